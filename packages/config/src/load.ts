@@ -1,0 +1,114 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { cosmiconfig, type CosmiconfigResult } from 'cosmiconfig';
+import { TypeScriptLoader } from 'cosmiconfig-typescript-loader';
+import { ConfigError, GalleyError } from '@galley/errors';
+import { galleyConfigSchema, type GalleyConfig } from './schema.js';
+
+export const SYSTEM_CONFIG = '/etc/galley/config.yaml';
+
+export interface LoadedConfig {
+  config: GalleyConfig;
+  /** The file it came from; relative paths in it were resolved against its directory. */
+  file: string;
+}
+
+export interface LoadConfigOptions {
+  /** `-c FILE`: use exactly this file. */
+  file?: string | undefined;
+  /** Where cosmiconfig starts searching (default: cwd). */
+  cwd?: string;
+  /** Sections the caller needs; a missing one is reported with the others. */
+  require?: readonly (keyof GalleyConfig)[];
+}
+
+const explorer = () =>
+  cosmiconfig('cookbook', {
+    searchStrategy: 'global',
+    searchPlaces: [
+      '.cookbookrc',
+      '.cookbookrc.json',
+      '.cookbookrc.yaml',
+      '.cookbookrc.yml',
+      'cookbook.config.yaml',
+      'cookbook.config.yml',
+      'cookbook.config.json',
+      'cookbook.config.js',
+      'cookbook.config.mjs',
+      'cookbook.config.ts',
+    ],
+    loaders: { '.ts': TypeScriptLoader() },
+  });
+
+/**
+ * Find and validate the config: `-c FILE`, else cosmiconfig's search (module `cookbook`) from cwd
+ * up, else /etc/galley/config.yaml. All problems are collected and reported together.
+ */
+export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedConfig> {
+  const ex = explorer();
+  let result: CosmiconfigResult;
+  try {
+    if (opts.file !== undefined) {
+      const abs = path.resolve(opts.cwd ?? process.cwd(), opts.file);
+      if (!fs.existsSync(abs)) {
+        throw new GalleyError('ERR_CONFIG_NOT_FOUND', `config file ${abs} does not exist`, {
+          hint: 'pass an existing file with -c, or run `galley-lab up` to generate one for the lab',
+        });
+      }
+      result = await ex.load(abs);
+    } else {
+      result = await ex.search(opts.cwd ?? process.cwd());
+      if (result === null && fs.existsSync(SYSTEM_CONFIG)) result = await ex.load(SYSTEM_CONFIG);
+    }
+  } catch (err) {
+    if (err instanceof GalleyError) throw err;
+    throw new GalleyError('ERR_CONFIG_UNREADABLE', `cannot read config file: ${(err as Error).message}`, {
+      hint: 'check the file is valid YAML/JSON/JS', cause: err,
+    });
+  }
+  if (result === null || result.isEmpty) {
+    throw new GalleyError('ERR_CONFIG_NOT_FOUND', 'no galley config found (.cookbookrc*, cookbook.config.*, /etc/galley/config.yaml)', {
+      hint: 'pass -c FILE, or run `galley-lab up` and use DIR/cookbook.config.yaml',
+    });
+  }
+  return { config: parseConfig(result.config, result.filepath, opts.require), file: result.filepath };
+}
+
+/** Validate a raw config object; relative paths are resolved against the file's directory. */
+export function parseConfig(raw: unknown, file: string, required: readonly (keyof GalleyConfig)[] = []): GalleyConfig {
+  const parsed = galleyConfigSchema.safeParse(raw);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const where = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+      problems.push(`${where}: ${issue.message}`);
+    }
+  } else {
+    for (const section of required) {
+      if (parsed.data[section] === undefined) problems.push(`${section}: section is required here but missing`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
+  return resolvePaths(parsed.data, path.dirname(file));
+}
+
+function resolvePaths(cfg: GalleyConfig, base: string): GalleyConfig {
+  const abs = (p: string) => (path.isAbsolute(p) ? p : path.resolve(base, p));
+  const out = structuredClone(cfg);
+  if (out.ssh) {
+    out.ssh.identityFiles = out.ssh.identityFiles.map(abs);
+    out.ssh.knownHosts = out.ssh.knownHosts.map(abs);
+    if (out.ssh.sshConfig !== undefined) out.ssh.sshConfig = abs(out.ssh.sshConfig);
+  }
+  if (out.etcd?.tls) {
+    const t = out.etcd.tls;
+    if (t.ca !== undefined) t.ca = abs(t.ca);
+    if (t.cert !== undefined) t.cert = abs(t.cert);
+    if (t.key !== undefined) t.key = abs(t.key);
+  }
+  if (out.cookbooks) out.cookbooks.dirs = out.cookbooks.dirs.map(abs);
+  if (out.logs) out.logs.dir = abs(out.logs.dir);
+  if (out.inventory?.type === 'file') out.inventory.path = abs(out.inventory.path);
+  if (out.provisioner?.type === 'lab') out.provisioner.labDir = abs(out.provisioner.labDir);
+  return out;
+}

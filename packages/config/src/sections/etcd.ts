@@ -1,0 +1,20 @@
+import { z } from 'zod';
+
+/** etcd v3 connection: several endpoints (a cluster), optional TLS and user/password auth. */
+export const etcdSchema = z
+  .object({
+    endpoints: z.array(z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL')).min(1),
+    tls: z
+      .object({
+        ca: z.string().optional(),
+        cert: z.string().optional(),
+        key: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+    auth: z.object({ username: z.string().min(1), password: z.string() }).strict().optional(),
+    dialTimeoutMs: z.number().int().positive().default(3000),
+    requestTimeoutMs: z.number().int().positive().default(5000),
+  })
+  .strict();
+export type EtcdConfig = z.infer<typeof etcdSchema>;

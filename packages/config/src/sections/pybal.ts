@@ -1,0 +1,31 @@
+import { z } from 'zod';
+
+/**
+ * Where PyBal's view of a conftool service lives: each (dc, cluster, service) maps to a PyBal pool
+ * name, the load balancers carrying it and the pool's depool threshold.
+ */
+export const pybalPoolSchema = z
+  .object({
+    dc: z.string().min(1),
+    cluster: z.string().min(1),
+    service: z.string().min(1),
+    pool: z.string().min(1),
+    loadBalancers: z.array(z.string().min(1)).min(1),
+    depoolThreshold: z.number().min(0).max(1).optional(),
+  })
+  .strict();
+
+export const pybalSchema = z
+  .object({
+    /** Instrumentation URL per load balancer name, e.g. lvs1019: http://lvs1019:9090 */
+    loadBalancers: z.record(z.string(), z.object({ url: z.string().regex(/^https?:\/\//, 'must be an http(s) URL') }).strict()),
+    pools: z.array(pybalPoolSchema).default([]),
+    defaultDepoolThreshold: z.number().min(0).max(1).default(0.5),
+    requestTimeoutMs: z.number().int().positive().default(2000),
+    retries: z.number().int().nonnegative().default(2),
+    /** How long verifyPooled/verifyDepooled poll before giving up. */
+    verifyTimeoutMs: z.number().int().positive().default(30000),
+  })
+  .strict();
+export type PybalPoolConfig = z.infer<typeof pybalPoolSchema>;
+export type PybalConfig = z.infer<typeof pybalSchema>;

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+
+/** SSH client settings for @galley/remote. Host keys are always verified: there is no switch to turn that off. */
+export const sshSchema = z
+  .object({
+    user: z.string().min(1).default('root'),
+    identityFiles: z.array(z.string()).default([]),
+    /** Use ssh-agent via SSH_AUTH_SOCK when set. */
+    agent: z.boolean().default(true),
+    knownHosts: z.array(z.string()).default([]),
+    /** OpenSSH client config file (Host, HostName, Port, User, IdentityFile, ProxyJump). */
+    sshConfig: z.string().optional(),
+    /** Hosts in flight at once (Cumin's fanout). */
+    concurrency: z.number().int().positive().default(64),
+    /** Concurrent handshakes, across all hosts and per host (keep below sshd's MaxStartups 10). */
+    maxHandshakes: z.number().int().positive().default(32),
+    maxHandshakesPerHost: z.number().int().positive().default(4),
+    /** Concurrent channels per connection (keep below sshd's MaxSessions 10). */
+    maxChannelsPerConnection: z.number().int().positive().max(64).default(8),
+    connectTimeoutMs: z.number().int().positive().default(10000),
+    commandTimeoutMs: z.number().int().positive().default(300000),
+    keepaliveIntervalMs: z.number().int().nonnegative().default(15000),
+    idleTimeoutMs: z.number().int().nonnegative().default(60000),
+  })
+  .strict();
+export type SshConfig = z.infer<typeof sshSchema>;

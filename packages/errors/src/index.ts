@@ -1,0 +1,118 @@
+/**
+ * The bottom of the dependency graph: a user-actionable error base with a stable code, and the
+ * exit codes every galley binary uses. Bugs stay plain `Error`; anything a user can act on is a
+ * `GalleyError` with a code that is never reused.
+ */
+
+export interface GalleyErrorOptions {
+  /** What the user can do about it, printed as "hint: …". */
+  hint?: string;
+  cause?: unknown;
+  /** Structured details for --output json and the audit log (no secrets). */
+  details?: Record<string, unknown>;
+}
+
+export class GalleyError extends Error {
+  readonly code: string;
+  readonly hint: string | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: string, message: string, opts: GalleyErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = opts.hint;
+    this.details = opts.details;
+  }
+}
+
+/** A verification failed (e.g. PyBal still reports a host pooled). Expected, and reported, in dry-run. */
+export class CheckError extends GalleyError {}
+
+/** Bad arguments or bad input: printed without a stack. */
+export class UsageError extends GalleyError {}
+
+/** The configuration file is invalid: every problem is listed, each with its path. */
+export class ConfigError extends GalleyError {
+  readonly problems: readonly string[];
+  constructor(file: string, problems: readonly string[], opts: GalleyErrorOptions = {}) {
+    super('ERR_CONFIG_INVALID', `invalid configuration in ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
+      hint: opts.hint ?? 'fix the listed entries; `cookbook --help` documents the config sections',
+      ...opts,
+    });
+    this.problems = problems;
+  }
+}
+
+/**
+ * Exit codes. 0 success, 1 generic failure (a cookbook's own failures use 1–89), Spicerack's
+ * reserved codes 93–99 for runner outcomes. Never reuse a code for another meaning.
+ */
+export const ExitCode = {
+  OK: 0,
+  FAILURE: 1,
+  /** Cumin-compatible codes for galley-exec */
+  EXEC_COMPLETED_WITH_FAILURES: 1,
+  EXEC_FAILED: 2,
+  EXEC_TIMEOUT: 4,
+  ROLLBACK_FAILED: 93,
+  INIT_FAILED: 94,
+  ARG_PARSER_FAILED: 95,
+  ARGS_INVALID: 96,
+  INTERRUPTED: 97,
+  NOT_FOUND: 98,
+  EXCEPTION: 99,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Errors cross jest VM realms and package copies: compare by shape, not instanceof. */
+export function isGalleyError(err: unknown): err is GalleyError {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    err instanceof Error &&
+    typeof (err as { code?: unknown }).code === 'string' &&
+    (err as unknown as { code: string }).code.startsWith('ERR_')
+  );
+}
+
+/** One-line-per-cause rendering used by every binary: message, cause chain, hint. */
+export function formatError(err: unknown): string {
+  const lines: string[] = [];
+  let cur: unknown = err;
+  let depth = 0;
+  while (cur != null && depth < 5) {
+    if (cur instanceof Error) {
+      const code = isGalleyError(cur) ? ` [${cur.code}]` : '';
+      lines.push(`${depth === 0 ? 'error' : 'caused by'}: ${redact(cur.message)}${code}`);
+      cur = (cur as { cause?: unknown }).cause;
+    } else {
+      lines.push(`${depth === 0 ? 'error' : 'caused by'}: ${redact(typeof cur === 'string' ? cur : JSON.stringify(cur))}`);
+      cur = undefined;
+    }
+    depth++;
+  }
+  if (isGalleyError(err) && err.hint) lines.push(`hint: ${err.hint}`);
+  return lines.join('\n');
+}
+
+const SECRET_KEYS = /^(password|passwd|secret|token|authorization|auth|key|privateKey|passphrase)$/i;
+
+/** Remove credentials from URLs (user:pass@) and from free text like `password=...`. */
+export function redact(text: string): string {
+  return text
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s:]+):([^/@\s]+)@/gi, '$1$2:***@')
+    .replace(/\b(password|passwd|token|secret|authorization)(["']?\s*[:=]\s*["']?)([^\s"',}]+)/gi, '$1$2***');
+}
+
+/** Deep-copy a value with secret-looking keys replaced, for logs and audit records. */
+export function redactObject<T>(value: T): T {
+  if (Array.isArray(value)) return value.map((v) => redactObject(v) as unknown) as T;
+  if (typeof value === 'string') return redact(value) as T;
+  if (value == null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    out[k] = SECRET_KEYS.test(k) && v != null && typeof v !== 'object' ? '***' : redactObject(v);
+  }
+  return out as T;
+}
