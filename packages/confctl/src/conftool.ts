@@ -1,0 +1,490 @@
+import type { Etcd3 } from 'etcd3';
+import { GalleyError } from '@galley/errors';
+import { EtcdKv } from './etcd.js';
+import { ConflictError, FencedError, InvalidValueError, NoMatchError, RestoreConflictError, VerifyError } from './errors.js';
+import type { FleetDescription } from './fleet.js';
+import { isKvStore, type KvEntry, type KvStore } from './kv.js';
+import { compileSelector, literalPath, type Matcher } from './selector.js';
+import type { Change, ConftoolNode, EtcdCompare, NodeTags, NodeValues, Selector, SyncResult, WatchEvent } from './types.js';
+import { NODE_DEFAULTS, displayName, nodeFromEntry, serialize, validateChanges } from './value.js';
+
+export interface ConftoolOptions {
+  /** Key prefix, default `/conftool`. */
+  namespace?: string;
+  dryRun?: boolean;
+  /** Extra compares added to every write txn of an object (the runner fences on its locks). */
+  fence?: (tags: NodeTags) => EtcdCompare[];
+  /** Awaited before any non-dry-run write, with the objects about to change (the runner takes host locks here). */
+  beforeWrite?: (nodes: ConftoolNode[]) => Promise<void>;
+  /** Every performed or intended change (audit log, plan). */
+  onChange?: (c: Change) => void;
+  log?: (line: string) => void;
+  /** Re-read-and-retry attempts after a concurrent modification (default 3). */
+  maxRetries?: number;
+  /** Parallel write transactions per update (default 16). */
+  concurrency?: number;
+}
+
+export type ViewOptions = Partial<Pick<ConftoolOptions, 'dryRun' | 'fence' | 'beforeWrite' | 'onChange' | 'log'>>;
+export type Target = Selector | ConftoolNode[];
+export type FieldChanges = Partial<NodeValues>;
+
+interface Shared {
+  kv: KvStore;
+  namespace: string;
+  maxRetries: number;
+  concurrency: number;
+  /** One list for a Conftool and all its views: everything any dry-run view would have written. */
+  intended: Change[];
+}
+
+/**
+ * The conftool `node` model on etcd v3. Reads are single range reads; every write is a txn per
+ * object comparing its mod revision (plus the caller's fence compares), retried a bounded number
+ * of times on a concurrent change. Values are validated on read and on write.
+ */
+export class Conftool {
+  private readonly shared: Shared;
+  private readonly view: Required<Pick<ConftoolOptions, 'dryRun' | 'log'>> & ViewOptions;
+
+  constructor(etcd: Etcd3 | KvStore, opts: ConftoolOptions = {}) {
+    const kv = isKvStore(etcd) ? etcd : new EtcdKv(etcd);
+    const namespace = (opts.namespace ?? '/conftool').replace(/\/+$/, '');
+    this.shared = { kv, namespace, maxRetries: opts.maxRetries ?? 3, concurrency: opts.concurrency ?? 16, intended: [] };
+    this.view = { dryRun: opts.dryRun ?? false, log: opts.log ?? (() => undefined) };
+    if (opts.fence) this.view.fence = opts.fence;
+    if (opts.beforeWrite) this.view.beforeWrite = opts.beforeWrite;
+    if (opts.onChange) this.view.onChange = opts.onChange;
+  }
+
+  /** A cheap view sharing the connection and the intended-changes list, with other hooks. */
+  with(opts: ViewOptions): Conftool {
+    const v = Object.create(Conftool.prototype) as Conftool;
+    (v as unknown as { shared: Shared }).shared = this.shared;
+    (v as unknown as { view: Conftool['view'] }).view = { ...this.view, ...stripUndefined(opts) };
+    return v;
+  }
+
+  get dryRun(): boolean {
+    return this.view.dryRun;
+  }
+
+  get namespace(): string {
+    return this.shared.namespace || '/';
+  }
+
+  /** Everything a dry-run would have written, in order (shared by all views). */
+  get intendedChanges(): Change[] {
+    return this.shared.intended;
+  }
+
+  get kv(): KvStore {
+    return this.shared.kv;
+  }
+
+  /** The etcd store revision (to prove that something did not write). */
+  revision(): Promise<string> {
+    return this.shared.kv.revision();
+  }
+
+  keyFor(tags: NodeTags): string {
+    return `${this.poolsPrefix()}${tags.dc}/${tags.cluster}/${tags.service}/${tags.name}`;
+  }
+
+  close(): void {
+    this.shared.kv.close();
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** Objects matching the selector, in one range read. NoMatchError when nothing matches. */
+  async select(sel: Selector): Promise<ConftoolNode[]> {
+    const nodes = await this.get(sel);
+    if (nodes.length === 0) throw new NoMatchError(sel, this.namespace);
+    return nodes;
+  }
+
+  /** Like select, but an empty selection is an empty list rather than an error. */
+  async get(sel: Selector): Promise<ConftoolNode[]> {
+    const match = compileSelector(sel);
+    const { nodes } = await this.list(this.prefixFor(sel), match, 'strict');
+    return nodes;
+  }
+
+  /** Selected objects whose fields equal every given value (NoMatchError if the selection is empty). */
+  async filter(sel: Selector, where: FieldChanges): Promise<ConftoolNode[]> {
+    const nodes = await this.select(sel);
+    return nodes.filter((n) => (Object.keys(where) as (keyof NodeValues)[]).every((f) => where[f] === undefined || n[f] === where[f]));
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** Set fields on the target objects. Returns the changes performed (or, in dry-run, intended). */
+  async update(target: Target, changes: FieldChanges): Promise<Change[]> {
+    return this.updateInto(target, changes, []);
+  }
+
+  /** update(), then read every target object back and check the fields. */
+  async setAndVerify(target: Target, changes: FieldChanges): Promise<Change[]> {
+    const done = await this.update(target, changes);
+    if (this.dryRun) return done;
+    const keys = Array.isArray(target) ? target.map((n) => n.key) : (await this.select(target)).map((n) => n.key);
+    for (const key of keys) {
+      const e = await this.shared.kv.get(key);
+      if (e === undefined) throw new VerifyError(key, 'existence', 'deleted', 'present');
+      const node = nodeFromEntry(key, this.tagsOf(key)!, e.value, e.modRevision);
+      for (const f of Object.keys(changes) as (keyof NodeValues)[]) {
+        if (changes[f] !== undefined && node[f] !== changes[f]) throw new VerifyError(key, f, node[f], changes[f]);
+      }
+    }
+    return done;
+  }
+
+  /**
+   * Apply `changes`, run fn, then put back exactly what was changed — also when fn (or the update
+   * itself, part way) throws. The restore is fenced and compare-and-set: an object someone else
+   * changed meanwhile is left alone and reported (RestoreConflictError).
+   */
+  async changeAndRestore<T>(target: Target, changes: FieldChanges, fn: (changed: Change[]) => Promise<T>): Promise<T> {
+    const applied: Change[] = [];
+    let result: T;
+    try {
+      await this.updateInto(target, changes, applied);
+      result = await fn([...applied]);
+    } catch (err) {
+      if (applied.length > 0) {
+        try {
+          await this.restore(applied);
+        } catch (restoreErr) {
+          this.view.log(`restore after failure failed: ${(restoreErr as Error).message}`);
+          if (restoreErr instanceof GalleyError && restoreErr.cause === undefined) {
+            (restoreErr as { cause?: unknown }).cause = err;
+          }
+          throw restoreErr;
+        }
+      }
+      throw err;
+    }
+    await this.restore(applied);
+    return result;
+  }
+
+  /**
+   * Put back the `from` values of these changes, only where the current value is still `to`.
+   * Returns the restoring changes performed. Throws RestoreConflictError (after restoring all it
+   * could) if some objects were changed by someone else.
+   */
+  async restore(changes: Change[]): Promise<Change[]> {
+    const byKey = new Map<string, Change[]>();
+    for (const c of changes) byKey.set(c.key, [...(byKey.get(c.key) ?? []), c]);
+    const restored: Change[] = [];
+    const skipped: { change: Change; current: unknown }[] = [];
+    if (this.dryRun) {
+      for (const cs of byKey.values()) for (const c of cs) this.record({ ...c, from: c.to, to: c.from }, restored);
+      return restored;
+    }
+    const plans: { node: ConftoolNode; want: FieldChanges; changes: Change[] }[] = [];
+    for (const [key, cs] of byKey) {
+      const e = await this.shared.kv.get(key);
+      const first = cs[0]!;
+      if (e === undefined) {
+        for (const c of cs) skipped.push({ change: c, current: 'deleted' });
+        continue;
+      }
+      const node = nodeFromEntry(key, first.tags, e.value, e.modRevision);
+      const want: FieldChanges = {};
+      const ok: Change[] = [];
+      for (const c of cs) {
+        if (node[c.field] === c.to) {
+          (want as Record<string, unknown>)[c.field] = c.from;
+          ok.push(c);
+        } else skipped.push({ change: c, current: node[c.field] });
+      }
+      if (ok.length > 0) plans.push({ node, want, changes: ok });
+    }
+    if (plans.length > 0) await this.view.beforeWrite?.(plans.map((p) => p.node));
+    for (const p of plans) {
+      // Retry conflicts only while our value is still in place: never clobber a newer one.
+      const gaveUp = await this.writeNode(p.node, p.want, restored, (cur) => p.changes.every((c) => cur[c.field] === c.to));
+      if (gaveUp) for (const c of p.changes) skipped.push({ change: c, current: gaveUp[c.field] });
+    }
+    for (const s of skipped) this.view.log(`not restoring ${s.change.key} ${s.change.field}: it is ${String(s.current)} now, we had set ${String(s.change.to)}`);
+    if (skipped.length > 0) throw new RestoreConflictError(restored, skipped);
+    return restored;
+  }
+
+  /** Delete the target objects (each with a mod-revision compare + fence). Returns deleted keys. */
+  async remove(target: Target): Promise<string[]> {
+    const nodes = Array.isArray(target) ? target : await this.select(target);
+    if (this.dryRun) {
+      for (const n of nodes) this.view.log(`DRY-RUN: would delete ${displayName(n.tags)}`);
+      return nodes.map((n) => n.key);
+    }
+    if (nodes.length > 0) await this.view.beforeWrite?.(nodes);
+    const out: string[] = [];
+    for (const n of nodes) {
+      const fence = this.view.fence?.(n.tags) ?? [];
+      const r = await this.shared.kv.txn([{ key: n.key, target: 'Mod', op: '==', value: n.modRevision }, ...fence], [{ type: 'delete', key: n.key }], n.key);
+      if (!r.succeeded) {
+        if (r.current?.modRevision === n.modRevision) throw new FencedError(n.key, fence);
+        throw new ConflictError(n.key, 1, r.current ? 'it changed since it was read' : 'it was already deleted');
+      }
+      out.push(n.key);
+    }
+    return out;
+  }
+
+  /**
+   * Make the set of objects match a fleet description (conftool-sync): create missing objects
+   * with the file's values or the schema defaults; never change existing values; delete objects
+   * not in the description only with `delete: true`.
+   */
+  async sync(desired: FleetDescription, opts: { delete?: boolean } = {}): Promise<SyncResult> {
+    const { entries } = await this.shared.kv.range(this.poolsPrefix());
+    const existing = new Map(entries.map((e) => [e.key, e]));
+    const want = new Map<string, { tags: NodeTags; values: NodeValues; extra: Record<string, unknown> }>();
+    for (const [dc, clusters] of Object.entries(desired)) {
+      for (const [cluster, hosts] of Object.entries(clusters)) {
+        for (const [name, services] of Object.entries(hosts)) {
+          for (const [service, values] of Object.entries(services)) {
+            const tags = { dc, cluster, service, name };
+            const v = validateChanges(this.keyFor(tags), values ?? {});
+            want.set(this.keyFor(tags), { tags, values: { ...NODE_DEFAULTS, ...v }, extra: {} });
+          }
+        }
+      }
+    }
+    const toCreate = [...want.entries()].filter(([k]) => !existing.has(k));
+    const stale = [...existing.keys()].filter((k) => !want.has(k) && this.tagsOf(k) !== undefined).sort();
+    const result: SyncResult = { created: [], removed: [], kept: want.size - toCreate.length, stale };
+    const toRemove = opts.delete ? stale : [];
+    if (this.dryRun) {
+      for (const [key, w] of toCreate) {
+        this.view.log(`DRY-RUN: would create ${displayName(w.tags)} ${serialize(w.values, w.extra)}`);
+        result.created.push({ key, tags: w.tags, ...w.values, extra: w.extra, modRevision: '0' });
+      }
+      for (const k of toRemove) this.view.log(`DRY-RUN: would delete ${displayName(this.tagsOf(k)!)}`);
+      result.removed = toRemove;
+      return result;
+    }
+    const touched = [
+      ...toCreate.map(([key, w]) => ({ key, tags: w.tags, ...w.values, extra: w.extra, modRevision: '0' })),
+      ...toRemove.map((k) => nodeStub(k, this.tagsOf(k)!, existing.get(k)!)),
+    ];
+    if (touched.length > 0) await this.view.beforeWrite?.(touched);
+    await pool(toCreate, this.shared.concurrency, async ([key, w]) => {
+      const fence = this.view.fence?.(w.tags) ?? [];
+      const r = await this.shared.kv.txn([{ key, target: 'Create', op: '==', value: 0 }, ...fence], [{ type: 'put', key, value: serialize(w.values, w.extra) }], key);
+      if (r.succeeded) result.created.push({ key, tags: w.tags, ...w.values, extra: w.extra, modRevision: r.revision });
+      else if (r.current === undefined) throw new FencedError(key, fence);
+      else result.kept++; // created concurrently by someone else: existing values win
+    });
+    for (const k of toRemove) {
+      const e = existing.get(k)!;
+      const fence = this.view.fence?.(this.tagsOf(k)!) ?? [];
+      const r = await this.shared.kv.txn([{ key: k, target: 'Mod', op: '==', value: e.modRevision }, ...fence], [{ type: 'delete', key: k }], k);
+      if (r.succeeded) result.removed.push(k);
+      else if (r.current?.modRevision === e.modRevision) throw new FencedError(k, fence);
+      else this.view.log(`not deleting ${k}: it changed while syncing`);
+    }
+    result.created.sort((a, b) => a.key.localeCompare(b.key));
+    return result;
+  }
+
+  /**
+   * Watch a selection. The current objects are listed first (onResync); after a compaction or
+   * any watch failure the selection is listed again (onResync) and watched from there. Invalid
+   * stored values are logged and reported as `put` events without a node.
+   */
+  async watch(
+    sel: Selector,
+    onEvent: (e: WatchEvent) => void,
+    opts: { onResync?: (nodes: ConftoolNode[]) => void } = {},
+  ): Promise<{ close(): Promise<void> }> {
+    const match = compileSelector(sel);
+    const prefix = this.prefixFor(sel);
+    let closed = false;
+    let current: { close(): Promise<void> } | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let backoff = 100;
+    const start = async (): Promise<void> => {
+      const { nodes, revision } = await this.list(prefix, match, 'lenient');
+      if (closed) return;
+      opts.onResync?.(nodes);
+      const w = await this.shared.kv.watch(prefix, String(BigInt(revision) + 1n), {
+        onEvent: (type, entry) => {
+          const tags = this.tagsOf(entry.key);
+          if (closed || tags === undefined || !match(tags)) return;
+          backoff = 100;
+          if (type === 'delete') return onEvent({ type, key: entry.key });
+          try {
+            onEvent({ type, key: entry.key, node: nodeFromEntry(entry.key, tags, entry.value, entry.modRevision) });
+          } catch (err) {
+            if (!(err instanceof InvalidValueError)) throw err;
+            this.view.log(err.message);
+            onEvent({ type, key: entry.key });
+          }
+        },
+        onError: (err) => {
+          if (closed) return;
+          this.view.log(`watch on ${prefix} failed (${err.message}); listing again`);
+          void w.close();
+          restart();
+        },
+      });
+      current = w;
+      if (closed) await w.close();
+    };
+    const restart = (): void => {
+      timer = setTimeout(() => {
+        start().catch((err: unknown) => {
+          this.view.log(`re-listing ${prefix} failed: ${(err as Error).message}`);
+          backoff = Math.min(backoff * 2, 5000);
+          if (!closed) restart();
+        });
+      }, backoff);
+    };
+    await start();
+    return {
+      close: async () => {
+        closed = true;
+        if (timer) clearTimeout(timer);
+        await current?.close();
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private poolsPrefix(): string {
+    return `${this.shared.namespace}/v1/pools/`;
+  }
+
+  private prefixFor(sel: Selector): string {
+    const lit = literalPath(sel);
+    return this.poolsPrefix() + lit.map((p) => `${p}/`).join('');
+  }
+
+  /** Tags from a key, or undefined if it is not a node object key. */
+  tagsOf(key: string): NodeTags | undefined {
+    const base = this.poolsPrefix();
+    if (!key.startsWith(base)) return undefined;
+    const parts = key.slice(base.length).split('/');
+    if (parts.length !== 4 || parts.some((p) => p === '')) return undefined;
+    const [dc, cluster, service, name] = parts as [string, string, string, string];
+    return { dc, cluster, service, name };
+  }
+
+  private async list(prefix: string, match: Matcher, mode: 'strict' | 'lenient'): Promise<{ nodes: ConftoolNode[]; revision: string }> {
+    const { entries, revision } = await this.shared.kv.range(prefix);
+    const nodes: ConftoolNode[] = [];
+    for (const e of entries) {
+      const tags = this.tagsOf(e.key);
+      if (tags === undefined || !match(tags)) continue;
+      try {
+        nodes.push(nodeFromEntry(e.key, tags, e.value, e.modRevision));
+      } catch (err) {
+        if (mode === 'strict' || !(err instanceof InvalidValueError)) throw err;
+        this.view.log(err.message);
+      }
+    }
+    return { nodes, revision };
+  }
+
+  private record(c: Change, out: Change[]): void {
+    out.push(c);
+    if (this.dryRun) {
+      this.shared.intended.push(c);
+      this.view.log(`DRY-RUN: would set ${c.field}=${String(c.to)} on ${displayName(c.tags)}`);
+    }
+    this.view.onChange?.(c);
+  }
+
+  private async updateInto(target: Target, changes: FieldChanges, applied: Change[]): Promise<Change[]> {
+    const firstKey = Array.isArray(target) ? (target[0]?.key ?? '(no objects)') : this.namespace;
+    const want = validateChanges(firstKey, changes);
+    const nodes = Array.isArray(target) ? target : await this.select(target);
+    const todo = nodes.filter((n) => diff(n, want).length > 0);
+    if (this.dryRun) {
+      for (const n of todo) for (const c of diff(n, want)) this.record(c, applied);
+      return applied;
+    }
+    if (todo.length > 0) await this.view.beforeWrite?.(todo);
+    await pool(todo, this.shared.concurrency, async (n) => {
+      await this.writeNode(n, want, applied);
+    });
+    return applied;
+  }
+
+  /**
+   * One object: txn(mod == read revision && fence) → put merged value. On a conflict, re-read (from
+   * the same txn's else branch) and retry while `stillWanted` holds.
+   */
+  private async writeNode(
+    node: ConftoolNode,
+    want: FieldChanges,
+    applied: Change[],
+    stillWanted: (cur: ConftoolNode) => boolean = () => true,
+  ): Promise<ConftoolNode | undefined> {
+    let cur = node;
+    for (let attempt = 0; ; attempt++) {
+      const changes = diff(cur, want);
+      if (changes.length === 0) return undefined;
+      const fence = this.view.fence?.(cur.tags) ?? [];
+      const next = serialize({ pooled: cur.pooled, weight: cur.weight, ...want }, cur.extra);
+      const r = await this.shared.kv.txn([{ key: cur.key, target: 'Mod', op: '==', value: cur.modRevision }, ...fence], [{ type: 'put', key: cur.key, value: next }], cur.key);
+      if (r.succeeded) {
+        for (const c of changes) this.record(c, applied);
+        return undefined;
+      }
+      if (r.current === undefined) throw new ConflictError(cur.key, attempt + 1, 'it was deleted concurrently');
+      if (r.current.modRevision === cur.modRevision) throw new FencedError(cur.key, fence);
+      cur = entryNode(cur.key, cur.tags, r.current);
+      if (!stillWanted(cur)) return cur;
+      if (attempt >= this.shared.maxRetries) throw new ConflictError(cur.key, attempt + 1);
+      this.view.log(`${displayName(cur.tags)} changed concurrently; re-read and retrying (${attempt + 1}/${this.shared.maxRetries})`);
+    }
+  }
+}
+
+function entryNode(key: string, tags: NodeTags, e: KvEntry): ConftoolNode {
+  return nodeFromEntry(key, tags, e.value, e.modRevision);
+}
+
+function nodeStub(key: string, tags: NodeTags, e: KvEntry): ConftoolNode {
+  try {
+    return entryNode(key, tags, e);
+  } catch {
+    return { key, tags, ...NODE_DEFAULTS, extra: {}, modRevision: e.modRevision };
+  }
+}
+
+function diff(n: ConftoolNode, want: FieldChanges): Change[] {
+  const out: Change[] = [];
+  for (const f of ['pooled', 'weight'] as const) {
+    if (want[f] !== undefined && n[f] !== want[f]) out.push({ key: n.key, tags: n.tags, field: f, from: n[f], to: want[f] });
+  }
+  return out;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Run fn over items with bounded parallelism; stop starting new ones after the first failure. */
+async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  let failed: { err: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failed === undefined && i < items.length) {
+      const item = items[i++]!;
+      try {
+        await fn(item);
+      } catch (err) {
+        failed ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  if (failed) throw failed.err;
+}

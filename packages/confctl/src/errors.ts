@@ -1,0 +1,117 @@
+import { GalleyError } from '@galley/errors';
+import type { Change, Selector } from './types.js';
+
+export function formatSelector(sel: Selector): string {
+  const parts = (['dc', 'cluster', 'service', 'name'] as const)
+    .filter((t) => sel[t] !== undefined)
+    .map((t) => `${t}=${sel[t]}`);
+  return parts.length > 0 ? parts.join(',') : '(everything)';
+}
+
+/** A selection matched no object. */
+export class NoMatchError extends GalleyError {
+  constructor(sel: Selector, namespace: string) {
+    super('ERR_CONFCTL_NO_MATCH', `no conftool object matches ${formatSelector(sel)} under ${namespace}`, {
+      hint: 'each tag is an anchored regex (name=mw1001 matches only mw1001; use name=mw1001.* for a prefix); check with `confctl select ... get`',
+      details: { selector: sel, namespace },
+    });
+  }
+}
+
+/** A stored value or a requested change does not fit the node schema. */
+export class InvalidValueError extends GalleyError {
+  readonly key: string;
+  constructor(key: string, value: unknown, problem: string, opts: { onWrite?: boolean } = {}) {
+    const shown = typeof value === 'string' ? value : JSON.stringify(value);
+    super(
+      'ERR_CONFCTL_INVALID_VALUE',
+      opts.onWrite
+        ? `refusing to write ${key}: ${problem} (value ${shown}); nothing was written`
+        : `invalid value stored at ${key}: ${problem} (value ${shown}); nothing was written`,
+      {
+        hint: opts.onWrite
+          ? 'pooled must be one of yes|no|inactive and weight an integer >= 0'
+          : 'fix the stored value (e.g. `confctl select ... set/pooled=no:weight=0` after deleting it, or `etcdctl put`) — the schema is {"pooled": "yes"|"no"|"inactive", "weight": int >= 0}',
+        details: { key, value: shown, problem },
+      },
+    );
+    this.key = key;
+  }
+}
+
+/** A concurrent writer kept changing the object: bounded retries exhausted. */
+export class ConflictError extends GalleyError {
+  constructor(key: string, attempts: number, why = 'it was modified concurrently') {
+    super('ERR_CONFCTL_CONFLICT', `could not update ${key}: ${why} (${attempts} attempt${attempts === 1 ? '' : 's'})`, {
+      hint: 'someone else is changing this object; check who (other cookbook runs, confctl users) and retry',
+      details: { key, attempts },
+    });
+  }
+}
+
+/** A caller-supplied fence compare failed: the run's lock is gone, so nothing was written. */
+export class FencedError extends GalleyError {
+  constructor(key: string, compares: readonly unknown[]) {
+    super('ERR_CONFCTL_FENCED', `write to ${key} rejected: a fence condition failed (the run's lock is no longer held); nothing was written`, {
+      hint: 'the lock lease probably expired (process paused or etcd unreachable); check for another run, then rerun',
+      details: { key, compares },
+    });
+  }
+}
+
+/** A set-and-verify read back a different value. */
+export class VerifyError extends GalleyError {
+  constructor(key: string, field: string, actual: unknown, expected: unknown) {
+    super('ERR_CONFCTL_VERIFY_FAILED', `conftool key ${key} has ${field}=${String(actual)}, expecting ${String(expected)}`, {
+      hint: 'another writer changed it right after us; re-read and decide',
+      details: { key, field, actual, expected },
+    });
+  }
+}
+
+/** restore() found objects changed by someone else since our change: they were left alone. */
+export class RestoreConflictError extends GalleyError {
+  readonly restored: Change[];
+  readonly skipped: { change: Change; current: unknown }[];
+  constructor(restored: Change[], skipped: { change: Change; current: unknown }[], cause?: unknown) {
+    const list = skipped.map((s) => `${s.change.key} ${s.change.field} is ${String(s.current)} (we set ${String(s.change.to)})`).join('; ');
+    super('ERR_CONFCTL_RESTORE_CONFLICT', `did not restore ${skipped.length} change(s) because someone else changed them since: ${list}`, {
+      hint: 'check those objects by hand (`confctl select ... get`) and set them as needed',
+      details: { restored, skipped },
+      cause,
+    });
+    this.restored = restored;
+    this.skipped = skipped;
+  }
+}
+
+/** A selector string or regex is malformed. */
+export class SelectorError extends GalleyError {
+  constructor(message: string) {
+    super('ERR_CONFCTL_BAD_SELECTOR', message, {
+      hint: "write a selector like 'dc=eqiad,cluster=jobrunner,service=nginx,name=mw10.*' (tags dc, cluster, service, name; values are regexes)",
+    });
+  }
+}
+
+/** A fleet description (sync) is malformed. */
+export class FleetError extends GalleyError {
+  constructor(file: string, problems: readonly string[]) {
+    super('ERR_CONFCTL_FLEET_INVALID', `invalid fleet description ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
+      hint: 'the format is {dc: {cluster: {fqdn: [service, ...] | {service: {pooled?, weight?}}}}}; see packages/confctl/README.md',
+      details: { problems },
+    });
+  }
+}
+
+/** etcd did not answer. */
+export class EtcdUnavailableError extends GalleyError {
+  constructor(endpoints: readonly string[], cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super('ERR_ETCD_UNAVAILABLE', `etcd is not reachable at ${endpoints.join(', ') || '(no endpoints)'}: ${why}`, {
+      hint: 'check that etcd runs and listens there (`etcdctl --endpoints=... endpoint health`), the etcd.endpoints/tls/auth settings in the config, and firewalls',
+      cause,
+      details: { endpoints },
+    });
+  }
+}

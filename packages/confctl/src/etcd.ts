@@ -1,0 +1,146 @@
+import fs from 'node:fs';
+import { handleWhen, noop, retry } from 'cockatiel';
+import {
+  Etcd3,
+  GRPCDeadlineExceededError,
+  GRPCUnavailableError,
+  isRecoverableError,
+  type IKeyValue,
+  type IOptions,
+  type Watcher,
+} from 'etcd3';
+import type { EtcdConfig } from '@galley/config';
+import { GalleyError } from '@galley/errors';
+import { EtcdUnavailableError } from './errors.js';
+import type { KvEntry, KvOp, KvStore, KvTxnResult, KvWatchHandlers } from './kv.js';
+import type { EtcdCompare } from './types.js';
+
+const endpointsOf = new WeakMap<Etcd3, readonly string[]>();
+
+/**
+ * Build an etcd v3 client from config. No circuit breaker: with etcd3's default one, a single
+ * malformed request opens the host breaker and the next good call fails for 5 s
+ * (toolchain.md §3). Instead a recoverable error (member down, timeout) is retried once per
+ * endpoint, each attempt on the next endpoint, so a cluster with one member down keeps working.
+ */
+export function connectEtcd(cfg: EtcdConfig): Etcd3 {
+  const opts: IOptions = {
+    hosts: cfg.endpoints,
+    dialTimeout: cfg.dialTimeoutMs,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + cfg.requestTimeoutMs }),
+    faultHandling: {
+      host: () => noop,
+      global: retry(handleWhen(isRecoverableError), { maxAttempts: cfg.endpoints.length }),
+    },
+  };
+  if (cfg.tls?.ca !== undefined || cfg.tls?.cert !== undefined) {
+    const read = (what: string, file: string | undefined): Buffer | undefined => {
+      if (file === undefined) return undefined;
+      try {
+        return fs.readFileSync(file);
+      } catch (err) {
+        throw new GalleyError('ERR_ETCD_TLS_FILE', `cannot read etcd TLS ${what} ${file}: ${(err as Error).message}`, {
+          hint: 'check etcd.tls.ca/cert/key in the config (relative paths are relative to the config file)',
+          cause: err,
+        });
+      }
+    };
+    const ca = read('CA', cfg.tls.ca);
+    const cert = read('certificate', cfg.tls.cert);
+    const key = read('key', cfg.tls.key);
+    opts.credentials = { rootCertificate: ca ?? Buffer.alloc(0), ...(key ? { privateKey: key } : {}), ...(cert ? { certChain: cert } : {}) };
+    if (ca === undefined) delete (opts.credentials as { rootCertificate?: Buffer }).rootCertificate;
+  }
+  if (cfg.auth) opts.auth = { username: cfg.auth.username, password: cfg.auth.password };
+  const client = new Etcd3(opts);
+  endpointsOf.set(client, cfg.endpoints);
+  return client;
+}
+
+export function isUnavailable(err: unknown): boolean {
+  return (
+    err instanceof GRPCUnavailableError ||
+    err instanceof GRPCDeadlineExceededError ||
+    (err instanceof Error && /UNAVAILABLE|DEADLINE_EXCEEDED|No connection established|ECONNREFUSED/.test(err.message))
+  );
+}
+
+function entryOf(kv: IKeyValue): KvEntry {
+  return {
+    key: kv.key.toString(),
+    value: kv.value.toString(),
+    modRevision: String(kv.mod_revision),
+    createRevision: String(kv.create_revision),
+    version: String(kv.version),
+    lease: String(kv.lease),
+  };
+}
+
+/** KvStore over a real etcd v3 (gRPC; the v2 API is never used). */
+export class EtcdKv implements KvStore {
+  readonly kind = 'galley-kv' as const;
+  readonly endpoints: readonly string[];
+
+  constructor(readonly client: Etcd3) {
+    this.endpoints = endpointsOf.get(client) ?? [];
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isUnavailable(err)) throw new EtcdUnavailableError(this.endpoints, err);
+      throw err;
+    }
+  }
+
+  async range(prefix: string): Promise<{ entries: KvEntry[]; revision: string }> {
+    const res = await this.call(() => this.client.getAll().prefix(prefix).exec());
+    return { entries: res.kvs.map(entryOf), revision: String(res.header.revision) };
+  }
+
+  async get(key: string): Promise<KvEntry | undefined> {
+    const res = await this.call(() => this.client.get(key).exec());
+    const kv = res.kvs[0];
+    return kv ? entryOf(kv) : undefined;
+  }
+
+  async txn(compares: readonly EtcdCompare[], ops: readonly KvOp[], readOnFailure?: string): Promise<KvTxnResult> {
+    const res = await this.call(() => {
+      let b = this.client.if(compares[0]?.key ?? '\0', compares[0]?.target ?? 'Version', compares[0]?.op ?? '>', compares[0]?.value ?? -1);
+      for (const c of compares.slice(1)) b = b.and(c.key, c.target, c.op, c.value);
+      // A txn needs at least one compare; `version > -1` on any key is always true.
+      b = b.then(...ops.map((op) => (op.type === 'put' ? this.client.put(op.key).value(op.value) : this.client.delete().key(op.key))));
+      if (readOnFailure !== undefined) b = b.else(this.client.get(readOnFailure));
+      return b.commit();
+    });
+    const out: KvTxnResult = { succeeded: res.succeeded, revision: String(res.header.revision) };
+    if (!res.succeeded && readOnFailure !== undefined) {
+      const kv = res.responses[0]?.response_range?.kvs[0];
+      out.current = kv ? entryOf(kv) : undefined;
+    }
+    return out;
+  }
+
+  async watch(prefix: string, fromRevision: string, h: KvWatchHandlers): Promise<{ close(): Promise<void> }> {
+    const watcher: Watcher = this.client.watch().prefix(prefix).startRevision(fromRevision).watcher();
+    watcher.on('put', (kv) => h.onEvent('put', entryOf(kv)));
+    watcher.on('delete', (kv) => h.onEvent('delete', entryOf(kv)));
+    watcher.on('error', (err) => h.onError(err));
+    return {
+      close: async () => {
+        watcher.removeAllListeners();
+        await watcher.cancel().catch(() => undefined);
+      },
+    };
+  }
+
+  async revision(): Promise<string> {
+    const res = await this.call(() => this.client.get('\0').exec());
+    return String(res.header.revision);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

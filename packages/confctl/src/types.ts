@@ -1,0 +1,63 @@
+/** The conftool `node` object model (conftool/node.py): tags dc, cluster, service + the FQDN. */
+
+export type Pooled = 'yes' | 'no' | 'inactive';
+export const POOLED_VALUES: readonly Pooled[] = ['yes', 'no', 'inactive'];
+
+export interface NodeTags {
+  dc: string;
+  cluster: string;
+  service: string;
+  name: string;
+}
+
+export interface ConftoolNode {
+  /** Full etcd key, including the namespace. */
+  key: string;
+  tags: NodeTags;
+  pooled: Pooled;
+  weight: number;
+  /** Fields of the stored value other than pooled/weight; kept as-is on every write. */
+  extra: Record<string, unknown>;
+  /** etcd mod_revision of the value this object was read from (decimal string). */
+  modRevision: string;
+}
+
+/** Each tag is an anchored regex `^(?:expr)$`; an omitted tag matches everything. */
+export interface Selector {
+  dc?: string;
+  cluster?: string;
+  service?: string;
+  name?: string;
+}
+
+export interface EtcdCompare {
+  key: string;
+  target: 'Create' | 'Mod' | 'Version' | 'Value' | 'Lease';
+  op: '==' | '!=' | '>' | '<';
+  value: string | number;
+}
+
+export interface Change {
+  key: string;
+  tags: NodeTags;
+  field: 'pooled' | 'weight';
+  from: unknown;
+  to: unknown;
+}
+
+export interface NodeValues {
+  pooled: Pooled;
+  weight: number;
+}
+
+export type WatchEvent = { type: 'put' | 'delete'; node?: ConftoolNode; key: string };
+
+export interface SyncResult {
+  created: ConftoolNode[];
+  /** Keys deleted (only with `delete: true`). */
+  removed: string[];
+  /** Existing objects that are in the description (their values are never touched). */
+  kept: number;
+  /** Keys present in etcd but not in the description: removed with `delete: true`, else only reported. */
+  stale: string[];
+}
