@@ -1,1 +1,3 @@
-export {};
+export { Lab, startLab, openLab, stopDir, type LabHost, type LabInfo, type StartLabOptions } from './lab.js';
+export { planFleet, conftoolKey, poolName, groupSizes, lbNames, SERVICES, DEFAULT_DEPOOL_THRESHOLD, type FleetPlan, type PlannedHost, type PlannedObject, type PlannedPool, type Pooled } from './plan.js';
+export { LabNotFoundError, LabRunningError, LabStartError, LabUnknownError, LabPrerequisiteError } from './errors.js';

@@ -1,2 +1,15 @@
-// Placeholder until the lab lands: integration tests start the shared lab here.
-export default async function globalSetup(): Promise<void> {}
+// The integration project's one shared lab: 12 hosts, 2 LBs, 1 etcd member, a bastion, PyBal
+// delay 200 ms, in a fresh temp dir. A lab the user already runs (GALLEY_LAB_DIR) is used as is.
+import { openLab, startLab } from '@galley/lab';
+
+export default async function globalSetup(): Promise<void> {
+  if (process.env.GALLEY_LAB_DIR) {
+    await openLab(process.env.GALLEY_LAB_DIR);
+    return;
+  }
+  const started = Date.now();
+  const lab = await startLab({ hosts: 12, lbs: 2, etcdMembers: 1, bastion: true, pybalDelayMs: 200 });
+  process.env.GALLEY_LAB_DIR = lab.dir;
+  process.env.GALLEY_LAB_OWNED = '1';
+  process.stderr.write(`\n[galley-lab] shared lab in ${lab.dir} ready in ${Date.now() - started} ms\n`);
+}

@@ -1,0 +1,42 @@
+import { GalleyError } from '@galley/errors';
+
+/** A lab is already running in that directory. */
+export class LabRunningError extends GalleyError {
+  constructor(dir: string) {
+    super('ERR_LAB_RUNNING', `a lab is already running in ${dir}`, {
+      hint: `use it (GALLEY_LAB_DIR=${dir}), or stop it with \`galley-lab down --dir ${dir}\``,
+    });
+  }
+}
+
+/** No lab (lab.json) in that directory. */
+export class LabNotFoundError extends GalleyError {
+  constructor(dir: string) {
+    super('ERR_LAB_NOT_FOUND', `no lab in ${dir} (no lab.json)`, {
+      hint: `start one with \`galley-lab up --dir ${dir}\``,
+    });
+  }
+}
+
+/** A name given to a lab command (host, service, LB, etcd member) does not exist in this lab. */
+export class LabUnknownError extends GalleyError {
+  constructor(kind: string, name: string, known: readonly string[]) {
+    super('ERR_LAB_UNKNOWN_NAME', `no ${kind} named ${name} in this lab`, {
+      hint: `known ${kind}s: ${known.slice(0, 20).join(', ')}${known.length > 20 ? ', …' : ''}`,
+    });
+  }
+}
+
+/** Starting the lab failed (a process did not come up); everything started so far was stopped. */
+export class LabStartError extends GalleyError {
+  constructor(message: string, opts: { hint: string; cause?: unknown }) {
+    super('ERR_LAB_START', message, opts);
+  }
+}
+
+/** A tool the lab needs (etcd, sshd, unshare, ssh-keygen) is missing, or we are not root. */
+export class LabPrerequisiteError extends GalleyError {
+  constructor(message: string, hint: string) {
+    super('ERR_LAB_PREREQUISITE', message, { hint });
+  }
+}

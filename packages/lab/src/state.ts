@@ -1,0 +1,52 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * DIR/state.json: every process, namespace and tmpfs directory the lab creates is recorded here
+ * *as it is created*, so that `down` can clean up after a partial or crashed `up`.
+ */
+export interface TrackedProcess {
+  kind: 'etcd' | 'host' | 'pybal';
+  name: string;
+  pid: number;
+  /** For hosts: the mount namespace (`mnt:[…]`) every process of that host lives in. */
+  mntns?: string;
+}
+
+export interface LabState {
+  version: 1;
+  dir: string;
+  createdDir: boolean;
+  shmDir: string;
+  startedAt: string;
+  processes: TrackedProcess[];
+}
+
+export const stateFile = (dir: string) => path.join(dir, 'state.json');
+
+export function readState(dir: string): LabState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(stateFile(dir), 'utf8')) as LabState;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeState(s: LabState): void {
+  const tmp = `${stateFile(s.dir)}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(s, null, 2) + '\n');
+  fs.renameSync(tmp, stateFile(s.dir));
+}
+
+/** Record (or replace) one process; read-modify-write so concurrent CLI calls see each other's pids. */
+export function trackProcess(dir: string, p: TrackedProcess): void {
+  const s = readState(dir);
+  if (!s) throw new Error(`no lab state in ${dir}`);
+  s.processes = s.processes.filter((q) => !(q.kind === p.kind && q.name === p.name));
+  s.processes.push(p);
+  writeState(s);
+}
+
+export function trackedProcess(dir: string, kind: TrackedProcess['kind'], name: string): TrackedProcess | undefined {
+  return readState(dir)?.processes.find((p) => p.kind === kind && p.name === name);
+}
