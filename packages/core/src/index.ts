@@ -1,1 +1,60 @@
-export {};
+export {
+  defineCookbook,
+  isCookbook,
+  isInitSuccess,
+  resolveLockSpec,
+  InitSuccess,
+  DEFAULT_LOCK,
+  type AnyCookbook,
+  type ArgSpec,
+  type ArgsOf,
+  type Cookbook,
+  type CookbookEvent,
+  type GroupMeta,
+  type Journal,
+  type JournalEntry,
+  type Leftover,
+  type LockSpec,
+  type Logger,
+  type PlannedChange,
+  type Progress,
+  type RunContext,
+  type TaskHandle,
+} from './cookbook.js';
+export type {
+  ChangeLike,
+  ClientHooks,
+  Clients,
+  ConftoolClient,
+  ConftoolNodeLike,
+  EtcdCompare,
+  NodeTags,
+  PybalServiceClient,
+  Pooled,
+  RemoteClient,
+} from './clients.js';
+export {
+  ArgsError,
+  ConfirmationError,
+  CookbookNotFoundError,
+  LockExpiredError,
+  LockLostError,
+  LockTimeoutError,
+  ResumeRefusedError,
+  type LockHolderInfo,
+} from './errors.js';
+export { fanout, type RunEvent, type RunEventBody, type RunSink, type RunSummary, type LogLevel } from './events.js';
+export {
+  executeCookbook,
+  newRunId,
+  nonInteractiveConfirm,
+  type JournalStore,
+  type Notifier,
+  type ParsedCookbookArgs,
+  type RunnerDeps,
+  type RunRequest,
+  type RunResult,
+  type StoredJournal,
+} from './execute.js';
+export { applySpec, checkReason, checkTaskId, normalizeArgv, parseSimpleArgv, runnerArgSpec } from './args.js';
+export { NoLockSession, type AcquireOptions, type AcquireResult, type LockSession } from './locks/types.js';

@@ -1,0 +1,122 @@
+/**
+ * Argument helpers shared by the CLI's yargs parser and the test harness: `key=value` positionals
+ * (the way SREs type them) become `--key=value`, and the runner's own `--reason`/`--task-id` checks.
+ */
+import type { AnyCookbook, ArgSpec } from './cookbook.js';
+import { ArgsError } from './errors.js';
+
+const KV = /^([A-Za-z][\w-]*)=(.*)$/s;
+
+/** `cluster=jobrunner` → `--cluster=jobrunner`; `reason=…`/`task=…` map to the runner's flags. */
+export function normalizeArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  let afterDashDash = false;
+  for (const a of argv) {
+    if (afterDashDash) {
+      out.push(a);
+      continue;
+    }
+    if (a === '--') {
+      afterDashDash = true;
+      out.push(a);
+      continue;
+    }
+    const m = KV.exec(a);
+    if (m && !a.startsWith('-')) {
+      const key = m[1] === 'task' ? 'task-id' : m[1]!;
+      out.push(`--${key}=${m[2]}`);
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
+/** The options the runner adds when a cookbook asks for them (Spicerack's argument_*_required). */
+export function runnerArgSpec(c: AnyCookbook): ArgSpec {
+  const spec: ArgSpec = {};
+  if (c.reason) {
+    spec.reason = { alias: 'r', type: 'string', demandOption: c.reason === 'required', describe: 'why: logged and announced (no double quotes)' };
+  }
+  if (c.task) {
+    spec['task-id'] = { alias: 't', type: 'string', demandOption: c.task === 'required', describe: 'Phabricator task, e.g. T12345' };
+  }
+  return spec;
+}
+
+export function checkReason(name: string, reason: unknown): string | undefined {
+  if (reason === undefined) return undefined;
+  if (typeof reason !== 'string' || reason.trim() === '') throw new ArgsError(name, 'argument --reason: must be a non-empty string');
+  if (reason.includes('"')) throw new ArgsError(name, 'argument --reason: must not contain double quotes (")');
+  return reason;
+}
+
+export function checkTaskId(name: string, task: unknown): string | undefined {
+  if (task === undefined) return undefined;
+  if (typeof task !== 'string' || !/^T\d+$/.test(task)) {
+    throw new ArgsError(name, `argument --task-id: invalid value ${JSON.stringify(task)}, expected T followed by digits (e.g. T12345)`);
+  }
+  return task;
+}
+
+/**
+ * Validate already-parsed values against a spec (the harness's path; the CLI lets yargs do this):
+ * defaults, demandOption, choices, type.
+ */
+export function applySpec(name: string, spec: ArgSpec, values: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...values };
+  const known = new Set(Object.keys(spec));
+  for (const key of Object.keys(values)) {
+    if (!known.has(key)) throw new ArgsError(name, `unknown argument ${key}; accepted: ${[...known].join(', ') || '(none)'}`);
+  }
+  for (const [key, opt] of Object.entries(spec)) {
+    let v = out[key];
+    if (v === undefined && opt.default !== undefined) v = out[key] = opt.default as unknown;
+    if (v === undefined) {
+      if (opt.demandOption) throw new ArgsError(name, `missing required argument ${key}`);
+      continue;
+    }
+    if (opt.type === 'number' && typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v))) v = out[key] = Number(v);
+    if (opt.type === 'boolean' && typeof v === 'string') v = out[key] = v === 'true';
+    if ((opt.type === 'array' || opt.array) && !Array.isArray(v)) v = out[key] = [v];
+    if (opt.type === 'number' && (typeof v !== 'number' || Number.isNaN(v))) {
+      throw new ArgsError(name, `argument ${key}: invalid value ${JSON.stringify(v)}, expected a number`);
+    }
+    const choices = opt.choices as readonly unknown[] | undefined;
+    if (choices) {
+      for (const item of Array.isArray(v) ? (v as unknown[]) : [v]) {
+        if (!choices.includes(item)) {
+          throw new ArgsError(name, `argument ${key}: invalid value ${JSON.stringify(item)}, accepted values: ${choices.map((c) => JSON.stringify(c)).join(', ')}`);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Minimal parser for the harness and nested runs in tests: `key=value`, `--key value`, `--key=value`, `--flag`. */
+export function parseSimpleArgv(name: string, spec: ArgSpec, argv: readonly string[]): Record<string, unknown> {
+  const norm = normalizeArgv(argv);
+  const values: Record<string, unknown> = {};
+  const aliases = new Map<string, string>();
+  for (const [k, o] of Object.entries(spec)) {
+    for (const a of [o.alias ?? []].flat()) aliases.set(a, k);
+  }
+  const put = (k: string, v: unknown) => {
+    const key = aliases.get(k) ?? k;
+    const prev = values[key];
+    const isArray = spec[key]?.type === 'array' || spec[key]?.array === true;
+    values[key] = isArray ? [...(Array.isArray(prev) ? (prev as unknown[]) : prev === undefined ? [] : [prev]), v] : v;
+  };
+  for (let i = 0; i < norm.length; i++) {
+    const a = norm[i]!;
+    const m = /^--?([^=]+)(?:=(.*))?$/s.exec(a);
+    if (!m) throw new ArgsError(name, `unexpected argument ${JSON.stringify(a)}; use key=value or --key value`);
+    const key = m[1]!;
+    if (m[2] !== undefined) put(key, m[2]);
+    else if (spec[aliases.get(key) ?? key]?.type === 'boolean') put(key, true);
+    else if (i + 1 < norm.length) put(key, norm[++i]);
+    else throw new ArgsError(name, `argument ${key} needs a value`);
+  }
+  return values;
+}

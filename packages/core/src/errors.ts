@@ -1,0 +1,79 @@
+import { GalleyError, UsageError } from '@galley/errors';
+
+export interface LockHolderInfo {
+  key: string;
+  owner: string;
+  runId: string;
+  created: string;
+}
+
+function holderLines(holders: readonly LockHolderInfo[]): string {
+  return holders.map((h) => `  ${h.owner} since ${h.created} (run ${h.runId})`).join('\n');
+}
+
+/** Waited `locks.waitTimeoutSeconds` for a slot: exit 1 with the holders. */
+export class LockTimeoutError extends GalleyError {
+  readonly holders: readonly LockHolderInfo[];
+  constructor(lock: string, concurrency: number, waitedSeconds: number, holders: readonly LockHolderInfo[]) {
+    super(
+      'ERR_LOCK_TIMEOUT',
+      `lock ${lock} is busy: ${holders.length} holder(s), concurrency ${concurrency}; gave up after ${waitedSeconds}s. Holders:\n${holderLines(holders)}`,
+      { hint: 'wait for those runs to end, or check them with `cookbook --locks`; `cookbook --break-lock KEY` removes a stale one', details: { lock, holders } },
+    );
+    this.holders = holders;
+  }
+}
+
+/** The run's lease expired or was revoked: no new step may start. */
+export class LockLostError extends GalleyError {
+  constructor(what: string) {
+    super('ERR_LOCK_LOST', `the run's lock was lost (${what}); stopping before the next step`, {
+      hint: 'check etcd health; nothing further was written by this run after the loss (writes are fenced)',
+    });
+  }
+}
+
+/** A held lock exceeded its hard max-hold TTL. */
+export class LockExpiredError extends GalleyError {
+  constructor(lock: string, ttlSeconds: number) {
+    super('ERR_LOCK_EXPIRED', `lock ${lock} reached its max hold time of ${ttlSeconds}s`, {
+      hint: "raise the cookbook's lock ttlSeconds if runs legitimately take this long",
+    });
+  }
+}
+
+export class CookbookNotFoundError extends GalleyError {
+  constructor(name: string, suggestions: readonly string[]) {
+    super('ERR_COOKBOOK_NOT_FOUND', `cookbook ${name} not found`, {
+      hint: suggestions.length > 0 ? `did you mean: ${suggestions.join(', ')}?` : 'list them with `cookbook -l`',
+      details: { suggestions },
+    });
+  }
+}
+
+/** Bad cookbook arguments → exit 96. */
+export class ArgsError extends UsageError {
+  constructor(cookbook: string, message: string, hint?: string) {
+    super('ERR_COOKBOOK_ARGS', `${cookbook}: ${message}`, { hint: hint ?? `see \`cookbook ${cookbook} --help\`` });
+  }
+}
+
+export class ResumeRefusedError extends GalleyError {
+  constructor(runId: string, cookbook: string, actual: string | undefined) {
+    super(
+      'ERR_RESUME_REFUSED',
+      actual === undefined
+        ? `run ${runId} has no journal in etcd; cannot resume it as ${cookbook}`
+        : `run ${runId} was a run of ${actual}, not ${cookbook}; refusing to resume it`,
+      { hint: 'the run id is printed at the start and end of every run and is in the audit log' },
+    );
+  }
+}
+
+export class ConfirmationError extends GalleyError {
+  constructor(message: string) {
+    super('ERR_CONFIRM_NO_TTY', `cannot ask for confirmation without a TTY: ${message}`, {
+      hint: 'run it in a terminal, or pass --yes to answer yes',
+    });
+  }
+}

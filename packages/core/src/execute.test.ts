@@ -1,0 +1,121 @@
+import { describe, expect, it } from '@jest/globals';
+import { defineCookbook, InitSuccess } from './cookbook.js';
+import { MemoryJournal, MemoryLocks, runCookbookForTest } from './testing/index.js';
+
+const ok = defineCookbook({ title: 'ok', async run() {} });
+
+describe('executeCookbook outcomes (through runCookbookForTest)', () => {
+  const table: { name: string; cookbook: Parameters<typeof runCookbookForTest>[0]; exit: number; rolledBack?: boolean }[] = [
+    { name: 'success', cookbook: ok, exit: 0 },
+    { name: 'non-zero', cookbook: defineCookbook({ title: 'n', async run() { return 3; } }), exit: 3 },
+    { name: 'throw', cookbook: defineCookbook({ title: 't', async run() { throw new Error('boom'); } }), exit: 99 },
+    {
+      name: 'rollback after throw',
+      cookbook: defineCookbook({ title: 'r', async run() { throw new Error('boom'); }, async rollback() {} }),
+      exit: 99,
+      rolledBack: true,
+    },
+    {
+      name: 'throwing rollback',
+      cookbook: defineCookbook({ title: 'r', async run() { return 2; }, async rollback() { throw new Error('rb'); } }),
+      exit: 93,
+      rolledBack: false,
+    },
+    { name: 'prepare throws', cookbook: defineCookbook({ title: 'p', async prepare() { throw new Error('bad'); }, async run() {} }), exit: 94 },
+    {
+      name: 'init success',
+      cookbook: defineCookbook({ title: 'i', async prepare() { throw new InitSuccess('nothing to do'); }, async run() { return 5; } }),
+      exit: 0,
+    },
+  ];
+  for (const t of table) {
+    it(`${t.name} → exit ${t.exit}`, async () => {
+      const r = await runCookbookForTest(t.cookbook);
+      expect(r.exitCode).toBe(t.exit);
+      const fin = r.events.find((e) => e.type === 'run-finished') as unknown as { exitCode: number; summary: { rolledBack: boolean } };
+      expect(fin.exitCode).toBe(t.exit);
+      if (t.rolledBack !== undefined) expect(fin.summary.rolledBack).toBe(t.rolledBack);
+    });
+  }
+
+  it('bad args → 96 naming the argument and the accepted values', async () => {
+    const c = defineCookbook({ title: 'a', args: { dc: { choices: ['eqiad', 'codfw'] as const, demandOption: true } }, async run() {} });
+    const r = await runCookbookForTest(c, { args: ['dc=esams'] });
+    expect(r.exitCode).toBe(96);
+    const err = r.events.find((e) => e.type === 'error') as unknown as { message: string };
+    expect(err.message).toContain('dc');
+    expect(err.message).toContain('"eqiad", "codfw"');
+  });
+
+  it('reason and task are validated', async () => {
+    const c = defineCookbook({ title: 'a', reason: 'required', task: 'optional', async run(ctx) { ctx.output({ r: ctx.reason, t: ctx.taskId }); } });
+    expect((await runCookbookForTest(c, { args: ['reason=has "quotes"'] })).exitCode).toBe(96);
+    expect((await runCookbookForTest(c, { args: [] })).exitCode).toBe(96);
+    expect((await runCookbookForTest(c, { args: ['-r', 'x', '-t', '12'] })).exitCode).toBe(96);
+    const r = await runCookbookForTest(c, { args: ['reason=maintenance', 'task=T123'] });
+    expect(r.exitCode).toBe(0);
+    expect(r.output).toEqual({ r: 'maintenance', t: 'T123' });
+  });
+
+  it('interrupted run → 97 and rollback runs', async () => {
+    const ac = new AbortController();
+    let rolled = false;
+    const c = defineCookbook({
+      title: 'i',
+      async run(ctx) {
+        ac.abort();
+        expect(ctx.signal.aborted).toBe(true);
+      },
+      async rollback() {
+        rolled = true;
+      },
+    });
+    const r = await runCookbookForTest(c, { signal: ac.signal });
+    expect(r.exitCode).toBe(97);
+    expect(rolled).toBe(true);
+  });
+
+  it('nested cookbooks share dry-run, take re-entrant locks and return their own exit code', async () => {
+    const child = defineCookbook({ title: 'c', lock: { concurrency: 1 }, args: { n: { type: 'number' } }, async run(ctx) { return ctx.dryRun ? (ctx.args.n ?? 0) : 50; } });
+    const parent = defineCookbook({
+      title: 'p',
+      lock: { concurrency: 1 },
+      async run(ctx) {
+        ctx.output([await ctx.runCookbook('x.child', ['n=7']), await ctx.runCookbook('x.child', ['n=8']), await ctx.runCookbook('x.missing')]);
+      },
+    });
+    const r = await runCookbookForTest(parent, { dryRun: true, cookbooks: { 'x.child': child } });
+    expect(r.exitCode).toBe(0);
+    expect(r.output).toEqual([7, 8, 98]);
+  });
+
+  it('a busy cookbook lock fails with exit 1 and lists the holders; dry-run only reports it', async () => {
+    const locks = new MemoryLocks();
+    const c = defineCookbook({ title: 'l', lock: { concurrency: 1 }, async run() {} });
+    const holder = locks.session('other-run');
+    await holder.acquire('cookbooks', 'test.cookbook', { concurrency: 1, ttlSeconds: 60 });
+    const r = await runCookbookForTest(c, { locks });
+    expect(r.exitCode).toBe(1);
+    const err = r.events.find((e) => e.type === 'error') as unknown as { code: string; message: string };
+    expect(err.code).toBe('ERR_LOCK_TIMEOUT');
+    expect(err.message).toContain('other-run');
+    const d = await runCookbookForTest(c, { locks, dryRun: true });
+    expect(d.exitCode).toBe(0);
+    expect(d.events.some((e) => e.type === 'lock' && e.status === 'busy')).toBe(true);
+    await holder.close();
+  });
+
+  it('journal entries are stored (not in dry-run) and resume is refused for another cookbook', async () => {
+    const journal = new MemoryJournal();
+    const w = defineCookbook({ title: 'w', async run(ctx) { await ctx.journal.append({ type: 'host-done', host: 'a' }); } });
+    const r1 = await runCookbookForTest(w, { journal, name: 'x.w' });
+    expect(journal.runs.get(r1.runId)?.entries).toEqual([expect.objectContaining({ type: 'host-done', host: 'a', seq: 1 })]);
+    const resumed = defineCookbook({ title: 'w', async run(ctx) { ctx.output(ctx.resume?.entries.length); } });
+    const r2 = await runCookbookForTest(resumed, { journal, name: 'x.w', resumeRunId: r1.runId });
+    expect(r2.output).toBe(1);
+    const r3 = await runCookbookForTest(resumed, { journal, name: 'x.other', resumeRunId: r1.runId });
+    expect(r3.exitCode).toBe(96);
+    const d = await runCookbookForTest(w, { journal, name: 'x.w', dryRun: true });
+    expect(journal.runs.has(d.runId)).toBe(false);
+  });
+});

@@ -1,0 +1,365 @@
+/**
+ * Executes one cookbook: args → prepare → lock → START → run → rollback → END, with Spicerack's exit
+ * codes. Everything observable goes out as RunEvents; the caller (CLI or test harness) supplies the
+ * clients, the lock session, the journal store and the argument parser.
+ */
+import crypto from 'node:crypto';
+import { ExitCode, formatError, isGalleyError } from '@galley/errors';
+import type { ChangeLike, ClientHooks, Clients, NodeTags } from './clients.js';
+import {
+  type AnyCookbook,
+  type JournalEntry,
+  type Leftover,
+  type Logger,
+  type PlannedChange,
+  type Progress,
+  type RunContext,
+  type TaskHandle,
+  isInitSuccess,
+  resolveLockSpec,
+} from './cookbook.js';
+import { ArgsError, ConfirmationError, CookbookNotFoundError, LockTimeoutError, ResumeRefusedError } from './errors.js';
+import type { ErrorEvent, LogLevel, RunEventBody, RunSink, RunSummary } from './events.js';
+import type { LockSession } from './locks/types.js';
+
+export interface ParsedCookbookArgs {
+  args: Record<string, unknown>;
+  reason?: string | undefined;
+  taskId?: string | undefined;
+}
+
+export interface StoredJournal {
+  cookbook: string;
+  entries: JournalEntry[];
+}
+export interface JournalStore {
+  append(runId: string, cookbook: string, entry: JournalEntry): Promise<void>;
+  read(runId: string): Promise<StoredJournal | undefined>;
+}
+
+export interface Notifier {
+  /** Never throws: failures are reported through `onError`. */
+  send(line: string): Promise<void>;
+}
+
+export interface RunnerDeps {
+  sink: RunSink;
+  /** Builds the run's clients bound to these hooks (the CLI's factories; fakes in tests). */
+  makeClients(hooks: ClientHooks): Clients;
+  locks: LockSession;
+  journal: JournalStore;
+  /** For nested cookbooks. */
+  resolve(name: string): Promise<AnyCookbook | undefined>;
+  /** Throws ArgsError for bad user input (exit 96); any other error means the parser failed (95). */
+  parseArgs(name: string, cookbook: AnyCookbook, argv: readonly string[]): Promise<ParsedCookbookArgs>;
+  confirm(message: string): Promise<boolean>;
+  /** Interrupt (first SIGINT/SIGTERM). */
+  signal: AbortSignal;
+  /** `user@host`. */
+  user: string;
+  notifier?: Notifier | undefined;
+  /** Called with a result of the cookbook's `ctx.output`, for callers that want it directly. */
+}
+
+export interface RunRequest {
+  name: string;
+  cookbook: AnyCookbook;
+  argv: readonly string[];
+  /** Already-parsed args (tests); skips `parseArgs`. */
+  parsed?: ParsedCookbookArgs;
+  dryRun: boolean;
+  runId?: string;
+  resumeRunId?: string | undefined;
+  depth?: number;
+}
+
+export interface RunResult {
+  runId: string;
+  cookbook: string;
+  exitCode: number;
+  durationMs: number;
+  summary: RunSummary;
+}
+
+export function newRunId(): string {
+  const ts = new Date().toISOString().replace(/[-:]/g, '').slice(0, 15);
+  return `${ts}-${crypto.randomBytes(3).toString('hex')}`;
+}
+
+const RESERVED = (n: number) => n >= 90 && n <= 99;
+
+export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promise<RunResult> {
+  const started = Date.now();
+  const runId = req.runId ?? newRunId();
+  const depth = req.depth ?? 0;
+  const { name, cookbook, dryRun } = req;
+  const plan: PlannedChange[] = [];
+  const leftovers: Leftover[] = [];
+  let rolledBack = false;
+  let nestedCount = 0;
+
+  const send = (body: RunEventBody | { type: string; [k: string]: unknown }) => {
+    deps.sink.event({ ...body, ts: new Date().toISOString(), runId, cookbook: name });
+  };
+  const errorEvent = (phase: ErrorEvent['phase'], err: unknown) => {
+    send({ type: 'error', phase, code: isGalleyError(err) ? err.code : undefined, message: formatError(err) });
+  };
+  const mkLog = (level: LogLevel) => (msg: string, fields?: Record<string, unknown>) =>
+    send({ type: 'log', level, msg, fields });
+  const log: Logger = { debug: mkLog('debug'), info: mkLog('info'), warn: mkLog('warn'), error: mkLog('error') };
+
+  const finish = (exitCode: number, status: RunSummary['status']): RunResult => {
+    const summary: RunSummary = {
+      status,
+      changes: plan.length,
+      plan: [...plan],
+      leftovers: [...leftovers],
+      rolledBack,
+      interrupted: deps.signal.aborted,
+    };
+    const durationMs = Date.now() - started;
+    send({ type: 'run-finished', cookbook: name, exitCode, durationMs, dryRun, depth, summary });
+    return { runId, cookbook: name, exitCode, durationMs, summary };
+  };
+
+  // 1. Arguments.
+  let parsed: ParsedCookbookArgs;
+  try {
+    parsed = req.parsed ?? (await deps.parseArgs(name, cookbook, req.argv));
+  } catch (err) {
+    send({ type: 'run-started', cookbook: name, args: {}, argv: [...req.argv], dryRun, user: deps.user, depth });
+    errorEvent('args', err);
+    return finish(err instanceof ArgsError || (isGalleyError(err) && err.code === 'ERR_COOKBOOK_ARGS') ? ExitCode.ARGS_INVALID : ExitCode.ARG_PARSER_FAILED, 'ERROR');
+  }
+  send({
+    type: 'run-started',
+    cookbook: name,
+    args: parsed.args,
+    argv: [...req.argv],
+    reason: parsed.reason,
+    taskId: parsed.taskId,
+    dryRun,
+    user: deps.user,
+    depth,
+    resumeOf: req.resumeRunId,
+  });
+
+  // 2. Resume: the journal of an earlier run of this same cookbook.
+  let resume: RunContext['resume'];
+  if (req.resumeRunId !== undefined) {
+    const stored = await deps.journal.read(req.resumeRunId);
+    if (stored?.cookbook !== name) {
+      errorEvent('args', new ResumeRefusedError(req.resumeRunId, name, stored?.cookbook));
+      return finish(ExitCode.ARGS_INVALID, 'ERROR');
+    }
+    resume = { runId: req.resumeRunId, entries: stored.entries };
+    log.info(`resuming run ${req.resumeRunId} (${stored.entries.length} journal entries)`);
+  }
+
+  // 3. The context.
+  const ttlForHosts = (() => {
+    try {
+      return resolveLockSpec(cookbook, parsed.args).ttlSeconds;
+    } catch {
+      return 1800;
+    }
+  })();
+  const lockHosts = async (hosts: readonly string[]) => {
+    deps.locks.check();
+    for (const host of [...new Set(hosts)].sort()) {
+      const r = await deps.locks.acquire('hosts', host, {
+        concurrency: 1,
+        ttlSeconds: ttlForHosts,
+        onWait: (holders) => send({ type: 'lock', status: 'waiting', key: `hosts/${host}`, holders }),
+      });
+      if (r.busy) send({ type: 'lock', status: 'busy', key: r.key, holders: r.holders, message: `host ${host} is locked by another run` });
+    }
+  };
+  const recordChange = (c: PlannedChange) => {
+    plan.push(c);
+    send({ type: 'change', ...c, dryRun });
+  };
+  const hooks: ClientHooks = {
+    dryRun,
+    fence: (tags: NodeTags) => deps.locks.fence([tags.name]),
+    beforeWrite: async (nodes) => lockHosts(nodes.map((n) => n.tags.name)),
+    beforeRun: async (hosts) => lockHosts(hosts),
+    onChange: (c: ChangeLike) =>
+      recordChange({ kind: 'conftool', host: c.tags.name, object: `${c.key} ${c.field}`, from: c.from, to: c.to }),
+    onCommand: (e) => recordChange({ kind: 'command', host: e.hosts.join(','), object: e.cmd }),
+    log: (line) => log.debug(line),
+  };
+
+  let taskSeq = 0;
+  const mkTask = (title: string, parent?: string): TaskHandle => {
+    const id = `${parent ?? 't'}.${++taskSeq}`;
+    let current = title;
+    let done = false;
+    send({ type: 'step', id, parent, title, status: 'started' });
+    const end = (status: 'succeeded' | 'failed' | 'skipped', message?: string) => {
+      if (done) return;
+      done = true;
+      send({ type: 'step', id, parent, title: current, status, message });
+    };
+    return {
+      id,
+      subtask: (t) => mkTask(t, id),
+      update: (t) => {
+        current = t;
+        send({ type: 'step', id, parent, title: t, status: 'updated' });
+      },
+      output: (line) => send({ type: 'step', id, parent, title: current, status: 'output', message: line }),
+      succeed: (m) => end('succeeded', m),
+      fail: (m) => end('failed', m),
+      skip: (m) => end('skipped', m),
+    };
+  };
+  const progress: Progress = { task: (title) => mkTask(title) };
+
+  const signal = AbortSignal.any([deps.signal, deps.locks.lost]);
+  let journalSeq = 0;
+  const ctx: RunContext<Record<string, unknown>> = {
+    args: parsed.args,
+    dryRun,
+    reason: parsed.reason,
+    taskId: parsed.taskId,
+    runId,
+    cookbook: name,
+    clients: deps.makeClients(hooks),
+    log,
+    progress,
+    emit: (event) => send({ ...event }),
+    output: (data, text) => send({ type: 'output', data, text }),
+    signal,
+    confirm: async (message) => {
+      send({ type: 'log', level: 'info', msg: `confirm: ${message}` });
+      const ok = await deps.confirm(message);
+      send({ type: 'log', level: 'info', msg: `confirm answer: ${ok ? 'yes' : 'no'}` });
+      return ok;
+    },
+    runCookbook: async (childName, childArgv = []) => {
+      const child = await deps.resolve(childName);
+      if (child === undefined) {
+        errorEvent('run', new CookbookNotFoundError(childName, []));
+        return ExitCode.NOT_FOUND;
+      }
+      const r = await executeCookbook(
+        { name: childName, cookbook: child, argv: childArgv, dryRun, runId: `${runId}-n${++nestedCount}`, depth: depth + 1 },
+        deps,
+      );
+      return r.exitCode;
+    },
+    lockHosts,
+    journal: {
+      append: async (entry) => {
+        const full = { ...entry, seq: ++journalSeq, at: new Date().toISOString() };
+        send({ type: 'journal', entry: full });
+        if (!dryRun) await deps.journal.append(runId, name, full);
+      },
+    },
+    resume,
+    plan,
+    change: recordChange,
+    leftover: (item) => {
+      leftovers.push(item);
+      send({ type: 'leftover', ...item });
+    },
+  };
+
+  // 4. prepare: validation and reads only. InitSuccess ends the run with 0, without lock or START.
+  let state: unknown;
+  try {
+    state = cookbook.prepare ? await cookbook.prepare(ctx) : undefined;
+  } catch (err) {
+    if (isInitSuccess(err)) {
+      if (err.message) log.info(err.message);
+      return finish(ExitCode.OK, 'PASS');
+    }
+    errorEvent('prepare', err);
+    log.error(`exception raised while preparing the cookbook ${name}`);
+    return finish(ExitCode.INIT_FAILED, 'ERROR');
+  }
+
+  // 5. The cookbook's lock.
+  try {
+    const spec = resolveLockSpec(cookbook, parsed.args);
+    const lockName = spec.suffix ? `${name}:${spec.suffix}` : name;
+    if (!deps.locks.enabled && depth === 0) {
+      send({ type: 'lock', status: 'bypassed', key: `cookbooks/${lockName}`, message: 'LOCKS BYPASSED (--no-locks): nothing stops a concurrent run' });
+    }
+    const r = await deps.locks.acquire('cookbooks', lockName, {
+      concurrency: spec.concurrency,
+      ttlSeconds: spec.ttlSeconds,
+      onWait: (holders) => send({ type: 'lock', status: 'waiting', key: `cookbooks/${lockName}`, holders }),
+    });
+    if (r.busy) {
+      send({ type: 'lock', status: 'busy', key: r.key, holders: r.holders, message: `would wait: lock ${lockName} is full (dry-run does not wait)` });
+    } else if (deps.locks.enabled) {
+      send({ type: 'lock', status: 'acquired', key: r.key });
+    }
+  } catch (err) {
+    errorEvent('lock', err);
+    return finish(err instanceof LockTimeoutError || isGalleyError(err) ? ExitCode.FAILURE : ExitCode.EXCEPTION, 'ERROR');
+  }
+
+  // 6. START, run, rollback, END.
+  const description = [name, ...req.argv].join(' ');
+  const reasonText = parsed.reason !== undefined ? ` (${parsed.reason})` : '';
+  if (!dryRun && deps.notifier) await deps.notifier.send(`START - Cookbook ${description}${reasonText}`);
+  let exitCode: number;
+  let status: RunSummary['status'];
+  let cause: unknown;
+  try {
+    const ret = await cookbook.run(ctx, state);
+    exitCode = typeof ret === 'number' ? ret : 0;
+    if (!Number.isInteger(exitCode) || exitCode < 0 || exitCode > 127) {
+      log.error(`cookbook returned an invalid exit code ${String(ret)}`);
+      exitCode = ExitCode.EXCEPTION;
+    } else if (RESERVED(exitCode)) {
+      log.warn(`cookbook returned ${exitCode}, which is reserved for the runner (90–99)`);
+    }
+    status = exitCode === 0 ? 'PASS' : 'FAIL';
+    cause = exitCode === 0 ? undefined : new Error(`run returned ${exitCode}`);
+  } catch (err) {
+    cause = err;
+    errorEvent('run', err);
+    exitCode = ExitCode.EXCEPTION;
+    status = 'FAIL';
+  }
+  if (deps.signal.aborted) {
+    log.warn('interrupted: stopped at a safe point');
+    exitCode = ExitCode.INTERRUPTED;
+    status = 'ERROR';
+    cause ??= new Error('interrupted');
+  } else if (deps.locks.lost.aborted && exitCode !== 0) {
+    log.error(`the run's lock was lost: ${String(deps.locks.lost.reason)}`);
+  }
+  if (exitCode !== 0 && cookbook.rollback) {
+    if (deps.locks.lost.aborted) {
+      log.error('not rolling back: the lock is lost, so the rollback could not write anyway');
+    } else {
+      try {
+        log.info('rolling back');
+        await cookbook.rollback(ctx, state, cause);
+        rolledBack = true;
+      } catch (err) {
+        errorEvent('rollback', err);
+        log.error(`exception raised while executing the rollback of ${name} (exit_code=${exitCode})`);
+        exitCode = ExitCode.ROLLBACK_FAILED;
+        status = 'ERROR';
+      }
+    }
+  }
+  if (!dryRun && deps.notifier) {
+    await deps.notifier.send(`END (${exitCode === 0 ? 'PASS' : 'FAIL'}) - Cookbook ${description}${reasonText} (exit_code=${exitCode})`);
+  }
+  return finish(exitCode, status);
+}
+
+/** Answers for `confirm()` without a TTY. */
+export function nonInteractiveConfirm(yes: boolean): (message: string) => Promise<boolean> {
+  return async (message) => {
+    if (yes) return true;
+    throw new ConfirmationError(message);
+  };
+}

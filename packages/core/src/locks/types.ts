@@ -1,0 +1,49 @@
+import type { EtcdCompare } from '../clients.js';
+import type { LockHolderInfo } from '../errors.js';
+
+export interface AcquireOptions {
+  concurrency: number;
+  ttlSeconds: number;
+  /** Called while waiting, with the current holders (for the "waiting for …" display). */
+  onWait?: (holders: readonly LockHolderInfo[]) => void;
+}
+
+/** What a dry-run acquire found: a busy lock is reported, nothing is written. */
+export interface AcquireResult {
+  key: string;
+  busy: boolean;
+  holders: LockHolderInfo[];
+  reentrant: boolean;
+}
+
+/**
+ * The locks of one top-level run (shared by its nested cookbooks: re-entrant by lock name).
+ * `kind` is `cookbooks` or `hosts`.
+ */
+export interface LockSession {
+  readonly enabled: boolean;
+  readonly dryRun: boolean;
+  acquire(kind: string, name: string, opts: AcquireOptions): Promise<AcquireResult>;
+  /** Compares that hold only while the run's locks (and the given hosts' locks) are ours. */
+  fence(hosts?: readonly string[]): EtcdCompare[];
+  /** Throws ERR_LOCK_LOST / ERR_LOCK_EXPIRED when the run may not start another step. */
+  check(): void;
+  /** Aborted when the lease is lost or a max-hold TTL passes. */
+  readonly lost: AbortSignal;
+  close(): Promise<void>;
+}
+
+/** `--no-locks`: nothing is taken, nothing is fenced. */
+export class NoLockSession implements LockSession {
+  readonly enabled = false;
+  readonly lost: AbortSignal = new AbortController().signal;
+  constructor(readonly dryRun: boolean) {}
+  async acquire(kind: string, name: string): Promise<AcquireResult> {
+    return { key: `${kind}/${name}`, busy: false, holders: [], reentrant: false };
+  }
+  fence(): EtcdCompare[] {
+    return [];
+  }
+  check(): void {}
+  async close(): Promise<void> {}
+}
