@@ -1,1 +1,2 @@
-export {};
+export { FakePybal, textStatus, type FakeMode } from './fake-server.js';
+export { pybalApiContract, type ContractTarget } from './contract.js';

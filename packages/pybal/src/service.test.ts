@@ -1,0 +1,208 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { PybalClient } from './client.js';
+import type { LbServerView } from './parse.js';
+import { renderStatus } from './render.js';
+import { PybalService, type NodeLike } from './service.js';
+import { FakePybal } from './testing/fake-server.js';
+import { PybalTopology } from './topology.js';
+
+const V = (enabled: boolean, up: boolean, pooled: boolean): LbServerView => ({ enabled, up, pooled, weight: 10 });
+const node = (name: string, pooled: 'yes' | 'no' | 'inactive' = 'yes', service = 'nginx'): NodeLike => ({ tags: { dc: 'eqiad', cluster: 'jobrunner', service, name }, pooled, weight: 10 });
+const hosts = ['mw1001', 'mw1002', 'mw1003', 'mw1004', 'mw1005', 'mw1006'].map((h) => `${h}.eqiad.wmnet`);
+const [h1, h2, h3, h4] = hosts as [string, string, string, string];
+
+describe('PybalService against two fake LBs', () => {
+  let a: FakePybal;
+  let b: FakePybal;
+  let client: PybalClient;
+  let svc: PybalService;
+  let lines: string[];
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([FakePybal.start('lvs1019'), FakePybal.start('lvs1020')]);
+    client = new PybalClient({ retries: 0, requestTimeoutMs: 500, retryDelayMs: 5 });
+  });
+  afterAll(async () => {
+    await client.close();
+    await Promise.all([a.close(), b.close()]);
+  });
+  beforeEach(async () => {
+    for (const f of [a, b]) {
+      await f.up();
+      f.mode = 'ok';
+      f.requests.length = 0;
+      f.setAlerts(undefined);
+      f.setPool('jobrunner_nginx', Object.fromEntries(hosts.map((h) => [h, V(true, true, true)])));
+      f.setPool('jobrunner_php', Object.fromEntries(hosts.map((h) => [h, V(true, true, true)])));
+    }
+    const topology = new PybalTopology({
+      loadBalancers: { lvs1019: { url: a.url }, lvs1020: { url: b.url } },
+      pools: [
+        { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', pool: 'jobrunner_nginx', loadBalancers: ['lvs1019', 'lvs1020'] },
+        { dc: 'eqiad', cluster: 'jobrunner', service: 'php-fpm', pool: 'jobrunner_php', loadBalancers: ['lvs1019', 'lvs1020'], depoolThreshold: 0.3 },
+      ],
+      defaultDepoolThreshold: 0.5,
+    });
+    lines = [];
+    svc = new PybalService({ topology, client, verifyTimeoutMs: 600, log: (l) => lines.push(l) });
+  });
+
+  it('verifies a depool once every LB has applied it, polling each pool once per LB per round', async () => {
+    setTimeout(() => a.set('jobrunner_nginx', h1, { enabled: false, pooled: false }), 100);
+    setTimeout(() => b.set('jobrunner_nginx', h1, { enabled: false, pooled: false }), 250);
+    const v = await svc.verifyDepooled([node(h1)], { timeoutMs: 3000 });
+    expect(v.ok).toBe(true);
+    expect(v.disagreements).toEqual([]);
+    expect(v.attempts).toBeGreaterThan(1);
+    expect(v.elapsedMs).toBeGreaterThanOrEqual(250);
+    expect(v.elapsedMs).toBeLessThan(1500);
+    expect(v.report).toMatch(/^verified mw1001\.eqiad\.wmnet depooled on lvs1019, lvs1020/);
+    // An LB that already agreed is not asked again.
+    expect(a.requests.length).toBeLessThan(b.requests.length);
+    expect(new Set(b.requests.map((r) => r.path))).toEqual(new Set(['/pools/jobrunner_nginx']));
+  });
+
+  it('times out naming the lagging LB, what it said and that the other LB already applied it', async () => {
+    a.set('jobrunner_nginx', h1, { enabled: false, pooled: false });
+    const v = await svc.verifyDepooled([node(h1)]);
+    expect(v.ok).toBe(false);
+    expect(v.elapsedMs).toBeGreaterThanOrEqual(600);
+    expect(v.disagreements).toEqual([
+      { lb: 'lvs1020', pool: 'jobrunner_nginx', host: h1, expected: 'depooled', saw: V(true, true, true), why: expect.stringContaining('lvs1019 already did: lvs1020 is lagging') },
+    ]);
+    expect(v.report).toContain('PyBal verification failed: not depooled on lvs1019, lvs1020');
+    expect(v.report).toContain('lvs1020 still has mw1001.eqiad.wmnet enabled and pooled in pool jobrunner_nginx');
+  });
+
+  it('reports a depool kept by the threshold with the LB and the numbers', async () => {
+    // 2 already out, 1 down: the pool of 6 is at 0.5 and the LBs keep h1 pooled.
+    for (const f of [a, b]) {
+      f.set('jobrunner_nginx', h2, { enabled: false, pooled: false }).set('jobrunner_nginx', h3, { enabled: false, pooled: false }).set('jobrunner_nginx', h4, { up: false, pooled: true });
+    }
+    a.set('jobrunner_nginx', h1, { enabled: false, pooled: false });
+    b.set('jobrunner_nginx', h1, { enabled: false, pooled: true });
+    const v = await svc.verifyDepooled([node(h1)], { timeoutMs: 300 });
+    expect(v.ok).toBe(false);
+    expect(v.disagreements).toHaveLength(1);
+    expect(v.disagreements[0]!.why).toBe('lvs1020 keeps mw1001.eqiad.wmnet pooled: pool jobrunner_nginx is at its depool threshold 0.5 (2 of 6 up and enabled, 3 needed)');
+    expect(v.report).toContain('[lvs1020 says disabled/up/pooled]');
+  });
+
+  it.each([
+    ['down', /lvs1020 gave no usable answer for pool jobrunner_nginx \(mw1001\.eqiad\.wmnet, mw1002\.eqiad\.wmnet\): load balancer lvs1020 unreachable at http:\/\/127\.0\.0\.1:\d+\/pools\/jobrunner_nginx: connection refused/],
+    ['error', /lvs1020 gave no usable answer for pool jobrunner_nginx .*: load balancer lvs1020 answered HTTP 500 for http:\/\/127\.0\.0\.1:\d+\/pools\/jobrunner_nginx/],
+  ])('times out with a clear report when one LB is %s', async (mode, msg) => {
+    a.set('jobrunner_nginx', h1, { enabled: false, pooled: false }).set('jobrunner_nginx', h2, { enabled: false, pooled: false });
+    if (mode === 'down') await b.down();
+    else b.mode = 'error';
+    const v = await svc.verifyDepooled([node(h1), node(h2)], { timeoutMs: 300 });
+    expect(v.ok).toBe(false);
+    expect(v.disagreements.map((d) => [d.lb, d.host])).toEqual([['lvs1020', h1], ['lvs1020', h2]]);
+    expect(v.disagreements[0]!.saw).toHaveProperty('error');
+    expect(v.report).toMatch(msg);
+    // one line per LB and pool, not per host
+    expect(v.report.split('\n')).toHaveLength(2);
+  });
+
+  it('verifies a repool only when enabled and pooled, and says when health checks keep it out', async () => {
+    for (const f of [a, b]) f.set('jobrunner_nginx', h1, { enabled: true, up: false, pooled: false }).set('jobrunner_php', h1, { enabled: true, up: true, pooled: true });
+    const v = await svc.verifyPooled([node(h1), node(h1, 'yes', 'php-fpm')], { timeoutMs: 300 });
+    expect(v.ok).toBe(false);
+    expect(v.disagreements.map((d) => `${d.lb} ${d.pool}`).sort()).toEqual(['lvs1019 jobrunner_nginx', 'lvs1020 jobrunner_nginx']);
+    expect(v.disagreements[0]!.why).toContain('enabled but down in pool jobrunner_nginx: its health checks fail');
+    for (const f of [a, b]) f.set('jobrunner_nginx', h1, { up: true, pooled: true });
+    expect((await svc.verifyPooled([node(h1), node(h1, 'yes', 'php-fpm')])).ok).toBe(true);
+  });
+
+  it('in dry-run reads once and reports "would verify" instead of polling to a timeout', async () => {
+    const dry = svc.with({ dryRun: true });
+    const v = await dry.verifyDepooled([node(h1)], { timeoutMs: 5000 });
+    expect(v).toMatchObject({ ok: true, dryRun: true, attempts: 1 });
+    expect(v.report).toBe('DRY-RUN: would verify mw1001.eqiad.wmnet depooled on lvs1019, lvs1020 (now: lvs1019: mw1001.eqiad.wmnet enabled/up/pooled; lvs1020: mw1001.eqiad.wmnet enabled/up/pooled)');
+    expect(a.requests).toHaveLength(1);
+    expect(b.requests).toHaveLength(1);
+    expect(svc.dryRun).toBe(false);
+  });
+
+  it('stops polling when the caller aborts and says so', async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 150);
+    const v = await svc.verifyDepooled([node(h1)], { timeoutMs: 10000, signal: ac.signal });
+    expect(v).toMatchObject({ ok: false, aborted: true });
+    expect(v.elapsedMs).toBeLessThan(1000);
+    expect(v.report).toMatch(/^PyBal verification interrupted/);
+  });
+
+  it('lists nodes without a configured pool as not verified', async () => {
+    const v = await svc.verifyDepooled([node(h1, 'yes', 'memcached')]);
+    expect(v).toMatchObject({ ok: true, attempts: 0, unmapped: [`eqiad/jobrunner/memcached/${h1}`] });
+    expect(v.report).toContain('not verified (no PyBal pool configured)');
+    expect(lines.join('\n')).toContain('map to no pool');
+  });
+
+  it('computes capacity per LB, worst case across LBs, unreachable LB counting as 0', async () => {
+    const pool = svc.topology.poolFor('eqiad', 'jobrunner', 'nginx')!;
+    a.set('jobrunner_nginx', h1, { enabled: false, pooled: false });
+    b.set('jobrunner_nginx', h1, { enabled: false, pooled: false }).set('jobrunner_nginx', h2, { up: false, pooled: false });
+    const c = await svc.capacity(pool);
+    expect(c).toEqual({
+      pool: 'jobrunner_nginx',
+      canTakeOut: 1,
+      perLb: [
+        { lb: 'lvs1019', total: 6, upEnabled: 5, pooled: 5, threshold: 0.5, canTakeOut: 2 },
+        { lb: 'lvs1020', total: 6, upEnabled: 4, pooled: 4, threshold: 0.5, canTakeOut: 1 },
+      ],
+    });
+    await a.down();
+    const c2 = await svc.capacity(pool);
+    expect(c2.canTakeOut).toBe(0);
+    expect(c2.perLb[0]).toMatchObject({ lb: 'lvs1019', canTakeOut: 0, error: expect.stringMatching(/^load balancer lvs1019 unreachable at http:\/\/127\.0\.0\.1:\d+\/pools\/jobrunner_nginx: connection (refused|reset)/) });
+  });
+
+  it('compares conftool with every LB and flags lagging, kept-pooled, pooled-down, missing and inactive-listed', async () => {
+    b.set('jobrunner_nginx', h1, { enabled: false, pooled: false }); // conftool yes, lvs1020 lagging
+    for (const f of [a, b]) f.set('jobrunner_nginx', h2, { enabled: false, pooled: true }); // conftool no, kept
+    for (const f of [a, b]) f.set('jobrunner_nginx', h3, { up: false, pooled: true }); // pooled down
+    a.remove('jobrunner_nginx', h4); // missing on lvs1019; conftool inactive → fine there, listed on lvs1020
+    const rows = await svc.compare([node(h1), node(h2, 'no'), node(h3), node(h4, 'inactive'), node(hosts[4]!)]);
+    const kinds = rows.map((r) => r.flags.map((f) => `${f.kind}@${f.lb ?? ''}`));
+    expect(kinds).toEqual([['lagging@lvs1020'], ['kept-pooled@lvs1019', 'kept-pooled@lvs1020'], ['pooled-down@lvs1019', 'pooled-down@lvs1020'], ['listed-while-inactive@lvs1020'], []]);
+    expect(rows[1]!.flags[0]!.message).toContain('lvs1019 keeps mw1002.eqiad.wmnet pooled');
+    expect(rows[0]!.lbs).toEqual([{ lb: 'lvs1019', view: V(true, true, true) }, { lb: 'lvs1020', view: V(false, true, false) }]);
+  });
+
+  it('builds the status report (rows, capacity, alerts, servers unknown to conftool) and renders it', async () => {
+    for (const f of [a, b]) f.set('jobrunner_nginx', 'mw9999.eqiad.wmnet', V(true, true, true));
+    a.set('jobrunner_nginx', h3, { up: false });
+    b.mode = 'error';
+    const nodes = hosts.map((h) => node(h));
+    const report = await svc.status(nodes);
+    expect(report.pools).toHaveLength(1);
+    const p = report.pools[0]!;
+    expect(p.rows).toHaveLength(6);
+    expect(p.extraOnLb).toEqual([{ lb: 'lvs1019', host: 'mw9999.eqiad.wmnet', view: V(true, true, true) }]);
+    expect(p.alerts[0]).toEqual({ lb: 'lvs1019', status: 'critical', msg: 'jobrunner_nginx: Servers mw1003.eqiad.wmnet are marked down but pooled' });
+    expect(p.alerts[1]).toMatchObject({ lb: 'lvs1020', error: expect.stringContaining('HTTP 500') });
+    expect(p.capacity.canTakeOut).toBe(0);
+    expect(p.capacity.perLb[0]).toMatchObject({ total: 7, upEnabled: 6, canTakeOut: 2 });
+    const text = renderStatus(report);
+    expect(text).toContain('pool jobrunner_nginx (eqiad/jobrunner/nginx), depool threshold 0.5');
+    expect(text).toMatch(/mw1003\.eqiad\.wmnet\s+yes\/10\s+enabled\/down\/pooled\s+ERROR\s+pooled-down@lvs1019,lb-error@lvs1020/);
+    expect(text).toContain('! lvs1019 lists mw9999.eqiad.wmnet (enabled/up/pooled) which conftool does not have as yes/no');
+    expect(text).toContain('capacity: can take out 0 more (lvs1019: 6/7 up+enabled, 7 pooled, can take out 2; lvs1020: unknown');
+    expect(text).toContain('alerts lvs1019: CRITICAL - jobrunner_nginx: Servers mw1003.eqiad.wmnet are marked down but pooled');
+  });
+
+  it('rejects a config naming a load balancer without a URL, listing every problem', () => {
+    expect(
+      () =>
+        new PybalTopology({
+          loadBalancers: { lvs1019: { url: 'http://x:9090' } },
+          pools: [
+            { dc: 'eqiad', cluster: 'c', service: 's', pool: 'p', loadBalancers: ['lvs1019', 'lvs1021'] },
+            { dc: 'eqiad', cluster: 'c', service: 't', pool: 'q', loadBalancers: ['lvs1022'] },
+          ],
+        }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_PYBAL_UNKNOWN_LB', message: expect.stringMatching(/lvs1021[\s\S]*lvs1022/) }));
+  });
+});

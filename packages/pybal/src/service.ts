@@ -1,0 +1,463 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CheckError, isGalleyError } from '@galley/errors';
+import type { LoadBalancerRef, PybalClient } from './client.js';
+import { PybalErrorCode } from './errors.js';
+import type { Alerts, LbServerView } from './parse.js';
+import { canTakeOut, countsFromView, explainKeptPooled, minUpEnabled, type ConftoolPooled, type PoolCounts } from './rules.js';
+import type { NodeTagsLike, PoolRef, PybalTopology } from './topology.js';
+
+/** What the service needs from a conftool object; @galley/confctl's ConftoolNode fits. */
+export interface NodeLike {
+  tags: NodeTagsLike;
+  pooled?: ConftoolPooled;
+  weight?: number;
+}
+
+export type Expected = 'pooled' | 'depooled';
+export type Seen = LbServerView | null | { error: string };
+
+export interface Disagreement {
+  lb: string;
+  pool: string;
+  host: string;
+  expected: Expected;
+  /** The LB's view of the host; null = not listed in the pool; {error} = no usable answer. */
+  saw: Seen;
+  why?: string;
+}
+
+export interface Verification {
+  ok: boolean;
+  attempts: number;
+  elapsedMs: number;
+  disagreements: Disagreement[];
+  /** Human text: what was verified, or each LB that disagrees, what it said and why. */
+  report: string;
+  /** Dry-run: not polled to a conclusion (the conftool change was not made). */
+  dryRun?: boolean;
+  /** The caller's signal stopped the polling before agreement. */
+  aborted?: boolean;
+  /** Nodes whose (dc, cluster, service) maps to no PyBal pool: nothing to verify for them. */
+  unmapped: string[];
+}
+
+export interface VerifyOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface CapacityPerLb {
+  lb: string;
+  total: number;
+  upEnabled: number;
+  pooled: number;
+  threshold: number;
+  canTakeOut: number;
+  error?: string;
+}
+export interface Capacity {
+  pool: string;
+  /** Worst case across LBs; an LB without an answer counts as 0. */
+  canTakeOut: number;
+  perLb: CapacityPerLb[];
+}
+
+export type FlagKind =
+  | 'unmapped'
+  | 'lb-error'
+  | 'missing-on-lb'
+  | 'not-pooled-on-lb'
+  | 'kept-pooled'
+  | 'pooled-down'
+  | 'lagging'
+  | 'listed-while-inactive';
+
+export interface ComparisonFlag {
+  kind: FlagKind;
+  lb?: string;
+  message: string;
+}
+
+export interface ComparisonRow {
+  dc: string;
+  cluster: string;
+  service: string;
+  host: string;
+  pool: string | null;
+  conftool: { pooled: ConftoolPooled | undefined; weight: number | undefined };
+  lbs: { lb: string; view: LbServerView | null; error?: string }[];
+  flags: ComparisonFlag[];
+}
+
+export interface PoolStatus {
+  pool: PoolRef;
+  rows: ComparisonRow[];
+  capacity: Capacity;
+  alerts: { lb: string; status?: Alerts['status']; msg?: string; error?: string }[];
+  /** Servers an LB lists in the pool that conftool does not have (or has as inactive). */
+  extraOnLb: { lb: string; host: string; view: LbServerView }[];
+}
+
+export interface StatusReport {
+  pools: PoolStatus[];
+  unmapped: ComparisonRow[];
+}
+
+export interface PybalServiceOptions {
+  topology: PybalTopology;
+  client: PybalClient;
+  dryRun?: boolean;
+  log?: (line: string) => void;
+  verifyTimeoutMs?: number;
+  /** First pause between polls; grows 1.5× per poll up to `maxPollIntervalMs`. */
+  pollIntervalMs?: number;
+  maxPollIntervalMs?: number;
+}
+
+type PoolFetch = { ok: true; view: Map<string, LbServerView> } | { ok: false; error: string; code?: string };
+
+interface PairState {
+  pool: PoolRef;
+  lb: LoadBalancerRef;
+  hosts: string[];
+  done: boolean;
+  last?: PoolFetch;
+}
+
+const hostList = (hosts: readonly string[]): string => (hosts.length <= 4 ? hosts.join(', ') : `${hosts.slice(0, 4).join(', ')} and ${hosts.length - 4} more`);
+
+function showView(v: Seen): string {
+  if (v === null) return 'not listed';
+  if ('error' in v) return `error: ${v.error}`;
+  return `${v.enabled ? 'enabled' : 'disabled'}/${v.up ? 'up' : 'down'}/${v.pooled ? 'pooled' : 'not pooled'}`;
+}
+
+/** The contract @galley/lb and cookbooks use: PyBal's own view, on every load balancer of a pool. */
+export class PybalService {
+  readonly topology: PybalTopology;
+  readonly client: PybalClient;
+  readonly dryRun: boolean;
+  readonly verifyTimeoutMs: number;
+  private readonly log: (line: string) => void;
+  private readonly pollIntervalMs: number;
+  private readonly maxPollIntervalMs: number;
+
+  constructor(opts: PybalServiceOptions) {
+    this.topology = opts.topology;
+    this.client = opts.client;
+    this.dryRun = opts.dryRun ?? false;
+    this.log = opts.log ?? (() => undefined);
+    this.verifyTimeoutMs = opts.verifyTimeoutMs ?? 30000;
+    this.pollIntervalMs = opts.pollIntervalMs ?? 100;
+    this.maxPollIntervalMs = opts.maxPollIntervalMs ?? 1000;
+  }
+
+  with(opts: Partial<Pick<PybalServiceOptions, 'dryRun' | 'log' | 'verifyTimeoutMs'>>): PybalService {
+    return new PybalService({
+      topology: this.topology,
+      client: this.client,
+      dryRun: opts.dryRun ?? this.dryRun,
+      log: opts.log ?? this.log,
+      verifyTimeoutMs: opts.verifyTimeoutMs ?? this.verifyTimeoutMs,
+      pollIntervalMs: this.pollIntervalMs,
+      maxPollIntervalMs: this.maxPollIntervalMs,
+    });
+  }
+
+  /** Poll every LB of every affected pool until none of the nodes' hosts is pooled, or the deadline. */
+  verifyDepooled(nodes: readonly NodeLike[], opts: VerifyOptions = {}): Promise<Verification> {
+    return this.verify(nodes, 'depooled', opts);
+  }
+
+  /** Poll every LB of every affected pool until all of the nodes' hosts are enabled and pooled, or the deadline. */
+  verifyPooled(nodes: readonly NodeLike[], opts: VerifyOptions = {}): Promise<Verification> {
+    return this.verify(nodes, 'pooled', opts);
+  }
+
+  /** Throws ERR_PYBAL_NOT_VERIFIED (a CheckError) with the verification's report unless it passed. */
+  static assertVerified(v: Verification): void {
+    if (v.ok) return;
+    throw new CheckError(PybalErrorCode.NOT_VERIFIED, v.report, {
+      hint: 'see which load balancer disagrees above; the conftool change may need to be reverted or retried',
+      details: { disagreements: v.disagreements, attempts: v.attempts, elapsedMs: v.elapsedMs },
+    });
+  }
+
+  async capacity(pool: PoolRef): Promise<Capacity> {
+    const perLb = await Promise.all(
+      pool.loadBalancers.map(async (lb): Promise<CapacityPerLb> => {
+        const f = await this.fetchPool(pool, lb);
+        const threshold = pool.depoolThreshold;
+        if (!f.ok) return { lb: lb.name, total: 0, upEnabled: 0, pooled: 0, threshold, canTakeOut: 0, error: f.error };
+        const c = countsFromView(f.view);
+        return { lb: lb.name, total: c.total, upEnabled: c.upEnabled, pooled: c.pooled, threshold, canTakeOut: canTakeOut(c, threshold) };
+      }),
+    );
+    const worst = perLb.length === 0 ? 0 : Math.min(...perLb.map((p) => p.canTakeOut));
+    return { pool: pool.pool, canTakeOut: worst, perLb };
+  }
+
+  /** Conftool state side by side with every LB's view, with what looks wrong flagged. */
+  async compare(nodes: readonly NodeLike[]): Promise<ComparisonRow[]> {
+    const views = await this.fetchAll(this.topology.poolsForNodes(nodes));
+    return nodes.map((n) => this.compareRow(n, views));
+  }
+
+  /** Everything `sre.lb.status` shows: per pool, the comparison rows, capacity and alerts. */
+  async status(nodes: readonly NodeLike[]): Promise<StatusReport> {
+    const pools = this.topology.poolsForNodes(nodes);
+    const views = await this.fetchAll(pools);
+    const lbs = new Map<string, LoadBalancerRef>();
+    for (const p of pools) for (const lb of p.loadBalancers) lbs.set(lb.name, lb);
+    const alertsByLb = new Map<string, PoolStatus['alerts'][number]>();
+    await Promise.all(
+      [...lbs.values()].map(async (lb) => {
+        try {
+          const a = await this.client.alerts(lb, this.reqOpts());
+          alertsByLb.set(lb.name, { lb: lb.name, status: a.status, msg: a.msg });
+        } catch (err) {
+          if (!isGalleyError(err)) throw err;
+          alertsByLb.set(lb.name, { lb: lb.name, error: err.message });
+        }
+      }),
+    );
+    const rows = nodes.map((n) => this.compareRow(n, views));
+    const out: PoolStatus[] = pools.map((pool) => {
+      const k = poolKey(pool);
+      const poolRows = rows.filter((r) => r.pool !== null && poolKey(r) === k);
+      const known = new Set(poolRows.filter((r) => r.conftool.pooled !== 'inactive').map((r) => r.host));
+      const extraOnLb: PoolStatus['extraOnLb'] = [];
+      const perLb: CapacityPerLb[] = pool.loadBalancers.map((lb) => {
+        const f = views.get(pairKey(pool, lb));
+        const threshold = pool.depoolThreshold;
+        if (!f?.ok) return { lb: lb.name, total: 0, upEnabled: 0, pooled: 0, threshold, canTakeOut: 0, error: f?.ok === false ? f.error : 'not fetched' };
+        for (const [host, view] of f.view) if (!known.has(host)) extraOnLb.push({ lb: lb.name, host, view });
+        const c = countsFromView(f.view);
+        return { lb: lb.name, total: c.total, upEnabled: c.upEnabled, pooled: c.pooled, threshold, canTakeOut: canTakeOut(c, threshold) };
+      });
+      const capacity: Capacity = { pool: pool.pool, canTakeOut: perLb.length ? Math.min(...perLb.map((p) => p.canTakeOut)) : 0, perLb };
+      const alerts = pool.loadBalancers.map((lb) => alertsByLb.get(lb.name) ?? { lb: lb.name, error: 'not fetched' });
+      return { pool, rows: poolRows, capacity, alerts, extraOnLb };
+    });
+    return { pools: out, unmapped: rows.filter((r) => r.pool === null) };
+  }
+
+  // --- internals -------------------------------------------------------------------------------
+
+  private reqOpts(signal?: AbortSignal): { retries?: number; signal?: AbortSignal } {
+    // Dry-run drops retries to one try, like Spicerack's @retry; reads still happen.
+    const o: { retries?: number; signal?: AbortSignal } = {};
+    if (this.dryRun) o.retries = 0;
+    if (signal) o.signal = signal;
+    return o;
+  }
+
+  private async fetchPool(pool: PoolRef, lb: LoadBalancerRef, opts: { retries?: number; signal?: AbortSignal } = this.reqOpts()): Promise<PoolFetch> {
+    try {
+      return { ok: true, view: await this.client.pool(lb, pool.pool, opts) };
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      if (!isGalleyError(err)) throw err;
+      return { ok: false, error: err.message, code: err.code };
+    }
+  }
+
+  private async fetchAll(pools: readonly PoolRef[]): Promise<Map<string, PoolFetch>> {
+    const out = new Map<string, PoolFetch>();
+    await Promise.all(pools.flatMap((p) => p.loadBalancers.map(async (lb) => out.set(pairKey(p, lb), await this.fetchPool(p, lb)))));
+    return out;
+  }
+
+  private compareRow(n: NodeLike, views: Map<string, PoolFetch>): ComparisonRow {
+    const { dc, cluster, service, name } = n.tags;
+    const pool = this.topology.poolFor(dc, cluster, service);
+    const row: ComparisonRow = { dc, cluster, service, host: name, pool: pool?.pool ?? null, conftool: { pooled: n.pooled, weight: n.weight }, lbs: [], flags: [] };
+    if (!pool) {
+      row.flags.push({ kind: 'unmapped', message: `${dc}/${cluster}/${service} maps to no PyBal pool in the config` });
+      return row;
+    }
+    for (const lb of pool.loadBalancers) {
+      const f = views.get(pairKey(pool, lb));
+      if (!f?.ok) {
+        const error = f?.ok === false ? f.error : 'not fetched';
+        row.lbs.push({ lb: lb.name, view: null, error });
+        row.flags.push({ kind: 'lb-error', lb: lb.name, message: error });
+        continue;
+      }
+      const v = f.view.get(name) ?? null;
+      row.lbs.push({ lb: lb.name, view: v });
+      row.flags.push(...flagsFor(n.pooled, v, { lb: lb.name, host: name, pool, counts: countsFromView(f.view) }));
+    }
+    return row;
+  }
+
+  private async verify(nodes: readonly NodeLike[], expected: Expected, opts: VerifyOptions): Promise<Verification> {
+    const started = Date.now();
+    const timeoutMs = opts.timeoutMs ?? this.verifyTimeoutMs;
+    const unmapped = this.topology.unmapped(nodes).map((n) => `${n.tags.dc}/${n.tags.cluster}/${n.tags.service}/${n.tags.name}`);
+    const pairs: PairState[] = [];
+    for (const pool of this.topology.poolsForNodes(nodes)) {
+      const hosts = [...new Set(nodes.filter((n) => sameService(n.tags, pool)).map((n) => n.tags.name))];
+      for (const lb of pool.loadBalancers) pairs.push({ pool, lb, hosts, done: false });
+    }
+    const what = `${expected} on ${[...new Set(pairs.map((p) => p.lb.name))].join(', ') || 'no load balancer'}`;
+    const unmappedNote = unmapped.length ? `\nnot verified (no PyBal pool configured): ${hostList(unmapped)}` : '';
+    if (unmapped.length) this.log(`PyBal: ${unmapped.length} object(s) map to no pool, not verified: ${hostList(unmapped)}`);
+
+    let attempts = 0;
+    let interval = this.pollIntervalMs;
+    const deadline = started + timeoutMs;
+    const poll = async (retries?: number): Promise<void> => {
+      attempts++;
+      const ro: { retries?: number; signal?: AbortSignal } = { retries: retries ?? 0 };
+      if (opts.signal) ro.signal = opts.signal;
+      await Promise.all(
+        pairs
+          .filter((p) => !p.done)
+          .map(async (p) => {
+            p.last = await this.fetchPool(p.pool, p.lb, ro);
+            p.done = p.last.ok && p.hosts.every((h) => satisfied(expected, (p.last as { view: Map<string, LbServerView> }).view.get(h)));
+          }),
+      );
+    };
+    const result = (ok: boolean, extra: Partial<Verification> = {}): Verification => {
+      const disagreements = ok ? [] : this.disagreements(pairs, expected);
+      const elapsedMs = Date.now() - started;
+      const base = { ok, attempts, elapsedMs, disagreements, unmapped, ...extra };
+      return { ...base, report: extra.report ?? this.report({ ...base, report: '' }, { what, timeoutMs, pairs, expected }) + unmappedNote };
+    };
+
+    if (pairs.length === 0) return result(true, { report: `nothing to verify ${expected}${unmappedNote}` });
+
+    if (this.dryRun) {
+      // The conftool change was not made, so polling for it would only time out: read once to show where things stand.
+      await poll(0);
+      if (pairs.every((p) => p.done)) return result(true, { dryRun: true });
+      const current = this.disagreements(pairs, expected).map((d) => `${d.lb}: ${d.host} ${showView(d.saw)}`);
+      return result(true, {
+        dryRun: true,
+        report: `DRY-RUN: would verify ${hostList(pairs.flatMap((p) => p.hosts).filter(uniq))} ${what} (now: ${current.join('; ')})${unmappedNote}`,
+      });
+    }
+
+    this.log(`PyBal: verifying ${hostList(pairs.flatMap((p) => p.hosts).filter(uniq))} ${what} (deadline ${timeoutMs} ms)`);
+    try {
+      for (;;) {
+        await poll();
+        if (pairs.every((p) => p.done)) return result(true);
+        const left = deadline - Date.now();
+        if (left <= 0) return result(false);
+        await sleep(Math.min(interval, left), undefined, opts.signal ? { signal: opts.signal } : {});
+        interval = Math.min(this.maxPollIntervalMs, Math.ceil(interval * 1.5));
+      }
+    } catch (err) {
+      if (opts.signal?.aborted) return result(false, { aborted: true });
+      throw err;
+    }
+  }
+
+  private disagreements(pairs: readonly PairState[], expected: Expected): Disagreement[] {
+    const out: Disagreement[] = [];
+    for (const p of pairs) {
+      if (p.done || !p.last) continue;
+      if (!p.last.ok) {
+        const error = p.last.error;
+        for (const host of p.hosts) out.push({ lb: p.lb.name, pool: p.pool.pool, host, expected, saw: { error }, why: error });
+        continue;
+      }
+      const view = p.last.view;
+      const counts = countsFromView(view);
+      for (const host of p.hosts) {
+        const v = view.get(host);
+        if (satisfied(expected, v)) continue;
+        const agreeing = pairs.filter((q) => q !== p && q.pool === p.pool && q.last?.ok && satisfied(expected, q.last.view.get(host))).map((q) => q.lb.name);
+        out.push({ lb: p.lb.name, pool: p.pool.pool, host, expected, saw: v ?? null, why: whyNot(expected, v ?? null, { lb: p.lb.name, host, pool: p.pool, counts, agreeing }) });
+      }
+    }
+    return out;
+  }
+
+  private report(v: Verification, ctx: { what: string; timeoutMs: number; pairs: PairState[]; expected: Expected }): string {
+    const hosts = ctx.pairs.flatMap((p) => p.hosts).filter(uniq);
+    const secs = (v.elapsedMs / 1000).toFixed(1);
+    if (v.ok) return `verified ${hostList(hosts)} ${ctx.what} (${v.attempts} poll${v.attempts === 1 ? '' : 's'}, ${secs} s)`;
+    const head = v.aborted
+      ? `PyBal verification interrupted after ${v.attempts} polls in ${secs} s; not verified ${ctx.what}:`
+      : `PyBal verification failed: not ${ctx.what} after ${v.attempts} polls in ${secs} s (deadline ${ctx.timeoutMs} ms):`;
+    const lines: string[] = [];
+    const errorsSeen = new Set<string>();
+    for (const d of v.disagreements) {
+      if ('error' in (d.saw ?? {})) {
+        const k = `${d.lb}\0${d.pool}`;
+        if (errorsSeen.has(k)) continue;
+        errorsSeen.add(k);
+        const affected = v.disagreements.filter((x) => x.lb === d.lb && x.pool === d.pool).map((x) => x.host);
+        lines.push(`  - ${d.lb} gave no usable answer for pool ${d.pool} (${hostList(affected)}): ${d.why ?? ''}`);
+      } else {
+        lines.push(`  - ${d.why ?? `${d.lb}: ${d.host} is ${showView(d.saw)}`} [${d.lb} says ${showView(d.saw)}]`);
+      }
+    }
+    return [head, ...lines].join('\n');
+  }
+}
+
+function uniq<T>(v: T, i: number, a: readonly T[]): boolean {
+  return a.indexOf(v) === i;
+}
+
+function poolKey(p: { dc: string; cluster: string; service: string }): string {
+  return `${p.dc}/${p.cluster}/${p.service}`;
+}
+function pairKey(p: PoolRef, lb: LoadBalancerRef): string {
+  return `${poolKey(p)}\0${lb.name}`;
+}
+function sameService(t: NodeTagsLike, p: PoolRef): boolean {
+  return t.dc === p.dc && t.cluster === p.cluster && t.service === p.service;
+}
+
+/**
+ * Depooled: not pooled on the LB (absent counts: an LB without the server sends it nothing).
+ * Pooled: enabled and pooled.
+ */
+function satisfied(expected: Expected, v: LbServerView | undefined): boolean {
+  if (expected === 'depooled') return v === undefined || !v.pooled;
+  return v !== undefined && v.enabled && v.pooled;
+}
+
+function whyNot(expected: Expected, v: LbServerView | null, c: { lb: string; host: string; pool: PoolRef; counts: PoolCounts; agreeing: string[] }): string {
+  const lagging = c.agreeing.length ? ` (${c.agreeing.join(', ')} already did: ${c.lb} is lagging)` : ' (lagging, or not watching etcd)';
+  const poolName = `pool ${c.pool.pool}`;
+  if (expected === 'depooled') {
+    if (v?.enabled) return `${c.lb} still has ${c.host} enabled and pooled in ${poolName}: it has not applied the conftool change${lagging}`;
+    return explainKeptPooled({ lb: c.lb, host: c.host, pool: c.pool.pool, counts: c.counts, threshold: c.pool.depoolThreshold });
+  }
+  if (v === null) return `${c.lb} does not list ${c.host} in ${poolName}: it has not applied the conftool change${lagging}, or the object is inactive`;
+  if (!v.enabled) return `${c.lb} still has ${c.host} disabled in ${poolName}: it has not applied the conftool change${lagging}`;
+  if (!v.up) return `${c.lb} has ${c.host} enabled but down in ${poolName}: its health checks fail, PyBal pools it when they pass`;
+  return `${c.lb} has ${c.host} enabled and up but not yet pooled in ${poolName}`;
+}
+
+function flagsFor(pooled: ConftoolPooled | undefined, v: LbServerView | null, c: { lb: string; host: string; pool: PoolRef; counts: PoolCounts }): ComparisonFlag[] {
+  const lb = c.lb;
+  const flags: ComparisonFlag[] = [];
+  if (pooled === 'inactive') {
+    if (v) flags.push({ kind: 'listed-while-inactive', lb, message: `${lb} still lists ${c.host} although it is inactive in conftool (lagging)` });
+    return flags;
+  }
+  if (v === null) {
+    flags.push({ kind: 'missing-on-lb', lb, message: `${lb} does not list ${c.host} in pool ${c.pool.pool}` });
+    return flags;
+  }
+  if (pooled === 'yes') {
+    if (!v.enabled) flags.push({ kind: 'lagging', lb, message: `${lb} has ${c.host} disabled although conftool says pooled=yes` });
+    else if (!v.pooled) flags.push({ kind: 'not-pooled-on-lb', lb, message: `${lb} does not pool ${c.host}${v.up ? '' : ': its health checks fail'}` });
+  } else if (pooled === 'no') {
+    if (v.enabled) flags.push({ kind: 'lagging', lb, message: `${lb} has ${c.host} enabled although conftool says pooled=no` });
+    else if (v.pooled) flags.push({ kind: 'kept-pooled', lb, message: explainKeptPooled({ lb, host: c.host, pool: c.pool.pool, counts: c.counts, threshold: c.pool.depoolThreshold }) });
+  }
+  if (v.pooled && v.enabled && !v.up) {
+    const need = minUpEnabled(c.counts.total, c.pool.depoolThreshold);
+    flags.push({ kind: 'pooled-down', lb, message: `${lb} keeps ${c.host} pooled although it is down (${c.counts.upEnabled} of ${c.counts.total} up and enabled, ${need} needed)` });
+  }
+  return flags;
+}
