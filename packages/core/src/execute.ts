@@ -182,8 +182,14 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
   const hooks: ClientHooks = {
     dryRun,
     fence: (tags: NodeTags) => deps.locks.fence([tags.name]),
-    beforeWrite: async (nodes) => lockHosts(nodes.map((n) => n.tags.name)),
-    beforeRun: async (hosts) => lockHosts(hosts),
+    beforeWrite: async (nodes) => {
+      await deps.locks.verify();
+      await lockHosts(nodes.map((n) => n.tags.name));
+    },
+    beforeRun: async (hosts) => {
+      await deps.locks.verify();
+      await lockHosts(hosts);
+    },
     onChange: (c: ChangeLike) =>
       recordChange({ kind: 'conftool', host: c.tags.name, object: `${c.key} ${c.field}`, from: c.from, to: c.to }),
     onCommand: (e) => recordChange({ kind: 'command', host: e.hosts.join(','), object: e.cmd }),

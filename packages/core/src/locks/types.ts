@@ -28,6 +28,8 @@ export interface LockSession {
   fence(hosts?: readonly string[]): EtcdCompare[];
   /** Throws ERR_LOCK_LOST / ERR_LOCK_EXPIRED when the run may not start another step. */
   check(): void;
+  /** check() plus a round trip confirming the lease is alive (before a step that writes). */
+  verify(): Promise<void>;
   /** Aborted when the lease is lost or a max-hold TTL passes. */
   readonly lost: AbortSignal;
   close(): Promise<void>;
@@ -45,5 +47,6 @@ export class NoLockSession implements LockSession {
     return [];
   }
   check(): void {}
+  async verify(): Promise<void> {}
   async close(): Promise<void> {}
 }

@@ -42,6 +42,9 @@ export class MemoryLocks {
       check() {
         if (lost.signal.aborted) throw lost.signal.reason as Error;
       },
+      async verify() {
+        if (lost.signal.aborted) throw lost.signal.reason as Error;
+      },
       async close() {
         for (const key of mine) {
           const rest = (table.get(key) ?? []).filter((h) => h.runId !== runId);

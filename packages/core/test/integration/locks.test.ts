@@ -1,0 +1,140 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Etcd3 } from 'etcd3';
+import { Conftool, connectEtcd } from '@galley/confctl';
+import { sharedLab } from '@galley/lab/testing';
+import { EtcdLocks } from '../../src/locks/etcd.js';
+
+let etcd: Etcd3;
+let endpoint: string;
+const uniq = () => `test.locks-${Math.random().toString(16).slice(2, 8)}`;
+
+beforeAll(async () => {
+  const lab = await sharedLab();
+  endpoint = lab.info.etcd.endpoints[0]!;
+  etcd = connectEtcd({ endpoints: lab.info.etcd.endpoints, dialTimeoutMs: 3000, requestTimeoutMs: 5000 });
+});
+afterAll(() => etcd.close());
+
+describe('etcd counting semaphore', () => {
+  it('6 contenders with concurrency 2 never exceed 2 holders (etcd watcher on holder markers)', async () => {
+    const name = uniq();
+    const markers = `/galley-test/holding/${name}/`;
+    const live = new Set<string>();
+    let max = 0;
+    const watcher = await etcd.watch().prefix(markers).create();
+    watcher.on('put', (kv) => {
+      live.add(kv.key.toString());
+      max = Math.max(max, live.size);
+    });
+    watcher.on('delete', (kv) => live.delete(kv.key.toString()));
+    const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 30 });
+    const order: number[] = [];
+    await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const s = locks.session(`run-${i}`);
+        await s.acquire('cookbooks', name, { concurrency: 2, ttlSeconds: 60 });
+        order.push(i);
+        await etcd.put(`${markers}${i}`).value('x');
+        await new Promise((r) => setTimeout(r, 250));
+        await etcd.delete().key(`${markers}${i}`);
+        await s.close();
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    await watcher.cancel();
+    expect(order).toHaveLength(6);
+    expect(max).toBe(2);
+    expect(await locks.list(`cookbooks/${name}/`)).toEqual([]);
+  }, 30000);
+
+  it("a kill -9'd holder's slot frees within its lease TTL", async () => {
+    const name = uniq();
+    const ttl = 3;
+    const child = spawn(process.execPath, [path.join(import.meta.dirname, '../fixtures/hold-lock.mjs'), endpoint, name, String(ttl)], {
+      cwd: path.join(import.meta.dirname, '..'),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => d.toString().includes('acquired') && resolve());
+      child.on('exit', (code) => reject(new Error(`holder exited early (${code})`)));
+    });
+    const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 20 });
+    const holders = await locks.list(`cookbooks/${name}/`);
+    expect(holders).toHaveLength(1);
+    expect(holders[0]!.owner).toMatch(/^.+@.+ \[\d+\]$/);
+    child.kill('SIGKILL');
+    const killedAt = Date.now();
+    const s = locks.session('waiter');
+    const waits: number[] = [];
+    await s.acquire('cookbooks', name, { concurrency: 1, ttlSeconds: 60, onWait: (h) => waits.push(h.length) });
+    const freedAfter = Date.now() - killedAt;
+    await s.close();
+    expect(waits[0]).toBe(1);
+    expect(freedAfter).toBeLessThanOrEqual(ttl * 1000 + 1500);
+  }, 30000);
+
+  it('waiting gives up after waitTimeoutSeconds with ERR_LOCK_TIMEOUT listing the holders', async () => {
+    const name = uniq();
+    const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 1 });
+    const a = locks.session('holder-run');
+    await a.acquire('cookbooks', name, { concurrency: 1, ttlSeconds: 60 });
+    const b = locks.session('late-run');
+    const t0 = Date.now();
+    await expect(b.acquire('cookbooks', name, { concurrency: 1, ttlSeconds: 60 })).rejects.toMatchObject({
+      code: 'ERR_LOCK_TIMEOUT',
+      message: expect.stringContaining('holder-run'),
+    });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    // the loser's queue key is gone, the holder's stays
+    expect((await locks.list(`cookbooks/${name}/`)).map((e) => e.runId)).toEqual(['holder-run']);
+    // dry-run only reports the busy lock and writes nothing
+    const rev0 = (await etcd.get('x').exec()).header.revision;
+    const d = locks.session('dry', { dryRun: true });
+    const r = await d.acquire('cookbooks', name, { concurrency: 1, ttlSeconds: 60 });
+    expect(r.busy).toBe(true);
+    expect(r.holders.map((h) => h.runId)).toEqual(['holder-run']);
+    expect((await etcd.get('x').exec()).header.revision).toBe(rev0);
+    await a.close();
+    await b.close();
+  }, 30000);
+
+  it('re-entrant within a session', async () => {
+    const name = uniq();
+    const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 1 });
+    const s = locks.session('r');
+    await s.acquire('cookbooks', name, { concurrency: 1, ttlSeconds: 60 });
+    const again = await s.acquire('cookbooks', name, { concurrency: 1, ttlSeconds: 60 });
+    expect(again.reentrant).toBe(true);
+    expect(await locks.list(`cookbooks/${name}/`)).toHaveLength(1);
+    await s.close();
+  });
+
+  it('a run whose lease is revoked stops before its next write, and its fenced write is rejected', async () => {
+    const lab = await sharedLab();
+    const conftool = new Conftool(etcd, { namespace: lab.info.namespace });
+    const [node] = await conftool.get({});
+    expect(node).toBeDefined();
+    const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 1 });
+    const s = locks.session('revoked');
+    await s.acquire('cookbooks', uniq(), { concurrency: 1, ttlSeconds: 60 });
+    await s.acquire('hosts', node!.tags.name, { concurrency: 1, ttlSeconds: 60 });
+    const fenced = conftool.with({ fence: (tags) => s.fence([tags.name]), beforeWrite: () => s.verify() });
+    expect(s.fence([node!.tags.name])).toHaveLength(2);
+    // a write while the lease is alive goes through
+    await fenced.update([node!], { weight: node!.weight + 1 });
+    await etcd.leaseClient.leaseRevoke({ ID: s.fence()[0]!.value });
+    const rev = (await etcd.get('x').exec()).header.revision;
+    // next step: refused before writing
+    await expect(fenced.update({ name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service }, { weight: node!.weight })).rejects.toMatchObject({ code: 'ERR_LOCK_LOST' });
+    expect(s.lost.aborted).toBe(true);
+    // even a write that skips the check is rejected by the fence compare
+    const unchecked = conftool.with({ fence: (tags) => s.fence([tags.name]) });
+    await expect(unchecked.update({ name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service }, { weight: node!.weight })).rejects.toMatchObject({ code: 'ERR_CONFCTL_FENCED' });
+    expect((await etcd.get('x').exec()).header.revision).toBe(rev);
+    await s.close();
+    // put the object back
+    await conftool.update({ name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service }, { weight: node!.weight });
+  }, 30000);
+});
