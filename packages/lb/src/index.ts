@@ -1,1 +1,11 @@
-export {};
+/**
+ * @galley/lb: load-balanced cluster operations — depool → verify on every LB → act → health check →
+ * repool exactly what was depooled → verify on every LB, in lockstep batches, fail closed.
+ */
+export * from './ports.js';
+export * from './errors.js';
+export { parseBatchSpec, parseDuration, planBatches, batchSizeAt, maxBatchSize, checkNotWholeCluster, type BatchSpec, type BatchStep } from './batches.js';
+export { selectHosts, escapeRegex, describeSelection, type HostPlan, type Selection, type SelectOptions } from './select.js';
+export { runRolling, replayJournal, commandText, judgeCapacity, capacityMessage, type RollingOptions, type RollingReport, type FailedHost, type HealthCheck } from './rolling.js';
+export { planRolling, formatPlan, shortKey, type RollingPlan, type PlannedBatch } from './plan.js';
+export { formatReport, groupOutputs } from './report.js';

@@ -1,1 +1,309 @@
-export {};
+/**
+ * An in-memory fleet behind the lb ports: conftool objects, load balancers that apply PyBal's
+ * depool-threshold rule, hosts whose action/health check can be made to fail, a virtual clock.
+ * It also watches the run's safety invariants as they happen (`violations`), so tests assert on
+ * outcomes and invariants rather than on call lists.
+ */
+import type {
+  CapacityProbe,
+  Clock,
+  CommandSpec,
+  Executor,
+  HostOutcome,
+  Journal,
+  JournalEntry,
+  LbEvent,
+  LbPorts,
+  LbVerification,
+  LbVerifier,
+  PoolCapacity,
+  PoolChange,
+  PoolObject,
+  PoolSelector,
+  PoolStore,
+  Pooled,
+  WriteOutcome,
+} from '../ports.js';
+
+export { describePoolStoreContract, type PoolStoreFixture } from './contract.js';
+
+export type HostBehaviour = 'ok' | 'action-fails' | 'unhealthy' | 'unhealthy-then-ok' | 'down-after-action';
+export type LbMode = 'up' | 'down' | 'error' | 'lag';
+
+export interface FakeFleetOptions {
+  /** host → services; each (dc, cluster, service) is one pool. */
+  hosts: { name: string; dc?: string; cluster?: string; services?: string[]; pooled?: Partial<Record<string, Pooled>> }[];
+  lbs?: string[];
+  threshold?: number;
+  /** Services without a PyBal pool (poolOf → undefined). */
+  unpooledServices?: string[];
+}
+
+function regexFor(expr: string | undefined): RegExp | undefined {
+  return expr === undefined ? undefined : new RegExp(`^(${expr})$`);
+}
+
+export class FakeClock implements Clock {
+  t = 0;
+  now(): number {
+    return this.t;
+  }
+  async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return;
+    this.t += Math.max(0, ms);
+    await Promise.resolve();
+  }
+}
+
+export class FakeFleet {
+  readonly objects = new Map<string, PoolObject>();
+  readonly initial = new Map<string, Pooled>();
+  readonly writes: { key: string; from: Pooled; to: Pooled; t: number }[] = [];
+  readonly journalEntries: JournalEntry[] = [];
+  readonly events: LbEvent[] = [];
+  readonly actions: { host: string; cmds: string[]; t: number }[] = [];
+  readonly violations: string[] = [];
+  readonly behaviour = new Map<string, HostBehaviour>();
+  readonly lbMode = new Map<string, LbMode>();
+  /** hosts whose service is down: LBs see them as not up. */
+  readonly down = new Set<string>();
+  readonly clock = new FakeClock();
+  lbs: string[];
+  threshold: number;
+  maxDepooledHosts = 0;
+  /** Fail every conftool write after this many writes (etcd unreachable). */
+  failWritesAfter: number | undefined;
+  failJournalAfter: number | undefined;
+  /** Called when the action starts on a host (to inject aborts mid-batch). */
+  onAction?: (host: string) => void;
+  private healthTries = new Map<string, number>();
+  private unpooled: Set<string>;
+
+  constructor(opts: FakeFleetOptions) {
+    this.lbs = opts.lbs ?? ['lvs1019', 'lvs1020'];
+    this.threshold = opts.threshold ?? 0.5;
+    this.unpooled = new Set(opts.unpooledServices ?? []);
+    for (const h of opts.hosts) {
+      const dc = h.dc ?? 'eqiad';
+      const cluster = h.cluster ?? 'jobrunner';
+      for (const service of h.services ?? ['nginx', 'php-fpm']) {
+        const key = `/conftool/v1/pools/${dc}/${cluster}/${service}/${h.name}`;
+        const pooled = h.pooled?.[service] ?? 'yes';
+        this.objects.set(key, { key, tags: { dc, cluster, service, name: h.name }, pooled, weight: 10 });
+        this.initial.set(key, pooled);
+      }
+    }
+  }
+
+  static cluster(n: number, opts: Omit<FakeFleetOptions, 'hosts'> & { prefix?: string; pooled?: Record<string, Partial<Record<string, Pooled>>> } = {}): FakeFleet {
+    const hosts = Array.from({ length: n }, (_, i) => {
+      const name = `${opts.prefix ?? 'mw'}${1001 + i}.eqiad.wmnet`;
+      return { name, ...(opts.pooled?.[name] ? { pooled: opts.pooled[name] } : {}) };
+    });
+    return new FakeFleet({ ...opts, hosts });
+  }
+
+  poolName(o: { tags: PoolObject['tags'] }): string | undefined {
+    if (this.unpooled.has(o.tags.service)) return undefined;
+    return `${o.tags.dc}_${o.tags.cluster}_${o.tags.service}`;
+  }
+
+  state(host: string, service = 'nginx'): Pooled | undefined {
+    for (const o of this.objects.values()) if (o.tags.name === host && o.tags.service === service) return o.pooled;
+    return undefined;
+  }
+
+  /** Hosts with at least one object this run moved from yes to something else. */
+  depooledByRun(): string[] {
+    const out = new Set<string>();
+    for (const o of this.objects.values()) if (this.initial.get(o.key) === 'yes' && o.pooled !== 'yes') out.add(o.tags.name);
+    return [...out];
+  }
+
+  private poolMembers(pool: string): PoolObject[] {
+    return [...this.objects.values()].filter((o) => this.poolName(o) === pool && o.pooled !== 'inactive');
+  }
+
+  /** PyBal's view of one server: enabled∧up is pooled; otherwise kept pooled when leaving would breach the threshold. */
+  lbView(o: PoolObject): { pooled: boolean; enabled: boolean; up: boolean } {
+    const pool = this.poolName(o);
+    const enabled = o.pooled === 'yes';
+    const up = !this.down.has(o.tags.name);
+    if (o.pooled === 'inactive' || pool === undefined) return { pooled: false, enabled, up };
+    if (enabled && up) return { pooled: true, enabled, up };
+    const members = this.poolMembers(pool);
+    const upEnabled = members.filter((m) => m.pooled === 'yes' && !this.down.has(m.tags.name)).length;
+    return { pooled: upEnabled < members.length * this.threshold, enabled, up };
+  }
+
+  private checkWrite(): void {
+    if (this.failWritesAfter !== undefined && this.writes.length >= this.failWritesAfter) {
+      throw Object.assign(new Error('etcd unreachable: 127.0.0.1:2379 refused'), { code: 'ERR_ETCD_UNAVAILABLE' });
+    }
+  }
+
+  private write(o: PoolObject, to: Pooled): PoolChange {
+    const from = o.pooled;
+    if (this.initial.get(o.key) !== 'yes') this.violations.push(`wrote ${o.key} which was ${this.initial.get(o.key)} before the run`);
+    o.pooled = to;
+    this.writes.push({ key: o.key, from, to, t: this.clock.now() });
+    this.maxDepooledHosts = Math.max(this.maxDepooledHosts, this.depooledByRun().length);
+    return { key: o.key, tags: { ...o.tags }, field: 'pooled', from, to };
+  }
+
+  readonly store: PoolStore = {
+    select: async (sel: PoolSelector) => {
+      const rx = { dc: regexFor(sel.dc), cluster: regexFor(sel.cluster), service: regexFor(sel.service), name: regexFor(sel.name) };
+      return [...this.objects.values()]
+        .filter((o) => (['dc', 'cluster', 'service', 'name'] as const).every((t) => !rx[t] || rx[t].test(o.tags[t])))
+        .map((o) => ({ ...o, tags: { ...o.tags } }));
+    },
+    set: async (objects, from, to) => {
+      const out: WriteOutcome = { changed: [], skipped: [], already: [], failed: [] };
+      for (const want of objects) {
+        const o = this.objects.get(want.key);
+        try {
+          this.checkWrite();
+        } catch (error) {
+          out.failed.push({ key: want.key, error });
+          continue;
+        }
+        if (!o) out.skipped.push({ key: want.key, why: 'deleted' });
+        else if (o.pooled === to) out.already.push(o.key);
+        else if (o.pooled !== from) out.skipped.push({ key: o.key, why: `pooled=${o.pooled}, expected ${from}` });
+        else out.changed.push(this.write(o, to));
+      }
+      return out;
+    },
+    restore: async (changes) => {
+      const out: WriteOutcome = { changed: [], skipped: [], already: [], failed: [] };
+      for (const c of changes) {
+        const o = this.objects.get(c.key);
+        try {
+          this.checkWrite();
+        } catch (error) {
+          out.failed.push({ key: c.key, error });
+          continue;
+        }
+        if (!o) out.skipped.push({ key: c.key, why: 'deleted' });
+        else if (o.pooled === c.from) out.already.push(o.key);
+        else if (o.pooled !== c.to) out.skipped.push({ key: o.key, why: `pooled=${o.pooled}, expected ${c.to}` });
+        else out.changed.push(this.write(o, c.from));
+      }
+      return out;
+    },
+  };
+
+  private verify(objects: readonly PoolObject[], want: boolean, timeoutMs = 30_000): LbVerification {
+    const failed = new Set<string>();
+    const lines: string[] = [];
+    for (const o of objects) {
+      const cur = this.objects.get(o.key);
+      if (!cur) continue;
+      for (const lb of this.lbs) {
+        const mode = this.lbMode.get(lb) ?? 'up';
+        if (mode !== 'up') {
+          failed.add(o.tags.name);
+          lines.push(`${lb}: ${mode === 'down' ? 'connection refused' : mode === 'error' ? 'HTTP 500' : 'still shows the old state'} for ${o.tags.name}`);
+          continue;
+        }
+        const v = this.lbView(cur);
+        if (v.pooled !== want) {
+          failed.add(o.tags.name);
+          lines.push(`${lb} keeps ${o.tags.name} ${v.pooled ? 'pooled' : 'depooled'} in ${this.poolName(cur) ?? '?'}`);
+        }
+      }
+    }
+    if (failed.size) this.clock.t += timeoutMs;
+    else this.clock.t += 300;
+    return { ok: failed.size === 0, failedHosts: [...failed], report: lines.join('; ') || 'all LBs agree' };
+  }
+
+  readonly verifier: LbVerifier = {
+    verifyOut: async (objects, opts) => this.verify(objects, false, opts?.timeoutMs),
+    verifyIn: async (objects, opts) => this.verify(objects, true, opts?.timeoutMs),
+  };
+
+  readonly capacityProbe: CapacityProbe = {
+    poolOf: (o) => this.poolName(o),
+    capacity: async (pools) => {
+      const out = new Map<string, PoolCapacity>();
+      for (const pool of pools) {
+        const bad = this.lbs.find((lb) => (this.lbMode.get(lb) ?? 'up') === 'down' || this.lbMode.get(lb) === 'error');
+        const members = this.poolMembers(pool);
+        const total = members.length;
+        const upEnabled = members.filter((m) => m.pooled === 'yes' && !this.down.has(m.tags.name)).length;
+        const canTakeOut = Math.max(0, upEnabled - Math.ceil(total * this.threshold));
+        out.set(pool, {
+          pool,
+          canTakeOut: bad ? 0 : canTakeOut,
+          detail: `${upEnabled} of ${total} up and enabled, threshold ${this.threshold}`,
+          ...(bad ? { error: `${bad}: connection refused` } : {}),
+        });
+      }
+      return out;
+    },
+  };
+
+  readonly executor: Executor = {
+    run: async (hosts, commands: readonly CommandSpec[]) => {
+      const out: HostOutcome[] = [];
+      const cmds = commands.map((c) => ('shell' in c ? c.shell : c.argv.join(' ')));
+      const isHealth = cmds.length === 1 && cmds[0]?.startsWith('check');
+      for (const host of hosts) {
+        const b = this.behaviour.get(host) ?? 'ok';
+        if (isHealth) {
+          const tries = (this.healthTries.get(host) ?? 0) + 1;
+          this.healthTries.set(host, tries);
+          const ok = b === 'ok' || b === 'action-fails' || b === 'down-after-action' || (b === 'unhealthy-then-ok' && tries >= 3);
+          out.push({ host, ok, ...(ok ? {} : { message: 'exit code 1' }), outputs: [{ cmd: cmds[0] ?? '', exitCode: ok ? 0 : 1, stdout: '', stderr: ok ? '' : 'unhealthy' }] });
+          continue;
+        }
+        this.onAction?.(host);
+        // Invariant: no action before every LB reported the host out.
+        for (const o of this.objects.values()) {
+          if (o.tags.name === host && this.initial.get(o.key) === 'yes' && this.lbView(o).pooled) this.violations.push(`action on ${host} while ${o.key} is pooled on the LBs`);
+        }
+        this.actions.push({ host, cmds, t: this.clock.now() });
+        if (b === 'down-after-action') this.down.add(host);
+        const ok = b !== 'action-fails';
+        out.push({
+          host,
+          ok,
+          ...(ok ? {} : { message: 'exit code 1' }),
+          outputs: cmds.map((cmd) => ({ cmd, exitCode: ok ? 0 : 1, stdout: ok ? `${host}: ${cmd} ok` : '', stderr: ok ? '' : 'Job failed' })),
+        });
+      }
+      this.clock.t += 100;
+      return out;
+    },
+  };
+
+  readonly journal: Journal = {
+    append: async (entry) => {
+      if (this.failJournalAfter !== undefined && this.journalEntries.length >= this.failJournalAfter) throw new Error('etcd unreachable');
+      this.journalEntries.push(entry);
+    },
+  };
+
+  ports(): LbPorts {
+    return {
+      store: this.store,
+      executor: this.executor,
+      verifier: this.verifier,
+      capacity: this.capacityProbe,
+      journal: this.journal,
+      clock: this.clock,
+      emit: (e) => {
+        this.events.push(e);
+        // Invariant: no host is done before every LB reported it back in.
+        if (e.type === 'host-phase' && e.phase === 'done') {
+          for (const o of this.objects.values()) {
+            if (o.tags.name === e.host && this.initial.get(o.key) === 'yes' && o.pooled === 'yes' && !this.lbView(o).pooled) this.violations.push(`${e.host} done while ${o.key} is not pooled on the LBs`);
+          }
+        }
+      },
+      lockHosts: async () => {},
+    };
+  }
+}

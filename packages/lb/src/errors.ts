@@ -1,0 +1,47 @@
+import { GalleyError, UsageError, type GalleyErrorOptions } from '@galley/errors';
+
+/** A bad batch/sleep/timeout argument: names the argument and what is accepted. */
+export class LbArgumentError extends UsageError {
+  constructor(message: string, opts: GalleyErrorOptions = {}) {
+    super('ERR_LB_BAD_ARGUMENT', message, opts);
+  }
+}
+
+/** The batch would act on the whole cluster at once (Spicerack's 0 < batch < n rule). */
+export class WholeClusterError extends UsageError {
+  constructor(batch: number, clusterSize: number, what: string) {
+    super('ERR_LB_WHOLE_CLUSTER', `a batch of ${batch} host(s) would take all ${clusterSize} host(s) of ${what} out at once`, {
+      hint: `use a batch smaller than ${clusterSize} (a number, a percentage like 10%, or a ramp like 1,3,25%)`,
+      details: { batch, clusterSize },
+    });
+  }
+}
+
+/** The selection matched nothing to act on. */
+export class NothingSelectedError extends GalleyError {
+  constructor(what: string, why: string) {
+    super('ERR_LB_NOTHING_SELECTED', `no host to act on for ${what}: ${why}`, {
+      hint: 'check cluster=, dc=, services= and hosts= against `confctl select ... get`',
+    });
+  }
+}
+
+/** An object to depool has no PyBal pool in the config, so it could never be verified. */
+export class UnknownPoolError extends GalleyError {
+  constructor(keys: string[]) {
+    super('ERR_LB_NO_POOL', `no PyBal pool is configured for ${keys.length} object(s) to depool, e.g. ${keys.slice(0, 3).join(', ')}`, {
+      hint: 'add the (dc, cluster, service) to the pybal.pools section of the config, or restrict services=',
+      details: { keys },
+    });
+  }
+}
+
+/** A batch would breach a pool's depool threshold: refused before any change. */
+export class CapacityError extends GalleyError {
+  constructor(message: string, details: Record<string, unknown>) {
+    super('ERR_LB_CAPACITY', message, {
+      hint: 'use a smaller batch, or wait until the pool has more healthy pooled servers (see `cookbook sre.lb.status`)',
+      details,
+    });
+  }
+}

@@ -1,0 +1,92 @@
+import { checkNotWholeCluster, planBatches, type BatchSpec } from './batches.js';
+import type { CommandSpec, LbPorts, PoolCapacity } from './ports.js';
+import { capacityMessage, checkPools, commandText, depoolsPerPool, judgeCapacity, type HealthCheck } from './rolling.js';
+import type { HostPlan, Selection } from './select.js';
+
+export interface PlannedBatch {
+  batch: number;
+  hosts: { host: string; depool: string[]; leftAlone: HostPlan['leftAlone'] }[];
+  capacity: (PoolCapacity & { depool: number; ok: boolean })[];
+  warnings: string[];
+}
+
+export interface RollingPlan {
+  what: string;
+  hosts: number;
+  clusterSize: number;
+  batches: PlannedBatch[];
+  skipped: Selection['skipped'];
+  commands: string[];
+  healthCheck?: string;
+  sleepMs: number;
+  maxFailedBatches: number;
+  warnings: string[];
+}
+
+/**
+ * The dry-run: every batch with its hosts, the objects it would depool and the ones it leaves
+ * alone (and why), the capacity check against live PyBal state, and the commands. One capacity
+ * read per pool for the whole plan (nothing changes between batches in a dry-run), so a
+ * 1,000-host plan costs a handful of requests.
+ */
+export async function planRolling(
+  ports: Pick<LbPorts, 'capacity'>,
+  opts: { selection: Selection; batch: BatchSpec; commands: CommandSpec[]; healthCheck?: HealthCheck; sleepMs?: number; maxFailedBatches?: number },
+): Promise<RollingPlan> {
+  const { selection } = opts;
+  checkNotWholeCluster(opts.batch, selection.hosts.length, selection.clusterSize, selection.what);
+  checkPools(ports, selection.hosts);
+  const groups = planBatches(selection.hosts, opts.batch);
+  const allPools = depoolsPerPool(ports, selection.hosts);
+  const live = allPools.size ? await ports.capacity.capacity([...allPools.keys()]) : new Map<string, PoolCapacity>();
+  const warnings: string[] = [];
+  const batches = groups.map((hosts, i): PlannedBatch => {
+    const rows = judgeCapacity(depoolsPerPool(ports, hosts), live);
+    const w = rows.some((r) => !r.ok) ? [capacityMessage(i + 1, rows)] : [];
+    warnings.push(...w);
+    return {
+      batch: i + 1,
+      hosts: hosts.map((h) => ({ host: h.host, depool: h.depool.map((o) => o.key), leftAlone: h.leftAlone })),
+      capacity: rows,
+      warnings: w,
+    };
+  });
+  return {
+    what: selection.what,
+    hosts: selection.hosts.length,
+    clusterSize: selection.clusterSize,
+    batches,
+    skipped: selection.skipped,
+    commands: opts.commands.map(commandText),
+    ...(opts.healthCheck ? { healthCheck: commandText(opts.healthCheck.command) } : {}),
+    sleepMs: opts.sleepMs ?? 0,
+    maxFailedBatches: opts.maxFailedBatches ?? 0,
+    warnings,
+  };
+}
+
+export function formatPlan(plan: RollingPlan): string {
+  const lines: string[] = [];
+  lines.push(`Plan for ${plan.what}: ${plan.hosts} host(s) of ${plan.clusterSize} in ${plan.batches.length} batch(es), max-failed-batches=${plan.maxFailedBatches}, sleep ${plan.sleepMs} ms between batches`);
+  lines.push(`Commands on each host while depooled: ${plan.commands.map((c) => `\`${c}\``).join(', ') || '(none)'}`);
+  if (plan.healthCheck) lines.push(`Health check until it passes: \`${plan.healthCheck}\``);
+  for (const b of plan.batches) {
+    lines.push(`Batch ${b.batch}: ${b.hosts.map((h) => h.host).join(', ')}`);
+    for (const h of b.hosts) {
+      lines.push(`  ${h.host}: depool ${h.depool.length ? h.depool.map(shortKey).join(', ') : '(nothing pooled=yes)'}`);
+      for (const l of h.leftAlone) lines.push(`    left alone ${shortKey(l.key)} (pooled=${l.pooled}): ${l.why}`);
+    }
+    for (const c of b.capacity) {
+      lines.push(`  capacity ${c.pool}: depool ${c.depool}, can take out ${c.canTakeOut} (${c.detail})${c.ok ? '' : `  WARNING: ${c.error ?? 'would breach the depool threshold'}`}`);
+    }
+  }
+  for (const s of plan.skipped) lines.push(`Skipped ${s.host}: ${s.why}`);
+  if (plan.warnings.length) lines.push(`WARNINGS:\n${plan.warnings.map((w) => `  - ${w}`).join('\n')}`);
+  return lines.join('\n');
+}
+
+/** dc/cluster/service/host from a conftool key. */
+export function shortKey(key: string): string {
+  const i = key.indexOf('/pools/');
+  return i >= 0 ? key.slice(i + 7) : key;
+}

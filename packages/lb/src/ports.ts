@@ -1,0 +1,189 @@
+/**
+ * The ports the load-balanced cluster operation is written against. The algorithm (rolling.ts)
+ * only sees these small interfaces; adapters.ts binds them to @galley/confctl, @galley/remote and
+ * @galley/pybal, and src/testing holds in-memory fakes that pass the same contract suite. Keeping
+ * the algorithm behind ports lets every safety rule be tested as pure logic, table-driven.
+ */
+
+export type Pooled = 'yes' | 'no' | 'inactive';
+
+export interface PoolTags {
+  dc: string;
+  cluster: string;
+  service: string;
+  name: string;
+}
+
+/** One conftool object (structurally a subset of @galley/confctl's ConftoolNode). */
+export interface PoolObject {
+  key: string;
+  tags: PoolTags;
+  pooled: Pooled;
+  weight: number;
+}
+
+/** A change the run made to one object (structurally @galley/confctl's Change for `pooled`). */
+export interface PoolChange {
+  key: string;
+  tags: PoolTags;
+  field: 'pooled';
+  from: Pooled;
+  to: Pooled;
+}
+
+export interface PoolSelector {
+  dc?: string;
+  cluster?: string;
+  service?: string;
+  name?: string;
+}
+
+export interface WriteOutcome {
+  /** Objects this call changed, exactly. */
+  changed: PoolChange[];
+  /** Objects left as they were because someone else changed them first (never clobbered). */
+  skipped: { key: string; why: string }[];
+  /** Objects already at the target value (nothing written; e.g. a resumed repool). */
+  already: string[];
+  /** Objects whose write failed (etcd unreachable, fenced, …): their state is unknown. */
+  failed: { key: string; error: unknown }[];
+}
+
+/** Conftool pool state: every write is one fenced compare-and-set transaction per object. */
+export interface PoolStore {
+  select(sel: PoolSelector): Promise<PoolObject[]>;
+  /** Set `pooled` from `from` to `to` on exactly these objects, only where the current value is `from`. */
+  set(objects: readonly PoolObject[], from: Pooled, to: Pooled): Promise<WriteOutcome>;
+  /** Put `from` back on each change, only where the current value is still `to`. */
+  restore(changes: readonly PoolChange[]): Promise<WriteOutcome>;
+}
+
+export type CommandSpec = { argv: string[]; timeoutMs?: number } | { shell: string; timeoutMs?: number };
+
+export interface CommandOutput {
+  cmd: string;
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface HostOutcome {
+  host: string;
+  ok: boolean;
+  /** Why it failed, for the report (exit code, timeout, unreachable, …). */
+  message?: string;
+  outputs: CommandOutput[];
+}
+
+/** SSH execution: every command in order on each host (stop at the host's first failure). */
+export interface Executor {
+  run(hosts: readonly string[], commands: readonly CommandSpec[], opts?: { signal?: AbortSignal }): Promise<HostOutcome[]>;
+}
+
+export interface LbVerification {
+  ok: boolean;
+  /** Hosts at least one LB disagrees about. */
+  failedHosts: string[];
+  /** Human text naming each LB that disagrees, what it said and why. */
+  report: string;
+}
+
+/** Every LB of every affected pool is asked; ok only when all agree (bounded by a deadline). */
+export interface LbVerifier {
+  verifyOut(objects: readonly PoolObject[], opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<LbVerification>;
+  verifyIn(objects: readonly PoolObject[], opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<LbVerification>;
+}
+
+export interface PoolCapacity {
+  pool: string;
+  /** How many more servers can leave now without breaching the threshold, worst case over LBs (0 when unknown). */
+  canTakeOut: number;
+  /** One line per LB with its numbers, for messages. */
+  detail: string;
+  error?: string;
+}
+
+/** Live PyBal state: which pool an object belongs to and how much room each pool has. */
+export interface CapacityProbe {
+  /** The PyBal pool of a conftool object, or undefined when no pool is configured for it. */
+  poolOf(object: PoolObject): string | undefined;
+  capacity(pools: readonly string[]): Promise<Map<string, PoolCapacity>>;
+}
+
+/** The phases a host goes through; the journal records each transition. */
+export type HostPhase =
+  | 'pending'
+  | 'depooling'
+  | 'depooled'
+  | 'verified-out'
+  | 'acting'
+  | 'acted'
+  | 'healthy'
+  | 'repooling'
+  | 'repooled'
+  | 'done'
+  | 'put-back'
+  | 'failed';
+
+export interface JournalEntry {
+  type: 'lb-host-phase' | 'lb-run';
+  host?: string;
+  phase?: HostPhase;
+  batch?: number;
+  /** depooling: the objects about to be written; depooled: the changes made. */
+  objects?: string[];
+  changes?: PoolChange[];
+  reason?: string;
+  stillDepooled?: boolean;
+  at?: string;
+  [k: string]: unknown;
+}
+
+export interface Journal {
+  append(entry: JournalEntry): Promise<void>;
+}
+
+export type LbEvent =
+  | { type: 'plan'; batches: string[][]; skipped: { host: string; why: string }[] }
+  | { type: 'batch-started'; batch: number; of: number; hosts: string[]; resume?: boolean }
+  | { type: 'capacity'; batch: number; pools: (PoolCapacity & { depool: number; ok: boolean })[] }
+  | { type: 'host-phase'; batch: number; host: string; phase: HostPhase; reason?: string }
+  | { type: 'verification'; batch: number; direction: 'out' | 'in'; ok: boolean; hosts: string[]; failedHosts: string[]; report: string; elapsedMs: number }
+  | { type: 'host-output'; batch: number; host: string; outputs: CommandOutput[] }
+  | { type: 'batch-done'; batch: number; ok: boolean; succeeded: string[]; failed: string[]; reason?: string }
+  | { type: 'sleep'; batch: number; ms: number }
+  | { type: 'stopped'; reason: string }
+  | { type: 'warning'; message: string };
+
+export interface Clock {
+  now(): number;
+  /** Resolves after ms, or early when the signal aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export interface LbPorts {
+  store: PoolStore;
+  executor: Executor;
+  verifier: LbVerifier;
+  capacity: CapacityProbe;
+  journal: Journal;
+  emit(event: LbEvent): void;
+  clock: Clock;
+  /** Per-host locks through the runner (idempotent). */
+  lockHosts?(hosts: readonly string[]): Promise<void>;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve) => {
+      if (ms <= 0 || signal?.aborted) return resolve();
+      const done = (): void => {
+        clearTimeout(t);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      signal?.addEventListener('abort', done, { once: true });
+    }),
+};

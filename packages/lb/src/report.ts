@@ -1,0 +1,41 @@
+import { shortKey } from './plan.js';
+import type { CommandOutput } from './ports.js';
+import type { RollingReport } from './rolling.js';
+
+/** The final report: succeeded, failed (and whether still depooled, why), in flight, not attempted. */
+export function formatReport(r: RollingReport): string {
+  const lines: string[] = [];
+  const head = { succeeded: 'All hosts done', failed: 'FAILED', interrupted: 'INTERRUPTED', refused: 'REFUSED' }[r.status];
+  lines.push(`${head}: ${r.succeeded.length} succeeded, ${r.failed.length} failed, ${r.inFlight.length} stopped mid-way, ${r.notAttempted.length} not attempted (${r.failedBatches} failed batch(es))`);
+  if (r.stopReason) lines.push(`Stopped: ${r.stopReason}`);
+  if (r.succeeded.length) lines.push(`Succeeded: ${r.succeeded.join(', ')}`);
+  for (const f of r.failed) {
+    lines.push(
+      f.stillDepooled
+        ? `Failed, STILL DEPOOLED: ${f.host} (${f.depooledObjects.map(shortKey).join(', ') || 'no object'}): ${f.reason}`
+        : `Failed, back as it was: ${f.host}: ${f.reason}`,
+    );
+  }
+  for (const h of r.inFlight) {
+    lines.push(`Stopped at ${h.phase}: ${h.host}${h.depooledObjects.length ? `, STILL DEPOOLED: ${h.depooledObjects.map(shortKey).join(', ')}` : ''}`);
+  }
+  if (r.notAttempted.length) lines.push(`Not attempted: ${r.notAttempted.join(', ')}`);
+  for (const s of r.skipped) lines.push(`Skipped ${s.host}: ${s.why}`);
+  for (const w of r.warnings) lines.push(`Warning: ${w}`);
+  if (r.inFlight.length || r.failed.some((f) => f.stillDepooled)) {
+    lines.push('Hosts left depooled are listed above; `--resume RUN_ID` repools the ones whose action completed and reports the others.');
+  }
+  return lines.join('\n');
+}
+
+/** Identical outputs grouped like Cumin: one block per distinct output with the hosts that produced it. */
+export function groupOutputs(outputs: ReadonlyMap<string, CommandOutput[]>): { hosts: string[]; output: string }[] {
+  const groups = new Map<string, string[]>();
+  for (const [host, outs] of outputs) {
+    const text = outs.map((o) => `$ ${o.cmd}\n${[o.stdout, o.stderr].filter(Boolean).join('\n')}`.trimEnd()).join('\n');
+    const list = groups.get(text);
+    if (list) list.push(host);
+    else groups.set(text, [host]);
+  }
+  return [...groups].map(([output, hosts]) => ({ hosts, output }));
+}

@@ -1,0 +1,346 @@
+import { describe, expect, it } from '@jest/globals';
+import { parseBatchSpec, planBatches, parseDuration, batchSizeAt } from './batches.js';
+import { planRolling, formatPlan } from './plan.js';
+import { formatReport } from './report.js';
+import { runRolling, type RollingOptions, type RollingReport } from './rolling.js';
+import { selectHosts, type SelectOptions } from './select.js';
+import { FakeFleet, type HostBehaviour } from './testing/index.js';
+import type { HostPhase, LbEvent } from './ports.js';
+
+const restart = [{ argv: ['systemctl', 'restart', 'nginx'], timeoutMs: 1000 }];
+
+async function run(
+  fleet: FakeFleet,
+  opts: Partial<Omit<RollingOptions, 'selection' | 'batch'>> & { batch?: string; select?: SelectOptions } = {},
+): Promise<RollingReport> {
+  const selection = await selectHosts(fleet.store, opts.select ?? { dc: 'eqiad', cluster: 'jobrunner' });
+  return runRolling(fleet.ports(), { commands: restart, ...opts, selection, batch: parseBatchSpec(opts.batch ?? '2') });
+}
+
+function phasesOf(events: LbEvent[], host: string): HostPhase[] {
+  return events.flatMap((e) => (e.type === 'host-phase' && e.host === host ? [e.phase] : []));
+}
+
+function everythingBack(fleet: FakeFleet): boolean {
+  return [...fleet.objects.values()].every((o) => o.pooled === fleet.initial.get(o.key));
+}
+
+describe('batch specs', () => {
+  it.each([
+    ['3', 10, [3, 3, 3, 1]],
+    ['10%', 25, [3, 3, 3, 3, 3, 3, 3, 3, 1]],
+    ['1%', 10, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]],
+    ['1,3,25%', 20, [1, 3, 5, 5, 5, 1]],
+    ['1,2', 7, [1, 2, 2, 2]],
+  ])('%s over %d hosts → %j', (spec, n, sizes) => {
+    const items = Array.from({ length: n }, (_, i) => i);
+    expect(planBatches(items, parseBatchSpec(spec)).map((b) => b.length)).toEqual(sizes);
+  });
+
+  it.each(['0', '100%', '0%', 'x', '1,,2', '', '-1', '2.5'])('refuses %j with the accepted forms', (spec) => {
+    expect(() => parseBatchSpec(spec)).toThrow(/batch=/);
+  });
+
+  it('reads durations', () => {
+    expect(parseDuration('30s')).toBe(30_000);
+    expect(parseDuration('2m')).toBe(120_000);
+    expect(parseDuration('500ms')).toBe(500);
+    expect(parseDuration('1.5')).toBe(1500);
+    expect(parseDuration(0)).toBe(0);
+    expect(() => parseDuration('soon', 'sleep')).toThrow(/sleep=soon/);
+  });
+
+  it('the ramp repeats its last element', () => {
+    const s = parseBatchSpec('1,25%');
+    expect([0, 1, 2, 9].map((i) => batchSizeAt(s, i, 40))).toEqual([1, 10, 10, 10]);
+  });
+});
+
+describe('selection', () => {
+  it('depools only pooled=yes objects of the selected services and says why it leaves the others', async () => {
+    const fleet = FakeFleet.cluster(4, { pooled: { 'mw1002.eqiad.wmnet': { 'php-fpm': 'no' }, 'mw1004.eqiad.wmnet': { nginx: 'inactive', 'php-fpm': 'inactive' } } });
+    const sel = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner' });
+    expect(sel.hosts.map((h) => h.host)).toEqual(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet', 'mw1003.eqiad.wmnet']);
+    expect(sel.skipped).toEqual([{ host: 'mw1004.eqiad.wmnet', why: expect.stringMatching(/inactive/) }]);
+    expect(sel.clusterSize).toBe(3);
+    const h2 = sel.hosts[1]!;
+    expect(h2.depool.map((o) => o.tags.service)).toEqual(['nginx']);
+    expect(h2.leftAlone).toEqual([expect.objectContaining({ service: 'php-fpm', pooled: 'no', why: expect.stringMatching(/already pooled=no/) })]);
+
+    const only = await selectHosts(fleet.store, { cluster: 'jobrunner', services: ['php-fpm'] });
+    expect(only.hosts[0]!.depool.map((o) => o.tags.service)).toEqual(['php-fpm']);
+    expect(only.hosts[0]!.leftAlone).toEqual([expect.objectContaining({ service: 'nginx', why: 'service not selected' })]);
+  });
+
+  it('a single host is measured against its own cluster', async () => {
+    const fleet = FakeFleet.cluster(4);
+    const sel = await selectHosts(fleet.store, { hosts: new Set(['mw1003.eqiad.wmnet']) });
+    expect(sel.hosts.map((h) => h.host)).toEqual(['mw1003.eqiad.wmnet']);
+    expect(sel.clusterSize).toBe(4);
+  });
+
+  it('an empty selection is an error naming it', async () => {
+    const fleet = FakeFleet.cluster(2);
+    await expect(selectHosts(fleet.store, { cluster: 'appserver' })).rejects.toMatchObject({ code: 'ERR_LB_NOTHING_SELECTED', message: expect.stringMatching(/cluster=appserver/) });
+  });
+});
+
+describe('rolling operation', () => {
+  it('restarts every host in lockstep batches, verifying out before acting and in before done', async () => {
+    const fleet = FakeFleet.cluster(8);
+    const r = await run(fleet, { batch: '2', sleepMs: 5000 });
+    expect(r.status).toBe('succeeded');
+    expect(r.succeeded).toHaveLength(8);
+    expect(r.failed).toEqual([]);
+    expect(fleet.violations).toEqual([]);
+    expect(fleet.maxDepooledHosts).toBe(2);
+    expect(everythingBack(fleet)).toBe(true);
+    expect(fleet.actions.map((a) => a.host)).toEqual([...Array(8)].map((_, i) => `mw${1001 + i}.eqiad.wmnet`));
+    expect(phasesOf(fleet.events, 'mw1003.eqiad.wmnet')).toEqual(['depooling', 'depooled', 'verified-out', 'acting', 'acted', 'repooling', 'repooled', 'done']);
+    // lockstep: batch n+1 starts only after batch n is done
+    const order = fleet.events.filter((e) => e.type === 'batch-started' || e.type === 'batch-done').map((e) => `${e.type}:${(e as { batch: number }).batch}`);
+    expect(order).toEqual([1, 2, 3, 4].flatMap((b) => [`batch-started:${b}`, `batch-done:${b}`]));
+    // sleeps between batches, not after the last
+    expect(fleet.events.filter((e) => e.type === 'sleep').map((e) => (e as { batch: number }).batch)).toEqual([1, 2, 3]);
+    // the journal has every transition of every host
+    expect(fleet.journalEntries.filter((e) => e.host === 'mw1008.eqiad.wmnet').map((e) => e.phase)).toEqual(phasesOf(fleet.events, 'mw1008.eqiad.wmnet'));
+    expect(formatReport(r)).toMatch(/^All hosts done: 8 succeeded, 0 failed/);
+  });
+
+  it('never writes objects that were no or inactive before the run, and still acts on their hosts', async () => {
+    const fleet = FakeFleet.cluster(6, { pooled: { 'mw1001.eqiad.wmnet': { nginx: 'no', 'php-fpm': 'no' }, 'mw1002.eqiad.wmnet': { 'php-fpm': 'inactive' } } });
+    const r = await run(fleet, { batch: '1' });
+    expect(r.status).toBe('succeeded');
+    expect(fleet.violations).toEqual([]);
+    expect(fleet.writes.some((w) => w.key.endsWith('mw1001.eqiad.wmnet') || w.key.includes('php-fpm/mw1002'))).toBe(false);
+    expect(fleet.actions.map((a) => a.host)).toContain('mw1001.eqiad.wmnet');
+    expect(everythingBack(fleet)).toBe(true);
+  });
+
+  it('refuses to take the whole cluster as one batch', async () => {
+    const fleet = FakeFleet.cluster(3);
+    await expect(run(fleet, { batch: '3' })).rejects.toMatchObject({ code: 'ERR_LB_WHOLE_CLUSTER' });
+    await expect(run(fleet, { batch: '1,99%' })).rejects.toMatchObject({ code: 'ERR_LB_WHOLE_CLUSTER' });
+    expect(fleet.writes).toEqual([]);
+  });
+
+  it('refuses objects without a PyBal pool before any change', async () => {
+    const fleet = FakeFleet.cluster(3, { unpooledServices: ['php-fpm'] });
+    await expect(run(fleet, { batch: '1' })).rejects.toMatchObject({ code: 'ERR_LB_NO_POOL' });
+    expect(fleet.writes).toEqual([]);
+  });
+
+  type Case = [string, { behaviour: Record<number, HostBehaviour>; batch: string; maxFailedBatches?: number; n?: number }, { status: string; failed: string[]; stillDepooled: string[]; notAttempted: number; failedBatches: number; actions: number }];
+  const cases: Case[] = [
+    ['a failing restart stops the run (max-failed-batches=0)', { behaviour: { 3: 'action-fails' }, batch: '2' }, { status: 'failed', failed: ['mw1003'], stillDepooled: ['mw1003'], notAttempted: 4, failedBatches: 1, actions: 4 }],
+    ['max-failed-batches=1 continues past one failed batch', { behaviour: { 1: 'action-fails' }, batch: '2', maxFailedBatches: 1 }, { status: 'failed', failed: ['mw1001'], stillDepooled: ['mw1001'], notAttempted: 0, failedBatches: 1, actions: 8 }],
+    ['…and stops at the second', { behaviour: { 1: 'action-fails', 4: 'action-fails' }, batch: '2', maxFailedBatches: 1 }, { status: 'failed', failed: ['mw1001', 'mw1004'], stillDepooled: ['mw1001', 'mw1004'], notAttempted: 4, failedBatches: 2, actions: 4 }],
+    ['a health check that never passes leaves the host depooled', { behaviour: { 2: 'unhealthy' }, batch: '2' }, { status: 'failed', failed: ['mw1002'], stillDepooled: ['mw1002'], notAttempted: 6, failedBatches: 1, actions: 2 }],
+    ['a health check that passes on the third try is fine', { behaviour: { 2: 'unhealthy-then-ok' }, batch: '2' }, { status: 'succeeded', failed: [], stillDepooled: [], notAttempted: 0, failedBatches: 0, actions: 8 }],
+    ['a host not back on the LBs after repool is depooled again', { behaviour: { 5: 'down-after-action' }, batch: '2', n: 10 }, { status: 'failed', failed: ['mw1005'], stillDepooled: ['mw1005'], notAttempted: 4, failedBatches: 1, actions: 6 }],
+  ];
+  it.each(cases)('%s', async (_name, c, want) => {
+    const fleet = FakeFleet.cluster(c.n ?? 8);
+    for (const [i, b] of Object.entries(c.behaviour)) fleet.behaviour.set(`mw${1000 + Number(i)}.eqiad.wmnet`, b);
+    const r = await run(fleet, { batch: c.batch, maxFailedBatches: c.maxFailedBatches ?? 0, healthCheck: { command: { shell: 'check-health' }, timeoutMs: 10_000, intervalMs: 1000 } });
+    const short = (h: string): string => h.split('.')[0]!;
+    expect(r.status).toBe(want.status);
+    expect(r.failed.map((f) => short(f.host))).toEqual(want.failed);
+    expect(r.failed.filter((f) => f.stillDepooled).map((f) => short(f.host))).toEqual(want.stillDepooled);
+    expect(r.notAttempted).toHaveLength(want.notAttempted);
+    expect(r.failedBatches).toBe(want.failedBatches);
+    expect(fleet.actions).toHaveLength(want.actions);
+    expect(fleet.violations).toEqual([]);
+    // failed hosts really are still depooled in conftool; every other host is back as it was
+    for (const f of r.failed) expect(fleet.state(f.host)).toBe('no');
+    expect(fleet.depooledByRun().map(short).sort()).toEqual(want.stillDepooled);
+    // never more hosts depooled at once than the batch size, even with failed hosts left out
+    expect(fleet.maxDepooledHosts).toBeLessThanOrEqual(Number(c.batch));
+    if (want.failed.length) expect(formatReport(r)).toMatch(/STILL DEPOOLED: mw\d+\.eqiad\.wmnet/);
+  });
+
+  it('refuses a batch that would breach the depool threshold before any change, with the numbers', async () => {
+    const fleet2 = FakeFleet.cluster(4);
+    fleet2.down.add('mw1004.eqiad.wmnet');
+    const r2 = await run(fleet2, { batch: '2' });
+    expect(r2.status).toBe('refused');
+    expect(r2.stopReason).toMatch(/pool eqiad_jobrunner_(nginx|php-fpm) would breach its depool threshold: only 1 can leave now \(3 of 4 up and enabled, threshold 0.5\)/);
+    expect(fleet2.writes).toEqual([]);
+    expect(fleet2.actions).toEqual([]);
+    expect(r2.notAttempted).toHaveLength(4);
+  });
+
+  it.each(['down', 'error'] as const)('an LB that is %s refuses the batch before any change', async (mode) => {
+    const fleet = FakeFleet.cluster(6);
+    fleet.lbMode.set('lvs1020', mode);
+    const r = await run(fleet, { batch: '2' });
+    expect(r.status).toBe('refused');
+    expect(r.stopReason).toMatch(/capacity of pool .* is unknown \(lvs1020/);
+    expect(fleet.writes).toEqual([]);
+  });
+
+  it('an LB that lags past the deadline: no action, the batch is put back and counts as failed', async () => {
+    const fleet = FakeFleet.cluster(6);
+    let writes = 0;
+    fleet.onAction = () => undefined;
+    const ports = fleet.ports();
+    const emit = ports.emit;
+    ports.emit = (e) => {
+      emit(e);
+      // the LB starts lagging once batch 2 is depooled
+      if (e.type === 'host-phase' && e.phase === 'depooled' && e.batch === 2) fleet.lbMode.set('lvs1019', 'lag');
+      writes = fleet.writes.length;
+    };
+    const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
+    const r = await runRolling(ports, { selection, batch: parseBatchSpec('2'), commands: restart, verifyTimeoutMs: 5000 });
+    expect(writes).toBeGreaterThan(0);
+    expect(r.status).toBe('failed');
+    expect(r.failedBatches).toBe(1);
+    expect(r.succeeded).toHaveLength(2);
+    expect(r.failed.map((f) => [f.host, f.stillDepooled])).toEqual([
+      ['mw1003.eqiad.wmnet', false],
+      ['mw1004.eqiad.wmnet', false],
+    ]);
+    expect(r.failed[0]!.reason).toMatch(/depool not verified on every LB: lvs1019: still shows the old state/);
+    expect(fleet.actions.map((a) => a.host)).toEqual(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']);
+    expect(everythingBack(fleet)).toBe(true);
+    expect(phasesOf(fleet.events, 'mw1003.eqiad.wmnet')).toEqual(['depooling', 'depooled', 'put-back']);
+  });
+
+  it('etcd unreachable mid-run: stops before its next write and reports what is left where', async () => {
+    const fleet = FakeFleet.cluster(6);
+    fleet.failWritesAfter = 10; // batch 1: 4 depool + 4 repool writes; batch 2 fails while depooling
+    const r = await run(fleet, { batch: '2' });
+    expect(r.status).toBe('failed');
+    expect(r.stopReason).toMatch(/cannot write conftool: etcd unreachable/);
+    expect(r.succeeded).toHaveLength(2);
+    expect(fleet.actions).toHaveLength(2);
+    expect(fleet.violations).toEqual([]);
+    // the two objects batch 2 managed to depool could not be put back: reported as still depooled
+    expect(r.failed.filter((f) => f.stillDepooled).map((f) => f.host)).toEqual(['mw1003.eqiad.wmnet']);
+    expect(r.notAttempted).toHaveLength(2);
+  });
+
+  it('a lost journal stops the run before the next step', async () => {
+    const fleet = FakeFleet.cluster(6);
+    fleet.failJournalAfter = 20;
+    const r = await run(fleet, { batch: '2' });
+    expect(r.status).toBe('failed');
+    expect(r.stopReason).toMatch(/cannot write the run journal/);
+    expect(fleet.violations).toEqual([]);
+    expect(r.notAttempted.length).toBeGreaterThan(0);
+  });
+
+  it('SIGINT mid-batch: the running action finishes, nothing new starts; --resume repools and finishes', async () => {
+    const fleet = FakeFleet.cluster(8);
+    const ac = new AbortController();
+    fleet.onAction = (host) => {
+      if (host === 'mw1003.eqiad.wmnet') ac.abort();
+    };
+    const r = await run(fleet, { batch: '2', signal: ac.signal, sleepMs: 1000 });
+    expect(r.status).toBe('interrupted');
+    expect(r.succeeded).toEqual(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']);
+    expect(r.inFlight.map((h) => [h.host, h.phase])).toEqual([
+      ['mw1003.eqiad.wmnet', 'acted'],
+      ['mw1004.eqiad.wmnet', 'acted'],
+    ]);
+    expect(r.inFlight[0]!.depooledObjects).toHaveLength(2);
+    expect(r.notAttempted).toHaveLength(4);
+    expect(fleet.depooledByRun().sort()).toEqual(['mw1003.eqiad.wmnet', 'mw1004.eqiad.wmnet']);
+    expect(formatReport(r)).toMatch(/Stopped at acted: mw1003.eqiad.wmnet, STILL DEPOOLED/);
+
+    fleet.onAction = undefined;
+    const entries = [...fleet.journalEntries];
+    fleet.events.length = 0;
+    const r2 = await run(fleet, { batch: '2', resume: { runId: 'run-1', entries } });
+    expect(r2.status).toBe('succeeded');
+    expect(r2.succeeded.sort()).toEqual([3, 4, 5, 6, 7, 8].map((i) => `mw100${i}.eqiad.wmnet`));
+    expect(r2.skipped.map((s) => s.host)).toEqual(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']);
+    // leftovers first, without acting again
+    expect(phasesOf(fleet.events, 'mw1003.eqiad.wmnet')).toEqual(['repooling', 'repooled', 'done']);
+    expect(fleet.actions.filter((a) => a.host === 'mw1003.eqiad.wmnet')).toHaveLength(1);
+    expect(fleet.actions).toHaveLength(8);
+    expect(everythingBack(fleet)).toBe(true);
+    expect(fleet.violations).toEqual([]);
+    expect(fleet.maxDepooledHosts).toBe(2);
+  });
+
+  it('resume after a crash: a host caught while acting is reported, not guessed; one caught while depooling continues', async () => {
+    const fleet = FakeFleet.cluster(6);
+    const ac = new AbortController();
+    fleet.onAction = (host) => {
+      if (host === 'mw1003.eqiad.wmnet') ac.abort();
+    };
+    await run(fleet, { batch: '2', signal: ac.signal });
+    // Cut the journal as if the process was killed -9 right after mw1003/mw1004 entered "acting".
+    const all = [...fleet.journalEntries];
+    const cut = all.findIndex((e) => e.host === 'mw1004.eqiad.wmnet' && e.phase === 'acting');
+    const entries = all.slice(0, cut + 1);
+    fleet.onAction = undefined;
+    const r = await run(fleet, { batch: '2', resume: { runId: 'run-9', entries } });
+    expect(r.failed.map((f) => [f.host, f.stillDepooled])).toEqual([
+      ['mw1003.eqiad.wmnet', true],
+      ['mw1004.eqiad.wmnet', true],
+    ]);
+    expect(r.failed[0]!.reason).toMatch(/stopped while acting on it: outcome unknown/);
+    expect(r.status).toBe('failed');
+    // both leftovers stay out and use the whole batch budget: nothing else is depooled
+    expect(r.stopReason).toMatch(/2 host\(s\) are still depooled/);
+    expect(fleet.actions.filter((a) => a.host === 'mw1003.eqiad.wmnet')).toHaveLength(1);
+    expect(fleet.maxDepooledHosts).toBe(2);
+
+    // A crash between the "depooling" entry and the "depooled" one: the write did happen.
+    const fleet2 = FakeFleet.cluster(6);
+    const sel = await selectHosts(fleet2.store, { cluster: 'jobrunner' });
+    const h = sel.hosts[0]!;
+    await fleet2.store.set(h.depool, 'yes', 'no');
+    const r2 = await run(fleet2, { batch: '2', resume: { runId: 'run-2', entries: [{ type: 'lb-host-phase', host: h.host, phase: 'depooling', batch: 1, objects: h.depool.map((o) => o.key) }] } });
+    expect(r2.status).toBe('succeeded');
+    expect(phasesOf(fleet2.events, h.host)).toEqual(['verified-out', 'acting', 'acted', 'repooling', 'repooled', 'done']);
+    expect(everythingBack(fleet2)).toBe(true);
+  });
+
+  it('a resumed run can itself be resumed: finished hosts are carried over', async () => {
+    const fleet = FakeFleet.cluster(6);
+    const ac = new AbortController();
+    fleet.onAction = (host) => {
+      if (host === 'mw1003.eqiad.wmnet') ac.abort();
+    };
+    await run(fleet, { batch: '2', signal: ac.signal });
+    const first = [...fleet.journalEntries];
+    fleet.journalEntries.length = 0;
+    const ac2 = new AbortController();
+    fleet.onAction = (host) => {
+      if (host === 'mw1005.eqiad.wmnet') ac2.abort();
+    };
+    await run(fleet, { batch: '2', signal: ac2.signal, resume: { runId: 'run-1', entries: first } });
+    const second = [...fleet.journalEntries];
+    fleet.onAction = undefined;
+    const r = await run(fleet, { batch: '2', resume: { runId: 'run-2', entries: second } });
+    expect(r.status).toBe('succeeded');
+    expect(r.skipped.map((s) => s.host).sort()).toEqual(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet', 'mw1003.eqiad.wmnet', 'mw1004.eqiad.wmnet']);
+    expect(fleet.actions).toHaveLength(6);
+    expect(everythingBack(fleet)).toBe(true);
+  });
+});
+
+describe('dry-run plan', () => {
+  it('lists batches, objects, left-alone objects with reasons, capacity warnings and commands — and writes nothing', async () => {
+    const fleet = FakeFleet.cluster(6, { pooled: { 'mw1002.eqiad.wmnet': { 'php-fpm': 'no' } } });
+    fleet.down.add('mw1006.eqiad.wmnet');
+    const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
+    const plan = await planRolling(fleet.ports(), { selection, batch: parseBatchSpec('1,3'), commands: restart, healthCheck: { command: { shell: 'curl -sf http://localhost/health' } } });
+    expect(plan.batches.map((b) => b.hosts.map((h) => h.host))).toEqual([['mw1001.eqiad.wmnet'], ['mw1002.eqiad.wmnet', 'mw1003.eqiad.wmnet', 'mw1004.eqiad.wmnet'], ['mw1005.eqiad.wmnet', 'mw1006.eqiad.wmnet']]);
+    expect(plan.batches[1]!.hosts[0]!.leftAlone).toEqual([expect.objectContaining({ pooled: 'no', why: expect.stringMatching(/already pooled=no/) })]);
+    // nginx: 5 of 6 up and enabled → 2 can leave; batch 2 takes 3 out
+    expect(plan.batches[0]!.warnings).toEqual([]);
+    expect(plan.batches[1]!.warnings.join()).toMatch(/would breach its depool threshold: only 2 can leave now/);
+    expect(plan.commands).toEqual(['systemctl restart nginx']);
+    const text = formatPlan(plan);
+    expect(text).toMatch(/Batch 2: mw1002.eqiad.wmnet, mw1003.eqiad.wmnet, mw1004.eqiad.wmnet/);
+    expect(text).toMatch(/left alone eqiad\/jobrunner\/php-fpm\/mw1002.eqiad.wmnet \(pooled=no\): already pooled=no before the run/);
+    expect(text).toMatch(/WARNINGS/);
+    expect(fleet.writes).toEqual([]);
+    expect(fleet.actions).toEqual([]);
+  });
+});

@@ -1,0 +1,538 @@
+/**
+ * The load-balanced cluster operation (ARCHITECTURE §4): lockstep batches of
+ * depool → verify out on every LB → act → health check → repool exactly what was depooled →
+ * verify in on every LB. Unlike Spicerack's LBRemoteCluster it verifies with the LBs, never
+ * repools a host whose action failed (fail closed), checks capacity before touching a batch,
+ * keeps a journal for --resume, and does not sleep after the last batch.
+ */
+import { isGalleyError } from '@galley/errors';
+import { batchSizeAt, checkNotWholeCluster, planBatches, type BatchSpec } from './batches.js';
+import { CapacityError, UnknownPoolError } from './errors.js';
+import type {
+  CommandOutput,
+  CommandSpec,
+  HostPhase,
+  JournalEntry,
+  LbPorts,
+  PoolCapacity,
+  PoolChange,
+  PoolObject,
+  WriteOutcome,
+} from './ports.js';
+import type { HostPlan, Selection } from './select.js';
+
+export interface HealthCheck {
+  command: CommandSpec;
+  /** Give up on a host after this long (default 60 s). */
+  timeoutMs?: number;
+  /** Pause between tries (default 1 s). */
+  intervalMs?: number;
+}
+
+export interface RollingOptions {
+  selection: Selection;
+  batch: BatchSpec;
+  /** Run in order on each host while it is out of its pools. */
+  commands: CommandSpec[];
+  healthCheck?: HealthCheck;
+  /** Failed batches tolerated; one more stops the run (default 0). */
+  maxFailedBatches?: number;
+  /** Pause between batches, never after the last one. */
+  sleepMs?: number;
+  /** Deadline for each LB verification (the verifier's default when omitted). */
+  verifyTimeoutMs?: number;
+  /** First SIGINT: finish the current step, start nothing new. */
+  signal?: AbortSignal;
+  /** Journal of the interrupted run to continue (ctx.resume). */
+  resume?: { runId: string; entries: readonly JournalEntry[] };
+}
+
+export interface FailedHost {
+  host: string;
+  reason: string;
+  /** True when the host is still out of (some of) its pools because of this run. */
+  stillDepooled: boolean;
+  /** The conftool objects this run left at pooled=no. */
+  depooledObjects: string[];
+  batch: number;
+}
+
+export interface RollingReport {
+  status: 'succeeded' | 'failed' | 'interrupted' | 'refused';
+  succeeded: string[];
+  failed: FailedHost[];
+  /** Hosts stopped mid-way (interrupted): their phase, and what is still depooled. */
+  inFlight: { host: string; phase: HostPhase; depooledObjects: string[]; batch: number }[];
+  notAttempted: string[];
+  skipped: { host: string; why: string }[];
+  batches: { batch: number; hosts: string[]; ok: boolean; reason?: string }[];
+  failedBatches: number;
+  stopReason?: string;
+  /** Each host's command output, for rolling-run (grouped for display by the caller). */
+  outputs: Map<string, CommandOutput[]>;
+  warnings: string[];
+}
+
+interface HostState {
+  plan: HostPlan;
+  phase: HostPhase;
+  /** What this run (or the run it resumes) changed on the host: the only things repooled. */
+  changes: PoolChange[];
+  batch: number;
+  reason?: string;
+  stillDepooled: boolean;
+}
+
+/** Stops the run: nothing more is written (etcd unreachable, journal lost, fencing failed…). */
+class StopRun extends Error {}
+
+const TERMINAL: ReadonlySet<HostPhase> = new Set(['done', 'failed', 'put-back']);
+const CONTINUE_PHASES: ReadonlySet<HostPhase> = new Set(['depooling', 'depooled', 'verified-out', 'acted', 'healthy', 'repooling', 'repooled']);
+
+export function commandText(c: CommandSpec): string {
+  return 'shell' in c ? c.shell : c.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+function errorText(err: unknown): string {
+  if (isGalleyError(err)) return `${err.message} [${err.code}]`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function asObject(c: PoolChange, pooled: PoolObject['pooled']): PoolObject {
+  return { key: c.key, tags: c.tags, pooled, weight: 0 };
+}
+
+/** Objects to depool whose pool is unknown can never be verified: refuse the whole run up front. */
+export function checkPools(ports: Pick<LbPorts, 'capacity'>, hosts: readonly HostPlan[]): void {
+  const unknown = hosts.flatMap((h) => h.depool.filter((o) => ports.capacity.poolOf(o) === undefined).map((o) => o.key));
+  if (unknown.length) throw new UnknownPoolError(unknown);
+}
+
+/** Objects to depool per pool, for a batch of hosts. */
+export function depoolsPerPool(ports: Pick<LbPorts, 'capacity'>, hosts: readonly HostPlan[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const h of hosts) {
+    for (const o of h.depool) {
+      const pool = ports.capacity.poolOf(o);
+      if (pool !== undefined) out.set(pool, (out.get(pool) ?? 0) + 1);
+    }
+  }
+  return out;
+}
+
+export function judgeCapacity(
+  need: Map<string, number>,
+  live: Map<string, PoolCapacity>,
+): (PoolCapacity & { depool: number; ok: boolean })[] {
+  return [...need].map(([pool, depool]) => {
+    const cap = live.get(pool) ?? { pool, canTakeOut: 0, detail: 'no answer', error: 'no capacity reported' };
+    return { ...cap, depool, ok: cap.error === undefined && depool <= cap.canTakeOut };
+  });
+}
+
+export function capacityMessage(batch: number, rows: readonly (PoolCapacity & { depool: number; ok: boolean })[]): string {
+  return rows
+    .filter((r) => !r.ok)
+    .map((r) =>
+      r.error
+        ? `batch ${batch}: capacity of pool ${r.pool} is unknown (${r.error}); refusing to depool ${r.depool} server(s)`
+        : `batch ${batch}: depooling ${r.depool} server(s) from pool ${r.pool} would breach its depool threshold: only ${r.canTakeOut} can leave now (${r.detail})`,
+    )
+    .join('; ');
+}
+
+/** Rebuild each host's last known state from a run journal (entries in append order). */
+export function replayJournal(entries: readonly JournalEntry[]): Map<string, { phase: HostPhase; changes: PoolChange[]; objects: string[]; reason?: string; stillDepooled?: boolean; batch: number }> {
+  const out = new Map<string, { phase: HostPhase; changes: PoolChange[]; objects: string[]; reason?: string; stillDepooled?: boolean; batch: number }>();
+  for (const e of entries) {
+    if (e.type === 'lb-run' && e.carried && typeof e.carried === 'object') {
+      for (const [host, s] of Object.entries(e.carried as Record<string, { phase: HostPhase; changes?: PoolChange[]; objects?: string[]; reason?: string; stillDepooled?: boolean; batch?: number }>)) {
+        out.set(host, { phase: s.phase, changes: s.changes ?? [], objects: s.objects ?? [], reason: s.reason, stillDepooled: s.stillDepooled, batch: s.batch ?? 0 });
+      }
+      continue;
+    }
+    if (e.type !== 'lb-host-phase' || !e.host || !e.phase) continue;
+    const prev = out.get(e.host) ?? { phase: 'pending' as HostPhase, changes: [], objects: [], batch: e.batch ?? 0 };
+    const next = { ...prev, phase: e.phase, batch: e.batch ?? prev.batch };
+    if (e.changes) next.changes = e.changes;
+    if (e.objects) next.objects = e.objects;
+    if (e.phase === 'put-back') next.changes = [];
+    next.reason = e.reason;
+    next.stillDepooled = e.stillDepooled;
+    out.set(e.host, next);
+  }
+  return out;
+}
+
+export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<RollingReport> {
+  const { selection, batch: spec } = opts;
+  const n = selection.hosts.length;
+  checkNotWholeCluster(spec, n, selection.clusterSize, selection.what);
+  checkPools(ports, selection.hosts);
+  const maxFailed = opts.maxFailedBatches ?? 0;
+  const signal = opts.signal;
+  const warnings: string[] = [];
+  const outputs = new Map<string, CommandOutput[]>();
+  const states = new Map<string, HostState>();
+  const batches: RollingReport['batches'] = [];
+  const skipped = [...selection.skipped];
+  let failedBatches = 0;
+  let stopReason: string | undefined;
+  let refused = false;
+
+  const warn = (message: string): void => {
+    warnings.push(message);
+    ports.emit({ type: 'warning', message });
+  };
+
+  const journal = async (s: HostState, extra: Partial<JournalEntry> = {}): Promise<void> => {
+    try {
+      await ports.journal.append({ type: 'lb-host-phase', host: s.plan.host, phase: s.phase, batch: s.batch, at: new Date(ports.clock.now()).toISOString(), ...extra });
+    } catch (err) {
+      throw new StopRun(`cannot write the run journal (${errorText(err)}); stopping before the next step`, { cause: err });
+    }
+  };
+
+  const setPhase = async (hs: readonly HostState[], phase: HostPhase, extra?: (s: HostState) => Partial<JournalEntry>): Promise<void> => {
+    for (const s of hs) {
+      s.phase = phase;
+      ports.emit({ type: 'host-phase', batch: s.batch, host: s.plan.host, phase, ...(s.reason !== undefined && (phase === 'failed' || phase === 'put-back') ? { reason: s.reason } : {}) });
+    }
+    await Promise.all(hs.map((s) => journal(s, extra?.(s))));
+  };
+
+  const fail = async (hs: readonly HostState[], reason: string | ((s: HostState) => string), stillDepooled: (s: HostState) => boolean): Promise<void> => {
+    for (const s of hs) {
+      s.reason = typeof reason === 'string' ? reason : reason(s);
+      s.stillDepooled = stillDepooled(s);
+    }
+    await setPhase(hs, 'failed', (s) => ({ reason: s.reason, stillDepooled: s.stillDepooled, changes: s.changes }));
+  };
+
+  const byHost = (keys: readonly { key: string }[], list: readonly HostState[]): Set<HostState> => {
+    const hostOf = new Map<string, HostState>();
+    for (const s of list) for (const c of s.changes) hostOf.set(c.key, s);
+    const out = new Set<HostState>();
+    for (const k of keys) {
+      const s = hostOf.get(k.key);
+      if (s) out.add(s);
+    }
+    return out;
+  };
+
+  /** Put back a batch's changes after a failed depool verification or a failed write. */
+  const putBack = async (hs: readonly HostState[], why: string): Promise<void> => {
+    const withChanges = hs.filter((s) => s.changes.length);
+    const res = await ports.store.restore(withChanges.flatMap((s) => s.changes));
+    const stuck = byHost(res.failed, withChanges);
+    for (const sk of res.skipped) warn(`${sk.key} was changed by someone else meanwhile; left as it is (${sk.why})`);
+    const back = hs.filter((s) => !stuck.has(s));
+    for (const s of back) {
+      s.reason = why;
+      s.stillDepooled = false;
+      s.changes = [];
+    }
+    await setPhase(back, 'put-back', (s) => ({ reason: s.reason }));
+    if (stuck.size) {
+      await fail([...stuck], `${why}; putting it back failed: ${errorText(res.failed[0]?.error)}`, () => true);
+      throw new StopRun(`cannot write conftool: ${errorText(res.failed[0]?.error)}`);
+    }
+  };
+
+  const applyDepool = (hs: readonly HostState[], res: WriteOutcome): void => {
+    const stateOf = new Map(hs.map((s) => [s.plan.host, s]));
+    for (const c of res.changed) stateOf.get(c.tags.name)?.changes.push(c);
+    for (const sk of res.skipped) warn(`${sk.key} changed since it was read (${sk.why}); not touched by this run`);
+    for (const k of res.already) warn(`${k} was already pooled=no when depooling; not touched by this run`);
+  };
+
+  const runBatch = async (hs: HostState[], no: number, of: number, resume = false): Promise<boolean> => {
+    const names = hs.map((s) => s.plan.host);
+    ports.emit({ type: 'batch-started', batch: no, of, hosts: names, ...(resume ? { resume } : {}) });
+    for (const s of hs) s.batch = no;
+    await ports.lockHosts?.(names);
+    const goOn = (): boolean => signal?.aborted !== true;
+
+    // 1. depool the recorded pooled=yes objects, one fenced CAS write per object
+    const fresh = hs.filter((s) => s.phase === 'pending');
+    const toWrite = fresh.filter((s) => s.plan.depool.length);
+    const nothing = fresh.filter((s) => !s.plan.depool.length);
+    if (toWrite.length) {
+      await setPhase(toWrite, 'depooling', (s) => ({ objects: s.plan.depool.map((o) => o.key) }));
+      let res: WriteOutcome;
+      try {
+        res = await ports.store.set(toWrite.flatMap((s) => s.plan.depool), 'yes', 'no');
+      } catch (err) {
+        res = { changed: [], skipped: [], already: [], failed: toWrite.flatMap((s) => s.plan.depool).map((o) => ({ key: o.key, error: err })) };
+      }
+      applyDepool(toWrite, res);
+      if (res.failed.length) {
+        const err = res.failed[0]?.error;
+        await putBack(toWrite, `depool failed: ${errorText(err)}`);
+        throw new StopRun(`cannot write conftool: ${errorText(err)}`);
+      }
+      await setPhase(toWrite, 'depooled', (s) => ({ changes: s.changes }));
+    }
+    if (nothing.length) await setPhase(nothing, 'verified-out', () => ({ changes: [] }));
+
+    // 2. verify out on every LB; on failure no action runs and the batch is put back
+    const unverified = hs.filter((s) => s.phase === 'depooled');
+    const outObjects = unverified.flatMap((s) => s.changes.map((c) => asObject(c, 'no')));
+    if (outObjects.length) {
+      const t0 = ports.clock.now();
+      const v = await ports.verifier.verifyOut(outObjects, { timeoutMs: opts.verifyTimeoutMs });
+      ports.emit({ type: 'verification', batch: no, direction: 'out', ok: v.ok, hosts: unverified.map((s) => s.plan.host), failedHosts: v.failedHosts, report: v.report, elapsedMs: ports.clock.now() - t0 });
+      if (!v.ok) {
+        await putBack(unverified, `depool not verified on every LB: ${v.report}`);
+        return false;
+      }
+    }
+    if (unverified.length) await setPhase(unverified, 'verified-out');
+    if (!goOn()) return false;
+
+    // 3. the action, on hosts every LB reported out
+    const ready = hs.filter((s) => s.phase === 'verified-out');
+    if (ready.length) {
+      await setPhase(ready, 'acting');
+      // The action is not given the abort signal: a restart that has begun is allowed to finish.
+      const results = await ports.executor.run(ready.map((s) => s.plan.host), opts.commands);
+      const resultOf = new Map(results.map((r) => [r.host, r]));
+      const ok: HostState[] = [];
+      const bad: HostState[] = [];
+      for (const s of ready) {
+        const r = resultOf.get(s.plan.host);
+        if (r) {
+          outputs.set(s.plan.host, r.outputs);
+          ports.emit({ type: 'host-output', batch: no, host: s.plan.host, outputs: r.outputs });
+        }
+        (r?.ok ? ok : bad).push(s);
+        if (!r?.ok) s.reason = `action failed: ${r?.message ?? 'no result'}`;
+      }
+      await fail(bad, (s) => s.reason ?? 'action failed', (s) => s.changes.length > 0);
+      await setPhase(ok, 'acted');
+    }
+    if (!goOn()) return false;
+
+    // 4. health check until it passes or times out
+    const hc = opts.healthCheck;
+    if (hc) {
+      let waiting = hs.filter((s) => s.phase === 'acted');
+      const deadline = ports.clock.now() + (hc.timeoutMs ?? 60_000);
+      const last = new Map<string, string>();
+      while (waiting.length) {
+        const results = await ports.executor.run(waiting.map((s) => s.plan.host), [hc.command]);
+        const passed = new Set(results.filter((r) => r.ok).map((r) => r.host));
+        for (const r of results) if (!r.ok) last.set(r.host, r.message ?? r.outputs.map((o) => o.stderr || o.stdout).join(' ').trim());
+        await setPhase(waiting.filter((s) => passed.has(s.plan.host)), 'healthy');
+        waiting = waiting.filter((s) => !passed.has(s.plan.host));
+        if (!waiting.length || !goOn()) break;
+        if (ports.clock.now() >= deadline) {
+          await fail(waiting, (s) => `health check \`${commandText(hc.command)}\` did not pass within ${hc.timeoutMs ?? 60_000} ms: ${last.get(s.plan.host) ?? ''}`.trim(), (s) => s.changes.length > 0);
+          break;
+        }
+        await ports.clock.sleep(Math.min(hc.intervalMs ?? 1000, Math.max(0, deadline - ports.clock.now())));
+      }
+      if (!goOn()) return false;
+    }
+
+    // 5. repool exactly what was depooled
+    const repoolFrom: ReadonlySet<HostPhase> = new Set(hc ? ['healthy', 'repooling', 'repooled'] : ['acted', 'healthy', 'repooling', 'repooled']);
+    const toRepool = hs.filter((s) => repoolFrom.has(s.phase));
+    const withChanges = toRepool.filter((s) => s.changes.length);
+    // Objects someone else changed while we had them out: neither clobbered nor verified.
+    const notOurs = new Set<string>();
+    if (withChanges.length) {
+      await setPhase(withChanges.filter((s) => s.phase !== 'repooled'), 'repooling');
+      let res: WriteOutcome;
+      try {
+        res = await ports.store.restore(withChanges.flatMap((s) => s.changes));
+      } catch (err) {
+        res = { changed: [], skipped: [], already: [], failed: withChanges.flatMap((s) => s.changes).map((c) => ({ key: c.key, error: err })) };
+      }
+      if (res.failed.length) {
+        const stuck = byHost(res.failed, withChanges);
+        await fail([...stuck], `repool failed: ${errorText(res.failed[0]?.error)}`, () => true);
+        throw new StopRun(`cannot write conftool: ${errorText(res.failed[0]?.error)}`);
+      }
+      for (const sk of res.skipped) {
+        notOurs.add(sk.key);
+        warn(`${sk.key} was changed by someone else while depooled; not repooled (${sk.why})`);
+      }
+      await setPhase(withChanges, 'repooled');
+    }
+
+    // 6. verify in on every LB; a host not back everywhere is depooled again (fail closed)
+    const inObjects = withChanges.flatMap((s) => s.changes.filter((c) => !notOurs.has(c.key)).map((c) => asObject(c, c.from)));
+    const done = toRepool.filter((s) => !s.changes.length);
+    if (inObjects.length) {
+      const t0 = ports.clock.now();
+      const v = await ports.verifier.verifyIn(inObjects, { timeoutMs: opts.verifyTimeoutMs });
+      ports.emit({ type: 'verification', batch: no, direction: 'in', ok: v.ok, hosts: withChanges.map((s) => s.plan.host), failedHosts: v.failedHosts, report: v.report, elapsedMs: ports.clock.now() - t0 });
+      const notIn = new Set(v.ok ? [] : v.failedHosts.length ? v.failedHosts : withChanges.map((s) => s.plan.host));
+      const bad = withChanges.filter((s) => notIn.has(s.plan.host));
+      done.push(...withChanges.filter((s) => !notIn.has(s.plan.host)));
+      if (bad.length) {
+        let res: WriteOutcome;
+        try {
+          res = await ports.store.set(bad.flatMap((s) => s.changes.map((c) => asObject(c, 'yes'))), 'yes', 'no');
+        } catch (err) {
+          res = { changed: [], skipped: [], already: [], failed: bad.flatMap((s) => s.changes).map((c) => ({ key: c.key, error: err })) };
+        }
+        await fail(bad, `repool not verified on every LB, depooled again: ${v.report}`, () => true);
+        if (res.failed.length) throw new StopRun(`cannot write conftool: ${errorText(res.failed[0]?.error)}`);
+      }
+    }
+    await setPhase(done, 'done');
+    return hs.every((s) => s.phase === 'done');
+  };
+
+  // Resume: hosts the interrupted run finished are skipped, hosts it left depooled go first.
+  const leftovers: HostState[] = [];
+  const carried = new Map<string, HostState>();
+  if (opts.resume) {
+    const replay = replayJournal(opts.resume.entries);
+    const planOf = new Map(selection.hosts.map((h) => [h.host, h]));
+    for (const [host, r] of replay) {
+      const plan = planOf.get(host) ?? { host, dc: '', cluster: '', objects: [], depool: [], leftAlone: [] };
+      const s: HostState = { plan, phase: r.phase, changes: r.changes, batch: r.batch, reason: r.reason, stillDepooled: r.stillDepooled ?? false };
+      if (r.phase === 'done') {
+        carried.set(host, s);
+      } else if (r.phase === 'failed') {
+        s.reason = `failed in run ${opts.resume.runId}: ${r.reason ?? 'unknown'}`;
+        carried.set(host, s);
+      } else if (r.phase === 'acting') {
+        s.phase = 'failed';
+        s.stillDepooled = s.changes.length > 0;
+        s.reason = `run ${opts.resume.runId} stopped while acting on it: outcome unknown, left depooled (check it, then \`cookbook sre.lb.pool host=${host}\`)`;
+        leftovers.push(s);
+      } else if (r.phase === 'depooling') {
+        // The write may or may not have happened: the objects now at `no` among those it was about to write are ours.
+        const now = new Map(plan.objects.map((o) => [o.key, o]));
+        s.changes = r.objects.flatMap((k) => {
+          const o = now.get(k);
+          return o && o.pooled === 'no' ? [{ key: k, tags: o.tags, field: 'pooled' as const, from: 'yes' as const, to: 'no' as const }] : [];
+        });
+        // Nothing of it was written: it goes through the normal batches (with their capacity check).
+        if (s.changes.length) {
+          s.phase = 'depooled';
+          leftovers.push(s);
+        }
+      } else if (CONTINUE_PHASES.has(r.phase)) {
+        leftovers.push(s);
+      }
+      // pending / put-back: attempted again from scratch with the current state.
+    }
+    await ports.journal
+      .append({
+        type: 'lb-run',
+        resumedFrom: opts.resume.runId,
+        carried: Object.fromEntries([...carried].map(([h, s]) => [h, { phase: s.phase, changes: s.changes, reason: s.reason, stillDepooled: s.stillDepooled, batch: s.batch }])),
+      })
+      .catch((err: unknown) => {
+        throw new StopRun(`cannot write the run journal (${errorText(err)})`, { cause: err });
+      });
+    for (const s of carried.values()) {
+      states.set(s.plan.host, s);
+      if (s.phase === 'done') skipped.push({ host: s.plan.host, why: `done in run ${opts.resume.runId}` });
+    }
+  }
+
+  const queue: HostState[] = selection.hosts
+    .filter((h) => !carried.has(h.host) && !leftovers.some((l) => l.plan.host === h.host))
+    .map((plan) => ({ plan, phase: 'pending', changes: [], batch: 0, stillDepooled: false }));
+  for (const s of [...leftovers, ...queue]) states.set(s.plan.host, s);
+  const planned = planBatches(queue.map((s) => s.plan.host), spec, n);
+  ports.emit({ type: 'plan', batches: planned, skipped });
+
+  try {
+    if (leftovers.length) {
+      const failedNow = leftovers.filter((s) => s.phase === 'failed');
+      if (failedNow.length) await fail(failedNow, (s) => s.reason ?? 'unknown', (s) => s.stillDepooled);
+      const active = leftovers.filter((s) => s.phase !== 'failed');
+      if (active.length) {
+        const ok = await runBatch(active, 0, planned.length, true);
+        if (signal?.aborted && !ok) throw new StopRun('interrupted while finishing the resumed run\'s leftovers');
+        batches.push({ batch: 0, hosts: active.map((s) => s.plan.host), ok, ...(ok ? {} : { reason: 'leftovers of the resumed run failed' }) });
+        ports.emit({ type: 'batch-done', batch: 0, ok, succeeded: active.filter((s) => s.phase === 'done').map((s) => s.plan.host), failed: active.filter((s) => s.phase === 'failed' || s.phase === 'put-back').map((s) => s.plan.host) });
+        if (!ok && !signal?.aborted) {
+          failedBatches++;
+          if (failedBatches > maxFailed) stopReason = `${failedBatches} failed batch(es), more than max-failed-batches=${maxFailed}`;
+        }
+      }
+    }
+    for (let i = 0; queue.length && !stopReason; i++) {
+      if (signal?.aborted) break;
+      const size = batchSizeAt(spec, i, n);
+      // Hosts this run left depooled use up the batch's budget: never more out at once than a batch.
+      const out = [...states.values()].filter((s) => s.phase === 'failed' && s.stillDepooled).length;
+      const room = size - out;
+      if (room <= 0) {
+        stopReason = `${out} host(s) are still depooled after failures, which uses the whole batch size ${size}; not depooling more`;
+        break;
+      }
+      const hs = queue.slice(0, room);
+      const no = batches.filter((b) => b.batch > 0).length + 1;
+      const need = depoolsPerPool(ports, hs.map((s) => s.plan));
+      if (need.size) {
+        const live = await ports.capacity.capacity([...need.keys()]);
+        const rows = judgeCapacity(need, live);
+        ports.emit({ type: 'capacity', batch: no, pools: rows });
+        if (rows.some((r) => !r.ok)) {
+          stopReason = capacityMessage(no, rows);
+          refused = true;
+          break;
+        }
+      }
+      queue.splice(0, hs.length);
+      const ok = await runBatch(hs, no, Math.max(planned.length, no));
+      if (signal?.aborted && hs.some((s) => !TERMINAL.has(s.phase))) {
+        batches.push({ batch: no, hosts: hs.map((s) => s.plan.host), ok: false, reason: 'interrupted' });
+        ports.emit({ type: 'batch-done', batch: no, ok: false, succeeded: hs.filter((s) => s.phase === 'done').map((s) => s.plan.host), failed: [], reason: 'interrupted' });
+        break;
+      }
+      const failedHosts = hs.filter((s) => s.phase === 'failed' || s.phase === 'put-back');
+      const reason = ok ? undefined : failedHosts.map((s) => `${s.plan.host}: ${s.reason ?? ''}`).join('; ');
+      batches.push({ batch: no, hosts: hs.map((s) => s.plan.host), ok, ...(reason ? { reason } : {}) });
+      ports.emit({ type: 'batch-done', batch: no, ok, succeeded: hs.filter((s) => s.phase === 'done').map((s) => s.plan.host), failed: failedHosts.map((s) => s.plan.host), ...(reason ? { reason } : {}) });
+      if (!ok) {
+        failedBatches++;
+        if (failedBatches > maxFailed) {
+          stopReason = `${failedBatches} failed batch(es), more than max-failed-batches=${maxFailed}`;
+          break;
+        }
+      }
+      if (queue.length && !signal?.aborted && opts.sleepMs) {
+        ports.emit({ type: 'sleep', batch: no, ms: opts.sleepMs });
+        await ports.clock.sleep(opts.sleepMs, signal);
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof StopRun)) throw err;
+    stopReason = err.message;
+  }
+  if (signal?.aborted && !stopReason) stopReason = 'interrupted: no new batch or step was started';
+  if (stopReason) ports.emit({ type: 'stopped', reason: stopReason });
+
+  const all = [...states.values()];
+  const failed: FailedHost[] = all
+    .filter((s) => s.phase === 'failed' || s.phase === 'put-back')
+    .map((s) => ({ host: s.plan.host, reason: s.reason ?? 'unknown', stillDepooled: s.phase === 'failed' && s.stillDepooled, depooledObjects: s.phase === 'failed' && s.stillDepooled ? s.changes.map((c) => c.key) : [], batch: s.batch }));
+  const inFlight = all
+    .filter((s) => s.phase !== 'pending' && s.phase !== 'done' && s.phase !== 'failed' && s.phase !== 'put-back')
+    .map((s) => ({ host: s.plan.host, phase: s.phase, depooledObjects: s.phase === 'repooled' ? [] : s.changes.map((c) => c.key), batch: s.batch }));
+  const succeeded = all.filter((s) => s.phase === 'done' && !carried.has(s.plan.host)).map((s) => s.plan.host);
+  const notAttempted = all.filter((s) => s.phase === 'pending').map((s) => s.plan.host);
+  const status: RollingReport['status'] = refused
+    ? 'refused'
+    : signal?.aborted
+      ? 'interrupted'
+      : failed.length || inFlight.length || notAttempted.length || stopReason
+        ? 'failed'
+        : 'succeeded';
+  return { status, succeeded, failed, inFlight, notAttempted, skipped, batches, failedBatches, ...(stopReason ? { stopReason } : {}), outputs, warnings };
+}
+
+/** Convenience for callers that want the refusal as an error (pool/depool cookbooks). */
+export function capacityError(batch: number, rows: (PoolCapacity & { depool: number; ok: boolean })[]): CapacityError {
+  return new CapacityError(capacityMessage(batch, rows), { pools: rows });
+}
