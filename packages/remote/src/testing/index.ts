@@ -1,1 +1,78 @@
-export {};
+import type { ExecOutcome, ExecRequest, Transport } from '../types.js';
+
+/** What a fake host does with one command. */
+export interface FakeReply {
+  exitCode?: number;
+  stdout?: string;
+  stderr?: string;
+  /** How long the "remote" command runs. */
+  delayMs?: number;
+  failure?: ExecOutcome['failure'];
+  message?: string;
+}
+
+export type FakeHandler = (host: string, command: string) => FakeReply | undefined;
+
+/**
+ * An in-memory Transport for unit tests of scheduling logic. It honours timeouts (a reply slower
+ * than the command's timeout fails with 'timeout'), abort signals and close(), and records every
+ * call and the peak concurrency, so tests can check windows and batch sizes.
+ */
+export class FakeTransport implements Transport {
+  readonly calls: { host: string; command: string; at: number }[] = [];
+  readonly evicted: string[] = [];
+  inFlight = 0;
+  peakInFlight = 0;
+  closed = false;
+  readonly #handler: FakeHandler;
+  readonly #connected = new Set<string>();
+
+  constructor(handler: FakeHandler = () => ({})) {
+    this.#handler = handler;
+  }
+
+  exec(req: ExecRequest): Promise<ExecOutcome> {
+    const t0 = Date.now();
+    if (this.closed) return Promise.resolve({ exitCode: null, stdout: '', stderr: '', durationMs: 0, failure: 'unreachable', message: 'closed' });
+    if (!this.#connected.has(req.host)) {
+      this.#connected.add(req.host);
+      req.onConnecting?.();
+    }
+    this.calls.push({ host: req.host, command: req.command, at: t0 });
+    const reply = this.#handler(req.host, req.command) ?? {};
+    this.inFlight++;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
+    return new Promise<ExecOutcome>((resolve) => {
+      const state: { timer?: NodeJS.Timeout } = {};
+      const finish = (o: Partial<ExecOutcome>) => {
+        if (state.timer) clearTimeout(state.timer);
+        req.signal?.removeEventListener('abort', onAbort);
+        this.inFlight--;
+        const out: ExecOutcome = { exitCode: o.exitCode ?? null, stdout: o.stdout ?? '', stderr: o.stderr ?? '', durationMs: Date.now() - t0 };
+        if (o.failure !== undefined) out.failure = o.failure;
+        if (o.message !== undefined) out.message = o.message;
+        resolve(out);
+      };
+      const onAbort = () => finish({ failure: 'timeout', message: `${req.host}: aborted` });
+      if (req.signal?.aborted) return onAbort();
+      req.signal?.addEventListener('abort', onAbort, { once: true });
+      const delay = reply.delayMs ?? 0;
+      const timedOut = req.timeoutMs !== undefined && delay > req.timeoutMs;
+      state.timer = setTimeout(() => {
+        if (timedOut) finish({ exitCode: 124, failure: 'timeout', message: `${req.host}: command timed out` });
+        else if (reply.failure !== undefined) finish({ failure: reply.failure, message: reply.message ?? reply.failure });
+        else finish({ exitCode: reply.exitCode ?? 0, stdout: reply.stdout ?? '', stderr: reply.stderr ?? '' });
+      }, timedOut ? req.timeoutMs : delay);
+    });
+  }
+
+  evict(host: string): void {
+    this.evicted.push(host);
+    this.#connected.delete(host);
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+}

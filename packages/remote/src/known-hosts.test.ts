@@ -1,0 +1,79 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { fingerprint, hostKeyAlgorithms, KnownHosts, keyTypeOf } from './known-hosts.js';
+
+let dir: string;
+const keys: Record<string, { line: string; blob: Buffer; fp: string }> = {};
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-kh-'));
+  for (const name of ['a', 'b', 'c']) {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, name)]);
+    const line = fs.readFileSync(path.join(dir, `${name}.pub`), 'utf8').trim();
+    const blob = Buffer.from(line.split(' ')[1] ?? '', 'base64');
+    // ssh-keygen's own fingerprint, to check ours against
+    const fp = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', path.join(dir, `${name}.pub`)], { encoding: 'utf8' }).split(' ')[1] ?? '';
+    keys[name] = { line, blob, fp };
+  }
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const k = (n: string) => keys[n] as { line: string; blob: Buffer; fp: string };
+const typeAndKey = (n: string) => k(n).line.split(' ').slice(0, 2).join(' ');
+
+describe('KnownHosts', () => {
+  it('fingerprints like ssh-keygen', () => {
+    expect(fingerprint(k('a').blob)).toBe(k('a').fp);
+    expect(keyTypeOf(k('a').blob)).toBe('ssh-ed25519');
+  });
+
+  it('accepts plain, [host]:port and wildcard entries, refuses unknown hosts with the fingerprint', () => {
+    const kh = KnownHosts.parse([
+      `# comment`, `mw1001.eqiad.wmnet,10.0.0.1 ${typeAndKey('a')}`, `[127.0.0.1]:22001 ${typeAndKey('b')}`, `*.codfw.wmnet,!bad.codfw.wmnet ${typeAndKey('c')}`,
+    ].join('\n'));
+    expect(kh.verify('mw1001', ['mw1001.eqiad.wmnet'], k('a').blob)).toEqual({ ok: true });
+    expect(kh.verify('h1', ['[127.0.0.1]:22001'], k('b').blob)).toEqual({ ok: true });
+    expect(kh.verify('x', ['mw2001.codfw.wmnet'], k('c').blob)).toEqual({ ok: true });
+    const neg = kh.verify('bad', ['bad.codfw.wmnet'], k('c').blob);
+    expect(neg.ok).toBe(false);
+    const unknown = kh.verify('mw9999.eqiad.wmnet', ['mw9999.eqiad.wmnet'], k('a').blob);
+    expect(unknown).toMatchObject({ ok: false, reason: 'unknown', fingerprint: k('a').fp });
+    if (!unknown.ok) expect(unknown.message).toContain('mw9999.eqiad.wmnet');
+  });
+
+  it('detects a changed key and names both fingerprints', () => {
+    const kh = KnownHosts.parse(`mw1001.eqiad.wmnet ${typeAndKey('a')}`);
+    const v = kh.verify('mw1001.eqiad.wmnet', ['mw1001.eqiad.wmnet'], k('b').blob);
+    expect(v).toMatchObject({ ok: false, reason: 'changed', fingerprint: k('b').fp });
+    if (!v.ok) {
+      expect(v.message).toContain('mw1001.eqiad.wmnet');
+      expect(v.message).toContain(k('a').fp);
+    }
+  });
+
+  it('matches entries hashed by ssh-keygen -H, including [host]:port', () => {
+    const file = path.join(dir, 'known_hosts');
+    fs.writeFileSync(file, `mw1001.eqiad.wmnet ${typeAndKey('a')}\n[127.0.0.1]:2222 ${typeAndKey('b')}\n`);
+    execFileSync('ssh-keygen', ['-q', '-H', '-f', file]);
+    const text = fs.readFileSync(file, 'utf8');
+    expect(text).not.toContain('mw1001');
+    expect(text).toContain('|1|');
+    const kh = KnownHosts.load([file, path.join(dir, 'missing')]);
+    expect(kh.verify('mw1001', ['mw1001.eqiad.wmnet'], k('a').blob)).toEqual({ ok: true });
+    expect(kh.verify('h', ['[127.0.0.1]:2222'], k('b').blob)).toEqual({ ok: true });
+    expect(kh.verify('h', ['[127.0.0.1]:2223'], k('b').blob).ok).toBe(false);
+    expect(kh.verify('mw1001', ['mw1001.eqiad.wmnet'], k('b').blob)).toMatchObject({ ok: false, reason: 'changed' });
+  });
+
+  it('refuses @revoked keys even when listed for the host', () => {
+    const kh = KnownHosts.parse(`@revoked * ${typeAndKey('a')}\nmw1001 ${typeAndKey('a')}`);
+    expect(kh.verify('mw1001', ['mw1001'], k('a').blob)).toMatchObject({ ok: false, reason: 'revoked' });
+  });
+
+  it('maps key types to host-key algorithms', () => {
+    expect(hostKeyAlgorithms(['ssh-ed25519', 'ssh-rsa'])).toEqual(['ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
+  });
+});

@@ -1,0 +1,416 @@
+import fs from 'node:fs';
+import type { Duplex } from 'node:stream';
+import ssh2 from 'ssh2';
+import type { Client as ClientType, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
+import type { SshConfig } from '@galley/config';
+import { TIMEOUT_EXIT_CODES } from './command.js';
+import { hostKeyAlgorithms, type KnownHosts } from './known-hosts.js';
+import { Semaphore } from './semaphore.js';
+import type { HostTarget, SshConfigResolver } from './ssh-config.js';
+import type { ExecOutcome, ExecRequest, HostFailure, Transport } from './types.js';
+
+const { Client, utils } = ssh2;
+
+/**
+ * The strongest algorithms ssh2 1.17 implements, strongest first. ssh2 has no post-quantum key
+ * exchange (OpenSSH 9.x prefers sntrup761x25519-sha512 / mlkem768x25519-sha256): see README.
+ */
+export const ALGORITHMS = {
+  kex: [
+    'curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp521', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp256',
+    'diffie-hellman-group18-sha512', 'diffie-hellman-group16-sha512', 'diffie-hellman-group-exchange-sha256',
+  ],
+  cipher: ['aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com', 'aes256-ctr', 'aes128-ctr'],
+  hmac: ['hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512', 'hmac-sha2-256'],
+  compress: ['none'],
+} as const;
+
+class ConnectFailure extends Error {
+  constructor(readonly failure: Exclude<HostFailure, 'exit-code' | 'skipped-dry-run' | 'not-run'>, message: string) {
+    super(message);
+  }
+}
+
+interface Conn {
+  key: string;
+  target: HostTarget;
+  ready: Promise<ClientType>;
+  client: ClientType | null;
+  channels: Semaphore;
+  active: number;
+  /** Connections tunnelled through this one (it must stay open while they live). */
+  dependents: number;
+  idle: NodeJS.Timeout | null;
+  closed: boolean;
+  /** In-flight execs to fail when the connection drops. */
+  onLost: Set<(why: string) => void>;
+  via: Conn | null;
+}
+
+export interface PoolOptions {
+  cfg: SshConfig;
+  resolver: SshConfigResolver;
+  knownHosts: KnownHosts;
+  log?: ((line: string) => void) | undefined;
+}
+
+const RETRYABLE_HANDSHAKE = /Connection lost before handshake|ECONNRESET|read ECONNRESET|EPIPE/;
+
+/** One pooled ssh2 connection per host, bounded handshakes and channels, host keys always verified. */
+export class SshPool implements Transport {
+  readonly #o: PoolOptions;
+  readonly #conns = new Map<string, Conn>();
+  readonly #handshakes: Semaphore;
+  readonly #perHostHandshakes = new Map<string, Semaphore>();
+  readonly #keys = new Map<string, ParsedKey | null>();
+  #closed = false;
+  /** Handshakes retried after sshd dropped them (MaxStartups); for tests and the bench. */
+  stats = { connects: 0, handshakeRetries: 0, channelRetries: 0, maxChannelsInUse: 0 };
+
+  constructor(o: PoolOptions) {
+    this.#o = o;
+    this.#handshakes = new Semaphore(o.cfg.maxHandshakes);
+  }
+
+  get size(): number {
+    return this.#conns.size;
+  }
+
+  async exec(req: ExecRequest): Promise<ExecOutcome> {
+    const t0 = Date.now();
+    const fail = (failure: ExecOutcome['failure'], message: string): ExecOutcome => {
+      const o: ExecOutcome = { exitCode: null, stdout: '', stderr: '', durationMs: Date.now() - t0, message };
+      if (failure !== undefined) o.failure = failure;
+      return o;
+    };
+    if (this.#closed) return fail('unreachable', 'connection pool is closed');
+    for (let attempt = 0; ; attempt++) {
+      let conn: Conn;
+      try {
+        conn = this.#get(req.host, req.onConnecting);
+        await conn.ready;
+      } catch (err) {
+        if (err instanceof ConnectFailure) return fail(err.failure, err.message);
+        return fail('unreachable', `${req.host}: ${(err as Error).message}`);
+      }
+      try {
+        return await this.#execOn(conn, req, t0);
+      } catch (err) {
+        // The pooled connection died between checkout and exec: reconnect once.
+        if (attempt === 0 && (conn.closed || /Not connected|No response/.test((err as Error).message))) {
+          this.#drop(conn);
+          continue;
+        }
+        return fail('unreachable', `${req.host}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  evict(host: string): void {
+    const c = this.#conns.get(host);
+    if (c) this.#drop(c);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const all = [...this.#conns.values()];
+    this.#conns.clear();
+    // Tunnelled connections first, then the jump hosts they ride on.
+    all.sort((a, b) => Number(a.via === null) - Number(b.via === null));
+    await Promise.all(all.map((c) => this.#end(c)));
+  }
+
+  #get(key: string, onConnecting?: () => void, target?: HostTarget): Conn {
+    const existing = this.#conns.get(key);
+    if (existing && !existing.closed) return existing;
+    const t = target ?? this.#o.resolver.resolve(key);
+    const conn: Conn = {
+      key, target: t, client: null, channels: new Semaphore(this.#o.cfg.maxChannelsPerConnection), active: 0, dependents: 0,
+      idle: null, closed: false, onLost: new Set(), via: null, ready: Promise.resolve(null as unknown as ClientType),
+    };
+    onConnecting?.();
+    conn.ready = this.#connectWithRetry(conn);
+    conn.ready.catch(() => {
+      conn.closed = true;
+      if (this.#conns.get(key) === conn) this.#conns.delete(key);
+    });
+    this.#conns.set(key, conn);
+    return conn;
+  }
+
+  async #connectWithRetry(conn: Conn): Promise<ClientType> {
+    const t = conn.target;
+    const hostKey = `${t.hostname}:${t.port}`;
+    let per = this.#perHostHandshakes.get(hostKey);
+    if (!per) {
+      per = new Semaphore(this.#o.cfg.maxHandshakesPerHost);
+      this.#perHostHandshakes.set(hostKey, per);
+    }
+    const sock = t.proxyJump.length > 0 ? await this.#tunnel(conn) : undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await per.with(() => this.#handshakes.with(() => this.#connectOnce(conn, sock)));
+      } catch (err) {
+        const msg = (err as Error).message;
+        // sshd's MaxStartups drops unauthenticated connections at random: back off and retry.
+        if (!(err instanceof ConnectFailure) && RETRYABLE_HANDSHAKE.test(msg) && attempt < 6 && sock === undefined && !this.#closed) {
+          this.stats.handshakeRetries++;
+          await new Promise((r) => setTimeout(r, 50 * 2 ** attempt * (0.5 + Math.random())));
+          continue;
+        }
+        throw err instanceof ConnectFailure ? err : new ConnectFailure('unreachable', `${t.alias}: cannot connect to ${t.hostname}:${t.port}: ${msg}`);
+      }
+    }
+  }
+
+  /** ProxyJump: a pooled connection to the last hop (itself reached through the earlier ones), then direct-tcpip to the target. */
+  async #tunnel(conn: Conn): Promise<Duplex> {
+    const t = conn.target;
+    const hops = t.proxyJump;
+    const lastHop = hops[hops.length - 1];
+    if (!lastHop) throw new Error('no jump host');
+    const hopTarget = this.#o.resolver.resolve(lastHop.host, { user: lastHop.user, port: lastHop.port });
+    hopTarget.proxyJump = hops.slice(0, -1).length > 0 ? hops.slice(0, -1) : hopTarget.proxyJump;
+    const hopKey = `${hopTarget.alias}${hops.length > 1 ? ` via ${hops.slice(0, -1).map((h) => h.host).join(',')}` : ''}`;
+    const via = this.#get(hopKey, undefined, hopTarget);
+    let jumpClient: ClientType;
+    try {
+      jumpClient = await via.ready;
+    } catch (err) {
+      const f = err instanceof ConnectFailure ? err.failure : 'unreachable';
+      throw new ConnectFailure(f === 'hostkey' || f === 'auth' ? f : 'unreachable',
+        `${t.alias}: jump host ${lastHop.host} failed: ${(err as Error).message}`);
+    }
+    conn.via = via;
+    via.dependents++;
+    this.#touch(via);
+    return new Promise((resolve, reject) => {
+      jumpClient.forwardOut('127.0.0.1', 0, t.hostname, t.port, (err, stream) => {
+        if (err) {
+          via.dependents--;
+          this.#touch(via);
+          reject(new ConnectFailure('unreachable', `${t.alias}: jump host ${lastHop.host} cannot reach ${t.hostname}:${t.port}: ${err.message}`));
+        } else resolve(stream);
+      });
+    });
+  }
+
+  #loadKey(file: string): ParsedKey | null {
+    if (this.#keys.has(file)) return this.#keys.get(file) ?? null;
+    let parsed: ParsedKey | null = null;
+    try {
+      const k = utils.parseKey(fs.readFileSync(file));
+      if (k instanceof Error) this.#o.log?.(`identity file ${file} skipped: ${k.message}`);
+      else parsed = k;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#o.log?.(`identity file ${file} unreadable: ${(err as Error).message}`);
+    }
+    this.#keys.set(file, parsed);
+    return parsed;
+  }
+
+  #connectOnce(conn: Conn, sock: Duplex | undefined): Promise<ClientType> {
+    const t = conn.target;
+    const cfg = this.#o.cfg;
+    const keys = t.identityFiles.map((f) => this.#loadKey(f)).filter((k): k is ParsedKey => k !== null);
+    const agent = cfg.agent ? process.env.SSH_AUTH_SOCK : undefined;
+    const auth: unknown[] = keys.map((key) => ({ type: 'publickey', username: t.user, key }));
+    if (agent) auth.push({ type: 'agent', username: t.user, agent });
+    const known = this.#o.knownHosts.keysFor(t.knownHostsNames);
+    let hostKeyProblem: string | null = null;
+    this.stats.connects++;
+    return new Promise((resolve, reject) => {
+      const client = new Client();
+      let settled = false;
+      const settle = (err: Error | null) => {
+        if (settled) return;
+        settled = true;
+        if (err) {
+          client.destroy();
+          reject(err);
+        } else resolve(client);
+      };
+      client.on('ready', () => {
+        conn.client = client;
+        this.#touch(conn);
+        settle(null);
+      });
+      client.on('error', (err: Error & { level?: string }) => {
+        if (!settled) {
+          if (hostKeyProblem !== null) settle(new ConnectFailure('hostkey', hostKeyProblem));
+          else if (err.level === 'client-authentication') {
+            settle(new ConnectFailure('auth', `${t.alias}: authentication as ${t.user} failed (${keys.length} identity file(s)${agent ? ' + ssh-agent' : ''} tried)`));
+          } else if (err.level === 'client-timeout') {
+            settle(new ConnectFailure('unreachable', `${t.alias}: no SSH handshake from ${t.hostname}:${t.port} within ${cfg.connectTimeoutMs} ms`));
+          } else settle(err);
+        } else this.#o.log?.(`${t.alias}: connection error: ${err.message}`);
+      });
+      client.on('close', () => {
+        if (!settled) {
+          settle(hostKeyProblem !== null ? new ConnectFailure('hostkey', hostKeyProblem) : new Error('Connection lost before handshake'));
+          return;
+        }
+        conn.closed = true;
+        if (this.#conns.get(conn.key) === conn) this.#conns.delete(conn.key);
+        if (conn.idle) clearTimeout(conn.idle);
+        if (conn.via) {
+          conn.via.dependents--;
+          this.#touch(conn.via);
+          conn.via = null;
+        }
+        for (const f of [...conn.onLost]) f(`connection to ${t.alias} lost while running`);
+      });
+      const config: ConnectConfig = {
+        host: t.hostname,
+        port: t.port,
+        username: t.user,
+        readyTimeout: cfg.connectTimeoutMs,
+        keepaliveInterval: cfg.keepaliveIntervalMs,
+        keepaliveCountMax: 3,
+        algorithms: {
+          kex: [...ALGORITHMS.kex],
+          cipher: [...ALGORITHMS.cipher],
+          hmac: [...ALGORITHMS.hmac],
+          compress: [...ALGORITHMS.compress],
+          ...(known.length > 0 ? { serverHostKey: hostKeyAlgorithms(known.map((k) => k.keyType)) } : {}),
+        } as ConnectConfig['algorithms'],
+        hostVerifier: (key: Buffer) => {
+          const v = this.#o.knownHosts.verify(t.alias, t.knownHostsNames, key);
+          if (!v.ok) hostKeyProblem = v.message;
+          return v.ok;
+        },
+        authHandler: auth as ConnectConfig['authHandler'],
+      };
+      if (sock) config.sock = sock;
+      if (auth.length === 0) {
+        settle(new ConnectFailure('auth', `${t.alias}: no usable identity (no readable IdentityFile, no ssh-agent)`));
+        return;
+      }
+      client.connect(config);
+    });
+  }
+
+  /** Arm the idle timer when nothing uses the connection. */
+  #touch(conn: Conn): void {
+    if (conn.idle) {
+      clearTimeout(conn.idle);
+      conn.idle = null;
+    }
+    const idleMs = this.#o.cfg.idleTimeoutMs;
+    if (conn.active === 0 && conn.dependents === 0 && idleMs > 0 && !conn.closed) {
+      conn.idle = setTimeout(() => this.#drop(conn), idleMs);
+      conn.idle.unref();
+    }
+  }
+
+  #drop(conn: Conn): void {
+    if (this.#conns.get(conn.key) === conn) this.#conns.delete(conn.key);
+    void this.#end(conn);
+  }
+
+  async #end(conn: Conn): Promise<void> {
+    conn.closed = true;
+    if (conn.idle) clearTimeout(conn.idle);
+    const c = conn.client ?? (await conn.ready.catch(() => null));
+    if (!c) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        c.destroy();
+        resolve();
+      }, 1000);
+      c.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      c.end();
+    });
+  }
+
+  async #execOn(conn: Conn, req: ExecRequest, t0: number): Promise<ExecOutcome> {
+    await conn.channels.acquire(req.signal);
+    conn.active++;
+    this.stats.maxChannelsInUse = Math.max(this.stats.maxChannelsInUse, conn.channels.inUse);
+    this.#touch(conn);
+    try {
+      const stream = await this.#openExec(conn, req.command);
+      return await this.#collect(conn, stream, req, t0);
+    } finally {
+      conn.active--;
+      conn.channels.release();
+      this.#touch(conn);
+    }
+  }
+
+  async #openExec(conn: Conn, command: string): Promise<ClientChannel> {
+    const client = conn.client;
+    if (!client || conn.closed) throw new Error('Not connected');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await new Promise<ClientChannel>((resolve, reject) => {
+          client.exec(command, (err, stream) => (err ? reject(err) : resolve(stream)));
+        });
+      } catch (err) {
+        // The server refused a session (MaxSessions shared with another client): wait and retry.
+        if (/Channel open failure/.test((err as Error).message) && attempt < 5 && !conn.closed) {
+          this.stats.channelRetries++;
+          await new Promise((r) => setTimeout(r, 100 * attempt));
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  #collect(conn: Conn, stream: ClientChannel, req: ExecRequest, t0: number): Promise<ExecOutcome> {
+    return new Promise((resolve) => {
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let exitCode: number | null = null;
+      let exitSignal: string | null = null;
+      let done = false;
+      const grace = 2000;
+      const finish = (failure?: ExecOutcome['failure'], message?: string) => {
+        if (done) return;
+        done = true;
+        if (timer) clearTimeout(timer);
+        conn.onLost.delete(onLost);
+        req.signal?.removeEventListener('abort', onAbort);
+        const o: ExecOutcome = {
+          exitCode, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), durationMs: Date.now() - t0,
+        };
+        if (failure !== undefined) o.failure = failure;
+        if (message !== undefined) o.message = message;
+        resolve(o);
+      };
+      const timeoutMsg = () => `${conn.target.alias}: command timed out after ${((req.timeoutMs ?? 0) / 1000).toFixed(1)}s (remote process group killed)`;
+      const timer = req.timeoutMs !== undefined && req.timeoutMs > 0
+        ? setTimeout(() => {
+            stream.close();
+            finish('timeout', timeoutMsg());
+          }, req.timeoutMs + grace)
+        : null;
+      const onLost = (why: string) => finish('unreachable', why);
+      const onAbort = () => {
+        stream.close();
+        finish('timeout', `${conn.target.alias}: aborted`);
+      };
+      conn.onLost.add(onLost);
+      req.signal?.addEventListener('abort', onAbort, { once: true });
+      stream.on('data', (d: Buffer) => out.push(d));
+      stream.stderr.on('data', (d: Buffer) => err.push(d));
+      stream.on('exit', (code: number | null, signal?: string) => {
+        exitCode = code;
+        exitSignal = signal ?? null;
+      });
+      stream.on('close', () => {
+        const elapsed = Date.now() - t0;
+        if (req.timeoutMs !== undefined && exitCode !== null && (TIMEOUT_EXIT_CODES as readonly number[]).includes(exitCode) && elapsed >= req.timeoutMs - 50) {
+          finish('timeout', timeoutMsg());
+        } else if (exitCode === null && exitSignal !== null) {
+          finish(undefined, `killed by signal ${exitSignal}`);
+        } else finish();
+      });
+      stream.end();
+    });
+  }
+}

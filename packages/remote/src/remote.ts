@@ -1,0 +1,208 @@
+import { galleyConfigSchema, type SshConfig } from '@galley/config';
+import { displayCommand, renderCommand } from './command.js';
+import { NoHostsError, RebootTimeoutError, RunOptionsError } from './errors.js';
+import { KnownHosts } from './known-hosts.js';
+import { NodeSet } from './nodeset.js';
+import { SshPool } from './pool.js';
+import { schedule, type PreparedCommand } from './scheduler.js';
+import { SshConfigResolver } from './ssh-config.js';
+import type { CommandSpec, HostResult, RunOptions, RunReport, Transport } from './types.js';
+
+export interface RemoteHooks {
+  dryRun?: boolean;
+  log?: (line: string) => void;
+  /** Awaited before non-safe commands run (never in dry-run): the runner takes host locks here. */
+  beforeRun?: (hosts: string[], commands: CommandSpec[]) => Promise<void>;
+  /** Every command about to run or be skipped (audit log, dry-run plan). */
+  onCommand?: (e: { hosts: string[]; cmd: string; dryRun: boolean }) => void;
+}
+
+export interface RemoteOptions extends RemoteHooks {
+  /** Replace SSH (unit tests: `FakeTransport` from @galley/remote/testing). */
+  transport?: Transport;
+}
+
+interface Shared {
+  cfg: SshConfig;
+  transport: Transport | null;
+  factory: () => Transport;
+}
+
+/** Set by `with()` for the constructor it calls: views share the pool without a public parameter. */
+let adopt: Shared | null = null;
+
+export function defaultSshConfig(): SshConfig {
+  const ssh = galleyConfigSchema.parse({ ssh: {} }).ssh;
+  if (!ssh) throw new Error('ssh defaults missing');
+  return ssh;
+}
+
+const BOOT_ID_CMD: CommandSpec = { argv: ['cat', '/proc/sys/kernel/random/boot_id'], timeoutMs: 10_000 };
+const UPTIME_CMD: CommandSpec = { argv: ['cat', '/proc/uptime'], timeoutMs: 10_000 };
+
+/**
+ * Batched command execution over SSH with Cumin's semantics. Construction opens nothing;
+ * connections are made on first use, pooled per host and closed by `close()`.
+ */
+export class Remote {
+  readonly #shared: Shared;
+  readonly #hooks: RemoteHooks;
+  readonly intendedCommands: { host: string; cmd: string }[] = [];
+
+  constructor(cfg: SshConfig | undefined, opts: RemoteOptions = {}) {
+    const { transport, ...hooks } = opts;
+    this.#hooks = hooks;
+    if (adopt !== null) {
+      this.#shared = adopt;
+      adopt = null;
+      return;
+    }
+    const full = cfg ?? defaultSshConfig();
+    this.#shared = {
+      cfg: full,
+      transport: transport ?? null,
+      factory: () =>
+        new SshPool({
+          cfg: full,
+          resolver: SshConfigResolver.fromFile(full.sshConfig, full.user, full.identityFiles),
+          knownHosts: KnownHosts.load(full.knownHosts),
+          log: (l) => this.#log(l),
+        }),
+    };
+  }
+
+  get dryRun(): boolean {
+    return this.#hooks.dryRun ?? false;
+  }
+
+  /** A view sharing this one's connection pool, with other hooks (the runner binds dry-run this way). */
+  with(opts: Partial<RemoteHooks>): Remote {
+    adopt = this.#shared;
+    try {
+      return new Remote(this.#shared.cfg, { ...this.#hooks, ...opts });
+    } finally {
+      adopt = null;
+    }
+  }
+
+  get transport(): Transport {
+    this.#shared.transport ??= this.#shared.factory();
+    return this.#shared.transport;
+  }
+
+  #log(line: string): void {
+    this.#hooks.log?.(line);
+  }
+
+  async run(hosts: string[] | NodeSet, commands: CommandSpec[], opts: RunOptions = {}): Promise<RunReport> {
+    return this.#run(hosts, commands, opts, false);
+  }
+
+  async #run(hosts: string[] | NodeSet, commands: CommandSpec[], opts: RunOptions, disconnectIsSuccess: boolean): Promise<RunReport> {
+    const list = hosts instanceof NodeSet ? hosts.hosts() : [...new Set(hosts)];
+    if (list.length === 0) throw new NoHostsError();
+    if (commands.length === 0) throw new RunOptionsError('no commands to run', 'pass at least one command');
+    const set = NodeSet.fromHosts(list);
+    const displays = commands.map((c) => (c.sudo ? `sudo ${displayCommand(c)}` : displayCommand(c)));
+    const skip = this.dryRun && opts.isSafe !== true;
+    for (const cmd of displays) this.#hooks.onCommand?.({ hosts: list, cmd, dryRun: skip });
+    if (skip) {
+      for (const cmd of displays) {
+        this.#log(`DRY-RUN: would run '${cmd}' on ${list.length} hosts: ${set.toString()}`);
+        for (const host of list) this.intendedCommands.push({ host, cmd });
+      }
+      const results: HostResult[] = list.map((host) => ({
+        host, ok: true, exitCode: null, stdout: '', stderr: '', durationMs: 0, failure: 'skipped-dry-run',
+        message: 'not run: dry-run', commands: [],
+      }));
+      return { status: 'succeeded', exitCode: 0, results, groups: [], notRun: [] };
+    }
+    if (opts.isSafe !== true) await this.#hooks.beforeRun?.(list, commands);
+    const cfg = this.#shared.cfg;
+    const prepared: PreparedCommand[] = commands.map((c, i) => {
+      const timeoutMs = c.timeoutMs ?? cfg.commandTimeoutMs;
+      return { display: displays[i] ?? '', rendered: renderCommand(c, { timeoutMs }), timeoutMs, okCodes: c.okCodes ?? [0] };
+    });
+    this.#log(`Executing commands [${displays.map((d) => `'${d}'`).join(', ')}] on ${list.length} hosts: ${set.toString()}`);
+    return schedule({ hosts: list, commands: prepared, transport: this.transport, options: opts, fanout: cfg.concurrency, disconnectIsSuccess });
+  }
+
+  /** Reboot in batches (sync, one command); a connection dropped by the reboot counts as success. */
+  async reboot(hosts: string[] | NodeSet, opts: { batchSize?: number; sleepMs?: number } = {}): Promise<RunReport> {
+    const list = hosts instanceof NodeSet ? hosts.hosts() : [...new Set(hosts)];
+    const batch = opts.batchSize ?? 1;
+    const sleepMs = list.length === 1 ? 0 : opts.sleepMs ?? 0;
+    this.#log(`Rebooting ${list.length} hosts in batches of ${batch} with ${(sleepMs / 1000).toFixed(1)}s of sleep in between: ${NodeSet.fromHosts(list).toString()}`);
+    const report = await this.#run(list, [{ argv: ['reboot'], timeoutMs: 30_000 }], { batchSize: batch, batchSleepMs: sleepMs, mode: 'sync' }, true);
+    if (!this.dryRun) for (const h of list) this.transport.evict?.(h);
+    return report;
+  }
+
+  /** Seconds since boot per reachable host. */
+  async uptime(hosts: string[] | NodeSet): Promise<Map<string, number>> {
+    const r = await this.run(hosts, [UPTIME_CMD], { isSafe: true, successThreshold: 0 });
+    const out = new Map<string, number>();
+    for (const h of r.results) {
+      const v = Number.parseFloat(h.stdout.trim().split(/\s+/)[0] ?? '');
+      if (h.ok && Number.isFinite(v)) out.set(h.host, v);
+    }
+    return out;
+  }
+
+  /** Kernel boot id per reachable host (changes on every boot). */
+  async bootIds(hosts: string[] | NodeSet): Promise<Map<string, string>> {
+    const r = await this.run(hosts, [BOOT_ID_CMD], { isSafe: true, successThreshold: 0 });
+    const out = new Map<string, string>();
+    for (const h of r.results) if (h.ok && h.stdout.trim() !== '') out.set(h.host, h.stdout.trim());
+    return out;
+  }
+
+  /**
+   * Poll until every host has booted since `since` (uptime shorter than the time elapsed since
+   * then) or reports a boot id different from the one recorded before the reboot. Unreachable
+   * hosts are expected while they reboot and are simply polled again.
+   */
+  async waitRebootSince(hosts: string[] | NodeSet, since: Date | Map<string, string>, opts: { timeoutMs?: number; pollMs?: number } = {}): Promise<void> {
+    const list = hosts instanceof NodeSet ? hosts.hosts() : [...new Set(hosts)];
+    if (this.dryRun) {
+      this.#log(`DRY-RUN: would wait for the reboot of ${list.length} hosts: ${NodeSet.fromHosts(list).toString()}`);
+      return;
+    }
+    const timeoutMs = opts.timeoutMs ?? 40 * 60_000;
+    const pollMs = opts.pollMs ?? 10_000;
+    const end = Date.now() + timeoutMs;
+    let pending = list;
+    for (;;) {
+      for (const h of pending) this.transport.evict?.(h);
+      if (since instanceof Map) {
+        const ids = await this.bootIds(pending);
+        pending = pending.filter((h) => {
+          const now = ids.get(h);
+          return now === undefined || now === since.get(h);
+        });
+      } else {
+        const up = await this.uptime(pending);
+        const elapsedS = (Date.now() - since.getTime()) / 1000;
+        pending = pending.filter((h) => {
+          const u = up.get(h);
+          return u === undefined || u >= elapsedS;
+        });
+      }
+      if (pending.length === 0) {
+        this.#log(`Found reboot since ${since instanceof Map ? 'the recorded boot ids' : since.toISOString()} for ${list.length} hosts`);
+        return;
+      }
+      if (Date.now() + pollMs > end) throw new RebootTimeoutError(pending, NodeSet.fromHosts(pending).toString(), timeoutMs);
+      this.#log(`Reboot for ${NodeSet.fromHosts(pending).toString()} not found yet, keep polling for it`);
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+
+  /** Close every pooled connection (shared by all views). */
+  async close(): Promise<void> {
+    const t = this.#shared.transport;
+    this.#shared.transport = null;
+    if (t) await t.close();
+  }
+}
+
