@@ -214,7 +214,7 @@ export function exitCodeFor(err: unknown): number {
   return CONFCTL_EXIT.FAILED;
 }
 
-async function confirmOrRefuse(what: string, nodes: readonly { tags: ConftoolNode['tags'] }[], argv: Argv, io: CliIo, res: CliResult): Promise<void> {
+async function confirmOrRefuse(what: string, nodes: readonly { tags: ConftoolNode['tags'] }[], argv: Argv, io: CliIo): Promise<void> {
   if (argv.yes || argv['dry-run']) return;
   const list = nodes.map((n) => `  ${displayName(n.tags)}`);
   if (!io.isTTY) {
@@ -235,7 +235,7 @@ async function cmdSet(ct: Conftool, sel: Selector, changes: Partial<NodeValues>,
   const desc = Object.entries(changes)
     .map(([k, v]) => `${k}=${String(v)}`)
     .join(':');
-  if (nodes.length > CONFIRM_ABOVE) await confirmOrRefuse(`set ${desc} on`, nodes, argv, io, res);
+  if (nodes.length > CONFIRM_ABOVE) await confirmOrRefuse(`set ${desc} on`, nodes, argv, io);
   const done = await ct.update(nodes, changes);
   for (const c of done) {
     if (argv.json) res.stdout.push(JSON.stringify({ ...c, dryRun: ct.dryRun }));
@@ -246,7 +246,7 @@ async function cmdSet(ct: Conftool, sel: Selector, changes: Partial<NodeValues>,
 
 async function cmdDel(ct: Conftool, sel: Selector, argv: Argv, io: CliIo, res: CliResult): Promise<void> {
   const nodes = await ct.select(sel);
-  await confirmOrRefuse('delete', nodes, argv, io, res);
+  await confirmOrRefuse('delete', nodes, argv, io);
   const deleted = await ct.remove(nodes);
   if (ct.dryRun) return;
   for (const n of nodes.filter((x) => deleted.includes(x.key))) {
@@ -259,7 +259,7 @@ async function cmdSync(ct: Conftool, fleet: ReturnType<typeof parseFleet>, file:
   if (del && !ct.dryRun) {
     const plan = await ct.with({ dryRun: true, log: () => undefined }).sync(fleet, { delete: true });
     if (plan.removed.length > 0) {
-      await confirmOrRefuse('delete', plan.removed.map((k) => ({ tags: ct.tagsOf(k)! })), argv, io, res);
+      await confirmOrRefuse('delete', plan.removed.map((k) => ({ tags: ct.tagsOf(k)! })), argv, io);
     }
   }
   const r = await ct.sync(fleet, { delete: del });
