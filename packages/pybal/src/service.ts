@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CheckError, isGalleyError } from '@galley/errors';
 import type { LoadBalancerRef, PybalClient } from './client.js';
 import { PybalErrorCode } from './errors.js';
+import { renderStatus } from './render.js';
 import type { Alerts, LbServerView } from './parse.js';
 import { canTakeOut, countsFromView, explainKeptPooled, minUpEnabled, type ConftoolPooled, type PoolCounts } from './rules.js';
 import type { NodeTagsLike, PoolRef, PybalTopology } from './topology.js';
@@ -240,6 +241,11 @@ export class PybalService {
       return { pool, rows: poolRows, capacity, alerts, extraOnLb };
     });
     return { pools: out, unmapped: rows.filter((r) => r.pool === null) };
+  }
+
+  /** Text form of a status report (a method so cookbooks need not import this package). */
+  render(report: StatusReport): string {
+    return renderStatus(report);
   }
 
   // --- internals -------------------------------------------------------------------------------

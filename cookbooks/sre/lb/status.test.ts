@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { FakeConftool } from '@galley/confctl/testing';
+import { runCookbookForTest } from '@galley/core/testing';
+import { PybalClient, PybalService, PybalTopology, type StatusReport } from '@galley/pybal';
+import { FakePybal } from '@galley/pybal/testing';
+import status from './status.js';
+
+const V = (enabled: boolean, up: boolean, pooled: boolean) => ({ enabled, up, pooled, weight: 10 });
+const hosts = ['mw1301', 'mw1302', 'mw1303', 'mw1304'].map((h) => `${h}.eqiad.wmnet`);
+
+describe('sre.lb.status', () => {
+  let lbs: FakePybal[];
+  let client: PybalClient;
+  let pybal: PybalService;
+  let confctl: FakeConftool;
+
+  beforeAll(async () => {
+    lbs = await Promise.all([FakePybal.start('lvs1019'), FakePybal.start('lvs1020')]);
+    client = new PybalClient({ retries: 0, requestTimeoutMs: 1000 });
+  });
+  afterAll(async () => {
+    await client.close();
+    await Promise.all(lbs.map((l) => l.close()));
+  });
+  beforeEach(() => {
+    confctl = new FakeConftool();
+    const seed: Record<string, unknown> = {};
+    for (const h of hosts) {
+      seed[`eqiad/jobrunner/nginx/${h}`] = { pooled: 'yes', weight: 10 };
+      seed[`codfw/jobrunner/nginx/${h.replace('eqiad', 'codfw')}`] = { pooled: 'yes', weight: 10 };
+    }
+    seed[`eqiad/jobrunner/nginx/${hosts[3]!}`] = { pooled: 'no', weight: 10 };
+    confctl.seed(seed);
+    for (const lb of lbs) {
+      lb.setPool('jobrunner-nginx_eqiad', Object.fromEntries(hosts.map((h) => [h, V(true, true, true)])));
+      lb.set('jobrunner-nginx_eqiad', hosts[3]!, { enabled: false, pooled: false });
+    }
+    pybal = new PybalService({
+      client,
+      topology: new PybalTopology({
+        loadBalancers: { lvs1019: { url: lbs[0]!.url }, lvs1020: { url: lbs[1]!.url } },
+        pools: [{ dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', pool: 'jobrunner-nginx_eqiad', loadBalancers: ['lvs1019', 'lvs1020'] }],
+      }),
+    });
+  });
+
+  it('shows, per pool, conftool next to each LB, capacity and alerts; codfw without a pool is listed as such', async () => {
+    lbs[1]!.set('jobrunner-nginx_eqiad', hosts[0]!, { enabled: false, pooled: false }); // lvs1020 lagging behind conftool
+    const r = await runCookbookForTest(status, { args: ['cluster=jobrunner'], clients: { confctl, pybal } });
+    expect(r.exitCode).toBe(0);
+    const out = r.output as StatusReport;
+    expect(out.pools.map((p) => p.pool.pool)).toEqual(['jobrunner-nginx_eqiad']);
+    const p = out.pools[0]!;
+    expect(p.rows.map((row) => [row.host, row.conftool.pooled, row.flags.map((f) => `${f.kind}@${f.lb ?? ''}`)])).toEqual([
+      [hosts[0], 'yes', ['lagging@lvs1020']],
+      [hosts[1], 'yes', []],
+      [hosts[2], 'yes', []],
+      [hosts[3], 'no', []],
+    ]);
+    // 4 in the pool (the `no` one counts), 3 (lvs1019) / 2 (lvs1020) up and enabled, 2 needed.
+    expect(p.capacity).toMatchObject({ canTakeOut: 0, perLb: [{ lb: 'lvs1019', total: 4, upEnabled: 3, canTakeOut: 1 }, { lb: 'lvs1020', total: 4, upEnabled: 2, canTakeOut: 0 }] });
+    expect(p.alerts.map((a) => a.status)).toEqual(['ok', 'ok']);
+    expect(out.unmapped.map((u) => u.host)).toEqual(hosts.map((h) => h.replace('eqiad', 'codfw')));
+    expect(r.logs.some((l) => l.startsWith('WARN 1 object(s) where conftool and the load balancers disagree'))).toBe(true);
+    const text = r.events.find((e) => e.type === 'output') as { text?: string } | undefined;
+    expect(text?.text).toContain('capacity: can take out 0 more');
+  });
+
+  it('narrows to dc and service, and reads only (no conftool change recorded)', async () => {
+    const r = await runCookbookForTest(status, { args: ['cluster=jobrunner', 'dc=eqiad', 'service=nginx'], clients: { confctl, pybal } });
+    expect(r.exitCode).toBe(0);
+    expect(r.plan).toEqual([]);
+    const out = r.output as StatusReport;
+    expect(out.unmapped).toEqual([]);
+    expect(out.pools[0]!.rows).toHaveLength(4);
+    expect(out.pools[0]!.capacity.canTakeOut).toBe(1);
+  });
+
+  it('fails with exit 1 and the selector when nothing matches', async () => {
+    const r = await runCookbookForTest(status, { args: ['cluster=nosuch'], clients: { confctl, pybal } });
+    expect(r.exitCode).toBe(1);
+    expect(r.logs.join('\n')).toMatch(/ERROR .*nosuch/);
+  });
+});
