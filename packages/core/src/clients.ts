@@ -1,9 +1,10 @@
 /**
  * The client bag a cookbook receives. Core never constructs these (the CLI is the composition
- * root); it only needs their types. Until the client packages export their classes, these are
- * minimal structural interfaces mirroring the agreed APIs (see the confctl/remote/pybal briefs);
- * they are deliberately loose so that the real classes satisfy them.
+ * root); it only needs their types.
  */
+import type { Conftool } from '@galley/confctl';
+import type { PybalService } from '@galley/pybal';
+import type { Remote } from '@galley/remote';
 
 export type Pooled = 'yes' | 'no' | 'inactive';
 export interface NodeTags {
@@ -49,24 +50,12 @@ export interface ClientHooks {
   log(line: string): void;
 }
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- structural placeholders for client classes */
-export interface ConftoolClient {
-  readonly dryRun: boolean;
-  select(sel: Partial<NodeTags>): Promise<ConftoolNodeLike[]>;
-  update(target: any, changes: Partial<{ pooled: Pooled; weight: number }>): Promise<ChangeLike[]>;
-  [method: string]: any;
-}
-export interface RemoteClient {
-  readonly dryRun: boolean;
-  [method: string]: any;
-}
-export interface PybalServiceClient {
-  [method: string]: any;
-}
-/* eslint-enable @typescript-eslint/no-explicit-any */
+export type ConftoolClient = Conftool;
+export type RemoteClient = Remote;
+export type PybalServiceClient = PybalService;
 
 export interface Clients {
-  readonly confctl: ConftoolClient;
-  readonly remote: RemoteClient;
-  readonly pybal: PybalServiceClient;
+  readonly confctl: Conftool;
+  readonly remote: Remote;
+  readonly pybal: PybalService;
 }

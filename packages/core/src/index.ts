@@ -58,3 +58,6 @@ export {
 } from './execute.js';
 export { applySpec, checkReason, checkTaskId, normalizeArgv, parseSimpleArgv, runnerArgSpec } from './args.js';
 export { NoLockSession, type AcquireOptions, type AcquireResult, type LockSession } from './locks/types.js';
+export { Catalog, discover, defaultImporter, editDistance, renderTree, type CookbookInfo, type DiscoverOptions, type GroupInfo, type Importer, type LoadFailure } from './discovery.js';
+export { AuditLog, auditFileFor, type AuditIndexLine } from './audit.js';
+export { webhookNotifier, type WebhookOptions } from './notifier.js';
