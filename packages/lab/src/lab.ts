@@ -1,15 +1,25 @@
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LabNotFoundError, LabRunningError, LabStartError, LabUnknownError } from './errors.js';
+import { promisify } from 'node:util';
 import { configYaml, generateConfig } from './config.js';
 import { etcdHealthy, planEtcd, startEtcdMember, waitEtcd, type EtcdMemberPlan } from './etcd.js';
 import { labEtcd } from './etcd-client.js';
+import { LabNotFoundError, LabRunningError, LabStartError, LabUnknownError } from './errors.js';
+import {
+  checkHostPrerequisites, killSessions, pickBastionSubnet, prepareClientKey, prepareHost, recordHostNamespace,
+  sshConfigText, startHostProcess, waitHostUp, wireBastion, type HostSpec,
+} from './hosts.js';
 import { planFleet, type FleetPlan, type PlannedPool } from './plan.js';
-import { isAlive, cmdline, pidsInMountNs, terminate, terminateGroup } from './procs.js';
+import { simulatorEntry } from './pybal/launch.js';
+import type { Faults, SimConfig } from './pybal/sim.js';
+import { cmdline, freePorts, isAlive, pidsInMountNs, spawnDetached, tcpOpen, terminate, terminateGroup, waitFor } from './procs.js';
 import { seedConftool } from './seed.js';
-import { readState, trackProcess, trackedProcess, writeState, type LabState } from './state.js';
+import { readState, trackLink, trackProcess, trackedProcess, writeState, type LabState } from './state.js';
+
+const run = promisify(execFile);
 
 export interface LabHost {
   name: string;
@@ -23,6 +33,7 @@ export interface LabHost {
 export interface LabInfo {
   dir: string;
   etcd: { endpoints: string[]; members: { name: string; clientUrl: string }[] };
+  /** The fleet: every host has conftool objects for its services. */
   hosts: LabHost[];
   loadBalancers: { name: string; url: string }[];
   pools: PlannedPool[];
@@ -31,8 +42,10 @@ export interface LabInfo {
   sshConfig: string;
   knownHosts: string;
   identityFile: string;
-  /** Hosts reachable only through the bastion (ProxyJump). */
+  /** Hosts reachable only through the bastion (ProxyJump, see ssh_config); not in `hosts`. */
   bastion?: { name: string; behind: string[] };
+  /** The bastion and the hosts behind it (address/port as seen from the bastion's network). */
+  extraHosts: LabHost[];
   /** conftool namespace. */
   namespace: string;
 }
@@ -51,22 +64,26 @@ export interface StartLabOptions {
   rebootMs?: number;
   ssh?: boolean;
   pybal?: boolean;
-  /** Start a bastion and hosts reachable only through it (needs ssh). */
+  /** Start a bastion and two hosts reachable only through it (needs ssh). */
   bastion?: boolean;
   depoolThreshold?: number;
   namespace?: string;
+  /** How often the simulators health-check backends. */
+  checkIntervalMs?: number;
 }
 
 type ResolvedOptions = Required<Omit<StartLabOptions, 'dir'>>;
 
 /** Everything a later process (CLI, test worker) needs to drive a running lab: DIR/lab.json. */
-interface LabFile extends LabInfo {
+export interface LabFile extends LabInfo {
   lab: {
     version: 1;
     options: ResolvedOptions;
     token: string;
     etcdMembers: EtcdMemberPlan[];
     plan: FleetPlan;
+    hosts: HostSpec[];
+    lbPorts: Record<string, number>;
   };
 }
 
@@ -82,33 +99,48 @@ const DEFAULTS: ResolvedOptions = {
   bastion: false,
   depoolThreshold: 0.5,
   namespace: '/conftool',
+  checkIntervalMs: 200,
 };
 
+export const BASTION = 'bast1003.wikimedia.org';
+export const RESTRICTED = ['restricted1001.eqiad.wmnet', 'restricted1002.eqiad.wmnet'];
+
 export const labFile = (dir: string) => path.join(dir, 'lab.json');
+
+function childEnv(): NodeJS.ProcessEnv {
+  // jest's --experimental-vm-modules etc. are not for our children.
+  const { NODE_OPTIONS: _n, ...env } = process.env;
+  return env;
+}
 
 export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
   const o: ResolvedOptions = { ...DEFAULTS, ...stripUndefined(opts) };
   if (!o.ssh) o.bastion = false;
+  if (o.ssh) checkHostPrerequisites();
   const created = opts.dir === undefined || !fs.existsSync(opts.dir);
   const dir = path.resolve(opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'galley-lab-')));
   fs.mkdirSync(dir, { recursive: true });
   const prev = readState(dir);
-  if (prev && prev.processes.some((p) => isAlive(p.pid) && cmdline(p.pid) !== '')) throw new LabRunningError(dir);
+  if (prev && prev.processes.some((p) => isAlive(p.pid) && (p.kind === 'host' || ownedBy(p.pid, dir, prev)))) throw new LabRunningError(dir);
   if (prev) await stopDir(dir); // leftovers of a crashed lab
   const token = crypto.randomBytes(4).toString('hex');
   const shmDir = fs.existsSync('/dev/shm') ? path.join('/dev/shm', `galley-lab-${token}`) : path.join(dir, 'data');
   const state: LabState = { version: 1, dir, createdDir: created, shmDir, startedAt: new Date().toISOString(), processes: [] };
   writeState(state);
-  for (const d of ['logs']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
   fs.mkdirSync(shmDir, { recursive: true, mode: 0o700 });
 
   try {
     const plan = planFleet({ hosts: o.hosts, lbs: o.pybal ? o.lbs : 0, depoolThreshold: o.depoolThreshold });
+
+    // etcd first (it is the slowest to elect), then everything else while it comes up.
     const members = await planEtcd(o.etcdMembers, shmDir);
     for (const m of members) {
       trackProcess(dir, { kind: 'etcd', name: m.name, pid: startEtcdMember(m, members, `galley-lab-${token}`, path.join(dir, 'logs')) });
     }
     const endpoints = members.map((m) => m.clientUrl);
+
+    const hosts = o.ssh ? await startHosts(dir, plan, o, token) : [];
     await Promise.all(members.map((m) => waitEtcd(m.clientUrl)));
     const etcd = labEtcd(endpoints);
     try {
@@ -117,28 +149,145 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
       etcd.close();
     }
 
+    const lbPorts: Record<string, number> = {};
+    const loadBalancers: { name: string; url: string }[] = [];
+    if (o.pybal && plan.loadBalancers.length > 0) {
+      const ports = await freePorts(plan.loadBalancers.length);
+      const entry = await simulatorEntry();
+      plan.loadBalancers.forEach((name, i) => {
+        lbPorts[name] = ports[i]!;
+        loadBalancers.push({ name, url: `http://127.0.0.1:${ports[i]!}` });
+        startSimulator(dir, entry, simConfig(dir, name, ports[i]!, endpoints, o, plan, hosts));
+      });
+    }
+
+    await Promise.all([
+      ...hosts.map((h) => waitHostUp(h, bastionPidOf(dir), 20000)),
+      ...loadBalancers.map((lb) => waitFor(`PyBal simulator ${lb.name} at ${lb.url}`, async () => ((await simReady(lb.url)) ? true : undefined), { timeoutMs: 20000 })),
+    ]);
+
+    const fleetNames = new Set(plan.hosts.map((h) => h.name));
+    const toLabHost = (h: HostSpec): LabHost => ({ name: h.name, address: h.address, port: h.port, dc: h.dc, cluster: h.cluster, services: h.services });
     const info: LabInfo = {
       dir,
       etcd: { endpoints, members: members.map((m) => ({ name: m.name, clientUrl: m.clientUrl })) },
-      hosts: [],
-      loadBalancers: [],
-      pools: plan.pools,
+      hosts: hosts.filter((h) => fleetNames.has(h.name)).map(toLabHost),
+      loadBalancers,
+      pools: o.pybal ? plan.pools : [],
       config: path.join(dir, 'cookbook.config.yaml'),
       sshConfig: path.join(dir, 'ssh_config'),
       knownHosts: path.join(dir, 'known_hosts'),
       identityFile: path.join(dir, 'id_ed25519'),
+      ...(o.bastion ? { bastion: { name: BASTION, behind: [...RESTRICTED] } } : {}),
+      extraHosts: hosts.filter((h) => !fleetNames.has(h.name)).map(toLabHost),
       namespace: o.namespace,
     };
-    const file: LabFile = { ...info, lab: { version: 1, options: o, token, etcdMembers: members, plan } };
-    fs.writeFileSync(info.config, configYaml(generateConfig({ dir, etcdEndpoints: endpoints, namespace: o.namespace, ssh: o.ssh, loadBalancers: info.loadBalancers, pools: o.pybal ? plan.pools : [] })));
+    const file: LabFile = { ...info, lab: { version: 1, options: o, token, etcdMembers: members, plan, hosts, lbPorts } };
+    fs.writeFileSync(
+      info.config,
+      configYaml(generateConfig({ dir, etcdEndpoints: endpoints, namespace: o.namespace, ssh: o.ssh, loadBalancers, pools: o.pybal ? plan.pools : [] })),
+    );
     fs.writeFileSync(labFile(dir), JSON.stringify(file, null, 2) + '\n');
     return new Lab(file);
   } catch (err) {
+    // Keep the logs for a post-mortem: move them out before the dir goes.
+    const keep = path.join(os.tmpdir(), `galley-lab-failed-${token}`);
+    try {
+      fs.cpSync(path.join(dir, 'logs'), path.join(keep, 'logs'), { recursive: true });
+      if (fs.existsSync(path.join(dir, 'hosts'))) {
+        for (const h of fs.readdirSync(path.join(dir, 'hosts'))) {
+          const log = path.join(dir, 'hosts', h, 'sshd.log');
+          if (fs.existsSync(log)) fs.cpSync(log, path.join(keep, 'logs', `${h}.sshd.log`));
+        }
+      }
+    } catch {
+      // best effort
+    }
     await stopDir(dir).catch(() => undefined);
     throw new LabStartError(`the lab in ${dir} did not start: ${(err as Error).message}`, {
-      hint: `see the logs under ${dir}/logs (kept until \`galley-lab down --dir ${dir}\`); everything started was stopped`,
+      hint: `logs were copied to ${keep}; everything started was stopped`,
       cause: err,
     });
+  }
+}
+
+function bastionPidOf(dir: string): number | undefined {
+  return trackedProcess(dir, 'host', BASTION)?.pid;
+}
+
+async function startHosts(dir: string, plan: FleetPlan, o: ResolvedOptions, token: string): Promise<HostSpec[]> {
+  fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  const ports = await freePorts(plan.hosts.length);
+  const specs: HostSpec[] = plan.hosts.map((h, i) => ({
+    name: h.name, short: h.short, address: '127.0.0.1', port: ports[i]!, dc: h.dc, cluster: h.cluster, services: h.services,
+    hdir: path.join(dir, 'hosts', h.name), role: 'fleet',
+  }));
+  const net = o.bastion ? pickBastionSubnet() : undefined;
+  if (net) {
+    specs.push({ name: BASTION, short: 'bast1003', address: net.theirs, port: 22, dc: 'eqiad', cluster: 'bastion', services: [], hdir: path.join(dir, 'hosts', BASTION), role: 'bastion' });
+    RESTRICTED.forEach((name, i) =>
+      specs.push({
+        name, short: name.split('.')[0]!, address: '127.0.0.1', port: 2201 + i, dc: 'eqiad', cluster: 'restricted', services: ['nginx'],
+        hdir: path.join(dir, 'hosts', name), role: 'restricted', inBastionNet: true,
+        // The second one is two hops away: bastion, then the first restricted host.
+        proxyJump: i === 0 ? BASTION : `${BASTION},${RESTRICTED[0]!}`,
+      }),
+    );
+  }
+  await prepareClientKey(dir);
+  const known = await Promise.all(specs.map((h) => prepareHost(dir, h, { restartMs: o.restartMs, rebootMs: o.rebootMs })));
+  fs.writeFileSync(path.join(dir, 'known_hosts'), known.join('\n') + '\n');
+  fs.writeFileSync(path.join(dir, 'ssh_config'), sshConfigText(dir, specs));
+
+  const fleet = specs.filter((h) => !h.inBastionNet);
+  const pids = fleet.map((h) => startHostProcess(dir, h));
+  await Promise.all(fleet.map((h, i) => recordHostNamespace(dir, h, pids[i]!)));
+  if (net) {
+    const bpid = bastionPidOf(dir)!;
+    const veth = await wireBastion(bpid, token, net);
+    trackLink(dir, veth);
+    fs.writeFileSync(path.join(dir, 'hosts', BASTION, 'state', 'net-ready'), '');
+    const behind = specs.filter((h) => h.inBastionNet);
+    const bp = behind.map((h) => startHostProcess(dir, h, bpid));
+    await Promise.all(behind.map((h, i) => recordHostNamespace(dir, h, bp[i]!)));
+  }
+  return specs;
+}
+
+function simConfig(dir: string, name: string, port: number, endpoints: string[], o: ResolvedOptions, plan: FleetPlan, hosts: HostSpec[]): SimConfig {
+  const lbDir = path.join(dir, 'lb', name);
+  fs.mkdirSync(lbDir, { recursive: true });
+  const hostState: Record<string, string> = {};
+  for (const h of plan.hosts) hostState[h.name] = path.join(dir, 'hosts', h.name, 'state');
+  // Without ssh hosts there is no service state on disk: the simulator needs one to health-check.
+  if (hosts.length === 0) {
+    for (const h of plan.hosts) {
+      fs.mkdirSync(path.join(hostState[h.name]!, 'services'), { recursive: true });
+      for (const svc of h.services) fs.writeFileSync(path.join(hostState[h.name]!, 'services', svc), 'active\n');
+    }
+  }
+  const cfg: SimConfig = {
+    name, port, endpoints, namespace: o.namespace,
+    pools: plan.pools.filter((p) => p.loadBalancers.includes(name)).map((p) => ({ pool: p.pool, dc: p.dc, cluster: p.cluster, service: p.service, depoolThreshold: p.depoolThreshold })),
+    hostState, delayMs: o.pybalDelayMs, checkIntervalMs: o.checkIntervalMs, faultFile: path.join(lbDir, 'fault.json'),
+  };
+  fs.writeFileSync(path.join(lbDir, 'sim.json'), JSON.stringify(cfg, null, 2) + '\n');
+  return cfg;
+}
+
+function startSimulator(dir: string, entry: string, cfg: SimConfig): void {
+  const lbDir = path.join(dir, 'lb', cfg.name);
+  const pid = spawnDetached(process.execPath, [entry, path.join(lbDir, 'sim.json')], { logFile: path.join(lbDir, 'pybal.log'), env: childEnv() });
+  trackProcess(dir, { kind: 'pybal', name: cfg.name, pid });
+}
+
+async function simReady(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/pools`, { signal: AbortSignal.timeout(1000) });
+    await res.text();
+    return res.status === 200;
+  } catch {
+    return false;
   }
 }
 
@@ -156,23 +305,26 @@ export async function openLab(dir: string): Promise<Lab> {
 /**
  * Stop everything recorded in DIR/state.json and remove what the lab created. Safe after a
  * partial or crashed start, and idempotent. A recorded pid is only killed if its command line
- * still mentions the lab (pids are reused after a crash).
+ * still mentions the lab (pids are reused after a crash); host processes are found by their
+ * mount namespace, which dies with them.
  */
 export async function stopDir(dir: string): Promise<void> {
   const abs = path.resolve(dir);
   const s = readState(abs);
   if (!s) return;
-  const hostKills: Promise<void>[] = [];
-  const groupKills: Promise<void>[] = [];
+  const kills: Promise<void>[] = [];
   for (const p of s.processes) {
-    if (p.kind === 'host' && p.mntns) {
-      // Every process of a host (sshd, sessions, hung `systemctl restart`s) shares its mount namespace.
-      hostKills.push(terminate(pidsInMountNs(p.mntns), 2000));
+    if (p.kind === 'host') {
+      if (p.mntns) kills.push(terminate(pidsInMountNs(p.mntns), 1500));
+      else if (isAlive(p.pid) && ownedBy(p.pid, abs, s)) kills.push(terminate([p.pid], 1500));
     } else if (isAlive(p.pid) && ownedBy(p.pid, abs, s)) {
-      groupKills.push(terminateGroup(p.pid, 1000));
+      kills.push(terminateGroup(p.pid, 1500));
     }
   }
-  await Promise.all([...hostKills, ...groupKills]);
+  await Promise.all(kills);
+  for (const link of s.links ?? []) {
+    await run('ip', ['link', 'del', link]).catch(() => undefined); // normally gone with its namespace
+  }
   fs.rmSync(s.shmDir, { recursive: true, force: true });
   if (s.createdDir) {
     fs.rmSync(abs, { recursive: true, force: true });
@@ -190,6 +342,17 @@ function ownedBy(pid: number, dir: string, s: LabState): boolean {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export type ServiceState = 'active' | 'inactive' | 'failed' | 'restarting';
+export type FailMode = 'restart' | 'hang' | 'down';
+export type LbAction = 'down' | 'up' | 'error' | 'lag';
+
+export interface StatusLine {
+  component: 'etcd' | 'host' | 'pybal';
+  name: string;
+  ok: boolean;
+  detail: string;
 }
 
 export class Lab {
@@ -219,15 +382,143 @@ export class Lab {
     await stopDir(this.info.dir);
   }
 
-  /** Re-seed conftool to the initial tree. */
+  /** Back to the start: conftool re-seeded, faults healed, hosts and LBs up, etcd members running. */
   async reset(): Promise<void> {
+    for (const m of this.#file.lab.etcdMembers) if (!(await etcdHealthy(m.clientUrl))) await this.etcdStart(m.name);
     const etcd = labEtcd(this.info.etcd.endpoints);
     try {
       await seedConftool(etcd, this.info.namespace, this.plan.objects);
     } finally {
       etcd.close();
     }
+    for (const h of this.#file.lab.hosts) {
+      await this.heal(h.name);
+      if (fs.existsSync(path.join(h.hdir, 'state', 'down'))) await this.startHost(h.name);
+    }
+    for (const lb of this.info.loadBalancers) this.#writeFaults(lb.name, {});
   }
+
+  // ---- hosts ----
+
+  #host(name: string): HostSpec {
+    const h = this.#file.lab.hosts.find((x) => x.name === name || x.short === name);
+    if (!h) throw new LabUnknownError('host', name, this.#file.lab.hosts.map((x) => x.name));
+    return h;
+  }
+
+  #service(h: HostSpec, service: string): string {
+    if (!h.services.includes(service)) throw new LabUnknownError(`service on ${h.name}`, service, h.services);
+    return path.join(h.hdir, 'state', 'services', service);
+  }
+
+  /**
+   * Inject a failure: `restart` = the next restarts exit non-zero and leave the service failed;
+   * `hang` = restarts never return; `down` = the service is down now (health checks fail) and
+   * restarts fail, until `heal`.
+   */
+  async failService(host: string, service: string, mode: FailMode): Promise<void> {
+    const h = this.#host(host);
+    const f = this.#service(h, service);
+    fs.writeFileSync(path.join(h.hdir, 'state', 'faults', service), `${mode}\n`);
+    if (mode === 'down') fs.writeFileSync(f, 'failed\n');
+  }
+
+  /** Remove every injected failure of the host and bring its services back to active. */
+  async heal(host: string): Promise<void> {
+    const h = this.#host(host);
+    fs.rmSync(path.join(h.hdir, 'state', 'faults'), { recursive: true, force: true });
+    fs.mkdirSync(path.join(h.hdir, 'state', 'faults'));
+    for (const svc of h.services) fs.writeFileSync(path.join(h.hdir, 'state', 'services', svc), 'active\n');
+  }
+
+  async serviceState(host: string, service: string): Promise<ServiceState> {
+    const h = this.#host(host);
+    return fs.readFileSync(this.#service(h, service), 'utf8').trim() as ServiceState;
+  }
+
+  /** sshd and every session of the host go away (the host is unreachable) until startHost. */
+  async stopHost(host: string): Promise<void> {
+    const h = this.#host(host);
+    fs.writeFileSync(path.join(h.hdir, 'state', 'down'), '');
+    await killSessions(h.hdir);
+    if (!h.inBastionNet) await waitFor(`${h.name} to stop listening`, async () => ((await tcpOpen(h.address, h.port)) ? undefined : true), { timeoutMs: 5000 });
+  }
+
+  async startHost(host: string): Promise<void> {
+    const h = this.#host(host);
+    fs.rmSync(path.join(h.hdir, 'state', 'down'), { force: true });
+    await waitHostUp(h, bastionPidOf(this.dir), 10000);
+  }
+
+  /** The host's current boot id (what it serves at /proc/sys/kernel/random/boot_id). */
+  async bootId(host: string): Promise<string> {
+    return fs.readFileSync(path.join(this.#host(host).hdir, 'state', 'boot_id'), 'utf8').trim();
+  }
+
+  /** Same as running `reboot` on the host. */
+  async reboot(host: string): Promise<void> {
+    const h = this.#host(host);
+    await run('/bin/sh', [path.join(h.hdir, 'bin', 'reboot')]);
+  }
+
+  /** Every `systemctl` call the host saw: `<epoch> <action> <units>` lines. */
+  async systemctlLog(host: string): Promise<string[]> {
+    try {
+      return fs.readFileSync(path.join(this.#host(host).hdir, 'state', 'systemctl.log'), 'utf8').split('\n').filter((l) => l !== '');
+    } catch {
+      return [];
+    }
+  }
+
+  // ---- load balancers ----
+
+  #lbDir(name: string): string {
+    if (!this.info.loadBalancers.some((l) => l.name === name)) throw new LabUnknownError('load balancer', name, this.info.loadBalancers.map((l) => l.name));
+    return path.join(this.dir, 'lb', name);
+  }
+
+  #readFaults(name: string): Faults {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.#lbDir(name), 'fault.json'), 'utf8')) as Faults;
+    } catch {
+      return {};
+    }
+  }
+
+  #writeFaults(name: string, f: Faults): void {
+    const file = path.join(this.#lbDir(name), 'fault.json');
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(f) + '\n');
+    fs.renameSync(`${file}.tmp`, file);
+  }
+
+  /**
+   * LB fault injection: `down` = connection refused; `up` = back to normal (clears every fault);
+   * `error` = HTTP 500 on every request; `lag` = conftool changes take `ms` longer to apply.
+   * Resolves once the simulator shows the change (a refused or accepted connection).
+   */
+  async lb(name: string, action: LbAction, ms?: number): Promise<void> {
+    const cur = this.#readFaults(name);
+    const url = this.info.loadBalancers.find((l) => l.name === name)!.url;
+    const port = Number(new URL(url).port);
+    if (action === 'up') {
+      this.#writeFaults(name, {});
+      await waitFor(`${name} to listen again`, async () => ((await tcpOpen('127.0.0.1', port)) ? true : undefined), { timeoutMs: 5000 });
+    } else if (action === 'down') {
+      this.#writeFaults(name, { ...cur, down: true });
+      await waitFor(`${name} to refuse connections`, async () => ((await tcpOpen('127.0.0.1', port)) ? undefined : true), { timeoutMs: 5000 });
+    } else if (action === 'error') {
+      this.#writeFaults(name, { ...cur, error: true });
+      await waitFor(`${name} to answer 500`, async () => {
+        const r = await fetch(`${url}/pools`).catch(() => undefined);
+        return r?.status === 500 ? true : undefined;
+      }, { timeoutMs: 5000 });
+    } else {
+      this.#writeFaults(name, { ...cur, lagMs: ms ?? 1000 });
+      await new Promise((r) => setTimeout(r, 250)); // the simulator polls its fault file every 100 ms
+    }
+  }
+
+  // ---- etcd ----
 
   #member(name: string): EtcdMemberPlan {
     const m = this.#file.lab.etcdMembers.find((x) => x.name === name);
@@ -247,25 +538,41 @@ export class Lab {
     if (p && isAlive(p.pid) && (await etcdHealthy(m.clientUrl))) return;
     const pid = startEtcdMember(m, this.#file.lab.etcdMembers, `galley-lab-${this.#file.lab.token}`, path.join(this.dir, 'logs'));
     trackProcess(this.dir, { kind: 'etcd', name: member, pid });
-    // A lone member of a 3-member cluster is not "healthy" until it rejoins a quorum; wait for the port only then.
-    await waitEtcd(m.clientUrl, 15000).catch(async (err: unknown) => {
-      if (this.#file.lab.etcdMembers.length === 1) throw err;
-    });
+    await waitEtcd(m.clientUrl, 15000);
   }
 
-  /** Is every tracked process alive and every endpoint answering? */
-  async status(): Promise<{ component: string; name: string; ok: boolean; detail: string }[]> {
-    const out: { component: string; name: string; ok: boolean; detail: string }[] = [];
+  // ---- status ----
+
+  /** What runs and whether it is healthy. */
+  async status(): Promise<StatusLine[]> {
+    const out: StatusLine[] = [];
     for (const m of this.#file.lab.etcdMembers) {
       const ok = await etcdHealthy(m.clientUrl);
       out.push({ component: 'etcd', name: m.name, ok, detail: `${m.clientUrl} ${ok ? 'healthy' : 'unhealthy'}` });
     }
-    return out;
+    const bpid = bastionPidOf(this.dir);
+    await Promise.all(
+      this.#file.lab.hosts.map(async (h) => {
+        const down = fs.existsSync(path.join(h.hdir, 'state', 'down'));
+        const rebooting = fs.existsSync(path.join(h.hdir, 'state', 'rebooting'));
+        let ok: boolean;
+        if (h.inBastionNet) ok = bpid !== undefined && isAlive(bpid);
+        else ok = await tcpOpen(h.address, h.port);
+        const svcs = h.services.map((s) => `${s}=${fs.readFileSync(path.join(h.hdir, 'state', 'services', s), 'utf8').trim()}`).join(' ');
+        out.push({
+          component: 'host', name: h.name, ok: ok || down || rebooting,
+          detail: `${h.address}:${h.port} ${down ? 'stopped' : rebooting ? 'rebooting' : ok ? 'sshd up' : 'sshd NOT answering'}${svcs ? ` ${svcs}` : ''}`,
+        });
+      }),
+    );
+    for (const lb of this.info.loadBalancers) {
+      const f = this.#readFaults(lb.name);
+      const ok = await simReady(lb.url);
+      const faults = Object.keys(f).length > 0 ? ` faults=${JSON.stringify(f)}` : '';
+      out.push({ component: 'pybal', name: lb.name, ok: ok || f.down === true || f.error === true, detail: `${lb.url} ${ok ? 'answering' : 'not answering'}${faults}` });
+    }
+    return out.sort((a, b) => a.component.localeCompare(b.component) || a.name.localeCompare(b.name));
   }
 }
 
-export function writeLabFile(file: LabFile): void {
-  fs.writeFileSync(labFile(file.dir), JSON.stringify(file, null, 2) + '\n');
-}
-
-export type { LabFile, ResolvedOptions };
+export type { ResolvedOptions };

@@ -20,6 +20,8 @@ export interface LabState {
   shmDir: string;
   startedAt: string;
   processes: TrackedProcess[];
+  /** Network links (the bastion's veth) to delete if they outlive their namespace. */
+  links?: string[];
 }
 
 export const stateFile = (dir: string) => path.join(dir, 'state.json');
@@ -49,4 +51,11 @@ export function trackProcess(dir: string, p: TrackedProcess): void {
 
 export function trackedProcess(dir: string, kind: TrackedProcess['kind'], name: string): TrackedProcess | undefined {
   return readState(dir)?.processes.find((p) => p.kind === kind && p.name === name);
+}
+
+export function trackLink(dir: string, link: string): void {
+  const s = readState(dir);
+  if (!s) throw new Error(`no lab state in ${dir}`);
+  s.links = [...(s.links ?? []), link];
+  writeState(s);
 }

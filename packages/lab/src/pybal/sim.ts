@@ -1,0 +1,253 @@
+/**
+ * One PyBal simulator (one load balancer): a child process started by the lab with the path of
+ * its config file. Watches conftool (etcd v3 watch; re-lists on compaction), health-checks each
+ * backend by reading the host's service state in the lab dir, runs PyBal's coordinator per pool,
+ * and serves the instrumentation API. Fault injection by DIR/lb/<name>/fault.json.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { labEtcd } from '../etcd-client.js';
+import { handleApi } from './api.js';
+import { PoolCoordinator, type ServerConfig } from './coordinator.js';
+
+export interface SimPool {
+  pool: string;
+  dc: string;
+  cluster: string;
+  service: string;
+  depoolThreshold: number;
+}
+
+export interface SimConfig {
+  name: string;
+  port: number;
+  endpoints: string[];
+  namespace: string;
+  pools: SimPool[];
+  /** fqdn → the host's state dir (services/<svc>, rebooting). */
+  hostState: Record<string, string>;
+  delayMs: number;
+  checkIntervalMs: number;
+  faultFile: string;
+  logFile?: string;
+}
+
+export interface Faults {
+  down?: boolean;
+  error?: boolean;
+  lagMs?: number;
+}
+
+function log(line: string): void {
+  process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+}
+
+function parseValue(raw: string): ServerConfig | undefined | 'invalid' {
+  try {
+    const v = JSON.parse(raw) as { pooled?: unknown; weight?: unknown };
+    if (v.pooled === 'inactive') return undefined;
+    if (v.pooled !== 'yes' && v.pooled !== 'no') return 'invalid';
+    return { enabled: v.pooled === 'yes', weight: typeof v.weight === 'number' ? v.weight : 0 };
+  } catch {
+    return 'invalid';
+  }
+}
+
+export class Simulator {
+  readonly pools = new Map<string, PoolCoordinator>();
+  readonly #cfg: SimConfig;
+  readonly #byPrefix = new Map<string, { pool: PoolCoordinator; service: string }>();
+  #etcd: Etcd3 | undefined;
+  #watcher: Watcher | undefined;
+  #server: http.Server | undefined;
+  readonly #sockets = new Set<Socket>();
+  #faults: Faults = {};
+  #faultsRaw = '';
+  #queue: { due: number; apply: () => void }[] = [];
+  #queueTimer: NodeJS.Timeout | undefined;
+  #timers: NodeJS.Timeout[] = [];
+  #listening = false;
+  #closed = false;
+
+  constructor(cfg: SimConfig) {
+    this.#cfg = cfg;
+    const ns = cfg.namespace === '/' ? '' : cfg.namespace;
+    for (const p of cfg.pools) {
+      const c = new PoolCoordinator(p.pool, p.depoolThreshold, { log: (l) => log(`[${p.pool}] ${l}`) });
+      this.pools.set(p.pool, c);
+      this.#byPrefix.set(`${ns}/v1/pools/${p.dc}/${p.cluster}/${p.service}/`, { pool: c, service: p.service });
+    }
+  }
+
+  get #prefix(): string {
+    return `${this.#cfg.namespace === '/' ? '' : this.#cfg.namespace}/v1/pools/`;
+  }
+
+  health(host: string, service: string): boolean {
+    const dir = this.#cfg.hostState[host];
+    if (dir === undefined) return false;
+    try {
+      if (fs.existsSync(`${dir}/rebooting`)) return false;
+      return fs.readFileSync(`${dir}/services/${service}`, 'utf8').trim() === 'active';
+    } catch {
+      return false;
+    }
+  }
+
+  async start(): Promise<void> {
+    this.#readFaults();
+    this.#etcd = labEtcd(this.#cfg.endpoints);
+    await this.#relist();
+    this.#timers.push(setInterval(() => this.#check(), this.#cfg.checkIntervalMs));
+    this.#timers.push(setInterval(() => this.#readFaults(), 100));
+    if (!this.#faults.down) await this.#listen();
+  }
+
+  /** Full load: initial start, and after a compacted watch. Applied at once (it is a resync, not a change). */
+  async #relist(): Promise<void> {
+    const res = await this.#etcd!.getAll().prefix(this.#prefix).exec();
+    const per = new Map<PoolCoordinator, { service: string; cfgs: Map<string, ServerConfig> }>();
+    for (const { pool, service } of this.#byPrefix.values()) per.set(pool, { service, cfgs: new Map() });
+    for (const kv of res.kvs) {
+      const t = this.#target(kv.key.toString());
+      if (!t) continue;
+      const v = parseValue(kv.value.toString());
+      if (v === 'invalid') {
+        log(`ignoring invalid value at ${kv.key.toString()}`);
+        continue;
+      }
+      if (v) per.get(t.pool)!.cfgs.set(t.host, v);
+    }
+    for (const [pool, { service, cfgs }] of per) pool.setAll(cfgs, (h) => this.health(h, service));
+    await this.#watch(BigInt(res.header.revision) + 1n);
+  }
+
+  async #watch(fromRevision: bigint): Promise<void> {
+    if (this.#watcher) await this.#watcher.cancel().catch(() => undefined);
+    const w = await this.#etcd!.watch().prefix(this.#prefix).startRevision(fromRevision.toString()).create();
+    this.#watcher = w;
+    w.on('put', (kv: IKeyValue) => this.#enqueue(kv.key.toString(), kv.value.toString()));
+    w.on('delete', (kv: IKeyValue) => this.#enqueue(kv.key.toString(), undefined));
+    w.on('error', (err: Error) => {
+      if (this.#closed) return;
+      log(`watch error (${err.message}): re-listing`);
+      this.#watcher = undefined;
+      setTimeout(() => void this.#relist().catch((e: unknown) => log(`re-list failed: ${(e as Error).message}`)), 200);
+    });
+  }
+
+  #target(key: string): { pool: PoolCoordinator; service: string; host: string } | undefined {
+    const i = key.lastIndexOf('/');
+    const t = this.#byPrefix.get(key.slice(0, i + 1));
+    return t ? { ...t, host: key.slice(i + 1) } : undefined;
+  }
+
+  /** Changes take effect after the propagation delay (+ injected lag), in the order they happened. */
+  #enqueue(key: string, raw: string | undefined): void {
+    const t = this.#target(key);
+    if (!t) return;
+    const v = raw === undefined ? undefined : parseValue(raw);
+    if (v === 'invalid') {
+      log(`ignoring invalid value at ${key}`);
+      return;
+    }
+    const last = this.#queue.at(-1)?.due ?? 0;
+    const due = Math.max(last, Date.now() + this.#cfg.delayMs + (this.#faults.lagMs ?? 0));
+    this.#queue.push({ due, apply: () => t.pool.setServer(t.host, v, this.health(t.host, t.service)) });
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#queueTimer || this.#queue.length === 0) return;
+    this.#queueTimer = setTimeout(() => {
+      this.#queueTimer = undefined;
+      const now = Date.now();
+      while (this.#queue.length > 0 && this.#queue[0]!.due <= now) this.#queue.shift()!.apply();
+      this.#schedule();
+    }, Math.max(0, this.#queue[0]!.due - Date.now()));
+  }
+
+  #check(): void {
+    for (const { pool, service } of this.#byPrefix.values()) {
+      for (const s of [...pool.servers.values()]) {
+        const up = this.health(s.host, service);
+        if (up && !s.up) pool.resultUp(s.host);
+        else if (!up && s.up) pool.resultDown(s.host);
+      }
+    }
+  }
+
+  #readFaults(): void {
+    let raw = '';
+    try {
+      raw = fs.readFileSync(this.#cfg.faultFile, 'utf8');
+    } catch {
+      raw = '';
+    }
+    if (raw === this.#faultsRaw) return;
+    this.#faultsRaw = raw;
+    try {
+      this.#faults = raw.trim() === '' ? {} : (JSON.parse(raw) as Faults);
+    } catch {
+      this.#faults = {};
+    }
+    log(`faults: ${JSON.stringify(this.#faults)}`);
+    if (this.#faults.down && this.#listening) this.#unlisten();
+    if (!this.#faults.down && !this.#listening && this.#etcd) void this.#listen().catch((e: unknown) => log(`listen failed: ${(e as Error).message}`));
+  }
+
+  async #listen(): Promise<void> {
+    const srv = http.createServer((req, res) => {
+      if (this.#faults.error) {
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('Internal Server Error');
+        return;
+      }
+      const r = handleApi(req.url ?? '/', req.headersDistinct.accept ?? [], this.pools);
+      res.writeHead(r.status, { 'content-type': r.contentType }).end(r.body);
+    });
+    srv.on('connection', (s: Socket) => {
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+    });
+    this.#listening = true;
+    this.#server = srv;
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(this.#cfg.port, '127.0.0.1', () => resolve());
+    });
+    log(`listening on 127.0.0.1:${this.#cfg.port}`);
+  }
+
+  /** `lb down`: connections are refused, and open ones cut. */
+  #unlisten(): void {
+    this.#listening = false;
+    this.#server?.close();
+    for (const s of this.#sockets) s.destroy();
+    this.#server = undefined;
+    log('down: not listening');
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const t of this.#timers) clearInterval(t);
+    if (this.#queueTimer) clearTimeout(this.#queueTimer);
+    if (this.#listening) this.#unlisten();
+    await this.#watcher?.cancel().catch(() => undefined);
+    this.#etcd?.close();
+  }
+}
+
+export async function runSimulator(configFile: string): Promise<Simulator> {
+  const cfg = JSON.parse(fs.readFileSync(configFile, 'utf8')) as SimConfig;
+  const sim = new Simulator(cfg);
+  // Closing everything (server, timers, etcd) lets the process end on its own; the lab escalates
+  // to SIGKILL if it does not.
+  const stop = () => void sim.close();
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  await sim.start();
+  log(`PyBal simulator ${cfg.name} up with ${sim.pools.size} pools`);
+  return sim;
+}
