@@ -9,3 +9,17 @@ export { selectHosts, escapeRegex, describeSelection, type HostPlan, type Select
 export { runRolling, replayJournal, commandText, judgeCapacity, capacityMessage, type RollingOptions, type RollingReport, type FailedHost, type HealthCheck } from './rolling.js';
 export { planRolling, formatPlan, shortKey, type RollingPlan, type PlannedBatch } from './plan.js';
 export { formatReport, groupOutputs } from './report.js';
+export { conftoolStore, remoteExecutor, pybalVerifier, pybalCapacity, type ConftoolLike, type RemoteLike, type PybalLike } from './adapters.js';
+export {
+  rollingArgs,
+  rollingLock,
+  rollingOperation,
+  rollingRestart,
+  rollingRun,
+  restartService,
+  poolOrDepool,
+  portsFor,
+  type LbContext,
+  type RollingArgs,
+  type RollingCall,
+} from './operations.js';

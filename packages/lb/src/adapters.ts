@@ -1,0 +1,182 @@
+/**
+ * Thin adapters from the real clients (@galley/confctl, @galley/remote, @galley/pybal), as the
+ * runner injects them (already bound to dry-run, fencing and host locks), to the lb ports.
+ * The client shapes are declared structurally so any client the runner hands over fits.
+ */
+import { PybalService, type Capacity, type PoolRef, type Verification } from '@galley/pybal';
+import { isGalleyError } from '@galley/errors';
+import type {
+  CapacityProbe,
+  CommandSpec,
+  Executor,
+  HostOutcome,
+  LbVerification,
+  LbVerifier,
+  PoolCapacity,
+  PoolChange,
+  PoolObject,
+  PoolSelector,
+  PoolStore,
+  Pooled,
+  WriteOutcome,
+} from './ports.js';
+
+interface ChangeLike {
+  key: string;
+  tags: PoolObject['tags'];
+  field: string;
+  from: unknown;
+  to: unknown;
+}
+
+/** What lb uses of @galley/confctl's Conftool. */
+export interface ConftoolLike {
+  readonly dryRun: boolean;
+  select(sel: PoolSelector): Promise<PoolObject[]>;
+  restore(changes: ChangeLike[]): Promise<ChangeLike[]>;
+}
+
+/** What lb uses of @galley/remote's Remote. */
+export interface RemoteLike {
+  run(
+    hosts: string[],
+    commands: CommandSpec[],
+    opts?: { batchSize?: number; mode?: 'async' | 'sync'; signal?: AbortSignal; isSafe?: boolean },
+  ): Promise<{ results: { host: string; ok: boolean; exitCode: number | null; failure?: string; message?: string; commands: { cmd: string; exitCode: number | null; stdout: string; stderr: string }[] }[] }>;
+}
+
+/** What lb uses of @galley/pybal's PybalService. */
+export interface PybalLike {
+  verifyDepooled(nodes: readonly PoolObject[], opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Verification>;
+  verifyPooled(nodes: readonly PoolObject[], opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Verification>;
+  capacity(pool: PoolRef): Promise<Capacity>;
+  readonly topology: { poolFor(dc: string, cluster: string, service: string): PoolRef | undefined };
+}
+
+const NO_MATCH = 'ERR_CONFCTL_NO_MATCH';
+const RESTORE_CONFLICT = 'ERR_CONFCTL_RESTORE_CONFLICT';
+
+function codeOf(err: unknown): string | undefined {
+  return isGalleyError(err) ? err.code : typeof err === 'object' && err !== null ? ((err as { code?: unknown }).code as string | undefined) : undefined;
+}
+
+/**
+ * Every write goes through Conftool.restore: a fenced transaction per object that only writes
+ * while the current value is the one we expect (compare-and-set on the value, retried on a
+ * concurrent change only while that still holds), so an object someone else moved to `inactive`
+ * meanwhile is never overwritten. One call per object, in parallel, to know each object's outcome.
+ */
+export function conftoolStore(confctl: ConftoolLike): PoolStore {
+  const casWrite = async (items: { key: string; tags: PoolObject['tags']; from: Pooled; to: Pooled }[]): Promise<WriteOutcome> => {
+    const out: WriteOutcome = { changed: [], skipped: [], already: [], failed: [] };
+    const settled = await Promise.allSettled(items.map((i) => confctl.restore([{ key: i.key, tags: i.tags, field: 'pooled', from: i.to, to: i.from }])));
+    settled.forEach((s, idx) => {
+      const i = items[idx]!;
+      if (s.status === 'fulfilled') {
+        out.changed.push({ key: i.key, tags: i.tags, field: 'pooled', from: i.from, to: i.to });
+        return;
+      }
+      const err: unknown = s.reason;
+      if (codeOf(err) === RESTORE_CONFLICT) {
+        const current = (err as { skipped?: { current: unknown }[] }).skipped?.[0]?.current;
+        if (current === i.to) out.already.push(i.key);
+        else out.skipped.push({ key: i.key, why: `it is ${String(current)} now, expected ${i.from}` });
+        return;
+      }
+      out.failed.push({ key: i.key, error: err });
+    });
+    return out;
+  };
+  return {
+    select: async (sel) => {
+      try {
+        return await confctl.select(sel);
+      } catch (err) {
+        if (codeOf(err) === NO_MATCH) return [];
+        throw err;
+      }
+    },
+    set: (objects, from, to) => casWrite(objects.map((o) => ({ key: o.key, tags: o.tags, from, to }))),
+    restore: (changes: readonly PoolChange[]) => casWrite(changes.map((c) => ({ key: c.key, tags: c.tags, from: c.to, to: c.from }))),
+  };
+}
+
+/** All commands in order on every host of the batch at once (the batch is already the unit of risk). */
+export function remoteExecutor(remote: RemoteLike): Executor {
+  return {
+    run: async (hosts, commands, opts) => {
+      if (hosts.length === 0) return [];
+      const report = await remote.run([...hosts], [...commands], { batchSize: hosts.length, mode: 'async', ...(opts?.signal ? { signal: opts.signal } : {}) });
+      return report.results.map(
+        (r): HostOutcome => ({
+          host: r.host,
+          ok: r.ok,
+          ...(r.ok ? {} : { message: [r.failure, r.message, r.exitCode !== null ? `exit code ${r.exitCode}` : undefined].filter(Boolean).join(': ') }),
+          outputs: r.commands.map((c) => ({ cmd: c.cmd, exitCode: c.exitCode, stdout: c.stdout, stderr: c.stderr })),
+        }),
+      );
+    },
+  };
+}
+
+function toLb(v: Verification): LbVerification {
+  return { ok: v.ok && v.unmapped.length === 0, failedHosts: [...new Set(v.disagreements.map((d) => d.host))], report: v.report };
+}
+
+/**
+ * Verification polls each (pool, LB) once per round, with a short fixed interval: waiting for
+ * PyBal is most of a batch's wall time, and the default back-off overshoots the propagation delay.
+ */
+export function pybalVerifier(pybal: PybalLike, opts: { pollIntervalMs?: number } = {}): LbVerifier {
+  let svc: PybalLike = pybal;
+  if (pybal instanceof PybalService) {
+    svc = new PybalService({
+      topology: pybal.topology,
+      client: pybal.client,
+      dryRun: pybal.dryRun,
+      verifyTimeoutMs: pybal.verifyTimeoutMs,
+      pollIntervalMs: opts.pollIntervalMs ?? 50,
+      maxPollIntervalMs: Math.max(opts.pollIntervalMs ?? 50, 100),
+    });
+  }
+  return {
+    verifyOut: async (objects, o) => toLb(await svc.verifyDepooled(objects, o)),
+    verifyIn: async (objects, o) => toLb(await svc.verifyPooled(objects, o)),
+  };
+}
+
+export function pybalCapacity(pybal: PybalLike): CapacityProbe {
+  const refs = new Map<string, PoolRef>();
+  return {
+    poolOf: (o) => {
+      const ref = pybal.topology.poolFor(o.tags.dc, o.tags.cluster, o.tags.service);
+      if (ref) refs.set(ref.pool, ref);
+      return ref?.pool;
+    },
+    capacity: async (pools) => {
+      const out = new Map<string, PoolCapacity>();
+      await Promise.all(
+        pools.map(async (name) => {
+          const ref = refs.get(name);
+          if (!ref) {
+            out.set(name, { pool: name, canTakeOut: 0, detail: 'unknown pool', error: 'no such pool in the config' });
+            return;
+          }
+          try {
+            const c = await pybal.capacity(ref);
+            const err = c.perLb.find((p) => p.error !== undefined);
+            out.set(name, {
+              pool: name,
+              canTakeOut: c.canTakeOut,
+              detail: c.perLb.map((p) => (p.error ? `${p.lb}: ${p.error}` : `${p.lb}: ${p.upEnabled} of ${p.total} up and enabled, threshold ${p.threshold}`)).join('; '),
+              ...(err ? { error: `${err.lb}: ${err.error ?? ''}` } : {}),
+            });
+          } catch (e) {
+            out.set(name, { pool: name, canTakeOut: 0, detail: 'no answer', error: e instanceof Error ? e.message : String(e) });
+          }
+        }),
+      );
+      return out;
+    },
+  };
+}

@@ -1,0 +1,349 @@
+/**
+ * The one shared implementation behind the sre.lb cookbooks: they parse nothing and decide
+ * nothing themselves, they hand the runner's context and their args to these functions.
+ * `LbContext` is the part of @galley/core's RunContext used here, declared structurally so that
+ * lb does not depend on core (core depends on lb).
+ */
+import { NodeSet } from '@galley/remote';
+import { conftoolStore, pybalCapacity, pybalVerifier, remoteExecutor, type ConftoolLike, type PybalLike, type RemoteLike } from './adapters.js';
+import { parseBatchSpec, parseDuration } from './batches.js';
+import { LbArgumentError } from './errors.js';
+import { formatPlan, planRolling, shortKey } from './plan.js';
+import { realClock, type CommandSpec, type JournalEntry, type LbEvent, type LbPorts, type PoolCapacity, type PoolObject } from './ports.js';
+import { formatReport, groupOutputs } from './report.js';
+import { capacityMessage, judgeCapacity, runRolling, type RollingReport } from './rolling.js';
+import { selectHosts, type SelectOptions, type Selection } from './select.js';
+
+interface TaskLike {
+  subtask(title: string): TaskLike;
+  update(title: string): void;
+  output(line: string): void;
+  succeed(message?: string): void;
+  fail(message?: string): void;
+  skip(message?: string): void;
+}
+
+export interface LbContext {
+  readonly dryRun: boolean;
+  readonly runId: string;
+  readonly clients: { readonly confctl: unknown; readonly remote: unknown; readonly pybal: unknown };
+  readonly log: { info(msg: string, fields?: Record<string, unknown>): void; warn(msg: string, fields?: Record<string, unknown>): void; error(msg: string, fields?: Record<string, unknown>): void };
+  readonly progress: { task(title: string): TaskLike };
+  emit(event: { type: string; [k: string]: unknown }): void;
+  output(data: unknown, text?: string): void;
+  readonly signal: AbortSignal;
+  lockHosts(hosts: readonly string[]): Promise<void>;
+  readonly journal: { append(entry: { type: string; [k: string]: unknown }): Promise<void> };
+  readonly resume?: { runId: string; entries: readonly { type: string; [k: string]: unknown }[] } | undefined;
+  change?(c: { kind: string; host?: string; object: string; from?: unknown; to?: unknown }): void;
+  leftover?(item: { object: string; state: string; why?: string }): void;
+}
+
+/** The args every rolling cookbook shares (yargs option objects; the runner maps key=value). */
+export const rollingArgs = {
+  cluster: { type: 'string', demandOption: true, describe: 'conftool cluster, e.g. jobrunner' },
+  dc: { type: 'string', describe: 'datacenter (default: every dc of the cluster)' },
+  services: { type: 'string', describe: 'comma-separated conftool services to depool (default: all of the hosts\' services)' },
+  batch: { type: 'string', default: '1', describe: 'hosts per batch: N, N% (at least 1), or a ramp like 1,3,25% (the last element repeats)' },
+  'max-failed-batches': { type: 'number', default: 0, describe: 'failed batches tolerated before the run stops' },
+  sleep: { type: 'string', default: '2s', describe: 'pause between batches (not after the last), e.g. 30s, 2m' },
+  'health-check': { type: 'string', describe: 'shell command run on each host after the action until it exits 0' },
+  'health-timeout': { type: 'string', default: '60s', describe: 'give up on a host whose health check has not passed after this long' },
+  hosts: { type: 'string', describe: 'restrict to these hosts (NodeSet pattern, e.g. mw[1001-1004].eqiad.wmnet)' },
+  'command-timeout': { type: 'string', default: '120s', describe: 'timeout of each command on a host' },
+  'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree (default: the pybal config)' },
+} as const;
+
+export interface RollingArgs {
+  cluster: string;
+  dc?: string | undefined;
+  services?: string | undefined;
+  batch?: string | number | undefined;
+  'max-failed-batches'?: number | undefined;
+  sleep?: string | number | undefined;
+  'health-check'?: string | undefined;
+  'health-timeout'?: string | number | undefined;
+  hosts?: string | undefined;
+  'command-timeout'?: string | number | undefined;
+  'verify-timeout'?: string | number | undefined;
+}
+
+/** One rolling operation per dc+cluster at a time. */
+export function rollingLock(args: { cluster: string; dc?: string | undefined }): { suffix: string; concurrency: number; ttlSeconds: number } {
+  return { suffix: `${args.dc ?? 'all'}-${args.cluster}`, concurrency: 1, ttlSeconds: 12 * 3600 };
+}
+
+function list(v: string | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  const out = v.split(',').map((s) => s.trim()).filter(Boolean);
+  return out.length ? out : undefined;
+}
+
+export function portsFor(ctx: LbContext, emit: (e: LbEvent) => void = () => undefined): LbPorts {
+  const confctl = ctx.clients.confctl as ConftoolLike;
+  const pybal = ctx.clients.pybal as PybalLike;
+  return {
+    store: conftoolStore(confctl),
+    executor: remoteExecutor(ctx.clients.remote as RemoteLike),
+    verifier: pybalVerifier(pybal),
+    capacity: pybalCapacity(pybal),
+    journal: { append: (e: JournalEntry) => ctx.journal.append(e) },
+    clock: realClock,
+    emit,
+    lockHosts: (hosts) => ctx.lockHosts(hosts),
+  };
+}
+
+/** Progress (one task per batch, one subtask per host), events for --output json, log lines. */
+function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
+  const tasks = new Map<number, TaskLike>();
+  const subs = new Map<string, TaskLike>();
+  return (e) => {
+    ctx.emit({ ...e, type: e.type === 'plan' ? 'batch-planned' : e.type });
+    switch (e.type) {
+      case 'batch-started': {
+        const t = ctx.progress.task(e.batch === 0 ? `Leftovers of run ${ctx.resume?.runId ?? '?'}: ${e.hosts.join(', ')}` : `Batch ${e.batch}/${e.of}: ${e.hosts.join(', ')}`);
+        tasks.set(e.batch, t);
+        for (const h of e.hosts) subs.set(h, t.subtask(`${h}: waiting`));
+        break;
+      }
+      case 'host-phase': {
+        const s = subs.get(e.host);
+        const phase = e.phase === 'acting' ? label : e.phase;
+        if (!s) break;
+        if (e.phase === 'done') s.succeed(`${e.host}: done`);
+        else if (e.phase === 'failed') s.fail(`${e.host}: FAILED${e.reason ? ` — ${e.reason}` : ''}`);
+        else if (e.phase === 'put-back') s.fail(`${e.host}: not acted on, put back${e.reason ? ` — ${e.reason}` : ''}`);
+        else s.update(`${e.host}: ${phase}`);
+        break;
+      }
+      case 'verification':
+        if (!e.ok) ctx.log.warn(e.report);
+        break;
+      case 'capacity':
+        for (const p of e.pools) if (!p.ok) ctx.log.error(`capacity: pool ${p.pool}: ${p.error ?? `can take out ${p.canTakeOut}, batch needs ${p.depool}`} (${p.detail})`);
+        break;
+      case 'batch-done': {
+        const t = tasks.get(e.batch);
+        if (e.ok) t?.succeed();
+        else t?.fail(e.reason ? `Batch ${e.batch} failed: ${e.reason}` : `Batch ${e.batch} failed`);
+        break;
+      }
+      case 'sleep':
+        ctx.log.info(`sleeping ${e.ms} ms before the next batch`);
+        break;
+      case 'warning':
+        ctx.log.warn(e.message);
+        break;
+      case 'stopped':
+        ctx.log.error(`stopping: ${e.reason}`);
+        break;
+      default:
+        break;
+    }
+  };
+}
+
+function reportData(r: RollingReport): Record<string, unknown> {
+  return {
+    status: r.status,
+    succeeded: r.succeeded,
+    failed: r.failed,
+    inFlight: r.inFlight,
+    notAttempted: r.notAttempted,
+    skipped: r.skipped,
+    batches: r.batches,
+    failedBatches: r.failedBatches,
+    stopReason: r.stopReason,
+    warnings: r.warnings,
+  };
+}
+
+export interface RollingCall {
+  select: SelectOptions;
+  commands: CommandSpec[];
+  /** Progress label of the action phase: restarting, running… */
+  label: string;
+  args: RollingArgs;
+  /** Show each host's command output grouped (rolling-run). */
+  showOutput?: boolean;
+}
+
+/** Dry-run → the plan; otherwise the rolling operation and its report. Returns the exit code. */
+export async function rollingOperation(ctx: LbContext, call: RollingCall, selection?: Selection): Promise<number> {
+  const a = call.args;
+  const batch = parseBatchSpec(a.batch ?? '1');
+  const sleepMs = parseDuration(a.sleep ?? 0, 'sleep');
+  const healthCheck = a['health-check'] ? { command: { shell: a['health-check'], timeoutMs: 30_000 }, timeoutMs: parseDuration(a['health-timeout'] ?? '60s', 'health-timeout'), intervalMs: 1000 } : undefined;
+  const verifyTimeoutMs = a['verify-timeout'] !== undefined ? parseDuration(a['verify-timeout'], 'verify-timeout') : undefined;
+  const maxFailedBatches = a['max-failed-batches'] ?? 0;
+  if (!Number.isInteger(maxFailedBatches) || maxFailedBatches < 0) throw new LbArgumentError(`max-failed-batches=${maxFailedBatches}: must be a whole number ≥ 0`);
+  const emit = reporter(ctx, call.label);
+  const ports = portsFor(ctx, emit);
+  const sel = selection ?? (await selectHosts(ports.store, call.select));
+
+  if (ctx.dryRun) {
+    const plan = await planRolling(ports, { selection: sel, batch, commands: call.commands, ...(healthCheck ? { healthCheck } : {}), sleepMs, maxFailedBatches });
+    for (const b of plan.batches) {
+      for (const h of b.hosts) for (const key of h.depool) ctx.change?.({ kind: 'conftool', host: h.host, object: shortKey(key), from: 'yes', to: 'no (then back to yes)' });
+    }
+    for (const w of plan.warnings) ctx.log.warn(w);
+    ctx.emit({ type: 'lb-plan', ...plan });
+    ctx.output(plan, formatPlan(plan));
+    return 0;
+  }
+
+  const report = await runRolling(ports, {
+    selection: sel,
+    batch,
+    commands: call.commands,
+    ...(healthCheck ? { healthCheck } : {}),
+    maxFailedBatches,
+    sleepMs,
+    ...(verifyTimeoutMs !== undefined ? { verifyTimeoutMs } : {}),
+    signal: ctx.signal,
+    ...(ctx.resume ? { resume: { runId: ctx.resume.runId, entries: ctx.resume.entries as JournalEntry[] } } : {}),
+  });
+  for (const f of report.failed) if (f.stillDepooled) ctx.leftover?.({ object: f.host, state: `depooled (${f.depooledObjects.map(shortKey).join(', ')})`, why: f.reason });
+  for (const h of report.inFlight) if (h.depooledObjects.length) ctx.leftover?.({ object: h.host, state: `depooled at phase ${h.phase} (${h.depooledObjects.map(shortKey).join(', ')})`, why: 'interrupted' });
+  let text = formatReport(report);
+  if (call.showOutput && report.outputs.size) {
+    text += `\n\nOutput:\n${groupOutputs(report.outputs)
+      .map((g) => `===== ${NodeSet.parse(...g.hosts).toString()} (${g.hosts.length}) =====\n${g.output}`)
+      .join('\n')}`;
+  }
+  ctx.output(reportData(report), text);
+  return report.status === 'succeeded' ? 0 : 1;
+}
+
+function hostSet(pattern: string | undefined): ReadonlySet<string> | undefined {
+  if (pattern === undefined) return undefined;
+  try {
+    return new Set(NodeSet.parse(pattern).hosts());
+  } catch (err) {
+    throw new LbArgumentError(`hosts=${pattern}: ${err instanceof Error ? err.message : String(err)}`, { hint: 'use a NodeSet pattern like mw[1001-1004].eqiad.wmnet' });
+  }
+}
+
+function selectFromArgs(a: RollingArgs): SelectOptions {
+  const out: SelectOptions = { cluster: a.cluster };
+  if (a.dc) out.dc = a.dc;
+  const services = list(a.services);
+  if (services) out.services = services;
+  const hosts = hostSet(a.hosts);
+  if (hosts) out.hosts = hosts;
+  return out;
+}
+
+/** sre.lb.rolling-restart: restart the services (default: the cluster's conftool services). */
+export async function rollingRestart(ctx: LbContext, a: RollingArgs & { restart?: string | undefined }): Promise<number> {
+  const select = selectFromArgs(a);
+  const ports = portsFor(ctx);
+  const selection = await selectHosts(ports.store, select);
+  const services = list(a.restart) ?? select.services ?? selection.services;
+  const timeoutMs = parseDuration(a['command-timeout'] ?? '120s', 'command-timeout');
+  const commands = services.map((s): CommandSpec => ({ argv: ['systemctl', 'restart', s], timeoutMs }));
+  return rollingOperation(ctx, { select, commands, label: 'restarting', args: a }, selection);
+}
+
+/** sre.lb.rolling-run: arbitrary commands in order on each host while it is out of its pools. */
+export async function rollingRun(ctx: LbContext, a: RollingArgs & { command: string | string[] }): Promise<number> {
+  const cmds = (Array.isArray(a.command) ? a.command : [a.command]).filter((c) => c.trim() !== '');
+  if (!cmds.length) throw new LbArgumentError('command=: at least one command is needed');
+  const timeoutMs = parseDuration(a['command-timeout'] ?? '120s', 'command-timeout');
+  return rollingOperation(ctx, { select: selectFromArgs(a), commands: cmds.map((shell) => ({ shell, timeoutMs })), label: 'running', args: a, showOutput: true });
+}
+
+/** sre.lb.restart-service: one host, one service, with the same depool/verify/repool/verify as a rolling restart. */
+export async function restartService(ctx: LbContext, a: { host: string; service: string; 'command-timeout'?: string | undefined; 'verify-timeout'?: string | undefined }): Promise<number> {
+  const timeoutMs = parseDuration(a['command-timeout'] ?? '120s', 'command-timeout');
+  const args: RollingArgs = { cluster: '', batch: '1', sleep: 0, 'verify-timeout': a['verify-timeout'] };
+  return rollingOperation(ctx, { select: { hosts: new Set([a.host]), services: [a.service] }, commands: [{ argv: ['systemctl', 'restart', a.service], timeoutMs }], label: 'restarting', args });
+}
+
+/**
+ * sre.lb.pool / sre.lb.depool: act only from the right state (depool only `yes`, pool only `no`,
+ * never `inactive`), verified on every LB; "nothing to do" (exit 0) when already there.
+ */
+export async function poolOrDepool(ctx: LbContext, a: { host: string; service?: string | undefined; 'verify-timeout'?: string | undefined }, direction: 'pool' | 'depool'): Promise<number> {
+  const ports = portsFor(ctx, (e) => ctx.emit({ ...e }));
+  const selection = await selectHosts(ports.store, { hosts: new Set([a.host]), ...(a.service ? { services: [a.service] } : {}) }).catch((err: unknown) => {
+    if ((err as { code?: string }).code === 'ERR_LB_NOTHING_SELECTED' && direction === 'depool') return undefined;
+    throw err;
+  });
+  const objects: PoolObject[] = (selection?.hosts[0]?.objects ?? []).filter((o) => !a.service || o.tags.service === a.service);
+  if (!selection || !objects.length) {
+    // Every object inactive (or none): depooling has nothing to do; pooling must not touch inactive.
+    const msg = `nothing to do: ${a.host}${a.service ? ` (${a.service})` : ''} has no object that is not inactive`;
+    if (direction === 'pool') throw new LbArgumentError(`cannot pool ${a.host}: ${msg.replace('nothing to do: ', '')}`, { hint: 'inactive objects are never pooled by sre.lb.pool; use confctl to set them to no first' });
+    ctx.output({ host: a.host, direction, changed: [], nothingToDo: true }, msg);
+    return 0;
+  }
+  const [from, to] = direction === 'depool' ? (['yes', 'no'] as const) : (['no', 'yes'] as const);
+  const todo = objects.filter((o) => o.pooled === from);
+  const leftAlone = objects.filter((o) => o.pooled !== from).map((o) => `${shortKey(o.key)}=${o.pooled}`);
+  if (!todo.length) {
+    const msg = `nothing to do: ${a.host} is already ${direction === 'pool' ? 'pooled' : 'depooled'} (${leftAlone.join(', ')})`;
+    ctx.output({ host: a.host, direction, changed: [], nothingToDo: true, state: leftAlone }, msg);
+    return 0;
+  }
+  const verifyTimeoutMs = a['verify-timeout'] !== undefined ? parseDuration(a['verify-timeout'], 'verify-timeout') : undefined;
+  const unknown = todo.filter((o) => ports.capacity.poolOf(o) === undefined);
+  if (unknown.length) ctx.log.warn(`no PyBal pool configured for ${unknown.map((o) => shortKey(o.key)).join(', ')}: not verified on any LB`);
+
+  if (direction === 'depool') {
+    const need = new Map<string, number>();
+    for (const o of todo) {
+      const p = ports.capacity.poolOf(o);
+      if (p !== undefined) need.set(p, (need.get(p) ?? 0) + 1);
+    }
+    const rows = judgeCapacity(need, need.size ? await ports.capacity.capacity([...need.keys()]) : new Map<string, PoolCapacity>());
+    if (rows.some((r) => !r.ok)) {
+      const msg = capacityMessage(1, rows).replace(/^batch 1: /, '');
+      if (!ctx.dryRun) {
+        ctx.output({ host: a.host, direction, refused: msg, capacity: rows }, `REFUSED: ${msg}`);
+        return 1;
+      }
+      ctx.log.warn(msg);
+    }
+  }
+  if (ctx.dryRun) {
+    for (const o of todo) ctx.change?.({ kind: 'conftool', host: a.host, object: shortKey(o.key), from, to });
+    const text = `would set pooled=${to} on ${todo.map((o) => shortKey(o.key)).join(', ')} and verify on every LB${leftAlone.length ? `; left alone: ${leftAlone.join(', ')}` : ''}`;
+    ctx.output({ host: a.host, direction, wouldChange: todo.map((o) => o.key), leftAlone }, text);
+    return 0;
+  }
+  await ctx.lockHosts([a.host]);
+  const task = ctx.progress.task(`${direction} ${a.host}`);
+  task.update(`${direction} ${a.host}: writing conftool`);
+  const res = await ports.store.set(todo, from, to);
+  if (res.failed.length) {
+    task.fail();
+    throw res.failed[0]!.error instanceof Error ? res.failed[0]!.error : new Error(String(res.failed[0]!.error));
+  }
+  for (const s of res.skipped) ctx.log.warn(`${s.key} changed meanwhile (${s.why}); not touched`);
+  const changed = res.changed;
+  task.update(`${direction} ${a.host}: verifying on every LB`);
+  const verifiable = changed.map((c) => ({ key: c.key, tags: c.tags, pooled: c.to, weight: 0 })).filter((o) => ports.capacity.poolOf(o) !== undefined);
+  const v = verifiable.length
+    ? await (direction === 'depool' ? ports.verifier.verifyOut(verifiable, { timeoutMs: verifyTimeoutMs }) : ports.verifier.verifyIn(verifiable, { timeoutMs: verifyTimeoutMs }))
+    : { ok: true, failedHosts: [], report: 'nothing to verify' };
+  ctx.emit({ type: 'verification', direction: direction === 'depool' ? 'out' : 'in', ok: v.ok, hosts: [a.host], failedHosts: v.failedHosts, report: v.report });
+  const data = { host: a.host, direction, changed: changed.map((c) => ({ object: shortKey(c.key), from: c.from, to: c.to })), verified: v.ok, report: v.report, leftAlone };
+  if (v.ok) {
+    task.succeed(`${direction} ${a.host}: done, verified on every LB`);
+    ctx.output(data, `${direction === 'pool' ? 'pooled' : 'depooled'} ${changed.map((c) => shortKey(c.key)).join(', ')}; ${v.report}`);
+    return 0;
+  }
+  if (direction === 'pool') {
+    // Fail closed: not back in on every LB → out again, and say so.
+    await ports.store.restore(changed);
+    task.fail(`pool ${a.host}: not verified on every LB, depooled again`);
+    ctx.leftover?.({ object: a.host, state: 'depooled', why: v.report });
+    ctx.output({ ...data, depooledAgain: true }, `FAILED: ${a.host} was not pooled on every LB, set back to pooled=no:\n${v.report}`);
+    return 1;
+  }
+  task.fail(`depool ${a.host}: not verified on every LB`);
+  ctx.output(data, `FAILED: ${a.host} is pooled=no in conftool but not out on every LB:\n${v.report}`);
+  return 1;
+}
