@@ -38,16 +38,16 @@ export interface EtcdCompare {
 export interface ClientHooks {
   dryRun: boolean;
   /** Extra compares for every write of the object with these tags (run lock + host lock). */
-  fence(tags: NodeTags): EtcdCompare[];
+  fence: (tags: NodeTags) => EtcdCompare[];
   /** Awaited before any real conftool write: takes the host locks, refuses when the lease is lost. */
-  beforeWrite(nodes: readonly { tags: NodeTags }[]): Promise<void>;
+  beforeWrite: (nodes: readonly { tags: NodeTags }[]) => Promise<void>;
   /** Awaited before running non-safe commands: same as beforeWrite, for SSH. */
-  beforeRun(hosts: readonly string[], commands?: readonly unknown[]): Promise<void>;
+  beforeRun: (hosts: readonly string[], commands?: readonly unknown[]) => Promise<void>;
   /** Every performed or intended conftool change. */
-  onChange(change: ChangeLike): void;
+  onChange: (change: ChangeLike) => void;
   /** Every performed or intended command. */
-  onCommand(e: { hosts: readonly string[]; cmd: string; dryRun: boolean }): void;
-  log(line: string): void;
+  onCommand: (e: { hosts: readonly string[]; cmd: string; dryRun: boolean }) => void;
+  log: (line: string) => void;
 }
 
 export type ConftoolClient = Conftool;

@@ -61,3 +61,5 @@ export { NoLockSession, type AcquireOptions, type AcquireResult, type LockSessio
 export { Catalog, discover, defaultImporter, editDistance, renderTree, type CookbookInfo, type DiscoverOptions, type GroupInfo, type Importer, type LoadFailure } from './discovery.js';
 export { AuditLog, auditFileFor, type AuditIndexLine } from './audit.js';
 export { webhookNotifier, type WebhookOptions } from './notifier.js';
+export { EtcdLocks, EtcdLockSession, ownerString, type EtcdLocksOptions, type LockEntry, type LockValue } from './locks/etcd.js';
+export { EtcdJournal } from './journal.js';

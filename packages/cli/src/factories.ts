@@ -1,0 +1,84 @@
+/**
+ * The composition root's client construction, behind small factories so tests can inject.
+ * Everything is lazy: a cookbook that only reads conftool never loads ssh2 or undici, and
+ * `cookbook -l` loads none of them.
+ */
+import type { GalleyConfig } from '@galley/config';
+import type { Conftool, connectEtcd } from '@galley/confctl';
+
+type Etcd3 = ReturnType<typeof connectEtcd>;
+import type { ClientHooks, Clients } from '@galley/core';
+import { GalleyError } from '@galley/errors';
+import type { PybalService } from '@galley/pybal';
+import type { Remote } from '@galley/remote';
+
+export interface BaseClients {
+  etcd(): Promise<Etcd3>;
+  /** Per-run views bound to the hooks. */
+  bind(hooks: ClientHooks): Clients;
+  /** Build the base clients a run may use (they need async imports). */
+  prepare(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function missing(section: string): never {
+  throw new GalleyError('ERR_CONFIG_SECTION_MISSING', `this cookbook needs the "${section}" config section, which is missing`, {
+    hint: `add a ${section}: section to the config (see \`galley-lab up\` for a generated example)`,
+  });
+}
+
+export function realClients(cfg: GalleyConfig, dryRun: boolean): BaseClients {
+  let etcd: Etcd3 | undefined;
+  let conftool: Conftool | undefined;
+  let remote: Remote | undefined;
+  let pybal: PybalService | undefined;
+  let pybalClose: (() => Promise<void>) | undefined;
+  let prepared = false;
+  const getEtcd = async () => {
+    if (!cfg.etcd) missing('etcd');
+    if (!etcd) {
+      const { connectEtcd } = await import('@galley/confctl');
+      etcd = connectEtcd(cfg.etcd);
+    }
+    return etcd;
+  };
+  return {
+    etcd: getEtcd,
+    async prepare() {
+      const [confctl, rem, pyb] = await Promise.all([import('@galley/confctl'), import('@galley/remote'), import('@galley/pybal')]);
+      prepared = true;
+      if (cfg.etcd) conftool = new confctl.Conftool(await getEtcd(), { namespace: cfg.conftool.namespace, dryRun });
+      if (cfg.ssh) remote = new rem.Remote(cfg.ssh, { dryRun });
+      if (cfg.pybal) {
+        const client = new pyb.PybalClient({ requestTimeoutMs: cfg.pybal.requestTimeoutMs, retries: dryRun ? 0 : cfg.pybal.retries });
+        pybalClose = () => client.close();
+        pybal = new pyb.PybalService({ topology: new pyb.PybalTopology(cfg.pybal), client, dryRun, verifyTimeoutMs: cfg.pybal.verifyTimeoutMs });
+      }
+    },
+    bind(hooks) {
+      if (!prepared) throw new Error('realClients: prepare() was not awaited');
+      let c: Conftool | undefined;
+      let r: Remote | undefined;
+      let p: PybalService | undefined;
+      return {
+        get confctl() {
+          if (!conftool) missing('etcd');
+          return (c ??= conftool.with({ dryRun: hooks.dryRun, fence: hooks.fence, beforeWrite: hooks.beforeWrite, onChange: hooks.onChange, log: hooks.log }));
+        },
+        get remote() {
+          if (!remote) missing('ssh');
+          return (r ??= remote.with({ dryRun: hooks.dryRun, beforeRun: hooks.beforeRun, onCommand: hooks.onCommand, log: hooks.log }));
+        },
+        get pybal() {
+          if (!pybal) missing('pybal');
+          return (p ??= pybal.with({ dryRun: hooks.dryRun, log: hooks.log }));
+        },
+      };
+    },
+    async close() {
+      await remote?.close().catch(() => undefined);
+      await pybalClose?.().catch(() => undefined);
+      etcd?.close();
+    },
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * The TTY rendering of a run's steps with listr2's default renderer. Cookbooks report progress
+ * imperatively (`progress.task()` → handle); listr2 wants task functions, so each top-level step
+ * becomes one Listr run whose task resolves when the step ends, and the subtasks created right
+ * after it (one per host, typically) become its concurrent subtasks. Later subtasks show as output.
+ */
+import { Listr } from 'listr2';
+import type { RunEvent, RunSink } from '@galley/core';
+
+interface Pending {
+  title: string;
+  done: Promise<void>;
+  resolve(): void;
+  reject(err: Error): void;
+  skipped?: string;
+  wrapper?: { title: string; output: string; skip(msg?: string): void };
+}
+
+function deferred(title: string): Pending {
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  done.catch(() => undefined);
+  return { title, done, resolve, reject };
+}
+
+export function listrSink(_opts: { noColor: boolean }): RunSink & { finish(): Promise<void> } {
+  const steps = new Map<string, Pending>();
+  const subtasksOf = new Map<string, { id: string; p: Pending }[]>();
+  let chain: Promise<unknown> = Promise.resolve();
+  let currentTop: string | undefined;
+
+  const startTop = (id: string, p: Pending) => {
+    subtasksOf.set(id, []);
+    const list = new Listr(
+      [
+        {
+          title: p.title,
+          task: async (_ctx, task) => {
+            p.wrapper = task;
+            // Let the cookbook create this step's subtasks (same tick) before we build the sub-list.
+            await new Promise((r) => setImmediate(r));
+            const subs = subtasksOf.get(id) ?? [];
+            subtasksOf.delete(id);
+            if (subs.length === 0) {
+              await p.done;
+              if (p.skipped !== undefined) task.skip(p.skipped);
+              return undefined;
+            }
+            return task.newListr(
+              subs.map((s) => ({
+                title: s.p.title,
+                task: async (_c, st) => {
+                  s.p.wrapper = st;
+                  await s.p.done;
+                  if (s.p.skipped !== undefined) st.skip(s.p.skipped);
+                },
+              })),
+              { concurrent: true, exitOnError: false },
+            );
+          },
+        },
+      ],
+      { renderer: 'default', exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseSubtasks: false } },
+    );
+    chain = chain.then(() => list.run().catch(() => undefined));
+  };
+
+  return {
+    event(e: RunEvent) {
+      if (e.type !== 'step') return;
+      const ev = e as RunEvent & { id: string; parent?: string; title: string; status: string; message?: string };
+      const p = steps.get(ev.id);
+      switch (ev.status) {
+        case 'started': {
+          const np = deferred(ev.title);
+          steps.set(ev.id, np);
+          if (ev.parent === undefined) {
+            if (currentTop !== undefined) steps.get(currentTop)?.resolve();
+            currentTop = ev.id;
+            startTop(ev.id, np);
+          } else {
+            const pending = subtasksOf.get(ev.parent);
+            if (pending) pending.push({ id: ev.id, p: np });
+            else {
+              const parent = steps.get(ev.parent);
+              if (parent?.wrapper) parent.wrapper.output = ev.title;
+            }
+          }
+          break;
+        }
+        case 'updated':
+          if (p) {
+            p.title = ev.title;
+            if (p.wrapper) p.wrapper.title = ev.title;
+            else if (ev.parent !== undefined) {
+              const parent = steps.get(ev.parent);
+              if (parent?.wrapper) parent.wrapper.output = ev.title;
+            }
+          }
+          break;
+        case 'output':
+          if (p?.wrapper && ev.message) p.wrapper.output = ev.message;
+          break;
+        case 'succeeded':
+          if (p?.wrapper && ev.message) p.wrapper.title = `${p.title}: ${ev.message}`;
+          p?.resolve();
+          break;
+        case 'skipped':
+          if (p) p.skipped = ev.message ?? p.title;
+          p?.resolve();
+          break;
+        case 'failed':
+          p?.reject(new Error(ev.message ?? `${ev.title} failed`));
+          break;
+      }
+    },
+    async finish() {
+      for (const p of steps.values()) p.resolve();
+      await chain;
+    },
+  };
+}

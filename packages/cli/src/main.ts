@@ -1,0 +1,334 @@
+/**
+ * `cookbook`: the composition root. Reads config, discovers cookbooks, builds the real clients,
+ * the lock session and the sinks, runs the cookbook and returns its exit code (bin.ts exits).
+ * Heavy modules (etcd3, ssh2, undici, listr2, yargs) are imported only on the paths that need them.
+ */
+import os from 'node:os';
+import readline from 'node:readline/promises';
+import type { GalleyConfig } from '@galley/config';
+import {
+  AuditLog,
+  type Catalog,
+  CookbookNotFoundError,
+  type AnyCookbook,
+  type LockSession,
+  type RunSink,
+  executeCookbook,
+  fanout,
+  newRunId,
+  NoLockSession,
+  renderTree,
+  ConfirmationError,
+} from '@galley/core';
+import { ExitCode, formatError } from '@galley/errors';
+import type { BaseClients } from './factories.js';
+import { globalHelp, parseGlobals, type GlobalOptions } from './globals.js';
+import { ndjsonSink, textSink, type Writer } from './render.js';
+
+export interface CliIo {
+  stdout: Writer & { isTTY?: boolean | undefined; columns?: number | undefined };
+  stderr: Writer;
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean | undefined };
+  env: NodeJS.ProcessEnv;
+  /** Registers SIGINT/SIGTERM; returns an unregister function. */
+  onSignal?(handler: (sig: string) => void): () => void;
+  cwd?: string;
+}
+
+export interface CliDeps {
+  loadConfig?(file: string | undefined): Promise<GalleyConfig>;
+  clients?(cfg: GalleyConfig, dryRun: boolean): BaseClients;
+}
+
+const user = () => {
+  let name = 'unknown';
+  try {
+    name = os.userInfo().username;
+  } catch {
+    name = process.env.USER ?? name;
+  }
+  return `${name}@${os.hostname()}`;
+};
+
+async function defaultLoadConfig(file: string | undefined, cwd?: string): Promise<GalleyConfig> {
+  const { loadConfig } = await import('@galley/config');
+  return (await loadConfig({ file, ...(cwd ? { cwd } : {}), require: ['cookbooks'] })).config;
+}
+
+export async function main(argv: readonly string[], io: CliIo, deps: CliDeps = {}): Promise<number> {
+  const err = (s: string) => io.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
+  let g: GlobalOptions;
+  try {
+    g = parseGlobals(argv);
+  } catch (e) {
+    err(formatError(e));
+    return ExitCode.ARG_PARSER_FAILED;
+  }
+  if (g.help && g.cookbook === undefined) {
+    io.stdout.write(`${globalHelp()}\n`);
+    return 0;
+  }
+
+  let cfg: GalleyConfig;
+  try {
+    cfg = deps.loadConfig ? await deps.loadConfig(g.config) : await defaultLoadConfig(g.config, io.cwd);
+  } catch (e) {
+    err(formatError(e));
+    return ExitCode.FAILURE;
+  }
+
+  if (g.locks || g.breakLock !== undefined) return lockAdmin(g, cfg, io, deps);
+
+  const { discover } = await import('@galley/core');
+  const catalog = await discover(cfg.cookbooks?.dirs ?? []);
+  const reportLoadErrors = () => {
+    for (const f of catalog.errors) err(`[WARN] skipped ${f.file}: ${f.error}`);
+  };
+
+  if (g.list) {
+    reportLoadErrors();
+    io.stdout.write(`${renderTree(catalog, { prefix: g.cookbook ?? '', verbose: g.verbose })}\n`);
+    return 0;
+  }
+
+  const name = g.cookbook ?? '';
+  if (!catalog.cookbooks.has(name)) {
+    if (name === '' || catalog.isGroup(name)) {
+      if (io.stdin.isTTY && io.stdout.isTTY) return menu(name, catalog, g, io, deps, cfg);
+      io.stdout.write(`${renderTree(catalog, { prefix: name === '' ? '' : `${name}.`, verbose: true })}\n`);
+      err(`${name === '' ? 'no cookbook given' : `${name} is a group`}; not a TTY, so no menu: pick a cookbook from the list`);
+      return ExitCode.NOT_FOUND;
+    }
+    const failed = catalog.errors.filter((f) => f.file.replace(/\.(m?js|ts)$/, '').endsWith(name.replace(/\./g, '/')));
+    for (const f of failed) err(`cookbook ${name} failed to load from ${f.file}: ${f.error}`);
+    err(formatError(new CookbookNotFoundError(name, catalog.suggest(name))));
+    return ExitCode.NOT_FOUND;
+  }
+  reportLoadErrors();
+  return runOne(name, g.args, catalog, g, io, deps, cfg);
+}
+
+async function runOne(name: string, args: readonly string[], catalog: Catalog, g: GlobalOptions, io: CliIo, deps: CliDeps, cfg: GalleyConfig): Promise<number> {
+  const err = (s: string) => io.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
+  let cookbook: AnyCookbook;
+  try {
+    cookbook = await catalog.load(name);
+  } catch (e) {
+    err(`cookbook ${name} failed to load: ${formatError(e)}`);
+    return ExitCode.NOT_FOUND;
+  }
+  const owner = catalog.cookbooks.get(name)?.owner ?? 'unowned';
+  const { parseCookbookArgs, cookbookHelp } = await import('./args.js');
+  if (args.includes('--help') || args.includes('-h')) {
+    try {
+      io.stdout.write(`${await cookbookHelp(name, cookbook, owner)}\n`);
+      return 0;
+    } catch (e) {
+      err(formatError(e));
+      return ExitCode.ARG_PARSER_FAILED;
+    }
+  }
+
+  const runId = newRunId();
+  const json = g.output === 'json';
+  const human: Writer = json ? io.stderr : io.stdout;
+  const useListr = !json && io.stdout.isTTY === true && io.env.CI !== 'true';
+  let listr: (RunSink & { finish(): Promise<void> }) | undefined;
+  if (useListr) {
+    const { listrSink } = await import('./listr.js');
+    listr = listrSink({ noColor: io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '' });
+  }
+  const sinks: RunSink[] = [];
+  if (json) sinks.push(ndjsonSink(io.stdout));
+  sinks.push(textSink({ out: human, verbose: g.verbose, skipSteps: useListr }));
+  if (listr) sinks.push(listr);
+  let audit: AuditLog | undefined;
+  if (cfg.logs) {
+    try {
+      audit = new AuditLog(cfg.logs.dir, name);
+      sinks.push(audit);
+    } catch (e) {
+      err(`[WARN] audit log unavailable: ${formatError(e)}`);
+    }
+  } else {
+    err('[WARN] no logs.dir in the config: this run is not audited');
+  }
+  const sink = fanout(...sinks);
+
+  const clients = (deps.clients ?? (await import('./factories.js')).realClients)(cfg, g.dryRun);
+  let locks: LockSession;
+  let journal;
+  const { EtcdJournal, EtcdLocks, webhookNotifier, nonInteractiveConfirm } = await import('@galley/core');
+  try {
+    await clients.prepare();
+    const etcd = cfg.etcd ? await clients.etcd() : undefined;
+    if (g.noLocks || !etcd) {
+      if (!g.noLocks) err('[WARN] no etcd in the config: running without locks');
+      locks = new NoLockSession(g.dryRun);
+    } else {
+      locks = new EtcdLocks(etcd, cfg.locks ?? {}).session(runId, { dryRun: g.dryRun });
+    }
+    journal = etcd
+      ? new EtcdJournal(etcd)
+      : { append: async () => undefined, read: async () => undefined };
+  } catch (e) {
+    err(formatError(e));
+    await clients.close();
+    return ExitCode.FAILURE;
+  }
+
+  const ac = new AbortController();
+  let hardStop: ((code: number) => void) | undefined;
+  const hardStopped = new Promise<number>((resolve) => {
+    hardStop = resolve;
+  });
+  const leftovers: string[] = [];
+  const unregister = io.onSignal?.((sig) => {
+    if (!ac.signal.aborted) {
+      err(`\n${sig}: stopping at the next safe point (run ${runId}); send it again to stop now`);
+      ac.abort(new Error(sig));
+    } else {
+      err(`\n${sig} again: stopping now (run ${runId}). Left in a non-final state as far as known:`);
+      for (const l of leftovers) err(`  - ${l}`);
+      if (leftovers.length === 0) err('  (nothing reported by the cookbook; check the audit log and `cookbook --locks`)');
+      sink.event({ type: 'run-finished', cookbook: name, exitCode: ExitCode.INTERRUPTED, durationMs: 0, dryRun: g.dryRun, depth: 0, ts: new Date().toISOString(), runId, summary: { status: 'ERROR', changes: 0, plan: [], leftovers: [], rolledBack: false, interrupted: true } });
+      hardStop?.(ExitCode.INTERRUPTED);
+    }
+  });
+  const tracking: RunSink = {
+    event(e) {
+      if (e.type === 'leftover') leftovers.push(`${String(e.object)}: ${String(e.state)}`);
+    },
+  };
+  const confirm = async (message: string): Promise<boolean> => {
+    if (g.yes) return true;
+    if (!io.stdin.isTTY) return nonInteractiveConfirm(false)(message);
+    const rl = readline.createInterface({ input: io.stdin, output: io.stderr as unknown as NodeJS.WritableStream });
+    try {
+      for (;;) {
+        const a = (await rl.question(`==> ${message}\nType "go" to proceed or "abort" to interrupt the execution\n> `)).trim();
+        if (a === 'go') return true;
+        if (a === 'abort') return false;
+      }
+    } finally {
+      rl.close();
+    }
+  };
+  const notifier =
+    cfg.notifier && !g.dryRun
+      ? webhookNotifier({
+          url: cfg.notifier.webhook,
+          timeoutMs: cfg.notifier.timeoutMs,
+          user: user(),
+          onError: (m) => sink.event({ type: 'log', level: 'warn', msg: m, ts: new Date().toISOString(), runId }),
+        })
+      : undefined;
+
+  const run = executeCookbook(
+    { name, cookbook, argv: args, dryRun: g.dryRun, runId, resumeRunId: g.resume },
+    {
+      sink: fanout(sink, tracking),
+      makeClients: (hooks) => clients.bind(hooks),
+      locks,
+      journal,
+      resolve: async (n) => (catalog.cookbooks.has(n) ? catalog.load(n) : undefined),
+      parseArgs: (n, c, a) => parseCookbookArgs(n, c, a, catalog.cookbooks.get(n)?.owner),
+      confirm,
+      signal: ac.signal,
+      user: user(),
+      notifier,
+    },
+  ).then((r) => r.exitCode);
+  let code: number;
+  try {
+    code = await Promise.race([run, hardStopped]);
+  } catch (e) {
+    err(`[ERROR] runner: ${formatError(e)}`);
+    code = ExitCode.EXCEPTION;
+  }
+  unregister?.();
+  await listr?.finish();
+  await locks.close().catch(() => undefined);
+  await clients.close();
+  return code;
+}
+
+async function lockAdmin(g: GlobalOptions, cfg: GalleyConfig, io: CliIo, deps: CliDeps): Promise<number> {
+  const err = (s: string) => io.stderr.write(`${s}\n`);
+  if (!cfg.etcd) {
+    err('error: no etcd section in the config: there are no locks to show');
+    return ExitCode.FAILURE;
+  }
+  const clients = (deps.clients ?? (await import('./factories.js')).realClients)(cfg, false);
+  try {
+    const { EtcdLocks } = await import('@galley/core');
+    const locks = new EtcdLocks(await clients.etcd(), cfg.locks ?? {});
+    if (g.breakLock !== undefined) {
+      const key = g.breakLock;
+      const all = await locks.list();
+      const entry = all.find((e) => e.key === key || e.key === `${locks.prefix}/${key}`);
+      if (!entry) {
+        err(`error: no lock holder with key ${key} [ERR_LOCK_NOT_FOUND]\nhint: list them with \`cookbook --locks\``);
+        return ExitCode.FAILURE;
+      }
+      const msg = `Remove ${entry.key} held by ${entry.owner} since ${entry.created} (run ${entry.runId})? That run loses its slot and its fenced writes will fail.`;
+      let ok = g.yes;
+      if (!ok) {
+        if (!io.stdin.isTTY) throw new ConfirmationError(msg);
+        const rl = readline.createInterface({ input: io.stdin, output: io.stderr as unknown as NodeJS.WritableStream });
+        ok = (await rl.question(`==> ${msg}\nType "go" to proceed or "abort"\n> `)).trim() === 'go';
+        rl.close();
+      }
+      if (!ok) {
+        err('aborted: nothing removed');
+        return ExitCode.FAILURE;
+      }
+      const removed = await locks.breakLock(entry.key);
+      io.stdout.write(`${removed ? 'removed' : 'already gone'}: ${entry.key}\n`);
+      return 0;
+    }
+    const list = await locks.list(g.cookbook ?? '');
+    if (g.output === 'json') {
+      for (const e of list) io.stdout.write(`${JSON.stringify(e)}\n`);
+    } else if (list.length === 0) {
+      io.stdout.write('no locks held\n');
+    } else {
+      for (const e of list) io.stdout.write(`${e.lock}  ${e.owner}  since ${e.created}  run ${e.runId}  (concurrency ${e.concurrency}, ttl ${e.ttl}s)  key ${e.key}\n`);
+    }
+    return 0;
+  } catch (e) {
+    err(formatError(e));
+    return ExitCode.FAILURE;
+  } finally {
+    await clients.close();
+  }
+}
+
+/** `cookbook GROUP` on a TTY: list the group, read `name [args...]`, run it; `q` quits. A menu returns 0. */
+async function menu(group: string, catalog: Catalog, g: GlobalOptions, io: CliIo, deps: CliDeps, cfg: GalleyConfig): Promise<number> {
+  const rl = readline.createInterface({ input: io.stdin, output: io.stdout as unknown as NodeJS.WritableStream });
+  const status = new Map<string, string>();
+  try {
+    for (;;) {
+      const prefix = group === '' ? '' : `${group}.`;
+      const items = catalog.list(prefix);
+      io.stdout.write(`#--- ${catalog.groups.get(group)?.title ?? (group || 'cookbooks')} ---#\n`);
+      for (const c of items) io.stdout.write(`[${status.get(c.name) ?? 'NOTRUN'}] ${c.name.slice(prefix.length)}: ${c.title} [${c.owner}]\n`);
+      io.stdout.write('q - Quit\n');
+      const line = (await rl.question('>>> ')).trim();
+      if (line === 'q' || line === '') return 0;
+      const [pick, ...rest] = line.split(/\s+/);
+      const full = catalog.cookbooks.has(`${prefix}${pick}`) ? `${prefix}${pick}` : pick!;
+      if (!catalog.cookbooks.has(full)) {
+        io.stdout.write('==> Invalid input <==\n');
+        continue;
+      }
+      rl.pause();
+      const code = await runOne(full, rest, catalog, g, io, deps, cfg);
+      rl.resume();
+      status.set(full, code === 0 ? 'PASS' : 'FAIL');
+    }
+  } finally {
+    rl.close();
+  }
+}
