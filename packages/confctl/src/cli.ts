@@ -1,10 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import yargs from 'yargs';
-import { loadConfig } from '@galley/config';
 import { GalleyError, UsageError, formatError, isGalleyError } from '@galley/errors';
-import { Conftool } from './conftool.js';
-import { connectEtcd } from './etcd.js';
+import type { Conftool } from './conftool.js';
 import { parseFleet } from './fleet.js';
 import { escapeRegex, parseSelector } from './selector.js';
 import type { Change, ConftoolNode, NodeValues, Selector } from './types.js';
@@ -138,6 +136,9 @@ function pyJson(v: unknown): string {
 }
 
 async function defaultConftool(opts: { config: string | undefined; dryRun: boolean; log: (line: string) => void }): Promise<Conftool> {
+  // Loaded lazily: config loading (cosmiconfig) and gRPC cost about a second of CPU at startup, which
+  // --help and usage errors do not need.
+  const [{ loadConfig }, { Conftool }, { connectEtcd }] = await Promise.all([import('@galley/config'), import('./conftool.js'), import('./etcd.js')]);
   const { config } = await loadConfig({ file: opts.config, require: ['etcd'] });
   return new Conftool(connectEtcd(config.etcd!), { namespace: config.conftool.namespace, dryRun: opts.dryRun, log: opts.log });
 }
@@ -245,7 +246,8 @@ async function cmdSet(ct: Conftool, sel: Selector, changes: Partial<NodeValues>,
 }
 
 async function cmdDel(ct: Conftool, sel: Selector, argv: Argv, io: CliIo, res: CliResult): Promise<void> {
-  const nodes = await ct.select(sel);
+  // Unvalidated: deleting is how one gets rid of an object with a broken value.
+  const nodes = await ct.selectRaw(sel);
   await confirmOrRefuse('delete', nodes, argv, io);
   const deleted = await ct.remove(nodes);
   if (ct.dryRun) return;

@@ -213,16 +213,37 @@ export class Conftool {
     return restored;
   }
 
-  /** Delete the target objects (each with a mod-revision compare + fence). Returns deleted keys. */
-  async remove(target: Target): Promise<string[]> {
-    const nodes = Array.isArray(target) ? target : await this.select(target);
-    if (this.dryRun) {
-      for (const n of nodes) this.view.log(`DRY-RUN: would delete ${displayName(n.tags)}`);
-      return nodes.map((n) => n.key);
+  /**
+   * Objects matching the selector without validating their values (one range read;
+   * NoMatchError if empty): to look at or delete objects whose stored value is invalid.
+   */
+  async selectRaw(sel: Selector): Promise<RawObject[]> {
+    const match = compileSelector(sel);
+    const { entries } = await this.shared.kv.range(this.prefixFor(sel));
+    const out: RawObject[] = [];
+    for (const e of entries) {
+      const tags = this.tagsOf(e.key);
+      if (tags !== undefined && match(tags)) out.push({ key: e.key, tags, value: e.value, modRevision: e.modRevision });
     }
-    if (nodes.length > 0) await this.view.beforeWrite?.(nodes);
+    if (out.length === 0) throw new NoMatchError(sel, this.namespace);
+    return out;
+  }
+
+  /**
+   * Delete the target objects, each with a mod-revision compare + fence; values are not
+   * validated (a broken object can be deleted). Returns the deleted keys.
+   */
+  async remove(target: Selector | readonly RawObject[] | readonly ConftoolNode[]): Promise<string[]> {
+    const objs: readonly { key: string; tags: NodeTags; modRevision: string }[] = isObjectList(target) ? target : await this.selectRaw(target);
+    if (this.dryRun) {
+      for (const n of objs) this.view.log(`DRY-RUN: would delete ${displayName(n.tags)}`);
+      return objs.map((n) => n.key);
+    }
+    if (objs.length > 0) {
+      await this.view.beforeWrite?.(objs.map((o) => ('pooled' in o ? (o as ConftoolNode) : { key: o.key, tags: o.tags, ...NODE_DEFAULTS, extra: {}, modRevision: o.modRevision })));
+    }
     const out: string[] = [];
-    for (const n of nodes) {
+    for (const n of objs) {
       const fence = this.view.fence?.(n.tags) ?? [];
       const r = await this.shared.kv.txn([{ key: n.key, target: 'Mod', op: '==', value: n.modRevision }, ...fence], [{ type: 'delete', key: n.key }], n.key);
       if (!r.succeeded) {
@@ -457,6 +478,18 @@ function nodeStub(key: string, tags: NodeTags, e: KvEntry): ConftoolNode {
   } catch {
     return { key, tags, ...NODE_DEFAULTS, extra: {}, modRevision: e.modRevision };
   }
+}
+
+/** A stored object as read, value unparsed. */
+export interface RawObject {
+  key: string;
+  tags: NodeTags;
+  value: string;
+  modRevision: string;
+}
+
+function isObjectList(t: unknown): t is readonly { key: string; tags: NodeTags; modRevision: string }[] {
+  return Array.isArray(t);
 }
 
 function diff(n: ConftoolNode, want: FieldChanges): Change[] {

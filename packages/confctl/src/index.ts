@@ -1,6 +1,6 @@
 export type { Pooled, NodeTags, ConftoolNode, Selector, EtcdCompare, Change, NodeValues, WatchEvent, SyncResult } from './types.js';
 export { POOLED_VALUES } from './types.js';
-export { Conftool, type ConftoolOptions, type ViewOptions, type Target, type FieldChanges } from './conftool.js';
+export { Conftool, type ConftoolOptions, type ViewOptions, type Target, type FieldChanges, type RawObject } from './conftool.js';
 export { connectEtcd, EtcdKv } from './etcd.js';
 export type { KvStore, KvEntry, KvOp, KvTxnResult, KvWatchHandlers } from './kv.js';
 export { compileSelector, parseSelector, escapeRegex, TAGS } from './selector.js';

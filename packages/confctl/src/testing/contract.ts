@@ -309,12 +309,15 @@ export function describeConftoolContract(name: string, factory: () => Promise<Co
       expect(await env.getRaw(key('eqiad/appserver/nginx/old1'))).toBeUndefined();
     });
 
-    it('remove deletes the selected objects', async () => {
-      const { ns, key } = await seed({ 'eqiad/appserver/nginx/mw1001': yes10, 'eqiad/appserver/nginx/mw1002': yes10 });
+    it('remove deletes the selected objects, including ones with a broken value', async () => {
+      const { ns, key } = await seed({ 'eqiad/appserver/nginx/mw1001': yes10, 'eqiad/appserver/nginx/mw1002': yes10, 'eqiad/appserver/nginx/broken': '{"pooled"' });
       const ct = env.conftool({ namespace: ns });
       expect(await ct.remove({ name: 'mw1001' })).toEqual([key('eqiad/appserver/nginx/mw1001')]);
       expect(await env.getRaw(key('eqiad/appserver/nginx/mw1001'))).toBeUndefined();
       expect(await env.getRaw(key('eqiad/appserver/nginx/mw1002'))).toBeDefined();
+      expect((await ct.selectRaw({ name: 'broken' })).map((o) => o.value)).toEqual(['{"pooled"']);
+      expect(await ct.remove({ name: 'broken' })).toEqual([key('eqiad/appserver/nginx/broken')]);
+      await expect(ct.remove({ name: 'broken' })).rejects.toMatchObject({ code: 'ERR_CONFCTL_NO_MATCH' });
     });
 
     it('watch lists, then streams put/delete events of the selection only', async () => {
