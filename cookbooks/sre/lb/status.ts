@@ -5,17 +5,6 @@ import { isGalleyError } from '@galley/errors';
  * What on-call looks at before and after maintenance: per PyBal pool, each host's conftool state
  * next to every load balancer's view, the capacity left and the LBs' alerts. Read-only.
  */
-
-interface StatusReportLike {
-  pools: { pool: { pool: string }; rows: { flags: unknown[] }[]; capacity: { canTakeOut: number }; alerts: { status?: string; error?: string }[]; extraOnLb: unknown[] }[];
-  unmapped: unknown[];
-}
-/** The part of @galley/pybal's PybalService this cookbook uses (cookbooks do not import client packages). */
-interface PybalStatus {
-  status(nodes: readonly unknown[]): Promise<StatusReportLike>;
-  render(report: StatusReportLike): string;
-}
-
 export default defineCookbook({
   title: "Show a cluster's pool state: conftool next to every load balancer's view, capacity left, alerts",
   args: {
@@ -29,8 +18,8 @@ export default defineCookbook({
     const sel: { cluster: string; dc?: string; service?: string } = { cluster };
     if (dc !== undefined) sel.dc = dc;
     if (service !== undefined) sel.service = service;
-    const pybal = ctx.clients.pybal as PybalStatus;
-    let report: StatusReportLike;
+    const pybal = ctx.clients.pybal;
+    let report: Awaited<ReturnType<typeof pybal.status>>;
     try {
       report = await pybal.status(await ctx.clients.confctl.select(sel));
     } catch (err) {

@@ -110,8 +110,12 @@ describe('PybalClient', () => {
     client = new PybalClient({ retries: 5, retryDelayMs: 5, requestTimeoutMs: 5000 });
     fake.mode = 'hang';
     const ac = new AbortController();
-    setTimeout(() => ac.abort(new Error('stop')), 50);
-    await expect(client.pools(fake.ref, { signal: ac.signal })).rejects.toThrow('stop');
+    const pending = client.pools(fake.ref, { signal: ac.signal });
+    // Abort once the request is in flight (not on a timer: a loaded machine may not have sent it yet).
+    while (fake.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    ac.abort(new Error('stop'));
+    await expect(pending).rejects.toThrow('stop');
+    await new Promise((r) => setTimeout(r, 50));
     expect(fake.requests).toHaveLength(1);
   });
 

@@ -139,9 +139,9 @@ export class PybalService {
   readonly client: PybalClient;
   readonly dryRun: boolean;
   readonly verifyTimeoutMs: number;
+  readonly pollIntervalMs: number;
+  readonly maxPollIntervalMs: number;
   private readonly log: (line: string) => void;
-  private readonly pollIntervalMs: number;
-  private readonly maxPollIntervalMs: number;
 
   constructor(opts: PybalServiceOptions) {
     this.topology = opts.topology;
@@ -149,19 +149,22 @@ export class PybalService {
     this.dryRun = opts.dryRun ?? false;
     this.log = opts.log ?? (() => undefined);
     this.verifyTimeoutMs = opts.verifyTimeoutMs ?? 30000;
-    this.pollIntervalMs = opts.pollIntervalMs ?? 100;
-    this.maxPollIntervalMs = opts.maxPollIntervalMs ?? 1000;
+    // PyBal applies a conftool change within ~1 s (etcd watch); polling tightly at first keeps a
+    // batch's verification close to the real propagation delay without hammering a slow LB.
+    this.pollIntervalMs = opts.pollIntervalMs ?? 50;
+    this.maxPollIntervalMs = opts.maxPollIntervalMs ?? 500;
   }
 
-  with(opts: Partial<Pick<PybalServiceOptions, 'dryRun' | 'log' | 'verifyTimeoutMs'>>): PybalService {
+  /** A cheap view sharing topology and client (the runner binds dry-run and logging this way). */
+  with(opts: Partial<Pick<PybalServiceOptions, 'dryRun' | 'log' | 'verifyTimeoutMs' | 'pollIntervalMs' | 'maxPollIntervalMs'>>): PybalService {
     return new PybalService({
       topology: this.topology,
       client: this.client,
       dryRun: opts.dryRun ?? this.dryRun,
       log: opts.log ?? this.log,
       verifyTimeoutMs: opts.verifyTimeoutMs ?? this.verifyTimeoutMs,
-      pollIntervalMs: this.pollIntervalMs,
-      maxPollIntervalMs: this.maxPollIntervalMs,
+      pollIntervalMs: opts.pollIntervalMs ?? this.pollIntervalMs,
+      maxPollIntervalMs: opts.maxPollIntervalMs ?? this.maxPollIntervalMs,
     });
   }
 
