@@ -1,1 +1,10 @@
-export {};
+export type { Provisioner, Inventory, Monitoring, InventoryRecord, HostStatus, PowerState, DowntimeOptions, LifecycleAction, LifecycleHooks } from './types.js';
+export { HOST_STATUSES } from './types.js';
+export { CommandProvisioner, expandArgv, type CommandProvisionerConfig } from './command.js';
+export { LabProvisioner, labProvisionerFile, type LabProvisionerFile } from './lab-provisioner.js';
+export { FileInventory, readInventoryFile, writeInventoryFile, type InventoryFile } from './file-inventory.js';
+export { HttpInventory, HttpMonitoring, type HttpEndpointConfig } from './http.js';
+export { NoneMonitoring } from './none.js';
+export { fromConfig, type LifecycleClients } from './from-config.js';
+export { parsePublicKey } from './keys.js';
+export { ProvisionerError, NotConfiguredError, UnknownHostError, InventoryError, MonitoringError } from './errors.js';

@@ -13,6 +13,8 @@ export const provisionerSchema = z.discriminatedUnion('type', [
       powerCycle: z.array(z.string()).optional(),
       powerStatus: z.array(z.string()).optional(),
       hostKey: z.array(z.string()).optional(),
+      /** Per command (default 10 minutes). */
+      timeoutMs: z.number().int().positive().optional(),
     })
     .strict(),
 ]);
@@ -29,9 +31,15 @@ export const monitoringSchema = z.discriminatedUnion('type', [
 
 export const hostsSchema = z
   .object({
-    /** Run after a reinstall (config management), argv with {host}. */
+    /** Run ON the host over SSH after a reinstall (config management), argv with {host}/{os}. */
     postInstall: z.array(z.string()).optional(),
-    /** Wipe command run on the host at decommission. */
+    /** Wipe command run ON the host over SSH at decommission, argv with {host}. */
     wipe: z.array(z.string()).optional(),
+    /** Health check run on the host after the post-install command (default: `systemctl is-active` of its conftool services). */
+    healthCheck: z.array(z.string()).optional(),
+    /** Deadline for a reinstalled host to come back with a new boot id (default 40 minutes). */
+    installTimeoutMs: z.number().int().positive().optional(),
+    /** Downtime length set for a reimage/decommission (default 2 hours). */
+    downtimeMs: z.number().int().positive().optional(),
   })
   .strict();

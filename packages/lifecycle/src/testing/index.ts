@@ -1,1 +1,1 @@
-export {};
+export { inventoryContract, monitoringContract, provisionerContract, type InventoryFixture, type MonitoringFixture, type ProvisionerFixture } from './contract.js';

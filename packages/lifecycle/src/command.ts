@@ -1,0 +1,107 @@
+import { execFile } from 'node:child_process';
+import { Recorder } from './base.js';
+import { NotConfiguredError, ProvisionerError } from './errors.js';
+import { parsePublicKey } from './keys.js';
+import type { LifecycleHooks, PowerState, Provisioner } from './types.js';
+
+export interface CommandProvisionerConfig {
+  reinstall: string[];
+  powerOn?: string[] | undefined;
+  powerOff?: string[] | undefined;
+  powerCycle?: string[] | undefined;
+  powerStatus?: string[] | undefined;
+  hostKey?: string[] | undefined;
+  /** Per command (default 10 minutes). */
+  timeoutMs?: number | undefined;
+}
+
+/**
+ * Substitute `{host}`/`{os}` inside each template element. A value never becomes more than the one
+ * element it sits in (no shell, no word splitting), so a host name cannot inject arguments.
+ */
+export function expandArgv(template: readonly string[], vars: Record<string, string>): string[] {
+  return template.map((el) =>
+    el.replace(/\{(\w+)\}/g, (whole, name: string) => {
+      const v = vars[name];
+      if (v === undefined) throw new ProvisionerError(`unknown placeholder ${whole} in command template ${JSON.stringify(template)}`, { hint: `placeholders: ${Object.keys(vars).map((k) => `{${k}}`).join(', ')}` });
+      return v;
+    }),
+  );
+}
+
+const SAFE_VALUE = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+
+type Op = 'reinstall' | 'powerOn' | 'powerOff' | 'powerCycle' | 'powerStatus' | 'hostKey';
+
+/** Runs the site's own tools (PXE, IPMI, Redfish wrappers…) as local commands via execFile. */
+export class CommandProvisioner extends Recorder implements Provisioner {
+  readonly kind = 'command';
+  protected readonly client = 'provisioner' as const;
+  readonly #cfg: CommandProvisionerConfig;
+
+  constructor(cfg: CommandProvisionerConfig, hooks: LifecycleHooks = {}, shared?: Recorder['shared']) {
+    super(hooks, shared);
+    this.#cfg = cfg;
+  }
+
+  with(hooks: LifecycleHooks): CommandProvisioner {
+    return new CommandProvisioner(this.#cfg, this.mergeHooks(hooks), this.shared);
+  }
+
+  async close(): Promise<void> {
+    // nothing held open
+  }
+
+  #template(op: Op): string[] {
+    const t = this.#cfg[op];
+    if (!t || t.length === 0) throw new NotConfiguredError('provisioner', op);
+    return t;
+  }
+
+  async #exec(op: Op, vars: Record<string, string>): Promise<string> {
+    for (const [k, v] of Object.entries(vars)) {
+      // Leading dashes or spaces in a host/os would still be one argv element, but an option to most tools.
+      if (!SAFE_VALUE.test(v)) throw new ProvisionerError(`refusing ${op}: ${k}=${JSON.stringify(v)} is not a plain name`, { hint: 'host and os must be names like mw1001.eqiad.wmnet / bookworm' });
+    }
+    const [file, ...args] = expandArgv(this.#template(op), vars);
+    const timeout = this.#cfg.timeoutMs ?? 600_000;
+    return new Promise((resolve, reject) => {
+      execFile(file!, args, { timeout, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+        if (err) {
+          const what = (err as { killed?: boolean }).killed ? `timed out after ${timeout} ms` : `failed: ${err.message.split('\n')[0] ?? ''}`;
+          reject(new ProvisionerError(`provisioner ${op} for ${vars.host ?? '?'} (${[file, ...args].join(' ')}) ${what}${stderr.trim() ? `\n${stderr.trim()}` : ''}`, { cause: err }));
+        } else resolve(stdout);
+      });
+    });
+  }
+
+  async reinstall(host: string, os: string): Promise<void> {
+    await this.write({ action: 'reinstall', host, detail: os, what: `reinstall ${host} with ${os}` }, () => this.#exec('reinstall', { host, os }), '');
+  }
+
+  async powerOff(host: string): Promise<void> {
+    await this.write({ action: 'power-off', host, what: `power off ${host}` }, () => this.#exec('powerOff', { host }), '');
+  }
+
+  async powerOn(host: string): Promise<void> {
+    await this.write({ action: 'power-on', host, what: `power on ${host}` }, () => this.#exec('powerOn', { host }), '');
+  }
+
+  async powerCycle(host: string): Promise<void> {
+    await this.write({ action: 'power-cycle', host, what: `power cycle ${host}` }, () => this.#exec('powerCycle', { host }), '');
+  }
+
+  async powerStatus(host: string): Promise<PowerState> {
+    const out = (await this.#exec('powerStatus', { host })).trim().toLowerCase();
+    if (/\boff\b/.test(out)) return 'off';
+    if (/\bon\b/.test(out)) return 'on';
+    return 'unknown';
+  }
+
+  async hostKey(host: string): Promise<string> {
+    const out = await this.#exec('hostKey', { host });
+    const key = parsePublicKey(out);
+    if (!key) throw new ProvisionerError(`provisioner hostKey for ${host} printed no SSH public key`, { hint: 'the hostKey command must print a line like "ssh-ed25519 AAAA…"' });
+    return key;
+  }
+}

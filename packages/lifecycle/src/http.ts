@@ -1,0 +1,162 @@
+import { Agent, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { redact } from '@galley/errors';
+import { Recorder } from './base.js';
+import { InventoryError, MonitoringError, UnknownHostError } from './errors.js';
+import { HOST_STATUSES, type DowntimeOptions, type HostStatus, type Inventory, type InventoryRecord, type LifecycleHooks, type Monitoring } from './types.js';
+
+export interface HttpEndpointConfig {
+  url: string;
+  token?: string | undefined;
+  /** Per request (default 10 s). */
+  timeoutMs?: number | undefined;
+}
+
+interface Conn {
+  agent: Agent;
+  base: string;
+  headers: Record<string, string>;
+  timeoutMs: number;
+}
+
+function connect(cfg: HttpEndpointConfig): Conn {
+  const timeoutMs = cfg.timeoutMs ?? 10_000;
+  const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/json' };
+  if (cfg.token) headers.authorization = `Bearer ${cfg.token}`;
+  return {
+    // Our own agent: bounded connections and timeouts, closed with the client (not undici's global one).
+    agent: new Agent({ connections: 4, connectTimeout: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }),
+    base: cfg.url.replace(/\/+$/, ''),
+    headers,
+    timeoutMs,
+  };
+}
+
+async function call(c: Conn, method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  const res = await request(`${c.base}${path}`, {
+    method,
+    headers: c.headers,
+    dispatcher: c.agent,
+    signal: AbortSignal.timeout(c.timeoutMs),
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.body.text();
+  let json: unknown = undefined;
+  if (text.trim() !== '') {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = text;
+    }
+  }
+  return { status: res.statusCode, json };
+}
+
+const enc = encodeURIComponent;
+
+/**
+ * A REST inventory: `GET {url}/hosts/{host}` → `{status, …}` (404: unknown), `PATCH {url}/hosts/{host}`
+ * with `{status}`, `DELETE {url}/hosts/{host}`. Bearer token if configured.
+ */
+export class HttpInventory extends Recorder implements Inventory {
+  readonly kind = 'http';
+  protected readonly client = 'inventory' as const;
+  readonly #c: Conn;
+
+  constructor(cfg: HttpEndpointConfig | Conn, hooks: LifecycleHooks = {}, shared?: Recorder['shared']) {
+    super(hooks, shared);
+    this.#c = 'agent' in cfg ? cfg : connect(cfg);
+  }
+
+  with(hooks: LifecycleHooks): HttpInventory {
+    return new HttpInventory(this.#c, this.mergeHooks(hooks), this.shared);
+  }
+
+  async close(): Promise<void> {
+    await this.#c.agent.close();
+  }
+
+  async #req(method: Dispatcher.HttpMethod, host: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+    try {
+      return await call(this.#c, method, `/hosts/${enc(host)}`, body);
+    } catch (err) {
+      throw new InventoryError(`inventory ${method} ${redact(this.#c.base)}/hosts/${host} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  #check(r: { status: number; json: unknown }, what: string, host: string): void {
+    if (r.status === 404) throw new UnknownHostError(host, this.#c.base);
+    if (r.status < 200 || r.status > 299) throw new InventoryError(`inventory ${what} for ${host}: HTTP ${r.status} ${typeof r.json === 'string' ? r.json.slice(0, 200) : JSON.stringify(r.json ?? '')}`);
+  }
+
+  async get(host: string): Promise<InventoryRecord | undefined> {
+    const r = await this.#req('GET', host);
+    if (r.status === 404) return undefined;
+    this.#check(r, 'lookup', host);
+    const rec = r.json as { status?: unknown } | null;
+    if (!rec || typeof rec !== 'object' || !HOST_STATUSES.includes(rec.status as HostStatus)) throw new InventoryError(`inventory lookup for ${host}: unexpected answer ${JSON.stringify(r.json)}`);
+    return { ...(rec as InventoryRecord), host };
+  }
+
+  async setStatus(host: string, status: HostStatus): Promise<void> {
+    if (this.dryRun && !(await this.get(host))) throw new UnknownHostError(host, this.#c.base);
+    await this.write({ action: 'set-status', host, detail: status, what: `set ${host} to ${status} in the inventory ${redact(this.#c.base)}` }, async () => {
+      this.#check(await this.#req('PATCH', host, { status }), 'set-status', host);
+    }, undefined);
+  }
+
+  async remove(host: string): Promise<void> {
+    if (this.dryRun && !(await this.get(host))) throw new UnknownHostError(host, this.#c.base);
+    await this.write({ action: 'remove', host, what: `remove ${host} from the inventory ${redact(this.#c.base)}` }, async () => {
+      this.#check(await this.#req('DELETE', host), 'remove', host);
+    }, undefined);
+  }
+}
+
+/** A monitoring webhook: `POST {url}/downtimes` `{host, durationMs, reason}` → `{id}`; `DELETE {url}/downtimes/{id}`. */
+export class HttpMonitoring extends Recorder implements Monitoring {
+  readonly kind = 'http';
+  protected readonly client = 'monitoring' as const;
+  readonly #c: Conn;
+  #dry = 0;
+
+  constructor(cfg: HttpEndpointConfig | Conn, hooks: LifecycleHooks = {}, shared?: Recorder['shared']) {
+    super(hooks, shared);
+    this.#c = 'agent' in cfg ? cfg : connect(cfg);
+  }
+
+  with(hooks: LifecycleHooks): HttpMonitoring {
+    return new HttpMonitoring(this.#c, this.mergeHooks(hooks), this.shared);
+  }
+
+  async close(): Promise<void> {
+    await this.#c.agent.close();
+  }
+
+  async #req(method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+    let r: { status: number; json: unknown };
+    try {
+      r = await call(this.#c, method, path, body);
+    } catch (err) {
+      throw new MonitoringError(`monitoring ${method} ${redact(this.#c.base)}${path} failed: ${(err as Error).message}`, { cause: err });
+    }
+    if (r.status < 200 || r.status > 299) throw new MonitoringError(`monitoring ${method} ${redact(this.#c.base)}${path}: HTTP ${r.status} ${JSON.stringify(r.json ?? '')}`);
+    return r;
+  }
+
+  async downtime(host: string, opts: DowntimeOptions): Promise<string> {
+    const mins = Math.round(opts.durationMs / 60_000);
+    return this.write({ action: 'downtime', host, detail: opts.reason, what: `downtime ${host} for ${mins} min (${opts.reason})` }, async () => {
+      const r = await this.#req('POST', '/downtimes', { host, durationMs: opts.durationMs, reason: opts.reason });
+      const id = (r.json as { id?: unknown } | null)?.id;
+      if (typeof id !== 'string' && typeof id !== 'number') throw new MonitoringError(`monitoring downtime for ${host}: the answer has no id: ${JSON.stringify(r.json)}`);
+      return String(id);
+    }, `dry-run-${++this.#dry}`);
+  }
+
+  async removeDowntime(id: string): Promise<void> {
+    await this.write({ action: 'remove-downtime', detail: id, what: `remove downtime ${id}` }, async () => {
+      await this.#req('DELETE', `/downtimes/${enc(id)}`);
+    }, undefined);
+  }
+}

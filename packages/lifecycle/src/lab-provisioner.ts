@@ -1,0 +1,158 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Recorder } from './base.js';
+import { ProvisionerError } from './errors.js';
+import { parsePublicKey } from './keys.js';
+import type { LifecycleHooks, PowerState, Provisioner } from './types.js';
+
+const run = promisify(execFile);
+
+/**
+ * What `galley-lab up` writes to DIR/lifecycle/provisioner.json for this provisioner. Per host dir
+ * (`hdir`): `ssh_host_ed25519_key{,.pub}` (sshd's key, read when sshd starts), `state/` (the host's
+ * fake systemd state: `services/<svc>`, `faults/<svc>`, `down` = sshd off, `rebooting` = seconds
+ * the next sshd restart waits, `os-release`, `lifecycle.log`), `lib/kill-sessions.sh` (ends the
+ * current boot: the supervisor then starts a new one with a new boot id).
+ */
+export interface LabProvisionerFile {
+  version: 1;
+  knownHosts: string;
+  hosts: Record<string, { hdir: string; address: string; port: number; rebootMs: number }>;
+}
+
+export function labProvisionerFile(labDir: string): string {
+  return path.join(labDir, 'lifecycle', 'provisioner.json');
+}
+
+/**
+ * The lab's machines: reinstall = wipe the host's service state, write the OS marker, a NEW ed25519
+ * host key, then a simulated reboot; power off/on = stop/start its sshd. A fault file
+ * `state/lifecycle-fault` holding `never-boots` makes a reinstalled host stay off.
+ */
+export class LabProvisioner extends Recorder implements Provisioner {
+  readonly kind = 'lab';
+  protected readonly client = 'provisioner' as const;
+  readonly labDir: string;
+
+  constructor(labDir: string, hooks: LifecycleHooks = {}, shared?: Recorder['shared']) {
+    super(hooks, shared);
+    this.labDir = path.resolve(labDir);
+  }
+
+  with(hooks: LifecycleHooks): LabProvisioner {
+    return new LabProvisioner(this.labDir, this.mergeHooks(hooks), this.shared);
+  }
+
+  async close(): Promise<void> {
+    // nothing held open
+  }
+
+  #file(): LabProvisionerFile {
+    const f = labProvisionerFile(this.labDir);
+    try {
+      return JSON.parse(fs.readFileSync(f, 'utf8')) as LabProvisionerFile;
+    } catch (err) {
+      throw new ProvisionerError(`no lab provisioner data at ${f}: ${(err as Error).message}`, { hint: 'is the lab up (`galley-lab up`) and provisioner.labDir its directory?', cause: err });
+    }
+  }
+
+  #host(host: string): LabProvisionerFile['hosts'][string] & { state: string } {
+    const h = this.#file().hosts[host];
+    if (!h) throw new ProvisionerError(`the lab has no machine ${host}`, { hint: `machines: ${Object.keys(this.#file().hosts).slice(0, 6).join(', ')}…` });
+    return { ...h, state: path.join(h.hdir, 'state') };
+  }
+
+  #logEvent(state: string, line: string): void {
+    fs.appendFileSync(path.join(state, 'lifecycle.log'), `${(Date.now() / 1000).toFixed(3)} ${line}\n`);
+  }
+
+  async #endBoot(h: { hdir: string; state: string; rebootMs: number }): Promise<void> {
+    fs.writeFileSync(path.join(h.state, 'rebooting'), `${(h.rebootMs / 1000).toFixed(3)}\n`);
+    await run('/bin/sh', [path.join(h.hdir, 'lib', 'kill-sessions.sh'), '0']);
+  }
+
+  async reinstall(host: string, os: string): Promise<void> {
+    const h = this.#host(host);
+    await this.write({ action: 'reinstall', host, detail: os, what: `reinstall ${host} with ${os}` }, async () => {
+      const servicesDir = path.join(h.state, 'services');
+      for (const svc of fs.readdirSync(servicesDir)) {
+        fs.writeFileSync(path.join(servicesDir, svc), 'inactive\n');
+        // A fresh OS has the packages but not their config: the services stay down (across the
+        // reboot) until config management (the post-install command) starts them.
+        const fault = path.join(h.state, 'faults', svc);
+        if (!fs.existsSync(fault)) fs.writeFileSync(fault, 'wiped\n');
+      }
+      fs.writeFileSync(path.join(h.state, 'os-release'), `ID=debian\nVERSION_CODENAME=${os}\n`);
+      const key = path.join(h.hdir, 'ssh_host_ed25519_key');
+      fs.rmSync(key, { force: true });
+      fs.rmSync(`${key}.pub`, { force: true });
+      await run('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${host}`, '-f', key]);
+      const pub = parsePublicKey(fs.readFileSync(`${key}.pub`, 'utf8'))!;
+      this.#publishKnownHost(host, h, pub);
+      this.#logEvent(h.state, `reinstall ${os}`);
+      if (fs.readFileSync(path.join(h.state, 'lifecycle-fault'), { encoding: 'utf8', flag: 'a+' }).trim() === 'never-boots') {
+        fs.writeFileSync(path.join(h.state, 'down'), '');
+        await run('/bin/sh', [path.join(h.hdir, 'lib', 'kill-sessions.sh'), '0']);
+        return;
+      }
+      await this.#endBoot(h);
+    }, undefined);
+  }
+
+  /**
+   * The site's published known_hosts (the lab's DIR/known_hosts) gets the new key, as config
+   * management would publish it; a running galley process still trusts only what it loaded, plus
+   * what it was explicitly told by hostKey().
+   */
+  #publishKnownHost(host: string, h: { address: string; port: number }, pub: string): void {
+    const file = this.#file().knownHosts;
+    const lines = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '') : [];
+    const where = h.port === 22 ? h.address : `[${h.address}]:${h.port}`;
+    const kept = lines.filter((l) => !(l.split(/\s+/)[0] ?? '').split(',').includes(host));
+    kept.push(`${host},${where} ${pub}`);
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, kept.join('\n') + '\n');
+    fs.renameSync(tmp, file);
+  }
+
+  async powerOff(host: string): Promise<void> {
+    const h = this.#host(host);
+    await this.write({ action: 'power-off', host, what: `power off ${host}` }, async () => {
+      for (const f of fs.readdirSync(path.join(h.state, 'services'))) fs.writeFileSync(path.join(h.state, 'services', f), 'inactive\n');
+      fs.writeFileSync(path.join(h.state, 'down'), '');
+      this.#logEvent(h.state, 'power-off');
+      await run('/bin/sh', [path.join(h.hdir, 'lib', 'kill-sessions.sh'), '0']);
+    }, undefined);
+  }
+
+  async powerOn(host: string): Promise<void> {
+    const h = this.#host(host);
+    await this.write({ action: 'power-on', host, what: `power on ${host}` }, async () => {
+      this.#logEvent(h.state, 'power-on');
+      fs.rmSync(path.join(h.state, 'down'), { force: true });
+    }, undefined);
+  }
+
+  async powerCycle(host: string): Promise<void> {
+    const h = this.#host(host);
+    await this.write({ action: 'power-cycle', host, what: `power cycle ${host}` }, async () => {
+      this.#logEvent(h.state, 'power-cycle');
+      fs.rmSync(path.join(h.state, 'down'), { force: true });
+      await this.#endBoot(h);
+    }, undefined);
+  }
+
+  async powerStatus(host: string): Promise<PowerState> {
+    const h = this.#host(host);
+    return fs.existsSync(path.join(h.state, 'down')) ? 'off' : 'on';
+  }
+
+  async hostKey(host: string): Promise<string> {
+    const h = this.#host(host);
+    const key = parsePublicKey(fs.readFileSync(path.join(h.hdir, 'ssh_host_ed25519_key.pub'), 'utf8'));
+    if (!key) throw new ProvisionerError(`the lab machine ${host} has no host key`);
+    return key;
+  }
+}

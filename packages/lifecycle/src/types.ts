@@ -1,0 +1,76 @@
+/**
+ * The host-lifecycle clients the sre.hosts cookbooks use. Each is an interface with several
+ * implementations chosen in config (`provisioner:`, `inventory:`, `monitoring:`); a site plugs in
+ * its own PXE/IPMI/Redfish tooling, CMDB and alerting behind them.
+ */
+
+export type PowerState = 'on' | 'off' | 'unknown';
+
+/** Lifecycle states of a host in the inventory (Netbox-like). */
+export const HOST_STATUSES = ['planned', 'active', 'failed', 'decommissioning', 'decommissioned', 'offline'] as const;
+export type HostStatus = (typeof HOST_STATUSES)[number];
+
+/** One write a client performed or, in dry-run, would have performed. */
+export interface LifecycleAction {
+  client: 'provisioner' | 'inventory' | 'monitoring';
+  action: string;
+  host?: string;
+  detail?: string;
+  dryRun: boolean;
+}
+
+/** What the runner binds into a client for one run. */
+export interface LifecycleHooks {
+  dryRun?: boolean;
+  log?: (line: string) => void;
+  /** Every performed or intended write (plan, audit). */
+  onAction?: (a: LifecycleAction) => void;
+}
+
+interface Bindable<T> {
+  readonly kind: string;
+  readonly dryRun: boolean;
+  /** Writes recorded so far by this client and all its views (in dry-run: what would have run). */
+  readonly actions: readonly LifecycleAction[];
+  /** A view sharing the connection/state, with other hooks. */
+  with(hooks: LifecycleHooks): T;
+  close(): Promise<void>;
+}
+
+export interface Provisioner extends Bindable<Provisioner> {
+  /** Reinstall the host with this OS (network boot, installer, reboot into the new OS). Returns once the install was started. */
+  reinstall(host: string, os: string): Promise<void>;
+  powerOff(host: string): Promise<void>;
+  powerOn(host: string): Promise<void>;
+  powerCycle(host: string): Promise<void>;
+  powerStatus(host: string): Promise<PowerState>;
+  /**
+   * The SSH host public key the site vouches for (`ssh-ed25519 AAAA…`): after a reinstall this is
+   * the only way a new key becomes trusted, never by accepting whatever the host offers.
+   */
+  hostKey(host: string): Promise<string>;
+}
+
+export interface InventoryRecord {
+  host: string;
+  status: HostStatus;
+  [field: string]: unknown;
+}
+
+export interface Inventory extends Bindable<Inventory> {
+  /** undefined when the inventory does not know the host. */
+  get(host: string): Promise<InventoryRecord | undefined>;
+  setStatus(host: string, status: HostStatus): Promise<void>;
+  remove(host: string): Promise<void>;
+}
+
+export interface DowntimeOptions {
+  durationMs: number;
+  reason: string;
+}
+
+export interface Monitoring extends Bindable<Monitoring> {
+  /** Silence alerts for the host; returns the downtime id to remove it with. */
+  downtime(host: string, opts: DowntimeOptions): Promise<string>;
+  removeDowntime(id: string): Promise<void>;
+}
