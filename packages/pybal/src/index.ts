@@ -12,6 +12,7 @@ export {
   type Disagreement,
   type Expected,
   type FlagKind,
+  type LbAlerts,
   type NodeLike,
   type PoolStatus,
   type PybalServiceOptions,

@@ -34,11 +34,13 @@ export function renderStatus(report: StatusReport): string {
       .map((c) => (c.error ? `${c.lb}: unknown (${c.error})` : `${c.lb}: ${c.upEnabled}/${c.total} up+enabled, ${c.pooled} pooled, can take out ${c.canTakeOut}`))
       .join('; ');
     out.push(`  capacity: can take out ${p.capacity.canTakeOut} more (${cap})`);
-    for (const a of p.alerts) out.push(`  alerts ${a.lb}: ${a.error ? `unknown (${a.error})` : `${(a.status ?? '').toUpperCase()} - ${a.msg ?? ''}`}`);
+    for (const a of p.alerts) if (a.error === undefined && a.status !== 'ok') out.push(`  alerts ${a.lb}: ${(a.status ?? '').toUpperCase()} - ${a.msg ?? ''}`);
     const problems = p.rows.flatMap((r) => r.flags.filter((f) => f.kind !== 'lb-error').map((f) => f.message));
     for (const m of problems) out.push(`  ! ${m}`);
     out.push('');
   }
+  const lbAlerts = report.alerts.map((a) => `${a.lb} ${a.error !== undefined ? `unknown (${a.error})` : `${(a.status ?? '').toUpperCase()} - ${a.msg ?? ''}`}`);
+  if (lbAlerts.length) out.push(`alerts (all pools of each LB): ${lbAlerts.join('; ')}`);
   for (const r of report.unmapped) out.push(`${r.dc}/${r.cluster}/${r.service}/${r.host}: no PyBal pool configured (conftool ${r.conftool.pooled ?? '?'})`);
   return out.join('\n').trimEnd();
 }

@@ -94,7 +94,8 @@ export interface PoolStatus {
   pool: PoolRef;
   rows: ComparisonRow[];
   capacity: Capacity;
-  alerts: { lb: string; status?: Alerts['status']; msg?: string; error?: string }[];
+  /** Per LB, the parts of its /alerts that name this pool ('ok' when none do). */
+  alerts: LbAlerts[];
   /** Servers an LB lists in the pool that conftool does not have (or has as inactive). */
   extraOnLb: { lb: string; host: string; view: LbServerView }[];
 }
@@ -102,6 +103,15 @@ export interface PoolStatus {
 export interface StatusReport {
   pools: PoolStatus[];
   unmapped: ComparisonRow[];
+  /** Each LB's /alerts as served (PyBal's alerts cover all its pools); `pools[].alerts` holds the parts about that pool. */
+  alerts: LbAlerts[];
+}
+
+export interface LbAlerts {
+  lb: string;
+  status?: Alerts['status'];
+  msg?: string;
+  error?: string;
 }
 
 export interface PybalServiceOptions {
@@ -213,7 +223,7 @@ export class PybalService {
     const views = await this.fetchAll(pools);
     const lbs = new Map<string, LoadBalancerRef>();
     for (const p of pools) for (const lb of p.loadBalancers) lbs.set(lb.name, lb);
-    const alertsByLb = new Map<string, PoolStatus['alerts'][number]>();
+    const alertsByLb = new Map<string, LbAlerts>();
     await Promise.all(
       [...lbs.values()].map(async (lb) => {
         try {
@@ -240,10 +250,11 @@ export class PybalService {
         return { lb: lb.name, total: c.total, upEnabled: c.upEnabled, pooled: c.pooled, threshold, canTakeOut: canTakeOut(c, threshold) };
       });
       const capacity: Capacity = { pool: pool.pool, canTakeOut: perLb.length ? Math.min(...perLb.map((p) => p.canTakeOut)) : 0, perLb };
-      const alerts = pool.loadBalancers.map((lb) => alertsByLb.get(lb.name) ?? { lb: lb.name, error: 'not fetched' });
+      const alerts = pool.loadBalancers.map((lb) => alertsForPool(alertsByLb.get(lb.name) ?? { lb: lb.name, error: 'not fetched' }, pool.pool));
       return { pool, rows: poolRows, capacity, alerts, extraOnLb };
     });
-    return { pools: out, unmapped: rows.filter((r) => r.pool === null) };
+    const alerts = [...lbs.keys()].map((name) => alertsByLb.get(name) ?? { lb: name, error: 'not fetched' });
+    return { pools: out, unmapped: rows.filter((r) => r.pool === null), alerts };
   }
 
   /** Text form of a status report (a method so cookbooks need not import this package). */
@@ -408,6 +419,19 @@ export class PybalService {
     }
     return [head, ...lines].join('\n');
   }
+}
+
+/**
+ * PyBal joins per-pool alert messages with "; " (critical ones start "<pool>: ", warnings read
+ * "Pool <pool> is too small…"); keep the parts about one pool.
+ */
+function alertsForPool(a: LbAlerts, pool: string): LbAlerts {
+  if (a.error !== undefined || a.status === undefined || a.status === 'ok') return a;
+  const parts = (a.msg ?? '')
+    .split('; ')
+    .map((p) => p.trim())
+    .filter((p) => p.startsWith(`${pool}:`) || p.startsWith(`Pool ${pool} `));
+  return parts.length ? { lb: a.lb, status: a.status, msg: parts.join('; ') } : { lb: a.lb, status: 'ok', msg: '' };
 }
 
 function uniq<T>(v: T, i: number, a: readonly T[]): boolean {
