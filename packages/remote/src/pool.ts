@@ -250,6 +250,8 @@ export class SshPool implements Transport {
           settle(hostKeyProblem !== null ? new ConnectFailure('hostkey', hostKeyProblem) : new Error('Connection lost before handshake'));
           return;
         }
+        // A failed attempt's client closing must not mark the (retried) connection closed.
+        if (conn.client !== client) return;
         conn.closed = true;
         if (this.#conns.get(conn.key) === conn) this.#conns.delete(conn.key);
         if (conn.idle) clearTimeout(conn.idle);
@@ -282,6 +284,7 @@ export class SshPool implements Transport {
         authHandler: auth as ConnectConfig['authHandler'],
       };
       if (sock) config.sock = sock;
+
       if (auth.length === 0) {
         settle(new ConnectFailure('auth', `${t.alias}: no usable identity (no readable IdentityFile, no ssh-agent)`));
         return;
@@ -332,8 +335,7 @@ export class SshPool implements Transport {
     this.stats.maxChannelsInUse = Math.max(this.stats.maxChannelsInUse, conn.channels.inUse);
     this.#touch(conn);
     try {
-      const stream = await this.#openExec(conn, req.command);
-      return await this.#collect(conn, stream, req, t0);
+      return await this.#collect(conn, req, t0);
     } finally {
       conn.active--;
       conn.channels.release();
@@ -341,14 +343,21 @@ export class SshPool implements Transport {
     }
   }
 
-  async #openExec(conn: Conn, command: string): Promise<ClientChannel> {
+  async #openExec(conn: Conn, command: string, attach: (stream: ClientChannel) => void): Promise<void> {
     const client = conn.client;
     if (!client || conn.closed) throw new Error('Not connected');
     for (let attempt = 1; ; attempt++) {
       try {
-        return await new Promise<ClientChannel>((resolve, reject) => {
-          client.exec(command, (err, stream) => (err ? reject(err) : resolve(stream)));
+        await new Promise<void>((resolve, reject) => {
+          client.exec(command, (err, stream) => {
+            if (err) return reject(err);
+            // Attach now, synchronously: exit-status, EOF and CLOSE can arrive in the same
+            // packet batch as CHANNEL_SUCCESS and are emitted before any awaiting code runs.
+            attach(stream);
+            resolve();
+          });
         });
+        return;
       } catch (err) {
         // The server refused a session (MaxSessions shared with another client): wait and retry.
         if (/Channel open failure/.test((err as Error).message) && attempt < 5 && !conn.closed) {
@@ -361,8 +370,12 @@ export class SshPool implements Transport {
     }
   }
 
-  #collect(conn: Conn, stream: ClientChannel, req: ExecRequest, t0: number): Promise<ExecOutcome> {
-    return new Promise((resolve) => {
+  async #collect(conn: Conn, req: ExecRequest, t0: number): Promise<ExecOutcome> {
+    let resolveOut: (o: ExecOutcome) => void = () => undefined;
+    const result = new Promise<ExecOutcome>((r) => {
+      resolveOut = r;
+    });
+    await this.#openExec(conn, req.command, (stream) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let exitCode: number | null = null;
@@ -380,7 +393,7 @@ export class SshPool implements Transport {
         };
         if (failure !== undefined) o.failure = failure;
         if (message !== undefined) o.message = message;
-        resolve(o);
+        resolveOut(o);
       };
       const timeoutMsg = () => `${conn.target.alias}: command timed out after ${((req.timeoutMs ?? 0) / 1000).toFixed(1)}s (remote process group killed)`;
       const timer = req.timeoutMs !== undefined && req.timeoutMs > 0
@@ -408,9 +421,12 @@ export class SshPool implements Transport {
           finish('timeout', timeoutMsg());
         } else if (exitCode === null && exitSignal !== null) {
           finish(undefined, `killed by signal ${exitSignal}`);
+        } else if (exitCode === null) {
+          finish(undefined, 'channel closed without an exit status');
         } else finish();
       });
       stream.end();
     });
+    return result;
   }
 }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { RunOptionsError } from './errors.js';
 import { NodeSet } from './nodeset.js';
 import type { CommandResult, ExecOutcome, HostEvent, HostResult, RunOptions, RunReport, Transport } from './types.js';
@@ -96,6 +97,8 @@ export async function schedule(input: ScheduleInput): Promise<RunReport> {
   };
 
   const abort = new AbortController();
+  // Every in-flight exec listens on it: a 64-wide fan-out is not a leak.
+  setMaxListeners(0, abort.signal);
   let timedOut = false;
   const onUserAbort = () => abort.abort(new Error('run aborted'));
   if (o.signal?.aborted) onUserAbort();
