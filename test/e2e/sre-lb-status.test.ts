@@ -1,0 +1,110 @@
+// `cookbook sre.lb.status` through the built binary against the lab (build first:
+// `pnpm exec tsc -b packages/cli cookbooks`).
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import type { Lab } from '@galley/lab';
+import { sharedLab } from '@galley/lab/testing';
+
+jest.setTimeout(60000);
+
+const BIN = path.resolve(import.meta.dirname, '../../packages/cli/dist/bin.js');
+const POOL = 'jobrunner-nginx_eqiad';
+const J = ['mw1301', 'mw1302', 'mw1303', 'mw1304'].map((h) => `${h}.eqiad.wmnet`);
+let lab: Lab;
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, '-c', lab.info.config, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+interface Row {
+  host: string;
+  conftool: { pooled: string };
+  lbs: { lb: string; view: { pooled: boolean; up: boolean; enabled: boolean } | null }[];
+  flags: { kind: string; lb?: string }[];
+}
+interface PoolOut {
+  pool: { pool: string };
+  rows: Row[];
+  capacity: { canTakeOut: number; perLb: { lb: string; total: number; upEnabled: number }[] };
+  alerts: { lb: string; status?: string; msg?: string }[];
+}
+
+async function statusJson(args: string[]): Promise<{ pools: PoolOut[]; alerts: { lb: string; status?: string }[] }> {
+  const r = await run(['--output', 'json', 'sre.lb.status', ...args]);
+  expect(r.code).toBe(0);
+  const events = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; data?: unknown });
+  const out = events.find((e) => e.type === 'output');
+  expect(out).toBeDefined();
+  return out!.data as { pools: PoolOut[]; alerts: { lb: string; status?: string }[] };
+}
+
+async function waitDown(hosts: string[]): Promise<void> {
+  // Health checks run every ~200 ms; wait until both simulators see the services down.
+  const end = Date.now() + 10000;
+  for (;;) {
+    const views = await Promise.all(
+      lab.info.loadBalancers.flatMap((lb) => hosts.map(async (h) => ((await (await fetch(`${lb.url}/pools/${POOL}/${h}`, { headers: { accept: 'application/json' } })).json()) as { up: boolean }).up)),
+    );
+    if (views.every((up) => !up)) return;
+    if (Date.now() > end) throw new Error('services did not go down on the simulators');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  lab = await sharedLab();
+});
+afterAll(async () => {
+  await lab.reset();
+});
+
+describe('cookbook sre.lb.status (built binary, lab)', () => {
+  it('prints one table per pool with each LB’s view, capacity and alerts', async () => {
+    const r = await run(['sre.lb.status', 'cluster=jobrunner', 'dc=eqiad']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`pool ${POOL} (eqiad/jobrunner/nginx), depool threshold 0.5`);
+    expect(r.stdout).toMatch(/host\s+conftool\s+lvs1019\s+lvs1020\s+flags/);
+    expect(r.stdout).toMatch(/mw1301\.eqiad\.wmnet\s+yes\/10\s+enabled\/up\/pooled\s+enabled\/up\/pooled/);
+    expect(r.stdout).toContain('capacity: can take out 2 more (lvs1019: 4/4 up+enabled, 4 pooled, can take out 2; lvs1020: 4/4 up+enabled, 4 pooled, can take out 2)');
+    expect(r.stdout).toContain('alerts (all pools of each LB): lvs1019 OK - All pools are healthy; lvs1020 OK - All pools are healthy');
+  });
+
+  it('--output json: a server its LBs keep pooled while down is flagged, capacity is 0 and alerts are critical', async () => {
+    // Pool of 4 at threshold 0.5: two down servers are depooled, the third is kept pooled.
+    for (const h of J.slice(0, 3)) await lab.failService(h, 'nginx', 'down');
+    await waitDown(J.slice(0, 3));
+    const out = await statusJson(['cluster=jobrunner', 'dc=eqiad', 'service=nginx']);
+    expect(out.pools.map((p) => p.pool.pool)).toEqual([POOL]);
+    const p = out.pools[0]!;
+    for (const lb of ['lvs1019', 'lvs1020']) {
+      const pooledDown = p.rows.filter((row) => row.flags.some((f) => f.kind === 'pooled-down' && f.lb === lb));
+      const notPooled = p.rows.filter((row) => row.flags.some((f) => f.kind === 'not-pooled-on-lb' && f.lb === lb));
+      expect(pooledDown).toHaveLength(1);
+      expect(notPooled).toHaveLength(2);
+      expect(p.alerts.find((a) => a.lb === lb)).toMatchObject({ status: 'critical', msg: expect.stringContaining(`${POOL}: Servers ${pooledDown[0]!.host}`) });
+    }
+    expect(p.capacity.canTakeOut).toBe(0);
+    expect(p.capacity.perLb.map((c) => [c.lb, c.total, c.upEnabled])).toEqual([
+      ['lvs1019', 4, 1],
+      ['lvs1020', 4, 1],
+    ]);
+    expect(out.alerts.map((a) => a.status)).toEqual(['critical', 'critical']);
+  });
+
+  it('exits 1 naming the selector when nothing matches', async () => {
+    const r = await run(['sre.lb.status', 'cluster=nosuch']);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain('cluster=nosuch');
+  });
+});
