@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+// `pnpm bench remote [--hosts N] [--runs R]`: galley-exec against the lab's sshd hosts, next to
+// Cumin, clush, pdsh and xargs+ssh measured in the same run (/work/shared/bench/peers.sh), with
+// default configs and with curve25519 forced on the OpenSSH-based tools. Prints medians, client
+// CPU, peak RSS and the ratios the issue sets targets for. A peer that is not installed is NA.
+/* global process */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const here = import.meta.dirname;
+const root = path.resolve(here, '../../..');
+const { startLab } = await import(path.join(root, 'packages/lab/dist/index.js'));
+const { NodeSet } = await import(path.join(here, '../dist/index.js'));
+
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? def : Number(process.argv[i + 1]);
+};
+const HOSTS = arg('hosts', 50);
+const RUNS = arg('runs', 5);
+const FANOUT = 64;
+const PEERS_SH = process.env.PEERS_SH ?? path.resolve(root, '../shared/bench/peers.sh');
+const BIN = path.join(here, '../dist/bin.js');
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+
+/** Run a command under /usr/bin/time: wall (s), client CPU (user+sys, s, children included), peak RSS (MB). */
+function timed(argv, env = {}) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %U %S %M', ...argv], {
+    encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20,
+  });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const m = /TIME ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr ?? '');
+  return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN, rssMb: m ? Number(m[3]) / 1024 : NaN, status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function series(name, argv, env, check) {
+  timed(argv, env); // warm-up, not timed (page cache, sshd first-exec)
+  const runs = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r = timed(argv, env);
+    if (r.status !== 0 || (check && !check(r))) {
+      process.stderr.write(`bench: ${name} run ${i} failed (rc=${r.status}): ${r.stderr.split('\n').slice(-4).join(' | ')}\n`);
+    }
+    runs.push(r);
+  }
+  return { name, wall: median(runs.map((r) => r.wall)), cpu: median(runs.map((r) => r.cpu)), rssMb: Math.max(...runs.map((r) => r.rssMb)), failed: runs.filter((r) => r.status !== 0).length };
+}
+
+function peers(labDir, env = {}) {
+  if (!fs.existsSync(PEERS_SH)) return new Map();
+  const r = spawnSync('bash', [PEERS_SH, labDir, String(HOSTS)], { encoding: 'utf8', env: { ...process.env, RUNS: String(RUNS), FANOUT: String(FANOUT), ...env } });
+  if (r.stderr) process.stderr.write(r.stderr);
+  const out = new Map();
+  for (const line of r.stdout.trim().split('\n')) {
+    const [tool, , med] = line.split(' ');
+    if (tool) out.set(tool, med === 'NA' ? null : Number(med));
+  }
+  return out;
+}
+
+const fmt = (x, d = 2) => (x == null || Number.isNaN(x) ? 'NA' : x.toFixed(d));
+const ratio = (a, b) => (a == null || b == null || Number.isNaN(a) || Number.isNaN(b) ? 'NA' : `${(a / b).toFixed(2)}x`);
+
+process.stderr.write(`bench: starting a lab with ${HOSTS} hosts...\n`);
+const lab = await startLab({ hosts: HOSTS, lbs: 0, pybal: false, bastion: false });
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-bench-remote-'));
+try {
+  const info = lab.info;
+  const hosts = NodeSet.fromHosts(info.hosts.map((h) => h.name)).toString();
+  const cfg = info.config;
+  const exec = (...cmds) => ['node', BIN, '-c', cfg, '--yes', '--no-progress', '-b', String(FANOUT), hosts, ...cmds];
+  const allOk = (r) => /100\.0% \(\d+\/\d+\) success/.test(r.stderr);
+
+  const g = {
+    true: series('galley true', exec('true'), {}, allOk),
+    hostname: series('galley hostname', exec('hostname'), {}, (r) => allOk(r) && (r.stdout.match(/^\(1\) /gm) ?? []).length === HOSTS),
+    three: series('galley 3 cmds', [...exec('true', 'hostname', 'uname -r'), '-m', 'async'], {}, allOk),
+  };
+
+  // The same key exchange for everyone: a copy of the lab whose ssh_config forces curve25519.
+  const sshCfg = fs.readFileSync(info.sshConfig, 'utf8');
+  const curveCfg = path.join(work, 'ssh_config');
+  fs.writeFileSync(curveCfg, `KexAlgorithms curve25519-sha256\n${sshCfg}`);
+  const curveLab = path.join(work, 'lab');
+  fs.mkdirSync(curveLab);
+  fs.writeFileSync(path.join(curveLab, 'lab.json'), JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(info.dir, 'lab.json'), 'utf8')), sshConfig: curveCfg }));
+
+  process.stderr.write('bench: peers (default configs)...\n');
+  const pDefault = peers(info.dir);
+  process.stderr.write('bench: peers (curve25519 forced)...\n');
+  const pCurve = peers(curveLab);
+
+  // Cumin's own CPU/RSS, and its async mode with three commands (one connection per command).
+  let cumin = null;
+  let cumin3 = null;
+  if (has('cumin')) {
+    const ccfg = path.join(work, 'cumin.yaml');
+    fs.writeFileSync(ccfg, `transport: clustershell\nlog_file: ${work}/cumin.log\ndefault_backend: direct\nclustershell:\n  ssh_options:\n    - '-F ${info.sshConfig}'\n  fanout: ${FANOUT}\n`);
+    const env = process.env.USER === 'root' || !process.env.USER ? { SUDO_USER: 'bench' } : {};
+    cumin = series('cumin true', ['cumin', '-c', ccfg, '--force', '--no-progress', '-n', hosts, 'true'], env);
+    cumin3 = series('cumin 3 cmds async', ['cumin', '-c', ccfg, '--force', '--no-progress', '-n', '-m', 'async', hosts, 'true', 'hostname', 'uname -r'], env);
+  }
+
+  const others = (m) => [...m].filter(([t, v]) => t !== 'cumin' && v != null);
+  const fastest = (m) => others(m).sort((a, b) => a[1] - b[1])[0] ?? [null, null];
+  const [fastD, fastDv] = fastest(pDefault);
+  const [fastC, fastCv] = fastest(pCurve);
+  const cuminWall = pDefault.get('cumin') ?? cumin?.wall ?? null;
+
+  const lines = [];
+  lines.push(`remote bench: ${HOSTS} hosts, fanout ${FANOUT}, median of ${RUNS} runs (after one warm-up), ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}`);
+  lines.push('');
+  lines.push('tool / scenario                      wall s   client CPU s   peak RSS MB');
+  for (const s of [g.true, g.hostname, g.three, cumin, cumin3].filter(Boolean)) {
+    lines.push(`${s.name.padEnd(36)} ${fmt(s.wall).padStart(6)}   ${fmt(s.cpu).padStart(12)}   ${fmt(s.rssMb, 0).padStart(11)}${s.failed ? `   (${s.failed} failed runs)` : ''}`);
+  }
+  lines.push('');
+  lines.push('peers, `true` on all hosts (peers.sh), wall s:   default kex   curve25519 forced');
+  for (const t of new Set([...pDefault.keys(), ...pCurve.keys()])) {
+    lines.push(`  ${t.padEnd(44)} ${fmt(pDefault.get(t)).padStart(11)}   ${fmt(pCurve.get(t)).padStart(17)}`);
+  }
+  lines.push(`  ${'galley-exec (ssh2: curve25519 always)'.padEnd(44)} ${fmt(g.true.wall).padStart(11)}   ${fmt(g.true.wall).padStart(17)}`);
+  lines.push('');
+  lines.push('ratios (target in brackets):');
+  lines.push(`  galley / Cumin wall, true (default)            ${ratio(g.true.wall, cuminWall)}  [<= 0.45x]`);
+  lines.push(`  galley / fastest other (${fastD ?? 'NA'}, default)   ${ratio(g.true.wall, fastDv)}  [<= 0.60x]`);
+  lines.push(`  galley / fastest other (${fastC ?? 'NA'}, curve25519)  ${ratio(g.true.wall, fastCv)}  [<= 1.00x]`);
+  lines.push(`  galley / Cumin client CPU, true                 ${ratio(g.true.cpu, cumin?.cpu)}  [<= 0.10x]`);
+  lines.push(`  galley / Cumin async, three commands per host   ${ratio(g.three.wall, cumin3?.wall)}  [<= 0.25x]`);
+  lines.push(`  galley peak RSS                                 ${fmt(Math.max(g.true.rssMb, g.hostname.rssMb, g.three.rssMb), 0)} MB`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+} finally {
+  await lab.stop();
+  fs.rmSync(work, { recursive: true, force: true });
+}
