@@ -26,6 +26,21 @@ export const pybalSchema = z
     /** How long verifyPooled/verifyDepooled poll before giving up. */
     verifyTimeoutMs: z.number().int().positive().default(30000),
   })
-  .strict();
+  .strict()
+  .superRefine((cfg, ctx) => {
+    // Cross-references, so a typo is reported at load time with its path, together with every other problem.
+    const seen = new Map<string, number>();
+    cfg.pools.forEach((p, i) => {
+      p.loadBalancers.forEach((lb, j) => {
+        if (!Object.hasOwn(cfg.loadBalancers, lb)) {
+          ctx.addIssue({ code: 'custom', path: ['pools', i, 'loadBalancers', j], message: `load balancer ${lb} has no entry in pybal.loadBalancers` });
+        }
+      });
+      const key = `${p.dc}/${p.cluster}/${p.service}`;
+      const first = seen.get(key);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['pools', i], message: `${key} is already mapped by pools.${first}` });
+      else seen.set(key, i);
+    });
+  });
 export type PybalPoolConfig = z.infer<typeof pybalPoolSchema>;
 export type PybalConfig = z.infer<typeof pybalSchema>;
