@@ -104,6 +104,10 @@ export function conftoolStore(confctl: ConftoolLike): PoolStore {
 /** All commands in order on every host of the batch at once (the batch is already the unit of risk). */
 export function remoteExecutor(remote: RemoteLike): Executor {
   return {
+    prepare: (hosts) => {
+      // A read-only no-op opens (and pools) the connections; failures show up on the real run.
+      if (hosts.length) remote.run([...hosts], [{ argv: ['true'], timeoutMs: 10_000 }], { batchSize: hosts.length, isSafe: true }).catch(() => undefined);
+    },
     run: async (hosts, commands, opts) => {
       if (hosts.length === 0) return [];
       const report = await remote.run([...hosts], [...commands], { batchSize: hosts.length, mode: 'async', ...(opts?.signal ? { signal: opts.signal } : {}) });
@@ -139,10 +143,98 @@ export function pybalVerifier(pybal: PybalLike, opts: { pollIntervalMs?: number 
       maxPollIntervalMs: Math.max(opts.pollIntervalMs ?? 50, 100),
     });
   }
+  const pollMs = opts.pollIntervalMs ?? 25;
+  const fast = svc instanceof PybalService ? svc : undefined;
   return {
-    verifyOut: async (objects, o) => toLb(await svc.verifyDepooled(objects, o)),
-    verifyIn: async (objects, o) => toLb(await svc.verifyPooled(objects, o)),
+    verifyOut: async (objects, o) => {
+      if (!fast) return toLb(await svc.verifyDepooled(objects, o));
+      const deadline = Date.now() + (o?.timeoutMs ?? fast.verifyTimeoutMs);
+      if (await pollUntil(fast, objects, (v) => !v || !v.pooled, deadline, pollMs)) return { ok: true, failedHosts: [], report: 'every LB has them out' };
+      // Out of time: one more look through PybalService for the report naming each LB and why.
+      return toLb(await fast.verifyDepooled(objects, { timeoutMs: 1 }));
+    },
+    verifyIn: async (objects, o) => {
+      if (!fast) return toLb(await svc.verifyPooled(objects, o));
+      const deadline = Date.now() + (o?.timeoutMs ?? fast.verifyTimeoutMs);
+      if (await pollUntil(fast, objects, (v) => !!v && v.pooled && v.enabled && v.up, deadline, pollMs)) return { ok: true, failedHosts: [], report: 'every LB has them pooled and up' };
+      const v = toLb(await fast.verifyPooled(objects, { timeoutMs: 1 }));
+      if (!v.ok) return v;
+      return (await waitUp(fast, objects, Date.now(), pollMs)) ?? v;
+    },
   };
+}
+
+/**
+ * One GET of /pools/<pool> per (pool, LB) per round, a short fixed pause between rounds, until
+ * every LB's view of every host satisfies `ok` or the deadline passes. Waiting for PyBal is most
+ * of a batch's wall time, so the overshoot past the propagation delay is kept to a round.
+ */
+async function pollUntil(
+  svc: PybalService,
+  objects: readonly PoolObject[],
+  ok: (v: { pooled: boolean; enabled: boolean; up: boolean } | undefined) => boolean,
+  deadline: number,
+  pollMs: number,
+): Promise<boolean> {
+  let pairs = svc.topology.poolsForNodes(objects).flatMap((ref) => {
+    const hosts = [...new Set(objects.filter((o) => o.tags.dc === ref.dc && o.tags.cluster === ref.cluster && o.tags.service === ref.service).map((o) => o.tags.name))];
+    return ref.loadBalancers.map((lb) => ({ ref, lb, hosts, done: false }));
+  });
+  for (;;) {
+    await Promise.all(
+      pairs.map(async (p) => {
+        try {
+          const view = await svc.client.pool(p.lb, p.ref.pool, { retries: 0 });
+          p.done = p.hosts.every((h) => ok(view.get(h)));
+        } catch {
+          p.done = false;
+        }
+      }),
+    );
+    pairs = pairs.filter((p) => !p.done);
+    if (!pairs.length) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(0, deadline - Date.now()))));
+  }
+}
+
+/**
+ * Pooled is not enough to call a host back: PyBal force-pools a down server to keep a pool above
+ * its threshold. A host is back in when every LB has it pooled, enabled AND up (health checks
+ * pass), which also keeps the next batch's capacity check from counting restarting hosts.
+ */
+async function waitUp(svc: PybalService, objects: readonly PoolObject[], deadline: number, pollMs: number): Promise<LbVerification | undefined> {
+  const pairs = svc.topology.poolsForNodes(objects).flatMap((ref) => {
+    const hosts = [...new Set(objects.filter((o) => o.tags.dc === ref.dc && o.tags.cluster === ref.cluster && o.tags.service === ref.service).map((o) => o.tags.name))];
+    return ref.loadBalancers.map((lb) => ({ ref, lb, hosts, notUp: hosts, error: undefined as string | undefined }));
+  });
+  for (;;) {
+    await Promise.all(
+      pairs
+        .filter((p) => p.notUp.length)
+        .map(async (p) => {
+          try {
+            const view = await svc.client.pool(p.lb, p.ref.pool, { retries: 0 });
+            p.notUp = p.hosts.filter((h) => !view.get(h)?.up);
+            p.error = undefined;
+          } catch (err) {
+            p.error = err instanceof Error ? err.message : String(err);
+          }
+        }),
+    );
+    const bad = pairs.filter((p) => p.notUp.length);
+    if (!bad.length) return undefined;
+    if (Date.now() >= deadline) {
+      return {
+        ok: false,
+        failedHosts: [...new Set(bad.flatMap((p) => p.notUp))],
+        report: bad
+          .map((p) => (p.error ? `${p.lb.name} gave no usable answer for pool ${p.ref.pool}: ${p.error}` : `${p.lb.name} has ${p.notUp.join(', ')} pooled but not up in pool ${p.ref.pool} (health checks failing)`))
+          .join('; '),
+      };
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
 }
 
 export function pybalCapacity(pybal: PybalLike): CapacityProbe {

@@ -242,7 +242,9 @@ export async function rollingRestart(ctx: LbContext, a: RollingArgs & { restart?
   const selection = await selectHosts(ports.store, select);
   const services = list(a.restart) ?? select.services ?? selection.services;
   const timeoutMs = parseDuration(a['command-timeout'] ?? '120s', 'command-timeout');
-  const commands = services.map((s): CommandSpec => ({ argv: ['systemctl', 'restart', s], timeoutMs }));
+  // One `systemctl restart a b` per host: one SSH round trip, and systemd restarts the units together.
+  const commands: CommandSpec[] = services.length ? [{ argv: ['systemctl', 'restart', ...services], timeoutMs }] : [];
+  if (!commands.length) throw new LbArgumentError('restart=: no service to restart', { hint: 'name them with restart=svc1,svc2' });
   return rollingOperation(ctx, { select, commands, label: 'restarting', args: a }, selection);
 }
 

@@ -78,6 +78,8 @@ export interface HostOutcome {
 /** SSH execution: every command in order on each host (stop at the host's first failure). */
 export interface Executor {
   run(hosts: readonly string[], commands: readonly CommandSpec[], opts?: { signal?: AbortSignal }): Promise<HostOutcome[]>;
+  /** Optional: get ready to reach these hosts soon (e.g. open SSH connections); never fails, changes nothing. */
+  prepare?(hosts: readonly string[]): void;
 }
 
 export interface LbVerification {

@@ -193,12 +193,28 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     }
   };
 
+  // Journal entries are appended in order. The ones a resume depends on before a side effect
+  // (about to depool, about to act, about to repool) are awaited; the others are chained behind
+  // them without holding up the batch, and awaited at the next awaited entry or at the end.
+  let chain: Promise<void> = Promise.resolve();
+  const CRITICAL: ReadonlySet<HostPhase> = new Set(['depooling', 'acting', 'repooling', 'failed', 'put-back']);
   const setPhase = async (hs: readonly HostState[], phase: HostPhase, extra?: (s: HostState) => Partial<JournalEntry>): Promise<void> => {
     for (const s of hs) {
       s.phase = phase;
       ports.emit({ type: 'host-phase', batch: s.batch, host: s.plan.host, phase, ...(s.reason !== undefined && (phase === 'failed' || phase === 'put-back') ? { reason: s.reason } : {}) });
     }
-    await Promise.all(hs.map((s) => journal(s, extra?.(s))));
+    if (!hs.length) return;
+    // Snapshot now: the chained write may run after the host has moved on.
+    const at = new Date(ports.clock.now()).toISOString();
+    const entries = hs.map((s) => ({ phase, batch: s.batch, at, ...extra?.(s) }));
+    const prev = chain;
+    chain = prev.then(() => Promise.all(hs.map((s, i) => journal(s, entries[i]))).then(() => undefined));
+    // A failure stays in the chain and surfaces at the next awaited entry.
+    chain.catch(() => undefined);
+    if (CRITICAL.has(phase)) await chain;
+  };
+  const flushJournal = async (): Promise<void> => {
+    await chain;
   };
 
   const fail = async (hs: readonly HostState[], reason: string | ((s: HostState) => string), stillDepooled: (s: HostState) => boolean): Promise<void> => {
@@ -383,6 +399,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
       }
     }
     await setPhase(done, 'done');
+    await flushJournal();
     return hs.every((s) => s.phase === 'done');
   };
 
@@ -444,6 +461,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
   const planned = planBatches(queue.map((s) => s.plan.host), spec, n);
   ports.emit({ type: 'plan', batches: planned, skipped });
 
+  ports.executor.prepare?.(queue.slice(0, batchSizeAt(spec, 0, n)).map((s) => s.plan.host));
   try {
     if (leftovers.length) {
       const failedNow = leftovers.filter((s) => s.phase === 'failed');
@@ -484,6 +502,8 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
         }
       }
       queue.splice(0, hs.length);
+      // While this batch waits on the LBs, get the next one's connections ready.
+      ports.executor.prepare?.(queue.slice(0, batchSizeAt(spec, i + 1, n)).map((s) => s.plan.host));
       const ok = await runBatch(hs, no, Math.max(planned.length, no));
       if (signal?.aborted && hs.some((s) => !TERMINAL.has(s.phase))) {
         batches.push({ batch: no, hosts: hs.map((s) => s.plan.host), ok: false, reason: 'interrupted' });
@@ -506,10 +526,14 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
         await ports.clock.sleep(opts.sleepMs, signal);
       }
     }
+    await flushJournal();
   } catch (err) {
     if (!(err instanceof StopRun)) throw err;
     stopReason = err.message;
   }
+  await chain.catch((err: unknown) => {
+    stopReason ??= `cannot write the run journal (${errorText(err)})`;
+  });
   if (signal?.aborted && !stopReason) stopReason = 'interrupted: no new batch or step was started';
   if (stopReason) ports.emit({ type: 'stopped', reason: stopReason });
 

@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+/* global process, console */
+// `pnpm bench rolling`: the load-balanced rolling operation against a real lab (imports from dist).
+//
+// 1. 40 lab hosts, 2 LBs, batch 4, PyBal propagation delay 300 ms, instant restarts: the wall time
+//    of a rolling restart of every host next to the floor no implementation can beat,
+//    batches × (depool propagation + restart + repool propagation) + sleeps, as a ratio (target ≤ 1.3).
+//    The whole 40-host fleet is rolled (4 clusters in 2 dcs, depool threshold 0.2 so that the
+//    small codfw pools can lose a batch of 4); the journal is written to etcd like the runner does.
+// 2. Dry-run plan of a 1,000-host cluster (cluster=jobrunner in a 2,000-host lab without sshd:
+//    conftool objects + PyBal simulator state only), in a fresh child process: wall time (≤ 3 s)
+//    and peak RSS (≤ 250 MB).
+//
+// Options: --runs N (rolling runs, default 3), --skip-rolling, --skip-plan.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { Conftool, connectEtcd } from '@galley/confctl';
+import { loadConfig } from '@galley/config';
+import { startLab } from '@galley/lab';
+import { conftoolStore, parseBatchSpec, pybalCapacity, pybalVerifier, realClock, remoteExecutor, runRolling, selectHosts } from '@galley/lb';
+import { PybalClient, PybalService, PybalTopology } from '@galley/pybal';
+import { Remote } from '@galley/remote';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const RUNS = Number(opt('runs', '3'));
+const DELAY = 300;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function clientsFor(lab) {
+  const { config } = await loadConfig({ file: lab.info.config });
+  const confctl = new Conftool(connectEtcd(config.etcd), { namespace: lab.info.namespace });
+  const remote = new Remote(config.ssh);
+  const client = new PybalClient({ requestTimeoutMs: config.pybal.requestTimeoutMs, retries: config.pybal.retries });
+  const pybal = new PybalService({ topology: new PybalTopology(config.pybal), client, verifyTimeoutMs: 10_000 });
+  return { confctl, remote, client, pybal, close: async () => { await remote.close(); await client.close(); confctl.close(); } };
+}
+
+async function rollingBench() {
+  const t0 = Date.now();
+  const lab = await startLab({ hosts: 40, lbs: 2, pybalDelayMs: DELAY, restartMs: 0, depoolThreshold: 0.2 });
+  console.log(`lab: 40 hosts, 2 LBs, PyBal delay ${DELAY} ms, instant restarts; up in ${Date.now() - t0} ms (${lab.dir})`);
+  const c = await clientsFor(lab);
+  try {
+    const results = [];
+    for (let run = 1; run <= RUNS; run++) {
+      const runId = `bench-${Date.now()}`;
+      const phases = { depool: [], verifyOut: [], action: [], repool: [], verifyIn: [] };
+      const marks = new Map();
+      let batches = 0;
+      const mark = (batch, what) => marks.set(`${batch}:${what}`, Date.now());
+      let seq = 0;
+      const ports = {
+        store: conftoolStore(c.confctl),
+        executor: remoteExecutor(c.remote),
+        verifier: pybalVerifier(c.pybal),
+        capacity: pybalCapacity(c.pybal),
+        journal: { append: (e) => c.confctl.kv.txn([], [{ type: 'put', key: `/galley/runs/${runId}/${String(seq++).padStart(6, '0')}`, value: JSON.stringify(e) }]).then(() => undefined) },
+        clock: realClock,
+        emit: (e) => {
+          if (e.type === 'batch-started') batches++;
+          if (e.type !== 'host-phase') return;
+          // first host of the batch entering a phase marks it
+          const k = `${e.batch}:${e.phase}`;
+          if (!marks.has(k)) mark(e.batch, e.phase);
+        },
+      };
+      const started = Date.now();
+      const selection = await selectHosts(ports.store, {});
+      const report = await runRolling(ports, { selection, batch: parseBatchSpec('4'), commands: [{ argv: ['systemctl', 'restart', 'nginx', 'php-fpm'], timeoutMs: 30_000 }], sleepMs: 0 });
+      const wall = Date.now() - started;
+      if (report.status !== 'succeeded') throw new Error(`run ${run}: ${report.status}: ${report.stopReason ?? ''} ${JSON.stringify(report.failed)}`);
+      for (let b = 1; b <= batches; b++) {
+        const m = (p) => marks.get(`${b}:${p}`);
+        phases.depool.push(m('depooled') - m('depooling'));
+        phases.verifyOut.push(m('verified-out') - m('depooled'));
+        phases.action.push(m('acted') - m('acting'));
+        phases.repool.push(m('repooled') - m('repooling'));
+        phases.verifyIn.push(m('done') - m('repooled'));
+      }
+      const floor = batches * (DELAY + 0 + DELAY);
+      results.push({ wall, floor, batches, hosts: report.succeeded.length, phases });
+      console.log(
+        `run ${run}: ${report.succeeded.length} hosts in ${batches} batches: ${wall} ms, floor ${floor} ms, ratio ${(wall / floor).toFixed(2)}  ` +
+          `(median per batch: depool write ${median(phases.depool)} ms, verify out ${median(phases.verifyOut)} ms, restart ${median(phases.action)} ms, repool write ${median(phases.repool)} ms, verify in ${median(phases.verifyIn)} ms)`,
+      );
+    }
+    const wall = median(results.map((r) => r.wall));
+    const floor = results[0].floor;
+    console.log(`ROLLING: median ${wall} ms over ${RUNS} run(s), floor ${floor} ms = ${results[0].batches} × (${DELAY} + 0 + ${DELAY}) ms, ratio ${(wall / floor).toFixed(2)} (target ≤ 1.30)`);
+  } finally {
+    await c.close();
+    await lab.stop();
+  }
+}
+
+async function planBench() {
+  const t0 = Date.now();
+  const lab = await startLab({ hosts: 2000, lbs: 2, ssh: false, checkIntervalMs: 5000 });
+  console.log(`lab: 2000 hosts without sshd (cluster jobrunner = 1000 hosts, 2000 conftool objects), 2 LBs; up in ${Date.now() - t0} ms`);
+  try {
+    const child = path.join(import.meta.dirname, 'plan-child.mjs');
+    const runs = [];
+    for (let i = 0; i < 3; i++) {
+      const r = spawnSync(process.execPath, [child, lab.info.config], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`plan child failed: ${r.stderr}`);
+      runs.push(JSON.parse(r.stdout.trim().split('\n').at(-1)));
+    }
+    const ms = median(runs.map((r) => r.ms));
+    const processMs = median(runs.map((r) => r.processMs));
+    const rss = Math.max(...runs.map((r) => r.maxRssMb));
+    const last = runs.at(-1);
+    console.log(`PLAN: ${last.hosts} hosts, ${last.batches} batches, ${last.objects} objects to depool, ${last.lines} plan lines, ${last.warnings} capacity warning(s)`);
+    console.log(`PLAN: median ${ms} ms for select + capacity + plan + text (whole process incl. node start and imports: ${processMs} ms; target ≤ 3000), peak RSS ${rss.toFixed(0)} MB (target ≤ 250)`);
+  } finally {
+    await lab.stop();
+  }
+}
+
+if (!args.includes('--skip-rolling')) await rollingBench();
+if (!args.includes('--skip-plan')) await planBench();
