@@ -10,6 +10,7 @@ import {
   AuditLog,
   type Catalog,
   CookbookNotFoundError,
+  discover,
   type AnyCookbook,
   type LockSession,
   type RunSink,
@@ -52,7 +53,17 @@ const user = () => {
 
 async function defaultLoadConfig(file: string | undefined, cwd?: string): Promise<GalleyConfig> {
   const { loadConfig } = await import('@galley/config');
-  return (await loadConfig({ file, ...(cwd ? { cwd } : {}), require: ['cookbooks'] })).config;
+  const loaded = await loadConfig({ file, ...(cwd ? { cwd } : {}), require: ['cookbooks'] });
+  const { rememberCookbookDirs } = await import('@galley/config/fast');
+  rememberCookbookDirs(loaded.file, loaded.config.cookbooks?.dirs ?? []);
+  return loaded.config;
+}
+
+/** `-l` without validating the whole config: the cookbook dirs cached for an unchanged file. */
+async function fastCookbookDirs(g: GlobalOptions, io: CliIo): Promise<string[] | undefined> {
+  const { locateConfig, cachedCookbookDirs } = await import('@galley/config/fast');
+  const file = locateConfig({ file: g.config, cwd: io.cwd });
+  return file === undefined ? undefined : cachedCookbookDirs(file);
 }
 
 export async function main(argv: readonly string[], io: CliIo, deps: CliDeps = {}): Promise<number> {
@@ -69,6 +80,16 @@ export async function main(argv: readonly string[], io: CliIo, deps: CliDeps = {
     return 0;
   }
 
+  if (g.list && !g.locks && g.breakLock === undefined && !deps.loadConfig) {
+    const dirs = await fastCookbookDirs(g, io);
+    if (dirs) {
+      const catalog = await discover(dirs);
+      for (const f of catalog.errors) err(`[WARN] skipped ${f.file}: ${f.error}`);
+      io.stdout.write(`${renderTree(catalog, { prefix: g.cookbook ?? '', verbose: g.verbose })}\n`);
+      return 0;
+    }
+  }
+
   let cfg: GalleyConfig;
   try {
     cfg = deps.loadConfig ? await deps.loadConfig(g.config) : await defaultLoadConfig(g.config, io.cwd);
@@ -79,7 +100,6 @@ export async function main(argv: readonly string[], io: CliIo, deps: CliDeps = {
 
   if (g.locks || g.breakLock !== undefined) return lockAdmin(g, cfg, io, deps);
 
-  const { discover } = await import('@galley/core');
   const catalog = await discover(cfg.cookbooks?.dirs ?? []);
   const reportLoadErrors = () => {
     for (const f of catalog.errors) err(`[WARN] skipped ${f.file}: ${f.error}`);

@@ -173,6 +173,7 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
         onWait: (holders) => send({ type: 'lock', status: 'waiting', key: `hosts/${host}`, holders }),
       });
       if (r.busy) send({ type: 'lock', status: 'busy', key: r.key, holders: r.holders, message: `host ${host} is locked by another run` });
+      else if (!r.reentrant && deps.locks.enabled && !dryRun) send({ type: 'lock', status: 'acquired', key: r.key });
     }
   };
   const recordChange = (c: PlannedChange) => {

@@ -1,0 +1,293 @@
+// The built `cookbook` binary (packages/cli/dist/bin.js) as a child process, on fixture cookbooks,
+// against the lab's etcd. Build first: `pnpm exec tsc -b packages/cli`.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { connectEtcd } from '@galley/confctl';
+import { sharedLab } from '@galley/lab/testing';
+
+type Etcd3 = ReturnType<typeof connectEtcd>;
+
+// Each case spawns a node process; on a loaded 2-core machine one takes seconds.
+jest.setTimeout(60000);
+
+const BIN = path.resolve(import.meta.dirname, '../../dist/bin.js');
+const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/cookbooks');
+let dir: string;
+let cfgFile: string;
+let logs: string;
+let etcd: Etcd3;
+let namespace: string;
+
+interface Res {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], opts: { env?: Record<string, string>; onStdout?: (s: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Res> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, '-c', cfgFile, ...args], {
+      env: { ...process.env, ...opts.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      opts.onStdout?.(stdout, child);
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const auditLines = (name: string) =>
+  fs
+    .readFileSync(path.join(logs, ...name.split('.').slice(0, -1), `${name.split('.').at(-1)}.jsonl`), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+const indexLines = () =>
+  fs
+    .readFileSync(path.join(logs, 'index.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+const runIdOf = (r: Res) => /\(run (\S+)\)/.exec(r.stdout)?.[1];
+
+beforeAll(async () => {
+  const lab = await sharedLab();
+  namespace = lab.info.namespace;
+  etcd = connectEtcd({ endpoints: lab.info.etcd.endpoints, dialTimeoutMs: 3000, requestTimeoutMs: 5000 });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-cli-'));
+  logs = path.join(dir, 'logs');
+  cfgFile = path.join(dir, 'cookbook.config.yaml');
+  fs.writeFileSync(
+    cfgFile,
+    [
+      'etcd:',
+      `  endpoints: [${lab.info.etcd.endpoints.join(', ')}]`,
+      'conftool:',
+      `  namespace: ${namespace}`,
+      'cookbooks:',
+      `  dirs: [${FIXTURES}]`,
+      'logs:',
+      `  dir: ${logs}`,
+      'locks:',
+      '  leaseTtlSeconds: 3',
+      '  waitTimeoutSeconds: 2',
+      '',
+    ].join('\n'),
+  );
+});
+afterAll(() => {
+  etcd?.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('cookbook binary: exit codes and audit lines', () => {
+  const table: { name: string; args?: string[]; code: number; stdout?: RegExp; status?: string }[] = [
+    { name: 'fx.success', code: 0, stdout: /END \(PASS\) - Cookbook fx\.success \(exit_code=0\)/ },
+    { name: 'fx.nonzero', code: 3, stdout: /END \(FAIL\) - Cookbook fx\.nonzero \(exit_code=3\)/ },
+    { name: 'fx.throw', code: 99, stdout: /\[ERROR\] run: boom from run/ },
+    { name: 'fx.rollback', code: 99, stdout: /rollback restoring yes after: run failed[\s\S]*rolled back/ },
+    { name: 'fx.rollback-throws', code: 93, stdout: /\[ERROR\] rollback: rollback exploded/ },
+    { name: 'fx.prepare-fails', code: 94, stdout: /\[ERROR\] prepare: cannot read state/ },
+    { name: 'fx.init-success', code: 0, stdout: /already in the target state, nothing to do/ },
+    { name: 'fx.args', args: ['dc=esams', 'cluster=x', 'reason=r'], code: 96, stdout: /dc.*esams.*eqiad.*codfw/ },
+    { name: 'fx.args', args: ['cluster=x', 'reason=has "quotes"'], code: 96, stdout: /--reason: must not contain double quotes/ },
+    { name: 'fx.args', args: ['cluster=x', 'reason=r', '-t', '123'], code: 96, stdout: /--task-id: invalid value "123"/ },
+    { name: 'fx.args', args: ['cluster=x', 'reason=r', 'bogus=1'], code: 96, stdout: /[Uu]nknown argument.*bogus/ },
+    { name: 'fx.typed', code: 0 },
+    { name: 'fx.typed', args: ['n=5'], code: 5 },
+  ];
+  for (const t of table) {
+    it(`${t.name} ${(t.args ?? []).join(' ')} → ${t.code}`, async () => {
+      const r = await run([t.name, ...(t.args ?? [])]);
+      expect(r.code).toBe(t.code);
+      if (t.stdout) expect(r.stdout).toMatch(t.stdout);
+      const runId = runIdOf(r);
+      expect(runId).toBeDefined();
+      const lines = auditLines(t.name).filter((l) => l.runId === runId);
+      expect(lines[0]).toMatchObject({ type: 'run-started', cookbook: t.name, user: expect.stringMatching(/.+@.+/), dryRun: false });
+      expect(lines.at(-1)).toMatchObject({ type: 'run-finished', exitCode: t.code });
+      expect(indexLines().filter((l) => l.runId === runId)).toEqual([expect.objectContaining({ cookbook: t.name, exitCode: t.code, dryRun: false })]);
+      if ([93, 94, 96, 99].includes(t.code)) expect(lines.some((l) => l.type === 'error')).toBe(true);
+    });
+  }
+
+  it('args: key=value and --key value, defaults, reason and task, lock suffix from args', async () => {
+    const r = await run(['--output', 'json', 'fx.args', 'cluster=jobrunner', '--batch', '3', '-r', 'rolling maintenance', 'task=T42']);
+    expect(r.code).toBe(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.find((e) => e.type === 'output')?.data).toEqual({ args: { cluster: 'jobrunner', dc: 'eqiad', batch: 3 }, reason: 'rolling maintenance', taskId: 'T42' });
+    expect(events.find((e) => e.type === 'lock' && e.status === 'acquired')?.key).toMatch(/^\/galley\/locks\/cookbooks\/fx\.args:eqiad-jobrunner\//);
+  });
+
+  it('not found → 98 with the closest names', async () => {
+    const r = await run(['fx.sucess']);
+    expect(r.code).toBe(98);
+    expect(r.stderr).toContain('cookbook fx.sucess not found');
+    expect(r.stderr).toMatch(/did you mean: fx\.success/);
+  });
+
+  it('a module that fails to load is reported and skipped; running it → 98', async () => {
+    const l = await run(['-l']);
+    expect(l.code).toBe(0);
+    expect(l.stderr).toMatch(/skipped .*fx\/broken\.mjs: this module is broken on purpose/);
+    expect(l.stdout).toContain('fx.success [SRE]');
+    const r = await run(['fx.broken']);
+    expect(r.code).toBe(98);
+    expect(r.stderr).toMatch(/fx\.broken failed to load from .*broken\.mjs: this module is broken on purpose/);
+  });
+
+  it('-l prints the tree with inherited and own owners; -v adds titles; prefix filters', async () => {
+    const r = await run(['-l', '-v', 'fx.n']);
+    expect(r.stdout).toBe(
+      ['cookbooks', '`-- fx: Runner fixtures', '    |-- fx.nested: Runs other cookbooks [SRE]', '    `-- fx.nonzero: Returns 3 [Traffic]', ''].join('\n'),
+    );
+  });
+
+  it('a group outside a TTY is listed and exits 98', async () => {
+    const r = await run(['fx']);
+    expect(r.code).toBe(98);
+    expect(r.stdout).toContain('fx.success: Succeeds [SRE]');
+  });
+
+  it('NAME --help shows title, owner, args with defaults and the lock spec', async () => {
+    const r = await run(['fx.args', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Takes arguments');
+    expect(r.stdout).toContain('Cookbook owner team: SRE');
+    expect(r.stdout).toMatch(/--dc.*\[choices: "eqiad", "codfw"\] \[default: "eqiad"\]/);
+    expect(r.stdout).toMatch(/-r, --reason .*\[required\]/);
+    expect(r.stdout).toContain('Lock: derived from the arguments');
+  });
+
+  it('nested cookbooks return their own exit codes and share dry-run', async () => {
+    const r = await run(['-d', '--output', 'json', 'fx.nested']);
+    expect(r.code).toBe(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.find((e) => e.type === 'output' && e.cookbook === 'fx.nested')?.data).toEqual({ codes: [3, 0, 98], dryRun: true });
+    const finished = events.filter((e) => e.type === 'run-finished');
+    expect(finished.map((e) => [e.cookbook, e.exitCode, e.dryRun])).toEqual([
+      ['fx.nonzero', 3, true],
+      ['fx.args', 0, true],
+      ['fx.nested', 0, true],
+    ]);
+  });
+
+  it('first SIGINT: stop at the next safe point, rollback, exit 97, leftovers in the end report', async () => {
+    let sent = false;
+    const r = await run(['fx.interrupted'], {
+      onStdout: (s, child) => {
+        if (!sent && s.includes('waiting for a signal')) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    expect(r.code).toBe(97);
+    expect(r.stdout).toContain('safe point reached');
+    expect(r.stdout).toContain('rollback after interrupt');
+    expect(r.stdout).toMatch(/Left in a non-final state:\n {2}- mw1001\.eqiad\.wmnet: depooled \(interrupted between depool and repool\)/);
+    expect(r.stdout).toMatch(/END \(FAIL\) - Cookbook fx\.interrupted \(exit_code=97\)/);
+  });
+
+  it('second SIGINT: stop now with exit 97 and say what was left', async () => {
+    let sent = 0;
+    const r = await run(['fx.hang'], {
+      onStdout: (s, child) => {
+        if (sent === 0 && s.includes('hanging')) {
+          sent = 1;
+          child.kill('SIGINT');
+          setTimeout(() => child.kill('SIGINT'), 300);
+        }
+      },
+    });
+    expect(r.code).toBe(97);
+    expect(r.stderr).toContain('again: stopping now');
+    expect(r.stderr).toContain('mw1002.eqiad.wmnet: depooled');
+  });
+
+  it('dry-run of a cookbook that writes: etcd revision unchanged, plan printed', async () => {
+    const rev0 = (await etcd.get('none').exec()).header.revision;
+    const r = await run(['-d', 'fx.writes', 'cluster=appserver']);
+    expect(r.code).toBe(0);
+    expect((await etcd.get('none').exec()).header.revision).toBe(rev0);
+    expect(r.stdout).toMatch(/Plan for fx\.writes \(2 intended changes, in order\):\n(DRY-RUN: {3}\d\. \S+: \S+ pooled yes → no\n){2}/);
+    expect(r.stdout).toMatch(/^DRY-RUN: /m);
+  });
+
+  it('a real run of a cookbook that writes takes the host lock and fences the writes', async () => {
+    const rev0 = BigInt((await etcd.get('none').exec()).header.revision);
+    const r = await run(['--output', 'json', 'fx.writes', 'cluster=appserver']);
+    expect(r.code).toBe(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const locks = events.filter((e) => e.type === 'lock' && e.status === 'acquired').map((e) => String(e.key));
+    expect(locks.some((k) => k.includes('/galley/locks/hosts/'))).toBe(true);
+    expect(events.filter((e) => e.type === 'change').map((e) => e.to)).toEqual(['no', 'no', 'yes', 'yes']);
+    expect(BigInt((await etcd.get('none').exec()).header.revision)).toBeGreaterThan(rev0);
+  });
+
+  it('non-TTY output has no escape codes; --output json is valid NDJSON with the documented events', async () => {
+    const text = await run(['fx.steps']);
+    expect(text.code).toBe(0);
+    expect(text.stdout + text.stderr).not.toContain(String.fromCharCode(27));
+    expect(text.stdout).toContain('✔ h1: depooling');
+    expect(text.stdout).toContain('↓ h2: depooling [already depooled]');
+    const json = await run(['--output', 'json', 'fx.steps']);
+    expect(json.code).toBe(0);
+    const events = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const e of events) expect(typeof e.ts === 'string' && typeof e.runId === 'string' && typeof e.type === 'string').toBe(true);
+    expect(events[0]!.type).toBe('run-started');
+    expect(events.at(-1)!.type).toBe('run-finished');
+    expect(new Set(events.map((e) => e.type))).toEqual(new Set(['run-started', 'lock', 'step', 'host-phase', 'verification', 'change', 'output', 'run-finished']));
+    expect(json.stderr).toContain('END (PASS)');
+    expect(json.stdout).not.toContain('END (PASS)');
+  });
+
+  it('secrets are redacted in the audit log', async () => {
+    const r = await run(['fx.secret', 'token=s3cr3t-value']);
+    expect(r.code).toBe(0);
+    const raw = fs.readFileSync(path.join(logs, 'fx', 'secret.jsonl'), 'utf8');
+    expect(raw).not.toContain('s3cr3t-value');
+    expect(raw).not.toContain('hunter2');
+  });
+
+  it('a busy lock: waiting shows the holders, then exit 1 with ERR_LOCK_TIMEOUT; dry-run reports it and runs', async () => {
+    const { EtcdLocks } = await import('@galley/core');
+    const holder = new EtcdLocks(etcd, { leaseTtlSeconds: 3 }).session('holder-run-id');
+    await holder.acquire('cookbooks', 'fx.nested', { concurrency: 1, ttlSeconds: 60 });
+    try {
+      const r = await run(['fx.nested']);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/waiting for lock cookbooks\/fx\.nested, held by:\n\s+\S+@\S+ \[\d+\] since \S+ \(run holder-run-id\)/);
+      expect(r.stdout).toContain('ERR_LOCK_TIMEOUT');
+      const d = await run(['-d', 'fx.nested']);
+      expect(d.code).toBe(0);
+      expect(d.stdout).toMatch(/lock fx\.nested is full/);
+      const l = await run(['--locks', 'cookbooks/fx.nested']);
+      expect(l.stdout).toContain('holder-run-id');
+    } finally {
+      await holder.close();
+    }
+  }, 20000);
+
+  it('--no-locks bypasses locking, loudly', async () => {
+    const r = await run(['--no-locks', 'fx.success']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('LOCKS BYPASSED');
+  });
+
+  it('--resume: refused for another cookbook\'s run id', async () => {
+    await etcd.put('/galley/runs/fake-run-1/meta').value(JSON.stringify({ cookbook: 'fx.other' }));
+    const r = await run(['--resume', 'fake-run-1', 'fx.success']);
+    expect(r.code).toBe(96);
+    expect(r.stdout).toContain('run fake-run-1 was a run of fx.other, not fx.success');
+    await etcd.delete().prefix('/galley/runs/fake-run-1/');
+  });
+});

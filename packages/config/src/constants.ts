@@ -1,0 +1,1 @@
+export const SYSTEM_CONFIG = '/etc/galley/config.yaml';
