@@ -7,8 +7,9 @@ const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
  * Runs inside the host's own UTS + mount namespace (and, behind a bastion, its network
- * namespace). Keeps sshd running across simulated reboots and `host stop/start`; each boot's sshd
- * gets its own time namespace so /proc/uptime restarts from 0.
+ * namespace). Keeps sshd running across simulated reboots and `host stop/start`. Each boot's sshd
+ * gets its own time namespace (so /proc/uptime restarts from 0) and PID namespace (so a reboot
+ * ends every process of that boot at once).
  */
 export function superviseScript(o: { hdir: string; short: string; waitNet: boolean }): string {
   return `#!/bin/sh
@@ -25,6 +26,13 @@ mount --bind "$S/boot_id" /proc/sys/kernel/random/boot_id
 # systemctl, and reboot/shutdown/halt/poweroff (symlinks to it), become the lab's fakes.
 [ -e /usr/bin/systemctl ] && mount --bind "$H/bin/systemctl" /usr/bin/systemctl
 ${o.waitNet ? 'while [ ! -e "$S/net-ready" ]; do sleep 0.05; done' : ''}
+# Inside a boot, pids of the supervisor's namespace are invisible: \`reboot\` asks through this FIFO.
+rm -f "$S/ctl"
+mkfifo "$S/ctl"
+( while :; do
+    read -r cmd < "$S/ctl" || continue
+    [ "$cmd" = reboot ] && kill -KILL "$(cat "$S/sshd.pid")" 2>/dev/null
+  done ) &
 SSHD=
 trap 'kill -TERM $SSHD 2>/dev/null; exit 0' TERM INT
 while :; do
@@ -32,7 +40,7 @@ while :; do
   cat /proc/sys/kernel/random/uuid > "$S/boot_id"
   date +%s > "$S/boot_time"
   U=$(cut -d. -f1 /proc/uptime)
-  unshare --time --boottime "-$U" /usr/sbin/sshd -D -e -f "$H/sshd_config" &
+  unshare --pid --fork --kill-child=KILL --time --boottime "-$U" /usr/sbin/sshd -D -e -f "$H/sshd_config" &
   SSHD=$!
   echo $SSHD > "$S/sshd.pid"
   wait $SSHD
@@ -49,21 +57,15 @@ done
 `;
 }
 
-/** Kill every process of the host's current boot (sshd and all sessions), never the supervisor. */
+/**
+ * Kill every process of the host's current boot, from outside the host. Each boot runs in its own
+ * PID namespace whose init is sshd: KILL to the boot's unshare (--kill-child takes sshd along),
+ * and the kernel ends every other process of that boot — no process-table walk.
+ */
 export function killSessionsScript(o: { hdir: string }): string {
   return `#!/bin/sh
-S=${q(o.hdir)}/state
 sleep "\${1:-0}"
-sup=$(cat "$S/supervisor.pid")
-ns=$(readlink /proc/$sup/ns/mnt)
-sshd=$(cat "$S/sshd.pid" 2>/dev/null)
-[ -n "$sshd" ] && kill -STOP "$sshd" 2>/dev/null
-ps -e -o pid=,ppid= > "$S/.ps.$$"
-while read pid ppid; do
-  if [ "$pid" = "$$" ] || [ "$pid" = "$sup" ] || [ "$ppid" = "$sup" ]; then continue; fi
-  [ "$(readlink /proc/$pid/ns/mnt 2>/dev/null)" = "$ns" ] && kill -KILL "$pid" 2>/dev/null
-done < "$S/.ps.$$"
-rm -f "$S/.ps.$$"
+sshd=$(cat ${q(o.hdir)}/state/sshd.pid 2>/dev/null)
 [ -n "$sshd" ] && kill -KILL "$sshd" 2>/dev/null
 exit 0
 `;
@@ -84,7 +86,8 @@ case \${0##*/} in
     secs reboot_ms > "$S/rebooting"
     for f in "$S"/services/*; do echo inactive > "$f"; done
     echo "$(date +%s.%N) reboot" >> "$S/systemctl.log"
-    setsid sh "$H/lib/kill-sessions.sh" 0.3 >/dev/null 2>&1 < /dev/null &
+    # After a moment (so this command can answer), via the supervisor: see supervise.sh.
+    setsid sh -c "sleep 0.3; timeout 5 sh -c 'echo reboot > \\"$S/ctl\\"'" >/dev/null 2>&1 < /dev/null &
     echo "Rebooting ${o.name}."
     exit 0;;
 esac

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { LabPrerequisiteError } from './errors.js';
 import { killSessionsScript, sshdConfig, superviseScript, systemctlScript } from './host-scripts.js';
 import { mountNs, spawnDetached, tcpOpen, waitFor } from './procs.js';
+import { generateEd25519 } from './sshkeys.js';
 import { trackProcess } from './state.js';
 
 const run = promisify(execFile);
@@ -26,13 +27,15 @@ export interface HostSpec {
   /** Lives in the bastion's network namespace (started after it, via nsenter). */
   inBastionNet?: boolean;
   role: 'fleet' | 'bastion' | 'restricted';
+  /** A lab started with ssh: false: service state only. */
+  noSshd?: boolean;
 }
 
 export function checkHostPrerequisites(): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new LabPrerequisiteError('the lab\'s ssh hosts need root (namespaces, sshd logging in as root)', 'run as root (CI does), or start the lab with ssh: false / --no-ssh');
   }
-  for (const bin of ['/usr/sbin/sshd', '/usr/bin/ssh-keygen', '/usr/bin/unshare', '/usr/bin/nsenter']) {
+  for (const bin of ['/usr/sbin/sshd', '/usr/bin/unshare', '/usr/bin/nsenter']) {
     if (!fs.existsSync(bin)) {
       throw new LabPrerequisiteError(`${bin} is missing`, 'apt-get install -y --no-install-recommends openssh-server openssh-client util-linux');
     }
@@ -40,10 +43,11 @@ export function checkHostPrerequisites(): void {
 }
 
 async function keygen(file: string, comment: string): Promise<string> {
+  const k = generateEd25519(comment);
   fs.rmSync(file, { force: true });
-  fs.rmSync(`${file}.pub`, { force: true });
-  await run('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
-  return fs.readFileSync(`${file}.pub`, 'utf8').trim();
+  fs.writeFileSync(file, k.privateKey, { mode: 0o600 });
+  fs.writeFileSync(`${file}.pub`, `${k.publicKey}\n`);
+  return k.publicKey;
 }
 
 function writeExec(file: string, text: string): void {
@@ -65,14 +69,20 @@ export async function prepareHost(dir: string, h: HostSpec, o: { restartMs: numb
     fs.rmSync(path.join(h.hdir, 'bin', alias), { force: true });
     fs.symlinkSync('systemctl', path.join(h.hdir, 'bin', alias));
   }
+  prepareHostState(h, o);
+  // OpenSSH writes port 22 as a bare address, any other port as [address]:port.
+  const where = h.port === 22 ? h.address : `[${h.address}]:${h.port}`;
+  return `${h.name},${where} ${pub.split(' ').slice(0, 2).join(' ')}`;
+}
+
+/** The host's state dir: boot id, timings, one file per service (all active), no faults. */
+export function prepareHostState(h: HostSpec, o: { restartMs: number; rebootMs: number }): void {
   const st = path.join(h.hdir, 'state');
+  for (const d of ['services', 'faults']) fs.mkdirSync(path.join(st, d), { recursive: true });
   fs.writeFileSync(path.join(st, 'boot_id'), `${crypto.randomUUID()}\n`);
   fs.writeFileSync(path.join(st, 'restart_ms'), `${o.restartMs}\n`);
   fs.writeFileSync(path.join(st, 'reboot_ms'), `${o.rebootMs}\n`);
   for (const svc of h.services) fs.writeFileSync(path.join(st, 'services', svc), 'active\n');
-  // OpenSSH writes port 22 as a bare address, any other port as [address]:port.
-  const where = h.port === 22 ? h.address : `[${h.address}]:${h.port}`;
-  return `${h.name},${where} ${pub.split(' ').slice(0, 2).join(' ')}`;
 }
 
 /** Start the host's supervisor (and so its sshd) in fresh UTS + mount namespaces. */

@@ -9,7 +9,7 @@ import { etcdHealthy, planEtcd, startEtcdMember, waitEtcd, type EtcdMemberPlan }
 import { labEtcd } from './etcd-client.js';
 import { LabNotFoundError, LabRunningError, LabStartError, LabUnknownError } from './errors.js';
 import {
-  checkHostPrerequisites, killSessions, pickBastionSubnet, prepareClientKey, prepareHost, recordHostNamespace,
+  checkHostPrerequisites, killSessions, prepareHostState, pickBastionSubnet, prepareClientKey, prepareHost, recordHostNamespace,
   sshConfigText, startHostProcess, waitHostUp, wireBastion, type HostSpec,
 } from './hosts.js';
 import { planFleet, type FleetPlan, type PlannedPool } from './plan.js';
@@ -140,7 +140,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
     }
     const endpoints = members.map((m) => m.clientUrl);
 
-    const hosts = o.ssh ? await startHosts(dir, plan, o, token) : [];
+    const hosts = o.ssh ? await startHosts(dir, plan, o, token) : stateOnlyHosts(dir, plan, o);
     await Promise.all(members.map((m) => waitEtcd(m.clientUrl)));
     const etcd = labEtcd(endpoints);
     try {
@@ -157,12 +157,12 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
       plan.loadBalancers.forEach((name, i) => {
         lbPorts[name] = ports[i]!;
         loadBalancers.push({ name, url: `http://127.0.0.1:${ports[i]!}` });
-        startSimulator(dir, entry, simConfig(dir, name, ports[i]!, endpoints, o, plan, hosts));
+        startSimulator(dir, entry, simConfig(dir, name, ports[i]!, endpoints, o, plan));
       });
     }
 
     await Promise.all([
-      ...hosts.map((h) => waitHostUp(h, bastionPidOf(dir), 20000)),
+      ...hosts.filter((h) => !h.noSshd).map((h) => waitHostUp(h, bastionPidOf(dir), 20000)),
       ...loadBalancers.map((lb) => waitFor(`PyBal simulator ${lb.name} at ${lb.url}`, async () => ((await simReady(lb.url)) ? true : undefined), { timeoutMs: 20000 })),
     ]);
 
@@ -171,7 +171,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
     const info: LabInfo = {
       dir,
       etcd: { endpoints, members: members.map((m) => ({ name: m.name, clientUrl: m.clientUrl })) },
-      hosts: hosts.filter((h) => fleetNames.has(h.name)).map(toLabHost),
+      hosts: o.ssh ? hosts.filter((h) => fleetNames.has(h.name)).map(toLabHost) : [],
       loadBalancers,
       pools: o.pybal ? plan.pools : [],
       config: path.join(dir, 'cookbook.config.yaml'),
@@ -254,18 +254,26 @@ async function startHosts(dir: string, plan: FleetPlan, o: ResolvedOptions, toke
   return specs;
 }
 
-function simConfig(dir: string, name: string, port: number, endpoints: string[], o: ResolvedOptions, plan: FleetPlan, hosts: HostSpec[]): SimConfig {
+/**
+ * `ssh: false`: no sshd, but each fleet host still has its service state on disk, so PyBal
+ * health checks, failService/heal and serviceState work (stopHost/startHost/reboot do not).
+ */
+function stateOnlyHosts(dir: string, plan: FleetPlan, o: ResolvedOptions): HostSpec[] {
+  return plan.hosts.map((h) => {
+    const spec: HostSpec = {
+      name: h.name, short: h.short, address: '127.0.0.1', port: 0, dc: h.dc, cluster: h.cluster, services: h.services,
+      hdir: path.join(dir, 'hosts', h.name), role: 'fleet', noSshd: true,
+    };
+    prepareHostState(spec, o);
+    return spec;
+  });
+}
+
+function simConfig(dir: string, name: string, port: number, endpoints: string[], o: ResolvedOptions, plan: FleetPlan): SimConfig {
   const lbDir = path.join(dir, 'lb', name);
   fs.mkdirSync(lbDir, { recursive: true });
   const hostState: Record<string, string> = {};
   for (const h of plan.hosts) hostState[h.name] = path.join(dir, 'hosts', h.name, 'state');
-  // Without ssh hosts there is no service state on disk: the simulator needs one to health-check.
-  if (hosts.length === 0) {
-    for (const h of plan.hosts) {
-      fs.mkdirSync(path.join(hostState[h.name]!, 'services'), { recursive: true });
-      for (const svc of h.services) fs.writeFileSync(path.join(hostState[h.name]!, 'services', svc), 'active\n');
-    }
-  }
   const cfg: SimConfig = {
     name, port, endpoints, namespace: o.namespace,
     pools: plan.pools.filter((p) => p.loadBalancers.includes(name)).map((p) => ({ pool: p.pool, dc: p.dc, cluster: p.cluster, service: p.service, depoolThreshold: p.depoolThreshold })),
@@ -393,7 +401,7 @@ export class Lab {
     }
     for (const h of this.#file.lab.hosts) {
       await this.heal(h.name);
-      if (fs.existsSync(path.join(h.hdir, 'state', 'down'))) await this.startHost(h.name);
+      if (!h.noSshd && fs.existsSync(path.join(h.hdir, 'state', 'down'))) await this.startHost(h.name);
     }
     for (const lb of this.info.loadBalancers) this.#writeFaults(lb.name, {});
   }
@@ -437,15 +445,21 @@ export class Lab {
   }
 
   /** sshd and every session of the host go away (the host is unreachable) until startHost. */
+  #sshHost(name: string): HostSpec {
+    const h = this.#host(name);
+    if (h.noSshd) throw new LabUnknownError('ssh host', name, []);
+    return h;
+  }
+
   async stopHost(host: string): Promise<void> {
-    const h = this.#host(host);
+    const h = this.#sshHost(host);
     fs.writeFileSync(path.join(h.hdir, 'state', 'down'), '');
     await killSessions(h.hdir);
     if (!h.inBastionNet) await waitFor(`${h.name} to stop listening`, async () => ((await tcpOpen(h.address, h.port)) ? undefined : true), { timeoutMs: 5000 });
   }
 
   async startHost(host: string): Promise<void> {
-    const h = this.#host(host);
+    const h = this.#sshHost(host);
     fs.rmSync(path.join(h.hdir, 'state', 'down'), { force: true });
     await waitHostUp(h, bastionPidOf(this.dir), 10000);
   }
@@ -457,7 +471,7 @@ export class Lab {
 
   /** Same as running `reboot` on the host. */
   async reboot(host: string): Promise<void> {
-    const h = this.#host(host);
+    const h = this.#sshHost(host);
     await run('/bin/sh', [path.join(h.hdir, 'bin', 'reboot')]);
   }
 
@@ -501,8 +515,9 @@ export class Lab {
     const url = this.info.loadBalancers.find((l) => l.name === name)!.url;
     const port = Number(new URL(url).port);
     if (action === 'up') {
+      // Also clears `lag`: a lagging LB is 'up' too.
       this.#writeFaults(name, {});
-      await waitFor(`${name} to listen again`, async () => ((await tcpOpen('127.0.0.1', port)) ? true : undefined), { timeoutMs: 5000 });
+      await waitFor(`${name} to answer normally`, async () => ((await simReady(url)) ? true : undefined), { timeoutMs: 5000 });
     } else if (action === 'down') {
       this.#writeFaults(name, { ...cur, down: true });
       await waitFor(`${name} to refuse connections`, async () => ((await tcpOpen('127.0.0.1', port)) ? undefined : true), { timeoutMs: 5000 });
@@ -556,12 +571,13 @@ export class Lab {
         const down = fs.existsSync(path.join(h.hdir, 'state', 'down'));
         const rebooting = fs.existsSync(path.join(h.hdir, 'state', 'rebooting'));
         let ok: boolean;
-        if (h.inBastionNet) ok = bpid !== undefined && isAlive(bpid);
+        if (h.noSshd) ok = true;
+        else if (h.inBastionNet) ok = bpid !== undefined && isAlive(bpid);
         else ok = await tcpOpen(h.address, h.port);
         const svcs = h.services.map((s) => `${s}=${fs.readFileSync(path.join(h.hdir, 'state', 'services', s), 'utf8').trim()}`).join(' ');
         out.push({
           component: 'host', name: h.name, ok: ok || down || rebooting,
-          detail: `${h.address}:${h.port} ${down ? 'stopped' : rebooting ? 'rebooting' : ok ? 'sshd up' : 'sshd NOT answering'}${svcs ? ` ${svcs}` : ''}`,
+          detail: h.noSshd ? `no sshd (ssh: false) ${svcs}` : `${h.address}:${h.port} ${down ? 'stopped' : rebooting ? 'rebooting' : ok ? 'sshd up' : 'sshd NOT answering'}${svcs ? ` ${svcs}` : ''}`,
         });
       }),
     );

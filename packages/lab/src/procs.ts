@@ -46,12 +46,18 @@ export async function freePorts(n: number): Promise<number[]> {
   return [...out];
 }
 
+/** Running (a zombie is not: our orphans are reaped by a PID 1 that may take a second to do it). */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 

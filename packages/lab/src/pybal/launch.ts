@@ -10,12 +10,13 @@ const SIM_SOURCES = ['pybal/main.ts', 'pybal/sim.ts', 'pybal/api.ts', 'pybal/coo
 /**
  * The simulator's entry script. From dist/ it is dist/pybal/main.js. When the lab runs from its
  * TypeScript sources (jest, no build), the few files the simulator needs are transpiled with
- * @swc/core into packages/lab/.cache/sim/ (beside node_modules, so etcd3 resolves).
+ * @swc/core into packages/lab/node_modules/.cache/galley-lab-sim/ (etcd3 resolves from there, and
+ * linters and git ignore it).
  */
 export async function simulatorEntry(): Promise<string> {
   if (import.meta.url.endsWith('.js')) return path.join(here, 'main.js');
   const src = path.resolve(here, '..');
-  const out = path.resolve(src, '..', '.cache', 'sim');
+  const out = path.resolve(src, '..', 'node_modules', '.cache', 'galley-lab-sim');
   const swc = await import('@swc/core');
   for (const rel of SIM_SOURCES) {
     const file = path.join(src, rel);
@@ -33,6 +34,6 @@ export async function simulatorEntry(): Promise<string> {
     fs.writeFileSync(tmp, code);
     fs.renameSync(tmp, target);
   }
-  fs.writeFileSync(path.join(out, 'package.json'), '{"type":"module"}\n');
+  fs.writeFileSync(path.join(out, 'package.json'), '{"type":"module"}\n'); // node_modules/ is not under our package.json's "type"
   return path.join(out, 'pybal', 'main.js');
 }

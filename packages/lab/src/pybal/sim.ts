@@ -242,11 +242,6 @@ export class Simulator {
 export async function runSimulator(configFile: string): Promise<Simulator> {
   const cfg = JSON.parse(fs.readFileSync(configFile, 'utf8')) as SimConfig;
   const sim = new Simulator(cfg);
-  // Closing everything (server, timers, etcd) lets the process end on its own; the lab escalates
-  // to SIGKILL if it does not.
-  const stop = () => void sim.close();
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
   await sim.start();
   log(`PyBal simulator ${cfg.name} up with ${sim.pools.size} pools`);
   return sim;

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll } from '@jest/globals';
 import { openLab, startLab, type Lab, type StartLabOptions } from '../lab.js';
 
@@ -31,4 +32,35 @@ export function privateLab(opts: StartLabOptions = {}, timeoutMs = 60000): { rea
       return lab;
     },
   };
+}
+
+export interface SshResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/**
+ * Run a command on a lab host with the system OpenSSH client and the lab's ssh_config (strict
+ * host-key checking). For lab tests and for comparing against @galley/remote.
+ */
+export async function labSsh(lab: Lab, host: string, command: string, opts: { knownHosts?: string; timeoutMs?: number; extraArgs?: string[] } = {}): Promise<SshResult> {
+  const args = ['-F', lab.info.sshConfig, '-o', 'StrictHostKeyChecking=yes', '-o', 'ConnectTimeout=10'];
+  if (opts.knownHosts) args.push('-o', `UserKnownHostsFile=${opts.knownHosts}`);
+  args.push(...(opts.extraArgs ?? []), host, command);
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn('ssh', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
+  });
 }

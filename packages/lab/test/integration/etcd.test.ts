@@ -1,10 +1,13 @@
 import fs from 'node:fs';
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { parseConfig } from '@galley/config';
 import YAML from 'yaml';
 import { labEtcd } from '../../src/etcd-client.js';
 import { sharedLab } from '@galley/lab/testing';
 import { conftoolKey } from '@galley/lab';
+
+// jest's testTimeout is a global option: the integration project's 60 s does not reach here.
+jest.setTimeout(60000);
 
 describe('lab etcd + seed (shared lab)', () => {
   it('serves the seeded conftool tree with all three pooled states', async () => {

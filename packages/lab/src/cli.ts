@@ -1,0 +1,151 @@
+import path from 'node:path';
+import yargs, { type Argv } from 'yargs';
+import { formatError } from '@galley/errors';
+import { openLab, startLab, stopDir, type FailMode, type Lab, type LbAction } from './lab.js';
+import { readState } from './state.js';
+
+export interface CliResult {
+  exitCode: number;
+  stdout: string[];
+  stderr: string[];
+}
+
+const defaultDir = () => process.env.GALLEY_LAB_DIR ?? '.lab';
+
+/** One-screen summary of a running lab (printed by `up`). */
+export function summary(lab: Lab, ms?: number): string[] {
+  const i = lab.info;
+  const first = i.hosts[0]?.name ?? 'mw1001.eqiad.wmnet';
+  const lines = [
+    `galley lab ${ms === undefined ? 'running' : `up in ${(ms / 1000).toFixed(1)} s`}: ${i.dir}`,
+    `  etcd      ${i.etcd.endpoints.join(' ')} (${i.etcd.members.length} member${i.etcd.members.length > 1 ? 's' : ''}), conftool namespace ${i.namespace}`,
+  ];
+  if (i.hosts.length > 0) {
+    lines.push(`  hosts     ${i.hosts.length}: ${i.hosts.map((h) => h.name.split('.')[0]).join(' ')}`);
+    lines.push(`            ssh -F ${i.sshConfig} ${first} hostname -f`);
+  }
+  if (i.bastion) lines.push(`  bastion   ${i.bastion.name}, behind it (ProxyJump only): ${i.bastion.behind.join(' ')}`);
+  for (const lb of i.loadBalancers) lines.push(`  pybal     ${lb.name} ${lb.url}  (curl ${lb.url}/pools)`);
+  lines.push(`  config    ${i.config}`);
+  lines.push(`  next      export GALLEY_LAB_DIR=${i.dir}; cookbook -c ${i.config} -l`);
+  lines.push(`  stop      galley-lab down --dir ${i.dir}`);
+  return lines;
+}
+
+function withDir<T>(y: Argv<T>) {
+  return y.option('dir', { type: 'string', default: defaultDir(), describe: 'lab directory (env GALLEY_LAB_DIR)' });
+}
+
+/** Parse and run one galley-lab command. Never exits: bin.ts prints the result and exits. */
+export async function runLabCli(argv: string[]): Promise<CliResult> {
+  const out: string[] = [];
+  const err: string[] = [];
+  let exitCode = 0;
+  const act = (fn: (a: Record<string, unknown>) => Promise<void>) => async (a: Record<string, unknown>) => {
+    try {
+      await fn(a);
+    } catch (e) {
+      err.push(formatError(e));
+      exitCode = 1;
+    }
+  };
+  const open = (a: Record<string, unknown>) => openLab(path.resolve(a.dir as string));
+
+  const parser = yargs(argv)
+    .scriptName('galley-lab')
+    .usage('$0 <command> [options]\n\nA real local fleet for galley: etcd, sshd hosts, PyBal simulators.')
+    .command('up', 'start a lab (etcd, sshd hosts, PyBal simulators, seeded conftool) and write DIR/lab.json', (y) =>
+      withDir(y)
+        .option('hosts', { type: 'number', default: 12, describe: 'fleet hosts (split over eqiad/codfw appserver/jobrunner)' })
+        .option('lbs', { type: 'number', default: 2, describe: 'load balancers (PyBal simulators lvs1019, lvs1020, …)' })
+        .option('etcd-members', { type: 'number', default: 1 })
+        .option('pybal-delay', { type: 'number', default: 200, describe: 'ms before a conftool change takes effect in PyBal' })
+        .option('restart-ms', { type: 'number', default: 300, describe: 'how long `systemctl restart` keeps a service down' })
+        .option('reboot-ms', { type: 'number', default: 2000, describe: 'how long a simulated reboot keeps sshd away' })
+        .option('ssh', { type: 'boolean', default: true, describe: 'start sshd hosts (--no-ssh: etcd and PyBal only)' })
+        .option('pybal', { type: 'boolean', default: true, describe: 'start PyBal simulators' })
+        .option('bastion', { type: 'boolean', default: true, describe: 'a bastion and two hosts reachable only through it' })
+        .option('json', { type: 'boolean', default: false, describe: 'print lab.json instead of the summary' }),
+      act(async (a) => {
+        const t = Date.now();
+        const lab = await startLab({
+          dir: path.resolve(a.dir as string), hosts: a.hosts as number, lbs: a.lbs as number, etcdMembers: a['etcd-members'] as number,
+          pybalDelayMs: a['pybal-delay'] as number, restartMs: a['restart-ms'] as number, rebootMs: a['reboot-ms'] as number,
+          ssh: a.ssh as boolean, pybal: a.pybal as boolean, bastion: a.bastion as boolean,
+        });
+        if (a.json) out.push(JSON.stringify(lab.info, null, 2));
+        else out.push(...summary(lab, Date.now() - t));
+      }))
+    .command('down', 'stop everything `up` started in DIR and remove what it created (also after a crashed up)', withDir, act(async (a) => {
+      const dir = path.resolve(a.dir as string);
+      const had = readState(dir);
+      await stopDir(dir);
+      out.push(had ? `lab in ${dir} stopped` : `no lab in ${dir} (nothing to stop)`);
+    }))
+    .command('status', 'what runs and whether it is healthy', (y) => withDir(y).option('json', { type: 'boolean', default: false }), act(async (a) => {
+      const lab = await open(a);
+      const st = await lab.status();
+      if (a.json) out.push(JSON.stringify(st, null, 2));
+      else {
+        out.push(`lab ${lab.dir}`);
+        for (const s of st) out.push(`  ${s.ok ? 'ok  ' : 'FAIL'} ${s.component.padEnd(6)} ${s.name.padEnd(28)} ${s.detail}`);
+      }
+      if (st.some((s) => !s.ok)) exitCode = 1;
+    }))
+    .command('fail <host> <service> <mode>', 'inject a service failure: restart (restarts fail), hang (restarts never return), down (service down now)', (y) =>
+      withDir(y).positional('host', { type: 'string' }).positional('service', { type: 'string' }).positional('mode', { choices: ['restart', 'hang', 'down'] as const }),
+      act(async (a) => {
+        const lab = await open(a);
+        await lab.failService(a.host as string, a.service as string, a.mode as FailMode);
+        out.push(`${a.host as string}: ${a.service as string} will ${a.mode === 'down' ? 'be down' : a.mode === 'hang' ? 'hang on restart' : 'fail on restart'} until \`galley-lab heal ${a.host as string}\``);
+      }))
+    .command('heal <host>', 'remove injected failures of HOST; its services become active', (y) => withDir(y).positional('host', { type: 'string' }), act(async (a) => {
+      await (await open(a)).heal(a.host as string);
+      out.push(`${a.host as string}: healed`);
+    }))
+    .command('lb <lb> <action> [ms]', 'PyBal simulator faults: down (connection refused), up (clear faults), error (HTTP 500), lag MS (slower conftool propagation)', (y) =>
+      withDir(y).positional('lb', { type: 'string' }).positional('action', { choices: ['down', 'up', 'error', 'lag'] as const }).positional('ms', { type: 'number' }),
+      act(async (a) => {
+        await (await open(a)).lb(a.lb as string, a.action as LbAction, a.ms as number | undefined);
+        out.push(`${a.lb as string}: ${a.action as string}${a.action === 'lag' ? ` ${(a.ms as number | undefined) ?? 1000} ms` : ''}`);
+      }))
+    .command('etcd <action> <member>', 'stop or start one etcd member (etcd1, etcd2, …)', (y) =>
+      withDir(y).positional('action', { choices: ['stop', 'start'] as const }).positional('member', { type: 'string' }),
+      act(async (a) => {
+        const lab = await open(a);
+        if (a.action === 'stop') await lab.etcdStop(a.member as string);
+        else await lab.etcdStart(a.member as string);
+        out.push(`${a.member as string}: ${a.action === 'stop' ? 'stopped' : 'started'}`);
+      }))
+    .command('host <action> <host>', 'stop (unreachable), start, or reboot one host', (y) =>
+      withDir(y).positional('action', { choices: ['stop', 'start', 'reboot'] as const }).positional('host', { type: 'string' }),
+      act(async (a) => {
+        const lab = await open(a);
+        const h = a.host as string;
+        if (a.action === 'stop') await lab.stopHost(h);
+        else if (a.action === 'start') await lab.startHost(h);
+        else await lab.reboot(h);
+        out.push(`${h}: ${a.action === 'stop' ? 'stopped (sshd down)' : a.action === 'start' ? 'started' : 'rebooting'}`);
+      }))
+    .command('reset', 'back to the seed: conftool re-seeded, faults healed, hosts, LBs and etcd members up', withDir, act(async (a) => {
+      await (await open(a)).reset();
+      out.push('lab reset to its seed');
+    }))
+    .demandCommand(1, 'give a command (galley-lab --help lists them)')
+    .strict()
+    .exitProcess(false)
+    .fail((msg, e) => {
+      err.push(msg || (e ? formatError(e) : 'invalid arguments'));
+      exitCode = 2;
+    })
+    .help()
+    .version(false)
+    .wrap(Math.min(120, process.stdout.columns || 100));
+
+  let helpText = '';
+  await parser.parseAsync(argv, {}, (_e, _a, output) => {
+    if (output) helpText = output;
+  });
+  if (helpText) (exitCode === 0 ? out : err).push(helpText);
+  return { exitCode, stdout: out, stderr: err };
+}
