@@ -201,7 +201,7 @@ export async function runConfctl(args: string[], io: CliIo): Promise<CliResult> 
     ct = await (io.conftool ?? defaultConftool)({ config: argv.config, dryRun, log });
     await run(ct);
   } catch (err) {
-    res.stderr.push(formatError(err));
+    res.stderr.push(isGalleyError(err) ? formatError(err) : `confctl bug: ${(err as Error).stack ?? String(err)}`);
     res.exitCode = exitCodeFor(err);
   } finally {
     ct?.close();

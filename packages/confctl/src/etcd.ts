@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import { handleWhen, noop, retry } from 'cockatiel';
 import {
   Etcd3,
+  EtcdAuthenticationFailedError,
+  EtcdPermissionDeniedError,
+  GRPCUnauthenticatedError,
   GRPCDeadlineExceededError,
   GRPCUnavailableError,
   isRecoverableError,
@@ -90,6 +93,19 @@ export class EtcdKv implements KvStore {
       return await fn();
     } catch (err) {
       if (isUnavailable(err)) throw new EtcdUnavailableError(this.endpoints, err);
+      if (
+        err instanceof EtcdAuthenticationFailedError ||
+        err instanceof GRPCUnauthenticatedError ||
+        err instanceof EtcdPermissionDeniedError ||
+        // auth is enabled on the server but the config has no credentials
+        (err instanceof Error && /user name is empty/.test(err.message))
+      ) {
+        throw new GalleyError('ERR_ETCD_AUTH', `etcd at ${this.endpoints.join(', ')} refused our credentials: ${err.message}`, {
+          hint: 'check etcd.auth.username/password (and the user\'s role on the conftool prefix) and etcd.tls.cert/key in the config',
+          cause: err,
+          details: { endpoints: this.endpoints },
+        });
+      }
       throw err;
     }
   }
