@@ -213,3 +213,14 @@ describe('PybalService against two fake LBs', () => {
     ).toThrow(expect.objectContaining({ code: 'ERR_PYBAL_UNKNOWN_LB', message: expect.stringMatching(/lvs1021[\s\S]*lvs1022/) }));
   });
 });
+
+describe('PybalService.assertVerified', () => {
+  it('passes a verified result and throws ERR_PYBAL_NOT_VERIFIED carrying the report otherwise', () => {
+    const base = { attempts: 3, elapsedMs: 1000, unmapped: [] };
+    expect(() => PybalService.assertVerified({ ...base, ok: true, disagreements: [], report: 'verified' })).not.toThrow();
+    const d = { lb: 'lvs1020', pool: 'p', host: 'h', expected: 'depooled' as const, saw: null, why: 'lagging' };
+    expect(() => PybalService.assertVerified({ ...base, ok: false, disagreements: [d], report: 'lvs1020 is lagging' })).toThrow(
+      expect.objectContaining({ code: 'ERR_PYBAL_NOT_VERIFIED', message: 'lvs1020 is lagging', details: expect.objectContaining({ disagreements: [d] }) }),
+    );
+  });
+});
