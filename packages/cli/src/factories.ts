@@ -9,6 +9,7 @@ import type { Conftool, connectEtcd } from '@galley/confctl';
 type Etcd3 = ReturnType<typeof connectEtcd>;
 import type { ClientHooks, Clients } from '@galley/core';
 import { GalleyError } from '@galley/errors';
+import type { LifecycleClients } from '@galley/lifecycle';
 import type { PybalService } from '@galley/pybal';
 import type { Remote } from '@galley/remote';
 
@@ -33,6 +34,7 @@ export function realClients(cfg: GalleyConfig, dryRun: boolean): BaseClients {
   let remote: Remote | undefined;
   let pybal: PybalService | undefined;
   let pybalClose: (() => Promise<void>) | undefined;
+  let lifecycle: LifecycleClients = {};
   let prepared = false;
   const getEtcd = async () => {
     if (!cfg.etcd) missing('etcd');
@@ -49,6 +51,7 @@ export function realClients(cfg: GalleyConfig, dryRun: boolean): BaseClients {
       prepared = true;
       if (cfg.etcd) conftool = new confctl.Conftool(await getEtcd(), { namespace: cfg.conftool.namespace, dryRun });
       if (cfg.ssh) remote = new rem.Remote(cfg.ssh, { dryRun });
+      if (cfg.provisioner || cfg.inventory || cfg.monitoring) lifecycle = (await import('@galley/lifecycle')).fromConfig(cfg, { dryRun });
       if (cfg.pybal) {
         const client = new pyb.PybalClient({ requestTimeoutMs: cfg.pybal.requestTimeoutMs, retries: dryRun ? 0 : cfg.pybal.retries });
         pybalClose = () => client.close();
@@ -73,11 +76,16 @@ export function realClients(cfg: GalleyConfig, dryRun: boolean): BaseClients {
           if (!pybal) missing('pybal');
           return (p ??= pybal.with({ dryRun: hooks.dryRun, log: hooks.log }));
         },
+        provisioner: lifecycle.provisioner?.with({ dryRun: hooks.dryRun, log: hooks.log }),
+        inventory: lifecycle.inventory?.with({ dryRun: hooks.dryRun, log: hooks.log }),
+        monitoring: lifecycle.monitoring?.with({ dryRun: hooks.dryRun, log: hooks.log }),
       };
     },
     async close() {
       await remote?.close().catch(() => undefined);
       await pybalClose?.().catch(() => undefined);
+      const { provisioner, inventory, monitoring } = lifecycle;
+      for (const c of [provisioner, inventory, monitoring]) await c?.close().catch(() => undefined);
       etcd?.close();
     },
   };

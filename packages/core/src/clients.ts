@@ -3,6 +3,7 @@
  * root); it only needs their types.
  */
 import type { Conftool } from '@galley/confctl';
+import type { Inventory, Monitoring, Provisioner } from '@galley/lifecycle';
 import type { PybalService } from '@galley/pybal';
 import type { Remote } from '@galley/remote';
 
@@ -58,4 +59,8 @@ export interface Clients {
   readonly confctl: Conftool;
   readonly remote: Remote;
   readonly pybal: PybalService;
+  /** Host-lifecycle clients (config sections provisioner/inventory/monitoring): undefined when not configured. */
+  readonly provisioner?: Provisioner | undefined;
+  readonly inventory?: Inventory | undefined;
+  readonly monitoring?: Monitoring | undefined;
 }

@@ -14,6 +14,8 @@ export interface GeneratedConfigInput {
   ssh: boolean;
   loadBalancers: { name: string; url: string }[];
   pools: PlannedPool[];
+  /** provisioner/inventory/monitoring/hosts sections (see lifecycle.ts). */
+  lifecycle?: Partial<GalleyConfigInput>;
 }
 
 /** DIR/cookbook.config.yaml: everything `cookbook`, `confctl` and `galley-exec` need to drive the lab. */
@@ -24,6 +26,7 @@ export function generateConfig(i: GeneratedConfigInput): GalleyConfigInput {
     cookbooks: { dirs: [path.join(repoRoot, 'cookbooks', 'dist')] },
     logs: { dir: path.join(i.dir, 'logs') },
     locks: {},
+    ...i.lifecycle,
   };
   if (i.ssh) {
     cfg.ssh = {

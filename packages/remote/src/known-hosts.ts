@@ -84,6 +84,20 @@ export class KnownHosts {
     return KnownHosts.parse(all.join('\n'));
   }
 
+  /**
+   * Trust exactly this key for the host from now on (a reinstalled host's key, vouched for by the
+   * provisioner): every plain or hashed entry matching one of its names is dropped first, so the
+   * old key is no longer accepted.
+   */
+  replace(names: readonly string[], publicKey: string): void {
+    const [keyType, keyB64] = publicKey.trim().split(/\s+/);
+    const key = Buffer.from(keyB64 ?? '', 'base64');
+    if (keyType === undefined || key.length === 0) throw new Error(`not an SSH public key: ${publicKey.slice(0, 40)}`);
+    const kept = this.#entries.filter((e) => e.marker !== '' || !names.some((n) => this.#matches(e, n)));
+    this.#entries.length = 0;
+    this.#entries.push(...kept, { marker: '', patterns: [...names], hashed: null, keyType, key });
+  }
+
   get size(): number {
     return this.#entries.length;
   }

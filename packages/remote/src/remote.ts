@@ -26,6 +26,8 @@ interface Shared {
   cfg: SshConfig;
   transport: Transport | null;
   factory: () => Transport;
+  /** Loaded once per Remote (and its views); trustHostKey() changes it for this process only. */
+  knownHosts?: KnownHosts;
 }
 
 /** Set by `with()` for the constructor it calls: views share the pool without a public parameter. */
@@ -65,7 +67,7 @@ export class Remote {
         new SshPool({
           cfg: full,
           resolver: SshConfigResolver.fromFile(full.sshConfig, full.user, full.identityFiles),
-          knownHosts: KnownHosts.load(full.knownHosts),
+          knownHosts: (this.#shared.knownHosts ??= KnownHosts.load(full.knownHosts)),
           log: (l) => this.#log(l),
         }),
     };
@@ -125,6 +127,24 @@ export class Remote {
     });
     this.#log(`Executing commands [${displays.map((d) => `'${d}'`).join(', ')}] on ${list.length} hosts: ${set.toString()}`);
     return schedule({ hosts: list, commands: prepared, transport: this.transport, options: opts, fanout: cfg.concurrency, disconnectIsSuccess });
+  }
+
+  /**
+   * From now on, accept exactly this public key (`ssh-ed25519 AAAA…`) for the host in this process
+   * (e.g. after a reinstall, the key the provisioner vouches for); the old key is no longer
+   * accepted and a pooled connection to the host is dropped. known_hosts files are not written.
+   */
+  trustHostKey(host: string, publicKey: string): void {
+    if (this.dryRun) {
+      this.#log(`DRY-RUN: would trust the host key ${publicKey.split(/\s+/).slice(0, 2).join(' ').slice(0, 40)}… for ${host}`);
+      return;
+    }
+    const cfg = this.#shared.cfg;
+    const kh = (this.#shared.knownHosts ??= KnownHosts.load(cfg.knownHosts));
+    const t = SshConfigResolver.fromFile(cfg.sshConfig, cfg.user, cfg.identityFiles).resolve(host);
+    kh.replace([...new Set([host, ...t.knownHostsNames])], publicKey);
+    this.#shared.transport?.evict?.(host);
+    this.#log(`Trusting a new host key for ${host} (${publicKey.split(/\s+/)[0] ?? ''})`);
   }
 
   /** Reboot in batches (sync, one command); a connection dropped by the reboot counts as success. */

@@ -5,6 +5,9 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Inventory, Monitoring, Provisioner } from '../types.js';
 
+/** Lab implementations reboot machines: more than jest's default 5 s per test. */
+const TIMEOUT_MS = 60_000;
+
 export interface InventoryFixture {
   /** A fresh inventory (own hooks) whose store holds `known` as active, and nothing else we touch. */
   make(opts: { dryRun: boolean }): Promise<Inventory>;
@@ -26,7 +29,7 @@ export function inventoryContract(name: string, fx: () => InventoryFixture): voi
       } finally {
         await inv.close();
       }
-    });
+    }, TIMEOUT_MS);
 
     it('setStatus() is read back, remove() makes the host unknown; both are recorded as actions', async () => {
       const inv = await fx().make({ dryRun: false });
@@ -46,7 +49,7 @@ export function inventoryContract(name: string, fx: () => InventoryFixture): voi
       } finally {
         await inv.close();
       }
-    });
+    }, TIMEOUT_MS);
 
     it('writes to an unknown host fail with ERR_INVENTORY_UNKNOWN_HOST', async () => {
       const inv = await fx().make({ dryRun: false });
@@ -56,7 +59,7 @@ export function inventoryContract(name: string, fx: () => InventoryFixture): voi
       } finally {
         await inv.close();
       }
-    });
+    }, TIMEOUT_MS);
 
     it('dry-run: reads are real, writes are recorded and logged, the store is unchanged', async () => {
       const lines: string[] = [];
@@ -75,7 +78,7 @@ export function inventoryContract(name: string, fx: () => InventoryFixture): voi
       } finally {
         await inv.close();
       }
-    });
+    }, TIMEOUT_MS);
   });
 }
 
@@ -112,7 +115,7 @@ export function monitoringContract(name: string, fx: () => MonitoringFixture): v
       } finally {
         await m.close();
       }
-    });
+    }, TIMEOUT_MS);
 
     it('dry-run: nothing is set, the intended downtime is recorded and logged', async () => {
       const lines: string[] = [];
@@ -127,7 +130,7 @@ export function monitoringContract(name: string, fx: () => MonitoringFixture): v
       } finally {
         await m.close();
       }
-    });
+    }, TIMEOUT_MS);
   });
 }
 
@@ -160,7 +163,7 @@ export function provisionerContract(name: string, fx: () => ProvisionerFixture):
       } finally {
         await p.close();
       }
-    });
+    }, TIMEOUT_MS);
 
     it('powerOff/powerOn are reflected by powerStatus and by the machine', async () => {
       const p = await fx().make({ dryRun: false });
@@ -177,7 +180,7 @@ export function provisionerContract(name: string, fx: () => ProvisionerFixture):
       } finally {
         await p.close();
       }
-    });
+    }, TIMEOUT_MS);
 
     it('dry-run: reads are real, reinstall and power changes are only recorded', async () => {
       const lines: string[] = [];
@@ -196,6 +199,6 @@ export function provisionerContract(name: string, fx: () => ProvisionerFixture):
       } finally {
         await p.close();
       }
-    });
+    }, TIMEOUT_MS);
   });
 }
