@@ -37,6 +37,25 @@ export async function harness(lab: Lab, opts: { dc: string; cluster: string; ver
   const topology = new PybalTopology(config.pybal);
   const pybal = new PybalService({ topology, client, verifyTimeoutMs: opts.verifyTimeoutMs ?? 5000 });
   const initial = new Map((await confctl.select({ dc: opts.dc, cluster: opts.cluster })).map((n) => [n.key, n]));
+  // Start from a settled fleet: after a lab reset the LBs take a health-check round to see healed hosts up.
+  const settleBy = Date.now() + 15_000;
+  for (;;) {
+    const views = await Promise.all(
+      [...initial.values()]
+        .filter((n) => n.pooled === 'yes')
+        .map(async (n) => {
+          const ref = topology.poolFor(n.tags.dc, n.tags.cluster, n.tags.service);
+          if (!ref) return [true];
+          return Promise.all(ref.loadBalancers.map(async (lb) => {
+            const v = await client.host(lb, ref.pool, n.tags.name).catch(() => null);
+            return !!v && v.pooled && v.up && v.enabled;
+          }));
+        }),
+    );
+    if (views.flat().every(Boolean)) break;
+    if (Date.now() > settleBy) throw new Error('the lab did not settle (every pooled=yes host pooled and up on every LB) within 15 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const current = new Map([...initial].map(([k, n]) => [k, n.pooled]));
   const writesToNonYes: string[] = [];
   const violations: string[] = [];

@@ -95,8 +95,8 @@ describe('rolling restart against the lab', () => {
   });
 
   it('an LB that is down: refused before any change', async () => {
-    await lab.lb('lvs1020', 'down');
     const x = await start();
+    await lab.lb('lvs1020', 'down');
     const r = await rolling(x, { batch: '1' });
     expect(r.status).toBe('refused');
     expect(r.stopReason).toMatch(/capacity of pool jobrunner-(nginx|php-fpm)_eqiad is unknown \(lvs1020/);
@@ -126,8 +126,8 @@ describe('rolling restart against the lab', () => {
   });
 
   it('an LB that lags past the deadline: no action on the batch, it is put back and counts as failed', async () => {
-    await lab.lb('lvs1020', 'lag', 4000);
     const x = await start(1500);
+    await lab.lb('lvs1020', 'lag', 4000);
     const r = await rolling(x, { batch: '1' });
     expect(r.status).toBe('failed');
     expect(r.failed).toEqual([expect.objectContaining({ host: 'mw1301.eqiad.wmnet', stillDepooled: false, reason: expect.stringMatching(/depool not verified on every LB.*lvs1020/s) })]);
@@ -137,8 +137,8 @@ describe('rolling restart against the lab', () => {
   });
 
   it('a batch that would breach the depool threshold is refused before any change, naming the pool and numbers', async () => {
-    await lab.failService('mw1304.eqiad.wmnet', 'nginx', 'down');
     const x = await start();
+    await lab.failService('mw1304.eqiad.wmnet', 'nginx', 'down');
     // let the simulators' health checks see it down
     for (let i = 0; i < 50 && !(await downOnLbs('mw1304.eqiad.wmnet')); i++) await sleep(100);
     const r = await rolling(x, { batch: '2' });
