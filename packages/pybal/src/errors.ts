@@ -16,8 +16,8 @@ export const PybalErrorCode = {
   HTTP_STATUS: 'ERR_PYBAL_HTTP_STATUS',
   /** The LB answered 404 for a pool: it does not carry it (config drift between galley and PyBal). */
   POOL_NOT_FOUND: 'ERR_PYBAL_POOL_NOT_FOUND',
-  /** galley's pybal config names a load balancer that has no URL. */
-  UNKNOWN_LB: 'ERR_PYBAL_UNKNOWN_LB',
+  /** PybalTopology built from a config that names an LB without a URL or maps a service twice. */
+  CONFIG_INVALID: 'ERR_PYBAL_CONFIG_INVALID',
   /** A verification did not pass (see `assertVerified`). */
   NOT_VERIFIED: 'ERR_PYBAL_NOT_VERIFIED',
 } as const;

@@ -210,7 +210,7 @@ describe('PybalService against two fake LBs', () => {
             { dc: 'eqiad', cluster: 'c', service: 't', pool: 'q', loadBalancers: ['lvs1022'] },
           ],
         }),
-    ).toThrow(expect.objectContaining({ code: 'ERR_PYBAL_UNKNOWN_LB', message: expect.stringMatching(/lvs1021[\s\S]*lvs1022/) }));
+    ).toThrow(expect.objectContaining({ code: 'ERR_PYBAL_CONFIG_INVALID', message: expect.stringMatching(/lvs1021[\s\S]*lvs1022/) }));
   });
 });
 

@@ -39,7 +39,7 @@ export class PybalTopology {
       this.byKey.set(key, { dc: p.dc, cluster: p.cluster, service: p.service, pool: p.pool, loadBalancers: lbs, depoolThreshold: p.depoolThreshold ?? cfg.defaultDepoolThreshold ?? 0.5 });
     }
     if (problems.length > 0) {
-      throw new PybalError(PybalErrorCode.UNKNOWN_LB, `invalid pybal configuration:\n${problems.map((l) => `  - ${l}`).join('\n')}`, {
+      throw new PybalError(PybalErrorCode.CONFIG_INVALID, `invalid pybal configuration:\n${problems.map((l) => `  - ${l}`).join('\n')}`, {
         hint: 'every load balancer named in pybal.pools[].loadBalancers needs a pybal.loadBalancers.<name>.url',
         details: { problems },
       });
