@@ -56,7 +56,7 @@ export function startEtcdMember(m: EtcdMemberPlan, all: EtcdMemberPlan[], token:
 
 export async function etcdHealthy(clientUrl: string): Promise<boolean> {
   try {
-    const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+    const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(3000) });
     const body = (await res.json()) as { health?: string };
     return body.health === 'true';
   } catch {

@@ -12,7 +12,6 @@ import {
   checkHostPrerequisites, killSessions, prepareHostState, pickBastionSubnet, prepareClientKey, prepareHost, recordHostNamespace,
   sshConfigText, startHostProcess, waitHostUp, wireBastion, type HostSpec,
 } from './hosts.js';
-import { startLifecycle } from './lifecycle.js';
 import { planFleet, type FleetPlan, type PlannedPool } from './plan.js';
 import { simulatorEntry } from './pybal/launch.js';
 import type { Faults, SimConfig } from './pybal/sim.js';
@@ -131,6 +130,11 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
   fs.mkdirSync(shmDir, { recursive: true, mode: 0o700 });
 
+  const t0 = Date.now();
+  // GALLEY_LAB_DEBUG=1: where `up` spends its time.
+  const mark = (what: string) => {
+    if (process.env.GALLEY_LAB_DEBUG) process.stderr.write(`[galley-lab] ${what} at ${Date.now() - t0} ms\n`);
+  };
   try {
     const plan = planFleet({ hosts: o.hosts, lbs: o.pybal ? o.lbs : 0, depoolThreshold: o.depoolThreshold });
 
@@ -141,7 +145,8 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
     }
     const endpoints = members.map((m) => m.clientUrl);
 
-    const hosts = o.ssh ? await startHosts(dir, plan, o, token) : stateOnlyHosts(dir, plan, o);
+    mark('etcd started');
+    const hosts = o.ssh ? await startHosts(dir, plan, o, token, mark) : stateOnlyHosts(dir, plan, o);
     await Promise.all(members.map((m) => waitEtcd(m.clientUrl)));
     const etcd = labEtcd(endpoints);
     try {
@@ -149,6 +154,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
     } finally {
       etcd.close();
     }
+    mark('etcd healthy and seeded');
 
     const lbPorts: Record<string, number> = {};
     const loadBalancers: { name: string; url: string }[] = [];
@@ -162,13 +168,14 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
       });
     }
 
+    mark('simulators started');
     await Promise.all([
       ...hosts.filter((h) => !h.noSshd).map((h) => waitHostUp(h, bastionPidOf(dir), 20000)),
       ...loadBalancers.map((lb) => waitFor(`PyBal simulator ${lb.name} at ${lb.url}`, async () => ((await simReady(lb.url)) ? true : undefined), { timeoutMs: 20000 })),
     ]);
 
+    mark('every sshd and simulator answers');
     const fleetNames = new Set(plan.hosts.map((h) => h.name));
-    const lifecycle = o.ssh ? await startLifecycle(dir, hosts.filter((h) => fleetNames.has(h.name)), { rebootMs: o.rebootMs }) : undefined;
     const toLabHost = (h: HostSpec): LabHost => ({ name: h.name, address: h.address, port: h.port, dc: h.dc, cluster: h.cluster, services: h.services });
     const info: LabInfo = {
       dir,
@@ -187,7 +194,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
     const file: LabFile = { ...info, lab: { version: 1, options: o, token, etcdMembers: members, plan, hosts, lbPorts } };
     fs.writeFileSync(
       info.config,
-      configYaml(generateConfig({ dir, etcdEndpoints: endpoints, namespace: o.namespace, ssh: o.ssh, loadBalancers, pools: o.pybal ? plan.pools : [], ...(lifecycle ? { lifecycle } : {}) })),
+      configYaml(generateConfig({ dir, etcdEndpoints: endpoints, namespace: o.namespace, ssh: o.ssh, loadBalancers, pools: o.pybal ? plan.pools : [] })),
     );
     fs.writeFileSync(labFile(dir), JSON.stringify(file, null, 2) + '\n');
     return new Lab(file);
@@ -217,7 +224,7 @@ function bastionPidOf(dir: string): number | undefined {
   return trackedProcess(dir, 'host', BASTION)?.pid;
 }
 
-async function startHosts(dir: string, plan: FleetPlan, o: ResolvedOptions, token: string): Promise<HostSpec[]> {
+async function startHosts(dir: string, plan: FleetPlan, o: ResolvedOptions, token: string, mark: (what: string) => void): Promise<HostSpec[]> {
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const ports = await freePorts(plan.hosts.length);
   const specs: HostSpec[] = plan.hosts.map((h, i) => ({
@@ -240,10 +247,12 @@ async function startHosts(dir: string, plan: FleetPlan, o: ResolvedOptions, toke
   const known = await Promise.all(specs.map((h) => prepareHost(dir, h, { restartMs: o.restartMs, rebootMs: o.rebootMs })));
   fs.writeFileSync(path.join(dir, 'known_hosts'), known.join('\n') + '\n');
   fs.writeFileSync(path.join(dir, 'ssh_config'), sshConfigText(dir, specs));
+  mark('host dirs and keys written');
 
   const fleet = specs.filter((h) => !h.inBastionNet);
   const pids = fleet.map((h) => startHostProcess(dir, h));
   await Promise.all(fleet.map((h, i) => recordHostNamespace(dir, h, pids[i]!)));
+  mark('host namespaces up');
   if (net) {
     const bpid = bastionPidOf(dir)!;
     const veth = await wireBastion(bpid, token, net);
@@ -293,7 +302,7 @@ function startSimulator(dir: string, entry: string, cfg: SimConfig): void {
 
 async function simReady(url: string): Promise<boolean> {
   try {
-    const res = await fetch(`${url}/pools`, { signal: AbortSignal.timeout(1000) });
+    const res = await fetch(`${url}/pools`, { signal: AbortSignal.timeout(3000) });
     await res.text();
     return res.status === 200;
   } catch {
@@ -339,7 +348,7 @@ export async function stopDir(dir: string): Promise<void> {
   if (s.createdDir) {
     fs.rmSync(abs, { recursive: true, force: true });
   } else {
-    for (const f of ['state.json', 'lab.json', 'cookbook.config.yaml', 'ssh_config', 'known_hosts', 'id_ed25519', 'id_ed25519.pub', 'authorized_keys', 'hosts', 'lb', 'logs', 'data', 'lifecycle']) {
+    for (const f of ['state.json', 'lab.json', 'cookbook.config.yaml', 'ssh_config', 'known_hosts', 'id_ed25519', 'id_ed25519.pub', 'authorized_keys', 'hosts', 'lb', 'logs', 'data']) {
       fs.rmSync(path.join(abs, f), { recursive: true, force: true });
     }
   }
@@ -575,7 +584,7 @@ export class Lab {
         let ok: boolean;
         if (h.noSshd) ok = true;
         else if (h.inBastionNet) ok = bpid !== undefined && isAlive(bpid);
-        else ok = await tcpOpen(h.address, h.port);
+        else ok = await tcpOpen(h.address, h.port, 2000);
         const svcs = h.services.map((s) => `${s}=${fs.readFileSync(path.join(h.hdir, 'state', 'services', s), 'utf8').trim()}`).join(' ');
         out.push({
           component: 'host', name: h.name, ok: ok || down || rebooting,
