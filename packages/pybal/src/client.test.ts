@@ -87,7 +87,7 @@ describe('PybalClient', () => {
     expect(err).toMatchObject({ code: 'ERR_PYBAL_UNREACHABLE' });
     expect((err as Error).message).toContain('no answer within 150 ms (2 tries)');
     expect(took).toBeGreaterThanOrEqual(300);
-    expect(took).toBeLessThan(1500);
+    expect(took).toBeLessThan(5000); // far below a hang; loose for loaded CI machines
     expect(fake.requests).toHaveLength(2);
   });
 

@@ -70,7 +70,7 @@ describe('capacity rules agree with the lab simulator’s PyBal coordinator', ()
     }
     expect(checked).toBe(300);
     expect(nonZero).toBeGreaterThan(50);
-  });
+  }, 30000);
 
   it('a server kept pooled by the threshold shows disabled/pooled and is released when capacity returns', () => {
     const { pc, names } = coordinatorFor([{ pooled: 'yes', up: true }, { pooled: 'yes', up: true }, { pooled: 'yes', up: false }, { pooled: 'yes', up: true }], 0.5);
