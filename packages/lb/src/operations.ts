@@ -7,12 +7,12 @@
 import { NodeSet } from '@galley/remote';
 import { conftoolStore, pybalCapacity, pybalVerifier, remoteExecutor, type ConftoolLike, type PybalLike, type RemoteLike } from './adapters.js';
 import { parseBatchSpec, parseDuration } from './batches.js';
-import { LbArgumentError } from './errors.js';
+import { LbArgumentError, NothingSelectedError } from './errors.js';
 import { formatPlan, planRolling, shortKey } from './plan.js';
 import { realClock, type CommandSpec, type JournalEntry, type LbEvent, type LbPorts, type PoolCapacity, type PoolObject } from './ports.js';
 import { formatReport, groupOutputs } from './report.js';
 import { capacityMessage, judgeCapacity, runRolling, type RollingReport } from './rolling.js';
-import { selectHosts, type SelectOptions, type Selection } from './select.js';
+import { escapeRegex, selectHosts, type SelectOptions, type Selection } from './select.js';
 
 interface TaskLike {
   subtask(title: string): TaskLike;
@@ -269,15 +269,22 @@ export async function restartService(ctx: LbContext, a: { host: string; service:
  */
 export async function poolOrDepool(ctx: LbContext, a: { host: string; service?: string | undefined; 'verify-timeout'?: string | undefined }, direction: 'pool' | 'depool'): Promise<number> {
   const ports = portsFor(ctx, (e) => ctx.emit({ ...e }));
+  // A mistyped host must fail, not pass as "nothing to do".
+  if (!(await ports.store.select({ name: escapeRegex(a.host) })).length) throw new NothingSelectedError(`host=${a.host}`, 'conftool has no object for this host');
   const selection = await selectHosts(ports.store, { hosts: new Set([a.host]), ...(a.service ? { services: [a.service] } : {}) }).catch((err: unknown) => {
-    if ((err as { code?: string }).code === 'ERR_LB_NOTHING_SELECTED' && direction === 'depool') return undefined;
+    // Only inactive objects (or none): handled below as nothing to do / refused, not as a crash.
+    if ((err as { code?: string }).code === 'ERR_LB_NOTHING_SELECTED') return undefined;
     throw err;
   });
   const objects: PoolObject[] = (selection?.hosts[0]?.objects ?? []).filter((o) => !a.service || o.tags.service === a.service);
   if (!selection || !objects.length) {
     // Every object inactive (or none): depooling has nothing to do; pooling must not touch inactive.
     const msg = `nothing to do: ${a.host}${a.service ? ` (${a.service})` : ''} has no object that is not inactive`;
-    if (direction === 'pool') throw new LbArgumentError(`cannot pool ${a.host}: ${msg.replace('nothing to do: ', '')}`, { hint: 'inactive objects are never pooled by sre.lb.pool; use confctl to set them to no first' });
+    if (direction === 'pool') {
+      const why = `REFUSED: ${a.host}${a.service ? ` (${a.service})` : ''} has no object at pooled=no, only inactive ones (or none): sre.lb.pool never pools inactive objects; set them to no with confctl first if that is really meant`;
+      ctx.output({ host: a.host, direction, changed: [], refused: why }, why);
+      return 1;
+    }
     ctx.output({ host: a.host, direction, changed: [], nothingToDo: true }, msg);
     return 0;
   }

@@ -197,7 +197,8 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
   // (about to depool, about to act, about to repool) are awaited; the others are chained behind
   // them without holding up the batch, and awaited at the next awaited entry or at the end.
   let chain: Promise<void> = Promise.resolve();
-  const CRITICAL: ReadonlySet<HostPhase> = new Set(['depooling', 'acting', 'repooling', 'failed', 'put-back']);
+  // 'acted' too: a resume repools a host only when it knows its action completed.
+  const CRITICAL: ReadonlySet<HostPhase> = new Set(['depooling', 'acting', 'acted', 'repooling', 'failed', 'put-back']);
   const setPhase = async (hs: readonly HostState[], phase: HostPhase, extra?: (s: HostState) => Partial<JournalEntry>): Promise<void> => {
     for (const s of hs) {
       s.phase = phase;
