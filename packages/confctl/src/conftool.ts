@@ -200,7 +200,8 @@ export class Conftool {
           ok.push(c);
         } else skipped.push({ change: c, current: node[c.field] });
       }
-      if (ok.length > 0) plans.push({ node, want, changes: ok });
+      // `from` comes from the caller: never write back something the schema rejects.
+      if (ok.length > 0) plans.push({ node, want: validateChanges(key, want), changes: ok });
     }
     if (plans.length > 0) await this.view.beforeWrite?.(plans.map((p) => p.node));
     for (const p of plans) {
@@ -332,6 +333,9 @@ export class Conftool {
       const { nodes, revision } = await this.list(prefix, match, 'lenient');
       if (closed) return;
       opts.onResync?.(nodes);
+      // The store may report an error before watch() has even returned.
+      const self: { w?: { close(): Promise<void> } } = {};
+      let failed = false;
       const w = await this.shared.kv.watch(prefix, String(BigInt(revision) + 1n), {
         onEvent: (type, entry) => {
           const tags = this.tagsOf(entry.key);
@@ -347,14 +351,16 @@ export class Conftool {
           }
         },
         onError: (err) => {
-          if (closed) return;
+          if (closed || failed) return;
+          failed = true;
           this.view.log(`watch on ${prefix} failed (${err.message}); listing again`);
-          void w.close();
+          void self.w?.close();
           restart();
         },
       });
+      self.w = w;
       current = w;
-      if (closed) await w.close();
+      if (closed || failed) await w.close();
     };
     const restart = (): void => {
       timer = setTimeout(() => {

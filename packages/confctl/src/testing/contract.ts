@@ -265,6 +265,12 @@ export function describeConftoolContract(name: string, factory: () => Promise<Co
         )) as Error & { restored: Change[] };
       expect(err).toMatchObject({ code: 'ERR_CONFCTL_RESTORE_CONFLICT', message: expect.stringContaining(k1) });
       expect(err.restored.map((c) => c.tags.name)).toEqual(['mw1002']);
+      const before = await env.revision();
+      const k2 = key('eqiad/appserver/nginx/mw1002');
+      await expect(ct.restore([{ key: k2, tags: tagsOf('eqiad/appserver/nginx/mw1002'), field: 'pooled', from: 'maybe', to: 'yes' }])).rejects.toMatchObject({
+        code: 'ERR_CONFCTL_INVALID_VALUE',
+      });
+      expect(await env.revision()).toBe(before);
       expect((await rawValue(k1)).pooled).toBe('inactive');
       expect((await rawValue(key('eqiad/appserver/nginx/mw1002'))).pooled).toBe('yes');
     });
