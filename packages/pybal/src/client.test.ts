@@ -26,6 +26,7 @@ describe('PybalClient', () => {
   afterEach(async () => {
     await client.close();
     fake.mode = 'ok';
+    fake.ignoreAccept = false;
     fake.requests.length = 0;
     await fake.up();
   });
@@ -39,6 +40,19 @@ describe('PybalClient', () => {
     const p = await client.pool(fake.ref, 'p');
     expect(p.get('h1')).toEqual(up);
     expect(fake.requests[0]).toEqual({ path: '/pools/p', accept: ['application/json'] });
+  });
+
+  it('falls back to the text form when PyBal ignores Accept, with the same answers minus weight', async () => {
+    seed();
+    client = new PybalClient({ retries: 0 });
+    const json = await client.pool(fake.ref, 'p');
+    const jsonAlerts = await client.alerts(fake.ref);
+    fake.ignoreAccept = true;
+    const text = await client.pool(fake.ref, 'p');
+    expect([...text]).toEqual([...json].map(([h, { weight: _w, ...v }]) => [h, v]));
+    expect(await client.host(fake.ref, 'p', 'h2')).toEqual({ pooled: false, up: true, enabled: false });
+    expect(await client.pools(fake.ref)).toEqual(['p']);
+    expect(await client.alerts(fake.ref)).toEqual(jsonAlerts);
   });
 
   it('retries 5xx and connection resets for these idempotent GETs, then answers', async () => {

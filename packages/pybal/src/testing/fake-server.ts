@@ -20,6 +20,8 @@ export class FakePybal {
   private readonly thresholds = new Map<string, number>();
   private alertsOverride: Alerts | undefined;
   mode: FakeMode = 'ok';
+  /** Answer in text whatever the Accept header says (an old or proxied PyBal). */
+  ignoreAccept = false;
   /** Remaining requests to fail before serving normally: a status code, or 'reset' to drop the socket. */
   private failures: (number | 'reset')[] = [];
   /** Every request path served, in order (including failed ones). */
@@ -138,7 +140,7 @@ export class FakePybal {
       res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>nginx welcome</body></html>');
       return;
     }
-    const json = accept.includes('application/json');
+    const json = !this.ignoreAccept && accept.includes('application/json');
     if (this.mode === 'garbage') {
       res.writeHead(200, { 'content-type': json ? 'application/json' : 'text/plain' }).end(json ? '{"pooled": "maybe"' : 'what/is/this\n');
       return;
