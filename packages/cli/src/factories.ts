@@ -79,6 +79,7 @@ export function realClients(cfg: GalleyConfig, dryRun: boolean): BaseClients {
         provisioner: lifecycle.provisioner?.with({ dryRun: hooks.dryRun, log: hooks.log }),
         inventory: lifecycle.inventory?.with({ dryRun: hooks.dryRun, log: hooks.log }),
         monitoring: lifecycle.monitoring?.with({ dryRun: hooks.dryRun, log: hooks.log }),
+        hosts: cfg.hosts,
       };
     },
     async close() {

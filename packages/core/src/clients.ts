@@ -3,7 +3,7 @@
  * root); it only needs their types.
  */
 import type { Conftool } from '@galley/confctl';
-import type { Inventory, Monitoring, Provisioner } from '@galley/lifecycle';
+import type { HostsSettings, Inventory, Monitoring, Provisioner } from '@galley/lifecycle';
 import type { PybalService } from '@galley/pybal';
 import type { Remote } from '@galley/remote';
 
@@ -63,4 +63,6 @@ export interface Clients {
   readonly provisioner?: Provisioner | undefined;
   readonly inventory?: Inventory | undefined;
   readonly monitoring?: Monitoring | undefined;
+  /** The config's `hosts:` settings (post-install, wipe, health check, deadlines) for the sre.hosts cookbooks. */
+  readonly hosts?: HostsSettings | undefined;
 }

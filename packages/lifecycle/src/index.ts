@@ -1,4 +1,4 @@
-export type { Provisioner, Inventory, Monitoring, InventoryRecord, HostStatus, PowerState, DowntimeOptions, LifecycleAction, LifecycleHooks } from './types.js';
+export type { Provisioner, Inventory, Monitoring, HostsSettings, InventoryRecord, HostStatus, PowerState, DowntimeOptions, LifecycleAction, LifecycleHooks } from './types.js';
 export { HOST_STATUSES } from './types.js';
 export { CommandProvisioner, expandArgv, type CommandProvisionerConfig } from './command.js';
 export { LabProvisioner, labProvisionerFile, type LabProvisionerFile } from './lab-provisioner.js';

@@ -74,3 +74,15 @@ export interface Monitoring extends Bindable<Monitoring> {
   downtime(host: string, opts: DowntimeOptions): Promise<string>;
   removeDowntime(id: string): Promise<void>;
 }
+
+/** The config's `hosts:` section as the sre.hosts cookbooks receive it. */
+export interface HostsSettings {
+  /** Run on the host over SSH after a reinstall, argv with {host}/{os}. */
+  postInstall?: string[] | undefined;
+  /** Run on the host over SSH at decommission, argv with {host}. */
+  wipe?: string[] | undefined;
+  /** Run on the host after the post-install command until it passes. */
+  healthCheck?: string[] | undefined;
+  installTimeoutMs?: number | undefined;
+  downtimeMs?: number | undefined;
+}

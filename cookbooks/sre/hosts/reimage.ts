@@ -1,0 +1,184 @@
+import { defineCookbook } from '@galley/core';
+import {
+  checkFqdn, errMessage, expand, HostsError, need, recordConftool, restoreAndVerify, restoreCommands, setOutAndVerify, short, stepsText,
+  type Ctx, type RecordedObject, type Step,
+} from './_common.js';
+
+/**
+ * Reinstall one host (Spicerack's sre.hosts.reimage): out of traffic and verified, downtimed,
+ * reinstalled by the provisioner, back with a new boot id and a host key vouched for by the
+ * provisioner, configured, health-checked, and put back exactly as it was. A failure leaves the
+ * host out of traffic and prints the commands that restore it by hand.
+ */
+
+interface State {
+  host: string;
+  os: string;
+  isNew: boolean;
+  value: 'inactive' | 'no';
+}
+
+const PLAIN = /^[a-z0-9][a-z0-9._-]*$/;
+
+export default defineCookbook({
+  title: 'Reimage a host: depool, downtime, reinstall, verify, configure, repool exactly as before',
+  args: {
+    host: { type: 'string', demandOption: true, describe: 'host FQDN, e.g. mw1301.eqiad.wmnet' },
+    os: { type: 'string', demandOption: true, describe: 'OS codename to install, e.g. bookworm' },
+    'conftool-value': { type: 'string', choices: ['inactive', 'no'], default: 'inactive', describe: 'pooled value while the host is reimaged (inactive: PyBal drops it from the pool totals)' },
+    new: { type: 'boolean', default: false, describe: 'the host is not in conftool yet: skip the conftool steps' },
+  },
+  task: 'optional',
+  reason: 'optional',
+  lock: (args) => ({ suffix: args.host, concurrency: 1, ttlSeconds: 3 * 3600 }),
+
+  async prepare(ctx): Promise<State> {
+    const { host, os } = ctx.args;
+    checkFqdn(host);
+    if (!PLAIN.test(os)) throw new HostsError('ERR_HOSTS_BAD_OS', `os=${JSON.stringify(os)} is not an OS codename`, { hint: 'e.g. os=bookworm' });
+    need(ctx.clients, 'provisioner');
+    const objs = await recordConftool(ctx.clients, host);
+    if (!ctx.args.new && objs.length === 0) {
+      throw new HostsError('ERR_HOSTS_NOT_IN_CONFTOOL', `${host} has no conftool objects`, { hint: 'check the name; for a host not in conftool yet, add `new`' });
+    }
+    if (ctx.args.new && objs.length > 0) {
+      throw new HostsError('ERR_HOSTS_NEW_BUT_KNOWN', `${host} has ${objs.length} conftool objects (${objs.map(short).join(', ')}), so it is not new`, { hint: 'drop `new`: its pooled state will be recorded and restored' });
+    }
+    const inv = await ctx.clients.inventory?.get(host);
+    if (inv && (inv.status === 'decommissioned' || inv.status === 'decommissioning' || inv.status === 'offline')) {
+      throw new HostsError('ERR_HOSTS_DECOMMISSIONED', `${host} is ${inv.status} in the inventory`, { hint: 'a decommissioned host is not reimaged; fix the inventory first if this is wrong' });
+    }
+    return { host, os, isNew: ctx.args.new, value: ctx.args['conftool-value'] as 'inactive' | 'no' };
+  },
+
+  async run(ctx, st) {
+    return reimage(ctx, st);
+  },
+});
+
+async function reimage(ctx: Ctx, st: State): Promise<number> {
+  const { host, os } = st;
+  const c = ctx.clients;
+  const provisioner = need(c, 'provisioner');
+  const settings = c.hosts ?? {};
+  const steps: Step[] = [];
+  let recorded: RecordedObject[] = [];
+  let outOfTraffic = false;
+  let downtimeId: string | undefined;
+  let newKey: string | undefined;
+  const task = ctx.progress.task(`Reimage ${host} with ${os}`);
+
+  const step = async <T>(name: string, fn: () => Promise<T>, detail?: (v: T) => string | undefined): Promise<T> => {
+    const sub = task.subtask(`${host}: ${name}`);
+    ctx.emit({ type: 'host-phase', host, phase: name });
+    try {
+      const v = await fn();
+      const d = detail?.(v);
+      steps.push({ step: name, ok: true, ...(d ? { detail: d } : {}) });
+      sub.succeed(`${host}: ${name}${d ? ` — ${d}` : ''}`);
+      return v;
+    } catch (err) {
+      steps.push({ step: name, ok: false, detail: errMessage(err) });
+      sub.fail(`${host}: ${name} FAILED — ${errMessage(err)}`);
+      throw err;
+    }
+  };
+
+  try {
+    await step('lock host', () => ctx.lockHosts([host]));
+    if (!ctx.dryRun && !(await ctx.confirm(`ATTENTION: destructive action for ${host}: reinstall with ${os}. Proceed?`))) {
+      throw new HostsError('ERR_HOSTS_NOT_CONFIRMED', `reimage of ${host} not confirmed`);
+    }
+    if (!st.isNew) {
+      // Recorded under the host lock: nobody else changes it from here on.
+      recorded = await step('record conftool state', () => recordConftool(c, host), (r) => r.map((o) => `${short(o)}=${o.pooled}/${o.weight}`).join(' '));
+      outOfTraffic = true;
+      await step(`set pooled=${st.value} and verify on every LB`, () => setOutAndVerify(ctx, host, recorded, st.value));
+    }
+    const bootBefore = await step('read boot id', async () => (await c.remote.bootIds([host])).get(host), (b) => b ?? 'unreachable: will wait for a fresh boot');
+    const startedAt = new Date();
+    if (c.monitoring) {
+      ctx.change({ kind: 'monitoring', host, object: 'downtime', to: 'set (removed at the end)' });
+      downtimeId = await step('downtime', () => c.monitoring!.downtime(host, { durationMs: settings.downtimeMs ?? 2 * 3600_000, reason: `reimage with ${os}${ctx.taskId ? ` (${ctx.taskId})` : ''}` }), (id) => id);
+    } else ctx.log.warn('no monitoring configured: the host is not downtimed');
+    ctx.change({ kind: 'provisioner', host, object: 'reinstall', to: os });
+    await step(`reinstall with ${os}`, () => provisioner.reinstall(host, os));
+    newKey = await step('trust the host key the provisioner vouches for', async () => {
+      const key = await provisioner.hostKey(host);
+      c.remote.trustHostKey(host, key);
+      return key;
+    }, (k) => k.slice(0, 60) + '…');
+    await step('wait for the new boot', () => c.remote.waitRebootSince([host], bootBefore !== undefined ? new Map([[host, bootBefore]]) : startedAt, { timeoutMs: settings.installTimeoutMs ?? 40 * 60_000, pollMs: 1000 }));
+    if (!ctx.dryRun) {
+      await step('verify the OS', async () => {
+        const r = await c.remote.run([host], [{ argv: ['lsb_release', '-sc'], timeoutMs: 30_000 }], { isSafe: true });
+        const got = r.results[0]?.stdout.trim() ?? '';
+        if (got !== os) throw new HostsError('ERR_HOSTS_WRONG_OS', `${host} runs "${got || r.results[0]?.message || '?'}" after the reinstall, expected ${os}`, { hint: 'check the provisioner (install media / boot order)' });
+        return got;
+      }, (g) => g);
+    } else ctx.log.info(`DRY-RUN: would verify that ${host} runs ${os} (lsb_release -sc)`);
+    if (settings.postInstall?.length) {
+      const argv = expand(settings.postInstall, { host, os });
+      await step(`post-install: ${argv.join(' ')}`, async () => {
+        const r = await c.remote.run([host], [{ argv, timeoutMs: 3 * 3600_000 }]);
+        const h = r.results[0];
+        if (!h?.ok) throw new HostsError('ERR_HOSTS_POST_INSTALL', `post-install on ${host} failed (exit ${h?.exitCode ?? '?'}): ${(h?.stderr || h?.stdout || h?.message || '').trim().slice(0, 500)}`, { hint: 'fix the host\'s configuration and run the post-install command by hand' });
+      });
+    } else ctx.log.warn('no hosts.postInstall configured: the host is not configured after the reinstall');
+    await step('health check', () => healthCheck(ctx, host, recorded, settings.healthCheck));
+    if (!st.isNew) {
+      await step('restore the recorded conftool state and verify on every LB', () => restoreAndVerify(ctx, host, recorded));
+      outOfTraffic = false;
+    }
+    if (downtimeId !== undefined) {
+      const id = downtimeId;
+      await step('remove the downtime', () => c.monitoring!.removeDowntime(id));
+      downtimeId = undefined;
+    }
+  } catch (err) {
+    ctx.log.error(`reimage of ${host} failed: ${errMessage(err)}`);
+    const failed = steps.find((s) => !s.ok)?.step ?? 'before the first step';
+    const commands = outOfTraffic ? restoreCommands(recorded) : [];
+    if (outOfTraffic) ctx.leftover({ object: host, state: `out of traffic (pooled=${st.value})`, why: `failed at: ${failed}` });
+    if (downtimeId) ctx.leftover({ object: host, state: `downtime ${downtimeId} still set` });
+    const text = [
+      `Reimage of ${host} with ${os}: FAILED at step "${failed}"`,
+      stepsText(steps),
+      ...(outOfTraffic
+        ? ['', `The host stays out of traffic (pooled=${st.value}). To restore its recorded state by hand:`, ...commands.map((l) => `  ${l}`)]
+        : []),
+      ...(downtimeId ? ['', `Downtime ${downtimeId} is left in place.`] : []),
+    ].join('\n');
+    ctx.output({ host, os, status: 'failed', failedStep: failed, error: errMessage(err), steps, recorded, restoreCommands: commands, downtime: downtimeId ?? null }, text);
+    return 1;
+  }
+  const text = [
+    `Reimage of ${host} with ${os}: ${ctx.dryRun ? 'planned (dry-run)' : 'done'}`,
+    stepsText(steps),
+    ...(recorded.length ? ['', `conftool state restored: ${recorded.map((o) => `${short(o)}=${o.pooled}`).join(', ')}`] : []),
+    ...(newKey ? [`host key trusted: ${newKey.split(' ')[0] ?? ''} (from the provisioner)`] : []),
+  ].join('\n');
+  ctx.output({ host, os, status: ctx.dryRun ? 'planned' : 'succeeded', steps, recorded, hostKey: newKey ?? null }, text);
+  return 0;
+}
+
+/** The configured check, or `systemctl is-active` on the host's conftool services; retried up to 60 s. */
+async function healthCheck(ctx: Ctx, host: string, objs: readonly RecordedObject[], argv: string[] | undefined): Promise<string> {
+  const services = [...new Set(objs.map((o) => o.tags.service))];
+  const cmd = argv?.length ? expand(argv, { host }) : services.length ? ['systemctl', 'is-active', ...services] : undefined;
+  if (!cmd) return 'nothing to check (no services known, no hosts.healthCheck)';
+  if (ctx.dryRun) {
+    ctx.log.info(`DRY-RUN: would run the health check '${cmd.join(' ')}' on ${host}`);
+    return 'dry-run';
+  }
+  const end = Date.now() + 60_000;
+  let last = '';
+  for (;;) {
+    const r = await ctx.clients.remote.run([host], [{ argv: cmd, timeoutMs: 30_000 }], { isSafe: true });
+    const h = r.results[0];
+    if (h?.ok) return cmd.join(' ');
+    last = (h?.stdout || h?.stderr || h?.message || '').trim().replace(/\n/g, ' ');
+    if (Date.now() > end) throw new HostsError('ERR_HOSTS_UNHEALTHY', `${host} fails its health check '${cmd.join(' ')}': ${last}`, { hint: 'look at the services on the host; it stays out of traffic' });
+    await new Promise((r2) => setTimeout(r2, 1000));
+  }
+}

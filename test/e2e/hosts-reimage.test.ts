@@ -1,0 +1,152 @@
+// sre.hosts.reimage end to end: the built `cookbook` binary against a private lab (real etcd,
+// sshd hosts, PyBal simulators, the lab provisioner/inventory/monitoring).
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import type { Conftool } from '@galley/confctl';
+import { LabLifecycle } from '@galley/lab';
+import { privateLab } from '@galley/lab/testing';
+import { configWith, conftool, lbViews, outputOf, run, start, stateOf, type Res } from './hosts-harness.js';
+
+jest.setTimeout(120_000);
+
+// 8 hosts: eqiad jobrunners mw1301–mw1303 (3 per pool: one out still leaves the threshold met).
+const p = privateLab({ hosts: 8, lbs: 2, rebootMs: 500, pybalDelayMs: 100 });
+const H = 'mw1301.eqiad.wmnet';
+let c: { confctl: Conftool; close(): void };
+let lc: LabLifecycle;
+let cfg: string;
+let fastCfg: string;
+
+beforeAll(async () => {
+  c = conftool(p.lab);
+  lc = new LabLifecycle(p.lab);
+  cfg = p.lab.info.config;
+  // A short install deadline for the never-comes-back case; short lock waits for the lock case.
+  fastCfg = configWith(p.lab, 'fast', { hosts: { installTimeoutMs: 8000 }, locks: { waitTimeoutSeconds: 2 } });
+});
+afterAll(() => c.close());
+
+interface Report {
+  status: string;
+  failedStep?: string;
+  restoreCommands?: string[];
+  steps: { step: string; ok: boolean; detail?: string }[];
+  hostKey?: string | null;
+}
+
+const reimage = (config: string, host: string, extra: string[] = []): Promise<Res> => run(config, ['--yes', '--output', 'json', 'sre.hosts.reimage', `host=${host}`, 'os=bookworm', ...extra]);
+
+async function resetHost(host: string): Promise<void> {
+  await p.lab.reset();
+  lc.reset();
+  await p.lab.heal(host);
+}
+
+describe('sre.hosts.reimage', () => {
+  it('reimages a host and restores exactly its recorded conftool state (a `no` stays `no`)', async () => {
+    await c.confctl.update(await c.confctl.select({ name: 'mw1301\\.eqiad\\.wmnet', service: 'php-fpm' }), { pooled: 'no' });
+    await c.confctl.update(await c.confctl.select({ name: 'mw1301\\.eqiad\\.wmnet', service: 'nginx' }), { weight: 7 });
+    const before = await stateOf(c.confctl, H);
+    expect(before).toEqual(['nginx=yes/7', 'php-fpm=no/10']);
+    const keyBefore = lc.hostKey(H);
+    const bootBefore = await p.lab.bootId(H);
+    expect(lc.os(H)).toBe('bullseye');
+
+    const r = await reimage(cfg, H, ['task-id=T123']);
+    const out = outputOf<Report>(r);
+    expect({ code: r.code, status: out.status }).toEqual({ code: 0, status: 'succeeded' });
+
+    expect(await stateOf(c.confctl, H)).toEqual(before);
+    // PyBal agrees: nginx back in on both LBs, php-fpm out.
+    expect(await lbViews(p.lab, H)).toEqual([
+      'jobrunner-nginx_eqiad@lvs1019=pooled', 'jobrunner-nginx_eqiad@lvs1020=pooled',
+      'jobrunner-php-fpm_eqiad@lvs1019=depooled', 'jobrunner-php-fpm_eqiad@lvs1020=depooled',
+    ]);
+    expect(lc.os(H)).toBe('bookworm');
+    expect(await p.lab.bootId(H)).not.toBe(bootBefore);
+    const keyAfter = lc.hostKey(H);
+    expect(keyAfter).not.toBe(keyBefore);
+    // The key the run trusted is the one the provisioner vouched for (= what the host serves now),
+    // and the run got past it: OS verified, post-install and health check ran over SSH with it.
+    expect(out.hostKey).toBe(keyAfter);
+    expect(out.steps.filter((s) => !s.ok)).toEqual([]);
+    expect(out.steps.map((s) => s.step)).toEqual(expect.arrayContaining(['verify the OS', 'post-install: lab-config-apply', 'health check']));
+    expect(lc.events(H).some((l) => / config-apply rc=0$/.test(l))).toBe(true);
+    // The run first set both objects inactive, then put them back.
+    const dts = lc.downtimes().filter((d) => d.host === H);
+    expect(dts).toHaveLength(1);
+    expect(dts[0]!.reason).toContain('T123');
+    expect(dts[0]!.removed).toBeDefined();
+    expect(await p.lab.serviceState(H, 'nginx')).toBe('active');
+  });
+
+  it('dry-run: prints the whole plan and changes nothing (etcd revision, host, inventory, downtimes)', async () => {
+    await resetHost(H);
+    const rev = await c.confctl.revision();
+    const key = lc.hostKey(H);
+    const boot = await p.lab.bootId(H);
+    const inv = fs.readFileSync(lc.inventoryFile, 'utf8');
+    const dts = JSON.stringify(lc.downtimes());
+    const r = await run(cfg, ['-d', 'sre.hosts.reimage', `host=${H}`, 'os=bookworm']);
+    expect(r.code).toBe(0);
+    const text = r.stdout + r.stderr;
+    for (const want of ['set pooled=inactive', 'DRY-RUN', 'reinstall with bookworm', 'post-install: lab-config-apply', 'restore the recorded conftool state']) expect(text).toContain(want);
+    expect(await c.confctl.revision()).toBe(rev);
+    expect(lc.hostKey(H)).toBe(key);
+    expect(await p.lab.bootId(H)).toBe(boot);
+    expect(lc.os(H)).toBe('bullseye');
+    expect(fs.readFileSync(lc.inventoryFile, 'utf8')).toBe(inv);
+    expect(JSON.stringify(lc.downtimes())).toBe(dts);
+  });
+
+  it('a host that never comes back: deadline, the failed step named, host left inactive, exact restore commands, exit 1', async () => {
+    await resetHost(H);
+    lc.failReinstall(H);
+    const r = await reimage(fastCfg, H);
+    const out = outputOf<Report>(r);
+    expect(r.code).toBe(1);
+    expect(out.failedStep).toBe('wait for the new boot');
+    expect(await stateOf(c.confctl, H)).toEqual(['nginx=inactive/10', 'php-fpm=inactive/10']);
+    expect(out.restoreCommands).toEqual([
+      "confctl select 'dc=eqiad,cluster=jobrunner,service=nginx,name=mw1301.eqiad.wmnet' set/pooled=yes:weight=10",
+      "confctl select 'dc=eqiad,cluster=jobrunner,service=php-fpm,name=mw1301.eqiad.wmnet' set/pooled=yes:weight=10",
+    ]);
+    expect(await lbViews(p.lab, H)).toEqual(expect.arrayContaining(['jobrunner-nginx_eqiad@lvs1019=absent']));
+    // The downtime stays (the host is broken).
+    expect(lc.downtimes().filter((d) => d.host === H && !d.removed)).toHaveLength(1);
+    lc.reset();
+    await p.lab.startHost(H);
+  });
+
+  it('post-install fails: reported as the failed step, host stays out of traffic, exit 1', async () => {
+    await resetHost(H);
+    await p.lab.failService(H, 'nginx', 'restart');
+    const r = await reimage(cfg, H);
+    const out = outputOf<Report>(r);
+    expect(r.code).toBe(1);
+    expect(out.failedStep).toBe('post-install: lab-config-apply');
+    expect(await stateOf(c.confctl, H)).toEqual(['nginx=inactive/10', 'php-fpm=inactive/10']);
+    expect(r.stdout).toContain('set/pooled=yes:weight=10');
+    await p.lab.heal(H);
+  });
+
+  it('a rolling restart of the same cluster cannot touch the host while it is reimaged (host lock)', async () => {
+    await resetHost(H);
+    const logBefore = (await p.lab.systemctlLog(H)).length;
+    let reinstalling!: () => void;
+    const atReinstall = new Promise<void>((r) => (reinstalling = r));
+    const re = start(cfg, ['--yes', '--output', 'json', 'sre.hosts.reimage', `host=${H}`, 'os=bookworm'], (s) => {
+      if (s.includes('reinstall with bookworm')) reinstalling();
+    });
+    await atReinstall;
+    const rr = await run(fastCfg, ['--yes', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', `hosts=${H}`, 'sleep=0']);
+    const reRes = await re.done;
+    expect(outputOf<Report>(reRes).status).toBe('succeeded');
+    expect(rr.code).not.toBe(0);
+    expect(rr.stdout + rr.stderr).toMatch(/hosts\/mw1301\.eqiad\.wmnet|locked by another run|busy/);
+    // The only systemctl calls on the host while it was reimaged are the reimage's own (start by config-apply, is-active checks).
+    const during = (await p.lab.systemctlLog(H)).slice(logBefore);
+    expect(during.filter((l) => / restart /.test(l))).toEqual([]);
+    expect(await stateOf(c.confctl, H)).toEqual(['nginx=yes/10', 'php-fpm=yes/10']);
+  });
+});
