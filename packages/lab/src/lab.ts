@@ -15,7 +15,7 @@ import {
 import { planFleet, type FleetPlan, type PlannedPool } from './plan.js';
 import { simulatorEntry } from './pybal/launch.js';
 import type { Faults, SimConfig } from './pybal/sim.js';
-import { cmdline, freePorts, isAlive, pidsInMountNs, spawnDetached, tcpOpen, terminate, terminateGroup, waitFor } from './procs.js';
+import { cmdline, freePorts, isAlive, pidsInMountNamespaces, spawnDetached, tcpOpen, terminate, terminateGroup, waitFor } from './procs.js';
 import { seedConftool } from './seed.js';
 import { readState, trackLink, trackProcess, trackedProcess, writeState, type LabState } from './state.js';
 
@@ -331,16 +331,17 @@ export async function stopDir(dir: string): Promise<void> {
   const abs = path.resolve(dir);
   const s = readState(abs);
   if (!s) return;
-  const kills: Promise<void>[] = [];
+  // Everything at once: one /proc scan for the hosts' namespaces, one TERM/KILL round for all.
+  const hostNs = s.processes.filter((p) => p.kind === 'host' && p.mntns).map((p) => p.mntns!);
+  const pids = [...pidsInMountNamespaces(hostNs).values()].flat();
+  const groups: number[] = [];
   for (const p of s.processes) {
-    if (p.kind === 'host') {
-      if (p.mntns) kills.push(terminate(pidsInMountNs(p.mntns), 1500));
-      else if (isAlive(p.pid) && ownedBy(p.pid, abs, s)) kills.push(terminate([p.pid], 1500));
-    } else if (isAlive(p.pid) && ownedBy(p.pid, abs, s)) {
-      kills.push(terminateGroup(p.pid, 1500));
-    }
+    if (p.kind === 'host' && p.mntns) continue;
+    if (!isAlive(p.pid) || !ownedBy(p.pid, abs, s)) continue;
+    if (p.kind === 'host') pids.push(p.pid);
+    else groups.push(p.pid);
   }
-  await Promise.all(kills);
+  await terminate(pids, 1500, groups);
   for (const link of s.links ?? []) {
     await run('ip', ['link', 'del', link]).catch(() => undefined); // normally gone with its namespace
   }

@@ -96,6 +96,20 @@ export function pidsInMountNs(ns: string): number[] {
   return out;
 }
 
+/** One pass over /proc: the pids of each of the given mount namespaces (never our own). */
+export function pidsInMountNamespaces(namespaces: Iterable<string>): Map<string, number[]> {
+  const own = mountNs('self');
+  const out = new Map<string, number[]>();
+  for (const ns of namespaces) if (ns !== own) out.set(ns, []);
+  if (out.size === 0) return out;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const ns = mountNs(Number(entry));
+    if (ns !== undefined) out.get(ns)?.push(Number(entry));
+  }
+  return out;
+}
+
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
@@ -104,13 +118,17 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** SIGTERM, wait up to `graceMs`, then SIGKILL; resolves when every pid is gone. */
-export async function terminate(pids: number[], graceMs = 3000): Promise<void> {
-  const live = pids.filter(isAlive);
-  for (const p of live) signal(p, 'SIGTERM');
+/**
+ * SIGTERM, wait up to `graceMs`, then SIGKILL; resolves when every pid is gone. `groups` are
+ * process-group leaders we started detached: the whole group is signalled.
+ */
+export async function terminate(pids: number[], graceMs = 3000, groups: number[] = []): Promise<void> {
+  const live = [...pids, ...groups].filter(isAlive);
+  for (const p of pids) signal(p, 'SIGTERM');
+  for (const g of groups) signal(-g, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline && live.some(isAlive)) await sleep(50);
-  for (const p of live.filter(isAlive)) signal(p, 'SIGKILL');
+  for (const p of live.filter(isAlive)) signal(groups.includes(p) ? -p : p, 'SIGKILL');
   const hard = Date.now() + 3000;
   while (Date.now() < hard && live.some(isAlive)) await sleep(20);
 }
