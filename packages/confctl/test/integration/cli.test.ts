@@ -205,11 +205,13 @@ describe('confctl binary end to end (lab etcd)', () => {
       [['sync', path.join(dir, 'missing.yaml')], 'cannot read fleet file'],
       [['pool', 'x', '--bogus'], 'Unknown argument'],
     ];
-    for (const [args, msg] of cases) {
-      const r = await confctl(args, { config });
+    // Independent, and none of them reaches etcd: run them side by side.
+    const runs = await Promise.all(cases.map(([args]) => confctl(args, { config })));
+    runs.forEach((r, i) => {
+      const [args, msg] = cases[i]!;
       expect({ args, code: r.code }).toEqual({ args, code: 2 });
       expect(r.stderr).toContain(msg);
-    }
+    });
     fs.writeFileSync(path.join(dir, 'bad-fleet.yaml'), 'eqiad:\n  appserver:\n    mw1001: {nginx: {pooled: maybe}}\n    "bad host": [nginx]\n');
     const bad = await confctl(['sync', path.join(dir, 'bad-fleet.yaml')], { config });
     expect(bad.code).toBe(2);
