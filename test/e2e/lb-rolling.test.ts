@@ -1,0 +1,283 @@
+// sre.lb.* through the built `cookbook` binary against the shared lab, with a watcher on etcd and
+// on every PyBal simulator. eqiad jobrunner: mw1301–mw1304, all pooled=yes; eqiad appserver:
+// mw1001–mw1003 yes, mw1004 no; codfw appserver mw2002 inactive. 2 LBs, threshold 0.5, PyBal
+// delay ~200 ms, restarts take 300 ms per unit.
+import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import type { Lab } from '@galley/lab';
+import { sharedLab } from '@galley/lab/testing';
+import { cookbook, etcdRange, outputOf, poolsPrefix, restartTimes, settled, Watcher } from './lb-helpers.js';
+
+jest.setTimeout(120_000);
+
+const J = ['mw1301', 'mw1302', 'mw1303', 'mw1304'].map((h) => `${h}.eqiad.wmnet`);
+const A = ['mw1001', 'mw1002', 'mw1003', 'mw1004'].map((h) => `${h}.eqiad.wmnet`);
+let lab: Lab;
+
+beforeAll(async () => {
+  lab = await sharedLab();
+});
+afterEach(async () => {
+  await lab.reset();
+});
+
+async function pooled(dc: string, cluster: string): Promise<Record<string, string>> {
+  const { kvs } = await etcdRange(lab, poolsPrefix(lab, dc, cluster));
+  return Object.fromEntries([...kvs].map(([k, v]) => [k.split('/').slice(-2).join('/'), (JSON.parse(v.value) as { pooled: string }).pooled]));
+}
+
+const phaseTimes = (events: { type: string; ts?: string; host?: unknown; phase?: unknown }[], phase: string): Map<string, number> =>
+  new Map(events.filter((e) => e.type === 'host-phase' && e.phase === phase).map((e) => [String(e.host), Date.parse(e.ts!)]));
+
+describe('sre.lb.rolling-restart', () => {
+  it('restarts the cluster in batches; the watchers see no more than a batch out, no action before every LB has a host out, no host done before every LB has it back', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    const w = new Watcher(lab, 'eqiad', 'jobrunner');
+    await w.start();
+    const since = Date.now();
+    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'reason=e2e rolling restart']);
+    await w.stop();
+    expect(r.code).toBe(0);
+    expect(outputOf(r)).toMatchObject({ status: 'succeeded', succeeded: J, failed: [], notAttempted: [] });
+    expect(w.maxDepooled).toBe(2);
+    expect([...w.nonYesWritten]).toEqual([]);
+    expect(Object.values(await pooled('eqiad', 'jobrunner')).every((p) => p === 'yes')).toBe(true);
+    const done = phaseTimes(r.events, 'done');
+    for (const host of J) {
+      const restarts = await restartTimes(lab, host, since);
+      expect(restarts.map((x) => x.units)).toEqual(['nginx php-fpm']);
+      // while the restart runs (two units of 300 ms each), every LB sample has the host out
+      const during = w.views(host, restarts[0]!.t, restarts[0]!.t + 500);
+      expect(during.length).toBeGreaterThan(0);
+      expect(during.filter((v) => v.pooled)).toEqual([]);
+      // from the moment it is reported done, every LB sample has it pooled, enabled and up
+      const after = w.views(host, done.get(host)! + 20, Date.now());
+      expect(after.filter((v) => !(v.pooled && v.enabled && v.up))).toEqual([]);
+    }
+    // events for --output json
+    const types = new Set(r.events.map((e) => e.type));
+    for (const t of ['batch-planned', 'batch-started', 'host-phase', 'verification', 'batch-done', 'capacity']) expect(types).toContain(t);
+  });
+
+  it('never writes objects that were no or inactive, and still restarts those hosts (appserver: mw1004 is pooled=no)', async () => {
+    await settled(lab, 'eqiad', 'appserver');
+    const w = new Watcher(lab, 'eqiad', 'appserver');
+    await w.start();
+    const since = Date.now();
+    const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=appserver', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e no/inactive']);
+    await w.stop();
+    expect(r.code).toBe(0);
+    expect([...w.nonYesWritten]).toEqual([]);
+    expect(w.maxDepooled).toBe(1);
+    expect((await pooled('eqiad', 'appserver'))['nginx/mw1004.eqiad.wmnet']).toBe('no');
+    expect(await restartTimes(lab, 'mw1004.eqiad.wmnet', since)).toHaveLength(1);
+    expect(r.stdout + r.stderr).toMatch(/All hosts done: 4 succeeded/);
+  });
+
+  it('a failing restart leaves that host depooled, reported and counted; exit 1', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    await lab.failService('mw1302.eqiad.wmnet', 'nginx', 'restart');
+    const since = Date.now();
+    const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e failing restart']);
+    expect(r.code).toBe(1);
+    const text = r.stdout + r.stderr;
+    expect(text).toMatch(/FAILED: 1 succeeded, 1 failed, 0 stopped mid-way, 2 not attempted \(1 failed batch/);
+    expect(text).toMatch(/Failed, STILL DEPOOLED: mw1302\.eqiad\.wmnet \(eqiad\/jobrunner\/nginx\/mw1302\.eqiad\.wmnet, eqiad\/jobrunner\/php-fpm\/mw1302\.eqiad\.wmnet\): action failed/);
+    const now = await pooled('eqiad', 'jobrunner');
+    expect(now['nginx/mw1302.eqiad.wmnet']).toBe('no');
+    expect(now['php-fpm/mw1302.eqiad.wmnet']).toBe('no');
+    expect(now['nginx/mw1303.eqiad.wmnet']).toBe('yes');
+    expect(await restartTimes(lab, 'mw1303.eqiad.wmnet', since)).toEqual([]);
+  });
+
+  it('max-failed-batches=1 goes past one failed batch and stops at the second', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    await lab.failService('mw1301.eqiad.wmnet', 'nginx', 'restart');
+    await lab.failService('mw1303.eqiad.wmnet', 'nginx', 'restart');
+    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'max-failed-batches=1', 'reason=e2e max failed']);
+    expect(r.code).toBe(1);
+    // batch size 1 with mw1301 left out: the budget is used up, so the run stops rather than exceed it
+    expect(outputOf(r)).toMatchObject({ failedBatches: 1, succeeded: [], failed: [expect.objectContaining({ host: J[0], stillDepooled: true })] });
+    expect(String(outputOf(r)!.stopReason)).toMatch(/still depooled after failures/);
+    const r2 = await (async () => {
+      await lab.reset();
+      await settled(lab, 'eqiad', 'jobrunner');
+      await lab.failService('mw1301.eqiad.wmnet', 'nginx', 'restart');
+      await lab.failService('mw1303.eqiad.wmnet', 'nginx', 'restart');
+      return cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'max-failed-batches=1', 'reason=e2e max failed']);
+    })();
+    expect(r2.code).toBe(1);
+    expect(outputOf(r2)).toMatchObject({ failedBatches: 2, succeeded: [J[1]] });
+    expect((outputOf(r2)!.failed as { host: string }[]).map((f) => f.host)).toEqual([J[0], J[2]]);
+    expect(outputOf(r2)!.notAttempted).toEqual([J[3]]);
+  });
+
+  it('an LB that is down: refused before any change (etcd revision unchanged)', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    await lab.lb('lvs1020', 'down');
+    const before = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
+    const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e lb down']);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/REFUSED.*\n.*capacity of pool jobrunner-(nginx|php-fpm)_eqiad is unknown \(lvs1020/);
+    const after = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
+    expect([...after.kvs].map(([k, v]) => [k, v.modRevision])).toEqual([...before.kvs].map(([k, v]) => [k, v.modRevision]));
+  });
+
+  it('an LB that lags past the deadline: no action, the batch is put back, exit 1', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    await lab.lb('lvs1019', 'lag', 5000);
+    const since = Date.now();
+    const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'verify-timeout=2s', 'reason=e2e lb lag']);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/Failed, back as it was: mw1301\.eqiad\.wmnet: depool not verified on every LB/);
+    expect(await restartTimes(lab, 'mw1301.eqiad.wmnet', since)).toEqual([]);
+    expect(Object.values(await pooled('eqiad', 'jobrunner')).every((p) => p === 'yes')).toBe(true);
+  });
+
+  it('a batch that would breach the depool threshold is refused before any change, with pool and numbers', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    const before = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
+    const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=3', 'sleep=0', 'reason=e2e threshold']);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/depooling 3 server\(s\) from pool jobrunner-nginx_eqiad would breach its depool threshold: only 2 can leave now \(lvs1019: 4 of 4 up and enabled, threshold 0.5/);
+    const after = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
+    expect([...after.kvs].map(([k, v]) => [k, v.modRevision])).toEqual([...before.kvs].map(([k, v]) => [k, v.modRevision]));
+  });
+
+  it('the whole cluster as one batch is refused as bad arguments', async () => {
+    const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=4', 'reason=e2e whole']);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/a batch of 4 host\(s\) would take all 4 host\(s\) of dc=eqiad cluster=jobrunner out at once/);
+  });
+
+  it('dry-run: the plan per batch with capacity warnings from live PyBal state; nothing changes', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    const before = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
+    const r = await cookbook(lab, ['-d', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1,3', 'reason=e2e dry-run']);
+    expect(r.code).toBe(0);
+    const text = r.stdout + r.stderr;
+    expect(text).toMatch(/Batch 1: mw1301\.eqiad\.wmnet\n/);
+    expect(text).toMatch(/Batch 2: mw1302\.eqiad\.wmnet, mw1303\.eqiad\.wmnet, mw1304\.eqiad\.wmnet/);
+    expect(text).toMatch(/WARNING: would breach the depool threshold/);
+    expect(text).toMatch(/Commands on each host while depooled: `systemctl restart nginx php-fpm`/);
+    expect((await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'))).revision).toBe(before.revision);
+  });
+});
+
+describe('interruptions', () => {
+  it('SIGINT mid-batch: exit 97 with what is left where; --resume finishes the run', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    let sent = false;
+    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e sigint'], {
+      onEvent: (e, child) => {
+        if (!sent && e.type === 'host-phase' && e.host === J[1] && e.phase === 'acting') {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    expect(r.code).toBe(97);
+    const out = outputOf(r)!;
+    expect(out).toMatchObject({ status: 'interrupted', succeeded: [J[0]], notAttempted: [J[2], J[3]] });
+    expect(out.inFlight).toEqual([expect.objectContaining({ host: J[1], phase: 'acted' })]);
+    expect(r.stderr).toMatch(/Stopped at acted: mw1302\.eqiad\.wmnet, STILL DEPOOLED/);
+    expect((await pooled('eqiad', 'jobrunner'))['nginx/mw1302.eqiad.wmnet']).toBe('no');
+    const runId = r.events[0]!.runId!;
+    const since = Date.now();
+    const r2 = await cookbook(lab, ['--output', 'json', '--resume', runId, 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e resume']);
+    expect(r2.code).toBe(0);
+    expect(outputOf(r2)).toMatchObject({ status: 'succeeded', succeeded: [J[1], J[2], J[3]] });
+    expect(Object.values(await pooled('eqiad', 'jobrunner')).every((p) => p === 'yes')).toBe(true);
+    // mw1302's restart had completed: repooled without restarting it again; mw1301 skipped
+    expect(await restartTimes(lab, J[1]!, since)).toEqual([]);
+    expect(await restartTimes(lab, J[0]!, since)).toEqual([]);
+    expect(await restartTimes(lab, J[3]!, since)).toHaveLength(1);
+  });
+
+  it('kill -9 mid-batch: the lock frees itself within the lease TTL and --resume finds and finishes the leftovers', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    let killedAt = 0;
+    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e kill'], {
+      onEvent: (e, child) => {
+        if (!killedAt && e.type === 'host-phase' && e.host === J[1] && e.phase === 'repooling') {
+          killedAt = Date.now();
+          child.kill('SIGKILL');
+        }
+      },
+    });
+    expect(r.signal).toBe('SIGKILL');
+    const runId = r.events[0]!.runId!;
+    const r2 = await cookbook(lab, ['--output', 'json', '--resume', runId, 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e resume after kill']);
+    expect(r2.code).toBe(0);
+    // the resumed run got the cluster lock within the lease TTL (5 s) plus a margin
+    const started = Date.parse(r2.events.find((e) => e.type === 'batch-planned')!.ts!);
+    expect(started - killedAt).toBeLessThan(12_000);
+    expect(outputOf(r2)).toMatchObject({ status: 'succeeded' });
+    expect((outputOf(r2)!.succeeded as string[]).slice(0, 1)).toEqual([J[1]]);
+    expect(Object.values(await pooled('eqiad', 'jobrunner')).every((p) => p === 'yes')).toBe(true);
+  });
+});
+
+describe('single-host cookbooks', () => {
+  it('depool / pool act only from the right state, verified; nothing to do is exit 0', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    const h = J[2]!;
+    const d1 = await cookbook(lab, ['sre.lb.depool', `host=${h}`]);
+    expect(d1.code).toBe(0);
+    expect(d1.stdout + d1.stderr).toMatch(/depooled eqiad\/jobrunner\/(nginx|php-fpm)\/mw1303.*every LB has them out/);
+    expect((await pooled('eqiad', 'jobrunner'))[`nginx/${h}`]).toBe('no');
+    const d2 = await cookbook(lab, ['sre.lb.depool', `host=${h}`]);
+    expect(d2.code).toBe(0);
+    expect(d2.stdout + d2.stderr).toMatch(/nothing to do: mw1303\.eqiad\.wmnet is already depooled/);
+    const p1 = await cookbook(lab, ['sre.lb.pool', `host=${h}`, 'service=nginx']);
+    expect(p1.code).toBe(0);
+    const now = await pooled('eqiad', 'jobrunner');
+    expect(now[`nginx/${h}`]).toBe('yes');
+    expect(now[`php-fpm/${h}`]).toBe('no');
+    const p2 = await cookbook(lab, ['sre.lb.pool', `host=${h}`, 'service=nginx']);
+    expect(p2.code).toBe(0);
+    expect(p2.stdout + p2.stderr).toMatch(/nothing to do/);
+    // inactive is never pooled
+    const p3 = await cookbook(lab, ['sre.lb.pool', 'host=mw2002.codfw.wmnet']);
+    expect(p3.code).toBe(1);
+    expect(p3.stdout + p3.stderr).toMatch(/never pools inactive objects/);
+    expect((await pooled('codfw', 'appserver'))['nginx/mw2002.codfw.wmnet']).toBe('inactive');
+  });
+
+  it('depool that would breach the threshold is refused; the object is not written', async () => {
+    await settled(lab, 'eqiad', 'appserver');
+    // eqiad appserver: 3 of 4 yes (mw1004 no) → one can leave, then none
+    expect((await cookbook(lab, ['sre.lb.depool', `host=${A[0]}`])).code).toBe(0);
+    const before = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'appserver'));
+    const r = await cookbook(lab, ['sre.lb.depool', `host=${A[1]}`]);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/REFUSED: depooling 1 server\(s\) from pool appserver-(nginx|php-fpm)_eqiad would breach its depool threshold: only 0 can leave now \(lvs1019: 2 of 4 up and enabled/);
+    const after = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'appserver'));
+    expect([...after.kvs].map(([k, v]) => [k, v.modRevision])).toEqual([...before.kvs].map(([k, v]) => [k, v.modRevision]));
+  });
+
+  it('restart-service restarts one unit, depooling only that service', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    const w = new Watcher(lab, 'eqiad', 'jobrunner');
+    await w.start();
+    const since = Date.now();
+    const before = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
+    const r = await cookbook(lab, ['sre.lb.restart-service', `host=${J[0]}`, 'service=nginx']);
+    await w.stop();
+    expect(r.code).toBe(0);
+    expect((await restartTimes(lab, J[0]!, since)).map((x) => x.units)).toEqual(['nginx']);
+    const after = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
+    const key = (s: string) => `${poolsPrefix(lab, 'eqiad', 'jobrunner')}${s}/${J[0]}`;
+    expect(after.kvs.get(key('php-fpm'))!.modRevision).toBe(before.kvs.get(key('php-fpm'))!.modRevision);
+    expect(after.kvs.get(key('nginx'))!.modRevision).toBeGreaterThan(before.kvs.get(key('nginx'))!.modRevision);
+    expect(w.maxDepooled).toBe(1);
+  });
+
+  it('rolling-run runs the commands in order while out of the pools and shows the output grouped', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    const r = await cookbook(lab, ['sre.lb.rolling-run', 'cluster=jobrunner', 'dc=eqiad', 'services=nginx', 'batch=2', 'sleep=0', 'command=systemctl is-active nginx', 'command=hostname -f', 'reason=e2e rolling run']);
+    expect(r.code).toBe(0);
+    const text = r.stdout + r.stderr;
+    expect(text).toMatch(/All hosts done: 4 succeeded/);
+    for (const h of J) expect(text).toMatch(new RegExp(`===== ${h.replace(/\./g, '\\.')} \\(1\\) =====\\n\\$ systemctl is-active nginx\\nactive\\n\\$ hostname -f\\n${h.replace(/\./g, '\\.')}`));
+  });
+});
