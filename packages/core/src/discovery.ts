@@ -166,10 +166,10 @@ export class Catalog {
 
   /** Closest names by edit distance (and containment), for "not found". */
   suggest(name: string, max = 3): string[] {
-    const names = [...this.cookbooks.keys(), ...this.groups.keys()];
-    return names
-      .map((n) => ({ n, d: n.includes(name) || name.includes(n.split('.').pop() ?? '\0') ? Math.min(editDistance(name, n), 2) : editDistance(name, n) }))
-      .filter((x) => x.d <= Math.max(3, Math.floor(name.length / 3)))
+    const limit = Math.max(2, Math.floor(name.length / 3));
+    return [...this.cookbooks.keys()]
+      .map((n) => ({ n, d: editDistance(name, n) }))
+      .filter((x) => x.d <= limit)
       .sort((a, b) => a.d - b.d || (a.n < b.n ? -1 : 1))
       .slice(0, max)
       .map((x) => x.n);

@@ -275,7 +275,7 @@ describe('cookbook binary: exit codes and audit lines', () => {
     } finally {
       await holder.close();
     }
-  }, 20000);
+  }, 120000);
 
   it('--no-locks bypasses locking, loudly', async () => {
     const r = await run(['--no-locks', 'fx.success']);
