@@ -33,13 +33,15 @@ describe('lab etcd + seed (shared lab)', () => {
     expect(cfg.conftool.namespace).toBe(lab.info.namespace);
   });
 
-  it('reset() puts back a changed and a deleted object and removes a foreign key', async () => {
+  it('reset() puts back a changed, a garbage and a deleted object and removes a foreign key', async () => {
     const lab = await sharedLab();
     const etcd = labEtcd(lab.info.etcd.endpoints);
     try {
-      const [a, b] = lab.plan.objects;
+      const [a, b, c] = lab.plan.objects;
       const ka = conftoolKey(lab.info.namespace, a!);
       const kb = conftoolKey(lab.info.namespace, b!);
+      const kc = conftoolKey(lab.info.namespace, c!);
+      await etcd.put(kc).value('{not json');
       const foreign = `${lab.info.namespace}/v1/pools/eqiad/appserver/nginx/zz9999.eqiad.wmnet`;
       await etcd.put(ka).value('{"pooled":"no","weight":0}');
       await etcd.delete().key(kb);
@@ -47,6 +49,7 @@ describe('lab etcd + seed (shared lab)', () => {
       await lab.reset();
       expect(JSON.parse((await etcd.get(ka).string())!)).toEqual({ pooled: a!.pooled, weight: 10 });
       expect(await etcd.get(kb).string()).not.toBeNull();
+      expect(JSON.parse((await etcd.get(kc).string())!)).toEqual({ pooled: c!.pooled, weight: 10 });
       expect(await etcd.get(foreign).string()).toBeNull();
     } finally {
       etcd.close();
