@@ -55,7 +55,7 @@ describe('discovery', () => {
     ]);
     expect(c.errors.map((e) => [path.relative(root, e.file), e.error.slice(0, 30)])).toEqual([
       ['a/sre/broken.mjs', 'broken: broken.mjs'],
-      ['b/sre/ping.mjs', expect.stringContaining('cookbook sre.ping is already') as string],
+      ['b/sre/ping.mjs', expect.stringContaining('cookbook sre.ping is already') as unknown as string],
     ]);
     expect(c.isGroup('sre.lb')).toBe(true);
     expect(c.suggest('sre.lb.stauts')).toEqual(['sre.lb.status']);
