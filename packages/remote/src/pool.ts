@@ -376,6 +376,7 @@ export class SshPool implements Transport {
       resolveOut = r;
     });
     await this.#openExec(conn, req.command, (stream) => {
+      req.onRunning?.();
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let exitCode: number | null = null;

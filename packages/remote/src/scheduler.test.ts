@@ -132,8 +132,8 @@ describe('Remote.run scheduling (fake transport)', () => {
     const t = new FakeTransport((host) => ({ exitCode: host === 'h2' ? 1 : 0 }));
     await new Remote(undefined, { transport: t }).run(hosts(2), [{ argv: ['x'] }], { onEvent: (e) => events.push(e), successThreshold: 0 });
     const phases = (h: string) => events.filter((e) => e.host === h).map((e) => e.phase);
-    expect(phases('h1')).toEqual(['queued', 'running', 'connecting', 'done']);
-    expect(phases('h2')).toEqual(['queued', 'running', 'connecting', 'failed']);
+    expect(phases('h1')).toEqual(['queued', 'connecting', 'running', 'done']);
+    expect(phases('h2')).toEqual(['queued', 'connecting', 'running', 'failed']);
     expect(events.find((e) => e.phase === 'failed')?.result?.failure).toBe('exit-code');
   });
 });

@@ -131,12 +131,12 @@ export async function schedule(input: ScheduleInput): Promise<RunReport> {
       s.startedAt = Date.now();
     }
     s.state = 'running';
-    emit({ host: s.host, phase: 'running', command: cmd.display });
     let out: ExecOutcome;
     try {
       out = await transport.exec({
         host: s.host, command: cmd.rendered, timeoutMs: cmd.timeoutMs, signal: abort.signal,
         onConnecting: () => emit({ host: s.host, phase: 'connecting', command: cmd.display }),
+        onRunning: () => emit({ host: s.host, phase: 'running', command: cmd.display }),
       });
     } catch (err) {
       out = { exitCode: null, stdout: '', stderr: '', durationMs: 0, failure: 'unreachable', message: (err as Error).message };

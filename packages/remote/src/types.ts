@@ -88,6 +88,8 @@ export interface ExecRequest {
   signal?: AbortSignal | undefined;
   /** Called once the transport starts a new connection for this host (not for a pooled one). */
   onConnecting?: () => void;
+  /** Called when the command has started on the host (channel open). */
+  onRunning?: () => void;
 }
 
 /** The seam between scheduling and SSH: the real pool, or a fake in unit tests. */

@@ -39,6 +39,7 @@ export class FakeTransport implements Transport {
       req.onConnecting?.();
     }
     this.calls.push({ host: req.host, command: req.command, at: t0 });
+    req.onRunning?.();
     const reply = this.#handler(req.host, req.command) ?? {};
     this.inFlight++;
     this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
@@ -76,3 +77,40 @@ export class FakeTransport implements Transport {
     return Promise.resolve();
   }
 }
+
+/**
+ * A tiny stand-in for a host's shell, enough for the Transport contract: strips the `timeout`
+ * and `sh -c` wrappers renderCommand adds, then knows echo (also `>&2`), exit N, sleep N, true,
+ * false and hostname.
+ */
+export function fakeShell(host: string, command: string): FakeReply {
+  let cmd = command.replace(/^timeout -k \d+ [\d.]+s /, '');
+  const sh = /^sh -c '(.*)'$/s.exec(cmd);
+  if (sh) cmd = (sh[1] ?? '').replaceAll(`'\\''`, "'");
+  const words = [...cmd.matchAll(/'((?:[^']|'\\'')*)'|(\S+)/g)].map((m) => (m[1] !== undefined ? m[1].replaceAll(`'\\''`, "'") : (m[2] ?? '')));
+  const [head, ...rest] = words;
+  switch (head) {
+    case 'echo':
+      return rest[rest.length - 1] === '>&2' ? { stderr: `${rest.slice(0, -1).join(' ')}\n` } : { stdout: `${rest.join(' ')}\n` };
+    case 'exit':
+      return { exitCode: Number(rest[0] ?? 0) };
+    case 'sleep':
+      return { delayMs: Number(rest[0] ?? 0) * 1000 };
+    case 'true':
+      return {};
+    case 'false':
+      return { exitCode: 1 };
+    case 'hostname':
+      return { stdout: `${host}\n` };
+    default:
+      return { exitCode: 127, stderr: `${head ?? ''}: command not found\n` };
+  }
+}
+
+/** FakeTransport running `fakeShell`, with some hosts unreachable. */
+export function fakeFleet(unreachable: string[] = []): FakeTransport {
+  return new FakeTransport((host, command) =>
+    unreachable.includes(host) ? { failure: 'unreachable', message: `${host}: connection refused` } : fakeShell(host, command));
+}
+
+export { transportContract, type TransportEnv } from './contract.js';

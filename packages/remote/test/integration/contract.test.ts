@@ -1,0 +1,14 @@
+import { loadConfig, type SshConfig } from '@galley/config';
+import { privateLab } from '@galley/lab/testing';
+import { KnownHosts, SshConfigResolver, SshPool } from '@galley/remote';
+import { transportContract } from '@galley/remote/testing';
+
+const env = privateLab({ hosts: 3, lbs: 0, pybal: false }, 90_000);
+
+transportContract('SshPool on the lab', async () => {
+  const ssh = (await loadConfig({ file: env.lab.info.config, require: ['ssh'] })).config.ssh as SshConfig;
+  const [a, b, down] = env.lab.info.hosts.map((h) => h.name) as [string, string, string];
+  await env.lab.stopHost(down);
+  const transport = new SshPool({ cfg: ssh, resolver: SshConfigResolver.fromFile(ssh.sshConfig, ssh.user, ssh.identityFiles), knownHosts: KnownHosts.load(ssh.knownHosts) });
+  return { transport, hosts: [a, b], unreachable: down, close: () => transport.close() };
+});
