@@ -139,7 +139,7 @@ describe('sre.hosts.reimage', () => {
       if (s.includes('reinstall with bookworm')) reinstalling();
     });
     await atReinstall;
-    const rr = await run(fastCfg, ['--yes', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', `hosts=${H}`, 'sleep=0']);
+    const rr = await run(fastCfg, ['--yes', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', `hosts=${H}`, 'sleep=0', 'reason=concurrent rolling restart']);
     const reRes = await re.done;
     expect(outputOf<Report>(reRes).status).toBe('succeeded');
     expect(rr.code).not.toBe(0);

@@ -121,3 +121,41 @@ export function errMessage(err: unknown): string {
 export function stepsText(steps: readonly Step[]): string {
   return steps.map((s) => `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.step}${s.detail ? `: ${s.detail}` : ''}`).join('\n');
 }
+
+/**
+ * Expand a host pattern: comma-separated items, each with `[a-b,c]` groups (zero padding kept), as
+ * in Cumin/ClusterShell NodeSets: `mw[1301-1303].eqiad.wmnet,db1001.eqiad.wmnet`.
+ */
+export function expandHosts(pattern: string): string[] {
+  const items: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const ch of pattern.trim()) {
+    if (ch === '[') depth++;
+    if (ch === ']') depth--;
+    if (ch === ',' && depth === 0) {
+      items.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  items.push(cur);
+  const out: string[] = [];
+  const expandOne = (s: string): string[] => {
+    const m = /^([^[]*)\[([^\]]+)\](.*)$/.exec(s);
+    if (!m) return [s];
+    const [, pre, body, rest] = m as unknown as [string, string, string, string];
+    const vals: string[] = [];
+    for (const part of body.split(',')) {
+      const r = /^(\d+)-(\d+)$/.exec(part);
+      if (r) {
+        const [a, b] = [Number(r[1]), Number(r[2])];
+        if (b < a || b - a > 1000) throw new HostsError('ERR_HOSTS_BAD_PATTERN', `bad range [${part}] in host pattern ${pattern}`);
+        for (let i = a; i <= b; i++) vals.push(String(i).padStart(r[1]!.length, '0'));
+      } else if (/^\d+$/.test(part)) vals.push(part);
+      else throw new HostsError('ERR_HOSTS_BAD_PATTERN', `bad range [${part}] in host pattern ${pattern}`, { hint: 'e.g. mw[1301-1303,1307].eqiad.wmnet' });
+    }
+    return vals.flatMap((v) => expandOne(`${pre}${v}${rest}`));
+  };
+  for (const item of items) if (item.trim() !== '') out.push(...expandOne(item.trim()));
+  return [...new Set(out)];
+}

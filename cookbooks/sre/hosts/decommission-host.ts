@@ -1,0 +1,172 @@
+import { defineCookbook } from '@galley/core';
+import {
+  checkFqdn, errMessage, expand, expandHosts, HostsError, need, recordConftool, restoreCommands, setOutAndVerify, short, stepsText,
+  type Ctx, type RecordedObject, type Step,
+} from './_common.js';
+
+/**
+ * Decommission hosts (Spicerack's sre.hosts.decommission): per host, under its lock, out of every
+ * pool and verified, downtimed, services stopped and disks wiped over SSH, powered off, removed
+ * from conftool and marked decommissioned in the inventory. An unreachable host is still removed
+ * from conftool and the inventory (with a warning); one host's failure does not stop the others.
+ */
+
+const SOFT_LIMIT = 5;
+const HARD_LIMIT = 20;
+
+interface State {
+  hosts: string[];
+}
+
+interface HostReport {
+  host: string;
+  status: 'decommissioned' | 'failed' | 'planned';
+  steps: Step[];
+  warnings: string[];
+  recorded: RecordedObject[];
+  downtime?: string;
+  error?: string;
+}
+
+export default defineCookbook({
+  title: 'Decommission hosts: out of every pool, downtime, stop, wipe, power off, remove from conftool, inventory',
+  args: {
+    host: { type: 'string', demandOption: true, describe: 'host FQDN or pattern, e.g. mw[1301-1303].eqiad.wmnet' },
+    force: { type: 'boolean', default: false, describe: `allow up to ${HARD_LIMIT} hosts (default limit ${SOFT_LIMIT})` },
+  },
+  task: 'required',
+  reason: 'optional',
+
+  async prepare(ctx): Promise<State> {
+    const hosts = expandHosts(ctx.args.host);
+    if (hosts.length === 0) throw new HostsError('ERR_HOSTS_NONE', `host=${ctx.args.host} matches no host`);
+    for (const h of hosts) checkFqdn(h);
+    if (hosts.length > HARD_LIMIT) {
+      throw new HostsError('ERR_HOSTS_TOO_MANY', `${hosts.length} hosts match ${ctx.args.host}: at most ${HARD_LIMIT} can be decommissioned in one run`, { hint: 'split the run' });
+    }
+    if (hosts.length > SOFT_LIMIT && !ctx.args.force) {
+      throw new HostsError('ERR_HOSTS_OVER_LIMIT', `${hosts.length} hosts match ${ctx.args.host}: more than ${SOFT_LIMIT} needs --force`, { hint: `check the list, then add --force (at most ${HARD_LIMIT})` });
+    }
+    need(ctx.clients, 'provisioner');
+    need(ctx.clients, 'inventory');
+    const unknown: string[] = [];
+    for (const h of hosts) {
+      const inConftool = (await recordConftool(ctx.clients, h)).length > 0;
+      const inInventory = (await ctx.clients.inventory!.get(h)) !== undefined;
+      if (!inConftool && !inInventory) unknown.push(h);
+    }
+    if (unknown.length) throw new HostsError('ERR_HOSTS_UNKNOWN', `not in conftool nor in the inventory: ${unknown.join(', ')}`, { hint: 'check the host names' });
+    return { hosts };
+  },
+
+  async run(ctx, st) {
+    return decommission(ctx, st);
+  },
+});
+
+async function decommission(ctx: Ctx, st: State): Promise<number> {
+  if (!ctx.dryRun && !(await ctx.confirm(`ATTENTION: destructive action for ${st.hosts.length} hosts: ${st.hosts.join(', ')}\nAre you sure to proceed?`))) {
+    throw new HostsError('ERR_HOSTS_NOT_CONFIRMED', 'decommission not confirmed');
+  }
+  const reports: HostReport[] = [];
+  const task = ctx.progress.task(`Decommission ${st.hosts.length} hosts`);
+  for (const host of st.hosts) {
+    if (ctx.signal.aborted) break;
+    reports.push(await one(ctx, host, task.subtask(`${host}: decommissioning`)));
+  }
+  const failed = reports.filter((r) => r.status === 'failed');
+  const notAttempted = st.hosts.filter((h) => !reports.some((r) => r.host === h));
+  if (failed.length || notAttempted.length) task.fail(`${failed.length} failed, ${notAttempted.length} not attempted`);
+  else task.succeed();
+  const text = [
+    ...reports.map((r) => [
+      `${r.host}: ${r.status.toUpperCase()}${r.error ? ` — ${r.error}` : ''}`,
+      stepsText(r.steps),
+      ...r.warnings.map((w) => `  WARNING: ${w}`),
+      ...(r.status === 'failed' && r.recorded.length ? ['  conftool state before the run (to restore by hand if needed):', ...restoreCommands(r.recorded).map((l) => `    ${l}`)] : []),
+    ].join('\n')),
+    ...(notAttempted.length ? [`not attempted: ${notAttempted.join(', ')}`] : []),
+    `${reports.length - failed.length}/${st.hosts.length} hosts ${ctx.dryRun ? 'planned (dry-run)' : 'decommissioned'}${failed.length ? `; FAILED: ${failed.map((r) => r.host).join(', ')}` : ''}`,
+  ].join('\n');
+  ctx.output({ hosts: reports, failed: failed.map((r) => r.host), notAttempted }, text);
+  return failed.length || notAttempted.length ? 1 : 0;
+}
+
+async function one(ctx: Ctx, host: string, sub: ReturnType<Ctx['progress']['task']>): Promise<HostReport> {
+  const c = ctx.clients;
+  const provisioner = need(c, 'provisioner');
+  const inventory = need(c, 'inventory');
+  const settings = c.hosts ?? {};
+  const rep: HostReport = { host, status: ctx.dryRun ? 'planned' : 'decommissioned', steps: [], warnings: [], recorded: [] };
+  const warn = (w: string) => {
+    rep.warnings.push(w);
+    ctx.log.warn(`${host}: ${w}`);
+  };
+  const step = async <T>(name: string, fn: () => Promise<T>, detail?: (v: T) => string | undefined): Promise<T> => {
+    sub.update(`${host}: ${name}`);
+    ctx.emit({ type: 'host-phase', host, phase: name });
+    try {
+      const v = await fn();
+      const d = detail?.(v);
+      rep.steps.push({ step: name, ok: true, ...(d ? { detail: d } : {}) });
+      return v;
+    } catch (err) {
+      rep.steps.push({ step: name, ok: false, detail: errMessage(err) });
+      throw err;
+    }
+  };
+  try {
+    await step('lock host', () => ctx.lockHosts([host]));
+    rep.recorded = await step('record conftool state', () => recordConftool(c, host), (r) => r.map((o) => `${short(o)}=${o.pooled}`).join(' ') || 'no objects');
+    if ((await inventory.get(host)) !== undefined) await step('inventory: decommissioning', () => inventory.setStatus(host, 'decommissioning'));
+    else warn('not in the inventory');
+    if (rep.recorded.length) await step('set pooled=inactive and verify gone from every LB', () => setOutAndVerify(ctx, host, rep.recorded, 'inactive'));
+    if (c.monitoring) {
+      ctx.change({ kind: 'monitoring', host, object: 'downtime', to: 'set' });
+      rep.downtime = await step('downtime', () => c.monitoring!.downtime(host, { durationMs: settings.downtimeMs ?? 2 * 3600_000, reason: `decommission${ctx.taskId ? ` (${ctx.taskId})` : ''}` }), (id) => id);
+    } else warn('no monitoring configured: not downtimed');
+    const reachable = await step('check SSH', async () => {
+      const r = await c.remote.run([host], [{ argv: ['true'], timeoutMs: 15_000 }], { isSafe: true, successThreshold: 0 });
+      return r.results[0]?.ok === true ? true : (r.results[0]?.message ?? 'unreachable');
+    }, (v) => (v === true ? 'reachable' : `unreachable: ${String(v)}`));
+    if (reachable === true) {
+      const services = [...new Set(rep.recorded.map((o) => o.tags.service))];
+      if (services.length) {
+        await step(`stop services: ${services.join(' ')}`, async () => {
+          const r = await c.remote.run([host], [{ argv: ['systemctl', 'stop', ...services], timeoutMs: 120_000 }]);
+          if (!r.results[0]?.ok) throw new HostsError('ERR_HOSTS_STOP_FAILED', `stopping ${services.join(' ')} on ${host} failed: ${(r.results[0]?.stderr || r.results[0]?.message || '').trim()}`);
+        });
+      }
+      if (settings.wipe?.length) {
+        const argv = expand(settings.wipe, { host });
+        await step(`wipe: ${argv.join(' ')}`, async () => {
+          const r = await c.remote.run([host], [{ argv, timeoutMs: 3600_000 }]);
+          if (!r.results[0]?.ok) throw new HostsError('ERR_HOSTS_WIPE_FAILED', `wipe on ${host} failed (exit ${r.results[0]?.exitCode ?? '?'}): ${(r.results[0]?.stderr || r.results[0]?.message || '').trim()}`);
+        });
+      } else warn('no hosts.wipe configured: disks not wiped');
+    } else {
+      warn(`unreachable over SSH (${String(reachable)}): services not stopped, disks not wiped`);
+    }
+    ctx.change({ kind: 'provisioner', host, object: 'power', to: 'off' });
+    await step('power off', async () => {
+      if (!ctx.dryRun && (await provisioner.powerStatus(host)) === 'off') return 'already off';
+      await provisioner.powerOff(host);
+      return 'off';
+    }, (v) => v);
+    if (rep.recorded.length) {
+      await step('delete conftool objects', async () => {
+        const nodes = await c.confctl.get({ name: host.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') });
+        return c.confctl.remove(nodes);
+      }, (keys) => `${keys.length} deleted`);
+    }
+    if ((await inventory.get(host)) !== undefined) await step('inventory: decommissioned', () => inventory.setStatus(host, 'decommissioned'));
+    sub.succeed(`${host}: ${ctx.dryRun ? 'planned' : 'decommissioned'}${rep.warnings.length ? ` (${rep.warnings.length} warnings)` : ''}`);
+  } catch (err) {
+    rep.status = 'failed';
+    rep.error = errMessage(err);
+    ctx.log.error(`${host}: decommission failed: ${rep.error}`);
+    ctx.leftover({ object: host, state: `decommission incomplete (failed at: ${rep.steps.find((s) => !s.ok)?.step ?? '?'})` });
+    sub.fail(`${host}: FAILED — ${rep.error}`);
+  }
+  return rep;
+}
