@@ -35,3 +35,66 @@ describe('Conftool.watch on the in-memory store', () => {
     }
   });
 });
+
+describe('Conftool reads and writes (in-memory store)', () => {
+  const seeded = (): MemoryKv => {
+    const mem = new MemoryKv();
+    for (const h of ['mw1001', 'mw1002', 'mw1003']) mem.put(`/conftool/v1/pools/eqiad/appserver/nginx/${h}`, JSON.stringify({ pooled: 'yes', weight: 10 }));
+    return mem;
+  };
+
+  it('a select is exactly one range read, narrowed by literal tags', async () => {
+    const mem = seeded();
+    const calls: string[] = [];
+    const kv: KvStore = Object.assign(Object.create(mem) as MemoryKv, {
+      range: (prefix: string) => {
+        calls.push(`range ${prefix}`);
+        return mem.range(prefix);
+      },
+      get: (key: string) => {
+        calls.push(`get ${key}`);
+        return mem.get(key);
+      },
+    });
+    const ct = new Conftool(kv);
+    expect(await ct.select({ name: 'mw100[12]' })).toHaveLength(2);
+    expect(await ct.select({ dc: 'eqiad', cluster: 'appserver', name: 'mw1003' })).toHaveLength(1);
+    expect(calls).toEqual(['range /conftool/v1/pools/', 'range /conftool/v1/pools/eqiad/appserver/']);
+  });
+
+  it('gives up after maxRetries re-reads when every attempt meets a concurrent change', async () => {
+    const mem = seeded();
+    const key = '/conftool/v1/pools/eqiad/appserver/nginx/mw1001';
+    let attempts = 0;
+    let weight = 10;
+    mem.beforeTxn = (compares) => {
+      if (compares[0]?.key !== key) return;
+      attempts++;
+      // Bypass beforeTxn (it is only consulted by txn): a plain put, like another writer.
+      mem.put(key, JSON.stringify({ pooled: 'yes', weight: ++weight }));
+    };
+    const ct = new Conftool(mem, { maxRetries: 2 });
+    await expect(ct.update({ name: 'mw1001' }, { pooled: 'no' })).rejects.toMatchObject({ code: 'ERR_CONFCTL_CONFLICT', message: expect.stringContaining('(3 attempts)') });
+    expect(attempts).toBe(3);
+    expect(JSON.parse((await mem.get(key))!.value)).toEqual({ pooled: 'yes', weight: 13 });
+  });
+
+  it('changeAndRestore restores what an update changed before it failed part way', async () => {
+    const mem = seeded();
+    const seen: string[] = [];
+    const ct = new Conftool(mem, {
+      onChange: (c) => seen.push(`${c.tags.name} ${String(c.from)}=>${String(c.to)}`),
+      fence: (tags) => (tags.name === 'mw1003' ? [{ key: '/nonexistent-lock', target: 'Create', op: '>', value: 0 }] : []),
+    });
+    let ran = false;
+    await expect(
+      ct.changeAndRestore({ cluster: 'appserver' }, { pooled: 'no' }, async () => {
+        ran = true;
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_CONFCTL_FENCED' });
+    expect(ran).toBe(false);
+    // mw1001 and mw1002 really were depooled (mw1003's fence failed), then put back.
+    expect(seen.sort()).toEqual(['mw1001 no=>yes', 'mw1001 yes=>no', 'mw1002 no=>yes', 'mw1002 yes=>no']);
+    expect((await ct.select({})).map((n) => `${n.tags.name}=${n.pooled}`)).toEqual(['mw1001=yes', 'mw1002=yes', 'mw1003=yes']);
+  });
+});
