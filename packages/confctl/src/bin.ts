@@ -15,8 +15,7 @@ const io = {
 };
 
 const res = await runConfctl(process.argv.slice(2), io);
-for (const line of res.stderr) process.stderr.write(`${line}\n`);
-for (const line of res.stdout) process.stdout.write(`${line}\n`);
-process.exitCode = res.exitCode;
-// gRPC channels can keep the loop alive for a while after close().
-process.exit(res.exitCode);
+if (res.stderr.length > 0) process.stderr.write(res.stderr.map((l) => `${l}\n`).join(''));
+// Exit once stdout is flushed (a large `get` into a pipe); gRPC channels can otherwise keep the
+// loop alive for a while after close().
+process.stdout.write(res.stdout.map((l) => `${l}\n`).join(''), () => process.exit(res.exitCode));
