@@ -18,7 +18,7 @@ import {
   isInitSuccess,
   resolveLockSpec,
 } from './cookbook.js';
-import { ArgsError, ConfirmationError, CookbookNotFoundError, LockTimeoutError, ResumeRefusedError } from './errors.js';
+import { ArgsError, ConfirmationError, CookbookNotFoundError, ResumeRefusedError } from './errors.js';
 import type { ErrorEvent, LogLevel, RunEventBody, RunSink, RunSummary } from './events.js';
 import type { LockSession } from './locks/types.js';
 
@@ -306,7 +306,8 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
     }
   } catch (err) {
     errorEvent('lock', err);
-    return finish(err instanceof LockTimeoutError || isGalleyError(err) ? ExitCode.FAILURE : ExitCode.EXCEPTION, 'ERROR');
+    // Spicerack: a lock failure (busy, or etcd unreachable) is exit 1, no START, no rollback.
+    return finish(ExitCode.FAILURE, 'ERROR');
   }
 
   // 6. START, run, rollback, END.
