@@ -4,7 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Etcd3 } from 'etcd3';
 import { Conftool, connectEtcd } from '@galley/confctl';
 import { sharedLab } from '@galley/lab/testing';
+import { defineCookbook } from '../../src/cookbook.js';
+import { executeCookbook } from '../../src/execute.js';
 import { EtcdLocks } from '../../src/locks/etcd.js';
+import { MemoryJournal } from '../../src/testing/index.js';
 
 let etcd: Etcd3;
 let endpoint: string;
@@ -137,4 +140,51 @@ describe('etcd counting semaphore', () => {
     // put the object back
     await conftool.update({ name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service }, { weight: node!.weight });
   }, 30000);
+
+  it('through the runner: after the lease is revoked the next write step is refused (ERR_LOCK_LOST), no rollback, nothing written', async () => {
+    const lab = await sharedLab();
+    const conftool = new Conftool(etcd, { namespace: lab.info.namespace });
+    const nodes = (await conftool.get({})).filter((n) => n.pooled === 'yes').slice(0, 2);
+    expect(nodes).toHaveLength(2);
+    const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 5 });
+    const session = locks.session('runner-revoked');
+    let revAfterRevoke = '';
+    let rolledBack = false;
+    const events: { type: string; [k: string]: unknown }[] = [];
+    const c = defineCookbook({
+      title: 'writes twice',
+      async run(ctx) {
+        await ctx.clients.confctl.update([nodes[0]!], { weight: nodes[0]!.weight + 1 });
+        await etcd.leaseClient.leaseRevoke({ ID: session.fence()[0]!.value });
+        revAfterRevoke = (await etcd.get('x').exec()).header.revision;
+        await ctx.clients.confctl.update([nodes[1]!], { weight: nodes[1]!.weight + 1 });
+      },
+      async rollback() {
+        rolledBack = true;
+      },
+    });
+    const r = await executeCookbook(
+      { name: 'test.revoked', cookbook: c, argv: [], parsed: { args: {} }, dryRun: false },
+      {
+        sink: { event: (e) => events.push(e) },
+        makeClients: (hooks) => ({ confctl: conftool.with({ fence: hooks.fence, beforeWrite: hooks.beforeWrite, onChange: hooks.onChange }) }) as never,
+        locks: session,
+        journal: new MemoryJournal(),
+        resolve: async () => undefined,
+        parseArgs: async () => ({ args: {} }),
+        confirm: async () => true,
+        signal: new AbortController().signal,
+        user: 'test@localhost',
+      },
+    );
+    await session.close();
+    expect(r.exitCode).toBe(99);
+    expect(events.find((e) => e.type === 'error')).toMatchObject({ phase: 'run', code: 'ERR_LOCK_LOST' });
+    expect(rolledBack).toBe(false);
+    expect(events.some((e) => e.type === 'log' && String(e.msg).includes('not rolling back: the lock is lost'))).toBe(true);
+    expect((await etcd.get('x').exec()).header.revision).toBe(revAfterRevoke);
+    expect(r.summary.plan).toHaveLength(1);
+    // put the first object back
+    await conftool.update([(await conftool.get({ name: nodes[0]!.tags.name, dc: nodes[0]!.tags.dc, cluster: nodes[0]!.tags.cluster, service: nodes[0]!.tags.service }))[0]!], { weight: nodes[0]!.weight });
+  }, 60000);
 });
