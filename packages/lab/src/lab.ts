@@ -146,6 +146,22 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
     const endpoints = members.map((m) => m.clientUrl);
 
     mark('etcd started');
+
+    // The simulators start now (node's startup overlaps everything else) and read conftool once
+    // DIR/lb/seeded exists, so that their first view is the seed.
+    const lbPorts: Record<string, number> = {};
+    const loadBalancers: { name: string; url: string }[] = [];
+    const seededFile = path.join(dir, 'lb', 'seeded');
+    if (o.pybal && plan.loadBalancers.length > 0) {
+      const ports = await freePorts(plan.loadBalancers.length);
+      const entry = await simulatorEntry();
+      plan.loadBalancers.forEach((name, i) => {
+        lbPorts[name] = ports[i]!;
+        loadBalancers.push({ name, url: `http://127.0.0.1:${ports[i]!}` });
+        startSimulator(dir, entry, simConfig(dir, name, ports[i]!, endpoints, o, plan, seededFile));
+      });
+    }
+    mark('simulators started');
     const hosts = o.ssh ? await startHosts(dir, plan, o, token, mark) : stateOnlyHosts(dir, plan, o);
     await Promise.all(members.map((m) => waitEtcd(m.clientUrl)));
     const etcd = labEtcd(endpoints);
@@ -154,21 +170,9 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
     } finally {
       etcd.close();
     }
+    if (loadBalancers.length > 0) fs.writeFileSync(seededFile, '');
     mark('etcd healthy and seeded');
 
-    const lbPorts: Record<string, number> = {};
-    const loadBalancers: { name: string; url: string }[] = [];
-    if (o.pybal && plan.loadBalancers.length > 0) {
-      const ports = await freePorts(plan.loadBalancers.length);
-      const entry = await simulatorEntry();
-      plan.loadBalancers.forEach((name, i) => {
-        lbPorts[name] = ports[i]!;
-        loadBalancers.push({ name, url: `http://127.0.0.1:${ports[i]!}` });
-        startSimulator(dir, entry, simConfig(dir, name, ports[i]!, endpoints, o, plan));
-      });
-    }
-
-    mark('simulators started');
     await Promise.all([
       ...hosts.filter((h) => !h.noSshd).map((h) => waitHostUp(h, bastionPidOf(dir), 20000)),
       ...loadBalancers.map((lb) => waitFor(`PyBal simulator ${lb.name} at ${lb.url}`, async () => ((await simReady(lb.url)) ? true : undefined), { timeoutMs: 20000 })),
@@ -280,7 +284,7 @@ function stateOnlyHosts(dir: string, plan: FleetPlan, o: ResolvedOptions): HostS
   });
 }
 
-function simConfig(dir: string, name: string, port: number, endpoints: string[], o: ResolvedOptions, plan: FleetPlan): SimConfig {
+function simConfig(dir: string, name: string, port: number, endpoints: string[], o: ResolvedOptions, plan: FleetPlan, readyFile: string): SimConfig {
   const lbDir = path.join(dir, 'lb', name);
   fs.mkdirSync(lbDir, { recursive: true });
   const hostState: Record<string, string> = {};
@@ -288,7 +292,7 @@ function simConfig(dir: string, name: string, port: number, endpoints: string[],
   const cfg: SimConfig = {
     name, port, endpoints, namespace: o.namespace,
     pools: plan.pools.filter((p) => p.loadBalancers.includes(name)).map((p) => ({ pool: p.pool, dc: p.dc, cluster: p.cluster, service: p.service, depoolThreshold: p.depoolThreshold })),
-    hostState, delayMs: o.pybalDelayMs, checkIntervalMs: o.checkIntervalMs, faultFile: path.join(lbDir, 'fault.json'),
+    hostState, delayMs: o.pybalDelayMs, checkIntervalMs: o.checkIntervalMs, faultFile: path.join(lbDir, 'fault.json'), readyFile,
   };
   fs.writeFileSync(path.join(lbDir, 'sim.json'), JSON.stringify(cfg, null, 2) + '\n');
   return cfg;

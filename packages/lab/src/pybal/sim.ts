@@ -31,7 +31,8 @@ export interface SimConfig {
   delayMs: number;
   checkIntervalMs: number;
   faultFile: string;
-  logFile?: string;
+  /** Wait for this file before the first read of conftool: the lab starts us before it seeds. */
+  readyFile?: string;
 }
 
 export interface Faults {
@@ -97,6 +98,8 @@ export class Simulator {
   }
 
   async start(): Promise<void> {
+    const ready = this.#cfg.readyFile;
+    while (ready !== undefined && !fs.existsSync(ready)) await new Promise((r) => setTimeout(r, 50));
     this.#readFaults();
     this.#etcd = labEtcd(this.#cfg.endpoints);
     await this.#relist();
