@@ -272,6 +272,14 @@ describe('cookbook binary: exit codes and audit lines', () => {
       expect(d.stdout).toMatch(/lock fx\.nested is full/);
       const l = await run(['--locks', 'cookbooks/fx.nested']);
       expect(l.stdout).toContain('holder-run-id');
+      const key = /key (\S+)/.exec(l.stdout)![1]!;
+      const refused = await run(['--break-lock', key]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('ERR_CONFIRM_NO_TTY');
+      const broken = await run(['--yes', '--break-lock', key]);
+      expect(broken.code).toBe(0);
+      expect(broken.stdout).toContain(`removed: ${key}`);
+      expect((await run(['--locks', 'cookbooks/fx.nested'])).stdout).toBe('no locks held\n');
     } finally {
       await holder.close();
     }
