@@ -97,4 +97,17 @@ describe('Conftool reads and writes (in-memory store)', () => {
     expect(seen.sort()).toEqual(['mw1001 no=>yes', 'mw1001 yes=>no', 'mw1002 no=>yes', 'mw1002 yes=>no']);
     expect((await ct.select({})).map((n) => `${n.tags.name}=${n.pooled}`)).toEqual(['mw1001=yes', 'mw1002=yes', 'mw1003=yes']);
   });
+
+  it('setAndVerify reports a value changed right after our write', async () => {
+    const mem = seeded();
+    const key = '/conftool/v1/pools/eqiad/appserver/nginx/mw1001';
+    // onChange runs right after our txn: a synchronous raw put there races the read-back.
+    const ct = new Conftool(mem, { onChange: () => void mem.put(key, JSON.stringify({ pooled: 'yes', weight: 1 })) });
+    await expect(ct.setAndVerify({ name: 'mw1001' }, { weight: 30 })).rejects.toMatchObject({
+      code: 'ERR_CONFCTL_VERIFY_FAILED',
+      message: expect.stringContaining(`${key} has weight=1, expecting 30`),
+    });
+    const quiet = new Conftool(mem);
+    expect(await quiet.setAndVerify([(await quiet.select({ name: 'mw1002' }))[0]!], { weight: 30 })).toHaveLength(1);
+  });
 });

@@ -128,11 +128,18 @@ export class Conftool {
   async setAndVerify(target: Target, changes: FieldChanges): Promise<Change[]> {
     const done = await this.update(target, changes);
     if (this.dryRun) return done;
-    const keys = Array.isArray(target) ? target.map((n) => n.key) : (await this.select(target)).map((n) => n.key);
-    for (const key of keys) {
-      const e = await this.shared.kv.get(key);
-      if (e === undefined) throw new VerifyError(key, 'existence', 'deleted', 'present');
-      const node = nodeFromEntry(key, this.tagsOf(key)!, e.value, e.modRevision);
+    // A selection is re-read with one range read; explicit objects one by one.
+    const nodes: ConftoolNode[] = [];
+    if (!Array.isArray(target)) nodes.push(...(await this.select(target)));
+    else {
+      for (const n of target) {
+        const e = await this.shared.kv.get(n.key);
+        if (e === undefined) throw new VerifyError(n.key, 'existence', 'deleted', 'present');
+        nodes.push(nodeFromEntry(n.key, n.tags, e.value, e.modRevision));
+      }
+    }
+    for (const node of nodes) {
+      const key = node.key;
       for (const f of Object.keys(changes) as (keyof NodeValues)[]) {
         if (changes[f] !== undefined && node[f] !== changes[f]) throw new VerifyError(key, f, node[f], changes[f]);
       }
