@@ -200,10 +200,6 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
   // 'acted' too: a resume repools a host only when it knows its action completed.
   const CRITICAL: ReadonlySet<HostPhase> = new Set(['depooling', 'acting', 'acted', 'repooling', 'failed', 'put-back']);
   const setPhase = async (hs: readonly HostState[], phase: HostPhase, extra?: (s: HostState) => Partial<JournalEntry>): Promise<void> => {
-    for (const s of hs) {
-      s.phase = phase;
-      ports.emit({ type: 'host-phase', batch: s.batch, host: s.plan.host, phase, ...(s.reason !== undefined && (phase === 'failed' || phase === 'put-back') ? { reason: s.reason } : {}) });
-    }
     if (!hs.length) return;
     // Snapshot now: the chained write may run after the host has moved on.
     const at = new Date(ports.clock.now()).toISOString();
@@ -212,7 +208,13 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     chain = prev.then(() => Promise.all(hs.map((s, i) => journal(s, entries[i]))).then(() => undefined));
     // A failure stays in the chain and surfaces at the next awaited entry.
     chain.catch(() => undefined);
+    // A phase that announces a side effect is durable before the host is said to be in it, so
+    // a run stopped by a journal failure reports where its hosts really are.
     if (CRITICAL.has(phase)) await chain;
+    for (const s of hs) {
+      s.phase = phase;
+      ports.emit({ type: 'host-phase', batch: s.batch, host: s.plan.host, phase, ...(s.reason !== undefined && (phase === 'failed' || phase === 'put-back') ? { reason: s.reason } : {}) });
+    }
   };
   const flushJournal = async (): Promise<void> => {
     await chain;
