@@ -133,17 +133,30 @@ describe('sre.hosts.reimage', () => {
   it('a rolling restart of the same cluster cannot touch the host while it is reimaged (host lock)', async () => {
     await resetHost(H);
     const logBefore = (await p.lab.systemctlLog(H)).length;
-    let reinstalling!: () => void;
-    const atReinstall = new Promise<void>((r) => (reinstalling = r));
-    const re = start(cfg, ['--yes', '--output', 'json', 'sre.hosts.reimage', `host=${H}`, 'os=bookworm'], (s) => {
-      if (s.includes('reinstall with bookworm')) reinstalling();
-    });
-    await atReinstall;
+    const reinstallsBefore = lc.events(H).filter((l) => / reinstall /.test(l)).length;
+    // A slow install (15 s reboot): the rolling restart surely runs while the host is mid-reimage.
+    const provFile = `${lc.dir}/provisioner.json`;
+    const saved = fs.readFileSync(provFile, 'utf8');
+    const prov = JSON.parse(saved) as { hosts: Record<string, { rebootMs: number }> };
+    prov.hosts[H]!.rebootMs = 15_000;
+    fs.writeFileSync(provFile, JSON.stringify(prov));
+    // pooled=no (not inactive) while reimaged: the rolling restart does select the host, so only the host lock keeps it away.
+    const re = start(cfg, ['--yes', '--output', 'json', 'sre.hosts.reimage', `host=${H}`, 'os=bookworm', 'conftool-value=no']);
+    // The lab provisioner logs the reinstall on the host: from then on the reimage is mid-flight.
+    const end = Date.now() + 60_000;
+    while (lc.events(H).filter((l) => / reinstall /.test(l)).length === reinstallsBefore) {
+      if (Date.now() > end) throw new Error('the reimage never reached the reinstall');
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const rr = await run(fastCfg, ['--yes', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', `hosts=${H}`, 'sleep=0', 'reason=concurrent rolling restart']);
+    const midway = lc.powerState(H) === 'on' && (await stateOf(c.confctl, H)).join(' ');
     const reRes = await re.done;
+    fs.writeFileSync(provFile, saved);
     expect(outputOf<Report>(reRes).status).toBe('succeeded');
-    expect(rr.code).not.toBe(0);
-    expect(rr.stdout + rr.stderr).toMatch(/hosts\/mw1301\.eqiad\.wmnet|locked by another run|busy/);
+    // Still mid-reimage when the rolling restart gave up: the host was at pooled=no.
+    expect(midway).toBe('nginx=no/10 php-fpm=no/10');
+    // Non-zero exit, because of the host lock (the whole output is shown if not).
+    expect(`${rr.code} ${rr.stdout}${rr.stderr}`).toMatch(/^[1-9]\d* [\s\S]*(hosts\/mw1301\.eqiad\.wmnet|locked by another run|busy)/);
     // The only systemctl calls on the host while it was reimaged are the reimage's own (start by config-apply, is-active checks).
     const during = (await p.lab.systemctlLog(H)).slice(logBefore);
     expect(during.filter((l) => / restart /.test(l))).toEqual([]);
