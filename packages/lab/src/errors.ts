@@ -40,3 +40,12 @@ export class LabPrerequisiteError extends GalleyError {
     super('ERR_LAB_PREREQUISITE', message, { hint });
   }
 }
+
+/** stopHost/startHost/reboot on a lab started without ssh hosts. */
+export class LabNoSshError extends GalleyError {
+  constructor(host: string) {
+    super('ERR_LAB_NO_SSHD', `${host} has no sshd: this lab was started with ssh: false`, {
+      hint: 'start a lab with ssh hosts (galley-lab up without --no-ssh, or startLab({ ssh: true }))',
+    });
+  }
+}

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { configYaml, generateConfig } from './config.js';
 import { etcdHealthy, planEtcd, startEtcdMember, waitEtcd, type EtcdMemberPlan } from './etcd.js';
 import { labEtcd } from './etcd-client.js';
-import { LabNotFoundError, LabRunningError, LabStartError, LabUnknownError } from './errors.js';
+import { LabNoSshError, LabNotFoundError, LabRunningError, LabStartError, LabUnknownError } from './errors.js';
 import {
   checkHostPrerequisites, killSessions, prepareHostState, pickBastionSubnet, prepareClientKey, prepareHost, recordHostNamespace,
   sshConfigText, startHostProcess, waitHostUp, wireBastion, type HostSpec,
@@ -463,7 +463,7 @@ export class Lab {
   /** sshd and every session of the host go away (the host is unreachable) until startHost. */
   #sshHost(name: string): HostSpec {
     const h = this.#host(name);
-    if (h.noSshd) throw new LabUnknownError('ssh host', name, []);
+    if (h.noSshd) throw new LabNoSshError(h.name);
     return h;
   }
 

@@ -93,6 +93,12 @@ describe('lab up/down', () => {
     const lab = await startLab({ dir, ssh: false, pybal: false });
     try {
       await expect(startLab({ dir, ssh: false, pybal: false })).rejects.toMatchObject({ code: 'ERR_LAB_RUNNING' });
+      // Without sshd, service state still works; host stop/start does not, and says why.
+      const h = lab.plan.hosts[0]!.name;
+      await lab.failService(h, 'nginx', 'down');
+      expect(await lab.serviceState(h, 'nginx')).toBe('failed');
+      await expect(lab.stopHost(h)).rejects.toMatchObject({ code: 'ERR_LAB_NO_SSHD' });
+      await expect(lab.failService('nope.eqiad.wmnet', 'nginx', 'down')).rejects.toMatchObject({ code: 'ERR_LAB_UNKNOWN_NAME' });
       expect((await lab.status()).every((s) => s.ok)).toBe(true);
     } finally {
       await lab.stop();
