@@ -298,6 +298,7 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
       concurrency: spec.concurrency,
       ttlSeconds: spec.ttlSeconds,
       onWait: (holders) => send({ type: 'lock', status: 'waiting', key: `cookbooks/${lockName}`, holders }),
+      signal: deps.signal,
     });
     if (r.busy) {
       send({ type: 'lock', status: 'busy', key: r.key, holders: r.holders, message: `would wait: lock ${lockName} is full (dry-run does not wait)` });
@@ -305,6 +306,10 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
       send({ type: 'lock', status: 'acquired', key: r.key });
     }
   } catch (err) {
+    if (deps.signal.aborted) {
+      log.warn('interrupted while waiting for the lock: nothing was done');
+      return finish(ExitCode.INTERRUPTED, 'ERROR');
+    }
     errorEvent('lock', err);
     // Spicerack: a lock failure (busy, or etcd unreachable) is exit 1, no START, no rollback.
     return finish(ExitCode.FAILURE, 'ERROR');

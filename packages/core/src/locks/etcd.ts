@@ -180,10 +180,13 @@ export class EtcdLockSession implements LockSession {
     await lease.put(key).value(JSON.stringify(value)).exec();
     const deadline = Date.now() + this.locks.waitTimeoutSeconds * 1000;
     const watcher = await this.locks.etcd.watch().prefix(`${this.locks.prefix}/${lock}/`).create();
+    let onAbort: (() => void) | undefined;
     try {
       let announced = '';
       let notify: () => void = () => undefined;
       watcher.on('data', () => notify());
+      onAbort = () => notify();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
       for (;;) {
         const changed = new Promise<void>((resolve) => {
           notify = resolve;
@@ -205,6 +208,7 @@ export class EtcdLockSession implements LockSession {
           throw new LockTimeoutError(lock, opts.concurrency, this.locks.waitTimeoutSeconds, holders);
         }
         this.check();
+        if (opts.signal?.aborted) throw opts.signal.reason;
         // Also re-poll now and then: a max-hold expiry produces no etcd event.
         await Promise.race([changed, new Promise((r) => setTimeout(r, Math.min(left, 1000)))]);
       }
@@ -212,6 +216,7 @@ export class EtcdLockSession implements LockSession {
       await this.locks.etcd.delete().key(key).exec().catch(() => undefined);
       throw err;
     } finally {
+      if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
       await watcher.cancel().catch(() => undefined);
     }
     const timer = setTimeout(() => {

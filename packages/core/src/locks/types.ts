@@ -6,6 +6,8 @@ export interface AcquireOptions {
   ttlSeconds: number;
   /** Called while waiting, with the current holders (for the "waiting for …" display). */
   onWait?: (holders: readonly LockHolderInfo[]) => void;
+  /** Stop waiting (first SIGINT): the queue key is removed and the abort reason thrown. */
+  signal?: AbortSignal;
 }
 
 /** What a dry-run acquire found: a busy lock is reported, nothing is written. */

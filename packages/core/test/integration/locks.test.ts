@@ -103,6 +103,22 @@ describe('etcd counting semaphore', () => {
     await b.close();
   }, 30000);
 
+  it('an interrupt while waiting stops the wait and removes the queue key', async () => {
+    const name = uniq();
+    const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 30 });
+    const a = locks.session('holder');
+    await a.acquire('cookbooks', name, { concurrency: 1, ttlSeconds: 60 });
+    const ac = new AbortController();
+    const b = locks.session('waiter');
+    const t0 = Date.now();
+    const p = b.acquire('cookbooks', name, { concurrency: 1, ttlSeconds: 60, signal: ac.signal, onWait: () => ac.abort(new Error('SIGINT')) });
+    await expect(p).rejects.toThrow('SIGINT');
+    expect(Date.now() - t0).toBeLessThan(10000);
+    expect((await locks.list(`cookbooks/${name}/`)).map((e) => e.runId)).toEqual(['holder']);
+    await a.close();
+    await b.close();
+  }, 30000);
+
   it('re-entrant within a session', async () => {
     const name = uniq();
     const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 1 });
