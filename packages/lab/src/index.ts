@@ -4,3 +4,4 @@ export { LabNoSshError, LabNotFoundError, LabRunningError, LabStartError, LabUnk
 export { BASTION, RESTRICTED, type LabFile, type ServiceState, type FailMode, type LbAction, type StatusLine } from './lab.js';
 export { PoolCoordinator, combineAlerts, serverJson, serverText, type ServerState, type ServerConfig, type AlertLevel } from './pybal/coordinator.js';
 export { handleApi, type ApiResponse } from './pybal/api.js';
+export { LabLifecycle, lifecycleDir, INITIAL_OS } from './lifecycle.js';

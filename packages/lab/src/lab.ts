@@ -12,6 +12,7 @@ import {
   checkHostPrerequisites, killSessions, prepareHostState, pickBastionSubnet, prepareClientKey, prepareHost, recordHostNamespace,
   sshConfigText, startHostProcess, waitHostUp, wireBastion, type HostSpec,
 } from './hosts.js';
+import { startLifecycle } from './lifecycle.js';
 import { planFleet, type FleetPlan, type PlannedPool } from './plan.js';
 import { simulatorEntry } from './pybal/launch.js';
 import type { Faults, SimConfig } from './pybal/sim.js';
@@ -180,6 +181,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
 
     mark('every sshd and simulator answers');
     const fleetNames = new Set(plan.hosts.map((h) => h.name));
+    const lifecycle = o.ssh ? await startLifecycle(dir, hosts.filter((h) => fleetNames.has(h.name)), { rebootMs: o.rebootMs }) : undefined;
     const toLabHost = (h: HostSpec): LabHost => ({ name: h.name, address: h.address, port: h.port, dc: h.dc, cluster: h.cluster, services: h.services });
     const info: LabInfo = {
       dir,
@@ -198,7 +200,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
     const file: LabFile = { ...info, lab: { version: 1, options: o, token, etcdMembers: members, plan, hosts, lbPorts } };
     fs.writeFileSync(
       info.config,
-      configYaml(generateConfig({ dir, etcdEndpoints: endpoints, namespace: o.namespace, ssh: o.ssh, loadBalancers, pools: o.pybal ? plan.pools : [] })),
+      configYaml(generateConfig({ dir, etcdEndpoints: endpoints, namespace: o.namespace, ssh: o.ssh, loadBalancers, pools: o.pybal ? plan.pools : [], ...(lifecycle ? { lifecycle } : {}) })),
     );
     fs.writeFileSync(labFile(dir), JSON.stringify(file, null, 2) + '\n');
     return new Lab(file);
@@ -353,7 +355,7 @@ export async function stopDir(dir: string): Promise<void> {
   if (s.createdDir) {
     fs.rmSync(abs, { recursive: true, force: true });
   } else {
-    for (const f of ['state.json', 'lab.json', 'cookbook.config.yaml', 'ssh_config', 'known_hosts', 'id_ed25519', 'id_ed25519.pub', 'authorized_keys', 'hosts', 'lb', 'logs', 'data']) {
+    for (const f of ['state.json', 'lab.json', 'cookbook.config.yaml', 'ssh_config', 'known_hosts', 'id_ed25519', 'id_ed25519.pub', 'authorized_keys', 'hosts', 'lb', 'logs', 'data', 'lifecycle']) {
       fs.rmSync(path.join(abs, f), { recursive: true, force: true });
     }
   }
