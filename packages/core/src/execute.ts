@@ -283,6 +283,10 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
       return finish(ExitCode.OK, 'PASS');
     }
     errorEvent('prepare', err);
+    if (deps.signal.aborted) {
+      log.warn('interrupted while preparing: nothing was done');
+      return finish(ExitCode.INTERRUPTED, 'ERROR');
+    }
     log.error(`exception raised while preparing the cookbook ${name}`);
     return finish(ExitCode.INIT_FAILED, 'ERROR');
   }
@@ -313,6 +317,11 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
     errorEvent('lock', err);
     // Spicerack: a lock failure (busy, or etcd unreachable) is exit 1, no START, no rollback.
     return finish(ExitCode.FAILURE, 'ERROR');
+  }
+
+  if (deps.signal.aborted) {
+    log.warn('interrupted before the run started: nothing was done');
+    return finish(ExitCode.INTERRUPTED, 'ERROR');
   }
 
   // 6. START, run, rollback, END.
