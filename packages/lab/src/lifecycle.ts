@@ -89,7 +89,8 @@ const SERVER_SOURCES = ['lifecycle-server.ts'];
 /** The endpoint's entry script: dist/lifecycle-server.js, or transpiled from the sources (jest). */
 async function serverEntry(): Promise<string> {
   if (import.meta.url.endsWith('.js')) return path.join(here, 'lifecycle-server.js');
-  const out = path.resolve(here, '..', '.cache', 'lifecycle');
+  // Under node_modules/.cache: ignored by ESLint (`eslint .` in CI) and git, like the PyBal simulator's.
+  const out = path.resolve(here, '..', 'node_modules', '.cache', 'galley-lab-lifecycle');
   const swc = await import('@swc/core');
   for (const rel of SERVER_SOURCES) {
     const file = path.join(here, rel);
