@@ -118,6 +118,20 @@ describe('sre.hosts.reimage', () => {
     await p.lab.startHost(H);
   });
 
+  it('a host key the provisioner does not vouch for is never accepted: the host counts as not back, exit 1', async () => {
+    await resetHost(H);
+    lc.vouchWrongKey(H);
+    const r = await reimage(fastCfg, H);
+    const out = outputOf<Report>(r);
+    expect(r.code).toBe(1);
+    expect(out.failedStep).toBe('wait for the new boot');
+    // The host did come back (new OS, new key), but nothing ran on it: no post-install.
+    expect(lc.os(H)).toBe('bookworm');
+    expect(lc.events(H).some((l) => /config-apply/.test(l))).toBe(false);
+    expect(await stateOf(c.confctl, H)).toEqual(['nginx=inactive/10', 'php-fpm=inactive/10']);
+    lc.reset();
+  });
+
   it('post-install fails: reported as the failed step, host stays out of traffic, exit 1', async () => {
     await resetHost(H);
     await p.lab.failService(H, 'nginx', 'restart');

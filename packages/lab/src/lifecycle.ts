@@ -202,7 +202,12 @@ export class LabLifecycle {
     fs.writeFileSync(path.join(this.#hdir(host), 'state', 'lifecycle-fault'), 'never-boots\n');
   }
 
-  /** Undo failReinstall; OS marker back to the seed; inventory and downtimes re-seeded. */
+  /** The provisioner vouches for a key this host does not have (its records are wrong). */
+  vouchWrongKey(host: string): void {
+    fs.writeFileSync(path.join(this.#hdir(host), 'state', 'lifecycle-fault'), 'wrong-key\n');
+  }
+
+  /** Undo failReinstall/vouchWrongKey; OS marker back to the seed; inventory and downtimes re-seeded. */
   reset(): void {
     for (const h of this.lab.info.hosts) {
       const hdir = this.#hdir(h.name);

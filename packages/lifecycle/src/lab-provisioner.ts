@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -29,7 +30,8 @@ export function labProvisionerFile(labDir: string): string {
 /**
  * The lab's machines: reinstall = wipe the host's service state, write the OS marker, a NEW ed25519
  * host key, then a simulated reboot; power off/on = stop/start its sshd. A fault file
- * `state/lifecycle-fault` holding `never-boots` makes a reinstalled host stay off.
+ * `state/lifecycle-fault` holding `never-boots` makes a reinstalled host stay off; `wrong-key`
+ * makes hostKey() vouch for a key the host does not have.
  */
 export class LabProvisioner extends Recorder implements Provisioner {
   readonly kind = 'lab';
@@ -64,6 +66,14 @@ export class LabProvisioner extends Recorder implements Provisioner {
     return { ...h, state: path.join(h.hdir, 'state') };
   }
 
+  #fault(state: string): string {
+    try {
+      return fs.readFileSync(path.join(state, 'lifecycle-fault'), 'utf8').trim();
+    } catch {
+      return '';
+    }
+  }
+
   #logEvent(state: string, line: string): void {
     fs.appendFileSync(path.join(state, 'lifecycle.log'), `${(Date.now() / 1000).toFixed(3)} ${line}\n`);
   }
@@ -92,7 +102,7 @@ export class LabProvisioner extends Recorder implements Provisioner {
       const pub = parsePublicKey(fs.readFileSync(`${key}.pub`, 'utf8'))!;
       this.#publishKnownHost(host, h, pub);
       this.#logEvent(h.state, `reinstall ${os}`);
-      if (fs.readFileSync(path.join(h.state, 'lifecycle-fault'), { encoding: 'utf8', flag: 'a+' }).trim() === 'never-boots') {
+      if (this.#fault(h.state) === 'never-boots') {
         fs.writeFileSync(path.join(h.state, 'down'), '');
         await run('/bin/sh', [path.join(h.hdir, 'lib', 'kill-sessions.sh'), '0']);
         return;
@@ -151,6 +161,11 @@ export class LabProvisioner extends Recorder implements Provisioner {
 
   async hostKey(host: string): Promise<string> {
     const h = this.#host(host);
+    if (this.#fault(h.state) === 'wrong-key') {
+      // The site's records are wrong: vouch for a key the host does not have (tests that it is refused).
+      const blob = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.from([0, 0, 0, 32]), crypto.createHash('sha256').update(host).digest()]);
+      return `ssh-ed25519 ${blob.toString('base64')}`;
+    }
     const key = parsePublicKey(fs.readFileSync(path.join(h.hdir, 'ssh_host_ed25519_key.pub'), 'utf8'));
     if (!key) throw new ProvisionerError(`the lab machine ${host} has no host key`);
     return key;
