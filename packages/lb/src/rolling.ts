@@ -442,15 +442,6 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
       }
       // pending / put-back: attempted again from scratch with the current state.
     }
-    await ports.journal
-      .append({
-        type: 'lb-run',
-        resumedFrom: opts.resume.runId,
-        carried: Object.fromEntries([...carried].map(([h, s]) => [h, { phase: s.phase, changes: s.changes, reason: s.reason, stillDepooled: s.stillDepooled, batch: s.batch }])),
-      })
-      .catch((err: unknown) => {
-        throw new StopRun(`cannot write the run journal (${errorText(err)})`, { cause: err });
-      });
     for (const s of carried.values()) {
       states.set(s.plan.host, s);
       if (s.phase === 'done') skipped.push({ host: s.plan.host, why: `done in run ${opts.resume.runId}` });
@@ -466,6 +457,19 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
 
   ports.executor.prepare?.(queue.slice(0, batchSizeAt(spec, 0, n)).map((s) => s.plan.host));
   try {
+    if (opts.resume) {
+      // What this run carries over from the one it resumes, so that it can be resumed in turn.
+      const runId = opts.resume.runId;
+      await ports.journal
+        .append({
+          type: 'lb-run',
+          resumedFrom: runId,
+          carried: Object.fromEntries([...carried].map(([h, s]) => [h, { phase: s.phase, changes: s.changes, reason: s.reason, stillDepooled: s.stillDepooled, batch: s.batch }])),
+        })
+        .catch((err: unknown) => {
+          throw new StopRun(`cannot write the run journal (${errorText(err)})`, { cause: err });
+        });
+    }
     if (leftovers.length) {
       const failedNow = leftovers.filter((s) => s.phase === 'failed');
       if (failedNow.length) await fail(failedNow, (s) => s.reason ?? 'unknown', (s) => s.stillDepooled);
