@@ -90,7 +90,9 @@ function walk(dir: string): Map<string, { rel: string; abs: string; mtimeMs: num
 
 function manifestPath(dir: string): string[] {
   const h = crypto.createHash('sha1').update(path.resolve(dir)).digest('hex').slice(0, 16);
-  return [path.join(dir, '.galley-manifest.json'), path.join(os.tmpdir(), `galley-manifest-${os.userInfo().uid}-${h}.json`)];
+  // Kept out of the cookbook tree (no stray files in a checkout, works on read-only installs).
+  const cache = process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache');
+  return [path.join(cache, 'galley', `manifest-${h}.json`), path.join(os.tmpdir(), `galley-manifest-${os.userInfo().uid}-${h}.json`)];
 }
 
 function readManifest(dir: string): Manifest | undefined {
@@ -108,12 +110,13 @@ function readManifest(dir: string): Manifest | undefined {
 function writeManifest(dir: string, m: Manifest): void {
   for (const p of manifestPath(dir)) {
     try {
+      fs.mkdirSync(path.dirname(p), { recursive: true, mode: 0o700 });
       const tmp = `${p}.${process.pid}.tmp`;
       fs.writeFileSync(tmp, JSON.stringify(m));
       fs.renameSync(tmp, p);
       return;
     } catch {
-      // read-only cookbook dir: fall back to the temp dir
+      // unwritable cache dir: fall back to the temp dir
     }
   }
 }
