@@ -132,6 +132,20 @@ describe('sre.hosts.reimage', () => {
     lc.reset();
   });
 
+  it('`new`: a host not in conftool is reimaged without the conftool steps; without `new` it is refused', async () => {
+    await resetHost('mw1302.eqiad.wmnet');
+    await c.confctl.remove({ name: 'mw1302\\.eqiad\\.wmnet' });
+    const refused = await reimage(cfg, 'mw1302.eqiad.wmnet');
+    expect(`${refused.code} ${refused.stdout}${refused.stderr}`).toMatch(/^[1-9]\d* [\s\S]*has no conftool objects/);
+    // Bare `new` is not a key=value argument for the runner: `--new` (or new=true).
+    const r = await reimage(cfg, 'mw1302.eqiad.wmnet', ['--new']);
+    const out = outputOf<Report>(r);
+    expect({ code: r.code, status: out.status }).toEqual({ code: 0, status: 'succeeded' });
+    expect(out.steps.map((s) => s.step).filter((s) => /conftool|pooled/.test(s))).toEqual([]);
+    expect(lc.os('mw1302.eqiad.wmnet')).toBe('bookworm');
+    expect(await stateOf(c.confctl, 'mw1302.eqiad.wmnet')).toEqual([]);
+  });
+
   it('post-install fails: reported as the failed step, host stays out of traffic, exit 1', async () => {
     await resetHost(H);
     await p.lab.failService(H, 'nginx', 'restart');
