@@ -108,7 +108,17 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
       c.remote.trustHostKey(host, key);
       return key;
     }, (k) => k.slice(0, 60) + '…');
-    await step('wait for the new boot', () => c.remote.waitRebootSince([host], bootBefore !== undefined ? new Map([[host, bootBefore]]) : startedAt, { timeoutMs: settings.installTimeoutMs ?? 40 * 60_000, pollMs: 1000 }));
+    await step('wait for the new boot', async () => {
+      try {
+        await c.remote.waitRebootSince([host], bootBefore !== undefined ? new Map([[host, bootBefore]]) : startedAt, { timeoutMs: settings.installTimeoutMs ?? 40 * 60_000, pollMs: 1000 });
+      } catch (err) {
+        // Say why the host counts as not back when it answers with a key nobody vouched for.
+        const probe = await c.remote.run([host], [{ argv: ['true'], timeoutMs: 10_000 }], { isSafe: true, successThreshold: 0 }).catch(() => undefined);
+        const why = probe?.results[0]?.message ?? '';
+        if (/host key/i.test(why)) throw new HostsError('ERR_HOSTS_HOST_KEY', `${host} came back with a host key the provisioner does not vouch for: ${why}`, { hint: 'the host is NOT trusted; check the provisioner\'s key records before anything else', cause: err });
+        throw err;
+      }
+    });
     if (!ctx.dryRun) {
       await step('verify the OS', async () => {
         const r = await c.remote.run([host], [{ argv: ['lsb_release', '-sc'], timeoutMs: 30_000 }], { isSafe: true });
