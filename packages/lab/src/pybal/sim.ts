@@ -110,6 +110,7 @@ export class Simulator {
 
   /** Full load: initial start, and after a compacted watch. Applied at once (it is a resync, not a change). */
   async #relist(): Promise<void> {
+    this.relists++;
     const res = await this.#etcd!.getAll().prefix(this.#prefix).exec();
     const per = new Map<PoolCoordinator, { service: string; cfgs: Map<string, ServerConfig> }>();
     for (const { pool, service } of this.#byPrefix.values()) per.set(pool, { service, cfgs: new Map() });
@@ -127,6 +128,17 @@ export class Simulator {
     await this.#watch(BigInt(res.header.revision) + 1n);
   }
 
+  /**
+   * (Re)start the conftool watch from a revision. Used internally after each re-list; public so
+   * that a test can start it from a compacted revision and see the simulator recover.
+   */
+  async watchFrom(fromRevision: bigint): Promise<void> {
+    await this.#watch(fromRevision);
+  }
+
+  /** How many full re-lists happened (start included). */
+  relists = 0;
+
   async #watch(fromRevision: bigint): Promise<void> {
     if (this.#watcher) await this.#watcher.cancel().catch(() => undefined);
     const w = await this.#etcd!.watch().prefix(this.#prefix).startRevision(fromRevision.toString()).create();
@@ -137,7 +149,9 @@ export class Simulator {
       if (this.#closed) return;
       log(`watch error (${err.message}): re-listing`);
       this.#watcher = undefined;
-      setTimeout(() => void this.#relist().catch((e: unknown) => log(`re-list failed: ${(e as Error).message}`)), 200);
+      setTimeout(() => {
+        if (!this.#closed) void this.#relist().catch((e: unknown) => log(`re-list failed: ${(e as Error).message}`));
+      }, 200);
     });
   }
 
