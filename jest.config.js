@@ -18,6 +18,8 @@ const common = {
   modulePathIgnorePatterns: ['<rootDir>/.*/dist/', '<rootDir>/.lab'],
 };
 export default {
+  // testTimeout is a global option (jest ignores it inside a project); unit tests are fast anyway.
+  testTimeout: 60000,
   projects: [
     {
       ...common,
@@ -31,7 +33,6 @@ export default {
       testMatch: ['<rootDir>/packages/*/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
       globalSetup: '<rootDir>/packages/lab/test/global-setup.ts',
       globalTeardown: '<rootDir>/packages/lab/test/global-teardown.ts',
-      testTimeout: 60000,
       slowTestThreshold: 30,
     },
   ],
