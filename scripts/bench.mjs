@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `pnpm bench NAME [ARGS...]`: build, then run the benchmark script packages/*/bench/NAME.mjs.
 // Benchmarks print numbers (medians, ratios against peers measured in the same run); they are not tests.
+/* global process, console */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
