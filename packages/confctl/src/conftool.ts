@@ -437,7 +437,9 @@ export class Conftool {
   private async updateInto(target: Target, changes: FieldChanges, applied: Change[]): Promise<Change[]> {
     const firstKey = Array.isArray(target) ? (target[0]?.key ?? '(no objects)') : this.namespace;
     const want = validateChanges(firstKey, changes);
-    const nodes = Array.isArray(target) ? target : await this.select(target);
+    // Objects handed in by the caller may be stale (read before an earlier write): diffing them
+    // would silently skip a needed write, so re-read their current values first.
+    const nodes = Array.isArray(target) ? await this.current(target) : await this.select(target);
     const todo = nodes.filter((n) => diff(n, want).length > 0);
     if (this.dryRun) {
       for (const n of todo) for (const c of diff(n, want)) this.record(c, applied);
@@ -448,6 +450,18 @@ export class Conftool {
       await this.writeNode(n, want, applied);
     });
     return applied;
+  }
+
+  /** Current values of explicitly given objects; a deleted one is a conflict naming it. */
+  private async current(target: readonly ConftoolNode[]): Promise<ConftoolNode[]> {
+    const out: ConftoolNode[] = new Array<ConftoolNode>(target.length);
+    await pool([...target.keys()], this.shared.concurrency, async (i) => {
+      const n = target[i]!;
+      const e = await this.shared.kv.get(n.key);
+      if (e === undefined) throw new ConflictError(n.key, 1, 'it was deleted concurrently');
+      out[i] = entryNode(n.key, n.tags, e);
+    });
+    return out;
   }
 
   /**

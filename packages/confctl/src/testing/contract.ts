@@ -138,6 +138,16 @@ export function describeConftoolContract(name: string, factory: () => Promise<Co
       expect(await env.revision()).toBe(before);
     });
 
+    it('update() of objects read before an earlier write acts on their current values (no silent no-op)', async () => {
+      const { ns, key } = await seed({ 'eqiad/appserver/nginx/mw1001': yes10 });
+      const ct = env.conftool({ namespace: ns });
+      const stale = await ct.select({ name: 'mw1001' });
+      expect(await ct.update(stale, { pooled: 'no' })).toHaveLength(1);
+      const back = await ct.update(stale, { pooled: 'yes' });
+      expect(back.map((c) => [c.field, c.from, c.to])).toEqual([['pooled', 'no', 'yes']]);
+      expect(await rawValue(key('eqiad/appserver/nginx/mw1001'))).toEqual(yes10);
+    });
+
     it('detects a concurrent writer between read and write: re-reads, retries, loses no update', async () => {
       const { ns, key } = await seed({ 'eqiad/appserver/nginx/mw1001': { pooled: 'yes', weight: 10, note: 'x' } });
       const k = key('eqiad/appserver/nginx/mw1001');
