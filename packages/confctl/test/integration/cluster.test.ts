@@ -58,7 +58,7 @@ describe('etcd connection: a 3-member cluster, failures, compaction', () => {
         // Several failures in a row would open etcd3's default circuit breaker for 5 s.
         for (let i = 0; i < 4; i++) {
           const err = await ct.select({ name: 'mw1000' }).then(
-            () => new Error('no error'),
+            (): Error & { code?: string } => new Error('no error'),
             (e: unknown) => e as Error & { code?: string },
           );
           expect(err.code).toBe('ERR_ETCD_UNAVAILABLE');

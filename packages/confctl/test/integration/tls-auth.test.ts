@@ -105,7 +105,7 @@ describe('etcd connection with TLS client certificates and with user/password au
       const ct = new Conftool(connectEtcd({ endpoints: [tlsEndpoint], tls, dialTimeoutMs: 1000, requestTimeoutMs: 2000 }));
       try {
         const err = await ct.get({}).then(
-          () => new Error('no error'),
+          (): Error & { code?: string } => new Error('no error'),
           (e: unknown) => e as Error & { code?: string },
         );
         expect(err.code).toBe('ERR_ETCD_UNAVAILABLE');

@@ -182,7 +182,7 @@ describe('etcd counting semaphore', () => {
     const r = await executeCookbook(
       { name: 'test.revoked', cookbook: c, argv: [], parsed: { args: {} }, dryRun: false },
       {
-        sink: { event: (e) => events.push(e) },
+        sink: { event: (e) => events.push(e as unknown as { type: string; [k: string]: unknown }) },
         makeClients: (hooks) => ({ confctl: conftool.with({ fence: hooks.fence, beforeWrite: hooks.beforeWrite, onChange: hooks.onChange }) }) as never,
         locks: session,
         journal: new MemoryJournal(),
