@@ -140,8 +140,8 @@ describe('sre.hosts.reimage', () => {
     await c.confctl.remove({ name: 'mw1302\\.eqiad\\.wmnet' });
     const refused = await reimage(cfg, 'mw1302.eqiad.wmnet');
     expect(`${refused.code} ${refused.stdout}${refused.stderr}`).toMatch(/^[1-9]\d* [\s\S]*has no conftool objects/);
-    // Bare `new` is not a key=value argument for the runner: `--new` (or new=true).
-    const r = await reimage(cfg, 'mw1302.eqiad.wmnet', ['--new']);
+    // The issue's syntax: a bare `new` (the runner maps a bare boolean option name to its flag).
+    const r = await reimage(cfg, 'mw1302.eqiad.wmnet', ['new']);
     const out = outputOf<Report>(r);
     expect({ code: r.code, status: out.status }).toEqual({ code: 0, status: 'succeeded' });
     expect(out.steps.map((s) => s.step).filter((s) => /conftool|pooled/.test(s))).toEqual([]);

@@ -18,7 +18,8 @@ import {
 
 function build(name: string, c: AnyCookbook, argv: readonly string[], owner: string): Argv {
   const spec: ArgSpec = { ...((c.args ?? {}) as ArgSpec), ...runnerArgSpec(c) };
-  return yargs(normalizeArgv(argv))
+  const flags = new Set(Object.entries(spec).filter(([, o]) => o.type === 'boolean').map(([k]) => k));
+  return yargs(normalizeArgv(argv, flags))
     .scriptName(`cookbook [GLOBAL_ARGS] ${name}`)
     .usage(`$0 [ARGS]\n\n${c.title}`)
     .options(spec)

@@ -8,7 +8,7 @@ import { ArgsError } from './errors.js';
 const KV = /^([A-Za-z][\w-]*)=(.*)$/s;
 
 /** `cluster=jobrunner` → `--cluster=jobrunner`; `reason=…`/`task=…` map to the runner's flags. */
-export function normalizeArgv(argv: readonly string[]): string[] {
+export function normalizeArgv(argv: readonly string[], flags: ReadonlySet<string> = new Set()): string[] {
   const out: string[] = [];
   let afterDashDash = false;
   for (const a of argv) {
@@ -25,6 +25,9 @@ export function normalizeArgv(argv: readonly string[]): string[] {
     if (m && !a.startsWith('-')) {
       const key = m[1] === 'task' ? 'task-id' : m[1]!;
       out.push(`--${key}=${m[2]}`);
+    } else if (flags.has(a)) {
+      // A bare word naming a boolean option is that flag, as SREs type it: `reimage host=X os=Y new`.
+      out.push(`--${a}`);
     } else {
       out.push(a);
     }
@@ -96,7 +99,7 @@ export function applySpec(name: string, spec: ArgSpec, values: Record<string, un
 
 /** Minimal parser for the harness and nested runs in tests: `key=value`, `--key value`, `--key=value`, `--flag`. */
 export function parseSimpleArgv(name: string, spec: ArgSpec, argv: readonly string[]): Record<string, unknown> {
-  const norm = normalizeArgv(argv);
+  const norm = normalizeArgv(argv, new Set(Object.entries(spec).filter(([, o]) => o.type === 'boolean').map(([k]) => k)));
   const values: Record<string, unknown> = {};
   const aliases = new Map<string, string>();
   for (const [k, o] of Object.entries(spec)) {
