@@ -189,6 +189,7 @@ describe('Remote against the lab', () => {
     const b = env.lab.info.bastion;
     if (!b) throw new Error('lab has no bastion');
     const rep = await remote.run(b.behind, [{ argv: ['hostname', '-f'] }]);
+    expect(rep.results.filter((r) => !r.ok).map((r) => `${r.host}: ${r.failure} ${r.message}`)).toEqual([]);
     expect(rep.status).toBe('succeeded');
     for (const r of rep.results) expect(r.stdout.trim()).toBe(r.host);
     const target = env.lab.info.extraHosts.find((h) => h.name === b.behind[0]);
