@@ -20,6 +20,9 @@ const common = {
 export default {
   // testTimeout is a global option (jest ignores it inside a project); unit tests are fast anyway.
   testTimeout: 60000,
+  // The lab's etcd/gRPC handles can keep the main process alive after globalTeardown has stopped
+  // every lab process; never let CI hang on them.
+  forceExit: true,
   projects: [
     {
       ...common,
