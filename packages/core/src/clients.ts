@@ -2,18 +2,13 @@
  * The client bag a cookbook receives. Core never constructs these (the CLI is the composition
  * root); it only needs their types.
  */
-import type { Conftool } from '@galley/confctl';
+import type { Conftool, EtcdCompare, NodeTags, Pooled } from '@galley/confctl';
 import type { HostsSettings, Inventory, Monitoring, Provisioner } from '@galley/lifecycle';
 import type { PybalService } from '@galley/pybal';
 import type { Remote } from '@galley/remote';
 
-export type Pooled = 'yes' | 'no' | 'inactive';
-export interface NodeTags {
-  dc: string;
-  cluster: string;
-  service: string;
-  name: string;
-}
+// The conftool vocabulary is confctl's; core re-exports it so cookbooks need only @galley/core.
+export type { EtcdCompare, NodeTags, Pooled };
 export interface ConftoolNodeLike {
   key: string;
   tags: NodeTags;
@@ -27,14 +22,6 @@ export interface ChangeLike {
   from: unknown;
   to: unknown;
 }
-/** An etcd transaction compare added to every fenced write (`Lease ==` on the run's lock key). */
-export interface EtcdCompare {
-  key: string;
-  target: 'Create' | 'Mod' | 'Version' | 'Value' | 'Lease';
-  op: '==' | '!=' | '>' | '<';
-  value: string | number;
-}
-
 /** What the runner feeds into a client when it binds it to a run. */
 export interface ClientHooks {
   dryRun: boolean;
