@@ -28,7 +28,7 @@ export default {
       ...common,
       displayName: 'unit',
       testMatch: ['<rootDir>/packages/*/src/**/*.test.ts', '<rootDir>/cookbooks/**/*.test.ts'],
-      setupFiles: ['<rootDir>/jest.unit-setup.js'],
+      setupFilesAfterEnv: ['<rootDir>/jest.unit-setup.js'],
     },
     {
       ...common,
