@@ -4,7 +4,8 @@ import { SshSetupError } from './errors.js';
 
 interface Entry {
   marker: '' | '@revoked' | '@cert-authority';
-  patterns: string[];
+  /** The host patterns compiled once (a lookup per host per connection must not recompile them). */
+  matchers: PatternMatcher[];
   hashed: { salt: Buffer; hash: Buffer } | null;
   keyType: string;
   key: Buffer;
@@ -36,6 +37,23 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`, 'i');
 }
 
+interface PatternMatcher {
+  negated: boolean;
+  test(name: string): boolean;
+}
+
+/** Host names compare case-insensitively (as OpenSSH does); only wildcard patterns need a regex. */
+function compilePattern(pattern: string): PatternMatcher {
+  const negated = pattern.startsWith('!');
+  const glob = negated ? pattern.slice(1) : pattern;
+  if (!/[*?]/.test(glob)) {
+    const lower = glob.toLowerCase();
+    return { negated, test: (name) => name.toLowerCase() === lower };
+  }
+  const re = globToRegExp(glob);
+  return { negated, test: (name) => re.test(name) };
+}
+
 /** Host keys from OpenSSH known_hosts files: plain, hashed (`|1|salt|hash`), `[host]:port`, wildcards, negation, @revoked. */
 export class KnownHosts {
   readonly #entries: Entry[];
@@ -65,7 +83,7 @@ export class KnownHosts {
       } else {
         patterns = hostsField.split(',');
       }
-      entries.push({ marker, patterns, hashed, keyType, key });
+      entries.push({ marker, matchers: patterns.map(compilePattern), hashed, keyType, key });
     }
     return new KnownHosts(entries);
   }
@@ -95,7 +113,7 @@ export class KnownHosts {
     if (keyType === undefined || key.length === 0) throw new Error(`not an SSH public key: ${publicKey.slice(0, 40)}`);
     const kept = this.#entries.filter((e) => e.marker !== '' || !names.some((n) => this.#matches(e, n)));
     this.#entries.length = 0;
-    this.#entries.push(...kept, { marker: '', patterns: [...names], hashed: null, keyType, key });
+    this.#entries.push(...kept, { marker: '', matchers: names.map(compilePattern), hashed: null, keyType, key });
   }
 
   get size(): number {
@@ -108,10 +126,11 @@ export class KnownHosts {
       return h.length === e.hashed.hash.length && crypto.timingSafeEqual(h, e.hashed.hash);
     }
     let hit = false;
-    for (const p of e.patterns) {
-      if (p.startsWith('!')) {
-        if (globToRegExp(p.slice(1)).test(name)) return false;
-      } else if (globToRegExp(p).test(name)) hit = true;
+    for (const m of e.matchers) {
+      if (m.test(name)) {
+        if (m.negated) return false;
+        hit = true;
+      }
     }
     return hit;
   }
