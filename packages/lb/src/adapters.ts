@@ -149,9 +149,20 @@ export function pybalVerifier(pybal: PybalLike, opts: { pollIntervalMs?: number 
     verifyOut: async (objects, o) => {
       if (!fast) return toLb(await svc.verifyDepooled(objects, o));
       const deadline = Date.now() + (o?.timeoutMs ?? fast.verifyTimeoutMs);
-      if (await pollUntil(fast, objects, (v) => !v || !v.pooled, deadline, pollMs)) return { ok: true, failedHosts: [], report: 'every LB has them out' };
+      // Out means disabled (or absent), not merely "not pooled": a server that is down but still
+      // enabled is not pooled right now, and PyBal pools it again the moment it comes back up.
+      const notOut: Map<string, Set<string>> = new Map();
+      if (await pollUntil(fast, objects, (v) => !v || (!v.enabled && !v.pooled), deadline, pollMs, notOut)) return { ok: true, failedHosts: [], report: 'every LB has them out' };
       // Out of time: one more look through PybalService for the report naming each LB and why.
-      return toLb(await fast.verifyDepooled(objects, { timeoutMs: 1 }));
+      const v = toLb(await fast.verifyDepooled(objects, { timeoutMs: 1 }));
+      if (!v.ok) return v;
+      // PybalService only asks for "not pooled": the ones left are enabled but down.
+      const hosts = [...new Set([...notOut.values()].flatMap((h) => [...h]))];
+      return {
+        ok: false,
+        failedHosts: hosts,
+        report: [...notOut].map(([where, h]) => `${where} still has ${[...h].join(', ')} enabled (down, so not pooled now, but PyBal pools it again as soon as it is up): it has not applied the conftool change`).join('; '),
+      };
     },
     verifyIn: async (objects, o) => {
       if (!fast) return toLb(await svc.verifyPooled(objects, o));
@@ -175,25 +186,32 @@ async function pollUntil(
   ok: (v: { pooled: boolean; enabled: boolean; up: boolean } | undefined) => boolean,
   deadline: number,
   pollMs: number,
+  /** Filled on a timeout: "<lb> in pool <pool>" → the hosts that did not satisfy `ok` there. */
+  failing?: Map<string, Set<string>>,
 ): Promise<boolean> {
   let pairs = svc.topology.poolsForNodes(objects).flatMap((ref) => {
     const hosts = [...new Set(objects.filter((o) => o.tags.dc === ref.dc && o.tags.cluster === ref.cluster && o.tags.service === ref.service).map((o) => o.tags.name))];
-    return ref.loadBalancers.map((lb) => ({ ref, lb, hosts, done: false }));
+    return ref.loadBalancers.map((lb) => ({ ref, lb, hosts, done: false, bad: hosts }));
   });
   for (;;) {
     await Promise.all(
       pairs.map(async (p) => {
         try {
           const view = await svc.client.pool(p.lb, p.ref.pool, { retries: 0 });
-          p.done = p.hosts.every((h) => ok(view.get(h)));
+          p.bad = p.hosts.filter((h) => !ok(view.get(h)));
+          p.done = p.bad.length === 0;
         } catch {
+          p.bad = p.hosts;
           p.done = false;
         }
       }),
     );
     pairs = pairs.filter((p) => !p.done);
     if (!pairs.length) return true;
-    if (Date.now() >= deadline) return false;
+    if (Date.now() >= deadline) {
+      for (const p of pairs) failing?.set(`${p.lb.name} in pool ${p.ref.pool}`, new Set(p.bad));
+      return false;
+    }
     await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(0, deadline - Date.now()))));
   }
 }

@@ -324,6 +324,56 @@ describe('rolling operation', () => {
   });
 });
 
+describe('nothing acts on a host before every LB has it out, whatever this run wrote', () => {
+  it('a host whose objects are all `no` but that PyBal keeps pooled (pool below threshold) is not acted on, stays as it was, and is reported', async () => {
+    const fleet = FakeFleet.cluster(4, { pooled: { 'mw1001.eqiad.wmnet': { nginx: 'no', 'php-fpm': 'no' }, 'mw1002.eqiad.wmnet': { nginx: 'no', 'php-fpm': 'no' } } });
+    fleet.down.add('mw1003.eqiad.wmnet');
+    const o = [...fleet.objects.values()].find((x) => x.tags.name === 'mw1001.eqiad.wmnet')!;
+    expect(fleet.lbView(o).pooled).toBe(true); // force-pooled: only mw1004 is up and enabled
+    const r = await run(fleet, { batch: '1', select: { cluster: 'jobrunner', hosts: new Set(['mw1001.eqiad.wmnet']) } });
+    expect(fleet.actions).toEqual([]);
+    expect(fleet.violations).toEqual([]);
+    expect(fleet.writes).toEqual([]);
+    expect(r.status).toBe('failed');
+    expect(r.failedBatches).toBe(1);
+    expect(r.failed).toEqual([expect.objectContaining({ host: 'mw1001.eqiad.wmnet', stillDepooled: false, reason: expect.stringMatching(/depool not verified on every LB: lvs1019 keeps mw1001\.eqiad\.wmnet pooled/) })]);
+    expect(fleet.events.some((e) => e.type === 'verification' && e.direction === 'out' && !e.ok)).toBe(true);
+    expect(phasesOf(fleet.events, 'mw1001.eqiad.wmnet')).toEqual(['depooled', 'put-back']);
+  });
+
+  it('the `no` objects of a host are checked in conftool again: one set back to yes since the selection means the host is not out; its batch is put back', async () => {
+    const fleet = FakeFleet.cluster(6, { pooled: { 'mw1002.eqiad.wmnet': { 'php-fpm': 'no' } } });
+    const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
+    // Someone pools mw1002's php-fpm by hand after the selection was read.
+    [...fleet.objects.values()].find((x) => x.tags.name === 'mw1002.eqiad.wmnet' && x.tags.service === 'php-fpm')!.pooled = 'yes';
+    fleet.initial.set('/conftool/v1/pools/eqiad/jobrunner/php-fpm/mw1002.eqiad.wmnet', 'yes');
+    const r = await runRolling(fleet.ports(), { selection, batch: parseBatchSpec('2'), commands: restart });
+    expect(fleet.actions).toEqual([]);
+    expect(fleet.violations).toEqual([]);
+    expect(r.status).toBe('failed');
+    expect(r.failed.map((f) => [f.host, f.stillDepooled])).toEqual([
+      ['mw1001.eqiad.wmnet', false],
+      ['mw1002.eqiad.wmnet', false],
+    ]);
+    expect(r.failed[1]!.reason).toMatch(/not out of its pools: eqiad\/jobrunner\/php-fpm\/mw1002\.eqiad\.wmnet is pooled=yes in conftool/);
+    expect(everythingBack(fleet)).toBe(true);
+  });
+
+  it('objects of services not selected may stay pooled; every selected one, `no` included, is verified out', async () => {
+    const fleet = FakeFleet.cluster(6, { pooled: { 'mw1001.eqiad.wmnet': { nginx: 'no' } } });
+    fleet.notSelected.add('php-fpm');
+    const seen: string[][] = [];
+    const ports = fleet.ports();
+    const verifyOut = ports.verifier.verifyOut.bind(ports.verifier);
+    ports.verifier = { ...ports.verifier, verifyOut: async (objs, o) => (seen.push(objs.map((x) => x.key)), verifyOut(objs, o)) };
+    const selection = await selectHosts(fleet.store, { cluster: 'jobrunner', services: ['nginx'] });
+    const r = await runRolling(ports, { selection, batch: parseBatchSpec('1'), commands: restart });
+    expect(r.status).toBe('succeeded');
+    expect(fleet.violations).toEqual([]);
+    expect(seen[0]).toEqual(['/conftool/v1/pools/eqiad/jobrunner/nginx/mw1001.eqiad.wmnet']);
+  });
+});
+
 describe('dry-run plan', () => {
   it('lists batches, objects, left-alone objects with reasons, capacity warnings and commands — and writes nothing', async () => {
     const fleet = FakeFleet.cluster(6, { pooled: { 'mw1002.eqiad.wmnet': { 'php-fpm': 'no' } } });

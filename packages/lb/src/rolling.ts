@@ -19,7 +19,7 @@ import type {
   PoolObject,
   WriteOutcome,
 } from './ports.js';
-import type { HostPlan, Selection } from './select.js';
+import { escapeRegex, mustBeOut, type HostPlan, type Selection } from './select.js';
 
 export interface HealthCheck {
   command: CommandSpec;
@@ -96,6 +96,12 @@ export function commandText(c: CommandSpec): string {
 function errorText(err: unknown): string {
   if (isGalleyError(err)) return `${err.message} [${err.code}]`;
   return err instanceof Error ? err.message : String(err);
+}
+
+/** dc/cluster/service/host from a conftool key (as plan.ts's shortKey, which imports this module). */
+function shortKeyOf(key: string): string {
+  const i = key.indexOf('/pools/');
+  return i >= 0 ? key.slice(i + 7) : key;
 }
 
 function asObject(c: PoolChange, pooled: PoolObject['pooled']): PoolObject {
@@ -265,6 +271,37 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     for (const k of res.already) warn(`${k} was already pooled=no when depooling; not touched by this run`);
   };
 
+  /**
+   * Are these hosts out of their pools? First conftool, re-read now: every object of the selected
+   * services must be `no` or `inactive` (ours are `no`; one someone set back to `yes` means the
+   * host is not out). Then every LB of every pool: disabled and not pooled, or absent. Returns why
+   * not, or undefined when every host is out.
+   */
+  const checkOut = async (hs: readonly HostState[], no: number): Promise<string | undefined> => {
+    const objects = new Map<string, PoolObject>();
+    for (const s of hs) {
+      for (const o of mustBeOut(s.plan)) objects.set(o.key, o);
+      for (const c of s.changes) if (!objects.has(c.key)) objects.set(c.key, asObject(c, 'no'));
+    }
+    let current: PoolObject[];
+    try {
+      const names = [...new Set(hs.map((s) => s.plan.host))];
+      current = await ports.store.select({ name: names.map(escapeRegex).join('|') });
+    } catch (err) {
+      return `cannot re-read conftool to check the hosts are out (${errorText(err)})`;
+    }
+    const now = new Map(current.map((o) => [o.key, o]));
+    const inConftool = [...objects.values()].filter((o) => now.get(o.key)?.pooled === 'yes').map((o) => shortKeyOf(o.key));
+    if (inConftool.length) return `not out of its pools: ${inConftool.join(', ')} ${inConftool.length === 1 ? 'is' : 'are'} pooled=yes in conftool`;
+    // Objects without a PyBal pool serve no LB traffic; the ones to depool were refused up front.
+    const toVerify = [...objects.values()].filter((o) => ports.capacity.poolOf(o) !== undefined).map((o) => ({ ...o, pooled: now.get(o.key)?.pooled ?? o.pooled }));
+    if (!toVerify.length) return undefined;
+    const t0 = ports.clock.now();
+    const v = await ports.verifier.verifyOut(toVerify, { timeoutMs: opts.verifyTimeoutMs });
+    ports.emit({ type: 'verification', batch: no, direction: 'out', ok: v.ok, hosts: hs.map((s) => s.plan.host), failedHosts: v.failedHosts, report: v.report, elapsedMs: ports.clock.now() - t0 });
+    return v.ok ? undefined : `depool not verified on every LB: ${v.report}`;
+  };
+
   const runBatch = async (hs: HostState[], no: number, of: number, resume = false): Promise<boolean> => {
     const names = hs.map((s) => s.plan.host);
     ports.emit({ type: 'batch-started', batch: no, of, hosts: names, ...(resume ? { resume } : {}) });
@@ -292,21 +329,20 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
       }
       await setPhase(toWrite, 'depooled', (s) => ({ changes: s.changes }));
     }
-    if (nothing.length) await setPhase(nothing, 'verified-out', () => ({ changes: [] }));
+    // Hosts with nothing to depool are not out yet for all that: they are verified like the others.
+    if (nothing.length) await setPhase(nothing, 'depooled', () => ({ changes: [] }));
 
-    // 2. verify out on every LB; on failure no action runs and the batch is put back
+    // 2. verify out, on every LB, every object of the selected services of every host of the batch
+    // (not only what this run wrote); on failure no action runs and the batch is put back
     const unverified = hs.filter((s) => s.phase === 'depooled');
-    const outObjects = unverified.flatMap((s) => s.changes.map((c) => asObject(c, 'no')));
-    if (outObjects.length) {
-      const t0 = ports.clock.now();
-      const v = await ports.verifier.verifyOut(outObjects, { timeoutMs: opts.verifyTimeoutMs });
-      ports.emit({ type: 'verification', batch: no, direction: 'out', ok: v.ok, hosts: unverified.map((s) => s.plan.host), failedHosts: v.failedHosts, report: v.report, elapsedMs: ports.clock.now() - t0 });
-      if (!v.ok) {
-        await putBack(unverified, `depool not verified on every LB: ${v.report}`);
+    if (unverified.length) {
+      const notOut = await checkOut(unverified, no);
+      if (notOut !== undefined) {
+        await putBack(unverified, notOut);
         return false;
       }
+      await setPhase(unverified, 'verified-out');
     }
-    if (unverified.length) await setPhase(unverified, 'verified-out');
     if (!goOn()) return false;
 
     // 3. the action, on hosts every LB reported out

@@ -37,6 +37,20 @@ export interface SelectOptions {
 
 const collator = new Intl.Collator('en', { numeric: true });
 
+/** The reason given for an object outside the selected services (it may stay pooled during the action). */
+export const NOT_SELECTED = 'service not selected';
+
+/**
+ * The objects that must be out of every LB before anything runs on the host: every object of the
+ * selected services that is not `inactive`, whether this run depools it or it was `no` already
+ * (PyBal force-pools a `no` server when its pool is below the threshold, and an LB may still lag
+ * a recent manual depool).
+ */
+export function mustBeOut(plan: HostPlan): PoolObject[] {
+  const outOfScope = new Set(plan.leftAlone.filter((l) => l.why === NOT_SELECTED).map((l) => l.key));
+  return plan.objects.filter((o) => !outOfScope.has(o.key) && o.pooled !== 'inactive');
+}
+
 export function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -97,7 +111,7 @@ export async function selectHosts(store: PoolStore, opts: SelectOptions): Promis
     const plan: HostPlan = { host: name, dc: first.tags.dc, cluster: first.tags.cluster, objects: objs, depool: [], leftAlone: [] };
     for (const o of objs) {
       if (wanted && !wanted.has(o.tags.service)) {
-        plan.leftAlone.push({ key: o.key, service: o.tags.service, pooled: o.pooled, why: 'service not selected' });
+        plan.leftAlone.push({ key: o.key, service: o.tags.service, pooled: o.pooled, why: NOT_SELECTED });
       } else if (o.pooled === 'yes') {
         plan.depool.push(o);
         services.add(o.tags.service);

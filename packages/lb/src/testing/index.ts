@@ -74,6 +74,8 @@ export class FakeFleet {
   /** Fail every conftool write after this many writes (etcd unreachable). */
   failWritesAfter: number | undefined;
   failJournalAfter: number | undefined;
+  /** Services the run under test leaves alone (services=): they may stay pooled during the action. */
+  readonly notSelected = new Set<string>();
   /** Called when the action starts on a host (to inject aborts mid-batch). */
   onAction?: (host: string) => void;
   private healthTries = new Map<string, number>();
@@ -208,7 +210,8 @@ export class FakeFleet {
           continue;
         }
         const v = this.lbView(cur);
-        if (v.pooled !== want) {
+        // Out is disabled and not pooled: a down-but-enabled server is pooled again once it is up.
+        if (want ? !v.pooled : v.pooled || v.enabled) {
           failed.add(o.tags.name);
           lines.push(`${lb} keeps ${o.tags.name} ${v.pooled ? 'pooled' : 'depooled'} in ${this.poolName(cur) ?? '?'}`);
         }
@@ -260,9 +263,10 @@ export class FakeFleet {
           continue;
         }
         this.onAction?.(host);
-        // Invariant: no action before every LB reported the host out.
+        // Invariant: no action while any LB sends the host traffic for a selected service, whether
+        // the run depooled that object or it was `no` (or anything else) before the run.
         for (const o of this.objects.values()) {
-          if (o.tags.name === host && this.initial.get(o.key) === 'yes' && this.lbView(o).pooled) this.violations.push(`action on ${host} while ${o.key} is pooled on the LBs`);
+          if (o.tags.name === host && !this.notSelected.has(o.tags.service) && this.lbView(o).pooled) this.violations.push(`action on ${host} while ${o.key} is pooled on the LBs`);
         }
         this.actions.push({ host, cmds, t: this.clock.now() });
         if (b === 'down-after-action') this.down.add(host);
