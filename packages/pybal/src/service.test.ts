@@ -116,6 +116,46 @@ describe('PybalService against two fake LBs', () => {
     expect((await svc.verifyPooled([node(h1), node(h1, 'yes', 'php-fpm')])).ok).toBe(true);
   });
 
+  it('does not take "enabled but not pooled" (host down, LB has not applied the depool) as out', async () => {
+    // Both LBs still have h1 enabled; it is not pooled only because its health checks fail.
+    for (const f of [a, b]) f.set('jobrunner_nginx', h1, { enabled: true, up: false, pooled: false });
+    const v = await svc.verifyDepooled([node(h1, 'no')], { timeoutMs: 300 });
+    expect(v.ok).toBe(false);
+    expect(v.disagreements.map((d) => [d.lb, d.host, d.saw])).toEqual([
+      ['lvs1019', h1, V(true, false, false)],
+      ['lvs1020', h1, V(true, false, false)],
+    ]);
+    expect(v.report).toContain('lvs1019 still has mw1001.eqiad.wmnet enabled in pool jobrunner_nginx (not pooled only because its health checks fail): it has not applied the conftool change');
+    // Once one LB disables it, that LB is done and the other is named as lagging; then both pass.
+    a.set('jobrunner_nginx', h1, { enabled: false });
+    const half = await svc.verifyDepooled([node(h1, 'no')], { timeoutMs: 300 });
+    expect(half.disagreements.map((d) => d.lb)).toEqual(['lvs1020']);
+    expect(half.disagreements[0]!.why).toContain('(lvs1019 already did: lvs1020 is lagging)');
+    b.set('jobrunner_nginx', h1, { enabled: false });
+    expect((await svc.verifyDepooled([node(h1, 'no')], { timeoutMs: 300 })).ok).toBe(true);
+    // Not listed at all (inactive applied) is out too.
+    for (const f of [a, b]) f.remove('jobrunner_nginx', h1);
+    expect((await svc.verifyDepooled([node(h1, 'inactive')], { timeoutMs: 300 })).ok).toBe(true);
+  });
+
+  it('does not verify a repool of a host PyBal keeps pooled while down, unless requireUp is false', async () => {
+    // h2–h4 out, h1 down: the pool of 6 at 0.5 needs 3 up and enabled, so the LBs force-pool h1.
+    for (const f of [a, b]) {
+      for (const h of [h2, h3, h4]) f.set('jobrunner_nginx', h, { enabled: false, pooled: false });
+      f.set('jobrunner_nginx', h1, { enabled: true, up: false, pooled: true });
+    }
+    const v = await svc.verifyPooled([node(h1)], { timeoutMs: 300 });
+    expect(v.ok).toBe(false);
+    expect(v.disagreements.map((d) => [d.lb, d.host, d.saw])).toEqual([
+      ['lvs1019', h1, V(true, false, true)],
+      ['lvs1020', h1, V(true, false, true)],
+    ]);
+    expect(v.report).toContain(
+      'lvs1020 has mw1001.eqiad.wmnet enabled but down in pool jobrunner_nginx: its health checks fail, and PyBal keeps it pooled only to stay above the depool threshold 0.5 (2 of 6 up and enabled, 3 needed)',
+    );
+    expect((await svc.verifyPooled([node(h1)], { timeoutMs: 300, requireUp: false })).ok).toBe(true);
+  });
+
   it('in dry-run reads once and reports "would verify" instead of polling to a timeout', async () => {
     const dry = svc.with({ dryRun: true });
     const v = await dry.verifyDepooled([node(h1)], { timeoutMs: 5000 });

@@ -45,6 +45,12 @@ export interface Verification {
 export interface VerifyOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * verifyPooled only (default true): the host must also be up (health checks pass) on every LB.
+   * PyBal force-pools a down server to keep a pool above its depool threshold, so "enabled and
+   * pooled" alone can be a host that serves errors. false accepts enabled+pooled whatever the health.
+   */
+  requireUp?: boolean;
 }
 
 export interface CapacityPerLb {
@@ -178,12 +184,19 @@ export class PybalService {
     });
   }
 
-  /** Poll every LB of every affected pool until none of the nodes' hosts is pooled, or the deadline. */
-  verifyDepooled(nodes: readonly NodeLike[], opts: VerifyOptions = {}): Promise<Verification> {
+  /**
+   * Poll every LB of every affected pool until each of the nodes' hosts is disabled and not pooled
+   * there (or not listed at all), or the deadline. Enabled-but-not-pooled is not out: that LB has
+   * not applied the change, the host is merely down, and PyBal pools it again when it comes back.
+   */
+  verifyDepooled(nodes: readonly NodeLike[], opts: Omit<VerifyOptions, 'requireUp'> = {}): Promise<Verification> {
     return this.verify(nodes, 'depooled', opts);
   }
 
-  /** Poll every LB of every affected pool until all of the nodes' hosts are enabled and pooled, or the deadline. */
+  /**
+   * Poll every LB of every affected pool until all of the nodes' hosts are enabled, pooled and
+   * (unless `requireUp: false`) up, or the deadline.
+   */
   verifyPooled(nodes: readonly NodeLike[], opts: VerifyOptions = {}): Promise<Verification> {
     return this.verify(nodes, 'pooled', opts);
   }
@@ -314,6 +327,7 @@ export class PybalService {
   private async verify(nodes: readonly NodeLike[], expected: Expected, opts: VerifyOptions): Promise<Verification> {
     const started = Date.now();
     const timeoutMs = opts.timeoutMs ?? this.verifyTimeoutMs;
+    const ok = okFor(expected, opts.requireUp ?? true);
     const unmapped = this.topology.unmapped(nodes).map((n) => `${n.tags.dc}/${n.tags.cluster}/${n.tags.service}/${n.tags.name}`);
     const pairs: PairState[] = [];
     for (const pool of this.topology.poolsForNodes(nodes)) {
@@ -336,14 +350,14 @@ export class PybalService {
           .filter((p) => !p.done)
           .map(async (p) => {
             p.last = await this.fetchPool(p.pool, p.lb, ro);
-            p.done = p.last.ok && p.hosts.every((h) => satisfied(expected, (p.last as { view: Map<string, LbServerView> }).view.get(h)));
+            p.done = p.last.ok && p.hosts.every((h) => ok((p.last as { view: Map<string, LbServerView> }).view.get(h)));
           }),
       );
     };
-    const result = (ok: boolean, extra: Partial<Verification> = {}): Verification => {
-      const disagreements = ok ? [] : this.disagreements(pairs, expected);
+    const result = (passed: boolean, extra: Partial<Verification> = {}): Verification => {
+      const disagreements = passed ? [] : this.disagreements(pairs, expected, ok);
       const elapsedMs = Date.now() - started;
-      const base = { ok, attempts, elapsedMs, disagreements, unmapped, ...extra };
+      const base = { ok: passed, attempts, elapsedMs, disagreements, unmapped, ...extra };
       return { ...base, report: extra.report ?? this.report({ ...base, report: '' }, { what, timeoutMs, pairs, expected }) + unmappedNote };
     };
 
@@ -353,7 +367,7 @@ export class PybalService {
       // The conftool change was not made, so polling for it would only time out: read once to show where things stand.
       await poll(0);
       if (pairs.every((p) => p.done)) return result(true, { dryRun: true });
-      const current = this.disagreements(pairs, expected).map((d) => `${d.lb}: ${d.host} ${showView(d.saw)}`);
+      const current = this.disagreements(pairs, expected, ok).map((d) => `${d.lb}: ${d.host} ${showView(d.saw)}`);
       return result(true, {
         dryRun: true,
         report: `DRY-RUN: would verify ${hostList(pairs.flatMap((p) => p.hosts).filter(uniq))} ${what} (now: ${current.join('; ')})${unmappedNote}`,
@@ -376,7 +390,7 @@ export class PybalService {
     }
   }
 
-  private disagreements(pairs: readonly PairState[], expected: Expected): Disagreement[] {
+  private disagreements(pairs: readonly PairState[], expected: Expected, ok: (v: LbServerView | undefined) => boolean): Disagreement[] {
     const out: Disagreement[] = [];
     for (const p of pairs) {
       if (p.done || !p.last) continue;
@@ -389,8 +403,8 @@ export class PybalService {
       const counts = countsFromView(view);
       for (const host of p.hosts) {
         const v = view.get(host);
-        if (satisfied(expected, v)) continue;
-        const agreeing = pairs.filter((q) => q !== p && q.pool === p.pool && q.last?.ok && satisfied(expected, q.last.view.get(host))).map((q) => q.lb.name);
+        if (ok(v)) continue;
+        const agreeing = pairs.filter((q) => q !== p && q.pool === p.pool && q.last?.ok && ok(q.last.view.get(host))).map((q) => q.lb.name);
         out.push({ lb: p.lb.name, pool: p.pool.pool, host, expected, saw: v ?? null, why: whyNot(expected, v ?? null, { lb: p.lb.name, host, pool: p.pool, counts, agreeing }) });
       }
     }
@@ -449,23 +463,33 @@ function sameService(t: NodeTagsLike, p: PoolRef): boolean {
 }
 
 /**
- * Depooled: not pooled on the LB (absent counts: an LB without the server sends it nothing).
- * Pooled: enabled and pooled.
+ * Depooled: disabled and not pooled on the LB, or not listed (an LB without the server sends it
+ * nothing). Enabled-but-not-pooled does not count: the LB has not applied the change and pools
+ * the host again as soon as its health checks pass.
+ * Pooled: enabled and pooled, and up unless the caller said otherwise (PyBal force-pools down
+ * servers to stay above the depool threshold).
  */
-function satisfied(expected: Expected, v: LbServerView | undefined): boolean {
-  if (expected === 'depooled') return v === undefined || !v.pooled;
-  return v !== undefined && v.enabled && v.pooled;
+function okFor(expected: Expected, requireUp: boolean): (v: LbServerView | undefined) => boolean {
+  if (expected === 'depooled') return (v) => v === undefined || (!v.enabled && !v.pooled);
+  return (v) => v !== undefined && v.enabled && v.pooled && (!requireUp || v.up);
 }
 
 function whyNot(expected: Expected, v: LbServerView | null, c: { lb: string; host: string; pool: PoolRef; counts: PoolCounts; agreeing: string[] }): string {
   const lagging = c.agreeing.length ? ` (${c.agreeing.join(', ')} already did: ${c.lb} is lagging)` : ' (lagging, or not watching etcd)';
   const poolName = `pool ${c.pool.pool}`;
   if (expected === 'depooled') {
-    if (v?.enabled) return `${c.lb} still has ${c.host} enabled and pooled in ${poolName}: it has not applied the conftool change${lagging}`;
+    if (v?.enabled && v.pooled) return `${c.lb} still has ${c.host} enabled and pooled in ${poolName}: it has not applied the conftool change${lagging}`;
+    if (v?.enabled) {
+      return `${c.lb} still has ${c.host} enabled in ${poolName} (not pooled only because its health checks fail): it has not applied the conftool change${lagging}, and pools it again once the host is up`;
+    }
     return explainKeptPooled({ lb: c.lb, host: c.host, pool: c.pool.pool, counts: c.counts, threshold: c.pool.depoolThreshold });
   }
   if (v === null) return `${c.lb} does not list ${c.host} in ${poolName}: it has not applied the conftool change${lagging}, or the object is inactive`;
   if (!v.enabled) return `${c.lb} still has ${c.host} disabled in ${poolName}: it has not applied the conftool change${lagging}`;
+  if (!v.up && v.pooled) {
+    const need = minUpEnabled(c.counts.total, c.pool.depoolThreshold);
+    return `${c.lb} has ${c.host} enabled but down in ${poolName}: its health checks fail, and PyBal keeps it pooled only to stay above the depool threshold ${c.pool.depoolThreshold} (${c.counts.upEnabled} of ${c.counts.total} up and enabled, ${need} needed)`;
+  }
   if (!v.up) return `${c.lb} has ${c.host} enabled but down in ${poolName}: its health checks fail, PyBal pools it when they pass`;
   return `${c.lb} has ${c.host} enabled and up but not yet pooled in ${poolName}`;
 }

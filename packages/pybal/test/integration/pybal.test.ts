@@ -3,7 +3,7 @@ import { Conftool, connectEtcd, type ConftoolNode } from '@galley/confctl';
 import { loadConfig, type PybalConfig } from '@galley/config';
 import type { Lab } from '@galley/lab';
 import { sharedLab } from '@galley/lab/testing';
-import { PybalClient, PybalService, PybalTopology, canTakeOut, countsFromConftool, type LbServerView } from '@galley/pybal';
+import { PybalClient, PybalService, PybalTopology, type LbServerView } from '@galley/pybal';
 import { pybalApiContract } from '@galley/pybal/testing';
 
 // Against the shared lab's PyBal simulators (2 LBs, propagation delay ~200 ms). The eqiad
@@ -135,15 +135,45 @@ describe('PybalService on the lab', () => {
     expect((await svc.verifyDepooled(second, { timeoutMs: 5000 })).ok).toBe(true);
   }, 20000);
 
-  const capacityCases: { name: string; no: string[]; inactive: string[]; down: string[] }[] = [
-    { name: 'all pooled', no: [], inactive: [], down: [] },
-    { name: 'one no', no: [J1], inactive: [], down: [] },
-    { name: 'one inactive', no: [], inactive: [J1], down: [] },
-    { name: 'one down', no: [], inactive: [], down: [J2] },
-    { name: 'no + inactive', no: [J1], inactive: [J4], down: [] },
-    { name: 'inactive + down', no: [], inactive: [J1], down: [J2] },
+  it('does not verify a repool of a host the LBs keep pooled while it is down (threshold), naming each LB and why', async () => {
+    // Pool of 4 at 0.5 needs 2 up+enabled. J2 and J3 go down first (PyBal depools both: 2 left),
+    // then J1: depooling it would leave 1, so both LBs force-pool it although it is down.
+    for (const h of [J2, J3]) await lab.failService(h, 'nginx', 'down');
+    for (const h of [J2, J3]) await until(h, (v) => v !== null && !v.up && !v.pooled);
+    await lab.failService(J1, 'nginx', 'down');
+    await until(J1, (v) => v !== null && v.enabled && !v.up && v.pooled);
+    const objs = await nodes(J1);
+    expect(objs.map((n) => n.pooled)).toEqual(['yes']);
+    const v = await svc.verifyPooled(objs, { timeoutMs: 1000 });
+    expect(v.ok).toBe(false);
+    expect(v.disagreements.map((d) => [d.lb, d.host, d.saw])).toEqual([
+      ['lvs1019', J1, { enabled: true, up: false, pooled: true, weight: 10 }],
+      ['lvs1020', J1, { enabled: true, up: false, pooled: true, weight: 10 }],
+    ]);
+    for (const lb of ['lvs1019', 'lvs1020']) {
+      expect(v.report).toContain(
+        `${lb} has ${J1} enabled but down in pool ${POOL}: its health checks fail, and PyBal keeps it pooled only to stay above the depool threshold 0.5 (1 of 4 up and enabled, 2 needed)`,
+      );
+    }
+    expect(() => PybalService.assertVerified(v)).toThrow(expect.objectContaining({ code: 'ERR_PYBAL_NOT_VERIFIED' }));
+    // Whoever only needs "enabled and pooled" can still ask for that.
+    expect((await svc.verifyPooled(objs, { timeoutMs: 1000, requireUp: false })).ok).toBe(true);
+    // J1 heals: verified.
+    await lab.heal(J1);
+    expect((await svc.verifyPooled(objs, { timeoutMs: 5000 })).ok).toBe(true);
+  }, 30000);
+
+  // Expected numbers written out (not recomputed with the functions under test): total counts yes
+  // and no (never inactive); canTakeOut = upEnabled − ceil(total × 0.5).
+  const capacityCases: { name: string; no: string[]; inactive: string[]; down: string[]; total: number; upEnabled: number; canTakeOut: number }[] = [
+    { name: 'all pooled', no: [], inactive: [], down: [], total: 4, upEnabled: 4, canTakeOut: 2 },
+    { name: 'one no', no: [J1], inactive: [], down: [], total: 4, upEnabled: 3, canTakeOut: 1 },
+    { name: 'one inactive', no: [], inactive: [J1], down: [], total: 3, upEnabled: 3, canTakeOut: 1 },
+    { name: 'one down', no: [], inactive: [], down: [J2], total: 4, upEnabled: 3, canTakeOut: 1 },
+    { name: 'no + inactive', no: [J1], inactive: [J4], down: [], total: 3, upEnabled: 2, canTakeOut: 0 },
+    { name: 'inactive + down', no: [], inactive: [J1], down: [J2], total: 3, upEnabled: 2, canTakeOut: 0 },
   ];
-  it.each(capacityCases)('capacity matches PyBal’s rules: $name', async ({ no, inactive, down }) => {
+  it.each(capacityCases)('capacity matches PyBal’s rules: $name', async ({ no, inactive, down, total, upEnabled, canTakeOut: expected }) => {
     for (const h of no) await conftool.update(await nodes(h), { pooled: 'no' });
     for (const h of inactive) await conftool.update(await nodes(h), { pooled: 'inactive' });
     for (const h of down) await lab.failService(h, 'nginx', 'down');
@@ -151,14 +181,12 @@ describe('PybalService on the lab', () => {
       pooled: no.includes(h) ? 'no' : inactive.includes(h) ? 'inactive' : 'yes',
       up: !down.includes(h),
     }));
-    const expected = canTakeOut(countsFromConftool(states), 0.5);
-    const want = countsFromConftool(states);
     for (const h of [J1, J2, J3, J4]) {
       const s = states[[J1, J2, J3, J4].indexOf(h)]!;
       await until(h, (v) => (s.pooled === 'inactive' ? v === null : v !== null && v.enabled === (s.pooled === 'yes') && v.up === s.up));
     }
     const cap = await svc.capacity(svc.topology.poolFor('eqiad', 'jobrunner', 'nginx')!);
-    expect(cap.perLb).toEqual(['lvs1019', 'lvs1020'].map((lb) => expect.objectContaining({ lb, total: want.total, upEnabled: want.upEnabled, canTakeOut: expected })));
+    expect(cap.perLb).toEqual(['lvs1019', 'lvs1020'].map((lb) => expect.objectContaining({ lb, total, upEnabled, canTakeOut: expected })));
     expect(cap.canTakeOut).toBe(expected);
   }, 20000);
 
