@@ -24,11 +24,11 @@ export class LockTimeoutError extends GalleyError {
   }
 }
 
-/** The run's lease expired or was revoked: no new step may start. */
+/** The run's lease expired or was revoked, or one of its lock keys was removed: no new step may start. */
 export class LockLostError extends GalleyError {
-  constructor(what: string) {
+  constructor(what: string, hint?: string) {
     super('ERR_LOCK_LOST', `the run's lock was lost (${what}); stopping before the next step`, {
-      hint: 'check etcd health; nothing further was written by this run after the loss (writes are fenced)',
+      hint: hint ?? 'check etcd health; nothing further was written by this run after the loss (writes are fenced)',
     });
   }
 }
@@ -74,6 +74,15 @@ export class ConfirmationError extends GalleyError {
   constructor(message: string) {
     super('ERR_CONFIRM_NO_TTY', `cannot ask for confirmation without a TTY: ${message}`, {
       hint: 'run it in a terminal, or pass --yes to answer yes',
+    });
+  }
+}
+
+/** prepare() tried to act (write, non-safe command, lock, nested run) before the lock and START → exit 94. */
+export class WriteInPrepareError extends GalleyError {
+  constructor(cookbook: string, what: string) {
+    super('ERR_WRITE_IN_PREPARE', `${cookbook}: prepare() attempted ${what}; prepare may only read (it runs before the cookbook lock and START)`, {
+      hint: 'move the change into run(); nothing was written or run',
     });
   }
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import type { ClientHooks } from './clients.js';
 import { defineCookbook, InitSuccess } from './cookbook.js';
 import { MemoryJournal, MemoryLocks, runCookbookForTest } from './testing/index.js';
 
@@ -117,5 +118,77 @@ describe('executeCookbook outcomes (through runCookbookForTest)', () => {
     expect(r3.exitCode).toBe(96);
     const d = await runCookbookForTest(w, { journal, name: 'x.w', dryRun: true });
     expect(journal.runs.has(d.runId)).toBe(false);
+  });
+
+  it('a busy host lock inside run() exits 1 (not 99) with ERR_LOCK_TIMEOUT naming the holder', async () => {
+    const locks = new MemoryLocks();
+    const holder = locks.session('host-holder-run');
+    await holder.acquire('hosts', 'mw1001.eqiad.wmnet', { concurrency: 1, ttlSeconds: 60 });
+    const c = defineCookbook({ title: 'h', async run(ctx) { await ctx.lockHosts(['mw1001.eqiad.wmnet']); } });
+    const r = await runCookbookForTest(c, { locks });
+    expect(r.exitCode).toBe(1);
+    expect(r.events.find((e) => e.type === 'error')).toMatchObject({ phase: 'run', code: 'ERR_LOCK_TIMEOUT', message: expect.stringContaining('host-holder-run') });
+    await holder.close();
+  });
+
+  describe('prepare() may only read', () => {
+    // Each attempt goes through the same hooks the real clients call (see ClientHooks).
+    const attempts: [string, (ctx: Parameters<NonNullable<Parameters<typeof defineCookbook>[0]['prepare']>>[0], hooks: ClientHooks) => Promise<unknown>][] = [
+      ['a conftool write', (_ctx, h) => h.beforeWrite([{ tags: { name: 'mw1001.eqiad.wmnet', dc: 'eqiad', cluster: 'appserver', service: 'apache2' } }])],
+      ['a non-safe command', (_ctx, h) => h.beforeRun(['mw1001.eqiad.wmnet'], [])],
+      ['a host lock', (ctx) => ctx.lockHosts(['mw1001.eqiad.wmnet'])],
+      ['a nested run', (ctx) => ctx.runCookbook('x.child')],
+    ];
+    for (const [what, attempt] of attempts) {
+      it(`${what} in prepare → exit 94 with ERR_WRITE_IN_PREPARE; no lock taken, run() never starts`, async () => {
+        const locks = new MemoryLocks();
+        let hooks: ClientHooks | undefined;
+        let ran = false;
+        let childRan = false;
+        const c = defineCookbook({
+          title: 'p',
+          async prepare(ctx) {
+            await attempt(ctx, hooks!);
+          },
+          async run() {
+            ran = true;
+          },
+        });
+        const child = defineCookbook({ title: 'c', async run() { childRan = true; } });
+        const r = await runCookbookForTest(c, { locks, clients: (h) => ((hooks = h), {}), cookbooks: { 'x.child': child } });
+        expect(r.exitCode).toBe(94);
+        expect(r.events.find((e) => e.type === 'error')).toMatchObject({ phase: 'prepare', code: 'ERR_WRITE_IN_PREPARE' });
+        expect(ran || childRan).toBe(false);
+        expect(locks.held.size).toBe(0);
+      });
+    }
+    it('dry-run: an intended conftool change or non-safe command in prepare is refused the same way', async () => {
+      for (const attempt of [
+        (h: ClientHooks) => h.onChange({ key: 'k', tags: { name: 'h', dc: 'd', cluster: 'c', service: 's' }, field: 'pooled', from: 'yes', to: 'no' }),
+        (h: ClientHooks) => h.onCommand({ hosts: ['h'], cmd: 'systemctl restart x', dryRun: true }),
+      ]) {
+        let hooks: ClientHooks | undefined;
+        const c = defineCookbook({ title: 'p', async prepare() { attempt(hooks!); }, async run() {} });
+        const r = await runCookbookForTest(c, { dryRun: true, clients: (h) => ((hooks = h), {}) });
+        expect(r.exitCode).toBe(94);
+        expect(r.plan).toEqual([]);
+      }
+    });
+    it('the same hooks work once run() has started, and a safe command in prepare is fine', async () => {
+      let hooks: ClientHooks | undefined;
+      const c = defineCookbook({
+        title: 'p',
+        async prepare() {
+          hooks!.onCommand({ hosts: ['h'], cmd: 'hostname -f', dryRun: false });
+        },
+        async run(ctx) {
+          await hooks!.beforeRun(['mw1001.eqiad.wmnet'], []);
+          await ctx.lockHosts(['mw1002.eqiad.wmnet']);
+        },
+      });
+      const locks = new MemoryLocks();
+      const r = await runCookbookForTest(c, { locks, clients: (h) => ((hooks = h), {}) });
+      expect(r.exitCode).toBe(0);
+    });
   });
 });

@@ -18,7 +18,7 @@ import {
   isInitSuccess,
   resolveLockSpec,
 } from './cookbook.js';
-import { ArgsError, ConfirmationError, CookbookNotFoundError, ResumeRefusedError } from './errors.js';
+import { ArgsError, ConfirmationError, CookbookNotFoundError, ResumeRefusedError, WriteInPrepareError } from './errors.js';
 import type { ErrorEvent, LogLevel, RunEventBody, RunSink, RunSummary } from './events.js';
 import type { LockSession } from './locks/types.js';
 
@@ -87,6 +87,10 @@ export function newRunId(): string {
 }
 
 const RESERVED = (n: number) => n >= 90 && n <= 99;
+
+/** Lock failures are operational, not bugs: exit 1 (as a busy lock before START is), never 99. */
+const LOCK_FAILURES = new Set(['ERR_LOCK_LOST', 'ERR_LOCK_EXPIRED', 'ERR_LOCK_TIMEOUT']);
+const isLockFailure = (err: unknown) => isGalleyError(err) && LOCK_FAILURES.has(err.code);
 
 export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promise<RunResult> {
   const started = Date.now();
@@ -164,7 +168,14 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
       return 1800;
     }
   })();
+  // prepare() runs before the cookbook lock and START: it may read, never write. The hooks refuse
+  // a write, a non-safe command, a host lock or a nested run until the lock is held.
+  let phase: 'prepare' | 'run' = 'prepare';
+  const refuseInPrepare = (what: string) => {
+    if (phase === 'prepare') throw new WriteInPrepareError(name, what);
+  };
   const lockHosts = async (hosts: readonly string[]) => {
+    refuseInPrepare(`locking hosts ${hosts.join(', ')}`);
     deps.locks.check();
     for (const host of [...new Set(hosts)].sort()) {
       const r = await deps.locks.acquire('hosts', host, {
@@ -184,16 +195,25 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
     dryRun,
     fence: (tags: NodeTags) => deps.locks.fence([tags.name]),
     beforeWrite: async (nodes) => {
+      refuseInPrepare(`a conftool write to ${nodes.map((n) => n.tags.name).join(', ')}`);
       await deps.locks.verify();
       await lockHosts(nodes.map((n) => n.tags.name));
     },
-    beforeRun: async (hosts) => {
+    beforeRun: async (hosts, commands) => {
+      refuseInPrepare(`a non-safe command on ${hosts.join(', ')}${commands?.length ? ` (${commands.length} command(s))` : ''}`);
       await deps.locks.verify();
       await lockHosts(hosts);
     },
-    onChange: (c: ChangeLike) =>
-      recordChange({ kind: 'conftool', host: c.tags.name, object: `${c.key} ${c.field}`, from: c.from, to: c.to }),
-    onCommand: (e) => recordChange({ kind: 'command', host: e.hosts.join(','), object: e.cmd }),
+    // Dry-run never reaches beforeWrite/beforeRun: an intended change in prepare is refused here,
+    // so a dry-run fails exactly where the real run would.
+    onChange: (c: ChangeLike) => {
+      refuseInPrepare(`a conftool write to ${c.tags.name} (${c.field})`);
+      recordChange({ kind: 'conftool', host: c.tags.name, object: `${c.key} ${c.field}`, from: c.from, to: c.to });
+    },
+    onCommand: (e) => {
+      if (e.dryRun) refuseInPrepare(`a non-safe command on ${e.hosts.join(', ')}: ${e.cmd}`);
+      recordChange({ kind: 'command', host: e.hosts.join(','), object: e.cmd });
+    },
     log: (line) => log.debug(line),
   };
 
@@ -245,6 +265,7 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
       return ok;
     },
     runCookbook: async (childName, childArgv = []) => {
+      refuseInPrepare(`running the cookbook ${childName}`);
       const child = await deps.resolve(childName);
       if (child === undefined) {
         errorEvent('run', new CookbookNotFoundError(childName, []));
@@ -325,6 +346,7 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
   }
 
   // 6. START, run, rollback, END.
+  phase = 'run';
   const description = [name, ...req.argv].join(' ');
   const reasonText = parsed.reason !== undefined ? ` (${parsed.reason})` : '';
   if (!dryRun && deps.notifier) await deps.notifier.send(`START - Cookbook ${description}${reasonText}`);
@@ -345,7 +367,7 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
   } catch (err) {
     cause = err;
     errorEvent('run', err);
-    exitCode = ExitCode.EXCEPTION;
+    exitCode = isLockFailure(err) ? ExitCode.FAILURE : ExitCode.EXCEPTION;
     status = 'FAIL';
   }
   if (deps.signal.aborted) {

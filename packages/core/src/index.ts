@@ -41,6 +41,7 @@ export {
   LockLostError,
   LockTimeoutError,
   ResumeRefusedError,
+  WriteInPrepareError,
   type LockHolderInfo,
 } from './errors.js';
 export { fanout, type RunEvent, type RunEventBody, type RunSink, type RunSummary, type LogLevel } from './events.js';

@@ -6,7 +6,7 @@
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import type { Etcd3, Lease } from 'etcd3';
+import type { Etcd3, Lease, Watcher } from 'etcd3';
 import type { EtcdCompare } from '../clients.js';
 import { LockExpiredError, LockLostError, LockTimeoutError, type LockHolderInfo } from '../errors.js';
 import type { AcquireOptions, AcquireResult, LockSession } from './types.js';
@@ -15,6 +15,8 @@ export interface LockValue {
   owner: string;
   runId: string;
   created: string;
+  /** When the slot was obtained (absent while waiting): the max-hold TTL counts from here. */
+  acquired?: string | undefined;
   concurrency: number;
   ttl: number;
 }
@@ -33,6 +35,9 @@ export interface EtcdLocksOptions {
   waitTimeoutSeconds?: number;
 }
 
+const BROKEN_HINT =
+  'someone ran `cookbook --break-lock` on it, or another run found it past its max hold time; nothing further was run or written by this run (see `cookbook --locks`)';
+
 export function ownerString(): string {
   let user = 'unknown';
   try {
@@ -47,7 +52,14 @@ function parseValue(raw: string): LockValue | undefined {
   try {
     const v = JSON.parse(raw) as Partial<LockValue>;
     if (typeof v.owner !== 'string' || typeof v.concurrency !== 'number') return undefined;
-    return { owner: v.owner, runId: String(v.runId ?? '?'), created: String(v.created ?? ''), concurrency: v.concurrency, ttl: Number(v.ttl ?? 0) };
+    return {
+      owner: v.owner,
+      runId: String(v.runId ?? '?'),
+      created: String(v.created ?? ''),
+      ...(typeof v.acquired === 'string' ? { acquired: v.acquired } : {}),
+      concurrency: v.concurrency,
+      ttl: Number(v.ttl ?? 0),
+    };
   } catch {
     return undefined;
   }
@@ -59,7 +71,12 @@ const cmpRev = (a: { createRevision: string }, b: { createRevision: string }) =>
   return x < y ? -1 : x > y ? 1 : 0;
 };
 
-export const isExpired = (e: LockValue, now = Date.now()) => e.ttl > 0 && Date.parse(e.created) + e.ttl * 1000 < now;
+/**
+ * Past its hard max-hold TTL. A holder's TTL counts from when it obtained the slot (`acquired`),
+ * as its own timer does: counting from `created` would let others delete a holder that had to wait.
+ * A waiter (no `acquired` yet) holds nothing: its wait is bounded by waitTimeoutSeconds and its lease.
+ */
+export const isExpired = (e: LockValue, now = Date.now()) => e.ttl > 0 && e.acquired !== undefined && Date.parse(e.acquired) + e.ttl * 1000 < now;
 
 /** Reads and administers the lock table (`cookbook --locks`, `--break-lock`). */
 export class EtcdLocks {
@@ -107,7 +124,7 @@ export class EtcdLockSession implements LockSession {
   readonly enabled = true;
   private lease: Lease | undefined;
   private leaseId: string | undefined;
-  private readonly held = new Map<string, { key: string; timer: NodeJS.Timeout }>();
+  private readonly held = new Map<string, { key: string; timer: NodeJS.Timeout; watcher?: Watcher | undefined }>();
   private readonly lostCtl = new AbortController();
   private watchdog: NodeJS.Timeout | undefined;
   private lastKeepalive = Date.now();
@@ -219,12 +236,39 @@ export class EtcdLockSession implements LockSession {
       if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
       await watcher.cancel().catch(() => undefined);
     }
+    // Record when we got the slot (others measure our max hold from it), only while the key is
+    // still ours: a key removed meanwhile means we never really held the lock.
+    const acquired: LockValue = { ...value, acquired: new Date().toISOString() };
+    const leaseId = this.leaseId!;
+    let res;
+    try {
+      res = await this.locks.etcd
+        .if(key, 'Lease', '==', leaseId)
+        .then(this.locks.etcd.put(key).value(JSON.stringify(acquired)).lease(leaseId))
+        .commit();
+    } catch (err) {
+      await this.locks.etcd.delete().key(key).exec().catch(() => undefined);
+      throw err;
+    }
+    if (!res.succeeded) throw new LockLostError(`lock key ${key} was removed right after we obtained ${lock}`, BROKEN_HINT);
     const timer = setTimeout(() => {
       this.markLost(new LockExpiredError(lock, opts.ttlSeconds));
       void this.locks.etcd.delete().key(key).exec().catch(() => undefined);
     }, opts.ttlSeconds * 1000);
     timer.unref();
-    this.held.set(lock, { key, timer });
+    const entry: { key: string; timer: NodeJS.Timeout; watcher?: Watcher | undefined } = { key, timer };
+    this.held.set(lock, entry);
+    // Our key deleted by someone else (`--break-lock`, or another run expiring it) means the lock is
+    // no longer ours: stop at once, not only at the next verify(). From the revision of our own
+    // write on, so a delete in between is not missed.
+    try {
+      const w = await this.locks.etcd.watch().key(key).startRevision(String(BigInt(res.header.revision) + 1n)).create();
+      w.on('delete', () => this.markLost(new LockLostError(`lock key ${key} was removed by someone else`, BROKEN_HINT)));
+      if (this.closed) await w.cancel().catch(() => undefined);
+      else entry.watcher = w;
+    } catch {
+      // verify() still confirms every key before each write and non-safe command
+    }
     return { key, busy: false, holders: [], reentrant: false };
   }
 
@@ -242,23 +286,52 @@ export class EtcdLockSession implements LockSession {
     if (this.lostCtl.signal.aborted) throw this.lostCtl.signal.reason as Error;
   }
 
-  /** A round trip to etcd: is our lease still alive? (before starting a step that writes) */
+  /**
+   * A round trip to etcd before a step that writes or runs a non-safe command: is every key we hold
+   * still there, bound to our lease? One txn of `Lease ==` compares: a revoked lease, an expired one
+   * and a key removed by `--break-lock` or by another run all make it fail.
+   */
   async verify(): Promise<void> {
     this.check();
     if (!this.lease || this.leaseId === undefined) return;
+    const leaseId = this.leaseId;
+    const keys = [...this.held.values()].map((h) => h.key);
     try {
-      const res = await this.locks.etcd.leaseClient.leaseTimeToLive({ ID: this.leaseId, keys: false });
-      if (Number(res.TTL) <= 0) this.markLost(new LockLostError(`lease ${this.leaseId} was revoked or expired`));
+      if (keys.length > 0) {
+        const etcd = this.locks.etcd;
+        let b = etcd.if(keys[0]!, 'Lease', '==', leaseId);
+        for (const k of keys.slice(1)) b = b.and(k, 'Lease', '==', leaseId);
+        const res = await b.commit();
+        if (!res.succeeded) this.markLost(await this.whyLost(keys));
+      } else {
+        const res = await this.locks.etcd.leaseClient.leaseTimeToLive({ ID: leaseId, keys: false });
+        if (Number(res.TTL) <= 0) this.markLost(new LockLostError(`lease ${leaseId} was revoked or expired`));
+      }
     } catch (err) {
-      this.markLost(new LockLostError(`cannot confirm lease ${this.leaseId}: ${(err as Error).message}`));
+      this.markLost(new LockLostError(`cannot confirm lease ${leaseId}: ${(err as Error).message}`));
     }
     this.check();
+  }
+
+  /** After a failed verify(): say which key went, or that the lease did. */
+  private async whyLost(keys: readonly string[]): Promise<LockLostError> {
+    const res = await this.locks.etcd.leaseClient.leaseTimeToLive({ ID: this.leaseId!, keys: false }).catch(() => undefined);
+    if (res && Number(res.TTL) <= 0) return new LockLostError(`lease ${this.leaseId} was revoked or expired`);
+    const gone: string[] = [];
+    for (const k of keys) {
+      const lease = (await this.locks.etcd.get(k).exec().catch(() => undefined))?.kvs[0]?.lease;
+      if (lease === undefined || String(lease) !== this.leaseId) gone.push(k);
+    }
+    return new LockLostError(`lock key ${gone.length > 0 ? gone.join(', ') : keys.join(', ')} was removed by someone else`, BROKEN_HINT);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     if (this.watchdog) clearInterval(this.watchdog);
-    for (const h of this.held.values()) clearTimeout(h.timer);
+    for (const h of this.held.values()) {
+      clearTimeout(h.timer);
+      await h.watcher?.cancel().catch(() => undefined);
+    }
     this.held.clear();
     // Revoking deletes every key bound to the lease at once.
     if (this.lease) await this.lease.revoke().catch(() => undefined);

@@ -3,10 +3,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Etcd3 } from 'etcd3';
 import { Conftool, connectEtcd } from '@galley/confctl';
+import { loadConfig, type SshConfig } from '@galley/config';
 import { sharedLab } from '@galley/lab/testing';
+import { Remote } from '@galley/remote';
 import { defineCookbook } from '../../src/cookbook.js';
 import { executeCookbook } from '../../src/execute.js';
 import { EtcdLocks } from '../../src/locks/etcd.js';
+import type { RunnerDeps } from '../../src/execute.js';
 import { MemoryJournal } from '../../src/testing/index.js';
 
 let etcd: Etcd3;
@@ -194,7 +197,8 @@ describe('etcd counting semaphore', () => {
       },
     );
     await session.close();
-    expect(r.exitCode).toBe(99);
+    // a lost lock is an operational failure (exit 1), not an uncaught bug (99)
+    expect(r.exitCode).toBe(1);
     expect(events.find((e) => e.type === 'error')).toMatchObject({ phase: 'run', code: 'ERR_LOCK_LOST' });
     expect(rolledBack).toBe(false);
     expect(events.some((e) => e.type === 'log' && String(e.msg).includes('not rolling back: the lock is lost'))).toBe(true);
@@ -203,4 +207,110 @@ describe('etcd counting semaphore', () => {
     // put the first object back
     await conftool.update([(await conftool.get({ name: nodes[0]!.tags.name, dc: nodes[0]!.tags.dc, cluster: nodes[0]!.tags.cluster, service: nodes[0]!.tags.service }))[0]!], { weight: nodes[0]!.weight });
   }, 60000);
+
+  describe('a run whose lock key is removed (--break-lock, or another run)', () => {
+    let remote: Remote;
+    let host: string;
+    const absent = () => `galley-test-absent-${Math.random().toString(16).slice(2, 8)}`;
+    beforeAll(async () => {
+      const lab = await sharedLab();
+      const ssh = (await loadConfig({ file: lab.info.config, require: ['ssh'] })).config.ssh as SshConfig;
+      remote = new Remote(ssh);
+      host = lab.info.hosts[0]!.name;
+    });
+    afterAll(() => remote.close());
+
+    const deps = (session: RunnerDeps['locks'], events: { type: string; [k: string]: unknown }[]): RunnerDeps => ({
+      sink: { event: (e) => events.push(e as unknown as { type: string; [k: string]: unknown }) },
+      makeClients: (hooks) => ({ remote: remote.with({ beforeRun: hooks.beforeRun, onCommand: hooks.onCommand }) }) as never,
+      locks: session,
+      journal: new MemoryJournal(),
+      resolve: async () => undefined,
+      parseArgs: async () => ({ args: {} }),
+      confirm: async () => true,
+      signal: new AbortController().signal,
+      user: 'test@localhost',
+    });
+
+    for (const when of ['right away', 'after the delete was seen']) {
+      it(`a non-safe command ${when} is refused with ERR_LOCK_LOST, exit 1, and nothing runs on the host`, async () => {
+        const lab = await sharedLab();
+        const name = uniq();
+        const unit = absent();
+        const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 5 });
+        const session = locks.session(`broken-${name}`);
+        const events: { type: string; [k: string]: unknown }[] = [];
+        let ranBefore = false;
+        const c = defineCookbook({
+          title: 'restarts after its lock was broken',
+          async run(ctx) {
+            // a non-safe command while the lock is ours runs (and takes the host lock)
+            await ctx.clients.remote.run([host], [{ argv: ['systemctl', 'restart', `${unit}-ok`] }], { successThreshold: 0 });
+            ranBefore = true;
+            const [mine] = await locks.list(`cookbooks/${name}/`);
+            // what `cookbook --yes --break-lock KEY` does
+            expect(await locks.breakLock(mine!.key)).toBe(true);
+            if (when !== 'right away') {
+              const deadline = Date.now() + 10000;
+              while (!ctx.signal.aborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+              expect(ctx.signal.aborted).toBe(true);
+            }
+            await ctx.clients.remote.run([host], [{ argv: ['systemctl', 'restart', unit] }], { successThreshold: 0 });
+          },
+        });
+        const r = await executeCookbook({ name, cookbook: c, argv: [], parsed: { args: {} }, dryRun: false }, deps(session, events));
+        await session.close();
+        expect(ranBefore).toBe(true);
+        expect(r.exitCode).toBe(1);
+        const err = events.find((e) => e.type === 'error');
+        expect(err).toMatchObject({ phase: 'run', code: 'ERR_LOCK_LOST' });
+        expect(String(err!.message)).toContain(`/galley/locks/cookbooks/${name}/`);
+        const log = await lab.systemctlLog(host);
+        expect(log.some((l) => l.endsWith(`restart ${unit}-ok`))).toBe(true);
+        expect(log.filter((l) => l.endsWith(`restart ${unit}`))).toEqual([]);
+      }, 60000);
+    }
+
+    it('a host lock key removed: the next non-safe command on that host is refused too', async () => {
+      const lab = await sharedLab();
+      const unit = absent();
+      const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 5 });
+      const name = uniq();
+      const session = locks.session(`broken-host-${name}`);
+      await session.acquire('cookbooks', name, { concurrency: 1, ttlSeconds: 60 });
+      const run = remote.with({ beforeRun: () => session.verify() });
+      await session.acquire('hosts', host, { concurrency: 1, ttlSeconds: 60 });
+      const hostKey = (await locks.list(`hosts/${host}/`)).find((e) => e.runId === `broken-host-${name}`)!.key;
+      expect(await locks.breakLock(hostKey)).toBe(true);
+      await expect(run.run([host], [{ argv: ['systemctl', 'restart', unit] }], { successThreshold: 0 })).rejects.toMatchObject({
+        code: 'ERR_LOCK_LOST',
+        message: expect.stringContaining(hostKey),
+      });
+      await session.close();
+      expect((await lab.systemctlLog(host)).filter((l) => l.endsWith(`restart ${unit}`))).toEqual([]);
+    }, 30000);
+  });
+
+  it('max hold counts from acquisition: a holder that had to wait is not expired early by others', async () => {
+    const name = uniq();
+    const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 10 });
+    const a = locks.session('first');
+    await a.acquire('cookbooks', name, { concurrency: 1, ttlSeconds: 60 });
+    const b = locks.session('waited');
+    const got = b.acquire('cookbooks', name, { concurrency: 1, ttlSeconds: 4 });
+    // b queues (its key is created now), waits 4 s, then gets the slot with a 4 s max hold
+    await new Promise((r) => setTimeout(r, 4000));
+    await a.close();
+    await got;
+    const acquiredAt = Date.now();
+    // 1 s later: 5 s after b's key was created, only 1 s after b got the slot
+    await new Promise((r) => setTimeout(r, 1000));
+    const c = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 1 }).session('late');
+    await expect(c.acquire('cookbooks', name, { concurrency: 1, ttlSeconds: 60 })).rejects.toMatchObject({ code: 'ERR_LOCK_TIMEOUT' });
+    expect(Date.now() - acquiredAt).toBeLessThan(4000);
+    expect((await locks.list(`cookbooks/${name}/`)).map((e) => e.runId)).toEqual(['waited']);
+    expect(b.lost.aborted).toBe(false);
+    await b.close();
+    await c.close();
+  }, 30000);
 });
