@@ -64,6 +64,21 @@ export async function etcdRange(lab: Lab, prefix: string): Promise<{ revision: n
   throw lastErr;
 }
 
+/** One put through etcd's JSON gateway (what a manual `confctl ... set/pooled=no` amounts to). */
+export async function etcdPut(lab: Lab, key: string, value: string): Promise<void> {
+  let lastErr: unknown;
+  for (const ep of lab.info.etcd.endpoints) {
+    try {
+      const r = await fetch(`${ep}/v3/kv/put`, { method: 'POST', body: JSON.stringify({ key: b64(key), value: b64(value) }), signal: AbortSignal.timeout(2000) });
+      if (r.ok) return;
+      lastErr = new Error(`etcd put ${key}: HTTP ${r.status}`);
+    } catch (err) {
+      lastErr = err;
+    }
+  }
+  throw lastErr;
+}
+
 export function poolsPrefix(lab: Lab, dc: string, cluster: string): string {
   return `${lab.info.namespace}/v1/pools/${dc}/${cluster}/`;
 }

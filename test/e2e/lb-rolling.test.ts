@@ -5,7 +5,7 @@
 import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Lab } from '@galley/lab';
 import { sharedLab } from '@galley/lab/testing';
-import { cookbook, etcdRange, outputOf, poolsPrefix, restartTimes, settled, Watcher } from './lb-helpers.js';
+import { cookbook, etcdPut, etcdRange, outputOf, poolsPrefix, restartTimes, settled, Watcher } from './lb-helpers.js';
 
 jest.setTimeout(120_000);
 
@@ -23,6 +23,14 @@ afterEach(async () => {
 async function pooled(dc: string, cluster: string): Promise<Record<string, string>> {
   const { kvs } = await etcdRange(lab, poolsPrefix(lab, dc, cluster));
   return Object.fromEntries([...kvs].map(([k, v]) => [k.split('/').slice(-2).join('/'), (JSON.parse(v.value) as { pooled: string }).pooled]));
+}
+
+async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await ok().catch(() => false))) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
 }
 
 const phaseTimes = (events: { type: string; ts?: string; host?: unknown; phase?: unknown }[], phase: string): Map<string, number> =>
@@ -130,6 +138,60 @@ describe('sre.lb.rolling-restart', () => {
     expect(r.code).toBe(1);
     expect(r.stdout + r.stderr).toMatch(/Failed, back as it was: mw1301\.eqiad\.wmnet: depool not verified on every LB/);
     expect(await restartTimes(lab, 'mw1301.eqiad.wmnet', since)).toEqual([]);
+    expect(Object.values(await pooled('eqiad', 'jobrunner')).every((p) => p === 'yes')).toBe(true);
+  });
+
+  it('a host with nothing to depool (all `no`) that PyBal still keeps pooled is not restarted: every LB is asked first; exit 1, nothing written', async () => {
+    await settled(lab, 'eqiad', 'appserver');
+    // eqiad appserver nginx: mw1004 pooled (sre.lb.pool), then mw1001 and mw1002 go down, then
+    // someone sets mw1004 to pooled=no by hand: PyBal cannot depool it without breaching the
+    // threshold (1 up and enabled < 4 × 0.5), so it stays pooled, disabled.
+    expect((await cookbook(lab, ['sre.lb.pool', `host=${A[3]}`, 'service=nginx'])).code).toBe(0);
+    await lab.failService(A[0]!, 'nginx', 'down');
+    await lab.failService(A[1]!, 'nginx', 'down');
+    const pool = lab.info.pools.find((p) => p.dc === 'eqiad' && p.cluster === 'appserver' && p.service === 'nginx')!.pool;
+    const views = async (): Promise<Record<string, { pooled: boolean; enabled: boolean; up: boolean }>[]> =>
+      Promise.all(lab.info.loadBalancers.map(async (lb) => (await (await fetch(`${lb.url}/pools/${pool}`, { headers: { accept: 'application/json' } })).json()) as Record<string, { pooled: boolean; enabled: boolean; up: boolean }>));
+    await until('every LB has mw1001 and mw1002 down and out', async () => (await views()).every((v) => [A[0]!, A[1]!].every((h) => !v[h]?.up && !v[h]?.pooled)));
+    const key = `${poolsPrefix(lab, 'eqiad', 'appserver')}nginx/${A[3]}`;
+    const cur = JSON.parse((await etcdRange(lab, key)).kvs.get(key)!.value) as Record<string, unknown>;
+    await etcdPut(lab, key, JSON.stringify({ ...cur, pooled: 'no' }));
+    await until('every LB keeps mw1004 pooled although disabled', async () => (await views()).every((v) => v[A[3]!]?.enabled === false && v[A[3]!]?.pooled === true));
+    const before = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'appserver'));
+    const since = Date.now();
+    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=appserver', 'dc=eqiad', `hosts=${A[3]}`, 'batch=1', 'sleep=0', 'verify-timeout=2s', 'reason=e2e nothing to depool']);
+    expect(r.code).toBe(1);
+    expect(await restartTimes(lab, A[3]!, since)).toEqual([]);
+    expect(outputOf(r)).toMatchObject({ status: 'failed', succeeded: [], failed: [expect.objectContaining({ host: A[3], stillDepooled: false, reason: expect.stringMatching(/depool not verified on every LB/) })] });
+    expect(r.events.some((e) => e.type === 'verification' && e.direction === 'out' && e.ok === false)).toBe(true);
+    const after = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'appserver'));
+    expect([...after.kvs].map(([k, v]) => [k, v.modRevision])).toEqual([...before.kvs].map(([k, v]) => [k, v.modRevision]));
+  });
+
+  it('out means disabled on every LB: a lagging LB that still has a down host enabled (not pooled right now) holds the restart back', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    await lab.failService(J[0]!, 'nginx', 'down');
+    await lab.failService(J[0]!, 'php-fpm', 'down');
+    const pools = lab.info.pools.filter((p) => p.dc === 'eqiad' && p.cluster === 'jobrunner');
+    await until('every LB has mw1301 enabled, down and not pooled', async () =>
+      (
+        await Promise.all(
+          lab.info.loadBalancers.flatMap((lb) =>
+            pools.map(async (p) => {
+              const v = ((await (await fetch(`${lb.url}/pools/${p.pool}`, { headers: { accept: 'application/json' } })).json()) as Record<string, { pooled: boolean; enabled: boolean; up: boolean }>)[J[0]!];
+              return v?.enabled === true && !v.up && !v.pooled;
+            }),
+          ),
+        )
+      ).every(Boolean),
+    );
+    await lab.lb('lvs1019', 'lag', 5000);
+    const since = Date.now();
+    const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', `hosts=${J[0]}`, 'batch=1', 'sleep=0', 'verify-timeout=2s', 'reason=e2e enabled but down']);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/Failed, back as it was: mw1301\.eqiad\.wmnet: depool not verified on every LB: .*lvs1019/);
+    expect(await restartTimes(lab, J[0]!, since)).toEqual([]);
+    await lab.lb('lvs1019', 'up');
     expect(Object.values(await pooled('eqiad', 'jobrunner')).every((p) => p === 'yes')).toBe(true);
   });
 
