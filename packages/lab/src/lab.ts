@@ -316,6 +316,19 @@ async function simReady(url: string): Promise<boolean> {
   }
 }
 
+/** Whether the simulator answers /pools (JSON asked) with a 200 whose body is not JSON: the `garbage` fault. */
+async function simGarbage(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/pools`, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(3000) });
+    const body = await res.text();
+    if (res.status !== 200) return false;
+    JSON.parse(body);
+    return false;
+  } catch (err) {
+    return err instanceof SyntaxError;
+  }
+}
+
 export async function openLab(dir: string): Promise<Lab> {
   const abs = path.resolve(dir);
   let file: LabFile;
@@ -372,7 +385,7 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 
 export type ServiceState = 'active' | 'inactive' | 'failed' | 'restarting';
 export type FailMode = 'restart' | 'hang' | 'down';
-export type LbAction = 'down' | 'up' | 'error' | 'lag';
+export type LbAction = 'down' | 'up' | 'error' | 'garbage' | 'lag';
 
 export interface StatusLine {
   component: 'etcd' | 'host' | 'pybal';
@@ -525,7 +538,8 @@ export class Lab {
 
   /**
    * LB fault injection: `down` = connection refused; `up` = back to normal (clears every fault);
-   * `error` = HTTP 500 on every request; `lag` = conftool changes take `ms` longer to apply.
+   * `error` = HTTP 500 on every request; `garbage` = HTTP 200 with a body that is neither PyBal's
+   * JSON nor its text form; `lag` = conftool changes take `ms` longer to apply.
    * Resolves once the simulator shows the change (a refused or accepted connection).
    */
   async lb(name: string, action: LbAction, ms?: number): Promise<void> {
@@ -535,7 +549,7 @@ export class Lab {
     if (action === 'up') {
       // Also clears `lag`: a lagging LB is 'up' too.
       this.#writeFaults(name, {});
-      await waitFor(`${name} to answer normally`, async () => ((await simReady(url)) ? true : undefined), { timeoutMs: 5000 });
+      await waitFor(`${name} to answer normally`, async () => ((await simReady(url)) && !(await simGarbage(url)) ? true : undefined), { timeoutMs: 5000 });
     } else if (action === 'down') {
       this.#writeFaults(name, { ...cur, down: true });
       await waitFor(`${name} to refuse connections`, async () => ((await tcpOpen('127.0.0.1', port)) ? undefined : true), { timeoutMs: 5000 });
@@ -545,6 +559,9 @@ export class Lab {
         const r = await fetch(`${url}/pools`).catch(() => undefined);
         return r?.status === 500 ? true : undefined;
       }, { timeoutMs: 5000 });
+    } else if (action === 'garbage') {
+      this.#writeFaults(name, { ...cur, garbage: true });
+      await waitFor(`${name} to answer garbage`, async () => ((await simGarbage(url)) ? true : undefined), { timeoutMs: 5000 });
     } else {
       this.#writeFaults(name, { ...cur, lagMs: ms ?? 1000 });
       await new Promise((r) => setTimeout(r, 250)); // the simulator polls its fault file every 100 ms

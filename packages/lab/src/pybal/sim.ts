@@ -2,7 +2,8 @@
  * One PyBal simulator (one load balancer): a child process started by the lab with the path of
  * its config file. Watches conftool (etcd v3 watch; re-lists on compaction), health-checks each
  * backend by reading the host's service state in the lab dir, runs PyBal's coordinator per pool,
- * and serves the instrumentation API. Fault injection by DIR/lb/<name>/fault.json.
+ * and serves the instrumentation API. Fault injection by DIR/lb/<name>/fault.json (down, error,
+ * garbage, lagMs).
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -38,6 +39,8 @@ export interface SimConfig {
 export interface Faults {
   down?: boolean;
   error?: boolean;
+  /** 200 with a body that is neither PyBal's JSON nor its text form (a proxy or another service on the port). */
+  garbage?: boolean;
   lagMs?: number;
 }
 
@@ -219,6 +222,12 @@ export class Simulator {
     const srv = http.createServer((req, res) => {
       if (this.#faults.error) {
         res.writeHead(500, { 'content-type': 'text/plain' }).end('Internal Server Error');
+        return;
+      }
+      if (this.#faults.garbage) {
+        // Truncated JSON when JSON was asked for, a line of nothing PyBal would say otherwise.
+        const json = (req.headersDistinct.accept ?? []).some((v) => v === 'application/json');
+        res.writeHead(200, { 'content-type': json ? 'application/json' : 'text/plain' }).end(json ? '{"mw1301.eqiad.wmnet": {"pooled": ' : 'what/is/this\n');
         return;
       }
       const r = handleApi(req.url ?? '/', req.headersDistinct.accept ?? [], this.pools);

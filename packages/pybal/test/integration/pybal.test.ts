@@ -38,8 +38,9 @@ const lbRef = (name: string): { name: string; url: string } => lab.info.loadBala
 async function until(host: string, pred: (v: LbServerView | null) => boolean, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const views = await Promise.all(lab.info.loadBalancers.map((lb) => client.host(lb, POOL, host)));
-    if (views.every(pred)) return;
+    // An LB still clearing an injected fault (reset() does not wait for it) is asked again.
+    const views = await Promise.all(lab.info.loadBalancers.map((lb) => client.host(lb, POOL, host).catch((e: unknown) => ({ error: (e as Error).message }))));
+    if (views.every((v) => !(v && 'error' in v) && pred(v))) return;
     if (Date.now() > end) throw new Error(`timed out waiting for ${host}: ${JSON.stringify(views)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -105,6 +106,30 @@ describe('PybalService on the lab', () => {
     expect(v.ok).toBe(false);
     expect(v.disagreements.map((d) => d.lb)).toEqual(['lvs1019']);
     expect(v.report).toContain(`load balancer lvs1019 answered HTTP 500 for ${lbRef('lvs1019').url}/pools/${POOL}`);
+  });
+
+  it('an LB answering a body that is not PyBal’s is ERR_PYBAL_BAD_RESPONSE naming the LB and the URL', async () => {
+    await lab.lb('lvs1019', 'garbage');
+    const url = `${lbRef('lvs1019').url}/pools/${POOL}`;
+    for (const format of ['json', 'text'] as const) {
+      const c = new PybalClient({ requestTimeoutMs: 1000, retries: 1, format });
+      try {
+        const err = await c.pool(lbRef('lvs1019'), POOL).catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: 'ERR_PYBAL_BAD_RESPONSE', details: { lb: 'lvs1019', url } });
+        expect((err as Error).message).toContain(`unexpected ${format} body from load balancer lvs1019 at ${url}`);
+      } finally {
+        await c.close();
+      }
+    }
+    // Verification names it too, and the other LB is unaffected.
+    const objs = await nodes(J1);
+    await conftool.update(objs, { pooled: 'no' });
+    const v = await svc.verifyDepooled(objs, { timeoutMs: 1000 });
+    expect(v.ok).toBe(false);
+    expect(v.disagreements.map((d) => d.lb)).toEqual(['lvs1019']);
+    expect(v.report).toContain(`lvs1019 gave no usable answer for pool ${POOL} (${J1}): unexpected json body from load balancer lvs1019 at ${url}`);
+    await lab.lb('lvs1019', 'up');
+    expect((await svc.verifyDepooled(objs, { timeoutMs: 5000 })).ok).toBe(true);
   });
 
   it('reports a depool PyBal refuses because of the threshold, naming the LB and the numbers', async () => {
