@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
+import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 import { Conftool } from './conftool.js';
+import { EtcdUnavailableError } from './errors.js';
 import type { KvStore } from './kv.js';
 import { MemoryKv } from './testing/index.js';
 import type { WatchEvent } from './types.js';
@@ -109,5 +111,159 @@ describe('Conftool reads and writes (in-memory store)', () => {
     });
     const quiet = new Conftool(mem);
     expect(await quiet.setAndVerify([(await quiet.select({ name: 'mw1002' }))[0]!], { weight: 30 })).toHaveLength(1);
+  });
+});
+
+describe('a write txn that gets no answer (in-memory store)', () => {
+  const key = '/conftool/v1/pools/eqiad/appserver/nginx/mw1001';
+  const seeded = (): MemoryKv => {
+    const mem = new MemoryKv();
+    mem.put(key, JSON.stringify({ pooled: 'yes', weight: 10 }));
+    mem.put('/conftool/v1/pools/eqiad/appserver/nginx/mw1002', JSON.stringify({ pooled: 'yes', weight: 10 }));
+    return mem;
+  };
+  /** A store whose next `lose` txns on `key` do `before` (e.g. commit) and then throw like a lost reply. */
+  const losing = (mem: MemoryKv, lose: number, before: 'commit' | 'nothing', err: () => Error = () => new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded')) => {
+    let left = lose;
+    const txns: string[] = [];
+    const kv: KvStore = Object.assign(Object.create(mem) as MemoryKv, {
+      txn: async (...a: Parameters<KvStore['txn']>) => {
+        txns.push(a[0][0]!.key);
+        if (a[0][0]!.key === key && left > 0) {
+          left--;
+          if (before === 'commit') await mem.txn(...a);
+          throw err();
+        }
+        return mem.txn(...a);
+      },
+    });
+    return { kv, txns };
+  };
+  const stored = async (mem: MemoryKv): Promise<unknown> => JSON.parse((await mem.get(key))!.value);
+
+  it('update() records a change whose txn committed but whose reply was lost, and changeAndRestore restores it', async () => {
+    const mem = seeded();
+    const { kv } = losing(mem, 1, 'commit');
+    const logs: string[] = [];
+    const ct = new Conftool(kv, { log: (l) => logs.push(l) });
+    const changes = await ct.update({ name: 'mw1001' }, { pooled: 'no' });
+    expect(changes).toEqual([{ key, tags: { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001' }, field: 'pooled', from: 'yes', to: 'no', ambiguous: true }]);
+    expect(logs.join('\n')).toContain('etcd did not answer our write, but the object now holds exactly what we wrote');
+
+    // The same lost reply inside changeAndRestore (also wrapped by EtcdKv as ERR_ETCD_UNAVAILABLE):
+    // the change is handed to fn and put back afterwards.
+    const mem2 = seeded();
+    const { kv: kv2 } = losing(mem2, 1, 'commit', () => new EtcdUnavailableError(['http://etcd:2379'], new GRPCUnavailableError('14 UNAVAILABLE: Connection dropped')));
+    let inside: unknown;
+    const seen = await new Conftool(kv2).changeAndRestore({ name: 'mw1001' }, { pooled: 'no' }, async (applied) => {
+      inside = await stored(mem2);
+      return applied;
+    });
+    expect(inside).toEqual({ pooled: 'no', weight: 10 });
+    expect(seen).toMatchObject([{ key, field: 'pooled', from: 'yes', to: 'no', ambiguous: true }]);
+    expect(await stored(mem2)).toEqual({ pooled: 'yes', weight: 10 });
+  });
+
+  it('restore() (lb depools and repools through it) counts a lost-reply write as restored, not as a conflict', async () => {
+    const mem = seeded();
+    const { kv } = losing(mem, 1, 'commit');
+    const tags = { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001' };
+    const restored = await new Conftool(kv).restore([{ key, tags, field: 'pooled', from: 'no', to: 'yes' }]);
+    expect(restored).toEqual([{ key, tags, field: 'pooled', from: 'yes', to: 'no', ambiguous: true }]);
+    expect(await stored(mem)).toEqual({ pooled: 'no', weight: 10 });
+  });
+
+  it('writes again when the unanswered txn left the object untouched; one that applies later still counts as ours', async () => {
+    const mem = seeded();
+    const { kv, txns } = losing(mem, 1, 'nothing');
+    const changes = await new Conftool(kv, { log: () => undefined }).update({ name: 'mw1001' }, { pooled: 'no' });
+    expect(changes).toMatchObject([{ key, field: 'pooled', from: 'yes', to: 'no' }]);
+    expect(changes[0]!.ambiguous).toBeUndefined();
+    expect(txns).toEqual([key, key]);
+    expect(await stored(mem)).toEqual({ pooled: 'no', weight: 10 });
+
+    // The lost txn is applied by etcd only after our re-read: the second one then fails its
+    // compare and finds our value — ours, not someone else's.
+    const late = seeded();
+    let pending: Parameters<KvStore['txn']> | undefined;
+    const kv2: KvStore = Object.assign(Object.create(late) as MemoryKv, {
+      txn: async (...a: Parameters<KvStore['txn']>) => {
+        if (pending === undefined) {
+          pending = a;
+          throw new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded');
+        }
+        await late.txn(...pending);
+        return late.txn(...a);
+      },
+    });
+    const c2 = await new Conftool(kv2, { log: () => undefined }).update({ name: 'mw1001' }, { pooled: 'no' });
+    expect(c2).toMatchObject([{ key, field: 'pooled', from: 'yes', to: 'no', ambiguous: true }]);
+  });
+
+  it('an unanswered write whose object then holds something else is ERR_CONFCTL_WRITE_UNKNOWN naming the key; nothing recorded', async () => {
+    const mem = seeded();
+    const kv: KvStore = Object.assign(Object.create(mem) as MemoryKv, {
+      txn: async (...a: Parameters<KvStore['txn']>) => {
+        if (a[0][0]!.key !== key) return mem.txn(...a);
+        mem.put(key, JSON.stringify({ pooled: 'inactive', weight: 10 })); // someone else, meanwhile
+        throw new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded');
+      },
+    });
+    const seen: unknown[] = [];
+    const ct = new Conftool(kv, { onChange: (c) => seen.push(c), concurrency: 1 });
+    await expect(ct.update({ name: 'mw100[12]' }, { pooled: 'no' })).rejects.toMatchObject({
+      code: 'ERR_CONFCTL_WRITE_UNKNOWN',
+      message: expect.stringContaining(`write to ${key} got no answer from etcd and may or may not have been applied`),
+    });
+    expect(seen).toEqual([]);
+    // A plain etcd error that is not about a lost answer is passed through unchanged.
+    const bad: KvStore = Object.assign(Object.create(mem) as MemoryKv, {
+      txn: async () => {
+        throw new Error('etcdserver: too many operations in txn request');
+      },
+    });
+    await expect(new Conftool(bad).update({ name: 'mw1002' }, { pooled: 'no' })).rejects.toThrow('too many operations');
+  });
+});
+
+describe('a conflict retry that re-reads an invalid value', () => {
+  it('stops starting new writes and reports a conflict naming the key and value, not "nothing was written"', async () => {
+    const mem = new MemoryKv();
+    const names = Array.from({ length: 20 }, (_, i) => `mw${1001 + i}`);
+    for (const n of names) mem.put(`/conftool/v1/pools/eqiad/appserver/nginx/${n}`, JSON.stringify({ pooled: 'yes', weight: 10 }));
+    const broken = '/conftool/v1/pools/eqiad/appserver/nginx/mw1001';
+    let planted = false;
+    mem.beforeTxn = (compares) => {
+      if (compares[0]?.key === broken && !planted) {
+        planted = true;
+        mem.put(broken, 'not json');
+      }
+    };
+    const seen: string[] = [];
+    const ct = new Conftool(mem, { concurrency: 4, onChange: (c) => seen.push(c.tags.name) });
+    const err = (await ct.update({ cluster: 'appserver' }, { pooled: 'no' }).catch((e: unknown) => e)) as Error & { code?: string };
+    expect(err.code).toBe('ERR_CONFCTL_CONFLICT');
+    expect(err.message).toContain(`could not update ${broken}: it was changed concurrently to a value that breaks the schema`);
+    expect(err.message).toContain('not json');
+    expect(err.message).not.toContain('nothing was written');
+    // Writes in flight beside mw1001 completed and were reported; the rest were never started.
+    expect(seen.length).toBeGreaterThanOrEqual(3);
+    expect(seen.length).toBeLessThan(12);
+    const after = await ct.selectRaw({ cluster: 'appserver' });
+    expect(after.filter((o) => o.value.includes('"no"')).map((o) => o.tags.name)).toEqual(seen.sort());
+    expect(after.find((o) => o.key === broken)!.value).toBe('not json');
+  });
+
+  it('restore leaves an object someone set to an invalid value alone and reports it', async () => {
+    const mem = new MemoryKv();
+    const key = '/conftool/v1/pools/eqiad/appserver/nginx/mw1001';
+    mem.put(key, JSON.stringify({ pooled: 'no', weight: 10 }));
+    mem.beforeTxn = () => void mem.put(key, 'not json');
+    const tags = { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001' };
+    await expect(new Conftool(mem).restore([{ key, tags, field: 'pooled', from: 'yes', to: 'no' }])).rejects.toMatchObject({
+      code: 'ERR_CONFCTL_RESTORE_CONFLICT',
+      message: expect.stringContaining('pooled is (invalid value not json)'),
+    });
+    expect((await mem.get(key))!.value).toBe('not json');
   });
 });

@@ -1,9 +1,9 @@
 import type { Etcd3 } from 'etcd3';
 import { GalleyError } from '@galley/errors';
-import { EtcdKv } from './etcd.js';
-import { ConflictError, FencedError, InvalidValueError, NoMatchError, RestoreConflictError, VerifyError } from './errors.js';
+import { EtcdKv, isAmbiguousWriteError } from './etcd.js';
+import { ConflictError, FencedError, InvalidValueError, NoMatchError, RestoreConflictError, VerifyError, WriteUnknownError } from './errors.js';
 import type { FleetDescription } from './fleet.js';
-import { isKvStore, type KvEntry, type KvStore } from './kv.js';
+import { isKvStore, type KvEntry, type KvStore, type KvTxnResult } from './kv.js';
 import { compileSelector, literalPath, type Matcher } from './selector.js';
 import type { Change, ConftoolNode, EtcdCompare, NodeTags, NodeValues, Selector, SyncResult, WatchEvent } from './types.js';
 import { NODE_DEFAULTS, displayName, nodeFromEntry, serialize, validateChanges } from './value.js';
@@ -187,7 +187,7 @@ export class Conftool {
     const restored: Change[] = [];
     const skipped: { change: Change; current: unknown }[] = [];
     if (this.dryRun) {
-      for (const cs of byKey.values()) for (const c of cs) this.record({ ...c, from: c.to, to: c.from }, restored);
+      for (const cs of byKey.values()) for (const c of cs) this.record({ key: c.key, tags: c.tags, field: c.field, from: c.to, to: c.from }, restored);
       return restored;
     }
     const plans: { node: ConftoolNode; want: FieldChanges; changes: Change[] }[] = [];
@@ -466,29 +466,78 @@ export class Conftool {
 
   /**
    * One object: txn(mod == read revision && fence) → put merged value. On a conflict, re-read (from
-   * the same txn's else branch) and retry while `stillWanted` holds.
+   * the same txn's else branch) and retry while `stillWanted` holds (restore passes it; a value that
+   * breaks the schema is never wanted). Returns the current values when it gave up because of it.
+   *
+   * A txn that fails without an answer (deadline, dropped connection) may have been applied. We
+   * re-read: our exact value at a newer revision is recorded as our change (`ambiguous: true`), so
+   * it is restored like any other; an untouched object is written again (the same mod-revision
+   * compare: at most one of the two can apply, and a later conflict that shows our value is ours);
+   * anything else is WriteUnknownError naming the key.
    */
   private async writeNode(
     node: ConftoolNode,
     want: FieldChanges,
     applied: Change[],
-    stillWanted: (cur: ConftoolNode) => boolean = () => true,
-  ): Promise<ConftoolNode | undefined> {
+    stillWanted?: (cur: ConftoolNode) => boolean,
+  ): Promise<Record<keyof NodeValues, unknown> | undefined> {
     let cur = node;
+    // An attempt of this write went unanswered and may still apply: its value showing up is ours.
+    let unanswered = false;
+    let resends = 0;
     for (let attempt = 0; ; attempt++) {
       const changes = diff(cur, want);
       if (changes.length === 0) return undefined;
       const fence = this.view.fence?.(cur.tags) ?? [];
       const next = serialize({ pooled: cur.pooled, weight: cur.weight, ...want }, cur.extra);
-      const r = await this.shared.kv.txn([{ key: cur.key, target: 'Mod', op: '==', value: cur.modRevision }, ...fence], [{ type: 'put', key: cur.key, value: next }], cur.key);
+      let r: KvTxnResult;
+      try {
+        r = await this.shared.kv.txn([{ key: cur.key, target: 'Mod', op: '==', value: cur.modRevision }, ...fence], [{ type: 'put', key: cur.key, value: next }], cur.key);
+      } catch (err) {
+        if (!isAmbiguousWriteError(err)) throw err;
+        let e: KvEntry | undefined;
+        try {
+          e = await this.shared.kv.get(cur.key);
+        } catch {
+          throw new WriteUnknownError(cur.key, next, undefined, err);
+        }
+        if (e !== undefined && e.value === next && e.modRevision !== cur.modRevision) {
+          this.view.log(`${displayName(cur.tags)}: etcd did not answer our write, but the object now holds exactly what we wrote: counted as our change`);
+          for (const c of changes) this.record({ ...c, ambiguous: true }, applied);
+          return undefined;
+        }
+        if (e !== undefined && e.modRevision === cur.modRevision && resends < this.shared.maxRetries) {
+          unanswered = true;
+          resends++;
+          attempt--;
+          this.view.log(`${displayName(cur.tags)}: etcd did not answer our write (${(err as Error).message}) and the object is unchanged; writing again (${resends}/${this.shared.maxRetries})`);
+          continue;
+        }
+        throw new WriteUnknownError(cur.key, next, e === undefined ? '(deleted)' : e.value, err);
+      }
       if (r.succeeded) {
         for (const c of changes) this.record(c, applied);
         return undefined;
       }
       if (r.current === undefined) throw new ConflictError(cur.key, attempt + 1, 'it was deleted concurrently');
       if (r.current.modRevision === cur.modRevision) throw new FencedError(cur.key, fence);
-      cur = entryNode(cur.key, cur.tags, r.current);
-      if (!stillWanted(cur)) return cur;
+      if (unanswered && r.current.value === next) {
+        this.view.log(`${displayName(cur.tags)}: an earlier unanswered write of ours was applied after all: counted as our change`);
+        for (const c of changes) this.record({ ...c, ambiguous: true }, applied);
+        return undefined;
+      }
+      let fresh: ConftoolNode;
+      try {
+        fresh = entryNode(cur.key, cur.tags, r.current);
+      } catch (err) {
+        if (!(err instanceof InvalidValueError)) throw err;
+        // Other objects of this update may be written already: not "nothing was written" but a
+        // conflict, so the caller stops and reports what was applied.
+        if (stillWanted) return { pooled: `(invalid value ${r.current.value})`, weight: `(invalid value ${r.current.value})` };
+        throw new ConflictError(cur.key, attempt + 1, `it was changed concurrently to a value that breaks the schema: ${String(err.details?.['problem'])} (value ${r.current.value})`, err);
+      }
+      cur = fresh;
+      if (stillWanted && !stillWanted(cur)) return { pooled: cur.pooled, weight: cur.weight };
       if (attempt >= this.shared.maxRetries) throw new ConflictError(cur.key, attempt + 1);
       this.view.log(`${displayName(cur.tags)} changed concurrently; re-read and retrying (${attempt + 1}/${this.shared.maxRetries})`);
     }

@@ -41,11 +41,33 @@ export class InvalidValueError extends GalleyError {
 
 /** A concurrent writer kept changing the object: bounded retries exhausted. */
 export class ConflictError extends GalleyError {
-  constructor(key: string, attempts: number, why = 'it was modified concurrently') {
+  constructor(key: string, attempts: number, why = 'it was modified concurrently', cause?: unknown) {
     super('ERR_CONFCTL_CONFLICT', `could not update ${key}: ${why} (${attempts} attempt${attempts === 1 ? '' : 's'})`, {
       hint: 'someone else is changing this object; check who (other cookbook runs, confctl users) and retry',
       details: { key, attempts },
+      cause,
     });
+  }
+}
+
+/**
+ * A write got no answer (deadline, dropped connection) and a re-read could not show that it was
+ * applied: it may or may not have been, or may still be. Nothing is recorded for it.
+ */
+export class WriteUnknownError extends GalleyError {
+  readonly key: string;
+  constructor(key: string, wrote: string, current: string | undefined, cause: unknown) {
+    super(
+      'ERR_CONFCTL_WRITE_UNKNOWN',
+      `write to ${key} got no answer from etcd and may or may not have been applied: we wrote ${wrote}, ` +
+        (current === undefined ? 'and it could not be read back' : `it now holds ${current}`),
+      {
+        hint: `check the object by hand (\`confctl select ... get\`, or \`etcdctl get ${key}\`) and set it as needed; check etcd's health before retrying`,
+        cause,
+        details: { key, wrote, current },
+      },
+    );
+    this.key = key;
   }
 }
 

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import { handleWhen, noop, retry } from 'cockatiel';
 import {
@@ -13,7 +14,7 @@ import {
   type Watcher,
 } from 'etcd3';
 import type { EtcdConfig } from '@galley/config';
-import { GalleyError } from '@galley/errors';
+import { GalleyError, isGalleyError } from '@galley/errors';
 import { EtcdUnavailableError } from './errors.js';
 import type { KvEntry, KvOp, KvStore, KvTxnResult, KvWatchHandlers } from './kv.js';
 import type { EtcdCompare } from './types.js';
@@ -21,10 +22,40 @@ import type { EtcdCompare } from './types.js';
 const endpointsOf = new WeakMap<Etcd3, readonly string[]>();
 
 /**
+ * Set while EtcdKv sends a write txn. etcd3's global retry must not resend a txn after an error
+ * that leaves open whether it was applied (deadline, dropped connection): the resend fails its
+ * mod-revision compare and the first write looks like someone else's. Conftool resolves those
+ * itself (re-read, then record or report). The policy is per client, the call is not: this
+ * async-context flag tells the retry predicate which kind of call failed.
+ */
+const inWriteTxn = new AsyncLocalStorage<true>();
+
+/**
+ * The request never left this process (no connection to the member, or a request that could not
+ * even be serialized): resending cannot apply it twice.
+ */
+export function neverSent(err: unknown): boolean {
+  return err instanceof Error && /No connection established|ECONNREFUSED|serialization failure/.test(err.message);
+}
+
+/**
+ * A write txn failed without telling us whether it was applied: a deadline, a dropped
+ * connection, an internal or unknown gRPC error (etcd3's "recoverable" errors) — unless the
+ * request provably never reached a member.
+ */
+export function isAmbiguousWriteError(err: unknown): boolean {
+  // EtcdKv wraps deadline/unavailable errors; the cause is what etcd3 threw.
+  const raw = isGalleyError(err) && err.code === 'ERR_ETCD_UNAVAILABLE' ? (err as { cause?: unknown }).cause : err;
+  if (!(raw instanceof Error) || neverSent(raw)) return false;
+  return isRecoverableError(raw) || isUnavailable(raw);
+}
+
+/**
  * Build an etcd v3 client from config. No circuit breaker: with etcd3's default one, a single
  * malformed request opens the host breaker and the next good call fails for 5 s
  * (toolchain.md §3). Instead a recoverable error (member down, timeout) is retried once per
  * endpoint, each attempt on the next endpoint, so a cluster with one member down keeps working.
+ * Write txns (EtcdKv.txn) are resent only when the request never left this process.
  */
 export function connectEtcd(cfg: EtcdConfig): Etcd3 {
   const opts: IOptions = {
@@ -33,7 +64,10 @@ export function connectEtcd(cfg: EtcdConfig): Etcd3 {
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + cfg.requestTimeoutMs }),
     faultHandling: {
       host: () => noop,
-      global: retry(handleWhen(isRecoverableError), { maxAttempts: cfg.endpoints.length }),
+      global: retry(
+        handleWhen((err) => isRecoverableError(err) && (inWriteTxn.getStore() === undefined || neverSent(err))),
+        { maxAttempts: cfg.endpoints.length },
+      ),
     },
   };
   if (cfg.tls?.ca !== undefined || cfg.tls?.cert !== undefined) {
@@ -122,14 +156,15 @@ export class EtcdKv implements KvStore {
   }
 
   async txn(compares: readonly EtcdCompare[], ops: readonly KvOp[], readOnFailure?: string): Promise<KvTxnResult> {
-    const res = await this.call(() => {
+    // No resend by etcd3 once the request may have reached etcd (see inWriteTxn).
+    const res = await inWriteTxn.run(true, () => this.call(() => {
       let b = this.client.if(compares[0]?.key ?? '\0', compares[0]?.target ?? 'Version', compares[0]?.op ?? '>', compares[0]?.value ?? -1);
       for (const c of compares.slice(1)) b = b.and(c.key, c.target, c.op, c.value);
       // A txn needs at least one compare; `version > -1` on any key is always true.
       b = b.then(...ops.map((op) => (op.type === 'put' ? this.client.put(op.key).value(op.value) : this.client.delete().key(op.key))));
       if (readOnFailure !== undefined) b = b.else(this.client.get(readOnFailure));
       return b.commit();
-    });
+    }));
     const out: KvTxnResult = { succeeded: res.succeeded, revision: String(res.header.revision) };
     if (!res.succeeded && readOnFailure !== undefined) {
       const kv = res.responses[0]?.response_range?.kvs[0];

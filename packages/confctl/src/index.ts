@@ -13,6 +13,7 @@ export {
   FencedError,
   VerifyError,
   RestoreConflictError,
+  WriteUnknownError,
   SelectorError,
   FleetError,
   EtcdUnavailableError,

@@ -43,6 +43,12 @@ export interface Change {
   field: 'pooled' | 'weight';
   from: unknown;
   to: unknown;
+  /**
+   * The write's reply was lost (deadline, dropped connection); a re-read found exactly the value
+   * we wrote at a newer revision, so it is recorded as ours. It may in theory be an identical
+   * write by someone else; restoring it is still safe (restore compares the value).
+   */
+  ambiguous?: boolean;
 }
 
 export interface NodeValues {

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { describe, expect, it, jest } from '@jest/globals';
 import { Etcd3 } from 'etcd3';
 import { Conftool, EtcdKv, connectEtcd, type KvStore, type WatchEvent } from '@galley/confctl';
@@ -13,6 +14,43 @@ const waitFor = async (cond: () => boolean, ms = 10000): Promise<void> => {
     await new Promise((r) => setTimeout(r, 20));
   }
 };
+
+/**
+ * A TCP proxy in front of one etcd member. While `hold` is set, etcd's bytes to the client are
+ * kept back (the request still goes through): a reply lost on the way. `drop()` then cuts every
+ * connection, as a network failure would.
+ */
+async function replyEatingProxy(target: string): Promise<{ url: string; hold: boolean; drop(): void; close(): Promise<void> }> {
+  const u = new URL(target);
+  const sockets = new Set<net.Socket>();
+  const state = {
+    url: '',
+    hold: false,
+    drop: (): void => {
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
+    close: async (): Promise<void> => {
+      state.drop();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(u.port), u.hostname);
+    sockets.add(client).add(upstream);
+    client.on('data', (d) => upstream.write(d));
+    upstream.on('data', (d) => void (state.hold ? undefined : client.write(d)));
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  state.url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return state;
+}
 
 describe('etcd connection: a 3-member cluster, failures, compaction', () => {
   const priv = privateLab({ ssh: false, pybal: false, etcdMembers: 3 }, 90000);
@@ -84,6 +122,74 @@ describe('etcd connection: a 3-member cluster, failures, compaction', () => {
       expect(Date.now() - started).toBeLessThan(2500);
     } finally {
       ct.close();
+    }
+  });
+
+  it('a malformed request does not break the next call (no circuit breaker): the next select answers at once', async () => {
+    // One endpoint: etcd3 spreads its retries over the endpoints, so a single one is where its
+    // default breaker (3 consecutive failures per host) opens.
+    const client = connectEtcd({ endpoints: [priv.lab.info.etcd.endpoints[0]!], dialTimeoutMs: 1000, requestTimeoutMs: 2000 });
+    const kv = new EtcdKv(client);
+    const ct = new Conftool(kv, { namespace: ns });
+    try {
+      await ct.sync({ eqiad: { appserver: { mw1900: { nginx: { pooled: 'yes', weight: 1 } } } } });
+      await ct.select({ name: 'mw1900' }); // connected
+      // toolchain.md §3: with etcd3's default fault handling this one request is retried, opens
+      // the host circuit breaker, and the next good call fails with BrokenCircuitError for 5 s.
+      const bad = await client.kv.txn({ compare: 'x' as unknown as [], success: [], failure: [] }).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(bad?.message).toMatch(/13 INTERNAL: Request message serialization failure/);
+      const started = Date.now();
+      const nodes = await ct.select({ name: 'mw1900' });
+      expect(Date.now() - started).toBeLessThan(500);
+      expect(nodes).toMatchObject([{ pooled: 'yes', weight: 1 }]);
+      expect(JSON.parse((await kv.get(key('mw1900')))!.value)).toEqual({ pooled: 'yes', weight: 1 });
+    } finally {
+      ct.close();
+    }
+  });
+
+  it('a txn whose reply is lost is not resent by the client; Conftool records it and changeAndRestore puts it back', async () => {
+    const { lab } = priv;
+    const proxy = await replyEatingProxy(lab.info.etcd.endpoints[0]!);
+    const raw = new Etcd3({ hosts: lab.info.etcd.endpoints });
+    const real = new EtcdKv(connectEtcd({ endpoints: [proxy.url], dialTimeoutMs: 1000, requestTimeoutMs: 10000 }));
+    const k = key('mw1950');
+    let txns = 0;
+    const kv: KvStore = Object.assign(Object.create(real) as EtcdKv, {
+      txn: (...a: Parameters<KvStore['txn']>) => {
+        txns++;
+        // Only the first write's reply is lost: once etcd has applied it, the connection drops.
+        if (txns === 1) {
+          proxy.hold = true;
+          void (async () => {
+            while (JSON.parse((await raw.get(k).string()) ?? '{}').pooled !== 'no') await new Promise((r) => setTimeout(r, 20));
+            proxy.hold = false;
+            proxy.drop();
+          })();
+        }
+        return real.txn(...a);
+      },
+    });
+    const logs: string[] = [];
+    const ct = new Conftool(kv, { namespace: ns, log: (l) => logs.push(l) });
+    try {
+      await raw.put(k).value(JSON.stringify({ pooled: 'yes', weight: 10 }));
+      let inside: unknown;
+      const applied = await ct.changeAndRestore({ name: 'mw1950' }, { pooled: 'no' }, async (changes) => {
+        inside = JSON.parse((await raw.get(k).string())!);
+        return changes;
+      });
+      expect(inside).toEqual({ pooled: 'no', weight: 10 });
+      expect(applied).toMatchObject([{ key: k, field: 'pooled', from: 'yes', to: 'no', ambiguous: true }]);
+      expect(logs.join('\n')).toContain('etcd did not answer our write, but the object now holds exactly what we wrote');
+      expect(JSON.parse((await raw.get(k).string())!)).toEqual({ pooled: 'yes', weight: 10 });
+    } finally {
+      ct.close();
+      raw.close();
+      await proxy.close();
     }
   });
 
