@@ -374,6 +374,74 @@ describe('nothing acts on a host before every LB has it out, whatever this run w
   });
 });
 
+describe('errors other than a stop still end in a report', () => {
+  it('a host lock that cannot be taken (wait timed out): stop with the report, the batch untouched', async () => {
+    const fleet = FakeFleet.cluster(6);
+    const ports = fleet.ports();
+    let n = 0;
+    ports.lockHosts = async () => {
+      if (++n === 2) throw Object.assign(new Error('lock hosts/mw1003.eqiad.wmnet busy (timeout)'), { code: 'ERR_LOCK_TIMEOUT' });
+    };
+    const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
+    const r = await runRolling(ports, { selection, batch: parseBatchSpec('2'), commands: restart });
+    expect(r.status).toBe('failed');
+    expect(r.stopReason).toMatch(/cannot lock the hosts of batch 2 \(lock hosts\/mw1003\.eqiad\.wmnet busy \(timeout\) \[ERR_LOCK_TIMEOUT\]\); nothing of it was touched/);
+    expect(r.succeeded).toEqual(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']);
+    expect(r.notAttempted).toEqual(['mw1003.eqiad.wmnet', 'mw1004.eqiad.wmnet', 'mw1005.eqiad.wmnet', 'mw1006.eqiad.wmnet']);
+    expect(fleet.depooledByRun()).toEqual([]);
+  });
+
+  it('the lease lost as the action starts (the runner refuses to run): the batch is put back, reported, stop', async () => {
+    const fleet = FakeFleet.cluster(6);
+    const ports = fleet.ports();
+    const run0 = ports.executor.run.bind(ports.executor);
+    ports.executor = { run: async (h, c, o) => (h.includes('mw1003.eqiad.wmnet') ? Promise.reject(Object.assign(new Error("the run's lock was lost (lease 7 lost)"), { code: 'ERR_LOCK_LOST' })) : run0(h, c, o)) };
+    const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
+    const r = await runRolling(ports, { selection, batch: parseBatchSpec('2'), commands: restart });
+    expect(r.status).toBe('failed');
+    expect(r.stopReason).toMatch(/cannot run the action on batch 2: the run's lock was lost/);
+    expect(r.failed.map((f) => [f.host, f.stillDepooled])).toEqual([
+      ['mw1003.eqiad.wmnet', false],
+      ['mw1004.eqiad.wmnet', false],
+    ]);
+    expect(r.failed[0]!.reason).toMatch(/action not started/);
+    expect(r.notAttempted).toHaveLength(2);
+    expect(fleet.depooledByRun()).toEqual([]);
+    expect(formatReport(r)).toMatch(/back as it was: mw1003/);
+  });
+
+  it('an executor that throws for another reason: outcome unknown, the hosts stay depooled and are listed', async () => {
+    const fleet = FakeFleet.cluster(6);
+    const ports = fleet.ports();
+    const run0 = ports.executor.run.bind(ports.executor);
+    ports.executor = { run: async (h, c, o) => (h.includes('mw1003.eqiad.wmnet') ? Promise.reject(new Error('socket hang up')) : run0(h, c, o)) };
+    const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
+    const r = await runRolling(ports, { selection, batch: parseBatchSpec('2'), commands: restart });
+    expect(r.status).toBe('failed');
+    expect(r.failed.map((f) => [f.host, f.stillDepooled])).toEqual([
+      ['mw1003.eqiad.wmnet', true],
+      ['mw1004.eqiad.wmnet', true],
+    ]);
+    expect(r.failed[0]!.reason).toMatch(/did not complete \(socket hang up\): outcome unknown/);
+    expect(fleet.depooledByRun().sort()).toEqual(['mw1003.eqiad.wmnet', 'mw1004.eqiad.wmnet']);
+    expect(formatReport(r)).toMatch(/STILL DEPOOLED: mw1003/);
+  });
+
+  it('a verifier that throws: the report lists the hosts left depooled', async () => {
+    const fleet = FakeFleet.cluster(6);
+    const ports = fleet.ports();
+    ports.verifier = { ...ports.verifier, verifyIn: async () => Promise.reject(new Error('pybal client bug')) };
+    const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
+    const r = await runRolling(ports, { selection, batch: parseBatchSpec('2'), commands: restart });
+    expect(r.status).toBe('failed');
+    expect(r.stopReason).toMatch(/unexpected error: pybal client bug/);
+    expect(r.inFlight.map((h) => [h.host, h.phase])).toEqual([
+      ['mw1001.eqiad.wmnet', 'repooled'],
+      ['mw1002.eqiad.wmnet', 'repooled'],
+    ]);
+  });
+});
+
 describe('dry-run plan', () => {
   it('lists batches, objects, left-alone objects with reasons, capacity warnings and commands — and writes nothing', async () => {
     const fleet = FakeFleet.cluster(6, { pooled: { 'mw1002.eqiad.wmnet': { 'php-fpm': 'no' } } });

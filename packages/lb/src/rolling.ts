@@ -11,6 +11,7 @@ import { CapacityError, UnknownPoolError } from './errors.js';
 import type {
   CommandOutput,
   CommandSpec,
+  HostOutcome,
   HostPhase,
   JournalEntry,
   LbPorts,
@@ -102,6 +103,13 @@ function errorText(err: unknown): string {
 function shortKeyOf(key: string): string {
   const i = key.indexOf('/pools/');
   return i >= 0 ? key.slice(i + 7) : key;
+}
+
+/** Lock failures the runner raises before it starts any command (lease lost, max-hold passed, lock wait timed out). */
+const NOT_STARTED_CODES: ReadonlySet<string> = new Set(['ERR_LOCK_LOST', 'ERR_LOCK_EXPIRED', 'ERR_LOCK_TIMEOUT']);
+function notStarted(err: unknown): boolean {
+  const code = isGalleyError(err) ? err.code : typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && NOT_STARTED_CODES.has(code);
 }
 
 function asObject(c: PoolChange, pooled: PoolObject['pooled']): PoolObject {
@@ -306,7 +314,12 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     const names = hs.map((s) => s.plan.host);
     ports.emit({ type: 'batch-started', batch: no, of, hosts: names, ...(resume ? { resume } : {}) });
     for (const s of hs) s.batch = no;
-    await ports.lockHosts?.(names);
+    try {
+      await ports.lockHosts?.(names);
+    } catch (err) {
+      // Nothing of the batch has been touched: its hosts stay as they are, reported not attempted.
+      throw new StopRun(`cannot lock the hosts of batch ${no} (${errorText(err)}); nothing of it was touched`, { cause: err });
+    }
     const goOn = (): boolean => signal?.aborted !== true;
 
     // 1. depool the recorded pooled=yes objects, one fenced CAS write per object
@@ -350,7 +363,19 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     if (ready.length) {
       await setPhase(ready, 'acting');
       // The action is not given the abort signal: a restart that has begun is allowed to finish.
-      const results = await ports.executor.run(ready.map((s) => s.plan.host), opts.commands);
+      let results: HostOutcome[];
+      try {
+        results = await ports.executor.run(ready.map((s) => s.plan.host), opts.commands);
+      } catch (err) {
+        if (notStarted(err)) {
+          // The runner checks its locks before any command starts: nothing ran, so the hosts are
+          // put back (if that write fails too, they are reported still depooled).
+          await putBack(ready, `action not started: ${errorText(err)}`);
+        } else {
+          await fail(ready, `the action did not complete (${errorText(err)}): outcome unknown, left depooled (check it, then \`cookbook sre.lb.pool host=…\`)`, (s) => s.changes.length > 0);
+        }
+        throw new StopRun(`cannot run the action on batch ${no}: ${errorText(err)}`, { cause: err });
+      }
       const resultOf = new Map(results.map((r) => [r.host, r]));
       const ok: HostState[] = [];
       const bad: HostState[] = [];
@@ -375,7 +400,13 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
       const deadline = ports.clock.now() + (hc.timeoutMs ?? 60_000);
       const last = new Map<string, string>();
       while (waiting.length) {
-        const results = await ports.executor.run(waiting.map((s) => s.plan.host), [hc.command]);
+        let results: HostOutcome[];
+        try {
+          results = await ports.executor.run(waiting.map((s) => s.plan.host), [hc.command]);
+        } catch (err) {
+          await fail(waiting, `health check could not run (${errorText(err)}); left depooled`, (s) => s.changes.length > 0);
+          throw new StopRun(`cannot run the health check on batch ${no}: ${errorText(err)}`, { cause: err });
+        }
         const passed = new Set(results.filter((r) => r.ok).map((r) => r.host));
         for (const r of results) if (!r.ok) last.set(r.host, r.message ?? r.outputs.map((o) => o.stderr || o.stdout).join(' ').trim());
         await setPhase(waiting.filter((s) => passed.has(s.plan.host)), 'healthy');
@@ -571,8 +602,9 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     }
     await flushJournal();
   } catch (err) {
-    if (!(err instanceof StopRun)) throw err;
-    stopReason = err.message;
+    // Anything else (an LB verifier or store that throws, …) also ends in a report that says
+    // which hosts are left where, rather than an uncaught exception that says nothing.
+    stopReason = err instanceof StopRun ? err.message : `stopped by an unexpected error: ${errorText(err)}`;
   }
   await chain.catch((err: unknown) => {
     stopReason ??= `cannot write the run journal (${errorText(err)})`;
