@@ -1,14 +1,16 @@
 import { loadConfig, type SshConfig } from '@galley/config';
 import { formatError, isGalleyError, UsageError } from '@galley/errors';
 import yargs from 'yargs';
+import { RunOptionsError } from './errors.js';
 import { NodeSet } from './nodeset.js';
 import { Remote } from './remote.js';
+import { resolveBatchSize } from './scheduler.js';
 import type { HostEvent, RunOptions, RunReport, Transport } from './types.js';
 
 export interface ExecIo {
   isTTY: boolean;
-  /** Ask a question on the terminal; returns the answer line. */
-  ask(question: string): Promise<string>;
+  /** Ask a question on the terminal; returns the answer line (rejects when the signal aborts). */
+  ask(question: string, signal?: AbortSignal): Promise<string>;
   /** Live progress (stderr, TTY only). */
   progress(line: string): void;
 }
@@ -23,15 +25,24 @@ export interface ExecDeps {
   /** Tests inject a transport or a config; normal runs read the config file. */
   transport?: Transport;
   ssh?: SshConfig;
+  /** Aborted on Ctrl+C / SIGTERM (bin.ts): scheduling stops, running commands are ended, the partial report is printed. */
+  signal?: AbortSignal;
 }
 
-const USAGE = 'galley-exec [options] HOSTS COMMAND...\n\nRun COMMANDs (each a shell command line, as in Cumin) on HOSTS (ClusterShell NodeSet syntax).';
+/** Cumin's code for an interrupted run and for "no" at the confirmation prompt. */
+export const EXIT_INTERRUPTED = 98;
+
+const USAGE = 'galley-exec [options] HOSTS COMMAND...\n\nRun COMMANDs (each a shell command line, as in Cumin) on HOSTS (ClusterShell NodeSet syntax).\n'
+  + 'Options may come anywhere (as in Cumin); a COMMAND that starts with "-" must follow "--".';
 
 function parseArgs(argv: string[]) {
   return yargs(argv)
     .scriptName('galley-exec')
     .usage(USAGE)
-    .parserConfiguration({ 'halt-at-non-option': true, 'unknown-options-as-args': false })
+    // Options are parsed anywhere, as Cumin's argparse does: with halt-at-non-option a flag typed
+    // after HOSTS (`H --dry-run 'rm x'`) was sent to the hosts as a command and the rm really ran.
+    // Positionals stay strings ('0755' is not 755); everything after `--` is positional.
+    .parserConfiguration({ 'halt-at-non-option': false, 'unknown-options-as-args': false, 'parse-positional-numbers': false })
     .option('config', { alias: 'c', type: 'string', describe: 'config file (default: cosmiconfig search, then /etc/galley/config.yaml)' })
     .option('batch-size', { alias: 'b', type: 'string', describe: 'hosts in flight: N or N%' })
     .option('batch-sleep', { alias: 's', type: 'number', describe: 'seconds between one host finishing and the next starting' })
@@ -76,6 +87,7 @@ export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): 
     }
     if (help) return { exitCode: 0, stdout: capture, stderr: [] };
     const [hostsArg, ...commands] = args._.map(String);
+    checkCommands(argv, commands);
     const hosts = NodeSet.parse(hostsArg ?? '');
     if (hosts.size === 0) throw new UsageError('ERR_REMOTE_EXEC_USAGE', `no hosts in '${hostsArg ?? ''}'`, { hint: 'e.g. galley-exec "mw[1001-1004].eqiad.wmnet" "uptime"' });
     const ssh = deps.ssh ?? (await loadConfig({ file: args.config, require: ['ssh'] })).config.ssh;
@@ -83,6 +95,18 @@ export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): 
     const log = (l: string) => res.stderr.push(l);
     remote = new Remote(cfg, { dryRun: args['dry-run'], log, ...(deps.transport ? { transport: deps.transport } : {}) });
     const json = args.output === 'json';
+    // Bad values are refused before the prompt, not after the user confirmed.
+    const batchSize = args['batch-size'] === undefined ? undefined
+      : /%$/.test(args['batch-size']) ? (args['batch-size'] as `${number}%`) : Number(args['batch-size']);
+    resolveBatchSize(batchSize, hosts.size);
+    if (!(args['success-percentage'] >= 0 && args['success-percentage'] <= 100)) {
+      throw new RunOptionsError(`success percentage must be between 0 and 100, got ${args['success-percentage']}`, 'use e.g. -p 95');
+    }
+    for (const [flag, v, min] of [['-t', args.timeout, 'gt'], ['-s', args['batch-sleep'], 'ge'], ['--global-timeout', args['global-timeout'], 'gt']] as const) {
+      if (v !== undefined && !(Number.isFinite(v) && (min === 'gt' ? v > 0 : v >= 0))) {
+        throw new RunOptionsError(`${flag} must be a number of seconds ${min === 'gt' ? '> 0' : '>= 0'}, got ${v}`, `e.g. ${flag} 30`);
+      }
+    }
 
     if (!args['dry-run'] && !args.yes) {
       if (!io.isTTY) {
@@ -90,10 +114,17 @@ export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): 
           hint: 'not a TTY: pass --yes (or --dry-run)',
         });
       }
-      const answer = (await io.ask(`${hosts.size} hosts will be targeted:\n${hosts.toString()}\nOK to proceed on ${hosts.size} hosts? Enter the number of affected hosts to confirm or "q" to quit: `)).trim();
+      const question = `${hosts.size} hosts will be targeted:\n${hosts.toString()}\nOK to proceed on ${hosts.size} hosts? Enter the number of affected hosts to confirm or "q" to quit: `;
+      let answer: string;
+      try {
+        answer = (await io.ask(question, deps.signal)).trim();
+      } catch (err) {
+        if (!deps.signal?.aborted) throw err;
+        answer = 'q';
+      }
       if (answer !== String(hosts.size)) {
         res.stderr.push(answer === 'q' ? 'Aborted by the user.' : `Got '${answer}', expected ${hosts.size}: aborting.`);
-        res.exitCode = 98;
+        res.exitCode = EXIT_INTERRUPTED;
         return res;
       }
     }
@@ -119,8 +150,9 @@ export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): 
       mode: args.mode ?? (commands.length > 1 ? 'async' : 'sync'),
       window: args.window,
       onEvent,
+      ...(deps.signal ? { signal: deps.signal } : {}),
     };
-    if (args['batch-size'] !== undefined) opts.batchSize = /%$/.test(args['batch-size']) ? (args['batch-size'] as `${number}%`) : Number(args['batch-size']);
+    if (batchSize !== undefined) opts.batchSize = batchSize;
     if (args['batch-sleep'] !== undefined) opts.batchSleepMs = Math.round(args['batch-sleep'] * 1000);
     if (args['global-timeout'] !== undefined) opts.globalTimeoutMs = Math.round(args['global-timeout'] * 1000);
     const specs = commands.map((shell) => ({
@@ -131,6 +163,11 @@ export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): 
     if (json) res.stdout.push(JSON.stringify(toJson(report, args['dry-run']), null, 2));
     else renderText(report, commands, opts.successThreshold ?? 1, res);
     res.exitCode = report.exitCode;
+    if (deps.signal?.aborted) {
+      // Cumin's Ctrl+C: the partial report above, this line, exit 98.
+      res.stderr.push('Execution interrupted by Ctrl+c/SIGINT/Aborted: running commands were ended, the rest not started.');
+      res.exitCode = EXIT_INTERRUPTED;
+    }
   } catch (err) {
     res.stderr.push(formatError(err));
     res.exitCode = isGalleyError(err) ? 2 : 99;
@@ -138,6 +175,23 @@ export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): 
     await remote?.close();
   }
   return res;
+}
+
+/**
+ * A COMMAND that starts with '-' is taken as a command only after `--`: without it, it is almost
+ * always a mistyped option (yargs' strict mode already refuses unknown ones; negative numbers
+ * slip through as positionals).
+ */
+function checkCommands(argv: readonly string[], commands: readonly string[]): void {
+  const dd = argv.indexOf('--');
+  const afterDd = new Set(dd === -1 ? [] : argv.slice(dd + 1));
+  for (const c of commands) {
+    if (c.startsWith('-') && !afterDd.has(c)) {
+      throw new UsageError('ERR_REMOTE_EXEC_USAGE', `'${c}' looks like an option, not a COMMAND`, {
+        hint: `options go before COMMAND; to run a command that starts with '-', put it after --: galley-exec [options] HOSTS -- '${c}'`,
+      });
+    }
+  }
 }
 
 function toJson(r: RunReport, dryRun: boolean) {

@@ -35,6 +35,15 @@ describe('quoting for the remote shell', () => {
     expect(r.stdout).toBe('x');
   });
 
+  it('a shell command line starting with "-" reaches the shell as the command, not as an option of sh', () => {
+    // a "command" -e… would otherwise set sh's errexit option and run nothing
+    const cmd = renderCommand({ shell: '-e 2>/dev/null; echo ran' }, { timeoutMs: 5000 });
+    for (const sh of ['bash', 'sh']) {
+      const r = spawnSync(sh, ['-c', cmd], { encoding: 'utf8' });
+      expect(r.stdout).toBe('ran\n');
+    }
+  });
+
   it('timeout really ends the whole process group', () => {
     const t0 = Date.now();
     const r = spawnSync('bash', ['-c', renderCommand({ shell: 'sleep 30 & sleep 30; wait' }, { timeoutMs: 300 })], { encoding: 'utf8' });

@@ -36,7 +36,8 @@ export function renderCommand(spec: CommandSpec, opts: { timeoutMs?: number | un
   const prefix = words.join(' ');
   let body: string;
   if ('argv' in spec) body = quoteArgv(spec.argv);
-  else body = words.length > 0 ? `sh -c ${shellQuote(spec.shell)}` : spec.shell;
+  // `--`: a command line starting with '-' would otherwise be read as an option of sh.
+  else body = words.length > 0 ? `sh -c ${spec.shell.startsWith('-') ? '-- ' : ''}${shellQuote(spec.shell)}` : spec.shell;
   return prefix === '' ? body : `${prefix} ${body}`;
 }
 
