@@ -55,10 +55,21 @@ export function maxBatchSize(spec: BatchSpec, n: number): number {
  * cluster the hosts belong to (before any hosts= filter), so acting on one host of a 4-host
  * cluster is fine but a batch of 4 over that cluster is not.
  */
-export function checkNotWholeCluster(spec: BatchSpec, n: number, clusterSize: number, what: string): void {
+export function checkNotWholeCluster(
+  spec: BatchSpec,
+  n: number,
+  clusterSize: number,
+  what: string,
+  groups: readonly { dc: string; cluster: string; size: number; selected: number }[] = [],
+): void {
   for (const step of spec.steps) {
     const size = stepSize(step, n);
     if (size >= clusterSize) throw new WholeClusterError(size, clusterSize, what);
+    // Per (dc, cluster): a batch can only hold all of one when all of it is selected and a batch
+    // is at least that large; refused up front rather than left to the order of the hosts.
+    for (const g of groups) {
+      if (g.selected >= g.size && size >= g.size) throw new WholeClusterError(size, g.size, `dc=${g.dc} cluster=${g.cluster}`);
+    }
   }
 }
 

@@ -34,7 +34,7 @@ export async function planRolling(
   opts: { selection: Selection; batch: BatchSpec; commands: CommandSpec[]; healthCheck?: HealthCheck; sleepMs?: number; maxFailedBatches?: number },
 ): Promise<RollingPlan> {
   const { selection } = opts;
-  checkNotWholeCluster(opts.batch, selection.hosts.length, selection.clusterSize, selection.what);
+  checkNotWholeCluster(opts.batch, selection.hosts.length, selection.clusterSize, selection.what, selection.groups);
   checkPools(ports, selection.hosts);
   const groups = planBatches(selection.hosts, opts.batch);
   const allPools = depoolsPerPool(ports, selection.hosts);

@@ -124,6 +124,32 @@ describe('rolling operation', () => {
     expect(fleet.writes).toEqual([]);
   });
 
+  it('"never the whole cluster" holds per (dc, cluster): without dc=, a batch may not take all of one dc\'s hosts out', async () => {
+    const hosts = [
+      ...[1, 2].map((i) => ({ name: `mw230${i}.codfw.wmnet`, dc: 'codfw' })),
+      ...[1, 2, 3, 4].map((i) => ({ name: `mw130${i}.eqiad.wmnet`, dc: 'eqiad' })),
+    ];
+    const fleet = new FakeFleet({ hosts, threshold: 0 });
+    const sel = await selectHosts(fleet.store, { cluster: 'jobrunner' });
+    expect(sel.groups).toEqual([
+      { dc: 'codfw', cluster: 'jobrunner', size: 2, selected: 2 },
+      { dc: 'eqiad', cluster: 'jobrunner', size: 4, selected: 4 },
+    ]);
+    await expect(runRolling(fleet.ports(), { selection: sel, batch: parseBatchSpec('2'), commands: restart })).rejects.toMatchObject({
+      code: 'ERR_LB_WHOLE_CLUSTER',
+      message: expect.stringMatching(/a batch of 2 host\(s\) would take all 2 host\(s\) of dc=codfw cluster=jobrunner out at once/),
+    });
+    await expect(planRolling(fleet.ports(), { selection: sel, batch: parseBatchSpec('1,2'), commands: restart })).rejects.toMatchObject({ code: 'ERR_LB_WHOLE_CLUSTER' });
+    expect(fleet.writes).toEqual([]);
+    // batch 1 is fine; so is batch 2 over part of codfw's hosts, or over eqiad alone
+    expect((await runRolling(fleet.ports(), { selection: sel, batch: parseBatchSpec('1'), commands: restart })).status).toBe('succeeded');
+    const some = await selectHosts(fleet.store, { cluster: 'jobrunner', hosts: new Set(['mw2301.codfw.wmnet', 'mw1301.eqiad.wmnet', 'mw1302.eqiad.wmnet']) });
+    expect((await runRolling(fleet.ports(), { selection: some, batch: parseBatchSpec('2'), commands: restart })).status).toBe('succeeded');
+    const eqiad = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner' });
+    expect((await runRolling(fleet.ports(), { selection: eqiad, batch: parseBatchSpec('2'), commands: restart })).status).toBe('succeeded');
+    expect(fleet.violations).toEqual([]);
+  });
+
   it('refuses objects without a PyBal pool before any change', async () => {
     const fleet = FakeFleet.cluster(3, { unpooledServices: ['php-fpm'] });
     await expect(run(fleet, { batch: '1' })).rejects.toMatchObject({ code: 'ERR_LB_NO_POOL' });

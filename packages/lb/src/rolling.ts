@@ -181,7 +181,7 @@ export function replayJournal(entries: readonly JournalEntry[]): Map<string, { p
 export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<RollingReport> {
   const { selection, batch: spec } = opts;
   const n = selection.hosts.length;
-  checkNotWholeCluster(spec, n, selection.clusterSize, selection.what);
+  checkNotWholeCluster(spec, n, selection.clusterSize, selection.what, selection.groups);
   checkPools(ports, selection.hosts);
   const maxFailed = opts.maxFailedBatches ?? 0;
   const signal = opts.signal;

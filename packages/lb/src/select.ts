@@ -20,6 +20,12 @@ export interface Selection {
   skipped: { host: string; why: string }[];
   /** Hosts of the cluster(s) before the hosts= filter: the bound for "never the whole cluster". */
   clusterSize: number;
+  /**
+   * Per (dc, cluster) touched: its hosts that are not inactive (before the hosts= filter) and how
+   * many of them are selected. "Never the whole cluster" holds for each of them: without dc=, one
+   * dc's pool can be small enough for a batch to take all of it out.
+   */
+  groups?: { dc: string; cluster: string; size: number; selected: number }[];
   /** conftool services seen on the selected hosts (the default set of services to restart). */
   services: string[];
   /** Human description of the selection, for messages. */
@@ -84,14 +90,13 @@ export async function selectHosts(store: PoolStore, opts: SelectOptions): Promis
   }
   const wanted = opts.services?.length ? new Set(opts.services) : undefined;
   let clusterSize = 0;
+  let clusterObjects: readonly PoolObject[] = objects;
   if (sel.name !== undefined) {
     // One host asked for: the cluster size comes from its own cluster.
     const first = objects[0];
-    const cluster = first ? await store.select({ dc: escapeRegex(first.tags.dc), cluster: escapeRegex(first.tags.cluster) }) : [];
-    clusterSize = countActiveHosts(cluster);
-  } else {
-    clusterSize = countActiveHosts(objects);
+    clusterObjects = first ? await store.select({ dc: escapeRegex(first.tags.dc), cluster: escapeRegex(first.tags.cluster) }) : [];
   }
+  clusterSize = countActiveHosts(clusterObjects);
   const hosts: HostPlan[] = [];
   const skipped: Selection['skipped'] = [];
   const services = new Set<string>();
@@ -130,7 +135,26 @@ export async function selectHosts(store: PoolStore, opts: SelectOptions): Promis
   if (hosts.length === 0) {
     throw new NothingSelectedError(what, objects.length === 0 ? 'conftool has no object there' : `${skipped.length} host(s) matched, none can be acted on`);
   }
-  return { hosts, skipped, clusterSize, services: [...services].sort(), what };
+  const groups = new Map<string, { dc: string; cluster: string; members: Set<string>; selected: number }>();
+  for (const o of clusterObjects) {
+    if (o.pooled === 'inactive') continue;
+    const k = `${o.tags.dc}/${o.tags.cluster}`;
+    const g = groups.get(k) ?? { dc: o.tags.dc, cluster: o.tags.cluster, members: new Set<string>(), selected: 0 };
+    g.members.add(o.tags.name);
+    groups.set(k, g);
+  }
+  for (const h of hosts) {
+    const g = groups.get(`${h.dc}/${h.cluster}`);
+    if (g) g.selected++;
+  }
+  return {
+    hosts,
+    skipped,
+    clusterSize,
+    groups: [...groups.values()].map((g) => ({ dc: g.dc, cluster: g.cluster, size: g.members.size, selected: g.selected })),
+    services: [...services].sort(),
+    what,
+  };
 }
 
 function countActiveHosts(objects: readonly PoolObject[]): number {
