@@ -38,12 +38,16 @@ export const CONFCTL_EXIT = {
 /** More objects than this need confirmation (TTY) or --yes for a write. */
 export const CONFIRM_ABOVE = 10;
 
+/** `use`: what to run instead, to change and verify on every load balancer. */
 const SHORTCUTS = {
-  pool: { changes: { pooled: 'yes' }, cookbook: 'sre.lb.pool' },
-  depool: { changes: { pooled: 'no' }, cookbook: 'sre.lb.depool' },
-  decommission: { changes: { pooled: 'inactive' }, cookbook: 'sre.lb.depool' },
-  drain: { changes: { weight: 0 }, cookbook: 'sre.lb.depool' },
-} as const satisfies Record<string, { changes: Partial<NodeValues>; cookbook: string }>;
+  pool: { changes: { pooled: 'yes' }, use: 'Use `cookbook sre.lb.pool` to change and verify on every load balancer.' },
+  depool: { changes: { pooled: 'no' }, use: 'Use `cookbook sre.lb.depool` to change and verify on every load balancer.' },
+  decommission: {
+    changes: { pooled: 'inactive' },
+    use: 'To decommission a host use `cookbook sre.hosts.decommission-host host=HOST task-id=T…`: it takes the host out of every pool, verified with PyBal, before removing it from conftool.',
+  },
+  drain: { changes: { weight: 0 }, use: 'Use `cookbook sre.lb.depool` to change and verify on every load balancer.' },
+} as const satisfies Record<string, { changes: Partial<NodeValues>; use: string }>;
 
 const USAGE_CODES = new Set(['ERR_CONFCTL_BAD_SELECTOR', 'ERR_CONFCTL_BAD_ACTION', 'ERR_CONFCTL_FLEET_INVALID', 'ERR_CONFCTL_BAD_ARGS', 'ERR_CONFCTL_FILE_NOT_FOUND']);
 
@@ -121,7 +125,8 @@ export function formatGetLine(n: ConftoolNode): string {
 
 /** conftool's `set` line: `eqiad/appserver/nginx/mw1001.eqiad.wmnet: pooled changed yes => no`. */
 export function formatChange(c: Change): string {
-  return `${displayName(c.tags)}: ${c.field} changed ${String(c.from)} => ${String(c.to)}`;
+  const line = `${displayName(c.tags)}: ${c.field} changed ${String(c.from)} => ${String(c.to)}`;
+  return c.ambiguous ? `${line} (etcd's reply was lost; read back as written)` : line;
 }
 
 /** JSON with Python's json.dumps separators (", " and ": "), as conftool prints. */
@@ -163,6 +168,8 @@ export async function runConfctl(args: string[], io: CliIo): Promise<CliResult> 
   // The library's DRY-RUN lines are this command's output; other log lines (retries) are diagnostics.
   const log = (line: string): void => void (line.startsWith('DRY-RUN:') ? (argv.json ? undefined : res.stdout.push(line)) : res.stderr.push(line));
   let ct: Conftool | undefined;
+  // Printed after the error: what a failed command had already done.
+  const after: string[] = [];
   try {
     const command = String(argv._[0]);
     // Validate what we can before connecting anywhere.
@@ -173,7 +180,7 @@ export async function runConfctl(args: string[], io: CliIo): Promise<CliResult> 
       if (action === 'get') run = (c) => cmdGet(c, sel, argv, res);
       else if (action.startsWith('set/')) {
         const changes = parseSetAction(action);
-        run = (c) => cmdSet(c, sel, changes, argv, io, res);
+        run = (c) => cmdSet(c, sel, changes, argv, io, res, after);
       } else if (action === 'del' || action === 'delete') run = (c) => cmdDel(c, sel, argv, io, res);
       else throw new GalleyError('ERR_CONFCTL_BAD_ACTION', `unknown action "${action}"`, { hint: 'actions: get | set/pooled=no:weight=10 | del' });
     } else if (command in SHORTCUTS) {
@@ -182,9 +189,9 @@ export async function runConfctl(args: string[], io: CliIo): Promise<CliResult> 
       const sel: Selector = { name: escapeRegex(host), ...(argv.service !== undefined ? { service: escapeRegex(argv.service) } : {}) };
       res.stderr.push(
         `WARNING: confctl ${command} only changes conftool in etcd; it does not verify with PyBal that ${host} is really ${command === 'pool' ? 'pooled' : 'out of traffic'} ` +
-          `(PyBal may keep a server pooled to respect the depool threshold). Use \`cookbook ${sc.cookbook}\` to change and verify on every load balancer.`,
+          `(PyBal may keep a server pooled to respect the depool threshold). ${sc.use}`,
       );
-      run = (c) => cmdSet(c, sel, sc.changes, argv, io, res);
+      run = (c) => cmdSet(c, sel, sc.changes, argv, io, res, after);
     } else if (command === 'sync') {
       const file = argv.file ?? '';
       let text: string;
@@ -202,6 +209,7 @@ export async function runConfctl(args: string[], io: CliIo): Promise<CliResult> 
     await run(ct);
   } catch (err) {
     res.stderr.push(isGalleyError(err) ? formatError(err) : `confctl bug: ${(err as Error).stack ?? String(err)}`);
+    res.stderr.push(...after);
     res.exitCode = exitCodeFor(err);
   } finally {
     ct?.close();
@@ -231,16 +239,27 @@ async function cmdGet(ct: Conftool, sel: Selector, argv: Argv, res: CliResult): 
   for (const n of await ct.select(sel)) res.stdout.push(argv.json ? JSON.stringify(n) : formatGetLine(n));
 }
 
-async function cmdSet(ct: Conftool, sel: Selector, changes: Partial<NodeValues>, argv: Argv, io: CliIo, res: CliResult): Promise<void> {
+async function cmdSet(ct: Conftool, sel: Selector, changes: Partial<NodeValues>, argv: Argv, io: CliIo, res: CliResult, after: string[]): Promise<void> {
   const nodes = await ct.select(sel);
   const desc = Object.entries(changes)
     .map(([k, v]) => `${k}=${String(v)}`)
     .join(':');
   if (nodes.length > CONFIRM_ABOVE) await confirmOrRefuse(`set ${desc} on`, nodes, argv, io);
-  const done = await ct.update(nodes, changes);
-  for (const c of done) {
+  // Each change is printed as soon as it is written: when a later object fails, the ones already
+  // changed (up to `concurrency` in flight) must not disappear behind the error.
+  const changedKeys = new Set<string>();
+  const print = (c: Change): void => {
+    changedKeys.add(c.key);
     if (argv.json) res.stdout.push(JSON.stringify({ ...c, dryRun: ct.dryRun }));
     else if (!ct.dryRun) res.stdout.push(formatChange(c));
+  };
+  const toChange = nodes.filter((n) => (Object.keys(changes) as (keyof NodeValues)[]).some((f) => changes[f] !== undefined && n[f] !== changes[f])).length;
+  let done: Change[];
+  try {
+    done = await ct.with({ onChange: print }).update(nodes, changes);
+  } catch (err) {
+    if (!ct.dryRun) after.push(`${changedKeys.size} of ${toChange} changed before the failure${changedKeys.size > 0 ? ' (listed on stdout)' : ''}`);
+    throw err;
   }
   if (done.length === 0) res.stderr.push(`nothing to change: all ${nodes.length} selected objects already have ${desc}`);
 }

@@ -534,7 +534,7 @@ export class Conftool {
         // Other objects of this update may be written already: not "nothing was written" but a
         // conflict, so the caller stops and reports what was applied.
         if (stillWanted) return { pooled: `(invalid value ${r.current.value})`, weight: `(invalid value ${r.current.value})` };
-        throw new ConflictError(cur.key, attempt + 1, `it was changed concurrently to a value that breaks the schema: ${String(err.details?.['problem'])} (value ${r.current.value})`, err);
+        throw new ConflictError(cur.key, attempt + 1, `it was changed concurrently to a value that breaks the schema: ${String(err.details?.['problem'])} (value ${r.current.value})`);
       }
       cur = fresh;
       if (stillWanted && !stillWanted(cur)) return { pooled: cur.pooled, weight: cur.weight };

@@ -41,11 +41,10 @@ export class InvalidValueError extends GalleyError {
 
 /** A concurrent writer kept changing the object: bounded retries exhausted. */
 export class ConflictError extends GalleyError {
-  constructor(key: string, attempts: number, why = 'it was modified concurrently', cause?: unknown) {
+  constructor(key: string, attempts: number, why = 'it was modified concurrently') {
     super('ERR_CONFCTL_CONFLICT', `could not update ${key}: ${why} (${attempts} attempt${attempts === 1 ? '' : 's'})`, {
       hint: 'someone else is changing this object; check who (other cookbook runs, confctl users) and retry',
       details: { key, attempts },
-      cause,
     });
   }
 }
