@@ -9,7 +9,8 @@ import { configWith, conftool, lbViews, outputOf, run, start, stateOf, type Res 
 
 jest.setTimeout(120_000);
 
-// 8 hosts: eqiad jobrunners mw1301–mw1303 (3 per pool: one out still leaves the threshold met).
+// 8 hosts: eqiad jobrunners mw1301–mw1303 (3 per pool: one out still leaves the threshold met);
+// eqiad appservers mw1001–mw1003 with mw1003 seeded pooled=no (no room for one more out).
 const p = privateLab({ hosts: 8, lbs: 2, rebootMs: 500, pybalDelayMs: 100 });
 const H = 'mw1301.eqiad.wmnet';
 let c: { confctl: Conftool; close(): void };
@@ -29,6 +30,8 @@ afterAll(() => c.close());
 interface Report {
   status: string;
   failedStep?: string;
+  error?: string;
+  conftoolNow?: string | null;
   restoreCommands?: string[];
   steps: { step: string; ok: boolean; detail?: string }[];
   hostKey?: string | null;
@@ -40,6 +43,16 @@ async function resetHost(host: string): Promise<void> {
   await p.lab.reset();
   lc.reset();
   await p.lab.heal(host);
+}
+
+/** Every conftool object with its value and mod revision: equal snapshots = nothing written. */
+async function conftoolSnapshot(): Promise<string[]> {
+  return (await c.confctl.get({})).map((n) => `${n.key}=${n.pooled}/${n.weight}@${n.modRevision}`).sort();
+}
+
+/** What a reimage may change besides conftool: the host (boot, OS, key), inventory, downtimes. */
+async function hostSideSnapshot(host: string): Promise<string> {
+  return [await p.lab.bootId(host), lc.os(host), lc.hostKey(host), fs.readFileSync(lc.inventoryFile, 'utf8'), JSON.stringify(lc.downtimes())].join('\n');
 }
 
 describe('sre.hosts.reimage', () => {
@@ -161,6 +174,42 @@ describe('sre.hosts.reimage', () => {
     await p.lab.heal(H);
   });
 
+  it('not confirmed (no TTY, no --yes): a documented exit code, "not confirmed, nothing changed", nothing changed', async () => {
+    await resetHost(H);
+    const before = await conftoolSnapshot();
+    const side = await hostSideSnapshot(H);
+    // The harness spawns with stdin ignored: not a TTY.
+    const r = await run(cfg, ['--output', 'json', 'sre.hosts.reimage', `host=${H}`, 'os=bookworm']);
+    expect({ code: r.code, status: outputOf<Report>(r).status }).toEqual({ code: 2, status: 'not-confirmed' });
+    expect(r.stdout + r.stderr).toContain('not confirmed, nothing changed');
+    expect(await conftoolSnapshot()).toEqual(before);
+    expect(await hostSideSnapshot(H)).toBe(side);
+  });
+
+  it('refuses when taking the host out would breach its pools\' depool threshold (inactive leaves PyBal\'s totals): nothing changed', async () => {
+    await resetHost('mw1001.eqiad.wmnet');
+    const before = await conftoolSnapshot();
+    const side = await hostSideSnapshot('mw1001.eqiad.wmnet');
+    const r = await reimage(cfg, 'mw1001.eqiad.wmnet');
+    const all = `exit ${r.code}\n${r.stdout}${r.stderr}`;
+    expect(all).toMatch(/^exit [1-9]/);
+    expect(all).toContain('ERR_HOSTS_CAPACITY');
+    expect(all).toMatch(/pool appserver-nginx_eqiad can lose 0 more server\(s\)[^\n]*2 of 3 up and enabled, threshold 0\.5/);
+    expect(await conftoolSnapshot()).toEqual(before);
+    expect(await hostSideSnapshot('mw1001.eqiad.wmnet')).toBe(side);
+  });
+
+  it('conftool-value=no never writes an inactive object to no (it would rejoin PyBal\'s totals); everything restored as recorded', async () => {
+    await resetHost(H);
+    await c.confctl.update(await c.confctl.select({ name: 'mw1301\\.eqiad\\.wmnet', service: 'php-fpm' }), { pooled: 'inactive' });
+    const php = async () => (await c.confctl.get({ name: 'mw1301\\.eqiad\\.wmnet', service: 'php-fpm' }))[0]!;
+    const rev = (await php()).modRevision;
+    const r = await reimage(cfg, H, ['conftool-value=no']);
+    expect({ code: r.code, status: outputOf<Report>(r).status }).toEqual({ code: 0, status: 'succeeded' });
+    expect(await php()).toMatchObject({ pooled: 'inactive', modRevision: rev });
+    expect(await stateOf(c.confctl, H)).toEqual(['nginx=yes/10', 'php-fpm=inactive/10']);
+  });
+
   it('a rolling restart of the same cluster cannot touch the host while it is reimaged (host lock)', async () => {
     await resetHost(H);
     const logBefore = (await p.lab.systemctlLog(H)).length;
@@ -192,5 +241,34 @@ describe('sre.hosts.reimage', () => {
     const during = (await p.lab.systemctlLog(H)).slice(logBefore);
     expect(during.filter((l) => / restart /.test(l))).toEqual([]);
     expect(await stateOf(c.confctl, H)).toEqual(['nginx=yes/10', 'php-fpm=yes/10']);
+  });
+
+  // Last: the lagging LB's delayed changes drain after the run.
+  it('an LB does not take the host back in: it is put back out and verified, exit 1, and the report says what etcd really holds', async () => {
+    await resetHost(H);
+    const shortVerify = configWith(p.lab, 'verify', { pybal: { verifyTimeoutMs: 3000 } });
+    // Armed once the host is out and verified (at the reinstall): from then on lvs1019 applies
+    // conftool changes 10 s late, so the repool cannot be verified within 3 s.
+    let armed: Promise<void> | undefined;
+    const re = start(shortVerify, ['--yes', '--output', 'json', 'sre.hosts.reimage', `host=${H}`, 'os=bookworm'], (all) => {
+      if (!armed && all.includes('"phase":"reinstall with bookworm"')) armed = p.lab.lb('lvs1019', 'lag', 10_000);
+    });
+    const r = await re.done;
+    await armed;
+    try {
+      const out = outputOf<Report>(r);
+      expect({ code: r.code, failedStep: out.failedStep }).toEqual({ code: 1, failedStep: 'restore the recorded conftool state and verify on every LB' });
+      expect(out.error).toMatch(/not pooled back on every load balancer[\s\S]*lvs1019[\s\S]*set back to pooled=inactive and verified out on every load balancer/);
+      // What the report says is what etcd holds: out (inactive), not the recorded `yes`.
+      const now = await stateOf(c.confctl, H);
+      expect(now).toEqual(['nginx=inactive/10', 'php-fpm=inactive/10']);
+      expect(out.conftoolNow).toBe(now.join(' '));
+      expect(r.stdout).toContain(`out of traffic (conftool now: ${now.join(' ')})`);
+      expect(out.restoreCommands).toHaveLength(2);
+      // lvs1020 applied the repool, then the set-back: the host is out of it again.
+      expect((await lbViews(p.lab, H)).filter((v) => v.includes('@lvs1020'))).toEqual(['jobrunner-nginx_eqiad@lvs1020=absent', 'jobrunner-php-fpm_eqiad@lvs1020=absent']);
+    } finally {
+      await p.lab.lb('lvs1019', 'up');
+    }
   });
 });

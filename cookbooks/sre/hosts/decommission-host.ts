@@ -1,6 +1,7 @@
 import { defineCookbook } from '@galley/core';
 import {
-  checkFqdn, errMessage, expand, expandHosts, HostsError, need, recordConftool, restoreCommands, setOutAndVerify, short, stepsText,
+  checkCapacity, checkFqdn, checkLockBudget, confirmed, errMessage, expand, expandHosts, HostsError, lockTtlSeconds, need, notConfirmed, recordConftool,
+  restoreCommands, setOutAndVerify, short, STEP_MS, stepsText,
   type Ctx, type RecordedObject, type Step,
 } from './_common.js';
 
@@ -16,6 +17,16 @@ const HARD_LIMIT = 20;
 
 interface State {
   hosts: string[];
+  force: boolean;
+}
+
+/** How many hosts the pattern names, for the lock budget (a bad pattern is refused by prepare). */
+function hostCount(pattern: string): number {
+  try {
+    return Math.min(expandHosts(pattern).length, HARD_LIMIT);
+  } catch {
+    return HARD_LIMIT;
+  }
 }
 
 interface HostReport {
@@ -32,10 +43,13 @@ export default defineCookbook({
   title: 'Decommission hosts: out of every pool, downtime, stop, wipe, power off, remove from conftool, inventory',
   args: {
     host: { type: 'string', demandOption: true, describe: 'host FQDN or pattern, e.g. mw[1301-1303].eqiad.wmnet' },
-    force: { type: 'boolean', default: false, describe: `allow up to ${HARD_LIMIT} hosts (default limit ${SOFT_LIMIT})` },
+    force: { type: 'boolean', default: false, describe: `allow up to ${HARD_LIMIT} hosts (default limit ${SOFT_LIMIT}), and taking pools below PyBal's depool threshold` },
   },
   task: 'required',
   reason: 'optional',
+  // Hosts are handled one after the other, each up to its step deadlines (a wipe alone may take an
+  // hour): the cookbook and host locks must be held that long (see lockTtlSeconds).
+  lock: (args) => ({ ttlSeconds: lockTtlSeconds('decommission', hostCount(args.host)) }),
 
   async prepare(ctx): Promise<State> {
     const hosts = expandHosts(ctx.args.host);
@@ -49,6 +63,7 @@ export default defineCookbook({
     }
     need(ctx.clients, 'provisioner');
     need(ctx.clients, 'inventory');
+    checkLockBudget(ctx.clients);
     const unknown: string[] = [];
     for (const h of hosts) {
       const inConftool = (await recordConftool(ctx.clients, h)).length > 0;
@@ -56,7 +71,10 @@ export default defineCookbook({
       if (!inConftool && !inInventory) unknown.push(h);
     }
     if (unknown.length) throw new HostsError('ERR_HOSTS_UNKNOWN', `not in conftool nor in the inventory: ${unknown.join(', ')}`, { hint: 'check the host names' });
-    return { hosts };
+    // Counted over all the hosts of the run against the pools as they are now: once a host is
+    // inactive it has left PyBal's totals, so a per-host check later would no longer see the loss.
+    await checkCapacity(ctx, hosts, ctx.args.force);
+    return { hosts, force: ctx.args.force };
   },
 
   async run(ctx, st) {
@@ -65,8 +83,19 @@ export default defineCookbook({
 });
 
 async function decommission(ctx: Ctx, st: State): Promise<number> {
-  if (!ctx.dryRun && !(await ctx.confirm(`ATTENTION: destructive action for ${st.hosts.length} hosts: ${st.hosts.join(', ')}\nAre you sure to proceed?`))) {
-    throw new HostsError('ERR_HOSTS_NOT_CONFIRMED', 'decommission not confirmed');
+  if (!ctx.dryRun && !(await confirmed(ctx, `ATTENTION: destructive action for ${st.hosts.length} hosts: ${st.hosts.join(', ')}\nAre you sure to proceed?`))) {
+    return notConfirmed(ctx, `Decommission of ${st.hosts.join(', ')}`, { hosts: [], failed: [], notAttempted: st.hosts });
+  }
+  // The pools may have lost servers while the prompt waited: checked again before any write.
+  if (!ctx.dryRun) {
+    try {
+      await checkCapacity(ctx, st.hosts, st.force);
+    } catch (err) {
+      const text = `Decommission of ${st.hosts.join(', ')}: refused, nothing changed: ${errMessage(err)}`;
+      ctx.log.error(text);
+      ctx.output({ hosts: [], failed: [], notAttempted: st.hosts, error: errMessage(err) }, text);
+      return 1;
+    }
   }
   const reports: HostReport[] = [];
   const task = ctx.progress.task(`Decommission ${st.hosts.length} hosts`);
@@ -126,21 +155,21 @@ async function one(ctx: Ctx, host: string, sub: ReturnType<Ctx['progress']['task
       rep.downtime = await step('downtime', () => c.monitoring!.downtime(host, { durationMs: settings.downtimeMs ?? 2 * 3600_000, reason: `decommission${ctx.taskId ? ` (${ctx.taskId})` : ''}` }), (id) => id);
     } else warn('no monitoring configured: not downtimed');
     const reachable = await step('check SSH', async () => {
-      const r = await c.remote.run([host], [{ argv: ['true'], timeoutMs: 15_000 }], { isSafe: true, successThreshold: 0 });
+      const r = await c.remote.run([host], [{ argv: ['true'], timeoutMs: STEP_MS.sshProbe }], { isSafe: true, successThreshold: 0 });
       return r.results[0]?.ok === true ? true : (r.results[0]?.message ?? 'unreachable');
     }, (v) => (v === true ? 'reachable' : `unreachable: ${String(v)}`));
     if (reachable === true) {
       const services = [...new Set(rep.recorded.map((o) => o.tags.service))];
       if (services.length) {
         await step(`stop services: ${services.join(' ')}`, async () => {
-          const r = await c.remote.run([host], [{ argv: ['systemctl', 'stop', ...services], timeoutMs: 120_000 }]);
+          const r = await c.remote.run([host], [{ argv: ['systemctl', 'stop', ...services], timeoutMs: STEP_MS.stopServices }]);
           if (!r.results[0]?.ok) throw new HostsError('ERR_HOSTS_STOP_FAILED', `stopping ${services.join(' ')} on ${host} failed: ${(r.results[0]?.stderr || r.results[0]?.message || '').trim()}`);
         });
       }
       if (settings.wipe?.length) {
         const argv = expand(settings.wipe, { host });
         await step(`wipe: ${argv.join(' ')}`, async () => {
-          const r = await c.remote.run([host], [{ argv, timeoutMs: 3600_000 }]);
+          const r = await c.remote.run([host], [{ argv, timeoutMs: STEP_MS.wipe }]);
           if (!r.results[0]?.ok) throw new HostsError('ERR_HOSTS_WIPE_FAILED', `wipe on ${host} failed (exit ${r.results[0]?.exitCode ?? '?'}): ${(r.results[0]?.stderr || r.results[0]?.message || '').trim()}`);
         });
       } else warn('no hosts.wipe configured: disks not wiped');

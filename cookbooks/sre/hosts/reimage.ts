@@ -1,6 +1,7 @@
 import { defineCookbook } from '@galley/core';
 import {
-  checkFqdn, errMessage, expand, HostsError, need, recordConftool, restoreAndVerify, restoreCommands, setOutAndVerify, short, stepsText,
+  checkCapacity, checkFqdn, checkLockBudget, confirmed, conftoolNow, DEFAULT_INSTALL_TIMEOUT_MS, errMessage, expand, HostsError, lockTtlSeconds, need, notConfirmed,
+  recordConftool, restoreAndVerify, restoreCommands, setOutAndVerify, short, STEP_MS, stepsText,
   type Ctx, type RecordedObject, type Step,
 } from './_common.js';
 
@@ -16,6 +17,7 @@ interface State {
   os: string;
   isNew: boolean;
   value: 'inactive' | 'no';
+  force: boolean;
 }
 
 const PLAIN = /^[a-z0-9][a-z0-9._-]*$/;
@@ -27,16 +29,19 @@ export default defineCookbook({
     os: { type: 'string', demandOption: true, describe: 'OS codename to install, e.g. bookworm' },
     'conftool-value': { type: 'string', choices: ['inactive', 'no'], default: 'inactive', describe: 'pooled value while the host is reimaged (inactive: PyBal drops it from the pool totals)' },
     new: { type: 'boolean', default: false, describe: 'the host is not in conftool yet: skip the conftool steps' },
+    force: { type: 'boolean', default: false, describe: "take the host out even when its pools would go below PyBal's depool threshold" },
   },
   task: 'optional',
   reason: 'optional',
-  lock: (args) => ({ suffix: args.host, concurrency: 1, ttlSeconds: 3 * 3600 }),
+  // Max hold sized from the step deadlines (install, post-install, verifications…): see lockTtlSeconds.
+  lock: (args) => ({ suffix: args.host, concurrency: 1, ttlSeconds: lockTtlSeconds('reimage', 1) }),
 
   async prepare(ctx): Promise<State> {
     const { host, os } = ctx.args;
     checkFqdn(host);
     if (!PLAIN.test(os)) throw new HostsError('ERR_HOSTS_BAD_OS', `os=${JSON.stringify(os)} is not an OS codename`, { hint: 'e.g. os=bookworm' });
     need(ctx.clients, 'provisioner');
+    checkLockBudget(ctx.clients);
     const objs = await recordConftool(ctx.clients, host);
     if (!ctx.args.new && objs.length === 0) {
       throw new HostsError('ERR_HOSTS_NOT_IN_CONFTOOL', `${host} has no conftool objects`, { hint: 'check the name; for a host not in conftool yet, add `new`' });
@@ -48,7 +53,9 @@ export default defineCookbook({
     if (inv && (inv.status === 'decommissioned' || inv.status === 'decommissioning' || inv.status === 'offline')) {
       throw new HostsError('ERR_HOSTS_DECOMMISSIONED', `${host} is ${inv.status} in the inventory`, { hint: 'a decommissioned host is not reimaged; fix the inventory first if this is wrong' });
     }
-    return { host, os, isNew: ctx.args.new, value: ctx.args['conftool-value'] as 'inactive' | 'no' };
+    // Refused here, before the confirmation prompt and with nothing changed; checked again under the host lock.
+    if (!ctx.args.new) await checkCapacity(ctx, [host], ctx.args.force);
+    return { host, os, isNew: ctx.args.new, value: ctx.args['conftool-value'] as 'inactive' | 'no', force: ctx.args.force };
   },
 
   async run(ctx, st) {
@@ -84,12 +91,16 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
     }
   };
 
+  // Asked before anything is locked or written: a refusal changes nothing.
+  if (!ctx.dryRun && !(await confirmed(ctx, `ATTENTION: destructive action for ${host}: reinstall with ${os}. Proceed?`))) {
+    task.fail(`${host}: not confirmed`);
+    return notConfirmed(ctx, `Reimage of ${host} with ${os}`, { host, os, steps });
+  }
   try {
     await step('lock host', () => ctx.lockHosts([host]));
-    if (!ctx.dryRun && !(await ctx.confirm(`ATTENTION: destructive action for ${host}: reinstall with ${os}. Proceed?`))) {
-      throw new HostsError('ERR_HOSTS_NOT_CONFIRMED', `reimage of ${host} not confirmed`);
-    }
     if (!st.isNew) {
+      // The pools may have lost servers while the prompt waited: checked again before writing.
+      if (!ctx.dryRun) await step('check pool capacity', () => checkCapacity(ctx, [host], st.force));
       // Recorded under the host lock: nobody else changes it from here on.
       recorded = await step('record conftool state', () => recordConftool(c, host), (r) => r.map((o) => `${short(o)}=${o.pooled}/${o.weight}`).join(' '));
       outOfTraffic = true;
@@ -110,7 +121,7 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
     }, (k) => k.slice(0, 60) + '…');
     await step('wait for the new boot', async () => {
       try {
-        await c.remote.waitRebootSince([host], bootBefore !== undefined ? new Map([[host, bootBefore]]) : startedAt, { timeoutMs: settings.installTimeoutMs ?? 40 * 60_000, pollMs: 1000 });
+        await c.remote.waitRebootSince([host], bootBefore !== undefined ? new Map([[host, bootBefore]]) : startedAt, { timeoutMs: settings.installTimeoutMs ?? DEFAULT_INSTALL_TIMEOUT_MS, pollMs: 1000 });
       } catch (err) {
         // Say why the host counts as not back when it answers with a key nobody vouched for.
         const probe = await c.remote.run([host], [{ argv: ['true'], timeoutMs: 10_000 }], { isSafe: true, successThreshold: 0 }).catch(() => undefined);
@@ -121,7 +132,7 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
     });
     if (!ctx.dryRun) {
       await step('verify the OS', async () => {
-        const r = await c.remote.run([host], [{ argv: ['lsb_release', '-sc'], timeoutMs: 30_000 }], { isSafe: true });
+        const r = await c.remote.run([host], [{ argv: ['lsb_release', '-sc'], timeoutMs: STEP_MS.osCheck }], { isSafe: true });
         const got = r.results[0]?.stdout.trim() ?? '';
         if (got !== os) throw new HostsError('ERR_HOSTS_WRONG_OS', `${host} runs "${got || r.results[0]?.message || '?'}" after the reinstall, expected ${os}`, { hint: 'check the provisioner (install media / boot order)' });
         return got;
@@ -130,14 +141,14 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
     if (settings.postInstall?.length) {
       const argv = expand(settings.postInstall, { host, os });
       await step(`post-install: ${argv.join(' ')}`, async () => {
-        const r = await c.remote.run([host], [{ argv, timeoutMs: 3 * 3600_000 }]);
+        const r = await c.remote.run([host], [{ argv, timeoutMs: STEP_MS.postInstall }]);
         const h = r.results[0];
         if (!h?.ok) throw new HostsError('ERR_HOSTS_POST_INSTALL', `post-install on ${host} failed (exit ${h?.exitCode ?? '?'}): ${(h?.stderr || h?.stdout || h?.message || '').trim().slice(0, 500)}`, { hint: 'fix the host\'s configuration and run the post-install command by hand' });
       });
     } else ctx.log.warn('no hosts.postInstall configured: the host is not configured after the reinstall');
     await step('health check', () => healthCheck(ctx, host, recorded, settings.healthCheck));
     if (!st.isNew) {
-      await step('restore the recorded conftool state and verify on every LB', () => restoreAndVerify(ctx, host, recorded));
+      await step('restore the recorded conftool state and verify on every LB', () => restoreAndVerify(ctx, host, recorded, st.value));
       outOfTraffic = false;
     }
     if (downtimeId !== undefined) {
@@ -149,17 +160,21 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
     ctx.log.error(`reimage of ${host} failed: ${errMessage(err)}`);
     const failed = steps.find((s) => !s.ok)?.step ?? 'before the first step';
     const commands = outOfTraffic ? restoreCommands(recorded) : [];
-    if (outOfTraffic) ctx.leftover({ object: host, state: `out of traffic (pooled=${st.value})`, why: `failed at: ${failed}` });
+    // What etcd holds now, not what the run meant to leave: a failed repool has put the host back
+    // out, but a failure on the way could leave anything.
+    const now = outOfTraffic && !ctx.dryRun ? await conftoolNow(c, host) : undefined;
+    const where = now !== undefined ? `conftool now: ${now}` : `pooled=${st.value}`;
+    if (outOfTraffic) ctx.leftover({ object: host, state: `out of traffic (${where})`, why: `failed at: ${failed}` });
     if (downtimeId) ctx.leftover({ object: host, state: `downtime ${downtimeId} still set` });
     const text = [
       `Reimage of ${host} with ${os}: FAILED at step "${failed}"`,
       stepsText(steps),
       ...(outOfTraffic
-        ? ['', `The host stays out of traffic (pooled=${st.value}). To restore its recorded state by hand:`, ...commands.map((l) => `  ${l}`)]
+        ? ['', `The host stays out of traffic (${where}). To restore its recorded state by hand:`, ...commands.map((l) => `  ${l}`)]
         : []),
       ...(downtimeId ? ['', `Downtime ${downtimeId} is left in place.`] : []),
     ].join('\n');
-    ctx.output({ host, os, status: 'failed', failedStep: failed, error: errMessage(err), steps, recorded, restoreCommands: commands, downtime: downtimeId ?? null }, text);
+    ctx.output({ host, os, status: 'failed', failedStep: failed, error: errMessage(err), steps, recorded, conftoolNow: now ?? null, restoreCommands: commands, downtime: downtimeId ?? null }, text);
     return 1;
   }
   const text = [

@@ -44,6 +44,10 @@ export class CommandProvisioner extends Recorder implements Provisioner {
     this.#cfg = cfg;
   }
 
+  get callTimeoutMs(): number {
+    return this.#cfg.timeoutMs ?? 600_000;
+  }
+
   with(hooks: LifecycleHooks): CommandProvisioner {
     return new CommandProvisioner(this.#cfg, this.mergeHooks(hooks), this.shared);
   }
@@ -64,7 +68,7 @@ export class CommandProvisioner extends Recorder implements Provisioner {
       if (!SAFE_VALUE.test(v)) throw new ProvisionerError(`refusing ${op}: ${k}=${JSON.stringify(v)} is not a plain name`, { hint: 'host and os must be names like mw1001.eqiad.wmnet / bookworm' });
     }
     const [file, ...args] = expandArgv(this.#template(op), vars);
-    const timeout = this.#cfg.timeoutMs ?? 600_000;
+    const timeout = this.callTimeoutMs;
     return new Promise((resolve, reject) => {
       execFile(file!, args, { timeout, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
         if (err) {

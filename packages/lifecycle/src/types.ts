@@ -38,6 +38,8 @@ interface Bindable<T> {
 }
 
 export interface Provisioner extends Bindable<Provisioner> {
+  /** The longest one call may take (undefined: no configured bound); cookbooks size their lock hold time with it. */
+  readonly callTimeoutMs?: number | undefined;
   /** Reinstall the host with this OS (network boot, installer, reboot into the new OS). Returns once the install was started. */
   reinstall(host: string, os: string): Promise<void>;
   powerOff(host: string): Promise<void>;
