@@ -226,6 +226,34 @@ describe('sre.lb.rolling-restart', () => {
   });
 });
 
+describe('one rolling operation per (dc, cluster)', () => {
+  it('rolling-run without dc= waits for a rolling-restart with dc=eqiad on the same cluster (a shared lock per dc+cluster touched); never more than a batch out', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    const w = new Watcher(lab, 'eqiad', 'jobrunner');
+    await w.start();
+    let second: Promise<Awaited<ReturnType<typeof cookbook>>> | undefined;
+    const first = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e cluster lock 1'], {
+      onEvent: (e) => {
+        if (!second && e.type === 'host-phase' && e.host === J[0] && e.phase === 'acting') {
+          second = cookbook(lab, ['--output', 'json', 'sre.lb.rolling-run', 'cluster=jobrunner', 'services=nginx', 'batch=1', 'sleep=0', 'command=true', 'reason=e2e cluster lock 2']);
+        }
+      },
+    });
+    const firstEnd = Date.now();
+    expect(second).toBeDefined();
+    const r2 = await second!;
+    await w.stop();
+    expect(first.code).toBe(0);
+    expect(r2.code).toBe(0);
+    // the second run waited on the shared eqiad/jobrunner lock, then did its work after the first ended
+    expect(r2.events.some((e) => e.type === 'lock' && e.status === 'waiting' && e.key === 'hosts/lb-cluster:eqiad-jobrunner')).toBe(true);
+    const firstDepool = r2.events.find((e) => e.type === 'host-phase' && e.phase === 'depooling');
+    expect(Date.parse(firstDepool!.ts!)).toBeGreaterThanOrEqual(firstEnd - 1000);
+    expect(w.maxDepooled).toBe(1);
+    expect(Object.values(await pooled('eqiad', 'jobrunner')).every((p) => p === 'yes')).toBe(true);
+  });
+});
+
 describe('interruptions', () => {
   it('SIGINT mid-batch: exit 97 with what is left where; --resume finishes the run', async () => {
     await settled(lab, 'eqiad', 'jobrunner');

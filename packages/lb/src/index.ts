@@ -13,6 +13,7 @@ export { conftoolStore, remoteExecutor, pybalVerifier, pybalCapacity, type Conft
 export {
   rollingArgs,
   rollingLock,
+  clusterLockName,
   rollingOperation,
   rollingRestart,
   rollingRun,

@@ -68,10 +68,42 @@ export interface RollingArgs {
   'verify-timeout'?: string | number | undefined;
 }
 
-/** One rolling operation per dc+cluster at a time. */
+/**
+ * The cookbook's own lock (its name includes the cookbook's, so it does not stop a different
+ * rolling cookbook, or the same one with or without dc=, on the same cluster); the lock shared by
+ * every rolling operation is `clusterLockName`, taken per (dc, cluster) actually touched.
+ */
 export function rollingLock(args: { cluster: string; dc?: string | undefined }): { suffix: string; concurrency: number; ttlSeconds: number } {
   return { suffix: `${args.dc ?? 'all'}-${args.cluster}`, concurrency: 1, ttlSeconds: 12 * 3600 };
 }
+
+/**
+ * One rolling operation per (dc, cluster) at a time, whichever sre.lb cookbook runs it and whether
+ * dc= was given: a lock per (dc, cluster) touched, with a name no cookbook name is part of. The
+ * runner has no lock API besides the cookbook lock and host locks, so it is taken as a host lock
+ * (concurrency 1, held until the run ends) under a name no host can have.
+ */
+export function clusterLockName(dc: string, cluster: string): string {
+  return `lb-cluster:${dc}-${cluster}`;
+}
+
+/** Lock every (dc, cluster) the selection touches, then read the selection again under the locks. */
+async function lockClusters(ctx: LbContext, store: LbPorts['store'], select: SelectOptions, first: Selection): Promise<Selection> {
+  const locked = new Set<string>();
+  let sel = first;
+  for (let round = 0; round < 3; round++) {
+    const names = [...new Set(sel.hosts.map((h) => clusterLockName(h.dc, h.cluster)))].sort();
+    const missing = names.filter((n) => !locked.has(n));
+    if (!missing.length && round > 0) return sel;
+    await ctx.lockHosts(missing);
+    for (const n of missing) locked.add(n);
+    // Another run may have held the cluster while we waited: its changes are visible only now.
+    sel = await selectHosts(store, select);
+  }
+  throw new Error(`the selection ${sel.what} kept changing clusters while they were being locked`);
+}
+
+const LOCK_CODES: ReadonlySet<string> = new Set(['ERR_LOCK_TIMEOUT', 'ERR_LOCK_LOST', 'ERR_LOCK_EXPIRED']);
 
 function list(v: string | undefined): string[] | undefined {
   if (v === undefined) return undefined;
@@ -193,8 +225,21 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
     return 0;
   }
 
+  let locked: Selection;
+  try {
+    locked = await lockClusters(ctx, ports.store, call.select, sel);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code !== 'string' || !LOCK_CODES.has(code)) throw err;
+    // Nothing was touched: say who holds the cluster rather than crash.
+    const msg = `REFUSED: cannot lock ${[...new Set(sel.hosts.map((h) => `${h.dc}/${h.cluster}`))].join(', ')} for a rolling operation: ${err instanceof Error ? err.message : String(err)}; nothing was changed`;
+    ctx.log.error(msg);
+    ctx.output({ status: 'refused', stopReason: msg, succeeded: [], failed: [], inFlight: [], notAttempted: sel.hosts.map((h) => h.host) }, msg);
+    return 1;
+  }
+
   const report = await runRolling(ports, {
-    selection: sel,
+    selection: locked,
     batch,
     commands: call.commands,
     ...(healthCheck ? { healthCheck } : {}),
