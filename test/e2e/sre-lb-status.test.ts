@@ -1,8 +1,11 @@
 // `cookbook sre.lb.status` through the built binary against the lab (build first:
 // `pnpm exec tsc -b packages/cli cookbooks`).
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import YAML from 'yaml';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Lab } from '@galley/lab';
 import { sharedLab } from '@galley/lab/testing';
 
@@ -13,9 +16,9 @@ const POOL = 'jobrunner-nginx_eqiad';
 const J = ['mw1301', 'mw1302', 'mw1303', 'mw1304'].map((h) => `${h}.eqiad.wmnet`);
 let lab: Lab;
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(args: string[], config = lab.info.config): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, '-c', lab.info.config, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, '-c', config, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -33,34 +36,62 @@ interface Row {
 interface PoolOut {
   pool: { pool: string };
   rows: Row[];
-  capacity: { canTakeOut: number; perLb: { lb: string; total: number; upEnabled: number }[] };
+  capacity: { canTakeOut: number; perLb: { lb: string; total: number; upEnabled: number; canTakeOut: number; error?: string }[] };
   alerts: { lb: string; status?: string; msg?: string }[];
 }
 
-async function statusJson(args: string[]): Promise<{ pools: PoolOut[]; alerts: { lb: string; status?: string }[] }> {
-  const r = await run(['--output', 'json', 'sre.lb.status', ...args]);
-  expect(r.code).toBe(0);
+async function statusJson(args: string[], opts: { config?: string; code?: number; globals?: string[] } = {}): Promise<{ pools: PoolOut[]; alerts: { lb: string; status?: string }[]; conftoolUnknown?: string }> {
+  const r = await run(['--output', 'json', ...(opts.globals ?? []), 'sre.lb.status', ...args], opts.config);
+  expect(r.code).toBe(opts.code ?? 0);
   const events = r.stdout
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as { type: string; data?: unknown });
   const out = events.find((e) => e.type === 'output');
   expect(out).toBeDefined();
-  return out!.data as { pools: PoolOut[]; alerts: { lb: string; status?: string }[] };
+  return out!.data as { pools: PoolOut[]; alerts: { lb: string; status?: string }[]; conftoolUnknown?: string };
 }
 
-async function waitDown(hosts: string[]): Promise<void> {
-  // Health checks run every ~200 ms; wait until both simulators see the services down.
+/** A port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** The lab's config with etcd pointing at a port nothing listens on. */
+async function configWithEtcdDown(): Promise<{ file: string; endpoint: string }> {
+  const cfg = YAML.parse(fs.readFileSync(lab.info.config, 'utf8')) as { etcd: Record<string, unknown> };
+  const endpoint = `http://127.0.0.1:${await closedPort()}`;
+  cfg.etcd = { ...cfg.etcd, endpoints: [endpoint], dialTimeoutMs: 1000, requestTimeoutMs: 1000 };
+  const file = path.join(lab.dir, 'status-etcd-down.config.yaml');
+  fs.writeFileSync(file, YAML.stringify(cfg));
+  return { file, endpoint };
+}
+
+async function waitUp(hosts: string[], up: boolean): Promise<void> {
+  // Health checks run every ~200 ms; wait until both simulators see the services down (or back up and pooled).
   const end = Date.now() + 10000;
   for (;;) {
     const views = await Promise.all(
-      lab.info.loadBalancers.flatMap((lb) => hosts.map(async (h) => ((await (await fetch(`${lb.url}/pools/${POOL}/${h}`, { headers: { accept: 'application/json' } })).json()) as { up: boolean }).up)),
+      lab.info.loadBalancers.flatMap((lb) =>
+        hosts.map(async (h) => {
+          try {
+            return (await (await fetch(`${lb.url}/pools/${POOL}/${h}`, { headers: { accept: 'application/json' } })).json()) as { up: boolean; pooled: boolean; enabled: boolean };
+          } catch {
+            return undefined; // an LB still coming back from an injected fault
+          }
+        }),
+      ),
     );
-    if (views.every((up) => !up)) return;
-    if (Date.now() > end) throw new Error('services did not go down on the simulators');
+    if (views.every((v) => v !== undefined && (up ? v.up && v.pooled && v.enabled : !v.up))) return;
+    if (Date.now() > end) throw new Error(`services did not go ${up ? 'up' : 'down'} on the simulators: ${JSON.stringify(views)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+const waitDown = (hosts: string[]): Promise<void> => waitUp(hosts, false);
 
 beforeAll(async () => {
   lab = await sharedLab();
@@ -68,6 +99,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await lab.reset();
 });
+afterEach(async () => {
+  await lab.reset();
+  await waitUp(J, true);
+}, 30000);
 
 describe('cookbook sre.lb.status (built binary, lab)', () => {
   it('prints one table per pool with each LB’s view, capacity and alerts', async () => {
@@ -100,6 +135,39 @@ describe('cookbook sre.lb.status (built binary, lab)', () => {
       ['lvs1020', 4, 1],
     ]);
     expect(out.alerts.map((a) => a.status)).toEqual(['critical', 'critical']);
+  });
+
+  it('with one LB down: ERROR cells for it, its capacity "unknown", the other LB shown, exit 0', async () => {
+    await lab.lb('lvs1020', 'down');
+    try {
+      const r = await run(['sre.lb.status', 'cluster=jobrunner', 'dc=eqiad', 'service=nginx']);
+      expect(r.code).toBe(0);
+      for (const h of J) expect(r.stdout).toMatch(new RegExp(`${h.replace(/\./g, '\\.')}\\s+yes/10\\s+enabled/up/pooled\\s+ERROR\\s+lb-error@lvs1020`));
+      expect(r.stdout).toContain(`capacity: can take out 0 more (lvs1019: 4/4 up+enabled, 4 pooled, can take out 2; lvs1020: unknown (load balancer lvs1020 unreachable at ${lab.info.loadBalancers[1]!.url}/pools/${POOL}`);
+      expect(r.stdout).toMatch(/alerts \(all pools of each LB\): lvs1019 OK - All pools are healthy; lvs1020 unknown \(load balancer lvs1020 unreachable/);
+      const out = await statusJson(['cluster=jobrunner', 'dc=eqiad', 'service=nginx']);
+      expect(out.pools[0]!.capacity.perLb.map((c) => [c.lb, c.canTakeOut, 'error' in c])).toEqual([
+        ['lvs1019', 2, false],
+        ['lvs1020', 0, true],
+      ]);
+    } finally {
+      await lab.lb('lvs1020', 'up');
+    }
+  });
+
+  it('with etcd unreachable (and --no-locks): every configured pool as the LBs serve it, conftool unknown, exit 2', async () => {
+    const { file, endpoint } = await configWithEtcdDown();
+    const r = await run(['--no-locks', 'sre.lb.status', 'cluster=jobrunner', 'dc=eqiad'], file);
+    expect(r.code).toBe(2);
+    expect(r.stdout + r.stderr).toContain(`etcd is not reachable at ${endpoint}`);
+    expect(r.stdout).toMatch(/conftool: UNKNOWN \(etcd is not reachable/);
+    expect(r.stdout).toContain(`pool ${POOL} (eqiad/jobrunner/nginx), depool threshold 0.5`);
+    for (const h of J) expect(r.stdout).toMatch(new RegExp(`${h.replace(/\./g, '\\.')}\\s+unknown\\s+enabled/up/pooled\\s+enabled/up/pooled`));
+    expect(r.stdout).toContain('capacity: can take out 2 more (lvs1019: 4/4 up+enabled, 4 pooled, can take out 2; lvs1020: 4/4 up+enabled, 4 pooled, can take out 2)');
+    const out = await statusJson(['cluster=jobrunner', 'dc=eqiad', 'service=nginx'], { config: file, code: 2, globals: ['--no-locks'] });
+    expect(out.conftoolUnknown).toContain(`etcd is not reachable at ${endpoint}`);
+    expect(out.pools.map((p) => p.pool.pool)).toEqual([POOL]);
+    expect(out.pools[0]!.rows.map((row) => [row.host, row.conftool.pooled, row.flags])).toEqual(J.map((h) => [h, undefined, []]));
   });
 
   it('exits 1 naming the selector when nothing matches', async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { EtcdUnavailableError, type Conftool } from '@galley/confctl';
 import { FakeConftool } from '@galley/confctl/testing';
 import { runCookbookForTest } from '@galley/core/testing';
 import { PybalClient, PybalService, PybalTopology, type StatusReport } from '@galley/pybal';
@@ -74,6 +75,46 @@ describe('sre.lb.status', () => {
     expect(out.unmapped).toEqual([]);
     expect(out.pools[0]!.rows).toHaveLength(4);
     expect(out.pools[0]!.capacity.canTakeOut).toBe(1);
+  });
+
+  it('with etcd unreachable, still shows every configured pool as the LBs serve it, conftool unknown, exit 2', async () => {
+    lbs[1]!.remove('jobrunner-nginx_eqiad', hosts[2]!); // lvs1020 does not list mw1303
+    lbs[0]!.set('jobrunner-nginx_eqiad', hosts[1]!, { up: false }); // lvs1019 keeps mw1302 pooled while down
+    const down = new EtcdUnavailableError(['http://127.0.0.1:2379'], new Error('connect ECONNREFUSED 127.0.0.1:2379'));
+    // Only the read fails: a stand-in for a conftool whose etcd is down.
+    const unreachable = { select: () => Promise.reject(down) } as unknown as Conftool;
+    const r = await runCookbookForTest(status, { args: ['cluster=jobrunner'], clients: { confctl: unreachable, pybal } });
+    expect(r.exitCode).toBe(2);
+    expect(r.logs.join('\n')).toContain('ERROR etcd is not reachable at http://127.0.0.1:2379: connect ECONNREFUSED');
+    expect(r.logs.join('\n')).toContain('conftool state UNKNOWN: showing 1 configured pool(s) as the load balancers serve them');
+    const out = r.output as StatusReport;
+    expect(out.conftoolUnknown).toContain('etcd is not reachable');
+    const p = out.pools[0]!;
+    expect(p.pool.pool).toBe('jobrunner-nginx_eqiad');
+    expect(p.rows.map((row) => [row.host, row.conftool.pooled, row.flags.map((f) => `${f.kind}@${f.lb ?? ''}`)])).toEqual([
+      [hosts[0], undefined, []],
+      [hosts[1], undefined, ['pooled-down@lvs1019']],
+      [hosts[2], undefined, ['missing-on-lb@lvs1020']],
+      [hosts[3], undefined, []],
+    ]);
+    expect(p.rows[2]!.flags[0]!.message).toBe('lvs1020 does not list mw1303.eqiad.wmnet in pool jobrunner-nginx_eqiad (lvs1019 does)');
+    expect(p.extraOnLb).toEqual([]);
+    expect(p.capacity.perLb.map((c) => [c.lb, c.total, c.upEnabled, c.canTakeOut])).toEqual([
+      ['lvs1019', 4, 2, 0],
+      ['lvs1020', 3, 2, 0],
+    ]);
+    const text = (r.events.find((e) => e.type === 'output') as { text?: string } | undefined)?.text ?? '';
+    expect(text).toMatch(/^conftool: UNKNOWN \(etcd is not reachable at http:\/\/127\.0\.0\.1:2379/);
+    expect(text).toMatch(/mw1301\.eqiad\.wmnet\s+unknown\s+enabled\/up\/pooled\s+enabled\/up\/pooled/);
+    expect(text).toMatch(/mw1304\.eqiad\.wmnet\s+unknown\s+disabled\/up\/not pooled\s+disabled\/up\/not pooled/);
+  });
+
+  it('with etcd unreachable and no configured pool for the selection, fails with exit 1', async () => {
+    const down = new EtcdUnavailableError(['http://127.0.0.1:2379'], new Error('connect ECONNREFUSED'));
+    const unreachable = { select: () => Promise.reject(down) } as unknown as Conftool;
+    const r = await runCookbookForTest(status, { args: ['cluster=nosuch'], clients: { confctl: unreachable, pybal } });
+    expect(r.exitCode).toBe(1);
+    expect(r.logs.join('\n')).toContain('conftool cannot be read and no PyBal pool is configured for cluster=nosuch');
   });
 
   it('fails with exit 1 and the selector when nothing matches', async () => {

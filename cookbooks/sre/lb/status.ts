@@ -4,6 +4,12 @@ import { isGalleyError } from '@galley/errors';
 /**
  * What on-call looks at before and after maintenance: per PyBal pool, each host's conftool state
  * next to every load balancer's view, the capacity left and the LBs' alerts. Read-only.
+ *
+ * Exit codes: 0 the report was produced (disagreements, an LB down or alerting are its content);
+ * 1 nothing matched, or neither conftool nor any configured pool could be shown; 2 etcd could not
+ * be read: every configured pool of the selection is shown from the load balancers alone, with
+ * conftool "unknown" (that is when on-call needs the LB view most). With etcd down the run's lock
+ * cannot be taken either: run it with `--no-locks` then.
  */
 export default defineCookbook({
   title: "Show a cluster's pool state: conftool next to every load balancer's view, capacity left, alerts",
@@ -20,19 +26,30 @@ export default defineCookbook({
     if (service !== undefined) sel.service = service;
     const pybal = ctx.clients.pybal;
     let report: Awaited<ReturnType<typeof pybal.status>>;
+    let exitCode = 0;
     try {
       report = await pybal.status(await ctx.clients.confctl.select(sel));
     } catch (err) {
-      // Nothing matched, etcd down, bad config: the user's to fix, so a plain failure, not "uncaught exception".
+      // Nothing matched, bad config: the user's to fix, so a plain failure, not "uncaught exception".
       if (!isGalleyError(err)) throw err;
       ctx.log.error(`${err.message}${err.hint ? ` (hint: ${err.hint})` : ''}`);
-      return 1;
+      if (!err.code.startsWith('ERR_ETCD_')) return 1;
+      // etcd is unreachable (or refuses us): PyBal still serves its last known state; show it.
+      const pools = pybal.topology.all().filter((p) => p.cluster === cluster && (dc === undefined || p.dc === dc) && (service === undefined || p.service === service));
+      if (pools.length === 0) {
+        ctx.log.error(`conftool cannot be read and no PyBal pool is configured for ${Object.entries(sel).map(([k, v]) => `${k}=${v}`).join(' ')}: nothing to show`);
+        return 1;
+      }
+      ctx.log.warn(`conftool state UNKNOWN: showing ${pools.length} configured pool(s) as the load balancers serve them`);
+      report = await pybal.statusWithoutConftool(pools, err.message);
+      exitCode = 2;
     }
     const problems = report.pools.reduce((n, p) => n + p.rows.filter((r) => r.flags.length > 0).length + p.extraOnLb.length, 0);
     const alerting = report.pools.flatMap((p) => p.alerts).filter((a) => a.error !== undefined || (a.status !== undefined && a.status !== 'ok')).length;
     if (problems > 0 || alerting > 0) ctx.log.warn(`${problems} object(s) where conftool and the load balancers disagree or look unhealthy; ${alerting} LB alert(s) not OK`);
     ctx.output(report, pybal.render(report));
-    // A status report succeeds whenever it could be produced: disagreements are its content, not a failure.
-    return 0;
+    // A status report succeeds whenever it could be produced: disagreements are its content, not a
+    // failure. Without conftool it is only half a report: 2 says so to scripts.
+    return exitCode;
   },
 });

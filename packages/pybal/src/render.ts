@@ -16,12 +16,14 @@ function table(header: string[], rows: string[][]): string[] {
 /** Plain-text rendering of `PybalService.status()` for `sre.lb.status` (no colours: it goes to logs too). */
 export function renderStatus(report: StatusReport): string {
   const out: string[] = [];
+  const unknown = report.conftoolUnknown !== undefined;
+  if (unknown) out.push(`conftool: UNKNOWN (${report.conftoolUnknown ?? ''}); showing what the load balancers serve`, '');
   for (const p of report.pools) {
     const lbNames = p.pool.loadBalancers.map((l) => l.name);
     out.push(`pool ${p.pool.pool} (${p.pool.dc}/${p.pool.cluster}/${p.pool.service}), depool threshold ${p.pool.depoolThreshold}`);
     const rows = p.rows.map((r) => [
       r.host,
-      `${r.conftool.pooled ?? '?'}/${r.conftool.weight ?? '?'}`,
+      unknown ? 'unknown' : `${r.conftool.pooled ?? '?'}/${r.conftool.weight ?? '?'}`,
       ...lbNames.map((lb) => {
         const e = r.lbs.find((x) => x.lb === lb);
         return e ? cell(e.view, e.error) : '-';

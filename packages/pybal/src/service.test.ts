@@ -206,9 +206,12 @@ describe('PybalService against two fake LBs', () => {
     for (const f of [a, b]) f.set('jobrunner_nginx', h2, { enabled: false, pooled: true }); // conftool no, kept
     for (const f of [a, b]) f.set('jobrunner_nginx', h3, { up: false, pooled: true }); // pooled down
     a.remove('jobrunner_nginx', h4); // missing on lvs1019; conftool inactive → fine there, listed on lvs1020
-    const rows = await svc.compare([node(h1), node(h2, 'no'), node(h3), node(h4, 'inactive'), node(hosts[4]!)]);
+    b.remove('jobrunner_nginx', hosts[5]!); // conftool yes, lvs1020 does not list it
+    const rows = await svc.compare([node(h1), node(h2, 'no'), node(h3), node(h4, 'inactive'), node(hosts[4]!), node(hosts[5]!)]);
     const kinds = rows.map((r) => r.flags.map((f) => `${f.kind}@${f.lb ?? ''}`));
-    expect(kinds).toEqual([['lagging@lvs1020'], ['kept-pooled@lvs1019', 'kept-pooled@lvs1020'], ['pooled-down@lvs1019', 'pooled-down@lvs1020'], ['listed-while-inactive@lvs1020'], []]);
+    expect(kinds).toEqual([['lagging@lvs1020'], ['kept-pooled@lvs1019', 'kept-pooled@lvs1020'], ['pooled-down@lvs1019', 'pooled-down@lvs1020'], ['listed-while-inactive@lvs1020'], [], ['missing-on-lb@lvs1020']]);
+    expect(rows[5]!.flags[0]!.message).toBe('lvs1020 does not list mw1006.eqiad.wmnet in pool jobrunner_nginx');
+    expect(rows[5]!.lbs).toEqual([{ lb: 'lvs1019', view: V(true, true, true) }, { lb: 'lvs1020', view: null }]);
     expect(rows[1]!.flags[0]!.message).toContain('lvs1019 keeps mw1002.eqiad.wmnet pooled');
     expect(rows[0]!.lbs).toEqual([{ lb: 'lvs1019', view: V(true, true, true) }, { lb: 'lvs1020', view: V(false, true, false) }]);
   });

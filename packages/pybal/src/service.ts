@@ -111,6 +111,11 @@ export interface StatusReport {
   unmapped: ComparisonRow[];
   /** Each LB's /alerts as served (PyBal's alerts cover all its pools); `pools[].alerts` holds the parts about that pool. */
   alerts: LbAlerts[];
+  /**
+   * Set when conftool could not be read (why): the rows are the servers the LBs list, with
+   * conftool unknown (`conftool.pooled` undefined). See `statusWithoutConftool`.
+   */
+  conftoolUnknown?: string;
 }
 
 export interface LbAlerts {
@@ -234,6 +239,30 @@ export class PybalService {
   async status(nodes: readonly NodeLike[]): Promise<StatusReport> {
     const pools = this.topology.poolsForNodes(nodes);
     const views = await this.fetchAll(pools);
+    const rows = nodes.map((n) => this.compareRow(n, views));
+    return this.assembleStatus(pools, views, rows, rows.filter((r) => r.pool === null), true);
+  }
+
+  /**
+   * The status of these pools from the load balancers alone, for when conftool cannot be read
+   * (etcd down): PyBal keeps serving its last known state then, and that is what on-call needs to
+   * see. One row per server any LB lists, conftool unknown; flags only what needs no conftool
+   * (an LB without an answer, a server one LB lists and another does not, pooled while down).
+   */
+  async statusWithoutConftool(pools: readonly PoolRef[], reason: string): Promise<StatusReport> {
+    const views = await this.fetchAll(pools);
+    const rows = pools.flatMap((pool) => {
+      const hosts = new Set<string>();
+      for (const lb of pool.loadBalancers) {
+        const f = views.get(pairKey(pool, lb));
+        if (f?.ok) for (const h of f.view.keys()) hosts.add(h);
+      }
+      return [...hosts].sort().map((host) => this.lbOnlyRow(pool, host, views));
+    });
+    return { ...(await this.assembleStatus(pools, views, rows, [], false)), conftoolUnknown: reason };
+  }
+
+  private async assembleStatus(pools: readonly PoolRef[], views: Map<string, PoolFetch>, rows: ComparisonRow[], unmapped: ComparisonRow[], conftoolKnown: boolean): Promise<StatusReport> {
     const lbs = new Map<string, LoadBalancerRef>();
     for (const p of pools) for (const lb of p.loadBalancers) lbs.set(lb.name, lb);
     const alertsByLb = new Map<string, LbAlerts>();
@@ -248,7 +277,6 @@ export class PybalService {
         }
       }),
     );
-    const rows = nodes.map((n) => this.compareRow(n, views));
     const out: PoolStatus[] = pools.map((pool) => {
       const k = poolKey(pool);
       const poolRows = rows.filter((r) => r.pool !== null && poolKey(r) === k);
@@ -258,7 +286,7 @@ export class PybalService {
         const f = views.get(pairKey(pool, lb));
         const threshold = pool.depoolThreshold;
         if (!f?.ok) return { lb: lb.name, total: 0, upEnabled: 0, pooled: 0, threshold, canTakeOut: 0, error: f?.ok === false ? f.error : 'not fetched' };
-        for (const [host, view] of f.view) if (!known.has(host)) extraOnLb.push({ lb: lb.name, host, view });
+        if (conftoolKnown) for (const [host, view] of f.view) if (!known.has(host)) extraOnLb.push({ lb: lb.name, host, view });
         const c = countsFromView(f.view);
         return { lb: lb.name, total: c.total, upEnabled: c.upEnabled, pooled: c.pooled, threshold, canTakeOut: canTakeOut(c, threshold) };
       });
@@ -267,7 +295,7 @@ export class PybalService {
       return { pool, rows: poolRows, capacity, alerts, extraOnLb };
     });
     const alerts = [...lbs.keys()].map((name) => alertsByLb.get(name) ?? { lb: name, error: 'not fetched' });
-    return { pools: out, unmapped: rows.filter((r) => r.pool === null), alerts };
+    return { pools: out, unmapped, alerts };
   }
 
   /** Text form of a status report (a method so cookbooks need not import this package). */
@@ -320,6 +348,35 @@ export class PybalService {
       const v = f.view.get(name) ?? null;
       row.lbs.push({ lb: lb.name, view: v });
       row.flags.push(...flagsFor(n.pooled, v, { lb: lb.name, host: name, pool, counts: countsFromView(f.view) }));
+    }
+    return row;
+  }
+
+  private lbOnlyRow(pool: PoolRef, host: string, views: Map<string, PoolFetch>): ComparisonRow {
+    const row: ComparisonRow = { dc: pool.dc, cluster: pool.cluster, service: pool.service, host, pool: pool.pool, conftool: { pooled: undefined, weight: undefined }, lbs: [], flags: [] };
+    const listing = pool.loadBalancers.filter((lb) => {
+      const f = views.get(pairKey(pool, lb));
+      return f?.ok === true && f.view.has(host);
+    });
+    for (const lb of pool.loadBalancers) {
+      const f = views.get(pairKey(pool, lb));
+      if (!f?.ok) {
+        const error = f?.ok === false ? f.error : 'not fetched';
+        row.lbs.push({ lb: lb.name, view: null, error });
+        row.flags.push({ kind: 'lb-error', lb: lb.name, message: error });
+        continue;
+      }
+      const v = f.view.get(host) ?? null;
+      row.lbs.push({ lb: lb.name, view: v });
+      if (v === null) {
+        row.flags.push({ kind: 'missing-on-lb', lb: lb.name, message: `${lb.name} does not list ${host} in pool ${pool.pool} (${listing.map((l) => l.name).join(', ')} does)` });
+        continue;
+      }
+      if (v.pooled && v.enabled && !v.up) {
+        const counts = countsFromView(f.view);
+        const need = minUpEnabled(counts.total, pool.depoolThreshold);
+        row.flags.push({ kind: 'pooled-down', lb: lb.name, message: `${lb.name} keeps ${host} pooled although it is down (${counts.upEnabled} of ${counts.total} up and enabled, ${need} needed)` });
+      }
     }
     return row;
   }
