@@ -3,11 +3,12 @@
  * --reason/--task-id; `key=value` positionals are accepted as `--key=value`.
  */
 import yargs from 'yargs';
-import type { Argv } from 'yargs';
+import type { Argv, Options } from 'yargs';
 import {
   type AnyCookbook,
   type ArgSpec,
   ArgsError,
+  argvShape,
   checkReason,
   checkTaskId,
   normalizeArgv,
@@ -16,13 +17,24 @@ import {
   runnerArgSpec,
 } from '@galley/core';
 
+/** The spec without galley's own `secret` marker (yargs has no such option). */
+function yargsOptions(spec: ArgSpec): Record<string, Options> {
+  const out: Record<string, Options> = {};
+  for (const [k, o] of Object.entries(spec)) {
+    const copy: Options & { secret?: boolean } = { ...o };
+    delete copy.secret;
+    out[k] = copy;
+  }
+  return out;
+}
+
 function build(name: string, c: AnyCookbook, argv: readonly string[], owner: string): Argv {
   const spec: ArgSpec = { ...((c.args ?? {}) as ArgSpec), ...runnerArgSpec(c) };
-  const flags = new Set(Object.entries(spec).filter(([, o]) => o.type === 'boolean').map(([k]) => k));
-  return yargs(normalizeArgv(argv, flags))
+  const { flags, valued } = argvShape(spec);
+  return yargs(normalizeArgv(argv, flags, valued))
     .scriptName(`cookbook [GLOBAL_ARGS] ${name}`)
     .usage(`$0 [ARGS]\n\n${c.title}`)
-    .options(spec)
+    .options(yargsOptions(spec))
     .strict()
     .strictOptions()
     .version(false)

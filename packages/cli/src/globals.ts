@@ -34,6 +34,7 @@ export const GLOBAL_OPTIONS = [
   { flags: '--locks [PREFIX]', describe: 'list current lock holders' },
   { flags: '--break-lock KEY', describe: 'remove one lock holder (asks for confirmation)' },
   { flags: '-h, --help', describe: 'this help; `cookbook NAME --help` for a cookbook' },
+  { flags: '--version', describe: 'print the version and exit' },
 ] as const;
 
 export function parseGlobals(argv: readonly string[]): GlobalOptions {

@@ -3,6 +3,7 @@
  * the lock session and the sinks, runs the cookbook and returns its exit code (bin.ts exits).
  * Heavy modules (etcd3, ssh2, undici, listr2, yargs) are imported only on the paths that need them.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import readline from 'node:readline/promises';
 import type { GalleyConfig } from '@galley/config';
@@ -21,7 +22,7 @@ import {
   renderTree,
   ConfirmationError,
 } from '@galley/core';
-import { ExitCode, formatError } from '@galley/errors';
+import { ExitCode, formatError, GalleyError } from '@galley/errors';
 import type { BaseClients } from './factories.js';
 import { globalHelp, parseGlobals, type GlobalOptions } from './globals.js';
 import { ndjsonSink, textSink, type Writer } from './render.js';
@@ -39,6 +40,23 @@ export interface CliIo {
 export interface CliDeps {
   loadConfig?(file: string | undefined): Promise<GalleyConfig>;
   clients?(cfg: GalleyConfig, dryRun: boolean): BaseClients;
+}
+
+/** A real run needs etcd for its locks; refused (exit 1) rather than run unlocked by accident. */
+class NoEtcdForLocksError extends GalleyError {
+  constructor(cookbook: string) {
+    super('ERR_LOCKS_NO_ETCD', `refusing to run ${cookbook}: the config has no etcd section, so no lock could be taken`, {
+      hint: 'add the etcd section to the config; `-d` (dry-run) works without it; `--no-locks` runs unlocked (emergency only)',
+    });
+  }
+}
+
+function version(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 const user = () => {
@@ -74,6 +92,10 @@ export async function main(argv: readonly string[], io: CliIo, deps: CliDeps = {
   } catch (e) {
     err(formatError(e));
     return ExitCode.ARG_PARSER_FAILED;
+  }
+  if (g.version) {
+    io.stdout.write(`cookbook ${version()}\n`);
+    return 0;
   }
   if (g.help && g.cookbook === undefined) {
     io.stdout.write(`${globalHelp()}\n`);
@@ -182,9 +204,13 @@ async function runOne(name: string, args: readonly string[], catalog: Catalog, g
   try {
     await clients.prepare();
     const etcd = cfg.etcd ? await clients.etcd() : undefined;
-    if (g.noLocks || !etcd) {
-      if (!g.noLocks) err('[WARN] no etcd in the config: running without locks');
+    if (g.noLocks) {
       locks = new NoLockSession(g.dryRun);
+    } else if (!etcd) {
+      // Fail closed: without etcd nothing would stop a concurrent run on the same hosts. Only an
+      // explicit --no-locks runs unlocked; a dry-run writes nothing, so it may go on (loudly).
+      if (!g.dryRun) throw new NoEtcdForLocksError(name);
+      locks = new NoLockSession(true, 'no etcd section in the config; dry-run');
     } else {
       locks = new EtcdLocks(etcd, cfg.locks ?? {}).session(runId, { dryRun: g.dryRun });
     }

@@ -7,17 +7,30 @@ import { ArgsError } from './errors.js';
 
 const KV = /^([A-Za-z][\w-]*)=(.*)$/s;
 
-/** `cluster=jobrunner` → `--cluster=jobrunner`; `reason=…`/`task=…` map to the runner's flags. */
-export function normalizeArgv(argv: readonly string[], flags: ReadonlySet<string> = new Set()): string[] {
+/**
+ * `cluster=jobrunner` → `--cluster=jobrunner`; `reason=…`/`task=…` map to the runner's flags.
+ * `flags`: boolean option names (a bare word naming one is that flag). `valued`: option names and
+ * aliases that take a value: the word after `--name`/`-a` is that value and is kept as typed, even
+ * when it looks like `key=value` (`--select dc=eqiad,cluster=x`, `-r note=…`).
+ */
+export function normalizeArgv(argv: readonly string[], flags: ReadonlySet<string> = new Set(), valued: ReadonlySet<string> = new Set()): string[] {
   const out: string[] = [];
   let afterDashDash = false;
+  let valueNext = false;
   for (const a of argv) {
-    if (afterDashDash) {
+    if (afterDashDash || valueNext) {
+      valueNext = false;
       out.push(a);
       continue;
     }
     if (a === '--') {
       afterDashDash = true;
+      out.push(a);
+      continue;
+    }
+    const opt = /^--?([^=-][^=]*)$/.exec(a);
+    if (opt && valued.has(opt[1]!)) {
+      valueNext = true;
       out.push(a);
       continue;
     }
@@ -33,6 +46,17 @@ export function normalizeArgv(argv: readonly string[], flags: ReadonlySet<string
     }
   }
   return out;
+}
+
+/** What normalizeArgv needs from a spec: boolean option names, and every name and alias that takes a value. */
+export function argvShape(spec: ArgSpec): { flags: Set<string>; valued: Set<string> } {
+  const flags = new Set<string>();
+  const valued = new Set<string>();
+  for (const [k, o] of Object.entries(spec)) {
+    if (o.type === 'boolean') flags.add(k);
+    else for (const n of [k, ...[o.alias ?? []].flat()]) valued.add(n);
+  }
+  return { flags, valued };
 }
 
 /** The options the runner adds when a cookbook asks for them (Spicerack's argument_*_required). */
@@ -99,7 +123,8 @@ export function applySpec(name: string, spec: ArgSpec, values: Record<string, un
 
 /** Minimal parser for the harness and nested runs in tests: `key=value`, `--key value`, `--key=value`, `--flag`. */
 export function parseSimpleArgv(name: string, spec: ArgSpec, argv: readonly string[]): Record<string, unknown> {
-  const norm = normalizeArgv(argv, new Set(Object.entries(spec).filter(([, o]) => o.type === 'boolean').map(([k]) => k)));
+  const { flags, valued } = argvShape(spec);
+  const norm = normalizeArgv(argv, flags, valued);
   const values: Record<string, unknown> = {};
   const aliases = new Map<string, string>();
   for (const [k, o] of Object.entries(spec)) {
@@ -122,4 +147,66 @@ export function parseSimpleArgv(name: string, spec: ArgSpec, argv: readonly stri
     else throw new ArgsError(name, `argument ${key} needs a value`);
   }
   return values;
+}
+
+/** Argument names whose values are credentials even without `secret: true`. */
+const SECRET_NAME = /(pass(word|wd|phrase)|secret|token|api[-_]?key|private[-_]?key|credential|authorization|^auth$)/i;
+const REDACTED = '***';
+
+function secretNames(spec: ArgSpec): { isSecret: (name: string) => boolean } {
+  const canonical = new Map<string, string>();
+  for (const [k, o] of Object.entries(spec)) for (const a of [o.alias ?? []].flat()) canonical.set(a, k);
+  return {
+    isSecret: (name) => {
+      const key = canonical.get(name) ?? name;
+      return spec[key]?.secret === true || SECRET_NAME.test(key);
+    },
+  };
+}
+
+/**
+ * The argv as it may be shown and stored (audit, output, START/END lines): the value of every
+ * secret argument replaced by `***`, in each form it can be typed: `token=…`, `--token=…`,
+ * `--token …`, or an alias `-k …`.
+ */
+export function redactArgv(argv: readonly string[], spec: ArgSpec): string[] {
+  const { isSecret } = secretNames(spec);
+  const out: string[] = [];
+  let hideNext = false;
+  let afterDashDash = false;
+  for (const a of argv) {
+    if (hideNext) {
+      hideNext = false;
+      out.push(REDACTED);
+      continue;
+    }
+    if (afterDashDash) {
+      out.push(a);
+      continue;
+    }
+    if (a === '--') {
+      afterDashDash = true;
+      out.push(a);
+      continue;
+    }
+    const m = /^(--?)?([A-Za-z][\w-]*)(=(.*))?$/s.exec(a);
+    if (m && isSecret(m[2]!)) {
+      if (m[3] !== undefined) out.push(`${m[1] ?? ''}${m[2]}=${REDACTED}`);
+      else if (m[1] !== undefined) {
+        out.push(a);
+        hideNext = true;
+      } else out.push(a);
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+/** Parsed arguments as they may be shown and stored: secret values replaced by `***`. */
+export function redactArgs(args: Record<string, unknown>, spec: ArgSpec): Record<string, unknown> {
+  const { isSecret } = secretNames(spec);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(args)) out[k] = v !== undefined && isSecret(k) ? REDACTED : v;
+  return out;
 }

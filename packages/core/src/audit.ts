@@ -50,6 +50,9 @@ export class AuditLog implements RunSink {
 
   event(e: RunEvent): void {
     const safe = redactObject(e);
+    // redactObject blanks every field named `key`; a lock key is no secret, and the audit must
+    // keep it (it is what `cookbook --break-lock KEY` takes).
+    if (e.type === 'lock') restoreLockKeys(e as unknown as LockLike, safe as unknown as LockLike);
     try {
       fs.appendFileSync(this.file, `${JSON.stringify(safe)}\n`);
     } catch {
@@ -88,4 +91,17 @@ export class AuditLog implements RunSink {
       }
     }
   }
+}
+
+interface LockLike {
+  key?: unknown;
+  holders?: { key?: unknown }[];
+}
+
+function restoreLockKeys(raw: LockLike, safe: LockLike): void {
+  if (typeof raw.key === 'string') safe.key = raw.key;
+  raw.holders?.forEach((h, i) => {
+    const s = safe.holders?.[i];
+    if (s && typeof h.key === 'string') s.key = h.key;
+  });
 }

@@ -5,8 +5,13 @@
 import type { InferredOptionTypes, Options } from 'yargs';
 import type { Clients } from './clients.js';
 
-/** Declarative yargs options (types only: yargs itself stays in the CLI). */
-export type ArgSpec = Record<string, Options>;
+/**
+ * Declarative yargs options (types only: yargs itself stays in the CLI), plus `secret: true`: the
+ * value never reaches the audit log, the output or the START/END announcement (names like `token`,
+ * `password`, `api-key` are treated as secret without it).
+ */
+export type ArgOption = Options & { secret?: boolean };
+export type ArgSpec = Record<string, ArgOption>;
 export type ArgsOf<S extends ArgSpec> = InferredOptionTypes<S>;
 
 export interface LockSpec {

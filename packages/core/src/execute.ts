@@ -6,8 +6,10 @@
 import crypto from 'node:crypto';
 import { ExitCode, formatError, isGalleyError } from '@galley/errors';
 import type { ChangeLike, ClientHooks, Clients, NodeTags } from './clients.js';
+import { redactArgs, redactArgv, runnerArgSpec } from './args.js';
 import {
   type AnyCookbook,
+  type ArgSpec,
   type JournalEntry,
   type Leftover,
   type Logger,
@@ -126,20 +128,22 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
     return { runId, cookbook: name, exitCode, durationMs, summary };
   };
 
-  // 1. Arguments.
+  // 1. Arguments. What is shown and stored (events, audit, START/END) has secret values redacted.
+  const spec: ArgSpec = { ...((cookbook.args ?? {}) as ArgSpec), ...runnerArgSpec(cookbook) };
+  const shownArgv = redactArgv(req.argv, spec);
   let parsed: ParsedCookbookArgs;
   try {
     parsed = req.parsed ?? (await deps.parseArgs(name, cookbook, req.argv));
   } catch (err) {
-    send({ type: 'run-started', cookbook: name, args: {}, argv: [...req.argv], dryRun, user: deps.user, depth });
+    send({ type: 'run-started', cookbook: name, args: {}, argv: shownArgv, dryRun, user: deps.user, depth });
     errorEvent('args', err);
     return finish(err instanceof ArgsError || (isGalleyError(err) && err.code === 'ERR_COOKBOOK_ARGS') ? ExitCode.ARGS_INVALID : ExitCode.ARG_PARSER_FAILED, 'ERROR');
   }
   send({
     type: 'run-started',
     cookbook: name,
-    args: parsed.args,
-    argv: [...req.argv],
+    args: redactArgs(parsed.args, spec),
+    argv: shownArgv,
     reason: parsed.reason,
     taskId: parsed.taskId,
     dryRun,
@@ -195,7 +199,7 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
     dryRun,
     fence: (tags: NodeTags) => deps.locks.fence([tags.name]),
     beforeWrite: async (nodes) => {
-      refuseInPrepare(`a conftool write to ${nodes.map((n) => n.tags.name).join(', ')}`);
+      refuseInPrepare(`a conftool write to ${[...new Set(nodes.map((n) => n.tags.name))].join(', ')}`);
       await deps.locks.verify();
       await lockHosts(nodes.map((n) => n.tags.name));
     },
@@ -317,7 +321,7 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
     const spec = resolveLockSpec(cookbook, parsed.args);
     const lockName = spec.suffix ? `${name}:${spec.suffix}` : name;
     if (!deps.locks.enabled && depth === 0) {
-      send({ type: 'lock', status: 'bypassed', key: `cookbooks/${lockName}`, message: 'LOCKS BYPASSED (--no-locks): nothing stops a concurrent run' });
+      send({ type: 'lock', status: 'bypassed', key: `cookbooks/${lockName}`, message: `LOCKS BYPASSED (${deps.locks.bypassReason ?? '--no-locks'}): nothing stops a concurrent run` });
     }
     const r = await deps.locks.acquire('cookbooks', lockName, {
       concurrency: spec.concurrency,
@@ -347,7 +351,7 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
 
   // 6. START, run, rollback, END.
   phase = 'run';
-  const description = [name, ...req.argv].join(' ');
+  const description = [name, ...shownArgv].join(' ');
   const reasonText = parsed.reason !== undefined ? ` (${parsed.reason})` : '';
   if (!dryRun && deps.notifier) await deps.notifier.send(`START - Cookbook ${description}${reasonText}`);
   let exitCode: number;

@@ -6,6 +6,7 @@ export {
   InitSuccess,
   DEFAULT_LOCK,
   type AnyCookbook,
+  type ArgOption,
   type ArgSpec,
   type ArgsOf,
   type Cookbook,
@@ -57,7 +58,7 @@ export {
   type RunResult,
   type StoredJournal,
 } from './execute.js';
-export { applySpec, checkReason, checkTaskId, normalizeArgv, parseSimpleArgv, runnerArgSpec } from './args.js';
+export { applySpec, argvShape, checkReason, checkTaskId, normalizeArgv, parseSimpleArgv, redactArgs, redactArgv, runnerArgSpec } from './args.js';
 export { NoLockSession, type AcquireOptions, type AcquireResult, type LockSession } from './locks/types.js';
 export { Catalog, discover, defaultImporter, editDistance, renderTree, type CookbookInfo, type DiscoverOptions, type GroupInfo, type Importer, type LoadFailure } from './discovery.js';
 export { AuditLog, auditFileFor, type AuditIndexLine } from './audit.js';

@@ -2,10 +2,11 @@
 // against the lab's etcd. Build first: `pnpm exec tsc -b packages/cli`.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { connectEtcd } from '@galley/confctl';
+import { Conftool, connectEtcd } from '@galley/confctl';
 import { sharedLab } from '@galley/lab/testing';
 
 type Etcd3 = ReturnType<typeof connectEtcd>;
@@ -27,10 +28,19 @@ interface Res {
   stderr: string;
 }
 
-function run(args: string[], opts: { env?: Record<string, string>; onStdout?: (s: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Res> {
+function run(
+  args: string[],
+  opts: { env?: Record<string, string>; config?: string; colour?: boolean; onStdout?: (s: string, child: ReturnType<typeof spawn>) => void } = {},
+): Promise<Res> {
+  // NO_COLOR keeps most cases readable; `colour: true` runs as a plain pipe would (no NO_COLOR, no FORCE_COLOR).
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, NO_COLOR: '1' };
+  if (opts.colour) {
+    delete env.NO_COLOR;
+    delete env.FORCE_COLOR;
+  }
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, '-c', cfgFile, ...args], {
-      env: { ...process.env, ...opts.env, NO_COLOR: '1' },
+    const child = spawn(process.execPath, [BIN, '-c', opts.config ?? cfgFile, ...args], {
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -234,7 +244,8 @@ describe('cookbook binary: exit codes and audit lines', () => {
   });
 
   it('non-TTY output has no escape codes; --output json is valid NDJSON with the documented events', async () => {
-    const text = await run(['fx.steps']);
+    // without NO_COLOR: a pipe alone must be enough
+    const text = await run(['fx.steps'], { colour: true });
     expect(text.code).toBe(0);
     expect(text.stdout + text.stderr).not.toContain(String.fromCharCode(27));
     expect(text.stdout).toContain('✔ h1: depooling');
@@ -256,6 +267,70 @@ describe('cookbook binary: exit codes and audit lines', () => {
     const raw = fs.readFileSync(path.join(logs, 'fx', 'secret.jsonl'), 'utf8');
     expect(raw).not.toContain('s3cr3t-value');
     expect(raw).not.toContain('hunter2');
+  });
+
+  it('secret argv values (--token VALUE, api-key=, a `secret: true` arg) never reach the audit, the output or the webhook; lock keys stay in the audit', async () => {
+    const posted: string[] = [];
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        posted.push(body);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const cfg = path.join(dir, 'webhook.config.yaml');
+    fs.writeFileSync(cfg, `${fs.readFileSync(cfgFile, 'utf8')}notifier:\n  webhook: http://127.0.0.1:${port}/sal\n`);
+    try {
+      const secrets = ['tok-s3cr3t-1', 'api-zzz-2', 'pin-7777-3'];
+      const r = await run(['--output', 'json', 'fx.secret', '--token', secrets[0]!, `api-key=${secrets[1]}`, '--pin', secrets[2]!, '--cluster', 'appserver'], { config: cfg });
+      expect(r.code).toBe(0);
+      const runId = (JSON.parse(r.stdout.split('\n')[0]!) as { runId: string }).runId;
+      const audit = auditLines('fx.secret').filter((l) => l.runId === runId);
+      const index = indexLines().filter((l) => l.runId === runId);
+      expect(posted).toHaveLength(2);
+      for (const text of [JSON.stringify(audit), JSON.stringify(index), r.stdout, r.stderr, ...posted]) {
+        for (const s of secrets) expect(text).not.toContain(s);
+      }
+      expect(audit[0]).toMatchObject({ argv: ['--token', '***', 'api-key=***', '--pin', '***', '--cluster', 'appserver'], args: { token: '***', 'api-key': '***', pin: '***', cluster: 'appserver' } });
+      expect(JSON.parse(posted[0]!)).toMatchObject({ message: 'START - Cookbook fx.secret --token *** api-key=*** --pin *** --cluster appserver' });
+      // the lock key is what `--break-lock KEY` takes: no secret, kept
+      expect(audit.find((l) => l.type === 'lock' && l.status === 'acquired')?.key).toMatch(/^\/galley\/locks\/cookbooks\/fx\.secret\/[0-9a-f-]{36}$/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('--key VALUE keeps a value containing = (selectors, reasons) instead of reading it as a new argument', async () => {
+    const r = await run(['--output', 'json', 'fx.args', '--cluster', 'dc=eqiad,cluster=jobrunner', '-r', 'note=a=b', '--batch', '2']);
+    expect(r.code).toBe(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.find((e) => e.type === 'output')?.data).toEqual({ args: { cluster: 'dc=eqiad,cluster=jobrunner', dc: 'eqiad', batch: 2 }, reason: 'note=a=b' });
+  });
+
+  it('prepare() that writes is refused before anything is written or locked: exit 94, ERR_WRITE_IN_PREPARE (also in dry-run)', async () => {
+    const conftool = new Conftool(etcd, { namespace });
+    const node = (await conftool.select({ cluster: 'appserver' }))[0]!;
+    expect(node).toBeDefined();
+    const name = node.tags.name.replace(/\./g, '\\.');
+    const before = (await conftool.select({ name })).map((n) => [n.key, n.modRevision]);
+    for (const dry of [false, true]) {
+      const r = await run([...(dry ? ['-d'] : []), '--output', 'json', 'fx.prepare-writes', `name=${name}`]);
+      expect(r.code).toBe(94);
+      const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(events.find((e) => e.type === 'error')).toMatchObject({ phase: 'prepare', code: 'ERR_WRITE_IN_PREPARE' });
+      expect(events.filter((e) => ['lock', 'change'].includes(String(e.type)))).toEqual([]);
+    }
+    expect((await conftool.select({ name })).map((n) => [n.key, n.modRevision])).toEqual(before);
+    expect((await etcd.getAll().prefix(`/galley/locks/hosts/${node.tags.name}/`).keys()).length).toBe(0);
+  });
+
+  it('--version prints the version and exits 0', async () => {
+    const r = await run(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^cookbook \d+\.\d+\.\d+\n$/);
   });
 
   it('a busy lock: waiting shows the holders, then exit 1 with ERR_LOCK_TIMEOUT; dry-run reports it and runs', async () => {
@@ -288,7 +363,24 @@ describe('cookbook binary: exit codes and audit lines', () => {
   it('--no-locks bypasses locking, loudly', async () => {
     const r = await run(['--no-locks', 'fx.success']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('LOCKS BYPASSED');
+    expect(r.stdout).toContain('LOCKS BYPASSED (--no-locks)');
+  });
+
+  it('no etcd section: a real run is refused (exit 1, ERR_LOCKS_NO_ETCD) unless --no-locks; a dry-run goes on, loudly', async () => {
+    const cfg = path.join(dir, 'no-etcd.config.yaml');
+    fs.writeFileSync(cfg, ['cookbooks:', `  dirs: [${FIXTURES}]`, 'logs:', `  dir: ${logs}`, ''].join('\n'));
+    const r = await run(['fx.success'], { config: cfg });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('ERR_LOCKS_NO_ETCD');
+    expect(r.stderr).toMatch(/hint: .*--no-locks/);
+    expect(r.stdout).not.toContain('START - Cookbook');
+    const bypass = await run(['--no-locks', 'fx.success'], { config: cfg });
+    expect(bypass.code).toBe(0);
+    expect(bypass.stdout).toContain('LOCKS BYPASSED (--no-locks)');
+    const dry = await run(['-d', 'fx.success'], { config: cfg });
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('LOCKS BYPASSED (no etcd section in the config; dry-run)');
+    expect(dry.stdout + dry.stderr).not.toContain('(--no-locks)');
   });
 
   it('--resume: refused for another cookbook\'s run id', async () => {

@@ -25,6 +25,8 @@ export interface AcquireResult {
 export interface LockSession {
   readonly enabled: boolean;
   readonly dryRun: boolean;
+  /** Why locks are off (disabled sessions only): shown in the loud "LOCKS BYPASSED" line. */
+  readonly bypassReason?: string | undefined;
   acquire(kind: string, name: string, opts: AcquireOptions): Promise<AcquireResult>;
   /** Compares that hold only while the run's locks (and the given hosts' locks) are ours. */
   fence(hosts?: readonly string[]): EtcdCompare[];
@@ -37,11 +39,14 @@ export interface LockSession {
   close(): Promise<void>;
 }
 
-/** `--no-locks`: nothing is taken, nothing is fenced. */
+/** `--no-locks` (or a dry-run without etcd): nothing is taken, nothing is fenced. */
 export class NoLockSession implements LockSession {
   readonly enabled = false;
   readonly lost: AbortSignal = new AbortController().signal;
-  constructor(readonly dryRun: boolean) {}
+  constructor(
+    readonly dryRun: boolean,
+    readonly bypassReason: string = '--no-locks',
+  ) {}
   async acquire(kind: string, name: string): Promise<AcquireResult> {
     return { key: `${kind}/${name}`, busy: false, holders: [], reentrant: false };
   }
