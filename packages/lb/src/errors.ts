@@ -45,3 +45,13 @@ export class CapacityError extends GalleyError {
     });
   }
 }
+
+/** --resume with a different cluster, dc or services than the run it resumes. */
+export class ResumeMismatchError extends UsageError {
+  constructor(runId: string, was: string, now: string) {
+    super('ERR_LB_RESUME_MISMATCH', `--resume ${runId}: that run was ${was}, this one is ${now}; a resume continues the same operation`, {
+      hint: `repeat the interrupted run's cluster=, dc= and services= exactly (${was}), or start a new run without --resume`,
+      details: { runId, was, now },
+    });
+  }
+}

@@ -247,6 +247,7 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
     sleepMs,
     ...(verifyTimeoutMs !== undefined ? { verifyTimeoutMs } : {}),
     signal: ctx.signal,
+    scope: { dc: call.select.dc, cluster: call.select.cluster, services: call.select.services },
     ...(ctx.resume ? { resume: { runId: ctx.resume.runId, entries: ctx.resume.entries as JournalEntry[] } } : {}),
   });
   for (const f of report.failed) if (f.stillDepooled) ctx.leftover?.({ object: f.host, state: `depooled (${f.depooledObjects.map(shortKey).join(', ')})`, why: f.reason });

@@ -5,7 +5,7 @@ import { formatReport } from './report.js';
 import { runRolling, type RollingOptions, type RollingReport } from './rolling.js';
 import { selectHosts, type SelectOptions } from './select.js';
 import { FakeFleet, type HostBehaviour } from './testing/index.js';
-import type { HostPhase, LbEvent } from './ports.js';
+import type { HostPhase, JournalEntry, LbEvent } from './ports.js';
 
 const restart = [{ argv: ['systemctl', 'restart', 'nginx'], timeoutMs: 1000 }];
 
@@ -397,6 +397,76 @@ describe('nothing acts on a host before every LB has it out, whatever this run w
     expect(r.status).toBe('succeeded');
     expect(fleet.violations).toEqual([]);
     expect(seen[0]).toEqual(['/conftool/v1/pools/eqiad/jobrunner/nginx/mw1001.eqiad.wmnet']);
+  });
+});
+
+describe('resume re-checks what the journal says', () => {
+  async function interruptedAtVerifiedOut(): Promise<{ fleet: FakeFleet; entries: JournalEntry[] }> {
+    const fleet = FakeFleet.cluster(6);
+    const ac = new AbortController();
+    const ports = fleet.ports();
+    const emit = ports.emit;
+    // SIGINT while batch 2 waits for the LBs: its hosts are left at verified-out
+    ports.emit = (e) => {
+      emit(e);
+      if (e.type === 'host-phase' && e.phase === 'verified-out' && e.batch === 2) ac.abort();
+    };
+    const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
+    const r = await runRolling(ports, { selection, batch: parseBatchSpec('2'), commands: restart, signal: ac.signal, scope: { cluster: 'jobrunner' } });
+    expect(r.inFlight.map((h) => `${h.host}@${h.phase}`)).toEqual(['mw1003.eqiad.wmnet@verified-out', 'mw1004.eqiad.wmnet@verified-out']);
+    return { fleet, entries: [...fleet.journalEntries] };
+  }
+
+  it('a leftover at verified-out that was pooled again by hand is not acted on: conftool and the LBs are checked again first', async () => {
+    const { fleet, entries } = await interruptedAtVerifiedOut();
+    // the SRE puts mw1003 back by hand (what sre.lb.pool does)
+    await fleet.store.set([...fleet.objects.values()].filter((o) => o.tags.name === 'mw1003.eqiad.wmnet'), 'no', 'yes');
+    const before = fleet.actions.length;
+    const r = await run(fleet, { batch: '2', select: { cluster: 'jobrunner' }, resume: { runId: 'r1', entries }, scope: { cluster: 'jobrunner' } });
+    expect(fleet.actions.slice(before).filter((a) => a.host === 'mw1003.eqiad.wmnet')).toEqual([]);
+    expect(fleet.violations).toEqual([]);
+    expect(r.failed).toContainEqual(expect.objectContaining({ host: 'mw1003.eqiad.wmnet', stillDepooled: false, reason: expect.stringMatching(/not out of its pools: .*mw1003.* pooled=yes in conftool/) }));
+    expect(fleet.state('mw1003.eqiad.wmnet')).toBe('yes');
+    // mw1004, put back with its batch, is back as it was
+    expect(fleet.state('mw1004.eqiad.wmnet')).toBe('yes');
+  });
+
+  it('an untouched leftover at verified-out is verified out again before the action', async () => {
+    const { fleet, entries } = await interruptedAtVerifiedOut();
+    fleet.events.length = 0;
+    const r = await run(fleet, { batch: '2', select: { cluster: 'jobrunner' }, resume: { runId: 'r1', entries }, scope: { cluster: 'jobrunner' } });
+    expect(r.status).toBe('succeeded');
+    expect(phasesOf(fleet.events, 'mw1003.eqiad.wmnet')).toEqual(['verified-out', 'acting', 'acted', 'repooling', 'repooled', 'done']);
+    const v = fleet.events.find((e) => e.type === 'verification' && e.direction === 'out');
+    expect(v).toMatchObject({ batch: 0, hosts: ['mw1003.eqiad.wmnet', 'mw1004.eqiad.wmnet'], ok: true });
+    expect(fleet.violations).toEqual([]);
+  });
+
+  it.each([
+    ['cluster', { cluster: 'appserver' }],
+    ['dc', { cluster: 'jobrunner', dc: 'eqiad' }],
+    ['services', { cluster: 'jobrunner', services: ['nginx'] }],
+  ])('--resume with a different %s is refused before anything is written', async (_what, scope) => {
+    const { fleet, entries } = await interruptedAtVerifiedOut();
+    const writes = fleet.writes.length;
+    await expect(run(fleet, { batch: '2', select: { cluster: 'jobrunner' }, resume: { runId: 'r1', entries }, scope })).rejects.toMatchObject({
+      code: 'ERR_LB_RESUME_MISMATCH',
+      message: expect.stringMatching(/--resume r1: that run was dc=\(all\) cluster=jobrunner services=\(all\), this one is/),
+    });
+    expect(fleet.writes.length).toBe(writes);
+  });
+
+  it('a carried failed host someone repooled since no longer uses up the batch budget', async () => {
+    const fleet = FakeFleet.cluster(6);
+    fleet.behaviour.set('mw1001.eqiad.wmnet', 'action-fails');
+    const r1 = await run(fleet, { batch: '1', select: { cluster: 'jobrunner' } });
+    expect(r1.failed).toEqual([expect.objectContaining({ host: 'mw1001.eqiad.wmnet', stillDepooled: true })]);
+    await fleet.store.set([...fleet.objects.values()].filter((o) => o.tags.name === 'mw1001.eqiad.wmnet'), 'no', 'yes');
+    fleet.behaviour.delete('mw1001.eqiad.wmnet');
+    const r2 = await run(fleet, { batch: '1', select: { cluster: 'jobrunner' }, resume: { runId: 'r1', entries: [...fleet.journalEntries] } });
+    expect(r2.stopReason).toBeUndefined();
+    expect(r2.succeeded).toHaveLength(5);
+    expect(r2.failed).toEqual([expect.objectContaining({ host: 'mw1001.eqiad.wmnet', stillDepooled: false })]);
   });
 });
 

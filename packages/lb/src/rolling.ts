@@ -7,7 +7,7 @@
  */
 import { isGalleyError } from '@galley/errors';
 import { batchSizeAt, checkNotWholeCluster, planBatches, type BatchSpec } from './batches.js';
-import { CapacityError, UnknownPoolError } from './errors.js';
+import { CapacityError, ResumeMismatchError, UnknownPoolError } from './errors.js';
 import type {
   CommandOutput,
   CommandSpec,
@@ -46,6 +46,19 @@ export interface RollingOptions {
   signal?: AbortSignal;
   /** Journal of the interrupted run to continue (ctx.resume). */
   resume?: { runId: string; entries: readonly JournalEntry[] };
+  /** What was asked for (journaled; a resume with a different scope is refused). */
+  scope?: RunScope;
+}
+
+/** The selection arguments a resume must repeat. */
+export interface RunScope {
+  dc?: string | undefined;
+  cluster?: string | undefined;
+  services?: readonly string[] | undefined;
+}
+
+function scopeText(s: RunScope): string {
+  return `dc=${s.dc ?? '(all)'} cluster=${s.cluster ?? '(any)'} services=${s.services?.length ? [...s.services].sort().join(',') : '(all)'}`;
 }
 
 export interface FailedHost {
@@ -477,11 +490,19 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
   const leftovers: HostState[] = [];
   const carried = new Map<string, HostState>();
   if (opts.resume) {
+    // The same operation or none: its leftovers were chosen for that cluster, dc and services.
+    const was = [...opts.resume.entries].reverse().find((e) => e.type === 'lb-run' && e.scope && typeof e.scope === 'object')?.scope as RunScope | undefined;
+    if (was && opts.scope && scopeText(was) !== scopeText(opts.scope)) throw new ResumeMismatchError(opts.resume.runId, scopeText(was), scopeText(opts.scope));
     const replay = replayJournal(opts.resume.entries);
     const planOf = new Map(selection.hosts.map((h) => [h.host, h]));
     for (const [host, r] of replay) {
       const plan = planOf.get(host) ?? { host, dc: '', cluster: '', objects: [], depool: [], leftAlone: [] };
-      const s: HostState = { plan, phase: r.phase, changes: r.changes, batch: r.batch, reason: r.reason, stillDepooled: r.stillDepooled ?? false };
+      // Conftool now, not the journal, says what is still ours: an object someone set back (e.g.
+      // `sre.lb.pool` after the interruption) or moved to inactive is no longer this run's to
+      // repool, and its host is no longer out.
+      const now = new Map(plan.objects.map((o) => [o.key, o.pooled]));
+      const changes = r.changes.filter((c) => now.get(c.key) === 'no');
+      const s: HostState = { plan, phase: r.phase, changes, batch: r.batch, reason: r.reason, stillDepooled: (r.stillDepooled ?? false) && changes.length > 0 };
       if (r.phase === 'done') {
         carried.set(host, s);
       } else if (r.phase === 'failed') {
@@ -505,6 +526,8 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
           leftovers.push(s);
         }
       } else if (CONTINUE_PHASES.has(r.phase)) {
+        // Out before is no proof of out now: verify again before any action.
+        if (s.phase === 'verified-out') s.phase = 'depooled';
         leftovers.push(s);
       }
       // pending / put-back: attempted again from scratch with the current state.
@@ -524,12 +547,18 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
 
   ports.executor.prepare?.(queue.slice(0, batchSizeAt(spec, 0, n)).map((s) => s.plan.host));
   try {
+    if (!opts.resume && opts.scope) {
+      await ports.journal.append({ type: 'lb-run', scope: opts.scope }).catch((err: unknown) => {
+        throw new StopRun(`cannot write the run journal (${errorText(err)})`, { cause: err });
+      });
+    }
     if (opts.resume) {
       // What this run carries over from the one it resumes, so that it can be resumed in turn.
       const runId = opts.resume.runId;
       await ports.journal
         .append({
           type: 'lb-run',
+          ...(opts.scope ? { scope: opts.scope } : {}),
           resumedFrom: runId,
           carried: Object.fromEntries([...carried].map(([h, s]) => [h, { phase: s.phase, changes: s.changes, reason: s.reason, stillDepooled: s.stillDepooled, batch: s.batch }])),
         })
