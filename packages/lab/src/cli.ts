@@ -103,8 +103,8 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
       await (await open(a)).heal(a.host as string);
       out.push(`${a.host as string}: healed`);
     }))
-    .command('lb <lb> <action> [ms]', 'PyBal simulator faults: down (connection refused), up (clear faults), error (HTTP 500), lag MS (slower conftool propagation)', (y) =>
-      withDir(y).positional('lb', { type: 'string' }).positional('action', { choices: ['down', 'up', 'error', 'lag'] as const }).positional('ms', { type: 'number' }),
+    .command('lb <lb> <action> [ms]', 'PyBal simulator faults: down (connection refused), up (clear faults), error (HTTP 500), garbage (HTTP 200 with an unparseable body), lag MS (slower conftool propagation)', (y) =>
+      withDir(y).positional('lb', { type: 'string' }).positional('action', { choices: ['down', 'up', 'error', 'garbage', 'lag'] as const }).positional('ms', { type: 'number' }),
       act(async (a) => {
         await (await open(a)).lb(a.lb as string, a.action as LbAction, a.ms as number | undefined);
         out.push(`${a.lb as string}: ${a.action as string}${a.action === 'lag' ? ` ${(a.ms as number | undefined) ?? 1000} ms` : ''}`);
