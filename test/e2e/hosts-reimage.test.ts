@@ -1,6 +1,7 @@
 // sre.hosts.reimage end to end: the built `cookbook` binary against a private lab (real etcd,
 // sshd hosts, PyBal simulators, the lab provisioner/inventory/monitoring).
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Conftool } from '@galley/confctl';
 import { LabLifecycle } from '@galley/lab';
@@ -146,6 +147,23 @@ describe('sre.hosts.reimage', () => {
     expect(applies()).toBe(appliesBefore);
     expect(await stateOf(c.confctl, H)).toEqual(['nginx=inactive/10', 'php-fpm=inactive/10']);
     lc.reset();
+  });
+
+  it('the provisioner vouches for the new key only once the host has booted (lab fault key-late): asked again while waiting, the reimage succeeds with that key', async () => {
+    await resetHost(H);
+    const prov = JSON.parse(fs.readFileSync(`${lc.dir}/provisioner.json`, 'utf8')) as { hosts: Record<string, { hdir: string }> };
+    fs.writeFileSync(path.join(prov.hosts[H]!.hdir, 'state', 'lifecycle-fault'), 'key-late\n');
+    try {
+      const r = await reimage(cfg, H);
+      const out = outputOf<Report>(r);
+      expect({ code: r.code, status: out.status }).toEqual({ code: 0, status: 'succeeded' });
+      // First it was told the previous key (refused by the new host), then the new one.
+      expect(r.stdout).toContain('now vouches for another host key');
+      expect(out.hostKey).toBe(lc.hostKey(H));
+      expect(out.steps.map((s) => s.step)).toEqual(expect.arrayContaining(['verify the OS', 'health check']));
+    } finally {
+      lc.reset();
+    }
   });
 
   it('`new`: a host not in conftool is reimaged without the conftool steps; without `new` it is refused', async () => {

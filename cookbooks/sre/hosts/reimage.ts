@@ -1,4 +1,5 @@
 import { defineCookbook } from '@galley/core';
+import { isGalleyError } from '@galley/errors';
 import {
   checkCapacity, checkFqdn, checkLockBudget, confirmed, conftoolNow, DEFAULT_INSTALL_TIMEOUT_MS, errMessage, expand, HostsError, lockTtlSeconds, need, notConfirmed,
   recordConftool, restoreAndVerify, restoreCommands, setOutAndVerify, short, STEP_MS, stepsText,
@@ -114,22 +115,7 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
     } else ctx.log.warn('no monitoring configured: the host is not downtimed');
     ctx.change({ kind: 'provisioner', host, object: 'reinstall', to: os });
     await step(`reinstall with ${os}`, () => provisioner.reinstall(host, os));
-    newKey = await step('trust the host key the provisioner vouches for', async () => {
-      const key = await provisioner.hostKey(host);
-      c.remote.trustHostKey(host, key);
-      return key;
-    }, (k) => k.slice(0, 60) + '…');
-    await step('wait for the new boot', async () => {
-      try {
-        await c.remote.waitRebootSince([host], bootBefore !== undefined ? new Map([[host, bootBefore]]) : startedAt, { timeoutMs: settings.installTimeoutMs ?? DEFAULT_INSTALL_TIMEOUT_MS, pollMs: 1000 });
-      } catch (err) {
-        // Say why the host counts as not back when it answers with a key nobody vouched for.
-        const probe = await c.remote.run([host], [{ argv: ['true'], timeoutMs: 10_000 }], { isSafe: true, successThreshold: 0 }).catch(() => undefined);
-        const why = probe?.results[0]?.message ?? '';
-        if (/host key/i.test(why)) throw new HostsError('ERR_HOSTS_HOST_KEY', `${host} came back with a host key the provisioner does not vouch for: ${why}`, { hint: 'the host is NOT trusted; check the provisioner\'s key records before anything else', cause: err });
-        throw err;
-      }
-    });
+    newKey = await step('wait for the new boot', () => waitForBoot(ctx, host, bootBefore !== undefined ? new Map([[host, bootBefore]]) : startedAt, settings.installTimeoutMs ?? DEFAULT_INSTALL_TIMEOUT_MS), (k) => `host key trusted (from the provisioner): ${k.slice(0, 60)}…`);
     if (!ctx.dryRun) {
       await step('verify the OS', async () => {
         const r = await c.remote.run([host], [{ argv: ['lsb_release', '-sc'], timeoutMs: STEP_MS.osCheck }], { isSafe: true });
@@ -185,6 +171,61 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
   ].join('\n');
   ctx.output({ host, os, status: ctx.dryRun ? 'planned' : 'succeeded', steps, recorded, hostKey: newKey ?? null }, text);
   return 0;
+}
+
+/** How long one wait for the boot runs before the provisioner is asked for the host key again. */
+const KEY_RECHECK_MS = 5000;
+
+/**
+ * Wait for the reinstalled host's new boot, trusting only the host key the provisioner vouches
+ * for. A real provisioner's reinstall returns once the install has *started*: the key the site
+ * publishes then is still the old one (or none), so the key is asked for again every few seconds
+ * until the host is back with the key the provisioner names. Whatever the host itself offers is
+ * never trusted: a host whose key the provisioner never vouches for counts as not back.
+ */
+async function waitForBoot(ctx: Ctx, host: string, since: Map<string, string> | Date, timeoutMs: number): Promise<string> {
+  const c = ctx.clients;
+  const provisioner = need(c, 'provisioner');
+  const deadline = Date.now() + timeoutMs;
+  let trusted: string | undefined;
+  let keyError: unknown;
+  for (;;) {
+    try {
+      const key = await provisioner.hostKey(host);
+      if (key !== trusted) {
+        c.remote.trustHostKey(host, key);
+        if (trusted !== undefined) ctx.log.info(`${host}: the provisioner now vouches for another host key; trusting that one`);
+        trusted = key;
+      }
+      keyError = undefined;
+    } catch (err) {
+      // Not published yet, or the provisioner is briefly unavailable: asked again below.
+      keyError = err;
+      if (ctx.dryRun) throw err;
+    }
+    const left = deadline - Date.now();
+    if (trusted !== undefined) {
+      try {
+        await c.remote.waitRebootSince([host], since, { timeoutMs: Math.max(1000, Math.min(KEY_RECHECK_MS, left)), pollMs: 1000 });
+        return trusted;
+      } catch (err) {
+        if (!(isGalleyError(err) && err.code === 'ERR_REMOTE_REBOOT_TIMEOUT') || Date.now() >= deadline) return notBack(ctx, host, err);
+      }
+    } else if (left <= 0) {
+      throw new HostsError('ERR_HOSTS_NO_HOST_KEY', `the provisioner vouched for no host key of ${host} within ${Math.round(timeoutMs / 1000)} s: ${errMessage(keyError)}`, {
+        hint: 'the host is NOT trusted; check the provisioner\'s key records (provisioner.hostKey)',
+        cause: keyError,
+      });
+    } else await new Promise((r) => setTimeout(r, Math.min(1000, left)));
+  }
+}
+
+/** The host did not come back in time: say why when it answers with a key nobody vouched for. */
+async function notBack(ctx: Ctx, host: string, err: unknown): Promise<never> {
+  const probe = await ctx.clients.remote.run([host], [{ argv: ['true'], timeoutMs: 10_000 }], { isSafe: true, successThreshold: 0 }).catch(() => undefined);
+  const why = probe?.results[0]?.message ?? '';
+  if (/host key/i.test(why)) throw new HostsError('ERR_HOSTS_HOST_KEY', `${host} came back with a host key the provisioner does not vouch for: ${why}`, { hint: 'the host is NOT trusted; check the provisioner\'s key records before anything else', cause: err });
+  throw err;
 }
 
 /** The configured check, or `systemctl is-active` on the host's conftool services; retried up to 60 s. */

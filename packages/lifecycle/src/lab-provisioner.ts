@@ -96,6 +96,8 @@ export class LabProvisioner extends Recorder implements Provisioner {
       }
       fs.writeFileSync(path.join(h.state, 'os-release'), `ID=debian\nVERSION_CODENAME=${os}\n`);
       const key = path.join(h.hdir, 'ssh_host_ed25519_key');
+      // What the site's records still say until the new install publishes its key (fault key-late).
+      if (fs.existsSync(`${key}.pub`)) fs.copyFileSync(`${key}.pub`, path.join(h.state, 'previous-host-key.pub'));
       fs.rmSync(key, { force: true });
       fs.rmSync(`${key}.pub`, { force: true });
       await run('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${host}`, '-f', key]);
@@ -165,6 +167,13 @@ export class LabProvisioner extends Recorder implements Provisioner {
       // The site's records are wrong: vouch for a key the host does not have (tests that it is refused).
       const blob = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.from([0, 0, 0, 32]), crypto.createHash('sha256').update(host).digest()]);
       return `ssh-ed25519 ${blob.toString('base64')}`;
+    }
+    if (this.#fault(h.state) === 'key-late' && fs.existsSync(path.join(h.state, 'rebooting'))) {
+      // A real provisioner's reinstall returns once the install has started; until the host has
+      // booted the new OS, the site's records still hold the previous key (or none).
+      const prev = fs.existsSync(path.join(h.state, 'previous-host-key.pub')) ? parsePublicKey(fs.readFileSync(path.join(h.state, 'previous-host-key.pub'), 'utf8')) : undefined;
+      if (!prev) throw new ProvisionerError(`no host key of ${host} published yet (the install is running)`);
+      return prev;
     }
     const key = parsePublicKey(fs.readFileSync(path.join(h.hdir, 'ssh_host_ed25519_key.pub'), 'utf8'));
     if (!key) throw new ProvisionerError(`the lab machine ${host} has no host key`);
