@@ -31,6 +31,18 @@ export class SshSetupError extends GalleyError {
   }
 }
 
+/** waitRebootSince was given boot ids, but not for every host: it could never tell those rebooted. */
+export class RebootBaselineError extends UsageError {
+  readonly hosts: string[];
+  constructor(hosts: string[], display: string) {
+    super('ERR_REMOTE_REBOOT_NO_BOOT_ID', `no boot id recorded before the reboot for ${display}`, {
+      hint: 'record them with bootIds(hosts) before rebooting and check every host answered (an unreachable host has none), or pass the reboot start time instead',
+      details: { hosts },
+    });
+    this.hosts = hosts;
+  }
+}
+
 /** waitRebootSince gave up: those hosts did not come back with a new boot in time. */
 export class RebootTimeoutError extends GalleyError {
   readonly hosts: string[];

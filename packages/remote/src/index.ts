@@ -8,4 +8,4 @@ export { KnownHosts, fingerprint } from './known-hosts.js';
 export { SshConfigResolver, type HostTarget } from './ssh-config.js';
 export { SshPool, ALGORITHMS } from './pool.js';
 export { schedule, resolveBatchSize, groupOutputs } from './scheduler.js';
-export { NodeSetSyntaxError, RunOptionsError, NoHostsError, SshSetupError, RebootTimeoutError } from './errors.js';
+export { NodeSetSyntaxError, RunOptionsError, NoHostsError, SshSetupError, RebootTimeoutError, RebootBaselineError } from './errors.js';

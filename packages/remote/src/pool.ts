@@ -45,6 +45,10 @@ interface Conn {
   /** In-flight execs to fail when the connection drops. */
   onLost: Set<(why: string) => void>;
   via: Conn | null;
+  /** Requests waiting for the handshake; when the last one gives up (abort), the handshake is ended. */
+  waiters: number;
+  /** Ends an unfinished handshake (every waiter aborted, or the pool closed). */
+  connectAbort: AbortController;
 }
 
 export interface PoolOptions {
@@ -55,6 +59,37 @@ export interface PoolOptions {
 }
 
 const RETRYABLE_HANDSHAKE = /Connection lost before handshake|ECONNRESET|read ECONNRESET|EPIPE/;
+
+/**
+ * Send the SSH "signal" channel request (RFC 4254 6.9; OpenSSH sshd killpg()s the session).
+ * ClientChannel.signal() refuses once stdin is closed (it checks `writable`, and we end stdin at
+ * once), so this goes to the protocol object directly (ssh2 is pinned to 1.17.0).
+ */
+function signalTerm(stream: ClientChannel): void {
+  const ch = stream as unknown as { outgoing?: { id?: number; state?: string }; _client?: { _protocol?: { signal?: (id: number, sig: string) => void } } };
+  const id = ch.outgoing?.id;
+  // 'eof': our stdin is closed (we end it at once), the channel is still open.
+  if ((ch.outgoing?.state !== 'open' && ch.outgoing?.state !== 'eof') || id === undefined) return;
+  try {
+    ch._client?._protocol?.signal?.(id, 'TERM');
+  } catch {
+    // A connection going away at the same moment: the close below is all we can do.
+  }
+}
+
+/** Resolves after ms, or at once when the signal aborts. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
 
 /** One pooled ssh2 connection per host, bounded handshakes and channels, host keys always verified. */
 export class SshPool implements Transport {
@@ -88,7 +123,7 @@ export class SshPool implements Transport {
       let conn: Conn;
       try {
         conn = this.#get(req.host, req.onConnecting);
-        await conn.ready;
+        await this.#ready(conn, req.signal);
       } catch (err) {
         if (err instanceof ConnectFailure) return fail(err.failure, err.message);
         return fail('unreachable', `${req.host}: ${(err as Error).message}`);
@@ -115,6 +150,8 @@ export class SshPool implements Transport {
     this.#closed = true;
     const all = [...this.#conns.values()];
     this.#conns.clear();
+    // Unfinished handshakes are ended, not waited for (a silent host would hold close() for connectTimeoutMs).
+    for (const c of all) if (c.client === null) c.connectAbort.abort(new Error('connection pool is closed'));
     // Tunnelled connections first, then the jump hosts they ride on.
     all.sort((a, b) => Number(a.via === null) - Number(b.via === null));
     await Promise.all(all.map((c) => this.#end(c)));
@@ -127,6 +164,7 @@ export class SshPool implements Transport {
     const conn: Conn = {
       key, target: t, client: null, channels: new Semaphore(this.#o.cfg.maxChannelsPerConnection), active: 0, dependents: 0,
       idle: null, closed: false, onLost: new Set(), via: null, ready: Promise.resolve(null as unknown as ClientType),
+      waiters: 0, connectAbort: new AbortController(),
     };
     onConnecting?.();
     conn.ready = this.#connectWithRetry(conn);
@@ -138,29 +176,72 @@ export class SshPool implements Transport {
     return conn;
   }
 
+  /**
+   * Wait for the connection's handshake. A request that gives up (global deadline, Ctrl+C) stops
+   * waiting at once; when no other request waits for that handshake any more, it is ended (socket
+   * destroyed, handshake slots freed) instead of running on for connectTimeoutMs.
+   */
+  async #ready(conn: Conn, signal?: AbortSignal): Promise<ClientType> {
+    if (!signal || conn.client !== null) return conn.ready;
+    const aborted = () => new ConnectFailure('unreachable', `${conn.target.alias}: connection attempt aborted (${(signal.reason as Error | undefined)?.message ?? 'aborted'})`);
+    conn.waiters++;
+    let onAbort = (): void => undefined;
+    try {
+      if (signal.aborted) throw aborted();
+      return await Promise.race([
+        conn.ready,
+        new Promise<never>((_, reject) => {
+          onAbort = () => reject(aborted());
+          signal.addEventListener('abort', onAbort, { once: true });
+        }),
+      ]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      conn.waiters--;
+      if (signal.aborted && conn.waiters === 0 && conn.client === null) conn.connectAbort.abort(signal.reason);
+    }
+  }
+
   async #connectWithRetry(conn: Conn): Promise<ClientType> {
     const t = conn.target;
+    const signal = conn.connectAbort.signal;
     const hostKey = `${t.hostname}:${t.port}`;
     let per = this.#perHostHandshakes.get(hostKey);
     if (!per) {
       per = new Semaphore(this.#o.cfg.maxHandshakesPerHost);
       this.#perHostHandshakes.set(hostKey, per);
     }
-    const sock = t.proxyJump.length > 0 ? await this.#tunnel(conn) : undefined;
+    const perHost = per;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await per.with(() => this.#handshakes.with(() => this.#connectOnce(conn, sock)));
+        // ProxyJump: a fresh tunnel per attempt (a dropped handshake takes its forwarded stream with it).
+        const sock = t.proxyJump.length > 0 ? await this.#tunnel(conn) : undefined;
+        return await perHost.with(() => this.#handshakes.with(() => this.#connectOnce(conn, sock), signal), signal);
       } catch (err) {
+        // This attempt's tunnel is gone: the jump host no longer has to stay open for it.
+        this.#releaseVia(conn);
+        if (signal.aborted) {
+          throw new ConnectFailure('unreachable', `${t.alias}: connection attempt to ${t.hostname}:${t.port} aborted (${(signal.reason as Error | undefined)?.message ?? 'aborted'})`);
+        }
         const msg = (err as Error).message;
         // sshd's MaxStartups drops unauthenticated connections at random: back off and retry.
-        if (!(err instanceof ConnectFailure) && RETRYABLE_HANDSHAKE.test(msg) && attempt < 6 && sock === undefined && !this.#closed) {
+        if (!(err instanceof ConnectFailure) && RETRYABLE_HANDSHAKE.test(msg) && attempt < 6 && !this.#closed) {
           this.stats.handshakeRetries++;
-          await new Promise((r) => setTimeout(r, 50 * 2 ** attempt * (0.5 + Math.random())));
+          await delay(50 * 2 ** attempt * (0.5 + Math.random()), signal);
           continue;
         }
         throw err instanceof ConnectFailure ? err : new ConnectFailure('unreachable', `${t.alias}: cannot connect to ${t.hostname}:${t.port}: ${msg}`);
       }
     }
+  }
+
+  /** The connection no longer rides on its jump host (tunnelled handshake failed, or it closed). */
+  #releaseVia(conn: Conn): void {
+    const via = conn.via;
+    if (!via) return;
+    conn.via = null;
+    via.dependents--;
+    this.#touch(via);
   }
 
   /** ProxyJump: a pooled connection to the last hop (itself reached through the earlier ones), then direct-tcpip to the target. */
@@ -175,7 +256,7 @@ export class SshPool implements Transport {
     const via = this.#get(hopKey, undefined, hopTarget);
     let jumpClient: ClientType;
     try {
-      jumpClient = await via.ready;
+      jumpClient = await this.#ready(via, conn.connectAbort.signal);
     } catch (err) {
       const f = err instanceof ConnectFailure ? err.failure : 'unreachable';
       throw new ConnectFailure(f === 'hostkey' || f === 'auth' ? f : 'unreachable',
@@ -187,8 +268,7 @@ export class SshPool implements Transport {
     return new Promise((resolve, reject) => {
       jumpClient.forwardOut('127.0.0.1', 0, t.hostname, t.port, (err, stream) => {
         if (err) {
-          via.dependents--;
-          this.#touch(via);
+          this.#releaseVia(conn);
           reject(new ConnectFailure('unreachable', `${t.alias}: jump host ${lastHop.host} cannot reach ${t.hostname}:${t.port}: ${err.message}`));
         } else resolve(stream);
       });
@@ -219,12 +299,15 @@ export class SshPool implements Transport {
     const known = this.#o.knownHosts.keysFor(t.knownHostsNames);
     let hostKeyProblem: string | null = null;
     this.stats.connects++;
+    const signal = conn.connectAbort.signal;
     return new Promise((resolve, reject) => {
       const client = new Client();
       let settled = false;
+      const onAbort = () => settle(new Error('handshake aborted'));
       const settle = (err: Error | null) => {
         if (settled) return;
         settled = true;
+        signal.removeEventListener('abort', onAbort);
         if (err) {
           client.destroy();
           reject(err);
@@ -238,7 +321,12 @@ export class SshPool implements Transport {
       client.on('error', (err: Error & { level?: string }) => {
         if (!settled) {
           if (hostKeyProblem !== null) settle(new ConnectFailure('hostkey', hostKeyProblem));
-          else if (err.level === 'client-authentication') {
+          else if (known.length > 0 && /no matching host key format/i.test(err.message)) {
+            // Only the recorded key types are offered: a server without any of them has changed its
+            // host key (type) — a host-key problem to look at, not a network one.
+            const types = [...new Set(known.map((k) => k.keyType))].join(', ');
+            settle(new ConnectFailure('hostkey', `${t.alias}: HOST KEY TYPE CHANGED? known_hosts has only ${types} for ${t.alias} (${t.hostname}:${t.port}) and the server offers none of these types; if the host was reinstalled, verify its new key and update known_hosts`));
+          } else if (err.level === 'client-authentication') {
             settle(new ConnectFailure('auth', `${t.alias}: authentication as ${t.user} failed (${keys.length} identity file(s)${agent ? ' + ssh-agent' : ''} tried)`));
           } else if (err.level === 'client-timeout') {
             settle(new ConnectFailure('unreachable', `${t.alias}: no SSH handshake from ${t.hostname}:${t.port} within ${cfg.connectTimeoutMs} ms`));
@@ -255,11 +343,7 @@ export class SshPool implements Transport {
         conn.closed = true;
         if (this.#conns.get(conn.key) === conn) this.#conns.delete(conn.key);
         if (conn.idle) clearTimeout(conn.idle);
-        if (conn.via) {
-          conn.via.dependents--;
-          this.#touch(conn.via);
-          conn.via = null;
-        }
+        this.#releaseVia(conn);
         for (const f of [...conn.onLost]) f(`connection to ${t.alias} lost while running`);
       });
       const config: ConnectConfig = {
@@ -289,6 +373,8 @@ export class SshPool implements Transport {
         settle(new ConnectFailure('auth', `${t.alias}: no usable identity (no readable IdentityFile, no ssh-agent)`));
         return;
       }
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
       client.connect(config);
     });
   }
@@ -383,7 +469,7 @@ export class SshPool implements Transport {
       let exitSignal: string | null = null;
       let done = false;
       const grace = 2000;
-      const finish = (failure?: ExecOutcome['failure'], message?: string) => {
+      const finish = (failure?: ExecOutcome['failure'], message?: string, lost = false) => {
         if (done) return;
         done = true;
         if (timer) clearTimeout(timer);
@@ -394,6 +480,7 @@ export class SshPool implements Transport {
         };
         if (failure !== undefined) o.failure = failure;
         if (message !== undefined) o.message = message;
+        if (lost) o.lostWhileRunning = true;
         resolveOut(o);
       };
       const timeoutMsg = () => `${conn.target.alias}: command timed out after ${((req.timeoutMs ?? 0) / 1000).toFixed(1)}s (remote process group killed)`;
@@ -403,8 +490,11 @@ export class SshPool implements Transport {
             finish('timeout', timeoutMsg());
           }, req.timeoutMs + grace)
         : null;
-      const onLost = (why: string) => finish('unreachable', why);
+      const onLost = (why: string) => finish('unreachable', why, true);
       const onAbort = () => {
+        // Closing the channel alone leaves the remote command running (sshd does not HUP non-pty
+        // sessions): ask sshd to SIGTERM the session's process group first (`timeout` passes it on).
+        signalTerm(stream);
         stream.close();
         finish('timeout', `${conn.target.alias}: aborted`);
       };

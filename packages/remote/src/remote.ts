@@ -1,6 +1,6 @@
 import { galleyConfigSchema, type SshConfig } from '@galley/config';
 import { displayCommand, renderCommand } from './command.js';
-import { NoHostsError, RebootTimeoutError, RunOptionsError } from './errors.js';
+import { NoHostsError, RebootBaselineError, RebootTimeoutError, RunOptionsError } from './errors.js';
 import { KnownHosts } from './known-hosts.js';
 import { NodeSet } from './nodeset.js';
 import { SshPool } from './pool.js';
@@ -38,6 +38,9 @@ export function defaultSshConfig(): SshConfig {
   if (!ssh) throw new Error('ssh defaults missing');
   return ssh;
 }
+
+/** Spicerack's reboot batch_sleep. */
+export const DEFAULT_REBOOT_SLEEP_MS = 180_000;
 
 const BOOT_ID_CMD: CommandSpec = { argv: ['cat', '/proc/sys/kernel/random/boot_id'], timeoutMs: 10_000 };
 const UPTIME_CMD: CommandSpec = { argv: ['cat', '/proc/uptime'], timeoutMs: 10_000 };
@@ -123,7 +126,10 @@ export class Remote {
     const cfg = this.#shared.cfg;
     const prepared: PreparedCommand[] = commands.map((c, i) => {
       const timeoutMs = c.timeoutMs ?? cfg.commandTimeoutMs;
-      return { display: displays[i] ?? '', rendered: renderCommand(c, { timeoutMs }), timeoutMs, okCodes: c.okCodes ?? [0] };
+      return {
+        display: displays[i] ?? '', rendered: renderCommand(c, { timeoutMs }), timeoutMs, okCodes: c.okCodes ?? [0],
+        render: (ms: number) => renderCommand(c, { timeoutMs: ms }),
+      };
     });
     this.#log(`Executing commands [${displays.map((d) => `'${d}'`).join(', ')}] on ${list.length} hosts: ${set.toString()}`);
     return schedule({ hosts: list, commands: prepared, transport: this.transport, options: opts, fanout: cfg.concurrency, disconnectIsSuccess });
@@ -147,11 +153,15 @@ export class Remote {
     this.#log(`Trusting a new host key for ${host} (${publicKey.split(/\s+/)[0] ?? ''})`);
   }
 
-  /** Reboot in batches (sync, one command); a connection dropped by the reboot counts as success. */
+  /**
+   * Reboot in batches (sync, one command); a connection dropped while `reboot` runs counts as
+   * success, a host never reached does not. Between batches it sleeps `sleepMs` (default 180 s,
+   * Spicerack's default: the rebooted hosts come back before the next ones go down).
+   */
   async reboot(hosts: string[] | NodeSet, opts: { batchSize?: number; sleepMs?: number } = {}): Promise<RunReport> {
     const list = hosts instanceof NodeSet ? hosts.hosts() : [...new Set(hosts)];
     const batch = opts.batchSize ?? 1;
-    const sleepMs = list.length === 1 ? 0 : opts.sleepMs ?? 0;
+    const sleepMs = list.length === 1 ? 0 : opts.sleepMs ?? DEFAULT_REBOOT_SLEEP_MS;
     this.#log(`Rebooting ${list.length} hosts in batches of ${batch} with ${(sleepMs / 1000).toFixed(1)}s of sleep in between: ${NodeSet.fromHosts(list).toString()}`);
     const report = await this.#run(list, [{ argv: ['reboot'], timeoutMs: 30_000 }], { batchSize: batch, batchSleepMs: sleepMs, mode: 'sync' }, true);
     if (!this.dryRun) for (const h of list) this.transport.evict?.(h);
@@ -187,6 +197,12 @@ export class Remote {
     if (this.dryRun) {
       this.#log(`DRY-RUN: would wait for the reboot of ${list.length} hosts: ${NodeSet.fromHosts(list).toString()}`);
       return;
+    }
+    // A host without a recorded boot id could never be told apart from one that did not reboot
+    // (it used to count as rebooted on the first poll): refuse before polling.
+    if (since instanceof Map) {
+      const missing = list.filter((h) => since.get(h) === undefined);
+      if (missing.length > 0) throw new RebootBaselineError(missing, NodeSet.fromHosts(missing).toString());
     }
     const timeoutMs = opts.timeoutMs ?? 40 * 60_000;
     const pollMs = opts.pollMs ?? 10_000;

@@ -118,6 +118,19 @@ describe('Remote.run scheduling (fake transport)', () => {
     expect(rep.notRun).toEqual(['h3', 'h4']);
   });
 
+  it('the remote timeout is cut to what is left of the global deadline', async () => {
+    const t = new FakeTransport();
+    const r = new Remote(undefined, { transport: t });
+    // default command timeout 300 s, deadline 2 s: the remote process must not outlive the run
+    await r.run(['h1'], [{ shell: 'sleep 1000' }], { globalTimeoutMs: 2000 });
+    const secs = Number(/^timeout -k 2 ([\d.]+)s sh -c 'sleep 1000'$/.exec(t.calls[0]?.command ?? '')?.[1]);
+    expect(secs).toBeGreaterThan(1.5);
+    expect(secs).toBeLessThanOrEqual(2);
+    // a command timeout shorter than the deadline stays
+    await r.run(['h1'], [{ shell: 'true', timeoutMs: 500 }], { globalTimeoutMs: 2000 });
+    expect(t.calls[1]?.command).toBe("timeout -k 2 0.5s sh -c true");
+  });
+
   it('an AbortSignal stops scheduling', async () => {
     const t = new FakeTransport(() => ({ delayMs: 30 }));
     const ac = new AbortController();
@@ -189,11 +202,43 @@ describe('dry-run and hooks', () => {
 });
 
 describe('reboot helpers (fake transport)', () => {
-  it('reboot counts a dropped connection as success and evicts the pooled connection', async () => {
-    const t = new FakeTransport((host) => (host === 'h1' ? { failure: 'unreachable', message: 'connection to h1 lost while running' } : {}));
-    const rep = await new Remote(undefined, { transport: t }).reboot(hosts(2), { batchSize: 1 });
+  it('reboot counts a connection dropped while reboot ran as success and evicts the pooled connection', async () => {
+    const t = new FakeTransport((host) => (host === 'h1' ? { failure: 'unreachable', message: 'connection to h1 lost while running', lostWhileRunning: true } : {}));
+    const rep = await new Remote(undefined, { transport: t }).reboot(hosts(2), { batchSize: 1, sleepMs: 0 });
     expect(rep.status).toBe('succeeded');
     expect(t.evicted.sort()).toEqual(['h1', 'h2']);
+  });
+
+  it('reboot: a host never reached is a failed reboot, whatever the message says', async () => {
+    for (const message of [
+      'h1: cannot connect to 10.0.0.1:22: Connection lost before handshake', 'h1: cannot connect to 10.0.0.1:22: read ECONNRESET', 'connection pool is closed',
+    ]) {
+      const t = new FakeTransport(() => ({ failure: 'unreachable', message }));
+      const rep = await new Remote(undefined, { transport: t }).reboot(['h1']);
+      expect(rep.status).toBe('failed');
+      expect(rep.results[0]).toMatchObject({ ok: false, failure: 'unreachable', message });
+    }
+  });
+
+  it('reboot sleeps 180 s between batches by default (Spicerack), and not at all once below the threshold', async () => {
+    const log: string[] = [];
+    const t = new FakeTransport((host) => (host === 'h1' ? { failure: 'unreachable', message: 'h1: refused' } : {}));
+    const t0 = Date.now();
+    const rep = await new Remote(undefined, { transport: t, log: (l) => log.push(l) }).reboot(hosts(3));
+    expect(log[0]).toBe('Rebooting 3 hosts in batches of 1 with 180.0s of sleep in between: h[1-3]');
+    // h1 failed: nothing more starts, so no 180 s wait before the report
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(t.calls.map((c) => c.host)).toEqual(['h1']);
+    expect(rep.status).toBe('failed');
+  });
+
+  it('waitRebootSince refuses boot ids that miss a host (it could never tell that host rebooted)', async () => {
+    const t = new FakeTransport(() => ({ stdout: 'same-boot-id\n' }));
+    const r = new Remote(undefined, { transport: t });
+    await expect(r.waitRebootSince(['h1', 'h2'], new Map([['h1', 'same-boot-id']]), { pollMs: 5, timeoutMs: 200 }))
+      .rejects.toMatchObject({ code: 'ERR_REMOTE_REBOOT_NO_BOOT_ID', hosts: ['h2'] });
+    await expect(r.waitRebootSince(['h1'], new Map(), { pollMs: 5, timeoutMs: 200 })).rejects.toThrow(/no boot id recorded before the reboot for h1/);
+    expect(t.calls).toHaveLength(0);
   });
 
   it('waitRebootSince polls until the boot id changes, tolerating unreachable hosts', async () => {

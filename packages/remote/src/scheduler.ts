@@ -9,6 +9,8 @@ export interface PreparedCommand {
   rendered: string;
   timeoutMs?: number | undefined;
   okCodes: number[];
+  /** Render again with a shorter remote timeout (the global deadline is nearer than timeoutMs). */
+  render?: (timeoutMs: number) => string;
 }
 
 export interface ScheduleInput {
@@ -103,6 +105,7 @@ export async function schedule(input: ScheduleInput): Promise<RunReport> {
   const onUserAbort = () => abort.abort(new Error('run aborted'));
   if (o.signal?.aborted) onUserAbort();
   o.signal?.addEventListener('abort', onUserAbort, { once: true });
+  const deadlineAt = o.globalTimeoutMs !== undefined ? Date.now() + o.globalTimeoutMs : undefined;
   const deadline = o.globalTimeoutMs !== undefined
     ? setTimeout(() => {
         timedOut = true;
@@ -131,10 +134,23 @@ export async function schedule(input: ScheduleInput): Promise<RunReport> {
       s.startedAt = Date.now();
     }
     s.state = 'running';
+    // The remote `timeout` ends the command at the global deadline too: a run that gives up must
+    // not leave commands running on the hosts for their own (default 300 s) timeout.
+    let rendered = cmd.rendered;
+    let timeoutMs = cmd.timeoutMs;
+    let cutByDeadline = false;
+    if (deadlineAt !== undefined && cmd.render) {
+      const left = Math.max(deadlineAt - Date.now(), 1);
+      if (timeoutMs === undefined || timeoutMs <= 0 || left < timeoutMs) {
+        timeoutMs = left;
+        rendered = cmd.render(left);
+        cutByDeadline = true;
+      }
+    }
     let out: ExecOutcome;
     try {
       out = await transport.exec({
-        host: s.host, command: cmd.rendered, timeoutMs: cmd.timeoutMs, signal: abort.signal,
+        host: s.host, command: rendered, timeoutMs, signal: abort.signal,
         onConnecting: () => emit({ host: s.host, phase: 'connecting', command: cmd.display }),
         onRunning: () => emit({ host: s.host, phase: 'running', command: cmd.display }),
       });
@@ -142,12 +158,14 @@ export async function schedule(input: ScheduleInput): Promise<RunReport> {
       out = { exitCode: null, stdout: '', stderr: '', durationMs: 0, failure: 'unreachable', message: (err as Error).message };
     }
     s.commands.push({ cmd: cmd.display, exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr, durationMs: out.durationMs });
-    if (abort.signal.aborted && out.failure !== undefined) {
+    if (out.failure !== undefined && (abort.signal.aborted || (cutByDeadline && out.failure === 'timeout'))) {
       s.failure = 'timeout';
-      s.message = timedOut ? `global timeout reached while running '${cmd.display}'` : `run aborted while running '${cmd.display}'`;
+      s.message = timedOut || !abort.signal.aborted ? `global timeout reached while running '${cmd.display}'` : `run aborted while running '${cmd.display}'`;
       return false;
     }
-    if (out.failure === 'unreachable' && input.disconnectIsSuccess && /lost|closed|reset/i.test(out.message ?? '')) return true;
+    // Only a connection lost while `reboot` ran: matching messages also took hosts that were never
+    // reached (reset during the handshake, pool closed) as rebooted.
+    if (out.failure === 'unreachable' && input.disconnectIsSuccess && out.lostWhileRunning === true) return true;
     if (out.failure !== undefined) {
       s.failure = out.failure;
       s.message = out.message ?? out.failure;
@@ -185,7 +203,8 @@ export async function schedule(input: ScheduleInput): Promise<RunReport> {
         active++;
         void work(s).finally(() => {
           active--;
-          if (sleepMs > 0 && next < items.length && !abort.signal.aborted) {
+          // No sleep when nothing more will start (below the threshold): report at once.
+          if (sleepMs > 0 && next < items.length && !abort.signal.aborted && aboveThreshold()) {
             timers++;
             void sleep(sleepMs, abort.signal).then(() => {
               timers--;

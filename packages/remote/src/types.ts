@@ -78,6 +78,12 @@ export interface ExecOutcome {
   durationMs: number;
   failure?: Exclude<HostFailure, 'exit-code' | 'skipped-dry-run' | 'not-run'>;
   message?: string;
+  /**
+   * The connection dropped while the command ran (its channel was open): the only failure that
+   * `reboot()` counts as success. A host never reached (refused, reset during the handshake,
+   * pool closed) is not this.
+   */
+  lostWhileRunning?: boolean;
 }
 
 export interface ExecRequest {

@@ -9,6 +9,8 @@ export interface FakeReply {
   delayMs?: number;
   failure?: ExecOutcome['failure'];
   message?: string;
+  /** With failure 'unreachable': the connection dropped while the command ran (a reboot). */
+  lostWhileRunning?: boolean;
 }
 
 export type FakeHandler = (host: string, command: string) => FakeReply | undefined;
@@ -52,6 +54,7 @@ export class FakeTransport implements Transport {
         const out: ExecOutcome = { exitCode: o.exitCode ?? null, stdout: o.stdout ?? '', stderr: o.stderr ?? '', durationMs: Date.now() - t0 };
         if (o.failure !== undefined) out.failure = o.failure;
         if (o.message !== undefined) out.message = o.message;
+        if (o.lostWhileRunning === true) out.lostWhileRunning = true;
         resolve(out);
       };
       const onAbort = () => finish({ failure: 'timeout', message: `${req.host}: aborted` });
@@ -61,7 +64,9 @@ export class FakeTransport implements Transport {
       const timedOut = req.timeoutMs !== undefined && delay > req.timeoutMs;
       state.timer = setTimeout(() => {
         if (timedOut) finish({ exitCode: 124, failure: 'timeout', message: `${req.host}: command timed out` });
-        else if (reply.failure !== undefined) finish({ failure: reply.failure, message: reply.message ?? reply.failure });
+        else if (reply.failure !== undefined) {
+          finish({ failure: reply.failure, message: reply.message ?? reply.failure, ...(reply.lostWhileRunning === true ? { lostWhileRunning: true } : {}) });
+        }
         else finish({ exitCode: reply.exitCode ?? 0, stdout: reply.stdout ?? '', stderr: reply.stderr ?? '' });
       }, timedOut ? req.timeoutMs : delay);
     });

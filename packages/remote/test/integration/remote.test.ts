@@ -16,6 +16,14 @@ let remote: Remote;
 let tmp: string;
 const names = () => env.lab.info.hosts.map((h) => h.name);
 
+async function pollUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 beforeAll(async () => {
   ssh = (await loadConfig({ file: env.lab.info.config, require: ['ssh'] })).config.ssh as SshConfig;
   remote = new Remote(ssh);
@@ -145,6 +153,82 @@ describe('Remote against the lab', () => {
     expect(check.results[0]?.exitCode).toBe(1);
   });
 
+  it('the global deadline ends the remote process too (not left to its 300 s command timeout)', async () => {
+    const host = names()[2] as string;
+    const t0 = Date.now();
+    const rep = await remote.run([host], [{ shell: 'sleep 987.63; echo never' }], { globalTimeoutMs: 1000 });
+    expect(Date.now() - t0).toBeLessThan(4000);
+    expect(rep).toMatchObject({ status: 'timeout', exitCode: 4 });
+    expect(rep.results[0]).toMatchObject({ ok: false, failure: 'timeout' });
+    await pollUntil('the remote sleep to end', async () => {
+      const check = await remote.run([host], [{ argv: ['pgrep', '-f', 'sleep 987[.]63'], okCodes: [] }]);
+      return check.results[0]?.exitCode === 1;
+    }, 3000);
+  });
+
+  it('a host whose key type is no longer the recorded one fails as hostkey, naming the host', async () => {
+    const [target, ...rest] = names().slice(0, 3);
+    if (!target) throw new Error('no host');
+    execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', path.join(tmp, 'rsa')]);
+    const rsa = fs.readFileSync(path.join(tmp, 'rsa.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+    const resolver = SshConfigResolver.fromFile(ssh.sshConfig, ssh.user, ssh.identityFiles);
+    const patterns = new Set(resolver.resolve(target).knownHostsNames);
+    const lines = fs.readFileSync(ssh.knownHosts[0] as string, 'utf8').split('\n').map((line) => {
+      const hostsField = line.split(' ')[0] ?? '';
+      return hostsField.split(',').some((p) => patterns.has(p)) ? `${hostsField} ${rsa}` : line;
+    });
+    const kh = path.join(tmp, 'known_hosts_rsa');
+    fs.writeFileSync(kh, lines.join('\n'));
+    const r = new Remote({ ...ssh, knownHosts: [kh] });
+    try {
+      const rep = await r.run([target, ...rest], [{ argv: ['true'] }], { successThreshold: 0 });
+      const res = rep.results.find((x) => x.host === target);
+      expect(res).toMatchObject({ ok: false, failure: 'hostkey' });
+      expect(res?.message).toContain(`known_hosts has only ssh-rsa for ${target}`);
+      for (const h of rest) expect(rep.results.find((x) => x.host === h)).toMatchObject({ ok: true });
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('idle connections are closed after idleTimeoutMs and the next run reconnects', async () => {
+    const host = names()[0] as string;
+    const r = new Remote({ ...ssh, idleTimeoutMs: 300 });
+    try {
+      expect((await r.run([host], [{ argv: ['true'] }])).status).toBe('succeeded');
+      const pool = r.transport as SshPool;
+      expect(pool.size).toBe(1);
+      await pollUntil('the idle connection to close', () => Promise.resolve(pool.size === 0), 5000);
+      expect((await r.run([host], [{ argv: ['true'] }])).status).toBe('succeeded');
+      expect(pool.stats.connects).toBe(2);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a failed handshake through the bastion releases the bastion connection (it idles out)', async () => {
+    const b = env.lab.info.bastion;
+    if (!b) throw new Error('lab has no bastion');
+    const behind = b.behind[0] as string;
+    // known_hosts without the target behind the bastion: its handshake fails (unknown host key)
+    const resolver = SshConfigResolver.fromFile(ssh.sshConfig, ssh.user, ssh.identityFiles);
+    const patterns = new Set(resolver.resolve(behind).knownHostsNames);
+    const lines = fs.readFileSync(ssh.knownHosts[0] as string, 'utf8').split('\n')
+      .filter((line) => !(line.split(' ')[0] ?? '').split(',').some((p) => patterns.has(p)));
+    const kh = path.join(tmp, 'known_hosts_nobehind');
+    fs.writeFileSync(kh, lines.join('\n'));
+    const r = new Remote({ ...ssh, knownHosts: [kh], idleTimeoutMs: 300 });
+    try {
+      const rep = await r.run([behind], [{ argv: ['true'] }]);
+      expect(rep.results[0]).toMatchObject({ ok: false, failure: 'hostkey' });
+      const pool = r.transport as SshPool;
+      // the bastion connection stays only while something rides on it
+      await pollUntil('the bastion connection to idle out', () => Promise.resolve(pool.size === 0), 5000);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('a service restart that hangs (lab fault) is ended at its timeout', async () => {
     const host = env.lab.info.hosts[3];
     if (!host) throw new Error('no host');
@@ -180,6 +264,8 @@ describe('Remote against the lab', () => {
       const reps = await Promise.all(clients.map((c, i) => c.run([host], [{ argv: ['echo', `c${i}`] }])));
       const failed = reps.filter((x) => x.status !== 'succeeded').map((x) => x.results[0]?.message);
       expect(failed).toEqual([]);
+      // 60 handshakes against MaxStartups 10:30:100: sshd dropped some, and they were retried
+      expect(clients.reduce((n, c) => n + (c.transport as SshPool).stats.handshakeRetries, 0)).toBeGreaterThan(0);
     } finally {
       await Promise.all(clients.map((c) => c.close()));
     }
@@ -208,7 +294,7 @@ describe('Remote against the lab', () => {
     const before = await remote.bootIds(hosts);
     expect(before.size).toBe(2);
     const since = new Date();
-    const rep = await remote.reboot(hosts, { batchSize: 1 });
+    const rep = await remote.reboot(hosts, { batchSize: 1, sleepMs: 500 });
     expect(rep.status).toBe('succeeded');
     await remote.waitRebootSince(hosts, before, { pollMs: 500, timeoutMs: 30_000 });
     const after = await remote.bootIds(hosts);
