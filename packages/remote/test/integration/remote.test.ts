@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -107,6 +107,45 @@ describe('Remote against the lab', () => {
       expect(rep.results[0]?.message).toMatch(/direct: authentication as root failed/);
     } finally {
       await r.close();
+    }
+  });
+
+  it('authenticates with a key held only by ssh-agent (SSH_AUTH_SOCK), and fails without the agent', async () => {
+    const h = env.lab.info.hosts[1];
+    if (!h) throw new Error('no host');
+    const key = KnownHosts.load(ssh.knownHosts).keysFor(SshConfigResolver.fromFile(ssh.sshConfig, 'root', []).resolve(h.name).knownHostsNames)[0];
+    if (!key) throw new Error('no key');
+    const kh = path.join(tmp, 'kh-agent');
+    fs.writeFileSync(kh, `[${h.address}]:${h.port} ${key.keyType} ${key.key.toString('base64')}\n`);
+    // no IdentityFile anywhere: the only key is the one in the agent
+    const cfgFile = path.join(tmp, 'ssh_config_agent');
+    fs.writeFileSync(cfgFile, `Host viaagent\n  HostName ${h.address}\n  Port ${h.port}\n`);
+    const sock = path.join(tmp, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    const savedSock = process.env.SSH_AUTH_SOCK;
+    try {
+      for (let i = 0; i < 50 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
+      execFileSync('ssh-add', ['-q', env.lab.info.identityFile], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+      process.env.SSH_AUTH_SOCK = sock;
+      const base = { ...ssh, identityFiles: [], knownHosts: [kh], sshConfig: cfgFile };
+      const withAgent = new Remote({ ...base, agent: true });
+      try {
+        const rep = await withAgent.run(['viaagent'], [{ argv: ['hostname', '-f'] }]);
+        expect(rep.results[0]).toMatchObject({ ok: true, stdout: `${h.name}\n` });
+      } finally {
+        await withAgent.close();
+      }
+      const without = new Remote({ ...base, agent: false });
+      try {
+        const rep = await without.run(['viaagent'], [{ argv: ['true'] }]);
+        expect(rep.results[0]).toMatchObject({ ok: false, failure: 'auth' });
+      } finally {
+        await without.close();
+      }
+    } finally {
+      if (savedSock === undefined) delete process.env.SSH_AUTH_SOCK;
+      else process.env.SSH_AUTH_SOCK = savedSock;
+      agent.kill();
     }
   });
 
