@@ -284,6 +284,38 @@ describe('interruptions', () => {
     expect(await restartTimes(lab, J[3]!, since)).toHaveLength(1);
   });
 
+  it('--resume re-checks a leftover at verified-out: one pooled again by hand meanwhile is not restarted; another cluster/dc/services is refused', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    let sent = false;
+    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e sigint at verified-out'], {
+      onEvent: (e, child) => {
+        // SIGINT during the verify-out wait (≥ the PyBal delay): the host is left at verified-out
+        if (!sent && e.type === 'host-phase' && e.host === J[1] && e.phase === 'depooled') {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    expect(r.code).toBe(97);
+    expect(outputOf(r)!.inFlight).toEqual([expect.objectContaining({ host: J[1], phase: 'verified-out' })]);
+    const runId = r.events[0]!.runId!;
+    // a different scope is refused before anything is written
+    const before = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
+    const bad = await cookbook(lab, ['--resume', runId, 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'services=nginx', 'batch=1', 'sleep=0', 'reason=e2e resume other scope']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stdout + bad.stderr).toMatch(/ERR_LB_RESUME_MISMATCH|that run was dc=eqiad cluster=jobrunner services=\(all\), this one is dc=eqiad cluster=jobrunner services=nginx/);
+    const after = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
+    expect([...after.kvs].map(([k, v]) => [k, v.modRevision])).toEqual([...before.kvs].map(([k, v]) => [k, v.modRevision]));
+    // the SRE pools mw1302 back by hand, then resumes
+    expect((await cookbook(lab, ['sre.lb.pool', `host=${J[1]}`])).code).toBe(0);
+    const since = Date.now();
+    const r2 = await cookbook(lab, ['--output', 'json', '--resume', runId, 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e resume after manual pool']);
+    expect(r2.code).toBe(1);
+    expect(await restartTimes(lab, J[1]!, since)).toEqual([]);
+    expect(outputOf(r2)!.failed).toContainEqual(expect.objectContaining({ host: J[1], stillDepooled: false, reason: expect.stringMatching(/not out of its pools/) }));
+    expect(Object.values(await pooled('eqiad', 'jobrunner')).every((p) => p === 'yes')).toBe(true);
+  });
+
   it('kill -9 mid-batch: the lock frees itself within the lease TTL and --resume finds and finishes the leftovers', async () => {
     await settled(lab, 'eqiad', 'jobrunner');
     let killedAt = 0;
