@@ -14,6 +14,11 @@ describe('resolveBatchSize (Cumin rules)', () => {
     expect(resolveBatchSize(100, 7)).toBe(7);
     expect(resolveBatchSize('50%', 7)).toBe(4);
     expect(resolveBatchSize('1%', 7)).toBe(1);
+    // Cumin rounds with Python's round(): halves to even
+    expect(resolveBatchSize('50%', 5)).toBe(2);
+    expect(resolveBatchSize('10%', 25)).toBe(2);
+    expect(resolveBatchSize('10%', 35)).toBe(4);
+    expect(resolveBatchSize('30%', 5)).toBe(2);
     expect(() => resolveBatchSize(0, 7)).toThrow(/positive integer/);
     expect(() => resolveBatchSize('0%', 7)).toThrow(/percentage/);
     expect(() => resolveBatchSize('abc%' as `${number}%`, 7)).toThrow();
@@ -28,6 +33,13 @@ describe('Remote.run scheduling (fake transport)', () => {
     expect(rep).toMatchObject({ status: 'succeeded', exitCode: 0, notRun: [] });
     expect(rep.results.every((x) => x.ok && x.exitCode === 0)).toBe(true);
     expect(rep.groups.map((g) => [g.hosts.toString(), g.output])).toEqual([['h[1-2,4-5]', 'same'], ['h3', 'odd']]);
+  });
+
+  it('hosts that never completed a command and printed nothing are not a node group', async () => {
+    const t = new FakeTransport((host) => (host === 'h2' ? { failure: 'unreachable', message: 'h2: refused' } : host === 'h3' ? { exitCode: 1 } : {}));
+    const rep = await new Remote(undefined, { transport: t }).run(hosts(3), [{ argv: ['true'] }], { successThreshold: 0 });
+    // h1 ran (no output), h3 ran and failed (no output): one group; h2 never ran
+    expect(rep.groups.map((g) => [g.hosts.toString(), g.output])).toEqual([['h[1,3]', '']]);
   });
 
   it('moving window keeps at most batchSize in flight and honours the sleep between hosts', async () => {

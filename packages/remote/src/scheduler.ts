@@ -24,7 +24,15 @@ export interface ScheduleInput {
   disconnectIsSuccess?: boolean;
 }
 
-/** Cumin's `batch_size`: an int (capped at n) or `N%` (rounded, at least 1). */
+/** Python 3's round(): halves go to the even neighbour (Cumin computes N% with it: 50% of 5 is 2). */
+function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  if (Math.abs(d - 0.5) > 1e-9) return Math.round(x);
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** Cumin's `batch_size`: an int (capped at n) or `N%` (rounded half to even, at least 1). */
 export function resolveBatchSize(batch: RunOptions['batchSize'], n: number): number {
   if (batch === undefined) return Math.max(n, 1);
   if (typeof batch === 'number') {
@@ -38,7 +46,7 @@ export function resolveBatchSize(batch: RunOptions['batchSize'], n: number): num
   if (!(pct > 0 && pct <= 100)) {
     throw new RunOptionsError(`batch size percentage must be in (0, 100], got '${batch}'`, 'use e.g. -b 10%');
   }
-  return Math.min(Math.max(1, Math.round((n * pct) / 100)), Math.max(n, 1));
+  return Math.min(Math.max(1, roundHalfEven((n * pct) / 100)), Math.max(n, 1));
 }
 
 function validate(opts: RunOptions): void {
@@ -341,11 +349,15 @@ async function runLimited<T>(items: T[], limit: number, work: (t: T) => Promise<
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
-/** Cumin's node groups: hosts whose combined output is identical, in host order. */
+/**
+ * Cumin's node groups: hosts whose combined output is identical, in host order. Hosts where no
+ * command completed and nothing was printed (unreachable, host key, auth, a silent timeout) are
+ * left out: they are failures, not a "NO OUTPUT" group next to hosts that ran the command.
+ */
 export function groupOutputs(results: readonly HostResult[]): { hosts: NodeSet; output: string }[] {
   const byOut = new Map<string, string[]>();
   for (const r of results) {
-    if (r.commands.length === 0) continue;
+    if (r.commands.every((c) => c.exitCode === null && c.stdout === '' && c.stderr === '')) continue;
     const text = r.commands.map((c) => c.stdout + c.stderr).join('').replace(/\s+$/, '');
     const list = byOut.get(text);
     if (list) list.push(r.host);
