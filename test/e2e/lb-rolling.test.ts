@@ -77,7 +77,12 @@ describe('sre.lb.rolling-restart', () => {
     expect([...w.nonYesWritten]).toEqual([]);
     expect(w.maxDepooled).toBe(1);
     expect((await pooled('eqiad', 'appserver'))['nginx/mw1004.eqiad.wmnet']).toBe('no');
-    expect(await restartTimes(lab, 'mw1004.eqiad.wmnet', since)).toHaveLength(1);
+    const restarts = await restartTimes(lab, 'mw1004.eqiad.wmnet', since);
+    expect(restarts).toHaveLength(1);
+    // nothing was depooled on mw1004, yet every LB sample during its restart has it out
+    const during = w.views('mw1004.eqiad.wmnet', restarts[0]!.t, restarts[0]!.t + 500);
+    expect(during.length).toBeGreaterThan(0);
+    expect(during.filter((v) => v.pooled || v.enabled)).toEqual([]);
     expect(r.stdout + r.stderr).toMatch(/All hosts done: 4 succeeded/);
   });
 

@@ -75,6 +75,9 @@ export async function harness(lab: Lab, opts: { dc: string; cluster: string; ver
     return Promise.all(ref.loadBalancers.map(async (lb) => (await client.host(lb, ref.pool, o.tags.name).catch(() => null))?.pooled ?? false));
   };
   const objectsOf = (host: string): PoolObject[] => [...initial.values()].filter((n) => n.tags.name === host && n.pooled === 'yes');
+  // At action time every object of the host that is not inactive must be out, `no` ones included
+  // (PyBal keeps a `no` server pooled when depooling it would breach the threshold).
+  const notInactiveOf = (host: string): PoolObject[] => [...initial.values()].filter((n) => n.tags.name === host && n.pooled !== 'inactive');
 
   const executor = remoteExecutor(remote);
   const events: LbEvent[] = [];
@@ -87,7 +90,7 @@ export async function harness(lab: Lab, opts: { dc: string; cluster: string; ver
         const isHealth = commands.length === 1 && 'shell' in commands[0]! && commands[0].shell.startsWith('systemctl is-active');
         if (!isHealth) {
           for (const h of hosts) {
-            for (const obj of objectsOf(h)) {
+            for (const obj of notInactiveOf(h)) {
               const views = await lbPooled(obj);
               if (views.some(Boolean)) violations.push(`action on ${h} while an LB still has ${obj.tags.service} pooled`);
             }
