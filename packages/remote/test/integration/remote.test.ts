@@ -268,6 +268,39 @@ describe('Remote against the lab', () => {
     }
   });
 
+  it('keepalive: a host that stops answering mid-command fails as unreachable within about a second', async () => {
+    const host = names()[5] as string;
+    const r = new Remote({ ...ssh, keepaliveIntervalMs: 200 });
+    const listener = execFileSync('pgrep', ['-f', `${env.lab.info.dir}/hosts/${host}/sshd_config \\[listener\\]`], { encoding: 'utf8' }).trim();
+    const sessions = () => {
+      try {
+        return execFileSync('pgrep', ['-P', listener], { encoding: 'utf8' }).split('\n').filter((p) => p !== '').map(Number);
+      } catch {
+        return [];
+      }
+    };
+    const frozen: number[] = [];
+    try {
+      const run = r.run([host], [{ shell: 'sleep 30' }]);
+      await pollUntil('the command to start', () => Promise.resolve(sessions().length > 0 && (r.transport as SshPool).size === 1), 10_000);
+      await new Promise((res) => setTimeout(res, 300));
+      // a silent partition: sshd (every connection to this host) stops answering, the TCP connection stays up
+      for (const pid of sessions()) {
+        process.kill(pid, 'SIGSTOP');
+        frozen.push(pid);
+      }
+      const t0 = Date.now();
+      const rep = await run;
+      expect(rep.results[0]).toMatchObject({ ok: false, failure: 'unreachable' });
+      expect(rep.results[0]?.message).toMatch(/lost while running/);
+      // 3 missed keepalives at 200 ms (+ load): far below the 30 s the command would run
+      expect(Date.now() - t0).toBeLessThan(5000);
+    } finally {
+      for (const pid of frozen) process.kill(pid, 'SIGCONT');
+      await r.close();
+    }
+  });
+
   it('a service restart that hangs (lab fault) is ended at its timeout', async () => {
     const host = env.lab.info.hosts[3];
     if (!host) throw new Error('no host');
