@@ -186,6 +186,8 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
         concurrency: 1,
         ttlSeconds: ttlForHosts,
         onWait: (holders) => send({ type: 'lock', status: 'waiting', key: `hosts/${host}`, holders }),
+        // A first SIGINT stops a host-lock wait too, as it stops the cookbook-lock wait.
+        signal: deps.signal,
       });
       if (r.busy) send({ type: 'lock', status: 'busy', key: r.key, holders: r.holders, message: `host ${host} is locked by another run` });
       else if (!r.reentrant && deps.locks.enabled && !dryRun) send({ type: 'lock', status: 'acquired', key: r.key });
@@ -371,7 +373,9 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
   } catch (err) {
     cause = err;
     errorEvent('run', err);
-    exitCode = isLockFailure(err) ? ExitCode.FAILURE : ExitCode.EXCEPTION;
+    // A lost lock aborts ctx.signal, so what the cookbook throws then is usually that abort: the
+    // cause is the lock (exit 1, logged below), not a bug.
+    exitCode = isLockFailure(err) || deps.locks.lost.aborted ? ExitCode.FAILURE : ExitCode.EXCEPTION;
     status = 'FAIL';
   }
   if (deps.signal.aborted) {

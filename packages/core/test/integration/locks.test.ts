@@ -271,6 +271,27 @@ describe('etcd counting semaphore', () => {
       }, 60000);
     }
 
+    it('a cookbook that reacts to the lost lock with its own error still exits 1 (the lock is the cause), not 99', async () => {
+      const name = uniq();
+      const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 5 });
+      const session = locks.session(`broken-${name}`);
+      const events: { type: string; [k: string]: unknown }[] = [];
+      const c = defineCookbook({
+        title: 'gives up on abort',
+        async run(ctx) {
+          const [mine] = await locks.list(`cookbooks/${name}/`);
+          await locks.breakLock(mine!.key);
+          const deadline = Date.now() + 10000;
+          while (!ctx.signal.aborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+          throw new Error('wait aborted');
+        },
+      });
+      const r = await executeCookbook({ name, cookbook: c, argv: [], parsed: { args: {} }, dryRun: false }, deps(session, events));
+      await session.close();
+      expect(r.exitCode).toBe(1);
+      expect(events.some((e) => e.type === 'log' && String(e.msg).includes("the run's lock was lost"))).toBe(true);
+    }, 30000);
+
     it('a host lock key removed: the next non-safe command on that host is refused too', async () => {
       const lab = await sharedLab();
       const unit = absent();
@@ -313,4 +334,35 @@ describe('etcd counting semaphore', () => {
     await b.close();
     await c.close();
   }, 30000);
+
+  it('through the runner: a first SIGINT stops a host-lock wait (exit 97, queue key removed), not after waitTimeoutSeconds', async () => {
+    const name = uniq();
+    const host = `${name}.eqiad.wmnet`;
+    const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 30 });
+    const holder = locks.session('host-holder');
+    await holder.acquire('hosts', host, { concurrency: 1, ttlSeconds: 60 });
+    const session = locks.session('host-waiter');
+    const ac = new AbortController();
+    const c = defineCookbook({ title: 'locks a busy host', async run(ctx) { await ctx.lockHosts([host]); } });
+    const t0 = Date.now();
+    const r = await executeCookbook(
+      { name, cookbook: c, argv: [], parsed: { args: {} }, dryRun: false },
+      {
+        sink: { event: (e) => { if (e.type === 'lock' && (e as { status?: string }).status === 'waiting') ac.abort(new Error('SIGINT')); } },
+        makeClients: () => ({}) as never,
+        locks: session,
+        journal: new MemoryJournal(),
+        resolve: async () => undefined,
+        parseArgs: async () => ({ args: {} }),
+        confirm: async () => true,
+        signal: ac.signal,
+        user: 'test@localhost',
+      },
+    );
+    expect(r.exitCode).toBe(97);
+    expect(Date.now() - t0).toBeLessThan(10000);
+    expect((await locks.list(`hosts/${host}/`)).map((e) => e.runId)).toEqual(['host-holder']);
+    await session.close();
+    await holder.close();
+  }, 60000);
 });
