@@ -47,7 +47,9 @@ export class RebootBaselineError extends UsageError {
 export class RebootTimeoutError extends GalleyError {
   readonly hosts: string[];
   constructor(hosts: string[], display: string, timeoutMs: number) {
-    super('ERR_REMOTE_REBOOT_TIMEOUT', `reboot of ${display} not seen within ${Math.round(timeoutMs / 1000)}s`, {
+    // under a second it used to read "within 0s"
+    const within = timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)}s`;
+    super('ERR_REMOTE_REBOOT_TIMEOUT', `reboot of ${display} not seen within ${within}`, {
       hint: 'check the console of those hosts; they may be stuck in firmware or fsck',
       details: { hosts },
     });

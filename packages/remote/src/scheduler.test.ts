@@ -266,7 +266,7 @@ describe('reboot helpers (fake transport)', () => {
     expect(polls).toBe(3);
     const stuck = new FakeTransport(() => ({ stdout: 'old\n' }));
     await expect(new Remote(undefined, { transport: stuck }).waitRebootSince(['h9'], new Map([['h9', 'old']]), { pollMs: 5, timeoutMs: 30 }))
-      .rejects.toMatchObject({ code: 'ERR_REMOTE_REBOOT_TIMEOUT' });
+      .rejects.toMatchObject({ code: 'ERR_REMOTE_REBOOT_TIMEOUT', message: 'reboot of h9 not seen within 30 ms' });
   });
 
   it('waitRebootSince with a date compares uptime', async () => {
