@@ -49,8 +49,8 @@ export const NOT_SELECTED = 'service not selected';
 /**
  * The objects that must be out of every LB before anything runs on the host: every object of the
  * selected services that is not `inactive`, whether this run depools it or it was `no` already
- * (PyBal force-pools a `no` server when its pool is below the threshold, and an LB may still lag
- * a recent manual depool).
+ * (PyBal keeps a server set to `no` pooled while depooling it would breach the threshold, and an
+ * LB may still lag a recent manual depool).
  */
 export function mustBeOut(plan: HostPlan): PoolObject[] {
   const outOfScope = new Set(plan.leftAlone.filter((l) => l.why === NOT_SELECTED).map((l) => l.key));
