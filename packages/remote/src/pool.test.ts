@@ -125,6 +125,25 @@ describe('SshPool: the global deadline covers handshakes', () => {
   });
 });
 
+describe('SshPool: a shared handshake', () => {
+  it('is not ended by one request giving up while another still waits for it', async () => {
+    const r = new Remote({ ...cfg(), connectTimeoutMs: 1500 });
+    try {
+      const pool = r.transport as SshPool;
+      // no signal: waits for the handshake's own timeout
+      const patient = pool.exec({ host: 'silent', command: 'true' });
+      const rep = await r.run(['silent'], [{ argv: ['true'] }], { globalTimeoutMs: 300 });
+      expect(rep.status).toBe('timeout');
+      expect(silentSockets.size).toBe(1);
+      const out = await patient;
+      expect(out).toMatchObject({ failure: 'unreachable' });
+      expect(out.message).toMatch(/no SSH handshake from 127\.0\.0\.1:\d+ within 1500 ms/);
+    } finally {
+      await r.close();
+    }
+  });
+});
+
 describe('SshPool: host key type changed', () => {
   it('a server with none of the recorded key types fails as hostkey, naming the host', async () => {
     const r = new Remote(cfg());

@@ -182,11 +182,13 @@ export class SshPool implements Transport {
    * destroyed, handshake slots freed) instead of running on for connectTimeoutMs.
    */
   async #ready(conn: Conn, signal?: AbortSignal): Promise<ClientType> {
-    if (!signal || conn.client !== null) return conn.ready;
-    const aborted = () => new ConnectFailure('unreachable', `${conn.target.alias}: connection attempt aborted (${(signal.reason as Error | undefined)?.message ?? 'aborted'})`);
+    if (conn.client !== null) return conn.ready;
+    // Every waiter counts, with a signal or not: one giving up must not end a handshake another needs.
     conn.waiters++;
     let onAbort = (): void => undefined;
     try {
+      if (!signal) return await conn.ready;
+      const aborted = () => new ConnectFailure('unreachable', `${conn.target.alias}: connection attempt aborted (${(signal.reason as Error | undefined)?.message ?? 'aborted'})`);
       if (signal.aborted) throw aborted();
       return await Promise.race([
         conn.ready,
@@ -196,9 +198,9 @@ export class SshPool implements Transport {
         }),
       ]);
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
       conn.waiters--;
-      if (signal.aborted && conn.waiters === 0 && conn.client === null) conn.connectAbort.abort(signal.reason);
+      if (signal?.aborted === true && conn.waiters === 0 && conn.client === null) conn.connectAbort.abort(signal.reason);
     }
   }
 
