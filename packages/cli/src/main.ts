@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import readline from 'node:readline/promises';
 import type { GalleyConfig } from '@galley/config';
 import {
@@ -13,7 +14,9 @@ import {
   CookbookNotFoundError,
   discover,
   type AnyCookbook,
+  type Leftover,
   type LockSession,
+  type PlannedChange,
   type RunSink,
   executeCookbook,
   fanout,
@@ -49,6 +52,12 @@ class NoEtcdForLocksError extends GalleyError {
       hint: 'add the etcd section to the config; `-d` (dry-run) works without it; `--no-locks` runs unlocked (emergency only)',
     });
   }
+}
+
+/** `$XDG_STATE_HOME/galley/audit` (default `~/.local/state/galley/audit`). */
+function defaultAuditDir(env: NodeJS.ProcessEnv): string {
+  const state = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state');
+  return path.join(state, 'galley', 'audit');
 }
 
 function version(): string {
@@ -184,16 +193,17 @@ async function runOne(name: string, args: readonly string[], catalog: Catalog, g
   if (json) sinks.push(ndjsonSink(io.stdout));
   sinks.push(textSink({ out: human, verbose: g.verbose, skipSteps: useListr }));
   if (listr) sinks.push(listr);
-  let audit: AuditLog | undefined;
-  if (cfg.logs) {
-    try {
-      audit = new AuditLog(cfg.logs.dir, name);
-      sinks.push(audit);
-    } catch (e) {
-      err(`[WARN] audit log unavailable: ${formatError(e)}`);
-    }
-  } else {
-    err('[WARN] no logs.dir in the config: this run is not audited');
+  // Every run is audited: without logs.dir, under the user's state directory (said loudly).
+  const logsDir = cfg.logs?.dir ?? defaultAuditDir(io.env);
+  if (!cfg.logs) err(`[WARN] no logs.dir in the config: auditing this run under ${logsDir}`);
+  try {
+    sinks.push(
+      new AuditLog(logsDir, name, {
+        onError: (e, file) => err(`[ERROR] audit log write to ${file} failed: ${e.message}; this run's audit trail is incomplete`),
+      }),
+    );
+  } catch (e) {
+    err(`[ERROR] audit log unavailable, this run is not audited: ${formatError(e)}`);
   }
   const sink = fanout(...sinks);
 
@@ -229,6 +239,10 @@ async function runOne(name: string, args: readonly string[], catalog: Catalog, g
     hardStop = resolve;
   });
   const leftovers: string[] = [];
+  // What this invocation did so far, for the report of a hard stop (second signal), which cannot
+  // wait for the runner's own summary.
+  const startedAt = Date.now();
+  const done: { plan: PlannedChange[]; leftovers: Leftover[] } = { plan: [], leftovers: [] };
   const unregister = io.onSignal?.((sig) => {
     if (!ac.signal.aborted) {
       err(`\n${sig}: stopping at the next safe point (run ${runId}); send it again to stop now`);
@@ -237,13 +251,30 @@ async function runOne(name: string, args: readonly string[], catalog: Catalog, g
       err(`\n${sig} again: stopping now (run ${runId}). Left in a non-final state as far as known:`);
       for (const l of leftovers) err(`  - ${l}`);
       if (leftovers.length === 0) err('  (nothing reported by the cookbook; check the audit log and `cookbook --locks`)');
-      sink.event({ type: 'run-finished', cookbook: name, exitCode: ExitCode.INTERRUPTED, durationMs: 0, dryRun: g.dryRun, depth: 0, ts: new Date().toISOString(), runId, summary: { status: 'ERROR', changes: 0, plan: [], leftovers: [], rolledBack: false, interrupted: true } });
+      sink.event({
+        type: 'run-finished',
+        cookbook: name,
+        exitCode: ExitCode.INTERRUPTED,
+        durationMs: Date.now() - startedAt,
+        dryRun: g.dryRun,
+        depth: 0,
+        ts: new Date().toISOString(),
+        runId,
+        summary: { status: 'ERROR', changes: done.plan.length, plan: [...done.plan], leftovers: [...done.leftovers], rolledBack: false, interrupted: true },
+      });
       hardStop?.(ExitCode.INTERRUPTED);
     }
   });
   const tracking: RunSink = {
     event(e) {
-      if (e.type === 'leftover') leftovers.push(`${String(e.object)}: ${String(e.state)}`);
+      if (e.type === 'leftover') {
+        leftovers.push(`${String(e.object)}: ${String(e.state)}`);
+        const { object, state, why } = e as unknown as Leftover;
+        done.leftovers.push({ object, state, ...(why !== undefined ? { why } : {}) });
+      } else if (e.type === 'change') {
+        const { kind, host, object, from, to } = e as unknown as PlannedChange;
+        done.plan.push({ kind, host, object, from, to });
+      }
     },
   };
   const confirm = async (message: string): Promise<boolean> => {

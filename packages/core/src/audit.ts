@@ -31,14 +31,24 @@ export interface AuditIndexLine {
   log: string;
 }
 
-/** Synchronous appends: the last lines must be on disk even if the process is killed right after. */
+export interface AuditLogOptions {
+  /** Called once, on the first failed write (the run goes on: an audit problem never breaks a run). */
+  onError?: (err: Error, file: string) => void;
+}
+
+/**
+ * Synchronous appends: the last lines must be on disk even if the process is killed right after.
+ * The index gets one line per top-level run (nested runs are in the cookbook files only).
+ */
 export class AuditLog implements RunSink {
   private readonly file: string;
+  private failed = false;
   private readonly started = new Map<string, { args: Record<string, unknown>; argv: string[]; reason?: string | undefined; taskId?: string | undefined; user: string; errors: number }>();
 
   constructor(
     private readonly logsDir: string,
     private readonly cookbook: string,
+    private readonly opts: AuditLogOptions = {},
   ) {
     this.file = auditFileFor(logsDir, cookbook);
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
@@ -55,8 +65,9 @@ export class AuditLog implements RunSink {
     if (e.type === 'lock') restoreLockKeys(e as unknown as LockLike, safe as unknown as LockLike);
     try {
       fs.appendFileSync(this.file, `${JSON.stringify(safe)}\n`);
-    } catch {
-      // the audit log must never break a run; the index line below will be missing too
+    } catch (err) {
+      // the audit log must never break a run, but the operator must know it is incomplete
+      this.fail(err, this.file);
       return;
     }
     if (e.type === 'run-started') {
@@ -67,7 +78,8 @@ export class AuditLog implements RunSink {
       if (s) s.errors++;
     } else if (e.type === 'run-finished') {
       const s = this.started.get(e.runId);
-      const f = safe as unknown as { exitCode: number; durationMs: number; dryRun: boolean; depth: number; summary: { changes: number } };
+      const f = safe as unknown as { exitCode: number; durationMs: number; dryRun: boolean; depth?: number; summary: { changes: number } };
+      if ((f.depth ?? 0) > 0) return;
       const line: AuditIndexLine = {
         ts: e.ts,
         runId: e.runId,
@@ -84,12 +96,19 @@ export class AuditLog implements RunSink {
         errors: s?.errors ?? 0,
         log: this.file,
       };
+      const index = path.join(this.logsDir, 'index.jsonl');
       try {
-        fs.appendFileSync(path.join(this.logsDir, 'index.jsonl'), `${JSON.stringify(line)}\n`);
-      } catch {
-        // see above
+        fs.appendFileSync(index, `${JSON.stringify(line)}\n`);
+      } catch (err) {
+        this.fail(err, index);
       }
     }
+  }
+
+  private fail(err: unknown, file: string): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.opts.onError?.(err instanceof Error ? err : new Error(String(err)), file);
   }
 }
 

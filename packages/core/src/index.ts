@@ -61,7 +61,7 @@ export {
 export { applySpec, argvShape, checkReason, checkTaskId, normalizeArgv, parseSimpleArgv, redactArgs, redactArgv, runnerArgSpec } from './args.js';
 export { NoLockSession, type AcquireOptions, type AcquireResult, type LockSession } from './locks/types.js';
 export { Catalog, discover, defaultImporter, editDistance, renderTree, type CookbookInfo, type DiscoverOptions, type GroupInfo, type Importer, type LoadFailure } from './discovery.js';
-export { AuditLog, auditFileFor, type AuditIndexLine } from './audit.js';
+export { AuditLog, auditFileFor, type AuditIndexLine, type AuditLogOptions } from './audit.js';
 export { webhookNotifier, type WebhookOptions } from './notifier.js';
 export { EtcdLocks, EtcdLockSession, ownerString, type EtcdLocksOptions, type LockEntry, type LockValue } from './locks/etcd.js';
 export { EtcdJournal } from './journal.js';

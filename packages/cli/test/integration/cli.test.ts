@@ -188,6 +188,10 @@ describe('cookbook binary: exit codes and audit lines', () => {
       ['fx.args', 0, true],
       ['fx.nested', 0, true],
     ]);
+    // the index has the top-level run only; the nested runs are in the cookbook's audit file
+    const runId = String(events[0]!.runId);
+    expect(indexLines().filter((l) => String(l.runId).startsWith(runId)).map((l) => l.cookbook)).toEqual(['fx.nested']);
+    expect(auditLines('fx.nested').filter((l) => l.type === 'run-finished' && String(l.runId).startsWith(runId))).toHaveLength(3);
   });
 
   it('first SIGINT: stop at the next safe point, rollback, exit 97, leftovers in the end report', async () => {
@@ -221,6 +225,23 @@ describe('cookbook binary: exit codes and audit lines', () => {
     expect(r.code).toBe(97);
     expect(r.stderr).toContain('again: stopping now');
     expect(r.stderr).toContain('mw1002.eqiad.wmnet: depooled');
+    // the audit's end record says what was done and left, not an empty summary
+    const runId = runIdOf(r)!;
+    const fin = auditLines('fx.hang').filter((l) => l.runId === runId && l.type === 'run-finished');
+    expect(fin).toEqual([
+      expect.objectContaining({
+        exitCode: 97,
+        durationMs: expect.any(Number),
+        summary: expect.objectContaining({
+          changes: 1,
+          plan: [expect.objectContaining({ host: 'mw1002.eqiad.wmnet', from: 'yes', to: 'no' })],
+          leftovers: [{ object: 'mw1002.eqiad.wmnet', state: 'depooled' }],
+          interrupted: true,
+        }),
+      }),
+    ]);
+    expect(Number(fin[0]!.durationMs)).toBeGreaterThan(0);
+    expect(indexLines().filter((l) => l.runId === runId)).toEqual([expect.objectContaining({ exitCode: 97, changes: 1 })]);
   });
 
   it('dry-run of a cookbook that writes: etcd revision unchanged, plan printed', async () => {
@@ -325,6 +346,34 @@ describe('cookbook binary: exit codes and audit lines', () => {
     }
     expect((await conftool.select({ name })).map((n) => [n.key, n.modRevision])).toEqual(before);
     expect((await etcd.getAll().prefix(`/galley/locks/hosts/${node.tags.name}/`).keys()).length).toBe(0);
+  });
+
+  it('no logs.dir: the run is still audited, under $XDG_STATE_HOME/galley/audit, and says so', async () => {
+    const state = fs.mkdtempSync(path.join(dir, 'state-'));
+    const cfg = path.join(dir, 'no-logs.config.yaml');
+    fs.writeFileSync(cfg, fs.readFileSync(cfgFile, 'utf8').replace(/^logs:\n {2}dir: .*\n/m, ''));
+    expect(fs.readFileSync(cfg, 'utf8')).not.toContain('logs:');
+    const r = await run(['fx.success'], { config: cfg, env: { XDG_STATE_HOME: state } });
+    expect(r.code).toBe(0);
+    const audit = path.join(state, 'galley', 'audit');
+    expect(r.stderr).toContain(`[WARN] no logs.dir in the config: auditing this run under ${audit}`);
+    const lines = fs.readFileSync(path.join(audit, 'fx', 'success.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.at(-1)).toMatchObject({ type: 'run-finished', runId: runIdOf(r), exitCode: 0 });
+  });
+
+  it('an audit write that fails is reported once on stderr; the run itself goes on', async () => {
+    const broken = path.join(dir, 'broken-logs');
+    // the cookbook's audit file is a directory: every append fails
+    fs.mkdirSync(path.join(broken, 'fx', 'success.jsonl'), { recursive: true });
+    const cfg = path.join(dir, 'broken-logs.config.yaml');
+    fs.writeFileSync(cfg, fs.readFileSync(cfgFile, 'utf8').replace(/^( {2}dir: ).*logs$/m, `$1${broken}`));
+    expect(fs.readFileSync(cfg, 'utf8')).toContain(broken);
+    const r = await run(['fx.success'], { config: cfg });
+    expect(r.code).toBe(0);
+    const reported = r.stderr.split('\n').filter((l) => l.startsWith('[ERROR] audit log write to'));
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toContain(path.join(broken, 'fx', 'success.jsonl'));
+    expect(reported[0]).toContain('incomplete');
   });
 
   it('--version prints the version and exits 0', async () => {
