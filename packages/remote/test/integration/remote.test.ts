@@ -376,6 +376,23 @@ describe('Remote against the lab', () => {
     for (const h of hosts) expect(up.get(h)).toBeLessThan((Date.now() - since.getTime()) / 1000);
   }, 60_000);
 
+  it('reboot of a host that cannot be reached is a failed reboot, and waitRebootSince refuses it without a boot id', async () => {
+    const host = names()[1] as string;
+    await env.lab.stopHost(host);
+    try {
+      const rep = await remote.reboot([host]);
+      expect(rep.status).toBe('failed');
+      expect(rep.results[0]).toMatchObject({ ok: false, failure: 'unreachable' });
+      // recorded while the host was down: no boot id for it
+      const during = await remote.bootIds([host, names()[0] as string]);
+      expect(during.has(host)).toBe(false);
+      await expect(remote.waitRebootSince([host, names()[0] as string], during, { pollMs: 100, timeoutMs: 1000 }))
+        .rejects.toMatchObject({ code: 'ERR_REMOTE_REBOOT_NO_BOOT_ID', hosts: [host] });
+    } finally {
+      await env.lab.startHost(host);
+    }
+  }, 60_000);
+
   it('dry-run skips unsafe commands and runs safe ones', async () => {
     const host = names()[1] as string;
     const marker = `/tmp/galley-dry-run-${process.pid}`;
