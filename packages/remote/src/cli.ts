@@ -62,7 +62,9 @@ function parseArgs(argv: string[]) {
     .help()
     .version(false)
     .fail((msg, err) => {
-      throw err ?? new UsageError('ERR_REMOTE_EXEC_USAGE', msg, { hint: 'see galley-exec --help' });
+      throw err ?? new UsageError('ERR_REMOTE_EXEC_USAGE', msg, {
+        hint: "see galley-exec --help; quote each COMMAND as one argument (galley-exec H 'ls -l'), and put one that starts with '-' after --",
+      });
     })
     .parseSync();
 }
