@@ -76,9 +76,9 @@ export function realClients(cfg: GalleyConfig, dryRun: boolean): BaseClients {
           if (!pybal) missing('pybal');
           return (p ??= pybal.with({ dryRun: hooks.dryRun, log: hooks.log }));
         },
-        provisioner: lifecycle.provisioner?.with({ dryRun: hooks.dryRun, log: hooks.log }),
-        inventory: lifecycle.inventory?.with({ dryRun: hooks.dryRun, log: hooks.log }),
-        monitoring: lifecycle.monitoring?.with({ dryRun: hooks.dryRun, log: hooks.log }),
+        provisioner: lifecycle.provisioner?.with({ dryRun: hooks.dryRun, log: hooks.log, onAction: hooks.onAction }),
+        inventory: lifecycle.inventory?.with({ dryRun: hooks.dryRun, log: hooks.log, onAction: hooks.onAction }),
+        monitoring: lifecycle.monitoring?.with({ dryRun: hooks.dryRun, log: hooks.log, onAction: hooks.onAction }),
         hosts: cfg.hosts,
       };
     },

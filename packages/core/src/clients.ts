@@ -35,6 +35,12 @@ export interface ClientHooks {
   onChange: (change: ChangeLike) => void;
   /** Every performed or intended command. */
   onCommand: (e: { hosts: readonly string[]; cmd: string; dryRun: boolean }) => void;
+  /**
+   * Called (synchronously) right before every provisioner/inventory/monitoring write, and for each
+   * intended one in dry-run. Throws to refuse it: in prepare, after the lock was lost, or on a host
+   * whose host lock the run does not hold (`ctx.lockHosts` first).
+   */
+  onAction: (a: { client: string; action: string; host?: string | undefined; dryRun: boolean }) => void;
   log: (line: string) => void;
 }
 

@@ -138,6 +138,7 @@ describe('executeCookbook outcomes (through runCookbookForTest)', () => {
       ['a non-safe command', (_ctx, h) => h.beforeRun(['mw1001.eqiad.wmnet'], [])],
       ['a host lock', (ctx) => ctx.lockHosts(['mw1001.eqiad.wmnet'])],
       ['a nested run', (ctx) => ctx.runCookbook('x.child')],
+    ['a lifecycle write', async (_ctx, h) => h.onAction({ client: 'provisioner', action: 'reinstall', host: 'mw1001.eqiad.wmnet', dryRun: false })],
     ];
     for (const [what, attempt] of attempts) {
       it(`${what} in prepare → exit 94 with ERR_WRITE_IN_PREPARE; no lock taken, run() never starts`, async () => {
@@ -189,6 +190,26 @@ describe('executeCookbook outcomes (through runCookbookForTest)', () => {
       const locks = new MemoryLocks();
       const r = await runCookbookForTest(c, { locks, clients: (h) => ((hooks = h), {}) });
       expect(r.exitCode).toBe(0);
+    });
+  });
+
+  describe('lifecycle writes (provisioner, inventory, monitoring) need the host lock', () => {
+    const act = (h: ClientHooks, dryRun = false) => h.onAction({ client: 'provisioner', action: 'reinstall', host: 'mw1001.eqiad.wmnet', dryRun });
+    it('without ctx.lockHosts a real run refuses the write (fail closed)', async () => {
+      let hooks: ClientHooks | undefined;
+      let acted = false;
+      const c = defineCookbook({ title: 'l', async run() { act(hooks!); acted = true; } });
+      const r = await runCookbookForTest(c, { clients: (h) => ((hooks = h), {}) });
+      expect(acted).toBe(false);
+      expect(r.exitCode).toBe(99);
+      expect(r.events.find((e) => e.type === 'error')).toMatchObject({ phase: 'run', message: expect.stringContaining('host lock hosts/mw1001.eqiad.wmnet') });
+    });
+    it('after ctx.lockHosts it goes through; in dry-run no lock is needed', async () => {
+      let hooks: ClientHooks | undefined;
+      const locked = defineCookbook({ title: 'l', async run(ctx) { await ctx.lockHosts(['mw1001.eqiad.wmnet']); act(hooks!); } });
+      expect((await runCookbookForTest(locked, { clients: (h) => ((hooks = h), {}) })).exitCode).toBe(0);
+      const dry = defineCookbook({ title: 'd', async run() { act(hooks!, true); } });
+      expect((await runCookbookForTest(dry, { dryRun: true, clients: (h) => ((hooks = h), {}) })).exitCode).toBe(0);
     });
   });
 });

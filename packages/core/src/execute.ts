@@ -216,6 +216,17 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
       refuseInPrepare(`a conftool write to ${c.tags.name} (${c.field})`);
       recordChange({ kind: 'conftool', host: c.tags.name, object: `${c.key} ${c.field}`, from: c.from, to: c.to });
     },
+    onAction: (a) => {
+      const what = `a ${a.client} ${a.action}${a.host !== undefined ? ` on ${a.host}` : ''}`;
+      refuseInPrepare(what);
+      if (dryRun || !deps.locks.enabled) return;
+      deps.locks.check();
+      // The hook is synchronous (it cannot take a lock): acting on a host needs its host lock
+      // already held, so a cookbook that forgot ctx.lockHosts fails closed instead of acting unlocked.
+      if (a.host !== undefined && !deps.locks.holds('hosts', a.host)) {
+        throw new Error(`${name}: refusing ${what}: the run does not hold the host lock hosts/${a.host}; the cookbook must call ctx.lockHosts([host]) first (a bug in the cookbook)`);
+      }
+    },
     onCommand: (e) => {
       if (e.dryRun) refuseInPrepare(`a non-safe command on ${e.hosts.join(', ')}: ${e.cmd}`);
       recordChange({ kind: 'command', host: e.hosts.join(','), object: e.cmd });

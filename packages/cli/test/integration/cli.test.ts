@@ -376,6 +376,21 @@ describe('cookbook binary: exit codes and audit lines', () => {
     expect(reported[0]).toContain('incomplete');
   });
 
+  it('a lifecycle write (inventory) on a host the run has not locked is refused; after ctx.lockHosts it goes through', async () => {
+    const inv = path.join(dir, 'inventory.yaml');
+    const host = 'mw9001.eqiad.wmnet';
+    fs.writeFileSync(inv, `hosts:\n  ${host}:\n    status: active\n`);
+    const cfg = path.join(dir, 'inventory.config.yaml');
+    fs.writeFileSync(cfg, `${fs.readFileSync(cfgFile, 'utf8')}inventory:\n  type: file\n  path: ${inv}\n`);
+    const refused = await run(['fx.inventory-set', `host=${host}`], { config: cfg });
+    expect(refused.code).toBe(99);
+    expect(refused.stdout).toContain(`does not hold the host lock hosts/${host}`);
+    expect(fs.readFileSync(inv, 'utf8')).toContain('status: active');
+    const ok = await run(['fx.inventory-set', `host=${host}`, 'lock'], { config: cfg });
+    expect(ok.code).toBe(0);
+    expect(fs.readFileSync(inv, 'utf8')).toContain('status: decommissioning');
+  });
+
   it('--version prints the version and exits 0', async () => {
     const r = await run(['--version']);
     expect(r.code).toBe(0);

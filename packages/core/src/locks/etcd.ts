@@ -272,6 +272,10 @@ export class EtcdLockSession implements LockSession {
     return { key, busy: false, holders: [], reentrant: false };
   }
 
+  holds(kind: string, name: string): boolean {
+    return this.held.has(`${kind}/${name}`);
+  }
+
   fence(hosts: readonly string[] = []): EtcdCompare[] {
     if (this.leaseId === undefined) return [];
     const out: EtcdCompare[] = [];

@@ -28,6 +28,8 @@ export interface LockSession {
   /** Why locks are off (disabled sessions only): shown in the loud "LOCKS BYPASSED" line. */
   readonly bypassReason?: string | undefined;
   acquire(kind: string, name: string, opts: AcquireOptions): Promise<AcquireResult>;
+  /** Whether this run holds `<kind>/<name>` (taken by it or a nested run). */
+  holds(kind: string, name: string): boolean;
   /** Compares that hold only while the run's locks (and the given hosts' locks) are ours. */
   fence(hosts?: readonly string[]): EtcdCompare[];
   /** Throws ERR_LOCK_LOST / ERR_LOCK_EXPIRED when the run may not start another step. */
@@ -49,6 +51,9 @@ export class NoLockSession implements LockSession {
   ) {}
   async acquire(kind: string, name: string): Promise<AcquireResult> {
     return { key: `${kind}/${name}`, busy: false, holders: [], reentrant: false };
+  }
+  holds(): boolean {
+    return false;
   }
   fence(): EtcdCompare[] {
     return [];

@@ -36,6 +36,9 @@ export class MemoryLocks {
         }
         return { key, busy: false, holders: infos, reentrant: false };
       },
+      holds(kind: string, name: string): boolean {
+        return mine.has(`${kind}/${name}`);
+      },
       fence(): EtcdCompare[] {
         return [...mine].map((k) => ({ key: `/galley/locks/${k}`, target: 'Lease', op: '==', value: '1' }));
       },
