@@ -22,6 +22,8 @@ export interface LoadConfigOptions {
   cwd?: string;
   /** Sections the caller needs; a missing one is reported with the others. */
   require?: readonly (keyof GalleyConfig)[];
+  /** The system-wide fallback after the search (default /etc/galley/config.yaml; tests point it elsewhere). */
+  systemFile?: string;
 }
 
 const explorer = () =>
@@ -55,7 +57,8 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
       result = await ex.load(abs);
     } else {
       result = await ex.search(opts.cwd ?? process.cwd());
-      if (result === null && fs.existsSync(SYSTEM_CONFIG)) result = await ex.load(SYSTEM_CONFIG);
+      const system = opts.systemFile ?? SYSTEM_CONFIG;
+      if (result === null && fs.existsSync(system)) result = await ex.load(system);
     }
   } catch (err) {
     if (err instanceof GalleyError) throw err;
@@ -80,10 +83,12 @@ export function parseConfig(raw: unknown, file: string, required: readonly (keyo
       const where = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
       problems.push(`${where}: ${issue.message}`);
     }
-  } else {
-    for (const section of required) {
-      if (parsed.data[section] === undefined) problems.push(`${section}: section is required here but missing`);
-    }
+  }
+  // Checked on the raw file too, so a missing section is listed with the schema's problems, not after them.
+  const present = (section: keyof GalleyConfig) =>
+    parsed.success ? parsed.data[section] !== undefined : typeof raw === 'object' && raw !== null && (raw as Record<string, unknown>)[section] !== undefined;
+  for (const section of required) {
+    if (!present(section)) problems.push(`${section}: section is required here but missing`);
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
   return resolvePaths(parsed.data, path.dirname(file));

@@ -391,6 +391,30 @@ describe('cookbook binary: exit codes and audit lines', () => {
     expect(fs.readFileSync(inv, 'utf8')).toContain('status: decommissioning');
   });
 
+  it('config: a TypeScript config file works; an invalid one exits 1 listing every problem at once', async () => {
+    const ts = path.join(dir, 'cookbook.config.ts');
+    const endpoints = /endpoints: \[(.*)\]/.exec(fs.readFileSync(cfgFile, 'utf8'))![1]!.split(', ');
+    fs.writeFileSync(
+      ts,
+      [
+        "type Cfg = { etcd: { endpoints: string[] }; conftool: { namespace: string }; cookbooks: { dirs: string[] }; logs: { dir: string } };",
+        `const cfg: Cfg = { etcd: { endpoints: ${JSON.stringify(endpoints)} }, conftool: { namespace: ${JSON.stringify(namespace)} }, cookbooks: { dirs: [${JSON.stringify(FIXTURES)}] }, logs: { dir: ${JSON.stringify(logs)} } };`,
+        'export default cfg;',
+        '',
+      ].join('\n'),
+    );
+    const ok = await run(['fx.success'], { config: ts });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('END (PASS) - Cookbook fx.success');
+    const bad = path.join(dir, 'invalid.config.yaml');
+    fs.writeFileSync(bad, ['etcd:', '  endpoints: []', 'logs:', '  dir: 42', 'notifier:', '  webhook: ftp://sal', 'bogus: 1', ''].join('\n'));
+    const r = await run(['fx.success'], { config: bad });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`invalid configuration in ${bad}`);
+    for (const p of ['etcd.endpoints', 'logs.dir', 'notifier.webhook', 'bogus', 'cookbooks: section is required here but missing']) expect(r.stderr).toContain(p);
+    expect(r.stderr).toContain('[ERR_CONFIG_INVALID]');
+  });
+
   it('--version prints the version and exits 0', async () => {
     const r = await run(['--version']);
     expect(r.code).toBe(0);

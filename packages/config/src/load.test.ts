@@ -1,0 +1,92 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { loadConfig, parseConfig } from './load.js';
+
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-config-'));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const write = (file: string, text: string) => {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, text);
+  return file;
+};
+const problemsOf = async (p: Promise<unknown>): Promise<string[]> => {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toMatchObject({ code: 'ERR_CONFIG_INVALID' });
+    return [...(err as { problems: string[] }).problems];
+  }
+  throw new Error('expected ERR_CONFIG_INVALID');
+};
+
+describe('loadConfig', () => {
+  it('cosmiconfig search: a .cookbookrc.yaml in a parent directory is found from below; relative paths resolve against its directory', async () => {
+    const root = path.join(tmp, 'search');
+    const file = write(path.join(root, '.cookbookrc.yaml'), 'cookbooks:\n  dirs: [books]\nlogs:\n  dir: ./audit\n');
+    fs.mkdirSync(path.join(root, 'a', 'b'), { recursive: true });
+    const loaded = await loadConfig({ cwd: path.join(root, 'a', 'b'), systemFile: path.join(tmp, 'no-such-system.yaml') });
+    expect(loaded.file).toBe(file);
+    expect(loaded.config.cookbooks?.dirs).toEqual([path.join(root, 'books')]);
+    expect(loaded.config.logs?.dir).toBe(path.join(root, 'audit'));
+    // defaults are filled in
+    expect(loaded.config.conftool.namespace).toBe('/conftool');
+  });
+
+  it('cookbook.config.json is one of the searched names', async () => {
+    const root = path.join(tmp, 'json');
+    const file = write(path.join(root, 'cookbook.config.json'), JSON.stringify({ cookbooks: { dirs: ['/srv/cookbooks'] } }));
+    const loaded = await loadConfig({ cwd: root, systemFile: path.join(tmp, 'no-such-system.yaml') });
+    expect(loaded.file).toBe(file);
+    expect(loaded.config.cookbooks?.dirs).toEqual(['/srv/cookbooks']);
+  });
+
+  it('nothing found by the search: the system file is used (/etc/galley/config.yaml in production)', async () => {
+    const empty = path.join(tmp, 'empty', 'dir');
+    fs.mkdirSync(empty, { recursive: true });
+    const system = write(path.join(tmp, 'etc', 'galley', 'config.yaml'), 'cookbooks:\n  dirs: [/srv/cookbooks]\n');
+    const loaded = await loadConfig({ cwd: empty, systemFile: system });
+    expect(loaded.file).toBe(system);
+    await expect(loadConfig({ cwd: empty, systemFile: path.join(tmp, 'etc', 'none.yaml') })).rejects.toMatchObject({ code: 'ERR_CONFIG_NOT_FOUND' });
+  });
+
+  it('-c FILE: used as given; a missing one is ERR_CONFIG_NOT_FOUND naming it; an unparsable one ERR_CONFIG_UNREADABLE', async () => {
+    const file = write(path.join(tmp, 'explicit', 'my.yaml'), 'cookbooks:\n  dirs: [x]\n');
+    expect((await loadConfig({ file: 'my.yaml', cwd: path.join(tmp, 'explicit') })).file).toBe(file);
+    await expect(loadConfig({ file: path.join(tmp, 'explicit', 'nope.yaml') })).rejects.toMatchObject({
+      code: 'ERR_CONFIG_NOT_FOUND',
+      message: expect.stringContaining(path.join(tmp, 'explicit', 'nope.yaml')),
+    });
+    const bad = write(path.join(tmp, 'explicit', 'bad.yaml'), 'cookbooks: [unclosed\n');
+    await expect(loadConfig({ file: bad })).rejects.toMatchObject({ code: 'ERR_CONFIG_UNREADABLE' });
+  });
+
+  it('every problem in the file is listed at once, including a required section that is missing', async () => {
+    const file = write(
+      path.join(tmp, 'invalid', 'cookbook.config.yaml'),
+      ['etcd:', '  endpoints: []', 'logs:', '  dir: 42', 'notifier:', '  webhook: ftp://sal', 'locks:', '  leaseTtlSeconds: 1', 'bogus: true', ''].join('\n'),
+    );
+    const problems = await problemsOf(loadConfig({ file, require: ['cookbooks'] }));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^etcd\.endpoints: /),
+        expect.stringMatching(/^logs\.dir: /),
+        expect.stringMatching(/^notifier\.webhook: must be an http\(s\) URL/),
+        expect.stringMatching(/^locks\.leaseTtlSeconds: /),
+        expect.stringMatching(/bogus/),
+        'cookbooks: section is required here but missing',
+      ]),
+    );
+    expect(problems).toHaveLength(6);
+  });
+
+  it('parseConfig: a valid config with a required section present passes; missing it alone is reported', () => {
+    expect(parseConfig({ cookbooks: { dirs: ['/x'] } }, '/tmp/c.yaml', ['cookbooks']).cookbooks?.dirs).toEqual(['/x']);
+    expect(() => parseConfig({}, '/tmp/c.yaml', ['etcd'])).toThrow(/etcd: section is required here but missing/);
+  });
+});
