@@ -37,11 +37,13 @@ describe('etcd counting semaphore', () => {
     watcher.on('delete', (kv) => live.delete(kv.key.toString()));
     const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 30 });
     const order: number[] = [];
+    const revs = new Map<number, bigint>();
     await Promise.all(
       Array.from({ length: 6 }, async (_, i) => {
         const s = locks.session(`run-${i}`);
-        await s.acquire('cookbooks', name, { concurrency: 2, ttlSeconds: 60 });
+        const { key } = await s.acquire('cookbooks', name, { concurrency: 2, ttlSeconds: 60 });
         order.push(i);
+        revs.set(i, BigInt((await etcd.get(key).exec()).kvs[0]!.create_revision));
         await etcd.put(`${markers}${i}`).value('x');
         await new Promise((r) => setTimeout(r, 250));
         await etcd.delete().key(`${markers}${i}`);
@@ -52,6 +54,9 @@ describe('etcd counting semaphore', () => {
     await watcher.cancel();
     expect(order).toHaveLength(6);
     expect(max).toBe(2);
+    // fair: the two queue keys created first got the two slots first (the others waited for a release)
+    const byRevision = [...revs.entries()].sort((a, b) => (a[1] < b[1] ? -1 : 1)).map(([i]) => i);
+    expect(new Set(order.slice(0, 2))).toEqual(new Set(byRevision.slice(0, 2)));
     expect(await locks.list(`cookbooks/${name}/`)).toEqual([]);
   }, 30000);
 
