@@ -69,8 +69,26 @@ export function listrSink(_opts: { noColor: boolean }): RunSink & { finish(): Pr
     chain = chain.then(() => list.run().catch(() => undefined));
   };
 
+  // While a step is drawn, listr2 holds back everything else written to the terminal until the step
+  // ends (the text lines are printed then). Warnings and lock waits must be seen when they happen:
+  // show them under the running step too.
+  const showNow = (text: string) => {
+    const top = currentTop === undefined ? undefined : steps.get(currentTop);
+    if (top?.wrapper) top.wrapper.output = text;
+  };
+
   return {
     event(e: RunEvent) {
+      if (e.type === 'log') {
+        const l = e as RunEvent & { level: string; msg: string };
+        if (l.level === 'warn' || l.level === 'error') showNow(`[${l.level.toUpperCase()}] ${l.msg}`);
+        return;
+      }
+      if (e.type === 'lock') {
+        const l = e as RunEvent & { status: string; key: string; holders?: { owner: string; runId: string }[] };
+        if (l.status === 'waiting') showNow(`waiting for lock ${l.key}, held by ${(l.holders ?? []).map((h) => `${h.owner} (run ${h.runId})`).join(', ')}`);
+        return;
+      }
       if (e.type !== 'step') return;
       const ev = e as RunEvent & { id: string; parent?: string; title: string; status: string; message?: string };
       const p = steps.get(ev.id);
@@ -114,7 +132,8 @@ export function listrSink(_opts: { noColor: boolean }): RunSink & { finish(): Pr
           p?.resolve();
           break;
         case 'failed':
-          p?.reject(new Error(ev.message ?? `${ev.title} failed`));
+          // listr2 shows the error in place of the title: keep the title (the host) in it.
+          p?.reject(new Error(ev.message ? `${ev.title}: ${ev.message}` : `${ev.title} failed`));
           break;
       }
     },

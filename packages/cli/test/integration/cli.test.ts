@@ -54,6 +54,26 @@ function run(
   });
 }
 
+/** The binary on a pseudo-terminal (util-linux script(1)), 120 columns; everything it drew, escape codes included. */
+function runTty(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
+  const q = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+  const cmd = `stty cols 120 rows 40; exec ${[process.execPath, BIN, '-c', cfgFile, ...args].map(q).join(' ')}`;
+  const base: NodeJS.ProcessEnv = { ...process.env, ...env };
+  // as an operator's terminal: no CI, no forced colour; NO_COLOR only when the case sets it
+  for (const k of ['CI', 'FORCE_COLOR', ...(env.NO_COLOR === undefined ? ['NO_COLOR'] : [])]) delete base[k];
+  return new Promise((resolve) => {
+    const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { env: base, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+// eslint-disable-next-line no-control-regex
+const SGR = /\x1b\[[\d;]*m/g;
+// eslint-disable-next-line no-control-regex
+const stripAnsi = (s: string) => s.replace(/\x1b\[[?\d;]*[A-Za-z]/g, '');
+
 const auditLines = (name: string) =>
   fs
     .readFileSync(path.join(logs, ...name.split('.').slice(0, -1), `${name.split('.').at(-1)}.jsonl`), 'utf8')
@@ -421,6 +441,29 @@ describe('cookbook binary: exit codes and audit lines', () => {
     expect(r.stderr).toContain(`invalid configuration in ${bad}`);
     for (const p of ['etcd.endpoints', 'logs.dir', 'notifier.webhook', 'bogus', 'cookbooks: section is required here but missing']) expect(r.stderr).toContain(p);
     expect(r.stderr).toContain('[ERR_CONFIG_INVALID]');
+  });
+
+  it('on a TTY: listr2 draws the steps in colour; a failed host keeps its name; a warning shows while the step runs, not only after it', async () => {
+    const r = await runTty(['fx.steps-fail']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(SGR);
+    const plain = stripAnsi(r.out);
+    expect(plain).toMatch(/✖ mw1009\.eqiad\.wmnet: restarting: restart timed out after 30s/);
+    expect(plain).toMatch(/✔ mw1008\.eqiad\.wmnet: restarting/);
+    // the warning came at 200 ms, the failure at 400 ms: on screen in that order
+    const warned = plain.indexOf('[WARN] mw1009.eqiad.wmnet is slow to come back');
+    expect(warned).toBeGreaterThanOrEqual(0);
+    expect(warned).toBeLessThan(plain.indexOf('restart timed out'));
+    expect(plain).toContain('END (FAIL) - Cookbook fx.steps-fail (exit_code=1)');
+  });
+
+  it('on a TTY with NO_COLOR: still drawn by listr2, without any colour code', async () => {
+    const r = await runTty(['fx.steps-fail'], { NO_COLOR: '1' });
+    expect(r.code).toBe(1);
+    expect(r.out).not.toMatch(SGR);
+    // cursor movement: the interactive renderer, not the plain text lines
+    expect(r.out).toContain('\x1b[2K');
+    expect(stripAnsi(r.out)).toMatch(/✖ mw1009\.eqiad\.wmnet: restarting: restart timed out after 30s/);
   });
 
   it('--version prints the version and exits 0', async () => {
