@@ -231,6 +231,35 @@ describe('cookbook binary: exit codes and audit lines', () => {
     expect(r.stdout).toMatch(/END \(FAIL\) - Cookbook fx\.interrupted \(exit_code=97\)/);
   });
 
+  it('SIGTERM is handled like SIGINT: safe point, rollback, exit 97', async () => {
+    let sent = false;
+    const r = await run(['fx.interrupted'], {
+      onStdout: (s, child) => {
+        if (!sent && s.includes('waiting for a signal')) {
+          sent = true;
+          child.kill('SIGTERM');
+        }
+      },
+    });
+    expect(r.code).toBe(97);
+    expect(r.stderr).toContain('SIGTERM: stopping at the next safe point');
+    expect(r.stdout).toContain('rollback after interrupt');
+    expect(r.stdout).toMatch(/END \(FAIL\) - Cookbook fx\.interrupted \(exit_code=97\)/);
+  });
+
+  it('nested cookbooks in a real run: own exit codes, one top-level index line, no lock left behind', async () => {
+    const r = await run(['--output', 'json', 'fx.nested']);
+    expect(r.code).toBe(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.find((e) => e.type === 'output' && e.cookbook === 'fx.nested')?.data).toEqual({ codes: [3, 0, 98], dryRun: false });
+    expect(events.filter((e) => e.type === 'lock' && e.status === 'acquired').map((e) => String(e.key).split('/').slice(0, -1).join('/'))).toEqual([
+      '/galley/locks/cookbooks/fx.nested',
+      '/galley/locks/cookbooks/fx.nonzero',
+      '/galley/locks/cookbooks/fx.args:eqiad-c1',
+    ]);
+    expect((await etcd.getAll().prefix('/galley/locks/cookbooks/fx.n').keys()).length).toBe(0);
+  });
+
   it('second SIGINT: stop now with exit 97 and say what was left', async () => {
     let sent = 0;
     const r = await run(['fx.hang'], {

@@ -370,4 +370,20 @@ describe('etcd counting semaphore', () => {
     await session.close();
     await holder.close();
   }, 60000);
+
+  it('a held lock past its max-hold TTL: the run is told (ERR_LOCK_EXPIRED, signal aborted) and its key is removed', async () => {
+    const name = uniq();
+    const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 5 });
+    const s = locks.session('overrun');
+    await s.acquire('cookbooks', name, { concurrency: 1, ttlSeconds: 1 });
+    const deadline = Date.now() + 10000;
+    while (!s.lost.aborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(s.lost.aborted).toBe(true);
+    expect(() => s.check()).toThrow(expect.objectContaining({ code: 'ERR_LOCK_EXPIRED' }));
+    await expect(s.verify()).rejects.toMatchObject({ code: 'ERR_LOCK_EXPIRED' });
+    const gone = Date.now() + 5000;
+    while ((await locks.list(`cookbooks/${name}/`)).length > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 50));
+    expect(await locks.list(`cookbooks/${name}/`)).toEqual([]);
+    await s.close();
+  }, 30000);
 });
