@@ -55,16 +55,23 @@ function run(
 }
 
 /** The binary on a pseudo-terminal (util-linux script(1)), 120 columns; everything it drew, escape codes included. */
-function runTty(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
+function runTty(
+  args: string[],
+  env: Record<string, string> = {},
+  onOutput?: (out: string, type: (line: string) => void) => void,
+): Promise<{ code: number | null; out: string }> {
   const q = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
   const cmd = `stty cols 120 rows 40; exec ${[process.execPath, BIN, '-c', cfgFile, ...args].map(q).join(' ')}`;
   const base: NodeJS.ProcessEnv = { ...process.env, ...env };
   // as an operator's terminal: no CI, no forced colour; NO_COLOR only when the case sets it
   for (const k of ['CI', 'FORCE_COLOR', ...(env.NO_COLOR === undefined ? ['NO_COLOR'] : [])]) delete base[k];
   return new Promise((resolve) => {
-    const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { env: base, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { env: base, stdio: [onOutput ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      onOutput?.(out, (line) => child.stdin?.write(`${line}\n`));
+    });
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.on('close', (code) => resolve({ code, out }));
   });
@@ -484,6 +491,25 @@ describe('cookbook binary: exit codes and audit lines', () => {
     expect(warned).toBeGreaterThanOrEqual(0);
     expect(warned).toBeLessThan(plain.indexOf('restart timed out'));
     expect(plain).toContain('END (FAIL) - Cookbook fx.steps-fail (exit_code=1)');
+  });
+
+  it('cookbook GROUP on a TTY: a menu; a picked cookbook runs and its status shows; q quits with 0', async () => {
+    let step = 0;
+    const r = await runTty(['--no-locks', 'fx'], {}, (out, type) => {
+      if (step === 0 && out.includes('>>> ')) {
+        step = 1;
+        type('success');
+      } else if (step === 1 && out.includes('[PASS] success: Succeeds [SRE]')) {
+        step = 2;
+        type('q');
+      }
+    });
+    expect(r.code).toBe(0);
+    expect(step).toBe(2);
+    const plain = stripAnsi(r.out);
+    expect(plain).toContain('#--- Runner fixtures ---#');
+    expect(plain).toContain('[NOTRUN] success: Succeeds [SRE]');
+    expect(plain).toMatch(/END \(PASS\) - Cookbook fx\.success \(exit_code=0\)/);
   });
 
   it('on a TTY with NO_COLOR: still drawn by listr2, without any colour code', async () => {
