@@ -66,11 +66,13 @@ function runTty(
   // as an operator's terminal: no CI, no forced colour; NO_COLOR only when the case sets it
   for (const k of ['CI', 'FORCE_COLOR', ...(env.NO_COLOR === undefined ? ['NO_COLOR'] : [])]) delete base[k];
   return new Promise((resolve) => {
-    const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { env: base, stdio: [onOutput ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    // stdin is always a pipe (script(1) forwards it to the terminal); ended at once when nothing is typed
+    const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { env: base, stdio: ['pipe', 'pipe', 'pipe'] });
+    if (!onOutput) child.stdin.end();
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      onOutput?.(out, (line) => child.stdin?.write(`${line}\n`));
+      onOutput?.(out, (line) => child.stdin.write(`${line}\n`));
     });
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.on('close', (code) => resolve({ code, out }));
