@@ -129,8 +129,8 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
   };
 
   // 1. Arguments. What is shown and stored (events, audit, START/END) has secret values redacted.
-  const spec: ArgSpec = { ...((cookbook.args ?? {}) as ArgSpec), ...runnerArgSpec(cookbook) };
-  const shownArgv = redactArgv(req.argv, spec);
+  const argSpec: ArgSpec = { ...((cookbook.args ?? {}) as ArgSpec), ...runnerArgSpec(cookbook) };
+  const shownArgv = redactArgv(req.argv, argSpec);
   let parsed: ParsedCookbookArgs;
   try {
     parsed = req.parsed ?? (await deps.parseArgs(name, cookbook, req.argv));
@@ -142,7 +142,7 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
   send({
     type: 'run-started',
     cookbook: name,
-    args: redactArgs(parsed.args, spec),
+    args: redactArgs(parsed.args, argSpec),
     argv: shownArgv,
     reason: parsed.reason,
     taskId: parsed.taskId,
