@@ -49,3 +49,15 @@ export class LabNoSshError extends GalleyError {
     });
   }
 }
+
+/**
+ * DIR already holds a file `up` would write (a private key, known_hosts, ssh_config, …) that no
+ * earlier lab recorded as its own: `up` refuses rather than overwrite it.
+ */
+export class LabDirConflictError extends GalleyError {
+  constructor(dir: string, entries: readonly string[]) {
+    super('ERR_LAB_DIR_CONFLICT', `${dir} already has ${entries.join(', ')}, which galley-lab up would overwrite`, {
+      hint: `use an empty or new directory (galley-lab up --dir NEW), or move ${entries.length > 1 ? 'them' : 'it'} away`,
+    });
+  }
+}

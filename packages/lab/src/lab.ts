@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { configYaml, generateConfig } from './config.js';
 import { etcdHealthy, planEtcd, startEtcdMember, waitEtcd, type EtcdMemberPlan } from './etcd.js';
 import { labEtcd } from './etcd-client.js';
-import { LabNoSshError, LabNotFoundError, LabRunningError, LabStartError, LabUnknownError } from './errors.js';
+import { LabDirConflictError, LabNoSshError, LabNotFoundError, LabRunningError, LabStartError, LabUnknownError } from './errors.js';
 import {
   checkHostPrerequisites, killSessions, prepareHostState, pickBastionSubnet, prepareClientKey, prepareHost, recordHostNamespace,
   sshConfigText, startHostProcess, waitHostUp, wireBastion, type HostSpec,
@@ -16,9 +16,9 @@ import { startLifecycle } from './lifecycle.js';
 import { planFleet, type FleetPlan, type PlannedPool } from './plan.js';
 import { simulatorEntry } from './pybal/launch.js';
 import type { Faults, SimConfig } from './pybal/sim.js';
-import { cmdline, freePorts, isAlive, pidsInMountNamespaces, spawnDetached, tcpOpen, terminate, terminateGroup, waitFor } from './procs.js';
+import { cmdline, freePorts, isAlive, mountNs, pidsInMountNamespaces, spawnDetached, tcpOpen, terminate, terminateGroup, waitFor } from './procs.js';
 import { seedConftool } from './seed.js';
-import { readState, trackLink, trackProcess, trackedProcess, writeState, type LabState } from './state.js';
+import { readState, stateFile, trackLink, trackProcess, trackedProcess, writeState, type LabState } from './state.js';
 
 const run = promisify(execFile);
 
@@ -108,6 +108,35 @@ export const RESTRICTED = ['restricted1001.eqiad.wmnet', 'restricted1002.eqiad.w
 
 export const labFile = (dir: string) => path.join(dir, 'lab.json');
 
+/** Top-level files `up` writes into DIR (it never overwrites one it did not create). */
+const LAB_FILES = ['state.json', 'lab.json', 'cookbook.config.yaml', 'ssh_config', 'known_hosts', 'id_ed25519', 'id_ed25519.pub', 'authorized_keys'];
+/** Top-level directories `up` writes into (an existing one is used, and kept by `down`). */
+const LAB_DIRS = ['hosts', 'lb', 'logs', 'data', 'lifecycle'];
+
+/**
+ * In an existing DIR: which lab entries `up` will create, and the entries of lab directories that
+ * were already there. Throws if a lab file (or a file where a lab directory goes) is in the way.
+ */
+function claimEntries(dir: string): { created: string[]; kept: Record<string, string[]> } {
+  const created: string[] = [];
+  const kept: Record<string, string[]> = {};
+  const conflicts: string[] = [];
+  for (const name of [...LAB_FILES, ...LAB_DIRS]) {
+    const p = path.join(dir, name);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(p);
+    } catch {
+      created.push(name);
+      continue;
+    }
+    if (LAB_DIRS.includes(name) && st.isDirectory()) kept[name] = fs.readdirSync(p);
+    else conflicts.push(name);
+  }
+  if (conflicts.length > 0) throw new LabDirConflictError(dir, conflicts);
+  return { created, kept };
+}
+
 function childEnv(): NodeJS.ProcessEnv {
   // jest's --experimental-vm-modules etc. are not for our children.
   const { NODE_OPTIONS: _n, ...env } = process.env;
@@ -124,9 +153,11 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
   const prev = readState(dir);
   if (prev && prev.processes.some((p) => isAlive(p.pid) && (p.kind === 'host' || ownedBy(p.pid, dir, prev)))) throw new LabRunningError(dir);
   if (prev) await stopDir(dir); // leftovers of a crashed lab
+  // Recorded before anything is written, so that `down` (also after a crash) removes only these.
+  const claimed = created ? undefined : claimEntries(dir);
   const token = crypto.randomBytes(4).toString('hex');
-  const shmDir = fs.existsSync('/dev/shm') ? path.join('/dev/shm', `galley-lab-${token}`) : path.join(dir, 'data');
-  const state: LabState = { version: 1, dir, createdDir: created, shmDir, startedAt: new Date().toISOString(), processes: [] };
+  const shmDir = fs.existsSync('/dev/shm') ? path.join('/dev/shm', `galley-lab-${token}`) : path.join(dir, 'data', token);
+  const state: LabState = { version: 1, dir, createdDir: created, ...claimed, shmDir, startedAt: new Date().toISOString(), processes: [] };
   writeState(state);
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
   fs.mkdirSync(shmDir, { recursive: true, mode: 0o700 });
@@ -352,6 +383,14 @@ export async function stopDir(dir: string): Promise<void> {
   if (!s) return;
   // Everything at once: one /proc scan for the hosts' namespaces, one TERM/KILL round for all.
   const hostNs = s.processes.filter((p) => p.kind === 'host' && p.mntns).map((p) => p.mntns!);
+  // A host whose namespace was not recorded yet (up killed right after starting it): its own
+  // namespace, if it is still that host's supervisor.
+  const own = mountNs('self');
+  for (const p of s.processes) {
+    if (p.kind !== 'host' || p.mntns || !isAlive(p.pid) || !ownedBy(p.pid, abs, s)) continue;
+    const ns = mountNs(p.pid);
+    if (ns !== undefined && ns !== own) hostNs.push(ns);
+  }
   const pids = [...pidsInMountNamespaces(hostNs).values()].flat();
   const groups: number[] = [];
   for (const p of s.processes) {
@@ -367,11 +406,23 @@ export async function stopDir(dir: string): Promise<void> {
   fs.rmSync(s.shmDir, { recursive: true, force: true });
   if (s.createdDir) {
     fs.rmSync(abs, { recursive: true, force: true });
-  } else {
-    for (const f of ['state.json', 'lab.json', 'cookbook.config.yaml', 'ssh_config', 'known_hosts', 'id_ed25519', 'id_ed25519.pub', 'authorized_keys', 'hosts', 'lb', 'logs', 'data', 'lifecycle']) {
-      fs.rmSync(path.join(abs, f), { recursive: true, force: true });
-    }
+    return;
   }
+  // An existing DIR: only what `up` created. Directories that were there before stay, with the
+  // entries they had; state.json goes last, so an interrupted `down` can be run again.
+  const created = s.created ?? [...LAB_FILES, ...LAB_DIRS]; // a lab from before `created` was recorded
+  for (const [d, had] of Object.entries(s.kept ?? {})) {
+    let now: string[];
+    try {
+      now = fs.readdirSync(path.join(abs, d));
+    } catch {
+      continue;
+    }
+    for (const e of now) if (!had.includes(e)) fs.rmSync(path.join(abs, d, e), { recursive: true, force: true });
+  }
+  for (const f of created) if (f !== 'state.json') fs.rmSync(path.join(abs, f), { recursive: true, force: true });
+  for (const e of fs.readdirSync(abs)) if (/^state\.json\.\d+\.tmp$/.test(e)) fs.rmSync(path.join(abs, e), { force: true }); // a write cut short
+  fs.rmSync(stateFile(abs), { force: true });
 }
 
 function ownedBy(pid: number, dir: string, s: LabState): boolean {

@@ -17,6 +17,16 @@ export interface LabState {
   version: 1;
   dir: string;
   createdDir: boolean;
+  /**
+   * DIR existed: the top-level entries `up` created in it (recorded before creating them). `down`
+   * removes these and nothing else at the top level. Absent in labs started by older versions.
+   */
+  created?: string[];
+  /**
+   * DIR existed and already had some of the lab's directories (e.g. `logs/`): their entries
+   * before `up`. `down` keeps the directory and these entries, and removes what was added.
+   */
+  kept?: Record<string, string[]>;
   shmDir: string;
   startedAt: string;
   processes: TrackedProcess[];

@@ -1,13 +1,14 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it, jest } from '@jest/globals';
-import { startLab, type Lab } from '@galley/lab';
+import { startLab, stopDir, type Lab } from '@galley/lab';
 import { labSsh } from '@galley/lab/testing';
-import { cmdline, isAlive, pidsInMountNs } from '../../src/procs.js';
+import { cmdline, isAlive, pidsInMountNs, waitFor } from '../../src/procs.js';
 import { readState, type LabState } from '../../src/state.js';
 
 // jest's testTimeout is a global option: the integration project's 60 s does not reach here.
@@ -64,7 +65,7 @@ describe('lab up/down', () => {
     }
   });
 
-  it('`galley-lab up` survives the CLI exiting; `down` cleans up, also after a crashed up (lab.json gone)', async () => {
+  it('`galley-lab up` survives the CLI exiting; `down` cleans up, also once lab.json is lost', async () => {
     expect(fs.existsSync(bin)).toBe(true); // built by `pnpm build` (CI builds before testing)
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-cli-'));
     try {
@@ -84,6 +85,70 @@ describe('lab up/down', () => {
       expect(again.stdout).toContain('nothing to stop');
     } finally {
       await run(process.execPath, [bin, 'down', '--dir', dir]).catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // `up` killed mid-start: at the first etcd (nothing else yet), and at the first host (its
+  // namespace possibly not recorded yet). `down` must still find and stop everything.
+  it.each([
+    ['an etcd', 'etcd'],
+    ['a host', 'host'],
+  ] as const)('`galley-lab down` after `galley-lab up` was SIGKILLed once state.json listed %s: no process, namespace or tmpfs left, dir removed', async (_what, kind) => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-crash-'));
+    const dir = path.join(base, 'lab'); // does not exist: `up` creates it, so `down` removes it
+    const env = { ...process.env, NODE_OPTIONS: '' };
+    const up = spawn(process.execPath, [bin, 'up', '--dir', dir, '--hosts', '4', '--lbs', '1'], { env, stdio: 'ignore' });
+    const exited = once(up, 'exit');
+    try {
+      await waitFor(`state.json to list ${kind}`, async () => (readState(dir)?.processes.some((p) => p.kind === kind) ? true : undefined), { timeoutMs: 60000, intervalMs: 2 });
+      up.kill('SIGKILL');
+      const [code, sig] = await exited;
+      expect({ code, sig }).toEqual({ code: null, sig: 'SIGKILL' });
+      // It really was cut short, and it left things running.
+      expect(fs.existsSync(path.join(dir, 'lab.json'))).toBe(false);
+      const s = readState(dir)!;
+      expect(traces(dir, s).length).toBeGreaterThan(0);
+
+      const down = await run(process.execPath, [bin, 'down', '--dir', dir], { env });
+      expect(down.stdout).toContain('stopped');
+      // Processes that were still being tracked when `up` died are in the final state.json only.
+      expect(traces(dir, s)).toEqual([]);
+      expect(fs.existsSync(dir)).toBe(false);
+    } finally {
+      if (up.exitCode === null && up.signalCode === null) up.kill('SIGKILL');
+      await run(process.execPath, [bin, 'down', '--dir', dir], { env }).catch(() => undefined);
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  });
+
+  it('in a DIR that already existed, `down` removes only what `up` created (a logs/ that was there stays, with its files); `up` refuses to overwrite a file it did not create', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-existing-'));
+    const listing = (d: string): string[] => fs.readdirSync(d, { recursive: true, encoding: 'utf8' }).sort();
+    try {
+      fs.mkdirSync(path.join(dir, 'logs'));
+      fs.writeFileSync(path.join(dir, 'logs', 'mine.log'), 'mine\n');
+      fs.mkdirSync(path.join(dir, 'hosts'));
+      fs.writeFileSync(path.join(dir, 'notes.txt'), 'notes\n');
+      const before = listing(dir);
+      const lab = await startLab({ dir, hosts: 2, lbs: 1, ssh: false });
+      const s = readState(dir)!;
+      expect(s.created).toEqual(expect.arrayContaining(['lab.json', 'lb', 'state.json']));
+      expect(s.created).not.toContain('logs');
+      expect(fs.readdirSync(path.join(dir, 'logs'))).toEqual(expect.arrayContaining(['mine.log', 'etcd1.log']));
+      expect(fs.readdirSync(path.join(dir, 'hosts')).length).toBe(2);
+      await lab.stop();
+      expect(traces(dir, s)).toEqual([]);
+      expect(listing(dir)).toEqual(before);
+      expect(fs.readFileSync(path.join(dir, 'logs', 'mine.log'), 'utf8')).toBe('mine\n');
+
+      // A known_hosts (or key, ssh_config…) that is not the lab's is never overwritten.
+      fs.writeFileSync(path.join(dir, 'known_hosts'), 'theirs\n');
+      await expect(startLab({ dir, hosts: 2, lbs: 1, ssh: false })).rejects.toMatchObject({ code: 'ERR_LAB_DIR_CONFLICT', message: expect.stringContaining('known_hosts') });
+      expect(fs.readFileSync(path.join(dir, 'known_hosts'), 'utf8')).toBe('theirs\n');
+      expect(fs.existsSync(path.join(dir, 'state.json'))).toBe(false);
+    } finally {
+      await stopDir(dir);
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
