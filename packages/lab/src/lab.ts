@@ -594,7 +594,11 @@ export class Lab {
    * Resolves once the simulator shows the change (a refused or accepted connection).
    */
   async lb(name: string, action: LbAction, ms?: number): Promise<void> {
-    const cur = this.#readFaults(name);
+    this.#lbDir(name); // an unknown LB is ERR_LAB_UNKNOWN_NAME (#readFaults would swallow it)
+    // down, error and garbage are how the LB answers: each replaces the others (an LB that
+    // answers 500 is not refusing connections); lag is kept across them.
+    const all = this.#readFaults(name);
+    const cur: Faults = all.lagMs !== undefined ? { lagMs: all.lagMs } : {};
     const url = this.info.loadBalancers.find((l) => l.name === name)!.url;
     const port = Number(new URL(url).port);
     if (action === 'up') {
@@ -614,7 +618,7 @@ export class Lab {
       this.#writeFaults(name, { ...cur, garbage: true });
       await waitFor(`${name} to answer garbage`, async () => ((await simGarbage(url)) ? true : undefined), { timeoutMs: 5000 });
     } else {
-      this.#writeFaults(name, { ...cur, lagMs: ms ?? 1000 });
+      this.#writeFaults(name, { ...all, lagMs: ms ?? 1000 });
       await new Promise((r) => setTimeout(r, 250)); // the simulator polls its fault file every 100 ms
     }
   }
