@@ -44,6 +44,15 @@ export function need<K extends 'provisioner' | 'inventory' | 'monitoring'>(c: Cl
   return v;
 }
 
+/**
+ * Every configured lifecycle client is usable: a `type: plugin` module that does not load or does
+ * not implement its interface is refused here, in prepare, before anything is locked or changed
+ * (not at the reinstall, with the host already out of its pools).
+ */
+export async function lifecycleReady(c: Clients): Promise<void> {
+  for (const x of [c.provisioner, c.inventory, c.monitoring]) await x?.ready?.();
+}
+
 /** The host's conftool objects (exact name match), as recorded values. */
 export async function recordConftool(c: Clients, host: string): Promise<RecordedObject[]> {
   const nodes = await c.confctl.get({ name: escapeRegex(host) });

@@ -1,6 +1,6 @@
 import { defineCookbook } from '@galley/core';
 import {
-  checkCapacity, checkFqdn, checkLockBudget, confirmed, errMessage, expand, expandHosts, HostsError, lockTtlSeconds, need, notConfirmed, recordConftool,
+  checkCapacity, checkFqdn, checkLockBudget, confirmed, errMessage, expand, expandHosts, HostsError, lifecycleReady, lockTtlSeconds, need, notConfirmed, recordConftool,
   restoreCommands, setOutAndVerify, short, STEP_MS, stepsText,
   type Ctx, type RecordedObject, type Step,
 } from './_common.js';
@@ -63,6 +63,7 @@ export default defineCookbook({
     }
     need(ctx.clients, 'provisioner');
     need(ctx.clients, 'inventory');
+    await lifecycleReady(ctx.clients);
     checkLockBudget(ctx.clients);
     const unknown: string[] = [];
     for (const h of hosts) {

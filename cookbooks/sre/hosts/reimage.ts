@@ -1,7 +1,7 @@
 import { defineCookbook } from '@galley/core';
 import { isGalleyError } from '@galley/errors';
 import {
-  checkCapacity, checkFqdn, checkLockBudget, confirmed, conftoolNow, DEFAULT_INSTALL_TIMEOUT_MS, errMessage, expand, HostsError, lockTtlSeconds, need, notConfirmed,
+  checkCapacity, checkFqdn, checkLockBudget, confirmed, conftoolNow, DEFAULT_INSTALL_TIMEOUT_MS, errMessage, expand, HostsError, lifecycleReady, lockTtlSeconds, need, notConfirmed,
   recordConftool, restoreAndVerify, restoreCommands, setOutAndVerify, short, STEP_MS, stepsText,
   type Ctx, type RecordedObject, type Step,
 } from './_common.js';
@@ -42,6 +42,7 @@ export default defineCookbook({
     checkFqdn(host);
     if (!PLAIN.test(os)) throw new HostsError('ERR_HOSTS_BAD_OS', `os=${JSON.stringify(os)} is not an OS codename`, { hint: 'e.g. os=bookworm' });
     need(ctx.clients, 'provisioner');
+    await lifecycleReady(ctx.clients);
     checkLockBudget(ctx.clients);
     const objs = await recordConftool(ctx.clients, host);
     if (!ctx.args.new && objs.length === 0) {

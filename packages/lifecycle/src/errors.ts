@@ -38,3 +38,20 @@ export class MonitoringError extends GalleyError {
     super('ERR_MONITORING_BACKEND', message, { hint: 'check the monitoring: section of the config and that the endpoint is up', ...opts });
   }
 }
+
+/** A `type: plugin` module could not be loaded, or its factory failed. */
+export class PluginLoadError extends GalleyError {
+  constructor(message: string, opts: GalleyErrorOptions = {}) {
+    super('ERR_LIFECYCLE_PLUGIN_LOAD', message, {
+      hint: 'check `module:` (an absolute path or a package installed next to galley) and that its default export is a factory (options, context) => implementation',
+      ...opts,
+    });
+  }
+}
+
+/** A `type: plugin` module's factory returned something that does not implement the interface. */
+export class PluginInterfaceError extends GalleyError {
+  constructor(message: string, opts: GalleyErrorOptions = {}) {
+    super('ERR_LIFECYCLE_PLUGIN_INTERFACE', message, { hint: 'the object the factory returns must have every method listed (see packages/lifecycle/README.md, "Plugins")', ...opts });
+  }
+}

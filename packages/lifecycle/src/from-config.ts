@@ -4,6 +4,7 @@ import { FileInventory } from './file-inventory.js';
 import { HttpInventory, HttpMonitoring } from './http.js';
 import { LabProvisioner } from './lab-provisioner.js';
 import { NoneMonitoring } from './none.js';
+import { PluginInventory, PluginMonitoring, PluginProvisioner } from './plugin.js';
 import type { Inventory, LifecycleHooks, Monitoring, Provisioner } from './types.js';
 
 export interface LifecycleClients {
@@ -12,17 +13,38 @@ export interface LifecycleClients {
   monitoring?: Monitoring;
 }
 
-/** The clients the config's provisioner/inventory/monitoring sections ask for (absent sections: absent clients). */
+/**
+ * The clients the config's provisioner/inventory/monitoring sections ask for (absent sections:
+ * absent clients). A `type: plugin` section's module is imported right away, in the background:
+ * its client's `ready()` (and its first call) reject when the module cannot be loaded or does
+ * not implement the interface. `loadFromConfig` waits for that, so a bad plugin fails up front.
+ */
 export function fromConfig(cfg: Pick<GalleyConfig, 'provisioner' | 'inventory' | 'monitoring'>, hooks: LifecycleHooks = {}): LifecycleClients {
   const out: LifecycleClients = {};
   const p = cfg.provisioner;
   if (p?.type === 'lab') out.provisioner = new LabProvisioner(p.labDir, hooks);
   else if (p?.type === 'command') out.provisioner = new CommandProvisioner(p, hooks);
+  else if (p?.type === 'plugin') out.provisioner = PluginProvisioner.load(p, hooks);
   const i = cfg.inventory;
   if (i?.type === 'file') out.inventory = new FileInventory(i.path, hooks);
   else if (i?.type === 'http') out.inventory = new HttpInventory({ url: i.url, token: i.token }, hooks);
+  else if (i?.type === 'plugin') out.inventory = PluginInventory.load(i, hooks);
   const m = cfg.monitoring;
   if (m?.type === 'none') out.monitoring = new NoneMonitoring(hooks);
   else if (m?.type === 'http') out.monitoring = new HttpMonitoring({ url: m.url, token: m.token }, hooks);
+  else if (m?.type === 'plugin') out.monitoring = PluginMonitoring.load(m, hooks);
+  return out;
+}
+
+/** fromConfig, then wait until every client is ready: a plugin that does not load or does not fit is refused here. */
+export async function loadFromConfig(cfg: Pick<GalleyConfig, 'provisioner' | 'inventory' | 'monitoring'>, hooks: LifecycleHooks = {}): Promise<LifecycleClients> {
+  const out = fromConfig(cfg, hooks);
+  const clients = [out.provisioner, out.inventory, out.monitoring];
+  try {
+    for (const c of clients) await c?.ready?.();
+  } catch (err) {
+    for (const c of clients) await c?.close().catch(() => undefined);
+    throw err;
+  }
   return out;
 }

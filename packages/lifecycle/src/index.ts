@@ -5,6 +5,7 @@ export { LabProvisioner, labProvisionerFile, type LabProvisionerFile } from './l
 export { FileInventory, readInventoryFile, writeInventoryFile, type InventoryFile } from './file-inventory.js';
 export { HttpInventory, HttpMonitoring, type HttpEndpointConfig } from './http.js';
 export { NoneMonitoring } from './none.js';
-export { fromConfig, type LifecycleClients } from './from-config.js';
+export { fromConfig, loadFromConfig, type LifecycleClients } from './from-config.js';
+export { PluginProvisioner, PluginInventory, PluginMonitoring, loadPlugin, PLUGIN_METHODS, type PluginConfig, type PluginContext, type PluginFactory, type ProvisionerPlugin, type InventoryPlugin, type MonitoringPlugin, type LifecycleClientName } from './plugin.js';
 export { parsePublicKey } from './keys.js';
-export { ProvisionerError, NotConfiguredError, UnknownHostError, InventoryError, MonitoringError } from './errors.js';
+export { ProvisionerError, NotConfiguredError, UnknownHostError, InventoryError, MonitoringError, PluginLoadError, PluginInterfaceError } from './errors.js';

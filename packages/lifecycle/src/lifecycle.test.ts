@@ -2,11 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
+import { parseConfig } from '@galley/config';
 import { CommandProvisioner, expandArgv } from './command.js';
 import { FileInventory, readInventoryFile, writeInventoryFile } from './file-inventory.js';
-import { fromConfig } from './from-config.js';
+import { fromConfig, loadFromConfig } from './from-config.js';
 import { parsePublicKey } from './keys.js';
 import { NoneMonitoring } from './none.js';
+import { PluginProvisioner } from './plugin.js';
 import { inventoryContract, monitoringContract, provisionerContract } from './testing/contract.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-lifecycle-'));
@@ -136,5 +138,132 @@ describe('fromConfig and keys', () => {
     expect(parsePublicKey('mw1001,[127.0.0.1]:2222 ssh-ed25519 AAAAC3Nza== comment')).toBe('ssh-ed25519 AAAAC3Nza==');
     expect(parsePublicKey('ssh-ed25519 AAAAC3Nzb root@x\n')).toBe('ssh-ed25519 AAAAC3Nzb');
     expect(parsePublicKey('no key here')).toBeUndefined();
+  });
+});
+
+// `type: plugin`: the same contracts through fromConfig, against a module whose factory wraps the
+// built-in implementations and returns only their operations.
+const FIXTURE = path.join(import.meta.dirname, 'testing', 'plugin-fixture.ts');
+
+provisionerContract('plugin (wrapping command)', () => ({
+  make: async ({ dryRun }) => (await loadFromConfig({ provisioner: { type: 'plugin', module: FIXTURE, options: { wrap: 'command', ...commandCfg } } }, { dryRun })).provisioner!,
+  host: () => 'db1001.eqiad.wmnet',
+  observe: async (h) => ({
+    os: fs.readFileSync(path.join(machines, h, 'os'), 'utf8').trim(),
+    hostKey: fs.readFileSync(path.join(machines, h, 'key'), 'utf8').trim(),
+    power: fs.readFileSync(path.join(machines, h, 'power'), 'utf8').trim() as 'on' | 'off',
+  }),
+  waitUp: async () => undefined,
+}));
+
+{
+  let file = '';
+  inventoryContract('plugin (wrapping file)', () => ({
+    async make({ dryRun }) {
+      file = path.join(tmp, `inv-${++n}.yaml`);
+      writeInventoryFile(file, { hosts: { 'mw1001.eqiad.wmnet': { status: 'active', rack: 'A1' }, 'mw1002.eqiad.wmnet': { status: 'active' } } });
+      return (await loadFromConfig({ inventory: { type: 'plugin', module: FIXTURE, options: { wrap: 'file', path: file } } }, { dryRun })).inventory!;
+    },
+    known: () => 'mw1001.eqiad.wmnet',
+    snapshot: async () => fs.readFileSync(file, 'utf8'),
+  }));
+}
+
+monitoringContract('plugin (wrapping none)', () => ({
+  make: async ({ dryRun }) => (await loadFromConfig({ monitoring: { type: 'plugin', module: FIXTURE, options: { wrap: 'none' } } }, { dryRun })).monitoring!,
+  activeDowntimes: async () => undefined,
+}));
+
+describe('plugins', () => {
+  const dir = path.join(tmp, 'plugins');
+  fs.mkdirSync(dir, { recursive: true });
+  const mod = (name: string, body: string) => {
+    const f = path.join(dir, `${name}.mjs`);
+    fs.writeFileSync(f, body);
+    return f;
+  };
+  const calls: string[] = [];
+  (globalThis as { pluginCalls?: string[] }).pluginCalls = calls;
+  const ops = (extra = '') => `{
+    reinstall: async (h, os) => { globalThis.pluginCalls.push('reinstall ' + h + ' ' + os); },
+    powerOff: async (h) => { globalThis.pluginCalls.push('off ' + h); },
+    powerOn: async () => {}, powerCycle: async () => {},
+    powerStatus: async (h) => h.startsWith('odd') ? 'sideways' : 'on',
+    hostKey: async (h) => h.startsWith('odd') ? 'not a key' : 'ssh-ed25519 AAAAC3Nzb root@' + h,
+    ${extra}
+  }`;
+
+  it('the config takes `type: plugin` with module, options, timeoutMs in each section; a relative module path is refused', () => {
+    const cfg = parseConfig({
+      provisioner: { type: 'plugin', module: '/opt/site/redfish.mjs', options: { bmc: 'redfish', retries: 2 }, timeoutMs: 900_000 },
+      inventory: { type: 'plugin', module: '@site/netbox-inventory' },
+      monitoring: { type: 'plugin', module: '@site/alertmanager', options: {} },
+    }, '/etc/galley/config.yaml');
+    expect(cfg.provisioner).toEqual({ type: 'plugin', module: '/opt/site/redfish.mjs', options: { bmc: 'redfish', retries: 2 }, timeoutMs: 900_000 });
+    expect(fromConfig(cfg).provisioner?.callTimeoutMs).toBe(900_000);
+    expect(() => parseConfig({ provisioner: { type: 'plugin', module: './redfish.mjs' } }, '/etc/galley/config.yaml')).toThrow(/provisioner\.module.*not a relative path/s);
+    expect(() => parseConfig({ monitoring: { type: 'plugin', module: '/x.mjs', url: 'http://x' } }, '/etc/galley/config.yaml')).toThrow(/url/);
+  });
+
+  it('a module that does not load is ERR_LIFECYCLE_PLUGIN_LOAD naming the module, from ready(), the first call and loadFromConfig', async () => {
+    const missing = path.join(dir, 'nosuch.mjs');
+    const c = fromConfig({ provisioner: { type: 'plugin', module: missing } });
+    await expect(c.provisioner!.ready!()).rejects.toMatchObject({ code: 'ERR_LIFECYCLE_PLUGIN_LOAD', message: expect.stringContaining(`provisioner plugin module ${missing} could not be loaded`) });
+    await expect(c.provisioner!.powerStatus('mw1001.eqiad.wmnet')).rejects.toMatchObject({ code: 'ERR_LIFECYCLE_PLUGIN_LOAD' });
+    await expect(loadFromConfig({ inventory: { type: 'plugin', module: '@galley/no-such-plugin' } })).rejects.toMatchObject({ code: 'ERR_LIFECYCLE_PLUGIN_LOAD', message: expect.stringContaining('@galley/no-such-plugin') });
+    const syntax = mod('syntax', 'export default (;');
+    await expect(loadFromConfig({ monitoring: { type: 'plugin', module: syntax } })).rejects.toMatchObject({ code: 'ERR_LIFECYCLE_PLUGIN_LOAD', message: expect.stringContaining(syntax) });
+    const throws = mod('throws', 'export default (o) => { throw new Error("no endpoint in options: " + JSON.stringify(o)); };');
+    await expect(loadFromConfig({ monitoring: { type: 'plugin', module: throws, options: { a: 1 } } })).rejects.toMatchObject({ code: 'ERR_LIFECYCLE_PLUGIN_LOAD', message: expect.stringMatching(/its factory failed: no endpoint in options: \{"a":1\}/) });
+  });
+
+  it('a module that does not implement the interface is ERR_LIFECYCLE_PLUGIN_INTERFACE naming the module and what is missing', async () => {
+    const noDefault = mod('nodefault', 'export const x = 1;');
+    await expect(loadFromConfig({ provisioner: { type: 'plugin', module: noDefault } })).rejects.toMatchObject({ code: 'ERR_LIFECYCLE_PLUGIN_INTERFACE', message: `the provisioner plugin module ${noDefault} has no factory: its default export is missing` });
+    const notFn = mod('notfn', 'export default { reinstall() {} };');
+    await expect(loadFromConfig({ provisioner: { type: 'plugin', module: notFn } })).rejects.toMatchObject({ code: 'ERR_LIFECYCLE_PLUGIN_INTERFACE', message: expect.stringContaining('a object, not a function') });
+    const partial = mod('partial', 'export default async () => ({ reinstall: async () => {}, powerOn: async () => {}, powerStatus: "on" });');
+    await expect(loadFromConfig({ provisioner: { type: 'plugin', module: partial } })).rejects.toMatchObject({
+      code: 'ERR_LIFECYCLE_PLUGIN_INTERFACE',
+      message: `the provisioner plugin module ${partial} does not implement the provisioner interface: missing powerOff(), powerCycle(), powerStatus(), hostKey()`,
+    });
+    // The same module fits where its methods are the interface's: checked per client.
+    const inv = mod('inv', 'export default () => ({ get: async () => undefined, setStatus: async () => {}, remove: async () => {} });');
+    await expect(loadFromConfig({ inventory: { type: 'plugin', module: inv } })).resolves.toMatchObject({ inventory: { kind: 'plugin', module: inv } });
+    await expect(loadFromConfig({ monitoring: { type: 'plugin', module: inv } })).rejects.toMatchObject({ code: 'ERR_LIFECYCLE_PLUGIN_INTERFACE', message: expect.stringContaining('missing downtime(), removeDowntime()') });
+  });
+
+  it('gets options and its context; in dry-run its writes are never called; what it returns is checked', async () => {
+    const ctxs = mod('ctx', `export default (options, ctx) => { globalThis.pluginCalls.push(JSON.stringify([options, ctx])); return ${ops()}; };`);
+    calls.length = 0;
+    const dry = (await loadFromConfig({ provisioner: { type: 'plugin', module: ctxs, options: { bmc: 'redfish' } } }, { dryRun: true })).provisioner!;
+    expect(calls).toEqual([JSON.stringify([{ bmc: 'redfish' }, { client: 'provisioner', module: ctxs }])]);
+    await dry.reinstall('mw1001.eqiad.wmnet', 'trixie');
+    await dry.powerOff('mw1001.eqiad.wmnet');
+    expect(calls).toHaveLength(1);
+    expect(dry.actions.map((a) => `${a.action}:${a.dryRun}`)).toEqual(['reinstall:true', 'power-off:true']);
+    const real = dry.with({ dryRun: false });
+    await real.reinstall('mw1001.eqiad.wmnet', 'trixie');
+    expect(calls.slice(1)).toEqual(['reinstall mw1001.eqiad.wmnet trixie']);
+    expect(await real.hostKey('mw1001.eqiad.wmnet')).toBe('ssh-ed25519 AAAAC3Nzb');
+    await expect(real.powerStatus('odd1001.eqiad.wmnet')).rejects.toMatchObject({ code: 'ERR_LIFECYCLE_PROVISIONER', message: expect.stringContaining('returned "sideways"') });
+    // A key is the trust anchor after a reinstall: anything else is refused.
+    await expect(real.hostKey('odd1001.eqiad.wmnet')).rejects.toMatchObject({ code: 'ERR_LIFECYCLE_PROVISIONER', message: expect.stringContaining('returned no SSH public key') });
+  });
+
+  it('a plugin error becomes the client\'s error naming the module; a call past timeoutMs is given up', async () => {
+    const bad = mod('bad', `export default () => (${ops(`get: async () => ({ status: 'lost' })`)});`);
+    const p = PluginProvisioner.load({ module: bad });
+    expect(p.callTimeoutMs).toBe(600_000);
+    const hang = mod('hang', `export default () => ({ ...${ops()}, reinstall: () => new Promise(() => {}), powerOn: async () => { throw new Error('BMC said 503'); } });`);
+    const h = PluginProvisioner.load({ module: hang, timeoutMs: 200 });
+    expect(h.callTimeoutMs).toBe(200);
+    await expect(h.powerOn('mw1001.eqiad.wmnet')).rejects.toMatchObject({ code: 'ERR_LIFECYCLE_PROVISIONER', message: `provisioner plugin ${hang}: powerOn mw1001.eqiad.wmnet failed: BMC said 503` });
+    const t0 = Date.now();
+    await expect(h.reinstall('mw1001.eqiad.wmnet', 'trixie')).rejects.toMatchObject({ code: 'ERR_LIFECYCLE_PROVISIONER', message: expect.stringContaining('reinstall mw1001.eqiad.wmnet did not return within 200 ms') });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    const badInv = mod('badinv', `export default () => ({ get: async () => ({ status: 'lost' }), setStatus: async () => {}, remove: async () => {} });`);
+    const i = (await loadFromConfig({ inventory: { type: 'plugin', module: badInv } })).inventory!;
+    await expect(i.get('mw1001.eqiad.wmnet')).rejects.toMatchObject({ code: 'ERR_INVENTORY_BACKEND', message: expect.stringContaining(`inventory plugin ${badInv}: get mw1001.eqiad.wmnet returned {"status":"lost"}`) });
   });
 });

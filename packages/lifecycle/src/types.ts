@@ -35,6 +35,11 @@ interface Bindable<T> {
   /** A view sharing the connection/state, with other hooks. */
   with(hooks: LifecycleHooks): T;
   close(): Promise<void>;
+  /**
+   * Resolves once the client can be used; rejects with what is wrong (a `type: plugin` client:
+   * its module could not be loaded or does not implement the interface). Absent: always ready.
+   */
+  ready?(): Promise<void>;
 }
 
 export interface Provisioner extends Bindable<Provisioner> {

@@ -1,5 +1,24 @@
 import { z } from 'zod';
 
+/**
+ * `type: plugin`: a site's own implementation, loaded by @galley/lifecycle's fromConfig with a
+ * dynamic import. `module` is an absolute path or a package name (resolved from @galley/lifecycle,
+ * i.e. installed next to galley); a relative path would depend on the directory galley runs from.
+ */
+const pluginSchema = z
+  .object({
+    type: z.literal('plugin'),
+    module: z
+      .string()
+      .min(1)
+      .refine((m) => !/^\.{1,2}([/\\]|$)/.test(m), { message: 'must be an absolute path or a package name, not a relative path' }),
+    /** Handed as is to the module's default export (the factory). */
+    options: z.record(z.string(), z.unknown()).optional(),
+    /** Bound on each call (the run gives up on it after this long); default 10 minutes for a provisioner, 1 minute otherwise. */
+    timeoutMs: z.number().int().positive().optional(),
+  })
+  .strict();
+
 /** Pluggable host-lifecycle clients used by sre.hosts.* cookbooks (implementations chosen here). */
 export const provisionerSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('lab'), labDir: z.string() }).strict(),
@@ -17,16 +36,19 @@ export const provisionerSchema = z.discriminatedUnion('type', [
       timeoutMs: z.number().int().positive().optional(),
     })
     .strict(),
+  pluginSchema,
 ]);
 
 export const inventorySchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('file'), path: z.string() }).strict(),
   z.object({ type: z.literal('http'), url: z.string().regex(/^https?:\/\//), token: z.string().optional() }).strict(),
+  pluginSchema,
 ]);
 
 export const monitoringSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('none') }).strict(),
   z.object({ type: z.literal('http'), url: z.string().regex(/^https?:\/\//), token: z.string().optional() }).strict(),
+  pluginSchema,
 ]);
 
 export const hostsSchema = z

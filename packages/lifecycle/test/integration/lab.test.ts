@@ -2,9 +2,10 @@
 // the file inventory the lab seeds, the http inventory and http monitoring on the lab's endpoint.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
-import { FileInventory, HttpInventory, HttpMonitoring, LabProvisioner, fromConfig } from '@galley/lifecycle';
+import { FileInventory, HttpInventory, HttpMonitoring, LabProvisioner, fromConfig, loadFromConfig } from '@galley/lifecycle';
 import { inventoryContract, monitoringContract, provisionerContract } from '@galley/lifecycle/testing';
 import { parseConfig } from '@galley/config';
 import { LabLifecycle } from '@galley/lab';
@@ -52,6 +53,34 @@ provisionerContract('lab', () => ({
     return { os: await ssh(host, 'lsb_release -sc'), hostKey: await servedKey(host), power };
   },
   waitUp,
+}));
+
+// `type: plugin` through fromConfig: a module whose factory wraps the lab provisioner (only its
+// operations; dry-run and recording are the plugin wrapper's), against the same real hosts.
+const FIXTURE = path.resolve(import.meta.dirname, '../../src/testing/plugin-fixture.ts');
+provisionerContract('plugin (wrapping lab)', () => ({
+  make: async ({ dryRun }) => (await loadFromConfig({ provisioner: { type: 'plugin', module: FIXTURE, options: { wrap: 'lab', labDir: p.lab.dir } } }, { dryRun })).provisioner!,
+  host: () => p.lab.info.hosts[0]!.name,
+  observe: async (host) => {
+    const power = lc().powerState(host);
+    if (power === 'off') return { os: lc().os(host), hostKey: lc().hostKey(host), power };
+    return { os: await ssh(host, 'lsb_release -sc'), hostKey: await servedKey(host), power };
+  },
+  waitUp,
+}));
+
+inventoryContract('plugin (wrapping the lab\'s http inventory)', () => ({
+  make: async ({ dryRun }) => {
+    lc().resetInventory();
+    return (await loadFromConfig({ inventory: { type: 'plugin', module: FIXTURE, options: { wrap: 'http', url: lc().monitoringUrl } } }, { dryRun })).inventory!;
+  },
+  known: () => p.lab.info.hosts[2]!.name,
+  snapshot: async () => fs.readFileSync(lc().httpInventoryFile, 'utf8'),
+}));
+
+monitoringContract('plugin (wrapping the lab\'s http monitoring)', () => ({
+  make: async ({ dryRun }) => (await loadFromConfig({ monitoring: { type: 'plugin', module: FIXTURE, options: { wrap: 'http', url: lc().monitoringUrl } } }, { dryRun })).monitoring!,
+  activeDowntimes: async (host) => lc().downtimes().filter((d) => d.host === host && !d.removed).map((d) => d.id),
 }));
 
 inventoryContract('file (the lab\'s inventory.yaml)', () => ({
