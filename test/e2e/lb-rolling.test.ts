@@ -211,10 +211,10 @@ describe('sre.lb.rolling-restart', () => {
     expect([...after.kvs].map(([k, v]) => [k, v.modRevision])).toEqual([...before.kvs].map(([k, v]) => [k, v.modRevision]));
   });
 
-  it('the whole cluster as one batch is refused as bad arguments', async () => {
+  it('the whole cluster as one batch is refused as bad arguments: exit 1 with the code (not 99, an uncaught exception)', async () => {
     const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=4', 'reason=e2e whole']);
-    expect(r.code).not.toBe(0);
-    expect(r.stdout + r.stderr).toMatch(/a batch of 4 host\(s\) would take all 4 host\(s\) of dc=eqiad cluster=jobrunner out at once/);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/REFUSED: a batch of 4 host\(s\) would take all 4 host\(s\) of dc=eqiad cluster=jobrunner out at once \[ERR_LB_WHOLE_CLUSTER\]; nothing was changed/);
   });
 
   it('dry-run: the plan per batch with capacity warnings from live PyBal state; nothing changes', async () => {

@@ -26,11 +26,11 @@ export class NothingSelectedError extends GalleyError {
   }
 }
 
-/** An object to depool has no PyBal pool in the config, so it could never be verified. */
+/** An object to depool (or pool) has no PyBal pool in the config, so it could never be verified. */
 export class UnknownPoolError extends GalleyError {
-  constructor(keys: string[]) {
-    super('ERR_LB_NO_POOL', `no PyBal pool is configured for ${keys.length} object(s) to depool, e.g. ${keys.slice(0, 3).join(', ')}`, {
-      hint: 'add the (dc, cluster, service) to the pybal.pools section of the config, or restrict services=',
+  constructor(keys: string[], action: 'depool' | 'pool' = 'depool', narrow = 'services=') {
+    super('ERR_LB_NO_POOL', `no PyBal pool is configured for ${keys.length} object(s) to ${action}, e.g. ${keys.slice(0, 3).join(', ')}`, {
+      hint: `add the (dc, cluster, service) to the pybal.pools section of the config, or restrict ${narrow}`,
       details: { keys },
     });
   }

@@ -4,12 +4,13 @@
  * `LbContext` is the part of @galley/core's RunContext used here, declared structurally so that
  * lb does not depend on core (core depends on lb).
  */
+import { formatError, isGalleyError } from '@galley/errors';
 import { NodeSet } from '@galley/remote';
 import { conftoolStore, pybalCapacity, pybalVerifier, remoteExecutor, type ConftoolLike, type PybalLike, type RemoteLike } from './adapters.js';
 import { parseBatchSpec, parseDuration } from './batches.js';
-import { LbArgumentError, NothingSelectedError } from './errors.js';
+import { LbArgumentError, NothingSelectedError, UnknownPoolError } from './errors.js';
 import { formatPlan, planRolling, shortKey } from './plan.js';
-import { realClock, type CommandSpec, type JournalEntry, type LbEvent, type LbPorts, type PoolCapacity, type PoolObject } from './ports.js';
+import { realClock, type CommandSpec, type JournalEntry, type LbEvent, type LbPorts, type PoolCapacity, type PoolObject, type WriteOutcome } from './ports.js';
 import { formatReport, groupOutputs } from './report.js';
 import { capacityMessage, judgeCapacity, runRolling, type RollingReport } from './rolling.js';
 import { escapeRegex, selectHosts, type SelectOptions, type Selection } from './select.js';
@@ -262,6 +263,22 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
   return report.status === 'succeeded' ? 0 : 1;
 }
 
+/**
+ * lb's own refusals (ERR_LB_*: bad batch, whole cluster, nothing selected, no PyBal pool, resume
+ * mismatch) are raised before anything is written. Thrown out of a cookbook they would be an
+ * uncaught exception (exit 99, "a bug"); they are a refusal: said with code and hint, exit 1.
+ */
+async function refusing(ctx: LbContext, fn: () => Promise<number>): Promise<number> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!isGalleyError(err) || !err.code.startsWith('ERR_LB_')) throw err;
+    ctx.log.error(formatError(err), { code: err.code });
+    ctx.output({ status: 'refused', code: err.code, stopReason: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(err.details ? { details: err.details } : {}) }, `REFUSED: ${err.message} [${err.code}]; nothing was changed`);
+    return 1;
+  }
+}
+
 function hostSet(pattern: string | undefined): ReadonlySet<string> | undefined {
   if (pattern === undefined) return undefined;
   try {
@@ -283,6 +300,10 @@ function selectFromArgs(a: RollingArgs): SelectOptions {
 
 /** sre.lb.rolling-restart: restart the services (default: the cluster's conftool services). */
 export async function rollingRestart(ctx: LbContext, a: RollingArgs & { restart?: string | undefined }): Promise<number> {
+  return refusing(ctx, () => rollingRestartOp(ctx, a));
+}
+
+async function rollingRestartOp(ctx: LbContext, a: RollingArgs & { restart?: string | undefined }): Promise<number> {
   const select = selectFromArgs(a);
   const ports = portsFor(ctx);
   const selection = await selectHosts(ports.store, select);
@@ -296,6 +317,10 @@ export async function rollingRestart(ctx: LbContext, a: RollingArgs & { restart?
 
 /** sre.lb.rolling-run: arbitrary commands in order on each host while it is out of its pools. */
 export async function rollingRun(ctx: LbContext, a: RollingArgs & { command: string | string[] }): Promise<number> {
+  return refusing(ctx, () => rollingRunOp(ctx, a));
+}
+
+async function rollingRunOp(ctx: LbContext, a: RollingArgs & { command: string | string[] }): Promise<number> {
   const cmds = (Array.isArray(a.command) ? a.command : [a.command]).filter((c) => c.trim() !== '');
   if (!cmds.length) throw new LbArgumentError('command=: at least one command is needed');
   const timeoutMs = parseDuration(a['command-timeout'] ?? '120s', 'command-timeout');
@@ -306,14 +331,24 @@ export async function rollingRun(ctx: LbContext, a: RollingArgs & { command: str
 export async function restartService(ctx: LbContext, a: { host: string; service: string; 'command-timeout'?: string | undefined; 'verify-timeout'?: string | undefined }): Promise<number> {
   const timeoutMs = parseDuration(a['command-timeout'] ?? '120s', 'command-timeout');
   const args: RollingArgs = { cluster: '', batch: '1', sleep: 0, 'verify-timeout': a['verify-timeout'] };
-  return rollingOperation(ctx, { select: { hosts: new Set([a.host]), services: [a.service] }, commands: [{ argv: ['systemctl', 'restart', a.service], timeoutMs }], label: 'restarting', args });
+  return refusing(ctx, () => rollingOperation(ctx, { select: { hosts: new Set([a.host]), services: [a.service] }, commands: [{ argv: ['systemctl', 'restart', a.service], timeoutMs }], label: 'restarting', args }));
 }
 
 /**
  * sre.lb.pool / sre.lb.depool: act only from the right state (depool only `yes`, pool only `no`,
  * never `inactive`), verified on every LB; "nothing to do" (exit 0) when already there.
  */
-export async function poolOrDepool(ctx: LbContext, a: { host: string; service?: string | undefined; 'verify-timeout'?: string | undefined }, direction: 'pool' | 'depool'): Promise<number> {
+export async function poolOrDepool(ctx: LbContext, a: PoolArgs, direction: 'pool' | 'depool'): Promise<number> {
+  return refusing(ctx, () => poolOrDepoolOp(ctx, a, direction));
+}
+
+export interface PoolArgs {
+  host: string;
+  service?: string | undefined;
+  'verify-timeout'?: string | undefined;
+}
+
+async function poolOrDepoolOp(ctx: LbContext, a: PoolArgs, direction: 'pool' | 'depool'): Promise<number> {
   const ports = portsFor(ctx, (e) => ctx.emit({ ...e }));
   // A mistyped host must fail, not pass as "nothing to do".
   if (!(await ports.store.select({ name: escapeRegex(a.host) })).length) throw new NothingSelectedError(`host=${a.host}`, 'conftool has no object for this host');
@@ -343,8 +378,10 @@ export async function poolOrDepool(ctx: LbContext, a: { host: string; service?: 
     return 0;
   }
   const verifyTimeoutMs = a['verify-timeout'] !== undefined ? parseDuration(a['verify-timeout'], 'verify-timeout') : undefined;
+  // An object no LB pool is configured for could never be verified: refused before any write,
+  // as the rolling cookbooks do (a deployment hook must not get exit 0 for an unverified change).
   const unknown = todo.filter((o) => ports.capacity.poolOf(o) === undefined);
-  if (unknown.length) ctx.log.warn(`no PyBal pool configured for ${unknown.map((o) => shortKey(o.key)).join(', ')}: not verified on any LB`);
+  if (unknown.length) throw new UnknownPoolError(unknown.map((o) => o.key), direction, 'service=');
 
   if (direction === 'depool') {
     const need = new Map<string, number>();
@@ -391,11 +428,26 @@ export async function poolOrDepool(ctx: LbContext, a: { host: string; service?: 
     return 0;
   }
   if (direction === 'pool') {
-    // Fail closed: not back in on every LB → out again, and say so.
-    await ports.store.restore(changed);
-    task.fail(`pool ${a.host}: not verified on every LB, depooled again`);
-    ctx.leftover?.({ object: a.host, state: 'depooled', why: v.report });
-    ctx.output({ ...data, depooledAgain: true }, `FAILED: ${a.host} was not pooled on every LB, set back to pooled=no:\n${v.report}`);
+    // Fail closed: not back in on every LB → out again, and say what conftool really holds.
+    let back: WriteOutcome;
+    try {
+      back = await ports.store.restore(changed);
+    } catch (err) {
+      back = { changed: [], skipped: [], already: [], failed: changed.map((c) => ({ key: c.key, error: err })) };
+    }
+    const notBack = [
+      ...back.failed.map((f) => `${shortKey(f.key)}: ${f.error instanceof Error ? f.error.message : String(f.error)}`),
+      ...back.skipped.map((sk) => `${shortKey(sk.key)}: ${sk.why}, left as it is`),
+    ];
+    if (!notBack.length) {
+      task.fail(`pool ${a.host}: not verified on every LB, depooled again`);
+      ctx.leftover?.({ object: a.host, state: 'depooled', why: v.report });
+      ctx.output({ ...data, depooledAgain: true }, `FAILED: ${a.host} was not pooled on every LB, set back to pooled=no:\n${v.report}`);
+      return 1;
+    }
+    task.fail(`pool ${a.host}: not verified on every LB, and NOT set back to pooled=no`);
+    ctx.leftover?.({ object: a.host, state: `not set back to pooled=no (${notBack.join('; ')})`, why: v.report });
+    ctx.output({ ...data, depooledAgain: false, notSetBack: notBack }, `FAILED: ${a.host} was not pooled on every LB, and setting it back to pooled=no did not happen for ${notBack.join('; ')}:\n${v.report}`);
     return 1;
   }
   task.fail(`depool ${a.host}: not verified on every LB`);
