@@ -2,6 +2,8 @@
 // on every PyBal simulator. eqiad jobrunner: mw1301–mw1304, all pooled=yes; eqiad appserver:
 // mw1001–mw1003 yes, mw1004 no; codfw appserver mw2002 inactive. 2 LBs, threshold 0.5, PyBal
 // delay ~200 ms, restarts take 300 ms per unit.
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Lab } from '@galley/lab';
 import { sharedLab } from '@galley/lab/testing';
@@ -84,6 +86,41 @@ describe('sre.lb.rolling-restart', () => {
     expect(during.length).toBeGreaterThan(0);
     expect(during.filter((v) => v.pooled || v.enabled)).toEqual([]);
     expect(r.stdout + r.stderr).toMatch(/All hosts done: 4 succeeded/);
+  });
+
+  it('an inactive object and a host with a yes and a no object in the selected cluster: neither is ever written (mod revisions unchanged), the yes one is depooled and repooled', async () => {
+    // eqiad jobrunner: mw1303 nginx=no (php-fpm stays yes), mw1304 php-fpm=inactive (nginx stays yes)
+    const prefix = poolsPrefix(lab, 'eqiad', 'jobrunner');
+    const noKey = `${prefix}nginx/${J[2]}`;
+    const inactiveKey = `${prefix}php-fpm/${J[3]}`;
+    await etcdPut(lab, noKey, JSON.stringify({ pooled: 'no', weight: 10 }));
+    await etcdPut(lab, inactiveKey, JSON.stringify({ pooled: 'inactive', weight: 10 }));
+    await settled(lab, 'eqiad', 'jobrunner');
+    const before = await etcdRange(lab, prefix);
+    const w = new Watcher(lab, 'eqiad', 'jobrunner');
+    await w.start();
+    const since = Date.now();
+    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e inactive and mixed']);
+    await w.stop();
+    expect(r.code).toBe(0);
+    expect(outputOf(r)).toMatchObject({ status: 'succeeded', succeeded: J, failed: [] });
+    expect([...w.nonYesWritten]).toEqual([]);
+    expect(w.maxDepooled).toBe(1);
+    const after = await etcdRange(lab, prefix);
+    for (const k of [noKey, inactiveKey]) {
+      expect(after.kvs.get(k)!.modRevision).toBe(before.kvs.get(k)!.modRevision);
+      expect(after.kvs.get(k)!.value).toBe(before.kvs.get(k)!.value);
+    }
+    // the other object of each of those hosts was yes: depooled and repooled (written), and is yes again
+    for (const k of [`${prefix}php-fpm/${J[2]}`, `${prefix}nginx/${J[3]}`]) {
+      expect(after.kvs.get(k)!.modRevision).toBeGreaterThan(before.kvs.get(k)!.modRevision);
+      expect((JSON.parse(after.kvs.get(k)!.value) as { pooled: string }).pooled).toBe('yes');
+    }
+    // nor does the run's record of its changes name them
+    const changes = r.events.filter((e) => e.type === 'change').map((e) => JSON.stringify(e));
+    expect(changes.filter((c) => c.includes(`php-fpm/${J[2]}`))).toHaveLength(2);
+    expect(changes.filter((c) => c.includes(`nginx/${J[2]}`) || c.includes(`php-fpm/${J[3]}`))).toEqual([]);
+    for (const h of J) expect(await restartTimes(lab, h, since)).toHaveLength(1);
   });
 
   it('a failing restart leaves that host depooled, reported and counted; exit 1', async () => {
@@ -324,16 +361,30 @@ describe('interruptions', () => {
   it('kill -9 mid-batch: the lock frees itself within the lease TTL and --resume finds and finishes the leftovers', async () => {
     await settled(lab, 'eqiad', 'jobrunner');
     let killedAt = 0;
+    // The run's locks as etcd holds them while mw1302 restarts, read before the kill: what must go
+    // away below has to have been there (a run that held nothing would pass the check vacuously).
+    let held: Promise<string[]> | undefined;
     const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e kill'], {
       onEvent: (e, child) => {
+        if (!held && e.type === 'host-phase' && e.host === J[1] && e.phase === 'acting') {
+          const id = String(e.runId);
+          held = etcdRange(lab, '/galley/locks/').then(({ kvs }) => [...kvs].filter(([, v]) => v.value.includes(id)).map(([k]) => k));
+        }
         if (!killedAt && e.type === 'host-phase' && e.host === J[1] && e.phase === 'repooling') {
           killedAt = Date.now();
-          child.kill('SIGKILL');
+          void held!.finally(() => child.kill('SIGKILL'));
         }
       },
     });
     expect(r.signal).toBe('SIGKILL');
     const runId = r.events[0]!.runId!;
+    expect(await held).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^\/galley\/locks\/cookbooks\/sre\.lb\.rolling-restart:eqiad-jobrunner\//),
+        expect.stringMatching(/^\/galley\/locks\/hosts\/lb-cluster:eqiad-jobrunner\//),
+        expect.stringMatching(/^\/galley\/locks\/hosts\/mw1302\.eqiad\.wmnet\//),
+      ]),
+    );
     // every lock of the killed run (cluster lock and host locks) goes away with its lease (TTL 5 s)
     let freedAt = 0;
     while (!freedAt) {
@@ -414,5 +465,31 @@ describe('single-host cookbooks', () => {
     const text = r.stdout + r.stderr;
     expect(text).toMatch(/All hosts done: 4 succeeded/);
     for (const h of J) expect(text).toMatch(new RegExp(`===== ${h.replace(/\./g, '\\.')} \\(1\\) =====\\n\\$ systemctl is-active nginx\\nactive\\n\\$ hostname -f\\n${h.replace(/\./g, '\\.')}`));
+  });
+
+  it('rolling-run: identical output is one Cumin-style node group; the audit log keeps each host\'s output and the journal', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    const r = await cookbook(lab, ['sre.lb.rolling-run', 'cluster=jobrunner', 'dc=eqiad', 'services=nginx', 'batch=2', 'sleep=0', 'command=systemctl is-active nginx', 'reason=e2e rolling run groups']);
+    expect(r.code).toBe(0);
+    const text = r.stdout + r.stderr;
+    expect(text).toMatch(/===== mw\[1301-1304\]\.eqiad\.wmnet \(4\) =====\n\$ systemctl is-active nginx\nactive\n/);
+    expect(text.match(/^===== /gm)).toHaveLength(1);
+    const runId = /\(run (\S+)\)/.exec(text)![1]!;
+    const audit = fs
+      .readFileSync(path.join(lab.dir, 'logs', 'sre', 'lb', 'rolling-run.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { type: string; runId?: string; host?: string; outputs?: { cmd: string; stdout: string }[]; entry?: { type?: string; host?: string; phase?: string } })
+      .filter((e) => e.runId === runId);
+    const outputs = audit.filter((e) => e.type === 'host-output');
+    expect(outputs.map((e) => e.host).sort()).toEqual(J);
+    for (const e of outputs) expect(e.outputs).toEqual([expect.objectContaining({ cmd: 'systemctl is-active nginx', stdout: expect.stringMatching(/^active\n?$/) })]);
+    const journal = audit.filter((e) => e.type === 'journal').map((e) => e.entry!);
+    expect(journal.some((j) => j.type === 'lb-run')).toBe(true);
+    for (const h of J) {
+      const phases = journal.filter((j) => j.type === 'lb-host-phase' && j.host === h).map((j) => j.phase);
+      expect(phases).toEqual(expect.arrayContaining(['depooling', 'acting', 'acted', 'repooling', 'done']));
+      expect(phases.indexOf('acting')).toBeLessThan(phases.indexOf('done'));
+    }
   });
 });
