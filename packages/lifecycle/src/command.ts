@@ -11,8 +11,23 @@ export interface CommandProvisionerConfig {
   powerCycle?: string[] | undefined;
   powerStatus?: string[] | undefined;
   hostKey?: string[] | undefined;
+  /** Run the commands over SSH on this management host (through `SshRunner`) instead of locally. */
+  via?: string | undefined;
   /** Per command (default 10 minutes). */
   timeoutMs?: number | undefined;
+}
+
+/**
+ * What the SSH mode needs from @galley/remote: `Remote` satisfies it (this package does not depend
+ * on @galley/remote; whoever builds the clients hands one in, see fromConfig). argv elements are
+ * quoted for the remote shell by the runner, never joined as shell text here.
+ */
+export interface SshRunner {
+  run(
+    hosts: string[],
+    commands: { argv: string[]; timeoutMs?: number }[],
+    opts?: { isSafe?: boolean },
+  ): Promise<{ results: readonly { host: string; ok: boolean; exitCode: number | null; stdout: string; stderr: string; failure?: string; message?: string }[] }>;
 }
 
 /**
@@ -33,15 +48,34 @@ const SAFE_VALUE = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 
 type Op = 'reinstall' | 'powerOn' | 'powerOff' | 'powerCycle' | 'powerStatus' | 'hostKey';
 
-/** Runs the site's own tools (PXE, IPMI, Redfish wrappers…) as local commands via execFile. */
+/**
+ * Runs the site's own tools (PXE, IPMI, Redfish wrappers…) as local commands via execFile, or with
+ * `via:` on a management host over SSH (the `ssh` runner, e.g. a @galley/remote `Remote`).
+ */
 export class CommandProvisioner extends Recorder implements Provisioner {
   readonly kind = 'command';
   protected readonly client = 'provisioner' as const;
   readonly #cfg: CommandProvisionerConfig;
+  readonly #ssh: SshRunner | undefined;
 
-  constructor(cfg: CommandProvisionerConfig, hooks: LifecycleHooks = {}, shared?: Recorder['shared']) {
+  constructor(cfg: CommandProvisionerConfig, hooks: LifecycleHooks = {}, shared?: Recorder['shared'], ssh?: SshRunner) {
     super(hooks, shared);
     this.#cfg = cfg;
+    this.#ssh = ssh;
+  }
+
+  /** The SSH mode without a runner cannot run anything: refused up front (cookbooks check this in prepare). */
+  async ready(): Promise<void> {
+    if (this.#cfg.via !== undefined) this.#runner();
+  }
+
+  #runner(): SshRunner {
+    if (!this.#ssh) {
+      throw new ProvisionerError(`the command provisioner runs its commands on ${this.#cfg.via ?? '?'} over SSH (via:), but no SSH runner was given to it`, {
+        hint: 'build the clients with fromConfig(cfg, hooks, { ssh: remote }) (a @galley/remote Remote); the cookbook CLI does',
+      });
+    }
+    return this.#ssh;
   }
 
   get callTimeoutMs(): number {
@@ -49,7 +83,7 @@ export class CommandProvisioner extends Recorder implements Provisioner {
   }
 
   with(hooks: LifecycleHooks): CommandProvisioner {
-    return new CommandProvisioner(this.#cfg, this.mergeHooks(hooks), this.shared);
+    return new CommandProvisioner(this.#cfg, this.mergeHooks(hooks), this.shared, this.#ssh);
   }
 
   async close(): Promise<void> {
@@ -67,8 +101,10 @@ export class CommandProvisioner extends Recorder implements Provisioner {
       // Leading dashes or spaces in a host/os would still be one argv element, but an option to most tools.
       if (!SAFE_VALUE.test(v)) throw new ProvisionerError(`refusing ${op}: ${k}=${JSON.stringify(v)} is not a plain name`, { hint: 'host and os must be names like mw1001.eqiad.wmnet / bookworm' });
     }
-    const [file, ...args] = expandArgv(this.#template(op), vars);
+    const argv = expandArgv(this.#template(op), vars);
     const timeout = this.callTimeoutMs;
+    if (this.#cfg.via !== undefined) return this.#execVia(this.#cfg.via, op, argv, vars.host ?? '?', timeout);
+    const [file, ...args] = argv;
     return new Promise((resolve, reject) => {
       execFile(file!, args, { timeout, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
         if (err) {
@@ -76,6 +112,26 @@ export class CommandProvisioner extends Recorder implements Provisioner {
           reject(new ProvisionerError(`provisioner ${op} for ${vars.host ?? '?'} (${[file, ...args].join(' ')}) ${what}${stderr.trim() ? `\n${stderr.trim()}` : ''}`, { cause: err }));
         } else resolve(stdout);
       });
+    });
+  }
+
+  async #execVia(via: string, op: Op, argv: string[], host: string, timeoutMs: number): Promise<string> {
+    // isSafe: this client already keeps writes out of dry-run (Recorder.write) and the runner
+    // checks them against the target host's lock (onAction); the management host is not a host
+    // the run locks, so the runner's remote hooks must not treat it as one.
+    const report = await this.#runner().run([via], [{ argv, timeoutMs }], { isSafe: true });
+    const r = report.results.find((x) => x.host === via) ?? report.results[0];
+    if (r?.ok) return r.stdout;
+    const what = !r
+      ? 'did not run'
+      : r.failure === 'timeout'
+        ? `timed out after ${timeoutMs} ms`
+        : r.failure !== undefined && r.failure !== 'exit-code'
+          ? `failed (${r.failure}${r.message ? `: ${r.message}` : ''})`
+          : `failed: exit code ${r.exitCode ?? '?'}`;
+    const stderr = r?.stderr.trim() ?? '';
+    throw new ProvisionerError(`provisioner ${op} for ${host} (on ${via}: ${argv.join(' ')}) ${what}${stderr ? `\n${stderr}` : ''}`, {
+      hint: `check the command on ${via} and that galley can reach it over SSH (ssh: section)`,
     });
   }
 

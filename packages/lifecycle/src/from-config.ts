@@ -1,5 +1,5 @@
 import type { GalleyConfig } from '@galley/config';
-import { CommandProvisioner } from './command.js';
+import { CommandProvisioner, type SshRunner } from './command.js';
 import { FileInventory } from './file-inventory.js';
 import { HttpInventory, HttpMonitoring } from './http.js';
 import { LabProvisioner } from './lab-provisioner.js';
@@ -19,11 +19,16 @@ export interface LifecycleClients {
  * its client's `ready()` (and its first call) reject when the module cannot be loaded or does
  * not implement the interface. `loadFromConfig` waits for that, so a bad plugin fails up front.
  */
-export function fromConfig(cfg: Pick<GalleyConfig, 'provisioner' | 'inventory' | 'monitoring'>, hooks: LifecycleHooks = {}): LifecycleClients {
+export interface LifecycleDeps {
+  /** For a `command` provisioner with `via:` (SSH on a management host): a @galley/remote Remote. */
+  ssh?: SshRunner | undefined;
+}
+
+export function fromConfig(cfg: Pick<GalleyConfig, 'provisioner' | 'inventory' | 'monitoring'>, hooks: LifecycleHooks = {}, deps: LifecycleDeps = {}): LifecycleClients {
   const out: LifecycleClients = {};
   const p = cfg.provisioner;
   if (p?.type === 'lab') out.provisioner = new LabProvisioner(p.labDir, hooks);
-  else if (p?.type === 'command') out.provisioner = new CommandProvisioner(p, hooks);
+  else if (p?.type === 'command') out.provisioner = new CommandProvisioner(p, hooks, undefined, deps.ssh);
   else if (p?.type === 'plugin') out.provisioner = PluginProvisioner.load(p, hooks);
   const i = cfg.inventory;
   if (i?.type === 'file') out.inventory = new FileInventory(i.path, hooks);
@@ -37,8 +42,8 @@ export function fromConfig(cfg: Pick<GalleyConfig, 'provisioner' | 'inventory' |
 }
 
 /** fromConfig, then wait until every client is ready: a plugin that does not load or does not fit is refused here. */
-export async function loadFromConfig(cfg: Pick<GalleyConfig, 'provisioner' | 'inventory' | 'monitoring'>, hooks: LifecycleHooks = {}): Promise<LifecycleClients> {
-  const out = fromConfig(cfg, hooks);
+export async function loadFromConfig(cfg: Pick<GalleyConfig, 'provisioner' | 'inventory' | 'monitoring'>, hooks: LifecycleHooks = {}, deps: LifecycleDeps = {}): Promise<LifecycleClients> {
+  const out = fromConfig(cfg, hooks, deps);
   const clients = [out.provisioner, out.inventory, out.monitoring];
   try {
     for (const c of clients) await c?.ready?.();

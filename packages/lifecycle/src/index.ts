@@ -1,11 +1,11 @@
 export type { Provisioner, Inventory, Monitoring, HostsSettings, InventoryRecord, HostStatus, PowerState, DowntimeOptions, LifecycleAction, LifecycleHooks } from './types.js';
 export { HOST_STATUSES } from './types.js';
-export { CommandProvisioner, expandArgv, type CommandProvisionerConfig } from './command.js';
+export { CommandProvisioner, expandArgv, type CommandProvisionerConfig, type SshRunner } from './command.js';
 export { LabProvisioner, labProvisionerFile, type LabProvisionerFile } from './lab-provisioner.js';
 export { FileInventory, readInventoryFile, writeInventoryFile, type InventoryFile } from './file-inventory.js';
 export { HttpInventory, HttpMonitoring, type HttpEndpointConfig } from './http.js';
 export { NoneMonitoring } from './none.js';
-export { fromConfig, loadFromConfig, type LifecycleClients } from './from-config.js';
+export { fromConfig, loadFromConfig, type LifecycleClients, type LifecycleDeps } from './from-config.js';
 export { PluginProvisioner, PluginInventory, PluginMonitoring, loadPlugin, PLUGIN_METHODS, type PluginConfig, type PluginContext, type PluginFactory, type ProvisionerPlugin, type InventoryPlugin, type MonitoringPlugin, type LifecycleClientName } from './plugin.js';
 export { parsePublicKey } from './keys.js';
 export { ProvisionerError, NotConfiguredError, UnknownHostError, InventoryError, MonitoringError, PluginLoadError, PluginInterfaceError } from './errors.js';

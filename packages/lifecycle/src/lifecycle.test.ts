@@ -1,9 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { parseConfig } from '@galley/config';
-import { CommandProvisioner, expandArgv } from './command.js';
+import { CommandProvisioner, expandArgv, type SshRunner } from './command.js';
 import { FileInventory, readInventoryFile, writeInventoryFile } from './file-inventory.js';
 import { fromConfig, loadFromConfig } from './from-config.js';
 import { parsePublicKey } from './keys.js';
@@ -45,6 +46,7 @@ fs.writeFileSync(path.join(machines, 'db1001.eqiad.wmnet', 'power'), 'on\n');
 fs.writeFileSync(path.join(machines, 'db1001.eqiad.wmnet', 'key'), `ssh-ed25519 ${Buffer.from('initial-key-000000000000000000000').toString('base64')}\n`);
 fs.writeFileSync(tool, `#!/bin/sh
 set -e
+if [ "$1" = args ]; then shift; for a in "$@"; do printf '<%s>\n' "$a"; done; exit 0; fi
 M=${machines}/$2
 [ -d "$M" ] || { echo "no machine $2" >&2; exit 3; }
 case $1 in
@@ -265,5 +267,88 @@ describe('plugins', () => {
     const badInv = mod('badinv', `export default () => ({ get: async () => ({ status: 'lost' }), setStatus: async () => {}, remove: async () => {} });`);
     const i = (await loadFromConfig({ inventory: { type: 'plugin', module: badInv } })).inventory!;
     await expect(i.get('mw1001.eqiad.wmnet')).rejects.toMatchObject({ code: 'ERR_INVENTORY_BACKEND', message: expect.stringContaining(`inventory plugin ${badInv}: get mw1001.eqiad.wmnet returned {"status":"lost"}`) });
+  });
+});
+
+// The SSH mode (`via:`) through a real @galley/remote Remote (quoting, timeouts, failure kinds)
+// over its FakeTransport, whose "management host" runs the exact exec string in a local POSIX
+// shell: what a remote login shell would make of it. @galley/lifecycle does not depend on
+// @galley/remote (callers hand a Remote in), so it is reached through jest's module mapper.
+interface FakeReply { exitCode?: number; stdout?: string; stderr?: string; delayMs?: number; failure?: 'unreachable' | 'timeout'; message?: string }
+interface FakeTransportLike { calls: { host: string; command: string }[] }
+async function viaRemote(handler?: (host: string, command: string) => FakeReply | undefined): Promise<{ remote: SshRunner; fake: FakeTransportLike; shell: string[] }> {
+  const remoteModule = '@galley/remote';
+  const { Remote } = (await import(remoteModule)) as { Remote: new (cfg: undefined, opts: { transport: unknown }) => SshRunner };
+  const { FakeTransport } = (await import(`${remoteModule}/testing`)) as { FakeTransport: new (h: (host: string, command: string) => FakeReply | undefined) => FakeTransportLike };
+  const shell: string[] = [];
+  const fake = new FakeTransport(handler ?? ((host, command) => {
+    if (host !== 'cumin1001.eqiad.wmnet') return { failure: 'unreachable', message: `no route to ${host}` };
+    const r = spawnSync('/bin/sh', ['-c', command], { encoding: 'utf8' });
+    shell.push(r.stdout);
+    return { exitCode: r.status ?? 255, stdout: r.stdout, stderr: r.stderr };
+  }));
+  return { remote: new Remote(undefined, { transport: fake }), fake, shell };
+}
+const viaCfg = { ...commandCfg, via: 'cumin1001.eqiad.wmnet' };
+
+let viaFake: FakeTransportLike | undefined;
+provisionerContract('command via SSH (Remote, fake transport, local sh as the management host)', () => ({
+  make: async ({ dryRun }) => {
+    const v = await viaRemote();
+    viaFake = v.fake;
+    return (await loadFromConfig({ provisioner: { type: 'command', ...viaCfg } }, { dryRun }, { ssh: v.remote })).provisioner!;
+  },
+  host: () => 'db1001.eqiad.wmnet',
+  observe: async (h) => ({
+    os: fs.readFileSync(path.join(machines, h, 'os'), 'utf8').trim(),
+    hostKey: fs.readFileSync(path.join(machines, h, 'key'), 'utf8').trim(),
+    power: fs.readFileSync(path.join(machines, h, 'power'), 'utf8').trim() as 'on' | 'off',
+  }),
+  waitUp: async () => {
+    // Every command went to the management host, none to the target.
+    expect(new Set(viaFake!.calls.map((c) => c.host))).toEqual(new Set(['cumin1001.eqiad.wmnet']));
+  },
+}));
+
+describe('CommandProvisioner via SSH', () => {
+  it('each argv element reaches the management host\'s command as one argument, quotes, spaces and $(…) literal', async () => {
+    const { remote, fake, shell } = await viaRemote();
+    const p = new CommandProvisioner({ reinstall: [tool, 'args', '--note=it\'s {host}; $(touch /tmp/pwned-{os})', '{os}', '', 'a  b'], via: 'cumin1001.eqiad.wmnet', timeoutMs: 30_000 }, {}, undefined, remote);
+    await p.reinstall('db1001.eqiad.wmnet', 'trixie');
+    expect(shell).toEqual(['<--note=it\'s db1001.eqiad.wmnet; $(touch /tmp/pwned-trixie)>\n<trixie>\n<>\n<a  b>\n']);
+    expect(fs.existsSync('/tmp/pwned-trixie')).toBe(false);
+    // Bounded on the remote side too: coreutils timeout kills the process group there.
+    expect(fake.calls[0]!.command).toMatch(/^timeout -k 2 30s /);
+  });
+
+  it('names the management host, the command and what went wrong: exit code with stderr, unreachable, timeout', async () => {
+    const { remote } = await viaRemote();
+    const p = new CommandProvisioner({ ...viaCfg, timeoutMs: 30_000 }, {}, undefined, remote);
+    await expect(p.reinstall('nosuch.eqiad.wmnet', 'bookworm')).rejects.toMatchObject({
+      code: 'ERR_LIFECYCLE_PROVISIONER',
+      message: `provisioner reinstall for nosuch.eqiad.wmnet (on cumin1001.eqiad.wmnet: ${tool} reinstall nosuch.eqiad.wmnet bookworm) failed: exit code 3\nno machine nosuch.eqiad.wmnet`,
+    });
+    const gone = new CommandProvisioner({ ...viaCfg, via: 'cumin2002.codfw.wmnet' }, {}, undefined, remote);
+    await expect(gone.powerStatus('db1001.eqiad.wmnet')).rejects.toThrow(/on cumin2002\.codfw\.wmnet: .* failed \(unreachable: no route to cumin2002\.codfw\.wmnet\)/);
+    const slow = await viaRemote(() => ({ delayMs: 5000, exitCode: 0 }));
+    const t0 = Date.now();
+    await expect(new CommandProvisioner({ ...viaCfg, timeoutMs: 200 }, {}, undefined, slow.remote).powerOff('db1001.eqiad.wmnet')).rejects.toThrow(/timed out after 200 ms/);
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
+
+  it('the config takes via: a host name', () => {
+    expect(parseConfig({ provisioner: { type: 'command', reinstall: ['pxe', '{host}'], via: 'cumin1001.eqiad.wmnet' } }, '/etc/galley/config.yaml').provisioner).toMatchObject({ via: 'cumin1001.eqiad.wmnet' });
+    expect(() => parseConfig({ provisioner: { type: 'command', reinstall: ['pxe'], via: '-oProxyCommand=x' } }, '/etc/galley/config.yaml')).toThrow(/provisioner\.via: must be a host name/);
+  });
+
+  it('dry-run sends only the reads; without an SSH runner via: is refused up front', async () => {
+    const { remote, fake } = await viaRemote();
+    const p = new CommandProvisioner(viaCfg, { dryRun: true }, undefined, remote);
+    await p.reinstall('db1001.eqiad.wmnet', 'trixie');
+    await p.powerOff('db1001.eqiad.wmnet');
+    expect(await p.powerStatus('db1001.eqiad.wmnet')).toBe('on');
+    expect(fake.calls.map((c) => c.command.split(' ').slice(5).join(' '))).toEqual(['status db1001.eqiad.wmnet']);
+    await expect(loadFromConfig({ provisioner: { type: 'command', ...viaCfg } })).rejects.toMatchObject({ code: 'ERR_LIFECYCLE_PROVISIONER', message: expect.stringContaining('on cumin1001.eqiad.wmnet over SSH (via:), but no SSH runner') });
+    await expect(new CommandProvisioner(commandCfg).ready()).resolves.toBeUndefined();
   });
 });

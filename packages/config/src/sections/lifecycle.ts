@@ -32,6 +32,14 @@ export const provisionerSchema = z.discriminatedUnion('type', [
       powerCycle: z.array(z.string()).optional(),
       powerStatus: z.array(z.string()).optional(),
       hostKey: z.array(z.string()).optional(),
+      /**
+       * Run the commands over SSH on this management host (e.g. cumin1001.eqiad.wmnet) with the
+       * `ssh:` settings, instead of locally; each argv element is quoted for the remote shell.
+       */
+      via: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, 'must be a host name')
+        .optional(),
       /** Per command (default 10 minutes). */
       timeoutMs: z.number().int().positive().optional(),
     })
