@@ -52,15 +52,38 @@ describe('PyBal simulators (private lab)', () => {
   it('a conftool change reaches every simulator after the configured delay, in text and JSON', async () => {
     const { lab } = p;
     const host = JOBRUNNERS[0]!;
-    const t0 = Date.now();
-    await setPooled(host, 'no');
-    // Not before the delay…
-    const early = await Promise.all(lab.info.loadBalancers.map((lb) => server(lb.url, host)));
-    if (Date.now() - t0 < DELAY) expect(early.every((s) => s.enabled)).toBe(true);
-    // …but within it (plus scheduling slack on a shared 2-core machine).
-    const took = await onEveryLb(host, { enabled: false, pooled: false });
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(DELAY - 50);
-    expect(took).toBeLessThan(DELAY + 3000);
+    // t0 just before the put (the client is connected first): no LB can apply it before t0 + DELAY.
+    const etcd = labEtcd(lab.info.etcd.endpoints);
+    let t0: number;
+    try {
+      await etcd.get(`${lab.info.namespace}/`).string();
+      t0 = Date.now();
+      await etcd.put(conftoolKey(lab.info.namespace, { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: host })).value(JSON.stringify({ pooled: 'no', weight: 10 }));
+    } finally {
+      etcd.close();
+    }
+    // Every LB polled from right after the put until it shows the change; each answer is stamped
+    // with the time it arrived (the LB's state at some moment before that).
+    const seen = await Promise.all(lab.info.loadBalancers.map(async (lb) => {
+      const answers: { at: number; changed: boolean; applied: boolean }[] = [];
+      while (Date.now() - t0 < DELAY + 5000) {
+        const s = await server(lb.url, host);
+        answers.push({ at: Date.now() - t0, changed: !s.enabled || !s.pooled, applied: !s.enabled && !s.pooled });
+        if (answers.at(-1)!.applied) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return { lb: lb.name, answers };
+    }));
+    for (const { lb, answers } of seen) {
+      // Not before the delay: the first read, right after the put, shows the old state, and no
+      // answer that arrived earlier than DELAY shows the new one…
+      expect({ lb, first: answers[0] }).toEqual({ lb, first: { at: expect.any(Number), changed: false, applied: false } });
+      const applied = answers.find((a) => a.applied);
+      expect({ lb, changedBeforeDelay: answers.filter((a) => a.changed && a.at < DELAY - 20) }).toEqual({ lb, changedBeforeDelay: [] });
+      // …but soon after it (1 s of slack for scheduling on a shared 2-core machine).
+      expect({ lb, applied: applied !== undefined }).toEqual({ lb, applied: true });
+      expect(applied!.at).toBeLessThan(DELAY + 1000);
+    }
     for (const lb of lab.info.loadBalancers) {
       expect(await get(`${lb.url}/pools/${POOL}/${host}`, false)).toEqual({ status: 200, body: 'disabled/up/not pooled\n', type: 'text/plain' });
       expect(await get(`${lb.url}/pools/${POOL}/${host}`, true)).toEqual({ status: 200, body: '{"pooled":false,"weight":10,"up":true,"enabled":false}', type: 'application/json' });
