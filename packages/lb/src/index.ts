@@ -19,8 +19,11 @@ export {
   rollingRun,
   restartService,
   poolOrDepool,
+  poolArgs,
+  poolLock,
   portsFor,
   type LbContext,
+  type PoolArgs,
   type RollingArgs,
   type RollingCall,
 } from './operations.js';

@@ -348,6 +348,18 @@ export interface PoolArgs {
   'verify-timeout'?: string | undefined;
 }
 
+/** The args of sre.lb.pool and sre.lb.depool (yargs option objects; the runner maps key=value). */
+export const poolArgs = {
+  host: { type: 'string', demandOption: true, describe: 'host FQDN' },
+  service: { type: 'string', describe: 'only this conftool service (default: all of the host)' },
+  'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree' },
+} as const;
+
+/** sre.lb.pool and sre.lb.depool: one pool change per host at a time (the cookbook lock, per host). */
+export function poolLock(args: { host: string }): { suffix: string; concurrency: number; ttlSeconds: number } {
+  return { suffix: args.host, concurrency: 1, ttlSeconds: 600 };
+}
+
 async function poolOrDepoolOp(ctx: LbContext, a: PoolArgs, direction: 'pool' | 'depool'): Promise<number> {
   const ports = portsFor(ctx, (e) => ctx.emit({ ...e }));
   // A mistyped host must fail, not pass as "nothing to do".
