@@ -153,7 +153,7 @@ describe('galley-lab CLI verbs (dist/bin.js, own lab)', () => {
     expect(Date.now() - t1).toBeLessThan(LAG); // the lag is gone
   });
 
-  it('host stop|start HOST: the host refuses connections, then answers hostname -f again', async () => {
+  it('host stop|start|reboot HOST: the host refuses connections, then answers hostname -f again; a reboot brings a new boot id', async () => {
     const h = lab.info.hosts.find((x) => x.name === HOST)!;
     expect(await cli('host', 'stop', HOST)).toMatchObject({ code: 0 });
     expect(await tcpOpen(h.address, h.port)).toBe(false);
@@ -162,6 +162,15 @@ describe('galley-lab CLI verbs (dist/bin.js, own lab)', () => {
     expect(await cli('host', 'start', HOST)).toMatchObject({ code: 0 });
     expect((await labSsh(lab, HOST, 'hostname -f')).stdout.trim()).toBe(HOST);
     expect(statusLine(await cli('status'), HOST)).toContain('sshd up');
+
+    // reboot: a new boot id once it is back, and the host answers again.
+    const boot = await lab.bootId(HOST);
+    expect(await cli('host', 'reboot', HOST)).toMatchObject({ code: 0, stdout: `${HOST}: rebooting\n` });
+    await waitFor(`${HOST} to come back from its reboot`, async () => {
+      const r = await labSsh(lab, HOST, 'cat /proc/sys/kernel/random/boot_id', { timeoutMs: 5000 });
+      return r.code === 0 && r.stdout.trim() !== boot ? true : undefined;
+    }, { timeoutMs: 30000, intervalMs: 200 });
+    expect(await lab.bootId(HOST)).not.toBe(boot);
   });
 
   it('etcd stop|start MEMBER: the member stops answering, the cluster keeps serving, status fails until it is started', async () => {
