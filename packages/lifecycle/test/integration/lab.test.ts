@@ -4,11 +4,12 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { FileInventory, HttpInventory, HttpMonitoring, LabProvisioner, fromConfig, loadFromConfig } from '@galley/lifecycle';
 import { inventoryContract, monitoringContract, provisionerContract } from '@galley/lifecycle/testing';
 import { parseConfig } from '@galley/config';
 import { LabLifecycle } from '@galley/lab';
+import type { SshRunner } from '@galley/lifecycle';
 import { privateLab } from '@galley/lab/testing';
 import YAML from 'yaml';
 
@@ -82,6 +83,87 @@ monitoringContract('plugin (wrapping the lab\'s http monitoring)', () => ({
   make: async ({ dryRun }) => (await loadFromConfig({ monitoring: { type: 'plugin', module: FIXTURE, options: { wrap: 'http', url: lc().monitoringUrl } } }, { dryRun })).monitoring!,
   activeDowntimes: async (host) => lc().downtimes().filter((d) => d.host === host && !d.removed).map((d) => d.id),
 }));
+
+// The command provisioner's SSH mode for real: a lab host is the management host, reached by a
+// @galley/remote Remote with the lab's ssh: settings; the "site tool" is a script there that
+// manages machine directories. (@galley/lifecycle does not depend on @galley/remote: reached
+// through jest's module mapper, as a caller would hand its Remote in.)
+const remoteModule = '@galley/remote';
+let mgmtRemote: (SshRunner & { close(): Promise<void> }) | undefined;
+async function labRemote(): Promise<SshRunner> {
+  if (!mgmtRemote) {
+    const cfg = parseConfig(YAML.parse(fs.readFileSync(p.lab.info.config, 'utf8')), p.lab.info.config);
+    const { Remote } = (await import(remoteModule)) as { Remote: new (c: unknown) => SshRunner & { close(): Promise<void> } };
+    mgmtRemote = new Remote(cfg.ssh);
+  }
+  return mgmtRemote;
+}
+afterAll(async () => mgmtRemote?.close());
+const site = () => path.join(p.lab.dir, 'site-tool');
+function siteTool(): { tool: string; machines: string } {
+  const machines = path.join(site(), 'machines');
+  const tool = path.join(site(), 'tool.sh');
+  if (!fs.existsSync(tool)) {
+    fs.mkdirSync(path.join(machines, 'db1001.eqiad.wmnet'), { recursive: true });
+    fs.writeFileSync(path.join(machines, 'db1001.eqiad.wmnet', 'os'), 'bullseye\n');
+    fs.writeFileSync(path.join(machines, 'db1001.eqiad.wmnet', 'power'), 'on\n');
+    fs.writeFileSync(path.join(machines, 'db1001.eqiad.wmnet', 'key'), 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIInitialKeyInitialKeyInitialKey000\n');
+    fs.writeFileSync(tool, `#!/bin/sh
+set -e
+if [ "$1" = args ]; then shift; for a in "$@"; do printf '<%s>\\n' "$a"; done > ${site()}/args.out; echo "\${GALLEY_LAB_HOST:-local}" > ${site()}/ran-on; exit 0; fi
+# The tool exists only on the management host: anywhere else it refuses.
+[ -n "\${GALLEY_LAB_HOST:-}" ] || { echo "not on the management host" >&2; exit 9; }
+M=${machines}/$2
+[ -d "$M" ] || { echo "no machine $2" >&2; exit 3; }
+case $1 in
+  reinstall) echo "$3" > "$M/os"; echo "ssh-ed25519 $(head -c 32 /dev/urandom | base64 -w0)" > "$M/key";;
+  on|off) echo "$1" > "$M/power";;
+  cycle) echo on > "$M/power";;
+  status) echo "Chassis Power is $(cat "$M/power")";;
+  key) echo "$2 $(cat "$M/key") root@$2";;
+esac
+`, { mode: 0o755 });
+  }
+  return { tool, machines };
+}
+const mgmt = () => p.lab.info.hosts[1]!.name;
+const viaCommands = () => {
+  const { tool } = siteTool();
+  return {
+    via: mgmt(),
+    reinstall: [tool, 'reinstall', '{host}', '{os}'], powerOn: [tool, 'on', '{host}'], powerOff: [tool, 'off', '{host}'],
+    powerCycle: [tool, 'cycle', '{host}'], powerStatus: [tool, 'status', '{host}'], hostKey: [tool, 'key', '{host}'],
+  };
+};
+
+provisionerContract('command via SSH on a lab host', () => ({
+  make: async ({ dryRun }) => (await loadFromConfig({ provisioner: { type: 'command', ...viaCommands() } }, { dryRun }, { ssh: await labRemote() })).provisioner!,
+  host: () => 'db1001.eqiad.wmnet',
+  observe: async (h) => {
+    const m = path.join(siteTool().machines, h);
+    return { os: fs.readFileSync(path.join(m, 'os'), 'utf8').trim(), hostKey: fs.readFileSync(path.join(m, 'key'), 'utf8').trim(), power: fs.readFileSync(path.join(m, 'power'), 'utf8').trim() as 'on' | 'off' };
+  },
+  waitUp: async () => undefined,
+}));
+
+describe('the command provisioner via SSH (lab)', () => {
+  it('the management host\'s shell gets each argv element as one literal argument; its failures are named', async () => {
+    const { tool } = siteTool();
+    const lines: string[] = [];
+    fs.rmSync(path.join(site(), 'args.out'), { force: true });
+    const prov = (await loadFromConfig({ provisioner: { type: 'command', via: mgmt(), reinstall: [tool, 'args', '--note=it\'s {host}; $(touch /tmp/{os}-pwned) `id`', '{os}', '', 'a  b', '*'], powerStatus: [tool, 'status', '{host}'] } }, { log: (l) => lines.push(l) }, { ssh: await labRemote() })).provisioner!;
+    await prov.reinstall('db1001.eqiad.wmnet', 'trixie');
+    expect(fs.readFileSync(path.join(site(), 'args.out'), 'utf8')).toBe("<--note=it's db1001.eqiad.wmnet; $(touch /tmp/trixie-pwned) `id`>\n<trixie>\n<>\n<a  b>\n<*>\n");
+    expect(fs.existsSync('/tmp/trixie-pwned')).toBe(false);
+    // It ran on the management host (the lab's sshd sets GALLEY_LAB_HOST), not locally.
+    expect(fs.readFileSync(path.join(site(), 'ran-on'), 'utf8').trim()).toBe(mgmt());
+    expect(lines).toContain('command provisioner: reinstall db1001.eqiad.wmnet with trixie');
+    await expect(prov.powerStatus('nosuch.eqiad.wmnet')).rejects.toMatchObject({
+      code: 'ERR_LIFECYCLE_PROVISIONER',
+      message: `provisioner powerStatus for nosuch.eqiad.wmnet (on ${mgmt()}: ${tool} status nosuch.eqiad.wmnet) failed: exit code 3\nno machine nosuch.eqiad.wmnet`,
+    });
+  }, 60_000);
+});
 
 inventoryContract('file (the lab\'s inventory.yaml)', () => ({
   make: async ({ dryRun }) => {
