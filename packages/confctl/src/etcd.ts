@@ -31,6 +31,16 @@ const endpointsOf = new WeakMap<Etcd3, readonly string[]>();
 const inWriteTxn = new AsyncLocalStorage<true>();
 
 /**
+ * Run `fn` with etcd3's resend of a failed request off (clients from connectEtcd only), unless the
+ * request never left this process. For writes whose resend would be misread: a txn whose compare
+ * the first, applied attempt has made false, a delete whose count the first attempt has taken. The
+ * caller resolves an isAmbiguousWriteError itself, by re-reading.
+ */
+export function asWriteTxn<T>(fn: () => Promise<T>): Promise<T> {
+  return inWriteTxn.run(true, fn);
+}
+
+/**
  * The request never left this process (no connection to the member, or a request that could not
  * even be serialized): resending cannot apply it twice.
  */
@@ -157,7 +167,7 @@ export class EtcdKv implements KvStore {
 
   async txn(compares: readonly EtcdCompare[], ops: readonly KvOp[], readOnFailure?: string): Promise<KvTxnResult> {
     // No resend by etcd3 once the request may have reached etcd (see inWriteTxn).
-    const res = await inWriteTxn.run(true, () => this.call(() => {
+    const res = await asWriteTxn(() => this.call(() => {
       let b = this.client.if(compares[0]?.key ?? '\0', compares[0]?.target ?? 'Version', compares[0]?.op ?? '>', compares[0]?.value ?? -1);
       for (const c of compares.slice(1)) b = b.and(c.key, c.target, c.op, c.value);
       // A txn needs at least one compare; `version > -1` on any key is always true.

@@ -1,7 +1,7 @@
 export type { Pooled, NodeTags, ConftoolNode, Selector, EtcdCompare, Change, NodeValues, WatchEvent, SyncResult } from './types.js';
 export { POOLED_VALUES } from './types.js';
 export { Conftool, type ConftoolOptions, type ViewOptions, type Target, type FieldChanges, type RawObject } from './conftool.js';
-export { connectEtcd, EtcdKv } from './etcd.js';
+export { connectEtcd, EtcdKv, asWriteTxn, isAmbiguousWriteError } from './etcd.js';
 export type { KvStore, KvEntry, KvOp, KvTxnResult, KvWatchHandlers } from './kv.js';
 export { compileSelector, parseSelector, escapeRegex, TAGS } from './selector.js';
 export { parseFleet, normalizeFleet, type FleetDescription } from './fleet.js';

@@ -7,8 +7,10 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import type { Etcd3, Lease, Watcher } from 'etcd3';
+import { asWriteTxn, isAmbiguousWriteError } from '@galley/confctl';
 import type { EtcdCompare } from '../clients.js';
 import { LockExpiredError, LockLostError, LockTimeoutError, type LockHolderInfo } from '../errors.js';
+import { LockUnconfirmedError } from './errors.js';
 import type { AcquireOptions, AcquireResult, LockSession } from './types.js';
 
 export interface LockValue {
@@ -65,6 +67,12 @@ function parseValue(raw: string): LockValue | undefined {
   }
 }
 
+/**
+ * How often a write to a lock key whose answer was lost is sent again, when a re-read shows it was
+ * not applied. Each try already waited a full request timeout; more would hide a broken etcd.
+ */
+const AMBIGUOUS_TRIES = 3;
+
 const cmpRev = (a: { createRevision: string }, b: { createRevision: string }) => {
   const x = BigInt(a.createRevision);
   const y = BigInt(b.createRevision);
@@ -108,11 +116,30 @@ export class EtcdLocks {
     return out.sort((a, b) => (a.lock === b.lock ? cmpRev(a, b) : a.lock < b.lock ? -1 : 1));
   }
 
-  /** Remove one holder's key (its run loses the slot and its fenced writes fail). */
+  /**
+   * Remove one holder's key (its run loses the slot and its fenced writes fail). True when this call
+   * removed it. Not resent by etcd3 on a lost answer: the resend would find nothing to delete and
+   * report an applied removal as "already gone". A lost answer is settled by re-reading: a key that
+   * is gone was removed (by us, or its lease ended meanwhile: released either way).
+   */
   async breakLock(key: string): Promise<boolean> {
     const full = key.startsWith('/') ? key : `${this.prefix}/${key}`;
-    const res = await this.etcd.delete().key(full).exec();
-    return Number(res.deleted) > 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await asWriteTxn(() => this.etcd.delete().key(full).exec());
+        return Number(res.deleted) > 0;
+      } catch (err) {
+        if (!isAmbiguousWriteError(err)) throw err;
+        let still: boolean;
+        try {
+          still = (await this.etcd.get(full).exec()).kvs.length > 0;
+        } catch {
+          throw new LockUnconfirmedError(full, 'release', err);
+        }
+        if (!still) return true;
+        if (attempt >= AMBIGUOUS_TRIES) throw new LockUnconfirmedError(full, 'release', err);
+      }
+    }
   }
 
   session(runId: string, opts: { dryRun?: boolean; owner?: string } = {}): EtcdLockSession {
@@ -194,6 +221,8 @@ export class EtcdLockSession implements LockSession {
     const lease = await this.ensureLease();
     const key = `${this.locks.prefix}/${lock}/${crypto.randomUUID()}`;
     const value: LockValue = { owner: this.owner, runId: this.runId, created: new Date().toISOString(), concurrency: opts.concurrency, ttl: opts.ttlSeconds };
+    // Left to etcd3's resend on a lost answer: a resent put writes the same value under the same
+    // lease, and the key's create revision (our place in the queue) stays that of the first.
     await lease.put(key).value(JSON.stringify(value)).exec();
     const deadline = Date.now() + this.locks.waitTimeoutSeconds * 1000;
     const watcher = await this.locks.etcd.watch().prefix(`${this.locks.prefix}/${lock}/`).create();
@@ -239,18 +268,14 @@ export class EtcdLockSession implements LockSession {
     // Record when we got the slot (others measure our max hold from it), only while the key is
     // still ours: a key removed meanwhile means we never really held the lock.
     const acquired: LockValue = { ...value, acquired: new Date().toISOString() };
-    const leaseId = this.leaseId!;
-    let res;
+    let revision: string | undefined;
     try {
-      res = await this.locks.etcd
-        .if(key, 'Lease', '==', leaseId)
-        .then(this.locks.etcd.put(key).value(JSON.stringify(acquired)).lease(leaseId))
-        .commit();
+      revision = await this.markAcquired(key, JSON.stringify(acquired));
     } catch (err) {
       await this.locks.etcd.delete().key(key).exec().catch(() => undefined);
       throw err;
     }
-    if (!res.succeeded) throw new LockLostError(`lock key ${key} was removed right after we obtained ${lock}`, BROKEN_HINT);
+    if (revision === undefined) throw new LockLostError(`lock key ${key} was removed right after we obtained ${lock}`, BROKEN_HINT);
     const timer = setTimeout(() => {
       this.markLost(new LockExpiredError(lock, opts.ttlSeconds));
       void this.locks.etcd.delete().key(key).exec().catch(() => undefined);
@@ -262,7 +287,7 @@ export class EtcdLockSession implements LockSession {
     // no longer ours: stop at once, not only at the next verify(). From the revision of our own
     // write on, so a delete in between is not missed.
     try {
-      const w = await this.locks.etcd.watch().key(key).startRevision(String(BigInt(res.header.revision) + 1n)).create();
+      const w = await this.locks.etcd.watch().key(key).startRevision(String(BigInt(revision) + 1n)).create();
       w.on('delete', () => this.markLost(new LockLostError(`lock key ${key} was removed by someone else`, BROKEN_HINT)));
       if (this.closed) await w.cancel().catch(() => undefined);
       else entry.watcher = w;
@@ -270,6 +295,35 @@ export class EtcdLockSession implements LockSession {
       // verify() still confirms every key before each write and non-safe command
     }
     return { key, busy: false, holders: [], reentrant: false };
+  }
+
+  /**
+   * Stamp our queue key with `acquired`, only while it is still ours (bound to our lease). Returns
+   * the revision of that write, undefined when the key is no longer ours. Not resent by etcd3 when
+   * the answer is lost (asWriteTxn): that is settled here, by re-reading the key — our lease and the
+   * stamped value: applied; our lease and the queued value: not applied, send it again (bounded);
+   * gone or another lease: removed. Unsettled: ERR_LOCK_UNCONFIRMED naming the key.
+   */
+  private async markAcquired(key: string, stamped: string): Promise<string | undefined> {
+    const etcd = this.locks.etcd;
+    const leaseId = this.leaseId!;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await asWriteTxn(() => etcd.if(key, 'Lease', '==', leaseId).then(etcd.put(key).value(stamped).lease(leaseId)).commit());
+        return res.succeeded ? String(res.header.revision) : undefined;
+      } catch (err) {
+        if (!isAmbiguousWriteError(err)) throw err;
+        let kv;
+        try {
+          kv = (await etcd.get(key).exec()).kvs[0];
+        } catch {
+          throw new LockUnconfirmedError(key, 'acquire', err);
+        }
+        if (kv === undefined || String(kv.lease) !== leaseId) return undefined;
+        if (kv.value.toString() === stamped) return String(kv.mod_revision);
+        if (attempt >= AMBIGUOUS_TRIES) throw new LockUnconfirmedError(key, 'acquire', err);
+      }
+    }
   }
 
   holds(kind: string, name: string): boolean {
@@ -303,6 +357,7 @@ export class EtcdLockSession implements LockSession {
     try {
       if (keys.length > 0) {
         const etcd = this.locks.etcd;
+        // Compares only, no ops: etcd3 may resend it like any read.
         let b = etcd.if(keys[0]!, 'Lease', '==', leaseId);
         for (const k of keys.slice(1)) b = b.and(k, 'Lease', '==', leaseId);
         const res = await b.commit();
