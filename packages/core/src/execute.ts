@@ -91,7 +91,7 @@ export function newRunId(): string {
 const RESERVED = (n: number) => n >= 90 && n <= 99;
 
 /** Lock failures are operational, not bugs: exit 1 (as a busy lock before START is), never 99. */
-const LOCK_FAILURES = new Set(['ERR_LOCK_LOST', 'ERR_LOCK_EXPIRED', 'ERR_LOCK_TIMEOUT']);
+const LOCK_FAILURES = new Set(['ERR_LOCK_LOST', 'ERR_LOCK_EXPIRED', 'ERR_LOCK_TIMEOUT', 'ERR_LOCK_UNCONFIRMED']);
 const isLockFailure = (err: unknown) => isGalleyError(err) && LOCK_FAILURES.has(err.code);
 
 export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promise<RunResult> {

@@ -45,6 +45,7 @@ export {
   WriteInPrepareError,
   type LockHolderInfo,
 } from './errors.js';
+export { LockUnconfirmedError } from './locks/errors.js';
 export { fanout, type RunEvent, type RunEventBody, type RunSink, type RunSummary, type LogLevel } from './events.js';
 export {
   executeCookbook,
