@@ -51,7 +51,11 @@ export function realClients(cfg: GalleyConfig, dryRun: boolean): BaseClients {
       prepared = true;
       if (cfg.etcd) conftool = new confctl.Conftool(await getEtcd(), { namespace: cfg.conftool.namespace, dryRun });
       if (cfg.ssh) remote = new rem.Remote(cfg.ssh, { dryRun });
-      if (cfg.provisioner || cfg.inventory || cfg.monitoring) lifecycle = (await import('@galley/lifecycle')).fromConfig(cfg, { dryRun });
+      // A `command` provisioner with `via:` runs its commands on a management host over our SSH
+      // (the lifecycle client applies dry-run and the run's lock checks itself, per action).
+      if (cfg.provisioner || cfg.inventory || cfg.monitoring) {
+        lifecycle = (await import('@galley/lifecycle')).fromConfig(cfg, { dryRun }, remote ? { ssh: remote } : {});
+      }
       if (cfg.pybal) {
         const client = new pyb.PybalClient({ requestTimeoutMs: cfg.pybal.requestTimeoutMs, retries: dryRun ? 0 : cfg.pybal.retries });
         pybalClose = () => client.close();
