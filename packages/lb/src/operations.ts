@@ -10,7 +10,7 @@ import { conftoolStore, pybalCapacity, pybalVerifier, remoteExecutor, type Conft
 import { parseBatchSpec, parseDuration } from './batches.js';
 import { LbArgumentError, NothingSelectedError, UnknownPoolError } from './errors.js';
 import { formatPlan, planRolling, shortKey } from './plan.js';
-import { realClock, type CommandSpec, type JournalEntry, type LbEvent, type LbPorts, type PoolCapacity, type PoolObject, type WriteOutcome } from './ports.js';
+import { realClock, type CommandSpec, type HostPhase, type JournalEntry, type LbEvent, type LbPorts, type PoolCapacity, type PoolObject, type WriteOutcome } from './ports.js';
 import { formatReport, groupOutputs } from './report.js';
 import { capacityMessage, judgeCapacity, runRolling, type RollingReport } from './rolling.js';
 import { escapeRegex, selectHosts, type SelectOptions, type Selection } from './select.js';
@@ -127,6 +127,13 @@ export function portsFor(ctx: LbContext, emit: (e: LbEvent) => void = () => unde
   };
 }
 
+/** What a host's subtask says while it waits on the LBs (the phase alone reads as if it were over). */
+const PHASE_TEXT: Partial<Record<HostPhase, string>> = {
+  depooled: 'depooled, waiting until every LB has it out',
+  'verified-out': 'out on every LB',
+  repooled: 'repooled, waiting until every LB has it back',
+};
+
 /** Progress (one task per batch, one subtask per host), events for --output json, log lines. */
 function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
   const tasks = new Map<number, TaskLike>();
@@ -141,13 +148,16 @@ function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
         break;
       }
       case 'host-phase': {
+        // The renderers show a task's end message after its title ("title: message"): the title
+        // keeps the host and the phase it ended in, the message says only how it ended.
         const s = subs.get(e.host);
-        const phase = e.phase === 'acting' ? label : e.phase;
         if (!s) break;
-        if (e.phase === 'done') s.succeed(`${e.host}: done`);
-        else if (e.phase === 'failed') s.fail(`${e.host}: FAILED${e.reason ? ` — ${e.reason}` : ''}`);
-        else if (e.phase === 'put-back') s.fail(`${e.host}: not acted on, put back${e.reason ? ` — ${e.reason}` : ''}`);
-        else s.update(`${e.host}: ${phase}`);
+        if (e.phase === 'done') {
+          s.update(`${e.host}: done`);
+          s.succeed();
+        } else if (e.phase === 'failed') s.fail(`FAILED${e.reason ? ` — ${e.reason}` : ''}`);
+        else if (e.phase === 'put-back') s.fail(`not acted on, put back${e.reason ? ` — ${e.reason}` : ''}`);
+        else s.update(`${e.host}: ${PHASE_TEXT[e.phase] ?? (e.phase === 'acting' ? label : e.phase)}`);
         break;
       }
       case 'verification':
@@ -159,7 +169,7 @@ function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
       case 'batch-done': {
         const t = tasks.get(e.batch);
         if (e.ok) t?.succeed();
-        else t?.fail(e.reason ? `Batch ${e.batch} failed: ${e.reason}` : `Batch ${e.batch} failed`);
+        else t?.fail(e.reason ? `FAILED — ${e.reason}` : 'FAILED');
         break;
       }
       case 'sleep':

@@ -538,6 +538,36 @@ describe('errors other than a stop still end in a report', () => {
   });
 });
 
+describe('a progress display that throws', () => {
+  it('does not stop the algorithm nor lose the report: every host is handled, the failure is noted once', async () => {
+    const fleet = FakeFleet.cluster(6);
+    fleet.behaviour.set('mw1003.eqiad.wmnet', 'action-fails');
+    const ports = fleet.ports();
+    const emit0 = ports.emit;
+    let calls = 0;
+    // as a terminal renderer that breaks once a step has ended: from the first batch-done on
+    let broken = false;
+    ports.emit = (e) => {
+      emit0(e);
+      if (e.type === 'batch-done') broken = true;
+      if (broken) {
+        calls++;
+        throw new TypeError("Cannot read properties of undefined (reading 'write')");
+      }
+    };
+    const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
+    const r = await runRolling(ports, { selection, batch: parseBatchSpec('2'), commands: restart });
+    expect(calls).toBeGreaterThan(3);
+    expect(r.status).toBe('failed');
+    expect(r.succeeded).toEqual(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet', 'mw1004.eqiad.wmnet']);
+    expect(r.failed).toEqual([expect.objectContaining({ host: 'mw1003.eqiad.wmnet', stillDepooled: true })]);
+    expect(r.notAttempted).toEqual(['mw1005.eqiad.wmnet', 'mw1006.eqiad.wmnet']);
+    expect(r.warnings.filter((w) => /progress display failed/.test(w))).toEqual([expect.stringContaining("reading 'write'")]);
+    expect(fleet.depooledByRun()).toEqual(['mw1003.eqiad.wmnet']);
+    expect(fleet.violations).toEqual([]);
+  });
+});
+
 describe('dry-run plan', () => {
   it('lists batches, objects, left-alone objects with reasons, capacity warnings and commands — and writes nothing', async () => {
     const fleet = FakeFleet.cluster(6, { pooled: { 'mw1002.eqiad.wmnet': { 'php-fpm': 'no' } } });

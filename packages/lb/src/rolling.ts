@@ -14,6 +14,7 @@ import type {
   HostOutcome,
   HostPhase,
   JournalEntry,
+  LbEvent,
   LbPorts,
   PoolCapacity,
   PoolChange,
@@ -207,9 +208,22 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
   let stopReason: string | undefined;
   let refused = false;
 
+  // Progress is for people: a display that throws (a renderer bug, a closed terminal) must not
+  // stop the algorithm between a depool and its repool, nor lose the report. Noted once, then ignored.
+  let emitFailed = false;
+  const emit = (e: LbEvent): void => {
+    try {
+      ports.emit(e);
+    } catch (err) {
+      if (emitFailed) return;
+      emitFailed = true;
+      warnings.push(`the progress display failed (${errorText(err)}); the run went on without it`);
+    }
+  };
+
   const warn = (message: string): void => {
     warnings.push(message);
-    ports.emit({ type: 'warning', message });
+    emit({ type: 'warning', message });
   };
 
   const journal = async (s: HostState, extra: Partial<JournalEntry> = {}): Promise<void> => {
@@ -240,7 +254,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     if (CRITICAL.has(phase)) await chain;
     for (const s of hs) {
       s.phase = phase;
-      ports.emit({ type: 'host-phase', batch: s.batch, host: s.plan.host, phase, ...(s.reason !== undefined && (phase === 'failed' || phase === 'put-back') ? { reason: s.reason } : {}) });
+      emit({ type: 'host-phase', batch: s.batch, host: s.plan.host, phase, ...(s.reason !== undefined && (phase === 'failed' || phase === 'put-back') ? { reason: s.reason } : {}) });
     }
   };
   const flushJournal = async (): Promise<void> => {
@@ -319,13 +333,13 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     if (!toVerify.length) return undefined;
     const t0 = ports.clock.now();
     const v = await ports.verifier.verifyOut(toVerify, { timeoutMs: opts.verifyTimeoutMs });
-    ports.emit({ type: 'verification', batch: no, direction: 'out', ok: v.ok, hosts: hs.map((s) => s.plan.host), failedHosts: v.failedHosts, report: v.report, elapsedMs: ports.clock.now() - t0 });
+    emit({ type: 'verification', batch: no, direction: 'out', ok: v.ok, hosts: hs.map((s) => s.plan.host), failedHosts: v.failedHosts, report: v.report, elapsedMs: ports.clock.now() - t0 });
     return v.ok ? undefined : `depool not verified on every LB: ${v.report}`;
   };
 
   const runBatch = async (hs: HostState[], no: number, of: number, resume = false): Promise<boolean> => {
     const names = hs.map((s) => s.plan.host);
-    ports.emit({ type: 'batch-started', batch: no, of, hosts: names, ...(resume ? { resume } : {}) });
+    emit({ type: 'batch-started', batch: no, of, hosts: names, ...(resume ? { resume } : {}) });
     for (const s of hs) s.batch = no;
     try {
       await ports.lockHosts?.(names);
@@ -396,7 +410,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
         const r = resultOf.get(s.plan.host);
         if (r) {
           outputs.set(s.plan.host, r.outputs);
-          ports.emit({ type: 'host-output', batch: no, host: s.plan.host, outputs: r.outputs });
+          emit({ type: 'host-output', batch: no, host: s.plan.host, outputs: r.outputs });
         }
         (r?.ok ? ok : bad).push(s);
         if (!r?.ok) s.reason = `action failed: ${r?.message ?? 'no result'}`;
@@ -466,7 +480,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     if (inObjects.length) {
       const t0 = ports.clock.now();
       const v = await ports.verifier.verifyIn(inObjects, { timeoutMs: opts.verifyTimeoutMs });
-      ports.emit({ type: 'verification', batch: no, direction: 'in', ok: v.ok, hosts: withChanges.map((s) => s.plan.host), failedHosts: v.failedHosts, report: v.report, elapsedMs: ports.clock.now() - t0 });
+      emit({ type: 'verification', batch: no, direction: 'in', ok: v.ok, hosts: withChanges.map((s) => s.plan.host), failedHosts: v.failedHosts, report: v.report, elapsedMs: ports.clock.now() - t0 });
       const notIn = new Set(v.ok ? [] : v.failedHosts.length ? v.failedHosts : withChanges.map((s) => s.plan.host));
       const bad = withChanges.filter((s) => notIn.has(s.plan.host));
       done.push(...withChanges.filter((s) => !notIn.has(s.plan.host)));
@@ -543,7 +557,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     .map((plan) => ({ plan, phase: 'pending', changes: [], batch: 0, stillDepooled: false }));
   for (const s of [...leftovers, ...queue]) states.set(s.plan.host, s);
   const planned = planBatches(queue.map((s) => s.plan.host), spec, n);
-  ports.emit({ type: 'plan', batches: planned, skipped });
+  emit({ type: 'plan', batches: planned, skipped });
 
   ports.executor.prepare?.(queue.slice(0, batchSizeAt(spec, 0, n)).map((s) => s.plan.host));
   try {
@@ -574,7 +588,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
         const ok = await runBatch(active, 0, planned.length, true);
         if (signal?.aborted && !ok) throw new StopRun('interrupted while finishing the resumed run\'s leftovers');
         batches.push({ batch: 0, hosts: active.map((s) => s.plan.host), ok, ...(ok ? {} : { reason: 'leftovers of the resumed run failed' }) });
-        ports.emit({ type: 'batch-done', batch: 0, ok, succeeded: active.filter((s) => s.phase === 'done').map((s) => s.plan.host), failed: active.filter((s) => s.phase === 'failed' || s.phase === 'put-back').map((s) => s.plan.host) });
+        emit({ type: 'batch-done', batch: 0, ok, succeeded: active.filter((s) => s.phase === 'done').map((s) => s.plan.host), failed: active.filter((s) => s.phase === 'failed' || s.phase === 'put-back').map((s) => s.plan.host) });
         if (!ok && !signal?.aborted) {
           failedBatches++;
           if (failedBatches > maxFailed) stopReason = `${failedBatches} failed batch(es), more than max-failed-batches=${maxFailed}`;
@@ -597,7 +611,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
       if (need.size) {
         const live = await ports.capacity.capacity([...need.keys()]);
         const rows = judgeCapacity(need, live);
-        ports.emit({ type: 'capacity', batch: no, pools: rows });
+        emit({ type: 'capacity', batch: no, pools: rows });
         if (rows.some((r) => !r.ok)) {
           stopReason = capacityMessage(no, rows);
           refused = true;
@@ -610,13 +624,13 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
       const ok = await runBatch(hs, no, Math.max(planned.length, no));
       if (signal?.aborted && hs.some((s) => !TERMINAL.has(s.phase))) {
         batches.push({ batch: no, hosts: hs.map((s) => s.plan.host), ok: false, reason: 'interrupted' });
-        ports.emit({ type: 'batch-done', batch: no, ok: false, succeeded: hs.filter((s) => s.phase === 'done').map((s) => s.plan.host), failed: [], reason: 'interrupted' });
+        emit({ type: 'batch-done', batch: no, ok: false, succeeded: hs.filter((s) => s.phase === 'done').map((s) => s.plan.host), failed: [], reason: 'interrupted' });
         break;
       }
       const failedHosts = hs.filter((s) => s.phase === 'failed' || s.phase === 'put-back');
       const reason = ok ? undefined : failedHosts.map((s) => `${s.plan.host}: ${s.reason ?? ''}`).join('; ');
       batches.push({ batch: no, hosts: hs.map((s) => s.plan.host), ok, ...(reason ? { reason } : {}) });
-      ports.emit({ type: 'batch-done', batch: no, ok, succeeded: hs.filter((s) => s.phase === 'done').map((s) => s.plan.host), failed: failedHosts.map((s) => s.plan.host), ...(reason ? { reason } : {}) });
+      emit({ type: 'batch-done', batch: no, ok, succeeded: hs.filter((s) => s.phase === 'done').map((s) => s.plan.host), failed: failedHosts.map((s) => s.plan.host), ...(reason ? { reason } : {}) });
       if (!ok) {
         failedBatches++;
         if (failedBatches > maxFailed) {
@@ -625,7 +639,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
         }
       }
       if (queue.length && !signal?.aborted && opts.sleepMs) {
-        ports.emit({ type: 'sleep', batch: no, ms: opts.sleepMs });
+        emit({ type: 'sleep', batch: no, ms: opts.sleepMs });
         await ports.clock.sleep(opts.sleepMs, signal);
       }
     }
@@ -639,7 +653,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     stopReason ??= `cannot write the run journal (${errorText(err)})`;
   });
   if (signal?.aborted && !stopReason) stopReason = 'interrupted: no new batch or step was started';
-  if (stopReason) ports.emit({ type: 'stopped', reason: stopReason });
+  if (stopReason) emit({ type: 'stopped', reason: stopReason });
 
   const all = [...states.values()];
   const failed: FailedHost[] = all

@@ -1,0 +1,73 @@
+// sre.lb.rolling-restart on a terminal (util-linux script(1), as an operator runs it): one task per
+// batch, one subtask per host showing its phase; a failed host keeps the run's report and exit 1.
+// eqiad jobrunner: mw1301–mw1304, all pooled=yes; 2 LBs, PyBal delay ~200 ms.
+import { spawn } from 'node:child_process';
+import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import type { Lab } from '@galley/lab';
+import { sharedLab } from '@galley/lab/testing';
+import { BIN, etcdRange, poolsPrefix, settled } from './lb-helpers.js';
+
+jest.setTimeout(120_000);
+
+let lab: Lab;
+
+beforeAll(async () => {
+  lab = await sharedLab();
+});
+afterEach(async () => {
+  await lab.reset();
+});
+
+/** The binary on a pseudo-terminal, 160 columns, NO_COLOR; everything drawn, cursor codes removed. */
+function onTty(args: string[]): Promise<{ code: number | null; screen: string }> {
+  const q = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+  const cmd = `stty cols 160 rows 50; exec ${[process.execPath, BIN, '-c', lab.info.config, ...args].map(q).join(' ')}`;
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+  delete env.CI;
+  delete env.FORCE_COLOR;
+  return new Promise((resolve) => {
+    const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end();
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    // eslint-disable-next-line no-control-regex
+    child.on('close', (code) => resolve({ code, screen: out.replace(/\x1b\[[?\d;]*[A-Za-z]/g, '').replace(/\r/g, '') }));
+  });
+}
+
+const esc = (s: string): string => s.replace(/[.[\]()]/g, '\\$&');
+
+describe('sre.lb.rolling-restart on a terminal', () => {
+  it('one task per batch, a subtask per host under it showing the phase; a host ends as "done"', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    const r = await onTty(['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'reason=e2e tty']);
+    expect(r.code).toBe(0);
+    expect(r.screen).toMatch(/✔ Batch 1\/2: mw1301\.eqiad\.wmnet, mw1302\.eqiad\.wmnet\n/);
+    expect(r.screen).toMatch(/✔ Batch 2\/2: mw1303\.eqiad\.wmnet, mw1304\.eqiad\.wmnet\n/);
+    for (const h of ['mw1301', 'mw1302', 'mw1303', 'mw1304'].map((x) => `${x}.eqiad.wmnet`)) {
+      // drawn as a subtask (indented under its batch), through the phases that wait on the LBs
+      for (const phase of ['depooled, waiting until every LB has it out', 'restarting', 'repooled, waiting until every LB has it back']) {
+        expect(r.screen).toMatch(new RegExp(`^ {2}\\S ${esc(h)}: ${esc(phase)}$`, 'm'));
+      }
+      // it ends as done, not as its last phase with the end message glued on
+      expect(r.screen).toMatch(new RegExp(`^ {2}✔ ${esc(h)}: done$`, 'm'));
+      expect(r.screen).not.toMatch(new RegExp(`${esc(h)}: repooled[^\\n]*: ${esc(h)}: done`));
+    }
+    // a batch's hosts are drawn under that batch: mw1303 appears only after batch 2 starts
+    expect(r.screen.indexOf('mw1303.eqiad.wmnet: depooled')).toBeGreaterThan(r.screen.indexOf('Batch 2/2'));
+  });
+
+  it('a host that fails: its subtask keeps the host and the phase once, the report says what is left where, exit 1 (not 99)', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    await lab.failService('mw1303.eqiad.wmnet', 'nginx', 'restart');
+    const r = await onTty(['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'reason=e2e tty failure']);
+    expect(r.code).toBe(1);
+    expect(r.screen).toMatch(/^ {2}✖ mw1303\.eqiad\.wmnet: restarting: FAILED — action failed: /m);
+    expect(r.screen).not.toMatch(/mw1303\.eqiad\.wmnet: restarting: mw1303\.eqiad\.wmnet/);
+    expect(r.screen).toMatch(/Failed, STILL DEPOOLED: mw1303\.eqiad\.wmnet \(eqiad\/jobrunner\/nginx\/mw1303\.eqiad\.wmnet, eqiad\/jobrunner\/php-fpm\/mw1303\.eqiad\.wmnet\): action failed/);
+    expect(r.screen).toMatch(/END \(FAIL\) - Cookbook sre\.lb\.rolling-restart \(exit_code=1\)/);
+    const { kvs } = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
+    expect((JSON.parse(kvs.get(`${poolsPrefix(lab, 'eqiad', 'jobrunner')}nginx/mw1303.eqiad.wmnet`)!.value) as { pooled: string }).pooled).toBe('no');
+  });
+});
