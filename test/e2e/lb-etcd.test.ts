@@ -38,7 +38,10 @@ describe('etcd trouble during a rolling restart', () => {
     await lab.reset();
     await settled(lab, 'eqiad', 'jobrunner');
     // A lagging LB parks the run in batch 2's depool verification for ~3 s: quorum goes away
-    // there, so the next write the run attempts is the one before the restart.
+    // there, so the next write the run attempts is the one before the restart. Not at the
+    // `depooled` event itself: verify-out first re-reads conftool (a few ms), and a read that
+    // meets the members going down is "cannot check the host is out" — put back, another outcome.
+    // 800 ms in, the run is waiting on lvs1019 (2.2 s of lag left).
     await lab.lb('lvs1019', 'lag', 3000);
     const [m1, m2] = lab.info.etcd.members.map((m) => m.name) as [string, string];
     let stopped: Promise<void> | undefined;
@@ -46,7 +49,9 @@ describe('etcd trouble during a rolling restart', () => {
     const since = Date.now();
     const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e etcd quorum lost'], {
       onEvent: (e) => {
-        if (!stopped && e.type === 'host-phase' && e.host === J[1] && e.phase === 'depooled') stopped = Promise.all([lab.etcdStop(m1), lab.etcdStop(m2)]).then(() => undefined);
+        if (!stopped && e.type === 'host-phase' && e.host === J[1] && e.phase === 'depooled') {
+          stopped = new Promise((res) => setTimeout(res, 800)).then(() => Promise.all([lab.etcdStop(m1), lab.etcdStop(m2)])).then(() => undefined);
+        }
       },
     });
     await stopped;
