@@ -391,7 +391,15 @@ export async function stopDir(dir: string): Promise<void> {
     const ns = mountNs(p.pid);
     if (ns !== undefined && ns !== own) hostNs.push(ns);
   }
+  // Started but not recorded yet (up killed between spawning a process and writing state.json):
+  // found by the lab files on their command line.
+  const stray = strayProcesses(abs, s);
+  for (const pid of stray.hosts) {
+    const ns = mountNs(pid);
+    if (ns !== undefined && ns !== own) hostNs.push(ns);
+  }
   const pids = [...pidsInMountNamespaces(hostNs).values()].flat();
+  pids.push(...stray.hosts, ...stray.others);
   const groups: number[] = [];
   for (const p of s.processes) {
     if (p.kind === 'host' && p.mntns) continue;
@@ -423,6 +431,35 @@ export async function stopDir(dir: string): Promise<void> {
   for (const f of created) if (f !== 'state.json') fs.rmSync(path.join(abs, f), { recursive: true, force: true });
   for (const e of fs.readdirSync(abs)) if (/^state\.json\.\d+\.tmp$/.test(e)) fs.rmSync(path.join(abs, e), { force: true }); // a write cut short
   fs.rmSync(stateFile(abs), { force: true });
+}
+
+/**
+ * One /proc scan for processes of this lab, recorded or not, by what only the lab starts: a host
+ * supervisor (`/bin/sh DIR/hosts/<fqdn>/supervise.sh`, also while still unshare/nsenter), a PyBal
+ * simulator or the lifecycle endpoint (node with DIR/lb/<lb>/sim.json or DIR/lifecycle/server.json),
+ * an etcd whose data dir is in the lab's tmpfs dir. Never a process that merely mentions DIR.
+ */
+function strayProcesses(dir: string, s: LabState): { hosts: number[]; others: number[] } {
+  const hosts: number[] = [];
+  const others: number[] = [];
+  const hostsDir = `${path.join(dir, 'hosts')}/`;
+  const lbDir = `${path.join(dir, 'lb')}/`;
+  const lifecycleServer = path.join(dir, 'lifecycle', 'server.json');
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let argv: string[];
+    try {
+      argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').slice(0, -1);
+    } catch {
+      continue; // gone
+    }
+    const last = argv.at(-1) ?? '';
+    const sh = argv.indexOf('/bin/sh');
+    if (sh >= 0 && argv[sh + 1]?.startsWith(hostsDir) && argv[sh + 1]!.endsWith('/supervise.sh')) hosts.push(Number(entry));
+    else if (path.basename(argv[0] ?? '').startsWith('node') && ((last.startsWith(lbDir) && last.endsWith('/sim.json')) || last === lifecycleServer)) others.push(Number(entry));
+    else if (path.basename(argv[0] ?? '') === 'etcd' && argv[argv.indexOf('--data-dir') + 1]?.startsWith(`${s.shmDir}/`)) others.push(Number(entry));
+  }
+  return { hosts: hosts.filter(isAlive), others: others.filter(isAlive) };
 }
 
 function ownedBy(pid: number, dir: string, s: LabState): boolean {

@@ -9,7 +9,7 @@ import { describe, expect, it, jest } from '@jest/globals';
 import { startLab, stopDir, type Lab } from '@galley/lab';
 import { labSsh } from '@galley/lab/testing';
 import { cmdline, isAlive, pidsInMountNs, waitFor } from '../../src/procs.js';
-import { readState, type LabState } from '../../src/state.js';
+import { readState, writeState, type LabState } from '../../src/state.js';
 
 // jest's testTimeout is a global option: the integration project's 60 s does not reach here.
 jest.setTimeout(120000);
@@ -65,7 +65,7 @@ describe('lab up/down', () => {
     }
   });
 
-  it('`galley-lab up` survives the CLI exiting; `down` cleans up, also once lab.json is lost', async () => {
+  it('`galley-lab up` survives the CLI exiting; `down` cleans up, also once lab.json is lost and processes are missing from state.json', async () => {
     expect(fs.existsSync(bin)).toBe(true); // built by `pnpm build` (CI builds before testing)
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-cli-'));
     try {
@@ -77,6 +77,10 @@ describe('lab up/down', () => {
       expect(status.stdout).not.toContain('FAIL');
       // A crash between `up` and `down` loses lab.json; state.json is enough to clean up.
       fs.rmSync(path.join(dir, 'lab.json'));
+      // And an `up` killed between starting a process and recording it leaves it out of
+      // state.json: `down` finds those by the lab files they run (a host's supervisor, the
+      // simulator's sim.json, etcd's data dir in the lab's tmpfs).
+      writeState({ ...s, processes: s.processes.filter((p) => p.kind !== 'pybal' && p.kind !== 'etcd' && p.name !== s.processes.find((q) => q.kind === 'host')!.name) });
       const down = await run(process.execPath, [bin, 'down', '--dir', dir], { env: { ...process.env, NODE_OPTIONS: '' } });
       expect(down.stdout).toContain('stopped');
       expect(traces(dir, s)).toEqual([]);
