@@ -72,7 +72,7 @@ describe('faults during a rolling restart (lab failure injection)', () => {
     const out = outputOf(r)!;
     expect(out).toMatchObject({ status: 'failed', succeeded: [], notAttempted: [J[1], J[2], J[3]] });
     expect(out.failed).toEqual([
-      expect.objectContaining({ host: J[0], stillDepooled: true, reason: expect.stringMatching(/^repool not verified on every LB, depooled again: .*lvs1019/s) }),
+      expect.objectContaining({ host: J[0], stillDepooled: true, reason: expect.stringMatching(/^repool not verified on every LB, depooled again: PyBal verification failed: .*within the 2000 ms deadline \(waited [2-9]\.\d s\):.*lvs1019/s) }),
     ]);
     expect(r.events.some((e) => e.type === 'verification' && e.direction === 'out' && e.ok === true)).toBe(true);
     expect(r.events.some((e) => e.type === 'verification' && e.direction === 'in' && e.ok === false)).toBe(true);

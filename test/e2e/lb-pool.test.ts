@@ -75,6 +75,9 @@ describe('sre.lb.pool / sre.lb.depool', () => {
     const r2 = await cookbook(lab, ['sre.lb.pool', `host=${H}`, 'service=nginx', 'verify-timeout=2s']);
     expect(r2.code).toBe(1);
     expect(r2.stdout + r2.stderr).toMatch(/FAILED: mw1303\.eqiad\.wmnet was not pooled on every LB, set back to pooled=no:/);
+    // the report gives the wait the operator asked for, not the one last look taken after it
+    expect(r2.stdout + r2.stderr).toMatch(/PyBal verification failed: not pooled on [^\n]*lvs1019[^\n]* within the 2000 ms deadline \(waited [2-9]\.\d s\):/);
+    expect(r2.stdout + r2.stderr).not.toMatch(/deadline 1 ms/);
     expect(await pooledOf(key)).toBe('no');
   });
 });

@@ -128,6 +128,15 @@ function toLb(v: Verification): LbVerification {
 }
 
 /**
+ * The report of the one look taken after our own polling ran out of time says "after 1 polls in
+ * 0.0 s (deadline 1 ms)": about that look, not the wait. Say what the operator waited for.
+ */
+function afterWait(v: LbVerification, timeoutMs: number, started: number): LbVerification {
+  const secs = ((Date.now() - started) / 1000).toFixed(1);
+  return { ...v, report: v.report.replace(/ after \d+ polls? in [\d.]+ s \(deadline 1 ms\):/, ` within the ${timeoutMs} ms deadline (waited ${secs} s):`) };
+}
+
+/**
  * Verification polls each (pool, LB) once per round, with a short fixed interval: waiting for
  * PyBal is most of a batch's wall time, and the default back-off overshoots the propagation delay.
  */
@@ -148,13 +157,15 @@ export function pybalVerifier(pybal: PybalLike, opts: { pollIntervalMs?: number 
   return {
     verifyOut: async (objects, o) => {
       if (!fast) return toLb(await svc.verifyDepooled(objects, o));
-      const deadline = Date.now() + (o?.timeoutMs ?? fast.verifyTimeoutMs);
+      const started = Date.now();
+      const timeoutMs = o?.timeoutMs ?? fast.verifyTimeoutMs;
+      const deadline = started + timeoutMs;
       // Out means disabled (or absent), not merely "not pooled": a server that is down but still
       // enabled is not pooled right now, and PyBal pools it again the moment it comes back up.
       const notOut: Map<string, Set<string>> = new Map();
       if (await pollUntil(fast, objects, (v) => !v || (!v.enabled && !v.pooled), deadline, pollMs, notOut)) return { ok: true, failedHosts: [], report: 'every LB has them out' };
       // Out of time: one more look through PybalService for the report naming each LB and why.
-      const v = toLb(await fast.verifyDepooled(objects, { timeoutMs: 1 }));
+      const v = afterWait(toLb(await fast.verifyDepooled(objects, { timeoutMs: 1 })), timeoutMs, started);
       if (!v.ok) return v;
       // PybalService only asks for "not pooled": the ones left are enabled but down.
       const hosts = [...new Set([...notOut.values()].flatMap((h) => [...h]))];
@@ -166,9 +177,11 @@ export function pybalVerifier(pybal: PybalLike, opts: { pollIntervalMs?: number 
     },
     verifyIn: async (objects, o) => {
       if (!fast) return toLb(await svc.verifyPooled(objects, o));
-      const deadline = Date.now() + (o?.timeoutMs ?? fast.verifyTimeoutMs);
+      const started = Date.now();
+      const timeoutMs = o?.timeoutMs ?? fast.verifyTimeoutMs;
+      const deadline = started + timeoutMs;
       if (await pollUntil(fast, objects, (v) => !!v && v.pooled && v.enabled && v.up, deadline, pollMs)) return { ok: true, failedHosts: [], report: 'every LB has them pooled and up' };
-      const v = toLb(await fast.verifyPooled(objects, { timeoutMs: 1 }));
+      const v = afterWait(toLb(await fast.verifyPooled(objects, { timeoutMs: 1 })), timeoutMs, started);
       if (!v.ok) return v;
       return (await waitUp(fast, objects, Date.now(), pollMs)) ?? v;
     },

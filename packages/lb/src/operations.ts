@@ -445,7 +445,9 @@ async function poolOrDepoolOp(ctx: LbContext, a: PoolArgs, direction: 'pool' | '
   ctx.emit({ type: 'verification', direction: direction === 'depool' ? 'out' : 'in', ok: v.ok, hosts: [a.host], failedHosts: v.failedHosts, report: v.report });
   const data = { host: a.host, direction, changed: changed.map((c) => ({ object: shortKey(c.key), from: c.from, to: c.to })), verified: v.ok, report: v.report, leftAlone };
   if (v.ok) {
-    task.succeed(`${direction} ${a.host}: done, verified on every LB`);
+    // (the renderers append an end message to the title: the title says it, the message is empty)
+    task.update(`${direction} ${a.host}: done, verified on every LB`);
+    task.succeed();
     ctx.output(data, `${direction === 'pool' ? 'pooled' : 'depooled'} ${changed.map((c) => shortKey(c.key)).join(', ')}; ${v.report}`);
     return 0;
   }
@@ -462,17 +464,17 @@ async function poolOrDepoolOp(ctx: LbContext, a: PoolArgs, direction: 'pool' | '
       ...back.skipped.map((sk) => `${shortKey(sk.key)}: ${sk.why}, left as it is`),
     ];
     if (!notBack.length) {
-      task.fail(`pool ${a.host}: not verified on every LB, depooled again`);
+      task.fail('not verified on every LB, depooled again');
       ctx.leftover?.({ object: a.host, state: 'depooled', why: v.report });
       ctx.output({ ...data, depooledAgain: true }, `FAILED: ${a.host} was not pooled on every LB, set back to pooled=no:\n${v.report}`);
       return 1;
     }
-    task.fail(`pool ${a.host}: not verified on every LB, and NOT set back to pooled=no`);
+    task.fail('not verified on every LB, and NOT set back to pooled=no');
     ctx.leftover?.({ object: a.host, state: `not set back to pooled=no (${notBack.join('; ')})`, why: v.report });
     ctx.output({ ...data, depooledAgain: false, notSetBack: notBack }, `FAILED: ${a.host} was not pooled on every LB, and setting it back to pooled=no did not happen for ${notBack.join('; ')}:\n${v.report}`);
     return 1;
   }
-  task.fail(`depool ${a.host}: not verified on every LB`);
+  task.fail('not verified on every LB');
   ctx.output(data, `FAILED: ${a.host} is pooled=no in conftool but not out on every LB:\n${v.report}`);
   return 1;
 }
