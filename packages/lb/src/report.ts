@@ -28,11 +28,21 @@ export function formatReport(r: RollingReport): string {
   return lines.join('\n');
 }
 
-/** Identical outputs grouped like Cumin: one block per distinct output with the hosts that produced it. */
+/** How a command ended, when not with 0: a failed host's block must say so, not only stop. */
+function exitNote(o: CommandOutput): string {
+  if (o.exitCode === 0) return '';
+  return o.exitCode === null ? '\n[no exit code: timed out or cut off]' : `\n[exit code ${o.exitCode}]`;
+}
+
+/**
+ * Identical outputs grouped like Cumin: one block per distinct output with the hosts that produced
+ * it; a command that did not exit 0 ends its lines with its exit code (so hosts that printed the
+ * same but ended differently are not one group).
+ */
 export function groupOutputs(outputs: ReadonlyMap<string, CommandOutput[]>): { hosts: string[]; output: string }[] {
   const groups = new Map<string, string[]>();
   for (const [host, outs] of outputs) {
-    const text = outs.map((o) => `$ ${o.cmd}\n${[o.stdout, o.stderr].filter(Boolean).join('\n')}`.trimEnd()).join('\n');
+    const text = outs.map((o) => `${`$ ${o.cmd}\n${[o.stdout, o.stderr].filter(Boolean).join('\n')}`.trimEnd()}${exitNote(o)}`).join('\n');
     const list = groups.get(text);
     if (list) list.push(host);
     else groups.set(text, [host]);

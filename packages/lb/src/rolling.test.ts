@@ -1,11 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { parseBatchSpec, planBatches, parseDuration, batchSizeAt } from './batches.js';
 import { planRolling, formatPlan } from './plan.js';
-import { formatReport } from './report.js';
+import { formatReport, groupOutputs } from './report.js';
 import { runRolling, type RollingOptions, type RollingReport } from './rolling.js';
 import { selectHosts, type SelectOptions } from './select.js';
 import { FakeFleet, type HostBehaviour } from './testing/index.js';
-import type { HostPhase, JournalEntry, LbEvent } from './ports.js';
+import type { CommandOutput, HostPhase, JournalEntry, LbEvent } from './ports.js';
 
 const restart = [{ argv: ['systemctl', 'restart', 'nginx'], timeoutMs: 1000 }];
 
@@ -534,6 +534,25 @@ describe('errors other than a stop still end in a report', () => {
     expect(r.inFlight.map((h) => [h.host, h.phase])).toEqual([
       ['mw1001.eqiad.wmnet', 'repooled'],
       ['mw1002.eqiad.wmnet', 'repooled'],
+    ]);
+  });
+});
+
+describe('rolling-run output groups', () => {
+  it('groups identical output; a command that did not exit 0 says how it ended, so it is not grouped with hosts that succeeded', () => {
+    const ok = (host: string): [string, CommandOutput[]] => [host, [{ cmd: 'check', exitCode: 0, stdout: 'same\n', stderr: '' }]];
+    const groups = groupOutputs(
+      new Map<string, CommandOutput[]>([
+        ok('mw1001.eqiad.wmnet'),
+        ok('mw1002.eqiad.wmnet'),
+        ['mw1003.eqiad.wmnet', [{ cmd: 'check', exitCode: 3, stdout: 'same\n', stderr: '' }]],
+        ['mw1004.eqiad.wmnet', [{ cmd: 'check', exitCode: null, stdout: '', stderr: '' }]],
+      ]),
+    );
+    expect(groups).toEqual([
+      { hosts: ['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet'], output: '$ check\nsame' },
+      { hosts: ['mw1003.eqiad.wmnet'], output: '$ check\nsame\n[exit code 3]' },
+      { hosts: ['mw1004.eqiad.wmnet'], output: '$ check\n[no exit code: timed out or cut off]' },
     ]);
   });
 });
