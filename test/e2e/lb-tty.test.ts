@@ -18,8 +18,11 @@ afterEach(async () => {
   await lab.reset();
 });
 
-/** The binary on a pseudo-terminal, 160 columns, NO_COLOR; everything drawn, cursor codes removed. */
-function onTty(args: string[]): Promise<{ code: number | null; screen: string }> {
+/**
+ * The binary on a pseudo-terminal, 160 columns, NO_COLOR; everything drawn, cursor codes removed.
+ * `onScreen` sees what is drawn so far and can type into the terminal (Ctrl+C is "\x03").
+ */
+function onTty(args: string[], onScreen?: (screen: string, type: (keys: string) => void) => void): Promise<{ code: number | null; screen: string }> {
   const q = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
   const cmd = `stty cols 160 rows 50; exec ${[process.execPath, BIN, '-c', lab.info.config, ...args].map(q).join(' ')}`;
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
@@ -27,12 +30,19 @@ function onTty(args: string[]): Promise<{ code: number | null; screen: string }>
   delete env.FORCE_COLOR;
   return new Promise((resolve) => {
     const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    child.stdin.end();
+    if (!onScreen) child.stdin.end();
     let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      // eslint-disable-next-line no-control-regex
+      onScreen?.(out.replace(/\x1b\[[?\d;]*[A-Za-z]/g, ''), (keys) => child.stdin.write(keys));
+    });
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    // eslint-disable-next-line no-control-regex
-    child.on('close', (code) => resolve({ code, screen: out.replace(/\x1b\[[?\d;]*[A-Za-z]/g, '').replace(/\r/g, '') }));
+    child.on('close', (code) => {
+      child.stdin.destroy();
+      // eslint-disable-next-line no-control-regex
+      resolve({ code, screen: out.replace(/\x1b\[[?\d;]*[A-Za-z]/g, '').replace(/\r/g, '') });
+    });
   });
 }
 
@@ -69,5 +79,22 @@ describe('sre.lb.rolling-restart on a terminal', () => {
     expect(r.screen).toMatch(/END \(FAIL\) - Cookbook sre\.lb\.rolling-restart \(exit_code=1\)/);
     const { kvs } = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
     expect((JSON.parse(kvs.get(`${poolsPrefix(lab, 'eqiad', 'jobrunner')}nginx/mw1303.eqiad.wmnet`)!.value) as { pooled: string }).pooled).toBe('no');
+  });
+
+  it('Ctrl+C mid-batch: the host stopped mid-way is drawn as stopped (not with a tick), the report says it is still depooled; exit 97', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    let typed = false;
+    const r = await onTty(['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e tty ctrl-c'], (screen, type) => {
+      if (!typed && /mw1302\.eqiad\.wmnet: restarting/.test(screen)) {
+        typed = true;
+        type('\x03');
+      }
+    });
+    expect(typed).toBe(true);
+    expect(r.code).toBe(97);
+    expect(r.screen).toMatch(/^ {2}✖ mw1302\.eqiad\.wmnet: (restarting|acted): stopped — interrupted$/m);
+    expect(r.screen).not.toMatch(/✔ mw1302\.eqiad\.wmnet/);
+    expect(r.screen).not.toMatch(/✔ Batch 2\/4/);
+    expect(r.screen).toMatch(/Stopped at acted: mw1302\.eqiad\.wmnet, STILL DEPOOLED/);
   });
 });

@@ -136,22 +136,32 @@ const PHASE_TEXT: Partial<Record<HostPhase, string>> = {
 
 /** Progress (one task per batch, one subtask per host), events for --output json, log lines. */
 function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
+  // Tasks and host subtasks still open. One left open when the run stops would be drawn as a
+  // success when the display closes (a host left depooled shown with a tick): each is ended here.
   const tasks = new Map<number, TaskLike>();
-  const subs = new Map<string, TaskLike>();
+  const subs = new Map<string, { task: TaskLike; batch: number }>();
+  const endOpen = (batch: number | undefined, why: string): void => {
+    for (const [h, s] of subs) {
+      if (batch !== undefined && s.batch !== batch) continue;
+      s.task.fail(`stopped — ${why}`);
+      subs.delete(h);
+    }
+  };
   return (e) => {
     ctx.emit({ ...e, type: e.type === 'plan' ? 'batch-planned' : e.type });
     switch (e.type) {
       case 'batch-started': {
         const t = ctx.progress.task(e.batch === 0 ? `Leftovers of run ${ctx.resume?.runId ?? '?'}: ${e.hosts.join(', ')}` : `Batch ${e.batch}/${e.of}: ${e.hosts.join(', ')}`);
         tasks.set(e.batch, t);
-        for (const h of e.hosts) subs.set(h, t.subtask(`${h}: waiting`));
+        for (const h of e.hosts) subs.set(h, { task: t.subtask(`${h}: waiting`), batch: e.batch });
         break;
       }
       case 'host-phase': {
         // The renderers show a task's end message after its title ("title: message"): the title
         // keeps the host and the phase it ended in, the message says only how it ended.
-        const s = subs.get(e.host);
+        const s = subs.get(e.host)?.task;
         if (!s) break;
+        if (e.phase === 'done' || e.phase === 'failed' || e.phase === 'put-back') subs.delete(e.host);
         if (e.phase === 'done') {
           s.update(`${e.host}: done`);
           s.succeed();
@@ -168,6 +178,8 @@ function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
         break;
       case 'batch-done': {
         const t = tasks.get(e.batch);
+        tasks.delete(e.batch);
+        endOpen(e.batch, e.reason ?? 'the batch ended before this host did');
         if (e.ok) t?.succeed();
         else t?.fail(e.reason ? `FAILED — ${e.reason}` : 'FAILED');
         break;
@@ -179,6 +191,9 @@ function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
         ctx.log.warn(e.message);
         break;
       case 'stopped':
+        endOpen(undefined, e.reason);
+        for (const t of tasks.values()) t.fail(`stopped — ${e.reason}`);
+        tasks.clear();
         ctx.log.error(`stopping: ${e.reason}`);
         break;
       default:
