@@ -13,7 +13,25 @@ interface Pending {
   resolve(): void;
   reject(err: Error): void;
   skipped?: string;
+  /** The step ended: listr2 throws when a finished task's output is set, so nothing is written to it any more. */
+  ended?: boolean;
   wrapper?: { title: string; output: string; skip(msg?: string): void };
+}
+
+/** Progress is best effort: write to a step's line only while it runs, and never let the renderer throw into the run. */
+function draw(p: Pending | undefined, field: 'title' | 'output', text: string): void {
+  if (!p?.wrapper || p.ended) return;
+  try {
+    p.wrapper[field] = text;
+  } catch {
+    // the renderer already let go of this task (it ended between our check and the write)
+  }
+}
+
+function end(p: Pending | undefined): void {
+  if (!p) return;
+  p.ended = true;
+  p.resolve();
 }
 
 function deferred(title: string): Pending {
@@ -73,8 +91,7 @@ export function listrSink(_opts: { noColor: boolean }): RunSink & { finish(): Pr
   // ends (the text lines are printed then). Warnings and lock waits must be seen when they happen:
   // show them under the running step too.
   const showNow = (text: string) => {
-    const top = currentTop === undefined ? undefined : steps.get(currentTop);
-    if (top?.wrapper) top.wrapper.output = text;
+    draw(currentTop === undefined ? undefined : steps.get(currentTop), 'output', text);
   };
 
   return {
@@ -97,48 +114,43 @@ export function listrSink(_opts: { noColor: boolean }): RunSink & { finish(): Pr
           const np = deferred(ev.title);
           steps.set(ev.id, np);
           if (ev.parent === undefined) {
-            if (currentTop !== undefined) steps.get(currentTop)?.resolve();
+            if (currentTop !== undefined) end(steps.get(currentTop));
             currentTop = ev.id;
             startTop(ev.id, np);
           } else {
             const pending = subtasksOf.get(ev.parent);
             if (pending) pending.push({ id: ev.id, p: np });
-            else {
-              const parent = steps.get(ev.parent);
-              if (parent?.wrapper) parent.wrapper.output = ev.title;
-            }
+            else draw(steps.get(ev.parent), 'output', ev.title);
           }
           break;
         }
         case 'updated':
           if (p) {
             p.title = ev.title;
-            if (p.wrapper) p.wrapper.title = ev.title;
-            else if (ev.parent !== undefined) {
-              const parent = steps.get(ev.parent);
-              if (parent?.wrapper) parent.wrapper.output = ev.title;
-            }
+            if (p.wrapper) draw(p, 'title', ev.title);
+            else if (ev.parent !== undefined) draw(steps.get(ev.parent), 'output', ev.title);
           }
           break;
         case 'output':
-          if (p?.wrapper && ev.message) p.wrapper.output = ev.message;
+          if (ev.message) draw(p, 'output', ev.message);
           break;
         case 'succeeded':
-          if (p?.wrapper && ev.message) p.wrapper.title = `${p.title}: ${ev.message}`;
-          p?.resolve();
+          if (p && ev.message) draw(p, 'title', `${p.title}: ${ev.message}`);
+          end(p);
           break;
         case 'skipped':
           if (p) p.skipped = ev.message ?? p.title;
-          p?.resolve();
+          end(p);
           break;
         case 'failed':
           // listr2 shows the error in place of the title: keep the title (the host) in it.
+          if (p) p.ended = true;
           p?.reject(new Error(ev.message ? `${ev.title}: ${ev.message}` : `${ev.title} failed`));
           break;
       }
     },
     async finish() {
-      for (const p of steps.values()) p.resolve();
+      for (const p of steps.values()) end(p);
       await chain;
     },
   };
