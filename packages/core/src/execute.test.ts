@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { GalleyError } from '@galley/errors';
 import type { ClientHooks } from './clients.js';
 import { defineCookbook, InitSuccess } from './cookbook.js';
 import { MemoryJournal, MemoryLocks, runCookbookForTest } from './testing/index.js';
@@ -10,6 +11,12 @@ describe('executeCookbook outcomes (through runCookbookForTest)', () => {
     { name: 'success', cookbook: ok, exit: 0 },
     { name: 'non-zero', cookbook: defineCookbook({ title: 'n', async run() { return 3; } }), exit: 3 },
     { name: 'throw', cookbook: defineCookbook({ title: 't', async run() { throw new Error('boom'); } }), exit: 99 },
+    {
+      // An error the user can act on (stable code, hint) is an operational failure, not a bug.
+      name: 'throw a GalleyError',
+      cookbook: defineCookbook({ title: 't', async run() { throw new GalleyError('ERR_ETCD_UNAVAILABLE', 'etcd at 127.0.0.1:2379 is unreachable', { hint: 'check etcd' }); } }),
+      exit: 1,
+    },
     {
       name: 'rollback after throw',
       cookbook: defineCookbook({ title: 'r', async run() { throw new Error('boom'); }, async rollback() {} }),

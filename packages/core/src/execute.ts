@@ -385,8 +385,10 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
     cause = err;
     errorEvent('run', err);
     // A lost lock aborts ctx.signal, so what the cookbook throws then is usually that abort: the
-    // cause is the lock (exit 1, logged below), not a bug.
-    exitCode = isLockFailure(err) || deps.locks.lost.aborted ? ExitCode.FAILURE : ExitCode.EXCEPTION;
+    // cause is the lock (exit 1, logged below), not a bug. Likewise a GalleyError (stable code,
+    // message naming the object, hint: etcd unreachable, a refused selection, ...) is an
+    // operational failure the user can act on: exit 1. Only a plain Error is a bug: 99.
+    exitCode = isLockFailure(err) || isGalleyError(err) || deps.locks.lost.aborted ? ExitCode.FAILURE : ExitCode.EXCEPTION;
     status = 'FAIL';
   }
   if (deps.signal.aborted) {
