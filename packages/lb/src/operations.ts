@@ -104,7 +104,7 @@ async function lockClusters(ctx: LbContext, store: LbPorts['store'], select: Sel
   throw new Error(`the selection ${sel.what} kept changing clusters while they were being locked`);
 }
 
-const LOCK_CODES: ReadonlySet<string> = new Set(['ERR_LOCK_TIMEOUT', 'ERR_LOCK_LOST', 'ERR_LOCK_EXPIRED']);
+const LOCK_CODES: ReadonlySet<string> = new Set(['ERR_LOCK_TIMEOUT', 'ERR_LOCK_LOST', 'ERR_LOCK_EXPIRED', 'ERR_LOCK_UNCONFIRMED']);
 
 function list(v: string | undefined): string[] | undefined {
   if (v === undefined) return undefined;

@@ -120,7 +120,7 @@ function shortKeyOf(key: string): string {
 }
 
 /** Lock failures the runner raises before it starts any command (lease lost, max-hold passed, lock wait timed out). */
-const NOT_STARTED_CODES: ReadonlySet<string> = new Set(['ERR_LOCK_LOST', 'ERR_LOCK_EXPIRED', 'ERR_LOCK_TIMEOUT']);
+const NOT_STARTED_CODES: ReadonlySet<string> = new Set(['ERR_LOCK_LOST', 'ERR_LOCK_EXPIRED', 'ERR_LOCK_TIMEOUT', 'ERR_LOCK_UNCONFIRMED']);
 function notStarted(err: unknown): boolean {
   const code = isGalleyError(err) ? err.code : typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
   return typeof code === 'string' && NOT_STARTED_CODES.has(code);
