@@ -37,7 +37,11 @@ describe('lab up/down', () => {
     const dirs = [path.join(base, 'a'), path.join(base, 'b')];
     let labs: Lab[] = [];
     try {
-      labs = await Promise.all(dirs.map((dir) => startLab({ dir, hosts: 3, lbs: 1, bastion: true })));
+      // allSettled: when one start fails, the lab that did start must still be stopped below
+      // (its processes would outlive the removed dir).
+      const started = await Promise.allSettled(dirs.map((dir) => startLab({ dir, hosts: 3, lbs: 1, bastion: true })));
+      labs = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      for (const r of started) if (r.status === 'rejected') throw r.reason;
       const states = labs.map((l) => readState(l.dir)!);
       expect(new Set(labs.map((l) => l.info.etcd.endpoints[0])).size).toBe(2);
       expect(new Set(labs.map((l) => l.info.loadBalancers[0]!.url)).size).toBe(2);
@@ -61,6 +65,8 @@ describe('lab up/down', () => {
       expect(traces(dirs[1]!, states[1]!)).toEqual([]);
     } finally {
       for (const l of labs) await l.stop();
+      // A start that failed half-way cleans up after itself; stopDir also covers one that did not.
+      for (const d of dirs) await stopDir(d).catch(() => undefined);
       fs.rmSync(base, { recursive: true, force: true });
     }
   });
