@@ -202,11 +202,18 @@ async function pollUntil(
   /** Filled on a timeout: "<lb> in pool <pool>" → the hosts that did not satisfy `ok` there. */
   failing?: Map<string, Set<string>>,
 ): Promise<boolean> {
-  let pairs = svc.topology.poolsForNodes(objects).flatMap((ref) => {
+  const all = svc.topology.poolsForNodes(objects).flatMap((ref) => {
     const hosts = [...new Set(objects.filter((o) => o.tags.dc === ref.dc && o.tags.cluster === ref.cluster && o.tags.service === ref.service).map((o) => o.tags.name))];
     return ref.loadBalancers.map((lb) => ({ ref, lb, hosts, done: false, bad: hosts }));
   });
+  let pairs = all;
+  // Pairs that agreed in an earlier round are not asked again while the others catch up, so when
+  // they did not all agree in the same round, one more round re-reads every pair: the verdict is
+  // a moment at which every LB agreed (an LB may have flipped back meanwhile, e.g. a threshold).
+  let rounds = 0;
+  let confirming = false;
   for (;;) {
+    rounds++;
     await Promise.all(
       pairs.map(async (p) => {
         try {
@@ -219,8 +226,16 @@ async function pollUntil(
         }
       }),
     );
+    const allAgreed = pairs.every((p) => p.done);
+    if (allAgreed && (confirming || rounds === 1)) return true;
+    if (allAgreed) {
+      // Every pair agreed, some in an earlier round: confirm them all together, right away.
+      confirming = true;
+      pairs = all;
+      continue;
+    }
+    confirming = false;
     pairs = pairs.filter((p) => !p.done);
-    if (!pairs.length) return true;
     if (Date.now() >= deadline) {
       for (const p of pairs) failing?.set(`${p.lb.name} in pool ${p.ref.pool}`, new Set(p.bad));
       return false;

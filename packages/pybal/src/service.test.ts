@@ -58,10 +58,22 @@ describe('PybalService against two fake LBs', () => {
     expect(v.elapsedMs).toBeGreaterThanOrEqual(400);
     expect(v.elapsedMs).toBeLessThan(4000);
     expect(v.report).toMatch(/^verified mw1001\.eqiad\.wmnet depooled on lvs1019, lvs1020/);
-    // An LB that already agreed is not asked again.
-    expect(a.requests).toHaveLength(1);
-    expect(b.requests.length).toBeGreaterThan(1);
+    // An LB that already agreed is not asked again while the other catches up, only once more in
+    // the confirming round that asks every LB at once.
+    expect(a.requests).toHaveLength(2);
+    expect(b.requests.length).toBeGreaterThan(2);
     expect(new Set(b.requests.map((r) => r.path))).toEqual(new Set(['/pools/jobrunner_nginx']));
+  });
+
+  it('does not verify a depool when the LB that agreed first has put the host back by the time the other agrees', async () => {
+    a.set('jobrunner_nginx', h1, { enabled: false, pooled: false });
+    setTimeout(() => {
+      b.set('jobrunner_nginx', h1, { enabled: false, pooled: false });
+      a.set('jobrunner_nginx', h1, { enabled: true, pooled: true });
+    }, 300);
+    const v = await svc.verifyDepooled([node(h1)], { timeoutMs: 1200 });
+    expect(v.ok).toBe(false);
+    expect(v.disagreements.map((d) => d.lb)).toEqual(['lvs1019']);
   });
 
   it('times out naming the lagging LB, what it said and that the other LB already applied it', async () => {

@@ -434,8 +434,16 @@ export class PybalService {
     this.log(`PyBal: verifying ${hostList(pairs.flatMap((p) => p.hosts).filter(uniq))} ${what} (deadline ${timeoutMs} ms)`);
     try {
       for (;;) {
+        // An LB that agreed is not asked again while the others catch up; so when they did not all
+        // agree in the same round, one more round asks every LB at once: the verdict is a moment at
+        // which all of them agreed (one may have flipped back meanwhile).
+        const askingAll = pairs.every((p) => !p.done);
         await poll();
-        if (pairs.every((p) => p.done)) return result(true);
+        if (pairs.every((p) => p.done)) {
+          if (askingAll) return result(true);
+          for (const p of pairs) p.done = false;
+          continue;
+        }
         const left = deadline - Date.now();
         if (left <= 0) return result(false);
         await sleep(Math.min(interval, left), undefined, opts.signal ? { signal: opts.signal } : {});
