@@ -1,9 +1,8 @@
-import net from 'node:net';
 import { describe, expect, it, jest } from '@jest/globals';
 import { Etcd3 } from 'etcd3';
 import { Conftool, EtcdKv, connectEtcd, type KvStore, type WatchEvent } from '@galley/confctl';
 // See contract.test.ts for why the lab is imported from its sources.
-import { privateLab } from '../../../lab/src/testing/index.js';
+import { privateLab, replyEatingProxy } from '../../../lab/src/testing/index.js';
 
 jest.setTimeout(120000);
 
@@ -14,43 +13,6 @@ const waitFor = async (cond: () => boolean, ms = 10000): Promise<void> => {
     await new Promise((r) => setTimeout(r, 20));
   }
 };
-
-/**
- * A TCP proxy in front of one etcd member. While `hold` is set, etcd's bytes to the client are
- * kept back (the request still goes through): a reply lost on the way. `drop()` then cuts every
- * connection, as a network failure would.
- */
-async function replyEatingProxy(target: string): Promise<{ url: string; hold: boolean; drop(): void; close(): Promise<void> }> {
-  const u = new URL(target);
-  const sockets = new Set<net.Socket>();
-  const state = {
-    url: '',
-    hold: false,
-    drop: (): void => {
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-    },
-    close: async (): Promise<void> => {
-      state.drop();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(u.port), u.hostname);
-    sockets.add(client).add(upstream);
-    client.on('data', (d) => upstream.write(d));
-    upstream.on('data', (d) => void (state.hold ? undefined : client.write(d)));
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('close', end).on('error', end);
-    upstream.on('close', end).on('error', end);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  state.url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  return state;
-}
 
 describe('etcd connection: a 3-member cluster, failures, compaction', () => {
   const priv = privateLab({ ssh: false, pybal: false, etcdMembers: 3 }, 90000);

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Etcd3 } from 'etcd3';
 import { connectEtcd } from '@galley/confctl';
-import { sharedLab } from '@galley/lab/testing';
+import { replyEatingProxy, sharedLab, type ReplyEatingProxy } from '@galley/lab/testing';
 import { EtcdLocks } from '../../src/locks/etcd.js';
-import { replyEatingProxy, type ReplyEatingProxy } from './reply-eating-proxy.js';
 
 let raw: Etcd3;
 let endpoint: string;

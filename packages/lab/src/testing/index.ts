@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll } from '@jest/globals';
 import { openLab, startLab, type Lab, type StartLabOptions } from '../lab.js';
 
+export { replyEatingProxy, type ReplyEatingProxy } from './reply-eating-proxy.js';
+
 /**
  * The lab started by the integration project's jest globalSetup (GALLEY_LAB_DIR). Tests that
  * change its state put it back with `lab.reset()` (afterEach/afterAll).

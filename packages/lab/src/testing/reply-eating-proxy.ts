@@ -15,9 +15,11 @@ export interface ReplyEatingProxy {
 }
 
 /**
- * A TCP proxy in front of one etcd member that can lose replies (as confctl's cluster test does,
- * plus a trigger on the request's bytes: etcd3 may open a new connection for the very request whose
- * reply is to be lost, and that connection's handshake must still get through).
+ * A TCP proxy in front of one etcd member that can lose replies, for the tests of what a client
+ * does when a write's answer never comes (confctl's conftool writes, core's lock writes). `hold`
+ * keeps etcd's bytes back from now on; `holdOnce(needle)` starts holding the moment a request
+ * containing `needle` passes, since etcd3 may open a new connection for the very request whose
+ * reply is to be lost, and that connection's handshake must still get through.
  */
 export async function replyEatingProxy(target: string): Promise<ReplyEatingProxy> {
   const u = new URL(target);
