@@ -13,17 +13,18 @@ export interface LifecycleClients {
   monitoring?: Monitoring;
 }
 
+/** What some clients need from outside this package. */
+export interface LifecycleDeps {
+  /** For a `command` provisioner with `via:` (SSH on a management host): a @galley/remote Remote. */
+  ssh?: SshRunner | undefined;
+}
+
 /**
  * The clients the config's provisioner/inventory/monitoring sections ask for (absent sections:
  * absent clients). A `type: plugin` section's module is imported right away, in the background:
  * its client's `ready()` (and its first call) reject when the module cannot be loaded or does
  * not implement the interface. `loadFromConfig` waits for that, so a bad plugin fails up front.
  */
-export interface LifecycleDeps {
-  /** For a `command` provisioner with `via:` (SSH on a management host): a @galley/remote Remote. */
-  ssh?: SshRunner | undefined;
-}
-
 export function fromConfig(cfg: Pick<GalleyConfig, 'provisioner' | 'inventory' | 'monitoring'>, hooks: LifecycleHooks = {}, deps: LifecycleDeps = {}): LifecycleClients {
   const out: LifecycleClients = {};
   const p = cfg.provisioner;
