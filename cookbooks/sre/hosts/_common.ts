@@ -297,15 +297,9 @@ export function decommissionHostMs(t: TimeoutSettings): number {
  * refuses a config whose timeouts exceed them (checkLockBudget).
  */
 export function lockTtlSeconds(kind: 'reimage' | 'decommission', hostCount: number): number {
-  const perHost = kind === 'reimage' ? reimageHostMs(CAPPED) : decommissionHostMs(CAPPED);
+  const perHost = kind === 'reimage' ? reimageHostMs(LOCK_BUDGET_CAPS) : decommissionHostMs(LOCK_BUDGET_CAPS);
   return Math.ceil((Math.max(1, hostCount) * perHost + MARGIN_MS) / 1000);
 }
-
-const CAPPED: TimeoutSettings = {
-  installTimeoutMs: LOCK_BUDGET_CAPS.installTimeoutMs,
-  verifyTimeoutMs: LOCK_BUDGET_CAPS.verifyTimeoutMs,
-  provisionerCallMs: LOCK_BUDGET_CAPS.provisionerCallMs,
-};
 
 /** The timeouts this run will use, from the config the clients were built with (defaults as the clients apply them). */
 export function configuredTimeouts(c: Clients): TimeoutSettings {
