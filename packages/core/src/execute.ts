@@ -90,10 +90,6 @@ export function newRunId(): string {
 
 const RESERVED = (n: number) => n >= 90 && n <= 99;
 
-/** Lock failures are operational, not bugs: exit 1 (as a busy lock before START is), never 99. */
-const LOCK_FAILURES = new Set(['ERR_LOCK_LOST', 'ERR_LOCK_EXPIRED', 'ERR_LOCK_TIMEOUT', 'ERR_LOCK_UNCONFIRMED']);
-const isLockFailure = (err: unknown) => isGalleyError(err) && LOCK_FAILURES.has(err.code);
-
 export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promise<RunResult> {
   const started = Date.now();
   const runId = req.runId ?? newRunId();
@@ -385,10 +381,10 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
     cause = err;
     errorEvent('run', err);
     // A lost lock aborts ctx.signal, so what the cookbook throws then is usually that abort: the
-    // cause is the lock (exit 1, logged below), not a bug. Likewise a GalleyError (stable code,
-    // message naming the object, hint: etcd unreachable, a refused selection, ...) is an
-    // operational failure the user can act on: exit 1. Only a plain Error is a bug: 99.
-    exitCode = isLockFailure(err) || isGalleyError(err) || deps.locks.lost.aborted ? ExitCode.FAILURE : ExitCode.EXCEPTION;
+    // cause is the lock (exit 1, logged below), not a bug. A GalleyError (the lock errors included:
+    // stable code, message naming the object, hint: etcd unreachable, a refused selection, ...) is
+    // an operational failure the user can act on: exit 1. Only a plain Error is a bug: 99.
+    exitCode = isGalleyError(err) || deps.locks.lost.aborted ? ExitCode.FAILURE : ExitCode.EXCEPTION;
     status = 'FAIL';
   }
   if (deps.signal.aborted) {
