@@ -41,11 +41,11 @@ export {
   LockExpiredError,
   LockLostError,
   LockTimeoutError,
+  LockUnconfirmedError,
   ResumeRefusedError,
   WriteInPrepareError,
   type LockHolderInfo,
 } from './errors.js';
-export { LockUnconfirmedError } from './locks/errors.js';
 export { fanout, type RunEvent, type RunEventBody, type RunSink, type RunSummary, type LogLevel } from './events.js';
 export {
   executeCookbook,

@@ -9,8 +9,7 @@ import os from 'node:os';
 import type { Etcd3, Lease, Watcher } from 'etcd3';
 import { asWriteTxn, isAmbiguousWriteError } from '@galley/confctl';
 import type { EtcdCompare } from '../clients.js';
-import { LockExpiredError, LockLostError, LockTimeoutError, type LockHolderInfo } from '../errors.js';
-import { LockUnconfirmedError } from './errors.js';
+import { LockExpiredError, LockLostError, LockTimeoutError, LockUnconfirmedError, type LockHolderInfo } from '../errors.js';
 import type { AcquireOptions, AcquireResult, LockSession } from './types.js';
 
 export interface LockValue {
@@ -147,11 +146,18 @@ export class EtcdLocks {
   }
 }
 
+/** A lock this session holds: its key, its max-hold timer, and the watch on the key's removal. */
+interface HeldKey {
+  key: string;
+  timer: NodeJS.Timeout;
+  watcher?: Watcher | undefined;
+}
+
 export class EtcdLockSession implements LockSession {
   readonly enabled = true;
   private lease: Lease | undefined;
   private leaseId: string | undefined;
-  private readonly held = new Map<string, { key: string; timer: NodeJS.Timeout; watcher?: Watcher | undefined }>();
+  private readonly held = new Map<string, HeldKey>();
   private readonly lostCtl = new AbortController();
   private watchdog: NodeJS.Timeout | undefined;
   private lastKeepalive = Date.now();
@@ -281,7 +287,7 @@ export class EtcdLockSession implements LockSession {
       void this.locks.etcd.delete().key(key).exec().catch(() => undefined);
     }, opts.ttlSeconds * 1000);
     timer.unref();
-    const entry: { key: string; timer: NodeJS.Timeout; watcher?: Watcher | undefined } = { key, timer };
+    const entry: HeldKey = { key, timer };
     this.held.set(lock, entry);
     // Our key deleted by someone else (`--break-lock`, or another run expiring it) means the lock is
     // no longer ours: stop at once, not only at the next verify(). From the revision of our own
