@@ -12,7 +12,7 @@ import { LbArgumentError, NothingSelectedError, UnknownPoolError } from './error
 import { formatPlan, planRolling, shortKey } from './plan.js';
 import { realClock, type CommandSpec, type HostPhase, type JournalEntry, type LbEvent, type LbPorts, type PoolCapacity, type PoolObject, type WriteOutcome } from './ports.js';
 import { formatReport, groupOutputs } from './report.js';
-import { capacityMessage, judgeCapacity, runRolling, type RollingReport } from './rolling.js';
+import { capacityMessage, isLockFailure, judgeCapacity, runRolling, type RollingReport } from './rolling.js';
 import { escapeRegex, selectHosts, type SelectOptions, type Selection } from './select.js';
 
 interface TaskLike {
@@ -103,8 +103,6 @@ async function lockClusters(ctx: LbContext, store: LbPorts['store'], select: Sel
   }
   throw new Error(`the selection ${sel.what} kept changing clusters while they were being locked`);
 }
-
-const LOCK_CODES: ReadonlySet<string> = new Set(['ERR_LOCK_TIMEOUT', 'ERR_LOCK_LOST', 'ERR_LOCK_EXPIRED', 'ERR_LOCK_UNCONFIRMED']);
 
 function list(v: string | undefined): string[] | undefined {
   if (v === undefined) return undefined;
@@ -255,8 +253,7 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
   try {
     locked = await lockClusters(ctx, ports.store, call.select, sel);
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code !== 'string' || !LOCK_CODES.has(code)) throw err;
+    if (!isLockFailure(err)) throw err;
     // Nothing was touched: say who holds the cluster rather than crash.
     const msg = `REFUSED: cannot lock ${[...new Set(sel.hosts.map((h) => `${h.dc}/${h.cluster}`))].join(', ')} for a rolling operation: ${err instanceof Error ? err.message : String(err)}; nothing was changed`;
     ctx.log.error(msg);

@@ -119,11 +119,14 @@ function shortKeyOf(key: string): string {
   return i >= 0 ? key.slice(i + 7) : key;
 }
 
-/** Lock failures the runner raises before it starts any command (lease lost, max-hold passed, lock wait timed out). */
-const NOT_STARTED_CODES: ReadonlySet<string> = new Set(['ERR_LOCK_LOST', 'ERR_LOCK_EXPIRED', 'ERR_LOCK_TIMEOUT', 'ERR_LOCK_UNCONFIRMED']);
-function notStarted(err: unknown): boolean {
+/**
+ * A lock failure (lease lost, max-hold passed, lock wait timed out): the runner raises these before
+ * it starts any command, and taking the cluster locks fails with them before anything is written.
+ */
+const LOCK_CODES: ReadonlySet<string> = new Set(['ERR_LOCK_LOST', 'ERR_LOCK_EXPIRED', 'ERR_LOCK_TIMEOUT', 'ERR_LOCK_UNCONFIRMED']);
+export function isLockFailure(err: unknown): boolean {
   const code = isGalleyError(err) ? err.code : typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  return typeof code === 'string' && NOT_STARTED_CODES.has(code);
+  return typeof code === 'string' && LOCK_CODES.has(code);
 }
 
 function asObject(c: PoolChange, pooled: PoolObject['pooled']): PoolObject {
@@ -394,7 +397,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
       try {
         results = await ports.executor.run(ready.map((s) => s.plan.host), opts.commands);
       } catch (err) {
-        if (notStarted(err)) {
+        if (isLockFailure(err)) {
           // The runner checks its locks before any command starts: nothing ran, so the hosts are
           // put back (if that write fails too, they are reported still depooled).
           await putBack(ready, `action not started: ${errorText(err)}`);
