@@ -1,7 +1,10 @@
 import { checkNotWholeCluster, planBatches, type BatchSpec } from './batches.js';
 import type { CommandSpec, LbPorts, PoolCapacity } from './ports.js';
 import { capacityMessage, checkPools, commandText, depoolsPerPool, judgeCapacity, type HealthCheck } from './rolling.js';
-import type { HostPlan, Selection } from './select.js';
+import { shortKey, type HostPlan, type Selection } from './select.js';
+
+// (shortKey lives in select.ts, which rolling.ts imports too; it stays exported from here.)
+export { shortKey };
 
 export interface PlannedBatch {
   batch: number;
@@ -83,10 +86,4 @@ export function formatPlan(plan: RollingPlan): string {
   for (const s of plan.skipped) lines.push(`Skipped ${s.host}: ${s.why}`);
   if (plan.warnings.length) lines.push(`WARNINGS:\n${plan.warnings.map((w) => `  - ${w}`).join('\n')}`);
   return lines.join('\n');
-}
-
-/** dc/cluster/service/host from a conftool key. */
-export function shortKey(key: string): string {
-  const i = key.indexOf('/pools/');
-  return i >= 0 ? key.slice(i + 7) : key;
 }

@@ -21,7 +21,7 @@ import type {
   PoolObject,
   WriteOutcome,
 } from './ports.js';
-import { escapeRegex, mustBeOut, type HostPlan, type Selection } from './select.js';
+import { escapeRegex, mustBeOut, shortKey, type HostPlan, type Selection } from './select.js';
 
 export interface HealthCheck {
   command: CommandSpec;
@@ -111,12 +111,6 @@ export function commandText(c: CommandSpec): string {
 function errorText(err: unknown): string {
   if (isGalleyError(err)) return `${err.message} [${err.code}]`;
   return err instanceof Error ? err.message : String(err);
-}
-
-/** dc/cluster/service/host from a conftool key (as plan.ts's shortKey, which imports this module). */
-function shortKeyOf(key: string): string {
-  const i = key.indexOf('/pools/');
-  return i >= 0 ? key.slice(i + 7) : key;
 }
 
 /**
@@ -329,7 +323,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
       return `cannot re-read conftool to check the hosts are out (${errorText(err)})`;
     }
     const now = new Map(current.map((o) => [o.key, o]));
-    const inConftool = [...objects.values()].filter((o) => now.get(o.key)?.pooled === 'yes').map((o) => shortKeyOf(o.key));
+    const inConftool = [...objects.values()].filter((o) => now.get(o.key)?.pooled === 'yes').map((o) => shortKey(o.key));
     if (inConftool.length) return `not out of its pools: ${inConftool.join(', ')} ${inConftool.length === 1 ? 'is' : 'are'} pooled=yes in conftool`;
     // Objects without a PyBal pool serve no LB traffic; the ones to depool were refused up front.
     const toVerify = [...objects.values()].filter((o) => ports.capacity.poolOf(o) !== undefined).map((o) => ({ ...o, pooled: now.get(o.key)?.pooled ?? o.pooled }));

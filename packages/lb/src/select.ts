@@ -57,6 +57,12 @@ export function mustBeOut(plan: HostPlan): PoolObject[] {
   return plan.objects.filter((o) => !outOfScope.has(o.key) && o.pooled !== 'inactive');
 }
 
+/** dc/cluster/service/host from a conftool key. */
+export function shortKey(key: string): string {
+  const i = key.indexOf('/pools/');
+  return i >= 0 ? key.slice(i + 7) : key;
+}
+
 export function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
