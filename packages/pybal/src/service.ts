@@ -337,6 +337,20 @@ export class PybalService {
       row.flags.push({ kind: 'unmapped', message: `${dc}/${cluster}/${service} maps to no PyBal pool in the config` });
       return row;
     }
+    this.fillLbCells(row, pool, views, (lb, v, view) => flagsFor(n.pooled, v, { lb: lb.name, host: name, pool, counts: countsFromView(view) }));
+    return row;
+  }
+
+  /**
+   * One cell per LB of the pool: the LB's view of `row.host`, or the error that kept us from
+   * reading it (flagged `lb-error`); `flag` adds the flags of a view that was read.
+   */
+  private fillLbCells(
+    row: ComparisonRow,
+    pool: PoolRef,
+    views: Map<string, PoolFetch>,
+    flag: (lb: PoolRef['loadBalancers'][number], v: LbServerView | null, view: Map<string, LbServerView>) => ComparisonRow['flags'],
+  ): void {
     for (const lb of pool.loadBalancers) {
       const f = views.get(pairKey(pool, lb));
       if (!f?.ok) {
@@ -345,11 +359,10 @@ export class PybalService {
         row.flags.push({ kind: 'lb-error', lb: lb.name, message: error });
         continue;
       }
-      const v = f.view.get(name) ?? null;
+      const v = f.view.get(row.host) ?? null;
       row.lbs.push({ lb: lb.name, view: v });
-      row.flags.push(...flagsFor(n.pooled, v, { lb: lb.name, host: name, pool, counts: countsFromView(f.view) }));
+      row.flags.push(...flag(lb, v, f.view));
     }
-    return row;
   }
 
   private lbOnlyRow(pool: PoolRef, host: string, views: Map<string, PoolFetch>): ComparisonRow {
@@ -358,26 +371,15 @@ export class PybalService {
       const f = views.get(pairKey(pool, lb));
       return f?.ok === true && f.view.has(host);
     });
-    for (const lb of pool.loadBalancers) {
-      const f = views.get(pairKey(pool, lb));
-      if (!f?.ok) {
-        const error = f?.ok === false ? f.error : 'not fetched';
-        row.lbs.push({ lb: lb.name, view: null, error });
-        row.flags.push({ kind: 'lb-error', lb: lb.name, message: error });
-        continue;
-      }
-      const v = f.view.get(host) ?? null;
-      row.lbs.push({ lb: lb.name, view: v });
+    this.fillLbCells(row, pool, views, (lb, v, view) => {
       if (v === null) {
-        row.flags.push({ kind: 'missing-on-lb', lb: lb.name, message: `${lb.name} does not list ${host} in pool ${pool.pool} (${listing.map((l) => l.name).join(', ')} does)` });
-        continue;
+        return [{ kind: 'missing-on-lb', lb: lb.name, message: `${lb.name} does not list ${host} in pool ${pool.pool} (${listing.map((l) => l.name).join(', ')} does)` }];
       }
-      if (v.pooled && v.enabled && !v.up) {
-        const counts = countsFromView(f.view);
-        const need = minUpEnabled(counts.total, pool.depoolThreshold);
-        row.flags.push({ kind: 'pooled-down', lb: lb.name, message: `${lb.name} keeps ${host} pooled although it is down (${counts.upEnabled} of ${counts.total} up and enabled, ${need} needed)` });
-      }
-    }
+      if (!(v.pooled && v.enabled && !v.up)) return [];
+      const counts = countsFromView(view);
+      const need = minUpEnabled(counts.total, pool.depoolThreshold);
+      return [{ kind: 'pooled-down', lb: lb.name, message: `${lb.name} keeps ${host} pooled although it is down (${counts.upEnabled} of ${counts.total} up and enabled, ${need} needed)` }];
+    });
     return row;
   }
 
