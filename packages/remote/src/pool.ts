@@ -6,6 +6,7 @@ import type { SshConfig } from '@galley/config';
 import { TIMEOUT_EXIT_CODES } from './command.js';
 import { hostKeyAlgorithms, type KnownHosts } from './known-hosts.js';
 import { Semaphore } from './semaphore.js';
+import { sleep } from './sleep.js';
 import type { HostTarget, SshConfigResolver } from './ssh-config.js';
 import type { ExecOutcome, ExecRequest, HostFailure, Transport } from './types.js';
 
@@ -75,20 +76,6 @@ function signalTerm(stream: ClientChannel): void {
   } catch {
     // A connection going away at the same moment: the close below is all we can do.
   }
-}
-
-/** Resolves after ms, or at once when the signal aborts. */
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** One pooled ssh2 connection per host, bounded handshakes and channels, host keys always verified. */
@@ -229,7 +216,7 @@ export class SshPool implements Transport {
         // sshd's MaxStartups drops unauthenticated connections at random: back off and retry.
         if (!(err instanceof ConnectFailure) && RETRYABLE_HANDSHAKE.test(msg) && attempt < 6 && !this.#closed) {
           this.stats.handshakeRetries++;
-          await delay(50 * 2 ** attempt * (0.5 + Math.random()), signal);
+          await sleep(50 * 2 ** attempt * (0.5 + Math.random()), signal);
           continue;
         }
         throw err instanceof ConnectFailure ? err : new ConnectFailure('unreachable', `${t.alias}: cannot connect to ${t.hostname}:${t.port}: ${msg}`);

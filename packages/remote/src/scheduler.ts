@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { RunOptionsError } from './errors.js';
 import { NodeSet } from './nodeset.js';
+import { sleep } from './sleep.js';
 import type { CommandResult, ExecOutcome, HostEvent, HostResult, RunOptions, RunReport, Transport } from './types.js';
 
 /** A command ready to send: what to exec, what to show, and what counts as success. */
@@ -73,19 +74,6 @@ interface HostState {
   startedAt: number;
   durationMs: number;
   started: boolean;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** Run commands over hosts with Cumin's semantics (spicerack-model.md §5.3). */
