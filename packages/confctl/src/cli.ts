@@ -6,7 +6,7 @@ import type { Conftool } from './conftool.js';
 import { parseFleet } from './fleet.js';
 import { escapeRegex, parseSelector } from './selector.js';
 import type { Change, ConftoolNode, NodeValues, Selector } from './types.js';
-import { displayName } from './value.js';
+import { diff, displayName } from './value.js';
 
 /** What a confctl invocation produced; src/bin.ts prints it and exits with `exitCode`. */
 export interface CliResult {
@@ -253,11 +253,11 @@ async function cmdSet(ct: Conftool, sel: Selector, changes: Partial<NodeValues>,
     if (argv.json) res.stdout.push(JSON.stringify({ ...c, dryRun: ct.dryRun }));
     else if (!ct.dryRun) res.stdout.push(formatChange(c));
   };
-  const toChange = nodes.filter((n) => (Object.keys(changes) as (keyof NodeValues)[]).some((f) => changes[f] !== undefined && n[f] !== changes[f])).length;
   let done: Change[];
   try {
     done = await ct.with({ onChange: print }).update(nodes, changes);
   } catch (err) {
+    const toChange = nodes.filter((n) => diff(n, changes).length > 0).length;
     if (!ct.dryRun) after.push(`${changedKeys.size} of ${toChange} changed before the failure${changedKeys.size > 0 ? ' (listed on stdout)' : ''}`);
     throw err;
   }

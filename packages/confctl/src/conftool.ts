@@ -6,7 +6,7 @@ import type { FleetDescription } from './fleet.js';
 import { isKvStore, type KvEntry, type KvStore, type KvTxnResult } from './kv.js';
 import { compileSelector, literalPath, type Matcher } from './selector.js';
 import type { Change, ConftoolNode, EtcdCompare, NodeTags, NodeValues, Selector, SyncResult, WatchEvent } from './types.js';
-import { NODE_DEFAULTS, displayName, nodeFromEntry, serialize, validateChanges } from './value.js';
+import { NODE_DEFAULTS, diff, displayName, nodeFromEntry, serialize, validateChanges } from './value.js';
 
 export interface ConftoolOptions {
   /** Key prefix, default `/conftool`. */
@@ -566,14 +566,6 @@ export interface RawObject {
 
 function isObjectList(t: unknown): t is readonly { key: string; tags: NodeTags; modRevision: string }[] {
   return Array.isArray(t);
-}
-
-function diff(n: ConftoolNode, want: FieldChanges): Change[] {
-  const out: Change[] = [];
-  for (const f of ['pooled', 'weight'] as const) {
-    if (want[f] !== undefined && n[f] !== want[f]) out.push({ key: n.key, tags: n.tags, field: f, from: n[f], to: want[f] });
-  }
-  return out;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

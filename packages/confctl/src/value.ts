@@ -1,5 +1,5 @@
 import { InvalidValueError } from './errors.js';
-import { POOLED_VALUES, type ConftoolNode, type NodeTags, type NodeValues, type Pooled } from './types.js';
+import { POOLED_VALUES, type Change, type ConftoolNode, type NodeTags, type NodeValues, type Pooled } from './types.js';
 
 export const NODE_DEFAULTS: NodeValues = { pooled: 'inactive', weight: 0 };
 
@@ -54,4 +54,13 @@ export function nodeFromEntry(key: string, tags: NodeTags, raw: string, modRevis
 /** `eqiad/jobrunner/nginx/mw1001.eqiad.wmnet`: how conftool names an object to humans. */
 export function displayName(tags: NodeTags): string {
   return `${tags.dc}/${tags.cluster}/${tags.service}/${tags.name}`;
+}
+
+/** The field changes `want` makes to `n` (none: it already has them). */
+export function diff(n: ConftoolNode, want: Partial<NodeValues>): Change[] {
+  const out: Change[] = [];
+  for (const f of ['pooled', 'weight'] as const) {
+    if (want[f] !== undefined && n[f] !== want[f]) out.push({ key: n.key, tags: n.tags, field: f, from: n[f], to: want[f] });
+  }
+  return out;
 }
