@@ -238,7 +238,6 @@ async function runOne(name: string, args: readonly string[], catalog: Catalog, g
   const hardStopped = new Promise<number>((resolve) => {
     hardStop = resolve;
   });
-  const leftovers: string[] = [];
   // What this invocation did so far, for the report of a hard stop (second signal), which cannot
   // wait for the runner's own summary.
   const startedAt = Date.now();
@@ -249,8 +248,8 @@ async function runOne(name: string, args: readonly string[], catalog: Catalog, g
       ac.abort(new Error(sig));
     } else {
       err(`\n${sig} again: stopping now (run ${runId}). Left in a non-final state as far as known:`);
-      for (const l of leftovers) err(`  - ${l}`);
-      if (leftovers.length === 0) err('  (nothing reported by the cookbook; check the audit log and `cookbook --locks`)');
+      for (const l of done.leftovers) err(`  - ${String(l.object)}: ${String(l.state)}`);
+      if (done.leftovers.length === 0) err('  (nothing reported by the cookbook; check the audit log and `cookbook --locks`)');
       sink.event({
         type: 'run-finished',
         cookbook: name,
@@ -268,7 +267,6 @@ async function runOne(name: string, args: readonly string[], catalog: Catalog, g
   const tracking: RunSink = {
     event(e) {
       if (e.type === 'leftover') {
-        leftovers.push(`${String(e.object)}: ${String(e.state)}`);
         const { object, state, why } = e as unknown as Leftover;
         done.leftovers.push({ object, state, ...(why !== undefined ? { why } : {}) });
       } else if (e.type === 'change') {
