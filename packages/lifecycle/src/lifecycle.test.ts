@@ -65,14 +65,16 @@ const commandCfg = {
   powerStatus: [tool, 'status', '{host}'],
   hostKey: [tool, 'key', '{host}'],
 };
+/** What the tool's machine dir holds for the host. */
+const observeMachine = async (h: string) => ({
+  os: fs.readFileSync(path.join(machines, h, 'os'), 'utf8').trim(),
+  hostKey: fs.readFileSync(path.join(machines, h, 'key'), 'utf8').trim(),
+  power: fs.readFileSync(path.join(machines, h, 'power'), 'utf8').trim() as 'on' | 'off',
+});
 provisionerContract('command', () => ({
   make: async ({ dryRun }) => new CommandProvisioner(commandCfg, { dryRun }),
   host: () => 'db1001.eqiad.wmnet',
-  observe: async (h) => ({
-    os: fs.readFileSync(path.join(machines, h, 'os'), 'utf8').trim(),
-    hostKey: fs.readFileSync(path.join(machines, h, 'key'), 'utf8').trim(),
-    power: fs.readFileSync(path.join(machines, h, 'power'), 'utf8').trim() as 'on' | 'off',
-  }),
+  observe: observeMachine,
   waitUp: async () => undefined,
 }));
 
@@ -150,11 +152,7 @@ const FIXTURE = path.join(import.meta.dirname, 'testing', 'plugin-fixture.ts');
 provisionerContract('plugin (wrapping command)', () => ({
   make: async ({ dryRun }) => (await loadFromConfig({ provisioner: { type: 'plugin', module: FIXTURE, options: { wrap: 'command', ...commandCfg } } }, { dryRun })).provisioner!,
   host: () => 'db1001.eqiad.wmnet',
-  observe: async (h) => ({
-    os: fs.readFileSync(path.join(machines, h, 'os'), 'utf8').trim(),
-    hostKey: fs.readFileSync(path.join(machines, h, 'key'), 'utf8').trim(),
-    power: fs.readFileSync(path.join(machines, h, 'power'), 'utf8').trim() as 'on' | 'off',
-  }),
+  observe: observeMachine,
   waitUp: async () => undefined,
 }));
 
@@ -299,11 +297,7 @@ provisionerContract('command via SSH (Remote, fake transport, local sh as the ma
     return (await loadFromConfig({ provisioner: { type: 'command', ...viaCfg } }, { dryRun }, { ssh: v.remote })).provisioner!;
   },
   host: () => 'db1001.eqiad.wmnet',
-  observe: async (h) => ({
-    os: fs.readFileSync(path.join(machines, h, 'os'), 'utf8').trim(),
-    hostKey: fs.readFileSync(path.join(machines, h, 'key'), 'utf8').trim(),
-    power: fs.readFileSync(path.join(machines, h, 'power'), 'utf8').trim() as 'on' | 'off',
-  }),
+  observe: observeMachine,
   waitUp: async () => {
     // Every command went to the management host, none to the target.
     expect(new Set(viaFake!.calls.map((c) => c.host))).toEqual(new Set(['cumin1001.eqiad.wmnet']));
