@@ -39,14 +39,15 @@ export const CONFCTL_EXIT = {
 export const CONFIRM_ABOVE = 10;
 
 /** `use`: what to run instead, to change and verify on every load balancer. */
+const useCookbook = (name: string): string => `Use \`cookbook ${name}\` to change and verify on every load balancer.`;
 const SHORTCUTS = {
-  pool: { changes: { pooled: 'yes' }, use: 'Use `cookbook sre.lb.pool` to change and verify on every load balancer.' },
-  depool: { changes: { pooled: 'no' }, use: 'Use `cookbook sre.lb.depool` to change and verify on every load balancer.' },
+  pool: { changes: { pooled: 'yes' }, use: useCookbook('sre.lb.pool') },
+  depool: { changes: { pooled: 'no' }, use: useCookbook('sre.lb.depool') },
   decommission: {
     changes: { pooled: 'inactive' },
     use: 'To decommission a host use `cookbook sre.hosts.decommission-host host=HOST task-id=T…`: it takes the host out of every pool, verified with PyBal, before removing it from conftool.',
   },
-  drain: { changes: { weight: 0 }, use: 'Use `cookbook sre.lb.depool` to change and verify on every load balancer.' },
+  drain: { changes: { weight: 0 }, use: useCookbook('sre.lb.depool') },
 } as const satisfies Record<string, { changes: Partial<NodeValues>; use: string }>;
 
 const USAGE_CODES = new Set(['ERR_CONFCTL_BAD_SELECTOR', 'ERR_CONFCTL_BAD_ACTION', 'ERR_CONFCTL_FLEET_INVALID', 'ERR_CONFCTL_BAD_ARGS', 'ERR_CONFCTL_FILE_NOT_FOUND']);
