@@ -95,14 +95,13 @@ export async function selectHosts(store: PoolStore, opts: SelectOptions): Promis
     else byHost.set(o.tags.name, [o]);
   }
   const wanted = opts.services?.length ? new Set(opts.services) : undefined;
-  let clusterSize = 0;
   let clusterObjects: readonly PoolObject[] = objects;
   if (sel.name !== undefined) {
     // One host asked for: the cluster size comes from its own cluster.
     const first = objects[0];
     clusterObjects = first ? await store.select({ dc: escapeRegex(first.tags.dc), cluster: escapeRegex(first.tags.cluster) }) : [];
   }
-  clusterSize = countActiveHosts(clusterObjects);
+  const clusterSize = countActiveHosts(clusterObjects);
   const hosts: HostPlan[] = [];
   const skipped: Selection['skipped'] = [];
   const services = new Set<string>();
