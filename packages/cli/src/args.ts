@@ -11,10 +11,10 @@ import {
   argvShape,
   checkReason,
   checkTaskId,
+  cookbookArgSpec,
   normalizeArgv,
   type ParsedCookbookArgs,
   resolveLockSpec,
-  runnerArgSpec,
 } from '@galley/core';
 
 /** The spec without galley's own `secret` marker (yargs has no such option). */
@@ -29,7 +29,7 @@ function yargsOptions(spec: ArgSpec): Record<string, Options> {
 }
 
 function build(name: string, c: AnyCookbook, argv: readonly string[], owner: string): Argv {
-  const spec: ArgSpec = { ...((c.args ?? {}) as ArgSpec), ...runnerArgSpec(c) };
+  const spec = cookbookArgSpec(c);
   const { flags, valued } = argvShape(spec);
   return yargs(normalizeArgv(argv, flags, valued))
     .scriptName(`cookbook [GLOBAL_ARGS] ${name}`)

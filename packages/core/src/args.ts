@@ -71,6 +71,11 @@ export function runnerArgSpec(c: AnyCookbook): ArgSpec {
   return spec;
 }
 
+/** Every option a cookbook takes: its own `args` plus the runner's (one spec for yargs, the harness and redaction). */
+export function cookbookArgSpec(c: AnyCookbook): ArgSpec {
+  return { ...((c.args ?? {}) as ArgSpec), ...runnerArgSpec(c) };
+}
+
 export function checkReason(name: string, reason: unknown): string | undefined {
   if (reason === undefined) return undefined;
   if (typeof reason !== 'string' || reason.trim() === '') throw new ArgsError(name, 'argument --reason: must be a non-empty string');

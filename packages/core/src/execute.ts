@@ -6,10 +6,9 @@
 import crypto from 'node:crypto';
 import { ExitCode, formatError, isGalleyError } from '@galley/errors';
 import type { ChangeLike, ClientHooks, Clients, NodeTags } from './clients.js';
-import { redactArgs, redactArgv, runnerArgSpec } from './args.js';
+import { cookbookArgSpec, redactArgs, redactArgv } from './args.js';
 import {
   type AnyCookbook,
-  type ArgSpec,
   type JournalEntry,
   type Leftover,
   type Logger,
@@ -125,7 +124,7 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
   };
 
   // 1. Arguments. What is shown and stored (events, audit, START/END) has secret values redacted.
-  const argSpec: ArgSpec = { ...((cookbook.args ?? {}) as ArgSpec), ...runnerArgSpec(cookbook) };
+  const argSpec = cookbookArgSpec(cookbook);
   const shownArgv = redactArgv(req.argv, argSpec);
   let parsed: ParsedCookbookArgs;
   try {

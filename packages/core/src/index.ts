@@ -59,7 +59,7 @@ export {
   type RunResult,
   type StoredJournal,
 } from './execute.js';
-export { applySpec, argvShape, checkReason, checkTaskId, normalizeArgv, parseSimpleArgv, redactArgs, redactArgv, runnerArgSpec } from './args.js';
+export { applySpec, argvShape, checkReason, cookbookArgSpec, checkTaskId, normalizeArgv, parseSimpleArgv, redactArgs, redactArgv, runnerArgSpec } from './args.js';
 export { NoLockSession, type AcquireOptions, type AcquireResult, type LockSession } from './locks/types.js';
 export { Catalog, discover, defaultImporter, editDistance, renderTree, type CookbookInfo, type DiscoverOptions, type GroupInfo, type Importer, type LoadFailure } from './discovery.js';
 export { AuditLog, auditFileFor, type AuditIndexLine, type AuditLogOptions } from './audit.js';

@@ -2,9 +2,9 @@
  * Test helpers for cookbooks and the runner: `runCookbookForTest` runs a cookbook through the real
  * executor with injected clients (fakes), an in-memory lock table and journal.
  */
-import { applySpec, checkReason, checkTaskId, parseSimpleArgv, runnerArgSpec } from '../args.js';
+import { applySpec, checkReason, checkTaskId, cookbookArgSpec, parseSimpleArgv } from '../args.js';
 import type { ClientHooks, Clients, EtcdCompare } from '../clients.js';
-import type { AnyCookbook, ArgSpec, JournalEntry, PlannedChange } from '../cookbook.js';
+import type { AnyCookbook, JournalEntry, PlannedChange } from '../cookbook.js';
 import { LockTimeoutError, type LockHolderInfo } from '../errors.js';
 import type { RunEvent } from '../events.js';
 import { executeCookbook, type JournalStore, type ParsedCookbookArgs, type StoredJournal } from '../execute.js';
@@ -112,7 +112,7 @@ export interface TestRunResult {
 
 function parserFor(argsAreArgv: boolean, values: Record<string, unknown> | string[] | undefined) {
   return async (name: string, c: AnyCookbook, argv: readonly string[]): Promise<ParsedCookbookArgs> => {
-    const spec: ArgSpec = { ...((c.args ?? {}) as ArgSpec), ...runnerArgSpec(c) };
+    const spec = cookbookArgSpec(c);
     const raw = argsAreArgv || argv.length > 0 || values === undefined ? parseSimpleArgv(name, spec, argv) : (values as Record<string, unknown>);
     const all = applySpec(name, spec, raw);
     const { reason, 'task-id': task, ...args } = all;
