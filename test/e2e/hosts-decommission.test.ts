@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Conftool } from '@galley/confctl';
 import { LabLifecycle } from '@galley/lab';
 import { privateLab } from '@galley/lab/testing';
-import { conftool, lbViews, outputOf, run, stateOf, type Res } from './hosts-harness.js';
+import { conftool, conftoolSnapshot, lbViews, outputOf, run, stateOf, type Res } from './hosts-harness.js';
 
 jest.setTimeout(120_000);
 
@@ -27,11 +27,6 @@ interface Out {
 }
 
 const decom = (args: string[]) => run(p.lab.info.config, ['--yes', '--output', 'json', 'sre.hosts.decommission-host', 'task-id=T4242', ...args]);
-
-/** Every conftool object with its value and mod revision: equal snapshots = nothing written. */
-async function conftoolSnapshot(): Promise<string[]> {
-  return (await c.confctl.get({})).map((n) => `${n.key}=${n.pooled}/${n.weight}@${n.modRevision}`).sort();
-}
 
 /** What a decommission may change besides conftool: inventory, downtimes, power, wipes, services. */
 async function hostSideSnapshot(hosts: string[]): Promise<string> {
@@ -70,30 +65,30 @@ describe('sre.hosts.decommission-host', () => {
 
   it('not confirmed (no TTY, no --yes): a documented exit code, "not confirmed, nothing changed", nothing changed', async () => {
     const hosts = ['mw1301.eqiad.wmnet', 'mw1003.eqiad.wmnet'];
-    const before = await conftoolSnapshot();
+    const before = await conftoolSnapshot(c.confctl);
     const side = await hostSideSnapshot(hosts);
     // The harness spawns with stdin ignored: not a TTY.
     const r = await run(p.lab.info.config, ['--output', 'json', 'sre.hosts.decommission-host', 'task-id=T4242', 'host=mw1301.eqiad.wmnet,mw1003.eqiad.wmnet']);
     expect({ code: r.code, status: outputOf<{ status: string }>(r).status }).toEqual({ code: 2, status: 'not-confirmed' });
     expect(r.stdout + r.stderr).toContain('not confirmed, nothing changed');
-    expect(await conftoolSnapshot()).toEqual(before);
+    expect(await conftoolSnapshot(c.confctl)).toEqual(before);
     expect(await hostSideSnapshot(hosts)).toBe(side);
   });
 
   it('refuses to take 2 of the 3 jobrunners out (threshold 0.5): pool and numbers named, nothing changed; `no` hosts need no capacity', async () => {
     const hosts = ['mw1301.eqiad.wmnet', 'mw1302.eqiad.wmnet'];
-    const before = await conftoolSnapshot();
+    const before = await conftoolSnapshot(c.confctl);
     const side = await hostSideSnapshot(hosts);
     const r = await decom(['host=mw[1301-1302].eqiad.wmnet']);
     expect(r.code).not.toBe(0);
     expect(text(r)).toMatch(/ERR_HOSTS_CAPACITY/);
     expect(text(r)).toMatch(/pool jobrunner-nginx_eqiad can lose 1 more server\(s\)[^\n]*take out 2 \(mw1301\.eqiad\.wmnet, mw1302\.eqiad\.wmnet\)[^\n]*3 of 3 up and enabled, threshold 0\.5/);
-    expect(await conftoolSnapshot()).toEqual(before);
+    expect(await conftoolSnapshot(c.confctl)).toEqual(before);
     expect(await hostSideSnapshot(hosts)).toBe(side);
     // The one appserver that carries traffic cannot go either (mw1003 is already pooled=no).
     const one = await decom(['host=mw1001.eqiad.wmnet']);
     expect(text(one)).toMatch(/^exit [1-9][\s\S]*pool appserver-nginx_eqiad can lose 0 more/);
-    expect(await conftoolSnapshot()).toEqual(before);
+    expect(await conftoolSnapshot(c.confctl)).toEqual(before);
   });
 
   it('decommissions two hosts, one of them unreachable: gone from conftool and every LB, inventory updated, wipe recorded', async () => {

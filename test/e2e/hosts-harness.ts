@@ -61,6 +61,11 @@ export function conftool(lab: Lab): { confctl: Conftool; close(): void } {
   return { confctl, close: () => etcd.close() };
 }
 
+/** Every conftool object with its value and mod revision: equal snapshots = nothing written. */
+export async function conftoolSnapshot(confctl: Conftool): Promise<string[]> {
+  return (await confctl.get({})).map((n) => `${n.key}=${n.pooled}/${n.weight}@${n.modRevision}`).sort();
+}
+
 /** `service=pooled/weight` for each object of the host, sorted. */
 export async function stateOf(confctl: Conftool, host: string): Promise<string[]> {
   return (await confctl.get({ name: host.replace(/\./g, '\\.') })).map((n) => `${n.tags.service}=${n.pooled}/${n.weight}`).sort();

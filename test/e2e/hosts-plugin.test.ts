@@ -8,7 +8,7 @@ import type { Conftool } from '@galley/confctl';
 import { LabLifecycle } from '@galley/lab';
 import { privateLab } from '@galley/lab/testing';
 import YAML from 'yaml';
-import { configWith, conftool, outputOf, run, stateOf } from './hosts-harness.js';
+import { configWith, conftool, conftoolSnapshot, outputOf, run, stateOf } from './hosts-harness.js';
 
 jest.setTimeout(120_000);
 
@@ -32,10 +32,6 @@ function pluginConfig(name: string, sections: Record<string, Record<string, unkn
   Object.assign(cfg, sections);
   fs.writeFileSync(file, YAML.stringify(cfg));
   return file;
-}
-
-async function conftoolSnapshot(): Promise<string[]> {
-  return (await c.confctl.get({})).map((n) => `${n.key}=${n.pooled}/${n.weight}@${n.modRevision}`).sort();
 }
 
 interface Report {
@@ -78,7 +74,7 @@ describe('lifecycle plugins through the cookbook binary', () => {
     const missing = path.join(p.lab.dir, 'no-such-plugin.mjs');
     const gone = pluginConfig('missing-plugin', { monitoring: { type: 'plugin', module: missing } });
 
-    const snap = await conftoolSnapshot();
+    const snap = await conftoolSnapshot(c.confctl);
     const side = () => [lc.os(H), lc.hostKey(H), fs.readFileSync(lc.inventoryFile, 'utf8'), JSON.stringify(lc.downtimes())].join('\n');
     const sideBefore = side();
 
@@ -95,7 +91,7 @@ describe('lifecycle plugins through the cookbook binary', () => {
     expect(dall).toContain('ERR_LIFECYCLE_PLUGIN_LOAD');
     expect(dall).toContain(`the monitoring plugin module ${missing} could not be loaded`);
 
-    expect(await conftoolSnapshot()).toEqual(snap);
+    expect(await conftoolSnapshot(c.confctl)).toEqual(snap);
     expect(side()).toBe(sideBefore);
   });
 });

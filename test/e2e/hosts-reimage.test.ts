@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Conftool } from '@galley/confctl';
 import { LabLifecycle } from '@galley/lab';
 import { privateLab } from '@galley/lab/testing';
-import { configWith, conftool, lbViews, outputOf, run, start, stateOf, type Res } from './hosts-harness.js';
+import { configWith, conftool, conftoolSnapshot, lbViews, outputOf, run, start, stateOf, type Res } from './hosts-harness.js';
 
 jest.setTimeout(120_000);
 
@@ -44,11 +44,6 @@ async function resetHost(host: string): Promise<void> {
   await p.lab.reset();
   lc.reset();
   await p.lab.heal(host);
-}
-
-/** Every conftool object with its value and mod revision: equal snapshots = nothing written. */
-async function conftoolSnapshot(): Promise<string[]> {
-  return (await c.confctl.get({})).map((n) => `${n.key}=${n.pooled}/${n.weight}@${n.modRevision}`).sort();
 }
 
 /** What a reimage may change besides conftool: the host (boot, OS, key), inventory, downtimes. */
@@ -194,26 +189,26 @@ describe('sre.hosts.reimage', () => {
 
   it('not confirmed (no TTY, no --yes): a documented exit code, "not confirmed, nothing changed", nothing changed', async () => {
     await resetHost(H);
-    const before = await conftoolSnapshot();
+    const before = await conftoolSnapshot(c.confctl);
     const side = await hostSideSnapshot(H);
     // The harness spawns with stdin ignored: not a TTY.
     const r = await run(cfg, ['--output', 'json', 'sre.hosts.reimage', `host=${H}`, 'os=bookworm']);
     expect({ code: r.code, status: outputOf<Report>(r).status }).toEqual({ code: 2, status: 'not-confirmed' });
     expect(r.stdout + r.stderr).toContain('not confirmed, nothing changed');
-    expect(await conftoolSnapshot()).toEqual(before);
+    expect(await conftoolSnapshot(c.confctl)).toEqual(before);
     expect(await hostSideSnapshot(H)).toBe(side);
   });
 
   it('refuses when taking the host out would breach its pools\' depool threshold (inactive leaves PyBal\'s totals): nothing changed', async () => {
     await resetHost('mw1001.eqiad.wmnet');
-    const before = await conftoolSnapshot();
+    const before = await conftoolSnapshot(c.confctl);
     const side = await hostSideSnapshot('mw1001.eqiad.wmnet');
     const r = await reimage(cfg, 'mw1001.eqiad.wmnet');
     const all = `exit ${r.code}\n${r.stdout}${r.stderr}`;
     expect(all).toMatch(/^exit [1-9]/);
     expect(all).toContain('ERR_HOSTS_CAPACITY');
     expect(all).toMatch(/pool appserver-nginx_eqiad can lose 0 more server\(s\)[^\n]*2 of 3 up and enabled, threshold 0\.5/);
-    expect(await conftoolSnapshot()).toEqual(before);
+    expect(await conftoolSnapshot(c.confctl)).toEqual(before);
     expect(await hostSideSnapshot('mw1001.eqiad.wmnet')).toBe(side);
   });
 
