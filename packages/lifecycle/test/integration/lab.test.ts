@@ -44,15 +44,17 @@ async function waitUp(host: string): Promise<void> {
   }
 }
 
+/** Off: the lab's records. On: over SSH with the lab's known_hosts (the provisioner publishes the new key there). */
+async function observeLabHost(host: string): Promise<{ os: string; hostKey: string; power: 'on' | 'off' }> {
+  const power = lc().powerState(host);
+  if (power === 'off') return { os: lc().os(host), hostKey: lc().hostKey(host), power };
+  return { os: await ssh(host, 'lsb_release -sc'), hostKey: await servedKey(host), power };
+}
+
 provisionerContract('lab', () => ({
   make: async ({ dryRun }) => new LabProvisioner(p.lab.dir, { dryRun }),
   host: () => p.lab.info.hosts[0]!.name,
-  observe: async (host) => {
-    const power = lc().powerState(host);
-    if (power === 'off') return { os: lc().os(host), hostKey: lc().hostKey(host), power };
-    // Over SSH with the lab's known_hosts (the provisioner publishes the new key there).
-    return { os: await ssh(host, 'lsb_release -sc'), hostKey: await servedKey(host), power };
-  },
+  observe: observeLabHost,
   waitUp,
 }));
 
@@ -62,11 +64,7 @@ const FIXTURE = path.resolve(import.meta.dirname, '../../src/testing/plugin-fixt
 provisionerContract('plugin (wrapping lab)', () => ({
   make: async ({ dryRun }) => (await loadFromConfig({ provisioner: { type: 'plugin', module: FIXTURE, options: { wrap: 'lab', labDir: p.lab.dir } } }, { dryRun })).provisioner!,
   host: () => p.lab.info.hosts[0]!.name,
-  observe: async (host) => {
-    const power = lc().powerState(host);
-    if (power === 'off') return { os: lc().os(host), hostKey: lc().hostKey(host), power };
-    return { os: await ssh(host, 'lsb_release -sc'), hostKey: await servedKey(host), power };
-  },
+  observe: observeLabHost,
   waitUp,
 }));
 
