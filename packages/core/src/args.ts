@@ -158,14 +158,13 @@ export function parseSimpleArgv(name: string, spec: ArgSpec, argv: readonly stri
 const SECRET_NAME = /(pass(word|wd|phrase)|secret|token|api[-_]?key|private[-_]?key|credential|authorization|^auth$)/i;
 const REDACTED = '***';
 
-function secretNames(spec: ArgSpec): { isSecret: (name: string) => boolean } {
+/** Whether an option name or alias of `spec` holds a secret. */
+function secretTest(spec: ArgSpec): (name: string) => boolean {
   const canonical = new Map<string, string>();
   for (const [k, o] of Object.entries(spec)) for (const a of [o.alias ?? []].flat()) canonical.set(a, k);
-  return {
-    isSecret: (name) => {
-      const key = canonical.get(name) ?? name;
-      return spec[key]?.secret === true || SECRET_NAME.test(key);
-    },
+  return (name) => {
+    const key = canonical.get(name) ?? name;
+    return spec[key]?.secret === true || SECRET_NAME.test(key);
   };
 }
 
@@ -175,7 +174,7 @@ function secretNames(spec: ArgSpec): { isSecret: (name: string) => boolean } {
  * `--token …`, or an alias `-k …`.
  */
 export function redactArgv(argv: readonly string[], spec: ArgSpec): string[] {
-  const { isSecret } = secretNames(spec);
+  const isSecret = secretTest(spec);
   const out: string[] = [];
   let hideNext = false;
   let afterDashDash = false;
@@ -196,12 +195,12 @@ export function redactArgv(argv: readonly string[], spec: ArgSpec): string[] {
     }
     const m = /^(--?)?([A-Za-z][\w-]*)(=(.*))?$/s.exec(a);
     if (m && isSecret(m[2]!)) {
-      if (m[3] !== undefined) out.push(`${m[1] ?? ''}${m[2]}=${REDACTED}`);
-      else if (m[1] !== undefined) {
-        out.push(a);
-        hideNext = true;
-      } else out.push(a);
-      continue;
+      if (m[3] !== undefined) {
+        out.push(`${m[1] ?? ''}${m[2]}=${REDACTED}`);
+        continue;
+      }
+      // `--token VALUE` / `-k VALUE`: the next word is the value (a bare `token` is a flag name)
+      hideNext = m[1] !== undefined;
     }
     out.push(a);
   }
@@ -210,7 +209,7 @@ export function redactArgv(argv: readonly string[], spec: ArgSpec): string[] {
 
 /** Parsed arguments as they may be shown and stored: secret values replaced by `***`. */
 export function redactArgs(args: Record<string, unknown>, spec: ArgSpec): Record<string, unknown> {
-  const { isSecret } = secretNames(spec);
+  const isSecret = secretTest(spec);
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(args)) out[k] = v !== undefined && isSecret(k) ? REDACTED : v;
   return out;
