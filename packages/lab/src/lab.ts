@@ -385,16 +385,12 @@ export async function stopDir(dir: string): Promise<void> {
   const hostNs = s.processes.filter((p) => p.kind === 'host' && p.mntns).map((p) => p.mntns!);
   // A host whose namespace was not recorded yet (up killed right after starting it): its own
   // namespace, if it is still that host's supervisor.
-  const own = mountNs('self');
-  for (const p of s.processes) {
-    if (p.kind !== 'host' || p.mntns || !isAlive(p.pid) || !ownedBy(p.pid, abs, s)) continue;
-    const ns = mountNs(p.pid);
-    if (ns !== undefined && ns !== own) hostNs.push(ns);
-  }
+  const unrecordedNs = s.processes.filter((p) => p.kind === 'host' && !p.mntns && isAlive(p.pid) && ownedBy(p.pid, abs, s)).map((p) => p.pid);
   // Started but not recorded yet (up killed between spawning a process and writing state.json):
   // found by the lab files on their command line.
   const stray = strayProcesses(abs, s);
-  for (const pid of stray.hosts) {
+  const own = mountNs('self');
+  for (const pid of [...unrecordedNs, ...stray.hosts]) {
     const ns = mountNs(pid);
     if (ns !== undefined && ns !== own) hostNs.push(ns);
   }
