@@ -105,9 +105,9 @@ async function verifyIn(ctx: Ctx, objs: readonly RecordedObject[]): Promise<{ ok
   const pybal = ctx.clients.pybal;
   if (ctx.dryRun) return pybal.verifyPooled(nodes, { signal: ctx.signal });
   // Objects without a PyBal pool cannot be verified by any LB (as in setOutAndVerify: not verified, named).
-  const mapped = nodes.filter((n) => pybal.topology.poolFor(n.tags.dc, n.tags.cluster, n.tags.service) !== undefined);
-  const unmapped = nodes.filter((n) => !mapped.includes(n)).map((n) => `${n.tags.dc}/${n.tags.cluster}/${n.tags.service}`);
-  const note = unmapped.length ? `; not verified (no PyBal pool configured): ${unmapped.join(', ')}` : '';
+  const unmapped = pybal.topology.unmapped(nodes);
+  const mapped = nodes.filter((n) => !unmapped.includes(n));
+  const note = unmapped.length ? `; not verified (no PyBal pool configured): ${unmapped.map((n) => `${n.tags.dc}/${n.tags.cluster}/${n.tags.service}`).join(', ')}` : '';
   if (mapped.length === 0) return { ok: true, report: `nothing to verify pooled${note}` };
   const v = await pybalVerifier(pybal).verifyIn(mapped, { signal: ctx.signal });
   return { ok: v.ok, report: v.report + note };
