@@ -101,6 +101,35 @@ export function conftoolStore(confctl: ConftoolLike): PoolStore {
   };
 }
 
+/** Lines of a failed command's own output shown with the failure; the rest is in the audit log (host-output events). */
+export const TAIL_LINES = 3;
+const TAIL_LINE_CHARS = 240;
+
+/**
+ * The last lines of what the failing command printed (stderr, or stdout when stderr is empty),
+ * one line joined by ` | `: systemd's `Job for nginx.service failed…` is the cause the operator needs.
+ */
+export function outputTail(o: { stdout: string; stderr: string }): string | undefined {
+  const text = o.stderr.trim() !== '' ? o.stderr : o.stdout;
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  if (!lines.length) return undefined;
+  const shown = lines.slice(-TAIL_LINES).map((l) => (l.length > TAIL_LINE_CHARS ? `${l.slice(0, TAIL_LINE_CHARS)}…` : l));
+  const more = lines.length - shown.length;
+  return `${more ? `(${more} earlier line${more === 1 ? '' : 's'} in the audit log) ` : ''}${shown.join(' | ')}`;
+}
+
+/**
+ * Why a host's commands failed, in one line: remote's message without the host (every caller names
+ * the host already: `mw1302: restarting: FAILED — …`), then the tail of the failing command's output.
+ */
+export function failureText(r: { host: string; failure?: string; message?: string; exitCode: number | null; commands: { stdout: string; stderr: string }[] }): string {
+  let msg = r.message ?? r.failure ?? (r.exitCode !== null ? `exited with ${r.exitCode}` : 'failed');
+  if (msg.startsWith(`${r.host}: `)) msg = msg.slice(r.host.length + 2);
+  const last = r.commands.at(-1);
+  const tail = last ? outputTail(last) : undefined;
+  return tail ? `${msg}: ${tail}` : msg;
+}
+
 /** All commands in order on every host of the batch at once (the batch is already the unit of risk). */
 export function remoteExecutor(remote: RemoteLike): Executor {
   return {
@@ -115,7 +144,7 @@ export function remoteExecutor(remote: RemoteLike): Executor {
         (r): HostOutcome => ({
           host: r.host,
           ok: r.ok,
-          ...(r.ok ? {} : { message: [r.failure, r.message, r.exitCode !== null ? `exit code ${r.exitCode}` : undefined].filter(Boolean).join(': ') }),
+          ...(r.ok ? {} : { message: failureText(r) }),
           outputs: r.commands.map((c) => ({ cmd: c.cmd, exitCode: c.exitCode, stdout: c.stdout, stderr: c.stderr })),
         }),
       );

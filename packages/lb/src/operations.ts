@@ -274,7 +274,9 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
     ...(ctx.resume ? { resume: { runId: ctx.resume.runId, entries: ctx.resume.entries as JournalEntry[] } } : {}),
   });
   for (const f of report.failed) if (f.stillDepooled) ctx.leftover?.({ object: f.host, state: `depooled (${f.depooledObjects.map(shortKey).join(', ')})`, why: f.reason });
-  for (const h of report.inFlight) if (h.depooledObjects.length) ctx.leftover?.({ object: h.host, state: `depooled at phase ${h.phase} (${h.depooledObjects.map(shortKey).join(', ')})`, why: 'interrupted' });
+  // Stopped mid-way by a signal or by what else stopped the run (etcd unreachable, the journal lost…): say which.
+  const stoppedWhy = report.stopReason ?? 'stopped before this host finished';
+  for (const h of report.inFlight) if (h.depooledObjects.length) ctx.leftover?.({ object: h.host, state: `depooled at phase ${h.phase} (${h.depooledObjects.map(shortKey).join(', ')})`, why: stoppedWhy });
   let text = formatReport(report);
   if (call.showOutput && report.outputs.size) {
     text += `\n\nOutput:\n${groupOutputs(report.outputs)
@@ -449,6 +451,14 @@ async function poolOrDepoolOp(ctx: LbContext, a: PoolArgs, direction: 'pool' | '
   }
   for (const s of res.skipped) ctx.log.warn(`${s.key} changed meanwhile (${s.why}); not touched`);
   const changed = res.changed;
+  if (!changed.length) {
+    // Someone else moved every object between our read and our write: nothing of ours to verify.
+    const why = [...res.already.map((k) => `${shortKey(k)} is already pooled=${to}`), ...res.skipped.map((sk) => `${shortKey(sk.key)}: ${sk.why}`)];
+    task.update(`${direction} ${a.host}: nothing changed`);
+    task.succeed();
+    ctx.output({ host: a.host, direction, changed: [], nothingToDo: true, changedMeanwhile: why, leftAlone }, `nothing changed: ${a.host} changed meanwhile (${why.join('; ')}); left as it is`);
+    return res.skipped.length ? 1 : 0;
+  }
   task.update(`${direction} ${a.host}: verifying on every LB`);
   const verifiable = changed.map((c) => ({ key: c.key, tags: c.tags, pooled: c.to, weight: 0 })).filter((o) => ports.capacity.poolOf(o) !== undefined);
   const v = verifiable.length

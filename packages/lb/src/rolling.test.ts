@@ -107,6 +107,16 @@ describe('rolling operation', () => {
     expect(formatReport(r)).toMatch(/^All hosts done: 8 succeeded, 0 failed/);
   });
 
+  it('hosts left depooled by a failure shrink the next batches: the count says so before the batch (2/3, 3/3), never 2/2 then 3/3', async () => {
+    const fleet = FakeFleet.cluster(6);
+    fleet.behaviour.set('mw1001.eqiad.wmnet', 'action-fails');
+    const r = await run(fleet, { batch: '2', maxFailedBatches: 1 });
+    expect(r.failed.map((f) => f.host)).toEqual(['mw1001.eqiad.wmnet']);
+    const counts = fleet.events.flatMap((e) => (e.type === 'batch-started' ? [`${e.batch}/${e.of}`] : []));
+    expect(counts).toEqual(['1/3', '2/5', '3/5', '4/5', '5/5']);
+    expect(fleet.events).toContainEqual({ type: 'warning', message: expect.stringMatching(/^re-planned: 1 host\(s\) left depooled .* so 5 batches instead of 3$/) });
+  });
+
   it('never writes objects that were no or inactive before the run, and still acts on their hosts', async () => {
     const fleet = FakeFleet.cluster(6, { pooled: { 'mw1001.eqiad.wmnet': { nginx: 'no', 'php-fpm': 'no' }, 'mw1002.eqiad.wmnet': { 'php-fpm': 'inactive' } } });
     const r = await run(fleet, { batch: '1' });

@@ -555,6 +555,17 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
   for (const s of [...leftovers, ...queue]) states.set(s.plan.host, s);
   const planned = planBatches(queue.map((s) => s.plan.host), spec, n);
   emit({ type: 'plan', batches: planned, skipped });
+  // The count shown in `Batch i/N`: re-planned (and said why) when hosts left depooled shrink the batches.
+  let total = planned.length;
+  const batchesLeft = (from: number, left: number, out: number): number => {
+    let k = 0;
+    for (let j = from; left > 0; j++, k++) {
+      const room = batchSizeAt(spec, j, n) - out;
+      if (room <= 0) return k + 1;
+      left -= room;
+    }
+    return k;
+  };
 
   ports.executor.prepare?.(queue.slice(0, batchSizeAt(spec, 0, n)).map((s) => s.plan.host));
   try {
@@ -618,7 +629,12 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
       queue.splice(0, hs.length);
       // While this batch waits on the LBs, get the next one's connections ready.
       ports.executor.prepare?.(queue.slice(0, batchSizeAt(spec, i + 1, n)).map((s) => s.plan.host));
-      const ok = await runBatch(hs, no, Math.max(planned.length, no));
+      const expected = no - 1 + batchesLeft(i, queue.length + hs.length, out);
+      if (expected !== total) {
+        emit({ type: 'warning', message: `re-planned: ${out} host(s) left depooled by failures use up part of the batch size, so ${expected} batches instead of ${total}` });
+        total = expected;
+      }
+      const ok = await runBatch(hs, no, total);
       if (signal?.aborted && hs.some((s) => !TERMINAL.has(s.phase))) {
         batches.push({ batch: no, hosts: hs.map((s) => s.plan.host), ok: false, reason: 'interrupted' });
         emit({ type: 'batch-done', batch: no, ok: false, succeeded: hs.filter((s) => s.phase === 'done').map((s) => s.plan.host), failed: [], reason: 'interrupted' });

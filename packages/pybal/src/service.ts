@@ -484,7 +484,7 @@ export class PybalService {
     if (v.ok) return `verified ${hostList(hosts)} ${ctx.what} (${v.attempts} poll${v.attempts === 1 ? '' : 's'}, ${secs} s)`;
     const head = v.aborted
       ? `PyBal verification interrupted after ${v.attempts} polls in ${secs} s; not verified ${ctx.what}:`
-      : `PyBal verification failed: not ${ctx.what} after ${v.attempts} polls in ${secs} s (deadline ${ctx.timeoutMs} ms):`;
+      : `PyBal verification failed: not ${ctx.expected} on ${failingLbs(v, ctx.pairs)} after ${v.attempts} polls in ${secs} s (deadline ${ctx.timeoutMs} ms):`;
     const lines: string[] = [];
     const errorsSeen = new Set<string>();
     for (const d of v.disagreements) {
@@ -500,6 +500,13 @@ export class PybalService {
     }
     return [head, ...lines].join('\n');
   }
+}
+
+/** The headline names only the LBs that disagreed (`lvs1020 (lvs1019 agreed)`), never every LB asked. */
+function failingLbs(v: Verification, pairs: readonly PairState[]): string {
+  const failed = [...new Set(v.disagreements.map((d) => d.lb))];
+  const agreed = [...new Set(pairs.map((p) => p.lb.name))].filter((lb) => !failed.includes(lb));
+  return `${failed.join(', ') || 'every load balancer'}${agreed.length ? ` (${agreed.join(', ')} agreed)` : ''}`;
 }
 
 /**
