@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 import { Conftool } from './conftool.js';
+import { inverseOf } from './transition.js';
 import { EtcdUnavailableError } from './errors.js';
 import type { KvStore } from './kv.js';
 import { MemoryKv } from './testing/index.js';
@@ -265,5 +266,118 @@ describe('a conflict retry that re-reads an invalid value', () => {
       message: expect.stringContaining('pooled is (invalid value not json)'),
     });
     expect((await mem.get(key))!.value).toBe('not json');
+  });
+});
+
+describe('transition (in-memory store)', () => {
+  const key = '/conftool/v1/pools/eqiad/appserver/nginx/mw1001';
+  const ownerKey = '/galley/owners/conftool/eqiad/appserver/nginx/mw1001';
+  const marker = (runId: string) => ({ runId, user: 'alice', reason: 'test', time: '2026-12-02T08:00:00.000Z' });
+  const seeded = (): MemoryKv => {
+    const mem = new MemoryKv();
+    mem.put(key, JSON.stringify({ pooled: 'yes', weight: 10 }));
+    return mem;
+  };
+  const lost = () => new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded');
+
+  it('the owner marker is compared in the txn: an operator taking the object over after we read the marker still wins', async () => {
+    const mem = seeded();
+    const ct = new Conftool(mem);
+    expect(ct.ownerKeyFor({ dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001' })).toBe(ownerKey);
+    const [taken] = await ct.transition([{ node: (await ct.select({}))[0]!, change: { pooled: 'no' }, owner: { set: marker('run-1') } }]);
+    if (taken?.status !== 'changed') throw new Error('not changed');
+    let once = true;
+    mem.beforeTxn = () => {
+      if (!once) return;
+      once = false;
+      mem.put(ownerKey, JSON.stringify(marker('operator:bob')));
+    };
+    const [back] = await ct.transition([inverseOf(taken, { mustBe: 'run-1' })]);
+    expect(back).toMatchObject({ status: 'changed-by-someone-else', found: { pooled: 'no' }, foundOwner: { runId: 'operator:bob' } });
+    expect(JSON.parse((await mem.get(key))!.value)).toEqual({ pooled: 'no', weight: 10 });
+    expect(JSON.parse((await mem.get(ownerKey))!.value)).toMatchObject({ runId: 'operator:bob' });
+  });
+
+  it('a lost reply: committed → changed (ambiguous); untouched → sent again; anything else → failed ERR_CONFCTL_WRITE_UNKNOWN', async () => {
+    // committed, reply lost
+    const mem = seeded();
+    let lose = 1;
+    const kv: KvStore = Object.assign(Object.create(mem) as MemoryKv, {
+      txn: async (...a: Parameters<KvStore['txn']>) => {
+        if (lose-- > 0) {
+          await mem.txn(...a);
+          throw lost();
+        }
+        return mem.txn(...a);
+      },
+    });
+    const ct = new Conftool(kv, { log: () => undefined });
+    const node = (await ct.select({}))[0]!;
+    const [o] = await ct.transition([{ node, change: { pooled: 'no' }, owner: { set: marker('run-1') } }]);
+    expect(o).toMatchObject({ status: 'changed', ambiguous: true, after: { pooled: 'no' }, node: { modRevision: (await mem.get(key))!.modRevision } });
+    expect(JSON.parse((await mem.get(ownerKey))!.value)).toEqual(marker('run-1'));
+
+    // not applied, reply lost: written again, once
+    const mem2 = seeded();
+    const sent: number[] = [];
+    let lose2 = 1;
+    const kv2: KvStore = Object.assign(Object.create(mem2) as MemoryKv, {
+      txn: async (...a: Parameters<KvStore['txn']>) => {
+        sent.push(1);
+        if (lose2-- > 0) throw lost();
+        return mem2.txn(...a);
+      },
+    });
+    const ct2 = new Conftool(kv2, { log: () => undefined });
+    const [o2] = await ct2.transition([{ node: (await ct2.select({}))[0]!, change: { pooled: 'no' }, owner: { set: marker('run-1') } }]);
+    expect(o2).toMatchObject({ status: 'changed', after: { pooled: 'no' } });
+    expect((o2 as { ambiguous?: true }).ambiguous).toBeUndefined();
+    expect(sent).toHaveLength(2);
+
+    // someone else wrote meanwhile, reply lost: unknown, nothing recorded
+    const mem3 = seeded();
+    const kv3: KvStore = Object.assign(Object.create(mem3) as MemoryKv, {
+      txn: async () => {
+        mem3.put(key, JSON.stringify({ pooled: 'inactive', weight: 10 }));
+        throw lost();
+      },
+    });
+    const seen: unknown[] = [];
+    const ct3 = new Conftool(kv3, { onChange: (c) => seen.push(c) });
+    const [o3] = await ct3.transition([{ node: (await ct3.select({}))[0]!, change: { pooled: 'no' } }]);
+    expect(o3).toMatchObject({ status: 'failed', key, error: { code: 'ERR_CONFCTL_WRITE_UNKNOWN' } });
+    expect(seen).toEqual([]);
+
+    // a plain etcd error is a failed outcome too, not a throw
+    const bad: KvStore = Object.assign(Object.create(mem3) as MemoryKv, {
+      txn: async () => {
+        throw new Error('etcdserver: too many operations in txn request');
+      },
+    });
+    const ct4 = new Conftool(bad);
+    expect((await ct4.transition([{ node: (await ct4.select({}))[0]!, change: { pooled: 'yes' } }]))[0]).toMatchObject({ status: 'failed', error: { message: expect.stringContaining('too many operations') } });
+  });
+
+  it('a hot object gives up after maxRetries re-reads: failed ERR_CONFCTL_CONFLICT', async () => {
+    const mem = seeded();
+    let weight = 10;
+    let attempts = 0;
+    mem.beforeTxn = () => {
+      attempts++;
+      mem.put(key, JSON.stringify({ pooled: 'yes', weight: ++weight }));
+    };
+    const ct = new Conftool(mem, { maxRetries: 2, log: () => undefined });
+    const [o] = await ct.transition([{ node: (await ct.select({}))[0]!, change: { pooled: 'no' }, expect: { pooled: 'yes' } }]);
+    expect(o).toMatchObject({ status: 'failed', error: { code: 'ERR_CONFCTL_CONFLICT', message: expect.stringContaining('(3 attempts)') } });
+    expect(attempts).toBe(3);
+  });
+
+  it('an unreadable owner marker still counts as someone\'s', async () => {
+    const mem = seeded();
+    mem.put(ownerKey, 'garbage');
+    const ct = new Conftool(mem);
+    expect([...(await ct.owners({}))]).toEqual([[key, { runId: '(unreadable)', user: '', reason: 'unreadable owner marker: garbage', time: '' }]]);
+    const [o] = await ct.transition([{ node: (await ct.select({}))[0]!, change: { pooled: 'no' }, owner: { mustBe: 'run-1' } }]);
+    expect(o).toMatchObject({ status: 'changed-by-someone-else', foundOwner: { runId: '(unreadable)' } });
   });
 });

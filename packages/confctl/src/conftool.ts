@@ -4,7 +4,9 @@ import { EtcdKv, isAmbiguousWriteError } from './etcd.js';
 import { ConflictError, FencedError, InvalidValueError, NoMatchError, RestoreConflictError, VerifyError, WriteUnknownError } from './errors.js';
 import type { FleetDescription } from './fleet.js';
 import { isKvStore, type KvEntry, type KvStore, type KvTxnResult } from './kv.js';
+import { pool } from './pool.js';
 import { compileSelector, literalPath, type Matcher } from './selector.js';
+import { parseOwnerMarker, runTransitions, type OwnerMarker, type TransitionOutcome, type TransitionRequest } from './transition.js';
 import type { Change, ConftoolNode, EtcdCompare, NodeTags, NodeValues, Selector, SyncResult, WatchEvent } from './types.js';
 import { NODE_DEFAULTS, diff, displayName, nodeFromEntry, serialize, validateChanges } from './value.js';
 
@@ -23,6 +25,8 @@ export interface ConftoolOptions {
   maxRetries?: number;
   /** Parallel write transactions per update (default 16). */
   concurrency?: number;
+  /** Where owner markers live (default `/galley/owners` + the namespace, e.g. `/galley/owners/conftool`). */
+  ownersPrefix?: string;
 }
 
 export type ViewOptions = Partial<Pick<ConftoolOptions, 'dryRun' | 'fence' | 'beforeWrite' | 'onChange' | 'log'>>;
@@ -34,6 +38,7 @@ interface Shared {
   namespace: string;
   maxRetries: number;
   concurrency: number;
+  ownersPrefix: string;
   /** One list for a Conftool and all its views: everything any dry-run view would have written. */
   intended: Change[];
 }
@@ -50,7 +55,8 @@ export class Conftool {
   constructor(etcd: Etcd3 | KvStore, opts: ConftoolOptions = {}) {
     const kv = isKvStore(etcd) ? etcd : new EtcdKv(etcd);
     const namespace = (opts.namespace ?? '/conftool').replace(/\/+$/, '');
-    this.shared = { kv, namespace, maxRetries: opts.maxRetries ?? 3, concurrency: opts.concurrency ?? 16, intended: [] };
+    const ownersPrefix = (opts.ownersPrefix ?? `/galley/owners${namespace}`).replace(/\/+$/, '');
+    this.shared = { kv, namespace, maxRetries: opts.maxRetries ?? 3, concurrency: opts.concurrency ?? 16, ownersPrefix, intended: [] };
     this.view = { dryRun: opts.dryRun ?? false, log: opts.log ?? (() => undefined) };
     if (opts.fence) this.view.fence = opts.fence;
     if (opts.beforeWrite) this.view.beforeWrite = opts.beforeWrite;
@@ -91,6 +97,11 @@ export class Conftool {
     return `${this.poolsPrefix()}${tags.dc}/${tags.cluster}/${tags.service}/${tags.name}`;
   }
 
+  /** The etcd key of the owner marker of the object with these tags. */
+  ownerKeyFor(tags: NodeTags): string {
+    return `${this.shared.ownersPrefix}/${tags.dc}/${tags.cluster}/${tags.service}/${tags.name}`;
+  }
+
   close(): void {
     this.shared.kv.close();
   }
@@ -117,7 +128,61 @@ export class Conftool {
     return nodes.filter((n) => (Object.keys(where) as (keyof NodeValues)[]).every((f) => where[f] === undefined || n[f] === where[f]));
   }
 
+  /**
+   * The owner markers of the target objects (one range read), by conftool key. A marker whose value
+   * is not a marker's JSON is returned with runId `(unreadable)`: someone holds the object.
+   */
+  async owners(target: Target): Promise<Map<string, OwnerMarker>> {
+    const base = `${this.shared.ownersPrefix}/`;
+    let prefix = base;
+    let wanted: (key: string, tags: NodeTags) => boolean;
+    if (Array.isArray(target)) {
+      const keys = new Set(target.map((n) => n.key));
+      wanted = (k) => keys.has(k);
+    } else {
+      const sel = target;
+      const match = compileSelector(sel);
+      prefix += literalPath(sel).map((p) => `${p}/`).join('');
+      wanted = (_k, tags) => match(tags);
+    }
+    const out = new Map<string, OwnerMarker>();
+    const { entries } = await this.shared.kv.range(prefix);
+    for (const e of entries) {
+      const parts = e.key.slice(base.length).split('/');
+      if (parts.length !== 4 || parts.some((p) => p === '')) continue;
+      const [dc, cluster, service, name] = parts as [string, string, string, string];
+      const tags = { dc, cluster, service, name };
+      const key = this.keyFor(tags);
+      if (wanted(key, tags)) out.set(key, parseOwnerMarker(e.value));
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- writes
+
+  /**
+   * Move objects from the state they were read in to another, one etcd txn per object: the
+   * object's mod revision and the expected values compared, the run's fence compares added, the
+   * owner marker written or deleted in the same txn. `beforeWrite` (the runner's lock check) is
+   * awaited once per call. Per-object problems are outcomes, never throws; it throws only before
+   * anything is sent (an invalid requested value, `beforeWrite` refusing). See transition.ts.
+   */
+  transition(reqs: readonly TransitionRequest[]): Promise<TransitionOutcome[]> {
+    return runTransitions(
+      {
+        kv: this.shared.kv,
+        dryRun: this.dryRun,
+        maxRetries: this.shared.maxRetries,
+        concurrency: this.shared.concurrency,
+        fence: this.view.fence,
+        beforeWrite: this.view.beforeWrite,
+        record: (c) => this.record(c, []),
+        log: this.view.log,
+        ownerKeyFor: (tags) => this.ownerKeyFor(tags),
+      },
+      reqs,
+    );
+  }
 
   /** Set fields on the target objects. Returns the changes performed (or, in dry-run, intended). */
   async update(target: Target, changes: FieldChanges): Promise<Change[]> {
@@ -253,7 +318,12 @@ export class Conftool {
     const out: string[] = [];
     for (const n of objs) {
       const fence = this.view.fence?.(n.tags) ?? [];
-      const r = await this.shared.kv.txn([{ key: n.key, target: 'Mod', op: '==', value: n.modRevision }, ...fence], [{ type: 'delete', key: n.key }], n.key);
+      // The owner marker goes with its object: a marker left behind would hold a re-created object.
+      const r = await this.shared.kv.txn(
+        [{ key: n.key, target: 'Mod', op: '==', value: n.modRevision }, ...fence],
+        [{ type: 'delete', key: n.key }, { type: 'delete', key: this.ownerKeyFor(n.tags) }],
+        n.key,
+      );
       if (!r.succeeded) {
         if (r.current?.modRevision === n.modRevision) throw new FencedError(n.key, fence);
         throw new ConflictError(n.key, 1, r.current ? 'it changed since it was read' : 'it was already deleted');
@@ -570,22 +640,4 @@ function isObjectList(t: unknown): t is readonly { key: string; tags: NodeTags; 
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-/** Run fn over items with bounded parallelism; stop starting new ones after the first failure. */
-async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  let failed: { err: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failed === undefined && i < items.length) {
-      const item = items[i++]!;
-      try {
-        await fn(item);
-      } catch (err) {
-        failed ??= { err };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-  if (failed) throw failed.err;
 }

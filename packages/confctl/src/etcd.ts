@@ -165,20 +165,25 @@ export class EtcdKv implements KvStore {
     return kv ? entryOf(kv) : undefined;
   }
 
-  async txn(compares: readonly EtcdCompare[], ops: readonly KvOp[], readOnFailure?: string): Promise<KvTxnResult> {
+  async txn(compares: readonly EtcdCompare[], ops: readonly KvOp[], readOnFailure?: string | readonly string[]): Promise<KvTxnResult> {
+    const reads = readOnFailure === undefined ? [] : typeof readOnFailure === 'string' ? [readOnFailure] : readOnFailure;
     // No resend by etcd3 once the request may have reached etcd (see inWriteTxn).
     const res = await asWriteTxn(() => this.call(() => {
       let b = this.client.if(compares[0]?.key ?? '\0', compares[0]?.target ?? 'Version', compares[0]?.op ?? '>', compares[0]?.value ?? -1);
       for (const c of compares.slice(1)) b = b.and(c.key, c.target, c.op, c.value);
       // A txn needs at least one compare; `version > -1` on any key is always true.
       b = b.then(...ops.map((op) => (op.type === 'put' ? this.client.put(op.key).value(op.value) : this.client.delete().key(op.key))));
-      if (readOnFailure !== undefined) b = b.else(this.client.get(readOnFailure));
+      if (reads.length > 0) b = b.else(...reads.map((k) => this.client.get(k)));
       return b.commit();
     }));
     const out: KvTxnResult = { succeeded: res.succeeded, revision: String(res.header.revision) };
-    if (!res.succeeded && readOnFailure !== undefined) {
-      const kv = res.responses[0]?.response_range?.kvs[0];
-      out.current = kv ? entryOf(kv) : undefined;
+    if (!res.succeeded && reads.length > 0) {
+      const currents = reads.map((_, i) => {
+        const kv = res.responses[i]?.response_range?.kvs[0];
+        return kv ? entryOf(kv) : undefined;
+      });
+      out.current = currents[0];
+      if (typeof readOnFailure !== 'string') out.currents = currents;
     }
     return out;
   }

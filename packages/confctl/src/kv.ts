@@ -15,8 +15,10 @@ export type KvOp = { type: 'put'; key: string; value: string } | { type: 'delete
 export interface KvTxnResult {
   succeeded: boolean;
   revision: string;
-  /** On failure: the current entry at `readOnFailure` (undefined if absent). */
+  /** On failure: the current entry at `readOnFailure` (its first key when several; undefined if absent). */
   current?: KvEntry | undefined;
+  /** On failure with several `readOnFailure` keys: each one's entry, in order, read in the same txn. */
+  currents?: (KvEntry | undefined)[];
 }
 
 export interface KvWatchHandlers {
@@ -35,8 +37,8 @@ export interface KvStore {
   /** All keys under a prefix, in one read, with the store revision of that read. */
   range(prefix: string): Promise<{ entries: KvEntry[]; revision: string }>;
   get(key: string): Promise<KvEntry | undefined>;
-  /** If all compares hold, apply ops atomically; otherwise read `readOnFailure` in the same txn. */
-  txn(compares: readonly EtcdCompare[], ops: readonly KvOp[], readOnFailure?: string): Promise<KvTxnResult>;
+  /** If all compares hold, apply ops atomically; otherwise read the `readOnFailure` key(s) in the same txn. */
+  txn(compares: readonly EtcdCompare[], ops: readonly KvOp[], readOnFailure?: string | readonly string[]): Promise<KvTxnResult>;
   /** Watch a prefix from `fromRevision` (inclusive). */
   watch(prefix: string, fromRevision: string, handlers: KvWatchHandlers): Promise<{ close(): Promise<void> }>;
   revision(): Promise<string>;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Conftool, ConftoolOptions } from '../conftool.js';
 import type { Change, ConftoolNode, NodeTags, WatchEvent } from '../types.js';
+import { describeTransitionContract } from './transition-contract.js';
 
 /** What a Conftool implementation under test provides: a store plus raw access, like etcdctl. */
 export interface ContractEnv {
@@ -44,6 +45,8 @@ export function describeConftoolContract(name: string, factory: () => Promise<Co
     afterAll(async () => {
       await env.close();
     });
+
+    describeTransitionContract(() => env);
 
     const seed = async (objects: Record<string, unknown>, ns = uniqueNs()): Promise<{ ns: string; key: (spec: string) => string }> => {
       const key = (spec: string): string => `${ns}/v1/pools/${spec}`;

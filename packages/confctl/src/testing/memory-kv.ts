@@ -34,10 +34,14 @@ export class MemoryKv implements KvStore {
     return e ? { ...e } : undefined;
   }
 
-  async txn(compares: readonly EtcdCompare[], ops: readonly KvOp[], readOnFailure?: string): Promise<KvTxnResult> {
+  async txn(compares: readonly EtcdCompare[], ops: readonly KvOp[], readOnFailure?: string | readonly string[]): Promise<KvTxnResult> {
     this.beforeTxn?.(compares);
     const ok = compares.every((c) => evalCompare(c, this.data.get(c.key)));
-    if (!ok) return { succeeded: false, revision: String(this.rev), current: readOnFailure === undefined ? undefined : await this.get(readOnFailure) };
+    if (!ok) {
+      const keys = readOnFailure === undefined ? [] : typeof readOnFailure === 'string' ? [readOnFailure] : readOnFailure;
+      const currents = keys.map((k) => (this.data.has(k) ? { ...this.data.get(k)! } : undefined));
+      return { succeeded: false, revision: String(this.rev), current: currents[0], ...(typeof readOnFailure === 'string' ? {} : { currents }) };
+    }
     this.apply(ops);
     return { succeeded: true, revision: String(this.rev) };
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import { Etcd3 } from 'etcd3';
-import { Conftool, EtcdKv, connectEtcd, type KvStore, type WatchEvent } from '@galley/confctl';
+import { Conftool, EtcdKv, connectEtcd, inverseOf, type KvStore, type WatchEvent } from '@galley/confctl';
 // See contract.test.ts for why the lab is imported from its sources.
 import { privateLab, replyEatingProxy } from '../../../lab/src/testing/index.js';
 
@@ -148,6 +148,48 @@ describe('etcd connection: a 3-member cluster, failures, compaction', () => {
       expect(applied).toMatchObject([{ key: k, field: 'pooled', from: 'yes', to: 'no', ambiguous: true }]);
       expect(logs.join('\n')).toContain('etcd did not answer our write, but the object now holds exactly what we wrote');
       expect(JSON.parse((await raw.get(k).string())!)).toEqual({ pooled: 'yes', weight: 10 });
+    } finally {
+      ct.close();
+      raw.close();
+      await proxy.close();
+    }
+  });
+
+  it('transition: a txn whose reply is lost after etcd applied it is settled by re-reading: changed (ambiguous), marker written, and the inverse puts it back', async () => {
+    const { lab } = priv;
+    const proxy = await replyEatingProxy(lab.info.etcd.endpoints[0]!);
+    const raw = new Etcd3({ hosts: lab.info.etcd.endpoints });
+    const real = new EtcdKv(connectEtcd({ endpoints: [proxy.url], dialTimeoutMs: 1000, requestTimeoutMs: 10000 }));
+    const k = key('mw1951');
+    let txns = 0;
+    const kv: KvStore = Object.assign(Object.create(real) as EtcdKv, {
+      txn: (...a: Parameters<KvStore['txn']>) => {
+        txns++;
+        if (txns === 1) {
+          proxy.hold = true;
+          void (async () => {
+            while (JSON.parse((await raw.get(k).string()) ?? '{}').pooled !== 'no') await new Promise((r) => setTimeout(r, 20));
+            proxy.hold = false;
+            proxy.drop();
+          })();
+        }
+        return real.txn(...a);
+      },
+    });
+    const ct = new Conftool(kv, { namespace: ns, log: () => undefined });
+    const marker = { runId: 'run-lost', user: 'alice', reason: 'test', time: new Date().toISOString() };
+    try {
+      await raw.put(k).value(JSON.stringify({ pooled: 'yes', weight: 10 }));
+      const [node] = await ct.select({ name: 'mw1951' });
+      const [o] = await ct.transition([{ node: node!, change: { pooled: 'no' }, owner: { set: marker } }]);
+      expect(o).toMatchObject({ status: 'changed', ambiguous: true, before: { pooled: 'yes' }, after: { pooled: 'no' } });
+      expect(txns).toBe(1);
+      expect(JSON.parse((await raw.get(ct.ownerKeyFor(node!.tags)).string())!)).toEqual(marker);
+      if (o?.status !== 'changed') throw new Error('not changed');
+      const [back] = await ct.transition([inverseOf(o, { mustBe: 'run-lost' })]);
+      expect(back).toMatchObject({ status: 'changed', after: { pooled: 'yes', weight: 10 } });
+      expect(JSON.parse((await raw.get(k).string())!)).toEqual({ pooled: 'yes', weight: 10 });
+      expect(await raw.get(ct.ownerKeyFor(node!.tags)).string()).toBeNull();
     } finally {
       ct.close();
       raw.close();
