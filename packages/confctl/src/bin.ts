@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 import readline from 'node:readline/promises';
-import { runConfctl } from './cli.js';
+import { runConfctl, type CliIo } from './cli.js';
 
-const io = {
-  isTTY: Boolean(process.stdin.isTTY && process.stderr.isTTY),
-  async confirm(question: string): Promise<boolean> {
-    const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+const io: CliIo = {
+  // conftool asks only when stdin and stdout are terminals, and asks on stdout.
+  isTTY: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+  async ask(text: string, prompt: string): Promise<string> {
+    process.stdout.write(text);
+    const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
     try {
-      return /^y(es)?$/i.test((await rl.question(question)).trim());
+      return await rl.question(prompt);
     } finally {
       rl.close();
     }

@@ -12,44 +12,53 @@ function fleet(n: number): FakeConftool {
   return ct.seed(objects);
 }
 
-function io(ct: FakeConftool, opts: { isTTY?: boolean; answer?: boolean } = {}): CliIo & { asked: string[] } {
+function io(ct: FakeConftool, opts: { isTTY?: boolean; answer?: string } = {}): CliIo & { asked: string[] } {
   const asked: string[] = [];
   return {
     asked,
     isTTY: opts.isTTY ?? false,
-    confirm: async (q) => {
-      asked.push(q);
-      return opts.answer ?? false;
+    ask: async (text, prompt) => {
+      asked.push(text + prompt);
+      return opts.answer ?? '';
     },
+    fqdn: async () => 'mw1001.eqiad.wmnet',
     // runConfctl closes the Conftool it was given; hand out a view so the fake stays usable.
     conftool: async ({ dryRun, log }) => ct.with({ dryRun, log }),
   };
 }
 
 describe('confctl command handlers (in-memory store)', () => {
-  it('asks on a terminal before changing more than 10 objects, and changes nothing when declined', async () => {
-    const ct = fleet(11);
+  it('asks "Ok to continue? [y/N]" on a terminal before a write on more than one object, and changes nothing unless the answer is y', async () => {
+    const ct = fleet(3);
     const before = await ct.revision();
-    const declined = io(ct, { isTTY: true, answer: false });
-    const r = await runConfctl(['select', 'cluster=appserver', 'set/pooled=no'], declined);
-    expect(r.exitCode).toBe(CONFCTL_EXIT.FAILED);
-    expect(declined.asked).toHaveLength(1);
-    expect(declined.asked[0]).toContain('eqiad/appserver/nginx/mw1011.eqiad.wmnet');
-    expect(declined.asked[0]).toContain('Ok to set pooled=no on these 11 objects? [y/N]');
-    expect(r.stderr.join('\n')).toContain('not confirmed');
+    for (const answer of ['', 'n', 'yes']) {
+      const declined = io(ct, { isTTY: true, answer });
+      const r = await runConfctl(['select', 'cluster=appserver', 'set/pooled=no'], declined);
+      expect(r.exitCode).toBe(CONFCTL_EXIT.FAILED);
+      // conftool's question: the objects by dc/cluster/service, as json.dumps prints them
+      expect(declined.asked).toEqual([
+        'The selector you chose has selected the following objects:\n' +
+          '{"/eqiad/appserver/nginx": ["mw1001.eqiad.wmnet", "mw1002.eqiad.wmnet", "mw1003.eqiad.wmnet"]}\n' +
+          'Ok to continue? [y/N]\nconfctl>',
+      ]);
+      expect(r.stdout).toEqual(['Aborting']);
+      expect(r.stderr.join('\n')).toContain('not confirmed');
+    }
     expect(await ct.revision()).toBe(before);
 
-    const accepted = io(ct, { isTTY: true, answer: true });
+    const accepted = io(ct, { isTTY: true, answer: 'Y' });
     const ok = await runConfctl(['select', 'cluster=appserver', 'set/pooled=no'], accepted);
     expect(ok.exitCode).toBe(0);
-    expect(ok.stdout).toHaveLength(11);
-    expect((await ct.filter({ cluster: 'appserver' }, { pooled: 'no' })).length).toBe(11);
+    expect(ok.stdout).toHaveLength(3);
+    expect((await ct.filter({ cluster: 'appserver' }, { pooled: 'no' })).length).toBe(3);
   });
 
-  it('does not ask for 10 objects or fewer, nor in dry-run', async () => {
-    const ct = fleet(10);
+  it('does not ask for one object, nor in dry-run, nor with --yes; the shortcuts never ask', async () => {
+    const ct = fleet(3);
     const q = io(ct, { isTTY: true });
-    expect((await runConfctl(['select', 'cluster=appserver', 'set/weight=3'], q)).exitCode).toBe(0);
+    expect((await runConfctl(['select', 'name=mw1001.eqiad.wmnet', 'set/weight=3'], q)).exitCode).toBe(0);
+    expect((await runConfctl(['--yes', 'select', 'cluster=appserver', 'set/weight=4'], q)).exitCode).toBe(0);
+    expect((await runConfctl(['depool'], q)).stdout).toEqual(['eqiad/appserver/nginx/mw1001.eqiad.wmnet: pooled changed yes => no']);
     expect(q.asked).toEqual([]);
     const big = fleet(12);
     const before = await big.revision();
@@ -117,7 +126,7 @@ describe('confctl command handlers (in-memory store)', () => {
     ct.memory.beforeTxn = (compares) => {
       if (compares[0]?.key === stuck) ct.memory.put(stuck, JSON.stringify({ pooled: 'yes', weight: ++weight }));
     };
-    const r = await runConfctl(['select', 'cluster=appserver', 'set/pooled=no'], io(ct));
+    const r = await runConfctl(['--yes', 'select', 'cluster=appserver', 'set/pooled=no'], io(ct));
     expect(r.exitCode).toBe(CONFCTL_EXIT.FAILED);
     const written = (await ct.filter({ cluster: 'appserver' }, { pooled: 'no' })).map((n) => n.tags.name);
     expect(written.length).toBeGreaterThan(0);
@@ -132,7 +141,7 @@ describe('confctl command handlers (in-memory store)', () => {
     again.memory.beforeTxn = (compares) => {
       if (compares[0]?.key === stuck) again.memory.put(stuck, JSON.stringify({ pooled: 'yes', weight: ++weight }));
     };
-    const j = await runConfctl(['--json', 'select', 'cluster=appserver', 'set/weight=1'], io(again));
+    const j = await runConfctl(['--json', '--yes', 'select', 'cluster=appserver', 'set/weight=1'], io(again));
     expect(j.exitCode).toBe(CONFCTL_EXIT.FAILED);
     expect(j.stdout.map((l) => (JSON.parse(l) as { tags: { name: string }; to: unknown }).tags.name).sort()).toEqual(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']);
     expect(j.stderr.at(-1)).toBe('2 of 3 changed before the failure (listed on stdout)');

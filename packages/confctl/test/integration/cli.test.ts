@@ -96,7 +96,7 @@ describe('confctl binary end to end (lab etcd)', () => {
     expect(await value('eqiad/jobrunner/nginx/mw1101.eqiad.wmnet')).toEqual({ pooled: 'no', weight: 5 });
   });
 
-  it('a set on more than 10 objects needs --yes when not on a terminal; nothing is written without it', async () => {
+  it('a set on more than one object needs --yes when not on a terminal; nothing is written without it', async () => {
     const before = await revision();
     const r = await confctl(['select', 'cluster=appserver', 'set/pooled=yes'], { config });
     expect(r.code).toBe(1);
@@ -176,7 +176,7 @@ describe('confctl binary end to end (lab etcd)', () => {
     expect(await raw.get(key('eqiad/appserver/nginx/broken.eqiad.wmnet')).string()).not.toBeNull();
     const r = await confctl(['--yes', 'select', 'name=broken.*', 'del'], { config });
     expect(r.code).toBe(0);
-    expect(lines(r.stdout)).toEqual(['eqiad/appserver/nginx/broken.eqiad.wmnet: deleted']);
+    expect(lines(r.stdout)).toEqual(["Deleted ('Node',) broken.eqiad.wmnet."]);
     expect(await raw.get(key('eqiad/appserver/nginx/broken.eqiad.wmnet')).string()).toBeNull();
   });
 
