@@ -25,7 +25,7 @@ import {
   renderTree,
   ConfirmationError,
 } from '@galley/core';
-import { ExitCode, formatError, GalleyError } from '@galley/errors';
+import { addSecrets, ExitCode, formatError, GalleyError, secretValuesIn } from '@galley/errors';
 import type { BaseClients } from './factories.js';
 import { globalHelp, parseGlobals, type GlobalOptions } from './globals.js';
 import { ndjsonSink, textSink, type Writer } from './render.js';
@@ -128,6 +128,8 @@ export async function main(argv: readonly string[], io: CliIo, deps: CliDeps = {
     err(formatError(e));
     return ExitCode.FAILURE;
   }
+  // The config's passwords and tokens are masked by value in everything shown or stored from now on.
+  addSecrets(secretValuesIn(cfg));
 
   if (g.locks || g.breakLock !== undefined) return lockAdmin(g, cfg, io, deps);
 

@@ -3,6 +3,7 @@
  * (the way SREs type them) become `--key=value`, and the runner's own `--reason`/`--task-id` checks.
  */
 import type { AnyCookbook, ArgSpec } from './cookbook.js';
+import { editDistance } from './discovery.js';
 import { ArgsError } from './errors.js';
 
 const KV = /^([A-Za-z][\w-]*)=(.*)$/s;
@@ -158,14 +159,35 @@ export function parseSimpleArgv(name: string, spec: ArgSpec, argv: readonly stri
 const SECRET_NAME = /(pass(word|wd|phrase)|secret|token|api[-_]?key|private[-_]?key|credential|authorization|^auth$)/i;
 const REDACTED = '***';
 
-/** Whether an option name or alias of `spec` holds a secret. */
+/**
+ * Whether an option name or alias of `spec` holds a secret. A name the spec does not know that is
+ * one or two typos away from a secret one (`tokne=…`, `--pasword …`) is taken as that secret: the
+ * run is refused for the unknown argument, but its START line and audit must not show the value.
+ */
 function secretTest(spec: ArgSpec): (name: string) => boolean {
   const canonical = new Map<string, string>();
   for (const [k, o] of Object.entries(spec)) for (const a of [o.alias ?? []].flat()) canonical.set(a, k);
+  const secretNames = Object.keys(spec).filter((k) => spec[k]?.secret === true || SECRET_NAME.test(k));
   return (name) => {
     const key = canonical.get(name) ?? name;
-    return spec[key]?.secret === true || SECRET_NAME.test(key);
+    if (spec[key] !== undefined) return spec[key].secret === true || SECRET_NAME.test(key);
+    if (SECRET_NAME.test(key)) return true;
+    return key.length >= 4 && [...secretNames, ...SECRET_WORDS].some((s) => editDistance(key.toLowerCase(), s) <= 2);
   };
+}
+
+/** Credential words a misspelled argument name is compared with. */
+const SECRET_WORDS = ['password', 'passwd', 'secret', 'token', 'api-key', 'apikey', 'private-key', 'credential'];
+
+/** The values of the secret arguments as typed (to be redacted by value wherever they appear). */
+export function secretArgvValues(argv: readonly string[], spec: ArgSpec): string[] {
+  return walkArgv(argv, spec).hidden;
+}
+
+/** The values of the secret arguments once parsed (defaults included). */
+export function secretArgValues(args: Record<string, unknown>, spec: ArgSpec): unknown[] {
+  const isSecret = secretTest(spec);
+  return Object.entries(args).flatMap(([k, v]) => (v !== undefined && isSecret(k) ? [v] : []));
 }
 
 /**
@@ -174,13 +196,19 @@ function secretTest(spec: ArgSpec): (name: string) => boolean {
  * `--token …`, or an alias `-k …`.
  */
 export function redactArgv(argv: readonly string[], spec: ArgSpec): string[] {
+  return walkArgv(argv, spec).shown;
+}
+
+function walkArgv(argv: readonly string[], spec: ArgSpec): { shown: string[]; hidden: string[] } {
   const isSecret = secretTest(spec);
   const out: string[] = [];
+  const hidden: string[] = [];
   let hideNext = false;
   let afterDashDash = false;
   for (const a of argv) {
     if (hideNext) {
       hideNext = false;
+      hidden.push(a);
       out.push(REDACTED);
       continue;
     }
@@ -196,6 +224,7 @@ export function redactArgv(argv: readonly string[], spec: ArgSpec): string[] {
     const m = /^(--?)?([A-Za-z][\w-]*)(=(.*))?$/s.exec(a);
     if (m && isSecret(m[2]!)) {
       if (m[3] !== undefined) {
+        hidden.push(m[4]!);
         out.push(`${m[1] ?? ''}${m[2]}=${REDACTED}`);
         continue;
       }
@@ -204,7 +233,7 @@ export function redactArgv(argv: readonly string[], spec: ArgSpec): string[] {
     }
     out.push(a);
   }
-  return out;
+  return { shown: out, hidden };
 }
 
 /** Parsed arguments as they may be shown and stored: secret values replaced by `***`. */

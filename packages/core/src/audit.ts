@@ -59,10 +59,8 @@ export class AuditLog implements RunSink {
   }
 
   event(e: RunEvent): void {
+    // The runner's events are redacted already; the CLI's own ones (a hard stop's report) are not.
     const safe = redactObject(e);
-    // redactObject blanks every field named `key`; a lock key is no secret, and the audit must
-    // keep it (it is what `cookbook --break-lock KEY` takes).
-    if (e.type === 'lock') restoreLockKeys(e as unknown as LockLike, safe as unknown as LockLike);
     try {
       fs.appendFileSync(this.file, `${JSON.stringify(safe)}\n`);
     } catch (err) {
@@ -110,17 +108,4 @@ export class AuditLog implements RunSink {
     this.failed = true;
     this.opts.onError?.(err instanceof Error ? err : new Error(String(err)), file);
   }
-}
-
-interface LockLike {
-  key?: unknown;
-  holders?: { key?: unknown }[];
-}
-
-function restoreLockKeys(raw: LockLike, safe: LockLike): void {
-  if (typeof raw.key === 'string') safe.key = raw.key;
-  raw.holders?.forEach((h, i) => {
-    const s = safe.holders?.[i];
-    if (s && typeof h.key === 'string') s.key = h.key;
-  });
 }

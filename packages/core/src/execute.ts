@@ -4,9 +4,9 @@
  * clients, the lock session, the journal store and the argument parser.
  */
 import crypto from 'node:crypto';
-import { ExitCode, formatError, isGalleyError } from '@galley/errors';
+import { ExitCode, addSecrets, formatError, isGalleyError, redact, redactObject } from '@galley/errors';
 import type { ChangeLike, ClientHooks, Clients, NodeTags } from './clients.js';
-import { cookbookArgSpec, redactArgs, redactArgv } from './args.js';
+import { cookbookArgSpec, redactArgs, redactArgv, secretArgValues, secretArgvValues } from './args.js';
 import {
   type AnyCookbook,
   type JournalEntry,
@@ -99,8 +99,10 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
   let rolledBack = false;
   let nestedCount = 0;
 
+  // Every event is redacted here, once, before any sink sees it (text, TTY, NDJSON, audit): the
+  // values of secret arguments and of the config's secrets, and credentials in free text.
   const send = (body: RunEventBody | { type: string; [k: string]: unknown }) => {
-    deps.sink.event({ ...body, ts: new Date().toISOString(), runId, cookbook: name });
+    deps.sink.event(redactObject({ ...body, ts: new Date().toISOString(), runId, cookbook: name }));
   };
   const errorEvent = (phase: ErrorEvent['phase'], err: unknown) => {
     send({ type: 'error', phase, code: isGalleyError(err) ? err.code : undefined, message: formatError(err) });
@@ -125,6 +127,9 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
 
   // 1. Arguments. What is shown and stored (events, audit, START/END) has secret values redacted.
   const argSpec = cookbookArgSpec(cookbook);
+  // Secret values as typed are masked wherever they appear from now on (a cookbook that logs or
+  // throws one, a parse error quoting it).
+  addSecrets(secretArgvValues(req.argv, argSpec));
   const shownArgv = redactArgv(req.argv, argSpec);
   let parsed: ParsedCookbookArgs;
   try {
@@ -134,6 +139,7 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
     errorEvent('args', err);
     return finish(err instanceof ArgsError || (isGalleyError(err) && err.code === 'ERR_COOKBOOK_ARGS') ? ExitCode.ARGS_INVALID : ExitCode.ARG_PARSER_FAILED, 'ERROR');
   }
+  addSecrets(secretArgValues(parsed.args, argSpec));
   send({
     type: 'run-started',
     cookbook: name,
@@ -359,8 +365,8 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
 
   // 6. START, run, rollback, END.
   phase = 'run';
-  const description = [name, ...shownArgv].join(' ');
-  const reasonText = parsed.reason !== undefined ? ` (${parsed.reason})` : '';
+  const description = redact([name, ...shownArgv].join(' '));
+  const reasonText = parsed.reason !== undefined ? ` (${redact(parsed.reason)})` : '';
   if (!dryRun && deps.notifier) await deps.notifier.send(`START - Cookbook ${description}${reasonText}`);
   let exitCode: number;
   let status: RunSummary['status'];

@@ -2,6 +2,7 @@
  * START/END announcements to a webhook (Spicerack's SAL lines). A failure is reported through
  * `onError` and never fails the run.
  */
+import { redact } from '@galley/errors';
 import type { Notifier } from './execute.js';
 
 export interface WebhookOptions {
@@ -13,7 +14,9 @@ export interface WebhookOptions {
 
 export function webhookNotifier(opts: WebhookOptions): Notifier {
   return {
-    async send(line) {
+    async send(raw) {
+      // The runner builds these lines from redacted parts; redacted again here, the last place before the network.
+      const line = redact(raw);
       try {
         const { request } = await import('undici');
         const res = await request(opts.url, {

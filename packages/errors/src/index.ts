@@ -3,6 +3,7 @@
  * exit codes every galley binary uses. Bugs stay plain `Error`; anything a user can act on is a
  * `GalleyError` with a code that is never reused.
  */
+import { redact } from './redact.js';
 
 export interface GalleyErrorOptions {
   /** What the user can do about it, printed as "hint: …". */
@@ -96,23 +97,4 @@ export function formatError(err: unknown): string {
   return lines.join('\n');
 }
 
-const SECRET_KEYS = /^(password|passwd|secret|token|authorization|auth|key|privateKey|passphrase)$/i;
-
-/** Remove credentials from URLs (user:pass@) and from free text like `password=...`. */
-export function redact(text: string): string {
-  return text
-    .replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s:]+):([^/@\s]+)@/gi, '$1$2:***@')
-    .replace(/\b(password|passwd|token|secret|authorization)(["']?\s*[:=]\s*["']?)([^\s"',}]+)/gi, '$1$2***');
-}
-
-/** Deep-copy a value with secret-looking keys replaced, for logs and audit records. */
-export function redactObject<T>(value: T): T {
-  if (Array.isArray(value)) return value.map((v) => redactObject(v) as unknown) as T;
-  if (typeof value === 'string') return redact(value) as T;
-  if (value == null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    out[k] = SECRET_KEYS.test(k) && v != null && typeof v !== 'object' ? '***' : redactObject(v);
-  }
-  return out as T;
-}
+export { addSecrets, redact, redactObject, SecretValues, secretValues, secretValuesIn, REDACTED } from './redact.js';
