@@ -3,5 +3,6 @@ export { loadConfig, parseConfig, SYSTEM_CONFIG, type LoadConfigOptions, type Lo
 export type { EtcdConfig } from './sections/etcd.js';
 export type { ConftoolConfig } from './sections/conftool.js';
 export type { SshConfig } from './sections/ssh.js';
+export type { GroupsConfig } from './sections/groups.js';
 export type { PybalConfig, PybalPoolConfig } from './sections/pybal.js';
 export type { CookbooksConfig, LogsConfig, NotifierConfig, LocksConfig } from './sections/runner.js';

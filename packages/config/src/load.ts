@@ -112,5 +112,6 @@ function resolvePaths(cfg: GalleyConfig, base: string): GalleyConfig {
   if (out.logs) out.logs.dir = abs(out.logs.dir);
   if (out.inventory?.type === 'file') out.inventory.path = abs(out.inventory.path);
   if (out.provisioner?.type === 'lab') out.provisioner.labDir = abs(out.provisioner.labDir);
+  if (out.groups) out.groups.files = out.groups.files.map(abs);
   return out;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { conftoolSchema } from './sections/conftool.js';
 import { etcdSchema } from './sections/etcd.js';
+import { groupsSchema } from './sections/groups.js';
 import { hostsSchema, inventorySchema, monitoringSchema, provisionerSchema } from './sections/lifecycle.js';
 import { pybalSchema } from './sections/pybal.js';
 import { cookbooksSchema, locksSchema, logsSchema, notifierSchema } from './sections/runner.js';
@@ -21,6 +22,7 @@ export const galleyConfigSchema = z
     inventory: inventorySchema.optional(),
     monitoring: monitoringSchema.optional(),
     hosts: hostsSchema.optional(),
+    groups: groupsSchema.optional(),
   })
   .strict();
 
