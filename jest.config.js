@@ -6,6 +6,7 @@ const transform = {
 };
 const moduleNameMapper = {
   '^@galley/([a-z-]+)/testing$': '<rootDir>/packages/$1/src/testing/index.ts',
+  '^@galley/remote/nodeset$': '<rootDir>/packages/remote/src/nodeset.ts',
   '^@galley/([a-z-]+)$': '<rootDir>/packages/$1/src/index.ts',
   '^(\\.{1,2}/.*)\\.js$': '$1',
 };

@@ -13,6 +13,8 @@ command -v ssh >/dev/null || missing+=(openssh-client)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v pkill >/dev/null || missing+=(procps)
+# ClusterShell: the oracle of the NodeSet differential test (python3 ClusterShell.NodeSet, nodeset)
+command -v nodeset >/dev/null || missing+=(clustershell)
 if [ ${#missing[@]} -gt 0 ]; then
   # Never let the packages start system services (a system sshd on :22 or etcd on :2379).
   if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi

@@ -1,18 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { resolveLockSpec } from '@galley/core';
-import { checkLockBudget, decommissionHostMs, expand, expandHosts, LOCK_BUDGET_CAPS, lockTtlSeconds, reimageHostMs, restoreCommands, STEP_MS } from './_common.js';
+import { checkLockBudget, decommissionHostMs, expand, LOCK_BUDGET_CAPS, lockTtlSeconds, reimageHostMs, restoreCommands, STEP_MS } from './_common.js';
 import decommission from './decommission-host.js';
 import reimage from './reimage.js';
 
 describe('sre.hosts helpers', () => {
-  it('expands NodeSet-like host patterns (ranges, lists, padding, several items)', () => {
-    expect(expandHosts('mw[1301-1303].eqiad.wmnet')).toEqual(['mw1301.eqiad.wmnet', 'mw1302.eqiad.wmnet', 'mw1303.eqiad.wmnet']);
-    expect(expandHosts('db[001-002,010].x.y,mw1.x.y')).toEqual(['db001.x.y', 'db002.x.y', 'db010.x.y', 'mw1.x.y']);
-    expect(expandHosts('a[1-2]b[1-2].c')).toEqual(['a1b1.c', 'a1b2.c', 'a2b1.c', 'a2b2.c']);
-    expect(() => expandHosts('mw[3-1].x')).toThrow(/bad range/);
-    expect(() => expandHosts('mw[a-b].x')).toThrow(/bad range/);
-  });
-
   it('prints one exact confctl command per recorded object', () => {
     expect(restoreCommands([{ key: 'k', tags: { dc: 'eqiad', cluster: 'jobrunner', service: 'php-fpm', name: 'mw1301.eqiad.wmnet' }, pooled: 'no', weight: 7 }])).toEqual([
       "confctl select 'dc=eqiad,cluster=jobrunner,service=php-fpm,name=mw1301.eqiad.wmnet' set/pooled=no:weight=7",

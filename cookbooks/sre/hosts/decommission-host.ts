@@ -1,6 +1,6 @@
-import { defineCookbook } from '@galley/core';
+import { defineCookbook, NodeSet } from '@galley/core';
 import {
-  checkCapacity, checkFqdn, checkLockBudget, confirmed, errMessage, expand, expandHosts, HostsError, lifecycleReady, lockTtlSeconds, need, notConfirmed, recordConftool,
+  checkCapacity, checkFqdn, checkLockBudget, confirmed, errMessage, expand, HostsError, lifecycleReady, lockTtlSeconds, need, notConfirmed, recordConftool,
   restoreCommands, setOutAndVerify, short, STEP_MS, stepsText,
   type Ctx, type RecordedObject, type Step,
 } from './_common.js';
@@ -23,7 +23,7 @@ interface State {
 /** How many hosts the pattern names, for the lock budget (a bad pattern is refused by prepare). */
 function hostCount(pattern: string): number {
   try {
-    return Math.min(expandHosts(pattern).length, HARD_LIMIT);
+    return Math.min(NodeSet.parse(pattern).size, HARD_LIMIT);
   } catch {
     return HARD_LIMIT;
   }
@@ -42,7 +42,7 @@ interface HostReport {
 export default defineCookbook({
   title: 'Decommission hosts: out of every pool, downtime, stop, wipe, power off, remove from conftool, inventory',
   args: {
-    host: { type: 'string', demandOption: true, describe: 'host FQDN or pattern, e.g. mw[1301-1303].eqiad.wmnet' },
+    host: { type: 'string', demandOption: true, describe: 'host FQDN or ClusterShell NodeSet expression, e.g. mw[1301-1303].eqiad.wmnet' },
     force: { type: 'boolean', default: false, describe: `allow up to ${HARD_LIMIT} hosts (default limit ${SOFT_LIMIT}), and taking pools below PyBal's depool threshold` },
   },
   task: 'required',
@@ -52,7 +52,7 @@ export default defineCookbook({
   lock: (args) => ({ ttlSeconds: lockTtlSeconds('decommission', hostCount(args.host)) }),
 
   async prepare(ctx): Promise<State> {
-    const hosts = expandHosts(ctx.args.host);
+    const hosts = NodeSet.parse(ctx.args.host).hosts();
     if (hosts.length === 0) throw new HostsError('ERR_HOSTS_NONE', `host=${ctx.args.host} matches no host`);
     for (const h of hosts) checkFqdn(h);
     if (hosts.length > HARD_LIMIT) {

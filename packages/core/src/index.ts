@@ -66,3 +66,5 @@ export { AuditLog, auditFileFor, type AuditIndexLine, type AuditLogOptions } fro
 export { webhookNotifier, type WebhookOptions } from './notifier.js';
 export { EtcdLocks, EtcdLockSession, ownerString, type EtcdLocksOptions, type LockEntry, type LockValue } from './locks/etcd.js';
 export { EtcdJournal } from './journal.js';
+// Host sets for cookbooks, in ClusterShell NodeSet syntax (the remote package's one parser; loads no ssh2).
+export { NodeSet, NodeSetGroupError, NodeSetSizeError, NodeSetSyntaxError, MAX_NODESET_SIZE, type GroupResolver } from '@galley/remote/nodeset';

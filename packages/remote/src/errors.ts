@@ -1,12 +1,32 @@
 import { GalleyError, UsageError } from '@galley/errors';
+import { MAX_NODESET_SIZE } from './rangeset.js';
 
-/** A host pattern that is not valid ClusterShell NodeSet syntax. */
+/** A host expression ClusterShell's NodeSet would refuse; `position` is where (0-based) in the expression. */
 export class NodeSetSyntaxError extends UsageError {
-  constructor(pattern: string, why: string) {
-    super('ERR_REMOTE_NODESET_SYNTAX', `invalid host pattern '${pattern}': ${why}`, {
-      hint: "use ClusterShell NodeSet syntax, e.g. 'mw[1001-1004,1010].eqiad.wmnet'",
-      details: { pattern },
+  readonly position: number;
+  constructor(expression: string, position: number, why: string) {
+    super('ERR_REMOTE_NODESET_SYNTAX', `invalid host expression '${expression}' at position ${position + 1}: ${why}`, {
+      hint: "use ClusterShell NodeSet syntax, e.g. 'mw[1001-1004,1010].eqiad.wmnet', 'mw[1001-1010].eqiad.wmnet!mw1005.eqiad.wmnet' (galley-nodeset -e shows what an expression names)",
+      details: { expression, position },
     });
+    this.position = position;
+  }
+}
+
+/** A host expression that would name more than MAX_NODESET_SIZE hosts. */
+export class NodeSetSizeError extends UsageError {
+  constructor(expression: string, position: number, count: number | bigint) {
+    super('ERR_REMOTE_NODESET_TOO_LARGE', `host expression '${expression}' names ${count} hosts at position ${position + 1}: more than the limit of ${MAX_NODESET_SIZE}`, {
+      hint: `narrow the ranges; one expression may name at most ${MAX_NODESET_SIZE} hosts`,
+      details: { expression, position, count: String(count) },
+    });
+  }
+}
+
+/** A `@group`, `@source:group` or wildcard that cannot be resolved (unknown group or source, no resolver, a loop). */
+export class NodeSetGroupError extends UsageError {
+  constructor(expression: string, why: string, hint: string) {
+    super('ERR_REMOTE_NODESET_GROUP', `host expression '${expression}': ${why}`, { hint, details: { expression } });
   }
 }
 

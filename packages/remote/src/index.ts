@@ -1,4 +1,5 @@
-export { NodeSet } from './nodeset.js';
+export { NodeSet, MAX_NODESET_SIZE, type GroupResolver } from './nodeset.js';
+export { Groups, staticSource, conftoolSource, type GroupSource, type ConftoolLookup, type GroupsOptions } from './groups.js';
 export { Remote, defaultSshConfig, type RemoteHooks, type RemoteOptions } from './remote.js';
 export type {
   CommandSpec, CommandResult, HostResult, HostFailure, RunOptions, HostEvent, RunReport, Transport, ExecRequest, ExecOutcome,
@@ -8,4 +9,4 @@ export { KnownHosts, fingerprint } from './known-hosts.js';
 export { SshConfigResolver, type HostTarget } from './ssh-config.js';
 export { SshPool, ALGORITHMS } from './pool.js';
 export { schedule, resolveBatchSize, groupOutputs } from './scheduler.js';
-export { NodeSetSyntaxError, RunOptionsError, NoHostsError, SshSetupError, RebootTimeoutError, RebootBaselineError } from './errors.js';
+export { NodeSetSyntaxError, NodeSetSizeError, NodeSetGroupError, RunOptionsError, NoHostsError, SshSetupError, RebootTimeoutError, RebootBaselineError } from './errors.js';

@@ -1,37 +1,62 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { NodeSet } from './nodeset.js';
-import { NodeSetSyntaxError } from './errors.js';
+import { Groups, type ConftoolLookup } from './groups.js';
+import { MAX_NODESET_SIZE, NodeSet } from './nodeset.js';
+
+// ClusterShell's answers for the syntax itself are checked by nodeset.differential.test.ts against
+// the real library; these tests cover what galley adds around it.
+
+const codeOf = (f: () => unknown): { code?: string; message?: string; position?: number } => {
+  try {
+    f();
+  } catch (err) {
+    return err as { code?: string; message?: string; position?: number };
+  }
+  return {};
+};
 
 describe('NodeSet', () => {
-  it('expands ranges, lists and several patterns', () => {
-    const ns = NodeSet.parse('mw[1001-1003,1010].eqiad.wmnet', 'lvs1019.eqiad.wmnet,db[2001-2002].codfw.wmnet');
-    expect(ns.size).toBe(7);
-    expect(ns.hosts()).toEqual([
-      'db2001.codfw.wmnet', 'db2002.codfw.wmnet', 'lvs1019.eqiad.wmnet',
-      'mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet', 'mw1003.eqiad.wmnet', 'mw1010.eqiad.wmnet',
-    ]);
+  it('reads the issue\'s examples as ClusterShell does: operators are operators, not host-name characters', () => {
+    expect(NodeSet.parse('mw[1001-1010].eqiad.wmnet!mw1005.eqiad.wmnet').toString()).toBe('mw[1001-1004,1006-1010].eqiad.wmnet');
+    expect(NodeSet.parse('a[1-10]&a[5-15]').toString()).toBe('a[5-10]');
+    expect(NodeSet.parse('db[1001-1002].eqiad1.wmnet').toString()).toBe('db[1001-1002].eqiad1.wmnet');
+    expect(NodeSet.fromHosts(['db1001.eqiad1.wmnet', 'db1002.eqiad1.wmnet']).toString()).toBe('db[1001-1002].eqiad1.wmnet');
   });
 
-  it('keeps zero padding and folds it back', () => {
-    const ns = NodeSet.parse('h[08-11]');
-    expect(ns.hosts()).toEqual(['h08', 'h09', 'h10', 'h11']);
-    expect(ns.toString()).toBe('h[08-11]');
-    expect(NodeSet.parse('h[1-3],h[01-02]').toString()).toBe('h[1-3,01-02]');
+  it('refuses what ClusterShell refuses with ERR_REMOTE_NODESET_SYNTAX and the position', () => {
+    const cases: [string, number][] = [['a1,,a2', 3], ['db[01-100]', 3], ['a[1-2][3-4]', 6], ['a[1-', 1], ['a[1-3]&', 6]];
+    for (const [expr, pos] of cases) {
+      const e = codeOf(() => NodeSet.parse(expr));
+      expect(e.code).toBe('ERR_REMOTE_NODESET_SYNTAX');
+      expect(e.message).toContain(expr);
+      expect(e.position).toBe(pos);
+    }
   });
 
-  it('supports steps and cartesian products', () => {
-    expect(NodeSet.parse('n[1-7/3]').hosts()).toEqual(['n1', 'n4', 'n7']);
-    expect(NodeSet.parse('r[1-2]n[1-2]').size).toBe(4);
+  it('refuses a set over the size limit with a clear error instead of a stack overflow', () => {
+    for (const expr of ['a[1-1000000]', `a[1-${MAX_NODESET_SIZE}],b`, 'a[1-1000]b[1-1000]', 'x,a[1-999999]']) {
+      const e = codeOf(() => NodeSet.parse(expr));
+      expect(e.code).toBe('ERR_REMOTE_NODESET_TOO_LARGE');
+    }
+    expect(NodeSet.parse(`a[1-${MAX_NODESET_SIZE}]`).size).toBe(MAX_NODESET_SIZE);
   });
 
-  it('folds for display', () => {
-    const ns = NodeSet.parse('mw1001.eqiad.wmnet,mw1002.eqiad.wmnet,mw1003.eqiad.wmnet,mw1005.eqiad.wmnet,lvs1019.eqiad.wmnet,bastion');
-    expect(ns.toString()).toBe('bastion,lvs1019.eqiad.wmnet,mw[1001-1003,1005].eqiad.wmnet');
-    expect(NodeSet.parse(ns.toString()).hosts()).toEqual(ns.hosts());
+  it('refuses groups and wildcards in the synchronous parse (they need a group source)', () => {
+    for (const expr of ['@web', 'a,@site:web', 'mw*', '@@site']) expect(codeOf(() => NodeSet.parse(expr)).code).toBe('ERR_REMOTE_NODESET_GROUP');
   });
 
-  it('deduplicates', () => {
-    expect(NodeSet.parse('h[1-3]', 'h2').size).toBe(3);
+  it('unions several expressions and offers the set operations', () => {
+    const a = NodeSet.parse('h[1-5]', 'h[4-8]');
+    expect(a.toString()).toBe('h[1-8]');
+    const b = NodeSet.parse('h[5-10]');
+    expect(a.intersection(b).toString()).toBe('h[5-8]');
+    expect(a.difference(b).toString()).toBe('h[1-4]');
+    expect(a.symmetricDifference(b).toString()).toBe('h[1-4,9-10]');
+    expect(a.union(b).size).toBe(10);
+    expect(a.has('h3')).toBe(true);
+    expect(a.has('h9')).toBe(false);
   });
 
   it('splits into near-equal slices, first ones larger, like ClusterShell', () => {
@@ -40,18 +65,50 @@ describe('NodeSet', () => {
     expect(NodeSet.parse('h[1-2]').split(5).map((p) => p.size)).toEqual([1, 1]);
     expect(() => NodeSet.parse('h1').split(0)).toThrow();
   });
+});
 
-  it('rejects bad syntax with a usage error naming the pattern', () => {
-    for (const bad of ['h[1-', 'h[3-1]', 'h[a-b]', 'h]1', 'h[1-2[3]]']) {
-      let err: unknown;
-      try {
-        NodeSet.parse(bad);
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(NodeSetSyntaxError);
-      expect((err as NodeSetSyntaxError).code).toBe('ERR_REMOTE_NODESET_SYNTAX');
-      expect((err as Error).message).toContain(bad);
+/** A conftool stand-in with the lookup contract (the lab test uses the real one). */
+function fakeConftool(objects: Record<string, string[]>): () => Promise<ConftoolLookup> {
+  return () => Promise.resolve({
+    hostsOf: (sel) => Promise.resolve(objects[sel] ?? []),
+    allHosts: () => Promise.resolve([...new Set(Object.values(objects).flat())]),
+  });
+}
+
+describe('Groups', () => {
+  const groups = () => new Groups({
+    sources: { site: { web: 'mw[1001-1004].eqiad.wmnet', loop: '@loop2', loop2: '@loop' } }, files: [], aliases: {},
+  }, { conftool: fakeConftool({ 'dc=eqiad,cluster=jobrunner': ['mw1301.eqiad.wmnet', 'mw1302.eqiad.wmnet'] }) });
+
+  it('resolves @group, @source:group and @conftool:selector (a selector keeps its commas)', async () => {
+    const g = groups();
+    expect((await NodeSet.resolve('@web!mw1002.eqiad.wmnet', g)).toString()).toBe('mw[1001,1003-1004].eqiad.wmnet');
+    expect((await NodeSet.resolve('@conftool:dc=eqiad,cluster=jobrunner', g)).toString()).toBe('mw[1301-1302].eqiad.wmnet');
+    expect((await NodeSet.resolve('@conftool:dc=eqiad,cluster=jobrunner!mw1302.eqiad.wmnet,@site:web&mw1001.eqiad.wmnet', g)).toString())
+      .toBe('mw1001.eqiad.wmnet');
+    expect((await NodeSet.resolve('@conftool:dc=eqiad,cluster=jobrunner , db1', g)).toString()).toBe('db1,mw[1301-1302].eqiad.wmnet');
+  });
+
+  it('refuses an unknown group, an unknown source, an empty conftool selection and a group loop', async () => {
+    const g = groups();
+    for (const expr of ['@typo', '@nosuch:web', '@conftool:dc=eqiad,cluster=nothing', '@loop', '@@conftool']) {
+      await expect(NodeSet.resolve(expr, g)).rejects.toMatchObject({ code: 'ERR_REMOTE_NODESET_GROUP' });
+    }
+    await expect(NodeSet.resolve('@conftool:dc=eqiad junk', g)).rejects.toMatchObject({ code: 'ERR_REMOTE_NODESET_SYNTAX' });
+  });
+
+  it('reads ClusterShell groups.d YAML files on first use, the first source being the default', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-groups-'));
+    try {
+      const file = path.join(dir, 'site.yaml');
+      fs.writeFileSync(file, 'local:\n  web: "mw[1001-1002].eqiad.wmnet"\n  db: [db1001, "db[1002-1003]"]\n');
+      const g = new Groups({ sources: {}, files: [file], aliases: {} });
+      expect((await NodeSet.resolve('@web,@local:db', g)).hosts()).toEqual(['db1001', 'db1002', 'db1003', 'mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']);
+      expect(await g.sources()).toEqual(['local']);
+      fs.writeFileSync(file, 'local: [1, 2]\n');
+      await expect(NodeSet.resolve('@web', new Groups({ sources: {}, files: [file], aliases: {} }))).rejects.toMatchObject({ code: 'ERR_REMOTE_NODESET_GROUP' });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
