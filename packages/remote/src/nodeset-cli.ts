@@ -1,0 +1,96 @@
+import { loadConfig } from '@galley/config';
+import { formatError, isGalleyError, UsageError } from '@galley/errors';
+import yargs from 'yargs';
+import { Groups } from './groups.js';
+import { NodeSet } from './nodeset.js';
+
+export interface NodesetResult {
+  exitCode: number;
+  stdout: string[];
+  stderr: string[];
+}
+
+export interface NodesetDeps {
+  /** Standard input, read when no expression is given (as `nodeset` does). */
+  readStdin?: () => Promise<string>;
+  /** Tests inject the groups; normal runs build them from the config. */
+  groups?: Groups;
+}
+
+const USAGE = 'galley-nodeset -e|-f|-c [--config FILE] [-s SOURCE] [--] EXPRESSION...\n\n'
+  + "ClusterShell's nodeset on galley's host sets: expand (-e), fold (-f) or count (-c) the union of the\n"
+  + 'EXPRESSIONs (read from stdin when there are none). @group and @source:group come from the groups:\n'
+  + 'section of the galley config, @conftool:dc=…,cluster=… from conftool. Exit 0, or 1 with the error on stderr.';
+
+// Python's str.splitlines: `nodeset` takes each line of an argument as its own expression.
+const splitLines = (s: string) => s.split(/\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/).filter((l, i, a) => !(i === a.length - 1 && l === ''));
+
+/** `galley-nodeset`: returns what to print and the exit code (bin prints it). */
+export async function runNodeset(argv: string[], deps: NodesetDeps = {}): Promise<NodesetResult> {
+  const res: NodesetResult = { exitCode: 0, stdout: [], stderr: [] };
+  let groups: Groups | undefined;
+  try {
+    const capture: string[] = [];
+    const origLog = console.log;
+    let args;
+    try {
+      console.log = (...a: unknown[]) => capture.push(a.map(String).join(' '));
+      args = yargs(argv)
+        .scriptName('galley-nodeset')
+        .usage(USAGE)
+        .parserConfiguration({ 'parse-positional-numbers': false, 'unknown-options-as-args': false })
+        .option('expand', { alias: 'e', type: 'boolean', describe: 'print the hosts, space-separated' })
+        .option('fold', { alias: 'f', type: 'boolean', describe: 'print the folded expression' })
+        .option('count', { alias: 'c', type: 'boolean', describe: 'print the number of hosts' })
+        .option('separator', { alias: 'S', type: 'string', default: ' ', describe: 'separator for -e' })
+        .option('groupsource', { alias: 's', type: 'string', describe: 'group source used by @group without source:' })
+        .option('config', { type: 'string', describe: 'galley config file for the groups: section (default: the usual search; none is fine)' })
+        .strictOptions()
+        .exitProcess(false)
+        .help()
+        .version(false)
+        .fail((msg, err) => {
+          throw err ?? new UsageError('ERR_REMOTE_NODESET_USAGE', msg, { hint: 'see galley-nodeset --help' });
+        })
+        .parseSync();
+    } finally {
+      console.log = origLog;
+    }
+    if (capture.length > 0) return { exitCode: 0, stdout: capture, stderr: [] };
+    const commands = [args.expand, args.fold, args.count].filter(Boolean).length;
+    if (commands !== 1) {
+      throw new UsageError('ERR_REMOTE_NODESET_USAGE', commands === 0 ? 'no command given' : 'only one of -e, -f, -c may be given', {
+        hint: 'galley-nodeset -e EXPR (expand), -f EXPR (fold) or -c EXPR (count)',
+      });
+    }
+    let exprs = args._.map(String).flatMap(splitLines);
+    if (args._.length === 0) {
+      // as nodeset reads stdin: whitespace-separated expressions, '#' starts a comment
+      const text = deps.readStdin ? await deps.readStdin() : '';
+      exprs = text.split('\n').flatMap((l) => (l.includes('#') ? l.slice(0, l.indexOf('#')) : l).split(/\s+/)).filter((w) => w !== '');
+    }
+    groups = deps.groups ?? await groupsFromConfig(args.config);
+    if (args.groupsource !== undefined) groups.setDefault(args.groupsource);
+    const ns = await NodeSet.resolve(exprs, groups);
+    if (args.expand) res.stdout.push(ns.hosts().join(args.separator));
+    else if (args.fold) res.stdout.push(ns.toString());
+    else res.stdout.push(String(ns.size));
+  } catch (err) {
+    res.stderr.push(formatError(err));
+    res.exitCode = 1;
+    if (!isGalleyError(err)) res.stderr.push('(this is a bug in galley-nodeset)');
+  } finally {
+    await groups?.close();
+  }
+  return res;
+}
+
+/** The config's groups when there is a config; without one, only plain expressions work. */
+async function groupsFromConfig(file: string | undefined): Promise<Groups> {
+  try {
+    return Groups.fromConfig((await loadConfig({ file })).config);
+  } catch (err) {
+    if (file === undefined && isGalleyError(err) && err.code === 'ERR_CONFIG_NOT_FOUND') return new Groups(undefined);
+    throw err;
+  }
+}
