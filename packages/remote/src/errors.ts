@@ -46,7 +46,7 @@ export class NoHostsError extends UsageError {
 
 /** An identity file or ssh_config named in the config cannot be used. */
 export class SshSetupError extends GalleyError {
-  constructor(code: 'ERR_REMOTE_IDENTITY' | 'ERR_REMOTE_SSH_CONFIG' | 'ERR_REMOTE_KNOWN_HOSTS', message: string, hint: string, cause?: unknown) {
+  constructor(code: 'ERR_REMOTE_IDENTITY' | 'ERR_REMOTE_SSH_CONFIG' | 'ERR_REMOTE_KNOWN_HOSTS' | 'ERR_REMOTE_OPENSSH', message: string, hint: string, cause?: unknown) {
     super(code, message, { hint, cause });
   }
 }
@@ -73,6 +73,22 @@ export class RebootTimeoutError extends GalleyError {
       hint: 'check the console of those hosts; they may be stuck in firmware or fsck',
       details: { hosts },
     });
+    this.hosts = hosts;
+  }
+}
+
+/**
+ * known_hosts vouches for these hosts only through `@cert-authority` (host certificates), which
+ * ssh2 cannot verify: refused before anything runs rather than failing every host as 'hostkey'.
+ */
+export class HostCertificateUnsupportedError extends GalleyError {
+  readonly hosts: string[];
+  constructor(hosts: string[], display: string) {
+    super('ERR_REMOTE_HOST_CERT_SSH2',
+      `known_hosts trusts ${display} only through a @cert-authority (SSH host certificates), which the ssh2 transport cannot verify`, {
+        hint: 'set `ssh.transport: openssh` in the config (the system OpenSSH client verifies host certificates), or record the hosts\' own keys in ssh.knownHosts',
+        details: { hosts },
+      });
     this.hosts = hosts;
   }
 }

@@ -8,5 +8,9 @@ export { shellQuote, quoteArgv, renderCommand, displayCommand } from './command.
 export { KnownHosts, fingerprint } from './known-hosts.js';
 export { SshConfigResolver, type HostTarget } from './ssh-config.js';
 export { SshPool, ALGORITHMS } from './pool.js';
+export { OpenSshTransport, opensshConfigText, type OpenSshOptions } from './openssh.js';
 export { schedule, resolveBatchSize, groupOutputs } from './scheduler.js';
-export { NodeSetSyntaxError, NodeSetSizeError, NodeSetGroupError, RunOptionsError, NoHostsError, SshSetupError, RebootTimeoutError, RebootBaselineError } from './errors.js';
+export {
+  NodeSetSyntaxError, NodeSetSizeError, NodeSetGroupError, RunOptionsError, NoHostsError, SshSetupError, RebootTimeoutError, RebootBaselineError,
+  HostCertificateUnsupportedError,
+} from './errors.js';

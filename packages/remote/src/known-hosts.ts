@@ -142,6 +142,11 @@ export class KnownHosts {
       .map((e) => ({ keyType: e.keyType, key: e.key }));
   }
 
+  /** A `@cert-authority` line covers one of these names (the host is meant to present a host certificate). */
+  hasCertAuthorityFor(names: readonly string[]): boolean {
+    return this.#entries.some((e) => e.marker === '@cert-authority' && names.some((n) => this.#matches(e, n)));
+  }
+
   /** Fail closed: only a key recorded for this host (and not revoked) is accepted. */
   verify(host: string, names: readonly string[], key: Buffer): HostKeyVerdict {
     const fp = fingerprint(key);

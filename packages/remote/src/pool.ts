@@ -4,6 +4,7 @@ import ssh2 from 'ssh2';
 import type { Client as ClientType, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
 import type { SshConfig } from '@galley/config';
 import { TIMEOUT_EXIT_CODES } from './command.js';
+import { HostCertificateUnsupportedError } from './errors.js';
 import { hostKeyAlgorithms, type KnownHosts } from './known-hosts.js';
 import { Semaphore } from './semaphore.js';
 import { sleep } from './sleep.js';
@@ -126,6 +127,17 @@ export class SshPool implements Transport {
         return fail('unreachable', `${req.host}: ${(err as Error).message}`);
       }
     }
+  }
+
+  /** Hosts that known_hosts vouches for only with a @cert-authority: ssh2 has no host certificates. */
+  #certOnly(t: HostTarget): boolean {
+    const kh = this.#o.knownHosts;
+    return kh.keysFor(t.knownHostsNames).length === 0 && kh.hasCertAuthorityFor(t.knownHostsNames);
+  }
+
+  preflight(hosts: readonly string[]): void {
+    const bad = hosts.filter((h) => this.#certOnly(this.#o.resolver.resolve(h)));
+    if (bad.length > 0) throw new HostCertificateUnsupportedError(bad, bad.length > 3 ? `${bad.slice(0, 3).join(', ')} and ${bad.length - 3} more hosts` : bad.join(', '));
   }
 
   evict(host: string): void {
@@ -358,6 +370,11 @@ export class SshPool implements Transport {
       };
       if (sock) config.sock = sock;
 
+      if (this.#certOnly(t)) {
+        const e = new HostCertificateUnsupportedError([t.alias], t.alias);
+        settle(new ConnectFailure('hostkey', `${t.alias}: ${e.message}; ${e.hint ?? ''}`));
+        return;
+      }
       if (auth.length === 0) {
         settle(new ConnectFailure('auth', `${t.alias}: no usable identity (no readable IdentityFile, no ssh-agent)`));
         return;

@@ -3,6 +3,7 @@ import { displayCommand, renderCommand } from './command.js';
 import { NoHostsError, RebootBaselineError, RebootTimeoutError, RunOptionsError } from './errors.js';
 import { KnownHosts } from './known-hosts.js';
 import { NodeSet } from './nodeset.js';
+import { OpenSshTransport } from './openssh.js';
 import { SshPool } from './pool.js';
 import { schedule, type PreparedCommand } from './scheduler.js';
 import { SshConfigResolver } from './ssh-config.js';
@@ -67,7 +68,7 @@ export class Remote {
       cfg: full,
       transport: transport ?? null,
       factory: () =>
-        new SshPool({
+        full.transport === 'openssh' ? new OpenSshTransport({ cfg: full, log: (l) => this.#log(l) }) : new SshPool({
           cfg: full,
           resolver: SshConfigResolver.fromFile(full.sshConfig, full.user, full.identityFiles),
           knownHosts: (this.#shared.knownHosts ??= KnownHosts.load(full.knownHosts)),
@@ -122,6 +123,8 @@ export class Remote {
       }));
       return { status: 'succeeded', exitCode: 0, results, groups: [], notRun: [] };
     }
+    // Before any lock or command: hosts the transport can never verify (ssh2 and host certificates).
+    this.transport.preflight?.(list);
     if (opts.isSafe !== true) await this.#hooks.beforeRun?.(list, commands);
     const cfg = this.#shared.cfg;
     const prepared: PreparedCommand[] = commands.map((c, i) => {
@@ -149,6 +152,8 @@ export class Remote {
     const kh = (this.#shared.knownHosts ??= KnownHosts.load(cfg.knownHosts));
     const t = SshConfigResolver.fromFile(cfg.sshConfig, cfg.user, cfg.identityFiles).resolve(host);
     kh.replace([...new Set([host, ...t.knownHostsNames])], publicKey);
+    // OpenSSH reads known_hosts files itself: it is given a file of its own for this host.
+    if (cfg.transport === 'openssh' && this.transport instanceof OpenSshTransport) this.transport.trustHostKey(host, publicKey);
     this.#shared.transport?.evict?.(host);
     this.#log(`Trusting a new host key for ${host} (${publicKey.split(/\s+/)[0] ?? ''})`);
   }

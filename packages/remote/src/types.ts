@@ -101,6 +101,11 @@ export interface ExecRequest {
 /** The seam between scheduling and SSH: the real pool, or a fake in unit tests. */
 export interface Transport {
   exec(req: ExecRequest): Promise<ExecOutcome>;
+  /**
+   * Refuse up front (throw a GalleyError) hosts this transport can never verify as configured
+   * (ssh2: a host known only through @cert-authority). Called before anything runs.
+   */
+  preflight?(hosts: readonly string[]): void;
   /** Drop the pooled connection to a host (after a reboot). */
   evict?(host: string): void;
   close(): Promise<void>;

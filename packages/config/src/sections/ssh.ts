@@ -3,6 +3,11 @@ import { z } from 'zod';
 /** SSH client settings for @galley/remote. Host keys are always verified: there is no switch to turn that off. */
 export const sshSchema = z
   .object({
+    /**
+     * ssh2 (in-process, the default: fastest) or openssh (the system `ssh` with connection
+     * multiplexing: host certificates, post-quantum key exchange, GSSAPI, anything OpenSSH has).
+     */
+    transport: z.enum(['ssh2', 'openssh']).default('ssh2'),
     user: z.string().min(1).default('root'),
     identityFiles: z.array(z.string()).default([]),
     /** Use ssh-agent via SSH_AUTH_SOCK when set. */
