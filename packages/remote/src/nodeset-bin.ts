@@ -11,4 +11,5 @@ const readStdin = async (): Promise<string> => {
 const res = await runNodeset(process.argv.slice(2), { readStdin });
 for (const line of res.stderr) process.stderr.write(`${line}\n`);
 for (const line of res.stdout) process.stdout.write(`${line}\n`);
-process.exit(res.exitCode);
+// exitCode, not exit(): only src/bin.ts calls process.exit, and stdout is flushed this way
+process.exitCode = res.exitCode;

@@ -23,7 +23,23 @@ const USAGE = 'galley-nodeset -e|-f|-c [--config FILE] [-s SOURCE] [--] EXPRESSI
   + 'section of the galley config, @conftool:dc=…,cluster=… from conftool. Exit 0, or 1 with the error on stderr.';
 
 // Python's str.splitlines: `nodeset` takes each line of an argument as its own expression.
-const splitLines = (s: string) => s.split(/\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/).filter((l, i, a) => !(i === a.length - 1 && l === ''));
+const LINE_BREAKS = new Set(['\n', '\r', '\v', '\f', '\u001c', '\u001d', '\u001e', '\u0085', '\u2028', '\u2029']);
+function splitLines(s: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (!LINE_BREAKS.has(c)) {
+      cur += c;
+      continue;
+    }
+    if (c === '\r' && s[i + 1] === '\n') i++;
+    out.push(cur);
+    cur = '';
+  }
+  if (cur !== '') out.push(cur);
+  return out;
+}
 
 /** `galley-nodeset`: returns what to print and the exit code (bin prints it). */
 export async function runNodeset(argv: string[], deps: NodesetDeps = {}): Promise<NodesetResult> {
