@@ -2,7 +2,9 @@ import { loadConfig, type SshConfig } from '@galley/config';
 import { formatError, isGalleyError, UsageError } from '@galley/errors';
 import yargs from 'yargs';
 import { RunOptionsError } from './errors.js';
+import { Groups } from './groups.js';
 import { NodeSet } from './nodeset.js';
+import { resolveHostQuery } from './query.js';
 import { Remote } from './remote.js';
 import { resolveBatchSize } from './scheduler.js';
 import type { HostEvent, RunOptions, RunReport, Transport } from './types.js';
@@ -25,6 +27,8 @@ export interface ExecDeps {
   /** Tests inject a transport or a config; normal runs read the config file. */
   transport?: Transport;
   ssh?: SshConfig;
+  /** Host groups and aliases (default: the config's groups section, conftool through its etcd). */
+  groups?: Groups;
   /** Aborted on Ctrl+C / SIGTERM (bin.ts): scheduling stops, running commands are ended, the partial report is printed. */
   signal?: AbortSignal;
 }
@@ -32,7 +36,9 @@ export interface ExecDeps {
 /** Cumin's code for an interrupted run and for "no" at the confirmation prompt. */
 export const EXIT_INTERRUPTED = 98;
 
-const USAGE = 'galley-exec [options] HOSTS COMMAND...\n\nRun COMMANDs (each a shell command line, as in Cumin) on HOSTS (ClusterShell NodeSet syntax).\n'
+const USAGE = 'galley-exec [options] HOSTS COMMAND...\n\nRun COMMANDs (each a shell command line, as in Cumin) on HOSTS: a ClusterShell NodeSet expression\n'
+  + "('mw[1001-1010].eqiad.wmnet!mw1005.eqiad.wmnet', '@group', '@conftool:dc=eqiad,cluster=jobrunner') or a Cumin query\n"
+  + "over them ('D{mw[1301-1304].eqiad.wmnet} and not D{mw1302.eqiad.wmnet}', 'A:alias', and, or, and not, xor, parentheses).\n"
   + 'Options may come anywhere (as in Cumin); a COMMAND that starts with "-" must follow "--".';
 
 function parseArgs(argv: string[]) {
@@ -73,6 +79,7 @@ function parseArgs(argv: string[]) {
 export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): Promise<ExecResult> {
   const res: ExecResult = { exitCode: 0, stdout: [], stderr: [] };
   let remote: Remote | undefined;
+  let groups: Groups | undefined;
   try {
     let help = false;
     const capture: string[] = [];
@@ -90,9 +97,11 @@ export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): 
     if (help) return { exitCode: 0, stdout: capture, stderr: [] };
     const [hostsArg, ...commands] = args._.map(String);
     checkCommands(argv, commands);
-    const hosts = NodeSet.parse(hostsArg ?? '');
+    const config = deps.ssh ? undefined : (await loadConfig({ file: args.config, require: ['ssh'] })).config;
+    groups = deps.groups ?? (config ? Groups.fromConfig(config) : new Groups(undefined));
+    const hosts = await resolveHostQuery(hostsArg ?? '', { groups, aliases: groups.aliases });
     if (hosts.size === 0) throw new UsageError('ERR_REMOTE_EXEC_USAGE', `no hosts in '${hostsArg ?? ''}'`, { hint: 'e.g. galley-exec "mw[1001-1004].eqiad.wmnet" "uptime"' });
-    const ssh = deps.ssh ?? (await loadConfig({ file: args.config, require: ['ssh'] })).config.ssh;
+    const ssh = deps.ssh ?? config?.ssh;
     const cfg: SshConfig | undefined = ssh;
     const log = (l: string) => res.stderr.push(l);
     remote = new Remote(cfg, { dryRun: args['dry-run'], log, ...(deps.transport ? { transport: deps.transport } : {}) });
@@ -175,6 +184,7 @@ export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): 
     res.exitCode = isGalleyError(err) ? 2 : 99;
   } finally {
     await remote?.close();
+    if (!deps.groups) await groups?.close();
   }
   return res;
 }

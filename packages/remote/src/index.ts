@@ -14,3 +14,4 @@ export {
   NodeSetSyntaxError, NodeSetSizeError, NodeSetGroupError, RunOptionsError, NoHostsError, SshSetupError, RebootTimeoutError, RebootBaselineError,
   HostCertificateUnsupportedError,
 } from './errors.js';
+export { parseHostQuery, resolveHostQuery, HostQueryError, HostAliasError, type QueryNode, type BoolOp, type HostQueryOptions } from './query.js';
