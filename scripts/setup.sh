@@ -15,6 +15,8 @@ command -v ip >/dev/null || missing+=(iproute2)
 command -v pkill >/dev/null || missing+=(procps)
 # ClusterShell: the oracle of the NodeSet differential test (python3 ClusterShell.NodeSet, nodeset)
 command -v nodeset >/dev/null || missing+=(clustershell)
+# Chromium (headless): renders the run report in its e2e test
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   # Never let the packages start system services (a system sshd on :22 or etcd on :2379).
   if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi

@@ -16,6 +16,8 @@ export interface GlobalOptions {
   list: boolean;
   locks: boolean;
   breakLock?: string | undefined;
+  report?: string | undefined;
+  reportFile?: string | undefined;
   help: boolean;
   version: boolean;
   cookbook?: string | undefined;
@@ -33,6 +35,8 @@ export const GLOBAL_OPTIONS = [
   { flags: '-l, --list [PREFIX]', describe: 'print the cookbook tree (owners; titles with -v), filtered by a dotted prefix' },
   { flags: '--locks [PREFIX]', describe: 'list current lock holders' },
   { flags: '--break-lock KEY', describe: 'remove one lock holder (asks for confirmation)' },
+  { flags: '--report RUN_ID', describe: 'write a picture of a run (one self-contained HTML file) from its audit log and journal' },
+  { flags: '--report-file FILE', describe: 'with --report: where to write it (default: ./galley-run-RUN_ID.html)' },
   { flags: '-h, --help', describe: 'this help; `cookbook NAME --help` for a cookbook' },
   { flags: '--version', describe: 'print the version and exit' },
 ] as const;
@@ -103,6 +107,12 @@ export function parseGlobals(argv: readonly string[]): GlobalOptions {
         break;
       case '--break-lock':
         o.breakLock = take();
+        break;
+      case '--report':
+        o.report = take();
+        break;
+      case '--report-file':
+        o.reportFile = take();
         break;
       case '-h':
       case '--help':

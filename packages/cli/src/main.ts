@@ -14,6 +14,7 @@ import {
   CookbookNotFoundError,
   discover,
   type AnyCookbook,
+  type JournalEntry,
   type Leftover,
   type LockSession,
   type PlannedChange,
@@ -131,6 +132,11 @@ export async function main(argv: readonly string[], io: CliIo, deps: CliDeps = {
   // The config's passwords and tokens are masked by value in everything shown or stored from now on.
   addSecrets(secretValuesIn(cfg));
 
+  if (g.report !== undefined) return report(g.report, g, cfg, io, deps);
+  if (g.reportFile !== undefined) {
+    err('error: --report-file needs --report RUN_ID [ERR_CLI_USAGE]\nhint: cookbook --report RUN_ID --report-file FILE');
+    return ExitCode.ARG_PARSER_FAILED;
+  }
   if (g.locks || g.breakLock !== undefined) return lockAdmin(g, cfg, io, deps);
 
   const catalog = await discover(cfg.cookbooks?.dirs ?? []);
@@ -193,7 +199,9 @@ async function runOne(name: string, args: readonly string[], catalog: Catalog, g
   }
   const sinks: RunSink[] = [];
   if (json) sinks.push(ndjsonSink(io.stdout));
-  sinks.push(textSink({ out: human, verbose: g.verbose, skipSteps: useListr }));
+  const q = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  const reportCommand = (id: string) => ['cookbook', ...(g.config !== undefined ? ['-c', q(g.config)] : []), '--report', id].join(' ');
+  sinks.push(textSink({ out: human, verbose: g.verbose, skipSteps: useListr, reportCommand }));
   if (listr) sinks.push(listr);
   // Every run is audited: without logs.dir, under the user's state directory (said loudly).
   const logsDir = cfg.logs?.dir ?? defaultAuditDir(io.env);
@@ -328,6 +336,33 @@ async function runOne(name: string, args: readonly string[], catalog: Catalog, g
   await locks.close().catch(() => undefined);
   await clients.close();
   return code;
+}
+
+/** `--report RUN_ID`: the picture of a run, from its audit log (and its journal in etcd when there is one). */
+async function report(runId: string, g: GlobalOptions, cfg: GalleyConfig, io: CliIo, deps: CliDeps): Promise<number> {
+  const err = (s: string) => io.stderr.write(`${s}\n`);
+  const { writeReport } = await import('./report/index.js');
+  let journal: { cookbook: string; entries: JournalEntry[] } | undefined;
+  if (cfg.etcd) {
+    const clients = (deps.clients ?? (await import('./factories.js')).realClients)(cfg, true);
+    try {
+      const { EtcdJournal } = await import('@galley/core');
+      journal = await new EtcdJournal(await clients.etcd()).read(runId);
+    } catch (e) {
+      // The audit alone still draws the run.
+      err(`[WARN] the journal of run ${runId} could not be read from etcd: ${formatError(e)}`);
+    } finally {
+      await clients.close();
+    }
+  }
+  try {
+    const r = writeReport({ runId, logsDir: cfg.logs?.dir ?? defaultAuditDir(io.env), file: g.reportFile, cwd: io.cwd ?? process.cwd(), pools: cfg.pybal?.pools ?? [], journal });
+    io.stdout.write(`wrote ${r.file} (run ${runId}: ${r.hosts} host(s), ${r.events} events); open it in a browser, it needs no network\n`);
+    return 0;
+  } catch (e) {
+    err(formatError(e));
+    return ExitCode.FAILURE;
+  }
 }
 
 async function lockAdmin(g: GlobalOptions, cfg: GalleyConfig, io: CliIo, deps: CliDeps): Promise<number> {

@@ -28,6 +28,8 @@ export interface TextSinkOptions {
   verbose: boolean;
   /** Steps are rendered elsewhere (listr2 on a TTY). */
   skipSteps?: boolean;
+  /** The command that draws a run (`cookbook --report RUN_ID`), printed after the END of a real top-level run. */
+  reportCommand?: (runId: string) => string;
 }
 
 /** Plain lines, one per event; the end report (plan, leftovers, exit code, run id) for every run. */
@@ -100,6 +102,7 @@ export function textSink(opts: TextSinkOptions): RunSink {
             `END (${status}) - Cookbook ${String(ev.cookbook)} (exit_code=${Number(ev.exitCode)}) run ${e.runId} in ${(Number(ev.durationMs) / 1000).toFixed(1)}s` +
               `${s.rolledBack ? ', rolled back' : ''}${s.interrupted ? ', interrupted' : ''}`,
           );
+          if (opts.reportCommand && !ev.dryRun && Number(ev.depth ?? 0) === 0) line(e.runId, `picture of this run: ${opts.reportCommand(e.runId)}`);
           break;
         }
         default:
