@@ -100,7 +100,7 @@ function resolvePaths(cfg: GalleyConfig, base: string): GalleyConfig {
   if (out.ssh) {
     out.ssh.identityFiles = out.ssh.identityFiles.map(abs);
     out.ssh.knownHosts = out.ssh.knownHosts.map(abs);
-    if (out.ssh.sshConfig !== undefined) out.ssh.sshConfig = abs(out.ssh.sshConfig);
+    if (out.ssh.sshConfig !== undefined && out.ssh.sshConfig.toLowerCase() !== 'none') out.ssh.sshConfig = abs(out.ssh.sshConfig);
   }
   if (out.etcd?.tls) {
     const t = out.etcd.tls;

@@ -1,6 +1,7 @@
 import { loadConfig, type SshConfig } from '@galley/config';
 import { formatError, isGalleyError, UsageError } from '@galley/errors';
 import yargs from 'yargs';
+import { dumpConfig } from './dump-config.js';
 import { RunOptionsError } from './errors.js';
 import { Groups } from './groups.js';
 import { NodeSet } from './nodeset.js';
@@ -77,6 +78,9 @@ function parseArgs(argv: string[]) {
 
 /** `galley-exec`: Cumin's CLI on @galley/remote. Returns what to print and the Cumin exit code. */
 export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): Promise<ExecResult> {
+  // `-G` (before any `--`): print the ssh_config settings for a host, as ssh -G; nothing runs.
+  const dd = argv.indexOf('--');
+  if ((dd === -1 ? argv : argv.slice(0, dd)).includes('-G')) return dumpConfig(argv);
   const res: ExecResult = { exitCode: 0, stdout: [], stderr: [] };
   let remote: Remote | undefined;
   let groups: Groups | undefined;

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { fingerprint, hostKeyAlgorithms, KnownHosts, keyTypeOf } from './known-hosts.js';
+import { fingerprint, HostKeyStore, hostKeyAlgorithms, KnownHosts, keyTypeOf, type HostKeyTarget } from './known-hosts.js';
 
 let dir: string;
 const keys: Record<string, { line: string; blob: Buffer; fp: string }> = {};
@@ -71,6 +71,59 @@ describe('KnownHosts', () => {
   it('refuses @revoked keys even when listed for the host', () => {
     const kh = KnownHosts.parse(`@revoked * ${typeAndKey('a')}\nmw1001 ${typeAndKey('a')}`);
     expect(kh.verify('mw1001', ['mw1001'], k('a').blob)).toMatchObject({ ok: false, reason: 'revoked' });
+  });
+
+  it('applies @revoked only to the hosts its patterns match, as OpenSSH does', () => {
+    const kh = KnownHosts.parse(`@revoked other.example ${typeAndKey('a')}\nmw1001 ${typeAndKey('a')}`);
+    expect(kh.verify('mw1001', ['mw1001'], k('a').blob)).toEqual({ ok: true });
+    expect(kh.verify('other', ['other.example'], k('a').blob)).toMatchObject({ ok: false, reason: 'revoked' });
+  });
+
+  it('refuses a key recorded only for the alias, and says which name OpenSSH looks up', () => {
+    const kh = KnownHosts.parse(`mw1001.eqiad.wmnet ${typeAndKey('a')}`);
+    const v = kh.verify('mw1001.eqiad.wmnet', ['[127.0.0.1]:22001', '127.0.0.1'], k('a').blob, { alias: 'mw1001.eqiad.wmnet' });
+    expect(v).toMatchObject({ ok: false, reason: 'unknown' });
+    if (!v.ok) expect(v.message).toMatch(/known_hosts has a key for mw1001.eqiad.wmnet, the name given, but .* look the key up as \[127.0.0.1\]:22001/);
+  });
+
+  it('accepts a key recorded without the port only when nothing is recorded with it (ssh\'s "checking without port identifier")', () => {
+    const names = ['[10.0.0.1]:2222', '10.0.0.1'];
+    expect(KnownHosts.parse(`10.0.0.1 ${typeAndKey('a')}`).verify('h', names, k('a').blob)).toEqual({ ok: true });
+    expect(KnownHosts.parse(`10.0.0.1 ${typeAndKey('a')}`).verify('h', names, k('b').blob)).toMatchObject({ ok: false, reason: 'unknown' });
+    expect(KnownHosts.parse(`[10.0.0.1]:2222 ${typeAndKey('b')}\n10.0.0.1 ${typeAndKey('a')}`).verify('h', names, k('a').blob)).toMatchObject({ ok: false, reason: 'changed' });
+  });
+
+  it('explains that @cert-authority entries need the OpenSSH transport', () => {
+    const v = KnownHosts.parse(`@cert-authority *.example ${typeAndKey('c')}`).verify('h', ['h.example'], k('a').blob);
+    expect(v).toMatchObject({ ok: false, reason: 'cert-authority' });
+    if (!v.ok) expect(v.message).toMatch(/ssh.transport: openssh/);
+  });
+
+  it('HostKeyStore: accept-new records an unknown key where ssh-keygen -F finds it (plain and hashed), then verifies against it', () => {
+    for (const hash of [false, true]) {
+      const file = path.join(dir, `kh-new-${hash}`);
+      fs.writeFileSync(file, `known.example ${typeAndKey('c')}`); // no trailing newline: must not be glued
+      const t: HostKeyTarget = {
+        alias: 'newhost', hostname: '10.1.2.3', knownHostsNames: ['[10.1.2.3]:2200', '10.1.2.3'], knownHostsFiles: { user: [file], global: [] },
+        strictHostKeyChecking: 'accept-new', hashKnownHosts: hash,
+      };
+      const logged: string[] = [];
+      const store = new HostKeyStore({ log: (l) => logged.push(l) });
+      expect(store.check(t, k('a').blob)).toEqual({ ok: true, recorded: file });
+      expect(logged[0]).toMatch(/Permanently added '\[10.1.2.3\]:2200'/);
+      const found = execFileSync('ssh-keygen', ['-F', '[10.1.2.3]:2200', '-f', file], { encoding: 'utf8' });
+      expect(found).toContain(k('a').line.split(' ')[1]);
+      expect(fs.readFileSync(file, 'utf8').includes('10.1.2.3')).toBe(!hash);
+      expect(execFileSync('ssh-keygen', ['-F', 'known.example', '-f', file], { encoding: 'utf8' })).toContain(k('c').line.split(' ')[1]);
+      // the same process and a new one now check against the recorded key
+      expect(store.check(t, k('b').blob)).toMatchObject({ ok: false, reason: 'changed' });
+      expect(new HostKeyStore().check(t, k('b').blob)).toMatchObject({ ok: false, reason: 'changed' });
+      expect(new HostKeyStore().check(t, k('a').blob)).toEqual({ ok: true });
+      // strict (yes): unknown stays unknown, nothing written
+      const before = fs.readFileSync(file, 'utf8');
+      expect(new HostKeyStore().check({ ...t, knownHostsNames: ['other'], strictHostKeyChecking: 'yes' }, k('a').blob)).toMatchObject({ ok: false, reason: 'unknown' });
+      expect(fs.readFileSync(file, 'utf8')).toBe(before);
+    }
   });
 
   it('maps key types to host-key algorithms', () => {

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { SshSetupError } from './errors.js';
 
 interface Entry {
@@ -12,8 +13,8 @@ interface Entry {
 }
 
 export type HostKeyVerdict =
-  | { ok: true }
-  | { ok: false; reason: 'unknown' | 'changed' | 'revoked'; fingerprint: string; message: string };
+  | { ok: true; /** accept-new wrote the key to this file */ recorded?: string }
+  | { ok: false; reason: 'unknown' | 'changed' | 'revoked' | 'cert-authority'; fingerprint: string; message: string };
 
 /** `SHA256:…` as printed by ssh-keygen -l / ssh. */
 export function fingerprint(key: Buffer): string {
@@ -54,7 +55,11 @@ function compilePattern(pattern: string): PatternMatcher {
   return { negated, test: (name) => re.test(name) };
 }
 
-/** Host keys from OpenSSH known_hosts files: plain, hashed (`|1|salt|hash`), `[host]:port`, wildcards, negation, @revoked. */
+/**
+ * Host keys from OpenSSH known_hosts files: plain, hashed (`|1|salt|hash`), `[host]:port`,
+ * wildcards, negation, `@revoked` (for the hosts its patterns match, as OpenSSH applies it),
+ * `@cert-authority` (recognised; ssh2 cannot check host certificates).
+ */
 export class KnownHosts {
   readonly #entries: Entry[];
 
@@ -91,15 +96,15 @@ export class KnownHosts {
   static load(files: readonly string[]): KnownHosts {
     const all: string[] = [];
     for (const f of files) {
-      try {
-        all.push(fs.readFileSync(f, 'utf8'));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw new SshSetupError('ERR_REMOTE_KNOWN_HOSTS', `cannot read known_hosts file ${f}: ${(err as Error).message}`,
-          'fix the ssh.knownHosts entry in the config', err);
-      }
+      const text = readKnownHostsFile(f);
+      if (text !== null) all.push(text);
     }
     return KnownHosts.parse(all.join('\n'));
+  }
+
+  /** Several sets as one (the files of one host, in order). */
+  static merge(sets: readonly KnownHosts[]): KnownHosts {
+    return new KnownHosts(sets.flatMap((s) => s.#entries));
   }
 
   /**
@@ -108,12 +113,15 @@ export class KnownHosts {
    * old key is no longer accepted.
    */
   replace(names: readonly string[], publicKey: string): void {
-    const [keyType, keyB64] = publicKey.trim().split(/\s+/);
-    const key = Buffer.from(keyB64 ?? '', 'base64');
-    if (keyType === undefined || key.length === 0) throw new Error(`not an SSH public key: ${publicKey.slice(0, 40)}`);
+    const { keyType, key } = parsePublicKey(publicKey);
     const kept = this.#entries.filter((e) => e.marker !== '' || !names.some((n) => this.#matches(e, n)));
     this.#entries.length = 0;
     this.#entries.push(...kept, { marker: '', matchers: names.map(compilePattern), hashed: null, keyType, key });
+  }
+
+  /** Accept this key for this name from now on (a key just recorded by accept-new). */
+  add(name: string, keyType: string, key: Buffer): void {
+    this.#entries.push({ marker: '', matchers: [compilePattern(name)], hashed: null, keyType, key });
   }
 
   get size(): number {
@@ -126,8 +134,9 @@ export class KnownHosts {
       return h.length === e.hashed.hash.length && crypto.timingSafeEqual(h, e.hashed.hash);
     }
     let hit = false;
+    const lower = name.toLowerCase();
     for (const m of e.matchers) {
-      if (m.test(name)) {
+      if (m.test(lower)) {
         if (m.negated) return false;
         hit = true;
       }
@@ -135,11 +144,8 @@ export class KnownHosts {
     return hit;
   }
 
-  /** Keys recorded for any of these names (e.g. the alias and `[hostname]:port`). */
-  keysFor(names: readonly string[]): { keyType: string; key: Buffer }[] {
-    return this.#entries
-      .filter((e) => e.marker === '' && names.some((n) => this.#matches(e, n)))
-      .map((e) => ({ keyType: e.keyType, key: e.key }));
+  #keysOf(name: string, marker: Entry['marker'] = ''): Entry[] {
+    return this.#entries.filter((e) => e.marker === marker && this.#matches(e, name));
   }
 
   /** A `@cert-authority` line covers one of these names (the host is meant to present a host certificate). */
@@ -147,28 +153,192 @@ export class KnownHosts {
     return this.#entries.some((e) => e.marker === '@cert-authority' && names.some((n) => this.#matches(e, n)));
   }
 
-  /** Fail closed: only a key recorded for this host (and not revoked) is accepted. */
-  verify(host: string, names: readonly string[], key: Buffer): HostKeyVerdict {
+  /**
+   * Keys recorded for a host, given its lookup names in OpenSSH's order (resolver's
+   * knownHostsNames): those of the first name that has any.
+   */
+  keysFor(names: readonly string[]): { keyType: string; key: Buffer }[] {
+    for (const n of names) {
+      const found = this.#keysOf(n);
+      if (found.length > 0) return found.map((e) => ({ keyType: e.keyType, key: e.key }));
+    }
+    return [];
+  }
+
+  /** OpenSSH's verdict for one name: a revoked key (for this name), the key, another key, or nothing. */
+  #status(name: string, key: Buffer): 'revoked' | 'ok' | 'changed' | 'new' {
+    if (this.#keysOf(name, '@revoked').some((e) => e.key.equals(key))) return 'revoked';
+    const known = this.#keysOf(name);
+    if (known.some((e) => e.key.equals(key))) return 'ok';
+    return known.length > 0 ? 'changed' : 'new';
+  }
+
+  /**
+   * Fail closed, as OpenSSH checks a host key: `names[0]` (HostKeyAlias, or `[HostName]:port`,
+   * or HostName) decides; when nothing is recorded for it, a later name (HostName without the
+   * port) can only accept a matching key. `alias`, when given, is only used to explain a refusal
+   * (a key recorded for the name typed rather than the one OpenSSH looks up).
+   */
+  verify(host: string, names: readonly string[], key: Buffer, opts: { alias?: string | undefined } = {}): HostKeyVerdict {
     const fp = fingerprint(key);
     const type = keyTypeOf(key);
-    if (this.#entries.some((e) => e.marker === '@revoked' && e.key.equals(key))) {
+    const [primary, ...fallbacks] = names;
+    if (primary === undefined) throw new Error('verify: no name to look the host key up under');
+    const s = this.#status(primary, key);
+    if (s === 'ok') return { ok: true };
+    if (s === 'revoked' || (s === 'new' && fallbacks.some((n) => this.#status(n, key) === 'revoked'))) {
       return { ok: false, reason: 'revoked', fingerprint: fp, message: `host key for ${host} (${type} ${fp}) is marked @revoked in known_hosts` };
     }
-    const known = this.keysFor(names);
-    if (known.some((k) => k.key.equals(key))) return { ok: true };
-    if (known.length === 0) {
+    if (s === 'changed') {
       return {
-        ok: false, reason: 'unknown', fingerprint: fp,
-        message: `host key for ${host} is unknown (${type} ${fp}): no entry for ${names.join(' or ')} in known_hosts`,
+        ok: false, reason: 'changed', fingerprint: fp,
+        message: `HOST KEY FOR ${host} HAS CHANGED: server offered ${type} ${fp}, known_hosts has ${this.#keysOf(primary)
+          .map((k) => `${k.keyType} ${fingerprint(k.key)}`)
+          .join(', ')} for ${primary}`,
       };
     }
-    return {
-      ok: false, reason: 'changed', fingerprint: fp,
-      message: `HOST KEY FOR ${host} HAS CHANGED: server offered ${type} ${fp}, known_hosts has ${known
-        .map((k) => `${k.keyType} ${fingerprint(k.key)}`)
-        .join(', ')}`,
-    };
+    if (fallbacks.some((n) => this.#status(n, key) === 'ok')) return { ok: true };
+    if (this.#keysOf(primary, '@cert-authority').length > 0) {
+      return {
+        ok: false, reason: 'cert-authority', fingerprint: fp,
+        message: `host key for ${host} (${type} ${fp}) can only be checked against a host certificate: known_hosts has only @cert-authority for ${primary}, and the ssh2 transport does not do host certificates (use ssh.transport: openssh)`,
+      };
+    }
+    let message = `host key for ${host} is unknown (${type} ${fp}): no entry for ${names.join(' or ')} in known_hosts`;
+    const alias = opts.alias;
+    if (alias !== undefined && !names.includes(alias) && this.#keysOf(alias).length > 0) {
+      message += `; known_hosts has a key for ${alias}, the name given, but OpenSSH (and galley) look the key up as ${primary} (HostName and port): record it under that name, or set HostKeyAlias ${alias} in ssh_config`;
+    }
+    return { ok: false, reason: 'unknown', fingerprint: fp, message };
   }
+}
+
+/** `ssh-ed25519 AAAA…` → type and blob. */
+export function parsePublicKey(publicKey: string): { keyType: string; key: Buffer } {
+  const [keyType, keyB64] = publicKey.trim().split(/\s+/);
+  const key = Buffer.from(keyB64 ?? '', 'base64');
+  if (keyType === undefined || key.length === 0) throw new Error(`not an SSH public key: ${publicKey.slice(0, 40)}`);
+  return { keyType, key };
+}
+
+function readKnownHostsFile(f: string): string | null {
+  try {
+    return fs.readFileSync(f, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+    throw new SshSetupError('ERR_REMOTE_KNOWN_HOSTS', `cannot read known_hosts file ${f}: ${(err as Error).message}`,
+      'fix the ssh.knownHosts entry in the config, or UserKnownHostsFile/GlobalKnownHostsFile in ssh_config', err);
+  }
+}
+
+/** What a transport needs of a host to check its key (a resolver HostTarget has all of it). */
+export interface HostKeyTarget {
+  alias: string;
+  hostname: string;
+  knownHostsNames: string[];
+  knownHostsFiles: { user: string[]; global: string[] };
+  strictHostKeyChecking: 'yes' | 'accept-new';
+  hashKnownHosts: boolean;
+}
+
+/** Characters OpenSSH never writes into a known_hosts host name (sshconnect.c). */
+const UNRECORDABLE = /[@?*#[\]|'"\\]/;
+
+/**
+ * The one host-key check (every transport and every caller): the known_hosts files each host's
+ * ssh_config names (user files, then global ones; each file read once), keys trusted in this
+ * process (trust()), and StrictHostKeyChecking accept-new, which records an unknown host's key in
+ * the first user file as OpenSSH does (hashed when HashKnownHosts is set) and accepts it; a
+ * changed or revoked key is refused whatever the setting.
+ */
+export class HostKeyStore {
+  readonly #fixed: KnownHosts | null;
+  readonly #files = new Map<string, KnownHosts>();
+  readonly #trusted: { names: string[]; publicKey: string }[] = [];
+  readonly #log: ((line: string) => void) | undefined;
+
+  /** `fixed`: one set for every host, whatever its ssh_config says (tests, and callers of the old API). */
+  constructor(opts: { fixed?: KnownHosts; log?: (line: string) => void } = {}) {
+    this.#fixed = opts.fixed ?? null;
+    this.#log = opts.log;
+  }
+
+  static of(kh: KnownHosts | HostKeyStore): HostKeyStore {
+    return kh instanceof HostKeyStore ? kh : new HostKeyStore({ fixed: kh });
+  }
+
+  #file(f: string): KnownHosts {
+    let kh = this.#files.get(f);
+    if (!kh) {
+      kh = KnownHosts.parse(readKnownHostsFile(f) ?? '');
+      for (const t of this.#trusted) kh.replace(t.names, t.publicKey);
+      this.#files.set(f, kh);
+    }
+    return kh;
+  }
+
+  /** The known_hosts of one host, user files first. */
+  for(t: HostKeyTarget): KnownHosts {
+    if (this.#fixed) return this.#fixed;
+    return KnownHosts.merge([...t.knownHostsFiles.user, ...t.knownHostsFiles.global].map((f) => this.#file(f)));
+  }
+
+  keysFor(t: HostKeyTarget): { keyType: string; key: Buffer }[] {
+    return this.for(t).keysFor(t.knownHostsNames);
+  }
+
+  /** Trust exactly this key for these names in this process (files are not written). */
+  trust(names: readonly string[], publicKey: string): void {
+    parsePublicKey(publicKey);
+    this.#trusted.push({ names: [...names], publicKey });
+    if (this.#fixed) this.#fixed.replace(names, publicKey);
+    for (const kh of this.#files.values()) kh.replace(names, publicKey);
+  }
+
+  check(t: HostKeyTarget, key: Buffer): HostKeyVerdict {
+    const v = this.for(t).verify(t.alias, t.knownHostsNames, key, { alias: t.alias });
+    if (v.ok || v.reason !== 'unknown' || t.strictHostKeyChecking !== 'accept-new') return v;
+    const file = t.knownHostsFiles.user[0];
+    const name = t.knownHostsNames[0] as string;
+    if (file === undefined || UNRECORDABLE.test(t.hostname)) {
+      return { ...v, message: `${v.message} (StrictHostKeyChecking accept-new, but ${file === undefined ? 'there is no UserKnownHostsFile to record it in' : `${t.hostname} cannot be written to known_hosts`})` };
+    }
+    const type = keyTypeOf(key);
+    try {
+      recordHostKey(file, name, type, key, t.hashKnownHosts);
+    } catch (err) {
+      return { ...v, message: `${v.message} (StrictHostKeyChecking accept-new, but recording it in ${file} failed: ${(err as Error).message})` };
+    }
+    // The file is cached already (it was read for this check): the new key joins it in memory.
+    (this.#fixed ?? this.#file(file)).add(name, type, key);
+    this.#log?.(`Warning: Permanently added '${name}' (${type} ${v.fingerprint}) to the list of known hosts (${file}, StrictHostKeyChecking accept-new).`);
+    return { ok: true, recorded: file };
+  }
+}
+
+/** Append `name type key` (or its `|1|salt|hash` form) to a known_hosts file, as ssh does for accept-new. */
+function recordHostKey(file: string, name: string, keyType: string, key: Buffer, hash: boolean): void {
+  let hostField = name;
+  if (hash) {
+    const salt = crypto.randomBytes(20);
+    hostField = `|1|${salt.toString('base64')}|${crypto.createHmac('sha1', salt).update(name).digest('base64')}`;
+  }
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  let lead = '';
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const last = Buffer.alloc(1);
+      // A last line without its newline would be glued to ours.
+      if (size > 0 && fs.readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a) lead = '\n';
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  fs.appendFileSync(file, `${lead}${hostField} ${keyType} ${key.toString('base64')}\n`, { mode: 0o600 });
 }
 
 /** ssh2 host-key algorithm names for the key types recorded in known_hosts, so the server offers one we can check. */

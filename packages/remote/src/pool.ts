@@ -5,7 +5,7 @@ import type { Client as ClientType, ClientChannel, ConnectConfig, ParsedKey } fr
 import type { SshConfig } from '@galley/config';
 import { TIMEOUT_EXIT_CODES } from './command.js';
 import { HostCertificateUnsupportedError } from './errors.js';
-import { hostKeyAlgorithms, type KnownHosts } from './known-hosts.js';
+import { HostKeyStore, hostKeyAlgorithms, type KnownHosts } from './known-hosts.js';
 import { Semaphore } from './semaphore.js';
 import { sleep } from './sleep.js';
 import type { HostTarget, SshConfigResolver } from './ssh-config.js';
@@ -56,7 +56,8 @@ interface Conn {
 export interface PoolOptions {
   cfg: SshConfig;
   resolver: SshConfigResolver;
-  knownHosts: KnownHosts;
+  /** The one host-key check (a KnownHosts: that set for every host, whatever ssh_config says). */
+  knownHosts: HostKeyStore | KnownHosts;
   log?: ((line: string) => void) | undefined;
 }
 
@@ -86,12 +87,14 @@ export class SshPool implements Transport {
   readonly #handshakes: Semaphore;
   readonly #perHostHandshakes = new Map<string, Semaphore>();
   readonly #keys = new Map<string, ParsedKey | null>();
+  readonly #hostKeys: HostKeyStore;
   #closed = false;
   /** Handshakes retried after sshd dropped them (MaxStartups); for tests and the bench. */
   stats = { connects: 0, handshakeRetries: 0, channelRetries: 0, maxChannelsInUse: 0 };
 
   constructor(o: PoolOptions) {
     this.#o = o;
+    this.#hostKeys = HostKeyStore.of(o.knownHosts);
     this.#handshakes = new Semaphore(o.cfg.maxHandshakes);
   }
 
@@ -131,7 +134,7 @@ export class SshPool implements Transport {
 
   /** Hosts that known_hosts vouches for only with a @cert-authority: ssh2 has no host certificates. */
   #certOnly(t: HostTarget): boolean {
-    const kh = this.#o.knownHosts;
+    const kh = this.#hostKeys.for(t);
     return kh.keysFor(t.knownHostsNames).length === 0 && kh.hasCertAuthorityFor(t.knownHostsNames);
   }
 
@@ -290,14 +293,22 @@ export class SshPool implements Transport {
     return parsed;
   }
 
+  /** ssh-agent socket: none with IdentitiesOnly (ssh2 cannot restrict the agent to the identity files) or `IdentityAgent none`. */
+  #agentFor(t: HostTarget): string | undefined {
+    if (!this.#o.cfg.agent || t.identitiesOnly || t.identityAgent === 'none') return undefined;
+    if (t.identityAgent !== undefined && t.identityAgent !== 'SSH_AUTH_SOCK') return t.identityAgent;
+    return process.env.SSH_AUTH_SOCK;
+  }
+
   #connectOnce(conn: Conn, sock: Duplex | undefined): Promise<ClientType> {
     const t = conn.target;
     const cfg = this.#o.cfg;
     const keys = t.identityFiles.map((f) => this.#loadKey(f)).filter((k): k is ParsedKey => k !== null);
-    const agent = cfg.agent ? process.env.SSH_AUTH_SOCK : undefined;
+    const agent = this.#agentFor(t);
     const auth: unknown[] = keys.map((key) => ({ type: 'publickey', username: t.user, key }));
     if (agent) auth.push({ type: 'agent', username: t.user, agent });
-    const known = this.#o.knownHosts.keysFor(t.knownHostsNames);
+    const cert = t.certificateFiles.find((f) => fs.existsSync(f));
+    const known = this.#hostKeys.keysFor(t);
     let hostKeyProblem: string | null = null;
     this.stats.connects++;
     const signal = conn.connectAbort.signal;
@@ -351,7 +362,7 @@ export class SshPool implements Transport {
         host: t.hostname,
         port: t.port,
         username: t.user,
-        readyTimeout: cfg.connectTimeoutMs,
+        readyTimeout: t.connectTimeoutS !== undefined ? t.connectTimeoutS * 1000 : cfg.connectTimeoutMs,
         keepaliveInterval: cfg.keepaliveIntervalMs,
         keepaliveCountMax: 3,
         algorithms: {
@@ -362,7 +373,7 @@ export class SshPool implements Transport {
           ...(known.length > 0 ? { serverHostKey: hostKeyAlgorithms(known.map((k) => k.keyType)) } : {}),
         } as ConnectConfig['algorithms'],
         hostVerifier: (key: Buffer) => {
-          const v = this.#o.knownHosts.verify(t.alias, t.knownHostsNames, key);
+          const v = this.#hostKeys.check(t, key);
           if (!v.ok) hostKeyProblem = v.message;
           return v.ok;
         },
@@ -373,6 +384,11 @@ export class SshPool implements Transport {
       if (this.#certOnly(t)) {
         const e = new HostCertificateUnsupportedError([t.alias], t.alias);
         settle(new ConnectFailure('hostkey', `${t.alias}: ${e.message}; ${e.hint ?? ''}`));
+        return;
+      }
+      if (cert !== undefined) {
+        // Offering the plain key instead would be a different login than OpenSSH makes: say so.
+        settle(new ConnectFailure('auth', `${t.alias}: ssh_config gives CertificateFile ${cert}, and the ssh2 transport cannot authenticate with certificates; use ssh.transport: openssh for this host`));
         return;
       }
       if (auth.length === 0) {

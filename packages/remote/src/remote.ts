@@ -1,7 +1,7 @@
 import { galleyConfigSchema, type SshConfig } from '@galley/config';
 import { displayCommand, renderCommand } from './command.js';
 import { NoHostsError, RebootBaselineError, RebootTimeoutError, RunOptionsError } from './errors.js';
-import { KnownHosts } from './known-hosts.js';
+import { HostKeyStore } from './known-hosts.js';
 import { NodeSet } from './nodeset.js';
 import { OpenSshTransport } from './openssh.js';
 import { SshPool } from './pool.js';
@@ -26,9 +26,13 @@ export interface RemoteOptions extends RemoteHooks {
 interface Shared {
   cfg: SshConfig;
   transport: Transport | null;
+  /** A transport given by the caller (tests): hosts are not resolved through ssh_config up front. */
+  injected: boolean;
   factory: () => Transport;
-  /** Loaded once per Remote (and its views); trustHostKey() changes it for this process only. */
-  knownHosts?: KnownHosts;
+  /** ssh_config, read once per Remote (and its views). */
+  resolver?: SshConfigResolver;
+  /** The host-key check, once per Remote; trustHostKey() changes it for this process only. */
+  hostKeys?: HostKeyStore;
 }
 
 /** Set by `with()` for the constructor it calls: views share the pool without a public parameter. */
@@ -67,14 +71,21 @@ export class Remote {
     this.#shared = {
       cfg: full,
       transport: transport ?? null,
+      injected: transport !== undefined,
       factory: () =>
-        full.transport === 'openssh' ? new OpenSshTransport({ cfg: full, log: (l) => this.#log(l) }) : new SshPool({
-          cfg: full,
-          resolver: SshConfigResolver.fromFile(full.sshConfig, full.user, full.identityFiles),
-          knownHosts: (this.#shared.knownHosts ??= KnownHosts.load(full.knownHosts)),
-          log: (l) => this.#log(l),
-        }),
+        full.transport === 'openssh' ? new OpenSshTransport({ cfg: full, log: (l) => this.#log(l) })
+          : new SshPool({ cfg: full, resolver: this.resolver, knownHosts: this.hostKeys, log: (l) => this.#log(l) }),
     };
+  }
+
+  /** The one ssh_config resolver of this Remote (ssh.sshConfig is `ssh -F`; OpenSSH's files without it). */
+  get resolver(): SshConfigResolver {
+    return (this.#shared.resolver ??= SshConfigResolver.fromSsh(this.#shared.cfg));
+  }
+
+  /** The one host-key check of this Remote (known_hosts files per host, accept-new, trusted keys). */
+  get hostKeys(): HostKeyStore {
+    return (this.#shared.hostKeys ??= new HostKeyStore({ log: (l) => this.#log(l) }));
   }
 
   get dryRun(): boolean {
@@ -125,6 +136,9 @@ export class Remote {
     }
     // Before any lock or command: hosts the transport can never verify (ssh2 and host certificates).
     this.transport.preflight?.(list);
+    // ssh_config problems (a syntax error, Match exec, StrictHostKeyChecking no, ProxyCommand)
+    // are refused before any lock is taken or command runs, not host by host mid-run.
+    if (!this.#shared.injected) for (const h of list) this.resolver.resolve(h);
     if (opts.isSafe !== true) await this.#hooks.beforeRun?.(list, commands);
     const cfg = this.#shared.cfg;
     const prepared: PreparedCommand[] = commands.map((c, i) => {
@@ -148,12 +162,10 @@ export class Remote {
       this.#log(`DRY-RUN: would trust the host key ${publicKey.split(/\s+/).slice(0, 2).join(' ').slice(0, 40)}… for ${host}`);
       return;
     }
-    const cfg = this.#shared.cfg;
-    const kh = (this.#shared.knownHosts ??= KnownHosts.load(cfg.knownHosts));
-    const t = SshConfigResolver.fromFile(cfg.sshConfig, cfg.user, cfg.identityFiles).resolve(host);
-    kh.replace([...new Set([host, ...t.knownHostsNames])], publicKey);
+    const t = this.resolver.resolve(host);
+    this.hostKeys.trust(t.knownHostsNames, publicKey);
     // OpenSSH reads known_hosts files itself: it is given a file of its own for this host.
-    if (cfg.transport === 'openssh' && this.transport instanceof OpenSshTransport) this.transport.trustHostKey(host, publicKey);
+    if (this.#shared.cfg.transport === 'openssh' && this.transport instanceof OpenSshTransport) this.transport.trustHostKey(host, publicKey);
     this.#shared.transport?.evict?.(host);
     this.#log(`Trusting a new host key for ${host} (${publicKey.split(/\s+/)[0] ?? ''})`);
   }

@@ -12,8 +12,9 @@ export const sshSchema = z
     identityFiles: z.array(z.string()).default([]),
     /** Use ssh-agent via SSH_AUTH_SOCK when set. */
     agent: z.boolean().default(true),
+    /** known_hosts files for every host, as `ssh -o UserKnownHostsFile=…` (empty: ssh_config's, else ~/.ssh/known_hosts). */
     knownHosts: z.array(z.string()).default([]),
-    /** OpenSSH client config file (Host, HostName, Port, User, IdentityFile, ProxyJump). */
+    /** OpenSSH client config, as `ssh -F` (`none`: no file); unset: ~/.ssh/config then /etc/ssh/ssh_config, as ssh. */
     sshConfig: z.string().optional(),
     /** Hosts in flight at once (Cumin's fanout). */
     concurrency: z.number().int().positive().default(64),
