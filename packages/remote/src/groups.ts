@@ -85,6 +85,11 @@ export class Groups implements GroupResolver {
     this.aliases = cfg?.aliases ?? {};
   }
 
+  /** The conftool source's client, for building Groups with other sources over the same etcd. */
+  conftoolLookup(): (() => Promise<ConftoolLookup>) | undefined {
+    return this.#conftool;
+  }
+
   /** From a loaded config: its groups section, and conftool through its etcd section. */
   static fromConfig(cfg: Pick<GalleyConfig, 'groups' | 'etcd' | 'conftool'>): Groups {
     const etcd = cfg.etcd;
