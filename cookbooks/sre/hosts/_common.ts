@@ -2,7 +2,7 @@
  * Shared by sre.hosts.reimage and sre.hosts.decommission-host (the `_` prefix keeps discovery
  * from taking it for a cookbook).
  */
-import type { RunContext } from '@galley/core';
+import { type ArgCheck, NodeSet, type RunContext } from '@galley/core';
 import { GalleyError, isGalleyError } from '@galley/errors';
 import { escapeRegex, pybalVerifier } from '@galley/lb';
 
@@ -33,6 +33,33 @@ export function checkFqdn(host: string): void {
     throw new HostsError('ERR_HOSTS_BAD_HOST', `host=${JSON.stringify(host)} is not a fully qualified host name`, { hint: 'pass the FQDN, e.g. host=mw1301.eqiad.wmnet' });
   }
 }
+
+/** Runs a check that throws, as an argument check (`check:` next to the option) says it: the message, or undefined. */
+function problemOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (err) {
+    return errMessage(err);
+  }
+}
+
+/** `host=`: one fully qualified host name (checked before any lock, client or announcement). */
+export const fqdnArg: ArgCheck = {
+  accepts: 'a fully qualified host name, e.g. mw1301.eqiad.wmnet',
+  check: (v) => problemOf(() => checkFqdn(String(v))),
+};
+
+/** `host=` of decommission: a pattern naming at least one fully qualified host. */
+export const hostPatternArg: ArgCheck = {
+  accepts: 'FQDNs or a pattern, e.g. mw[1301-1303].eqiad.wmnet,db1001.eqiad.wmnet',
+  check: (v, name) =>
+    problemOf(() => {
+      const hosts = NodeSet.parse(String(v)).hosts();
+      if (hosts.length === 0) throw new Error(`${name}=${String(v)} names no host`);
+      for (const h of hosts) checkFqdn(h);
+    }),
+};
 
 export function need<K extends 'provisioner' | 'inventory' | 'monitoring'>(c: Clients, what: K): NonNullable<Clients[K]> {
   const v = c[what];

@@ -1,6 +1,6 @@
 import { defineCookbook, NodeSet } from '@galley/core';
 import {
-  checkCapacity, checkFqdn, checkLockBudget, confirmed, errMessage, expand, HostsError, lifecycleReady, lockTtlSeconds, need, notConfirmed, recordConftool,
+  checkCapacity, checkFqdn, checkLockBudget, confirmed, errMessage, expand, HostsError, hostPatternArg, lifecycleReady, lockTtlSeconds, need, notConfirmed, recordConftool,
   restoreCommands, setOutAndVerify, short, STEP_MS, stepsText,
   type Ctx, type RecordedObject, type Step,
 } from './_common.js';
@@ -42,7 +42,7 @@ interface HostReport {
 export default defineCookbook({
   title: 'Decommission hosts: out of every pool, downtime, stop, wipe, power off, remove from conftool, inventory',
   args: {
-    host: { type: 'string', demandOption: true, describe: 'host FQDN or ClusterShell NodeSet expression, e.g. mw[1301-1303].eqiad.wmnet' },
+    host: { type: 'string', demandOption: true, describe: 'host FQDN or ClusterShell NodeSet expression, e.g. mw[1301-1303].eqiad.wmnet', check: hostPatternArg },
     force: { type: 'boolean', default: false, describe: `allow up to ${HARD_LIMIT} hosts (default limit ${SOFT_LIMIT}), and taking pools below PyBal's depool threshold` },
   },
   task: 'required',

@@ -1,7 +1,7 @@
 import { defineCookbook } from '@galley/core';
 import { isGalleyError } from '@galley/errors';
 import {
-  checkCapacity, checkFqdn, checkLockBudget, confirmed, conftoolNow, DEFAULT_INSTALL_TIMEOUT_MS, errMessage, expand, HostsError, lifecycleReady, lockTtlSeconds, need, notConfirmed,
+  checkCapacity, checkFqdn, checkLockBudget, confirmed, conftoolNow, DEFAULT_INSTALL_TIMEOUT_MS, errMessage, expand, fqdnArg, HostsError, lifecycleReady, lockTtlSeconds, need, notConfirmed,
   recordConftool, restoreAndVerify, restoreCommands, setOutAndVerify, short, STEP_MS, stepsText,
   type Ctx, type RecordedObject, type Step,
 } from './_common.js';
@@ -26,7 +26,7 @@ const PLAIN = /^[a-z0-9][a-z0-9._-]*$/;
 export default defineCookbook({
   title: 'Reimage a host: depool, downtime, reinstall, verify, configure, repool exactly as before',
   args: {
-    host: { type: 'string', demandOption: true, describe: 'host FQDN, e.g. mw1301.eqiad.wmnet' },
+    host: { type: 'string', demandOption: true, describe: 'host FQDN, e.g. mw1301.eqiad.wmnet', check: fqdnArg },
     os: { type: 'string', demandOption: true, describe: 'OS codename to install, e.g. bookworm' },
     'conftool-value': { type: 'string', choices: ['inactive', 'no'], default: 'inactive', describe: 'pooled value while the host is reimaged (inactive: PyBal drops it from the pool totals)' },
     new: { type: 'boolean', default: false, describe: 'the host is not in conftool yet: skip the conftool steps' },

@@ -1,5 +1,5 @@
 import { defineCookbook } from '@galley/core';
-import { restartService } from '@galley/lb';
+import { durationArg, restartService } from '@galley/lb';
 
 /**
  * The restart-<service> script: depool the host from every pool of the service, verify on every
@@ -10,8 +10,8 @@ export default defineCookbook({
   args: {
     host: { type: 'string', demandOption: true, describe: 'host FQDN, e.g. mw1001.eqiad.wmnet' },
     service: { type: 'string', demandOption: true, describe: 'conftool service, also the systemd unit restarted' },
-    'command-timeout': { type: 'string', default: '120s', describe: 'timeout of the restart' },
-    'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree (default: the pybal config)' },
+    'command-timeout': { type: 'string', default: '120s', describe: 'timeout of the restart', check: durationArg({ positive: true }) },
+    'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree (default: the pybal config)', check: durationArg({ positive: true }) },
   },
   reason: 'optional',
   task: 'optional',

@@ -1,5 +1,5 @@
 import { defineCookbook } from '@galley/core';
-import { rollingArgs, rollingLock, rollingRestart } from '@galley/lb';
+import { nameListArg, rollingArgs, rollingLock, rollingRestart } from '@galley/lb';
 
 /**
  * The everyday rolling restart behind the load balancers: batch by batch, depool what is pooled,
@@ -10,7 +10,7 @@ export default defineCookbook({
   title: 'Rolling restart of services across a load-balanced cluster (depool, verify, restart, repool, verify)',
   args: {
     ...rollingArgs,
-    restart: { type: 'string', describe: 'comma-separated systemd services to restart (default: the conftool services depooled)' },
+    restart: { type: 'string', describe: 'comma-separated systemd services to restart (default: the conftool services depooled)', check: nameListArg },
   },
   reason: 'required',
   task: 'optional',

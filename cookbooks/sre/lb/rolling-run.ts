@@ -1,5 +1,5 @@
 import { defineCookbook } from '@galley/core';
-import { rollingArgs, rollingLock, rollingRun } from '@galley/lb';
+import { commandArg, rollingArgs, rollingLock, rollingRun } from '@galley/lb';
 
 /**
  * Spicerack's LBRemoteCluster.run: arbitrary commands, in order, on each host of each batch while
@@ -10,7 +10,7 @@ export default defineCookbook({
   title: 'Run commands on a load-balanced cluster batch by batch while each host is depooled',
   args: {
     ...rollingArgs,
-    command: { type: 'string', array: true, demandOption: true, describe: 'shell command to run on each host (repeat for several, run in order)' },
+    command: { type: 'string', array: true, demandOption: true, describe: 'shell command to run on each host (repeat for several, run in order)', check: commandArg },
   },
   reason: 'required',
   task: 'optional',

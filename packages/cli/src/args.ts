@@ -1,82 +1,84 @@
 /**
- * Cookbook arguments through yargs: the cookbook's declarative options plus the runner's
- * --reason/--task-id; `key=value` positionals are accepted as `--key=value`.
+ * Cookbook arguments: yargs only splits the argv (`key=value` positionals are accepted as
+ * `--key=value`) and renders `--help`; every check is @galley/core's validateCookbookArgs, the one
+ * the test harness uses too, so all problems are listed at once, before any client is built.
  */
 import yargs from 'yargs';
 import type { Argv, Options } from 'yargs';
 import {
   type AnyCookbook,
+  type ArgOption,
   type ArgSpec,
-  ArgsError,
   argvShape,
-  checkReason,
-  checkTaskId,
+  checkArgSpec,
   cookbookArgSpec,
   normalizeArgv,
   type ParsedCookbookArgs,
   resolveLockSpec,
+  validateCookbookArgs,
 } from '@galley/core';
 
-/** The spec without galley's own `secret` marker (yargs has no such option). */
-function yargsOptions(spec: ArgSpec): Record<string, Options> {
+/** The spec as yargs shows it in `--help`: galley's `secret` dropped, a `check` said in the description. */
+function helpOptions(spec: ArgSpec): Record<string, Options> {
   const out: Record<string, Options> = {};
   for (const [k, o] of Object.entries(spec)) {
-    const copy: Options & { secret?: boolean } = { ...o };
-    delete copy.secret;
+    const { secret: _secret, check, ...copy }: ArgOption = { ...o };
+    if (check) copy.describe = `${copy.describe ? `${copy.describe}. ` : ''}Accepts ${check.accepts}`;
     out[k] = copy;
   }
   return out;
 }
 
-function build(name: string, c: AnyCookbook, argv: readonly string[], owner: string): Argv {
-  const spec = cookbookArgSpec(c);
-  const { flags, valued } = argvShape(spec);
-  return yargs(normalizeArgv(argv, flags, valued))
+/**
+ * The spec as the splitter sees it: names, aliases, booleans and arrays only. No types, defaults,
+ * demands or choices: yargs would turn `abc` into NaN, stop at the first problem, or let the last
+ * of a repeated option win; validateCookbookArgs sees what was typed and reports all of it.
+ */
+function splitOptions(spec: ArgSpec): Record<string, Options> {
+  const out: Record<string, Options> = {};
+  for (const [k, o] of Object.entries(spec)) {
+    out[k] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(o.alias !== undefined ? { alias: o.alias } : {}), ...(o.type === 'array' || o.array ? { array: true } : {}) };
+  }
+  return out;
+}
+
+function base(name: string, c: AnyCookbook, argv: readonly string[], owner: string): Argv {
+  return yargs([...argv])
     .scriptName(`cookbook [GLOBAL_ARGS] ${name}`)
     .usage(`$0 [ARGS]\n\n${c.title}`)
-    .options(yargsOptions(spec))
-    .strict()
-    .strictOptions()
     .version(false)
     .help(false)
     .wrap(Math.min(120, process.stdout.columns || 100))
     .exitProcess(false)
-    .parserConfiguration({ 'camel-case-expansion': false })
-    .epilog(`Cookbook owner team: ${owner}`)
-    .fail((msg, err) => {
-      throw new ArgsError(name, (msg || err?.message || 'invalid arguments').replace(/\n\s*/g, ' '));
-    });
+    .parserConfiguration({ 'camel-case-expansion': false, 'parse-numbers': false, 'parse-positional-numbers': false, 'boolean-negation': true })
+    .epilog(`Cookbook owner team: ${owner}`);
 }
 
-/** Throws ArgsError (→ 96) for bad input; anything else thrown means the parser itself failed (→ 95). */
+/**
+ * Throws ArgsError (→ 96) listing every problem of the input, ArgSpecError (→ 95) for a broken
+ * declaration; anything else thrown means the parser itself failed (→ 95).
+ */
 export async function parseCookbookArgs(name: string, c: AnyCookbook, argv: readonly string[], owner = 'unowned'): Promise<ParsedCookbookArgs> {
-  const y = build(name, c, argv, owner);
-  const parsed = (await y.parseAsync()) as Record<string, unknown> & { _: (string | number)[] };
-  if (parsed._.length > 0) {
-    throw new ArgsError(name, `unexpected positional argument(s): ${parsed._.join(' ')}; use key=value or --key value`);
-  }
-  const spec = (c.args ?? {}) as ArgSpec;
-  const args: Record<string, unknown> = {};
-  for (const [key, opt] of Object.entries(spec)) {
-    const v = parsed[key];
-    if (opt.type === 'number' && v !== undefined) {
-      for (const n of Array.isArray(v) ? (v as unknown[]) : [v]) {
-        if (typeof n !== 'number' || Number.isNaN(n)) throw new ArgsError(name, `argument ${key}: invalid value, expected a number`);
-      }
-    }
-    if (v !== undefined) args[key] = v;
-  }
-  return {
-    args,
-    reason: c.reason ? checkReason(name, parsed.reason) : undefined,
-    taskId: c.task ? checkTaskId(name, parsed['task-id']) : undefined,
+  checkArgSpec(name, c);
+  const spec = cookbookArgSpec(c);
+  const { flags, valued } = argvShape(spec);
+  const parsed = (await base(name, c, normalizeArgv(argv, flags, valued), owner).options(splitOptions(spec)).parseAsync()) as Record<string, unknown> & {
+    _: (string | number)[];
   };
+  // yargs lists every alias under its own key too: keep the canonical names (and unknown ones).
+  const aliases = new Set(Object.values(spec).flatMap((o) => [o.alias ?? []].flat()));
+  const values: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(parsed)) {
+    if (k === '_' || k === '$0' || aliases.has(k) || v === undefined) continue;
+    values[k] = v;
+  }
+  return validateCookbookArgs(name, c, values, parsed._.map(String));
 }
 
-/** `cookbook NAME --help`: title, owner, arguments with defaults, lock spec. */
+/** `cookbook NAME --help`: title, owner, arguments with defaults and what each accepts, lock spec. */
 export async function cookbookHelp(name: string, c: AnyCookbook, owner: string): Promise<string> {
-  const y = build(name, c, [], owner);
-  const text = await y.getHelp();
+  checkArgSpec(name, c);
+  const text = await base(name, c, [], owner).options(helpOptions(cookbookArgSpec(c))).getHelp();
   let lock: string;
   if (typeof c.lock === 'function') {
     lock = 'derived from the arguments';

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import readline from 'node:readline/promises';
 import type { GalleyConfig } from '@galley/config';
 import {
@@ -17,6 +18,7 @@ import {
   type JournalEntry,
   type Leftover,
   type LockSession,
+  type ParsedCookbookArgs,
   type PlannedChange,
   type RunSink,
   executeCookbook,
@@ -25,6 +27,7 @@ import {
   NoLockSession,
   renderTree,
   ConfirmationError,
+  ArgsError,
 } from '@galley/core';
 import { addSecrets, ExitCode, formatError, GalleyError, secretValuesIn } from '@galley/errors';
 import type { BaseClients } from './factories.js';
@@ -48,11 +51,34 @@ export interface CliDeps {
 
 /** A real run needs etcd for its locks; refused (exit 1) rather than run unlocked by accident. */
 class NoEtcdForLocksError extends GalleyError {
-  constructor(cookbook: string) {
-    super('ERR_LOCKS_NO_ETCD', `refusing to run ${cookbook}: the config has no etcd section, so no lock could be taken`, {
-      hint: 'add the etcd section to the config; `-d` (dry-run) works without it; `--no-locks` runs unlocked (emergency only)',
-    });
+  constructor(cookbook: string, noConfigFile: boolean) {
+    super(
+      'ERR_LOCKS_NO_ETCD',
+      noConfigFile
+        ? `refusing to run ${cookbook}: no config file was found, so there is no etcd to take the lock in (nor conftool to act on)`
+        : `refusing to run ${cookbook}: the config has no etcd section, so no lock could be taken`,
+      {
+        hint: noConfigFile
+          ? 'pass -c FILE or create one (.cookbookrc.yaml, cookbook.config.yaml, /etc/galley/config.yaml); `galley-lab up` generates one for the lab'
+          : 'add the etcd section to the config; `-d` (dry-run) works without it; `--no-locks` runs unlocked (emergency only)',
+      },
+    );
   }
+}
+
+/**
+ * The cookbook tree shipped with galley (cookbooks/dist next to packages/cli), used when no config
+ * file exists: `cookbook -l` and `cookbook NAME --help` read nothing else, and a run without a
+ * config still gets its arguments checked before it is told what it lacks.
+ */
+function builtinCookbookDirs(): string[] {
+  const dir = fileURLToPath(new URL('../../../cookbooks/dist', import.meta.url));
+  return fs.existsSync(dir) ? [dir] : [];
+}
+
+/** The config when no file exists (and none was named with -c): no client section at all. */
+function noFileConfig(): GalleyConfig {
+  return { conftool: { namespace: '/conftool' }, cookbooks: { dirs: builtinCookbookDirs() } };
 }
 
 /** `$XDG_STATE_HOME/galley/audit` (default `~/.local/state/galley/audit`). */
@@ -69,7 +95,7 @@ function version(): string {
   }
 }
 
-const user = () => {
+const currentUser = () => {
   let name = 'unknown';
   try {
     name = os.userInfo().username;
@@ -123,11 +149,21 @@ export async function main(argv: readonly string[], io: CliIo, deps: CliDeps = {
   }
 
   let cfg: GalleyConfig;
+  let noConfigFile = false;
   try {
     cfg = deps.loadConfig ? await deps.loadConfig(g.config) : await defaultLoadConfig(g.config, io.cwd);
   } catch (e) {
-    err(formatError(e));
-    return ExitCode.FAILURE;
+    // No file anywhere (and none named): the built-in tree. Listing and help need nothing more; a
+    // run is told what it lacks when it needs it (etcd for its lock, a client's section).
+    if (g.config !== undefined || (e as { code?: unknown }).code !== 'ERR_CONFIG_NOT_FOUND') {
+      err(formatError(e));
+      return ExitCode.FAILURE;
+    }
+    cfg = noFileConfig();
+    noConfigFile = true;
+    if (!g.list && !g.help && !g.locks && g.breakLock === undefined && !g.args.some((a) => a === '--help' || a === '-h')) {
+      err('[WARN] no config file found (.cookbookrc*, cookbook.config.*, /etc/galley/config.yaml; or -c FILE): the built-in cookbooks, without etcd, ssh or pybal');
+    }
   }
   // The config's passwords and tokens are masked by value in everything shown or stored from now on.
   addSecrets(secretValuesIn(cfg));
@@ -164,10 +200,19 @@ export async function main(argv: readonly string[], io: CliIo, deps: CliDeps = {
     return ExitCode.NOT_FOUND;
   }
   reportLoadErrors();
-  return runOne(name, g.args, catalog, g, io, deps, cfg);
+  return runOne(name, g.args, catalog, g, io, deps, cfg, noConfigFile);
 }
 
-async function runOne(name: string, args: readonly string[], catalog: Catalog, g: GlobalOptions, io: CliIo, deps: CliDeps, cfg: GalleyConfig): Promise<number> {
+async function runOne(
+  name: string,
+  argv: readonly string[],
+  catalog: Catalog,
+  g: GlobalOptions,
+  io: CliIo,
+  deps: CliDeps,
+  cfg: GalleyConfig,
+  noConfigFile = false,
+): Promise<number> {
   const err = (s: string) => io.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
   let cookbook: AnyCookbook;
   try {
@@ -177,6 +222,7 @@ async function runOne(name: string, args: readonly string[], catalog: Catalog, g
     return ExitCode.NOT_FOUND;
   }
   const owner = catalog.cookbooks.get(name)?.owner ?? 'unowned';
+  let args = argv;
   const { parseCookbookArgs, cookbookHelp } = await import('./args.js');
   if (args.includes('--help') || args.includes('-h')) {
     try {
@@ -188,10 +234,30 @@ async function runOne(name: string, args: readonly string[], catalog: Catalog, g
     }
   }
 
+  // The arguments, completely, before anything else: a refused run builds no client, takes no
+  // lock and announces nothing (etcd is not even connected).
+  let parsed: ParsedCookbookArgs | undefined;
+  let argsError: unknown;
+  try {
+    parsed = await parseCookbookArgs(name, cookbook, args, owner);
+  } catch (e) {
+    argsError = e;
+    const reason = io.stdin.isTTY ? await askReason(name, e, io) : undefined;
+    if (reason !== undefined) {
+      try {
+        args = [...args, `--reason=${reason}`];
+        parsed = await parseCookbookArgs(name, cookbook, args, owner);
+        argsError = undefined;
+      } catch (e2) {
+        argsError = e2;
+      }
+    }
+  }
+
   const runId = newRunId();
   const json = g.output === 'json';
   const human: Writer = json ? io.stderr : io.stdout;
-  const useListr = !json && io.stdout.isTTY === true && io.env.CI !== 'true';
+  const useListr = !json && io.stdout.isTTY === true && io.env.CI !== 'true' && argsError === undefined;
   let listr: (RunSink & { finish(): Promise<void> }) | undefined;
   if (useListr) {
     const { listrSink } = await import('./listr.js');
@@ -216,6 +282,31 @@ async function runOne(name: string, args: readonly string[], catalog: Catalog, g
     err(`[ERROR] audit log unavailable, this run is not audited: ${formatError(e)}`);
   }
   const sink = fanout(...sinks);
+  const user = currentUser();
+
+  if (argsError !== undefined) {
+    // The runner reports the refusal (exit 96, or 95 for a broken declaration) before it would
+    // build clients, so none is given.
+    const r = await executeCookbook(
+      { name, cookbook, argv: args, dryRun: g.dryRun, runId },
+      {
+        sink,
+        makeClients: () => {
+          throw new Error('no clients for a run refused at its arguments');
+        },
+        locks: new NoLockSession(g.dryRun),
+        journal: { append: async () => undefined, read: async () => undefined },
+        resolve: async () => undefined,
+        parseArgs: async () => {
+          throw argsError as Error;
+        },
+        confirm: async () => false,
+        signal: new AbortController().signal,
+        user,
+      },
+    );
+    return r.exitCode;
+  }
 
   const clients = (deps.clients ?? (await import('./factories.js')).realClients)(cfg, g.dryRun);
   let locks: LockSession;
@@ -229,7 +320,7 @@ async function runOne(name: string, args: readonly string[], catalog: Catalog, g
     } else if (!etcd) {
       // Fail closed: without etcd nothing would stop a concurrent run on the same hosts. Only an
       // explicit --no-locks runs unlocked; a dry-run writes nothing, so it may go on (loudly).
-      if (!g.dryRun) throw new NoEtcdForLocksError(name);
+      if (!g.dryRun) throw new NoEtcdForLocksError(name, noConfigFile);
       locks = new NoLockSession(true, 'no etcd section in the config; dry-run');
     } else {
       locks = new EtcdLocks(etcd, cfg.locks ?? {}).session(runId, { dryRun: g.dryRun });
@@ -304,13 +395,13 @@ async function runOne(name: string, args: readonly string[], catalog: Catalog, g
       ? webhookNotifier({
           url: cfg.notifier.webhook,
           timeoutMs: cfg.notifier.timeoutMs,
-          user: user(),
+          user,
           onError: (m) => sink.event({ type: 'log', level: 'warn', msg: m, ts: new Date().toISOString(), runId }),
         })
       : undefined;
 
   const run = executeCookbook(
-    { name, cookbook, argv: args, dryRun: g.dryRun, runId, resumeRunId: g.resume },
+    { name, cookbook, argv: args, parsed, dryRun: g.dryRun, runId, resumeRunId: g.resume },
     {
       sink: fanout(sink, tracking),
       makeClients: (hooks) => clients.bind(hooks),
@@ -320,7 +411,7 @@ async function runOne(name: string, args: readonly string[], catalog: Catalog, g
       parseArgs: (n, c, a) => parseCookbookArgs(n, c, a, catalog.cookbooks.get(n)?.owner),
       confirm,
       signal: ac.signal,
-      user: user(),
+      user,
       notifier,
     },
   ).then((r) => r.exitCode);
@@ -362,6 +453,22 @@ async function report(runId: string, g: GlobalOptions, cfg: GalleyConfig, io: Cl
   } catch (e) {
     err(formatError(e));
     return ExitCode.FAILURE;
+  }
+}
+
+/**
+ * A person at a terminal who left out a required `reason=` is asked for it (the only problem:
+ * with others the run is refused listing them all). Undefined: not asked.
+ */
+async function askReason(name: string, err: unknown, io: CliIo): Promise<string | undefined> {
+  if (!(err instanceof ArgsError) || err.problems.length !== 1 || err.problems[0]!.kind !== 'missing' || err.problems[0]!.arg !== 'reason') return undefined;
+  const rl = readline.createInterface({ input: io.stdin, output: io.stderr as unknown as NodeJS.WritableStream });
+  try {
+    return (await rl.question(`${name} needs a reason (logged and announced, e.g. "rolling restart for T12345"): `)).trim();
+  } catch {
+    return undefined;
+  } finally {
+    rl.close();
   }
 }
 

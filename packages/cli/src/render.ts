@@ -19,7 +19,8 @@ const fmt = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(
 export function describeChange(c: PlannedChange): string {
   const where = c.host ? `${c.host}: ` : '';
   if (c.kind === 'command') return `${where}run ${c.object}`;
-  const arrow = c.from !== undefined || c.to !== undefined ? ` ${fmt(c.from)} → ${fmt(c.to)}` : '';
+  // A change with no earlier value (a downtime set) is `object → new`, never `undefined → new`.
+  const arrow = c.from !== undefined ? ` ${fmt(c.from)} → ${fmt(c.to)}` : c.to !== undefined ? ` → ${fmt(c.to)}` : '';
   return `${where}${c.object}${arrow}`;
 }
 
@@ -36,7 +37,8 @@ export interface TextSinkOptions {
 export function textSink(opts: TextSinkOptions): RunSink {
   const { out, verbose } = opts;
   const dry = new Map<string, boolean>();
-  const line = (runId: string, s: string) => out.write(`${dry.get(runId) ? 'DRY-RUN: ' : ''}${s}\n`);
+  // Client libraries say `DRY-RUN: would …` themselves (their own CLIs print it): never doubled.
+  const line = (runId: string, s: string) => out.write(`${dry.get(runId) && !/^(\[\w+\] )?DRY-RUN: /.test(s) ? 'DRY-RUN: ' : ''}${s}\n`);
   return {
     event(e: RunEvent) {
       const ev = e as RunEvent & Record<string, unknown>;
@@ -47,6 +49,10 @@ export function textSink(opts: TextSinkOptions): RunSink {
           line(e.runId, `START - Cookbook ${String(ev.cookbook)}${argv ? ` ${argv}` : ''} (run ${e.runId})${ev.reason ? ` reason: ${fmt(ev.reason)}` : ''}`);
           break;
         }
+        case 'args-refused':
+          // no START: the run was refused at its arguments; the error event lists every problem
+          dry.set(e.runId, ev.dryRun === true);
+          break;
         case 'log': {
           if (ev.level === 'debug' && !verbose) break;
           const lvl = ev.level === 'info' ? '' : `[${String(ev.level).toUpperCase()}] `;
@@ -61,7 +67,8 @@ export function textSink(opts: TextSinkOptions): RunSink {
           break;
         }
         case 'change':
-          line(e.runId, `${ev.dryRun ? 'would change' : 'changed'} ${describeChange(ev as unknown as PlannedChange)}`);
+          // A dry-run's intended changes are the plan printed at its end, in order: not twice.
+          if (!ev.dryRun || verbose) line(e.runId, `${ev.dryRun ? 'would change' : 'changed'} ${describeChange(ev as unknown as PlannedChange)}`);
           break;
         case 'output':
           out.write(`${typeof ev.text === 'string' ? ev.text : JSON.stringify(ev.data, null, 2)}\n`);

@@ -85,6 +85,33 @@ describe('loadConfig', () => {
     expect(problems).toHaveLength(6);
   });
 
+  it('a wrong type does not hide a wrong value in the same section, nor a cross-reference, nor other sections', () => {
+    let problems: string[] = [];
+    try {
+      parseConfig(
+        {
+          pybal: { loadBalancers: { lvs1019: { url: 'http://lvs1019:9090' } }, pools: [{ dc: 'eqiad', cluster: 'c', service: 's', pool: 'p', loadBalancers: ['lvs1020'] }], retries: 'two', requestTimeoutMs: -1 },
+          ssh: { concurrency: 'many', connectTimeoutMs: 0 },
+          etcd: { endpoints: 'http://x', dialTimeoutMs: 'soon' },
+        },
+        '/tmp/c.yaml',
+      );
+    } catch (err) {
+      expect(err).toMatchObject({ code: 'ERR_CONFIG_INVALID' });
+      problems = [...(err as { problems: string[] }).problems];
+    }
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual([
+      'etcd.dialTimeoutMs',
+      'etcd.endpoints',
+      'pybal.pools.0.loadBalancers.0',
+      'pybal.requestTimeoutMs',
+      'pybal.retries',
+      'ssh.concurrency',
+      'ssh.connectTimeoutMs',
+    ]);
+    expect(problems).toContain('pybal.pools.0.loadBalancers.0: load balancer lvs1020 has no entry in pybal.loadBalancers');
+  });
+
   it('parseConfig: a valid config with a required section present passes; missing it alone is reported', () => {
     expect(parseConfig({ cookbooks: { dirs: ['/x'] } }, '/tmp/c.yaml', ['cookbooks']).cookbooks?.dirs).toEqual(['/x']);
     expect(() => parseConfig({}, '/tmp/c.yaml', ['etcd'])).toThrow(/etcd: section is required here but missing/);

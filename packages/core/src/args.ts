@@ -2,9 +2,9 @@
  * Argument helpers shared by the CLI's yargs parser and the test harness: `key=value` positionals
  * (the way SREs type them) become `--key=value`, and the runner's own `--reason`/`--task-id` checks.
  */
-import type { AnyCookbook, ArgSpec } from './cookbook.js';
+import type { AnyCookbook, ArgOption, ArgSpec } from './cookbook.js';
 import { editDistance } from './discovery.js';
-import { ArgsError } from './errors.js';
+import { type ArgProblem, ArgsError, ArgSpecError } from './errors.js';
 
 const KV = /^([A-Za-z][\w-]*)=(.*)$/s;
 
@@ -77,54 +77,180 @@ export function cookbookArgSpec(c: AnyCookbook): ArgSpec {
   return { ...((c.args ?? {}) as ArgSpec), ...runnerArgSpec(c) };
 }
 
+/** Arguments after validation: the cookbook's own, and the runner's reason and task id. */
+export interface ParsedCookbookArgs {
+  args: Record<string, unknown>;
+  reason?: string | undefined;
+  taskId?: string | undefined;
+}
+
+function reasonProblem(reason: unknown): string | undefined {
+  if (typeof reason !== 'string' || reason.trim() === '') return 'argument --reason: must be a non-empty string';
+  if (reason.includes('"')) return 'argument --reason: must not contain double quotes (")';
+  return undefined;
+}
+
+function taskIdProblem(task: unknown): string | undefined {
+  if (typeof task !== 'string' || !/^T\d+$/.test(task)) return `argument --task-id: invalid value ${JSON.stringify(task)}, expected T followed by digits (e.g. T12345)`;
+  return undefined;
+}
+
 export function checkReason(name: string, reason: unknown): string | undefined {
   if (reason === undefined) return undefined;
-  if (typeof reason !== 'string' || reason.trim() === '') throw new ArgsError(name, 'argument --reason: must be a non-empty string');
-  if (reason.includes('"')) throw new ArgsError(name, 'argument --reason: must not contain double quotes (")');
-  return reason;
+  const p = reasonProblem(reason);
+  if (p) throw new ArgsError(name, p);
+  return reason as string;
 }
 
 export function checkTaskId(name: string, task: unknown): string | undefined {
   if (task === undefined) return undefined;
-  if (typeof task !== 'string' || !/^T\d+$/.test(task)) {
-    throw new ArgsError(name, `argument --task-id: invalid value ${JSON.stringify(task)}, expected T followed by digits (e.g. T12345)`);
-  }
-  return task;
+  const p = taskIdProblem(task);
+  if (p) throw new ArgsError(name, p);
+  return task as string;
 }
 
+const TYPES = new Set(['string', 'number', 'boolean', 'array']);
+const NAME = /^[A-Za-z][\w-]*$/;
+const isArrayOpt = (o: ArgOption) => o.type === 'array' || o.array === true;
+
 /**
- * Validate already-parsed values against a spec (the harness's path; the CLI lets yargs do this):
- * defaults, demandOption, choices, type.
+ * The cookbook's argument declaration itself, checked before any value is (a broken one is a bug in
+ * the cookbook → ArgSpecError, exit 95, naming it): option names, types, aliases that collide,
+ * choices, defaults of the wrong type or that fail their own check, `check` objects.
  */
-export function applySpec(name: string, spec: ArgSpec, values: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...values };
-  const known = new Set(Object.keys(spec));
-  for (const key of Object.keys(values)) {
-    if (!known.has(key)) throw new ArgsError(name, `unknown argument ${key}; accepted: ${[...known].join(', ') || '(none)'}`);
+export function checkArgSpec(name: string, c: AnyCookbook): void {
+  const problems: string[] = [];
+  const own: unknown = c.args ?? {};
+  if (typeof own !== 'object' || own === null || Array.isArray(own)) {
+    throw new ArgSpecError(name, [`args must be an object of options, got ${Array.isArray(own) ? 'an array' : typeof own}`]);
   }
-  for (const [key, opt] of Object.entries(spec)) {
-    let v = out[key];
-    if (v === undefined && opt.default !== undefined) v = out[key] = opt.default as unknown;
-    if (v === undefined) {
-      if (opt.demandOption) throw new ArgsError(name, `missing required argument ${key}`);
+  const spec: Record<string, unknown> = { ...(own as Record<string, unknown>) };
+  for (const k of Object.keys(runnerArgSpec(c))) {
+    if (Object.hasOwn(spec, k)) problems.push(`option ${k}: the runner adds it (reason:/task: on the cookbook); do not declare it in args`);
+  }
+  const names = new Map<string, string>();
+  const claim = (n: string, owner: string) => {
+    const prev = names.get(n);
+    if (prev !== undefined && prev !== owner) problems.push(`option ${owner}: the name or alias ${n} is already used by option ${prev}`);
+    else names.set(n, owner);
+  };
+  for (const [k, o] of Object.entries(runnerArgSpec(c))) for (const n of [k, ...[o.alias ?? []].flat()]) claim(n, k);
+  for (const [key, raw] of Object.entries(spec)) {
+    const bad = (m: string) => problems.push(`option ${key}: ${m}`);
+    if (!NAME.test(key)) bad('the name must start with a letter and hold only letters, digits, - and _ (it is typed as key=value)');
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      bad(`must be an option object ({ type, describe, ... }), got ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : typeof raw}`);
       continue;
     }
-    if (opt.type === 'number' && typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v))) v = out[key] = Number(v);
-    if (opt.type === 'boolean' && typeof v === 'string') v = out[key] = v === 'true';
-    if ((opt.type === 'array' || opt.array) && !Array.isArray(v)) v = out[key] = [v];
-    if (opt.type === 'number' && (typeof v !== 'number' || Number.isNaN(v))) {
-      throw new ArgsError(name, `argument ${key}: invalid value ${JSON.stringify(v)}, expected a number`);
+    const o = raw as ArgOption;
+    claim(key, key);
+    const aliases: unknown[] = [o.alias ?? []].flat();
+    for (const a of aliases) {
+      if (typeof a !== 'string' || !NAME.test(a)) bad(`alias ${JSON.stringify(a)} is not a valid option name`);
+      else claim(a, key);
     }
-    const choices = opt.choices as readonly unknown[] | undefined;
-    if (choices) {
-      for (const item of Array.isArray(v) ? (v as unknown[]) : [v]) {
-        if (!choices.includes(item)) {
-          throw new ArgsError(name, `argument ${key}: invalid value ${JSON.stringify(item)}, accepted values: ${choices.map((c) => JSON.stringify(c)).join(', ')}`);
-        }
+    if (o.type !== undefined && !TYPES.has(o.type)) bad(`type ${JSON.stringify(o.type)} is not one of ${[...TYPES].join(', ')}`);
+    if (o.choices !== undefined && (!Array.isArray(o.choices) || o.choices.length === 0)) bad('choices must be a non-empty array');
+    if (o.check !== undefined && (typeof o.check !== 'object' || o.check === null || typeof o.check.check !== 'function' || typeof o.check.accepts !== 'string')) {
+      bad('check must be an object { accepts: string, check(value, name) }');
+      continue;
+    }
+    if (o.demandOption && o.default !== undefined) bad('is both required (demandOption) and has a default; pick one');
+    if (o.default !== undefined) {
+      const defaults: unknown[] = isArrayOpt(o) && Array.isArray(o.default) ? o.default : [o.default];
+      for (const d of defaults) {
+        const p = valueProblem(key, o, d);
+        if (p) bad(`its default ${JSON.stringify(d)} is not valid: ${p}`);
       }
     }
   }
-  return out;
+  if (problems.length) throw new ArgSpecError(name, problems);
+}
+
+/** The type, choices and check of one value; undefined when fine. Returns the converted value via `out`. */
+function valueProblem(key: string, o: ArgOption, v: unknown, out?: { value: unknown }): string | undefined {
+  let value = v;
+  const shown = `${key}=${typeof v === 'string' ? v : JSON.stringify(v)}`;
+  if (o.type === 'number') {
+    const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+    if (!Number.isFinite(n)) return `${shown}: expected a number`;
+    value = n;
+  } else if (o.type === 'boolean') {
+    if (v === 'true' || v === 'false') value = v === 'true';
+    else if (typeof v !== 'boolean') return `${shown}: expected true or false`;
+  } else if (typeof v === 'number' || typeof v === 'boolean') {
+    value = String(v);
+  }
+  const choices = o.choices as readonly unknown[] | undefined;
+  if (Array.isArray(choices) && !choices.includes(value)) {
+    return `argument ${key}: invalid value ${JSON.stringify(value)}, accepted values: ${choices.map((x) => JSON.stringify(x)).join(', ')}`;
+  }
+  const p = o.check?.check(value, key);
+  if (p) return p;
+  if (out) out.value = value;
+  return undefined;
+}
+
+/** A secret option's value never appears in a problem text (it ends up in the audit log). */
+function hideSecret(text: string, value: unknown): string {
+  const s = typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value);
+  return s === '' ? text : text.split(s).join('***');
+}
+
+/**
+ * The one argument check, for the CLI (after yargs has only split the argv into values) and the
+ * test harness alike: unknown names, positionals, repeats, required ones, types, choices, each
+ * option's `check`, the runner's reason and task id. Every problem is collected; any problem →
+ * ArgsError (exit 96) listing them all. `values` are keyed by option name (aliases resolved).
+ */
+export function validateCookbookArgs(name: string, c: AnyCookbook, values: Record<string, unknown>, positionals: readonly string[] = []): ParsedCookbookArgs {
+  checkArgSpec(name, c);
+  const spec = cookbookArgSpec(c);
+  const isSecret = secretTest(spec);
+  const problems: ArgProblem[] = [];
+  for (const p of positionals) {
+    problems.push({ kind: 'positional', message: `unexpected positional argument ${JSON.stringify(p)}; use key=value or --key value` });
+  }
+  for (const key of Object.keys(values)) {
+    if (!Object.hasOwn(spec, key)) problems.push({ arg: key, kind: 'unknown', message: `unknown argument ${key}; accepted: ${Object.keys(spec).join(', ') || '(none)'}` });
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, o] of Object.entries(spec)) {
+    let v = values[key];
+    if (v === undefined) {
+      if (o.demandOption) problems.push({ arg: key, kind: 'missing', message: `missing required argument ${key}${o.describe ? ` (${o.describe})` : ''}` });
+      else if (o.default !== undefined) out[key] = o.default;
+      continue;
+    }
+    if (Array.isArray(v) && !isArrayOpt(o)) {
+      const shownValues = isSecret(key) ? v.map(() => '***') : v.map((x) => String(x));
+      problems.push({ arg: key, kind: 'repeated', message: `${key} given ${v.length} times (${shownValues.join(', ')}); give it once` });
+      continue;
+    }
+    if (isArrayOpt(o) && !Array.isArray(v)) v = [v];
+    const items = isArrayOpt(o) ? (v as unknown[]) : [v];
+    const converted: unknown[] = [];
+    for (const item of items) {
+      const box = { value: item };
+      const p = valueProblem(key, o, item, box);
+      if (p) {
+        const kind: ArgProblem['kind'] = o.choices !== undefined && p.includes('accepted values') ? 'choice' : /: expected (a number|true or false)$/.test(p) ? 'type' : 'invalid';
+        problems.push({ arg: key, kind, message: isSecret(key) ? hideSecret(p, item) : p });
+      } else converted.push(box.value);
+    }
+    out[key] = isArrayOpt(o) ? converted : converted[0];
+  }
+  for (const [key, problem] of [
+    ['reason', reasonProblem],
+    ['task-id', taskIdProblem],
+  ] as const) {
+    if (out[key] === undefined || !Object.hasOwn(spec, key)) continue;
+    const p = problem(out[key]);
+    if (p) problems.push({ arg: key, kind: 'invalid', message: p });
+  }
+  if (problems.length) throw new ArgsError(name, problems);
+  const { reason, 'task-id': taskId, ...args } = out;
+  return { args, reason: c.reason ? (reason as string | undefined) : undefined, taskId: c.task ? (taskId as string | undefined) : undefined };
 }
 
 /** Minimal parser for the harness and nested runs in tests: `key=value`, `--key value`, `--key=value`, `--flag`. */
@@ -139,8 +265,9 @@ export function parseSimpleArgv(name: string, spec: ArgSpec, argv: readonly stri
   const put = (k: string, v: unknown) => {
     const key = aliases.get(k) ?? k;
     const prev = values[key];
-    const isArray = spec[key]?.type === 'array' || spec[key]?.array === true;
-    values[key] = isArray ? [...(Array.isArray(prev) ? (prev as unknown[]) : prev === undefined ? [] : [prev]), v] : v;
+    // A repeated single-valued option is kept as every value given (as yargs does), so that the
+    // check reports the repeat instead of the last one silently winning.
+    values[key] = prev === undefined ? v : [...(Array.isArray(prev) ? (prev as unknown[]) : [prev]), v];
   };
   for (let i = 0; i < norm.length; i++) {
     const a = norm[i]!;

@@ -68,9 +68,9 @@ export class AuditLog implements RunSink {
       this.fail(err, this.file);
       return;
     }
-    if (e.type === 'run-started') {
+    if (e.type === 'run-started' || e.type === 'args-refused') {
       const s = safe as unknown as AuditIndexLine;
-      this.started.set(e.runId, { args: s.args, argv: s.argv, reason: s.reason, taskId: s.taskId, user: (safe as unknown as { user: string }).user, errors: 0 });
+      this.started.set(e.runId, { args: s.args ?? {}, argv: s.argv, reason: s.reason, taskId: s.taskId, user: (safe as unknown as { user: string }).user, errors: 0 });
     } else if (e.type === 'error') {
       const s = this.started.get(e.runId);
       if (s) s.errors++;

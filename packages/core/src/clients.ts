@@ -33,8 +33,8 @@ export interface ClientHooks {
   beforeRun: (hosts: readonly string[], commands?: readonly unknown[]) => Promise<void>;
   /** Every performed or intended conftool change. */
   onChange: (change: ChangeLike) => void;
-  /** Every performed or intended command. */
-  onCommand: (e: { hosts: readonly string[]; cmd: string; dryRun: boolean }) => void;
+  /** Every performed or intended command; `safe` ones are reads (never a change, never in the plan). */
+  onCommand: (e: { hosts: readonly string[]; cmd: string; dryRun: boolean; safe?: boolean }) => void;
   /**
    * Called (synchronously) right before every provisioner/inventory/monitoring write, and for each
    * intended one in dry-run. Throws to refuse it: in prepare, after the lock was lost, or on a host

@@ -6,11 +6,25 @@ import type { InferredOptionTypes, Options } from 'yargs';
 import type { Clients } from './clients.js';
 
 /**
+ * A value check declared next to an option (`check: durationArg`): run on every value given, before
+ * any lock, client or announcement; `accepts` is shown in `cookbook NAME --help`.
+ */
+export interface ArgCheck {
+  /** What the option accepts, for `--help`: e.g. "a duration: 30s, 2m, 500ms, or seconds". */
+  readonly accepts: string;
+  /**
+   * What is wrong with one value (a whole sentence naming the argument as typed, e.g.
+   * `sleep=-1: must not be negative`), or undefined when it is fine. Never throws for bad input.
+   */
+  check(value: unknown, name: string): string | undefined;
+}
+
+/**
  * Declarative yargs options (types only: yargs itself stays in the CLI), plus `secret: true`: the
  * value never reaches the audit log, the output or the START/END announcement (names like `token`,
- * `password`, `api-key` are treated as secret without it).
+ * `password`, `api-key` are treated as secret without it), and `check`: the option's validation.
  */
-export type ArgOption = Options & { secret?: boolean };
+export type ArgOption = Options & { secret?: boolean; check?: ArgCheck };
 export type ArgSpec = Record<string, ArgOption>;
 export type ArgsOf<S extends ArgSpec> = InferredOptionTypes<S>;
 

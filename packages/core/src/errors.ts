@@ -74,10 +74,37 @@ export class CookbookNotFoundError extends GalleyError {
   }
 }
 
-/** Bad cookbook arguments → exit 96. */
+/** What is wrong with one argument (or with the argv as a whole when `arg` is unset). */
+export interface ArgProblem {
+  arg?: string | undefined;
+  kind: 'unknown' | 'missing' | 'repeated' | 'type' | 'choice' | 'invalid' | 'positional';
+  message: string;
+}
+
+/** Bad cookbook arguments → exit 96. Every problem found is listed, not only the first. */
 export class ArgsError extends UsageError {
-  constructor(cookbook: string, message: string, hint?: string) {
-    super('ERR_COOKBOOK_ARGS', `${cookbook}: ${message}`, { hint: hint ?? `see \`cookbook ${cookbook} --help\`` });
+  readonly problems: readonly ArgProblem[];
+  constructor(cookbook: string, problems: string | readonly ArgProblem[], hint?: string) {
+    const list: readonly ArgProblem[] = typeof problems === 'string' ? [{ kind: 'invalid', message: problems }] : problems;
+    const message =
+      list.length === 1 ? `${cookbook}: ${list[0]!.message}` : `${cookbook}: ${list.length} problems with the arguments:\n${list.map((p) => `  - ${p.message}`).join('\n')}`;
+    super('ERR_COOKBOOK_ARGS', message, { hint: hint ?? `see \`cookbook ${cookbook} --help\``, details: { problems: list.map((p) => ({ ...p })) } });
+    this.problems = list;
+  }
+}
+
+/**
+ * The cookbook's own argument declaration is broken (a bug in the cookbook, not the user's input)
+ * → exit 95, naming the cookbook and every broken option.
+ */
+export class ArgSpecError extends GalleyError {
+  readonly problems: readonly string[];
+  constructor(cookbook: string, problems: readonly string[]) {
+    super('ERR_COOKBOOK_ARG_SPEC', `cookbook ${cookbook} declares its arguments wrongly:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
+      hint: `a bug in the cookbook ${cookbook}: fix its \`args\` (its owner team is shown by \`cookbook -l\`); nothing was run`,
+      details: { problems: [...problems] },
+    });
+    this.problems = problems;
   }
 }
 

@@ -3,6 +3,7 @@
  * stdout with `--output json`) and the audit log records it. Schema documented in packages/cli/README.md.
  */
 import type { Leftover, PlannedChange } from './cookbook.js';
+import type { ArgProblem } from './errors.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -17,6 +18,16 @@ export interface RunStartedEvent {
   user: string;
   depth: number;
   resumeOf?: string | undefined;
+}
+/** In place of run-started when the arguments are refused (exit 96) or the cookbook's spec is broken (95). */
+export interface ArgsRefusedEvent {
+  type: 'args-refused';
+  cookbook: string;
+  argv: string[];
+  dryRun: boolean;
+  user: string;
+  depth: number;
+  problems?: ArgProblem[] | undefined;
 }
 export interface LogEvent {
   type: 'log';
@@ -82,6 +93,7 @@ export interface CustomEvent {
 
 export type RunEventBody =
   | RunStartedEvent
+  | ArgsRefusedEvent
   | LogEvent
   | StepEvent
   | ChangeEvent

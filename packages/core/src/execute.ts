@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import { ExitCode, addSecrets, formatError, isGalleyError, redact, redactObject } from '@galley/errors';
 import type { ChangeLike, ClientHooks, Clients, NodeTags } from './clients.js';
-import { cookbookArgSpec, redactArgs, redactArgv, secretArgValues, secretArgvValues } from './args.js';
+import { cookbookArgSpec, type ParsedCookbookArgs, redactArgs, redactArgv, secretArgValues, secretArgvValues } from './args.js';
 import {
   type AnyCookbook,
   type JournalEntry,
@@ -23,11 +23,7 @@ import { ArgsError, ConfirmationError, CookbookNotFoundError, ResumeRefusedError
 import type { ErrorEvent, LogLevel, RunEventBody, RunSink, RunSummary } from './events.js';
 import type { LockSession } from './locks/types.js';
 
-export interface ParsedCookbookArgs {
-  args: Record<string, unknown>;
-  reason?: string | undefined;
-  taskId?: string | undefined;
-}
+export type { ParsedCookbookArgs };
 
 export interface StoredJournal {
   cookbook: string;
@@ -135,9 +131,13 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
   try {
     parsed = req.parsed ?? (await deps.parseArgs(name, cookbook, req.argv));
   } catch (err) {
-    send({ type: 'run-started', cookbook: name, args: {}, argv: shownArgv, dryRun, user: deps.user, depth });
+    // Refused before anything: no START (not even locally), no lock, no client. The audit still
+    // records who tried what (argv redacted) and every problem.
+    const invalid = err instanceof ArgsError || (isGalleyError(err) && err.code === 'ERR_COOKBOOK_ARGS');
+    const problems = invalid ? (err as ArgsError).problems : undefined;
+    send({ type: 'args-refused', cookbook: name, argv: shownArgv, dryRun, user: deps.user, depth, ...(problems ? { problems: [...problems] } : {}) });
     errorEvent('args', err);
-    return finish(err instanceof ArgsError || (isGalleyError(err) && err.code === 'ERR_COOKBOOK_ARGS') ? ExitCode.ARGS_INVALID : ExitCode.ARG_PARSER_FAILED, 'ERROR');
+    return finish(invalid ? ExitCode.ARGS_INVALID : ExitCode.ARG_PARSER_FAILED, 'ERROR');
   }
   addSecrets(secretArgValues(parsed.args, argSpec));
   send({
@@ -229,6 +229,12 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
       }
     },
     onCommand: (e) => {
+      // A safe (read-only) command is a read: the connection warm-up `true`, a boot id. Not a
+      // change, not in the plan or summary.changes; shown at debug level (and in the audit).
+      if (e.safe === true) {
+        log.debug(`read: ${e.cmd} on ${e.hosts.join(',')}`);
+        return;
+      }
       if (e.dryRun) refuseInPrepare(`a non-safe command on ${e.hosts.join(', ')}: ${e.cmd}`);
       recordChange({ kind: 'command', host: e.hosts.join(','), object: e.cmd });
     },

@@ -6,6 +6,7 @@ export {
   InitSuccess,
   DEFAULT_LOCK,
   type AnyCookbook,
+  type ArgCheck,
   type ArgOption,
   type ArgSpec,
   type ArgsOf,
@@ -36,6 +37,7 @@ export type {
 } from './clients.js';
 export {
   ArgsError,
+  ArgSpecError,
   ConfirmationError,
   CookbookNotFoundError,
   LockExpiredError,
@@ -44,6 +46,7 @@ export {
   LockUnconfirmedError,
   ResumeRefusedError,
   WriteInPrepareError,
+  type ArgProblem,
   type LockHolderInfo,
 } from './errors.js';
 export { fanout, type RunEvent, type RunEventBody, type RunSink, type RunSummary, type LogLevel } from './events.js';
@@ -59,7 +62,19 @@ export {
   type RunResult,
   type StoredJournal,
 } from './execute.js';
-export { applySpec, argvShape, checkReason, cookbookArgSpec, checkTaskId, normalizeArgv, parseSimpleArgv, redactArgs, redactArgv, runnerArgSpec } from './args.js';
+export {
+  argvShape,
+  checkArgSpec,
+  checkReason,
+  cookbookArgSpec,
+  checkTaskId,
+  normalizeArgv,
+  parseSimpleArgv,
+  redactArgs,
+  redactArgv,
+  runnerArgSpec,
+  validateCookbookArgs,
+} from './args.js';
 export { NoLockSession, type AcquireOptions, type AcquireResult, type LockSession } from './locks/types.js';
 export { Catalog, discover, defaultImporter, editDistance, renderTree, type CookbookInfo, type DiscoverOptions, type GroupInfo, type Importer, type LoadFailure } from './discovery.js';
 export { AuditLog, auditFileFor, type AuditIndexLine, type AuditLogOptions } from './audit.js';

@@ -32,10 +32,15 @@ export function parseBatchSpec(text: string | number): BatchSpec {
   return { steps, text: raw };
 }
 
-/** The size of one step for a set of n hosts: percentages round up and are at least one host. */
+/**
+ * The size of one step for a set of n hosts: a percentage rounds DOWN and is at least one host, as
+ * Kubernetes' maxUnavailable does (30% of 4 hosts is 1, not half the pool). galley-exec's -b N%
+ * counts the same way.
+ */
 export function stepSize(step: BatchStep, n: number): number {
   if ('count' in step) return step.count;
-  return Math.max(1, Math.ceil((n * step.percent) / 100));
+  // the epsilon keeps 10% of 30 at 3 despite 30 * 10 / 100 being computed as 2.9999…
+  return Math.max(1, Math.floor((n * step.percent) / 100 + 1e-9));
 }
 
 /** The size of batch i (0-based); the ramp's last element repeats. */

@@ -4,6 +4,7 @@
  */
 export * from './ports.js';
 export * from './errors.js';
+export { batchArg, commandArg, durationArg, hostPatternArg, nameListArg, wholeNumberArg, type LbArgCheck } from './args.js';
 export { parseBatchSpec, parseDuration, planBatches, batchSizeAt, maxBatchSize, checkNotWholeCluster, type BatchSpec, type BatchStep } from './batches.js';
 export { selectHosts, escapeRegex, describeSelection, type HostPlan, type Selection, type SelectOptions } from './select.js';
 export { runRolling, replayJournal, commandText, judgeCapacity, capacityMessage, type RollingOptions, type RollingReport, type FailedHost, type HealthCheck } from './rolling.js';

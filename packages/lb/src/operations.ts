@@ -7,6 +7,7 @@
 import { formatError, isGalleyError } from '@galley/errors';
 import { NodeSet } from '@galley/remote';
 import { conftoolStore, pybalCapacity, pybalVerifier, remoteExecutor, type ConftoolLike, type PybalLike, type RemoteLike } from './adapters.js';
+import { batchArg, commandArg, durationArg, hostPatternArg, nameListArg, wholeNumberArg } from './args.js';
 import { parseBatchSpec, parseDuration } from './batches.js';
 import { LbArgumentError, NothingSelectedError, UnknownPoolError } from './errors.js';
 import { formatPlan, planRolling, shortKey } from './plan.js';
@@ -44,15 +45,15 @@ export interface LbContext {
 export const rollingArgs = {
   cluster: { type: 'string', demandOption: true, describe: 'conftool cluster, e.g. jobrunner' },
   dc: { type: 'string', describe: 'datacenter (default: every dc of the cluster)' },
-  services: { type: 'string', describe: 'comma-separated conftool services to depool (default: all of the hosts\' services)' },
-  batch: { type: 'string', default: '1', describe: 'hosts per batch: N, N% (at least 1), or a ramp like 1,3,25% (the last element repeats)' },
-  'max-failed-batches': { type: 'number', default: 0, describe: 'failed batches tolerated before the run stops' },
-  sleep: { type: 'string', default: '2s', describe: 'pause between batches (not after the last), e.g. 30s, 2m' },
-  'health-check': { type: 'string', describe: 'shell command run on each host after the action until it exits 0' },
-  'health-timeout': { type: 'string', default: '60s', describe: 'give up on a host whose health check has not passed after this long' },
-  hosts: { type: 'string', describe: 'restrict to these hosts (NodeSet pattern, e.g. mw[1001-1004].eqiad.wmnet)' },
-  'command-timeout': { type: 'string', default: '120s', describe: 'timeout of each command on a host' },
-  'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree (default: the pybal config)' },
+  services: { type: 'string', describe: 'comma-separated conftool services to depool (default: all of the hosts\' services)', check: nameListArg },
+  batch: { type: 'string', default: '1', describe: 'hosts per batch; a ramp starts with a canary and its last element repeats', check: batchArg },
+  'max-failed-batches': { type: 'number', default: 0, describe: 'failed batches tolerated before the run stops', check: wholeNumberArg },
+  sleep: { type: 'string', default: '2s', describe: 'pause between batches (not after the last), e.g. 30s, 2m', check: durationArg() },
+  'health-check': { type: 'string', describe: 'shell command run on each host after the action until it exits 0', check: commandArg },
+  'health-timeout': { type: 'string', default: '60s', describe: 'give up on a host whose health check has not passed after this long', check: durationArg({ positive: true }) },
+  hosts: { type: 'string', describe: 'restrict to these hosts (NodeSet pattern, e.g. mw[1001-1004].eqiad.wmnet)', check: hostPatternArg },
+  'command-timeout': { type: 'string', default: '120s', describe: 'timeout of each command on a host', check: durationArg({ positive: true }) },
+  'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree (default: the pybal config)', check: durationArg({ positive: true }) },
 } as const;
 
 export interface RollingArgs {
@@ -277,7 +278,7 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
   // Stopped mid-way by a signal or by what else stopped the run (etcd unreachable, the journal lost…): say which.
   const stoppedWhy = report.stopReason ?? 'stopped before this host finished';
   for (const h of report.inFlight) if (h.depooledObjects.length) ctx.leftover?.({ object: h.host, state: `depooled at phase ${h.phase} (${h.depooledObjects.map(shortKey).join(', ')})`, why: stoppedWhy });
-  let text = formatReport(report);
+  let text = formatReport(report, { runId: ctx.runId });
   if (call.showOutput && report.outputs.size) {
     text += `\n\nOutput:\n${groupOutputs(report.outputs)
       .map((g) => `===== ${NodeSet.parse(...g.hosts).toString()} (${g.hosts.length}) =====\n${g.output}`)
@@ -376,7 +377,7 @@ export interface PoolArgs {
 export const poolArgs = {
   host: { type: 'string', demandOption: true, describe: 'host FQDN' },
   service: { type: 'string', describe: 'only this conftool service (default: all of the host)' },
-  'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree' },
+  'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree', check: durationArg({ positive: true }) },
 } as const;
 
 /** sre.lb.pool and sre.lb.depool: one pool change per host at a time (the cookbook lock, per host). */

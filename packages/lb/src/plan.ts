@@ -1,4 +1,4 @@
-import { checkNotWholeCluster, planBatches, type BatchSpec } from './batches.js';
+import { checkNotWholeCluster, planBatches, stepSize, type BatchSpec } from './batches.js';
 import type { CommandSpec, LbPorts, PoolCapacity } from './ports.js';
 import { capacityMessage, checkPools, commandText, depoolsPerPool, judgeCapacity, type HealthCheck } from './rolling.js';
 import { shortKey, type HostPlan, type Selection } from './select.js';
@@ -15,6 +15,8 @@ export interface PlannedBatch {
 
 export interface RollingPlan {
   what: string;
+  /** `batch=` as typed and what each element comes to over these hosts (`30%` of 4 → 1). */
+  batchSpec: { text: string; sizes: number[] };
   hosts: number;
   clusterSize: number;
   batches: PlannedBatch[];
@@ -56,6 +58,7 @@ export async function planRolling(
   });
   return {
     what: selection.what,
+    batchSpec: { text: opts.batch.text, sizes: opts.batch.steps.map((st) => stepSize(st, selection.hosts.length)) },
     hosts: selection.hosts.length,
     clusterSize: selection.clusterSize,
     batches,
@@ -71,6 +74,9 @@ export async function planRolling(
 export function formatPlan(plan: RollingPlan): string {
   const lines: string[] = [];
   lines.push(`Plan for ${plan.what}: ${plan.hosts} host(s) of ${plan.clusterSize} in ${plan.batches.length} batch(es), max-failed-batches=${plan.maxFailedBatches}, sleep ${plan.sleepMs} ms between batches`);
+  const { text, sizes } = plan.batchSpec;
+  const steps = text.split(',').map((t, i) => (t.trim().endsWith('%') ? `${sizes[i]} (${t.trim()} of ${plan.hosts}, rounded down, at least 1)` : `${sizes[i]}`));
+  lines.push(`batch=${text}: ${steps.length > 1 ? `batches of ${steps.join(', then ')} host(s), the last repeating` : `${steps[0]} host(s) per batch`}`);
   lines.push(`Commands on each host while depooled: ${plan.commands.map((c) => `\`${c}\``).join(', ') || '(none)'}`);
   if (plan.healthCheck) lines.push(`Health check until it passes: \`${plan.healthCheck}\``);
   for (const b of plan.batches) {
@@ -84,6 +90,6 @@ export function formatPlan(plan: RollingPlan): string {
     }
   }
   for (const s of plan.skipped) lines.push(`Skipped ${s.host}: ${s.why}`);
-  if (plan.warnings.length) lines.push(`WARNINGS:\n${plan.warnings.map((w) => `  - ${w}`).join('\n')}`);
+  // plan.warnings are logged as warnings by the operation and marked on their batch above: not a third time here
   return lines.join('\n');
 }

@@ -3,7 +3,7 @@ import type { CommandOutput } from './ports.js';
 import type { RollingReport } from './rolling.js';
 
 /** The final report: succeeded, failed (and whether still depooled, why), in flight, not attempted. */
-export function formatReport(r: RollingReport): string {
+export function formatReport(r: RollingReport, opts: { runId?: string } = {}): string {
   const lines: string[] = [];
   const head = { succeeded: 'All hosts done', failed: 'FAILED', interrupted: 'INTERRUPTED', refused: 'REFUSED' }[r.status];
   lines.push(`${head}: ${r.succeeded.length} succeeded, ${r.failed.length} failed, ${r.inFlight.length} stopped mid-way, ${r.notAttempted.length} not attempted (${r.failedBatches} failed batch(es))`);
@@ -23,7 +23,9 @@ export function formatReport(r: RollingReport): string {
   for (const s of r.skipped) lines.push(`Skipped ${s.host}: ${s.why}`);
   for (const w of r.warnings) lines.push(`Warning: ${w}`);
   if (r.inFlight.length || r.failed.some((f) => f.stillDepooled)) {
-    lines.push('Hosts left depooled are listed above; `--resume RUN_ID` repools the ones whose action completed and reports the others.');
+    // The run's own id: the command can be copied as it is (the placeholder RUN_ID could not).
+    const resume = opts.runId !== undefined ? `\`cookbook --resume ${opts.runId} …\` (the same cookbook and arguments)` : '`--resume` with this run\'s id';
+    lines.push(`Hosts left depooled are listed above; ${resume} repools the ones whose action completed and reports the others.`);
   }
   return lines.join('\n');
 }

@@ -28,7 +28,11 @@ function everythingBack(fleet: FakeFleet): boolean {
 describe('batch specs', () => {
   it.each([
     ['3', 10, [3, 3, 3, 1]],
-    ['10%', 25, [3, 3, 3, 3, 3, 3, 3, 3, 1]],
+    // percentages round down, at least one host (Kubernetes' maxUnavailable): 10% of 25 is 2, 30% of 4 is 1
+    ['10%', 25, [2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1]],
+    ['30%', 4, [1, 1, 1, 1]],
+    ['10%', 30, [3, 3, 3, 3, 3, 3, 3, 3, 3, 3]],
+    ['99%', 3, [2, 1]],
     ['1%', 10, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]],
     ['1,3,25%', 20, [1, 3, 5, 5, 5, 1]],
     ['1,2', 7, [1, 2, 2, 2]],
@@ -130,7 +134,9 @@ describe('rolling operation', () => {
   it('refuses to take the whole cluster as one batch', async () => {
     const fleet = FakeFleet.cluster(3);
     await expect(run(fleet, { batch: '3' })).rejects.toMatchObject({ code: 'ERR_LB_WHOLE_CLUSTER' });
-    await expect(run(fleet, { batch: '1,99%' })).rejects.toMatchObject({ code: 'ERR_LB_WHOLE_CLUSTER' });
+    await expect(run(fleet, { batch: '1,3' })).rejects.toMatchObject({ code: 'ERR_LB_WHOLE_CLUSTER' });
+    // a percentage rounds down, so only a one-host cluster is wholly taken by one (at least one host)
+    await expect(run(FakeFleet.cluster(1), { batch: '50%' })).rejects.toMatchObject({ code: 'ERR_LB_WHOLE_CLUSTER' });
     expect(fleet.writes).toEqual([]);
   });
 
@@ -284,6 +290,9 @@ describe('rolling operation', () => {
     expect(r.notAttempted).toHaveLength(4);
     expect(fleet.depooledByRun().sort()).toEqual(['mw1003.eqiad.wmnet', 'mw1004.eqiad.wmnet']);
     expect(formatReport(r)).toMatch(/Stopped at acted: mw1003.eqiad.wmnet, STILL DEPOOLED/);
+    // the resume hint names the run, not a placeholder
+    expect(formatReport(r, { runId: '20261202T080000-abcdef' })).toContain('`cookbook --resume 20261202T080000-abcdef …` (the same cookbook and arguments)');
+    expect(formatReport(r)).not.toContain('RUN_ID');
 
     fleet.onAction = undefined;
     const entries = [...fleet.journalEntries];
@@ -598,6 +607,15 @@ describe('a progress display that throws', () => {
 });
 
 describe('dry-run plan', () => {
+  it('prints what a percentage comes to: 30% of 4 hosts is 1, rounded down', async () => {
+    const fleet = FakeFleet.cluster(4);
+    const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
+    const plan = await planRolling(fleet.ports(), { selection, batch: parseBatchSpec('30%'), commands: restart });
+    expect(plan.batchSpec).toEqual({ text: '30%', sizes: [1] });
+    expect(plan.batches.map((b) => b.hosts.length)).toEqual([1, 1, 1, 1]);
+    expect(formatPlan(plan)).toContain('batch=30%: 1 (30% of 4, rounded down, at least 1) host(s) per batch');
+  });
+
   it('lists batches, objects, left-alone objects with reasons, capacity warnings and commands — and writes nothing', async () => {
     const fleet = FakeFleet.cluster(6, { pooled: { 'mw1002.eqiad.wmnet': { 'php-fpm': 'no' } } });
     fleet.down.add('mw1006.eqiad.wmnet');
@@ -612,7 +630,11 @@ describe('dry-run plan', () => {
     const text = formatPlan(plan);
     expect(text).toMatch(/Batch 2: mw1002.eqiad.wmnet, mw1003.eqiad.wmnet, mw1004.eqiad.wmnet/);
     expect(text).toMatch(/left alone eqiad\/jobrunner\/php-fpm\/mw1002.eqiad.wmnet \(pooled=no\): already pooled=no before the run/);
-    expect(text).toMatch(/WARNINGS/);
+    // the capacity warning is marked on its batch, once (the operation also logs it as a warning)
+    expect(text).not.toMatch(/^WARNINGS:/m);
+    expect(text).not.toContain(plan.batches[1]!.warnings[0]);
+    expect(text).toMatch(/capacity eqiad_jobrunner_nginx: depool 3, can take out 2 .*WARNING: would breach the depool threshold/);
+    expect(text).toContain('batch=1,3: batches of 1, then 3 host(s), the last repeating');
     expect(fleet.writes).toEqual([]);
     expect(fleet.actions).toEqual([]);
   });

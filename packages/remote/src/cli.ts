@@ -111,8 +111,12 @@ export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): 
     remote = new Remote(cfg, { dryRun: args['dry-run'], log, ...(deps.transport ? { transport: deps.transport } : {}) });
     const json = args.output === 'json';
     // Bad values are refused before the prompt, not after the user confirmed.
-    const batchSize = args['batch-size'] === undefined ? undefined
-      : /%$/.test(args['batch-size']) ? (args['batch-size'] as `${number}%`) : Number(args['batch-size']);
+    const typed = args['batch-size'];
+    if (typed !== undefined && !/^\s*(\d+|\d+(\.\d+)?%)\s*$/.test(typed)) {
+      // Said as typed: Number('notanumber') would be reported as "got NaN".
+      throw new RunOptionsError(`-b ${typed}: batch size must be a positive integer or N%`, 'use e.g. -b 5 or -b 10%');
+    }
+    const batchSize = typed === undefined ? undefined : /%\s*$/.test(typed) ? (typed.trim() as `${number}%`) : Number(typed);
     resolveBatchSize(batchSize, hosts.size);
     if (!(args['success-percentage'] >= 0 && args['success-percentage'] <= 100)) {
       throw new RunOptionsError(`success percentage must be between 0 and 100, got ${args['success-percentage']}`, 'use e.g. -p 95');

@@ -14,8 +14,11 @@ export interface RemoteHooks {
   log?: (line: string) => void;
   /** Awaited before non-safe commands run (never in dry-run): the runner takes host locks here. */
   beforeRun?: (hosts: string[], commands: CommandSpec[]) => Promise<void>;
-  /** Every command about to run or be skipped (audit log, dry-run plan). */
-  onCommand?: (e: { hosts: string[]; cmd: string; dryRun: boolean }) => void;
+  /**
+   * Every command about to run or be skipped (audit log, dry-run plan). `safe`: a read-only command
+   * (`isSafe`), which runs in dry-run too and changes nothing.
+   */
+  onCommand?: (e: { hosts: string[]; cmd: string; dryRun: boolean; safe: boolean }) => void;
 }
 
 export interface RemoteOptions extends RemoteHooks {
@@ -122,7 +125,7 @@ export class Remote {
     const set = NodeSet.fromHosts(list);
     const displays = commands.map((c) => (c.sudo ? `sudo ${displayCommand(c)}` : displayCommand(c)));
     const skip = this.dryRun && opts.isSafe !== true;
-    for (const cmd of displays) this.#hooks.onCommand?.({ hosts: list, cmd, dryRun: skip });
+    for (const cmd of displays) this.#hooks.onCommand?.({ hosts: list, cmd, dryRun: skip, safe: opts.isSafe === true });
     if (skip) {
       for (const cmd of displays) {
         this.#log(`DRY-RUN: would run '${cmd}' on ${list.length} hosts: ${set.toString()}`);

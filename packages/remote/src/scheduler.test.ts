@@ -9,16 +9,18 @@ const hosts = (n: number) => NodeSet.parse(`h[1-${n}]`).hosts();
 const hostOf = (cmd: string) => cmd; // readability in handlers
 
 describe('resolveBatchSize (Cumin rules)', () => {
-  it('ints are capped at n, percentages round and are at least 1', () => {
+  it('ints are capped at n, percentages round down and are at least 1 (as the rolling cookbooks count batch=N%)', () => {
     expect(resolveBatchSize(undefined, 7)).toBe(7);
     expect(resolveBatchSize(100, 7)).toBe(7);
-    expect(resolveBatchSize('50%', 7)).toBe(4);
+    expect(resolveBatchSize('50%', 7)).toBe(3);
     expect(resolveBatchSize('1%', 7)).toBe(1);
-    // Cumin rounds with Python's round(): halves to even
+    // Cumin's round() would give 2, 2, 4, 2 here (halves to even): galley rounds down everywhere
     expect(resolveBatchSize('50%', 5)).toBe(2);
     expect(resolveBatchSize('10%', 25)).toBe(2);
-    expect(resolveBatchSize('10%', 35)).toBe(4);
-    expect(resolveBatchSize('30%', 5)).toBe(2);
+    expect(resolveBatchSize('10%', 35)).toBe(3);
+    expect(resolveBatchSize('30%', 5)).toBe(1);
+    expect(resolveBatchSize('10%', 30)).toBe(3);
+    expect(resolveBatchSize('100%', 5)).toBe(5);
     expect(() => resolveBatchSize(0, 7)).toThrow(/positive integer/);
     expect(() => resolveBatchSize('0%', 7)).toThrow(/percentage/);
     expect(() => resolveBatchSize('abc%' as `${number}%`, 7)).toThrow();

@@ -25,15 +25,11 @@ export interface ScheduleInput {
   disconnectIsSuccess?: boolean;
 }
 
-/** Python 3's round(): halves go to the even neighbour (Cumin computes N% with it: 50% of 5 is 2). */
-function roundHalfEven(x: number): number {
-  const f = Math.floor(x);
-  const d = x - f;
-  if (Math.abs(d - 0.5) > 1e-9) return Math.round(x);
-  return f % 2 === 0 ? f : f + 1;
-}
-
-/** Cumin's `batch_size`: an int (capped at n) or `N%` (rounded half to even, at least 1). */
+/**
+ * Hosts in flight: an int (capped at n) or `N%`, rounded DOWN and at least 1 — the same count as
+ * the rolling cookbooks' batch=N% (and Kubernetes' maxUnavailable). Cumin rounds half to even;
+ * galley does not, so a percentage means one thing everywhere.
+ */
 export function resolveBatchSize(batch: RunOptions['batchSize'], n: number): number {
   if (batch === undefined) return Math.max(n, 1);
   if (typeof batch === 'number') {
@@ -47,7 +43,7 @@ export function resolveBatchSize(batch: RunOptions['batchSize'], n: number): num
   if (!(pct > 0 && pct <= 100)) {
     throw new RunOptionsError(`batch size percentage must be in (0, 100], got '${batch}'`, 'use e.g. -b 10%');
   }
-  return Math.min(Math.max(1, roundHalfEven((n * pct) / 100)), Math.max(n, 1));
+  return Math.min(Math.max(1, Math.floor((n * pct) / 100 + 1e-9)), Math.max(n, 1));
 }
 
 function validate(opts: RunOptions): void {

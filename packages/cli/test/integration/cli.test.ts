@@ -95,7 +95,8 @@ const indexLines = () =>
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-const runIdOf = (r: Res) => /\(run (\S+)\)/.exec(r.stdout)?.[1];
+// START says `(run ID)`; a run refused at its arguments has no START, its END says `run ID in`.
+const runIdOf = (r: Res) => /\(run (\S+)\)/.exec(r.stdout)?.[1] ?? /\) run (\S+) in /.exec(r.stdout)?.[1];
 
 beforeAll(async () => {
   const lab = await sharedLab();
@@ -140,6 +141,9 @@ describe('cookbook binary: exit codes and audit lines', () => {
     { name: 'fx.args', args: ['cluster=x', 'reason=has "quotes"'], code: 96, stdout: /--reason: must not contain double quotes/ },
     { name: 'fx.args', args: ['cluster=x', 'reason=r', '-t', '123'], code: 96, stdout: /--task-id: invalid value "123"/ },
     { name: 'fx.args', args: ['cluster=x', 'reason=r', 'bogus=1'], code: 96, stdout: /[Uu]nknown argument.*bogus/ },
+    { name: 'fx.args', args: ['cluster=x', 'cluster=y', 'reason=r'], code: 96, stdout: /cluster given 2 times \(x, y\); give it once/ },
+    { name: 'fx.args', args: ['cluster=x', 'reason=r', 'batch=abc'], code: 96, stdout: /batch=abc: expected a number/ },
+    { name: 'fx.bad-spec', code: 95, stdout: /cookbook fx\.bad-spec declares its arguments wrongly:\n {2}- option count: type "integer" is not one of/ },
     { name: 'fx.typed', code: 0 },
     { name: 'fx.typed', args: ['n=5'], code: 5 },
   ];
@@ -151,12 +155,101 @@ describe('cookbook binary: exit codes and audit lines', () => {
       const runId = runIdOf(r);
       expect(runId).toBeDefined();
       const lines = auditLines(t.name).filter((l) => l.runId === runId);
-      expect(lines[0]).toMatchObject({ type: 'run-started', cookbook: t.name, user: expect.stringMatching(/.+@.+/), dryRun: false });
+      // refused at the arguments (95, 96): no run-started (no START), but who tried what is recorded
+      expect(lines[0]).toMatchObject({ type: [95, 96].includes(t.code) ? 'args-refused' : 'run-started', cookbook: t.name, user: expect.stringMatching(/.+@.+/), dryRun: false });
+      if ([95, 96].includes(t.code)) expect(r.stdout).not.toContain('START');
       expect(lines.at(-1)).toMatchObject({ type: 'run-finished', exitCode: t.code });
       expect(indexLines().filter((l) => l.runId === runId)).toEqual([expect.objectContaining({ cookbook: t.name, exitCode: t.code, dryRun: false })]);
-      if ([93, 94, 96, 99].includes(t.code)) expect(lines.some((l) => l.type === 'error')).toBe(true);
+      if ([93, 94, 95, 96, 99].includes(t.code)) expect(lines.some((l) => l.type === 'error')).toBe(true);
     });
   }
+
+  it('bad arguments: every problem listed at once, exit 96, before any lock (a held lock is not waited for) and with etcd untouched', async () => {
+    // another run holds fx.args' lock (concurrency 1): a valid run would wait for it
+    const { EtcdLocks } = await import('@galley/core');
+    const holder = new EtcdLocks(etcd, { leaseTtlSeconds: 5 }).session('holder-run', { dryRun: false });
+    await holder.acquire('cookbooks', 'fx.args:codfw-x', { concurrency: 1, ttlSeconds: 60 });
+    try {
+      const before = Number((await etcd.get('/').exec()).header.revision);
+      const started = Date.now();
+      const r = await run(['--output', 'json', 'fx.args', 'dc=codfw', 'cluster=x', 'cluster=y', 'batch=abc', 'bogus=1', 'stray', 'task=123']);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(r.code).toBe(96);
+      const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(events.map((e) => e.type)).toEqual(['args-refused', 'error', 'run-finished']);
+      expect((events[0]!.problems as { kind: string; arg?: string }[]).map((p) => `${p.kind}:${p.arg ?? ''}`)).toEqual([
+        'positional:',
+        'unknown:bogus',
+        'repeated:cluster',
+        'type:batch',
+        'missing:reason',
+        'invalid:task-id',
+      ]);
+      expect(r.stderr).toMatch(/fx\.args: 6 problems with the arguments:\n {2}- unexpected positional argument "stray"/);
+      expect(Number((await etcd.get('/').exec()).header.revision)).toBe(before);
+    } finally {
+      await holder.close();
+    }
+  });
+
+  it('a broken argument declaration: NAME --help is exit 95 naming the cookbook and each broken option (no yargs stack)', async () => {
+    const r = await run(['fx.bad-spec', '--help']);
+    expect(r.code).toBe(95);
+    expect(r.stderr).toContain('cookbook fx.bad-spec declares its arguments wrongly:');
+    expect(r.stderr).toContain('option mode: its default "c" is not valid: argument mode: invalid value "c", accepted values: "a", "b"');
+    expect(r.stderr).toContain('option other: the name or alias r is already used by option reason');
+    expect(r.stdout + r.stderr).not.toMatch(/at .*node_modules/);
+  });
+
+  it('on a TTY, a missing required reason= is asked for and the run goes on; without a TTY it stays 96', async () => {
+    let asked = false;
+    const r = await runTty(['--output', 'json', 'fx.args', 'cluster=jobrunner'], {}, (out, type) => {
+      if (!asked && out.includes('fx.args needs a reason')) {
+        asked = true;
+        type('asked on the terminal');
+      }
+    });
+    expect(asked).toBe(true);
+    expect(r.code).toBe(0);
+    expect(stripAnsi(r.out)).toContain('"reason":"asked on the terminal"');
+    const piped = await run(['fx.args', 'cluster=jobrunner']);
+    expect(piped.code).toBe(96);
+    expect(piped.stdout).toContain('missing required argument reason');
+    // with another problem as well, nobody is asked: every problem is listed
+    const both = await runTty(['fx.args', 'cluster=jobrunner', 'batch=x']);
+    expect(both.code).toBe(96);
+    expect(stripAnsi(both.out)).not.toContain('needs a reason');
+    expect(stripAnsi(both.out)).toMatch(/2 problems with the arguments/);
+  });
+
+  it('no config file at all: -l and NAME --help show the built-in cookbooks (exit 0); a run checks its arguments, then says it needs etcd', async () => {
+    const empty = fs.mkdtempSync(path.join(dir, 'noconf-'));
+    const env = { HOME: empty, XDG_STATE_HOME: path.join(empty, 'state'), XDG_CACHE_HOME: path.join(empty, 'cache') };
+    const bare = (args: string[]) =>
+      new Promise<Res>((resolve) => {
+        const child = spawn(process.execPath, [BIN, ...args], { cwd: empty, env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+    const list = await bare(['-l']);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain('sre.lb.rolling-restart [Traffic]');
+    const help = await bare(['sre.lb.rolling-restart', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--batch .*Accepts a host count/s);
+    const bad = await bare(['sre.lb.rolling-restart', 'cluster=x', 'batch=0', 'reason=r']);
+    expect(bad.code).toBe(96);
+    expect(bad.stdout).toContain('batch=0:');
+    const real = await bare(['sre.ping', 'cluster=x']);
+    expect(real.code).toBe(1);
+    expect(real.stderr).toContain('no config file was found, so there is no etcd to take the lock in');
+    const dry = await bare(['-d', 'sre.ping', 'cluster=x']);
+    expect(dry.code).toBe(1);
+    expect(dry.stdout).toContain('this cookbook needs the "etcd" config section');
+  });
 
   it('args: key=value and --key value, defaults, reason and task, lock suffix from args', async () => {
     const r = await run(['--output', 'json', 'fx.args', 'cluster=jobrunner', '--batch', '3', '-r', 'rolling maintenance', 'task=T42']);
@@ -204,6 +297,8 @@ describe('cookbook binary: exit codes and audit lines', () => {
     expect(r.stdout).toMatch(/--dc.*\[choices: "eqiad", "codfw"\] \[default: "eqiad"\]/);
     expect(r.stdout).toMatch(/-r, --reason .*\[required\]/);
     expect(r.stdout).toContain('Lock: derived from the arguments');
+    // each option's check is said next to it
+    expect(r.stdout).toMatch(/--batch .*\[number\] \[default: 1\]/);
   });
 
   it('nested cookbooks return their own exit codes and share dry-run', async () => {

@@ -27,20 +27,32 @@ export const pybalSchema = z
     verifyTimeoutMs: z.number().int().positive().default(30000),
   })
   .strict()
-  .superRefine((cfg, ctx) => {
-    // Cross-references, so a typo is reported at load time with its path, together with every other problem.
-    const seen = new Map<string, number>();
-    cfg.pools.forEach((p, i) => {
-      p.loadBalancers.forEach((lb, j) => {
-        if (!Object.hasOwn(cfg.loadBalancers, lb)) {
-          ctx.addIssue({ code: 'custom', path: ['pools', i, 'loadBalancers', j], message: `load balancer ${lb} has no entry in pybal.loadBalancers` });
-        }
+  .superRefine(
+    (cfg, ctx) => {
+      // Cross-references, so a typo is reported at load time with its path, together with every
+      // other problem — also when another field of the section is wrong (see `when` below), so the
+      // value read here may be of any shape.
+      const lbs: unknown = (cfg as { loadBalancers?: unknown }).loadBalancers;
+      const pools: unknown = (cfg as { pools?: unknown }).pools;
+      if (typeof lbs !== 'object' || lbs === null || !Array.isArray(pools)) return;
+      const seen = new Map<string, number>();
+      (pools as unknown[]).forEach((raw, i) => {
+        if (typeof raw !== 'object' || raw === null) return;
+        const p = raw as { dc?: unknown; cluster?: unknown; service?: unknown; loadBalancers?: unknown };
+        (Array.isArray(p.loadBalancers) ? (p.loadBalancers as unknown[]) : []).forEach((lb, j) => {
+          if (typeof lb === 'string' && !Object.hasOwn(lbs, lb)) {
+            ctx.addIssue({ code: 'custom', path: ['pools', i, 'loadBalancers', j], message: `load balancer ${lb} has no entry in pybal.loadBalancers` });
+          }
+        });
+        const key = `${String(p.dc)}/${String(p.cluster)}/${String(p.service)}`;
+        const first = seen.get(key);
+        if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['pools', i], message: `${key} is already mapped by pools.${first}` });
+        else seen.set(key, i);
       });
-      const key = `${p.dc}/${p.cluster}/${p.service}`;
-      const first = seen.get(key);
-      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['pools', i], message: `${key} is already mapped by pools.${first}` });
-      else seen.set(key, i);
-    });
-  });
+    },
+    // zod skips a refinement once the object has an issue: run it anyway, so that a wrong type
+    // elsewhere in pybal: does not hide a load balancer typo.
+    { when: () => true },
+  );
 export type PybalPoolConfig = z.infer<typeof pybalPoolSchema>;
 export type PybalConfig = z.infer<typeof pybalSchema>;

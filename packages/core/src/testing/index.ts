@@ -2,7 +2,7 @@
  * Test helpers for cookbooks and the runner: `runCookbookForTest` runs a cookbook through the real
  * executor with injected clients (fakes), an in-memory lock table and journal.
  */
-import { applySpec, checkReason, checkTaskId, cookbookArgSpec, parseSimpleArgv } from '../args.js';
+import { checkArgSpec, cookbookArgSpec, parseSimpleArgv, validateCookbookArgs } from '../args.js';
 import type { ClientHooks, Clients, EtcdCompare } from '../clients.js';
 import type { AnyCookbook, JournalEntry, PlannedChange } from '../cookbook.js';
 import { LockTimeoutError, type LockHolderInfo } from '../errors.js';
@@ -112,11 +112,9 @@ export interface TestRunResult {
 
 function parserFor(argsAreArgv: boolean, values: Record<string, unknown> | string[] | undefined) {
   return async (name: string, c: AnyCookbook, argv: readonly string[]): Promise<ParsedCookbookArgs> => {
-    const spec = cookbookArgSpec(c);
-    const raw = argsAreArgv || argv.length > 0 || values === undefined ? parseSimpleArgv(name, spec, argv) : (values as Record<string, unknown>);
-    const all = applySpec(name, spec, raw);
-    const { reason, 'task-id': task, ...args } = all;
-    return { args, reason: c.reason ? checkReason(name, reason) : undefined, taskId: c.task ? checkTaskId(name, task) : undefined };
+    checkArgSpec(name, c);
+    const raw = argsAreArgv || argv.length > 0 || values === undefined ? parseSimpleArgv(name, cookbookArgSpec(c), argv) : (values as Record<string, unknown>);
+    return validateCookbookArgs(name, c, raw);
   };
 }
 

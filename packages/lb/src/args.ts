@@ -1,0 +1,68 @@
+/**
+ * The value checks of the sre.lb cookbooks' options, declared next to them (`check:` in
+ * rollingArgs/poolArgs): @galley/core runs them on the typed values before any lock, client or
+ * announcement. Each runs the very parser the operation uses later, so the two cannot disagree.
+ * The shape is core's ArgCheck, declared structurally (lb does not depend on core).
+ */
+import { NodeSet } from '@galley/remote';
+import { parseBatchSpec, parseDuration } from './batches.js';
+
+export interface LbArgCheck {
+  readonly accepts: string;
+  check(value: unknown, name: string): string | undefined;
+}
+
+const problemOf = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+};
+
+export const batchArg: LbArgCheck = {
+  accepts: 'a host count ≥ 1, a percentage above 0% and below 100% (rounded down, at least 1 host), or a ramp like 1,3,25%',
+  check: (v) => problemOf(() => parseBatchSpec(v as string)),
+};
+
+/** A duration; `positive`: 0 is refused too (a timeout of 0 could never pass). */
+export function durationArg(opts: { positive?: boolean } = {}): LbArgCheck {
+  return {
+    accepts: `a duration like 30s, 2m, 500ms, or a number of seconds${opts.positive ? ', above 0' : ''}`,
+    check: (v, name) => {
+      const p = problemOf(() => parseDuration(v as string, name));
+      if (p) return p;
+      return opts.positive && parseDuration(v as string, name) === 0 ? `${name}=${String(v)}: must be above 0` : undefined;
+    },
+  };
+}
+
+export const hostPatternArg: LbArgCheck = {
+  accepts: 'a NodeSet pattern like mw[1001-1004].eqiad.wmnet',
+  check: (v, name) => {
+    const p = problemOf(() => NodeSet.parse(String(v)));
+    if (p) return `${name}=${String(v)}: ${p}`;
+    return NodeSet.parse(String(v)).size === 0 ? `${name}=${String(v)}: names no host` : undefined;
+  },
+};
+
+export const wholeNumberArg: LbArgCheck = {
+  accepts: 'a whole number ≥ 0',
+  check: (v, name) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? undefined : `${name}=${String(v)}: must be a whole number ≥ 0`),
+};
+
+/** A comma-separated list of names (services, units): at least one, none empty. */
+export const nameListArg: LbArgCheck = {
+  accepts: 'comma-separated names, e.g. nginx,php-fpm',
+  check: (v, name) => {
+    const parts = String(v).split(',').map((s) => s.trim());
+    return parts.some((p) => p === '') ? `${name}=${String(v)}: an empty name in the list` : undefined;
+  },
+};
+
+/** A shell command: not empty. */
+export const commandArg: LbArgCheck = {
+  accepts: 'a shell command (not empty)',
+  check: (v, name) => (String(v).trim() === '' ? `${name}=: the command is empty` : undefined),
+};
