@@ -6,6 +6,30 @@ import { privateLab, replyEatingProxy } from '../../../lab/src/testing/index.js'
 
 jest.setTimeout(120000);
 
+/** A KvStore through a reply-eating proxy: the first write's reply is lost — once etcd has applied it
+ * (the key reads `pooled: no`), the connection drops. `txns()` counts the writes sent. */
+async function firstReplyLost(lab: { info: { etcd: { endpoints: string[] } } }, k: string) {
+  const proxy = await replyEatingProxy(lab.info.etcd.endpoints[0]!);
+  const raw = new Etcd3({ hosts: lab.info.etcd.endpoints });
+  const real = new EtcdKv(connectEtcd({ endpoints: [proxy.url], dialTimeoutMs: 1000, requestTimeoutMs: 10000 }));
+  let count = 0;
+  const kv: KvStore = Object.assign(Object.create(real) as EtcdKv, {
+    txn: (...a: Parameters<KvStore['txn']>) => {
+      count++;
+      if (count === 1) {
+        proxy.hold = true;
+        void (async () => {
+          while (JSON.parse((await raw.get(k).string()) ?? '{}').pooled !== 'no') await new Promise((r) => setTimeout(r, 20));
+          proxy.hold = false;
+          proxy.drop();
+        })();
+      }
+      return real.txn(...a);
+    },
+  });
+  return { proxy, raw, kv, txns: () => count };
+}
+
 const waitFor = async (cond: () => boolean, ms = 10000): Promise<void> => {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -115,26 +139,8 @@ describe('etcd connection: a 3-member cluster, failures, compaction', () => {
 
   it('a txn whose reply is lost is not resent by the client; Conftool records it and changeAndRestore puts it back', async () => {
     const { lab } = priv;
-    const proxy = await replyEatingProxy(lab.info.etcd.endpoints[0]!);
-    const raw = new Etcd3({ hosts: lab.info.etcd.endpoints });
-    const real = new EtcdKv(connectEtcd({ endpoints: [proxy.url], dialTimeoutMs: 1000, requestTimeoutMs: 10000 }));
     const k = key('mw1950');
-    let txns = 0;
-    const kv: KvStore = Object.assign(Object.create(real) as EtcdKv, {
-      txn: (...a: Parameters<KvStore['txn']>) => {
-        txns++;
-        // Only the first write's reply is lost: once etcd has applied it, the connection drops.
-        if (txns === 1) {
-          proxy.hold = true;
-          void (async () => {
-            while (JSON.parse((await raw.get(k).string()) ?? '{}').pooled !== 'no') await new Promise((r) => setTimeout(r, 20));
-            proxy.hold = false;
-            proxy.drop();
-          })();
-        }
-        return real.txn(...a);
-      },
-    });
+    const { proxy, raw, kv } = await firstReplyLost(lab, k);
     const logs: string[] = [];
     const ct = new Conftool(kv, { namespace: ns, log: (l) => logs.push(l) });
     try {
@@ -157,25 +163,8 @@ describe('etcd connection: a 3-member cluster, failures, compaction', () => {
 
   it('transition: a txn whose reply is lost after etcd applied it is settled by re-reading: changed (ambiguous), marker written, and the inverse puts it back', async () => {
     const { lab } = priv;
-    const proxy = await replyEatingProxy(lab.info.etcd.endpoints[0]!);
-    const raw = new Etcd3({ hosts: lab.info.etcd.endpoints });
-    const real = new EtcdKv(connectEtcd({ endpoints: [proxy.url], dialTimeoutMs: 1000, requestTimeoutMs: 10000 }));
     const k = key('mw1951');
-    let txns = 0;
-    const kv: KvStore = Object.assign(Object.create(real) as EtcdKv, {
-      txn: (...a: Parameters<KvStore['txn']>) => {
-        txns++;
-        if (txns === 1) {
-          proxy.hold = true;
-          void (async () => {
-            while (JSON.parse((await raw.get(k).string()) ?? '{}').pooled !== 'no') await new Promise((r) => setTimeout(r, 20));
-            proxy.hold = false;
-            proxy.drop();
-          })();
-        }
-        return real.txn(...a);
-      },
-    });
+    const { proxy, raw, kv, txns } = await firstReplyLost(lab, k);
     const ct = new Conftool(kv, { namespace: ns, log: () => undefined });
     const marker = { runId: 'run-lost', user: 'alice', reason: 'test', time: new Date().toISOString() };
     try {
@@ -183,7 +172,7 @@ describe('etcd connection: a 3-member cluster, failures, compaction', () => {
       const [node] = await ct.select({ name: 'mw1951' });
       const [o] = await ct.transition([{ node: node!, change: { pooled: 'no' }, owner: { set: marker } }]);
       expect(o).toMatchObject({ status: 'changed', ambiguous: true, before: { pooled: 'yes' }, after: { pooled: 'no' } });
-      expect(txns).toBe(1);
+      expect(txns()).toBe(1);
       expect(JSON.parse((await raw.get(ct.ownerKeyFor(node!.tags)).string())!)).toEqual(marker);
       if (o?.status !== 'changed') throw new Error('not changed');
       const [back] = await ct.transition([inverseOf(o, { mustBe: 'run-lost' })]);
