@@ -744,6 +744,13 @@ export class SshConfigResolver {
       if (a === undefined || a === '') throw configError(`${where}: missing argument for ${keyword}`);
       return a;
     };
+    // A keyword whose argument is one of a fixed set of words (ssh's multistate tables), any case.
+    const oneOf = <T>(table: Readonly<Record<string, T>>): T => {
+      const a = need();
+      const v = table[a.toLowerCase()];
+      if (v === undefined) throw configError(`${where}: unsupported option "${a}".`);
+      return v;
+    };
     const setFirst = <K extends keyof Opts>(k: K, v: Opts[K]) => {
       if (active && o[k] === undefined) o[k] = v;
     };
@@ -822,30 +829,22 @@ export class SshConfigResolver {
       }
       case 'identitiesonly':
       case 'hashknownhosts': {
-        const a = need();
-        const v = FLAG[a.toLowerCase()];
-        if (v === undefined) throw configError(`${where}: unsupported option "${a}".`);
+        const v = oneOf(FLAG);
         setFirst(kw === 'identitiesonly' ? 'identitiesOnly' : 'hashKnownHosts', v);
         break;
       }
       case 'stricthostkeychecking': {
-        const a = need();
-        const v = STRICT[a.toLowerCase()];
-        if (v === undefined) throw configError(`${where}: unsupported option "${a}".`);
+        const v = oneOf(STRICT);
         setFirst('strict', v);
         break;
       }
       case 'canonicalizehostname': {
-        const a = need();
-        const v = CANON[a.toLowerCase()];
-        if (v === undefined) throw configError(`${where}: unsupported option "${a}".`);
+        const v = oneOf(CANON);
         setFirst('canonicalize', v);
         break;
       }
       case 'canonicalizefallbacklocal': {
-        const a = need();
-        const v = FLAG[a.toLowerCase()];
-        if (v === undefined) throw configError(`${where}: unsupported option "${a}".`);
+        const v = oneOf(FLAG);
         setFirst('canonicalizeFallbackLocal', v);
         break;
       }
