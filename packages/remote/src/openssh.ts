@@ -6,7 +6,7 @@ import type { SshConfig } from '@galley/config';
 import { TIMEOUT_EXIT_CODES } from './command.js';
 import { SshSetupError } from './errors.js';
 import { Semaphore } from './semaphore.js';
-import { sleep } from './sleep.js';
+import { sleep, untilAborted } from './sleep.js';
 import type { ExecOutcome, ExecRequest, Transport } from './types.js';
 
 type Failure = NonNullable<ExecOutcome['failure']>;
@@ -232,20 +232,9 @@ export class OpenSshTransport implements Transport {
   /** Wait for the master; the last waiter giving up (abort, deadline) ends the attempt. */
   async #ready(m: Master, signal?: AbortSignal): Promise<void> {
     m.waiters++;
-    let onAbort = (): void => undefined;
     try {
-      if (!signal) return await m.ready;
-      const aborted = () => new ConnectFailure('unreachable', `${m.host}: connection attempt aborted (${(signal.reason as Error | undefined)?.message ?? 'aborted'})`);
-      if (signal.aborted) throw aborted();
-      await Promise.race([
-        m.ready,
-        new Promise<never>((_, reject) => {
-          onAbort = () => reject(aborted());
-          signal.addEventListener('abort', onAbort, { once: true });
-        }),
-      ]);
+      await untilAborted(m.ready, signal, () => new ConnectFailure('unreachable', `${m.host}: connection attempt aborted (${(signal?.reason as Error | undefined)?.message ?? 'aborted'})`));
     } finally {
-      signal?.removeEventListener('abort', onAbort);
       m.waiters--;
       if (signal?.aborted === true && m.waiters === 0 && m.starter !== null) m.connectAbort.abort(signal.reason);
     }

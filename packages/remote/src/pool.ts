@@ -7,7 +7,7 @@ import { TIMEOUT_EXIT_CODES } from './command.js';
 import { HostCertificateUnsupportedError } from './errors.js';
 import { HostKeyStore, hostKeyAlgorithms, type KnownHosts } from './known-hosts.js';
 import { Semaphore } from './semaphore.js';
-import { sleep } from './sleep.js';
+import { sleep, untilAborted } from './sleep.js';
 import type { HostTarget, SshConfigResolver } from './ssh-config.js';
 import type { ExecOutcome, ExecRequest, HostFailure, Transport } from './types.js';
 
@@ -187,20 +187,9 @@ export class SshPool implements Transport {
     if (conn.client !== null) return conn.ready;
     // Every waiter counts, with a signal or not: one giving up must not end a handshake another needs.
     conn.waiters++;
-    let onAbort = (): void => undefined;
     try {
-      if (!signal) return await conn.ready;
-      const aborted = () => new ConnectFailure('unreachable', `${conn.target.alias}: connection attempt aborted (${(signal.reason as Error | undefined)?.message ?? 'aborted'})`);
-      if (signal.aborted) throw aborted();
-      return await Promise.race([
-        conn.ready,
-        new Promise<never>((_, reject) => {
-          onAbort = () => reject(aborted());
-          signal.addEventListener('abort', onAbort, { once: true });
-        }),
-      ]);
+      return await untilAborted(conn.ready, signal, () => new ConnectFailure('unreachable', `${conn.target.alias}: connection attempt aborted (${(signal?.reason as Error | undefined)?.message ?? 'aborted'})`));
     } finally {
-      signal?.removeEventListener('abort', onAbort);
       conn.waiters--;
       if (signal?.aborted === true && conn.waiters === 0 && conn.client === null) conn.connectAbort.abort(signal.reason);
     }
