@@ -99,11 +99,12 @@ export async function schedule(input: ScheduleInput): Promise<RunReport> {
   o.signal?.addEventListener('abort', onUserAbort, { once: true });
   const deadlineAt = o.globalTimeoutMs !== undefined ? Date.now() + o.globalTimeoutMs : undefined;
   const deadline = o.globalTimeoutMs !== undefined
-    ? setTimeout(() => {
-        timedOut = true;
-        abort.abort(new Error('global timeout'));
-      }, o.globalTimeoutMs)
+    ? setTimeout(() => reachDeadline(), o.globalTimeoutMs)
     : undefined;
+  function reachDeadline(): void {
+    timedOut = true;
+    if (!abort.signal.aborted) abort.abort(new Error('global timeout'));
+  }
 
   const st = new Map<string, HostState>();
   for (const h of hosts) {
@@ -150,9 +151,12 @@ export async function schedule(input: ScheduleInput): Promise<RunReport> {
       out = { exitCode: null, stdout: '', stderr: '', durationMs: 0, failure: 'unreachable', message: (err as Error).message };
     }
     s.commands.push({ cmd: cmd.display, exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr, durationMs: out.durationMs });
-    if (out.failure !== undefined && (abort.signal.aborted || (cutByDeadline && out.failure === 'timeout'))) {
+    // A remote `timeout` cut to the deadline has ended: the deadline is reached, whether or not its
+    // timer has fired yet on a busy event loop (else the run ended as 'failed' instead of 'timeout').
+    if (cutByDeadline && out.failure === 'timeout') reachDeadline();
+    if (out.failure !== undefined && abort.signal.aborted) {
       s.failure = 'timeout';
-      s.message = timedOut || !abort.signal.aborted ? `global timeout reached while running '${cmd.display}'` : `run aborted while running '${cmd.display}'`;
+      s.message = timedOut ? `global timeout reached while running '${cmd.display}'` : `run aborted while running '${cmd.display}'`;
       return false;
     }
     // Only a connection lost while `reboot` ran: matching messages also took hosts that were never
