@@ -21,7 +21,8 @@ const arg = (name, def) => {
 const HOSTS = arg('hosts', 50);
 const RUNS = arg('runs', 5);
 const FANOUT = 64;
-const PEERS_SH = process.env.PEERS_SH ?? path.resolve(root, '../shared/bench/peers.sh');
+// From a worktree (/work/wt/NAME) the checkout-relative path does not exist: the shared copy is used.
+const PEERS_SH = process.env.PEERS_SH ?? [path.resolve(root, '../shared/bench/peers.sh'), '/work/shared/bench/peers.sh'].find((f) => fs.existsSync(f)) ?? '/work/shared/bench/peers.sh';
 const BIN = path.join(here, '../dist/bin.js');
 
 const median = (xs) => {
