@@ -68,6 +68,35 @@ describe('sre.lb.rolling-restart on a terminal', () => {
     expect(r.screen.indexOf('mw1303.eqiad.wmnet: depooled')).toBeGreaterThan(r.screen.indexOf('Batch 2/2'));
   });
 
+  it("a batch's lines (depool, restart, repool) are drawn in its block: after the previous batch's end, before its own", async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    const r = await onTty(['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e tty order']);
+    expect(r.code).toBe(0);
+    // The capture is every redraw in turn: a line's first appearance is when the operator first saw it.
+    const lines = r.screen.split('\n');
+    const first = (re: RegExp): number => lines.findIndex((l) => re.test(l));
+    const hosts = ['mw1301', 'mw1302', 'mw1303', 'mw1304'].map((x) => `${x}.eqiad.wmnet`);
+    const doneAt = hosts.map((h, i) => first(new RegExp(`^✔ Batch ${i + 1}/4: ${esc(h)}$`)));
+    const problems: string[] = [];
+    hosts.forEach((h, i) => {
+      expect(doneAt[i]).toBeGreaterThan(-1);
+      const mine = [
+        ...['nginx', 'php-fpm'].flatMap((svc) => [`pooled yes → no`, `pooled no → yes`].map((what) => `changed ${h}: /conftool/v1/pools/eqiad/jobrunner/${svc}/${h} ${what}`)),
+        `changed ${h}: run systemctl restart nginx php-fpm`,
+      ];
+      for (const text of mine) {
+        const at = first(new RegExp(`^ {2}› ${esc(text)}$`));
+        if (at < 0) problems.push(`batch ${i + 1}: never drawn: ${text}`);
+        else if (at > doneAt[i]!) problems.push(`batch ${i + 1}: drawn after its done line (line ${at} > ${doneAt[i]}): ${text}`);
+        else if (i > 0 && at < doneAt[i - 1]!) problems.push(`batch ${i + 1}: drawn before batch ${i}'s end (line ${at} < ${doneAt[i - 1]}): ${text}`);
+      }
+    });
+    if (problems.length > 0) console.log(`${problems.join('\n')}\n--- screen ---\n${r.screen}`);
+    expect(problems).toEqual([]);
+    // the end report comes after the last batch, outside any block
+    expect(first(/^END \(PASS\)/)).toBeGreaterThan(doneAt[3]!);
+  });
+
   it('a host that fails: its subtask keeps the host and the phase once, the report says what is left where, exit 1 (not 99)', async () => {
     await settled(lab, 'eqiad', 'jobrunner');
     await lab.failService('mw1303.eqiad.wmnet', 'nginx', 'restart');

@@ -3,9 +3,15 @@
  * imperatively (`progress.task()` → handle); listr2 wants task functions, so each top-level step
  * becomes one Listr run whose task resolves when the step ends, and the subtasks created right
  * after it (one per host, typically) become its concurrent subtasks. Later subtasks show as output.
+ *
+ * The run's text lines (changes, logs, warnings) are written through `out`: while a step is drawn
+ * they become lines of that step's block (kept when it ends), so the history reads in order. Written
+ * to the terminal directly, listr2 would hold them back and print them after the step's final
+ * `✔` line — a batch's depool/restart/repool lines under the next batch's heading.
  */
 import { Listr } from 'listr2';
 import type { RunEvent, RunSink } from '@galley/core';
+import type { Writer } from './render.js';
 
 interface Pending {
   title: string;
@@ -16,6 +22,8 @@ interface Pending {
   /** The step ended: listr2 throws when a finished task's output is set, so nothing is written to it any more. */
   ended?: boolean;
   wrapper?: { title: string; output: string; skip(msg?: string): void };
+  /** Text lines written before listr2 started drawing this step: shown first in its block. */
+  queued?: string[];
 }
 
 /** Progress is best effort: write to a step's line only while it runs, and never let the renderer throw into the run. */
@@ -45,7 +53,13 @@ function deferred(title: string): Pending {
   return { title, done, resolve, reject };
 }
 
-export function listrSink(_opts: { noColor: boolean }): RunSink & { finish(): Promise<void> } {
+export interface ListrSink extends RunSink {
+  /** Where the run's text lines go on a TTY (in place of the terminal itself). */
+  out: Writer;
+  finish(): Promise<void>;
+}
+
+export function listrSink(opts: { noColor: boolean; out: Writer }): ListrSink {
   const steps = new Map<string, Pending>();
   const subtasksOf = new Map<string, { id: string; p: Pending }[]>();
   let chain: Promise<unknown> = Promise.resolve();
@@ -57,10 +71,14 @@ export function listrSink(_opts: { noColor: boolean }): RunSink & { finish(): Pr
       [
         {
           title: p.title,
+          // every text line of the step stays in its block, above its subtasks
+          rendererOptions: { outputBar: Infinity, persistentOutput: true },
           task: async (_ctx, task) => {
             p.wrapper = task;
             // Let the cookbook create this step's subtasks (same tick) before we build the sub-list.
             await new Promise((r) => setImmediate(r));
+            // The task runs, so its output may be set even if the step already ended.
+            for (const l of p.queued?.splice(0) ?? []) task.output = l;
             const subs = subtasksOf.get(id) ?? [];
             subtasksOf.delete(id);
             if (subs.length === 0) {
@@ -82,30 +100,36 @@ export function listrSink(_opts: { noColor: boolean }): RunSink & { finish(): Pr
           },
         },
       ],
-      { renderer: 'default', exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseSubtasks: false } },
+      // wrap, not truncate: a change line is read in full on a narrow terminal
+      { renderer: 'default', exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseSubtasks: false, formatOutput: 'wrap' } },
     );
     chain = chain.then(() => list.run().catch(() => undefined));
   };
 
-  // While a step is drawn, listr2 holds back everything else written to the terminal until the step
-  // ends (the text lines are printed then). Warnings and lock waits must be seen when they happen:
-  // show them under the running step too.
-  const showNow = (text: string) => {
-    draw(currentTop === undefined ? undefined : steps.get(currentTop), 'output', text);
+  // A line goes into the running step's block; with no step drawn (START, the end report) or once
+  // the step ended, to the terminal: listr2 prints what it held back after that step's block,
+  // before the next one.
+  let partial = '';
+  const writeLine = (text: string) => {
+    const p = currentTop === undefined ? undefined : steps.get(currentTop);
+    if (p && !p.ended && !p.wrapper) (p.queued ??= []).push(text);
+    else if (p && !p.ended) draw(p, 'output', text);
+    else opts.out.write(`${text}\n`);
+  };
+  const out: Writer = {
+    write(s: string) {
+      partial += s;
+      const nl = partial.lastIndexOf('\n');
+      if (nl < 0) return;
+      const lines = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      writeLine(lines);
+    },
   };
 
   return {
+    out,
     event(e: RunEvent) {
-      if (e.type === 'log') {
-        const l = e as RunEvent & { level: string; msg: string };
-        if (l.level === 'warn' || l.level === 'error') showNow(`[${l.level.toUpperCase()}] ${l.msg}`);
-        return;
-      }
-      if (e.type === 'lock') {
-        const l = e as RunEvent & { status: string; key: string; holders?: { owner: string; runId: string }[] };
-        if (l.status === 'waiting') showNow(`waiting for lock ${l.key}, held by ${(l.holders ?? []).map((h) => `${h.owner} (run ${h.runId})`).join(', ')}`);
-        return;
-      }
       if (e.type !== 'step') return;
       const ev = e as RunEvent & { id: string; parent?: string; title: string; status: string; message?: string };
       const p = steps.get(ev.id);
@@ -152,6 +176,7 @@ export function listrSink(_opts: { noColor: boolean }): RunSink & { finish(): Pr
     async finish() {
       for (const p of steps.values()) end(p);
       await chain;
+      if (partial !== '') opts.out.write(`${partial}\n`);
     },
   };
 }

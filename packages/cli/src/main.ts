@@ -33,6 +33,7 @@ import { addSecrets, ExitCode, formatError, GalleyError, secretValuesIn } from '
 import type { BaseClients } from './factories.js';
 import { globalHelp, parseGlobals, type GlobalOptions } from './globals.js';
 import { ndjsonSink, textSink, type Writer } from './render.js';
+import type { ListrSink } from './listr.js';
 
 export interface CliIo {
   stdout: Writer & { isTTY?: boolean | undefined; columns?: number | undefined };
@@ -258,16 +259,17 @@ async function runOne(
   const json = g.output === 'json';
   const human: Writer = json ? io.stderr : io.stdout;
   const useListr = !json && io.stdout.isTTY === true && io.env.CI !== 'true' && argsError === undefined;
-  let listr: (RunSink & { finish(): Promise<void> }) | undefined;
+  let listr: ListrSink | undefined;
   if (useListr) {
     const { listrSink } = await import('./listr.js');
-    listr = listrSink({ noColor: io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '' });
+    listr = listrSink({ noColor: io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '', out: human });
   }
   const sinks: RunSink[] = [];
   if (json) sinks.push(ndjsonSink(io.stdout));
   const q = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
   const reportCommand = (id: string) => ['cookbook', ...(g.config !== undefined ? ['-c', q(g.config)] : []), '--report', id].join(' ');
-  sinks.push(textSink({ out: human, verbose: g.verbose, skipSteps: useListr, reportCommand }));
+  // on a TTY the text lines go through the renderer, into the block of the step they happen in
+  sinks.push(textSink({ out: listr?.out ?? human, verbose: g.verbose, skipSteps: useListr, reportCommand }));
   if (listr) sinks.push(listr);
   // Every run is audited: without logs.dir, under the user's state directory (said loudly).
   const logsDir = cfg.logs?.dir ?? defaultAuditDir(io.env);
