@@ -94,6 +94,9 @@ describe('sre.lb arguments: checked completely before any lock, client or announ
     [['batch=0'], /batch=0: "0" is neither a host count ≥ 1 nor a percentage/],
     [['batch=1', 'batch=2'], /batch given 2 times \(1, 2\); give it once/],
     [['dc=eqiad', 'dc=codfw'], /dc given 2 times \(eqiad, codfw\); give it once/],
+    // a day-long wait holds hosts out of traffic and the locks: a typo, never a plan
+    [['command-timeout=25h'], /command-timeout=25h: at most 24h/],
+    [['sleep=90000'], /sleep=90000: at most 24h/],
   ])('%j → 96 with a clear message, nothing announced', async (extra, want) => {
     const before = await revision();
     announced.length = 0;

@@ -26,14 +26,22 @@ export const batchArg: LbArgCheck = {
   check: (v) => problemOf(() => parseBatchSpec(v as string)),
 };
 
-/** A duration; `positive`: 0 is refused too (a timeout of 0 could never pass). */
+/**
+ * Every duration the lb cookbooks take is a wait with hosts out of traffic and the run's locks held,
+ * so one longer than a day is a typo (`sleep=3600m`, `command-timeout=86400000`), never a plan.
+ */
+export const MAX_DURATION_MS = 24 * 3600 * 1000;
+
+/** A duration of at most MAX_DURATION_MS; `positive`: 0 is refused too (a timeout of 0 could never pass). */
 export function durationArg(opts: { positive?: boolean } = {}): LbArgCheck {
   return {
-    accepts: `a duration like 30s, 2m, 500ms, or a number of seconds${opts.positive ? ', above 0' : ''}`,
+    accepts: `a duration like 30s, 2m, 500ms, or a number of seconds${opts.positive ? ', above 0' : ''}, at most 24h`,
     check: (v, name) => {
       const p = problemOf(() => parseDuration(v as string, name));
       if (p) return p;
-      return opts.positive && parseDuration(v as string, name) === 0 ? `${name}=${String(v)}: must be above 0` : undefined;
+      const ms = parseDuration(v as string, name);
+      if (opts.positive && ms === 0) return `${name}=${String(v)}: must be above 0`;
+      return ms > MAX_DURATION_MS ? `${name}=${String(v)}: at most 24h (hosts stay out of traffic and locks stay held for the whole wait)` : undefined;
     },
   };
 }
