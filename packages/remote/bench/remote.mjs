@@ -21,8 +21,10 @@ const arg = (name, def) => {
 const HOSTS = arg('hosts', 50);
 const RUNS = arg('runs', 5);
 const FANOUT = 64;
-// From a worktree (/work/wt/NAME) the checkout-relative path does not exist: the shared copy is used.
-const PEERS_SH = process.env.PEERS_SH ?? [path.resolve(root, '../shared/bench/peers.sh'), '/work/shared/bench/peers.sh'].find((f) => fs.existsSync(f)) ?? '/work/shared/bench/peers.sh';
+// ../shared sits beside the main checkout; from a git worktree, find that checkout through git's common dir.
+const gitCommon = spawnSync('git', ['rev-parse', '--path-format=absolute', '--git-common-dir'], { cwd: root, encoding: 'utf8' }).stdout?.trim();
+const checkout = gitCommon ? path.dirname(gitCommon) : root;
+const PEERS_SH = process.env.PEERS_SH ?? path.resolve(checkout, '../shared/bench/peers.sh');
 const BIN = path.join(here, '../dist/bin.js');
 
 const median = (xs) => {
