@@ -80,6 +80,9 @@ describe('sre.lb arguments: checked completely before any lock, client or announ
         expect(text).toContain(want);
       }
       expect(text).not.toContain('START');
+      expect(text).toContain('sleep=-1: a duration cannot be negative');
+      // refused at its arguments, the run did nothing: no picture of it is offered
+      expect(text).not.toContain('picture of this run');
       expect(text).not.toContain('waiting for lock');
       expect(await revision()).toBe(before);
       expect(announced).toEqual([]);

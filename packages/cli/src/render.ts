@@ -37,6 +37,7 @@ export interface TextSinkOptions {
 export function textSink(opts: TextSinkOptions): RunSink {
   const { out, verbose } = opts;
   const dry = new Map<string, boolean>();
+  const refused = new Set<string>();
   // Client libraries say `DRY-RUN: would …` themselves (their own CLIs print it): never doubled.
   const line = (runId: string, s: string) => out.write(`${dry.get(runId) && !/^(\[\w+\] )?DRY-RUN: /.test(s) ? 'DRY-RUN: ' : ''}${s}\n`);
   return {
@@ -52,6 +53,7 @@ export function textSink(opts: TextSinkOptions): RunSink {
         case 'args-refused':
           // no START: the run was refused at its arguments; the error event lists every problem
           dry.set(e.runId, ev.dryRun === true);
+          refused.add(e.runId);
           break;
         case 'log': {
           if (ev.level === 'debug' && !verbose) break;
@@ -109,7 +111,8 @@ export function textSink(opts: TextSinkOptions): RunSink {
             `END (${status}) - Cookbook ${String(ev.cookbook)} (exit_code=${Number(ev.exitCode)}) run ${e.runId} in ${(Number(ev.durationMs) / 1000).toFixed(1)}s` +
               `${s.rolledBack ? ', rolled back' : ''}${s.interrupted ? ', interrupted' : ''}`,
           );
-          if (opts.reportCommand && !ev.dryRun && Number(ev.depth ?? 0) === 0) line(e.runId, `picture of this run: ${opts.reportCommand(e.runId)}`);
+          // a run refused at its arguments did nothing: there is no timeline to draw
+          if (opts.reportCommand && !ev.dryRun && !refused.has(e.runId) && Number(ev.depth ?? 0) === 0) line(e.runId, `picture of this run: ${opts.reportCommand(e.runId)}`);
           break;
         }
         default:

@@ -99,6 +99,10 @@ export function parseDuration(text: string | number, name = 'duration'): number 
     return Math.round(text * 1000);
   }
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text.trim());
+  // `-1` and `-5s` are durations with a sign: say that, not that the shape is unknown
+  if (!m && /^-\s*\d+(?:\.\d+)?\s*(ms|s|m|h)?$/.test(text.trim())) {
+    throw new LbArgumentError(`${name}=${text}: a duration cannot be negative; give 0 or more, like 30s, 2m, 500ms or a number of seconds`);
+  }
   if (!m) throw new LbArgumentError(`${name}=${text}: expected a duration like 30s, 2m, 500ms or a number of seconds`);
   return Math.round(Number(m[1]) * (UNITS[m[2] ?? 's'] ?? 1000));
 }

@@ -51,7 +51,12 @@ describe('batch specs', () => {
     expect(parseDuration('500ms')).toBe(500);
     expect(parseDuration('1.5')).toBe(1500);
     expect(parseDuration(0)).toBe(0);
-    expect(() => parseDuration('soon', 'sleep')).toThrow(/sleep=soon/);
+    expect(() => parseDuration('soon', 'sleep')).toThrow(/sleep=soon: expected a duration like/);
+  });
+
+  it('a negative duration is called negative, not an unknown shape', () => {
+    expect(() => parseDuration('-1', 'sleep')).toThrow('sleep=-1: a duration cannot be negative');
+    expect(() => parseDuration('-5s', 'verify-timeout')).toThrow('verify-timeout=-5s: a duration cannot be negative');
   });
 
   it('the ramp repeats its last element', () => {
