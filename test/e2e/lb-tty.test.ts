@@ -3,6 +3,8 @@
 // eqiad jobrunner: mw1301–mw1304, all pooled=yes; 2 LBs, PyBal delay ~200 ms.
 import { spawn } from 'node:child_process';
 import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { connectEtcd } from '@galley/confctl';
+import { EtcdLocks } from '@galley/core';
 import type { Lab } from '@galley/lab';
 import { sharedLab } from '@galley/lab/testing';
 import { BIN, etcdRange, poolsPrefix, settled } from './lb-helpers.js';
@@ -127,5 +129,42 @@ describe('sre.lb.rolling-restart on a terminal', () => {
     expect(r.screen).not.toMatch(/✔ mw1302\.eqiad\.wmnet/);
     expect(r.screen).not.toMatch(/✔ Batch 2\/4/);
     expect(r.screen).toMatch(/Stopped at acted: mw1302\.eqiad\.wmnet, STILL DEPOOLED/);
+  });
+
+  it("a host lock held by another run: the wait is drawn in that host's batch, with the holder, while batch 1 is done; the run goes on when it is released", async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    const etcd = connectEtcd({ endpoints: lab.info.etcd.endpoints, dialTimeoutMs: 3000, requestTimeoutMs: 5000 });
+    const other = new EtcdLocks(etcd, {}).session('e2e-tty-operator', { dryRun: false });
+    await other.acquire('hosts', 'mw1302.eqiad.wmnet', { concurrency: 1, ttlSeconds: 120 });
+    let released = false;
+    let seenWhileWaiting = '';
+    try {
+      const r = await onTty(['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e tty lock wait'], (screen) => {
+        if (!released && /waiting for lock hosts\/mw1302\.eqiad\.wmnet/.test(screen)) {
+          released = true;
+          seenWhileWaiting = screen;
+          // the operator's run ends: its lock goes, and the waiting run must go on by itself
+          void other.close();
+        }
+      });
+      expect(released).toBe(true);
+      expect(r.code).toBe(0);
+      const lines = seenWhileWaiting.replace(/\r/g, '').split('\n');
+      const first = (re: RegExp): number => lines.findIndex((l) => re.test(l));
+      // a line of batch 2's block (indented under it), not a line printed over the drawing
+      const wait = first(/^ {2}› waiting for lock hosts\/mw1302\.eqiad\.wmnet, held by:$/);
+      if (wait < 0) console.log(`--- screen while waiting ---\n${seenWhileWaiting}`);
+      expect(wait).toBeGreaterThan(-1);
+      // drawn inside batch 2's block: after batch 1's end and batch 2's title, with who holds it
+      expect(wait).toBeGreaterThan(first(/^✔ Batch 1\/4: mw1301\.eqiad\.wmnet$/));
+      expect(wait).toBeGreaterThan(first(/Batch 2\/4: mw1302\.eqiad\.wmnet/));
+      expect(seenWhileWaiting).toMatch(/e2e-tty-operator/);
+      // nothing of mw1302 changed while it waited: the lock comes before its depool
+      expect(seenWhileWaiting).not.toMatch(/changed mw1302\.eqiad\.wmnet/);
+      expect(r.screen).toMatch(/✔ Batch 4\/4: mw1304\.eqiad\.wmnet\n/);
+    } finally {
+      if (!released) await other.close();
+      etcd.close();
+    }
   });
 });
