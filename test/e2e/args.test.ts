@@ -100,6 +100,8 @@ describe('sre.lb arguments: checked completely before any lock, client or announ
     // a day-long wait holds hosts out of traffic and the locks: a typo, never a plan
     [['command-timeout=25h'], /command-timeout=25h: at most 24h/],
     [['sleep=90000'], /sleep=90000: at most 24h/],
+    // a health timeout without a health check would be ignored: the operator believes hosts are checked
+    [['health-timeout=5s'], /health-timeout=5s has no effect without health-check; give health-check too, or drop health-timeout/],
   ])('%j → 96 with a clear message, nothing announced', async (extra, want) => {
     const before = await revision();
     announced.length = 0;

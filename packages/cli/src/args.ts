@@ -22,8 +22,9 @@ import {
 function helpOptions(spec: ArgSpec): Record<string, Options> {
   const out: Record<string, Options> = {};
   for (const [k, o] of Object.entries(spec)) {
-    const { secret: _secret, check, ...copy }: ArgOption = { ...o };
+    const { secret: _secret, check, requires, ...copy }: ArgOption = { ...o };
     if (check) copy.describe = `${copy.describe ? `${copy.describe}. ` : ''}Accepts ${check.accepts}`;
+    if (requires) copy.describe = `${copy.describe ? `${copy.describe}. ` : ''}Only with ${requires}`;
     out[k] = copy;
   }
   return out;

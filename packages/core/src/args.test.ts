@@ -59,6 +59,8 @@ describe('validateCookbookArgs: the one argument check (CLI and harness)', () =>
       n: { type: 'number', default: 2, check: even },
       force: { type: 'boolean', default: false },
       command: { type: 'string', array: true },
+      wait: { type: 'string', default: '60s', requires: 'probe' },
+      probe: { type: 'string' },
       token: { type: 'string', secret: true, check: { accepts: 'six letters', check: (v, name) => (String(v).length === 6 ? undefined : `${name}=${String(v)}: wrong length`) } },
     },
     async run() {},
@@ -75,7 +77,7 @@ describe('validateCookbookArgs: the one argument check (CLI and harness)', () =>
 
   it('valid values: converted, defaults filled, reason and task split off', () => {
     expect(validateCookbookArgs('x.y', book, { cluster: 'c', n: '4', force: 'true', command: 'ls', reason: 'why', 'task-id': 'T1' })).toEqual({
-      args: { cluster: 'c', n: 4, force: true, command: ['ls'] },
+      args: { cluster: 'c', n: 4, force: true, command: ['ls'], wait: '60s' },
       reason: 'why',
       taskId: 'T1',
     });
@@ -106,6 +108,15 @@ describe('validateCookbookArgs: the one argument check (CLI and harness)', () =>
     const p = problems({ cluster: 'c', reason: 'r', token: 'hunter2' });
     expect(p).toEqual([{ arg: 'token', kind: 'invalid', message: 'token=***: wrong length' }]);
     expect(problems({ cluster: 'c', reason: 'r', token: ['hunter2', 'abcdef'] })[0]!.message).toBe('token given 2 times (***, ***); give it once');
+  });
+
+  it('an option that needs another is refused alone (not silently ignored), also when its default would apply', () => {
+    expect(problems({ cluster: 'c', reason: 'r', wait: '5s' })).toEqual([
+      { arg: 'wait', kind: 'requires', message: 'wait=5s has no effect without probe; give probe too, or drop wait' },
+    ]);
+    expect(validateCookbookArgs('x.y', book, { cluster: 'c', reason: 'r', wait: '5s', probe: 'true' }).args).toMatchObject({ wait: '5s', probe: 'true' });
+    // not given: its default alone is no problem
+    expect(validateCookbookArgs('x.y', book, { cluster: 'c', reason: 'r' }).args).toMatchObject({ wait: '60s' });
   });
 
   it('parseSimpleArgv keeps a repeated single-valued option as every value, so it is refused rather than the last winning', () => {
@@ -145,6 +156,7 @@ describe('checkArgSpec: a broken declaration is the cookbook\'s bug (ArgSpecErro
             g: 'string',
             reason: { type: 'string' },
             h: { type: 'string', alias: 'r' },
+            i: { type: 'string', requires: 'nope' },
           },
           { reason: 'optional' },
         ),
@@ -160,6 +172,7 @@ describe('checkArgSpec: a broken declaration is the cookbook\'s bug (ArgSpecErro
       'option bad name: the name must start with a letter and hold only letters, digits, - and _ (it is typed as key=value)',
       'option g: must be an option object ({ type, describe, ... }), got string',
       'option h: the name or alias r is already used by option reason',
+      'option i: requires "nope", which is not another option of this cookbook',
     ]);
     expect(problemsOf(spec([]))).toEqual(['args must be an object of options, got an array']);
   });

@@ -155,6 +155,9 @@ export function checkArgSpec(name: string, c: AnyCookbook): void {
       bad('check must be an object { accepts: string, check(value, name) }');
       continue;
     }
+    if (o.requires !== undefined && (typeof o.requires !== 'string' || !Object.hasOwn(spec, o.requires) || o.requires === key)) {
+      bad(`requires ${JSON.stringify(o.requires)}, which is not another option of this cookbook`);
+    }
     if (o.demandOption && o.default !== undefined) bad('is both required (demandOption) and has a default; pick one');
     if (o.default !== undefined) {
       const defaults: unknown[] = isArrayOpt(o) && Array.isArray(o.default) ? o.default : [o.default];
@@ -239,6 +242,12 @@ export function validateCookbookArgs(name: string, c: AnyCookbook, values: Recor
       } else converted.push(box.value);
     }
     out[key] = isArrayOpt(o) ? converted : converted[0];
+  }
+  // An option that only means something next to another is an error alone: the operator believes it applies.
+  for (const [key, o] of Object.entries(spec)) {
+    if (o.requires === undefined || values[key] === undefined || values[o.requires] !== undefined) continue;
+    const shown = isSecret(key) ? '***' : JSON.stringify(values[key]).replace(/^"|"$/g, '');
+    problems.push({ arg: key, kind: 'requires', message: `${key}=${shown} has no effect without ${o.requires}; give ${o.requires} too, or drop ${key}` });
   }
   for (const [key, problem] of [
     ['reason', reasonProblem],

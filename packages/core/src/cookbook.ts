@@ -24,7 +24,15 @@ export interface ArgCheck {
  * value never reaches the audit log, the output or the START/END announcement (names like `token`,
  * `password`, `api-key` are treated as secret without it), and `check`: the option's validation.
  */
-export type ArgOption = Options & { secret?: boolean; check?: ArgCheck };
+export type ArgOption = Options & {
+  secret?: boolean;
+  check?: ArgCheck;
+  /**
+   * The option has no effect without this other one (`health-timeout` without `health-check`):
+   * given alone it is a bad argument (exit 96), never silently ignored. Shown in `--help`.
+   */
+  requires?: string;
+};
 export type ArgSpec = Record<string, ArgOption>;
 export type ArgsOf<S extends ArgSpec> = InferredOptionTypes<S>;
 

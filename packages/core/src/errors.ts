@@ -77,7 +77,7 @@ export class CookbookNotFoundError extends GalleyError {
 /** What is wrong with one argument (or with the argv as a whole when `arg` is unset). */
 export interface ArgProblem {
   arg?: string | undefined;
-  kind: 'unknown' | 'missing' | 'repeated' | 'type' | 'choice' | 'invalid' | 'positional';
+  kind: 'unknown' | 'missing' | 'repeated' | 'type' | 'choice' | 'invalid' | 'positional' | 'requires';
   message: string;
 }
 

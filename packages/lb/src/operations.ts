@@ -50,7 +50,7 @@ export const rollingArgs = {
   'max-failed-batches': { type: 'number', default: 0, describe: 'failed batches tolerated before the run stops', check: wholeNumberArg },
   sleep: { type: 'string', default: '2s', describe: 'pause between batches (not after the last), e.g. 30s, 2m', check: durationArg() },
   'health-check': { type: 'string', describe: 'shell command run on each host after the action until it exits 0', check: commandArg },
-  'health-timeout': { type: 'string', default: '60s', describe: 'give up on a host whose health check has not passed after this long', check: durationArg({ positive: true }) },
+  'health-timeout': { type: 'string', default: '60s', describe: 'give up on a host whose health check has not passed after this long', check: durationArg({ positive: true }), requires: 'health-check' },
   hosts: { type: 'string', describe: 'restrict to these hosts (NodeSet pattern, e.g. mw[1001-1004].eqiad.wmnet)', check: hostPatternArg },
   'command-timeout': { type: 'string', default: '120s', describe: 'timeout of each command on a host', check: durationArg({ positive: true }) },
   'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree (default: the pybal config)', check: durationArg({ positive: true }) },
