@@ -113,6 +113,13 @@ describe('sre.lb arguments: checked completely before any lock, client or announ
     expect(await revision()).toBe(before);
   });
 
+  it('a dry-run refused at its arguments planned nothing: no "Plan …: no changes" verdict, exit 96', async () => {
+    const r = await cookbook(hookLab, ['-d', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=abc', 'reason=e2e']);
+    expect(r.code).toBe(96);
+    expect(r.stdout + r.stderr).toContain('batch=abc:');
+    expect(r.stdout + r.stderr).not.toContain('Plan for');
+  });
+
   it('sre.lb.status dc=eqiad dc=codfw is a clear bad argument (it crashed with exit 99, "s.replace is not a function")', async () => {
     const r = await cookbook(lab, ['sre.lb.status', 'cluster=jobrunner', 'dc=eqiad', 'dc=codfw']);
     expect(r.code).toBe(96);

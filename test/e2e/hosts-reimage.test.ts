@@ -100,6 +100,9 @@ describe('sre.hosts.reimage', () => {
     expect(r.code).toBe(0);
     const text = r.stdout + r.stderr;
     for (const want of ['set pooled=inactive', 'DRY-RUN', 'reinstall with bookworm', 'post-install: lab-config-apply', 'restore the recorded conftool state']) expect(text).toContain(want);
+    // each step's line names the host once: "✔ H: downtime [dry-run-1]", not "✔ H: downtime [H: downtime — dry-run-1]"
+    expect(text).not.toContain(`[${H}:`);
+    expect(text).toContain(`✔ ${H}: record conftool state [eqiad/jobrunner/`);
     expect(await c.confctl.revision()).toBe(rev);
     expect(lc.hostKey(H)).toBe(key);
     expect(await p.lab.bootId(H)).toBe(boot);

@@ -64,7 +64,13 @@ export function textSink(opts: TextSinkOptions): RunSink {
         case 'step': {
           if (opts.skipSteps) break;
           const mark = { started: '❯', updated: '›', output: '›', succeeded: '✔', failed: '✖', skipped: '↓' }[String(ev.status)] ?? '-';
-          const text = ev.status === 'output' ? `${String(ev.title)}: ${fmt(ev.message)}` : `${String(ev.title)}${ev.message ? ` [${fmt(ev.message)}]` : ''}`;
+          const title = String(ev.title);
+          // An end message is often the title restated for the TTY (where it replaces the title):
+          // on a line it would name the host twice, so only what it adds is shown.
+          let message = ev.message === undefined || ev.message === '' ? '' : fmt(ev.message);
+          if (message === title) message = '';
+          else if (message.startsWith(`${title} — `)) message = message.slice(title.length + 3);
+          const text = ev.status === 'output' ? `${title}: ${fmt(ev.message)}` : `${title}${message ? ` [${message}]` : ''}`;
           line(e.runId, `${mark} ${text}`);
           break;
         }
@@ -98,7 +104,8 @@ export function textSink(opts: TextSinkOptions): RunSink {
           if (ev.dryRun && s.plan.length > 0) {
             line(e.runId, `Plan for ${String(ev.cookbook)} (${s.plan.length} intended change${s.plan.length === 1 ? '' : 's'}, in order):`);
             s.plan.forEach((c, i) => line(e.runId, `  ${i + 1}. ${describeChange(c)}`));
-          } else if (ev.dryRun) {
+          } else if (ev.dryRun && !refused.has(e.runId)) {
+            // refused at its arguments, nothing was planned: "no changes" would read as a verdict
             line(e.runId, `Plan for ${String(ev.cookbook)}: no changes`);
           }
           if (s.leftovers.length > 0) {
