@@ -7,6 +7,8 @@ const transform = {
 const moduleNameMapper = {
   '^@galley/([a-z-]+)/testing$': '<rootDir>/packages/$1/src/testing/index.ts',
   '^@galley/remote/nodeset$': '<rootDir>/packages/remote/src/nodeset.ts',
+  '^@galley/core/locks$': '<rootDir>/packages/core/src/locks/index.ts',
+  '^@galley/pybal/service$': '<rootDir>/packages/pybal/src/service.ts',
   '^@galley/([a-z-]+)$': '<rootDir>/packages/$1/src/index.ts',
   '^(\\.{1,2}/.*)\\.js$': '$1',
 };

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { connectEtcd } from '@galley/confctl';
-import { EtcdLocks } from '@galley/core';
+import { EtcdLocks } from '@galley/core/locks';
 import type { Lab } from '@galley/lab';
 import { sharedLab } from '@galley/lab/testing';
 import { cookbook, etcdRange, poolsPrefix, settled } from './lb-helpers.js';

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { connectEtcd } from '@galley/confctl';
-import { EtcdLocks } from '@galley/core';
+import { EtcdLocks } from '@galley/core/locks';
 import type { Lab } from '@galley/lab';
 import { sharedLab } from '@galley/lab/testing';
 import { BIN, etcdRange, poolsPrefix, settled } from './lb-helpers.js';

@@ -114,10 +114,14 @@ async function defaultLoadConfig(file: string | undefined, cwd?: string): Promis
   return loaded.config;
 }
 
-/** `-l` without validating the whole config: the cookbook dirs cached for an unchanged file. */
+/**
+ * `-l` without validating the whole config: the cookbook dirs cached for an unchanged file, or the
+ * built-in tree when there is surely no config file (cosmiconfig and zod are never loaded then).
+ */
 async function fastCookbookDirs(g: GlobalOptions, io: CliIo): Promise<string[] | undefined> {
   const { locateConfig, cachedCookbookDirs } = await import('@galley/config/fast');
   const file = locateConfig({ file: g.config, cwd: io.cwd });
+  if (file === null) return builtinCookbookDirs();
   return file === undefined ? undefined : cachedCookbookDirs(file);
 }
 
@@ -313,7 +317,8 @@ async function runOne(
   const clients = (deps.clients ?? (await import('./factories.js')).realClients)(cfg, g.dryRun);
   let locks: LockSession;
   let journal;
-  const { EtcdJournal, EtcdLocks, webhookNotifier, nonInteractiveConfirm } = await import('@galley/core');
+  const { webhookNotifier, nonInteractiveConfirm } = await import('@galley/core');
+  const { EtcdJournal, EtcdLocks } = await import('@galley/core/locks');
   try {
     await clients.prepare();
     const etcd = cfg.etcd ? await clients.etcd() : undefined;
@@ -439,7 +444,7 @@ async function report(runId: string, g: GlobalOptions, cfg: GalleyConfig, io: Cl
   if (cfg.etcd) {
     const clients = (deps.clients ?? (await import('./factories.js')).realClients)(cfg, true);
     try {
-      const { EtcdJournal } = await import('@galley/core');
+      const { EtcdJournal } = await import('@galley/core/locks');
       journal = await new EtcdJournal(await clients.etcd()).read(runId);
     } catch (e) {
       // The audit alone still draws the run.
@@ -482,7 +487,7 @@ async function lockAdmin(g: GlobalOptions, cfg: GalleyConfig, io: CliIo, deps: C
   }
   const clients = (deps.clients ?? (await import('./factories.js')).realClients)(cfg, false);
   try {
-    const { EtcdLocks } = await import('@galley/core');
+    const { EtcdLocks } = await import('@galley/core/locks');
     const locks = new EtcdLocks(await clients.etcd(), cfg.locks ?? {});
     if (g.breakLock !== undefined) {
       const key = g.breakLock;

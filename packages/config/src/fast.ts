@@ -24,8 +24,11 @@ export const SEARCH_PLACES = [
   'cookbook.config.ts',
 ] as const;
 
-/** The file loadConfig would pick, found with plain stat calls; undefined when unsure. */
-export function locateConfig(opts: { file?: string | undefined; cwd?: string | undefined }): string | undefined {
+/**
+ * The file loadConfig would pick, found with plain stat calls; undefined when unsure, null when
+ * there is surely none (no -c, nothing in any search place): loadConfig would say ERR_CONFIG_NOT_FOUND.
+ */
+export function locateConfig(opts: { file?: string | undefined; cwd?: string | undefined }): string | null | undefined {
   const cwd = opts.cwd ?? process.cwd();
   if (opts.file !== undefined) return path.resolve(cwd, opts.file);
   const home = os.homedir();
@@ -41,7 +44,7 @@ export function locateConfig(opts: { file?: string | undefined; cwd?: string | u
   }
   // cosmiconfig's global strategy also looks in ~/.config/cookbook: let the slow path decide then.
   if (fs.existsSync(path.join(home, '.config', 'cookbook'))) return undefined;
-  return fs.existsSync(SYSTEM_CONFIG) ? SYSTEM_CONFIG : undefined;
+  return fs.existsSync(SYSTEM_CONFIG) ? SYSTEM_CONFIG : null;
 }
 
 function cacheFile(configFile: string): string {

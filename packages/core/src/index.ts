@@ -79,7 +79,6 @@ export { NoLockSession, type AcquireOptions, type AcquireResult, type LockSessio
 export { Catalog, discover, defaultImporter, editDistance, renderTree, type CookbookInfo, type DiscoverOptions, type GroupInfo, type Importer, type LoadFailure } from './discovery.js';
 export { AuditLog, auditFileFor, type AuditIndexLine, type AuditLogOptions } from './audit.js';
 export { webhookNotifier, type WebhookOptions } from './notifier.js';
-export { EtcdLocks, EtcdLockSession, ownerString, type EtcdLocksOptions, type LockEntry, type LockValue } from './locks/etcd.js';
-export { EtcdJournal } from './journal.js';
+// EtcdLocks, EtcdLockSession and EtcdJournal are in `@galley/core/locks` (they load etcd3).
 // Host sets for cookbooks, in ClusterShell NodeSet syntax (the remote package's one parser; loads no ssh2).
 export { NodeSet, NodeSetGroupError, NodeSetSizeError, NodeSetSyntaxError, MAX_NODESET_SIZE, type GroupResolver } from '@galley/remote/nodeset';

@@ -3,7 +3,10 @@
  * runner injects them (already bound to dry-run, fencing and host locks), to the lb ports.
  * The client shapes are declared structurally so any client the runner hands over fits.
  */
-import { PybalService, type Capacity, type PoolRef, type Verification } from '@galley/pybal';
+// The service alone, not the package index: the index's PybalClient loads undici, which a plan,
+// `--help` or an argument error of an lb cookbook never needs.
+import { PybalService, type Capacity, type Verification } from '@galley/pybal/service';
+import type { PoolRef } from '@galley/pybal';
 import { isGalleyError } from '@galley/errors';
 import type {
   CapacityProbe,

@@ -4,7 +4,7 @@
  * announcement. Each runs the very parser the operation uses later, so the two cannot disagree.
  * The shape is core's ArgCheck, declared structurally (lb does not depend on core).
  */
-import { NodeSet } from '@galley/remote';
+import { NodeSet } from '@galley/remote/nodeset';
 import { parseBatchSpec, parseDuration } from './batches.js';
 
 export interface LbArgCheck {

@@ -5,7 +5,7 @@
  * lb does not depend on core (core depends on lb).
  */
 import { formatError, isGalleyError } from '@galley/errors';
-import { NodeSet } from '@galley/remote';
+import { NodeSet } from '@galley/remote/nodeset';
 import { conftoolStore, pybalCapacity, pybalVerifier, remoteExecutor, type ConftoolLike, type PybalLike, type RemoteLike } from './adapters.js';
 import { batchArg, commandArg, durationArg, hostPatternArg, nameListArg, wholeNumberArg } from './args.js';
 import { parseBatchSpec, parseDuration } from './batches.js';

@@ -1,5 +1,11 @@
-import { Agent, request } from 'undici';
-import type { Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import type * as UndiciModule from 'undici';
+
+// undici loads at the first request: a run that never calls the inventory or monitoring endpoint
+// (a rolling restart with them configured, a plan, `--help`) does not pay for it.
+type Undici = typeof UndiciModule;
+let undiciModule: Promise<Undici> | undefined;
+const loadUndici = (): Promise<Undici> => (undiciModule ??= import('undici'));
 import { redact } from '@galley/errors';
 import { Recorder } from './base.js';
 import { InventoryError, MonitoringError, UnknownHostError } from './errors.js';
@@ -13,7 +19,8 @@ export interface HttpEndpointConfig {
 }
 
 interface Conn {
-  agent: Agent;
+  /** Our own agent (bounded connections and timeouts, closed with the client), made at the first request. */
+  agent: Agent | undefined;
   base: string;
   headers: Record<string, string>;
   timeoutMs: number;
@@ -24,8 +31,7 @@ function connect(cfg: HttpEndpointConfig): Conn {
   const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/json' };
   if (cfg.token) headers.authorization = `Bearer ${cfg.token}`;
   return {
-    // Our own agent: bounded connections and timeouts, closed with the client (not undici's global one).
-    agent: new Agent({ connections: 4, connectTimeout: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }),
+    agent: undefined,
     base: cfg.url.replace(/\/+$/, ''),
     headers,
     timeoutMs,
@@ -33,7 +39,10 @@ function connect(cfg: HttpEndpointConfig): Conn {
 }
 
 async function call(c: Conn, method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await request(`${c.base}${path}`, {
+  const u = await loadUndici();
+  // not undici's global agent: ours is bounded and closed with the client
+  c.agent ??= new u.Agent({ connections: 4, connectTimeout: c.timeoutMs, headersTimeout: c.timeoutMs, bodyTimeout: c.timeoutMs });
+  const res = await u.request(`${c.base}${path}`, {
     method,
     headers: c.headers,
     dispatcher: c.agent,
@@ -65,7 +74,7 @@ export class HttpInventory extends Recorder implements Inventory {
 
   constructor(cfg: HttpEndpointConfig | Conn, hooks: LifecycleHooks = {}, shared?: Recorder['shared']) {
     super(hooks, shared);
-    this.#c = 'agent' in cfg ? cfg : connect(cfg);
+    this.#c = 'base' in cfg ? cfg : connect(cfg);
   }
 
   with(hooks: LifecycleHooks): HttpInventory {
@@ -73,7 +82,7 @@ export class HttpInventory extends Recorder implements Inventory {
   }
 
   async close(): Promise<void> {
-    await this.#c.agent.close();
+    await this.#c.agent?.close();
   }
 
   async #req(method: Dispatcher.HttpMethod, host: string, body?: unknown): Promise<{ status: number; json: unknown }> {
@@ -122,7 +131,7 @@ export class HttpMonitoring extends Recorder implements Monitoring {
 
   constructor(cfg: HttpEndpointConfig | Conn, hooks: LifecycleHooks = {}, shared?: Recorder['shared']) {
     super(hooks, shared);
-    this.#c = 'agent' in cfg ? cfg : connect(cfg);
+    this.#c = 'base' in cfg ? cfg : connect(cfg);
   }
 
   with(hooks: LifecycleHooks): HttpMonitoring {
@@ -130,7 +139,7 @@ export class HttpMonitoring extends Recorder implements Monitoring {
   }
 
   async close(): Promise<void> {
-    await this.#c.agent.close();
+    await this.#c.agent?.close();
   }
 
   async #req(method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import type * as UndiciModule from 'undici';
 import { PybalError, PybalErrorCode } from './errors.js';
 import {
   BodyShapeError,
@@ -61,6 +62,12 @@ function describeConnError(err: unknown, timeoutMs: number): string {
   return `${(err as Error).message || code} (${code})`;
 }
 
+// undici loads at the first request, not with the package: building a PybalService for a run that
+// never asks a load balancer (a plan from conftool alone, `--help`) does not pay for it.
+type Undici = typeof UndiciModule;
+let undiciModule: Promise<Undici> | undefined;
+const loadUndici = (): Promise<Undici> => (undiciModule ??= import('undici'));
+
 /**
  * PyBal instrumentation API client. Always through an explicit undici Dispatcher: the global
  * dispatcher/fetch is shared process state that mocks and other clients can silently replace
@@ -71,23 +78,25 @@ export class PybalClient {
   readonly retries: number;
   private readonly retryDelayMs: number;
   private readonly format: BodyFormat;
-  private readonly dispatcher: Dispatcher;
-  private readonly owned: Agent | undefined;
+  private readonly injected: Dispatcher | undefined;
+  /** Our own Agent, made at the first request (undici is loaded then). */
+  private owned: Agent | undefined;
+  private closed = false;
 
   constructor(opts: PybalClientOptions = {}) {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 2000;
     this.retries = opts.retries ?? 2;
     this.retryDelayMs = opts.retryDelayMs ?? 100;
     this.format = opts.format ?? 'json';
-    if (opts.dispatcher) {
-      this.dispatcher = opts.dispatcher;
-      this.owned = undefined;
-    } else {
-      // Few LBs, polled often: keep connections alive, but not so long that a restarted PyBal
-      // leaves us with a dead socket for the next poll.
-      this.owned = new Agent({ keepAliveTimeout: 4000, connections: 8, connect: { timeout: this.requestTimeoutMs } });
-      this.dispatcher = this.owned;
-    }
+    this.injected = opts.dispatcher;
+  }
+
+  private async dispatcher(u: Undici): Promise<Dispatcher> {
+    if (this.injected) return this.injected;
+    if (this.closed) throw new Error('PybalClient: used after close()');
+    // Few LBs, polled often: keep connections alive, but not so long that a restarted PyBal
+    // leaves us with a dead socket for the next poll.
+    return (this.owned ??= new u.Agent({ keepAliveTimeout: 4000, connections: 8, connect: { timeout: this.requestTimeoutMs } }));
   }
 
   async pools(lb: LoadBalancerRef, opts: RequestOptions = {}): Promise<string[]> {
@@ -124,6 +133,7 @@ export class PybalClient {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.owned?.close();
   }
 
@@ -157,9 +167,10 @@ export class PybalClient {
       const timeout = AbortSignal.timeout(this.requestTimeoutMs);
       const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
       try {
-        const res = await request(url, {
+        const u = await loadUndici();
+        const res = await u.request(url, {
           method: 'GET',
-          dispatcher: this.dispatcher,
+          dispatcher: await this.dispatcher(u),
           headers: this.format === 'json' ? { accept: 'application/json' } : { accept: 'text/plain' },
           signal,
         });

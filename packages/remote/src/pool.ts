@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
-import ssh2 from 'ssh2';
+import type Ssh2Module from 'ssh2';
 import type { Client as ClientType, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
 import type { SshConfig } from '@galley/config';
 import { TIMEOUT_EXIT_CODES } from './command.js';
@@ -11,7 +11,11 @@ import { sleep, untilAborted } from './sleep.js';
 import type { HostTarget, SshConfigResolver } from './ssh-config.js';
 import type { ExecOutcome, ExecRequest, HostFailure, Transport } from './types.js';
 
-const { Client, utils } = ssh2;
+// ssh2 (and its crypto) loads at the first connection, not with the package: a plan, `--help` or
+// an argument error of anything built on Remote never pays for it.
+type Ssh2 = typeof Ssh2Module;
+let ssh2Module: Promise<Ssh2> | undefined;
+const loadSsh2 = (): Promise<Ssh2> => (ssh2Module ??= import('ssh2').then((m) => m.default));
 
 /**
  * The strongest algorithms ssh2 1.17 implements, strongest first. ssh2 has no post-quantum key
@@ -268,7 +272,7 @@ export class SshPool implements Transport {
     });
   }
 
-  #loadKey(file: string): ParsedKey | null {
+  #loadKey(utils: Ssh2['utils'], file: string): ParsedKey | null {
     if (this.#keys.has(file)) return this.#keys.get(file) ?? null;
     let parsed: ParsedKey | null = null;
     try {
@@ -289,10 +293,11 @@ export class SshPool implements Transport {
     return process.env.SSH_AUTH_SOCK;
   }
 
-  #connectOnce(conn: Conn, sock: Duplex | undefined): Promise<ClientType> {
+  async #connectOnce(conn: Conn, sock: Duplex | undefined): Promise<ClientType> {
+    const { Client, utils } = await loadSsh2();
     const t = conn.target;
     const cfg = this.#o.cfg;
-    const keys = t.identityFiles.map((f) => this.#loadKey(f)).filter((k): k is ParsedKey => k !== null);
+    const keys = t.identityFiles.map((f) => this.#loadKey(utils, f)).filter((k): k is ParsedKey => k !== null);
     const agent = this.#agentFor(t);
     const auth: unknown[] = keys.map((key) => ({ type: 'publickey', username: t.user, key }));
     if (agent) auth.push({ type: 'agent', username: t.user, agent });

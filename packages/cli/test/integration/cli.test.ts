@@ -166,7 +166,7 @@ describe('cookbook binary: exit codes and audit lines', () => {
 
   it('bad arguments: every problem listed at once, exit 96, before any lock (a held lock is not waited for) and with etcd untouched', async () => {
     // another run holds fx.args' lock (concurrency 1): a valid run would wait for it
-    const { EtcdLocks } = await import('@galley/core');
+    const { EtcdLocks } = await import('@galley/core/locks');
     const holder = new EtcdLocks(etcd, { leaseTtlSeconds: 5 }).session('holder-run', { dryRun: false });
     await holder.acquire('cookbooks', 'fx.args:codfw-x', { concurrency: 1, ttlSeconds: 60 });
     try {
@@ -625,7 +625,7 @@ describe('cookbook binary: exit codes and audit lines', () => {
   });
 
   it('a busy lock: waiting shows the holders, then exit 1 with ERR_LOCK_TIMEOUT; dry-run reports it and runs', async () => {
-    const { EtcdLocks } = await import('@galley/core');
+    const { EtcdLocks } = await import('@galley/core/locks');
     const holder = new EtcdLocks(etcd, { leaseTtlSeconds: 3 }).session('holder-run-id');
     await holder.acquire('cookbooks', 'fx.nested', { concurrency: 1, ttlSeconds: 60 });
     try {
