@@ -34,6 +34,7 @@ import type { BaseClients } from './factories.js';
 import { globalHelp, parseGlobals, type GlobalOptions } from './globals.js';
 import { ndjsonSink, textSink, type Writer } from './render.js';
 import type { ListrSink } from './listr.js';
+import { version } from './version.js';
 
 export interface CliIo {
   stdout: Writer & { isTTY?: boolean | undefined; columns?: number | undefined };
@@ -86,14 +87,6 @@ function noFileConfig(): GalleyConfig {
 function defaultAuditDir(env: NodeJS.ProcessEnv): string {
   const state = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state');
   return path.join(state, 'galley', 'audit');
-}
-
-function version(): string {
-  try {
-    return (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 const currentUser = () => {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { formatError } from '@galley/errors';
-import { openLab, startLab, stopDir, type FailMode, type Lab, type LbAction } from './lab.js';
+import type { FailMode, Lab, LbAction } from './lab.js';
 import { readState } from './state.js';
 
 export interface CliResult {
@@ -49,7 +49,9 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
       exitCode = 1;
     }
   };
-  const open = (a: Record<string, unknown>) => openLab(path.resolve(a.dir as string));
+  // lab.js brings etcd3 and its gRPC stack: loaded by the commands that act, not by --help.
+  const labModule = () => import('./lab.js');
+  const open = async (a: Record<string, unknown>) => (await labModule()).openLab(path.resolve(a.dir as string));
 
   const parser = yargs(argv)
     .scriptName('galley-lab')
@@ -68,7 +70,7 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
         .option('json', { type: 'boolean', default: false, describe: 'print lab.json instead of the summary' }),
       act(async (a) => {
         const t = Date.now();
-        const lab = await startLab({
+        const lab = await (await labModule()).startLab({
           dir: path.resolve(a.dir as string), hosts: a.hosts as number, lbs: a.lbs as number, etcdMembers: a['etcd-members'] as number,
           pybalDelayMs: a['pybal-delay'] as number, restartMs: a['restart-ms'] as number, rebootMs: a['reboot-ms'] as number,
           ssh: a.ssh as boolean, pybal: a.pybal as boolean, bastion: a.bastion as boolean,
@@ -79,7 +81,7 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
     .command('down', 'stop everything `up` started in DIR and remove what it created (also after a crashed up)', withDir, act(async (a) => {
       const dir = path.resolve(a.dir as string);
       const had = readState(dir);
-      await stopDir(dir);
+      await (await labModule()).stopDir(dir);
       out.push(had ? `lab in ${dir} stopped` : `no lab in ${dir} (nothing to stop)`);
     }))
     .command('status', 'what runs and whether it is healthy', (y) => withDir(y).option('json', { type: 'boolean', default: false }), act(async (a) => {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { loadConfig, type SshConfig } from '@galley/config';
 import { formatError, isGalleyError, UsageError } from '@galley/errors';
 import yargs from 'yargs';
@@ -42,6 +43,15 @@ const USAGE = 'galley-exec [options] HOSTS COMMAND...\n\nRun COMMANDs (each a sh
   + "over them ('D{mw[1301-1304].eqiad.wmnet} and not D{mw1302.eqiad.wmnet}', 'A:alias', and, or, and not, xor, parentheses).\n"
   + 'Options may come anywhere (as in Cumin); a COMMAND that starts with "-" must follow "--".';
 
+/** `galley-exec --version` (Cumin has one): this package's version, read when asked. */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 function parseArgs(argv: string[]) {
   return yargs(argv)
     .scriptName('galley-exec')
@@ -67,7 +77,7 @@ function parseArgs(argv: string[]) {
     .strict()
     .exitProcess(false)
     .help()
-    .version(false)
+    .version(packageVersion())
     .fail((msg, err) => {
       throw err ?? new UsageError('ERR_REMOTE_EXEC_USAGE', msg, {
         hint: "see galley-exec --help; quote each COMMAND as one argument (galley-exec H 'ls -l'), and put one that starts with '-' after --",

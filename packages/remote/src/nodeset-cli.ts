@@ -1,4 +1,3 @@
-import { loadConfig } from '@galley/config';
 import { formatError, isGalleyError, UsageError } from '@galley/errors';
 import yargs from 'yargs';
 import { Groups } from './groups.js';
@@ -85,7 +84,10 @@ export async function runNodeset(argv: string[], deps: NodesetDeps = {}): Promis
       const text = deps.readStdin ? await deps.readStdin() : '';
       exprs = text.split('\n').flatMap((l) => (l.includes('#') ? l.slice(0, l.indexOf('#')) : l).split(/\s+/)).filter((w) => w !== '');
     }
-    groups = deps.groups ?? await groupsFromConfig(args.config);
+    // A plain expression needs no groups: the config (cosmiconfig + its zod schema, ~100 ms) is read
+    // only when one names a group or a wildcard (@, *, ?), -s names a source, or --config asks for it.
+    const wantsGroups = args.config !== undefined || args.groupsource !== undefined || exprs.some((e) => /[@*?]/.test(e));
+    groups = deps.groups ?? (wantsGroups ? await groupsFromConfig(args.config) : new Groups(undefined));
     if (args.groupsource !== undefined) groups.setDefault(args.groupsource);
     const ns = await NodeSet.resolve(exprs, groups);
     if (args.expand) res.stdout.push(ns.hosts().join(args.separator));
@@ -104,6 +106,7 @@ export async function runNodeset(argv: string[], deps: NodesetDeps = {}): Promis
 /** The config's groups when there is a config; without one, only plain expressions work. */
 async function groupsFromConfig(file: string | undefined): Promise<Groups> {
   try {
+    const { loadConfig } = await import('@galley/config');
     return Groups.fromConfig((await loadConfig({ file })).config);
   } catch (err) {
     if (file === undefined && isGalleyError(err) && err.code === 'ERR_CONFIG_NOT_FOUND') return new Groups(undefined);
