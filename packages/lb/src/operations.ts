@@ -47,6 +47,7 @@ export const rollingArgs = {
   dc: { type: 'string', describe: 'datacenter (default: every dc of the cluster)' },
   services: { type: 'string', describe: 'comma-separated conftool services to depool (default: all of the hosts\' services)', check: nameListArg },
   batch: { type: 'string', default: '1', describe: 'hosts per batch; a ramp starts with a canary and its last element repeats', check: batchArg },
+  window: { type: 'string', choices: ['lockstep', 'moving'], default: 'lockstep', describe: 'lockstep: a batch starts when the whole previous one is back; moving: at most batch= hosts out at any moment, the next taken out as soon as one is back (each host then counts as a batch for max-failed-batches)' },
   'max-failed-batches': { type: 'number', default: 0, describe: 'failed batches tolerated before the run stops', check: wholeNumberArg },
   sleep: { type: 'string', default: '2s', describe: 'pause between batches (not after the last), e.g. 30s, 2m', check: durationArg() },
   'health-check': { type: 'string', describe: 'shell command run on each host after the action until it exits 0', check: commandArg },
@@ -62,6 +63,7 @@ export interface RollingArgs {
   services?: string | undefined;
   batch?: string | number | undefined;
   'max-failed-batches'?: number | undefined;
+  window?: string | undefined;
   sleep?: string | number | undefined;
   'health-check'?: string | undefined;
   'health-timeout'?: string | number | undefined;
@@ -146,10 +148,44 @@ function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
       subs.delete(h);
     }
   };
+  // Moving window: one step for the whole window, its hosts' lines created with it (the TTY
+  // renderer draws a step's subtasks only when they come with the step), each host's line moving
+  // through its phases while others are out at the same time.
+  let windowPlan: { batch: string; hosts: string[] } | undefined;
+  let windowTask: TaskLike | undefined;
+  /** hosts of the window not started yet */
+  const windowLine = new Map<string, TaskLike>();
   return (e) => {
     ctx.emit({ ...e, type: e.type === 'plan' ? 'batch-planned' : e.type });
     switch (e.type) {
+      case 'plan':
+        // drawn when its first host starts: a resumed run's leftovers come first, as a batch of their own
+        if (e.window) windowPlan = { batch: e.window.batch, hosts: e.window.hosts };
+        break;
+      case 'window-done':
+        endOpen(undefined, e.reason ?? 'the run ended before this host did');
+        for (const l of windowLine.values()) l.skip('not started');
+        windowLine.clear();
+        if (e.ok) windowTask?.succeed();
+        else windowTask?.fail(e.reason ? `FAILED — ${e.reason}` : 'FAILED');
+        windowTask = undefined;
+        break;
       case 'batch-started': {
+        if (e.window === 'moving') {
+          if (!windowTask && windowPlan) {
+            windowTask = ctx.progress.task(`Moving window (batch=${windowPlan.batch} out at most at once): ${windowPlan.hosts.length} host(s)`);
+            for (const h of windowPlan.hosts) windowLine.set(h, windowTask.subtask(`${h}: waiting`));
+          }
+          for (const h of e.hosts) {
+            const line = windowLine.get(h);
+            windowLine.delete(h);
+            if (line) {
+              line.update(`${h}: starting (${e.batch}/${e.of})`);
+              subs.set(h, { task: line, batch: e.batch });
+            }
+          }
+          break;
+        }
         const t = ctx.progress.task(e.batch === 0 ? `Leftovers of run ${ctx.resume?.runId ?? '?'}: ${e.hosts.join(', ')}` : `Batch ${e.batch}/${e.of}: ${e.hosts.join(', ')}`);
         tasks.set(e.batch, t);
         for (const h of e.hosts) subs.set(h, { task: t.subtask(`${h}: waiting`), batch: e.batch });
@@ -176,6 +212,10 @@ function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
         for (const p of e.pools) if (!p.ok) ctx.log.error(`capacity: pool ${p.pool}: ${p.error ?? `can take out ${p.canTakeOut}, batch needs ${p.depool}`} (${p.detail})`);
         break;
       case 'batch-done': {
+        if (windowTask && !tasks.has(e.batch)) {
+          endOpen(e.batch, e.reason ?? 'the host stopped before it finished');
+          break;
+        }
         const t = tasks.get(e.batch);
         tasks.delete(e.batch);
         endOpen(e.batch, e.reason ?? 'the batch ended before this host did');
@@ -240,7 +280,7 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
   const sel = selection ?? (await selectHosts(ports.store, call.select));
 
   if (ctx.dryRun) {
-    const plan = await planRolling(ports, { selection: sel, batch, commands: call.commands, ...(healthCheck ? { healthCheck } : {}), sleepMs, maxFailedBatches });
+    const plan = await planRolling(ports, { selection: sel, batch, commands: call.commands, ...(healthCheck ? { healthCheck } : {}), sleepMs, maxFailedBatches, ...(a.window === 'moving' ? { window: 'moving' as const } : {}) });
     for (const b of plan.batches) {
       for (const h of b.hosts) for (const key of h.depool) ctx.change?.({ kind: 'conftool', host: h.host, object: shortKey(key), from: 'yes', to: 'no (then back to yes)' });
     }
@@ -269,6 +309,7 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
     ...(healthCheck ? { healthCheck } : {}),
     maxFailedBatches,
     sleepMs,
+    ...(a.window === 'moving' ? { window: 'moving' as const } : {}),
     ...(verifyTimeoutMs !== undefined ? { verifyTimeoutMs } : {}),
     signal: ctx.signal,
     scope: { dc: call.select.dc, cluster: call.select.cluster, services: call.select.services },

@@ -25,6 +25,7 @@ export interface RollingPlan {
   healthCheck?: string;
   sleepMs: number;
   maxFailedBatches: number;
+  window: 'lockstep' | 'moving';
   warnings: string[];
 }
 
@@ -36,7 +37,7 @@ export interface RollingPlan {
  */
 export async function planRolling(
   ports: Pick<LbPorts, 'capacity'>,
-  opts: { selection: Selection; batch: BatchSpec; commands: CommandSpec[]; healthCheck?: HealthCheck; sleepMs?: number; maxFailedBatches?: number },
+  opts: { selection: Selection; batch: BatchSpec; commands: CommandSpec[]; healthCheck?: HealthCheck; sleepMs?: number; maxFailedBatches?: number; window?: 'lockstep' | 'moving' },
 ): Promise<RollingPlan> {
   const { selection } = opts;
   checkNotWholeCluster(opts.batch, selection.hosts.length, selection.clusterSize, selection.what, selection.groups);
@@ -67,6 +68,7 @@ export async function planRolling(
     ...(opts.healthCheck ? { healthCheck: commandText(opts.healthCheck.command) } : {}),
     sleepMs: opts.sleepMs ?? 0,
     maxFailedBatches: opts.maxFailedBatches ?? 0,
+    window: opts.window ?? 'lockstep',
     warnings,
   };
 }
@@ -77,6 +79,9 @@ export function formatPlan(plan: RollingPlan): string {
   const { text, sizes } = plan.batchSpec;
   const steps = text.split(',').map((t, i) => (t.trim().endsWith('%') ? `${sizes[i]} (${t.trim()} of ${plan.hosts}, rounded down, at least 1)` : `${sizes[i]}`));
   lines.push(`batch=${text}: ${steps.length > 1 ? `batches of ${steps.join(', then ')} host(s), the last repeating` : `${steps[0]} host(s) per batch`}`);
+  if (plan.window === 'moving') {
+    lines.push(`window=moving: at most that many hosts out at any moment, the next one taken out as soon as one is back (sleep ${plan.sleepMs} ms before it); the batches below are the order hosts start in, each host a batch of its own for max-failed-batches; capacity is checked again before each host`);
+  }
   lines.push(`Commands on each host while depooled: ${plan.commands.map((c) => `\`${c}\``).join(', ') || '(none)'}`);
   if (plan.healthCheck) lines.push(`Health check until it passes: \`${plan.healthCheck}\``);
   for (const b of plan.batches) {

@@ -146,8 +146,11 @@ export interface Journal {
 }
 
 export type LbEvent =
-  | { type: 'plan'; batches: string[][]; skipped: { host: string; why: string }[] }
-  | { type: 'batch-started'; batch: number; of: number; hosts: string[]; resume?: boolean }
+  | { type: 'plan'; batches: string[][]; skipped: { host: string; why: string }[]; window?: { moving: true; batch: string; hosts: string[] } }
+  /** window 'moving': a one-host batch of a moving window (several run at once). */
+  | { type: 'batch-started'; batch: number; of: number; hosts: string[]; resume?: boolean; window?: 'moving' }
+  /** The moving window's last host has finished (or the run stopped). */
+  | { type: 'window-done'; ok: boolean; reason?: string }
   | { type: 'capacity'; batch: number; pools: (PoolCapacity & { depool: number; ok: boolean })[] }
   | { type: 'host-phase'; batch: number; host: string; phase: HostPhase; reason?: string }
   | { type: 'verification'; batch: number; direction: 'out' | 'in'; ok: boolean; hosts: string[]; failedHosts: string[]; report: string; elapsedMs: number }

@@ -644,3 +644,118 @@ describe('dry-run plan', () => {
     expect(fleet.actions).toEqual([]);
   });
 });
+
+describe('moving window (window=moving)', () => {
+  const names = (n: number) => Array.from({ length: n }, (_, i) => `mw${1001 + i}.eqiad.wmnet`);
+
+  it('a slow host does not hold the others: the next host goes out as soon as one is back, never more than batch= out at once', async () => {
+    const fleet = FakeFleet.cluster(8, { threshold: 0.1 });
+    const hosts = names(8);
+    for (const h of hosts) fleet.actionMs.set(h, 5);
+    fleet.actionMs.set(hosts[0]!, 150);
+    const r = await run(fleet, { batch: '2', window: 'moving' });
+    expect(r.status).toBe('succeeded');
+    expect(r.succeeded.sort()).toEqual(hosts);
+    expect(fleet.violations).toEqual([]);
+    expect(everythingBack(fleet)).toBe(true);
+    // at most 2 out of their pools at any moment, and 2 acting at once (the window was used)
+    expect(fleet.maxDepooledHosts).toBe(2);
+    expect(fleet.maxActing).toBe(2);
+    // the slow first host finished last: the other six went through the second slot meanwhile
+    expect(fleet.actionsDone.at(-1)).toBe(hosts[0]);
+    // lockstep for comparison: the slow host holds its batch, so mw1003 starts only after it
+    const lock = FakeFleet.cluster(8, { threshold: 0.1 });
+    for (const h of hosts) lock.actionMs.set(h, 5);
+    lock.actionMs.set(hosts[0]!, 150);
+    await run(lock, { batch: '2' });
+    expect(lock.actionsDone.indexOf(hosts[0]!)).toBeLessThan(lock.actionsDone.indexOf(hosts[2]!));
+    // each host is its own batch, numbered in the order they started
+    expect(r.batches.map((b) => b.hosts)).toEqual(hosts.map((h) => [h]));
+  });
+
+  it('a failed host stays depooled, counts as a failed batch, and stops new starts; the hosts already out finish and are repooled', async () => {
+    const fleet = FakeFleet.cluster(8, { threshold: 0.1 });
+    const hosts = names(8);
+    for (const h of hosts) fleet.actionMs.set(h, 20);
+    fleet.actionMs.set(hosts[0]!, 5);
+    fleet.behaviour.set(hosts[0]!, 'action-fails');
+    const r = await run(fleet, { batch: '3', window: 'moving' });
+    expect(r.status).toBe('failed');
+    expect(r.failed).toEqual([expect.objectContaining({ host: hosts[0], stillDepooled: true })]);
+    expect(r.stopReason).toMatch(/1 failed host\(s\) in a moving window, more than max-failed-batches=0/);
+    // hosts 2 and 3 were out when host 1 failed: they finished and went back in
+    expect(r.succeeded.sort()).toEqual([hosts[1], hosts[2]]);
+    expect(fleet.state(hosts[1]!)).toBe('yes');
+    expect(fleet.state(hosts[0]!)).toBe('no');
+    expect(r.notAttempted).toEqual(hosts.slice(3));
+    expect(fleet.violations).toEqual([]);
+  });
+
+  it('hosts left depooled by failures use up the window: with max-failed-batches=1 and batch=2, one slot is left after a failure', async () => {
+    const fleet = FakeFleet.cluster(6, { threshold: 0.1 });
+    const hosts = names(6);
+    for (const h of hosts) fleet.actionMs.set(h, 10);
+    fleet.behaviour.set(hosts[0]!, 'action-fails');
+    const r = await run(fleet, { batch: '2', window: 'moving', maxFailedBatches: 1 });
+    expect(r.failed.map((f) => f.host)).toEqual([hosts[0]]);
+    expect(r.succeeded.sort()).toEqual(hosts.slice(1));
+    // the failed host counts as out: never more than 2 out, the failed one included
+    expect(fleet.maxDepooledHosts).toBe(2);
+    expect(fleet.violations).toEqual([]);
+  });
+
+  it('capacity: a window wider than the depool threshold allows waits for a host to come back instead of breaching it, and says so once', async () => {
+    // 4 hosts, threshold 0.5: 2 must stay up and enabled, so only 2 may be out; batch=3 asks for 3
+    const fleet = FakeFleet.cluster(5, { threshold: 0.5 });
+    const hosts = names(5);
+    for (const h of hosts) fleet.actionMs.set(h, 10);
+    const r = await run(fleet, { batch: '3', window: 'moving', select: { dc: 'eqiad', cluster: 'jobrunner', hosts: new Set(hosts.slice(0, 4)) } });
+    expect(r.status).toBe('succeeded');
+    expect(fleet.maxDepooledHosts).toBe(2);
+    expect(fleet.violations).toEqual([]);
+    const waits = r.warnings.filter((w) => /the window waits for one to come back/.test(w));
+    expect(waits.length).toBe(2); // once per pool (nginx, php-fpm), not once per try
+  });
+
+  it('refused like lockstep when even one host cannot leave with nothing of this run out', async () => {
+    const fleet = FakeFleet.cluster(2, { threshold: 0.9 });
+    const r = await run(fleet, { batch: '1', window: 'moving', select: { dc: 'eqiad', cluster: 'jobrunner', hosts: new Set(names(1)) } });
+    expect(r.status).toBe('refused');
+    expect(r.stopReason).toMatch(/would breach its depool threshold/);
+    expect(fleet.writes).toEqual([]);
+  });
+
+  it('the ramp opens the window as hosts finish: batch=1,3 runs a canary alone, then up to 3 at once', async () => {
+    const fleet = FakeFleet.cluster(7, { threshold: 0.1 });
+    const hosts = names(7);
+    for (const h of hosts) fleet.actionMs.set(h, 15);
+    const acting: number[] = [];
+    fleet.onAction = () => acting.push(fleet.actions.length);
+    const r = await run(fleet, { batch: '1,3', window: 'moving' });
+    expect(r.status).toBe('succeeded');
+    expect(fleet.maxActing).toBe(3);
+    expect(fleet.maxDepooledHosts).toBe(3);
+    // the canary acted alone: the second host's action started after the canary's finished
+    expect(fleet.actionsDone[0]).toBe(hosts[0]);
+    const secondStart = fleet.events.findIndex((e) => e.type === 'host-phase' && e.host === hosts[1] && e.phase === 'depooling');
+    const canaryDone = fleet.events.findIndex((e) => e.type === 'host-phase' && e.host === hosts[0] && e.phase === 'done');
+    expect(secondStart).toBeGreaterThan(canaryDone);
+  });
+
+  it('interrupted: nothing new starts, the hosts out finish their step and are reported', async () => {
+    const fleet = FakeFleet.cluster(6, { threshold: 0.1 });
+    const hosts = names(6);
+    for (const h of hosts) fleet.actionMs.set(h, 20);
+    const ac = new AbortController();
+    fleet.onAction = (h) => {
+      if (h === hosts[1]) ac.abort();
+    };
+    const r = await run(fleet, { batch: '2', window: 'moving', signal: ac.signal });
+    expect(r.status).toBe('interrupted');
+    expect(fleet.actions.map((a) => a.host)).toEqual([hosts[0], hosts[1]]);
+    expect(r.notAttempted).toEqual(hosts.slice(2));
+    // acted, not repooled (first Ctrl+C finishes the step, starts nothing new): reported in flight, still out
+    expect(r.inFlight.map((h) => h.host).sort()).toEqual([hosts[0], hosts[1]]);
+    expect(r.inFlight.every((h) => h.depooledObjects.length === 2)).toBe(true);
+  });
+});

@@ -37,6 +37,12 @@ export interface RollingOptions {
   /** Run in order on each host while it is out of its pools. */
   commands: CommandSpec[];
   healthCheck?: HealthCheck;
+  /**
+   * lockstep (default): a batch starts when the whole previous one is back. moving: at most
+   * `batch` hosts out at any moment, the next host taken out as soon as one is back (Cumin's
+   * moving window); each host is then its own batch for the failure budget and the display.
+   */
+  window?: 'lockstep' | 'moving';
   /** Failed batches tolerated; one more stops the run (default 0). */
   maxFailedBatches?: number;
   /** Pause between batches, never after the last one. */
@@ -336,7 +342,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
 
   const runBatch = async (hs: HostState[], no: number, of: number, resume = false): Promise<boolean> => {
     const names = hs.map((s) => s.plan.host);
-    emit({ type: 'batch-started', batch: no, of, hosts: names, ...(resume ? { resume } : {}) });
+    emit({ type: 'batch-started', batch: no, of, hosts: names, ...(resume ? { resume } : {}), ...(opts.window === 'moving' && !resume ? { window: 'moving' as const } : {}) });
     for (const s of hs) s.batch = no;
     try {
       await ports.lockHosts?.(names);
@@ -554,7 +560,12 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     .map((plan) => ({ plan, phase: 'pending', changes: [], batch: 0, stillDepooled: false }));
   for (const s of [...leftovers, ...queue]) states.set(s.plan.host, s);
   const planned = planBatches(queue.map((s) => s.plan.host), spec, n);
-  emit({ type: 'plan', batches: planned, skipped });
+  emit({
+    type: 'plan',
+    batches: planned,
+    skipped,
+    ...(opts.window === 'moving' ? { window: { moving: true as const, batch: spec.text, hosts: queue.map((s) => s.plan.host) } } : {}),
+  });
   // The count shown in `Batch i/N`: re-planned (and said why) when hosts left depooled shrink the batches.
   let total = planned.length;
   const batchesLeft = (from: number, left: number, out: number): number => {
@@ -565,6 +576,114 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
       left -= room;
     }
     return k;
+  };
+
+  /**
+   * The moving window: each host is its own batch (the same runBatch, so the same depool → verify
+   * → act → repool → verify steps, journal and fail-closed rules), and a new one starts as soon as
+   * one is back, while fewer than the window's size are out. The window follows the batch ramp as
+   * hosts finish (`batch=1,4`: one canary alone, then up to 4 at once). Before each host is taken
+   * out, the capacity check counts the hosts already out whose depool the LBs may not show yet.
+   * A step that stops the run (StopRun) starts nothing new; hosts already out finish their steps.
+   */
+  const runMoving = async (): Promise<void> => {
+    const inFlight = new Map<HostState, Promise<void>>();
+    let unit = 0;
+    let finished = 0;
+    const of = queue.length;
+    const windowSize = (): number => {
+      // the ramp advances by whole batches' worth of finished hosts
+      let j = 0;
+      for (let acc = batchSizeAt(spec, 0, n); acc <= finished; acc += batchSizeAt(spec, j, n)) j++;
+      return batchSizeAt(spec, j, n);
+    };
+    const NOT_YET_OUT: ReadonlySet<HostPhase> = new Set(['pending', 'depooling', 'depooled']);
+    const capacityWaits = new Set<string>();
+    const start = (s: HostState, no: number): void => {
+      const p = (async () => {
+        let ok = false;
+        try {
+          ok = await runBatch([s], no, of);
+        } catch (err) {
+          stopReason ??= err instanceof StopRun ? err.message : `stopped by an unexpected error: ${errorText(err)}`;
+        }
+        finished++;
+        if (signal?.aborted && !TERMINAL.has(s.phase)) {
+          batches.push({ batch: no, hosts: [s.plan.host], ok: false, reason: 'interrupted' });
+          emit({ type: 'batch-done', batch: no, ok: false, succeeded: [], failed: [], reason: 'interrupted' });
+          return;
+        }
+        const failedHere = s.phase === 'failed' || s.phase === 'put-back';
+        const reason = ok ? undefined : `${s.plan.host}: ${s.reason ?? (failedHere ? '' : `stopped at ${s.phase}`)}`;
+        batches.push({ batch: no, hosts: [s.plan.host], ok, ...(reason ? { reason } : {}) });
+        emit({ type: 'batch-done', batch: no, ok, succeeded: s.phase === 'done' ? [s.plan.host] : [], failed: failedHere ? [s.plan.host] : [], ...(reason ? { reason } : {}) });
+        if (!ok && !signal?.aborted) {
+          failedBatches++;
+          if (failedBatches > maxFailed) stopReason ??= `${failedBatches} failed host(s) in a moving window, more than max-failed-batches=${maxFailed}`;
+        }
+      })();
+      inFlight.set(s, p.finally(() => inFlight.delete(s)));
+    };
+    const slotFrees = async (): Promise<void> => {
+      await Promise.race(inFlight.values());
+    };
+    while (queue.length && !stopReason && !signal?.aborted) {
+      const size = windowSize();
+      const out = [...states.values()].filter((s) => s.phase === 'failed' && s.stillDepooled).length;
+      if (size - out <= 0) {
+        if (inFlight.size) {
+          await slotFrees();
+          continue;
+        }
+        stopReason = `${out} host(s) are still depooled after failures, which uses the whole batch size ${size}; not depooling more`;
+        break;
+      }
+      if (inFlight.size >= size - out) {
+        await slotFrees();
+        continue;
+      }
+      const s = queue[0]!;
+      const need = depoolsPerPool(ports, [s.plan]);
+      if (need.size) {
+        // Hosts out before this one are in the LBs' counts once verified out; until then, counted here.
+        const pending = [...inFlight.keys()].filter((h) => NOT_YET_OUT.has(h.phase));
+        for (const [pool, k] of depoolsPerPool(ports, pending.map((h) => h.plan))) if (need.has(pool)) need.set(pool, need.get(pool)! + k);
+        const live = await ports.capacity.capacity([...need.keys()]);
+        const rows = judgeCapacity(need, live);
+        if (rows.some((r) => !r.ok)) {
+          // Short only because of hosts of this run still out: wait for one to come back, then look again.
+          if (inFlight.size) {
+            for (const r of rows.filter((x) => !x.ok && !capacityWaits.has(x.pool))) {
+              capacityWaits.add(r.pool);
+              warn(`pool ${r.pool} can lose only ${r.canTakeOut} more server(s) while ${inFlight.size} host(s) of this run are out (${r.detail}); the window waits for one to come back rather than breach its depool threshold`);
+            }
+            await slotFrees();
+            continue;
+          }
+          emit({ type: 'capacity', batch: unit + 1, pools: rows });
+          stopReason = capacityMessage(unit + 1, rows);
+          refused = true;
+          break;
+        }
+        emit({ type: 'capacity', batch: unit + 1, pools: rows });
+      }
+      queue.shift();
+      unit++;
+      start(s, unit);
+      ports.executor.prepare?.(queue.slice(0, size).map((h) => h.plan.host));
+      if (queue.length && opts.sleepMs && inFlight.size >= size - out) {
+        // the pause is taken when a slot frees, before the next host goes out (Cumin's batch sleep)
+        await slotFrees();
+        if (!stopReason && !signal?.aborted) {
+          emit({ type: 'sleep', batch: unit, ms: opts.sleepMs });
+          await ports.clock.sleep(opts.sleepMs, signal);
+        }
+      }
+    }
+    while (inFlight.size) await slotFrees();
+    batches.sort((a, b) => a.batch - b.batch);
+    const ok = !stopReason && batches.every((b) => b.ok) && !signal?.aborted;
+    emit({ type: 'window-done', ok, ...(stopReason ? { reason: stopReason } : {}) });
   };
 
   ports.executor.prepare?.(queue.slice(0, batchSizeAt(spec, 0, n)).map((s) => s.plan.host));
@@ -603,7 +722,8 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
         }
       }
     }
-    for (let i = 0; queue.length && !stopReason; i++) {
+    if (opts.window === 'moving') await runMoving();
+    for (let i = 0; opts.window !== 'moving' && queue.length && !stopReason; i++) {
       if (signal?.aborted) break;
       const size = batchSizeAt(spec, i, n);
       // Hosts this run left depooled use up the batch's budget: never more out at once than a batch.

@@ -62,6 +62,8 @@ export class FakeFleet {
   readonly journalEntries: JournalEntry[] = [];
   readonly events: LbEvent[] = [];
   readonly actions: { host: string; cmds: string[]; t: number }[] = [];
+  /** Hosts with an actionMs, in the order their action finished. */
+  readonly actionsDone: string[] = [];
   readonly violations: string[] = [];
   readonly behaviour = new Map<string, HostBehaviour>();
   readonly lbMode = new Map<string, LbMode>();
@@ -76,6 +78,11 @@ export class FakeFleet {
   failJournalAfter: number | undefined;
   /** Services the run under test leaves alone (services=): they may stay pooled during the action. */
   readonly notSelected = new Set<string>();
+  /** Real milliseconds a host's action takes (moving-window tests: others go on meanwhile). */
+  readonly actionMs = new Map<string, number>();
+  /** Hosts whose action is running now, and the most at once. */
+  private acting = new Set<string>();
+  maxActing = 0;
   /** Called when the action starts on a host (to inject aborts mid-batch). */
   onAction?: (host: string) => void;
   private healthTries = new Map<string, number>();
@@ -270,6 +277,14 @@ export class FakeFleet {
         }
         this.actions.push({ host, cmds, t: this.clock.now() });
         if (b === 'down-after-action') this.down.add(host);
+        const ms = this.actionMs.get(host);
+        if (ms !== undefined) {
+          this.acting.add(host);
+          this.maxActing = Math.max(this.maxActing, this.acting.size);
+          await new Promise((r) => setTimeout(r, ms));
+          this.acting.delete(host);
+          this.actionsDone.push(host);
+        }
         const ok = b !== 'action-fails';
         out.push({
           host,
