@@ -173,7 +173,7 @@ function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
       case 'batch-started': {
         if (e.window === 'moving') {
           if (!windowTask && windowPlan) {
-            windowTask = ctx.progress.task(`Moving window (batch=${windowPlan.batch} out at most at once): ${windowPlan.hosts.length} host(s)`);
+            windowTask = ctx.progress.task(`Moving window: ${windowPlan.hosts.length} host(s), at most batch=${windowPlan.batch} out at once`);
             for (const h of windowPlan.hosts) windowLine.set(h, windowTask.subtask(`${h}: waiting`));
           }
           for (const h of e.hosts) {
