@@ -182,15 +182,17 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
   const lockHosts = async (hosts: readonly string[]) => {
     refuseInPrepare(`locking hosts ${hosts.join(', ')}`);
     deps.locks.check();
-    for (const host of [...new Set(hosts)].sort()) {
-      const r = await deps.locks.acquire('hosts', host, {
-        concurrency: 1,
-        ttlSeconds: ttlForHosts,
-        onWait: (holders) => send({ type: 'lock', status: 'waiting', key: `hosts/${host}`, holders }),
-        // A first SIGINT stops a host-lock wait too, as it stops the cookbook-lock wait.
-        signal: deps.signal,
-      });
-      if (r.busy) send({ type: 'lock', status: 'busy', key: r.key, holders: r.holders, message: `host ${host} is locked by another run` });
+    // All of them at once (one etcd txn, all or none, so two runs never deadlock on a batch);
+    // a wait is still reported per host, with that host's holders.
+    const results = await deps.locks.acquireMany('hosts', hosts, {
+      concurrency: 1,
+      ttlSeconds: ttlForHosts,
+      onWait: (host, holders) => send({ type: 'lock', status: 'waiting', key: `hosts/${host}`, holders }),
+      // A first SIGINT stops a host-lock wait too, as it stops the cookbook-lock wait.
+      signal: deps.signal,
+    });
+    for (const r of results) {
+      if (r.busy) send({ type: 'lock', status: 'busy', key: r.key, holders: r.holders, message: `host ${r.name} is locked by another run` });
       else if (!r.reentrant && deps.locks.enabled && !dryRun) send({ type: 'lock', status: 'acquired', key: r.key });
     }
   };

@@ -6,11 +6,11 @@
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import type { Etcd3, Lease, Watcher } from 'etcd3';
+import { CompareResult, CompareTarget, type Etcd3, type Lease, type Watcher } from 'etcd3';
 import { asWriteTxn, isAmbiguousWriteError } from '@galley/confctl';
 import type { EtcdCompare } from '../clients.js';
 import { LockExpiredError, LockLostError, LockTimeoutError, LockUnconfirmedError, type LockHolderInfo } from '../errors.js';
-import type { AcquireOptions, AcquireResult, LockSession } from './types.js';
+import type { AcquireManyOptions, AcquireOptions, AcquireResult, LockSession, NamedAcquireResult } from './types.js';
 
 export interface LockValue {
   owner: string;
@@ -301,6 +301,190 @@ export class EtcdLockSession implements LockSession {
       // verify() still confirms every key before each write and non-safe command
     }
     return { key, busy: false, holders: [], reentrant: false };
+  }
+
+  /**
+   * All of `<kind>/<name>` for every name in ONE etcd txn where it can: for each name a compare on
+   * its whole key range (nothing there, or nothing changed since we saw it free), then a put of one
+   * key per name, already stamped `acquired`, under the run's lease — one revision for the set. A
+   * name held by another run fails the txn and nothing is taken: its failure branch reads every
+   * name's range in the same round trip, we wait (watching those ranges, `onWait` per held name
+   * with its holders) and try the whole set again. Nothing is held while waiting, so two runs
+   * taking overlapping sets in any order cannot deadlock on them.
+   *
+   * The slot rule is acquire()'s: a key put now is last in each queue, so a name is free iff its
+   * live keys (waiters included: they were there first) are fewer than `concurrency` and fewer
+   * than each of their own concurrencies. Keys past their max-hold TTL do not count and are removed.
+   */
+  async acquireMany(kind: string, names: readonly string[], opts: AcquireManyOptions): Promise<NamedAcquireResult[]> {
+    const sorted = [...new Set(names)].sort();
+    const out = new Map<string, NamedAcquireResult>();
+    const todo: string[] = [];
+    for (const name of sorted) {
+      const mine = this.held.get(`${kind}/${name}`);
+      if (mine) out.set(name, { name, key: mine.key, busy: false, holders: [], reentrant: true });
+      else todo.push(name);
+    }
+    const inOrder = () => sorted.map((n) => out.get(n)!);
+    if (todo.length === 0) return inOrder();
+    this.check();
+    if (this.dryRun) {
+      const rs = await Promise.all(todo.map((n) => this.acquire(kind, n, { concurrency: opts.concurrency, ttlSeconds: opts.ttlSeconds })));
+      todo.forEach((n, i) => out.set(n, { name: n, ...rs[i]! }));
+      return inOrder();
+    }
+
+    await this.ensureLease();
+    const leaseId = this.leaseId!;
+    const etcd = this.locks.etcd;
+    const dirOf = (name: string) => `${this.locks.prefix}/${kind}/${name}/`;
+    // [dir, dir+1): every key of that lock (the dir ends with '/', so the end is that byte + 1).
+    const range = (dir: string) => ({ key: Buffer.from(dir), range_end: Buffer.from(`${dir.slice(0, -1)}0`) });
+    // Per name, the revision up to which its range was seen free; '0': it must be empty.
+    const seenFree = new Map(todo.map((n) => [n, '0']));
+    const announced = new Map<string, string>();
+    const deadline = Date.now() + this.locks.waitTimeoutSeconds * 1000;
+    let watcher: Watcher | undefined;
+    let changed = false;
+    let wake: (() => void) | undefined;
+    const poke = () => {
+      changed = true;
+      wake?.();
+    };
+    opts.signal?.addEventListener('abort', poke, { once: true });
+    let keys: string[] = [];
+    let revision: string;
+    try {
+      for (let unanswered = 0; ; ) {
+        changed = false;
+        const stamp = new Date().toISOString();
+        const value: LockValue = { owner: this.owner, runId: this.runId, created: stamp, acquired: stamp, concurrency: opts.concurrency, ttl: opts.ttlSeconds };
+        keys = todo.map((n) => `${dirOf(n)}${crypto.randomUUID()}`);
+        let res: { succeeded: boolean; revision: string; ranges: { key: Buffer; value: Buffer; create_revision: string; lease: string }[][] };
+        try {
+          // Not resent by etcd3 on a lost answer: a resend would fail on our own keys. Settled below.
+          const r = await asWriteTxn(() =>
+            etcd.kv.txn({
+              compare: todo.map((n) => ({ ...range(dirOf(n)), target: CompareTarget.Mod, result: CompareResult.Less, mod_revision: String(BigInt(seenFree.get(n)!) + 1n) })),
+              success: keys.map((k) => ({ request_put: { key: Buffer.from(k), value: Buffer.from(JSON.stringify(value)), lease: leaseId } })),
+              failure: todo.map((n) => ({ request_range: range(dirOf(n)) })),
+            }),
+          );
+          res = { succeeded: r.succeeded, revision: String(r.header.revision), ranges: r.succeeded ? [] : r.responses.map((x) => x.response_range.kvs.map((kv) => ({ ...kv, create_revision: String(kv.create_revision), lease: String(kv.lease) }))) };
+        } catch (err) {
+          if (!isAmbiguousWriteError(err)) throw err;
+          // One txn: our first key there under our lease means all of them are.
+          let kv;
+          try {
+            kv = (await etcd.get(keys[0]!).exec()).kvs[0];
+          } catch {
+            throw new LockUnconfirmedError(keys[0]!, 'acquire', err);
+          }
+          if (kv !== undefined && String(kv.lease) === leaseId) {
+            res = { succeeded: true, revision: String(kv.mod_revision), ranges: [] };
+          } else {
+            if (++unanswered >= AMBIGUOUS_TRIES) throw new LockUnconfirmedError(keys[0]!, 'acquire', err);
+            continue;
+          }
+        }
+        if (res.succeeded) {
+          revision = res.revision;
+          break;
+        }
+        keys = [];
+        const now = Date.now();
+        const blocked: { name: string; holders: LockHolderInfo[] }[] = [];
+        todo.forEach((name, i) => {
+          const dir = dirOf(name);
+          const entries: LockEntry[] = [];
+          for (const kv of res.ranges[i] ?? []) {
+            const key = kv.key.toString();
+            const v = parseValue(kv.value.toString());
+            if (!v || key.indexOf('/', dir.length) >= 0) continue;
+            entries.push({ ...v, key, lock: `${kind}/${name}`, createRevision: kv.create_revision, lease: kv.lease });
+          }
+          entries.sort(cmpRev);
+          for (const e of entries) if (isExpired(e, now)) void etcd.delete().key(e.key).exec().catch(() => undefined);
+          const live = entries.filter((e) => !isExpired(e, now));
+          const rank = live.length;
+          if (rank < opts.concurrency && live.every((e) => rank < e.concurrency)) {
+            seenFree.set(name, res.revision);
+          } else {
+            // Tried again only as "empty" or after a fresh look at it (the next failure branch).
+            seenFree.set(name, '0');
+            blocked.push({ name, holders: live.map((e) => ({ key: e.key, owner: e.owner, runId: e.runId, created: e.created })) });
+          }
+        });
+        // Every name free by now (a holder left between our compares and reads): try at once.
+        if (blocked.length === 0) continue;
+        for (const b of blocked) {
+          const sig = b.holders.map((h) => h.key).join(',');
+          if (announced.get(b.name) !== sig) {
+            announced.set(b.name, sig);
+            opts.onWait?.(b.name, b.holders);
+          }
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) throw new LockTimeoutError(`${kind}/${blocked[0]!.name}`, opts.concurrency, this.locks.waitTimeoutSeconds, blocked[0]!.holders);
+        this.check();
+        if (opts.signal?.aborted) throw opts.signal.reason;
+        // From the revision we read at: nothing that happens after our look is missed.
+        if (!watcher) {
+          const dirs = todo.map(dirOf);
+          watcher = await etcd.watch().prefix(`${this.locks.prefix}/${kind}/`).startRevision(String(BigInt(res.revision) + 1n)).create();
+          watcher.on('data', (r) => {
+            if (r.events.some((ev) => dirs.some((d) => ev.kv.key.toString().startsWith(d)))) poke();
+          });
+        }
+        // Also re-poll now and then: a max-hold expiry produces no etcd event.
+        if (!changed) {
+          let timer: NodeJS.Timeout | undefined;
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            timer = setTimeout(resolve, Math.min(left, 1000));
+          });
+          clearTimeout(timer);
+          wake = undefined;
+        }
+        this.check();
+        if (opts.signal?.aborted) throw opts.signal.reason;
+      }
+    } catch (err) {
+      // Keys of an attempt whose outcome is unknown: not left behind (the lease would keep them).
+      for (const k of keys) await etcd.delete().key(k).exec().catch(() => undefined);
+      throw err;
+    } finally {
+      opts.signal?.removeEventListener('abort', poke);
+      await watcher?.cancel().catch(() => undefined);
+    }
+
+    const entries: HeldKey[] = todo.map((name, i) => {
+      const lock = `${kind}/${name}`;
+      const key = keys[i]!;
+      const timer = setTimeout(() => {
+        this.markLost(new LockExpiredError(lock, opts.ttlSeconds));
+        void etcd.delete().key(key).exec().catch(() => undefined);
+      }, opts.ttlSeconds * 1000);
+      timer.unref();
+      const entry: HeldKey = { key, timer };
+      this.held.set(lock, entry);
+      out.set(name, { name, key, busy: false, holders: [], reentrant: false });
+      return entry;
+    });
+    // As acquire(): a key of ours deleted by someone else from the revision of our write on.
+    await Promise.all(
+      entries.map(async (entry) => {
+        try {
+          const w = await etcd.watch().key(entry.key).startRevision(String(BigInt(revision) + 1n)).create();
+          w.on('delete', () => this.markLost(new LockLostError(`lock key ${entry.key} was removed by someone else`, BROKEN_HINT)));
+          if (this.closed) await w.cancel().catch(() => undefined);
+          else entry.watcher = w;
+        } catch {
+          // verify() still confirms every key before each write and non-safe command
+        }
+      }),
+    );
+    return inOrder();
   }
 
   /**

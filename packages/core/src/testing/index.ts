@@ -8,7 +8,7 @@ import type { AnyCookbook, JournalEntry, PlannedChange } from '../cookbook.js';
 import { LockTimeoutError, type LockHolderInfo } from '../errors.js';
 import type { RunEvent } from '../events.js';
 import { executeCookbook, type JournalStore, type ParsedCookbookArgs, type StoredJournal } from '../execute.js';
-import type { AcquireOptions, AcquireResult, LockSession } from '../locks/types.js';
+import { acquireEach, type AcquireOptions, type AcquireResult, type LockSession } from '../locks/types.js';
 
 /** An in-memory lock table shared by the sessions created from it (concurrency, re-entrancy, no waiting). */
 export class MemoryLocks {
@@ -35,6 +35,9 @@ export class MemoryLocks {
           mine.add(key);
         }
         return { key, busy: false, holders: infos, reentrant: false };
+      },
+      acquireMany(kind, names, o) {
+        return acquireEach(this, kind, names, o);
       },
       holds(kind: string, name: string): boolean {
         return mine.has(`${kind}/${name}`);
