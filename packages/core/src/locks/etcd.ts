@@ -162,6 +162,8 @@ export class EtcdLockSession implements LockSession {
   private watchdog: NodeJS.Timeout | undefined;
   private lastKeepalive = Date.now();
   private closed = false;
+  private verifying: Promise<void> | undefined;
+  private nextVerify: Promise<void> | undefined;
 
   constructor(
     private readonly locks: EtcdLocks,
@@ -538,11 +540,38 @@ export class EtcdLockSession implements LockSession {
    * A round trip to etcd before a step that writes or runs a non-safe command: is every key we hold
    * still there, bound to our lease? One txn of `Lease ==` compares: a revoked lease, an expired one
    * and a key removed by `--break-lock` or by another run all make it fail.
+   *
+   * Steps that check at the same time (hosts of a batch going their own way) share one txn: a call
+   * made while one is in flight does not trust it (it was sent before the call, the loss it must
+   * see may come after) and waits for the next one, sent once that one is back, for every caller
+   * that came meanwhile. So each call is answered by a txn sent after it was made, never older.
    */
   async verify(): Promise<void> {
     this.check();
     if (!this.lease || this.leaseId === undefined) return;
-    const leaseId = this.leaseId;
+    if (this.verifying === undefined) {
+      await this.verifyNow();
+    } else {
+      this.nextVerify ??= this.verifying.then(() => {
+        this.nextVerify = undefined;
+        return this.verifyNow();
+      });
+      await this.nextVerify;
+    }
+    this.check();
+  }
+
+  /** Checks now, with the keys held now; never throws (a failure marks the session lost). */
+  private verifyNow(): Promise<void> {
+    const p = this.verifyOnce().finally(() => {
+      if (this.verifying === p) this.verifying = undefined;
+    });
+    this.verifying = p;
+    return p;
+  }
+
+  private async verifyOnce(): Promise<void> {
+    const leaseId = this.leaseId!;
     const keys = [...this.held.values()].map((h) => h.key);
     try {
       if (keys.length > 0) {
@@ -559,7 +588,6 @@ export class EtcdLockSession implements LockSession {
     } catch (err) {
       this.markLost(new LockLostError(`cannot confirm lease ${leaseId}: ${(err as Error).message}`));
     }
-    this.check();
   }
 
   /** After a failed verify(): say which key went, or that the lease did. */

@@ -217,3 +217,34 @@ describe('acquireMany: the host locks of a batch in one etcd txn', () => {
     }
   }, 30000);
 });
+
+describe('lock checks of steps that run at the same time', () => {
+  it('concurrent verify() calls share one txn of Lease compares; a call made after the lease went still fails', async () => {
+    let txns = 0;
+    // etcd3's client with its txn builder counted (everything else is the real client)
+    const counted = Object.create(etcd) as Etcd3;
+    counted.if = (...a: Parameters<Etcd3['if']>) => {
+      txns++;
+      return etcd.if(...a);
+    };
+    const locks = new EtcdLocks(counted, { leaseTtlSeconds: 5, waitTimeoutSeconds: 5 });
+    const s = locks.session('checks');
+    try {
+      await s.acquire('cookbooks', `test.checks-${uniq()}`, spec);
+      await s.acquireMany('hosts', hostsOf(uniq(), 8), spec);
+      const before = txns;
+      // 8 steps checking at once: one txn answers them (at most one more for the ones that came
+      // while the first was already sent)
+      await Promise.all(Array.from({ length: 8 }, () => s.verify()));
+      expect(txns - before).toBeLessThanOrEqual(2);
+      // each call is answered by a check sent after it: one made after the revoke fails, even
+      // while an earlier check is still in flight
+      const early = s.verify();
+      await etcd.leaseClient.leaseRevoke({ ID: s.fence()[0]!.value });
+      await expect(Promise.all([early.catch(() => undefined), s.verify()])).rejects.toMatchObject({ code: 'ERR_LOCK_LOST' });
+      expect(s.lost.aborted).toBe(true);
+    } finally {
+      await s.close();
+    }
+  }, 30000);
+});
