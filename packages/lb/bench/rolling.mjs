@@ -10,7 +10,7 @@
 //    Then the same kind of run through the built `cookbook` binary on the largest (dc, cluster) of
 //    that lab, batch 4: everything the library run leaves out — process start, config, the
 //    cookbook and cluster locks, host locks, fenced writes, lock checks before each command, the
-//    audit log — against the same floor formula.
+//    audit log — against the same floor formula; and per batch, the time its host locks take.
 // 2. Dry-run plan of a 1,000-host cluster (cluster=jobrunner in a 2,000-host lab without sshd:
 //    conftool objects + PyBal simulator state only), in a fresh child process: wall time (≤ 3 s)
 //    and peak RSS (≤ 250 MB).
@@ -112,7 +112,7 @@ function cookbookBench(lab) {
   const runs = [];
   for (let run = 1; run <= RUNS; run++) {
     const started = Date.now();
-    const r = spawnSync(process.execPath, [bin, '-c', lab.info.config, '--yes', 'sre.lb.rolling-restart', `cluster=${cluster}`, `dc=${dc}`, 'batch=4', 'sleep=0', 'reason=bench'], {
+    const r = spawnSync(process.execPath, [bin, '-c', lab.info.config, '--yes', '--output', 'json', 'sre.lb.rolling-restart', `cluster=${cluster}`, `dc=${dc}`, 'batch=4', 'sleep=0', 'reason=bench'], {
       encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' },
     });
     const wall = Date.now() - started;
@@ -121,12 +121,46 @@ function cookbookBench(lab) {
     const batches = Math.max(...[...out.matchAll(/Batch \d+\/(\d+)/g)].map((m) => Number(m[1])));
     const inRun = /END \(PASS\)[^\n]* in ([\d.]+)s/.exec(out);
     const floor = batches * (DELAY + 0 + DELAY);
-    runs.push({ wall, floor, batches, runMs: inRun ? Number(inRun[1]) * 1000 : NaN });
-    console.log(`cookbook run ${run}: ${dc}/${cluster} in ${batches} batches of 4: ${wall} ms whole process (run itself ${inRun?.[1] ?? '?'} s), floor ${floor} ms, ratio ${(wall / floor).toFixed(2)}`);
+    const locks = hostLockMs(r.stdout);
+    runs.push({ wall, floor, batches, runMs: inRun ? Number(inRun[1]) * 1000 : NaN, locks });
+    console.log(
+      `cookbook run ${run}: ${dc}/${cluster} in ${batches} batches of 4: ${wall} ms whole process (run itself ${inRun?.[1] ?? '?'} s), floor ${floor} ms, ratio ${(wall / floor).toFixed(2)}  ` +
+        `(median per batch: host locks ${median(locks)} ms)`,
+    );
   }
   const wall = median(runs.map((r) => r.wall));
   const floor = runs[0].floor;
   console.log(`COOKBOOK: median ${wall} ms whole process over ${RUNS} run(s) (${dc}/${cluster}, ${runs[0].batches} batches), floor ${floor} ms, ratio ${(wall / floor).toFixed(2)} (target ≤ 1.30, measured through the runner)`);
+  console.log(`COOKBOOK: host locks per batch: median ${median(runs.flatMap((r) => r.locks))} ms (from a batch's start to its last host lock taken, NDJSON event times)`);
+}
+
+/**
+ * Per batch, from its `batch-started` event to the last host lock it took (`lock acquired` on
+ * hosts/…): the time a batch spends on its host locks, through the runner. Event times are in ms.
+ */
+function hostLockMs(ndjson) {
+  const out = [];
+  let start;
+  let last;
+  const flush = () => {
+    if (start !== undefined && last !== undefined) out.push(last - start);
+    start = last = undefined;
+  };
+  for (const line of ndjson.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const e = JSON.parse(line);
+    if (e.type === 'batch-started') {
+      flush();
+      start = Date.parse(e.ts);
+    } else if (start !== undefined && e.type === 'lock' && e.status === 'acquired' && /(^|\/)hosts\//.test(String(e.key))) {
+      last = Date.parse(e.ts);
+    } else if (start !== undefined && e.type === 'host-phase') {
+      // the batch has moved on: locks after this are not its start-of-batch locking
+      flush();
+    }
+  }
+  flush();
+  return out;
 }
 
 async function planBench() {
