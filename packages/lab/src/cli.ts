@@ -1,7 +1,8 @@
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
-import { formatError } from '@galley/errors';
+import { formatError, UsageError } from '@galley/errors';
 import type { FailMode, Lab, LbAction } from './lab.js';
+import { parseMs, parseRestartMs, type RestartRange } from './restart-times.js';
 import { readState } from './state.js';
 
 export interface CliResult {
@@ -24,12 +25,24 @@ export function summary(lab: Lab, ms?: number): string[] {
     lines.push(`  hosts     ${i.hosts.length}: ${i.hosts.map((h) => h.name.split('.')[0]).join(' ')}`);
     lines.push(`            ssh -F ${i.sshConfig} ${first} hostname -f`);
   }
+  const rt = i.hosts.map((h) => h.restartMs);
+  if (rt.length > 0 && rt.some((ms) => ms !== rt[0])) lines.push(`  restarts  ${Math.min(...rt)}–${Math.max(...rt)} ms per host (galley-lab status lists them)`);
   if (i.bastion) lines.push(`  bastion   ${i.bastion.name}, behind it (ProxyJump only): ${i.bastion.behind.join(' ')}`);
   for (const lb of i.loadBalancers) lines.push(`  pybal     ${lb.name} ${lb.url}  (curl ${lb.url}/pools)`);
   lines.push(`  config    ${i.config}`);
   lines.push(`  next      export GALLEY_LAB_DIR=${i.dir}; cookbook -c ${i.config} -l`);
   lines.push(`  stop      galley-lab down --dir ${i.dir}`);
   return lines;
+}
+
+/** --restart-ms (already parsed by its coerce) with --restart-seed; a seed without a range is refused. */
+function restartOption(a: Record<string, unknown>): number | RestartRange {
+  // Parsed here, not by a yargs coerce: yargs would keep only the message of our error, not its hint.
+  const v = parseRestartMs(String(a['restart-ms'] as string));
+  const seed = a['restart-seed'] as string | undefined;
+  if (seed === undefined) return v;
+  if (typeof v === 'number') throw new UsageError('ERR_LAB_BAD_OPTION', `--restart-seed ${seed} needs --restart-ms MIN:MAX`, { hint: 'give a range, e.g. --restart-ms 300:3000 --restart-seed 2' });
+  return { ...v, seed };
 }
 
 function withDir<T>(y: Argv<T>) {
@@ -46,7 +59,8 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
       await fn(a);
     } catch (e) {
       err.push(formatError(e));
-      exitCode = 1;
+      // Bad input found by a handler (a value only it can check) is bad arguments, as in the parser.
+      exitCode = e instanceof UsageError ? 2 : 1;
     }
   };
   // lab.js brings etcd3 and its gRPC stack: loaded by the commands that act, not by --help.
@@ -62,7 +76,11 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
         .option('lbs', { type: 'number', default: 2, describe: 'load balancers (PyBal simulators lvs1019, lvs1020, …)' })
         .option('etcd-members', { type: 'number', default: 1 })
         .option('pybal-delay', { type: 'number', default: 200, describe: 'ms before a conftool change takes effect in PyBal' })
-        .option('restart-ms', { type: 'number', default: 300, describe: 'how long `systemctl restart` keeps a service down' })
+        .option('restart-ms', {
+          type: 'string', default: '300',
+          describe: 'how long `systemctl restart` keeps a service down: MS for every host, or MIN:MAX for a time per host picked from a hash of its name (the same on every up; --restart-seed for another pick)',
+        })
+        .option('restart-seed', { type: 'string', describe: 'with --restart-ms MIN:MAX: mixed into the hash, for a different (still reproducible) pick' })
         .option('reboot-ms', { type: 'number', default: 2000, describe: 'how long a simulated reboot keeps sshd away' })
         .option('ssh', { type: 'boolean', default: true, describe: 'start sshd hosts (--no-ssh: etcd and PyBal only)' })
         .option('pybal', { type: 'boolean', default: true, describe: 'start PyBal simulators' })
@@ -72,7 +90,7 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
         const t = Date.now();
         const lab = await (await labModule()).startLab({
           dir: path.resolve(a.dir as string), hosts: a.hosts as number, lbs: a.lbs as number, etcdMembers: a['etcd-members'] as number,
-          pybalDelayMs: a['pybal-delay'] as number, restartMs: a['restart-ms'] as number, rebootMs: a['reboot-ms'] as number,
+          pybalDelayMs: a['pybal-delay'] as number, restartMs: restartOption(a), rebootMs: a['reboot-ms'] as number,
           ssh: a.ssh as boolean, pybal: a.pybal as boolean, bastion: a.bastion as boolean,
         });
         if (a.json) out.push(JSON.stringify(lab.info, null, 2));
@@ -105,6 +123,19 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
       await (await open(a)).heal(a.host as string);
       out.push(`${a.host as string}: healed`);
     }))
+    .command('slow <host> [ms]', 'set how long `systemctl restart` takes on HOST from its next restart on; without MS (or with --reset) back to its time at up', (y) =>
+      withDir(y).positional('host', { type: 'string' })
+        .positional('ms', { type: 'string', describe: 'milliseconds, e.g. 1500' })
+        .option('reset', { type: 'boolean', default: false, describe: 'back to the time the host got at up' }),
+      act(async (a) => {
+        if (a.reset && a.ms !== undefined) throw new UsageError('ERR_LAB_BAD_OPTION', 'slow HOST MS --reset: give MS or --reset, not both', { hint: 'galley-lab slow HOST 1500, or galley-lab slow HOST --reset' });
+        const ms = a.ms === undefined ? undefined : parseMs(String(a.ms as string), 'MS');
+        const lab = await open(a);
+        const host = a.host as string;
+        await lab.setRestartMs(host, ms);
+        const rt = await lab.restartMs(host);
+        out.push(`${host}: systemctl restart takes ${rt.now} ms${rt.now === rt.started ? ' (its time at up)' : ` until \`galley-lab slow ${host}\` (at up: ${rt.started} ms)`}`);
+      }))
     .command('lb <lb> <action> [ms]', 'PyBal simulator faults: down (connection refused), up (clear faults), error (HTTP 500), garbage (HTTP 200 with an unparseable body), lag MS (slower conftool propagation)', (y) =>
       withDir(y).positional('lb', { type: 'string' }).positional('action', { choices: ['down', 'up', 'error', 'garbage', 'lag'] as const }).positional('ms', { type: 'number' }),
       act(async (a) => {

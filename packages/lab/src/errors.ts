@@ -1,4 +1,4 @@
-import { GalleyError } from '@galley/errors';
+import { GalleyError, UsageError } from '@galley/errors';
 
 /** A lab is already running in that directory. */
 export class LabRunningError extends GalleyError {
@@ -59,5 +59,12 @@ export class LabDirConflictError extends GalleyError {
     super('ERR_LAB_DIR_CONFLICT', `${dir} already has ${entries.join(', ')}, which galley-lab up would overwrite`, {
       hint: `use an empty or new directory (galley-lab up --dir NEW), or move ${entries.length > 1 ? 'them' : 'it'} away`,
     });
+  }
+}
+
+/** A lab option (CLI flag or startLab option) with a value the lab cannot use; nothing was started. */
+export class LabOptionError extends UsageError {
+  constructor(option: string, given: string, how: string) {
+    super('ERR_LAB_BAD_OPTION', `${option} ${given}: not a valid value`, { hint: how });
   }
 }

@@ -29,6 +29,8 @@ export interface HostSpec {
   role: 'fleet' | 'bastion' | 'restricted';
   /** A lab started with ssh: false: service state only. */
   noSshd?: boolean;
+  /** Its restart time as started (state/restart_ms holds the current one); absent in older labs. */
+  restartMs?: number;
 }
 
 export function checkHostPrerequisites(): void {

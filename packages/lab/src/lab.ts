@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { configYaml, generateConfig } from './config.js';
 import { etcdHealthy, planEtcd, startEtcdMember, waitEtcd, type EtcdMemberPlan } from './etcd.js';
 import { labEtcd } from './etcd-client.js';
-import { LabDirConflictError, LabNoSshError, LabNotFoundError, LabRunningError, LabStartError, LabUnknownError } from './errors.js';
+import { LabDirConflictError, LabNoSshError, LabNotFoundError, LabOptionError, LabRunningError, LabStartError, LabUnknownError } from './errors.js';
 import {
   checkHostPrerequisites, killSessions, prepareHostState, pickBastionSubnet, prepareClientKey, prepareHost, recordHostNamespace,
   sshConfigText, startHostProcess, waitHostUp, wireBastion, type HostSpec,
@@ -17,6 +17,7 @@ import { planFleet, type FleetPlan, type PlannedPool } from './plan.js';
 import { simulatorEntry } from './pybal/launch.js';
 import type { Faults, SimConfig } from './pybal/sim.js';
 import { cmdline, freePorts, isAlive, mountNs, pidsInMountNamespaces, spawnDetached, tcpOpen, terminate, terminateGroup, waitFor } from './procs.js';
+import { describeRestartMs, restartTimes, type RestartMs, type RestartRange } from './restart-times.js';
 import { seedConftool } from './seed.js';
 import { readState, stateFile, trackLink, trackProcess, trackedProcess, writeState, type LabState } from './state.js';
 
@@ -29,6 +30,8 @@ export interface LabHost {
   dc: string;
   cluster: string;
   services: string[];
+  /** How long `systemctl restart` takes on this host as started (`galley-lab slow` changes it for now). */
+  restartMs: number;
 }
 
 export interface LabInfo {
@@ -59,8 +62,12 @@ export interface StartLabOptions {
   etcdMembers?: number;
   /** PyBal simulators apply conftool changes this long after they happen. */
   pybalDelayMs?: number;
-  /** How long a fake `systemctl restart` keeps the service down. */
-  restartMs?: number;
+  /**
+   * How long a fake `systemctl restart` keeps the service down: one time for every host (default
+   * 300), `{ min, max, seed? }` for a reproducible pick per host (a hash of the FQDN and seed),
+   * or a function of the FQDN. Each host's time is in `info.hosts[].restartMs`.
+   */
+  restartMs?: RestartMs;
   /** How long a simulated `reboot` keeps sshd away. */
   rebootMs?: number;
   ssh?: boolean;
@@ -73,7 +80,8 @@ export interface StartLabOptions {
   checkIntervalMs?: number;
 }
 
-type ResolvedOptions = Required<Omit<StartLabOptions, 'dir'>>;
+/** The options a lab was started with, as lab.json records them (a restartMs function reads 'per-host'). */
+type ResolvedOptions = Required<Omit<StartLabOptions, 'dir' | 'restartMs'>> & { restartMs: number | RestartRange | 'per-host' };
 
 /** Everything a later process (CLI, test worker) needs to drive a running lab: DIR/lab.json. */
 export interface LabFile extends LabInfo {
@@ -144,8 +152,12 @@ function childEnv(): NodeJS.ProcessEnv {
 }
 
 export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
-  const o: ResolvedOptions = { ...DEFAULTS, ...stripUndefined(opts) };
+  const { restartMs: restartSpec = DEFAULTS.restartMs as RestartMs, ...rest } = stripUndefined(opts);
+  const o: ResolvedOptions = { ...DEFAULTS, ...rest, restartMs: describeRestartMs(restartSpec) };
   if (!o.ssh) o.bastion = false;
+  // Every host's restart time, checked before anything is written or started.
+  const plan = planFleet({ hosts: o.hosts, lbs: o.pybal ? o.lbs : 0, depoolThreshold: o.depoolThreshold });
+  const restart = restartTimes(restartSpec, [...plan.hosts.map((h) => h.name), ...(o.ssh && o.bastion ? [BASTION, ...RESTRICTED] : [])]);
   if (o.ssh) checkHostPrerequisites();
   const created = opts.dir === undefined || !fs.existsSync(opts.dir);
   const dir = path.resolve(opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'galley-lab-')));
@@ -168,7 +180,6 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
     if (process.env.GALLEY_LAB_DEBUG) process.stderr.write(`[galley-lab] ${what} at ${Date.now() - t0} ms\n`);
   };
   try {
-    const plan = planFleet({ hosts: o.hosts, lbs: o.pybal ? o.lbs : 0, depoolThreshold: o.depoolThreshold });
 
     // etcd first (it is the slowest to elect), then everything else while it comes up.
     const members = await planEtcd(o.etcdMembers, shmDir);
@@ -194,7 +205,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
       });
     }
     mark('simulators started');
-    const hosts = o.ssh ? await startHosts(dir, plan, o, token, mark) : stateOnlyHosts(dir, plan, o);
+    const hosts = o.ssh ? await startHosts(dir, plan, o, restart, token, mark) : stateOnlyHosts(dir, plan, o, restart);
     await Promise.all(members.map((m) => waitEtcd(m.clientUrl)));
     const etcd = labEtcd(endpoints);
     try {
@@ -213,7 +224,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
     mark('every sshd and simulator answers');
     const fleetNames = new Set(plan.hosts.map((h) => h.name));
     const lifecycle = o.ssh ? await startLifecycle(dir, hosts.filter((h) => fleetNames.has(h.name)), { rebootMs: o.rebootMs }) : undefined;
-    const toLabHost = (h: HostSpec): LabHost => ({ name: h.name, address: h.address, port: h.port, dc: h.dc, cluster: h.cluster, services: h.services });
+    const toLabHost = (h: HostSpec): LabHost => ({ name: h.name, address: h.address, port: h.port, dc: h.dc, cluster: h.cluster, services: h.services, restartMs: h.restartMs ?? 300 });
     const info: LabInfo = {
       dir,
       etcd: { endpoints, members: members.map((m) => ({ name: m.name, clientUrl: m.clientUrl })) },
@@ -261,7 +272,7 @@ function bastionPidOf(dir: string): number | undefined {
   return trackedProcess(dir, 'host', BASTION)?.pid;
 }
 
-async function startHosts(dir: string, plan: FleetPlan, o: ResolvedOptions, token: string, mark: (what: string) => void): Promise<HostSpec[]> {
+async function startHosts(dir: string, plan: FleetPlan, o: ResolvedOptions, restart: Record<string, number>, token: string, mark: (what: string) => void): Promise<HostSpec[]> {
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const ports = await freePorts(plan.hosts.length);
   const specs: HostSpec[] = plan.hosts.map((h, i) => ({
@@ -280,8 +291,9 @@ async function startHosts(dir: string, plan: FleetPlan, o: ResolvedOptions, toke
       }),
     );
   }
+  for (const h of specs) h.restartMs = restart[h.name]!;
   await prepareClientKey(dir);
-  const known = await Promise.all(specs.map((h) => prepareHost(dir, h, { restartMs: o.restartMs, rebootMs: o.rebootMs })));
+  const known = await Promise.all(specs.map((h) => prepareHost(dir, h, { restartMs: h.restartMs!, rebootMs: o.rebootMs })));
   fs.writeFileSync(path.join(dir, 'known_hosts'), known.join('\n') + '\n');
   fs.writeFileSync(path.join(dir, 'ssh_config'), sshConfigText(dir, specs));
   mark('host dirs and keys written');
@@ -306,13 +318,13 @@ async function startHosts(dir: string, plan: FleetPlan, o: ResolvedOptions, toke
  * `ssh: false`: no sshd, but each fleet host still has its service state on disk, so PyBal
  * health checks, failService/heal and serviceState work (stopHost/startHost/reboot do not).
  */
-function stateOnlyHosts(dir: string, plan: FleetPlan, o: ResolvedOptions): HostSpec[] {
+function stateOnlyHosts(dir: string, plan: FleetPlan, o: ResolvedOptions, restart: Record<string, number>): HostSpec[] {
   return plan.hosts.map((h) => {
     const spec: HostSpec = {
       name: h.name, short: h.short, address: '127.0.0.1', port: 0, dc: h.dc, cluster: h.cluster, services: h.services,
-      hdir: path.join(dir, 'hosts', h.name), role: 'fleet', noSshd: true,
+      hdir: path.join(dir, 'hosts', h.name), role: 'fleet', noSshd: true, restartMs: restart[h.name]!,
     };
-    prepareHostState(spec, o);
+    prepareHostState(spec, { restartMs: spec.restartMs!, rebootMs: o.rebootMs });
     return spec;
   });
 }
@@ -516,6 +528,7 @@ export class Lab {
     }
     for (const h of this.#file.lab.hosts) {
       await this.heal(h.name);
+      await this.setRestartMs(h.name);
       if (!h.noSshd && fs.existsSync(path.join(h.hdir, 'state', 'down'))) await this.startHost(h.name);
     }
     for (const lb of this.info.loadBalancers) this.#writeFaults(lb.name, {});
@@ -552,6 +565,32 @@ export class Lab {
     fs.rmSync(path.join(h.hdir, 'state', 'faults'), { recursive: true, force: true });
     fs.mkdirSync(path.join(h.hdir, 'state', 'faults'));
     for (const svc of h.services) fs.writeFileSync(path.join(h.hdir, 'state', 'services', svc), 'active\n');
+  }
+
+  /**
+   * Set how long the host's `systemctl restart` takes from its next restart on (a slow host for
+   * moving-window benchmarks); without `ms`, back to the host's time as the lab started.
+   */
+  async setRestartMs(host: string, ms?: number): Promise<void> {
+    const h = this.#host(host);
+    const v = ms ?? this.#defaultRestartMs(h);
+    if (!Number.isSafeInteger(v) || v < 0) throw new LabOptionError('restart time', String(v), 'whole milliseconds ≥ 0, e.g. 1500');
+    const f = path.join(h.hdir, 'state', 'restart_ms');
+    // The fake systemctl reads the file at each restart: never let it see a half-written one.
+    fs.writeFileSync(`${f}.tmp`, `${v}\n`);
+    fs.renameSync(`${f}.tmp`, f);
+  }
+
+  /** How long the host's `systemctl restart` takes now, and as the lab started. */
+  async restartMs(host: string): Promise<{ now: number; started: number }> {
+    const h = this.#host(host);
+    return { now: Number(fs.readFileSync(path.join(h.hdir, 'state', 'restart_ms'), 'utf8').trim()), started: this.#defaultRestartMs(h) };
+  }
+
+  #defaultRestartMs(h: HostSpec): number {
+    // Labs from before per-host times recorded only the lab-wide number.
+    const o = this.options.restartMs;
+    return h.restartMs ?? (typeof o === 'number' ? o : DEFAULTS.restartMs as number);
   }
 
   async serviceState(host: string, service: string): Promise<ServiceState> {
@@ -697,7 +736,12 @@ export class Lab {
         if (h.noSshd) ok = true;
         else if (h.inBastionNet) ok = bpid !== undefined && isAlive(bpid);
         else ok = await tcpOpen(h.address, h.port, 2000);
-        const svcs = h.services.map((s) => `${s}=${fs.readFileSync(path.join(h.hdir, 'state', 'services', s), 'utf8').trim()}`).join(' ');
+        let svcs = h.services.map((s) => `${s}=${fs.readFileSync(path.join(h.hdir, 'state', 'services', s), 'utf8').trim()}`).join(' ');
+        // The restart time only when it is not the lab-wide one (a range, or `galley-lab slow`).
+        const rt = await this.restartMs(h.name).catch(() => undefined);
+        if (rt && (rt.now !== rt.started || typeof this.options.restartMs !== 'number')) {
+          svcs += `${svcs ? ' ' : ''}restart=${rt.now}ms${rt.now !== rt.started ? ` (at up: ${rt.started}ms)` : ''}`;
+        }
         out.push({
           component: 'host', name: h.name, ok: ok || down || rebooting,
           detail: h.noSshd ? `no sshd (ssh: false) ${svcs}` : `${h.address}:${h.port} ${down ? 'stopped' : rebooting ? 'rebooting' : ok ? 'sshd up' : 'sshd NOT answering'}${svcs ? ` ${svcs}` : ''}`,
