@@ -38,7 +38,7 @@ export function summary(lab: Lab, ms?: number): string[] {
 /** --restart-ms (already parsed by its coerce) with --restart-seed; a seed without a range is refused. */
 function restartOption(a: Record<string, unknown>): number | RestartRange {
   // Parsed here, not by a yargs coerce: yargs would keep only the message of our error, not its hint.
-  const v = parseRestartMs(String(a['restart-ms'] as string));
+  const v = parseRestartMs(String(a['restart-ms']));
   const seed = a['restart-seed'] as string | undefined;
   if (seed === undefined) return v;
   if (typeof v === 'number') throw new UsageError('ERR_LAB_BAD_OPTION', `--restart-seed ${seed} needs --restart-ms MIN:MAX`, { hint: 'give a range, e.g. --restart-ms 300:3000 --restart-seed 2' });
@@ -129,7 +129,7 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
         .option('reset', { type: 'boolean', default: false, describe: 'back to the time the host got at up' }),
       act(async (a) => {
         if (a.reset && a.ms !== undefined) throw new UsageError('ERR_LAB_BAD_OPTION', 'slow HOST MS --reset: give MS or --reset, not both', { hint: 'galley-lab slow HOST 1500, or galley-lab slow HOST --reset' });
-        const ms = a.ms === undefined ? undefined : parseMs(String(a.ms as string), 'MS');
+        const ms = a.ms === undefined ? undefined : parseMs(a.ms as string, 'MS');
         const lab = await open(a);
         const host = a.host as string;
         await lab.setRestartMs(host, ms);
