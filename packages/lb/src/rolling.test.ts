@@ -742,6 +742,36 @@ describe('moving window (window=moving)', () => {
     expect(secondStart).toBeGreaterThan(canaryDone);
   });
 
+  it('an interrupted moving run resumes: the hosts it left out go first, the ones done are skipped, the rest roll in the window', async () => {
+    const fleet = FakeFleet.cluster(6, { threshold: 0.1 });
+    const hosts = names(6);
+    for (const h of hosts) fleet.actionMs.set(h, 10);
+    fleet.actionMs.set(hosts[0]!, 60);
+    const ac = new AbortController();
+    const ports = fleet.ports();
+    const emit = ports.emit;
+    // SIGINT once mw1003 is acting: mw1002 is done by then, mw1001 (slow) and mw1003 are still out
+    ports.emit = (e) => {
+      emit(e);
+      if (e.type === 'host-phase' && e.phase === 'acting' && e.host === hosts[2]) ac.abort();
+    };
+    const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
+    const first = await runRolling(ports, { selection, batch: parseBatchSpec('2'), window: 'moving', commands: restart, signal: ac.signal, scope: { cluster: 'jobrunner' } });
+    expect(first.status).toBe('interrupted');
+    expect(first.succeeded).toEqual([hosts[1]]);
+    expect(first.inFlight.map((h) => h.host).sort()).toEqual([hosts[0], hosts[2]]);
+    const entries = [...fleet.journalEntries];
+    const before = fleet.actions.length;
+    const r = await run(fleet, { batch: '2', window: 'moving', select: { cluster: 'jobrunner' }, resume: { runId: 'r1', entries }, scope: { cluster: 'jobrunner' } });
+    expect(r.status).toBe('succeeded');
+    expect(r.skipped).toContainEqual({ host: hosts[1], why: 'done in run r1' });
+    // the leftovers (acted, not repooled) are repooled without a second restart; the rest roll
+    expect(fleet.actions.slice(before).map((a) => a.host).sort()).toEqual(hosts.slice(3));
+    expect(everythingBack(fleet)).toBe(true);
+    expect(fleet.violations).toEqual([]);
+    expect(fleet.maxDepooledHosts).toBe(2);
+  });
+
   it('interrupted: nothing new starts, the hosts out finish their step and are reported', async () => {
     const fleet = FakeFleet.cluster(6, { threshold: 0.1 });
     const hosts = names(6);
