@@ -578,6 +578,35 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     return k;
   };
 
+  /** Hosts this run left out of their pools by failures: they use up the batch size. */
+  const leftDepooled = (): number => [...states.values()].filter((s) => s.phase === 'failed' && s.stillDepooled).length;
+
+  /**
+   * A batch has ended: its line in the report, its batch-done event, and its count against the
+   * failure budget (`budgetText` says what the budget counts). 'interrupted' when a signal stopped
+   * it mid-way, 'over-budget' when it was one failed batch too many.
+   */
+  const endBatch = (hs: readonly HostState[], no: number, ok: boolean, budgetText: string): 'interrupted' | 'over-budget' | undefined => {
+    const hosts = hs.map((s) => s.plan.host);
+    const done = hs.filter((s) => s.phase === 'done').map((s) => s.plan.host);
+    if (signal?.aborted && hs.some((s) => !TERMINAL.has(s.phase))) {
+      batches.push({ batch: no, hosts, ok: false, reason: 'interrupted' });
+      emit({ type: 'batch-done', batch: no, ok: false, succeeded: done, failed: [], reason: 'interrupted' });
+      return 'interrupted';
+    }
+    const failedHosts = hs.filter((s) => s.phase === 'failed' || s.phase === 'put-back');
+    // a batch stopped by StopRun before any host failed: say where its hosts were left
+    const why = failedHosts.length ? failedHosts.map((s) => `${s.plan.host}: ${s.reason ?? ''}`) : hs.filter((s) => s.phase !== 'done').map((s) => `${s.plan.host}: stopped at ${s.phase}`);
+    const reason = ok ? undefined : why.join('; ') || undefined;
+    batches.push({ batch: no, hosts, ok, ...(reason ? { reason } : {}) });
+    emit({ type: 'batch-done', batch: no, ok, succeeded: done, failed: failedHosts.map((s) => s.plan.host), ...(reason ? { reason } : {}) });
+    if (ok) return undefined;
+    failedBatches++;
+    if (failedBatches <= maxFailed) return undefined;
+    stopReason ??= `${failedBatches} ${budgetText}, more than max-failed-batches=${maxFailed}`;
+    return 'over-budget';
+  };
+
   /**
    * The moving window: each host is its own batch (the same runBatch, so the same depool → verify
    * → act → repool → verify steps, journal and fail-closed rules), and a new one starts as soon as
@@ -594,7 +623,11 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     const windowSize = (): number => {
       // the ramp advances by whole batches' worth of finished hosts
       let j = 0;
-      for (let acc = batchSizeAt(spec, 0, n); acc <= finished; acc += batchSizeAt(spec, j, n)) j++;
+      let acc = batchSizeAt(spec, 0, n);
+      while (acc <= finished) {
+        j++;
+        acc += batchSizeAt(spec, j, n);
+      }
       return batchSizeAt(spec, j, n);
     };
     const NOT_YET_OUT: ReadonlySet<HostPhase> = new Set(['pending', 'depooling', 'depooled']);
@@ -608,19 +641,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
           stopReason ??= err instanceof StopRun ? err.message : `stopped by an unexpected error: ${errorText(err)}`;
         }
         finished++;
-        if (signal?.aborted && !TERMINAL.has(s.phase)) {
-          batches.push({ batch: no, hosts: [s.plan.host], ok: false, reason: 'interrupted' });
-          emit({ type: 'batch-done', batch: no, ok: false, succeeded: [], failed: [], reason: 'interrupted' });
-          return;
-        }
-        const failedHere = s.phase === 'failed' || s.phase === 'put-back';
-        const reason = ok ? undefined : `${s.plan.host}: ${s.reason ?? (failedHere ? '' : `stopped at ${s.phase}`)}`;
-        batches.push({ batch: no, hosts: [s.plan.host], ok, ...(reason ? { reason } : {}) });
-        emit({ type: 'batch-done', batch: no, ok, succeeded: s.phase === 'done' ? [s.plan.host] : [], failed: failedHere ? [s.plan.host] : [], ...(reason ? { reason } : {}) });
-        if (!ok && !signal?.aborted) {
-          failedBatches++;
-          if (failedBatches > maxFailed) stopReason ??= `${failedBatches} failed host(s) in a moving window, more than max-failed-batches=${maxFailed}`;
-        }
+        endBatch([s], no, ok, 'failed host(s) in a moving window');
       })();
       inFlight.set(s, p.finally(() => inFlight.delete(s)));
     };
@@ -629,7 +650,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     };
     while (queue.length && !stopReason && !signal?.aborted) {
       const size = windowSize();
-      const out = [...states.values()].filter((s) => s.phase === 'failed' && s.stillDepooled).length;
+      const out = leftDepooled();
       if (size - out <= 0) {
         if (inFlight.size) {
           await slotFrees();
@@ -727,7 +748,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
       if (signal?.aborted) break;
       const size = batchSizeAt(spec, i, n);
       // Hosts this run left depooled use up the batch's budget: never more out at once than a batch.
-      const out = [...states.values()].filter((s) => s.phase === 'failed' && s.stillDepooled).length;
+      const out = leftDepooled();
       const room = size - out;
       if (room <= 0) {
         stopReason = `${out} host(s) are still depooled after failures, which uses the whole batch size ${size}; not depooling more`;
@@ -755,22 +776,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
         total = expected;
       }
       const ok = await runBatch(hs, no, total);
-      if (signal?.aborted && hs.some((s) => !TERMINAL.has(s.phase))) {
-        batches.push({ batch: no, hosts: hs.map((s) => s.plan.host), ok: false, reason: 'interrupted' });
-        emit({ type: 'batch-done', batch: no, ok: false, succeeded: hs.filter((s) => s.phase === 'done').map((s) => s.plan.host), failed: [], reason: 'interrupted' });
-        break;
-      }
-      const failedHosts = hs.filter((s) => s.phase === 'failed' || s.phase === 'put-back');
-      const reason = ok ? undefined : failedHosts.map((s) => `${s.plan.host}: ${s.reason ?? ''}`).join('; ');
-      batches.push({ batch: no, hosts: hs.map((s) => s.plan.host), ok, ...(reason ? { reason } : {}) });
-      emit({ type: 'batch-done', batch: no, ok, succeeded: hs.filter((s) => s.phase === 'done').map((s) => s.plan.host), failed: failedHosts.map((s) => s.plan.host), ...(reason ? { reason } : {}) });
-      if (!ok) {
-        failedBatches++;
-        if (failedBatches > maxFailed) {
-          stopReason = `${failedBatches} failed batch(es), more than max-failed-batches=${maxFailed}`;
-          break;
-        }
-      }
+      if (endBatch(hs, no, ok, 'failed batch(es)') !== undefined) break;
       if (queue.length && !signal?.aborted && opts.sleepMs) {
         emit({ type: 'sleep', batch: no, ms: opts.sleepMs });
         await ports.clock.sleep(opts.sleepMs, signal);
