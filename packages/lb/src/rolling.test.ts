@@ -742,6 +742,36 @@ describe('moving window (window=moving)', () => {
     expect(secondStart).toBeGreaterThan(canaryDone);
   });
 
+  it('an operator acts mid-window: a host depooled by hand before its turn stays depooled, one pooled back by hand after its restart is left in, not written again', async () => {
+    const fleet = FakeFleet.cluster(6, { threshold: 0.1 });
+    const hosts = names(6);
+    for (const h of hosts) fleet.actionMs.set(h, 10);
+    const objectsOf = (h: string) => [...fleet.objects.values()].filter((o) => o.tags.name === h);
+    const ports = fleet.ports();
+    const emit = ports.emit;
+    ports.emit = (e) => {
+      emit(e);
+      // once mw1002 is restarted: the operator puts it back in, and takes mw1005 (not started yet) out
+      if (e.type === 'host-phase' && e.host === hosts[1] && e.phase === 'acted') {
+        void fleet.store.set(objectsOf(hosts[1]), 'no', 'yes');
+        void fleet.store.set(objectsOf(hosts[4]!), 'yes', 'no');
+      }
+    };
+    const selection = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner' });
+    const writesBefore = fleet.writes.length;
+    const r = await runRolling(ports, { selection, batch: parseBatchSpec('2'), window: 'moving', commands: restart });
+    // mw1005: found already no at its turn, nothing written, not put back into traffic
+    expect(objectsOf(hosts[4]!).map((o) => o.pooled)).toEqual(['no', 'no']);
+    expect(fleet.writes.slice(writesBefore).filter((w) => w.key.includes(hosts[4]!)).map((w) => `${w.from}>${w.to}`)).toEqual(['yes>no', 'yes>no']); // the operator's two
+    expect(r.warnings.filter((w) => w.includes(hosts[4]!) && /already pooled=no when depooling; not touched/.test(w)).length).toBe(2);
+    // mw1002: the operator's yes stands; the run's repool found it changed and wrote nothing
+    expect(objectsOf(hosts[1]!).map((o) => o.pooled)).toEqual(['yes', 'yes']);
+    // writes to mw1002: the run's depool, then the operator's repool, and nothing after
+    expect(fleet.writes.slice(writesBefore).filter((w) => w.key.includes(hosts[1]!)).map((w) => `${w.from}>${w.to}`)).toEqual(['yes>no', 'yes>no', 'no>yes', 'no>yes']);
+    expect(r.succeeded).toContain(hosts[1]);
+    expect(fleet.violations).toEqual([]);
+  });
+
   it('an interrupted moving run resumes: the hosts it left out go first, the ones done are skipped, the rest roll in the window', async () => {
     const fleet = FakeFleet.cluster(6, { threshold: 0.1 });
     const hosts = names(6);
