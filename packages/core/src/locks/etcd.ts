@@ -83,6 +83,14 @@ const cmpRev = (a: { createRevision: string }, b: { createRevision: string }) =>
  * as its own timer does: counting from `created` would let others delete a holder that had to wait.
  * A waiter (no `acquired` yet) holds nothing: its wait is bounded by waitTimeoutSeconds and its lease.
  */
+/**
+ * The slot rule: the key at `rank` in its queue (after `ahead`, oldest first) holds the lock when
+ * fewer than `concurrency` are ahead of it and fewer than each of their own concurrencies.
+ */
+function slotFree(rank: number, ahead: readonly LockEntry[], concurrency: number): boolean {
+  return rank < concurrency && ahead.every((e) => rank < e.concurrency);
+}
+
 export const isExpired = (e: LockValue, now = Date.now()) => e.ttl > 0 && e.acquired !== undefined && Date.parse(e.acquired) + e.ttl * 1000 < now;
 
 /** Reads and administers the lock table (`cookbook --locks`, `--break-lock`). */
@@ -249,7 +257,7 @@ export class EtcdLockSession implements LockSession {
         const rank = entries.findIndex((e) => e.key === key);
         if (rank < 0) throw new LockLostError(`our queue key for ${lock} disappeared while waiting`);
         const ahead = entries.slice(0, rank);
-        if (rank < opts.concurrency && ahead.every((e) => rank < e.concurrency)) break;
+        if (slotFree(rank, ahead, opts.concurrency)) break;
         const holders = info(ahead);
         const sig = holders.map((h) => h.key).join(',');
         if (sig !== announced) {
@@ -284,16 +292,24 @@ export class EtcdLockSession implements LockSession {
       throw err;
     }
     if (revision === undefined) throw new LockLostError(`lock key ${key} was removed right after we obtained ${lock}`, BROKEN_HINT);
+    await this.hold(lock, key, opts.ttlSeconds, revision);
+    return { key, busy: false, holders: [], reentrant: false };
+  }
+
+  /**
+   * `key` (written at `revision`) now holds `lock`: its max-hold timer, and a watch on the key.
+   * Our key deleted by someone else (`--break-lock`, or another run expiring it) means the lock is
+   * no longer ours: stop at once, not only at the next verify(). From the revision of our own
+   * write on, so a delete in between is not missed.
+   */
+  private async hold(lock: string, key: string, ttlSeconds: number, revision: string): Promise<void> {
     const timer = setTimeout(() => {
-      this.markLost(new LockExpiredError(lock, opts.ttlSeconds));
+      this.markLost(new LockExpiredError(lock, ttlSeconds));
       void this.locks.etcd.delete().key(key).exec().catch(() => undefined);
-    }, opts.ttlSeconds * 1000);
+    }, ttlSeconds * 1000);
     timer.unref();
     const entry: HeldKey = { key, timer };
     this.held.set(lock, entry);
-    // Our key deleted by someone else (`--break-lock`, or another run expiring it) means the lock is
-    // no longer ours: stop at once, not only at the next verify(). From the revision of our own
-    // write on, so a delete in between is not missed.
     try {
       const w = await this.locks.etcd.watch().key(key).startRevision(String(BigInt(revision) + 1n)).create();
       w.on('delete', () => this.markLost(new LockLostError(`lock key ${key} was removed by someone else`, BROKEN_HINT)));
@@ -302,7 +318,6 @@ export class EtcdLockSession implements LockSession {
     } catch {
       // verify() still confirms every key before each write and non-safe command
     }
-    return { key, busy: false, holders: [], reentrant: false };
   }
 
   /**
@@ -409,7 +424,7 @@ export class EtcdLockSession implements LockSession {
           for (const e of entries) if (isExpired(e, now)) void etcd.delete().key(e.key).exec().catch(() => undefined);
           const live = entries.filter((e) => !isExpired(e, now));
           const rank = live.length;
-          if (rank < opts.concurrency && live.every((e) => rank < e.concurrency)) {
+          if (slotFree(rank, live, opts.concurrency)) {
             seenFree.set(name, res.revision);
           } else {
             // Tried again only as "empty" or after a fresh look at it (the next failure branch).
@@ -460,30 +475,10 @@ export class EtcdLockSession implements LockSession {
       await watcher?.cancel().catch(() => undefined);
     }
 
-    const entries: HeldKey[] = todo.map((name, i) => {
-      const lock = `${kind}/${name}`;
-      const key = keys[i]!;
-      const timer = setTimeout(() => {
-        this.markLost(new LockExpiredError(lock, opts.ttlSeconds));
-        void etcd.delete().key(key).exec().catch(() => undefined);
-      }, opts.ttlSeconds * 1000);
-      timer.unref();
-      const entry: HeldKey = { key, timer };
-      this.held.set(lock, entry);
-      out.set(name, { name, key, busy: false, holders: [], reentrant: false });
-      return entry;
-    });
-    // As acquire(): a key of ours deleted by someone else from the revision of our write on.
     await Promise.all(
-      entries.map(async (entry) => {
-        try {
-          const w = await etcd.watch().key(entry.key).startRevision(String(BigInt(revision) + 1n)).create();
-          w.on('delete', () => this.markLost(new LockLostError(`lock key ${entry.key} was removed by someone else`, BROKEN_HINT)));
-          if (this.closed) await w.cancel().catch(() => undefined);
-          else entry.watcher = w;
-        } catch {
-          // verify() still confirms every key before each write and non-safe command
-        }
+      todo.map((name, i) => {
+        out.set(name, { name, key: keys[i]!, busy: false, holders: [], reentrant: false });
+        return this.hold(`${kind}/${name}`, keys[i]!, opts.ttlSeconds, revision);
       }),
     );
     return inOrder();
