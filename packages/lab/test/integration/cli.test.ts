@@ -1,46 +1,18 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { conftoolKey, openLab, type Lab } from '@galley/lab';
 import { labSsh } from '@galley/lab/testing';
+import { labCli, statusLine, type Out } from './cli-run.js';
 import { labEtcd } from '../../src/etcd-client.js';
 import { tcpOpen, waitFor } from '../../src/procs.js';
 
 // jest's testTimeout is a global option: the integration project's 60 s does not reach here.
 jest.setTimeout(120000);
 
-const execP = promisify(execFile);
-const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/bin.js');
-const env = { ...process.env, NODE_OPTIONS: '' };
-
-interface Out {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** One `galley-lab` command through the built binary, against this file's own lab. */
-async function cli(...args: string[]): Promise<Out> {
-  try {
-    const r = await execP(process.execPath, [bin, ...args, '--dir', dir], { env });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    if (typeof e.code !== 'number') throw err;
-    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
-
-/** The `status` line of one component (`ok  ` or `FAIL`, component, name, detail). */
-function statusLine(out: Out, name: string): string {
-  const line = out.stdout.split('\n').find((l) => l.split(/\s+/).includes(name));
-  if (!line) throw new Error(`no status line for ${name} in:\n${out.stdout}`);
-  return line;
-}
+const cli = (...args: string[]): Promise<Out> => labCli(dir, ...args);
 
 type ServerJson = { pooled: boolean; weight: number; up: boolean; enabled: boolean };
 async function server(host: string): Promise<ServerJson> {
