@@ -1,14 +1,14 @@
 import type { Agent, Dispatcher } from 'undici';
 import type * as UndiciModule from 'undici';
+import { redact } from '@galley/errors';
+import { Recorder } from './base.js';
+import { InventoryError, MonitoringError, UnknownHostError } from './errors.js';
 
 // undici loads at the first request: a run that never calls the inventory or monitoring endpoint
 // (a rolling restart with them configured, a plan, `--help`) does not pay for it.
 type Undici = typeof UndiciModule;
 let undiciModule: Promise<Undici> | undefined;
 const loadUndici = (): Promise<Undici> => (undiciModule ??= import('undici'));
-import { redact } from '@galley/errors';
-import { Recorder } from './base.js';
-import { InventoryError, MonitoringError, UnknownHostError } from './errors.js';
 import { HOST_STATUSES, type DowntimeOptions, type HostStatus, type Inventory, type InventoryRecord, type LifecycleHooks, type Monitoring } from './types.js';
 
 export interface HttpEndpointConfig {
