@@ -13,12 +13,9 @@
 // its ideal; lockstep printed beside. The moving mode runs first, so lockstep has times to use.
 //
 // Options: --runs N (runs per mode, default 2), --hosts N (default 40), --batch N (default 4).
-import { Conftool, connectEtcd } from '@galley/confctl';
-import { loadConfig } from '@galley/config';
 import { startLab } from '@galley/lab';
-import { conftoolStore, parseBatchSpec, pybalCapacity, pybalVerifier, realClock, remoteExecutor, runRolling, selectHosts } from '@galley/lb';
-import { PybalClient, PybalService, PybalTopology } from '@galley/pybal';
-import { Remote } from '@galley/remote';
+import { parseBatchSpec, runRolling, selectHosts } from '@galley/lb';
+import { clientsFor, libraryPorts } from './lib/lab-ports.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -49,11 +46,7 @@ function lockstepIdeal(ds, size) {
 const t0 = Date.now();
 const lab = await startLab({ hosts: HOSTS, lbs: 2, pybalDelayMs: DELAY, restartMs: { min: 300, max: 3000 }, depoolThreshold: 0.2 });
 console.log(`lab: ${HOSTS} hosts, 2 LBs, PyBal delay ${DELAY} ms, restarts 300–3000 ms per host; up in ${Date.now() - t0} ms (${lab.dir})`);
-const { config } = await loadConfig({ file: lab.info.config });
-const confctl = new Conftool(connectEtcd(config.etcd), { namespace: lab.info.namespace });
-const remote = new Remote(config.ssh);
-const client = new PybalClient({ requestTimeoutMs: config.pybal.requestTimeoutMs, retries: config.pybal.retries });
-const pybal = new PybalService({ topology: new PybalTopology(config.pybal), client, verifyTimeoutMs: 10_000 });
+const c = await clientsFor(lab);
 const rows = { moving: [], lockstep: [] };
 /** host → its action time (ms), from the latest moving run */
 const actionOf = new Map();
@@ -61,27 +54,18 @@ try {
   for (let run = 1; run <= RUNS; run++) {
     for (const window of run === 1 || run % 2 ? ['moving', 'lockstep'] : ['lockstep', 'moving']) {
       const runId = `bench-moving-${Date.now()}`;
-      let seq = 0;
       const acting = new Map();
       const action = new Map();
       let maxOut = 0;
       const out = new Set();
-      const ports = {
-        store: conftoolStore(confctl),
-        executor: remoteExecutor(remote),
-        verifier: pybalVerifier(pybal),
-        capacity: pybalCapacity(pybal),
-        journal: { append: (e) => confctl.kv.txn([], [{ type: 'put', key: `/galley/runs/${runId}/${String(seq++).padStart(6, '0')}`, value: JSON.stringify(e) }]).then(() => undefined) },
-        clock: realClock,
-        emit: (e) => {
-          if (e.type !== 'host-phase') return;
-          if (e.phase === 'depooling') out.add(e.host);
-          if (e.phase === 'done' || e.phase === 'failed' || e.phase === 'put-back') out.delete(e.host);
-          maxOut = Math.max(maxOut, out.size);
-          if (e.phase === 'acting') acting.set(e.host, Date.now());
-          if (e.phase === 'acted') action.set(e.host, Date.now() - acting.get(e.host));
-        },
-      };
+      const ports = libraryPorts(c, runId, (e) => {
+        if (e.type !== 'host-phase') return;
+        if (e.phase === 'depooling') out.add(e.host);
+        if (e.phase === 'done' || e.phase === 'failed' || e.phase === 'put-back') out.delete(e.host);
+        maxOut = Math.max(maxOut, out.size);
+        if (e.phase === 'acting') acting.set(e.host, Date.now());
+        if (e.phase === 'acted') action.set(e.host, Date.now() - acting.get(e.host));
+      });
       const selection = await selectHosts(ports.store, {});
       const order = selection.hosts.map((h) => h.host);
       const started = Date.now();
@@ -107,8 +91,6 @@ try {
   console.log(`MOVING: median ${m('moving', 'wall')} ms, ideal ${m('moving', 'ideal')} ms, ratio ${ratio.toFixed(2)} (target ≤ 1.15: ${ratio <= 1.15 ? 'MET' : 'NOT MET'})`);
   console.log(`LOCKSTEP: median ${m('lockstep', 'wall')} ms, ideal ${m('lockstep', 'ideal')} ms, ratio ${(m('lockstep', 'wall') / m('lockstep', 'ideal')).toFixed(2)}; moving is ${(m('lockstep', 'wall') / m('moving', 'wall')).toFixed(2)}× faster`);
 } finally {
-  await remote.close();
-  await client.close();
-  confctl.close();
+  await c.close();
   await lab.stop();
 }

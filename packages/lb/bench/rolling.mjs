@@ -18,12 +18,9 @@
 // Options: --runs N (rolling runs, default 3), --skip-rolling, --skip-plan.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { Conftool, connectEtcd } from '@galley/confctl';
-import { loadConfig } from '@galley/config';
 import { startLab } from '@galley/lab';
-import { conftoolStore, parseBatchSpec, pybalCapacity, pybalVerifier, realClock, remoteExecutor, runRolling, selectHosts } from '@galley/lb';
-import { PybalClient, PybalService, PybalTopology } from '@galley/pybal';
-import { Remote } from '@galley/remote';
+import { parseBatchSpec, runRolling, selectHosts } from '@galley/lb';
+import { clientsFor, libraryPorts } from './lib/lab-ports.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -33,15 +30,6 @@ const opt = (name, dflt) => {
 const RUNS = Number(opt('runs', '3'));
 const DELAY = 300;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-async function clientsFor(lab) {
-  const { config } = await loadConfig({ file: lab.info.config });
-  const confctl = new Conftool(connectEtcd(config.etcd), { namespace: lab.info.namespace });
-  const remote = new Remote(config.ssh);
-  const client = new PybalClient({ requestTimeoutMs: config.pybal.requestTimeoutMs, retries: config.pybal.retries });
-  const pybal = new PybalService({ topology: new PybalTopology(config.pybal), client, verifyTimeoutMs: 10_000 });
-  return { confctl, remote, client, pybal, close: async () => { await remote.close(); await client.close(); confctl.close(); } };
-}
 
 async function rollingBench() {
   const t0 = Date.now();
@@ -56,22 +44,13 @@ async function rollingBench() {
       const marks = new Map();
       let batches = 0;
       const mark = (batch, what) => marks.set(`${batch}:${what}`, Date.now());
-      let seq = 0;
-      const ports = {
-        store: conftoolStore(c.confctl),
-        executor: remoteExecutor(c.remote),
-        verifier: pybalVerifier(c.pybal),
-        capacity: pybalCapacity(c.pybal),
-        journal: { append: (e) => c.confctl.kv.txn([], [{ type: 'put', key: `/galley/runs/${runId}/${String(seq++).padStart(6, '0')}`, value: JSON.stringify(e) }]).then(() => undefined) },
-        clock: realClock,
-        emit: (e) => {
-          if (e.type === 'batch-started') batches++;
-          if (e.type !== 'host-phase') return;
-          // first host of the batch entering a phase marks it
-          const k = `${e.batch}:${e.phase}`;
-          if (!marks.has(k)) mark(e.batch, e.phase);
-        },
-      };
+      const ports = libraryPorts(c, runId, (e) => {
+        if (e.type === 'batch-started') batches++;
+        if (e.type !== 'host-phase') return;
+        // first host of the batch entering a phase marks it
+        const k = `${e.batch}:${e.phase}`;
+        if (!marks.has(k)) mark(e.batch, e.phase);
+      });
       const started = Date.now();
       const selection = await selectHosts(ports.store, {});
       const report = await runRolling(ports, { selection, batch: parseBatchSpec('4'), commands: [{ argv: ['systemctl', 'restart', 'nginx', 'php-fpm'], timeoutMs: 30_000 }], sleepMs: 0 });
