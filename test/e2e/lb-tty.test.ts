@@ -54,7 +54,7 @@ describe('sre.lb.rolling-restart on a terminal', () => {
   it('one task per batch, a subtask per host under it showing the phase; a host ends as "done"', async () => {
     await settled(lab, 'eqiad', 'jobrunner');
     const r = await onTty(['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'reason=e2e tty']);
-    expect(r.code).toBe(0);
+    if (r.code !== 0) throw new Error(`exit ${r.code}, expected 0; the screen:\n${r.screen}`);
     expect(r.screen).toMatch(/✔ Batch 1\/2: mw1301\.eqiad\.wmnet, mw1302\.eqiad\.wmnet\n/);
     expect(r.screen).toMatch(/✔ Batch 2\/2: mw1303\.eqiad\.wmnet, mw1304\.eqiad\.wmnet\n/);
     for (const h of ['mw1301', 'mw1302', 'mw1303', 'mw1304'].map((x) => `${x}.eqiad.wmnet`)) {
@@ -73,7 +73,7 @@ describe('sre.lb.rolling-restart on a terminal', () => {
   it("a batch's lines (depool, restart, repool) are drawn in its block: after the previous batch's end, before its own", async () => {
     await settled(lab, 'eqiad', 'jobrunner');
     const r = await onTty(['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e tty order']);
-    expect(r.code).toBe(0);
+    if (r.code !== 0) throw new Error(`exit ${r.code}, expected 0; the screen:\n${r.screen}`);
     // The capture is every redraw in turn: a line's first appearance is when the operator first saw it.
     const lines = r.screen.split('\n');
     const first = (re: RegExp): number => lines.findIndex((l) => re.test(l));
@@ -148,7 +148,7 @@ describe('sre.lb.rolling-restart on a terminal', () => {
         }
       });
       expect(released).toBe(true);
-      expect(r.code).toBe(0);
+      if (r.code !== 0) throw new Error(`exit ${r.code}, expected 0; the screen:\n${r.screen}`);
       const lines = seenWhileWaiting.replace(/\r/g, '').split('\n');
       const first = (re: RegExp): number => lines.findIndex((l) => re.test(l));
       // a line of batch 2's block (indented under it), not a line printed over the drawing
