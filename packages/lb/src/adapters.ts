@@ -1,16 +1,17 @@
 /**
  * Thin adapters from the real clients (@galley/confctl, @galley/remote, @galley/pybal), as the
- * runner injects them (already bound to dry-run, fencing and host locks), to the lb ports.
- * The client shapes are declared structurally so any client the runner hands over fits.
+ * runner injects them (core's `Clients`, already bound to dry-run, fencing and host locks), to the
+ * lb ports. Each takes the part of the client it uses (a `Pick` of core's client type), so unit
+ * tests may hand over a smaller fake of the same contract.
  */
+import type { ConftoolClient, PybalServiceClient, RemoteClient } from '@galley/core';
 // The service alone, not the package index: the index's PybalClient loads undici, which a plan,
 // `--help` or an argument error of an lb cookbook never needs.
-import { PybalService, type Capacity, type Verification } from '@galley/pybal/service';
+import { PybalService, type Verification } from '@galley/pybal/service';
 import type { PoolRef } from '@galley/pybal';
 import { isGalleyError } from '@galley/errors';
 import type {
   CapacityProbe,
-  CommandSpec,
   Executor,
   HostOutcome,
   LbVerification,
@@ -18,43 +19,10 @@ import type {
   PoolCapacity,
   PoolChange,
   PoolObject,
-  PoolSelector,
   PoolStore,
   Pooled,
   WriteOutcome,
 } from './ports.js';
-
-interface ChangeLike {
-  key: string;
-  tags: PoolObject['tags'];
-  field: string;
-  from: unknown;
-  to: unknown;
-}
-
-/** What lb uses of @galley/confctl's Conftool. */
-export interface ConftoolLike {
-  readonly dryRun: boolean;
-  select(sel: PoolSelector): Promise<PoolObject[]>;
-  restore(changes: ChangeLike[]): Promise<ChangeLike[]>;
-}
-
-/** What lb uses of @galley/remote's Remote. */
-export interface RemoteLike {
-  run(
-    hosts: string[],
-    commands: CommandSpec[],
-    opts?: { batchSize?: number; mode?: 'async' | 'sync'; signal?: AbortSignal; isSafe?: boolean },
-  ): Promise<{ results: { host: string; ok: boolean; exitCode: number | null; failure?: string; message?: string; commands: { cmd: string; exitCode: number | null; stdout: string; stderr: string }[] }[] }>;
-}
-
-/** What lb uses of @galley/pybal's PybalService. */
-export interface PybalLike {
-  verifyDepooled(nodes: readonly PoolObject[], opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Verification>;
-  verifyPooled(nodes: readonly PoolObject[], opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Verification>;
-  capacity(pool: PoolRef): Promise<Capacity>;
-  readonly topology: { poolFor(dc: string, cluster: string, service: string): PoolRef | undefined };
-}
 
 const NO_MATCH = 'ERR_CONFCTL_NO_MATCH';
 const RESTORE_CONFLICT = 'ERR_CONFCTL_RESTORE_CONFLICT';
@@ -69,7 +37,7 @@ function codeOf(err: unknown): string | undefined {
  * concurrent change only while that still holds), so an object someone else moved to `inactive`
  * meanwhile is never overwritten. One call per object, in parallel, to know each object's outcome.
  */
-export function conftoolStore(confctl: ConftoolLike): PoolStore {
+export function conftoolStore(confctl: Pick<ConftoolClient, 'select' | 'restore'>): PoolStore {
   const casWrite = async (items: { key: string; tags: PoolObject['tags']; from: Pooled; to: Pooled }[]): Promise<WriteOutcome> => {
     const out: WriteOutcome = { changed: [], skipped: [], already: [], failed: [] };
     const settled = await Promise.allSettled(items.map((i) => confctl.restore([{ key: i.key, tags: i.tags, field: 'pooled', from: i.to, to: i.from }])));
@@ -134,7 +102,7 @@ export function failureText(r: { host: string; failure?: string; message?: strin
 }
 
 /** All commands in order on every host of the batch at once (the batch is already the unit of risk). */
-export function remoteExecutor(remote: RemoteLike): Executor {
+export function remoteExecutor(remote: Pick<RemoteClient, 'run'>): Executor {
   return {
     prepare: (hosts) => {
       // A read-only no-op opens (and pools) the connections; failures show up on the real run.
@@ -172,8 +140,8 @@ function afterWait(v: LbVerification, timeoutMs: number, started: number): LbVer
  * Verification polls each (pool, LB) once per round, with a short fixed interval: waiting for
  * PyBal is most of a batch's wall time, and the default back-off overshoots the propagation delay.
  */
-export function pybalVerifier(pybal: PybalLike, opts: { pollIntervalMs?: number } = {}): LbVerifier {
-  let svc: PybalLike = pybal;
+export function pybalVerifier(pybal: PybalServiceClient, opts: { pollIntervalMs?: number } = {}): LbVerifier {
+  let svc: PybalServiceClient = pybal;
   if (pybal instanceof PybalService) {
     svc = new PybalService({
       topology: pybal.topology,
@@ -315,7 +283,7 @@ async function waitUp(svc: PybalService, objects: readonly PoolObject[], deadlin
   }
 }
 
-export function pybalCapacity(pybal: PybalLike): CapacityProbe {
+export function pybalCapacity(pybal: Pick<PybalServiceClient, 'topology' | 'capacity'>): CapacityProbe {
   const refs = new Map<string, PoolRef>();
   return {
     poolOf: (o) => {

@@ -2,15 +2,10 @@
  * The value checks of the sre.lb cookbooks' options, declared next to them (`check:` in
  * rollingArgs/poolArgs): @galley/core runs them on the typed values before any lock, client or
  * announcement. Each runs the very parser the operation uses later, so the two cannot disagree.
- * The shape is core's ArgCheck, declared structurally (lb does not depend on core).
  */
+import type { ArgCheck } from '@galley/core';
 import { NodeSet } from '@galley/remote/nodeset';
 import { parseBatchSpec, parseDuration } from './batches.js';
-
-export interface LbArgCheck {
-  readonly accepts: string;
-  check(value: unknown, name: string): string | undefined;
-}
 
 const problemOf = (fn: () => unknown): string | undefined => {
   try {
@@ -21,7 +16,7 @@ const problemOf = (fn: () => unknown): string | undefined => {
   }
 };
 
-export const batchArg: LbArgCheck = {
+export const batchArg: ArgCheck = {
   accepts: 'a host count ≥ 1, a percentage above 0% and below 100% (rounded down, at least 1 host), or a ramp like 1,3,25%',
   check: (v) => problemOf(() => parseBatchSpec(v as string)),
 };
@@ -33,7 +28,7 @@ export const batchArg: LbArgCheck = {
 export const MAX_DURATION_MS = 24 * 3600 * 1000;
 
 /** A duration of at most MAX_DURATION_MS; `positive`: 0 is refused too (a timeout of 0 could never pass). */
-export function durationArg(opts: { positive?: boolean } = {}): LbArgCheck {
+export function durationArg(opts: { positive?: boolean } = {}): ArgCheck {
   return {
     accepts: `a duration like 30s, 2m, 500ms, or a number of seconds${opts.positive ? ', above 0' : ''}, at most 24h`,
     check: (v, name) => {
@@ -46,7 +41,7 @@ export function durationArg(opts: { positive?: boolean } = {}): LbArgCheck {
   };
 }
 
-export const hostPatternArg: LbArgCheck = {
+export const hostPatternArg: ArgCheck = {
   accepts: 'a NodeSet pattern like mw[1001-1004].eqiad.wmnet',
   check: (v, name) => {
     const p = problemOf(() => NodeSet.parse(String(v)));
@@ -55,13 +50,13 @@ export const hostPatternArg: LbArgCheck = {
   },
 };
 
-export const wholeNumberArg: LbArgCheck = {
+export const wholeNumberArg: ArgCheck = {
   accepts: 'a whole number ≥ 0',
   check: (v, name) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? undefined : `${name}=${String(v)}: must be a whole number ≥ 0`),
 };
 
 /** A comma-separated list of names (services, units): at least one, none empty. */
-export const nameListArg: LbArgCheck = {
+export const nameListArg: ArgCheck = {
   accepts: 'comma-separated names, e.g. nginx,php-fpm',
   check: (v, name) => {
     const parts = String(v).split(',').map((s) => s.trim());
@@ -70,7 +65,7 @@ export const nameListArg: LbArgCheck = {
 };
 
 /** A shell command: not empty. */
-export const commandArg: LbArgCheck = {
+export const commandArg: ArgCheck = {
   accepts: 'a shell command (not empty)',
   check: (v, name) => (String(v).trim() === '' ? `${name}=: the command is empty` : undefined),
 };

@@ -4,13 +4,13 @@
  */
 export * from './ports.js';
 export * from './errors.js';
-export { batchArg, commandArg, durationArg, hostPatternArg, nameListArg, wholeNumberArg, type LbArgCheck } from './args.js';
+export { batchArg, commandArg, durationArg, hostPatternArg, nameListArg, wholeNumberArg } from './args.js';
 export { parseBatchSpec, parseDuration, planBatches, batchSizeAt, maxBatchSize, checkNotWholeCluster, type BatchSpec, type BatchStep } from './batches.js';
 export { selectHosts, escapeRegex, describeSelection, type HostPlan, type Selection, type SelectOptions } from './select.js';
 export { runRolling, replayJournal, commandText, judgeCapacity, capacityMessage, type RollingOptions, type RollingReport, type FailedHost, type HealthCheck } from './rolling.js';
 export { planRolling, formatPlan, shortKey, type RollingPlan, type PlannedBatch } from './plan.js';
 export { formatReport, groupOutputs } from './report.js';
-export { conftoolStore, remoteExecutor, pybalVerifier, pybalCapacity, type ConftoolLike, type RemoteLike, type PybalLike } from './adapters.js';
+export { conftoolStore, remoteExecutor, pybalVerifier, pybalCapacity } from './adapters.js';
 export {
   rollingArgs,
   rollingLock,

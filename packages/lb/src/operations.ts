@@ -1,12 +1,11 @@
 /**
  * The one shared implementation behind the sre.lb cookbooks: they parse nothing and decide
  * nothing themselves, they hand the runner's context and their args to these functions.
- * `LbContext` is the part of @galley/core's RunContext used here, declared structurally so that
- * lb does not depend on core (core depends on lb).
  */
+import type { RunContext, TaskHandle } from '@galley/core';
 import { formatError, isGalleyError } from '@galley/errors';
 import { NodeSet } from '@galley/remote/nodeset';
-import { conftoolStore, pybalCapacity, pybalVerifier, remoteExecutor, type ConftoolLike, type PybalLike, type RemoteLike } from './adapters.js';
+import { conftoolStore, pybalCapacity, pybalVerifier, remoteExecutor } from './adapters.js';
 import { batchArg, commandArg, durationArg, hostPatternArg, nameListArg, wholeNumberArg } from './args.js';
 import { parseBatchSpec, parseDuration } from './batches.js';
 import { LbArgumentError, NothingSelectedError, UnknownPoolError } from './errors.js';
@@ -16,30 +15,8 @@ import { formatReport, groupOutputs } from './report.js';
 import { capacityMessage, isLockFailure, judgeCapacity, runRolling, type RollingReport } from './rolling.js';
 import { escapeRegex, selectHosts, type SelectOptions, type Selection } from './select.js';
 
-interface TaskLike {
-  subtask(title: string): TaskLike;
-  update(title: string): void;
-  output(line: string): void;
-  succeed(message?: string): void;
-  fail(message?: string): void;
-  skip(message?: string): void;
-}
-
-export interface LbContext {
-  readonly dryRun: boolean;
-  readonly runId: string;
-  readonly clients: { readonly confctl: unknown; readonly remote: unknown; readonly pybal: unknown };
-  readonly log: { info(msg: string, fields?: Record<string, unknown>): void; warn(msg: string, fields?: Record<string, unknown>): void; error(msg: string, fields?: Record<string, unknown>): void };
-  readonly progress: { task(title: string): TaskLike };
-  emit(event: { type: string; [k: string]: unknown }): void;
-  output(data: unknown, text?: string): void;
-  readonly signal: AbortSignal;
-  lockHosts(hosts: readonly string[]): Promise<void>;
-  readonly journal: { append(entry: { type: string; [k: string]: unknown }): Promise<void> };
-  readonly resume?: { runId: string; entries: readonly { type: string; [k: string]: unknown }[] } | undefined;
-  change?(c: { kind: string; host?: string; object: string; from?: unknown; to?: unknown }): void;
-  leftover?(item: { object: string; state: string; why?: string }): void;
-}
+/** The runner's context, whatever the cookbook's args (they are handed over separately). */
+export type LbContext = RunContext<unknown>;
 
 /** The args every rolling cookbook shares (yargs option objects; the runner maps key=value). */
 export const rollingArgs = {
@@ -114,11 +91,10 @@ function list(v: string | undefined): string[] | undefined {
 }
 
 export function portsFor(ctx: LbContext, emit: (e: LbEvent) => void = () => undefined): LbPorts {
-  const confctl = ctx.clients.confctl as ConftoolLike;
-  const pybal = ctx.clients.pybal as PybalLike;
+  const { confctl, remote, pybal } = ctx.clients;
   return {
     store: conftoolStore(confctl),
-    executor: remoteExecutor(ctx.clients.remote as RemoteLike),
+    executor: remoteExecutor(remote),
     verifier: pybalVerifier(pybal),
     capacity: pybalCapacity(pybal),
     journal: { append: (e: JournalEntry) => ctx.journal.append(e) },
@@ -139,8 +115,8 @@ const PHASE_TEXT: Partial<Record<HostPhase, string>> = {
 function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
   // Tasks and host subtasks still open. One left open when the run stops would be drawn as a
   // success when the display closes (a host left depooled shown with a tick): each is ended here.
-  const tasks = new Map<number, TaskLike>();
-  const subs = new Map<string, { task: TaskLike; batch: number }>();
+  const tasks = new Map<number, TaskHandle>();
+  const subs = new Map<string, { task: TaskHandle; batch: number }>();
   const endOpen = (batch: number | undefined, why: string): void => {
     for (const [h, s] of subs) {
       if (batch !== undefined && s.batch !== batch) continue;
@@ -152,9 +128,9 @@ function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
   // renderer draws a step's subtasks only when they come with the step), each host's line moving
   // through its phases while others are out at the same time.
   let windowPlan: { batch: string; hosts: string[] } | undefined;
-  let windowTask: TaskLike | undefined;
+  let windowTask: TaskHandle | undefined;
   /** hosts of the window not started yet */
-  const windowLine = new Map<string, TaskLike>();
+  const windowLine = new Map<string, TaskHandle>();
   return (e) => {
     ctx.emit({ ...e, type: e.type === 'plan' ? 'batch-planned' : e.type });
     switch (e.type) {
