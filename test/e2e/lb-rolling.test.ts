@@ -274,10 +274,13 @@ describe('one rolling operation per (dc, cluster)', () => {
     const w = new Watcher(lab, 'eqiad', 'jobrunner');
     await w.start();
     let second: Promise<Awaited<ReturnType<typeof cookbook>>> | undefined;
+    let listed: Promise<Awaited<ReturnType<typeof cookbook>>> | undefined;
     const first = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e cluster lock 1'], {
       onEvent: (e) => {
         if (!second && e.type === 'host-phase' && e.host === J[0] && e.phase === 'acting') {
           second = cookbook(lab, ['--output', 'json', 'sre.lb.rolling-run', 'cluster=jobrunner', 'services=nginx', 'batch=1', 'sleep=0', 'command=true', 'reason=e2e cluster lock 2']);
+          // what an operator sees meanwhile: the cluster lock by its own name, held by the first run
+          listed = cookbook(lab, ['--locks', 'lb-cluster']);
         }
       },
     });
@@ -288,7 +291,10 @@ describe('one rolling operation per (dc, cluster)', () => {
     expect(first.code).toBe(0);
     expect(r2.code).toBe(0);
     // the second run waited on the shared eqiad/jobrunner lock, then did its work after the first ended
-    expect(r2.events.some((e) => e.type === 'lock' && e.status === 'waiting' && e.key === 'hosts/lb-cluster:eqiad-jobrunner')).toBe(true);
+    expect(r2.events.some((e) => e.type === 'lock' && e.status === 'waiting' && e.key === 'lb-cluster/eqiad-jobrunner')).toBe(true);
+    const l = await listed!;
+    expect(l.code).toBe(0);
+    expect(l.stdout).toMatch(new RegExp(`^lb-cluster/eqiad-jobrunner  \\S+ .* run ${first.events[0]!.runId!}  \\(concurrency 1,`, 'm'));
     const firstDepool = r2.events.find((e) => e.type === 'host-phase' && e.phase === 'depooling');
     expect(Date.parse(firstDepool!.ts!)).toBeGreaterThanOrEqual(firstEnd - 1000);
     expect(w.maxDepooled).toBe(1);
@@ -381,7 +387,7 @@ describe('interruptions', () => {
     expect(await held).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^\/galley\/locks\/cookbooks\/sre\.lb\.rolling-restart:eqiad-jobrunner\//),
-        expect.stringMatching(/^\/galley\/locks\/hosts\/lb-cluster:eqiad-jobrunner\//),
+        expect.stringMatching(/^\/galley\/locks\/lb-cluster\/eqiad-jobrunner\//),
         expect.stringMatching(/^\/galley\/locks\/hosts\/mw1302\.eqiad\.wmnet\//),
       ]),
     );

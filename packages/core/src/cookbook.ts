@@ -46,6 +46,12 @@ export interface LockSpec {
 }
 export const DEFAULT_LOCK = { concurrency: 20, ttlSeconds: 1800 } as const;
 
+/** Options of `ctx.lock`; the max-hold time is the cookbook lock's, as for host locks. */
+export interface NamedLockOptions {
+  /** Runs that may hold it at once (1: one at a time). */
+  concurrency: number;
+}
+
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -125,6 +131,15 @@ export interface RunContext<A = Record<string, unknown>> {
   runCookbook(name: string, args?: string[]): Promise<number>;
   /** Per-host locks (concurrency 1) held until the run ends; idempotent. */
   lockHosts(hosts: readonly string[]): Promise<void>;
+  /**
+   * A named lock `<kind>/<name>` (e.g. `lb-cluster/eqiad-jobrunner`) for something that is neither
+   * a cookbook nor a host, held until the run ends and released with the run's other locks. Taken
+   * as host locks are: refused in prepare, a wait shown with its holders, a busy lock reported in
+   * dry-run (which does not wait), a first SIGINT stops the wait. Once held it fences every write of
+   * the run, as the cookbook lock does. Idempotent, and re-entrant in nested runs. `kind` is
+   * lowercase letters, digits and `-`, neither `cookbooks` nor `hosts`; `name` has no `/`.
+   */
+  lock(kind: string, name: string, opts: NamedLockOptions): Promise<void>;
   readonly journal: Journal;
   /** Set by `--resume RUN_ID`: the journal of that earlier run of this cookbook. */
   readonly resume?: { runId: string; entries: JournalEntry[] } | undefined;

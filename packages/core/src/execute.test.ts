@@ -138,12 +138,85 @@ describe('executeCookbook outcomes (through runCookbookForTest)', () => {
     await holder.close();
   });
 
+  describe('ctx.lock: named locks', () => {
+    const named = defineCookbook({ title: 'n', async run(ctx) { await ctx.lock('lb-cluster', 'eqiad-jobrunner', { concurrency: 1 }); await ctx.lock('lb-cluster', 'eqiad-jobrunner', { concurrency: 1 }); ctx.output('held'); } });
+
+    it('is held under <kind>/<name> until the run ends, announced once (idempotent), and released at the end', async () => {
+      const locks = new MemoryLocks();
+      let during: string[] = [];
+      const c = defineCookbook({
+        title: 'n',
+        async run(ctx) {
+          await ctx.lock('lb-cluster', 'eqiad-jobrunner', { concurrency: 1 });
+          await ctx.lock('lb-cluster', 'eqiad-jobrunner', { concurrency: 1 });
+          during = [...locks.held.keys()];
+        },
+      });
+      const r = await runCookbookForTest(c, { locks });
+      expect(r.exitCode).toBe(0);
+      expect(during).toContain('lb-cluster/eqiad-jobrunner');
+      expect(r.events.filter((e) => e.type === 'lock' && e.status === 'acquired' && e.key === 'lb-cluster/eqiad-jobrunner')).toHaveLength(1);
+      expect(locks.held.has('lb-cluster/eqiad-jobrunner')).toBe(false);
+    });
+
+    it('held by another run: the run fails with exit 1 and ERR_LOCK_TIMEOUT naming the holder; dry-run reports it busy and goes on', async () => {
+      const locks = new MemoryLocks();
+      const holder = locks.session('cluster-holder-run');
+      await holder.acquire('lb-cluster', 'eqiad-jobrunner', { concurrency: 1, ttlSeconds: 60 });
+      const r = await runCookbookForTest(named, { locks });
+      expect(r.exitCode).toBe(1);
+      expect(r.events.find((e) => e.type === 'error')).toMatchObject({ phase: 'run', code: 'ERR_LOCK_TIMEOUT', message: expect.stringContaining('cluster-holder-run') });
+      expect(r.output).toBeUndefined();
+      const d = await runCookbookForTest(named, { locks, dryRun: true });
+      expect(d.exitCode).toBe(0);
+      expect(d.events.find((e) => e.type === 'lock' && e.status === 'busy')).toMatchObject({ key: 'lb-cluster/eqiad-jobrunner', message: 'lock lb-cluster/eqiad-jobrunner is held by another run' });
+      expect(d.output).toBe('held');
+      await holder.close();
+    });
+
+    it('concurrency N lets N runs hold it', async () => {
+      const locks = new MemoryLocks();
+      const holder = locks.session('first');
+      await holder.acquire('deploy-window', 'eqiad', { concurrency: 2, ttlSeconds: 60 });
+      const c = defineCookbook({ title: 'w', async run(ctx) { await ctx.lock('deploy-window', 'eqiad', { concurrency: 2 }); } });
+      expect((await runCookbookForTest(c, { locks })).exitCode).toBe(0);
+      await holder.close();
+    });
+
+    it('is re-entrant in a nested run', async () => {
+      const locks = new MemoryLocks();
+      const child = defineCookbook({ title: 'c', async run(ctx) { await ctx.lock('lb-cluster', 'eqiad-jobrunner', { concurrency: 1 }); } });
+      const parent = defineCookbook({ title: 'p', async run(ctx) { await ctx.lock('lb-cluster', 'eqiad-jobrunner', { concurrency: 1 }); return ctx.runCookbook('x.child'); } });
+      expect((await runCookbookForTest(parent, { locks, cookbooks: { 'x.child': child } })).exitCode).toBe(0);
+    });
+
+    const bad: [string, string, string, number, RegExp][] = [
+      ['a runner kind (hosts)', 'hosts', 'mw1001.eqiad.wmnet', 1, /lock kind hosts is the runner's own \(use ctx.lockHosts\)/],
+      ['a runner kind (cookbooks)', 'cookbooks', 'sre.x', 1, /lock kind cookbooks is the runner's own/],
+      ['a kind that is not a plain word', 'lb/cluster', 'x', 1, /lock kind "lb\/cluster" must be lowercase letters/],
+      ['a name with a /', 'lb-cluster', 'eqiad/jobrunner', 1, /lock name "eqiad\/jobrunner" \(kind lb-cluster\) must be non-empty, without '\/'/],
+      ['an empty name', 'lb-cluster', '', 1, /lock name "" \(kind lb-cluster\)/],
+      ['concurrency 0', 'lb-cluster', 'x', 0, /concurrency must be a whole number ≥ 1, got 0/],
+    ];
+    for (const [what, kind, lockName, concurrency, message] of bad) {
+      it(`${what} is the cookbook's bug: exit 99 naming it, nothing taken`, async () => {
+        const locks = new MemoryLocks();
+        const c = defineCookbook({ title: 'b', async run(ctx) { await ctx.lock(kind, lockName, { concurrency }); } });
+        const r = await runCookbookForTest(c, { locks });
+        expect(r.exitCode).toBe(99);
+        expect(r.events.find((e) => e.type === 'error')).toMatchObject({ phase: 'run', message: expect.stringMatching(message) });
+        expect(r.events.some((e) => e.type === 'lock' && e.status === 'acquired' && e.key !== 'cookbooks/test.cookbook')).toBe(false);
+      });
+    }
+  });
+
   describe('prepare() may only read', () => {
     // Each attempt goes through the same hooks the real clients call (see ClientHooks).
     const attempts: [string, (ctx: Parameters<NonNullable<Parameters<typeof defineCookbook>[0]['prepare']>>[0], hooks: ClientHooks) => Promise<unknown>][] = [
       ['a conftool write', (_ctx, h) => h.beforeWrite([{ tags: { name: 'mw1001.eqiad.wmnet', dc: 'eqiad', cluster: 'appserver', service: 'apache2' } }])],
       ['a non-safe command', (_ctx, h) => h.beforeRun(['mw1001.eqiad.wmnet'], [])],
       ['a host lock', (ctx) => ctx.lockHosts(['mw1001.eqiad.wmnet'])],
+      ['a named lock', (ctx) => ctx.lock('lb-cluster', 'eqiad-jobrunner', { concurrency: 1 })],
       ['a nested run', (ctx) => ctx.runCookbook('x.child')],
     ['a lifecycle write', async (_ctx, h) => h.onAction({ client: 'provisioner', action: 'reinstall', host: 'mw1001.eqiad.wmnet', dryRun: false })],
     ];

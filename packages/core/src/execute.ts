@@ -21,7 +21,7 @@ import {
 } from './cookbook.js';
 import { ArgsError, ConfirmationError, CookbookNotFoundError, ResumeRefusedError, WriteInPrepareError } from './errors.js';
 import type { ErrorEvent, LogLevel, RunEventBody, RunSink, RunSummary } from './events.js';
-import type { LockSession } from './locks/types.js';
+import { namedLockProblem, type LockSession } from './locks/types.js';
 
 export type { ParsedCookbookArgs };
 
@@ -179,22 +179,37 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
   const refuseInPrepare = (what: string) => {
     if (phase === 'prepare') throw new WriteInPrepareError(name, what);
   };
-  const lockHosts = async (hosts: readonly string[]) => {
-    refuseInPrepare(`locking hosts ${hosts.join(', ')}`);
+  /**
+   * Host locks and named locks, one way: all of them at once (one etcd txn, all or none, so two
+   * runs never deadlock on a batch), a wait reported per name with that name's holders, a busy one
+   * reported in dry-run (which does not wait), held until the run ends.
+   */
+  const takeLocks = async (kind: string, names: readonly string[], concurrency: number, busyText: (name: string) => string) => {
     deps.locks.check();
-    // All of them at once (one etcd txn, all or none, so two runs never deadlock on a batch);
-    // a wait is still reported per host, with that host's holders.
-    const results = await deps.locks.acquireMany('hosts', hosts, {
-      concurrency: 1,
+    const results = await deps.locks.acquireMany(kind, names, {
+      concurrency,
       ttlSeconds: ttlForHosts,
-      onWait: (host, holders) => send({ type: 'lock', status: 'waiting', key: `hosts/${host}`, holders }),
+      onWait: (n, holders) => send({ type: 'lock', status: 'waiting', key: `${kind}/${n}`, holders }),
       // A first SIGINT stops a host-lock wait too, as it stops the cookbook-lock wait.
       signal: deps.signal,
     });
     for (const r of results) {
-      if (r.busy) send({ type: 'lock', status: 'busy', key: r.key, holders: r.holders, message: `host ${r.name} is locked by another run` });
+      if (r.busy) send({ type: 'lock', status: 'busy', key: r.key, holders: r.holders, message: busyText(r.name) });
       else if (!r.reentrant && deps.locks.enabled && !dryRun) send({ type: 'lock', status: 'acquired', key: r.key });
     }
+  };
+  const lockHosts = async (hosts: readonly string[]) => {
+    refuseInPrepare(`locking hosts ${hosts.join(', ')}`);
+    await takeLocks('hosts', hosts, 1, (host) => `host ${host} is locked by another run`);
+  };
+  const lock: RunContext['lock'] = async (kind, lockName, opts) => {
+    // A malformed call is the cookbook's bug (plain Error, exit 99), never a lock in the wrong place.
+    const problem = namedLockProblem(kind, lockName, opts.concurrency);
+    if (problem !== undefined) throw new Error(`${name}: ctx.lock: ${problem} (a bug in the cookbook)`);
+    refuseInPrepare(`taking the lock ${kind}/${lockName}`);
+    await takeLocks(kind, [lockName], opts.concurrency, () =>
+      opts.concurrency === 1 ? `lock ${kind}/${lockName} is held by another run` : `lock ${kind}/${lockName} is full (concurrency ${opts.concurrency})`,
+    );
   };
   const recordChange = (c: PlannedChange) => {
     plan.push(c);
@@ -304,6 +319,7 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
       return r.exitCode;
     },
     lockHosts,
+    lock,
     journal: {
       append: async (entry) => {
         const full = { ...entry, seq: ++journalSeq, at: new Date().toISOString() };

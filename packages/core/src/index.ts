@@ -18,6 +18,7 @@ export {
   type Leftover,
   type LockSpec,
   type Logger,
+  type NamedLockOptions,
   type PlannedChange,
   type Progress,
   type RunContext,
@@ -75,7 +76,7 @@ export {
   runnerArgSpec,
   validateCookbookArgs,
 } from './args.js';
-export { NoLockSession, type AcquireOptions, type AcquireResult, type LockSession } from './locks/types.js';
+export { NoLockSession, RUNNER_LOCK_KINDS, namedLockProblem, type AcquireOptions, type AcquireResult, type LockSession } from './locks/types.js';
 export { Catalog, discover, defaultImporter, editDistance, renderTree, type CookbookInfo, type DiscoverOptions, type GroupInfo, type Importer, type LoadFailure } from './discovery.js';
 export { AuditLog, auditFileFor, type AuditIndexLine, type AuditLogOptions } from './audit.js';
 export { webhookNotifier, type WebhookOptions } from './notifier.js';

@@ -15,6 +15,7 @@ export {
   rollingArgs,
   rollingLock,
   clusterLockName,
+  CLUSTER_LOCK_KIND,
   rollingOperation,
   rollingRestart,
   rollingRun,

@@ -52,7 +52,7 @@ export interface RollingArgs {
 /**
  * The cookbook's own lock (its name includes the cookbook's, so it does not stop a different
  * rolling cookbook, or the same one with or without dc=, on the same cluster); the lock shared by
- * every rolling operation is `clusterLockName`, taken per (dc, cluster) actually touched.
+ * every rolling operation is the cluster lock (`CLUSTER_LOCK_KIND`), taken per (dc, cluster) touched.
  */
 export function rollingLock(args: { cluster: string; dc?: string | undefined }): { suffix: string; concurrency: number; ttlSeconds: number } {
   return { suffix: `${args.dc ?? 'all'}-${args.cluster}`, concurrency: 1, ttlSeconds: 12 * 3600 };
@@ -60,12 +60,12 @@ export function rollingLock(args: { cluster: string; dc?: string | undefined }):
 
 /**
  * One rolling operation per (dc, cluster) at a time, whichever sre.lb cookbook runs it and whether
- * dc= was given: a lock per (dc, cluster) touched, with a name no cookbook name is part of. The
- * runner has no lock API besides the cookbook lock and host locks, so it is taken as a host lock
- * (concurrency 1, held until the run ends) under a name no host can have.
+ * dc= was given: a named lock per (dc, cluster) touched, `lb-cluster/<dc>-<cluster>` in the lock
+ * store, concurrency 1, held until the run ends (and fencing its writes).
  */
+export const CLUSTER_LOCK_KIND = 'lb-cluster';
 export function clusterLockName(dc: string, cluster: string): string {
-  return `lb-cluster:${dc}-${cluster}`;
+  return `${dc}-${cluster}`;
 }
 
 /** Lock every (dc, cluster) the selection touches, then read the selection again under the locks. */
@@ -76,8 +76,11 @@ async function lockClusters(ctx: LbContext, store: LbPorts['store'], select: Sel
     const names = [...new Set(sel.hosts.map((h) => clusterLockName(h.dc, h.cluster)))].sort();
     const missing = names.filter((n) => !locked.has(n));
     if (!missing.length && round > 0) return sel;
-    await ctx.lockHosts(missing);
-    for (const n of missing) locked.add(n);
+    // In name order, so two runs touching the same clusters take them in the same order.
+    for (const n of missing) {
+      await ctx.lock(CLUSTER_LOCK_KIND, n, { concurrency: 1 });
+      locked.add(n);
+    }
     // Another run may have held the cluster while we waited: its changes are visible only now.
     sel = await selectHosts(store, select);
   }

@@ -42,9 +42,25 @@ export async function acquireEach(session: LockSession, kind: string, names: rea
   return out;
 }
 
+/** The kinds the runner takes itself: `ctx.lock` may not use them (a host lock is `ctx.lockHosts`). */
+export const RUNNER_LOCK_KINDS: ReadonlySet<string> = new Set(['cookbooks', 'hosts']);
+
+/**
+ * What is wrong with a `ctx.lock(kind, name, { concurrency })` call, or undefined. The kind is the
+ * first path segment under the lock prefix (`/galley/locks/<kind>/<name>/<uuid>`), so it must be a
+ * plain word that is not one of the runner's, and the name one more segment.
+ */
+export function namedLockProblem(kind: string, name: string, concurrency: number): string | undefined {
+  if (!/^[a-z][a-z0-9-]*$/.test(kind)) return `lock kind ${JSON.stringify(kind)} must be lowercase letters, digits and '-', starting with a letter`;
+  if (RUNNER_LOCK_KINDS.has(kind)) return `lock kind ${kind} is the runner's own (${kind === 'hosts' ? 'use ctx.lockHosts' : 'the cookbook lock is declared with `lock:`'})`;
+  if (name === '' || /[/\s]/.test(name)) return `lock name ${JSON.stringify(name)} (kind ${kind}) must be non-empty, without '/' or whitespace`;
+  if (!Number.isInteger(concurrency) || concurrency < 1) return `lock ${kind}/${name}: concurrency must be a whole number ≥ 1, got ${String(concurrency)}`;
+  return undefined;
+}
+
 /**
  * The locks of one top-level run (shared by its nested cookbooks: re-entrant by lock name).
- * `kind` is `cookbooks` or `hosts`.
+ * `kind` is `cookbooks`, `hosts`, or a cookbook's named lock kind (`ctx.lock`, e.g. `lb-cluster`).
  */
 export interface LockSession {
   readonly enabled: boolean;
@@ -59,7 +75,10 @@ export interface LockSession {
   acquireMany(kind: string, names: readonly string[], opts: AcquireManyOptions): Promise<NamedAcquireResult[]>;
   /** Whether this run holds `<kind>/<name>` (taken by it or a nested run). */
   holds(kind: string, name: string): boolean;
-  /** Compares that hold only while the run's locks (and the given hosts' locks) are ours. */
+  /**
+   * Compares that hold only while the run's locks are ours: every lock but host locks (the cookbook
+   * lock, named locks), and the host locks of the given hosts.
+   */
   fence(hosts?: readonly string[]): EtcdCompare[];
   /** Throws ERR_LOCK_LOST / ERR_LOCK_EXPIRED when the run may not start another step. */
   check(): void;

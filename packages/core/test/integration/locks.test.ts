@@ -386,4 +386,91 @@ describe('etcd counting semaphore', () => {
     expect(await locks.list(`cookbooks/${name}/`)).toEqual([]);
     await s.close();
   }, 30000);
+
+  describe('named locks (ctx.lock) through the runner', () => {
+    const runnerDeps = (session: RunnerDeps['locks'], events: { type: string; [k: string]: unknown }[], makeClients: RunnerDeps['makeClients'] = () => ({}) as never): RunnerDeps => ({
+      sink: { event: (e) => events.push(e as unknown as { type: string; [k: string]: unknown }) },
+      makeClients,
+      locks: session,
+      journal: new MemoryJournal(),
+      resolve: async () => undefined,
+      parseArgs: async () => ({ args: {} }),
+      confirm: async () => true,
+      signal: new AbortController().signal,
+      user: 'test@localhost',
+    });
+
+    it('held at /galley/locks/<kind>/<name>/ until the run ends: a second run waits, shown with the holder, then takes it; nothing left after', async () => {
+      const name = uniq().replace('test.locks-', 'eqiad-');
+      const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 20 });
+      let release: () => void = () => undefined;
+      const released = new Promise<void>((r) => (release = r));
+      let holding: () => void = () => undefined;
+      const held = new Promise<void>((r) => (holding = r));
+      const first = defineCookbook({ title: 'holds', async run(ctx) { await ctx.lock('test-cluster', name, { concurrency: 1 }); holding(); await released; } });
+      let secondGot = 0;
+      const second = defineCookbook({ title: 'waits', async run(ctx) { await ctx.lock('test-cluster', name, { concurrency: 1 }); if (!ctx.dryRun) secondGot = Date.now(); } });
+      const s1 = locks.session('named-first');
+      const e1: { type: string; [k: string]: unknown }[] = [];
+      const r1 = executeCookbook({ name: 'test.named-1', cookbook: first, argv: [], parsed: { args: {} }, dryRun: false }, runnerDeps(s1, e1)).finally(() => s1.close());
+      await held;
+      const listed = await locks.list(`test-cluster/${name}/`);
+      expect(listed.map((l) => [l.lock, l.runId, l.concurrency])).toEqual([[`test-cluster/${name}`, 'named-first', 1]]);
+      expect(e1.filter((e) => e.type === 'lock' && e.status === 'acquired').map((e) => e.key)).toEqual(expect.arrayContaining([listed[0]!.key]));
+      // the dry-run of another run reports it busy, waits for nothing
+      const sd = locks.session('named-dry', { dryRun: true });
+      const ed: { type: string; [k: string]: unknown }[] = [];
+      expect((await executeCookbook({ name: 'test.named-d', cookbook: second, argv: [], parsed: { args: {} }, dryRun: true }, runnerDeps(sd, ed))).exitCode).toBe(0);
+      await sd.close();
+      expect(ed.find((e) => e.type === 'lock' && e.status === 'busy')).toMatchObject({ key: `test-cluster/${name}`, message: `lock test-cluster/${name} is held by another run`, holders: [expect.objectContaining({ runId: 'named-first' })] });
+      const s2 = locks.session('named-second');
+      const e2: { type: string; [k: string]: unknown }[] = [];
+      const r2 = executeCookbook({ name: 'test.named-2', cookbook: second, argv: [], parsed: { args: {} }, dryRun: false }, runnerDeps(s2, e2)).finally(() => s2.close());
+      const until = Date.now() + 10000;
+      while (!e2.some((e) => e.type === 'lock' && e.status === 'waiting') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect(e2.find((e) => e.type === 'lock' && e.status === 'waiting')).toMatchObject({ key: `test-cluster/${name}`, holders: [expect.objectContaining({ runId: 'named-first' })] });
+      expect(secondGot).toBe(0);
+      const releasedAt = Date.now();
+      release();
+      expect((await r1).exitCode).toBe(0);
+      expect((await r2).exitCode).toBe(0);
+      expect(secondGot).toBeGreaterThanOrEqual(releasedAt);
+      expect(await locks.list(`test-cluster/${name}/`)).toEqual([]);
+    }, 60000);
+
+    it('fences every write of the run, as the cookbook lock does: its key removed, a write is rejected by etcd and nothing is written', async () => {
+      const lab = await sharedLab();
+      const conftool = new Conftool(etcd, { namespace: lab.info.namespace });
+      const [node] = await conftool.get({});
+      const name = uniq().replace('test.locks-', 'eqiad-');
+      const locks = new EtcdLocks(etcd, { leaseTtlSeconds: 5, waitTimeoutSeconds: 5 });
+      const session = locks.session('named-fenced');
+      const events: { type: string; [k: string]: unknown }[] = [];
+      let rev = '';
+      let fencedKeys: string[] = [];
+      const c = defineCookbook({
+        title: 'named lock fences',
+        async run(ctx) {
+          await ctx.lock('test-cluster', name, { concurrency: 1 });
+          fencedKeys = session.fence([]).map((f) => f.key);
+          await ctx.clients.confctl.update([node!], { weight: node!.weight + 1 });
+          const [mine] = await locks.list(`test-cluster/${name}/`);
+          await etcd.delete().key(mine!.key).exec();
+          rev = (await etcd.get('x').exec()).header.revision;
+          await ctx.clients.confctl.update({ name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service }, { weight: node!.weight });
+        },
+      });
+      // only the fence (no beforeWrite check): what stops the write is etcd's compare on the named lock's key
+      const r = await executeCookbook(
+        { name: 'test.named-fence', cookbook: c, argv: [], parsed: { args: {} }, dryRun: false },
+        runnerDeps(session, events, (hooks) => ({ confctl: conftool.with({ fence: hooks.fence, onChange: hooks.onChange }) }) as never),
+      );
+      expect((await etcd.get('x').exec()).header.revision).toBe(rev);
+      await session.close();
+      expect(fencedKeys.some((k) => k.startsWith(`/galley/locks/test-cluster/${name}/`))).toBe(true);
+      expect(r.exitCode).toBe(1);
+      expect(events.find((e) => e.type === 'error')).toMatchObject({ phase: 'run', code: 'ERR_CONFCTL_FENCED' });
+      await conftool.update({ name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service }, { weight: node!.weight });
+    }, 30000);
+  });
 });
