@@ -40,4 +40,14 @@ describe('galley-exec -G', () => {
     expect((await runExec(['-G', '-p', '0', 'x'], io)).exitCode).toBe(2);
     expect((await runExec(['-G', 'x', 'y'], io)).exitCode).toBe(2);
   });
+
+  it('a destination user@host or ssh://user@host:port is read as ssh reads it; a bad one is refused', async () => {
+    const r = await runExec(['-G', '-F', cfg, 'ssh://ops@mw1001:2201'], io);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toEqual(expect.arrayContaining(['host mw1001', 'user ops', 'port 2201', 'hostname mw1001.eqiad.wmnet']));
+    expect((await runExec(['-G', '-F', cfg, '-l', 'me', 'ops@mw1001'], io)).stdout).toContain('user me');
+    const bad = await runExec(['-G', '-F', cfg, 'ssh://[::1]'], io);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr.join('\n')).toMatch(/invalid destination 'ssh:\/\/\[::1\]'/);
+  });
 });

@@ -48,7 +48,7 @@ export async function dumpConfig(argv: string[]): Promise<{ exitCode: number; st
     const resolver = ssh
       ? SshConfigResolver.fromSsh({ ...ssh, sshConfig: args.F ?? ssh.sshConfig })
       : new SshConfigResolver({ configFile: args.F });
-    return { exitCode: 0, stdout: resolver.dump(host, { user: args.l, port: args.p }), stderr: [] };
+    return { exitCode: 0, stdout: resolver.dumpDestination(host, { user: args.l, port: args.p }), stderr: [] };
   } catch (err) {
     return { exitCode: isGalleyError(err) ? 2 : 99, stdout: [], stderr: [formatError(err)] };
   }

@@ -1,6 +1,6 @@
 /**
- * ssh_config files and hosts for the differential test against `ssh -G` (ssh-config.diff.test.ts)
- * and the before/after agreement count (bench/ssh-config-agreement.mjs). `files` are written under
+ * ssh_config files and hosts for the differential test against `ssh -G` (ssh-config.diff.test.ts),
+ * which prints the agreement count. `files` are written under
  * a temporary HOME ("~/" = that HOME; other names are relative to a scratch dir); `main` is given
  * to `ssh -G -F`. `@LU@` stands for the local user name, `@D@` for the scratch dir.
  */
@@ -12,6 +12,8 @@ export interface CorpusCase {
   /** Extra `ssh -G` arguments, mirrored as resolver overrides (`-l`, `-p`). */
   user?: string;
   port?: number;
+  /** Environment variables both sides see (`${VAR}` in file names). */
+  env?: Record<string, string>;
 }
 
 export const CORPUS: CorpusCase[] = [
@@ -327,5 +329,102 @@ export const CORPUS: CorpusCase[] = [
       '~/.ssh/config.d/wmf': 'Host mw*.eqiad.wmnet\n  Port 22\n  User deploy\nMatch originalhost cumin*\n  User root\n',
     },
     hosts: ['mw1001.eqiad.wmnet', 'cumin1001.eqiad.wmnet', 'bast1003.wikimedia.org', 'db1001.codfw.wmnet'],
+  },
+  {
+    name: 'numeric addresses as glibc reads them (inet_aton forms, IPv6 text, case kept for addresses)',
+    main: 'c',
+    files: { c: 'Host a\n HostName 127.1\nHost b\n HostName 0x7f.0.0.1\nHost c\n HostName 010.0.0.1\nHost d\n HostName 4294967295\nHost e\n HostName 1.2.3.4.\nHost f\n HostName ::FFFF:1.2.3.4\nHost g\n HostName 2001:DB8:0:0::1\nHost h\n HostName fe80::1%lo\nHost i\n HostName 1.2.3.256\nHost j\n HostName Ab%%Cd\nHost k\n HostName AB:CD\nHost l\n HostName 1.2.3\n' },
+    hosts: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', '127.1', 'FE80::1', '0X7F.1'],
+  },
+  {
+    name: 'destination forms: user@host, ssh:// URIs, refused ones',
+    main: 'c',
+    files: { c: 'Match user bob\n  Port 2100\nHost a\n  User alice\n' },
+    hosts: ['bob@a', '@a', 'ssh://a', 'ssh://bob@a', 'ssh://bob@a:2014', 'ssh://a:0', 'a@b@c', 'ssh://a/path', 'ssh://[::1]'],
+  },
+  {
+    name: 'destination user and port lose to -l and -p',
+    main: 'c',
+    user: 'carol',
+    port: 2999,
+    files: { c: 'Match user carol\n  IdentityFile /keys/carol\nHost a\n  User alice\n' },
+    hosts: ['bob@a', 'ssh://bob@a:2014'],
+  },
+  {
+    name: 'ProxyJump takes one word; comments; none followed by more',
+    main: 'c',
+    files: { c: 'Host a\n ProxyJump j1, j2\nHost b\n ProxyJump j1 ,j2\nHost c\n ProxyJump "x y"\nHost d\n ProxyJump a,b c,d\nHost e\n ProxyJump none x\nHost f\n ProxyJump none # c\nHost g\n ProxyJump j#c\nHost h\n ProxyJump =j\n' },
+    hosts: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'],
+  },
+  {
+    name: 'ProxyJump ssh:// URIs: paths, parameters, escapes, IPv6 refused',
+    main: 'c',
+    files: { c: 'Host a\n ProxyJump j/\nHost b\n ProxyJump ssh://j/\nHost c\n ProxyJump ssh://j:22/\nHost d\n ProxyJump ssh://j.x.\nHost e\n ProxyJump ssh://-j\nHost f\n ProxyJump ssh://j..x\nHost g\n ProxyJump ssh://u;x=y@j\nHost h\n ProxyJump ssh://u%40v@j\nHost i\n ProxyJump ssh://u@[::1]:2222\nHost k\n ProxyJump [::1]x\nHost l\n ProxyJump J.Upper\nHost n\n ProxyJump u@\n' },
+    hosts: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'k', 'l', 'n'],
+  },
+  {
+    name: 'ProxyJump %r@%h:%p tokens (printed unexpanded)',
+    main: 'c',
+    files: { c: 'Host *\n  User deploy\n  ProxyJump %r@%h.jump:%p\n' },
+    hosts: ['a'],
+  },
+  {
+    name: 'Include: a directory reads as empty, dot-files skipped, [] globs, quoted names, nested relative',
+    main: 'c',
+    files: {
+      c: 'Include conf.d\nInclude ~/.ssh/c[12]\nInclude ~/.ssh/inc/*\nInclude "~/.ssh/with space"\nInclude sub/a\nInclude ~/.ssh/*/cfg\n',
+      '~/.ssh/conf.d/x': 'Port 2002\n',
+      '~/.ssh/c1': 'Host one\n  User one\n',
+      '~/.ssh/c2': 'Host two\n  User two\n',
+      '~/.ssh/inc/.hidden': 'User hidden\n',
+      '~/.ssh/inc/vis': 'Host vis\n  Port 2005\n',
+      '~/.ssh/with space': 'Host sp\n  Port 2010\n',
+      '~/.ssh/sub/a': 'Include b\n',
+      '~/.ssh/b': 'Host nested\n  Port 2011\n',
+      '~/.ssh/x/cfg': 'Host *\n  IdentityFile /keys/x-cfg\n',
+    },
+    hosts: ['one', 'two', 'vis', 'sp', 'nested', 'other'],
+  },
+  {
+    name: 'Include in a Match block; an error in an inactive included file',
+    main: 'c',
+    files: {
+      c: 'Match host a\n  Include ~/.ssh/x\nHost nomatch\n  Include ~/.ssh/bad\nHost *\n  Port 2008\n',
+      '~/.ssh/x': 'User inx\nHost b\n  User bx\n',
+      '~/.ssh/bad': 'Port 99999\n',
+    },
+    hosts: ['a', 'b'],
+  },
+  {
+    name: 'known hosts files: ${ENV}, ~user, tokens; IdentityFile ~user',
+    main: 'c',
+    env: { KHD: '/srv/kh' },
+    files: { c: 'Host a\n  UserKnownHostsFile ${KHD}/known ~root/kh /kh/%n-%h\n  HostName real\nHost b\n  UserKnownHostsFile ${GALLEY_UNSET_VAR}/kh\nHost c\n  UserKnownHostsFile ~nosuchuser/kh\nHost *\n  IdentityFile ~root/k\n  GlobalKnownHostsFile ~/gk /etc/%%x\n' },
+    hosts: ['a', 'b', 'c', 'd'],
+  },
+  {
+    name: 'Port forms strtonum takes: +22, 022, 65535; -1 is refused',
+    main: 'c',
+    files: { c: 'Host plus\n  Port +2022\nHost oct\n  Port 022\nHost max\n  Port 65535\n' },
+    hosts: ['plus', 'oct', 'max'],
+  },
+  {
+    name: 'Port -1 is refused',
+    main: 'c',
+    files: { c: 'Host *\n  Port -1\n' },
+    hosts: ['x'],
+  },
+  {
+    name: 'Match user lists with negation; two criteria of one kind; comments',
+    main: 'c',
+    user: 'root',
+    files: { c: 'Match user !root,*\n  Port 2003\nMatch host a* host *b\n  Port 2004\nMatch host c # comment\n  IdentityFile /keys/c\nMatch all # comment\n  User everyone\n' },
+    hosts: ['ab', 'a', 'c'],
+  },
+  {
+    name: 'Match localuser list, originalhost after HostName, final pass on the new name',
+    main: 'c',
+    files: { c: 'Match localuser nobody,@LU@\n  IdentityFile /keys/local\nHost a\n  HostName b.example\nMatch originalhost b.example\n  Port 1\nMatch final host b.example\n  User fin\nHost b.example\n  Port 2023\n' },
+    hosts: ['a', 'b.example'],
   },
 ];

@@ -40,15 +40,15 @@ const supported = new Set<string>(SUPPORTED_KEYS);
 
 function openssh(c: CorpusCase, m: { home: string; main: string }, host: string): Answer {
   const args = ['-G', '-F', m.main, ...(c.user !== undefined ? ['-l', c.user] : []), ...(c.port !== undefined ? ['-p', String(c.port)] : []), host];
-  const r = spawnSync('ssh', args, { env: { ...process.env, HOME: m.home }, encoding: 'utf8' });
+  const r = spawnSync('ssh', args, { env: { ...process.env, HOME: m.home, ...c.env }, encoding: 'utf8' });
   const lines = r.stdout.split('\n').filter((l) => supported.has(keyOf(l)));
   return { ok: r.status === 0, lines, error: r.stderr.trim() };
 }
 
 function galley(c: CorpusCase, m: { home: string; main: string }, host: string): Answer {
   try {
-    const r = new SshConfigResolver({ configFile: m.main, local: { globHome: m.home } });
-    return { ok: true, lines: r.dump(host, { user: c.user, port: c.port }), error: '' };
+    const r = new SshConfigResolver({ configFile: m.main, local: { globHome: m.home, env: { ...process.env, HOME: m.home, ...c.env } } });
+    return { ok: true, lines: r.dumpDestination(host, { user: c.user, port: c.port }), error: '' };
   } catch (err) {
     return { ok: false, lines: [], error: (err as Error).message };
   }

@@ -15,13 +15,14 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { GalleyError } from '@galley/errors';
+import { normalizeHostName } from './address.js';
 
 /** The ssh_config problem codes (each also the stable error code). */
-export type SshConfigErrorCode = 'ERR_REMOTE_SSH_CONFIG' | 'ERR_REMOTE_SSH_CONFIG_EXEC' | 'ERR_REMOTE_SSH_CONFIG_UNSUPPORTED' | 'ERR_REMOTE_HOSTKEY_POLICY';
+export type SshConfigErrorCode = 'ERR_REMOTE_SSH_CONFIG' | 'ERR_REMOTE_SSH_CONFIG_EXEC' | 'ERR_REMOTE_SSH_CONFIG_UNSUPPORTED' | 'ERR_REMOTE_HOSTKEY_POLICY'
+  | 'ERR_REMOTE_SSH_DESTINATION';
 
 /** A config that ssh itself refuses, or a setting galley will not honour (Match exec, StrictHostKeyChecking no). */
 export class SshConfigError extends GalleyError {
@@ -432,7 +433,9 @@ function parseSshUri(s: string): JumpHop | null | undefined {
   let host = m[2] ?? '';
   if (host === '') return null;
   if (host.startsWith('[')) host = host.slice(1, -1);
-  if (!validDomainish(host)) return null;
+  if (!validDomain(host)) return null;
+  // valid_domain() drops one trailing dot.
+  if (host.endsWith('.')) host = host.slice(0, -1);
   const hop: JumpHop = { host };
   if (user !== undefined) hop.user = user;
   if (m[3] !== undefined && m[3] !== '') {
@@ -443,13 +446,30 @@ function parseSshUri(s: string): JumpHop | null | undefined {
   return hop;
 }
 
-function validDomainish(h: string): boolean {
-  return net.isIP(h) !== 0 || /^[A-Za-z0-9_.-]+$/.test(h) && !h.startsWith('.') && !h.includes('..');
+/** misc.c valid_domain(): what an ssh:// URI may name (so no IPv6 address, even in brackets). */
+function validDomain(h: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(h) && !h.includes('..');
 }
 
 function parseHop(s: string): JumpHop | null {
   const uri = parseSshUri(s);
   return uri === undefined ? parseUserHostPort(s) : uri;
+}
+
+/**
+ * The destination argument of `ssh` (and `galley-exec -G`): `ssh://[user@]host[:port]`, or
+ * `[user@]host` (the last `@` splits; no port). The user and port act as `-l`/`-p` unless those
+ * are given.
+ */
+export function parseDestination(dest: string): JumpHop {
+  const uri = parseSshUri(dest);
+  if (uri === null || dest.lastIndexOf('@') === 0 || dest === '') {
+    throw new SshConfigError('ERR_REMOTE_SSH_DESTINATION', `invalid destination '${dest}'`,
+      'give [user@]host or ssh://[user@]host[:port] (a host name, not an IPv6 address, in an ssh:// URI), as for ssh');
+  }
+  if (uri !== undefined) return uri;
+  const at = dest.lastIndexOf('@');
+  return at === -1 ? { host: dest } : { host: dest.slice(at + 1), user: dest.slice(0, at) };
 }
 
 /** `[user@]host[:port]` (IPv6 as `[addr]:port`) or `ssh://…`; throws a config error when invalid. */
@@ -537,6 +557,12 @@ export class SshConfigResolver {
     return formatConfig(this.config(hostArg, override));
   }
 
+  /** `ssh -G [-l user] [-p port] DESTINATION`: the destination's own user and port apply unless -l/-p are given. */
+  dumpDestination(dest: string, override: { user?: string | undefined; port?: number | undefined } = {}): string[] {
+    const d = parseDestination(dest);
+    return this.dump(d.host, { user: override.user ?? d.user, port: override.port ?? d.port });
+  }
+
   /** The connection target for a host: expanded files, jump hops, host-key names and policy. */
   resolve(alias: string, override: { user?: string | undefined; port?: number | undefined } = {}): HostTarget {
     const c = this.config(alias, override);
@@ -595,9 +621,10 @@ export class SshConfigResolver {
       host = expandTokens(opts.hostname, { h: hostArg }, false, {}, `HostName for ${hostArg}`);
       opts.hostname = host;
     }
-    const wasAddr = net.isIP(host) !== 0;
-    if (!wasAddr) host = host.toLowerCase();
-    else host = canonicalAddress(host);
+    // A name is lower-cased; an address keeps its case unless its numeric form differs (ssh.c).
+    const norm = normalizeHostName(host);
+    host = norm.host;
+    const wasAddr = norm.isAddress;
     const canon = opts.canonicalize ?? 'false';
     if (canon !== 'false' && !wasAddr) host = this.#canonicalize(host, opts, canon);
     if (canon !== 'false') ctx.wantFinal = true;
@@ -686,8 +713,9 @@ export class SshConfigResolver {
     try {
       lines = fs.readFileSync(file, 'utf8').split('\n').map((text, i) => ({ text, n: i + 1 }));
       if (lines.length > 0 && lines[lines.length - 1]?.text === '') lines.pop();
-    } catch {
-      lines = null;
+    } catch (err) {
+      // ssh opens a directory fine and reads no line from it.
+      lines = (err as NodeJS.ErrnoException).code === 'EISDIR' ? [] : null;
     }
     this.#files.set(file, lines);
     return lines;
@@ -905,7 +933,9 @@ export class SshConfigResolver {
 
   #proxyJump(s: string, where: string, o: Opts, activeIn: boolean): void {
     const active = activeIn && o.proxyCommand === undefined && o.jump === undefined;
-    const bare = (s.split('#')[0] ?? '').replace(/[ \t\r\n]+$/, '');
+    // The comment goes, then everything from the first blank on (Debian's 9.2p1-2+deb12u10 takes
+    // one word: `ProxyJump a b` jumps through `a`, `ProxyJump j1, j2` is invalid).
+    const bare = ((s.split('#')[0] ?? '').replace(/[ \t\r\n]+$/, '').split(/[ \t\r\n]/)[0]) ?? '';
     if (s.toLowerCase() === 'none') {
       if (active) {
         o.jump = { host: 'none' };
@@ -921,8 +951,8 @@ export class SshConfigResolver {
     o.jump = { host: last.host };
     if (last.user !== undefined) o.jump.user = last.user;
     if (last.port !== undefined) o.jump.port = last.port;
-    const comma = s.lastIndexOf(',');
-    if (comma > 0) o.jump.extra = s.slice(0, comma);
+    const comma = bare.lastIndexOf(',');
+    if (comma > 0) o.jump.extra = bare.slice(0, comma);
     o.proxyCommand = 'none';
   }
 
@@ -995,17 +1025,6 @@ export class SshConfigResolver {
 /** The hops of a ProxyJump line value, first hop first. */
 function splitJumps(v: string): string[] {
   return v.split(',').filter((h) => h !== '');
-}
-
-function canonicalAddress(a: string): string {
-  if (net.isIPv6(a)) {
-    try {
-      return new URL(`http://[${a}]/`).hostname.slice(1, -1);
-    } catch {
-      return a;
-    }
-  }
-  return a;
 }
 
 /** glob(3)'s GLOB_TILDE: `~` is $HOME, `~user` that user's home. */
