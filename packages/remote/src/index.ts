@@ -5,10 +5,10 @@ export type {
   CommandSpec, CommandResult, HostResult, HostFailure, RunOptions, HostEvent, RunReport, Transport, ExecRequest, ExecOutcome,
 } from './types.js';
 export { shellQuote, quoteArgv, renderCommand, displayCommand } from './command.js';
-export { KnownHosts, fingerprint } from './known-hosts.js';
+export { KnownHosts, HostKeyStore, fingerprint, type HostKeyVerdict } from './known-hosts.js';
 export { SshConfigResolver, type HostTarget } from './ssh-config.js';
 export { SshPool, ALGORITHMS } from './pool.js';
-export { OpenSshTransport, opensshConfigText, type OpenSshOptions } from './openssh.js';
+export { OpenSshTransport, opensshConfigText, type OpenSshOptions, type HostKeyPolicy, type OpenSshConfigParts } from './openssh.js';
 export { schedule, resolveBatchSize, groupOutputs } from './scheduler.js';
 export {
   NodeSetSyntaxError, NodeSetSizeError, NodeSetGroupError, RunOptionsError, NoHostsError, SshSetupError, RebootTimeoutError, RebootBaselineError,

@@ -252,19 +252,12 @@ const UNRECORDABLE = /[@?*#[\]|'"\\]/;
  * changed or revoked key is refused whatever the setting.
  */
 export class HostKeyStore {
-  readonly #fixed: KnownHosts | null;
   readonly #files = new Map<string, KnownHosts>();
   readonly #trusted: { names: string[]; publicKey: string }[] = [];
   readonly #log: ((line: string) => void) | undefined;
 
-  /** `fixed`: one set for every host, whatever its ssh_config says (tests, and callers of the old API). */
-  constructor(opts: { fixed?: KnownHosts; log?: (line: string) => void } = {}) {
-    this.#fixed = opts.fixed ?? null;
+  constructor(opts: { log?: (line: string) => void } = {}) {
     this.#log = opts.log;
-  }
-
-  static of(kh: KnownHosts | HostKeyStore): HostKeyStore {
-    return kh instanceof HostKeyStore ? kh : new HostKeyStore({ fixed: kh });
   }
 
   #file(f: string): KnownHosts {
@@ -279,7 +272,6 @@ export class HostKeyStore {
 
   /** The known_hosts of one host, user files first. */
   for(t: HostKeyTarget): KnownHosts {
-    if (this.#fixed) return this.#fixed;
     return KnownHosts.merge([...t.knownHostsFiles.user, ...t.knownHostsFiles.global].map((f) => this.#file(f)));
   }
 
@@ -291,7 +283,6 @@ export class HostKeyStore {
   trust(names: readonly string[], publicKey: string): void {
     parsePublicKey(publicKey);
     this.#trusted.push({ names: [...names], publicKey });
-    if (this.#fixed) this.#fixed.replace(names, publicKey);
     for (const kh of this.#files.values()) kh.replace(names, publicKey);
   }
 
@@ -310,7 +301,7 @@ export class HostKeyStore {
       return { ...v, message: `${v.message} (StrictHostKeyChecking accept-new, but recording it in ${file} failed: ${(err as Error).message})` };
     }
     // The file is cached already (it was read for this check): the new key joins it in memory.
-    (this.#fixed ?? this.#file(file)).add(name, type, key);
+    this.#file(file).add(name, type, key);
     this.#log?.(`Warning: Permanently added '${name}' (${type} ${v.fingerprint}) to the list of known hosts (${file}, StrictHostKeyChecking accept-new).`);
     return { ok: true, recorded: file };
   }

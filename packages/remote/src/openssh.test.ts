@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { SshConfig } from '@galley/config';
-import { opensshConfigText, OpenSshTransport } from './openssh.js';
+import { opensshConfigText, OpenSshTransport, type OpenSshConfigParts } from './openssh.js';
 import { defaultSshConfig } from './remote.js';
 
 // OpenSSH itself is the oracle: `ssh -G` prints what it would use with galley's generated config.
@@ -17,9 +17,9 @@ afterAll(() => {
 });
 
 /** `ssh -G` with the generated config: option → values (options like IdentityFile repeat). */
-function effective(cfg: SshConfig, host: string, trusted?: Map<string, string>): Map<string, string[]> {
+function effective(cfg: SshConfig, host: string, parts: OpenSshConfigParts = {}): Map<string, string[]> {
   const file = path.join(tmp, `cfg-${Math.random().toString(36).slice(2)}`);
-  fs.writeFileSync(file, opensshConfigText(cfg, trusted));
+  fs.writeFileSync(file, opensshConfigText(cfg, { local: { home: path.join(tmp, 'nohome'), systemConfig: path.join(tmp, 'nosys') }, ...parts }));
   const out = execFileSync('ssh', ['-G', '-F', file, '--', host], { encoding: 'utf8' });
   const m = new Map<string, string[]>();
   for (const line of out.split('\n')) {
@@ -54,44 +54,59 @@ Host db*
     return f;
   };
 
-  it('the safety settings win over the user\'s ssh_config; its host values win over galley\'s defaults', () => {
+  it('the resolver\'s host-key policy and the safety settings win over the user\'s ssh_config; its host values win over galley\'s defaults', () => {
     const cfg: SshConfig = {
       ...defaultSshConfig(), transport: 'openssh', user: 'root', sshConfig: hostile(), agent: false,
       knownHosts: ['/etc/galley/known_hosts', '/srv/fleet known_hosts'], identityFiles: ['/keys/galley'],
     };
-    const g = effective(cfg, 'mw1001');
+    const policies = new Map([['mw1001', { strict: 'accept-new' as const, user: ['/etc/galley/known_hosts', '/srv/fleet known_hosts'], global: [] }]]);
+    const g = effective(cfg, 'mw1001', { policies });
     const one = (k: string) => g.get(k)?.join(' | ');
     const summary = Object.fromEntries(['stricthostkeychecking', 'batchmode', 'userknownhostsfile', 'globalknownhostsfile', 'updatehostkeys',
       'verifyhostkeydns', 'knownhostscommand', 'controlmaster', 'identityagent', 'hostname', 'port', 'user', 'identityfile'].map((k) => [k, one(k)]));
     expect(summary).toEqual({
-      stricthostkeychecking: 'true', batchmode: 'yes', userknownhostsfile: '/etc/galley/known_hosts /srv/fleet known_hosts',
+      stricthostkeychecking: 'accept-new', batchmode: 'yes', userknownhostsfile: '/etc/galley/known_hosts /srv/fleet known_hosts',
       globalknownhostsfile: 'none', updatehostkeys: 'false', verifyhostkeydns: 'false', knownhostscommand: undefined,
       controlmaster: 'false', identityagent: 'none',
-      hostname: 'mw1001.example.org', port: '2222', user: 'deploy', // ssh -G prints IdentityFile before ~ and %-token expansion (done when the key is loaded).
-      identityfile: '~/.ssh/%h.key | /keys/galley',
+      hostname: 'mw1001.example.org', port: '2222', user: 'deploy',
+      // galley's identity files first (as ssh -i, and as the resolver orders them); ssh -G prints
+      // IdentityFile before ~ and %-token expansion (done when the key is loaded).
+      identityfile: '/keys/galley | ~/.ssh/%h.key',
     });
-    // Hosts the user's config says nothing about get galley's user.
+    // A host galley did not resolve is strict whatever the user's config says; hosts the user's
+    // config says nothing about get galley's user.
+    expect(effective(cfg, 'mw1002').get('stricthostkeychecking')).toEqual(['true']);
     expect(effective(cfg, 'other1').get('user')).toEqual(['root']);
     expect(effective(cfg, 'db1').get('proxyjump')).toEqual(['ops@bast:2200']);
   });
 
-  it('no ssh.knownHosts means no known host at all (never the user\'s ~/.ssh/known_hosts)', () => {
-    const g = effective({ ...defaultSshConfig(), knownHosts: [] }, 'h1');
-    expect(g.get('userknownhostsfile')).toEqual(['none']);
-    expect(g.get('globalknownhostsfile')).toEqual(['none']);
+  it('without ssh.sshConfig it reads ~/.ssh/config then /etc/ssh/ssh_config, as ssh does without -F', () => {
+    const home = path.join(tmp, 'home1');
+    fs.mkdirSync(path.join(home, '.ssh'), { recursive: true });
+    fs.writeFileSync(path.join(home, '.ssh', 'config'), 'Host u1\n  Port 2201\n');
+    const sys = path.join(tmp, 'sys_config');
+    fs.writeFileSync(sys, 'Host u1 s1\n  Port 2202\n  User sysuser\n');
+    const local = { home, systemConfig: sys };
+    const cfg = { ...defaultSshConfig(), sshConfig: undefined };
+    expect([effective(cfg, 'u1', { local }).get('port'), effective(cfg, 'u1', { local }).get('user'), effective(cfg, 's1', { local }).get('port')])
+      .toEqual([['2201'], ['sysuser'], ['2202']]);
+    // `none`: no file at all.
+    expect(effective({ ...cfg, sshConfig: 'none' }, 'u1', { local }).get('port')).toEqual(['22']);
   });
 
   it('%-tokens in galley\'s paths stay literal; a trusted host reads only its own file', () => {
     const cfg: SshConfig = { ...defaultSshConfig(), knownHosts: ['/kh/100%h'], identityFiles: ['/keys/%r'] };
-    const g = effective(cfg, 'h1', new Map([['h2', '/tmp/trusted0']]));
+    const policies = new Map([['h1', { strict: 'yes' as const, user: ['/kh/100%h'], global: ['/g/50%'] }], ['h2', { strict: 'yes' as const, user: ['/kh/100%h'], global: [] }]]);
+    const g = effective(cfg, 'h1', { policies, trusted: new Map([['h2', '/tmp/trusted0']]) });
     expect(g.get('userknownhostsfile')).toEqual(['/kh/100%h']);
+    expect(g.get('globalknownhostsfile')).toEqual(['/g/50%']);
     // Printed unexpanded (see above): `%%` is what ssh turns into a literal `%` when it loads the key.
     expect(g.get('identityfile')).toEqual(['/keys/%%r']);
-    expect(effective(cfg, 'h2', new Map([['h2', '/tmp/trusted0']])).get('userknownhostsfile')).toEqual(['/tmp/trusted0']);
+    expect(effective(cfg, 'h2', { policies, trusted: new Map([['h2', '/tmp/trusted0']]) }).get('userknownhostsfile')).toEqual(['/tmp/trusted0']);
   });
 
   it('refuses a path it cannot write into ssh_config, naming it', () => {
-    expect(() => opensshConfigText({ ...defaultSshConfig(), knownHosts: ['/a"b'] })).toThrow(/cannot pass "\/a\\"b" to OpenSSH/);
+    expect(() => opensshConfigText({ ...defaultSshConfig(), identityFiles: ['/a"b'] })).toThrow(/cannot pass "\/a\\"b" to OpenSSH/);
   });
 });
 

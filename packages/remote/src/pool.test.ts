@@ -176,3 +176,19 @@ describe('SshPool: an aborted command is signalled, not only its channel closed'
     }
   });
 });
+
+describe('SshPool: ProxyCommand', () => {
+  it('a host with a ProxyCommand is refused before anything runs (ssh2 cannot run it), pointing at the openssh transport', async () => {
+    const file = path.join(dir, 'ssh_config_proxycommand');
+    fs.writeFileSync(file, `Host viacmd\n  ProxyCommand /bin/false %h %p\nHost good\n  HostName 127.0.0.1\n  Port ${sshdPort}\n`);
+    const r = new Remote({ ...cfg('known_hosts_good'), sshConfig: file });
+    try {
+      await expect(r.run(['good', 'viacmd'], [{ argv: ['true'] }])).rejects.toMatchObject({
+        code: 'ERR_REMOTE_SSH_CONFIG_UNSUPPORTED', message: expect.stringContaining('ProxyCommand for viacmd (/bin/false %h %p)'), hint: expect.stringContaining('ssh.transport: openssh'),
+      });
+      expect(seen).not.toContain('exec true');
+    } finally {
+      await r.close();
+    }
+  });
+});

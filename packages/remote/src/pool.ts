@@ -5,10 +5,10 @@ import type { Client as ClientType, ClientChannel, ConnectConfig, ParsedKey } fr
 import type { SshConfig } from '@galley/config';
 import { TIMEOUT_EXIT_CODES } from './command.js';
 import { HostCertificateUnsupportedError } from './errors.js';
-import { HostKeyStore, hostKeyAlgorithms, type KnownHosts } from './known-hosts.js';
+import { hostKeyAlgorithms, type HostKeyStore } from './known-hosts.js';
 import { Semaphore } from './semaphore.js';
 import { sleep, untilAborted } from './sleep.js';
-import type { HostTarget, SshConfigResolver } from './ssh-config.js';
+import { SshConfigError, type HostTarget, type SshConfigResolver } from './ssh-config.js';
 import type { ExecOutcome, ExecRequest, HostFailure, Transport } from './types.js';
 
 // ssh2 (and its crypto) loads at the first connection, not with the package: a plan, `--help` or
@@ -60,8 +60,8 @@ interface Conn {
 export interface PoolOptions {
   cfg: SshConfig;
   resolver: SshConfigResolver;
-  /** The one host-key check (a KnownHosts: that set for every host, whatever ssh_config says). */
-  knownHosts: HostKeyStore | KnownHosts;
+  /** The one host-key check (Remote.hostKeys). */
+  knownHosts: HostKeyStore;
   log?: ((line: string) => void) | undefined;
 }
 
@@ -84,6 +84,12 @@ function signalTerm(stream: ClientChannel): void {
   }
 }
 
+/** ssh2 cannot run a ProxyCommand: the host (or a jump host) is refused, pointing at the transport that can. */
+function proxyCommandRefused(t: HostTarget): SshConfigError {
+  return new SshConfigError('ERR_REMOTE_SSH_CONFIG_UNSUPPORTED', `ssh_config sets ProxyCommand for ${t.alias} (${t.proxyCommand ?? ''}), which galley's ssh2 transport does not run`,
+    'use ProxyJump for jump hosts, or ssh.transport: openssh, which runs the system ssh (and so the ProxyCommand)');
+}
+
 /** One pooled ssh2 connection per host, bounded handshakes and channels, host keys always verified. */
 export class SshPool implements Transport {
   readonly #o: PoolOptions;
@@ -98,7 +104,7 @@ export class SshPool implements Transport {
 
   constructor(o: PoolOptions) {
     this.#o = o;
-    this.#hostKeys = HostKeyStore.of(o.knownHosts);
+    this.#hostKeys = o.knownHosts;
     this.#handshakes = new Semaphore(o.cfg.maxHandshakes);
   }
 
@@ -143,7 +149,10 @@ export class SshPool implements Transport {
   }
 
   preflight(hosts: readonly string[]): void {
-    const bad = hosts.filter((h) => this.#certOnly(this.#o.resolver.resolve(h)));
+    const targets = hosts.map((h) => this.#o.resolver.resolve(h));
+    const proxied = targets.find((t) => t.proxyCommand !== undefined);
+    if (proxied) throw proxyCommandRefused(proxied);
+    const bad = hosts.filter((_h, i) => this.#certOnly(targets[i] as HostTarget));
     if (bad.length > 0) throw new HostCertificateUnsupportedError(bad, bad.length > 3 ? `${bad.slice(0, 3).join(', ')} and ${bad.length - 3} more hosts` : bad.join(', '));
   }
 
@@ -167,6 +176,7 @@ export class SshPool implements Transport {
     const existing = this.#conns.get(key);
     if (existing && !existing.closed) return existing;
     const t = target ?? this.#o.resolver.resolve(key);
+    if (t.proxyCommand !== undefined) throw new ConnectFailure('unreachable', proxyCommandRefused(t).message);
     const conn: Conn = {
       key, target: t, client: null, channels: new Semaphore(this.#o.cfg.maxChannelsPerConnection), active: 0, dependents: 0,
       idle: null, closed: false, onLost: new Set(), via: null, ready: Promise.resolve(null as unknown as ClientType),

@@ -76,7 +76,7 @@ export class Remote {
       transport: transport ?? null,
       injected: transport !== undefined,
       factory: () =>
-        full.transport === 'openssh' ? new OpenSshTransport({ cfg: full, log: (l) => this.#log(l) })
+        full.transport === 'openssh' ? new OpenSshTransport({ cfg: full, resolver: this.resolver, log: (l) => this.#log(l) })
           : new SshPool({ cfg: full, resolver: this.resolver, knownHosts: this.hostKeys, log: (l) => this.#log(l) }),
     };
   }
@@ -139,8 +139,8 @@ export class Remote {
     }
     // Before any lock or command: hosts the transport can never verify (ssh2 and host certificates).
     this.transport.preflight?.(list);
-    // ssh_config problems (a syntax error, Match exec, StrictHostKeyChecking no, ProxyCommand)
-    // are refused before any lock is taken or command runs, not host by host mid-run.
+    // ssh_config problems (a syntax error, Match exec, StrictHostKeyChecking no; ProxyCommand on
+    // ssh2, in its preflight) are refused before any lock is taken or command runs, not host by host mid-run.
     if (!this.#shared.injected) for (const h of list) this.resolver.resolve(h);
     if (opts.isSafe !== true) await this.#hooks.beforeRun?.(list, commands);
     const cfg = this.#shared.cfg;

@@ -96,8 +96,9 @@ describe('SshConfigResolver.resolve (the connection target)', () => {
     expect(fs.existsSync('/tmp/galley-pwned')).toBe(false);
   });
 
-  it('refuses ProxyCommand (ssh2 does not run it) and canonicalization through DNS', () => {
-    expect(() => resolver('ProxyCommand nc %h %p\n').resolve('a')).toThrow(expect.objectContaining({ code: 'ERR_REMOTE_SSH_CONFIG_UNSUPPORTED' }));
+  it('passes ProxyCommand on (the openssh transport runs it, the ssh2 pool refuses it); refuses canonicalization through DNS', () => {
+    expect(resolver('ProxyCommand nc %h %p\n').resolve('a').proxyCommand).toBe('nc %h %p');
+    expect(resolver('ProxyJump j\nProxyCommand nc %h %p\n').resolve('a').proxyCommand).toBeUndefined();
     expect(() => resolver('CanonicalizeHostname yes\nCanonicalDomains example.org\n').resolve('a')).toThrow(/through DNS/);
   });
 

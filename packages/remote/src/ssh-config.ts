@@ -126,6 +126,8 @@ export interface HostTarget {
   certificateFiles: string[];
   /** Jump hosts in order (first hop first), tokens expanded; each is itself resolved through ssh_config. */
   proxyJump: JumpHop[];
+  /** ssh_config's `ProxyCommand` (unexpanded; only the openssh transport runs it, the ssh2 pool refuses the host). */
+  proxyCommand?: string | undefined;
   /**
    * Names to look host keys up under, as OpenSSH does: HostKeyAlias, else `HostName` (as
    * `[HostName]:port` when the port is not 22, then — only to accept a key recorded without the
@@ -533,11 +535,6 @@ export class SshConfigResolver {
     return new SshConfigResolver({ configFile: ssh.sshConfig, defaultUser: ssh.user, identityFiles: ssh.identityFiles, knownHosts: ssh.knownHosts, local });
   }
 
-  /** @deprecated kept for callers of the old API: same as `fromSsh({ sshConfig: file, user, identityFiles })`. */
-  static fromFile(file: string | undefined, defaultUser: string, identityFiles: string[]): SshConfigResolver {
-    return new SshConfigResolver({ configFile: file, defaultUser, identityFiles });
-  }
-
   get local(): LocalInfo {
     return this.#local;
   }
@@ -570,10 +567,6 @@ export class SshConfigResolver {
       throw new SshConfigError('ERR_REMOTE_HOSTKEY_POLICY', `ssh_config sets StrictHostKeyChecking no for ${alias}: galley never connects without verifying the host key`,
         'an unverified key lets anyone on the path impersonate the host and see the commands; use StrictHostKeyChecking accept-new to record unknown keys on first use (changed keys are still refused), or add the key to known_hosts (ssh-keyscan, then check its fingerprint)');
     }
-    if (c.proxyCommand !== undefined) {
-      throw new SshConfigError('ERR_REMOTE_SSH_CONFIG_UNSUPPORTED', `ssh_config sets ProxyCommand for ${alias}, which galley's ssh2 transport does not run`,
-        'use ProxyJump for jump hosts, or ssh.transport: openssh, which runs the system ssh');
-    }
     const tokens = this.#tokens(c);
     const what = (k: string) => `${k} for ${alias}`;
     const expandFile = (p: string, k: string) => expandTokens(tildeExpand(p, this.#local), tokens, true, this.#local.env, what(k));
@@ -586,12 +579,14 @@ export class SshConfigResolver {
     const names = c.hostKeyAlias !== undefined ? [c.hostKeyAlias]
       : c.port === 22 ? [c.hostname] : [`[${c.hostname}]:${c.port}`, c.hostname];
     const noneless = (l: string[]) => (l[0]?.toLowerCase() === 'none' ? [] : l);
-    const global = noneless(c.globalKnownHostsFiles).map((p) => tildeExpand(p, this.#local));
+    // ssh opens GlobalKnownHostsFile paths as written (no `~`, no tokens), unlike UserKnownHostsFile.
+    const global = noneless(c.globalKnownHostsFiles);
     const t: HostTarget = {
       alias, hostname: c.hostname, port: c.port, user: c.user, identityFiles, identitiesOnly: c.identitiesOnly, certificateFiles, proxyJump,
       knownHostsNames: names, knownHostsFiles: { user: noneless(c.userKnownHostsFiles), global },
       strictHostKeyChecking: c.strictHostKeyChecking === 'accept-new' ? 'accept-new' : 'yes', hashKnownHosts: c.hashKnownHosts, config: c,
     };
+    if (c.proxyCommand !== undefined) t.proxyCommand = c.proxyCommand;
     if (c.connectTimeout !== null) t.connectTimeoutS = c.connectTimeout;
     if (c.identityAgent !== undefined) t.identityAgent = c.identityAgent;
     return t;

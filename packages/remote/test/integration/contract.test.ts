@@ -1,6 +1,6 @@
 import { loadConfig, type SshConfig } from '@galley/config';
 import { privateLab } from '@galley/lab/testing';
-import { KnownHosts, OpenSshTransport, SshConfigResolver, SshPool } from '@galley/remote';
+import { OpenSshTransport, Remote, SshPool } from '@galley/remote';
 import { transportContract } from '@galley/remote/testing';
 
 const env = privateLab({ hosts: 3, lbs: 0, pybal: false }, 90_000);
@@ -13,14 +13,17 @@ async function labHosts(): Promise<{ ssh: SshConfig; a: string; b: string; down:
   return { ssh, a, b, down };
 }
 
+// Each transport as production builds it: through Remote, with its one resolver and host-key check.
 transportContract('SshPool (ssh2) on the lab', async () => {
   const { ssh, a, b, down } = await labHosts();
-  const transport = new SshPool({ cfg: ssh, resolver: SshConfigResolver.fromFile(ssh.sshConfig, ssh.user, ssh.identityFiles), knownHosts: KnownHosts.load(ssh.knownHosts) });
-  return { transport, hosts: [a, b], unreachable: down, close: () => transport.close() };
+  const remote = new Remote({ ...ssh, transport: 'ssh2' });
+  if (!(remote.transport instanceof SshPool)) throw new Error('ssh.transport ssh2 did not give the ssh2 pool');
+  return { transport: remote.transport, hosts: [a, b], unreachable: down, close: () => remote.close() };
 });
 
 transportContract('OpenSshTransport (system ssh, multiplexed) on the lab', async () => {
   const { ssh, a, b, down } = await labHosts();
-  const transport = new OpenSshTransport({ cfg: { ...ssh, transport: 'openssh' } });
-  return { transport, hosts: [a, b], unreachable: down, close: () => transport.close() };
+  const remote = new Remote({ ...ssh, transport: 'openssh' });
+  if (!(remote.transport instanceof OpenSshTransport)) throw new Error('ssh.transport openssh did not give the OpenSSH transport');
+  return { transport: remote.transport, hosts: [a, b], unreachable: down, close: () => remote.close() };
 });

@@ -58,7 +58,7 @@ describe('Remote against the lab', () => {
   it('a wrong host key and an unknown host are refused, naming host and fingerprint; the others run', async () => {
     const [changed, unknown, ...rest] = names();
     if (!changed || !unknown) throw new Error('need 2 hosts');
-    const resolver = SshConfigResolver.fromFile(ssh.sshConfig, ssh.user, ssh.identityFiles);
+    const resolver = SshConfigResolver.fromSsh(ssh);
     const real = KnownHosts.load(ssh.knownHosts);
     const realKey = real.keysFor(resolver.resolve(changed).knownHostsNames)[0];
     if (!realKey) throw new Error(`lab known_hosts has no key for ${changed}`);
@@ -95,7 +95,7 @@ describe('Remote against the lab', () => {
     const h = env.lab.info.hosts[0];
     if (!h) throw new Error('no host');
     // Only the wrong key is offered: our own ssh_config without the lab's IdentityFile.
-    const key = KnownHosts.load(ssh.knownHosts).keysFor(SshConfigResolver.fromFile(ssh.sshConfig, 'root', []).resolve(h.name).knownHostsNames)[0];
+    const key = KnownHosts.load(ssh.knownHosts).keysFor(SshConfigResolver.fromSsh({ ...ssh, identityFiles: [] }).resolve(h.name).knownHostsNames)[0];
     if (!key) throw new Error('no key');
     const kh = path.join(tmp, 'kh-direct');
     fs.writeFileSync(kh, `[${h.address}]:${h.port} ${key.keyType} ${key.key.toString('base64')}\n`);
@@ -113,7 +113,7 @@ describe('Remote against the lab', () => {
   it('authenticates with a key held only by ssh-agent (SSH_AUTH_SOCK), and fails without the agent', async () => {
     const h = env.lab.info.hosts[1];
     if (!h) throw new Error('no host');
-    const key = KnownHosts.load(ssh.knownHosts).keysFor(SshConfigResolver.fromFile(ssh.sshConfig, 'root', []).resolve(h.name).knownHostsNames)[0];
+    const key = KnownHosts.load(ssh.knownHosts).keysFor(SshConfigResolver.fromSsh({ ...ssh, identityFiles: [] }).resolve(h.name).knownHostsNames)[0];
     if (!key) throw new Error('no key');
     const kh = path.join(tmp, 'kh-agent');
     fs.writeFileSync(kh, `[${h.address}]:${h.port} ${key.keyType} ${key.key.toString('base64')}\n`);
@@ -210,7 +210,7 @@ describe('Remote against the lab', () => {
     if (!target) throw new Error('no host');
     execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', path.join(tmp, 'rsa')]);
     const rsa = fs.readFileSync(path.join(tmp, 'rsa.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
-    const resolver = SshConfigResolver.fromFile(ssh.sshConfig, ssh.user, ssh.identityFiles);
+    const resolver = SshConfigResolver.fromSsh(ssh);
     const patterns = new Set(resolver.resolve(target).knownHostsNames);
     const lines = fs.readFileSync(ssh.knownHosts[0] as string, 'utf8').split('\n').map((line) => {
       const hostsField = line.split(' ')[0] ?? '';
@@ -250,7 +250,7 @@ describe('Remote against the lab', () => {
     if (!b) throw new Error('lab has no bastion');
     const behind = b.behind[0] as string;
     // known_hosts without the target behind the bastion: its handshake fails (unknown host key)
-    const resolver = SshConfigResolver.fromFile(ssh.sshConfig, ssh.user, ssh.identityFiles);
+    const resolver = SshConfigResolver.fromSsh(ssh);
     const patterns = new Set(resolver.resolve(behind).knownHostsNames);
     const lines = fs.readFileSync(ssh.knownHosts[0] as string, 'utf8').split('\n')
       .filter((line) => !(line.split(' ')[0] ?? '').split(',').some((p) => patterns.has(p)));
