@@ -6,6 +6,7 @@ const transform = {
 };
 const moduleNameMapper = {
   '^@galley/([a-z-]+)/testing$': '<rootDir>/packages/$1/src/testing/index.ts',
+  '^@galley/([a-z-]+)/errors$': '<rootDir>/packages/$1/src/errors.ts',
   '^@galley/remote/nodeset$': '<rootDir>/packages/remote/src/nodeset.ts',
   '^@galley/core/locks$': '<rootDir>/packages/core/src/locks/index.ts',
   '^@galley/pybal/service$': '<rootDir>/packages/pybal/src/service.ts',

@@ -2,8 +2,8 @@
  * Shared by sre.hosts.reimage and sre.hosts.decommission-host (the `_` prefix keeps discovery
  * from taking it for a cookbook).
  */
-import { type ArgCheck, NodeSet, type RunContext } from '@galley/core';
-import { GalleyError, isGalleyError } from '@galley/errors';
+import { type ArgCheck, isConfirmationError, NodeSet, type RunContext } from '@galley/core';
+import { GalleyError } from '@galley/errors';
 import { escapeRegex, pybalVerifier } from '@galley/lb';
 
 export type Ctx = RunContext<Record<string, unknown>>;
@@ -365,7 +365,7 @@ export async function confirmed(ctx: Ctx, message: string): Promise<boolean> {
   try {
     return await ctx.confirm(message);
   } catch (err) {
-    if (isGalleyError(err) && err.code === 'ERR_CONFIRM_NO_TTY') {
+    if (isConfirmationError(err)) {
       ctx.log.error(err.message);
       return false;
     }

@@ -1,5 +1,4 @@
-import { defineCookbook } from '@galley/core';
-import { isGalleyError } from '@galley/errors';
+import { defineCookbook, isRebootTimeoutError } from '@galley/core';
 import {
   checkCapacity, checkFqdn, checkLockBudget, confirmed, conftoolNow, DEFAULT_INSTALL_TIMEOUT_MS, errMessage, expand, fqdnArg, HostsError, lifecycleReady, lockTtlSeconds, need, notConfirmed,
   recordConftool, restoreAndVerify, restoreCommands, setOutAndVerify, short, STEP_MS, stepsText,
@@ -210,7 +209,7 @@ async function waitForBoot(ctx: Ctx, host: string, since: Map<string, string> | 
         await c.remote.waitRebootSince([host], since, { timeoutMs: Math.max(1000, Math.min(KEY_RECHECK_MS, left)), pollMs: 1000 });
         return trusted;
       } catch (err) {
-        if (!(isGalleyError(err) && err.code === 'ERR_REMOTE_REBOOT_TIMEOUT') || Date.now() >= deadline) return notBack(ctx, host, err);
+        if (!isRebootTimeoutError(err) || Date.now() >= deadline) return notBack(ctx, host, err);
       }
     } else if (left <= 0) {
       throw new HostsError('ERR_HOSTS_NO_HOST_KEY', `the provisioner vouched for no host key of ${host} within ${Math.round(timeoutMs / 1000)} s: ${errMessage(keyError)}`, {

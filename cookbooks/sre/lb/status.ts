@@ -1,4 +1,4 @@
-import { defineCookbook } from '@galley/core';
+import { defineCookbook, isEtcdError } from '@galley/core';
 import { isGalleyError } from '@galley/errors';
 
 /**
@@ -33,7 +33,7 @@ export default defineCookbook({
       // Nothing matched, bad config: the user's to fix, so a plain failure, not "uncaught exception".
       if (!isGalleyError(err)) throw err;
       ctx.log.error(`${err.message}${err.hint ? ` (hint: ${err.hint})` : ''}`);
-      if (!err.code.startsWith('ERR_ETCD_')) return 1;
+      if (!isEtcdError(err)) return 1;
       // etcd is unreachable (or refuses us): PyBal still serves its last known state; show it.
       const pools = pybal.topology.all().filter((p) => p.cluster === cluster && (dc === undefined || p.dc === dc) && (service === undefined || p.service === service));
       if (pools.length === 0) {

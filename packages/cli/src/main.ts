@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import readline from 'node:readline/promises';
 import type { GalleyConfig } from '@galley/config';
+import { isConfigNotFoundError } from '@galley/config/errors';
 import {
   AuditLog,
   type Catalog,
@@ -153,7 +154,7 @@ export async function main(argv: readonly string[], io: CliIo, deps: CliDeps = {
   } catch (e) {
     // No file anywhere (and none named): the built-in tree. Listing and help need nothing more; a
     // run is told what it lacks when it needs it (etcd for its lock, a client's section).
-    if (g.config !== undefined || (e as { code?: unknown }).code !== 'ERR_CONFIG_NOT_FOUND') {
+    if (g.config !== undefined || !isConfigNotFoundError(e)) {
       err(formatError(e));
       return ExitCode.FAILURE;
     }

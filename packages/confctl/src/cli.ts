@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parse as shellParse } from 'shell-quote';
 import YAML from 'yaml';
 import yargs from 'yargs';
+import { isConfigError } from '@galley/config/errors';
 import { GalleyError, UsageError, formatError, isGalleyError } from '@galley/errors';
 import type { Conftool, RawObject } from './conftool.js';
 import { parseFleet } from './fleet.js';
@@ -404,7 +405,7 @@ export async function runConfctl(args: string[], io: CliIo): Promise<CliResult> 
 
 export function exitCodeFor(err: unknown): number {
   if (!isGalleyError(err)) return CONFCTL_EXIT.EXCEPTION;
-  if (USAGE_CODES.has(err.code) || err.code.startsWith('ERR_CONFIG_')) return CONFCTL_EXIT.USAGE;
+  if (USAGE_CODES.has(err.code) || isConfigError(err)) return CONFCTL_EXIT.USAGE;
   return CONFCTL_EXIT.FAILED;
 }
 

@@ -1,5 +1,24 @@
-import { GalleyError } from '@galley/errors';
+/**
+ * confctl's errors and the guards other packages match them with (never by their code strings).
+ * Light on purpose (`@galley/confctl/errors` loads no etcd3): lb and core import the guards at start-up.
+ */
+import { GalleyError, isGalleyError } from '@galley/errors';
 import type { Change, Selector } from './types.js';
+
+const NO_MATCH = 'ERR_CONFCTL_NO_MATCH';
+/** etcd could not be used: unreachable, refusing our credentials, or its TLS files unreadable. */
+export const EtcdErrorCode = { UNAVAILABLE: 'ERR_ETCD_UNAVAILABLE', AUTH: 'ERR_ETCD_AUTH', TLS_FILE: 'ERR_ETCD_TLS_FILE' } as const;
+const ETCD_CODES: ReadonlySet<string> = new Set(Object.values(EtcdErrorCode));
+
+/** A selection matched no conftool object (NoMatchError). */
+export function isNoMatchError(err: unknown): err is NoMatchError {
+  return isGalleyError(err) && err.code === NO_MATCH;
+}
+
+/** etcd could not be used (EtcdErrorCode): conftool cannot be read or written at all right now. */
+export function isEtcdError(err: unknown): err is GalleyError {
+  return isGalleyError(err) && ETCD_CODES.has(err.code);
+}
 
 export function formatSelector(sel: Selector): string {
   const parts = (['dc', 'cluster', 'service', 'name'] as const)
@@ -11,7 +30,7 @@ export function formatSelector(sel: Selector): string {
 /** A selection matched no object. */
 export class NoMatchError extends GalleyError {
   constructor(sel: Selector, namespace: string) {
-    super('ERR_CONFCTL_NO_MATCH', `no conftool object matches ${formatSelector(sel)} under ${namespace}`, {
+    super(NO_MATCH, `no conftool object matches ${formatSelector(sel)} under ${namespace}`, {
       hint: 'each tag is an anchored regex (name=mw1001 matches only mw1001; use name=mw1001.* for a prefix); check with `confctl select ... get`',
       details: { selector: sel, namespace },
     });
@@ -129,7 +148,7 @@ export class FleetError extends GalleyError {
 export class EtcdUnavailableError extends GalleyError {
   constructor(endpoints: readonly string[], cause: unknown) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    super('ERR_ETCD_UNAVAILABLE', `etcd is not reachable at ${endpoints.join(', ') || '(no endpoints)'}: ${why}`, {
+    super(EtcdErrorCode.UNAVAILABLE, `etcd is not reachable at ${endpoints.join(', ') || '(no endpoints)'}: ${why}`, {
       hint: 'check that etcd runs and listens there (`etcdctl --endpoints=... endpoint health`), the etcd.endpoints/tls/auth settings in the config, and firewalls',
       cause,
       details: { endpoints },

@@ -15,7 +15,7 @@ import {
 } from 'etcd3';
 import type { EtcdConfig } from '@galley/config';
 import { GalleyError, isGalleyError } from '@galley/errors';
-import { EtcdUnavailableError } from './errors.js';
+import { EtcdErrorCode, EtcdUnavailableError } from './errors.js';
 import type { KvEntry, KvOp, KvStore, KvTxnResult, KvWatchHandlers } from './kv.js';
 import type { EtcdCompare } from './types.js';
 
@@ -55,7 +55,7 @@ export function neverSent(err: unknown): boolean {
  */
 export function isAmbiguousWriteError(err: unknown): boolean {
   // EtcdKv wraps deadline/unavailable errors; the cause is what etcd3 threw.
-  const raw = isGalleyError(err) && err.code === 'ERR_ETCD_UNAVAILABLE' ? (err as { cause?: unknown }).cause : err;
+  const raw = isGalleyError(err) && err.code === EtcdErrorCode.UNAVAILABLE ? (err as { cause?: unknown }).cause : err;
   if (!(raw instanceof Error) || neverSent(raw)) return false;
   return isRecoverableError(raw) || isUnavailable(raw);
 }
@@ -86,7 +86,7 @@ export function connectEtcd(cfg: EtcdConfig): Etcd3 {
       try {
         return fs.readFileSync(file);
       } catch (err) {
-        throw new GalleyError('ERR_ETCD_TLS_FILE', `cannot read etcd TLS ${what} ${file}: ${(err as Error).message}`, {
+        throw new GalleyError(EtcdErrorCode.TLS_FILE, `cannot read etcd TLS ${what} ${file}: ${(err as Error).message}`, {
           hint: 'check etcd.tls.ca/cert/key in the config (relative paths are relative to the config file)',
           cause: err,
         });
@@ -144,7 +144,7 @@ export class EtcdKv implements KvStore {
         // auth is enabled on the server but the config has no credentials
         (err instanceof Error && /user name is empty/.test(err.message))
       ) {
-        throw new GalleyError('ERR_ETCD_AUTH', `etcd at ${this.endpoints.join(', ')} refused our credentials: ${err.message}`, {
+        throw new GalleyError(EtcdErrorCode.AUTH, `etcd at ${this.endpoints.join(', ')} refused our credentials: ${err.message}`, {
           hint: 'check etcd.auth.username/password (and the user\'s role on the conftool prefix) and etcd.tls.cert/key in the config',
           cause: err,
           details: { endpoints: this.endpoints },

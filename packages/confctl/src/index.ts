@@ -27,5 +27,8 @@ export {
   SelectorError,
   FleetError,
   EtcdUnavailableError,
+  EtcdErrorCode,
   formatSelector,
+  isEtcdError,
+  isNoMatchError,
 } from './errors.js';

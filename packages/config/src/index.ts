@@ -6,3 +6,4 @@ export type { SshConfig } from './sections/ssh.js';
 export type { GroupsConfig } from './sections/groups.js';
 export type { PybalConfig, PybalPoolConfig } from './sections/pybal.js';
 export type { CookbooksConfig, LogsConfig, NotifierConfig, LocksConfig } from './sections/runner.js';
+export { ConfigNotFoundError, ConfigUnreadableError, isConfigError, isConfigNotFoundError } from './errors.js';

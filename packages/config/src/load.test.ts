@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { isConfigError, isConfigNotFoundError } from './errors.js';
 import { loadConfig, parseConfig } from './load.js';
 
 let tmp: string;
@@ -64,6 +65,15 @@ describe('loadConfig', () => {
     });
     const bad = write(path.join(tmp, 'explicit', 'bad.yaml'), 'cookbooks: [unclosed\n');
     await expect(loadConfig({ file: bad })).rejects.toMatchObject({ code: 'ERR_CONFIG_UNREADABLE' });
+  });
+
+  it('the guards other packages match these with: not found (only that), and any config problem', async () => {
+    const missing = await loadConfig({ file: path.join(tmp, 'explicit', 'nope.yaml') }).catch((e: unknown) => e);
+    const unreadable = await loadConfig({ file: write(path.join(tmp, 'guards', 'bad.yaml'), 'cookbooks: [unclosed\n') }).catch((e: unknown) => e);
+    const invalid = await loadConfig({ file: write(path.join(tmp, 'guards', 'invalid.yaml'), 'bogus: true\n') }).catch((e: unknown) => e);
+    expect([missing, unreadable, invalid].map(isConfigNotFoundError)).toEqual([true, false, false]);
+    expect([missing, unreadable, invalid].map(isConfigError)).toEqual([true, true, true]);
+    expect(isConfigError(new Error('ERR_CONFIG_NOT_FOUND'))).toBe(false);
   });
 
   it('every problem in the file is listed at once, including a required section that is missing', async () => {

@@ -5,6 +5,7 @@ import { ConfigError, GalleyError } from '@galley/errors';
 import { galleyConfigSchema, type GalleyConfig } from './schema.js';
 
 import { SYSTEM_CONFIG } from './constants.js';
+import { ConfigNotFoundError, ConfigUnreadableError } from './errors.js';
 import { SEARCH_PLACES } from './fast.js';
 
 export { SYSTEM_CONFIG };
@@ -50,9 +51,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
     if (opts.file !== undefined) {
       const abs = path.resolve(opts.cwd ?? process.cwd(), opts.file);
       if (!fs.existsSync(abs)) {
-        throw new GalleyError('ERR_CONFIG_NOT_FOUND', `config file ${abs} does not exist`, {
-          hint: 'pass an existing file with -c, or run `galley-lab up` to generate one for the lab',
-        });
+        throw new ConfigNotFoundError(`config file ${abs} does not exist`, 'pass an existing file with -c, or run `galley-lab up` to generate one for the lab');
       }
       result = await ex.load(abs);
     } else {
@@ -62,14 +61,10 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
     }
   } catch (err) {
     if (err instanceof GalleyError) throw err;
-    throw new GalleyError('ERR_CONFIG_UNREADABLE', `cannot read config file: ${(err as Error).message}`, {
-      hint: 'check the file is valid YAML/JSON/JS', cause: err,
-    });
+    throw new ConfigUnreadableError(err);
   }
   if (result === null || result.isEmpty) {
-    throw new GalleyError('ERR_CONFIG_NOT_FOUND', 'no galley config found (.cookbookrc*, cookbook.config.*, /etc/galley/config.yaml)', {
-      hint: 'pass -c FILE, or run `galley-lab up` and use DIR/cookbook.config.yaml',
-    });
+    throw new ConfigNotFoundError('no galley config found (.cookbookrc*, cookbook.config.*, /etc/galley/config.yaml)', 'pass -c FILE, or run `galley-lab up` and use DIR/cookbook.config.yaml');
   }
   return { config: parseConfig(result.config, result.filepath, opts.require), file: result.filepath };
 }

@@ -1,4 +1,9 @@
-import { GalleyError, UsageError } from '@galley/errors';
+import { GalleyError, UsageError, isGalleyError } from '@galley/errors';
+
+/** The codes of the lock errors: one place, for the classes and for `isLockFailure`. */
+const LockCode = { TIMEOUT: 'ERR_LOCK_TIMEOUT', LOST: 'ERR_LOCK_LOST', EXPIRED: 'ERR_LOCK_EXPIRED', UNCONFIRMED: 'ERR_LOCK_UNCONFIRMED' } as const;
+const LOCK_FAILURE_CODES: ReadonlySet<string> = new Set(Object.values(LockCode));
+const CONFIRM_NO_TTY = 'ERR_CONFIRM_NO_TTY';
 
 export interface LockHolderInfo {
   key: string;
@@ -16,7 +21,7 @@ export class LockTimeoutError extends GalleyError {
   readonly holders: readonly LockHolderInfo[];
   constructor(lock: string, concurrency: number, waitedSeconds: number, holders: readonly LockHolderInfo[]) {
     super(
-      'ERR_LOCK_TIMEOUT',
+      LockCode.TIMEOUT,
       `lock ${lock} is busy: ${holders.length} holder(s), concurrency ${concurrency}; gave up after ${waitedSeconds}s. Holders:\n${holderLines(holders)}`,
       { hint: 'wait for those runs to end, or check them with `cookbook --locks`; `cookbook --break-lock KEY` removes a stale one', details: { lock, holders } },
     );
@@ -27,7 +32,7 @@ export class LockTimeoutError extends GalleyError {
 /** The run's lease expired or was revoked, or one of its lock keys was removed: no new step may start. */
 export class LockLostError extends GalleyError {
   constructor(what: string, hint?: string) {
-    super('ERR_LOCK_LOST', `the run's lock was lost (${what}); stopping before the next step`, {
+    super(LockCode.LOST, `the run's lock was lost (${what}); stopping before the next step`, {
       hint: hint ?? 'check etcd health; nothing further was written by this run after the loss (writes are fenced)',
     });
   }
@@ -36,7 +41,7 @@ export class LockLostError extends GalleyError {
 /** A held lock exceeded its hard max-hold TTL. */
 export class LockExpiredError extends GalleyError {
   constructor(lock: string, ttlSeconds: number) {
-    super('ERR_LOCK_EXPIRED', `lock ${lock} reached its max hold time of ${ttlSeconds}s`, {
+    super(LockCode.EXPIRED, `lock ${lock} reached its max hold time of ${ttlSeconds}s`, {
       hint: "raise the cookbook's lock ttlSeconds if runs legitimately take this long",
     });
   }
@@ -49,7 +54,7 @@ export class LockExpiredError extends GalleyError {
 export class LockUnconfirmedError extends GalleyError {
   constructor(key: string, what: 'acquire' | 'release', cause: unknown) {
     super(
-      'ERR_LOCK_UNCONFIRMED',
+      LockCode.UNCONFIRMED,
       what === 'acquire'
         ? `could not confirm that lock key ${key} is ours: etcd did not answer while we took the slot (${(cause as Error)?.message ?? String(cause)})`
         : `could not confirm that lock key ${key} was removed: etcd did not answer (${(cause as Error)?.message ?? String(cause)})`,
@@ -63,6 +68,16 @@ export class LockUnconfirmedError extends GalleyError {
       },
     );
   }
+}
+
+/**
+ * A lock the run needs could not be had or is no longer held: a wait that timed out, the lease
+ * lost or a key removed, a max hold passed, a lock write etcd did not confirm. Nothing further was
+ * written by the run (writes are fenced). Compared by code, as isGalleyError is: errors cross jest
+ * realms and package copies.
+ */
+export function isLockFailure(err: unknown): err is LockTimeoutError | LockLostError | LockExpiredError | LockUnconfirmedError {
+  return isGalleyError(err) && LOCK_FAILURE_CODES.has(err.code);
 }
 
 export class CookbookNotFoundError extends GalleyError {
@@ -122,10 +137,15 @@ export class ResumeRefusedError extends GalleyError {
 
 export class ConfirmationError extends GalleyError {
   constructor(message: string) {
-    super('ERR_CONFIRM_NO_TTY', `cannot ask for confirmation without a TTY: ${message}`, {
+    super(CONFIRM_NO_TTY, `cannot ask for confirmation without a TTY: ${message}`, {
       hint: 'run it in a terminal, or pass --yes to answer yes',
     });
   }
+}
+
+/** `ctx.confirm` without a TTY and without `--yes`. */
+export function isConfirmationError(err: unknown): err is ConfirmationError {
+  return isGalleyError(err) && err.code === CONFIRM_NO_TTY;
 }
 
 /** prepare() tried to act (write, non-safe command, lock, nested run) before the lock and START → exit 94. */

@@ -9,6 +9,8 @@ import type { ConftoolClient, PybalServiceClient, RemoteClient } from '@galley/c
 // `--help` or an argument error of an lb cookbook never needs.
 import { PybalService, type Verification } from '@galley/pybal/service';
 import type { PoolRef } from '@galley/pybal';
+// confctl's guards alone, not its index (which loads etcd3).
+import { isNoMatchError } from '@galley/confctl/errors';
 import { isGalleyError } from '@galley/errors';
 import type {
   CapacityProbe,
@@ -24,7 +26,6 @@ import type {
   WriteOutcome,
 } from './ports.js';
 
-const NO_MATCH = 'ERR_CONFCTL_NO_MATCH';
 const RESTORE_CONFLICT = 'ERR_CONFCTL_RESTORE_CONFLICT';
 
 function codeOf(err: unknown): string | undefined {
@@ -63,7 +64,7 @@ export function conftoolStore(confctl: Pick<ConftoolClient, 'select' | 'restore'
       try {
         return await confctl.select(sel);
       } catch (err) {
-        if (codeOf(err) === NO_MATCH) return [];
+        if (isNoMatchError(err)) return [];
         throw err;
       }
     },

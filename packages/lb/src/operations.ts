@@ -2,17 +2,17 @@
  * The one shared implementation behind the sre.lb cookbooks: they parse nothing and decide
  * nothing themselves, they hand the runner's context and their args to these functions.
  */
-import type { RunContext, TaskHandle } from '@galley/core';
-import { formatError, isGalleyError } from '@galley/errors';
+import { isLockFailure, type RunContext, type TaskHandle } from '@galley/core';
+import { formatError } from '@galley/errors';
 import { NodeSet } from '@galley/remote/nodeset';
 import { conftoolStore, pybalCapacity, pybalVerifier, remoteExecutor } from './adapters.js';
 import { batchArg, commandArg, durationArg, hostPatternArg, nameListArg, wholeNumberArg } from './args.js';
 import { parseBatchSpec, parseDuration } from './batches.js';
-import { LbArgumentError, NothingSelectedError, UnknownPoolError } from './errors.js';
+import { isLbError, isNothingSelectedError, LbArgumentError, NothingSelectedError, UnknownPoolError } from './errors.js';
 import { formatPlan, planRolling, shortKey } from './plan.js';
 import { realClock, type CommandSpec, type HostPhase, type JournalEntry, type LbEvent, type LbPorts, type PoolCapacity, type PoolObject, type WriteOutcome } from './ports.js';
 import { formatReport, groupOutputs } from './report.js';
-import { capacityMessage, isLockFailure, judgeCapacity, runRolling, type RollingReport } from './rolling.js';
+import { capacityMessage, judgeCapacity, runRolling, type RollingReport } from './rolling.js';
 import { escapeRegex, selectHosts, type SelectOptions, type Selection } from './select.js';
 
 /** The runner's context, whatever the cookbook's args (they are handed over separately). */
@@ -317,7 +317,7 @@ async function refusing(ctx: LbContext, fn: () => Promise<number>): Promise<numb
   try {
     return await fn();
   } catch (err) {
-    if (!isGalleyError(err) || !err.code.startsWith('ERR_LB_')) throw err;
+    if (!isLbError(err)) throw err;
     ctx.log.error(formatError(err), { code: err.code });
     ctx.output({ status: 'refused', code: err.code, stopReason: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(err.details ? { details: err.details } : {}) }, `REFUSED: ${err.message} [${err.code}]; nothing was changed`);
     return 1;
@@ -411,7 +411,7 @@ async function poolOrDepoolOp(ctx: LbContext, a: PoolArgs, direction: 'pool' | '
   if (!(await ports.store.select({ name: escapeRegex(a.host) })).length) throw new NothingSelectedError(`host=${a.host}`, 'conftool has no object for this host');
   const selection = await selectHosts(ports.store, { hosts: new Set([a.host]), ...(a.service ? { services: [a.service] } : {}) }).catch((err: unknown) => {
     // Only inactive objects (or none): handled below as nothing to do / refused, not as a crash.
-    if ((err as { code?: string }).code === 'ERR_LB_NOTHING_SELECTED') return undefined;
+    if (isNothingSelectedError(err)) return undefined;
     throw err;
   });
   const objects: PoolObject[] = (selection?.hosts[0]?.objects ?? []).filter((o) => !a.service || o.tags.service === a.service);

@@ -5,6 +5,7 @@
  * repools a host whose action failed (fail closed), checks capacity before touching a batch,
  * keeps a journal for --resume, and does not sleep after the last batch.
  */
+import { isLockFailure } from '@galley/core';
 import { isGalleyError } from '@galley/errors';
 import { batchSizeAt, checkNotWholeCluster, planBatches, type BatchSpec } from './batches.js';
 import { CapacityError, ResumeMismatchError, UnknownPoolError } from './errors.js';
@@ -117,16 +118,6 @@ export function commandText(c: CommandSpec): string {
 function errorText(err: unknown): string {
   if (isGalleyError(err)) return `${err.message} [${err.code}]`;
   return err instanceof Error ? err.message : String(err);
-}
-
-/**
- * A lock failure (lease lost, max-hold passed, lock wait timed out): the runner raises these before
- * it starts any command, and taking the cluster locks fails with them before anything is written.
- */
-const LOCK_CODES: ReadonlySet<string> = new Set(['ERR_LOCK_LOST', 'ERR_LOCK_EXPIRED', 'ERR_LOCK_TIMEOUT', 'ERR_LOCK_UNCONFIRMED']);
-export function isLockFailure(err: unknown): boolean {
-  const code = isGalleyError(err) ? err.code : typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  return typeof code === 'string' && LOCK_CODES.has(code);
 }
 
 function asObject(c: PoolChange, pooled: PoolObject['pooled']): PoolObject {

@@ -1,4 +1,8 @@
-import { GalleyError, UsageError } from '@galley/errors';
+/**
+ * remote's errors and the guards other packages match them with (never by their code strings).
+ * Light on purpose (`@galley/remote/errors` loads no ssh2).
+ */
+import { GalleyError, UsageError, isGalleyError } from '@galley/errors';
 import { MAX_NODESET_SIZE } from './rangeset.js';
 
 /** A host expression ClusterShell's NodeSet would refuse; `position` is where (0-based) in the expression. */
@@ -63,13 +67,15 @@ export class RebootBaselineError extends UsageError {
   }
 }
 
+const REBOOT_TIMEOUT = 'ERR_REMOTE_REBOOT_TIMEOUT';
+
 /** waitRebootSince gave up: those hosts did not come back with a new boot in time. */
 export class RebootTimeoutError extends GalleyError {
   readonly hosts: string[];
   constructor(hosts: string[], display: string, timeoutMs: number) {
     // under a second it used to read "within 0s"
     const within = timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)}s`;
-    super('ERR_REMOTE_REBOOT_TIMEOUT', `reboot of ${display} not seen within ${within}`, {
+    super(REBOOT_TIMEOUT, `reboot of ${display} not seen within ${within}`, {
       hint: 'check the console of those hosts; they may be stuck in firmware or fsck',
       details: { hosts },
     });
@@ -91,4 +97,9 @@ export class HostCertificateUnsupportedError extends GalleyError {
       });
     this.hosts = hosts;
   }
+}
+
+/** waitRebootSince gave up on some hosts (RebootTimeoutError). */
+export function isRebootTimeoutError(err: unknown): err is RebootTimeoutError {
+  return isGalleyError(err) && err.code === REBOOT_TIMEOUT;
 }

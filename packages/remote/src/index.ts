@@ -12,6 +12,6 @@ export { OpenSshTransport, opensshConfigText, type OpenSshOptions, type HostKeyP
 export { schedule, resolveBatchSize, groupOutputs } from './scheduler.js';
 export {
   NodeSetSyntaxError, NodeSetSizeError, NodeSetGroupError, RunOptionsError, NoHostsError, SshSetupError, RebootTimeoutError, RebootBaselineError,
-  HostCertificateUnsupportedError,
+  HostCertificateUnsupportedError, isRebootTimeoutError,
 } from './errors.js';
 export { parseHostQuery, resolveHostQuery, HostQueryError, HostAliasError, type QueryNode, type BoolOp, type HostQueryOptions } from './query.js';

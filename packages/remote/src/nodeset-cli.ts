@@ -1,5 +1,6 @@
-import { formatError, isGalleyError, UsageError } from '@galley/errors';
 import yargs from 'yargs';
+import { isConfigNotFoundError } from '@galley/config/errors';
+import { formatError, isGalleyError, UsageError } from '@galley/errors';
 import { Groups } from './groups.js';
 import { NodeSet } from './nodeset.js';
 
@@ -109,7 +110,7 @@ async function groupsFromConfig(file: string | undefined): Promise<Groups> {
     const { loadConfig } = await import('@galley/config');
     return Groups.fromConfig((await loadConfig({ file })).config);
   } catch (err) {
-    if (file === undefined && isGalleyError(err) && err.code === 'ERR_CONFIG_NOT_FOUND') return new Groups(undefined);
+    if (file === undefined && isConfigNotFoundError(err)) return new Groups(undefined);
     throw err;
   }
 }

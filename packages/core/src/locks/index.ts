@@ -5,3 +5,4 @@
  */
 export { EtcdLocks, EtcdLockSession, ownerString, type EtcdLocksOptions, type LockEntry, type LockValue } from './etcd.js';
 export { EtcdJournal } from '../journal.js';
+export { isLockFailure } from '../errors.js';
