@@ -28,6 +28,7 @@ export function summary(lab: Lab, ms?: number): string[] {
   const rt = i.hosts.map((h) => h.restartMs);
   if (rt.length > 0 && rt.some((ms) => ms !== rt[0])) lines.push(`  restarts  ${Math.min(...rt)}–${Math.max(...rt)} ms per host (galley-lab status lists them)`);
   if (i.bastion) lines.push(`  bastion   ${i.bastion.name}, behind it (ProxyJump only): ${i.bastion.behind.join(' ')}`);
+  if (i.hostCa) lines.push(`  host CA   host keys certified; ${i.hostCa.knownHosts} has only @cert-authority (ssh -F ${i.sshConfig} -o UserKnownHostsFile=${i.hostCa.knownHosts} ${first} true)`);
   for (const lb of i.loadBalancers) lines.push(`  pybal     ${lb.name} ${lb.url}  (curl ${lb.url}/pools)`);
   lines.push(`  config    ${i.config}`);
   lines.push(`  next      export GALLEY_LAB_DIR=${i.dir}; cookbook -c ${i.config} -l`);
@@ -85,13 +86,14 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
         .option('ssh', { type: 'boolean', default: true, describe: 'start sshd hosts (--no-ssh: etcd and PyBal only)' })
         .option('pybal', { type: 'boolean', default: true, describe: 'start PyBal simulators' })
         .option('bastion', { type: 'boolean', default: true, describe: 'a bastion and two hosts reachable only through it' })
+        .option('host-ca', { type: 'boolean', default: false, describe: 'certify every host key with a lab CA; DIR/known_hosts.ca holds only its @cert-authority line' })
         .option('json', { type: 'boolean', default: false, describe: 'print lab.json instead of the summary' }),
       act(async (a) => {
         const t = Date.now();
         const lab = await (await labModule()).startLab({
           dir: path.resolve(a.dir as string), hosts: a.hosts as number, lbs: a.lbs as number, etcdMembers: a['etcd-members'] as number,
           pybalDelayMs: a['pybal-delay'] as number, restartMs: restartOption(a), rebootMs: a['reboot-ms'] as number,
-          ssh: a.ssh as boolean, pybal: a.pybal as boolean, bastion: a.bastion as boolean,
+          ssh: a.ssh as boolean, pybal: a.pybal as boolean, bastion: a.bastion as boolean, hostCa: a['host-ca'] as boolean,
         });
         if (a.json) out.push(JSON.stringify(lab.info, null, 2));
         else out.push(...summary(lab, Date.now() - t));

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { LabPrerequisiteError } from './errors.js';
 import { killSessionsScript, sshdConfig, superviseScript, systemctlScript } from './host-scripts.js';
 import { mountNs, spawnDetached, tcpOpen, waitFor } from './procs.js';
-import { generateEd25519 } from './sshkeys.js';
+import { generateEd25519, signHostCertificate, type Ed25519Key } from './sshkeys.js';
 import { trackProcess } from './state.js';
 
 const run = promisify(execFile);
@@ -56,11 +56,23 @@ function writeExec(file: string, text: string): void {
   fs.writeFileSync(file, text, { mode: 0o755 });
 }
 
-/** Write one host's directory: host key, sshd_config, fake systemctl/reboot, state. Returns its public key line. */
-export async function prepareHost(dir: string, h: HostSpec, o: { restartMs: number; rebootMs: number }): Promise<string> {
+/**
+ * Write one host's directory: host key, sshd_config, fake systemctl/reboot, state. Returns its
+ * public key line. With a host CA (`up --host-ca`), the host key is also certified by it
+ * (principals: the FQDN, the short name and the address OpenSSH connects to, which is the name
+ * it checks a certificate against without HostKeyAlias) and sshd presents the certificate.
+ */
+export async function prepareHost(dir: string, h: HostSpec, o: { restartMs: number; rebootMs: number; hostCa?: Ed25519Key | undefined }): Promise<string> {
   for (const d of ['bin', 'lib', 'etc', 'state/services', 'state/faults']) fs.mkdirSync(path.join(h.hdir, d), { recursive: true });
-  const pub = await keygen(path.join(h.hdir, 'ssh_host_ed25519_key'), `root@${h.name}`);
-  fs.writeFileSync(path.join(h.hdir, 'sshd_config'), sshdConfig({ listen: `${h.address}:${h.port}`, hdir: h.hdir, dir, name: h.name }));
+  const keyFile = path.join(h.hdir, 'ssh_host_ed25519_key');
+  const pub = await keygen(keyFile, `root@${h.name}`);
+  let extra = '';
+  if (o.hostCa) {
+    const cert = signHostCertificate(o.hostCa, pub, { keyId: h.name, principals: [h.name, h.short, h.address] });
+    fs.writeFileSync(`${keyFile}-cert.pub`, `${cert}\n`);
+    extra = `HostCertificate ${keyFile}-cert.pub`;
+  }
+  fs.writeFileSync(path.join(h.hdir, 'sshd_config'), sshdConfig({ listen: `${h.address}:${h.port}`, hdir: h.hdir, dir, name: h.name, extra }));
   fs.writeFileSync(path.join(h.hdir, 'etc/hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${h.name} ${h.short}\n`);
   fs.writeFileSync(path.join(h.hdir, 'etc/hostname'), `${h.short}\n`);
   fs.writeFileSync(path.join(h.hdir, 'empty'), '');
@@ -162,6 +174,19 @@ Host *
   BatchMode yes
   LogLevel ERROR
 `;
+}
+
+/**
+ * `up --host-ca`: the lab's host CA (DIR/host_ca, DIR/host_ca.pub) and DIR/known_hosts.ca, a
+ * known_hosts file with only its `@cert-authority` line: hosts are known through their
+ * certificates alone (OpenSSH checks them; galley's ssh2 transport refuses such hosts).
+ */
+export function prepareHostCa(dir: string): Ed25519Key {
+  const ca = generateEd25519('galley-lab host CA');
+  fs.writeFileSync(path.join(dir, 'host_ca'), ca.privateKey, { mode: 0o600 });
+  fs.writeFileSync(path.join(dir, 'host_ca.pub'), `${ca.publicKey}\n`);
+  fs.writeFileSync(path.join(dir, 'known_hosts.ca'), `@cert-authority * ${ca.publicKey.split(' ').slice(0, 2).join(' ')}\n`);
+  return ca;
 }
 
 export async function prepareClientKey(dir: string): Promise<void> {

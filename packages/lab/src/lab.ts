@@ -9,7 +9,7 @@ import { etcdHealthy, planEtcd, startEtcdMember, waitEtcd, type EtcdMemberPlan }
 import { labEtcd } from './etcd-client.js';
 import { LabDirConflictError, LabNoSshError, LabNotFoundError, LabOptionError, LabRunningError, LabStartError, LabUnknownError } from './errors.js';
 import {
-  checkHostPrerequisites, killSessions, prepareHostState, pickBastionSubnet, prepareClientKey, prepareHost, recordHostNamespace,
+  checkHostPrerequisites, killSessions, prepareHostState, pickBastionSubnet, prepareClientKey, prepareHost, prepareHostCa, recordHostNamespace,
   sshConfigText, startHostProcess, waitHostUp, wireBastion, type HostSpec,
 } from './hosts.js';
 import { startLifecycle } from './lifecycle.js';
@@ -48,6 +48,12 @@ export interface LabInfo {
   identityFile: string;
   /** Hosts reachable only through the bastion (ProxyJump, see ssh_config); not in `hosts`. */
   bastion?: { name: string; behind: string[] };
+  /**
+   * `up --host-ca`: every host key is certified by this CA and sshd presents the certificate;
+   * `knownHosts` holds only its `@cert-authority` line (DIR/known_hosts.ca). DIR/known_hosts
+   * still lists the plain keys.
+   */
+  hostCa?: { publicKey: string; knownHosts: string };
   /** The bastion and the hosts behind it (address/port as seen from the bastion's network). */
   extraHosts: LabHost[];
   /** conftool namespace. */
@@ -74,6 +80,8 @@ export interface StartLabOptions {
   pybal?: boolean;
   /** Start a bastion and two hosts reachable only through it (needs ssh). */
   bastion?: boolean;
+  /** Certify every host key with a lab CA and write DIR/known_hosts.ca with only `@cert-authority` (needs ssh). */
+  hostCa?: boolean;
   depoolThreshold?: number;
   namespace?: string;
   /** How often the simulators health-check backends. */
@@ -106,6 +114,7 @@ const DEFAULTS: ResolvedOptions = {
   ssh: true,
   pybal: true,
   bastion: false,
+  hostCa: false,
   depoolThreshold: 0.5,
   namespace: '/conftool',
   checkIntervalMs: 200,
@@ -117,7 +126,8 @@ export const RESTRICTED = ['restricted1001.eqiad.wmnet', 'restricted1002.eqiad.w
 export const labFile = (dir: string) => path.join(dir, 'lab.json');
 
 /** Top-level files `up` writes into DIR (it never overwrites one it did not create). */
-const LAB_FILES = ['state.json', 'lab.json', 'cookbook.config.yaml', 'ssh_config', 'known_hosts', 'id_ed25519', 'id_ed25519.pub', 'authorized_keys'];
+const LAB_FILES = ['state.json', 'lab.json', 'cookbook.config.yaml', 'ssh_config', 'known_hosts', 'id_ed25519', 'id_ed25519.pub', 'authorized_keys',
+  'host_ca', 'host_ca.pub', 'known_hosts.ca'];
 /** Top-level directories `up` writes into (an existing one is used, and kept by `down`). */
 const LAB_DIRS = ['hosts', 'lb', 'logs', 'data', 'lifecycle'];
 
@@ -154,7 +164,10 @@ function childEnv(): NodeJS.ProcessEnv {
 export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
   const { restartMs: restartSpec = DEFAULTS.restartMs as RestartMs, ...rest } = stripUndefined(opts);
   const o: ResolvedOptions = { ...DEFAULTS, ...rest, restartMs: describeRestartMs(restartSpec) };
-  if (!o.ssh) o.bastion = false;
+  if (!o.ssh) {
+    o.bastion = false;
+    o.hostCa = false;
+  }
   // Every host's restart time, checked before anything is written or started.
   const plan = planFleet({ hosts: o.hosts, lbs: o.pybal ? o.lbs : 0, depoolThreshold: o.depoolThreshold });
   const restart = restartTimes(restartSpec, [...plan.hosts.map((h) => h.name), ...(o.ssh && o.bastion ? [BASTION, ...RESTRICTED] : [])]);
@@ -236,6 +249,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
       knownHosts: path.join(dir, 'known_hosts'),
       identityFile: path.join(dir, 'id_ed25519'),
       ...(o.bastion ? { bastion: { name: BASTION, behind: [...RESTRICTED] } } : {}),
+      ...(o.hostCa ? { hostCa: { publicKey: fs.readFileSync(path.join(dir, 'host_ca.pub'), 'utf8').trim(), knownHosts: path.join(dir, 'known_hosts.ca') } } : {}),
       extraHosts: hosts.filter((h) => !fleetNames.has(h.name)).map(toLabHost),
       namespace: o.namespace,
     };
@@ -293,7 +307,8 @@ async function startHosts(dir: string, plan: FleetPlan, o: ResolvedOptions, rest
   }
   for (const h of specs) h.restartMs = restart[h.name]!;
   await prepareClientKey(dir);
-  const known = await Promise.all(specs.map((h) => prepareHost(dir, h, { restartMs: h.restartMs!, rebootMs: o.rebootMs })));
+  const hostCa = o.hostCa ? prepareHostCa(dir) : undefined;
+  const known = await Promise.all(specs.map((h) => prepareHost(dir, h, { restartMs: h.restartMs!, rebootMs: o.rebootMs, hostCa })));
   fs.writeFileSync(path.join(dir, 'known_hosts'), known.join('\n') + '\n');
   fs.writeFileSync(path.join(dir, 'ssh_config'), sshConfigText(dir, specs));
   mark('host dirs and keys written');
