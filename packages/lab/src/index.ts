@@ -4,4 +4,5 @@ export { LabDirConflictError, LabNoSshError, LabNotFoundError, LabRunningError, 
 export { BASTION, RESTRICTED, type LabFile, type ServiceState, type FailMode, type LbAction, type StatusLine } from './lab.js';
 export { PoolCoordinator, combineAlerts, serverJson, serverText, type ServerState, type ServerConfig, type AlertLevel } from './pybal/coordinator.js';
 export { handleApi, type ApiResponse } from './pybal/api.js';
+export type { SimHistoryEntry, SimServerView } from './pybal/sim.js';
 export { LabLifecycle, lifecycleDir, INITIAL_OS } from './lifecycle.js';

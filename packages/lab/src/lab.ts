@@ -15,7 +15,7 @@ import {
 import { startLifecycle } from './lifecycle.js';
 import { planFleet, type FleetPlan, type PlannedPool } from './plan.js';
 import { simulatorEntry } from './pybal/launch.js';
-import type { Faults, SimConfig } from './pybal/sim.js';
+import type { Faults, SimConfig, SimHistoryEntry } from './pybal/sim.js';
 import { cmdline, freePorts, isAlive, mountNs, pidsInMountNamespaces, spawnDetached, tcpOpen, terminate, terminateGroup, waitFor } from './procs.js';
 import { describeRestartMs, restartTimes, type RestartMs, type RestartRange } from './restart-times.js';
 import { seedConftool } from './seed.js';
@@ -352,7 +352,7 @@ function simConfig(dir: string, name: string, port: number, endpoints: string[],
   const cfg: SimConfig = {
     name, port, endpoints, namespace: o.namespace,
     pools: plan.pools.filter((p) => p.loadBalancers.includes(name)).map((p) => ({ pool: p.pool, dc: p.dc, cluster: p.cluster, service: p.service, depoolThreshold: p.depoolThreshold })),
-    hostState, delayMs: o.pybalDelayMs, checkIntervalMs: o.checkIntervalMs, faultFile: path.join(lbDir, 'fault.json'), readyFile,
+    hostState, delayMs: o.pybalDelayMs, checkIntervalMs: o.checkIntervalMs, faultFile: path.join(lbDir, 'fault.json'), historyFile: path.join(lbDir, 'history.jsonl'), readyFile,
   };
   fs.writeFileSync(path.join(lbDir, 'sim.json'), JSON.stringify(cfg, null, 2) + '\n');
   return cfg;
@@ -653,7 +653,59 @@ export class Lab {
     }
   }
 
+  /**
+   * The processes of the host's current boot other than sshd (the listener and its per-connection
+   * processes): what commands run over ssh left behind, or are still running. Each boot is its own
+   * PID namespace, so this is exact; [] while the host is down or rebooting.
+   */
+  async hostProcesses(host: string): Promise<{ pid: number; cmdline: string }[]> {
+    const h = this.#sshHost(host);
+    let ns: string;
+    try {
+      const unsharePid = fs.readFileSync(path.join(h.hdir, 'state', 'sshd.pid'), 'utf8').trim();
+      ns = fs.readlinkSync(`/proc/${unsharePid}/ns/pid_for_children`);
+    } catch {
+      return [];
+    }
+    const out: { pid: number; cmdline: string }[] = [];
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        if (fs.readlinkSync(`/proc/${entry}/ns/pid`) !== ns) continue;
+      } catch {
+        continue; // gone
+      }
+      const cl = cmdline(Number(entry)).trim();
+      if (cl === '' || /^sshd(-session)?[: ]/.test(cl) || cl.startsWith('/usr/sbin/sshd')) continue;
+      if (isAlive(Number(entry))) out.push({ pid: Number(entry), cmdline: cl });
+    }
+    return out;
+  }
+
   // ---- load balancers ----
+
+  /**
+   * Every change of a server's state on this LB since it started (DIR/lb/<name>/history.jsonl,
+   * written by the simulator as each change happens; see SimHistoryEntry), oldest first. Kept
+   * whatever faults the LB has (also while `down`).
+   */
+  async lbHistory(name: string): Promise<SimHistoryEntry[]> {
+    let raw: string;
+    try {
+      raw = fs.readFileSync(path.join(this.#lbDir(name), 'history.jsonl'), 'utf8');
+    } catch {
+      return [];
+    }
+    const out: SimHistoryEntry[] = [];
+    for (const line of raw.split('\n')) {
+      try {
+        if (line !== '') out.push(JSON.parse(line) as SimHistoryEntry);
+      } catch {
+        // the line being appended right now
+      }
+    }
+    return out;
+  }
 
   #lbDir(name: string): string {
     if (!this.info.loadBalancers.some((l) => l.name === name)) throw new LabUnknownError('load balancer', name, this.info.loadBalancers.map((l) => l.name));

@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import type { Socket } from 'node:net';
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { labEtcd } from '../etcd-client.js';
@@ -32,6 +33,11 @@ export interface SimConfig {
   delayMs: number;
   checkIntervalMs: number;
   faultFile: string;
+  /**
+   * Every change of a server's state as this LB sees it, one JSON line each (see SimHistoryEntry);
+   * default: history.jsonl next to the fault file.
+   */
+  historyFile?: string;
   /** Wait for this file before the first read of conftool: the lab starts us before it seeds. */
   readyFile?: string;
 }
@@ -42,6 +48,29 @@ export interface Faults {
   /** 200 with a body that is neither PyBal's JSON nor its text form (a proxy or another service on the port). */
   garbage?: boolean;
   lagMs?: number;
+}
+
+/** The view of one server in one pool; `null`: not in the pool (inactive, deleted, never seen). */
+export type SimServerView = { pooled: boolean; enabled: boolean; up: boolean; weight: number } | null;
+
+/**
+ * One line of DIR/lb/<name>/history.jsonl: a server's state changed on this LB (written when it
+ * happens, before the API can show it), or a conftool value it ignored. `cause`: `relist` (the full
+ * read at start or after a cancelled watch), `conftool` (a change applied; `key` and `rev`, its etcd
+ * mod revision), `health` (a health check flipped), `invalid` (a value it could not parse: nothing
+ * changed; `key`, `rev`). Changes of other servers that one event caused (PyBal's drain and
+ * threshold forcing) carry the same cause, key and rev.
+ */
+export interface SimHistoryEntry {
+  t: number;
+  lb: string;
+  pool: string;
+  host: string;
+  cause: 'relist' | 'conftool' | 'health' | 'invalid';
+  key?: string;
+  rev?: number;
+  from?: SimServerView;
+  to?: SimServerView;
 }
 
 function log(line: string): void {
@@ -74,9 +103,13 @@ export class Simulator {
   #timers: NodeJS.Timeout[] = [];
   #listening = false;
   #closed = false;
+  readonly #historyFile: string;
+  /** pool → host → the view last written to the history. */
+  readonly #seen = new Map<string, Map<string, SimServerView>>();
 
   constructor(cfg: SimConfig) {
     this.#cfg = cfg;
+    this.#historyFile = cfg.historyFile ?? path.join(path.dirname(cfg.faultFile), 'history.jsonl');
     const ns = cfg.namespace === '/' ? '' : cfg.namespace;
     for (const p of cfg.pools) {
       const c = new PoolCoordinator(p.pool, p.depoolThreshold, { log: (l) => log(`[${p.pool}] ${l}`) });
@@ -123,11 +156,13 @@ export class Simulator {
       const v = parseValue(kv.value.toString());
       if (v === 'invalid') {
         log(`ignoring invalid value at ${kv.key.toString()}`);
+        this.#recordInvalid(t.pool.pool, t.host, kv.key.toString(), Number(kv.mod_revision));
         continue;
       }
       if (v) per.get(t.pool)!.cfgs.set(t.host, v);
     }
     for (const [pool, { service, cfgs }] of per) pool.setAll(cfgs, (h) => this.health(h, service));
+    this.#record({ cause: 'relist' });
     await this.#watch(BigInt(res.header.revision) + 1n);
   }
 
@@ -146,8 +181,8 @@ export class Simulator {
     if (this.#watcher) await this.#watcher.cancel().catch(() => undefined);
     const w = await this.#etcd!.watch().prefix(this.#prefix).startRevision(fromRevision.toString()).create();
     this.#watcher = w;
-    w.on('put', (kv: IKeyValue) => this.#enqueue(kv.key.toString(), kv.value.toString()));
-    w.on('delete', (kv: IKeyValue) => this.#enqueue(kv.key.toString(), undefined));
+    w.on('put', (kv: IKeyValue) => this.#enqueue(kv.key.toString(), kv.value.toString(), Number(kv.mod_revision)));
+    w.on('delete', (kv: IKeyValue) => this.#enqueue(kv.key.toString(), undefined, Number(kv.mod_revision)));
     w.on('error', (err: Error) => {
       if (this.#closed) return;
       log(`watch error (${err.message}): re-listing`);
@@ -165,17 +200,24 @@ export class Simulator {
   }
 
   /** Changes take effect after the propagation delay (+ injected lag), in the order they happened. */
-  #enqueue(key: string, raw: string | undefined): void {
+  #enqueue(key: string, raw: string | undefined, rev: number): void {
     const t = this.#target(key);
     if (!t) return;
     const v = raw === undefined ? undefined : parseValue(raw);
     if (v === 'invalid') {
       log(`ignoring invalid value at ${key}`);
+      this.#recordInvalid(t.pool.pool, t.host, key, rev);
       return;
     }
     const last = this.#queue.at(-1)?.due ?? 0;
     const due = Math.max(last, Date.now() + this.#cfg.delayMs + (this.#faults.lagMs ?? 0));
-    this.#queue.push({ due, apply: () => t.pool.setServer(t.host, v, this.health(t.host, t.service)) });
+    this.#queue.push({
+      due,
+      apply: () => {
+        t.pool.setServer(t.host, v, this.health(t.host, t.service));
+        this.#record({ cause: 'conftool', key, rev });
+      },
+    });
     this.#schedule();
   }
 
@@ -195,7 +237,45 @@ export class Simulator {
         const up = this.health(s.host, service);
         if (up && !s.up) pool.resultUp(s.host);
         else if (!up && s.up) pool.resultDown(s.host);
+        else continue;
+        this.#record({ cause: 'health' });
       }
+    }
+  }
+
+  /**
+   * Append every server whose view differs from the one last recorded (one write: a line per
+   * change). Called right after each thing that can change a view, so the record is exact.
+   */
+  #record(what: Pick<SimHistoryEntry, 'cause' | 'key' | 'rev'>): void {
+    const t = Date.now();
+    const lines: string[] = [];
+    for (const [name, pool] of this.pools) {
+      let seen = this.#seen.get(name);
+      if (!seen) this.#seen.set(name, (seen = new Map<string, SimServerView>()));
+      const hosts = new Set([...seen.keys(), ...pool.servers.keys()]);
+      for (const host of hosts) {
+        const s = pool.servers.get(host);
+        const to: SimServerView = s ? { pooled: s.pooled, enabled: s.enabled, up: s.up, weight: s.weight } : null;
+        const from = seen.get(host) ?? null;
+        if (JSON.stringify(from) === JSON.stringify(to)) continue;
+        if (to === null) seen.delete(host);
+        else seen.set(host, to);
+        lines.push(JSON.stringify({ t, lb: this.#cfg.name, pool: name, host, ...what, from, to } satisfies SimHistoryEntry));
+      }
+    }
+    if (lines.length > 0) this.#append(lines);
+  }
+
+  #recordInvalid(pool: string, host: string, key: string, rev: number): void {
+    this.#append([JSON.stringify({ t: Date.now(), lb: this.#cfg.name, pool, host, cause: 'invalid', key, rev } satisfies SimHistoryEntry)]);
+  }
+
+  #append(lines: string[]): void {
+    try {
+      fs.appendFileSync(this.#historyFile, lines.map((l) => `${l}\n`).join(''));
+    } catch (err) {
+      log(`history not written: ${(err as Error).message}`);
     }
   }
 

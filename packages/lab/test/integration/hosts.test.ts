@@ -41,6 +41,19 @@ describe('lab host simulation (private lab)', () => {
     expect(ok.stdout.trim().split('\n')).toEqual(['active', 'active']);
   });
 
+  it('hostProcesses: what a command over ssh left running on the host, not sshd; gone once it ends', async () => {
+    const { lab } = p;
+    const h = lab.info.hosts[0]!.name;
+    expect(await lab.hostProcesses(h)).toEqual([]);
+    // A client that goes away while its command runs: the command stays (sshd does not kill it).
+    const cut = labSsh(lab, h, 'sleep 2.5; echo done', { timeoutMs: 500 });
+    await waitFor('the sleep to run on the host', async () => ((await lab.hostProcesses(h)).some((x) => x.cmdline.startsWith('sleep 2.5')) ? true : undefined), { timeoutMs: 5000, intervalMs: 20 });
+    await cut;
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await lab.hostProcesses(h)).map((x) => x.cmdline)).toContain('sleep 2.5');
+    await waitFor('the sleep to end', async () => ((await lab.hostProcesses(h)).length === 0 ? true : undefined), { timeoutMs: 6000, intervalMs: 50 });
+  });
+
   it('reboot: sshd goes away, comes back with a new boot id and a fresh uptime', async () => {
     const { lab } = p;
     const h = lab.info.hosts[2]!;

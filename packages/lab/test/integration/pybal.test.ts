@@ -49,6 +49,38 @@ afterEach(async () => {
 });
 
 describe('PyBal simulators (private lab)', () => {
+  it('history.jsonl: each change of a server on each LB, with its cause, etcd revision and time; invalid values recorded, not applied', async () => {
+    const { lab } = p;
+    const host = JOBRUNNERS[1]!;
+    const key = conftoolKey(lab.info.namespace, { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: host });
+    const t0 = Date.now();
+    await setPooled(host, 'no');
+    await onEveryLb(host, { enabled: false, pooled: false });
+    const etcd = labEtcd(lab.info.etcd.endpoints);
+    let rev: number;
+    try {
+      rev = Number((await etcd.get(key).exec()).kvs[0]!.mod_revision);
+      await etcd.put(key).value('{not json');
+    } finally {
+      etcd.close();
+    }
+    await new Promise((r) => setTimeout(r, DELAY));
+    for (const lb of lab.info.loadBalancers) {
+      const mine = (await lab.lbHistory(lb.name)).filter((e) => e.host === host && e.pool === POOL && e.t >= t0);
+      const applied = mine.find((e) => e.cause === 'conftool');
+      expect(applied).toMatchObject({ lb: lb.name, key, rev, from: { enabled: true, pooled: true, up: true, weight: 10 }, to: { enabled: false, pooled: false, up: true, weight: 10 } });
+      // applied after the propagation delay, not when written
+      expect(applied!.t - t0).toBeGreaterThanOrEqual(DELAY - 20);
+      expect(mine.find((e) => e.cause === 'invalid')).toMatchObject({ key, rev: expect.any(Number) });
+      expect(mine.filter((e) => e.cause === 'invalid')[0]!.rev).toBeGreaterThan(rev);
+      // the first entry of the file is the start-up read: a full view of every pool
+      const first = (await lab.lbHistory(lb.name))[0]!;
+      expect(first).toMatchObject({ cause: 'relist', from: null });
+    }
+    // the garbage value was ignored: still out
+    expect(await server(lab.info.loadBalancers[0]!.url, host)).toMatchObject({ enabled: false, pooled: false });
+  });
+
   it('a conftool change reaches every simulator after the configured delay, in text and JSON', async () => {
     const { lab } = p;
     const host = JOBRUNNERS[0]!;
