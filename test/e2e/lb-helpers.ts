@@ -15,10 +15,18 @@ export interface RunResult {
   events: { type: string; ts?: string; runId?: string; [k: string]: unknown }[];
 }
 
-/** Spawn the binary; `onEvent` sees each NDJSON event as it arrives (with --output json). */
-export function cookbook(lab: Lab, args: string[], opts: { onEvent?: (e: RunResult['events'][number], child: ChildProcess) => void } = {}): Promise<RunResult> {
+/**
+ * Spawn the binary; `onEvent` sees each NDJSON event as it arrives (with --output json), `onSpawn`
+ * the child at once. `config`: another config file than the lab's.
+ */
+export function cookbook(
+  lab: Lab,
+  args: string[],
+  opts: { onEvent?: (e: RunResult['events'][number], child: ChildProcess) => void; onSpawn?: (child: ChildProcess) => void; config?: string } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, '-c', lab.info.config, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, '-c', opts.config ?? lab.info.config, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    opts.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     let partial = '';
