@@ -415,7 +415,7 @@ describe('single-host cookbooks', () => {
     const h = J[2]!;
     const d1 = await cookbook(lab, ['sre.lb.depool', `host=${h}`]);
     expect(d1.code).toBe(0);
-    expect(d1.stdout + d1.stderr).toMatch(/depooled eqiad\/jobrunner\/(nginx|php-fpm)\/mw1303.*every LB has them out/);
+    expect(d1.stdout + d1.stderr).toMatch(/depooled eqiad\/jobrunner\/(nginx|php-fpm)\/mw1303.*; verified mw1303\.eqiad\.wmnet depooled on lvs1019, lvs1020 \(\d+ rounds?, \d+\.\d s\)/);
     expect((await pooled('eqiad', 'jobrunner'))[`nginx/${h}`]).toBe('no');
     const d2 = await cookbook(lab, ['sre.lb.depool', `host=${h}`]);
     expect(d2.code).toBe(0);

@@ -5,9 +5,9 @@
  * tests may hand over a smaller fake of the same contract.
  */
 import type { ConftoolClient, PybalServiceClient, RemoteClient } from '@galley/core';
-// The service alone, not the package index: the index's PybalClient loads undici, which a plan,
-// `--help` or an argument error of an lb cookbook never needs.
-import { PybalService, type Verification } from '@galley/pybal/service';
+// Types only, and from the service alone: the package index's PybalClient loads undici, which a
+// plan, `--help` or an argument error of an lb cookbook never needs.
+import type { Verification } from '@galley/pybal/service';
 import type { PoolRef } from '@galley/pybal';
 // confctl's guards alone, not its index (which loads etcd3).
 import { isNoMatchError } from '@galley/confctl/errors';
@@ -125,163 +125,30 @@ export function remoteExecutor(remote: Pick<RemoteClient, 'run'>): Executor {
 }
 
 function toLb(v: Verification): LbVerification {
-  return { ok: v.ok && v.unmapped.length === 0, failedHosts: [...new Set(v.disagreements.map((d) => d.host))], report: v.report };
-}
-
-/**
- * The report of the one look taken after our own polling ran out of time says "after 1 polls in
- * 0.0 s (deadline 1 ms)": about that look, not the wait. Say what the operator waited for.
- */
-function afterWait(v: LbVerification, timeoutMs: number, started: number): LbVerification {
-  const secs = ((Date.now() - started) / 1000).toFixed(1);
-  return { ...v, report: v.report.replace(/ after \d+ polls? in [\d.]+ s \(deadline 1 ms\):/, ` within the ${timeoutMs} ms deadline (waited ${secs} s):`) };
-}
-
-/**
- * Verification polls each (pool, LB) once per round, with a short fixed interval: waiting for
- * PyBal is most of a batch's wall time, and the default back-off overshoots the propagation delay.
- */
-export function pybalVerifier(pybal: PybalServiceClient, opts: { pollIntervalMs?: number } = {}): LbVerifier {
-  let svc: PybalServiceClient = pybal;
-  if (pybal instanceof PybalService) {
-    svc = new PybalService({
-      topology: pybal.topology,
-      client: pybal.client,
-      dryRun: pybal.dryRun,
-      verifyTimeoutMs: pybal.verifyTimeoutMs,
-      pollIntervalMs: opts.pollIntervalMs ?? 50,
-      maxPollIntervalMs: Math.max(opts.pollIntervalMs ?? 50, 100),
-    });
-  }
-  const pollMs = opts.pollIntervalMs ?? 25;
-  const fast = svc instanceof PybalService ? svc : undefined;
   return {
-    verifyOut: async (objects, o) => {
-      if (!fast) return toLb(await svc.verifyDepooled(objects, o));
-      const started = Date.now();
-      const timeoutMs = o?.timeoutMs ?? fast.verifyTimeoutMs;
-      const deadline = started + timeoutMs;
-      // Out means disabled (or absent), not merely "not pooled": a server that is down but still
-      // enabled is not pooled right now, and PyBal pools it again the moment it comes back up.
-      const notOut: Map<string, Set<string>> = new Map();
-      if (await pollUntil(fast, objects, (v) => !v || (!v.enabled && !v.pooled), deadline, pollMs, notOut)) return { ok: true, failedHosts: [], report: 'every LB has them out' };
-      // Out of time: one more look through PybalService for the report naming each LB and why.
-      const v = afterWait(toLb(await fast.verifyDepooled(objects, { timeoutMs: 1 })), timeoutMs, started);
-      if (!v.ok) return v;
-      // PybalService only asks for "not pooled": the ones left are enabled but down.
-      const hosts = [...new Set([...notOut.values()].flatMap((h) => [...h]))];
-      return {
-        ok: false,
-        failedHosts: hosts,
-        report: [...notOut].map(([where, h]) => `${where} still has ${[...h].join(', ')} enabled (down, so not pooled now, but PyBal pools it again as soon as it is up): it has not applied the conftool change`).join('; '),
-      };
-    },
-    verifyIn: async (objects, o) => {
-      if (!fast) return toLb(await svc.verifyPooled(objects, o));
-      const started = Date.now();
-      const timeoutMs = o?.timeoutMs ?? fast.verifyTimeoutMs;
-      const deadline = started + timeoutMs;
-      if (await pollUntil(fast, objects, (v) => !!v && v.pooled && v.enabled && v.up, deadline, pollMs)) return { ok: true, failedHosts: [], report: 'every LB has them pooled and up' };
-      const v = afterWait(toLb(await fast.verifyPooled(objects, { timeoutMs: 1 })), timeoutMs, started);
-      if (!v.ok) return v;
-      return (await waitUp(fast, objects, Date.now(), pollMs)) ?? v;
-    },
+    // An object no pool is configured for is not verified: never "ok" for lb (rolling refuses them up front).
+    ok: v.ok && v.unmapped.length === 0,
+    failedHosts: [...new Set(v.disagreements.map((d) => d.host))],
+    report: v.report,
+    lbs: v.lbs,
+    deadlineMs: v.deadlineMs,
+    rounds: v.rounds,
   };
 }
 
-/**
- * One GET of /pools/<pool> per (pool, LB) per round, a short fixed pause between rounds, until
- * every LB's view of every host satisfies `ok` or the deadline passes. Waiting for PyBal is most
- * of a batch's wall time, so the overshoot past the propagation delay is kept to a round.
- */
-async function pollUntil(
-  svc: PybalService,
-  objects: readonly PoolObject[],
-  ok: (v: { pooled: boolean; enabled: boolean; up: boolean } | undefined) => boolean,
-  deadline: number,
-  pollMs: number,
-  /** Filled on a timeout: "<lb> in pool <pool>" → the hosts that did not satisfy `ok` there. */
-  failing?: Map<string, Set<string>>,
-): Promise<boolean> {
-  const all = svc.topology.poolsForNodes(objects).flatMap((ref) => {
-    const hosts = [...new Set(objects.filter((o) => o.tags.dc === ref.dc && o.tags.cluster === ref.cluster && o.tags.service === ref.service).map((o) => o.tags.name))];
-    return ref.loadBalancers.map((lb) => ({ ref, lb, hosts, done: false, bad: hosts }));
-  });
-  let pairs = all;
-  // Pairs that agreed in an earlier round are not asked again while the others catch up, so when
-  // they did not all agree in the same round, one more round re-reads every pair: the verdict is
-  // a moment at which every LB agreed (an LB may have flipped back meanwhile, e.g. a threshold).
-  let rounds = 0;
-  let confirming = false;
-  for (;;) {
-    rounds++;
-    await Promise.all(
-      pairs.map(async (p) => {
-        try {
-          const view = await svc.client.pool(p.lb, p.ref.pool, { retries: 0 });
-          p.bad = p.hosts.filter((h) => !ok(view.get(h)));
-          p.done = p.bad.length === 0;
-        } catch {
-          p.bad = p.hosts;
-          p.done = false;
-        }
-      }),
-    );
-    const allAgreed = pairs.every((p) => p.done);
-    if (allAgreed && (confirming || rounds === 1)) return true;
-    if (allAgreed) {
-      // Every pair agreed, some in an earlier round: confirm them all together, right away.
-      confirming = true;
-      pairs = all;
-      continue;
-    }
-    confirming = false;
-    pairs = pairs.filter((p) => !p.done);
-    if (Date.now() >= deadline) {
-      for (const p of pairs) failing?.set(`${p.lb.name} in pool ${p.ref.pool}`, new Set(p.bad));
-      return false;
-    }
-    await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(0, deadline - Date.now()))));
-  }
-}
+/** A fixed pause between rounds: waiting for PyBal is most of a batch's wall time, and a back-off overshoots the propagation delay. */
+const POLL_MS = 25;
 
 /**
- * Pooled is not enough to call a host back: PyBal force-pools a down server to keep a pool above
- * its threshold. A host is back in when every LB has it pooled, enabled AND up (health checks
- * pass), which also keeps the next batch's capacity check from counting restarting hosts.
+ * PybalService's verification as the lb port: out = disabled and not pooled (or not listed) on
+ * every LB of every affected pool, in = pooled, enabled AND up on every one of them.
  */
-async function waitUp(svc: PybalService, objects: readonly PoolObject[], deadline: number, pollMs: number): Promise<LbVerification | undefined> {
-  const pairs = svc.topology.poolsForNodes(objects).flatMap((ref) => {
-    const hosts = [...new Set(objects.filter((o) => o.tags.dc === ref.dc && o.tags.cluster === ref.cluster && o.tags.service === ref.service).map((o) => o.tags.name))];
-    return ref.loadBalancers.map((lb) => ({ ref, lb, hosts, notUp: hosts, error: undefined as string | undefined }));
-  });
-  for (;;) {
-    await Promise.all(
-      pairs
-        .filter((p) => p.notUp.length)
-        .map(async (p) => {
-          try {
-            const view = await svc.client.pool(p.lb, p.ref.pool, { retries: 0 });
-            p.notUp = p.hosts.filter((h) => !view.get(h)?.up);
-            p.error = undefined;
-          } catch (err) {
-            p.error = err instanceof Error ? err.message : String(err);
-          }
-        }),
-    );
-    const bad = pairs.filter((p) => p.notUp.length);
-    if (!bad.length) return undefined;
-    if (Date.now() >= deadline) {
-      return {
-        ok: false,
-        failedHosts: [...new Set(bad.flatMap((p) => p.notUp))],
-        report: bad
-          .map((p) => (p.error ? `${p.lb.name} gave no usable answer for pool ${p.ref.pool}: ${p.error}` : `${p.lb.name} has ${p.notUp.join(', ')} pooled but not up in pool ${p.ref.pool} (health checks failing)`))
-          .join('; '),
-      };
-    }
-    await new Promise((r) => setTimeout(r, pollMs));
-  }
+export function pybalVerifier(pybal: Pick<PybalServiceClient, 'with'>): LbVerifier {
+  const svc = pybal.with({ pollIntervalMs: POLL_MS, maxPollIntervalMs: POLL_MS });
+  return {
+    verifyOut: async (objects, o) => toLb(await svc.verifyDepooled(objects, o)),
+    verifyIn: async (objects, o) => toLb(await svc.verifyPooled(objects, o)),
+  };
 }
 
 export function pybalCapacity(pybal: Pick<PybalServiceClient, 'topology' | 'capacity'>): CapacityProbe {

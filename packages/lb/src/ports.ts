@@ -88,6 +88,23 @@ export interface LbVerification {
   failedHosts: string[];
   /** Human text naming each LB that disagrees, what it said and why. */
   report: string;
+  /** Per pool and LB, what its last answer showed (when the verifier asked LBs at all). */
+  lbs?: LbSeen[];
+  /** The deadline it had, and the polling rounds it took. */
+  deadlineMs?: number;
+  rounds?: number;
+}
+
+/** One LB's last answer about one pool in a verification (structurally @galley/pybal's LbCheck). */
+export interface LbSeen {
+  pool: string;
+  lb: string;
+  /** Every host of the pool verified was in the state asked for. */
+  ok: boolean;
+  /** No usable answer (unreachable, HTTP error, a body that is not PyBal's). */
+  error?: string;
+  /** Per host: the LB's view (null: not listed in the pool; {error}: no usable answer), and why it is not the state asked for. */
+  hosts: { host: string; seen: { enabled: boolean; up: boolean; pooled: boolean } | null | { error: string }; ok: boolean; why?: string }[];
 }
 
 /** Every LB of every affected pool is asked; ok only when all agree (bounded by a deadline). */

@@ -12,6 +12,8 @@ export {
   type Disagreement,
   type Expected,
   type FlagKind,
+  type HostSeen,
+  type LbCheck,
   type LbAlerts,
   type NodeLike,
   type PoolStatus,
@@ -21,4 +23,4 @@ export {
   type Verification,
   type VerifyOptions,
 } from './service.js';
-export { renderStatus } from './render.js';
+export { renderStatus, renderVerification } from './render.js';

@@ -1,5 +1,5 @@
 import type { LbServerView } from './parse.js';
-import type { StatusReport } from './service.js';
+import type { Seen, StatusReport, Verification } from './service.js';
 
 function cell(v: LbServerView | null, error?: string): string {
   if (error !== undefined) return 'ERROR';
@@ -45,4 +45,45 @@ export function renderStatus(report: StatusReport): string {
   if (lbAlerts.length) out.push(`alerts (all pools of each LB): ${lbAlerts.join('; ')}`);
   for (const r of report.unmapped) out.push(`${r.dc}/${r.cluster}/${r.service}/${r.host}: no PyBal pool configured (conftool ${r.conftool.pooled ?? '?'})`);
   return out.join('\n').trimEnd();
+}
+
+/** At most four names, then how many more. */
+export const hostList = (hosts: readonly string[]): string => (hosts.length <= 4 ? hosts.join(', ') : `${hosts.slice(0, 4).join(', ')} and ${hosts.length - 4} more`);
+
+function seen(v: Seen): string {
+  if (v === null) return 'not listed';
+  if ('error' in v) return `error: ${v.error}`;
+  return cell(v);
+}
+
+/**
+ * The report of `PybalService.verifyDepooled/verifyPooled`: what was verified, or each LB that
+ * disagrees, what it said and why, under a headline naming only the LBs that disagreed and the
+ * deadline against the real wait.
+ */
+export function renderVerification(v: Verification): string {
+  const unmapped = v.unmapped.length ? `\nnot verified (no PyBal pool configured): ${hostList(v.unmapped)}` : '';
+  if (v.lbs.length === 0) return `nothing to verify ${v.expected}${unmapped}`;
+  const what = `${v.expected} on ${[...new Set(v.lbs.map((l) => l.lb))].join(', ')}`;
+  const secs = (v.elapsedMs / 1000).toFixed(1);
+  if (v.dryRun && v.lbs.some((l) => !l.ok)) {
+    const now = v.lbs.flatMap((l) => l.hosts.filter((h) => !h.ok).map((h) => `${l.lb}: ${h.host} ${seen(h.seen)}`));
+    return `DRY-RUN: would verify ${hostList(v.hosts)} ${what} (now: ${now.join('; ')})${unmapped}`;
+  }
+  const rounds = `${v.rounds} round${v.rounds === 1 ? '' : 's'}`;
+  if (v.ok) return `verified ${hostList(v.hosts)} ${what} (${rounds}, ${secs} s)${unmapped}`;
+  const failed = [...new Set(v.disagreements.map((d) => d.lb))];
+  const agreed = [...new Set(v.lbs.map((l) => l.lb))].filter((lb) => !failed.includes(lb));
+  const failing = `${failed.join(', ') || 'every load balancer'}${agreed.length ? ` (${agreed.join(', ')} agreed)` : ''}`;
+  const head = v.aborted
+    ? `PyBal verification interrupted after ${secs} s (${rounds}); not verified ${what}:`
+    : `PyBal verification failed: not ${v.expected} on ${failing} within the ${v.deadlineMs} ms deadline (waited ${secs} s):`;
+  const lines: string[] = [];
+  for (const l of v.lbs) {
+    if (l.ok) continue;
+    // One line per LB and pool without an answer, not one per host.
+    if (l.error !== undefined) lines.push(`  - ${l.lb} gave no usable answer for pool ${l.pool} (${hostList(l.hosts.map((h) => h.host))}): ${l.error}`);
+    else for (const h of l.hosts) if (!h.ok) lines.push(`  - ${h.why ?? `${l.lb}: ${h.host} is ${seen(h.seen)}`} [${l.lb} says ${seen(h.seen)}]`);
+  }
+  return [head, ...lines].join('\n') + unmapped;
 }

@@ -32,6 +32,7 @@ describe('PybalService against two fake LBs', () => {
       await f.up();
       f.mode = 'ok';
       f.requests.length = 0;
+      f.onRequest = undefined;
       f.setAlerts(undefined);
       f.setPool('jobrunner_nginx', Object.fromEntries(hosts.map((h) => [h, V(true, true, true)])));
       f.setPool('jobrunner_php', Object.fromEntries(hosts.map((h) => [h, V(true, true, true)])));
@@ -54,7 +55,7 @@ describe('PybalService against two fake LBs', () => {
     const v = await svc.verifyDepooled([node(h1)], { timeoutMs: 3000 });
     expect(v.ok).toBe(true);
     expect(v.disagreements).toEqual([]);
-    expect(v.attempts).toBeGreaterThan(1);
+    expect(v.rounds).toBeGreaterThan(2);
     expect(v.elapsedMs).toBeGreaterThanOrEqual(400);
     expect(v.elapsedMs).toBeLessThan(4000);
     expect(v.report).toMatch(/^verified mw1001\.eqiad\.wmnet depooled on lvs1019, lvs1020/);
@@ -76,6 +77,90 @@ describe('PybalService against two fake LBs', () => {
     expect(v.disagreements.map((d) => d.lb)).toEqual(['lvs1019']);
   });
 
+  it('returns per pool and LB what each LB showed, how often it was asked, the rounds and the wait; poll settings come through with()', async () => {
+    const fast = svc.with({ pollIntervalMs: 25, maxPollIntervalMs: 25 });
+    expect([fast.pollIntervalMs, fast.maxPollIntervalMs, fast.verifyTimeoutMs]).toEqual([25, 25, 600]);
+    a.set('jobrunner_nginx', h1, { enabled: false, pooled: false }).set('jobrunner_nginx', h2, { enabled: false, pooled: false });
+    b.set('jobrunner_nginx', h2, { enabled: false, pooled: false });
+    const times: number[] = [];
+    b.onRequest = () => times.push(Date.now());
+    setTimeout(() => b.set('jobrunner_nginx', h1, { enabled: false, pooled: false }), 300);
+    const v = await fast.verifyDepooled([node(h1), node(h2)], { timeoutMs: 3000 });
+    expect(v).toMatchObject({ ok: true, expected: 'depooled', hosts: [h1, h2], deadlineMs: 3000, disagreements: [] });
+    const out = V(false, true, false);
+    expect(v.lbs).toEqual([
+      // lvs1019 agreed at once: asked in the first round and in the confirming one only
+      { pool: 'jobrunner_nginx', lb: 'lvs1019', ok: true, asked: 2, hosts: [{ host: h1, seen: out, ok: true }, { host: h2, seen: out, ok: true }] },
+      { pool: 'jobrunner_nginx', lb: 'lvs1020', ok: true, asked: v.rounds, hosts: [{ host: h1, seen: out, ok: true }, { host: h2, seen: out, ok: true }] },
+    ]);
+    expect(a.requests).toHaveLength(2);
+    expect(b.requests).toHaveLength(v.rounds);
+    expect(v.elapsedMs).toBeGreaterThanOrEqual(300);
+    expect(v.report).toBe(`verified ${h1}, ${h2} depooled on lvs1019, lvs1020 (${v.rounds} rounds, ${(v.elapsedMs / 1000).toFixed(1)} s)`);
+    // a fixed 25 ms pause, not the default 50 ms growing 1.5× a round to 500 ms
+    const gaps = times.slice(1).map((t, i) => t - times[i]!).sort((x, y) => x - y);
+    expect(gaps.length).toBeGreaterThanOrEqual(5);
+    expect(gaps[Math.floor(gaps.length / 2)]!).toBeLessThan(60);
+  });
+
+  it('an LB that flips back during the confirming round is not verified; the verdict is a round in which every LB agreed', async () => {
+    const fast = svc.with({ pollIntervalMs: 25, maxPollIntervalMs: 25 });
+    const OUT = { enabled: false, pooled: false };
+    const IN = { enabled: true, pooled: true };
+    // Round 1: lvs1019 out, lvs1020 in. Round 2 (lvs1020 only): out. Round 3 confirms with both:
+    // lvs1019 has put the host back just then, and keeps it back.
+    a.set('jobrunner_nginx', h1, OUT);
+    a.onRequest = (_p, n) => void (n === 2 && a.set('jobrunner_nginx', h1, IN));
+    b.onRequest = (_p, n) => void (n === 2 && b.set('jobrunner_nginx', h1, OUT));
+    const v = await fast.verifyDepooled([node(h1)], { timeoutMs: 500 });
+    expect(v.ok).toBe(false);
+    expect(v.lbs.map((l) => [l.lb, l.ok, l.hosts[0]!.seen])).toEqual([
+      ['lvs1019', false, V(true, true, true)],
+      ['lvs1020', true, V(false, true, false)],
+    ]);
+    // lvs1020 agreed in round 2 and in the confirming round 3, then was not asked again
+    expect(v.lbs[1]!.asked).toBe(3);
+    expect(v.lbs[0]!.asked).toBe(v.rounds - 1);
+    expect(v.disagreements).toEqual([{ lb: 'lvs1019', pool: 'jobrunner_nginx', host: h1, expected: 'depooled', saw: V(true, true, true), why: expect.stringContaining('(lvs1020 already did: lvs1019 is lagging)') }]);
+    expect(v.report.split('\n')).toEqual([
+      `PyBal verification failed: not depooled on lvs1019 (lvs1020 agreed) within the 500 ms deadline (waited ${(v.elapsedMs / 1000).toFixed(1)} s):`,
+      `  - lvs1019 still has ${h1} enabled and pooled in pool jobrunner_nginx: it has not applied the conftool change (lvs1020 already did: lvs1019 is lagging) [lvs1019 says enabled/up/pooled]`,
+    ]);
+
+    // The same flip-back, but lvs1019 takes the host out again at its next answer: a second
+    // confirming round (both LBs asked once more) is the verdict.
+    for (const f of [a, b]) f.requests.length = 0;
+    a.set('jobrunner_nginx', h1, OUT);
+    b.set('jobrunner_nginx', h1, IN);
+    a.onRequest = (_p, n) => void (n === 2 ? a.set('jobrunner_nginx', h1, IN) : n === 3 && a.set('jobrunner_nginx', h1, OUT));
+    const w = await fast.verifyDepooled([node(h1)], { timeoutMs: 2000 });
+    expect(w).toMatchObject({ ok: true, rounds: 5 });
+    expect(w.lbs.map((l) => [l.lb, l.asked])).toEqual([
+      ['lvs1019', 4],
+      ['lvs1020', 4],
+    ]);
+  });
+
+  it('an LB that fails one answer is asked again the next round; one that keeps failing is named with its error', async () => {
+    const fast = svc.with({ pollIntervalMs: 25, maxPollIntervalMs: 25 });
+    for (const f of [a, b]) f.set('jobrunner_nginx', h1, { enabled: false, pooled: false });
+    b.failNext(500);
+    const v = await fast.verifyDepooled([node(h1)], { timeoutMs: 2000 });
+    expect(v).toMatchObject({ ok: true });
+    // no retry inside a round: the failed answer is round 1, then round 2 and the confirming round 3
+    expect(b.requests).toHaveLength(3);
+    expect(v.lbs[1]).toMatchObject({ lb: 'lvs1020', ok: true, asked: 3 });
+
+    b.mode = 'error';
+    const w = await fast.verifyDepooled([node(h1)], { timeoutMs: 300 });
+    expect(w.ok).toBe(false);
+    const error = expect.stringMatching(/^load balancer lvs1020 answered HTTP 500 for http:\/\/127\.0\.0\.1:\d+\/pools\/jobrunner_nginx/);
+    expect(w.lbs[1]).toEqual({ pool: 'jobrunner_nginx', lb: 'lvs1020', ok: false, error, asked: w.rounds, hosts: [{ host: h1, seen: { error }, ok: false, why: error }] });
+    expect(w.lbs[0]).toMatchObject({ lb: 'lvs1019', ok: true, asked: 1 });
+    expect(w.report).toMatch(/^PyBal verification failed: not depooled on lvs1020 \(lvs1019 agreed\) within the 300 ms deadline \(waited \d+\.\d s\):\n {2}- lvs1020 gave no usable answer for pool jobrunner_nginx \(mw1001\.eqiad\.wmnet\): load balancer lvs1020 answered HTTP 500/);
+    expect(w.elapsedMs).toBeGreaterThanOrEqual(300);
+  });
+
   it('times out naming the lagging LB, what it said and that the other LB already applied it', async () => {
     a.set('jobrunner_nginx', h1, { enabled: false, pooled: false });
     const v = await svc.verifyDepooled([node(h1)]);
@@ -84,8 +169,9 @@ describe('PybalService against two fake LBs', () => {
     expect(v.disagreements).toEqual([
       { lb: 'lvs1020', pool: 'jobrunner_nginx', host: h1, expected: 'depooled', saw: V(true, true, true), why: expect.stringContaining('lvs1019 already did: lvs1020 is lagging') },
     ]);
-    // the headline names the LB that failed, not every LB asked
-    expect(v.report).toContain('PyBal verification failed: not depooled on lvs1020 (lvs1019 agreed) after');
+    // the headline names the LB that failed, not every LB asked, and the deadline against the real wait
+    expect(v.report).toContain(`PyBal verification failed: not depooled on lvs1020 (lvs1019 agreed) within the 600 ms deadline (waited ${(v.elapsedMs / 1000).toFixed(1)} s):`);
+    expect(v).toMatchObject({ deadlineMs: 600, expected: 'depooled', hosts: [h1] });
     expect(v.report).toContain('lvs1020 still has mw1001.eqiad.wmnet enabled and pooled in pool jobrunner_nginx');
   });
 
@@ -139,6 +225,9 @@ describe('PybalService against two fake LBs', () => {
       ['lvs1020', h1, V(true, false, false)],
     ]);
     expect(v.report).toContain('lvs1019 still has mw1001.eqiad.wmnet enabled in pool jobrunner_nginx (not pooled only because its health checks fail): it has not applied the conftool change');
+    // ...and that it is not out: PyBal pools it again the moment it is up
+    expect(v.report).toContain('and pools it again once the host is up');
+    expect(v.lbs.every((l) => !l.ok && l.hosts[0]!.seen !== null)).toBe(true);
     // Once one LB disables it, that LB is done and the other is named as lagging; then both pass.
     a.set('jobrunner_nginx', h1, { enabled: false });
     const half = await svc.verifyDepooled([node(h1, 'no')], { timeoutMs: 300 });
@@ -172,7 +261,12 @@ describe('PybalService against two fake LBs', () => {
   it('in dry-run reads once and reports "would verify" instead of polling to a timeout', async () => {
     const dry = svc.with({ dryRun: true });
     const v = await dry.verifyDepooled([node(h1)], { timeoutMs: 5000 });
-    expect(v).toMatchObject({ ok: true, dryRun: true, attempts: 1 });
+    expect(v).toMatchObject({ ok: true, dryRun: true, rounds: 1, disagreements: [] });
+    // what each LB shows now is in the structured result, not only in the text
+    expect(v.lbs.map((l) => [l.lb, l.ok, l.hosts[0]!.seen])).toEqual([
+      ['lvs1019', false, V(true, true, true)],
+      ['lvs1020', false, V(true, true, true)],
+    ]);
     expect(v.report).toBe('DRY-RUN: would verify mw1001.eqiad.wmnet depooled on lvs1019, lvs1020 (now: lvs1019: mw1001.eqiad.wmnet enabled/up/pooled; lvs1020: mw1001.eqiad.wmnet enabled/up/pooled)');
     expect(a.requests).toHaveLength(1);
     expect(b.requests).toHaveLength(1);
@@ -190,7 +284,7 @@ describe('PybalService against two fake LBs', () => {
 
   it('lists nodes without a configured pool as not verified', async () => {
     const v = await svc.verifyDepooled([node(h1, 'yes', 'memcached')]);
-    expect(v).toMatchObject({ ok: true, attempts: 0, unmapped: [`eqiad/jobrunner/memcached/${h1}`] });
+    expect(v).toMatchObject({ ok: true, rounds: 0, lbs: [], unmapped: [`eqiad/jobrunner/memcached/${h1}`] });
     expect(v.report).toContain('not verified (no PyBal pool configured)');
     expect(lines.join('\n')).toContain('map to no pool');
   });
@@ -272,7 +366,7 @@ describe('PybalService against two fake LBs', () => {
 
 describe('PybalService.assertVerified', () => {
   it('passes a verified result and throws ERR_PYBAL_NOT_VERIFIED carrying the report otherwise', () => {
-    const base = { attempts: 3, elapsedMs: 1000, unmapped: [] };
+    const base = { expected: 'depooled' as const, hosts: ['h'], lbs: [], rounds: 3, elapsedMs: 1000, deadlineMs: 1000, unmapped: [] };
     expect(() => PybalService.assertVerified({ ...base, ok: true, disagreements: [], report: 'verified' })).not.toThrow();
     const d = { lb: 'lvs1020', pool: 'p', host: 'h', expected: 'depooled' as const, saw: null, why: 'lagging' };
     expect(() => PybalService.assertVerified({ ...base, ok: false, disagreements: [d], report: 'lvs1020 is lagging' })).toThrow(

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CheckError, isGalleyError } from '@galley/errors';
 import type { LoadBalancerRef, PybalClient } from './client.js';
 import { PybalErrorCode } from './errors.js';
-import { renderStatus } from './render.js';
+import { hostList, renderStatus, renderVerification } from './render.js';
 import type { Alerts, LbServerView } from './parse.js';
 import { canTakeOut, countsFromView, explainKeptPooled, minUpEnabled, type ConftoolPooled, type PoolCounts } from './rules.js';
 import type { NodeTagsLike, PoolRef, PybalTopology } from './topology.js';
@@ -27,12 +27,47 @@ export interface Disagreement {
   why?: string;
 }
 
+/** What one LB showed for one host at its last answer in a verification. */
+export interface HostSeen {
+  host: string;
+  /** The LB's view; null = not listed in the pool (an LB without the server sends it nothing); {error} = no usable answer. */
+  seen: Seen;
+  /** The state asked for (see `verifyDepooled` / `verifyPooled`). */
+  ok: boolean;
+  /** Why not, naming the LB, what it has and why (absent when ok). */
+  why?: string;
+}
+
+/** One (pool, LB) pair of a verification, as its last answer left it. */
+export interface LbCheck {
+  pool: string;
+  lb: string;
+  /** Every verified host of the pool is in the state asked for in this LB's last answer. */
+  ok: boolean;
+  /** The last answer was no usable answer (unreachable, HTTP error, a body that is not PyBal's). */
+  error?: string;
+  /** Each verified host of the pool as the LB last showed it (each `{ error }` with `error`; empty if it never answered). */
+  hosts: HostSeen[];
+  /** Rounds in which this LB was asked about this pool: one that agreed is not asked while others catch up. */
+  asked: number;
+}
+
 export interface Verification {
   ok: boolean;
-  attempts: number;
-  elapsedMs: number;
+  expected: Expected;
+  /** The hosts verified (those with a PyBal pool). */
+  hosts: string[];
+  /** Every (pool, LB) pair of the affected pools, in config order, with what its last answer showed. */
+  lbs: LbCheck[];
+  /** The hosts of `lbs` not in the state asked for, one per (LB, pool, host); an LB without an answer, one per host. */
   disagreements: Disagreement[];
-  /** Human text: what was verified, or each LB that disagrees, what it said and why. */
+  /** The deadline the polling had. */
+  deadlineMs: number;
+  /** From the start to the verdict (a slow last answer can take it past the deadline: this is the real wait). */
+  elapsedMs: number;
+  /** Polling rounds: each asks every pair that has not agreed yet once; a confirming round asks every pair. */
+  rounds: number;
+  /** Human text (render.ts): what was verified, or each LB that disagrees, what it said and why. */
   report: string;
   /** Dry-run: not polled to a conclusion (the conftool change was not made). */
   dryRun?: boolean;
@@ -131,7 +166,7 @@ export interface PybalServiceOptions {
   dryRun?: boolean;
   log?: (line: string) => void;
   verifyTimeoutMs?: number;
-  /** First pause between polls; grows 1.5× per poll up to `maxPollIntervalMs`. */
+  /** Verification: first pause between rounds; grows 1.5× per round up to `maxPollIntervalMs` (equal: a fixed pause). */
   pollIntervalMs?: number;
   maxPollIntervalMs?: number;
 }
@@ -143,15 +178,8 @@ interface PairState {
   lb: LoadBalancerRef;
   hosts: string[];
   done: boolean;
+  asked: number;
   last?: PoolFetch;
-}
-
-const hostList = (hosts: readonly string[]): string => (hosts.length <= 4 ? hosts.join(', ') : `${hosts.slice(0, 4).join(', ')} and ${hosts.length - 4} more`);
-
-function showView(v: Seen): string {
-  if (v === null) return 'not listed';
-  if ('error' in v) return `error: ${v.error}`;
-  return `${v.enabled ? 'enabled' : 'disabled'}/${v.up ? 'up' : 'down'}/${v.pooled ? 'pooled' : 'not pooled'}`;
 }
 
 /** The contract @galley/lb and cookbooks use: PyBal's own view, on every load balancer of a pool. */
@@ -176,7 +204,10 @@ export class PybalService {
     this.maxPollIntervalMs = opts.maxPollIntervalMs ?? 500;
   }
 
-  /** A cheap view sharing topology and client (the runner binds dry-run and logging this way). */
+  /**
+   * A cheap view sharing topology and client: the runner binds dry-run and logging this way, and
+   * a caller its own poll settings (lb polls every 25 ms: PyBal's delay is most of a batch).
+   */
   with(opts: Partial<Pick<PybalServiceOptions, 'dryRun' | 'log' | 'verifyTimeoutMs' | 'pollIntervalMs' | 'maxPollIntervalMs'>>): PybalService {
     return new PybalService({
       topology: this.topology,
@@ -211,7 +242,7 @@ export class PybalService {
     if (v.ok) return;
     throw new CheckError(PybalErrorCode.NOT_VERIFIED, v.report, {
       hint: 'see which load balancer disagrees above; the conftool change may need to be reverted or retried',
-      details: { disagreements: v.disagreements, attempts: v.attempts, elapsedMs: v.elapsedMs },
+      details: { disagreements: v.disagreements, rounds: v.rounds, elapsedMs: v.elapsedMs, deadlineMs: v.deadlineMs },
     });
   }
 
@@ -385,55 +416,53 @@ export class PybalService {
 
   private async verify(nodes: readonly NodeLike[], expected: Expected, opts: VerifyOptions): Promise<Verification> {
     const started = Date.now();
-    const timeoutMs = opts.timeoutMs ?? this.verifyTimeoutMs;
+    const deadlineMs = opts.timeoutMs ?? this.verifyTimeoutMs;
     const ok = okFor(expected, opts.requireUp ?? true);
     const unmapped = this.topology.unmapped(nodes).map((n) => `${n.tags.dc}/${n.tags.cluster}/${n.tags.service}/${n.tags.name}`);
     const pairs: PairState[] = [];
     for (const pool of this.topology.poolsForNodes(nodes)) {
       const hosts = [...new Set(nodes.filter((n) => sameService(n.tags, pool)).map((n) => n.tags.name))];
-      for (const lb of pool.loadBalancers) pairs.push({ pool, lb, hosts, done: false });
+      for (const lb of pool.loadBalancers) pairs.push({ pool, lb, hosts, done: false, asked: 0 });
     }
-    const what = `${expected} on ${[...new Set(pairs.map((p) => p.lb.name))].join(', ') || 'no load balancer'}`;
-    const unmappedNote = unmapped.length ? `\nnot verified (no PyBal pool configured): ${hostList(unmapped)}` : '';
+    const hosts = [...new Set(pairs.flatMap((p) => p.hosts))];
     if (unmapped.length) this.log(`PyBal: ${unmapped.length} object(s) map to no pool, not verified: ${hostList(unmapped)}`);
 
-    let attempts = 0;
+    let rounds = 0;
     let interval = this.pollIntervalMs;
-    const deadline = started + timeoutMs;
-    const poll = async (retries?: number): Promise<void> => {
-      attempts++;
-      const ro: { retries?: number; signal?: AbortSignal } = { retries: retries ?? 0 };
-      if (opts.signal) ro.signal = opts.signal;
+    const deadline = started + deadlineMs;
+    // One GET of /pools/<pool> per (pool, LB) not yet agreed, all at once, one try each: the next
+    // round is the retry, and a retry's back-off would only overshoot the propagation delay.
+    const poll = async (): Promise<void> => {
+      rounds++;
+      const ro = { retries: 0, ...(opts.signal ? { signal: opts.signal } : {}) };
       await Promise.all(
         pairs
           .filter((p) => !p.done)
           .map(async (p) => {
-            p.last = await this.fetchPool(p.pool, p.lb, ro);
-            p.done = p.last.ok && p.hosts.every((h) => ok((p.last as { view: Map<string, LbServerView> }).view.get(h)));
+            p.asked++;
+            const f = await this.fetchPool(p.pool, p.lb, ro);
+            p.last = f;
+            p.done = f.ok && p.hosts.every((h) => ok(f.view.get(h)));
           }),
       );
     };
-    const result = (passed: boolean, extra: Partial<Verification> = {}): Verification => {
-      const disagreements = passed ? [] : this.disagreements(pairs, expected, ok);
-      const elapsedMs = Date.now() - started;
-      const base = { ok: passed, attempts, elapsedMs, disagreements, unmapped, ...extra };
-      return { ...base, report: extra.report ?? this.report({ ...base, report: '' }, { what, timeoutMs, pairs, expected }) + unmappedNote };
+    const result = (passed: boolean, extra: Pick<Verification, 'dryRun' | 'aborted'> = {}): Verification => {
+      const lbs = pairs.map((p) => checkOf(p, pairs, expected, ok));
+      // A dry-run passes without the change made: what disagrees now is in `lbs` (and the report), not a failure.
+      const disagreements = passed ? [] : lbs.flatMap((l) => l.hosts.filter((h) => !h.ok).map((h): Disagreement => ({ lb: l.lb, pool: l.pool, host: h.host, expected, saw: h.seen, ...(h.why !== undefined ? { why: h.why } : {}) })));
+      const v: Verification = { ok: passed, expected, hosts, lbs, disagreements, deadlineMs, elapsedMs: Date.now() - started, rounds, report: '', unmapped, ...extra };
+      return { ...v, report: renderVerification(v) };
     };
 
-    if (pairs.length === 0) return result(true, { report: `nothing to verify ${expected}${unmappedNote}` });
+    if (pairs.length === 0) return result(true);
 
     if (this.dryRun) {
       // The conftool change was not made, so polling for it would only time out: read once to show where things stand.
-      await poll(0);
-      if (pairs.every((p) => p.done)) return result(true, { dryRun: true });
-      const current = this.disagreements(pairs, expected, ok).map((d) => `${d.lb}: ${d.host} ${showView(d.saw)}`);
-      return result(true, {
-        dryRun: true,
-        report: `DRY-RUN: would verify ${hostList(pairs.flatMap((p) => p.hosts).filter(uniq))} ${what} (now: ${current.join('; ')})${unmappedNote}`,
-      });
+      await poll();
+      return result(true, { dryRun: true });
     }
 
-    this.log(`PyBal: verifying ${hostList(pairs.flatMap((p) => p.hosts).filter(uniq))} ${what} (deadline ${timeoutMs} ms)`);
+    this.log(`PyBal: verifying ${hostList(hosts)} ${expected} on ${[...new Set(pairs.map((p) => p.lb.name))].join(', ')} (deadline ${deadlineMs} ms)`);
     try {
       for (;;) {
         // An LB that agreed is not asked again while the others catch up; so when they did not all
@@ -456,57 +485,25 @@ export class PybalService {
       throw err;
     }
   }
-
-  private disagreements(pairs: readonly PairState[], expected: Expected, ok: (v: LbServerView | undefined) => boolean): Disagreement[] {
-    const out: Disagreement[] = [];
-    for (const p of pairs) {
-      if (p.done || !p.last) continue;
-      if (!p.last.ok) {
-        const error = p.last.error;
-        for (const host of p.hosts) out.push({ lb: p.lb.name, pool: p.pool.pool, host, expected, saw: { error }, why: error });
-        continue;
-      }
-      const view = p.last.view;
-      const counts = countsFromView(view);
-      for (const host of p.hosts) {
-        const v = view.get(host);
-        if (ok(v)) continue;
-        const agreeing = pairs.filter((q) => q !== p && q.pool === p.pool && q.last?.ok && ok(q.last.view.get(host))).map((q) => q.lb.name);
-        out.push({ lb: p.lb.name, pool: p.pool.pool, host, expected, saw: v ?? null, why: whyNot(expected, v ?? null, { lb: p.lb.name, host, pool: p.pool, counts, agreeing }) });
-      }
-    }
-    return out;
-  }
-
-  private report(v: Verification, ctx: { what: string; timeoutMs: number; pairs: PairState[]; expected: Expected }): string {
-    const hosts = ctx.pairs.flatMap((p) => p.hosts).filter(uniq);
-    const secs = (v.elapsedMs / 1000).toFixed(1);
-    if (v.ok) return `verified ${hostList(hosts)} ${ctx.what} (${v.attempts} poll${v.attempts === 1 ? '' : 's'}, ${secs} s)`;
-    const head = v.aborted
-      ? `PyBal verification interrupted after ${v.attempts} polls in ${secs} s; not verified ${ctx.what}:`
-      : `PyBal verification failed: not ${ctx.expected} on ${failingLbs(v, ctx.pairs)} after ${v.attempts} polls in ${secs} s (deadline ${ctx.timeoutMs} ms):`;
-    const lines: string[] = [];
-    const errorsSeen = new Set<string>();
-    for (const d of v.disagreements) {
-      if ('error' in (d.saw ?? {})) {
-        const k = `${d.lb}\0${d.pool}`;
-        if (errorsSeen.has(k)) continue;
-        errorsSeen.add(k);
-        const affected = v.disagreements.filter((x) => x.lb === d.lb && x.pool === d.pool).map((x) => x.host);
-        lines.push(`  - ${d.lb} gave no usable answer for pool ${d.pool} (${hostList(affected)}): ${d.why ?? ''}`);
-      } else {
-        lines.push(`  - ${d.why ?? `${d.lb}: ${d.host} is ${showView(d.saw)}`} [${d.lb} says ${showView(d.saw)}]`);
-      }
-    }
-    return [head, ...lines].join('\n');
-  }
 }
 
-/** The headline names only the LBs that disagreed (`lvs1020 (lvs1019 agreed)`), never every LB asked. */
-function failingLbs(v: Verification, pairs: readonly PairState[]): string {
-  const failed = [...new Set(v.disagreements.map((d) => d.lb))];
-  const agreed = [...new Set(pairs.map((p) => p.lb.name))].filter((lb) => !failed.includes(lb));
-  return `${failed.join(', ') || 'every load balancer'}${agreed.length ? ` (${agreed.join(', ')} agreed)` : ''}`;
+/** A pair's last answer, per host: what the LB showed, whether that is the state asked for, and why not. */
+function checkOf(p: PairState, pairs: readonly PairState[], expected: Expected, ok: (v: LbServerView | undefined) => boolean): LbCheck {
+  const base = { pool: p.pool.pool, lb: p.lb.name, asked: p.asked };
+  if (!p.last) return { ...base, ok: false, hosts: [] };
+  if (!p.last.ok) {
+    const error = p.last.error;
+    return { ...base, ok: false, error, hosts: p.hosts.map((host) => ({ host, seen: { error }, ok: false, why: error })) };
+  }
+  const view = p.last.view;
+  const counts = countsFromView(view);
+  const hosts = p.hosts.map((host): HostSeen => {
+    const v = view.get(host) ?? null;
+    if (ok(v ?? undefined)) return { host, seen: v, ok: true };
+    const agreeing = pairs.filter((q) => q !== p && q.pool === p.pool && q.last?.ok && ok(q.last.view.get(host))).map((q) => q.lb.name);
+    return { host, seen: v, ok: false, why: whyNot(expected, v, { lb: p.lb.name, host, pool: p.pool, counts, agreeing }) };
+  });
+  return { ...base, ok: hosts.every((h) => h.ok), hosts };
 }
 
 /**
@@ -520,10 +517,6 @@ function alertsForPool(a: LbAlerts, pool: string): LbAlerts {
     .map((p) => p.trim())
     .filter((p) => p.startsWith(`${pool}:`) || p.startsWith(`Pool ${pool} `));
   return parts.length ? { lb: a.lb, status: a.status, msg: parts.join('; ') } : { lb: a.lb, status: 'ok', msg: '' };
-}
-
-function uniq<T>(v: T, i: number, a: readonly T[]): boolean {
-  return a.indexOf(v) === i;
 }
 
 function poolKey(p: { dc: string; cluster: string; service: string }): string {

@@ -26,6 +26,11 @@ export class FakePybal {
   private failures: (number | 'reset')[] = [];
   /** Every request path served, in order (including failed ones). */
   readonly requests: { path: string; accept: string[] }[] = [];
+  /**
+   * Called with each request's path and number (1-based, as in `requests`) before it is answered:
+   * a test changes the state an exact request sees (e.g. an LB flipping back in a confirming round).
+   */
+  onRequest: ((path: string, n: number) => void) | undefined;
 
   constructor(name = 'lvs-fake') {
     this.name = name;
@@ -122,6 +127,7 @@ export class FakePybal {
     const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
     const accept = req.headersDistinct.accept ?? [];
     this.requests.push({ path, accept });
+    this.onRequest?.(path, this.requests.length);
     const failure = this.failures.shift();
     if (failure === 'reset') {
       req.socket.destroy();

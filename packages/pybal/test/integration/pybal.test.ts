@@ -88,6 +88,35 @@ describe('PybalService on the lab', () => {
     expect((await svc.verifyDepooled(objs, { timeoutMs: 8000 })).ok).toBe(true);
   }, 20000);
 
+  it('a host that is down but still enabled on a lagging LB is not out: named, with why, what it shows and the deadline against the wait', async () => {
+    // J1's nginx fails its health checks: both LBs show it enabled/down/not pooled (3 of 4 up is
+    // above the threshold, so nothing force-pools it). lvs1020 then applies the depool 3 s late.
+    await lab.failService(J1, 'nginx', 'down');
+    await until(J1, (v) => v !== null && v.enabled && !v.up && !v.pooled);
+    await lab.lb('lvs1020', 'lag', 3000);
+    const objs = await nodes(J1);
+    await conftool.update(objs, { pooled: 'no' });
+    const fast = svc.with({ pollIntervalMs: 25, maxPollIntervalMs: 25 });
+    const v = await fast.verifyDepooled(objs, { timeoutMs: 1200 });
+    expect(v.ok).toBe(false);
+    expect(v.lbs).toEqual([
+      { pool: POOL, lb: 'lvs1019', ok: true, asked: expect.any(Number), hosts: [{ host: J1, seen: { enabled: false, up: false, pooled: false, weight: 10 }, ok: true }] },
+      { pool: POOL, lb: 'lvs1020', ok: false, asked: v.rounds, hosts: [{ host: J1, seen: { enabled: true, up: false, pooled: false, weight: 10 }, ok: false, why: expect.any(String) }] },
+    ]);
+    expect(v.elapsedMs).toBeGreaterThanOrEqual(1200);
+    expect(v.report.split('\n')).toEqual([
+      `PyBal verification failed: not depooled on lvs1020 (lvs1019 agreed) within the 1200 ms deadline (waited ${(v.elapsedMs / 1000).toFixed(1)} s):`,
+      `  - lvs1020 still has ${J1} enabled in pool ${POOL} (not pooled only because its health checks fail): it has not applied the conftool change (lvs1019 already did: lvs1020 is lagging), and pools it again once the host is up [lvs1020 says enabled/down/not pooled]`,
+    ]);
+    // Once lvs1020 applies it, out on both.
+    const later = await fast.verifyDepooled(objs, { timeoutMs: 8000 });
+    expect(later).toMatchObject({ ok: true, disagreements: [] });
+    expect(later.lbs.map((l) => l.hosts[0]!.seen)).toEqual([
+      { enabled: false, up: false, pooled: false, weight: 10 },
+      { enabled: false, up: false, pooled: false, weight: 10 },
+    ]);
+  }, 20000);
+
   it('times out with "connection refused" when an LB is down', async () => {
     await lab.lb('lvs1020', 'down');
     const objs = await nodes(J3);
@@ -230,7 +259,7 @@ describe('PybalService on the lab', () => {
     const dry = svc.with({ dryRun: true });
     const t0 = Date.now();
     const v = await dry.verifyDepooled(await nodes(J1), { timeoutMs: 10000 });
-    expect(v).toMatchObject({ ok: true, dryRun: true, attempts: 1 });
+    expect(v).toMatchObject({ ok: true, dryRun: true, rounds: 1 });
     expect(v.report).toMatch(/^DRY-RUN: would verify mw1301\.eqiad\.wmnet depooled on lvs1019, lvs1020 \(now: lvs1019: mw1301\.eqiad\.wmnet enabled\/up\/pooled/);
     expect(Date.now() - t0).toBeLessThan(2000);
   });
