@@ -98,8 +98,9 @@ describe('sre.lb arguments: checked completely before any lock, client or announ
     [['batch=1', 'batch=2'], /batch given 2 times \(1, 2\); give it once/],
     [['dc=eqiad', 'dc=codfw'], /dc given 2 times \(eqiad, codfw\); give it once/],
     // a day-long wait holds hosts out of traffic and the locks: a typo, never a plan
-    [['command-timeout=25h'], /command-timeout=25h: at most 24h/],
-    [['sleep=90000'], /sleep=90000: at most 24h/],
+    // …and the cookbook's lock (12 h for a rolling operation) must outlast every wait of the run
+    [['command-timeout=25h'], /command-timeout=25h: more than 12h; accepted: above 0, at most 12h \(the max hold of this cookbook's lock\)/],
+    [['sleep=90000'], /sleep=90000: more than 12h; accepted: 0 or more, at most 12h/],
     // a health timeout without a health check would be ignored: the operator believes hosts are checked
     [['health-timeout=5s'], /health-timeout=5s has no effect without health-check; give health-check too, or drop health-timeout/],
   ])('%j → 96 with a clear message, nothing announced', async (extra, want) => {
@@ -111,6 +112,28 @@ describe('sre.lb arguments: checked completely before any lock, client or announ
     expect(r.stdout).not.toContain('START');
     expect(announced).toEqual([]);
     expect(await revision()).toBe(before);
+  });
+
+  it.each([
+    ['sre.lb.restart-service', ['host=mw1301.eqiad.wmnet', 'service=nginx', 'command-timeout=0'], 'command-timeout=0: must be above 0 (0 is not "no timeout"); accepted: above 0, at most 1h (the max hold of this cookbook\'s lock)'],
+    ['sre.lb.restart-service', ['host=mw1301.eqiad.wmnet', 'service=nginx', 'command-timeout=2h'], 'command-timeout=2h: more than 1h; accepted: above 0, at most 1h (the max hold of this cookbook\'s lock)'],
+    ['sre.lb.restart-service', ['host=mw1301.eqiad.wmnet', 'service=nginx', 'verify-timeout=-1'], 'verify-timeout=-1: a duration cannot be negative; accepted: above 0, at most 1h'],
+    ['sre.lb.rolling-run', ['cluster=jobrunner', 'dc=eqiad', 'command=true', 'command-timeout=0s', 'reason=e2e'], 'command-timeout=0s: must be above 0 (0 is not "no timeout"); accepted: above 0, at most 12h'],
+    ['sre.lb.rolling-restart', ['cluster=jobrunner', 'dc=eqiad', 'health-check=true', 'health-timeout=0', 'reason=e2e'], 'health-timeout=0: must be above 0'],
+    ['sre.lb.depool', ['host=mw1301.eqiad.wmnet', 'verify-timeout=11m'], 'verify-timeout=11m: more than 10m; accepted: above 0, at most 10m (the max hold of this cookbook\'s lock)'],
+    ['sre.lb.pool', ['host=mw1301.eqiad.wmnet', 'verify-timeout=0'], 'verify-timeout=0: must be above 0'],
+  ])('%s %j: a timeout of 0 (never "no timeout"), negative or past the lock\'s max hold is exit 96 naming it and the range; nothing locked, changed or announced', async (name, args, want) => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    const before = await etcdRange(lab, '/');
+    announced.length = 0;
+    const r = await cookbook(hookLab, [name, ...args]);
+    expect(r.code).toBe(96);
+    expect(r.stdout + r.stderr).toContain(want);
+    expect(r.stdout + r.stderr).not.toContain('START');
+    expect(announced).toEqual([]);
+    // no lock key was ever written (a lock taken and released would still have moved the revision)
+    expect((await etcdRange(lab, '/galley/locks/')).kvs.size).toBe(0);
+    expect((await etcdRange(lab, '/')).revision).toBe(before.revision);
   });
 
   it('a dry-run refused at its arguments planned nothing: no "Plan …: no changes" verdict, exit 96', async () => {

@@ -122,6 +122,53 @@ describe('loadConfig', () => {
     expect(problems).toContain('pybal.pools.0.loadBalancers.0: load balancer lvs1020 has no entry in pybal.loadBalancers');
   });
 
+  describe('durations: 0 never means "none", negative and absurd values are refused, each naming the range', () => {
+    const problemsFor = (raw: Record<string, unknown>): string[] => {
+      try {
+        parseConfig(raw, '/tmp/c.yaml');
+      } catch (err) {
+        expect(err).toMatchObject({ code: 'ERR_CONFIG_INVALID' });
+        return [...(err as { problems: string[] }).problems];
+      }
+      return [];
+    };
+    const lbs = { loadBalancers: { lvs1019: { url: 'http://lvs1019:9090' } } };
+    const etcd = { endpoints: ['http://127.0.0.1:2379'] };
+    // [section, base of the section, field, bound]
+    const ms: [string, Record<string, unknown>, string, number, string][] = [
+      ['etcd', etcd, 'dialTimeoutMs', 600_000, '10 min'],
+      ['etcd', etcd, 'requestTimeoutMs', 600_000, '10 min'],
+      ['notifier', { webhook: 'http://sal' }, 'timeoutMs', 600_000, '10 min'],
+      ['pybal', lbs, 'requestTimeoutMs', 600_000, '10 min'],
+      ['pybal', lbs, 'verifyTimeoutMs', 600_000, '10 min'],
+      ['ssh', {}, 'connectTimeoutMs', 600_000, '10 min'],
+      ['ssh', {}, 'commandTimeoutMs', 86_400_000, '1 day'],
+      ['ssh', {}, 'keepaliveIntervalMs', 600_000, '10 min'],
+      ['ssh', {}, 'idleTimeoutMs', 86_400_000, '1 day'],
+      ['hosts', {}, 'installTimeoutMs', 86_400_000, '1 day'],
+      ['hosts', {}, 'downtimeMs', 30 * 86_400_000, '30 days'],
+      ['provisioner', { type: 'command', reinstall: ['x'] }, 'timeoutMs', 86_400_000, '1 day'],
+      ['inventory', { type: 'plugin', module: '/opt/inv.js' }, 'timeoutMs', 86_400_000, '1 day'],
+    ];
+    it.each(ms)('%s.%s (milliseconds)', (section, base, field, max, human) => {
+      const range = `must be a whole number of milliseconds above 0 and at most ${max} (${human})`;
+      const at = (v: unknown) => problemsFor({ [section]: { ...base, [field]: v } });
+      expect(at(0)).toEqual([`${section}.${field}: ${range}; 0 is not "no timeout"`]);
+      expect(at(-1)).toEqual([`${section}.${field}: ${range}; 0 is not "no timeout"`]);
+      expect(at(max + 1)).toEqual([`${section}.${field}: ${range}`]);
+      expect(at(1.5)).toEqual([`${section}.${field}: ${range}`]);
+      expect(at(1)).toEqual([]);
+      expect(at(max)).toEqual([]);
+    });
+    it('locks: the lease TTL from 2 to 600 s; the wait from 0 (do not wait) to a day', () => {
+      expect(problemsFor({ locks: { leaseTtlSeconds: 1 } })).toEqual(['locks.leaseTtlSeconds: must be a whole number of seconds from 2 to 600 (10 min)']);
+      expect(problemsFor({ locks: { leaseTtlSeconds: 601 } })).toEqual(['locks.leaseTtlSeconds: must be a whole number of seconds from 2 to 600 (10 min)']);
+      expect(problemsFor({ locks: { waitTimeoutSeconds: -1 } })).toEqual(['locks.waitTimeoutSeconds: must be a number of seconds from 0 to 86400 (1 day); 0: do not wait, give up at once when busy']);
+      expect(problemsFor({ locks: { waitTimeoutSeconds: 86401 } })).toHaveLength(1);
+      expect(problemsFor({ locks: { leaseTtlSeconds: 600, waitTimeoutSeconds: 0 } })).toEqual([]);
+    });
+  });
+
   it('parseConfig: a valid config with a required section present passes; missing it alone is reported', () => {
     expect(parseConfig({ cookbooks: { dirs: ['/x'] } }, '/tmp/c.yaml', ['cookbooks']).cookbooks?.dirs).toEqual(['/x']);
     expect(() => parseConfig({}, '/tmp/c.yaml', ['etcd'])).toThrow(/etcd: section is required here but missing/);

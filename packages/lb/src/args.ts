@@ -27,16 +27,45 @@ export const batchArg: ArgCheck = {
  */
 export const MAX_DURATION_MS = 24 * 3600 * 1000;
 
-/** A duration of at most MAX_DURATION_MS; `positive`: 0 is refused too (a timeout of 0 could never pass). */
-export function durationArg(opts: { positive?: boolean } = {}): ArgCheck {
+/** `12h`, `10m`, `90s`: a bound as the operator would type it. */
+export function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+export interface DurationArgOptions {
+  /** 0 is refused too: a timeout or deadline of 0 could never pass (and must never mean "none"). */
+  positive?: boolean;
+  /**
+   * The max hold of the cookbook's lock: a longer wait would outlive the lock with hosts out of
+   * traffic, so it is the bound when below a day.
+   */
+  lockTtlSeconds?: number;
+}
+
+/**
+ * A duration from 0 (or above 0, `positive`) to at most 24h and at most the cookbook lock's max
+ * hold. Every refusal names the argument as typed and the accepted range.
+ */
+export function durationArg(opts: DurationArgOptions = {}): ArgCheck {
+  const lockMs = opts.lockTtlSeconds !== undefined ? opts.lockTtlSeconds * 1000 : Infinity;
+  const maxMs = Math.min(MAX_DURATION_MS, lockMs);
+  const why = maxMs === lockMs ? "the max hold of this cookbook's lock" : 'hosts stay out of traffic and locks stay held for the whole wait';
+  const range = `${opts.positive ? 'above 0' : '0 or more'}, at most ${formatDuration(maxMs)} (${why})`;
   return {
-    accepts: `a duration like 30s, 2m, 500ms, or a number of seconds${opts.positive ? ', above 0' : ''}, at most 24h`,
+    accepts: `a duration like 30s, 2m, 500ms, or a number of seconds: ${range}`,
     check: (v, name) => {
-      const p = problemOf(() => parseDuration(v as string, name));
-      if (p) return p;
-      const ms = parseDuration(v as string, name);
-      if (opts.positive && ms === 0) return `${name}=${String(v)}: must be above 0`;
-      return ms > MAX_DURATION_MS ? `${name}=${String(v)}: at most 24h (hosts stay out of traffic and locks stay held for the whole wait)` : undefined;
+      const shown = `${name}=${String(v)}`;
+      let ms: number;
+      try {
+        ms = parseDuration(v as string | number, name);
+      } catch {
+        const negative = typeof v === 'number' ? v < 0 : /^\s*-/.test(String(v));
+        return `${shown}: ${negative ? 'a duration cannot be negative' : 'not a duration like 30s, 2m, 500ms or a number of seconds'}; accepted: ${range}`;
+      }
+      if (opts.positive && ms === 0) return `${shown}: must be above 0 (0 is not "no timeout"); accepted: ${range}`;
+      return ms > maxMs ? `${shown}: more than ${formatDuration(maxMs)}; accepted: ${range}` : undefined;
     },
   };
 }

@@ -4,7 +4,7 @@
  */
 export * from './ports.js';
 export * from './errors.js';
-export { batchArg, commandArg, durationArg, hostPatternArg, nameListArg, wholeNumberArg } from './args.js';
+export { batchArg, commandArg, durationArg, formatDuration, hostPatternArg, nameListArg, wholeNumberArg, MAX_DURATION_MS, type DurationArgOptions } from './args.js';
 export { parseBatchSpec, parseDuration, planBatches, batchSizeAt, maxBatchSize, checkNotWholeCluster, type BatchSpec, type BatchStep } from './batches.js';
 export { selectHosts, escapeRegex, describeSelection, type HostPlan, type Selection, type SelectOptions } from './select.js';
 export { runRolling, replayJournal, commandText, judgeCapacity, capacityMessage, type RollingOptions, type RollingReport, type FailedHost, type HealthCheck } from './rolling.js';
@@ -14,15 +14,20 @@ export { conftoolStore, remoteExecutor, pybalVerifier, pybalCapacity } from './a
 export {
   rollingArgs,
   rollingLock,
+  ROLLING_LOCK_TTL_S,
   clusterLockName,
   CLUSTER_LOCK_KIND,
   rollingOperation,
   rollingRestart,
   rollingRun,
   restartService,
+  restartServiceArgs,
+  restartServiceLock,
+  RESTART_SERVICE_LOCK_TTL_S,
   poolOrDepool,
   poolArgs,
   poolLock,
+  POOL_LOCK_TTL_S,
   portsFor,
   type LbContext,
   type PoolArgs,

@@ -18,6 +18,9 @@ import { escapeRegex, selectHosts, type SelectOptions, type Selection } from './
 /** The runner's context, whatever the cookbook's args (they are handed over separately). */
 export type LbContext = RunContext<unknown>;
 
+/** The max hold of a rolling cookbook's lock (`rollingLock`): every wait of the run is bounded by it. */
+export const ROLLING_LOCK_TTL_S = 12 * 3600;
+
 /** The args every rolling cookbook shares (yargs option objects; the runner maps key=value). */
 export const rollingArgs = {
   cluster: { type: 'string', demandOption: true, describe: 'conftool cluster, e.g. jobrunner' },
@@ -26,12 +29,12 @@ export const rollingArgs = {
   batch: { type: 'string', default: '1', describe: 'hosts per batch; a ramp starts with a canary and its last element repeats', check: batchArg },
   window: { type: 'string', choices: ['lockstep', 'moving'], default: 'lockstep', describe: 'lockstep: a batch starts when the whole previous one is back; moving: at most batch= hosts out at any moment, the next taken out as soon as one is back (each host then counts as a batch for max-failed-batches)' },
   'max-failed-batches': { type: 'number', default: 0, describe: 'failed batches tolerated before the run stops', check: wholeNumberArg },
-  sleep: { type: 'string', default: '2s', describe: 'pause between batches (not after the last), e.g. 30s, 2m', check: durationArg() },
+  sleep: { type: 'string', default: '2s', describe: 'pause between batches (not after the last), e.g. 30s, 2m', check: durationArg({ lockTtlSeconds: ROLLING_LOCK_TTL_S }) },
   'health-check': { type: 'string', describe: 'shell command run on each host after the action until it exits 0', check: commandArg },
-  'health-timeout': { type: 'string', default: '60s', describe: 'give up on a host whose health check has not passed after this long', check: durationArg({ positive: true }), requires: 'health-check' },
+  'health-timeout': { type: 'string', default: '60s', describe: 'give up on a host whose health check has not passed after this long', check: durationArg({ positive: true, lockTtlSeconds: ROLLING_LOCK_TTL_S }), requires: 'health-check' },
   hosts: { type: 'string', describe: 'restrict to these hosts (NodeSet pattern, e.g. mw[1001-1004].eqiad.wmnet)', check: hostPatternArg },
-  'command-timeout': { type: 'string', default: '120s', describe: 'timeout of each command on a host', check: durationArg({ positive: true }) },
-  'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree (default: the pybal config)', check: durationArg({ positive: true }) },
+  'command-timeout': { type: 'string', default: '120s', describe: 'timeout of each command on a host', check: durationArg({ positive: true, lockTtlSeconds: ROLLING_LOCK_TTL_S }) },
+  'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree (default: the pybal config)', check: durationArg({ positive: true, lockTtlSeconds: ROLLING_LOCK_TTL_S }) },
 } as const;
 
 export interface RollingArgs {
@@ -55,7 +58,7 @@ export interface RollingArgs {
  * every rolling operation is the cluster lock (`CLUSTER_LOCK_KIND`), taken per (dc, cluster) touched.
  */
 export function rollingLock(args: { cluster: string; dc?: string | undefined }): { suffix: string; concurrency: number; ttlSeconds: number } {
-  return { suffix: `${args.dc ?? 'all'}-${args.cluster}`, concurrency: 1, ttlSeconds: 12 * 3600 };
+  return { suffix: `${args.dc ?? 'all'}-${args.cluster}`, concurrency: 1, ttlSeconds: ROLLING_LOCK_TTL_S };
 }
 
 /**
@@ -372,6 +375,22 @@ async function rollingRunOp(ctx: LbContext, a: RollingArgs & { command: string |
   return rollingOperation(ctx, { select: selectFromArgs(a), commands: cmds.map((shell) => ({ shell, timeoutMs })), label: 'running', args: a, showOutput: true });
 }
 
+/** The max hold of sre.lb.restart-service's lock (`restartServiceLock`). */
+export const RESTART_SERVICE_LOCK_TTL_S = 3600;
+
+/** The args of sre.lb.restart-service (yargs option objects; the runner maps key=value). */
+export const restartServiceArgs = {
+  host: { type: 'string', demandOption: true, describe: 'host FQDN, e.g. mw1001.eqiad.wmnet' },
+  service: { type: 'string', demandOption: true, describe: 'conftool service, also the systemd unit restarted' },
+  'command-timeout': { type: 'string', default: '120s', describe: 'timeout of the restart', check: durationArg({ positive: true, lockTtlSeconds: RESTART_SERVICE_LOCK_TTL_S }) },
+  'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree (default: the pybal config)', check: durationArg({ positive: true, lockTtlSeconds: RESTART_SERVICE_LOCK_TTL_S }) },
+} as const;
+
+/** sre.lb.restart-service: one restart per host at a time (the cookbook lock, per host). */
+export function restartServiceLock(args: { host: string }): { suffix: string; concurrency: number; ttlSeconds: number } {
+  return { suffix: args.host, concurrency: 1, ttlSeconds: RESTART_SERVICE_LOCK_TTL_S };
+}
+
 /** sre.lb.restart-service: one host, one service, with the same depool/verify/repool/verify as a rolling restart. */
 export async function restartService(ctx: LbContext, a: { host: string; service: string; 'command-timeout'?: string | undefined; 'verify-timeout'?: string | undefined }): Promise<number> {
   const timeoutMs = parseDuration(a['command-timeout'] ?? '120s', 'command-timeout');
@@ -393,16 +412,19 @@ export interface PoolArgs {
   'verify-timeout'?: string | undefined;
 }
 
+/** The max hold of sre.lb.pool's and sre.lb.depool's lock (`poolLock`). */
+export const POOL_LOCK_TTL_S = 600;
+
 /** The args of sre.lb.pool and sre.lb.depool (yargs option objects; the runner maps key=value). */
 export const poolArgs = {
   host: { type: 'string', demandOption: true, describe: 'host FQDN' },
   service: { type: 'string', describe: 'only this conftool service (default: all of the host)' },
-  'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree', check: durationArg({ positive: true }) },
+  'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree', check: durationArg({ positive: true, lockTtlSeconds: POOL_LOCK_TTL_S }) },
 } as const;
 
 /** sre.lb.pool and sre.lb.depool: one pool change per host at a time (the cookbook lock, per host). */
 export function poolLock(args: { host: string }): { suffix: string; concurrency: number; ttlSeconds: number } {
-  return { suffix: args.host, concurrency: 1, ttlSeconds: 600 };
+  return { suffix: args.host, concurrency: 1, ttlSeconds: POOL_LOCK_TTL_S };
 }
 
 async function poolOrDepoolOp(ctx: LbContext, a: PoolArgs, direction: 'pool' | 'depool'): Promise<number> {

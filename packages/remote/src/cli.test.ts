@@ -104,6 +104,28 @@ describe('galley-exec: confirmation', () => {
       expect(r.stderr.join('\n')).toMatch(/ERR_REMOTE_RUN_OPTIONS/);
     }
   });
+
+  it('-t / -s / --global-timeout: 0 is not "no timeout", negative and more than a day are refused, naming the flag and the range', async () => {
+    const cases: [string[], string][] = [
+      [['-t', '0'], '-t must be a number of seconds above 0 and at most 86400 (24h), got 0'],
+      [['-t', '-5'], '-t must be a number of seconds above 0 and at most 86400 (24h), got -5'],
+      [['-t', '86401'], '-t must be a number of seconds above 0 and at most 86400 (24h), got 86401'],
+      [['--global-timeout', '0'], '--global-timeout must be a number of seconds above 0 and at most 86400 (24h), got 0'],
+      [['--global-timeout', '1e9'], '--global-timeout must be a number of seconds above 0 and at most 86400 (24h), got 1000000000'],
+      [['-s', '-1'], '-s must be a number of seconds from 0 and at most 86400 (24h), got -1'],
+      [['-s', '90000'], '-s must be a number of seconds from 0 and at most 86400 (24h), got 90000'],
+    ];
+    for (const [flags, message] of cases) {
+      const tty = term(true, '2');
+      const r = await exec([...flags, 'h[1-2]', 'x'], undefined, tty.io);
+      expect(r.exitCode).toBe(2);
+      expect(tty.asked).toEqual([]);
+      expect(r.sent).toEqual([]);
+      expect(r.stderr.join('\n')).toContain(`${message} [ERR_REMOTE_RUN_OPTIONS]`);
+    }
+    // the bounds themselves are fine
+    expect((await exec(['--yes', '-t', '86400', '-s', '0', 'h1', 'x'])).exitCode).toBe(0);
+  });
 });
 
 describe('galley-exec: exit codes and output', () => {

@@ -8,7 +8,7 @@ import { Groups } from './groups.js';
 import { NodeSet } from './nodeset.js';
 import { resolveHostQuery } from './query.js';
 import { Remote } from './remote.js';
-import { resolveBatchSize } from './scheduler.js';
+import { MAX_DURATION_MS, resolveBatchSize } from './scheduler.js';
 import type { HostEvent, RunOptions, RunReport, Transport } from './types.js';
 
 export interface ExecIo {
@@ -131,9 +131,10 @@ export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): 
     if (!(args['success-percentage'] >= 0 && args['success-percentage'] <= 100)) {
       throw new RunOptionsError(`success percentage must be between 0 and 100, got ${args['success-percentage']}`, 'use e.g. -p 95');
     }
+    // 0 is not "no timeout" (a hung command would hold its host forever); more than a day is a typo.
     for (const [flag, v, min] of [['-t', args.timeout, 'gt'], ['-s', args['batch-sleep'], 'ge'], ['--global-timeout', args['global-timeout'], 'gt']] as const) {
-      if (v !== undefined && !(Number.isFinite(v) && (min === 'gt' ? v > 0 : v >= 0))) {
-        throw new RunOptionsError(`${flag} must be a number of seconds ${min === 'gt' ? '> 0' : '>= 0'}, got ${v}`, `e.g. ${flag} 30`);
+      if (v !== undefined && !(Number.isFinite(v) && (min === 'gt' ? v > 0 : v >= 0) && v * 1000 <= MAX_DURATION_MS)) {
+        throw new RunOptionsError(`${flag} must be a number of seconds ${min === 'gt' ? 'above 0' : 'from 0'} and at most ${MAX_DURATION_MS / 1000} (24h), got ${v}`, `e.g. ${flag} 30`);
       }
     }
 

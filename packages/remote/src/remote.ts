@@ -5,7 +5,7 @@ import { HostKeyStore } from './known-hosts.js';
 import { NodeSet } from './nodeset.js';
 import { OpenSshTransport } from './openssh.js';
 import { SshPool } from './pool.js';
-import { schedule, type PreparedCommand } from './scheduler.js';
+import { checkRunInput, schedule, type PreparedCommand } from './scheduler.js';
 import { SshConfigResolver } from './ssh-config.js';
 import type { CommandSpec, HostResult, RunOptions, RunReport, Transport } from './types.js';
 
@@ -124,6 +124,8 @@ export class Remote {
     if (commands.length === 0) throw new RunOptionsError('no commands to run', 'pass at least one command');
     const set = NodeSet.fromHosts(list);
     const displays = commands.map((c) => (c.sudo ? `sudo ${displayCommand(c)}` : displayCommand(c)));
+    // Bad options are refused before any hook (a dry-run fails as the real run would; no host lock is taken).
+    checkRunInput(commands, opts, (c) => displays[commands.indexOf(c)] ?? displayCommand(c));
     const skip = this.dryRun && opts.isSafe !== true;
     for (const cmd of displays) this.#hooks.onCommand?.({ hosts: list, cmd, dryRun: skip, safe: opts.isSafe === true });
     if (skip) {

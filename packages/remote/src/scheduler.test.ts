@@ -213,6 +213,28 @@ describe('dry-run and hooks', () => {
     await expect(r.run([], [{ argv: ['x'] }])).rejects.toMatchObject({ code: 'ERR_REMOTE_NO_HOSTS' });
     await expect(r.run(['h1'], [{ argv: ['x'] }], { successThreshold: 2 })).rejects.toMatchObject({ code: 'ERR_REMOTE_RUN_OPTIONS' });
   });
+
+  it('a command timeout of 0, negative or more than a day is refused before any hook or command: 0 never means "no timeout"', async () => {
+    const t = new FakeTransport();
+    const seen: string[] = [];
+    const r = new Remote(undefined, { transport: t, beforeRun: async () => void seen.push('beforeRun'), onCommand: (e) => void seen.push(`onCommand ${e.cmd}`) });
+    for (const timeoutMs of [0, -1, Number.NaN, 24 * 3600_000 + 1]) {
+      await expect(r.run(['h1'], [{ argv: ['systemctl', 'restart', 'nginx'], timeoutMs }])).rejects.toMatchObject({
+        code: 'ERR_REMOTE_RUN_OPTIONS',
+        message: `timeout of 'systemctl restart nginx' must be above 0 and at most 86400000 ms (24h), got ${timeoutMs} ms`,
+      });
+      // dry-run fails the same way
+      await expect(r.with({ dryRun: true }).run(['h1'], [{ argv: ['true'], timeoutMs }])).rejects.toMatchObject({ code: 'ERR_REMOTE_RUN_OPTIONS' });
+    }
+    for (const opts of [{ globalTimeoutMs: 0 }, { globalTimeoutMs: 24 * 3600_000 + 1 }, { batchSleepMs: -1 }, { batchSleepMs: 24 * 3600_000 + 1 }]) {
+      await expect(r.run(['h1'], [{ argv: ['true'] }], opts)).rejects.toMatchObject({ code: 'ERR_REMOTE_RUN_OPTIONS' });
+    }
+    expect(seen).toEqual([]);
+    expect(t.calls).toEqual([]);
+    // at the bound, and unset (the config's commandTimeoutMs), it runs
+    await r.run(['h1'], [{ argv: ['true'], timeoutMs: 24 * 3600_000 }, { argv: ['true'] }]);
+    expect(t.calls).toHaveLength(2);
+  });
 });
 
 describe('reboot helpers (fake transport)', () => {

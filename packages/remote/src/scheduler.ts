@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { RunOptionsError } from './errors.js';
 import { NodeSet } from './nodeset.js';
 import { sleep } from './sleep.js';
-import type { CommandResult, ExecOutcome, HostEvent, HostResult, RunOptions, RunReport, Transport } from './types.js';
+import type { CommandResult, CommandSpec, ExecOutcome, HostEvent, HostResult, RunOptions, RunReport, Transport } from './types.js';
 
 /** A command ready to send: what to exec, what to show, and what counts as success. */
 export interface PreparedCommand {
@@ -46,16 +46,37 @@ export function resolveBatchSize(batch: RunOptions['batchSize'], n: number): num
   return Math.min(Math.max(1, Math.floor((n * pct) / 100 + 1e-9)), Math.max(n, 1));
 }
 
+/**
+ * The longest a command, the pause between batches or a whole run may take: a day. Longer is a
+ * typo (seconds given as milliseconds times a thousand), never a plan.
+ */
+export const MAX_DURATION_MS = 24 * 3600 * 1000;
+
 function validate(opts: RunOptions): void {
   const t = opts.successThreshold;
   if (t !== undefined && !(t >= 0 && t <= 1)) {
     throw new RunOptionsError(`success threshold must be between 0 and 1, got ${t}`, 'use e.g. -p 95 (percent) or successThreshold: 0.95');
   }
-  if (opts.batchSleepMs !== undefined && !(opts.batchSleepMs >= 0)) {
-    throw new RunOptionsError(`batch sleep must be >= 0, got ${opts.batchSleepMs}`, 'use e.g. -s 2 (seconds)');
+  if (opts.batchSleepMs !== undefined && !(opts.batchSleepMs >= 0 && opts.batchSleepMs <= MAX_DURATION_MS)) {
+    throw new RunOptionsError(`batch sleep must be from 0 to ${MAX_DURATION_MS} ms (24h), got ${opts.batchSleepMs}`, 'use e.g. -s 2 (seconds)');
   }
-  if (opts.globalTimeoutMs !== undefined && !(opts.globalTimeoutMs > 0)) {
-    throw new RunOptionsError(`global timeout must be > 0, got ${opts.globalTimeoutMs}`, 'use e.g. --global-timeout 600 (seconds)');
+  if (opts.globalTimeoutMs !== undefined && !(opts.globalTimeoutMs > 0 && opts.globalTimeoutMs <= MAX_DURATION_MS)) {
+    throw new RunOptionsError(`global timeout must be above 0 and at most ${MAX_DURATION_MS} ms (24h), got ${opts.globalTimeoutMs}`, 'use e.g. --global-timeout 600 (seconds)');
+  }
+}
+
+/**
+ * Every option and every command's timeout, before anything is run, locked or announced. A
+ * command timeout of 0 is refused, never taken as "no timeout": a hung command would hold its
+ * host (out of traffic, locked) forever. Unset is the config's `ssh.commandTimeoutMs`.
+ */
+export function checkRunInput(commands: readonly CommandSpec[], opts: RunOptions, display: (c: CommandSpec) => string): void {
+  validate(opts);
+  for (const c of commands) {
+    const ms = c.timeoutMs;
+    if (ms !== undefined && !(ms > 0 && ms <= MAX_DURATION_MS)) {
+      throw new RunOptionsError(`timeout of '${display(c)}' must be above 0 and at most ${MAX_DURATION_MS} ms (24h), got ${ms} ms`, 'give the longest the command may run (0 is not "no timeout"), e.g. timeoutMs: 120000, or leave it unset for ssh.commandTimeoutMs');
+    }
   }
 }
 

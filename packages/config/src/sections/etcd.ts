@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { durationMs, MINUTE } from './duration.js';
 
 /** etcd v3 connection: several endpoints (a cluster), optional TLS and user/password auth. */
 export const etcdSchema = z
@@ -13,8 +14,8 @@ export const etcdSchema = z
       .strict()
       .optional(),
     auth: z.object({ username: z.string().min(1), password: z.string() }).strict().optional(),
-    dialTimeoutMs: z.number().int().positive().default(3000),
-    requestTimeoutMs: z.number().int().positive().default(5000),
+    dialTimeoutMs: durationMs(10 * MINUTE).default(3000),
+    requestTimeoutMs: durationMs(10 * MINUTE).default(5000),
   })
   .strict();
 export type EtcdConfig = z.infer<typeof etcdSchema>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DAY, durationMs } from './duration.js';
 
 /**
  * `type: plugin`: a site's own implementation, loaded by @galley/lifecycle's fromConfig with a
@@ -15,7 +16,7 @@ const pluginSchema = z
     /** Handed as is to the module's default export (the factory). */
     options: z.record(z.string(), z.unknown()).optional(),
     /** Bound on each call (the run gives up on it after this long); default 10 minutes for a provisioner, 1 minute otherwise. */
-    timeoutMs: z.number().int().positive().optional(),
+    timeoutMs: durationMs(DAY).optional(),
   })
   .strict();
 
@@ -41,7 +42,7 @@ export const provisionerSchema = z.discriminatedUnion('type', [
         .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, 'must be a host name')
         .optional(),
       /** Per command (default 10 minutes). */
-      timeoutMs: z.number().int().positive().optional(),
+      timeoutMs: durationMs(DAY).optional(),
     })
     .strict(),
   pluginSchema,
@@ -68,8 +69,8 @@ export const hostsSchema = z
     /** Health check run on the host after the post-install command (default: `systemctl is-active` of its conftool services). */
     healthCheck: z.array(z.string()).optional(),
     /** Deadline for a reinstalled host to come back with a new boot id (default 40 minutes). */
-    installTimeoutMs: z.number().int().positive().optional(),
+    installTimeoutMs: durationMs(DAY).optional(),
     /** Downtime length set for a reimage/decommission (default 2 hours). */
-    downtimeMs: z.number().int().positive().optional(),
+    downtimeMs: durationMs(30 * DAY).optional(),
   })
   .strict();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { durationMs, MINUTE } from './duration.js';
 
 /**
  * Where PyBal's view of a conftool service lives: each (dc, cluster, service) maps to a PyBal pool
@@ -21,10 +22,10 @@ export const pybalSchema = z
     loadBalancers: z.record(z.string(), z.object({ url: z.string().regex(/^https?:\/\//, 'must be an http(s) URL') }).strict()),
     pools: z.array(pybalPoolSchema).default([]),
     defaultDepoolThreshold: z.number().min(0).max(1).default(0.5),
-    requestTimeoutMs: z.number().int().positive().default(2000),
+    requestTimeoutMs: durationMs(10 * MINUTE).default(2000),
     retries: z.number().int().nonnegative().default(2),
     /** How long verifyPooled/verifyDepooled poll before giving up. */
-    verifyTimeoutMs: z.number().int().positive().default(30000),
+    verifyTimeoutMs: durationMs(10 * MINUTE).default(30000),
   })
   .strict()
   .superRefine(

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { durationMs, durationSeconds, MINUTE } from './duration.js';
 
 export const cookbooksSchema = z
   .object({
@@ -12,7 +13,7 @@ export const logsSchema = z.object({ dir: z.string().min(1) }).strict();
 export const notifierSchema = z
   .object({
     webhook: z.string().regex(/^https?:\/\//, 'must be an http(s) URL'),
-    timeoutMs: z.number().int().positive().default(2000),
+    timeoutMs: durationMs(10 * MINUTE).default(2000),
   })
   .strict();
 
@@ -20,9 +21,9 @@ export const locksSchema = z
   .object({
     prefix: z.string().default('/galley/locks'),
     /** Lease TTL: a killed run's slots free themselves within this many seconds. */
-    leaseTtlSeconds: z.number().int().min(2).default(5),
+    leaseTtlSeconds: durationSeconds(2, 600).default(5),
     /** How long to wait for a busy lock before giving up (exit 1 with the holders). */
-    waitTimeoutSeconds: z.number().nonnegative().default(60),
+    waitTimeoutSeconds: durationSeconds(0, 86400, '0: do not wait, give up at once when busy').default(60),
   })
   .strict();
 

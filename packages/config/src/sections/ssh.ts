@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DAY, durationMs, MINUTE } from './duration.js';
 
 /** SSH client settings for @galley/remote. Host keys are always verified: there is no switch to turn that off. */
 export const sshSchema = z
@@ -26,10 +27,10 @@ export const sshSchema = z
     maxHandshakesPerHost: z.number().int().positive().default(4),
     /** Concurrent channels per connection (keep below sshd's MaxSessions 10). */
     maxChannelsPerConnection: z.number().int().positive().max(64).default(8),
-    connectTimeoutMs: z.number().int().positive().default(10000),
-    commandTimeoutMs: z.number().int().positive().default(300000),
-    keepaliveIntervalMs: z.number().int().nonnegative().default(15000),
-    idleTimeoutMs: z.number().int().nonnegative().default(60000),
+    connectTimeoutMs: durationMs(10 * MINUTE).default(10000),
+    commandTimeoutMs: durationMs(DAY).default(300000),
+    keepaliveIntervalMs: durationMs(10 * MINUTE).default(15000),
+    idleTimeoutMs: durationMs(DAY).default(60000),
   })
   .strict();
 export type SshConfig = z.infer<typeof sshSchema>;
