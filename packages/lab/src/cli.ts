@@ -30,6 +30,7 @@ export function summary(lab: Lab, ms?: number): string[] {
   if (i.bastion) lines.push(`  bastion   ${i.bastion.name}, behind it (ProxyJump only): ${i.bastion.behind.join(' ')}`);
   if (i.hostCa) lines.push(`  host CA   host keys certified; ${i.hostCa.knownHosts} has only @cert-authority (ssh -F ${i.sshConfig} -o UserKnownHostsFile=${i.hostCa.knownHosts} ${first} true)`);
   for (const lb of i.loadBalancers) lines.push(`  pybal     ${lb.name} ${lb.url}  (curl ${lb.url}/pools)`);
+  if (i.loadBalancers.length > 0) lines.push(`            mode ${i.pybalMode}${i.pybalMode === 'upstream' ? " (PyBal's coordinator.py)" : ' (the Wikitech page; --pybal-mode upstream for coordinator.py)'}, /metrics on each`);
   lines.push(`  config    ${i.config}`);
   lines.push(`  next      export GALLEY_LAB_DIR=${i.dir}; cookbook -c ${i.config} -l`);
   lines.push(`  stop      galley-lab down --dir ${i.dir}`);
@@ -85,6 +86,10 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
         .option('reboot-ms', { type: 'number', default: 2000, describe: 'how long a simulated reboot keeps sshd away' })
         .option('ssh', { type: 'boolean', default: true, describe: 'start sshd hosts (--no-ssh: etcd and PyBal only)' })
         .option('pybal', { type: 'boolean', default: true, describe: 'start PyBal simulators' })
+        .option('pybal-mode', {
+          type: 'string', default: 'wikitech',
+          describe: "the simulators' PyBal: wikitech (a `no` server stays pooled while depooling it would breach the threshold) or upstream (PyBal's coordinator.py: `no` always leaves, the threshold force-pools enabled servers only)",
+        })
         .option('bastion', { type: 'boolean', default: true, describe: 'a bastion and two hosts reachable only through it' })
         .option('host-ca', { type: 'boolean', default: false, describe: 'certify every host key with a lab CA; DIR/known_hosts.ca holds only its @cert-authority line' })
         .option('json', { type: 'boolean', default: false, describe: 'print lab.json instead of the summary' }),
@@ -94,6 +99,7 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
           dir: path.resolve(a.dir as string), hosts: a.hosts as number, lbs: a.lbs as number, etcdMembers: a['etcd-members'] as number,
           pybalDelayMs: a['pybal-delay'] as number, restartMs: restartOption(a), rebootMs: a['reboot-ms'] as number,
           ssh: a.ssh as boolean, pybal: a.pybal as boolean, bastion: a.bastion as boolean, hostCa: a['host-ca'] as boolean,
+          pybalMode: (await labModule()).checkPybalMode(a['pybal-mode']),
         });
         if (a.json) out.push(JSON.stringify(lab.info, null, 2));
         else out.push(...summary(lab, Date.now() - t));
@@ -138,8 +144,8 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
         const rt = await lab.restartMs(host);
         out.push(`${host}: systemctl restart takes ${rt.now} ms${rt.now === rt.started ? ' (its time at up)' : ` until \`galley-lab slow ${host}\` (at up: ${rt.started} ms)`}`);
       }))
-    .command('lb <lb> <action> [ms]', 'PyBal simulator faults: down (connection refused), up (clear faults), error (HTTP 500), garbage (HTTP 200 with an unparseable body), lag MS (slower conftool propagation)', (y) =>
-      withDir(y).positional('lb', { type: 'string' }).positional('action', { choices: ['down', 'up', 'error', 'garbage', 'lag'] as const }).positional('ms', { type: 'number' }),
+    .command('lb <lb> <action> [ms]', 'PyBal simulator faults: down (connection refused), up (clear faults), error (HTTP 500), garbage (HTTP 200 with an unparseable body), lag MS (slower conftool propagation), restart (a PyBal restart: state rebuilt from conftool)', (y) =>
+      withDir(y).positional('lb', { type: 'string' }).positional('action', { choices: ['down', 'up', 'error', 'garbage', 'lag', 'restart'] as const }).positional('ms', { type: 'number' }),
       act(async (a) => {
         await (await open(a)).lb(a.lb as string, a.action as LbAction, a.ms as number | undefined);
         out.push(`${a.lb as string}: ${a.action as string}${a.action === 'lag' ? ` ${(a.ms as number | undefined) ?? 1000} ms` : ''}`);

@@ -14,6 +14,7 @@ import {
 } from './hosts.js';
 import { startLifecycle } from './lifecycle.js';
 import { planFleet, type FleetPlan, type PlannedPool } from './plan.js';
+import { PYBAL_MODES, type PybalMode } from './pybal/coordinator.js';
 import { simulatorEntry } from './pybal/launch.js';
 import type { Faults, SimConfig, SimHistoryEntry } from './pybal/sim.js';
 import { cmdline, freePorts, isAlive, mountNs, pidsInMountNamespaces, spawnDetached, tcpOpen, terminate, terminateGroup, waitFor } from './procs.js';
@@ -58,6 +59,8 @@ export interface LabInfo {
   extraHosts: LabHost[];
   /** conftool namespace. */
   namespace: string;
+  /** How the PyBal simulators behave (`--pybal-mode`; README "PyBal simulators"). */
+  pybalMode: PybalMode;
 }
 
 export interface StartLabOptions {
@@ -86,6 +89,13 @@ export interface StartLabOptions {
   namespace?: string;
   /** How often the simulators health-check backends. */
   checkIntervalMs?: number;
+  /**
+   * The simulators' coordinator: `wikitech` (default: the Wikitech page's semantics, a `no`
+   * server kept pooled while depooling it would breach the threshold) or `upstream` (PyBal's
+   * coordinator.py step by step: `no` always leaves the pool, the threshold force-pools enabled
+   * servers only). Anything else: ERR_LAB_BAD_OPTION before anything starts.
+   */
+  pybalMode?: PybalMode;
 }
 
 /** The options a lab was started with, as lab.json records them (a restartMs function reads 'per-host'). */
@@ -118,7 +128,14 @@ const DEFAULTS: ResolvedOptions = {
   depoolThreshold: 0.5,
   namespace: '/conftool',
   checkIntervalMs: 200,
+  pybalMode: 'wikitech',
 };
+
+/** `--pybal-mode` / `pybalMode`, checked before anything starts. */
+export function checkPybalMode(v: unknown): PybalMode {
+  if (typeof v === 'string' && (PYBAL_MODES as readonly string[]).includes(v)) return v as PybalMode;
+  throw new LabOptionError('--pybal-mode', String(v), `one of ${PYBAL_MODES.join(', ')} (default wikitech)`);
+}
 
 export const BASTION = 'bast1003.wikimedia.org';
 export const RESTRICTED = ['restricted1001.eqiad.wmnet', 'restricted1002.eqiad.wmnet'];
@@ -164,6 +181,7 @@ function childEnv(): NodeJS.ProcessEnv {
 export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
   const { restartMs: restartSpec = DEFAULTS.restartMs as RestartMs, ...rest } = stripUndefined(opts);
   const o: ResolvedOptions = { ...DEFAULTS, ...rest, restartMs: describeRestartMs(restartSpec) };
+  o.pybalMode = checkPybalMode(o.pybalMode);
   if (!o.ssh) {
     o.bastion = false;
     o.hostCa = false;
@@ -252,6 +270,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
       ...(o.hostCa ? { hostCa: { publicKey: fs.readFileSync(path.join(dir, 'host_ca.pub'), 'utf8').trim(), knownHosts: path.join(dir, 'known_hosts.ca') } } : {}),
       extraHosts: hosts.filter((h) => !fleetNames.has(h.name)).map(toLabHost),
       namespace: o.namespace,
+      pybalMode: o.pybalMode,
     };
     const file: LabFile = { ...info, lab: { version: 1, options: o, token, etcdMembers: members, plan, hosts, lbPorts } };
     fs.writeFileSync(
@@ -353,6 +372,7 @@ function simConfig(dir: string, name: string, port: number, endpoints: string[],
     name, port, endpoints, namespace: o.namespace,
     pools: plan.pools.filter((p) => p.loadBalancers.includes(name)).map((p) => ({ pool: p.pool, dc: p.dc, cluster: p.cluster, service: p.service, depoolThreshold: p.depoolThreshold })),
     hostState, delayMs: o.pybalDelayMs, checkIntervalMs: o.checkIntervalMs, faultFile: path.join(lbDir, 'fault.json'), historyFile: path.join(lbDir, 'history.jsonl'), readyFile,
+    mode: o.pybalMode,
   };
   fs.writeFileSync(path.join(lbDir, 'sim.json'), JSON.stringify(cfg, null, 2) + '\n');
   return cfg;
@@ -496,7 +516,7 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 
 export type ServiceState = 'active' | 'inactive' | 'failed' | 'restarting';
 export type FailMode = 'restart' | 'hang' | 'down';
-export type LbAction = 'down' | 'up' | 'error' | 'garbage' | 'lag';
+export type LbAction = 'down' | 'up' | 'error' | 'garbage' | 'lag' | 'restart';
 
 export interface StatusLine {
   component: 'etcd' | 'host' | 'pybal';
@@ -512,7 +532,8 @@ export class Lab {
   constructor(file: LabFile) {
     this.#file = file;
     const { lab: _internal, ...info } = file;
-    this.info = info;
+    // A lab.json written before modes existed is a wikitech lab.
+    this.info = { ...info, pybalMode: info.pybalMode ?? 'wikitech' };
   }
 
   get dir(): string {
@@ -546,7 +567,27 @@ export class Lab {
       await this.setRestartMs(h.name);
       if (!h.noSshd && fs.existsSync(path.join(h.hdir, 'state', 'down'))) await this.startHost(h.name);
     }
-    for (const lb of this.info.loadBalancers) this.#writeFaults(lb.name, {});
+    if (this.info.pybalMode === 'upstream') {
+      // Upstream PyBal can wedge a pool (a failed assert on a repool; README): only a restart
+      // clears that, so reset restarts every simulator's PyBal on the seed (faults cleared too).
+      await Promise.all(this.info.loadBalancers.map((lb) => this.#restartSim(lb.name, {})));
+    } else {
+      for (const lb of this.info.loadBalancers) this.#writeFaults(lb.name, {});
+    }
+  }
+
+  /** Restart one simulator's PyBal state with these faults besides; resolves once it has re-read conftool. */
+  async #restartSim(name: string, faults: Faults): Promise<void> {
+    const token = crypto.randomBytes(6).toString('hex');
+    const done = path.join(this.#lbDir(name), 'restarted');
+    this.#writeFaults(name, { ...faults, restart: token });
+    await waitFor(`${name} to restart its PyBal state`, async () => {
+      try {
+        return fs.readFileSync(done, 'utf8').trim() === token ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    }, { timeoutMs: 10000, intervalMs: 20 });
   }
 
   // ---- hosts ----
@@ -729,7 +770,8 @@ export class Lab {
   /**
    * LB fault injection: `down` = connection refused; `up` = back to normal (clears every fault);
    * `error` = HTTP 500 on every request; `garbage` = HTTP 200 with a body that is neither PyBal's
-   * JSON nor its text form; `lag` = conftool changes take `ms` longer to apply.
+   * JSON nor its text form; `lag` = conftool changes take `ms` longer to apply; `restart` = a
+   * PyBal restart (fresh coordinators and metrics, conftool read again; faults stay).
    * Resolves once the simulator shows the change (a refused or accepted connection).
    */
   async lb(name: string, action: LbAction, ms?: number): Promise<void> {
@@ -740,7 +782,10 @@ export class Lab {
     const cur: Faults = all.lagMs !== undefined ? { lagMs: all.lagMs } : {};
     const url = this.info.loadBalancers.find((l) => l.name === name)!.url;
     const port = Number(new URL(url).port);
-    if (action === 'up') {
+    if (action === 'restart') {
+      const { restart: _old, ...faults } = all;
+      await this.#restartSim(name, faults);
+    } else if (action === 'up') {
       // Also clears `lag`: a lagging LB is 'up' too.
       this.#writeFaults(name, {});
       await waitFor(`${name} to answer normally`, async () => ((await simReady(url)) && !(await simGarbage(url)) ? true : undefined), { timeoutMs: 5000 });
@@ -819,7 +864,7 @@ export class Lab {
       const f = this.#readFaults(lb.name);
       const ok = await simReady(lb.url);
       const faults = Object.keys(f).length > 0 ? ` faults=${JSON.stringify(f)}` : '';
-      out.push({ component: 'pybal', name: lb.name, ok: ok || f.down === true || f.error === true, detail: `${lb.url} ${ok ? 'answering' : 'not answering'}${faults}` });
+      out.push({ component: 'pybal', name: lb.name, ok: ok || f.down === true || f.error === true, detail: `${lb.url} mode=${this.info.pybalMode} ${ok ? 'answering' : 'not answering'}${faults}` });
     }
     return out.sort((a, b) => a.component.localeCompare(b.component) || a.name.localeCompare(b.name));
   }

@@ -1,9 +1,10 @@
 /**
  * PyBal's coordinator for one pool (pybal/coordinator.py), as pure logic: no I/O, no clock. The
  * simulator feeds it conftool changes and health-check results; the pybal package's capacity
- * tests can drive it directly.
+ * tests can drive it directly. Two modes (`--pybal-mode`): this file is `wikitech`, the lab's
+ * default; `upstream` (upstream.ts) follows PyBal's own coordinator.py step by step.
  *
- * Faithful to spicerack-model.md §6 — canDepool = upServerCount ≥ totalServerCount × threshold,
+ * wikitech: faithful to spicerack-model.md §6 — canDepool = upServerCount ≥ totalServerCount × threshold,
  * evaluated after the change; pooledDownServers; repool drains pooledDownServers while canDepool;
  * _ensureDepoolThreshold after every config change — with ONE deliberate difference, the seed's
  * semantics: an administrative disable (pooled=no) goes through the same canDepool() check as a
@@ -11,6 +12,80 @@
  * pooledDownServers, so /alerts reports it) and is depooled later by the same drain loop.
  * Upstream PyBal depools admin-disabled servers unconditionally.
  */
+
+import { PybalMetrics, type MonitorMetrics, type ServiceMetrics } from './metrics.js';
+
+/** How the simulator's PyBal behaves: the Wikitech page's semantics, or upstream coordinator.py. */
+export type PybalMode = 'wikitech' | 'upstream';
+export const PYBAL_MODES: readonly PybalMode[] = ['wikitech', 'upstream'];
+
+/** The one monitor each simulated server has (the label PyBal's monitor metrics carry). */
+export const MONITOR_NAME = 'ProxyFetch';
+
+/**
+ * What the simulator (and the API) needs from a pool's coordinator, in either mode.
+ * `checkResult` is every health-check result, as a PyBal monitor produces them; the monitor
+ * tells the coordinator on a change or on its first check (monitor.py).
+ */
+export interface Coordinator {
+  readonly mode: PybalMode;
+  readonly pool: string;
+  readonly threshold: number;
+  readonly servers: ReadonlyMap<string, ServerState>;
+  /** The servers /alerts names as "marked down but pooled", in PyBal's set order. */
+  readonly pooledDownHosts: string[];
+  setServer(host: string, cfg: ServerConfig | undefined, up?: boolean): void;
+  /** The whole pool as read from conftool; `undefined` = listed as pooled=inactive. */
+  setAll(cfgs: ReadonlyMap<string, ServerConfig | undefined>, health: (host: string) => boolean): void;
+  checkResult(host: string, up: boolean): void;
+  canDepool(): boolean;
+  alert(): { level: AlertLevel; msg?: string };
+}
+
+export interface CoordinatorOptions {
+  log?: (line: string) => void;
+  /** The simulator's metrics (one registry per PyBal process); a private one by default. */
+  metrics?: PybalMetrics;
+}
+
+/**
+ * monitor.py's MonitoringProtocol bookkeeping: every result counts, the coordinator is told only
+ * on a transition or on the first check; `up` is null until the first result. If telling the
+ * coordinator throws, the rest (firstCheck cleared, transition counted) does not happen, as in
+ * monitor.py.
+ */
+export class Monitor {
+  up: boolean | null = null;
+  firstCheck = true;
+  active = true;
+  readonly #m: MonitorMetrics;
+
+  constructor(metrics: MonitorMetrics) {
+    this.#m = metrics;
+  }
+
+  result(up: boolean, tell: (firstCheck: boolean) => void): void {
+    if (up) {
+      this.#m.upResults.inc();
+      if ((this.active && this.up === false) || this.firstCheck) {
+        this.up = true;
+        tell(this.firstCheck);
+        this.firstCheck = false;
+        this.#m.upTransitions.inc();
+        this.#m.status.set(1);
+      }
+    } else {
+      this.#m.downResults.inc();
+      if ((this.active && this.up === true) || this.firstCheck) {
+        this.up = false;
+        tell(this.firstCheck);
+        this.firstCheck = false;
+        this.#m.downTransitions.inc();
+        this.#m.status.set(0);
+      }
+    }
+  }
+}
 
 export interface ServerState {
   host: string;
@@ -24,14 +99,20 @@ export interface ServerState {
   ready: boolean;
 }
 
+/**
+ * A conftool value as the mode decodes it. wikitech: both always set (pooled yes/no, weight or 0).
+ * upstream (etcd.py): `enabled` only when the value has `pooled` (yes → true, anything else →
+ * false); `weight` only when it is an integer (server.py ignores other types).
+ */
 export interface ServerConfig {
-  weight: number;
-  enabled: boolean;
+  weight?: number;
+  enabled?: boolean;
 }
 
 export type AlertLevel = 'ok' | 'warning' | 'critical';
 
-export class PoolCoordinator {
+export class PoolCoordinator implements Coordinator {
+  readonly mode = 'wikitech' as const;
   readonly pool: string;
   readonly threshold: number;
   readonly servers = new Map<string, ServerState>();
@@ -41,11 +122,43 @@ export class PoolCoordinator {
   /** The pool could not be brought up to the threshold with enabled & ready servers. */
   thresholdUnmet = false;
   readonly #log: (line: string) => void;
+  readonly #pm: PybalMetrics;
+  readonly #m: ServiceMetrics;
+  readonly #monitors = new Map<string, Monitor>();
 
-  constructor(pool: string, threshold: number, opts: { log?: (line: string) => void } = {}) {
+  constructor(pool: string, threshold: number, opts: CoordinatorOptions = {}) {
     this.pool = pool;
     this.threshold = threshold;
     this.#log = opts.log ?? (() => undefined);
+    this.#pm = opts.metrics ?? new PybalMetrics();
+    this.#m = this.#pm.service(pool);
+    this.#m.threshold.set(threshold);
+  }
+
+  get pooledDownHosts(): string[] {
+    return [...this.pooledDownServers];
+  }
+
+  /** One health-check result: the server's monitor tells resultUp/resultDown when PyBal's would. */
+  checkResult(host: string, up: boolean): void {
+    const m = this.#monitors.get(host);
+    if (!m) return;
+    m.result(up, () => (up ? this.resultUp(host) : this.resultDown(host)));
+  }
+
+  /** The gauges PyBal sets after a config change (coordinator.py's _updateServerMetrics and friends). */
+  #configMetrics(): void {
+    const all = [...this.servers.values()];
+    this.#m.servers.set(all.length);
+    this.#m.enabled.set(all.filter((s) => s.enabled).length);
+    this.#m.up.set(all.filter((s) => s.up).length);
+    this.#m.pooled.set(this.pooledCount);
+    this.#pooledDownMetrics();
+  }
+
+  #pooledDownMetrics(): void {
+    this.#m.pooledDown.set(this.pooledDownServers.size);
+    this.#m.canDepool.set(this.canDepool() ? 1 : 0);
   }
 
   get upServerCount(): number {
@@ -75,20 +188,24 @@ export class PoolCoordinator {
   setServer(host: string, cfg: ServerConfig | undefined, up = true): void {
     this.#apply(host, cfg, up);
     this.ensureDepoolThreshold();
+    this.#configMetrics();
   }
 
   /** The whole pool's config at once (initial load, re-list after compaction). */
-  setAll(cfgs: Map<string, ServerConfig>, health: (host: string) => boolean): void {
-    for (const host of [...this.servers.keys()]) if (!cfgs.has(host)) this.#apply(host, undefined, false);
-    for (const [host, cfg] of cfgs) this.#apply(host, cfg, health(host));
+  setAll(cfgs: ReadonlyMap<string, ServerConfig | undefined>, health: (host: string) => boolean): void {
+    for (const host of [...this.servers.keys()]) if (cfgs.get(host) === undefined) this.#apply(host, undefined, false);
+    for (const [host, cfg] of cfgs) if (cfg !== undefined) this.#apply(host, cfg, health(host));
     this.ensureDepoolThreshold();
+    this.#configMetrics();
   }
 
-  #apply(host: string, cfg: ServerConfig | undefined, up: boolean): void {
+  #apply(host: string, raw: ServerConfig | undefined, up: boolean): void {
     const s = this.servers.get(host);
+    const cfg = raw === undefined ? undefined : { weight: raw.weight ?? 0, enabled: raw.enabled ?? false };
     if (cfg === undefined) {
       if (s) {
         this.servers.delete(host);
+        this.#monitors.delete(host);
         this.pooledDownServers.delete(host);
         this.#log(`Removing server ${host} (inactive or deleted)`);
       }
@@ -97,6 +214,7 @@ export class PoolCoordinator {
     if (!s) {
       const n: ServerState = { host, weight: cfg.weight, enabled: cfg.enabled, up, pooled: false, ready: true };
       this.servers.set(host, n);
+      this.#monitors.set(host, new Monitor(this.#pm.monitor(this.pool, host, MONITOR_NAME)));
       if (n.enabled && n.up) this.repool(host);
       return;
     }
@@ -117,12 +235,15 @@ export class PoolCoordinator {
     if (this.canDepool()) {
       s.pooled = false;
       this.pooledDownServers.delete(host);
+      this.#m.pooled.dec();
       this.#log(`Depooling server ${host}`);
     } else {
       this.pooledDownServers.add(host);
       this.couldNotDepoolTotal++;
+      this.#m.couldNotDepool.inc();
       this.#log(`Could not depool server ${host} because of too many down!`);
     }
+    this.#pooledDownMetrics();
   }
 
   repool(host: string): void {
@@ -130,11 +251,13 @@ export class PoolCoordinator {
     if (!s) return;
     if (!s.pooled) {
       s.pooled = true;
+      this.#m.pooled.inc();
       this.#log(`Repooling server ${host}`);
     } else {
       this.#log(`Leaving previously pooled but down server ${host} pooled`);
     }
     this.pooledDownServers.delete(host);
+    this.#pooledDownMetrics();
     this.drain();
   }
 
@@ -181,14 +304,7 @@ export class PoolCoordinator {
 
   /** PyBal's /alerts rule for this pool. */
   alert(): { level: AlertLevel; msg?: string } {
-    if (this.pooledDownServers.size > 0) {
-      return { level: 'critical', msg: `${this.pool}: Servers ${[...this.pooledDownServers].join(', ')} are marked down but pooled` };
-    }
-    const total = this.totalServerCount;
-    if (total > 1 && total < total * this.threshold + 1) {
-      return { level: 'warning', msg: `Pool ${this.pool} is too small to allow depooling. ` };
-    }
-    return { level: 'ok' };
+    return poolAlert(this.pool, this.pooledDownHosts, this.totalServerCount, this.threshold);
   }
 }
 
@@ -200,12 +316,23 @@ export function serverJson(s: ServerState): { pooled: boolean; weight: number; u
   return { pooled: s.pooled, weight: s.weight, up: s.up, enabled: s.enabled };
 }
 
-/** Combine the pools' alerts the way PyBal's /alerts does: critical overrides warning. */
-export function combineAlerts(pools: PoolCoordinator[]): { status: AlertLevel; msg: string } {
+/**
+ * Combine the pools' alerts the way PyBal's /alerts does (instrumentation.py): critical ones
+ * ("<pool>: Servers … are marked down but pooled") joined by "; " override the warnings, which
+ * are simply concatenated (each ends in ". ").
+ */
+export function combineAlerts(pools: readonly Pick<Coordinator, 'alert'>[]): { status: AlertLevel; msg: string } {
   const alerts = pools.map((p) => p.alert());
   const crit = alerts.filter((a) => a.level === 'critical').map((a) => a.msg!);
   if (crit.length > 0) return { status: 'critical', msg: crit.join('; ') };
   const warn = alerts.filter((a) => a.level === 'warning').map((a) => a.msg!);
-  if (warn.length > 0) return { status: 'warning', msg: warn.join('; ') };
+  if (warn.length > 0) return { status: 'warning', msg: warn.join('') };
   return { status: 'ok', msg: 'All pools are healthy' };
+}
+
+/** PyBal's /alerts rule for one pool, from its pooled-down servers and its size (both modes). */
+export function poolAlert(pool: string, pooledDown: readonly string[], total: number, threshold: number): { level: AlertLevel; msg?: string } {
+  if (pooledDown.length > 0) return { level: 'critical', msg: `${pool}: Servers ${pooledDown.join(', ')} are marked down but pooled` };
+  if (total > 1 && total < total * threshold + 1) return { level: 'warning', msg: `Pool ${pool} is too small to allow depooling. ` };
+  return { level: 'ok' };
 }

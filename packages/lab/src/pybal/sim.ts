@@ -12,7 +12,9 @@ import type { Socket } from 'node:net';
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { labEtcd } from '../etcd-client.js';
 import { handleApi } from './api.js';
-import { PoolCoordinator, type ServerConfig } from './coordinator.js';
+import { PoolCoordinator, type Coordinator, type PybalMode, type ServerConfig } from './coordinator.js';
+import { PybalMetrics } from './metrics.js';
+import { UpstreamCoordinator } from './upstream.js';
 
 export interface SimPool {
   pool: string;
@@ -40,6 +42,8 @@ export interface SimConfig {
   historyFile?: string;
   /** Wait for this file before the first read of conftool: the lab starts us before it seeds. */
   readyFile?: string;
+  /** The coordinator's semantics (default wikitech). */
+  mode?: PybalMode;
 }
 
 export interface Faults {
@@ -48,6 +52,12 @@ export interface Faults {
   /** 200 with a body that is neither PyBal's JSON nor its text form (a proxy or another service on the port). */
   garbage?: boolean;
   lagMs?: number;
+  /**
+   * A PyBal restart (`galley-lab lb LB restart`, and `reset` in upstream mode): a new token makes
+   * the simulator drop every coordinator and its metrics and read conftool afresh; it writes the
+   * token to DIR/lb/<name>/restarted when done.
+   */
+  restart?: string;
 }
 
 /** The view of one server in one pool; `null`: not in the pool (inactive, deleted, never seen). */
@@ -77,21 +87,39 @@ function log(line: string): void {
   process.stdout.write(`${new Date().toISOString()} ${line}\n`);
 }
 
-function parseValue(raw: string): ServerConfig | undefined | 'invalid' {
+/**
+ * A conftool value as the mode reads it; `undefined` = pooled=inactive (out of the pool).
+ * wikitech: pooled must be yes or no, else the value is ignored. upstream (etcd.py's decode_node):
+ * pooled yes → enabled, any other pooled → disabled, no pooled → enabled left as it was; weight
+ * kept only when an integer (server.py's merge). A value that is not a JSON object is ignored in
+ * both (etcd.py fails on the whole event; the change is lost either way).
+ */
+export function parseValue(raw: string, mode: PybalMode = 'wikitech'): ServerConfig | undefined | 'invalid' {
+  let v: { pooled?: unknown; weight?: unknown };
   try {
-    const v = JSON.parse(raw) as { pooled?: unknown; weight?: unknown };
-    if (v.pooled === 'inactive') return undefined;
-    if (v.pooled !== 'yes' && v.pooled !== 'no') return 'invalid';
-    return { enabled: v.pooled === 'yes', weight: typeof v.weight === 'number' ? v.weight : 0 };
+    v = JSON.parse(raw) as { pooled?: unknown; weight?: unknown };
   } catch {
     return 'invalid';
   }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'invalid';
+  if (v.pooled === 'inactive') return undefined;
+  if (mode === 'upstream') {
+    const out: ServerConfig = {};
+    if (v.pooled !== undefined) out.enabled = v.pooled === 'yes';
+    if (typeof v.weight === 'number' && Number.isInteger(v.weight)) out.weight = v.weight;
+    return out;
+  }
+  if (v.pooled !== 'yes' && v.pooled !== 'no') return 'invalid';
+  return { enabled: v.pooled === 'yes', weight: typeof v.weight === 'number' ? v.weight : 0 };
 }
 
 export class Simulator {
-  readonly pools = new Map<string, PoolCoordinator>();
+  readonly mode: PybalMode;
   readonly #cfg: SimConfig;
-  readonly #byPrefix = new Map<string, { pool: PoolCoordinator; service: string }>();
+  #pools = new Map<string, Coordinator>();
+  #metrics = new PybalMetrics();
+  #byPrefix = new Map<string, { pool: Coordinator; service: string }>();
+  #restarted: string | undefined;
   #etcd: Etcd3 | undefined;
   #watcher: Watcher | undefined;
   #server: http.Server | undefined;
@@ -110,12 +138,44 @@ export class Simulator {
   constructor(cfg: SimConfig) {
     this.#cfg = cfg;
     this.#historyFile = cfg.historyFile ?? path.join(path.dirname(cfg.faultFile), 'history.jsonl');
+    this.mode = cfg.mode ?? 'wikitech';
+    this.#build();
+  }
+
+  /** Every pool's coordinator, as PyBal's instrumentation sees them. */
+  get pools(): ReadonlyMap<string, Coordinator> {
+    return this.#pools;
+  }
+
+  get metrics(): PybalMetrics {
+    return this.#metrics;
+  }
+
+  /** Fresh coordinators and metrics: what a PyBal process has when it starts. */
+  #build(): void {
+    const cfg = this.#cfg;
+    this.#pools = new Map();
+    this.#metrics = new PybalMetrics();
+    this.#byPrefix = new Map();
     const ns = cfg.namespace === '/' ? '' : cfg.namespace;
     for (const p of cfg.pools) {
-      const c = new PoolCoordinator(p.pool, p.depoolThreshold, { log: (l) => log(`[${p.pool}] ${l}`) });
-      this.pools.set(p.pool, c);
+      const opts = { log: (l: string) => log(`[${p.pool}] ${l}`), metrics: this.#metrics };
+      const c = this.mode === 'upstream' ? new UpstreamCoordinator(p.pool, p.depoolThreshold, opts) : new PoolCoordinator(p.pool, p.depoolThreshold, opts);
+      this.#pools.set(p.pool, c);
       this.#byPrefix.set(`${ns}/v1/pools/${p.dc}/${p.cluster}/${p.service}/`, { pool: c, service: p.service });
     }
+  }
+
+  /** `restart`: pending changes dropped, coordinators rebuilt, conftool read again. */
+  async #restart(token: string): Promise<void> {
+    this.#restarted = token;
+    log(`restart ${token}: new coordinators, reading conftool again`);
+    this.#queue = [];
+    if (this.#queueTimer) clearTimeout(this.#queueTimer);
+    this.#queueTimer = undefined;
+    this.#build();
+    await this.#relist();
+    fs.writeFileSync(path.join(path.dirname(this.#cfg.faultFile), 'restarted'), `${token}\n`);
   }
 
   get #prefix(): string {
@@ -137,6 +197,7 @@ export class Simulator {
     const ready = this.#cfg.readyFile;
     while (ready !== undefined && !fs.existsSync(ready)) await new Promise((r) => setTimeout(r, 50));
     this.#readFaults();
+    this.#restarted = this.#faults.restart; // a token from before this process started is done
     this.#etcd = labEtcd(this.#cfg.endpoints);
     await this.#relist();
     this.#timers.push(setInterval(() => this.#check(), this.#cfg.checkIntervalMs));
@@ -148,18 +209,18 @@ export class Simulator {
   async #relist(): Promise<void> {
     this.relists++;
     const res = await this.#etcd!.getAll().prefix(this.#prefix).exec();
-    const per = new Map<PoolCoordinator, { service: string; cfgs: Map<string, ServerConfig> }>();
+    const per = new Map<Coordinator, { service: string; cfgs: Map<string, ServerConfig | undefined> }>();
     for (const { pool, service } of this.#byPrefix.values()) per.set(pool, { service, cfgs: new Map() });
     for (const kv of res.kvs) {
       const t = this.#target(kv.key.toString());
       if (!t) continue;
-      const v = parseValue(kv.value.toString());
+      const v = parseValue(kv.value.toString(), this.mode);
       if (v === 'invalid') {
         log(`ignoring invalid value at ${kv.key.toString()}`);
         this.#recordInvalid(t.pool.pool, t.host, kv.key.toString(), Number(kv.mod_revision));
         continue;
       }
-      if (v) per.get(t.pool)!.cfgs.set(t.host, v);
+      per.get(t.pool)!.cfgs.set(t.host, v);
     }
     for (const [pool, { service, cfgs }] of per) pool.setAll(cfgs, (h) => this.health(h, service));
     this.#record({ cause: 'relist' });
@@ -193,7 +254,7 @@ export class Simulator {
     });
   }
 
-  #target(key: string): { pool: PoolCoordinator; service: string; host: string } | undefined {
+  #target(key: string): { pool: Coordinator; service: string; host: string } | undefined {
     const i = key.lastIndexOf('/');
     const t = this.#byPrefix.get(key.slice(0, i + 1));
     return t ? { ...t, host: key.slice(i + 1) } : undefined;
@@ -203,7 +264,7 @@ export class Simulator {
   #enqueue(key: string, raw: string | undefined, rev: number): void {
     const t = this.#target(key);
     if (!t) return;
-    const v = raw === undefined ? undefined : parseValue(raw);
+    const v = raw === undefined ? undefined : parseValue(raw, this.mode);
     if (v === 'invalid') {
       log(`ignoring invalid value at ${key}`);
       this.#recordInvalid(t.pool.pool, t.host, key, rev);
@@ -231,16 +292,13 @@ export class Simulator {
     }, Math.max(0, this.#queue[0]!.due - Date.now()));
   }
 
+  /** One round of health checks: every server's monitor reports a result (PyBal's checks). */
   #check(): void {
     for (const { pool, service } of this.#byPrefix.values()) {
-      for (const s of [...pool.servers.values()]) {
-        const up = this.health(s.host, service);
-        if (up && !s.up) pool.resultUp(s.host);
-        else if (!up && s.up) pool.resultDown(s.host);
-        else continue;
-        this.#record({ cause: 'health' });
-      }
+      for (const host of [...pool.servers.keys()]) pool.checkResult(host, this.health(host, service));
     }
+    // Every result reaches the monitors; only a flip (or a first check) changes a view.
+    this.#record({ cause: 'health' });
   }
 
   /**
@@ -294,6 +352,8 @@ export class Simulator {
       this.#faults = {};
     }
     log(`faults: ${JSON.stringify(this.#faults)}`);
+    const token = this.#faults.restart;
+    if (token !== undefined && token !== this.#restarted && this.#etcd) void this.#restart(token).catch((e: unknown) => log(`restart failed: ${(e as Error).message}`));
     if (this.#faults.down && this.#listening) this.#unlisten();
     if (!this.#faults.down && !this.#listening && this.#etcd) void this.#listen().catch((e: unknown) => log(`listen failed: ${(e as Error).message}`));
   }
@@ -310,7 +370,7 @@ export class Simulator {
         res.writeHead(200, { 'content-type': json ? 'application/json' : 'text/plain' }).end(json ? '{"mw1301.eqiad.wmnet": {"pooled": ' : 'what/is/this\n');
         return;
       }
-      const r = handleApi(req.url ?? '/', req.headersDistinct.accept ?? [], this.pools);
+      const r = handleApi(req.url ?? '/', req.headersDistinct.accept ?? [], this.pools, this.metrics.registry);
       res.writeHead(r.status, { 'content-type': r.contentType }).end(r.body);
     });
     srv.on('connection', (s: Socket) => {
@@ -349,6 +409,6 @@ export async function runSimulator(configFile: string): Promise<Simulator> {
   const cfg = JSON.parse(fs.readFileSync(configFile, 'utf8')) as SimConfig;
   const sim = new Simulator(cfg);
   await sim.start();
-  log(`PyBal simulator ${cfg.name} up with ${sim.pools.size} pools`);
+  log(`PyBal simulator ${cfg.name} up with ${sim.pools.size} pools (mode ${sim.mode})`);
   return sim;
 }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { privateLab } from '@galley/lab/testing';
-import { conftoolKey } from '@galley/lab';
+import { conftoolKey, type Lab, type PybalMode } from '@galley/lab';
 import { labEtcd } from '../../src/etcd-client.js';
 import { waitFor } from '../../src/procs.js';
 
@@ -13,8 +13,7 @@ const p = privateLab({ hosts: 12, ssh: false, lbs: 2, pybalDelayMs: DELAY });
 const POOL = 'jobrunner-nginx_eqiad';
 const JOBRUNNERS = ['mw1301.eqiad.wmnet', 'mw1302.eqiad.wmnet', 'mw1303.eqiad.wmnet', 'mw1304.eqiad.wmnet'];
 
-async function setPooled(host: string, pooled: 'yes' | 'no' | 'inactive'): Promise<void> {
-  const { lab } = p;
+async function setPooled(host: string, pooled: 'yes' | 'no' | 'inactive', lab: Lab = p.lab): Promise<void> {
   const etcd = labEtcd(lab.info.etcd.endpoints);
   try {
     await etcd.put(conftoolKey(lab.info.namespace, { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: host })).value(JSON.stringify({ pooled, weight: 10 }));
@@ -34,10 +33,10 @@ async function server(lb: string, host: string): Promise<ServerJson> {
 }
 
 /** Wait until every LB shows `want` for the host (JSON), return how long it took. */
-async function onEveryLb(host: string, want: Partial<ServerJson>, timeoutMs = 10000): Promise<number> {
+async function onEveryLb(host: string, want: Partial<ServerJson>, timeoutMs = 10000, lab: Lab = p.lab): Promise<number> {
   const start = Date.now();
   await waitFor(`${host} to be ${JSON.stringify(want)} on every LB`, async () => {
-    const all = await Promise.all(p.lab.info.loadBalancers.map((lb) => server(lb.url, host)));
+    const all = await Promise.all(lab.info.loadBalancers.map((lb) => server(lb.url, host)));
     return all.every((s) => Object.entries(want).every(([k, v]) => s[k as keyof ServerJson] === v)) ? true : undefined;
   }, { timeoutMs, intervalMs: 25 });
   return Date.now() - start;
@@ -205,4 +204,119 @@ describe('PyBal simulators (private lab)', () => {
     expect(Date.now() - t).toBeGreaterThanOrEqual(DELAY + 2000 - 100);
     await lab.lb(lvsA!.name, 'up');
   });
+});
+
+/**
+ * The threshold scenarios above, end to end through etcd and both simulators, in both modes: each
+ * step's expected view (JSON of /pools/<pool>/<host> on every LB) per mode. The upstream column
+ * follows PyBal's coordinator.py (see src/pybal/modes.test.ts for the same steps on the pure
+ * coordinators, with the function each row comes from).
+ */
+type View = Partial<ServerJson>;
+const metricSample = (body: string, name: string, labels: string): string | undefined => body.split('\n').find((l) => l.startsWith(`${name}{${labels}} `))?.split(' ')[1];
+type ModeStep = { what: string; act: (lab: Lab) => Promise<void>; host: string; wikitech: View; upstream: View; alert: { wikitech: string; upstream: string } };
+const [J1, J2, J3, J4] = JOBRUNNERS as [string, string, string, string];
+const OK = 'OK - All pools are healthy';
+const crit = (h: string) => `CRITICAL - ${POOL}: Servers ${h} are marked down but pooled`;
+const modeScenarios: { name: string; steps: ModeStep[] }[] = [
+  {
+    name: 'two pooled=no, a third fails (kept pooled in both), healed, then one re-enabled',
+    steps: [
+      { what: `${J1} no`, act: (l) => setPooled(J1, 'no', l), host: J1, wikitech: { enabled: false, pooled: false }, upstream: { enabled: false, pooled: false }, alert: { wikitech: OK, upstream: OK } },
+      { what: `${J2} no`, act: (l) => setPooled(J2, 'no', l), host: J2, wikitech: { enabled: false, pooled: false }, upstream: { enabled: false, pooled: false }, alert: { wikitech: OK, upstream: OK } },
+      // resultDown → depool: canDepool() is 1 < 2 in both
+      { what: `${J3} nginx down`, act: (l) => l.failService(J3, 'nginx', 'down'), host: J3, wikitech: { enabled: true, up: false, pooled: true }, upstream: { enabled: true, up: false, pooled: true }, alert: { wikitech: crit(J3), upstream: crit(J3) } },
+      { what: `${J3} healed`, act: (l) => l.heal(J3), host: J3, wikitech: { up: true, pooled: true }, upstream: { up: true, pooled: true }, alert: { wikitech: OK, upstream: OK } },
+      // upstream: merge's P1 marks it down, refreshPreexistingServer's assert fails, the update is dropped
+      { what: `${J1} yes`, act: (l) => setPooled(J1, 'yes', l), host: J1, wikitech: { enabled: true, up: true, pooled: true }, upstream: { enabled: true, up: false, pooled: false }, alert: { wikitech: OK, upstream: OK } },
+    ],
+  },
+  {
+    name: 'a pooled=no that would breach the threshold: wikitech keeps it pooled, upstream depools it and force-pools the down server',
+    steps: [
+      { what: `${J1} nginx down`, act: (l) => l.failService(J1, 'nginx', 'down'), host: J1, wikitech: { up: false, pooled: false }, upstream: { up: false, pooled: false }, alert: { wikitech: OK, upstream: OK } },
+      { what: `${J2} no`, act: (l) => setPooled(J2, 'no', l), host: J2, wikitech: { enabled: false, pooled: false }, upstream: { enabled: false, pooled: false }, alert: { wikitech: OK, upstream: OK } },
+      // wikitech: canDepool() 1 < 2 keeps it; upstream: maintainState P0 depools, _ensureDepoolThreshold force-pools J1
+      { what: `${J3} no`, act: (l) => setPooled(J3, 'no', l), host: J3, wikitech: { enabled: false, up: true, pooled: true }, upstream: { enabled: false, up: true, pooled: false }, alert: { wikitech: crit(J3), upstream: crit(J1) } },
+      { what: `${J1} as seen then`, act: async () => undefined, host: J1, wikitech: { enabled: true, up: false, pooled: false }, upstream: { enabled: true, up: false, pooled: true }, alert: { wikitech: crit(J3), upstream: crit(J1) } },
+      // resultUp → repool: wikitech drains J3; upstream leaves J1 pooled and clears pooledDownServers
+      { what: `${J1} healed`, act: (l) => l.heal(J1), host: J1, wikitech: { enabled: true, up: true, pooled: true }, upstream: { enabled: true, up: true, pooled: true }, alert: { wikitech: OK, upstream: OK } },
+      { what: `${J3} as seen then`, act: async () => undefined, host: J3, wikitech: { enabled: false, pooled: false }, upstream: { enabled: false, pooled: false }, alert: { wikitech: OK, upstream: OK } },
+    ],
+  },
+];
+
+describe.each(['wikitech', 'upstream'] as const)('PyBal mode %s (private lab): the threshold scenarios step by step', (mode: PybalMode) => {
+  const q = privateLab({ hosts: 12, ssh: false, lbs: 2, pybalDelayMs: 200, pybalMode: mode });
+  afterEach(async () => {
+    await q.lab.reset();
+    for (const h of JOBRUNNERS) await onEveryLb(h, { enabled: true, up: true, pooled: true }, 10000, q.lab);
+  });
+
+  it('lab.json and status record the mode', async () => {
+    expect(q.lab.info.pybalMode).toBe(mode);
+    const st = await q.lab.status();
+    expect(st.filter((s) => s.component === 'pybal').map((s) => s.detail)).toEqual(q.lab.info.loadBalancers.map((lb) => `${lb.url} mode=${mode} answering`));
+  });
+
+  it.each(modeScenarios)('$name', async ({ steps }) => {
+    const { lab } = q;
+    for (const st of steps) {
+      await st.act(lab);
+      await onEveryLb(st.host, st[mode], 10000, lab).catch(async (err: unknown) => {
+        const seen = await Promise.all(lab.info.loadBalancers.map((lb) => server(lb.url, st.host)));
+        throw new Error(`${mode}, step "${st.what}": want ${JSON.stringify(st[mode])} on every LB, saw ${JSON.stringify(seen)} (${(err as Error).message})`);
+      });
+      for (const lb of lab.info.loadBalancers) expect({ step: st.what, alerts: (await get(`${lb.url}/alerts`, false)).body }).toEqual({ step: st.what, alerts: st.alert[mode] });
+    }
+    // The last view holds (a few health-check rounds later): nothing converges behind our back.
+    await new Promise((r) => setTimeout(r, 600));
+    const last = steps.at(-1)!;
+    for (const lb of lab.info.loadBalancers) expect(await server(lb.url, last.host)).toMatchObject(last[mode]);
+  });
+
+  it('/metrics: the Prometheus text format with PyBal’s names, labels and types', async () => {
+    const { lab } = q;
+    const refusedBefore = await Promise.all(lab.info.loadBalancers.map(async (lb) => Number(metricSample((await get(`${lb.url}/metrics`, false)).body, 'pybal_service_could_not_depool_total', `service="${POOL}"`) ?? 0)));
+    await lab.failService(J1, 'nginx', 'down');
+    await onEveryLb(J1, { up: false, pooled: false }, 10000, lab);
+    await setPooled(J2, 'no', lab);
+    await onEveryLb(J2, { enabled: false, pooled: false }, 10000, lab);
+    await setPooled(J3, 'no', lab);
+    await onEveryLb(J3, { enabled: false }, 10000, lab);
+    for (const [i, lb] of lab.info.loadBalancers.entries()) {
+      const res = await get(`${lb.url}/metrics`, true); // JSON asked: /metrics answers its own format anyway
+      expect(res.status).toBe(200);
+      expect(res.type).toBe('text/plain; version=0.0.4; charset=utf-8');
+      const lines = res.body.split('\n');
+      const sample = (name: string, labels: string) => metricSample(res.body, name, labels);
+      const svc = `service="${POOL}"`;
+      expect(lines).toEqual(expect.arrayContaining(['# TYPE pybal_service_servers gauge', '# TYPE pybal_service_could_not_depool_total counter', '# TYPE pybal_monitor_up_transitions_total counter', '# TYPE pybal_monitor_status gauge', 'pybal_bgp_enabled 0.0']));
+      expect(sample('pybal_service_servers', svc)).toBe('4.0');
+      expect(sample('pybal_service_servers_enabled', svc)).toBe('2.0');
+      expect(sample('pybal_service_depool_threshold', svc)).toBe('0.5');
+      expect(sample('pybal_service_pooled_down_servers', svc)).toBe('1.0');
+      expect(sample('pybal_service_can_depool', svc)).toBe('0.0');
+      expect(sample('pybal_monitor_status', `host="${J1}",monitor="ProxyFetch",${svc}`)).toBe('0.0');
+      expect(sample('pybal_monitor_status', `host="${J4}",monitor="ProxyFetch",${svc}`)).toBe('1.0');
+      // wikitech refused J3's depool (one more); upstream never refuses an admin depool, and J1's
+      // monitor depool was allowed (reset restarted it: no refusal yet, so no child).
+      const refused = sample('pybal_service_could_not_depool_total', svc);
+      expect(mode === 'wikitech' ? Number(refused) - refusedBefore[i]! : refused).toBe(mode === 'wikitech' ? 1 : undefined);
+    }
+  });
+
+  if (mode === 'upstream') {
+    it('a wedged pool (the re-enable assert) is cleared by `lb LB restart` and by reset', async () => {
+      const { lab } = q;
+      await setPooled(J1, 'no', lab);
+      await onEveryLb(J1, { enabled: false, pooled: false }, 10000, lab);
+      await setPooled(J1, 'yes', lab);
+      await onEveryLb(J1, { enabled: true, up: false, pooled: false }, 10000, lab);
+      const [a] = lab.info.loadBalancers;
+      await lab.lb(a!.name, 'restart');
+      expect(await server(a!.url, J1)).toEqual({ enabled: true, up: true, pooled: true, weight: 10 });
+      expect(await server(lab.info.loadBalancers[1]!.url, J1)).toMatchObject({ enabled: true, up: false, pooled: false });
+    });
+  }
 });
