@@ -1,14 +1,18 @@
 import { describe, expect, it } from '@jest/globals';
-// The lab's PyBal coordinator (pure logic, what the simulators run): our capacity prediction must
-// equal the number of depools it really accepts, for every mix of states.
-import { PoolCoordinator } from '../../lab/src/pybal/coordinator.js';
+// The lab's PyBal coordinators (pure logic, what the simulators run), in both modes: our capacity
+// prediction must equal the number of depools that keep the pool at its threshold, for every mix
+// of states. In wikitech mode PyBal itself refuses the next one; in upstream mode (coordinator.py)
+// it accepts every admin depool, so galley's own capacity check is the only guard.
+import { PoolCoordinator, type Coordinator, type PybalMode } from '../../lab/src/pybal/coordinator.js';
+import { UpstreamCoordinator } from '../../lab/src/pybal/upstream.js';
 import type { LbServerView } from './parse.js';
-import { canTakeOut, countsFromConftool, countsFromView, type ConftoolPooled } from './rules.js';
+import { canTakeOut, countsFromConftool, countsFromView, minUpEnabled, type ConftoolPooled } from './rules.js';
 
 type S = { pooled: ConftoolPooled; up: boolean };
+const MODES = ['wikitech', 'upstream'] as const;
 
-function coordinatorFor(servers: readonly S[], threshold: number): { pc: PoolCoordinator; names: string[] } {
-  const pc = new PoolCoordinator('p', threshold);
+function coordinatorFor(mode: PybalMode, servers: readonly S[], threshold: number): { pc: Coordinator; names: string[] } {
+  const pc: Coordinator = mode === 'upstream' ? new UpstreamCoordinator('p', threshold) : new PoolCoordinator('p', threshold);
   const cfgs = new Map<string, { weight: number; enabled: boolean }>();
   const names: string[] = [];
   servers.forEach((s, i) => {
@@ -17,26 +21,34 @@ function coordinatorFor(servers: readonly S[], threshold: number): { pc: PoolCoo
     if (s.pooled !== 'inactive') cfgs.set(host, { weight: 10, enabled: s.pooled === 'yes' });
   });
   pc.setAll(cfgs, () => true);
-  servers.forEach((s, i) => {
-    if (!s.up) pc.resultDown(names[i]!);
-  });
+  // Every server's first health check (the monitor reports it; a down one is depooled if it can be).
+  servers.forEach((s, i) => pc.checkResult(names[i]!, s.up));
   return { pc, names };
 }
 
-function view(pc: PoolCoordinator): Map<string, LbServerView> {
+function view(pc: Coordinator): Map<string, LbServerView> {
   return new Map([...pc.servers.values()].map((s) => [s.host, { pooled: s.pooled, weight: s.weight, up: s.up, enabled: s.enabled }]));
 }
 
-/** Disable up+enabled servers one at a time, as a rolling depool would; count those the LB really depools. */
-function acceptedDepools(pc: PoolCoordinator): number {
-  let n = 0;
+/**
+ * Disable up+enabled servers one at a time, as a rolling depool would: `safe` = how many leave the
+ * pool at or above its threshold (canDepool() still true after the change), `left` = how many the LB
+ * really took out of the pool.
+ */
+function depoolOneByOne(pc: Coordinator): { safe: number; left: number; tried: number } {
+  let safe = 0;
+  let left = 0;
+  let tried = 0;
+  let breached = false;
   for (const s of [...pc.servers.values()]) {
     if (!(s.up && s.enabled)) continue;
+    tried++;
     pc.setServer(s.host, { weight: s.weight, enabled: false });
-    if (pc.servers.get(s.host)!.pooled) break;
-    n++;
+    if (!pc.servers.get(s.host)!.pooled) left++;
+    if (!breached && pc.canDepool()) safe++;
+    else breached = true;
   }
-  return n;
+  return { safe, left, tried };
 }
 
 // Deterministic pseudo-random mixes: 300 pools of 1–12 servers over yes/no/inactive × up/down.
@@ -54,32 +66,63 @@ function* mixes(): Generator<{ servers: S[]; threshold: number }> {
   }
 }
 
-describe('capacity rules agree with the lab simulator’s PyBal coordinator', () => {
-  it('for 300 mixes of yes/no/inactive and down servers, predicted canTakeOut = depools actually accepted', () => {
+describe.each(MODES)('capacity rules agree with the lab simulator’s PyBal coordinator (mode %s)', (mode) => {
+  it('for 300 mixes of yes/no/inactive and down servers, predicted canTakeOut = depools that keep the threshold', () => {
     let checked = 0;
     let nonZero = 0;
+    let breachesAccepted = 0;
     for (const { servers, threshold } of mixes()) {
-      const { pc } = coordinatorFor(servers, threshold);
+      const { pc } = coordinatorFor(mode, servers, threshold);
       const fromView = countsFromView(view(pc));
       const predicted = canTakeOut(countsFromConftool(servers), threshold);
       expect({ total: fromView.total, upEnabled: fromView.upEnabled }).toEqual(countsFromConftool(servers));
       expect(canTakeOut(fromView, threshold)).toBe(predicted);
-      expect({ servers, threshold, accepted: acceptedDepools(pc) }).toEqual({ servers, threshold, accepted: predicted });
+      const r = depoolOneByOne(pc);
+      expect({ servers, threshold, safe: r.safe }).toEqual({ servers, threshold, safe: predicted });
+      if (mode === 'wikitech') {
+        // PyBal refuses the first depool past the threshold: what left is what was safe.
+        expect({ servers, threshold, left: r.left }).toEqual({ servers, threshold, left: predicted });
+      } else {
+        // coordinator.py takes every disabled server out; past canTakeOut the pool is below its
+        // threshold and the LB's own view says so (nothing of it refused the depool).
+        expect({ servers, threshold, left: r.left }).toEqual({ servers, threshold, left: r.tried });
+        if (r.tried > predicted) {
+          breachesAccepted++;
+          const after = countsFromView(view(pc));
+          expect(after.upEnabled).toBeLessThan(minUpEnabled(after.total, threshold));
+        }
+      }
       checked++;
       if (predicted > 0) nonZero++;
     }
     expect(checked).toBe(300);
     expect(nonZero).toBeGreaterThan(50);
+    if (mode === 'upstream') expect(breachesAccepted).toBeGreaterThan(50);
   }, 30000);
+});
 
-  it('a server kept pooled by the threshold shows disabled/pooled and is released when capacity returns', () => {
-    const { pc, names } = coordinatorFor([{ pooled: 'yes', up: true }, { pooled: 'yes', up: true }, { pooled: 'yes', up: false }, { pooled: 'yes', up: true }], 0.5);
+describe('a depool past the threshold, in each mode', () => {
+  it('wikitech: the server shows disabled/pooled (kept) and is released when capacity returns', () => {
+    const { pc, names } = coordinatorFor('wikitech', [{ pooled: 'yes', up: true }, { pooled: 'yes', up: true }, { pooled: 'yes', up: false }, { pooled: 'yes', up: true }], 0.5);
     expect(canTakeOut(countsFromView(view(pc)), 0.5)).toBe(1);
     pc.setServer(names[0]!, { weight: 10, enabled: false });
     pc.setServer(names[1]!, { weight: 10, enabled: false });
     expect(view(pc).get(names[1]!)).toMatchObject({ enabled: false, pooled: true });
     expect(countsFromView(view(pc)).pooledDown).toContain(names[1]);
-    pc.resultUp(names[2]!);
+    pc.checkResult(names[2]!, true);
     expect(view(pc).get(names[1]!)).toMatchObject({ enabled: false, pooled: false });
+  });
+
+  it('upstream: the server leaves at once; the down one is force-pooled instead and shows as pooled-down', () => {
+    const { pc, names } = coordinatorFor('upstream', [{ pooled: 'yes', up: true }, { pooled: 'yes', up: true }, { pooled: 'yes', up: false }, { pooled: 'yes', up: true }], 0.5);
+    expect(canTakeOut(countsFromView(view(pc)), 0.5)).toBe(1);
+    pc.setServer(names[0]!, { weight: 10, enabled: false });
+    pc.setServer(names[1]!, { weight: 10, enabled: false });
+    expect(view(pc).get(names[1]!)).toMatchObject({ enabled: false, pooled: false });
+    expect(view(pc).get(names[2]!)).toMatchObject({ enabled: true, up: false, pooled: true });
+    const c = countsFromView(view(pc));
+    expect(c.pooledDown).toEqual([names[2]]);
+    expect(canTakeOut(c, 0.5)).toBe(0);
+    expect(c.upEnabled).toBeLessThan(minUpEnabled(c.total, 0.5));
   });
 });
