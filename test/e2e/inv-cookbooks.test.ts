@@ -179,3 +179,49 @@ describe('invariants: a run with an injected failure, and each check failing on 
     expect(again((r) => (fin(r).summary.leftovers = []))).toEqual([expect.stringMatching(/^\[leftovers\] mw1304\.eqiad\.wmnet is left out by the run \(.*nginx\/mw1304\.eqiad\.wmnet=no.*\), the run's leftovers do not list it: \[\]/)]);
   });
 });
+
+// The same harness against a lab whose simulators run PyBal's own coordinator.py (`--pybal-mode
+// upstream`, packages/lab/README.md "PyBal modes"). There an admin depool is never refused (galley's
+// capacity check is the only guard), and re-enabling a server whose health checks pass fails an
+// assert in PyBal, after which its pool takes no change: every run that puts a healthy host back
+// fails closed at that step. A few cases, not the whole suite again: each such run waits out its
+// verify deadline (3 s here), and the other cases would repeat these.
+describe('invariants against upstream PyBal (coordinator.py)', () => {
+  const u = privateLab({ hosts: 12, lbs: 2, pybalDelayMs: 100, rebootMs: 500, pybalMode: 'upstream' });
+  let ui: Invariants;
+  beforeAll(() => {
+    ui = new Invariants(u.lab);
+  });
+  afterAll(() => ui.close());
+  beforeEach(async () => {
+    await u.lab.reset(); // also restarts the simulators' PyBal (the only cure for a wedged pool)
+    await settled(u.lab, 'eqiad', 'jobrunner');
+  });
+
+  it('rolling-restart lockstep batch=2: every invariant kept; the first batch is not verified back in, put back out, and the run stops', async () => {
+    const r = await ui.run({ argv: ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'verify-timeout=3s', 'reason=inv upstream'], scope: { dc: 'eqiad', cluster: 'jobrunner' }, maxOut: 2, writes: 'no', report: 'rolling' });
+    expect(r.violations).toEqual([]);
+    expect(r.run.code).toBe(1);
+    expect(output(r)).toMatchObject({
+      status: 'failed',
+      succeeded: [],
+      failed: [expect.objectContaining({ host: J[0], stillDepooled: true }), expect.objectContaining({ host: J[1], stillDepooled: true })],
+      notAttempted: [J[2], J[3]],
+    });
+    // out (4 objects), back (4), out again after the failed verification (4); two restarts, nothing done
+    expect(r.checked).toMatchObject({ runWrites: 12, actions: 2, done: 0 });
+  });
+
+  it('depool of one host is verified (PyBal takes it out at once); pooling it back fails closed', async () => {
+    const d = await ui.run({ argv: ['sre.lb.depool', `host=${J[2]}`], scope: { hosts: [J[2]!] }, maxOut: 1, writes: 'no', report: 'pool' });
+    expect(d.violations).toEqual([]);
+    expect(d.run.code).toBe(0);
+    expect(d.checked).toMatchObject({ runWrites: 2, reportClaims: 2 });
+    const q = await ui.run({ argv: ['sre.lb.pool', `host=${J[2]}`, 'verify-timeout=3s'], scope: { hosts: [J[2]!] }, maxOut: 0, writes: 'pool', report: 'pool' });
+    expect(q.violations).toEqual([]);
+    expect(q.run.code).toBe(1);
+    // Written yes, never shown back in by the LBs (enabled/down/not pooled), so written back to no.
+    expect(output(q)).toMatchObject({ host: J[2], verified: false, depooledAgain: true });
+    expect(q.checked).toMatchObject({ runWrites: 4, done: 0 });
+  });
+});
