@@ -58,6 +58,12 @@ export interface RunSpec {
   report: ReportKind;
   /** Where the hosts' actions are recorded (default systemctl). */
   actions?: readonly ('systemctl' | 'lifecycle')[];
+  /**
+   * The run is aborted at once by a second signal: it may end between writing a put-back and
+   * verifying it (it was told to stop now), so [unverified put-back] is not asked of it; its
+   * leftovers must still be exactly what conftool holds.
+   */
+  abortNow?: boolean;
   /** Each NDJSON event of the run as it arrives: act at the exact phase. */
   onEvent?: (e: Ev, ctl: RunControl) => void;
 }
@@ -70,9 +76,17 @@ interface OperatorAction {
   toRev: number;
   /** Is this write (within the window, on one of the keys) this action's? */
   owns: (w: Write) => boolean;
-  /** From this revision on the object is the operator's: the run must not write it (unless `allows`). */
+  /**
+   * What the operator wants the object to be (its raw value), from `intentRev` on: the run may not
+   * write it otherwise, it must be so when the run ends, and the run's report must name it.
+   * `intentFrom`: `acted` = from the action's first write (or, if it wrote nothing, from its end:
+   * when it had done what it does), `end` = from its end (an action that waits for the run).
+   */
+  intentFrom: 'acted' | 'end';
   intentRev: number;
-  allows?: (v: Value | 'invalid' | null) => boolean;
+  intent: (raw: string | null) => boolean;
+  /** For the report: what the operator asked for. */
+  wants: string;
   done: Promise<unknown>;
 }
 
@@ -118,10 +132,18 @@ export interface HostAction {
 export interface RunControl {
   readonly child: ChildProcess;
   readonly events: readonly Ev[];
-  /** `confctl -c CONFIG select SELECTOR ACTION` (or any confctl argv when `selector` is undefined); the keys it may write. */
-  confctl(label: string, argv: string[], keys: readonly string[], opts?: { value?: (v: Value | 'invalid' | null) => boolean }): Promise<{ code: number | null; stdout: string; stderr: string }>;
-  /** Another `cookbook` run (an operator's): writes attributed by its own `changed` output; `intent` from its start or its end. */
-  cookbook(label: string, argv: string[], keys: readonly string[], opts: { intentAt: 'start' | 'end'; allows?: (v: Value | 'invalid' | null) => boolean; config?: string }): Promise<RunResult>;
+  /**
+   * `confctl -c CONFIG ARGV…` by an operator: `keys` the objects it targets, `wants` what it asks for
+   * (e.g. `{pooled: 'inactive'}`: its writes are the ones that set that, and the objects must stay so).
+   */
+  confctl(label: string, argv: string[], keys: readonly string[], wants: Partial<Value>): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /**
+   * Another `cookbook` run (an operator's, e.g. sre.lb.depool/pool): its writes are the ones its own
+   * `changed` output names; once it acted (`intentFrom: 'acted'`: its first write, or its end if it
+   * wrote nothing — taking out never waits) or once it ended (`'end'`: putting back waits for the
+   * run), the objects must be as `wants` says.
+   */
+  cookbook(label: string, argv: string[], keys: readonly string[], opts: { intentFrom: 'acted' | 'end'; wants: Partial<Value>; config?: string }): Promise<RunResult>;
   /** A raw etcd put (a hand-edited or corrupt value): exactly that revision is the operator's. */
   put(label: string, key: string, raw: string): Promise<number>;
 }
@@ -254,6 +276,11 @@ export class Invariants {
     return Number(await this.#kv.revision());
   }
 
+  /** Every owner marker → its raw value now (keyed by the conftool key it is for). */
+  async owners(): Promise<Map<string, string>> {
+    return new Map((await this.#kv.range(this.ownersPrefix)).entries.map((e) => [`${this.poolsPrefix}${e.key.slice(this.ownersPrefix.length)}`, e.value]));
+  }
+
   /** Every pools key → raw value now. */
   async snapshot(): Promise<Map<string, string>> {
     return new Map((await this.#kv.range(this.poolsPrefix)).entries.map((e) => [e.key, e.value]));
@@ -290,10 +317,11 @@ export class Invariants {
         return child!;
       },
       events,
-      confctl: async (label, argv, keys, opts = {}) => {
+      confctl: async (label, argv, keys, wants) => {
         const fromRev = Number(await kv.revision());
         const done = execFile(process.execPath, [CONFCTL, '-c', config, '--yes', ...argv]);
-        const op: OperatorAction = { label, keys: new Set(keys), fromRev, toRev: Infinity, owns: (w) => opts.value?.(parseValue(w.raw)) ?? true, intentRev: fromRev, done, ...(opts.value ? { allows: opts.value } : {}) };
+        const intent = satisfies(wants);
+        const op: OperatorAction = { label, keys: new Set(keys), fromRev, toRev: Infinity, owns: (w) => intent(w.raw), intentFrom: 'acted', intentRev: Infinity, intent, wants: JSON.stringify(wants), done };
         ops.push(op);
         const r = await done;
         op.toRev = Number(await kv.revision());
@@ -304,14 +332,15 @@ export class Invariants {
         const fromRev = Number(await kv.revision());
         const res: { result?: RunResult } = {};
         const op: OperatorAction = {
-          label, keys: new Set(keys), fromRev, toRev: Infinity, intentRev: opts.intentAt === 'start' ? fromRev : Infinity,
+          label, keys: new Set(keys), fromRev, toRev: Infinity, intentFrom: opts.intentFrom, intentRev: Infinity,
           owns: (w) => {
             // its own report says what it changed: object (shortKey) and the value it wrote
             const data = res.result?.events.filter((e) => e.type === 'output').at(-1)?.data as { changed?: { object: string; to: string }[] } | undefined;
             return (data?.changed ?? []).some((c) => c.object === shortKeyOf(lab, w.key) && c.to === pooledOf(w.raw));
           },
           done: Promise.resolve(),
-          ...(opts.allows ? { allows: opts.allows } : {}),
+          intent: satisfies(opts.wants),
+          wants: JSON.stringify(opts.wants),
         };
         ops.push(op);
         const p = cookbook(lab, ['--output', 'json', ...argv], opts.config ? { config: opts.config } : {});
@@ -319,14 +348,13 @@ export class Invariants {
         const result = await p;
         res.result = result;
         op.toRev = Number(await kv.revision());
-        if (opts.intentAt === 'end') op.intentRev = op.toRev;
         operatorResults.set(label, result);
         return result;
       },
       put: async (label, key, value) => {
         const r = await kv.txn([], [{ type: 'put', key, value }]);
         const rev = Number(r.revision);
-        ops.push({ label, keys: new Set([key]), fromRev: rev - 1, toRev: rev, owns: () => true, intentRev: rev, done: Promise.resolve() });
+        ops.push({ label, keys: new Set([key]), fromRev: rev - 1, toRev: rev, owns: () => true, intentFrom: 'acted', intentRev: rev, intent: (raw) => raw === value, wants: `the value ${value}`, done: Promise.resolve() });
         return rev;
       },
     };
@@ -378,6 +406,7 @@ export class Invariants {
       return { ...w, by: op?.label ?? 'run' };
     };
     const writes = raw.filter((w) => w.rev <= endRev).sort((a, b) => a.rev - b.rev).map(attribute);
+    for (const o of ops) o.intentRev = o.intentFrom === 'end' ? o.toRev : Math.min(o.toRev, ...writes.filter((w) => w.by === o.label).map((w) => w.rev));
     const ownerWrites = owners.filter((w) => w.rev <= endRev).sort((a, b) => a.rev - b.rev).map((w) => ({ ...w, by: '' }));
 
     const actions: HostAction[] = [];
@@ -408,6 +437,14 @@ export class Invariants {
     };
     return recheck(lab, spec, rec);
   }
+}
+
+/** Does a raw value hold every field asked for? */
+function satisfies(wants: Partial<Value>): (raw: string | null) => boolean {
+  return (raw) => {
+    const v = parseValue(raw);
+    return v !== null && v !== 'invalid' && Object.entries(wants).every(([k, x]) => v[k] === x);
+  };
 }
 
 function execFile(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -493,7 +530,7 @@ function check(lab: Lab, spec: RunSpec, rec: Recorded, ops: OperatorAction[], lb
       if (!scoped(w.key)) problems.push('an object outside the run\'s scope was written');
       if (prevBy !== undefined && prevBy !== 'run') problems.push(`it was last written by ${prevBy}: the run wrote over someone else's change`);
       for (const o of ops) {
-        if (o.keys.has(w.key) && w.rev > o.intentRev && !(o.allows?.(newV) ?? false)) problems.push(`${o.label} (from rev ${o.intentRev}) had asked for this object: the run undid it`);
+        if (o.keys.has(w.key) && w.rev > o.intentRev && !o.intent(w.raw)) problems.push(`${o.label} (from rev ${o.intentRev}) wants ${o.wants}: the run undid it`);
       }
       if (prevV === 'invalid') problems.push('the value it replaced was not readable (corrupt): nothing may be written over it');
       if (w.type === 'delete') {
@@ -607,7 +644,7 @@ function check(lab: Lab, spec: RunSpec, rec: Recorded, ops: OperatorAction[], lb
   }
 
   // Nothing the run put back (and left at yes) that is not in on every LB when the run ended.
-  for (const [k, ws] of runWrites) {
+  for (const [k, ws] of spec.abortNow ? [] : runWrites) {
     const last = ws.at(-1)!.w;
     if (lastBy.get(k) !== 'run' || pooledOf(last.raw) !== 'yes') continue;
     const p = poolOf(tagsOf(k)!);
@@ -665,15 +702,21 @@ function reportChecks(lab: Lab, spec: RunSpec, rec: Recorded, ops: OperatorActio
     if (rec.final.get(k) !== rec.start.get(k)) v.push(`[report ≠ conftool] ${why}: ${shortKeyOf(lab, k)} should be as it was (${rec.start.get(k) ?? '(absent)'}), conftool has ${rec.final.get(k) ?? '(absent)'}${lastBy.has(k) ? ` (last written by ${lastBy.get(k)})` : ''}`);
   };
   const matchKey = (host: string, obj: string) => keysOf(host).find((k) => k === obj || k.endsWith(`/${obj}`) || shortKeyOf(lab, k) === obj);
-  const text = JSON.stringify(data ?? {}) + JSON.stringify(finished ?? {});
+  // the report: the output event (data and text), the leftovers and run-finished
+  const text = JSON.stringify(rec.run.events.filter((e) => e.type === 'output' || e.type === 'leftover' || e.type === 'run-finished'));
 
-  // Objects someone else changed during the run: left as found, and the report names them.
-  for (const [k, o] of opKeys) {
-    if (!rec.start.has(k) && !rec.final.has(k)) continue;
-    const t = parseKey(lab, k)!;
-    const theirs = rec.writes.filter((w) => w.key === k && w.by === o.label).at(-1);
-    if (theirs && lastBy.get(k) !== o.label) v.push(`[left as found] ${shortKeyOf(lab, k)}: ${o.label} wrote ${theirs.raw} at rev ${theirs.rev}; conftool has ${rec.final.get(k) ?? '(absent)'} (last written by ${lastBy.get(k)})`);
-    if (theirs && !text.includes(`${t.service}/${t.name}`)) v.push(`[not reported] ${shortKeyOf(lab, k)} was changed by ${o.label} during the run (rev ${theirs.rev}: ${theirs.raw}); the run's report does not name it`);
+  // Objects an operator acted on during the run: as the operator wants them when the run ends, and
+  // named by the run's report (whatever the operator did, the run must say it left them alone).
+  for (const o of ops) {
+    for (const k of o.keys) {
+      if (!rec.start.has(k) && !rec.final.has(k)) continue;
+      const t = parseKey(lab, k)!;
+      rec.checked.reportClaims++;
+      if (rec.final.get(k) !== undefined && o.intentRev <= rec.endRev && !o.intent(rec.final.get(k) ?? null)) {
+        v.push(`[left as found] ${shortKeyOf(lab, k)}: ${o.label} (rev ${o.intentRev}) wants ${o.wants}; when the run ended conftool had ${rec.final.get(k) ?? '(absent)'} (last written by ${lastBy.get(k) ?? 'nobody since the start'})`);
+      }
+      if (o.intentRev <= rec.endRev && !text.includes(`${t.service}/${t.name}`)) v.push(`[not reported] ${shortKeyOf(lab, k)}: ${o.label} acted on it during the run (wants ${o.wants}); the run's report does not name it`);
+    }
   }
 
   if (spec.report === 'rolling') {
@@ -690,7 +733,7 @@ function reportChecks(lab: Lab, spec: RunSpec, rec: Recorded, ops: OperatorActio
         const ks = listed.map((o) => matchKey(h, o));
         for (const [i, k] of ks.entries()) {
           if (k === undefined) v.push(`[report ≠ conftool] ${why}: lists ${listed[i]}, which is not an object of ${h} in the run's scope`);
-          else if (!opKeys.has(k)) claim(k, 'no', why);
+          else claim(k, 'no', why);
         }
         for (const k of keysOf(h)) if (!ks.includes(k) && !opKeys.has(k)) asStart(k, `${why} (not listed as depooled)`);
       };

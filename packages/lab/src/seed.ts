@@ -20,7 +20,8 @@ export function seedFleet(objects: PlannedObject[]): FleetDescription {
  * Bring conftool to the seed. Objects are created, and stale ones deleted, by confctl's own
  * `sync` (conftool-sync semantics). sync never rewrites an existing object's values, so values
  * that drifted (a test's depool, a garbage value) are put back with direct writes afterwards —
- * only those, so a reset of an untouched lab does not wake every watcher.
+ * only those, so a reset of an untouched lab does not wake every watcher. Owner markers
+ * (/galley/owners/<namespace>/…) are removed.
  */
 export async function seedConftool(etcd: Etcd3, namespace: string, objects: PlannedObject[]): Promise<void> {
   const conftool = new Conftool(etcd, { namespace });
@@ -40,6 +41,10 @@ export async function seedConftool(etcd: Etcd3, namespace: string, objects: Plan
     }
     if (!ok) ops.push(etcd.put(key).value(JSON.stringify({ pooled: o.pooled, weight: o.weight })));
   }
+  // galley's owner markers (who holds an object out, @galley/confctl's ownersPrefix default) go
+  // with the state they describe: a seeded object has no owner.
+  const owners = `/galley/owners${namespace === '/' ? '' : namespace.replace(/\/+$/, '')}/`;
+  if ((await etcd.getAll().prefix(owners).keys()).length > 0) await etcd.delete().prefix(owners).exec();
   // etcd's default --max-txn-ops is 128.
   for (let i = 0; i < ops.length; i += 120) {
     // `Version > -1` holds for any key, present or not: an unconditional transaction.

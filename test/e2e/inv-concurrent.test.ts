@@ -1,0 +1,190 @@
+// A rolling run is not alone (galley issue 11): operators, hand edits and other runs act at the
+// worst moment, and the operator may press Ctrl+C twice at any phase. Each case is one rolling run
+// wrapped by the invariant harness (test/e2e/invariants.ts), with the other actor triggered by the
+// run's own NDJSON events at the exact phase (never a sleep), against a private lab: 12 hosts,
+// 2 LBs, threshold 0.5, PyBal delay 100 ms; eqiad jobrunner mw1301–mw1304 all pooled.
+import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { privateLab } from '@galley/lab/testing';
+import { configWith } from './hosts-harness.js';
+import { Invariants, until, type Ev, type Recorded, type RunControl, type RunSpec } from './invariants.js';
+import { settled, sleep, type RunResult } from './lb-helpers.js';
+
+jest.setTimeout(120_000);
+
+const p = privateLab({ hosts: 12, lbs: 2, pybalDelayMs: 100 });
+const J = ['mw1301', 'mw1302', 'mw1303', 'mw1304'].map((h) => `${h}.eqiad.wmnet`);
+const SERVICES = ['nginx', 'php-fpm'];
+let inv: Invariants;
+
+beforeAll(() => {
+  inv = new Invariants(p.lab);
+});
+afterAll(() => inv.close());
+beforeEach(async () => {
+  // What a cut run left running on a host (a failing case) must not spill into the next case.
+  for (const h of J) {
+    for (const x of await p.lab.hostProcesses(h)) {
+      try {
+        process.kill(x.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  await p.lab.reset();
+  await settled(p.lab, 'eqiad', 'jobrunner');
+});
+
+const keysOf = (host: string, services = SERVICES) => services.map((s) => inv.key(host, s));
+const phase = (e: Ev, host: string, ph: string) => e.type === 'host-phase' && e.host === host && e.phase === ph;
+const at = (r: { events: readonly Ev[] }, host: string, ph: string) => r.events.find((e) => phase(e, host, ph));
+const output = (r: { events: readonly Ev[] }) => r.events.filter((e) => e.type === 'output').at(-1)?.data as Record<string, unknown> | undefined;
+const pooled = (raw: string | undefined) => (JSON.parse(raw ?? 'null') as { pooled?: string } | null)?.pooled;
+
+/** A rolling restart of mw1301–mw1302 (batch=1 unless given), the two first hosts of eqiad jobrunner. */
+function rolling(extra: string[] = [], onEvent?: RunSpec['onEvent']): RunSpec {
+  return {
+    argv: ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', `hosts=mw[1301-1302].eqiad.wmnet`, 'sleep=0', 'reason=inv concurrent', ...(extra.some((a) => a.startsWith('batch=')) ? [] : ['batch=1']), ...extra],
+    scope: { dc: 'eqiad', cluster: 'jobrunner', hosts: [J[0]!, J[1]!] },
+    maxOut: extra.includes('batch=2') ? 2 : 1,
+    writes: 'no',
+    report: 'rolling',
+    ...(onEvent ? { onEvent } : {}),
+  };
+}
+
+/** Call `fn` once, at the first event that matches. */
+function once(match: (e: Ev) => boolean, fn: (e: Ev, ctl: RunControl) => void): RunSpec['onEvent'] {
+  let fired = false;
+  return (e, ctl) => {
+    if (fired || !match(e)) return;
+    fired = true;
+    fn(e, ctl);
+  };
+}
+
+describe('operator actions during a rolling run, at the most dangerous moment', () => {
+
+  it('sre.lb.pool of a host the run holds out: waits for the host lock, shows which run holds it, then finds it put back', async () => {
+    await p.lab.setRestartMs(J[0]!, 2000);
+    let op: Promise<RunResult> | undefined;
+    const r = await inv.run(rolling([], once((e) => phase(e, J[0]!, 'acting'), (_e, ctl) => {
+      op = ctl.cookbook('the operator\'s sre.lb.pool', ['sre.lb.pool', `host=${J[0]}`], keysOf(J[0]!), { intentFrom: 'end', wants: { pooled: 'yes' } });
+    })));
+    const q = await op!;
+    expect(r.violations).toEqual([]);
+    expect(r.run.code).toBe(0);
+    expect(q.code).toBe(0);
+    const runId = String(r.run.events[0]!.runId);
+    expect(q.events.filter((e) => e.type === 'lock' && e.status === 'waiting' && JSON.stringify(e).includes(runId)).map((e) => e.key)).toEqual([expect.stringContaining(J[0]!)]);
+    // it read the host only once it had the lock: after the run had put it back, nothing left to do
+    expect(Date.parse(q.events.find((e) => e.type === 'run-finished')!.ts!)).toBeGreaterThan(Date.parse(at(r.run, J[0]!, 'done')!.ts!));
+    expect(output(q)).toMatchObject({ changed: [] });
+    expect(q.events.filter((e) => e.type === 'change')).toEqual([]);
+  });
+
+  it('an object set inactive with confctl while the run has it out: left as found, reported', async () => {
+    await p.lab.setRestartMs(J[0]!, 3000);
+    const k = inv.key(J[0]!, 'nginx');
+    let op: Promise<unknown> | undefined;
+    const r = await inv.run(rolling([], once((e) => phase(e, J[0]!, 'acting'), (_e, ctl) => {
+      op = ctl.confctl('confctl set/pooled=inactive', ['select', `name=${J[0]},service=nginx`, 'set/pooled=inactive'], [k], { pooled: 'inactive' });
+    })));
+    expect(await op).toMatchObject({ code: 0 });
+    expect(r.violations).toEqual([]);
+    expect(pooled(r.final.get(k))).toBe('inactive');
+    // the hand edit landed while the run had the host out (during its 3 s restart)
+    const edit = r.writes.filter((w) => w.key === k && w.by !== 'run');
+    expect(edit).toHaveLength(1);
+    expect(edit[0]!.t).toBeLessThan(Date.parse(at(r.run, J[0]!, 'acted')!.ts!));
+  });
+
+
+
+  it('a second rolling run of the same cluster while the first acts: refused on the cluster lock (short wait), naming the run that holds it; nothing written by it', async () => {
+    await p.lab.setRestartMs(J[0]!, 2500);
+    const shortWait = configWith(p.lab, 'inv-shortwait', { locks: { waitTimeoutSeconds: 1 } });
+    let second: Promise<RunResult> | undefined;
+    const r = await inv.run(rolling([], once((e) => phase(e, J[0]!, 'acting'), (_e, ctl) => {
+      second = ctl.cookbook('a second rolling run', ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=inv second run'], [], { intentFrom: 'end', wants: {}, config: shortWait });
+    })));
+    const s = await second!;
+    expect(r.violations).toEqual([]);
+    expect(r.run.code).toBe(0);
+    expect(s.code).toBe(1);
+    const runId = String(r.run.events[0]!.runId);
+    // it waited on (or was refused by) the lock the first run holds, and said whose it is
+    expect(s.events.some((e) => e.type === 'lock' && ['waiting', 'busy'].includes(String(e.status)) && JSON.stringify(e).includes(runId))).toBe(true);
+    expect(Date.parse(s.events.find((e) => e.type === 'run-finished')!.ts!)).toBeLessThan(r.runEnd);
+    expect(s.events.filter((e) => e.type === 'change')).toEqual([]);
+    expect(s.events.filter((e) => e.type === 'host-phase')).toEqual([]);
+  });
+});
+
+describe('double SIGINT / SIGTERM at each phase of a rolling run', () => {
+  /** The run's journal entries for the host (NDJSON `journal` events). */
+  const journalOf = (r: Recorded, host: string) => r.run.events.filter((e) => e.type === 'journal').map((e) => e.entry as { host?: string; phase?: string }).filter((e) => e.host === host);
+
+  /**
+   * One rolling run, a first and (50 ms later) a second signal once `trigger` matched and `ready`
+   * holds; then: the invariants (leftovers = conftool read back among them), exit 97, no process
+   * left on either host (the lab's record of each host's boot), and the second signal really came
+   * while the run was still running.
+   */
+  async function doubleSignal(sig: NodeJS.Signals, trigger: (e: Ev) => boolean, opts: { extra?: string[]; ready?: () => Promise<boolean>; also?: (e: Ev) => void; journalAfter?: string } = {}): Promise<Recorded> {
+    let second = 0;
+    let fired: Promise<void> | undefined;
+    const signal = once(trigger, (_e, ctl) => {
+      fired = (async () => {
+        if (opts.ready) await until('the phase to be under way', opts.ready, 10_000);
+        ctl.child.kill(sig);
+        await sleep(50);
+        second = Date.now();
+        ctl.child.kill(sig);
+      })();
+    });
+    const spec: RunSpec = {
+      ...rolling(opts.extra ?? [], (e, ctl) => {
+        opts.also?.(e);
+        signal?.(e, ctl);
+      }),
+      abortNow: true,
+    };
+    const r = await inv.run(spec);
+    await fired;
+    expect(second).toBeGreaterThan(0);
+    expect(second).toBeLessThan(r.runEnd);
+    // sshd's own processes go with the connection: give them a moment, then nothing may be left
+    await sleep(500);
+    const left = await Promise.all([J[0]!, J[1]!].map(async (h) => ({ host: h, processes: (await p.lab.hostProcesses(h)).map((x) => x.cmdline) })));
+    const journal = opts.journalAfter ? journalOf(r, J[0]!).slice(journalOf(r, J[0]!).findIndex((e) => e.phase === opts.journalAfter) + 1).map((e) => JSON.stringify(e)) : [];
+    // every expectation in one comparison, so that a failure shows them all
+    expect({
+      exit: r.run.code,
+      violations: r.violations,
+      leftOnHosts: left,
+      ...(opts.journalAfter ? { journalSaysCut: journal.some((e) => /cut the connection/i.test(e)), journalBlamesLostConnection: journal.filter((e) => /connection lost/i.test(e)) } : {}),
+    }).toEqual({
+      exit: 97,
+      violations: [],
+      leftOnHosts: [{ host: J[0], processes: [] }, { host: J[1], processes: [] }],
+      ...(opts.journalAfter ? { journalSaysCut: true, journalBlamesLostConnection: [] } : {}),
+    });
+    return r;
+  }
+
+
+
+
+
+
+  it('SIGTERM ×2 while verifying the put-back (repooling; lvs1019 applies changes 2 s late from the action on)', async () => {
+    let lagged: Promise<void> | undefined;
+    try {
+      await doubleSignal('SIGTERM', (e) => phase(e, J[0]!, 'repooled'), { also: (e) => { if (!lagged && phase(e, J[0]!, 'acting')) lagged = p.lab.lb('lvs1019', 'lag', 2000); }, ready: async () => (await lagged, true) });
+    } finally {
+      await lagged;
+      await p.lab.lb('lvs1019', 'up');
+    }
+  });
+});
