@@ -66,7 +66,7 @@ function once(match: (e: Ev) => boolean, fn: (e: Ev, ctl: RunControl) => void): 
 describe('operator actions during a rolling run, at the most dangerous moment', () => {
 
   it('sre.lb.pool of a host the run holds out: waits for the host lock, shows which run holds it, then finds it put back', async () => {
-    await p.lab.setRestartMs(J[0]!, 2000);
+    await p.lab.setRestartMs(J[0]!, 3000);
     let op: Promise<RunResult> | undefined;
     const r = await inv.run(rolling([], once((e) => phase(e, J[0]!, 'acting'), (_e, ctl) => {
       op = ctl.cookbook('the operator\'s sre.lb.pool', ['sre.lb.pool', `host=${J[0]}`], keysOf(J[0]!), { intentFrom: 'end', wants: { pooled: 'yes' } });
@@ -102,7 +102,7 @@ describe('operator actions during a rolling run, at the most dangerous moment', 
 
 
   it('a second rolling run of the same cluster while the first acts: refused on the cluster lock (short wait), naming the run that holds it; nothing written by it', async () => {
-    await p.lab.setRestartMs(J[0]!, 2500);
+    await p.lab.setRestartMs(J[0]!, 4000);
     const shortWait = configWith(p.lab, 'inv-shortwait', { locks: { waitTimeoutSeconds: 1 } });
     let second: Promise<RunResult> | undefined;
     const r = await inv.run(rolling([], once((e) => phase(e, J[0]!, 'acting'), (_e, ctl) => {
