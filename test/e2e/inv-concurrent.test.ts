@@ -64,7 +64,6 @@ function once(match: (e: Ev) => boolean, fn: (e: Ev, ctl: RunControl) => void): 
 }
 
 describe('operator actions during a rolling run, at the most dangerous moment', () => {
-
   it('sre.lb.pool of a host the run holds out: waits for the host lock, shows which run holds it, then finds it put back', async () => {
     await p.lab.setRestartMs(J[0]!, 3000);
     let op: Promise<RunResult> | undefined;
@@ -98,8 +97,6 @@ describe('operator actions during a rolling run, at the most dangerous moment', 
     expect(edit).toHaveLength(1);
     expect(edit[0]!.t).toBeLessThan(Date.parse(at(r.run, J[0]!, 'acted')!.ts!));
   });
-
-
 
   it('a second rolling run of the same cluster while the first acts: refused on the cluster lock (short wait), naming the run that holds it; nothing written by it', async () => {
     await p.lab.setRestartMs(J[0]!, 4000);
@@ -172,11 +169,6 @@ describe('double SIGINT / SIGTERM at each phase of a rolling run', () => {
     });
     return r;
   }
-
-
-
-
-
 
   it('SIGTERM ×2 while verifying the put-back (repooling; lvs1019 applies changes 2 s late from the action on)', async () => {
     let lagged: Promise<void> | undefined;
