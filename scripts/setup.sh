@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Set up a fresh machine (Debian 12, Node 20, root) for galley: system packages for the lab
 # (etcd, sshd), pnpm 12.4.2, the workspace's node modules, and a build. Safe to re-run.
+# `--bench`: also the peer tools `pnpm bench remote` compares with (cumin, pdsh; Debian packages;
+# clush comes with clustershell anyway). The tests do not need them, so CI does not install them.
 set -euo pipefail
+bench=0
+[ "${1:-}" = --bench ] && bench=1
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
@@ -17,6 +21,10 @@ command -v pkill >/dev/null || missing+=(procps)
 command -v nodeset >/dev/null || missing+=(clustershell)
 # Chromium (headless): renders the run report in its e2e test
 command -v chromium >/dev/null || missing+=(chromium)
+if [ "$bench" = 1 ]; then
+  command -v cumin >/dev/null || missing+=(cumin)
+  command -v pdsh >/dev/null || missing+=(pdsh)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   # Never let the packages start system services (a system sshd on :22 or etcd on :2379).
   if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// `pnpm bench remote [--hosts N] [--runs R]`: galley-exec against the lab's sshd hosts, next to
-// Cumin, clush, pdsh and xargs+ssh measured in the same run (/work/shared/bench/peers.sh), with
-// default configs and with curve25519 forced on the OpenSSH-based tools. Prints medians, client
-// CPU, peak RSS and the ratios the issue sets targets for. A peer that is not installed is NA.
+// `pnpm bench remote [--hosts N] [--runs R]`: galley-exec against the lab's sshd hosts, through
+// both transports (ssh2, and `ssh.transport: openssh`: the system ssh, one ControlMaster per
+// host), next to Cumin, clush, pdsh and xargs+ssh measured in the same run (`true` through
+// ../shared/bench/peers.sh, with default configs and with curve25519 forced on the
+// OpenSSH-based tools; three commands per host here). Prints medians, client CPU, peak RSS and
+// the ratios the issues set targets for. A peer that is not installed is NA
+// (`bash scripts/setup.sh --bench` installs cumin and pdsh from Debian).
 /* global process */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,6 +16,7 @@ const here = import.meta.dirname;
 const root = path.resolve(here, '../../..');
 const { startLab } = await import(path.join(root, 'packages/lab/dist/index.js'));
 const { NodeSet } = await import(path.join(here, '../dist/index.js'));
+const { parse: parseYaml } = await import('yaml');
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -81,14 +85,42 @@ try {
   const info = lab.info;
   const hosts = NodeSet.fromHosts(info.hosts.map((h) => h.name)).toString();
   const cfg = info.config;
-  const exec = (...cmds) => ['node', BIN, '-c', cfg, '--yes', '--no-progress', '-b', String(FANOUT), ...(cmds.length > 1 ? ['-m', 'async'] : []), hosts, ...cmds];
+  // The same lab config with ssh.transport: openssh (galley's second transport).
+  const labCfg = parseYaml(fs.readFileSync(cfg, 'utf8'));
+  const opensshCfg = path.join(work, 'openssh.config.json');
+  fs.writeFileSync(opensshCfg, JSON.stringify({ ...labCfg, ssh: { ...labCfg.ssh, transport: 'openssh' } }));
+  const execWith = (config, ...cmds) => ['node', BIN, '-c', config, '--yes', '--no-progress', '-b', String(FANOUT), ...(cmds.length > 1 ? ['-m', 'async'] : []), hosts, ...cmds];
+  const exec = (...cmds) => execWith(cfg, ...cmds);
   const allOk = (r) => /100\.0% \(\d+\/\d+\) success/.test(r.stderr);
+  const THREE = ['true', 'hostname', 'uname -r'];
 
   const g = {
     true: series('galley true', exec('true'), {}, allOk),
     hostname: series('galley hostname', exec('hostname'), {}, (r) => allOk(r) && (r.stdout.match(/^\(1\) /gm) ?? []).length === HOSTS),
-    three: series('galley 3 cmds async', exec('true', 'hostname', 'uname -r'), {}, allOk),
+    three: series('galley 3 cmds async', exec(...THREE), {}, allOk),
+    osTrue: series('galley openssh true', execWith(opensshCfg, 'true'), {}, allOk),
+    osThree: series('galley openssh 3 cmds async', execWith(opensshCfg, ...THREE), {}, allOk),
   };
+
+  // Three commands per host with the peers that have no multi-command mode: one run per command
+  // (clush, pdsh: like Cumin's sync mode), or per host three ssh in a row (xargs+ssh: like async).
+  const list = path.join(work, 'hosts.txt');
+  fs.writeFileSync(list, `${info.hosts.map((h) => h.name).join('\n')}\n`);
+  const clushDir = path.join(work, 'clush');
+  fs.mkdirSync(clushDir);
+  fs.writeFileSync(path.join(clushDir, 'clush.conf'), `[Main]\nfanout: ${FANOUT}\nconnect_timeout: 15\ncommand_timeout: 0\ncolor: never\nssh_options: -F ${info.sshConfig}\n`);
+  const peerEnv = { CLUSTERSHELL_CFGDIR: clushDir, PDSH_SSH_ARGS_APPEND: `-F ${info.sshConfig}` };
+  const q = (c) => `'${c.replace(/'/g, "'\\''")}'`;
+  const three = {
+    clush: THREE.map((c) => `clush -S -f ${FANOUT} -w ${hosts} ${q(c)}`).join(' && '),
+    pdsh: THREE.map((c) => `pdsh -R ssh -S -f ${FANOUT} -w ${hosts} ${q(c)}`).join(' && '),
+    'xargs+ssh': `xargs -a ${list} -P ${FANOUT} -I{} sh -c ${q(THREE.map((c) => `ssh -F ${info.sshConfig} {} ${q(c)}`).join(' && '))}`,
+  };
+  const peers3 = new Map();
+  for (const [tool, line] of Object.entries(three)) {
+    const bin = tool === 'xargs+ssh' ? 'ssh' : tool;
+    peers3.set(tool, has(bin) ? series(`${tool} 3 cmds`, ['bash', '-c', line], peerEnv) : null);
+  }
 
   // The same key exchange for everyone: a copy of the lab whose ssh_config forces curve25519.
   const sshCfg = fs.readFileSync(info.sshConfig, 'utf8');
@@ -124,7 +156,7 @@ try {
   lines.push(`remote bench: ${HOSTS} hosts, fanout ${FANOUT}, median of ${RUNS} runs (after one warm-up), ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}`);
   lines.push('');
   lines.push('tool / scenario                      wall s   client CPU s   peak RSS MB');
-  for (const s of [g.true, g.hostname, g.three, cumin, cumin3].filter(Boolean)) {
+  for (const s of [g.true, g.hostname, g.three, g.osTrue, g.osThree, cumin, cumin3, ...peers3.values()].filter(Boolean)) {
     lines.push(`${s.name.padEnd(36)} ${fmt(s.wall).padStart(6)}   ${fmt(s.cpu).padStart(12)}   ${fmt(s.rssMb, 0).padStart(11)}${s.failed ? `   (${s.failed} failed runs)` : ''}`);
   }
   lines.push('');
@@ -133,6 +165,13 @@ try {
     lines.push(`  ${t.padEnd(44)} ${fmt(pDefault.get(t)).padStart(11)}   ${fmt(pCurve.get(t)).padStart(17)}`);
   }
   lines.push(`  ${'galley-exec (ssh2: curve25519 always)'.padEnd(44)} ${fmt(g.true.wall).padStart(11)}   ${fmt(g.true.wall).padStart(17)}`);
+  lines.push(`  ${'galley-exec, ssh.transport: openssh'.padEnd(44)} ${fmt(g.osTrue.wall).padStart(11)}   ${'(its own kex)'.padStart(17)}`);
+  lines.push('');
+  lines.push('three commands per host (true; hostname; uname -r), wall s:');
+  lines.push(`  ${'galley-exec ssh2 (-m async, one connection)'.padEnd(44)} ${fmt(g.three.wall).padStart(11)}`);
+  lines.push(`  ${'galley-exec openssh (-m async, ControlMaster)'.padEnd(44)} ${fmt(g.osThree.wall).padStart(11)}`);
+  lines.push(`  ${'cumin (-m async)'.padEnd(44)} ${fmt(cumin3?.wall).padStart(11)}`);
+  for (const [tool, s] of peers3) lines.push(`  ${`${tool} (${tool === 'xargs+ssh' ? 'three ssh per host' : 'one run per command'})`.padEnd(44)} ${fmt(s?.wall).padStart(11)}`);
   lines.push('');
   lines.push('ratios (target in brackets):');
   lines.push(`  galley / Cumin wall, true (default)            ${ratio(g.true.wall, cuminWall)}  [<= 0.45x]`);
@@ -140,6 +179,9 @@ try {
   lines.push(`  galley / fastest other (${fastC ?? 'NA'}, curve25519)  ${ratio(g.true.wall, fastCv)}  [<= 1.00x]`);
   lines.push(`  galley / Cumin client CPU, true                 ${ratio(g.true.cpu, cumin?.cpu)}  [<= 0.10x]`);
   lines.push(`  galley / Cumin async, three commands per host   ${ratio(g.three.wall, cumin3?.wall)}  [<= 0.25x]`);
+  lines.push(`  galley openssh / ssh2 wall, true                 ${ratio(g.osTrue.wall, g.true.wall)}`);
+  lines.push(`  galley openssh / xargs+ssh wall, true (default)  ${ratio(g.osTrue.wall, pDefault.get('xargs+ssh'))}`);
+  lines.push(`  galley openssh / ssh2 wall, three commands       ${ratio(g.osThree.wall, g.three.wall)}`);
   lines.push(`  galley peak RSS                                 ${fmt(Math.max(g.true.rssMb, g.hostname.rssMb, g.three.rssMb), 0)} MB`);
   process.stdout.write(`${lines.join('\n')}\n`);
 } finally {

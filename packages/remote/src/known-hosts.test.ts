@@ -126,6 +126,26 @@ describe('KnownHosts', () => {
     }
   });
 
+  it('HostKeyStore: RevokedHostKeys as ssh reads it — a listed key is revoked even if known; a KRL or a missing file refuses every key', () => {
+    const kh = path.join(dir, 'kh-rk');
+    fs.writeFileSync(kh, `[10.9.9.9]:2200 ${typeAndKey('a')}\n[10.9.9.9]:2200 ${typeAndKey('b')}\n`);
+    const list = path.join(dir, 'revoked-list');
+    fs.writeFileSync(list, `# revoked\n${k('a').line}\n`);
+    const t: HostKeyTarget = {
+      alias: 'rk1', hostname: '10.9.9.9', knownHostsNames: ['[10.9.9.9]:2200', '10.9.9.9'], knownHostsFiles: { user: [kh], global: [] },
+      strictHostKeyChecking: 'yes', hashKnownHosts: false, revokedHostKeys: list,
+    };
+    expect(new HostKeyStore().check(t, k('a').blob)).toMatchObject({ ok: false, reason: 'revoked', message: expect.stringContaining(`revoked by RevokedHostKeys ${list}`) });
+    expect(new HostKeyStore().check(t, k('b').blob)).toEqual({ ok: true });
+    // A KRL made by ssh-keygen -k: ssh2 cannot read it, so nothing passes.
+    const krl = path.join(dir, 'revoked.krl');
+    execFileSync('ssh-keygen', ['-q', '-k', '-f', krl, path.join(dir, 'a.pub')]);
+    const store = new HostKeyStore();
+    expect(store.revocationList({ ...t, revokedHostKeys: krl })).toEqual({ kind: 'krl' });
+    expect(store.check({ ...t, revokedHostKeys: krl }, k('b').blob)).toMatchObject({ ok: false, reason: 'revocation-list', message: expect.stringContaining('is a KRL') });
+    expect(new HostKeyStore().check({ ...t, revokedHostKeys: path.join(dir, 'no-such-file') }, k('b').blob)).toMatchObject({ ok: false, reason: 'revocation-list' });
+  });
+
   it('maps key types to host-key algorithms', () => {
     expect(hostKeyAlgorithms(['ssh-ed25519', 'ssh-rsa'])).toEqual(['ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
   });

@@ -14,7 +14,7 @@ interface Entry {
 
 export type HostKeyVerdict =
   | { ok: true; /** accept-new wrote the key to this file */ recorded?: string }
-  | { ok: false; reason: 'unknown' | 'changed' | 'revoked' | 'cert-authority'; fingerprint: string; message: string };
+  | { ok: false; reason: 'unknown' | 'changed' | 'revoked' | 'cert-authority' | 'revocation-list'; fingerprint: string; message: string };
 
 /** `SHA256:…` as printed by ssh-keygen -l / ssh. */
 export function fingerprint(key: Buffer): string {
@@ -239,6 +239,32 @@ export interface HostKeyTarget {
   knownHostsFiles: { user: string[]; global: string[] };
   strictHostKeyChecking: 'yes' | 'accept-new';
   hashKnownHosts: boolean;
+  /** ssh_config's RevokedHostKeys file. */
+  revokedHostKeys?: string | undefined;
+}
+
+/** A RevokedHostKeys file as sshkey_check_revoked reads it: a KRL (magic `SSHKRL\n\0`), else a flat list of public keys. */
+export type RevocationList = { kind: 'keys'; keys: Buffer[] } | { kind: 'krl' } | { kind: 'error'; message: string };
+
+export function readRevocationList(file: string): RevocationList {
+  let data: Buffer;
+  try {
+    data = fs.readFileSync(file);
+  } catch (err) {
+    // ssh fails the connection when it cannot check the file ("Error checking host key … in revoked keys file").
+    return { kind: 'error', message: `cannot read RevokedHostKeys file ${file}: ${(err as Error).message}` };
+  }
+  if (data.subarray(0, 8).equals(Buffer.from('SSHKRL\n\0', 'latin1'))) return { kind: 'krl' };
+  const keys: Buffer[] = [];
+  for (const raw of data.toString('utf8').split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    // `type base64 [comment]`, as sshkey_in_file reads a line.
+    const [, b64] = line.split(/\s+/);
+    const key = Buffer.from(b64 ?? '', 'base64');
+    if (key.length > 0) keys.push(key);
+  }
+  return { kind: 'keys', keys };
 }
 
 /** Characters OpenSSH never writes into a known_hosts host name (sshconnect.c). */
@@ -254,6 +280,7 @@ const UNRECORDABLE = /[@?*#[\]|'"\\]/;
 export class HostKeyStore {
   readonly #files = new Map<string, KnownHosts>();
   readonly #trusted: { names: string[]; publicKey: string }[] = [];
+  readonly #revocations = new Map<string, RevocationList>();
   readonly #log: ((line: string) => void) | undefined;
 
   constructor(opts: { log?: (line: string) => void } = {}) {
@@ -286,7 +313,28 @@ export class HostKeyStore {
     for (const kh of this.#files.values()) kh.replace(names, publicKey);
   }
 
+  /** The host's RevokedHostKeys file, read once per process. */
+  revocationList(t: HostKeyTarget): RevocationList | null {
+    const f = t.revokedHostKeys;
+    if (f === undefined) return null;
+    let r = this.#revocations.get(f);
+    if (!r) {
+      r = readRevocationList(f);
+      this.#revocations.set(f, r);
+    }
+    return r;
+  }
+
   check(t: HostKeyTarget, key: Buffer): HostKeyVerdict {
+    // RevokedHostKeys first, as ssh checks it before known_hosts (verify_host_key).
+    const rl = this.revocationList(t);
+    if (rl !== null && rl.kind !== 'keys') {
+      const why = rl.kind === 'krl' ? `RevokedHostKeys ${t.revokedHostKeys ?? ''} is a KRL, which the ssh2 transport cannot read (use ssh.transport: openssh)` : rl.message;
+      return { ok: false, reason: 'revocation-list', fingerprint: fingerprint(key), message: `host key for ${t.alias} cannot be checked: ${why}` };
+    }
+    if (rl !== null && rl.keys.some((k) => k.equals(key))) {
+      return { ok: false, reason: 'revoked', fingerprint: fingerprint(key), message: `host key for ${t.alias} (${keyTypeOf(key)} ${fingerprint(key)}) is revoked by RevokedHostKeys ${t.revokedHostKeys ?? ''}` };
+    }
     const v = this.for(t).verify(t.alias, t.knownHostsNames, key, { alias: t.alias });
     if (v.ok || v.reason !== 'unknown' || t.strictHostKeyChecking !== 'accept-new') return v;
     const file = t.knownHostsFiles.user[0];

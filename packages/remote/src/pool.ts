@@ -152,6 +152,15 @@ export class SshPool implements Transport {
     const targets = hosts.map((h) => this.#o.resolver.resolve(h));
     const proxied = targets.find((t) => t.proxyCommand !== undefined);
     if (proxied) throw proxyCommandRefused(proxied);
+    // A KRL (or an unreadable file) would refuse every host key: say so before anything runs.
+    for (const t of targets) {
+      const rl = this.#hostKeys.revocationList(t);
+      if (rl !== null && rl.kind !== 'keys') {
+        throw new SshConfigError('ERR_REMOTE_SSH_CONFIG_UNSUPPORTED', rl.kind === 'krl'
+          ? `ssh_config sets RevokedHostKeys ${t.revokedHostKeys ?? ''} for ${t.alias}: a KRL, which galley's ssh2 transport cannot read` : `${t.alias}: ${rl.message}`,
+        rl.kind === 'krl' ? 'use ssh.transport: openssh (OpenSSH reads KRLs), or list the revoked public keys one per line in that file' : 'fix RevokedHostKeys in ssh_config (ssh refuses the host too)');
+      }
+    }
     const bad = hosts.filter((_h, i) => this.#certOnly(targets[i] as HostTarget));
     if (bad.length > 0) throw new HostCertificateUnsupportedError(bad, bad.length > 3 ? `${bad.slice(0, 3).join(', ')} and ${bad.length - 3} more hosts` : bad.join(', '));
   }

@@ -427,4 +427,10 @@ export const CORPUS: CorpusCase[] = [
     files: { c: 'Match localuser nobody,@LU@\n  IdentityFile /keys/local\nHost a\n  HostName b.example\nMatch originalhost b.example\n  Port 1\nMatch final host b.example\n  User fin\nHost b.example\n  Port 2023\n' },
     hosts: ['a', 'b.example'],
   },
+  {
+    name: 'RevokedHostKeys: first value wins, printed as written, none clears it',
+    main: 'c',
+    files: { c: 'Host a\n  RevokedHostKeys ~/revoked_keys\nHost b\n  RevokedHostKeys none\nHost *\n  RevokedHostKeys /etc/ssh/revoked\n' },
+    hosts: ['a', 'b', 'c'],
+  },
 ];

@@ -96,12 +96,14 @@ export interface SshHostConfig {
   /** ssh -G's `proxyjump` line value (not expanded), undefined when none. */
   proxyJump: string | undefined;
   identityAgent: string | undefined;
+  /** `RevokedHostKeys`, as written (ssh opens it without expanding anything); undefined: none. */
+  revokedHostKeys: string | undefined;
 }
 
 /** The keys `galley-exec -G` prints (ssh -G's names, in ssh -G's order) and the differential test compares. */
 export const SUPPORTED_KEYS = [
   'host', 'user', 'hostname', 'port', 'canonicalizehostname', 'hashknownhosts', 'identitiesonly', 'stricthostkeychecking',
-  'hostkeyalias', 'identityagent', 'identityfile', 'certificatefile', 'globalknownhostsfile', 'userknownhostsfile',
+  'hostkeyalias', 'identityagent', 'revokedhostkeys', 'identityfile', 'certificatefile', 'globalknownhostsfile', 'userknownhostsfile',
   'connecttimeout', 'proxycommand', 'proxyjump',
 ] as const;
 
@@ -128,6 +130,8 @@ export interface HostTarget {
   proxyJump: JumpHop[];
   /** ssh_config's `ProxyCommand` (unexpanded; only the openssh transport runs it, the ssh2 pool refuses the host). */
   proxyCommand?: string | undefined;
+  /** `RevokedHostKeys`: a file of revoked keys (a flat list or a KRL), opened as written. */
+  revokedHostKeys?: string | undefined;
   /**
    * Names to look host keys up under, as OpenSSH does: HostKeyAlias, else `HostName` (as
    * `[HostName]:port` when the port is not 22, then — only to accept a key recorded without the
@@ -489,6 +493,7 @@ interface Opts {
   port?: number;
   hostKeyAlias?: string;
   identityAgent?: string;
+  revokedHostKeys?: string;
   identityFiles: { path: string; user: boolean }[];
   certificateFiles: { path: string; user: boolean }[];
   identitiesOnly?: boolean;
@@ -587,6 +592,7 @@ export class SshConfigResolver {
       strictHostKeyChecking: c.strictHostKeyChecking === 'accept-new' ? 'accept-new' : 'yes', hashKnownHosts: c.hashKnownHosts, config: c,
     };
     if (c.proxyCommand !== undefined) t.proxyCommand = c.proxyCommand;
+    if (c.revokedHostKeys !== undefined) t.revokedHostKeys = c.revokedHostKeys;
     if (c.connectTimeout !== null) t.connectTimeoutS = c.connectTimeout;
     if (c.identityAgent !== undefined) t.identityAgent = c.identityAgent;
     return t;
@@ -641,6 +647,8 @@ export class SshConfigResolver {
       proxyCommand: opts.proxyCommand === undefined || opts.proxyCommand.toLowerCase() === 'none' ? undefined : opts.proxyCommand,
       proxyJump: undefined,
       identityAgent: opts.identityAgent,
+      // `none` clears it (CLEAR_ON_NONE).
+      revokedHostKeys: opts.revokedHostKeys === undefined || opts.revokedHostKeys.toLowerCase() === 'none' ? undefined : opts.revokedHostKeys,
     };
     if (c.identityFiles.length === 0) c.identityFiles = [...DEFAULT_IDENTITIES];
     if (opts.jump && !(opts.jump.host === 'none' && opts.jump.port === undefined && opts.jump.user === undefined)) {
@@ -831,6 +839,9 @@ export class SshConfigResolver {
         break;
       case 'identityagent':
         setFirst('identityAgent', need());
+        break;
+      case 'revokedhostkeys':
+        setFirst('revokedHostKeys', need());
         break;
       case 'ignoreunknown':
         setFirst('ignoreUnknown', need());
@@ -1105,6 +1116,7 @@ export function formatConfig(c: SshHostConfig): string[] {
   ];
   if (c.hostKeyAlias !== undefined) out.push(`hostkeyalias ${c.hostKeyAlias}`);
   if (c.identityAgent !== undefined) out.push(`identityagent ${c.identityAgent}`);
+  if (c.revokedHostKeys !== undefined) out.push(`revokedhostkeys ${c.revokedHostKeys}`);
   for (const f of c.identityFiles) out.push(`identityfile ${f}`);
   for (const f of c.certificateFiles) out.push(`certificatefile ${f}`);
   if (c.globalKnownHostsFiles.length > 0) out.push(`globalknownhostsfile ${c.globalKnownHostsFiles.join(' ')}`);

@@ -134,6 +134,16 @@ describe.each(TRANSPORTS)('host keys and ssh_config through the %s transport', (
     expect(r.get(b.name)).toMatchObject({ ok: true, stdout: `${b.name}\n` });
   });
 
+  it('RevokedHostKeys (a list of public keys) refuses the listed host\'s key; the other hosts run', async () => {
+    const [a, b] = [host(0), host(1)];
+    const list = write('revoked-keys', `${keyOf(a.name)} revoked-by-test\n`);
+    const cfg = write('revoked.cfg', `Host *\n  RevokedHostKeys ${list}\nInclude ${env.lab.info.sshConfig}\n`);
+    const r = await runWith(transport, { sshConfig: cfg, knownHosts: [env.lab.info.knownHosts] }, [a.name, b.name]);
+    expect(r.get(a.name)).toMatchObject({ ok: false, failure: 'hostkey' });
+    expect(r.get(a.name)?.message).toMatch(/revoked/i);
+    expect(r.get(b.name)).toMatchObject({ ok: true, stdout: `${b.name}\n` });
+  });
+
   it('a key recorded only for the alias is refused (OpenSSH looks up [HostName]:port); HostKeyAlias makes it the lookup name', async () => {
     const a = host(2);
     const kh = write('alias-kh', `${a.name} ${keyOf(a.name)}\n`);
