@@ -105,7 +105,7 @@ describe('faults during a rolling restart (lab failure injection)', () => {
     expect(await restartTimes(lab, J[2]!, since)).toEqual([]);
   });
 
-  it.each(['error', 'down'] as const)('an LB that goes %s during the depool verification: no restart, the batch is put back; exit 1', async (fault) => {
+  it.each(['error', 'down'] as const)('an LB that goes %s during the depool verification: no restart; put back, but not verifiable in, so out again and reported as conftool holds it; exit 1', async (fault) => {
     await settled(lab, 'eqiad', 'jobrunner');
     // lvs1020 lags 2 s behind conftool from the start: batch 1 still verifies (within 6 s), and the
     // fault below lands while batch 2 is certainly still waiting for lvs1020 to have mw1302 out.
@@ -120,13 +120,26 @@ describe('faults during a rolling restart (lab failure injection)', () => {
     await armed;
     expect(r.code).toBe(1);
     const out = outputOf(r)!;
+    const runId = r.events.find((e) => typeof e.runId === 'string')?.runId;
     expect(out).toMatchObject({ status: 'failed', succeeded: [J[0]], notAttempted: [J[2], J[3]] });
-    expect(out.failed).toEqual([expect.objectContaining({ host: J[1], stillDepooled: false, reason: expect.stringMatching(/^depool not verified on every LB: .*lvs1020/s) })]);
-    expect(r.events.filter((e) => e.type === 'host-phase' && e.host === J[1]).map((e) => e.phase)).toEqual(['depooling', 'depooled', 'put-back']);
+    // every object the run wrote is verified in on every LB or out again: lvs1020 answers neither,
+    // so the host stays out (fail closed) and the report says exactly what conftool holds
+    expect(out.failed).toEqual([
+      expect.objectContaining({
+        host: J[1],
+        stillDepooled: true,
+        reason: expect.stringMatching(/^depool not verified on every LB: .*lvs1020.*; repool not verified on every LB, depooled again/s),
+        objects: [expect.objectContaining({ pooled: 'no', owner: expect.objectContaining({ runId }) }), expect.objectContaining({ pooled: 'no', owner: expect.objectContaining({ runId }) })],
+      }),
+    ]);
+    expect(r.events.filter((e) => e.type === 'host-phase' && e.host === J[1]).map((e) => e.phase)).toEqual(['depooling', 'depooled', 'failed']);
     expect(await restartTimes(lab, J[1]!, since)).toEqual([]);
     expect((await restartTimes(lab, J[0]!, since)).map((x) => x.units)).toEqual(['nginx php-fpm']);
-    // conftool put back as it was
-    expect(Object.values(await pooled()).every((p) => p === 'yes')).toBe(true);
-    expect(r.stderr).toMatch(new RegExp(`Failed, back as it was: ${short(J[1]!)}: depool not verified on every LB`));
+    const now = await pooled();
+    expect(now[`nginx/${J[1]}`]).toBe('no');
+    expect(now[`php-fpm/${J[1]}`]).toBe('no');
+    expect(Object.entries(now).filter(([k]) => !k.endsWith(`/${J[1]}`)).every(([, p]) => p === 'yes')).toBe(true);
+    expect(r.stderr).toMatch(new RegExp(`Failed, STILL DEPOOLED: ${short(J[1]!)}`));
+    expect(r.stderr).toMatch(/ {2}now: eqiad\/jobrunner\/nginx\/mw1302\.eqiad\.wmnet=no \(held out by /);
   });
 });

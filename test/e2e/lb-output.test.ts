@@ -93,7 +93,7 @@ describe('what a failed run says', () => {
     expect(r.events.find((e) => e.type === 'run-finished')).toMatchObject({ summary: { interrupted: false } });
   });
 
-  it('sre.lb.pool: an object someone pooled while we waited for the host lock is "nothing changed", not "pooled ; nothing to verify"', async () => {
+  it('sre.lb.pool takes the host lock before it reads: an object someone pooled while it waited is "nothing to do", decided from the state after the wait', async () => {
     const lab = env.lab;
     await settled(lab, 'eqiad', 'jobrunner');
     const key = `${poolsPrefix(lab, 'eqiad', 'jobrunner')}nginx/${J[2]}`;
@@ -118,7 +118,8 @@ describe('what a failed run says', () => {
     expect(released).toBeDefined();
     expect(r.code).toBe(0);
     const out = r.events.filter((e) => e.type === 'output').at(-1) as { data: Record<string, unknown>; text: string } | undefined;
-    expect(out?.text).toBe(`nothing changed: ${J[2]} changed meanwhile (eqiad/jobrunner/nginx/${J[2]} is already pooled=yes); left as it is`);
+    expect(r.events.some((e) => e.type === 'lock' && e.status === 'waiting')).toBe(true);
+    expect(out?.text).toBe(`nothing to do: ${J[2]} (nginx) is already pooled (eqiad/jobrunner/nginx/${J[2]}=yes)`);
     expect(out?.data).toMatchObject({ changed: [], nothingToDo: true });
     expect(r.stderr).not.toMatch(/pooled ;|nothing to verify/);
     const { kvs } = await etcdRange(lab, key);

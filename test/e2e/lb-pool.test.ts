@@ -63,8 +63,13 @@ describe('sre.lb.pool / sre.lb.depool', () => {
     await etcdPut(lab, key, JSON.stringify({ pooled: 'inactive', weight: 10 }));
     const r = await run;
     expect(r.code).toBe(1);
-    expect(outputOf(r)).toMatchObject({ verified: false, depooledAgain: false, notSetBack: [expect.stringMatching(/^eqiad\/jobrunner\/nginx\/mw1303\.eqiad\.wmnet: it is inactive now, expected yes, left as it is/)] });
-    expect(r.stdout).not.toMatch(/set back to pooled=no:/);
+    // not written back to no (someone else's inactive stands), and the report is conftool read back
+    expect(outputOf(r)).toMatchObject({
+      status: 'stuck',
+      leftAsFound: [{ object: 'eqiad/jobrunner/nginx/mw1303.eqiad.wmnet', why: expect.stringMatching(/pooled=inactive .*left as found/) }],
+      now: [{ object: 'eqiad/jobrunner/nginx/mw1303.eqiad.wmnet', pooled: 'inactive' }],
+    });
+    expect(r.stdout).not.toMatch(/, depooled again:/);
     expect(await pooledOf(key)).toBe('inactive');
 
     // and the ordinary case: nobody interferes, the object is back at no and the output says so
@@ -74,7 +79,8 @@ describe('sre.lb.pool / sre.lb.depool', () => {
     await lab.lb('lvs1019', 'lag', 8000);
     const r2 = await cookbook(lab, ['sre.lb.pool', `host=${H}`, 'service=nginx', 'verify-timeout=2s']);
     expect(r2.code).toBe(1);
-    expect(r2.stdout + r2.stderr).toMatch(/FAILED: mw1303\.eqiad\.wmnet was not pooled on every LB, set back to pooled=no:/);
+    expect(r2.stdout + r2.stderr).toMatch(/FAILED: mw1303\.eqiad\.wmnet \(nginx\): repool not verified on every LB, depooled again:/);
+    expect(r2.stdout + r2.stderr).toMatch(/conftool now: eqiad\/jobrunner\/nginx\/mw1303\.eqiad\.wmnet=no \(held out by operator:/);
     // the report gives the wait the operator asked for, not the one last look taken after it
     expect(r2.stdout + r2.stderr).toMatch(/PyBal verification failed: not pooled on [^\n]*lvs1019[^\n]* within the 2000 ms deadline \(waited [2-9]\.\d s\):/);
     expect(r2.stdout + r2.stderr).not.toMatch(/deadline 1 ms/);

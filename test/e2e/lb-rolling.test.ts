@@ -231,10 +231,14 @@ describe('sre.lb.rolling-restart', () => {
     const since = Date.now();
     const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', `hosts=${J[0]}`, 'batch=1', 'sleep=0', 'verify-timeout=2s', 'reason=e2e enabled but down']);
     expect(r.code).toBe(1);
-    expect(r.stdout + r.stderr).toMatch(/Failed, back as it was: mw1301\.eqiad\.wmnet: depool not verified on every LB: .*lvs1019/);
+    // put back, but a down host is not "in" on any LB (PyBal pools it only once up): so it is
+    // taken out again (fail closed) and reported as conftool holds it, never as "back as it was"
+    expect(r.stdout + r.stderr).toMatch(/Failed, STILL DEPOOLED: mw1301\.eqiad\.wmnet \([^)]*\): depool not verified on every LB: .*lvs1019.*; repool not verified on every LB, depooled again/s);
     expect(await restartTimes(lab, J[0]!, since)).toEqual([]);
     await lab.lb('lvs1019', 'up');
-    expect(Object.values(await pooled('eqiad', 'jobrunner')).every((p) => p === 'yes')).toBe(true);
+    const now = await pooled('eqiad', 'jobrunner');
+    expect([now[`nginx/${J[0]}`], now[`php-fpm/${J[0]}`]]).toEqual(['no', 'no']);
+    expect(Object.entries(now).filter(([k]) => !k.endsWith(`/${J[0]}`)).every(([, p]) => p === 'yes')).toBe(true);
   });
 
   it('a batch that would breach the depool threshold is refused before any change, with pool and numbers', async () => {
@@ -355,7 +359,12 @@ describe('interruptions', () => {
     const after = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
     expect([...after.kvs].map(([k, v]) => [k, v.modRevision])).toEqual([...before.kvs].map(([k, v]) => [k, v.modRevision]));
     // the SRE pools mw1302 back by hand, then resumes
-    expect((await cookbook(lab, ['sre.lb.pool', `host=${J[1]}`])).code).toBe(0);
+    // the run's marker is on it: pooling it asks first (no TTY, no --yes: exit 2, nothing written)
+    const asked = await cookbook(lab, ['sre.lb.pool', `host=${J[1]}`]);
+    expect(asked.code).toBe(2);
+    expect(asked.stdout + asked.stderr).toMatch(new RegExp(`held out by ${runId}`));
+    expect((await pooled('eqiad', 'jobrunner'))[`nginx/${J[1]}`]).toBe('no');
+    expect((await cookbook(lab, ['--yes', 'sre.lb.pool', `host=${J[1]}`])).code).toBe(0);
     const since = Date.now();
     const r2 = await cookbook(lab, ['--output', 'json', '--resume', runId, 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e resume after manual pool']);
     expect(r2.code).toBe(1);

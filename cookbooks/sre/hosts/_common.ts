@@ -4,7 +4,7 @@
  */
 import { type ArgCheck, isConfirmationError, NodeSet, type RunContext } from '@galley/core';
 import { GalleyError } from '@galley/errors';
-import { escapeRegex, pybalVerifier } from '@galley/lb';
+import { EXIT_NOT_CONFIRMED, escapeRegex, pybalVerifier } from '@galley/lb';
 
 export type Ctx = RunContext<Record<string, unknown>>;
 type Clients = Ctx['clients'];
@@ -355,7 +355,7 @@ export function checkLockBudget(c: Clients): void {
 }
 
 /** Exit code of a run that was not confirmed: nothing was changed (documented in packages/lifecycle/README.md). */
-export const EXIT_NOT_CONFIRMED = 2;
+export { EXIT_NOT_CONFIRMED };
 
 /**
  * Ask before a destructive action. No TTY and no --yes (the runner's ERR_CONFIRM_NO_TTY) counts

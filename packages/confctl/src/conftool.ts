@@ -132,11 +132,11 @@ export class Conftool {
    * The owner markers of the target objects (one range read), by conftool key. A marker whose value
    * is not a marker's JSON is returned with runId `(unreadable)`: someone holds the object.
    */
-  async owners(target: Target): Promise<Map<string, OwnerMarker>> {
+  async owners(target: Selector | readonly { key: string }[]): Promise<Map<string, OwnerMarker>> {
     const base = `${this.shared.ownersPrefix}/`;
     let prefix = base;
     let wanted: (key: string, tags: NodeTags) => boolean;
-    if (Array.isArray(target)) {
+    if (isKeyList(target)) {
       const keys = new Set(target.map((n) => n.key));
       wanted = (k) => keys.has(k);
     } else {
@@ -155,6 +155,28 @@ export class Conftool {
       const key = this.keyFor(tags);
       if (wanted(key, tags)) out.set(key, parseOwnerMarker(e.value));
     }
+    return out;
+  }
+
+  /**
+   * These objects as stored now, by key, one read per key (in parallel): a value that is not valid
+   * conftool JSON is its InvalidValueError, a deleted object is absent. Reports are made of this,
+   * never of what a caller believes it wrote.
+   */
+  async readNodes(objects: readonly { key: string; tags: NodeTags }[]): Promise<Map<string, ConftoolNode | InvalidValueError>> {
+    const out = new Map<string, ConftoolNode | InvalidValueError>();
+    await Promise.all(
+      objects.map(async (o) => {
+        const e = await this.shared.kv.get(o.key);
+        if (e === undefined) return;
+        try {
+          out.set(o.key, nodeFromEntry(o.key, o.tags, e.value, e.modRevision));
+        } catch (err) {
+          if (!(err instanceof InvalidValueError)) throw err;
+          out.set(o.key, err);
+        }
+      }),
+    );
     return out;
   }
 
@@ -632,6 +654,10 @@ export interface RawObject {
   tags: NodeTags;
   value: string;
   modRevision: string;
+}
+
+function isKeyList(t: Selector | readonly { key: string }[]): t is readonly { key: string }[] {
+  return Array.isArray(t);
 }
 
 function isObjectList(t: unknown): t is readonly { key: string; tags: NodeTags; modRevision: string }[] {

@@ -19,8 +19,11 @@ describePoolStoreContract('conftoolStore over FakeConftool', async () => {
     cluster: 'jobrunner',
     hosts,
     read: async (h) => (await c.select({ name: h.replace(/\./g, '\\.') }))[0]?.pooled,
-    write: async (h, pooled) => {
-      c.memory.put(key(h), JSON.stringify({ pooled, weight: 10 }));
+    write: async (h, pooled, weight = 10) => {
+      c.memory.put(key(h), JSON.stringify({ pooled, weight }));
+    },
+    corrupt: async (h) => {
+      c.memory.put(key(h), '{"pooled": yes');
     },
     close: async () => {},
   };

@@ -11,7 +11,7 @@ import type { Verification } from '@galley/pybal/service';
 import type { PoolRef } from '@galley/pybal';
 // confctl's guards alone, not its index (which loads etcd3).
 import { isNoMatchError } from '@galley/confctl/errors';
-import { isGalleyError } from '@galley/errors';
+import type { ConftoolNode, TransitionOutcome, TransitionRequest } from '@galley/confctl';
 import type {
   CapacityProbe,
   Executor,
@@ -19,58 +19,81 @@ import type {
   LbVerification,
   LbVerifier,
   PoolCapacity,
-  PoolChange,
   PoolObject,
   PoolStore,
-  Pooled,
-  WriteOutcome,
+  PoolTransition,
+  PoolTransitionResult,
 } from './ports.js';
 
-const RESTORE_CONFLICT = 'ERR_CONFCTL_RESTORE_CONFLICT';
 
-function codeOf(err: unknown): string | undefined {
-  return isGalleyError(err) ? err.code : typeof err === 'object' && err !== null ? ((err as { code?: unknown }).code as string | undefined) : undefined;
+/** An object as lb holds it, back as the node confctl writes (its unknown fields kept). */
+function isNode(o: PoolObject): o is ConftoolNode {
+  return typeof o.modRevision === 'string' && typeof (o as Partial<ConftoolNode>).extra === 'object';
 }
 
 /**
- * Every write goes through Conftool.restore: a fenced transaction per object that only writes
- * while the current value is the one we expect (compare-and-set on the value, retried on a
- * concurrent change only while that still holds), so an object someone else moved to `inactive`
- * meanwhile is never overwritten. One call per object, in parallel, to know each object's outcome.
+ * Every write is Conftool.transition: one fenced compare-and-set txn per object on the expected
+ * value and mod revision, the owner marker written or checked in the same txn, and one outcome per
+ * object (lb never decodes a thrown error). An object lb holds only as a change record is re-read
+ * first, so a write never drops the fields conftool does not know.
  */
-export function conftoolStore(confctl: Pick<ConftoolClient, 'select' | 'restore'>): PoolStore {
-  const casWrite = async (items: { key: string; tags: PoolObject['tags']; from: Pooled; to: Pooled }[]): Promise<WriteOutcome> => {
-    const out: WriteOutcome = { changed: [], skipped: [], already: [], failed: [] };
-    const settled = await Promise.allSettled(items.map((i) => confctl.restore([{ key: i.key, tags: i.tags, field: 'pooled', from: i.to, to: i.from }])));
-    settled.forEach((s, idx) => {
-      const i = items[idx]!;
-      if (s.status === 'fulfilled') {
-        out.changed.push({ key: i.key, tags: i.tags, field: 'pooled', from: i.from, to: i.to });
-        return;
-      }
-      const err: unknown = s.reason;
-      if (codeOf(err) === RESTORE_CONFLICT) {
-        const current = (err as { skipped?: { current: unknown }[] }).skipped?.[0]?.current;
-        if (current === i.to) out.already.push(i.key);
-        else out.skipped.push({ key: i.key, why: `it is ${String(current)} now, expected ${i.from}` });
-        return;
-      }
-      out.failed.push({ key: i.key, error: err });
-    });
-    return out;
-  };
+export function conftoolStore(confctl: Pick<ConftoolClient, 'select' | 'owners' | 'readNodes' | 'transition'>): PoolStore {
+  const toPool = (n: ConftoolNode): PoolObject => n;
   return {
     select: async (sel) => {
       try {
-        return await confctl.select(sel);
+        return (await confctl.select(sel)).map(toPool);
       } catch (err) {
         if (isNoMatchError(err)) return [];
         throw err;
       }
     },
-    set: (objects, from, to) => casWrite(objects.map((o) => ({ key: o.key, tags: o.tags, from, to }))),
-    restore: (changes: readonly PoolChange[]) => casWrite(changes.map((c) => ({ key: c.key, tags: c.tags, from: c.to, to: c.from }))),
+    owners: async (objects) => (objects.length ? confctl.owners(objects) : new Map()),
+    readBack: async (objects) => {
+      const got = await confctl.readNodes(objects);
+      const out = new Map<string, PoolObject | { invalid: string }>();
+      for (const [k, v] of got) out.set(k, v instanceof Error ? { invalid: v.message } : toPool(v));
+      return out;
+    },
+    transition: async (reqs) => {
+      const stale = reqs.filter((r) => !isNode(r.object)).map((r) => r.object);
+      const fresh = stale.length ? await confctl.readNodes(stale) : new Map<string, ConftoolNode | Error>();
+      const out = new Array<PoolTransitionResult | undefined>(reqs.length);
+      const sent: { i: number; req: TransitionRequest }[] = [];
+      reqs.forEach((r, i) => {
+        const key = r.object.key;
+        const node = isNode(r.object) ? r.object : fresh.get(key);
+        if (node === undefined) out[i] = { status: 'changed-by-someone-else', key, found: null, foundOwner: null };
+        else if (node instanceof Error) out[i] = { status: 'invalid', key, error: node };
+        else {
+          const expect = r.expect ?? { pooled: r.object.pooled };
+          sent.push({ i, req: { node, change: { pooled: r.to }, expect, ...(r.owner ? { owner: r.owner } : {}) } });
+        }
+      });
+      const res = sent.length ? await confctl.transition(sent.map((s) => s.req)) : [];
+      res.forEach((o, j) => {
+        const { i } = sent[j]!;
+        const r = reqs[i]!;
+        out[i] = fromOutcome(o, r);
+      });
+      return out.map((o, i) => o ?? { status: 'failed', key: reqs[i]!.object.key, error: new Error('no outcome') });
+    },
   };
+}
+
+function fromOutcome(o: TransitionOutcome, r: PoolTransition): PoolTransitionResult {
+  switch (o.status) {
+    case 'changed':
+      return { status: 'changed', key: o.key, change: { key: o.key, tags: r.object.tags, field: 'pooled', from: o.before.pooled, to: o.after.pooled, weight: o.after.weight, modRevision: o.node.modRevision } };
+    case 'already':
+      return { status: 'already', key: o.key, pooled: o.value.pooled };
+    case 'changed-by-someone-else':
+      return { status: 'changed-by-someone-else', key: o.key, found: o.found, foundOwner: o.foundOwner };
+    case 'invalid':
+      return { status: 'invalid', key: o.key, error: o.error };
+    case 'failed':
+      return { status: 'failed', key: o.key, error: o.error };
+  }
 }
 
 /** Lines of a failed command's own output shown with the failure; the rest is in the audit log (host-output events). */

@@ -78,3 +78,9 @@ export function isLbError(err: unknown): err is LbArgumentError | WholeClusterEr
 export function isNothingSelectedError(err: unknown): err is NothingSelectedError {
   return isGalleyError(err) && err.code === LbErrorCode.NOTHING_SELECTED;
 }
+
+/**
+ * Exit code of a run that was not confirmed (a question answered no, or no TTY and no --yes):
+ * nothing was changed. Shared by every cookbook that asks (sre.lb.pool, sre.hosts.*).
+ */
+export const EXIT_NOT_CONFIRMED = 2;

@@ -17,9 +17,17 @@ describePoolStoreContract('FakeFleet', async () => {
     cluster: 'jobrunner',
     hosts,
     read: async (host) => find(host)?.pooled,
-    write: async (host, pooled) => {
+    write: async (host, pooled, weight) => {
       const o = find(host);
-      if (o) o.pooled = pooled;
+      if (o) {
+        o.pooled = pooled;
+        if (weight !== undefined) o.weight = weight;
+        fleet.corrupt.delete(o.key);
+      }
+    },
+    corrupt: async (host) => {
+      const o = find(host);
+      if (o) fleet.corrupt.add(o.key);
     },
     close: async () => {},
   };

@@ -11,6 +11,7 @@ export { runRolling, replayJournal, commandText, judgeCapacity, capacityMessage,
 export { planRolling, formatPlan, shortKey, type RollingPlan, type PlannedBatch } from './plan.js';
 export { formatReport, groupOutputs } from './report.js';
 export { conftoolStore, remoteExecutor, pybalVerifier, pybalCapacity } from './adapters.js';
+export { takeOut, newHold, writeOut, verifyOut, putBack, readBack, stateText, type Hold, type EngineDeps, type PutBackHost, type PutBackOptions, type ObjectState } from './engine.js';
 export {
   rollingArgs,
   rollingLock,
@@ -25,6 +26,7 @@ export {
   restartServiceLock,
   RESTART_SERVICE_LOCK_TTL_S,
   poolOrDepool,
+  operatorId,
   poolArgs,
   poolLock,
   POOL_LOCK_TTL_S,

@@ -2,15 +2,17 @@
  * The one shared implementation behind the sre.lb cookbooks: they parse nothing and decide
  * nothing themselves, they hand the runner's context and their args to these functions.
  */
-import { isLockFailure, type RunContext, type TaskHandle } from '@galley/core';
+import { userInfo } from 'node:os';
+import { isConfirmationError, isLockFailure, type RunContext, type TaskHandle } from '@galley/core';
 import { formatError } from '@galley/errors';
 import { NodeSet } from '@galley/remote/nodeset';
 import { conftoolStore, pybalCapacity, pybalVerifier, remoteExecutor } from './adapters.js';
+import { errorText, newHold, putBack, readBack, stateText, verifyOut, writeOut, type EngineDeps } from './engine.js';
 import { batchArg, commandArg, durationArg, hostPatternArg, nameListArg, wholeNumberArg } from './args.js';
 import { parseBatchSpec, parseDuration } from './batches.js';
-import { isLbError, isNothingSelectedError, LbArgumentError, NothingSelectedError, UnknownPoolError } from './errors.js';
+import { EXIT_NOT_CONFIRMED, isLbError, LbArgumentError, NothingSelectedError, UnknownPoolError } from './errors.js';
 import { formatPlan, planRolling, shortKey } from './plan.js';
-import { realClock, type CommandSpec, type HostPhase, type JournalEntry, type LbEvent, type LbPorts, type PoolCapacity, type PoolObject, type WriteOutcome } from './ports.js';
+import { realClock, type CommandSpec, type HostPhase, type JournalEntry, type LbEvent, type LbPorts, type OwnerMarker, type PoolCapacity, type PoolObject } from './ports.js';
 import { formatReport, groupOutputs } from './report.js';
 import { capacityMessage, judgeCapacity, runRolling, type RollingReport } from './rolling.js';
 import { escapeRegex, selectHosts, type SelectOptions, type Selection } from './select.js';
@@ -294,6 +296,7 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
     ...(a.window === 'moving' ? { window: 'moving' as const } : {}),
     ...(verifyTimeoutMs !== undefined ? { verifyTimeoutMs } : {}),
     signal: ctx.signal,
+    owner: { runId: ctx.runId, user: operatorId().slice('operator:'.length), reason: ctx.reason ?? '', time: new Date().toISOString() },
     scope: { dc: call.select.dc, cluster: call.select.cluster, services: call.select.services },
     ...(ctx.resume ? { resume: { runId: ctx.resume.runId, entries: ctx.resume.entries as JournalEntry[] } } : {}),
   });
@@ -427,119 +430,203 @@ export function poolLock(args: { host: string }): { suffix: string; concurrency:
   return { suffix: args.host, concurrency: 1, ttlSeconds: POOL_LOCK_TTL_S };
 }
 
+/** Who an operator's pool/depool is recorded as: one owner per person, so their own depool needs no question to undo. */
+export function operatorId(): string {
+  let user = process.env.SUDO_USER ?? process.env.USER;
+  if (!user) {
+    try {
+      user = userInfo().username;
+    } catch {
+      user = 'unknown';
+    }
+  }
+  return `operator:${user}`;
+}
+
+function markerText(m: OwnerMarker): string {
+  return `${m.runId}${m.reason ? ` (${m.reason})` : ''}${m.time ? ` since ${m.time}` : ''}`;
+}
+
 async function poolOrDepoolOp(ctx: LbContext, a: PoolArgs, direction: 'pool' | 'depool'): Promise<number> {
   const ports = portsFor(ctx, (e) => ctx.emit({ ...e }));
+  const engine: EngineDeps = { store: ports.store, verifier: ports.verifier, capacity: ports.capacity, clock: ports.clock, emit: (e) => ctx.emit({ ...e }) };
+  const who = operatorId();
+  const marker: OwnerMarker = { runId: who, user: who.slice('operator:'.length), reason: ctx.reason ?? `${direction} ${a.host} (run ${ctx.runId})`, time: new Date().toISOString() };
+  // Putting back waits for whoever holds the host (a rolling run) before it reads anything: it
+  // decides from the state that run leaves, not from its transient one. Taking out never waits:
+  // an operator in an emergency is not queued behind a rolling run.
+  if (direction === 'pool' && !ctx.dryRun) await ctx.lockHosts([a.host]);
   // A mistyped host must fail, not pass as "nothing to do".
-  if (!(await ports.store.select({ name: escapeRegex(a.host) })).length) throw new NothingSelectedError(`host=${a.host}`, 'conftool has no object for this host');
-  const selection = await selectHosts(ports.store, { hosts: new Set([a.host]), ...(a.service ? { services: [a.service] } : {}) }).catch((err: unknown) => {
-    // Only inactive objects (or none): handled below as nothing to do / refused, not as a crash.
-    if (isNothingSelectedError(err)) return undefined;
-    throw err;
-  });
-  const objects: PoolObject[] = (selection?.hosts[0]?.objects ?? []).filter((o) => !a.service || o.tags.service === a.service);
-  if (!selection || !objects.length) {
+  const all = await ports.store.select({ name: escapeRegex(a.host) });
+  if (!all.length) throw new NothingSelectedError(`host=${a.host}`, 'conftool has no object for this host');
+  const objects = all.filter((o) => (!a.service || o.tags.service === a.service) && o.pooled !== 'inactive');
+  const what = `${a.host}${a.service ? ` (${a.service})` : ''}`;
+  if (!objects.length) {
     // Every object inactive (or none): depooling has nothing to do; pooling must not touch inactive.
-    const msg = `nothing to do: ${a.host}${a.service ? ` (${a.service})` : ''} has no object that is not inactive`;
     if (direction === 'pool') {
-      const why = `REFUSED: ${a.host}${a.service ? ` (${a.service})` : ''} has no object at pooled=no, only inactive ones (or none): sre.lb.pool never pools inactive objects; set them to no with confctl first if that is really meant`;
+      const why = `REFUSED: ${what} has no object at pooled=no, only inactive ones (or none): sre.lb.pool never pools inactive objects; set them to no with confctl first if that is really meant`;
       ctx.output({ host: a.host, direction, changed: [], refused: why }, why);
       return 1;
     }
-    ctx.output({ host: a.host, direction, changed: [], nothingToDo: true }, msg);
-    return 0;
-  }
-  const [from, to] = direction === 'depool' ? (['yes', 'no'] as const) : (['no', 'yes'] as const);
-  const todo = objects.filter((o) => o.pooled === from);
-  const leftAlone = objects.filter((o) => o.pooled !== from).map((o) => `${shortKey(o.key)}=${o.pooled}`);
-  if (!todo.length) {
-    const msg = `nothing to do: ${a.host} is already ${direction === 'pool' ? 'pooled' : 'depooled'} (${leftAlone.join(', ')})`;
-    ctx.output({ host: a.host, direction, changed: [], nothingToDo: true, state: leftAlone }, msg);
+    ctx.output({ host: a.host, direction, changed: [], nothingToDo: true }, `nothing to do: ${what} has no object that is not inactive`);
     return 0;
   }
   const verifyTimeoutMs = a['verify-timeout'] !== undefined ? parseDuration(a['verify-timeout'], 'verify-timeout') : undefined;
   // An object no LB pool is configured for could never be verified: refused before any write,
   // as the rolling cookbooks do (a deployment hook must not get exit 0 for an unverified change).
+  const from = direction === 'depool' ? 'yes' : 'no';
+  const todo = objects.filter((o) => o.pooled === from);
   const unknown = todo.filter((o) => ports.capacity.poolOf(o) === undefined);
   if (unknown.length) throw new UnknownPoolError(unknown.map((o) => o.key), direction, 'service=');
+  const owners = await ports.store.owners(objects);
+  return direction === 'depool'
+    ? depoolHost(ctx, { engine, ports, objects, todo, owners, marker, what, verifyTimeoutMs, host: a.host })
+    : poolHost(ctx, { engine, objects, todo, owners, marker, what, verifyTimeoutMs, host: a.host });
+}
 
-  if (direction === 'depool') {
+interface PoolStep {
+  engine: EngineDeps;
+  host: string;
+  what: string;
+  objects: PoolObject[];
+  todo: PoolObject[];
+  owners: Map<string, OwnerMarker>;
+  marker: OwnerMarker;
+  verifyTimeoutMs: number | undefined;
+}
+
+/**
+ * sre.lb.depool: take out what is pooled (capacity-checked), record the operator as the owner of
+ * every object of the host that is out (so no run puts it back), verify out on every LB.
+ */
+async function depoolHost(ctx: LbContext, s: PoolStep & { ports: LbPorts }): Promise<number> {
+  const { engine, host, what, objects, todo, owners, marker } = s;
+  const heldBy = [...new Set(objects.filter((o) => o.pooled === 'no').flatMap((o) => (owners.has(o.key) && owners.get(o.key)!.runId !== marker.runId ? [markerText(owners.get(o.key)!)] : [])))];
+  const toMark = objects.filter((o) => o.pooled === 'no' && owners.get(o.key)?.runId !== marker.runId);
+  if (!todo.length && !toMark.length) {
+    const msg = `nothing to do: ${what} is already depooled and recorded as yours (${objects.map((o) => `${shortKey(o.key)}=${o.pooled}`).join(', ')})`;
+    ctx.output({ host, direction: 'depool', changed: [], nothingToDo: true, state: objects.map((o) => `${shortKey(o.key)}=${o.pooled}`) }, msg);
+    return 0;
+  }
+  if (todo.length) {
     const need = new Map<string, number>();
     for (const o of todo) {
-      const p = ports.capacity.poolOf(o);
+      const p = s.ports.capacity.poolOf(o);
       if (p !== undefined) need.set(p, (need.get(p) ?? 0) + 1);
     }
-    const rows = judgeCapacity(need, need.size ? await ports.capacity.capacity([...need.keys()]) : new Map<string, PoolCapacity>());
+    const rows = judgeCapacity(need, need.size ? await s.ports.capacity.capacity([...need.keys()]) : new Map<string, PoolCapacity>());
     if (rows.some((r) => !r.ok)) {
       const msg = capacityMessage(1, rows).replace(/^batch 1: /, '');
       if (!ctx.dryRun) {
-        ctx.output({ host: a.host, direction, refused: msg, capacity: rows }, `REFUSED: ${msg}`);
+        ctx.output({ host, direction: 'depool', refused: msg, capacity: rows }, `REFUSED: ${msg}`);
         return 1;
       }
       ctx.log.warn(msg);
     }
   }
   if (ctx.dryRun) {
-    for (const o of todo) ctx.change?.({ kind: 'conftool', host: a.host, object: shortKey(o.key), from, to });
-    const text = `would set pooled=${to} on ${todo.map((o) => shortKey(o.key)).join(', ')} and verify on every LB${leftAlone.length ? `; left alone: ${leftAlone.join(', ')}` : ''}`;
-    ctx.output({ host: a.host, direction, wouldChange: todo.map((o) => o.key), leftAlone }, text);
+    for (const o of todo) ctx.change?.({ kind: 'conftool', host, object: shortKey(o.key), from: 'yes', to: 'no' });
+    const parts = [todo.length ? `would set pooled=no on ${todo.map((o) => shortKey(o.key)).join(', ')}` : '', toMark.length ? `would record ${marker.runId} as the owner of ${toMark.map((o) => shortKey(o.key)).join(', ')}${heldBy.length ? ` (held out now by ${heldBy.join('; ')})` : ''}` : ''].filter(Boolean);
+    ctx.output({ host, direction: 'depool', wouldChange: todo.map((o) => o.key), wouldRecord: toMark.map((o) => o.key) }, `${parts.join('; ')}, and verify on every LB`);
     return 0;
   }
-  await ctx.lockHosts([a.host]);
-  const task = ctx.progress.task(`${direction} ${a.host}`);
-  task.update(`${direction} ${a.host}: writing conftool`);
-  const res = await ports.store.set(todo, from, to);
-  if (res.failed.length) {
+  const task = ctx.progress.task(`depool ${host}`);
+  task.update(`depool ${host}: writing conftool`);
+  const hold = newHold(host, todo, objects);
+  const w = await writeOut(engine, [hold], marker);
+  // Already out: only the owner changes hands, in a txn that compares the value (still `no`).
+  const marks = toMark.length ? await engine.store.transition(toMark.map((o) => ({ object: o, to: 'no' as const, expect: { pooled: 'no' as const }, owner: { set: marker } }))) : [];
+  const notMarked = marks.flatMap((r, i) => (r.status === 'already' || r.status === 'changed' ? [] : [`${shortKey(toMark[i]!.key)}: ${r.status === 'failed' ? errorText(r.error) : r.status === 'invalid' ? errorText(r.error) : `it is ${r.found?.pooled ?? 'deleted'} now`}`]));
+  if (w.failed.length) {
     task.fail();
-    throw res.failed[0]!.error instanceof Error ? res.failed[0]!.error : new Error(String(res.failed[0]!.error));
-  }
-  for (const s of res.skipped) ctx.log.warn(`${s.key} changed meanwhile (${s.why}); not touched`);
-  const changed = res.changed;
-  if (!changed.length) {
-    // Someone else moved every object between our read and our write: nothing of ours to verify.
-    const why = [...res.already.map((k) => `${shortKey(k)} is already pooled=${to}`), ...res.skipped.map((sk) => `${shortKey(sk.key)}: ${sk.why}`)];
-    task.update(`${direction} ${a.host}: nothing changed`);
-    task.succeed();
-    ctx.output({ host: a.host, direction, changed: [], nothingToDo: true, changedMeanwhile: why, leftAlone }, `nothing changed: ${a.host} changed meanwhile (${why.join('; ')}); left as it is`);
-    return res.skipped.length ? 1 : 0;
-  }
-  task.update(`${direction} ${a.host}: verifying on every LB`);
-  const verifiable = changed.map((c) => ({ key: c.key, tags: c.tags, pooled: c.to, weight: 0 })).filter((o) => ports.capacity.poolOf(o) !== undefined);
-  const v = verifiable.length
-    ? await (direction === 'depool' ? ports.verifier.verifyOut(verifiable, { timeoutMs: verifyTimeoutMs }) : ports.verifier.verifyIn(verifiable, { timeoutMs: verifyTimeoutMs }))
-    : { ok: true, failedHosts: [], report: 'nothing to verify' };
-  ctx.emit({ type: 'verification', direction: direction === 'depool' ? 'out' : 'in', ok: v.ok, hosts: [a.host], failedHosts: v.failedHosts, report: v.report });
-  const data = { host: a.host, direction, changed: changed.map((c) => ({ object: shortKey(c.key), from: c.from, to: c.to })), verified: v.ok, report: v.report, leftAlone };
-  if (v.ok) {
-    // (the renderers append an end message to the title: the title says it, the message is empty)
-    task.update(`${direction} ${a.host}: done, verified on every LB`);
-    task.succeed();
-    ctx.output(data, `${direction === 'pool' ? 'pooled' : 'depooled'} ${changed.map((c) => shortKey(c.key)).join(', ')}; ${v.report}`);
-    return 0;
-  }
-  if (direction === 'pool') {
-    // Fail closed: not back in on every LB → out again, and say what conftool really holds.
-    let back: WriteOutcome;
-    try {
-      back = await ports.store.restore(changed);
-    } catch (err) {
-      back = { changed: [], skipped: [], already: [], failed: changed.map((c) => ({ key: c.key, error: err })) };
-    }
-    const notBack = [
-      ...back.failed.map((f) => `${shortKey(f.key)}: ${f.error instanceof Error ? f.error.message : String(f.error)}`),
-      ...back.skipped.map((sk) => `${shortKey(sk.key)}: ${sk.why}, left as it is`),
-    ];
-    if (!notBack.length) {
-      task.fail('not verified on every LB, depooled again');
-      ctx.leftover?.({ object: a.host, state: 'depooled', why: v.report });
-      ctx.output({ ...data, depooledAgain: true }, `FAILED: ${a.host} was not pooled on every LB, set back to pooled=no:\n${v.report}`);
-      return 1;
-    }
-    task.fail('not verified on every LB, and NOT set back to pooled=no');
-    ctx.leftover?.({ object: a.host, state: `not set back to pooled=no (${notBack.join('; ')})`, why: v.report });
-    ctx.output({ ...data, depooledAgain: false, notSetBack: notBack }, `FAILED: ${a.host} was not pooled on every LB, and setting it back to pooled=no did not happen for ${notBack.join('; ')}:\n${v.report}`);
+    const state = await readBack(engine, objects);
+    ctx.leftover?.({ object: host, state: `unknown after a failed depool: ${state.map(stateText).join(', ')}`, why: errorText(w.failed[0]!.error) });
+    ctx.output({ host, direction: 'depool', failed: w.failed.map((f) => ({ object: shortKey(f.key), error: errorText(f.error) })), now: state }, `FAILED: depooling ${what}: ${errorText(w.failed[0]!.error)}; conftool now: ${state.map(stateText).join(', ')}`);
     return 1;
   }
+  for (const l of hold.leftAsFound) ctx.log.warn(`${shortKey(l.key)}: ${l.why}`);
+  task.update(`depool ${host}: verifying on every LB`);
+  const v = await verifyOut(engine, [hold], { verifyTimeoutMs: s.verifyTimeoutMs });
+  const state = await readBack(engine, objects);
+  const data = { host, direction: 'depool', changed: hold.changes.map((c) => ({ object: shortKey(c.key), from: c.from, to: c.to })), recorded: toMark.filter((_, i) => !notMarked[i]).map((o) => shortKey(o.key)), heldBy, verified: v.reason === undefined, ...(v.reason ? { report: v.reason } : {}), notMarked, now: state };
+  const held = heldBy.length ? `; it was held out by ${heldBy.join('; ')}: that run will not put it back` : '';
+  if (v.reason === undefined && !notMarked.length) {
+    task.update(`depool ${host}: done, verified on every LB`);
+    task.succeed();
+    const did = [hold.changes.length ? `depooled ${hold.changes.map((c) => shortKey(c.key)).join(', ')}` : '', data.recorded.length ? `recorded ${marker.runId} as the owner of ${data.recorded.join(', ')}` : ''].filter(Boolean).join('; ');
+    ctx.output(data, `${did}${held}; every LB has them out (conftool now: ${state.map(stateText).join(', ')})`);
+    return 0;
+  }
   task.fail('not verified on every LB');
-  ctx.output(data, `FAILED: ${a.host} is pooled=no in conftool but not out on every LB:\n${v.report}`);
+  ctx.output(data, `FAILED: ${what}: ${v.reason ?? `the depool was not recorded for ${notMarked.join('; ')}`}; conftool now: ${state.map(stateText).join(', ')}`);
+  return 1;
+}
+
+/**
+ * sre.lb.pool: put back what is at `no` (never inactive), clearing the owner marker; another
+ * owner's marker (a run, another operator) needs a yes at the prompt. Verified in on every LB,
+ * else out again and verified out (fail closed).
+ */
+async function poolHost(ctx: LbContext, s: PoolStep): Promise<number> {
+  const { engine, host, what, objects, todo, owners, marker } = s;
+  if (!todo.length) {
+    const msg = `nothing to do: ${what} is already pooled (${objects.map((o) => `${shortKey(o.key)}=${o.pooled}`).join(', ')})`;
+    ctx.output({ host, direction: 'pool', changed: [], nothingToDo: true, state: objects.map((o) => `${shortKey(o.key)}=${o.pooled}`) }, msg);
+    return 0;
+  }
+  const foreign = todo.flatMap((o) => (owners.has(o.key) && owners.get(o.key)!.runId !== marker.runId ? [{ o, m: owners.get(o.key)! }] : []));
+  if (foreign.length && !ctx.dryRun) {
+    const q = `${what} is held out by ${[...new Set(foreign.map((f) => markerText(f.m)))].join('; ')}. Pool it anyway and clear that?`;
+    let yes = false;
+    try {
+      yes = await ctx.confirm(q);
+    } catch (err) {
+      // no TTY and no --yes: a refusal the operator can act on, not a crash
+      if (!isConfirmationError(err)) throw err;
+      ctx.log.error(err.message);
+    }
+    if (!yes) {
+      const text = `${what}: held out by someone else, not confirmed; nothing changed (answer at the prompt, or pass --yes when not on a terminal)`;
+      ctx.output({ host, direction: 'pool', status: 'not-confirmed', heldBy: foreign.map((f) => ({ object: shortKey(f.o.key), owner: f.m })) }, text);
+      return EXIT_NOT_CONFIRMED;
+    }
+  }
+  if (ctx.dryRun) {
+    for (const o of todo) ctx.change?.({ kind: 'conftool', host, object: shortKey(o.key), from: 'no', to: 'yes' });
+    const held = foreign.length ? `; held out by ${[...new Set(foreign.map((f) => markerText(f.m)))].join('; ')}: would ask before clearing that` : '';
+    ctx.output({ host, direction: 'pool', wouldChange: todo.map((o) => o.key) }, `would set pooled=yes on ${todo.map((o) => shortKey(o.key)).join(', ')} and verify on every LB${held}`);
+    return 0;
+  }
+  const task = ctx.progress.task(`pool ${host}`);
+  task.update(`pool ${host}: writing conftool`);
+  const hold = newHold(host, [], []);
+  hold.changes = todo.map((o) => ({ key: o.key, tags: o.tags, field: 'pooled', from: 'yes', to: 'no', weight: o.weight, ...(o.modRevision ? { modRevision: o.modRevision } : {}) }));
+  const res = await putBack(engine, [hold], {
+    ownerId: marker.runId,
+    owner: marker,
+    verifyTimeoutMs: s.verifyTimeoutMs,
+    // the marker we read (and asked about), or none: one that changed since is a conflict
+    ownerOf: (c) => (owners.has(c.key) ? { mustBe: owners.get(c.key)!.runId } : { clear: true }),
+    afterWrite: async () => task.update(`pool ${host}: verifying on every LB`),
+  });
+  const r = res.hosts[0]!;
+  const state = await readBack(engine, objects);
+  for (const l of hold.leftAsFound) ctx.log.warn(`${shortKey(l.key)}: ${l.why}`);
+  const data = { host, direction: 'pool', status: r.status, ...(r.reason ? { report: r.reason } : {}), leftAsFound: hold.leftAsFound.map((l) => ({ object: shortKey(l.key), why: l.why })), now: state };
+  const now = state.map(stateText).join(', ');
+  if (r.status === 'in' && !hold.leftAsFound.length) {
+    task.update(`pool ${host}: done, verified on every LB`);
+    task.succeed();
+    ctx.output(data, `pooled ${what}: ${now}; every LB has it in`);
+    return 0;
+  }
+  if (r.status === 'in') {
+    task.fail('changed by someone else meanwhile');
+    ctx.output(data, `nothing more changed: ${hold.leftAsFound.map((l) => `${shortKey(l.key)}: ${l.why}`).join('; ')}; conftool now: ${now}`);
+    return 1;
+  }
+  task.fail(r.status === 'out-again' ? 'not verified on every LB, depooled again' : 'not verified on every LB, and NOT back out');
+  ctx.leftover?.({ object: host, state: now, why: r.reason ?? '' });
+  ctx.output(data, `FAILED: ${what}: ${r.reason ?? ''}; conftool now: ${now}`);
   return 1;
 }

@@ -20,15 +20,24 @@ export interface PoolObject {
   tags: PoolTags;
   pooled: Pooled;
   weight: number;
+  /** etcd's mod revision as read (the compare of the next write). */
+  modRevision?: string;
 }
 
-/** A change the run made to one object (structurally @galley/confctl's Change for `pooled`). */
+/**
+ * A change the run made to one object (structurally @galley/confctl's Change for `pooled`), with
+ * what a put-back compares: the weight and mod revision as written.
+ */
 export interface PoolChange {
   key: string;
   tags: PoolTags;
   field: 'pooled';
   from: Pooled;
   to: Pooled;
+  /** The weight the object had when we wrote it (someone changing it meanwhile is left as found). */
+  weight?: number;
+  /** The object's mod revision after our write. */
+  modRevision?: string;
 }
 
 export interface PoolSelector {
@@ -38,24 +47,50 @@ export interface PoolSelector {
   name?: string;
 }
 
-export interface WriteOutcome {
-  /** Objects this call changed, exactly. */
-  changed: PoolChange[];
-  /** Objects left as they were because someone else changed them first (never clobbered). */
-  skipped: { key: string; why: string }[];
-  /** Objects already at the target value (nothing written; e.g. a resumed repool). */
-  already: string[];
-  /** Objects whose write failed (etcd unreachable, fenced, …): their state is unknown. */
-  failed: { key: string; error: unknown }[];
+/** Who took an object out and why (@galley/confctl's OwnerMarker), stored next to the object. */
+export interface OwnerMarker {
+  /** The run id, or `operator:<user>` for a hand depool. */
+  runId: string;
+  user: string;
+  reason: string;
+  /** ISO 8601. */
+  time: string;
 }
+
+/** set: this marker is the owner now; clear: no owner; mustBe: the owner must be this run id (and is cleared). */
+export type OwnerOp = { set: OwnerMarker } | { clear: true } | { mustBe: string };
+
+/** One object from the state it was read in (`expect`) to `to`, in one fenced compare-and-set txn. */
+export interface PoolTransition {
+  object: PoolObject;
+  to: Pooled;
+  /** What must still hold (default: `pooled` as read). A weight someone changed is a conflict. */
+  expect?: { pooled: Pooled; weight?: number };
+  owner?: OwnerOp;
+}
+
+export type PoolTransitionResult =
+  | { status: 'changed'; key: string; change: PoolChange }
+  | { status: 'already'; key: string; pooled: Pooled }
+  | { status: 'changed-by-someone-else'; key: string; found: { pooled: Pooled; weight: number } | null; foundOwner: OwnerMarker | null }
+  | { status: 'invalid'; key: string; error: Error }
+  | { status: 'failed'; key: string; error: unknown };
 
 /** Conftool pool state: every write is one fenced compare-and-set transaction per object. */
 export interface PoolStore {
   select(sel: PoolSelector): Promise<PoolObject[]>;
-  /** Set `pooled` from `from` to `to` on exactly these objects, only where the current value is `from`. */
-  set(objects: readonly PoolObject[], from: Pooled, to: Pooled): Promise<WriteOutcome>;
-  /** Put `from` back on each change, only where the current value is still `to`. */
-  restore(changes: readonly PoolChange[]): Promise<WriteOutcome>;
+  /**
+   * Per object, exactly one result, in order; never throws for one object's problem (it throws only
+   * before anything is written: the run's lock is gone, a bug).
+   */
+  transition(reqs: readonly PoolTransition[]): Promise<PoolTransitionResult[]>;
+  /** The owner markers of these objects, by key (objects without one are absent). */
+  owners(objects: readonly { key: string; tags: PoolTags }[]): Promise<Map<string, OwnerMarker>>;
+  /**
+   * The objects as stored now, by key: a value that is not valid conftool JSON is `{ invalid }`,
+   * a deleted object is absent. What reports are made of (never what the run believes it wrote).
+   */
+  readBack(objects: readonly { key: string; tags: PoolTags }[]): Promise<Map<string, PoolObject | { invalid: string }>>;
 }
 
 export type CommandSpec = { argv: string[]; timeoutMs?: number } | { shell: string; timeoutMs?: number };

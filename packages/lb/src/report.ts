@@ -1,5 +1,6 @@
 import { shortKey } from './plan.js';
 import type { CommandOutput } from './ports.js';
+import { stateText } from './engine.js';
 import type { RollingReport } from './rolling.js';
 
 /** The final report: succeeded, failed (and whether still depooled, why), in flight, not attempted. */
@@ -15,10 +16,14 @@ export function formatReport(r: RollingReport, opts: { runId?: string } = {}): s
         ? `Failed, STILL DEPOOLED: ${f.host} (${f.depooledObjects.map(shortKey).join(', ') || 'no object'}): ${f.reason}`
         : `Failed, back as it was: ${f.host}: ${f.reason}`,
     );
+    // what conftool holds for it now, read back after the run (never what the run believes it wrote)
+    if (f.objects?.length) lines.push(`  now: ${f.objects.map(stateText).join(', ')}`);
   }
   for (const h of r.inFlight) {
     lines.push(`Stopped at ${h.phase}: ${h.host}${h.depooledObjects.length ? `, STILL DEPOOLED: ${h.depooledObjects.map(shortKey).join(', ')}` : ''}`);
+    if (h.objects?.length) lines.push(`  now: ${h.objects.map(stateText).join(', ')}`);
   }
+  for (const l of r.leftAsFound) lines.push(`Left as found: ${l.object} (${l.host}): ${l.why}`);
   if (r.notAttempted.length) lines.push(`Not attempted: ${r.notAttempted.join(', ')}`);
   for (const s of r.skipped) lines.push(`Skipped ${s.host}: ${s.why}`);
   for (const w of r.warnings) lines.push(`Warning: ${w}`);

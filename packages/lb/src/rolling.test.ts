@@ -244,14 +244,20 @@ describe('rolling operation', () => {
     expect(r.status).toBe('failed');
     expect(r.failedBatches).toBe(1);
     expect(r.succeeded).toHaveLength(2);
+    // Put back, but the lagging LB cannot confirm them in either: taken out again (fail closed),
+    // and reported as conftool holds them (out, under the run's marker), not as "put back".
     expect(r.failed.map((f) => [f.host, f.stillDepooled])).toEqual([
-      ['mw1003.eqiad.wmnet', false],
-      ['mw1004.eqiad.wmnet', false],
+      ['mw1003.eqiad.wmnet', true],
+      ['mw1004.eqiad.wmnet', true],
     ]);
-    expect(r.failed[0]!.reason).toMatch(/depool not verified on every LB: lvs1019: still shows the old state/);
+    expect(r.failed[0]!.reason).toMatch(/depool not verified on every LB: lvs1019: still shows the old state.*repool not verified on every LB/);
+    expect(r.failed[0]!.objects?.map((o) => [o.pooled, o.owner?.runId])).toEqual([
+      ['no', 'lb-run'],
+      ['no', 'lb-run'],
+    ]);
     expect(fleet.actions.map((a) => a.host)).toEqual(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']);
-    expect(everythingBack(fleet)).toBe(true);
-    expect(phasesOf(fleet.events, 'mw1003.eqiad.wmnet')).toEqual(['depooling', 'depooled', 'put-back']);
+    expect(fleet.depooledByRun().sort()).toEqual(['mw1003.eqiad.wmnet', 'mw1004.eqiad.wmnet']);
+    expect(phasesOf(fleet.events, 'mw1003.eqiad.wmnet')).toEqual(['depooling', 'depooled', 'failed']);
   });
 
   it('etcd unreachable mid-run: stops before its next write and reports what is left where', async () => {
@@ -343,7 +349,8 @@ describe('rolling operation', () => {
     const fleet2 = FakeFleet.cluster(6);
     const sel = await selectHosts(fleet2.store, { cluster: 'jobrunner' });
     const h = sel.hosts[0]!;
-    await fleet2.store.set(h.depool, 'yes', 'no');
+    // the crashed run's own write (its marker: the journal has no lb-run entry, so the run id)
+    fleet2.byHand(h.depool, 'no', { runId: 'run-2', user: '', reason: '', time: '2026-12-04T00:00:00.000Z' });
     const r2 = await run(fleet2, { batch: '2', resume: { runId: 'run-2', entries: [{ type: 'lb-host-phase', host: h.host, phase: 'depooling', batch: 1, objects: h.depool.map((o) => o.key) }] } });
     expect(r2.status).toBe('succeeded');
     expect(phasesOf(fleet2.events, h.host)).toEqual(['verified-out', 'acting', 'acted', 'repooling', 'repooled', 'done']);
@@ -444,7 +451,7 @@ describe('resume re-checks what the journal says', () => {
   it('a leftover at verified-out that was pooled again by hand is not acted on: conftool and the LBs are checked again first', async () => {
     const { fleet, entries } = await interruptedAtVerifiedOut();
     // the SRE puts mw1003 back by hand (what sre.lb.pool does)
-    await fleet.store.set([...fleet.objects.values()].filter((o) => o.tags.name === 'mw1003.eqiad.wmnet'), 'no', 'yes');
+    fleet.byHand([...fleet.objects.values()].filter((o) => o.tags.name === 'mw1003.eqiad.wmnet'), 'yes', null);
     const before = fleet.actions.length;
     const r = await run(fleet, { batch: '2', select: { cluster: 'jobrunner' }, resume: { runId: 'r1', entries }, scope: { cluster: 'jobrunner' } });
     expect(fleet.actions.slice(before).filter((a) => a.host === 'mw1003.eqiad.wmnet')).toEqual([]);
@@ -485,7 +492,7 @@ describe('resume re-checks what the journal says', () => {
     fleet.behaviour.set('mw1001.eqiad.wmnet', 'action-fails');
     const r1 = await run(fleet, { batch: '1', select: { cluster: 'jobrunner' } });
     expect(r1.failed).toEqual([expect.objectContaining({ host: 'mw1001.eqiad.wmnet', stillDepooled: true })]);
-    await fleet.store.set([...fleet.objects.values()].filter((o) => o.tags.name === 'mw1001.eqiad.wmnet'), 'no', 'yes');
+    fleet.byHand([...fleet.objects.values()].filter((o) => o.tags.name === 'mw1001.eqiad.wmnet'), 'yes', null);
     fleet.behaviour.delete('mw1001.eqiad.wmnet');
     const r2 = await run(fleet, { batch: '1', select: { cluster: 'jobrunner' }, resume: { runId: 'r1', entries: [...fleet.journalEntries] } });
     expect(r2.stopReason).toBeUndefined();
@@ -753,8 +760,8 @@ describe('moving window (window=moving)', () => {
       emit(e);
       // once mw1002 is restarted: the operator puts it back in, and takes mw1005 (not started yet) out
       if (e.type === 'host-phase' && e.host === hosts[1] && e.phase === 'acted') {
-        void fleet.store.set(objectsOf(hosts[1]), 'no', 'yes');
-        void fleet.store.set(objectsOf(hosts[4]!), 'yes', 'no');
+        fleet.byHand(objectsOf(hosts[1]), 'yes', null);
+        fleet.byHand(objectsOf(hosts[4]!), 'no', { runId: 'operator:alice', user: 'alice', reason: 'debug', time: '2026-12-04T00:00:00.000Z' });
       }
     };
     const selection = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner' });
@@ -763,7 +770,7 @@ describe('moving window (window=moving)', () => {
     // mw1005: found already no at its turn, nothing written, not put back into traffic
     expect(objectsOf(hosts[4]!).map((o) => o.pooled)).toEqual(['no', 'no']);
     expect(fleet.writes.slice(writesBefore).filter((w) => w.key.includes(hosts[4]!)).map((w) => `${w.from}>${w.to}`)).toEqual(['yes>no', 'yes>no']); // the operator's two
-    expect(r.warnings.filter((w) => w.includes(hosts[4]!) && /already pooled=no when depooling; not touched/.test(w)).length).toBe(2);
+    expect(r.warnings.filter((w) => w.includes(hosts[4]!) && /held out by operator:alice \(alice: debug\); left to them/.test(w)).length).toBe(2);
     // mw1002: the operator's yes stands; the run's repool found it changed and wrote nothing
     expect(objectsOf(hosts[1]!).map((o) => o.pooled)).toEqual(['yes', 'yes']);
     // writes to mw1002: the run's depool, then the operator's repool, and nothing after

@@ -6,7 +6,6 @@
  * keeps a journal for --resume, and does not sleep after the last batch.
  */
 import { isLockFailure } from '@galley/core';
-import { isGalleyError } from '@galley/errors';
 import { batchSizeAt, checkNotWholeCluster, planBatches, type BatchSpec } from './batches.js';
 import { CapacityError, ResumeMismatchError, UnknownPoolError } from './errors.js';
 import type {
@@ -17,12 +16,12 @@ import type {
   JournalEntry,
   LbEvent,
   LbPorts,
+  OwnerMarker,
   PoolCapacity,
   PoolChange,
-  PoolObject,
-  WriteOutcome,
 } from './ports.js';
-import { escapeRegex, mustBeOut, shortKey, type HostPlan, type Selection } from './select.js';
+import { errorText, newHold, putBack as engineBack, readBack, verifyOut, writeOut, type EngineDeps, type Hold, type ObjectState } from './engine.js';
+import { mustBeOut, shortKey, type HostPlan, type Selection } from './select.js';
 
 export interface HealthCheck {
   command: CommandSpec;
@@ -56,6 +55,11 @@ export interface RollingOptions {
   resume?: { runId: string; entries: readonly JournalEntry[] };
   /** What was asked for (journaled; a resume with a different scope is refused). */
   scope?: RunScope;
+  /**
+   * The owner marker written with every depool (run id, user, reason, time). A resumed run keeps
+   * the run id of the run that took the hosts out, so it can put them back.
+   */
+  owner?: OwnerMarker;
 }
 
 /** The selection arguments a resume must repeat. */
@@ -74,9 +78,11 @@ export interface FailedHost {
   reason: string;
   /** True when the host is still out of (some of) its pools because of this run. */
   stillDepooled: boolean;
-  /** The conftool objects this run left at pooled=no. */
+  /** The conftool objects this run left at pooled=no (read back: `no` and carrying this run's marker). */
   depooledObjects: string[];
   batch: number;
+  /** Every object of the host as conftool holds it after the run (read back, never what was written). */
+  objects?: ObjectState[];
 }
 
 export interface RollingReport {
@@ -84,7 +90,9 @@ export interface RollingReport {
   succeeded: string[];
   failed: FailedHost[];
   /** Hosts stopped mid-way (interrupted): their phase, and what is still depooled. */
-  inFlight: { host: string; phase: HostPhase; depooledObjects: string[]; batch: number }[];
+  inFlight: { host: string; phase: HostPhase; depooledObjects: string[]; batch: number; objects?: ObjectState[] }[];
+  /** Objects someone else changed while the run held them (or just before it wrote), left as found. */
+  leftAsFound: { host: string; object: string; why: string }[];
   notAttempted: string[];
   skipped: { host: string; why: string }[];
   batches: { batch: number; hosts: string[]; ok: boolean; reason?: string }[];
@@ -95,14 +103,19 @@ export interface RollingReport {
   warnings: string[];
 }
 
-interface HostState {
+/** A host's hold (engine.ts: what to take, what must be out, what this run holds) and its place in the run. */
+interface HostState extends Hold {
   plan: HostPlan;
   phase: HostPhase;
-  /** What this run (or the run it resumes) changed on the host: the only things repooled. */
-  changes: PoolChange[];
   batch: number;
   reason?: string;
   stillDepooled: boolean;
+  /** leftAsFound entries already reported. */
+  noted: number;
+}
+
+function hostState(plan: HostPlan, phase: HostPhase, changes: PoolChange[] = [], batch = 0): HostState {
+  return { ...newHold(plan.host, plan.depool, mustBeOut(plan)), changes, plan, phase, batch, stillDepooled: false, noted: 0 };
 }
 
 /** Stops the run: nothing more is written (etcd unreachable, journal lost, fencing failed…). */
@@ -113,15 +126,6 @@ const CONTINUE_PHASES: ReadonlySet<HostPhase> = new Set(['depooling', 'depooled'
 
 export function commandText(c: CommandSpec): string {
   return 'shell' in c ? c.shell : c.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
-}
-
-function errorText(err: unknown): string {
-  if (isGalleyError(err)) return `${err.message} [${err.code}]`;
-  return err instanceof Error ? err.message : String(err);
-}
-
-function asObject(c: PoolChange, pooled: PoolObject['pooled']): PoolObject {
-  return { key: c.key, tags: c.tags, pooled, weight: 0 };
 }
 
 /** Objects to depool whose pool is unknown can never be verified: refuse the whole run up front. */
@@ -263,72 +267,38 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     await setPhase(hs, 'failed', (s) => ({ reason: s.reason, stillDepooled: s.stillDepooled, changes: s.changes }));
   };
 
-  const byHost = (keys: readonly { key: string }[], list: readonly HostState[]): Set<HostState> => {
-    const hostOf = new Map<string, HostState>();
-    for (const s of list) for (const c of s.changes) hostOf.set(c.key, s);
-    const out = new Set<HostState>();
-    for (const k of keys) {
-      const s = hostOf.get(k.key);
-      if (s) out.add(s);
-    }
-    return out;
-  };
+  const engine: EngineDeps = { store: ports.store, verifier: ports.verifier, capacity: ports.capacity, clock: ports.clock, emit };
+  // A resumed run keeps the id of the run that took its hosts out: its markers are what it puts back.
+  const resumedOwner = opts.resume ? ([...opts.resume.entries].find((e) => e.type === 'lb-run' && typeof e.owner === 'string')?.owner as string | undefined) ?? opts.resume.runId : undefined;
+  const owner: OwnerMarker = { ...(opts.owner ?? { runId: 'lb-run', user: '', reason: '', time: new Date(ports.clock.now()).toISOString() }), ...(resumedOwner ? { runId: resumedOwner } : {}) };
+  const backOpts = (no: number): { ownerId: string; owner: OwnerMarker; verifyTimeoutMs: number | undefined; batch: number } => ({ ownerId: owner.runId, owner, verifyTimeoutMs: opts.verifyTimeoutMs, batch: no });
 
-  /** Put back a batch's changes after a failed depool verification or a failed write. */
-  const putBack = async (hs: readonly HostState[], why: string): Promise<void> => {
-    const withChanges = hs.filter((s) => s.changes.length);
-    const res = await ports.store.restore(withChanges.flatMap((s) => s.changes));
-    const stuck = byHost(res.failed, withChanges);
-    for (const sk of res.skipped) warn(`${sk.key} was changed by someone else meanwhile; left as it is (${sk.why})`);
-    const back = hs.filter((s) => !stuck.has(s));
-    for (const s of back) {
-      s.reason = why;
-      s.stillDepooled = false;
-      s.changes = [];
+  /** Objects someone else changed, found by the engine: said once each. */
+  const noteLeft = (hs: readonly HostState[]): void => {
+    for (const st of hs) {
+      for (const l of st.leftAsFound.slice(st.noted)) warn(`${shortKey(l.key)}: ${l.why}`);
+      st.noted = st.leftAsFound.length;
     }
-    await setPhase(back, 'put-back', (s) => ({ reason: s.reason }));
-    if (stuck.size) {
-      await fail([...stuck], `${why}; putting it back failed: ${errorText(res.failed[0]?.error)}`, () => true);
-      throw new StopRun(`cannot write conftool: ${errorText(res.failed[0]?.error)}`);
-    }
-  };
-
-  const applyDepool = (hs: readonly HostState[], res: WriteOutcome): void => {
-    const stateOf = new Map(hs.map((s) => [s.plan.host, s]));
-    for (const c of res.changed) stateOf.get(c.tags.name)?.changes.push(c);
-    for (const sk of res.skipped) warn(`${sk.key} changed since it was read (${sk.why}); not touched by this run`);
-    for (const k of res.already) warn(`${k} was already pooled=no when depooling; not touched by this run`);
   };
 
   /**
-   * Are these hosts out of their pools? First conftool, re-read now: every object of the selected
-   * services must be `no` or `inactive` (ours are `no`; one someone set back to `yes` means the
-   * host is not out). Then every LB of every pool: disabled and not pooled, or absent. Returns why
-   * not, or undefined when every host is out.
+   * Put back a batch's hosts that were never acted on (a failed depool verification or write):
+   * what is back in on every LB is 'put-back'; what is not was taken out again (failed, depooled).
    */
-  const checkOut = async (hs: readonly HostState[], no: number): Promise<string | undefined> => {
-    const objects = new Map<string, PoolObject>();
-    for (const s of hs) {
-      for (const o of mustBeOut(s.plan)) objects.set(o.key, o);
-      for (const c of s.changes) if (!objects.has(c.key)) objects.set(c.key, asObject(c, 'no'));
+  const putBack = async (hs: readonly HostState[], why: string, no: number): Promise<void> => {
+    const withChanges = hs.filter((st) => st.changes.length);
+    const res = await engineBack(engine, withChanges, backOpts(no));
+    noteLeft(hs);
+    const bad = res.hosts.filter((h) => h.status !== 'in');
+    const badSet = new Set<Hold>(bad.map((h) => h.hold));
+    const back = hs.filter((st) => !badSet.has(st));
+    for (const st of back) {
+      st.reason = why;
+      st.stillDepooled = false;
     }
-    let current: PoolObject[];
-    try {
-      const names = [...new Set(hs.map((s) => s.plan.host))];
-      current = await ports.store.select({ name: names.map(escapeRegex).join('|') });
-    } catch (err) {
-      return `cannot re-read conftool to check the hosts are out (${errorText(err)})`;
-    }
-    const now = new Map(current.map((o) => [o.key, o]));
-    const inConftool = [...objects.values()].filter((o) => now.get(o.key)?.pooled === 'yes').map((o) => shortKey(o.key));
-    if (inConftool.length) return `not out of its pools: ${inConftool.join(', ')} ${inConftool.length === 1 ? 'is' : 'are'} pooled=yes in conftool`;
-    // Objects without a PyBal pool serve no LB traffic; the ones to depool were refused up front.
-    const toVerify = [...objects.values()].filter((o) => ports.capacity.poolOf(o) !== undefined).map((o) => ({ ...o, pooled: now.get(o.key)?.pooled ?? o.pooled }));
-    if (!toVerify.length) return undefined;
-    const t0 = ports.clock.now();
-    const v = await ports.verifier.verifyOut(toVerify, { timeoutMs: opts.verifyTimeoutMs });
-    emit({ type: 'verification', batch: no, direction: 'out', ok: v.ok, hosts: hs.map((s) => s.plan.host), failedHosts: v.failedHosts, report: v.report, elapsedMs: ports.clock.now() - t0 });
-    return v.ok ? undefined : `depool not verified on every LB: ${v.report}`;
+    await setPhase(back, 'put-back', (st) => ({ reason: st.reason }));
+    for (const b of bad) await fail([b.hold as HostState], `${why}; ${b.reason ?? ''}`, () => true);
+    if (res.failed.length) throw new StopRun(`cannot write conftool: ${errorText(res.failed[0]?.error)}`);
   };
 
   const runBatch = async (hs: HostState[], no: number, of: number, resume = false): Promise<boolean> => {
@@ -343,36 +313,31 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     }
     const goOn = (): boolean => signal?.aborted !== true;
 
-    // 1. depool the recorded pooled=yes objects, one fenced CAS write per object
-    const fresh = hs.filter((s) => s.phase === 'pending');
-    const toWrite = fresh.filter((s) => s.plan.depool.length);
-    const nothing = fresh.filter((s) => !s.plan.depool.length);
+    // 1. take out the recorded pooled=yes objects: one fenced CAS txn per object, our owner marker in it
+    const fresh = hs.filter((st) => st.phase === 'pending');
+    const toWrite = fresh.filter((st) => st.take.length);
+    const nothing = fresh.filter((st) => !st.take.length);
     if (toWrite.length) {
-      await setPhase(toWrite, 'depooling', (s) => ({ objects: s.plan.depool.map((o) => o.key) }));
-      let res: WriteOutcome;
-      try {
-        res = await ports.store.set(toWrite.flatMap((s) => s.plan.depool), 'yes', 'no');
-      } catch (err) {
-        res = { changed: [], skipped: [], already: [], failed: toWrite.flatMap((s) => s.plan.depool).map((o) => ({ key: o.key, error: err })) };
-      }
-      applyDepool(toWrite, res);
-      if (res.failed.length) {
-        const err = res.failed[0]?.error;
-        await putBack(toWrite, `depool failed: ${errorText(err)}`);
+      await setPhase(toWrite, 'depooling', (st) => ({ objects: st.take.map((o) => o.key) }));
+      const w = await writeOut(engine, toWrite, owner);
+      noteLeft(toWrite);
+      if (w.failed.length) {
+        const err = w.failed[0]?.error;
+        await putBack(toWrite, `depool failed: ${errorText(err)}`, no);
         throw new StopRun(`cannot write conftool: ${errorText(err)}`);
       }
-      await setPhase(toWrite, 'depooled', (s) => ({ changes: s.changes }));
+      await setPhase(toWrite, 'depooled', (st) => ({ changes: st.changes }));
     }
     // Hosts with nothing to depool are not out yet for all that: they are verified like the others.
     if (nothing.length) await setPhase(nothing, 'depooled', () => ({ changes: [] }));
 
     // 2. verify out, on every LB, every object of the selected services of every host of the batch
     // (not only what this run wrote); on failure no action runs and the batch is put back
-    const unverified = hs.filter((s) => s.phase === 'depooled');
+    const unverified = hs.filter((st) => st.phase === 'depooled');
     if (unverified.length) {
-      const notOut = await checkOut(unverified, no);
-      if (notOut !== undefined) {
-        await putBack(unverified, notOut);
+      const v = await verifyOut(engine, unverified, { verifyTimeoutMs: opts.verifyTimeoutMs, batch: no });
+      if (v.reason !== undefined) {
+        await putBack(unverified, v.reason, no);
         return false;
       }
       await setPhase(unverified, 'verified-out');
@@ -391,7 +356,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
         if (isLockFailure(err)) {
           // The runner checks its locks before any command starts: nothing ran, so the hosts are
           // put back (if that write fails too, they are reported still depooled).
-          await putBack(ready, `action not started: ${errorText(err)}`);
+          await putBack(ready, `action not started: ${errorText(err)}`, no);
         } else {
           await fail(ready, `the action did not complete (${errorText(err)}): outcome unknown, left depooled (check it, then \`cookbook sre.lb.pool host=…\`)`, (s) => s.changes.length > 0);
         }
@@ -442,52 +407,22 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
       if (!goOn()) return false;
     }
 
-    // 5. repool exactly what was depooled
+    // 5. put back exactly what was taken out (only what still carries our marker), 6. verified in
+    // on every LB; a host not back everywhere is taken out again and verified out (fail closed)
     const repoolFrom: ReadonlySet<HostPhase> = new Set(hc ? ['healthy', 'repooling', 'repooled'] : ['acted', 'healthy', 'repooling', 'repooled']);
-    const toRepool = hs.filter((s) => repoolFrom.has(s.phase));
-    const withChanges = toRepool.filter((s) => s.changes.length);
-    // Objects someone else changed while we had them out: neither clobbered nor verified.
-    const notOurs = new Set<string>();
+    const toRepool = hs.filter((st) => repoolFrom.has(st.phase));
+    const withChanges = toRepool.filter((st) => st.changes.length);
+    const done = toRepool.filter((st) => !st.changes.length);
     if (withChanges.length) {
-      await setPhase(withChanges.filter((s) => s.phase !== 'repooled'), 'repooling');
-      let res: WriteOutcome;
-      try {
-        res = await ports.store.restore(withChanges.flatMap((s) => s.changes));
-      } catch (err) {
-        res = { changed: [], skipped: [], already: [], failed: withChanges.flatMap((s) => s.changes).map((c) => ({ key: c.key, error: err })) };
+      await setPhase(withChanges.filter((st) => st.phase !== 'repooled'), 'repooling');
+      const res = await engineBack(engine, withChanges, { ...backOpts(no), afterWrite: (back) => setPhase(withChanges.filter((st) => back.includes(st)), 'repooled') });
+      noteLeft(withChanges);
+      for (const r of res.hosts) {
+        const st = r.hold as HostState;
+        if (r.status === 'in') done.push(st);
+        else await fail([st], r.reason ?? 'not put back', () => true);
       }
-      if (res.failed.length) {
-        const stuck = byHost(res.failed, withChanges);
-        await fail([...stuck], `repool failed: ${errorText(res.failed[0]?.error)}`, () => true);
-        throw new StopRun(`cannot write conftool: ${errorText(res.failed[0]?.error)}`);
-      }
-      for (const sk of res.skipped) {
-        notOurs.add(sk.key);
-        warn(`${sk.key} was changed by someone else while depooled; not repooled (${sk.why})`);
-      }
-      await setPhase(withChanges, 'repooled');
-    }
-
-    // 6. verify in on every LB; a host not back everywhere is depooled again (fail closed)
-    const inObjects = withChanges.flatMap((s) => s.changes.filter((c) => !notOurs.has(c.key)).map((c) => asObject(c, c.from)));
-    const done = toRepool.filter((s) => !s.changes.length);
-    if (inObjects.length) {
-      const t0 = ports.clock.now();
-      const v = await ports.verifier.verifyIn(inObjects, { timeoutMs: opts.verifyTimeoutMs });
-      emit({ type: 'verification', batch: no, direction: 'in', ok: v.ok, hosts: withChanges.map((s) => s.plan.host), failedHosts: v.failedHosts, report: v.report, elapsedMs: ports.clock.now() - t0 });
-      const notIn = new Set(v.ok ? [] : v.failedHosts.length ? v.failedHosts : withChanges.map((s) => s.plan.host));
-      const bad = withChanges.filter((s) => notIn.has(s.plan.host));
-      done.push(...withChanges.filter((s) => !notIn.has(s.plan.host)));
-      if (bad.length) {
-        let res: WriteOutcome;
-        try {
-          res = await ports.store.set(bad.flatMap((s) => s.changes.map((c) => asObject(c, 'yes'))), 'yes', 'no');
-        } catch (err) {
-          res = { changed: [], skipped: [], already: [], failed: bad.flatMap((s) => s.changes).map((c) => ({ key: c.key, error: err })) };
-        }
-        await fail(bad, `repool not verified on every LB, depooled again: ${v.report}`, () => true);
-        if (res.failed.length) throw new StopRun(`cannot write conftool: ${errorText(res.failed[0]?.error)}`);
-      }
+      if (res.failed.length) throw new StopRun(`cannot write conftool: ${errorText(res.failed[0]?.error)}`);
     }
     await setPhase(done, 'done');
     await flushJournal();
@@ -510,7 +445,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
       // repool, and its host is no longer out.
       const now = new Map(plan.objects.map((o) => [o.key, o.pooled]));
       const changes = r.changes.filter((c) => now.get(c.key) === 'no');
-      const s: HostState = { plan, phase: r.phase, changes, batch: r.batch, reason: r.reason, stillDepooled: (r.stillDepooled ?? false) && changes.length > 0 };
+      const s: HostState = { ...hostState(plan, r.phase, changes, r.batch), ...(r.reason !== undefined ? { reason: r.reason } : {}), stillDepooled: (r.stillDepooled ?? false) && changes.length > 0 };
       if (r.phase === 'done') {
         carried.set(host, s);
       } else if (r.phase === 'failed') {
@@ -548,7 +483,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
 
   const queue: HostState[] = selection.hosts
     .filter((h) => !carried.has(h.host) && !leftovers.some((l) => l.plan.host === h.host))
-    .map((plan) => ({ plan, phase: 'pending', changes: [], batch: 0, stillDepooled: false }));
+    .map((plan) => hostState(plan, 'pending'));
   for (const s of [...leftovers, ...queue]) states.set(s.plan.host, s);
   const planned = planBatches(queue.map((s) => s.plan.host), spec, n);
   emit({
@@ -700,8 +635,8 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
 
   ports.executor.prepare?.(queue.slice(0, batchSizeAt(spec, 0, n)).map((s) => s.plan.host));
   try {
-    if (!opts.resume && opts.scope) {
-      await ports.journal.append({ type: 'lb-run', scope: opts.scope }).catch((err: unknown) => {
+    if (!opts.resume) {
+      await ports.journal.append({ type: 'lb-run', ...(opts.scope ? { scope: opts.scope } : {}), owner: owner.runId }).catch((err: unknown) => {
         throw new StopRun(`cannot write the run journal (${errorText(err)})`, { cause: err });
       });
     }
@@ -713,6 +648,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
           type: 'lb-run',
           ...(opts.scope ? { scope: opts.scope } : {}),
           resumedFrom: runId,
+          owner: owner.runId,
           carried: Object.fromEntries([...carried].map(([h, s]) => [h, { phase: s.phase, changes: s.changes, reason: s.reason, stillDepooled: s.stillDepooled, batch: s.batch }])),
         })
         .catch((err: unknown) => {
@@ -786,12 +722,33 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
   if (stopReason) emit({ type: 'stopped', reason: stopReason });
 
   const all = [...states.values()];
+  // The report is conftool read back, object by object: what each host that did not simply finish
+  // holds now, and which of its objects are out under this run's marker (the real leftovers).
+  const toRead = all.filter((st) => st.phase !== 'pending' && (st.phase !== 'done' || st.leftAsFound.length));
+  const readKeys = new Map<string, { key: string; tags: HostPlan['objects'][number]['tags'] }>();
+  for (const st of toRead) {
+    for (const o of st.plan.objects) readKeys.set(o.key, o);
+    for (const c of st.changes) readKeys.set(c.key, c);
+  }
+  const states2 = await readBack(engine, [...readKeys.values()]);
+  const stateOf = new Map([...readKeys.keys()].map((k, i) => [k, states2[i]!]));
+  const objectsOf = (st: HostState): ObjectState[] => [...new Set([...st.plan.objects.map((o) => o.key), ...st.changes.map((c) => c.key)])].flatMap((k) => (stateOf.has(k) ? [stateOf.get(k)!] : []));
+  const oursOut = (st: HostState): string[] => {
+    const keys = [...new Set([...st.plan.objects.map((o) => o.key), ...st.changes.map((c) => c.key)])];
+    // conftool unreadable: what the run last knew it holds, said as such by the `unknown` states
+    if (keys.some((k) => stateOf.get(k)?.pooled === 'unknown')) return st.changes.map((c) => c.key);
+    return keys.filter((k) => stateOf.get(k)?.pooled === 'no' && stateOf.get(k)?.owner?.runId === owner.runId);
+  };
   const failed: FailedHost[] = all
-    .filter((s) => s.phase === 'failed' || s.phase === 'put-back')
-    .map((s) => ({ host: s.plan.host, reason: s.reason ?? 'unknown', stillDepooled: s.phase === 'failed' && s.stillDepooled, depooledObjects: s.phase === 'failed' && s.stillDepooled ? s.changes.map((c) => c.key) : [], batch: s.batch }));
+    .filter((st) => st.phase === 'failed' || st.phase === 'put-back')
+    .map((st) => {
+      const out = oursOut(st);
+      return { host: st.plan.host, reason: st.reason ?? 'unknown', stillDepooled: out.length > 0, depooledObjects: out, batch: st.batch, objects: objectsOf(st) };
+    });
   const inFlight = all
-    .filter((s) => s.phase !== 'pending' && s.phase !== 'done' && s.phase !== 'failed' && s.phase !== 'put-back')
-    .map((s) => ({ host: s.plan.host, phase: s.phase, depooledObjects: s.phase === 'repooled' ? [] : s.changes.map((c) => c.key), batch: s.batch }));
+    .filter((st) => st.phase !== 'pending' && st.phase !== 'done' && st.phase !== 'failed' && st.phase !== 'put-back')
+    .map((st) => ({ host: st.plan.host, phase: st.phase, depooledObjects: oursOut(st), batch: st.batch, objects: objectsOf(st) }));
+  const leftAsFound = all.flatMap((st) => st.leftAsFound.map((l) => ({ host: st.plan.host, object: shortKey(l.key), why: l.why })));
   const succeeded = all.filter((s) => s.phase === 'done' && !carried.has(s.plan.host)).map((s) => s.plan.host);
   const notAttempted = all.filter((s) => s.phase === 'pending').map((s) => s.plan.host);
   const status: RollingReport['status'] = refused
@@ -801,7 +758,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
       : failed.length || inFlight.length || notAttempted.length || stopReason
         ? 'failed'
         : 'succeeded';
-  return { status, succeeded, failed, inFlight, notAttempted, skipped, batches, failedBatches, ...(stopReason ? { stopReason } : {}), outputs, warnings };
+  return { status, succeeded, failed, inFlight, notAttempted, skipped, batches, failedBatches, ...(stopReason ? { stopReason } : {}), outputs, warnings, leftAsFound };
 }
 
 /** Convenience for callers that want the refusal as an error (pool/depool cookbooks). */

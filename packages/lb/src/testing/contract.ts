@@ -15,7 +15,9 @@ export interface PoolStoreFixture {
   /** Read the current value directly (not through the store). */
   read(host: string): Promise<Pooled | undefined>;
   /** Someone else's write (not through the store). */
-  write(host: string, pooled: Pooled): Promise<void>;
+  write(host: string, pooled: Pooled, weight?: number): Promise<void>;
+  /** Someone else writes garbage (not conftool JSON) to the host's nginx object. */
+  corrupt(host: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -46,49 +48,77 @@ export function describePoolStoreContract(name: string, factory: () => Promise<P
       await expect(f.store.select({ ...sel(), service: 'ngin' })).resolves.toEqual([]);
     });
 
-    it('sets yes → no only where the value is yes; no and inactive are not written', async () => {
+    const marker = (runId: string) => ({ runId, user: 'tester', reason: 'contract', time: '2026-12-04T00:00:00.000Z' });
+    const mine = async (i: 0 | 1 | 2) => (await f.store.select(sel())).filter((o) => o.tags.name === f.hosts[i]);
+
+    it('takes out yes → no with the owner marker, in the same write; no and inactive are conflicts, not writes', async () => {
       const objs = (await f.store.select(sel())).filter((o) => f.hosts.includes(o.tags.name));
-      const res = await f.store.set(objs, 'yes', 'no');
-      expect(res.changed.map((c) => [c.tags.name, c.from, c.to])).toEqual([[f.hosts[0], 'yes', 'no']]);
-      expect(res.failed).toEqual([]);
-      expect(res.already).toEqual([objs.find((o) => o.tags.name === f.hosts[1])!.key]);
-      expect(res.skipped.map((s) => s.key)).toEqual([objs.find((o) => o.tags.name === f.hosts[2])!.key]);
+      const res = await f.store.transition(objs.map((o) => ({ object: o, to: 'no', expect: { pooled: 'yes' }, owner: { set: marker('run-a') } })));
+      const by = new Map(objs.map((o, i) => [o.tags.name, res[i]!]));
+      expect(by.get(f.hosts[0])).toMatchObject({ status: 'changed', change: { from: 'yes', to: 'no' } });
+      expect(by.get(f.hosts[1])).toMatchObject({ status: 'changed-by-someone-else', found: { pooled: 'no' } });
+      expect(by.get(f.hosts[2])).toMatchObject({ status: 'changed-by-someone-else', found: { pooled: 'inactive' } });
       expect(await f.read(f.hosts[0])).toBe('no');
       expect(await f.read(f.hosts[1])).toBe('no');
       expect(await f.read(f.hosts[2])).toBe('inactive');
+      const owners = await f.store.owners(objs);
+      expect([...owners.keys()]).toEqual([objs.find((o) => o.tags.name === f.hosts[0])!.key]);
+      expect([...owners.values()][0]).toMatchObject({ runId: 'run-a', reason: 'contract' });
     });
 
-    it('restores exactly what it changed, and never clobbers a later change by someone else', async () => {
-      const objs = (await f.store.select(sel())).filter((o) => o.tags.name === f.hosts[0]);
-      const { changed } = await f.store.set(objs, 'yes', 'no');
-      expect(changed).toHaveLength(1);
-      const back = await f.store.restore(changed);
-      expect(back.changed.map((c) => [c.tags.name, c.from, c.to])).toEqual([[f.hosts[0], 'no', 'yes']]);
+    it('puts back only while the object holds what we wrote and carries our marker, and clears the marker', async () => {
+      const objs = await mine(0);
+      const [out] = await f.store.transition([{ object: objs[0]!, to: 'no', expect: { pooled: 'yes' }, owner: { set: marker('run-a') } }]);
+      if (out?.status !== 'changed') throw new Error(`expected changed, got ${JSON.stringify(out)}`);
+      const c = out.change;
+      const back = { object: { key: c.key, tags: c.tags, pooled: 'no' as const, weight: c.weight ?? 0 }, to: 'yes' as const, expect: { pooled: 'no' as const, weight: c.weight! }, owner: { mustBe: 'run-a' } };
+      // another run's id is not ours: hands off
+      expect((await f.store.transition([{ ...back, owner: { mustBe: 'run-b' } }]))[0]).toMatchObject({ status: 'changed-by-someone-else', foundOwner: { runId: 'run-a' } });
+      expect(await f.read(f.hosts[0])).toBe('no');
+      expect((await f.store.transition([back]))[0]).toMatchObject({ status: 'changed', change: { from: 'no', to: 'yes' } });
       expect(await f.read(f.hosts[0])).toBe('yes');
-      // a second restore is a no-op
-      const again = await f.store.restore(changed);
-      expect(again.changed).toEqual([]);
-      expect(again.already).toEqual([changed[0]!.key]);
-      // someone else sets it inactive while we have it out: restore leaves it
-      const { changed: c2 } = await f.store.set(objs, 'yes', 'no');
-      await f.write(f.hosts[0], 'inactive');
-      const res = await f.store.restore(c2);
-      expect(res.changed).toEqual([]);
-      expect(res.skipped.map((s) => s.key)).toEqual([c2[0]!.key]);
-      expect(await f.read(f.hosts[0])).toBe('inactive');
+      expect((await f.store.owners(objs)).size).toBe(0);
+      // a second put-back finds it at yes: a conflict, nothing written
+      expect((await f.store.transition([back]))[0]).toMatchObject({ status: 'changed-by-someone-else', found: { pooled: 'yes' } });
     });
 
-    it('does not write an object someone else changed since it was read', async () => {
-      const objs = (await f.store.select(sel())).filter((o) => o.tags.name === f.hosts[0]);
-      await f.write(f.hosts[0], 'no');
-      const res = await f.store.set(objs, 'yes', 'no');
-      expect(res.changed).toEqual([]);
-      expect(res.already).toEqual([objs[0]!.key]);
+    it("an operator's marker on an object we hold out makes it theirs: our put-back leaves it", async () => {
+      const objs = await mine(0);
+      const [out] = await f.store.transition([{ object: objs[0]!, to: 'no', expect: { pooled: 'yes' }, owner: { set: marker('run-a') } }]);
+      if (out?.status !== 'changed') throw new Error('expected changed');
+      const [now] = await mine(0);
+      // the operator depools what is already out: only the marker changes hands
+      expect((await f.store.transition([{ object: now!, to: 'no', expect: { pooled: 'no' }, owner: { set: marker('operator:alice') } }]))[0]).toMatchObject({ status: 'already' });
+      const c = out.change;
+      const res = await f.store.transition([{ object: { key: c.key, tags: c.tags, pooled: 'no', weight: c.weight ?? 0 }, to: 'yes', expect: { pooled: 'no' }, owner: { mustBe: 'run-a' } }]);
+      expect(res[0]).toMatchObject({ status: 'changed-by-someone-else', found: { pooled: 'no' }, foundOwner: { runId: 'operator:alice' } });
+      expect(await f.read(f.hosts[0])).toBe('no');
+    });
+
+    it('never clobbers a change by someone else: inactive, a new weight, a deleted or corrupt value', async () => {
+      const objs = await mine(0);
+      const [out] = await f.store.transition([{ object: objs[0]!, to: 'no', expect: { pooled: 'yes' }, owner: { set: marker('run-a') } }]);
+      if (out?.status !== 'changed') throw new Error('expected changed');
+      const c = out.change;
+      const back = { object: { key: c.key, tags: c.tags, pooled: 'no' as const, weight: c.weight ?? 0 }, to: 'yes' as const, expect: { pooled: 'no' as const, weight: c.weight! }, owner: { mustBe: 'run-a' } };
+      await f.write(f.hosts[0], 'no', 42);
+      expect((await f.store.transition([back]))[0]).toMatchObject({ status: 'changed-by-someone-else', found: { pooled: 'no', weight: 42 } });
       await f.write(f.hosts[0], 'inactive');
-      const res2 = await f.store.set(objs, 'yes', 'no');
-      expect(res2.changed).toEqual([]);
-      expect(res2.skipped).toHaveLength(1);
+      expect((await f.store.transition([back]))[0]).toMatchObject({ status: 'changed-by-someone-else', found: { pooled: 'inactive' } });
       expect(await f.read(f.hosts[0])).toBe('inactive');
+      await f.corrupt(f.hosts[0]);
+      expect((await f.store.transition([back]))[0]).toMatchObject({ status: 'invalid' });
+      const rb = await f.store.readBack(objs);
+      expect(rb.get(objs[0]!.key)).toMatchObject({ invalid: expect.any(String) });
+    });
+
+    it('does not write an object someone else changed since it was read; reads back what is stored', async () => {
+      const objs = await mine(0);
+      await f.write(f.hosts[0], 'no');
+      expect((await f.store.transition([{ object: objs[0]!, to: 'no', expect: { pooled: 'yes' }, owner: { set: marker('run-a') } }]))[0]).toMatchObject({ status: 'changed-by-someone-else', found: { pooled: 'no' } });
+      expect((await f.store.owners(objs)).size).toBe(0);
+      const rb = await f.store.readBack(objs);
+      expect(rb.get(objs[0]!.key)).toMatchObject({ pooled: 'no', tags: { name: f.hosts[0] } });
     });
   });
 }

@@ -20,9 +20,10 @@ import type {
   PoolChange,
   PoolObject,
   PoolSelector,
+  OwnerMarker,
   PoolStore,
+  PoolTransitionResult,
   Pooled,
-  WriteOutcome,
 } from '../ports.js';
 
 export { describePoolStoreContract, type PoolStoreFixture } from './contract.js';
@@ -65,6 +66,11 @@ export class FakeFleet {
   /** Hosts with an actionMs, in the order their action finished. */
   readonly actionsDone: string[] = [];
   readonly violations: string[] = [];
+  /** Owner markers by object key (written in the same "txn" as the object). */
+  readonly owners = new Map<string, OwnerMarker>();
+  /** Objects whose stored value is garbage (a hand edit): every write to them is `invalid`. */
+  readonly corrupt = new Set<string>();
+  private revision = 1;
   readonly behaviour = new Map<string, HostBehaviour>();
   readonly lbMode = new Map<string, LbMode>();
   /** hosts whose service is down: LBs see them as not up. */
@@ -157,7 +163,22 @@ export class FakeFleet {
     o.pooled = to;
     this.writes.push({ key: o.key, from, to, t: this.clock.now() });
     this.maxDepooledHosts = Math.max(this.maxDepooledHosts, this.depooledByRun().length);
-    return { key: o.key, tags: { ...o.tags }, field: 'pooled', from, to };
+    o.modRevision = String(++this.revision);
+    return { key: o.key, tags: { ...o.tags }, field: 'pooled', from, to, weight: o.weight, modRevision: o.modRevision };
+  }
+
+  /**
+   * Someone else's write (an operator's confctl, sre.lb.pool/depool, a crashed run): sets `pooled`
+   * on these objects, and the owner marker: a marker to set, null to clear it, undefined to leave it.
+   */
+  byHand(objects: readonly { key: string }[], to: Pooled, owner?: OwnerMarker | null): void {
+    for (const want of objects) {
+      const o = this.objects.get(want.key);
+      if (!o) continue;
+      if (o.pooled !== to) this.write(o, to);
+      if (owner === null) this.owners.delete(o.key);
+      else if (owner) this.owners.set(o.key, owner);
+    }
   }
 
   readonly store: PoolStore = {
@@ -167,37 +188,50 @@ export class FakeFleet {
         .filter((o) => (['dc', 'cluster', 'service', 'name'] as const).every((t) => !rx[t] || rx[t].test(o.tags[t])))
         .map((o) => ({ ...o, tags: { ...o.tags } }));
     },
-    set: async (objects, from, to) => {
-      const out: WriteOutcome = { changed: [], skipped: [], already: [], failed: [] };
-      for (const want of objects) {
-        const o = this.objects.get(want.key);
+    transition: async (reqs) => {
+      const out: PoolTransitionResult[] = [];
+      for (const r of reqs) {
+        const key = r.object.key;
+        const o = this.objects.get(key);
         try {
           this.checkWrite();
         } catch (error) {
-          out.failed.push({ key: want.key, error });
+          out.push({ status: 'failed', key, error });
           continue;
         }
-        if (!o) out.skipped.push({ key: want.key, why: 'deleted' });
-        else if (o.pooled === to) out.already.push(o.key);
-        else if (o.pooled !== from) out.skipped.push({ key: o.key, why: `pooled=${o.pooled}, expected ${from}` });
-        else out.changed.push(this.write(o, to));
+        const owner = this.owners.get(key) ?? null;
+        if (!o) {
+          out.push({ status: 'changed-by-someone-else', key, found: null, foundOwner: owner });
+          continue;
+        }
+        if (this.corrupt.has(key)) {
+          out.push({ status: 'invalid', key, error: new Error(`${key}: not valid JSON`) });
+          continue;
+        }
+        const expect = r.expect ?? { pooled: r.object.pooled };
+        const holds = o.pooled === expect.pooled && (expect.weight === undefined || o.weight === expect.weight);
+        const ownerOk = !r.owner || !('mustBe' in r.owner) || owner?.runId === r.owner.mustBe;
+        if (!holds || !ownerOk) {
+          out.push({ status: 'changed-by-someone-else', key, found: { pooled: o.pooled, weight: o.weight }, foundOwner: owner });
+          continue;
+        }
+        if (r.owner && 'set' in r.owner) this.owners.set(key, r.owner.set);
+        else if (r.owner) this.owners.delete(key);
+        if (o.pooled === r.to) {
+          out.push({ status: 'already', key, pooled: o.pooled });
+          continue;
+        }
+        out.push({ status: 'changed', key, change: this.write(o, r.to) });
       }
       return out;
     },
-    restore: async (changes) => {
-      const out: WriteOutcome = { changed: [], skipped: [], already: [], failed: [] };
-      for (const c of changes) {
-        const o = this.objects.get(c.key);
-        try {
-          this.checkWrite();
-        } catch (error) {
-          out.failed.push({ key: c.key, error });
-          continue;
-        }
-        if (!o) out.skipped.push({ key: c.key, why: 'deleted' });
-        else if (o.pooled === c.from) out.already.push(o.key);
-        else if (o.pooled !== c.to) out.skipped.push({ key: o.key, why: `pooled=${o.pooled}, expected ${c.to}` });
-        else out.changed.push(this.write(o, c.from));
+    owners: async (objects) => new Map(objects.flatMap((o) => (this.owners.has(o.key) ? [[o.key, this.owners.get(o.key)!] as const] : []))),
+    readBack: async (objects) => {
+      const out = new Map<string, PoolObject | { invalid: string }>();
+      for (const want of objects) {
+        const o = this.objects.get(want.key);
+        if (!o) continue;
+        out.set(want.key, this.corrupt.has(want.key) ? { invalid: 'not valid JSON' } : { ...o, tags: { ...o.tags } });
       }
       return out;
     },
