@@ -86,7 +86,7 @@ export async function writeOut(deps: EngineDeps, holds: readonly Hold[], owner: 
  * Are these hosts out? conftool re-read now (every object that must be out is `no`/`inactive`: one
  * someone set back to `yes` means not out), then every LB of every pool. Undefined when all are out.
  */
-export async function verifyOut(deps: EngineDeps, holds: readonly Hold[], opts: { verifyTimeoutMs?: number | undefined; batch?: number } = {}): Promise<{ reason?: string; failedHosts: string[] }> {
+export async function verifyOut(deps: EngineDeps, holds: readonly Hold[], opts: { verifyTimeoutMs?: number | undefined; batch?: number } = {}): Promise<{ reason?: string; failedHosts: string[]; report?: string }> {
   const objects = new Map<string, PoolObject>();
   for (const h of holds) {
     for (const o of h.mustBeOut) objects.set(o.key, o);
@@ -107,9 +107,9 @@ export async function verifyOut(deps: EngineDeps, holds: readonly Hold[], opts: 
   }
   // Objects without a PyBal pool serve no LB traffic; the ones to take out were refused up front.
   const toVerify = [...objects.values()].filter((o) => deps.capacity.poolOf(o) !== undefined).map((o) => ({ ...o, pooled: now.get(o.key)?.pooled ?? o.pooled }));
-  if (!toVerify.length) return { failedHosts: [] };
+  if (!toVerify.length) return { failedHosts: [], report: 'no object with an LB pool to verify' };
   const v = await timed(deps, 'out', holds, toVerify, opts);
-  return v.ok ? { failedHosts: [] } : { reason: `depool not verified on every LB: ${v.report}`, failedHosts: v.failedHosts.length ? v.failedHosts : holds.map((h) => h.host) };
+  return v.ok ? { failedHosts: [], report: v.report } : { reason: `depool not verified on every LB: ${v.report}`, failedHosts: v.failedHosts.length ? v.failedHosts : holds.map((h) => h.host) };
 }
 
 async function timed(deps: EngineDeps, direction: 'out' | 'in', holds: readonly Hold[], objects: PoolObject[], opts: { verifyTimeoutMs?: number | undefined; batch?: number }): Promise<LbVerification> {
@@ -173,7 +173,7 @@ export interface PutBackOptions {
  * and up); a host that is not is taken out again and verified out. An object someone else changed
  * or took over meanwhile is left as found and reported, and no longer ours.
  */
-export async function putBack(deps: EngineDeps, holds: readonly Hold[], opts: PutBackOptions): Promise<{ hosts: PutBackHost[]; failed: { key: string; host: string; error: unknown }[] }> {
+export async function putBack(deps: EngineDeps, holds: readonly Hold[], opts: PutBackOptions): Promise<{ hosts: PutBackHost[]; failed: { key: string; host: string; error: unknown }[]; report?: string }> {
   const reqs = holds.flatMap((h) => h.changes.map((c) => ({ h, c })));
   let res: PoolTransitionResult[];
   try {
@@ -245,7 +245,7 @@ export async function putBack(deps: EngineDeps, holds: readonly Hold[], opts: Pu
     if (f.length) out.push({ hold: h, status: 'stuck', reason: `putting it back failed: ${errorText(f[0]!.error)}` });
     else out.push({ hold: h, status: 'in' });
   }
-  return { hosts: out, failed };
+  return { hosts: out, failed, ...(report ? { report } : {}) };
 }
 
 /** One object as read back for a report: its key, and what conftool holds now. */

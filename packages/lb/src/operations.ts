@@ -554,7 +554,7 @@ async function depoolHost(ctx: LbContext, s: PoolStep & { ports: LbPorts }): Pro
     task.update(`depool ${host}: done, verified on every LB`);
     task.succeed();
     const did = [hold.changes.length ? `depooled ${hold.changes.map((c) => shortKey(c.key)).join(', ')}` : '', data.recorded.length ? `recorded ${marker.runId} as the owner of ${data.recorded.join(', ')}` : ''].filter(Boolean).join('; ');
-    ctx.output(data, `${did}${held}; every LB has them out (conftool now: ${state.map(stateText).join(', ')})`);
+    ctx.output(data, `${did}${held}; ${v.report ?? 'every LB has them out'} (conftool now: ${state.map(stateText).join(', ')})`);
     return 0;
   }
   task.fail('not verified on every LB');
@@ -612,12 +612,14 @@ async function poolHost(ctx: LbContext, s: PoolStep): Promise<number> {
   const r = res.hosts[0]!;
   const state = await readBack(engine, objects);
   for (const l of hold.leftAsFound) ctx.log.warn(`${shortKey(l.key)}: ${l.why}`);
-  const data = { host, direction: 'pool', status: r.status, ...(r.reason ? { report: r.reason } : {}), leftAsFound: hold.leftAsFound.map((l) => ({ object: shortKey(l.key), why: l.why })), now: state };
+  const back = todo.filter((o) => !hold.leftAsFound.some((l) => l.key === o.key));
+  // `changed`: what is pooled now because of this run (read back below; out again means nothing)
+  const data = { host, direction: 'pool', status: r.status, changed: r.status === 'in' ? back.map((o) => ({ object: shortKey(o.key), from: 'no', to: 'yes' })) : [], verified: r.status === 'in', depooledAgain: r.status === 'out-again', report: r.reason ?? res.report ?? '', leftAsFound: hold.leftAsFound.map((l) => ({ object: shortKey(l.key), why: l.why })), now: state };
   const now = state.map(stateText).join(', ');
   if (r.status === 'in' && !hold.leftAsFound.length) {
     task.update(`pool ${host}: done, verified on every LB`);
     task.succeed();
-    ctx.output(data, `pooled ${what}: ${now}; every LB has it in`);
+    ctx.output(data, `pooled ${todo.map((o) => shortKey(o.key)).join(', ')}; ${res.report ?? 'every LB has it in'} (conftool now: ${now})`);
     return 0;
   }
   if (r.status === 'in') {
