@@ -2,7 +2,7 @@
 // architecture's boundaries (cookbooks never import network libraries; one process.exit per binary).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
-import importX from 'eslint-plugin-import-x';
+import importX, { createNodeResolver } from 'eslint-plugin-import-x';
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '.lab/**', 'coverage/**', '**/*.d.ts'] },
@@ -13,9 +13,12 @@ export default tseslint.config(
       parserOptions: { project: ['./tsconfig.test.json'], tsconfigRootDir: import.meta.dirname },
     },
     plugins: { 'import-x': importX },
-    settings: { 'import-x/resolver': { node: { extensions: ['.ts', '.js'] } } },
+    // Resolve as TypeScript does under NodeNext: `./x.js` is ./x.ts in the sources.
+    settings: { 'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js', '.mjs'], extensionAlias: { '.js': ['.ts', '.js'] } })] },
     rules: {
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      // Another package is reached through its name and an entry it exports (scripts/check-edges.mjs checks the entry).
+      'import-x/no-relative-packages': 'error',
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],

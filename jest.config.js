@@ -1,18 +1,27 @@
 // Two projects: `unit` (pure logic and fakes; loopback only, enforced by a setup file) and
 // `integration` (the lab: real etcd, real sshd hosts, PyBal simulators over HTTP).
 // Tests run from TypeScript sources through @swc/jest; `tsc` type-checks separately.
+import fs from 'node:fs';
+import path from 'node:path';
+
 const transform = {
   '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'es6' } }],
 };
-const moduleNameMapper = {
-  '^@galley/([a-z-]+)/testing$': '<rootDir>/packages/$1/src/testing/index.ts',
-  '^@galley/([a-z-]+)/errors$': '<rootDir>/packages/$1/src/errors.ts',
-  '^@galley/remote/nodeset$': '<rootDir>/packages/remote/src/nodeset.ts',
-  '^@galley/core/locks$': '<rootDir>/packages/core/src/locks/index.ts',
-  '^@galley/pybal/service$': '<rootDir>/packages/pybal/src/service.ts',
-  '^@galley/([a-z-]+)$': '<rootDir>/packages/$1/src/index.ts',
-  '^(\\.{1,2}/.*)\\.js$': '$1',
-};
+// Every entry a workspace package exports (package.json `exports`: ./dist/X.js) maps to its source
+// (src/X.ts), so tests run the code they see and can reach nothing a package does not export.
+const moduleNameMapper = {};
+for (const dir of fs.readdirSync(path.join(import.meta.dirname, 'packages')).sort()) {
+  const file = path.join(import.meta.dirname, 'packages', dir, 'package.json');
+  if (!fs.existsSync(file)) continue;
+  const { name, exports = {} } = JSON.parse(fs.readFileSync(file, 'utf8'));
+  for (const [entry, target] of Object.entries(exports)) {
+    const js = typeof target === 'string' ? target : target.default;
+    const src = js.replace(/^\.\/dist\//, `<rootDir>/packages/${dir}/src/`).replace(/\.js$/, '.ts');
+    const spec = name + entry.slice(1);
+    moduleNameMapper[`^${spec.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`] = src;
+  }
+}
+moduleNameMapper['^(\\.{1,2}/.*)\\.js$'] = '$1';
 const common = {
   rootDir: import.meta.dirname,
   testEnvironment: 'node',

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { type AnyCookbook, type ArgSpec, discover, resolveLockSpec, runnerArgSpec } from '@galley/core';
 // The CLI's own yargs builder (cookbooks may not import yargs themselves).
-import { cookbookHelp } from '../packages/cli/src/args.js';
+import { cookbookHelp } from '@galley/cli';
 import { OWNERS } from './owners.js';
 
 const ROOT = import.meta.dirname;

@@ -15,7 +15,8 @@ const N = Number(process.argv[2] ?? 300);
 const RUNS = Number(process.argv[3] ?? 15);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-bench-cli-'));
 const tree = path.join(dir, 'cookbooks');
-const core = path.resolve(import.meta.dirname, '../../core/dist/index.js');
+// the generated cookbooks live outside the workspace: they import @galley/core by its resolved URL
+const core = import.meta.resolve('@galley/core');
 
 // 300 cookbooks: 5 top groups × 6 subgroups × 10 cookbooks, each a real defineCookbook module.
 let made = 0;

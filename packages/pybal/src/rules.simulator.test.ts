@@ -3,8 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 // prediction must equal the number of depools that keep the pool at its threshold, for every mix
 // of states. In wikitech mode PyBal itself refuses the next one; in upstream mode (coordinator.py)
 // it accepts every admin depool, so galley's own capacity check is the only guard.
-import { PoolCoordinator, type Coordinator, type PybalMode } from '../../lab/src/pybal/coordinator.js';
-import { UpstreamCoordinator } from '../../lab/src/pybal/upstream.js';
+import { PoolCoordinator, UpstreamCoordinator, type Coordinator, type PybalMode } from '@galley/lab';
 import type { LbServerView } from './parse.js';
 import { canTakeOut, countsFromConftool, countsFromView, minUpEnabled, type ConftoolPooled } from './rules.js';
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 
 const here = import.meta.dirname;
 const root = path.resolve(here, '../../..');
-const { startLab } = await import(path.join(root, 'packages/lab/dist/index.js'));
+const { startLab } = await import('@galley/lab');
 const { NodeSet } = await import(path.join(here, '../dist/index.js'));
 const { parse: parseYaml } = await import('yaml');
 

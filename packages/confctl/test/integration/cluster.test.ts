@@ -2,7 +2,7 @@ import { describe, expect, it, jest } from '@jest/globals';
 import { Etcd3 } from 'etcd3';
 import { Conftool, EtcdKv, connectEtcd, inverseOf, type KvStore, type WatchEvent } from '@galley/confctl';
 // See contract.test.ts for why the lab is imported from its sources.
-import { privateLab, replyEatingProxy } from '../../../lab/src/testing/index.js';
+import { privateLab, replyEatingProxy } from '@galley/lab/testing';
 
 jest.setTimeout(120000);
 

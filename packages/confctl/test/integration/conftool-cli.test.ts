@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { Etcd3 } from 'etcd3';
 // See contract.test.ts for why the lab is imported from its sources.
-import { sharedLab } from '../../../lab/src/testing/index.js';
+import { sharedLab } from '@galley/lab/testing';
 
 const BIN = path.resolve(import.meta.dirname, '../../dist/bin.js');
 

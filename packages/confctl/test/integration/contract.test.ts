@@ -3,7 +3,7 @@ import { Conftool, connectEtcd } from '@galley/confctl';
 import { describeConftoolContract } from '@galley/confctl/testing';
 // @galley/lab depends on @galley/confctl (it seeds with sync), so a package dependency back would be a
 // cycle; the tests reach the lab's sources directly (jest runs sources anyway).
-import { sharedLab } from '../../../lab/src/testing/index.js';
+import { sharedLab } from '@galley/lab/testing';
 
 // The same contract as the in-memory store, against the lab's real etcd. Each test uses its own
 // namespace, so the lab's seeded /conftool tree is untouched.
