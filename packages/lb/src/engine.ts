@@ -109,7 +109,18 @@ export async function verifyOut(deps: EngineDeps, holds: readonly Hold[], opts: 
   const toVerify = [...objects.values()].filter((o) => deps.capacity.poolOf(o) !== undefined).map((o) => ({ ...o, pooled: now.get(o.key)?.pooled ?? o.pooled }));
   if (!toVerify.length) return { failedHosts: [], report: 'no object with an LB pool to verify' };
   const v = await timed(deps, 'out', holds, toVerify, opts);
-  return v.ok ? { failedHosts: [], report: v.report } : { reason: `depool not verified on every LB: ${v.report}`, failedHosts: v.failedHosts.length ? v.failedHosts : holds.map((h) => h.host) };
+  if (!v.ok) return { reason: `depool not verified on every LB: ${v.report}`, failedHosts: v.failedHosts.length ? v.failedHosts : holds.map((h) => h.host) };
+  // Out on every LB is not enough: PyBal's own coordinator.py takes every admin depool out whatever
+  // the threshold (only the Wikitech page's PyBal refuses one). If something else left a pool we took
+  // servers from after the capacity check (a host failed, an operator depooled one), the pool is now
+  // below its threshold in these same answers: nothing may act while it is.
+  const ours = new Set(holds.flatMap((h) => h.changes).map((c) => deps.capacity.poolOf(asObject(c, 'no'))));
+  const short = (v.lbs ?? []).filter((l) => l.capacity?.below && ours.has(l.pool));
+  if (short.length) {
+    const why = short.map((l) => `${l.pool} on ${l.lb} (${l.capacity!.upEnabled} of ${l.capacity!.total} up and enabled, threshold ${l.capacity!.threshold})`).join('; ');
+    return { reason: `out on every LB, but below the depool threshold with this batch out: ${why}; not acting while it is`, failedHosts: holds.map((h) => h.host) };
+  }
+  return { failedHosts: [], report: v.report };
 }
 
 async function timed(deps: EngineDeps, direction: 'out' | 'in', holds: readonly Hold[], objects: PoolObject[], opts: { verifyTimeoutMs?: number | undefined; batch?: number }): Promise<LbVerification> {

@@ -140,6 +140,8 @@ export interface LbSeen {
   error?: string;
   /** Per host: the LB's view (null: not listed in the pool; {error}: no usable answer), and why it is not the state asked for. */
   hosts: { host: string; seen: { enabled: boolean; up: boolean; pooled: boolean } | null | { error: string }; ok: boolean; why?: string }[];
+  /** The pool in that answer: up+enabled servers, total, threshold, and whether it is below the threshold (PyBal's canDepool() false). */
+  capacity?: { upEnabled: number; total: number; threshold: number; below: boolean };
 }
 
 /** Every LB of every affected pool is asked; ok only when all agree (bounded by a deadline). */

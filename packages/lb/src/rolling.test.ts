@@ -217,6 +217,31 @@ describe('rolling operation', () => {
     expect(r2.notAttempted).toHaveLength(4);
   });
 
+  // Someone else's host fails between the capacity check and the depool: the pool would be below
+  // its threshold while the batch acts. The Wikitech page's PyBal keeps the batch pooled (verify out
+  // fails); PyBal's own coordinator.py takes it out anyway, so the run checks the pool's numbers in
+  // its verification too. Either way nothing acts and the batch is put back.
+  it.each(['wikitech', 'upstream'] as const)('a host failing right after the capacity check (PyBal %s): nothing acts, the batch is put back', async (pybalMode) => {
+    const fleet = FakeFleet.cluster(4, { pybalMode });
+    fleet.onWrite = (key, to) => {
+      if (to === 'no' && key.endsWith('/nginx/mw1001.eqiad.wmnet')) fleet.down.add('mw1004.eqiad.wmnet');
+    };
+    const r = await run(fleet, { batch: '2' });
+    expect(fleet.violations).toEqual([]);
+    expect(fleet.actions).toEqual([]);
+    expect(r.status).toBe('failed');
+    expect(r.failed.map((f) => [f.host, f.stillDepooled])).toEqual([
+      ['mw1001.eqiad.wmnet', false],
+      ['mw1002.eqiad.wmnet', false],
+    ]);
+    expect(r.failed[0]!.reason).toMatch(
+      pybalMode === 'wikitech'
+        ? /^depool not verified on every LB: lvs1019 keeps mw1001\.eqiad\.wmnet pooled/
+        : /^out on every LB, but below the depool threshold with this batch out: eqiad_jobrunner_(nginx|php-fpm) on lvs1019 \(1 of 4 up and enabled, threshold 0\.5\).*; not acting while it is$/,
+    );
+    expect(everythingBack(fleet)).toBe(true);
+  });
+
   it.each(['down', 'error'] as const)('an LB that is %s refuses the batch before any change', async (mode) => {
     const fleet = FakeFleet.cluster(6);
     fleet.lbMode.set('lvs1020', mode);

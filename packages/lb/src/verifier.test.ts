@@ -49,7 +49,9 @@ describe('pybalVerifier against two fake LBs', () => {
     a.set('jobrunner_nginx', h1, OUT);
     const again = await verifier.verifyOut([obj], { timeoutMs: 800 });
     expect(again).toMatchObject({ ok: true, failedHosts: [], deadlineMs: 800 });
-    expect(again.lbs).toEqual(['lvs1019', 'lvs1020'].map((lb) => ({ pool: 'jobrunner_nginx', lb, ok: true, asked: 1, hosts: [{ host: h1, seen: { ...OUT, weight: 10 }, ok: true }] })));
+    // The pool's numbers in that answer too (its one server is out: below its threshold).
+    const capacity = { upEnabled: 0, total: 1, threshold: 0.5, below: true };
+    expect(again.lbs).toEqual(['lvs1019', 'lvs1020'].map((lb) => ({ pool: 'jobrunner_nginx', lb, ok: true, asked: 1, hosts: [{ host: h1, seen: { ...OUT, weight: 10 }, ok: true }], capacity })));
     expect(again.report).toMatch(/^verified mw1001\.eqiad\.wmnet depooled on lvs1019, lvs1020 \(1 round, \d\.\d s\)$/);
   });
 

@@ -88,10 +88,12 @@ describe('PybalService against two fake LBs', () => {
     const v = await fast.verifyDepooled([node(h1), node(h2)], { timeoutMs: 3000 });
     expect(v).toMatchObject({ ok: true, expected: 'depooled', hosts: [h1, h2], deadlineMs: 3000, disagreements: [] });
     const out = V(false, true, false);
+    // The pool's numbers in each answer (6 servers, 2 of them out: 4 up and enabled, at least 3 needed).
+    const capacity = { upEnabled: 4, total: 6, threshold: 0.5, below: false };
     expect(v.lbs).toEqual([
       // lvs1019 agreed at once: asked in the first round and in the confirming one only
-      { pool: 'jobrunner_nginx', lb: 'lvs1019', ok: true, asked: 2, hosts: [{ host: h1, seen: out, ok: true }, { host: h2, seen: out, ok: true }] },
-      { pool: 'jobrunner_nginx', lb: 'lvs1020', ok: true, asked: v.rounds, hosts: [{ host: h1, seen: out, ok: true }, { host: h2, seen: out, ok: true }] },
+      { pool: 'jobrunner_nginx', lb: 'lvs1019', ok: true, asked: 2, hosts: [{ host: h1, seen: out, ok: true }, { host: h2, seen: out, ok: true }], capacity },
+      { pool: 'jobrunner_nginx', lb: 'lvs1020', ok: true, asked: v.rounds, hosts: [{ host: h1, seen: out, ok: true }, { host: h2, seen: out, ok: true }], capacity },
     ]);
     expect(a.requests).toHaveLength(2);
     expect(b.requests).toHaveLength(v.rounds);

@@ -4,7 +4,7 @@ import type { LoadBalancerRef, PybalClient } from './client.js';
 import { PybalErrorCode } from './errors.js';
 import { hostList, renderStatus, renderVerification } from './render.js';
 import type { Alerts, LbServerView } from './parse.js';
-import { canTakeOut, countsFromView, explainKeptPooled, minUpEnabled, type ConftoolPooled, type PoolCounts } from './rules.js';
+import { canDepool, canTakeOut, countsFromView, explainKeptPooled, minUpEnabled, type ConftoolPooled, type PoolCounts } from './rules.js';
 import type { NodeTagsLike, PoolRef, PybalTopology } from './topology.js';
 
 /** What the service needs from a conftool object; @galley/confctl's ConftoolNode fits. */
@@ -50,6 +50,13 @@ export interface LbCheck {
   hosts: HostSeen[];
   /** Rounds in which this LB was asked about this pool: one that agreed is not asked while others catch up. */
   asked: number;
+  /**
+   * The pool in this LB's last answer (when it answered): its up+enabled servers, its total, and
+   * whether that is below its depool threshold (PyBal's canDepool() false). PyBal's own
+   * coordinator.py never refuses an admin depool, so "out on every LB" alone does not say the
+   * pool kept its threshold.
+   */
+  capacity?: { upEnabled: number; total: number; threshold: number; below: boolean };
 }
 
 export interface Verification {
@@ -503,7 +510,9 @@ function checkOf(p: PairState, pairs: readonly PairState[], expected: Expected, 
     const agreeing = pairs.filter((q) => q !== p && q.pool === p.pool && q.last?.ok && ok(q.last.view.get(host))).map((q) => q.lb.name);
     return { host, seen: v, ok: false, why: whyNot(expected, v, { lb: p.lb.name, host, pool: p.pool, counts, agreeing }) };
   });
-  return { ...base, ok: hosts.every((h) => h.ok), hosts };
+  const threshold = p.pool.depoolThreshold;
+  const capacity = { upEnabled: counts.upEnabled, total: counts.total, threshold, below: !canDepool(counts.upEnabled, counts.total, threshold) };
+  return { ...base, ok: hosts.every((h) => h.ok), hosts, capacity };
 }
 
 /**

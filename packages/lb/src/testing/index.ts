@@ -38,6 +38,12 @@ export interface FakeFleetOptions {
   threshold?: number;
   /** Services without a PyBal pool (poolOf → undefined). */
   unpooledServices?: string[];
+  /**
+   * Whose PyBal the LBs are (as `galley-lab up --pybal-mode`): `wikitech` (default) keeps a
+   * disabled server pooled while leaving would breach the threshold; `upstream` (coordinator.py)
+   * takes every disabled server out, and force-pools enabled down ones to meet it.
+   */
+  pybalMode?: 'wikitech' | 'upstream';
 }
 
 function regexFor(expr: string | undefined): RegExp | undefined {
@@ -91,6 +97,9 @@ export class FakeFleet {
   maxActing = 0;
   /** Called when the action starts on a host (to inject aborts mid-batch). */
   onAction?: (host: string) => void;
+  /** Called after each conftool write (to make something happen right after a depool). */
+  onWrite?: (key: string, to: Pooled) => void;
+  readonly pybalMode: 'wikitech' | 'upstream';
   private healthTries = new Map<string, number>();
   private unpooled: Set<string>;
 
@@ -98,6 +107,7 @@ export class FakeFleet {
     this.lbs = opts.lbs ?? ['lvs1019', 'lvs1020'];
     this.threshold = opts.threshold ?? 0.5;
     this.unpooled = new Set(opts.unpooledServices ?? []);
+    this.pybalMode = opts.pybalMode ?? 'wikitech';
     for (const h of opts.hosts) {
       const dc = h.dc ?? 'eqiad';
       const cluster = h.cluster ?? 'jobrunner';
@@ -139,13 +149,17 @@ export class FakeFleet {
     return [...this.objects.values()].filter((o) => this.poolName(o) === pool && o.pooled !== 'inactive');
   }
 
-  /** PyBal's view of one server: enabled∧up is pooled; otherwise kept pooled when leaving would breach the threshold. */
+  /**
+   * PyBal's view of one server: enabled∧up is pooled; otherwise kept pooled when leaving would
+   * breach the threshold (upstream: never a disabled one).
+   */
   lbView(o: PoolObject): { pooled: boolean; enabled: boolean; up: boolean } {
     const pool = this.poolName(o);
     const enabled = o.pooled === 'yes';
     const up = !this.down.has(o.tags.name);
     if (o.pooled === 'inactive' || pool === undefined) return { pooled: false, enabled, up };
     if (enabled && up) return { pooled: true, enabled, up };
+    if (!enabled && this.pybalMode === 'upstream') return { pooled: false, enabled, up };
     const members = this.poolMembers(pool);
     const upEnabled = members.filter((m) => m.pooled === 'yes' && !this.down.has(m.tags.name)).length;
     return { pooled: upEnabled < members.length * this.threshold, enabled, up };
@@ -164,6 +178,7 @@ export class FakeFleet {
     this.writes.push({ key: o.key, from, to, t: this.clock.now() });
     this.maxDepooledHosts = Math.max(this.maxDepooledHosts, this.depooledByRun().length);
     o.modRevision = String(++this.revision);
+    this.onWrite?.(o.key, to);
     return { key: o.key, tags: { ...o.tags }, field: 'pooled', from, to, weight: o.weight, modRevision: o.modRevision };
   }
 
@@ -260,7 +275,15 @@ export class FakeFleet {
     }
     if (failed.size) this.clock.t += timeoutMs;
     else this.clock.t += 300;
-    return { ok: failed.size === 0, failedHosts: [...failed], report: lines.join('; ') || 'all LBs agree' };
+    // Each pool as every LB shows it (they agree here), as PybalService's verification reports it.
+    const pools = [...new Set(objects.map((o) => this.poolName(o)).filter((p): p is string => p !== undefined))];
+    const lbs = pools.flatMap((pool) => {
+      const members = this.poolMembers(pool);
+      const upEnabled = members.filter((m) => m.pooled === 'yes' && !this.down.has(m.tags.name)).length;
+      const capacity = { upEnabled, total: members.length, threshold: this.threshold, below: upEnabled < members.length * this.threshold };
+      return this.lbs.filter((lb) => (this.lbMode.get(lb) ?? 'up') === 'up').map((lb) => ({ pool, lb, ok: true, hosts: [], capacity }));
+    });
+    return { ok: failed.size === 0, failedHosts: [...failed], report: lines.join('; ') || 'all LBs agree', lbs };
   }
 
   readonly verifier: LbVerifier = {
@@ -308,6 +331,14 @@ export class FakeFleet {
         // the run depooled that object or it was `no` (or anything else) before the run.
         for (const o of this.objects.values()) {
           if (o.tags.name === host && !this.notSelected.has(o.tags.service) && this.lbView(o).pooled) this.violations.push(`action on ${host} while ${o.key} is pooled on the LBs`);
+        }
+        // Invariant: no action while a pool the run took this host out of is below its threshold.
+        for (const o of this.objects.values()) {
+          const pool = this.poolName(o);
+          if (o.tags.name !== host || pool === undefined || this.initial.get(o.key) !== 'yes' || o.pooled === 'yes') continue;
+          const members = this.poolMembers(pool);
+          const upEnabled = members.filter((m) => m.pooled === 'yes' && !this.down.has(m.tags.name)).length;
+          if (upEnabled < members.length * this.threshold) this.violations.push(`action on ${host} while pool ${pool} is below its depool threshold (${upEnabled} of ${members.length} up and enabled)`);
         }
         this.actions.push({ host, cmds, t: this.clock.now() });
         if (b === 'down-after-action') this.down.add(host);
