@@ -28,7 +28,7 @@ export default tseslint.config(
       'no-restricted-properties': ['error', { object: 'process', property: 'exit', message: 'only a binary\'s src/bin.ts calls process.exit' }],
     },
   },
-  { files: ['**/src/bin.ts', 'scripts/**', '**/test/**', 'jest.*.js'], rules: { 'no-restricted-properties': 'off' } },
+  { files: ['**/src/bin.ts', '**/src/*-bin.ts', 'scripts/**', '**/test/**', 'jest.*.js'], rules: { 'no-restricted-properties': 'off' } },
   {
     files: ['cookbooks/**/*.ts'],
     rules: {

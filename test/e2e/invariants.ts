@@ -22,7 +22,7 @@ type Pooled = 'yes' | 'no' | 'inactive';
 interface Tags { dc: string; cluster: string; service: string; name: string }
 interface Value { pooled: Pooled; weight: number; [k: string]: unknown }
 
-const CONFCTL = path.resolve(import.meta.dirname, '../../packages/confctl/dist/bin.js');
+const CONFCTL = path.resolve(import.meta.dirname, '../../packages/cli/dist/confctl-bin.js');
 
 /** Which conftool objects the run may write (each given tag must match exactly). */
 export interface Scope {

@@ -18,9 +18,9 @@ jest.setTimeout(120_000);
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const BINS = {
   cookbook: 'packages/cli/dist/bin.js',
-  confctl: 'packages/confctl/dist/bin.js',
-  'galley-exec': 'packages/remote/dist/bin.js',
-  'galley-nodeset': 'packages/remote/dist/nodeset-bin.js',
+  confctl: 'packages/cli/dist/confctl-bin.js',
+  'galley-exec': 'packages/cli/dist/galley-exec-bin.js',
+  'galley-nodeset': 'packages/cli/dist/galley-nodeset-bin.js',
   'galley-lab': 'packages/lab/dist/bin.js',
 } as const;
 const HEAVY = ['etcd3', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs', 'ssh2', 'undici', 'listr2'];

@@ -9,7 +9,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import readline from 'node:readline/promises';
 import type { GalleyConfig } from '@galley/config';
-import { isConfigNotFoundError } from '@galley/config/errors';
 import {
   AuditLog,
   type Catalog,
@@ -30,7 +29,7 @@ import {
   ConfirmationError,
   ArgsError,
 } from '@galley/core';
-import { addSecrets, ExitCode, formatError, GalleyError, secretValuesIn } from '@galley/errors';
+import { addSecrets, ExitCode, formatError, GalleyError, isConfigNotFoundError, secretValuesIn } from '@galley/errors';
 import type { BaseClients } from './factories.js';
 import { globalHelp, parseGlobals, type GlobalOptions } from './globals.js';
 import { ndjsonSink, textSink, type Writer } from './render.js';

@@ -6,15 +6,15 @@ import path from 'node:path';
 import { parse as shellParse } from 'shell-quote';
 import YAML from 'yaml';
 import yargs from 'yargs';
-import { isConfigError } from '@galley/config/errors';
-import { GalleyError, UsageError, formatError, isGalleyError } from '@galley/errors';
+import { GalleyError, UsageError, formatError, isConfigError, isGalleyError } from '@galley/errors';
+import type { ConftoolConfig, EtcdConfig } from './config.js';
 import type { Conftool, RawObject } from './conftool.js';
 import { parseFleet } from './fleet.js';
 import { escapeRegex, parseSelector } from './selector.js';
 import type { Change, ConftoolNode, NodeTags, NodeValues, Selector } from './types.js';
 import { diff, displayName, validateChanges } from './value.js';
 
-/** What a confctl invocation produced; src/bin.ts prints it and exits with `exitCode`. */
+/** What a confctl invocation produced; the binary (@galley/cli's confctl-bin.ts) prints it and exits with `exitCode`. */
 export interface CliResult {
   stdout: string[];
   stderr: string[];
@@ -33,9 +33,18 @@ export interface CliIo {
   editor?: (argv: string[]) => Promise<number>;
   /** This host's FQDN, the default HOST of pool/depool/…; default: {@link fqdn}. */
   fqdn?: () => Promise<string>;
-  /** Build the Conftool (tests inject one); default: from the config file's etcd + conftool sections. */
+  /** Build the Conftool (tests inject one); default: from the config file's etcd + conftool sections, read with `loadConfig`. */
   conftool?: (opts: { config: string | undefined; dryRun: boolean; log: (line: string) => void }) => Promise<Conftool>;
+  /** Read the galley config file (`-c FILE`, else the search); the confctl binary passes @galley/config's loader. */
+  loadConfig?: ConfctlConfigLoader;
 }
+
+/**
+ * The galley config file's sections confctl reads, validated, rejecting with the config's errors
+ * (`isConfigError`); `require` lists the sections that must be there. confctl does not load files
+ * itself: its binary (in @galley/cli) hands @galley/config's loader in.
+ */
+export type ConfctlConfigLoader = (opts: { file: string | undefined; require: readonly 'etcd'[] }) => Promise<{ etcd?: EtcdConfig | undefined; conftool: ConftoolConfig }>;
 
 /** Exit codes (README.md): */
 export const CONFCTL_EXIT = {
@@ -267,11 +276,11 @@ async function spawnEditor(argv: string[]): Promise<number> {
   return r.status ?? 1;
 }
 
-async function defaultConftool(opts: { config: string | undefined; dryRun: boolean; log: (line: string) => void }): Promise<Conftool> {
+async function defaultConftool(load: ConfctlConfigLoader | undefined, opts: { config: string | undefined; dryRun: boolean; log: (line: string) => void }): Promise<Conftool> {
+  if (load === undefined) throw new Error('runConfctl needs io.loadConfig or io.conftool (the confctl binary passes @galley/config\'s loader)');
   // Loaded lazily: config loading (cosmiconfig) and gRPC cost about a second of CPU at startup, which
   // --help and usage errors do not need.
-  const [{ loadConfig }, { Conftool }, { connectEtcd }] = await Promise.all([import('@galley/config'), import('./conftool.js'), import('./etcd.js')]);
-  const { config } = await loadConfig({ file: opts.config, require: ['etcd'] });
+  const [config, { Conftool }, { connectEtcd }] = await Promise.all([load({ file: opts.config, require: ['etcd'] }), import('./conftool.js'), import('./etcd.js')]);
   return new Conftool(connectEtcd(config.etcd!), { namespace: config.conftool.namespace, dryRun: opts.dryRun, log: opts.log });
 }
 
@@ -391,7 +400,7 @@ export async function runConfctl(args: string[], io: CliIo): Promise<CliResult> 
     } else {
       throw new UsageError('ERR_CONFCTL_BAD_ARGS', `unknown command ${command}`);
     }
-    ct = await (io.conftool ?? defaultConftool)({ config: argv.config, dryRun, log });
+    ct = await (io.conftool ?? ((o) => defaultConftool(io.loadConfig, o)))({ config: argv.config, dryRun, log });
     await run({ ct, argv, io, res, after });
   } catch (err) {
     res.stderr.push(isGalleyError(err) ? formatError(err) : `confctl bug: ${(err as Error).stack ?? String(err)}`);

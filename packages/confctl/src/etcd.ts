@@ -13,7 +13,7 @@ import {
   type IOptions,
   type Watcher,
 } from 'etcd3';
-import type { EtcdConfig } from '@galley/config';
+import type { EtcdConfig } from './config.js';
 import { GalleyError, isGalleyError } from '@galley/errors';
 import { EtcdErrorCode, EtcdUnavailableError } from './errors.js';
 import type { KvEntry, KvOp, KvStore, KvTxnResult, KvWatchHandlers } from './kv.js';

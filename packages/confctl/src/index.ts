@@ -32,3 +32,4 @@ export {
   isEtcdError,
   isNoMatchError,
 } from './errors.js';
+export type { EtcdConfig, ConftoolConfig } from './config.js';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { isConfigError, isConfigNotFoundError } from './errors.js';
+import { isConfigError, isConfigNotFoundError } from '@galley/errors';
 import { loadConfig, parseConfig } from './load.js';
 
 let tmp: string;

@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { cosmiconfig, type CosmiconfigResult } from 'cosmiconfig';
-import { ConfigError, GalleyError } from '@galley/errors';
-import { galleyConfigSchema, type GalleyConfig } from './schema.js';
-
+import { ConfigError, ConfigNotFoundError, ConfigUnreadableError, GalleyError } from '@galley/errors';
+import type { ConfigSection } from '@galley/errors/config';
 import { SYSTEM_CONFIG } from './constants.js';
-import { ConfigNotFoundError, ConfigUnreadableError } from './errors.js';
 import { SEARCH_PLACES } from './fast.js';
+import { galleyConfigSchema, SECTIONS, type GalleyConfig } from './schema.js';
 
 export { SYSTEM_CONFIG };
 
@@ -69,6 +68,14 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
   return { config: parseConfig(result.config, result.filepath, opts.require), file: result.filepath };
 }
 
+/**
+ * loadConfig's sections alone: the loader the client packages' commands take (the `loadConfig`
+ * of confctl's runConfctl, remote's runExec and runNodeset), which never load files themselves.
+ */
+export async function loadSections(opts: LoadConfigOptions): Promise<GalleyConfig> {
+  return (await loadConfig(opts)).config;
+}
+
 /** Validate a raw config object; relative paths are resolved against the file's directory. */
 export function parseConfig(raw: unknown, file: string, required: readonly (keyof GalleyConfig)[] = []): GalleyConfig {
   const parsed = galleyConfigSchema.safeParse(raw);
@@ -89,24 +96,13 @@ export function parseConfig(raw: unknown, file: string, required: readonly (keyo
   return resolvePaths(parsed.data, path.dirname(file));
 }
 
+/** Each section's file paths, resolved as its owner says (ConfigSection.resolvePaths). */
 function resolvePaths(cfg: GalleyConfig, base: string): GalleyConfig {
   const abs = (p: string) => (path.isAbsolute(p) ? p : path.resolve(base, p));
   const out = structuredClone(cfg);
-  if (out.ssh) {
-    out.ssh.identityFiles = out.ssh.identityFiles.map(abs);
-    out.ssh.knownHosts = out.ssh.knownHosts.map(abs);
-    if (out.ssh.sshConfig !== undefined && out.ssh.sshConfig.toLowerCase() !== 'none') out.ssh.sshConfig = abs(out.ssh.sshConfig);
+  for (const [name, section] of Object.entries(SECTIONS) as [keyof GalleyConfig, ConfigSection][]) {
+    const value = out[name];
+    if (value !== undefined) section.resolvePaths?.(value, abs);
   }
-  if (out.etcd?.tls) {
-    const t = out.etcd.tls;
-    if (t.ca !== undefined) t.ca = abs(t.ca);
-    if (t.cert !== undefined) t.cert = abs(t.cert);
-    if (t.key !== undefined) t.key = abs(t.key);
-  }
-  if (out.cookbooks) out.cookbooks.dirs = out.cookbooks.dirs.map(abs);
-  if (out.logs) out.logs.dir = abs(out.logs.dir);
-  if (out.inventory?.type === 'file') out.inventory.path = abs(out.inventory.path);
-  if (out.provisioner?.type === 'lab') out.provisioner.labDir = abs(out.provisioner.labDir);
-  if (out.groups) out.groups.files = out.groups.files.map(abs);
   return out;
 }

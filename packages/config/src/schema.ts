@@ -1,28 +1,47 @@
+import { conftoolSection, etcdSection } from '@galley/confctl/config';
+import type { ConfigSection } from '@galley/errors/config';
+import { hostsSection, inventorySection, monitoringSection, provisionerSection } from '@galley/lifecycle/config';
+import { pybalSection } from '@galley/pybal/config';
+import { groupsSection, sshSection } from '@galley/remote/config';
 import { z } from 'zod';
-import { conftoolSchema } from './sections/conftool.js';
-import { etcdSchema } from './sections/etcd.js';
-import { groupsSchema } from './sections/groups.js';
-import { hostsSchema, inventorySchema, monitoringSchema, provisionerSchema } from './sections/lifecycle.js';
-import { pybalSchema } from './sections/pybal.js';
-import { cookbooksSchema, locksSchema, logsSchema, notifierSchema } from './sections/runner.js';
-import { sshSchema } from './sections/ssh.js';
+import { cookbooksSection, locksSection, logsSection, notifierSection } from './sections/runner.js';
 
-/** The whole config file. Every section is optional so that e.g. `confctl` needs only etcd. */
+/**
+ * The config file's sections, each owned by the package that uses it (its schema and defaults
+ * live there, in `@galley/<pkg>/config`); the runner's own are in sections/runner.ts.
+ */
+export const SECTIONS = {
+  etcd: etcdSection,
+  conftool: conftoolSection,
+  ssh: sshSection,
+  pybal: pybalSection,
+  cookbooks: cookbooksSection,
+  logs: logsSection,
+  notifier: notifierSection,
+  locks: locksSection,
+  provisioner: provisionerSection,
+  inventory: inventorySection,
+  monitoring: monitoringSection,
+  hosts: hostsSection,
+  groups: groupsSection,
+} as const satisfies Record<string, ConfigSection>;
+
+/** The whole config file. Every section is optional (conftool has a default) so that e.g. `confctl` needs only etcd. */
 export const galleyConfigSchema = z
   .object({
-    etcd: etcdSchema.optional(),
-    conftool: conftoolSchema.default({ namespace: '/conftool' }),
-    ssh: sshSchema.optional(),
-    pybal: pybalSchema.optional(),
-    cookbooks: cookbooksSchema.optional(),
-    logs: logsSchema.optional(),
-    notifier: notifierSchema.optional(),
-    locks: locksSchema.optional(),
-    provisioner: provisionerSchema.optional(),
-    inventory: inventorySchema.optional(),
-    monitoring: monitoringSchema.optional(),
-    hosts: hostsSchema.optional(),
-    groups: groupsSchema.optional(),
+    etcd: SECTIONS.etcd.schema.optional(),
+    conftool: SECTIONS.conftool.schema,
+    ssh: SECTIONS.ssh.schema.optional(),
+    pybal: SECTIONS.pybal.schema.optional(),
+    cookbooks: SECTIONS.cookbooks.schema.optional(),
+    logs: SECTIONS.logs.schema.optional(),
+    notifier: SECTIONS.notifier.schema.optional(),
+    locks: SECTIONS.locks.schema.optional(),
+    provisioner: SECTIONS.provisioner.schema.optional(),
+    inventory: SECTIONS.inventory.schema.optional(),
+    monitoring: SECTIONS.monitoring.schema.optional(),
+    hosts: SECTIONS.hosts.schema.optional(),
+    groups: SECTIONS.groups.schema.optional(),
   })
   .strict();
 

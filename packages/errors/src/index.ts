@@ -45,6 +45,33 @@ export class ConfigError extends GalleyError {
   }
 }
 
+/** No config file: the one named with -c does not exist, or the search found none. */
+export class ConfigNotFoundError extends GalleyError {
+  constructor(message: string, hint: string) {
+    super('ERR_CONFIG_NOT_FOUND', message, { hint });
+  }
+}
+
+/** The config file exists but cannot be read or parsed as YAML/JSON/JS. */
+export class ConfigUnreadableError extends GalleyError {
+  constructor(cause: unknown) {
+    super('ERR_CONFIG_UNREADABLE', `cannot read config file: ${(cause as Error).message}`, { hint: 'check the file is valid YAML/JSON/JS', cause });
+  }
+}
+
+// The config file's errors live here, not in @galley/config, so that the binaries of client
+// packages (confctl, galley-exec) match them without depending on the loader.
+const CONFIG_CODES: ReadonlySet<string> = new Set(['ERR_CONFIG_NOT_FOUND', 'ERR_CONFIG_UNREADABLE', 'ERR_CONFIG_INVALID']);
+
+export function isConfigNotFoundError(err: unknown): err is ConfigNotFoundError {
+  return isGalleyError(err) && err.code === 'ERR_CONFIG_NOT_FOUND';
+}
+
+/** Any problem with the config file: missing, unreadable, or invalid (every problem listed). */
+export function isConfigError(err: unknown): err is GalleyError {
+  return isGalleyError(err) && CONFIG_CODES.has(err.code);
+}
+
 /**
  * Exit codes. 0 success, 1 generic failure (a cookbook's own failures use 1–89), Spicerack's
  * reserved codes 93–99 for runner outcomes. Never reuse a code for another meaning.

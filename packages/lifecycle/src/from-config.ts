@@ -1,11 +1,18 @@
-import type { GalleyConfig } from '@galley/config';
 import { CommandProvisioner, type SshRunner } from './command.js';
 import { FileInventory } from './file-inventory.js';
 import { HttpInventory, HttpMonitoring } from './http.js';
 import { LabProvisioner } from './lab-provisioner.js';
 import { NoneMonitoring } from './none.js';
 import { PluginInventory, PluginMonitoring, PluginProvisioner } from './plugin.js';
+import type { InventoryConfig, MonitoringConfig, ProvisionerConfig } from './config.js';
 import type { Inventory, LifecycleHooks, Monitoring, Provisioner } from './types.js';
+
+/** The sections fromConfig reads (a loaded galley config has them). */
+export interface LifecycleSections {
+  provisioner?: ProvisionerConfig | undefined;
+  inventory?: InventoryConfig | undefined;
+  monitoring?: MonitoringConfig | undefined;
+}
 
 export interface LifecycleClients {
   provisioner?: Provisioner;
@@ -25,7 +32,7 @@ export interface LifecycleDeps {
  * its client's `ready()` (and its first call) reject when the module cannot be loaded or does
  * not implement the interface. `loadFromConfig` waits for that, so a bad plugin fails up front.
  */
-export function fromConfig(cfg: Pick<GalleyConfig, 'provisioner' | 'inventory' | 'monitoring'>, hooks: LifecycleHooks = {}, deps: LifecycleDeps = {}): LifecycleClients {
+export function fromConfig(cfg: LifecycleSections, hooks: LifecycleHooks = {}, deps: LifecycleDeps = {}): LifecycleClients {
   const out: LifecycleClients = {};
   const p = cfg.provisioner;
   if (p?.type === 'lab') out.provisioner = new LabProvisioner(p.labDir, hooks);
@@ -43,7 +50,7 @@ export function fromConfig(cfg: Pick<GalleyConfig, 'provisioner' | 'inventory' |
 }
 
 /** fromConfig, then wait until every client is ready: a plugin that does not load or does not fit is refused here. */
-export async function loadFromConfig(cfg: Pick<GalleyConfig, 'provisioner' | 'inventory' | 'monitoring'>, hooks: LifecycleHooks = {}, deps: LifecycleDeps = {}): Promise<LifecycleClients> {
+export async function loadFromConfig(cfg: LifecycleSections, hooks: LifecycleHooks = {}, deps: LifecycleDeps = {}): Promise<LifecycleClients> {
   const out = fromConfig(cfg, hooks, deps);
   const clients = [out.provisioner, out.inventory, out.monitoring];
   try {

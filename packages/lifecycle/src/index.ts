@@ -5,7 +5,8 @@ export { LabProvisioner, labProvisionerFile, type LabProvisionerFile } from './l
 export { FileInventory, readInventoryFile, writeInventoryFile, type InventoryFile } from './file-inventory.js';
 export { HttpInventory, HttpMonitoring, type HttpEndpointConfig } from './http.js';
 export { NoneMonitoring } from './none.js';
-export { fromConfig, loadFromConfig, type LifecycleClients, type LifecycleDeps } from './from-config.js';
+export { fromConfig, loadFromConfig, type LifecycleClients, type LifecycleDeps, type LifecycleSections } from './from-config.js';
 export { PluginProvisioner, PluginInventory, PluginMonitoring, loadPlugin, PLUGIN_METHODS, type PluginConfig, type PluginContext, type PluginFactory, type ProvisionerPlugin, type InventoryPlugin, type MonitoringPlugin, type LifecycleClientName } from './plugin.js';
 export { parsePublicKey } from './keys.js';
 export { ProvisionerError, NotConfiguredError, UnknownHostError, InventoryError, MonitoringError, PluginLoadError, PluginInterfaceError } from './errors.js';
+export type { ProvisionerConfig, InventoryConfig, MonitoringConfig, HostsConfig } from './config.js';

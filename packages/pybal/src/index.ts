@@ -24,3 +24,4 @@ export {
   type VerifyOptions,
 } from './service.js';
 export { renderStatus, renderVerification } from './render.js';
+export type { PybalConfig, PybalPoolConfig } from './config.js';

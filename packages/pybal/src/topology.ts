@@ -1,4 +1,4 @@
-import type { PybalConfig } from '@galley/config';
+import type { PybalConfig } from './config.js';
 import type { LoadBalancerRef } from './client.js';
 import { PybalError, PybalErrorCode } from './errors.js';
 

@@ -29,7 +29,8 @@ const FANOUT = 64;
 const gitCommon = spawnSync('git', ['rev-parse', '--path-format=absolute', '--git-common-dir'], { cwd: root, encoding: 'utf8' }).stdout?.trim();
 const checkout = gitCommon ? path.dirname(gitCommon) : root;
 const PEERS_SH = process.env.PEERS_SH ?? path.resolve(checkout, '../shared/bench/peers.sh');
-const BIN = path.join(here, '../dist/bin.js');
+// the binary is @galley/cli's (bin/galley-exec runs it)
+const BIN = path.join(root, 'packages/cli/dist/galley-exec-bin.js');
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

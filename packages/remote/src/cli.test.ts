@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { runExec, type ExecIo } from './cli.js';
-import { defaultSshConfig } from './remote.js';
+import { defaultSshConfig } from './config.js';
 import { FakeTransport, type FakeHandler } from './testing/index.js';
 
 const ssh = defaultSshConfig();

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
-import { loadConfig, type SshConfig } from '@galley/config';
 import { formatError, isGalleyError, UsageError } from '@galley/errors';
 import yargs from 'yargs';
 import { dumpConfig } from './dump-config.js';
 import { RunOptionsError } from './errors.js';
-import { Groups } from './groups.js';
+import type { SshConfig } from './config.js';
+import { Groups, needLoader, type RemoteConfigLoader } from './groups.js';
 import { NodeSet } from './nodeset.js';
 import { resolveHostQuery } from './query.js';
 import { Remote } from './remote.js';
@@ -31,8 +31,10 @@ export interface ExecDeps {
   ssh?: SshConfig;
   /** Host groups and aliases (default: the config's groups section, conftool through its etcd). */
   groups?: Groups;
-  /** Aborted on Ctrl+C / SIGTERM (bin.ts): scheduling stops, running commands are ended, the partial report is printed. */
+  /** Aborted on Ctrl+C / SIGTERM (@galley/cli's galley-exec-bin.ts): scheduling stops, running commands are ended, the partial report is printed. */
   signal?: AbortSignal;
+  /** Read the config file (-c, else the search); needed unless `ssh` is given. The binary passes @galley/config's loader. */
+  loadConfig?: RemoteConfigLoader;
 }
 
 /** Cumin's code for an interrupted run and for "no" at the confirmation prompt. */
@@ -90,7 +92,7 @@ function parseArgs(argv: string[]) {
 export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): Promise<ExecResult> {
   // `-G` (before any `--`): print the ssh_config settings for a host, as ssh -G; nothing runs.
   const dd = argv.indexOf('--');
-  if ((dd === -1 ? argv : argv.slice(0, dd)).includes('-G')) return dumpConfig(argv);
+  if ((dd === -1 ? argv : argv.slice(0, dd)).includes('-G')) return dumpConfig(argv, deps.loadConfig);
   const res: ExecResult = { exitCode: 0, stdout: [], stderr: [] };
   let remote: Remote | undefined;
   let groups: Groups | undefined;
@@ -111,7 +113,7 @@ export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): 
     if (help) return { exitCode: 0, stdout: capture, stderr: [] };
     const [hostsArg, ...commands] = args._.map(String);
     checkCommands(argv, commands);
-    const config = deps.ssh ? undefined : (await loadConfig({ file: args.config, require: ['ssh'] })).config;
+    const config = deps.ssh ? undefined : await needLoader(deps.loadConfig, 'galley-exec')({ file: args.config, require: ['ssh'] });
     groups = deps.groups ?? (config ? Groups.fromConfig(config) : new Groups(undefined));
     const hosts = await resolveHostQuery(hostsArg ?? '', { groups, aliases: groups.aliases });
     if (hosts.size === 0) throw new UsageError('ERR_REMOTE_EXEC_USAGE', `no hosts in '${hostsArg ?? ''}'`, { hint: 'e.g. galley-exec "mw[1001-1004].eqiad.wmnet" "uptime"' });

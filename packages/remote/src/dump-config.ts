@@ -1,6 +1,6 @@
-import { loadConfig } from '@galley/config';
 import { formatError, isGalleyError, UsageError } from '@galley/errors';
 import yargs from 'yargs';
+import { needLoader, type RemoteConfigLoader } from './groups.js';
 import { SshConfigResolver } from './ssh-config.js';
 
 /**
@@ -9,7 +9,7 @@ import { SshConfigResolver } from './ssh-config.js';
  * can compare with `ssh -G [-F FILE] HOST`. No galley config is needed: without -c, galley's
  * own ssh settings (user, identityFiles, knownHosts) do not apply and the result is OpenSSH's.
  */
-export async function dumpConfig(argv: string[]): Promise<{ exitCode: number; stdout: string[]; stderr: string[] }> {
+export async function dumpConfig(argv: string[], loadConfig?: RemoteConfigLoader): Promise<{ exitCode: number; stdout: string[]; stderr: string[] }> {
   try {
     let help: string[] | null = null;
     const origLog = console.log;
@@ -44,7 +44,7 @@ export async function dumpConfig(argv: string[]): Promise<{ exitCode: number; st
     if (args.p !== undefined && !(Number.isInteger(args.p) && args.p > 0 && args.p <= 65535)) {
       throw new UsageError('ERR_REMOTE_EXEC_USAGE', `-p must be a port from 1 to 65535, got ${args.p}`, { hint: 'e.g. -p 2222' });
     }
-    const ssh = args.config !== undefined ? (await loadConfig({ file: args.config, require: ['ssh'] })).config.ssh : undefined;
+    const ssh = args.config !== undefined ? (await needLoader(loadConfig, 'galley-exec -G')({ file: args.config, require: ['ssh'] })).ssh : undefined;
     const resolver = ssh
       ? SshConfigResolver.fromSsh({ ...ssh, sshConfig: args.F ?? ssh.sshConfig })
       : new SshConfigResolver({ configFile: args.F });

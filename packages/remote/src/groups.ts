@@ -6,11 +6,31 @@
  * an expression names a group. Also holds Cumin's aliases (the same section's `aliases:`).
  */
 import fs from 'node:fs';
-import type { GalleyConfig } from '@galley/config';
+import type { ConftoolConfig, EtcdConfig } from '@galley/confctl/config';
+import type { GroupsConfig, SshConfig } from './config.js';
 import { NodeSetGroupError } from './errors.js';
 import { NodeSet, type GroupResolver } from './nodeset.js';
 
-type GroupsConfig = NonNullable<GalleyConfig['groups']>;
+/** The sections Groups.fromConfig reads (a loaded galley config has them all). */
+export interface GroupsSections {
+  groups?: GroupsConfig | undefined;
+  etcd?: EtcdConfig | undefined;
+  conftool: ConftoolConfig;
+}
+
+/**
+ * How galley-exec and galley-nodeset read the galley config file (`-c FILE`, else the search): its
+ * sections, validated, rejecting with the config's errors (`isConfigError`); `require` lists the
+ * sections that must be there. @galley/remote does not load files itself: its binaries (in
+ * @galley/cli) hand @galley/config's loader in.
+ */
+export type RemoteConfigLoader = (opts: { file: string | undefined; require?: readonly 'ssh'[] }) => Promise<GroupsSections & { ssh?: SshConfig | undefined }>;
+
+/** A command that reads the config file was run without a loader: the binary is wired wrong (a bug). */
+export function needLoader(load: RemoteConfigLoader | undefined, who: string): RemoteConfigLoader {
+  if (load === undefined) throw new Error(`${who} needs deps.loadConfig to read the config file (the binary passes @galley/config's loader)`);
+  return load;
+}
 
 /** One group source: ClusterShell's map / list / all upcalls. */
 export interface GroupSource {
@@ -91,7 +111,7 @@ export class Groups implements GroupResolver {
   }
 
   /** From a loaded config: its groups section, and conftool through its etcd section. */
-  static fromConfig(cfg: Pick<GalleyConfig, 'groups' | 'etcd' | 'conftool'>): Groups {
+  static fromConfig(cfg: GroupsSections): Groups {
     const etcd = cfg.etcd;
     return new Groups(cfg.groups, { conftool: etcd ? lazyConftool(etcd, cfg.conftool.namespace) : undefined });
   }
@@ -195,7 +215,7 @@ export class Groups implements GroupResolver {
 }
 
 /** The conftool source over the config's etcd: confctl is loaded and etcd dialled only when first asked. */
-function lazyConftool(etcd: NonNullable<GalleyConfig['etcd']>, namespace: string): () => Promise<ConftoolLookup> {
+function lazyConftool(etcd: EtcdConfig, namespace: string): () => Promise<ConftoolLookup> {
   let client: Promise<ConftoolLookup> | undefined;
   return () => {
     client ??= (async () => {

@@ -1,7 +1,6 @@
 import yargs from 'yargs';
-import { isConfigNotFoundError } from '@galley/config/errors';
-import { formatError, isGalleyError, UsageError } from '@galley/errors';
-import { Groups } from './groups.js';
+import { formatError, isConfigNotFoundError, isGalleyError, UsageError } from '@galley/errors';
+import { Groups, needLoader, type RemoteConfigLoader } from './groups.js';
 import { NodeSet } from './nodeset.js';
 
 export interface NodesetResult {
@@ -15,6 +14,8 @@ export interface NodesetDeps {
   readStdin?: () => Promise<string>;
   /** Tests inject the groups; normal runs build them from the config. */
   groups?: Groups;
+  /** Read the config file (--config, else the search) for its groups; the binary passes @galley/config's loader. */
+  loadConfig?: RemoteConfigLoader;
 }
 
 const USAGE = 'galley-nodeset -e|-f|-c [--config FILE] [-s SOURCE] [--] EXPRESSION...\n\n'
@@ -88,7 +89,7 @@ export async function runNodeset(argv: string[], deps: NodesetDeps = {}): Promis
     // A plain expression needs no groups: the config (cosmiconfig + its zod schema, ~100 ms) is read
     // only when one names a group or a wildcard (@, *, ?), -s names a source, or --config asks for it.
     const wantsGroups = args.config !== undefined || args.groupsource !== undefined || exprs.some((e) => /[@*?]/.test(e));
-    groups = deps.groups ?? (wantsGroups ? await groupsFromConfig(args.config) : new Groups(undefined));
+    groups = deps.groups ?? (wantsGroups ? await groupsFromConfig(deps.loadConfig, args.config) : new Groups(undefined));
     if (args.groupsource !== undefined) groups.setDefault(args.groupsource);
     const ns = await NodeSet.resolve(exprs, groups);
     if (args.expand) res.stdout.push(ns.hosts().join(args.separator));
@@ -105,10 +106,9 @@ export async function runNodeset(argv: string[], deps: NodesetDeps = {}): Promis
 }
 
 /** The config's groups when there is a config; without one, only plain expressions work. */
-async function groupsFromConfig(file: string | undefined): Promise<Groups> {
+async function groupsFromConfig(load: RemoteConfigLoader | undefined, file: string | undefined): Promise<Groups> {
   try {
-    const { loadConfig } = await import('@galley/config');
-    return Groups.fromConfig((await loadConfig({ file })).config);
+    return Groups.fromConfig(await needLoader(load, 'galley-nodeset')({ file }));
   } catch (err) {
     if (file === undefined && isConfigNotFoundError(err)) return new Groups(undefined);
     throw err;

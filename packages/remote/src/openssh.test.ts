@@ -3,9 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { SshConfig } from '@galley/config';
+import { defaultSshConfig, type SshConfig } from './config.js';
 import { opensshConfigText, OpenSshTransport, type OpenSshConfigParts } from './openssh.js';
-import { defaultSshConfig } from './remote.js';
 
 // OpenSSH itself is the oracle: `ssh -G` prints what it would use with galley's generated config.
 let tmp: string;

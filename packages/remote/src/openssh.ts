@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { SshConfig } from '@galley/config';
+import type { SshConfig } from './config.js';
 import { TIMEOUT_EXIT_CODES } from './command.js';
 import { SshSetupError } from './errors.js';
 import { Semaphore } from './semaphore.js';

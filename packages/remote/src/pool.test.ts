@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import ssh2 from 'ssh2';
-import { defaultSshConfig, Remote } from './remote.js';
+import { defaultSshConfig } from './config.js';
+import { Remote } from './remote.js';
 import type { SshPool } from './pool.js';
 
 // Loopback servers only: one that accepts TCP and never says a word, one real ssh2 server.

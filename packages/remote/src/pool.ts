@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type Ssh2Module from 'ssh2';
 import type { Client as ClientType, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
-import type { SshConfig } from '@galley/config';
+import type { SshConfig } from './config.js';
 import { TIMEOUT_EXIT_CODES } from './command.js';
 import { HostCertificateUnsupportedError } from './errors.js';
 import { hostKeyAlgorithms, type HostKeyStore } from './known-hosts.js';

@@ -1,5 +1,5 @@
-import { galleyConfigSchema, type SshConfig } from '@galley/config';
 import { displayCommand, renderCommand } from './command.js';
+import { defaultSshConfig, type SshConfig } from './config.js';
 import { NoHostsError, RebootBaselineError, RebootTimeoutError, RunOptionsError } from './errors.js';
 import { HostKeyStore } from './known-hosts.js';
 import { NodeSet } from './nodeset.js';
@@ -40,12 +40,6 @@ interface Shared {
 
 /** Set by `with()` for the constructor it calls: views share the pool without a public parameter. */
 let adopt: Shared | null = null;
-
-export function defaultSshConfig(): SshConfig {
-  const ssh = galleyConfigSchema.parse({ ssh: {} }).ssh;
-  if (!ssh) throw new Error('ssh defaults missing');
-  return ssh;
-}
 
 /** Spicerack's reboot batch_sleep. */
 export const DEFAULT_REBOOT_SLEEP_MS = 180_000;

@@ -1,5 +1,9 @@
+/**
+ * The runner's own sections (`cookbooks:`, `logs:`, `notifier:`, `locks:`): the cookbook binary's,
+ * not a client package's, so they live with the loader.
+ */
+import { durationMs, durationSeconds, MINUTE, type ConfigSection } from '@galley/errors/config';
 import { z } from 'zod';
-import { durationMs, durationSeconds, MINUTE } from './duration.js';
 
 export const cookbooksSchema = z
   .object({
@@ -31,3 +35,18 @@ export type CookbooksConfig = z.infer<typeof cookbooksSchema>;
 export type LogsConfig = z.infer<typeof logsSchema>;
 export type NotifierConfig = z.infer<typeof notifierSchema>;
 export type LocksConfig = z.infer<typeof locksSchema>;
+
+export const cookbooksSection: ConfigSection<typeof cookbooksSchema> = {
+  schema: cookbooksSchema,
+  resolvePaths(c, abs) {
+    c.dirs = c.dirs.map(abs);
+  },
+};
+export const logsSection: ConfigSection<typeof logsSchema> = {
+  schema: logsSchema,
+  resolvePaths(l, abs) {
+    l.dir = abs(l.dir);
+  },
+};
+export const notifierSection: ConfigSection<typeof notifierSchema> = { schema: notifierSchema };
+export const locksSection: ConfigSection<typeof locksSchema> = { schema: locksSchema };

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Conftool, connectEtcd, type ConftoolNode } from '@galley/confctl';
-import { loadConfig, type PybalConfig } from '@galley/config';
+import { loadConfig } from '@galley/config';
+import type { PybalConfig } from '@galley/pybal';
 import type { Lab } from '@galley/lab';
 import { sharedLab } from '@galley/lab/testing';
 import { PybalClient, PybalService, PybalTopology, type LbServerView } from '@galley/pybal';

@@ -1,4 +1,5 @@
-import { loadConfig, type SshConfig } from '@galley/config';
+import { loadConfig } from '@galley/config';
+import type { SshConfig } from '@galley/remote';
 import { privateLab } from '@galley/lab/testing';
 import { OpenSshTransport, Remote, SshPool } from '@galley/remote';
 import { transportContract } from '@galley/remote/testing';

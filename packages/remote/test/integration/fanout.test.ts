@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadConfig, type SshConfig } from '@galley/config';
+import { loadConfig } from '@galley/config';
+import type { SshConfig } from '@galley/remote';
 import { privateLab } from '@galley/lab/testing';
 import { Remote } from '@galley/remote';
 

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadConfig, type SshConfig } from '@galley/config';
+import { loadConfig } from '@galley/config';
+import type { SshConfig } from '@galley/remote';
 import { privateLab } from '@galley/lab/testing';
 import { HostCertificateUnsupportedError, KnownHosts, Remote, type HostResult } from '@galley/remote';
 

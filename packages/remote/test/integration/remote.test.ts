@@ -4,7 +4,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadConfig, type SshConfig } from '@galley/config';
+import { loadConfig } from '@galley/config';
+import type { SshConfig } from '@galley/remote';
 import { privateLab } from '@galley/lab/testing';
 import { fingerprint, KnownHosts, NodeSet, Remote, SshConfigResolver, type SshPool } from '@galley/remote';
 

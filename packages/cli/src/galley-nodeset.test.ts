@@ -1,5 +1,5 @@
 /**
- * galley-nodeset through the built binary (bin/galley-nodeset → dist/nodeset-bin.js), side by side
+ * galley-nodeset through the built binary (bin/galley-nodeset → packages/cli/dist/galley-nodeset-bin.js), side by side
  * with ClusterShell's own `nodeset` (Debian clustershell) for the same command lines.
  */
 import { spawnSync } from 'node:child_process';

@@ -5,7 +5,7 @@ import { labSsh, privateLab } from '@galley/lab/testing';
 import { NodeSet } from '@galley/remote';
 
 // The built binary, as SREs run it (bin/galley-exec runs this file).
-const BIN = path.resolve(import.meta.dirname, '../../dist/bin.js');
+const BIN = path.resolve(import.meta.dirname, '../../dist/galley-exec-bin.js');
 
 // A lab of our own: a test stops a host.
 const env = privateLab({ hosts: 4, lbs: 0, pybal: false }, 90_000);

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 import readline from 'node:readline/promises';
-import { runConfctl, type CliIo } from './cli.js';
+import { runConfctl, type CliIo } from '@galley/confctl/cli';
+import { loadGalleyConfig } from './load-config.js';
 
+// conftool's command line on @galley/confctl; the config file is read through @galley/config.
 const io: CliIo = {
+  loadConfig: loadGalleyConfig,
   // conftool asks only when stdin and stdout are terminals, and asks on stdout.
   isTTY: Boolean(process.stdin.isTTY && process.stdout.isTTY),
   async ask(text: string, prompt: string): Promise<string> {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { runNodeset } from './nodeset-cli.js';
+import { runNodeset } from '@galley/remote/nodeset-cli';
+import { loadGalleyConfig } from './load-config.js';
 
 const readStdin = async (): Promise<string> => {
   if (process.stdin.isTTY) return '';
@@ -8,8 +9,8 @@ const readStdin = async (): Promise<string> => {
   return Buffer.concat(chunks).toString('utf8');
 };
 
-const res = await runNodeset(process.argv.slice(2), { readStdin });
+const res = await runNodeset(process.argv.slice(2), { readStdin, loadConfig: loadGalleyConfig });
 for (const line of res.stderr) process.stderr.write(`${line}\n`);
 for (const line of res.stdout) process.stdout.write(`${line}\n`);
-// exitCode, not exit(): only src/bin.ts calls process.exit, and stdout is flushed this way
+// exitCode, not exit(): stdout is flushed this way
 process.exitCode = res.exitCode;

@@ -1,5 +1,9 @@
+/**
+ * @galley/pybal's section of the galley config file (`pybal:`), with its defaults. @galley/config
+ * composes it into the file's schema; nothing here reads a file.
+ */
+import { durationMs, MINUTE, type ConfigSection } from '@galley/errors/config';
 import { z } from 'zod';
-import { durationMs, MINUTE } from './duration.js';
 
 /**
  * Where PyBal's view of a conftool service lives: each (dc, cluster, service) maps to a PyBal pool
@@ -57,3 +61,5 @@ export const pybalSchema = z
   );
 export type PybalPoolConfig = z.infer<typeof pybalPoolSchema>;
 export type PybalConfig = z.infer<typeof pybalSchema>;
+
+export const pybalSection: ConfigSection<typeof pybalSchema> = { schema: pybalSchema };

@@ -1,5 +1,10 @@
+/**
+ * @galley/lifecycle's sections of the galley config file (`provisioner:`, `inventory:`,
+ * `monitoring:` and `hosts:`), with their defaults. @galley/config composes them into the file's
+ * schema; nothing here reads a file.
+ */
+import { DAY, durationMs, type ConfigSection } from '@galley/errors/config';
 import { z } from 'zod';
-import { DAY, durationMs } from './duration.js';
 
 /**
  * `type: plugin`: a site's own implementation, loaded by @galley/lifecycle's fromConfig with a
@@ -74,3 +79,23 @@ export const hostsSchema = z
     downtimeMs: durationMs(30 * DAY).optional(),
   })
   .strict();
+
+export type ProvisionerConfig = z.infer<typeof provisionerSchema>;
+export type InventoryConfig = z.infer<typeof inventorySchema>;
+export type MonitoringConfig = z.infer<typeof monitoringSchema>;
+export type HostsConfig = z.infer<typeof hostsSchema>;
+
+export const provisionerSection: ConfigSection<typeof provisionerSchema> = {
+  schema: provisionerSchema,
+  resolvePaths(p, abs) {
+    if (p.type === 'lab') p.labDir = abs(p.labDir);
+  },
+};
+export const inventorySection: ConfigSection<typeof inventorySchema> = {
+  schema: inventorySchema,
+  resolvePaths(i, abs) {
+    if (i.type === 'file') i.path = abs(i.path);
+  },
+};
+export const monitoringSection: ConfigSection<typeof monitoringSchema> = { schema: monitoringSchema };
+export const hostsSection: ConfigSection<typeof hostsSchema> = { schema: hostsSchema };

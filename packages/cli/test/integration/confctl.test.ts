@@ -7,7 +7,7 @@ import { Etcd3 } from 'etcd3';
 // See contract.test.ts for why the lab is imported from its sources.
 import { sharedLab } from '@galley/lab/testing';
 
-const BIN = path.resolve(import.meta.dirname, '../../dist/bin.js');
+const BIN = path.resolve(import.meta.dirname, '../../dist/confctl-bin.js');
 
 interface Run {
   code: number;

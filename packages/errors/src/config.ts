@@ -1,4 +1,19 @@
+/**
+ * What every package's config section is built from (`@galley/<pkg>/config`): the section's shape,
+ * and durations with their accepted ranges. zod is loaded only by this entry, never by
+ * `@galley/errors` itself.
+ */
 import { z } from 'zod';
+
+/**
+ * A package's config section: its zod schema (defaults included) and, when some of its fields are
+ * file paths, how to resolve them against the config file's directory (`abs`), in place on a copy
+ * @galley/config made. @galley/config composes the sections into the file's schema.
+ */
+export interface ConfigSection<T extends z.ZodType = z.ZodType> {
+  readonly schema: T;
+  resolvePaths?(value: z.output<T>, abs: (p: string) => string): void;
+}
 
 /**
  * Durations in the config: 0 never means "none" (a hung step would then hold its hosts and locks
