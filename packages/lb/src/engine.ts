@@ -2,7 +2,8 @@
  * The one traffic-safety engine (ARCHITECTURE §4a). Every cookbook that changes pool state takes
  * hosts out and puts them back through these two operations, so every safety rule lives here once:
  *
- * - `takeOut`: fenced compare-and-set transitions yes → no, each writing this run's owner marker in
+ * - `takeOut`: fenced compare-and-set transitions yes → out (`no`, or `inactive` for a host leaving
+ *   PyBal's totals while it is reimaged or decommissioned), each writing this run's owner marker in
  *   the same txn; then conftool re-read and every LB asked until all have the host out.
  * - `putBack`: the inverse transitions, only where the object still holds what we wrote AND still
  *   carries our marker (an operator's depool meanwhile leaves it theirs); then every LB asked until
@@ -20,8 +21,10 @@ export type EngineDeps = Pick<LbPorts, 'store' | 'verifier' | 'capacity' | 'cloc
 /** One host's part in a take-out / put-back: what to take, what must be out, what we hold. */
 export interface Hold {
   host: string;
-  /** Objects to take out: `pooled=yes` as read, of the selected services. */
+  /** Objects to take out: `pooled=yes` as read, of the selected services (nothing else is ever written). */
   take: readonly PoolObject[];
+  /** The value they are taken out to (`no` unless the caller asks for `inactive`). */
+  to: OutValue;
   /**
    * Every object that must be out of every LB before acting: the selected services' objects that
    * are not inactive, whether we take them out or they were `no` already (PyBal may keep a `no`
@@ -34,8 +37,11 @@ export interface Hold {
   leftAsFound: { key: string; why: string }[];
 }
 
-export function newHold(host: string, take: readonly PoolObject[], mustBeOut: readonly PoolObject[]): Hold {
-  return { host, take, mustBeOut, changes: [], leftAsFound: [] };
+/** What taking out writes: `no` (PyBal keeps counting the server), or `inactive` (it leaves PyBal's totals). */
+export type OutValue = Exclude<PoolObject['pooled'], 'yes'>;
+
+export function newHold(host: string, take: readonly PoolObject[], mustBeOut: readonly PoolObject[], opts: { to?: OutValue } = {}): Hold {
+  return { host, take, to: opts.to ?? 'no', mustBeOut, changes: [], leftAsFound: [] };
 }
 
 export function errorText(err: unknown): string {
@@ -48,7 +54,7 @@ export function foundText(r: Extract<PoolTransitionResult, { status: 'changed-by
   if (r.status === 'invalid') return `its value is not valid conftool data now (${errorText(r.error)}); left as found`;
   if (r.found === null) return 'it was deleted meanwhile';
   const who = r.foundOwner ? ` by ${r.foundOwner.runId}${r.foundOwner.user ? ` (${r.foundOwner.user}` : ''}${r.foundOwner.reason ? `${r.foundOwner.user ? ': ' : ' ('}${r.foundOwner.reason}` : ''}${r.foundOwner.user || r.foundOwner.reason ? ')' : ''}` : '';
-  if (r.found.pooled === 'no' && r.foundOwner) return `held out${who}; left to them`;
+  if (r.found.pooled !== 'yes' && r.foundOwner) return `held out${who}; left to them`;
   return `it is pooled=${r.found.pooled} weight=${r.found.weight} now${who}, expected ${expected}; left as found`;
 }
 
@@ -60,14 +66,14 @@ export interface WriteOutResult {
 }
 
 /**
- * Take out what each hold asks for: yes → no, our marker set, one txn per object. What changed is
- * appended to `hold.changes`; an object someone else moved meanwhile goes to `hold.leftAsFound`.
+ * Take out what each hold asks for: yes → `hold.to`, our marker set, one txn per object. What changed
+ * is appended to `hold.changes`; an object someone else moved meanwhile goes to `hold.leftAsFound`.
  */
 export async function writeOut(deps: EngineDeps, holds: readonly Hold[], owner: OwnerMarker): Promise<WriteOutResult> {
   const reqs = holds.flatMap((h) => h.take.map((o) => ({ h, o })));
   let res: PoolTransitionResult[];
   try {
-    res = await deps.store.transition(reqs.map(({ o }) => ({ object: o, to: 'no' as const, expect: { pooled: 'yes' as const, weight: o.weight }, owner: { set: owner } })));
+    res = await deps.store.transition(reqs.map(({ h, o }) => ({ object: o, to: h.to, expect: { pooled: 'yes' as const, weight: o.weight }, owner: { set: owner } })));
   } catch (err) {
     return { failed: reqs.map(({ h, o }) => ({ key: o.key, host: h.host, error: err })) };
   }
@@ -90,7 +96,7 @@ export async function verifyOut(deps: EngineDeps, holds: readonly Hold[], opts: 
   const objects = new Map<string, PoolObject>();
   for (const h of holds) {
     for (const o of h.mustBeOut) objects.set(o.key, o);
-    for (const c of h.changes) if (!objects.has(c.key)) objects.set(c.key, asObject(c, 'no'));
+    for (const c of h.changes) if (!objects.has(c.key)) objects.set(c.key, asObject(c, c.to));
   }
   let current: PoolObject[];
   try {
@@ -133,17 +139,19 @@ async function timed(deps: EngineDeps, direction: 'out' | 'in', holds: readonly 
 /**
  * Take out and verify, for callers with no steps in between (single-host cookbooks): writeOut, then
  * verifyOut; when a write failed or the hosts are not out, what was taken is put back (verified in,
- * or out again) and the reason returned. On success every hold's `changes` is what it now owns.
+ * or out again) and the reason returned. On success every hold's `changes` is what it now owns, and
+ * `report` is the verifier's.
  */
 export async function takeOut(
   deps: EngineDeps,
   holds: readonly Hold[],
   opts: { owner: OwnerMarker; verifyTimeoutMs?: number | undefined; batch?: number },
-): Promise<{ ok: true } | { ok: false; reason: string; putBack: PutBackHost[]; failed: { key: string; host: string; error: unknown }[] }> {
+): Promise<{ ok: true; report?: string } | { ok: false; reason: string; putBack: PutBackHost[]; failed: { key: string; host: string; error: unknown }[] }> {
   const w = await writeOut(deps, holds, opts.owner);
   let reason: string | undefined = w.failed.length ? `depool failed: ${errorText(w.failed[0]!.error)}` : undefined;
-  if (reason === undefined) reason = (await verifyOut(deps, holds, opts)).reason;
-  if (reason === undefined) return { ok: true };
+  let report: string | undefined;
+  if (reason === undefined) ({ reason, report } = await verifyOut(deps, holds, opts));
+  if (reason === undefined) return { ok: true, ...(report !== undefined ? { report } : {}) };
   const back = await putBack(deps, holds, { ownerId: opts.owner.runId, owner: opts.owner, verifyTimeoutMs: opts.verifyTimeoutMs, ...(opts.batch !== undefined ? { batch: opts.batch } : {}) });
   return { ok: false, reason, putBack: back.hosts, failed: [...w.failed, ...back.failed] };
 }
@@ -232,7 +240,7 @@ export async function putBack(deps: EngineDeps, holds: readonly Hold[], opts: Pu
   // Fail closed: a host not back in on every LB goes out again (what we just put back), verified.
   const again = [...notIn];
   if (again.length) {
-    const retake = again.map((h) => ({ h, sub: newHold(h.host, backOf.get(h)!.map((c) => asObject(c, 'yes')), []) }));
+    const retake = again.map((h) => ({ h, sub: newHold(h.host, backOf.get(h)!.map((c) => asObject(c, 'yes')), [], { to: h.to }) }));
     const w = await writeOut(deps, retake.map((r) => r.sub), opts.owner);
     failed.push(...w.failed);
     const failedHosts = new Set(w.failed.map((f) => f.host));

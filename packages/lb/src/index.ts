@@ -7,11 +7,11 @@ export * from './errors.js';
 export { batchArg, commandArg, durationArg, formatDuration, hostPatternArg, nameListArg, wholeNumberArg, MAX_DURATION_MS, type DurationArgOptions } from './args.js';
 export { parseBatchSpec, parseDuration, planBatches, batchSizeAt, maxBatchSize, checkNotWholeCluster, type BatchSpec, type BatchStep } from './batches.js';
 export { selectHosts, escapeRegex, describeSelection, type HostPlan, type Selection, type SelectOptions } from './select.js';
-export { runRolling, replayJournal, commandText, judgeCapacity, capacityMessage, type RollingOptions, type RollingReport, type FailedHost, type HealthCheck } from './rolling.js';
+export { runRolling, replayJournal, commandText, depoolsPerPool, judgeCapacity, capacityMessage, type RollingOptions, type RollingReport, type FailedHost, type HealthCheck } from './rolling.js';
 export { planRolling, formatPlan, shortKey, type RollingPlan, type PlannedBatch } from './plan.js';
 export { formatReport, groupOutputs } from './report.js';
 export { conftoolStore, remoteExecutor, pybalVerifier, pybalCapacity } from './adapters.js';
-export { takeOut, newHold, writeOut, verifyOut, putBack, readBack, stateText, type Hold, type EngineDeps, type PutBackHost, type PutBackOptions, type ObjectState } from './engine.js';
+export { takeOut, newHold, writeOut, verifyOut, putBack, readBack, stateText, type Hold, type OutValue, type EngineDeps, type PutBackHost, type PutBackOptions, type ObjectState } from './engine.js';
 export {
   rollingArgs,
   rollingLock,

@@ -134,8 +134,8 @@ export function checkPools(ports: Pick<LbPorts, 'capacity'>, hosts: readonly Hos
   if (unknown.length) throw new UnknownPoolError(unknown);
 }
 
-/** Objects to depool per pool, for a batch of hosts. */
-export function depoolsPerPool(ports: Pick<LbPorts, 'capacity'>, hosts: readonly HostPlan[]): Map<string, number> {
+/** Objects to depool per pool, for a batch of hosts (or anything that lists the objects it takes out). */
+export function depoolsPerPool(ports: Pick<LbPorts, 'capacity'>, hosts: readonly Pick<HostPlan, 'depool'>[]): Map<string, number> {
   const out = new Map<string, number>();
   for (const h of hosts) {
     for (const o of h.depool) {
@@ -156,13 +156,15 @@ export function judgeCapacity(
   });
 }
 
-export function capacityMessage(batch: number, rows: readonly (PoolCapacity & { depool: number; ok: boolean })[]): string {
+/** Why the rows that are not ok refuse, one clause each (prefixed `batch N: ` when a batch is given). */
+export function capacityMessage(batch: number | undefined, rows: readonly (PoolCapacity & { depool: number; ok: boolean })[]): string {
+  const pre = batch === undefined ? '' : `batch ${batch}: `;
   return rows
     .filter((r) => !r.ok)
     .map((r) =>
       r.error
-        ? `batch ${batch}: capacity of pool ${r.pool} is unknown (${r.error}); refusing to depool ${r.depool} server(s)`
-        : `batch ${batch}: depooling ${r.depool} server(s) from pool ${r.pool} would breach its depool threshold: only ${r.canTakeOut} can leave now (${r.detail})`,
+        ? `${pre}capacity of pool ${r.pool} is unknown (${r.error}); refusing to depool ${r.depool} server(s)`
+        : `${pre}depooling ${r.depool} server(s) from pool ${r.pool} would breach its depool threshold: only ${r.canTakeOut} can leave now (${r.detail})`,
     )
     .join('; ');
 }
