@@ -45,7 +45,7 @@ describe('sre.hosts.decommission-host', () => {
     const text = r.stdout + r.stderr;
     for (const want of ['mw1301.eqiad.wmnet', 'mw1302.eqiad.wmnet', 'set pooled=inactive', 'wipe: lab-wipe', 'power off', 'delete conftool objects', 'inventory: decommissioned', 'DRY-RUN']) expect(text).toContain(want);
     // 2 of the 3 jobrunners: the plan says a real run would refuse (capacity), and why.
-    expect(text).toMatch(/a real run would refuse[^\n]*pool jobrunner-nginx_eqiad can lose 1 more/);
+    expect(text).toMatch(/a real run would refuse[^\n]*depooling 2 server\(s\) from pool jobrunner-nginx_eqiad would breach its depool threshold: only 1 can leave now/);
     expect(await c.confctl.revision()).toBe(rev);
     expect(fs.readFileSync(lc.inventoryFile, 'utf8')).toBe(inv);
     expect(lc.wipes('mw1301.eqiad.wmnet')).toEqual([]);
@@ -82,12 +82,12 @@ describe('sre.hosts.decommission-host', () => {
     const r = await decom(['host=mw[1301-1302].eqiad.wmnet']);
     expect(r.code).not.toBe(0);
     expect(text(r)).toMatch(/ERR_HOSTS_CAPACITY/);
-    expect(text(r)).toMatch(/pool jobrunner-nginx_eqiad can lose 1 more server\(s\)[^\n]*take out 2 \(mw1301\.eqiad\.wmnet, mw1302\.eqiad\.wmnet\)[^\n]*3 of 3 up and enabled, threshold 0\.5/);
+    expect(text(r)).toMatch(/depooling 2 server\(s\) from pool jobrunner-nginx_eqiad would breach its depool threshold: only 1 can leave now \([^\n]*3 of 3 up and enabled, threshold 0\.5[^\n]*\); it would take out mw1301\.eqiad\.wmnet, mw1302\.eqiad\.wmnet/);
     expect(await conftoolSnapshot(c.confctl)).toEqual(before);
     expect(await hostSideSnapshot(hosts)).toBe(side);
     // The one appserver that carries traffic cannot go either (mw1003 is already pooled=no).
     const one = await decom(['host=mw1001.eqiad.wmnet']);
-    expect(text(one)).toMatch(/^exit [1-9][\s\S]*pool appserver-nginx_eqiad can lose 0 more/);
+    expect(text(one)).toMatch(/^exit [1-9][\s\S]*depooling 1 server\(s\) from pool appserver-nginx_eqiad would breach its depool threshold: only 0 can leave now/);
     expect(await conftoolSnapshot(c.confctl)).toEqual(before);
   });
 
@@ -139,8 +139,10 @@ describe('sre.hosts.decommission-host', () => {
       expect(out.failed).toEqual(['mw1003.eqiad.wmnet']);
       const bad = out.hosts.find((h) => h.host === 'mw1003.eqiad.wmnet')!;
       expect(bad.steps.find((s) => !s.ok)?.step).toBe('power off');
-      // Failed host: out of traffic but its objects kept, inventory says decommissioning.
-      expect(await stateOf(c.confctl, 'mw1003.eqiad.wmnet')).toEqual(['nginx=inactive/10', 'php-fpm=inactive/10']);
+      // Failed host: out of traffic but its objects kept, inventory says decommissioning. mw1003 was
+      // `no`: out already, so never written (a run takes out only what is pooled), just verified out.
+      expect(await stateOf(c.confctl, 'mw1003.eqiad.wmnet')).toEqual(['nginx=no/10', 'php-fpm=no/10']);
+      expect(r.stdout).toContain('conftool now: eqiad/appserver/nginx/mw1003.eqiad.wmnet=no, eqiad/appserver/php-fpm/mw1003.eqiad.wmnet=no');
       expect(lc.inventory()['mw1003.eqiad.wmnet']?.status).toBe('decommissioning');
       expect(r.stdout).toContain("set/pooled=no:weight=10");
       expect(await stateOf(c.confctl, 'mw1301.eqiad.wmnet')).toEqual([]);

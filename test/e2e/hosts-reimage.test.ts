@@ -32,11 +32,18 @@ interface Report {
   status: string;
   failedStep?: string;
   error?: string;
-  conftoolNow?: string | null;
+  /** conftool read back, object by object (the lb engine's ObjectState). */
+  conftoolNow?: { object: string; pooled: string; weight?: number; owner?: { runId: string; reason: string } }[] | null;
+  leftAsFound?: string[];
   restoreCommands?: string[];
   steps: { step: string; ok: boolean; detail?: string }[];
   hostKey?: string | null;
 }
+
+/** The run id of a `--output json` run (every event carries it). */
+const runIdOf = (r: Res): string => (JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('{'))!) as { runId: string }).runId;
+/** `service=pooled/weight` of a report's conftool read back, as stateOf prints conftool. */
+const asState = (now: Report['conftoolNow']) => (now ?? []).map((s) => `${s.object.split('/')[2]}=${s.pooled}/${s.weight}`).sort();
 
 const reimage = (config: string, host: string, extra: string[] = []): Promise<Res> => run(config, ['--yes', '--output', 'json', 'sre.hosts.reimage', `host=${host}`, 'os=bookworm', ...extra]);
 
@@ -56,6 +63,7 @@ describe('sre.hosts.reimage', () => {
     await c.confctl.update(await c.confctl.select({ name: 'mw1301\\.eqiad\\.wmnet', service: 'php-fpm' }), { pooled: 'no' });
     await c.confctl.update(await c.confctl.select({ name: 'mw1301\\.eqiad\\.wmnet', service: 'nginx' }), { weight: 7 });
     const before = await stateOf(c.confctl, H);
+    const phpRev = (await c.confctl.get({ name: 'mw1301\\.eqiad\\.wmnet', service: 'php-fpm' }))[0]!.modRevision;
     expect(before).toEqual(['nginx=yes/7', 'php-fpm=no/10']);
     const keyBefore = lc.hostKey(H);
     const bootBefore = await p.lab.bootId(H);
@@ -66,6 +74,10 @@ describe('sre.hosts.reimage', () => {
     expect({ code: r.code, status: out.status }).toEqual({ code: 0, status: 'succeeded' });
 
     expect(await stateOf(c.confctl, H)).toEqual(before);
+    // The report is conftool read back; the `no` object was never written (a run takes out only what is pooled).
+    expect(asState(out.conftoolNow)).toEqual(before);
+    expect(out.conftoolNow?.filter((s) => s.owner)).toEqual([]);
+    expect((await c.confctl.get({ name: 'mw1301\\.eqiad\\.wmnet', service: 'php-fpm' }))[0]!.modRevision).toBe(phpRev);
     // PyBal agrees: nginx back in on both LBs, php-fpm out.
     expect(await lbViews(p.lab, H)).toEqual([
       'jobrunner-nginx_eqiad@lvs1019=pooled', 'jobrunner-nginx_eqiad@lvs1020=pooled',
@@ -81,7 +93,6 @@ describe('sre.hosts.reimage', () => {
     expect(out.steps.filter((s) => !s.ok)).toEqual([]);
     expect(out.steps.map((s) => s.step)).toEqual(expect.arrayContaining(['verify the OS', 'post-install: lab-config-apply', 'health check']));
     expect(lc.events(H).some((l) => / config-apply rc=0$/.test(l))).toBe(true);
-    // The run first set both objects inactive, then put them back.
     const dts = lc.downtimes().filter((d) => d.host === H);
     expect(dts).toHaveLength(1);
     expect(dts[0]!.reason).toContain('T123');
@@ -99,7 +110,7 @@ describe('sre.hosts.reimage', () => {
     const r = await run(cfg, ['-d', 'sre.hosts.reimage', `host=${H}`, 'os=bookworm']);
     expect(r.code).toBe(0);
     const text = r.stdout + r.stderr;
-    for (const want of ['set pooled=inactive', 'DRY-RUN', 'reinstall with bookworm', 'post-install: lab-config-apply', 'restore the recorded conftool state']) expect(text).toContain(want);
+    for (const want of ['set pooled=inactive', 'DRY-RUN', 'reinstall with bookworm', 'post-install: lab-config-apply', 'put back what it took out', 'would put back eqiad/jobrunner/nginx, eqiad/jobrunner/php-fpm to pooled=yes']) expect(text).toContain(want);
     // each step's line names the host once: "✔ H: downtime [dry-run-1]", not "✔ H: downtime [H: downtime — dry-run-1]"
     expect(text).not.toContain(`[${H}:`);
     expect(text).toContain(`✔ ${H}: record conftool state [eqiad/jobrunner/`);
@@ -210,7 +221,7 @@ describe('sre.hosts.reimage', () => {
     const all = `exit ${r.code}\n${r.stdout}${r.stderr}`;
     expect(all).toMatch(/^exit [1-9]/);
     expect(all).toContain('ERR_HOSTS_CAPACITY');
-    expect(all).toMatch(/pool appserver-nginx_eqiad can lose 0 more server\(s\)[^\n]*2 of 3 up and enabled, threshold 0\.5/);
+    expect(all).toMatch(/depooling 1 server\(s\) from pool appserver-nginx_eqiad would breach its depool threshold: only 0 can leave now \([^\n]*2 of 3 up and enabled, threshold 0\.5[^\n]*\); it would take out mw1001\.eqiad\.wmnet/);
     expect(await conftoolSnapshot(c.confctl)).toEqual(before);
     expect(await hostSideSnapshot('mw1001.eqiad.wmnet')).toBe(side);
   });
@@ -273,13 +284,14 @@ describe('sre.hosts.reimage', () => {
     await armed;
     try {
       const out = outputOf<Report>(r);
-      expect({ code: r.code, failedStep: out.failedStep }).toEqual({ code: 1, failedStep: 'restore the recorded conftool state and verify on every LB' });
-      expect(out.error).toMatch(/not pooled back on every load balancer[\s\S]*lvs1019[\s\S]*set back to pooled=inactive and verified out on every load balancer/);
-      // What the report says is what etcd holds: out (inactive), not the recorded `yes`.
+      expect({ code: r.code, failedStep: out.failedStep }).toEqual({ code: 1, failedStep: 'put back what it took out and verify on every LB' });
+      expect(out.error).toMatch(/not back in on every load balancer, so it was taken out again \(pooled=inactive\) and verified out: [\s\S]*lvs1019/);
+      // What the report says is what etcd holds: out (inactive) under this run's marker, not the recorded `yes`.
       const now = await stateOf(c.confctl, H);
       expect(now).toEqual(['nginx=inactive/10', 'php-fpm=inactive/10']);
-      expect(out.conftoolNow).toBe(now.join(' '));
-      expect(r.stdout).toContain(`out of traffic (conftool now: ${now.join(' ')})`);
+      expect(asState(out.conftoolNow)).toEqual(now);
+      expect(out.conftoolNow?.map((s) => s.owner?.runId)).toEqual([runIdOf(r), runIdOf(r)]);
+      expect(r.stdout).toContain(`out of traffic (conftool now: eqiad/jobrunner/nginx/${H}=inactive (held out by ${runIdOf(r)}`);
       expect(out.restoreCommands).toHaveLength(2);
       // lvs1020 applied the repool, then the set-back: the host is out of it again.
       expect((await lbViews(p.lab, H)).filter((v) => v.includes('@lvs1020'))).toEqual(['jobrunner-nginx_eqiad@lvs1020=absent', 'jobrunner-php-fpm_eqiad@lvs1020=absent']);

@@ -757,13 +757,40 @@ function reportChecks(lab: Lab, spec: RunSpec, rec: Recorded, ops: OperatorActio
   if (spec.report === 'reimage' && data) {
     const host = String(data.host);
     if (data.status === 'succeeded') for (const k of keysOf(host)) if (!opKeys.has(k)) asStart(k, `${host} reported reimaged`);
-    if (data.status === 'failed' && typeof data.conftoolNow === 'string') {
-      rec.checked.reportClaims++;
-      const now = [...rec.final].filter(([k]) => parseKey(lab, k)?.name === host).map(([k, raw]) => {
-        const x = parseValue(raw);
-        return `${parseKey(lab, k)!.service}=${x === null || x === 'invalid' ? 'invalid' : `${x.pooled}/${x.weight}`}`;
-      }).sort().join(' ');
-      if (now !== data.conftoolNow) v.push(`[report ≠ conftool] ${host} reported conftool now "${data.conftoolNow}", conftool has "${now}"`);
+    // conftool read back, object by object (engine ObjectState: `dc/cluster/service/name`, pooled, weight, owner)
+    if (Array.isArray(data.conftoolNow)) {
+      const said = data.conftoolNow as { object: string; pooled: string; weight?: number; owner?: { runId: string } }[];
+      // Owner markers written during the run, as they were when it ended (pool key → run id; null: cleared).
+      const ownersPrefix = `/galley/owners${lab.info.namespace}/`;
+      const finalOwners = new Map<string, string | null>();
+      for (const w of rec.ownerWrites) {
+        if (!w.key.startsWith(ownersPrefix)) continue;
+        let id: string | null = null;
+        if (w.type === 'put') {
+          try {
+            const m = (JSON.parse(w.raw ?? 'null') as { runId?: unknown } | null)?.runId;
+            id = typeof m === 'string' ? m : '(unreadable)';
+          } catch {
+            id = '(unreadable)';
+          }
+        }
+        finalOwners.set(`${lab.info.namespace}/v1/pools/${w.key.slice(ownersPrefix.length)}`, id);
+      }
+      const named = new Set(said.map((s) => `${lab.info.namespace}/v1/pools/${s.object}`));
+      for (const k of [...rec.final.keys()].filter((x) => parseKey(lab, x)?.name === host)) if (!named.has(k)) v.push(`[report ≠ conftool] ${host}: the report's conftool now does not list ${shortKeyOf(lab, k)}`);
+      for (const s of said) {
+        rec.checked.reportClaims++;
+        const k = `${lab.info.namespace}/v1/pools/${s.object}`;
+        const x = parseValue(rec.final.get(k));
+        const got = x === null ? 'deleted' : x === 'invalid' ? 'invalid' : `${x.pooled}/${x.weight}`;
+        const want = s.pooled === 'deleted' || s.pooled === 'invalid' ? s.pooled : `${s.pooled}/${s.weight}`;
+        if (got !== want) v.push(`[report ≠ conftool] ${host} reported ${s.object}=${want}, conftool has ${rec.final.get(k) ?? '(absent)'}`);
+        // (a marker not written during the run is not known here)
+        const marker = finalOwners.get(k);
+        if (marker !== undefined && (s.owner?.runId ?? null) !== marker) v.push(`[report ≠ conftool] ${host} reported ${s.object} held out by ${s.owner?.runId ?? 'nobody'}, its owner marker says ${marker ?? 'nobody'}`);
+      }
+    } else if (data.status !== 'not-confirmed' && [...runWrites.keys()].some((k) => parseKey(lab, k)?.name === host)) {
+      v.push(`[report] ${host}: the run wrote its objects, and its report has no conftool read back (conftoolNow: ${JSON.stringify(data.conftoolNow)})`);
     }
   }
   if (spec.report === 'decommission' && data) {

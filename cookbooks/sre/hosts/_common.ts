@@ -4,7 +4,10 @@
  */
 import { type ArgCheck, isConfirmationError, NodeSet, type RunContext } from '@galley/core';
 import { GalleyError } from '@galley/errors';
-import { EXIT_NOT_CONFIRMED, escapeRegex, pybalVerifier } from '@galley/lb';
+import {
+  capacityMessage, depoolsPerPool, escapeRegex, EXIT_NOT_CONFIRMED, judgeCapacity, newHold, operatorId, portsFor, shortKey, stateText,
+  type EngineDeps, type Hold, type LbEvent, type ObjectState, type OutValue, type OwnerMarker, type PoolCapacity, type PoolObject,
+} from '@galley/lb';
 
 export type Ctx = RunContext<Record<string, unknown>>;
 type Clients = Ctx['clients'];
@@ -80,10 +83,19 @@ export async function lifecycleReady(c: Clients): Promise<void> {
   for (const x of [c.provisioner, c.inventory, c.monitoring]) await x?.ready?.();
 }
 
-/** The host's conftool objects (exact name match), as recorded values. */
-export async function recordConftool(c: Clients, host: string): Promise<RecordedObject[]> {
-  const nodes = await c.confctl.get({ name: escapeRegex(host) });
-  return nodes.map((n) => ({ key: n.key, tags: { ...n.tags }, pooled: n.pooled, weight: n.weight }));
+/**
+ * The lb engine over this run's clients: every take-out and put-back of these cookbooks goes through
+ * @galley/lb's `takeOut`/`writeOut`/`verifyOut`/`putBack` (ARCHITECTURE §4a), never a copy here.
+ */
+export function engineFor(ctx: Ctx): EngineDeps {
+  const emit = (e: LbEvent): void => ctx.emit({ ...e });
+  const p = portsFor(ctx, emit);
+  return { store: p.store, verifier: p.verifier, capacity: p.capacity, clock: p.clock, emit };
+}
+
+/** The host's conftool objects (exact name match), as conftool has them now. */
+export function hostObjects(engine: EngineDeps, host: string): Promise<PoolObject[]> {
+  return engine.store.select({ name: escapeRegex(host) });
 }
 
 /** `confctl select 'dc=…,cluster=…,service=…,name=…' set/pooled=…:weight=…`, one per object. */
@@ -91,173 +103,58 @@ export function restoreCommands(objs: readonly RecordedObject[]): string[] {
   return objs.map((o) => `confctl select 'dc=${o.tags.dc},cluster=${o.tags.cluster},service=${o.tags.service},name=${o.tags.name}' set/pooled=${o.pooled}:weight=${o.weight}`);
 }
 
-export const short = (o: RecordedObject) => `${o.tags.dc}/${o.tags.cluster}/${o.tags.service}`;
+export const short = (o: { tags: RecordedObject['tags'] }): string => `${o.tags.dc}/${o.tags.cluster}/${o.tags.service}`;
 
-/** Current values of these keys (undefined: deleted). */
-export async function currentState(c: Clients, host: string): Promise<Map<string, { pooled: Pooled; weight: number }>> {
-  const nodes = await c.confctl.get({ name: escapeRegex(host) });
-  return new Map(nodes.map((n) => [n.key, { pooled: n.pooled, weight: n.weight }]));
+/** The values of these objects, for the report (without the fields conftool carries besides them). */
+export function recordedOf(objs: readonly PoolObject[]): RecordedObject[] {
+  return objs.map((o) => ({ key: o.key, tags: { ...o.tags }, pooled: o.pooled, weight: o.weight }));
+}
+
+/** This run's owner marker, stored next to every object it takes out (who holds the host out, and why). */
+export function ownerMarker(ctx: Ctx, what: string): OwnerMarker {
+  return { runId: ctx.runId, user: operatorId().slice('operator:'.length), reason: ctx.reason ?? `${what}${ctx.taskId ? ` (${ctx.taskId})` : ''}`, time: new Date().toISOString() };
 }
 
 /**
- * The objects of the host that taking it out writes: `yes` → value, and with `inactive` also
- * `no` → `inactive`. Never `inactive` → `no`: that would put a server back into PyBal's pool
- * totals (and into the threshold's arithmetic) that the operator had taken out of them.
+ * What taking the host out means: its `pooled=yes` objects go to `to` (nothing else is ever written:
+ * a `no` object stays `no`, an `inactive` one `inactive`), and every object that is not inactive
+ * must be out of every LB before anything is done to the host.
  */
-export function objectsToTakeOut<T extends { pooled: Pooled }>(nodes: readonly T[], value: 'inactive' | 'no'): T[] {
-  return nodes.filter((n) => n.pooled === 'yes' || (value === 'inactive' && n.pooled === 'no'));
+export function holdFor(host: string, objs: readonly PoolObject[], to: OutValue): Hold {
+  return newHold(host, objs.filter((o) => o.pooled === 'yes'), objs.filter((o) => o.pooled !== 'inactive'), { to });
 }
 
-/** Set the host's objects out (see objectsToTakeOut) and verify it is out of every LB that carries it. */
-export async function setOutAndVerify(ctx: Ctx, host: string, objs: readonly RecordedObject[], value: 'inactive' | 'no'): Promise<string> {
-  const c = ctx.clients;
-  const nodes = await c.confctl.get({ name: escapeRegex(host) });
-  const toChange = objectsToTakeOut(nodes, value);
-  if (toChange.length > 0) await c.confctl.update(toChange, { pooled: value });
-  if (objs.length === 0) return 'no conftool objects';
-  const after = nodes.map((n) => (toChange.includes(n) ? { ...n, pooled: value } : n));
-  const v = await c.pybal.verifyDepooled(after, { signal: ctx.signal });
-  if (!v.ok) throw new HostsError('ERR_HOSTS_NOT_DEPOOLED', `${host} is still pooled on a load balancer after pooled=${value}: ${v.report}`, { hint: 'see which load balancer disagrees; the host was left at pooled=' + value });
-  return v.report;
+/** What taking out would write, for a dry-run (nothing is written, so nothing can be verified). */
+export function planTakeOut(ctx: Ctx, hold: Hold, owner: OwnerMarker): string {
+  for (const o of hold.take) ctx.change({ kind: 'conftool', host: hold.host, object: shortKey(o.key), from: 'yes', to: hold.to });
+  const text = hold.take.length ? `would set pooled=${hold.to} on ${hold.take.map(short).join(', ')} (owner ${owner.runId}) and verify on every LB` : 'nothing pooled to take out';
+  ctx.log.info(`DRY-RUN: ${hold.host}: ${text}`);
+  return text;
+}
+
+/** Objects the engine cannot verify on any LB (no PyBal pool configured for them), said as such. */
+export function unverifiedNote(engine: EngineDeps, objs: readonly PoolObject[]): string {
+  const none = objs.filter((o) => engine.capacity.poolOf(o) === undefined);
+  return none.length ? `; not verified (no PyBal pool configured): ${none.map(short).join(', ')}` : '';
 }
 
 /**
- * Pooled back = every LB has the server enabled, pooled AND up (lb's verifier): PyBal force-pools
- * a server whose health checks fail to keep a pool above its threshold, so enabled+pooled alone
- * would call a broken host back in. Dry-run: pybal's own read-once verification (the change was
- * not made, so polling for it could only time out).
+ * Refuse (ERR_HOSTS_CAPACITY) when taking these hosts' `pooled=yes` objects out would breach a
+ * pool's depool threshold, counted over all of them against the pools as they are now (lb's
+ * `depoolsPerPool`/`judgeCapacity`: per pool, what is taken out must fit in `canTakeOut`, worst LB;
+ * a pool whose capacity is unknown refuses). `inactive` leaves PyBal's totals, so once it is written
+ * PyBal's threshold no longer protects the pool: this check, before anything is written, is what
+ * does. `no` objects carry no traffic and need no room. With `force`, or in dry-run, a warning.
  */
-async function verifyIn(ctx: Ctx, objs: readonly RecordedObject[]): Promise<{ ok: boolean; report: string }> {
-  const nodes = objs.map((o) => ({ key: o.key, tags: o.tags, pooled: 'yes' as const, weight: o.weight }));
-  const pybal = ctx.clients.pybal;
-  if (ctx.dryRun) return pybal.verifyPooled(nodes, { signal: ctx.signal });
-  // Objects without a PyBal pool cannot be verified by any LB (as in setOutAndVerify: not verified, named).
-  const unmapped = pybal.topology.unmapped(nodes);
-  const mapped = nodes.filter((n) => !unmapped.includes(n));
-  const note = unmapped.length ? `; not verified (no PyBal pool configured): ${unmapped.map((n) => `${n.tags.dc}/${n.tags.cluster}/${n.tags.service}`).join(', ')}` : '';
-  if (mapped.length === 0) return { ok: true, report: `nothing to verify pooled${note}` };
-  const v = await pybalVerifier(pybal).verifyIn(mapped, { signal: ctx.signal });
-  return { ok: v.ok, report: v.report + note };
-}
-
-/**
- * Put back exactly the recorded pooled/weight values, then verify each object's state on every LB.
- * When an LB does not take the host back in (pooled, enabled and up), the objects just set to `yes`
- * go back to `outValue` and are verified out again: the host fails closed, and the error says
- * where conftool really is.
- */
-export async function restoreAndVerify(ctx: Ctx, host: string, objs: readonly RecordedObject[], outValue: 'inactive' | 'no' = 'inactive'): Promise<string> {
-  const c = ctx.clients;
-  const nodes = await c.confctl.get({ name: escapeRegex(host) });
-  const byKey = new Map(nodes.map((n) => [n.key, n]));
-  const missing = objs.filter((o) => !byKey.has(o.key));
-  if (missing.length) throw new HostsError('ERR_HOSTS_OBJECT_GONE', `conftool objects of ${host} disappeared during the run: ${missing.map(short).join(', ')}`, { hint: 'recreate them (confctl sync) and set them by hand with the commands below' });
-  for (const o of objs) {
-    const n = byKey.get(o.key)!;
-    const change: { pooled?: Pooled; weight?: number } = {};
-    if (n.pooled !== o.pooled) change.pooled = o.pooled;
-    if (n.weight !== o.weight) change.weight = o.weight;
-    if (ctx.dryRun && change.pooled === undefined && o.pooled !== 'inactive') {
-      // In dry-run the set-out was not written: show the restore that would follow it.
-      ctx.change({ kind: 'conftool', host, object: `${o.key} pooled`, from: '(set out)', to: o.pooled });
-    }
-    if (Object.keys(change).length) await c.confctl.update([n], change);
-  }
-  const pooled = objs.filter((o) => o.pooled === 'yes');
-  const out = objs.filter((o) => o.pooled !== 'yes');
-  const reports: string[] = [];
-  if (pooled.length) {
-    const v = await verifyIn(ctx, pooled);
-    if (!v.ok) {
-      const back = await putBackOut(ctx, host, pooled, outValue);
-      throw new HostsError('ERR_HOSTS_NOT_REPOOLED', `${host} is not pooled back on every load balancer: ${v.report}\n${back}`, {
-        hint: 'check the host health on the load balancers, then restore the recorded state with the commands below',
-      });
-    }
-    reports.push(v.report);
-  }
-  if (out.length) {
-    const v = await c.pybal.verifyDepooled(out.map((o) => ({ ...byKey.get(o.key)!, pooled: o.pooled })), { signal: ctx.signal });
-    if (!v.ok) throw new HostsError('ERR_HOSTS_NOT_DEPOOLED', `${host}: objects recorded as no/inactive are pooled on a load balancer: ${v.report}`);
-    reports.push(v.report);
-  }
-  return reports.join('; ');
-}
-
-/** After a failed repool: the objects set to `yes` go back to `outValue`, verified out. Never throws: says what happened. */
-async function putBackOut(ctx: Ctx, host: string, objs: readonly RecordedObject[], outValue: 'inactive' | 'no'): Promise<string> {
-  const c = ctx.clients;
-  try {
-    const keys = new Set(objs.map((o) => o.key));
-    const nodes = (await c.confctl.get({ name: escapeRegex(host) })).filter((n) => keys.has(n.key));
-    const toChange = nodes.filter((n) => n.pooled === 'yes');
-    if (toChange.length) await c.confctl.update(toChange, { pooled: outValue });
-    const v = await c.pybal.verifyDepooled(nodes.map((n) => ({ ...n, pooled: outValue })), { signal: ctx.signal });
-    if (!v.ok) return `set back to pooled=${outValue}, but NOT verified out on every load balancer: ${v.report}`;
-    return `set back to pooled=${outValue} and verified out on every load balancer`;
-  } catch (err) {
-    return `setting it back to pooled=${outValue} FAILED: ${errMessage(err)}`;
-  }
-}
-
-/** `service=pooled/weight` of every conftool object of the host as etcd has it now (for reports after a failure). */
-export async function conftoolNow(c: Clients, host: string): Promise<string> {
-  try {
-    const nodes = await c.confctl.get({ name: escapeRegex(host) });
-    if (nodes.length === 0) return 'no conftool objects';
-    return nodes.map((n) => `${n.tags.service}=${n.pooled}/${n.weight}`).sort().join(' ');
-  } catch (err) {
-    return `unknown (could not read conftool: ${errMessage(err)})`;
-  }
-}
-
-/** One pool the hosts being taken out would leave short of PyBal's depool threshold. */
-export interface CapacityShortfall {
-  pool: string;
-  takingOut: string[];
-  canTakeOut: number;
-  detail: string;
-}
-
-/**
- * Would taking these hosts out leave each affected pool at or above its depool threshold, counted
- * against the pool as it is now? `inactive` leaves PyBal's totals, so once it is written PyBal's
- * threshold no longer protects the pool: this check, done before anything is written, is what does.
- * Only `yes` objects count (a `no` server carries no traffic). Per pool, the hosts taken out must
- * fit in pybal's `canTakeOut` (worst LB; an LB without an answer counts as 0: fail closed).
- */
-export async function capacityShortfalls(c: Clients, hosts: readonly string[]): Promise<{ shortfalls: CapacityShortfall[]; report: string }> {
-  const byPool = new Map<string, { ref: NonNullable<ReturnType<Clients['pybal']['topology']['poolFor']>>; hosts: Set<string> }>();
-  for (const host of hosts) {
-    for (const n of await c.confctl.get({ name: escapeRegex(host) })) {
-      if (n.pooled !== 'yes') continue;
-      const ref = c.pybal.topology.poolFor(n.tags.dc, n.tags.cluster, n.tags.service);
-      if (!ref) continue;
-      const e = byPool.get(ref.pool) ?? { ref, hosts: new Set<string>() };
-      e.hosts.add(host);
-      byPool.set(ref.pool, e);
-    }
-  }
-  const shortfalls: CapacityShortfall[] = [];
-  const lines: string[] = [];
-  for (const { ref, hosts: hs } of byPool.values()) {
-    const cap = await c.pybal.capacity(ref);
-    const detail = cap.perLb.map((p) => (p.error !== undefined ? `${p.lb}: no answer (${p.error})` : `${p.lb}: ${p.upEnabled} of ${p.total} up and enabled, threshold ${p.threshold}`)).join('; ');
-    lines.push(`${ref.pool}: taking out ${hs.size}, room for ${cap.canTakeOut} (${detail})`);
-    if (hs.size > cap.canTakeOut) shortfalls.push({ pool: ref.pool, takingOut: [...hs].sort(), canTakeOut: cap.canTakeOut, detail });
-  }
-  return { shortfalls, report: lines.join('\n') || 'no pooled object: no pool loses capacity' };
-}
-
-/**
- * Refuse (ERR_HOSTS_CAPACITY) when taking the hosts out would breach a pool's threshold, unless
- * `force`; with `force`, or in dry-run, say so as a warning instead.
- */
-export async function checkCapacity(ctx: Ctx, hosts: readonly string[], force: boolean): Promise<string> {
-  const { shortfalls, report } = await capacityShortfalls(ctx.clients, hosts);
-  if (shortfalls.length === 0) return report;
-  const what = shortfalls
-    .map((s) => `pool ${s.pool} can lose ${s.canTakeOut} more server(s) without going below its depool threshold, and this would take out ${s.takingOut.length} (${s.takingOut.join(', ')}): ${s.detail}`)
+export async function checkCapacity(ctx: Ctx, engine: EngineDeps, hosts: readonly { host: string; objects: readonly PoolObject[] }[], force: boolean): Promise<string> {
+  const taking = hosts.map((h) => ({ host: h.host, depool: h.objects.filter((o) => o.pooled === 'yes') }));
+  const need = depoolsPerPool(engine, taking);
+  const rows = judgeCapacity(need, need.size ? await engine.capacity.capacity([...need.keys()]) : new Map<string, PoolCapacity>());
+  const report = rows.map((r) => `${r.pool}: taking out ${r.depool}, room for ${r.canTakeOut} (${r.detail})`).join('\n') || 'no pooled object: no pool loses capacity';
+  const bad = rows.filter((r) => !r.ok);
+  if (bad.length === 0) return report;
+  const what = bad
+    .map((r) => `${capacityMessage(undefined, [r])}; it would take out ${taking.filter((t) => t.depool.some((o) => engine.capacity.poolOf(o) === r.pool)).map((t) => t.host).join(', ')}`)
     .join('; ');
   if (force) {
     ctx.log.warn(`--force: going below capacity: ${what}`);
@@ -270,6 +167,16 @@ export async function checkCapacity(ctx: Ctx, hosts: readonly string[], force: b
   throw new HostsError('ERR_HOSTS_CAPACITY', `not enough capacity left: ${what}`, {
     hint: 'nothing was changed; wait until the pool has more healthy pooled servers, take fewer hosts at once, or add --force if the pool may really go below its threshold',
   });
+}
+
+/** Each object as conftool has it now, for reports (`ObjectState` read back, never what the run wrote). */
+export function nowText(now: readonly ObjectState[]): string {
+  return now.length ? now.map(stateText).join(', ') : 'no conftool objects';
+}
+
+/** What the engine left as found, one line each. */
+export function leftText(hold: Hold | undefined): string[] {
+  return (hold?.leftAsFound ?? []).map((l) => `${shortKey(l.key)}: ${l.why}`);
 }
 
 /** Deadlines of the steps the cookbooks run; the lock budget below is built from the same numbers. */

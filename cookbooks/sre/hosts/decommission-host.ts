@@ -1,13 +1,15 @@
 import { defineCookbook, NodeSet } from '@galley/core';
+import { escapeRegex, readBack, verifyOut, writeOut, type EngineDeps, type Hold, type ObjectState, type OwnerMarker } from '@galley/lb';
 import {
-  checkCapacity, checkFqdn, checkLockBudget, confirmed, errMessage, expand, HostsError, hostPatternArg, lifecycleReady, lockTtlSeconds, need, notConfirmed, recordConftool,
-  restoreCommands, setOutAndVerify, short, STEP_MS, stepsText,
+  checkCapacity, checkFqdn, checkLockBudget, confirmed, engineFor, errMessage, expand, holdFor, hostObjects, HostsError, hostPatternArg, leftText, lifecycleReady, lockTtlSeconds, need,
+  notConfirmed, nowText, ownerMarker, planTakeOut, recordedOf, restoreCommands, short, STEP_MS, stepsText, unverifiedNote,
   type Ctx, type RecordedObject, type Step,
 } from './_common.js';
 
 /**
  * Decommission hosts (Spicerack's sre.hosts.decommission): per host, under its lock, out of every
- * pool and verified, downtimed, services stopped and disks wiped over SSH, powered off, removed
+ * pool and verified (lb's engine: its pooled objects to inactive with this run's owner marker; a
+ * host leaving the fleet is never put back), downtimed, services stopped and disks wiped over SSH, powered off, removed
  * from conftool and marked decommissioned in the inventory. An unreachable host is still removed
  * from conftool and the inventory (with a warning); one host's failure does not stop the others.
  */
@@ -37,6 +39,8 @@ interface HostReport {
   recorded: RecordedObject[];
   downtime?: string;
   error?: string;
+  /** A failed host: each of its objects as conftool has it now (read back). */
+  conftoolNow?: ObjectState[];
 }
 
 export default defineCookbook({
@@ -65,16 +69,19 @@ export default defineCookbook({
     need(ctx.clients, 'inventory');
     await lifecycleReady(ctx.clients);
     checkLockBudget(ctx.clients);
+    const engine = engineFor(ctx);
     const unknown: string[] = [];
+    const all: { host: string; objects: Awaited<ReturnType<typeof hostObjects>> }[] = [];
     for (const h of hosts) {
-      const inConftool = (await recordConftool(ctx.clients, h)).length > 0;
+      const objects = await hostObjects(engine, h);
+      all.push({ host: h, objects });
       const inInventory = (await ctx.clients.inventory!.get(h)) !== undefined;
-      if (!inConftool && !inInventory) unknown.push(h);
+      if (!objects.length && !inInventory) unknown.push(h);
     }
     if (unknown.length) throw new HostsError('ERR_HOSTS_UNKNOWN', `not in conftool nor in the inventory: ${unknown.join(', ')}`, { hint: 'check the host names' });
     // Counted over all the hosts of the run against the pools as they are now: once a host is
     // inactive it has left PyBal's totals, so a per-host check later would no longer see the loss.
-    await checkCapacity(ctx, hosts, ctx.args.force);
+    await checkCapacity(ctx, engine, all, ctx.args.force);
     return { hosts, force: ctx.args.force };
   },
 
@@ -87,10 +94,13 @@ async function decommission(ctx: Ctx, st: State): Promise<number> {
   if (!ctx.dryRun && !(await confirmed(ctx, `ATTENTION: destructive action for ${st.hosts.length} hosts: ${st.hosts.join(', ')}\nAre you sure to proceed?`))) {
     return notConfirmed(ctx, `Decommission of ${st.hosts.join(', ')}`, { hosts: [], failed: [], notAttempted: st.hosts });
   }
+  const engine = engineFor(ctx);
+  const owner = ownerMarker(ctx, `sre.hosts.decommission-host`);
   // The pools may have lost servers while the prompt waited: checked again before any write.
   if (!ctx.dryRun) {
     try {
-      await checkCapacity(ctx, st.hosts, st.force);
+      const all = await Promise.all(st.hosts.map(async (host) => ({ host, objects: await hostObjects(engine, host) })));
+      await checkCapacity(ctx, engine, all, st.force);
     } catch (err) {
       const text = `Decommission of ${st.hosts.join(', ')}: refused, nothing changed: ${errMessage(err)}`;
       ctx.log.error(text);
@@ -102,7 +112,7 @@ async function decommission(ctx: Ctx, st: State): Promise<number> {
   const task = ctx.progress.task(`Decommission ${st.hosts.length} hosts`);
   for (const host of st.hosts) {
     if (ctx.signal.aborted) break;
-    reports.push(await one(ctx, host, task.subtask(`${host}: decommissioning`)));
+    reports.push(await one(ctx, { engine, owner, host }, task.subtask(`${host}: decommissioning`)));
   }
   const failed = reports.filter((r) => r.status === 'failed');
   const notAttempted = st.hosts.filter((h) => !reports.some((r) => r.host === h));
@@ -113,6 +123,7 @@ async function decommission(ctx: Ctx, st: State): Promise<number> {
       `${r.host}: ${r.status.toUpperCase()}${r.error ? ` — ${r.error}` : ''}`,
       stepsText(r.steps),
       ...r.warnings.map((w) => `  WARNING: ${w}`),
+      ...(r.conftoolNow ? [`  conftool now: ${nowText(r.conftoolNow)}`] : []),
       ...(r.status === 'failed' && r.recorded.length ? ['  conftool state before the run (to restore by hand if needed):', ...restoreCommands(r.recorded).map((l) => `    ${l}`)] : []),
     ].join('\n')),
     ...(notAttempted.length ? [`not attempted: ${notAttempted.join(', ')}`] : []),
@@ -122,7 +133,8 @@ async function decommission(ctx: Ctx, st: State): Promise<number> {
   return failed.length || notAttempted.length ? 1 : 0;
 }
 
-async function one(ctx: Ctx, host: string, sub: ReturnType<Ctx['progress']['task']>): Promise<HostReport> {
+async function one(ctx: Ctx, o: { engine: EngineDeps; owner: OwnerMarker; host: string }, sub: ReturnType<Ctx['progress']['task']>): Promise<HostReport> {
+  const { engine, owner, host } = o;
   const c = ctx.clients;
   const provisioner = need(c, 'provisioner');
   const inventory = need(c, 'inventory');
@@ -145,12 +157,19 @@ async function one(ctx: Ctx, host: string, sub: ReturnType<Ctx['progress']['task
       throw err;
     }
   };
+  let hold: Hold | undefined;
   try {
+    // The host lock before anything is read: what is taken out is the state the holder left.
     await step('lock host', () => ctx.lockHosts([host]));
-    rep.recorded = await step('record conftool state', () => recordConftool(c, host), (r) => r.map((o) => `${short(o)}=${o.pooled}`).join(' ') || 'no objects');
+    const objects = await step('record conftool state', () => hostObjects(engine, host), (r) => r.map((x) => `${short(x)}=${x.pooled}`).join(' ') || 'no objects');
+    rep.recorded = recordedOf(objects);
     if ((await inventory.get(host)) !== undefined) await step('inventory: decommissioning', () => inventory.setStatus(host, 'decommissioning'));
     else warn('not in the inventory');
-    if (rep.recorded.length) await step('set pooled=inactive and verify gone from every LB', () => setOutAndVerify(ctx, host, rep.recorded, 'inactive'));
+    if (objects.length) {
+      const h = holdFor(host, objects, 'inactive');
+      hold = h;
+      await step('set pooled=inactive and verify gone from every LB', () => (ctx.dryRun ? Promise.resolve(planTakeOut(ctx, h, owner)) : takeOutForGood(engine, h, owner)));
+    }
     if (c.monitoring) {
       ctx.change({ kind: 'monitoring', host, object: 'downtime', to: 'set' });
       rep.downtime = await step('downtime', () => c.monitoring!.downtime(host, { durationMs: settings.downtimeMs ?? 2 * 3600_000, reason: `decommission${ctx.taskId ? ` (${ctx.taskId})` : ''}` }), (id) => id);
@@ -185,7 +204,7 @@ async function one(ctx: Ctx, host: string, sub: ReturnType<Ctx['progress']['task
     }, (v) => v);
     if (rep.recorded.length) {
       await step('delete conftool objects', async () => {
-        const nodes = await c.confctl.get({ name: host.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') });
+        const nodes = await c.confctl.get({ name: escapeRegex(host) });
         return c.confctl.remove(nodes);
       }, (keys) => `${keys.length} deleted`);
     }
@@ -195,8 +214,31 @@ async function one(ctx: Ctx, host: string, sub: ReturnType<Ctx['progress']['task
     rep.status = 'failed';
     rep.error = errMessage(err);
     ctx.log.error(`${host}: decommission failed: ${rep.error}`);
-    ctx.leftover({ object: host, state: `decommission incomplete (failed at: ${rep.steps.find((s) => !s.ok)?.step ?? '?'})` });
+    // What conftool holds now, never what the run meant to leave.
+    if (hold && !ctx.dryRun) rep.conftoolNow = await readBack(engine, rep.recorded);
+    ctx.leftover({ object: host, state: `decommission incomplete (failed at: ${rep.steps.find((s) => !s.ok)?.step ?? '?'})${rep.conftoolNow ? `; conftool now: ${nowText(rep.conftoolNow)}` : ''}` });
     sub.fail(`${host}: FAILED — ${rep.error}`);
   }
   return rep;
+}
+
+/**
+ * Take the host out for good (lb's writeOut and verifyOut): its pooled objects to inactive, this
+ * run's marker with each, verified gone from every LB. Never put back, whatever happens: the host is
+ * leaving the fleet, and a host not verified out stops here (nothing is stopped or wiped on it).
+ */
+async function takeOutForGood(engine: EngineDeps, hold: Hold, owner: OwnerMarker): Promise<string> {
+  const w = await writeOut(engine, [hold], owner);
+  if (w.failed.length) {
+    throw new HostsError('ERR_HOSTS_DEPOOL_FAILED', `setting pooled=${hold.to} on ${hold.host} failed: ${w.failed.map((f) => `${f.key}: ${errMessage(f.error)}`).join('; ')}`, {
+      hint: 'check etcd; the conftool state read back is below, nothing was done to the host',
+    });
+  }
+  const v = await verifyOut(engine, [hold]);
+  const left = leftText(hold);
+  if (v.reason !== undefined) {
+    throw new HostsError('ERR_HOSTS_NOT_DEPOOLED', `${hold.host} is still pooled on a load balancer after pooled=${hold.to}: ${v.reason}`, { hint: `see which load balancer disagrees; the host was left at pooled=${hold.to}` });
+  }
+  const base = hold.take.length ? `set pooled=${hold.to} on ${hold.changes.map((ch) => short(ch)).join(', ') || 'nothing (changed meanwhile)'}, owner ${owner.runId}` : 'nothing pooled to take out';
+  return `${base}; ${v.report ?? 'every LB has it out'}${unverifiedNote(engine, hold.mustBeOut)}${left.length ? `; left as found: ${left.join('; ')}` : ''}`;
 }

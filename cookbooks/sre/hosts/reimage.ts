@@ -1,15 +1,18 @@
 import { defineCookbook, isRebootTimeoutError } from '@galley/core';
+import { putBack, readBack, shortKey, takeOut, type EngineDeps, type Hold, type ObjectState, type OwnerMarker, type PoolObject } from '@galley/lb';
 import {
-  checkCapacity, checkFqdn, checkLockBudget, confirmed, conftoolNow, DEFAULT_INSTALL_TIMEOUT_MS, errMessage, expand, fqdnArg, HostsError, lifecycleReady, lockTtlSeconds, need, notConfirmed,
-  recordConftool, restoreAndVerify, restoreCommands, setOutAndVerify, short, STEP_MS, stepsText,
-  type Ctx, type RecordedObject, type Step,
+  checkCapacity, checkFqdn, checkLockBudget, confirmed, DEFAULT_INSTALL_TIMEOUT_MS, engineFor, errMessage, expand, fqdnArg, holdFor, hostObjects, HostsError, leftText, lifecycleReady,
+  lockTtlSeconds, need, notConfirmed, nowText, ownerMarker, planTakeOut, recordedOf, restoreCommands, short, STEP_MS, stepsText, unverifiedNote,
+  type Ctx, type Step,
 } from './_common.js';
 
 /**
  * Reinstall one host (Spicerack's sre.hosts.reimage): out of traffic and verified, downtimed,
  * reinstalled by the provisioner, back with a new boot id and a host key vouched for by the
- * provisioner, configured, health-checked, and put back exactly as it was. A failure leaves the
- * host out of traffic and prints the commands that restore it by hand.
+ * provisioner, configured, health-checked, and put back: exactly what it took out, through the lb
+ * engine (only what still carries this run's owner marker; what an operator took over meanwhile is
+ * theirs). A failure leaves the host out of traffic and prints the commands that put it back by hand.
+ * Every report of conftool is read back.
  */
 
 interface State {
@@ -43,7 +46,8 @@ export default defineCookbook({
     need(ctx.clients, 'provisioner');
     await lifecycleReady(ctx.clients);
     checkLockBudget(ctx.clients);
-    const objs = await recordConftool(ctx.clients, host);
+    const engine = engineFor(ctx);
+    const objs = await hostObjects(engine, host);
     if (!ctx.args.new && objs.length === 0) {
       throw new HostsError('ERR_HOSTS_NOT_IN_CONFTOOL', `${host} has no conftool objects`, { hint: 'check the name; for a host not in conftool yet, add `new`' });
     }
@@ -55,7 +59,7 @@ export default defineCookbook({
       throw new HostsError('ERR_HOSTS_DECOMMISSIONED', `${host} is ${inv.status} in the inventory`, { hint: 'a decommissioned host is not reimaged; fix the inventory first if this is wrong' });
     }
     // Refused here, before the confirmation prompt and with nothing changed; checked again under the host lock.
-    if (!ctx.args.new) await checkCapacity(ctx, [host], ctx.args.force);
+    if (!ctx.args.new) await checkCapacity(ctx, engine, [{ host, objects: objs }], ctx.args.force);
     return { host, os, isNew: ctx.args.new, value: ctx.args['conftool-value'] as 'inactive' | 'no', force: ctx.args.force };
   },
 
@@ -69,9 +73,13 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
   const c = ctx.clients;
   const provisioner = need(c, 'provisioner');
   const settings = c.hosts ?? {};
+  const engine = engineFor(ctx);
+  const owner = ownerMarker(ctx, `sre.hosts.reimage of ${host} with ${os}`);
   const steps: Step[] = [];
-  let recorded: RecordedObject[] = [];
-  let outOfTraffic = false;
+  /** The host's objects as read under the host lock (what the run may take out). */
+  let objects: PoolObject[] = [];
+  /** What the run takes out and still holds (the engine's record); undefined until the host is read. */
+  let hold: Hold | undefined;
   let downtimeId: string | undefined;
   let newKey: string | undefined;
   const task = ctx.progress.task(`Reimage ${host} with ${os}`);
@@ -98,14 +106,16 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
     return notConfirmed(ctx, `Reimage of ${host} with ${os}`, { host, os, steps });
   }
   try {
+    // The host lock first: a run holding the host (a rolling restart) is waited for, and what is
+    // read below is the state it left, not its transient one.
     await step('lock host', () => ctx.lockHosts([host]));
     if (!st.isNew) {
+      objects = await step('record conftool state', () => hostObjects(engine, host), (r) => r.map((o) => `${short(o)}=${o.pooled}/${o.weight}`).join(' '));
       // The pools may have lost servers while the prompt waited: checked again before writing.
-      if (!ctx.dryRun) await step('check pool capacity', () => checkCapacity(ctx, [host], st.force));
-      // Recorded under the host lock: nobody else changes it from here on.
-      recorded = await step('record conftool state', () => recordConftool(c, host), (r) => r.map((o) => `${short(o)}=${o.pooled}/${o.weight}`).join(' '));
-      outOfTraffic = true;
-      await step(`set pooled=${st.value} and verify on every LB`, () => setOutAndVerify(ctx, host, recorded, st.value));
+      if (!ctx.dryRun) await step('check pool capacity', () => checkCapacity(ctx, engine, [{ host, objects }], st.force));
+      const h = holdFor(host, objects, st.value);
+      hold = h;
+      await step(`set pooled=${st.value} and verify on every LB`, () => (ctx.dryRun ? Promise.resolve(planTakeOut(ctx, h, owner)) : takeOutHost(engine, h, owner)));
     }
     const bootBefore = await step('read boot id', async () => (await c.remote.bootIds([host])).get(host), (b) => b ?? 'unreachable: will wait for a fresh boot');
     const startedAt = new Date();
@@ -132,10 +142,10 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
         if (!h?.ok) throw new HostsError('ERR_HOSTS_POST_INSTALL', `post-install on ${host} failed (exit ${h?.exitCode ?? '?'}): ${(h?.stderr || h?.stdout || h?.message || '').trim().slice(0, 500)}`, { hint: 'fix the host\'s configuration and run the post-install command by hand' });
       });
     } else ctx.log.warn('no hosts.postInstall configured: the host is not configured after the reinstall');
-    await step('health check', () => healthCheck(ctx, host, recorded, settings.healthCheck));
-    if (!st.isNew) {
-      await step('restore the recorded conftool state and verify on every LB', () => restoreAndVerify(ctx, host, recorded, st.value));
-      outOfTraffic = false;
+    await step('health check', () => healthCheck(ctx, host, objects, settings.healthCheck));
+    if (hold) {
+      const h = hold;
+      await step('put back what it took out and verify on every LB', () => (ctx.dryRun ? Promise.resolve(planPutBack(ctx, h)) : putBackHost(engine, h, owner)));
     }
     if (downtimeId !== undefined) {
       const id = downtimeId;
@@ -145,32 +155,120 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
   } catch (err) {
     ctx.log.error(`reimage of ${host} failed: ${errMessage(err)}`);
     const failed = steps.find((s) => !s.ok)?.step ?? 'before the first step';
-    const commands = outOfTraffic ? restoreCommands(recorded) : [];
-    // What etcd holds now, not what the run meant to leave: a failed repool has put the host back
-    // out, but a failure on the way could leave anything.
-    const now = outOfTraffic && !ctx.dryRun ? await conftoolNow(c, host) : undefined;
-    const where = now !== undefined ? `conftool now: ${now}` : `pooled=${st.value}`;
-    if (outOfTraffic) ctx.leftover({ object: host, state: `out of traffic (${where})`, why: `failed at: ${failed}` });
-    if (downtimeId) ctx.leftover({ object: host, state: `downtime ${downtimeId} still set` });
+    // What conftool holds now, not what the run meant to leave: a failed put-back has taken the
+    // host out again, an operator may hold it, a failure on the way could leave anything.
+    const now = hold ? await readBack(engine, objects) : undefined;
+    const ours = now && hold ? heldByRun(objects, now, hold, owner) : [];
+    const commands = restoreCommands(recordedOf(objects.filter((o) => ours.includes(o.key))));
+    const where = now ? `conftool now: ${nowText(now)}` : '';
+    if (ours.length) ctx.leftover({ object: host, state: `out of traffic (${where})`, why: `failed at: ${failed}` });
+    if (downtimeId) ctx.leftover({ object: `${host} downtime ${downtimeId}`, state: 'still set' });
+    const left = leftText(hold);
     const text = [
       `Reimage of ${host} with ${os}: FAILED at step "${failed}"`,
       stepsText(steps),
-      ...(outOfTraffic
-        ? ['', `The host stays out of traffic (${where}). To restore its recorded state by hand:`, ...commands.map((l) => `  ${l}`)]
-        : []),
+      ...(now && !ours.length ? ['', `Nothing of ${host} is held out by this run (${where}).`] : []),
+      ...(ours.length ? ['', `The host stays out of traffic (${where}). To put back by hand what this run took out:`, ...commands.map((l) => `  ${l}`)] : []),
+      ...left.map((l) => `Left as found: ${l}`),
       ...(downtimeId ? ['', `Downtime ${downtimeId} is left in place.`] : []),
     ].join('\n');
-    ctx.output({ host, os, status: 'failed', failedStep: failed, error: errMessage(err), steps, recorded, conftoolNow: now ?? null, restoreCommands: commands, downtime: downtimeId ?? null }, text);
+    ctx.output({ host, os, status: 'failed', failedStep: failed, error: errMessage(err), steps, recorded: recordedOf(objects), conftoolNow: now ?? null, restoreCommands: commands, leftAsFound: left, downtime: downtimeId ?? null }, text);
     return 1;
   }
+  const now = objects.length ? await readBack(engine, objects) : [];
+  const left = leftText(hold);
   const text = [
     `Reimage of ${host} with ${os}: ${ctx.dryRun ? 'planned (dry-run)' : 'done'}`,
     stepsText(steps),
-    ...(recorded.length ? ['', `conftool state restored: ${recorded.map((o) => `${short(o)}=${o.pooled}`).join(', ')}`] : []),
+    ...(objects.length ? ['', `conftool now (read back): ${nowText(now)}`] : []),
+    ...left.map((l) => `Left as found (not put back by this run): ${l}`),
     ...(newKey ? [`host key trusted: ${newKey.split(' ')[0] ?? ''} (from the provisioner)`] : []),
   ].join('\n');
-  ctx.output({ host, os, status: ctx.dryRun ? 'planned' : 'succeeded', steps, recorded, hostKey: newKey ?? null }, text);
+  ctx.output({ host, os, status: ctx.dryRun ? 'planned' : 'succeeded', steps, recorded: recordedOf(objects), conftoolNow: now, leftAsFound: left, hostKey: newKey ?? null }, text);
   return 0;
+}
+
+/**
+ * Keys of the objects this run still holds out, read back: out, and carrying its marker (or no
+ * marker that could be read, on an object the engine knows it holds). When conftool could not be
+ * read at all, what the engine last knew it holds (the states say `unknown`).
+ */
+function heldByRun(objects: readonly PoolObject[], now: readonly ObjectState[], hold: Hold, owner: OwnerMarker): string[] {
+  if (now.some((s) => s.pooled === 'unknown')) return hold.changes.map((c) => c.key);
+  const held = new Set(hold.changes.map((c) => c.key));
+  // readBack answers in the order it was asked
+  return objects
+    .filter((o, i) => {
+      const s = now[i]!;
+      return (s.pooled === 'no' || s.pooled === 'inactive') && (s.owner ? s.owner.runId === owner.runId : held.has(o.key));
+    })
+    .map((o) => o.key);
+}
+
+/** Take the host out (lb's takeOut): verified out on every LB, or what it took put back (verified) and the reason thrown. */
+async function takeOutHost(engine: EngineDeps, hold: Hold, owner: OwnerMarker): Promise<string> {
+  const r = await takeOut(engine, [hold], { owner });
+  const left = leftText(hold);
+  if (!r.ok) {
+    const back = r.putBack[0];
+    const after =
+      back?.status === 'out-again' ? `what it took out could not be put back in, so it is out again (verified): ${back.reason ?? ''}`
+        : back?.status === 'stuck' ? `putting back what it took out failed: ${back.reason ?? ''}`
+          : 'nothing of it is held out by this run now (what it took out is back in, verified)';
+    throw new HostsError('ERR_HOSTS_NOT_DEPOOLED', `${hold.host} is not out of every load balancer after pooled=${hold.to}: ${r.reason}; ${after}`, { hint: 'see which load balancer disagrees; nothing was done to the host' });
+  }
+  const base = hold.take.length ? `set pooled=${hold.to} on ${hold.changes.map((ch) => short(ch)).join(', ') || 'nothing (changed meanwhile)'}, owner ${owner.runId}` : 'nothing pooled to take out';
+  return `${base}; ${r.report ?? 'every LB has it out'}${unverifiedNote(engine, hold.mustBeOut)}${left.length ? `; left as found: ${left.join('; ')}` : ''}`;
+}
+
+/**
+ * Put back what the run took out (lb's putBack): only what still holds what it wrote and carries its
+ * marker; verified in (pooled, enabled AND up) on every LB, else taken out again and verified out.
+ * An object someone else now holds out (their owner marker: an operator's sre.lb.depool) is theirs:
+ * reported, and the reimage still succeeds. Any other change meanwhile (a hand edit, a corrupt or
+ * deleted object) is left as found too, but the step fails: the host is not as the run promised.
+ */
+async function putBackHost(engine: EngineDeps, hold: Hold, owner: OwnerMarker): Promise<string> {
+  const taken = [...hold.changes];
+  const before = hold.leftAsFound.length;
+  const res = await putBack(engine, [hold], { ownerId: owner.runId, owner });
+  const r = res.hosts[0]!;
+  const left = leftText(hold);
+  if (r.status === 'in') {
+    const back = taken.filter((ch) => !hold.leftAsFound.some((l) => l.key === ch.key)).map((ch) => short(ch));
+    const done = `${back.length ? `put back ${back.join(', ')}; ${res.report ?? 'every LB has it in'}` : 'nothing put back'}${left.length ? `; left as found: ${left.join('; ')}` : ''}`;
+    const found = hold.leftAsFound.slice(before);
+    const objs = taken.filter((ch) => found.some((l) => l.key === ch.key));
+    const now = objs.length ? await readBack(engine, objs) : [];
+    const notHeld = objs.filter((_, i) => {
+      const x = now[i]!;
+      return !((x.pooled === 'no' || x.pooled === 'inactive') && x.owner && x.owner.runId !== owner.runId);
+    });
+    if (notHeld.length) {
+      const why = found.filter((l) => notHeld.some((ch) => ch.key === l.key)).map((l) => `${shortKey(l.key)}: ${l.why}`);
+      throw new HostsError('ERR_HOSTS_CHANGED_MEANWHILE', `${hold.host}: ${done}; not put back, changed by someone else while the host was out: ${why.join('; ')}`, {
+        hint: 'see conftool now below; set those objects by hand once you know who changed them and why',
+      });
+    }
+    return done;
+  }
+  if (r.status === 'out-again') {
+    throw new HostsError('ERR_HOSTS_NOT_REPOOLED', `${hold.host} is not back in on every load balancer, so it was taken out again (pooled=${hold.to}) and verified out: ${r.reason ?? ''}`, {
+      hint: 'check the host health on the load balancers, then put it back with the commands below',
+    });
+  }
+  // stuck: a write failed, an object cannot be put back, or the second take-out is not verified
+  throw new HostsError('ERR_HOSTS_NOT_REPOOLED', `${hold.host} is not put back as it was taken out: ${r.reason ?? ''}${left.length ? `; left as found: ${left.join('; ')}` : ''}`, {
+    hint: 'see conftool now below (read back); put back by hand what this run still holds with the commands below',
+  });
+}
+
+/** Dry-run: what putting back would write (nothing was taken out, so nothing can be verified). */
+function planPutBack(ctx: Ctx, hold: Hold): string {
+  for (const o of hold.take) ctx.change({ kind: 'conftool', host: hold.host, object: `${o.key} pooled`, from: `(${hold.to})`, to: 'yes' });
+  const text = hold.take.length ? `would put back ${hold.take.map(short).join(', ')} to pooled=yes and verify on every LB` : 'nothing to put back';
+  ctx.log.info(`DRY-RUN: ${hold.host}: ${text}`);
+  return text;
 }
 
 /** How long one wait for the boot runs before the provisioner is asked for the host key again. */
@@ -229,7 +327,7 @@ async function notBack(ctx: Ctx, host: string, err: unknown): Promise<never> {
 }
 
 /** The configured check, or `systemctl is-active` on the host's conftool services; retried up to 60 s. */
-async function healthCheck(ctx: Ctx, host: string, objs: readonly RecordedObject[], argv: string[] | undefined): Promise<string> {
+async function healthCheck(ctx: Ctx, host: string, objs: readonly PoolObject[], argv: string[] | undefined): Promise<string> {
   const services = [...new Set(objs.map((o) => o.tags.service))];
   const cmd = argv?.length ? expand(argv, { host }) : services.length ? ['systemctl', 'is-active', ...services] : undefined;
   if (!cmd) return 'nothing to check (no services known, no hosts.healthCheck)';
