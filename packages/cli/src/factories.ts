@@ -4,7 +4,8 @@
  * `cookbook -l` loads none of them.
  */
 import type { GalleyConfig } from '@galley/config';
-import type { Conftool, connectEtcd } from '@galley/confctl';
+import type { Conftool } from '@galley/confctl';
+import type { connectEtcd } from '@galley/etcd';
 
 type Etcd3 = ReturnType<typeof connectEtcd>;
 import type { ClientHooks, Clients } from '@galley/core';
@@ -39,7 +40,7 @@ export function realClients(cfg: GalleyConfig, dryRun: boolean): BaseClients {
   const getEtcd = async () => {
     if (!cfg.etcd) missing('etcd');
     if (!etcd) {
-      const { connectEtcd } = await import('@galley/confctl');
+      const { connectEtcd } = await import('@galley/etcd');
       etcd = connectEtcd(cfg.etcd);
     }
     return etcd;

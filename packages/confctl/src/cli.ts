@@ -7,7 +7,8 @@ import { parse as shellParse } from 'shell-quote';
 import YAML from 'yaml';
 import yargs from 'yargs';
 import { GalleyError, UsageError, formatError, isConfigError, isGalleyError } from '@galley/errors';
-import type { ConftoolConfig, EtcdConfig } from './config.js';
+import type { EtcdConfig } from '@galley/etcd/config';
+import type { ConftoolConfig } from './config.js';
 import type { Conftool, RawObject } from './conftool.js';
 import { parseFleet } from './fleet.js';
 import { escapeRegex, parseSelector } from './selector.js';
@@ -280,7 +281,7 @@ async function defaultConftool(load: ConfctlConfigLoader | undefined, opts: { co
   if (load === undefined) throw new Error('runConfctl needs io.loadConfig or io.conftool (the confctl binary passes @galley/config\'s loader)');
   // Loaded lazily: config loading (cosmiconfig) and gRPC cost about a second of CPU at startup, which
   // --help and usage errors do not need.
-  const [config, { Conftool }, { connectEtcd }] = await Promise.all([load({ file: opts.config, require: ['etcd'] }), import('./conftool.js'), import('./etcd.js')]);
+  const [config, { Conftool }, { connectEtcd }] = await Promise.all([load({ file: opts.config, require: ['etcd'] }), import('./conftool.js'), import('@galley/etcd')]);
   return new Conftool(connectEtcd(config.etcd!), { namespace: config.conftool.namespace, dryRun: opts.dryRun, log: opts.log });
 }
 

@@ -3,7 +3,7 @@ import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 import { Conftool } from './conftool.js';
 import { inverseOf } from './transition.js';
 import { EtcdUnavailableError } from './errors.js';
-import type { KvStore } from './kv.js';
+import type { KvStore } from '@galley/etcd';
 import { MemoryKv } from './testing/index.js';
 import type { WatchEvent } from './types.js';
 

@@ -1,9 +1,8 @@
 import type { Etcd3 } from 'etcd3';
 import { GalleyError } from '@galley/errors';
-import { EtcdKv, isAmbiguousWriteError } from './etcd.js';
+import { EtcdKv, isAmbiguousWriteError, isKvStore, type KvEntry, type KvStore, type KvTxnResult } from '@galley/etcd';
 import { ConflictError, FencedError, InvalidValueError, NoMatchError, RestoreConflictError, VerifyError, WriteUnknownError } from './errors.js';
 import type { FleetDescription } from './fleet.js';
-import { isKvStore, type KvEntry, type KvStore, type KvTxnResult } from './kv.js';
 import { pool } from './pool.js';
 import { compileSelector, literalPath, type Matcher } from './selector.js';
 import { parseOwnerMarker, runTransitions, type OwnerMarker, type TransitionOutcome, type TransitionRequest } from './transition.js';

@@ -5,19 +5,14 @@
 import { GalleyError, isGalleyError } from '@galley/errors';
 import type { Change, Selector } from './types.js';
 
+// etcd's own errors and guard are @galley/etcd's; re-exported for conftool's users (Conftool throws them).
+export { EtcdErrorCode, EtcdUnavailableError, isEtcdError } from '@galley/etcd/errors';
+
 const NO_MATCH = 'ERR_CONFCTL_NO_MATCH';
-/** etcd could not be used: unreachable, refusing our credentials, or its TLS files unreadable. */
-export const EtcdErrorCode = { UNAVAILABLE: 'ERR_ETCD_UNAVAILABLE', AUTH: 'ERR_ETCD_AUTH', TLS_FILE: 'ERR_ETCD_TLS_FILE' } as const;
-const ETCD_CODES: ReadonlySet<string> = new Set(Object.values(EtcdErrorCode));
 
 /** A selection matched no conftool object (NoMatchError). */
 export function isNoMatchError(err: unknown): err is NoMatchError {
   return isGalleyError(err) && err.code === NO_MATCH;
-}
-
-/** etcd could not be used (EtcdErrorCode): conftool cannot be read or written at all right now. */
-export function isEtcdError(err: unknown): err is GalleyError {
-  return isGalleyError(err) && ETCD_CODES.has(err.code);
 }
 
 export function formatSelector(sel: Selector): string {
@@ -140,18 +135,6 @@ export class FleetError extends GalleyError {
     super('ERR_CONFCTL_FLEET_INVALID', `invalid fleet description ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
       hint: 'the format is {dc: {cluster: {fqdn: [service, ...] | {service: {pooled?, weight?}}}}}; see packages/confctl/README.md',
       details: { problems },
-    });
-  }
-}
-
-/** etcd did not answer. */
-export class EtcdUnavailableError extends GalleyError {
-  constructor(endpoints: readonly string[], cause: unknown) {
-    const why = cause instanceof Error ? cause.message : String(cause);
-    super(EtcdErrorCode.UNAVAILABLE, `etcd is not reachable at ${endpoints.join(', ') || '(no endpoints)'}: ${why}`, {
-      hint: 'check that etcd runs and listens there (`etcdctl --endpoints=... endpoint health`), the etcd.endpoints/tls/auth settings in the config, and firewalls',
-      cause,
-      details: { endpoints },
     });
   }
 }

@@ -11,8 +11,9 @@ export {
   type TransitionOutcome,
   type TransitionRequest,
 } from './transition.js';
-export { connectEtcd, EtcdKv, asWriteTxn, isAmbiguousWriteError } from './etcd.js';
-export type { KvStore, KvEntry, KvOp, KvTxnResult, KvWatchHandlers } from './kv.js';
+// @galley/etcd's client and store, re-exported: a Conftool is built on them (new Conftool(connectEtcd(cfg.etcd), …)).
+export { connectEtcd, EtcdKv } from '@galley/etcd';
+export type { KvStore, KvEntry, KvOp, KvTxnResult, KvWatchHandlers } from '@galley/etcd';
 export { compileSelector, parseSelector, escapeRegex, TAGS } from './selector.js';
 export { parseFleet, normalizeFleet, type FleetDescription } from './fleet.js';
 export { displayName, NODE_DEFAULTS } from './value.js';
@@ -32,4 +33,4 @@ export {
   isEtcdError,
   isNoMatchError,
 } from './errors.js';
-export type { EtcdConfig, ConftoolConfig } from './config.js';
+export type { ConftoolConfig } from './config.js';

@@ -6,9 +6,8 @@
  * restoring are all this one call; putting back is the inverse transition (`inverseOf`).
  */
 import type { GalleyError } from '@galley/errors';
-import { isAmbiguousWriteError } from './etcd.js';
+import { isAmbiguousWriteError, type KvEntry, type KvOp, type KvStore, type KvTxnResult } from '@galley/etcd';
 import { ConflictError, FencedError, InvalidValueError, WriteUnknownError } from './errors.js';
-import type { KvEntry, KvOp, KvStore, KvTxnResult } from './kv.js';
 import { pool } from './pool.js';
 import type { Change, ConftoolNode, EtcdCompare, NodeTags, NodeValues } from './types.js';
 import { diff, displayName, nodeFromEntry, serialize, validateChanges } from './value.js';

@@ -30,12 +30,8 @@ export interface Selector {
   name?: string;
 }
 
-export interface EtcdCompare {
-  key: string;
-  target: 'Create' | 'Mod' | 'Version' | 'Value' | 'Lease';
-  op: '==' | '!=' | '>' | '<';
-  value: string | number;
-}
+/** A compare of an etcd transaction (the fence of a write): @galley/etcd's. */
+export type { EtcdCompare } from '@galley/etcd';
 
 export interface Change {
   key: string;

@@ -1,4 +1,5 @@
-import { conftoolSection, etcdSection } from '@galley/confctl/config';
+import { conftoolSection } from '@galley/confctl/config';
+import { etcdSection } from '@galley/etcd/config';
 import type { ConfigSection } from '@galley/errors/config';
 import { hostsSection, inventorySection, monitoringSection, provisionerSection } from '@galley/lifecycle/config';
 import { pybalSection } from '@galley/pybal/config';

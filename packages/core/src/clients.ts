@@ -2,7 +2,8 @@
  * The client bag a cookbook receives. Core never constructs these (the CLI is the composition
  * root); it only needs their types.
  */
-import type { Conftool, EtcdCompare, NodeTags, Pooled } from '@galley/confctl';
+import type { Conftool, NodeTags, Pooled } from '@galley/confctl';
+import type { EtcdCompare } from '@galley/etcd';
 import type { HostsSettings, Inventory, Monitoring, Provisioner } from '@galley/lifecycle';
 import type { PybalService } from '@galley/pybal';
 import type { Remote } from '@galley/remote';

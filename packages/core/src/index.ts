@@ -85,7 +85,8 @@ export { webhookNotifier, type WebhookOptions } from './notifier.js';
 // EtcdLocks, EtcdLockSession and EtcdJournal are in `@galley/core/locks` (they load etcd3).
 // Guards for the clients' errors, so cookbooks match them without their code strings (each from the
 // owning package's light errors module: no etcd3, no ssh2).
-export { isEtcdError, isNoMatchError } from '@galley/confctl/errors';
+export { isNoMatchError } from '@galley/confctl/errors';
+export { isEtcdError } from '@galley/etcd/errors';
 export { isRebootTimeoutError } from '@galley/remote/errors';
 // Host sets for cookbooks, in ClusterShell NodeSet syntax (the remote package's one parser; loads no ssh2).
 export { NodeSet, NodeSetGroupError, NodeSetSizeError, NodeSetSyntaxError, MAX_NODESET_SIZE, type GroupResolver } from '@galley/remote/nodeset';

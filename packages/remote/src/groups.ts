@@ -6,7 +6,8 @@
  * an expression names a group. Also holds Cumin's aliases (the same section's `aliases:`).
  */
 import fs from 'node:fs';
-import type { ConftoolConfig, EtcdConfig } from '@galley/confctl/config';
+import type { ConftoolConfig } from '@galley/confctl/config';
+import type { EtcdConfig } from '@galley/etcd/config';
 import type { GroupsConfig, SshConfig } from './config.js';
 import { NodeSetGroupError } from './errors.js';
 import { NodeSet, type GroupResolver } from './nodeset.js';

@@ -1,8 +1,9 @@
 import { Conftool, type ConftoolOptions } from '../conftool.js';
 import type { FleetDescription } from '../fleet.js';
-import { MemoryKv } from './memory-kv.js';
+import { MemoryKv } from '@galley/etcd/testing';
 
-export { MemoryKv } from './memory-kv.js';
+// @galley/etcd's in-memory store, re-exported beside FakeConftool, which is built on it.
+export { MemoryKv } from '@galley/etcd/testing';
 export { describeConftoolContract, type ContractEnv } from './contract.js';
 
 /**

@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { CompareResult, CompareTarget, type Etcd3, type Lease, type Watcher } from 'etcd3';
-import { asWriteTxn, isAmbiguousWriteError } from '@galley/confctl';
+import { asWriteTxn, isAmbiguousWriteError } from '@galley/etcd';
 import type { EtcdCompare } from '../clients.js';
 import { LockExpiredError, LockLostError, LockTimeoutError, LockUnconfirmedError, type LockHolderInfo } from '../errors.js';
 import type { AcquireManyOptions, AcquireOptions, AcquireResult, LockSession, NamedAcquireResult } from './types.js';

@@ -1,5 +1,4 @@
-import { evalCompare, type KvEntry, type KvOp, type KvStore, type KvTxnResult, type KvWatchHandlers } from '../kv.js';
-import type { EtcdCompare } from '../types.js';
+import { evalCompare, type EtcdCompare, type KvEntry, type KvOp, type KvStore, type KvTxnResult, type KvWatchHandlers } from '../kv.js';
 
 interface Watch {
   prefix: string;

@@ -13,19 +13,18 @@ import {
   type IOptions,
   type Watcher,
 } from 'etcd3';
-import type { EtcdConfig } from './config.js';
 import { GalleyError, isGalleyError } from '@galley/errors';
+import type { EtcdConfig } from './config.js';
 import { EtcdErrorCode, EtcdUnavailableError } from './errors.js';
-import type { KvEntry, KvOp, KvStore, KvTxnResult, KvWatchHandlers } from './kv.js';
-import type { EtcdCompare } from './types.js';
+import type { EtcdCompare, KvEntry, KvOp, KvStore, KvTxnResult, KvWatchHandlers } from './kv.js';
 
 const endpointsOf = new WeakMap<Etcd3, readonly string[]>();
 
 /**
  * Set while EtcdKv sends a write txn. etcd3's global retry must not resend a txn after an error
  * that leaves open whether it was applied (deadline, dropped connection): the resend fails its
- * mod-revision compare and the first write looks like someone else's. Conftool resolves those
- * itself (re-read, then record or report). The policy is per client, the call is not: this
+ * mod-revision compare and the first write looks like someone else's. The callers (Conftool, core's
+ * locks) resolve those themselves (re-read, then record or report). The policy is per client, the call is not: this
  * async-context flag tells the retry predicate which kind of call failed.
  */
 const inWriteTxn = new AsyncLocalStorage<true>();

@@ -1,4 +1,16 @@
-import type { EtcdCompare } from './types.js';
+/**
+ * The slice of etcd v3 galley uses, as plain data: entries, ops, compares, transactions, watches.
+ * `EtcdKv` (client.ts) is the real one; `MemoryKv` (@galley/etcd/testing) an in-memory one with the
+ * same revision semantics.
+ */
+
+/** One compare of an etcd transaction (etcd3's `if(key, target, op, value)`). */
+export interface EtcdCompare {
+  key: string;
+  target: 'Create' | 'Mod' | 'Version' | 'Value' | 'Lease';
+  op: '==' | '!=' | '>' | '<';
+  value: string | number;
+}
 
 /** One stored key as etcd reports it (revisions as decimal strings, like etcd3 does). */
 export interface KvEntry {
@@ -29,7 +41,7 @@ export interface KvWatchHandlers {
 
 /**
  * The slice of etcd v3 that Conftool needs. `EtcdKv` is the real one; `MemoryKv`
- * (@galley/confctl/testing) is an in-memory one with the same revision semantics.
+ * (@galley/etcd/testing) is an in-memory one with the same revision semantics.
  */
 export interface KvStore {
   readonly kind: 'galley-kv';

@@ -1,0 +1,1 @@
+export { MemoryKv } from './memory-kv.js';
