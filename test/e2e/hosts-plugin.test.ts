@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Conftool } from '@galley/confctl';
-import { LabLifecycle } from '@galley/lab';
+import { LabLifecycle, labProvisionerModule } from '@galley/lab';
 import { privateLab } from '@galley/lab/testing';
 import YAML from 'yaml';
 import { configWith, conftool, conftoolSnapshot, outputOf, run, stateOf } from './hosts-harness.js';
@@ -43,7 +43,7 @@ interface Report {
 describe('lifecycle plugins through the cookbook binary', () => {
   it('sre.hosts.reimage with provisioner, inventory and monitoring all `type: plugin`', async () => {
     const cfg = pluginConfig('plugins', {
-      provisioner: { type: 'plugin', module: FIXTURE, options: { wrap: 'lab', labDir: p.lab.dir } },
+      provisioner: { type: 'plugin', module: await labProvisionerModule(), options: { labDir: p.lab.dir } },
       inventory: { type: 'plugin', module: FIXTURE, options: { wrap: 'file', path: lc.inventoryFile } },
       monitoring: { type: 'plugin', module: FIXTURE, options: { wrap: 'http', url: lc.monitoringUrl } },
     });

@@ -7,4 +7,5 @@ export { UpstreamCoordinator, PybalAssertionError } from './pybal/upstream.js';
 export { PybalMetrics, MetricsRegistry, METRICS_CONTENT_TYPE } from './pybal/metrics.js';
 export { handleApi, type ApiResponse } from './pybal/api.js';
 export type { SimHistoryEntry, SimServerView } from './pybal/sim.js';
-export { LabLifecycle, lifecycleDir, INITIAL_OS } from './lifecycle.js';
+export { LabLifecycle, lifecycleDir, INITIAL_OS, labProvisionerModule } from './lifecycle.js';
+export { LabMachines, labProvisionerFile, type LabProvisionerFile } from './provisioner.js';

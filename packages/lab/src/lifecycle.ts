@@ -1,6 +1,6 @@
 /**
- * Host-lifecycle support of the lab (issue 8): what the `lab` provisioner, the `file` inventory
- * and the `http` monitoring of @galley/lifecycle drive, and what tests observe.
+ * Host-lifecycle support of the lab (issue 8): what the lab's provisioner plugin (provisioner.ts),
+ * the `file` inventory and the `http` monitoring of @galley/lifecycle drive, and what tests observe.
  *
  * Layout under DIR/lifecycle/: `provisioner.json` (hosts → their dirs, for the lab provisioner),
  * `inventory.yaml` (every fleet host `active`; the `file` inventory of the generated config),
@@ -84,15 +84,17 @@ export function seedInventory(dir: string, hosts: readonly string[]): void {
   write(path.join(lifecycleDir(dir), 'downtimes.json'), '[]\n');
 }
 
-const SERVER_SOURCES = ['lifecycle-server.ts'];
+/** Modules other processes load: the endpoint (a child process) and the provisioner plugin (galley). */
+const ENTRY_SOURCES = ['lifecycle-server.ts', 'provisioner.ts'];
 
-/** The endpoint's entry script: dist/lifecycle-server.js, or transpiled from the sources (jest). */
-async function serverEntry(): Promise<string> {
-  if (import.meta.url.endsWith('.js')) return path.join(here, 'lifecycle-server.js');
+/** dist/<name>.js, or transpiled from the sources (jest) into node_modules/.cache. */
+async function entryModule(name: 'lifecycle-server' | 'provisioner'): Promise<string> {
+  if (import.meta.url.endsWith('.js')) return path.join(here, `${name}.js`);
   // Under node_modules/.cache: ignored by ESLint (`eslint .` in CI) and git, like the PyBal simulator's.
+  // From there `@galley/lifecycle` (the provisioner's import) resolves through packages/lab/node_modules.
   const out = path.resolve(here, '..', 'node_modules', '.cache', 'galley-lab-lifecycle');
   const swc = await import('@swc/core');
-  for (const rel of SERVER_SOURCES) {
+  for (const rel of ENTRY_SOURCES) {
     const file = path.join(here, rel);
     const target = path.join(out, rel.replace(/\.ts$/, '.js'));
     if (fs.existsSync(target) && fs.statSync(target).mtimeMs >= fs.statSync(file).mtimeMs) continue;
@@ -103,8 +105,16 @@ async function serverEntry(): Promise<string> {
     fs.renameSync(tmp, target);
   }
   fs.writeFileSync(path.join(out, 'package.json'), '{"type":"module"}\n');
-  return path.join(out, 'lifecycle-server.js');
+  return path.join(out, `${name}.js`);
 }
+
+const serverEntry = () => entryModule('lifecycle-server');
+
+/**
+ * The lab provisioner's module (provisioner.ts), as the generated config names it:
+ * `provisioner: {type: plugin, module: <this>, options: {labDir}}`.
+ */
+export const labProvisionerModule = () => entryModule('provisioner');
 
 function childEnv(): NodeJS.ProcessEnv {
   const { NODE_OPTIONS: _n, ...env } = process.env;
@@ -131,7 +141,7 @@ export async function startLifecycle(dir: string, fleet: readonly HostSpec[], o:
   trackProcess(dir, { kind: 'lifecycle', name: 'endpoint', pid });
   await waitFor(`the lab's lifecycle endpoint on 127.0.0.1:${port}`, async () => ((await tcpOpen('127.0.0.1', port)) ? true : undefined), { timeoutMs: 15000 });
   return {
-    provisioner: { type: 'lab', labDir: dir },
+    provisioner: { type: 'plugin', module: await labProvisionerModule(), options: { labDir: dir } },
     inventory: { type: 'file', path: path.join(ldir, 'inventory.yaml') },
     monitoring: { type: 'http', url: `http://127.0.0.1:${port}` },
     hosts: { postInstall: ['lab-config-apply'], wipe: ['lab-wipe', '{host}'], installTimeoutMs: 60_000 },

@@ -27,7 +27,6 @@ const pluginSchema = z
 
 /** Pluggable host-lifecycle clients used by sre.hosts.* cookbooks (implementations chosen here). */
 export const provisionerSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('lab'), labDir: z.string() }).strict(),
   z
     .object({
       type: z.literal('command'),
@@ -85,12 +84,7 @@ export type InventoryConfig = z.infer<typeof inventorySchema>;
 export type MonitoringConfig = z.infer<typeof monitoringSchema>;
 export type HostsConfig = z.infer<typeof hostsSchema>;
 
-export const provisionerSection: ConfigSection<typeof provisionerSchema> = {
-  schema: provisionerSchema,
-  resolvePaths(p, abs) {
-    if (p.type === 'lab') p.labDir = abs(p.labDir);
-  },
-};
+export const provisionerSection: ConfigSection<typeof provisionerSchema> = { schema: provisionerSchema };
 export const inventorySection: ConfigSection<typeof inventorySchema> = {
   schema: inventorySchema,
   resolvePaths(i, abs) {

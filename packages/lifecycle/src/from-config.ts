@@ -1,7 +1,6 @@
 import { CommandProvisioner, type SshRunner } from './command.js';
 import { FileInventory } from './file-inventory.js';
 import { HttpInventory, HttpMonitoring } from './http.js';
-import { LabProvisioner } from './lab-provisioner.js';
 import { NoneMonitoring } from './none.js';
 import { PluginInventory, PluginMonitoring, PluginProvisioner } from './plugin.js';
 import type { InventoryConfig, MonitoringConfig, ProvisionerConfig } from './config.js';
@@ -35,8 +34,7 @@ export interface LifecycleDeps {
 export function fromConfig(cfg: LifecycleSections, hooks: LifecycleHooks = {}, deps: LifecycleDeps = {}): LifecycleClients {
   const out: LifecycleClients = {};
   const p = cfg.provisioner;
-  if (p?.type === 'lab') out.provisioner = new LabProvisioner(p.labDir, hooks);
-  else if (p?.type === 'command') out.provisioner = new CommandProvisioner(p, hooks, undefined, deps.ssh);
+  if (p?.type === 'command') out.provisioner = new CommandProvisioner(p, hooks, undefined, deps.ssh);
   else if (p?.type === 'plugin') out.provisioner = PluginProvisioner.load(p, hooks);
   const i = cfg.inventory;
   if (i?.type === 'file') out.inventory = new FileInventory(i.path, hooks);

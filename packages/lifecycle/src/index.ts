@@ -1,7 +1,6 @@
 export type { Provisioner, Inventory, Monitoring, HostsSettings, InventoryRecord, HostStatus, PowerState, DowntimeOptions, LifecycleAction, LifecycleHooks } from './types.js';
 export { HOST_STATUSES } from './types.js';
 export { CommandProvisioner, expandArgv, type CommandProvisionerConfig, type SshRunner } from './command.js';
-export { LabProvisioner, labProvisionerFile, type LabProvisionerFile } from './lab-provisioner.js';
 export { FileInventory, readInventoryFile, writeInventoryFile, type InventoryFile } from './file-inventory.js';
 export { HttpInventory, HttpMonitoring, type HttpEndpointConfig } from './http.js';
 export { NoneMonitoring } from './none.js';

@@ -4,14 +4,15 @@
  * dry-run of its own), as a site's minimal plugin would. The contract suites run against it
  * through fromConfig prove that galley's plugin wrapper supplies the rest.
  *
- *   provisioner: { type: plugin, module: <this file>, options: { wrap: lab, labDir } | { wrap: command, …command config } }
+ *   provisioner: { type: plugin, module: <this file>, options: { wrap: command, …command config } }
+ *
+ * (The lab's provisioner is a plugin of its own: @galley/lab's labProvisionerModule.)
  *   inventory:   { type: plugin, module: <this file>, options: { wrap: file, path } | { wrap: http, url } }
  *   monitoring:  { type: plugin, module: <this file>, options: { wrap: none } | { wrap: http, url } }
  */
 import { CommandProvisioner, type CommandProvisionerConfig } from '../command.js';
 import { FileInventory } from '../file-inventory.js';
 import { HttpInventory, HttpMonitoring } from '../http.js';
-import { LabProvisioner } from '../lab-provisioner.js';
 import { NoneMonitoring } from '../none.js';
 import type { InventoryPlugin, MonitoringPlugin, PluginContext, ProvisionerPlugin } from '../plugin.js';
 
@@ -24,7 +25,7 @@ function str(o: Options, k: string): string {
 }
 
 function provisioner(o: Options): ProvisionerPlugin {
-  const p = o.wrap === 'lab' ? new LabProvisioner(str(o, 'labDir')) : o.wrap === 'command' ? new CommandProvisioner(o as unknown as CommandProvisionerConfig) : undefined;
+  const p = o.wrap === 'command' ? new CommandProvisioner(o as unknown as CommandProvisionerConfig) : undefined;
   if (!p) throw new Error(`plugin-fixture: no provisioner ${String(o.wrap)}`);
   return {
     reinstall: (h, os) => p.reinstall(h, os),

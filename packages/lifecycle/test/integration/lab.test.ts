@@ -5,10 +5,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { FileInventory, HttpInventory, HttpMonitoring, LabProvisioner, fromConfig, loadFromConfig } from '@galley/lifecycle';
+import { FileInventory, HttpInventory, HttpMonitoring, PluginProvisioner, fromConfig, loadFromConfig, type Provisioner } from '@galley/lifecycle';
 import { inventoryContract, monitoringContract, provisionerContract } from '@galley/lifecycle/testing';
 import { parseConfig } from '@galley/config';
-import { LabLifecycle } from '@galley/lab';
+import { LabLifecycle, labProvisionerModule } from '@galley/lab';
 import type { SshRunner } from '@galley/lifecycle';
 import { privateLab } from '@galley/lab/testing';
 import YAML from 'yaml';
@@ -16,6 +16,12 @@ import YAML from 'yaml';
 const run = promisify(execFile);
 const p = privateLab({ hosts: 4, lbs: 1, rebootMs: 500 });
 const lc = () => new LabLifecycle(p.lab);
+/** The lab's provisioner: @galley/lab's plugin module, through lifecycle's plugin wrapper (as galley runs it). */
+const labProvisioner = async (opts: { dryRun?: boolean } = {}): Promise<Provisioner> => {
+  const prov = PluginProvisioner.load({ module: await labProvisionerModule(), options: { labDir: p.lab.dir } }, opts);
+  await prov.ready();
+  return prov;
+};
 
 async function ssh(host: string, cmd: string): Promise<string> {
   const { stdout } = await run('ssh', ['-F', p.lab.info.sshConfig, host, cmd], { timeout: 10_000 });
@@ -52,17 +58,19 @@ async function observeLabHost(host: string): Promise<{ os: string; hostKey: stri
 }
 
 provisionerContract('lab', () => ({
-  make: async ({ dryRun }) => new LabProvisioner(p.lab.dir, { dryRun }),
+  make: async ({ dryRun }) => labProvisioner({ dryRun }),
   host: () => p.lab.info.hosts[0]!.name,
   observe: observeLabHost,
   waitUp,
 }));
 
-// `type: plugin` through fromConfig: a module whose factory wraps the lab provisioner (only its
-// operations; dry-run and recording are the plugin wrapper's), against the same real hosts.
+// A `type: plugin` module wrapping a built-in inventory or monitoring (only their operations).
 const FIXTURE = path.resolve(import.meta.dirname, '../../src/testing/plugin-fixture.ts');
-provisionerContract('plugin (wrapping lab)', () => ({
-  make: async ({ dryRun }) => (await loadFromConfig({ provisioner: { type: 'plugin', module: FIXTURE, options: { wrap: 'lab', labDir: p.lab.dir } } }, { dryRun })).provisioner!,
+
+// `type: plugin` through fromConfig: the lab provisioner's module (only its operations; dry-run and
+// recording are the plugin wrapper's), as the generated config names it, against the same real hosts.
+provisionerContract('plugin (the lab provisioner through fromConfig)', () => ({
+  make: async ({ dryRun }) => (await loadFromConfig({ provisioner: { type: 'plugin', module: await labProvisionerModule(), options: { labDir: p.lab.dir } } }, { dryRun })).provisioner!,
   host: () => p.lab.info.hosts[0]!.name,
   observe: observeLabHost,
   waitUp,
@@ -190,7 +198,10 @@ describe('the lab\'s lifecycle support', () => {
   it('the generated config selects the lab provisioner, the file inventory and the http monitoring', async () => {
     const cfg = parseConfig(YAML.parse(fs.readFileSync(p.lab.info.config, 'utf8')), p.lab.info.config);
     const c = fromConfig(cfg);
-    expect([c.provisioner?.kind, c.inventory?.kind, c.monitoring?.kind]).toEqual(['lab', 'file', 'http']);
+    // The lab provisioner is a plugin: @galley/lab's module, with the lab's directory.
+    expect([c.provisioner?.kind, c.inventory?.kind, c.monitoring?.kind]).toEqual(['plugin', 'file', 'http']);
+    expect(cfg.provisioner).toEqual({ type: 'plugin', module: await labProvisionerModule(), options: { labDir: p.lab.dir } });
+    await (c.provisioner as PluginProvisioner).ready();
     expect(cfg.hosts?.postInstall).toEqual(['lab-config-apply']);
     expect((await c.inventory!.get(p.lab.info.hosts[3]!.name))?.status).toBe('active');
     for (const x of [c.provisioner, c.inventory, c.monitoring]) await x?.close();
@@ -198,7 +209,7 @@ describe('the lab\'s lifecycle support', () => {
 
   it('a reinstalled host keeps its services down until lab-config-apply; a never-boots fault keeps it off', async () => {
     const host = p.lab.info.hosts[3]!.name;
-    const prov = new LabProvisioner(p.lab.dir);
+    const prov = await labProvisioner();
     await prov.reinstall(host, 'bookworm');
     await waitUp(host);
     expect(await ssh(host, 'lsb_release -sc')).toBe('bookworm');

@@ -1,12 +1,16 @@
+/**
+ * The lab's machines as a `type: plugin` provisioner of @galley/lifecycle: what `galley-lab up` writes
+ * to the generated config (`provisioner: {type: plugin, module: <this module>, options: {labDir}}`,
+ * see labProvisionerModule in lifecycle.ts). Only the interface's operations are here: dry-run, the
+ * recorded actions and the per-call bound are the plugin wrapper's, as for any site's plugin. Lab
+ * code, never shipped in lifecycle: it knows the lab's disk layout.
+ */
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Recorder } from './base.js';
-import { ProvisionerError } from './errors.js';
-import { parsePublicKey } from './keys.js';
-import type { LifecycleHooks, PowerState, Provisioner } from './types.js';
+import { parsePublicKey, ProvisionerError, type PluginFactory, type PowerState, type ProvisionerPlugin } from '@galley/lifecycle';
 
 const run = promisify(execFile);
 
@@ -33,18 +37,11 @@ export function labProvisionerFile(labDir: string): string {
  * `state/lifecycle-fault` holding `never-boots` makes a reinstalled host stay off; `wrong-key`
  * makes hostKey() vouch for a key the host does not have.
  */
-export class LabProvisioner extends Recorder implements Provisioner {
-  readonly kind = 'lab';
-  protected readonly client = 'provisioner' as const;
+export class LabMachines implements ProvisionerPlugin {
   readonly labDir: string;
 
-  constructor(labDir: string, hooks: LifecycleHooks = {}, shared?: Recorder['shared']) {
-    super(hooks, shared);
+  constructor(labDir: string) {
     this.labDir = path.resolve(labDir);
-  }
-
-  with(hooks: LifecycleHooks): LabProvisioner {
-    return new LabProvisioner(this.labDir, this.mergeHooks(hooks), this.shared);
   }
 
   async close(): Promise<void> {
@@ -85,32 +82,30 @@ export class LabProvisioner extends Recorder implements Provisioner {
 
   async reinstall(host: string, os: string): Promise<void> {
     const h = this.#host(host);
-    await this.write({ action: 'reinstall', host, detail: os, what: `reinstall ${host} with ${os}` }, async () => {
-      const servicesDir = path.join(h.state, 'services');
-      for (const svc of fs.readdirSync(servicesDir)) {
-        fs.writeFileSync(path.join(servicesDir, svc), 'inactive\n');
-        // A fresh OS has the packages but not their config: the services stay down (across the
-        // reboot) until config management (the post-install command) starts them.
-        const fault = path.join(h.state, 'faults', svc);
-        if (!fs.existsSync(fault)) fs.writeFileSync(fault, 'wiped\n');
-      }
-      fs.writeFileSync(path.join(h.state, 'os-release'), `ID=debian\nVERSION_CODENAME=${os}\n`);
-      const key = path.join(h.hdir, 'ssh_host_ed25519_key');
-      // What the site's records still say until the new install publishes its key (fault key-late).
-      if (fs.existsSync(`${key}.pub`)) fs.copyFileSync(`${key}.pub`, path.join(h.state, 'previous-host-key.pub'));
-      fs.rmSync(key, { force: true });
-      fs.rmSync(`${key}.pub`, { force: true });
-      await run('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${host}`, '-f', key]);
-      const pub = parsePublicKey(fs.readFileSync(`${key}.pub`, 'utf8'))!;
-      this.#publishKnownHost(host, h, pub);
-      this.#logEvent(h.state, `reinstall ${os}`);
-      if (this.#fault(h.state) === 'never-boots') {
-        fs.writeFileSync(path.join(h.state, 'down'), '');
-        await run('/bin/sh', [path.join(h.hdir, 'lib', 'kill-sessions.sh'), '0']);
-        return;
-      }
-      await this.#endBoot(h);
-    }, undefined);
+    const servicesDir = path.join(h.state, 'services');
+    for (const svc of fs.readdirSync(servicesDir)) {
+      fs.writeFileSync(path.join(servicesDir, svc), 'inactive\n');
+      // A fresh OS has the packages but not their config: the services stay down (across the
+      // reboot) until config management (the post-install command) starts them.
+      const fault = path.join(h.state, 'faults', svc);
+      if (!fs.existsSync(fault)) fs.writeFileSync(fault, 'wiped\n');
+    }
+    fs.writeFileSync(path.join(h.state, 'os-release'), `ID=debian\nVERSION_CODENAME=${os}\n`);
+    const key = path.join(h.hdir, 'ssh_host_ed25519_key');
+    // What the site's records still say until the new install publishes its key (fault key-late).
+    if (fs.existsSync(`${key}.pub`)) fs.copyFileSync(`${key}.pub`, path.join(h.state, 'previous-host-key.pub'));
+    fs.rmSync(key, { force: true });
+    fs.rmSync(`${key}.pub`, { force: true });
+    await run('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${host}`, '-f', key]);
+    const pub = parsePublicKey(fs.readFileSync(`${key}.pub`, 'utf8'))!;
+    this.#publishKnownHost(host, h, pub);
+    this.#logEvent(h.state, `reinstall ${os}`);
+    if (this.#fault(h.state) === 'never-boots') {
+      fs.writeFileSync(path.join(h.state, 'down'), '');
+      await run('/bin/sh', [path.join(h.hdir, 'lib', 'kill-sessions.sh'), '0']);
+      return;
+    }
+    await this.#endBoot(h);
   }
 
   /**
@@ -131,29 +126,23 @@ export class LabProvisioner extends Recorder implements Provisioner {
 
   async powerOff(host: string): Promise<void> {
     const h = this.#host(host);
-    await this.write({ action: 'power-off', host, what: `power off ${host}` }, async () => {
-      for (const f of fs.readdirSync(path.join(h.state, 'services'))) fs.writeFileSync(path.join(h.state, 'services', f), 'inactive\n');
-      fs.writeFileSync(path.join(h.state, 'down'), '');
-      this.#logEvent(h.state, 'power-off');
-      await run('/bin/sh', [path.join(h.hdir, 'lib', 'kill-sessions.sh'), '0']);
-    }, undefined);
+    for (const f of fs.readdirSync(path.join(h.state, 'services'))) fs.writeFileSync(path.join(h.state, 'services', f), 'inactive\n');
+    fs.writeFileSync(path.join(h.state, 'down'), '');
+    this.#logEvent(h.state, 'power-off');
+    await run('/bin/sh', [path.join(h.hdir, 'lib', 'kill-sessions.sh'), '0']);
   }
 
   async powerOn(host: string): Promise<void> {
     const h = this.#host(host);
-    await this.write({ action: 'power-on', host, what: `power on ${host}` }, async () => {
-      this.#logEvent(h.state, 'power-on');
-      fs.rmSync(path.join(h.state, 'down'), { force: true });
-    }, undefined);
+    this.#logEvent(h.state, 'power-on');
+    fs.rmSync(path.join(h.state, 'down'), { force: true });
   }
 
   async powerCycle(host: string): Promise<void> {
     const h = this.#host(host);
-    await this.write({ action: 'power-cycle', host, what: `power cycle ${host}` }, async () => {
-      this.#logEvent(h.state, 'power-cycle');
-      fs.rmSync(path.join(h.state, 'down'), { force: true });
-      await this.#endBoot(h);
-    }, undefined);
+    this.#logEvent(h.state, 'power-cycle');
+    fs.rmSync(path.join(h.state, 'down'), { force: true });
+    await this.#endBoot(h);
   }
 
   async powerStatus(host: string): Promise<PowerState> {
@@ -180,3 +169,11 @@ export class LabProvisioner extends Recorder implements Provisioner {
     return key;
   }
 }
+
+/** The plugin's factory: `options.labDir` is the lab directory (`galley-lab up --dir`). */
+const labProvisioner: PluginFactory<ProvisionerPlugin> = (options) => {
+  const labDir = options.labDir;
+  if (typeof labDir !== 'string' || labDir === '') throw new Error('the lab provisioner needs options.labDir, the lab directory');
+  return new LabMachines(labDir);
+};
+export default labProvisioner;
