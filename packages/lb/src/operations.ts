@@ -14,7 +14,8 @@ import { EXIT_NOT_CONFIRMED, isLbError, LbArgumentError, NothingSelectedError, U
 import { formatPlan, planRolling, shortKey } from './plan.js';
 import { realClock, type CommandSpec, type HostPhase, type JournalEntry, type LbEvent, type LbPorts, type OwnerMarker, type PoolCapacity, type PoolObject } from './ports.js';
 import { formatReport, groupOutputs } from './report.js';
-import { capacityMessage, judgeCapacity, runRolling, type RollingReport } from './rolling.js';
+import { capacityMessage, judgeCapacity } from './capacity.js';
+import { runRolling, type RollingReport } from './rolling.js';
 import { escapeRegex, selectHosts, type SelectOptions, type Selection } from './select.js';
 
 /** The runner's context, whatever the cookbook's args (they are handed over separately). */

@@ -1,9 +1,11 @@
 import { checkNotWholeCluster, planBatches, stepSize, type BatchSpec } from './batches.js';
 import type { CommandSpec, LbPorts, PoolCapacity } from './ports.js';
-import { capacityMessage, checkPools, commandText, depoolsPerPool, judgeCapacity, type HealthCheck } from './rolling.js';
+import { commandText } from './batch.js';
+import { capacityMessage, checkPools, depoolsPerPool, judgeCapacity } from './capacity.js';
+import type { HealthCheck } from './rolling.js';
 import { shortKey, type HostPlan, type Selection } from './select.js';
 
-// (shortKey lives in select.ts, which rolling.ts imports too; it stays exported from here.)
+// (shortKey lives in select.ts, which run.ts imports too; it stays exported from here.)
 export { shortKey };
 
 export interface PlannedBatch {

@@ -1,8 +1,9 @@
 /**
- * The ports the load-balanced cluster operation is written against. The algorithm (rolling.ts)
- * only sees these small interfaces; adapters.ts binds them to @galley/confctl, @galley/remote and
- * @galley/pybal, and src/testing holds in-memory fakes that pass the same contract suite. Keeping
- * the algorithm behind ports lets every safety rule be tested as pure logic, table-driven.
+ * The ports the load-balanced cluster operation is written against. The algorithm (rolling.ts and
+ * the parts it runs: batch.ts, drivers.ts, engine.ts…) only sees these small interfaces; adapters.ts
+ * binds them to @galley/confctl, @galley/remote and @galley/pybal, and src/testing holds in-memory
+ * fakes that pass the same contract suite. Keeping the algorithm behind ports lets every safety rule
+ * be tested as pure logic, table-driven.
  */
 
 export type Pooled = 'yes' | 'no' | 'inactive';

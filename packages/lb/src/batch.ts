@@ -1,0 +1,227 @@
+/**
+ * One batch of a rolling run through the phases of ARCHITECTURE §4, one method each: take out
+ * (depool, verify out on every LB), act, health check, put back (repool, verify in on every LB,
+ * fail closed), finish. Each phase acts on the batch's hosts that reached it: a host that fails
+ * stays where it failed (put back, or failed and still depooled) while the others go on. The
+ * traffic-safety steps are engine.ts's; journal, events and host states go through the Run. A step
+ * that must stop the run (conftool or the journal unwritable, the action not runnable) throws
+ * StopRun once the batch's hosts are where the report will say they are.
+ */
+import { isLockFailure } from '@galley/core';
+import * as engine from './engine.js';
+import { errorText, type Hold } from './engine.js';
+import type { CommandSpec, HostOutcome, HostPhase } from './ports.js';
+import type { HealthCheck } from './rolling.js';
+import { StopRun, type HostState, type Run } from './run.js';
+
+export function commandText(c: CommandSpec): string {
+  return 'shell' in c ? c.shell : c.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+export class Batch {
+  private readonly run: Run;
+  readonly hosts: readonly HostState[];
+  readonly no: number;
+  /** The batch count shown (`Batch no/of`). */
+  private readonly of: number;
+  /** The leftovers of a resumed run (batch 0). */
+  private readonly resume: boolean;
+
+  constructor(run: Run, hosts: readonly HostState[], at: { no: number; of: number; resume?: boolean }) {
+    this.run = run;
+    this.hosts = hosts;
+    this.no = at.no;
+    this.of = at.of;
+    this.resume = at.resume ?? false;
+  }
+
+  /** Every phase in turn; true when every host is done. A signal stops it between phases. */
+  async go(): Promise<boolean> {
+    await this.start();
+    if (!(await this.takeOut())) return false;
+    if (this.run.aborted) return false;
+    await this.act();
+    if (this.run.aborted) return false;
+    const hc = this.run.opts.healthCheck;
+    if (hc) {
+      await this.healthCheck(hc);
+      if (this.run.aborted) return false;
+    }
+    return this.finish(await this.putBack());
+  }
+
+  /** Announce the batch and take its host locks; nothing of it is touched when they cannot be had. */
+  private async start(): Promise<void> {
+    const { run, no } = this;
+    const names = this.hosts.map((s) => s.plan.host);
+    run.emit({ type: 'batch-started', batch: no, of: this.of, hosts: names, ...(this.resume ? { resume: true } : {}), ...(run.opts.window === 'moving' && !this.resume ? { window: 'moving' as const } : {}) });
+    for (const s of this.hosts) s.batch = no;
+    try {
+      await run.ports.lockHosts?.(names);
+    } catch (err) {
+      // Nothing of the batch has been touched: its hosts stay as they are, reported not attempted.
+      throw new StopRun(`cannot lock the hosts of batch ${no} (${errorText(err)}); nothing of it was touched`, { cause: err });
+    }
+  }
+
+  /** Take out: depool, then verify out. False when not verified out (the batch is put back, nothing acts). */
+  async takeOut(): Promise<boolean> {
+    await this.depool();
+    return this.verifyOut();
+  }
+
+  /** 1. take out the recorded pooled=yes objects: one fenced CAS txn per object, our owner marker in it. */
+  private async depool(): Promise<void> {
+    const { run } = this;
+    const fresh = this.hosts.filter((st) => st.phase === 'pending');
+    const toWrite = fresh.filter((st) => st.take.length);
+    const nothing = fresh.filter((st) => !st.take.length);
+    if (toWrite.length) {
+      await run.setPhase(toWrite, 'depooling', (st) => ({ objects: st.take.map((o) => o.key) }));
+      const w = await engine.writeOut(run.deps, toWrite, run.owner);
+      run.noteLeft(toWrite);
+      if (w.failed.length) {
+        const err = w.failed[0]?.error;
+        await this.putBackUnacted(toWrite, `depool failed: ${errorText(err)}`);
+        throw new StopRun(`cannot write conftool: ${errorText(err)}`);
+      }
+      await run.setPhase(toWrite, 'depooled', (st) => ({ changes: st.changes }));
+    }
+    // Hosts with nothing to depool are not out yet for all that: they are verified like the others.
+    if (nothing.length) await run.setPhase(nothing, 'depooled', () => ({ changes: [] }));
+  }
+
+  /**
+   * 2. verify out, on every LB, every object of the selected services of every host of the batch
+   * (not only what this run wrote); on failure no action runs and the batch is put back.
+   */
+  private async verifyOut(): Promise<boolean> {
+    const { run } = this;
+    const unverified = this.hosts.filter((st) => st.phase === 'depooled');
+    if (!unverified.length) return true;
+    const v = await engine.verifyOut(run.deps, unverified, { verifyTimeoutMs: run.opts.verifyTimeoutMs, batch: this.no });
+    if (v.reason !== undefined) {
+      await this.putBackUnacted(unverified, v.reason);
+      return false;
+    }
+    await run.setPhase(unverified, 'verified-out');
+    return true;
+  }
+
+  /** 3. the action, on hosts every LB reported out. */
+  async act(): Promise<void> {
+    const { run, no } = this;
+    const ready = this.hosts.filter((s) => s.phase === 'verified-out');
+    if (!ready.length) return;
+    await run.setPhase(ready, 'acting');
+    // The action is not given the abort signal: a restart that has begun is allowed to finish.
+    let results: HostOutcome[];
+    try {
+      results = await run.ports.executor.run(ready.map((s) => s.plan.host), run.opts.commands);
+    } catch (err) {
+      if (isLockFailure(err)) {
+        // The runner checks its locks before any command starts: nothing ran, so the hosts are
+        // put back (if that write fails too, they are reported still depooled).
+        await this.putBackUnacted(ready, `action not started: ${errorText(err)}`);
+      } else {
+        await run.fail(ready, `the action did not complete (${errorText(err)}): outcome unknown, left depooled (check it, then \`cookbook sre.lb.pool host=…\`)`, (s) => s.changes.length > 0);
+      }
+      throw new StopRun(`cannot run the action on batch ${no}: ${errorText(err)}`, { cause: err });
+    }
+    const resultOf = new Map(results.map((r) => [r.host, r]));
+    const ok: HostState[] = [];
+    const bad: HostState[] = [];
+    for (const s of ready) {
+      const r = resultOf.get(s.plan.host);
+      if (r) {
+        run.outputs.set(s.plan.host, r.outputs);
+        run.emit({ type: 'host-output', batch: no, host: s.plan.host, outputs: r.outputs });
+      }
+      (r?.ok ? ok : bad).push(s);
+      if (!r?.ok) s.reason = `action failed: ${r?.message ?? 'no result'}`;
+    }
+    await run.fail(bad, (s) => s.reason ?? 'action failed', (s) => s.changes.length > 0);
+    await run.setPhase(ok, 'acted');
+  }
+
+  /** 4. the health check, on the hosts that acted, until it passes or times out (a signal stops waiting). */
+  async healthCheck(hc: HealthCheck): Promise<void> {
+    const { run, no } = this;
+    const { clock, executor } = run.ports;
+    let waiting = this.hosts.filter((s) => s.phase === 'acted');
+    const deadline = clock.now() + (hc.timeoutMs ?? 60_000);
+    const last = new Map<string, string>();
+    while (waiting.length) {
+      let results: HostOutcome[];
+      try {
+        results = await executor.run(waiting.map((s) => s.plan.host), [hc.command]);
+      } catch (err) {
+        await run.fail(waiting, `health check could not run (${errorText(err)}); left depooled`, (s) => s.changes.length > 0);
+        throw new StopRun(`cannot run the health check on batch ${no}: ${errorText(err)}`, { cause: err });
+      }
+      const passed = new Set(results.filter((r) => r.ok).map((r) => r.host));
+      for (const r of results) if (!r.ok) last.set(r.host, r.message ?? r.outputs.map((o) => o.stderr || o.stdout).join(' ').trim());
+      await run.setPhase(waiting.filter((s) => passed.has(s.plan.host)), 'healthy');
+      waiting = waiting.filter((s) => !passed.has(s.plan.host));
+      if (!waiting.length || run.aborted) break;
+      if (clock.now() >= deadline) {
+        await run.fail(waiting, (s) => `health check \`${commandText(hc.command)}\` did not pass within ${hc.timeoutMs ?? 60_000} ms: ${last.get(s.plan.host) ?? ''}`.trim(), (s) => s.changes.length > 0);
+        break;
+      }
+      await clock.sleep(Math.min(hc.intervalMs ?? 1000, Math.max(0, deadline - clock.now())));
+    }
+  }
+
+  /**
+   * 5. put back exactly what was taken out (only what still carries our marker), 6. verified in on
+   * every LB; a host not back everywhere is taken out again and verified out (fail closed). Returns
+   * the hosts that are back (or had nothing to put back).
+   */
+  async putBack(): Promise<HostState[]> {
+    const { run, no } = this;
+    const repoolFrom: ReadonlySet<HostPhase> = new Set(run.opts.healthCheck ? ['healthy', 'repooling', 'repooled'] : ['acted', 'healthy', 'repooling', 'repooled']);
+    const toRepool = this.hosts.filter((st) => repoolFrom.has(st.phase));
+    const withChanges = toRepool.filter((st) => st.changes.length);
+    const done = toRepool.filter((st) => !st.changes.length);
+    if (!withChanges.length) return done;
+    await run.setPhase(withChanges.filter((st) => st.phase !== 'repooled'), 'repooling');
+    const res = await engine.putBack(run.deps, withChanges, { ...run.backOpts(no), afterWrite: (back) => run.setPhase(withChanges.filter((st) => back.includes(st)), 'repooled') });
+    run.noteLeft(withChanges);
+    for (const r of res.hosts) {
+      const st = r.hold as HostState;
+      if (r.status === 'in') done.push(st);
+      else await run.fail([st], r.reason ?? 'not put back', () => true);
+    }
+    if (res.failed.length) throw new StopRun(`cannot write conftool: ${errorText(res.failed[0]?.error)}`);
+    return done;
+  }
+
+  /** The hosts that are back are done; the journal is written before the batch counts as ended. */
+  async finish(done: readonly HostState[]): Promise<boolean> {
+    await this.run.setPhase(done, 'done');
+    await this.run.flushJournal();
+    return this.hosts.every((s) => s.phase === 'done');
+  }
+
+  /**
+   * Put back hosts that were never acted on (a failed depool write or verification, an action
+   * that could not start): what is back in on every LB is 'put-back'; what is not was taken out
+   * again (failed, depooled).
+   */
+  private async putBackUnacted(hs: readonly HostState[], why: string): Promise<void> {
+    const { run } = this;
+    const withChanges = hs.filter((st) => st.changes.length);
+    const res = await engine.putBack(run.deps, withChanges, run.backOpts(this.no));
+    run.noteLeft(hs);
+    const bad = res.hosts.filter((h) => h.status !== 'in');
+    const badSet = new Set<Hold>(bad.map((h) => h.hold));
+    const back = hs.filter((st) => !badSet.has(st));
+    for (const st of back) {
+      st.reason = why;
+      st.stillDepooled = false;
+    }
+    await run.setPhase(back, 'put-back', (st) => ({ reason: st.reason }));
+    for (const b of bad) await run.fail([b.hold as HostState], `${why}; ${b.reason ?? ''}`, () => true);
+    if (res.failed.length) throw new StopRun(`cannot write conftool: ${errorText(res.failed[0]?.error)}`);
+  }
+}
