@@ -4,6 +4,7 @@
  */
 import { DAY, durationMs, MINUTE, type ConfigSection } from '@galley/errors/config';
 import { z } from 'zod';
+import { SSH_DEFAULTS as D } from './ssh-defaults.js';
 
 /** SSH client settings for @galley/remote. Host keys are always verified: there is no switch to turn that off. */
 export const sshSchema = z
@@ -12,29 +13,29 @@ export const sshSchema = z
      * ssh2 (in-process, the default: fastest) or openssh (the system `ssh` with connection
      * multiplexing: host certificates, post-quantum key exchange, GSSAPI, anything OpenSSH has).
      */
-    transport: z.enum(['ssh2', 'openssh']).default('ssh2'),
-    user: z.string().min(1).default('root'),
+    transport: z.enum(['ssh2', 'openssh']).default(D.transport),
+    user: z.string().min(1).default(D.user),
     identityFiles: z.array(z.string()).default([]),
     /** Use ssh-agent via SSH_AUTH_SOCK when set. */
-    agent: z.boolean().default(true),
+    agent: z.boolean().default(D.agent),
     /** known_hosts files for every host, as `ssh -o UserKnownHostsFile=…` (empty: ssh_config's, else ~/.ssh/known_hosts). */
     knownHosts: z.array(z.string()).default([]),
     /** OpenSSH client config, as `ssh -F` (`none`: no file); unset: ~/.ssh/config then /etc/ssh/ssh_config, as ssh. */
     sshConfig: z.string().optional(),
     /** Hosts in flight at once (Cumin's fanout). */
-    concurrency: z.number().int().positive().default(64),
+    concurrency: z.number().int().positive().default(D.concurrency),
     /**
      * Concurrent handshakes across all hosts (the fanout: a lower bound made 50 hosts wait for a
      * second wave, +0.12 s in the remote bench) and per host (keep below sshd's MaxStartups 10).
      */
-    maxHandshakes: z.number().int().positive().default(64),
-    maxHandshakesPerHost: z.number().int().positive().default(4),
+    maxHandshakes: z.number().int().positive().default(D.maxHandshakes),
+    maxHandshakesPerHost: z.number().int().positive().default(D.maxHandshakesPerHost),
     /** Concurrent channels per connection (keep below sshd's MaxSessions 10). */
-    maxChannelsPerConnection: z.number().int().positive().max(64).default(8),
-    connectTimeoutMs: durationMs(10 * MINUTE).default(10000),
-    commandTimeoutMs: durationMs(DAY).default(300000),
-    keepaliveIntervalMs: durationMs(10 * MINUTE).default(15000),
-    idleTimeoutMs: durationMs(DAY).default(60000),
+    maxChannelsPerConnection: z.number().int().positive().max(64).default(D.maxChannelsPerConnection),
+    connectTimeoutMs: durationMs(10 * MINUTE).default(D.connectTimeoutMs),
+    commandTimeoutMs: durationMs(DAY).default(D.commandTimeoutMs),
+    keepaliveIntervalMs: durationMs(10 * MINUTE).default(D.keepaliveIntervalMs),
+    idleTimeoutMs: durationMs(DAY).default(D.idleTimeoutMs),
   })
   .strict();
 export type SshConfig = z.infer<typeof sshSchema>;
@@ -48,10 +49,7 @@ export const sshSection: ConfigSection<typeof sshSchema> = {
   },
 };
 
-/** Every ssh setting at its default (a config without `ssh:`, or a Remote built without one). */
-export function defaultSshConfig(): SshConfig {
-  return sshSchema.parse({});
-}
+export { defaultSshConfig } from './ssh-defaults.js';
 
 const name = z.string().regex(/^[^\s@,!&^*:]+$/, 'must be a name without spaces or any of @ , ! & ^ * :');
 const expression = z.union([z.string(), z.array(z.string())]);

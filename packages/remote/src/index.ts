@@ -1,7 +1,8 @@
 export { NodeSet, MAX_NODESET_SIZE, type GroupResolver } from './nodeset.js';
 export { Groups, staticSource, conftoolSource, type GroupSource, type ConftoolLookup, type GroupsOptions, type GroupsSections, type RemoteConfigLoader } from './groups.js';
 export { Remote, type RemoteHooks, type RemoteOptions } from './remote.js';
-export { defaultSshConfig, type SshConfig, type GroupsConfig } from './config.js';
+export type { SshConfig, GroupsConfig } from './config.js';
+export { defaultSshConfig } from './ssh-defaults.js';
 export type {
   CommandSpec, CommandResult, HostResult, HostFailure, RunOptions, HostEvent, RunReport, Transport, ExecRequest, ExecOutcome,
 } from './types.js';

@@ -1,5 +1,6 @@
 import { displayCommand, renderCommand } from './command.js';
-import { defaultSshConfig, type SshConfig } from './config.js';
+import type { SshConfig } from './config.js';
+import { defaultSshConfig } from './ssh-defaults.js';
 import { NoHostsError, RebootBaselineError, RebootTimeoutError, RunOptionsError } from './errors.js';
 import { HostKeyStore } from './known-hosts.js';
 import { NodeSet } from './nodeset.js';
