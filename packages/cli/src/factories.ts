@@ -20,6 +20,10 @@ export interface BaseClients {
   bind(hooks: ClientHooks): Clients;
   /** Build the base clients a run may use (they need async imports). */
   prepare(): Promise<void>;
+  /** The hard stop (a second Ctrl+C): stop every remote command now (SSH TERM to its process group; `why` is each host's message). */
+  abortRemote?(why: string): Promise<number>;
+  /** conftool read back: the objects at `no` under these owners' markers (the real leftovers of a stopped run). */
+  outUnder?(owners: readonly string[]): Promise<{ leftovers: { object: string; state: string; why?: string }[]; error?: string }>;
   close(): Promise<void>;
 }
 
@@ -86,6 +90,30 @@ export function realClients(cfg: GalleyConfig, dryRun: boolean): BaseClients {
         monitoring: lifecycle.monitoring?.with({ dryRun: hooks.dryRun, log: hooks.log, onAction: hooks.onAction }),
         hosts: cfg.hosts,
       };
+    },
+    abortRemote: async (why) => (remote ? remote.abortAll(why, 3000).catch(() => 0) : 0),
+    async outUnder(owners) {
+      if (!conftool) return { leftovers: [] };
+      const c = conftool;
+      try {
+        const marks = await Promise.race([
+          c.owners({}),
+          new Promise<never>((_, rej) => setTimeout(() => rej(new Error('conftool did not answer within 3 s')), 3000)),
+        ]);
+        const mine = [...marks].flatMap(([key, m]) => {
+          const tags = owners.includes(m.runId) ? c.tagsOf(key) : undefined;
+          return tags ? [{ key, tags, m }] : [];
+        });
+        const now = await c.readNodes(mine);
+        const leftovers = mine.flatMap(({ key, tags: t, m }) => {
+          const n = now.get(key);
+          if (n === undefined || n instanceof Error || n.pooled !== 'no') return [];
+          return [{ object: `${t.dc}/${t.cluster}/${t.service}/${t.name}`, state: `pooled=no (held out by ${m.runId})`, why: 'the run was stopped before putting it back' }];
+        });
+        return { leftovers };
+      } catch (e) {
+        return { leftovers: [], error: e instanceof Error ? e.message : String(e) };
+      }
     },
     async close() {
       await remote?.close().catch(() => undefined);

@@ -343,26 +343,44 @@ async function runOne(
   // wait for the runner's own summary.
   const startedAt = Date.now();
   const done: { plan: PlannedChange[]; leftovers: Leftover[] } = { plan: [], leftovers: [] };
+  let hardStopping = false;
+  let runPromise: Promise<number> | undefined;
   const unregister = io.onSignal?.((sig) => {
     if (!ac.signal.aborted) {
       err(`\n${sig}: stopping at the next safe point (run ${runId}); send it again to stop now`);
       ac.abort(new Error(sig));
-    } else {
-      err(`\n${sig} again: stopping now (run ${runId}). Left in a non-final state as far as known:`);
-      for (const l of done.leftovers) err(`  - ${String(l.object)}: ${String(l.state)}`);
-      if (done.leftovers.length === 0) err('  (nothing reported by the cookbook; check the audit log and `cookbook --locks`)');
-      sink.event({
-        type: 'run-finished',
-        cookbook: name,
-        exitCode: ExitCode.INTERRUPTED,
-        durationMs: Date.now() - startedAt,
-        dryRun: g.dryRun,
-        depth: 0,
-        ts: new Date().toISOString(),
-        runId,
-        summary: { status: 'ERROR', changes: done.plan.length, plan: [...done.plan], leftovers: [...done.leftovers], rolledBack: false, interrupted: true },
-      });
-      hardStop?.(ExitCode.INTERRUPTED);
+    } else if (!hardStopping) {
+      hardStopping = true;
+      err(`\n${sig} again: stopping now (run ${runId}): stopping the remote commands, then reading conftool back`);
+      void (async () => {
+        // Nothing is left running remotely, and the leftovers are conftool read back (objects out
+        // under this run's marker, or the marker of the run it resumes), not the cookbook's last word.
+        const why = `the runner cut the connection (${sig} again)`;
+        const stopped = (await clients.abortRemote?.(why).catch(() => 0)) ?? 0;
+        // The cookbook sees its commands end with `why` and records it (journal, audit): a moment
+        // for that, bounded, before conftool is read back.
+        if (runPromise) await Promise.race([runPromise.catch(() => 0), new Promise((r) => setTimeout(r, 2500))]);
+        const read = (await clients.outUnder?.([runId, ...(g.resume ? [g.resume] : [])]).catch((e: unknown) => ({ leftovers: [], error: formatError(e) }))) ?? { leftovers: [] };
+        const cut = { stopped, ...read };
+        const leftovers = [...cut.leftovers];
+        for (const l of done.leftovers) if (!leftovers.some((x) => x.object === l.object)) leftovers.push(l);
+        await journal.append(runId, name, { type: 'hard-stop', signal: sig, at: new Date().toISOString(), reason: `${why}: ${cut.stopped} remote run(s) stopped, connections closed by the runner`, leftovers }).catch(() => undefined);
+        err(`Left in a non-final state (conftool read back${cut.error ? `, which failed: ${cut.error}` : ''}):`);
+        for (const l of leftovers) err(`  - ${String(l.object)}: ${String(l.state)}`);
+        if (leftovers.length === 0) err(cut.error ? '  (unknown: check conftool, the audit log and `cookbook --locks`)' : '  (nothing: no object is out under this run\'s marker)');
+        sink.event({
+          type: 'run-finished',
+          cookbook: name,
+          exitCode: ExitCode.INTERRUPTED,
+          durationMs: Date.now() - startedAt,
+          dryRun: g.dryRun,
+          depth: 0,
+          ts: new Date().toISOString(),
+          runId,
+          summary: { status: 'ERROR', changes: done.plan.length, plan: [...done.plan], leftovers, rolledBack: false, interrupted: true, hardStop: { signal: sig, remoteRunsStopped: cut.stopped } },
+        });
+        hardStop?.(ExitCode.INTERRUPTED);
+      })();
     }
   });
   const tracking: RunSink = {
@@ -400,7 +418,7 @@ async function runOne(
         })
       : undefined;
 
-  const run = executeCookbook(
+  const run = (runPromise = executeCookbook(
     { name, cookbook, argv: args, parsed, dryRun: g.dryRun, runId, resumeRunId: g.resume },
     {
       sink: fanout(sink, tracking),
@@ -414,7 +432,7 @@ async function runOne(
       user,
       notifier,
     },
-  ).then((r) => r.exitCode);
+  ).then((r) => r.exitCode));
   let code: number;
   try {
     code = await Promise.race([run, hardStopped]);

@@ -37,6 +37,8 @@ interface Shared {
   resolver?: SshConfigResolver;
   /** The host-key check, once per Remote; trustHostKey() changes it for this process only. */
   hostKeys?: HostKeyStore;
+  /** Every run in flight (all views): what abortAll() stops. */
+  inFlight: Set<AbortController>;
 }
 
 /** Set by `with()` for the constructor it calls: views share the pool without a public parameter. */
@@ -70,6 +72,7 @@ export class Remote {
       cfg: full,
       transport: transport ?? null,
       injected: transport !== undefined,
+      inFlight: new Set(),
       factory: () =>
         full.transport === 'openssh' ? new OpenSshTransport({ cfg: full, resolver: this.resolver, log: (l) => this.#log(l) })
           : new SshPool({ cfg: full, resolver: this.resolver, knownHosts: this.hostKeys, log: (l) => this.#log(l) }),
@@ -149,7 +152,32 @@ export class Remote {
       };
     });
     this.#log(`Executing commands [${displays.map((d) => `'${d}'`).join(', ')}] on ${list.length} hosts: ${set.toString()}`);
-    return schedule({ hosts: list, commands: prepared, transport: this.transport, options: opts, fanout: cfg.concurrency, disconnectIsSuccess });
+    // One controller per run, in the shared set: abortAll() reaches runs whose caller passed no signal.
+    const ac = new AbortController();
+    const follow = (): void => ac.abort(opts.signal?.reason);
+    if (opts.signal?.aborted) follow();
+    opts.signal?.addEventListener('abort', follow, { once: true });
+    this.#shared.inFlight.add(ac);
+    try {
+      return await schedule({ hosts: list, commands: prepared, transport: this.transport, options: { ...opts, signal: ac.signal }, fanout: cfg.concurrency, disconnectIsSuccess });
+    } finally {
+      this.#shared.inFlight.delete(ac);
+      opts.signal?.removeEventListener('abort', follow);
+    }
+  }
+
+  /**
+   * Stop every command running through this Remote (all views), now: each exec channel gets the
+   * SSH TERM signal (sshd kills the remote process group; `timeout` groups are killed with it),
+   * and the runs end with `why` as each host's message. Resolves when they have all ended, or
+   * after `waitMs`. For the runner's hard stop (a second Ctrl+C): nothing is left running remotely.
+   */
+  async abortAll(why: string, waitMs = 3000): Promise<number> {
+    const runs = [...this.#shared.inFlight];
+    for (const ac of runs) ac.abort(new Error(why));
+    const end = Date.now() + waitMs;
+    while (this.#shared.inFlight.size && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    return runs.length;
   }
 
   /**

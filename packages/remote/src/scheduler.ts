@@ -115,7 +115,10 @@ export async function schedule(input: ScheduleInput): Promise<RunReport> {
   // Every in-flight exec listens on it: a 64-wide fan-out is not a leak.
   setMaxListeners(0, abort.signal);
   let timedOut = false;
-  const onUserAbort = () => abort.abort(new Error('run aborted'));
+  // The caller's reason, when it gave one (the runner cutting the run on a second Ctrl+C), is what
+  // each host's message says: the audit then tells a cut from a lost connection.
+  const abortWhy = (): string => (o.signal?.reason instanceof Error && o.signal.reason.message ? o.signal.reason.message : 'run aborted');
+  const onUserAbort = () => abort.abort(new Error(abortWhy()));
   if (o.signal?.aborted) onUserAbort();
   o.signal?.addEventListener('abort', onUserAbort, { once: true });
   const deadlineAt = o.globalTimeoutMs !== undefined ? Date.now() + o.globalTimeoutMs : undefined;
@@ -177,7 +180,7 @@ export async function schedule(input: ScheduleInput): Promise<RunReport> {
     if (cutByDeadline && out.failure === 'timeout') reachDeadline();
     if (out.failure !== undefined && abort.signal.aborted) {
       s.failure = 'timeout';
-      s.message = timedOut ? `global timeout reached while running '${cmd.display}'` : `run aborted while running '${cmd.display}'`;
+      s.message = timedOut ? `global timeout reached while running '${cmd.display}'` : `${abortWhy()} while running '${cmd.display}'`;
       return false;
     }
     // Only a connection lost while `reboot` ran: matching messages also took hosts that were never
@@ -298,7 +301,7 @@ export async function schedule(input: ScheduleInput): Promise<RunReport> {
     s.state = 'failed';
     s.failure = 'not-run';
     const what = cmd === undefined ? 'commands' : `'${cmd}'`;
-    s.message = isTimeout ? `${what} not run: global timeout` : aborted ? `${what} not run: run aborted` : `${what} not run: success ratio fell below the threshold`;
+    s.message = isTimeout ? `${what} not run: global timeout` : aborted ? `${what} not run: ${abortWhy()}` : `${what} not run: success ratio fell below the threshold`;
     finishHost(s);
   }
 
