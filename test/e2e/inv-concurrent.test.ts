@@ -39,6 +39,7 @@ const keysOf = (host: string, services = SERVICES) => services.map((s) => inv.ke
 const phase = (e: Ev, host: string, ph: string) => e.type === 'host-phase' && e.host === host && e.phase === ph;
 const at = (r: { events: readonly Ev[] }, host: string, ph: string) => r.events.find((e) => phase(e, host, ph));
 const output = (r: { events: readonly Ev[] }) => r.events.filter((e) => e.type === 'output').at(-1)?.data as Record<string, unknown> | undefined;
+const finalOf = (r: Recorded, host: string) => keysOf(host).map((k) => r.final.get(k));
 const pooled = (raw: string | undefined) => (JSON.parse(raw ?? 'null') as { pooled?: string } | null)?.pooled;
 
 /** A rolling restart of mw1301–mw1302 (batch=1 unless given), the two first hosts of eqiad jobrunner. */
@@ -64,6 +65,35 @@ function once(match: (e: Ev) => boolean, fn: (e: Ev, ctl: RunControl) => void): 
 }
 
 describe('operator actions during a rolling run, at the most dangerous moment', () => {
+  it('sre.lb.depool of the host being acted on: returns at once, exit 0, says which run holds it, records the operator as owner; the run does not put it back', async () => {
+    await p.lab.setRestartMs(J[0]!, 3000);
+    let op: Promise<RunResult> | undefined;
+    const r = await inv.run(rolling([], once((e) => phase(e, J[0]!, 'acting'), (_e, ctl) => {
+      op = ctl.cookbook('the operator\'s sre.lb.depool', ['sre.lb.depool', `host=${J[0]}`, 'reason=debug'], keysOf(J[0]!), { intentFrom: 'acted', wants: { pooled: 'no' } });
+    })));
+    const d = await op!;
+    const owners = await inv.owners();
+    const opEnd = Date.parse(d.events.find((e) => e.type === 'run-finished')!.ts!);
+    const acted = at(r.run, J[0]!, 'acted');
+    // every expectation in one comparison, so that a failure shows them all
+    expect({
+      violations: r.violations,
+      operatorExit: d.code,
+      // at once: finished while mw1301 was still restarting (3 s), not behind the run's host lock
+      operatorDoneWhileActing: acted !== undefined && opEnd < Date.parse(acted.ts!),
+      operatorNamesTheRun: (d.stdout + d.stderr).includes(String(r.run.events[0]!.runId)),
+      owners: keysOf(J[0]!).map((k) => JSON.parse(owners.get(k) ?? 'null') as unknown),
+      final: finalOf(r, J[0]!).map(pooled),
+    }).toEqual({
+      violations: [],
+      operatorExit: 0,
+      operatorDoneWhileActing: true,
+      operatorNamesTheRun: true,
+      owners: keysOf(J[0]!).map(() => expect.objectContaining({ runId: d.events[0]!.runId, reason: 'debug' })),
+      final: ['no', 'no'],
+    });
+  });
+
   it('sre.lb.pool of a host the run holds out: waits for the host lock, shows which run holds it, then finds it put back', async () => {
     await p.lab.setRestartMs(J[0]!, 3000);
     let op: Promise<RunResult> | undefined;
