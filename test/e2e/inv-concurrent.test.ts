@@ -128,6 +128,25 @@ describe('operator actions during a rolling run, at the most dangerous moment', 
     expect(edit[0]!.t).toBeLessThan(Date.parse(at(r.run, J[0]!, 'acted')!.ts!));
   });
 
+  it('an object set no (confctl depool, already out) and one given a new weight while the run has them out: left as found, reported', async () => {
+    await p.lab.setRestartMs(J[0]!, 3000);
+    await p.lab.setRestartMs(J[1]!, 3000);
+    const kNo = inv.key(J[0]!, 'php-fpm');
+    const kWeight = inv.key(J[1]!, 'nginx');
+    const ops: Promise<{ code: number | null; at: number }>[] = [];
+    const stamp = (x: Promise<{ code: number | null }>) => x.then((res) => ({ code: res.code, at: Date.now() }));
+    const r = await inv.run(rolling([], (e, ctl) => {
+      if (phase(e, J[0]!, 'acting')) ops.push(stamp(ctl.confctl('confctl depool (php-fpm of mw1301)', ['depool', '--hostname', J[0]!, '--service', 'php-fpm'], [kNo], { pooled: 'no' })));
+      if (phase(e, J[1]!, 'acting')) ops.push(stamp(ctl.confctl('confctl set/weight=5 (nginx of mw1302)', ['select', `name=${J[1]},service=nginx`, 'set/weight=5'], [kWeight], { pooled: 'no', weight: 5 })));
+    }));
+    const done = await Promise.all(ops);
+    // both operators were done while the run still had their host out (during its 3 s restart)
+    expect(done.map((d) => d.code)).toEqual([0, 0]);
+    expect(done[0]!.at).toBeLessThan(Date.parse(at(r.run, J[0]!, 'acted')!.ts!));
+    expect(done[1]!.at).toBeLessThan(Date.parse(at(r.run, J[1]!, 'acted')!.ts!));
+    expect({ violations: r.violations, no: pooled(r.final.get(kNo)), weight: JSON.parse(r.final.get(kWeight)!) as unknown }).toEqual({ violations: [], no: 'no', weight: { pooled: 'no', weight: 5 } });
+  });
+
   it('a second rolling run of the same cluster while the first acts: refused on the cluster lock (short wait), naming the run that holds it; nothing written by it', async () => {
     await p.lab.setRestartMs(J[0]!, 4000);
     const shortWait = configWith(p.lab, 'inv-shortwait', { locks: { waitTimeoutSeconds: 1 } });
