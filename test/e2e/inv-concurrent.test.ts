@@ -147,6 +147,18 @@ describe('operator actions during a rolling run, at the most dangerous moment', 
     expect({ violations: r.violations, no: pooled(r.final.get(kNo)), weight: JSON.parse(r.final.get(kWeight)!) as unknown }).toEqual({ violations: [], no: 'no', weight: { pooled: 'no', weight: 5 } });
   });
 
+  it('a corrupt value written to one object of a host while its batch is out (batch=2, health-check=sleep 1): left as it is, the report says per object what conftool holds, nothing put back unverified', async () => {
+    const k = inv.key(J[0]!, 'nginx');
+    let op: Promise<number> | undefined;
+    const r = await inv.run(rolling(['batch=2', 'health-check=sleep 1'], once((e) => phase(e, J[0]!, 'acting'), (_e, ctl) => {
+      op = ctl.put('a hand edit gone wrong', k, '{"pooled": "no", "weight": ');
+    })));
+    await op;
+    // the hand edit landed while the batch was out (before mw1301's restart ended)
+    expect(r.writes.find((w) => w.by !== 'run')!.t).toBeLessThan(Date.parse(at(r.run, J[0]!, 'acted')!.ts!));
+    expect({ violations: r.violations, corrupt: r.final.get(k), exit: r.run.code }).toEqual({ violations: [], corrupt: '{"pooled": "no", "weight": ', exit: 1 });
+  });
+
   it('a second rolling run of the same cluster while the first acts: refused on the cluster lock (short wait), naming the run that holds it; nothing written by it', async () => {
     await p.lab.setRestartMs(J[0]!, 4000);
     const shortWait = configWith(p.lab, 'inv-shortwait', { locks: { waitTimeoutSeconds: 1 } });
