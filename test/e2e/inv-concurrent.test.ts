@@ -231,6 +231,28 @@ describe('double SIGINT / SIGTERM at each phase of a rolling run', () => {
     return r;
   }
 
+  it('SIGINT ×2 while depooling', async () => {
+    await doubleSignal('SIGINT', (e) => phase(e, J[0]!, 'depooling'));
+  });
+
+  it('SIGTERM ×2 when verified out (before the action)', async () => {
+    await doubleSignal('SIGTERM', (e) => phase(e, J[0]!, 'verified-out'));
+  });
+
+  it('SIGINT ×2 while acting, on a slow host (the restart takes 5 s): the remote command is stopped, the journal says the runner cut it', async () => {
+    await p.lab.setRestartMs(J[0]!, 5000);
+    await doubleSignal('SIGINT', (e) => phase(e, J[0]!, 'acting'), { ready: async () => (await p.lab.serviceState(J[0]!, 'nginx')) === 'restarting', journalAfter: 'acting' });
+  });
+
+  it('SIGTERM ×2 while acting, on a slow host', async () => {
+    await p.lab.setRestartMs(J[0]!, 5000);
+    await doubleSignal('SIGTERM', (e) => phase(e, J[0]!, 'acting'), { ready: async () => (await p.lab.serviceState(J[0]!, 'nginx')) === 'restarting', journalAfter: 'acting' });
+  });
+
+  it('SIGINT ×2 during the health check (health-check=\'sleep 3\' on the host)', async () => {
+    await doubleSignal('SIGINT', (e) => phase(e, J[0]!, 'acted'), { extra: ['health-check=sleep 3'], ready: async () => (await p.lab.hostProcesses(J[0]!)).some((x) => /sleep 3/.test(x.cmdline)), journalAfter: 'acted' });
+  });
+
   it('SIGTERM ×2 while verifying the put-back (repooling; lvs1019 applies changes 2 s late from the action on)', async () => {
     let lagged: Promise<void> | undefined;
     try {
