@@ -235,8 +235,13 @@ describe('double SIGINT / SIGTERM at each phase of a rolling run', () => {
     await doubleSignal('SIGINT', (e) => phase(e, J[0]!, 'depooling'));
   });
 
-  it('SIGTERM ×2 when verified out (before the action)', async () => {
-    await doubleSignal('SIGTERM', (e) => phase(e, J[0]!, 'verified-out'));
+  it('SIGTERM ×2 while verifying out (depooled, waiting for every LB; lvs1019 applies changes 1.5 s late)', async () => {
+    await p.lab.lb('lvs1019', 'lag', 1500);
+    try {
+      await doubleSignal('SIGTERM', (e) => phase(e, J[0]!, 'depooled'));
+    } finally {
+      await p.lab.lb('lvs1019', 'up');
+    }
   });
 
   it('SIGINT ×2 while acting, on a slow host (the restart takes 5 s): the remote command is stopped, the journal says the runner cut it', async () => {
