@@ -497,6 +497,7 @@ function check(lab: Lab, spec: RunSpec, rec: Recorded, ops: OperatorAction[], lb
       .join(', ');
   /** For each key, the run's writes (in order) with the value before. */
   const runWrites = new Map<string, { w: Write; before: string | undefined }[]>();
+  const handedOver = ownerHandOver(lab, rec);
   const outByRun = new Map<string, Set<string>>(); // pool name → keys out because of the run
   const reportedOut = new Set<string>();
   const capacity = new Map<string, number>();
@@ -572,6 +573,8 @@ function check(lab: Lab, spec: RunSpec, rec: Recorded, ops: OperatorAction[], lb
         if (w.by === 'run' && pooledOf(rec.start.get(w.key)) === 'yes' && pooledOf(state.get(w.key)) !== 'yes') set.add(w.key);
         else set.delete(w.key);
         outByRun.set(pool.pool, set);
+        // an object someone else took over (their owner marker: an operator's depool) is theirs now
+        for (const k of set) if (handedOver(k, w.rev)) set.delete(k);
         const allowed = allowedOut(pool);
         if (set.size > allowed && !reportedOut.has(pool.pool)) {
           reportedOut.add(pool.pool);
@@ -682,6 +685,34 @@ function doneOf(lab: Lab, spec: RunSpec, rec: Recorded, runWrites: Map<string, {
     return [{ host, t, keys: [...rec.start].filter(([k, raw]) => parseKey(lab, k)?.name === host && pooledOf(raw) === 'yes').map(([k]) => k), what: 'reimaged (succeeded)' }];
   }
   return [];
+}
+
+/**
+ * Whether, at etcd revision `rev`, the owner marker of pool key `k` is someone else's than the
+ * run's (an operator's depool recorded on an object the run had out): from then on it is theirs.
+ */
+function ownerHandOver(lab: Lab, rec: Recorded): (k: string, rev: number) => boolean {
+  const runId = String(rec.run.events[0]?.runId ?? '');
+  const ownersPrefix = `/galley/owners${lab.info.namespace}/`;
+  const poolsPrefix = `${lab.info.namespace}/v1/pools/`;
+  const byKey = new Map<string, { rev: number; owner: string | null }[]>();
+  for (const w of rec.ownerWrites) {
+    if (!w.key.startsWith(ownersPrefix)) continue;
+    const k = `${poolsPrefix}${w.key.slice(ownersPrefix.length)}`;
+    let owner: string | null = null;
+    if (w.raw !== null) {
+      try {
+        owner = String((JSON.parse(w.raw) as { runId?: unknown }).runId ?? '(unreadable)');
+      } catch {
+        owner = '(unreadable)';
+      }
+    }
+    byKey.set(k, [...(byKey.get(k) ?? []), { rev: w.rev, owner }]);
+  }
+  return (k, rev) => {
+    const last = (byKey.get(k) ?? []).filter((x) => x.rev <= rev).at(-1);
+    return last !== undefined && last.owner !== null && last.owner !== runId;
+  };
 }
 
 function reportChecks(lab: Lab, spec: RunSpec, rec: Recorded, ops: OperatorAction[], runWrites: Map<string, { w: Write }[]>, lastBy: Map<string, string>): void {
@@ -809,8 +840,9 @@ function reportChecks(lab: Lab, spec: RunSpec, rec: Recorded, ops: OperatorActio
     } else {
       const said = new Set((finished.summary?.leftovers ?? []).map((l) => l.object));
       const out = new Set<string>();
+      const handedOver = ownerHandOver(lab, rec);
       for (const [k, ws] of runWrites) {
-        if (lastBy.get(k) !== 'run' || !ws.length) continue;
+        if (lastBy.get(k) !== 'run' || !ws.length || handedOver(k, Infinity)) continue;
         const p = state(k);
         if ((p === 'no' || p === 'inactive') && pooledOf(rec.start.get(k)) !== p) out.add(parseKey(lab, k)!.name);
       }

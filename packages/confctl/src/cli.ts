@@ -10,6 +10,7 @@ import { GalleyError, UsageError, formatError, isConfigError, isGalleyError } fr
 import type { EtcdConfig } from '@galley/etcd/config';
 import type { ConftoolConfig } from './config.js';
 import type { Conftool, RawObject } from './conftool.js';
+import { ConflictError } from './errors.js';
 import { parseFleet } from './fleet.js';
 import { escapeRegex, parseSelector } from './selector.js';
 import type { Change, ConftoolNode, NodeTags, NodeValues, Selector } from './types.js';
@@ -547,13 +548,43 @@ async function cmdSet(c: Ctx, nodes: ConftoolNode[], changes: Partial<NodeValues
   };
   let done: Change[];
   try {
-    done = await ct.with({ onChange: print }).update(nodes, changes);
+    done = changes.pooled !== undefined ? await setWithIntent(c, nodes, changes, print) : await ct.with({ onChange: print }).update(nodes, changes);
   } catch (err) {
     const toChange = nodes.filter((n) => diff(n, changes).length > 0).length;
     if (!ct.dryRun) c.after.push(`${changedKeys.size} of ${toChange} changed before the failure${changedKeys.size > 0 ? ' (listed on stdout)' : ''}`);
     throw err;
   }
   if (done.length === 0) res.stderr.push(`nothing to change: all ${nodes.length} selected objects already have ${describe(changes)}`);
+}
+
+/**
+ * A `pooled` change by hand records the operator's intent next to the object, in the same txn
+ * (galley's owner marker): `no` makes the operator the owner, so no rolling run puts the object
+ * back (even when it was `no` already, out under that run); `yes`/`inactive` clear any marker.
+ * conftool's semantics otherwise: the value is set whatever it was (no expected value).
+ */
+async function setWithIntent(c: Ctx, nodes: ConftoolNode[], changes: Partial<NodeValues>, print: (ch: Change) => void): Promise<Change[]> {
+  const user = operatorUser();
+  const marker = { runId: `operator:${user}`, user, reason: `confctl ${changes.pooled === 'no' ? 'depool' : 'set'} by hand`, time: new Date().toISOString() };
+  const owner = changes.pooled === 'no' ? { set: marker } : { clear: true as const };
+  const out = await c.ct.with({ onChange: print }).transition(nodes.map((node) => ({ node, change: changes, expect: {}, owner })));
+  const done: Change[] = [];
+  for (const o of out) {
+    if (o.status === 'changed') done.push(...diff({ ...o.node, ...o.before }, changes));
+    else if (o.status === 'invalid' || o.status === 'failed') throw o.error;
+    else if (o.status === 'changed-by-someone-else') throw new ConflictError(o.key, 1, 'it was deleted while being written');
+  }
+  return done;
+}
+
+function operatorUser(): string {
+  const u = process.env.SUDO_USER ?? process.env.USER;
+  if (u) return u;
+  try {
+    return os.userInfo().username;
+  } catch {
+    return 'unknown';
+  }
 }
 
 async function cmdDel(c: Ctx, nodes: readonly (RawObject | ConftoolNode)[]): Promise<void> {

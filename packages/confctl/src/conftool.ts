@@ -5,7 +5,7 @@ import { ConflictError, FencedError, InvalidValueError, NoMatchError, RestoreCon
 import type { FleetDescription } from './fleet.js';
 import { pool } from './pool.js';
 import { compileSelector, literalPath, type Matcher } from './selector.js';
-import { parseOwnerMarker, runTransitions, type OwnerMarker, type TransitionOutcome, type TransitionRequest } from './transition.js';
+import { parseOwnerMarker, runTransitions, type OwnerMarker, type TransitionOutcome, type TransitionRequest, type WriteInfo } from './transition.js';
 import type { Change, ConftoolNode, EtcdCompare, NodeTags, NodeValues, Selector, SyncResult, WatchEvent } from './types.js';
 import { NODE_DEFAULTS, diff, displayName, nodeFromEntry, serialize, validateChanges } from './value.js';
 
@@ -16,7 +16,7 @@ export interface ConftoolOptions {
   /** Extra compares added to every write txn of an object (the runner fences on its locks). */
   fence?: (tags: NodeTags) => EtcdCompare[];
   /** Awaited before any non-dry-run write, with the objects about to change (the runner takes host locks here). */
-  beforeWrite?: (nodes: ConftoolNode[]) => Promise<void>;
+  beforeWrite?: (nodes: ConftoolNode[], info?: WriteInfo) => Promise<void>;
   /** Every performed or intended change (audit log, plan). */
   onChange?: (c: Change) => void;
   log?: (line: string) => void;

@@ -10,6 +10,7 @@ export {
   type OwnerOp,
   type TransitionOutcome,
   type TransitionRequest,
+  type WriteInfo,
 } from './transition.js';
 // @galley/etcd's client and store, re-exported: a Conftool is built on them (new Conftool(connectEtcd(cfg.etcd), …)).
 export { connectEtcd, EtcdKv } from '@galley/etcd';

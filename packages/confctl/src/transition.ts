@@ -94,6 +94,12 @@ export function parseOwnerMarker(raw: string): OwnerMarker {
   return { runId: '(unreadable)', user: '', reason: `unreadable owner marker: ${raw}`, time: '' };
 }
 
+/** What a write is, for the runner's `beforeWrite` (its lock policy). */
+export interface WriteInfo {
+  /** Every object only goes out of traffic (pooled → no) or only gets an owner: nothing is put back. */
+  takeOutOnly: boolean;
+}
+
 /** What Conftool hands the transition code (its connection and the view's hooks). */
 export interface TransitionDeps {
   kv: KvStore;
@@ -101,7 +107,7 @@ export interface TransitionDeps {
   maxRetries: number;
   concurrency: number;
   fence?: ((tags: NodeTags) => EtcdCompare[]) | undefined;
-  beforeWrite?: ((nodes: ConftoolNode[]) => Promise<void>) | undefined;
+  beforeWrite?: ((nodes: ConftoolNode[], info?: WriteInfo) => Promise<void>) | undefined;
   /** onChange + the dry-run intended list and `DRY-RUN: would set …` line. */
   record: (c: Change) => void;
   log: (line: string) => void;
@@ -147,7 +153,10 @@ export async function runTransitions(deps: TransitionDeps, reqs: readonly Transi
     return plan;
   });
   if (deps.dryRun) return Promise.all(plans.map((p) => dryRunOne(deps, p)));
-  if (plans.length > 0) await deps.beforeWrite?.(plans.map((p) => p.req.node));
+  // Only taking out (pooled → no, or only recording an owner): the runner lets it through without
+  // waiting for host locks — an operator's depool is never queued behind a rolling run.
+  const takeOutOnly = plans.every((p) => Object.keys(p.change).every((f) => f === 'pooled') && (p.change.pooled === undefined || p.change.pooled === 'no') && (!p.req.owner || 'set' in p.req.owner));
+  if (plans.length > 0) await deps.beforeWrite?.(plans.map((p) => p.req.node), { takeOutOnly });
   const out = new Array<TransitionOutcome>(plans.length);
   await pool([...plans.keys()], deps.concurrency, async (i) => {
     const p = plans[i]!;

@@ -29,7 +29,7 @@ export interface ClientHooks {
   /** Extra compares for every write of the object with these tags (run lock + host lock). */
   fence: (tags: NodeTags) => EtcdCompare[];
   /** Awaited before any real conftool write: takes the host locks, refuses when the lease is lost. */
-  beforeWrite: (nodes: readonly { tags: NodeTags }[]) => Promise<void>;
+  beforeWrite: (nodes: readonly { tags: NodeTags }[], info?: { takeOutOnly: boolean }) => Promise<void>;
   /** Awaited before running non-safe commands: same as beforeWrite, for SSH. */
   beforeRun: (hosts: readonly string[], commands?: readonly unknown[]) => Promise<void>;
   /** Every performed or intended conftool change. */

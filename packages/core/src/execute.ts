@@ -218,9 +218,13 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
   const hooks: ClientHooks = {
     dryRun,
     fence: (tags: NodeTags) => deps.locks.fence([tags.name]),
-    beforeWrite: async (nodes) => {
+    beforeWrite: async (nodes, info) => {
       refuseInPrepare(`a conftool write to ${[...new Set(nodes.map((n) => n.tags.name))].join(', ')}`);
       await deps.locks.verify();
+      // Taking out never waits (ARCHITECTURE §4a): a write that only takes objects out of traffic
+      // (or only records an owner) is fenced by the run's lock but not queued behind host locks
+      // another run holds; putting back, and any other write, takes the host locks first.
+      if (info?.takeOutOnly === true) return;
       await lockHosts(nodes.map((n) => n.tags.name));
     },
     beforeRun: async (hosts, commands) => {

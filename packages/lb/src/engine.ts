@@ -205,6 +205,7 @@ export async function putBack(deps: EngineDeps, holds: readonly Hold[], opts: Pu
   }
   const failed: { key: string; host: string; error: unknown }[] = [];
   const backOf = new Map<Hold, PoolChange[]>(holds.map((h) => [h, []]));
+  const corrupt = new Map<Hold, string[]>();
   const stillOurs = new Map<Hold, PoolChange[]>(holds.map((h) => [h, []]));
   res.forEach((r, i) => {
     const { h, c } = reqs[i]!;
@@ -216,7 +217,11 @@ export async function putBack(deps: EngineDeps, holds: readonly Hold[], opts: Pu
       // Back at its value from before us already (a resumed put-back, an operator's pool): it is
       // in traffic either way, so it is verified in like the ones we wrote.
       backOf.get(h)!.push({ ...c, from: c.to, to: c.from });
-    } else h.leftAsFound.push({ key: c.key, why: foundText(r, `pooled=${c.to}, ours`) });
+    } else {
+      h.leftAsFound.push({ key: c.key, why: foundText(r, `pooled=${c.to}, ours`) });
+      // An unreadable value is nobody's intent: the host is not back, whatever else is.
+      if (r.status === 'invalid') corrupt.set(h, [...(corrupt.get(h) ?? []), `${shortKey(c.key)}: ${foundText(r, '')}`]);
+    }
   });
   // What each hold owns from here on: what is back is no longer held out; what failed still is.
   for (const h of holds) h.changes = stillOurs.get(h)!;
@@ -262,6 +267,7 @@ export async function putBack(deps: EngineDeps, holds: readonly Hold[], opts: Pu
     if (notIn.has(h)) continue;
     const f = failed.filter((x) => x.host === h.host);
     if (f.length) out.push({ hold: h, status: 'stuck', reason: `putting it back failed: ${errorText(f[0]!.error)}` });
+    else if (corrupt.has(h)) out.push({ hold: h, status: 'stuck', reason: `not put back: ${corrupt.get(h)!.join('; ')}${backOf.get(h)!.length ? ' (the rest is back, verified in on every LB)' : ''}` });
     else out.push({ hold: h, status: 'in' });
   }
   return { hosts: out, failed, ...(report ? { report } : {}) };

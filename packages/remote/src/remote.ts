@@ -1,4 +1,5 @@
-import { displayCommand, renderCommand } from './command.js';
+import { randomUUID } from 'node:crypto';
+import { cutScript, displayCommand, renderCommand } from './command.js';
 import type { SshConfig } from './config.js';
 import { defaultSshConfig } from './ssh-defaults.js';
 import { NoHostsError, RebootBaselineError, RebootTimeoutError, RunOptionsError } from './errors.js';
@@ -37,8 +38,8 @@ interface Shared {
   resolver?: SshConfigResolver;
   /** The host-key check, once per Remote; trustHostKey() changes it for this process only. */
   hostKeys?: HostKeyStore;
-  /** Every run in flight (all views): what abortAll() stops. */
-  inFlight: Set<AbortController>;
+  /** Every run in flight (all views): what abortAll() stops, with the cut token of its commands. */
+  inFlight: Map<AbortController, { hosts: string[]; token: string | undefined; sudo: boolean }>;
 }
 
 /** Set by `with()` for the constructor it calls: views share the pool without a public parameter. */
@@ -72,7 +73,7 @@ export class Remote {
       cfg: full,
       transport: transport ?? null,
       injected: transport !== undefined,
-      inFlight: new Set(),
+      inFlight: new Map(),
       factory: () =>
         full.transport === 'openssh' ? new OpenSshTransport({ cfg: full, resolver: this.resolver, log: (l) => this.#log(l) })
           : new SshPool({ cfg: full, resolver: this.resolver, knownHosts: this.hostKeys, log: (l) => this.#log(l) }),
@@ -144,11 +145,13 @@ export class Remote {
     if (!this.#shared.injected) for (const h of list) this.resolver.resolve(h);
     if (opts.isSafe !== true) await this.#hooks.beforeRun?.(list, commands);
     const cfg = this.#shared.cfg;
+    // A read-only run is never cut: only changes carry the token abortAll() finds them by.
+    const cutToken = opts.isSafe === true ? undefined : randomUUID().replace(/-/g, '').slice(0, 16);
     const prepared: PreparedCommand[] = commands.map((c, i) => {
       const timeoutMs = c.timeoutMs ?? cfg.commandTimeoutMs;
       return {
-        display: displays[i] ?? '', rendered: renderCommand(c, { timeoutMs }), timeoutMs, okCodes: c.okCodes ?? [0],
-        render: (ms: number) => renderCommand(c, { timeoutMs: ms }),
+        display: displays[i] ?? '', rendered: renderCommand(c, { timeoutMs, cutToken }), timeoutMs, okCodes: c.okCodes ?? [0],
+        render: (ms: number) => renderCommand(c, { timeoutMs: ms, cutToken }),
       };
     });
     this.#log(`Executing commands [${displays.map((d) => `'${d}'`).join(', ')}] on ${list.length} hosts: ${set.toString()}`);
@@ -157,7 +160,7 @@ export class Remote {
     const follow = (): void => ac.abort(opts.signal?.reason);
     if (opts.signal?.aborted) follow();
     opts.signal?.addEventListener('abort', follow, { once: true });
-    this.#shared.inFlight.add(ac);
+    this.#shared.inFlight.set(ac, { hosts: list, token: cutToken, sudo: commands.some((c) => c.sudo === true) });
     try {
       return await schedule({ hosts: list, commands: prepared, transport: this.transport, options: { ...opts, signal: ac.signal }, fanout: cfg.concurrency, disconnectIsSuccess });
     } finally {
@@ -174,9 +177,18 @@ export class Remote {
    */
   async abortAll(why: string, waitMs = 3000): Promise<number> {
     const runs = [...this.#shared.inFlight];
-    for (const ac of runs) ac.abort(new Error(why));
+    for (const [ac] of runs) ac.abort(new Error(why));
     const end = Date.now() + waitMs;
     while (this.#shared.inFlight.size && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    // sshd signals the session's process group only when it can (OpenSSH ≥ 7.9 running as root):
+    // the processes carrying each run's token are stopped from a new channel too, on every host.
+    const cuts = runs.flatMap(([, r]) => (r.token === undefined ? [] : r.hosts.map((host) => ({ host, command: cutScript(r.token!, r.sudo) }))));
+    await Promise.all(
+      cuts.map(async (c) => {
+        const out = await this.transport.exec({ ...c, timeoutMs: 5000 }).catch((e: unknown) => ({ failure: 'unreachable', message: String(e) }));
+        if (out.failure !== undefined) this.#log(`${c.host}: stopping the cut command's processes failed: ${out.message ?? out.failure}`);
+      }),
+    );
     return runs.length;
   }
 
