@@ -702,7 +702,8 @@ function ownerHandOver(lab: Lab, rec: Recorded): (k: string, rev: number) => boo
     let owner: string | null = null;
     if (w.raw !== null) {
       try {
-        owner = String((JSON.parse(w.raw) as { runId?: unknown }).runId ?? '(unreadable)');
+        const id = (JSON.parse(w.raw) as { runId?: unknown }).runId;
+        owner = typeof id === 'string' ? id : '(unreadable)';
       } catch {
         owner = '(unreadable)';
       }

@@ -79,7 +79,8 @@ export function realClients(cfg: GalleyConfig, dryRun: boolean): BaseClients {
         },
         get remote() {
           if (!remote) missing('ssh');
-          return (r ??= remote.with({ dryRun: hooks.dryRun, beforeRun: hooks.beforeRun, onCommand: hooks.onCommand, log: hooks.log }));
+          // cuttable: a hard stop (second Ctrl+C) can stop every command this run started
+          return (r ??= remote.with({ dryRun: hooks.dryRun, beforeRun: hooks.beforeRun, onCommand: hooks.onCommand, log: hooks.log, cuttable: true }));
         },
         get pybal() {
           if (!pybal) missing('pybal');

@@ -436,6 +436,9 @@ async function runOne(
   let code: number;
   try {
     code = await Promise.race([run, hardStopped]);
+    // A hard stop under way finishes first (remote processes stopped, conftool read back), even
+    // when the cookbook returned meanwhile: its exit code and report are the hard stop's.
+    if (hardStopping) code = await hardStopped;
   } catch (e) {
     err(`[ERROR] runner: ${formatError(e)}`);
     code = ExitCode.EXCEPTION;

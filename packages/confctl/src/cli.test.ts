@@ -93,6 +93,26 @@ describe('confctl command handlers (in-memory store)', () => {
     }
   });
 
+  it("a pooled= change by hand records the operator's intent in the same txn: depool (also of an object already at no) makes them the owner, pool clears it", async () => {
+    const ct = fleet(2);
+    const k1 = '/conftool/v1/pools/eqiad/appserver/nginx/mw1001.eqiad.wmnet';
+    const k2 = '/conftool/v1/pools/eqiad/appserver/nginx/mw1002.eqiad.wmnet';
+    // a run holds mw1002 out (its marker); the operator depools both by hand
+    const [n2] = await ct.select({ name: 'mw1002\\.eqiad\\.wmnet' });
+    await ct.transition([{ node: n2!, change: { pooled: 'no' }, owner: { set: { runId: 'run-1', user: 'bot', reason: 'rolling', time: '2026-12-04T00:00:00.000Z' } } }]);
+    expect((await runConfctl(['depool', 'mw1001.eqiad.wmnet'], io(ct))).exitCode).toBe(0);
+    expect((await runConfctl(['--yes', 'select', 'name=mw1002.eqiad.wmnet', 'set/pooled=no'], io(ct))).exitCode).toBe(0);
+    const owners = await ct.owners({});
+    expect(owners.get(k1)).toMatchObject({ runId: expect.stringMatching(/^operator:/), reason: 'confctl depool by hand' });
+    expect(owners.get(k2)).toMatchObject({ runId: expect.stringMatching(/^operator:/) });
+    // the run's put-back (marker must be its own) now finds the operator's: hands off
+    const [back] = await ct.transition([{ node: (await ct.select({ name: 'mw1002\\.eqiad\\.wmnet' }))[0]!, change: { pooled: 'yes' }, expect: { pooled: 'no' }, owner: { mustBe: 'run-1' } }]);
+    expect(back).toMatchObject({ status: 'changed-by-someone-else', foundOwner: { runId: expect.stringMatching(/^operator:/) } });
+    expect((await runConfctl(['pool', 'mw1001.eqiad.wmnet'], io(ct))).exitCode).toBe(0);
+    expect((await ct.owners({})).has(k1)).toBe(false);
+    expect((await ct.select({ name: 'mw1001\\.eqiad\\.wmnet' }))[0]!.pooled).toBe('yes');
+  });
+
   it('the shortcuts warn that they act on etcd only and point to the cookbook that verifies with PyBal', async () => {
     const ct = fleet(1);
     const decom = await runConfctl(['decommission', 'mw1001.eqiad.wmnet'], io(ct));

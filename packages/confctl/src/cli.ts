@@ -571,7 +571,8 @@ async function setWithIntent(c: Ctx, nodes: ConftoolNode[], changes: Partial<Nod
   const done: Change[] = [];
   for (const o of out) {
     if (o.status === 'changed') done.push(...diff({ ...o.node, ...o.before }, changes));
-    else if (o.status === 'invalid' || o.status === 'failed') throw o.error;
+    else if (o.status === 'invalid') throw new ConflictError(o.key, 1, 'it was changed concurrently to a value that breaks the schema');
+    else if (o.status === 'failed') throw o.error;
     else if (o.status === 'changed-by-someone-else') throw new ConflictError(o.key, 1, 'it was deleted while being written');
   }
   return done;

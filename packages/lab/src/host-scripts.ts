@@ -40,9 +40,10 @@ while :; do
   echo "$id" > "$S/boot_id"
   read -r up _ < /proc/uptime
   U=\${up%%.*}
-  # Its own /proc too (--mount-proc), as a real host has: pids read from /proc are the ones kill
-  # and the boot's processes see (boot_id bound again over the new /proc).
-  unshare --pid --fork --mount-proc --kill-child=KILL --time --boottime "-$U" /bin/sh -c 'mount --bind "$1/boot_id" /proc/sys/kernel/random/boot_id && exec /usr/sbin/sshd -D -e -f "$2"' boot "$S" "$H/sshd_config" &
+  # Its own /proc too, as a real host has: pids read from /proc are the ones kill and the boot's
+  # processes see (boot_id bound again over it). The inner unshare (no fork: it becomes the boot's
+  # pid 1) takes the new mount namespace; the outer one stays in the host's, where \`down\` finds it.
+  unshare --pid --fork --kill-child=KILL --time --boottime "-$U" unshare --mount --propagation private /bin/sh -c 'mount -t proc proc /proc && mount --bind "$1/boot_id" /proc/sys/kernel/random/boot_id && exec /usr/sbin/sshd -D -e -f "$2"' boot "$S" "$H/sshd_config" &
   SSHD=$!
   echo $SSHD > "$S/sshd.pid"
   wait $SSHD

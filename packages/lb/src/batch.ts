@@ -163,6 +163,8 @@ export class Batch {
       for (const r of results) if (!r.ok) last.set(r.host, r.message ?? r.outputs.map((o) => o.stderr || o.stdout).join(' ').trim());
       await run.setPhase(waiting.filter((s) => passed.has(s.plan.host)), 'healthy');
       waiting = waiting.filter((s) => !passed.has(s.plan.host));
+      // Stopped while checking: the journal says how each check ended (cut by the runner, …).
+      if (waiting.length && run.aborted) await run.note(waiting, (s) => `health check stopped: ${last.get(s.plan.host) ?? 'interrupted'}`);
       if (!waiting.length || run.aborted) break;
       if (clock.now() >= deadline) {
         await run.fail(waiting, (s) => `health check \`${commandText(hc.command)}\` did not pass within ${hc.timeoutMs ?? 60_000} ms: ${last.get(s.plan.host) ?? ''}`.trim(), (s) => s.changes.length > 0);

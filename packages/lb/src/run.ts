@@ -132,6 +132,15 @@ export class Run {
     }
   }
 
+  /** Journal why hosts stopped where they are (their phase unchanged), in order with the rest. */
+  async note(hs: readonly HostState[], reason: (s: HostState) => string): Promise<void> {
+    if (!hs.length) return;
+    const entries = hs.map((s) => ({ phase: s.phase, batch: s.batch, reason: reason(s) }));
+    this.chain = this.chain.then(() => Promise.all(hs.map((s, i) => this.journal(s, entries[i]))).then(() => undefined));
+    this.chain.catch(() => undefined);
+    await this.chain;
+  }
+
   async flushJournal(): Promise<void> {
     await this.chain;
   }

@@ -21,6 +21,12 @@ export interface RemoteHooks {
    * (`isSafe`), which runs in dry-run too and changes nothing.
    */
   onCommand?: (e: { hosts: string[]; cmd: string; dryRun: boolean; safe: boolean }) => void;
+  /**
+   * Give each non-safe command a cut token (`env GALLEY_CUT=…`) so that abortAll() can stop its
+   * processes even where sshd ignores the SSH signal request. The runner sets it; off by default
+   * (the command sent is then exactly the one rendered).
+   */
+  cuttable?: boolean;
 }
 
 export interface RemoteOptions extends RemoteHooks {
@@ -146,7 +152,7 @@ export class Remote {
     if (opts.isSafe !== true) await this.#hooks.beforeRun?.(list, commands);
     const cfg = this.#shared.cfg;
     // A read-only run is never cut: only changes carry the token abortAll() finds them by.
-    const cutToken = opts.isSafe === true ? undefined : randomUUID().replace(/-/g, '').slice(0, 16);
+    const cutToken = opts.isSafe === true || this.#hooks.cuttable !== true ? undefined : randomUUID().replace(/-/g, '').slice(0, 16);
     const prepared: PreparedCommand[] = commands.map((c, i) => {
       const timeoutMs = c.timeoutMs ?? cfg.commandTimeoutMs;
       return {
