@@ -67,6 +67,18 @@ describe('sre.lb.status', () => {
     expect(text?.text).toContain('capacity: can take out 0 more');
   });
 
+  it('shows who holds each host out and why (owner markers next to the conftool value)', async () => {
+    const [n] = await confctl.select({ dc: 'eqiad', name: 'mw1304\\.eqiad\\.wmnet' });
+    await confctl.transition([{ node: n!, change: { pooled: 'no' }, owner: { set: { runId: 'operator:alice', user: 'alice', reason: 'disk errors T1234', time: '2026-12-04T01:00:00.000Z' } } }]);
+    const r = await runCookbookForTest(status, { args: ['cluster=jobrunner', 'dc=eqiad'], clients: { confctl, pybal } });
+    expect(r.exitCode).toBe(0);
+    expect((r.output as { heldOut: unknown[] }).heldOut).toEqual([
+      { object: `eqiad/jobrunner/nginx/${hosts[3]!}`, pooled: 'no', owner: { runId: 'operator:alice', user: 'alice', reason: 'disk errors T1234', time: '2026-12-04T01:00:00.000Z' } },
+    ]);
+    const text = r.events.find((e) => e.type === 'output') as { text?: string } | undefined;
+    expect(text?.text).toContain(`Held out (owner markers):\n  eqiad/jobrunner/nginx/${hosts[3]!}=no: operator:alice (alice): disk errors T1234 since 2026-12-04T01:00:00.000Z`);
+  });
+
   it('narrows to dc and service, and reads only (no conftool change recorded)', async () => {
     const r = await runCookbookForTest(status, { args: ['cluster=jobrunner', 'dc=eqiad', 'service=nginx'], clients: { confctl, pybal } });
     expect(r.exitCode).toBe(0);

@@ -27,8 +27,10 @@ export default defineCookbook({
     const pybal = ctx.clients.pybal;
     let report: Awaited<ReturnType<typeof pybal.status>>;
     let exitCode = 0;
+    let nodes: Awaited<ReturnType<typeof ctx.clients.confctl.select>> = [];
     try {
-      report = await pybal.status(await ctx.clients.confctl.select(sel));
+      nodes = await ctx.clients.confctl.select(sel);
+      report = await pybal.status(nodes);
     } catch (err) {
       // Nothing matched, bad config: the user's to fix, so a plain failure, not "uncaught exception".
       if (!isGalleyError(err)) throw err;
@@ -47,7 +49,18 @@ export default defineCookbook({
     const problems = report.pools.reduce((n, p) => n + p.rows.filter((r) => r.flags.length > 0).length + p.extraOnLb.length, 0);
     const alerting = report.pools.flatMap((p) => p.alerts).filter((a) => a.error !== undefined || (a.status !== undefined && a.status !== 'ok')).length;
     if (problems > 0 || alerting > 0) ctx.log.warn(`${problems} object(s) where conftool and the load balancers disagree or look unhealthy; ${alerting} LB alert(s) not OK`);
-    ctx.output(report, pybal.render(report));
+    // Who holds each host out and why: the owner markers galley writes with every depool (a run's
+    // or an operator's), next to conftool's value. Unknown without etcd.
+    const pooledOf = new Map(nodes.map((n) => [n.key, n]));
+    const markers = exitCode === 0 ? await ctx.clients.confctl.owners(sel).catch(() => new Map<string, never>()) : new Map<string, never>();
+    const heldOut = [...markers].flatMap(([key, m]) => {
+      const n = pooledOf.get(key);
+      return n ? [{ object: `${n.tags.dc}/${n.tags.cluster}/${n.tags.service}/${n.tags.name}`, pooled: n.pooled, owner: m }] : [];
+    });
+    const held = heldOut.length
+      ? `\n\nHeld out (owner markers):\n${heldOut.map((h) => `  ${h.object}=${h.pooled}: ${h.owner.runId}${h.owner.user ? ` (${h.owner.user})` : ''}${h.owner.reason ? `: ${h.owner.reason}` : ''}${h.owner.time ? ` since ${h.owner.time}` : ''}`).join('\n')}`
+      : '';
+    ctx.output({ ...report, heldOut }, pybal.render(report) + held);
     // A status report succeeds whenever it could be produced: disagreements are its content, not a
     // failure. Without conftool it is only half a report: 2 says so to scripts.
     return exitCode;
