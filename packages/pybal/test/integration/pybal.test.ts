@@ -100,9 +100,10 @@ describe('PybalService on the lab', () => {
     const fast = svc.with({ pollIntervalMs: 25, maxPollIntervalMs: 25 });
     const v = await fast.verifyDepooled(objs, { timeoutMs: 1200 });
     expect(v.ok).toBe(false);
+    // (each LB's pool numbers ride along: `capacity`, checked by the capacity tests)
     expect(v.lbs).toEqual([
-      { pool: POOL, lb: 'lvs1019', ok: true, asked: expect.any(Number), hosts: [{ host: J1, seen: { enabled: false, up: false, pooled: false, weight: 10 }, ok: true }] },
-      { pool: POOL, lb: 'lvs1020', ok: false, asked: v.rounds, hosts: [{ host: J1, seen: { enabled: true, up: false, pooled: false, weight: 10 }, ok: false, why: expect.any(String) }] },
+      { pool: POOL, lb: 'lvs1019', ok: true, asked: expect.any(Number), capacity: expect.any(Object), hosts: [{ host: J1, seen: { enabled: false, up: false, pooled: false, weight: 10 }, ok: true }] },
+      { pool: POOL, lb: 'lvs1020', ok: false, asked: v.rounds, capacity: expect.any(Object), hosts: [{ host: J1, seen: { enabled: true, up: false, pooled: false, weight: 10 }, ok: false, why: expect.any(String) }] },
     ]);
     expect(v.elapsedMs).toBeGreaterThanOrEqual(1200);
     expect(v.report.split('\n')).toEqual([
@@ -132,7 +133,8 @@ describe('PybalService on the lab', () => {
     await lab.lb('lvs1019', 'error');
     const objs = await nodes(J3);
     await conftool.update(objs, { pooled: 'no' });
-    const v = await svc.verifyDepooled(objs, { timeoutMs: 1000 });
+    // long enough for lvs1020 to apply the depool on a loaded machine: only the erroring LB disagrees
+    const v = await svc.verifyDepooled(objs, { timeoutMs: 3000 });
     expect(v.ok).toBe(false);
     expect(v.disagreements.map((d) => d.lb)).toEqual(['lvs1019']);
     expect(v.report).toContain(`load balancer lvs1019 answered HTTP 500 for ${lbRef('lvs1019').url}/pools/${POOL}`);
