@@ -1,5 +1,5 @@
-// A reimage is not alone either (galley issue 11): while it has the host out, a hand edit corrupts
-// one of its objects. Each case is one sre.hosts.reimage wrapped by the
+// A reimage is not alone either (galley issue 11): while it has the host out, an operator depools it,
+// or a hand edit corrupts one of its objects. Each case is one sre.hosts.reimage wrapped by the
 // invariant harness (test/e2e/invariants.ts), the other actor triggered by the run's own NDJSON
 // event at the reinstall (the host is out and verified, the install takes 4 s), against a private
 // lab: 12 hosts, 2 LBs, threshold 0.5, PyBal delay 100 ms; eqiad jobrunner mw1301–mw1304 pooled.
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@je
 import { LabLifecycle } from '@galley/lab';
 import { privateLab } from '@galley/lab/testing';
 import { Invariants, type Ev, type RunControl, type RunSpec } from './invariants.js';
-import { settled } from './lb-helpers.js';
+import { settled, type RunResult } from './lb-helpers.js';
 
 jest.setTimeout(120_000);
 
@@ -39,6 +39,7 @@ beforeEach(async () => {
 
 const keysOf = (host: string) => SERVICES.map((s) => inv.key(host, s));
 const phase = (e: Ev, ph: string) => e.type === 'host-phase' && e.host === H && e.phase === ph;
+const at = (r: { events: readonly Ev[] }, ph: string) => r.events.find((e) => phase(e, ph));
 const output = (r: { events: readonly Ev[] }) => r.events.filter((e) => e.type === 'output').at(-1)?.data as Record<string, unknown>;
 const leftovers = (r: { events: readonly Ev[] }) => (r.events.find((e) => e.type === 'run-finished') as { summary?: { leftovers?: { object: string; state: string }[] } } | undefined)?.summary?.leftovers;
 const pooled = (raw: string | undefined) => (JSON.parse(raw ?? 'null') as { pooled?: string } | null)?.pooled;
@@ -63,6 +64,49 @@ function reimage(fn: (ctl: RunControl) => void): RunSpec {
 }
 
 describe('sre.hosts.reimage with someone else acting while it has the host out', () => {
+  it('sre.lb.depool of the host: exit 0 at once, names the reimage; the reimage does not put it back, says so, and succeeds', async () => {
+    let op: Promise<RunResult> | undefined;
+    const r = await inv.run(reimage((ctl) => {
+      op = ctl.cookbook('the operator\'s sre.lb.depool', ['sre.lb.depool', `host=${H}`, 'reason=debug'], keysOf(H), { intentFrom: 'acted', wants: { pooled: 'inactive' } });
+    }));
+    const d = await op!;
+    const runId = String(r.run.events[0]!.runId);
+    const owners = await inv.owners();
+    const out = output(r.run);
+    const opEnd = Date.parse(d.events.find((e) => e.type === 'run-finished')!.ts!);
+    const putBackAt = at(r.run, PUT_BACK);
+    // every expectation in one comparison, so that a failure shows them all
+    expect({
+      violations: r.violations,
+      exit: r.run.code,
+      status: out.status,
+      operatorExit: d.code,
+      // it said which run holds the host, and acted before that run came to put it back
+      operatorNamesTheRun: (d.stdout + d.stderr).includes(runId),
+      operatorDoneBeforePutBack: putBackAt !== undefined && opEnd < Date.parse(putBackAt.ts!),
+      owners: keysOf(H).map((k) => JSON.parse(owners.get(k) ?? 'null') as unknown),
+      final: keysOf(H).map((k) => pooled(r.final.get(k))),
+      // the run wrote each object out once, and never back
+      runWrites: r.writes.filter((w) => w.by === 'run').map((w) => pooled(w.raw ?? undefined)),
+      leftAsFound: out.leftAsFound,
+      conftoolNow: out.conftoolNow,
+      leftovers: leftovers(r.run),
+    }).toEqual({
+      violations: [],
+      exit: 0,
+      status: 'succeeded',
+      operatorExit: 0,
+      operatorNamesTheRun: true,
+      operatorDoneBeforePutBack: true,
+      owners: keysOf(H).map(() => expect.objectContaining({ runId: expect.stringMatching(/^operator:/), reason: 'debug' })),
+      final: ['inactive', 'inactive'],
+      runWrites: ['inactive', 'inactive'],
+      leftAsFound: SERVICES.map((s) => expect.stringMatching(new RegExp(`^eqiad/jobrunner/${s}/mw1304\\.eqiad\\.wmnet: held out by operator:[^ ]+ \\([^)]*debug\\); left to them$`))),
+      conftoolNow: SERVICES.map((s) => expect.objectContaining({ object: `eqiad/jobrunner/${s}/${H}`, pooled: 'inactive', owner: expect.objectContaining({ reason: 'debug' }) })),
+      leftovers: [],
+    });
+  });
+
   it('a corrupt value on one of its objects: nothing written over it, the other put back verified in, reported as read back (exit 1)', async () => {
     const [kNginx, kPhp] = keysOf(H) as [string, string];
     const garbage = '{"pooled": "inactive", "weight": ';

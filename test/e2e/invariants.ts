@@ -682,7 +682,9 @@ function doneOf(lab: Lab, spec: RunSpec, rec: Recorded, runWrites: Map<string, {
   }
   if (spec.report === 'reimage' && data.status === 'succeeded') {
     const host = String(data.host);
-    return [{ host, t, keys: [...rec.start].filter(([k, raw]) => parseKey(lab, k)?.name === host && pooledOf(raw) === 'yes').map(([k]) => k), what: 'reimaged (succeeded)' }];
+    // an object someone else took over meanwhile (their owner marker) is theirs, not the run's to put back
+    const handedOver = ownerHandOver(lab, rec);
+    return [{ host, t, keys: [...rec.start].filter(([k, raw]) => parseKey(lab, k)?.name === host && pooledOf(raw) === 'yes' && !handedOver(k, Infinity)).map(([k]) => k), what: 'reimaged (succeeded)' }];
   }
   return [];
 }

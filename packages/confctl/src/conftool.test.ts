@@ -280,6 +280,20 @@ describe('transition (in-memory store)', () => {
   };
   const lost = () => new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded');
 
+  it('tells beforeWrite whether a call only takes out (to no or inactive) or only records an owner: the runner lets those through without host locks', async () => {
+    const seen: boolean[] = [];
+    const ct = new Conftool(seeded(), { beforeWrite: async (_nodes, info) => void seen.push(info?.takeOutOnly === true) });
+    const node = async () => (await ct.select({}))[0]!;
+    await ct.transition([{ node: await node(), change: { pooled: 'inactive' }, owner: { set: marker('run-1') } }]);
+    await ct.transition([{ node: await node(), change: { pooled: 'inactive' }, owner: { set: marker('operator:bob') } }]);
+    await ct.transition([{ node: await node(), change: { pooled: 'no' }, expect: { pooled: 'inactive' }, owner: { mustBe: 'operator:bob' } }]);
+    await ct.transition([{ node: await node(), change: { pooled: 'yes' }, owner: { set: marker('run-2') } }]);
+    await ct.transition([{ node: await node(), change: { pooled: 'no' }, owner: { set: marker('run-2') } }]);
+    await ct.transition([{ node: await node(), change: { weight: 5 } }]);
+    // out to inactive, an owner recorded on it, then a put-back (mustBe), a pool, out to no, a weight
+    expect(seen).toEqual([true, true, false, false, true, false]);
+  });
+
   it('the owner marker is compared in the txn: an operator taking the object over after we read the marker still wins', async () => {
     const mem = seeded();
     const ct = new Conftool(mem);

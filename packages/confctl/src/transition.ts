@@ -96,7 +96,7 @@ export function parseOwnerMarker(raw: string): OwnerMarker {
 
 /** What a write is, for the runner's `beforeWrite` (its lock policy). */
 export interface WriteInfo {
-  /** Every object only goes out of traffic (pooled → no) or only gets an owner: nothing is put back. */
+  /** Every object only goes out of traffic (pooled → no or inactive) or only gets an owner: nothing is put back. */
   takeOutOnly: boolean;
 }
 
@@ -153,9 +153,10 @@ export async function runTransitions(deps: TransitionDeps, reqs: readonly Transi
     return plan;
   });
   if (deps.dryRun) return Promise.all(plans.map((p) => dryRunOne(deps, p)));
-  // Only taking out (pooled → no, or only recording an owner): the runner lets it through without
-  // waiting for host locks — an operator's depool is never queued behind a rolling run.
-  const takeOutOnly = plans.every((p) => Object.keys(p.change).every((f) => f === 'pooled') && (p.change.pooled === undefined || p.change.pooled === 'no') && (!p.req.owner || 'set' in p.req.owner));
+  // Only taking out (pooled → no or inactive, or only recording an owner): the runner lets it through
+  // without waiting for host locks — an operator's depool is never queued behind a rolling run or a
+  // reimage (which holds its host out at inactive).
+  const takeOutOnly = plans.every((p) => Object.keys(p.change).every((f) => f === 'pooled') && p.change.pooled !== 'yes' && (!p.req.owner || 'set' in p.req.owner));
   if (plans.length > 0) await deps.beforeWrite?.(plans.map((p) => p.req.node), { takeOutOnly });
   const out = new Array<TransitionOutcome>(plans.length);
   await pool([...plans.keys()], deps.concurrency, async (i) => {

@@ -460,7 +460,12 @@ async function poolOrDepoolOp(ctx: LbContext, a: PoolArgs, direction: 'pool' | '
   // A mistyped host must fail, not pass as "nothing to do".
   const all = await ports.store.select({ name: escapeRegex(a.host) });
   if (!all.length) throw new NothingSelectedError(`host=${a.host}`, 'conftool has no object for this host');
-  const objects = all.filter((o) => (!a.service || o.tags.service === a.service) && o.pooled !== 'inactive');
+  const inScope = all.filter((o) => !a.service || o.tags.service === a.service);
+  // An inactive object is left alone, unless a run holds it out there (its owner marker: a reimage
+  // takes a host out to inactive): a depool records the operator's intent on it too, so that run
+  // does not put it back.
+  const heldInactive = direction === 'depool' ? await ports.store.owners(inScope.filter((o) => o.pooled === 'inactive')) : new Map<string, OwnerMarker>();
+  const objects = inScope.filter((o) => o.pooled !== 'inactive' || heldInactive.has(o.key));
   const what = `${a.host}${a.service ? ` (${a.service})` : ''}`;
   if (!objects.length) {
     // Every object inactive (or none): depooling has nothing to do; pooling must not touch inactive.
@@ -502,8 +507,8 @@ interface PoolStep {
  */
 async function depoolHost(ctx: LbContext, s: PoolStep & { ports: LbPorts }): Promise<number> {
   const { engine, host, what, objects, todo, owners, marker } = s;
-  const heldBy = [...new Set(objects.filter((o) => o.pooled === 'no').flatMap((o) => (owners.has(o.key) && owners.get(o.key)!.runId !== marker.runId ? [markerText(owners.get(o.key)!)] : [])))];
-  const toMark = objects.filter((o) => o.pooled === 'no' && owners.get(o.key)?.runId !== marker.runId);
+  const heldBy = [...new Set(objects.filter((o) => o.pooled !== 'yes').flatMap((o) => (owners.has(o.key) && owners.get(o.key)!.runId !== marker.runId ? [markerText(owners.get(o.key)!)] : [])))];
+  const toMark = objects.filter((o) => o.pooled !== 'yes' && owners.get(o.key)?.runId !== marker.runId);
   if (!todo.length && !toMark.length) {
     const msg = `nothing to do: ${what} is already depooled and recorded as yours (${objects.map((o) => `${shortKey(o.key)}=${o.pooled}`).join(', ')})`;
     ctx.output({ host, direction: 'depool', changed: [], nothingToDo: true, state: objects.map((o) => `${shortKey(o.key)}=${o.pooled}`) }, msg);
@@ -535,8 +540,8 @@ async function depoolHost(ctx: LbContext, s: PoolStep & { ports: LbPorts }): Pro
   task.update(`depool ${host}: writing conftool`);
   const hold = newHold(host, todo, objects);
   const w = await writeOut(engine, [hold], marker);
-  // Already out: only the owner changes hands, in a txn that compares the value (still `no`).
-  const marks = toMark.length ? await engine.store.transition(toMark.map((o) => ({ object: o, to: 'no' as const, expect: { pooled: 'no' as const }, owner: { set: marker } }))) : [];
+  // Already out: only the owner changes hands, in a txn that compares the value (still `no`, or `inactive`).
+  const marks = toMark.length ? await engine.store.transition(toMark.map((o) => ({ object: o, to: o.pooled, expect: { pooled: o.pooled }, owner: { set: marker } }))) : [];
   const notMarked = marks.flatMap((r, i) => (r.status === 'already' || r.status === 'changed' ? [] : [`${shortKey(toMark[i]!.key)}: ${r.status === 'failed' ? errorText(r.error) : r.status === 'invalid' ? errorText(r.error) : `it is ${r.found?.pooled ?? 'deleted'} now`}`]));
   if (w.failed.length) {
     task.fail();
