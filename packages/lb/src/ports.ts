@@ -6,6 +6,12 @@
  * be tested as pure logic, table-driven.
  */
 
+// Who took an object out and why, and what a transition does with that marker: confctl's own
+// types (one home; a type-only import loads nothing).
+import type { OwnerMarker, OwnerOp } from '@galley/confctl';
+
+export type { OwnerMarker, OwnerOp };
+
 export type Pooled = 'yes' | 'no' | 'inactive';
 
 export interface PoolTags {
@@ -47,19 +53,6 @@ export interface PoolSelector {
   service?: string;
   name?: string;
 }
-
-/** Who took an object out and why (@galley/confctl's OwnerMarker), stored next to the object. */
-export interface OwnerMarker {
-  /** The run id, or `operator:<user>` for a hand depool. */
-  runId: string;
-  user: string;
-  reason: string;
-  /** ISO 8601. */
-  time: string;
-}
-
-/** set: this marker is the owner now; clear: no owner; mustBe: the owner must be this run id (and is cleared). */
-export type OwnerOp = { set: OwnerMarker } | { clear: true } | { mustBe: string };
 
 /** One object from the state it was read in (`expect`) to `to`, in one fenced compare-and-set txn. */
 export interface PoolTransition {
