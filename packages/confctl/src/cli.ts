@@ -548,7 +548,8 @@ async function cmdSet(c: Ctx, nodes: ConftoolNode[], changes: Partial<NodeValues
   };
   let done: Change[];
   try {
-    done = changes.pooled !== undefined ? await setWithIntent(c, nodes, changes, print) : await ct.with({ onChange: print }).update(nodes, changes);
+    // A dry-run says what conftool would (no owner marker is written, so none is announced).
+    done = changes.pooled !== undefined && !ct.dryRun ? await setWithIntent(c, nodes, changes, print) : await ct.with({ onChange: print }).update(nodes, changes);
   } catch (err) {
     const toChange = nodes.filter((n) => diff(n, changes).length > 0).length;
     if (!ct.dryRun) c.after.push(`${changedKeys.size} of ${toChange} changed before the failure${changedKeys.size > 0 ? ' (listed on stdout)' : ''}`);
