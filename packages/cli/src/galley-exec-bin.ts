@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import readline from 'node:readline/promises';
 import { EXIT_INTERRUPTED, runExec } from '@galley/remote/cli';
-import { loadGalleyConfig } from './load-config.js';
+import { loadRemoteConfig } from './load-config.js';
 
 // Ctrl+C / SIGTERM: stop scheduling, end the running commands (their channels are signalled and
 // closed), print the partial report and exit 98 as Cumin does. A second Ctrl+C exits at once.
@@ -32,7 +32,7 @@ const io = {
   },
 };
 
-const res = await runExec(process.argv.slice(2), io, { signal: interrupt.signal, loadConfig: loadGalleyConfig });
+const res = await runExec(process.argv.slice(2), io, { signal: interrupt.signal, loadConfig: loadRemoteConfig });
 for (const line of res.stderr) process.stderr.write(`${line}\n`);
 for (const line of res.stdout) process.stdout.write(`${line}\n`);
 process.exit(res.exitCode);

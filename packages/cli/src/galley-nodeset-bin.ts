@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { runNodeset } from '@galley/remote/nodeset-cli';
-import { loadGalleyConfig } from './load-config.js';
+import { loadRemoteConfig } from './load-config.js';
 
 const readStdin = async (): Promise<string> => {
   if (process.stdin.isTTY) return '';
@@ -9,7 +9,7 @@ const readStdin = async (): Promise<string> => {
   return Buffer.concat(chunks).toString('utf8');
 };
 
-const res = await runNodeset(process.argv.slice(2), { readStdin, loadConfig: loadGalleyConfig });
+const res = await runNodeset(process.argv.slice(2), { readStdin, loadConfig: loadRemoteConfig });
 for (const line of res.stderr) process.stderr.write(`${line}\n`);
 for (const line of res.stdout) process.stdout.write(`${line}\n`);
 // exitCode, not exit(): stdout is flushed this way

@@ -27,7 +27,7 @@ describe('galley-exec -G', () => {
   it('-l and -p as ssh; with -c the galley ssh section applies (knownHosts as UserKnownHostsFile)', async () => {
     const gcfg = path.join(dir, 'galley.json');
     fs.writeFileSync(gcfg, JSON.stringify({ ssh: { sshConfig: cfg, knownHosts: [path.join(dir, 'fleet_kh')] } }));
-    const r = await runExec(['-G', '-c', gcfg, '-l', 'me', '-p', '2200', 'mw1'], io, { loadConfig: loadSections });
+    const r = await runExec(['-G', '-c', gcfg, '-l', 'me', '-p', '2200', 'mw1'], io, { loadConfig: async (o) => ({ ...(await loadSections(o)), conftoolLookup: undefined }) });
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toEqual(expect.arrayContaining(['user me', 'port 2200', 'hostname mw1.eqiad.wmnet', `userknownhostsfile ${path.join(dir, 'fleet_kh')}`]));
   });

@@ -6,17 +6,20 @@
  * an expression names a group. Also holds Cumin's aliases (the same section's `aliases:`).
  */
 import fs from 'node:fs';
-import type { ConftoolConfig } from '@galley/confctl/config';
-import type { EtcdConfig } from '@galley/etcd/config';
 import type { GroupsConfig, SshConfig } from './config.js';
 import { NodeSetGroupError } from './errors.js';
 import { NodeSet, type GroupResolver } from './nodeset.js';
 
-/** The sections Groups.fromConfig reads (a loaded galley config has them all). */
+/**
+ * What Groups.fromConfig reads: the config's `groups:` section, and the conftool source's client
+ * (undefined when the config has no etcd). @galley/remote does not know conftool: the binary that
+ * loads the config builds the client (@galley/confctl/lookup's hostLookup) and hands it in. The
+ * key is required so that a plain loaded config, which has none, cannot be passed by mistake and
+ * silently lose the `@conftool:` source.
+ */
 export interface GroupsSections {
   groups?: GroupsConfig | undefined;
-  etcd?: EtcdConfig | undefined;
-  conftool: ConftoolConfig;
+  conftoolLookup: (() => Promise<ConftoolLookup>) | undefined;
 }
 
 /**
@@ -106,15 +109,9 @@ export class Groups implements GroupResolver {
     this.aliases = cfg?.aliases ?? {};
   }
 
-  /** The conftool source's client, for building Groups with other sources over the same etcd. */
-  conftoolLookup(): (() => Promise<ConftoolLookup>) | undefined {
-    return this.#conftool;
-  }
-
-  /** From a loaded config: its groups section, and conftool through its etcd section. */
+  /** From a loaded config: its groups section, and the conftool source's client the loader built. */
   static fromConfig(cfg: GroupsSections): Groups {
-    const etcd = cfg.etcd;
-    return new Groups(cfg.groups, { conftool: etcd ? lazyConftool(etcd, cfg.conftool.namespace) : undefined });
+    return new Groups(cfg.groups, { conftool: cfg.conftoolLookup });
   }
 
   get defaultSource(): string | undefined {
@@ -213,23 +210,4 @@ export class Groups implements GroupResolver {
     })();
     return this.#filesLoaded;
   }
-}
-
-/** The conftool source over the config's etcd: confctl is loaded and etcd dialled only when first asked. */
-function lazyConftool(etcd: EtcdConfig, namespace: string): () => Promise<ConftoolLookup> {
-  let client: Promise<ConftoolLookup> | undefined;
-  return () => {
-    client ??= (async () => {
-      const { Conftool, connectEtcd, parseSelector } = await import('@galley/confctl');
-      const client = connectEtcd(etcd);
-      const ct = new Conftool(client, { namespace });
-      const names = (nodes: readonly { tags: { name: string } }[]) => [...new Set(nodes.map((n) => n.tags.name))];
-      return {
-        hostsOf: async (selector: string) => names(await ct.get(parseSelector(selector))),
-        allHosts: async () => names(await ct.get({})),
-        close: () => client.close(),
-      };
-    })();
-    return client;
-  };
 }

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { parseConfig } from '@galley/config';
+import { hostLookup } from '@galley/confctl/lookup';
 import { sharedLab } from '@galley/lab/testing';
 import { Groups, NodeSet, resolveHostQuery } from '@galley/remote';
 import { parse } from 'yaml';
@@ -21,7 +22,7 @@ describe('host queries against the lab (conftool group source, aliases)', () => 
     const inDc = hosts.filter((h) => h.dc === first.dc).map((h) => h.name);
     expect(same.length).toBeGreaterThan(1);
     const groups = new Groups({ sources: {}, files: [], aliases: { cluster: `D{@conftool:dc=${first.dc},cluster=${first.cluster}}`, one: `D{${first.name}}` } },
-      { conftool: Groups.fromConfig(cfg).conftoolLookup() });
+      { conftool: hostLookup(cfg.etcd!, cfg.conftool.namespace) });
     try {
       const sel = async (q: string) => (await resolveHostQuery(q, { groups, aliases: groups.aliases })).hosts();
       const ns = (names: string[]) => NodeSet.fromHosts(names).hosts();
