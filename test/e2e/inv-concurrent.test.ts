@@ -8,7 +8,7 @@ import { privateLab } from '@galley/lab/testing';
 import { configWith } from './hosts-harness.js';
 import { Invariants, until, type Ev, type Recorded, type RunControl, type RunSpec } from './invariants.js';
 import { settled, sleep, type RunResult } from './lb-helpers.js';
-import { operatorId } from '@galley/lb';
+import { operatorUser } from '@galley/lb';
 
 jest.setTimeout(120_000);
 
@@ -91,7 +91,7 @@ describe('operator actions during a rolling run, at the most dangerous moment', 
       operatorDoneWhileActing: true,
       operatorNamesTheRun: true,
       // the operator (a person, not the depool's run id: their own later sre.lb.pool needs no question)
-      owners: keysOf(J[0]!).map(() => expect.objectContaining({ runId: operatorId(), reason: 'debug' })),
+      owners: keysOf(J[0]!).map(() => expect.objectContaining({ runId: `operator:${operatorUser()}`, reason: 'debug' })),
       final: ['no', 'no'],
     });
   });

@@ -5,7 +5,7 @@
 import { type ArgCheck, isConfirmationError, NodeSet, type RunContext } from '@galley/core';
 import { GalleyError } from '@galley/errors';
 import {
-  capacityMessage, depoolsPerPool, escapeRegex, EXIT_NOT_CONFIRMED, judgeCapacity, newHold, operatorId, portsFor, shortKey, stateText,
+  capacityMessage, depoolsPerPool, escapeRegex, EXIT_NOT_CONFIRMED, judgeCapacity, newHold, operatorUser, portsFor, shortKey, stateText,
   type EngineDeps, type Hold, type LbEvent, type ObjectState, type OutValue, type OwnerMarker, type PoolCapacity, type PoolObject,
 } from '@galley/lb';
 
@@ -112,7 +112,7 @@ export function recordedOf(objs: readonly PoolObject[]): RecordedObject[] {
 
 /** This run's owner marker, stored next to every object it takes out (who holds the host out, and why). */
 export function ownerMarker(ctx: Ctx, what: string): OwnerMarker {
-  return { runId: ctx.runId, user: operatorId().slice('operator:'.length), reason: ctx.reason ?? `${what}${ctx.taskId ? ` (${ctx.taskId})` : ''}`, time: new Date().toISOString() };
+  return { runId: ctx.runId, user: operatorUser(), reason: ctx.reason ?? `${what}${ctx.taskId ? ` (${ctx.taskId})` : ''}`, time: new Date().toISOString() };
 }
 
 /**

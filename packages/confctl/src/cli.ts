@@ -12,6 +12,7 @@ import type { ConftoolConfig } from './config.js';
 import type { Conftool, RawObject } from './conftool.js';
 import { ConflictError } from './errors.js';
 import { parseFleet } from './fleet.js';
+import { operatorOwner, operatorUser } from './operator.js';
 import { escapeRegex, parseSelector } from './selector.js';
 import type { Change, ConftoolNode, NodeTags, NodeValues, Selector } from './types.js';
 import { diff, displayName, validateChanges } from './value.js';
@@ -566,7 +567,7 @@ async function cmdSet(c: Ctx, nodes: ConftoolNode[], changes: Partial<NodeValues
  */
 async function setWithIntent(c: Ctx, nodes: ConftoolNode[], changes: Partial<NodeValues>, print: (ch: Change) => void): Promise<Change[]> {
   const user = operatorUser();
-  const marker = { runId: `operator:${user}`, user, reason: `confctl ${changes.pooled === 'no' ? 'depool' : 'set'} by hand`, time: new Date().toISOString() };
+  const marker = { runId: operatorOwner(user), user, reason: `confctl ${changes.pooled === 'no' ? 'depool' : 'set'} by hand`, time: new Date().toISOString() };
   const owner = changes.pooled === 'no' ? { set: marker } : { clear: true as const };
   const out = await c.ct.with({ onChange: print }).transition(nodes.map((node) => ({ node, change: changes, expect: {}, owner })));
   const done: Change[] = [];
@@ -577,16 +578,6 @@ async function setWithIntent(c: Ctx, nodes: ConftoolNode[], changes: Partial<Nod
     else if (o.status === 'changed-by-someone-else') throw new ConflictError(o.key, 1, 'it was deleted while being written');
   }
   return done;
-}
-
-function operatorUser(): string {
-  const u = process.env.SUDO_USER ?? process.env.USER;
-  if (u) return u;
-  try {
-    return os.userInfo().username;
-  } catch {
-    return 'unknown';
-  }
 }
 
 async function cmdDel(c: Ctx, nodes: readonly (RawObject | ConftoolNode)[]): Promise<void> {

@@ -29,7 +29,6 @@ export {
   restartServiceLock,
   RESTART_SERVICE_LOCK_TTL_S,
   poolOrDepool,
-  operatorId,
   poolArgs,
   poolLock,
   POOL_LOCK_TTL_S,
@@ -39,3 +38,5 @@ export {
   type RollingArgs,
   type RollingCall,
 } from './operations.js';
+// Who is acting (owner markers, audit of hand changes): confctl's one home, for the cookbooks.
+export { operatorUser } from '@galley/confctl/operator';

@@ -2,7 +2,7 @@
  * The one shared implementation behind the sre.lb cookbooks: they parse nothing and decide
  * nothing themselves, they hand the runner's context and their args to these functions.
  */
-import { userInfo } from 'node:os';
+import { operatorOwner, operatorUser } from '@galley/confctl/operator';
 import { isConfirmationError, isLockFailure, type RunContext, type TaskHandle } from '@galley/core';
 import { formatError } from '@galley/errors';
 import { NodeSet } from '@galley/remote/nodeset';
@@ -297,7 +297,7 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
     ...(a.window === 'moving' ? { window: 'moving' as const } : {}),
     ...(verifyTimeoutMs !== undefined ? { verifyTimeoutMs } : {}),
     signal: ctx.signal,
-    owner: { runId: ctx.runId, user: operatorId().slice('operator:'.length), reason: ctx.reason ?? '', time: new Date().toISOString() },
+    owner: { runId: ctx.runId, user: operatorUser(), reason: ctx.reason ?? '', time: new Date().toISOString() },
     scope: { dc: call.select.dc, cluster: call.select.cluster, services: call.select.services },
     ...(ctx.resume ? { resume: { runId: ctx.resume.runId, entries: ctx.resume.entries as JournalEntry[] } } : {}),
   });
@@ -431,18 +431,6 @@ export function poolLock(args: { host: string }): { suffix: string; concurrency:
   return { suffix: args.host, concurrency: 1, ttlSeconds: POOL_LOCK_TTL_S };
 }
 
-/** Who an operator's pool/depool is recorded as: one owner per person, so their own depool needs no question to undo. */
-export function operatorId(): string {
-  let user = process.env.SUDO_USER ?? process.env.USER;
-  if (!user) {
-    try {
-      user = userInfo().username;
-    } catch {
-      user = 'unknown';
-    }
-  }
-  return `operator:${user}`;
-}
 
 function markerText(m: OwnerMarker): string {
   return `${m.runId}${m.reason ? ` (${m.reason})` : ''}${m.time ? ` since ${m.time}` : ''}`;
@@ -451,8 +439,9 @@ function markerText(m: OwnerMarker): string {
 async function poolOrDepoolOp(ctx: LbContext, a: PoolArgs, direction: 'pool' | 'depool'): Promise<number> {
   const ports = portsFor(ctx, (e) => ctx.emit({ ...e }));
   const engine: EngineDeps = { store: ports.store, verifier: ports.verifier, capacity: ports.capacity, clock: ports.clock, emit: (e) => ctx.emit({ ...e }) };
-  const who = operatorId();
-  const marker: OwnerMarker = { runId: who, user: who.slice('operator:'.length), reason: ctx.reason ?? `${direction} ${a.host} (run ${ctx.runId})`, time: new Date().toISOString() };
+  const user = operatorUser();
+  const who = operatorOwner(user);
+  const marker: OwnerMarker = { runId: who, user, reason: ctx.reason ?? `${direction} ${a.host} (run ${ctx.runId})`, time: new Date().toISOString() };
   // Putting back waits for whoever holds the host (a rolling run) before it reads anything: it
   // decides from the state that run leaves, not from its transient one. Taking out never waits:
   // an operator in an emergency is not queued behind a rolling run.
