@@ -13,7 +13,9 @@ import { UpstreamCoordinator } from './upstream.js';
  * (pybal/coordinator.py, server.py, monitor.py, etcd.py); the function each row comes from is
  * cited. Every row was also checked by running that unmodified code under Python 2.7 with its
  * I/O stubbed (DNS resolves at once, one monitor per server, etcd.py's onUpdate merge); not in
- * CI, where the PyBal sources are not available. The wikitech column is the lab's default (the
+ * CI, where the PyBal sources are not available. (The rolling-restart, inactive → yes and
+ * wedged-pool depool scenarios were added and checked that way on 4 Dec, through
+ * EtcdClient.handleResponse.) The wikitech column is the lab's default (the
  * Wikitech page "Conftool/Load balanced services": an admin disable is threshold-checked).
  * Python's dict/set order is arbitrary; the scenarios are chosen so that it does not matter.
  */
@@ -159,6 +161,43 @@ const scenarios: Scenario[] = [
         wikitech: 's1=d/U/- s2=E/U/P s3=d/D/- s4=E/U/P pd=',
         upstream: 's1=d/U/- s2=E/U/P s3=d/D/- s4=E/U/P pd= ipvs=s2,s4 !',
         from: 'resultUp → repool (already pooled) → drain pops s3 → depool: assert server.pool fails',
+      },
+    ],
+  },
+  {
+    name: 'the rolling-restart sequence: disabled while healthy, its service restarted (checks down, then up) while disabled, then re-enabled: upstream still fails the assert',
+    start: FOUR,
+    rows: [
+      { step: ALL_UP, wikitech: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/U/P pd=', upstream: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/U/P pd= ipvs=s1,s2,s3,s4', from: 'first checks' },
+      { step: { conf: { s1: 'no' } }, wikitech: 's1=d/U/- s2=E/U/P s3=E/U/P s4=E/U/P pd=', upstream: 's1=d/U/- s2=E/U/P s3=E/U/P s4=E/U/P pd= ipvs=s2,s3,s4', from: 'Server.merge → maintainState P0 (pool = False; P1 does not touch a disabled server: up stays True); refreshPreexistingServer' },
+      { step: { down: 's1' }, wikitech: 's1=d/D/- s2=E/U/P s3=E/U/P s4=E/U/P pd=', upstream: 's1=d/D/- s2=E/U/P s3=E/U/P s4=E/U/P pd= ipvs=s2,s3,s4', from: 'MonitoringProtocol._resultDown (a flip) → Coordinator.resultDown: up = False; not pooled, so no depool' },
+      { step: { up: 's1' }, wikitech: 's1=d/U/- s2=E/U/P s3=E/U/P s4=E/U/P pd=', upstream: 's1=d/U/- s2=E/U/P s3=E/U/P s4=E/U/P pd= ipvs=s2,s3,s4', from: 'MonitoringProtocol._resultUp (a flip) → Coordinator.resultUp: up = True; disabled, so no repool' },
+      { step: { conf: { s1: 'yes' } }, wikitech: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/U/P pd=', upstream: 's1=E/D/- s2=E/U/P s3=E/U/P s4=E/U/P pd= ipvs=s2,s3,s4 !', from: 'Server.merge → maintainState P1 (not pooled ∧ enabled → up = False); refreshPreexistingServer: assert up == calcStatus() fails (the monitor says up again); etcd.py drops the update. The check in between changed nothing: up was True again before the yes' },
+      { step: { up: 's1' }, wikitech: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/U/P pd=', upstream: 's1=E/D/- s2=E/U/P s3=E/U/P s4=E/U/P pd= ipvs=s2,s3,s4', from: 'MonitoringProtocol._resultUp: the monitor was already up, no flip: the coordinator is not told, nothing repools it' },
+    ],
+  },
+  {
+    name: 'set inactive and back to yes (the reimage path): a new server, pooled at once and taken as up; its first check keeps it',
+    start: FOUR,
+    rows: [
+      { step: ALL_UP, wikitech: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/U/P pd=', upstream: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/U/P pd= ipvs=s1,s2,s3,s4', from: 'first checks' },
+      { step: { conf: { s1: 'inactive' } }, wikitech: 's2=E/U/P s3=E/U/P s4=E/U/P pd=', upstream: 's2=E/U/P s3=E/U/P s4=E/U/P pd= ipvs=s2,s3,s4', from: 'etcd.py decode_node (inactive → None, dropped); onConfigUpdate removes it (Server.destroy)' },
+      { step: { conf: { s1: 'yes' } }, wikitech: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/U/P pd=', upstream: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/U/P pd= ipvs=s1,s2,s3,s4', from: 'onConfigUpdate: a new server (buildServer, no refreshPreexistingServer, so no assert); Server._ready: up and pooled (DEF_STATE); _serverInitDone → assignServers' },
+      { step: { first: { s1: true } }, wikitech: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/U/P pd=', upstream: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/U/P pd= ipvs=s1,s2,s3,s4', from: 'first check → resultUp (firstChecksCompleted) → repool (already pooled: left pooled)' },
+    ],
+  },
+  {
+    name: 'a depool in a wedged pool: upstream PyBal\'s API shows the server out (merged before the update stops) while IPVS still has it',
+    start: FOUR,
+    rows: [
+      { step: ALL_UP, wikitech: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/U/P pd=', upstream: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/U/P pd= ipvs=s1,s2,s3,s4', from: 'first checks' },
+      { step: { conf: { s4: 'no' } }, wikitech: 's1=E/U/P s2=E/U/P s3=E/U/P s4=d/U/- pd=', upstream: 's1=E/U/P s2=E/U/P s3=E/U/P s4=d/U/- pd= ipvs=s1,s2,s3', from: 'maintainState P0' },
+      { step: { conf: { s4: 'yes' } }, wikitech: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/U/P pd=', upstream: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/D/- pd= ipvs=s1,s2,s3 !', from: 'merge P1; refreshPreexistingServer: assert fails (s4 wedged)' },
+      {
+        step: { conf: { s1: 'no' } },
+        wikitech: 's1=d/U/- s2=E/U/P s3=E/U/P s4=E/U/P pd=',
+        upstream: 's1=d/U/- s2=E/U/P s3=E/U/P s4=d/D/- pd= ipvs=s1,s2,s3 !',
+        from: 'onConfigUpdate merges s1 (P0: not pooled; Server.dumpState, what /pools serves, says so), then meets s4: assert fails, so _serverInitDone → assignServers never runs and LVS keeps s1. (Python 2 iterates this dict as s3, s2, s1, s4: s1 is merged before s4 there too)',
       },
     ],
   },

@@ -10,8 +10,12 @@
  *   once, whatever the threshold (refreshPreexistingServer pools only enabled servers). Then
  *   _ensureDepoolThreshold force-pools enabled & ready servers (down ones too) until
  *   pooled >= total × threshold; disabled servers still count in that total.
- * - A re-enable (no → yes) pools the server directly in refreshPreexistingServer (no repool, so
- *   pooledDownServers are not drained then).
+ * - A re-enable (no → yes) is never pooled by refreshPreexistingServer: merge's invariant P1 has
+ *   just marked the server down. If its monitor says down, the update goes through and the
+ *   monitor's next up result pools it (resultUp → repool, which drains pooledDownServers); if it
+ *   says up (or has not reported yet), the assert below fails. A check in between does not help:
+ *   while disabled the server's `up` follows its monitor (resultDown / resultUp, no repool), so
+ *   it is up again when the yes comes. `inactive` → yes is a new server instead (no assert).
  * - Every conftool change re-merges every server of the pool (etcd.py passes the full config);
  *   a change that leaves the config equal does nothing.
  * - A new server is pooled and taken as up before its first check (server.py's DEF_STATE); its
@@ -21,7 +25,8 @@
  *   down, and refreshPreexistingServer then asserts `up == calcStatus()`. For a server whose
  *   health checks pass that assert FAILS: the update stops at that server (servers after it in
  *   the config are not merged, removals and _ensureDepoolThreshold do not run, IPVS is not
- *   re-assigned) and etcd.py drops it (its lastConfig keeps the old value), so the next change
+ *   re-assigned; servers before it ARE merged, so a depool of one of them shows it out on /pools,
+ *   Server.dumpState, while IPVS still sends it traffic) and etcd.py drops it (its lastConfig keeps the old value), so the next change
  *   again meets the server whose `up` is now wrong. The server stays enabled/down/not pooled
  *   until its monitor flips down and up again. Logged as `AssertionError: … up status
  *   inconsistent`.
