@@ -10,6 +10,7 @@
 import { isLockFailure } from '@galley/core';
 import * as engine from './engine.js';
 import { errorText, type Hold } from './engine.js';
+import type { ActionStep, HostAction } from './action.js';
 import type { CommandSpec, HostOutcome, HostPhase } from './ports.js';
 import type { HealthCheck } from './rolling.js';
 import { StopRun, type HostState, type Run } from './run.js';
@@ -117,7 +118,7 @@ export class Batch {
     // The action is not given the abort signal: a restart that has begun is allowed to finish.
     let results: HostOutcome[];
     try {
-      results = await run.ports.executor.run(ready.map((s) => s.plan.host), run.opts.commands);
+      results = run.opts.action ? await this.runAction(run.opts.action, ready) : await run.ports.executor.run(ready.map((s) => s.plan.host), run.opts.commands);
     } catch (err) {
       if (isLockFailure(err)) {
         // The runner checks its locks before any command starts: nothing ran, so the hosts are
@@ -142,6 +143,29 @@ export class Batch {
     }
     await run.fail(bad, (s) => s.reason ?? 'action failed', (s) => s.changes.length > 0);
     await run.setPhase(ok, 'acted');
+  }
+
+  /**
+   * 3'. an action of its own (RollingOptions.action) instead of the commands: what it records is
+   * journaled under the host's acting phase; a resumed run's hosts caught while acting resume it.
+   */
+  private async runAction(action: HostAction, ready: readonly HostState[]): Promise<HostOutcome[]> {
+    const { run, no } = this;
+    const byHost = new Map(ready.map((s) => [s.plan.host, s]));
+    const step: ActionStep = {
+      record: (entries) => run.recordAction(ready.filter((s) => entries.has(s.plan.host)), (s) => entries.get(s.plan.host)!),
+      step: (host, text) => {
+        if (byHost.has(host)) run.emit({ type: 'host-step', batch: no, host, text });
+      },
+    };
+    const resumed = ready.filter((s) => s.resumeAction !== undefined);
+    const fresh = ready.filter((s) => s.resumeAction === undefined);
+    const [a, b] = await Promise.all([
+      fresh.length ? action.run(fresh.map((s) => s.plan.host), step) : [],
+      resumed.length && action.resume ? action.resume(resumed.map((s) => ({ host: s.plan.host, recorded: s.resumeAction?.recorded })), step) : [],
+    ]);
+    for (const s of resumed) delete s.resumeAction;
+    return [...a, ...b];
   }
 
   /** 4. the health check, on the hosts that acted, until it passes or times out (a signal stops waiting). */

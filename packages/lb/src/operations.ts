@@ -6,6 +6,7 @@ import { operatorOwner, operatorUser } from '@galley/confctl/operator';
 import { isConfirmationError, isLockFailure, type RunContext, type TaskHandle } from '@galley/core';
 import { formatError } from '@galley/errors';
 import { NodeSet } from '@galley/remote/nodeset';
+import type { HostAction } from './action.js';
 import { conftoolStore, pybalCapacity, pybalVerifier, remoteExecutor } from './adapters.js';
 import { errorText, newHold, putBack, readBack, stateText, verifyOut, writeOut, type EngineDeps } from './engine.js';
 import { batchArg, commandArg, durationArg, hostPatternArg, nameListArg, wholeNumberArg } from './args.js';
@@ -93,7 +94,7 @@ async function lockClusters(ctx: LbContext, store: LbPorts['store'], select: Sel
   throw new Error(`the selection ${sel.what} kept changing clusters while they were being locked`);
 }
 
-function list(v: string | undefined): string[] | undefined {
+export function list(v: string | undefined): string[] | undefined {
   if (v === undefined) return undefined;
   const out = v.split(',').map((s) => s.trim()).filter(Boolean);
   return out.length ? out : undefined;
@@ -190,6 +191,9 @@ function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
         else s.update(`${e.host}: ${PHASE_TEXT[e.phase] ?? (e.phase === 'acting' ? label : e.phase)}`);
         break;
       }
+      case 'host-step':
+        subs.get(e.host)?.task.update(`${e.host}: ${e.text}`);
+        break;
       case 'verification':
         if (!e.ok) ctx.log.warn(e.report);
         break;
@@ -244,6 +248,8 @@ function reportData(r: RollingReport): Record<string, unknown> {
 export interface RollingCall {
   select: SelectOptions;
   commands: CommandSpec[];
+  /** Instead of `commands`: an action with steps of its own (sre.lb.rolling-reboot's reboot). */
+  action?: HostAction;
   /** Progress label of the action phase: restarting, running… */
   label: string;
   args: RollingArgs;
@@ -265,9 +271,10 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
   const sel = selection ?? (await selectHosts(ports.store, call.select));
 
   if (ctx.dryRun) {
-    const plan = await planRolling(ports, { selection: sel, batch, commands: call.commands, ...(healthCheck ? { healthCheck } : {}), sleepMs, maxFailedBatches, ...(a.window === 'moving' ? { window: 'moving' as const } : {}) });
+    const plan = await planRolling(ports, { selection: sel, batch, commands: call.commands, ...(call.action ? { action: call.action } : {}), ...(healthCheck ? { healthCheck } : {}), sleepMs, maxFailedBatches, ...(a.window === 'moving' ? { window: 'moving' as const } : {}) });
     for (const b of plan.batches) {
       for (const h of b.hosts) for (const key of h.depool) ctx.change?.({ kind: 'conftool', host: h.host, object: shortKey(key), from: 'yes', to: 'no (then back to yes)' });
+      if (call.action) for (const h of b.hosts) ctx.change?.({ kind: call.label, host: h.host, object: h.host, to: call.action.describe() });
     }
     for (const w of plan.warnings) ctx.log.warn(w);
     ctx.emit({ type: 'lb-plan', ...plan });
@@ -291,6 +298,7 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
     selection: locked,
     batch,
     commands: call.commands,
+    ...(call.action ? { action: call.action } : {}),
     ...(healthCheck ? { healthCheck } : {}),
     maxFailedBatches,
     sleepMs,
@@ -320,7 +328,7 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
  * mismatch) are raised before anything is written. Thrown out of a cookbook they would be an
  * uncaught exception (exit 99, "a bug"); they are a refusal: said with code and hint, exit 1.
  */
-async function refusing(ctx: LbContext, fn: () => Promise<number>): Promise<number> {
+export async function refusing(ctx: LbContext, fn: () => Promise<number>): Promise<number> {
   try {
     return await fn();
   } catch (err) {
@@ -340,7 +348,7 @@ function hostSet(pattern: string | undefined): ReadonlySet<string> | undefined {
   }
 }
 
-function selectFromArgs(a: RollingArgs): SelectOptions {
+export function selectFromArgs(a: RollingArgs): SelectOptions {
   const out: SelectOptions = { cluster: a.cluster };
   if (a.dc) out.dc = a.dc;
   const services = list(a.services);

@@ -1,4 +1,5 @@
 import { checkNotWholeCluster, planBatches, stepSize, type BatchSpec } from './batches.js';
+import type { HostAction } from './action.js';
 import type { CommandSpec, LbPorts, PoolCapacity } from './ports.js';
 import { commandText } from './batch.js';
 import { capacityMessage, checkPools, depoolsPerPool, judgeCapacity } from './capacity.js';
@@ -24,6 +25,8 @@ export interface RollingPlan {
   batches: PlannedBatch[];
   skipped: Selection['skipped'];
   commands: string[];
+  /** What RollingOptions.action does on each host instead of commands (its describe()). */
+  action?: string;
   healthCheck?: string;
   sleepMs: number;
   maxFailedBatches: number;
@@ -39,7 +42,7 @@ export interface RollingPlan {
  */
 export async function planRolling(
   ports: Pick<LbPorts, 'capacity'>,
-  opts: { selection: Selection; batch: BatchSpec; commands: CommandSpec[]; healthCheck?: HealthCheck; sleepMs?: number; maxFailedBatches?: number; window?: 'lockstep' | 'moving' },
+  opts: { selection: Selection; batch: BatchSpec; commands: CommandSpec[]; action?: Pick<HostAction, 'describe'>; healthCheck?: HealthCheck; sleepMs?: number; maxFailedBatches?: number; window?: 'lockstep' | 'moving' },
 ): Promise<RollingPlan> {
   const { selection } = opts;
   checkNotWholeCluster(opts.batch, selection.hosts.length, selection.clusterSize, selection.what, selection.groups);
@@ -66,7 +69,8 @@ export async function planRolling(
     clusterSize: selection.clusterSize,
     batches,
     skipped: selection.skipped,
-    commands: opts.commands.map(commandText),
+    commands: opts.action ? [] : opts.commands.map(commandText),
+    ...(opts.action ? { action: opts.action.describe() } : {}),
     ...(opts.healthCheck ? { healthCheck: commandText(opts.healthCheck.command) } : {}),
     sleepMs: opts.sleepMs ?? 0,
     maxFailedBatches: opts.maxFailedBatches ?? 0,
@@ -84,7 +88,8 @@ export function formatPlan(plan: RollingPlan): string {
   if (plan.window === 'moving') {
     lines.push(`window=moving: at most that many hosts out at any moment, the next one taken out as soon as one is back (sleep ${plan.sleepMs} ms before it); the batches below are the order hosts start in, each host a batch of its own for max-failed-batches; capacity is checked again before each host`);
   }
-  lines.push(`Commands on each host while depooled: ${plan.commands.map((c) => `\`${c}\``).join(', ') || '(none)'}`);
+  if (plan.action) lines.push(`On each host while depooled: ${plan.action}`);
+  else lines.push(`Commands on each host while depooled: ${plan.commands.map((c) => `\`${c}\``).join(', ') || '(none)'}`);
   if (plan.healthCheck) lines.push(`Health check until it passes: \`${plan.healthCheck}\``);
   for (const b of plan.batches) {
     lines.push(`Batch ${b.batch}: ${b.hosts.map((h) => h.host).join(', ')}`);

@@ -203,6 +203,8 @@ export type LbEvent =
   | { type: 'host-phase'; batch: number; host: string; phase: HostPhase; reason?: string }
   | { type: 'verification'; batch: number; direction: 'out' | 'in'; ok: boolean; hosts: string[]; failedHosts: string[]; report: string; elapsedMs: number }
   | { type: 'host-output'; batch: number; host: string; outputs: CommandOutput[] }
+  /** What a host's action (RollingOptions.action) is doing now: rebooting, waiting for a new boot id… */
+  | { type: 'host-step'; batch: number; host: string; text: string }
   | { type: 'batch-done'; batch: number; ok: boolean; succeeded: string[]; failed: string[]; reason?: string }
   | { type: 'sleep'; batch: number; ms: number }
   | { type: 'stopped'; reason: string }

@@ -18,6 +18,8 @@ export interface ReplayedHost {
   reason?: string;
   stillDepooled?: boolean;
   batch: number;
+  /** What the host's action journaled last (ActionStep.record), for a resume that finishes it. */
+  action?: Record<string, unknown>;
 }
 
 /** Rebuild each host's last known state from a run journal (entries in append order). */
@@ -36,6 +38,8 @@ export function replayJournal(entries: readonly JournalEntry[]): Map<string, Rep
     if (e.changes) next.changes = e.changes;
     if (e.objects) next.objects = e.objects;
     if (e.phase === 'put-back') next.changes = [];
+    if (e.action && typeof e.action === 'object') next.action = e.action as Record<string, unknown>;
+    else if (e.phase !== 'acting') delete next.action;
     next.reason = e.reason;
     next.stillDepooled = e.stillDepooled;
     out.set(e.host, next);
@@ -68,7 +72,7 @@ export interface Resumed {
  * (ResumeMismatchError) a resume whose scope is not the interrupted run's: its leftovers were chosen
  * for that cluster, dc and services.
  */
-export function replayResume(resume: NonNullable<RollingOptions['resume']>, selection: Selection, scope: RunScope | undefined): Resumed {
+export function replayResume(resume: NonNullable<RollingOptions['resume']>, selection: Selection, scope: RunScope | undefined, o: { actionResumes?: boolean } = {}): Resumed {
   const leftovers: HostState[] = [];
   const carried = new Map<string, HostState>();
   const was = [...resume.entries].reverse().find((e) => e.type === 'lb-run' && e.scope && typeof e.scope === 'object')?.scope as RunScope | undefined;
@@ -87,6 +91,12 @@ export function replayResume(resume: NonNullable<RollingOptions['resume']>, sele
     } else if (r.phase === 'failed') {
       s.reason = `failed in run ${resume.runId}: ${r.reason ?? 'unknown'}`;
       carried.set(host, s);
+    } else if (r.phase === 'acting' && o.actionResumes) {
+      // An action that can finish what it started (a reboot: is the boot id new?): verified out
+      // again, then resumed from what it journaled, never started over blindly.
+      s.phase = 'depooled';
+      s.resumeAction = { recorded: r.action };
+      leftovers.push(s);
     } else if (r.phase === 'acting') {
       s.phase = 'failed';
       s.stillDepooled = s.changes.length > 0;

@@ -11,6 +11,7 @@
  * the lockstep loop and the moving window; resume.ts the journal replay of `--resume`; capacity.ts
  * the capacity check.
  */
+import type { HostAction } from './action.js';
 import { batchSizeAt, checkNotWholeCluster, planBatches, type BatchSpec } from './batches.js';
 import { checkPools } from './capacity.js';
 import { runLeftovers, runLockstep, runMoving } from './drivers.js';
@@ -31,8 +32,10 @@ export interface HealthCheck {
 export interface RollingOptions {
   selection: Selection;
   batch: BatchSpec;
-  /** Run in order on each host while it is out of its pools. */
+  /** Run in order on each host while it is out of its pools (unless `action` is given). */
   commands: CommandSpec[];
+  /** An action with steps of its own instead of `commands` (sre.lb.rolling-reboot: reboot and wait for the host). */
+  action?: HostAction;
   healthCheck?: HealthCheck;
   /**
    * lockstep (default): a batch starts when the whole previous one is back. moving: at most
@@ -109,7 +112,7 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
   const run = new Run(ports, opts, ownerOf(ports, opts));
 
   // Resume: hosts the interrupted run finished are skipped, hosts it left depooled go first.
-  const { leftovers, carried, skipped }: Resumed = opts.resume ? replayResume(opts.resume, selection, opts.scope) : { leftovers: [], carried: new Map(), skipped: [] };
+  const { leftovers, carried, skipped }: Resumed = opts.resume ? replayResume(opts.resume, selection, opts.scope, { actionResumes: opts.action?.resume !== undefined }) : { leftovers: [], carried: new Map(), skipped: [] };
   run.carried = carried;
   for (const s of carried.values()) run.states.set(s.plan.host, s);
   run.skipped.push(...skipped);

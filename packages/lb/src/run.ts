@@ -18,6 +18,8 @@ export interface HostState extends Hold {
   stillDepooled: boolean;
   /** leftAsFound entries already reported. */
   noted: number;
+  /** A resumed run's host caught while acting: its action resumes from what it journaled (action.ts). */
+  resumeAction?: { recorded: Record<string, unknown> | undefined };
 }
 
 export function hostState(plan: HostPlan, phase: HostPhase, changes: PoolChange[] = [], batch = 0): HostState {
@@ -136,6 +138,15 @@ export class Run {
   async note(hs: readonly HostState[], reason: (s: HostState) => string): Promise<void> {
     if (!hs.length) return;
     const entries = hs.map((s) => ({ phase: s.phase, batch: s.batch, reason: reason(s) }));
+    this.chain = this.chain.then(() => Promise.all(hs.map((s, i) => this.journal(s, entries[i]))).then(() => undefined));
+    this.chain.catch(() => undefined);
+    await this.chain;
+  }
+
+  /** Journal what an action records for a resume (ActionStep.record): durable before it resolves. */
+  async recordAction(hs: readonly HostState[], data: (s: HostState) => Record<string, unknown>): Promise<void> {
+    if (!hs.length) return;
+    const entries = hs.map((s) => ({ phase: s.phase, batch: s.batch, action: data(s) }));
     this.chain = this.chain.then(() => Promise.all(hs.map((s, i) => this.journal(s, entries[i]))).then(() => undefined));
     this.chain.catch(() => undefined);
     await this.chain;
