@@ -76,7 +76,7 @@ describe('sre.lb.status', () => {
       { object: `eqiad/jobrunner/nginx/${hosts[3]!}`, pooled: 'no', owner: { runId: 'operator:alice', user: 'alice', reason: 'disk errors T1234', time: '2026-12-04T01:00:00.000Z' } },
     ]);
     const text = r.events.find((e) => e.type === 'output') as { text?: string } | undefined;
-    expect(text?.text).toContain(`Held out (owner markers):\n  eqiad/jobrunner/nginx/${hosts[3]!}=no: operator:alice (alice): disk errors T1234 since 2026-12-04T01:00:00.000Z`);
+    expect(text?.text).toContain(`Held out (owner markers):\n  eqiad/jobrunner/nginx/${hosts[3]!}=no: operator:alice (alice: disk errors T1234) since 2026-12-04T01:00:00.000Z`);
   });
 
   it('narrows to dc and service, and reads only (no conftool change recorded)', async () => {

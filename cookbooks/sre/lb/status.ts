@@ -1,5 +1,6 @@
 import { defineCookbook, isEtcdError } from '@galley/core';
 import { isGalleyError } from '@galley/errors';
+import { ownerText } from '@galley/lb';
 
 /**
  * What on-call looks at before and after maintenance: per PyBal pool, each host's conftool state
@@ -58,7 +59,7 @@ export default defineCookbook({
       return n ? [{ object: `${n.tags.dc}/${n.tags.cluster}/${n.tags.service}/${n.tags.name}`, pooled: n.pooled, owner: m }] : [];
     });
     const held = heldOut.length
-      ? `\n\nHeld out (owner markers):\n${heldOut.map((h) => `  ${h.object}=${h.pooled}: ${h.owner.runId}${h.owner.user ? ` (${h.owner.user})` : ''}${h.owner.reason ? `: ${h.owner.reason}` : ''}${h.owner.time ? ` since ${h.owner.time}` : ''}`).join('\n')}`
+      ? `\n\nHeld out (owner markers):\n${heldOut.map((h) => `  ${h.object}=${h.pooled}: ${ownerText(h.owner, { since: true })}`).join('\n')}`
       : '';
     ctx.output({ ...report, heldOut }, pybal.render(report) + held);
     // A status report succeeds whenever it could be produced: disagreements are its content, not a

@@ -79,7 +79,7 @@ describe('engine: the value taken out to, and its inverse', () => {
     // one write only: php-fpm back to yes
     expect(f.writes.slice(writes).map((w) => [w.key, w.to])).toEqual([[keyOf(f, H, 'php-fpm'), 'yes']]);
     const now = await readBack(d, [...f.objects.values()].filter((o) => o.tags.name === H));
-    expect(now.map(stateText)).toEqual([expect.stringMatching(/nginx\/mw1001\.eqiad\.wmnet=inactive \(held out by operator:alice: debug\)$/), expect.stringMatching(/php-fpm\/mw1001\.eqiad\.wmnet=yes$/)]);
+    expect(now.map(stateText)).toEqual([expect.stringMatching(/nginx\/mw1001\.eqiad\.wmnet=inactive \(held out by operator:alice \(tester: debug\)\)$/), expect.stringMatching(/php-fpm\/mw1001\.eqiad\.wmnet=yes$/)]);
   });
 
   it('not back in on every LB: taken out again to the value it was taken out to (inactive), verified out, still the run\'s', async () => {

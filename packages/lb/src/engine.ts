@@ -49,11 +49,20 @@ export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * An owner marker in words, the one format of every report line, question and status table:
+ * `operator:alice (alice: disk errors T1234)`, with `since <time>` where the age matters.
+ */
+export function ownerText(m: OwnerMarker, opts: { since?: boolean } = {}): string {
+  const detail = [m.user, m.reason].filter((x) => x).join(': ');
+  return `${m.runId}${detail ? ` (${detail})` : ''}${opts.since && m.time ? ` since ${m.time}` : ''}`;
+}
+
 /** Why an object is not ours to write any more, in words. */
 export function foundText(r: Extract<PoolTransitionResult, { status: 'changed-by-someone-else' | 'invalid' }>, expected: string): string {
   if (r.status === 'invalid') return `its value is not valid conftool data now (${errorText(r.error)}); left as found`;
   if (r.found === null) return 'it was deleted meanwhile';
-  const who = r.foundOwner ? ` by ${r.foundOwner.runId}${r.foundOwner.user ? ` (${r.foundOwner.user}` : ''}${r.foundOwner.reason ? `${r.foundOwner.user ? ': ' : ' ('}${r.foundOwner.reason}` : ''}${r.foundOwner.user || r.foundOwner.reason ? ')' : ''}` : '';
+  const who = r.foundOwner ? ` by ${ownerText(r.foundOwner)}` : '';
   if (r.found.pooled !== 'yes' && r.foundOwner) return `held out${who}; left to them`;
   return `it is pooled=${r.found.pooled} weight=${r.found.weight} now${who}, expected ${expected}; left as found`;
 }
@@ -304,5 +313,5 @@ export async function readBack(deps: Pick<EngineDeps, 'store'>, objects: readonl
 /** `eqiad/jobrunner/nginx/mw1301…=no (held by …)` for the report. */
 export function stateText(s: ObjectState): string {
   const v = s.pooled === 'invalid' ? `invalid value (${s.error ?? ''})` : s.pooled === 'unknown' ? `unknown (${s.error ?? ''})` : s.pooled;
-  return `${s.object}=${v}${s.owner ? ` (held out by ${s.owner.runId}${s.owner.reason ? `: ${s.owner.reason}` : ''})` : ''}`;
+  return `${s.object}=${v}${s.owner ? ` (held out by ${ownerText(s.owner)})` : ''}`;
 }

@@ -17,7 +17,7 @@ export { depoolsPerPool, judgeCapacity, capacityMessage } from './capacity.js';
 export { planRolling, formatPlan, shortKey, type RollingPlan, type PlannedBatch } from './plan.js';
 export { formatReport, groupOutputs } from './report.js';
 export { conftoolStore, remoteExecutor, pybalVerifier, pybalCapacity } from './adapters.js';
-export { takeOut, newHold, writeOut, verifyOut, putBack, readBack, stateText, type Hold, type OutValue, type EngineDeps, type PutBackHost, type PutBackOptions, type ObjectState } from './engine.js';
+export { takeOut, newHold, writeOut, verifyOut, putBack, readBack, stateText, ownerText, type Hold, type OutValue, type EngineDeps, type PutBackHost, type PutBackOptions, type ObjectState } from './engine.js';
 export {
   rollingArgs,
   rollingLock,

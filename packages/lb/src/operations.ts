@@ -8,7 +8,7 @@ import { formatError } from '@galley/errors';
 import { NodeSet } from '@galley/remote/nodeset';
 import type { HostAction } from './action.js';
 import { conftoolStore, pybalCapacity, pybalVerifier, remoteExecutor } from './adapters.js';
-import { errorText, newHold, putBack, readBack, stateText, verifyOut, writeOut, type EngineDeps } from './engine.js';
+import { errorText, newHold, ownerText, putBack, readBack, stateText, verifyOut, writeOut, type EngineDeps } from './engine.js';
 import { batchArg, commandArg, durationArg, hostPatternArg, nameListArg, wholeNumberArg } from './args.js';
 import { parseBatchSpec, parseDuration } from './batches.js';
 import { EXIT_NOT_CONFIRMED, isLbError, LbArgumentError, NothingSelectedError, UnknownPoolError } from './errors.js';
@@ -440,10 +440,6 @@ export function poolLock(args: { host: string }): { suffix: string; concurrency:
 }
 
 
-function markerText(m: OwnerMarker): string {
-  return `${m.runId}${m.reason ? ` (${m.reason})` : ''}${m.time ? ` since ${m.time}` : ''}`;
-}
-
 async function poolOrDepoolOp(ctx: LbContext, a: PoolArgs, direction: 'pool' | 'depool'): Promise<number> {
   const ports = portsFor(ctx, (e) => ctx.emit({ ...e }));
   const engine: EngineDeps = { store: ports.store, verifier: ports.verifier, capacity: ports.capacity, clock: ports.clock, emit: (e) => ctx.emit({ ...e }) };
@@ -504,7 +500,7 @@ interface PoolStep {
  */
 async function depoolHost(ctx: LbContext, s: PoolStep & { ports: LbPorts }): Promise<number> {
   const { engine, host, what, objects, todo, owners, marker } = s;
-  const heldBy = [...new Set(objects.filter((o) => o.pooled !== 'yes').flatMap((o) => (owners.has(o.key) && owners.get(o.key)!.runId !== marker.runId ? [markerText(owners.get(o.key)!)] : [])))];
+  const heldBy = [...new Set(objects.filter((o) => o.pooled !== 'yes').flatMap((o) => (owners.has(o.key) && owners.get(o.key)!.runId !== marker.runId ? [ownerText(owners.get(o.key)!, { since: true })] : [])))];
   const toMark = objects.filter((o) => o.pooled !== 'yes' && owners.get(o.key)?.runId !== marker.runId);
   if (!todo.length && !toMark.length) {
     const msg = `nothing to do: ${what} is already depooled and recorded as yours (${objects.map((o) => `${shortKey(o.key)}=${o.pooled}`).join(', ')})`;
@@ -579,7 +575,7 @@ async function poolHost(ctx: LbContext, s: PoolStep): Promise<number> {
   }
   const foreign = todo.flatMap((o) => (owners.has(o.key) && owners.get(o.key)!.runId !== marker.runId ? [{ o, m: owners.get(o.key)! }] : []));
   if (foreign.length && !ctx.dryRun) {
-    const q = `${what} is held out by ${[...new Set(foreign.map((f) => markerText(f.m)))].join('; ')}. Pool it anyway and clear that?`;
+    const q = `${what} is held out by ${[...new Set(foreign.map((f) => ownerText(f.m, { since: true })))].join('; ')}. Pool it anyway and clear that?`;
     let yes = false;
     try {
       yes = await ctx.confirm(q);
@@ -596,7 +592,7 @@ async function poolHost(ctx: LbContext, s: PoolStep): Promise<number> {
   }
   if (ctx.dryRun) {
     for (const o of todo) ctx.change?.({ kind: 'conftool', host, object: shortKey(o.key), from: 'no', to: 'yes' });
-    const held = foreign.length ? `; held out by ${[...new Set(foreign.map((f) => markerText(f.m)))].join('; ')}: would ask before clearing that` : '';
+    const held = foreign.length ? `; held out by ${[...new Set(foreign.map((f) => ownerText(f.m, { since: true })))].join('; ')}: would ask before clearing that` : '';
     ctx.output({ host, direction: 'pool', wouldChange: todo.map((o) => o.key) }, `would set pooled=yes on ${todo.map((o) => shortKey(o.key)).join(', ')} and verify on every LB${held}`);
     return 0;
   }
