@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a fresh machine (Debian 12, Node 20, root) for galley: system packages for the lab
-# (etcd, sshd), pnpm 12.4.2, the workspace's node modules, and a build. Safe to re-run.
+# (etcd, sshd, Alertmanager), pnpm 12.4.2, the workspace's node modules, and a build. Safe to re-run.
 # `--bench`: also the peer tools `pnpm bench remote` compares with (cumin, pdsh; Debian packages;
 # clush comes with clustershell anyway). The tests do not need them, so CI does not install them.
 set -euo pipefail
@@ -17,6 +17,8 @@ command -v ssh >/dev/null || missing+=(openssh-client)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v pkill >/dev/null || missing+=(procps)
+# Alertmanager: the lab's real monitoring (silences, alerts); policy-rc.d below keeps its service from starting on :9093
+[ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
 # ClusterShell: the oracle of the NodeSet differential test (python3 ClusterShell.NodeSet, nodeset)
 command -v nodeset >/dev/null || missing+=(clustershell)
 # Chromium (headless): renders the run report in its e2e test
@@ -26,7 +28,7 @@ if [ "$bench" = 1 ]; then
   command -v pdsh >/dev/null || missing+=(pdsh)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
-  # Never let the packages start system services (a system sshd on :22 or etcd on :2379).
+  # Never let the packages start system services (a system sshd on :22, etcd on :2379, Alertmanager on :9093).
   if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
   echo "setup: installing ${missing[*]}"
   apt-get update -qq

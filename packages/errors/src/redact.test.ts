@@ -97,4 +97,12 @@ describe('redaction by value and by pattern', () => {
     v.add(secretValuesIn(cfg));
     expect(redact('auth failed for etcd-pw-2 / mon-tok-3', v)).toBe('auth failed for *** / ***');
   });
+
+  it('every value of a headers: map is a secret, whatever the header is called (an Alertmanager behind an auth proxy)', () => {
+    const cfg = { monitoring: { type: 'alertmanager', url: 'https://am:9093', headers: { 'X-Scope-OrgID': 'tenant-0rg-7', Cookie: 'sess-c00kie-8' }, hostLabel: 'instance' } };
+    expect(secretValuesIn(cfg).sort()).toEqual(['sess-c00kie-8', 'tenant-0rg-7']);
+    const v = new SecretValues();
+    v.add(secretValuesIn(cfg));
+    expect(redact('POST https://am:9093/api/v2/silences x-scope-orgid=tenant-0rg-7 instance', v)).toBe('POST https://am:9093/api/v2/silences x-scope-orgid=*** instance');
+  });
 });

@@ -125,12 +125,18 @@ export function redactObject<T>(value: T, values: SecretValues = secretValues): 
 
 /**
  * The secret values in a configuration: every string under a credential-named field (etcd's
- * `auth.password`, a monitoring `token`, …), the password of every URL with credentials, and the
- * whole URL of a webhook (a Slack-style webhook URL is itself the credential).
+ * `auth.password`, a monitoring `token`, …), every value of a `headers:` map (an Alertmanager
+ * behind an auth proxy), the password of every URL with credentials, and the whole URL of a
+ * webhook (a Slack-style webhook URL is itself the credential).
  */
 export function secretValuesIn(config: unknown): string[] {
   const out: string[] = [];
   const walk = (v: unknown, key: string | undefined): void => {
+    // HTTP headers set in a config (an auth proxy's) are credentials, whatever they are called.
+    if (key !== undefined && /^headers$/i.test(key) && v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      for (const x of Object.values(v)) if (typeof x === 'string') out.push(x);
+      return;
+    }
     if (typeof v === 'string') {
       if (key !== undefined && (SECRET_FIELD.test(key) || /^webhook$/i.test(key))) out.push(v);
       for (const m of v.matchAll(/\b[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:([^/@\s]+)@/gi)) out.push(m[1]!);

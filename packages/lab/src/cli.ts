@@ -30,6 +30,7 @@ export function summary(lab: Lab, ms?: number): string[] {
   if (i.bastion) lines.push(`  bastion   ${i.bastion.name}, behind it (ProxyJump only): ${i.bastion.behind.join(' ')}`);
   if (i.hostCa) lines.push(`  host CA   host keys certified; ${i.hostCa.knownHosts} has only @cert-authority (ssh -F ${i.sshConfig} -o UserKnownHostsFile=${i.hostCa.knownHosts} ${first} true)`);
   for (const lb of i.loadBalancers) lines.push(`  pybal     ${lb.name} ${lb.url}  (curl ${lb.url}/pools)`);
+  if (i.alertmanager) lines.push(`  alerts    Alertmanager ${i.alertmanager.url}  (galley-lab alert HOST SERVICE; curl ${i.alertmanager.url}/api/v2/silences)`);
   if (i.loadBalancers.length > 0) lines.push(`            mode ${i.pybalMode}${i.pybalMode === 'upstream' ? " (PyBal's coordinator.py)" : ' (the Wikitech page; --pybal-mode upstream for coordinator.py)'}, /metrics on each`);
   lines.push(`  config    ${i.config}`);
   lines.push(`  next      export GALLEY_LAB_DIR=${i.dir}; cookbook -c ${i.config} -l`);
@@ -71,8 +72,8 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
 
   const parser = yargs(argv)
     .scriptName('galley-lab')
-    .usage('$0 <command> [options]\n\nA real local fleet for galley: etcd, sshd hosts, PyBal simulators.')
-    .command('up', 'start a lab (etcd, sshd hosts, PyBal simulators, seeded conftool) and write DIR/lab.json', (y) =>
+    .usage('$0 <command> [options]\n\nA real local fleet for galley: etcd, sshd hosts, PyBal simulators, Alertmanager.')
+    .command('up', 'start a lab (etcd, sshd hosts, PyBal simulators, Alertmanager, seeded conftool) and write DIR/lab.json', (y) =>
       withDir(y)
         .option('hosts', { type: 'number', default: 12, describe: 'fleet hosts (split over eqiad/codfw appserver/jobrunner)' })
         .option('lbs', { type: 'number', default: 2, describe: 'load balancers (PyBal simulators lvs1019, lvs1020, …)' })
@@ -92,13 +93,14 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
         })
         .option('bastion', { type: 'boolean', default: true, describe: 'a bastion and two hosts reachable only through it' })
         .option('host-ca', { type: 'boolean', default: false, describe: 'certify every host key with a lab CA; DIR/known_hosts.ca holds only its @cert-authority line' })
+        .option('alertmanager', { type: 'boolean', default: true, describe: 'start a real Alertmanager on loopback (--no-alertmanager: none)' })
         .option('json', { type: 'boolean', default: false, describe: 'print lab.json instead of the summary' }),
       act(async (a) => {
         const t = Date.now();
         const lab = await (await labModule()).startLab({
           dir: path.resolve(a.dir as string), hosts: a.hosts as number, lbs: a.lbs as number, etcdMembers: a['etcd-members'] as number,
           pybalDelayMs: a['pybal-delay'] as number, restartMs: restartOption(a), rebootMs: a['reboot-ms'] as number,
-          ssh: a.ssh as boolean, pybal: a.pybal as boolean, bastion: a.bastion as boolean, hostCa: a['host-ca'] as boolean,
+          ssh: a.ssh as boolean, pybal: a.pybal as boolean, bastion: a.bastion as boolean, hostCa: a['host-ca'] as boolean, alertmanager: a.alertmanager as boolean,
           pybalMode: (await labModule()).checkPybalMode(a['pybal-mode']),
         });
         if (a.json) out.push(JSON.stringify(lab.info, null, 2));
@@ -167,6 +169,20 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
         else if (a.action === 'start') await lab.startHost(h);
         else await lab.reboot(h);
         out.push(`${h}: ${a.action === 'stop' ? 'stopped (sshd down)' : a.action === 'start' ? 'started' : 'rebooting'}`);
+      }))
+    .command('alert <host> <service>', "fire an alert in the lab's Alertmanager for HOST's SERVICE (labels alertname=LabServiceDown, instance=HOST, service=SERVICE); prints whether a silence suppresses it", (y) =>
+      withDir(y).positional('host', { type: 'string' }).positional('service', { type: 'string' })
+        .option('for', { type: 'string', default: '10m', describe: 'how long it fires unless fired again (MS, or e.g. 30s, 10m)' })
+        .option('json', { type: 'boolean', default: false, describe: 'print the alert as Alertmanager lists it' }),
+      act(async (a) => {
+        const lab = await open(a);
+        const f = String(a.for);
+        const m = /^(\d+)(ms|s|m)?$/.exec(f);
+        if (!m) throw new UsageError('ERR_LAB_BAD_OPTION', `--for ${f}: not a duration`, { hint: 'milliseconds, or a number with s or m, e.g. --for 30s' });
+        const ms = Number(m[1]) * (m[2] === 's' ? 1000 : m[2] === 'm' ? 60_000 : 1);
+        const al = await lab.alert(a.host as string, a.service as string, ms);
+        if (a.json) out.push(JSON.stringify(al, null, 2));
+        else out.push(`${a.host as string}: alert LabServiceDown for ${a.service as string} fired: ${al.status.state}${al.status.silencedBy.length ? ` (silenced by ${al.status.silencedBy.join(', ')})` : ''}`);
       }))
     .command('reset', 'back to the seed: conftool re-seeded, faults healed, hosts, LBs and etcd members up', withDir, act(async (a) => {
       await (await open(a)).reset();

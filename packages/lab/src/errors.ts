@@ -68,3 +68,12 @@ export class LabOptionError extends UsageError {
     super('ERR_LAB_BAD_OPTION', `${option} ${given}: not a valid value`, { hint: how });
   }
 }
+
+/** `alert`/`alerts`/`silences` on a lab started without its Alertmanager. */
+export class LabNoAlertmanagerError extends GalleyError {
+  constructor() {
+    super('ERR_LAB_NO_ALERTMANAGER', 'this lab has no Alertmanager: it was started with --no-alertmanager (or by an older galley-lab)', {
+      hint: 'start a lab with it: galley-lab up (without --no-alertmanager), or startLab({ alertmanager: true })',
+    });
+  }
+}

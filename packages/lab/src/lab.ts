@@ -7,11 +7,12 @@ import { promisify } from 'node:util';
 import { configYaml, generateConfig } from './config.js';
 import { etcdHealthy, planEtcd, startEtcdMember, waitEtcd, type EtcdMemberPlan } from './etcd.js';
 import { labEtcd } from './etcd-client.js';
-import { LabDirConflictError, LabNoSshError, LabNotFoundError, LabOptionError, LabRunningError, LabStartError, LabUnknownError } from './errors.js';
+import { LabDirConflictError, LabNoAlertmanagerError, LabNoSshError, LabNotFoundError, LabOptionError, LabRunningError, LabStartError, LabUnknownError } from './errors.js';
 import {
   checkHostPrerequisites, killSessions, prepareHostState, pickBastionSubnet, prepareClientKey, prepareHost, prepareHostCa, recordHostNamespace,
   sshConfigText, startHostProcess, waitHostUp, wireBastion, type HostSpec,
 } from './hosts.js';
+import { alertmanagerReady, checkAlertmanagerPrerequisite, expireSilence, listAlerts, listSilences, postAlert, serviceAlert, startAlertmanager, waitAlertmanager, type LabAlert, type LabSilence } from './alertmanager.js';
 import { startLifecycle } from './lifecycle.js';
 import { planFleet, type FleetPlan, type PlannedPool } from './plan.js';
 import { PYBAL_MODES, type PybalMode } from './pybal/coordinator.js';
@@ -61,6 +62,8 @@ export interface LabInfo {
   namespace: string;
   /** How the PyBal simulators behave (`--pybal-mode`; README "PyBal simulators"). */
   pybalMode: PybalMode;
+  /** The lab's real Alertmanager (absent: started with `alertmanager: false`, or a lab from before it). */
+  alertmanager?: { url: string };
 }
 
 export interface StartLabOptions {
@@ -96,6 +99,8 @@ export interface StartLabOptions {
    * servers only). Anything else: ERR_LAB_BAD_OPTION before anything starts.
    */
   pybalMode?: PybalMode;
+  /** Start a real Alertmanager (Debian prometheus-alertmanager) on loopback (default true). */
+  alertmanager?: boolean;
 }
 
 /** The options a lab was started with, as lab.json records them (a restartMs function reads 'per-host'). */
@@ -129,6 +134,7 @@ const DEFAULTS: ResolvedOptions = {
   namespace: '/conftool',
   checkIntervalMs: 200,
   pybalMode: 'wikitech',
+  alertmanager: true,
 };
 
 /** `--pybal-mode` / `pybalMode`, checked before anything starts. */
@@ -146,7 +152,7 @@ export const labFile = (dir: string) => path.join(dir, 'lab.json');
 const LAB_FILES = ['state.json', 'lab.json', 'cookbook.config.yaml', 'ssh_config', 'known_hosts', 'id_ed25519', 'id_ed25519.pub', 'authorized_keys',
   'host_ca', 'host_ca.pub', 'known_hosts.ca'];
 /** Top-level directories `up` writes into (an existing one is used, and kept by `down`). */
-const LAB_DIRS = ['hosts', 'lb', 'logs', 'data', 'lifecycle'];
+const LAB_DIRS = ['hosts', 'lb', 'logs', 'data', 'lifecycle', 'alertmanager'];
 
 /**
  * In an existing DIR: which lab entries `up` will create, and the entries of lab directories that
@@ -190,6 +196,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
   const plan = planFleet({ hosts: o.hosts, lbs: o.pybal ? o.lbs : 0, depoolThreshold: o.depoolThreshold });
   const restart = restartTimes(restartSpec, [...plan.hosts.map((h) => h.name), ...(o.ssh && o.bastion ? [BASTION, ...RESTRICTED] : [])]);
   if (o.ssh) checkHostPrerequisites();
+  if (o.alertmanager) checkAlertmanagerPrerequisite();
   const created = opts.dir === undefined || !fs.existsSync(opts.dir);
   const dir = path.resolve(opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'galley-lab-')));
   fs.mkdirSync(dir, { recursive: true });
@@ -220,6 +227,8 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
     const endpoints = members.map((m) => m.clientUrl);
 
     mark('etcd started');
+    // Alertmanager starts in a few hundred ms, while everything else comes up.
+    const am = o.alertmanager ? await startAlertmanager(dir) : undefined;
 
     // The simulators start now (node's startup overlaps everything else) and read conftool once
     // DIR/lb/seeded exists, so that their first view is the seed.
@@ -250,6 +259,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
     await Promise.all([
       ...hosts.filter((h) => !h.noSshd).map((h) => waitHostUp(h, bastionPidOf(dir), 20000)),
       ...loadBalancers.map((lb) => waitFor(`PyBal simulator ${lb.name} at ${lb.url}`, async () => ((await simReady(lb.url)) ? true : undefined), { timeoutMs: 20000 })),
+      ...(am ? [waitAlertmanager(am.url)] : []),
     ]);
 
     mark('every sshd and simulator answers');
@@ -271,6 +281,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
       extraHosts: hosts.filter((h) => !fleetNames.has(h.name)).map(toLabHost),
       namespace: o.namespace,
       pybalMode: o.pybalMode,
+      ...(am ? { alertmanager: { url: am.url } } : {}),
     };
     const file: LabFile = { ...info, lab: { version: 1, options: o, token, etcdMembers: members, plan, hosts, lbPorts } };
     fs.writeFileSync(
@@ -480,7 +491,7 @@ export async function stopDir(dir: string): Promise<void> {
  * One /proc scan for processes of this lab, recorded or not, by what only the lab starts: a host
  * supervisor (`/bin/sh DIR/hosts/<fqdn>/supervise.sh`, also while still unshare/nsenter), a PyBal
  * simulator or the lifecycle endpoint (node with DIR/lb/<lb>/sim.json or DIR/lifecycle/server.json),
- * an etcd whose data dir is in the lab's tmpfs dir. Never a process that merely mentions DIR.
+ * an etcd whose data dir is in the lab's tmpfs dir, an Alertmanager whose storage is DIR/alertmanager/data. Never a process that merely mentions DIR.
  */
 function strayProcesses(dir: string, s: LabState): { hosts: number[]; others: number[] } {
   const hosts: number[] = [];
@@ -501,6 +512,7 @@ function strayProcesses(dir: string, s: LabState): { hosts: number[]; others: nu
     if (sh >= 0 && argv[sh + 1]?.startsWith(hostsDir) && argv[sh + 1]!.endsWith('/supervise.sh')) hosts.push(Number(entry));
     else if (path.basename(argv[0] ?? '').startsWith('node') && ((last.startsWith(lbDir) && last.endsWith('/sim.json')) || last === lifecycleServer)) others.push(Number(entry));
     else if (path.basename(argv[0] ?? '') === 'etcd' && argv[argv.indexOf('--data-dir') + 1]?.startsWith(`${s.shmDir}/`)) others.push(Number(entry));
+    else if (path.basename(argv[0] ?? '') === 'prometheus-alertmanager' && argv.includes(`--storage.path=${path.join(dir, 'alertmanager', 'data')}`)) others.push(Number(entry));
   }
   return { hosts: hosts.filter(isAlive), others: others.filter(isAlive) };
 }
@@ -519,7 +531,7 @@ export type FailMode = 'restart' | 'hang' | 'down';
 export type LbAction = 'down' | 'up' | 'error' | 'garbage' | 'lag' | 'restart';
 
 export interface StatusLine {
-  component: 'etcd' | 'host' | 'pybal';
+  component: 'etcd' | 'host' | 'pybal' | 'alertmanager';
   name: string;
   ok: boolean;
   detail: string;
@@ -574,6 +586,43 @@ export class Lab {
     } else {
       for (const lb of this.info.loadBalancers) this.#writeFaults(lb.name, {});
     }
+    // Alertmanager: every silence still active is expired (alerts cannot be deleted; they end at their endsAt).
+    if (this.info.alertmanager && (await alertmanagerReady(this.info.alertmanager.url))) {
+      const url = this.info.alertmanager.url;
+      for (const x of await listSilences(url)) if (x.status.state !== 'expired') await expireSilence(url, x.id);
+    }
+  }
+
+  // ---- Alertmanager ----
+
+  #alertmanagerUrl(): string {
+    if (!this.info.alertmanager) throw new LabNoAlertmanagerError();
+    return this.info.alertmanager.url;
+  }
+
+  /**
+   * Fire an alert for a host's service (labels `alertname=LabServiceDown`, `instance=<fqdn>`,
+   * `service`, `severity=critical`), firing for `forMs` (default 10 min). Resolves once
+   * Alertmanager lists it. Unknown host or service: ERR_LAB_UNKNOWN_NAME, nothing posted.
+   */
+  async alert(host: string, service: string, forMs?: number): Promise<LabAlert> {
+    const url = this.#alertmanagerUrl();
+    const h = this.info.hosts.find((x) => x.name === host);
+    if (!h) throw new LabUnknownError('host', host, this.info.hosts.map((x) => x.name));
+    if (!h.services.includes(service)) throw new LabUnknownError(`service of ${host}`, service, h.services);
+    const a = serviceAlert(host, service, forMs);
+    await postAlert(url, a);
+    return waitFor(`Alertmanager to list the alert for ${service} on ${host}`, async () => (await listAlerts(url)).find((x) => x.labels.instance === host && x.labels.service === service && x.labels.alertname === a.labels.alertname), { timeoutMs: 5000, intervalMs: 25 });
+  }
+
+  /** Alertmanager's alerts now (GET /api/v2/alerts: state active|suppressed, silencedBy). */
+  async alerts(): Promise<LabAlert[]> {
+    return listAlerts(this.#alertmanagerUrl());
+  }
+
+  /** Alertmanager's silences now (GET /api/v2/silences, expired ones included). */
+  async silences(): Promise<LabSilence[]> {
+    return listSilences(this.#alertmanagerUrl());
   }
 
   /** Restart one simulator's PyBal state with these faults besides; resolves once it has re-read conftool. */
@@ -865,6 +914,16 @@ export class Lab {
       const ok = await simReady(lb.url);
       const faults = Object.keys(f).length > 0 ? ` faults=${JSON.stringify(f)}` : '';
       out.push({ component: 'pybal', name: lb.name, ok: ok || f.down === true || f.error === true, detail: `${lb.url} mode=${this.info.pybalMode} ${ok ? 'answering' : 'not answering'}${faults}` });
+    }
+    if (this.info.alertmanager) {
+      const { url } = this.info.alertmanager;
+      const ok = await alertmanagerReady(url);
+      let detail = `${url} ${ok ? 'ready' : 'NOT answering'}`;
+      if (ok) {
+        const [alerts, silences] = await Promise.all([listAlerts(url), listSilences(url)]).catch(() => [[], []] as [LabAlert[], LabSilence[]]);
+        detail += ` alerts=${alerts.length} (${alerts.filter((a) => a.status.state === 'suppressed').length} silenced) silences=${silences.filter((x) => x.status.state === 'active').length} active`;
+      }
+      out.push({ component: 'alertmanager', name: 'alertmanager', ok, detail });
     }
     return out.sort((a, b) => a.component.localeCompare(b.component) || a.name.localeCompare(b.name));
   }

@@ -6,7 +6,7 @@ import path from 'node:path';
  * *as it is created*, so that `down` can clean up after a partial or crashed `up`.
  */
 export interface TrackedProcess {
-  kind: 'etcd' | 'host' | 'pybal' | 'lifecycle';
+  kind: 'etcd' | 'host' | 'pybal' | 'lifecycle' | 'alertmanager';
   name: string;
   pid: number;
   /** For hosts: the mount namespace (`mnt:[…]`) every process of that host lives in. */

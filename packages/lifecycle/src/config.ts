@@ -58,9 +58,31 @@ export const inventorySchema = z.discriminatedUnion('type', [
   pluginSchema,
 ]);
 
+/** A label name as Prometheus/Alertmanager accept it. */
+const labelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a label name ([a-zA-Z_][a-zA-Z0-9_]*)');
+
 export const monitoringSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('none') }).strict(),
   z.object({ type: z.literal('http'), url: z.string().regex(/^https?:\/\//), token: z.string().optional() }).strict(),
+  z
+    .object({
+      type: z.literal('alertmanager'),
+      /** Base URL (the API v2 is under /api/v2). */
+      url: z.string().regex(/^https?:\/\//, 'must be an http:// or https:// URL'),
+      /** Sent as `Authorization: Bearer …` (redacted everywhere). */
+      token: z.string().optional(),
+      /** Extra request headers, e.g. an auth proxy's; every value is a secret (redacted everywhere). */
+      headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name'), z.string()).optional(),
+      /** The alert label naming the host (default `instance`; matched as FQDN or FQDN:port). */
+      hostLabel: labelName.optional(),
+      /** The alert label naming the service (default `service`). */
+      serviceLabel: labelName.optional(),
+      /** Per request (default 10 s). */
+      timeoutMs: durationMs(10 * 60_000).optional(),
+      /** How long a host a rolling run leaves out of traffic after a failure keeps its silence (default 2 h). */
+      keepFailedForMs: durationMs(30 * DAY).optional(),
+    })
+    .strict(),
   pluginSchema,
 ]);
 

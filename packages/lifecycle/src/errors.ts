@@ -1,4 +1,4 @@
-import { GalleyError, type GalleyErrorOptions } from '@galley/errors';
+import { GalleyError, isGalleyError, type GalleyErrorOptions } from '@galley/errors';
 
 /** A provisioner command or call failed (reinstall, power, host key). */
 export class ProvisionerError extends GalleyError {
@@ -32,11 +32,32 @@ export class InventoryError extends GalleyError {
   }
 }
 
+/** The monitoring clients' codes (never reused). */
+export const MonitoringErrorCode = {
+  /** The http webhook (or a plugin) refused or could not be reached. */
+  BACKEND: 'ERR_MONITORING_BACKEND',
+  /** Alertmanager could not be reached, refused a request, or answered something that is not its API. */
+  ALERTMANAGER: 'ERR_MONITORING_ALERTMANAGER',
+} as const;
+const MONITORING_CODES: ReadonlySet<string> = new Set(Object.values(MonitoringErrorCode));
+
 /** The monitoring endpoint refused or could not be reached. */
 export class MonitoringError extends GalleyError {
-  constructor(message: string, opts: GalleyErrorOptions = {}) {
-    super('ERR_MONITORING_BACKEND', message, { hint: 'check the monitoring: section of the config and that the endpoint is up', ...opts });
+  constructor(message: string, opts: GalleyErrorOptions = {}, code: string = MonitoringErrorCode.BACKEND) {
+    super(code, message, { hint: 'check the monitoring: section of the config and that the endpoint is up', ...opts });
   }
+}
+
+/** Alertmanager (`monitoring: {type: alertmanager}`) could not be reached, refused, or answered garbage. */
+export class AlertmanagerError extends MonitoringError {
+  constructor(message: string, opts: GalleyErrorOptions = {}) {
+    super(message, { hint: 'check monitoring.url (and its token/headers) and that Alertmanager answers: curl URL/api/v2/status', ...opts }, MonitoringErrorCode.ALERTMANAGER);
+  }
+}
+
+/** Any monitoring client's error (webhook, Alertmanager); compared by code, as isGalleyError is. */
+export function isMonitoringError(err: unknown): err is MonitoringError {
+  return isGalleyError(err) && MONITORING_CODES.has(err.code);
 }
 
 /** A `type: plugin` module could not be loaded, or its factory failed. */

@@ -1,3 +1,4 @@
+import { AlertmanagerMonitoring } from './alertmanager.js';
 import { CommandProvisioner, type SshRunner } from './command.js';
 import { FileInventory } from './file-inventory.js';
 import { HttpInventory, HttpMonitoring } from './http.js';
@@ -43,6 +44,7 @@ export function fromConfig(cfg: LifecycleSections, hooks: LifecycleHooks = {}, d
   const m = cfg.monitoring;
   if (m?.type === 'none') out.monitoring = new NoneMonitoring(hooks);
   else if (m?.type === 'http') out.monitoring = new HttpMonitoring({ url: m.url, token: m.token }, hooks);
+  else if (m?.type === 'alertmanager') out.monitoring = new AlertmanagerMonitoring(m, hooks);
   else if (m?.type === 'plugin') out.monitoring = PluginMonitoring.load(m, hooks);
   return out;
 }

@@ -14,11 +14,14 @@ import { HOST_STATUSES, type DowntimeOptions, type HostStatus, type Inventory, t
 export interface HttpEndpointConfig {
   url: string;
   token?: string | undefined;
+  /** Extra request headers (an auth header a proxy wants); their values are secrets. */
+  headers?: Record<string, string> | undefined;
   /** Per request (default 10 s). */
   timeoutMs?: number | undefined;
 }
 
-interface Conn {
+/** One endpoint's connection settings (shared by a client and its `with()` views). */
+export interface Conn {
   /** Our own agent (bounded connections and timeouts, closed with the client), made at the first request. */
   agent: Agent | undefined;
   base: string;
@@ -26,10 +29,11 @@ interface Conn {
   timeoutMs: number;
 }
 
-function connect(cfg: HttpEndpointConfig): Conn {
+export function connect(cfg: HttpEndpointConfig): Conn {
   const timeoutMs = cfg.timeoutMs ?? 10_000;
   const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/json' };
   if (cfg.token) headers.authorization = `Bearer ${cfg.token}`;
+  for (const [k, v] of Object.entries(cfg.headers ?? {})) headers[k.toLowerCase()] = v;
   return {
     agent: undefined,
     base: cfg.url.replace(/\/+$/, ''),
@@ -38,7 +42,8 @@ function connect(cfg: HttpEndpointConfig): Conn {
   };
 }
 
-async function call(c: Conn, method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+/** One request with the endpoint's headers and timeouts: the status and the body (JSON when it parses). */
+export async function call(c: Conn, method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   const u = await loadUndici();
   // not undici's global agent: ours is bounded and closed with the client
   c.agent ??= new u.Agent({ connections: 4, connectTimeout: c.timeoutMs, headersTimeout: c.timeoutMs, bodyTimeout: c.timeoutMs });

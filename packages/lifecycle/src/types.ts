@@ -74,12 +74,41 @@ export interface Inventory extends Bindable<Inventory> {
 export interface DowntimeOptions {
   durationMs: number;
   reason: string;
+  /** Only these services' alerts (Alertmanager: a service matcher); absent: every alert of the host. */
+  services?: readonly string[] | undefined;
+  /** Who asks (Alertmanager's `createdBy`); absent: the OS user galley runs as. */
+  createdBy?: string | undefined;
+  /** The galley run that asks, recorded with the reason (Alertmanager's `comment`). */
+  runId?: string | undefined;
+}
+
+/** A downtime as the monitoring system holds it now (read back). */
+export interface DowntimeState {
+  id: string;
+  /** Alertmanager's silence states. */
+  state: 'active' | 'pending' | 'expired';
+  /** ISO time it ends (or ended). */
+  endsAt: string;
 }
 
 export interface Monitoring extends Bindable<Monitoring> {
+  /**
+   * True when this client silences each host a rolling sre.lb.* run takes out (per host and service,
+   * with an end it can move: `alertmanager`). Absent/false: only the sre.hosts cookbooks use it.
+   */
+  readonly silencesTakeOuts?: boolean;
+  /** With silencesTakeOuts: how long a host left out of traffic after a failure keeps its silence. */
+  readonly keepFailedForMs?: number;
   /** Silence alerts for the host; returns the downtime id to remove it with. */
   downtime(host: string, opts: DowntimeOptions): Promise<string>;
   removeDowntime(id: string): Promise<void>;
+  /** Optional: the endpoint answers (a read; also in dry-run). Rejects with the client's named error. */
+  check?(): Promise<void>;
+  /**
+   * Optional: the downtime ends `durationMs` from now instead (a host left out after a failure keeps
+   * its silence); `reason` is added to its comment. Returns it as read back (its id may change).
+   */
+  extendDowntime?(id: string, opts: { durationMs: number; reason: string }): Promise<DowntimeState>;
 }
 
 /** The config's `hosts:` section as the sre.hosts cookbooks receive it. */

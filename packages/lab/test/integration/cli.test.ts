@@ -76,9 +76,10 @@ describe('galley-lab CLI verbs (dist/bin.js, own lab)', () => {
     for (const m of ['etcd1', 'etcd2', 'etcd3']) expect(statusLine(st, m)).toMatch(/^\s+ok\s+etcd\s.*healthy/);
     for (const h of lab.info.hosts) expect(statusLine(st, h.name)).toMatch(new RegExp(`^\\s+ok\\s+host\\s.*sshd up nginx=active php-fpm=active`));
     expect(statusLine(st, lb.name)).toMatch(/^\s+ok\s+pybal\s.*answering$/);
+    expect(statusLine(st, 'alertmanager')).toMatch(new RegExp(`^\\s+ok\\s+alertmanager\\s.*${lab.info.alertmanager!.url.replace(/[.]/g, '\\.')} ready alerts=\\d+`));
     const json = JSON.parse((await cli('status', '--json')).stdout) as { component: string; name: string; ok: boolean }[];
     expect(json.map((s) => `${s.component}:${s.name}:${s.ok}`).sort()).toEqual(
-      [...['etcd1', 'etcd2', 'etcd3'].map((m) => `etcd:${m}:true`), ...lab.info.hosts.map((h) => `host:${h.name}:true`), `pybal:${lb.name}:true`].sort(),
+      [...['etcd1', 'etcd2', 'etcd3'].map((m) => `etcd:${m}:true`), ...lab.info.hosts.map((h) => `host:${h.name}:true`), `pybal:${lb.name}:true`, 'alertmanager:alertmanager:true'].sort(),
     );
   });
 
@@ -163,6 +164,39 @@ describe('galley-lab CLI verbs (dist/bin.js, own lab)', () => {
     expect(await cli('etcd', 'start', m2!.name)).toMatchObject({ code: 0 });
     expect(await etcdHealth(m2!.clientUrl)).toBe(true);
     expect((await cli('status')).code).toBe(0);
+  });
+
+  it('alert HOST SERVICE: a real alert in the lab\'s Alertmanager, with the labels silences match on; a silence suppresses it', async () => {
+    const am = lab.info.alertmanager!.url;
+    expect(am).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const fired = await cli('alert', OTHER, 'php-fpm', '--for', '30s');
+    expect(fired).toMatchObject({ code: 0, stdout: `${OTHER}: alert LabServiceDown for php-fpm fired: active\n` });
+    const seen = (await lab.alerts()).find((a) => a.labels.instance === OTHER && a.labels.service === 'php-fpm')!;
+    expect(seen.labels).toMatchObject({ alertname: 'LabServiceDown', severity: 'critical' });
+    expect(Date.parse(seen.endsAt) - Date.now()).toBeLessThanOrEqual(30_000);
+    // a silence as galley's Alertmanager client creates one: the host (FQDN or FQDN:port) and the service
+    const r = await fetch(`${am}/api/v2/silences`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ matchers: [{ name: 'instance', value: `${OTHER.replace(/\./g, '\\.')}(:[0-9]+)?`, isRegex: true, isEqual: true }, { name: 'service', value: 'php-fpm', isRegex: true, isEqual: true }], startsAt: new Date().toISOString(), endsAt: new Date(Date.now() + 60_000).toISOString(), createdBy: 'test', comment: 'cli test' }),
+    });
+    const { silenceID } = (await r.json()) as { silenceID: string };
+    const again = await cli('alert', OTHER, 'php-fpm', '--json');
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ status: { state: 'suppressed', silencedBy: [silenceID] } });
+    expect((await cli('alert', OTHER, 'nginx')).stdout).toContain('fired: active'); // another service: not silenced
+    expect(statusLine(await cli('status'), 'alertmanager')).toMatch(/alerts=2 \(1 silenced\) silences=1 active/);
+    // reset expires every silence it finds active
+    await lab.reset();
+    expect((await lab.silences()).filter((x) => x.status.state === 'active')).toEqual([]);
+    expect((await cli('alert', OTHER, 'php-fpm', '--json', '--for', '1s')).stdout).toContain('"state": "active"');
+    for (const args of [['alert', 'nope.eqiad.wmnet', 'nginx'], ['alert', OTHER, 'mysql']]) {
+      const bad = await cli(...args);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain('ERR_LAB_UNKNOWN_NAME');
+      expect(bad.stderr).toContain(args[1] === OTHER ? 'mysql' : 'nope.eqiad.wmnet');
+    }
+    expect((await cli('alert', OTHER, 'nginx', '--for', 'soon')).code).toBe(2);
   });
 
   it('unknown names exit 1 naming them (ERR_LAB_UNKNOWN_NAME); bad arguments exit 2', async () => {

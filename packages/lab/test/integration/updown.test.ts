@@ -78,15 +78,17 @@ describe('lab up/down', () => {
       const up = await run(process.execPath, [bin, 'up', '--dir', dir, '--hosts', '2', '--lbs', '1', '--no-bastion'], { env: { ...process.env, NODE_OPTIONS: '' } });
       expect(up.stdout).toContain(`galley lab up in`);
       const s = readState(dir)!;
+      expect(s.processes.filter((p) => p.kind === 'alertmanager')).toHaveLength(1);
       const status = await run(process.execPath, [bin, 'status', '--dir', dir], { env: { ...process.env, NODE_OPTIONS: '' } });
+      expect(status.stdout).toMatch(/ok {3}alertmanager .* ready/);
       expect(status.stdout).toMatch(/ok {3}etcd/);
       expect(status.stdout).not.toContain('FAIL');
       // A crash between `up` and `down` loses lab.json; state.json is enough to clean up.
       fs.rmSync(path.join(dir, 'lab.json'));
       // And an `up` killed between starting a process and recording it leaves it out of
       // state.json: `down` finds those by the lab files they run (a host's supervisor, the
-      // simulator's sim.json, etcd's data dir in the lab's tmpfs).
-      writeState({ ...s, processes: s.processes.filter((p) => p.kind !== 'pybal' && p.kind !== 'etcd' && p.name !== s.processes.find((q) => q.kind === 'host')!.name) });
+      // simulator's sim.json, etcd's data dir in the lab's tmpfs, Alertmanager's storage in DIR).
+      writeState({ ...s, processes: s.processes.filter((p) => p.kind !== 'pybal' && p.kind !== 'etcd' && p.kind !== 'alertmanager' && p.name !== s.processes.find((q) => q.kind === 'host')!.name) });
       const down = await run(process.execPath, [bin, 'down', '--dir', dir], { env: { ...process.env, NODE_OPTIONS: '' } });
       expect(down.stdout).toContain('stopped');
       expect(traces(dir, s)).toEqual([]);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { FileInventory, HttpInventory, HttpMonitoring, PluginProvisioner, fromConfig, loadFromConfig, type Provisioner } from '@galley/lifecycle';
+import { AlertmanagerMonitoring, FileInventory, HttpInventory, HttpMonitoring, PluginProvisioner, fromConfig, loadFromConfig, type Provisioner } from '@galley/lifecycle';
 import { inventoryContract, monitoringContract, provisionerContract } from '@galley/lifecycle/testing';
 import { parseConfig } from '@galley/config';
 import { LabLifecycle, labProvisionerModule } from '@galley/lab';
@@ -193,6 +193,36 @@ monitoringContract('http (the lab\'s endpoint)', () => ({
   make: async ({ dryRun }) => new HttpMonitoring({ url: lc().monitoringUrl }, { dryRun }),
   activeDowntimes: async (host) => lc().downtimes().filter((d) => d.host === host && !d.removed).map((d) => d.id),
 }));
+
+monitoringContract('alertmanager (the lab\'s real Alertmanager)', () => ({
+  make: async ({ dryRun }) => new AlertmanagerMonitoring({ url: p.lab.info.alertmanager!.url }, { dryRun }),
+  activeDowntimes: async (host) => (await p.lab.silences()).filter((x) => x.status.state === 'active' && x.matchers.some((m) => m.name === 'instance' && new RegExp(`^(?:${m.value})$`).test(host))).map((x) => x.id),
+}));
+
+describe('the alertmanager client against the lab\'s real Alertmanager', () => {
+  it('a host\'s silence suppresses a real alert for its service (silencedBy), not another service\'s or host\'s; extended in place; expired: the alert fires again', async () => {
+    const [h, other] = [p.lab.info.hosts[0]!.name, p.lab.info.hosts[1]!.name];
+    const am = new AlertmanagerMonitoring({ url: p.lab.info.alertmanager!.url });
+    try {
+      await am.check();
+      const id = await am.downtime(h, { durationMs: 120_000, reason: 'lifecycle lab test', services: ['nginx'], createdBy: 'tester', runId: 'run-x' });
+      const sil = (await p.lab.silences()).find((x) => x.id === id)!;
+      expect(sil).toMatchObject({ status: { state: 'active' }, createdBy: 'tester', comment: 'lifecycle lab test (galley run run-x)' });
+      expect((await p.lab.alert(h, 'nginx', 60_000)).status).toEqual({ state: 'suppressed', silencedBy: [id], inhibitedBy: [] });
+      expect((await p.lab.alert(h, 'php-fpm', 60_000)).status.state).toBe('active');
+      expect((await p.lab.alert(other, 'nginx', 60_000)).status.state).toBe('active');
+      const kept = await am.extendDowntime(id, { durationMs: 3_600_000, reason: 'kept' });
+      expect(kept.id).toBe(id);
+      expect(Date.parse(kept.endsAt)).toBeGreaterThan(Date.now() + 3_500_000);
+      expect((await p.lab.silences()).find((x) => x.id === id)).toMatchObject({ endsAt: kept.endsAt, comment: 'lifecycle lab test (galley run run-x); kept' });
+      await am.removeDowntime(id);
+      expect((await p.lab.silences()).find((x) => x.id === id)?.status.state).toBe('expired');
+      expect((await p.lab.alert(h, 'nginx', 1000)).status.state).toBe('active');
+    } finally {
+      await am.close();
+    }
+  });
+});
 
 describe('the lab\'s lifecycle support', () => {
   it('the generated config selects the lab provisioner, the file inventory and the http monitoring', async () => {
