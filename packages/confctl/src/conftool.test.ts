@@ -82,37 +82,6 @@ describe('Conftool reads and writes (in-memory store)', () => {
     expect(JSON.parse((await mem.get(key))!.value)).toEqual({ pooled: 'yes', weight: 13 });
   });
 
-  it('changeAndRestore restores what an update changed before it failed part way', async () => {
-    const mem = seeded();
-    const seen: string[] = [];
-    const ct = new Conftool(mem, {
-      onChange: (c) => seen.push(`${c.tags.name} ${String(c.from)}=>${String(c.to)}`),
-      fence: (tags) => (tags.name === 'mw1003' ? [{ key: '/nonexistent-lock', target: 'Create', op: '>', value: 0 }] : []),
-    });
-    let ran = false;
-    await expect(
-      ct.changeAndRestore({ cluster: 'appserver' }, { pooled: 'no' }, async () => {
-        ran = true;
-      }),
-    ).rejects.toMatchObject({ code: 'ERR_CONFCTL_FENCED' });
-    expect(ran).toBe(false);
-    // mw1001 and mw1002 really were depooled (mw1003's fence failed), then put back.
-    expect(seen.sort()).toEqual(['mw1001 no=>yes', 'mw1001 yes=>no', 'mw1002 no=>yes', 'mw1002 yes=>no']);
-    expect((await ct.select({})).map((n) => `${n.tags.name}=${n.pooled}`)).toEqual(['mw1001=yes', 'mw1002=yes', 'mw1003=yes']);
-  });
-
-  it('setAndVerify reports a value changed right after our write', async () => {
-    const mem = seeded();
-    const key = '/conftool/v1/pools/eqiad/appserver/nginx/mw1001';
-    // onChange runs right after our txn: a synchronous raw put there races the read-back.
-    const ct = new Conftool(mem, { onChange: () => void mem.put(key, JSON.stringify({ pooled: 'yes', weight: 1 })) });
-    await expect(ct.setAndVerify({ name: 'mw1001' }, { weight: 30 })).rejects.toMatchObject({
-      code: 'ERR_CONFCTL_VERIFY_FAILED',
-      message: expect.stringContaining(`${key} has weight=1, expecting 30`),
-    });
-    const quiet = new Conftool(mem);
-    expect(await quiet.setAndVerify([(await quiet.select({ name: 'mw1002' }))[0]!], { weight: 30 })).toHaveLength(1);
-  });
 });
 
 describe('a write txn that gets no answer (in-memory store)', () => {
@@ -142,7 +111,7 @@ describe('a write txn that gets no answer (in-memory store)', () => {
   };
   const stored = async (mem: MemoryKv): Promise<unknown> => JSON.parse((await mem.get(key))!.value);
 
-  it('update() records a change whose txn committed but whose reply was lost, and changeAndRestore restores it', async () => {
+  it('update() records a change whose txn committed but whose reply was lost, also when EtcdKv wraps the loss as ERR_ETCD_UNAVAILABLE', async () => {
     const mem = seeded();
     const { kv } = losing(mem, 1, 'commit');
     const logs: string[] = [];
@@ -151,27 +120,13 @@ describe('a write txn that gets no answer (in-memory store)', () => {
     expect(changes).toEqual([{ key, tags: { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001' }, field: 'pooled', from: 'yes', to: 'no', ambiguous: true }]);
     expect(logs.join('\n')).toContain('etcd did not answer our write, but the object now holds exactly what we wrote');
 
-    // The same lost reply inside changeAndRestore (also wrapped by EtcdKv as ERR_ETCD_UNAVAILABLE):
-    // the change is handed to fn and put back afterwards.
+    // The same lost reply as EtcdKv reports it (ERR_ETCD_UNAVAILABLE around the gRPC error).
     const mem2 = seeded();
-    const { kv: kv2 } = losing(mem2, 1, 'commit', () => new EtcdUnavailableError(['http://etcd:2379'], new GRPCUnavailableError('14 UNAVAILABLE: Connection dropped')));
-    let inside: unknown;
-    const seen = await new Conftool(kv2).changeAndRestore({ name: 'mw1001' }, { pooled: 'no' }, async (applied) => {
-      inside = await stored(mem2);
-      return applied;
-    });
-    expect(inside).toEqual({ pooled: 'no', weight: 10 });
+    const { kv: kv2, txns } = losing(mem2, 1, 'commit', () => new EtcdUnavailableError(['http://etcd:2379'], new GRPCUnavailableError('14 UNAVAILABLE: Connection dropped')));
+    const seen = await new Conftool(kv2, { log: () => undefined }).update({ name: 'mw1001' }, { pooled: 'no' });
     expect(seen).toMatchObject([{ key, field: 'pooled', from: 'yes', to: 'no', ambiguous: true }]);
-    expect(await stored(mem2)).toEqual({ pooled: 'yes', weight: 10 });
-  });
-
-  it('restore() (lb depools and repools through it) counts a lost-reply write as restored, not as a conflict', async () => {
-    const mem = seeded();
-    const { kv } = losing(mem, 1, 'commit');
-    const tags = { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001' };
-    const restored = await new Conftool(kv).restore([{ key, tags, field: 'pooled', from: 'no', to: 'yes' }]);
-    expect(restored).toEqual([{ key, tags, field: 'pooled', from: 'yes', to: 'no', ambiguous: true }]);
-    expect(await stored(mem)).toEqual({ pooled: 'no', weight: 10 });
+    expect(txns).toEqual([key]);
+    expect(await stored(mem2)).toEqual({ pooled: 'no', weight: 10 });
   });
 
   it('writes again when the unanswered txn left the object untouched; one that applies later still counts as ours', async () => {
@@ -255,18 +210,6 @@ describe('a conflict retry that re-reads an invalid value', () => {
     expect(after.find((o) => o.key === broken)!.value).toBe('not json');
   });
 
-  it('restore leaves an object someone set to an invalid value alone and reports it', async () => {
-    const mem = new MemoryKv();
-    const key = '/conftool/v1/pools/eqiad/appserver/nginx/mw1001';
-    mem.put(key, JSON.stringify({ pooled: 'no', weight: 10 }));
-    mem.beforeTxn = () => void mem.put(key, 'not json');
-    const tags = { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001' };
-    await expect(new Conftool(mem).restore([{ key, tags, field: 'pooled', from: 'yes', to: 'no' }])).rejects.toMatchObject({
-      code: 'ERR_CONFCTL_RESTORE_CONFLICT',
-      message: expect.stringContaining('pooled is (invalid value not json)'),
-    });
-    expect((await mem.get(key))!.value).toBe('not json');
-  });
 });
 
 describe('transition (in-memory store)', () => {

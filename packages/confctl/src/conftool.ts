@@ -1,7 +1,6 @@
 import type { Etcd3 } from 'etcd3';
-import { GalleyError } from '@galley/errors';
 import { EtcdKv, isAmbiguousWriteError, isKvStore, type KvEntry, type KvStore, type KvTxnResult } from '@galley/etcd';
-import { ConflictError, FencedError, InvalidValueError, NoMatchError, RestoreConflictError, VerifyError, WriteUnknownError } from './errors.js';
+import { ConflictError, FencedError, InvalidValueError, NoMatchError, WriteUnknownError } from './errors.js';
 import type { FleetDescription } from './fleet.js';
 import { pool } from './pool.js';
 import { compileSelector, literalPath, type Matcher } from './selector.js';
@@ -38,8 +37,6 @@ interface Shared {
   maxRetries: number;
   concurrency: number;
   ownersPrefix: string;
-  /** One list for a Conftool and all its views: everything any dry-run view would have written. */
-  intended: Change[];
 }
 
 /**
@@ -55,14 +52,14 @@ export class Conftool {
     const kv = isKvStore(etcd) ? etcd : new EtcdKv(etcd);
     const namespace = (opts.namespace ?? '/conftool').replace(/\/+$/, '');
     const ownersPrefix = (opts.ownersPrefix ?? `/galley/owners${namespace}`).replace(/\/+$/, '');
-    this.shared = { kv, namespace, maxRetries: opts.maxRetries ?? 3, concurrency: opts.concurrency ?? 16, ownersPrefix, intended: [] };
+    this.shared = { kv, namespace, maxRetries: opts.maxRetries ?? 3, concurrency: opts.concurrency ?? 16, ownersPrefix };
     this.view = { dryRun: opts.dryRun ?? false, log: opts.log ?? (() => undefined) };
     if (opts.fence) this.view.fence = opts.fence;
     if (opts.beforeWrite) this.view.beforeWrite = opts.beforeWrite;
     if (opts.onChange) this.view.onChange = opts.onChange;
   }
 
-  /** A cheap view sharing the connection and the intended-changes list, with other hooks. */
+  /** A cheap view sharing the connection, with other hooks. */
   with(opts: ViewOptions): Conftool {
     const v = Object.create(Conftool.prototype) as Conftool;
     (v as unknown as { shared: Shared }).shared = this.shared;
@@ -76,11 +73,6 @@ export class Conftool {
 
   get namespace(): string {
     return this.shared.namespace || '/';
-  }
-
-  /** Everything a dry-run would have written, in order (shared by all views). */
-  get intendedChanges(): Change[] {
-    return this.shared.intended;
   }
 
   get kv(): KvStore {
@@ -208,103 +200,6 @@ export class Conftool {
   /** Set fields on the target objects. Returns the changes performed (or, in dry-run, intended). */
   async update(target: Target, changes: FieldChanges): Promise<Change[]> {
     return this.updateInto(target, changes, []);
-  }
-
-  /** update(), then read every target object back and check the fields. */
-  async setAndVerify(target: Target, changes: FieldChanges): Promise<Change[]> {
-    const done = await this.update(target, changes);
-    if (this.dryRun) return done;
-    // A selection is re-read with one range read; explicit objects one by one.
-    const nodes: ConftoolNode[] = [];
-    if (!Array.isArray(target)) nodes.push(...(await this.select(target)));
-    else {
-      for (const n of target) {
-        const e = await this.shared.kv.get(n.key);
-        if (e === undefined) throw new VerifyError(n.key, 'existence', 'deleted', 'present');
-        nodes.push(nodeFromEntry(n.key, n.tags, e.value, e.modRevision));
-      }
-    }
-    for (const node of nodes) {
-      const key = node.key;
-      for (const f of Object.keys(changes) as (keyof NodeValues)[]) {
-        if (changes[f] !== undefined && node[f] !== changes[f]) throw new VerifyError(key, f, node[f], changes[f]);
-      }
-    }
-    return done;
-  }
-
-  /**
-   * Apply `changes`, run fn, then put back exactly what was changed — also when fn (or the update
-   * itself, part way) throws. The restore is fenced and compare-and-set: an object someone else
-   * changed meanwhile is left alone and reported (RestoreConflictError).
-   */
-  async changeAndRestore<T>(target: Target, changes: FieldChanges, fn: (changed: Change[]) => Promise<T>): Promise<T> {
-    const applied: Change[] = [];
-    let result: T;
-    try {
-      await this.updateInto(target, changes, applied);
-      result = await fn([...applied]);
-    } catch (err) {
-      if (applied.length > 0) {
-        try {
-          await this.restore(applied);
-        } catch (restoreErr) {
-          this.view.log(`restore after failure failed: ${(restoreErr as Error).message}`);
-          if (restoreErr instanceof GalleyError && restoreErr.cause === undefined) {
-            (restoreErr as { cause?: unknown }).cause = err;
-          }
-          throw restoreErr;
-        }
-      }
-      throw err;
-    }
-    await this.restore(applied);
-    return result;
-  }
-
-  /**
-   * Put back the `from` values of these changes, only where the current value is still `to`.
-   * Returns the restoring changes performed. Throws RestoreConflictError (after restoring all it
-   * could) if some objects were changed by someone else.
-   */
-  async restore(changes: Change[]): Promise<Change[]> {
-    const byKey = new Map<string, Change[]>();
-    for (const c of changes) byKey.set(c.key, [...(byKey.get(c.key) ?? []), c]);
-    const restored: Change[] = [];
-    const skipped: { change: Change; current: unknown }[] = [];
-    if (this.dryRun) {
-      for (const cs of byKey.values()) for (const c of cs) this.record({ key: c.key, tags: c.tags, field: c.field, from: c.to, to: c.from }, restored);
-      return restored;
-    }
-    const plans: { node: ConftoolNode; want: FieldChanges; changes: Change[] }[] = [];
-    for (const [key, cs] of byKey) {
-      const e = await this.shared.kv.get(key);
-      const first = cs[0]!;
-      if (e === undefined) {
-        for (const c of cs) skipped.push({ change: c, current: 'deleted' });
-        continue;
-      }
-      const node = nodeFromEntry(key, first.tags, e.value, e.modRevision);
-      const want: FieldChanges = {};
-      const ok: Change[] = [];
-      for (const c of cs) {
-        if (node[c.field] === c.to) {
-          (want as Record<string, unknown>)[c.field] = c.from;
-          ok.push(c);
-        } else skipped.push({ change: c, current: node[c.field] });
-      }
-      // `from` comes from the caller: never write back something the schema rejects.
-      if (ok.length > 0) plans.push({ node, want: validateChanges(key, want), changes: ok });
-    }
-    if (plans.length > 0) await this.view.beforeWrite?.(plans.map((p) => p.node));
-    for (const p of plans) {
-      // Retry conflicts only while our value is still in place: never clobber a newer one.
-      const gaveUp = await this.writeNode(p.node, p.want, restored, (cur) => p.changes.every((c) => cur[c.field] === c.to));
-      if (gaveUp) for (const c of p.changes) skipped.push({ change: c, current: gaveUp[c.field] });
-    }
-    for (const s of skipped) this.view.log(`not restoring ${s.change.key} ${s.change.field}: it is ${String(s.current)} now, we had set ${String(s.change.to)}`);
-    if (skipped.length > 0) throw new RestoreConflictError(restored, skipped);
-    return restored;
   }
 
   /**
@@ -519,7 +414,6 @@ export class Conftool {
   private record(c: Change, out: Change[]): void {
     out.push(c);
     if (this.dryRun) {
-      this.shared.intended.push(c);
       this.view.log(`DRY-RUN: would set ${c.field}=${String(c.to)} on ${displayName(c.tags)}`);
     }
     this.view.onChange?.(c);
@@ -557,12 +451,11 @@ export class Conftool {
 
   /**
    * One object: txn(mod == read revision && fence) → put merged value. On a conflict, re-read (from
-   * the same txn's else branch) and retry while `stillWanted` holds (restore passes it; a value that
-   * breaks the schema is never wanted). Returns the current values when it gave up because of it.
+   * the same txn's else branch) and retry, up to maxRetries; a value that breaks the schema stops it.
    *
    * A txn that fails without an answer (deadline, dropped connection) may have been applied. We
    * re-read: our exact value at a newer revision is recorded as our change (`ambiguous: true`), so
-   * it is restored like any other; an untouched object is written again (the same mod-revision
+   * it is reported like any other; an untouched object is written again (the same mod-revision
    * compare: at most one of the two can apply, and a later conflict that shows our value is ours);
    * anything else is WriteUnknownError naming the key.
    */
@@ -570,15 +463,14 @@ export class Conftool {
     node: ConftoolNode,
     want: FieldChanges,
     applied: Change[],
-    stillWanted?: (cur: ConftoolNode) => boolean,
-  ): Promise<Record<keyof NodeValues, unknown> | undefined> {
+  ): Promise<void> {
     let cur = node;
     // An attempt of this write went unanswered and may still apply: its value showing up is ours.
     let unanswered = false;
     let resends = 0;
     for (let attempt = 0; ; attempt++) {
       const changes = diff(cur, want);
-      if (changes.length === 0) return undefined;
+      if (changes.length === 0) return;
       const fence = this.view.fence?.(cur.tags) ?? [];
       const next = serialize({ pooled: cur.pooled, weight: cur.weight, ...want }, cur.extra);
       let r: KvTxnResult;
@@ -595,7 +487,7 @@ export class Conftool {
         if (e !== undefined && e.value === next && e.modRevision !== cur.modRevision) {
           this.view.log(`${displayName(cur.tags)}: etcd did not answer our write, but the object now holds exactly what we wrote: counted as our change`);
           for (const c of changes) this.record({ ...c, ambiguous: true }, applied);
-          return undefined;
+          return;
         }
         if (e !== undefined && e.modRevision === cur.modRevision && resends < this.shared.maxRetries) {
           unanswered = true;
@@ -608,14 +500,14 @@ export class Conftool {
       }
       if (r.succeeded) {
         for (const c of changes) this.record(c, applied);
-        return undefined;
+        return;
       }
       if (r.current === undefined) throw new ConflictError(cur.key, attempt + 1, 'it was deleted concurrently');
       if (r.current.modRevision === cur.modRevision) throw new FencedError(cur.key, fence);
       if (unanswered && r.current.value === next) {
         this.view.log(`${displayName(cur.tags)}: an earlier unanswered write of ours was applied after all: counted as our change`);
         for (const c of changes) this.record({ ...c, ambiguous: true }, applied);
-        return undefined;
+        return;
       }
       let fresh: ConftoolNode;
       try {
@@ -624,11 +516,9 @@ export class Conftool {
         if (!(err instanceof InvalidValueError)) throw err;
         // Other objects of this update may be written already: not "nothing was written" but a
         // conflict, so the caller stops and reports what was applied.
-        if (stillWanted) return { pooled: `(invalid value ${r.current.value})`, weight: `(invalid value ${r.current.value})` };
         throw new ConflictError(cur.key, attempt + 1, `it was changed concurrently to a value that breaks the schema: ${String(err.details?.['problem'])} (value ${r.current.value})`);
       }
       cur = fresh;
-      if (stillWanted && !stillWanted(cur)) return { pooled: cur.pooled, weight: cur.weight };
       if (attempt >= this.shared.maxRetries) throw new ConflictError(cur.key, attempt + 1);
       this.view.log(`${displayName(cur.tags)} changed concurrently; re-read and retrying (${attempt + 1}/${this.shared.maxRetries})`);
     }

@@ -3,7 +3,7 @@
  * Light on purpose (`@galley/confctl/errors` loads no etcd3): lb and core import the guards at start-up.
  */
 import { GalleyError, isGalleyError } from '@galley/errors';
-import type { Change, Selector } from './types.js';
+import type { Selector } from './types.js';
 
 // etcd's own errors and guard are @galley/etcd's; re-exported for conftool's users (Conftool throws them).
 export { EtcdErrorCode, EtcdUnavailableError, isEtcdError } from '@galley/etcd/errors';
@@ -91,32 +91,6 @@ export class FencedError extends GalleyError {
       hint: 'the lock lease probably expired (process paused or etcd unreachable); check for another run, then rerun',
       details: { key, compares },
     });
-  }
-}
-
-/** A set-and-verify read back a different value. */
-export class VerifyError extends GalleyError {
-  constructor(key: string, field: string, actual: unknown, expected: unknown) {
-    super('ERR_CONFCTL_VERIFY_FAILED', `conftool key ${key} has ${field}=${String(actual)}, expecting ${String(expected)}`, {
-      hint: 'another writer changed it right after us; re-read and decide',
-      details: { key, field, actual, expected },
-    });
-  }
-}
-
-/** restore() found objects changed by someone else since our change: they were left alone. */
-export class RestoreConflictError extends GalleyError {
-  readonly restored: Change[];
-  readonly skipped: { change: Change; current: unknown }[];
-  constructor(restored: Change[], skipped: { change: Change; current: unknown }[], cause?: unknown) {
-    const list = skipped.map((s) => `${s.change.key} ${s.change.field} is ${String(s.current)} (we set ${String(s.change.to)})`).join('; ');
-    super('ERR_CONFCTL_RESTORE_CONFLICT', `did not restore ${skipped.length} change(s) because someone else changed them since: ${list}`, {
-      hint: 'check those objects by hand (`confctl select ... get`) and set them as needed',
-      details: { restored, skipped },
-      cause,
-    });
-    this.restored = restored;
-    this.skipped = skipped;
   }
 }
 

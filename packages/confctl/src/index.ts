@@ -23,8 +23,6 @@ export {
   InvalidValueError,
   ConflictError,
   FencedError,
-  VerifyError,
-  RestoreConflictError,
   WriteUnknownError,
   SelectorError,
   FleetError,

@@ -64,7 +64,6 @@ const UPTIME_CMD: CommandSpec = { argv: ['cat', '/proc/uptime'], timeoutMs: 10_0
 export class Remote {
   readonly #shared: Shared;
   readonly #hooks: RemoteHooks;
-  readonly intendedCommands: { host: string; cmd: string }[] = [];
 
   constructor(cfg: SshConfig | undefined, opts: RemoteOptions = {}) {
     const { transport, ...hooks } = opts;
@@ -136,7 +135,6 @@ export class Remote {
     if (skip) {
       for (const cmd of displays) {
         this.#log(`DRY-RUN: would run '${cmd}' on ${list.length} hosts: ${set.toString()}`);
-        for (const host of list) this.intendedCommands.push({ host, cmd });
       }
       const results: HostResult[] = list.map((host) => ({
         host, ok: true, exitCode: null, stdout: '', stderr: '', durationMs: 0, failure: 'skipped-dry-run',
