@@ -51,6 +51,26 @@ describe('invariants: sre.lb.*', () => {
     expect(done.at(-1)).toBe(J[0]);
   });
 
+  it('rolling-reboot, lockstep batch=2: every host rebooted out of traffic', async () => {
+    const r = await inv.run({ argv: ['sre.lb.rolling-reboot', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'boot-timeout=20s', 'reason=inv reboot'], scope: { dc: 'eqiad', cluster: 'jobrunner' }, maxOut: 2, writes: 'no', report: 'rolling' });
+    expect(r.violations).toEqual([]);
+    expect(r.run.code).toBe(0);
+    expect(output(r)).toMatchObject({ status: 'succeeded', succeeded: J });
+    // 8 objects out and back; 4 reboots (the hosts' `reboot` calls); 4 hosts done
+    expect(r.checked).toMatchObject({ runWrites: 16, actions: 4, done: 4 });
+    expect(r.records.actions.map((a) => a.what)).toEqual(['reboot', 'reboot', 'reboot', 'reboot'].map((v) => `systemctl ${v}`));
+  });
+
+  it('rolling-reboot batch=1 with mw1302 never coming back: left out, reported as conftool has it', async () => {
+    await p.lab.hangReboot(J[1]!);
+    const r = await inv.run({ argv: ['sre.lb.rolling-reboot', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'boot-timeout=3s', 'reason=inv reboot hang'], scope: { dc: 'eqiad', cluster: 'jobrunner' }, maxOut: 1, writes: 'no', report: 'rolling' });
+    expect(r.violations).toEqual([]);
+    expect(r.run.code).toBe(1);
+    expect(output(r)).toMatchObject({ succeeded: [J[0]], failed: [expect.objectContaining({ host: J[1], stillDepooled: true })], notAttempted: [J[2], J[3]] });
+    // mw1301 out and back (4), mw1302 out (2); two reboots; one host done
+    expect(r.checked).toMatchObject({ runWrites: 6, actions: 2, done: 1 });
+  });
+
   it('rolling-run services=nginx batch=1 on a cluster with a pooled=no host (appserver): mw1004 acted on, never written', async () => {
     const r = await inv.run({ argv: ['sre.lb.rolling-run', 'cluster=appserver', 'dc=eqiad', 'services=nginx', 'batch=1', 'sleep=0', 'command=systemctl restart nginx', 'reason=inv rolling-run'], scope: { dc: 'eqiad', cluster: 'appserver', services: ['nginx'] }, maxOut: 1, writes: 'no', report: 'rolling' });
     expect(r.violations).toEqual([]);

@@ -160,15 +160,16 @@ export async function runLabCli(argv: string[]): Promise<CliResult> {
         else await lab.etcdStart(a.member as string);
         out.push(`${a.member as string}: ${a.action === 'stop' ? 'stopped' : 'started'}`);
       }))
-    .command('host <action> <host>', 'stop (unreachable), start, or reboot one host', (y) =>
-      withDir(y).positional('action', { choices: ['stop', 'start', 'reboot'] as const }).positional('host', { type: 'string' }),
+    .command('host <action> <host>', 'stop (unreachable), start, or reboot one host; hang-reboot: its next reboot never comes back (until host start or reset)', (y) =>
+      withDir(y).positional('action', { choices: ['stop', 'start', 'reboot', 'hang-reboot'] as const }).positional('host', { type: 'string' }),
       act(async (a) => {
         const lab = await open(a);
         const h = a.host as string;
         if (a.action === 'stop') await lab.stopHost(h);
         else if (a.action === 'start') await lab.startHost(h);
+        else if (a.action === 'hang-reboot') await lab.hangReboot(h);
         else await lab.reboot(h);
-        out.push(`${h}: ${a.action === 'stop' ? 'stopped (sshd down)' : a.action === 'start' ? 'started' : 'rebooting'}`);
+        out.push(`${h}: ${a.action === 'stop' ? 'stopped (sshd down)' : a.action === 'start' ? 'started' : a.action === 'hang-reboot' ? 'its next reboot will not come back (galley-lab host start HOST ends that)' : 'rebooting'}`);
       }))
     .command('alert <host> <service>', "fire an alert in the lab's Alertmanager for HOST's SERVICE (labels alertname=LabServiceDown, instance=HOST, service=SERVICE); prints whether a silence suppresses it", (y) =>
       withDir(y).positional('host', { type: 'string' }).positional('service', { type: 'string' })

@@ -87,6 +87,8 @@ secs() { ms=$(cat "$S/$1"); printf '%d.%03d' $((ms / 1000)) $((ms % 1000)); }
 case \${0##*/} in
   reboot|shutdown|halt|poweroff)
     secs reboot_ms > "$S/rebooting"
+    # A reboot that never comes back (galley-lab host hang-reboot): the host stays down after it.
+    [ -e "$S/reboot_hangs" ] && : > "$S/down"
     for f in "$S"/services/*; do echo inactive > "$f"; done
     echo "$(date +%s.%N) reboot" >> "$S/systemctl.log"
     # After a moment (so this command can answer), via the supervisor: see supervise.sh.

@@ -668,6 +668,7 @@ export class Lab {
   async heal(host: string): Promise<void> {
     const h = this.#host(host);
     fs.rmSync(path.join(h.hdir, 'state', 'faults'), { recursive: true, force: true });
+    fs.rmSync(path.join(h.hdir, 'state', 'reboot_hangs'), { force: true });
     fs.mkdirSync(path.join(h.hdir, 'state', 'faults'));
     for (const svc of h.services) fs.writeFileSync(path.join(h.hdir, 'state', 'services', svc), 'active\n');
   }
@@ -719,6 +720,7 @@ export class Lab {
 
   async startHost(host: string): Promise<void> {
     const h = this.#sshHost(host);
+    fs.rmSync(path.join(h.hdir, 'state', 'reboot_hangs'), { force: true });
     fs.rmSync(path.join(h.hdir, 'state', 'down'), { force: true });
     await waitHostUp(h, bastionPidOf(this.dir), 10000);
   }
@@ -726,6 +728,15 @@ export class Lab {
   /** The host's current boot id (what it serves at /proc/sys/kernel/random/boot_id). */
   async bootId(host: string): Promise<string> {
     return fs.readFileSync(path.join(this.#host(host).hdir, 'state', 'boot_id'), 'utf8').trim();
+  }
+
+  /**
+   * The host's next reboots never come back (sshd stays down after it, as a host stuck in firmware
+   * or fsck would) until startHost, heal or reset.
+   */
+  async hangReboot(host: string): Promise<void> {
+    const h = this.#sshHost(host);
+    fs.writeFileSync(path.join(h.hdir, 'state', 'reboot_hangs'), '');
   }
 
   /** Same as running `reboot` on the host. */

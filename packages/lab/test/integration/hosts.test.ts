@@ -75,6 +75,21 @@ describe('lab host simulation (private lab)', () => {
     expect(await lab.serviceState(h.name, 'nginx')).toBe('active');
   });
 
+  it('hangReboot: the next reboot never comes back (sshd stays down past rebootMs) until startHost, which boots it anew', async () => {
+    const { lab } = p;
+    const h = lab.info.hosts[1]!;
+    const bootBefore = await lab.bootId(h.name);
+    await lab.hangReboot(h.name);
+    expect((await labSsh(lab, h.name, 'reboot')).stdout).toContain(`Rebooting ${h.name}`);
+    await waitFor('sshd to go away', async () => ((await tcpOpen(h.address, h.port)) ? undefined : true), { timeoutMs: 5000, intervalMs: 20 });
+    // a plain reboot is back after rebootMs (1.5 s): this one is still away a second later
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await tcpOpen(h.address, h.port)).toBe(false);
+    expect(await lab.bootId(h.name)).toBe(bootBefore);
+    await lab.startHost(h.name);
+    expect((await labSsh(lab, h.name, 'cat /proc/sys/kernel/random/boot_id')).stdout.trim()).not.toBe(bootBefore);
+  });
+
   it('stopHost makes a host unreachable (other hosts unaffected) until startHost', async () => {
     const { lab } = p;
     const [a, b] = lab.info.hosts;
