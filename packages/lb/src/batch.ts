@@ -8,16 +8,13 @@
  * StopRun once the batch's hosts are where the report will say they are.
  */
 import { isLockFailure } from '@galley/core';
+import { displayCommand } from '@galley/remote/command';
 import * as engine from './engine.js';
 import { errorText, type Hold } from './engine.js';
 import type { ActionStep, HostAction } from './action.js';
-import type { CommandSpec, HostOutcome, HostPhase } from './ports.js';
+import type { HostOutcome, HostPhase } from './ports.js';
 import type { HealthCheck } from './rolling.js';
 import { StopRun, type HostState, type Run } from './run.js';
-
-export function commandText(c: CommandSpec): string {
-  return 'shell' in c ? c.shell : c.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
-}
 
 export class Batch {
   private readonly run: Run;
@@ -191,7 +188,7 @@ export class Batch {
       if (waiting.length && run.aborted) await run.note(waiting, (s) => `health check stopped: ${last.get(s.plan.host) ?? 'interrupted'}`);
       if (!waiting.length || run.aborted) break;
       if (clock.now() >= deadline) {
-        await run.fail(waiting, (s) => `health check \`${commandText(hc.command)}\` did not pass within ${hc.timeoutMs ?? 60_000} ms: ${last.get(s.plan.host) ?? ''}`.trim(), (s) => s.changes.length > 0);
+        await run.fail(waiting, (s) => `health check \`${displayCommand(hc.command)}\` did not pass within ${hc.timeoutMs ?? 60_000} ms: ${last.get(s.plan.host) ?? ''}`.trim(), (s) => s.changes.length > 0);
         break;
       }
       await clock.sleep(Math.min(hc.intervalMs ?? 1000, Math.max(0, deadline - clock.now())));

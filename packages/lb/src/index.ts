@@ -12,7 +12,6 @@ export { replayJournal } from './resume.js';
 export type { HostAction, ActionStep } from './action.js';
 export { rebootAction, type RebootActionOptions } from './reboot.js';
 export { rollingReboot, rollingRebootArgs, rebootHost, rebootHostArgs, rebootHostLock, REBOOT_HOST_LOCK_TTL_S, type RebootHostArgs, type RebootWaitArgs } from './reboot-operation.js';
-export { commandText } from './batch.js';
 export { depoolsPerPool, judgeCapacity, capacityMessage } from './capacity.js';
 export { planRolling, formatPlan, shortKey, type RollingPlan, type PlannedBatch } from './plan.js';
 export { formatReport, groupOutputs } from './report.js';

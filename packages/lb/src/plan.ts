@@ -1,7 +1,7 @@
 import { checkNotWholeCluster, planBatches, stepSize, type BatchSpec } from './batches.js';
 import type { HostAction } from './action.js';
 import type { CommandSpec, LbPorts, PoolCapacity } from './ports.js';
-import { commandText } from './batch.js';
+import { displayCommand } from '@galley/remote/command';
 import { capacityMessage, checkPools, depoolsPerPool, judgeCapacity } from './capacity.js';
 import type { HealthCheck } from './rolling.js';
 import { shortKey, type HostPlan, type Selection } from './select.js';
@@ -69,9 +69,9 @@ export async function planRolling(
     clusterSize: selection.clusterSize,
     batches,
     skipped: selection.skipped,
-    commands: opts.action ? [] : opts.commands.map(commandText),
+    commands: opts.action ? [] : opts.commands.map(displayCommand),
     ...(opts.action ? { action: opts.action.describe() } : {}),
-    ...(opts.healthCheck ? { healthCheck: commandText(opts.healthCheck.command) } : {}),
+    ...(opts.healthCheck ? { healthCheck: displayCommand(opts.healthCheck.command) } : {}),
     sleepMs: opts.sleepMs ?? 0,
     maxFailedBatches: opts.maxFailedBatches ?? 0,
     window: opts.window ?? 'lockstep',
