@@ -6,6 +6,7 @@
  * be tested as pure logic, table-driven.
  */
 
+import { setTimeout as delay } from 'node:timers/promises';
 // Who took an object out and why, and what a transition does with that marker: confctl's own
 // types (one home; a type-only import loads nothing).
 import type { OwnerMarker, OwnerOp } from '@galley/confctl';
@@ -230,15 +231,6 @@ export interface LbPorts {
 
 export const realClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (ms <= 0 || signal?.aborted) return resolve();
-      const done = (): void => {
-        clearTimeout(t);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      signal?.addEventListener('abort', done, { once: true });
-    }),
+  // Resolves early (never rejects) when the signal aborts: the caller checks the signal.
+  sleep: (ms, signal) => delay(Math.max(0, ms), undefined, signal ? { signal } : undefined).catch(() => undefined),
 };
