@@ -67,7 +67,7 @@ describe('sre.lb.rolling-reboot', () => {
     expect(await owners(J)).toEqual([]);
     // the action's own steps are in the events (progress, --output json)
     const steps = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; host?: string; text?: string }).filter((e) => e.type === 'host-step' && e.host === J[0]);
-    expect(steps.map((e) => e.text)).toEqual(['rebooting', 'waiting for a new boot id (up to 20s)', 'back with a new boot id; waiting for nginx, php-fpm to be active']);
+    expect(steps.map((e) => e.text)).toEqual(['waiting for a new boot id (up to 20s)', 'back with a new boot id; waiting for nginx, php-fpm to be active']);
   });
 
   it('dry-run: the plan names the reboot and its waits; nothing is rebooted or written', async () => {

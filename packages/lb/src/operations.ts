@@ -274,7 +274,7 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
     const plan = await planRolling(ports, { selection: sel, batch, commands: call.commands, ...(call.action ? { action: call.action } : {}), ...(healthCheck ? { healthCheck } : {}), sleepMs, maxFailedBatches, ...(a.window === 'moving' ? { window: 'moving' as const } : {}) });
     for (const b of plan.batches) {
       for (const h of b.hosts) for (const key of h.depool) ctx.change?.({ kind: 'conftool', host: h.host, object: shortKey(key), from: 'yes', to: 'no (then back to yes)' });
-      if (call.action) for (const h of b.hosts) ctx.change?.({ kind: call.label, host: h.host, object: h.host, to: call.action.describe() });
+      if (call.action) for (const h of b.hosts) ctx.change?.({ kind: call.label, host: h.host, object: 'action', to: call.action.describe() });
     }
     for (const w of plan.warnings) ctx.log.warn(w);
     ctx.emit({ type: 'lb-plan', ...plan });

@@ -3,6 +3,7 @@
  * runRolling path as rolling-restart, so every rolling option applies) with the reboot action
  * (reboot.ts) in place of commands.
  */
+import type { ArgCheck } from '@galley/core';
 import { durationArg, nameListArg } from './args.js';
 import { parseDuration } from './batches.js';
 import { errorText } from './engine.js';
@@ -12,11 +13,22 @@ import { rebootAction } from './reboot.js';
 import { escapeRegex, mustBeOut, selectHosts, type Selection } from './select.js';
 import type { HostAction } from './action.js';
 
+/** wait-services=: units, or `none` alone. */
+const waitServicesArg: ArgCheck = {
+  accepts: 'comma-separated systemd units, e.g. nginx,php-fpm, or none',
+  check: (v, name) => {
+    const bad = nameListArg.check(v, name);
+    if (bad !== undefined) return bad;
+    const parts = String(v).split(',').map((s) => s.trim());
+    return parts.includes('none') && parts.length > 1 ? `${name}=${String(v)}: \`none\` cannot be combined with units` : undefined;
+  },
+};
+
 const WAIT_ARGS = (ttlS: number) =>
   ({
     'boot-timeout': { type: 'string', default: '10m', describe: 'give up on a host that has not come back with a new boot id after this long (it stays depooled)', check: durationArg({ positive: true, lockTtlSeconds: ttlS }) },
     'services-timeout': { type: 'string', default: '2m', describe: 'once a host is back, how long its services may take to be active (systemctl is-active)', check: durationArg({ positive: true, lockTtlSeconds: ttlS }) },
-    'wait-services': { type: 'string', describe: "systemd units that must be active after the boot (default: the host's conftool services; `none`: no check)", check: nameListArg },
+    'wait-services': { type: 'string', describe: "systemd units that must be active after the boot (default: the host's conftool services; `none`: no check)", check: waitServicesArg },
   }) as const;
 
 /** The args of sre.lb.rolling-reboot: every rolling option, and the reboot's waits. */
@@ -34,7 +46,8 @@ const POLL_MS = 1000;
 /** The reboot action for these hosts: each waits for its own services (the selected conftool ones, or wait-services=). */
 function actionFor(ctx: LbContext, a: RebootWaitArgs, selection: Selection | undefined): HostAction {
   const waitFor = list(a['wait-services']);
-  if (waitFor?.includes('none') && waitFor.length > 1) throw new LbArgumentError(`wait-services=${a['wait-services']}: \`none\` cannot be combined with units`, { hint: 'wait-services=none, or a list of units' });
+  const bad = a['wait-services'] !== undefined ? waitServicesArg.check(a['wait-services'], 'wait-services') : undefined;
+  if (bad !== undefined) throw new LbArgumentError(bad, { hint: 'wait-services=none, or a list of units' });
   const fixed = waitFor?.includes('none') ? [] : waitFor;
   const perHost = new Map((selection?.hosts ?? []).map((h) => [h.host, [...new Set(mustBeOut(h).map((o) => o.tags.service))].sort()]));
   return rebootAction(ctx.clients.remote, {
@@ -106,7 +119,7 @@ async function rebootOutOfPools(ctx: LbContext, a: RebootHostArgs, why: string):
   const hcTimeoutMs = parseDuration(a['health-timeout'] ?? '60s', 'health-timeout');
   const plan = `${host} is in no LB pool (${why}): nothing to take out; ${action.describe()}${hc ? `, then health check \`${hc}\` (up to ${hcTimeoutMs} ms)` : ''}`;
   if (ctx.dryRun) {
-    ctx.change?.({ kind: 'rebooting', host, object: host, to: action.describe() });
+    ctx.change?.({ kind: 'rebooting', host, object: 'action', to: action.describe() });
     ctx.output({ host, inPool: false, status: 'plan', plan }, `would reboot: ${plan}`);
     return 0;
   }

@@ -5,6 +5,7 @@ import { parseBatchSpec } from './batches.js';
 import { formatPlan, planRolling } from './plan.js';
 import type { HostPhase, JournalEntry, LbEvent } from './ports.js';
 import { rebootAction } from './reboot.js';
+import { rebootHostArgs, rollingRebootArgs } from './reboot-operation.js';
 import { runRolling, type RollingOptions, type RollingReport } from './rolling.js';
 import { selectHosts } from './select.js';
 import { FakeFleet } from './testing/index.js';
@@ -90,7 +91,7 @@ describe('the reboot action in a rolling run', () => {
     expect(fleet.maxDepooledHosts).toBe(2);
     expect(phasesOf(fleet.events, H(1))).toEqual(['depooling', 'depooled', 'verified-out', 'acting', 'acted', 'repooling', 'repooled', 'done']);
     const steps = fleet.events.flatMap((e) => (e.type === 'host-step' && e.host === H(1) ? [e.text] : []));
-    expect(steps).toEqual(['rebooting', 'waiting for a new boot id (up to 600s)', 'back with a new boot id; waiting for nginx, php-fpm to be active']);
+    expect(steps).toEqual(['waiting for a new boot id (up to 600s)', 'back with a new boot id; waiting for nginx, php-fpm to be active']);
     // the boot id is journaled under `acting` before the reboot goes out
     const rec = fleet.journalEntries.find((e) => e.host === H(1) && e.action) as JournalEntry;
     expect(rec).toMatchObject({ phase: 'acting', action: { bootId: before.get(H(1)) } });
@@ -153,6 +154,7 @@ describe('the reboot action in a rolling run', () => {
     expect(again).not.toContain(H(3));
     expect(again.filter((h) => h === H(4))).toHaveLength(1);
     expect(again.sort()).toEqual([H(4), H(5), H(6)]);
+    expect(fleet.events.filter((e) => e.type === 'host-step' && e.host === H(4)).map((e) => (e as { text: string }).text)[0]).toBe('its boot id is still the one recorded before the interruption: rebooting');
     expect(everythingBack(fleet)).toBe(true);
     expect(fleet.violations).toEqual([]);
     // the resumed run journals the boot ids it compares with, so it can be resumed in turn
@@ -193,5 +195,18 @@ describe('the reboot action in a rolling run', () => {
     expect(formatPlan(plan)).toContain('On each host while depooled: reboot, wait up to 600s for a new boot id, then up to 5s for its services to be active (systemctl is-active)');
     expect(hosts.reboots).toEqual([]);
     expect(fleet.writes).toEqual([]);
+  });
+});
+
+describe('reboot arguments', () => {
+  it('wait-services= takes units or `none` alone; every rolling argument is there', () => {
+    const c = rollingRebootArgs['wait-services'].check;
+    expect(c.check('nginx,php-fpm', 'wait-services')).toBeUndefined();
+    expect(c.check('none', 'wait-services')).toBeUndefined();
+    expect(c.check('none,nginx', 'wait-services')).toBe('wait-services=none,nginx: `none` cannot be combined with units');
+    expect(c.check('nginx,', 'wait-services')).toMatch(/an empty name/);
+    expect(Object.keys(rollingRebootArgs)).toEqual(expect.arrayContaining(['cluster', 'batch', 'window', 'max-failed-batches', 'sleep', 'health-check', 'verify-timeout', 'boot-timeout', 'services-timeout']));
+    // the one-host cookbook's durations are bounded by its own lock (3h), not the rolling one (12h)
+    expect(rebootHostArgs['boot-timeout'].check.check('4h', 'boot-timeout')).toMatch(/at most 3h/);
   });
 });

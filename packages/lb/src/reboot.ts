@@ -36,8 +36,9 @@ export function rebootAction(remote: RebootRemote, o: RebootActionOptions): Host
   const failed = (host: string, message: string, outputs: CommandOutput[] = []): HostOutcome => ({ host, ok: false, message, outputs });
 
   /** Reboot hosts whose boot id is known and journaled; the outcome of the ones whose reboot did not go out. */
-  const reboot = async (hosts: string[], step: ActionStep): Promise<{ sent: string[]; outputs: Map<string, CommandOutput[]>; out: HostOutcome[] }> => {
-    for (const h of hosts) step.step(h, 'rebooting');
+  const reboot = async (hosts: string[], step: ActionStep, why?: string): Promise<{ sent: string[]; outputs: Map<string, CommandOutput[]>; out: HostOutcome[] }> => {
+    // (the acting phase already reads `rebooting`; a resume says why it reboots again)
+    if (why !== undefined) for (const h of hosts) step.step(h, why);
     const rep = await remote.reboot(hosts, { batchSize: Math.max(1, hosts.length), sleepMs: 0 });
     const outputs = new Map<string, CommandOutput[]>();
     const out: HostOutcome[] = [];
@@ -137,7 +138,7 @@ export function rebootAction(remote: RebootRemote, o: RebootActionOptions): Host
       const outputs = new Map<string, CommandOutput[]>();
       let sent = known.filter((h) => !same.includes(h));
       if (same.length) {
-        const r = await reboot(same, step);
+        const r = await reboot(same, step, 'its boot id is still the one recorded before the interruption: rebooting');
         out.push(...r.out);
         for (const [h, os] of r.outputs) outputs.set(h, os);
         sent = [...sent, ...r.sent];
