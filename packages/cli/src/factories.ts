@@ -1,7 +1,9 @@
 /**
  * The composition root's client construction, behind small factories so tests can inject.
- * Everything is lazy: a cookbook that only reads conftool never loads ssh2 or undici, and
- * `cookbook -l` loads none of them.
+ * Nothing is loaded until a run is prepared, after its arguments were checked (`-l`, `--help`,
+ * `--version` and bad arguments load no client: test/e2e/startup-guard.test.ts); `prepare()` then
+ * builds every client the config names at once, so a cookbook that only reads conftool still loads
+ * ssh2 and undici.
  */
 import type { GalleyConfig } from '@galley/config';
 import type { Conftool } from '@galley/confctl';

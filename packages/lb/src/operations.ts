@@ -1,6 +1,8 @@
 /**
- * The one shared implementation behind the sre.lb cookbooks: they parse nothing and decide
- * nothing themselves, they hand the runner's context and their args to these functions.
+ * The one shared implementation behind the sre.lb cookbooks that change pool state (rolling-restart,
+ * rolling-run, restart-service, pool, depool; rolling-reboot's is reboot-operation.ts): they declare
+ * their arguments and hand the runner's context and those args to these functions, which decide
+ * everything else. (sre.lb.status only reads.)
  */
 import { operatorOwner, operatorUser } from '@galley/confctl/operator';
 import { isConfirmationError, isLockFailure, type RunContext, type TaskHandle } from '@galley/core';
