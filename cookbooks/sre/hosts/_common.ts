@@ -77,10 +77,12 @@ export function need<K extends 'provisioner' | 'inventory' | 'monitoring'>(c: Cl
 /**
  * Every configured lifecycle client is usable: a `type: plugin` module that does not load or does
  * not implement its interface is refused here, in prepare, before anything is locked or changed
- * (not at the reinstall, with the host already out of its pools).
+ * (not at the reinstall, with the host already out of its pools); so is a monitoring system that
+ * does not answer (`check()`: Alertmanager's status, a read), rather than at the downtime step.
  */
 export async function lifecycleReady(c: Clients): Promise<void> {
   for (const x of [c.provisioner, c.inventory, c.monitoring]) await x?.ready?.();
+  await c.monitoring?.check?.();
 }
 
 /**

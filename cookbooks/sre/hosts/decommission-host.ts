@@ -172,7 +172,7 @@ async function one(ctx: Ctx, o: { engine: EngineDeps; owner: OwnerMarker; host: 
     }
     if (c.monitoring) {
       ctx.change({ kind: 'monitoring', host, object: 'downtime', to: 'set' });
-      rep.downtime = await step('downtime', () => c.monitoring!.downtime(host, { durationMs: settings.downtimeMs ?? 2 * 3600_000, reason: `decommission${ctx.taskId ? ` (${ctx.taskId})` : ''}` }), (id) => id);
+      rep.downtime = await step('downtime', () => c.monitoring!.downtime(host, { durationMs: settings.downtimeMs ?? 2 * 3600_000, reason: `decommission${ctx.taskId ? ` (${ctx.taskId})` : ''}`, createdBy: owner.user, runId: ctx.runId }), (id) => id);
     } else warn('no monitoring configured: not downtimed');
     const reachable = await step('check SSH', async () => {
       const r = await c.remote.run([host], [{ argv: ['true'], timeoutMs: STEP_MS.sshProbe }], { isSafe: true, successThreshold: 0 });

@@ -121,7 +121,7 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
     const startedAt = new Date();
     if (c.monitoring) {
       ctx.change({ kind: 'monitoring', host, object: 'downtime', to: 'set (removed at the end)' });
-      downtimeId = await step('downtime', () => c.monitoring!.downtime(host, { durationMs: settings.downtimeMs ?? 2 * 3600_000, reason: `reimage with ${os}${ctx.taskId ? ` (${ctx.taskId})` : ''}` }), (id) => id);
+      downtimeId = await step('downtime', () => c.monitoring!.downtime(host, { durationMs: settings.downtimeMs ?? 2 * 3600_000, reason: `reimage with ${os}${ctx.taskId ? ` (${ctx.taskId})` : ''}`, createdBy: owner.user, runId: ctx.runId }), (id) => id);
     } else ctx.log.warn('no monitoring configured: the host is not downtimed');
     ctx.change({ kind: 'provisioner', host, object: 'reinstall', to: os });
     await step(`reinstall with ${os}`, () => provisioner.reinstall(host, os));

@@ -22,6 +22,8 @@ export interface ActionStep {
 export interface HostAction {
   /** One line for the plan (dry-run) and the report: what it does on each host. */
   describe(): string;
+  /** The longest `run` may take on a host (its timeouts): a host's silence covers it (default 30 min). */
+  readonly maxMs?: number;
   /** Act on hosts every LB has out; exactly one outcome per host (never throws for one host's problem). */
   run(hosts: readonly string[], step: ActionStep): Promise<HostOutcome[]>;
   /**

@@ -4,7 +4,7 @@
  * lb ports. Each takes the part of the client it uses (a `Pick` of core's client type), so unit
  * tests may hand over a smaller fake of the same contract.
  */
-import type { ConftoolClient, PybalServiceClient, RemoteClient } from '@galley/core';
+import type { Clients, ConftoolClient, PybalServiceClient, RemoteClient } from '@galley/core';
 // Types only, and from the service alone: the package index's PybalClient loads undici, which a
 // plan, `--help` or an argument error of an lb cookbook never needs.
 import type { Verification } from '@galley/pybal/service';
@@ -23,6 +23,7 @@ import type {
   PoolStore,
   PoolTransition,
   PoolTransitionResult,
+  Silencer,
 } from './ports.js';
 
 
@@ -206,6 +207,32 @@ export function pybalCapacity(pybal: Pick<PybalServiceClient, 'topology' | 'capa
         }),
       );
       return out;
+    },
+  };
+}
+
+type Monitoring = NonNullable<Clients['monitoring']>;
+
+/**
+ * The run's monitoring client as the silencer port, when it silences the hosts a rolling run takes
+ * out (`silencesTakeOuts`: monitoring: alertmanager); undefined otherwise (`none`, the http webhook,
+ * a plugin that does not say so), and nothing is silenced: today's behaviour.
+ */
+export function monitoringSilencer(m: Monitoring | undefined, who: { user: string; runId: string }): Silencer | undefined {
+  if (!m?.silencesTakeOuts) return undefined;
+  const where = `${m.kind} monitoring${'url' in m && typeof m.url === 'string' ? ` ${m.url}` : ''}`;
+  return {
+    where,
+    keepFailedForMs: m.keepFailedForMs ?? 2 * 3600_000,
+    check: async () => {
+      await m.check?.();
+    },
+    silence: (host, o) => m.downtime(host, { durationMs: o.durationMs, reason: o.reason, services: o.services, createdBy: who.user, runId: who.runId }),
+    expire: (id) => m.removeDowntime(id),
+    keep: async (id, o) => {
+      if (!m.extendDowntime) throw new Error(`${where} cannot extend a silence`);
+      const r = await m.extendDowntime(id, o);
+      return { id: r.id, endsAt: r.endsAt };
     },
   };
 }

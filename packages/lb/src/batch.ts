@@ -35,6 +35,15 @@ export class Batch {
 
   /** Every phase in turn; true when every host is done. A signal stops it between phases. */
   async go(): Promise<boolean> {
+    try {
+      return await this.phases();
+    } finally {
+      // Hosts back in (or put back before acting) are not silenced any longer; the others keep theirs.
+      await this.run.silences?.release(this.hosts);
+    }
+  }
+
+  private async phases(): Promise<boolean> {
     await this.start();
     if (!(await this.takeOut())) return false;
     if (this.run.aborted) return false;
@@ -64,6 +73,8 @@ export class Batch {
 
   /** Take out: depool, then verify out. False when not verified out (the batch is put back, nothing acts). */
   async takeOut(): Promise<boolean> {
+    // Silenced before anything of the batch is written (a host that cannot be silenced stops the run here).
+    await this.run.silences?.create(this.hosts.filter((st) => st.phase !== 'done' && st.phase !== 'failed' && st.phase !== 'put-back'), this.no);
     await this.depool();
     return this.verifyOut();
   }

@@ -9,16 +9,17 @@ import { isConfirmationError, isLockFailure, type RunContext, type TaskHandle } 
 import { formatError } from '@galley/errors';
 import { NodeSet } from '@galley/remote/nodeset';
 import type { HostAction } from './action.js';
-import { conftoolStore, pybalCapacity, pybalVerifier, remoteExecutor } from './adapters.js';
+import { conftoolStore, monitoringSilencer, pybalCapacity, pybalVerifier, remoteExecutor } from './adapters.js';
 import { errorText, newHold, ownerText, putBack, readBack, stateText, verifyOut, writeOut, type EngineDeps } from './engine.js';
-import { batchArg, commandArg, durationArg, hostPatternArg, nameListArg, wholeNumberArg } from './args.js';
+import { batchArg, commandArg, durationArg, formatDuration, hostPatternArg, nameListArg, wholeNumberArg } from './args.js';
+import { servicesOf, silenceMs } from './silences.js';
 import { parseBatchSpec, parseDuration } from './batches.js';
 import { EXIT_NOT_CONFIRMED, isLbError, LbArgumentError, NothingSelectedError, UnknownPoolError } from './errors.js';
 import { formatPlan, planRolling, shortKey } from './plan.js';
-import { realClock, type CommandSpec, type HostPhase, type JournalEntry, type LbEvent, type LbPorts, type OwnerMarker, type PoolCapacity, type PoolObject } from './ports.js';
+import { realClock, type CommandSpec, type HostPhase, type JournalEntry, type LbEvent, type LbPorts, type OwnerMarker, type PoolCapacity, type PoolObject, type Silencer } from './ports.js';
 import { formatReport, groupOutputs } from './report.js';
 import { capacityMessage, judgeCapacity } from './capacity.js';
-import { runRolling, type RollingReport } from './rolling.js';
+import { runRolling, type RollingOptions, type RollingReport } from './rolling.js';
 import { escapeRegex, selectHosts, type SelectOptions, type Selection } from './select.js';
 
 /** The runner's context, whatever the cookbook's args (they are handed over separately). */
@@ -113,7 +114,14 @@ export function portsFor(ctx: LbContext, emit: (e: LbEvent) => void = () => unde
     clock: realClock,
     emit,
     lockHosts: (hosts) => ctx.lockHosts(hosts),
+    ...silencerOf(ctx),
   };
+}
+
+/** ctx.clients.monitoring as the silencer port (monitoring: alertmanager), or nothing. */
+function silencerOf(ctx: LbContext): { silencer?: Silencer } {
+  const silencer = monitoringSilencer(ctx.clients.monitoring, { user: operatorUser(), runId: ctx.runId });
+  return silencer ? { silencer } : {};
 }
 
 /** What a host's subtask says while it waits on the LBs (the phase alone reads as if it were over). */
@@ -271,6 +279,18 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
   const emit = reporter(ctx, call.label);
   const ports = portsFor(ctx, emit);
   const sel = selection ?? (await selectHosts(ports.store, call.select));
+  // Monitoring that cannot be reached: refused here, before anything is locked or taken out (its
+  // client's named error); in dry-run, a warning in the plan.
+  const silencer = ports.silencer;
+  let monitoringProblem: string | undefined;
+  if (silencer) {
+    try {
+      await silencer.check();
+    } catch (err) {
+      if (!ctx.dryRun) throw err;
+      monitoringProblem = `the real run would stop here: ${errorText(err)}`;
+    }
+  }
 
   if (ctx.dryRun) {
     const plan = await planRolling(ports, { selection: sel, batch, commands: call.commands, ...(call.action ? { action: call.action } : {}), ...(healthCheck ? { healthCheck } : {}), sleepMs, maxFailedBatches, ...(a.window === 'moving' ? { window: 'moving' as const } : {}) });
@@ -279,8 +299,11 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
       if (call.action) for (const h of b.hosts) ctx.change?.({ kind: call.label, host: h.host, object: 'action', to: call.action.describe() });
     }
     for (const w of plan.warnings) ctx.log.warn(w);
-    ctx.emit({ type: 'lb-plan', ...plan });
-    ctx.output(plan, formatPlan(plan));
+    const silences = silencer ? await planSilences(silencer, sel, plan.batches.flatMap((b) => b.hosts.map((h) => h.host)), { commands: call.commands, ...(call.action ? { action: call.action } : {}), ...(healthCheck ? { healthCheck } : {}), ...(verifyTimeoutMs !== undefined ? { verifyTimeoutMs } : {}) }, ctx.reason) : undefined;
+    if (monitoringProblem) ctx.log.warn(monitoringProblem);
+    const data = silences ? { ...plan, silences: { where: silencer!.where, keepFailedForMs: silencer!.keepFailedForMs, hosts: silences, ...(monitoringProblem ? { problem: monitoringProblem } : {}) } } : plan;
+    ctx.emit({ type: 'lb-plan', ...data });
+    ctx.output(data, `${formatPlan(plan)}${silences ? `\n${silencesText(silencer!, silences, monitoringProblem)}` : ''}`);
     return 0;
   }
 
@@ -323,6 +346,32 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
   }
   ctx.output(reportData(report), text);
   return report.status === 'succeeded' ? 0 : 1;
+}
+
+/** Dry-run: the silence each host would get (through the dry-run monitoring client: nothing is created). */
+async function planSilences(
+  silencer: Silencer,
+  sel: Selection,
+  hosts: readonly string[],
+  o: Pick<RollingOptions, 'commands' | 'action' | 'healthCheck' | 'verifyTimeoutMs'>,
+  reason: string | undefined,
+): Promise<{ host: string; services: string[]; durationMs: number }[]> {
+  const durationMs = silenceMs(o);
+  const out: { host: string; services: string[]; durationMs: number }[] = [];
+  for (const host of hosts) {
+    const plan = sel.hosts.find((h) => h.host === host);
+    const services = plan ? servicesOf({ plan }) : [];
+    await silencer.silence(host, { services, durationMs, reason: reason ?? 'galley rolling operation' });
+    out.push({ host, services, durationMs });
+  }
+  return out;
+}
+
+function silencesText(silencer: Silencer, hosts: readonly { host: string; services: string[]; durationMs: number }[], problem: string | undefined): string {
+  const lines = [`Silences (${silencer.where}): each host would be silenced before it is taken out and the silence expired once it is back in; a host left out keeps it for ${formatDuration(silencer.keepFailedForMs)}:`];
+  for (const h of hosts) lines.push(`  would silence ${h.host} (${h.services.join(', ') || 'every alert'}) for up to ${formatDuration(h.durationMs)}`);
+  if (problem) lines.push(`  WARNING: ${problem}`);
+  return lines.join('\n');
 }
 
 /**

@@ -209,7 +209,28 @@ export type LbEvent =
   | { type: 'batch-done'; batch: number; ok: boolean; succeeded: string[]; failed: string[]; reason?: string }
   | { type: 'sleep'; batch: number; ms: number }
   | { type: 'stopped'; reason: string }
+  /** A host's silence (ports.silencer): created before it is taken out, expired once it is back, or kept when it is left out. */
+  | { type: 'silence'; batch: number; host: string; action: 'created' | 'expired' | 'kept'; id: string; until?: string }
   | { type: 'warning'; message: string };
+
+/**
+ * Alerts silenced while a host is out of traffic (`monitoring: {type: alertmanager}`, bound to the
+ * run's dry-run). Absent: nothing is silenced, as with `monitoring: none`.
+ */
+export interface Silencer {
+  /** Where the silences go, for messages (the Alertmanager URL). */
+  readonly where: string;
+  /** How long a host left out of traffic after a failure keeps its silence. */
+  readonly keepFailedForMs: number;
+  /** The monitoring system answers (a read); rejects with its client's named error. */
+  check(): Promise<void>;
+  /** One silence of the host's alerts for these services, for `durationMs`; its id. */
+  silence(host: string, o: { services: readonly string[]; durationMs: number; reason: string }): Promise<string>;
+  /** End it now (the host is back in, verified). */
+  expire(id: string): Promise<void>;
+  /** It ends `durationMs` from now instead; as read back (the id may change). */
+  keep(id: string, o: { durationMs: number; reason: string }): Promise<{ id: string; endsAt: string }>;
+}
 
 export interface Clock {
   now(): number;
@@ -227,6 +248,8 @@ export interface LbPorts {
   clock: Clock;
   /** Per-host locks through the runner (idempotent). */
   lockHosts?(hosts: readonly string[]): Promise<void>;
+  /** Silences for the hosts taken out (monitoring: alertmanager); absent: none. */
+  silencer?: Silencer;
 }
 
 export const realClock: Clock = {

@@ -108,6 +108,8 @@ export function rebootAction(remote: RebootRemote, o: RebootActionOptions): Host
   };
 
   const action: HostAction = {
+    // the reboot request, the new boot id, the services: what a host's silence must cover
+    maxMs: 30_000 + o.bootTimeoutMs + o.servicesTimeoutMs,
     describe: () => `reboot, wait up to ${fmt(o.bootTimeoutMs)} for a new boot id, then up to ${fmt(o.servicesTimeoutMs)} for its services to be active (systemctl is-active)`,
 
     async run(hosts, step) {

@@ -2,6 +2,7 @@ import { shortKey } from './plan.js';
 import type { CommandOutput } from './ports.js';
 import { stateText } from './engine.js';
 import type { RollingReport } from './rolling.js';
+import type { HostSilence } from './silences.js';
 
 /** The final report: succeeded, failed (and whether still depooled, why), in flight, not attempted. */
 export function formatReport(r: RollingReport, opts: { runId?: string } = {}): string {
@@ -18,10 +19,12 @@ export function formatReport(r: RollingReport, opts: { runId?: string } = {}): s
     );
     // what conftool holds for it now, read back after the run (never what the run believes it wrote)
     if (f.objects?.length) lines.push(`  now: ${f.objects.map(stateText).join(', ')}`);
+    if (f.silence) lines.push(`  ${silenceText(f.silence)}`);
   }
   for (const h of r.inFlight) {
     lines.push(`Stopped at ${h.phase}: ${h.host}${h.depooledObjects.length ? `, STILL DEPOOLED: ${h.depooledObjects.map(shortKey).join(', ')}` : ''}`);
     if (h.objects?.length) lines.push(`  now: ${h.objects.map(stateText).join(', ')}`);
+    if (h.silence) lines.push(`  ${silenceText(h.silence)}`);
   }
   for (const l of r.leftAsFound) lines.push(`Left as found: ${l.object} (${l.host}): ${l.why}`);
   if (r.notAttempted.length) lines.push(`Not attempted: ${r.notAttempted.join(', ')}`);
@@ -33,6 +36,13 @@ export function formatReport(r: RollingReport, opts: { runId?: string } = {}): s
     lines.push(`Hosts left depooled are listed above; ${resume} repools the ones whose action completed and reports the others.`);
   }
   return lines.join('\n');
+}
+
+/** A host left out of traffic: its silence, as kept (or why not). */
+function silenceText(s: HostSilence): string {
+  if (s.state === 'kept') return `silence ${s.id} kept until ${s.until} (expire it once the host is back: its alerts are silenced until then)`;
+  if (s.state === 'left') return `silence ${s.id} NOT extended, it ends at ${s.until}: ${s.why ?? ''}`;
+  return `silence ${s.id} until ${s.until}`;
 }
 
 /** How a command ended, when not with 0: a failed host's block must say so, not only stop. */

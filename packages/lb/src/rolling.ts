@@ -19,6 +19,7 @@ import type { ObjectState } from './engine.js';
 import type { CommandOutput, CommandSpec, HostPhase, JournalEntry, LbPorts, OwnerMarker } from './ports.js';
 import { carriedEntry, replayResume, resumedOwner, type Resumed } from './resume.js';
 import { hostState, Run, stopText, type HostState } from './run.js';
+import type { HostSilence } from './silences.js';
 import type { Selection } from './select.js';
 
 export interface HealthCheck {
@@ -79,6 +80,8 @@ export interface FailedHost {
   batch: number;
   /** Every object of the host as conftool holds it after the run (read back, never what was written). */
   objects?: ObjectState[];
+  /** Its silence, kept while it is left out of traffic (monitoring: alertmanager). */
+  silence?: HostSilence;
 }
 
 export interface RollingReport {
@@ -86,7 +89,7 @@ export interface RollingReport {
   succeeded: string[];
   failed: FailedHost[];
   /** Hosts stopped mid-way (interrupted): their phase, and what is still depooled. */
-  inFlight: { host: string; phase: HostPhase; depooledObjects: string[]; batch: number; objects?: ObjectState[] }[];
+  inFlight: { host: string; phase: HostPhase; depooledObjects: string[]; batch: number; objects?: ObjectState[]; silence?: HostSilence }[];
   /** Objects someone else changed while the run held them (or just before it wrote), left as found. */
   leftAsFound: { host: string; object: string; why: string }[];
   notAttempted: string[];
@@ -141,6 +144,8 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
     run.stopReason = stopText(err);
   }
   await run.settle();
+  // Hosts left out of traffic keep their silences (for keepFailedForMs), said in the report.
+  await run.silences?.keepLeft();
   return run.report();
 }
 

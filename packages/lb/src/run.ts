@@ -7,6 +7,7 @@
 import { errorText, newHold, readBack, type EngineDeps, type Hold, type ObjectState, type PutBackOptions } from './engine.js';
 import type { CommandOutput, HostPhase, JournalEntry, LbEvent, LbPorts, OwnerMarker, PoolChange } from './ports.js';
 import type { FailedHost, RollingOptions, RollingReport } from './rolling.js';
+import { HostSilences } from './silences.js';
 import { mustBeOut, shortKey, type HostPlan } from './select.js';
 
 /** A host's hold (engine.ts: what to take, what must be out, what this run holds) and its place in the run. */
@@ -58,6 +59,8 @@ export class Run {
   stopReason: string | undefined;
   /** A capacity check refused the next batch. */
   refused = false;
+  /** Each host's silence while it is out (ports.silencer); undefined: nothing is silenced. */
+  readonly silences: HostSilences | undefined;
   private emitFailed = false;
   private chain: Promise<void> = Promise.resolve();
 
@@ -68,6 +71,7 @@ export class Run {
     this.skipped = [...opts.selection.skipped];
     this.maxFailed = opts.maxFailedBatches ?? 0;
     this.deps = { store: ports.store, verifier: ports.verifier, capacity: ports.capacity, clock: ports.clock, emit: this.emit };
+    this.silences = ports.silencer ? new HostSilences(this, ports.silencer) : undefined;
   }
 
   get aborted(): boolean {
@@ -225,11 +229,15 @@ export class Run {
       .filter((st) => st.phase === 'failed' || st.phase === 'put-back')
       .map((st) => {
         const out = oursOut(st);
-        return { host: st.plan.host, reason: st.reason ?? 'unknown', stillDepooled: out.length > 0, depooledObjects: out, batch: st.batch, objects: objectsOf(st) };
+        const silence = this.silences?.of(st.plan.host);
+        return { host: st.plan.host, reason: st.reason ?? 'unknown', stillDepooled: out.length > 0, depooledObjects: out, batch: st.batch, objects: objectsOf(st), ...(silence ? { silence } : {}) };
       });
     const inFlight = all
       .filter((st) => st.phase !== 'pending' && st.phase !== 'done' && st.phase !== 'failed' && st.phase !== 'put-back')
-      .map((st) => ({ host: st.plan.host, phase: st.phase, depooledObjects: oursOut(st), batch: st.batch, objects: objectsOf(st) }));
+      .map((st) => {
+        const silence = this.silences?.of(st.plan.host);
+        return { host: st.plan.host, phase: st.phase, depooledObjects: oursOut(st), batch: st.batch, objects: objectsOf(st), ...(silence ? { silence } : {}) };
+      });
     const leftAsFound = all.flatMap((st) => st.leftAsFound.map((l) => ({ host: st.plan.host, object: shortKey(l.key), why: l.why })));
     const succeeded = all.filter((s) => s.phase === 'done' && !this.carried.has(s.plan.host)).map((s) => s.plan.host);
     const notAttempted = all.filter((s) => s.phase === 'pending').map((s) => s.plan.host);
