@@ -21,6 +21,8 @@ const posted: string[] = [];
 
 const SECRET = 'vault-S3cr3t-value-0';
 const CONFIG_TOKEN = 'monitoring-token-c0nf1g';
+// an Alertmanager behind an auth proxy: a header value named like nothing secret is one all the same
+const CONFIG_HEADER = 'proxy-tenant-h3ader';
 // what the fixture prints in free text: each must be gone
 const FREE = ['hdr-bearer-77', 'hdr-apikey-88', 'url-pass-99', 'free-apikey-11', 'env-token-22', 'field-named-token-1', 'rotate-pw-33'];
 
@@ -59,9 +61,10 @@ beforeAll(async () => {
       'logs:',
       `  dir: ${logs}`,
       'monitoring:',
-      '  type: http',
+      '  type: alertmanager',
       '  url: http://127.0.0.1:9/',
       `  token: ${CONFIG_TOKEN}`,
+      `  headers: { X-Scope-OrgID: ${CONFIG_HEADER} }`,
       'notifier:',
       `  webhook: http://127.0.0.1:${(server.address() as { port: number }).port}/sal`,
       '',
@@ -79,19 +82,19 @@ describe('a secret never reaches what is shown or stored', () => {
     ['--output json', ['--output', 'json']],
   ])('%s: a secret: true value logged, in fields, in a step, in the output and thrown; a config token echoed; headers, URLs and key=value in free text', async (_how, globals) => {
     posted.length = 0;
-    const r = await run([...globals, 'fx.secret-leaks', `vault=${SECRET}`, 'cluster=x', 'reason=rotate password=rotate-pw-33'], { FX_ECHO: `token is ${CONFIG_TOKEN}` });
+    const r = await run([...globals, 'fx.secret-leaks', `vault=${SECRET}`, 'cluster=x', 'reason=rotate password=rotate-pw-33'], { FX_ECHO: `token is ${CONFIG_TOKEN}, tenant ${CONFIG_HEADER}` });
     expect(r.code).toBe(99);
     const audit = fs.readFileSync(path.join(logs, 'fx', 'secret-leaks.jsonl'), 'utf8');
     const index = fs.readFileSync(path.join(logs, 'index.jsonl'), 'utf8');
     expect(posted).toHaveLength(2);
     const places = { stdout: r.stdout, stderr: r.stderr, audit, index, webhook: posted.join('\n') };
-    const leaks = Object.entries(places).flatMap(([where, text]) => [SECRET, CONFIG_TOKEN, ...FREE].filter((s) => text.includes(s)).map((s) => `${s} in ${where}`));
+    const leaks = Object.entries(places).flatMap(([where, text]) => [SECRET, CONFIG_TOKEN, CONFIG_HEADER, ...FREE].filter((s) => text.includes(s)).map((s) => `${s} in ${where}`));
     expect(leaks).toEqual([]);
     // what was printed instead still says what happened
     const shown = r.stdout + r.stderr;
     expect(shown).toContain('connecting with ***');
     expect(shown).toContain('login failed with ***');
-    expect(shown).toContain('echo: token is ***');
+    expect(shown).toContain('echo: token is ***, tenant ***');
     expect(shown).toContain('Authorization: Bearer ***');
     expect(shown).toContain('https://u:***@example.invalid/');
     expect(shown).toContain('reason: rotate password=***');
