@@ -122,6 +122,8 @@ describe('sre.lb arguments: checked completely before any lock, client or announ
     ['sre.lb.rolling-restart', ['cluster=jobrunner', 'dc=eqiad', 'health-check=true', 'health-timeout=0', 'reason=e2e'], 'health-timeout=0: must be above 0'],
     ['sre.lb.depool', ['host=mw1301.eqiad.wmnet', 'verify-timeout=11m'], 'verify-timeout=11m: more than 10m; accepted: above 0, at most 10m (the max hold of this cookbook\'s lock)'],
     ['sre.lb.pool', ['host=mw1301.eqiad.wmnet', 'verify-timeout=0'], 'verify-timeout=0: must be above 0'],
+    ['sre.lb.rolling-reboot', ['cluster=jobrunner', 'dc=eqiad', 'boot-timeout=0', 'reason=e2e'], 'boot-timeout=0: must be above 0'],
+    ['sre.hosts.reboot', ['host=mw1301.eqiad.wmnet', 'boot-timeout=4h'], 'boot-timeout=4h: more than 3h; accepted: above 0, at most 3h (the max hold of this cookbook\'s lock)'],
   ])('%s %j: a timeout of 0 (never "no timeout"), negative or past the lock\'s max hold is exit 96 naming it and the range; nothing locked, changed or announced', async (name, args, want) => {
     await settled(lab, 'eqiad', 'jobrunner');
     const before = await etcdRange(lab, '/');
