@@ -112,6 +112,40 @@ describe('silences of a rolling run (ports.silencer)', () => {
     expect(sil.active.size).toBe(0);
   });
 
+  it('SIGINT mid-batch: the hosts stopped out of traffic keep their silences (reported in flight); the finished ones are expired', async () => {
+    const { fleet, sil, run } = await setup();
+    const ac = new AbortController();
+    fleet.onAction = (host) => {
+      if (host === 'mw1303.eqiad.wmnet') ac.abort();
+    };
+    const r = await run({ signal: ac.signal });
+    expect(r.status).toBe('interrupted');
+    expect(r.inFlight.map((h) => [h.host, h.silence?.state])).toEqual([
+      ['mw1303.eqiad.wmnet', 'kept'],
+      ['mw1304.eqiad.wmnet', 'kept'],
+    ]);
+    expect([...sil.active.values()].map((s) => s.host).sort()).toEqual(['mw1303.eqiad.wmnet', 'mw1304.eqiad.wmnet']);
+    expect(formatReport(r)).toMatch(/Stopped at acted: mw1303\.eqiad\.wmnet, STILL DEPOOLED.*\n.*\n {2}silence s\d kept until /);
+  });
+
+  it('a batch not verified out is put back before acting: its silences are expired, none is kept', async () => {
+    const { fleet, sil, log, run } = await setup();
+    // lvs1019 lags past the deadline on batch 1's depool, and is back by the time it is put back
+    fleet.lbMode.set('lvs1019', 'lag');
+    fleet.onWrite = (key, to) => {
+      log.push(`write ${key.split('/').at(-1)!} ${to}`);
+      if (to === 'yes') fleet.lbMode.set('lvs1019', 'up');
+    };
+    const r = await run({ verifyTimeoutMs: 500, maxFailedBatches: 5 });
+    expect(r.failed.map((f) => [f.host, f.stillDepooled, f.silence])).toEqual([
+      ['mw1301.eqiad.wmnet', false, undefined],
+      ['mw1302.eqiad.wmnet', false, undefined],
+    ]);
+    expect(r.failed[0]!.reason).toMatch(/^depool not verified on every LB/);
+    expect(log.filter((l) => l.startsWith('expire')).sort()).toEqual(hosts.map((h) => `expire ${h.name}`));
+    expect(sil.active.size).toBe(0);
+  });
+
   it('without a silencer (monitoring: none, http, a plugin): no silence, the same writes', async () => {
     const a = await setup();
     await a.run();

@@ -97,9 +97,12 @@ export class HostSilences {
     }
   }
 
-  /** Hosts that are back in (done) or were put back before acting: their silences end now. */
+  /**
+   * Hosts that are back in (done), were put back before acting, or never went out (the batch stopped
+   * before its depool, still pending): their silences end now.
+   */
   async release(hs: readonly HostState[]): Promise<void> {
-    for (const st of hs) if (st.phase === 'done' || st.phase === 'put-back') await this.#expire(st.plan.host, st.batch);
+    for (const st of hs) if (st.phase === 'done' || st.phase === 'put-back' || st.phase === 'pending') await this.#expire(st.plan.host, st.batch);
   }
 
   /** At the end of the run: every host still silenced is left out of traffic; its silence is kept for keepFailedForMs. */
