@@ -103,6 +103,11 @@ describe('sre.lb arguments: checked completely before any lock, client or announ
     [['sleep=90000'], /sleep=90000: more than 12h; accepted: 0 or more, at most 12h/],
     // a health timeout without a health check would be ignored: the operator believes hosts are checked
     [['health-timeout=5s'], /health-timeout=5s has no effect without health-check; give health-check too, or drop health-timeout/],
+    // drain, budgets and order (issue 14)
+    [['drain=-1s'], /drain=-1s: a duration cannot be negative; accepted: a duration like 30s/],
+    [['max-failed=120%'], /max-failed=120%: a percentage of the selected hosts is at most 100%/],
+    [['order=random'], /order.*"random".*accepted values: "as-listed", "sorted", "shuffled"/],
+    [['drain-check=true'], /drain-check=true has no effect without drain/],
   ])('%j → 96 with a clear message, nothing announced', async (extra, want) => {
     const before = await revision();
     announced.length = 0;

@@ -92,6 +92,7 @@ export function realClients(cfg: GalleyConfig, dryRun: boolean): BaseClients {
         inventory: lifecycle.inventory?.with({ dryRun: hooks.dryRun, log: hooks.log, onAction: hooks.onAction }),
         monitoring: lifecycle.monitoring?.with({ dryRun: hooks.dryRun, log: hooks.log, onAction: hooks.onAction }),
         hosts: cfg.hosts,
+        lb: cfg.lb,
       };
     },
     abortRemote: async (why) => (remote ? remote.abortAll(why, 3000).catch(() => 0) : 0),

@@ -2,6 +2,7 @@ import { conftoolSection } from '@galley/confctl/config';
 import { etcdSection } from '@galley/etcd/config';
 import type { ConfigSection } from '@galley/errors/config';
 import { hostsSection, inventorySection, monitoringSection, provisionerSection } from '@galley/lifecycle/config';
+import { lbSection } from '@galley/lb/config';
 import { pybalSection } from '@galley/pybal/config';
 import { groupsSection, sshSection } from '@galley/remote/config';
 import { z } from 'zod';
@@ -25,6 +26,7 @@ export const SECTIONS = {
   monitoring: monitoringSection,
   hosts: hostsSection,
   groups: groupsSection,
+  lb: lbSection,
 } as const satisfies Record<string, ConfigSection>;
 
 /** The whole config file. Every section is optional (conftool has a default) so that e.g. `confctl` needs only etcd. */
@@ -43,6 +45,7 @@ export const galleyConfigSchema = z
     monitoring: SECTIONS.monitoring.schema.optional(),
     hosts: SECTIONS.hosts.schema.optional(),
     groups: SECTIONS.groups.schema.optional(),
+    lb: SECTIONS.lb.schema.optional(),
   })
   .strict();
 

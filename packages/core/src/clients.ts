@@ -59,4 +59,16 @@ export interface Clients {
   readonly monitoring?: Monitoring | undefined;
   /** The config's `hosts:` settings (post-install, wipe, health check, deadlines) for the sre.hosts cookbooks. */
   readonly hosts?: HostsSettings | undefined;
+  /**
+   * The config's `lb:` settings (the rolling cookbooks' drain and wait defaults). Its schema is
+   * @galley/lb/config's (lb depends on core, so the shape is restated here; lb checks it matches).
+   */
+  readonly lb?: LbSettings | undefined;
+}
+
+/** Structurally @galley/lb/config's LbConfig. */
+export interface LbSettings {
+  readonly drainMs: number;
+  readonly drainCheckIntervalMs: number;
+  readonly capacityWaitIntervalMs: number;
 }

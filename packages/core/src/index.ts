@@ -31,6 +31,7 @@ export type {
   ConftoolClient,
   ConftoolNodeLike,
   EtcdCompare,
+  LbSettings,
   NodeTags,
   PybalServiceClient,
   Pooled,

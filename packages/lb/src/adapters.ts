@@ -68,7 +68,7 @@ export function conftoolStore(confctl: Pick<ConftoolClient, 'select' | 'owners' 
         else if (node instanceof Error) out[i] = { status: 'invalid', key, error: node };
         else {
           const expect = r.expect ?? { pooled: r.object.pooled };
-          sent.push({ i, req: { node, change: { pooled: r.to }, expect, ...(r.owner ? { owner: r.owner } : {}) } });
+          sent.push({ i, req: { node, change: { pooled: r.to, ...(r.weight !== undefined ? { weight: r.weight } : {}) }, expect, ...(r.owner ? { owner: r.owner } : {}) } });
         }
       });
       const res = sent.length ? await confctl.transition(sent.map((s) => s.req)) : [];

@@ -6,6 +6,8 @@
 import type { ArgCheck } from '@galley/core';
 import { NodeSet } from '@galley/remote/nodeset';
 import { parseBatchSpec, parseDuration } from './batches.js';
+import { MAX_SEED, parseMaxFailed } from './budget.js';
+import { parseDrain } from './drain.js';
 
 const problemOf = (fn: () => unknown): string | undefined => {
   try {
@@ -97,4 +99,39 @@ export const nameListArg: ArgCheck = {
 export const commandArg: ArgCheck = {
   accepts: 'a shell command (not empty)',
   check: (v, name) => (String(v).trim() === '' ? `${name}=: the command is empty` : undefined),
+};
+
+/**
+ * `drain=`: a duration (0 or more, at most 1h: connections that take longer are not draining), or
+ * `weight` / `weight:DURATION` (weight 0 first, then the wait). Runs drain.ts's own parser.
+ */
+export const DRAIN_MAX_MS = 3600 * 1000;
+export const drainArg: ArgCheck = {
+  accepts: 'a duration like 30s (0 or more, at most 1h), or weight / weight:30s (weight 0 while still pooled, wait, then depool)',
+  check: (v, name) => {
+    const shown = `${name}=${String(v)}`;
+    let ms: number;
+    try {
+      ms = parseDrain(v as string | number, 0).ms;
+    } catch (err) {
+      const negative = typeof v === 'number' ? v < 0 : /^\s*(weight:)?\s*-/.test(String(v));
+      return `${shown}: ${negative ? 'a duration cannot be negative' : err instanceof Error ? err.message.replace(/^drain=[^:]*: /, '') : String(err)}; accepted: ${drainArg.accepts}`;
+    }
+    return ms > DRAIN_MAX_MS ? `${shown}: more than 1h; accepted: ${drainArg.accepts}` : undefined;
+  },
+};
+
+/** `max-failed=`: a whole number of hosts, or a percentage of the selected hosts from 0% to 100%. */
+export const maxFailedArg: ArgCheck = {
+  accepts: 'a number of failed hosts tolerated (e.g. 2), or a percentage of the selected hosts from 0% to 100% (e.g. 25%, rounded down)',
+  check: (v, name) => {
+    const p = problemOf(() => parseMaxFailed(v as string | number));
+    return p ? `${p.replace(/^max-failed=/, `${name}=`)}; accepted: ${maxFailedArg.accepts}` : undefined;
+  },
+};
+
+/** `seed=`: the seed of order=shuffled, a whole number from 1 to 2^31-1. */
+export const seedArg: ArgCheck = {
+  accepts: `a whole number from 1 to ${MAX_SEED}`,
+  check: (v, name) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_SEED ? undefined : `${name}=${String(v)}: must be a whole number from 1 to ${MAX_SEED}`),
 };

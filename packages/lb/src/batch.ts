@@ -10,6 +10,7 @@
 import { isLockFailure } from '@galley/core';
 import { displayCommand } from '@galley/remote/command';
 import * as engine from './engine.js';
+import { drainHosts } from './drain.js';
 import { errorText, type Hold } from './engine.js';
 import type { ActionStep, HostAction } from './action.js';
 import type { HostOutcome, HostPhase } from './ports.js';
@@ -46,6 +47,8 @@ export class Batch {
   private async phases(): Promise<boolean> {
     await this.start();
     if (!(await this.takeOut())) return false;
+    if (this.run.aborted) return false;
+    await this.drainOut();
     if (this.run.aborted) return false;
     await this.act();
     if (this.run.aborted) return false;
@@ -87,6 +90,9 @@ export class Batch {
     const nothing = fresh.filter((st) => !st.take.length);
     if (toWrite.length) {
       await run.setPhase(toWrite, 'depooling', (st) => ({ objects: st.take.map((o) => o.key) }));
+      if (run.opts.drain?.weight) await this.drainWeight(toWrite);
+    }
+    if (toWrite.length) {
       const w = await engine.writeOut(run.deps, toWrite, run.owner);
       run.noteLeft(toWrite);
       if (w.failed.length) {
@@ -98,6 +104,41 @@ export class Batch {
     }
     // Hosts with nothing to depool are not out yet for all that: they are verified like the others.
     if (nothing.length) await run.setPhase(nothing, 'depooled', () => ({ changes: [] }));
+  }
+
+  /**
+   * drain=weight: weight 0 while still pooled (journaled: a resume restores it), then the drain wait
+   * there; hosts that did not drain are put back unacted (their weight restored) and removed from
+   * `toWrite`, which is left with the hosts to depool.
+   */
+  private async drainWeight(toWrite: HostState[]): Promise<void> {
+    const { run } = this;
+    const w = await engine.writeWeightZero(run.deps, toWrite, run.owner);
+    run.noteLeft(toWrite);
+    if (w.failed.length) {
+      const err = w.failed[0]?.error;
+      await this.putBackUnacted(toWrite, `weight=0 (drain=weight) failed: ${errorText(err)}`);
+      throw new StopRun(`cannot write conftool: ${errorText(err)}`);
+    }
+    await run.setPhase(toWrite, 'depooling', (st) => ({ objects: st.take.map((o) => o.key), changes: st.changes }));
+    const stuck = await drainHosts(run, toWrite, this.no, run.opts.drain!);
+    for (const { st, why } of stuck) await this.putBackUnacted([st], why);
+    const gone = new Set(stuck.map((x) => x.st));
+    // Stopped while draining: nothing was depooled or run; the weight goes back rather than stay at 0.
+    if (run.aborted) {
+      const left = toWrite.filter((st) => !gone.has(st));
+      if (left.length) await this.putBackUnacted(left, 'interrupted while draining at weight=0: not depooled, not acted on, weight restored');
+      for (const st of left) gone.add(st);
+    }
+    toWrite.splice(0, toWrite.length, ...toWrite.filter((st) => !gone.has(st)));
+  }
+
+  /** drain=DURATION (not weight): once verified out, wait (or poll drain-check); hosts that did not drain are put back unacted. */
+  private async drainOut(): Promise<void> {
+    const d = this.run.opts.drain;
+    if (!d || d.weight) return;
+    const stuck = await drainHosts(this.run, this.hosts.filter((s) => s.phase === 'verified-out'), this.no, d);
+    for (const { st, why } of stuck) await this.putBackUnacted([st], why);
   }
 
   /**

@@ -5,7 +5,9 @@
  * as soon as one is back). Both check capacity before anything goes out, count hosts left depooled
  * by failures against the batch size, and stop at the failure budget or a signal.
  */
+import { formatDuration } from './args.js';
 import { Batch } from './batch.js';
+import { waitForCapacity } from './capacity-wait.js';
 import { batchSizeAt } from './batches.js';
 import { capacityMessage, depoolsPerPool, judgeCapacity } from './capacity.js';
 import type { HostPhase } from './ports.js';
@@ -49,7 +51,7 @@ export async function runLockstep(run: Run, queue: HostState[], planned: number)
     return k;
   };
   for (let i = 0; queue.length && !run.stopReason; i++) {
-    if (run.aborted) break;
+    if (run.aborted || run.pastDeadline()) break;
     const size = batchSizeAt(spec, i, n);
     // Hosts this run left depooled use up the batch's budget: never more out at once than a batch.
     const out = run.leftDepooled();
@@ -63,10 +65,15 @@ export async function runLockstep(run: Run, queue: HostState[], planned: number)
     const need = depoolsPerPool(ports, hs.map((s) => s.plan));
     if (need.size) {
       const live = await ports.capacity.capacity([...need.keys()]);
-      const rows = judgeCapacity(need, live);
+      let rows = judgeCapacity(need, live);
       run.emit({ type: 'capacity', batch: no, pools: rows });
+      let waited: number | undefined;
+      if (rows.some((r) => !r.ok) && opts.capacityWaitMs) ({ rows, waitedMs: waited } = await waitForCapacity(run, no, need, rows));
+      if (run.aborted) break;
       if (rows.some((r) => !r.ok)) {
-        run.stopReason = capacityMessage(no, rows);
+        // the deadline ended the wait: stopped by the deadline, not refused
+        if (waited !== undefined && run.pastDeadline()) break;
+        run.stopReason = capacityMessage(no, rows) + waitedText(waited, opts.capacityWaitMs);
         run.refused = true;
         break;
       }
@@ -82,10 +89,15 @@ export async function runLockstep(run: Run, queue: HostState[], planned: number)
     const ok = await new Batch(run, hs, { no, of: total }).go();
     if (run.endBatch(hs, no, ok, 'failed batch(es)') !== undefined) break;
     if (queue.length && !run.aborted && opts.sleepMs) {
-      run.emit({ type: 'sleep', batch: no, ms: opts.sleepMs });
-      await ports.clock.sleep(opts.sleepMs, opts.signal);
+      const ms = Math.min(opts.sleepMs, run.deadlineLeftMs());
+      run.emit({ type: 'sleep', batch: no, ms });
+      await ports.clock.sleep(ms, opts.signal);
     }
   }
+}
+
+function waitedText(waited: number | undefined, waitMs: number | undefined): string {
+  return waited === undefined ? '' : ` (after waiting ${formatDuration(Math.round(waited / 100) * 100)} for capacity, capacity-wait=${formatDuration(waitMs ?? 0)})`;
 }
 
 const NOT_YET_OUT: ReadonlySet<HostPhase> = new Set(['pending', 'depooling', 'depooled']);
@@ -116,6 +128,9 @@ export async function runMoving(run: Run, queue: HostState[]): Promise<void> {
     return batchSizeAt(spec, j, n);
   };
   const capacityWaits = new Set<string>();
+  /** capacity-wait=: hosts that have had their wait (and how long it was). */
+  const waitedFor = new Set<HostState>();
+  const waitedMs = new Map<HostState, number>();
   const start = (s: HostState, no: number): void => {
     const p = (async () => {
       let ok = false;
@@ -133,6 +148,7 @@ export async function runMoving(run: Run, queue: HostState[]): Promise<void> {
     await Promise.race(inFlight.values());
   };
   while (queue.length && !run.stopReason && !run.aborted) {
+    if (run.pastDeadline()) break;
     const size = windowSize();
     const out = run.leftDepooled();
     if (size - out <= 0) {
@@ -166,7 +182,15 @@ export async function runMoving(run: Run, queue: HostState[]): Promise<void> {
           continue;
         }
         run.emit({ type: 'capacity', batch: unit + 1, pools: rows });
-        run.stopReason = capacityMessage(unit + 1, rows);
+        if (opts.capacityWaitMs && !waitedFor.has(s)) {
+          // nothing of this run is out: wait for capacity (once per host), then look again from the top
+          waitedFor.add(s);
+          const w = await waitForCapacity(run, unit + 1, need, rows);
+          waitedMs.set(s, w.waitedMs);
+          continue;
+        }
+        if (waitedFor.has(s) && run.pastDeadline()) break;
+        run.stopReason = capacityMessage(unit + 1, rows) + waitedText(waitedMs.get(s), waitedFor.has(s) ? opts.capacityWaitMs : undefined);
         run.refused = true;
         break;
       }
@@ -180,8 +204,9 @@ export async function runMoving(run: Run, queue: HostState[]): Promise<void> {
       // the pause is taken when a slot frees, before the next host goes out (Cumin's batch sleep)
       await slotFrees();
       if (!run.stopReason && !run.aborted) {
-        run.emit({ type: 'sleep', batch: unit, ms: opts.sleepMs });
-        await ports.clock.sleep(opts.sleepMs, opts.signal);
+        const ms = Math.min(opts.sleepMs, run.deadlineLeftMs());
+        run.emit({ type: 'sleep', batch: unit, ms });
+        await ports.clock.sleep(ms, opts.signal);
       }
     }
   }

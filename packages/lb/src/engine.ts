@@ -89,11 +89,58 @@ export async function writeOut(deps: EngineDeps, holds: readonly Hold[], owner: 
   const failed: WriteOutResult['failed'] = [];
   res.forEach((r, i) => {
     const { h, o } = reqs[i]!;
-    if (r.status === 'changed') h.changes.push(r.change);
+    if (r.status === 'changed') {
+      // drain=weight: the weight write is followed by this depool; the one change holds both, so the put-back restores both in one txn.
+      const w = h.changes.findIndex((c) => c.key === o.key && c.weightFrom !== undefined);
+      const weightFrom = w >= 0 ? h.changes.splice(w, 1)[0]!.weightFrom : undefined;
+      h.changes.push(weightFrom !== undefined ? { ...r.change, weightFrom } : r.change);
+    }
     else if (r.status === 'already') h.leftAsFound.push({ key: o.key, why: `it was already pooled=${r.pooled} when we came to depool it; not ours` });
     else if (r.status === 'failed') failed.push({ key: o.key, host: h.host, error: r.error });
     else h.leftAsFound.push({ key: o.key, why: foundText(r, 'pooled=yes') });
   });
+  return { failed };
+}
+
+/**
+ * drain=weight (conftool's `drain`): weight → 0 on each object a hold is about to take out, while it
+ * stays pooled=yes, our marker set in the same txn; the LBs stop sending it new connections and the
+ * depool follows. What was written is in `hold.changes` (a weight-only change, `weightFrom` the old
+ * weight) and `hold.take` holds the objects as written, so the depool's compare expects weight 0. An
+ * object already at weight 0 is left as it is (nothing to drain, nothing to restore); one someone
+ * moved meanwhile is left as found and not taken out.
+ */
+export async function writeWeightZero(deps: EngineDeps, holds: readonly Hold[], owner: OwnerMarker): Promise<WriteOutResult> {
+  const reqs = holds.flatMap((h) => h.take.filter((o) => o.weight !== 0).map((o) => ({ h, o })));
+  if (!reqs.length) return { failed: [] };
+  let res: PoolTransitionResult[];
+  try {
+    res = await deps.store.transition(reqs.map(({ o }) => ({ object: o, to: 'yes' as const, weight: 0, expect: { pooled: 'yes' as const, weight: o.weight }, owner: { set: owner } })));
+  } catch (err) {
+    return { failed: reqs.map(({ h, o }) => ({ key: o.key, host: h.host, error: err })) };
+  }
+  const failed: WriteOutResult['failed'] = [];
+  const written = new Map<Hold, Map<string, PoolObject>>();
+  const dropped = new Map<Hold, Set<string>>();
+  res.forEach((r, i) => {
+    const { h, o } = reqs[i]!;
+    if (r.status === 'changed') {
+      h.changes.push({ ...r.change, from: 'yes', to: 'yes', weight: 0, weightFrom: o.weight });
+      const m = written.get(h) ?? new Map<string, PoolObject>();
+      m.set(o.key, { ...o, weight: 0, ...(r.change.modRevision ? { modRevision: r.change.modRevision } : {}) });
+      written.set(h, m);
+    } else if (r.status === 'failed') failed.push({ key: o.key, host: h.host, error: r.error });
+    else if (r.status !== 'already') {
+      h.leftAsFound.push({ key: o.key, why: foundText(r, `pooled=yes weight=${o.weight}`) });
+      dropped.set(h, (dropped.get(h) ?? new Set<string>()).add(o.key));
+    }
+  });
+  for (const h of holds) {
+    const m = written.get(h);
+    const d = dropped.get(h);
+    // written objects are re-read by the store before the depool (a change record is not a node), so the depool keeps conftool's other fields
+    if (m || d) h.take = h.take.filter((o) => !d?.has(o.key)).map((o) => (m?.has(o.key) ? { key: o.key, tags: o.tags, pooled: 'yes' as const, weight: 0 } : o));
+  }
   return { failed };
 }
 
@@ -206,7 +253,7 @@ export async function putBack(deps: EngineDeps, holds: readonly Hold[], opts: Pu
   let res: PoolTransitionResult[];
   try {
     res = reqs.length
-      ? await deps.store.transition(reqs.map(({ c }) => ({ object: asObject(c, c.to), to: c.from, expect: { pooled: c.to, ...(c.weight !== undefined ? { weight: c.weight } : {}) }, owner: opts.ownerOf?.(c) ?? { mustBe: opts.ownerId } })))
+      ? await deps.store.transition(reqs.map(({ c }) => ({ object: asObject(c, c.to), to: c.from, ...(c.weightFrom !== undefined ? { weight: c.weightFrom } : {}), expect: { pooled: c.to, ...(c.weight !== undefined ? { weight: c.weight } : {}) }, owner: opts.ownerOf?.(c) ?? { mustBe: opts.ownerId } })))
       : [];
   } catch (err) {
     const failed = reqs.map(({ h, c }) => ({ key: c.key, host: h.host, error: err }));
@@ -226,6 +273,13 @@ export async function putBack(deps: EngineDeps, holds: readonly Hold[], opts: Pu
       // Back at its value from before us already (a resumed put-back, an operator's pool): it is
       // in traffic either way, so it is verified in like the ones we wrote.
       backOf.get(h)!.push({ ...c, from: c.to, to: c.from });
+      // drain=weight, pooled again by someone else with the weight galley set: theirs now, left as found.
+      if (c.weightFrom !== undefined && r.status === 'changed-by-someone-else' && r.found && r.found.weight !== c.weightFrom) {
+        h.leftAsFound.push({ key: c.key, why: `put back by someone else meanwhile at weight=${r.found.weight} (galley had set 0 for drain=weight, from ${c.weightFrom}); the weight is left as found` });
+      }
+    } else if (r.status === 'changed-by-someone-else' && r.found && r.foundOwner?.runId === opts.ownerId) {
+      // still carrying our marker, but a value we did not write (an operator's weight): theirs now
+      h.leftAsFound.push({ key: c.key, why: `it is pooled=${r.found.pooled} weight=${r.found.weight} now, expected pooled=${c.to} weight=${c.weight ?? '(any)'} as we wrote it: changed by someone else while we held it; left as found` });
     } else {
       h.leftAsFound.push({ key: c.key, why: foundText(r, `pooled=${c.to}, ours`) });
       // An unreadable value is nobody's intent: the host is not back, whatever else is.

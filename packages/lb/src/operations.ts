@@ -11,8 +11,11 @@ import { NodeSet } from '@galley/remote/nodeset';
 import type { HostAction } from './action.js';
 import { conftoolStore, monitoringSilencer, pybalCapacity, pybalVerifier, remoteExecutor } from './adapters.js';
 import { errorText, newHold, ownerText, putBack, readBack, stateText, verifyOut, writeOut, type EngineDeps } from './engine.js';
-import { batchArg, commandArg, durationArg, formatDuration, hostPatternArg, nameListArg, wholeNumberArg } from './args.js';
+import { batchArg, commandArg, drainArg, durationArg, formatDuration, hostPatternArg, maxFailedArg, nameListArg, seedArg, wholeNumberArg } from './args.js';
 import { servicesOf, silenceMs } from './silences.js';
+import { orderHosts, parseMaxFailed, resolveOrder, resumeOrder, type HostOrder } from './budget.js';
+import { LB_DEFAULTS } from './defaults.js';
+import { parseDrain, type DrainSpec } from './drain.js';
 import { parseBatchSpec, parseDuration } from './batches.js';
 import { EXIT_NOT_CONFIRMED, isLbError, LbArgumentError, NothingSelectedError, UnknownPoolError } from './errors.js';
 import { formatPlan, planRolling, shortKey } from './plan.js';
@@ -28,6 +31,12 @@ export type LbContext = RunContext<unknown>;
 /** The max hold of a rolling cookbook's lock (`rollingLock`): every wait of the run is bounded by it. */
 export const ROLLING_LOCK_TTL_S = 12 * 3600;
 
+/** drain= and drain-check= (drain.ts), shared by every cookbook that takes hosts out to act on them. */
+export const drainArgs = {
+  drain: { type: 'string', describe: 'once every LB has a host out, wait this long before acting (default: lb.drainMs of the config, 0); weight or weight:30s: weight 0 while still pooled, wait, then depool (the weight is restored on put-back)', check: drainArg },
+  'drain-check': { type: 'string', describe: 'shell command run on each host during the drain until it prints 0 (its established connections); drain= is the bound, after which the host is not acted on, put back and failed', check: commandArg, requires: 'drain' },
+} as const;
+
 /** The args every rolling cookbook shares (yargs option objects; the runner maps key=value). */
 export const rollingArgs = {
   cluster: { type: 'string', demandOption: true, describe: 'conftool cluster, e.g. jobrunner' },
@@ -35,13 +44,19 @@ export const rollingArgs = {
   services: { type: 'string', describe: 'comma-separated conftool services to depool (default: all of the hosts\' services)', check: nameListArg },
   batch: { type: 'string', default: '1', describe: 'hosts per batch; a ramp starts with a canary and its last element repeats', check: batchArg },
   window: { type: 'string', choices: ['lockstep', 'moving'], default: 'lockstep', describe: 'lockstep: a batch starts when the whole previous one is back; moving: at most batch= hosts out at any moment, the next taken out as soon as one is back (each host then counts as a batch for max-failed-batches)' },
-  'max-failed-batches': { type: 'number', default: 0, describe: 'failed batches tolerated before the run stops', check: wholeNumberArg },
+  'max-failed-batches': { type: 'number', describe: 'failed batches tolerated before the run stops (default 0; not applied when only max-failed= is given)', check: wholeNumberArg },
   sleep: { type: 'string', default: '2s', describe: 'pause between batches (not after the last), e.g. 30s, 2m', check: durationArg({ lockTtlSeconds: ROLLING_LOCK_TTL_S }) },
   'health-check': { type: 'string', describe: 'shell command run on each host after the action until it exits 0', check: commandArg },
   'health-timeout': { type: 'string', default: '60s', describe: 'give up on a host whose health check has not passed after this long', check: durationArg({ positive: true, lockTtlSeconds: ROLLING_LOCK_TTL_S }), requires: 'health-check' },
   hosts: { type: 'string', describe: 'restrict to these hosts (NodeSet pattern, e.g. mw[1001-1004].eqiad.wmnet)', check: hostPatternArg },
   'command-timeout': { type: 'string', default: '120s', describe: 'timeout of each command on a host', check: durationArg({ positive: true, lockTtlSeconds: ROLLING_LOCK_TTL_S }) },
   'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree (default: the pybal config)', check: durationArg({ positive: true, lockTtlSeconds: ROLLING_LOCK_TTL_S }) },
+  ...drainArgs,
+  'capacity-wait': { type: 'string', describe: 'a batch that would breach a depool threshold waits up to this long for capacity (re-checking every lb.capacityWaitIntervalMs), instead of being refused at once', check: durationArg({ lockTtlSeconds: ROLLING_LOCK_TTL_S }) },
+  'max-failed': { type: 'string', describe: 'failed hosts tolerated, a number or a percentage of the selected hosts (rounded down, as Ansible\'s max_fail_percentage); one more stops the run. Given alone, max-failed-batches is not applied', check: maxFailedArg },
+  deadline: { type: 'string', describe: 'for the whole run: once past it no new batch starts (what is out finishes and is put back), exit 1', check: durationArg({ positive: true, lockTtlSeconds: ROLLING_LOCK_TTL_S }) },
+  order: { type: 'string', choices: ['as-listed', 'sorted', 'shuffled'], describe: 'host order: as-listed (by name, numbers as numbers; default), sorted (NodeSet order: by name pattern, then number), shuffled (seeded; the seed is printed)' },
+  seed: { type: 'number', describe: 'the seed of order=shuffled, to repeat a shuffled order', check: seedArg, requires: 'order' },
 } as const;
 
 export interface RollingArgs {
@@ -57,6 +72,23 @@ export interface RollingArgs {
   hosts?: string | undefined;
   'command-timeout'?: string | number | undefined;
   'verify-timeout'?: string | number | undefined;
+  drain?: string | number | undefined;
+  'drain-check'?: string | undefined;
+  'capacity-wait'?: string | number | undefined;
+  'max-failed'?: string | number | undefined;
+  deadline?: string | number | undefined;
+  order?: string | undefined;
+  seed?: number | undefined;
+}
+
+/** The drain of a run from its args and the config's defaults; drain-check needs a bound above 0. */
+export function drainFrom(ctx: LbContext, a: Pick<RollingArgs, 'drain' | 'drain-check'>): DrainSpec | undefined {
+  const cfg = ctx.clients.lb ?? LB_DEFAULTS;
+  const d = parseDrain(a.drain ?? cfg.drainMs, cfg.drainMs);
+  const check = a['drain-check'] !== undefined ? { shell: a['drain-check'], timeoutMs: 30_000 } : undefined;
+  if (check && d.ms <= 0) throw new LbArgumentError(`drain-check=${a['drain-check']}: needs drain= above 0, the bound of the wait (e.g. drain=60s)`, { hint: 'give drain=DURATION with drain-check' });
+  if (d.ms <= 0 && !d.weight) return undefined;
+  return { ...d, ...(check ? { check } : {}), checkIntervalMs: cfg.drainCheckIntervalMs };
 }
 
 /**
@@ -225,6 +257,12 @@ function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
       case 'sleep':
         ctx.log.info(`sleeping ${e.ms} ms before the next batch`);
         break;
+      case 'drain':
+        ctx.log.info(`draining ${e.hosts.join(', ')}: ${e.weight ? 'weight=0 while still pooled, ' : ''}${e.check ? `until \`${e.check}\` prints 0, at most ${e.ms} ms` : `waiting ${e.ms} ms`}${e.weight ? ', then depool' : ' before acting'}`);
+        break;
+      case 'drain-check':
+        ctx.log.info(`drain-check: ${e.answers.map((x) => `${x.host}: ${x.connections ?? `no number (${x.output})`}`).join(', ')} (${e.leftMs} ms left)`);
+        break;
       case 'warning':
         ctx.log.warn(e.message);
         break;
@@ -252,6 +290,8 @@ function reportData(r: RollingReport): Record<string, unknown> {
     failedBatches: r.failedBatches,
     stopReason: r.stopReason,
     warnings: r.warnings,
+    ...(r.order ? { order: r.order } : {}),
+    ...(r.deadline ? { deadline: r.deadline } : {}),
   };
 }
 
@@ -274,8 +314,20 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
   const sleepMs = parseDuration(a.sleep ?? 0, 'sleep');
   const healthCheck = a['health-check'] ? { command: { shell: a['health-check'], timeoutMs: 30_000 }, timeoutMs: parseDuration(a['health-timeout'] ?? '60s', 'health-timeout'), intervalMs: 1000 } : undefined;
   const verifyTimeoutMs = a['verify-timeout'] !== undefined ? parseDuration(a['verify-timeout'], 'verify-timeout') : undefined;
-  const maxFailedBatches = a['max-failed-batches'] ?? 0;
-  if (!Number.isInteger(maxFailedBatches) || maxFailedBatches < 0) throw new LbArgumentError(`max-failed-batches=${maxFailedBatches}: must be a whole number ≥ 0`);
+  const maxFailedBatches = a['max-failed-batches'];
+  if (maxFailedBatches !== undefined && (!Number.isInteger(maxFailedBatches) || maxFailedBatches < 0)) throw new LbArgumentError(`max-failed-batches=${maxFailedBatches}: must be a whole number ≥ 0`);
+  const drain = drainFrom(ctx, a);
+  const cfg = ctx.clients.lb ?? LB_DEFAULTS;
+  const capacityWaitMs = a['capacity-wait'] !== undefined ? parseDuration(a['capacity-wait'], 'capacity-wait') : undefined;
+  const maxFailedHosts = a['max-failed'] !== undefined ? parseMaxFailed(a['max-failed']) : undefined;
+  const deadlineMs = a.deadline !== undefined ? parseDuration(a.deadline, 'deadline') : undefined;
+  const order = { order: a.order as HostOrder | undefined, seed: a.seed };
+  const flow = {
+    ...(drain ? { drain } : {}),
+    ...(capacityWaitMs ? { capacityWaitMs, capacityWaitIntervalMs: cfg.capacityWaitIntervalMs } : {}),
+    ...(maxFailedHosts ? { maxFailedHosts } : {}),
+    ...(deadlineMs !== undefined ? { deadlineMs } : {}),
+  };
   const emit = reporter(ctx, call.label);
   const ports = portsFor(ctx, emit);
   const sel = selection ?? (await selectHosts(ports.store, call.select));
@@ -293,7 +345,9 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
   }
 
   if (ctx.dryRun) {
-    const plan = await planRolling(ports, { selection: sel, batch, commands: call.commands, ...(call.action ? { action: call.action } : {}), ...(healthCheck ? { healthCheck } : {}), sleepMs, maxFailedBatches, ...(a.window === 'moving' ? { window: 'moving' as const } : {}) });
+    // a resume's plan is the interrupted run's order; otherwise the one asked for (a shuffle's seed drawn now and shown)
+    const planOrder = (ctx.resume ? resumeOrder(ctx.resume.runId, ctx.resume.entries as JournalEntry[], order) : undefined) ?? resolveOrder(order);
+    const plan = await planRolling(ports, { selection: { ...sel, hosts: orderHosts(sel.hosts, planOrder) }, batch, commands: call.commands, ...(call.action ? { action: call.action } : {}), ...(healthCheck ? { healthCheck } : {}), sleepMs, ...(maxFailedBatches !== undefined ? { maxFailedBatches } : {}), ...(a.window === 'moving' ? { window: 'moving' as const } : {}), ...flow, order: planOrder });
     for (const b of plan.batches) {
       for (const h of b.hosts) for (const key of h.depool) ctx.change?.({ kind: 'conftool', host: h.host, object: shortKey(key), from: 'yes', to: 'no (then back to yes)' });
       if (call.action) for (const h of b.hosts) ctx.change?.({ kind: call.label, host: h.host, object: 'action', to: call.action.describe() });
@@ -325,8 +379,10 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
     commands: call.commands,
     ...(call.action ? { action: call.action } : {}),
     ...(healthCheck ? { healthCheck } : {}),
-    maxFailedBatches,
+    ...(maxFailedBatches !== undefined ? { maxFailedBatches } : {}),
     sleepMs,
+    ...flow,
+    order,
     ...(a.window === 'moving' ? { window: 'moving' as const } : {}),
     ...(verifyTimeoutMs !== undefined ? { verifyTimeoutMs } : {}),
     signal: ctx.signal,
@@ -447,6 +503,7 @@ export const restartServiceArgs = {
   service: { type: 'string', demandOption: true, describe: 'conftool service, also the systemd unit restarted' },
   'command-timeout': { type: 'string', default: '120s', describe: 'timeout of the restart', check: durationArg({ positive: true, lockTtlSeconds: RESTART_SERVICE_LOCK_TTL_S }) },
   'verify-timeout': { type: 'string', describe: 'deadline for every load balancer to agree (default: the pybal config)', check: durationArg({ positive: true, lockTtlSeconds: RESTART_SERVICE_LOCK_TTL_S }) },
+  ...drainArgs,
 } as const;
 
 /** sre.lb.restart-service: one restart per host at a time (the cookbook lock, per host). */
@@ -455,9 +512,9 @@ export function restartServiceLock(args: { host: string }): { suffix: string; co
 }
 
 /** sre.lb.restart-service: one host, one service, with the same depool/verify/repool/verify as a rolling restart. */
-export async function restartService(ctx: LbContext, a: { host: string; service: string; 'command-timeout'?: string | undefined; 'verify-timeout'?: string | undefined }): Promise<number> {
+export async function restartService(ctx: LbContext, a: { host: string; service: string; 'command-timeout'?: string | undefined; 'verify-timeout'?: string | undefined; drain?: string | undefined; 'drain-check'?: string | undefined }): Promise<number> {
   const timeoutMs = parseDuration(a['command-timeout'] ?? '120s', 'command-timeout');
-  const args: RollingArgs = { cluster: '', batch: '1', sleep: 0, 'verify-timeout': a['verify-timeout'] };
+  const args: RollingArgs = { cluster: '', batch: '1', sleep: 0, 'verify-timeout': a['verify-timeout'], drain: a.drain, 'drain-check': a['drain-check'] };
   return refusing(ctx, () => rollingOperation(ctx, { select: { hosts: new Set([a.host]), services: [a.service] }, commands: [{ argv: ['systemctl', 'restart', a.service], timeoutMs }], label: 'restarting', args }));
 }
 

@@ -2,6 +2,9 @@ import { checkNotWholeCluster, planBatches, stepSize, type BatchSpec } from './b
 import type { HostAction } from './action.js';
 import type { CommandSpec, LbPorts, PoolCapacity } from './ports.js';
 import { displayCommand } from '@galley/remote/command';
+import { formatDuration } from './args.js';
+import { orderText, toleratedFailures, type MaxFailed, type OrderSpec } from './budget.js';
+import { drainText, type DrainSpec } from './drain.js';
 import { capacityMessage, checkPools, depoolsPerPool, judgeCapacity } from './capacity.js';
 import type { HealthCheck } from './rolling.js';
 import { shortKey, type HostPlan, type Selection } from './select.js';
@@ -29,9 +32,18 @@ export interface RollingPlan {
   action?: string;
   healthCheck?: string;
   sleepMs: number;
-  maxFailedBatches: number;
+  /** null: not applied (max-failed= given alone). */
+  maxFailedBatches: number | null;
   window: 'lockstep' | 'moving';
   warnings: string[];
+  /** drain= per host: what happens between out and acting. */
+  drain?: { ms: number; weight: boolean; check?: string; text: string };
+  /** capacity-wait=: how long a batch short of capacity waits, re-checking how often. */
+  capacityWait?: { ms: number; intervalMs: number };
+  /** max-failed=: as typed, and the failed hosts it tolerates over these hosts. */
+  maxFailed?: { text: string; tolerated: number };
+  deadlineMs?: number;
+  order: OrderSpec;
 }
 
 /**
@@ -42,7 +54,23 @@ export interface RollingPlan {
  */
 export async function planRolling(
   ports: Pick<LbPorts, 'capacity'>,
-  opts: { selection: Selection; batch: BatchSpec; commands: CommandSpec[]; action?: Pick<HostAction, 'describe'>; healthCheck?: HealthCheck; sleepMs?: number; maxFailedBatches?: number; window?: 'lockstep' | 'moving' },
+  opts: {
+    selection: Selection;
+    batch: BatchSpec;
+    commands: CommandSpec[];
+    action?: Pick<HostAction, 'describe'>;
+    healthCheck?: HealthCheck;
+    sleepMs?: number;
+    maxFailedBatches?: number;
+    window?: 'lockstep' | 'moving';
+    drain?: DrainSpec;
+    capacityWaitMs?: number;
+    capacityWaitIntervalMs?: number;
+    maxFailedHosts?: MaxFailed;
+    deadlineMs?: number;
+    /** The order `selection.hosts` is already in (shown; the caller ordered them). */
+    order?: OrderSpec;
+  },
 ): Promise<RollingPlan> {
   const { selection } = opts;
   checkNotWholeCluster(opts.batch, selection.hosts.length, selection.clusterSize, selection.what, selection.groups);
@@ -73,15 +101,28 @@ export async function planRolling(
     ...(opts.action ? { action: opts.action.describe() } : {}),
     ...(opts.healthCheck ? { healthCheck: displayCommand(opts.healthCheck.command) } : {}),
     sleepMs: opts.sleepMs ?? 0,
-    maxFailedBatches: opts.maxFailedBatches ?? 0,
+    maxFailedBatches: opts.maxFailedBatches ?? (opts.maxFailedHosts ? null : 0),
     window: opts.window ?? 'lockstep',
     warnings,
+    ...(opts.drain ? { drain: { ms: opts.drain.ms, weight: opts.drain.weight, ...(opts.drain.check ? { check: displayCommand(opts.drain.check) } : {}), text: drainText(opts.drain) } } : {}),
+    ...(opts.capacityWaitMs ? { capacityWait: { ms: opts.capacityWaitMs, intervalMs: opts.capacityWaitIntervalMs ?? 5000 } } : {}),
+    ...(opts.maxFailedHosts ? { maxFailed: { text: opts.maxFailedHosts.text, tolerated: toleratedFailures(opts.maxFailedHosts, selection.hosts.length) } } : {}),
+    ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),
+    order: opts.order ?? { order: 'as-listed' },
   };
 }
 
 export function formatPlan(plan: RollingPlan): string {
   const lines: string[] = [];
-  lines.push(`Plan for ${plan.what}: ${plan.hosts} host(s) of ${plan.clusterSize} in ${plan.batches.length} batch(es), max-failed-batches=${plan.maxFailedBatches}, sleep ${plan.sleepMs} ms between batches`);
+  const budgets = [
+    plan.maxFailedBatches === null ? 'max-failed-batches not applied' : `max-failed-batches=${plan.maxFailedBatches}`,
+    ...(plan.maxFailed ? [`max-failed=${plan.maxFailed.text} (${plan.maxFailed.tolerated} failed host(s) of ${plan.hosts} tolerated${plan.maxFailed.text.endsWith('%') ? ', rounded down' : ''}; one more stops the run)`] : []),
+  ];
+  lines.push(`Plan for ${plan.what}: ${plan.hosts} host(s) of ${plan.clusterSize} in ${plan.batches.length} batch(es), ${budgets.join(', ')}, sleep ${plan.sleepMs} ms between batches`);
+  lines.push(`${orderText(plan.order)}${plan.order.order === 'shuffled' ? ` (this plan's order; give seed=${plan.order.seed} to the real run to get the same one)` : ''}`);
+  if (plan.deadlineMs !== undefined) lines.push(`deadline=${formatDuration(plan.deadlineMs)}: past it no new batch starts; what is out finishes and is put back; exit 1`);
+  if (plan.capacityWait) lines.push(`capacity-wait=${formatDuration(plan.capacityWait.ms)}: a batch short of capacity waits up to that long (asking the LBs every ${formatDuration(plan.capacityWait.intervalMs)}) before it is refused`);
+  if (plan.drain) lines.push(`drain=${plan.drain.weight ? 'weight' : formatDuration(plan.drain.ms)}: ${plan.drain.text}`);
   const { text, sizes } = plan.batchSpec;
   const steps = text.split(',').map((t, i) => (t.trim().endsWith('%') ? `${sizes[i]} (${t.trim()} of ${plan.hosts}, rounded down, at least 1)` : `${sizes[i]}`));
   lines.push(`batch=${text}: ${steps.length > 1 ? `batches of ${steps.join(', then ')} host(s), the last repeating` : `${steps[0]} host(s) per batch`}`);
@@ -94,7 +135,7 @@ export function formatPlan(plan: RollingPlan): string {
   for (const b of plan.batches) {
     lines.push(`Batch ${b.batch}: ${b.hosts.map((h) => h.host).join(', ')}`);
     for (const h of b.hosts) {
-      lines.push(`  ${h.host}: depool ${h.depool.length ? h.depool.map(shortKey).join(', ') : '(nothing pooled=yes)'}`);
+      lines.push(`  ${h.host}: ${plan.drain?.weight && h.depool.length ? 'weight=0, drain, then ' : ''}depool ${h.depool.length ? h.depool.map(shortKey).join(', ') : '(nothing pooled=yes)'}${plan.drain && !plan.drain.weight ? `, drain ${plan.drain.check ? `until drain-check prints 0 (at most ${formatDuration(plan.drain.ms)})` : formatDuration(plan.drain.ms)}` : ''}`);
       for (const l of h.leftAlone) lines.push(`    left alone ${shortKey(l.key)} (pooled=${l.pooled}): ${l.why}`);
     }
     for (const c of b.capacity) {

@@ -46,6 +46,12 @@ export interface PoolChange {
   weight?: number;
   /** The object's mod revision after our write. */
   modRevision?: string;
+  /**
+   * drain=weight: the weight the object had before galley set it to 0 (`weight` is then 0), restored
+   * in the put-back's txn only while the object still holds weight 0 and our marker. A change with
+   * `from` = `to` = `yes` is the weight write alone (the depool did not follow).
+   */
+  weightFrom?: number;
 }
 
 export interface PoolSelector {
@@ -59,6 +65,8 @@ export interface PoolSelector {
 export interface PoolTransition {
   object: PoolObject;
   to: Pooled;
+  /** A weight to write in the same txn (drain=weight: 0 on the way out, the old one on the way back). */
+  weight?: number;
   /** What must still hold (default: `pooled` as read). A weight someone changed is a conflict. */
   expect?: { pooled: Pooled; weight?: number };
   owner?: OwnerOp;
@@ -208,6 +216,12 @@ export type LbEvent =
   | { type: 'host-step'; batch: number; host: string; text: string }
   | { type: 'batch-done'; batch: number; ok: boolean; succeeded: string[]; failed: string[]; reason?: string }
   | { type: 'sleep'; batch: number; ms: number }
+  /** drain=: hosts verified out (or at weight 0) wait this long, or until drain-check says 0 connections. */
+  | { type: 'drain'; batch: number; hosts: string[]; ms: number; weight?: boolean; check?: string }
+  /** drain-check's answers in one round (established connections per host; null: no number). */
+  | { type: 'drain-check'; batch: number; answers: { host: string; connections: number | null; output: string }[]; leftMs: number }
+  /** capacity-wait=: the batch waits for capacity (the pools' numbers now), re-checking every intervalMs until leftMs runs out. */
+  | { type: 'capacity-wait'; batch: number; pools: (PoolCapacity & { depool: number; ok: boolean })[]; waitedMs: number; leftMs: number; intervalMs: number }
   | { type: 'stopped'; reason: string }
   /** A host's silence (ports.silencer): created before it is taken out, expired once it is back, or kept when it is left out. */
   | { type: 'silence'; batch: number; host: string; action: 'created' | 'expired' | 'kept'; id: string; until?: string }

@@ -105,9 +105,13 @@ export function replayResume(resume: NonNullable<RollingOptions['resume']>, sele
     } else if (r.phase === 'depooling') {
       // The write may or may not have happened: the objects now at `no` among those it was about to write are ours.
       const now = new Map(plan.objects.map((o) => [o.key, o]));
+      // drain=weight journals its weight-0 writes (weightFrom) here before the depool: still ours to restore
+      const weighed = new Map(r.changes.filter((c) => c.weightFrom !== undefined).map((c) => [c.key, c]));
       s.changes = r.objects.flatMap((k) => {
         const o = now.get(k);
-        return o && o.pooled === 'no' ? [{ key: k, tags: o.tags, field: 'pooled' as const, from: 'yes' as const, to: 'no' as const }] : [];
+        const w = weighed.get(k);
+        if (o && o.pooled === 'no') return [{ key: k, tags: o.tags, field: 'pooled' as const, from: 'yes' as const, to: 'no' as const, ...(w ? { weight: w.weight, weightFrom: w.weightFrom } : {}) }];
+        return o && w && o.pooled === 'yes' && o.weight === w.weight ? [w] : [];
       });
       // Nothing of it was written: it goes through the normal batches (with their capacity check).
       if (s.changes.length) {

@@ -13,7 +13,9 @@
  */
 import type { HostAction } from './action.js';
 import { batchSizeAt, checkNotWholeCluster, planBatches, type BatchSpec } from './batches.js';
+import { orderHosts, resolveOrder, resumeOrder, type HostOrder, type MaxFailed, type OrderSpec } from './budget.js';
 import { checkPools } from './capacity.js';
+import type { DrainSpec } from './drain.js';
 import { runLeftovers, runLockstep, runMoving } from './drivers.js';
 import type { ObjectState } from './engine.js';
 import type { CommandOutput, CommandSpec, HostPhase, JournalEntry, LbPorts, OwnerMarker } from './ports.js';
@@ -61,6 +63,18 @@ export interface RollingOptions {
    * the run id of the run that took the hosts out, so it can put them back.
    */
   owner?: OwnerMarker;
+  /** drain= / drain-check= (drain.ts): the wait between out and acting, or weight 0 before the depool. */
+  drain?: DrainSpec;
+  /** capacity-wait=: how long a batch short of capacity waits for it (0/undefined: refused at once). */
+  capacityWaitMs?: number;
+  /** How often a waiting batch asks the LBs again (default 5 s). */
+  capacityWaitIntervalMs?: number;
+  /** max-failed=: failed hosts tolerated (a count, or a percentage of the selected hosts); one more stops the run. */
+  maxFailedHosts?: MaxFailed;
+  /** deadline=: from the start of the run; past it no new batch (or host of a moving window) starts. */
+  deadlineMs?: number;
+  /** order= / seed= as asked (budget.ts); a resume keeps the interrupted run's. */
+  order?: { order?: HostOrder | undefined; seed?: number | undefined };
 }
 
 /** The selection arguments a resume must repeat. */
@@ -100,6 +114,10 @@ export interface RollingReport {
   /** Each host's command output, for rolling-run (grouped for display by the caller). */
   outputs: Map<string, CommandOutput[]>;
   warnings: string[];
+  /** The order hosts were taken in (shuffled: with the seed that repeats it). */
+  order?: OrderSpec;
+  /** deadline=: the bound, and whether it stopped the run. */
+  deadline?: { ms: number; reached: boolean };
 }
 
 /**
@@ -119,7 +137,8 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
   run.carried = carried;
   for (const s of carried.values()) run.states.set(s.plan.host, s);
   run.skipped.push(...skipped);
-  const queue: HostState[] = selection.hosts
+  run.order = (opts.resume ? resumeOrder(opts.resume.runId, opts.resume.entries, opts.order ?? {}) : undefined) ?? resolveOrder(opts.order ?? {});
+  const queue: HostState[] = orderHosts(selection.hosts, run.order)
     .filter((h) => !carried.has(h.host) && !leftovers.some((l) => l.plan.host === h.host))
     .map((plan) => hostState(plan, 'pending'));
   for (const s of [...leftovers, ...queue]) run.states.set(s.plan.host, s);

@@ -4,6 +4,8 @@
  * the failure budget, and the final report, which is conftool read back. The phases of a batch
  * (batch.ts) and the drivers that schedule batches (drivers.ts) act through it.
  */
+import { formatDuration } from './args.js';
+import { toleratedFailures, type OrderSpec } from './budget.js';
 import { errorText, newHold, readBack, type EngineDeps, type Hold, type ObjectState, type PutBackOptions } from './engine.js';
 import type { CommandOutput, HostPhase, JournalEntry, LbEvent, LbPorts, OwnerMarker, PoolChange } from './ports.js';
 import type { FailedHost, RollingOptions, RollingReport } from './rolling.js';
@@ -61,6 +63,13 @@ export class Run {
   refused = false;
   /** Each host's silence while it is out (ports.silencer); undefined: nothing is silenced. */
   readonly silences: HostSilences | undefined;
+  /** The order the hosts are taken in (journaled: a resume keeps it). */
+  order: OrderSpec | undefined;
+  /** deadline=: when it passes (clock time), and whether it stopped the run. */
+  readonly deadlineAt: number | undefined;
+  deadlineReached = false;
+  /** max-failed=: failed hosts tolerated. */
+  readonly maxFailedHosts: number | undefined;
   private emitFailed = false;
   private chain: Promise<void> = Promise.resolve();
 
@@ -69,13 +78,40 @@ export class Run {
     this.opts = opts;
     this.owner = owner;
     this.skipped = [...opts.selection.skipped];
-    this.maxFailed = opts.maxFailedBatches ?? 0;
+    // max-failed= alone: the host budget decides (no batch budget besides it), as Ansible's max_fail_percentage
+    this.maxFailed = opts.maxFailedBatches ?? (opts.maxFailedHosts ? Infinity : 0);
+    this.maxFailedHosts = opts.maxFailedHosts ? toleratedFailures(opts.maxFailedHosts, opts.selection.hosts.length) : undefined;
+    this.deadlineAt = opts.deadlineMs !== undefined ? ports.clock.now() + opts.deadlineMs : undefined;
     this.deps = { store: ports.store, verifier: ports.verifier, capacity: ports.capacity, clock: ports.clock, emit: this.emit };
     this.silences = ports.silencer ? new HostSilences(this, ports.silencer) : undefined;
   }
 
   get aborted(): boolean {
     return this.opts.signal?.aborted === true;
+  }
+
+  /**
+   * deadline=: a safe point (nothing of the next batch touched yet) past the deadline stops the run
+   * there: true, and the reason said. What is out finishes its steps; nothing new starts.
+   */
+  pastDeadline(): boolean {
+    if (this.deadlineAt === undefined || this.ports.clock.now() < this.deadlineAt) return false;
+    if (!this.deadlineReached) {
+      this.deadlineReached = true;
+      const left = [...this.states.values()].filter((s) => s.phase === 'pending').length;
+      this.stopReason ??= `deadline=${formatDuration(this.opts.deadlineMs!)} reached: no new batch was started after it (${left} host(s) not attempted)`;
+    }
+    return true;
+  }
+
+  /** Time left before the deadline (Infinity without one). */
+  deadlineLeftMs(): number {
+    return this.deadlineAt === undefined ? Infinity : Math.max(0, this.deadlineAt - this.ports.clock.now());
+  }
+
+  /** Hosts that failed in this run (a resumed run's earlier failures are not counted again). */
+  failedHosts(): number {
+    return [...this.states.values()].filter((s) => (s.phase === 'failed' || s.phase === 'put-back') && !this.carried.has(s.plan.host)).length;
   }
 
   // Progress is for people: a display that throws (a renderer bug, a closed terminal) must not
@@ -98,9 +134,10 @@ export class Run {
   /** The run's first journal entry: its scope and owner; for a resume, what it carries over so it can be resumed in turn. */
   async journalStart(resumed?: { from: string; carried: JournalEntry['carried'] }): Promise<void> {
     const scope = this.opts.scope ? { scope: this.opts.scope } : {};
+    const order = this.order ? { order: this.order } : {};
     const entry: JournalEntry = resumed
-      ? { type: 'lb-run', ...scope, resumedFrom: resumed.from, owner: this.owner.runId, carried: resumed.carried }
-      : { type: 'lb-run', ...scope, owner: this.owner.runId };
+      ? { type: 'lb-run', ...scope, ...order, resumedFrom: resumed.from, owner: this.owner.runId, carried: resumed.carried }
+      : { type: 'lb-run', ...scope, ...order, owner: this.owner.runId };
     await this.ports.journal.append(entry).catch((err: unknown) => {
       throw new StopRun(`cannot write the run journal (${errorText(err)})`, { cause: err });
     });
@@ -207,8 +244,13 @@ export class Run {
     this.emit({ type: 'batch-done', batch: no, ok, succeeded: done, failed: failedHosts.map((s) => s.plan.host), ...(reason ? { reason } : {}) });
     if (ok) return undefined;
     this.failedBatches++;
-    if (this.failedBatches <= this.maxFailed) return undefined;
-    this.stopReason ??= `${this.failedBatches} ${budgetText}, more than max-failed-batches=${this.maxFailed}`;
+    const failedCount = this.failedHosts();
+    const hostsOver = this.maxFailedHosts !== undefined && failedCount > this.maxFailedHosts;
+    if (this.failedBatches <= this.maxFailed && !hostsOver) return undefined;
+    const mf = this.opts.maxFailedHosts;
+    this.stopReason ??= hostsOver
+      ? `${failedCount} failed host(s), more than max-failed=${mf!.text} (${this.maxFailedHosts} of ${this.opts.selection.hosts.length} selected host(s)${'percent' in mf! ? ', rounded down' : ''})`
+      : `${this.failedBatches} ${budgetText}, more than max-failed-batches=${this.maxFailed}`;
     return 'over-budget';
   }
 
@@ -249,7 +291,11 @@ export class Run {
         : failed.length || inFlight.length || notAttempted.length || stopReason
           ? 'failed'
           : 'succeeded';
-    return { status, succeeded, failed, inFlight, notAttempted, skipped: this.skipped, batches: this.batches, failedBatches: this.failedBatches, ...(stopReason ? { stopReason } : {}), outputs: this.outputs, warnings: this.warnings, leftAsFound };
+    return {
+      status, succeeded, failed, inFlight, notAttempted, skipped: this.skipped, batches: this.batches, failedBatches: this.failedBatches, ...(stopReason ? { stopReason } : {}), outputs: this.outputs, warnings: this.warnings, leftAsFound,
+      ...(this.order ? { order: this.order } : {}),
+      ...(this.opts.deadlineMs !== undefined ? { deadline: { ms: this.opts.deadlineMs, reached: this.deadlineReached } } : {}),
+    };
   }
 }
 

@@ -66,6 +66,15 @@ export class FakeFleet {
   readonly objects = new Map<string, PoolObject>();
   readonly initial = new Map<string, Pooled>();
   readonly writes: { key: string; from: Pooled; to: Pooled; t: number }[] = [];
+  /** Every weight the run wrote (drain=weight), with the virtual time. */
+  readonly weightWrites: { key: string; from: number; to: number; t: number }[] = [];
+  /**
+   * drain-check answers: a command starting with `conns` prints, per host, the next number of this
+   * list (the last one repeating); a host without a list answers 0.
+   */
+  readonly connections = new Map<string, number[]>();
+  /** Every drain-check answer given, with the virtual time. */
+  readonly connectionChecks: { host: string; n: number; t: number }[] = [];
   readonly journalEntries: JournalEntry[] = [];
   readonly events: LbEvent[] = [];
   readonly actions: { host: string; cmds: string[]; t: number }[] = [];
@@ -171,10 +180,14 @@ export class FakeFleet {
     }
   }
 
-  private write(o: PoolObject, to: Pooled): PoolChange {
+  private write(o: PoolObject, to: Pooled, weight?: number): PoolChange {
     const from = o.pooled;
     if (this.initial.get(o.key) !== 'yes') this.violations.push(`wrote ${o.key} which was ${this.initial.get(o.key)} before the run`);
     o.pooled = to;
+    if (weight !== undefined && weight !== o.weight) {
+      this.weightWrites.push({ key: o.key, from: o.weight, to: weight, t: this.clock.now() });
+      o.weight = weight;
+    }
     this.writes.push({ key: o.key, from, to, t: this.clock.now() });
     this.maxDepooledHosts = Math.max(this.maxDepooledHosts, this.depooledByRun().length);
     o.modRevision = String(++this.revision);
@@ -232,11 +245,11 @@ export class FakeFleet {
         }
         if (r.owner && 'set' in r.owner) this.owners.set(key, r.owner.set);
         else if (r.owner) this.owners.delete(key);
-        if (o.pooled === r.to) {
+        if (o.pooled === r.to && (r.weight === undefined || r.weight === o.weight)) {
           out.push({ status: 'already', key, pooled: o.pooled });
           continue;
         }
-        out.push({ status: 'changed', key, change: this.write(o, r.to) });
+        out.push({ status: 'changed', key, change: this.write(o, r.to, r.weight) });
       }
       return out;
     },
@@ -317,6 +330,16 @@ export class FakeFleet {
       const out: HostOutcome[] = [];
       const cmds = commands.map((c) => ('shell' in c ? c.shell : c.argv.join(' ')));
       const isHealth = cmds.length === 1 && cmds[0]?.startsWith('check');
+      if (cmds.length === 1 && cmds[0]?.startsWith('conns')) {
+        for (const host of hosts) {
+          const list = this.connections.get(host) ?? [0];
+          const n = list.length > 1 ? list.shift()! : list[0]!;
+          this.connectionChecks.push({ host, n, t: this.clock.now() });
+          out.push({ host, ok: true, outputs: [{ cmd: cmds[0], exitCode: 0, stdout: `${n}\n`, stderr: '' }] });
+        }
+        this.clock.t += 10;
+        return out;
+      }
       for (const host of hosts) {
         const b = this.behaviour.get(host) ?? 'ok';
         if (isHealth) {
