@@ -84,7 +84,8 @@ export interface RollingArgs {
 /** The drain of a run from its args and the config's defaults; drain-check needs a bound above 0. */
 export function drainFrom(ctx: LbContext, a: Pick<RollingArgs, 'drain' | 'drain-check'>): DrainSpec | undefined {
   const cfg = ctx.clients.lb ?? LB_DEFAULTS;
-  const d = parseDrain(a.drain ?? cfg.drainMs, cfg.drainMs);
+  // the config's default is milliseconds (a bare number typed as drain= is seconds, as every duration argument)
+  const d = a.drain !== undefined ? parseDrain(a.drain, cfg.drainMs) : { ms: cfg.drainMs, weight: false };
   const check = a['drain-check'] !== undefined ? { shell: a['drain-check'], timeoutMs: 30_000 } : undefined;
   if (check && d.ms <= 0) throw new LbArgumentError(`drain-check=${a['drain-check']}: needs drain= above 0, the bound of the wait (e.g. drain=60s)`, { hint: 'give drain=DURATION with drain-check' });
   if (d.ms <= 0 && !d.weight) return undefined;
@@ -258,7 +259,7 @@ function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
         ctx.log.info(`sleeping ${e.ms} ms before the next batch`);
         break;
       case 'drain':
-        ctx.log.info(`draining ${e.hosts.join(', ')}: ${e.weight ? 'weight=0 while still pooled, ' : ''}${e.check ? `until \`${e.check}\` prints 0, at most ${e.ms} ms` : `waiting ${e.ms} ms`}${e.weight ? ', then depool' : ' before acting'}`);
+        ctx.log.info(`draining ${e.hosts.join(', ')}: ${e.weight ? 'weight=0 while still pooled, ' : ''}${e.check ? `until \`${e.check}\` prints 0, at most ${formatDuration(e.ms)}` : `waiting ${formatDuration(e.ms)}`}${e.weight ? ', then depool' : ' before acting'}`);
         break;
       case 'drain-check':
         ctx.log.info(`drain-check: ${e.answers.map((x) => `${x.host}: ${x.connections ?? `no number (${x.output})`}`).join(', ')} (${e.leftMs} ms left)`);
@@ -350,6 +351,12 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
     const plan = await planRolling(ports, { selection: { ...sel, hosts: orderHosts(sel.hosts, planOrder) }, batch, commands: call.commands, ...(call.action ? { action: call.action } : {}), ...(healthCheck ? { healthCheck } : {}), sleepMs, ...(maxFailedBatches !== undefined ? { maxFailedBatches } : {}), ...(a.window === 'moving' ? { window: 'moving' as const } : {}), ...flow, order: planOrder });
     for (const b of plan.batches) {
       for (const h of b.hosts) for (const key of h.depool) ctx.change?.({ kind: 'conftool', host: h.host, object: shortKey(key), from: 'yes', to: 'no (then back to yes)' });
+      if (drain?.weight) {
+        for (const h of b.hosts) {
+          const objects = sel.hosts.find((x) => x.host === h.host)?.depool ?? [];
+          for (const o of objects) if (o.weight !== 0) ctx.change?.({ kind: 'conftool', host: h.host, object: shortKey(o.key), from: `weight=${o.weight}`, to: 'weight=0 first, still pooled (then back)' });
+        }
+      }
       if (call.action) for (const h of b.hosts) ctx.change?.({ kind: call.label, host: h.host, object: 'action', to: call.action.describe() });
     }
     for (const w of plan.warnings) ctx.log.warn(w);

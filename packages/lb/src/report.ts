@@ -10,6 +10,8 @@ export function formatReport(r: RollingReport, opts: { runId?: string } = {}): s
   const head = { succeeded: 'All hosts done', failed: 'FAILED', interrupted: 'INTERRUPTED', refused: 'REFUSED' }[r.status];
   lines.push(`${head}: ${r.succeeded.length} succeeded, ${r.failed.length} failed, ${r.inFlight.length} stopped mid-way, ${r.notAttempted.length} not attempted (${r.failedBatches} failed batch(es))`);
   if (r.stopReason) lines.push(`Stopped: ${r.stopReason}`);
+  // a shuffled run can be repeated in the same order
+  if (r.order?.order === 'shuffled') lines.push(`Order: shuffled with seed=${r.order.seed} (give seed=${r.order.seed} order=shuffled to repeat it)`);
   if (r.succeeded.length) lines.push(`Succeeded: ${r.succeeded.join(', ')}`);
   for (const f of r.failed) {
     lines.push(
