@@ -360,7 +360,7 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
       if (call.action) for (const h of b.hosts) ctx.change?.({ kind: call.label, host: h.host, object: 'action', to: call.action.describe() });
     }
     for (const w of plan.warnings) ctx.log.warn(w);
-    const silences = silencer ? await planSilences(silencer, sel, plan.batches.flatMap((b) => b.hosts.map((h) => h.host)), { commands: call.commands, ...(call.action ? { action: call.action } : {}), ...(healthCheck ? { healthCheck } : {}), ...(verifyTimeoutMs !== undefined ? { verifyTimeoutMs } : {}) }, ctx.reason) : undefined;
+    const silences = silencer ? await planSilences(silencer, sel, plan.batches.flatMap((b) => b.hosts.map((h) => h.host)), { commands: call.commands, ...(call.action ? { action: call.action } : {}), ...(healthCheck ? { healthCheck } : {}), ...(verifyTimeoutMs !== undefined ? { verifyTimeoutMs } : {}), ...(drain ? { drain } : {}) }, ctx.reason) : undefined;
     if (monitoringProblem) ctx.log.warn(monitoringProblem);
     const data = silences ? { ...plan, silences: { where: silencer!.where, keepFailedForMs: silencer!.keepFailedForMs, hosts: silences, ...(monitoringProblem ? { problem: monitoringProblem } : {}) } } : plan;
     ctx.emit({ type: 'lb-plan', ...data });
@@ -416,7 +416,7 @@ async function planSilences(
   silencer: Silencer,
   sel: Selection,
   hosts: readonly string[],
-  o: Pick<RollingOptions, 'commands' | 'action' | 'healthCheck' | 'verifyTimeoutMs'>,
+  o: Pick<RollingOptions, 'commands' | 'action' | 'healthCheck' | 'verifyTimeoutMs' | 'drain'>,
   reason: string | undefined,
 ): Promise<{ host: string; services: string[]; durationMs: number }[]> {
   const durationMs = silenceMs(o);

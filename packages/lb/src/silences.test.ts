@@ -84,6 +84,9 @@ describe('silences of a rolling run (ports.silencer)', () => {
   it('the silence lasts the step deadline: verify out, the commands, the health check, verify in, out again', () => {
     expect(silenceMs({ commands: restart, verifyTimeoutMs: 10_000 })).toBe(3 * 10_000 + 1000 + 60_000);
     expect(silenceMs({ commands: restart, verifyTimeoutMs: 10_000, healthCheck: { command: { shell: 'true', timeoutMs: 5000 }, timeoutMs: 20_000 } })).toBe(3 * 10_000 + 1000 + 25_000 + 60_000);
+    // drain=: its bound (and a drain-check round's own timeout) is time the host is out before acting
+    expect(silenceMs({ commands: restart, verifyTimeoutMs: 10_000, drain: { ms: 30_000, weight: false } })).toBe(3 * 10_000 + 1000 + 30_000 + 60_000);
+    expect(silenceMs({ commands: restart, verifyTimeoutMs: 10_000, drain: { ms: 30_000, weight: false, check: { shell: 'x', timeoutMs: 5000 } } })).toBe(3 * 10_000 + 1000 + 35_000 + 60_000);
   });
 
   it('a host left depooled after a failure keeps its silence for keepFailedForMs, and the report says so (id and until)', async () => {

@@ -32,11 +32,13 @@ const SLACK_MS = 60_000;
  * The step deadline a host's silence covers: verified out, every command (or the action) at its timeout, the health
  * check at its timeout, verified in, and taken out again and verified out if it is not back in.
  */
-export function silenceMs(opts: Pick<RollingOptions, 'commands' | 'action' | 'healthCheck' | 'verifyTimeoutMs'>): number {
+export function silenceMs(opts: Pick<RollingOptions, 'commands' | 'action' | 'healthCheck' | 'verifyTimeoutMs' | 'drain'>): number {
   const verify = opts.verifyTimeoutMs ?? DEFAULT_VERIFY_MS;
   const commands = opts.action ? (opts.action.maxMs ?? DEFAULT_ACTION_MS) : opts.commands.reduce((t, c) => t + (c.timeoutMs ?? DEFAULT_COMMAND_MS), 0);
   const health = opts.healthCheck ? (opts.healthCheck.timeoutMs ?? 60_000) + (opts.healthCheck.command.timeoutMs ?? 30_000) : 0;
-  return 3 * verify + commands + health + SLACK_MS;
+  // drain=: its bound, and the last drain-check round that may start just before it
+  const drain = opts.drain ? opts.drain.ms + (opts.drain.check ? (opts.drain.check.timeoutMs ?? 30_000) : 0) : 0;
+  return 3 * verify + commands + health + drain + SLACK_MS;
 }
 
 /** The services a host's silence matches: those of the objects the run may take out or must see out. */
