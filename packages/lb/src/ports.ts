@@ -185,7 +185,8 @@ export type HostPhase =
   | 'failed';
 
 export interface JournalEntry {
-  type: 'lb-host-phase' | 'lb-run';
+  /** lb-silence: a host's silence id (`silence`), journaled before the host is taken out (a resume adopts it). */
+  type: 'lb-host-phase' | 'lb-run' | 'lb-silence';
   host?: string;
   phase?: HostPhase;
   batch?: number;

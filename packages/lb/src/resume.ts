@@ -47,6 +47,13 @@ export function replayJournal(entries: readonly JournalEntry[]): Map<string, Rep
   return out;
 }
 
+/** The silence each host had in the interrupted run (its last `lb-silence` entry), by host. */
+export function journaledSilences(entries: readonly JournalEntry[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const e of entries) if (e.type === 'lb-silence' && typeof e.host === 'string' && typeof e.silence === 'string') out.set(e.host, e.silence);
+  return out;
+}
+
 /** The run id whose markers a resume puts back: the run that took the hosts out. */
 export function resumedOwner(resume: NonNullable<RollingOptions['resume']>): string {
   return ([...resume.entries].find((e) => e.type === 'lb-run' && typeof e.owner === 'string')?.owner as string | undefined) ?? resume.runId;

@@ -19,7 +19,7 @@ import type { DrainSpec } from './drain.js';
 import { runLeftovers, runLockstep, runMoving } from './drivers.js';
 import type { ObjectState } from './engine.js';
 import type { CommandOutput, CommandSpec, HostPhase, JournalEntry, LbPorts, OwnerMarker } from './ports.js';
-import { carriedEntry, replayResume, resumedOwner, type Resumed } from './resume.js';
+import { carriedEntry, journaledSilences, replayResume, resumedOwner, type Resumed } from './resume.js';
 import { hostState, Run, stopText, type HostState } from './run.js';
 import type { HostSilence } from './silences.js';
 import type { Selection } from './select.js';
@@ -153,6 +153,8 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
   ports.executor.prepare?.(queue.slice(0, batchSizeAt(spec, 0, n)).map((s) => s.plan.host));
   try {
     await run.journalStart(opts.resume ? { from: opts.resume.runId, carried: carriedEntry(carried) } : undefined);
+    // The leftovers keep the silences the interrupted run made (expired once they are back), not a second one each.
+    if (opts.resume) await run.silences?.adopt(leftovers, journaledSilences(opts.resume.entries));
     await runLeftovers(run, leftovers, planned.length);
     if (opts.window === 'moving') await runMoving(run, queue);
     else await runLockstep(run, queue, planned.length);

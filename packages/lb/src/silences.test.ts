@@ -131,6 +131,29 @@ describe('silences of a rolling run (ports.silencer)', () => {
     expect(formatReport(r)).toMatch(/Stopped at acted: mw1303\.eqiad\.wmnet, STILL DEPOOLED.*\n.*\n {2}silence s\d kept until /);
   });
 
+  it('--resume: the leftovers keep the interrupted run\'s silences (journaled), expired once they are back; no second silence', async () => {
+    const { fleet, sil, log, run } = await setup();
+    const ac = new AbortController();
+    fleet.onAction = (host) => {
+      if (host === 'mw1303.eqiad.wmnet') ac.abort();
+    };
+    await run({ signal: ac.signal });
+    const kept = new Map([...sil.active].map(([id, x]) => [x.host, id]));
+    expect([...kept.keys()].sort()).toEqual(['mw1303.eqiad.wmnet', 'mw1304.eqiad.wmnet']);
+    expect(fleet.journalEntries.filter((e) => e.type === 'lb-silence').map((e) => `${String(e.host)} ${String(e.silence)}`)).toEqual(['mw1301.eqiad.wmnet s1', 'mw1302.eqiad.wmnet s2', 'mw1303.eqiad.wmnet s3', 'mw1304.eqiad.wmnet s4']);
+    fleet.onAction = undefined;
+    const entries = [...fleet.journalEntries];
+    fleet.journalEntries.length = 0;
+    log.length = 0;
+    const r = await run({ resume: { runId: 'run-1', entries } });
+    expect(r.status).toBe('succeeded');
+    expect(log.filter((l) => l.startsWith('silence'))).toEqual([]);
+    expect(log.filter((l) => l.startsWith('expire')).sort()).toEqual(['expire mw1303.eqiad.wmnet', 'expire mw1304.eqiad.wmnet']);
+    expect(sil.active.size).toBe(0);
+    // journaled again by the resumed run, for a resume of it
+    expect(fleet.journalEntries.filter((e) => e.type === 'lb-silence').map((e) => String(e.silence)).sort()).toEqual([kept.get('mw1303.eqiad.wmnet'), kept.get('mw1304.eqiad.wmnet')].sort());
+  });
+
   it('a batch not verified out is put back before acting: its silences are expired, none is kept', async () => {
     const { fleet, sil, log, run } = await setup();
     // lvs1019 lags past the deadline on batch 1's depool, and is back by the time it is put back

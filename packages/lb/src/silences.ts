@@ -65,6 +65,26 @@ export class HostSilences {
     return o.reason ? o.reason : `galley rolling operation`;
   }
 
+  /** Journaled before the host goes out: a resume of this run adopts the silence instead of making another. */
+  async #journal(host: string, id: string, batch: number): Promise<void> {
+    await this.#run.ports.journal.append({ type: 'lb-silence', host, silence: id, batch, at: new Date(this.#run.ports.clock.now()).toISOString() });
+  }
+
+  /**
+   * A resumed run's leftovers: the silences the interrupted run journaled for them are theirs now
+   * (journaled again, for a resume of this run), expired once they are back or kept if they are not.
+   */
+  async adopt(hs: readonly HostState[], ids: ReadonlyMap<string, string>): Promise<void> {
+    for (const st of hs) {
+      const id = ids.get(st.plan.host);
+      if (id === undefined || this.#of.has(st.plan.host)) continue;
+      this.#of.set(st.plan.host, { id, until: '(as the interrupted run left it)', state: 'active' });
+      await this.#journal(st.plan.host, id, st.batch).catch((err: unknown) => {
+        throw new StopRun(`cannot write the run journal (${errorText(err)})`, { cause: err });
+      });
+    }
+  }
+
   /** Before the batch's hosts are taken out: a silence for each that has none yet. */
   async create(hs: readonly HostState[], batch: number): Promise<void> {
     const durationMs = silenceMs(this.#run.opts);
@@ -83,6 +103,12 @@ export class HostSilences {
       const until = new Date(this.#run.ports.clock.now() + durationMs).toISOString();
       this.#of.set(host, { id, until, state: 'active' });
       made.push(host);
+      try {
+        await this.#journal(host, id, batch);
+      } catch (err) {
+        for (const h of made) await this.#expire(h, batch);
+        throw new StopRun(`cannot write the run journal (${errorText(err)}); nothing of batch ${batch} was touched`, { cause: err });
+      }
       this.#run.emit({ type: 'silence', batch, host, action: 'created', id, until });
     }
   }
