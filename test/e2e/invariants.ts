@@ -841,7 +841,10 @@ function reportChecks(lab: Lab, spec: RunSpec, rec: Recorded, ops: OperatorActio
     if (!finished) {
       v.push('[leftovers] no run-finished event: the run reported no leftovers at all');
     } else {
-      const said = new Set((finished.summary?.leftovers ?? []).map((l) => l.object));
+      // A leftover names a host (the engine's report) or one object, `dc/cluster/service/name` (a hard
+      // stop reads back the objects at no under the run's marker): either counts for its host.
+      const hostOf = (o: string) => (lab.info.hosts.some((x) => x.name === o) ? o : (parseKey(lab, `${lab.info.namespace}/v1/pools/${o}`)?.name ?? o));
+      const said = new Set((finished.summary?.leftovers ?? []).map((l) => hostOf(l.object)));
       const out = new Set<string>();
       const handedOver = ownerHandOver(lab, rec);
       for (const [k, ws] of runWrites) {

@@ -165,7 +165,7 @@ const scenarios: Scenario[] = [
     ],
   },
   {
-    name: 'the rolling-restart sequence: disabled while healthy, its service restarted (checks down, then up) while disabled, then re-enabled: upstream still fails the assert',
+    name: 'the rolling-restart sequence: disabled while healthy, its service restarted (checks down, then up) while disabled, then re-enabled: upstream still fails the assert (a yes before the check sees it up again goes through: the re-enabling-while-down scenario)',
     start: FOUR,
     rows: [
       { step: ALL_UP, wikitech: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/U/P pd=', upstream: 's1=E/U/P s2=E/U/P s3=E/U/P s4=E/U/P pd= ipvs=s1,s2,s3,s4', from: 'first checks' },

@@ -13,9 +13,10 @@
  * - A re-enable (no → yes) is never pooled by refreshPreexistingServer: merge's invariant P1 has
  *   just marked the server down. If its monitor says down, the update goes through and the
  *   monitor's next up result pools it (resultUp → repool, which drains pooledDownServers); if it
- *   says up (or has not reported yet), the assert below fails. A check in between does not help:
- *   while disabled the server's `up` follows its monitor (resultDown / resultUp, no repool), so
- *   it is up again when the yes comes. `inactive` → yes is a new server instead (no assert).
+ *   says up (or has not reported yet), the assert below fails. Only the monitor's last result
+ *   counts: while disabled the server's `up` follows its monitor (resultDown / resultUp, no
+ *   repool), so a restart it saw down and then up again leaves it up when the yes comes.
+ *   `inactive` → yes is a new server instead (no assert).
  * - Every conftool change re-merges every server of the pool (etcd.py passes the full config);
  *   a change that leaves the config equal does nothing.
  * - A new server is pooled and taken as up before its first check (server.py's DEF_STATE); its
