@@ -152,7 +152,7 @@ describe('sre.lb.rolling-restart with monitoring: alertmanager (the lab\'s real 
   });
 });
 
-describe('sre.hosts.reimage with monitoring: alertmanager', () => {
+describe('sre.hosts.* with monitoring: alertmanager', () => {
   it('the whole host is silenced while it is reinstalled (createdBy, the reason and run id), and the silence expired at the end', async () => {
     const H = J[3]!;
     let during: Promise<LabSilence[]> | undefined;
@@ -170,5 +170,16 @@ describe('sre.hosts.reimage with monitoring: alertmanager', () => {
     expect(active[0]!.createdBy).not.toBe('');
     expect(active[0]!.comment).toBe(`reimage with bookworm (T14) (galley run ${runId})`);
     expect((await p.lab.silences()).find((x) => x.id === active[0]!.id)?.status.state).toBe('expired');
+  });
+
+  it('sre.hosts.decommission-host: the host leaving the fleet is silenced (whole host, createdBy, reason and run id) and stays so', async () => {
+    const H = J[2]!;
+    const r = await cookbook(p.lab, ['--yes', '--output', 'json', 'sre.hosts.decommission-host', `host=${H}`, 'task-id=T15'], { config: cfg });
+    expect(r.code).toBe(0);
+    const runId = String(r.events.find((e) => e.runId)?.runId);
+    const active = silencesOf(await p.lab.silences(), H).filter((x) => x.status.state === 'active');
+    expect(active.map((x) => [x.comment, x.matchers.length])).toEqual([[`decommission (T15) (galley run ${runId})`, 1]]);
+    expect(active[0]!.createdBy).not.toBe('');
+    expect((await p.lab.alert(H, 'nginx', 60_000)).status).toMatchObject({ state: 'suppressed', silencedBy: [active[0]!.id] });
   });
 });
