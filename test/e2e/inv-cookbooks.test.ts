@@ -109,6 +109,22 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
       }
     });
 
+    it('rolling-restart drain=weight:300ms batch=2: weight 0 while pooled, then out, then back with the weight it had; nothing else written', async () => {
+      const r = await inv.run({ argv: ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'drain=weight:300ms', ...vt, 'reason=inv drain weight'], scope: { dc: 'eqiad', cluster: 'jobrunner' }, maxOut: 2, writes: 'no', report: 'rolling', drainWeight: true });
+      expect(r.violations).toEqual([]);
+      if (!up) {
+        expect(r.run.code).toBe(0);
+        // 8 objects: weight 0, out, back (with the weight) = 24 writes; 4 restarts; 4 hosts done
+        expect(r.checked).toMatchObject({ runWrites: 24, actions: 4, done: 4 });
+        // conftool ends as it began: every value (weights included) as it was, no marker left
+        expect(Object.fromEntries(r.final)).toEqual(Object.fromEntries(r.start));
+      } else {
+        // as without drain: the first batch is not verified back in and is put back out (fail closed)
+        expect(r.run.code).toBe(1);
+        expect([J[0]!, J[1]!].flatMap((h) => pooledOf(r, h))).toEqual(['no', 'no', 'no', 'no']);
+      }
+    });
+
     it('rolling-reboot, lockstep batch=2: every host rebooted out of traffic', async () => {
       const r = await inv.run({ argv: ['sre.lb.rolling-reboot', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'boot-timeout=20s', ...vt, 'reason=inv reboot'], scope: { dc: 'eqiad', cluster: 'jobrunner' }, maxOut: 2, writes: 'no', report: 'rolling' });
       expect(r.violations).toEqual([]);

@@ -66,6 +66,11 @@ export interface RunSpec {
   abortNow?: boolean;
   /** Each NDJSON event of the run as it arrives: act at the exact phase. */
   onEvent?: (e: Ev, ctl: RunControl) => void;
+  /**
+   * drain=weight: the run may also write the weight, only to 0 while the object is still pooled
+   * (yes → yes) and back to the weight it had at the start, with the put-back.
+   */
+  drainWeight?: boolean;
 }
 
 /** An operator action during the run: which keys it may write, in which revision window, and what it asked for. */
@@ -541,11 +546,16 @@ function check(lab: Lab, spec: RunSpec, rec: Recorded, ops: OperatorAction[], lb
       } else {
         const prevPooled = prevV !== null && prevV !== 'invalid' ? prevV.pooled : undefined;
         const startPooled = startV !== null && startV !== 'invalid' ? startV.pooled : undefined;
+        // drain=weight: the weight goes to 0 (while pooled) and back to what it was at the start, nothing else
+        const startWeight = startV !== null && startV !== 'invalid' ? startV.weight : undefined;
+        const weightOk = (a: Value, b: Value): boolean => !!spec.drainWeight && a.weight !== b.weight && (b.weight === 0 ? a.pooled === 'yes' && b.pooled === 'yes' : a.weight === 0 && b.weight === startWeight && b.pooled === 'yes');
         if (prevV !== null && prevV !== 'invalid') {
           const { pooled: _a, ...restPrev } = prevV;
           const { pooled: _b, ...restNew } = newV;
+          if (weightOk(prevV, newV)) restNew.weight = restPrev.weight;
           if (JSON.stringify(restPrev) !== JSON.stringify(restNew)) problems.push(`changed more than pooled (${JSON.stringify(restPrev)} → ${JSON.stringify(restNew)})`);
         }
+        const weightWrite = !!spec.drainWeight && prevV !== null && prevV !== 'invalid' && prevV.pooled === 'yes' && newV.pooled === 'yes' && newV.weight === 0 && prevV.weight !== 0;
         const ownOut = (runWrites.get(w.key) ?? []).slice(0, -1).some((x) => parseValue(x.before) !== 'invalid' && (parseValue(x.before) as Value | null)?.pooled === (spec.writes === 'pool' ? 'no' : 'yes'));
         const transition = `${prevPooled ?? pooledOf(before)} → ${newV.pooled}`;
         if (spec.writes === 'none') problems.push('this cookbook writes nothing');
@@ -555,7 +565,7 @@ function check(lab: Lab, spec: RunSpec, rec: Recorded, ops: OperatorAction[], lb
         } else {
           const out = spec.writes;
           if (startPooled !== 'yes') problems.push(`found at ${startPooled ?? 'absent'} at the start: a run takes out only what is pooled (yes)`);
-          else if (!(transition === `yes → ${out}` || (transition === `${out} → yes` && ownOut))) problems.push(`${transition} is not a write this cookbook makes (it takes yes → ${out} and puts back only what it took)`);
+          else if (!(weightWrite || transition === `yes → ${out}` || (transition === `${out} → yes` && ownOut))) problems.push(`${transition} is not a write this cookbook makes (it takes yes → ${out} and puts back only what it took)`);
         }
       }
       if (problems.length) v.push(`[writes] ${where}: ${problems.join('; ')}${around}`);
