@@ -2,6 +2,12 @@
 // private lab (real etcd, sshd hosts whose `reboot` is simulated with a new boot id, PyBal
 // simulators). 8 hosts: eqiad jobrunner mw1301–mw1303 (one out at a time keeps the threshold);
 // reboots take 300 ms; boot ids are read over SSH (the system OpenSSH client), not from the lab.
+// The reboots run with `monitoring: {type: alertmanager}` (the lab's real Alertmanager): each host
+// is silenced while it reboots, read back from Alertmanager.
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import type { LabSilence } from '@galley/lab';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import type { Conftool } from '@galley/confctl';
 import { labSsh, privateLab } from '@galley/lab/testing';
@@ -13,10 +19,21 @@ jest.setTimeout(60_000);
 const p = privateLab({ hosts: 8, lbs: 2, rebootMs: 300, pybalDelayMs: 100 });
 const J = ['mw1301', 'mw1302', 'mw1303'].map((h) => `${h}.eqiad.wmnet`);
 let c: { confctl: Conftool; close(): void };
+/** The lab's config with monitoring: alertmanager. */
+let am: string;
+const KEEP_MS = 600_000;
 
 beforeAll(() => {
   c = conftool(p.lab);
+  const cfg = YAML.parse(fs.readFileSync(p.lab.info.config, 'utf8')) as Record<string, unknown>;
+  am = path.join(p.lab.dir, 'am.config.yaml');
+  fs.writeFileSync(am, YAML.stringify({ ...cfg, monitoring: { type: 'alertmanager', url: p.lab.info.alertmanager!.url, keepFailedForMs: KEEP_MS } }));
 });
+
+/** Silences of this host (instance matcher), not expired. */
+async function silencesOf(host: string, state = 'active'): Promise<LabSilence[]> {
+  return (await p.lab.silences()).filter((s) => s.status.state === state && s.matchers.some((m) => m.name === 'instance' && new RegExp(`^(?:${m.value})$`).test(host)));
+}
 afterAll(() => c.close());
 beforeEach(async () => {
   await p.lab.reset();
@@ -24,13 +41,9 @@ beforeEach(async () => {
 });
 
 async function bootIdsOverSsh(hosts: readonly string[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const h of hosts) {
-    const r = await labSsh(p.lab, h, 'cat /proc/sys/kernel/random/boot_id');
-    expect(r.code).toBe(0);
-    out.set(h, r.stdout.trim());
-  }
-  return out;
+  const rs = await Promise.all(hosts.map((h) => labSsh(p.lab, h, 'cat /proc/sys/kernel/random/boot_id')));
+  for (const r of rs) expect(r.code).toBe(0);
+  return new Map(hosts.map((h, i) => [h, rs[i]!.stdout.trim()]));
 }
 
 /** conftool's values of every object (pooled/weight, no revisions) and the owner markers: "as it began". */
@@ -56,8 +69,20 @@ describe('sre.lb.rolling-reboot', () => {
     const before = await bootIdsOverSsh(J);
     const state = await poolState();
     const rebootsBefore = await Promise.all(J.map(reboots));
-    const r = await run(p.lab.info.config, ['--output', 'json', 'sre.lb.rolling-reboot', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'boot-timeout=20s', 'reason=e2e reboot']);
+    const during: Promise<[string, LabSilence[]]>[] = [];
+    const res = await cookbook(p.lab, ['--output', 'json', 'sre.lb.rolling-reboot', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'boot-timeout=20s', 'reason=e2e reboot'], {
+      config: am,
+      onEvent: (e) => {
+        if (e.type === 'host-step' && String(e.text).startsWith('waiting for a new boot id')) during.push(silencesOf(String(e.host)).then((x) => [String(e.host), x]));
+      },
+    });
+    const r = { code: res.code, stdout: res.stdout, stderr: res.stderr };
     const out = outputOf<RollingOut>(r);
+    // each host silenced (its services, the run's reason) while it rebooted, and no silence left after
+    const seen = await Promise.all(during);
+    expect(seen.map(([h, x]) => [h, x.length])).toEqual(J.map((h) => [h, 1]));
+    for (const [, x] of seen) expect(x[0]!.comment).toMatch(/^e2e reboot/);
+    for (const h of J) expect(await silencesOf(h)).toEqual([]);
     expect({ code: r.code, status: out.status, succeeded: out.succeeded, failed: out.failed }).toEqual({ code: 0, status: 'succeeded', succeeded: J, failed: [] });
     const after = await bootIdsOverSsh(J);
     for (const h of J) expect(after.get(h)).not.toBe(before.get(h));
@@ -84,9 +109,14 @@ describe('sre.lb.rolling-reboot', () => {
   it('a host that does not come back stays depooled and is reported, exit 1; nothing more is taken out', async () => {
     await p.lab.hangReboot(J[1]!);
     const before = await bootIdsOverSsh(J);
-    const r = await run(p.lab.info.config, ['--output', 'json', 'sre.lb.rolling-reboot', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'boot-timeout=3s', 'reason=e2e hang']);
-    const out = outputOf<RollingOut>(r);
+    const r = await run(am, ['--output', 'json', 'sre.lb.rolling-reboot', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'boot-timeout=3s', 'reason=e2e hang']);
+    const out = outputOf<RollingOut & { failed: { silence?: { id: string; state: string } }[] }>(r);
     expect(r.code).toBe(1);
+    // its silence is kept (reported), the host that came back has none left
+    const kept = await silencesOf(J[1]!);
+    expect(kept.map((x) => x.id)).toEqual([out.failed[0]!.silence!.id]);
+    expect(out.failed[0]!.silence!.state).toBe('kept');
+    expect(await silencesOf(J[0]!)).toEqual([]);
     expect(out).toMatchObject({ status: 'failed', succeeded: [J[0]], notAttempted: [J[2]] });
     expect(out.failed).toEqual([expect.objectContaining({ host: J[1], stillDepooled: true, reason: expect.stringMatching(new RegExp(`did not come back with a new boot id within 3s \\(boot id before: ${before.get(J[1]!)}\\); left depooled`)) })]);
     expect(out.failed[0]!.depooledObjects).toHaveLength(2);
@@ -150,9 +180,13 @@ describe('sre.hosts.reboot', () => {
     await c.confctl.update(await c.confctl.select({ name: 'mw2001\\.codfw\\.wmnet' }), { pooled: 'inactive' });
     const snap = await conftoolSnapshot(c.confctl);
     const before = await bootIdsOverSsh([h]);
-    const r = await run(p.lab.info.config, ['--output', 'json', 'sre.hosts.reboot', `host=${h}`, 'wait-services=nginx', 'boot-timeout=20s']);
+    const r = await run(am, ['--output', 'json', 'sre.hosts.reboot', `host=${h}`, 'wait-services=nginx', 'boot-timeout=20s']);
     expect(r.code).toBe(0);
-    expect(outputOf<{ inPool: boolean; status: string }>(r)).toMatchObject({ inPool: false, status: 'succeeded' });
+    const out = outputOf<{ inPool: boolean; status: string; silence: { id: string; state: string } }>(r);
+    expect(out).toMatchObject({ inPool: false, status: 'succeeded', silence: { state: 'expired' } });
+    // silenced while it rebooted (the units of wait-services=), expired once it was back
+    expect((await silencesOf(h, 'expired')).map((x) => x.id)).toContain(out.silence.id);
+    expect(await silencesOf(h)).toEqual([]);
     expect((await bootIdsOverSsh([h])).get(h)).not.toBe(before.get(h));
     expect(await conftoolSnapshot(c.confctl)).toEqual(snap);
   });

@@ -4,7 +4,7 @@
  * (reboot.ts) in place of commands.
  */
 import type { ArgCheck } from '@galley/core';
-import { durationArg, nameListArg } from './args.js';
+import { durationArg, formatDuration, nameListArg } from './args.js';
 import { parseDuration } from './batches.js';
 import { errorText } from './engine.js';
 import { LbArgumentError } from './errors.js';
@@ -43,12 +43,17 @@ export interface RebootWaitArgs {
 /** Poll interval of the boot-id and services waits. */
 const POLL_MS = 1000;
 
-/** The reboot action for these hosts: each waits for its own services (the selected conftool ones, or wait-services=). */
-function actionFor(ctx: LbContext, a: RebootWaitArgs, selection: Selection | undefined): HostAction {
+/** wait-services= as given: units, [] for `none`, undefined when not given (each host's conftool services). */
+function fixedServices(a: RebootWaitArgs): string[] | undefined {
   const waitFor = list(a['wait-services']);
   const bad = a['wait-services'] !== undefined ? waitServicesArg.check(a['wait-services'], 'wait-services') : undefined;
   if (bad !== undefined) throw new LbArgumentError(bad, { hint: 'wait-services=none, or a list of units' });
-  const fixed = waitFor?.includes('none') ? [] : waitFor;
+  return waitFor?.includes('none') ? [] : waitFor;
+}
+
+/** The reboot action for these hosts: each waits for its own services (the selected conftool ones, or wait-services=). */
+function actionFor(ctx: LbContext, a: RebootWaitArgs, selection: Selection | undefined): HostAction {
+  const fixed = fixedServices(a);
   const perHost = new Map((selection?.hosts ?? []).map((h) => [h.host, [...new Set(mustBeOut(h).map((o) => o.tags.service))].sort()]));
   return rebootAction(ctx.clients.remote, {
     services: (host) => fixed ?? perHost.get(host) ?? [],
@@ -117,13 +122,35 @@ async function rebootOutOfPools(ctx: LbContext, a: RebootHostArgs, why: string):
   const action = actionFor(ctx, a, undefined);
   const hc = a['health-check'];
   const hcTimeoutMs = parseDuration(a['health-timeout'] ?? '60s', 'health-timeout');
-  const plan = `${host} is in no LB pool (${why}): nothing to take out; ${action.describe()}${hc ? `, then health check \`${hc}\` (up to ${hcTimeoutMs} ms)` : ''}`;
+  // monitoring: alertmanager: one silence of the host (its wait-services=, or every alert of it) over the whole step, as a rolling run does.
+  const silencer = portsFor(ctx).silencer;
+  const silenceFor = { services: fixedServices(a) ?? [], durationMs: (action.maxMs ?? 0) + (hc ? hcTimeoutMs + 30_000 : 0) + 60_000, reason: ctx.reason ?? `sre.hosts.reboot of ${host}` };
+  const silenceText = silencer ? `; silenced in ${silencer.where} (${silenceFor.services.join(', ') || 'every alert'}) for up to ${formatDuration(silenceFor.durationMs)}, expired once back, kept ${formatDuration(silencer.keepFailedForMs)} if it fails` : '';
+  const plan = `${host} is in no LB pool (${why}): nothing to take out; ${action.describe()}${hc ? `, then health check \`${hc}\` (up to ${hcTimeoutMs} ms)` : ''}${silenceText}`;
+  // Monitoring unreachable: refused before any lock or reboot, as a rolling run is (in dry-run: said in the plan).
+  let monitoringProblem: string | undefined;
+  try {
+    await silencer?.check();
+  } catch (err) {
+    if (!ctx.dryRun) throw err;
+    monitoringProblem = `the real run would stop here: ${errorText(err)}`;
+  }
   if (ctx.dryRun) {
     ctx.change?.({ kind: 'rebooting', host, object: 'action', to: action.describe() });
-    ctx.output({ host, inPool: false, status: 'plan', plan }, `would reboot: ${plan}`);
+    ctx.output({ host, inPool: false, status: 'plan', plan, ...(monitoringProblem ? { monitoringProblem } : {}) }, `would reboot: ${plan}${monitoringProblem ? `\nmonitoring: ${monitoringProblem}` : ''}`);
     return 0;
   }
   await ctx.lockHosts([host]);
+  let silence: { id: string; until?: string; state: 'active' | 'expired' | 'kept' | 'left'; why?: string } | undefined;
+  if (silencer) {
+    try {
+      silence = { id: await silencer.silence(host, silenceFor), state: 'active' };
+    } catch (err) {
+      const msg = `cannot silence ${host} in ${silencer.where} (${errorText(err)}); it was not rebooted`;
+      ctx.output({ host, inPool: false, status: 'refused', stopReason: msg }, `REFUSED: ${msg}`);
+      return 1;
+    }
+  }
   const task = ctx.progress.task(`reboot ${host} (in no LB pool)`);
   const [r] = await action.run([host], {
     record: async (entries) => {
@@ -147,13 +174,28 @@ async function rebootOutOfPools(ctx: LbContext, a: RebootHostArgs, why: string):
       await new Promise((res2) => setTimeout(res2, POLL_MS));
     }
   }
-  const data = { host, inPool: false, status: ok ? 'succeeded' : 'failed', ...(reason ? { reason } : {}), outputs: r?.outputs ?? [] };
+  if (silence && silencer) {
+    try {
+      if (ok) {
+        await silencer.expire(silence.id);
+        silence.state = 'expired';
+      } else {
+        const k = await silencer.keep(silence.id, { durationMs: silencer.keepFailedForMs, reason: `reboot failed: ${reason ?? 'unknown'}` });
+        silence = { id: k.id, until: k.endsAt, state: 'kept' };
+      }
+    } catch (err) {
+      silence.state = 'left';
+      silence.why = errorText(err);
+      ctx.log.warn(`${host}: its silence ${silence.id} in ${silencer.where} could not be ${ok ? 'expired' : 'kept'} (${silence.why}); it ends at its deadline`);
+    }
+  }
+  const data = { host, inPool: false, status: ok ? 'succeeded' : 'failed', ...(reason ? { reason } : {}), ...(silence ? { silence } : {}), outputs: r?.outputs ?? [] };
   if (ok) {
     task.succeed();
     ctx.output(data, `rebooted ${host} (in no LB pool: ${why}); back with a new boot id${hc ? ', health check passed' : ''}`);
     return 0;
   }
   task.fail(reason);
-  ctx.output(data, `FAILED: reboot of ${host} (in no LB pool: ${why}): ${reason ?? 'unknown'}`);
+  ctx.output(data, `FAILED: reboot of ${host} (in no LB pool: ${why}): ${reason ?? 'unknown'}${silence?.state === 'kept' ? `; silence ${silence.id} kept until ${silence.until ?? '?'}` : ''}`);
   return 1;
 }
