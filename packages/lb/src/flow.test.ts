@@ -93,6 +93,22 @@ describe('drain', () => {
     expect(fleet.objects.get('/conftool/v1/pools/eqiad/jobrunner/php-fpm/mw1001.eqiad.wmnet')).toMatchObject({ pooled: 'yes', weight: 10 });
   });
 
+  it('drain=weight with drain-check: polled at weight 0 while still pooled, depooled once it says 0', async () => {
+    const fleet = FakeFleet.cluster(4);
+    fleet.connections.set('mw1001.eqiad.wmnet', [4, 0]);
+    const r = await run(fleet, { drain: { ms: 5000, weight: true, check: { shell: 'conns' }, checkIntervalMs: 500 } });
+    expect(r.status).toBe('succeeded');
+    const key = '/conftool/v1/pools/eqiad/jobrunner/nginx/mw1001.eqiad.wmnet';
+    const checks = fleet.connectionChecks.filter((c) => c.host === 'mw1001.eqiad.wmnet');
+    const ps = fleet.writes.filter((w) => w.key === key);
+    // both answers came while it was pooled at weight 0, the depool after the 0
+    expect(checks.map((c) => c.n)).toEqual([4, 0]);
+    expect(ps[0]!.t).toBeLessThanOrEqual(checks[0]!.t);
+    expect(ps[1]).toMatchObject({ from: 'yes', to: 'no' });
+    expect(ps[1]!.t).toBeGreaterThanOrEqual(checks[1]!.t);
+    expect(everythingBack(fleet)).toBe(true);
+  });
+
   it('drain=weight stopped by a signal while draining: not depooled, not acted on, the weight restored', async () => {
     const fleet = FakeFleet.cluster(4);
     const ac = new AbortController();
@@ -197,6 +213,16 @@ describe('capacity-wait', () => {
     expect(fleet.events.some((e) => e.type === 'capacity-wait')).toBe(false);
   });
 
+  it('the deadline ends a capacity wait: stopped by the deadline (not refused), nothing changed', async () => {
+    const { fleet, ports } = shortFleet(undefined);
+    const selection = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner', hosts: new Set(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']) });
+    const r = await runRolling(ports, { commands: restart, selection, batch: parseBatchSpec('2'), capacityWaitMs: 60_000, capacityWaitIntervalMs: 5000, deadlineMs: 7000 });
+    expect(r.status).toBe('failed');
+    expect(r.stopReason).toMatch(/^deadline=7s reached/);
+    expect(fleet.clock.now()).toBeLessThan(8000);
+    expect(fleet.writes).toEqual([]);
+  });
+
   it('moving window: a host short of capacity with nothing of the run out waits too', async () => {
     const { fleet, ports } = shortFleet(1);
     fleet.down.add('mw1003.eqiad.wmnet');
@@ -237,6 +263,29 @@ describe('max-failed', () => {
     expect(r.notAttempted).toEqual(['mw1006.eqiad.wmnet', 'mw1007.eqiad.wmnet', 'mw1008.eqiad.wmnet']);
     expect(r.status).toBe('failed');
     expect(fleet.violations).toEqual([]);
+  });
+});
+
+describe('budgets in a moving window', () => {
+  it('max-failed=1 with window=moving: the second failed host stops new starts; the ones out finish', async () => {
+    const fleet = FakeFleet.cluster(8);
+    for (const h of ['mw1001', 'mw1003']) fleet.behaviour.set(`${h}.eqiad.wmnet`, 'action-fails');
+    const r = await run(fleet, { batch: '3', window: 'moving', maxFailedHosts: parseMaxFailed('1') });
+    expect(r.stopReason).toMatch(/^2 failed host\(s\), more than max-failed=1 \(1 of 8 selected host\(s\)\)$/);
+    expect(r.failed.map((f) => f.host)).toEqual(['mw1001.eqiad.wmnet', 'mw1003.eqiad.wmnet']);
+    expect(r.notAttempted.length).toBeGreaterThan(0);
+    expect(r.inFlight).toEqual([]);
+    expect(fleet.violations).toEqual([]);
+  });
+
+  it('deadline with window=moving: no host starts past it, the ones out finish and are back', async () => {
+    const fleet = FakeFleet.cluster(6);
+    const r = await run(fleet, { batch: '2', window: 'moving', deadlineMs: 500 });
+    expect(r.stopReason).toMatch(/^deadline=500ms reached/);
+    expect(r.inFlight).toEqual([]);
+    expect(r.succeeded.length).toBeGreaterThanOrEqual(1);
+    expect(r.notAttempted.length).toBeGreaterThanOrEqual(1);
+    expect(everythingBack(fleet)).toBe(true);
   });
 });
 
