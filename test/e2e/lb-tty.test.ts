@@ -1,13 +1,13 @@
 // sre.lb.rolling-restart on a terminal (util-linux script(1), as an operator runs it): one task per
 // batch, one subtask per host showing its phase; a failed host keeps the run's report and exit 1.
 // eqiad jobrunner: mw1301–mw1304, all pooled=yes; 2 LBs, PyBal delay ~200 ms.
-import { spawn } from 'node:child_process';
 import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { connectEtcd } from '@galley/confctl';
 import { EtcdLocks } from '@galley/core/locks';
 import type { Lab } from '@galley/lab';
 import { sharedLab } from '@galley/lab/testing';
-import { BIN, etcdRange, poolsPrefix, settled } from './lb-helpers.js';
+import { etcdRange, poolsPrefix, settled } from './lb-helpers.js';
+import { onTty as onTtyOf } from './tty.js';
 
 jest.setTimeout(120_000);
 
@@ -20,32 +20,9 @@ afterEach(async () => {
   await lab.reset();
 });
 
-/**
- * The binary on a pseudo-terminal, 160 columns, NO_COLOR; everything drawn, cursor codes removed.
- * `onScreen` sees what is drawn so far and can type into the terminal (Ctrl+C is "\x03").
- */
+/** The binary on a pseudo-terminal (tty.ts), on this file's lab. */
 function onTty(args: string[], onScreen?: (screen: string, type: (keys: string) => void) => void): Promise<{ code: number | null; screen: string }> {
-  const q = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
-  const cmd = `stty cols 160 rows 50; exec ${[process.execPath, BIN, '-c', lab.info.config, ...args].map(q).join(' ')}`;
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-  delete env.CI;
-  delete env.FORCE_COLOR;
-  return new Promise((resolve) => {
-    const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    if (!onScreen) child.stdin.end();
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      // eslint-disable-next-line no-control-regex
-      onScreen?.(out.replace(/\x1b\[[?\d;]*[A-Za-z]/g, ''), (keys) => child.stdin.write(keys));
-    });
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('close', (code) => {
-      child.stdin.destroy();
-      // eslint-disable-next-line no-control-regex
-      resolve({ code, screen: out.replace(/\x1b\[[?\d;]*[A-Za-z]/g, '').replace(/\r/g, '') });
-    });
-  });
+  return onTtyOf(lab, args, onScreen ? { onScreen } : {});
 }
 
 const esc = (s: string): string => s.replace(/[.[\]()]/g, '\\$&');

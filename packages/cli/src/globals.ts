@@ -16,6 +16,8 @@ export interface GlobalOptions {
   list: boolean;
   locks: boolean;
   breakLock?: string | undefined;
+  pause?: string | undefined;
+  continue?: string | undefined;
   report?: string | undefined;
   reportFile?: string | undefined;
   help: boolean;
@@ -35,6 +37,8 @@ export const GLOBAL_OPTIONS = [
   { flags: '-l, --list [PREFIX]', describe: 'print the cookbook tree (owners; titles with -v), filtered by a dotted prefix' },
   { flags: '--locks [PREFIX]', describe: 'list current lock holders' },
   { flags: '--break-lock KEY', describe: 'remove one lock holder (asks for confirmation)' },
+  { flags: '--pause RUN_ID', describe: 'pause a running run at its next safe point (it keeps its locks); from any terminal' },
+  { flags: '--continue RUN_ID', describe: 'let a paused run go on' },
   { flags: '--report RUN_ID', describe: 'write a picture of a run (one self-contained HTML file) from its audit log and journal' },
   { flags: '--report-file FILE', describe: 'with --report: where to write it (default: ./galley-run-RUN_ID.html)' },
   { flags: '-h, --help', describe: 'this help; `cookbook NAME --help` for a cookbook' },
@@ -108,6 +112,12 @@ export function parseGlobals(argv: readonly string[]): GlobalOptions {
       case '--break-lock':
         o.breakLock = take();
         break;
+      case '--pause':
+        o.pause = take();
+        break;
+      case '--continue':
+        o.continue = take();
+        break;
       case '--report':
         o.report = take();
         break;
@@ -157,7 +167,8 @@ export function globalHelp(): string {
     '',
     ...GLOBAL_OPTIONS.map((g) => `  ${g.flags.padEnd(w)}  ${g.describe}`),
     '',
-    'Exit codes: 0 ok, 1-89 the cookbook\'s own (1 also lock/config failures), 93 rollback failed, 94 prepare failed,',
-    '95 argument parser failed, 96 bad arguments, 97 interrupted, 98 not found, 99 uncaught exception.',
+    'Exit codes: 0 ok, 1-89 the cookbook\'s own (1 also lock/config failures; sre.lb: 2 not confirmed, 3 stopped by the',
+    'operator at a gate), 93 rollback failed, 94 prepare failed, 95 argument parser failed, 96 bad arguments, 97 interrupted,',
+    '98 not found, 99 uncaught exception.',
   ].join('\n');
 }

@@ -56,6 +56,12 @@ function deferred(title: string): Pending {
 export interface ListrSink extends RunSink {
   /** Where the run's text lines go on a TTY (in place of the terminal itself). */
   out: Writer;
+  /**
+   * Resolves once the renderer has let go of the terminal (the last step ended and was drawn), so
+   * a question can be written and read there. At once while a step is still open: it is never
+   * waited for (a question asked inside a step would wait for that step's end forever).
+   */
+  idle(): Promise<void>;
   finish(): Promise<void>;
 }
 
@@ -172,6 +178,11 @@ export function listrSink(opts: { noColor: boolean; out: Writer }): ListrSink {
           p?.reject(new Error(ev.message ? `${ev.title}: ${ev.message}` : `${ev.title} failed`));
           break;
       }
+    },
+    async idle() {
+      const p = currentTop === undefined ? undefined : steps.get(currentTop);
+      if (p && !p.ended) return;
+      await chain;
     },
     async finish() {
       for (const p of steps.values()) end(p);

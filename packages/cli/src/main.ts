@@ -34,6 +34,7 @@ import type { BaseClients } from './factories.js';
 import { globalHelp, parseGlobals, type GlobalOptions } from './globals.js';
 import { ndjsonSink, textSink, type Writer } from './render.js';
 import type { ListrSink } from './listr.js';
+import { terminalPrompt } from './prompt.js';
 import { version } from './version.js';
 
 export interface CliIo {
@@ -136,7 +137,7 @@ export async function main(argv: readonly string[], io: CliIo, deps: CliDeps = {
     return 0;
   }
 
-  if (g.list && !g.locks && g.breakLock === undefined && !deps.loadConfig) {
+  if (g.list && !g.locks && g.breakLock === undefined && g.pause === undefined && g.continue === undefined && !deps.loadConfig) {
     const dirs = await fastCookbookDirs(g, io);
     if (dirs) {
       const catalog = await discover(dirs);
@@ -159,7 +160,7 @@ export async function main(argv: readonly string[], io: CliIo, deps: CliDeps = {
     }
     cfg = noFileConfig();
     noConfigFile = true;
-    if (!g.list && !g.help && !g.locks && g.breakLock === undefined && !g.args.some((a) => a === '--help' || a === '-h')) {
+    if (!g.list && !g.help && !g.locks && g.breakLock === undefined && g.pause === undefined && g.continue === undefined && !g.args.some((a) => a === '--help' || a === '-h')) {
       err('[WARN] no config file found (.cookbookrc*, cookbook.config.*, /etc/galley/config.yaml; or -c FILE): the built-in cookbooks, without etcd, ssh or pybal');
     }
   }
@@ -172,6 +173,7 @@ export async function main(argv: readonly string[], io: CliIo, deps: CliDeps = {
     return ExitCode.ARG_PARSER_FAILED;
   }
   if (g.locks || g.breakLock !== undefined) return lockAdmin(g, cfg, io, deps);
+  if (g.pause !== undefined || g.continue !== undefined) return pauseAdmin(g, cfg, io, deps);
 
   const catalog = await discover(cfg.cookbooks?.dirs ?? []);
   const reportLoadErrors = () => {
@@ -311,7 +313,8 @@ async function runOne(
   let locks: LockSession;
   let journal;
   const { webhookNotifier, nonInteractiveConfirm } = await import('@galley/core');
-  const { EtcdJournal, EtcdLocks } = await import('@galley/core/locks');
+  const { EtcdJournal, EtcdLocks, EtcdPauses } = await import('@galley/core/locks');
+  let pauses: InstanceType<typeof EtcdPauses> | undefined;
   try {
     await clients.prepare();
     const etcd = cfg.etcd ? await clients.etcd() : undefined;
@@ -323,7 +326,9 @@ async function runOne(
       if (!g.dryRun) throw new NoEtcdForLocksError(name, noConfigFile);
       locks = new NoLockSession(true, 'no etcd section in the config; dry-run');
     } else {
-      locks = new EtcdLocks(etcd, cfg.locks ?? {}).session(runId, { dryRun: g.dryRun });
+      const table = new EtcdLocks(etcd, cfg.locks ?? {});
+      locks = table.session(runId, { dryRun: g.dryRun });
+      pauses = new EtcdPauses(etcd, table);
     }
     journal = etcd
       ? new EtcdJournal(etcd)
@@ -394,20 +399,29 @@ async function runOne(
       }
     },
   };
+  // Questions are asked between drawn steps, once the renderer has let go of the terminal.
+  const prompt = terminalPrompt(io.stdin, io.stderr);
   const confirm = async (message: string): Promise<boolean> => {
     if (g.yes) return true;
     if (!io.stdin.isTTY) return nonInteractiveConfirm(false)(message);
-    const rl = readline.createInterface({ input: io.stdin, output: io.stderr as unknown as NodeJS.WritableStream });
-    try {
-      for (;;) {
-        const a = (await rl.question(`==> ${message}\nType "go" to proceed or "abort" to interrupt the execution\n> `)).trim();
-        if (a === 'go') return true;
-        if (a === 'abort') return false;
-      }
-    } finally {
-      rl.close();
-    }
+    await listr?.idle();
+    // the input closed, or the run is being interrupted: not a yes
+    const a = await prompt.ask(`==> ${message}\nType "go" to proceed or "abort" to interrupt the execution\n> `, (x) => (x === 'go' ? true : x === 'abort' ? false : undefined), ac.signal);
+    return a === true;
   };
+  const choose = async <C extends string>(message: string, choices: readonly C[]): Promise<C> => {
+    // --yes answers yes/no questions only: without a terminal there is nobody to pick an answer.
+    if (!io.stdin.isTTY) throw new ConfirmationError(message);
+    await listr?.idle();
+    const names = choices.map((c) => `"${c}"`);
+    const a = await prompt.ask(`==> ${message}\nType ${names.slice(0, -1).join(', ')} or ${names.at(-1)!}\n> `, (x) => choices.find((c) => c === x), ac.signal);
+    if (a === undefined) throw new ConfirmationError(`${message} (no answer: the terminal's input ended, or the run is stopping)`);
+    return a;
+  };
+  // Spicerack's ensure_shell_is_durable: a real run from a bare terminal dies with it.
+  if (!g.dryRun && io.stdin.isTTY && !io.env.TMUX && !io.env.STY) {
+    sink.event({ type: 'log', level: 'warn', msg: 'not inside tmux or screen ($TMUX and $STY unset): if this terminal goes away, the run is interrupted mid-way and may leave hosts out of traffic; run long operations inside tmux or screen', ts: new Date().toISOString(), runId, cookbook: name });
+  }
   const notifier =
     cfg.notifier && !g.dryRun
       ? webhookNotifier({
@@ -428,6 +442,8 @@ async function runOne(
       resolve: async (n) => (catalog.cookbooks.has(n) ? catalog.load(n) : undefined),
       parseArgs: (n, c, a) => parseCookbookArgs(n, c, a, catalog.cookbooks.get(n)?.owner),
       confirm,
+      choose,
+      pauses,
       signal: ac.signal,
       user,
       notifier,
@@ -535,6 +551,49 @@ async function lockAdmin(g: GlobalOptions, cfg: GalleyConfig, io: CliIo, deps: C
     } else {
       for (const e of list) io.stdout.write(`${e.lock}  ${e.owner}  since ${e.created}  run ${e.runId}  (concurrency ${e.concurrency}, ttl ${e.ttl}s)  key ${e.key}\n`);
     }
+    return 0;
+  } catch (e) {
+    err(formatError(e));
+    return ExitCode.FAILURE;
+  } finally {
+    await clients.close();
+  }
+}
+
+/**
+ * `--pause RUN_ID` / `--continue RUN_ID`: the pause key of a running run (core's EtcdPauses), from
+ * any terminal. The operator is recorded as who paused it; the run shows it at its next safe point.
+ */
+async function pauseAdmin(g: GlobalOptions, cfg: GalleyConfig, io: CliIo, deps: CliDeps): Promise<number> {
+  const err = (s: string) => io.stderr.write(`${s}\n`);
+  const runId = (g.pause ?? g.continue)!;
+  if (g.pause !== undefined && g.continue !== undefined) {
+    err('error: --pause and --continue together [ERR_CLI_USAGE]\nhint: one of them, with the run id');
+    return ExitCode.ARG_PARSER_FAILED;
+  }
+  if (!cfg.etcd) {
+    err('error: no etcd section in the config: there is no run to pause or continue [ERR_LOCKS_NO_ETCD]');
+    return ExitCode.FAILURE;
+  }
+  const clients = (deps.clients ?? (await import('./factories.js')).realClients)(cfg, false);
+  try {
+    const { EtcdJournal, EtcdLocks, EtcdPauses } = await import('@galley/core/locks');
+    const etcd = await clients.etcd();
+    const journal = new EtcdJournal(etcd);
+    const pauses = new EtcdPauses(etcd, new EtcdLocks(etcd, cfg.locks ?? {}), (id) => journal.read(id));
+    const print = (data: Record<string, unknown>, text: string) => io.stdout.write(g.output === 'json' ? `${JSON.stringify(data)}\n` : `${text}\n`);
+    if (g.pause !== undefined) {
+      const r = await pauses.pause(runId, currentUser());
+      print(
+        { runId, ...r },
+        r.status === 'paused'
+          ? `run ${runId}: paused by ${r.info.by}; it stops at its next safe point (between batches, before taking a host out) and keeps its locks. \`cookbook --continue ${runId}\` lets it go on`
+          : `run ${runId}: already paused by ${r.info.by} since ${r.info.since}; nothing changed`,
+      );
+      return 0;
+    }
+    const r = await pauses.continue(runId);
+    print({ runId, ...r }, r.status === 'continued' ? `run ${runId}: continued (it was paused by ${r.info!.by} since ${r.info!.since})` : `run ${runId}: not paused; nothing changed`);
     return 0;
   } catch (e) {
     err(formatError(e));

@@ -127,6 +127,19 @@ export interface RunContext<A = Record<string, unknown>> {
   readonly signal: AbortSignal;
   /** TTY prompt; without a TTY it needs `--yes` (then true) or it throws. */
   confirm(message: string): Promise<boolean>;
+  /**
+   * TTY question with named answers (`retry`, `skip`, `abort`): resolves with one of `choices`.
+   * Without a TTY it throws ConfirmationError, whatever `--yes` says (there is no "yes" among the
+   * answers): the caller then does what it does when nobody is there to ask.
+   */
+  choose<C extends string>(message: string, choices: readonly C[]): Promise<C>;
+  /**
+   * A safe point of the run (between batches, before taking a new host out): resolves at once,
+   * unless `cookbook --pause RUN_ID` paused the run from another terminal; then it says who paused
+   * it and since when (log, event, journal), keeps the locks, and resolves on `--continue` or when
+   * the run is interrupted (check `signal` after it). A no-op in dry-run and without locks.
+   */
+  safePoint(where: string): Promise<void>;
   /** Run another cookbook with the same dry-run and re-entrant locks; returns its exit code. */
   runCookbook(name: string, args?: string[]): Promise<number>;
   /** Per-host locks (concurrency 1) held until the run ends; idempotent. */

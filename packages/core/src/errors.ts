@@ -156,3 +156,24 @@ export class WriteInPrepareError extends GalleyError {
     });
   }
 }
+
+/**
+ * `cookbook --pause RUN_ID` / `--continue RUN_ID` of a run that holds no lock: unknown, finished,
+ * a dry-run, or run with --no-locks (which cannot be paused). Nothing was written.
+ */
+export class RunNotRunningError extends GalleyError {
+  constructor(runId: string, what: 'pause' | 'continue', finished: boolean) {
+    super(
+      'ERR_RUN_NOT_RUNNING',
+      finished ? `cannot ${what} run ${runId}: it has finished (it holds no lock any more)` : `cannot ${what} run ${runId}: no such run is running (no lock is held by it)`,
+      {
+        hint: 'the run id is printed at the start of every run; `cookbook --locks` lists the running ones (dry-runs and --no-locks runs cannot be paused)',
+        details: { runId, finished },
+      },
+    );
+  }
+}
+
+export function isRunNotRunningError(err: unknown): err is RunNotRunningError {
+  return isGalleyError(err) && err.code === 'ERR_RUN_NOT_RUNNING';
+}

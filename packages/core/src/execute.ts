@@ -50,6 +50,13 @@ export interface RunnerDeps {
   /** Throws ArgsError for bad user input (exit 96); any other error means the parser failed (95). */
   parseArgs(name: string, cookbook: AnyCookbook, argv: readonly string[]): Promise<ParsedCookbookArgs>;
   confirm(message: string): Promise<boolean>;
+  /** A question with named answers on the TTY; throws ConfirmationError without one (the default). */
+  choose?<C extends string>(message: string, choices: readonly C[]): Promise<C>;
+  /**
+   * Where `cookbook --pause RUN_ID` is read (the CLI: the pause key in etcd, @galley/core/locks'
+   * EtcdPauses). Without it a run cannot be paused from another terminal.
+   */
+  pauses?: PauseReader | undefined;
   /** Interrupt (first SIGINT/SIGTERM). */
   signal: AbortSignal;
   /** `user@host`. */
@@ -57,6 +64,23 @@ export interface RunnerDeps {
   notifier?: Notifier | undefined;
   /** Called with a result of the cookbook's `ctx.output`, for callers that want it directly. */
 }
+
+/** Who paused a run from another terminal (`cookbook --pause RUN_ID`) and since when. */
+export interface PauseInfo {
+  runId: string;
+  /** `user@host` of the operator who paused it. */
+  by: string;
+  /** ISO time of the pause. */
+  since: string;
+}
+
+export interface PauseReader {
+  /** The run's pause, or undefined when it is not paused. */
+  read(runId: string): Promise<PauseInfo | undefined>;
+}
+
+/** How often a paused run looks whether it was continued. */
+export const PAUSE_POLL_MS = 500;
 
 export interface RunRequest {
   name: string;
@@ -68,6 +92,8 @@ export interface RunRequest {
   runId?: string;
   resumeRunId?: string | undefined;
   depth?: number;
+  /** The top-level run's id (nested runs are paused with it): the pause key is the top run's. */
+  rootRunId?: string;
 }
 
 export interface RunResult {
@@ -290,6 +316,48 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
 
   const signal = AbortSignal.any([deps.signal, deps.locks.lost]);
   let journalSeq = 0;
+  const pauseId = req.rootRunId ?? runId;
+  // A pause key is bound to the run's lock lease (it vanishes with the run): no locks, no pause.
+  const pauses = !dryRun && deps.locks.enabled ? deps.pauses : undefined;
+  let pauseReadFailed = false;
+  const readPause = async (): Promise<PauseInfo | undefined> => {
+    try {
+      return await pauses?.read(pauseId);
+    } catch (err) {
+      // etcd unreadable: the lock checks before the next write stop the run if it really is gone;
+      // a pause that cannot be read is said once, not waited on forever.
+      if (!pauseReadFailed) log.warn(`cannot read whether run ${pauseId} was paused (${formatError(err)}); going on`);
+      pauseReadFailed = true;
+      return undefined;
+    }
+  };
+  const safePoint = async (where: string): Promise<void> => {
+    if (!pauses || signal.aborted) return;
+    const p = await readPause();
+    if (!p) return;
+    const t0 = Date.now();
+    log.warn(`PAUSED by ${p.by} since ${p.since}, ${where}: nothing new is started; the run keeps its locks. \`cookbook --continue ${pauseId}\` resumes it`);
+    send({ type: 'paused', by: p.by, since: p.since, at: where });
+    await ctx.journal.append({ type: 'paused', by: p.by, since: p.since, where });
+    while (!signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(t);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const t = setTimeout(done, PAUSE_POLL_MS);
+        signal.addEventListener('abort', done, { once: true });
+      });
+      if (signal.aborted) break;
+      if ((await readPause()) === undefined) break;
+    }
+    if (signal.aborted) return;
+    const s = Math.round((Date.now() - t0) / 1000);
+    log.info(`continued (paused by ${p.by} for ${s}s)`);
+    send({ type: 'continued', by: p.by, since: p.since, pausedMs: Date.now() - t0 });
+    await ctx.journal.append({ type: 'continued', by: p.by, since: p.since, pausedMs: Date.now() - t0 });
+  };
   const ctx: RunContext<Record<string, unknown>> = {
     args: parsed.args,
     dryRun,
@@ -309,6 +377,14 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
       send({ type: 'log', level: 'info', msg: `confirm answer: ${ok ? 'yes' : 'no'}` });
       return ok;
     },
+    choose: async (message, choices) => {
+      send({ type: 'log', level: 'info', msg: `question: ${message} (${choices.join('/')})` });
+      if (!deps.choose) throw new ConfirmationError(message);
+      const a = await deps.choose(message, choices);
+      send({ type: 'log', level: 'info', msg: `answer: ${a}` });
+      return a;
+    },
+    safePoint: (where) => safePoint(where),
     runCookbook: async (childName, childArgv = []) => {
       refuseInPrepare(`running the cookbook ${childName}`);
       const child = await deps.resolve(childName);
@@ -317,7 +393,7 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
         return ExitCode.NOT_FOUND;
       }
       const r = await executeCookbook(
-        { name: childName, cookbook: child, argv: childArgv, dryRun, runId: `${runId}-n${++nestedCount}`, depth: depth + 1 },
+        { name: childName, cookbook: child, argv: childArgv, dryRun, runId: `${runId}-n${++nestedCount}`, depth: depth + 1, rootRunId: pauseId },
         deps,
       );
       return r.exitCode;

@@ -86,6 +86,12 @@ export const wholeNumberArg: ArgCheck = {
   check: (v, name) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? undefined : `${name}=${String(v)}: must be a whole number ≥ 0`),
 };
 
+/** A count from 1 (`pause-after=N`: 0 would be before anything was done). */
+export const countArg: ArgCheck = {
+  accepts: 'a whole number ≥ 1',
+  check: (v, name) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? undefined : `${name}=${String(v)}: must be a whole number ≥ 1`),
+};
+
 /** A comma-separated list of names (services, units): at least one, none empty. */
 export const nameListArg: ArgCheck = {
   accepts: 'comma-separated names, e.g. nginx,php-fpm',

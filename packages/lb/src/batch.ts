@@ -14,6 +14,7 @@ import { drainHosts } from './drain.js';
 import { errorText, type Hold } from './engine.js';
 import type { ActionStep, HostAction } from './action.js';
 import type { HostOutcome, HostPhase } from './ports.js';
+import { decideFailures } from './gates.js';
 import type { HealthCheck } from './rolling.js';
 import { StopRun, type HostState, type Run } from './run.js';
 
@@ -25,6 +26,8 @@ export class Batch {
   private readonly of: number;
   /** The leftovers of a resumed run (batch 0). */
   private readonly resume: boolean;
+  /** Hosts whose action or health check failed (still out): what the operator may retry (gates.ts). */
+  private readonly retryable = new Set<HostState>();
 
   constructor(run: Run, hosts: readonly HostState[], at: { no: number; of: number; resume?: boolean }) {
     this.run = run;
@@ -57,7 +60,11 @@ export class Batch {
       await this.healthCheck(hc);
       if (this.run.aborted) return false;
     }
-    return this.finish(await this.putBack());
+    const back = await this.putBack();
+    if (!this.retryable.size || !this.run.ports.operator || this.run.opts.window === 'moving') return this.finish(back);
+    // The batch's other hosts are back before the operator is asked about the failed ones.
+    await this.run.setPhase(back, 'done');
+    return this.finish([...back, ...(await decideFailures(this.run, this, this.retryable))]);
   }
 
   /** Announce the batch and take its host locks; nothing of it is touched when they cannot be had. */
@@ -191,6 +198,7 @@ export class Batch {
       if (!r?.ok) s.reason = `action failed: ${r?.message ?? 'no result'}`;
     }
     await run.fail(bad, (s) => s.reason ?? 'action failed', (s) => s.changes.length > 0);
+    for (const s of bad) this.retryable.add(s);
     await run.setPhase(ok, 'acted');
   }
 
@@ -241,6 +249,7 @@ export class Batch {
       if (!waiting.length || run.aborted) break;
       if (clock.now() >= deadline) {
         await run.fail(waiting, (s) => `health check \`${displayCommand(hc.command)}\` did not pass within ${hc.timeoutMs ?? 60_000} ms: ${last.get(s.plan.host) ?? ''}`.trim(), (s) => s.changes.length > 0);
+        for (const s of waiting) this.retryable.add(s);
         break;
       }
       await clock.sleep(Math.min(hc.intervalMs ?? 1000, Math.max(0, deadline - clock.now())));
@@ -273,7 +282,7 @@ export class Batch {
 
   /** The hosts that are back are done; the journal is written before the batch counts as ended. */
   async finish(done: readonly HostState[]): Promise<boolean> {
-    await this.run.setPhase(done, 'done');
+    await this.run.setPhase(done.filter((s) => s.phase !== 'done'), 'done');
     await this.run.flushJournal();
     return this.hosts.every((s) => s.phase === 'done');
   }

@@ -10,6 +10,7 @@ import { Batch } from './batch.js';
 import { waitForCapacity } from './capacity-wait.js';
 import { batchSizeAt } from './batches.js';
 import { capacityMessage, depoolsPerPool, judgeCapacity } from './capacity.js';
+import { beforeBatch, safePoint } from './gates.js';
 import type { HostPhase } from './ports.js';
 import { StopRun, stopText, type HostState, type Run } from './run.js';
 
@@ -62,6 +63,8 @@ export async function runLockstep(run: Run, queue: HostState[], planned: number)
     }
     const hs = queue.slice(0, room);
     const no = run.batches.filter((b) => b.batch > 0).length + 1;
+    // A safe point: a pause from another terminal, the pause-after / confirm-each-batch gate. Capacity is judged after it, live.
+    if (!(await beforeBatch(run, { no, of: total, hosts: hs.map((s) => s.plan.host) })) || run.pastDeadline()) break;
     const need = depoolsPerPool(ports, hs.map((s) => s.plan));
     if (need.size) {
       const live = await ports.capacity.capacity([...need.keys()]);
@@ -164,6 +167,9 @@ export async function runMoving(run: Run, queue: HostState[]): Promise<void> {
       continue;
     }
     const s = queue[0]!;
+    // A safe point before a new host goes out: a pause from another terminal takes effect here.
+    await safePoint(run, `before taking out ${s.plan.host}`);
+    if (run.aborted || run.stopReason || run.pastDeadline()) break;
     const need = depoolsPerPool(ports, [s.plan]);
     if (need.size) {
       // Hosts out before this one are in the LBs' counts once verified out; until then, counted here.

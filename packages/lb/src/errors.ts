@@ -84,3 +84,11 @@ export function isNothingSelectedError(err: unknown): err is NothingSelectedErro
  * nothing was changed. Shared by every cookbook that asks (sre.lb.pool, sre.hosts.*).
  */
 export const EXIT_NOT_CONFIRMED = 2;
+
+/**
+ * Exit code of a rolling run the operator stopped at a safe point (a pause-after or
+ * confirm-each-batch gate answered no, or no terminal to ask it without --yes): every host it took
+ * out is back, the rest were not attempted; `--resume RUN_ID` goes on with them. Not 2: things
+ * were changed (and put back), which "not confirmed" says never happened.
+ */
+export const EXIT_STOPPED_BY_OPERATOR = 3;

@@ -5,7 +5,7 @@
 export * from './ports.js';
 export * from './errors.js';
 export { drainArg, maxFailedArg, seedArg, DRAIN_MAX_MS } from './args.js';
-export { batchArg, commandArg, durationArg, formatDuration, hostPatternArg, nameListArg, wholeNumberArg, MAX_DURATION_MS, type DurationArgOptions } from './args.js';
+export { batchArg, commandArg, countArg, durationArg, formatDuration, hostPatternArg, nameListArg, wholeNumberArg, MAX_DURATION_MS, type DurationArgOptions } from './args.js';
 export { parseBatchSpec, parseDuration, planBatches, batchSizeAt, maxBatchSize, checkNotWholeCluster, type BatchSpec, type BatchStep } from './batches.js';
 export { selectHosts, escapeRegex, describeSelection, type HostPlan, type Selection, type SelectOptions } from './select.js';
 export { runRolling, type RollingOptions, type RollingReport, type FailedHost, type HealthCheck } from './rolling.js';
@@ -17,6 +17,7 @@ export { LB_DEFAULTS } from './defaults.js';
 export type { HostAction, ActionStep } from './action.js';
 export { rebootAction, type RebootActionOptions } from './reboot.js';
 export { rollingReboot, rollingRebootArgs, rebootHost, rebootHostArgs, rebootHostLock, REBOOT_HOST_LOCK_TTL_S, type RebootHostArgs, type RebootWaitArgs } from './reboot-operation.js';
+export { DECISIONS, type Decision, type Operator } from './gates.js';
 export { depoolsPerPool, judgeCapacity, capacityMessage } from './capacity.js';
 export { planRolling, formatPlan, shortKey, type RollingPlan, type PlannedBatch } from './plan.js';
 export { formatReport, groupOutputs } from './report.js';

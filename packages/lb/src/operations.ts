@@ -11,13 +11,13 @@ import { NodeSet } from '@galley/remote/nodeset';
 import type { HostAction } from './action.js';
 import { conftoolStore, monitoringSilencer, pybalCapacity, pybalVerifier, remoteExecutor } from './adapters.js';
 import { errorText, newHold, ownerText, putBack, readBack, stateText, verifyOut, writeOut, type EngineDeps } from './engine.js';
-import { batchArg, commandArg, drainArg, durationArg, formatDuration, hostPatternArg, maxFailedArg, nameListArg, seedArg, wholeNumberArg } from './args.js';
+import { batchArg, commandArg, countArg, drainArg, durationArg, formatDuration, hostPatternArg, maxFailedArg, nameListArg, seedArg, wholeNumberArg } from './args.js';
 import { servicesOf, silenceMs } from './silences.js';
 import { orderHosts, parseMaxFailed, resolveOrder, resumeOrder, type HostOrder } from './budget.js';
 import { LB_DEFAULTS } from './defaults.js';
 import { parseDrain, type DrainSpec } from './drain.js';
 import { parseBatchSpec, parseDuration } from './batches.js';
-import { EXIT_NOT_CONFIRMED, isLbError, LbArgumentError, NothingSelectedError, UnknownPoolError } from './errors.js';
+import { EXIT_NOT_CONFIRMED, EXIT_STOPPED_BY_OPERATOR, isLbError, LbArgumentError, NothingSelectedError, UnknownPoolError } from './errors.js';
 import { formatPlan, planRolling, shortKey } from './plan.js';
 import { realClock, type CommandSpec, type HostPhase, type JournalEntry, type LbEvent, type LbPorts, type OwnerMarker, type PoolCapacity, type PoolObject, type Silencer } from './ports.js';
 import { formatReport, groupOutputs } from './report.js';
@@ -57,6 +57,8 @@ export const rollingArgs = {
   deadline: { type: 'string', describe: 'for the whole run: once past it no new batch starts (what is out finishes and is put back), exit 1', check: durationArg({ positive: true, lockTtlSeconds: ROLLING_LOCK_TTL_S }) },
   order: { type: 'string', choices: ['as-listed', 'sorted', 'shuffled'], describe: 'host order: as-listed (by name, numbers as numbers; default), sorted (NodeSet order: by name pattern, then number), shuffled (seeded; the seed is printed)' },
   seed: { type: 'number', describe: 'the seed of order=shuffled, to repeat a shuffled order', check: seedArg, requires: 'order' },
+  'pause-after': { type: 'number', describe: 'stop after batch N and ask whether to go on (the canary gate, e.g. batch=1,10% pause-after=1); without a terminal the run stops there unless --yes (exit 3); window=lockstep only', check: countArg },
+  'confirm-each-batch': { type: 'boolean', describe: 'ask before every batch after the first (without a terminal: stops after batch 1 unless --yes); window=lockstep only' },
 } as const;
 
 export interface RollingArgs {
@@ -79,6 +81,8 @@ export interface RollingArgs {
   deadline?: string | number | undefined;
   order?: string | undefined;
   seed?: number | undefined;
+  'pause-after'?: number | undefined;
+  'confirm-each-batch'?: boolean | undefined;
 }
 
 /** The drain of a run from its args and the config's defaults; drain-check needs a bound above 0. */
@@ -148,6 +152,7 @@ export function portsFor(ctx: LbContext, emit: (e: LbEvent) => void = () => unde
     emit,
     lockHosts: (hosts) => ctx.lockHosts(hosts),
     ...silencerOf(ctx),
+    operator: { confirm: (m) => ctx.confirm(m), choose: (m, c) => ctx.choose(m, c), safePoint: (w) => ctx.safePoint(w) },
   };
 }
 
@@ -264,6 +269,21 @@ function reporter(ctx: LbContext, label: string): (e: LbEvent) => void {
       case 'drain-check':
         ctx.log.info(`drain-check: ${e.answers.map((x) => `${x.host}: ${x.connections ?? `no number (${x.output})`}`).join(', ')} (${e.leftMs} ms left)`);
         break;
+      case 'decision': {
+        if (e.answer === undefined) {
+          // The question is asked between drawn steps: the batch's step ends here, failed so far.
+          const t = tasks.get(e.batch);
+          tasks.delete(e.batch);
+          endOpen(e.batch, 'failed');
+          t?.fail(`FAILED — ${e.host}: ${e.reason}; asking what to do`);
+        } else if (e.answer === 'retry') {
+          // The retry is drawn as a step of its own, under which the batch's end is reported.
+          const t = ctx.progress.task(`Batch ${e.batch}, retry of ${e.host}`);
+          tasks.set(e.batch, t);
+          subs.set(e.host, { task: t.subtask(`${e.host}: retrying`), batch: e.batch });
+        } else ctx.log.warn(`${e.host}: ${e.answer === 'skip' ? 'skipped by the operator: left depooled' : 'the operator aborted the run: it is left depooled'}`);
+        break;
+      }
       case 'warning':
         ctx.log.warn(e.message);
         break;
@@ -329,6 +349,11 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
     ...(maxFailedHosts ? { maxFailedHosts } : {}),
     ...(deadlineMs !== undefined ? { deadlineMs } : {}),
   };
+  const pauseAfter = a['pause-after'];
+  const confirmEachBatch = a['confirm-each-batch'] === true;
+  if ((pauseAfter !== undefined || confirmEachBatch) && a.window === 'moving') {
+    throw new LbArgumentError(`${pauseAfter !== undefined ? `pause-after=${pauseAfter}` : 'confirm-each-batch'} with window=moving: a moving window has no point between batches where every host is back`, { hint: 'use window=lockstep (the default) for the gates; a moving window can still be paused from another terminal with `cookbook --pause RUN_ID`' });
+  }
   const emit = reporter(ctx, call.label);
   const ports = portsFor(ctx, emit);
   const sel = selection ?? (await selectHosts(ports.store, call.select));
@@ -392,6 +417,8 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
     order,
     ...(a.window === 'moving' ? { window: 'moving' as const } : {}),
     ...(verifyTimeoutMs !== undefined ? { verifyTimeoutMs } : {}),
+    ...(pauseAfter !== undefined ? { pauseAfter } : {}),
+    ...(confirmEachBatch ? { confirmEachBatch } : {}),
     signal: ctx.signal,
     owner: { runId: ctx.runId, user: operatorUser(), reason: ctx.reason ?? '', time: new Date().toISOString() },
     scope: { dc: call.select.dc, cluster: call.select.cluster, services: call.select.services },
@@ -408,7 +435,7 @@ export async function rollingOperation(ctx: LbContext, call: RollingCall, select
       .join('\n')}`;
   }
   ctx.output(reportData(report), text);
-  return report.status === 'succeeded' ? 0 : 1;
+  return report.status === 'succeeded' ? 0 : report.status === 'stopped' ? EXIT_STOPPED_BY_OPERATOR : 1;
 }
 
 /** Dry-run: the silence each host would get (through the dry-run monitoring client: nothing is created). */

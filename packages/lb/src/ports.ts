@@ -10,6 +10,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 // Who took an object out and why, and what a transition does with that marker: confctl's own
 // types (one home; a type-only import loads nothing).
 import type { OwnerMarker, OwnerOp } from '@galley/confctl';
+import type { Decision, Operator } from './gates.js';
 
 export type { OwnerMarker, OwnerOp };
 
@@ -226,6 +227,10 @@ export type LbEvent =
   | { type: 'stopped'; reason: string }
   /** A host's silence (ports.silencer): created before it is taken out, expired once it is back, or kept when it is left out. */
   | { type: 'silence'; batch: number; host: string; action: 'created' | 'expired' | 'kept'; id: string; until?: string }
+  /** A gate between lockstep batches (pause-after, confirm-each-batch): the operator is asked whether to go on. */
+  | { type: 'gate'; batch: number; next: number; of: number; why: string }
+  /** A failed host of a lockstep batch on a terminal: asked (no answer yet), then answered. */
+  | { type: 'decision'; batch: number; host: string; reason: string; answer?: Decision }
   | { type: 'warning'; message: string };
 
 /**
@@ -265,6 +270,8 @@ export interface LbPorts {
   lockHosts?(hosts: readonly string[]): Promise<void>;
   /** Silences for the hosts taken out (monitoring: alertmanager); absent: none. */
   silencer?: Silencer;
+  /** The operator (gates, decisions on failure, pauses from another terminal): gates.ts. Absent: nobody is asked. */
+  operator?: Operator;
 }
 
 export const realClock: Clock = {

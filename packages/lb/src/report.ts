@@ -7,7 +7,7 @@ import type { HostSilence } from './silences.js';
 /** The final report: succeeded, failed (and whether still depooled, why), in flight, not attempted. */
 export function formatReport(r: RollingReport, opts: { runId?: string } = {}): string {
   const lines: string[] = [];
-  const head = { succeeded: 'All hosts done', failed: 'FAILED', interrupted: 'INTERRUPTED', refused: 'REFUSED' }[r.status];
+  const head = { succeeded: 'All hosts done', failed: 'FAILED', interrupted: 'INTERRUPTED', refused: 'REFUSED', stopped: 'STOPPED BY THE OPERATOR' }[r.status];
   lines.push(`${head}: ${r.succeeded.length} succeeded, ${r.failed.length} failed, ${r.inFlight.length} stopped mid-way, ${r.notAttempted.length} not attempted (${r.failedBatches} failed batch(es))`);
   if (r.stopReason) lines.push(`Stopped: ${r.stopReason}`);
   // a shuffled run can be repeated in the same order
@@ -36,6 +36,9 @@ export function formatReport(r: RollingReport, opts: { runId?: string } = {}): s
     // The run's own id: the command can be copied as it is (the placeholder RUN_ID could not).
     const resume = opts.runId !== undefined ? `\`cookbook --resume ${opts.runId} …\` (the same cookbook and arguments)` : '`--resume` with this run\'s id';
     lines.push(`Hosts left depooled are listed above; ${resume} repools the ones whose action completed and reports the others.`);
+  } else if (r.status === 'stopped' && r.notAttempted.length) {
+    const resume = opts.runId !== undefined ? `\`cookbook --resume ${opts.runId} …\` (the same cookbook and arguments)` : '`--resume` with this run\'s id';
+    lines.push(`Every host this run took out is back; ${resume} goes on with the hosts not attempted.`);
   }
   return lines.join('\n');
 }

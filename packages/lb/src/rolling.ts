@@ -50,6 +50,10 @@ export interface RollingOptions {
   maxFailedBatches?: number;
   /** Pause between batches, never after the last one. */
   sleepMs?: number;
+  /** Lockstep: ask the operator (ports.operator) whether to go on after this batch (the canary gate). */
+  pauseAfter?: number;
+  /** Lockstep: ask before every batch after the first. */
+  confirmEachBatch?: boolean;
   /** Deadline for each LB verification (the verifier's default when omitted). */
   verifyTimeoutMs?: number;
   /** First SIGINT: finish the current step, start nothing new. */
@@ -99,7 +103,8 @@ export interface FailedHost {
 }
 
 export interface RollingReport {
-  status: 'succeeded' | 'failed' | 'interrupted' | 'refused';
+  /** stopped: the operator stopped it at a safe point (a gate answered no, or nobody to ask), nothing failed. */
+  status: 'succeeded' | 'failed' | 'interrupted' | 'refused' | 'stopped';
   succeeded: string[];
   failed: FailedHost[];
   /** Hosts stopped mid-way (interrupted): their phase, and what is still depooled. */

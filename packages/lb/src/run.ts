@@ -70,6 +70,8 @@ export class Run {
   deadlineReached = false;
   /** max-failed=: failed hosts tolerated. */
   readonly maxFailedHosts: number | undefined;
+  /** The operator stopped the run at a gate (answered no, or no terminal to ask). */
+  stoppedByOperator = false;
   private emitFailed = false;
   private chain: Promise<void> = Promise.resolve();
 
@@ -125,6 +127,12 @@ export class Run {
       this.warnings.push(`the progress display failed (${errorText(err)}); the run went on without it`);
     }
   };
+
+  /** Stop at this safe point because of the operator (gates.ts): nothing new is started. */
+  stopByOperator(reason: string): void {
+    this.stoppedByOperator = true;
+    this.stopReason ??= reason;
+  }
 
   warn(message: string): void {
     this.warnings.push(message);
@@ -288,9 +296,11 @@ export class Run {
       ? 'refused'
       : this.aborted
         ? 'interrupted'
-        : failed.length || inFlight.length || notAttempted.length || stopReason
+        : failed.length || inFlight.length || ((notAttempted.length || stopReason) && !this.stoppedByOperator)
           ? 'failed'
-          : 'succeeded';
+          : this.stoppedByOperator
+            ? 'stopped'
+            : 'succeeded';
     return {
       status, succeeded, failed, inFlight, notAttempted, skipped: this.skipped, batches: this.batches, failedBatches: this.failedBatches, ...(stopReason ? { stopReason } : {}), outputs: this.outputs, warnings: this.warnings, leftAsFound,
       ...(this.order ? { order: this.order } : {}),

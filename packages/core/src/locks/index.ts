@@ -5,4 +5,5 @@
  */
 export { EtcdLocks, EtcdLockSession, ownerString, type EtcdLocksOptions, type LockEntry, type LockValue } from './etcd.js';
 export { EtcdJournal } from '../journal.js';
+export { EtcdPauses, type ContinueResult, type PauseResult } from './pause.js';
 export { isLockFailure } from '../errors.js';
