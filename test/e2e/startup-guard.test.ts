@@ -1,5 +1,5 @@
-// Start-up guard: every binary's light paths (--version, --help, -l, a bad argument) load none of the
-// heavy modules (etcd3 and its gRPC stack, ssh2, undici, listr2). Timings belong to `pnpm bench cli`;
+// Start-up guard: every binary's light paths (--version, --help, -l, a bad argument, and confctl's
+// read-only `select … get`) load none of the heavy modules (etcd3 and its gRPC stack, ssh2, undici, listr2). Timings belong to `pnpm bench cli`;
 // this checks the cause instead, so it cannot flake: each built binary runs under a loader hook that
 // records every module the ESM loader resolves, with its importer. Node 20's hooks see ESM resolution
 // only (not require() inside a CommonJS package) — enough, since galley reaches each of these
@@ -104,6 +104,8 @@ describe('start-up: light paths load no heavy module', () => {
     { bin: 'cookbook', args: (cfg) => ['-c', cfg, 'no.such.cookbook'], status: 98 },
     { bin: 'confctl', args: () => ['--help'], status: 0 },
     { bin: 'confctl', args: (cfg) => ['-c', cfg, 'select', 'dc=eqiad', 'frobnicate'], status: 2 },
+    // A real read: conftool's objects through etcd's JSON gateway, with no etcd3/gRPC stack loaded.
+    { bin: 'confctl', args: (cfg) => ['-c', cfg, 'select', 'dc=eqiad,cluster=jobrunner', 'get'], status: 0, prints: /"tags": "dc=eqiad,cluster=jobrunner,service=/ },
     { bin: 'galley-exec', args: () => ['--version'], status: 0, prints: /^\d+\.\d+\.\d+$/m },
     { bin: 'galley-exec', args: () => ['--help'], status: 0 },
     { bin: 'galley-exec', args: (cfg) => ['-c', cfg, '--batch-size', 'notanumber', 'mw1301.eqiad.wmnet', 'true'], status: 2 },

@@ -4,14 +4,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as shellParse } from 'shell-quote';
-import YAML from 'yaml';
+import type * as YamlNs from 'yaml';
 import yargs from 'yargs';
 import { GalleyError, UsageError, formatError, isConfigError, isGalleyError } from '@galley/errors';
 import type { EtcdConfig } from '@galley/etcd/config';
 import type { ConftoolConfig } from './config.js';
 import type { Conftool, RawObject } from './conftool.js';
 import { ConflictError } from './errors.js';
-import { parseFleet } from './fleet.js';
+import type { parseFleet } from './fleet.js';
 import { operatorOwner, operatorUser } from './operator.js';
 import { escapeRegex, parseSelector } from './selector.js';
 import type { Change, ConftoolNode, NodeTags, NodeValues, Selector } from './types.js';
@@ -37,7 +37,7 @@ export interface CliIo {
   /** This host's FQDN, the default HOST of pool/depool/…; default: {@link fqdn}. */
   fqdn?: () => Promise<string>;
   /** Build the Conftool (tests inject one); default: from the config file's etcd + conftool sections, read with `loadConfig`. */
-  conftool?: (opts: { config: string | undefined; dryRun: boolean; log: (line: string) => void }) => Promise<Conftool>;
+  conftool?: (opts: ConftoolOpenOptions) => Promise<Conftool>;
   /** Read the galley config file (`-c FILE`, else the search); the confctl binary passes @galley/config's loader. */
   loadConfig?: ConfctlConfigLoader;
 }
@@ -177,6 +177,17 @@ export function parseSetAction(action: string): Partial<NodeValues> {
   return out;
 }
 
+type YamlModule = typeof YamlNs;
+let yamlModule: YamlModule | undefined;
+/** yaml costs ~80 ms to load: runConfctl loads it only for a command that reads or prints YAML (`get` does not). */
+async function loadYaml(): Promise<void> {
+  yamlModule ??= await import('yaml');
+}
+function YAML(): YamlModule {
+  if (yamlModule === undefined) throw new Error('confctl: YAML used by a command that did not load it (runConfctl decides which do)');
+  return yamlModule;
+}
+
 /**
  * The values of a YAML mapping (`set/@FILE.yaml`, `edit`): only the node schema's fields, a weight
  * may be written as a digit string (conftool's validator is Python's int()). Returns the problem
@@ -185,7 +196,7 @@ export function parseSetAction(action: string): Partial<NodeValues> {
 export function valuesFromYaml(text: string): Partial<NodeValues> | string {
   let doc: unknown;
   try {
-    doc = YAML.parse(text);
+    doc = YAML().parse(text);
   } catch (err) {
     return `not valid YAML: ${(err as Error).message.split('\n')[0]}`;
   }
@@ -279,12 +290,26 @@ async function spawnEditor(argv: string[]): Promise<number> {
   return r.status ?? 1;
 }
 
-async function defaultConftool(load: ConfctlConfigLoader | undefined, opts: { config: string | undefined; dryRun: boolean; log: (line: string) => void }): Promise<Conftool> {
+/** How runConfctl opens conftool for one command. */
+export interface ConftoolOpenOptions {
+  config: string | undefined;
+  dryRun: boolean;
+  log: (line: string) => void;
+  /** The command only reads (`select … get`, `tags … --action get …`): no write, no watch. */
+  readOnly: boolean;
+}
+
+async function defaultConftool(load: ConfctlConfigLoader | undefined, opts: ConftoolOpenOptions): Promise<Conftool> {
   if (load === undefined) throw new Error('runConfctl needs io.loadConfig or io.conftool (the confctl binary passes @galley/config\'s loader)');
   // Loaded lazily: config loading (cosmiconfig) and gRPC cost about a second of CPU at startup, which
-  // --help and usage errors do not need.
-  const [config, { Conftool }, { connectEtcd }] = await Promise.all([load({ file: opts.config, require: ['etcd'] }), import('./conftool.js'), import('@galley/etcd')]);
-  return new Conftool(connectEtcd(config.etcd!), { namespace: config.conftool.namespace, dryRun: opts.dryRun, log: opts.log });
+  // --help and usage errors do not need. A command that only reads goes through etcd's JSON gateway
+  // (node:http; etcd3/grpc-js/protobufjs are never loaded): `pnpm bench confctl` measures both.
+  const [config, { Conftool }, kv] = await Promise.all([
+    load({ file: opts.config, require: ['etcd'] }),
+    import('./conftool.js'),
+    opts.readOnly ? import('@galley/etcd/gateway').then((m) => m.connectEtcdReadOnly) : import('@galley/etcd').then((m) => m.connectEtcd),
+  ]);
+  return new Conftool(kv(config.etcd!), { namespace: config.conftool.namespace, dryRun: opts.dryRun, log: opts.log });
 }
 
 /** Everything one command's handlers share. */
@@ -367,6 +392,18 @@ export async function runConfctl(args: string[], io: CliIo): Promise<CliResult> 
     }
     // Validate what we can before connecting anywhere.
     let run: (c: Ctx) => Promise<void>;
+    // A command that only reads (`select … get`, `tags … --action get …`) goes through etcd's JSON
+    // gateway and, unless it prints YAML, never loads yaml: both loads cost more than the read.
+    const tagActions = (): string[] => {
+      try {
+        return actionPairs(argv.action).map(([a]) => a);
+      } catch {
+        return []; // reported below, in its turn
+      }
+    };
+    const actions = command === 'select' ? [String(argv.action ?? '')] : command === 'tags' ? tagActions() : [];
+    const readOnly = actions.length > 0 && actions.every((a) => a === 'get');
+    if (!readOnly || argv.yaml) await loadYaml();
     if (command === 'select') {
       const sel = parseSelector(argv.selector ?? '');
       const act = parseAction(String(argv.action ?? ''));
@@ -398,12 +435,12 @@ export async function runConfctl(args: string[], io: CliIo): Promise<CliResult> 
       } catch (err) {
         throw new GalleyError('ERR_CONFCTL_FILE_NOT_FOUND', `cannot read fleet file ${file}: ${(err as Error).message}`, { hint: 'pass the path of a fleet YAML file' });
       }
-      const fleet = parseFleet(text, file);
+      const fleet = (await import('./fleet.js')).parseFleet(text, file);
       run = (c) => cmdSync(c, fleet, file);
     } else {
       throw new UsageError('ERR_CONFCTL_BAD_ARGS', `unknown command ${command}`);
     }
-    ct = await (io.conftool ?? ((o) => defaultConftool(io.loadConfig, o)))({ config: argv.config, dryRun, log });
+    ct = await (io.conftool ?? ((o) => defaultConftool(io.loadConfig, o)))({ config: argv.config, dryRun, log, readOnly });
     await run({ ct, argv, io, res, after });
   } catch (err) {
     res.stderr.push(isGalleyError(err) ? formatError(err) : `confctl bug: ${(err as Error).stack ?? String(err)}`);
@@ -442,7 +479,7 @@ async function ask(c: Ctx, lines: string[], refusal: () => GalleyError, prompt =
 
 /** YAML as PyYAML's dump prints it for conftool (YAML 1.1 quoting of 'yes'/'no', sorted keys, single quotes). */
 function pyYaml(v: unknown): string {
-  return YAML.stringify(v, { version: '1.1', singleQuote: true, sortMapEntries: true, indentSeq: false });
+  return YAML().stringify(v, { version: '1.1', singleQuote: true, sortMapEntries: true, indentSeq: false });
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Etcd3 } from 'etcd3';
-import { EtcdKv, isAmbiguousWriteError, isKvStore, type KvEntry, type KvStore, type KvTxnResult } from '@galley/etcd';
+import { isAmbiguousWriteError, kvStoreOf, type KvEntry, type KvStore, type KvTxnResult } from '@galley/etcd/kv';
 import { ConflictError, FencedError, InvalidValueError, NoMatchError, WriteUnknownError } from './errors.js';
 import type { FleetDescription } from './fleet.js';
 import { pool } from './pool.js';
@@ -49,7 +49,7 @@ export class Conftool {
   private readonly view: Required<Pick<ConftoolOptions, 'dryRun' | 'log'>> & ViewOptions;
 
   constructor(etcd: Etcd3 | KvStore, opts: ConftoolOptions = {}) {
-    const kv = isKvStore(etcd) ? etcd : new EtcdKv(etcd);
+    const kv = kvStoreOf(etcd);
     const namespace = (opts.namespace ?? '/conftool').replace(/\/+$/, '');
     const ownersPrefix = (opts.ownersPrefix ?? `/galley/owners${namespace}`).replace(/\/+$/, '');
     this.shared = { kv, namespace, maxRetries: opts.maxRetries ?? 3, concurrency: opts.concurrency ?? 16, ownersPrefix };

@@ -6,7 +6,7 @@
  * restoring are all this one call; putting back is the inverse transition (`inverseOf`).
  */
 import type { GalleyError } from '@galley/errors';
-import { isAmbiguousWriteError, type KvEntry, type KvOp, type KvStore, type KvTxnResult } from '@galley/etcd';
+import { isAmbiguousWriteError, type KvEntry, type KvOp, type KvStore, type KvTxnResult } from '@galley/etcd/kv';
 import { ConflictError, FencedError, InvalidValueError, WriteUnknownError } from './errors.js';
 import { pool } from './pool.js';
 import type { Change, ConftoolNode, EtcdCompare, NodeTags, NodeValues } from './types.js';

@@ -16,7 +16,7 @@ import {
 import { GalleyError, isGalleyError } from '@galley/errors';
 import type { EtcdConfig } from './config.js';
 import { EtcdErrorCode, EtcdUnavailableError } from './errors.js';
-import type { EtcdCompare, KvEntry, KvOp, KvStore, KvTxnResult, KvWatchHandlers } from './kv.js';
+import { registerEtcd3, type EtcdCompare, type KvEntry, type KvOp, type KvStore, type KvTxnResult, type KvWatchHandlers } from './kv.js';
 
 const endpointsOf = new WeakMap<Etcd3, readonly string[]>();
 
@@ -47,12 +47,8 @@ export function neverSent(err: unknown): boolean {
   return err instanceof Error && /No connection established|ECONNREFUSED|serialization failure/.test(err.message);
 }
 
-/**
- * A write txn failed without telling us whether it was applied: a deadline, a dropped
- * connection, an internal or unknown gRPC error (etcd3's "recoverable" errors) — unless the
- * request provably never reached a member.
- */
-export function isAmbiguousWriteError(err: unknown): boolean {
+/** kv.ts's isAmbiguousWriteError, for etcd3's errors (registered below). */
+function ambiguousEtcd3Error(err: unknown): boolean {
   // EtcdKv wraps deadline/unavailable errors; the cause is what etcd3 threw.
   const raw = isGalleyError(err) && err.code === EtcdErrorCode.UNAVAILABLE ? (err as { cause?: unknown }).cause : err;
   if (!(raw instanceof Error) || neverSent(raw)) return false;
@@ -209,3 +205,5 @@ export class EtcdKv implements KvStore {
     this.client.close();
   }
 }
+
+registerEtcd3({ wrap: (client) => new EtcdKv(client as Etcd3), isAmbiguousWriteError: ambiguousEtcd3Error });

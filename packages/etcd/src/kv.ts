@@ -61,6 +61,41 @@ export function isKvStore(x: unknown): x is KvStore {
   return typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'galley-kv';
 }
 
+/**
+ * What only the gRPC client (client.ts) knows: how to wrap an etcd3 client as a KvStore, and which
+ * of etcd3's errors leave a write's outcome open. client.ts registers it when it loads, and it is
+ * what makes every etcd3 call, so code that only holds a KvStore (Conftool, a read-only command over
+ * the JSON gateway) can ask without loading etcd3, grpc-js and protobufjs (~0.2 s of CPU): before
+ * client.ts is loaded there is no etcd3 client to wrap and no etcd3 error to classify.
+ */
+interface Etcd3Knowledge {
+  wrap(client: object): KvStore;
+  isAmbiguousWriteError(err: unknown): boolean;
+}
+let etcd3Knowledge: Etcd3Knowledge | undefined;
+
+/** Called once by client.ts as it loads. */
+export function registerEtcd3(k: Etcd3Knowledge): void {
+  etcd3Knowledge = k;
+}
+
+/** A KvStore as given, or an etcd3 client (from connectEtcd) wrapped as EtcdKv. */
+export function kvStoreOf(x: KvStore | object): KvStore {
+  if (isKvStore(x)) return x;
+  if (etcd3Knowledge === undefined) throw new Error('kvStoreOf: not a KvStore, and no etcd3 client was ever built here (use connectEtcd)');
+  return etcd3Knowledge.wrap(x);
+}
+
+/**
+ * A write txn failed without telling us whether it was applied: a deadline, a dropped connection,
+ * an internal or unknown gRPC error (etcd3's "recoverable" errors), unless the request provably
+ * never reached a member. Only etcd3's errors can be such (MemoryKv and the gateway store never
+ * leave a write open).
+ */
+export function isAmbiguousWriteError(err: unknown): boolean {
+  return etcd3Knowledge?.isAmbiguousWriteError(err) ?? false;
+}
+
 /** Evaluate one etcd compare against an entry (absent key: revisions/version/lease are 0). */
 export function evalCompare(c: EtcdCompare, e: KvEntry | undefined): boolean {
   if (c.target === 'Value') {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Etcd3 } from 'etcd3';
 import { Conftool, connectEtcd } from '@galley/confctl';
+import { connectEtcdReadOnly } from '@galley/etcd/gateway';
 
 // The lab's etcd is plain HTTP without auth, so this file starts two throwaway etcd servers of its
 // own: one with TLS and client-certificate auth, one with user/password auth.
@@ -138,6 +139,34 @@ describe('etcd connection with TLS client certificates and with user/password au
       await expect(anonymous.get({})).rejects.toMatchObject({ code: 'ERR_ETCD_AUTH' });
     } finally {
       anonymous.close();
+    }
+  });
+
+  it('the read-only store over the JSON gateway (what `confctl select … get` reads through) does TLS and user/password auth, with the same error codes', async () => {
+    const tls = { ca: pem('ca.pem'), cert: pem('client.pem'), key: pem('client.key') };
+    const seed = new Conftool(connectEtcd({ endpoints: [tlsEndpoint], tls, dialTimeoutMs: 2000, requestTimeoutMs: 3000 }));
+    try {
+      await seed.sync({ eqiad: { appserver: { mw1009: { nginx: { pooled: 'yes', weight: 7 } } } } });
+    } finally {
+      seed.close();
+    }
+    const opts = { dialTimeoutMs: 1000, requestTimeoutMs: 3000 };
+    expect((await new Conftool(connectEtcdReadOnly({ endpoints: [tlsEndpoint], tls, ...opts })).select({ name: 'mw1009' })).map((n) => n.weight)).toEqual([7]);
+    for (const bad of [{ ca: pem('other.pem'), cert: pem('client.pem'), key: pem('client.key') }, { ca: pem('ca.pem') }]) {
+      await expect(new Conftool(connectEtcdReadOnly({ endpoints: [tlsEndpoint], tls: bad, ...opts })).get({})).rejects.toMatchObject({
+        code: 'ERR_ETCD_UNAVAILABLE',
+        message: expect.stringContaining(tlsEndpoint),
+      });
+    }
+    expect(() => connectEtcdReadOnly({ endpoints: [tlsEndpoint], tls: { ca: pem('missing.pem') }, ...opts })).toThrow(
+      expect.objectContaining({ code: 'ERR_ETCD_TLS_FILE', message: expect.stringContaining('missing.pem') }),
+    );
+    expect(await new Conftool(connectEtcdReadOnly({ endpoints: [authEndpoint], auth: { username: 'root', password: 'rootpw' }, ...opts })).get({})).toHaveLength(1);
+    for (const auth of [{ username: 'root', password: 'wrong' }, undefined]) {
+      await expect(new Conftool(connectEtcdReadOnly({ endpoints: [authEndpoint], ...(auth ? { auth } : {}), ...opts })).get({})).rejects.toMatchObject({
+        code: 'ERR_ETCD_AUTH',
+        message: expect.stringContaining(authEndpoint),
+      });
     }
   });
 });

@@ -1,3 +1,6 @@
+// Tests make MemoryKv throw etcd3's own errors to act out a lost reply: the classification of those
+// is registered by client.ts, so load it with the fake.
+import '../client.js';
 import { evalCompare, type EtcdCompare, type KvEntry, type KvOp, type KvStore, type KvTxnResult, type KvWatchHandlers } from '../kv.js';
 
 interface Watch {
