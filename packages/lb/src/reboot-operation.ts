@@ -31,8 +31,11 @@ const WAIT_ARGS = (ttlS: number) =>
     'wait-services': { type: 'string', describe: "systemd units that must be active after the boot (default: the host's conftool services; `none`: no check)", check: waitServicesArg },
   }) as const;
 
-/** The args of sre.lb.rolling-reboot: every rolling option, and the reboot's waits. */
-export const rollingRebootArgs = { ...rollingArgs, ...WAIT_ARGS(ROLLING_LOCK_TTL_S) } as const;
+// command-timeout= is the commands' (rolling-restart/run): the reboot has its own waits instead.
+const { 'command-timeout': _commandTimeout, ...rollingOptions } = rollingArgs;
+
+/** The args of sre.lb.rolling-reboot: every rolling option (but command-timeout=), and the reboot's waits. */
+export const rollingRebootArgs = { ...rollingOptions, ...WAIT_ARGS(ROLLING_LOCK_TTL_S) } as const;
 
 export interface RebootWaitArgs {
   'boot-timeout'?: string | number | undefined;
