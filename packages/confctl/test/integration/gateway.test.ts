@@ -54,7 +54,7 @@ describe('read-only KvStore over the JSON gateway = EtcdKv (real etcd)', () => {
       const viaHttp = await new Conftool(http, { namespace: ns }).select({ cluster: 'job.*' });
       expect({ gateway: viaHttp }).toEqual({ gateway: viaGrpc });
       expect(viaHttp.map((n) => `${n.tags.name}=${n.pooled}`)).toEqual(['mw1001.eqiad.wmnet=yes', 'mw1002.eqiad.wmnet=inactive']);
-      expect(() => http.txn()).toThrow(/read-only/);
+      expect(() => http.txn([], [])).toThrow(/read-only/);
     } finally {
       const raw = new Etcd3({ hosts: lab.info.etcd.endpoints });
       await raw.delete().prefix(`${ns}/`);
