@@ -241,6 +241,28 @@ describe('cookbook --pause / --continue RUN_ID from another terminal', () => {
     expect((await etcdRange(lab, `/galley/pauses/${runId!}`)).kvs.size).toBe(0);
   });
 
+  it('Ctrl+C while paused: the run stops there (exit 97), nothing was out, the pause went with it', async () => {
+    await settled(lab, 'eqiad', 'jobrunner');
+    let runId: string | undefined;
+    let pause: Promise<Awaited<ReturnType<typeof cookbook>>> | undefined;
+    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e pause then ctrl-c'], {
+      onEvent: (e, child) => {
+        if (e.type === 'batch-started' && e.batch === 1 && !pause) {
+          runId = e.runId!;
+          pause = cookbook(lab, ['--pause', runId]);
+        }
+        if (e.type === 'paused') child.kill('SIGINT');
+      },
+    });
+    expect((await pause!).code).toBe(0);
+    expect(r.events.some((e) => e.type === 'paused')).toBe(true);
+    if (r.code !== 97) throw new Error(`exit ${r.code}, expected 97; stderr:\n${r.stderr}`);
+    expect(r.events.some((e) => e.type === 'continued')).toBe(false);
+    expect(outputOf(r)!.status).toBe('interrupted');
+    expect(await pooled()).toEqual(allYes());
+    expect((await etcdRange(lab, `/galley/pauses/${runId!}`)).kvs.size).toBe(0);
+  });
+
   it('--pause of an unknown run and of a finished one: a clear error with its code, exit 1', async () => {
     const unknown = await cookbook(lab, ['--pause', '20260101T000000-abcdef']);
     expect(unknown.code).toBe(1);
