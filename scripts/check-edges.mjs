@@ -22,6 +22,7 @@ import fs from 'node:fs';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import ts from 'typescript';
+import { workspaceDirs as dirsOf } from './workspace.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const rel = (p) => path.relative(root, p);
@@ -37,23 +38,6 @@ function walk(dir, out = []) {
     else if (SOURCE.test(entry.name) && !entry.name.endsWith('.d.ts')) out.push(full);
   }
   return out;
-}
-
-// The workspace's packages, from pnpm-workspace.yaml's `packages:` list (plain dirs and dir/* globs).
-function workspaceDirs() {
-  const yaml = fs.readFileSync(path.join(root, 'pnpm-workspace.yaml'), 'utf8');
-  const block = /^packages:\n((?:\s+-.*\n)+)/m.exec(yaml);
-  if (!block) throw new Error('pnpm-workspace.yaml has no packages: list');
-  const dirs = [];
-  for (const line of block[1].split('\n')) {
-    const m = /^\s+-\s+['"]?([^'"#\s]+)/.exec(line);
-    if (!m) continue;
-    if (m[1].endsWith('/*')) {
-      const parent = path.join(root, m[1].slice(0, -2));
-      for (const d of fs.readdirSync(parent).sort()) if (fs.existsSync(path.join(parent, d, 'package.json'))) dirs.push(path.join(parent, d));
-    } else dirs.push(path.join(root, m[1]));
-  }
-  return dirs;
 }
 
 /** The package name of a bare specifier (`@scope/name/sub` → `@scope/name`), or undefined for a relative one. */
@@ -98,7 +82,7 @@ function buildFiles(dir) {
 const problems = [];
 const rootManifest = readJson(path.join(root, 'package.json'));
 const rootDev = new Set(Object.keys(rootManifest.devDependencies ?? {}));
-const packages = workspaceDirs().map((dir) => ({ dir, manifest: readJson(path.join(dir, 'package.json')) }));
+const packages = dirsOf(root).map((dir) => ({ dir, manifest: readJson(path.join(dir, 'package.json')) }));
 const byName = new Map(packages.map((p) => [p.manifest.name, p]));
 
 for (const { dir, manifest } of packages) {

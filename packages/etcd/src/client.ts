@@ -1,5 +1,4 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import fs from 'node:fs';
 import { handleWhen, noop, retry } from 'cockatiel';
 import {
   Etcd3,
@@ -16,6 +15,7 @@ import {
 import { GalleyError, isGalleyError } from '@galley/errors';
 import type { EtcdConfig } from './config.js';
 import { EtcdErrorCode, EtcdUnavailableError } from './errors.js';
+import { readTlsFiles } from './tls.js';
 import { registerEtcd3, type EtcdCompare, type KvEntry, type KvOp, type KvStore, type KvTxnResult, type KvWatchHandlers } from './kv.js';
 
 const endpointsOf = new WeakMap<Etcd3, readonly string[]>();
@@ -76,20 +76,7 @@ export function connectEtcd(cfg: EtcdConfig): Etcd3 {
     },
   };
   if (cfg.tls?.ca !== undefined || cfg.tls?.cert !== undefined) {
-    const read = (what: string, file: string | undefined): Buffer | undefined => {
-      if (file === undefined) return undefined;
-      try {
-        return fs.readFileSync(file);
-      } catch (err) {
-        throw new GalleyError(EtcdErrorCode.TLS_FILE, `cannot read etcd TLS ${what} ${file}: ${(err as Error).message}`, {
-          hint: 'check etcd.tls.ca/cert/key in the config (relative paths are relative to the config file)',
-          cause: err,
-        });
-      }
-    };
-    const ca = read('CA', cfg.tls.ca);
-    const cert = read('certificate', cfg.tls.cert);
-    const key = read('key', cfg.tls.key);
+    const { ca, cert, key } = readTlsFiles(cfg.tls);
     opts.credentials = { rootCertificate: ca ?? Buffer.alloc(0), ...(key ? { privateKey: key } : {}), ...(cert ? { certChain: cert } : {}) };
     if (ca === undefined) delete (opts.credentials as { rootCertificate?: Buffer }).rootCertificate;
   }

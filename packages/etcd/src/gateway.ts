@@ -7,12 +7,12 @@
  * endpoints tried in order, TLS and user/password auth as the config gives them. Writes and watches
  * are a bug here: they throw.
  */
-import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { GalleyError } from '@galley/errors';
 import type { EtcdConfig } from './config.js';
 import { EtcdErrorCode, EtcdUnavailableError } from './errors.js';
+import { readTlsFiles } from './tls.js';
 import type { KvEntry, KvStore } from './kv.js';
 
 interface GatewayKv {
@@ -77,21 +77,7 @@ export class EtcdGatewayKv implements KvStore {
   constructor(cfg: EtcdConfig) {
     this.#cfg = cfg;
     this.endpoints = cfg.endpoints;
-    const read = (what: string, file: string | undefined): Buffer | undefined => {
-      if (file === undefined) return undefined;
-      try {
-        return fs.readFileSync(file);
-      } catch (err) {
-        throw new GalleyError(EtcdErrorCode.TLS_FILE, `cannot read etcd TLS ${what} ${file}: ${(err as Error).message}`, {
-          hint: 'check etcd.tls.ca/cert/key in the config (relative paths are relative to the config file)',
-          cause: err,
-        });
-      }
-    };
-    const ca = read('CA', cfg.tls?.ca);
-    const cert = read('certificate', cfg.tls?.cert);
-    const key = read('key', cfg.tls?.key);
-    this.#tls = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
+    this.#tls = readTlsFiles(cfg.tls);
   }
 
   async range(prefix: string): Promise<{ entries: KvEntry[]; revision: string }> {
