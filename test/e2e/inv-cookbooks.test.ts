@@ -37,7 +37,7 @@ function copy(r: Recorded): Recorded {
     final: new Map(r.final),
     writes: r.writes.map((w) => ({ ...w })),
     run: { ...r.run, events: r.run.events.map((e) => structuredClone(e)) },
-    records: { ...r.records, actions: r.records.actions.map((a) => ({ ...a })) },
+    records: { ...r.records, actions: r.records.actions.map((a) => ({ ...a })), histories: new Map([...r.records.histories].map(([lb, es]) => [lb, es.map((e) => ({ ...e }))])) },
     checked: { ...r.checked },
     violations: [],
   };
@@ -209,6 +209,13 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
         expect(output(q)).toMatchObject({ host: J[2], verified: false, status: 'stuck', depooledAgain: false, report: expect.stringMatching(/depooled again but that is not verified either/) });
         expect(output(q)).toMatchObject({ now: [expect.objectContaining({ pooled: 'no' }), expect.objectContaining({ pooled: 'no' })] });
         expect(q.checked).toMatchObject({ runWrites: 4, done: 0 });
+        // what each LB had when the run ended, per pool: enabled (the yes merged, the no never applied),
+        // down (merge's invariant), not pooled, and not in IPVS (the simulators record `lvs` upstream)
+        const hist = q.records.histories.get('lvs1019')!.filter((e) => e.host === J[2] && e.t <= q.runEnd && e.to);
+        expect([...new Set(hist.map((e) => e.pool))].sort().map((pool) => hist.filter((e) => e.pool === pool).at(-1)!.to)).toEqual([
+          { enabled: true, up: false, pooled: false, weight: 10, lvs: false },
+          { enabled: true, up: false, pooled: false, weight: 10, lvs: false },
+        ]);
       }
     });
   });
@@ -289,6 +296,22 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
       it('action before out: a restart of mw1301 at the run\'s start, while every LB had it in', () => {
         const v = again((r) => r.records.actions.push({ host: J[0]!, t: r.runStart + 1, what: 'systemctl restart nginx' }));
         expect(v).toEqual(expect.arrayContaining([expect.stringMatching(/^\[action before out\] t=\+1 ms: `systemctl restart nginx` on mw1301\.eqiad\.wmnet while lvs1019 had it enabled\/up\/pooled/)]));
+      });
+
+      it('IPVS (upstream simulators record it): mw1301 shown disabled but still in IPVS when it was restarted, and when the run ended', () => {
+        // every lvs1019 entry of mw1301 from its depool on: still in IPVS (an update that stopped at PyBal's assert)
+        const inIpvs = (r: Recorded) => {
+          const depooled = r.records.histories.get('lvs1019')!.findIndex((e) => e.host === J[0] && e.to !== null && e.to !== undefined && !e.to.enabled);
+          for (const e of r.records.histories.get('lvs1019')!.slice(depooled)) if (e.host === J[0] && e.to) e.to = { ...e.to, lvs: !e.to.enabled || e.to.pooled };
+        };
+        expect(again(inIpvs)).toEqual(expect.arrayContaining([expect.stringMatching(/^\[action before out\] .*mw1301\.eqiad\.wmnet while lvs1019 had it disabled\/(up|down)\/not pooled \(but in IPVS\)/)]));
+        // the left-out mw1304, disabled but in IPVS at the end
+        const lastInIpvs = (r: Recorded) => {
+          const h = r.records.histories.get('lvs1020')!;
+          const last = h.filter((e) => e.host === J[3] && e.to && e.t <= r.runEnd).at(-1)!;
+          last.to = { ...last.to!, lvs: true };
+        };
+        expect(again(lastInIpvs)).toEqual(expect.arrayContaining([expect.stringMatching(/^\[out only on the API lvs1020\] when the run ended lvs1020 showed mw1304\.eqiad\.wmnet disabled\/(up|down)\/not pooled \(but in IPVS\)/)]));
       });
 
       it('done before in: mw1303 reported done when it started acting', () => {

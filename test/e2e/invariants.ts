@@ -193,9 +193,13 @@ export function inScope(scope: Scope, t: Tags): boolean {
   );
 }
 
-const isOut = (v: SimServerView): boolean => v === null || (!v.enabled && !v.pooled);
-const isIn = (v: SimServerView): boolean => v !== null && v.enabled && v.pooled && v.up;
-const viewText = (v: SimServerView): string => (v === null ? 'absent' : `${v.enabled ? 'enabled' : 'disabled'}/${v.up ? 'up' : 'down'}/${v.pooled ? 'pooled' : 'not pooled'}`);
+// Upstream-mode simulators also record `lvs`: whether IPVS has the server (what gets traffic), which
+// a failed assert can leave different from what PyBal's API shows. Out and in ask both.
+const inTraffic = (v: SimServerView): boolean => v !== null && (v.lvs ?? v.pooled);
+const isOut = (v: SimServerView): boolean => v === null || (!v.enabled && !v.pooled && v.lvs !== true);
+const isIn = (v: SimServerView): boolean => v !== null && v.enabled && v.pooled && v.up && v.lvs !== false;
+const viewText = (v: SimServerView): string =>
+  v === null ? 'absent' : `${v.enabled ? 'enabled' : 'disabled'}/${v.up ? 'up' : 'down'}/${v.pooled ? 'pooled' : 'not pooled'}${v.lvs !== undefined && v.lvs !== v.pooled ? (v.lvs ? ' (but in IPVS)' : ' (but not in IPVS)') : ''}`;
 
 /** The LBs' views over time, from the simulators' histories. */
 class LbTimeline {
@@ -611,7 +615,7 @@ function check(lab: Lab, spec: RunSpec, rec: Recorded, ops: OperatorAction[], lb
       let reportedKept = false;
       for (const c of lbs.changes(lb, p.pool, rec.runStart + 1, rec.runEnd)) {
         cur.set(c.host, c.view);
-        const out = [...cur].filter(([h, view]) => hostScope(h) && at0.get(h)?.pooled === true && !(view?.pooled ?? false) && !operatorKeys.has(keyOf(h))).map(([h]) => h);
+        const out = [...cur].filter(([h, view]) => hostScope(h) && inTraffic(at0.get(h) ?? null) && !inTraffic(view) && !operatorKeys.has(keyOf(h))).map(([h]) => h);
         if (out.length > allowed && !reported) {
           reported = true;
           v.push(`[max-out ${lb}] ${rel(c.t)}: ${out.length} servers of ${p.pool} out of traffic at once (${out.join(', ')}), at most ${allowed} allowed\n    ${lb} ${p.pool}: ${[...cur].map(([h, x]) => `${h}=${viewText(x)}`).join(', ')}`);
@@ -620,6 +624,11 @@ function check(lab: Lab, spec: RunSpec, rec: Recorded, ops: OperatorAction[], lb
           reportedKept = true;
           v.push(`[threshold ${lb}] ${rel(c.t)}: ${lb} keeps ${c.host} pooled although the run disabled it in ${p.pool}: depooling it breached the pool's depool threshold ${p.depoolThreshold}\n    ${lb} ${p.pool}: ${[...cur].map(([h, x]) => `${h}=${viewText(x)}`).join(', ')}`);
         }
+      }
+      // A server the run wrote that PyBal shows disabled when the run ends while IPVS still has it
+      // (upstream: an update stopped at a failed assert after merging it): out only on the API.
+      for (const [h, view] of cur) {
+        if (view && !view.enabled && view.lvs === true && runTouched.has(keyOf(h))) v.push(`[out only on the API ${lb}] when the run ended ${lb} showed ${h} ${viewText(view)} in ${p.pool}: IPVS still sends it traffic`);
       }
     }
   }

@@ -60,8 +60,13 @@ export interface Faults {
   restart?: string;
 }
 
-/** The view of one server in one pool; `null`: not in the pool (inactive, deleted, never seen). */
-export type SimServerView = { pooled: boolean; enabled: boolean; up: boolean; weight: number } | null;
+/**
+ * The view of one server in one pool; `null`: not in the pool (inactive, deleted, never seen).
+ * `lvs` (upstream mode only): whether PyBal has handed it to LVS (IPVS), which is what gets
+ * traffic; `pooled` is what the API shows (Server.pool, PyBal's intent). They differ when an
+ * update stops at a failed assert after merging this server (assignServers never runs).
+ */
+export type SimServerView = { pooled: boolean; enabled: boolean; up: boolean; weight: number; lvs?: boolean } | null;
 
 /**
  * One line of DIR/lb/<name>/history.jsonl: a server's state changed on this LB (written when it
@@ -314,7 +319,8 @@ export class Simulator {
       const hosts = new Set([...seen.keys(), ...pool.servers.keys()]);
       for (const host of hosts) {
         const s = pool.servers.get(host);
-        const to: SimServerView = s ? { pooled: s.pooled, enabled: s.enabled, up: s.up, weight: s.weight } : null;
+        const lvs = pool instanceof UpstreamCoordinator ? { lvs: pool.ipvs.has(host) } : {};
+        const to: SimServerView = s ? { pooled: s.pooled, enabled: s.enabled, up: s.up, weight: s.weight, ...lvs } : null;
         const from = seen.get(host) ?? null;
         if (JSON.stringify(from) === JSON.stringify(to)) continue;
         if (to === null) seen.delete(host);
