@@ -14,7 +14,9 @@ export default tseslint.config(
     },
     plugins: { 'import-x': importX },
     // Resolve as TypeScript does under NodeNext: `./x.js` is ./x.ts in the sources.
-    settings: { 'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js', '.mjs'], extensionAlias: { '.js': ['.ts', '.js'] } })] },
+    settings: {
+      'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js', '.mjs'], extensionAlias: { '.js': ['.ts', '.js'] } })],
+    },
     rules: {
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
       // Another package is reached through its name and an entry it exports (scripts/check-edges.mjs checks the entry).
@@ -25,14 +27,25 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
       eqeqeq: ['error', 'smart'],
-      'no-restricted-properties': ['error', { object: 'process', property: 'exit', message: 'only a binary\'s src/bin.ts calls process.exit' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'exit', message: "only a binary's src/bin.ts calls process.exit" },
+      ],
     },
   },
   { files: ['**/src/bin.ts', '**/src/*-bin.ts', 'scripts/**', '**/test/**', 'jest.*.js'], rules: { 'no-restricted-properties': 'off' } },
   {
     files: ['cookbooks/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: ['ssh2', 'etcd3', 'listr2', 'yargs', 'undici', 'node:child_process'].map((name) => ({ name, message: 'cookbooks use the clients injected by @galley/core' })) }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['ssh2', 'etcd3', 'listr2', 'yargs', 'undici', 'node:child_process'].map((name) => ({
+            name,
+            message: 'cookbooks use the clients injected by @galley/core',
+          })),
+        },
+      ],
     },
   },
   {

@@ -8,8 +8,7 @@
 import net from 'node:net';
 
 const GUARD = Symbol.for('galley.unitSocketGuard');
-const isLoopback = (host) =>
-  host === undefined || host === 'localhost' || /^127\./.test(host) || host === '::1' || host === '0.0.0.0';
+const isLoopback = (host) => host === undefined || host === 'localhost' || /^127\./.test(host) || host === '::1' || host === '0.0.0.0';
 
 const proto = net.Socket.prototype;
 // A guard left by a crashed file is replaced, never stacked.

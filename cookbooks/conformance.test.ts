@@ -18,7 +18,8 @@ function sampleArgs(spec: ArgSpec): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, o] of Object.entries(spec)) {
     const choices = o.choices as readonly unknown[] | undefined;
-    out[k] = (o.default as unknown) ?? choices?.[0] ?? (o.type === 'number' ? 1 : o.type === 'boolean' ? false : o.type === 'array' ? ['x'] : 'x');
+    out[k] =
+      (o.default as unknown) ?? choices?.[0] ?? (o.type === 'number' ? 1 : o.type === 'boolean' ? false : o.type === 'array' ? ['x'] : 'x');
   }
   return out;
 }

@@ -12,7 +12,12 @@ const found = fs
   .readdirSync(path.join(root, 'packages'))
   .map((p) => path.join(root, 'packages', p, 'bench'))
   .filter((d) => fs.existsSync(d))
-  .flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith('.mjs')).map((f) => path.join(d, f)));
+  .flatMap((d) =>
+    fs
+      .readdirSync(d)
+      .filter((f) => f.endsWith('.mjs'))
+      .map((f) => path.join(d, f)),
+  );
 const byName = new Map(found.map((f) => [path.basename(f, '.mjs'), f]));
 if (!name || !byName.has(name)) {
   console.error(`usage: pnpm bench NAME [ARGS...]\navailable: ${[...byName.keys()].sort().join(', ') || '(none yet)'}`);

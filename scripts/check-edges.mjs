@@ -55,14 +55,31 @@ function importsOf(file) {
   const visit = (node) => {
     if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier)) {
       const clause = node.importClause;
-      const typeOnly = clause !== undefined && (clause.isTypeOnly || (clause.name === undefined && clause.namedBindings !== undefined && ts.isNamedImports(clause.namedBindings) && clause.namedBindings.elements.length > 0 && clause.namedBindings.elements.every((e) => e.isTypeOnly)));
+      const typeOnly =
+        clause !== undefined &&
+        (clause.isTypeOnly ||
+          (clause.name === undefined &&
+            clause.namedBindings !== undefined &&
+            ts.isNamedImports(clause.namedBindings) &&
+            clause.namedBindings.elements.length > 0 &&
+            clause.namedBindings.elements.every((e) => e.isTypeOnly)));
       found.push({ spec: node.moduleSpecifier.text, typeOnly });
     } else if (ts.isExportDeclaration(node) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
-      const typeOnly = node.isTypeOnly || (node.exportClause !== undefined && ts.isNamedExports(node.exportClause) && node.exportClause.elements.length > 0 && node.exportClause.elements.every((e) => e.isTypeOnly));
+      const typeOnly =
+        node.isTypeOnly ||
+        (node.exportClause !== undefined &&
+          ts.isNamedExports(node.exportClause) &&
+          node.exportClause.elements.length > 0 &&
+          node.exportClause.elements.every((e) => e.isTypeOnly));
       found.push({ spec: node.moduleSpecifier.text, typeOnly });
     } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
       found.push({ spec: node.argument.literal.text, typeOnly: true });
-    } else if (ts.isCallExpression(node) && node.arguments.length >= 1 && ts.isStringLiteralLike(node.arguments[0]) && (node.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(node.expression) && node.expression.text === 'require'))) {
+    } else if (
+      ts.isCallExpression(node) &&
+      node.arguments.length >= 1 &&
+      ts.isStringLiteralLike(node.arguments[0]) &&
+      (node.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(node.expression) && node.expression.text === 'require'))
+    ) {
       found.push({ spec: node.arguments[0].text, typeOnly: false });
     }
     ts.forEachChild(node, visit);
@@ -74,7 +91,16 @@ function importsOf(file) {
 function buildFiles(dir) {
   const configPath = path.join(dir, 'tsconfig.json');
   if (!fs.existsSync(configPath)) return { files: new Set(), references: undefined };
-  const parsed = ts.getParsedCommandLineOfConfigFile(configPath, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n')); } });
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    configPath,
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      },
+    },
+  );
   const references = (parsed.projectReferences ?? []).map((r) => path.resolve(r.path));
   return { files: new Set(parsed.fileNames.map((f) => path.resolve(f))), references };
 }
@@ -116,28 +142,38 @@ for (const { dir, manifest } of packages) {
       } else if (inBuild && !isTesting) {
         // Types are only needed to compile; nothing here is published, so @types/x may be a devDependency.
         const ok = deps.has(pkg) || (typeOnly && (deps.has(typesPkg) || devDeps.has(typesPkg)));
-        if (!ok) report(file, spec, devDeps.has(pkg) ? `${pkg} is only a devDependency; shipped code needs it in dependencies` : `${pkg} is not in dependencies`);
+        if (!ok)
+          report(
+            file,
+            spec,
+            devDeps.has(pkg) ? `${pkg} is only a devDependency; shipped code needs it in dependencies` : `${pkg} is not in dependencies`,
+          );
       } else if (!deps.has(pkg) && !devDeps.has(pkg) && !rootDev.has(pkg)) {
         report(file, spec, `${pkg} is in neither dependencies nor devDependencies`);
       }
       const target = byName.get(pkg);
       if (target && spec !== pkg) {
         const sub = '.' + spec.slice(pkg.length);
-        if (!Object.hasOwn(target.manifest.exports ?? {}, sub)) report(file, spec, `${pkg} exports no '${sub}' entry (it exports ${Object.keys(target.manifest.exports ?? {}).join(', ')})`);
+        if (!Object.hasOwn(target.manifest.exports ?? {}, sub))
+          report(file, spec, `${pkg} exports no '${sub}' entry (it exports ${Object.keys(target.manifest.exports ?? {}).join(', ')})`);
       }
     }
   }
 
-  const used = (set, dep) => set.has(dep) || (dep.startsWith('@types/') && [...set].some((p) => dep === `@types/${p.replace(/^@([^/]+)\//, '$1__')}`));
+  const used = (set, dep) =>
+    set.has(dep) || (dep.startsWith('@types/') && [...set].some((p) => dep === `@types/${p.replace(/^@([^/]+)\//, '$1__')}`));
   for (const dep of deps) {
     if (!used(usedByProd, dep)) {
-      const where = used(usedAnywhere, dep) ? 'only tests, benches or the testing entry import it: make it a devDependency' : 'nothing imports it: remove it';
+      const where = used(usedAnywhere, dep)
+        ? 'only tests, benches or the testing entry import it: make it a devDependency'
+        : 'nothing imports it: remove it';
       problems.push(`${name}: package.json dependencies lists '${dep}' but ${where}`);
     }
   }
   for (const dep of devDeps) {
     if (deps.has(dep)) problems.push(`${name}: package.json lists '${dep}' in both dependencies and devDependencies`);
-    else if (!used(usedAnywhere, dep)) problems.push(`${name}: package.json devDependencies lists '${dep}' but nothing imports it: remove it`);
+    else if (!used(usedAnywhere, dep))
+      problems.push(`${name}: package.json devDependencies lists '${dep}' but nothing imports it: remove it`);
   }
 
   if (references !== undefined) {
@@ -148,10 +184,14 @@ for (const { dir, manifest } of packages) {
       else refNames.set(target.manifest.name, ref);
     }
     for (const pkg of usedByBuild) {
-      if (byName.has(pkg) && pkg !== name && !refNames.has(pkg)) problems.push(`${name}: its build imports ${pkg} but tsconfig.json has no reference to ${rel(byName.get(pkg).dir)}`);
+      if (byName.has(pkg) && pkg !== name && !refNames.has(pkg))
+        problems.push(`${name}: its build imports ${pkg} but tsconfig.json has no reference to ${rel(byName.get(pkg).dir)}`);
     }
     for (const pkg of refNames.keys()) {
-      if (!usedByBuild.has(pkg)) problems.push(`${name}: tsconfig.json references ${rel(refNames.get(pkg))} but its build never imports ${pkg}: remove the reference`);
+      if (!usedByBuild.has(pkg))
+        problems.push(
+          `${name}: tsconfig.json references ${rel(refNames.get(pkg))} but its build never imports ${pkg}: remove the reference`,
+        );
     }
   }
 }
@@ -159,7 +199,8 @@ for (const { dir, manifest } of packages) {
 // The root tsconfig builds every package that has one.
 const rootRefs = new Set((readJson(path.join(root, 'tsconfig.json')).references ?? []).map((r) => path.resolve(root, r.path)));
 for (const { dir, manifest } of packages) {
-  if (fs.existsSync(path.join(dir, 'tsconfig.json')) && !rootRefs.has(dir)) problems.push(`${manifest.name}: the root tsconfig.json does not reference ${rel(dir)}, so \`pnpm build\` skips it`);
+  if (fs.existsSync(path.join(dir, 'tsconfig.json')) && !rootRefs.has(dir))
+    problems.push(`${manifest.name}: the root tsconfig.json does not reference ${rel(dir)}, so \`pnpm build\` skips it`);
 }
 
 // Shipped code has no package cycle (devDependencies may close one: confctl's tests use the lab, which

@@ -26,7 +26,9 @@ function workspacePackages() {
       external: deps.filter((d) => !d.startsWith('@galley/')).sort(),
       // Nothing shipped (the e2e tests): it sits above every layer and reaches packages as devDependencies.
       testsOnly: pkg.dependencies === undefined,
-      dev: Object.keys(pkg.devDependencies ?? {}).filter((d) => d.startsWith('@galley/')).sort(),
+      dev: Object.keys(pkg.devDependencies ?? {})
+        .filter((d) => d.startsWith('@galley/'))
+        .sort(),
     };
   });
 }
@@ -62,7 +64,7 @@ export function render() {
     '',
     'Each package, lowest layer first. A package may import only what its row lists (its `package.json` dependencies;',
     '`pnpm lint` keeps those equal to what its shipped code imports, and refuses a cycle), so a layer imports only lower',
-    'layers. Tests and benches may also use other packages\' public or `testing` entries (devDependencies).',
+    "layers. Tests and benches may also use other packages' public or `testing` entries (devDependencies).",
     '',
     '| layer | package | owns | may import | third-party (runtime) | imported by |',
     '|---|---|---|---|---|---|',
@@ -71,7 +73,9 @@ export function render() {
   for (const p of pkgs) {
     const where = p.readme ? `[\`${p.dir}\`](${p.readme})` : `\`${p.dir}\``;
     const imports = p.testsOnly ? `tests only (devDependencies): ${cell(p.dev.map(short))}` : cell(p.workspace.map(short));
-    lines.push(`| ${p.testsOnly ? '—' : layer.get(p.name)} | ${where} | ${p.description.replace(/\|/g, '\\|')} | ${imports} | ${cell(p.external)} | ${cell(importedBy.get(p.name).sort())} |`);
+    lines.push(
+      `| ${p.testsOnly ? '—' : layer.get(p.name)} | ${where} | ${p.description.replace(/\|/g, '\\|')} | ${imports} | ${cell(p.external)} | ${cell(importedBy.get(p.name).sort())} |`,
+    );
   }
   lines.push('', END);
   return lines.join('\n');
@@ -91,7 +95,9 @@ if (mode === '--write' || mode === '--check') {
   if (mode === '--write') {
     if (next !== text) fs.writeFileSync(readme, next);
   } else if (next !== text) {
-    console.error('README.md: the Layout table is stale (a package.json description or dependency changed); run `node scripts/layout.mjs --write`');
+    console.error(
+      'README.md: the Layout table is stale (a package.json description or dependency changed); run `node scripts/layout.mjs --write`',
+    );
     process.exit(1);
   }
 } else if (mode !== undefined) {

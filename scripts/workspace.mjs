@@ -13,7 +13,8 @@ export function workspaceDirs(root) {
     if (!m) continue;
     if (m[1].endsWith('/*')) {
       const parent = path.join(root, m[1].slice(0, -2));
-      for (const d of fs.readdirSync(parent).sort()) if (fs.existsSync(path.join(parent, d, 'package.json'))) dirs.push(path.join(parent, d));
+      for (const d of fs.readdirSync(parent).sort())
+        if (fs.existsSync(path.join(parent, d, 'package.json'))) dirs.push(path.join(parent, d));
     } else dirs.push(path.join(root, m[1]));
   }
   return dirs;

@@ -15,7 +15,10 @@ export default defineCookbook({
     const sel = ctx.args.dc === undefined ? { cluster: ctx.args.cluster } : { cluster: ctx.args.cluster, dc: ctx.args.dc };
     const nodes = await ctx.clients.confctl.get(sel);
     const pooled = nodes.filter((n) => n.pooled === 'yes').length;
-    ctx.output({ cluster: ctx.args.cluster, objects: nodes.length, pooled }, `${ctx.args.cluster}: ${nodes.length} objects, ${pooled} pooled`);
+    ctx.output(
+      { cluster: ctx.args.cluster, objects: nodes.length, pooled },
+      `${ctx.args.cluster}: ${nodes.length} objects, ${pooled} pooled`,
+    );
     return nodes.length > 0 ? 0 : 1;
   },
 });

@@ -76,7 +76,14 @@ describe('sre.lb arguments: checked completely before any lock, client or announ
       expect(tookMs).toBeLessThan(15_000);
       const text = r.stdout + r.stderr;
       expect(text).toContain('sre.lb.rolling-restart: 6 problems with the arguments:');
-      for (const want of ['batch=abc:', 'sleep=-1:', 'verify-timeout=-5s:', 'hosts=mw[1301-:', 'command-timeout=0: must be above 0', 'max-failed-batches=-1: must be a whole number ≥ 0']) {
+      for (const want of [
+        'batch=abc:',
+        'sleep=-1:',
+        'verify-timeout=-5s:',
+        'hosts=mw[1301-:',
+        'command-timeout=0: must be above 0',
+        'max-failed-batches=-1: must be a whole number ≥ 0',
+      ]) {
         expect(text).toContain(want);
       }
       expect(text).not.toContain('START');
@@ -99,7 +106,10 @@ describe('sre.lb arguments: checked completely before any lock, client or announ
     [['dc=eqiad', 'dc=codfw'], /dc given 2 times \(eqiad, codfw\); give it once/],
     // a day-long wait holds hosts out of traffic and the locks: a typo, never a plan
     // …and the cookbook's lock (12 h for a rolling operation) must outlast every wait of the run
-    [['command-timeout=25h'], /command-timeout=25h: more than 12h; accepted: above 0, at most 12h \(the max hold of this cookbook's lock\)/],
+    [
+      ['command-timeout=25h'],
+      /command-timeout=25h: more than 12h; accepted: above 0, at most 12h \(the max hold of this cookbook's lock\)/,
+    ],
     [['sleep=90000'], /sleep=90000: more than 12h; accepted: 0 or more, at most 12h/],
     // a health timeout without a health check would be ignored: the operator believes hosts are checked
     [['health-timeout=5s'], /health-timeout=5s has no effect without health-check; give health-check too, or drop health-timeout/],
@@ -111,7 +121,13 @@ describe('sre.lb arguments: checked completely before any lock, client or announ
   ])('%j → 96 with a clear message, nothing announced', async (extra, want) => {
     const before = await revision();
     announced.length = 0;
-    const r = await cookbook(hookLab, ['sre.lb.rolling-restart', 'cluster=jobrunner', ...(extra.some((a) => a.startsWith('dc=')) ? [] : ['dc=eqiad']), ...extra, 'reason=e2e bad arguments']);
+    const r = await cookbook(hookLab, [
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      ...(extra.some((a) => a.startsWith('dc=')) ? [] : ['dc=eqiad']),
+      ...extra,
+      'reason=e2e bad arguments',
+    ]);
     expect(r.code).toBe(96);
     expect(r.stdout + r.stderr).toMatch(want);
     expect(r.stdout).not.toContain('START');
@@ -120,28 +136,59 @@ describe('sre.lb arguments: checked completely before any lock, client or announ
   });
 
   it.each([
-    ['sre.lb.restart-service', ['host=mw1301.eqiad.wmnet', 'service=nginx', 'command-timeout=0'], 'command-timeout=0: must be above 0 (0 is not "no timeout"); accepted: above 0, at most 1h (the max hold of this cookbook\'s lock)'],
-    ['sre.lb.restart-service', ['host=mw1301.eqiad.wmnet', 'service=nginx', 'command-timeout=2h'], 'command-timeout=2h: more than 1h; accepted: above 0, at most 1h (the max hold of this cookbook\'s lock)'],
-    ['sre.lb.restart-service', ['host=mw1301.eqiad.wmnet', 'service=nginx', 'verify-timeout=-1'], 'verify-timeout=-1: a duration cannot be negative; accepted: above 0, at most 1h'],
-    ['sre.lb.rolling-run', ['cluster=jobrunner', 'dc=eqiad', 'command=true', 'command-timeout=0s', 'reason=e2e'], 'command-timeout=0s: must be above 0 (0 is not "no timeout"); accepted: above 0, at most 12h'],
-    ['sre.lb.rolling-restart', ['cluster=jobrunner', 'dc=eqiad', 'health-check=true', 'health-timeout=0', 'reason=e2e'], 'health-timeout=0: must be above 0'],
-    ['sre.lb.depool', ['host=mw1301.eqiad.wmnet', 'verify-timeout=11m'], 'verify-timeout=11m: more than 10m; accepted: above 0, at most 10m (the max hold of this cookbook\'s lock)'],
+    [
+      'sre.lb.restart-service',
+      ['host=mw1301.eqiad.wmnet', 'service=nginx', 'command-timeout=0'],
+      'command-timeout=0: must be above 0 (0 is not "no timeout"); accepted: above 0, at most 1h (the max hold of this cookbook\'s lock)',
+    ],
+    [
+      'sre.lb.restart-service',
+      ['host=mw1301.eqiad.wmnet', 'service=nginx', 'command-timeout=2h'],
+      "command-timeout=2h: more than 1h; accepted: above 0, at most 1h (the max hold of this cookbook's lock)",
+    ],
+    [
+      'sre.lb.restart-service',
+      ['host=mw1301.eqiad.wmnet', 'service=nginx', 'verify-timeout=-1'],
+      'verify-timeout=-1: a duration cannot be negative; accepted: above 0, at most 1h',
+    ],
+    [
+      'sre.lb.rolling-run',
+      ['cluster=jobrunner', 'dc=eqiad', 'command=true', 'command-timeout=0s', 'reason=e2e'],
+      'command-timeout=0s: must be above 0 (0 is not "no timeout"); accepted: above 0, at most 12h',
+    ],
+    [
+      'sre.lb.rolling-restart',
+      ['cluster=jobrunner', 'dc=eqiad', 'health-check=true', 'health-timeout=0', 'reason=e2e'],
+      'health-timeout=0: must be above 0',
+    ],
+    [
+      'sre.lb.depool',
+      ['host=mw1301.eqiad.wmnet', 'verify-timeout=11m'],
+      "verify-timeout=11m: more than 10m; accepted: above 0, at most 10m (the max hold of this cookbook's lock)",
+    ],
     ['sre.lb.pool', ['host=mw1301.eqiad.wmnet', 'verify-timeout=0'], 'verify-timeout=0: must be above 0'],
     ['sre.lb.rolling-reboot', ['cluster=jobrunner', 'dc=eqiad', 'boot-timeout=0', 'reason=e2e'], 'boot-timeout=0: must be above 0'],
-    ['sre.hosts.reboot', ['host=mw1301.eqiad.wmnet', 'boot-timeout=4h'], 'boot-timeout=4h: more than 3h; accepted: above 0, at most 3h (the max hold of this cookbook\'s lock)'],
-  ])('%s %j: a timeout of 0 (never "no timeout"), negative or past the lock\'s max hold is exit 96 naming it and the range; nothing locked, changed or announced', async (name, args, want) => {
-    await settled(lab, 'eqiad', 'jobrunner');
-    const before = await etcdRange(lab, '/');
-    announced.length = 0;
-    const r = await cookbook(hookLab, [name, ...args]);
-    expect(r.code).toBe(96);
-    expect(r.stdout + r.stderr).toContain(want);
-    expect(r.stdout + r.stderr).not.toContain('START');
-    expect(announced).toEqual([]);
-    // no lock key was ever written (a lock taken and released would still have moved the revision)
-    expect((await etcdRange(lab, '/galley/locks/')).kvs.size).toBe(0);
-    expect((await etcdRange(lab, '/')).revision).toBe(before.revision);
-  });
+    [
+      'sre.hosts.reboot',
+      ['host=mw1301.eqiad.wmnet', 'boot-timeout=4h'],
+      "boot-timeout=4h: more than 3h; accepted: above 0, at most 3h (the max hold of this cookbook's lock)",
+    ],
+  ])(
+    '%s %j: a timeout of 0 (never "no timeout"), negative or past the lock\'s max hold is exit 96 naming it and the range; nothing locked, changed or announced',
+    async (name, args, want) => {
+      await settled(lab, 'eqiad', 'jobrunner');
+      const before = await etcdRange(lab, '/');
+      announced.length = 0;
+      const r = await cookbook(hookLab, [name, ...args]);
+      expect(r.code).toBe(96);
+      expect(r.stdout + r.stderr).toContain(want);
+      expect(r.stdout + r.stderr).not.toContain('START');
+      expect(announced).toEqual([]);
+      // no lock key was ever written (a lock taken and released would still have moved the revision)
+      expect((await etcdRange(lab, '/galley/locks/')).kvs.size).toBe(0);
+      expect((await etcdRange(lab, '/')).revision).toBe(before.revision);
+    },
+  );
 
   it('a dry-run refused at its arguments planned nothing: no "Plan …: no changes" verdict, exit 96', async () => {
     const r = await cookbook(hookLab, ['-d', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=abc', 'reason=e2e']);
@@ -160,7 +207,14 @@ describe('sre.lb arguments: checked completely before any lock, client or announ
   it('a valid run announces START and END to the webhook once its arguments are valid', async () => {
     await settled(lab, 'eqiad', 'jobrunner');
     announced.length = 0;
-    const r = await cookbook(hookLab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'hosts=mw1301.eqiad.wmnet', 'sleep=0', 'reason=e2e announced']);
+    const r = await cookbook(hookLab, [
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'hosts=mw1301.eqiad.wmnet',
+      'sleep=0',
+      'reason=e2e announced',
+    ]);
     expect(r.code).toBe(0);
     expect(announced.map((a) => (JSON.parse(a) as { message: string }).message.split(' ')[0])).toEqual(['START', 'END']);
   });
@@ -192,12 +246,24 @@ describe('percentages and plans', () => {
 describe('safe (read-only) commands are reads', () => {
   it('a real 2-host restart: the connection warm-up `true` is never a change (not printed, not in summary.changes); with -v it shows as a debug read', async () => {
     await settled(lab, 'eqiad', 'jobrunner');
-    const r = await cookbook(lab, ['-v', '--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'hosts=mw[1301-1302].eqiad.wmnet', 'batch=1', 'sleep=0', 'reason=e2e safe reads']);
+    const r = await cookbook(lab, [
+      '-v',
+      '--output',
+      'json',
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'hosts=mw[1301-1302].eqiad.wmnet',
+      'batch=1',
+      'sleep=0',
+      'reason=e2e safe reads',
+    ]);
     expect(r.code).toBe(0);
     const changes = r.events.filter((e) => e.type === 'change');
     const commands = changes.filter((e) => e.kind === 'command').map((e) => String(e.object));
     expect(commands).toEqual(['systemctl restart nginx php-fpm', 'systemctl restart nginx php-fpm']);
-    const finished = r.events.find((e) => e.type === 'run-finished' && e.depth === 0) as { summary: { changes: number; plan: { object: string }[] } } | undefined;
+    const finished = r.events.find((e) => e.type === 'run-finished' && e.depth === 0) as
+      { summary: { changes: number; plan: { object: string }[] } } | undefined;
     // 2 hosts × (2 objects depooled + 2 repooled) + 2 restarts, and nothing else
     expect(finished?.summary.changes).toBe(10);
     expect(changes).toHaveLength(10);
@@ -205,7 +271,14 @@ describe('safe (read-only) commands are reads', () => {
     expect(r.stderr).not.toMatch(/changed .*: run true/);
     expect(r.stderr).toMatch(/\[DEBUG\] read: true on mw130[12]\.eqiad\.wmnet/);
     // without -v, not at all
-    const quiet = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'hosts=mw1303.eqiad.wmnet', 'sleep=0', 'reason=e2e safe reads']);
+    const quiet = await cookbook(lab, [
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'hosts=mw1303.eqiad.wmnet',
+      'sleep=0',
+      'reason=e2e safe reads',
+    ]);
     expect(quiet.code).toBe(0);
     expect(quiet.stdout).not.toMatch(/run true|read: true/);
   });

@@ -41,7 +41,9 @@ const keysOf = (host: string) => SERVICES.map((s) => inv.key(host, s));
 const phase = (e: Ev, ph: string) => e.type === 'host-phase' && e.host === H && e.phase === ph;
 const at = (r: { events: readonly Ev[] }, ph: string) => r.events.find((e) => phase(e, ph));
 const output = (r: { events: readonly Ev[] }) => r.events.filter((e) => e.type === 'output').at(-1)?.data as Record<string, unknown>;
-const leftovers = (r: { events: readonly Ev[] }) => (r.events.find((e) => e.type === 'run-finished') as { summary?: { leftovers?: { object: string; state: string }[] } } | undefined)?.summary?.leftovers;
+const leftovers = (r: { events: readonly Ev[] }) =>
+  (r.events.find((e) => e.type === 'run-finished') as { summary?: { leftovers?: { object: string; state: string }[] } } | undefined)
+    ?.summary?.leftovers;
 const pooled = (raw: string | undefined) => (JSON.parse(raw ?? 'null') as { pooled?: string } | null)?.pooled;
 
 /** A reimage of mw1304, with `fn` called once at the reinstall (the host is out and verified). */
@@ -66,9 +68,14 @@ function reimage(fn: (ctl: RunControl) => void): RunSpec {
 describe('sre.hosts.reimage with someone else acting while it has the host out', () => {
   it('sre.lb.depool of the host: exit 0 at once, names the reimage; the reimage does not put it back, says so, and succeeds', async () => {
     let op: Promise<RunResult> | undefined;
-    const r = await inv.run(reimage((ctl) => {
-      op = ctl.cookbook('the operator\'s sre.lb.depool', ['sre.lb.depool', `host=${H}`, 'reason=debug'], keysOf(H), { intentFrom: 'acted', wants: { pooled: 'inactive' } });
-    }));
+    const r = await inv.run(
+      reimage((ctl) => {
+        op = ctl.cookbook("the operator's sre.lb.depool", ['sre.lb.depool', `host=${H}`, 'reason=debug'], keysOf(H), {
+          intentFrom: 'acted',
+          wants: { pooled: 'inactive' },
+        });
+      }),
+    );
     const d = await op!;
     const runId = String(r.run.events[0]!.runId);
     const owners = await inv.owners();
@@ -101,8 +108,18 @@ describe('sre.hosts.reimage with someone else acting while it has the host out',
       owners: keysOf(H).map(() => expect.objectContaining({ runId: expect.stringMatching(/^operator:/), reason: 'debug' })),
       final: ['inactive', 'inactive'],
       runWrites: ['inactive', 'inactive'],
-      leftAsFound: SERVICES.map((s) => expect.stringMatching(new RegExp(`^eqiad/jobrunner/${s}/mw1304\\.eqiad\\.wmnet: held out by operator:[^ ]+ \\([^)]*debug\\); left to them$`))),
-      conftoolNow: SERVICES.map((s) => expect.objectContaining({ object: `eqiad/jobrunner/${s}/${H}`, pooled: 'inactive', owner: expect.objectContaining({ reason: 'debug' }) })),
+      leftAsFound: SERVICES.map((s) =>
+        expect.stringMatching(
+          new RegExp(`^eqiad/jobrunner/${s}/mw1304\\.eqiad\\.wmnet: held out by operator:[^ ]+ \\([^)]*debug\\); left to them$`),
+        ),
+      ),
+      conftoolNow: SERVICES.map((s) =>
+        expect.objectContaining({
+          object: `eqiad/jobrunner/${s}/${H}`,
+          pooled: 'inactive',
+          owner: expect.objectContaining({ reason: 'debug' }),
+        }),
+      ),
       leftovers: [],
     });
   });
@@ -111,9 +128,11 @@ describe('sre.hosts.reimage with someone else acting while it has the host out',
     const [kNginx, kPhp] = keysOf(H) as [string, string];
     const garbage = '{"pooled": "inactive", "weight": ';
     let op: Promise<number> | undefined;
-    const r = await inv.run(reimage((ctl) => {
-      op = ctl.put('a hand edit gone wrong', kNginx, garbage);
-    }));
+    const r = await inv.run(
+      reimage((ctl) => {
+        op = ctl.put('a hand edit gone wrong', kNginx, garbage);
+      }),
+    );
     const rev = await op!;
     const out = output(r.run);
     expect({
@@ -133,10 +152,15 @@ describe('sre.hosts.reimage with someone else acting while it has the host out',
       status: 'failed',
       failedStep: PUT_BACK,
       // php-fpm put back and verified in; nginx named with what is wrong with it
-      error: expect.stringMatching(/^mw1304\.eqiad\.wmnet[\s\S]*eqiad\/jobrunner\/nginx\/mw1304\.eqiad\.wmnet: its value is not valid conftool data now/),
+      error: expect.stringMatching(
+        /^mw1304\.eqiad\.wmnet[\s\S]*eqiad\/jobrunner\/nginx\/mw1304\.eqiad\.wmnet: its value is not valid conftool data now/,
+      ),
       final: [garbage, 'yes'],
       runWritesAfterTheEdit: [[kPhp, 'yes']],
-      conftoolNow: [expect.objectContaining({ object: `eqiad/jobrunner/nginx/${H}`, pooled: 'invalid' }), expect.objectContaining({ object: `eqiad/jobrunner/php-fpm/${H}`, pooled: 'yes', weight: 10 })],
+      conftoolNow: [
+        expect.objectContaining({ object: `eqiad/jobrunner/nginx/${H}`, pooled: 'invalid' }),
+        expect.objectContaining({ object: `eqiad/jobrunner/php-fpm/${H}`, pooled: 'yes', weight: 10 }),
+      ],
       // the host is not held out by the run (php-fpm is back, nginx is not readable): only its downtime is left
       leftovers: [expect.objectContaining({ object: expect.stringMatching(new RegExp(`^${H.replace(/\./g, '\\.')} downtime `)) })],
     });

@@ -26,11 +26,14 @@ interface Out {
   failed: string[];
 }
 
-const decom = (args: string[]) => run(p.lab.info.config, ['--yes', '--output', 'json', 'sre.hosts.decommission-host', 'task-id=T4242', ...args]);
+const decom = (args: string[]) =>
+  run(p.lab.info.config, ['--yes', '--output', 'json', 'sre.hosts.decommission-host', 'task-id=T4242', ...args]);
 
 /** What a decommission may change besides conftool: inventory, downtimes, power, wipes, services. */
 async function hostSideSnapshot(hosts: string[]): Promise<string> {
-  const per = await Promise.all(hosts.map(async (h) => `${h} power=${lc.powerState(h)} wipes=${lc.wipes(h).length} nginx=${await p.lab.serviceState(h, 'nginx')}`));
+  const per = await Promise.all(
+    hosts.map(async (h) => `${h} power=${lc.powerState(h)} wipes=${lc.wipes(h).length} nginx=${await p.lab.serviceState(h, 'nginx')}`),
+  );
   return [fs.readFileSync(lc.inventoryFile, 'utf8'), JSON.stringify(lc.downtimes()), ...per].join('\n');
 }
 
@@ -43,9 +46,21 @@ describe('sre.hosts.decommission-host', () => {
     const r = await run(p.lab.info.config, ['-d', 'sre.hosts.decommission-host', 'task-id=T4242', 'host=mw[1301-1302].eqiad.wmnet']);
     expect(r.code).toBe(0);
     const text = r.stdout + r.stderr;
-    for (const want of ['mw1301.eqiad.wmnet', 'mw1302.eqiad.wmnet', 'set pooled=inactive', 'wipe: lab-wipe', 'power off', 'delete conftool objects', 'inventory: decommissioned', 'DRY-RUN']) expect(text).toContain(want);
+    for (const want of [
+      'mw1301.eqiad.wmnet',
+      'mw1302.eqiad.wmnet',
+      'set pooled=inactive',
+      'wipe: lab-wipe',
+      'power off',
+      'delete conftool objects',
+      'inventory: decommissioned',
+      'DRY-RUN',
+    ])
+      expect(text).toContain(want);
     // 2 of the 3 jobrunners: the plan says a real run would refuse (capacity), and why.
-    expect(text).toMatch(/a real run would refuse[^\n]*depooling 2 server\(s\) from pool jobrunner-nginx_eqiad would breach its depool threshold: only 1 can leave now/);
+    expect(text).toMatch(
+      /a real run would refuse[^\n]*depooling 2 server\(s\) from pool jobrunner-nginx_eqiad would breach its depool threshold: only 1 can leave now/,
+    );
     expect(await c.confctl.revision()).toBe(rev);
     expect(fs.readFileSync(lc.inventoryFile, 'utf8')).toBe(inv);
     expect(lc.wipes('mw1301.eqiad.wmnet')).toEqual([]);
@@ -68,7 +83,13 @@ describe('sre.hosts.decommission-host', () => {
     const before = await conftoolSnapshot(c.confctl);
     const side = await hostSideSnapshot(hosts);
     // The harness spawns with stdin ignored: not a TTY.
-    const r = await run(p.lab.info.config, ['--output', 'json', 'sre.hosts.decommission-host', 'task-id=T4242', 'host=mw1301.eqiad.wmnet,mw1003.eqiad.wmnet']);
+    const r = await run(p.lab.info.config, [
+      '--output',
+      'json',
+      'sre.hosts.decommission-host',
+      'task-id=T4242',
+      'host=mw1301.eqiad.wmnet,mw1003.eqiad.wmnet',
+    ]);
     expect({ code: r.code, status: outputOf<{ status: string }>(r).status }).toEqual({ code: 2, status: 'not-confirmed' });
     expect(r.stdout + r.stderr).toContain('not confirmed, nothing changed');
     expect(await conftoolSnapshot(c.confctl)).toEqual(before);
@@ -82,12 +103,16 @@ describe('sre.hosts.decommission-host', () => {
     const r = await decom(['host=mw[1301-1302].eqiad.wmnet']);
     expect(r.code).not.toBe(0);
     expect(text(r)).toMatch(/ERR_HOSTS_CAPACITY/);
-    expect(text(r)).toMatch(/depooling 2 server\(s\) from pool jobrunner-nginx_eqiad would breach its depool threshold: only 1 can leave now \([^\n]*3 of 3 up and enabled, threshold 0\.5[^\n]*\); it would take out mw1301\.eqiad\.wmnet, mw1302\.eqiad\.wmnet/);
+    expect(text(r)).toMatch(
+      /depooling 2 server\(s\) from pool jobrunner-nginx_eqiad would breach its depool threshold: only 1 can leave now \([^\n]*3 of 3 up and enabled, threshold 0\.5[^\n]*\); it would take out mw1301\.eqiad\.wmnet, mw1302\.eqiad\.wmnet/,
+    );
     expect(await conftoolSnapshot(c.confctl)).toEqual(before);
     expect(await hostSideSnapshot(hosts)).toBe(side);
     // The one appserver that carries traffic cannot go either (mw1003 is already pooled=no).
     const one = await decom(['host=mw1001.eqiad.wmnet']);
-    expect(text(one)).toMatch(/^exit [1-9][\s\S]*depooling 1 server\(s\) from pool appserver-nginx_eqiad would breach its depool threshold: only 0 can leave now/);
+    expect(text(one)).toMatch(
+      /^exit [1-9][\s\S]*depooling 1 server\(s\) from pool appserver-nginx_eqiad would breach its depool threshold: only 0 can leave now/,
+    );
     expect(await conftoolSnapshot(c.confctl)).toEqual(before);
   });
 
@@ -116,7 +141,12 @@ describe('sre.hosts.decommission-host', () => {
     expect(lc.wipes('mw1003.eqiad.wmnet')).toEqual([]);
     const unreachable = out.hosts.find((h) => h.host === 'mw1003.eqiad.wmnet')!;
     expect(unreachable.warnings.join('\n')).toContain('unreachable over SSH');
-    expect(lc.downtimes().filter((d) => d.host === 'mw1302.eqiad.wmnet' || d.host === 'mw1003.eqiad.wmnet').map((d) => d.reason)).toEqual(['decommission (T4242)', 'decommission (T4242)']);
+    expect(
+      lc
+        .downtimes()
+        .filter((d) => d.host === 'mw1302.eqiad.wmnet' || d.host === 'mw1003.eqiad.wmnet')
+        .map((d) => d.reason),
+    ).toEqual(['decommission (T4242)', 'decommission (T4242)']);
     // The rest of the pool is untouched.
     expect(await stateOf(c.confctl, 'mw1301.eqiad.wmnet')).toEqual(['nginx=yes/10', 'php-fpm=yes/10']);
   });
@@ -142,9 +172,11 @@ describe('sre.hosts.decommission-host', () => {
       // Failed host: out of traffic but its objects kept, inventory says decommissioning. mw1003 was
       // `no`: out already, so never written (a run takes out only what is pooled), just verified out.
       expect(await stateOf(c.confctl, 'mw1003.eqiad.wmnet')).toEqual(['nginx=no/10', 'php-fpm=no/10']);
-      expect(r.stdout).toContain('conftool now: eqiad/appserver/nginx/mw1003.eqiad.wmnet=no, eqiad/appserver/php-fpm/mw1003.eqiad.wmnet=no');
+      expect(r.stdout).toContain(
+        'conftool now: eqiad/appserver/nginx/mw1003.eqiad.wmnet=no, eqiad/appserver/php-fpm/mw1003.eqiad.wmnet=no',
+      );
       expect(lc.inventory()['mw1003.eqiad.wmnet']?.status).toBe('decommissioning');
-      expect(r.stdout).toContain("set/pooled=no:weight=10");
+      expect(r.stdout).toContain('set/pooled=no:weight=10');
       expect(await stateOf(c.confctl, 'mw1301.eqiad.wmnet')).toEqual([]);
       expect(lc.inventory()['mw1301.eqiad.wmnet']?.status).toBe('decommissioned');
     } finally {

@@ -25,7 +25,10 @@ export function configWith(lab: Lab, name: string, patch: Record<string, Record<
 }
 
 export function start(config: string, args: string[], onStdout?: (all: string) => void): { child: ChildProcess; done: Promise<Res> } {
-  const child = spawn(process.execPath, [BIN, '-c', config, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, '-c', config, ...args], {
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const done = new Promise<Res>((resolve) => {
     let stdout = '';
     let stderr = '';

@@ -51,7 +51,11 @@ describe('lifecycle plugins through the cookbook binary', () => {
     const keyBefore = lc.hostKey(H);
     const r = await run(cfg, ['--yes', '--output', 'json', 'sre.hosts.reimage', `host=${H}`, 'os=bookworm', 'task-id=T8008']);
     const out = outputOf<Report>(r);
-    expect({ code: r.code, status: out.status, failed: out.steps.filter((s) => !s.ok) }).toEqual({ code: 0, status: 'succeeded', failed: [] });
+    expect({ code: r.code, status: out.status, failed: out.steps.filter((s) => !s.ok) }).toEqual({
+      code: 0,
+      status: 'succeeded',
+      failed: [],
+    });
     // The plugin provisioner reinstalled the host and vouched for its new key.
     expect(lc.os(H)).toBe('bookworm');
     expect(lc.hostKey(H)).not.toBe(keyBefore);
@@ -69,7 +73,10 @@ describe('lifecycle plugins through the cookbook binary', () => {
   it('a plugin that does not implement the interface, or does not load, is refused before anything changes', async () => {
     const partial = path.join(p.lab.dir, 'partial-provisioner.mjs');
     // Everything but hostKey: without it no reinstalled host could ever be trusted.
-    fs.writeFileSync(partial, 'export default () => ({ reinstall: async () => {}, powerOff: async () => {}, powerOn: async () => {}, powerCycle: async () => {}, powerStatus: async () => "on" });\n');
+    fs.writeFileSync(
+      partial,
+      'export default () => ({ reinstall: async () => {}, powerOff: async () => {}, powerOn: async () => {}, powerCycle: async () => {}, powerStatus: async () => "on" });\n',
+    );
     const bad = pluginConfig('bad-plugin', { provisioner: { type: 'plugin', module: partial } });
     const missing = path.join(p.lab.dir, 'no-such-plugin.mjs');
     const gone = pluginConfig('missing-plugin', { monitoring: { type: 'plugin', module: missing } });

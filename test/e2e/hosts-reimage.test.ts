@@ -45,7 +45,8 @@ const runIdOf = (r: Res): string => (JSON.parse(r.stdout.split('\n').find((l) =>
 /** `service=pooled/weight` of a report's conftool read back, as stateOf prints conftool. */
 const asState = (now: Report['conftoolNow']) => (now ?? []).map((s) => `${s.object.split('/')[2]}=${s.pooled}/${s.weight}`).sort();
 
-const reimage = (config: string, host: string, extra: string[] = []): Promise<Res> => run(config, ['--yes', '--output', 'json', 'sre.hosts.reimage', `host=${host}`, 'os=bookworm', ...extra]);
+const reimage = (config: string, host: string, extra: string[] = []): Promise<Res> =>
+  run(config, ['--yes', '--output', 'json', 'sre.hosts.reimage', `host=${host}`, 'os=bookworm', ...extra]);
 
 async function resetHost(host: string): Promise<void> {
   await p.lab.reset();
@@ -55,7 +56,13 @@ async function resetHost(host: string): Promise<void> {
 
 /** What a reimage may change besides conftool: the host (boot, OS, key), inventory, downtimes. */
 async function hostSideSnapshot(host: string): Promise<string> {
-  return [await p.lab.bootId(host), lc.os(host), lc.hostKey(host), fs.readFileSync(lc.inventoryFile, 'utf8'), JSON.stringify(lc.downtimes())].join('\n');
+  return [
+    await p.lab.bootId(host),
+    lc.os(host),
+    lc.hostKey(host),
+    fs.readFileSync(lc.inventoryFile, 'utf8'),
+    JSON.stringify(lc.downtimes()),
+  ].join('\n');
 }
 
 describe('sre.hosts.reimage', () => {
@@ -80,8 +87,10 @@ describe('sre.hosts.reimage', () => {
     expect((await c.confctl.get({ name: 'mw1301\\.eqiad\\.wmnet', service: 'php-fpm' }))[0]!.modRevision).toBe(phpRev);
     // PyBal agrees: nginx back in on both LBs, php-fpm out.
     expect(await lbViews(p.lab, H)).toEqual([
-      'jobrunner-nginx_eqiad@lvs1019=pooled', 'jobrunner-nginx_eqiad@lvs1020=pooled',
-      'jobrunner-php-fpm_eqiad@lvs1019=depooled', 'jobrunner-php-fpm_eqiad@lvs1020=depooled',
+      'jobrunner-nginx_eqiad@lvs1019=pooled',
+      'jobrunner-nginx_eqiad@lvs1020=pooled',
+      'jobrunner-php-fpm_eqiad@lvs1019=depooled',
+      'jobrunner-php-fpm_eqiad@lvs1020=depooled',
     ]);
     expect(lc.os(H)).toBe('bookworm');
     expect(await p.lab.bootId(H)).not.toBe(bootBefore);
@@ -91,7 +100,9 @@ describe('sre.hosts.reimage', () => {
     // and the run got past it: OS verified, post-install and health check ran over SSH with it.
     expect(out.hostKey).toBe(keyAfter);
     expect(out.steps.filter((s) => !s.ok)).toEqual([]);
-    expect(out.steps.map((s) => s.step)).toEqual(expect.arrayContaining(['verify the OS', 'post-install: lab-config-apply', 'health check']));
+    expect(out.steps.map((s) => s.step)).toEqual(
+      expect.arrayContaining(['verify the OS', 'post-install: lab-config-apply', 'health check']),
+    );
     expect(lc.events(H).some((l) => / config-apply rc=0$/.test(l))).toBe(true);
     const dts = lc.downtimes().filter((d) => d.host === H);
     expect(dts).toHaveLength(1);
@@ -110,7 +121,15 @@ describe('sre.hosts.reimage', () => {
     const r = await run(cfg, ['-d', 'sre.hosts.reimage', `host=${H}`, 'os=bookworm']);
     expect(r.code).toBe(0);
     const text = r.stdout + r.stderr;
-    for (const want of ['set pooled=inactive', 'DRY-RUN', 'reinstall with bookworm', 'post-install: lab-config-apply', 'put back what it took out', 'would put back eqiad/jobrunner/nginx, eqiad/jobrunner/php-fpm to pooled=yes']) expect(text).toContain(want);
+    for (const want of [
+      'set pooled=inactive',
+      'DRY-RUN',
+      'reinstall with bookworm',
+      'post-install: lab-config-apply',
+      'put back what it took out',
+      'would put back eqiad/jobrunner/nginx, eqiad/jobrunner/php-fpm to pooled=yes',
+    ])
+      expect(text).toContain(want);
     // each step's line names the host once: "✔ H: downtime [dry-run-1]", not "✔ H: downtime [H: downtime — dry-run-1]"
     expect(text).not.toContain(`[${H}:`);
     expect(text).toContain(`✔ ${H}: record conftool state [eqiad/jobrunner/`);
@@ -213,7 +232,7 @@ describe('sre.hosts.reimage', () => {
     expect(await hostSideSnapshot(H)).toBe(side);
   });
 
-  it('refuses when taking the host out would breach its pools\' depool threshold (inactive leaves PyBal\'s totals): nothing changed', async () => {
+  it("refuses when taking the host out would breach its pools' depool threshold (inactive leaves PyBal's totals): nothing changed", async () => {
     await resetHost('mw1001.eqiad.wmnet');
     const before = await conftoolSnapshot(c.confctl);
     const side = await hostSideSnapshot('mw1001.eqiad.wmnet');
@@ -221,12 +240,14 @@ describe('sre.hosts.reimage', () => {
     const all = `exit ${r.code}\n${r.stdout}${r.stderr}`;
     expect(all).toMatch(/^exit [1-9]/);
     expect(all).toContain('ERR_HOSTS_CAPACITY');
-    expect(all).toMatch(/depooling 1 server\(s\) from pool appserver-nginx_eqiad would breach its depool threshold: only 0 can leave now \([^\n]*2 of 3 up and enabled, threshold 0\.5[^\n]*\); it would take out mw1001\.eqiad\.wmnet/);
+    expect(all).toMatch(
+      /depooling 1 server\(s\) from pool appserver-nginx_eqiad would breach its depool threshold: only 0 can leave now \([^\n]*2 of 3 up and enabled, threshold 0\.5[^\n]*\); it would take out mw1001\.eqiad\.wmnet/,
+    );
     expect(await conftoolSnapshot(c.confctl)).toEqual(before);
     expect(await hostSideSnapshot('mw1001.eqiad.wmnet')).toBe(side);
   });
 
-  it('conftool-value=no never writes an inactive object to no (it would rejoin PyBal\'s totals); everything restored as recorded', async () => {
+  it("conftool-value=no never writes an inactive object to no (it would rejoin PyBal's totals); everything restored as recorded", async () => {
     await resetHost(H);
     await c.confctl.update(await c.confctl.select({ name: 'mw1301\\.eqiad\\.wmnet', service: 'php-fpm' }), { pooled: 'inactive' });
     const php = async () => (await c.confctl.get({ name: 'mw1301\\.eqiad\\.wmnet', service: 'php-fpm' }))[0]!;
@@ -255,7 +276,15 @@ describe('sre.hosts.reimage', () => {
       if (Date.now() > end) throw new Error('the reimage never reached the reinstall');
       await new Promise((r) => setTimeout(r, 100));
     }
-    const rr = await run(fastCfg, ['--yes', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', `hosts=${H}`, 'sleep=0', 'reason=concurrent rolling restart']);
+    const rr = await run(fastCfg, [
+      '--yes',
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      `hosts=${H}`,
+      'sleep=0',
+      'reason=concurrent rolling restart',
+    ]);
     const midway = lc.powerState(H) === 'on' && (await stateOf(c.confctl, H)).join(' ');
     const reRes = await re.done;
     fs.writeFileSync(provFile, saved);
@@ -284,8 +313,13 @@ describe('sre.hosts.reimage', () => {
     await armed;
     try {
       const out = outputOf<Report>(r);
-      expect({ code: r.code, failedStep: out.failedStep }).toEqual({ code: 1, failedStep: 'put back what it took out and verify on every LB' });
-      expect(out.error).toMatch(/not back in on every load balancer, so it was taken out again \(pooled=inactive\) and verified out: [\s\S]*lvs1019/);
+      expect({ code: r.code, failedStep: out.failedStep }).toEqual({
+        code: 1,
+        failedStep: 'put back what it took out and verify on every LB',
+      });
+      expect(out.error).toMatch(
+        /not back in on every load balancer, so it was taken out again \(pooled=inactive\) and verified out: [\s\S]*lvs1019/,
+      );
       // What the report says is what etcd holds: out (inactive) under this run's marker, not the recorded `yes`.
       const now = await stateOf(c.confctl, H);
       expect(now).toEqual(['nginx=inactive/10', 'php-fpm=inactive/10']);
@@ -294,7 +328,10 @@ describe('sre.hosts.reimage', () => {
       expect(r.stdout).toContain(`out of traffic (conftool now: eqiad/jobrunner/nginx/${H}=inactive (held out by ${runIdOf(r)}`);
       expect(out.restoreCommands).toHaveLength(2);
       // lvs1020 applied the repool, then the set-back: the host is out of it again.
-      expect((await lbViews(p.lab, H)).filter((v) => v.includes('@lvs1020'))).toEqual(['jobrunner-nginx_eqiad@lvs1020=absent', 'jobrunner-php-fpm_eqiad@lvs1020=absent']);
+      expect((await lbViews(p.lab, H)).filter((v) => v.includes('@lvs1020'))).toEqual([
+        'jobrunner-nginx_eqiad@lvs1020=absent',
+        'jobrunner-php-fpm_eqiad@lvs1020=absent',
+      ]);
     } finally {
       await p.lab.lb('lvs1019', 'up');
     }

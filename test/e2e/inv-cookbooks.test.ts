@@ -27,7 +27,8 @@ const SERVICES = ['nginx', 'php-fpm'];
 const MODES: readonly PybalMode[] = ['wikitech', 'upstream'];
 
 const output = (r: Recorded) => r.run.events.filter((e) => e.type === 'output').at(-1)?.data as Record<string, unknown>;
-const pooledOf = (r: Recorded, host: string) => [...r.final].filter(([k]) => k.endsWith(`/${host}`)).map(([, v]) => (JSON.parse(v) as { pooled: string }).pooled);
+const pooledOf = (r: Recorded, host: string) =>
+  [...r.final].filter(([k]) => k.endsWith(`/${host}`)).map(([, v]) => (JSON.parse(v) as { pooled: string }).pooled);
 
 /** A copy of a record that a mutation may change without touching the original. */
 function copy(r: Recorded): Recorded {
@@ -37,7 +38,11 @@ function copy(r: Recorded): Recorded {
     final: new Map(r.final),
     writes: r.writes.map((w) => ({ ...w })),
     run: { ...r.run, events: r.run.events.map((e) => structuredClone(e)) },
-    records: { ...r.records, actions: r.records.actions.map((a) => ({ ...a })), histories: new Map([...r.records.histories].map(([lb, es]) => [lb, es.map((e) => ({ ...e }))])) },
+    records: {
+      ...r.records,
+      actions: r.records.actions.map((a) => ({ ...a })),
+      histories: new Map([...r.records.histories].map(([lb, es]) => [lb, es.map((e) => ({ ...e }))])),
+    },
     checked: { ...r.checked },
     violations: [],
   };
@@ -66,7 +71,13 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
 
   describe('invariants: sre.lb.*', () => {
     it('rolling-restart, lockstep batch=2', async () => {
-      const r = await inv.run({ argv: ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', ...vt, 'reason=inv lockstep'], scope: { dc: 'eqiad', cluster: 'jobrunner' }, maxOut: 2, writes: 'no', report: 'rolling' });
+      const r = await inv.run({
+        argv: ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', ...vt, 'reason=inv lockstep'],
+        scope: { dc: 'eqiad', cluster: 'jobrunner' },
+        maxOut: 2,
+        writes: 'no',
+        report: 'rolling',
+      });
       expect(r.violations).toEqual([]);
       if (!up) {
         expect(r.run.code).toBe(0);
@@ -79,7 +90,10 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
         expect(output(r)).toMatchObject({
           status: 'failed',
           succeeded: [],
-          failed: [expect.objectContaining({ host: J[0], stillDepooled: true }), expect.objectContaining({ host: J[1], stillDepooled: true })],
+          failed: [
+            expect.objectContaining({ host: J[0], stillDepooled: true }),
+            expect.objectContaining({ host: J[1], stillDepooled: true }),
+          ],
           notAttempted: [J[2], J[3]],
         });
         expect([J[0]!, J[1]!].flatMap((h) => pooledOf(r, h))).toEqual(['no', 'no', 'no', 'no']);
@@ -90,7 +104,22 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
 
     it('rolling-restart, window=moving batch=2 with one slow host', async () => {
       await p.lab.setRestartMs(J[0]!, 1500);
-      const r = await inv.run({ argv: ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'window=moving', 'sleep=0', ...vt, 'reason=inv moving'], scope: { dc: 'eqiad', cluster: 'jobrunner' }, maxOut: 2, writes: 'no', report: 'rolling' });
+      const r = await inv.run({
+        argv: [
+          'sre.lb.rolling-restart',
+          'cluster=jobrunner',
+          'dc=eqiad',
+          'batch=2',
+          'window=moving',
+          'sleep=0',
+          ...vt,
+          'reason=inv moving',
+        ],
+        scope: { dc: 'eqiad', cluster: 'jobrunner' },
+        maxOut: 2,
+        writes: 'no',
+        report: 'rolling',
+      });
       expect(r.violations).toEqual([]);
       const done = r.run.events.filter((e) => e.type === 'host-phase' && e.phase === 'done').map((e) => String(e.host));
       if (!up) {
@@ -103,14 +132,35 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
         // the slow mw1301 finish (its put-back fails the same way) and leaves both out
         expect(r.run.code).toBe(1);
         expect(output(r)).toMatchObject({ status: 'failed', succeeded: [], notAttempted: [J[2], J[3]] });
-        expect(output(r)['failed']).toEqual(expect.arrayContaining([expect.objectContaining({ host: J[0], stillDepooled: true }), expect.objectContaining({ host: J[1], stillDepooled: true })]));
+        expect(output(r)['failed']).toEqual(
+          expect.arrayContaining([
+            expect.objectContaining({ host: J[0], stillDepooled: true }),
+            expect.objectContaining({ host: J[1], stillDepooled: true }),
+          ]),
+        );
         expect(done).toEqual([]);
         expect(r.checked).toMatchObject({ runWrites: 12, actions: 2, done: 0 });
       }
     });
 
     it('rolling-restart drain=weight:300ms batch=2: weight 0 while pooled, then out, then back with the weight it had; nothing else written', async () => {
-      const r = await inv.run({ argv: ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'drain=weight:300ms', ...vt, 'reason=inv drain weight'], scope: { dc: 'eqiad', cluster: 'jobrunner' }, maxOut: 2, writes: 'no', report: 'rolling', drainWeight: true });
+      const r = await inv.run({
+        argv: [
+          'sre.lb.rolling-restart',
+          'cluster=jobrunner',
+          'dc=eqiad',
+          'batch=2',
+          'sleep=0',
+          'drain=weight:300ms',
+          ...vt,
+          'reason=inv drain weight',
+        ],
+        scope: { dc: 'eqiad', cluster: 'jobrunner' },
+        maxOut: 2,
+        writes: 'no',
+        report: 'rolling',
+        drainWeight: true,
+      });
       expect(r.violations).toEqual([]);
       if (!up) {
         expect(r.run.code).toBe(0);
@@ -126,7 +176,22 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
     });
 
     it('rolling-reboot, lockstep batch=2: every host rebooted out of traffic', async () => {
-      const r = await inv.run({ argv: ['sre.lb.rolling-reboot', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'boot-timeout=20s', ...vt, 'reason=inv reboot'], scope: { dc: 'eqiad', cluster: 'jobrunner' }, maxOut: 2, writes: 'no', report: 'rolling' });
+      const r = await inv.run({
+        argv: [
+          'sre.lb.rolling-reboot',
+          'cluster=jobrunner',
+          'dc=eqiad',
+          'batch=2',
+          'sleep=0',
+          'boot-timeout=20s',
+          ...vt,
+          'reason=inv reboot',
+        ],
+        scope: { dc: 'eqiad', cluster: 'jobrunner' },
+        maxOut: 2,
+        writes: 'no',
+        report: 'rolling',
+      });
       expect(r.violations).toEqual([]);
       if (!up) {
         expect(r.run.code).toBe(0);
@@ -137,9 +202,22 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
       } else {
         // back from the reboot, PyBal has seen the hosts up before the put-back reaches it: not
         // verified in, out again, the run stops after the first batch
-        expect({ code: r.run.code, output: output(r), checked: r.checked, actions: r.records.actions.map((a) => `${a.host} ${a.what}`).sort() }).toMatchObject({
+        expect({
+          code: r.run.code,
+          output: output(r),
+          checked: r.checked,
+          actions: r.records.actions.map((a) => `${a.host} ${a.what}`).sort(),
+        }).toMatchObject({
           code: 1,
-          output: { status: 'failed', succeeded: [], failed: [expect.objectContaining({ host: J[0], stillDepooled: true }), expect.objectContaining({ host: J[1], stillDepooled: true })], notAttempted: [J[2], J[3]] },
+          output: {
+            status: 'failed',
+            succeeded: [],
+            failed: [
+              expect.objectContaining({ host: J[0], stillDepooled: true }),
+              expect.objectContaining({ host: J[1], stillDepooled: true }),
+            ],
+            notAttempted: [J[2], J[3]],
+          },
           checked: { runWrites: 12, actions: 2, done: 0 },
           actions: [`${J[0]} systemctl reboot`, `${J[1]} systemctl reboot`],
         });
@@ -150,17 +228,51 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
     if (!up) {
       it('rolling-reboot batch=1 with mw1302 never coming back: left out, reported as conftool has it', async () => {
         await p.lab.hangReboot(J[1]!);
-        const r = await inv.run({ argv: ['sre.lb.rolling-reboot', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'boot-timeout=3s', 'reason=inv reboot hang'], scope: { dc: 'eqiad', cluster: 'jobrunner' }, maxOut: 1, writes: 'no', report: 'rolling' });
+        const r = await inv.run({
+          argv: [
+            'sre.lb.rolling-reboot',
+            'cluster=jobrunner',
+            'dc=eqiad',
+            'batch=1',
+            'sleep=0',
+            'boot-timeout=3s',
+            'reason=inv reboot hang',
+          ],
+          scope: { dc: 'eqiad', cluster: 'jobrunner' },
+          maxOut: 1,
+          writes: 'no',
+          report: 'rolling',
+        });
         expect(r.violations).toEqual([]);
         expect(r.run.code).toBe(1);
-        expect(output(r)).toMatchObject({ succeeded: [J[0]], failed: [expect.objectContaining({ host: J[1], stillDepooled: true })], notAttempted: [J[2], J[3]] });
+        expect(output(r)).toMatchObject({
+          succeeded: [J[0]],
+          failed: [expect.objectContaining({ host: J[1], stillDepooled: true })],
+          notAttempted: [J[2], J[3]],
+        });
         // mw1301 out and back (4), mw1302 out (2); two reboots; one host done
         expect(r.checked).toMatchObject({ runWrites: 6, actions: 2, done: 1 });
       });
     }
 
     it('rolling-run services=nginx batch=1 on a cluster with a pooled=no host (appserver): mw1004 never written', async () => {
-      const r = await inv.run({ argv: ['sre.lb.rolling-run', 'cluster=appserver', 'dc=eqiad', 'services=nginx', 'batch=1', 'sleep=0', 'command=systemctl restart nginx', ...vt, 'reason=inv rolling-run'], scope: { dc: 'eqiad', cluster: 'appserver', services: ['nginx'] }, maxOut: 1, writes: 'no', report: 'rolling' });
+      const r = await inv.run({
+        argv: [
+          'sre.lb.rolling-run',
+          'cluster=appserver',
+          'dc=eqiad',
+          'services=nginx',
+          'batch=1',
+          'sleep=0',
+          'command=systemctl restart nginx',
+          ...vt,
+          'reason=inv rolling-run',
+        ],
+        scope: { dc: 'eqiad', cluster: 'appserver', services: ['nginx'] },
+        maxOut: 1,
+        writes: 'no',
+        report: 'rolling',
+      });
       expect(r.violations).toEqual([]);
       expect(r.writes.filter((w) => w.key.endsWith(A[3]!))).toEqual([]);
       if (!up) {
@@ -173,7 +285,12 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
         // failure shows everything.
         expect({ code: r.run.code, output: output(r), checked: r.checked }).toMatchObject({
           code: 1,
-          output: { status: 'failed', succeeded: [], failed: [expect.objectContaining({ host: A[0], stillDepooled: true })], notAttempted: [A[1], A[2], A[3]] },
+          output: {
+            status: 'failed',
+            succeeded: [],
+            failed: [expect.objectContaining({ host: A[0], stillDepooled: true })],
+            notAttempted: [A[1], A[2], A[3]],
+          },
           checked: { runWrites: 3, actions: 1, done: 0 },
         });
       }
@@ -183,7 +300,13 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
     // objects: rolling-run services=nginx), at the cost of two more verification deadlines
     if (!up) {
       it('restart-service host= service=', async () => {
-        const r = await inv.run({ argv: ['sre.lb.restart-service', `host=${J[1]}`, 'service=php-fpm'], scope: { hosts: [J[1]!], services: ['php-fpm'] }, maxOut: 1, writes: 'no', report: 'rolling' });
+        const r = await inv.run({
+          argv: ['sre.lb.restart-service', `host=${J[1]}`, 'service=php-fpm'],
+          scope: { hosts: [J[1]!], services: ['php-fpm'] },
+          maxOut: 1,
+          writes: 'no',
+          report: 'rolling',
+        });
         expect(r.violations).toEqual([]);
         expect(r.run.code).toBe(0);
         expect(r.checked).toMatchObject({ runWrites: 2, actions: 1, done: 1 });
@@ -192,11 +315,23 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
 
     it('depool, then pool, of one host', async () => {
       // upstream too: PyBal takes it out at once, the depool is verified
-      const d = await inv.run({ argv: ['sre.lb.depool', `host=${J[2]}`], scope: { hosts: [J[2]!] }, maxOut: 1, writes: 'no', report: 'pool' });
+      const d = await inv.run({
+        argv: ['sre.lb.depool', `host=${J[2]}`],
+        scope: { hosts: [J[2]!] },
+        maxOut: 1,
+        writes: 'no',
+        report: 'pool',
+      });
       expect(d.violations).toEqual([]);
       expect(d.run.code).toBe(0);
       expect(d.checked).toMatchObject({ runWrites: 2, reportClaims: 2 });
-      const q = await inv.run({ argv: ['sre.lb.pool', `host=${J[2]}`, ...vt], scope: { hosts: [J[2]!] }, maxOut: 0, writes: 'pool', report: 'pool' });
+      const q = await inv.run({
+        argv: ['sre.lb.pool', `host=${J[2]}`, ...vt],
+        scope: { hosts: [J[2]!] },
+        maxOut: 0,
+        writes: 'pool',
+        report: 'pool',
+      });
       expect(q.violations).toEqual([]);
       if (!up) {
         expect(q.run.code).toBe(0);
@@ -206,7 +341,13 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
         // Written yes, never shown back in by the LBs (enabled/down/not pooled), so written back to no;
         // upstream PyBal does not apply that to a down server either (still enabled), so the report
         // says the second depool is not verified: what conftool holds, never a claim it is out.
-        expect(output(q)).toMatchObject({ host: J[2], verified: false, status: 'stuck', depooledAgain: false, report: expect.stringMatching(/depooled again but that is not verified either/) });
+        expect(output(q)).toMatchObject({
+          host: J[2],
+          verified: false,
+          status: 'stuck',
+          depooledAgain: false,
+          report: expect.stringMatching(/depooled again but that is not verified either/),
+        });
         expect(output(q)).toMatchObject({ now: [expect.objectContaining({ pooled: 'no' }), expect.objectContaining({ pooled: 'no' })] });
         expect(q.checked).toMatchObject({ runWrites: 4, done: 0 });
         // what each LB had when the run ended, per pool: enabled (the yes merged, the no never applied),
@@ -224,7 +365,15 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
   // server (pooled and taken as up before its first check), so these succeed in both modes.
   describe('invariants: sre.hosts.*', () => {
     it('reimage of a fully pooled host', async () => {
-      const r = await inv.run({ globals: ['--yes'], argv: ['sre.hosts.reimage', `host=${J[3]}`, 'os=bookworm'], scope: { hosts: [J[3]!] }, maxOut: 1, writes: 'inactive', report: 'reimage', actions: ['systemctl', 'lifecycle'] });
+      const r = await inv.run({
+        globals: ['--yes'],
+        argv: ['sre.hosts.reimage', `host=${J[3]}`, 'os=bookworm'],
+        scope: { hosts: [J[3]!] },
+        maxOut: 1,
+        writes: 'inactive',
+        report: 'reimage',
+        actions: ['systemctl', 'lifecycle'],
+      });
       expect(r.violations).toEqual([]);
       expect(r.run.code).toBe(0);
       expect(output(r)).toMatchObject({ status: 'succeeded' });
@@ -236,7 +385,16 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
 
     it('decommission-host of a fully pooled host', async () => {
       const host = 'mw2301.codfw.wmnet';
-      const r = await inv.run({ globals: ['--yes'], argv: ['sre.hosts.decommission-host', `host=${host}`, 'task-id=T11'], scope: { hosts: [host] }, maxOut: 1, writes: 'inactive', deletes: true, report: 'decommission', actions: ['systemctl', 'lifecycle'] });
+      const r = await inv.run({
+        globals: ['--yes'],
+        argv: ['sre.hosts.decommission-host', `host=${host}`, 'task-id=T11'],
+        scope: { hosts: [host] },
+        maxOut: 1,
+        writes: 'inactive',
+        deletes: true,
+        report: 'decommission',
+        actions: ['systemctl', 'lifecycle'],
+      });
       expect(r.violations).toEqual([]);
       expect(r.run.code).toBe(0);
       expect(r.checked.runWrites).toBe(4);
@@ -255,14 +413,29 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
     // each invariant in turn must make that check fail.
     describe('invariants: a run with an injected failure, and each check failing on it once broken', () => {
       // batch=1, mw1304 (the last) fails its restart (`galley-lab fail`): left out, reported, the others done.
-      const spec: RunSpec = { argv: ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'max-failed-batches=1', 'reason=inv harness'], scope: { dc: 'eqiad', cluster: 'jobrunner' }, maxOut: 1, writes: 'no', report: 'rolling' };
+      const spec: RunSpec = {
+        argv: [
+          'sre.lb.rolling-restart',
+          'cluster=jobrunner',
+          'dc=eqiad',
+          'batch=1',
+          'sleep=0',
+          'max-failed-batches=1',
+          'reason=inv harness',
+        ],
+        scope: { dc: 'eqiad', cluster: 'jobrunner' },
+        maxOut: 1,
+        writes: 'no',
+        report: 'rolling',
+      };
       let rec: Recorded;
       const again = (change: (r: Recorded) => void, s: RunSpec = spec): string[] => {
         const r = copy(rec);
         change(r);
         return recheck(p.lab, s, r).violations;
       };
-      const ev = (r: Recorded, host: string, phase: string) => r.run.events.find((e) => e.type === 'host-phase' && e.host === host && e.phase === phase)!;
+      const ev = (r: Recorded, host: string, phase: string) =>
+        r.run.events.find((e) => e.type === 'host-phase' && e.host === host && e.phase === phase)!;
 
       beforeAll(async () => {
         await p.lab.reset();
@@ -274,67 +447,145 @@ describe.each(MODES)('PyBal mode %s', (mode) => {
       it('rolling-restart with mw1304 failing its restart: fail closed, reported as conftool has it; every invariant kept', () => {
         expect(rec.violations).toEqual([]);
         expect(rec.run.code).toBe(1);
-        expect(output(rec)).toMatchObject({ succeeded: [J[0], J[1], J[2]], failed: [expect.objectContaining({ host: J[3], stillDepooled: true })] });
+        expect(output(rec)).toMatchObject({
+          succeeded: [J[0], J[1], J[2]],
+          failed: [expect.objectContaining({ host: J[3], stillDepooled: true })],
+        });
         // (read when the run ended: the file's beforeEach has reset the lab since)
-        expect([...rec.final].filter(([k]) => k.endsWith(`/${J[3]}`)).map(([, v]) => (JSON.parse(v) as { pooled: string }).pooled)).toEqual(['no', 'no']);
+        expect([...rec.final].filter(([k]) => k.endsWith(`/${J[3]}`)).map(([, v]) => (JSON.parse(v) as { pooled: string }).pooled)).toEqual(
+          ['no', 'no'],
+        );
         expect(rec.checked).toMatchObject({ runWrites: 14, actions: 4, done: 3 });
       });
 
       it('max out: the same run judged against maxOut=0 (conftool replay and every LB)', () => {
         const v = again(() => undefined, { ...spec, maxOut: 0 });
-        expect(v).toEqual(expect.arrayContaining([expect.stringMatching(/^\[max-out conftool\] rev \d+ .*pool jobrunner-(nginx|php-fpm)_eqiad out because of the run \(mw1301\.eqiad\.wmnet\), at most 0/), expect.stringMatching(/^\[max-out lvs1019\]/), expect.stringMatching(/^\[max-out lvs1020\]/)]));
+        expect(v).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(
+              /^\[max-out conftool\] rev \d+ .*pool jobrunner-(nginx|php-fpm)_eqiad out because of the run \(mw1301\.eqiad\.wmnet\), at most 0/,
+            ),
+            expect.stringMatching(/^\[max-out lvs1019\]/),
+            expect.stringMatching(/^\[max-out lvs1020\]/),
+          ]),
+        );
       });
 
-      it('writes: an object found at no, written; a write over someone else\'s change; a write over a corrupt value; a policy the run does not follow', () => {
+      it("writes: an object found at no, written; a write over someone else's change; a write over a corrupt value; a policy the run does not follow", () => {
         const k = inv.key(J[0]!, 'nginx');
-        expect(again((r) => r.start.set(k, '{"pooled":"no","weight":10}'))).toEqual(expect.arrayContaining([expect.stringMatching(/^\[writes\] rev \d+ .*nginx\/mw1301.* found at no at the start/)]));
-        expect(again((r) => (r.writes.find((w) => w.key === k)!.by = 'an operator'))).toEqual(expect.arrayContaining([expect.stringMatching(/last written by an operator: the run wrote over someone else's change/)]));
-        expect(again((r) => (r.writes.find((w) => w.key === k)!.raw = '{garbage'))).toEqual(expect.arrayContaining([expect.stringMatching(/^\[writes\] rev \d+ .*wrote a value that is not valid conftool JSON/), expect.stringMatching(/not readable \(corrupt\)/)]));
-        expect(again(() => undefined, { ...spec, writes: 'inactive' })).toEqual(expect.arrayContaining([expect.stringMatching(/yes → no is not a write this cookbook makes/)]));
+        expect(again((r) => r.start.set(k, '{"pooled":"no","weight":10}'))).toEqual(
+          expect.arrayContaining([expect.stringMatching(/^\[writes\] rev \d+ .*nginx\/mw1301.* found at no at the start/)]),
+        );
+        expect(again((r) => (r.writes.find((w) => w.key === k)!.by = 'an operator'))).toEqual(
+          expect.arrayContaining([expect.stringMatching(/last written by an operator: the run wrote over someone else's change/)]),
+        );
+        expect(again((r) => (r.writes.find((w) => w.key === k)!.raw = '{garbage'))).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(/^\[writes\] rev \d+ .*wrote a value that is not valid conftool JSON/),
+            expect.stringMatching(/not readable \(corrupt\)/),
+          ]),
+        );
+        expect(again(() => undefined, { ...spec, writes: 'inactive' })).toEqual(
+          expect.arrayContaining([expect.stringMatching(/yes → no is not a write this cookbook makes/)]),
+        );
       });
 
-      it('action before out: a restart of mw1301 at the run\'s start, while every LB had it in', () => {
+      it("action before out: a restart of mw1301 at the run's start, while every LB had it in", () => {
         const v = again((r) => r.records.actions.push({ host: J[0]!, t: r.runStart + 1, what: 'systemctl restart nginx' }));
-        expect(v).toEqual(expect.arrayContaining([expect.stringMatching(/^\[action before out\] t=\+1 ms: `systemctl restart nginx` on mw1301\.eqiad\.wmnet while lvs1019 had it enabled\/up\/pooled/)]));
+        expect(v).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(
+              /^\[action before out\] t=\+1 ms: `systemctl restart nginx` on mw1301\.eqiad\.wmnet while lvs1019 had it enabled\/up\/pooled/,
+            ),
+          ]),
+        );
       });
 
       it('IPVS (upstream simulators record it): mw1301 shown disabled but still in IPVS when it was restarted, and when the run ended', () => {
         // every lvs1019 entry of mw1301 from its depool on: still in IPVS (an update that stopped at PyBal's assert)
         const inIpvs = (r: Recorded) => {
-          const depooled = r.records.histories.get('lvs1019')!.findIndex((e) => e.host === J[0] && e.to !== null && e.to !== undefined && !e.to.enabled);
-          for (const e of r.records.histories.get('lvs1019')!.slice(depooled)) if (e.host === J[0] && e.to) e.to = { ...e.to, lvs: !e.to.enabled || e.to.pooled };
+          const depooled = r.records.histories
+            .get('lvs1019')!
+            .findIndex((e) => e.host === J[0] && e.to !== null && e.to !== undefined && !e.to.enabled);
+          for (const e of r.records.histories.get('lvs1019')!.slice(depooled))
+            if (e.host === J[0] && e.to) e.to = { ...e.to, lvs: !e.to.enabled || e.to.pooled };
         };
-        expect(again(inIpvs)).toEqual(expect.arrayContaining([expect.stringMatching(/^\[action before out\] .*mw1301\.eqiad\.wmnet while lvs1019 had it disabled\/(up|down)\/not pooled \(but in IPVS\)/)]));
+        expect(again(inIpvs)).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(
+              /^\[action before out\] .*mw1301\.eqiad\.wmnet while lvs1019 had it disabled\/(up|down)\/not pooled \(but in IPVS\)/,
+            ),
+          ]),
+        );
         // the left-out mw1304, disabled but in IPVS at the end
         const lastInIpvs = (r: Recorded) => {
           const h = r.records.histories.get('lvs1020')!;
           const last = h.filter((e) => e.host === J[3] && e.to && e.t <= r.runEnd).at(-1)!;
           last.to = { ...last.to!, lvs: true };
         };
-        expect(again(lastInIpvs)).toEqual(expect.arrayContaining([expect.stringMatching(/^\[out only on the API lvs1020\] when the run ended lvs1020 showed mw1304\.eqiad\.wmnet disabled\/(up|down)\/not pooled \(but in IPVS\)/)]));
+        expect(again(lastInIpvs)).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(
+              /^\[out only on the API lvs1020\] when the run ended lvs1020 showed mw1304\.eqiad\.wmnet disabled\/(up|down)\/not pooled \(but in IPVS\)/,
+            ),
+          ]),
+        );
       });
 
       it('done before in: mw1303 reported done when it started acting', () => {
         const v = again((r) => (ev(r, J[2]!, 'done').ts = ev(r, J[2]!, 'acting').ts));
-        expect(v).toEqual(expect.arrayContaining([expect.stringMatching(/^\[done before in\] .*mw1303\.eqiad\.wmnet reported done while lvs1019 had it disabled/)]));
+        expect(v).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(/^\[done before in\] .*mw1303\.eqiad\.wmnet reported done while lvs1019 had it disabled/),
+          ]),
+        );
       });
 
       it('unverified put-back: the run ending right after it wrote mw1303 back', () => {
         const v = again((r) => (r.runEnd = r.writes.filter((w) => w.key.endsWith(J[2]!) && w.raw?.includes('"yes"')).at(-1)!.t));
-        expect(v).toEqual(expect.arrayContaining([expect.stringMatching(/^\[unverified put-back\] rev \d+: eqiad\/jobrunner\/(nginx|php-fpm)\/mw1303\.eqiad\.wmnet written back to yes by the run, but when it ended lvs1019 had it disabled/)]));
+        expect(v).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(
+              /^\[unverified put-back\] rev \d+: eqiad\/jobrunner\/(nginx|php-fpm)\/mw1303\.eqiad\.wmnet written back to yes by the run, but when it ended lvs1019 had it disabled/,
+            ),
+          ]),
+        );
       });
 
       it('report ≠ conftool: the left-out host reported succeeded, or back as it was; its leftover dropped', () => {
-        const out = (r: Recorded) => r.run.events.find((e) => e.type === 'output')!.data as { succeeded: string[]; failed: { stillDepooled: boolean }[] };
-        expect(again((r) => out(r).succeeded.push(J[3]!))).toEqual(expect.arrayContaining([expect.stringMatching(/^\[report ≠ conftool\] mw1304\.eqiad\.wmnet reported succeeded: eqiad\/jobrunner\/nginx\/mw1304\.eqiad\.wmnet should be yes, conftool has \{"pooled":"no"/)]));
-        expect(again((r) => (out(r).failed[0]!.stillDepooled = false))).toEqual(expect.arrayContaining([expect.stringMatching(/reported failed, back as it was .*should be as it was/)]));
-        const fin = (r: Recorded) => r.run.events.find((e) => e.type === 'run-finished') as unknown as { summary: { leftovers: unknown[] } };
-        expect(again((r) => (fin(r).summary.leftovers = []))).toEqual([expect.stringMatching(/^\[leftovers\] mw1304\.eqiad\.wmnet is left out by the run \(.*nginx\/mw1304\.eqiad\.wmnet=no.*\), the run's leftovers do not list it: \[\]/)]);
+        const out = (r: Recorded) =>
+          r.run.events.find((e) => e.type === 'output')!.data as { succeeded: string[]; failed: { stillDepooled: boolean }[] };
+        expect(again((r) => out(r).succeeded.push(J[3]!))).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(
+              /^\[report ≠ conftool\] mw1304\.eqiad\.wmnet reported succeeded: eqiad\/jobrunner\/nginx\/mw1304\.eqiad\.wmnet should be yes, conftool has \{"pooled":"no"/,
+            ),
+          ]),
+        );
+        expect(again((r) => (out(r).failed[0]!.stillDepooled = false))).toEqual(
+          expect.arrayContaining([expect.stringMatching(/reported failed, back as it was .*should be as it was/)]),
+        );
+        const fin = (r: Recorded) =>
+          r.run.events.find((e) => e.type === 'run-finished') as unknown as { summary: { leftovers: unknown[] } };
+        expect(again((r) => (fin(r).summary.leftovers = []))).toEqual([
+          expect.stringMatching(
+            /^\[leftovers\] mw1304\.eqiad\.wmnet is left out by the run \(.*nginx\/mw1304\.eqiad\.wmnet=no.*\), the run's leftovers do not list it: \[\]/,
+          ),
+        ]);
         // named per object, as a hard stop reads them back (`dc/cluster/service/name`): they count for their host
-        const perObject = SERVICES.map((sv) => ({ object: `eqiad/jobrunner/${sv}/${J[3]}`, state: 'pooled=no', why: 'the run was stopped before putting it back' }));
+        const perObject = SERVICES.map((sv) => ({
+          object: `eqiad/jobrunner/${sv}/${J[3]}`,
+          state: 'pooled=no',
+          why: 'the run was stopped before putting it back',
+        }));
         expect(again((r) => (fin(r).summary.leftovers = perObject))).toEqual([]);
-        expect(again((r) => (fin(r).summary.leftovers = [{ object: `eqiad/jobrunner/nginx/${J[2]}`, state: 'pooled=no', why: 'x' }]))).toEqual(
-          expect.arrayContaining([expect.stringMatching(/^\[leftovers\] mw1304\.eqiad\.wmnet is left out by the run/), expect.stringMatching(/^\[leftovers\] the run lists mw1303\.eqiad\.wmnet as left over, conftool has .*=yes/)]),
+        expect(
+          again((r) => (fin(r).summary.leftovers = [{ object: `eqiad/jobrunner/nginx/${J[2]}`, state: 'pooled=no', why: 'x' }])),
+        ).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(/^\[leftovers\] mw1304\.eqiad\.wmnet is left out by the run/),
+            expect.stringMatching(/^\[leftovers\] the run lists mw1303\.eqiad\.wmnet as left over, conftool has .*=yes/),
+          ]),
         );
       });
     });

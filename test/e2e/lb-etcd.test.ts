@@ -21,11 +21,15 @@ describe('etcd trouble during a rolling restart', () => {
     await settled(lab, 'eqiad', 'jobrunner');
     const member = lab.info.etcd.members[0]!.name;
     let stopped: Promise<void> | undefined;
-    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e etcd member down'], {
-      onEvent: (e) => {
-        if (!stopped && e.type === 'host-phase' && e.phase === 'depooled') stopped = lab.etcdStop(member);
+    const r = await cookbook(
+      lab,
+      ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e etcd member down'],
+      {
+        onEvent: (e) => {
+          if (!stopped && e.type === 'host-phase' && e.phase === 'depooled') stopped = lab.etcdStop(member);
+        },
       },
-    });
+    );
     await stopped;
     expect(r.code).toBe(0);
     expect(outputOf(r)).toMatchObject({ status: 'succeeded', succeeded: J });
@@ -47,13 +51,19 @@ describe('etcd trouble during a rolling restart', () => {
     let stopped: Promise<void> | undefined;
     const t0 = Date.now();
     const since = Date.now();
-    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e etcd quorum lost'], {
-      onEvent: (e) => {
-        if (!stopped && e.type === 'host-phase' && e.host === J[1] && e.phase === 'depooled') {
-          stopped = new Promise((res) => setTimeout(res, 800)).then(() => Promise.all([lab.etcdStop(m1), lab.etcdStop(m2)])).then(() => undefined);
-        }
+    const r = await cookbook(
+      lab,
+      ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e etcd quorum lost'],
+      {
+        onEvent: (e) => {
+          if (!stopped && e.type === 'host-phase' && e.host === J[1] && e.phase === 'depooled') {
+            stopped = new Promise((res) => setTimeout(res, 800))
+              .then(() => Promise.all([lab.etcdStop(m1), lab.etcdStop(m2)]))
+              .then(() => undefined);
+          }
+        },
       },
-    });
+    );
     await stopped;
     expect(r.code).not.toBe(0);
     expect(Date.now() - t0).toBeLessThan(120_000);
@@ -67,7 +77,18 @@ describe('etcd trouble during a rolling restart', () => {
     await Promise.all([lab.etcdStart(m1), lab.etcdStart(m2)]);
     await lab.lb('lvs1019', 'up');
     const runId = r.events[0]!.runId!;
-    const r2 = await cookbook(lab, ['--output', 'json', '--resume', runId, 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e resume after quorum']);
+    const r2 = await cookbook(lab, [
+      '--output',
+      'json',
+      '--resume',
+      runId,
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=1',
+      'sleep=0',
+      'reason=e2e resume after quorum',
+    ]);
     expect(r2.code).toBe(0);
     expect(outputOf(r2)).toMatchObject({ status: 'succeeded', succeeded: [J[1], J[2], J[3]] });
     expect(await allYes()).toBe(true);

@@ -27,18 +27,35 @@ describe('drain, capacity-wait, budgets and order through the binary', () => {
   it('the dry-run plan shows the drain per host, the deadline, the order with its seed and the budgets; nothing is written', async () => {
     await settled(lab, 'eqiad', 'jobrunner');
     const before = (await etcdRange(lab, '/')).revision;
-    const r = await cookbook(lab, ['-d', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'drain=weight:5s', 'capacity-wait=2m', 'max-failed=25%', 'deadline=1h', 'order=shuffled', 'seed=9', 'reason=e2e plan']);
+    const r = await cookbook(lab, [
+      '-d',
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'drain=weight:5s',
+      'capacity-wait=2m',
+      'max-failed=25%',
+      'deadline=1h',
+      'order=shuffled',
+      'seed=9',
+      'reason=e2e plan',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const out = r.stdout;
-    expect(out).toContain('max-failed-batches not applied, max-failed=25% (1 failed host(s) of 4 tolerated, rounded down; one more stops the run)');
+    expect(out).toContain(
+      'max-failed-batches not applied, max-failed=25% (1 failed host(s) of 4 tolerated, rounded down; one more stops the run)',
+    );
     expect(out).toContain("order=shuffled seed=9 (this plan's order; give seed=9 to the real run to get the same one)");
     expect(out).toContain('deadline=1h: past it no new batch starts');
     expect(out).toContain('capacity-wait=2m: a batch short of capacity waits up to that long (asking the LBs every 5s)');
     expect(out).toContain('drain=weight: weight=0 while still pooled, wait 5000 ms, then depool (the weight is restored on put-back)');
-    for (const h of ['mw1301', 'mw1302', 'mw1303', 'mw1304']) expect(out).toMatch(new RegExp(`  ${h}\\.eqiad\\.wmnet: weight=0, drain, then depool `));
+    for (const h of ['mw1301', 'mw1302', 'mw1303', 'mw1304'])
+      expect(out).toMatch(new RegExp(`  ${h}\\.eqiad\\.wmnet: weight=0, drain, then depool `));
     // the intended changes include the weight writes
-    expect(out).toMatch(/mw1301\.eqiad\.wmnet: eqiad\/jobrunner\/nginx\/mw1301\.eqiad\.wmnet weight=10 → weight=0 first, still pooled \(then back\)/);
+    expect(out).toMatch(
+      /mw1301\.eqiad\.wmnet: eqiad\/jobrunner\/nginx\/mw1301\.eqiad\.wmnet weight=10 → weight=0 first, still pooled \(then back\)/,
+    );
     expect((await etcdRange(lab, '/')).revision).toBe(before);
   });
 
@@ -46,7 +63,11 @@ describe('drain, capacity-wait, budgets and order through the binary', () => {
     await settled(lab, 'eqiad', 'jobrunner');
     const config = path.join(tmp, 'cookbook.config.yaml');
     fs.writeFileSync(config, `${fs.readFileSync(lab.info.config, 'utf8')}\nlb:\n  drainMs: 700\n`);
-    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.restart-service', 'host=mw1301.eqiad.wmnet', 'service=nginx', 'reason=e2e drain default'], { config });
+    const r = await cookbook(
+      lab,
+      ['--output', 'json', 'sre.lb.restart-service', 'host=mw1301.eqiad.wmnet', 'service=nginx', 'reason=e2e drain default'],
+      { config },
+    );
     expect(r.code).toBe(0);
     const drain = r.events.find((e) => e.type === 'drain');
     expect(drain).toMatchObject({ hosts: ['mw1301.eqiad.wmnet'], ms: 700 });

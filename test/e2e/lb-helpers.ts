@@ -22,10 +22,17 @@ export interface RunResult {
 export function cookbook(
   lab: Lab,
   args: string[],
-  opts: { onEvent?: (e: RunResult['events'][number], child: ChildProcess) => void; onSpawn?: (child: ChildProcess) => void; config?: string } = {},
+  opts: {
+    onEvent?: (e: RunResult['events'][number], child: ChildProcess) => void;
+    onSpawn?: (child: ChildProcess) => void;
+    config?: string;
+  } = {},
 ): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, '-c', opts.config ?? lab.info.config, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, '-c', opts.config ?? lab.info.config, ...args], {
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     opts.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
@@ -57,14 +64,24 @@ const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const unb64 = (s: string): string => Buffer.from(s, 'base64').toString();
 
 /** One range read through etcd's JSON gateway: key → {pooled, modRevision}. */
-export async function etcdRange(lab: Lab, prefix: string): Promise<{ revision: number; kvs: Map<string, { value: string; modRevision: number }> }> {
+export async function etcdRange(
+  lab: Lab,
+  prefix: string,
+): Promise<{ revision: number; kvs: Map<string, { value: string; modRevision: number }> }> {
   const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
   let lastErr: unknown;
   for (const ep of lab.info.etcd.endpoints) {
     try {
-      const r = await fetch(`${ep}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: b64(prefix), range_end: b64(end) }), signal: AbortSignal.timeout(2000) });
+      const r = await fetch(`${ep}/v3/kv/range`, {
+        method: 'POST',
+        body: JSON.stringify({ key: b64(prefix), range_end: b64(end) }),
+        signal: AbortSignal.timeout(2000),
+      });
       const j = (await r.json()) as { header: { revision: string }; kvs?: { key: string; value: string; mod_revision: string }[] };
-      return { revision: Number(j.header.revision), kvs: new Map((j.kvs ?? []).map((kv) => [unb64(kv.key), { value: unb64(kv.value), modRevision: Number(kv.mod_revision) }])) };
+      return {
+        revision: Number(j.header.revision),
+        kvs: new Map((j.kvs ?? []).map((kv) => [unb64(kv.key), { value: unb64(kv.value), modRevision: Number(kv.mod_revision) }])),
+      };
     } catch (err) {
       lastErr = err;
     }
@@ -77,7 +94,11 @@ export async function etcdPut(lab: Lab, key: string, value: string): Promise<voi
   let lastErr: unknown;
   for (const ep of lab.info.etcd.endpoints) {
     try {
-      const r = await fetch(`${ep}/v3/kv/put`, { method: 'POST', body: JSON.stringify({ key: b64(key), value: b64(value) }), signal: AbortSignal.timeout(2000) });
+      const r = await fetch(`${ep}/v3/kv/put`, {
+        method: 'POST',
+        body: JSON.stringify({ key: b64(key), value: b64(value) }),
+        signal: AbortSignal.timeout(2000),
+      });
       if (r.ok) return;
       lastErr = new Error(`etcd put ${key}: HTTP ${r.status}`);
     } catch (err) {
@@ -144,7 +165,10 @@ export class Watcher {
           await Promise.all(
             this.lab.info.loadBalancers.flatMap((lb) =>
               pools.map(async (p) => {
-                const r = await fetch(`${lb.url}/pools/${p.pool}`, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+                const r = await fetch(`${lb.url}/pools/${p.pool}`, {
+                  headers: { accept: 'application/json' },
+                  signal: AbortSignal.timeout(1000),
+                }).catch(() => undefined);
                 if (!r?.ok) return;
                 this.lbSamples.push({ t: Date.now(), lb: lb.name, pool: p.pool, view: (await r.json()) as LbSample['view'] });
               }),
@@ -163,7 +187,9 @@ export class Watcher {
 
   /** LB samples of a host within [from, to] (ms epoch). */
   views(host: string, from: number, to: number): { t: number; lb: string; pool: string; pooled: boolean; up: boolean; enabled: boolean }[] {
-    return this.lbSamples.filter((s) => s.t >= from && s.t <= to && s.view[host]).map((s) => ({ t: s.t, lb: s.lb, pool: s.pool, ...s.view[host]! }));
+    return this.lbSamples
+      .filter((s) => s.t >= from && s.t <= to && s.view[host])
+      .map((s) => ({ t: s.t, lb: s.lb, pool: s.pool, ...s.view[host]! }));
   }
 }
 

@@ -31,7 +31,17 @@ describe('sre.lb.rolling-restart window=moving', () => {
     await settled(lab, 'eqiad', 'jobrunner');
     const w = new Watcher(lab, 'eqiad', 'jobrunner');
     await w.start();
-    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'window=moving', 'sleep=0', 'reason=e2e moving window']);
+    const r = await cookbook(lab, [
+      '--output',
+      'json',
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=2',
+      'window=moving',
+      'sleep=0',
+      'reason=e2e moving window',
+    ]);
     await w.stop();
     if (r.code !== 0) throw new Error(`exit ${r.code}:\n${r.stderr}`);
     expect(outputOf(r)).toMatchObject({ status: 'succeeded', failed: [], notAttempted: [] });
@@ -51,7 +61,16 @@ describe('sre.lb.rolling-restart window=moving', () => {
   it('lockstep, for comparison: mw1302 (same batch as the slow mw1301) is repooled only after mw1301, and mw1303 starts after it', async () => {
     await lab.setRestartMs(J[0]!, 2500);
     await settled(lab, 'eqiad', 'jobrunner');
-    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'reason=e2e lockstep']);
+    const r = await cookbook(lab, [
+      '--output',
+      'json',
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=2',
+      'sleep=0',
+      'reason=e2e lockstep',
+    ]);
     if (r.code !== 0) throw new Error(`exit ${r.code}:\n${r.stderr}`);
     expect(at(r.events, J[1]!, 'repooling')).toBeGreaterThanOrEqual(at(r.events, J[0]!, 'acted'));
     expect(at(r.events, J[2]!, 'depooling')).toBeGreaterThan(at(r.events, J[0]!, 'done'));
@@ -61,9 +80,24 @@ describe('sre.lb.rolling-restart window=moving', () => {
     await lab.failService(J[1]!, 'nginx', 'restart');
     await lab.setRestartMs(J[0]!, 1500);
     await settled(lab, 'eqiad', 'jobrunner');
-    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'window=moving', 'sleep=0', 'reason=e2e moving failure']);
+    const r = await cookbook(lab, [
+      '--output',
+      'json',
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=2',
+      'window=moving',
+      'sleep=0',
+      'reason=e2e moving failure',
+    ]);
     expect(r.code).toBe(1);
-    const out = outputOf(r) as { failed: { host: string; stillDepooled: boolean }[]; succeeded: string[]; notAttempted: string[]; stopReason: string };
+    const out = outputOf(r) as {
+      failed: { host: string; stillDepooled: boolean }[];
+      succeeded: string[];
+      notAttempted: string[];
+      stopReason: string;
+    };
     expect(out.failed).toEqual([expect.objectContaining({ host: J[1], stillDepooled: true })]);
     expect(out.succeeded).toEqual([J[0]]);
     expect(out.notAttempted).toEqual(J.slice(2));

@@ -24,20 +24,40 @@ describe('what a failed run says', () => {
     const lab = env.lab;
     await settled(lab, 'eqiad', 'jobrunner');
     await lab.failService(J[1]!, 'nginx', 'restart');
-    const text = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e failure tail']);
+    const text = await cookbook(lab, [
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=1',
+      'sleep=0',
+      'reason=e2e failure tail',
+    ]);
     expect(text.code).toBe(1);
-    expect(text.stdout).toContain(`Failed, STILL DEPOOLED: ${J[1]} (eqiad/jobrunner/nginx/${J[1]}, eqiad/jobrunner/php-fpm/${J[1]}): action failed: 'systemctl restart nginx php-fpm' exited with 1: ${SYSTEMD} | See "systemctl status nginx.service"`);
+    expect(text.stdout).toContain(
+      `Failed, STILL DEPOOLED: ${J[1]} (eqiad/jobrunner/nginx/${J[1]}, eqiad/jobrunner/php-fpm/${J[1]}): action failed: 'systemctl restart nginx php-fpm' exited with 1: ${SYSTEMD} | See "systemctl status nginx.service"`,
+    );
     expect(text.stdout).not.toMatch(/exit code 1|exit-code:/);
 
     await lab.reset();
     await settled(lab, 'eqiad', 'jobrunner');
     await lab.failService(J[1]!, 'nginx', 'restart');
-    const json = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e failure tail json']);
+    const json = await cookbook(lab, [
+      '--output',
+      'json',
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=1',
+      'sleep=0',
+      'reason=e2e failure tail json',
+    ]);
     expect(json.code).toBe(1);
     const failed = (outputOf(json)!.failed as { host: string; reason: string }[])[0]!;
     expect(failed.host).toBe(J[1]);
     expect(failed.reason).toContain(SYSTEMD);
-    expect(json.events).toContainEqual(expect.objectContaining({ type: 'host-phase', host: J[1], phase: 'failed', reason: expect.stringContaining(SYSTEMD) }));
+    expect(json.events).toContainEqual(
+      expect.objectContaining({ type: 'host-phase', host: J[1], phase: 'failed', reason: expect.stringContaining(SYSTEMD) }),
+    );
     expect(json.events).toContainEqual(expect.objectContaining({ type: 'leftover', object: J[1], why: expect.stringContaining(SYSTEMD) }));
   });
 
@@ -45,30 +65,60 @@ describe('what a failed run says', () => {
     const lab = env.lab;
     await settled(lab, 'eqiad', 'jobrunner');
     await lab.failService(J[0]!, 'nginx', 'hang');
-    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'command-timeout=1s', 'reason=e2e timeout once']);
+    const r = await cookbook(lab, [
+      '--output',
+      'json',
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=1',
+      'sleep=0',
+      'command-timeout=1s',
+      'reason=e2e timeout once',
+    ]);
     expect(r.code).toBe(1);
     const failed = (outputOf(r)!.failed as { host: string; reason: string }[])[0]!;
     expect(failed.reason).toMatch(/^action failed: command timed out after 1\.0s/);
     expect(failed.reason).not.toContain(J[0]);
-    expect(r.stderr).toMatch(new RegExp(`Failed, STILL DEPOOLED: ${J[0]!.replace(/\./g, '\\.')} \\([^)]*\\): action failed: command timed out`));
+    expect(r.stderr).toMatch(
+      new RegExp(`Failed, STILL DEPOOLED: ${J[0]!.replace(/\./g, '\\.')} \\([^)]*\\): action failed: command timed out`),
+    );
   });
 
   it('hosts left depooled shrink the next batches: the counter is re-planned before the batch, and says why (1/2, 2/3, 3/3; never 2/2 then 3/3)', async () => {
     const lab = env.lab;
     await settled(lab, 'eqiad', 'jobrunner');
     await lab.failService(J[0]!, 'nginx', 'restart');
-    const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'max-failed-batches=1', 'sleep=0', 'reason=e2e batch counter']);
+    const r = await cookbook(lab, [
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=2',
+      'max-failed-batches=1',
+      'sleep=0',
+      'reason=e2e batch counter',
+    ]);
     expect(r.code).toBe(1);
     const counters = [...r.stdout.matchAll(/^❯ Batch (\d+\/\d+):/gm)].map((m) => m[1]);
     expect(counters).toEqual(['1/2', '2/3', '3/3']);
-    expect(r.stdout).toMatch(/\[WARN\] re-planned: 1 host\(s\) left depooled by failures use up part of the batch size, so 3 batches instead of 2\n❯ Batch 2\/3/);
+    expect(r.stdout).toMatch(
+      /\[WARN\] re-planned: 1 host\(s\) left depooled by failures use up part of the batch size, so 3 batches instead of 2\n❯ Batch 2\/3/,
+    );
   });
 
   it('one lagging LB: the verification headline names lvs1020 only (lvs1019 agreed)', async () => {
     const lab = env.lab;
     await settled(lab, 'eqiad', 'jobrunner');
     await lab.lb('lvs1020', 'lag', 6000);
-    const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'verify-timeout=1s', 'reason=e2e one lb lags']);
+    const r = await cookbook(lab, [
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=1',
+      'sleep=0',
+      'verify-timeout=1s',
+      'reason=e2e one lb lags',
+    ]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('PyBal verification failed: not depooled on lvs1020 (lvs1019 agreed) within the 1000 ms deadline');
     expect(r.stdout).not.toMatch(/not depooled on lvs1019/);
@@ -78,12 +128,16 @@ describe('what a failed run says', () => {
     const lab = env.lab;
     await settled(lab, 'eqiad', 'jobrunner');
     let stopped: Promise<void> | undefined;
-    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e etcd gone'], {
-      // depooled, waiting on the LBs (~200 ms): the next journal write, before the action, fails
-      onEvent: (e) => {
-        if (!stopped && e.type === 'host-phase' && e.host === J[0] && e.phase === 'depooled') stopped = lab.etcdStop('etcd1');
+    const r = await cookbook(
+      lab,
+      ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e etcd gone'],
+      {
+        // depooled, waiting on the LBs (~200 ms): the next journal write, before the action, fails
+        onEvent: (e) => {
+          if (!stopped && e.type === 'host-phase' && e.host === J[0] && e.phase === 'depooled') stopped = lab.etcdStop('etcd1');
+        },
       },
-    });
+    );
     await stopped;
     await lab.etcdStart('etcd1');
     expect(r.code).toBe(1);
@@ -101,17 +155,24 @@ describe('what a failed run says', () => {
     // Another run holds the host lock of mw1303 (a holder key bound to its own lease).
     const ep = lab.info.etcd.endpoints[0]!;
     const b64 = (s: string): string => Buffer.from(s).toString('base64');
-    const grant = (await (await fetch(`${ep}/v3/lease/grant`, { method: 'POST', body: JSON.stringify({ TTL: 60 }) })).json()) as { ID: string };
+    const grant = (await (await fetch(`${ep}/v3/lease/grant`, { method: 'POST', body: JSON.stringify({ TTL: 60 }) })).json()) as {
+      ID: string;
+    };
     const now = new Date().toISOString();
     const holder = `/galley/locks/hosts/${J[2]}/${crypto.randomUUID()}`;
     const value = { owner: 'someone@elsewhere [1]', runId: 'e2e-other-run', created: now, acquired: now, concurrency: 1, ttl: 600 };
-    await fetch(`${ep}/v3/kv/put`, { method: 'POST', body: JSON.stringify({ key: b64(holder), value: b64(JSON.stringify(value)), lease: grant.ID }) });
+    await fetch(`${ep}/v3/kv/put`, {
+      method: 'POST',
+      body: JSON.stringify({ key: b64(holder), value: b64(JSON.stringify(value)), lease: grant.ID }),
+    });
     let released: Promise<unknown> | undefined;
     const r = await cookbook(lab, ['--output', 'json', 'sre.lb.pool', `host=${J[2]}`, 'service=nginx'], {
       onEvent: (e) => {
         if (released || e.type !== 'lock' || e.status !== 'waiting') return;
         // the worst moment: someone pools it by hand, then the other run lets go of the host
-        released = etcdPut(lab, key, JSON.stringify({ pooled: 'yes', weight: 10 })).then(() => fetch(`${ep}/v3/lease/revoke`, { method: 'POST', body: JSON.stringify({ ID: grant.ID }) }));
+        released = etcdPut(lab, key, JSON.stringify({ pooled: 'yes', weight: 10 })).then(() =>
+          fetch(`${ep}/v3/lease/revoke`, { method: 'POST', body: JSON.stringify({ ID: grant.ID }) }),
+        );
       },
     });
     await released;

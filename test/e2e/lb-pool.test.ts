@@ -19,7 +19,8 @@ afterEach(async () => {
   await lab.reset();
 });
 
-const revisions = async (): Promise<[string, number][]> => [...(await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'))).kvs].map(([k, v]) => [k, v.modRevision]);
+const revisions = async (): Promise<[string, number][]> =>
+  [...(await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'))).kvs].map(([k, v]) => [k, v.modRevision]);
 const pooledOf = async (key: string): Promise<string | undefined> => {
   const v = (await etcdRange(lab, key)).kvs.get(key);
   return v ? (JSON.parse(v.value) as { pooled: string }).pooled : undefined;
@@ -34,12 +35,20 @@ describe('sre.lb.pool / sre.lb.depool', () => {
     for (const args of [[`host=${H}`, 'service=memcached'], [`host=${H}`]]) {
       const r = await cookbook(lab, ['--output', 'json', 'sre.lb.pool', ...args]);
       expect(r.code).toBe(1);
-      expect(outputOf(r)).toMatchObject({ status: 'refused', code: 'ERR_LB_NO_POOL', stopReason: expect.stringContaining(`object(s) to pool, e.g. ${key}`) });
+      expect(outputOf(r)).toMatchObject({
+        status: 'refused',
+        code: 'ERR_LB_NO_POOL',
+        stopReason: expect.stringContaining(`object(s) to pool, e.g. ${key}`),
+      });
     }
     const text = await cookbook(lab, ['sre.lb.pool', `host=${H}`, 'service=memcached']);
     expect(text.code).toBe(1);
-    expect(text.stdout + text.stderr).toMatch(/REFUSED: no PyBal pool is configured for 1 object\(s\) to pool.*\[ERR_LB_NO_POOL\]; nothing was changed/);
-    expect(text.stdout + text.stderr).toMatch(/hint: add the \(dc, cluster, service\) to the pybal\.pools section of the config, or restrict service=/);
+    expect(text.stdout + text.stderr).toMatch(
+      /REFUSED: no PyBal pool is configured for 1 object\(s\) to pool.*\[ERR_LB_NO_POOL\]; nothing was changed/,
+    );
+    expect(text.stdout + text.stderr).toMatch(
+      /hint: add the \(dc, cluster, service\) to the pybal\.pools section of the config, or restrict service=/,
+    );
     // the same for a depool: it could never be verified either
     await etcdPut(lab, key, JSON.stringify({ pooled: 'yes', weight: 10 }));
     const before2 = await revisions();
@@ -82,7 +91,9 @@ describe('sre.lb.pool / sre.lb.depool', () => {
     expect(r2.stdout + r2.stderr).toMatch(/FAILED: mw1303\.eqiad\.wmnet \(nginx\): repool not verified on every LB, depooled again:/);
     expect(r2.stdout + r2.stderr).toMatch(/conftool now: eqiad\/jobrunner\/nginx\/mw1303\.eqiad\.wmnet=no \(held out by operator:/);
     // the report gives the wait the operator asked for, not the one last look taken after it
-    expect(r2.stdout + r2.stderr).toMatch(/PyBal verification failed: not pooled on [^\n]*lvs1019[^\n]* within the 2000 ms deadline \(waited [2-9]\.\d s\):/);
+    expect(r2.stdout + r2.stderr).toMatch(
+      /PyBal verification failed: not pooled on [^\n]*lvs1019[^\n]* within the 2000 ms deadline \(waited [2-9]\.\d s\):/,
+    );
     expect(r2.stdout + r2.stderr).not.toMatch(/deadline 1 ms/);
     expect(await pooledOf(key)).toBe('no');
   });

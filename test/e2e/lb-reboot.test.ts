@@ -27,12 +27,17 @@ beforeAll(() => {
   c = conftool(p.lab);
   const cfg = YAML.parse(fs.readFileSync(p.lab.info.config, 'utf8')) as Record<string, unknown>;
   am = path.join(p.lab.dir, 'am.config.yaml');
-  fs.writeFileSync(am, YAML.stringify({ ...cfg, monitoring: { type: 'alertmanager', url: p.lab.info.alertmanager!.url, keepFailedForMs: KEEP_MS } }));
+  fs.writeFileSync(
+    am,
+    YAML.stringify({ ...cfg, monitoring: { type: 'alertmanager', url: p.lab.info.alertmanager!.url, keepFailedForMs: KEEP_MS } }),
+  );
 });
 
 /** Silences of this host (instance matcher), not expired. */
 async function silencesOf(host: string, state = 'active'): Promise<LabSilence[]> {
-  return (await p.lab.silences()).filter((s) => s.status.state === state && s.matchers.some((m) => m.name === 'instance' && new RegExp(`^(?:${m.value})$`).test(host)));
+  return (await p.lab.silences()).filter(
+    (s) => s.status.state === state && s.matchers.some((m) => m.name === 'instance' && new RegExp(`^(?:${m.value})$`).test(host)),
+  );
 }
 afterAll(() => c.close());
 beforeEach(async () => {
@@ -62,7 +67,8 @@ interface RollingOut {
   notAttempted: string[];
 }
 
-const reboots = async (host: string): Promise<number> => (await p.lab.systemctlLog(host)).filter((l) => l.split(' ')[1] === 'reboot').length;
+const reboots = async (host: string): Promise<number> =>
+  (await p.lab.systemctlLog(host)).filter((l) => l.split(' ')[1] === 'reboot').length;
 
 describe('sre.lb.rolling-reboot', () => {
   it('reboots every host of the cluster out of traffic: each has a new boot id, conftool ends as it began', async () => {
@@ -70,12 +76,27 @@ describe('sre.lb.rolling-reboot', () => {
     const state = await poolState();
     const rebootsBefore = await Promise.all(J.map(reboots));
     const during: Promise<[string, LabSilence[]]>[] = [];
-    const res = await cookbook(p.lab, ['--output', 'json', 'sre.lb.rolling-reboot', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'boot-timeout=20s', 'reason=e2e reboot'], {
-      config: am,
-      onEvent: (e) => {
-        if (e.type === 'host-step' && String(e.text).startsWith('waiting for a new boot id')) during.push(silencesOf(String(e.host)).then((x) => [String(e.host), x]));
+    const res = await cookbook(
+      p.lab,
+      [
+        '--output',
+        'json',
+        'sre.lb.rolling-reboot',
+        'cluster=jobrunner',
+        'dc=eqiad',
+        'batch=1',
+        'sleep=0',
+        'boot-timeout=20s',
+        'reason=e2e reboot',
+      ],
+      {
+        config: am,
+        onEvent: (e) => {
+          if (e.type === 'host-step' && String(e.text).startsWith('waiting for a new boot id'))
+            during.push(silencesOf(String(e.host)).then((x) => [String(e.host), x]));
+        },
       },
-    });
+    );
     const r = { code: res.code, stdout: res.stdout, stderr: res.stderr };
     const out = outputOf<RollingOut>(r);
     // each host silenced (its services, the run's reason) while it rebooted, and no silence left after
@@ -83,7 +104,12 @@ describe('sre.lb.rolling-reboot', () => {
     expect(seen.map(([h, x]) => [h, x.length])).toEqual(J.map((h) => [h, 1]));
     for (const [, x] of seen) expect(x[0]!.comment).toMatch(/^e2e reboot/);
     for (const h of J) expect(await silencesOf(h)).toEqual([]);
-    expect({ code: r.code, status: out.status, succeeded: out.succeeded, failed: out.failed }).toEqual({ code: 0, status: 'succeeded', succeeded: J, failed: [] });
+    expect({ code: r.code, status: out.status, succeeded: out.succeeded, failed: out.failed }).toEqual({
+      code: 0,
+      status: 'succeeded',
+      succeeded: J,
+      failed: [],
+    });
     const after = await bootIdsOverSsh(J);
     for (const h of J) expect(after.get(h)).not.toBe(before.get(h));
     // exactly one reboot per host
@@ -91,8 +117,15 @@ describe('sre.lb.rolling-reboot', () => {
     expect(await poolState()).toEqual(state);
     expect(await owners(J)).toEqual([]);
     // the action's own steps are in the events (progress, --output json)
-    const steps = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; host?: string; text?: string }).filter((e) => e.type === 'host-step' && e.host === J[0]);
-    expect(steps.map((e) => e.text)).toEqual(['waiting for a new boot id (up to 20s)', 'back with a new boot id; waiting for nginx, php-fpm to be active']);
+    const steps = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { type: string; host?: string; text?: string })
+      .filter((e) => e.type === 'host-step' && e.host === J[0]);
+    expect(steps.map((e) => e.text)).toEqual([
+      'waiting for a new boot id (up to 20s)',
+      'back with a new boot id; waiting for nginx, php-fpm to be active',
+    ]);
   });
 
   it('dry-run: the plan names the reboot and its waits; nothing is rebooted or written', async () => {
@@ -100,7 +133,9 @@ describe('sre.lb.rolling-reboot', () => {
     const snap = await conftoolSnapshot(c.confctl);
     const r = await run(p.lab.info.config, ['-d', 'sre.lb.rolling-reboot', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'reason=e2e plan']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('On each host while depooled: reboot, wait up to 600s for a new boot id, then up to 120s for its services to be active (systemctl is-active)');
+    expect(r.stdout).toContain(
+      'On each host while depooled: reboot, wait up to 600s for a new boot id, then up to 120s for its services to be active (systemctl is-active)',
+    );
     expect(r.stdout).toMatch(/Batch 3: mw1303\.eqiad\.wmnet/);
     expect(await bootIdsOverSsh(J)).toEqual(before);
     expect(await conftoolSnapshot(c.confctl)).toEqual(snap);
@@ -109,7 +144,17 @@ describe('sre.lb.rolling-reboot', () => {
   it('a host that does not come back stays depooled and is reported, exit 1; nothing more is taken out', async () => {
     await p.lab.hangReboot(J[1]!);
     const before = await bootIdsOverSsh(J);
-    const r = await run(am, ['--output', 'json', 'sre.lb.rolling-reboot', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'boot-timeout=3s', 'reason=e2e hang']);
+    const r = await run(am, [
+      '--output',
+      'json',
+      'sre.lb.rolling-reboot',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=1',
+      'sleep=0',
+      'boot-timeout=3s',
+      'reason=e2e hang',
+    ]);
     const out = outputOf<RollingOut & { failed: { silence?: { id: string; state: string } }[] }>(r);
     expect(r.code).toBe(1);
     // its silence is kept (reported), the host that came back has none left
@@ -118,7 +163,15 @@ describe('sre.lb.rolling-reboot', () => {
     expect(out.failed[0]!.silence!.state).toBe('kept');
     expect(await silencesOf(J[0]!)).toEqual([]);
     expect(out).toMatchObject({ status: 'failed', succeeded: [J[0]], notAttempted: [J[2]] });
-    expect(out.failed).toEqual([expect.objectContaining({ host: J[1], stillDepooled: true, reason: expect.stringMatching(new RegExp(`did not come back with a new boot id within 3s \\(boot id before: ${before.get(J[1]!)}\\); left depooled`)) })]);
+    expect(out.failed).toEqual([
+      expect.objectContaining({
+        host: J[1],
+        stillDepooled: true,
+        reason: expect.stringMatching(
+          new RegExp(`did not come back with a new boot id within 3s \\(boot id before: ${before.get(J[1]!)}\\); left depooled`),
+        ),
+      }),
+    ]);
     expect(out.failed[0]!.depooledObjects).toHaveLength(2);
     // conftool read back: the host that did not come back is out, the others as they began
     expect(await stateOf(c.confctl, J[1]!)).toEqual(['nginx=no/10', 'php-fpm=no/10']);

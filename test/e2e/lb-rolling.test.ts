@@ -24,7 +24,9 @@ afterEach(async () => {
 
 async function pooled(dc: string, cluster: string): Promise<Record<string, string>> {
   const { kvs } = await etcdRange(lab, poolsPrefix(lab, dc, cluster));
-  return Object.fromEntries([...kvs].map(([k, v]) => [k.split('/').slice(-2).join('/'), (JSON.parse(v.value) as { pooled: string }).pooled]));
+  return Object.fromEntries(
+    [...kvs].map(([k, v]) => [k.split('/').slice(-2).join('/'), (JSON.parse(v.value) as { pooled: string }).pooled]),
+  );
 }
 
 async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
@@ -44,7 +46,16 @@ describe('sre.lb.rolling-restart', () => {
     const w = new Watcher(lab, 'eqiad', 'jobrunner');
     await w.start();
     const since = Date.now();
-    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'reason=e2e rolling restart']);
+    const r = await cookbook(lab, [
+      '--output',
+      'json',
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=2',
+      'sleep=0',
+      'reason=e2e rolling restart',
+    ]);
     await w.stop();
     expect(r.code).toBe(0);
     expect(outputOf(r)).toMatchObject({ status: 'succeeded', succeeded: J, failed: [], notAttempted: [] });
@@ -73,7 +84,14 @@ describe('sre.lb.rolling-restart', () => {
     const w = new Watcher(lab, 'eqiad', 'appserver');
     await w.start();
     const since = Date.now();
-    const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=appserver', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e no/inactive']);
+    const r = await cookbook(lab, [
+      'sre.lb.rolling-restart',
+      'cluster=appserver',
+      'dc=eqiad',
+      'batch=1',
+      'sleep=0',
+      'reason=e2e no/inactive',
+    ]);
     await w.stop();
     expect(r.code).toBe(0);
     expect([...w.nonYesWritten]).toEqual([]);
@@ -100,7 +118,16 @@ describe('sre.lb.rolling-restart', () => {
     const w = new Watcher(lab, 'eqiad', 'jobrunner');
     await w.start();
     const since = Date.now();
-    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e inactive and mixed']);
+    const r = await cookbook(lab, [
+      '--output',
+      'json',
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=1',
+      'sleep=0',
+      'reason=e2e inactive and mixed',
+    ]);
     await w.stop();
     expect(r.code).toBe(0);
     expect(outputOf(r)).toMatchObject({ status: 'succeeded', succeeded: J, failed: [] });
@@ -127,11 +154,20 @@ describe('sre.lb.rolling-restart', () => {
     await settled(lab, 'eqiad', 'jobrunner');
     await lab.failService('mw1302.eqiad.wmnet', 'nginx', 'restart');
     const since = Date.now();
-    const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e failing restart']);
+    const r = await cookbook(lab, [
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=1',
+      'sleep=0',
+      'reason=e2e failing restart',
+    ]);
     expect(r.code).toBe(1);
     const text = r.stdout + r.stderr;
     expect(text).toMatch(/FAILED: 1 succeeded, 1 failed, 0 stopped mid-way, 2 not attempted \(1 failed batch/);
-    expect(text).toMatch(/Failed, STILL DEPOOLED: mw1302\.eqiad\.wmnet \(eqiad\/jobrunner\/nginx\/mw1302\.eqiad\.wmnet, eqiad\/jobrunner\/php-fpm\/mw1302\.eqiad\.wmnet\): action failed/);
+    expect(text).toMatch(
+      /Failed, STILL DEPOOLED: mw1302\.eqiad\.wmnet \(eqiad\/jobrunner\/nginx\/mw1302\.eqiad\.wmnet, eqiad\/jobrunner\/php-fpm\/mw1302\.eqiad\.wmnet\): action failed/,
+    );
     const now = await pooled('eqiad', 'jobrunner');
     expect(now['nginx/mw1302.eqiad.wmnet']).toBe('no');
     expect(now['php-fpm/mw1302.eqiad.wmnet']).toBe('no');
@@ -143,17 +179,41 @@ describe('sre.lb.rolling-restart', () => {
     await settled(lab, 'eqiad', 'jobrunner');
     await lab.failService('mw1301.eqiad.wmnet', 'nginx', 'restart');
     await lab.failService('mw1303.eqiad.wmnet', 'nginx', 'restart');
-    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'max-failed-batches=1', 'reason=e2e max failed']);
+    const r = await cookbook(lab, [
+      '--output',
+      'json',
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=1',
+      'sleep=0',
+      'max-failed-batches=1',
+      'reason=e2e max failed',
+    ]);
     expect(r.code).toBe(1);
     // batch size 1 with mw1301 left out: the budget is used up, so the run stops rather than exceed it
-    expect(outputOf(r)).toMatchObject({ failedBatches: 1, succeeded: [], failed: [expect.objectContaining({ host: J[0], stillDepooled: true })] });
+    expect(outputOf(r)).toMatchObject({
+      failedBatches: 1,
+      succeeded: [],
+      failed: [expect.objectContaining({ host: J[0], stillDepooled: true })],
+    });
     expect(String(outputOf(r)!.stopReason)).toMatch(/still depooled after failures/);
     const r2 = await (async () => {
       await lab.reset();
       await settled(lab, 'eqiad', 'jobrunner');
       await lab.failService('mw1301.eqiad.wmnet', 'nginx', 'restart');
       await lab.failService('mw1303.eqiad.wmnet', 'nginx', 'restart');
-      return cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'max-failed-batches=1', 'reason=e2e max failed']);
+      return cookbook(lab, [
+        '--output',
+        'json',
+        'sre.lb.rolling-restart',
+        'cluster=jobrunner',
+        'dc=eqiad',
+        'batch=2',
+        'sleep=0',
+        'max-failed-batches=1',
+        'reason=e2e max failed',
+      ]);
     })();
     expect(r2.code).toBe(1);
     expect(outputOf(r2)).toMatchObject({ failedBatches: 2, succeeded: [J[1]] });
@@ -176,7 +236,15 @@ describe('sre.lb.rolling-restart', () => {
     await settled(lab, 'eqiad', 'jobrunner');
     await lab.lb('lvs1019', 'lag', 5000);
     const since = Date.now();
-    const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'verify-timeout=2s', 'reason=e2e lb lag']);
+    const r = await cookbook(lab, [
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=1',
+      'sleep=0',
+      'verify-timeout=2s',
+      'reason=e2e lb lag',
+    ]);
     expect(r.code).toBe(1);
     expect(r.stdout + r.stderr).toMatch(/Failed, back as it was: mw1301\.eqiad\.wmnet: depool not verified on every LB/);
     expect(await restartTimes(lab, 'mw1301.eqiad.wmnet', since)).toEqual([]);
@@ -193,18 +261,47 @@ describe('sre.lb.rolling-restart', () => {
     await lab.failService(A[1]!, 'nginx', 'down');
     const pool = lab.info.pools.find((p) => p.dc === 'eqiad' && p.cluster === 'appserver' && p.service === 'nginx')!.pool;
     const views = async (): Promise<Record<string, { pooled: boolean; enabled: boolean; up: boolean }>[]> =>
-      Promise.all(lab.info.loadBalancers.map(async (lb) => (await (await fetch(`${lb.url}/pools/${pool}`, { headers: { accept: 'application/json' } })).json()) as Record<string, { pooled: boolean; enabled: boolean; up: boolean }>));
-    await until('every LB has mw1001 and mw1002 down and out', async () => (await views()).every((v) => [A[0]!, A[1]!].every((h) => !v[h]?.up && !v[h]?.pooled)));
+      Promise.all(
+        lab.info.loadBalancers.map(
+          async (lb) =>
+            (await (await fetch(`${lb.url}/pools/${pool}`, { headers: { accept: 'application/json' } })).json()) as Record<
+              string,
+              { pooled: boolean; enabled: boolean; up: boolean }
+            >,
+        ),
+      );
+    await until('every LB has mw1001 and mw1002 down and out', async () =>
+      (await views()).every((v) => [A[0]!, A[1]!].every((h) => !v[h]?.up && !v[h]?.pooled)),
+    );
     const key = `${poolsPrefix(lab, 'eqiad', 'appserver')}nginx/${A[3]}`;
     const cur = JSON.parse((await etcdRange(lab, key)).kvs.get(key)!.value) as Record<string, unknown>;
     await etcdPut(lab, key, JSON.stringify({ ...cur, pooled: 'no' }));
-    await until('every LB keeps mw1004 pooled although disabled', async () => (await views()).every((v) => v[A[3]!]?.enabled === false && v[A[3]!]?.pooled === true));
+    await until('every LB keeps mw1004 pooled although disabled', async () =>
+      (await views()).every((v) => v[A[3]!]?.enabled === false && v[A[3]!]?.pooled === true),
+    );
     const before = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'appserver'));
     const since = Date.now();
-    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=appserver', 'dc=eqiad', `hosts=${A[3]}`, 'batch=1', 'sleep=0', 'verify-timeout=2s', 'reason=e2e nothing to depool']);
+    const r = await cookbook(lab, [
+      '--output',
+      'json',
+      'sre.lb.rolling-restart',
+      'cluster=appserver',
+      'dc=eqiad',
+      `hosts=${A[3]}`,
+      'batch=1',
+      'sleep=0',
+      'verify-timeout=2s',
+      'reason=e2e nothing to depool',
+    ]);
     expect(r.code).toBe(1);
     expect(await restartTimes(lab, A[3]!, since)).toEqual([]);
-    expect(outputOf(r)).toMatchObject({ status: 'failed', succeeded: [], failed: [expect.objectContaining({ host: A[3], stillDepooled: false, reason: expect.stringMatching(/depool not verified on every LB/) })] });
+    expect(outputOf(r)).toMatchObject({
+      status: 'failed',
+      succeeded: [],
+      failed: [
+        expect.objectContaining({ host: A[3], stillDepooled: false, reason: expect.stringMatching(/depool not verified on every LB/) }),
+      ],
+    });
     expect(r.events.some((e) => e.type === 'verification' && e.direction === 'out' && e.ok === false)).toBe(true);
     const after = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'appserver'));
     expect([...after.kvs].map(([k, v]) => [k, v.modRevision])).toEqual([...before.kvs].map(([k, v]) => [k, v.modRevision]));
@@ -220,7 +317,12 @@ describe('sre.lb.rolling-restart', () => {
         await Promise.all(
           lab.info.loadBalancers.flatMap((lb) =>
             pools.map(async (p) => {
-              const v = ((await (await fetch(`${lb.url}/pools/${p.pool}`, { headers: { accept: 'application/json' } })).json()) as Record<string, { pooled: boolean; enabled: boolean; up: boolean }>)[J[0]!];
+              const v = (
+                (await (await fetch(`${lb.url}/pools/${p.pool}`, { headers: { accept: 'application/json' } })).json()) as Record<
+                  string,
+                  { pooled: boolean; enabled: boolean; up: boolean }
+                >
+              )[J[0]!];
               return v?.enabled === true && !v.up && !v.pooled;
             }),
           ),
@@ -229,25 +331,49 @@ describe('sre.lb.rolling-restart', () => {
     );
     await lab.lb('lvs1019', 'lag', 5000);
     const since = Date.now();
-    const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', `hosts=${J[0]}`, 'batch=1', 'sleep=0', 'verify-timeout=2s', 'reason=e2e enabled but down']);
+    const r = await cookbook(lab, [
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      `hosts=${J[0]}`,
+      'batch=1',
+      'sleep=0',
+      'verify-timeout=2s',
+      'reason=e2e enabled but down',
+    ]);
     expect(r.code).toBe(1);
     // put back, but a down host is not "in" on any LB (PyBal pools it only once up): so it is
     // taken out again (fail closed) and reported as conftool holds it, never as "back as it was"
-    expect(r.stdout + r.stderr).toMatch(/Failed, STILL DEPOOLED: mw1301\.eqiad\.wmnet \([^)]*\): depool not verified on every LB: .*lvs1019.*; repool not verified on every LB, depooled again/s);
+    expect(r.stdout + r.stderr).toMatch(
+      /Failed, STILL DEPOOLED: mw1301\.eqiad\.wmnet \([^)]*\): depool not verified on every LB: .*lvs1019.*; repool not verified on every LB, depooled again/s,
+    );
     expect(await restartTimes(lab, J[0]!, since)).toEqual([]);
     await lab.lb('lvs1019', 'up');
     const now = await pooled('eqiad', 'jobrunner');
     expect([now[`nginx/${J[0]}`], now[`php-fpm/${J[0]}`]]).toEqual(['no', 'no']);
-    expect(Object.entries(now).filter(([k]) => !k.endsWith(`/${J[0]}`)).every(([, p]) => p === 'yes')).toBe(true);
+    expect(
+      Object.entries(now)
+        .filter(([k]) => !k.endsWith(`/${J[0]}`))
+        .every(([, p]) => p === 'yes'),
+    ).toBe(true);
   });
 
   it('a batch that would breach the depool threshold is refused before any change, with pool and numbers', async () => {
     await settled(lab, 'eqiad', 'jobrunner');
     const before = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
-    const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=3', 'sleep=0', 'reason=e2e threshold']);
+    const r = await cookbook(lab, [
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=3',
+      'sleep=0',
+      'reason=e2e threshold',
+    ]);
     expect(r.code).toBe(1);
     // (exact numbers: the library's integration test; here an LB may still be catching up with the previous test)
-    expect(r.stdout + r.stderr).toMatch(/depooling 3 server\(s\) from pool jobrunner-nginx_eqiad would breach its depool threshold: only [0-2] can leave now \(lvs1019: \d of 4 up and enabled, threshold 0.5/);
+    expect(r.stdout + r.stderr).toMatch(
+      /depooling 3 server\(s\) from pool jobrunner-nginx_eqiad would breach its depool threshold: only [0-2] can leave now \(lvs1019: \d of 4 up and enabled, threshold 0.5/,
+    );
     const after = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
     expect([...after.kvs].map(([k, v]) => [k, v.modRevision])).toEqual([...before.kvs].map(([k, v]) => [k, v.modRevision]));
   });
@@ -255,7 +381,9 @@ describe('sre.lb.rolling-restart', () => {
   it('the whole cluster as one batch is refused as bad arguments: exit 1 with the code (not 99, an uncaught exception)', async () => {
     const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=4', 'reason=e2e whole']);
     expect(r.code).toBe(1);
-    expect(r.stdout + r.stderr).toMatch(/REFUSED: a batch of 4 host\(s\) would take all 4 host\(s\) of dc=eqiad cluster=jobrunner out at once \[ERR_LB_WHOLE_CLUSTER\]; nothing was changed/);
+    expect(r.stdout + r.stderr).toMatch(
+      /REFUSED: a batch of 4 host\(s\) would take all 4 host\(s\) of dc=eqiad cluster=jobrunner out at once \[ERR_LB_WHOLE_CLUSTER\]; nothing was changed/,
+    );
   });
 
   it('dry-run: the plan per batch with capacity warnings from live PyBal state; nothing changes', async () => {
@@ -279,15 +407,29 @@ describe('one rolling operation per (dc, cluster)', () => {
     await w.start();
     let second: Promise<Awaited<ReturnType<typeof cookbook>>> | undefined;
     let listed: Promise<Awaited<ReturnType<typeof cookbook>>> | undefined;
-    const first = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e cluster lock 1'], {
-      onEvent: (e) => {
-        if (!second && e.type === 'host-phase' && e.host === J[0] && e.phase === 'acting') {
-          second = cookbook(lab, ['--output', 'json', 'sre.lb.rolling-run', 'cluster=jobrunner', 'services=nginx', 'batch=1', 'sleep=0', 'command=true', 'reason=e2e cluster lock 2']);
-          // what an operator sees meanwhile: the cluster lock by its own name, held by the first run
-          listed = cookbook(lab, ['--locks', 'lb-cluster']);
-        }
+    const first = await cookbook(
+      lab,
+      ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e cluster lock 1'],
+      {
+        onEvent: (e) => {
+          if (!second && e.type === 'host-phase' && e.host === J[0] && e.phase === 'acting') {
+            second = cookbook(lab, [
+              '--output',
+              'json',
+              'sre.lb.rolling-run',
+              'cluster=jobrunner',
+              'services=nginx',
+              'batch=1',
+              'sleep=0',
+              'command=true',
+              'reason=e2e cluster lock 2',
+            ]);
+            // what an operator sees meanwhile: the cluster lock by its own name, held by the first run
+            listed = cookbook(lab, ['--locks', 'lb-cluster']);
+          }
+        },
       },
-    });
+    );
     const firstEnd = Date.now();
     expect(second).toBeDefined();
     const r2 = await second!;
@@ -310,14 +452,18 @@ describe('interruptions', () => {
   it('SIGINT mid-batch: exit 97 with what is left where; --resume finishes the run', async () => {
     await settled(lab, 'eqiad', 'jobrunner');
     let sent = false;
-    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e sigint'], {
-      onEvent: (e, child) => {
-        if (!sent && e.type === 'host-phase' && e.host === J[1] && e.phase === 'acting') {
-          sent = true;
-          child.kill('SIGINT');
-        }
+    const r = await cookbook(
+      lab,
+      ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e sigint'],
+      {
+        onEvent: (e, child) => {
+          if (!sent && e.type === 'host-phase' && e.host === J[1] && e.phase === 'acting') {
+            sent = true;
+            child.kill('SIGINT');
+          }
+        },
       },
-    });
+    );
     expect(r.code).toBe(97);
     const out = outputOf(r)!;
     expect(out).toMatchObject({ status: 'interrupted', succeeded: [J[0]], notAttempted: [J[2], J[3]] });
@@ -326,7 +472,18 @@ describe('interruptions', () => {
     expect((await pooled('eqiad', 'jobrunner'))['nginx/mw1302.eqiad.wmnet']).toBe('no');
     const runId = r.events[0]!.runId!;
     const since = Date.now();
-    const r2 = await cookbook(lab, ['--output', 'json', '--resume', runId, 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e resume']);
+    const r2 = await cookbook(lab, [
+      '--output',
+      'json',
+      '--resume',
+      runId,
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=1',
+      'sleep=0',
+      'reason=e2e resume',
+    ]);
     expect(r2.code).toBe(0);
     expect(outputOf(r2)).toMatchObject({ status: 'succeeded', succeeded: [J[1], J[2], J[3]] });
     expect(Object.values(await pooled('eqiad', 'jobrunner')).every((p) => p === 'yes')).toBe(true);
@@ -339,23 +496,48 @@ describe('interruptions', () => {
   it('--resume re-checks a leftover at verified-out: one pooled again by hand meanwhile is not restarted; another cluster/dc/services is refused', async () => {
     await settled(lab, 'eqiad', 'jobrunner');
     let sent = false;
-    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e sigint at verified-out'], {
-      onEvent: (e, child) => {
-        // SIGINT during the verify-out wait (≥ the PyBal delay): the host is left at verified-out
-        if (!sent && e.type === 'host-phase' && e.host === J[1] && e.phase === 'depooled') {
-          sent = true;
-          child.kill('SIGINT');
-        }
+    const r = await cookbook(
+      lab,
+      [
+        '--output',
+        'json',
+        'sre.lb.rolling-restart',
+        'cluster=jobrunner',
+        'dc=eqiad',
+        'batch=1',
+        'sleep=0',
+        'reason=e2e sigint at verified-out',
+      ],
+      {
+        onEvent: (e, child) => {
+          // SIGINT during the verify-out wait (≥ the PyBal delay): the host is left at verified-out
+          if (!sent && e.type === 'host-phase' && e.host === J[1] && e.phase === 'depooled') {
+            sent = true;
+            child.kill('SIGINT');
+          }
+        },
       },
-    });
+    );
     expect(r.code).toBe(97);
     expect(outputOf(r)!.inFlight).toEqual([expect.objectContaining({ host: J[1], phase: 'verified-out' })]);
     const runId = r.events[0]!.runId!;
     // a different scope is refused before anything is written
     const before = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
-    const bad = await cookbook(lab, ['--resume', runId, 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'services=nginx', 'batch=1', 'sleep=0', 'reason=e2e resume other scope']);
+    const bad = await cookbook(lab, [
+      '--resume',
+      runId,
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'services=nginx',
+      'batch=1',
+      'sleep=0',
+      'reason=e2e resume other scope',
+    ]);
     expect(bad.code).not.toBe(0);
-    expect(bad.stdout + bad.stderr).toMatch(/ERR_LB_RESUME_MISMATCH|that run was dc=eqiad cluster=jobrunner services=\(all\), this one is dc=eqiad cluster=jobrunner services=nginx/);
+    expect(bad.stdout + bad.stderr).toMatch(
+      /ERR_LB_RESUME_MISMATCH|that run was dc=eqiad cluster=jobrunner services=\(all\), this one is dc=eqiad cluster=jobrunner services=nginx/,
+    );
     const after = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
     expect([...after.kvs].map(([k, v]) => [k, v.modRevision])).toEqual([...before.kvs].map(([k, v]) => [k, v.modRevision]));
     // the SRE pools mw1302 back by hand, then resumes
@@ -366,10 +548,23 @@ describe('interruptions', () => {
     expect((await pooled('eqiad', 'jobrunner'))[`nginx/${J[1]}`]).toBe('no');
     expect((await cookbook(lab, ['--yes', 'sre.lb.pool', `host=${J[1]}`])).code).toBe(0);
     const since = Date.now();
-    const r2 = await cookbook(lab, ['--output', 'json', '--resume', runId, 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e resume after manual pool']);
+    const r2 = await cookbook(lab, [
+      '--output',
+      'json',
+      '--resume',
+      runId,
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=1',
+      'sleep=0',
+      'reason=e2e resume after manual pool',
+    ]);
     expect(r2.code).toBe(1);
     expect(await restartTimes(lab, J[1]!, since)).toEqual([]);
-    expect(outputOf(r2)!.failed).toContainEqual(expect.objectContaining({ host: J[1], stillDepooled: false, reason: expect.stringMatching(/not out of its pools/) }));
+    expect(outputOf(r2)!.failed).toContainEqual(
+      expect.objectContaining({ host: J[1], stillDepooled: false, reason: expect.stringMatching(/not out of its pools/) }),
+    );
     expect(Object.values(await pooled('eqiad', 'jobrunner')).every((p) => p === 'yes')).toBe(true);
   });
 
@@ -379,18 +574,22 @@ describe('interruptions', () => {
     // The run's locks as etcd holds them while mw1302 restarts, read before the kill: what must go
     // away below has to have been there (a run that held nothing would pass the check vacuously).
     let held: Promise<string[]> | undefined;
-    const r = await cookbook(lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e kill'], {
-      onEvent: (e, child) => {
-        if (!held && e.type === 'host-phase' && e.host === J[1] && e.phase === 'acting') {
-          const id = String(e.runId);
-          held = etcdRange(lab, '/galley/locks/').then(({ kvs }) => [...kvs].filter(([, v]) => v.value.includes(id)).map(([k]) => k));
-        }
-        if (!killedAt && e.type === 'host-phase' && e.host === J[1] && e.phase === 'repooling') {
-          killedAt = Date.now();
-          void held!.finally(() => child.kill('SIGKILL'));
-        }
+    const r = await cookbook(
+      lab,
+      ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e kill'],
+      {
+        onEvent: (e, child) => {
+          if (!held && e.type === 'host-phase' && e.host === J[1] && e.phase === 'acting') {
+            const id = String(e.runId);
+            held = etcdRange(lab, '/galley/locks/').then(({ kvs }) => [...kvs].filter(([, v]) => v.value.includes(id)).map(([k]) => k));
+          }
+          if (!killedAt && e.type === 'host-phase' && e.host === J[1] && e.phase === 'repooling') {
+            killedAt = Date.now();
+            void held!.finally(() => child.kill('SIGKILL'));
+          }
+        },
       },
-    });
+    );
     expect(r.signal).toBe('SIGKILL');
     const runId = r.events[0]!.runId!;
     expect(await held).toEqual(
@@ -410,7 +609,18 @@ describe('interruptions', () => {
     }
     expect(freedAt - killedAt).toBeGreaterThan(0);
     expect(freedAt - killedAt).toBeLessThan(5_000 + 2_000);
-    const r2 = await cookbook(lab, ['--output', 'json', '--resume', runId, 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e resume after kill']);
+    const r2 = await cookbook(lab, [
+      '--output',
+      'json',
+      '--resume',
+      runId,
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=1',
+      'sleep=0',
+      'reason=e2e resume after kill',
+    ]);
     expect(r2.code).toBe(0);
     expect(outputOf(r2)).toMatchObject({ status: 'succeeded' });
     expect((outputOf(r2)!.succeeded as string[]).slice(0, 1)).toEqual([J[1]]);
@@ -424,7 +634,9 @@ describe('single-host cookbooks', () => {
     const h = J[2]!;
     const d1 = await cookbook(lab, ['sre.lb.depool', `host=${h}`]);
     expect(d1.code).toBe(0);
-    expect(d1.stdout + d1.stderr).toMatch(/depooled eqiad\/jobrunner\/(nginx|php-fpm)\/mw1303.*; verified mw1303\.eqiad\.wmnet depooled on lvs1019, lvs1020 \(\d+ rounds?, \d+\.\d s\)/);
+    expect(d1.stdout + d1.stderr).toMatch(
+      /depooled eqiad\/jobrunner\/(nginx|php-fpm)\/mw1303.*; verified mw1303\.eqiad\.wmnet depooled on lvs1019, lvs1020 \(\d+ rounds?, \d+\.\d s\)/,
+    );
     expect((await pooled('eqiad', 'jobrunner'))[`nginx/${h}`]).toBe('no');
     const d2 = await cookbook(lab, ['sre.lb.depool', `host=${h}`]);
     expect(d2.code).toBe(0);
@@ -451,7 +663,9 @@ describe('single-host cookbooks', () => {
     const before = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'appserver'));
     const r = await cookbook(lab, ['sre.lb.depool', `host=${A[1]}`]);
     expect(r.code).toBe(1);
-    expect(r.stdout + r.stderr).toMatch(/REFUSED: depooling 1 server\(s\) from pool appserver-(nginx|php-fpm)_eqiad would breach its depool threshold: only 0 can leave now \(lvs1019: 2 of 4 up and enabled/);
+    expect(r.stdout + r.stderr).toMatch(
+      /REFUSED: depooling 1 server\(s\) from pool appserver-(nginx|php-fpm)_eqiad would breach its depool threshold: only 0 can leave now \(lvs1019: 2 of 4 up and enabled/,
+    );
     const after = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'appserver'));
     expect([...after.kvs].map(([k, v]) => [k, v.modRevision])).toEqual([...before.kvs].map(([k, v]) => [k, v.modRevision]));
   });
@@ -475,16 +689,40 @@ describe('single-host cookbooks', () => {
 
   it('rolling-run runs the commands in order while out of the pools and shows the output grouped', async () => {
     await settled(lab, 'eqiad', 'jobrunner');
-    const r = await cookbook(lab, ['sre.lb.rolling-run', 'cluster=jobrunner', 'dc=eqiad', 'services=nginx', 'batch=2', 'sleep=0', 'command=systemctl is-active nginx', 'command=hostname -f', 'reason=e2e rolling run']);
+    const r = await cookbook(lab, [
+      'sre.lb.rolling-run',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'services=nginx',
+      'batch=2',
+      'sleep=0',
+      'command=systemctl is-active nginx',
+      'command=hostname -f',
+      'reason=e2e rolling run',
+    ]);
     expect(r.code).toBe(0);
     const text = r.stdout + r.stderr;
     expect(text).toMatch(/All hosts done: 4 succeeded/);
-    for (const h of J) expect(text).toMatch(new RegExp(`===== ${h.replace(/\./g, '\\.')} \\(1\\) =====\\n\\$ systemctl is-active nginx\\nactive\\n\\$ hostname -f\\n${h.replace(/\./g, '\\.')}`));
+    for (const h of J)
+      expect(text).toMatch(
+        new RegExp(
+          `===== ${h.replace(/\./g, '\\.')} \\(1\\) =====\\n\\$ systemctl is-active nginx\\nactive\\n\\$ hostname -f\\n${h.replace(/\./g, '\\.')}`,
+        ),
+      );
   });
 
-  it('rolling-run: identical output is one Cumin-style node group; the audit log keeps each host\'s output and the journal', async () => {
+  it("rolling-run: identical output is one Cumin-style node group; the audit log keeps each host's output and the journal", async () => {
     await settled(lab, 'eqiad', 'jobrunner');
-    const r = await cookbook(lab, ['sre.lb.rolling-run', 'cluster=jobrunner', 'dc=eqiad', 'services=nginx', 'batch=2', 'sleep=0', 'command=systemctl is-active nginx', 'reason=e2e rolling run groups']);
+    const r = await cookbook(lab, [
+      'sre.lb.rolling-run',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'services=nginx',
+      'batch=2',
+      'sleep=0',
+      'command=systemctl is-active nginx',
+      'reason=e2e rolling run groups',
+    ]);
     expect(r.code).toBe(0);
     const text = r.stdout + r.stderr;
     expect(text).toMatch(/===== mw\[1301-1304\]\.eqiad\.wmnet \(4\) =====\n\$ systemctl is-active nginx\nactive\n/);
@@ -494,11 +732,23 @@ describe('single-host cookbooks', () => {
       .readFileSync(path.join(lab.dir, 'logs', 'sre', 'lb', 'rolling-run.jsonl'), 'utf8')
       .split('\n')
       .filter(Boolean)
-      .map((l) => JSON.parse(l) as { type: string; runId?: string; host?: string; outputs?: { cmd: string; stdout: string }[]; entry?: { type?: string; host?: string; phase?: string } })
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            type: string;
+            runId?: string;
+            host?: string;
+            outputs?: { cmd: string; stdout: string }[];
+            entry?: { type?: string; host?: string; phase?: string };
+          },
+      )
       .filter((e) => e.runId === runId);
     const outputs = audit.filter((e) => e.type === 'host-output');
     expect(outputs.map((e) => e.host).sort()).toEqual(J);
-    for (const e of outputs) expect(e.outputs).toEqual([expect.objectContaining({ cmd: 'systemctl is-active nginx', stdout: expect.stringMatching(/^active\n?$/) })]);
+    for (const e of outputs)
+      expect(e.outputs).toEqual([
+        expect.objectContaining({ cmd: 'systemctl is-active nginx', stdout: expect.stringMatching(/^active\n?$/) }),
+      ]);
     const journal = audit.filter((e) => e.type === 'journal').map((e) => e.entry!);
     expect(journal.some((j) => j.type === 'lb-run')).toBe(true);
     for (const h of J) {

@@ -28,7 +28,8 @@ function configWith(name: string, monitoring: Record<string, unknown>): string {
 }
 
 /** Silences whose host matcher matches this host. */
-const silencesOf = (all: readonly LabSilence[], host: string): LabSilence[] => all.filter((s) => s.matchers.some((m) => m.name === 'instance' && m.isRegex && new RegExp(`^(?:${m.value})$`).test(host)));
+const silencesOf = (all: readonly LabSilence[], host: string): LabSilence[] =>
+  all.filter((s) => s.matchers.some((m) => m.name === 'instance' && m.isRegex && new RegExp(`^(?:${m.value})$`).test(host)));
 
 async function conftool(): Promise<{ revision: number; values: string[] }> {
   const { revision, kvs } = await etcdRange(p.lab, poolsPrefix(p.lab, 'eqiad', 'jobrunner'));
@@ -39,26 +40,30 @@ beforeAll(() => {
   cfg = configWith('am.config.yaml', { type: 'alertmanager', url: p.lab.info.alertmanager!.url, keepFailedForMs: KEEP_MS });
 });
 
-describe('sre.lb.rolling-restart with monitoring: alertmanager (the lab\'s real Alertmanager)', () => {
+describe("sre.lb.rolling-restart with monitoring: alertmanager (the lab's real Alertmanager)", () => {
   it('a silence per host while it is out (its services, the user, reason and run id), an alert fired meanwhile is suppressed by it, none active afterwards', async () => {
     await settled(p.lab, 'eqiad', 'jobrunner');
     // two units of 400 ms per restart: time to read Alertmanager back while the host is out
     for (const h of J) await p.lab.setRestartMs(h, 400);
     const seen: Promise<{ host: string; active: LabSilence[]; alert: { state: string; silencedBy: string[] } }>[] = [];
-    const r = await cookbook(p.lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'reason=e2e silences'], {
-      config: cfg,
-      onEvent: (e) => {
-        if (e.type !== 'host-phase' || e.phase !== 'acting') return;
-        const host = String(e.host);
-        seen.push(
-          (async () => {
-            const active = silencesOf(await p.lab.silences(), host).filter((s) => s.status.state === 'active');
-            const alert = await p.lab.alert(host, 'nginx', 60_000);
-            return { host, active, alert: alert.status };
-          })(),
-        );
+    const r = await cookbook(
+      p.lab,
+      ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'sleep=0', 'reason=e2e silences'],
+      {
+        config: cfg,
+        onEvent: (e) => {
+          if (e.type !== 'host-phase' || e.phase !== 'acting') return;
+          const host = String(e.host);
+          seen.push(
+            (async () => {
+              const active = silencesOf(await p.lab.silences(), host).filter((s) => s.status.state === 'active');
+              const alert = await p.lab.alert(host, 'nginx', 60_000);
+              return { host, active, alert: alert.status };
+            })(),
+          );
+        },
       },
-    });
+    );
     const during = await Promise.all(seen);
     expect(r.code).toBe(0);
     expect(outputOf(r)).toMatchObject({ status: 'succeeded', succeeded: J });
@@ -88,7 +93,12 @@ describe('sre.lb.rolling-restart with monitoring: alertmanager (the lab\'s real 
     for (const h of J) expect(silencesOf(after, h).filter((s) => s.status.state !== 'expired')).toEqual([]);
     const alerts = (await p.lab.alerts()).filter((a) => J.includes(a.labels.instance ?? ''));
     expect(alerts.map((a) => `${a.labels.instance} ${a.status.state}`).sort()).toEqual(J.map((h) => `${h} active`));
-    expect(r.events.filter((e) => e.type === 'silence' && e.action === 'expired').map((e) => e.host).sort()).toEqual(J);
+    expect(
+      r.events
+        .filter((e) => e.type === 'silence' && e.action === 'expired')
+        .map((e) => e.host)
+        .sort(),
+    ).toEqual(J);
     await p.lab.reset();
   });
 
@@ -97,9 +107,26 @@ describe('sre.lb.rolling-restart with monitoring: alertmanager (the lab\'s real 
     const bad = J[1]!;
     await p.lab.failService(bad, 'nginx', 'restart');
     const t0 = Date.now();
-    const r = await cookbook(p.lab, ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'max-failed-batches=3', 'reason=e2e failed silence'], { config: cfg });
+    const r = await cookbook(
+      p.lab,
+      [
+        '--output',
+        'json',
+        'sre.lb.rolling-restart',
+        'cluster=jobrunner',
+        'dc=eqiad',
+        'batch=1',
+        'sleep=0',
+        'max-failed-batches=3',
+        'reason=e2e failed silence',
+      ],
+      { config: cfg },
+    );
     expect(r.code).toBe(1);
-    const out = outputOf(r) as { failed: { host: string; stillDepooled: boolean; silence?: { id: string; until: string; state: string } }[]; succeeded: string[] };
+    const out = outputOf(r) as {
+      failed: { host: string; stillDepooled: boolean; silence?: { id: string; until: string; state: string } }[];
+      succeeded: string[];
+    };
     expect(out.failed.map((f) => [f.host, f.stillDepooled])).toEqual([[bad, true]]);
     const sil = out.failed[0]!.silence!;
     expect(sil.state).toBe('kept');
@@ -113,13 +140,18 @@ describe('sre.lb.rolling-restart with monitoring: alertmanager (the lab\'s real 
     expect(text).toContain(`Failed, STILL DEPOOLED: ${bad}`);
     expect(text).toContain(`  silence ${sil.id} kept until ${sil.until}`);
     expect((await p.lab.alert(bad, 'nginx', 60_000)).status).toMatchObject({ state: 'suppressed', silencedBy: [sil.id] });
-    for (const h of J.filter((x) => x !== bad)) expect(silencesOf(await p.lab.silences(), h).filter((s) => s.status.state !== 'expired')).toEqual([]);
+    for (const h of J.filter((x) => x !== bad))
+      expect(silencesOf(await p.lab.silences(), h).filter((s) => s.status.state !== 'expired')).toEqual([]);
     await p.lab.reset();
   });
 
   it('dry-run: says which silences it would create, creates none', async () => {
     const before = (await p.lab.silences()).length;
-    const r = await cookbook(p.lab, ['--output', 'json', '-d', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'reason=e2e dry'], { config: cfg });
+    const r = await cookbook(
+      p.lab,
+      ['--output', 'json', '-d', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'reason=e2e dry'],
+      { config: cfg },
+    );
     expect(r.code).toBe(0);
     const out = outputOf(r) as { silences: { where: string; keepFailedForMs: number; hosts: { host: string; services: string[] }[] } };
     expect(out.silences.where).toBe(`alertmanager monitoring ${p.lab.info.alertmanager!.url}`);
@@ -133,10 +165,14 @@ describe('sre.lb.rolling-restart with monitoring: alertmanager (the lab\'s real 
   it('an unreachable Alertmanager: the named error before anything is locked or taken out (conftool untouched)', async () => {
     const dead = configWith('am-dead.config.yaml', { type: 'alertmanager', url: 'http://127.0.0.1:9', timeoutMs: 2000 });
     const before = await conftool();
-    const r = await cookbook(p.lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e dead'], { config: dead });
+    const r = await cookbook(p.lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e dead'], {
+      config: dead,
+    });
     expect(r.code).toBe(1);
     const said = r.stdout + r.stderr;
-    expect(said).toMatch(/Alertmanager at http:\/\/127\.0\.0\.1:9 is not reachable \(a status request\): .*\[ERR_MONITORING_ALERTMANAGER\]/);
+    expect(said).toMatch(
+      /Alertmanager at http:\/\/127\.0\.0\.1:9 is not reachable \(a status request\): .*\[ERR_MONITORING_ALERTMANAGER\]/,
+    );
     expect(said).toContain('hint: check monitoring.url');
     expect(said).not.toMatch(/depool|Batch 1/);
     const now = await conftool();
@@ -159,14 +195,17 @@ describe('sre.hosts.* with monitoring: alertmanager', () => {
     const r = await cookbook(p.lab, ['--yes', '--output', 'json', 'sre.hosts.reimage', `host=${H}`, 'os=bookworm', 'task-id=T14'], {
       config: cfg,
       onEvent: (e) => {
-        if (e.type === 'host-phase' && e.phase === 'reinstall with bookworm') during ??= p.lab.silences().then((all) => silencesOf(all, H).filter((x) => x.status.state === 'active'));
+        if (e.type === 'host-phase' && e.phase === 'reinstall with bookworm')
+          during ??= p.lab.silences().then((all) => silencesOf(all, H).filter((x) => x.status.state === 'active'));
       },
     });
     expect(r.code).toBe(0);
     const runId = String(r.events.find((e) => e.runId)?.runId);
     const active = await during!;
     expect(active).toHaveLength(1);
-    expect(active[0]!.matchers).toEqual([{ name: 'instance', value: `${H.replace(/\./g, '\\.')}(:[0-9]+)?`, isRegex: true, isEqual: true }]);
+    expect(active[0]!.matchers).toEqual([
+      { name: 'instance', value: `${H.replace(/\./g, '\\.')}(:[0-9]+)?`, isRegex: true, isEqual: true },
+    ]);
     expect(active[0]!.createdBy).not.toBe('');
     expect(active[0]!.comment).toBe(`reimage with bookworm (T14) (galley run ${runId})`);
     expect((await p.lab.silences()).find((x) => x.id === active[0]!.id)?.status.state).toBe('expired');
@@ -174,7 +213,9 @@ describe('sre.hosts.* with monitoring: alertmanager', () => {
 
   it('sre.hosts.decommission-host: the host leaving the fleet is silenced (whole host, createdBy, reason and run id) and stays so', async () => {
     const H = J[2]!;
-    const r = await cookbook(p.lab, ['--yes', '--output', 'json', 'sre.hosts.decommission-host', `host=${H}`, 'task-id=T15'], { config: cfg });
+    const r = await cookbook(p.lab, ['--yes', '--output', 'json', 'sre.hosts.decommission-host', `host=${H}`, 'task-id=T15'], {
+      config: cfg,
+    });
     expect(r.code).toBe(0);
     const runId = String(r.events.find((e) => e.runId)?.runId);
     const active = silencesOf(await p.lab.silences(), H).filter((x) => x.status.state === 'active');

@@ -21,7 +21,10 @@ afterEach(async () => {
 });
 
 /** The binary on a pseudo-terminal (tty.ts), on this file's lab. */
-function onTty(args: string[], onScreen?: (screen: string, type: (keys: string) => void) => void): Promise<{ code: number | null; screen: string }> {
+function onTty(
+  args: string[],
+  onScreen?: (screen: string, type: (keys: string) => void) => void,
+): Promise<{ code: number | null; screen: string }> {
   return onTtyOf(lab, args, onScreen ? { onScreen } : {});
 }
 
@@ -60,14 +63,17 @@ describe('sre.lb.rolling-restart on a terminal', () => {
     hosts.forEach((h, i) => {
       expect(doneAt[i]).toBeGreaterThan(-1);
       const mine = [
-        ...['nginx', 'php-fpm'].flatMap((svc) => [`pooled yes → no`, `pooled no → yes`].map((what) => `changed ${h}: /conftool/v1/pools/eqiad/jobrunner/${svc}/${h} ${what}`)),
+        ...['nginx', 'php-fpm'].flatMap((svc) =>
+          [`pooled yes → no`, `pooled no → yes`].map((what) => `changed ${h}: /conftool/v1/pools/eqiad/jobrunner/${svc}/${h} ${what}`),
+        ),
         `changed ${h}: run systemctl restart nginx php-fpm`,
       ];
       for (const text of mine) {
         const at = first(new RegExp(`^ {2}› ${esc(text)}$`));
         if (at < 0) problems.push(`batch ${i + 1}: never drawn: ${text}`);
         else if (at > doneAt[i]!) problems.push(`batch ${i + 1}: drawn after its done line (line ${at} > ${doneAt[i]}): ${text}`);
-        else if (i > 0 && at < doneAt[i - 1]!) problems.push(`batch ${i + 1}: drawn before batch ${i}'s end (line ${at} < ${doneAt[i - 1]}): ${text}`);
+        else if (i > 0 && at < doneAt[i - 1]!)
+          problems.push(`batch ${i + 1}: drawn before batch ${i}'s end (line ${at} < ${doneAt[i - 1]}): ${text}`);
       }
     });
     if (problems.length > 0) console.log(`${problems.join('\n')}\n--- screen ---\n${r.screen}`);
@@ -83,23 +89,30 @@ describe('sre.lb.rolling-restart on a terminal', () => {
     expect(r.code).toBe(1);
     expect(r.screen).toMatch(/^ {2}✖ mw1303\.eqiad\.wmnet: restarting: FAILED — action failed: /m);
     expect(r.screen).not.toMatch(/mw1303\.eqiad\.wmnet: restarting: mw1303\.eqiad\.wmnet/);
-    expect(r.screen).toMatch(/Failed, STILL DEPOOLED: mw1303\.eqiad\.wmnet \(eqiad\/jobrunner\/nginx\/mw1303\.eqiad\.wmnet, eqiad\/jobrunner\/php-fpm\/mw1303\.eqiad\.wmnet\): action failed/);
+    expect(r.screen).toMatch(
+      /Failed, STILL DEPOOLED: mw1303\.eqiad\.wmnet \(eqiad\/jobrunner\/nginx\/mw1303\.eqiad\.wmnet, eqiad\/jobrunner\/php-fpm\/mw1303\.eqiad\.wmnet\): action failed/,
+    );
     expect(r.screen).toMatch(/END \(FAIL\) - Cookbook sre\.lb\.rolling-restart \(exit_code=1\)/);
     // The errors logged after the host's step ended are drawn nowhere rather than crashing listr2.
     expect(r.screen).not.toMatch(/progress display failed/);
     const { kvs } = await etcdRange(lab, poolsPrefix(lab, 'eqiad', 'jobrunner'));
-    expect((JSON.parse(kvs.get(`${poolsPrefix(lab, 'eqiad', 'jobrunner')}nginx/mw1303.eqiad.wmnet`)!.value) as { pooled: string }).pooled).toBe('no');
+    expect(
+      (JSON.parse(kvs.get(`${poolsPrefix(lab, 'eqiad', 'jobrunner')}nginx/mw1303.eqiad.wmnet`)!.value) as { pooled: string }).pooled,
+    ).toBe('no');
   });
 
   it('Ctrl+C mid-batch: the host stopped mid-way is drawn as stopped (not with a tick), the report says it is still depooled; exit 97', async () => {
     await settled(lab, 'eqiad', 'jobrunner');
     let typed = false;
-    const r = await onTty(['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e tty ctrl-c'], (screen, type) => {
-      if (!typed && /mw1302\.eqiad\.wmnet: restarting/.test(screen)) {
-        typed = true;
-        type('\x03');
-      }
-    });
+    const r = await onTty(
+      ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e tty ctrl-c'],
+      (screen, type) => {
+        if (!typed && /mw1302\.eqiad\.wmnet: restarting/.test(screen)) {
+          typed = true;
+          type('\x03');
+        }
+      },
+    );
     expect(typed).toBe(true);
     expect(r.code).toBe(97);
     expect(r.screen).toMatch(/^ {2}✖ mw1302\.eqiad\.wmnet: (restarting|acted): stopped — interrupted$/m);
@@ -116,14 +129,17 @@ describe('sre.lb.rolling-restart on a terminal', () => {
     let released = false;
     let seenWhileWaiting = '';
     try {
-      const r = await onTty(['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e tty lock wait'], (screen) => {
-        if (!released && /waiting for lock hosts\/mw1302\.eqiad\.wmnet/.test(screen)) {
-          released = true;
-          seenWhileWaiting = screen;
-          // the operator's run ends: its lock goes, and the waiting run must go on by itself
-          void other.close();
-        }
-      });
+      const r = await onTty(
+        ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e tty lock wait'],
+        (screen) => {
+          if (!released && /waiting for lock hosts\/mw1302\.eqiad\.wmnet/.test(screen)) {
+            released = true;
+            seenWhileWaiting = screen;
+            // the operator's run ends: its lock goes, and the waiting run must go on by itself
+            void other.close();
+          }
+        },
+      );
       expect(released).toBe(true);
       if (r.code !== 0) throw new Error(`exit ${r.code}, expected 0; the screen:\n${r.screen}`);
       const lines = seenWhileWaiting.replace(/\r/g, '').split('\n');

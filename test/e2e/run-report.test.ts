@@ -23,18 +23,37 @@ async function chromium(args: string[], url: string): Promise<string> {
   const profile = fs.mkdtempSync(path.join(dir, 'profile-'));
   const { stdout } = await exec(
     'chromium',
-    ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${profile}`, ...args, url],
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      `--user-data-dir=${profile}`,
+      ...args,
+      url,
+    ],
     { maxBuffer: 64 * 1024 * 1024, timeout: 90_000 },
   );
   return stdout;
 }
 
 describe('cookbook --report', () => {
-  it('a rolling restart with a failed host: END prints the command; the page (as Chromium renders it) has the pools against the threshold, every host\'s phases, the failure, the summary, the changes and the leftover, and fetches nothing', async () => {
+  it("a rolling restart with a failed host: END prints the command; the page (as Chromium renders it) has the pools against the threshold, every host's phases, the failure, the summary, the changes and the leftover, and fetches nothing", async () => {
     const lab = env.lab;
     await settled(lab, 'eqiad', 'jobrunner');
     await lab.failService('mw1301.eqiad.wmnet', 'nginx', 'restart');
-    const r = await cookbook(lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=2', 'max-failed-batches=1', 'sleep=0', 'reason=e2e picture']);
+    const r = await cookbook(lab, [
+      'sre.lb.rolling-restart',
+      'cluster=jobrunner',
+      'dc=eqiad',
+      'batch=2',
+      'max-failed-batches=1',
+      'sleep=0',
+      'reason=e2e picture',
+    ]);
     expect(r.code).toBe(1);
     const m = /^picture of this run: (cookbook -c \S+ --report (\S+))$/m.exec(r.stdout);
     expect(m).not.toBeNull();
@@ -72,9 +91,19 @@ describe('cookbook --report', () => {
 
   it('an unknown run id: exit 1, the error names the run and where it looked; nothing written', async () => {
     const file = path.join(dir, 'none.html');
-    const r = await exec(process.execPath, [BIN, '-c', env.lab.info.config, '--report', '20990101T000000-abcdef', '--report-file', file]).catch((e: { code: number; stderr: string }) => e);
+    const r = await exec(process.execPath, [
+      BIN,
+      '-c',
+      env.lab.info.config,
+      '--report',
+      '20990101T000000-abcdef',
+      '--report-file',
+      file,
+    ]).catch((e: { code: number; stderr: string }) => e);
     expect((r as { code: number }).code).toBe(1);
-    expect((r as { stderr: string }).stderr).toMatch(/no run 20990101T000000-abcdef in the audit log under \S+, nor a journal of it in etcd \[ERR_REPORT_RUN_NOT_FOUND\]/);
+    expect((r as { stderr: string }).stderr).toMatch(
+      /no run 20990101T000000-abcdef in the audit log under \S+, nor a journal of it in etcd \[ERR_REPORT_RUN_NOT_FOUND\]/,
+    );
     expect(fs.existsSync(file)).toBe(false);
   });
 });

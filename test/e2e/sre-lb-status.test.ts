@@ -18,7 +18,10 @@ let lab: Lab;
 
 function run(args: string[], config = lab.info.config): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, '-c', config, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, '-c', config, ...args], {
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -40,7 +43,10 @@ interface PoolOut {
   alerts: { lb: string; status?: string; msg?: string }[];
 }
 
-async function statusJson(args: string[], opts: { config?: string; code?: number; globals?: string[] } = {}): Promise<{ pools: PoolOut[]; alerts: { lb: string; status?: string }[]; conftoolUnknown?: string }> {
+async function statusJson(
+  args: string[],
+  opts: { config?: string; code?: number; globals?: string[] } = {},
+): Promise<{ pools: PoolOut[]; alerts: { lb: string; status?: string }[]; conftoolUnknown?: string }> {
   const r = await run(['--output', 'json', ...(opts.globals ?? []), 'sre.lb.status', ...args], opts.config);
   expect(r.code).toBe(opts.code ?? 0);
   const events = r.stdout
@@ -79,7 +85,11 @@ async function waitUp(hosts: string[], up: boolean): Promise<void> {
       lab.info.loadBalancers.flatMap((lb) =>
         hosts.map(async (h) => {
           try {
-            return (await (await fetch(`${lb.url}/pools/${POOL}/${h}`, { headers: { accept: 'application/json' } })).json()) as { up: boolean; pooled: boolean; enabled: boolean };
+            return (await (await fetch(`${lb.url}/pools/${POOL}/${h}`, { headers: { accept: 'application/json' } })).json()) as {
+              up: boolean;
+              pooled: boolean;
+              enabled: boolean;
+            };
           } catch {
             return undefined; // an LB still coming back from an injected fault
           }
@@ -111,7 +121,9 @@ describe('cookbook sre.lb.status (built binary, lab)', () => {
     expect(r.stdout).toContain(`pool ${POOL} (eqiad/jobrunner/nginx), depool threshold 0.5`);
     expect(r.stdout).toMatch(/host\s+conftool\s+lvs1019\s+lvs1020\s+flags/);
     expect(r.stdout).toMatch(/mw1301\.eqiad\.wmnet\s+yes\/10\s+enabled\/up\/pooled\s+enabled\/up\/pooled/);
-    expect(r.stdout).toContain('capacity: can take out 2 more (lvs1019: 4/4 up+enabled, 4 pooled, can take out 2; lvs1020: 4/4 up+enabled, 4 pooled, can take out 2)');
+    expect(r.stdout).toContain(
+      'capacity: can take out 2 more (lvs1019: 4/4 up+enabled, 4 pooled, can take out 2; lvs1020: 4/4 up+enabled, 4 pooled, can take out 2)',
+    );
     expect(r.stdout).toContain('alerts (all pools of each LB): lvs1019 OK - All pools are healthy; lvs1020 OK - All pools are healthy');
   });
 
@@ -127,7 +139,10 @@ describe('cookbook sre.lb.status (built binary, lab)', () => {
       const notPooled = p.rows.filter((row) => row.flags.some((f) => f.kind === 'not-pooled-on-lb' && f.lb === lb));
       expect(pooledDown).toHaveLength(1);
       expect(notPooled).toHaveLength(2);
-      expect(p.alerts.find((a) => a.lb === lb)).toMatchObject({ status: 'critical', msg: expect.stringContaining(`${POOL}: Servers ${pooledDown[0]!.host}`) });
+      expect(p.alerts.find((a) => a.lb === lb)).toMatchObject({
+        status: 'critical',
+        msg: expect.stringContaining(`${POOL}: Servers ${pooledDown[0]!.host}`),
+      });
     }
     expect(p.capacity.canTakeOut).toBe(0);
     expect(p.capacity.perLb.map((c) => [c.lb, c.total, c.upEnabled])).toEqual([
@@ -142,9 +157,14 @@ describe('cookbook sre.lb.status (built binary, lab)', () => {
     try {
       const r = await run(['sre.lb.status', 'cluster=jobrunner', 'dc=eqiad', 'service=nginx']);
       expect(r.code).toBe(0);
-      for (const h of J) expect(r.stdout).toMatch(new RegExp(`${h.replace(/\./g, '\\.')}\\s+yes/10\\s+enabled/up/pooled\\s+ERROR\\s+lb-error@lvs1020`));
-      expect(r.stdout).toContain(`capacity: can take out 0 more (lvs1019: 4/4 up+enabled, 4 pooled, can take out 2; lvs1020: unknown (load balancer lvs1020 unreachable at ${lab.info.loadBalancers[1]!.url}/pools/${POOL}`);
-      expect(r.stdout).toMatch(/alerts \(all pools of each LB\): lvs1019 OK - All pools are healthy; lvs1020 unknown \(load balancer lvs1020 unreachable/);
+      for (const h of J)
+        expect(r.stdout).toMatch(new RegExp(`${h.replace(/\./g, '\\.')}\\s+yes/10\\s+enabled/up/pooled\\s+ERROR\\s+lb-error@lvs1020`));
+      expect(r.stdout).toContain(
+        `capacity: can take out 0 more (lvs1019: 4/4 up+enabled, 4 pooled, can take out 2; lvs1020: unknown (load balancer lvs1020 unreachable at ${lab.info.loadBalancers[1]!.url}/pools/${POOL}`,
+      );
+      expect(r.stdout).toMatch(
+        /alerts \(all pools of each LB\): lvs1019 OK - All pools are healthy; lvs1020 unknown \(load balancer lvs1020 unreachable/,
+      );
       const out = await statusJson(['cluster=jobrunner', 'dc=eqiad', 'service=nginx']);
       expect(out.pools[0]!.capacity.perLb.map((c) => [c.lb, c.canTakeOut, 'error' in c])).toEqual([
         ['lvs1019', 2, false],
@@ -162,8 +182,11 @@ describe('cookbook sre.lb.status (built binary, lab)', () => {
     expect(r.stdout + r.stderr).toContain(`etcd is not reachable at ${endpoint}`);
     expect(r.stdout).toMatch(/conftool: UNKNOWN \(etcd is not reachable/);
     expect(r.stdout).toContain(`pool ${POOL} (eqiad/jobrunner/nginx), depool threshold 0.5`);
-    for (const h of J) expect(r.stdout).toMatch(new RegExp(`${h.replace(/\./g, '\\.')}\\s+unknown\\s+enabled/up/pooled\\s+enabled/up/pooled`));
-    expect(r.stdout).toContain('capacity: can take out 2 more (lvs1019: 4/4 up+enabled, 4 pooled, can take out 2; lvs1020: 4/4 up+enabled, 4 pooled, can take out 2)');
+    for (const h of J)
+      expect(r.stdout).toMatch(new RegExp(`${h.replace(/\./g, '\\.')}\\s+unknown\\s+enabled/up/pooled\\s+enabled/up/pooled`));
+    expect(r.stdout).toContain(
+      'capacity: can take out 2 more (lvs1019: 4/4 up+enabled, 4 pooled, can take out 2; lvs1020: 4/4 up+enabled, 4 pooled, can take out 2)',
+    );
     const out = await statusJson(['cluster=jobrunner', 'dc=eqiad', 'service=nginx'], { config: file, code: 2, globals: ['--no-locks'] });
     expect(out.conftoolUnknown).toContain(`etcd is not reachable at ${endpoint}`);
     expect(out.pools.map((p) => p.pool.pool)).toEqual([POOL]);

@@ -90,8 +90,7 @@ function run(bin: keyof typeof BINS, args: string[], cwd = tmp): Loaded {
   return { status: r.status, output: `${r.stdout}${r.stderr}`, heavy, urls: new Set(parent.keys()) };
 }
 
-const describeHeavy = (l: Loaded): string =>
-  [...l.heavy].map(([m, chain]) => `${m}: ${chain.join(' <- ')}`).join('\n');
+const describeHeavy = (l: Loaded): string => [...l.heavy].map(([m, chain]) => `${m}: ${chain.join(' <- ')}`).join('\n');
 
 describe('start-up: light paths load no heavy module', () => {
   const cases: { bin: keyof typeof BINS; args: (cfg: string) => string[]; status: number; prints?: RegExp }[] = [
@@ -105,7 +104,12 @@ describe('start-up: light paths load no heavy module', () => {
     { bin: 'confctl', args: () => ['--help'], status: 0 },
     { bin: 'confctl', args: (cfg) => ['-c', cfg, 'select', 'dc=eqiad', 'frobnicate'], status: 2 },
     // A real read: conftool's objects through etcd's JSON gateway, with no etcd3/gRPC stack loaded.
-    { bin: 'confctl', args: (cfg) => ['-c', cfg, 'select', 'dc=eqiad,cluster=jobrunner', 'get'], status: 0, prints: /"tags": "dc=eqiad,cluster=jobrunner,service=/ },
+    {
+      bin: 'confctl',
+      args: (cfg) => ['-c', cfg, 'select', 'dc=eqiad,cluster=jobrunner', 'get'],
+      status: 0,
+      prints: /"tags": "dc=eqiad,cluster=jobrunner,service=/,
+    },
     { bin: 'galley-exec', args: () => ['--version'], status: 0, prints: /^\d+\.\d+\.\d+$/m },
     { bin: 'galley-exec', args: () => ['--help'], status: 0 },
     { bin: 'galley-exec', args: (cfg) => ['-c', cfg, '--batch-size', 'notanumber', 'mw1301.eqiad.wmnet', 'true'], status: 2 },

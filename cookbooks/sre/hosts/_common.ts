@@ -5,8 +5,24 @@
 import { type ArgCheck, isConfirmationError, NodeSet, type RunContext } from '@galley/core';
 import { GalleyError } from '@galley/errors';
 import {
-  capacityMessage, depoolsPerPool, escapeRegex, EXIT_NOT_CONFIRMED, judgeCapacity, newHold, operatorUser, portsFor, shortKey, stateText,
-  type EngineDeps, type Hold, type LbEvent, type ObjectState, type OutValue, type OwnerMarker, type PoolCapacity, type PoolObject,
+  capacityMessage,
+  depoolsPerPool,
+  escapeRegex,
+  EXIT_NOT_CONFIRMED,
+  judgeCapacity,
+  newHold,
+  operatorUser,
+  portsFor,
+  shortKey,
+  stateText,
+  type EngineDeps,
+  type Hold,
+  type LbEvent,
+  type ObjectState,
+  type OutValue,
+  type OwnerMarker,
+  type PoolCapacity,
+  type PoolObject,
 } from '@galley/lb';
 
 export type Ctx = RunContext<Record<string, unknown>>;
@@ -33,7 +49,9 @@ const HOST_RE = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)
 
 export function checkFqdn(host: string): void {
   if (!HOST_RE.test(host)) {
-    throw new HostsError('ERR_HOSTS_BAD_HOST', `host=${JSON.stringify(host)} is not a fully qualified host name`, { hint: 'pass the FQDN, e.g. host=mw1301.eqiad.wmnet' });
+    throw new HostsError('ERR_HOSTS_BAD_HOST', `host=${JSON.stringify(host)} is not a fully qualified host name`, {
+      hint: 'pass the FQDN, e.g. host=mw1301.eqiad.wmnet',
+    });
   }
 }
 
@@ -102,7 +120,10 @@ export function hostObjects(engine: EngineDeps, host: string): Promise<PoolObjec
 
 /** `confctl select 'dc=…,cluster=…,service=…,name=…' set/pooled=…:weight=…`, one per object. */
 export function restoreCommands(objs: readonly RecordedObject[]): string[] {
-  return objs.map((o) => `confctl select 'dc=${o.tags.dc},cluster=${o.tags.cluster},service=${o.tags.service},name=${o.tags.name}' set/pooled=${o.pooled}:weight=${o.weight}`);
+  return objs.map(
+    (o) =>
+      `confctl select 'dc=${o.tags.dc},cluster=${o.tags.cluster},service=${o.tags.service},name=${o.tags.name}' set/pooled=${o.pooled}:weight=${o.weight}`,
+  );
 }
 
 export const short = (o: { tags: RecordedObject['tags'] }): string => `${o.tags.dc}/${o.tags.cluster}/${o.tags.service}`;
@@ -114,7 +135,12 @@ export function recordedOf(objs: readonly PoolObject[]): RecordedObject[] {
 
 /** This run's owner marker, stored next to every object it takes out (who holds the host out, and why). */
 export function ownerMarker(ctx: Ctx, what: string): OwnerMarker {
-  return { runId: ctx.runId, user: operatorUser(), reason: ctx.reason ?? `${what}${ctx.taskId ? ` (${ctx.taskId})` : ''}`, time: new Date().toISOString() };
+  return {
+    runId: ctx.runId,
+    user: operatorUser(),
+    reason: ctx.reason ?? `${what}${ctx.taskId ? ` (${ctx.taskId})` : ''}`,
+    time: new Date().toISOString(),
+  };
 }
 
 /**
@@ -123,13 +149,20 @@ export function ownerMarker(ctx: Ctx, what: string): OwnerMarker {
  * must be out of every LB before anything is done to the host.
  */
 export function holdFor(host: string, objs: readonly PoolObject[], to: OutValue): Hold {
-  return newHold(host, objs.filter((o) => o.pooled === 'yes'), objs.filter((o) => o.pooled !== 'inactive'), { to });
+  return newHold(
+    host,
+    objs.filter((o) => o.pooled === 'yes'),
+    objs.filter((o) => o.pooled !== 'inactive'),
+    { to },
+  );
 }
 
 /** What taking out would write, for a dry-run (nothing is written, so nothing can be verified). */
 export function planTakeOut(ctx: Ctx, hold: Hold, owner: OwnerMarker): string {
   for (const o of hold.take) ctx.change({ kind: 'conftool', host: hold.host, object: shortKey(o.key), from: 'yes', to: hold.to });
-  const text = hold.take.length ? `would set pooled=${hold.to} on ${hold.take.map(short).join(', ')} (owner ${owner.runId}) and verify on every LB` : 'nothing pooled to take out';
+  const text = hold.take.length
+    ? `would set pooled=${hold.to} on ${hold.take.map(short).join(', ')} (owner ${owner.runId}) and verify on every LB`
+    : 'nothing pooled to take out';
   ctx.log.info(`DRY-RUN: ${hold.host}: ${text}`);
   return text;
 }
@@ -148,15 +181,28 @@ export function unverifiedNote(engine: EngineDeps, objs: readonly PoolObject[]):
  * PyBal's threshold no longer protects the pool: this check, before anything is written, is what
  * does. `no` objects carry no traffic and need no room. With `force`, or in dry-run, a warning.
  */
-export async function checkCapacity(ctx: Ctx, engine: EngineDeps, hosts: readonly { host: string; objects: readonly PoolObject[] }[], force: boolean): Promise<string> {
+export async function checkCapacity(
+  ctx: Ctx,
+  engine: EngineDeps,
+  hosts: readonly { host: string; objects: readonly PoolObject[] }[],
+  force: boolean,
+): Promise<string> {
   const taking = hosts.map((h) => ({ host: h.host, depool: h.objects.filter((o) => o.pooled === 'yes') }));
   const need = depoolsPerPool(engine, taking);
   const rows = judgeCapacity(need, need.size ? await engine.capacity.capacity([...need.keys()]) : new Map<string, PoolCapacity>());
-  const report = rows.map((r) => `${r.pool}: taking out ${r.depool}, room for ${r.canTakeOut} (${r.detail})`).join('\n') || 'no pooled object: no pool loses capacity';
+  const report =
+    rows.map((r) => `${r.pool}: taking out ${r.depool}, room for ${r.canTakeOut} (${r.detail})`).join('\n') ||
+    'no pooled object: no pool loses capacity';
   const bad = rows.filter((r) => !r.ok);
   if (bad.length === 0) return report;
   const what = bad
-    .map((r) => `${capacityMessage(undefined, [r])}; it would take out ${taking.filter((t) => t.depool.some((o) => engine.capacity.poolOf(o) === r.pool)).map((t) => t.host).join(', ')}`)
+    .map(
+      (r) =>
+        `${capacityMessage(undefined, [r])}; it would take out ${taking
+          .filter((t) => t.depool.some((o) => engine.capacity.poolOf(o) === r.pool))
+          .map((t) => t.host)
+          .join(', ')}`,
+    )
     .join('; ');
   if (force) {
     ctx.log.warn(`--force: going below capacity: ${what}`);
@@ -217,12 +263,32 @@ const MARGIN_MS = 15 * 60_000;
  * in, put back out and verify, remove the downtime).
  */
 export function reimageHostMs(t: TimeoutSettings): number {
-  return STEP_MS.hostLockWait + 3 * t.verifyTimeoutMs + t.verifyTimeoutMs + 2 * STEP_MS.apiCall + 2 * t.provisionerCallMs + t.installTimeoutMs + 10_000 + STEP_MS.osCheck + STEP_MS.postInstall + STEP_MS.healthCheck;
+  return (
+    STEP_MS.hostLockWait +
+    3 * t.verifyTimeoutMs +
+    t.verifyTimeoutMs +
+    2 * STEP_MS.apiCall +
+    2 * t.provisionerCallMs +
+    t.installTimeoutMs +
+    10_000 +
+    STEP_MS.osCheck +
+    STEP_MS.postInstall +
+    STEP_MS.healthCheck
+  );
 }
 
 /** Worst-case wall time of one host's decommission (inventory, verify out, downtime, SSH, stop, wipe, power, delete). */
 export function decommissionHostMs(t: TimeoutSettings): number {
-  return STEP_MS.hostLockWait + 4 * STEP_MS.apiCall + t.verifyTimeoutMs + STEP_MS.sshProbe + STEP_MS.stopServices + STEP_MS.wipe + 2 * t.provisionerCallMs + STEP_MS.apiCall;
+  return (
+    STEP_MS.hostLockWait +
+    4 * STEP_MS.apiCall +
+    t.verifyTimeoutMs +
+    STEP_MS.sshProbe +
+    STEP_MS.stopServices +
+    STEP_MS.wipe +
+    2 * t.provisionerCallMs +
+    STEP_MS.apiCall
+  );
 }
 
 /**
@@ -252,14 +318,24 @@ export const DEFAULT_INSTALL_TIMEOUT_MS = 40 * 60_000;
 export function checkLockBudget(c: Clients): void {
   const t = configuredTimeouts(c);
   const over = [
-    t.installTimeoutMs > LOCK_BUDGET_CAPS.installTimeoutMs ? `hosts.installTimeoutMs=${t.installTimeoutMs} (at most ${LOCK_BUDGET_CAPS.installTimeoutMs})` : '',
-    t.verifyTimeoutMs > LOCK_BUDGET_CAPS.verifyTimeoutMs ? `pybal.verifyTimeoutMs=${t.verifyTimeoutMs} (at most ${LOCK_BUDGET_CAPS.verifyTimeoutMs})` : '',
-    t.provisionerCallMs > LOCK_BUDGET_CAPS.provisionerCallMs ? `provisioner.timeoutMs=${t.provisionerCallMs} (at most ${LOCK_BUDGET_CAPS.provisionerCallMs})` : '',
+    t.installTimeoutMs > LOCK_BUDGET_CAPS.installTimeoutMs
+      ? `hosts.installTimeoutMs=${t.installTimeoutMs} (at most ${LOCK_BUDGET_CAPS.installTimeoutMs})`
+      : '',
+    t.verifyTimeoutMs > LOCK_BUDGET_CAPS.verifyTimeoutMs
+      ? `pybal.verifyTimeoutMs=${t.verifyTimeoutMs} (at most ${LOCK_BUDGET_CAPS.verifyTimeoutMs})`
+      : '',
+    t.provisionerCallMs > LOCK_BUDGET_CAPS.provisionerCallMs
+      ? `provisioner.timeoutMs=${t.provisionerCallMs} (at most ${LOCK_BUDGET_CAPS.provisionerCallMs})`
+      : '',
   ].filter(Boolean);
   if (over.length) {
-    throw new HostsError('ERR_HOSTS_LOCK_TTL', `configured timeouts exceed what this cookbook's lock hold time covers: ${over.join(', ')}; the run could outlive its locks`, {
-      hint: 'lower them in the config; nothing was changed',
-    });
+    throw new HostsError(
+      'ERR_HOSTS_LOCK_TTL',
+      `configured timeouts exceed what this cookbook's lock hold time covers: ${over.join(', ')}; the run could outlive its locks`,
+      {
+        hint: 'lower them in the config; nothing was changed',
+      },
+    );
   }
 }
 

@@ -1,9 +1,44 @@
 import { defineCookbook, isRebootTimeoutError } from '@galley/core';
-import { putBack, readBack, shortKey, takeOut, type EngineDeps, type Hold, type ObjectState, type OwnerMarker, type PoolObject } from '@galley/lb';
 import {
-  checkCapacity, checkFqdn, checkLockBudget, confirmed, DEFAULT_INSTALL_TIMEOUT_MS, engineFor, errMessage, expand, fqdnArg, holdFor, hostObjects, HostsError, leftText, lifecycleReady,
-  lockTtlSeconds, need, notConfirmed, nowText, ownerMarker, planTakeOut, recordedOf, restoreCommands, short, STEP_MS, stepsText, unverifiedNote,
-  type Ctx, type Step,
+  putBack,
+  readBack,
+  shortKey,
+  takeOut,
+  type EngineDeps,
+  type Hold,
+  type ObjectState,
+  type OwnerMarker,
+  type PoolObject,
+} from '@galley/lb';
+import {
+  checkCapacity,
+  checkFqdn,
+  checkLockBudget,
+  confirmed,
+  DEFAULT_INSTALL_TIMEOUT_MS,
+  engineFor,
+  errMessage,
+  expand,
+  fqdnArg,
+  holdFor,
+  hostObjects,
+  HostsError,
+  leftText,
+  lifecycleReady,
+  lockTtlSeconds,
+  need,
+  notConfirmed,
+  nowText,
+  ownerMarker,
+  planTakeOut,
+  recordedOf,
+  restoreCommands,
+  short,
+  STEP_MS,
+  stepsText,
+  unverifiedNote,
+  type Ctx,
+  type Step,
 } from './_common.js';
 
 /**
@@ -30,7 +65,12 @@ export default defineCookbook({
   args: {
     host: { type: 'string', demandOption: true, describe: 'host FQDN, e.g. mw1301.eqiad.wmnet', check: fqdnArg },
     os: { type: 'string', demandOption: true, describe: 'OS codename to install, e.g. bookworm' },
-    'conftool-value': { type: 'string', choices: ['inactive', 'no'], default: 'inactive', describe: 'pooled value while the host is reimaged (inactive: PyBal drops it from the pool totals)' },
+    'conftool-value': {
+      type: 'string',
+      choices: ['inactive', 'no'],
+      default: 'inactive',
+      describe: 'pooled value while the host is reimaged (inactive: PyBal drops it from the pool totals)',
+    },
     new: { type: 'boolean', default: false, describe: 'the host is not in conftool yet: skip the conftool steps' },
     force: { type: 'boolean', default: false, describe: "take the host out even when its pools would go below PyBal's depool threshold" },
   },
@@ -42,21 +82,30 @@ export default defineCookbook({
   async prepare(ctx): Promise<State> {
     const { host, os } = ctx.args;
     checkFqdn(host);
-    if (!PLAIN.test(os)) throw new HostsError('ERR_HOSTS_BAD_OS', `os=${JSON.stringify(os)} is not an OS codename`, { hint: 'e.g. os=bookworm' });
+    if (!PLAIN.test(os))
+      throw new HostsError('ERR_HOSTS_BAD_OS', `os=${JSON.stringify(os)} is not an OS codename`, { hint: 'e.g. os=bookworm' });
     need(ctx.clients, 'provisioner');
     await lifecycleReady(ctx.clients);
     checkLockBudget(ctx.clients);
     const engine = engineFor(ctx);
     const objs = await hostObjects(engine, host);
     if (!ctx.args.new && objs.length === 0) {
-      throw new HostsError('ERR_HOSTS_NOT_IN_CONFTOOL', `${host} has no conftool objects`, { hint: 'check the name; for a host not in conftool yet, add `new`' });
+      throw new HostsError('ERR_HOSTS_NOT_IN_CONFTOOL', `${host} has no conftool objects`, {
+        hint: 'check the name; for a host not in conftool yet, add `new`',
+      });
     }
     if (ctx.args.new && objs.length > 0) {
-      throw new HostsError('ERR_HOSTS_NEW_BUT_KNOWN', `${host} has ${objs.length} conftool objects (${objs.map(short).join(', ')}), so it is not new`, { hint: 'drop `new`: its pooled state will be recorded and restored' });
+      throw new HostsError(
+        'ERR_HOSTS_NEW_BUT_KNOWN',
+        `${host} has ${objs.length} conftool objects (${objs.map(short).join(', ')}), so it is not new`,
+        { hint: 'drop `new`: its pooled state will be recorded and restored' },
+      );
     }
     const inv = await ctx.clients.inventory?.get(host);
     if (inv && (inv.status === 'decommissioned' || inv.status === 'decommissioning' || inv.status === 'offline')) {
-      throw new HostsError('ERR_HOSTS_DECOMMISSIONED', `${host} is ${inv.status} in the inventory`, { hint: 'a decommissioned host is not reimaged; fix the inventory first if this is wrong' });
+      throw new HostsError('ERR_HOSTS_DECOMMISSIONED', `${host} is ${inv.status} in the inventory`, {
+        hint: 'a decommissioned host is not reimaged; fix the inventory first if this is wrong',
+      });
     }
     // Refused here, before the confirmation prompt and with nothing changed; checked again under the host lock.
     if (!ctx.args.new) await checkCapacity(ctx, engine, [{ host, objects: objs }], ctx.args.force);
@@ -110,42 +159,88 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
     // read below is the state it left, not its transient one.
     await step('lock host', () => ctx.lockHosts([host]));
     if (!st.isNew) {
-      objects = await step('record conftool state', () => hostObjects(engine, host), (r) => r.map((o) => `${short(o)}=${o.pooled}/${o.weight}`).join(' '));
+      objects = await step(
+        'record conftool state',
+        () => hostObjects(engine, host),
+        (r) => r.map((o) => `${short(o)}=${o.pooled}/${o.weight}`).join(' '),
+      );
       // The pools may have lost servers while the prompt waited: checked again before writing.
       if (!ctx.dryRun) await step('check pool capacity', () => checkCapacity(ctx, engine, [{ host, objects }], st.force));
       const h = holdFor(host, objects, st.value);
       hold = h;
-      await step(`set pooled=${st.value} and verify on every LB`, () => (ctx.dryRun ? Promise.resolve(planTakeOut(ctx, h, owner)) : takeOutHost(engine, h, owner)));
+      await step(`set pooled=${st.value} and verify on every LB`, () =>
+        ctx.dryRun ? Promise.resolve(planTakeOut(ctx, h, owner)) : takeOutHost(engine, h, owner),
+      );
     }
-    const bootBefore = await step('read boot id', async () => (await c.remote.bootIds([host])).get(host), (b) => b ?? 'unreachable: will wait for a fresh boot');
+    const bootBefore = await step(
+      'read boot id',
+      async () => (await c.remote.bootIds([host])).get(host),
+      (b) => b ?? 'unreachable: will wait for a fresh boot',
+    );
     const startedAt = new Date();
     if (c.monitoring) {
       ctx.change({ kind: 'monitoring', host, object: 'downtime', to: 'set (removed at the end)' });
-      downtimeId = await step('downtime', () => c.monitoring!.downtime(host, { durationMs: settings.downtimeMs ?? 2 * 3600_000, reason: `reimage with ${os}${ctx.taskId ? ` (${ctx.taskId})` : ''}`, createdBy: owner.user, runId: ctx.runId }), (id) => id);
+      downtimeId = await step(
+        'downtime',
+        () =>
+          c.monitoring!.downtime(host, {
+            durationMs: settings.downtimeMs ?? 2 * 3600_000,
+            reason: `reimage with ${os}${ctx.taskId ? ` (${ctx.taskId})` : ''}`,
+            createdBy: owner.user,
+            runId: ctx.runId,
+          }),
+        (id) => id,
+      );
     } else ctx.log.warn('no monitoring configured: the host is not downtimed');
     ctx.change({ kind: 'provisioner', host, object: 'reinstall', to: os });
     await step(`reinstall with ${os}`, () => provisioner.reinstall(host, os));
-    newKey = await step('wait for the new boot', () => waitForBoot(ctx, host, bootBefore !== undefined ? new Map([[host, bootBefore]]) : startedAt, settings.installTimeoutMs ?? DEFAULT_INSTALL_TIMEOUT_MS), (k) => `host key trusted (from the provisioner): ${k.slice(0, 60)}…`);
+    newKey = await step(
+      'wait for the new boot',
+      () =>
+        waitForBoot(
+          ctx,
+          host,
+          bootBefore !== undefined ? new Map([[host, bootBefore]]) : startedAt,
+          settings.installTimeoutMs ?? DEFAULT_INSTALL_TIMEOUT_MS,
+        ),
+      (k) => `host key trusted (from the provisioner): ${k.slice(0, 60)}…`,
+    );
     if (!ctx.dryRun) {
-      await step('verify the OS', async () => {
-        const r = await c.remote.run([host], [{ argv: ['lsb_release', '-sc'], timeoutMs: STEP_MS.osCheck }], { isSafe: true });
-        const got = r.results[0]?.stdout.trim() ?? '';
-        if (got !== os) throw new HostsError('ERR_HOSTS_WRONG_OS', `${host} runs "${got || r.results[0]?.message || '?'}" after the reinstall, expected ${os}`, { hint: 'check the provisioner (install media / boot order)' });
-        return got;
-      }, (g) => g);
+      await step(
+        'verify the OS',
+        async () => {
+          const r = await c.remote.run([host], [{ argv: ['lsb_release', '-sc'], timeoutMs: STEP_MS.osCheck }], { isSafe: true });
+          const got = r.results[0]?.stdout.trim() ?? '';
+          if (got !== os)
+            throw new HostsError(
+              'ERR_HOSTS_WRONG_OS',
+              `${host} runs "${got || r.results[0]?.message || '?'}" after the reinstall, expected ${os}`,
+              { hint: 'check the provisioner (install media / boot order)' },
+            );
+          return got;
+        },
+        (g) => g,
+      );
     } else ctx.log.info(`DRY-RUN: would verify that ${host} runs ${os} (lsb_release -sc)`);
     if (settings.postInstall?.length) {
       const argv = expand(settings.postInstall, { host, os });
       await step(`post-install: ${argv.join(' ')}`, async () => {
         const r = await c.remote.run([host], [{ argv, timeoutMs: STEP_MS.postInstall }]);
         const h = r.results[0];
-        if (!h?.ok) throw new HostsError('ERR_HOSTS_POST_INSTALL', `post-install on ${host} failed (exit ${h?.exitCode ?? '?'}): ${(h?.stderr || h?.stdout || h?.message || '').trim().slice(0, 500)}`, { hint: 'fix the host\'s configuration and run the post-install command by hand' });
+        if (!h?.ok)
+          throw new HostsError(
+            'ERR_HOSTS_POST_INSTALL',
+            `post-install on ${host} failed (exit ${h?.exitCode ?? '?'}): ${(h?.stderr || h?.stdout || h?.message || '').trim().slice(0, 500)}`,
+            { hint: "fix the host's configuration and run the post-install command by hand" },
+          );
       });
     } else ctx.log.warn('no hosts.postInstall configured: the host is not configured after the reinstall');
     await step('health check', () => healthCheck(ctx, host, objects, settings.healthCheck));
     if (hold) {
       const h = hold;
-      await step('put back what it took out and verify on every LB', () => (ctx.dryRun ? Promise.resolve(planPutBack(ctx, h)) : putBackHost(engine, h, owner)));
+      await step('put back what it took out and verify on every LB', () =>
+        ctx.dryRun ? Promise.resolve(planPutBack(ctx, h)) : putBackHost(engine, h, owner),
+      );
     }
     if (downtimeId !== undefined) {
       const id = downtimeId;
@@ -168,11 +263,28 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
       `Reimage of ${host} with ${os}: FAILED at step "${failed}"`,
       stepsText(steps),
       ...(now && !ours.length ? ['', `Nothing of ${host} is held out by this run (${where}).`] : []),
-      ...(ours.length ? ['', `The host stays out of traffic (${where}). To put back by hand what this run took out:`, ...commands.map((l) => `  ${l}`)] : []),
+      ...(ours.length
+        ? ['', `The host stays out of traffic (${where}). To put back by hand what this run took out:`, ...commands.map((l) => `  ${l}`)]
+        : []),
       ...left.map((l) => `Left as found: ${l}`),
       ...(downtimeId ? ['', `Downtime ${downtimeId} is left in place.`] : []),
     ].join('\n');
-    ctx.output({ host, os, status: 'failed', failedStep: failed, error: errMessage(err), steps, recorded: recordedOf(objects), conftoolNow: now ?? null, restoreCommands: commands, leftAsFound: left, downtime: downtimeId ?? null }, text);
+    ctx.output(
+      {
+        host,
+        os,
+        status: 'failed',
+        failedStep: failed,
+        error: errMessage(err),
+        steps,
+        recorded: recordedOf(objects),
+        conftoolNow: now ?? null,
+        restoreCommands: commands,
+        leftAsFound: left,
+        downtime: downtimeId ?? null,
+      },
+      text,
+    );
     return 1;
   }
   const now = objects.length ? await readBack(engine, objects) : [];
@@ -184,7 +296,19 @@ async function reimage(ctx: Ctx, st: State): Promise<number> {
     ...left.map((l) => `Left as found (not put back by this run): ${l}`),
     ...(newKey ? [`host key trusted: ${newKey.split(' ')[0] ?? ''} (from the provisioner)`] : []),
   ].join('\n');
-  ctx.output({ host, os, status: ctx.dryRun ? 'planned' : 'succeeded', steps, recorded: recordedOf(objects), conftoolNow: now, leftAsFound: left, hostKey: newKey ?? null }, text);
+  ctx.output(
+    {
+      host,
+      os,
+      status: ctx.dryRun ? 'planned' : 'succeeded',
+      steps,
+      recorded: recordedOf(objects),
+      conftoolNow: now,
+      leftAsFound: left,
+      hostKey: newKey ?? null,
+    },
+    text,
+  );
   return 0;
 }
 
@@ -212,12 +336,20 @@ async function takeOutHost(engine: EngineDeps, hold: Hold, owner: OwnerMarker): 
   if (!r.ok) {
     const back = r.putBack[0];
     const after =
-      back?.status === 'out-again' ? `what it took out could not be put back in, so it is out again (verified): ${back.reason ?? ''}`
-        : back?.status === 'stuck' ? `putting back what it took out failed: ${back.reason ?? ''}`
+      back?.status === 'out-again'
+        ? `what it took out could not be put back in, so it is out again (verified): ${back.reason ?? ''}`
+        : back?.status === 'stuck'
+          ? `putting back what it took out failed: ${back.reason ?? ''}`
           : 'nothing of it is held out by this run now (what it took out is back in, verified)';
-    throw new HostsError('ERR_HOSTS_NOT_DEPOOLED', `${hold.host} is not out of every load balancer after pooled=${hold.to}: ${r.reason}; ${after}`, { hint: 'see which load balancer disagrees; nothing was done to the host' });
+    throw new HostsError(
+      'ERR_HOSTS_NOT_DEPOOLED',
+      `${hold.host} is not out of every load balancer after pooled=${hold.to}: ${r.reason}; ${after}`,
+      { hint: 'see which load balancer disagrees; nothing was done to the host' },
+    );
   }
-  const base = hold.take.length ? `set pooled=${hold.to} on ${hold.changes.map((ch) => short(ch)).join(', ') || 'nothing (changed meanwhile)'}, owner ${owner.runId}` : 'nothing pooled to take out';
+  const base = hold.take.length
+    ? `set pooled=${hold.to} on ${hold.changes.map((ch) => short(ch)).join(', ') || 'nothing (changed meanwhile)'}, owner ${owner.runId}`
+    : 'nothing pooled to take out';
   return `${base}; ${r.report ?? 'every LB has it out'}${unverifiedNote(engine, hold.mustBeOut)}${left.length ? `; left as found: ${left.join('; ')}` : ''}`;
 }
 
@@ -246,27 +378,41 @@ async function putBackHost(engine: EngineDeps, hold: Hold, owner: OwnerMarker): 
     });
     if (notHeld.length) {
       const why = found.filter((l) => notHeld.some((ch) => ch.key === l.key)).map((l) => `${shortKey(l.key)}: ${l.why}`);
-      throw new HostsError('ERR_HOSTS_CHANGED_MEANWHILE', `${hold.host}: ${done}; not put back, changed by someone else while the host was out: ${why.join('; ')}`, {
-        hint: 'see conftool now below; set those objects by hand once you know who changed them and why',
-      });
+      throw new HostsError(
+        'ERR_HOSTS_CHANGED_MEANWHILE',
+        `${hold.host}: ${done}; not put back, changed by someone else while the host was out: ${why.join('; ')}`,
+        {
+          hint: 'see conftool now below; set those objects by hand once you know who changed them and why',
+        },
+      );
     }
     return done;
   }
   if (r.status === 'out-again') {
-    throw new HostsError('ERR_HOSTS_NOT_REPOOLED', `${hold.host} is not back in on every load balancer, so it was taken out again (pooled=${hold.to}) and verified out: ${r.reason ?? ''}`, {
-      hint: 'check the host health on the load balancers, then put it back with the commands below',
-    });
+    throw new HostsError(
+      'ERR_HOSTS_NOT_REPOOLED',
+      `${hold.host} is not back in on every load balancer, so it was taken out again (pooled=${hold.to}) and verified out: ${r.reason ?? ''}`,
+      {
+        hint: 'check the host health on the load balancers, then put it back with the commands below',
+      },
+    );
   }
   // stuck: a write failed, an object cannot be put back, or the second take-out is not verified
-  throw new HostsError('ERR_HOSTS_NOT_REPOOLED', `${hold.host} is not put back as it was taken out: ${r.reason ?? ''}${left.length ? `; left as found: ${left.join('; ')}` : ''}`, {
-    hint: 'see conftool now below (read back); put back by hand what this run still holds with the commands below',
-  });
+  throw new HostsError(
+    'ERR_HOSTS_NOT_REPOOLED',
+    `${hold.host} is not put back as it was taken out: ${r.reason ?? ''}${left.length ? `; left as found: ${left.join('; ')}` : ''}`,
+    {
+      hint: 'see conftool now below (read back); put back by hand what this run still holds with the commands below',
+    },
+  );
 }
 
 /** Dry-run: what putting back would write (nothing was taken out, so nothing can be verified). */
 function planPutBack(ctx: Ctx, hold: Hold): string {
   for (const o of hold.take) ctx.change({ kind: 'conftool', host: hold.host, object: `${o.key} pooled`, from: `(${hold.to})`, to: 'yes' });
-  const text = hold.take.length ? `would put back ${hold.take.map(short).join(', ')} to pooled=yes and verify on every LB` : 'nothing to put back';
+  const text = hold.take.length
+    ? `would put back ${hold.take.map(short).join(', ')} to pooled=yes and verify on every LB`
+    : 'nothing to put back';
   ctx.log.info(`DRY-RUN: ${hold.host}: ${text}`);
   return text;
 }
@@ -310,19 +456,29 @@ async function waitForBoot(ctx: Ctx, host: string, since: Map<string, string> | 
         if (!isRebootTimeoutError(err) || Date.now() >= deadline) return notBack(ctx, host, err);
       }
     } else if (left <= 0) {
-      throw new HostsError('ERR_HOSTS_NO_HOST_KEY', `the provisioner vouched for no host key of ${host} within ${Math.round(timeoutMs / 1000)} s: ${errMessage(keyError)}`, {
-        hint: 'the host is NOT trusted; check the provisioner\'s key records (provisioner.hostKey)',
-        cause: keyError,
-      });
+      throw new HostsError(
+        'ERR_HOSTS_NO_HOST_KEY',
+        `the provisioner vouched for no host key of ${host} within ${Math.round(timeoutMs / 1000)} s: ${errMessage(keyError)}`,
+        {
+          hint: "the host is NOT trusted; check the provisioner's key records (provisioner.hostKey)",
+          cause: keyError,
+        },
+      );
     } else await new Promise((r) => setTimeout(r, Math.min(1000, left)));
   }
 }
 
 /** The host did not come back in time: say why when it answers with a key nobody vouched for. */
 async function notBack(ctx: Ctx, host: string, err: unknown): Promise<never> {
-  const probe = await ctx.clients.remote.run([host], [{ argv: ['true'], timeoutMs: 10_000 }], { isSafe: true, successThreshold: 0 }).catch(() => undefined);
+  const probe = await ctx.clients.remote
+    .run([host], [{ argv: ['true'], timeoutMs: 10_000 }], { isSafe: true, successThreshold: 0 })
+    .catch(() => undefined);
   const why = probe?.results[0]?.message ?? '';
-  if (/host key/i.test(why)) throw new HostsError('ERR_HOSTS_HOST_KEY', `${host} came back with a host key the provisioner does not vouch for: ${why}`, { hint: 'the host is NOT trusted; check the provisioner\'s key records before anything else', cause: err });
+  if (/host key/i.test(why))
+    throw new HostsError('ERR_HOSTS_HOST_KEY', `${host} came back with a host key the provisioner does not vouch for: ${why}`, {
+      hint: "the host is NOT trusted; check the provisioner's key records before anything else",
+      cause: err,
+    });
   throw err;
 }
 
@@ -342,7 +498,10 @@ async function healthCheck(ctx: Ctx, host: string, objs: readonly PoolObject[], 
     const h = r.results[0];
     if (h?.ok) return cmd.join(' ');
     last = (h?.stdout || h?.stderr || h?.message || '').trim().replace(/\n/g, ' ');
-    if (Date.now() > end) throw new HostsError('ERR_HOSTS_UNHEALTHY', `${host} fails its health check '${cmd.join(' ')}': ${last}`, { hint: 'look at the services on the host; it stays out of traffic' });
+    if (Date.now() > end)
+      throw new HostsError('ERR_HOSTS_UNHEALTHY', `${host} fails its health check '${cmd.join(' ')}': ${last}`, {
+        hint: 'look at the services on the host; it stays out of traffic',
+      });
     await new Promise((r2) => setTimeout(r2, 1000));
   }
 }

@@ -10,7 +10,11 @@ export default defineCookbook({
   title: 'Rolling restart of services across a load-balanced cluster (depool, verify, restart, repool, verify)',
   args: {
     ...rollingArgs,
-    restart: { type: 'string', describe: 'comma-separated systemd services to restart (default: the conftool services depooled)', check: nameListArg },
+    restart: {
+      type: 'string',
+      describe: 'comma-separated systemd services to restart (default: the conftool services depooled)',
+      check: nameListArg,
+    },
   },
   reason: 'required',
   task: 'optional',

@@ -10,7 +10,13 @@ export default defineCookbook({
   title: 'Run commands on a load-balanced cluster batch by batch while each host is depooled',
   args: {
     ...rollingArgs,
-    command: { type: 'string', array: true, demandOption: true, describe: 'shell command to run on each host (repeat for several, run in order)', check: commandArg },
+    command: {
+      type: 'string',
+      array: true,
+      demandOption: true,
+      describe: 'shell command to run on each host (repeat for several, run in order)',
+      check: commandArg,
+    },
   },
   reason: 'required',
   task: 'optional',

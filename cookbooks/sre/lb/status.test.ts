@@ -40,7 +40,9 @@ describe('sre.lb.status', () => {
       client,
       topology: new PybalTopology({
         loadBalancers: { lvs1019: { url: lbs[0]!.url }, lvs1020: { url: lbs[1]!.url } },
-        pools: [{ dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', pool: 'jobrunner-nginx_eqiad', loadBalancers: ['lvs1019', 'lvs1020'] }],
+        pools: [
+          { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', pool: 'jobrunner-nginx_eqiad', loadBalancers: ['lvs1019', 'lvs1020'] },
+        ],
       }),
     });
   });
@@ -59,7 +61,13 @@ describe('sre.lb.status', () => {
       [hosts[3], 'no', []],
     ]);
     // 4 in the pool (the `no` one counts), 3 (lvs1019) / 2 (lvs1020) up and enabled, 2 needed.
-    expect(p.capacity).toMatchObject({ canTakeOut: 0, perLb: [{ lb: 'lvs1019', total: 4, upEnabled: 3, canTakeOut: 1 }, { lb: 'lvs1020', total: 4, upEnabled: 2, canTakeOut: 0 }] });
+    expect(p.capacity).toMatchObject({
+      canTakeOut: 0,
+      perLb: [
+        { lb: 'lvs1019', total: 4, upEnabled: 3, canTakeOut: 1 },
+        { lb: 'lvs1020', total: 4, upEnabled: 2, canTakeOut: 0 },
+      ],
+    });
     expect(p.alerts.map((a) => a.status)).toEqual(['ok', 'ok']);
     expect(out.unmapped.map((u) => u.host)).toEqual(hosts.map((h) => h.replace('eqiad', 'codfw')));
     expect(r.logs.some((l) => l.startsWith('WARN 1 object(s) where conftool and the load balancers disagree'))).toBe(true);
@@ -69,14 +77,26 @@ describe('sre.lb.status', () => {
 
   it('shows who holds each host out and why (owner markers next to the conftool value)', async () => {
     const [n] = await confctl.select({ dc: 'eqiad', name: 'mw1304\\.eqiad\\.wmnet' });
-    await confctl.transition([{ node: n!, change: { pooled: 'no' }, owner: { set: { runId: 'operator:alice', user: 'alice', reason: 'disk errors T1234', time: '2026-12-04T01:00:00.000Z' } } }]);
+    await confctl.transition([
+      {
+        node: n!,
+        change: { pooled: 'no' },
+        owner: { set: { runId: 'operator:alice', user: 'alice', reason: 'disk errors T1234', time: '2026-12-04T01:00:00.000Z' } },
+      },
+    ]);
     const r = await runCookbookForTest(status, { args: ['cluster=jobrunner', 'dc=eqiad'], clients: { confctl, pybal } });
     expect(r.exitCode).toBe(0);
     expect((r.output as { heldOut: unknown[] }).heldOut).toEqual([
-      { object: `eqiad/jobrunner/nginx/${hosts[3]!}`, pooled: 'no', owner: { runId: 'operator:alice', user: 'alice', reason: 'disk errors T1234', time: '2026-12-04T01:00:00.000Z' } },
+      {
+        object: `eqiad/jobrunner/nginx/${hosts[3]!}`,
+        pooled: 'no',
+        owner: { runId: 'operator:alice', user: 'alice', reason: 'disk errors T1234', time: '2026-12-04T01:00:00.000Z' },
+      },
     ]);
     const text = r.events.find((e) => e.type === 'output') as { text?: string } | undefined;
-    expect(text?.text).toContain(`Held out (owner markers):\n  eqiad/jobrunner/nginx/${hosts[3]!}=no: operator:alice (alice: disk errors T1234) since 2026-12-04T01:00:00.000Z`);
+    expect(text?.text).toContain(
+      `Held out (owner markers):\n  eqiad/jobrunner/nginx/${hosts[3]!}=no: operator:alice (alice: disk errors T1234) since 2026-12-04T01:00:00.000Z`,
+    );
   });
 
   it('narrows to dc and service, and reads only (no conftool change recorded)', async () => {

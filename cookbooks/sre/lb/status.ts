@@ -38,9 +38,15 @@ export default defineCookbook({
       ctx.log.error(`${err.message}${err.hint ? ` (hint: ${err.hint})` : ''}`);
       if (!isEtcdError(err)) return 1;
       // etcd is unreachable (or refuses us): PyBal still serves its last known state; show it.
-      const pools = pybal.topology.all().filter((p) => p.cluster === cluster && (dc === undefined || p.dc === dc) && (service === undefined || p.service === service));
+      const pools = pybal.topology
+        .all()
+        .filter((p) => p.cluster === cluster && (dc === undefined || p.dc === dc) && (service === undefined || p.service === service));
       if (pools.length === 0) {
-        ctx.log.error(`conftool cannot be read and no PyBal pool is configured for ${Object.entries(sel).map(([k, v]) => `${k}=${v}`).join(' ')}: nothing to show`);
+        ctx.log.error(
+          `conftool cannot be read and no PyBal pool is configured for ${Object.entries(sel)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')}: nothing to show`,
+        );
         return 1;
       }
       ctx.log.warn(`conftool state UNKNOWN: showing ${pools.length} configured pool(s) as the load balancers serve them`);
@@ -48,8 +54,13 @@ export default defineCookbook({
       exitCode = 2;
     }
     const problems = report.pools.reduce((n, p) => n + p.rows.filter((r) => r.flags.length > 0).length + p.extraOnLb.length, 0);
-    const alerting = report.pools.flatMap((p) => p.alerts).filter((a) => a.error !== undefined || (a.status !== undefined && a.status !== 'ok')).length;
-    if (problems > 0 || alerting > 0) ctx.log.warn(`${problems} object(s) where conftool and the load balancers disagree or look unhealthy; ${alerting} LB alert(s) not OK`);
+    const alerting = report.pools
+      .flatMap((p) => p.alerts)
+      .filter((a) => a.error !== undefined || (a.status !== undefined && a.status !== 'ok')).length;
+    if (problems > 0 || alerting > 0)
+      ctx.log.warn(
+        `${problems} object(s) where conftool and the load balancers disagree or look unhealthy; ${alerting} LB alert(s) not OK`,
+      );
     // Who holds each host out and why: the owner markers galley writes with every depool (a run's
     // or an operator's), next to conftool's value. Unknown without etcd.
     const pooledOf = new Map(nodes.map((n) => [n.key, n]));

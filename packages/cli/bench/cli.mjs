@@ -54,7 +54,10 @@ const median = (xs) => {
 };
 
 const cold = time([BIN, '-c', cfg, '-l']);
-const lines = cold.out.trim().split('\n').filter((l) => / \[[^\]]+\]$/.test(l)).length;
+const lines = cold.out
+  .trim()
+  .split('\n')
+  .filter((l) => / \[[^\]]+\]$/.test(l)).length;
 if (lines !== made) throw new Error(`expected ${made} cookbooks in the tree, got ${lines}`);
 const bare = [];
 const list = [];
@@ -72,6 +75,10 @@ const verdict = (ok) => (ok ? 'MET' : 'NOT MET');
 console.log(`cookbook -l over ${made} cookbooks, and cookbook --version (${RUNS} runs each, interleaved)`);
 console.log(`  cold -l (manifest + config cache build): ${cold.ms.toFixed(0)} ms`);
 console.log(`  node -e '' median:         ${mb.toFixed(0)} ms`);
-console.log(`  cookbook -l median:        ${ml.toFixed(0)} ms  (${(ml / mb).toFixed(2)}× bare node)  target ≤ 2.0×: ${verdict(ml / mb <= 2)}`);
-console.log(`  cookbook --version median: ${mv.toFixed(0)} ms  (${(mv / mb).toFixed(2)}× bare node)  target ≤ 1.5×: ${verdict(mv / mb <= 1.5)}`);
+console.log(
+  `  cookbook -l median:        ${ml.toFixed(0)} ms  (${(ml / mb).toFixed(2)}× bare node)  target ≤ 2.0×: ${verdict(ml / mb <= 2)}`,
+);
+console.log(
+  `  cookbook --version median: ${mv.toFixed(0)} ms  (${(mv / mb).toFixed(2)}× bare node)  target ≤ 1.5×: ${verdict(mv / mb <= 1.5)}`,
+);
 fs.rmSync(dir, { recursive: true, force: true });

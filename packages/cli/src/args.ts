@@ -38,7 +38,11 @@ function helpOptions(spec: ArgSpec): Record<string, Options> {
 function splitOptions(spec: ArgSpec): Record<string, Options> {
   const out: Record<string, Options> = {};
   for (const [k, o] of Object.entries(spec)) {
-    out[k] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(o.alias !== undefined ? { alias: o.alias } : {}), ...(o.type === 'array' || o.array ? { array: true } : {}) };
+    out[k] = {
+      type: o.type === 'boolean' ? 'boolean' : 'string',
+      ...(o.alias !== undefined ? { alias: o.alias } : {}),
+      ...(o.type === 'array' || o.array ? { array: true } : {}),
+    };
   }
   return out;
 }
@@ -51,7 +55,12 @@ function base(name: string, c: AnyCookbook, argv: readonly string[], owner: stri
     .help(false)
     .wrap(Math.min(120, process.stdout.columns || 100))
     .exitProcess(false)
-    .parserConfiguration({ 'camel-case-expansion': false, 'parse-numbers': false, 'parse-positional-numbers': false, 'boolean-negation': true })
+    .parserConfiguration({
+      'camel-case-expansion': false,
+      'parse-numbers': false,
+      'parse-positional-numbers': false,
+      'boolean-negation': true,
+    })
     .epilog(`Cookbook owner team: ${owner}`);
 }
 
@@ -59,11 +68,18 @@ function base(name: string, c: AnyCookbook, argv: readonly string[], owner: stri
  * Throws ArgsError (→ 96) listing every problem of the input, ArgSpecError (→ 95) for a broken
  * declaration; anything else thrown means the parser itself failed (→ 95).
  */
-export async function parseCookbookArgs(name: string, c: AnyCookbook, argv: readonly string[], owner = 'unowned'): Promise<ParsedCookbookArgs> {
+export async function parseCookbookArgs(
+  name: string,
+  c: AnyCookbook,
+  argv: readonly string[],
+  owner = 'unowned',
+): Promise<ParsedCookbookArgs> {
   checkArgSpec(name, c);
   const spec = cookbookArgSpec(c);
   const { flags, valued } = argvShape(spec);
-  const parsed = (await base(name, c, normalizeArgv(argv, flags, valued), owner).options(splitOptions(spec)).parseAsync()) as Record<string, unknown> & {
+  const parsed = (await base(name, c, normalizeArgv(argv, flags, valued), owner)
+    .options(splitOptions(spec))
+    .parseAsync()) as Record<string, unknown> & {
     _: (string | number)[];
   };
   // yargs lists every alias under its own key too: keep the canonical names (and unknown ones).
@@ -79,7 +95,9 @@ export async function parseCookbookArgs(name: string, c: AnyCookbook, argv: read
 /** `cookbook NAME --help`: title, owner, arguments with defaults and what each accepts, lock spec. */
 export async function cookbookHelp(name: string, c: AnyCookbook, owner: string): Promise<string> {
   checkArgSpec(name, c);
-  const text = await base(name, c, [], owner).options(helpOptions(cookbookArgSpec(c))).getHelp();
+  const text = await base(name, c, [], owner)
+    .options(helpOptions(cookbookArgSpec(c)))
+    .getHelp();
   let lock: string;
   if (typeof c.lock === 'function') {
     lock = 'derived from the arguments';

@@ -5,9 +5,10 @@ import { version } from './version.js';
 const argv = process.argv.slice(2);
 // `cookbook --version` alone is answered before main.js and its ~20 modules load (target: within
 // 1.5× a bare `node -e ''`); with any other argument main parses it as usual.
-const { main } = argv.length === 1 && argv[0] === '--version'
-  ? { main: async () => (process.stdout.write(`cookbook ${version()}\n`), 0) }
-  : await import('./main.js');
+const { main } =
+  argv.length === 1 && argv[0] === '--version'
+    ? { main: async () => (process.stdout.write(`cookbook ${version()}\n`), 0) }
+    : await import('./main.js');
 
 const code = await main(argv, {
   stdout: process.stdout,

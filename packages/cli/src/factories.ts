@@ -66,7 +66,12 @@ export function realClients(cfg: GalleyConfig, dryRun: boolean): BaseClients {
       if (cfg.pybal) {
         const client = new pyb.PybalClient({ requestTimeoutMs: cfg.pybal.requestTimeoutMs, retries: dryRun ? 0 : cfg.pybal.retries });
         pybalClose = () => client.close();
-        pybal = new pyb.PybalService({ topology: new pyb.PybalTopology(cfg.pybal), client, dryRun, verifyTimeoutMs: cfg.pybal.verifyTimeoutMs });
+        pybal = new pyb.PybalService({
+          topology: new pyb.PybalTopology(cfg.pybal),
+          client,
+          dryRun,
+          verifyTimeoutMs: cfg.pybal.verifyTimeoutMs,
+        });
       }
     },
     bind(hooks) {
@@ -77,12 +82,24 @@ export function realClients(cfg: GalleyConfig, dryRun: boolean): BaseClients {
       return {
         get confctl() {
           if (!conftool) missing('etcd');
-          return (c ??= conftool.with({ dryRun: hooks.dryRun, fence: hooks.fence, beforeWrite: hooks.beforeWrite, onChange: hooks.onChange, log: hooks.log }));
+          return (c ??= conftool.with({
+            dryRun: hooks.dryRun,
+            fence: hooks.fence,
+            beforeWrite: hooks.beforeWrite,
+            onChange: hooks.onChange,
+            log: hooks.log,
+          }));
         },
         get remote() {
           if (!remote) missing('ssh');
           // cuttable: a hard stop (second Ctrl+C) can stop every command this run started
-          return (r ??= remote.with({ dryRun: hooks.dryRun, beforeRun: hooks.beforeRun, onCommand: hooks.onCommand, log: hooks.log, cuttable: true }));
+          return (r ??= remote.with({
+            dryRun: hooks.dryRun,
+            beforeRun: hooks.beforeRun,
+            onCommand: hooks.onCommand,
+            log: hooks.log,
+            cuttable: true,
+          }));
         },
         get pybal() {
           if (!pybal) missing('pybal');
@@ -112,7 +129,13 @@ export function realClients(cfg: GalleyConfig, dryRun: boolean): BaseClients {
         const leftovers = mine.flatMap(({ key, tags: t, m }) => {
           const n = now.get(key);
           if (n === undefined || n instanceof Error || n.pooled !== 'no') return [];
-          return [{ object: `${t.dc}/${t.cluster}/${t.service}/${t.name}`, state: `pooled=no (held out by ${m.runId})`, why: 'the run was stopped before putting it back' }];
+          return [
+            {
+              object: `${t.dc}/${t.cluster}/${t.service}/${t.name}`,
+              state: `pooled=no (held out by ${m.runId})`,
+              why: 'the run was stopped before putting it back',
+            },
+          ];
         });
         return { leftovers };
       } catch (e) {

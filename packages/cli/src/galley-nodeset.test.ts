@@ -44,7 +44,12 @@ describe('galley-nodeset (the built binary)', () => {
   });
 
   it('exits 1 with the error on stderr for what nodeset refuses, and for a bad command line', () => {
-    for (const args of [['-e', 'a1,,a2'], ['-f', 'db[01-100]'], ['-c', 'a[1-3]&'], ['-f', 'a[1-2][3-4]']]) {
+    for (const args of [
+      ['-e', 'a1,,a2'],
+      ['-f', 'db[01-100]'],
+      ['-c', 'a[1-3]&'],
+      ['-f', 'a[1-2][3-4]'],
+    ]) {
       const g = run(BIN, args);
       expect(run('nodeset', args).code).toBe(1);
       expect(g.code).toBe(1);
@@ -64,8 +69,14 @@ describe('galley-nodeset (the built binary)', () => {
     const groupsFile = path.join(dir, 'cluster.yaml');
     fs.writeFileSync(groupsFile, 'rack:\n  r1: "r1n[1-4]"\n');
     const cfg = path.join(dir, 'galley.yaml');
-    fs.writeFileSync(cfg, 'groups:\n  default: site\n  sources:\n    site:\n      web: "mw[1001-1004].eqiad.wmnet"\n  files: [cluster.yaml]\n');
-    expect(run(BIN, ['--config', cfg, '-f', '@web!mw1001.eqiad.wmnet', '@rack:r1'])).toMatchObject({ code: 0, out: 'mw[1002-1004].eqiad.wmnet,r1n[1-4]\n' });
+    fs.writeFileSync(
+      cfg,
+      'groups:\n  default: site\n  sources:\n    site:\n      web: "mw[1001-1004].eqiad.wmnet"\n  files: [cluster.yaml]\n',
+    );
+    expect(run(BIN, ['--config', cfg, '-f', '@web!mw1001.eqiad.wmnet', '@rack:r1'])).toMatchObject({
+      code: 0,
+      out: 'mw[1002-1004].eqiad.wmnet,r1n[1-4]\n',
+    });
     expect(run(BIN, ['--config', cfg, '-s', 'rack', '-c', '@r1'])).toMatchObject({ code: 0, out: '4\n' });
     const typo = run(BIN, ['--config', cfg, '-f', '@wbe']);
     expect([typo.code, typo.err]).toEqual([1, expect.stringMatching(/no group 'wbe' in the site group source.*ERR_REMOTE_NODESET_GROUP/)]);

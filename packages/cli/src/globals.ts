@@ -46,10 +46,22 @@ export const GLOBAL_OPTIONS = [
 ] as const;
 
 export function parseGlobals(argv: readonly string[]): GlobalOptions {
-  const o: GlobalOptions = { dryRun: false, verbose: false, noLocks: false, output: 'text', yes: false, list: false, locks: false, help: false, version: false, args: [] };
+  const o: GlobalOptions = {
+    dryRun: false,
+    verbose: false,
+    noLocks: false,
+    output: 'text',
+    yes: false,
+    list: false,
+    locks: false,
+    help: false,
+    version: false,
+    args: [],
+  };
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1];
-    if (v === undefined || v.startsWith('-')) throw new UsageError('ERR_CLI_USAGE', `option ${flag} needs a value`, { hint: 'see `cookbook --help`' });
+    if (v === undefined || v.startsWith('-'))
+      throw new UsageError('ERR_CLI_USAGE', `option ${flag} needs a value`, { hint: 'see `cookbook --help`' });
     return v;
   };
   let i = 0;
@@ -91,7 +103,8 @@ export function parseGlobals(argv: readonly string[]): GlobalOptions {
         break;
       case '--output': {
         const v = take();
-        if (v !== 'text' && v !== 'json') throw new UsageError('ERR_CLI_USAGE', `--output: invalid value "${v}", accepted values: text, json`);
+        if (v !== 'text' && v !== 'json')
+          throw new UsageError('ERR_CLI_USAGE', `--output: invalid value "${v}", accepted values: text, json`);
         o.output = v;
         break;
       }
@@ -137,14 +150,19 @@ export function parseGlobals(argv: readonly string[]): GlobalOptions {
         o.args = argv.slice(i + 1);
         return o;
       default:
-        throw new UsageError('ERR_CLI_USAGE', `unknown global option ${flag}`, { hint: 'global options go before the cookbook name; see `cookbook --help`' });
+        throw new UsageError('ERR_CLI_USAGE', `unknown global option ${flag}`, {
+          hint: 'global options go before the cookbook name; see `cookbook --help`',
+        });
     }
   }
   o.cookbook = argv[i];
   o.args = argv.slice(i + 1);
   if (o.cookbook?.endsWith('.js') || o.cookbook?.endsWith('.ts')) {
     // `sre/lb/status.ts` → `sre.lb.status` (Spicerack's cookbook_path_type)
-    o.cookbook = o.cookbook.replace(/\.(m?js|ts)$/, '').replace(/^\.?\/+/, '').replace(/\//g, '.');
+    o.cookbook = o.cookbook
+      .replace(/\.(m?js|ts)$/, '')
+      .replace(/^\.?\/+/, '')
+      .replace(/\//g, '.');
   }
   return o;
 }
@@ -167,7 +185,7 @@ export function globalHelp(): string {
     '',
     ...GLOBAL_OPTIONS.map((g) => `  ${g.flags.padEnd(w)}  ${g.describe}`),
     '',
-    'Exit codes: 0 ok, 1-89 the cookbook\'s own (1 also lock/config failures; sre.lb: 2 not confirmed, 3 stopped by the',
+    "Exit codes: 0 ok, 1-89 the cookbook's own (1 also lock/config failures; sre.lb: 2 not confirmed, 3 stopped by the",
     'operator at a gate), 93 rollback failed, 94 prepare failed, 95 argument parser failed, 96 bad arguments, 97 interrupted,',
     '98 not found, 99 uncaught exception.',
   ].join('\n');

@@ -107,7 +107,12 @@ export function listrSink(opts: { noColor: boolean; out: Writer }): ListrSink {
         },
       ],
       // wrap, not truncate: a change line is read in full on a narrow terminal
-      { renderer: 'default', exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseSubtasks: false, formatOutput: 'wrap' } },
+      {
+        renderer: 'default',
+        exitOnError: false,
+        registerSignalListeners: false,
+        rendererOptions: { collapseSubtasks: false, formatOutput: 'wrap' },
+      },
     );
     chain = chain.then(() => list.run().catch(() => undefined));
   };

@@ -15,7 +15,9 @@ export async function loadGalleyConfig(opts: LoadConfigOptions): Promise<GalleyC
  * The loader galley-exec and galley-nodeset take: the config, plus the `@conftool:` group source's
  * client over its etcd (@galley/remote knows no conftool; dialled only when a group is looked up).
  */
-export async function loadRemoteConfig(opts: LoadConfigOptions): Promise<GalleyConfig & { conftoolLookup: (() => Promise<HostLookup>) | undefined }> {
+export async function loadRemoteConfig(
+  opts: LoadConfigOptions,
+): Promise<GalleyConfig & { conftoolLookup: (() => Promise<HostLookup>) | undefined }> {
   const cfg = await loadGalleyConfig(opts);
   return { ...cfg, conftoolLookup: cfg.etcd ? hostLookup(cfg.etcd, cfg.conftool.namespace) : undefined };
 }

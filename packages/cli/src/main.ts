@@ -160,8 +160,18 @@ export async function main(argv: readonly string[], io: CliIo, deps: CliDeps = {
     }
     cfg = noFileConfig();
     noConfigFile = true;
-    if (!g.list && !g.help && !g.locks && g.breakLock === undefined && g.pause === undefined && g.continue === undefined && !g.args.some((a) => a === '--help' || a === '-h')) {
-      err('[WARN] no config file found (.cookbookrc*, cookbook.config.*, /etc/galley/config.yaml; or -c FILE): the built-in cookbooks, without etcd, ssh or pybal');
+    if (
+      !g.list &&
+      !g.help &&
+      !g.locks &&
+      g.breakLock === undefined &&
+      g.pause === undefined &&
+      g.continue === undefined &&
+      !g.args.some((a) => a === '--help' || a === '-h')
+    ) {
+      err(
+        '[WARN] no config file found (.cookbookrc*, cookbook.config.*, /etc/galley/config.yaml; or -c FILE): the built-in cookbooks, without etcd, ssh or pybal',
+      );
     }
   }
   // The config's passwords and tokens are masked by value in everything shown or stored from now on.
@@ -330,9 +340,7 @@ async function runOne(
       locks = table.session(runId, { dryRun: g.dryRun });
       pauses = new EtcdPauses(etcd, table);
     }
-    journal = etcd
-      ? new EtcdJournal(etcd)
-      : { append: async () => undefined, read: async () => undefined };
+    journal = etcd ? new EtcdJournal(etcd) : { append: async () => undefined, read: async () => undefined };
   } catch (e) {
     err(formatError(e));
     await clients.close();
@@ -365,14 +373,29 @@ async function runOne(
         // The cookbook sees its commands end with `why` and records it (journal, audit): a moment
         // for that, bounded, before conftool is read back.
         if (runPromise) await Promise.race([runPromise.catch(() => 0), new Promise((r) => setTimeout(r, 2500))]);
-        const read = (await clients.outUnder?.([runId, ...(g.resume ? [g.resume] : [])]).catch((e: unknown) => ({ leftovers: [], error: formatError(e) }))) ?? { leftovers: [] };
+        const read = (await clients
+          .outUnder?.([runId, ...(g.resume ? [g.resume] : [])])
+          .catch((e: unknown) => ({ leftovers: [], error: formatError(e) }))) ?? { leftovers: [] };
         const cut = { stopped, ...read };
         const leftovers = [...cut.leftovers];
         for (const l of done.leftovers) if (!leftovers.some((x) => x.object === l.object)) leftovers.push(l);
-        await journal.append(runId, name, { type: 'hard-stop', signal: sig, at: new Date().toISOString(), reason: `${why}: ${cut.stopped} remote run(s) stopped, connections closed by the runner`, leftovers }).catch(() => undefined);
+        await journal
+          .append(runId, name, {
+            type: 'hard-stop',
+            signal: sig,
+            at: new Date().toISOString(),
+            reason: `${why}: ${cut.stopped} remote run(s) stopped, connections closed by the runner`,
+            leftovers,
+          })
+          .catch(() => undefined);
         err(`Left in a non-final state (conftool read back${cut.error ? `, which failed: ${cut.error}` : ''}):`);
         for (const l of leftovers) err(`  - ${String(l.object)}: ${String(l.state)}`);
-        if (leftovers.length === 0) err(cut.error ? '  (unknown: check conftool, the audit log and `cookbook --locks`)' : '  (nothing: no object is out under this run\'s marker)');
+        if (leftovers.length === 0)
+          err(
+            cut.error
+              ? '  (unknown: check conftool, the audit log and `cookbook --locks`)'
+              : "  (nothing: no object is out under this run's marker)",
+          );
         sink.event({
           type: 'run-finished',
           cookbook: name,
@@ -382,7 +405,15 @@ async function runOne(
           depth: 0,
           ts: new Date().toISOString(),
           runId,
-          summary: { status: 'ERROR', changes: done.plan.length, plan: [...done.plan], leftovers, rolledBack: false, interrupted: true, hardStop: { signal: sig, remoteRunsStopped: cut.stopped } },
+          summary: {
+            status: 'ERROR',
+            changes: done.plan.length,
+            plan: [...done.plan],
+            leftovers,
+            rolledBack: false,
+            interrupted: true,
+            hardStop: { signal: sig, remoteRunsStopped: cut.stopped },
+          },
         });
         hardStop?.(ExitCode.INTERRUPTED);
       })();
@@ -406,7 +437,11 @@ async function runOne(
     if (!io.stdin.isTTY) return nonInteractiveConfirm(false)(message);
     await listr?.idle();
     // the input closed, or the run is being interrupted: not a yes
-    const a = await prompt.ask(`==> ${message}\nType "go" to proceed or "abort" to interrupt the execution\n> `, (x) => (x === 'go' ? true : x === 'abort' ? false : undefined), ac.signal);
+    const a = await prompt.ask(
+      `==> ${message}\nType "go" to proceed or "abort" to interrupt the execution\n> `,
+      (x) => (x === 'go' ? true : x === 'abort' ? false : undefined),
+      ac.signal,
+    );
     return a === true;
   };
   const choose = async <C extends string>(message: string, choices: readonly C[]): Promise<C> => {
@@ -414,13 +449,24 @@ async function runOne(
     if (!io.stdin.isTTY) throw new ConfirmationError(message);
     await listr?.idle();
     const names = choices.map((c) => `"${c}"`);
-    const a = await prompt.ask(`==> ${message}\nType ${names.slice(0, -1).join(', ')} or ${names.at(-1)!}\n> `, (x) => choices.find((c) => c === x), ac.signal);
+    const a = await prompt.ask(
+      `==> ${message}\nType ${names.slice(0, -1).join(', ')} or ${names.at(-1)!}\n> `,
+      (x) => choices.find((c) => c === x),
+      ac.signal,
+    );
     if (a === undefined) throw new ConfirmationError(`${message} (no answer: the terminal's input ended, or the run is stopping)`);
     return a;
   };
   // Spicerack's ensure_shell_is_durable: a real run from a bare terminal dies with it.
   if (!g.dryRun && io.stdin.isTTY && !io.env.TMUX && !io.env.STY) {
-    sink.event({ type: 'log', level: 'warn', msg: 'not inside tmux or screen ($TMUX and $STY unset): if this terminal goes away, the run is interrupted mid-way and may leave hosts out of traffic; run long operations inside tmux or screen', ts: new Date().toISOString(), runId, cookbook: name });
+    sink.event({
+      type: 'log',
+      level: 'warn',
+      msg: 'not inside tmux or screen ($TMUX and $STY unset): if this terminal goes away, the run is interrupted mid-way and may leave hosts out of traffic; run long operations inside tmux or screen',
+      ts: new Date().toISOString(),
+      runId,
+      cookbook: name,
+    });
   }
   const notifier =
     cfg.notifier && !g.dryRun
@@ -484,7 +530,14 @@ async function report(runId: string, g: GlobalOptions, cfg: GalleyConfig, io: Cl
     }
   }
   try {
-    const r = writeReport({ runId, logsDir: cfg.logs?.dir ?? defaultAuditDir(io.env), file: g.reportFile, cwd: io.cwd ?? process.cwd(), pools: cfg.pybal?.pools ?? [], journal });
+    const r = writeReport({
+      runId,
+      logsDir: cfg.logs?.dir ?? defaultAuditDir(io.env),
+      file: g.reportFile,
+      cwd: io.cwd ?? process.cwd(),
+      pools: cfg.pybal?.pools ?? [],
+      journal,
+    });
     io.stdout.write(`wrote ${r.file} (run ${runId}: ${r.hosts} host(s), ${r.events} events); open it in a browser, it needs no network\n`);
     return 0;
   } catch (e) {
@@ -498,7 +551,8 @@ async function report(runId: string, g: GlobalOptions, cfg: GalleyConfig, io: Cl
  * with others the run is refused listing them all). Undefined: not asked.
  */
 async function askReason(name: string, err: unknown, io: CliIo): Promise<string | undefined> {
-  if (!(err instanceof ArgsError) || err.problems.length !== 1 || err.problems[0]!.kind !== 'missing' || err.problems[0]!.arg !== 'reason') return undefined;
+  if (!(err instanceof ArgsError) || err.problems.length !== 1 || err.problems[0]!.kind !== 'missing' || err.problems[0]!.arg !== 'reason')
+    return undefined;
   const rl = readline.createInterface({ input: io.stdin, output: io.stderr as unknown as NodeJS.WritableStream });
   try {
     return (await rl.question(`${name} needs a reason (logged and announced, e.g. "rolling restart for T12345"): `)).trim();
@@ -549,7 +603,10 @@ async function lockAdmin(g: GlobalOptions, cfg: GalleyConfig, io: CliIo, deps: C
     } else if (list.length === 0) {
       io.stdout.write('no locks held\n');
     } else {
-      for (const e of list) io.stdout.write(`${e.lock}  ${e.owner}  since ${e.created}  run ${e.runId}  (concurrency ${e.concurrency}, ttl ${e.ttl}s)  key ${e.key}\n`);
+      for (const e of list)
+        io.stdout.write(
+          `${e.lock}  ${e.owner}  since ${e.created}  run ${e.runId}  (concurrency ${e.concurrency}, ttl ${e.ttl}s)  key ${e.key}\n`,
+        );
     }
     return 0;
   } catch (e) {
@@ -581,7 +638,8 @@ async function pauseAdmin(g: GlobalOptions, cfg: GalleyConfig, io: CliIo, deps: 
     const etcd = await clients.etcd();
     const journal = new EtcdJournal(etcd);
     const pauses = new EtcdPauses(etcd, new EtcdLocks(etcd, cfg.locks ?? {}), (id) => journal.read(id));
-    const print = (data: Record<string, unknown>, text: string) => io.stdout.write(g.output === 'json' ? `${JSON.stringify(data)}\n` : `${text}\n`);
+    const print = (data: Record<string, unknown>, text: string) =>
+      io.stdout.write(g.output === 'json' ? `${JSON.stringify(data)}\n` : `${text}\n`);
     if (g.pause !== undefined) {
       const r = await pauses.pause(runId, currentUser());
       print(
@@ -593,7 +651,12 @@ async function pauseAdmin(g: GlobalOptions, cfg: GalleyConfig, io: CliIo, deps: 
       return 0;
     }
     const r = await pauses.continue(runId);
-    print({ runId, ...r }, r.status === 'continued' ? `run ${runId}: continued (it was paused by ${r.info!.by} since ${r.info!.since})` : `run ${runId}: not paused; nothing changed`);
+    print(
+      { runId, ...r },
+      r.status === 'continued'
+        ? `run ${runId}: continued (it was paused by ${r.info!.by} since ${r.info!.since})`
+        : `run ${runId}: not paused; nothing changed`,
+    );
     return 0;
   } catch (e) {
     err(formatError(e));
@@ -612,7 +675,8 @@ async function menu(group: string, catalog: Catalog, g: GlobalOptions, io: CliIo
       const prefix = group === '' ? '' : `${group}.`;
       const items = catalog.list(prefix);
       io.stdout.write(`#--- ${catalog.groups.get(group)?.title ?? (group || 'cookbooks')} ---#\n`);
-      for (const c of items) io.stdout.write(`[${status.get(c.name) ?? 'NOTRUN'}] ${c.name.slice(prefix.length)}: ${c.title} [${c.owner}]\n`);
+      for (const c of items)
+        io.stdout.write(`[${status.get(c.name) ?? 'NOTRUN'}] ${c.name.slice(prefix.length)}: ${c.title} [${c.owner}]\n`);
       io.stdout.write('q - Quit\n');
       const line = (await rl.question('>>> ')).trim();
       if (line === 'q' || line === '') return 0;

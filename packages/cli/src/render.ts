@@ -47,7 +47,10 @@ export function textSink(opts: TextSinkOptions): RunSink {
         case 'run-started': {
           dry.set(e.runId, ev.dryRun === true);
           const argv = (ev.argv as string[]).join(' ');
-          line(e.runId, `START - Cookbook ${String(ev.cookbook)}${argv ? ` ${argv}` : ''} (run ${e.runId})${ev.reason ? ` reason: ${fmt(ev.reason)}` : ''}`);
+          line(
+            e.runId,
+            `START - Cookbook ${String(ev.cookbook)}${argv ? ` ${argv}` : ''} (run ${e.runId})${ev.reason ? ` reason: ${fmt(ev.reason)}` : ''}`,
+          );
           break;
         }
         case 'args-refused':
@@ -76,7 +79,8 @@ export function textSink(opts: TextSinkOptions): RunSink {
         }
         case 'change':
           // A dry-run's intended changes are the plan printed at its end, in order: not twice.
-          if (!ev.dryRun || verbose) line(e.runId, `${ev.dryRun ? 'would change' : 'changed'} ${describeChange(ev as unknown as PlannedChange)}`);
+          if (!ev.dryRun || verbose)
+            line(e.runId, `${ev.dryRun ? 'would change' : 'changed'} ${describeChange(ev as unknown as PlannedChange)}`);
           break;
         case 'output':
           out.write(`${typeof ev.text === 'string' ? ev.text : JSON.stringify(ev.data, null, 2)}\n`);
@@ -100,7 +104,13 @@ export function textSink(opts: TextSinkOptions): RunSink {
           if (verbose) line(e.runId, `journal: ${JSON.stringify(ev.entry)}`);
           break;
         case 'run-finished': {
-          const s = ev.summary as { status: string; plan: PlannedChange[]; leftovers: { object: string; state: string; why?: string }[]; rolledBack: boolean; interrupted: boolean };
+          const s = ev.summary as {
+            status: string;
+            plan: PlannedChange[];
+            leftovers: { object: string; state: string; why?: string }[];
+            rolledBack: boolean;
+            interrupted: boolean;
+          };
           if (ev.dryRun && s.plan.length > 0) {
             line(e.runId, `Plan for ${String(ev.cookbook)} (${s.plan.length} intended change${s.plan.length === 1 ? '' : 's'}, in order):`);
             s.plan.forEach((c, i) => line(e.runId, `  ${i + 1}. ${describeChange(c)}`));
@@ -119,7 +129,8 @@ export function textSink(opts: TextSinkOptions): RunSink {
               `${s.rolledBack ? ', rolled back' : ''}${s.interrupted ? ', interrupted' : ''}`,
           );
           // a run refused at its arguments did nothing: there is no timeline to draw
-          if (opts.reportCommand && !ev.dryRun && !refused.has(e.runId) && Number(ev.depth ?? 0) === 0) line(e.runId, `picture of this run: ${opts.reportCommand(e.runId)}`);
+          if (opts.reportCommand && !ev.dryRun && !refused.has(e.runId) && Number(ev.depth ?? 0) === 0)
+            line(e.runId, `picture of this run: ${opts.reportCommand(e.runId)}`);
           break;
         }
         default:

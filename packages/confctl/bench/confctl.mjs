@@ -50,10 +50,26 @@ const dataDir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' 
 const etcd = spawn(
   'etcd',
   [
-    '--name', 'bench', '--data-dir', dataDir,
-    '--listen-client-urls', `http://127.0.0.1:${clientPort}`, '--advertise-client-urls', `http://127.0.0.1:${clientPort}`,
-    '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-    '--initial-cluster', `bench=http://127.0.0.1:${peerPort}`, '--initial-cluster-state', 'new', '--logger', 'zap', '--log-level', 'error',
+    '--name',
+    'bench',
+    '--data-dir',
+    dataDir,
+    '--listen-client-urls',
+    `http://127.0.0.1:${clientPort}`,
+    '--advertise-client-urls',
+    `http://127.0.0.1:${clientPort}`,
+    '--listen-peer-urls',
+    `http://127.0.0.1:${peerPort}`,
+    '--initial-advertise-peer-urls',
+    `http://127.0.0.1:${peerPort}`,
+    '--initial-cluster',
+    `bench=http://127.0.0.1:${peerPort}`,
+    '--initial-cluster-state',
+    'new',
+    '--logger',
+    'zap',
+    '--log-level',
+    'error',
   ],
   { stdio: ['ignore', 'ignore', 'inherit'] },
 );
@@ -86,8 +102,14 @@ const ct = new Conftool(client, { namespace: '/conftool' });
 const perGroup = Math.ceil(OBJECTS / 8);
 const fleet = {};
 let n = 0;
-for (const [dc, base] of [['eqiad', 1000], ['codfw', 2000]]) {
-  for (const [cluster, off] of [['appserver', 0], ['jobrunner', 5000]]) {
+for (const [dc, base] of [
+  ['eqiad', 1000],
+  ['codfw', 2000],
+]) {
+  for (const [cluster, off] of [
+    ['appserver', 0],
+    ['jobrunner', 5000],
+  ]) {
     const hosts = {};
     for (let i = 0; i < perGroup && n < OBJECTS; i++) {
       const services = {};
@@ -99,7 +121,9 @@ for (const [dc, base] of [['eqiad', 1000], ['codfw', 2000]]) {
 }
 const seedMs = await time(() => ct.sync(fleet));
 const all = await ct.select({});
-console.log(`confctl bench: etcd ${endpoint} (tmpfs), ${all.length} node objects seeded in ${ms(seedMs)}; ${RUNS} runs (naive: ${NAIVE_RUNS})`);
+console.log(
+  `confctl bench: etcd ${endpoint} (tmpfs), ${all.length} node objects seeded in ${ms(seedMs)}; ${RUNS} runs (naive: ${NAIVE_RUNS})`,
+);
 
 // A regex that has to look at every object (no literal dc/cluster/service to narrow the range).
 const sel = { cluster: 'app.*|job.*', name: 'mw[0-9]+\\.(eqiad|codfw)\\.wmnet' };
@@ -155,11 +179,19 @@ for (let i = 0; i < Math.min(RUNS, 5); i++) {
 }
 
 const sMed = median(selectTimes);
-console.log(`select (regex over all ${all.length}, ${matched} matched): median ${ms(sMed)}  [min ${ms(Math.min(...selectTimes))}, max ${ms(Math.max(...selectTimes))}]  target <= 250 ms: ${sMed <= 250 ? 'OK' : 'MISSED'}`);
+console.log(
+  `select (regex over all ${all.length}, ${matched} matched): median ${ms(sMed)}  [min ${ms(Math.min(...selectTimes))}, max ${ms(Math.max(...selectTimes))}]  target <= 250 ms: ${sMed <= 250 ? 'OK' : 'MISSED'}`,
+);
 console.log(`  of which: client CPU median ${ms(median(selectCpu))}; the bare range read (gRPC + decode) median ${ms(median(rangeTimes))}`);
-console.log(`naive select, one get per key, sequential:      median ${ms(median(naiveSeq))}  ratio ${(median(naiveSeq) / sMed).toFixed(1)}x  target >= 20x: ${median(naiveSeq) / sMed >= 20 ? 'OK' : 'MISSED'}`);
-console.log(`naive select, one get per key, 32 in flight:    median ${ms(median(naivePar))}  ratio ${(median(naivePar) / sMed).toFixed(1)}x`);
-console.log(`set pooled=no on 100 selected objects (100 CAS txns, 16 in flight): median ${ms(median(setTimes))}  [min ${ms(Math.min(...setTimes))}, max ${ms(Math.max(...setTimes))}]`);
+console.log(
+  `naive select, one get per key, sequential:      median ${ms(median(naiveSeq))}  ratio ${(median(naiveSeq) / sMed).toFixed(1)}x  target >= 20x: ${median(naiveSeq) / sMed >= 20 ? 'OK' : 'MISSED'}`,
+);
+console.log(
+  `naive select, one get per key, 32 in flight:    median ${ms(median(naivePar))}  ratio ${(median(naivePar) / sMed).toFixed(1)}x`,
+);
+console.log(
+  `set pooled=no on 100 selected objects (100 CAS txns, 16 in flight): median ${ms(median(setTimes))}  [min ${ms(Math.min(...setTimes))}, max ${ms(Math.max(...setTimes))}]`,
+);
 console.log(`select + set pooled=no on those 100 (update by selector):           median ${ms(median(selectAndSet))}`);
 // The CLI as a user runs it: a new process each time, interleaved with its floors.
 const cfgFile = path.join(dataDir, 'galley.yaml');
@@ -176,15 +208,30 @@ const wall = (cmd, args, check) => {
 const cliRows = { confctl: [], etcdctl: [], node: [] };
 const lines = (out) => out.split('\n').filter((l) => l.trim() !== '').length;
 for (let i = 0; i < Math.min(RUNS, 7); i++) {
-  cliRows.confctl.push(wall(process.execPath, [confctlBin, '-c', cfgFile, 'select', "cluster=app.*|job.*,name=mw[0-9]+\\.(eqiad|codfw)\\.wmnet", 'get'], (out) => {
-    if (lines(out) !== all.length) throw new Error(`confctl printed ${lines(out)} lines, expected ${all.length}`);
-  }));
+  cliRows.confctl.push(
+    wall(
+      process.execPath,
+      [confctlBin, '-c', cfgFile, 'select', 'cluster=app.*|job.*,name=mw[0-9]+\\.(eqiad|codfw)\\.wmnet', 'get'],
+      (out) => {
+        if (lines(out) !== all.length) throw new Error(`confctl printed ${lines(out)} lines, expected ${all.length}`);
+      },
+    ),
+  );
   cliRows.etcdctl.push(wall('etcdctl', ['--endpoints', endpoint, 'get', '--prefix', '/conftool/v1/pools/']));
   cliRows.node.push(wall(process.execPath, ['-e', '']));
 }
 const cMed = median(cliRows.confctl);
-console.log(`confctl select … get through the CLI (new process, ${all.length} JSON lines): median ${ms(cMed)}  target <= 500 ms: ${cMed <= 500 ? 'OK' : 'MISSED'}`);
-console.log(`  beside it, same run: etcdctl get --prefix (Go) median ${ms(median(cliRows.etcdctl))}, ratio ${(cMed / median(cliRows.etcdctl)).toFixed(2)}x; node -e '' median ${ms(median(cliRows.node))}`);
-console.log(`load average during run: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} cpus)`);
+console.log(
+  `confctl select … get through the CLI (new process, ${all.length} JSON lines): median ${ms(cMed)}  target <= 500 ms: ${cMed <= 500 ? 'OK' : 'MISSED'}`,
+);
+console.log(
+  `  beside it, same run: etcdctl get --prefix (Go) median ${ms(median(cliRows.etcdctl))}, ratio ${(cMed / median(cliRows.etcdctl)).toFixed(2)}x; node -e '' median ${ms(median(cliRows.node))}`,
+);
+console.log(
+  `load average during run: ${os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')} (${os.cpus().length} cpus)`,
+);
 ct.close();
 cleanup();

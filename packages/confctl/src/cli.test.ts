@@ -81,14 +81,29 @@ describe('confctl command handlers (in-memory store)', () => {
     const r = await runConfctl(['--json', 'depool', 'mw1001.eqiad.wmnet'], io(ct));
     expect(r.exitCode).toBe(0);
     expect(r.stdout.map((l) => JSON.parse(l) as unknown)).toEqual([
-      { key: '/conftool/v1/pools/eqiad/appserver/nginx/mw1001.eqiad.wmnet', tags: { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001.eqiad.wmnet' }, field: 'pooled', from: 'yes', to: 'no', dryRun: false },
+      {
+        key: '/conftool/v1/pools/eqiad/appserver/nginx/mw1001.eqiad.wmnet',
+        tags: { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001.eqiad.wmnet' },
+        field: 'pooled',
+        from: 'yes',
+        to: 'no',
+        dryRun: false,
+      },
     ]);
   });
 
   it('parses set actions strictly', () => {
     expect(parseSetAction('set/pooled=no:weight=10')).toEqual({ pooled: 'no', weight: 10 });
     expect(parseSetAction('set/weight=0')).toEqual({ weight: 0 });
-    for (const bad of ['set/', 'set/pooled', 'set/pooled=maybe', 'set/weight=1.5', 'set/weight=-1', 'set/colour=red', 'set/pooled=no=yes']) {
+    for (const bad of [
+      'set/',
+      'set/pooled',
+      'set/pooled=maybe',
+      'set/weight=1.5',
+      'set/weight=-1',
+      'set/colour=red',
+      'set/pooled=no=yes',
+    ]) {
       expect(() => parseSetAction(bad)).toThrow(expect.objectContaining({ code: 'ERR_CONFCTL_BAD_ACTION' }));
     }
   });
@@ -99,14 +114,27 @@ describe('confctl command handlers (in-memory store)', () => {
     const k2 = '/conftool/v1/pools/eqiad/appserver/nginx/mw1002.eqiad.wmnet';
     // a run holds mw1002 out (its marker); the operator depools both by hand
     const [n2] = await ct.select({ name: 'mw1002\\.eqiad\\.wmnet' });
-    await ct.transition([{ node: n2!, change: { pooled: 'no' }, owner: { set: { runId: 'run-1', user: 'bot', reason: 'rolling', time: '2026-12-04T00:00:00.000Z' } } }]);
+    await ct.transition([
+      {
+        node: n2!,
+        change: { pooled: 'no' },
+        owner: { set: { runId: 'run-1', user: 'bot', reason: 'rolling', time: '2026-12-04T00:00:00.000Z' } },
+      },
+    ]);
     expect((await runConfctl(['depool', 'mw1001.eqiad.wmnet'], io(ct))).exitCode).toBe(0);
     expect((await runConfctl(['--yes', 'select', 'name=mw1002.eqiad.wmnet', 'set/pooled=no'], io(ct))).exitCode).toBe(0);
     const owners = await ct.owners({});
     expect(owners.get(k1)).toMatchObject({ runId: expect.stringMatching(/^operator:/), reason: 'confctl depool by hand' });
     expect(owners.get(k2)).toMatchObject({ runId: expect.stringMatching(/^operator:/) });
     // the run's put-back (marker must be its own) now finds the operator's: hands off
-    const [back] = await ct.transition([{ node: (await ct.select({ name: 'mw1002\\.eqiad\\.wmnet' }))[0]!, change: { pooled: 'yes' }, expect: { pooled: 'no' }, owner: { mustBe: 'run-1' } }]);
+    const [back] = await ct.transition([
+      {
+        node: (await ct.select({ name: 'mw1002\\.eqiad\\.wmnet' }))[0]!,
+        change: { pooled: 'yes' },
+        expect: { pooled: 'no' },
+        owner: { mustBe: 'run-1' },
+      },
+    ]);
     expect(back).toMatchObject({ status: 'changed-by-someone-else', foundOwner: { runId: expect.stringMatching(/^operator:/) } });
     expect((await runConfctl(['pool', 'mw1001.eqiad.wmnet'], io(ct))).exitCode).toBe(0);
     expect((await ct.owners({})).has(k1)).toBe(false);
@@ -126,7 +154,9 @@ describe('confctl command handlers (in-memory store)', () => {
 
   it('a change whose etcd reply was lost (read back as written) says so', () => {
     const tags = { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001.eqiad.wmnet' };
-    expect(formatChange({ key: 'k', tags, field: 'pooled', from: 'yes', to: 'no' })).toBe('eqiad/appserver/nginx/mw1001.eqiad.wmnet: pooled changed yes => no');
+    expect(formatChange({ key: 'k', tags, field: 'pooled', from: 'yes', to: 'no' })).toBe(
+      'eqiad/appserver/nginx/mw1001.eqiad.wmnet: pooled changed yes => no',
+    );
     expect(formatChange({ key: 'k', tags, field: 'pooled', from: 'yes', to: 'no', ambiguous: true })).toBe(
       "eqiad/appserver/nginx/mw1001.eqiad.wmnet: pooled changed yes => no (etcd's reply was lost; read back as written)",
     );
@@ -134,7 +164,14 @@ describe('confctl command handlers (in-memory store)', () => {
 
   it('formats get lines like conftool, extra fields after the schema ones', () => {
     expect(
-      formatGetLine({ key: 'k', tags: { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001.eqiad.wmnet' }, pooled: 'yes', weight: 10, extra: { note: 'x' }, modRevision: '5' }),
+      formatGetLine({
+        key: 'k',
+        tags: { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001.eqiad.wmnet' },
+        pooled: 'yes',
+        weight: 10,
+        extra: { note: 'x' },
+        modRevision: '5',
+      }),
     ).toBe('{"mw1001.eqiad.wmnet": {"weight": 10, "pooled": "yes", "note": "x"}, "tags": "dc=eqiad,cluster=appserver,service=nginx"}');
   });
 
@@ -163,7 +200,10 @@ describe('confctl command handlers (in-memory store)', () => {
     };
     const j = await runConfctl(['--json', '--yes', 'select', 'cluster=appserver', 'set/weight=1'], io(again));
     expect(j.exitCode).toBe(CONFCTL_EXIT.FAILED);
-    expect(j.stdout.map((l) => (JSON.parse(l) as { tags: { name: string }; to: unknown }).tags.name).sort()).toEqual(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']);
+    expect(j.stdout.map((l) => (JSON.parse(l) as { tags: { name: string }; to: unknown }).tags.name).sort()).toEqual([
+      'mw1001.eqiad.wmnet',
+      'mw1002.eqiad.wmnet',
+    ]);
     expect(j.stderr.at(-1)).toBe('2 of 3 changed before the failure (listed on stdout)');
   });
 
@@ -194,7 +234,13 @@ describe('confctl command handlers (in-memory store)', () => {
     const ct = fleet(2).seed({ 'eqiad/appserver/nginx/broken.eqiad.wmnet': 'not json' });
     const before = await ct.revision();
     const dry = await runConfctl(['--dry-run', 'select', 'name=mw1001.*|broken.*', 'del'], io(ct));
-    expect(dry).toMatchObject({ exitCode: 0, stdout: ['DRY-RUN: would delete eqiad/appserver/nginx/broken.eqiad.wmnet', 'DRY-RUN: would delete eqiad/appserver/nginx/mw1001.eqiad.wmnet'] });
+    expect(dry).toMatchObject({
+      exitCode: 0,
+      stdout: [
+        'DRY-RUN: would delete eqiad/appserver/nginx/broken.eqiad.wmnet',
+        'DRY-RUN: would delete eqiad/appserver/nginx/mw1001.eqiad.wmnet',
+      ],
+    });
     expect(await ct.revision()).toBe(before);
     const dryJson = await runConfctl(['--dry-run', '--json', 'select', 'name=broken.*', 'del'], io(ct));
     expect(dryJson).toMatchObject({ exitCode: 0, stdout: [] });
@@ -203,8 +249,14 @@ describe('confctl command handlers (in-memory store)', () => {
     const j = await runConfctl(['--json', '--yes', 'select', 'name=mw1001.*|broken.*', 'del'], io(ct));
     expect(j.exitCode).toBe(0);
     expect(j.stdout.map((l) => JSON.parse(l) as unknown)).toEqual([
-      { deleted: '/conftool/v1/pools/eqiad/appserver/nginx/broken.eqiad.wmnet', tags: { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'broken.eqiad.wmnet' } },
-      { deleted: '/conftool/v1/pools/eqiad/appserver/nginx/mw1001.eqiad.wmnet', tags: { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001.eqiad.wmnet' } },
+      {
+        deleted: '/conftool/v1/pools/eqiad/appserver/nginx/broken.eqiad.wmnet',
+        tags: { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'broken.eqiad.wmnet' },
+      },
+      {
+        deleted: '/conftool/v1/pools/eqiad/appserver/nginx/mw1001.eqiad.wmnet',
+        tags: { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001.eqiad.wmnet' },
+      },
     ]);
     expect((await ct.selectRaw({})).map((o) => o.tags.name)).toEqual(['mw1002.eqiad.wmnet']);
   });
@@ -214,7 +266,10 @@ describe('confctl command handlers (in-memory store)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confctl-cli-unit-'));
     try {
       const file = path.join(dir, 'fleet.yaml');
-      fs.writeFileSync(file, 'eqiad:\n  appserver:\n    mw1001.eqiad.wmnet: [nginx]\n    mw1002.eqiad.wmnet: [nginx]\n    mw1003.eqiad.wmnet:\n      nginx: {pooled: "yes", weight: 5}\n');
+      fs.writeFileSync(
+        file,
+        'eqiad:\n  appserver:\n    mw1001.eqiad.wmnet: [nginx]\n    mw1002.eqiad.wmnet: [nginx]\n    mw1003.eqiad.wmnet:\n      nginx: {pooled: "yes", weight: 5}\n',
+      );
       const before = await ct.revision();
       const dry = await runConfctl(['--dry-run', 'sync', file, '--delete'], io(ct));
       expect(dry.exitCode).toBe(0);
@@ -226,14 +281,26 @@ describe('confctl command handlers (in-memory store)', () => {
       const dryJson = await runConfctl(['--dry-run', '--json', 'sync', file], io(ct));
       expect(dryJson.exitCode).toBe(0);
       expect(dryJson.stdout.map((l) => JSON.parse(l) as unknown)).toEqual([
-        { created: ['/conftool/v1/pools/eqiad/appserver/nginx/mw1003.eqiad.wmnet'], removed: [], kept: 2, stale: ['/conftool/v1/pools/codfw/appserver/nginx/mw2001.codfw.wmnet'], dryRun: true },
+        {
+          created: ['/conftool/v1/pools/eqiad/appserver/nginx/mw1003.eqiad.wmnet'],
+          removed: [],
+          kept: 2,
+          stale: ['/conftool/v1/pools/codfw/appserver/nginx/mw2001.codfw.wmnet'],
+          dryRun: true,
+        },
       ]);
       expect(await ct.revision()).toBe(before);
 
       const j = await runConfctl(['--json', '--yes', 'sync', file, '--delete'], io(ct));
       expect(j.exitCode).toBe(0);
       expect(j.stdout.map((l) => JSON.parse(l) as unknown)).toEqual([
-        { created: ['/conftool/v1/pools/eqiad/appserver/nginx/mw1003.eqiad.wmnet'], removed: ['/conftool/v1/pools/codfw/appserver/nginx/mw2001.codfw.wmnet'], kept: 2, stale: ['/conftool/v1/pools/codfw/appserver/nginx/mw2001.codfw.wmnet'], dryRun: false },
+        {
+          created: ['/conftool/v1/pools/eqiad/appserver/nginx/mw1003.eqiad.wmnet'],
+          removed: ['/conftool/v1/pools/codfw/appserver/nginx/mw2001.codfw.wmnet'],
+          kept: 2,
+          stale: ['/conftool/v1/pools/codfw/appserver/nginx/mw2001.codfw.wmnet'],
+          dryRun: false,
+        },
       ]);
       expect((await ct.select({ name: 'mw1003.*' }))[0]).toMatchObject({ pooled: 'yes', weight: 5 });
       expect(await ct.get({ dc: 'codfw' })).toEqual([]);

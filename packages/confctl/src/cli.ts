@@ -47,7 +47,10 @@ export interface CliIo {
  * (`isConfigError`); `require` lists the sections that must be there. confctl does not load files
  * itself: its binary (in @galley/cli) hands @galley/config's loader in.
  */
-export type ConfctlConfigLoader = (opts: { file: string | undefined; require: readonly 'etcd'[] }) => Promise<{ etcd?: EtcdConfig | undefined; conftool: ConftoolConfig }>;
+export type ConfctlConfigLoader = (opts: {
+  file: string | undefined;
+  require: readonly 'etcd'[];
+}) => Promise<{ etcd?: EtcdConfig | undefined; conftool: ConftoolConfig }>;
 
 /** Exit codes (README.md): */
 export const CONFCTL_EXIT = {
@@ -117,17 +120,40 @@ function buildParser(args: string[]) {
   return yargs(args)
     .scriptName('confctl')
     .usage('$0 [-c CONFIG] [--dry-run] [--yes] [--json] COMMAND ...\n\nRead and change the conftool node objects in etcd.')
-    .option('config', { alias: 'c', type: 'string', describe: 'config file (default: the cookbook config search, then /etc/galley/config.yaml)' })
+    .option('config', {
+      alias: 'c',
+      type: 'string',
+      describe: 'config file (default: the cookbook config search, then /etc/galley/config.yaml)',
+    })
     .option('dry-run', { type: 'boolean', default: false, describe: 'read for real, write nothing, print what would change' })
-    .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'answer the "Ok to continue? [y/N]" questions with yes (not the typed sentence)' })
+    .option('yes', {
+      alias: 'y',
+      type: 'boolean',
+      default: false,
+      describe: 'answer the "Ok to continue? [y/N]" questions with yes (not the typed sentence)',
+    })
     .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line' })
-    .option('quiet', { type: 'boolean', default: false, describe: 'conftool: do not announce to IRC (galley announces nothing; accepted for runbooks)' })
+    .option('quiet', {
+      type: 'boolean',
+      default: false,
+      describe: 'conftool: do not announce to IRC (galley announces nothing; accepted for runbooks)',
+    })
     .option('object-type', { type: 'string', default: 'node', describe: 'conftool object type; only node' })
     .option('yaml', { type: 'boolean', default: false, describe: 'tags … --action get all and the selection list in YAML' })
     .option('host', { type: 'boolean', default: false, describe: 'select: do not ask when all the objects belong to one host' })
-    .command('select <selector> <action>', "act on the objects matching SELECTOR ('dc=eqiad,cluster=jobrunner,service=nginx,name=mw10.*'): get | set/pooled=no:weight=10 | set/@FILE.yaml | del | edit")
-    .command('tags <taglist>', "act on objects of one dc/cluster/service ('dc=eqiad,cluster=jobrunner,service=nginx'): --action ACTION NAME|all|re:REGEX (repeatable)", (y) =>
-      y.option('action', { type: 'string', array: true, describe: 'ACTION NAMEDEF: get | set/k=v:… | set/@FILE | delete | edit, then NAME | all | re:REGEX' }),
+    .command(
+      'select <selector> <action>',
+      "act on the objects matching SELECTOR ('dc=eqiad,cluster=jobrunner,service=nginx,name=mw10.*'): get | set/pooled=no:weight=10 | set/@FILE.yaml | del | edit",
+    )
+    .command(
+      'tags <taglist>',
+      "act on objects of one dc/cluster/service ('dc=eqiad,cluster=jobrunner,service=nginx'): --action ACTION NAME|all|re:REGEX (repeatable)",
+      (y) =>
+        y.option('action', {
+          type: 'string',
+          array: true,
+          describe: 'ACTION NAMEDEF: get | set/k=v:… | set/@FILE | delete | edit, then NAME | all | re:REGEX',
+        }),
     )
     .command('pool [fqdn]', 'pooled=yes on every service of HOST (etcd only, no PyBal check)', shortcut('pool', 'a literal name'))
     .command('depool [fqdn]', 'pooled=no on every service of HOST (etcd only, no PyBal check)', shortcut('depool', 'a literal name'))
@@ -167,7 +193,8 @@ export function parseSetAction(action: string): Partial<NodeValues> {
     const [field, value, ...rest] = part.split('=');
     if (value === undefined || rest.length > 0) throw badAction(action, `"${part}" is not FIELD=VALUE`);
     if (field === 'pooled') {
-      if (value !== 'yes' && value !== 'no' && value !== 'inactive') throw badAction(action, `pooled must be yes, no or inactive, not "${value}"`);
+      if (value !== 'yes' && value !== 'no' && value !== 'inactive')
+        throw badAction(action, `pooled must be yes, no or inactive, not "${value}"`);
       out.pooled = value;
     } else if (field === 'weight') {
       if (!/^\d+$/.test(value)) throw badAction(action, `weight must be an integer >= 0, not "${value}"`);
@@ -240,7 +267,10 @@ function parseAction(action: string): Act {
 
 /** conftool's `get` line: `{"mw1001.eqiad.wmnet": {"weight": 10, "pooled": "yes"}, "tags": "dc=eqiad,cluster=appserver,service=nginx"}`. */
 export function formatGetLine(n: ConftoolNode): string {
-  return pyJson({ [n.tags.name]: { weight: n.weight, pooled: n.pooled, ...n.extra }, tags: `dc=${n.tags.dc},cluster=${n.tags.cluster},service=${n.tags.service}` });
+  return pyJson({
+    [n.tags.name]: { weight: n.weight, pooled: n.pooled, ...n.extra },
+    tags: `dc=${n.tags.dc},cluster=${n.tags.cluster},service=${n.tags.service}`,
+  });
 }
 
 /** conftool's `set` line: `eqiad/appserver/nginx/mw1001.eqiad.wmnet: pooled changed yes => no`. */
@@ -286,7 +316,10 @@ export async function fqdn(): Promise<string> {
 
 async function spawnEditor(argv: string[]): Promise<number> {
   const r = spawnSync(argv[0]!, argv.slice(1), { stdio: 'inherit' });
-  if (r.error) throw new GalleyError('ERR_CONFCTL_EDITOR', `cannot run the editor ${argv[0]}: ${r.error.message}`, { hint: 'set EDITOR to an editor command (e.g. EDITOR=vim)' });
+  if (r.error)
+    throw new GalleyError('ERR_CONFCTL_EDITOR', `cannot run the editor ${argv[0]}: ${r.error.message}`, {
+      hint: 'set EDITOR to an editor command (e.g. EDITOR=vim)',
+    });
   return r.status ?? 1;
 }
 
@@ -300,7 +333,8 @@ export interface ConftoolOpenOptions {
 }
 
 async function defaultConftool(load: ConfctlConfigLoader | undefined, opts: ConftoolOpenOptions): Promise<Conftool> {
-  if (load === undefined) throw new Error('runConfctl needs io.loadConfig or io.conftool (the confctl binary passes @galley/config\'s loader)');
+  if (load === undefined)
+    throw new Error("runConfctl needs io.loadConfig or io.conftool (the confctl binary passes @galley/config's loader)");
   // Loaded lazily: config loading (cosmiconfig) and gRPC cost about a second of CPU at startup, which
   // --help and usage errors do not need. A command that only reads goes through etcd's JSON gateway
   // (node:http; etcd3/grpc-js/protobufjs are never loaded): `pnpm bench confctl` measures both.
@@ -337,11 +371,14 @@ interface Unit {
 function parseTagList(text: string): Omit<NodeTags, 'name'> {
   const out: Record<string, string> = {};
   const bad = (why: string) =>
-    new GalleyError('ERR_CONFCTL_BAD_SELECTOR', `invalid tag list "${text}": ${why}`, { hint: "tags takes all three tags with literal values: 'dc=eqiad,cluster=jobrunner,service=nginx'" });
+    new GalleyError('ERR_CONFCTL_BAD_SELECTOR', `invalid tag list "${text}": ${why}`, {
+      hint: "tags takes all three tags with literal values: 'dc=eqiad,cluster=jobrunner,service=nginx'",
+    });
   for (const part of text.split(',')) {
     const [k, v, ...rest] = part.split('=').map((x) => x.trim());
     if (v === undefined || rest.length > 0 || k === '' || v === '') throw bad(`"${part}" is not tag=value`);
-    if (!['dc', 'cluster', 'service'].includes(k!)) throw bad(`unknown tag "${k}" (tags: dc, cluster, service; the name goes after --action ACTION)`);
+    if (!['dc', 'cluster', 'service'].includes(k!))
+      throw bad(`unknown tag "${k}" (tags: dc, cluster, service; the name goes after --action ACTION)`);
     if (v.includes('/')) throw bad(`"${v}" contains a /`);
     out[k!] = v;
   }
@@ -353,9 +390,13 @@ function parseTagList(text: string): Omit<NodeTags, 'name'> {
 function actionPairs(v: string | string[] | undefined): [string, string][] {
   const flat = v === undefined ? [] : Array.isArray(v) ? v : [v];
   if (flat.length === 0 || flat.length % 2 !== 0) {
-    throw new UsageError('ERR_CONFCTL_BAD_ARGS', `tags needs --action ACTION NAMEDEF (two values each time), got ${flat.length === 0 ? 'none' : flat.map((x) => `"${x}"`).join(' ')}`, {
-      hint: "e.g. confctl tags 'dc=eqiad,cluster=jobrunner,service=nginx' --action set/pooled=no mw1001.eqiad.wmnet",
-    });
+    throw new UsageError(
+      'ERR_CONFCTL_BAD_ARGS',
+      `tags needs --action ACTION NAMEDEF (two values each time), got ${flat.length === 0 ? 'none' : flat.map((x) => `"${x}"`).join(' ')}`,
+      {
+        hint: "e.g. confctl tags 'dc=eqiad,cluster=jobrunner,service=nginx' --action set/pooled=no mw1001.eqiad.wmnet",
+      },
+    );
   }
   const out: [string, string][] = [];
   for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
@@ -380,15 +421,20 @@ export async function runConfctl(args: string[], io: CliIo): Promise<CliResult> 
   }
   const dryRun = argv['dry-run'];
   // The library's DRY-RUN lines are this command's output; other log lines (retries) are diagnostics.
-  const log = (line: string): void => void (line.startsWith('DRY-RUN:') ? (argv.json ? undefined : res.stdout.push(line)) : res.stderr.push(line));
+  const log = (line: string): void =>
+    void (line.startsWith('DRY-RUN:') ? (argv.json ? undefined : res.stdout.push(line)) : res.stderr.push(line));
   let ct: Conftool | undefined;
   const after: string[] = [];
   try {
     const command = String(argv._[0]);
     if (argv['object-type'] !== 'node') {
-      throw new GalleyError('ERR_CONFCTL_OBJECT_TYPE', `object type "${argv['object-type']}" is not available: galley's confctl knows only conftool's node objects`, {
-        hint: 'drop --object-type (node is the default), or use conftool itself for other object types',
-      });
+      throw new GalleyError(
+        'ERR_CONFCTL_OBJECT_TYPE',
+        `object type "${argv['object-type']}" is not available: galley's confctl knows only conftool's node objects`,
+        {
+          hint: 'drop --object-type (node is the default), or use conftool itself for other object types',
+        },
+      );
     }
     // Validate what we can before connecting anywhere.
     let run: (c: Ctx) => Promise<void>;
@@ -407,7 +453,8 @@ export async function runConfctl(args: string[], io: CliIo): Promise<CliResult> 
     if (command === 'select') {
       const sel = parseSelector(argv.selector ?? '');
       const act = parseAction(String(argv.action ?? ''));
-      run = (c) => runUnit(c, { act, nodes: (x) => (act.kind === 'del' ? x.ct.selectRaw(sel) : x.ct.select(sel)), guard: selectGuard(act) });
+      run = (c) =>
+        runUnit(c, { act, nodes: (x) => (act.kind === 'del' ? x.ct.selectRaw(sel) : x.ct.select(sel)), guard: selectGuard(act) });
     } else if (command === 'tags') {
       const tags = parseTagList(argv.taglist ?? '');
       const units = actionPairs(argv.action).map(([a, namedef]) => tagsUnit(tags, parseAction(a), namedef));
@@ -417,7 +464,9 @@ export async function runConfctl(args: string[], io: CliIo): Promise<CliResult> 
     } else if (command in SHORTCUTS) {
       const sc = SHORTCUTS[command as keyof typeof SHORTCUTS];
       if (argv.fqdn !== undefined && argv.hostname !== undefined && argv.fqdn !== argv.hostname) {
-        throw new UsageError('ERR_CONFCTL_BAD_ARGS', `two hosts given: ${argv.fqdn} and --hostname ${argv.hostname}`, { hint: 'give the host once' });
+        throw new UsageError('ERR_CONFCTL_BAD_ARGS', `two hosts given: ${argv.fqdn} and --hostname ${argv.hostname}`, {
+          hint: 'give the host once',
+        });
       }
       const host = argv.hostname ?? argv.fqdn ?? (await (io.fqdn ?? fqdn)());
       const sel: Selector = { name: escapeRegex(host), ...(argv.service !== undefined ? { service: escapeRegex(argv.service) } : {}) };
@@ -433,7 +482,9 @@ export async function runConfctl(args: string[], io: CliIo): Promise<CliResult> 
       try {
         text = fs.readFileSync(file, 'utf8');
       } catch (err) {
-        throw new GalleyError('ERR_CONFCTL_FILE_NOT_FOUND', `cannot read fleet file ${file}: ${(err as Error).message}`, { hint: 'pass the path of a fleet YAML file' });
+        throw new GalleyError('ERR_CONFCTL_FILE_NOT_FOUND', `cannot read fleet file ${file}: ${(err as Error).message}`, {
+          hint: 'pass the path of a fleet YAML file',
+        });
       }
       const fleet = (await import('./fleet.js')).parseFleet(text, file);
       run = (c) => cmdSync(c, fleet, file);
@@ -464,8 +515,7 @@ async function runUnit(c: Ctx, u: Unit): Promise<void> {
   if (u.act.kind === 'get') {
     if (u.printGet && !c.argv.json) u.printGet(c, nodes as ConftoolNode[]);
     else for (const n of nodes as ConftoolNode[]) c.res.stdout.push(c.argv.json ? JSON.stringify(n) : formatGetLine(n));
-  }
-  else if (u.act.kind === 'set') await cmdSet(c, nodes as ConftoolNode[], u.act.changes);
+  } else if (u.act.kind === 'set') await cmdSet(c, nodes as ConftoolNode[], u.act.changes);
   else if (u.act.kind === 'del') await cmdDel(c, nodes);
   else await cmdEdit(c, nodes as ConftoolNode[]);
 }
@@ -495,14 +545,23 @@ function selectGuard(act: Act) {
     const byPath: Record<string, string[]> = {};
     for (const n of nodes) (byPath[`/${n.tags.dc}/${n.tags.cluster}/${n.tags.service}`] ??= []).push(n.tags.name);
     const what = act.kind === 'set' ? `set ${describe(act.changes)} on` : act.kind === 'del' ? 'delete' : 'edit';
-    const answer = await ask(c, ['The selector you chose has selected the following objects:', c.argv.yaml ? pyYaml(byPath).trimEnd() : pyJson(byPath), 'Ok to continue? [y/N]'], () =>
-      new GalleyError('ERR_CONFCTL_NOT_CONFIRMED', `refusing to ${what} ${nodes.length} objects without confirmation (not a terminal)`, {
-        hint: 'check the selection with `select ... get` (or --dry-run), then pass --yes',
-      }),
+    const answer = await ask(
+      c,
+      [
+        'The selector you chose has selected the following objects:',
+        c.argv.yaml ? pyYaml(byPath).trimEnd() : pyJson(byPath),
+        'Ok to continue? [y/N]',
+      ],
+      () =>
+        new GalleyError('ERR_CONFCTL_NOT_CONFIRMED', `refusing to ${what} ${nodes.length} objects without confirmation (not a terminal)`, {
+          hint: 'check the selection with `select ... get` (or --dry-run), then pass --yes',
+        }),
     );
     if (answer.trim().toLowerCase() !== 'y') {
       c.res.stdout.push('Aborting');
-      throw new GalleyError('ERR_CONFCTL_NOT_CONFIRMED', `aborted: ${what} on ${nodes.length} objects not confirmed`, { hint: 'nothing was changed' });
+      throw new GalleyError('ERR_CONFCTL_NOT_CONFIRMED', `aborted: ${what} on ${nodes.length} objects not confirmed`, {
+        hint: 'nothing was changed',
+      });
     }
   };
 }
@@ -522,23 +581,30 @@ function tagsUnit(tags: Omit<NodeTags, 'name'>, act: Act, namedef: string): Unit
     try {
       re = new RegExp(`^(?:${expr})`);
     } catch (err) {
-      throw new GalleyError('ERR_CONFCTL_BAD_SELECTOR', `invalid regexp: ${expr} (${(err as Error).message})`, { hint: 're:REGEX is matched from the start of the name' });
+      throw new GalleyError('ERR_CONFCTL_BAD_SELECTOR', `invalid regexp: ${expr} (${(err as Error).message})`, {
+        hint: 're:REGEX is matched from the start of the name',
+      });
     }
     match = (name) => re.test(name);
   } else if (namedef === 'all') match = () => true;
-  else if (namedef === '') throw new UsageError('ERR_CONFCTL_BAD_ARGS', 'empty NAMEDEF after --action', { hint: 'give a name, all, or re:REGEX' });
+  else if (namedef === '')
+    throw new UsageError('ERR_CONFCTL_BAD_ARGS', 'empty NAMEDEF after --action', { hint: 'give a name, all, or re:REGEX' });
   let total = 0;
   return {
     act,
     nodes: async (c) => {
       // Deleting reads unvalidated: that is how one gets rid of an object with a broken value.
-      const read = (sel: Selector): Promise<readonly (RawObject | ConftoolNode)[]> => (act.kind === 'del' ? c.ct.selectRaw(sel) : c.ct.select(sel));
+      const read = (sel: Selector): Promise<readonly (RawObject | ConftoolNode)[]> =>
+        act.kind === 'del' ? c.ct.selectRaw(sel) : c.ct.select(sel);
       if (match === undefined) return read({ ...dir, name: escapeRegex(namedef) });
       // One range read of the directory: every object counts for "half of the objects".
       const all = await read(dir);
       total = all.length;
       const chosen = all.filter((n) => match(n.tags.name));
-      if (chosen.length === 0) throw new GalleyError('ERR_CONFCTL_NO_MATCH', `no object under ${displayName({ ...tags, name: '' })} matches ${namedef}`, { hint: 'check the names with `--action get all`' });
+      if (chosen.length === 0)
+        throw new GalleyError('ERR_CONFCTL_NO_MATCH', `no object under ${displayName({ ...tags, name: '' })} matches ${namedef}`, {
+          hint: 'check the names with `--action get all`',
+        });
       return chosen;
     },
     // conftool prints `get all` as one JSON object (or YAML document) of name → value.
@@ -555,15 +621,24 @@ function tagsUnit(tags: Omit<NodeTags, 'name'>, act: Act, namedef: string): Unit
       if (namedef !== 'all' && total > 2 * nodes.length) return;
       const answer = await ask(
         c,
-        ['You are operating on more than half of the objects, this is potentially VERY DANGEROUS: do you want to continue?', `If so, please type: '${SURE_SENTENCE}'`],
+        [
+          'You are operating on more than half of the objects, this is potentially VERY DANGEROUS: do you want to continue?',
+          `If so, please type: '${SURE_SENTENCE}'`,
+        ],
         () =>
-          new GalleyError('ERR_CONFCTL_NOT_SCRIPTABLE', `Destructive operations are not scriptable and should be run from the command line: ${namedef} selects ${nodes.length} of ${total} objects`, {
-            hint: 'run it on a terminal and type the sentence, or name fewer objects (a name, or a re: matching less than half); --yes does not answer this question',
-          }),
+          new GalleyError(
+            'ERR_CONFCTL_NOT_SCRIPTABLE',
+            `Destructive operations are not scriptable and should be run from the command line: ${namedef} selects ${nodes.length} of ${total} objects`,
+            {
+              hint: 'run it on a terminal and type the sentence, or name fewer objects (a name, or a re: matching less than half); --yes does not answer this question',
+            },
+          ),
       );
       if (answer !== SURE_SENTENCE) {
         c.res.stdout.push('Aborting');
-        throw new GalleyError('ERR_CONFCTL_NOT_CONFIRMED', `aborted: ${namedef} on ${nodes.length} of ${total} objects not confirmed`, { hint: `nothing was changed; the answer must be exactly '${SURE_SENTENCE}'` });
+        throw new GalleyError('ERR_CONFCTL_NOT_CONFIRMED', `aborted: ${namedef} on ${nodes.length} of ${total} objects not confirmed`, {
+          hint: `nothing was changed; the answer must be exactly '${SURE_SENTENCE}'`,
+        });
       }
     },
   };
@@ -587,10 +662,14 @@ async function cmdSet(c: Ctx, nodes: ConftoolNode[], changes: Partial<NodeValues
   let done: Change[];
   try {
     // A dry-run says what conftool would (no owner marker is written, so none is announced).
-    done = changes.pooled !== undefined && !ct.dryRun ? await setWithIntent(c, nodes, changes, print) : await ct.with({ onChange: print }).update(nodes, changes);
+    done =
+      changes.pooled !== undefined && !ct.dryRun
+        ? await setWithIntent(c, nodes, changes, print)
+        : await ct.with({ onChange: print }).update(nodes, changes);
   } catch (err) {
     const toChange = nodes.filter((n) => diff(n, changes).length > 0).length;
-    if (!ct.dryRun) c.after.push(`${changedKeys.size} of ${toChange} changed before the failure${changedKeys.size > 0 ? ' (listed on stdout)' : ''}`);
+    if (!ct.dryRun)
+      c.after.push(`${changedKeys.size} of ${toChange} changed before the failure${changedKeys.size > 0 ? ' (listed on stdout)' : ''}`);
     throw err;
   }
   if (done.length === 0) res.stderr.push(`nothing to change: all ${nodes.length} selected objects already have ${describe(changes)}`);
@@ -604,7 +683,12 @@ async function cmdSet(c: Ctx, nodes: ConftoolNode[], changes: Partial<NodeValues
  */
 async function setWithIntent(c: Ctx, nodes: ConftoolNode[], changes: Partial<NodeValues>, print: (ch: Change) => void): Promise<Change[]> {
   const user = operatorUser();
-  const marker = { runId: operatorOwner(user), user, reason: `confctl ${changes.pooled === 'no' ? 'depool' : 'set'} by hand`, time: new Date().toISOString() };
+  const marker = {
+    runId: operatorOwner(user),
+    user,
+    reason: `confctl ${changes.pooled === 'no' ? 'depool' : 'set'} by hand`,
+    time: new Date().toISOString(),
+  };
   const owner = changes.pooled === 'no' ? { set: marker } : { clear: true as const };
   const out = await c.ct.with({ onChange: print }).transition(nodes.map((node) => ({ node, change: changes, expect: {}, owner })));
   const done: Change[] = [];
@@ -635,7 +719,10 @@ async function cmdEdit(c: Ctx, nodes: ConftoolNode[]): Promise<void> {
   const { ct, res } = c;
   const editorCmd = process.env.EDITOR ?? DEFAULT_EDITOR;
   const editorArgv = shellParse(editorCmd).filter((x): x is string => typeof x === 'string');
-  if (editorArgv.length === 0) throw new UsageError('ERR_CONFCTL_BAD_ARGS', `EDITOR="${editorCmd}" is not a command`, { hint: 'set EDITOR to an editor command (e.g. EDITOR=vim)' });
+  if (editorArgv.length === 0)
+    throw new UsageError('ERR_CONFCTL_BAD_ARGS', `EDITOR="${editorCmd}" is not a command`, {
+      hint: 'set EDITOR to an editor command (e.g. EDITOR=vim)',
+    });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confctl-edit-'));
   try {
     for (const n of nodes) {
@@ -645,15 +732,24 @@ async function cmdEdit(c: Ctx, nodes: ConftoolNode[]): Promise<void> {
       let values: Partial<NodeValues>;
       for (;;) {
         const rc = await (c.io.editor ?? spawnEditor)([...editorArgv, file]);
-        if (rc !== 0) throw new GalleyError('ERR_CONFCTL_EDITOR', `Editor ${editorCmd} returned nonzero ${rc}; ${name} was not changed`, { hint: 'save and quit the editor normally to write the object' });
+        if (rc !== 0)
+          throw new GalleyError('ERR_CONFCTL_EDITOR', `Editor ${editorCmd} returned nonzero ${rc}; ${name} was not changed`, {
+            hint: 'save and quit the editor normally to write the object',
+          });
         const v = valuesFromYaml(fs.readFileSync(file, 'utf8'));
         if (typeof v !== 'string') {
           values = v;
           break;
         }
         const invalid = () => badAction('edit', `the edited ${name} is not valid: ${v}; nothing was written`);
-        let again = await ask(c, ['The modified object is not valid, please check it!', `Reported reason: ${v}`], invalid, 'Continue editing? [y/n] ');
-        while (!['y', 'n'].includes(again.trim().toLowerCase())) again = await ask(c, ['Please answer y/n!'], invalid, 'Continue editing? [y/n] ');
+        let again = await ask(
+          c,
+          ['The modified object is not valid, please check it!', `Reported reason: ${v}`],
+          invalid,
+          'Continue editing? [y/n] ',
+        );
+        while (!['y', 'n'].includes(again.trim().toLowerCase()))
+          again = await ask(c, ['Please answer y/n!'], invalid, 'Continue editing? [y/n] ');
         if (again.trim().toLowerCase() === 'n') throw invalid();
       }
       const conflict = (current: string) =>
@@ -662,13 +758,19 @@ async function cmdEdit(c: Ctx, nodes: ConftoolNode[]): Promise<void> {
         });
       // Compare-and-set on the revision shown in the editor: the fence makes every write attempt of
       // this update fail if the object moved since, instead of merging into someone else's value.
-      const [now] = await ct.get({ dc: escapeRegex(n.tags.dc), cluster: escapeRegex(n.tags.cluster), service: escapeRegex(n.tags.service), name: escapeRegex(n.tags.name) });
+      const [now] = await ct.get({
+        dc: escapeRegex(n.tags.dc),
+        cluster: escapeRegex(n.tags.cluster),
+        service: escapeRegex(n.tags.service),
+        name: escapeRegex(n.tags.name),
+      });
       if (!now) throw conflict('it was deleted');
       if (now.modRevision !== n.modRevision) throw conflict(`it is now ${formatGetLine(now)}`);
       try {
         await ct.with({ fence: () => [{ key: n.key, target: 'Mod', op: '==', value: n.modRevision }] }).update([now], values);
       } catch (err) {
-        if (isGalleyError(err) && (err.code === 'ERR_CONFCTL_FENCED' || err.code === 'ERR_CONFCTL_CONFLICT')) throw conflict('it was written while we wrote');
+        if (isGalleyError(err) && (err.code === 'ERR_CONFCTL_FENCED' || err.code === 'ERR_CONFCTL_CONFLICT'))
+          throw conflict('it was written while we wrote');
         throw err;
       }
       if (!ct.dryRun) res.stdout.push(`Entity ${name} successfully updated`);
@@ -683,11 +785,17 @@ async function cmdSync(c: Ctx, fleet: ReturnType<typeof parseFleet>, file: strin
   const del = argv.delete ?? false;
   if (del && !ct.dryRun) {
     const plan = await ct.with({ dryRun: true, log: () => undefined }).sync(fleet, { delete: true });
-    if (plan.removed.length > 0) await selectGuard({ kind: 'del' })(c, plan.removed.map((k) => ({ tags: ct.tagsOf(k)! })));
+    if (plan.removed.length > 0)
+      await selectGuard({ kind: 'del' })(
+        c,
+        plan.removed.map((k) => ({ tags: ct.tagsOf(k)! })),
+      );
   }
   const r = await ct.sync(fleet, { delete: del });
   if (argv.json) {
-    res.stdout.push(JSON.stringify({ created: r.created.map((n) => n.key), removed: r.removed, kept: r.kept, stale: r.stale, dryRun: ct.dryRun }));
+    res.stdout.push(
+      JSON.stringify({ created: r.created.map((n) => n.key), removed: r.removed, kept: r.kept, stale: r.stale, dryRun: ct.dryRun }),
+    );
     return;
   }
   if (!ct.dryRun) {

@@ -9,7 +9,10 @@ export const DEFAULT_CONFTOOL_NAMESPACE = '/conftool';
 
 export const conftoolSchema = z
   .object({
-    namespace: z.string().regex(/^\/[^\s]*[^/\s]$|^\/$/, 'must be an absolute key prefix like /conftool').default(DEFAULT_CONFTOOL_NAMESPACE),
+    namespace: z
+      .string()
+      .regex(/^\/[^\s]*[^/\s]$|^\/$/, 'must be an absolute key prefix like /conftool')
+      .default(DEFAULT_CONFTOOL_NAMESPACE),
   })
   .strict();
 export type ConftoolConfig = z.infer<typeof conftoolSchema>;

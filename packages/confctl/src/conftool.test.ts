@@ -42,7 +42,8 @@ describe('Conftool.watch on the in-memory store', () => {
 describe('Conftool reads and writes (in-memory store)', () => {
   const seeded = (): MemoryKv => {
     const mem = new MemoryKv();
-    for (const h of ['mw1001', 'mw1002', 'mw1003']) mem.put(`/conftool/v1/pools/eqiad/appserver/nginx/${h}`, JSON.stringify({ pooled: 'yes', weight: 10 }));
+    for (const h of ['mw1001', 'mw1002', 'mw1003'])
+      mem.put(`/conftool/v1/pools/eqiad/appserver/nginx/${h}`, JSON.stringify({ pooled: 'yes', weight: 10 }));
     return mem;
   };
 
@@ -77,11 +78,13 @@ describe('Conftool reads and writes (in-memory store)', () => {
       mem.put(key, JSON.stringify({ pooled: 'yes', weight: ++weight }));
     };
     const ct = new Conftool(mem, { maxRetries: 2 });
-    await expect(ct.update({ name: 'mw1001' }, { pooled: 'no' })).rejects.toMatchObject({ code: 'ERR_CONFCTL_CONFLICT', message: expect.stringContaining('(3 attempts)') });
+    await expect(ct.update({ name: 'mw1001' }, { pooled: 'no' })).rejects.toMatchObject({
+      code: 'ERR_CONFCTL_CONFLICT',
+      message: expect.stringContaining('(3 attempts)'),
+    });
     expect(attempts).toBe(3);
     expect(JSON.parse((await mem.get(key))!.value)).toEqual({ pooled: 'yes', weight: 13 });
   });
-
 });
 
 describe('a write txn that gets no answer (in-memory store)', () => {
@@ -93,7 +96,12 @@ describe('a write txn that gets no answer (in-memory store)', () => {
     return mem;
   };
   /** A store whose next `lose` txns on `key` do `before` (e.g. commit) and then throw like a lost reply. */
-  const losing = (mem: MemoryKv, lose: number, before: 'commit' | 'nothing', err: () => Error = () => new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded')) => {
+  const losing = (
+    mem: MemoryKv,
+    lose: number,
+    before: 'commit' | 'nothing',
+    err: () => Error = () => new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded'),
+  ) => {
     let left = lose;
     const txns: string[] = [];
     const kv: KvStore = Object.assign(Object.create(mem) as MemoryKv, {
@@ -117,12 +125,26 @@ describe('a write txn that gets no answer (in-memory store)', () => {
     const logs: string[] = [];
     const ct = new Conftool(kv, { log: (l) => logs.push(l) });
     const changes = await ct.update({ name: 'mw1001' }, { pooled: 'no' });
-    expect(changes).toEqual([{ key, tags: { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001' }, field: 'pooled', from: 'yes', to: 'no', ambiguous: true }]);
+    expect(changes).toEqual([
+      {
+        key,
+        tags: { dc: 'eqiad', cluster: 'appserver', service: 'nginx', name: 'mw1001' },
+        field: 'pooled',
+        from: 'yes',
+        to: 'no',
+        ambiguous: true,
+      },
+    ]);
     expect(logs.join('\n')).toContain('etcd did not answer our write, but the object now holds exactly what we wrote');
 
     // The same lost reply as EtcdKv reports it (ERR_ETCD_UNAVAILABLE around the gRPC error).
     const mem2 = seeded();
-    const { kv: kv2, txns } = losing(mem2, 1, 'commit', () => new EtcdUnavailableError(['http://etcd:2379'], new GRPCUnavailableError('14 UNAVAILABLE: Connection dropped')));
+    const { kv: kv2, txns } = losing(
+      mem2,
+      1,
+      'commit',
+      () => new EtcdUnavailableError(['http://etcd:2379'], new GRPCUnavailableError('14 UNAVAILABLE: Connection dropped')),
+    );
     const seen = await new Conftool(kv2, { log: () => undefined }).update({ name: 'mw1001' }, { pooled: 'no' });
     expect(seen).toMatchObject([{ key, field: 'pooled', from: 'yes', to: 'no', ambiguous: true }]);
     expect(txns).toEqual([key]);
@@ -209,7 +231,6 @@ describe('a conflict retry that re-reads an invalid value', () => {
     expect(after.filter((o) => o.value.includes('"no"')).map((o) => o.tags.name)).toEqual(seen.sort());
     expect(after.find((o) => o.key === broken)!.value).toBe('not json');
   });
-
 });
 
 describe('transition (in-memory store)', () => {
@@ -229,7 +250,9 @@ describe('transition (in-memory store)', () => {
     const node = async () => (await ct.select({}))[0]!;
     await ct.transition([{ node: await node(), change: { pooled: 'inactive' }, owner: { set: marker('run-1') } }]);
     await ct.transition([{ node: await node(), change: { pooled: 'inactive' }, owner: { set: marker('operator:bob') } }]);
-    await ct.transition([{ node: await node(), change: { pooled: 'no' }, expect: { pooled: 'inactive' }, owner: { mustBe: 'operator:bob' } }]);
+    await ct.transition([
+      { node: await node(), change: { pooled: 'no' }, expect: { pooled: 'inactive' }, owner: { mustBe: 'operator:bob' } },
+    ]);
     await ct.transition([{ node: await node(), change: { pooled: 'yes' }, owner: { set: marker('run-2') } }]);
     await ct.transition([{ node: await node(), change: { pooled: 'no' }, owner: { set: marker('run-2') } }]);
     await ct.transition([{ node: await node(), change: { weight: 5 } }]);
@@ -271,7 +294,12 @@ describe('transition (in-memory store)', () => {
     const ct = new Conftool(kv, { log: () => undefined });
     const node = (await ct.select({}))[0]!;
     const [o] = await ct.transition([{ node, change: { pooled: 'no' }, owner: { set: marker('run-1') } }]);
-    expect(o).toMatchObject({ status: 'changed', ambiguous: true, after: { pooled: 'no' }, node: { modRevision: (await mem.get(key))!.modRevision } });
+    expect(o).toMatchObject({
+      status: 'changed',
+      ambiguous: true,
+      after: { pooled: 'no' },
+      node: { modRevision: (await mem.get(key))!.modRevision },
+    });
     expect(JSON.parse((await mem.get(ownerKey))!.value)).toEqual(marker('run-1'));
 
     // not applied, reply lost: written again, once
@@ -312,7 +340,10 @@ describe('transition (in-memory store)', () => {
       },
     });
     const ct4 = new Conftool(bad);
-    expect((await ct4.transition([{ node: (await ct4.select({}))[0]!, change: { pooled: 'yes' } }]))[0]).toMatchObject({ status: 'failed', error: { message: expect.stringContaining('too many operations') } });
+    expect((await ct4.transition([{ node: (await ct4.select({}))[0]!, change: { pooled: 'yes' } }]))[0]).toMatchObject({
+      status: 'failed',
+      error: { message: expect.stringContaining('too many operations') },
+    });
   });
 
   it('a hot object gives up after maxRetries re-reads: failed ERR_CONFCTL_CONFLICT', async () => {
@@ -325,15 +356,20 @@ describe('transition (in-memory store)', () => {
     };
     const ct = new Conftool(mem, { maxRetries: 2, log: () => undefined });
     const [o] = await ct.transition([{ node: (await ct.select({}))[0]!, change: { pooled: 'no' }, expect: { pooled: 'yes' } }]);
-    expect(o).toMatchObject({ status: 'failed', error: { code: 'ERR_CONFCTL_CONFLICT', message: expect.stringContaining('(3 attempts)') } });
+    expect(o).toMatchObject({
+      status: 'failed',
+      error: { code: 'ERR_CONFCTL_CONFLICT', message: expect.stringContaining('(3 attempts)') },
+    });
     expect(attempts).toBe(3);
   });
 
-  it('an unreadable owner marker still counts as someone\'s', async () => {
+  it("an unreadable owner marker still counts as someone's", async () => {
     const mem = seeded();
     mem.put(ownerKey, 'garbage');
     const ct = new Conftool(mem);
-    expect([...(await ct.owners({}))]).toEqual([[key, { runId: '(unreadable)', user: '', reason: 'unreadable owner marker: garbage', time: '' }]]);
+    expect([...(await ct.owners({}))]).toEqual([
+      [key, { runId: '(unreadable)', user: '', reason: 'unreadable owner marker: garbage', time: '' }],
+    ]);
     const [o] = await ct.transition([{ node: (await ct.select({}))[0]!, change: { pooled: 'no' }, owner: { mustBe: 'run-1' } }]);
     expect(o).toMatchObject({ status: 'changed-by-someone-else', foundOwner: { runId: '(unreadable)' } });
   });

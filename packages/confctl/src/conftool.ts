@@ -4,7 +4,14 @@ import { ConflictError, FencedError, InvalidValueError, NoMatchError, WriteUnkno
 import type { FleetDescription } from './fleet.js';
 import { pool } from './pool.js';
 import { compileSelector, literalPath, type Matcher } from './selector.js';
-import { parseOwnerMarker, runTransitions, type OwnerMarker, type TransitionOutcome, type TransitionRequest, type WriteInfo } from './transition.js';
+import {
+  parseOwnerMarker,
+  runTransitions,
+  type OwnerMarker,
+  type TransitionOutcome,
+  type TransitionRequest,
+  type WriteInfo,
+} from './transition.js';
 import type { Change, ConftoolNode, EtcdCompare, NodeTags, NodeValues, Selector, SyncResult, WatchEvent } from './types.js';
 import { NODE_DEFAULTS, diff, displayName, nodeFromEntry, serialize, validateChanges } from './value.js';
 
@@ -133,7 +140,9 @@ export class Conftool {
     } else {
       const sel = target;
       const match = compileSelector(sel);
-      prefix += literalPath(sel).map((p) => `${p}/`).join('');
+      prefix += literalPath(sel)
+        .map((p) => `${p}/`)
+        .join('');
       wanted = (_k, tags) => match(tags);
     }
     const out = new Map<string, OwnerMarker>();
@@ -223,13 +232,19 @@ export class Conftool {
    * validated (a broken object can be deleted). Returns the deleted keys.
    */
   async remove(target: Selector | readonly RawObject[] | readonly ConftoolNode[]): Promise<string[]> {
-    const objs: readonly { key: string; tags: NodeTags; modRevision: string }[] = isObjectList(target) ? target : await this.selectRaw(target);
+    const objs: readonly { key: string; tags: NodeTags; modRevision: string }[] = isObjectList(target)
+      ? target
+      : await this.selectRaw(target);
     if (this.dryRun) {
       for (const n of objs) this.view.log(`DRY-RUN: would delete ${displayName(n.tags)}`);
       return objs.map((n) => n.key);
     }
     if (objs.length > 0) {
-      await this.view.beforeWrite?.(objs.map((o) => ('pooled' in o ? (o as ConftoolNode) : { key: o.key, tags: o.tags, ...NODE_DEFAULTS, extra: {}, modRevision: o.modRevision })));
+      await this.view.beforeWrite?.(
+        objs.map((o) =>
+          'pooled' in o ? (o as ConftoolNode) : { key: o.key, tags: o.tags, ...NODE_DEFAULTS, extra: {}, modRevision: o.modRevision },
+        ),
+      );
     }
     const out: string[] = [];
     for (const n of objs) {
@@ -237,7 +252,10 @@ export class Conftool {
       // The owner marker goes with its object: a marker left behind would hold a re-created object.
       const r = await this.shared.kv.txn(
         [{ key: n.key, target: 'Mod', op: '==', value: n.modRevision }, ...fence],
-        [{ type: 'delete', key: n.key }, { type: 'delete', key: this.ownerKeyFor(n.tags) }],
+        [
+          { type: 'delete', key: n.key },
+          { type: 'delete', key: this.ownerKeyFor(n.tags) },
+        ],
         n.key,
       );
       if (!r.succeeded) {
@@ -289,7 +307,11 @@ export class Conftool {
     if (touched.length > 0) await this.view.beforeWrite?.(touched);
     await pool(toCreate, this.shared.concurrency, async ([key, w]) => {
       const fence = this.view.fence?.(w.tags) ?? [];
-      const r = await this.shared.kv.txn([{ key, target: 'Create', op: '==', value: 0 }, ...fence], [{ type: 'put', key, value: serialize(w.values, w.extra) }], key);
+      const r = await this.shared.kv.txn(
+        [{ key, target: 'Create', op: '==', value: 0 }, ...fence],
+        [{ type: 'put', key, value: serialize(w.values, w.extra) }],
+        key,
+      );
       if (r.succeeded) result.created.push({ key, tags: w.tags, ...w.values, extra: w.extra, modRevision: r.revision });
       else if (r.current === undefined) throw new FencedError(key, fence);
       else result.kept++; // created concurrently by someone else: existing values win
@@ -297,7 +319,11 @@ export class Conftool {
     for (const k of toRemove) {
       const e = existing.get(k)!;
       const fence = this.view.fence?.(this.tagsOf(k)!) ?? [];
-      const r = await this.shared.kv.txn([{ key: k, target: 'Mod', op: '==', value: e.modRevision }, ...fence], [{ type: 'delete', key: k }], k);
+      const r = await this.shared.kv.txn(
+        [{ key: k, target: 'Mod', op: '==', value: e.modRevision }, ...fence],
+        [{ type: 'delete', key: k }],
+        k,
+      );
       if (r.succeeded) result.removed.push(k);
       else if (r.current?.modRevision === e.modRevision) throw new FencedError(k, fence);
       else this.view.log(`not deleting ${k}: it changed while syncing`);
@@ -459,11 +485,7 @@ export class Conftool {
    * compare: at most one of the two can apply, and a later conflict that shows our value is ours);
    * anything else is WriteUnknownError naming the key.
    */
-  private async writeNode(
-    node: ConftoolNode,
-    want: FieldChanges,
-    applied: Change[],
-  ): Promise<void> {
+  private async writeNode(node: ConftoolNode, want: FieldChanges, applied: Change[]): Promise<void> {
     let cur = node;
     // An attempt of this write went unanswered and may still apply: its value showing up is ours.
     let unanswered = false;
@@ -475,7 +497,11 @@ export class Conftool {
       const next = serialize({ pooled: cur.pooled, weight: cur.weight, ...want }, cur.extra);
       let r: KvTxnResult;
       try {
-        r = await this.shared.kv.txn([{ key: cur.key, target: 'Mod', op: '==', value: cur.modRevision }, ...fence], [{ type: 'put', key: cur.key, value: next }], cur.key);
+        r = await this.shared.kv.txn(
+          [{ key: cur.key, target: 'Mod', op: '==', value: cur.modRevision }, ...fence],
+          [{ type: 'put', key: cur.key, value: next }],
+          cur.key,
+        );
       } catch (err) {
         if (!isAmbiguousWriteError(err)) throw err;
         let e: KvEntry | undefined;
@@ -485,7 +511,9 @@ export class Conftool {
           throw new WriteUnknownError(cur.key, next, undefined, err);
         }
         if (e !== undefined && e.value === next && e.modRevision !== cur.modRevision) {
-          this.view.log(`${displayName(cur.tags)}: etcd did not answer our write, but the object now holds exactly what we wrote: counted as our change`);
+          this.view.log(
+            `${displayName(cur.tags)}: etcd did not answer our write, but the object now holds exactly what we wrote: counted as our change`,
+          );
           for (const c of changes) this.record({ ...c, ambiguous: true }, applied);
           return;
         }
@@ -493,7 +521,9 @@ export class Conftool {
           unanswered = true;
           resends++;
           attempt--;
-          this.view.log(`${displayName(cur.tags)}: etcd did not answer our write (${(err as Error).message}) and the object is unchanged; writing again (${resends}/${this.shared.maxRetries})`);
+          this.view.log(
+            `${displayName(cur.tags)}: etcd did not answer our write (${(err as Error).message}) and the object is unchanged; writing again (${resends}/${this.shared.maxRetries})`,
+          );
           continue;
         }
         throw new WriteUnknownError(cur.key, next, e === undefined ? '(deleted)' : e.value, err);
@@ -516,7 +546,11 @@ export class Conftool {
         if (!(err instanceof InvalidValueError)) throw err;
         // Other objects of this update may be written already: not "nothing was written" but a
         // conflict, so the caller stops and reports what was applied.
-        throw new ConflictError(cur.key, attempt + 1, `it was changed concurrently to a value that breaks the schema: ${String(err.details?.['problem'])} (value ${r.current.value})`);
+        throw new ConflictError(
+          cur.key,
+          attempt + 1,
+          `it was changed concurrently to a value that breaks the schema: ${String(err.details?.['problem'])} (value ${r.current.value})`,
+        );
       }
       cur = fresh;
       if (attempt >= this.shared.maxRetries) throw new ConflictError(cur.key, attempt + 1);

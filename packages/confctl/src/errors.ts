@@ -16,9 +16,7 @@ export function isNoMatchError(err: unknown): err is NoMatchError {
 }
 
 export function formatSelector(sel: Selector): string {
-  const parts = (['dc', 'cluster', 'service', 'name'] as const)
-    .filter((t) => sel[t] !== undefined)
-    .map((t) => `${t}=${sel[t]}`);
+  const parts = (['dc', 'cluster', 'service', 'name'] as const).filter((t) => sel[t] !== undefined).map((t) => `${t}=${sel[t]}`);
   return parts.length > 0 ? parts.join(',') : '(everything)';
 }
 
@@ -87,10 +85,14 @@ export class WriteUnknownError extends GalleyError {
 /** A caller-supplied fence compare failed: the run's lock is gone, so nothing was written. */
 export class FencedError extends GalleyError {
   constructor(key: string, compares: readonly unknown[]) {
-    super('ERR_CONFCTL_FENCED', `write to ${key} rejected: a fence condition failed (the run's lock is no longer held); nothing was written`, {
-      hint: 'the lock lease probably expired (process paused or etcd unreachable); check for another run, then rerun',
-      details: { key, compares },
-    });
+    super(
+      'ERR_CONFCTL_FENCED',
+      `write to ${key} rejected: a fence condition failed (the run's lock is no longer held); nothing was written`,
+      {
+        hint: 'the lock lease probably expired (process paused or etcd unreachable); check for another run, then rerun',
+        details: { key, compares },
+      },
+    );
   }
 }
 

@@ -3,7 +3,11 @@ import { parseFleet } from './fleet.js';
 
 describe('fleet description', () => {
   it('accepts conftool-sync lists and per-service values', () => {
-    expect(parseFleet('eqiad:\n  appserver:\n    mw1001: [nginx, php-fpm]\n    mw1002:\n      nginx: {pooled: "yes", weight: 10}\n      php-fpm:\n')).toEqual({
+    expect(
+      parseFleet(
+        'eqiad:\n  appserver:\n    mw1001: [nginx, php-fpm]\n    mw1002:\n      nginx: {pooled: "yes", weight: 10}\n      php-fpm:\n',
+      ),
+    ).toEqual({
       eqiad: { appserver: { mw1001: { nginx: null, 'php-fpm': null }, mw1002: { nginx: { pooled: 'yes', weight: 10 }, 'php-fpm': null } } },
     });
   });
@@ -11,7 +15,10 @@ describe('fleet description', () => {
   it('reports every problem with its path', () => {
     let err: (Error & { code?: string }) | undefined;
     try {
-      parseFleet('eqiad:\n  appserver:\n    mw1001: {nginx: {pooled: maybe, weight: -1}}\n    "a/b": [nginx]\n    mw1003: 7\n  jobrunner: [x]\n', 'f.yaml');
+      parseFleet(
+        'eqiad:\n  appserver:\n    mw1001: {nginx: {pooled: maybe, weight: -1}}\n    "a/b": [nginx]\n    mw1003: 7\n  jobrunner: [x]\n',
+        'f.yaml',
+      );
     } catch (e) {
       err = e as Error;
     }

@@ -73,7 +73,9 @@ export function normalizeFleet(raw: unknown, file = '(fleet)'): FleetDescription
               try {
                 svc[s] = validateChanges(`${hp}.${s}`, v);
               } catch (err) {
-                problems.push(`${hp}.${s}: ${(err as Error).message.replace(/^refusing to write [^:]+: /, '').replace(/; nothing was written$/, '')}`);
+                problems.push(
+                  `${hp}.${s}: ${(err as Error).message.replace(/^refusing to write [^:]+: /, '').replace(/; nothing was written$/, '')}`,
+                );
               }
             }
           }

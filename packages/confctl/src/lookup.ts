@@ -18,7 +18,11 @@ export function hostLookup(etcd: EtcdConfig, namespace: string): () => Promise<H
   let lookup: Promise<HostLookup> | undefined;
   return () => {
     lookup ??= (async () => {
-      const [{ Conftool }, { parseSelector }, { connectEtcd }] = await Promise.all([import('./conftool.js'), import('./selector.js'), import('@galley/etcd')]);
+      const [{ Conftool }, { parseSelector }, { connectEtcd }] = await Promise.all([
+        import('./conftool.js'),
+        import('./selector.js'),
+        import('@galley/etcd'),
+      ]);
       const client = connectEtcd(etcd);
       const ct = new Conftool(client, { namespace });
       const names = (nodes: readonly { tags: { name: string } }[]) => [...new Set(nodes.map((n) => n.tags.name))];

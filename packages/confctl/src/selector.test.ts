@@ -12,7 +12,12 @@ describe('selectors', () => {
   });
 
   it('parses the CLI form, allowing commas inside a regex', () => {
-    expect(parseSelector('dc=eqiad,cluster=jobrunner,service=nginx,name=mw10.*')).toEqual({ dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: 'mw10.*' });
+    expect(parseSelector('dc=eqiad,cluster=jobrunner,service=nginx,name=mw10.*')).toEqual({
+      dc: 'eqiad',
+      cluster: 'jobrunner',
+      service: 'nginx',
+      name: 'mw10.*',
+    });
     expect(parseSelector('name=mw1{1,2}0')).toEqual({ name: 'mw1{1,2}0' });
     for (const bad of ['', 'eqiad', 'host=x', 'name=', 'name=a,name=b', 'name=(']) {
       expect(() => parseSelector(bad)).toThrow(expect.objectContaining({ code: 'ERR_CONFCTL_BAD_SELECTOR' }));

@@ -51,7 +51,8 @@ export function parseSelector(text: string): Selector {
     if (eq < 0) throw new SelectorError(`selector part "${part}" is not tag=regex`);
     const tag = part.slice(0, eq).trim();
     const value = part.slice(eq + 1);
-    if (!(TAGS as readonly string[]).includes(tag)) throw new SelectorError(`unknown tag "${tag}" in selector "${text}" (tags: ${TAGS.join(', ')})`);
+    if (!(TAGS as readonly string[]).includes(tag))
+      throw new SelectorError(`unknown tag "${tag}" in selector "${text}" (tags: ${TAGS.join(', ')})`);
     if (sel[tag as Tag] !== undefined) throw new SelectorError(`tag ${tag} given twice in selector "${text}"`);
     if (value === '') throw new SelectorError(`empty value for ${tag} in selector "${text}"`);
     sel[tag as Tag] = value;

@@ -59,14 +59,22 @@ export type TransitionOutcome =
       ambiguous?: true;
     }
   | { status: 'already'; key: string; value: NodeValues; node: ConftoolNode; dryRun?: true }
-  | { status: 'changed-by-someone-else'; key: string; expected: Partial<NodeValues>; found: NodeValues | null; foundOwner: OwnerMarker | null }
+  | {
+      status: 'changed-by-someone-else';
+      key: string;
+      expected: Partial<NodeValues>;
+      found: NodeValues | null;
+      foundOwner: OwnerMarker | null;
+    }
   | { status: 'invalid'; key: string; error: GalleyError }
   | { status: 'failed'; key: string; error: Error };
 
 export type ChangedOutcome = Extract<TransitionOutcome, { status: 'changed' }>;
 
 /** Someone else's value is in the way (another value, a deleted object, a value that breaks the schema): leave it as found and report it. */
-export function isTransitionConflict(o: TransitionOutcome): o is Extract<TransitionOutcome, { status: 'changed-by-someone-else' | 'invalid' }> {
+export function isTransitionConflict(
+  o: TransitionOutcome,
+): o is Extract<TransitionOutcome, { status: 'changed-by-someone-else' | 'invalid' }> {
   return o.status === 'changed-by-someone-else' || o.status === 'invalid';
 }
 
@@ -123,7 +131,8 @@ interface Plan {
 }
 
 const valuesOf = (n: { pooled: NodeValues['pooled']; weight: number }): NodeValues => ({ pooled: n.pooled, weight: n.weight });
-const holds = (n: NodeValues, expect: Partial<NodeValues>): boolean => (['pooled', 'weight'] as const).every((f) => expect[f] === undefined || n[f] === expect[f]);
+const holds = (n: NodeValues, expect: Partial<NodeValues>): boolean =>
+  (['pooled', 'weight'] as const).every((f) => expect[f] === undefined || n[f] === expect[f]);
 
 /**
  * Run the requests: every requested value is checked before anything is sent (an invalid one
@@ -156,8 +165,14 @@ export async function runTransitions(deps: TransitionDeps, reqs: readonly Transi
   // Only taking out (pooled → no or inactive, or only recording an owner): the runner lets it through
   // without waiting for host locks — an operator's depool is never queued behind a rolling run or a
   // reimage (which holds its host out at inactive).
-  const takeOutOnly = plans.every((p) => Object.keys(p.change).every((f) => f === 'pooled') && p.change.pooled !== 'yes' && (!p.req.owner || 'set' in p.req.owner));
-  if (plans.length > 0) await deps.beforeWrite?.(plans.map((p) => p.req.node), { takeOutOnly });
+  const takeOutOnly = plans.every(
+    (p) => Object.keys(p.change).every((f) => f === 'pooled') && p.change.pooled !== 'yes' && (!p.req.owner || 'set' in p.req.owner),
+  );
+  if (plans.length > 0)
+    await deps.beforeWrite?.(
+      plans.map((p) => p.req.node),
+      { takeOutOnly },
+    );
   const out = new Array<TransitionOutcome>(plans.length);
   await pool([...plans.keys()], deps.concurrency, async (i) => {
     const p = plans[i]!;
@@ -171,7 +186,13 @@ export async function runTransitions(deps: TransitionDeps, reqs: readonly Transi
 }
 
 function conflict(p: Plan, found: NodeValues | null, owner: KvEntry | undefined): TransitionOutcome {
-  return { status: 'changed-by-someone-else', key: p.req.node.key, expected: p.expect, found, foundOwner: owner ? parseOwnerMarker(owner.value) : null };
+  return {
+    status: 'changed-by-someone-else',
+    key: p.req.node.key,
+    expected: p.expect,
+    found,
+    foundOwner: owner ? parseOwnerMarker(owner.value) : null,
+  };
 }
 
 /** The owner key is where the op wants it (set: our marker; clear/mustBe: gone). */
@@ -207,7 +228,8 @@ async function transitionOne(deps: TransitionDeps, p: Plan): Promise<TransitionO
   let resends = 0;
   for (let attempt = 0; ; attempt++) {
     if (!holds(cur, p.expect)) return conflict(p, await found(), mustBe !== undefined ? owner : await kv.get(p.ownerKey));
-    if (mustBe !== undefined && (owner === undefined || parseOwnerMarker(owner.value).runId !== mustBe)) return conflict(p, await found(), owner);
+    if (mustBe !== undefined && (owner === undefined || parseOwnerMarker(owner.value).runId !== mustBe))
+      return conflict(p, await found(), owner);
     const changes = diff(cur, p.change);
     const next = changes.length > 0 ? serialize({ ...valuesOf(cur), ...p.change }, cur.extra) : undefined;
     const fence = deps.fence?.(cur.tags) ?? [];
@@ -222,7 +244,14 @@ async function transitionOne(deps: TransitionDeps, p: Plan): Promise<TransitionO
       if (next === undefined) return { status: 'already', key, value: valuesOf(cur), node: cur };
       const after: NodeValues = { ...valuesOf(cur), ...p.change };
       for (const c of changes) deps.record(ambiguous ? { ...c, ambiguous: true } : c);
-      return { status: 'changed', key, before: valuesOf(cur), after, node: { ...cur, ...after, modRevision }, ...(ambiguous ? { ambiguous: true as const } : {}) };
+      return {
+        status: 'changed',
+        key,
+        before: valuesOf(cur),
+        after,
+        node: { ...cur, ...after, modRevision },
+        ...(ambiguous ? { ambiguous: true as const } : {}),
+      };
     };
 
     let r: KvTxnResult;
@@ -240,18 +269,28 @@ async function transitionOne(deps: TransitionDeps, p: Plan): Promise<TransitionO
       }
       const applied = next !== undefined ? e?.value === next && e.modRevision !== cur.modRevision : e?.modRevision === cur.modRevision;
       if (applied && ownerDone(p, o)) {
-        if (next !== undefined) deps.log(`${displayName(cur.tags)}: etcd did not answer our write, but the object now holds exactly what we wrote: counted as our change`);
+        if (next !== undefined)
+          deps.log(
+            `${displayName(cur.tags)}: etcd did not answer our write, but the object now holds exactly what we wrote: counted as our change`,
+          );
         return success(e!.modRevision, next !== undefined);
       }
-      const untouched = e !== undefined && e.modRevision === cur.modRevision && (mustBe === undefined || o?.modRevision === owner?.modRevision);
+      const untouched =
+        e !== undefined && e.modRevision === cur.modRevision && (mustBe === undefined || o?.modRevision === owner?.modRevision);
       if (untouched && resends < deps.maxRetries) {
         resends++;
         attempt--;
         unansweredPut = next;
-        deps.log(`${displayName(cur.tags)}: etcd did not answer our write (${(err as Error).message}) and the object is unchanged; writing again (${resends}/${deps.maxRetries})`);
+        deps.log(
+          `${displayName(cur.tags)}: etcd did not answer our write (${(err as Error).message}) and the object is unchanged; writing again (${resends}/${deps.maxRetries})`,
+        );
         continue;
       }
-      return { status: 'failed', key, error: new WriteUnknownError(key, next ?? '(owner marker only)', e === undefined ? '(deleted)' : e.value, err) };
+      return {
+        status: 'failed',
+        key,
+        error: new WriteUnknownError(key, next ?? '(owner marker only)', e === undefined ? '(deleted)' : e.value, err),
+      };
     }
     if (r.succeeded) return success(next !== undefined ? r.revision : cur.modRevision, false);
 
@@ -275,7 +314,8 @@ async function transitionOne(deps: TransitionDeps, p: Plan): Promise<TransitionO
     cur = fresh;
     confirmed = true;
     owner = o;
-    if (!holds(cur, p.expect) || (mustBe !== undefined && (o === undefined || parseOwnerMarker(o.value).runId !== mustBe))) return conflict(p, valuesOf(cur), o);
+    if (!holds(cur, p.expect) || (mustBe !== undefined && (o === undefined || parseOwnerMarker(o.value).runId !== mustBe)))
+      return conflict(p, valuesOf(cur), o);
     if (attempt >= deps.maxRetries) return { status: 'failed', key, error: new ConflictError(key, attempt + 1) };
     deps.log(`${displayName(cur.tags)} changed concurrently; re-read and retrying (${attempt + 1}/${deps.maxRetries})`);
   }

@@ -9,7 +9,9 @@ function problemWith(field: 'pooled' | 'weight', v: unknown): string | undefined
       ? undefined
       : `pooled must be one of ${POOLED_VALUES.join('|')}, got ${JSON.stringify(v) ?? 'nothing'}`;
   }
-  return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? undefined : `weight must be an integer >= 0, got ${JSON.stringify(v) ?? 'nothing'}`;
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0
+    ? undefined
+    : `weight must be an integer >= 0, got ${JSON.stringify(v) ?? 'nothing'}`;
 }
 
 /** Parse and validate a stored value; throws InvalidValueError naming the key. */
@@ -22,7 +24,10 @@ export function parseStored(key: string, raw: string): { values: NodeValues; ext
   }
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new InvalidValueError(key, raw, 'not a JSON object');
   const { pooled, weight, ...extra } = obj as Record<string, unknown>;
-  for (const [field, v] of [['pooled', pooled], ['weight', weight]] as const) {
+  for (const [field, v] of [
+    ['pooled', pooled],
+    ['weight', weight],
+  ] as const) {
     const p = problemWith(field, v);
     if (p) throw new InvalidValueError(key, raw, p);
   }
@@ -34,7 +39,8 @@ export function validateChanges(key: string, changes: Partial<Record<string, unk
   const out: Partial<NodeValues> = {};
   for (const [field, v] of Object.entries(changes)) {
     if (v === undefined) continue;
-    if (field !== 'pooled' && field !== 'weight') throw new InvalidValueError(key, changes, `unknown field ${field} (fields: pooled, weight)`, { onWrite: true });
+    if (field !== 'pooled' && field !== 'weight')
+      throw new InvalidValueError(key, changes, `unknown field ${field} (fields: pooled, weight)`, { onWrite: true });
     const p = problemWith(field, v);
     if (p) throw new InvalidValueError(key, changes, p, { onWrite: true });
     (out as Record<string, unknown>)[field] = v;

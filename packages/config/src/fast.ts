@@ -78,7 +78,9 @@ export function rememberCookbookDirs(configFile: string, dirs: readonly string[]
     const f = cacheFile(configFile);
     fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
     const tmp = `${f}.${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify({ file: configFile, mtimeMs: st.mtimeMs, size: st.size, dirs: [...dirs] } satisfies DirsCache), { mode: 0o600 });
+    fs.writeFileSync(tmp, JSON.stringify({ file: configFile, mtimeMs: st.mtimeMs, size: st.size, dirs: [...dirs] } satisfies DirsCache), {
+      mode: 0o600,
+    });
     fs.renameSync(tmp, f);
   } catch {
     // a cache we cannot write only costs speed

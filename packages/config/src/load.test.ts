@@ -53,7 +53,9 @@ describe('loadConfig', () => {
     const system = write(path.join(tmp, 'etc', 'galley', 'config.yaml'), 'cookbooks:\n  dirs: [/srv/cookbooks]\n');
     const loaded = await loadConfig({ cwd: empty, systemFile: system });
     expect(loaded.file).toBe(system);
-    await expect(loadConfig({ cwd: empty, systemFile: path.join(tmp, 'etc', 'none.yaml') })).rejects.toMatchObject({ code: 'ERR_CONFIG_NOT_FOUND' });
+    await expect(loadConfig({ cwd: empty, systemFile: path.join(tmp, 'etc', 'none.yaml') })).rejects.toMatchObject({
+      code: 'ERR_CONFIG_NOT_FOUND',
+    });
   });
 
   it('-c FILE: used as given; a missing one is ERR_CONFIG_NOT_FOUND naming it; an unparsable one ERR_CONFIG_UNREADABLE', async () => {
@@ -69,7 +71,9 @@ describe('loadConfig', () => {
 
   it('the guards other packages match these with: not found (only that), and any config problem', async () => {
     const missing = await loadConfig({ file: path.join(tmp, 'explicit', 'nope.yaml') }).catch((e: unknown) => e);
-    const unreadable = await loadConfig({ file: write(path.join(tmp, 'guards', 'bad.yaml'), 'cookbooks: [unclosed\n') }).catch((e: unknown) => e);
+    const unreadable = await loadConfig({ file: write(path.join(tmp, 'guards', 'bad.yaml'), 'cookbooks: [unclosed\n') }).catch(
+      (e: unknown) => e,
+    );
     const invalid = await loadConfig({ file: write(path.join(tmp, 'guards', 'invalid.yaml'), 'bogus: true\n') }).catch((e: unknown) => e);
     expect([missing, unreadable, invalid].map(isConfigNotFoundError)).toEqual([true, false, false]);
     expect([missing, unreadable, invalid].map(isConfigError)).toEqual([true, true, true]);
@@ -79,7 +83,18 @@ describe('loadConfig', () => {
   it('every problem in the file is listed at once, including a required section that is missing', async () => {
     const file = write(
       path.join(tmp, 'invalid', 'cookbook.config.yaml'),
-      ['etcd:', '  endpoints: []', 'logs:', '  dir: 42', 'notifier:', '  webhook: ftp://sal', 'locks:', '  leaseTtlSeconds: 1', 'bogus: true', ''].join('\n'),
+      [
+        'etcd:',
+        '  endpoints: []',
+        'logs:',
+        '  dir: 42',
+        'notifier:',
+        '  webhook: ftp://sal',
+        'locks:',
+        '  leaseTtlSeconds: 1',
+        'bogus: true',
+        '',
+      ].join('\n'),
     );
     const problems = await problemsOf(loadConfig({ file, require: ['cookbooks'] }));
     expect(problems).toEqual(
@@ -100,7 +115,12 @@ describe('loadConfig', () => {
     try {
       parseConfig(
         {
-          pybal: { loadBalancers: { lvs1019: { url: 'http://lvs1019:9090' } }, pools: [{ dc: 'eqiad', cluster: 'c', service: 's', pool: 'p', loadBalancers: ['lvs1020'] }], retries: 'two', requestTimeoutMs: -1 },
+          pybal: {
+            loadBalancers: { lvs1019: { url: 'http://lvs1019:9090' } },
+            pools: [{ dc: 'eqiad', cluster: 'c', service: 's', pool: 'p', loadBalancers: ['lvs1020'] }],
+            retries: 'two',
+            requestTimeoutMs: -1,
+          },
           ssh: { concurrency: 'many', connectTimeoutMs: 0 },
           etcd: { endpoints: 'http://x', dialTimeoutMs: 'soon' },
         },
@@ -161,9 +181,15 @@ describe('loadConfig', () => {
       expect(at(max)).toEqual([]);
     });
     it('locks: the lease TTL from 2 to 600 s; the wait from 0 (do not wait) to a day', () => {
-      expect(problemsFor({ locks: { leaseTtlSeconds: 1 } })).toEqual(['locks.leaseTtlSeconds: must be a whole number of seconds from 2 to 600 (10 min)']);
-      expect(problemsFor({ locks: { leaseTtlSeconds: 601 } })).toEqual(['locks.leaseTtlSeconds: must be a whole number of seconds from 2 to 600 (10 min)']);
-      expect(problemsFor({ locks: { waitTimeoutSeconds: -1 } })).toEqual(['locks.waitTimeoutSeconds: must be a number of seconds from 0 to 86400 (1 day); 0: do not wait, give up at once when busy']);
+      expect(problemsFor({ locks: { leaseTtlSeconds: 1 } })).toEqual([
+        'locks.leaseTtlSeconds: must be a whole number of seconds from 2 to 600 (10 min)',
+      ]);
+      expect(problemsFor({ locks: { leaseTtlSeconds: 601 } })).toEqual([
+        'locks.leaseTtlSeconds: must be a whole number of seconds from 2 to 600 (10 min)',
+      ]);
+      expect(problemsFor({ locks: { waitTimeoutSeconds: -1 } })).toEqual([
+        'locks.waitTimeoutSeconds: must be a number of seconds from 0 to 86400 (1 day); 0: do not wait, give up at once when busy',
+      ]);
       expect(problemsFor({ locks: { waitTimeoutSeconds: 86401 } })).toHaveLength(1);
       expect(problemsFor({ locks: { leaseTtlSeconds: 600, waitTimeoutSeconds: 0 } })).toEqual([]);
     });

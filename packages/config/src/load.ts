@@ -50,7 +50,10 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
     if (opts.file !== undefined) {
       const abs = path.resolve(opts.cwd ?? process.cwd(), opts.file);
       if (!fs.existsSync(abs)) {
-        throw new ConfigNotFoundError(`config file ${abs} does not exist`, 'pass an existing file with -c, or run `galley-lab up` to generate one for the lab');
+        throw new ConfigNotFoundError(
+          `config file ${abs} does not exist`,
+          'pass an existing file with -c, or run `galley-lab up` to generate one for the lab',
+        );
       }
       result = await ex.load(abs);
     } else {
@@ -63,7 +66,10 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
     throw new ConfigUnreadableError(err);
   }
   if (result === null || result.isEmpty) {
-    throw new ConfigNotFoundError('no galley config found (.cookbookrc*, cookbook.config.*, /etc/galley/config.yaml)', 'pass -c FILE, or run `galley-lab up` and use DIR/cookbook.config.yaml');
+    throw new ConfigNotFoundError(
+      'no galley config found (.cookbookrc*, cookbook.config.*, /etc/galley/config.yaml)',
+      'pass -c FILE, or run `galley-lab up` and use DIR/cookbook.config.yaml',
+    );
   }
   return { config: parseConfig(result.config, result.filepath, opts.require), file: result.filepath };
 }
@@ -88,7 +94,9 @@ export function parseConfig(raw: unknown, file: string, required: readonly (keyo
   }
   // Checked on the raw file too, so a missing section is listed with the schema's problems, not after them.
   const present = (section: keyof GalleyConfig) =>
-    parsed.success ? parsed.data[section] !== undefined : typeof raw === 'object' && raw !== null && (raw as Record<string, unknown>)[section] !== undefined;
+    parsed.success
+      ? parsed.data[section] !== undefined
+      : typeof raw === 'object' && raw !== null && (raw as Record<string, unknown>)[section] !== undefined;
   for (const section of required) {
     if (!present(section)) problems.push(`${section}: section is required here but missing`);
   }

@@ -1,5 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { argvShape, checkArgSpec, cookbookArgSpec, normalizeArgv, parseSimpleArgv, redactArgs, redactArgv, validateCookbookArgs } from './args.js';
+import {
+  argvShape,
+  checkArgSpec,
+  cookbookArgSpec,
+  normalizeArgv,
+  parseSimpleArgv,
+  redactArgs,
+  redactArgv,
+  validateCookbookArgs,
+} from './args.js';
 import { type AnyCookbook, type ArgCheck, type ArgSpec, defineCookbook } from './cookbook.js';
 import { type ArgProblem, ArgsError, ArgSpecError } from './errors.js';
 
@@ -21,9 +30,18 @@ describe('cookbook argv', () => {
     expect(args).toMatchObject({ host: 'mw1001', new: true });
   });
   it('keeps the value after a non-boolean --key / -k as typed, even when it contains =', () => {
-    const spec = { select: { type: 'string' as const }, reason: { type: 'string' as const, alias: 'r' }, new: { type: 'boolean' as const } };
+    const spec = {
+      select: { type: 'string' as const },
+      reason: { type: 'string' as const, alias: 'r' },
+      new: { type: 'boolean' as const },
+    };
     const { flags, valued } = argvShape(spec);
-    expect(normalizeArgv(['--select', 'dc=eqiad,cluster=x', '-r', 'a=b'], flags, valued)).toEqual(['--select', 'dc=eqiad,cluster=x', '-r', 'a=b']);
+    expect(normalizeArgv(['--select', 'dc=eqiad,cluster=x', '-r', 'a=b'], flags, valued)).toEqual([
+      '--select',
+      'dc=eqiad,cluster=x',
+      '-r',
+      'a=b',
+    ]);
     // a boolean flag takes no value: the word after it is still a key=value argument
     expect(normalizeArgv(['--new', 'select=x', 'new'], flags, valued)).toEqual(['--new', '--select=x', '--new']);
     expect(parseSimpleArgv('x', spec, ['--select', 'dc=eqiad,cluster=x', '-r', 'note=maintenance', 'new'])).toEqual({
@@ -41,14 +59,53 @@ describe('cookbook argv', () => {
       cluster: { type: 'string' as const },
     };
     expect(
-      redactArgv(['--token', 's3cr3t', 'api-key=zzz', '--api-key=yyy', '-p', '1234', 'pin=99', 'cluster=token', '--key', 'lockname', '--', '--token', 'x'], spec),
-    ).toEqual(['--token', '***', 'api-key=***', '--api-key=***', '-p', '***', 'pin=***', 'cluster=token', '--key', 'lockname', '--', '--token', 'x']);
-    expect(redactArgs({ token: 's3cr3t', 'api-key': 'zzz', pin: '1', cluster: 'x' }, spec)).toEqual({ token: '***', 'api-key': '***', pin: '***', cluster: 'x' });
+      redactArgv(
+        [
+          '--token',
+          's3cr3t',
+          'api-key=zzz',
+          '--api-key=yyy',
+          '-p',
+          '1234',
+          'pin=99',
+          'cluster=token',
+          '--key',
+          'lockname',
+          '--',
+          '--token',
+          'x',
+        ],
+        spec,
+      ),
+    ).toEqual([
+      '--token',
+      '***',
+      'api-key=***',
+      '--api-key=***',
+      '-p',
+      '***',
+      'pin=***',
+      'cluster=token',
+      '--key',
+      'lockname',
+      '--',
+      '--token',
+      'x',
+    ]);
+    expect(redactArgs({ token: 's3cr3t', 'api-key': 'zzz', pin: '1', cluster: 'x' }, spec)).toEqual({
+      token: '***',
+      'api-key': '***',
+      pin: '***',
+      cluster: 'x',
+    });
   });
 });
 
 describe('validateCookbookArgs: the one argument check (CLI and harness)', () => {
-  const even: ArgCheck = { accepts: 'an even number', check: (v, name) => (Number(v) % 2 === 0 ? undefined : `${name}=${String(v)}: must be even`) };
+  const even: ArgCheck = {
+    accepts: 'an even number',
+    check: (v, name) => (Number(v) % 2 === 0 ? undefined : `${name}=${String(v)}: must be even`),
+  };
   const book = defineCookbook({
     title: 't',
     reason: 'required',
@@ -61,7 +118,11 @@ describe('validateCookbookArgs: the one argument check (CLI and harness)', () =>
       command: { type: 'string', array: true },
       wait: { type: 'string', default: '60s', requires: 'probe' },
       probe: { type: 'string' },
-      token: { type: 'string', secret: true, check: { accepts: 'six letters', check: (v, name) => (String(v).length === 6 ? undefined : `${name}=${String(v)}: wrong length`) } },
+      token: {
+        type: 'string',
+        secret: true,
+        check: { accepts: 'six letters', check: (v, name) => (String(v).length === 6 ? undefined : `${name}=${String(v)}: wrong length`) },
+      },
     },
     async run() {},
   });
@@ -76,7 +137,9 @@ describe('validateCookbookArgs: the one argument check (CLI and harness)', () =>
   };
 
   it('valid values: converted, defaults filled, reason and task split off', () => {
-    expect(validateCookbookArgs('x.y', book, { cluster: 'c', n: '4', force: 'true', command: 'ls', reason: 'why', 'task-id': 'T1' })).toEqual({
+    expect(
+      validateCookbookArgs('x.y', book, { cluster: 'c', n: '4', force: 'true', command: 'ls', reason: 'why', 'task-id': 'T1' }),
+    ).toEqual({
       args: { cluster: 'c', n: 4, force: true, command: ['ls'], wait: '60s' },
       reason: 'why',
       taskId: 'T1',
@@ -101,20 +164,27 @@ describe('validateCookbookArgs: the one argument check (CLI and harness)', () =>
   });
 
   it('the message of ArgsError names the cookbook and lists each problem on its own line', () => {
-    expect(() => validateCookbookArgs('x.y', book, { n: '3', reason: 'r' })).toThrow(/^x\.y: 2 problems with the arguments:\n {2}- missing required argument cluster\n {2}- n=3: must be even$/);
+    expect(() => validateCookbookArgs('x.y', book, { n: '3', reason: 'r' })).toThrow(
+      /^x\.y: 2 problems with the arguments:\n {2}- missing required argument cluster\n {2}- n=3: must be even$/,
+    );
   });
 
   it('a secret value never appears in a problem, not even repeated', () => {
     const p = problems({ cluster: 'c', reason: 'r', token: 'hunter2' });
     expect(p).toEqual([{ arg: 'token', kind: 'invalid', message: 'token=***: wrong length' }]);
-    expect(problems({ cluster: 'c', reason: 'r', token: ['hunter2', 'abcdef'] })[0]!.message).toBe('token given 2 times (***, ***); give it once');
+    expect(problems({ cluster: 'c', reason: 'r', token: ['hunter2', 'abcdef'] })[0]!.message).toBe(
+      'token given 2 times (***, ***); give it once',
+    );
   });
 
   it('an option that needs another is refused alone (not silently ignored), also when its default would apply', () => {
     expect(problems({ cluster: 'c', reason: 'r', wait: '5s' })).toEqual([
       { arg: 'wait', kind: 'requires', message: 'wait=5s has no effect without probe; give probe too, or drop wait' },
     ]);
-    expect(validateCookbookArgs('x.y', book, { cluster: 'c', reason: 'r', wait: '5s', probe: 'true' }).args).toMatchObject({ wait: '5s', probe: 'true' });
+    expect(validateCookbookArgs('x.y', book, { cluster: 'c', reason: 'r', wait: '5s', probe: 'true' }).args).toMatchObject({
+      wait: '5s',
+      probe: 'true',
+    });
     // not given: its default alone is no problem
     expect(validateCookbookArgs('x.y', book, { cluster: 'c', reason: 'r' }).args).toMatchObject({ wait: '60s' });
   });
@@ -126,8 +196,9 @@ describe('validateCookbookArgs: the one argument check (CLI and harness)', () =>
   });
 });
 
-describe('checkArgSpec: a broken declaration is the cookbook\'s bug (ArgSpecError → 95), named', () => {
-  const spec = (args: unknown, extra: Record<string, unknown> = {}) => defineCookbook({ title: 't', args: args as ArgSpec, ...extra, async run() {} });
+describe("checkArgSpec: a broken declaration is the cookbook's bug (ArgSpecError → 95), named", () => {
+  const spec = (args: unknown, extra: Record<string, unknown> = {}) =>
+    defineCookbook({ title: 't', args: args as ArgSpec, ...extra, async run() {} });
   const problemsOf = (c: AnyCookbook): string[] => {
     try {
       checkArgSpec('x.broken', c);

@@ -14,7 +14,11 @@ const KV = /^([A-Za-z][\w-]*)=(.*)$/s;
  * aliases that take a value: the word after `--name`/`-a` is that value and is kept as typed, even
  * when it looks like `key=value` (`--select dc=eqiad,cluster=x`, `-r note=…`).
  */
-export function normalizeArgv(argv: readonly string[], flags: ReadonlySet<string> = new Set(), valued: ReadonlySet<string> = new Set()): string[] {
+export function normalizeArgv(
+  argv: readonly string[],
+  flags: ReadonlySet<string> = new Set(),
+  valued: ReadonlySet<string> = new Set(),
+): string[] {
   const out: string[] = [];
   let afterDashDash = false;
   let valueNext = false;
@@ -64,7 +68,12 @@ export function argvShape(spec: ArgSpec): { flags: Set<string>; valued: Set<stri
 export function runnerArgSpec(c: AnyCookbook): ArgSpec {
   const spec: ArgSpec = {};
   if (c.reason) {
-    spec.reason = { alias: 'r', type: 'string', demandOption: c.reason === 'required', describe: 'why: logged and announced (no double quotes)' };
+    spec.reason = {
+      alias: 'r',
+      type: 'string',
+      demandOption: c.reason === 'required',
+      describe: 'why: logged and announced (no double quotes)',
+    };
   }
   if (c.task) {
     spec['task-id'] = { alias: 't', type: 'string', demandOption: c.task === 'required', describe: 'Phabricator task, e.g. T12345' };
@@ -91,7 +100,8 @@ function reasonProblem(reason: unknown): string | undefined {
 }
 
 function taskIdProblem(task: unknown): string | undefined {
-  if (typeof task !== 'string' || !/^T\d+$/.test(task)) return `argument --task-id: invalid value ${JSON.stringify(task)}, expected T followed by digits (e.g. T12345)`;
+  if (typeof task !== 'string' || !/^T\d+$/.test(task))
+    return `argument --task-id: invalid value ${JSON.stringify(task)}, expected T followed by digits (e.g. T12345)`;
   return undefined;
 }
 
@@ -139,7 +149,9 @@ export function checkArgSpec(name: string, c: AnyCookbook): void {
     const bad = (m: string) => problems.push(`option ${key}: ${m}`);
     if (!NAME.test(key)) bad('the name must start with a letter and hold only letters, digits, - and _ (it is typed as key=value)');
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      bad(`must be an option object ({ type, describe, ... }), got ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : typeof raw}`);
+      bad(
+        `must be an option object ({ type, describe, ... }), got ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : typeof raw}`,
+      );
       continue;
     }
     const o = raw as ArgOption;
@@ -151,7 +163,10 @@ export function checkArgSpec(name: string, c: AnyCookbook): void {
     }
     if (o.type !== undefined && !TYPES.has(o.type)) bad(`type ${JSON.stringify(o.type)} is not one of ${[...TYPES].join(', ')}`);
     if (o.choices !== undefined && (!Array.isArray(o.choices) || o.choices.length === 0)) bad('choices must be a non-empty array');
-    if (o.check !== undefined && (typeof o.check !== 'object' || o.check === null || typeof o.check.check !== 'function' || typeof o.check.accepts !== 'string')) {
+    if (
+      o.check !== undefined &&
+      (typeof o.check !== 'object' || o.check === null || typeof o.check.check !== 'function' || typeof o.check.accepts !== 'string')
+    ) {
       bad('check must be an object { accepts: string, check(value, name) }');
       continue;
     }
@@ -206,7 +221,12 @@ function hideSecret(text: string, value: unknown): string {
  * option's `check`, the runner's reason and task id. Every problem is collected; any problem →
  * ArgsError (exit 96) listing them all. `values` are keyed by option name (aliases resolved).
  */
-export function validateCookbookArgs(name: string, c: AnyCookbook, values: Record<string, unknown>, positionals: readonly string[] = []): ParsedCookbookArgs {
+export function validateCookbookArgs(
+  name: string,
+  c: AnyCookbook,
+  values: Record<string, unknown>,
+  positionals: readonly string[] = [],
+): ParsedCookbookArgs {
   checkArgSpec(name, c);
   const spec = cookbookArgSpec(c);
   const isSecret = secretTest(spec);
@@ -215,13 +235,19 @@ export function validateCookbookArgs(name: string, c: AnyCookbook, values: Recor
     problems.push({ kind: 'positional', message: `unexpected positional argument ${JSON.stringify(p)}; use key=value or --key value` });
   }
   for (const key of Object.keys(values)) {
-    if (!Object.hasOwn(spec, key)) problems.push({ arg: key, kind: 'unknown', message: `unknown argument ${key}; accepted: ${Object.keys(spec).join(', ') || '(none)'}` });
+    if (!Object.hasOwn(spec, key))
+      problems.push({
+        arg: key,
+        kind: 'unknown',
+        message: `unknown argument ${key}; accepted: ${Object.keys(spec).join(', ') || '(none)'}`,
+      });
   }
   const out: Record<string, unknown> = {};
   for (const [key, o] of Object.entries(spec)) {
     let v = values[key];
     if (v === undefined) {
-      if (o.demandOption) problems.push({ arg: key, kind: 'missing', message: `missing required argument ${key}${o.describe ? ` (${o.describe})` : ''}` });
+      if (o.demandOption)
+        problems.push({ arg: key, kind: 'missing', message: `missing required argument ${key}${o.describe ? ` (${o.describe})` : ''}` });
       else if (o.default !== undefined) out[key] = o.default;
       continue;
     }
@@ -237,7 +263,12 @@ export function validateCookbookArgs(name: string, c: AnyCookbook, values: Recor
       const box = { value: item };
       const p = valueProblem(key, o, item, box);
       if (p) {
-        const kind: ArgProblem['kind'] = o.choices !== undefined && p.includes('accepted values') ? 'choice' : /: expected (a number|true or false)$/.test(p) ? 'type' : 'invalid';
+        const kind: ArgProblem['kind'] =
+          o.choices !== undefined && p.includes('accepted values')
+            ? 'choice'
+            : /: expected (a number|true or false)$/.test(p)
+              ? 'type'
+              : 'invalid';
         problems.push({ arg: key, kind, message: isSecret(key) ? hideSecret(p, item) : p });
       } else converted.push(box.value);
     }
@@ -247,7 +278,11 @@ export function validateCookbookArgs(name: string, c: AnyCookbook, values: Recor
   for (const [key, o] of Object.entries(spec)) {
     if (o.requires === undefined || values[key] === undefined || values[o.requires] !== undefined) continue;
     const shown = isSecret(key) ? '***' : JSON.stringify(values[key]).replace(/^"|"$/g, '');
-    problems.push({ arg: key, kind: 'requires', message: `${key}=${shown} has no effect without ${o.requires}; give ${o.requires} too, or drop ${key}` });
+    problems.push({
+      arg: key,
+      kind: 'requires',
+      message: `${key}=${shown} has no effect without ${o.requires}; give ${o.requires} too, or drop ${key}`,
+    });
   }
   for (const [key, problem] of [
     ['reason', reasonProblem],
@@ -259,7 +294,11 @@ export function validateCookbookArgs(name: string, c: AnyCookbook, values: Recor
   }
   if (problems.length) throw new ArgsError(name, problems);
   const { reason, 'task-id': taskId, ...args } = out;
-  return { args, reason: c.reason ? (reason as string | undefined) : undefined, taskId: c.task ? (taskId as string | undefined) : undefined };
+  return {
+    args,
+    reason: c.reason ? (reason as string | undefined) : undefined,
+    taskId: c.task ? (taskId as string | undefined) : undefined,
+  };
 }
 
 /** Minimal parser for the harness and nested runs in tests: `key=value`, `--key value`, `--key=value`, `--flag`. */

@@ -43,7 +43,17 @@ export interface AuditLogOptions {
 export class AuditLog implements RunSink {
   private readonly file: string;
   private failed = false;
-  private readonly started = new Map<string, { args: Record<string, unknown>; argv: string[]; reason?: string | undefined; taskId?: string | undefined; user: string; errors: number }>();
+  private readonly started = new Map<
+    string,
+    {
+      args: Record<string, unknown>;
+      argv: string[];
+      reason?: string | undefined;
+      taskId?: string | undefined;
+      user: string;
+      errors: number;
+    }
+  >();
 
   constructor(
     private readonly logsDir: string,
@@ -70,7 +80,14 @@ export class AuditLog implements RunSink {
     }
     if (e.type === 'run-started' || e.type === 'args-refused') {
       const s = safe as unknown as AuditIndexLine;
-      this.started.set(e.runId, { args: s.args ?? {}, argv: s.argv, reason: s.reason, taskId: s.taskId, user: (safe as unknown as { user: string }).user, errors: 0 });
+      this.started.set(e.runId, {
+        args: s.args ?? {},
+        argv: s.argv,
+        reason: s.reason,
+        taskId: s.taskId,
+        user: (safe as unknown as { user: string }).user,
+        errors: 0,
+      });
     } else if (e.type === 'error') {
       const s = this.started.get(e.runId);
       if (s) s.errors++;

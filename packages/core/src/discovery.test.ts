@@ -59,7 +59,9 @@ describe('discovery', () => {
     ]);
     expect(c.isGroup('sre.lb')).toBe(true);
     expect(c.suggest('sre.lb.stauts')).toEqual(['sre.lb.status']);
-    expect(renderTree(c, { prefix: 'sre.l', verbose: true })).toBe(['cookbooks', '`-- sre: SRE', '    `-- sre.lb: LB', '        `-- sre.lb.status: Status [Traffic]'].join('\n'));
+    expect(renderTree(c, { prefix: 'sre.l', verbose: true })).toBe(
+      ['cookbooks', '`-- sre: SRE', '    `-- sre.lb: LB', '        `-- sre.lb.status: Status [Traffic]'].join('\n'),
+    );
     expect(renderTree(c, { prefix: 'top' })).toBe(['cookbooks', '`-- top [unowned]'].join('\n'));
   });
 

@@ -35,7 +35,11 @@ export type Importer = (file: string) => Promise<Record<string, unknown>>;
 interface ManifestFile {
   mtimeMs: number;
   size: number;
-  entry: { kind: 'cookbook'; title: string; owner?: string | undefined } | { kind: 'group'; title?: string | undefined; owner?: string | undefined } | { kind: 'error'; error: string } | { kind: 'none' };
+  entry:
+    | { kind: 'cookbook'; title: string; owner?: string | undefined }
+    | { kind: 'group'; title?: string | undefined; owner?: string | undefined }
+    | { kind: 'error'; error: string }
+    | { kind: 'none' };
 }
 interface Manifest {
   version: 1;
@@ -228,7 +232,10 @@ export async function discover(dirs: readonly string[], opts: DiscoverOptions = 
         if (!catalog.groups.has(name)) catalog.groups.set(name, { name, title: entry.title, owner: entry.owner, file: f.abs });
       } else if (entry.kind === 'cookbook') {
         if (catalog.cookbooks.has(name)) {
-          catalog.errors.push({ file: f.abs, error: `cookbook ${name} is already defined by ${catalog.cookbooks.get(name)!.file}; later directories cannot shadow it` });
+          catalog.errors.push({
+            file: f.abs,
+            error: `cookbook ${name} is already defined by ${catalog.cookbooks.get(name)!.file}; later directories cannot shadow it`,
+          });
         } else {
           catalog.cookbooks.set(name, { name, title: entry.title.split('\n')[0]!, owner: '', file: f.abs });
           ownOwner.set(name, entry.owner);

@@ -1,6 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
 import { GalleyError } from '@galley/errors';
-import { ArgsError, ConfirmationError, isConfirmationError, isLockFailure, LockExpiredError, LockLostError, LockTimeoutError, LockUnconfirmedError } from './errors.js';
+import {
+  ArgsError,
+  ConfirmationError,
+  isConfirmationError,
+  isLockFailure,
+  LockExpiredError,
+  LockLostError,
+  LockTimeoutError,
+  LockUnconfirmedError,
+} from './errors.js';
 import { nonInteractiveConfirm } from './execute.js';
 
 describe('the guards other packages match core errors with', () => {
@@ -12,7 +21,14 @@ describe('the guards other packages match core errors with', () => {
       new LockUnconfirmedError('/galley/locks/hosts/x/1', 'acquire', new Error('deadline')),
     ];
     expect(lock.map(isLockFailure)).toEqual([true, true, true, true]);
-    const other = [new ArgsError('sre.x', 'bad'), new ConfirmationError('go?'), new GalleyError('ERR_CONFCTL_FENCED', 'fenced'), new Error('ERR_LOCK_LOST'), { code: 'ERR_LOCK_LOST' }, undefined];
+    const other = [
+      new ArgsError('sre.x', 'bad'),
+      new ConfirmationError('go?'),
+      new GalleyError('ERR_CONFCTL_FENCED', 'fenced'),
+      new Error('ERR_LOCK_LOST'),
+      { code: 'ERR_LOCK_LOST' },
+      undefined,
+    ];
     expect(other.map(isLockFailure)).toEqual([false, false, false, false, false, false]);
   });
 

@@ -1,7 +1,12 @@
 import { GalleyError, UsageError, isGalleyError } from '@galley/errors';
 
 /** The codes of the lock errors: one place, for the classes and for `isLockFailure`. */
-const LockCode = { TIMEOUT: 'ERR_LOCK_TIMEOUT', LOST: 'ERR_LOCK_LOST', EXPIRED: 'ERR_LOCK_EXPIRED', UNCONFIRMED: 'ERR_LOCK_UNCONFIRMED' } as const;
+const LockCode = {
+  TIMEOUT: 'ERR_LOCK_TIMEOUT',
+  LOST: 'ERR_LOCK_LOST',
+  EXPIRED: 'ERR_LOCK_EXPIRED',
+  UNCONFIRMED: 'ERR_LOCK_UNCONFIRMED',
+} as const;
 const LOCK_FAILURE_CODES: ReadonlySet<string> = new Set(Object.values(LockCode));
 const CONFIRM_NO_TTY = 'ERR_CONFIRM_NO_TTY';
 
@@ -23,7 +28,10 @@ export class LockTimeoutError extends GalleyError {
     super(
       LockCode.TIMEOUT,
       `lock ${lock} is busy: ${holders.length} holder(s), concurrency ${concurrency}; gave up after ${waitedSeconds}s. Holders:\n${holderLines(holders)}`,
-      { hint: 'wait for those runs to end, or check them with `cookbook --locks`; `cookbook --break-lock KEY` removes a stale one', details: { lock, holders } },
+      {
+        hint: 'wait for those runs to end, or check them with `cookbook --locks`; `cookbook --break-lock KEY` removes a stale one',
+        details: { lock, holders },
+      },
     );
     this.holders = holders;
   }
@@ -61,7 +69,7 @@ export class LockUnconfirmedError extends GalleyError {
       {
         hint:
           what === 'acquire'
-            ? 'check etcd health and run again; the key is bound to this run\'s lease, which ends with it, so it vanishes within the lease TTL (see `cookbook --locks`)'
+            ? "check etcd health and run again; the key is bound to this run's lease, which ends with it, so it vanishes within the lease TTL (see `cookbook --locks`)"
             : 'check etcd health, then see whether the key is still listed by `cookbook --locks` and break it again if it is',
         cause,
         details: { key },
@@ -102,8 +110,13 @@ export class ArgsError extends UsageError {
   constructor(cookbook: string, problems: string | readonly ArgProblem[], hint?: string) {
     const list: readonly ArgProblem[] = typeof problems === 'string' ? [{ kind: 'invalid', message: problems }] : problems;
     const message =
-      list.length === 1 ? `${cookbook}: ${list[0]!.message}` : `${cookbook}: ${list.length} problems with the arguments:\n${list.map((p) => `  - ${p.message}`).join('\n')}`;
-    super('ERR_COOKBOOK_ARGS', message, { hint: hint ?? `see \`cookbook ${cookbook} --help\``, details: { problems: list.map((p) => ({ ...p })) } });
+      list.length === 1
+        ? `${cookbook}: ${list[0]!.message}`
+        : `${cookbook}: ${list.length} problems with the arguments:\n${list.map((p) => `  - ${p.message}`).join('\n')}`;
+    super('ERR_COOKBOOK_ARGS', message, {
+      hint: hint ?? `see \`cookbook ${cookbook} --help\``,
+      details: { problems: list.map((p) => ({ ...p })) },
+    });
     this.problems = list;
   }
 }
@@ -151,9 +164,13 @@ export function isConfirmationError(err: unknown): err is ConfirmationError {
 /** prepare() tried to act (write, non-safe command, lock, nested run) before the lock and START → exit 94. */
 export class WriteInPrepareError extends GalleyError {
   constructor(cookbook: string, what: string) {
-    super('ERR_WRITE_IN_PREPARE', `${cookbook}: prepare() attempted ${what}; prepare may only read (it runs before the cookbook lock and START)`, {
-      hint: 'move the change into run(); nothing was written or run',
-    });
+    super(
+      'ERR_WRITE_IN_PREPARE',
+      `${cookbook}: prepare() attempted ${what}; prepare may only read (it runs before the cookbook lock and START)`,
+      {
+        hint: 'move the change into run(); nothing was written or run',
+      },
+    );
   }
 }
 
@@ -165,7 +182,9 @@ export class RunNotRunningError extends GalleyError {
   constructor(runId: string, what: 'pause' | 'continue', finished: boolean) {
     super(
       'ERR_RUN_NOT_RUNNING',
-      finished ? `cannot ${what} run ${runId}: it has finished (it holds no lock any more)` : `cannot ${what} run ${runId}: no such run is running (no lock is held by it)`,
+      finished
+        ? `cannot ${what} run ${runId}: it has finished (it holds no lock any more)`
+        : `cannot ${what} run ${runId}: no such run is running (no lock is held by it)`,
       {
         hint: 'the run id is printed at the start of every run; `cookbook --locks` lists the running ones (dry-runs and --no-locks runs cannot be paused)',
         details: { runId, finished },

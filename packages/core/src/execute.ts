@@ -129,8 +129,7 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
   const errorEvent = (phase: ErrorEvent['phase'], err: unknown) => {
     send({ type: 'error', phase, code: isGalleyError(err) ? err.code : undefined, message: formatError(err) });
   };
-  const mkLog = (level: LogLevel) => (msg: string, fields?: Record<string, unknown>) =>
-    send({ type: 'log', level, msg, fields });
+  const mkLog = (level: LogLevel) => (msg: string, fields?: Record<string, unknown>) => send({ type: 'log', level, msg, fields });
   const log: Logger = { debug: mkLog('debug'), info: mkLog('info'), warn: mkLog('warn'), error: mkLog('error') };
 
   const finish = (exitCode: number, status: RunSummary['status']): RunResult => {
@@ -161,7 +160,15 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
     // records who tried what (argv redacted) and every problem.
     const invalid = err instanceof ArgsError || (isGalleyError(err) && err.code === 'ERR_COOKBOOK_ARGS');
     const problems = invalid ? (err as ArgsError).problems : undefined;
-    send({ type: 'args-refused', cookbook: name, argv: shownArgv, dryRun, user: deps.user, depth, ...(problems ? { problems: [...problems] } : {}) });
+    send({
+      type: 'args-refused',
+      cookbook: name,
+      argv: shownArgv,
+      dryRun,
+      user: deps.user,
+      depth,
+      ...(problems ? { problems: [...problems] } : {}),
+    });
     errorEvent('args', err);
     return finish(invalid ? ExitCode.ARGS_INVALID : ExitCode.ARG_PARSER_FAILED, 'ERROR');
   }
@@ -234,7 +241,9 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
     if (problem !== undefined) throw new Error(`${name}: ctx.lock: ${problem} (a bug in the cookbook)`);
     refuseInPrepare(`taking the lock ${kind}/${lockName}`);
     await takeLocks(kind, [lockName], opts.concurrency, () =>
-      opts.concurrency === 1 ? `lock ${kind}/${lockName} is held by another run` : `lock ${kind}/${lockName} is full (concurrency ${opts.concurrency})`,
+      opts.concurrency === 1
+        ? `lock ${kind}/${lockName} is held by another run`
+        : `lock ${kind}/${lockName} is full (concurrency ${opts.concurrency})`,
     );
   };
   const recordChange = (c: PlannedChange) => {
@@ -272,7 +281,9 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
       // The hook is synchronous (it cannot take a lock): acting on a host needs its host lock
       // already held, so a cookbook that forgot ctx.lockHosts fails closed instead of acting unlocked.
       if (a.host !== undefined && !deps.locks.holds('hosts', a.host)) {
-        throw new Error(`${name}: refusing ${what}: the run does not hold the host lock hosts/${a.host}; the cookbook must call ctx.lockHosts([host]) first (a bug in the cookbook)`);
+        throw new Error(
+          `${name}: refusing ${what}: the run does not hold the host lock hosts/${a.host}; the cookbook must call ctx.lockHosts([host]) first (a bug in the cookbook)`,
+        );
       }
     },
     onCommand: (e) => {
@@ -336,7 +347,9 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
     const p = await readPause();
     if (!p) return;
     const t0 = Date.now();
-    log.warn(`PAUSED by ${p.by} since ${p.since}, ${where}: nothing new is started; the run keeps its locks. \`cookbook --continue ${pauseId}\` resumes it`);
+    log.warn(
+      `PAUSED by ${p.by} since ${p.since}, ${where}: nothing new is started; the run keeps its locks. \`cookbook --continue ${pauseId}\` resumes it`,
+    );
     send({ type: 'paused', by: p.by, since: p.since, at: where });
     await ctx.journal.append({ type: 'paused', by: p.by, since: p.since, where });
     while (!signal.aborted) {
@@ -393,7 +406,15 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
         return ExitCode.NOT_FOUND;
       }
       const r = await executeCookbook(
-        { name: childName, cookbook: child, argv: childArgv, dryRun, runId: `${runId}-n${++nestedCount}`, depth: depth + 1, rootRunId: pauseId },
+        {
+          name: childName,
+          cookbook: child,
+          argv: childArgv,
+          dryRun,
+          runId: `${runId}-n${++nestedCount}`,
+          depth: depth + 1,
+          rootRunId: pauseId,
+        },
         deps,
       );
       return r.exitCode;
@@ -439,7 +460,12 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
     const spec = resolveLockSpec(cookbook, parsed.args);
     const lockName = spec.suffix ? `${name}:${spec.suffix}` : name;
     if (!deps.locks.enabled && depth === 0) {
-      send({ type: 'lock', status: 'bypassed', key: `cookbooks/${lockName}`, message: `LOCKS BYPASSED (${deps.locks.bypassReason ?? '--no-locks'}): nothing stops a concurrent run` });
+      send({
+        type: 'lock',
+        status: 'bypassed',
+        key: `cookbooks/${lockName}`,
+        message: `LOCKS BYPASSED (${deps.locks.bypassReason ?? '--no-locks'}): nothing stops a concurrent run`,
+      });
     }
     const r = await deps.locks.acquire('cookbooks', lockName, {
       concurrency: spec.concurrency,
@@ -448,7 +474,13 @@ export async function executeCookbook(req: RunRequest, deps: RunnerDeps): Promis
       signal: deps.signal,
     });
     if (r.busy) {
-      send({ type: 'lock', status: 'busy', key: r.key, holders: r.holders, message: `would wait: lock ${lockName} is full (dry-run does not wait)` });
+      send({
+        type: 'lock',
+        status: 'busy',
+        key: r.key,
+        holders: r.holders,
+        message: `would wait: lock ${lockName} is full (dry-run does not wait)`,
+      });
     } else if (deps.locks.enabled) {
       send({ type: 'lock', status: 'acquired', key: r.key });
     }

@@ -84,8 +84,26 @@ export {
   runnerArgSpec,
   validateCookbookArgs,
 } from './args.js';
-export { NoLockSession, RUNNER_LOCK_KINDS, namedLockProblem, type AcquireOptions, type AcquireResult, type LockSession } from './locks/types.js';
-export { Catalog, discover, defaultImporter, editDistance, renderTree, type CookbookInfo, type DiscoverOptions, type GroupInfo, type Importer, type LoadFailure } from './discovery.js';
+export {
+  NoLockSession,
+  RUNNER_LOCK_KINDS,
+  namedLockProblem,
+  type AcquireOptions,
+  type AcquireResult,
+  type LockSession,
+} from './locks/types.js';
+export {
+  Catalog,
+  discover,
+  defaultImporter,
+  editDistance,
+  renderTree,
+  type CookbookInfo,
+  type DiscoverOptions,
+  type GroupInfo,
+  type Importer,
+  type LoadFailure,
+} from './discovery.js';
 export { AuditLog, auditFileFor, type AuditIndexLine, type AuditLogOptions } from './audit.js';
 export { webhookNotifier, type WebhookOptions } from './notifier.js';
 // EtcdLocks, EtcdLockSession and EtcdJournal are in `@galley/core/locks` (they load etcd3).
@@ -95,4 +113,11 @@ export { isNoMatchError } from '@galley/confctl/errors';
 export { isEtcdError } from '@galley/etcd/errors';
 export { isRebootTimeoutError } from '@galley/remote/errors';
 // Host sets for cookbooks, in ClusterShell NodeSet syntax (the remote package's one parser; loads no ssh2).
-export { NodeSet, NodeSetGroupError, NodeSetSizeError, NodeSetSyntaxError, MAX_NODESET_SIZE, type GroupResolver } from '@galley/remote/nodeset';
+export {
+  NodeSet,
+  NodeSetGroupError,
+  NodeSetSizeError,
+  NodeSetSyntaxError,
+  MAX_NODESET_SIZE,
+  type GroupResolver,
+} from '@galley/remote/nodeset';

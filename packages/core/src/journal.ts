@@ -16,11 +16,17 @@ export class EtcdJournal implements JournalStore {
   async append(runId: string, cookbook: string, entry: JournalEntry): Promise<void> {
     const base = `${this.prefix}/${runId}`;
     if (!this.metaWritten.has(runId)) {
-      await this.etcd.put(`${base}/meta`).value(JSON.stringify({ cookbook, created: new Date().toISOString() })).exec();
+      await this.etcd
+        .put(`${base}/meta`)
+        .value(JSON.stringify({ cookbook, created: new Date().toISOString() }))
+        .exec();
       this.metaWritten.add(runId);
     }
     const seq = typeof entry.seq === 'number' ? entry.seq : Date.now();
-    await this.etcd.put(`${base}/j/${String(seq).padStart(8, '0')}`).value(JSON.stringify(entry)).exec();
+    await this.etcd
+      .put(`${base}/j/${String(seq).padStart(8, '0')}`)
+      .value(JSON.stringify(entry))
+      .exec();
   }
 
   async read(runId: string): Promise<StoredJournal | undefined> {

@@ -30,7 +30,13 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 async function runWith(notifierUrl: string, dryRun: boolean, ret: number) {
   const warnings: string[] = [];
-  const c = defineCookbook({ title: 'n', reason: 'required', async run() { return ret; } });
+  const c = defineCookbook({
+    title: 'n',
+    reason: 'required',
+    async run() {
+      return ret;
+    },
+  });
   const r = await executeCookbook(
     { name: 'sre.lb.rolling-restart', cookbook: c, argv: ['cluster=jobrunner'], parsed: { args: {}, reason: 'kernel upgrade' }, dryRun },
     {

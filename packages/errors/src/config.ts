@@ -35,11 +35,7 @@ function human(ms: number): string {
 /** Milliseconds, a whole number from 1 to `maxMs`. */
 export function durationMs(maxMs: number) {
   const range = `a whole number of milliseconds above 0 and at most ${maxMs} (${human(maxMs)})`;
-  return z
-    .number()
-    .int(`must be ${range}`)
-    .positive(`must be ${range}; 0 is not "no timeout"`)
-    .max(maxMs, `must be ${range}`);
+  return z.number().int(`must be ${range}`).positive(`must be ${range}; 0 is not "no timeout"`).max(maxMs, `must be ${range}`);
 }
 
 /** Seconds, a whole number from `min` to `max` (`min` 0: 0 has a meaning of its own, said in `zero`). */

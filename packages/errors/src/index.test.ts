@@ -17,10 +17,21 @@ describe('errors', () => {
   it('redacts credentials in URLs, text and objects', () => {
     expect(redact('http://root:hunter2@127.0.0.1:2379')).toBe('http://root:***@127.0.0.1:2379');
     expect(redact('login with password=hunter2 now')).toBe('login with password=*** now');
-    expect(redactObject({ auth: { username: 'root', password: 'hunter2' }, n: 1 })).toEqual({ auth: { username: 'root', password: '***' }, n: 1 });
+    expect(redactObject({ auth: { username: 'root', password: 'hunter2' }, n: 1 })).toEqual({
+      auth: { username: 'root', password: '***' },
+      n: 1,
+    });
   });
   it('keeps the reserved exit codes distinct', () => {
-    const reserved = [ExitCode.ROLLBACK_FAILED, ExitCode.INIT_FAILED, ExitCode.ARG_PARSER_FAILED, ExitCode.ARGS_INVALID, ExitCode.INTERRUPTED, ExitCode.NOT_FOUND, ExitCode.EXCEPTION];
+    const reserved = [
+      ExitCode.ROLLBACK_FAILED,
+      ExitCode.INIT_FAILED,
+      ExitCode.ARG_PARSER_FAILED,
+      ExitCode.ARGS_INVALID,
+      ExitCode.INTERRUPTED,
+      ExitCode.NOT_FOUND,
+      ExitCode.EXCEPTION,
+    ];
     expect(new Set(reserved).size).toBe(reserved.length);
   });
 });

@@ -55,7 +55,10 @@ export class ConfigNotFoundError extends GalleyError {
 /** The config file exists but cannot be read or parsed as YAML/JSON/JS. */
 export class ConfigUnreadableError extends GalleyError {
   constructor(cause: unknown) {
-    super('ERR_CONFIG_UNREADABLE', `cannot read config file: ${(cause as Error).message}`, { hint: 'check the file is valid YAML/JSON/JS', cause });
+    super('ERR_CONFIG_UNREADABLE', `cannot read config file: ${(cause as Error).message}`, {
+      hint: 'check the file is valid YAML/JSON/JS',
+      cause,
+    });
   }
 }
 

@@ -49,16 +49,28 @@ const TABLE: [string, string, string][] = [
   // URLs
   ['user:password@ in a URL', 'http://root:hunter2@127.0.0.1:2379', 'http://root:***@127.0.0.1:2379'],
   ['a token as the user of an https URL', 'https://ghx_abc@github.com/o/r.git', 'https://***@github.com/o/r.git'],
-  ['credentials in an etcd URL among others', 'endpoints https://a:b1@e1:2379,https://e2:2379', 'endpoints https://a:***@e1:2379,https://e2:2379'],
+  [
+    'credentials in an etcd URL among others',
+    'endpoints https://a:b1@e1:2379,https://e2:2379',
+    'endpoints https://a:***@e1:2379,https://e2:2379',
+  ],
   // shapes
   ['a JWT', 'got eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijk', 'got ***'],
   ['a GitHub token', 'ghp_0123456789abcdefghijklmnopqrstuvwxyz', '***'],
   ['a Slack token', 'xoxb-1234567890-abcdef', '***'],
   ['an AWS access key id', 'key AKIAIOSFODNN7EXAMPLE used', 'key *** used'],
-  ['a PEM private key, whole', '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----', '-----BEGIN OPENSSH PRIVATE KEY-----***-----END OPENSSH PRIVATE KEY-----'],
+  [
+    'a PEM private key, whole',
+    '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----',
+    '-----BEGIN OPENSSH PRIVATE KEY-----***-----END OPENSSH PRIVATE KEY-----',
+  ],
   // what must stay
   ['a lock key is no secret', 'lock /galley/locks/hosts/mw1001/ab-12', 'lock /galley/locks/hosts/mw1001/ab-12'],
-  ['an argument error names the flag, not a value', 'argument --token: must be a non-empty string', 'argument --token: must be a non-empty string'],
+  [
+    'an argument error names the flag, not a value',
+    'argument --token: must be a non-empty string',
+    'argument --token: must be a non-empty string',
+  ],
   ['prose about tokens', 'the tokens were rotated', 'the tokens were rotated'],
   ['a short registered-looking word is left (too short to mask by value)', 'no', 'no'],
   ['already redacted stays as it is', 'token=*** Authorization: Bearer ***', 'token=*** Authorization: Bearer ***'],
@@ -70,12 +82,19 @@ describe('redaction by value and by pattern', () => {
   });
   it.each(TABLE)('%s', (_what, input, shown) => {
     const got = redact(input, values);
-    if (got !== shown) console.log(`input:    ${JSON.stringify(input)}\nexpected: ${JSON.stringify(shown)}\ngot:      ${JSON.stringify(got)}`);
+    if (got !== shown)
+      console.log(`input:    ${JSON.stringify(input)}\nexpected: ${JSON.stringify(shown)}\ngot:      ${JSON.stringify(got)}`);
     expect(got).toBe(shown);
   });
 
   it('objects: credential-named fields blanked, every string redacted by value, booleans and lock keys kept', () => {
-    const e = { type: 'log', msg: `using ${S}`, fields: { token: 'abc', apiKey: 'k1', db: { password: 12345 }, secret: true, note: `x=${S}` }, key: '/galley/locks/hosts/h/1', changes: [{ key: '/conftool/v1/pools/a/b/c/h' }] };
+    const e = {
+      type: 'log',
+      msg: `using ${S}`,
+      fields: { token: 'abc', apiKey: 'k1', db: { password: 12345 }, secret: true, note: `x=${S}` },
+      key: '/galley/locks/hosts/h/1',
+      changes: [{ key: '/conftool/v1/pools/a/b/c/h' }],
+    };
     expect(redactObject(e, values)).toEqual({
       type: 'log',
       msg: 'using ***',
@@ -85,7 +104,7 @@ describe('redaction by value and by pattern', () => {
     });
   });
 
-  it('the config\'s secrets: credential-named fields, URL passwords and webhook URLs', () => {
+  it("the config's secrets: credential-named fields, URL passwords and webhook URLs", () => {
     const cfg = {
       etcd: { endpoints: ['https://root:etcd-pw-1@e1:2379', 'https://e2:2379'], auth: { username: 'root', password: 'etcd-pw-2' } },
       monitoring: { type: 'http', url: 'https://am', token: 'mon-tok-3' },
@@ -99,10 +118,19 @@ describe('redaction by value and by pattern', () => {
   });
 
   it('every value of a headers: map is a secret, whatever the header is called (an Alertmanager behind an auth proxy)', () => {
-    const cfg = { monitoring: { type: 'alertmanager', url: 'https://am:9093', headers: { 'X-Scope-OrgID': 'tenant-0rg-7', Cookie: 'sess-c00kie-8' }, hostLabel: 'instance' } };
+    const cfg = {
+      monitoring: {
+        type: 'alertmanager',
+        url: 'https://am:9093',
+        headers: { 'X-Scope-OrgID': 'tenant-0rg-7', Cookie: 'sess-c00kie-8' },
+        hostLabel: 'instance',
+      },
+    };
     expect(secretValuesIn(cfg).sort()).toEqual(['sess-c00kie-8', 'tenant-0rg-7']);
     const v = new SecretValues();
     v.add(secretValuesIn(cfg));
-    expect(redact('POST https://am:9093/api/v2/silences x-scope-orgid=tenant-0rg-7 instance', v)).toBe('POST https://am:9093/api/v2/silences x-scope-orgid=*** instance');
+    expect(redact('POST https://am:9093/api/v2/silences x-scope-orgid=tenant-0rg-7 instance', v)).toBe(
+      'POST https://am:9093/api/v2/silences x-scope-orgid=*** instance',
+    );
   });
 });

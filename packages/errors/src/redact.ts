@@ -39,7 +39,14 @@ export class SecretValues {
         added = true;
       }
     }
-    if (added) this.#re = new RegExp([...this.#values].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|'), 'g');
+    if (added)
+      this.#re = new RegExp(
+        [...this.#values]
+          .sort((a, b) => b.length - a.length)
+          .map(escapeRegExp)
+          .join('|'),
+        'g',
+      );
   }
 
   get size(): number {
@@ -90,7 +97,10 @@ const RULES: Rule[] = [
   // key=value, and key: value (JSON, YAML, headers) for a key that is not a `--flag` (`argument
   // --token: must be …` names the argument, it has no value); quoted values whole.
   [new RegExp(String.raw`(?<![\w-])(${SECRET_KEY})(["']?)(\s*=\s*)${VALUE}`, 'gi'), keepQuotes],
-  [new RegExp(String.raw`(?<![\w-])((?:[A-Za-z0-9_.][A-Za-z0-9_.-]*)?${SECRET_WORD}[A-Za-z0-9_-]*)(["']?)(:\s*)${VALUE}`, 'gi'), keepQuotes],
+  [
+    new RegExp(String.raw`(?<![\w-])((?:[A-Za-z0-9_.][A-Za-z0-9_.-]*)?${SECRET_WORD}[A-Za-z0-9_-]*)(["']?)(:\s*)${VALUE}`, 'gi'),
+    keepQuotes,
+  ],
   // --password VALUE (the word after a credential flag).
   [new RegExp(String.raw`(?<![\w-])(--?${SECRET_KEY})(\s+)(?!-)(?!\*\*\*)("[^"]*"|'[^']*'|\S+)`, 'gi'), `$1$2${REDACTED}`],
   // Well-known token shapes, whatever surrounds them.

@@ -77,7 +77,11 @@ export function connectEtcd(cfg: EtcdConfig): Etcd3 {
   };
   if (cfg.tls?.ca !== undefined || cfg.tls?.cert !== undefined) {
     const { ca, cert, key } = readTlsFiles(cfg.tls);
-    opts.credentials = { rootCertificate: ca ?? Buffer.alloc(0), ...(key ? { privateKey: key } : {}), ...(cert ? { certChain: cert } : {}) };
+    opts.credentials = {
+      rootCertificate: ca ?? Buffer.alloc(0),
+      ...(key ? { privateKey: key } : {}),
+      ...(cert ? { certChain: cert } : {}),
+    };
     if (ca === undefined) delete (opts.credentials as { rootCertificate?: Buffer }).rootCertificate;
   }
   if (cfg.auth) opts.auth = { username: cfg.auth.username, password: cfg.auth.password };
@@ -127,7 +131,7 @@ export class EtcdKv implements KvStore {
         (err instanceof Error && /user name is empty/.test(err.message))
       ) {
         throw new GalleyError(EtcdErrorCode.AUTH, `etcd at ${this.endpoints.join(', ')} refused our credentials: ${err.message}`, {
-          hint: 'check etcd.auth.username/password (and the user\'s role on the conftool prefix) and etcd.tls.cert/key in the config',
+          hint: "check etcd.auth.username/password (and the user's role on the conftool prefix) and etcd.tls.cert/key in the config",
           cause: err,
           details: { endpoints: this.endpoints },
         });
@@ -150,14 +154,21 @@ export class EtcdKv implements KvStore {
   async txn(compares: readonly EtcdCompare[], ops: readonly KvOp[], readOnFailure?: string | readonly string[]): Promise<KvTxnResult> {
     const reads = readOnFailure === undefined ? [] : typeof readOnFailure === 'string' ? [readOnFailure] : readOnFailure;
     // No resend by etcd3 once the request may have reached etcd (see inWriteTxn).
-    const res = await asWriteTxn(() => this.call(() => {
-      let b = this.client.if(compares[0]?.key ?? '\0', compares[0]?.target ?? 'Version', compares[0]?.op ?? '>', compares[0]?.value ?? -1);
-      for (const c of compares.slice(1)) b = b.and(c.key, c.target, c.op, c.value);
-      // A txn needs at least one compare; `version > -1` on any key is always true.
-      b = b.then(...ops.map((op) => (op.type === 'put' ? this.client.put(op.key).value(op.value) : this.client.delete().key(op.key))));
-      if (reads.length > 0) b = b.else(...reads.map((k) => this.client.get(k)));
-      return b.commit();
-    }));
+    const res = await asWriteTxn(() =>
+      this.call(() => {
+        let b = this.client.if(
+          compares[0]?.key ?? '\0',
+          compares[0]?.target ?? 'Version',
+          compares[0]?.op ?? '>',
+          compares[0]?.value ?? -1,
+        );
+        for (const c of compares.slice(1)) b = b.and(c.key, c.target, c.op, c.value);
+        // A txn needs at least one compare; `version > -1` on any key is always true.
+        b = b.then(...ops.map((op) => (op.type === 'put' ? this.client.put(op.key).value(op.value) : this.client.delete().key(op.key))));
+        if (reads.length > 0) b = b.else(...reads.map((k) => this.client.get(k)));
+        return b.commit();
+      }),
+    );
     const out: KvTxnResult = { succeeded: res.succeeded, revision: String(res.header.revision) };
     if (!res.succeeded && reads.length > 0) {
       const currents = reads.map((_, i) => {

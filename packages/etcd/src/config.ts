@@ -17,7 +17,10 @@ export const etcdSchema = z
       })
       .strict()
       .optional(),
-    auth: z.object({ username: z.string().min(1), password: z.string() }).strict().optional(),
+    auth: z
+      .object({ username: z.string().min(1), password: z.string() })
+      .strict()
+      .optional(),
     dialTimeoutMs: durationMs(10 * MINUTE).default(3000),
     requestTimeoutMs: durationMs(10 * MINUTE).default(5000),
   })

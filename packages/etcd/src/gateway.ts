@@ -129,16 +129,22 @@ export class EtcdGatewayKv implements KvStore {
 
   #authToken(): Promise<string> {
     const auth = this.#cfg.auth!;
-    this.#token ??= this.#call<{ token?: string }>('/v3/auth/authenticate', { name: auth.username, password: auth.password }, false).then((r) => {
-      if (!r.token) throw this.#authError('etcd answered the authentication without a token');
-      return r.token;
-    });
+    this.#token ??= this.#call<{ token?: string }>('/v3/auth/authenticate', { name: auth.username, password: auth.password }, false).then(
+      (r) => {
+        if (!r.token) throw this.#authError('etcd answered the authentication without a token');
+        return r.token;
+      },
+    );
     return this.#token;
   }
 
   #answered(err: HttpStatusError): Error {
     // gRPC codes through the gateway: 16 unauthenticated, 7 permission denied; auth errors come as 4xx/5xx with a JSON body.
-    if (err.status === 401 || err.status === 403 || /authentication failed|permission denied|user name is empty|invalid auth token|unauthenticated/i.test(err.body)) {
+    if (
+      err.status === 401 ||
+      err.status === 403 ||
+      /authentication failed|permission denied|user name is empty|invalid auth token|unauthenticated/i.test(err.body)
+    ) {
       return this.#authError(err.message, err);
     }
     return new EtcdUnavailableError(this.endpoints, err);
@@ -161,7 +167,11 @@ export class EtcdGatewayKv implements KvStore {
         url,
         {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), ...(token ? { authorization: token } : {}) },
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(data),
+            ...(token ? { authorization: token } : {}),
+          },
           timeout: this.#cfg.requestTimeoutMs,
           ...(url.protocol === 'https:' ? this.#tls : {}),
         },

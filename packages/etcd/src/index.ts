@@ -7,6 +7,17 @@
  * (KvStore, its guards, isAmbiguousWriteError) and `@galley/etcd/gateway` (a read-only KvStore over node:http).
  */
 export { connectEtcd, EtcdKv, asWriteTxn, isUnavailable, neverSent } from './client.js';
-export { evalCompare, isAmbiguousWriteError, isKvStore, kvStoreOf, type EtcdCompare, type KvStore, type KvEntry, type KvOp, type KvTxnResult, type KvWatchHandlers } from './kv.js';
+export {
+  evalCompare,
+  isAmbiguousWriteError,
+  isKvStore,
+  kvStoreOf,
+  type EtcdCompare,
+  type KvStore,
+  type KvEntry,
+  type KvOp,
+  type KvTxnResult,
+  type KvWatchHandlers,
+} from './kv.js';
 export { EtcdErrorCode, EtcdUnavailableError, isEtcdError } from './errors.js';
 export type { EtcdConfig } from './config.js';

@@ -29,7 +29,10 @@ export function checkAlertmanagerPrerequisite(): void {
   try {
     fs.accessSync(bin, fs.constants.X_OK);
   } catch {
-    throw new LabPrerequisiteError(`${bin} is missing: the lab's monitoring is a real Alertmanager`, 'apt-get install prometheus-alertmanager (scripts/setup.sh does), or start the lab without it: galley-lab up --no-alertmanager');
+    throw new LabPrerequisiteError(
+      `${bin} is missing: the lab's monitoring is a real Alertmanager`,
+      'apt-get install prometheus-alertmanager (scripts/setup.sh does), or start the lab without it: galley-lab up --no-alertmanager',
+    );
   }
 }
 
@@ -42,7 +45,13 @@ export async function startAlertmanager(dir: string): Promise<{ url: string; pid
   const port = await freePort();
   const pid = spawnDetached(
     alertmanagerBinary(),
-    [`--config.file=${cfg}`, `--storage.path=${path.join(adir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', '--log.level=warn'],
+    [
+      `--config.file=${cfg}`,
+      `--storage.path=${path.join(adir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--cluster.listen-address=',
+      '--log.level=warn',
+    ],
     { logFile: path.join(dir, 'logs', 'alertmanager.log') },
   );
   trackProcess(dir, { kind: 'alertmanager', name: 'alertmanager', pid });
@@ -96,7 +105,11 @@ async function api<T>(url: string, method: string, p: string, body?: unknown): P
 }
 
 /** The alert `galley-lab alert HOST SERVICE` fires: firing for `forMs` (default 10 min) unless fired again. */
-export function serviceAlert(host: string, service: string, forMs = 600_000): { labels: Record<string, string>; annotations: Record<string, string>; startsAt: string; endsAt: string } {
+export function serviceAlert(
+  host: string,
+  service: string,
+  forMs = 600_000,
+): { labels: Record<string, string>; annotations: Record<string, string>; startsAt: string; endsAt: string } {
   const now = Date.now();
   return {
     labels: { alertname: 'LabServiceDown', instance: host, service, severity: 'critical', source: 'galley-lab' },

@@ -35,11 +35,17 @@ export interface HostSpec {
 
 export function checkHostPrerequisites(): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new LabPrerequisiteError('the lab\'s ssh hosts need root (namespaces, sshd logging in as root)', 'run as root (CI does), or start the lab with ssh: false / --no-ssh');
+    throw new LabPrerequisiteError(
+      "the lab's ssh hosts need root (namespaces, sshd logging in as root)",
+      'run as root (CI does), or start the lab with ssh: false / --no-ssh',
+    );
   }
   for (const bin of ['/usr/sbin/sshd', '/usr/bin/unshare', '/usr/bin/nsenter']) {
     if (!fs.existsSync(bin)) {
-      throw new LabPrerequisiteError(`${bin} is missing`, 'apt-get install -y --no-install-recommends openssh-server openssh-client util-linux');
+      throw new LabPrerequisiteError(
+        `${bin} is missing`,
+        'apt-get install -y --no-install-recommends openssh-server openssh-client util-linux',
+      );
     }
   }
 }
@@ -62,7 +68,11 @@ function writeExec(file: string, text: string): void {
  * (principals: the FQDN, the short name and the address OpenSSH connects to, which is the name
  * it checks a certificate against without HostKeyAlias) and sshd presents the certificate.
  */
-export async function prepareHost(dir: string, h: HostSpec, o: { restartMs: number; rebootMs: number; hostCa?: Ed25519Key | undefined }): Promise<string> {
+export async function prepareHost(
+  dir: string,
+  h: HostSpec,
+  o: { restartMs: number; rebootMs: number; hostCa?: Ed25519Key | undefined },
+): Promise<string> {
   for (const d of ['bin', 'lib', 'etc', 'state/services', 'state/faults']) fs.mkdirSync(path.join(h.hdir, d), { recursive: true });
   const keyFile = path.join(h.hdir, 'ssh_host_ed25519_key');
   const pub = await keygen(keyFile, `root@${h.name}`);
@@ -72,7 +82,10 @@ export async function prepareHost(dir: string, h: HostSpec, o: { restartMs: numb
     fs.writeFileSync(`${keyFile}-cert.pub`, `${cert}\n`);
     extra = `HostCertificate ${keyFile}-cert.pub`;
   }
-  fs.writeFileSync(path.join(h.hdir, 'sshd_config'), sshdConfig({ listen: `${h.address}:${h.port}`, hdir: h.hdir, dir, name: h.name, extra }));
+  fs.writeFileSync(
+    path.join(h.hdir, 'sshd_config'),
+    sshdConfig({ listen: `${h.address}:${h.port}`, hdir: h.hdir, dir, name: h.name, extra }),
+  );
   fs.writeFileSync(path.join(h.hdir, 'etc/hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${h.name} ${h.short}\n`);
   fs.writeFileSync(path.join(h.hdir, 'etc/hostname'), `${h.short}\n`);
   fs.writeFileSync(path.join(h.hdir, 'empty'), '');
@@ -105,7 +118,11 @@ export function startHostProcess(dir: string, h: HostSpec, bastionPid?: number):
   if (h.role === 'bastion') args.push('--net');
   const logFile = path.join(h.hdir, 'sshd.log');
   const pid = h.inBastionNet
-    ? spawnDetached('/usr/bin/nsenter', [`--net=/proc/${bastionPid}/ns/net`, '/usr/bin/unshare', ...args, '/bin/sh', path.join(h.hdir, 'supervise.sh')], { logFile })
+    ? spawnDetached(
+        '/usr/bin/nsenter',
+        [`--net=/proc/${bastionPid}/ns/net`, '/usr/bin/unshare', ...args, '/bin/sh', path.join(h.hdir, 'supervise.sh')],
+        { logFile },
+      )
     : spawnDetached('/usr/bin/unshare', [...args, '/bin/sh', path.join(h.hdir, 'supervise.sh')], { logFile });
   trackProcess(dir, { kind: 'host', name: h.name, pid });
   return pid;
@@ -114,21 +131,29 @@ export function startHostProcess(dir: string, h: HostSpec, bastionPid?: number):
 /** Once unshare has exec'd the supervisor, its mount namespace is the host's: record it for `down`. */
 export async function recordHostNamespace(dir: string, h: HostSpec, pid: number): Promise<void> {
   const own = mountNs('self');
-  const ns = await waitFor(`${h.name}'s namespace`, async () => {
-    const n = mountNs(pid);
-    return n !== undefined && n !== own ? n : undefined;
-  }, { timeoutMs: 5000, intervalMs: 10 });
+  const ns = await waitFor(
+    `${h.name}'s namespace`,
+    async () => {
+      const n = mountNs(pid);
+      return n !== undefined && n !== own ? n : undefined;
+    },
+    { timeoutMs: 5000, intervalMs: 10 },
+  );
   trackProcess(dir, { kind: 'host', name: h.name, pid, mntns: ns });
 }
 
 export async function waitHostUp(h: HostSpec, bastionPid: number | undefined, timeoutMs = 20000): Promise<void> {
-  await waitFor(`sshd of ${h.name} on ${h.address}:${h.port}`, async () => {
-    if (h.inBastionNet) {
-      const { stdout } = await run('/usr/bin/nsenter', [`--net=/proc/${bastionPid}/ns/net`, 'ss', '-Hltn', `sport = :${h.port}`]);
-      return stdout.trim() !== '' ? true : undefined;
-    }
-    return (await tcpOpen(h.address, h.port)) ? true : undefined;
-  }, { timeoutMs, intervalMs: 50 });
+  await waitFor(
+    `sshd of ${h.name} on ${h.address}:${h.port}`,
+    async () => {
+      if (h.inBastionNet) {
+        const { stdout } = await run('/usr/bin/nsenter', [`--net=/proc/${bastionPid}/ns/net`, 'ss', '-Hltn', `sport = :${h.port}`]);
+        return stdout.trim() !== '' ? true : undefined;
+      }
+      return (await tcpOpen(h.address, h.port)) ? true : undefined;
+    },
+    { timeoutMs, intervalMs: 50 },
+  );
 }
 
 /**

@@ -7,18 +7,61 @@ import { promisify } from 'node:util';
 import { configYaml, generateConfig } from './config.js';
 import { etcdHealthy, planEtcd, startEtcdMember, waitEtcd, type EtcdMemberPlan } from './etcd.js';
 import { labEtcd } from './etcd-client.js';
-import { LabDirConflictError, LabNoAlertmanagerError, LabNoSshError, LabNotFoundError, LabOptionError, LabRunningError, LabStartError, LabUnknownError } from './errors.js';
 import {
-  checkHostPrerequisites, killSessions, prepareHostState, pickBastionSubnet, prepareClientKey, prepareHost, prepareHostCa, recordHostNamespace,
-  sshConfigText, startHostProcess, waitHostUp, wireBastion, type HostSpec,
+  LabDirConflictError,
+  LabNoAlertmanagerError,
+  LabNoSshError,
+  LabNotFoundError,
+  LabOptionError,
+  LabRunningError,
+  LabStartError,
+  LabUnknownError,
+} from './errors.js';
+import {
+  checkHostPrerequisites,
+  killSessions,
+  prepareHostState,
+  pickBastionSubnet,
+  prepareClientKey,
+  prepareHost,
+  prepareHostCa,
+  recordHostNamespace,
+  sshConfigText,
+  startHostProcess,
+  waitHostUp,
+  wireBastion,
+  type HostSpec,
 } from './hosts.js';
-import { alertmanagerReady, checkAlertmanagerPrerequisite, expireSilence, listAlerts, listSilences, postAlert, serviceAlert, startAlertmanager, waitAlertmanager, type LabAlert, type LabSilence } from './alertmanager.js';
+import {
+  alertmanagerReady,
+  checkAlertmanagerPrerequisite,
+  expireSilence,
+  listAlerts,
+  listSilences,
+  postAlert,
+  serviceAlert,
+  startAlertmanager,
+  waitAlertmanager,
+  type LabAlert,
+  type LabSilence,
+} from './alertmanager.js';
 import { startLifecycle } from './lifecycle.js';
 import { planFleet, type FleetPlan, type PlannedPool } from './plan.js';
 import { PYBAL_MODES, type PybalMode } from './pybal/coordinator.js';
 import { simulatorEntry } from './pybal/launch.js';
 import type { Faults, SimConfig, SimHistoryEntry } from './pybal/sim.js';
-import { cmdline, freePorts, isAlive, mountNs, pidsInMountNamespaces, spawnDetached, tcpOpen, terminate, terminateGroup, waitFor } from './procs.js';
+import {
+  cmdline,
+  freePorts,
+  isAlive,
+  mountNs,
+  pidsInMountNamespaces,
+  spawnDetached,
+  tcpOpen,
+  terminate,
+  terminateGroup,
+  waitFor,
+} from './procs.js';
 import { describeRestartMs, restartTimes, type RestartMs, type RestartRange } from './restart-times.js';
 import { seedConftool } from './seed.js';
 import { readState, stateFile, trackLink, trackProcess, trackedProcess, writeState, type LabState } from './state.js';
@@ -149,8 +192,19 @@ export const RESTRICTED = ['restricted1001.eqiad.wmnet', 'restricted1002.eqiad.w
 export const labFile = (dir: string) => path.join(dir, 'lab.json');
 
 /** Top-level files `up` writes into DIR (it never overwrites one it did not create). */
-const LAB_FILES = ['state.json', 'lab.json', 'cookbook.config.yaml', 'ssh_config', 'known_hosts', 'id_ed25519', 'id_ed25519.pub', 'authorized_keys',
-  'host_ca', 'host_ca.pub', 'known_hosts.ca'];
+const LAB_FILES = [
+  'state.json',
+  'lab.json',
+  'cookbook.config.yaml',
+  'ssh_config',
+  'known_hosts',
+  'id_ed25519',
+  'id_ed25519.pub',
+  'authorized_keys',
+  'host_ca',
+  'host_ca.pub',
+  'known_hosts.ca',
+];
 /** Top-level directories `up` writes into (an existing one is used, and kept by `down`). */
 const LAB_DIRS = ['hosts', 'lb', 'logs', 'data', 'lifecycle', 'alertmanager'];
 
@@ -201,7 +255,8 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
   const dir = path.resolve(opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'galley-lab-')));
   fs.mkdirSync(dir, { recursive: true });
   const prev = readState(dir);
-  if (prev && prev.processes.some((p) => isAlive(p.pid) && (p.kind === 'host' || ownedBy(p.pid, dir, prev)))) throw new LabRunningError(dir);
+  if (prev && prev.processes.some((p) => isAlive(p.pid) && (p.kind === 'host' || ownedBy(p.pid, dir, prev))))
+    throw new LabRunningError(dir);
   if (prev) await stopDir(dir); // leftovers of a crashed lab
   // Recorded before anything is written, so that `down` (also after a crash) removes only these.
   const claimed = created ? undefined : claimEntries(dir);
@@ -218,7 +273,6 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
     if (process.env.GALLEY_LAB_DEBUG) process.stderr.write(`[galley-lab] ${what} at ${Date.now() - t0} ms\n`);
   };
   try {
-
     // etcd first (it is the slowest to elect), then everything else while it comes up.
     const members = await planEtcd(o.etcdMembers, shmDir);
     for (const m of members) {
@@ -258,14 +312,30 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
 
     await Promise.all([
       ...hosts.filter((h) => !h.noSshd).map((h) => waitHostUp(h, bastionPidOf(dir), 20000)),
-      ...loadBalancers.map((lb) => waitFor(`PyBal simulator ${lb.name} at ${lb.url}`, async () => ((await simReady(lb.url)) ? true : undefined), { timeoutMs: 20000 })),
+      ...loadBalancers.map((lb) =>
+        waitFor(`PyBal simulator ${lb.name} at ${lb.url}`, async () => ((await simReady(lb.url)) ? true : undefined), { timeoutMs: 20000 }),
+      ),
       ...(am ? [waitAlertmanager(am.url)] : []),
     ]);
 
     mark('every sshd and simulator answers');
     const fleetNames = new Set(plan.hosts.map((h) => h.name));
-    const lifecycle = o.ssh ? await startLifecycle(dir, hosts.filter((h) => fleetNames.has(h.name)), { rebootMs: o.rebootMs }) : undefined;
-    const toLabHost = (h: HostSpec): LabHost => ({ name: h.name, address: h.address, port: h.port, dc: h.dc, cluster: h.cluster, services: h.services, restartMs: h.restartMs ?? 300 });
+    const lifecycle = o.ssh
+      ? await startLifecycle(
+          dir,
+          hosts.filter((h) => fleetNames.has(h.name)),
+          { rebootMs: o.rebootMs },
+        )
+      : undefined;
+    const toLabHost = (h: HostSpec): LabHost => ({
+      name: h.name,
+      address: h.address,
+      port: h.port,
+      dc: h.dc,
+      cluster: h.cluster,
+      services: h.services,
+      restartMs: h.restartMs ?? 300,
+    });
     const info: LabInfo = {
       dir,
       etcd: { endpoints, members: members.map((m) => ({ name: m.name, clientUrl: m.clientUrl })) },
@@ -277,7 +347,14 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
       knownHosts: path.join(dir, 'known_hosts'),
       identityFile: path.join(dir, 'id_ed25519'),
       ...(o.bastion ? { bastion: { name: BASTION, behind: [...RESTRICTED] } } : {}),
-      ...(o.hostCa ? { hostCa: { publicKey: fs.readFileSync(path.join(dir, 'host_ca.pub'), 'utf8').trim(), knownHosts: path.join(dir, 'known_hosts.ca') } } : {}),
+      ...(o.hostCa
+        ? {
+            hostCa: {
+              publicKey: fs.readFileSync(path.join(dir, 'host_ca.pub'), 'utf8').trim(),
+              knownHosts: path.join(dir, 'known_hosts.ca'),
+            },
+          }
+        : {}),
       extraHosts: hosts.filter((h) => !fleetNames.has(h.name)).map(toLabHost),
       namespace: o.namespace,
       pybalMode: o.pybalMode,
@@ -286,7 +363,17 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
     const file: LabFile = { ...info, lab: { version: 1, options: o, token, etcdMembers: members, plan, hosts, lbPorts } };
     fs.writeFileSync(
       info.config,
-      configYaml(generateConfig({ dir, etcdEndpoints: endpoints, namespace: o.namespace, ssh: o.ssh, loadBalancers, pools: o.pybal ? plan.pools : [], ...(lifecycle ? { lifecycle } : {}) })),
+      configYaml(
+        generateConfig({
+          dir,
+          etcdEndpoints: endpoints,
+          namespace: o.namespace,
+          ssh: o.ssh,
+          loadBalancers,
+          pools: o.pybal ? plan.pools : [],
+          ...(lifecycle ? { lifecycle } : {}),
+        }),
+      ),
     );
     fs.writeFileSync(labFile(dir), JSON.stringify(file, null, 2) + '\n');
     return new Lab(file);
@@ -316,20 +403,52 @@ function bastionPidOf(dir: string): number | undefined {
   return trackedProcess(dir, 'host', BASTION)?.pid;
 }
 
-async function startHosts(dir: string, plan: FleetPlan, o: ResolvedOptions, restart: Record<string, number>, token: string, mark: (what: string) => void): Promise<HostSpec[]> {
+async function startHosts(
+  dir: string,
+  plan: FleetPlan,
+  o: ResolvedOptions,
+  restart: Record<string, number>,
+  token: string,
+  mark: (what: string) => void,
+): Promise<HostSpec[]> {
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const ports = await freePorts(plan.hosts.length);
   const specs: HostSpec[] = plan.hosts.map((h, i) => ({
-    name: h.name, short: h.short, address: '127.0.0.1', port: ports[i]!, dc: h.dc, cluster: h.cluster, services: h.services,
-    hdir: path.join(dir, 'hosts', h.name), role: 'fleet',
+    name: h.name,
+    short: h.short,
+    address: '127.0.0.1',
+    port: ports[i]!,
+    dc: h.dc,
+    cluster: h.cluster,
+    services: h.services,
+    hdir: path.join(dir, 'hosts', h.name),
+    role: 'fleet',
   }));
   const net = o.bastion ? pickBastionSubnet() : undefined;
   if (net) {
-    specs.push({ name: BASTION, short: 'bast1003', address: net.theirs, port: 22, dc: 'eqiad', cluster: 'bastion', services: [], hdir: path.join(dir, 'hosts', BASTION), role: 'bastion' });
+    specs.push({
+      name: BASTION,
+      short: 'bast1003',
+      address: net.theirs,
+      port: 22,
+      dc: 'eqiad',
+      cluster: 'bastion',
+      services: [],
+      hdir: path.join(dir, 'hosts', BASTION),
+      role: 'bastion',
+    });
     RESTRICTED.forEach((name, i) =>
       specs.push({
-        name, short: name.split('.')[0]!, address: '127.0.0.1', port: 2201 + i, dc: 'eqiad', cluster: 'restricted', services: ['nginx'],
-        hdir: path.join(dir, 'hosts', name), role: 'restricted', inBastionNet: true,
+        name,
+        short: name.split('.')[0]!,
+        address: '127.0.0.1',
+        port: 2201 + i,
+        dc: 'eqiad',
+        cluster: 'restricted',
+        services: ['nginx'],
+        hdir: path.join(dir, 'hosts', name),
+        role: 'restricted',
+        inBastionNet: true,
         // The second one is two hops away: bastion, then the first restricted host.
         proxyJump: i === 0 ? BASTION : `${BASTION},${RESTRICTED[0]!}`,
       }),
@@ -366,23 +485,50 @@ async function startHosts(dir: string, plan: FleetPlan, o: ResolvedOptions, rest
 function stateOnlyHosts(dir: string, plan: FleetPlan, o: ResolvedOptions, restart: Record<string, number>): HostSpec[] {
   return plan.hosts.map((h) => {
     const spec: HostSpec = {
-      name: h.name, short: h.short, address: '127.0.0.1', port: 0, dc: h.dc, cluster: h.cluster, services: h.services,
-      hdir: path.join(dir, 'hosts', h.name), role: 'fleet', noSshd: true, restartMs: restart[h.name]!,
+      name: h.name,
+      short: h.short,
+      address: '127.0.0.1',
+      port: 0,
+      dc: h.dc,
+      cluster: h.cluster,
+      services: h.services,
+      hdir: path.join(dir, 'hosts', h.name),
+      role: 'fleet',
+      noSshd: true,
+      restartMs: restart[h.name]!,
     };
     prepareHostState(spec, { restartMs: spec.restartMs!, rebootMs: o.rebootMs });
     return spec;
   });
 }
 
-function simConfig(dir: string, name: string, port: number, endpoints: string[], o: ResolvedOptions, plan: FleetPlan, readyFile: string): SimConfig {
+function simConfig(
+  dir: string,
+  name: string,
+  port: number,
+  endpoints: string[],
+  o: ResolvedOptions,
+  plan: FleetPlan,
+  readyFile: string,
+): SimConfig {
   const lbDir = path.join(dir, 'lb', name);
   fs.mkdirSync(lbDir, { recursive: true });
   const hostState: Record<string, string> = {};
   for (const h of plan.hosts) hostState[h.name] = path.join(dir, 'hosts', h.name, 'state');
   const cfg: SimConfig = {
-    name, port, endpoints, namespace: o.namespace,
-    pools: plan.pools.filter((p) => p.loadBalancers.includes(name)).map((p) => ({ pool: p.pool, dc: p.dc, cluster: p.cluster, service: p.service, depoolThreshold: p.depoolThreshold })),
-    hostState, delayMs: o.pybalDelayMs, checkIntervalMs: o.checkIntervalMs, faultFile: path.join(lbDir, 'fault.json'), historyFile: path.join(lbDir, 'history.jsonl'), readyFile,
+    name,
+    port,
+    endpoints,
+    namespace: o.namespace,
+    pools: plan.pools
+      .filter((p) => p.loadBalancers.includes(name))
+      .map((p) => ({ pool: p.pool, dc: p.dc, cluster: p.cluster, service: p.service, depoolThreshold: p.depoolThreshold })),
+    hostState,
+    delayMs: o.pybalDelayMs,
+    checkIntervalMs: o.checkIntervalMs,
+    faultFile: path.join(lbDir, 'fault.json'),
+    historyFile: path.join(lbDir, 'history.jsonl'),
+    readyFile,
     mode: o.pybalMode,
   };
   fs.writeFileSync(path.join(lbDir, 'sim.json'), JSON.stringify(cfg, null, 2) + '\n');
@@ -391,7 +537,10 @@ function simConfig(dir: string, name: string, port: number, endpoints: string[],
 
 function startSimulator(dir: string, entry: string, cfg: SimConfig): void {
   const lbDir = path.join(dir, 'lb', cfg.name);
-  const pid = spawnDetached(process.execPath, [entry, path.join(lbDir, 'sim.json')], { logFile: path.join(lbDir, 'pybal.log'), env: childEnv() });
+  const pid = spawnDetached(process.execPath, [entry, path.join(lbDir, 'sim.json')], {
+    logFile: path.join(lbDir, 'pybal.log'),
+    env: childEnv(),
+  });
   trackProcess(dir, { kind: 'pybal', name: cfg.name, pid });
 }
 
@@ -443,7 +592,9 @@ export async function stopDir(dir: string): Promise<void> {
   const hostNs = s.processes.filter((p) => p.kind === 'host' && p.mntns).map((p) => p.mntns!);
   // A host whose namespace was not recorded yet (up killed right after starting it): its own
   // namespace, if it is still that host's supervisor.
-  const unrecordedNs = s.processes.filter((p) => p.kind === 'host' && !p.mntns && isAlive(p.pid) && ownedBy(p.pid, abs, s)).map((p) => p.pid);
+  const unrecordedNs = s.processes
+    .filter((p) => p.kind === 'host' && !p.mntns && isAlive(p.pid) && ownedBy(p.pid, abs, s))
+    .map((p) => p.pid);
   // Started but not recorded yet (up killed between spawning a process and writing state.json):
   // found by the lab files on their command line.
   const stray = strayProcesses(abs, s);
@@ -510,9 +661,18 @@ function strayProcesses(dir: string, s: LabState): { hosts: number[]; others: nu
     const last = argv.at(-1) ?? '';
     const sh = argv.indexOf('/bin/sh');
     if (sh >= 0 && argv[sh + 1]?.startsWith(hostsDir) && argv[sh + 1]!.endsWith('/supervise.sh')) hosts.push(Number(entry));
-    else if (path.basename(argv[0] ?? '').startsWith('node') && ((last.startsWith(lbDir) && last.endsWith('/sim.json')) || last === lifecycleServer)) others.push(Number(entry));
-    else if (path.basename(argv[0] ?? '') === 'etcd' && argv[argv.indexOf('--data-dir') + 1]?.startsWith(`${s.shmDir}/`)) others.push(Number(entry));
-    else if (path.basename(argv[0] ?? '') === 'prometheus-alertmanager' && argv.includes(`--storage.path=${path.join(dir, 'alertmanager', 'data')}`)) others.push(Number(entry));
+    else if (
+      path.basename(argv[0] ?? '').startsWith('node') &&
+      ((last.startsWith(lbDir) && last.endsWith('/sim.json')) || last === lifecycleServer)
+    )
+      others.push(Number(entry));
+    else if (path.basename(argv[0] ?? '') === 'etcd' && argv[argv.indexOf('--data-dir') + 1]?.startsWith(`${s.shmDir}/`))
+      others.push(Number(entry));
+    else if (
+      path.basename(argv[0] ?? '') === 'prometheus-alertmanager' &&
+      argv.includes(`--storage.path=${path.join(dir, 'alertmanager', 'data')}`)
+    )
+      others.push(Number(entry));
   }
   return { hosts: hosts.filter(isAlive), others: others.filter(isAlive) };
 }
@@ -608,11 +768,23 @@ export class Lab {
   async alert(host: string, service: string, forMs?: number): Promise<LabAlert> {
     const url = this.#alertmanagerUrl();
     const h = this.info.hosts.find((x) => x.name === host);
-    if (!h) throw new LabUnknownError('host', host, this.info.hosts.map((x) => x.name));
+    if (!h)
+      throw new LabUnknownError(
+        'host',
+        host,
+        this.info.hosts.map((x) => x.name),
+      );
     if (!h.services.includes(service)) throw new LabUnknownError(`service of ${host}`, service, h.services);
     const a = serviceAlert(host, service, forMs);
     await postAlert(url, a);
-    return waitFor(`Alertmanager to list the alert for ${service} on ${host}`, async () => (await listAlerts(url)).find((x) => x.labels.instance === host && x.labels.service === service && x.labels.alertname === a.labels.alertname), { timeoutMs: 5000, intervalMs: 25 });
+    return waitFor(
+      `Alertmanager to list the alert for ${service} on ${host}`,
+      async () =>
+        (await listAlerts(url)).find(
+          (x) => x.labels.instance === host && x.labels.service === service && x.labels.alertname === a.labels.alertname,
+        ),
+      { timeoutMs: 5000, intervalMs: 25 },
+    );
   }
 
   /** Alertmanager's alerts now (GET /api/v2/alerts: state active|suppressed, silencedBy). */
@@ -630,20 +802,29 @@ export class Lab {
     const token = crypto.randomBytes(6).toString('hex');
     const done = path.join(this.#lbDir(name), 'restarted');
     this.#writeFaults(name, { ...faults, restart: token });
-    await waitFor(`${name} to restart its PyBal state`, async () => {
-      try {
-        return fs.readFileSync(done, 'utf8').trim() === token ? true : undefined;
-      } catch {
-        return undefined;
-      }
-    }, { timeoutMs: 10000, intervalMs: 20 });
+    await waitFor(
+      `${name} to restart its PyBal state`,
+      async () => {
+        try {
+          return fs.readFileSync(done, 'utf8').trim() === token ? true : undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      { timeoutMs: 10000, intervalMs: 20 },
+    );
   }
 
   // ---- hosts ----
 
   #host(name: string): HostSpec {
     const h = this.#file.lab.hosts.find((x) => x.name === name || x.short === name);
-    if (!h) throw new LabUnknownError('host', name, this.#file.lab.hosts.map((x) => x.name));
+    if (!h)
+      throw new LabUnknownError(
+        'host',
+        name,
+        this.#file.lab.hosts.map((x) => x.name),
+      );
     return h;
   }
 
@@ -696,7 +877,7 @@ export class Lab {
   #defaultRestartMs(h: HostSpec): number {
     // Labs from before per-host times recorded only the lab-wide number.
     const o = this.options.restartMs;
-    return h.restartMs ?? (typeof o === 'number' ? o : DEFAULTS.restartMs as number);
+    return h.restartMs ?? (typeof o === 'number' ? o : (DEFAULTS.restartMs as number));
   }
 
   async serviceState(host: string, service: string): Promise<ServiceState> {
@@ -715,7 +896,10 @@ export class Lab {
     const h = this.#sshHost(host);
     fs.writeFileSync(path.join(h.hdir, 'state', 'down'), '');
     await killSessions(h.hdir);
-    if (!h.inBastionNet) await waitFor(`${h.name} to stop listening`, async () => ((await tcpOpen(h.address, h.port)) ? undefined : true), { timeoutMs: 5000 });
+    if (!h.inBastionNet)
+      await waitFor(`${h.name} to stop listening`, async () => ((await tcpOpen(h.address, h.port)) ? undefined : true), {
+        timeoutMs: 5000,
+      });
   }
 
   async startHost(host: string): Promise<void> {
@@ -748,7 +932,10 @@ export class Lab {
   /** Every `systemctl` call the host saw: `<epoch> <action> <units>` lines. */
   async systemctlLog(host: string): Promise<string[]> {
     try {
-      return fs.readFileSync(path.join(this.#host(host).hdir, 'state', 'systemctl.log'), 'utf8').split('\n').filter((l) => l !== '');
+      return fs
+        .readFileSync(path.join(this.#host(host).hdir, 'state', 'systemctl.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l !== '');
     } catch {
       return [];
     }
@@ -809,7 +996,12 @@ export class Lab {
   }
 
   #lbDir(name: string): string {
-    if (!this.info.loadBalancers.some((l) => l.name === name)) throw new LabUnknownError('load balancer', name, this.info.loadBalancers.map((l) => l.name));
+    if (!this.info.loadBalancers.some((l) => l.name === name))
+      throw new LabUnknownError(
+        'load balancer',
+        name,
+        this.info.loadBalancers.map((l) => l.name),
+      );
     return path.join(this.dir, 'lb', name);
   }
 
@@ -848,16 +1040,24 @@ export class Lab {
     } else if (action === 'up') {
       // Also clears `lag`: a lagging LB is 'up' too.
       this.#writeFaults(name, {});
-      await waitFor(`${name} to answer normally`, async () => ((await simReady(url)) && !(await simGarbage(url)) ? true : undefined), { timeoutMs: 5000 });
+      await waitFor(`${name} to answer normally`, async () => ((await simReady(url)) && !(await simGarbage(url)) ? true : undefined), {
+        timeoutMs: 5000,
+      });
     } else if (action === 'down') {
       this.#writeFaults(name, { ...cur, down: true });
-      await waitFor(`${name} to refuse connections`, async () => ((await tcpOpen('127.0.0.1', port)) ? undefined : true), { timeoutMs: 5000 });
+      await waitFor(`${name} to refuse connections`, async () => ((await tcpOpen('127.0.0.1', port)) ? undefined : true), {
+        timeoutMs: 5000,
+      });
     } else if (action === 'error') {
       this.#writeFaults(name, { ...cur, error: true });
-      await waitFor(`${name} to answer 500`, async () => {
-        const r = await fetch(`${url}/pools`).catch(() => undefined);
-        return r?.status === 500 ? true : undefined;
-      }, { timeoutMs: 5000 });
+      await waitFor(
+        `${name} to answer 500`,
+        async () => {
+          const r = await fetch(`${url}/pools`).catch(() => undefined);
+          return r?.status === 500 ? true : undefined;
+        },
+        { timeoutMs: 5000 },
+      );
     } else if (action === 'garbage') {
       this.#writeFaults(name, { ...cur, garbage: true });
       await waitFor(`${name} to answer garbage`, async () => ((await simGarbage(url)) ? true : undefined), { timeoutMs: 5000 });
@@ -871,7 +1071,12 @@ export class Lab {
 
   #member(name: string): EtcdMemberPlan {
     const m = this.#file.lab.etcdMembers.find((x) => x.name === name);
-    if (!m) throw new LabUnknownError('etcd member', name, this.#file.lab.etcdMembers.map((x) => x.name));
+    if (!m)
+      throw new LabUnknownError(
+        'etcd member',
+        name,
+        this.#file.lab.etcdMembers.map((x) => x.name),
+      );
     return m;
   }
 
@@ -915,8 +1120,12 @@ export class Lab {
           svcs += `${svcs ? ' ' : ''}restart=${rt.now}ms${rt.now !== rt.started ? ` (at up: ${rt.started}ms)` : ''}`;
         }
         out.push({
-          component: 'host', name: h.name, ok: ok || down || rebooting,
-          detail: h.noSshd ? `no sshd (ssh: false) ${svcs}` : `${h.address}:${h.port} ${down ? 'stopped' : rebooting ? 'rebooting' : ok ? 'sshd up' : 'sshd NOT answering'}${svcs ? ` ${svcs}` : ''}`,
+          component: 'host',
+          name: h.name,
+          ok: ok || down || rebooting,
+          detail: h.noSshd
+            ? `no sshd (ssh: false) ${svcs}`
+            : `${h.address}:${h.port} ${down ? 'stopped' : rebooting ? 'rebooting' : ok ? 'sshd up' : 'sshd NOT answering'}${svcs ? ` ${svcs}` : ''}`,
         });
       }),
     );
@@ -924,14 +1133,21 @@ export class Lab {
       const f = this.#readFaults(lb.name);
       const ok = await simReady(lb.url);
       const faults = Object.keys(f).length > 0 ? ` faults=${JSON.stringify(f)}` : '';
-      out.push({ component: 'pybal', name: lb.name, ok: ok || f.down === true || f.error === true, detail: `${lb.url} mode=${this.info.pybalMode} ${ok ? 'answering' : 'not answering'}${faults}` });
+      out.push({
+        component: 'pybal',
+        name: lb.name,
+        ok: ok || f.down === true || f.error === true,
+        detail: `${lb.url} mode=${this.info.pybalMode} ${ok ? 'answering' : 'not answering'}${faults}`,
+      });
     }
     if (this.info.alertmanager) {
       const { url } = this.info.alertmanager;
       const ok = await alertmanagerReady(url);
       let detail = `${url} ${ok ? 'ready' : 'NOT answering'}`;
       if (ok) {
-        const [alerts, silences] = await Promise.all([listAlerts(url), listSilences(url)]).catch(() => [[], []] as [LabAlert[], LabSilence[]]);
+        const [alerts, silences] = await Promise.all([listAlerts(url), listSilences(url)]).catch(
+          () => [[], []] as [LabAlert[], LabSilence[]],
+        );
         detail += ` alerts=${alerts.length} (${alerts.filter((a) => a.status.state === 'suppressed').length} silenced) silences=${silences.filter((x) => x.status.state === 'active').length} active`;
       }
       out.push({ component: 'alertmanager', name: 'alertmanager', ok, detail });

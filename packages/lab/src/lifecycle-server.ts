@@ -29,7 +29,8 @@ function save(file: string, data: unknown): void {
 
 export function startLifecycleServer(cfg: LifecycleServerConfig): http.Server {
   // Re-read per request: the lab's reset re-seeds the file under a running endpoint.
-  const load = (): Downtime[] => (fs.existsSync(cfg.downtimesFile) ? (JSON.parse(fs.readFileSync(cfg.downtimesFile, 'utf8')) as Downtime[]) : []);
+  const load = (): Downtime[] =>
+    fs.existsSync(cfg.downtimesFile) ? (JSON.parse(fs.readFileSync(cfg.downtimesFile, 'utf8')) as Downtime[]) : [];
   let next = 0;
   const send = (res: http.ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json' });
@@ -52,8 +53,15 @@ export function startLifecycleServer(cfg: LifecycleServerConfig): http.Server {
         const downtimes = load();
         if (req.method === 'GET' && parts.length === 1) return send(res, 200, downtimes);
         if (req.method === 'POST' && parts.length === 1) {
-          if (typeof body.host !== 'string' || typeof body.reason !== 'string' || typeof body.durationMs !== 'number') return send(res, 400, { error: 'need host, reason, durationMs' });
-          const d: Downtime = { id: `dt-${++next}`, host: body.host, reason: body.reason, durationMs: body.durationMs, created: new Date().toISOString() };
+          if (typeof body.host !== 'string' || typeof body.reason !== 'string' || typeof body.durationMs !== 'number')
+            return send(res, 400, { error: 'need host, reason, durationMs' });
+          const d: Downtime = {
+            id: `dt-${++next}`,
+            host: body.host,
+            reason: body.reason,
+            durationMs: body.durationMs,
+            created: new Date().toISOString(),
+          };
           downtimes.push(d);
           save(cfg.downtimesFile, downtimes);
           return send(res, 201, d);

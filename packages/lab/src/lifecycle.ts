@@ -98,7 +98,11 @@ async function entryModule(name: 'lifecycle-server' | 'provisioner'): Promise<st
     const file = path.join(here, rel);
     const target = path.join(out, rel.replace(/\.ts$/, '.js'));
     if (fs.existsSync(target) && fs.statSync(target).mtimeMs >= fs.statSync(file).mtimeMs) continue;
-    const { code } = await swc.transformFile(file, { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'es6' }, sourceMaps: false });
+    const { code } = await swc.transformFile(file, {
+      jsc: { target: 'es2022', parser: { syntax: 'typescript' } },
+      module: { type: 'es6' },
+      sourceMaps: false,
+    });
     fs.mkdirSync(path.dirname(target), { recursive: true });
     const tmp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}`;
     fs.writeFileSync(tmp, code);
@@ -125,21 +129,45 @@ function childEnv(): NodeJS.ProcessEnv {
  * Lay out DIR/lifecycle, seed the inventory, write the host scripts, start the endpoint; returns
  * the generated config's provisioner/inventory/monitoring/hosts sections.
  */
-export async function startLifecycle(dir: string, fleet: readonly HostSpec[], o: { rebootMs: number }): Promise<Partial<GalleyConfigInput>> {
+export async function startLifecycle(
+  dir: string,
+  fleet: readonly HostSpec[],
+  o: { rebootMs: number },
+): Promise<Partial<GalleyConfigInput>> {
   const ldir = lifecycleDir(dir);
   fs.mkdirSync(ldir, { recursive: true });
   for (const h of fleet) prepareLifecycleHost(h);
   fs.writeFileSync(
     path.join(ldir, 'provisioner.json'),
-    JSON.stringify({ version: 1, knownHosts: path.join(dir, 'known_hosts'), hosts: Object.fromEntries(fleet.map((h) => [h.name, { hdir: h.hdir, address: h.address, port: h.port, rebootMs: o.rebootMs }])) }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        version: 1,
+        knownHosts: path.join(dir, 'known_hosts'),
+        hosts: Object.fromEntries(fleet.map((h) => [h.name, { hdir: h.hdir, address: h.address, port: h.port, rebootMs: o.rebootMs }])),
+      },
+      null,
+      2,
+    ) + '\n',
   );
-  seedInventory(dir, fleet.map((h) => h.name));
+  seedInventory(
+    dir,
+    fleet.map((h) => h.name),
+  );
   const port = await freePort();
   const cfgFile = path.join(ldir, 'server.json');
-  fs.writeFileSync(cfgFile, JSON.stringify({ port, downtimesFile: path.join(ldir, 'downtimes.json'), inventoryFile: path.join(ldir, 'http-inventory.json') }, null, 2) + '\n');
+  fs.writeFileSync(
+    cfgFile,
+    JSON.stringify(
+      { port, downtimesFile: path.join(ldir, 'downtimes.json'), inventoryFile: path.join(ldir, 'http-inventory.json') },
+      null,
+      2,
+    ) + '\n',
+  );
   const pid = spawnDetached(process.execPath, [await serverEntry(), cfgFile], { logFile: path.join(ldir, 'server.log'), env: childEnv() });
   trackProcess(dir, { kind: 'lifecycle', name: 'endpoint', pid });
-  await waitFor(`the lab's lifecycle endpoint on 127.0.0.1:${port}`, async () => ((await tcpOpen('127.0.0.1', port)) ? true : undefined), { timeoutMs: 15000 });
+  await waitFor(`the lab's lifecycle endpoint on 127.0.0.1:${port}`, async () => ((await tcpOpen('127.0.0.1', port)) ? true : undefined), {
+    timeoutMs: 15000,
+  });
   return {
     provisioner: { type: 'plugin', module: await labProvisionerModule(), options: { labDir: dir } },
     inventory: { type: 'file', path: path.join(ldir, 'inventory.yaml') },
@@ -191,7 +219,12 @@ export class LabLifecycle {
 
   /** `type base64` of the key the host's sshd uses (its .pub). */
   hostKey(host: string): string {
-    return fs.readFileSync(path.join(this.#hdir(host), 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+    return fs
+      .readFileSync(path.join(this.#hdir(host), 'ssh_host_ed25519_key.pub'), 'utf8')
+      .trim()
+      .split(/\s+/)
+      .slice(0, 2)
+      .join(' ');
   }
 
   powerState(host: string): 'on' | 'off' {
@@ -224,12 +257,18 @@ export class LabLifecycle {
       fs.rmSync(path.join(hdir, 'state', 'lifecycle-fault'), { force: true });
       prepareLifecycleHost({ hdir });
     }
-    seedInventory(this.lab.dir, this.lab.info.hosts.map((h) => h.name));
+    seedInventory(
+      this.lab.dir,
+      this.lab.info.hosts.map((h) => h.name),
+    );
   }
 
   /** Inventory (file and REST) and downtimes back to the seed: every fleet host `active`, no downtime. */
   resetInventory(): void {
-    seedInventory(this.lab.dir, this.lab.info.hosts.map((h) => h.name));
+    seedInventory(
+      this.lab.dir,
+      this.lab.info.hosts.map((h) => h.name),
+    );
   }
 
   endpointAlive(): boolean {
@@ -240,7 +279,10 @@ export class LabLifecycle {
 
 function readLines(file: string): string[] {
   try {
-    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+    return fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
   } catch {
     return [];
   }

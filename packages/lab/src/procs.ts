@@ -144,7 +144,11 @@ export async function terminateGroup(pid: number, graceMs = 3000): Promise<void>
   while (Date.now() < hard && isAlive(pid)) await sleep(20);
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, opts: { timeoutMs: number; intervalMs?: number }): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  opts: { timeoutMs: number; intervalMs?: number },
+): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
   let lastErr: unknown;
   for (;;) {

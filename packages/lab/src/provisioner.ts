@@ -53,13 +53,19 @@ export class LabMachines implements ProvisionerPlugin {
     try {
       return JSON.parse(fs.readFileSync(f, 'utf8')) as LabProvisionerFile;
     } catch (err) {
-      throw new ProvisionerError(`no lab provisioner data at ${f}: ${(err as Error).message}`, { hint: 'is the lab up (`galley-lab up`) and provisioner.labDir its directory?', cause: err });
+      throw new ProvisionerError(`no lab provisioner data at ${f}: ${(err as Error).message}`, {
+        hint: 'is the lab up (`galley-lab up`) and provisioner.labDir its directory?',
+        cause: err,
+      });
     }
   }
 
   #host(host: string): LabProvisionerFile['hosts'][string] & { state: string } {
     const h = this.#file().hosts[host];
-    if (!h) throw new ProvisionerError(`the lab has no machine ${host}`, { hint: `machines: ${Object.keys(this.#file().hosts).slice(0, 6).join(', ')}…` });
+    if (!h)
+      throw new ProvisionerError(`the lab has no machine ${host}`, {
+        hint: `machines: ${Object.keys(this.#file().hosts).slice(0, 6).join(', ')}…`,
+      });
     return { ...h, state: path.join(h.hdir, 'state') };
   }
 
@@ -115,7 +121,12 @@ export class LabMachines implements ProvisionerPlugin {
    */
   #publishKnownHost(host: string, h: { address: string; port: number }, pub: string): void {
     const file = this.#file().knownHosts;
-    const lines = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '') : [];
+    const lines = fs.existsSync(file)
+      ? fs
+          .readFileSync(file, 'utf8')
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+      : [];
     const where = h.port === 22 ? h.address : `[${h.address}]:${h.port}`;
     const kept = lines.filter((l) => !(l.split(/\s+/)[0] ?? '').split(',').includes(host));
     kept.push(`${host},${where} ${pub}`);
@@ -154,13 +165,20 @@ export class LabMachines implements ProvisionerPlugin {
     const h = this.#host(host);
     if (this.#fault(h.state) === 'wrong-key') {
       // The site's records are wrong: vouch for a key the host does not have (tests that it is refused).
-      const blob = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.from([0, 0, 0, 32]), crypto.createHash('sha256').update(host).digest()]);
+      const blob = Buffer.concat([
+        Buffer.from([0, 0, 0, 11]),
+        Buffer.from('ssh-ed25519'),
+        Buffer.from([0, 0, 0, 32]),
+        crypto.createHash('sha256').update(host).digest(),
+      ]);
       return `ssh-ed25519 ${blob.toString('base64')}`;
     }
     if (this.#fault(h.state) === 'key-late' && fs.existsSync(path.join(h.state, 'rebooting'))) {
       // A real provisioner's reinstall returns once the install has started; until the host has
       // booted the new OS, the site's records still hold the previous key (or none).
-      const prev = fs.existsSync(path.join(h.state, 'previous-host-key.pub')) ? parsePublicKey(fs.readFileSync(path.join(h.state, 'previous-host-key.pub'), 'utf8')) : undefined;
+      const prev = fs.existsSync(path.join(h.state, 'previous-host-key.pub'))
+        ? parsePublicKey(fs.readFileSync(path.join(h.state, 'previous-host-key.pub'), 'utf8'))
+        : undefined;
       if (!prev) throw new ProvisionerError(`no host key of ${host} published yet (the install is running)`);
       return prev;
     }

@@ -46,7 +46,10 @@ export function parseMs(text: string, option: string): number {
 
 /** MIN..MAX picked from sha256(seed + host): uniform enough for benchmarks, and the same on every run. */
 export function pickRestartMs(range: RestartRange, host: string): number {
-  const h = crypto.createHash('sha256').update(`${range.seed ?? ''}\0${host}`).digest();
+  const h = crypto
+    .createHash('sha256')
+    .update(`${range.seed ?? ''}\0${host}`)
+    .digest();
   const u = h.readUInt32BE(0) / 2 ** 32; // [0, 1)
   return range.min + Math.floor(u * (range.max - range.min + 1));
 }
@@ -59,7 +62,8 @@ export function validateRestartMs(spec: RestartMs, option = 'restartMs'): void {
     return;
   }
   const given = JSON.stringify(spec);
-  if (typeof spec !== 'object' || spec === null) throw new LabOptionError(option, String(spec), 'give a number of ms, { min, max }, or a function of the host name');
+  if (typeof spec !== 'object' || spec === null)
+    throw new LabOptionError(option, String(spec), 'give a number of ms, { min, max }, or a function of the host name');
   checkMs(option, given, spec.min);
   checkMs(option, given, spec.max);
   if (spec.min > spec.max) throw new LabOptionError(option, given, `min ≤ max (${spec.min} > ${spec.max})`);

@@ -48,6 +48,9 @@ export async function seedConftool(etcd: Etcd3, namespace: string, objects: Plan
   // etcd's default --max-txn-ops is 128.
   for (let i = 0; i < ops.length; i += 120) {
     // `Version > -1` holds for any key, present or not: an unconditional transaction.
-    await etcd.if(prefix, 'Version', '>', -1).then(...ops.slice(i, i + 120)).commit();
+    await etcd
+      .if(prefix, 'Version', '>', -1)
+      .then(...ops.slice(i, i + 120))
+      .commit();
   }
 }

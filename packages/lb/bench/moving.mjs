@@ -70,11 +70,15 @@ try {
       const order = selection.hosts.map((h) => h.host);
       const started = Date.now();
       const report = await runRolling(ports, {
-        selection, batch: parseBatchSpec(String(BATCH)), window, sleepMs: 0,
+        selection,
+        batch: parseBatchSpec(String(BATCH)),
+        window,
+        sleepMs: 0,
         commands: [{ argv: ['systemctl', 'restart', 'nginx', 'php-fpm'], timeoutMs: 30_000 }],
       });
       const wall = Date.now() - started;
-      if (report.status !== 'succeeded') throw new Error(`${window} run ${run}: ${report.status}: ${report.stopReason ?? ''} ${JSON.stringify(report.failed)}`);
+      if (report.status !== 'succeeded')
+        throw new Error(`${window} run ${run}: ${report.status}: ${report.stopReason ?? ''} ${JSON.stringify(report.failed)}`);
       if (window === 'moving') for (const [h, ms] of action) actionOf.set(h, ms);
       const ds = order.map((h) => DELAY + actionOf.get(h) + DELAY);
       const ideal = window === 'moving' ? movingIdeal(ds, BATCH) : lockstepIdeal(ds, BATCH);
@@ -88,8 +92,12 @@ try {
   }
   const m = (w, k) => median(rows[w].map((r) => r[k]));
   const ratio = m('moving', 'wall') / m('moving', 'ideal');
-  console.log(`MOVING: median ${m('moving', 'wall')} ms, ideal ${m('moving', 'ideal')} ms, ratio ${ratio.toFixed(2)} (target ≤ 1.15: ${ratio <= 1.15 ? 'MET' : 'NOT MET'})`);
-  console.log(`LOCKSTEP: median ${m('lockstep', 'wall')} ms, ideal ${m('lockstep', 'ideal')} ms, ratio ${(m('lockstep', 'wall') / m('lockstep', 'ideal')).toFixed(2)}; moving is ${(m('lockstep', 'wall') / m('moving', 'wall')).toFixed(2)}× faster`);
+  console.log(
+    `MOVING: median ${m('moving', 'wall')} ms, ideal ${m('moving', 'ideal')} ms, ratio ${ratio.toFixed(2)} (target ≤ 1.15: ${ratio <= 1.15 ? 'MET' : 'NOT MET'})`,
+  );
+  console.log(
+    `LOCKSTEP: median ${m('lockstep', 'wall')} ms, ideal ${m('lockstep', 'ideal')} ms, ratio ${(m('lockstep', 'wall') / m('lockstep', 'ideal')).toFixed(2)}; moving is ${(m('lockstep', 'wall') / m('moving', 'wall')).toFixed(2)}× faster`,
+  );
 } finally {
   await c.close();
   await lab.stop();

@@ -15,7 +15,11 @@ const client = new PybalClient({ requestTimeoutMs: config.pybal.requestTimeoutMs
 const pybal = new PybalService({ topology: new PybalTopology(config.pybal), client, dryRun: true });
 const ports = { capacity: pybalCapacity(pybal) };
 const selection = await selectHosts(conftoolStore(confctl), { cluster: 'jobrunner' });
-const plan = await planRolling(ports, { selection, batch: parseBatchSpec('10'), commands: [{ argv: ['systemctl', 'restart', 'nginx', 'php-fpm'] }] });
+const plan = await planRolling(ports, {
+  selection,
+  batch: parseBatchSpec('10'),
+  commands: [{ argv: ['systemctl', 'restart', 'nginx', 'php-fpm'] }],
+});
 const text = formatPlan(plan);
 const ms = Date.now() - t0;
 await client.close();

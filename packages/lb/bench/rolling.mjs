@@ -53,9 +53,15 @@ async function rollingBench() {
       });
       const started = Date.now();
       const selection = await selectHosts(ports.store, {});
-      const report = await runRolling(ports, { selection, batch: parseBatchSpec('4'), commands: [{ argv: ['systemctl', 'restart', 'nginx', 'php-fpm'], timeoutMs: 30_000 }], sleepMs: 0 });
+      const report = await runRolling(ports, {
+        selection,
+        batch: parseBatchSpec('4'),
+        commands: [{ argv: ['systemctl', 'restart', 'nginx', 'php-fpm'], timeoutMs: 30_000 }],
+        sleepMs: 0,
+      });
       const wall = Date.now() - started;
-      if (report.status !== 'succeeded') throw new Error(`run ${run}: ${report.status}: ${report.stopReason ?? ''} ${JSON.stringify(report.failed)}`);
+      if (report.status !== 'succeeded')
+        throw new Error(`run ${run}: ${report.status}: ${report.stopReason ?? ''} ${JSON.stringify(report.failed)}`);
       for (let b = 1; b <= batches; b++) {
         const m = (p) => marks.get(`${b}:${p}`);
         phases.depool.push(m('depooled') - m('depooling'));
@@ -73,7 +79,9 @@ async function rollingBench() {
     }
     const wall = median(results.map((r) => r.wall));
     const floor = results[0].floor;
-    console.log(`ROLLING: median ${wall} ms over ${RUNS} run(s), floor ${floor} ms = ${results[0].batches} × (${DELAY} + 0 + ${DELAY}) ms, ratio ${(wall / floor).toFixed(2)} (target ≤ 1.30)`);
+    console.log(
+      `ROLLING: median ${wall} ms over ${RUNS} run(s), floor ${floor} ms = ${results[0].batches} × (${DELAY} + 0 + ${DELAY}) ms, ratio ${(wall / floor).toFixed(2)} (target ≤ 1.30)`,
+    );
     cookbookBench(lab);
   } finally {
     await c.close();
@@ -91,9 +99,27 @@ function cookbookBench(lab) {
   const runs = [];
   for (let run = 1; run <= RUNS; run++) {
     const started = Date.now();
-    const r = spawnSync(process.execPath, [bin, '-c', lab.info.config, '--yes', '--output', 'json', 'sre.lb.rolling-restart', `cluster=${cluster}`, `dc=${dc}`, 'batch=4', 'sleep=0', 'reason=bench'], {
-      encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' },
-    });
+    const r = spawnSync(
+      process.execPath,
+      [
+        bin,
+        '-c',
+        lab.info.config,
+        '--yes',
+        '--output',
+        'json',
+        'sre.lb.rolling-restart',
+        `cluster=${cluster}`,
+        `dc=${dc}`,
+        'batch=4',
+        'sleep=0',
+        'reason=bench',
+      ],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1' },
+      },
+    );
     const wall = Date.now() - started;
     const out = `${r.stdout}${r.stderr}`;
     if (r.status !== 0) throw new Error(`cookbook run ${run} exited ${r.status}:\n${out.slice(-2000)}`);
@@ -109,8 +135,12 @@ function cookbookBench(lab) {
   }
   const wall = median(runs.map((r) => r.wall));
   const floor = runs[0].floor;
-  console.log(`COOKBOOK: median ${wall} ms whole process over ${RUNS} run(s) (${dc}/${cluster}, ${runs[0].batches} batches), floor ${floor} ms, ratio ${(wall / floor).toFixed(2)} (target ≤ 1.30, measured through the runner)`);
-  console.log(`COOKBOOK: host locks per batch: median ${median(runs.flatMap((r) => r.locks))} ms (from a batch's start to its last host lock taken, NDJSON event times)`);
+  console.log(
+    `COOKBOOK: median ${wall} ms whole process over ${RUNS} run(s) (${dc}/${cluster}, ${runs[0].batches} batches), floor ${floor} ms, ratio ${(wall / floor).toFixed(2)} (target ≤ 1.30, measured through the runner)`,
+  );
+  console.log(
+    `COOKBOOK: host locks per batch: median ${median(runs.flatMap((r) => r.locks))} ms (from a batch's start to its last host lock taken, NDJSON event times)`,
+  );
 }
 
 /**
@@ -158,8 +188,12 @@ async function planBench() {
     const processMs = median(runs.map((r) => r.processMs));
     const rss = Math.max(...runs.map((r) => r.maxRssMb));
     const last = runs.at(-1);
-    console.log(`PLAN: ${last.hosts} hosts, ${last.batches} batches, ${last.objects} objects to depool, ${last.lines} plan lines, ${last.warnings} capacity warning(s)`);
-    console.log(`PLAN: median ${ms} ms for select + capacity + plan + text (whole process incl. node start and imports: ${processMs} ms; target ≤ 3000), peak RSS ${rss.toFixed(0)} MB (target ≤ 250)`);
+    console.log(
+      `PLAN: ${last.hosts} hosts, ${last.batches} batches, ${last.objects} objects to depool, ${last.lines} plan lines, ${last.warnings} capacity warning(s)`,
+    );
+    console.log(
+      `PLAN: median ${ms} ms for select + capacity + plan + text (whole process incl. node start and imports: ${processMs} ms; target ≤ 3000), peak RSS ${rss.toFixed(0)} MB (target ≤ 250)`,
+    );
   } finally {
     await lab.stop();
   }

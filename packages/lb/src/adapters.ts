@@ -26,7 +26,6 @@ import type {
   Silencer,
 } from './ports.js';
 
-
 /** An object as lb holds it, back as the node confctl writes (its unknown fields kept). */
 function isNode(o: PoolObject): o is ConftoolNode {
   return typeof o.modRevision === 'string' && typeof (o as Partial<ConftoolNode>).extra === 'object';
@@ -68,7 +67,15 @@ export function conftoolStore(confctl: Pick<ConftoolClient, 'select' | 'owners' 
         else if (node instanceof Error) out[i] = { status: 'invalid', key, error: node };
         else {
           const expect = r.expect ?? { pooled: r.object.pooled };
-          sent.push({ i, req: { node, change: { pooled: r.to, ...(r.weight !== undefined ? { weight: r.weight } : {}) }, expect, ...(r.owner ? { owner: r.owner } : {}) } });
+          sent.push({
+            i,
+            req: {
+              node,
+              change: { pooled: r.to, ...(r.weight !== undefined ? { weight: r.weight } : {}) },
+              expect,
+              ...(r.owner ? { owner: r.owner } : {}),
+            },
+          });
         }
       });
       const res = sent.length ? await confctl.transition(sent.map((s) => s.req)) : [];
@@ -85,7 +92,19 @@ export function conftoolStore(confctl: Pick<ConftoolClient, 'select' | 'owners' 
 function fromOutcome(o: TransitionOutcome, r: PoolTransition): PoolTransitionResult {
   switch (o.status) {
     case 'changed':
-      return { status: 'changed', key: o.key, change: { key: o.key, tags: r.object.tags, field: 'pooled', from: o.before.pooled, to: o.after.pooled, weight: o.after.weight, modRevision: o.node.modRevision } };
+      return {
+        status: 'changed',
+        key: o.key,
+        change: {
+          key: o.key,
+          tags: r.object.tags,
+          field: 'pooled',
+          from: o.before.pooled,
+          to: o.after.pooled,
+          weight: o.after.weight,
+          modRevision: o.node.modRevision,
+        },
+      };
     case 'already':
       return { status: 'already', key: o.key, pooled: o.value.pooled };
     case 'changed-by-someone-else':
@@ -107,7 +126,10 @@ const TAIL_LINE_CHARS = 240;
  */
 export function outputTail(o: { stdout: string; stderr: string }): string | undefined {
   const text = o.stderr.trim() !== '' ? o.stderr : o.stdout;
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
   if (!lines.length) return undefined;
   const shown = lines.slice(-TAIL_LINES).map((l) => (l.length > TAIL_LINE_CHARS ? `${l.slice(0, TAIL_LINE_CHARS)}…` : l));
   const more = lines.length - shown.length;
@@ -118,7 +140,13 @@ export function outputTail(o: { stdout: string; stderr: string }): string | unde
  * Why a host's commands failed, in one line: remote's message without the host (every caller names
  * the host already: `mw1302: restarting: FAILED — …`), then the tail of the failing command's output.
  */
-export function failureText(r: { host: string; failure?: string; message?: string; exitCode: number | null; commands: { stdout: string; stderr: string }[] }): string {
+export function failureText(r: {
+  host: string;
+  failure?: string;
+  message?: string;
+  exitCode: number | null;
+  commands: { stdout: string; stderr: string }[];
+}): string {
   let msg = r.message ?? r.failure ?? (r.exitCode !== null ? `exited with ${r.exitCode}` : 'failed');
   if (msg.startsWith(`${r.host}: `)) msg = msg.slice(r.host.length + 2);
   const last = r.commands.at(-1);
@@ -131,19 +159,22 @@ export function remoteExecutor(remote: Pick<RemoteClient, 'run'>): Executor {
   return {
     prepare: (hosts) => {
       // A read-only no-op opens (and pools) the connections; failures show up on the real run.
-      if (hosts.length) remote.run([...hosts], [{ argv: ['true'], timeoutMs: 10_000 }], { batchSize: hosts.length, isSafe: true }).catch(() => undefined);
+      if (hosts.length)
+        remote.run([...hosts], [{ argv: ['true'], timeoutMs: 10_000 }], { batchSize: hosts.length, isSafe: true }).catch(() => undefined);
     },
     run: async (hosts, commands, opts) => {
       if (hosts.length === 0) return [];
-      const report = await remote.run([...hosts], [...commands], { batchSize: hosts.length, mode: 'async', ...(opts?.signal ? { signal: opts.signal } : {}) });
-      return report.results.map(
-        (r): HostOutcome => ({
-          host: r.host,
-          ok: r.ok,
-          ...(r.ok ? {} : { message: failureText(r) }),
-          outputs: r.commands.map((c) => ({ cmd: c.cmd, exitCode: c.exitCode, stdout: c.stdout, stderr: c.stderr })),
-        }),
-      );
+      const report = await remote.run([...hosts], [...commands], {
+        batchSize: hosts.length,
+        mode: 'async',
+        ...(opts?.signal ? { signal: opts.signal } : {}),
+      });
+      return report.results.map((r): HostOutcome => ({
+        host: r.host,
+        ok: r.ok,
+        ...(r.ok ? {} : { message: failureText(r) }),
+        outputs: r.commands.map((c) => ({ cmd: c.cmd, exitCode: c.exitCode, stdout: c.stdout, stderr: c.stderr })),
+      }));
     },
   };
 }
@@ -198,7 +229,11 @@ export function pybalCapacity(pybal: Pick<PybalServiceClient, 'topology' | 'capa
             out.set(name, {
               pool: name,
               canTakeOut: c.canTakeOut,
-              detail: c.perLb.map((p) => (p.error ? `${p.lb}: ${p.error}` : `${p.lb}: ${p.upEnabled} of ${p.total} up and enabled, threshold ${p.threshold}`)).join('; '),
+              detail: c.perLb
+                .map((p) =>
+                  p.error ? `${p.lb}: ${p.error}` : `${p.lb}: ${p.upEnabled} of ${p.total} up and enabled, threshold ${p.threshold}`,
+                )
+                .join('; '),
               ...(err ? { error: `${err.lb}: ${err.error ?? ''}` } : {}),
             });
           } catch (e) {
@@ -227,7 +262,8 @@ export function monitoringSilencer(m: Monitoring | undefined, who: { user: strin
     check: async () => {
       await m.check?.();
     },
-    silence: (host, o) => m.downtime(host, { durationMs: o.durationMs, reason: o.reason, services: o.services, createdBy: who.user, runId: who.runId }),
+    silence: (host, o) =>
+      m.downtime(host, { durationMs: o.durationMs, reason: o.reason, services: o.services, createdBy: who.user, runId: who.runId }),
     expire: (id) => m.removeDowntime(id),
     keep: async (id, o) => {
       if (!m.extendDowntime) throw new Error(`${where} cannot extend a silence`);

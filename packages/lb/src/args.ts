@@ -53,7 +53,8 @@ export interface DurationArgOptions {
 export function durationArg(opts: DurationArgOptions = {}): ArgCheck {
   const lockMs = opts.lockTtlSeconds !== undefined ? opts.lockTtlSeconds * 1000 : Infinity;
   const maxMs = Math.min(MAX_DURATION_MS, lockMs);
-  const why = maxMs === lockMs ? "the max hold of this cookbook's lock" : 'hosts stay out of traffic and locks stay held for the whole wait';
+  const why =
+    maxMs === lockMs ? "the max hold of this cookbook's lock" : 'hosts stay out of traffic and locks stay held for the whole wait';
   const range = `${opts.positive ? 'above 0' : '0 or more'}, at most ${formatDuration(maxMs)} (${why})`;
   return {
     accepts: `a duration like 30s, 2m, 500ms, or a number of seconds: ${range}`,
@@ -83,20 +84,24 @@ export const hostPatternArg: ArgCheck = {
 
 export const wholeNumberArg: ArgCheck = {
   accepts: 'a whole number ≥ 0',
-  check: (v, name) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? undefined : `${name}=${String(v)}: must be a whole number ≥ 0`),
+  check: (v, name) =>
+    typeof v === 'number' && Number.isInteger(v) && v >= 0 ? undefined : `${name}=${String(v)}: must be a whole number ≥ 0`,
 };
 
 /** A count from 1 (`pause-after=N`: 0 would be before anything was done). */
 export const countArg: ArgCheck = {
   accepts: 'a whole number ≥ 1',
-  check: (v, name) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? undefined : `${name}=${String(v)}: must be a whole number ≥ 1`),
+  check: (v, name) =>
+    typeof v === 'number' && Number.isInteger(v) && v >= 1 ? undefined : `${name}=${String(v)}: must be a whole number ≥ 1`,
 };
 
 /** A comma-separated list of names (services, units): at least one, none empty. */
 export const nameListArg: ArgCheck = {
   accepts: 'comma-separated names, e.g. nginx,php-fpm',
   check: (v, name) => {
-    const parts = String(v).split(',').map((s) => s.trim());
+    const parts = String(v)
+      .split(',')
+      .map((s) => s.trim());
     return parts.some((p) => p === '') ? `${name}=${String(v)}: an empty name in the list` : undefined;
   },
 };
@@ -139,5 +144,8 @@ export const maxFailedArg: ArgCheck = {
 /** `seed=`: the seed of order=shuffled, a whole number from 1 to 2^31-1. */
 export const seedArg: ArgCheck = {
   accepts: `a whole number from 1 to ${MAX_SEED}`,
-  check: (v, name) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_SEED ? undefined : `${name}=${String(v)}: must be a whole number from 1 to ${MAX_SEED}`),
+  check: (v, name) =>
+    typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_SEED
+      ? undefined
+      : `${name}=${String(v)}: must be a whole number from 1 to ${MAX_SEED}`,
 };

@@ -71,7 +71,14 @@ export class Batch {
   private async start(): Promise<void> {
     const { run, no } = this;
     const names = this.hosts.map((s) => s.plan.host);
-    run.emit({ type: 'batch-started', batch: no, of: this.of, hosts: names, ...(this.resume ? { resume: true } : {}), ...(run.opts.window === 'moving' && !this.resume ? { window: 'moving' as const } : {}) });
+    run.emit({
+      type: 'batch-started',
+      batch: no,
+      of: this.of,
+      hosts: names,
+      ...(this.resume ? { resume: true } : {}),
+      ...(run.opts.window === 'moving' && !this.resume ? { window: 'moving' as const } : {}),
+    });
     for (const s of this.hosts) s.batch = no;
     try {
       await run.ports.lockHosts?.(names);
@@ -84,7 +91,10 @@ export class Batch {
   /** Take out: depool, then verify out. False when not verified out (the batch is put back, nothing acts). */
   async takeOut(): Promise<boolean> {
     // Silenced before anything of the batch is written (a host that cannot be silenced stops the run here).
-    await this.run.silences?.create(this.hosts.filter((st) => st.phase !== 'done' && st.phase !== 'failed' && st.phase !== 'put-back'), this.no);
+    await this.run.silences?.create(
+      this.hosts.filter((st) => st.phase !== 'done' && st.phase !== 'failed' && st.phase !== 'put-back'),
+      this.no,
+    );
     await this.depool();
     return this.verifyOut();
   }
@@ -134,7 +144,8 @@ export class Batch {
     // Stopped while draining: nothing was depooled or run; the weight goes back rather than stay at 0.
     if (run.aborted) {
       const left = toWrite.filter((st) => !gone.has(st));
-      if (left.length) await this.putBackUnacted(left, 'interrupted while draining at weight=0: not depooled, not acted on, weight restored');
+      if (left.length)
+        await this.putBackUnacted(left, 'interrupted while draining at weight=0: not depooled, not acted on, weight restored');
       for (const st of left) gone.add(st);
     }
     toWrite.splice(0, toWrite.length, ...toWrite.filter((st) => !gone.has(st)));
@@ -144,7 +155,12 @@ export class Batch {
   private async drainOut(): Promise<void> {
     const d = this.run.opts.drain;
     if (!d || d.weight) return;
-    const stuck = await drainHosts(this.run, this.hosts.filter((s) => s.phase === 'verified-out'), this.no, d);
+    const stuck = await drainHosts(
+      this.run,
+      this.hosts.filter((s) => s.phase === 'verified-out'),
+      this.no,
+      d,
+    );
     for (const { st, why } of stuck) await this.putBackUnacted([st], why);
   }
 
@@ -174,14 +190,23 @@ export class Batch {
     // The action is not given the abort signal: a restart that has begun is allowed to finish.
     let results: HostOutcome[];
     try {
-      results = run.opts.action ? await this.runAction(run.opts.action, ready) : await run.ports.executor.run(ready.map((s) => s.plan.host), run.opts.commands);
+      results = run.opts.action
+        ? await this.runAction(run.opts.action, ready)
+        : await run.ports.executor.run(
+            ready.map((s) => s.plan.host),
+            run.opts.commands,
+          );
     } catch (err) {
       if (isLockFailure(err)) {
         // The runner checks its locks before any command starts: nothing ran, so the hosts are
         // put back (if that write fails too, they are reported still depooled).
         await this.putBackUnacted(ready, `action not started: ${errorText(err)}`);
       } else {
-        await run.fail(ready, `the action did not complete (${errorText(err)}): outcome unknown, left depooled (check it, then \`cookbook sre.lb.pool host=…\`)`, (s) => s.changes.length > 0);
+        await run.fail(
+          ready,
+          `the action did not complete (${errorText(err)}): outcome unknown, left depooled (check it, then \`cookbook sre.lb.pool host=…\`)`,
+          (s) => s.changes.length > 0,
+        );
       }
       throw new StopRun(`cannot run the action on batch ${no}: ${errorText(err)}`, { cause: err });
     }
@@ -197,7 +222,11 @@ export class Batch {
       (r?.ok ? ok : bad).push(s);
       if (!r?.ok) s.reason = `action failed: ${r?.message ?? 'no result'}`;
     }
-    await run.fail(bad, (s) => s.reason ?? 'action failed', (s) => s.changes.length > 0);
+    await run.fail(
+      bad,
+      (s) => s.reason ?? 'action failed',
+      (s) => s.changes.length > 0,
+    );
     for (const s of bad) this.retryable.add(s);
     await run.setPhase(ok, 'acted');
   }
@@ -210,7 +239,11 @@ export class Batch {
     const { run, no } = this;
     const byHost = new Map(ready.map((s) => [s.plan.host, s]));
     const step: ActionStep = {
-      record: (entries) => run.recordAction(ready.filter((s) => entries.has(s.plan.host)), (s) => entries.get(s.plan.host)!),
+      record: (entries) =>
+        run.recordAction(
+          ready.filter((s) => entries.has(s.plan.host)),
+          (s) => entries.get(s.plan.host)!,
+        ),
       step: (host, text) => {
         if (byHost.has(host)) run.emit({ type: 'host-step', batch: no, host, text });
       },
@@ -218,8 +251,18 @@ export class Batch {
     const resumed = ready.filter((s) => s.resumeAction !== undefined);
     const fresh = ready.filter((s) => s.resumeAction === undefined);
     const [a, b] = await Promise.all([
-      fresh.length ? action.run(fresh.map((s) => s.plan.host), step) : [],
-      resumed.length && action.resume ? action.resume(resumed.map((s) => ({ host: s.plan.host, recorded: s.resumeAction?.recorded })), step) : [],
+      fresh.length
+        ? action.run(
+            fresh.map((s) => s.plan.host),
+            step,
+          )
+        : [],
+      resumed.length && action.resume
+        ? action.resume(
+            resumed.map((s) => ({ host: s.plan.host, recorded: s.resumeAction?.recorded })),
+            step,
+          )
+        : [],
     ]);
     for (const s of resumed) delete s.resumeAction;
     return [...a, ...b];
@@ -235,20 +278,40 @@ export class Batch {
     while (waiting.length) {
       let results: HostOutcome[];
       try {
-        results = await executor.run(waiting.map((s) => s.plan.host), [hc.command]);
+        results = await executor.run(
+          waiting.map((s) => s.plan.host),
+          [hc.command],
+        );
       } catch (err) {
         await run.fail(waiting, `health check could not run (${errorText(err)}); left depooled`, (s) => s.changes.length > 0);
         throw new StopRun(`cannot run the health check on batch ${no}: ${errorText(err)}`, { cause: err });
       }
       const passed = new Set(results.filter((r) => r.ok).map((r) => r.host));
-      for (const r of results) if (!r.ok) last.set(r.host, r.message ?? r.outputs.map((o) => o.stderr || o.stdout).join(' ').trim());
-      await run.setPhase(waiting.filter((s) => passed.has(s.plan.host)), 'healthy');
+      for (const r of results)
+        if (!r.ok)
+          last.set(
+            r.host,
+            r.message ??
+              r.outputs
+                .map((o) => o.stderr || o.stdout)
+                .join(' ')
+                .trim(),
+          );
+      await run.setPhase(
+        waiting.filter((s) => passed.has(s.plan.host)),
+        'healthy',
+      );
       waiting = waiting.filter((s) => !passed.has(s.plan.host));
       // Stopped while checking: the journal says how each check ended (cut by the runner, …).
       if (waiting.length && run.aborted) await run.note(waiting, (s) => `health check stopped: ${last.get(s.plan.host) ?? 'interrupted'}`);
       if (!waiting.length || run.aborted) break;
       if (clock.now() >= deadline) {
-        await run.fail(waiting, (s) => `health check \`${displayCommand(hc.command)}\` did not pass within ${hc.timeoutMs ?? 60_000} ms: ${last.get(s.plan.host) ?? ''}`.trim(), (s) => s.changes.length > 0);
+        await run.fail(
+          waiting,
+          (s) =>
+            `health check \`${displayCommand(hc.command)}\` did not pass within ${hc.timeoutMs ?? 60_000} ms: ${last.get(s.plan.host) ?? ''}`.trim(),
+          (s) => s.changes.length > 0,
+        );
         for (const s of waiting) this.retryable.add(s);
         break;
       }
@@ -263,13 +326,25 @@ export class Batch {
    */
   async putBack(): Promise<HostState[]> {
     const { run, no } = this;
-    const repoolFrom: ReadonlySet<HostPhase> = new Set(run.opts.healthCheck ? ['healthy', 'repooling', 'repooled'] : ['acted', 'healthy', 'repooling', 'repooled']);
+    const repoolFrom: ReadonlySet<HostPhase> = new Set(
+      run.opts.healthCheck ? ['healthy', 'repooling', 'repooled'] : ['acted', 'healthy', 'repooling', 'repooled'],
+    );
     const toRepool = this.hosts.filter((st) => repoolFrom.has(st.phase));
     const withChanges = toRepool.filter((st) => st.changes.length);
     const done = toRepool.filter((st) => !st.changes.length);
     if (!withChanges.length) return done;
-    await run.setPhase(withChanges.filter((st) => st.phase !== 'repooled'), 'repooling');
-    const res = await engine.putBack(run.deps, withChanges, { ...run.backOpts(no), afterWrite: (back) => run.setPhase(withChanges.filter((st) => back.includes(st)), 'repooled') });
+    await run.setPhase(
+      withChanges.filter((st) => st.phase !== 'repooled'),
+      'repooling',
+    );
+    const res = await engine.putBack(run.deps, withChanges, {
+      ...run.backOpts(no),
+      afterWrite: (back) =>
+        run.setPhase(
+          withChanges.filter((st) => back.includes(st)),
+          'repooled',
+        ),
+    });
     run.noteLeft(withChanges);
     for (const r of res.hosts) {
       const st = r.hold as HostState;
@@ -282,7 +357,10 @@ export class Batch {
 
   /** The hosts that are back are done; the journal is written before the batch counts as ended. */
   async finish(done: readonly HostState[]): Promise<boolean> {
-    await this.run.setPhase(done.filter((s) => s.phase !== 'done'), 'done');
+    await this.run.setPhase(
+      done.filter((s) => s.phase !== 'done'),
+      'done',
+    );
     await this.run.flushJournal();
     return this.hosts.every((s) => s.phase === 'done');
   }

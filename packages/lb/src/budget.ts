@@ -72,7 +72,11 @@ function rng(seed: number): () => number {
 export function orderHosts<T extends { host: string }>(hosts: readonly T[], spec: OrderSpec): T[] {
   if (spec.order === 'as-listed') return [...hosts];
   if (spec.order === 'sorted') {
-    const rank = new Map(NodeSet.fromHosts(hosts.map((h) => h.host)).hosts().map((h, i) => [h, i]));
+    const rank = new Map(
+      NodeSet.fromHosts(hosts.map((h) => h.host))
+        .hosts()
+        .map((h, i) => [h, i]),
+    );
     return [...hosts].sort((a, b) => (rank.get(a.host) ?? 0) - (rank.get(b.host) ?? 0));
   }
   if (spec.seed === undefined) throw new Error('orderHosts: shuffled needs a seed');
@@ -100,10 +104,23 @@ export function orderText(s: OrderSpec): string {
  * had not reached come in the plan it announced. An order (or seed) given that differs from it is
  * refused, never silently replanned; none given takes the journaled one.
  */
-export function resumeOrder(runId: string, entries: readonly JournalEntry[], asked: { order?: HostOrder | undefined; seed?: number | undefined }): OrderSpec | undefined {
-  const was = [...entries].reverse().find((e) => e.type === 'lb-run' && e.order && typeof e.order === 'object')?.order as OrderSpec | undefined;
+export function resumeOrder(
+  runId: string,
+  entries: readonly JournalEntry[],
+  asked: { order?: HostOrder | undefined; seed?: number | undefined },
+): OrderSpec | undefined {
+  const was = [...entries].reverse().find((e) => e.type === 'lb-run' && e.order && typeof e.order === 'object')?.order as
+    OrderSpec | undefined;
   if (!was) return undefined;
   const differs = (asked.order !== undefined && asked.order !== was.order) || (asked.seed !== undefined && asked.seed !== was.seed);
-  if (differs) throw new ResumeMismatchError(runId, orderText(was), orderText({ order: asked.order ?? was.order, ...(asked.seed !== undefined ? { seed: asked.seed } : was.seed !== undefined ? { seed: was.seed } : {}) }));
+  if (differs)
+    throw new ResumeMismatchError(
+      runId,
+      orderText(was),
+      orderText({
+        order: asked.order ?? was.order,
+        ...(asked.seed !== undefined ? { seed: asked.seed } : was.seed !== undefined ? { seed: was.seed } : {}),
+      }),
+    );
   return was;
 }

@@ -11,10 +11,18 @@ import { judgeCapacity, type CapacityRow } from './capacity.js';
 import type { Run } from './run.js';
 
 /** What one round of the wait says, for people. */
-export function capacityWaitText(batch: number, rows: readonly CapacityRow[], w: { waitedMs: number; leftMs: number; intervalMs: number }): string {
+export function capacityWaitText(
+  batch: number,
+  rows: readonly CapacityRow[],
+  w: { waitedMs: number; leftMs: number; intervalMs: number },
+): string {
   const short = rows
     .filter((r) => !r.ok)
-    .map((r) => (r.error ? `pool ${r.pool}: capacity unknown (${r.error})` : `pool ${r.pool}: needs ${r.depool} out, only ${r.canTakeOut} can leave now (${r.detail})`))
+    .map((r) =>
+      r.error
+        ? `pool ${r.pool}: capacity unknown (${r.error})`
+        : `pool ${r.pool}: needs ${r.depool} out, only ${r.canTakeOut} can leave now (${r.detail})`,
+    )
     .join('; ');
   return `batch ${batch} waits for capacity (capacity-wait: ${formatDuration(Math.round(w.waitedMs / 100) * 100)} waited, ${formatDuration(Math.round(w.leftMs / 100) * 100)} left, asking the LBs again every ${formatDuration(w.intervalMs)}): ${short}`;
 }
@@ -23,7 +31,12 @@ export function capacityWaitText(batch: number, rows: readonly CapacityRow[], w:
  * Wait until every row fits, or `capacity-wait` runs out. `rows` is the check that failed; returns
  * the last rows (all ok, or the ones to refuse with).
  */
-export async function waitForCapacity(run: Run, batch: number, need: Map<string, number>, rows: CapacityRow[]): Promise<{ rows: CapacityRow[]; waitedMs: number }> {
+export async function waitForCapacity(
+  run: Run,
+  batch: number,
+  need: Map<string, number>,
+  rows: CapacityRow[],
+): Promise<{ rows: CapacityRow[]; waitedMs: number }> {
   const waitMs = run.opts.capacityWaitMs ?? 0;
   const { clock, capacity } = run.ports;
   const start = clock.now();

@@ -39,8 +39,12 @@ export function parseDrain(v: string | number, defaultMs: number): Pick<DrainSpe
 }
 
 export function drainText(d: DrainSpec): string {
-  const bound = d.check ? `until \`${displayCommand(d.check)}\` prints 0 on the host, at most ${d.ms} ms (then not acted on, put back, failed)` : `${d.ms} ms`;
-  return d.weight ? `weight=0 while still pooled, wait ${bound}, then depool (the weight is restored on put-back)` : `once every LB has the host out, wait ${bound} before acting`;
+  const bound = d.check
+    ? `until \`${displayCommand(d.check)}\` prints 0 on the host, at most ${d.ms} ms (then not acted on, put back, failed)`
+    : `${d.ms} ms`;
+  return d.weight
+    ? `weight=0 while still pooled, wait ${bound}, then depool (the weight is restored on put-back)`
+    : `once every LB has the host out, wait ${bound} before acting`;
 }
 
 /** How many established connections drain-check reported: its whole stdout a whole number. */
@@ -55,11 +59,23 @@ export function connectionsOf(out: { ok: boolean; outputs: { stdout: string }[] 
  * until each host says 0. Returns the hosts that did not drain within the bound, with why (the
  * caller puts them back unacted). A signal ends the wait early (the caller stops between phases).
  */
-export async function drainHosts(run: Run, hosts: readonly HostState[], batch: number, d: DrainSpec): Promise<{ st: HostState; why: string }[]> {
+export async function drainHosts(
+  run: Run,
+  hosts: readonly HostState[],
+  batch: number,
+  d: DrainSpec,
+): Promise<{ st: HostState; why: string }[]> {
   if (!hosts.length || (d.ms <= 0 && !d.check)) return [];
   const { clock, executor } = run.ports;
   const names = hosts.map((s) => s.plan.host);
-  run.emit({ type: 'drain', batch, hosts: names, ms: d.ms, ...(d.weight ? { weight: true } : {}), ...(d.check ? { check: displayCommand(d.check) } : {}) });
+  run.emit({
+    type: 'drain',
+    batch,
+    hosts: names,
+    ms: d.ms,
+    ...(d.weight ? { weight: true } : {}),
+    ...(d.check ? { check: displayCommand(d.check) } : {}),
+  });
   if (!d.check) {
     await clock.sleep(d.ms, run.opts.signal);
     return [];
@@ -70,19 +86,33 @@ export async function drainHosts(run: Run, hosts: readonly HostState[], batch: n
   for (;;) {
     let results;
     try {
-      results = await executor.run(waiting.map((s) => s.plan.host), [d.check]);
+      results = await executor.run(
+        waiting.map((s) => s.plan.host),
+        [d.check],
+      );
     } catch (err) {
       // The check could not run at all: not drained as far as anyone knows.
-      return waiting.map((st) => ({ st, why: `drain-check \`${displayCommand(d.check!)}\` could not run (${err instanceof Error ? err.message : String(err)}); not acted on, put back` }));
+      return waiting.map((st) => ({
+        st,
+        why: `drain-check \`${displayCommand(d.check!)}\` could not run (${err instanceof Error ? err.message : String(err)}); not acted on, put back`,
+      }));
     }
-    const answers = results.map((r) => ({ host: r.host, connections: connectionsOf(r), output: (r.outputs.at(-1)?.stdout ?? r.message ?? '').trim().slice(0, 200) }));
+    const answers = results.map((r) => ({
+      host: r.host,
+      connections: connectionsOf(r),
+      output: (r.outputs.at(-1)?.stdout ?? r.message ?? '').trim().slice(0, 200),
+    }));
     run.emit({ type: 'drain-check', batch, answers, leftMs: Math.max(0, until - clock.now()) });
     const zero = new Set(answers.filter((a) => a.connections === 0).map((a) => a.host));
-    for (const a of answers) last.set(a.host, a.connections === null ? `no number (${a.output || 'no output'})` : `${a.connections} established connection(s)`);
+    for (const a of answers)
+      last.set(a.host, a.connections === null ? `no number (${a.output || 'no output'})` : `${a.connections} established connection(s)`);
     waiting = waiting.filter((s) => !zero.has(s.plan.host));
     if (!waiting.length || run.aborted) return [];
     if (clock.now() >= until) {
-      return waiting.map((st) => ({ st, why: `drain-check \`${displayCommand(d.check!)}\` still reported ${last.get(st.plan.host) ?? 'nothing'} after drain=${d.ms} ms; not acted on, put back` }));
+      return waiting.map((st) => ({
+        st,
+        why: `drain-check \`${displayCommand(d.check!)}\` still reported ${last.get(st.plan.host) ?? 'nothing'} after drain=${d.ms} ms; not acted on, put back`,
+      }));
     }
     await clock.sleep(Math.min(d.checkIntervalMs ?? 1000, Math.max(0, until - clock.now())), run.opts.signal);
   }

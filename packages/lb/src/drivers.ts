@@ -18,16 +18,33 @@ import { StopRun, stopText, type HostState, type Run } from './run.js';
 export async function runLeftovers(run: Run, leftovers: readonly HostState[], of: number): Promise<void> {
   if (!leftovers.length) return;
   const failedNow = leftovers.filter((s) => s.phase === 'failed');
-  if (failedNow.length) await run.fail(failedNow, (s) => s.reason ?? 'unknown', (s) => s.stillDepooled);
+  if (failedNow.length)
+    await run.fail(
+      failedNow,
+      (s) => s.reason ?? 'unknown',
+      (s) => s.stillDepooled,
+    );
   const active = leftovers.filter((s) => s.phase !== 'failed');
   if (!active.length) return;
   const ok = await new Batch(run, active, { no: 0, of, resume: true }).go();
-  if (run.aborted && !ok) throw new StopRun('interrupted while finishing the resumed run\'s leftovers');
-  run.batches.push({ batch: 0, hosts: active.map((s) => s.plan.host), ok, ...(ok ? {} : { reason: 'leftovers of the resumed run failed' }) });
-  run.emit({ type: 'batch-done', batch: 0, ok, succeeded: active.filter((s) => s.phase === 'done').map((s) => s.plan.host), failed: active.filter((s) => s.phase === 'failed' || s.phase === 'put-back').map((s) => s.plan.host) });
+  if (run.aborted && !ok) throw new StopRun("interrupted while finishing the resumed run's leftovers");
+  run.batches.push({
+    batch: 0,
+    hosts: active.map((s) => s.plan.host),
+    ok,
+    ...(ok ? {} : { reason: 'leftovers of the resumed run failed' }),
+  });
+  run.emit({
+    type: 'batch-done',
+    batch: 0,
+    ok,
+    succeeded: active.filter((s) => s.phase === 'done').map((s) => s.plan.host),
+    failed: active.filter((s) => s.phase === 'failed' || s.phase === 'put-back').map((s) => s.plan.host),
+  });
   if (!ok && !run.aborted) {
     run.failedBatches++;
-    if (run.failedBatches > run.maxFailed) run.stopReason = `${run.failedBatches} failed batch(es), more than max-failed-batches=${run.maxFailed}`;
+    if (run.failedBatches > run.maxFailed)
+      run.stopReason = `${run.failedBatches} failed batch(es), more than max-failed-batches=${run.maxFailed}`;
   }
 }
 
@@ -65,7 +82,10 @@ export async function runLockstep(run: Run, queue: HostState[], planned: number)
     const no = run.batches.filter((b) => b.batch > 0).length + 1;
     // A safe point: a pause from another terminal, the pause-after / confirm-each-batch gate. Capacity is judged after it, live.
     if (!(await beforeBatch(run, { no, of: total, hosts: hs.map((s) => s.plan.host) })) || run.pastDeadline()) break;
-    const need = depoolsPerPool(ports, hs.map((s) => s.plan));
+    const need = depoolsPerPool(
+      ports,
+      hs.map((s) => s.plan),
+    );
     if (need.size) {
       const live = await ports.capacity.capacity([...need.keys()]);
       let rows = judgeCapacity(need, live);
@@ -86,7 +106,10 @@ export async function runLockstep(run: Run, queue: HostState[], planned: number)
     ports.executor.prepare?.(queue.slice(0, batchSizeAt(spec, i + 1, n)).map((s) => s.plan.host));
     const expected = no - 1 + batchesLeft(i, queue.length + hs.length, out);
     if (expected !== total) {
-      run.emit({ type: 'warning', message: `re-planned: ${out} host(s) left depooled by failures use up part of the batch size, so ${expected} batches instead of ${total}` });
+      run.emit({
+        type: 'warning',
+        message: `re-planned: ${out} host(s) left depooled by failures use up part of the batch size, so ${expected} batches instead of ${total}`,
+      });
       total = expected;
     }
     const ok = await new Batch(run, hs, { no, of: total }).go();
@@ -100,7 +123,9 @@ export async function runLockstep(run: Run, queue: HostState[], planned: number)
 }
 
 function waitedText(waited: number | undefined, waitMs: number | undefined): string {
-  return waited === undefined ? '' : ` (after waiting ${formatDuration(Math.round(waited / 100) * 100)} for capacity, capacity-wait=${formatDuration(waitMs ?? 0)})`;
+  return waited === undefined
+    ? ''
+    : ` (after waiting ${formatDuration(Math.round(waited / 100) * 100)} for capacity, capacity-wait=${formatDuration(waitMs ?? 0)})`;
 }
 
 const NOT_YET_OUT: ReadonlySet<HostPhase> = new Set(['pending', 'depooling', 'depooled']);
@@ -145,7 +170,10 @@ export async function runMoving(run: Run, queue: HostState[]): Promise<void> {
       finished++;
       run.endBatch([s], no, ok, 'failed host(s) in a moving window');
     })();
-    inFlight.set(s, p.finally(() => inFlight.delete(s)));
+    inFlight.set(
+      s,
+      p.finally(() => inFlight.delete(s)),
+    );
   };
   const slotFrees = async (): Promise<void> => {
     await Promise.race(inFlight.values());
@@ -174,7 +202,11 @@ export async function runMoving(run: Run, queue: HostState[]): Promise<void> {
     if (need.size) {
       // Hosts out before this one are in the LBs' counts once verified out; until then, counted here.
       const pending = [...inFlight.keys()].filter((h) => NOT_YET_OUT.has(h.phase));
-      for (const [pool, k] of depoolsPerPool(ports, pending.map((h) => h.plan))) if (need.has(pool)) need.set(pool, need.get(pool)! + k);
+      for (const [pool, k] of depoolsPerPool(
+        ports,
+        pending.map((h) => h.plan),
+      ))
+        if (need.has(pool)) need.set(pool, need.get(pool)! + k);
       const live = await ports.capacity.capacity([...need.keys()]);
       const rows = judgeCapacity(need, live);
       if (rows.some((r) => !r.ok)) {
@@ -182,7 +214,9 @@ export async function runMoving(run: Run, queue: HostState[]): Promise<void> {
         if (inFlight.size) {
           for (const r of rows.filter((x) => !x.ok && !capacityWaits.has(x.pool))) {
             capacityWaits.add(r.pool);
-            run.warn(`pool ${r.pool} can lose only ${r.canTakeOut} more server(s) while ${inFlight.size} host(s) of this run are out (${r.detail}); the window waits for one to come back rather than breach its depool threshold`);
+            run.warn(
+              `pool ${r.pool} can lose only ${r.canTakeOut} more server(s) while ${inFlight.size} host(s) of this run are out (${r.detail}); the window waits for one to come back rather than breach its depool threshold`,
+            );
           }
           await slotFrees();
           continue;

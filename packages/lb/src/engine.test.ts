@@ -8,7 +8,12 @@ import { escapeRegex } from './select.js';
 import { FakeFleet } from './testing/index.js';
 
 const H = 'mw1001.eqiad.wmnet';
-const marker = (runId: string): OwnerMarker => ({ runId, user: 'tester', reason: 'reimage with bookworm', time: '2026-12-04T00:00:00.000Z' });
+const marker = (runId: string): OwnerMarker => ({
+  runId,
+  user: 'tester',
+  reason: 'reimage with bookworm',
+  time: '2026-12-04T00:00:00.000Z',
+});
 const RUN = marker('run-a');
 
 function depsOf(f: FakeFleet): EngineDeps {
@@ -19,14 +24,20 @@ function depsOf(f: FakeFleet): EngineDeps {
 /** The host's pooled objects taken out to `to`; every object that is not inactive must be out. */
 async function holdOf(f: FakeFleet, host: string, to?: OutValue): Promise<Hold> {
   const objs = await f.store.select({ name: escapeRegex(host) });
-  return newHold(host, objs.filter((o) => o.pooled === 'yes'), objs.filter((o) => o.pooled !== 'inactive'), to ? { to } : {});
+  return newHold(
+    host,
+    objs.filter((o) => o.pooled === 'yes'),
+    objs.filter((o) => o.pooled !== 'inactive'),
+    to ? { to } : {},
+  );
 }
 
-const keyOf = (f: FakeFleet, host: string, service: string) => [...f.objects.values()].find((o) => o.tags.name === host && o.tags.service === service)!.key;
+const keyOf = (f: FakeFleet, host: string, service: string) =>
+  [...f.objects.values()].find((o) => o.tags.name === host && o.tags.service === service)!.key;
 const back = (deps: EngineDeps, hold: Hold) => putBack(deps, [hold], { ownerId: RUN.runId, owner: RUN });
 
 describe('engine: the value taken out to, and its inverse', () => {
-  it('takes out only pooled objects, to inactive with the run\'s marker in the same write, verified; puts back exactly those to yes, markers cleared', async () => {
+  it("takes out only pooled objects, to inactive with the run's marker in the same write, verified; puts back exactly those to yes, markers cleared", async () => {
     const f = FakeFleet.cluster(4, { pooled: { [H]: { 'php-fpm': 'no' } } });
     const d = depsOf(f);
     const hold = await holdOf(f, H, 'inactive');
@@ -34,25 +45,52 @@ describe('engine: the value taken out to, and its inverse', () => {
     const out = await takeOut(d, [hold], { owner: RUN });
     expect(out).toMatchObject({ ok: true, report: expect.any(String) });
     const nginx = keyOf(f, H, 'nginx');
-    expect({ nginx: f.state(H, 'nginx'), php: f.state(H, 'php-fpm'), owners: [...f.owners.keys()] }).toEqual({ nginx: 'inactive', php: 'no', owners: [nginx] });
+    expect({ nginx: f.state(H, 'nginx'), php: f.state(H, 'php-fpm'), owners: [...f.owners.keys()] }).toEqual({
+      nginx: 'inactive',
+      php: 'no',
+      owners: [nginx],
+    });
     expect(f.owners.get(nginx)).toEqual(RUN);
     expect(hold.changes).toEqual([expect.objectContaining({ key: nginx, from: 'yes', to: 'inactive', weight: 10 })]);
 
     const res = await back(d, hold);
     expect(res.hosts.map((h) => h.status)).toEqual(['in']);
-    expect({ nginx: f.state(H, 'nginx'), php: f.state(H, 'php-fpm'), owners: f.owners.size, held: hold.changes }).toEqual({ nginx: 'yes', php: 'no', owners: 0, held: [] });
+    expect({ nginx: f.state(H, 'nginx'), php: f.state(H, 'php-fpm'), owners: f.owners.size, held: hold.changes }).toEqual({
+      nginx: 'yes',
+      php: 'no',
+      owners: 0,
+      held: [],
+    });
     // the `no` object was never written, in either direction
-    expect(f.writes.map((w) => [w.key, w.from, w.to])).toEqual([[nginx, 'yes', 'inactive'], [nginx, 'inactive', 'yes']]);
+    expect(f.writes.map((w) => [w.key, w.from, w.to])).toEqual([
+      [nginx, 'yes', 'inactive'],
+      [nginx, 'inactive', 'yes'],
+    ]);
     expect(f.violations).toEqual([]);
   });
 
   it('takeOut not verified out (PyBal keeps a `no` object of the host pooled for its threshold): what it took is put back, verified in, and the reason given', async () => {
-    const f = FakeFleet.cluster(4, { pooled: { [H]: { 'php-fpm': 'no' }, 'mw1002.eqiad.wmnet': { 'php-fpm': 'no' }, 'mw1003.eqiad.wmnet': { 'php-fpm': 'no' } } });
+    const f = FakeFleet.cluster(4, {
+      pooled: { [H]: { 'php-fpm': 'no' }, 'mw1002.eqiad.wmnet': { 'php-fpm': 'no' }, 'mw1003.eqiad.wmnet': { 'php-fpm': 'no' } },
+    });
     const hold = await holdOf(f, H, 'inactive');
     const r = await takeOut(depsOf(f), [hold], { owner: RUN });
-    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/^depool not verified on every LB: .*keeps mw1001\.eqiad\.wmnet pooled/), putBack: [expect.objectContaining({ status: 'in' })], failed: [] });
-    expect({ nginx: f.state(H, 'nginx'), php: f.state(H, 'php-fpm'), owners: f.owners.size, held: hold.changes }).toEqual({ nginx: 'yes', php: 'no', owners: 0, held: [] });
-    expect(f.writes.map((w) => [w.from, w.to])).toEqual([['yes', 'inactive'], ['inactive', 'yes']]);
+    expect(r).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^depool not verified on every LB: .*keeps mw1001\.eqiad\.wmnet pooled/),
+      putBack: [expect.objectContaining({ status: 'in' })],
+      failed: [],
+    });
+    expect({ nginx: f.state(H, 'nginx'), php: f.state(H, 'php-fpm'), owners: f.owners.size, held: hold.changes }).toEqual({
+      nginx: 'yes',
+      php: 'no',
+      owners: 0,
+      held: [],
+    });
+    expect(f.writes.map((w) => [w.from, w.to])).toEqual([
+      ['yes', 'inactive'],
+      ['inactive', 'yes'],
+    ]);
   });
 
   it('no `to` given: `no`, as the rolling cookbooks take out', async () => {
@@ -74,15 +112,27 @@ describe('engine: the value taken out to, and its inverse', () => {
 
     const res = await back(d, hold);
     expect(res.hosts.map((h) => h.status)).toEqual(['in']);
-    expect(hold.leftAsFound).toEqual([{ key: nginx, why: expect.stringMatching(/^held out by operator:alice \(tester: debug\); left to them$/) }]);
-    expect({ nginx: f.state(H, 'nginx'), php: f.state(H, 'php-fpm'), nginxOwner: f.owners.get(nginx) }).toEqual({ nginx: 'inactive', php: 'yes', nginxOwner: alice });
+    expect(hold.leftAsFound).toEqual([
+      { key: nginx, why: expect.stringMatching(/^held out by operator:alice \(tester: debug\); left to them$/) },
+    ]);
+    expect({ nginx: f.state(H, 'nginx'), php: f.state(H, 'php-fpm'), nginxOwner: f.owners.get(nginx) }).toEqual({
+      nginx: 'inactive',
+      php: 'yes',
+      nginxOwner: alice,
+    });
     // one write only: php-fpm back to yes
     expect(f.writes.slice(writes).map((w) => [w.key, w.to])).toEqual([[keyOf(f, H, 'php-fpm'), 'yes']]);
-    const now = await readBack(d, [...f.objects.values()].filter((o) => o.tags.name === H));
-    expect(now.map(stateText)).toEqual([expect.stringMatching(/nginx\/mw1001\.eqiad\.wmnet=inactive \(held out by operator:alice \(tester: debug\)\)$/), expect.stringMatching(/php-fpm\/mw1001\.eqiad\.wmnet=yes$/)]);
+    const now = await readBack(
+      d,
+      [...f.objects.values()].filter((o) => o.tags.name === H),
+    );
+    expect(now.map(stateText)).toEqual([
+      expect.stringMatching(/nginx\/mw1001\.eqiad\.wmnet=inactive \(held out by operator:alice \(tester: debug\)\)$/),
+      expect.stringMatching(/php-fpm\/mw1001\.eqiad\.wmnet=yes$/),
+    ]);
   });
 
-  it('not back in on every LB: taken out again to the value it was taken out to (inactive), verified out, still the run\'s', async () => {
+  it("not back in on every LB: taken out again to the value it was taken out to (inactive), verified out, still the run's", async () => {
     const f = FakeFleet.cluster(4);
     const d = depsOf(f);
     const hold = await holdOf(f, H, 'inactive');
@@ -90,9 +140,14 @@ describe('engine: the value taken out to, and its inverse', () => {
     // the host's health checks fail after the action: the LBs do not pool it back
     f.down.add(H);
     const res = await back(d, hold);
-    expect(res.hosts).toEqual([expect.objectContaining({ status: 'out-again', reason: expect.stringMatching(/^repool not verified on every LB, depooled again: /) })]);
+    expect(res.hosts).toEqual([
+      expect.objectContaining({ status: 'out-again', reason: expect.stringMatching(/^repool not verified on every LB, depooled again: /) }),
+    ]);
     expect([f.state(H, 'nginx'), f.state(H, 'php-fpm')]).toEqual(['inactive', 'inactive']);
-    expect(hold.changes.map((c) => [c.from, c.to])).toEqual([['yes', 'inactive'], ['yes', 'inactive']]);
+    expect(hold.changes.map((c) => [c.from, c.to])).toEqual([
+      ['yes', 'inactive'],
+      ['yes', 'inactive'],
+    ]);
     expect([...f.owners.values()]).toEqual([RUN, RUN]);
     expect(f.writes.map((w) => w.to)).toEqual(['inactive', 'inactive', 'yes', 'yes', 'inactive', 'inactive']);
   });
@@ -107,10 +162,15 @@ describe('engine: the value taken out to, and its inverse', () => {
     const writes = f.writes.length;
     const res = await back(d, hold);
     // an unreadable value is nobody's intent: the host is not back (stuck, read it back), the rest is
-    expect(res.hosts.map((h) => [h.status, h.reason])).toEqual([['stuck', expect.stringMatching(/^not put back: .*not valid conftool data now.*\(the rest is back, verified in on every LB\)$/)]]);
+    expect(res.hosts.map((h) => [h.status, h.reason])).toEqual([
+      ['stuck', expect.stringMatching(/^not put back: .*not valid conftool data now.*\(the rest is back, verified in on every LB\)$/)],
+    ]);
     expect(hold.leftAsFound).toEqual([{ key: nginx, why: expect.stringMatching(/not valid conftool data now .*left as found/) }]);
     expect(f.writes.slice(writes).map((w) => [w.key, w.to])).toEqual([[keyOf(f, H, 'php-fpm'), 'yes']]);
-    const now = await readBack(d, [...f.objects.values()].filter((o) => o.tags.name === H));
+    const now = await readBack(
+      d,
+      [...f.objects.values()].filter((o) => o.tags.name === H),
+    );
     expect(now.map((s) => s.pooled)).toEqual(['invalid', 'yes']);
   });
 
@@ -121,7 +181,9 @@ describe('engine: the value taken out to, and its inverse', () => {
     const w = await writeOut(depsOf(f), [hold], RUN);
     expect(w.failed).toEqual([]);
     expect(hold.changes.map((c) => c.tags.service)).toEqual(['php-fpm']);
-    expect(hold.leftAsFound).toEqual([{ key: keyOf(f, H, 'nginx'), why: expect.stringMatching(/pooled=no .*expected pooled=yes; left as found/) }]);
+    expect(hold.leftAsFound).toEqual([
+      { key: keyOf(f, H, 'nginx'), why: expect.stringMatching(/pooled=no .*expected pooled=yes; left as found/) },
+    ]);
     expect([f.state(H, 'nginx'), f.state(H, 'php-fpm')]).toEqual(['no', 'inactive']);
   });
 });

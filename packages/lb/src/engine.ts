@@ -67,7 +67,13 @@ export function foundText(r: Extract<PoolTransitionResult, { status: 'changed-by
   return `it is pooled=${r.found.pooled} weight=${r.found.weight} now${who}, expected ${expected}; left as found`;
 }
 
-const asObject = (c: PoolChange, pooled: PoolObject['pooled']): PoolObject => ({ key: c.key, tags: c.tags, pooled, weight: c.weight ?? 0, ...(c.modRevision ? { modRevision: c.modRevision } : {}) });
+const asObject = (c: PoolChange, pooled: PoolObject['pooled']): PoolObject => ({
+  key: c.key,
+  tags: c.tags,
+  pooled,
+  weight: c.weight ?? 0,
+  ...(c.modRevision ? { modRevision: c.modRevision } : {}),
+});
 
 export interface WriteOutResult {
   /** Objects whose write failed (etcd unreachable, fenced…): state unknown; the caller stops. */
@@ -82,7 +88,9 @@ export async function writeOut(deps: EngineDeps, holds: readonly Hold[], owner: 
   const reqs = holds.flatMap((h) => h.take.map((o) => ({ h, o })));
   let res: PoolTransitionResult[];
   try {
-    res = await deps.store.transition(reqs.map(({ h, o }) => ({ object: o, to: h.to, expect: { pooled: 'yes' as const, weight: o.weight }, owner: { set: owner } })));
+    res = await deps.store.transition(
+      reqs.map(({ h, o }) => ({ object: o, to: h.to, expect: { pooled: 'yes' as const, weight: o.weight }, owner: { set: owner } })),
+    );
   } catch (err) {
     return { failed: reqs.map(({ h, o }) => ({ key: o.key, host: h.host, error: err })) };
   }
@@ -94,8 +102,8 @@ export async function writeOut(deps: EngineDeps, holds: readonly Hold[], owner: 
       const w = h.changes.findIndex((c) => c.key === o.key && c.weightFrom !== undefined);
       const weightFrom = w >= 0 ? h.changes.splice(w, 1)[0]!.weightFrom : undefined;
       h.changes.push(weightFrom !== undefined ? { ...r.change, weightFrom } : r.change);
-    }
-    else if (r.status === 'already') h.leftAsFound.push({ key: o.key, why: `it was already pooled=${r.pooled} when we came to depool it; not ours` });
+    } else if (r.status === 'already')
+      h.leftAsFound.push({ key: o.key, why: `it was already pooled=${r.pooled} when we came to depool it; not ours` });
     else if (r.status === 'failed') failed.push({ key: o.key, host: h.host, error: r.error });
     else h.leftAsFound.push({ key: o.key, why: foundText(r, 'pooled=yes') });
   });
@@ -115,7 +123,15 @@ export async function writeWeightZero(deps: EngineDeps, holds: readonly Hold[], 
   if (!reqs.length) return { failed: [] };
   let res: PoolTransitionResult[];
   try {
-    res = await deps.store.transition(reqs.map(({ o }) => ({ object: o, to: 'yes' as const, weight: 0, expect: { pooled: 'yes' as const, weight: o.weight }, owner: { set: owner } })));
+    res = await deps.store.transition(
+      reqs.map(({ o }) => ({
+        object: o,
+        to: 'yes' as const,
+        weight: 0,
+        expect: { pooled: 'yes' as const, weight: o.weight },
+        owner: { set: owner },
+      })),
+    );
   } catch (err) {
     return { failed: reqs.map(({ h, o }) => ({ key: o.key, host: h.host, error: err })) };
   }
@@ -139,7 +155,10 @@ export async function writeWeightZero(deps: EngineDeps, holds: readonly Hold[], 
     const m = written.get(h);
     const d = dropped.get(h);
     // written objects are re-read by the store before the depool (a change record is not a node), so the depool keeps conftool's other fields
-    if (m || d) h.take = h.take.filter((o) => !d?.has(o.key)).map((o) => (m?.has(o.key) ? { key: o.key, tags: o.tags, pooled: 'yes' as const, weight: 0 } : o));
+    if (m || d)
+      h.take = h.take
+        .filter((o) => !d?.has(o.key))
+        .map((o) => (m?.has(o.key) ? { key: o.key, tags: o.tags, pooled: 'yes' as const, weight: 0 } : o));
   }
   return { failed };
 }
@@ -148,7 +167,11 @@ export async function writeWeightZero(deps: EngineDeps, holds: readonly Hold[], 
  * Are these hosts out? conftool re-read now (every object that must be out is `no`/`inactive`: one
  * someone set back to `yes` means not out), then every LB of every pool. Undefined when all are out.
  */
-export async function verifyOut(deps: EngineDeps, holds: readonly Hold[], opts: { verifyTimeoutMs?: number | undefined; batch?: number } = {}): Promise<{ reason?: string; failedHosts: string[]; report?: string }> {
+export async function verifyOut(
+  deps: EngineDeps,
+  holds: readonly Hold[],
+  opts: { verifyTimeoutMs?: number | undefined; batch?: number } = {},
+): Promise<{ reason?: string; failedHosts: string[]; report?: string }> {
   const objects = new Map<string, PoolObject>();
   for (const h of holds) {
     for (const o of h.mustBeOut) objects.set(o.key, o);
@@ -165,13 +188,22 @@ export async function verifyOut(deps: EngineDeps, holds: readonly Hold[], opts: 
   const back = [...objects.values()].filter((o) => now.get(o.key)?.pooled === 'yes');
   if (back.length) {
     const keys = back.map((o) => shortKey(o.key));
-    return { reason: `not out of its pools: ${keys.join(', ')} ${keys.length === 1 ? 'is' : 'are'} pooled=yes in conftool`, failedHosts: [...new Set(back.map((o) => o.tags.name))] };
+    return {
+      reason: `not out of its pools: ${keys.join(', ')} ${keys.length === 1 ? 'is' : 'are'} pooled=yes in conftool`,
+      failedHosts: [...new Set(back.map((o) => o.tags.name))],
+    };
   }
   // Objects without a PyBal pool serve no LB traffic; the ones to take out were refused up front.
-  const toVerify = [...objects.values()].filter((o) => deps.capacity.poolOf(o) !== undefined).map((o) => ({ ...o, pooled: now.get(o.key)?.pooled ?? o.pooled }));
+  const toVerify = [...objects.values()]
+    .filter((o) => deps.capacity.poolOf(o) !== undefined)
+    .map((o) => ({ ...o, pooled: now.get(o.key)?.pooled ?? o.pooled }));
   if (!toVerify.length) return { failedHosts: [], report: 'no object with an LB pool to verify' };
   const v = await timed(deps, 'out', holds, toVerify, opts);
-  if (!v.ok) return { reason: `depool not verified on every LB: ${v.report}`, failedHosts: v.failedHosts.length ? v.failedHosts : holds.map((h) => h.host) };
+  if (!v.ok)
+    return {
+      reason: `depool not verified on every LB: ${v.report}`,
+      failedHosts: v.failedHosts.length ? v.failedHosts : holds.map((h) => h.host),
+    };
   // Out on every LB is not enough: PyBal's own coordinator.py takes every admin depool out whatever
   // the threshold (only the Wikitech page's PyBal refuses one). If something else left a pool we took
   // servers from after the capacity check (a host failed, an operator depooled one), the pool is now
@@ -179,16 +211,41 @@ export async function verifyOut(deps: EngineDeps, holds: readonly Hold[], opts: 
   const ours = new Set(holds.flatMap((h) => h.changes).map((c) => deps.capacity.poolOf(asObject(c, 'no'))));
   const short = (v.lbs ?? []).filter((l) => l.capacity?.below && ours.has(l.pool));
   if (short.length) {
-    const why = short.map((l) => `${l.pool} on ${l.lb} (${l.capacity!.upEnabled} of ${l.capacity!.total} up and enabled, threshold ${l.capacity!.threshold})`).join('; ');
-    return { reason: `out on every LB, but below the depool threshold with this batch out: ${why}; not acting while it is`, failedHosts: holds.map((h) => h.host) };
+    const why = short
+      .map(
+        (l) => `${l.pool} on ${l.lb} (${l.capacity!.upEnabled} of ${l.capacity!.total} up and enabled, threshold ${l.capacity!.threshold})`,
+      )
+      .join('; ');
+    return {
+      reason: `out on every LB, but below the depool threshold with this batch out: ${why}; not acting while it is`,
+      failedHosts: holds.map((h) => h.host),
+    };
   }
   return { failedHosts: [], report: v.report };
 }
 
-async function timed(deps: EngineDeps, direction: 'out' | 'in', holds: readonly Hold[], objects: PoolObject[], opts: { verifyTimeoutMs?: number | undefined; batch?: number }): Promise<LbVerification> {
+async function timed(
+  deps: EngineDeps,
+  direction: 'out' | 'in',
+  holds: readonly Hold[],
+  objects: PoolObject[],
+  opts: { verifyTimeoutMs?: number | undefined; batch?: number },
+): Promise<LbVerification> {
   const t0 = deps.clock.now();
-  const v = direction === 'out' ? await deps.verifier.verifyOut(objects, { timeoutMs: opts.verifyTimeoutMs }) : await deps.verifier.verifyIn(objects, { timeoutMs: opts.verifyTimeoutMs });
-  deps.emit?.({ type: 'verification', batch: opts.batch ?? 0, direction, ok: v.ok, hosts: holds.map((h) => h.host), failedHosts: v.failedHosts, report: v.report, elapsedMs: deps.clock.now() - t0 });
+  const v =
+    direction === 'out'
+      ? await deps.verifier.verifyOut(objects, { timeoutMs: opts.verifyTimeoutMs })
+      : await deps.verifier.verifyIn(objects, { timeoutMs: opts.verifyTimeoutMs });
+  deps.emit?.({
+    type: 'verification',
+    batch: opts.batch ?? 0,
+    direction,
+    ok: v.ok,
+    hosts: holds.map((h) => h.host),
+    failedHosts: v.failedHosts,
+    report: v.report,
+    elapsedMs: deps.clock.now() - t0,
+  });
   return v;
 }
 
@@ -202,13 +259,21 @@ export async function takeOut(
   deps: EngineDeps,
   holds: readonly Hold[],
   opts: { owner: OwnerMarker; verifyTimeoutMs?: number | undefined; batch?: number },
-): Promise<{ ok: true; report?: string } | { ok: false; reason: string; putBack: PutBackHost[]; failed: { key: string; host: string; error: unknown }[] }> {
+): Promise<
+  | { ok: true; report?: string }
+  | { ok: false; reason: string; putBack: PutBackHost[]; failed: { key: string; host: string; error: unknown }[] }
+> {
   const w = await writeOut(deps, holds, opts.owner);
   let reason: string | undefined = w.failed.length ? `depool failed: ${errorText(w.failed[0]!.error)}` : undefined;
   let report: string | undefined;
   if (reason === undefined) ({ reason, report } = await verifyOut(deps, holds, opts));
   if (reason === undefined) return { ok: true, ...(report !== undefined ? { report } : {}) };
-  const back = await putBack(deps, holds, { ownerId: opts.owner.runId, owner: opts.owner, verifyTimeoutMs: opts.verifyTimeoutMs, ...(opts.batch !== undefined ? { batch: opts.batch } : {}) });
+  const back = await putBack(deps, holds, {
+    ownerId: opts.owner.runId,
+    owner: opts.owner,
+    verifyTimeoutMs: opts.verifyTimeoutMs,
+    ...(opts.batch !== undefined ? { batch: opts.batch } : {}),
+  });
   return { ok: false, reason, putBack: back.hosts, failed: [...w.failed, ...back.failed] };
 }
 
@@ -248,16 +313,35 @@ export interface PutBackOptions {
  * and up); a host that is not is taken out again and verified out. An object someone else changed
  * or took over meanwhile is left as found and reported, and no longer ours.
  */
-export async function putBack(deps: EngineDeps, holds: readonly Hold[], opts: PutBackOptions): Promise<{ hosts: PutBackHost[]; failed: { key: string; host: string; error: unknown }[]; report?: string }> {
+export async function putBack(
+  deps: EngineDeps,
+  holds: readonly Hold[],
+  opts: PutBackOptions,
+): Promise<{ hosts: PutBackHost[]; failed: { key: string; host: string; error: unknown }[]; report?: string }> {
   const reqs = holds.flatMap((h) => h.changes.map((c) => ({ h, c })));
   let res: PoolTransitionResult[];
   try {
     res = reqs.length
-      ? await deps.store.transition(reqs.map(({ c }) => ({ object: asObject(c, c.to), to: c.from, ...(c.weightFrom !== undefined ? { weight: c.weightFrom } : {}), expect: { pooled: c.to, ...(c.weight !== undefined ? { weight: c.weight } : {}) }, owner: opts.ownerOf?.(c) ?? { mustBe: opts.ownerId } })))
+      ? await deps.store.transition(
+          reqs.map(({ c }) => ({
+            object: asObject(c, c.to),
+            to: c.from,
+            ...(c.weightFrom !== undefined ? { weight: c.weightFrom } : {}),
+            expect: { pooled: c.to, ...(c.weight !== undefined ? { weight: c.weight } : {}) },
+            owner: opts.ownerOf?.(c) ?? { mustBe: opts.ownerId },
+          })),
+        )
       : [];
   } catch (err) {
     const failed = reqs.map(({ h, c }) => ({ key: c.key, host: h.host, error: err }));
-    return { hosts: holds.map((hold) => ({ hold, status: hold.changes.length ? 'stuck' : 'in', ...(hold.changes.length ? { reason: `putting it back failed: ${errorText(err)}` } : {}) })), failed };
+    return {
+      hosts: holds.map((hold) => ({
+        hold,
+        status: hold.changes.length ? 'stuck' : 'in',
+        ...(hold.changes.length ? { reason: `putting it back failed: ${errorText(err)}` } : {}),
+      })),
+      failed,
+    };
   }
   const failed: { key: string; host: string; error: unknown }[] = [];
   const backOf = new Map<Hold, PoolChange[]>(holds.map((h) => [h, []]));
@@ -269,17 +353,29 @@ export async function putBack(deps: EngineDeps, holds: readonly Hold[], opts: Pu
     else if (r.status === 'failed') {
       failed.push({ key: c.key, host: h.host, error: r.error });
       stillOurs.get(h)!.push(c);
-    } else if (r.status === 'already' || (r.status === 'changed-by-someone-else' && r.found?.pooled === c.from && r.found.weight === (c.weight ?? r.found.weight) && !r.foundOwner)) {
+    } else if (
+      r.status === 'already' ||
+      (r.status === 'changed-by-someone-else' &&
+        r.found?.pooled === c.from &&
+        r.found.weight === (c.weight ?? r.found.weight) &&
+        !r.foundOwner)
+    ) {
       // Back at its value from before us already (a resumed put-back, an operator's pool): it is
       // in traffic either way, so it is verified in like the ones we wrote.
       backOf.get(h)!.push({ ...c, from: c.to, to: c.from });
       // drain=weight, pooled again by someone else with the weight galley set: theirs now, left as found.
       if (c.weightFrom !== undefined && r.status === 'changed-by-someone-else' && r.found && r.found.weight !== c.weightFrom) {
-        h.leftAsFound.push({ key: c.key, why: `put back by someone else meanwhile at weight=${r.found.weight} (galley had set 0 for drain=weight, from ${c.weightFrom}); the weight is left as found` });
+        h.leftAsFound.push({
+          key: c.key,
+          why: `put back by someone else meanwhile at weight=${r.found.weight} (galley had set 0 for drain=weight, from ${c.weightFrom}); the weight is left as found`,
+        });
       }
     } else if (r.status === 'changed-by-someone-else' && r.found && r.foundOwner?.runId === opts.ownerId) {
       // still carrying our marker, but a value we did not write (an operator's weight): theirs now
-      h.leftAsFound.push({ key: c.key, why: `it is pooled=${r.found.pooled} weight=${r.found.weight} now, expected pooled=${c.to} weight=${c.weight ?? '(any)'} as we wrote it: changed by someone else while we held it; left as found` });
+      h.leftAsFound.push({
+        key: c.key,
+        why: `it is pooled=${r.found.pooled} weight=${r.found.weight} now, expected pooled=${c.to} weight=${c.weight ?? '(any)'} as we wrote it: changed by someone else while we held it; left as found`,
+      });
     } else {
       h.leftAsFound.push({ key: c.key, why: foundText(r, `pooled=${c.to}, ours`) });
       // An unreadable value is nobody's intent: the host is not back, whatever else is.
@@ -295,7 +391,9 @@ export async function putBack(deps: EngineDeps, holds: readonly Hold[], opts: Pu
   const notIn = new Set<Hold>();
   let report = '';
   if (toVerify.length && opts.verify !== false) {
-    const objects = toVerify.flatMap((h) => backOf.get(h)!.map((c) => asObject(c, c.to))).filter((o) => deps.capacity.poolOf(o) !== undefined);
+    const objects = toVerify
+      .flatMap((h) => backOf.get(h)!.map((c) => asObject(c, c.to)))
+      .filter((o) => deps.capacity.poolOf(o) !== undefined);
     if (objects.length) {
       const v = await timed(deps, 'in', toVerify, objects, opts);
       report = v.report;
@@ -308,8 +406,20 @@ export async function putBack(deps: EngineDeps, holds: readonly Hold[], opts: Pu
   // Fail closed: a host not back in on every LB goes out again (what we just put back), verified.
   const again = [...notIn];
   if (again.length) {
-    const retake = again.map((h) => ({ h, sub: newHold(h.host, backOf.get(h)!.map((c) => asObject(c, 'yes')), [], { to: h.to }) }));
-    const w = await writeOut(deps, retake.map((r) => r.sub), opts.owner);
+    const retake = again.map((h) => ({
+      h,
+      sub: newHold(
+        h.host,
+        backOf.get(h)!.map((c) => asObject(c, 'yes')),
+        [],
+        { to: h.to },
+      ),
+    }));
+    const w = await writeOut(
+      deps,
+      retake.map((r) => r.sub),
+      opts.owner,
+    );
     failed.push(...w.failed);
     const failedHosts = new Set(w.failed.map((f) => f.host));
     for (const { h, sub } of retake) {
@@ -317,12 +427,33 @@ export async function putBack(deps: EngineDeps, holds: readonly Hold[], opts: Pu
       h.leftAsFound.push(...sub.leftAsFound);
     }
     const written = retake.filter(({ sub }) => sub.changes.length && !failedHosts.has(sub.host));
-    const vo = written.length ? await verifyOut(deps, written.map((r) => r.sub), opts) : { failedHosts: [] as string[] };
+    const vo = written.length
+      ? await verifyOut(
+          deps,
+          written.map((r) => r.sub),
+          opts,
+        )
+      : { failedHosts: [] as string[] };
     const notOut = new Set(vo.reason ? vo.failedHosts : []);
     for (const { h, sub } of retake) {
-      if (!sub.changes.length && !failedHosts.has(h.host)) out.push({ hold: h, status: 'stuck', reason: `repool not verified on every LB, and not depooled again: someone else changed it meanwhile (${sub.leftAsFound.map((l) => `${shortKey(l.key)}: ${l.why}`).join('; ')}): ${report}` });
-      else if (failedHosts.has(h.host)) out.push({ hold: h, status: 'stuck', reason: `repool not verified on every LB, and depooling it again failed (${errorText(w.failed.find((f) => f.host === h.host)?.error)}): ${report}` });
-      else if (notOut.has(h.host)) out.push({ hold: h, status: 'stuck', reason: `repool not verified on every LB, depooled again but that is not verified either: ${report}; ${vo.reason ?? ''}` });
+      if (!sub.changes.length && !failedHosts.has(h.host))
+        out.push({
+          hold: h,
+          status: 'stuck',
+          reason: `repool not verified on every LB, and not depooled again: someone else changed it meanwhile (${sub.leftAsFound.map((l) => `${shortKey(l.key)}: ${l.why}`).join('; ')}): ${report}`,
+        });
+      else if (failedHosts.has(h.host))
+        out.push({
+          hold: h,
+          status: 'stuck',
+          reason: `repool not verified on every LB, and depooling it again failed (${errorText(w.failed.find((f) => f.host === h.host)?.error)}): ${report}`,
+        });
+      else if (notOut.has(h.host))
+        out.push({
+          hold: h,
+          status: 'stuck',
+          reason: `repool not verified on every LB, depooled again but that is not verified either: ${report}; ${vo.reason ?? ''}`,
+        });
       else out.push({ hold: h, status: 'out-again', reason: `repool not verified on every LB, depooled again: ${report}` });
     }
   }
@@ -330,7 +461,12 @@ export async function putBack(deps: EngineDeps, holds: readonly Hold[], opts: Pu
     if (notIn.has(h)) continue;
     const f = failed.filter((x) => x.host === h.host);
     if (f.length) out.push({ hold: h, status: 'stuck', reason: `putting it back failed: ${errorText(f[0]!.error)}` });
-    else if (corrupt.has(h)) out.push({ hold: h, status: 'stuck', reason: `not put back: ${corrupt.get(h)!.join('; ')}${backOf.get(h)!.length ? ' (the rest is back, verified in on every LB)' : ''}` });
+    else if (corrupt.has(h))
+      out.push({
+        hold: h,
+        status: 'stuck',
+        reason: `not put back: ${corrupt.get(h)!.join('; ')}${backOf.get(h)!.length ? ' (the rest is back, verified in on every LB)' : ''}`,
+      });
     else out.push({ hold: h, status: 'in' });
   }
   return { hosts: out, failed, ...(report ? { report } : {}) };
@@ -347,10 +483,16 @@ export interface ObjectState {
 }
 
 /** What conftool holds now for these objects (never what the run believes it wrote). */
-export async function readBack(deps: Pick<EngineDeps, 'store'>, objects: readonly { key: string; tags: PoolObject['tags'] }[]): Promise<ObjectState[]> {
+export async function readBack(
+  deps: Pick<EngineDeps, 'store'>,
+  objects: readonly { key: string; tags: PoolObject['tags'] }[],
+): Promise<ObjectState[]> {
   if (!objects.length) return [];
   try {
-    const [now, owners] = await Promise.all([deps.store.readBack(objects), deps.store.owners(objects).catch(() => new Map<string, OwnerMarker>())]);
+    const [now, owners] = await Promise.all([
+      deps.store.readBack(objects),
+      deps.store.owners(objects).catch(() => new Map<string, OwnerMarker>()),
+    ]);
     return objects.map((o) => {
       const v = now.get(o.key);
       const owner = owners.get(o.key);

@@ -1,7 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
 import { LockTimeoutError } from '@galley/core';
 import { GalleyError } from '@galley/errors';
-import { CapacityError, isLbError, isNothingSelectedError, LbArgumentError, NothingSelectedError, ResumeMismatchError, UnknownPoolError, WholeClusterError } from './errors.js';
+import {
+  CapacityError,
+  isLbError,
+  isNothingSelectedError,
+  LbArgumentError,
+  NothingSelectedError,
+  ResumeMismatchError,
+  UnknownPoolError,
+  WholeClusterError,
+} from './errors.js';
 import { selectHosts } from './select.js';
 import { FakeFleet } from './testing/index.js';
 
@@ -16,7 +25,11 @@ describe("lb's guards", () => {
       new ResumeMismatchError('r1', 'eqiad/jobrunner', 'codfw/jobrunner'),
     ];
     expect(lb.map(isLbError)).toEqual(lb.map(() => true));
-    expect([new LockTimeoutError('lb-cluster/eqiad-jobrunner', 1, 60, []), new GalleyError('ERR_LBX', 'x'), new Error('ERR_LB_CAPACITY')].map(isLbError)).toEqual([false, false, false]);
+    expect(
+      [new LockTimeoutError('lb-cluster/eqiad-jobrunner', 1, 60, []), new GalleyError('ERR_LBX', 'x'), new Error('ERR_LB_CAPACITY')].map(
+        isLbError,
+      ),
+    ).toEqual([false, false, false]);
   });
 
   it('isNothingSelectedError: what selectHosts throws for a selection with nothing to act on', async () => {

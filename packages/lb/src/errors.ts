@@ -40,10 +40,14 @@ export class NothingSelectedError extends GalleyError {
 /** An object to depool (or pool) has no PyBal pool in the config, so it could never be verified. */
 export class UnknownPoolError extends GalleyError {
   constructor(keys: string[], action: 'depool' | 'pool' = 'depool', narrow = 'services=') {
-    super(LbErrorCode.NO_POOL, `no PyBal pool is configured for ${keys.length} object(s) to ${action}, e.g. ${keys.slice(0, 3).join(', ')}`, {
-      hint: `add the (dc, cluster, service) to the pybal.pools section of the config, or restrict ${narrow}`,
-      details: { keys },
-    });
+    super(
+      LbErrorCode.NO_POOL,
+      `no PyBal pool is configured for ${keys.length} object(s) to ${action}, e.g. ${keys.slice(0, 3).join(', ')}`,
+      {
+        hint: `add the (dc, cluster, service) to the pybal.pools section of the config, or restrict ${narrow}`,
+        details: { keys },
+      },
+    );
   }
 }
 
@@ -60,10 +64,14 @@ export class CapacityError extends GalleyError {
 /** --resume with a different cluster, dc or services than the run it resumes. */
 export class ResumeMismatchError extends UsageError {
   constructor(runId: string, was: string, now: string) {
-    super(LbErrorCode.RESUME_MISMATCH, `--resume ${runId}: that run was ${was}, this one is ${now}; a resume continues the same operation`, {
-      hint: `repeat the interrupted run's cluster=, dc= and services= exactly (${was}), or start a new run without --resume`,
-      details: { runId, was, now },
-    });
+    super(
+      LbErrorCode.RESUME_MISMATCH,
+      `--resume ${runId}: that run was ${was}, this one is ${now}; a resume continues the same operation`,
+      {
+        hint: `repeat the interrupted run's cluster=, dc= and services= exactly (${was}), or start a new run without --resume`,
+        details: { runId, was, now },
+      },
+    );
   }
 }
 
@@ -71,7 +79,9 @@ export class ResumeMismatchError extends UsageError {
  * One of lb's own refusals (bad argument, whole cluster, nothing selected, no pool, capacity,
  * resume mismatch): raised before anything is written. Compared by code, as isGalleyError is.
  */
-export function isLbError(err: unknown): err is LbArgumentError | WholeClusterError | NothingSelectedError | UnknownPoolError | CapacityError | ResumeMismatchError {
+export function isLbError(
+  err: unknown,
+): err is LbArgumentError | WholeClusterError | NothingSelectedError | UnknownPoolError | CapacityError | ResumeMismatchError {
   return isGalleyError(err) && LB_CODES.has(err.code);
 }
 

@@ -13,7 +13,11 @@ import { FakeFleet } from './testing/index.js';
 
 const restart = [{ argv: ['systemctl', 'restart', 'nginx'], timeoutMs: 1000 }];
 
-async function run(fleet: FakeFleet, opts: Partial<Omit<RollingOptions, 'selection' | 'batch'>> & { batch?: string } = {}, ports: LbPorts = fleet.ports()): Promise<RollingReport> {
+async function run(
+  fleet: FakeFleet,
+  opts: Partial<Omit<RollingOptions, 'selection' | 'batch'>> & { batch?: string } = {},
+  ports: LbPorts = fleet.ports(),
+): Promise<RollingReport> {
   const selection = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner' });
   return runRolling(ports, { commands: restart, ...opts, selection, batch: parseBatchSpec(opts.batch ?? '1') });
 }
@@ -30,7 +34,8 @@ function timed(fleet: FakeFleet): { ports: LbPorts; outAt: Map<string, number>; 
   return { ports, outAt, events: fleet.events };
 }
 
-const everythingBack = (fleet: FakeFleet): boolean => [...fleet.objects.values()].every((o) => o.pooled === fleet.initial.get(o.key) && o.weight === 10);
+const everythingBack = (fleet: FakeFleet): boolean =>
+  [...fleet.objects.values()].every((o) => o.pooled === fleet.initial.get(o.key) && o.weight === 10);
 
 describe('drain', () => {
   it('drain=2s: every action starts at least 2 s after every LB has the host out', async () => {
@@ -59,7 +64,15 @@ describe('drain', () => {
     const checks2 = fleet.connectionChecks.filter((c) => c.host === 'mw1002.eqiad.wmnet');
     expect(checks2.at(-1)!.t - checks2[0]!.t).toBeGreaterThanOrEqual(3000 - 10);
     expect(r.status).toBe('failed');
-    expect(r.failed).toEqual([expect.objectContaining({ host: 'mw1002.eqiad.wmnet', stillDepooled: false, reason: expect.stringMatching(/drain-check `conns` still reported 5 established connection\(s\) after drain=3000 ms; not acted on, put back/) })]);
+    expect(r.failed).toEqual([
+      expect.objectContaining({
+        host: 'mw1002.eqiad.wmnet',
+        stillDepooled: false,
+        reason: expect.stringMatching(
+          /drain-check `conns` still reported 5 established connection\(s\) after drain=3000 ms; not acted on, put back/,
+        ),
+      }),
+    ]);
     expect(everythingBack(fleet)).toBe(true);
     expect(fleet.violations).toEqual([]);
   });
@@ -70,10 +83,17 @@ describe('drain', () => {
     expect(r.status).toBe('succeeded');
     const key = '/conftool/v1/pools/eqiad/jobrunner/nginx/mw1001.eqiad.wmnet';
     const ws = fleet.weightWrites.filter((w) => w.key === key);
-    expect(ws.map((w) => [w.from, w.to])).toEqual([[10, 0], [0, 10]]);
+    expect(ws.map((w) => [w.from, w.to])).toEqual([
+      [10, 0],
+      [0, 10],
+    ]);
     const ps = fleet.writes.filter((w) => w.key === key);
     // the weight write is with pooled=yes (yes → yes), the depool ≥ 1.5 s later, the put-back restores both
-    expect(ps.map((w) => [w.from, w.to])).toEqual([['yes', 'yes'], ['yes', 'no'], ['no', 'yes']]);
+    expect(ps.map((w) => [w.from, w.to])).toEqual([
+      ['yes', 'yes'],
+      ['yes', 'no'],
+      ['no', 'yes'],
+    ]);
     expect(ps[1]!.t - ps[0]!.t).toBeGreaterThanOrEqual(1500);
     expect(ws[1]!.t).toBe(ps[2]!.t);
     expect(everythingBack(fleet)).toBe(true);
@@ -137,7 +157,22 @@ describe('drain', () => {
     const entries = [
       { type: 'lb-run' as const, owner: 'r1' },
       { type: 'lb-host-phase' as const, host: 'mw1001.eqiad.wmnet', phase: 'depooling' as const, batch: 1, objects: keys },
-      { type: 'lb-host-phase' as const, host: 'mw1001.eqiad.wmnet', phase: 'depooling' as const, batch: 1, objects: keys, changes: keys.map((k) => ({ key: k, tags: tags(k), field: 'pooled' as const, from: 'yes' as const, to: 'yes' as const, weight: 0, weightFrom: 10 })) },
+      {
+        type: 'lb-host-phase' as const,
+        host: 'mw1001.eqiad.wmnet',
+        phase: 'depooling' as const,
+        batch: 1,
+        objects: keys,
+        changes: keys.map((k) => ({
+          key: k,
+          tags: tags(k),
+          field: 'pooled' as const,
+          from: 'yes' as const,
+          to: 'yes' as const,
+          weight: 0,
+          weightFrom: 10,
+        })),
+      },
     ];
     await run(fleet, { resume: { runId: 'r1', entries } });
     for (const k of keys) expect(fleet.objects.get(k)).toMatchObject({ pooled: 'yes', weight: 10 });
@@ -181,14 +216,30 @@ describe('capacity-wait', () => {
 
   it('waits (showing the pools and numbers) until capacity returns, then goes on', async () => {
     const { fleet, ports } = shortFleet(2);
-    const selection = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner', hosts: new Set(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']) });
-    const r = await runRolling(ports, { commands: restart, selection, batch: parseBatchSpec('2'), capacityWaitMs: 60_000, capacityWaitIntervalMs: 5000 });
+    const selection = await selectHosts(fleet.store, {
+      dc: 'eqiad',
+      cluster: 'jobrunner',
+      hosts: new Set(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']),
+    });
+    const r = await runRolling(ports, {
+      commands: restart,
+      selection,
+      batch: parseBatchSpec('2'),
+      capacityWaitMs: 60_000,
+      capacityWaitIntervalMs: 5000,
+    });
     expect(r.status).toBe('succeeded');
     const waits = fleet.events.filter((e) => e.type === 'capacity-wait');
     expect(waits).toHaveLength(2);
-    expect(waits[0]).toMatchObject({ batch: 1, intervalMs: 5000, pools: expect.arrayContaining([expect.objectContaining({ depool: 2, canTakeOut: 1, ok: false })]) });
+    expect(waits[0]).toMatchObject({
+      batch: 1,
+      intervalMs: 5000,
+      pools: expect.arrayContaining([expect.objectContaining({ depool: 2, canTakeOut: 1, ok: false })]),
+    });
     const warn = fleet.events.find((e) => e.type === 'warning' && /waits for capacity/.test(e.message));
-    expect(warn && warn.type === 'warning' && warn.message).toMatch(/batch 1 waits for capacity .*needs 2 out, only 1 can leave now \(3 of 4 up and enabled, threshold 0.5\)/);
+    expect(warn && warn.type === 'warning' && warn.message).toMatch(
+      /batch 1 waits for capacity .*needs 2 out, only 1 can leave now \(3 of 4 up and enabled, threshold 0.5\)/,
+    );
     // nothing was written while it waited
     expect(fleet.writes.length).toBe(8);
     expect(fleet.violations).toEqual([]);
@@ -196,17 +247,33 @@ describe('capacity-wait', () => {
 
   it('runs out: refused as without a wait, with the numbers and how long it waited; nothing changed', async () => {
     const { fleet, ports, rounds } = shortFleet(undefined);
-    const selection = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner', hosts: new Set(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']) });
-    const r = await runRolling(ports, { commands: restart, selection, batch: parseBatchSpec('2'), capacityWaitMs: 12_000, capacityWaitIntervalMs: 5000 });
+    const selection = await selectHosts(fleet.store, {
+      dc: 'eqiad',
+      cluster: 'jobrunner',
+      hosts: new Set(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']),
+    });
+    const r = await runRolling(ports, {
+      commands: restart,
+      selection,
+      batch: parseBatchSpec('2'),
+      capacityWaitMs: 12_000,
+      capacityWaitIntervalMs: 5000,
+    });
     expect(r.status).toBe('refused');
-    expect(r.stopReason).toMatch(/batch 1: depooling 2 server\(s\) from pool eqiad_jobrunner_nginx would breach its depool threshold: only 1 can leave now .* \(after waiting 12s for capacity, capacity-wait=12s\)/);
+    expect(r.stopReason).toMatch(
+      /batch 1: depooling 2 server\(s\) from pool eqiad_jobrunner_nginx would breach its depool threshold: only 1 can leave now .* \(after waiting 12s for capacity, capacity-wait=12s\)/,
+    );
     expect(rounds()).toBe(4);
     expect(fleet.writes).toEqual([]);
   });
 
   it('without capacity-wait: refused at once, as before', async () => {
     const { fleet, ports, rounds } = shortFleet(undefined);
-    const selection = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner', hosts: new Set(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']) });
+    const selection = await selectHosts(fleet.store, {
+      dc: 'eqiad',
+      cluster: 'jobrunner',
+      hosts: new Set(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']),
+    });
     const r = await runRolling(ports, { commands: restart, selection, batch: parseBatchSpec('2') });
     expect(r.status).toBe('refused');
     expect(rounds()).toBe(1);
@@ -215,8 +282,19 @@ describe('capacity-wait', () => {
 
   it('the deadline ends a capacity wait: stopped by the deadline (not refused), nothing changed', async () => {
     const { fleet, ports } = shortFleet(undefined);
-    const selection = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner', hosts: new Set(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']) });
-    const r = await runRolling(ports, { commands: restart, selection, batch: parseBatchSpec('2'), capacityWaitMs: 60_000, capacityWaitIntervalMs: 5000, deadlineMs: 7000 });
+    const selection = await selectHosts(fleet.store, {
+      dc: 'eqiad',
+      cluster: 'jobrunner',
+      hosts: new Set(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']),
+    });
+    const r = await runRolling(ports, {
+      commands: restart,
+      selection,
+      batch: parseBatchSpec('2'),
+      capacityWaitMs: 60_000,
+      capacityWaitIntervalMs: 5000,
+      deadlineMs: 7000,
+    });
     expect(r.status).toBe('failed');
     expect(r.stopReason).toMatch(/^deadline=7s reached/);
     expect(fleet.clock.now()).toBeLessThan(8000);
@@ -226,10 +304,28 @@ describe('capacity-wait', () => {
   it('moving window: a host short of capacity with nothing of the run out waits too', async () => {
     const { fleet, ports } = shortFleet(1);
     fleet.down.add('mw1003.eqiad.wmnet');
-    const selection = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner', hosts: new Set(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']) });
+    const selection = await selectHosts(fleet.store, {
+      dc: 'eqiad',
+      cluster: 'jobrunner',
+      hosts: new Set(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']),
+    });
     const heal = ports.capacity.capacity;
-    ports.capacity = { poolOf: ports.capacity.poolOf, capacity: async (p) => { const out = await heal(p); fleet.down.delete('mw1003.eqiad.wmnet'); return out; } };
-    const r = await runRolling(ports, { commands: restart, selection, batch: parseBatchSpec('1'), window: 'moving', capacityWaitMs: 30_000, capacityWaitIntervalMs: 1000 });
+    ports.capacity = {
+      poolOf: ports.capacity.poolOf,
+      capacity: async (p) => {
+        const out = await heal(p);
+        fleet.down.delete('mw1003.eqiad.wmnet');
+        return out;
+      },
+    };
+    const r = await runRolling(ports, {
+      commands: restart,
+      selection,
+      batch: parseBatchSpec('1'),
+      window: 'moving',
+      capacityWaitMs: 30_000,
+      capacityWaitIntervalMs: 1000,
+    });
     expect(r.status).toBe('succeeded');
     expect(fleet.events.filter((e) => e.type === 'capacity-wait').length).toBeGreaterThanOrEqual(1);
   });
@@ -315,7 +411,13 @@ describe('order', () => {
 
   it('as-listed keeps the order; sorted is NodeSet order (pattern, then number)', () => {
     expect(orderHosts(hosts, { order: 'as-listed' }).map((h) => h.host)).toEqual(hosts.map((h) => h.host));
-    expect(orderHosts(hosts, { order: 'sorted' }).map((h) => h.host)).toEqual(['cp1.eqiad.wmnet', 'mw1.codfw.wmnet', 'mw10.codfw.wmnet', 'mw2.eqiad.wmnet', 'mw10.eqiad.wmnet']);
+    expect(orderHosts(hosts, { order: 'sorted' }).map((h) => h.host)).toEqual([
+      'cp1.eqiad.wmnet',
+      'mw1.codfw.wmnet',
+      'mw10.codfw.wmnet',
+      'mw2.eqiad.wmnet',
+      'mw10.eqiad.wmnet',
+    ]);
   });
 
   it('shuffled: the same seed gives the same order, another seed another one', () => {
@@ -332,11 +434,17 @@ describe('order', () => {
     const r = await run(fleet, { order: { order: 'shuffled', seed: 7 } });
     expect(r.order).toEqual({ order: 'shuffled', seed: 7 });
     expect(fleet.journalEntries[0]).toMatchObject({ type: 'lb-run', order: { order: 'shuffled', seed: 7 } });
-    expect(fleet.actions.map((a) => a.host)).toEqual(orderHosts((await selectHosts(fleet.store, { cluster: 'jobrunner' })).hosts, { order: 'shuffled', seed: 7 }).map((h) => h.host));
+    expect(fleet.actions.map((a) => a.host)).toEqual(
+      orderHosts((await selectHosts(fleet.store, { cluster: 'jobrunner' })).hosts, { order: 'shuffled', seed: 7 }).map((h) => h.host),
+    );
     expect(resumeOrder('r1', fleet.journalEntries, {})).toEqual({ order: 'shuffled', seed: 7 });
     expect(resumeOrder('r1', fleet.journalEntries, { order: 'shuffled' })).toEqual({ order: 'shuffled', seed: 7 });
-    expect(() => resumeOrder('r1', fleet.journalEntries, { order: 'sorted' })).toThrow(/--resume r1: that run was order=shuffled seed=7, this one is order=sorted/);
-    expect(() => resumeOrder('r1', fleet.journalEntries, { seed: 8 })).toThrow(/that run was order=shuffled seed=7, this one is order=shuffled seed=8/);
+    expect(() => resumeOrder('r1', fleet.journalEntries, { order: 'sorted' })).toThrow(
+      /--resume r1: that run was order=shuffled seed=7, this one is order=sorted/,
+    );
+    expect(() => resumeOrder('r1', fleet.journalEntries, { seed: 8 })).toThrow(
+      /that run was order=shuffled seed=7, this one is order=shuffled seed=8/,
+    );
   });
 
   it('an interrupted shuffled run resumed without order= goes on in the same order', async () => {
@@ -352,7 +460,9 @@ describe('order', () => {
     const entries = [...fleet.journalEntries];
     const r2 = await run(fleet, { resume: { runId: 'r1', entries } });
     expect(r2.order).toEqual({ order: 'shuffled', seed: 11 });
-    const all = orderHosts((await selectHosts(fleet.store, { cluster: 'jobrunner' })).hosts, { order: 'shuffled', seed: 11 }).map((h) => h.host);
+    const all = orderHosts((await selectHosts(fleet.store, { cluster: 'jobrunner' })).hosts, { order: 'shuffled', seed: 11 }).map(
+      (h) => h.host,
+    );
     // the leftovers first (the host acted on), then the rest in the journaled shuffle
     expect(fleet.actions.map((a) => a.host).slice(first.length)).toEqual(all.filter((h) => !first.includes(h)));
   });
@@ -374,13 +484,19 @@ describe('dry-run plan', () => {
       order: { order: 'shuffled', seed: 5 },
     });
     const text = formatPlan(plan);
-    expect(text).toContain('max-failed-batches not applied, max-failed=25% (1 failed host(s) of 4 tolerated, rounded down; one more stops the run)');
-    expect(text).toContain('order=shuffled seed=5 (this plan\'s order; give seed=5 to the real run to get the same one)');
+    expect(text).toContain(
+      'max-failed-batches not applied, max-failed=25% (1 failed host(s) of 4 tolerated, rounded down; one more stops the run)',
+    );
+    expect(text).toContain("order=shuffled seed=5 (this plan's order; give seed=5 to the real run to get the same one)");
     expect(text).toContain('deadline=1h: past it no new batch starts');
     expect(text).toContain('capacity-wait=2m: a batch short of capacity waits up to that long (asking the LBs every 5s)');
-    expect(text).toContain('drain=30s: once every LB has the host out, wait until `ss -Htn state established | wc -l` prints 0 on the host, at most 30000 ms');
+    expect(text).toContain(
+      'drain=30s: once every LB has the host out, wait until `ss -Htn state established | wc -l` prints 0 on the host, at most 30000 ms',
+    );
     expect(text).toMatch(/ {2}mw1001\.eqiad\.wmnet: depool .*, drain until drain-check prints 0 \(at most 30s\)/);
-    const w = formatPlan(await planRolling(fleet.ports(), { selection, batch: parseBatchSpec('1'), commands: restart, drain: { ms: 5000, weight: true } }));
+    const w = formatPlan(
+      await planRolling(fleet.ports(), { selection, batch: parseBatchSpec('1'), commands: restart, drain: { ms: 5000, weight: true } }),
+    );
     expect(w).toMatch(/ {2}mw1001\.eqiad\.wmnet: weight=0, drain, then depool /);
   });
 });

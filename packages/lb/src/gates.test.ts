@@ -18,7 +18,11 @@ interface Asked {
   safePoints: string[];
 }
 
-function operator(answers: { confirm?: (m: string) => boolean | Error; choose?: (m: string) => Decision | Error; pausedAt?: (where: string) => Promise<void> | void }): { op: Operator; asked: Asked } {
+function operator(answers: {
+  confirm?: (m: string) => boolean | Error;
+  choose?: (m: string) => Decision | Error;
+  pausedAt?: (where: string) => Promise<void> | void;
+}): { op: Operator; asked: Asked } {
   const asked: Asked = { confirms: [], choices: [], safePoints: [] };
   return {
     asked,
@@ -43,9 +47,16 @@ function operator(answers: { confirm?: (m: string) => boolean | Error; choose?: 
   };
 }
 
-async function run(fleet: FakeFleet, op: Operator | undefined, opts: Partial<Omit<RollingOptions, 'selection' | 'batch'>> & { batch?: string } = {}): Promise<RollingReport> {
+async function run(
+  fleet: FakeFleet,
+  op: Operator | undefined,
+  opts: Partial<Omit<RollingOptions, 'selection' | 'batch'>> & { batch?: string } = {},
+): Promise<RollingReport> {
   const selection = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner' });
-  return runRolling({ ...fleet.ports(), ...(op ? { operator: op } : {}) }, { commands: restart, ...opts, selection, batch: parseBatchSpec(opts.batch ?? '1') });
+  return runRolling(
+    { ...fleet.ports(), ...(op ? { operator: op } : {}) },
+    { commands: restart, ...opts, selection, batch: parseBatchSpec(opts.batch ?? '1') },
+  );
 }
 
 const everythingBack = (fleet: FakeFleet): boolean => [...fleet.objects.values()].every((o) => o.pooled === fleet.initial.get(o.key));
@@ -57,7 +68,11 @@ describe('gates between lockstep batches', () => {
     const { op, asked } = operator({});
     const r = await run(fleet, op, { batch: '1,2', pauseAfter: 1 });
     expect(r.status).toBe('succeeded');
-    expect(asked.confirms).toEqual([expect.stringMatching(/^pause-after=1: batch 1 is done and back in traffic\. Go on with batch 2\/3 \(mw1002\.eqiad\.wmnet, mw1003\.eqiad\.wmnet\)\?$/)]);
+    expect(asked.confirms).toEqual([
+      expect.stringMatching(
+        /^pause-after=1: batch 1 is done and back in traffic\. Go on with batch 2\/3 \(mw1002\.eqiad\.wmnet, mw1003\.eqiad\.wmnet\)\?$/,
+      ),
+    ]);
     // a safe point before every batch
     expect(asked.safePoints).toEqual(['before batch 1/3', 'before batch 2/3', 'before batch 3/3']);
     expect(everythingBack(fleet)).toBe(true);
@@ -135,7 +150,11 @@ describe('decisions on a failed host', () => {
     const mateDone = fleet.events.findIndex((e) => e.type === 'host-phase' && e.host === 'mw1001.eqiad.wmnet' && e.phase === 'done');
     expect(mateDone).toBeGreaterThan(-1);
     expect(mateDone).toBeLessThan(decision);
-    expect(fleet.journalEntries.some((e) => e.host === 'mw1002.eqiad.wmnet' && /^the operator chose retry after: action failed/.test(String(e.reason)))).toBe(true);
+    expect(
+      fleet.journalEntries.some(
+        (e) => e.host === 'mw1002.eqiad.wmnet' && /^the operator chose retry after: action failed/.test(String(e.reason)),
+      ),
+    ).toBe(true);
   });
 
   it('a retry that fails again is asked again', async () => {
@@ -193,7 +212,13 @@ describe('decisions on a failed host', () => {
     const { op } = operator({});
     const withOp = await run(a, op, { maxFailedBatches: 1 });
     const without = await run(b, undefined, { maxFailedBatches: 1 });
-    const shape = (r: RollingReport) => ({ status: r.status, succeeded: r.succeeded, failed: r.failed.map((f) => [f.host, f.stillDepooled]), notAttempted: r.notAttempted, stopReason: r.stopReason });
+    const shape = (r: RollingReport) => ({
+      status: r.status,
+      succeeded: r.succeeded,
+      failed: r.failed.map((f) => [f.host, f.stillDepooled]),
+      notAttempted: r.notAttempted,
+      stopReason: r.stopReason,
+    });
     expect(shape(withOp)).toEqual(shape(without));
   });
 });

@@ -50,7 +50,9 @@ export async function beforeBatch(run: Run, next: { no: number; of: number; host
     yes = await op.confirm(`${why}: batch ${done} is done and back in traffic. Go on with batch ${next.no}/${next.of} (${hosts})?`);
   } catch (err) {
     if (!isConfirmationError(err)) throw err;
-    run.stopByOperator(`${why}: no terminal to ask whether to go on after batch ${done} (and no --yes), so the run stops here; nothing more was taken out`);
+    run.stopByOperator(
+      `${why}: no terminal to ask whether to go on after batch ${done} (and no --yes), so the run stops here; nothing more was taken out`,
+    );
     return false;
   }
   if (run.aborted) return false;

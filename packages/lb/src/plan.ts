@@ -104,9 +104,20 @@ export async function planRolling(
     maxFailedBatches: opts.maxFailedBatches ?? (opts.maxFailedHosts ? null : 0),
     window: opts.window ?? 'lockstep',
     warnings,
-    ...(opts.drain ? { drain: { ms: opts.drain.ms, weight: opts.drain.weight, ...(opts.drain.check ? { check: displayCommand(opts.drain.check) } : {}), text: drainText(opts.drain) } } : {}),
+    ...(opts.drain
+      ? {
+          drain: {
+            ms: opts.drain.ms,
+            weight: opts.drain.weight,
+            ...(opts.drain.check ? { check: displayCommand(opts.drain.check) } : {}),
+            text: drainText(opts.drain),
+          },
+        }
+      : {}),
     ...(opts.capacityWaitMs ? { capacityWait: { ms: opts.capacityWaitMs, intervalMs: opts.capacityWaitIntervalMs ?? 5000 } } : {}),
-    ...(opts.maxFailedHosts ? { maxFailed: { text: opts.maxFailedHosts.text, tolerated: toleratedFailures(opts.maxFailedHosts, selection.hosts.length) } } : {}),
+    ...(opts.maxFailedHosts
+      ? { maxFailed: { text: opts.maxFailedHosts.text, tolerated: toleratedFailures(opts.maxFailedHosts, selection.hosts.length) } }
+      : {}),
     ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),
     order: opts.order ?? { order: 'as-listed' },
   };
@@ -116,18 +127,36 @@ export function formatPlan(plan: RollingPlan): string {
   const lines: string[] = [];
   const budgets = [
     plan.maxFailedBatches === null ? 'max-failed-batches not applied' : `max-failed-batches=${plan.maxFailedBatches}`,
-    ...(plan.maxFailed ? [`max-failed=${plan.maxFailed.text} (${plan.maxFailed.tolerated} failed host(s) of ${plan.hosts} tolerated${plan.maxFailed.text.endsWith('%') ? ', rounded down' : ''}; one more stops the run)`] : []),
+    ...(plan.maxFailed
+      ? [
+          `max-failed=${plan.maxFailed.text} (${plan.maxFailed.tolerated} failed host(s) of ${plan.hosts} tolerated${plan.maxFailed.text.endsWith('%') ? ', rounded down' : ''}; one more stops the run)`,
+        ]
+      : []),
   ];
-  lines.push(`Plan for ${plan.what}: ${plan.hosts} host(s) of ${plan.clusterSize} in ${plan.batches.length} batch(es), ${budgets.join(', ')}, sleep ${plan.sleepMs} ms between batches`);
-  lines.push(`${orderText(plan.order)}${plan.order.order === 'shuffled' ? ` (this plan's order; give seed=${plan.order.seed} to the real run to get the same one)` : ''}`);
-  if (plan.deadlineMs !== undefined) lines.push(`deadline=${formatDuration(plan.deadlineMs)}: past it no new batch starts; what is out finishes and is put back; exit 1`);
-  if (plan.capacityWait) lines.push(`capacity-wait=${formatDuration(plan.capacityWait.ms)}: a batch short of capacity waits up to that long (asking the LBs every ${formatDuration(plan.capacityWait.intervalMs)}) before it is refused`);
+  lines.push(
+    `Plan for ${plan.what}: ${plan.hosts} host(s) of ${plan.clusterSize} in ${plan.batches.length} batch(es), ${budgets.join(', ')}, sleep ${plan.sleepMs} ms between batches`,
+  );
+  lines.push(
+    `${orderText(plan.order)}${plan.order.order === 'shuffled' ? ` (this plan's order; give seed=${plan.order.seed} to the real run to get the same one)` : ''}`,
+  );
+  if (plan.deadlineMs !== undefined)
+    lines.push(`deadline=${formatDuration(plan.deadlineMs)}: past it no new batch starts; what is out finishes and is put back; exit 1`);
+  if (plan.capacityWait)
+    lines.push(
+      `capacity-wait=${formatDuration(plan.capacityWait.ms)}: a batch short of capacity waits up to that long (asking the LBs every ${formatDuration(plan.capacityWait.intervalMs)}) before it is refused`,
+    );
   if (plan.drain) lines.push(`drain=${plan.drain.weight ? 'weight' : formatDuration(plan.drain.ms)}: ${plan.drain.text}`);
   const { text, sizes } = plan.batchSpec;
-  const steps = text.split(',').map((t, i) => (t.trim().endsWith('%') ? `${sizes[i]} (${t.trim()} of ${plan.hosts}, rounded down, at least 1)` : `${sizes[i]}`));
-  lines.push(`batch=${text}: ${steps.length > 1 ? `batches of ${steps.join(', then ')} host(s), the last repeating` : `${steps[0]} host(s) per batch`}`);
+  const steps = text
+    .split(',')
+    .map((t, i) => (t.trim().endsWith('%') ? `${sizes[i]} (${t.trim()} of ${plan.hosts}, rounded down, at least 1)` : `${sizes[i]}`));
+  lines.push(
+    `batch=${text}: ${steps.length > 1 ? `batches of ${steps.join(', then ')} host(s), the last repeating` : `${steps[0]} host(s) per batch`}`,
+  );
   if (plan.window === 'moving') {
-    lines.push(`window=moving: at most that many hosts out at any moment, the next one taken out as soon as one is back (sleep ${plan.sleepMs} ms before it); the batches below are the order hosts start in, each host a batch of its own for max-failed-batches; capacity is checked again before each host`);
+    lines.push(
+      `window=moving: at most that many hosts out at any moment, the next one taken out as soon as one is back (sleep ${plan.sleepMs} ms before it); the batches below are the order hosts start in, each host a batch of its own for max-failed-batches; capacity is checked again before each host`,
+    );
   }
   if (plan.action) lines.push(`On each host while depooled: ${plan.action}`);
   else lines.push(`Commands on each host while depooled: ${plan.commands.map((c) => `\`${c}\``).join(', ') || '(none)'}`);
@@ -135,11 +164,15 @@ export function formatPlan(plan: RollingPlan): string {
   for (const b of plan.batches) {
     lines.push(`Batch ${b.batch}: ${b.hosts.map((h) => h.host).join(', ')}`);
     for (const h of b.hosts) {
-      lines.push(`  ${h.host}: ${plan.drain?.weight && h.depool.length ? 'weight=0, drain, then ' : ''}depool ${h.depool.length ? h.depool.map(shortKey).join(', ') : '(nothing pooled=yes)'}${plan.drain && !plan.drain.weight ? `, drain ${plan.drain.check ? `until drain-check prints 0 (at most ${formatDuration(plan.drain.ms)})` : formatDuration(plan.drain.ms)}` : ''}`);
+      lines.push(
+        `  ${h.host}: ${plan.drain?.weight && h.depool.length ? 'weight=0, drain, then ' : ''}depool ${h.depool.length ? h.depool.map(shortKey).join(', ') : '(nothing pooled=yes)'}${plan.drain && !plan.drain.weight ? `, drain ${plan.drain.check ? `until drain-check prints 0 (at most ${formatDuration(plan.drain.ms)})` : formatDuration(plan.drain.ms)}` : ''}`,
+      );
       for (const l of h.leftAlone) lines.push(`    left alone ${shortKey(l.key)} (pooled=${l.pooled}): ${l.why}`);
     }
     for (const c of b.capacity) {
-      lines.push(`  capacity ${c.pool}: depool ${c.depool}, can take out ${c.canTakeOut} (${c.detail})${c.ok ? '' : `  WARNING: ${c.error ?? 'would breach the depool threshold'}`}`);
+      lines.push(
+        `  capacity ${c.pool}: depool ${c.depool}, can take out ${c.canTakeOut} (${c.detail})${c.ok ? '' : `  WARNING: ${c.error ?? 'would breach the depool threshold'}`}`,
+      );
     }
   }
   for (const s of plan.skipped) lines.push(`Skipped ${s.host}: ${s.why}`);

@@ -205,14 +205,28 @@ export interface Journal {
 }
 
 export type LbEvent =
-  | { type: 'plan'; batches: string[][]; skipped: { host: string; why: string }[]; window?: { moving: true; batch: string; hosts: string[] } }
+  | {
+      type: 'plan';
+      batches: string[][];
+      skipped: { host: string; why: string }[];
+      window?: { moving: true; batch: string; hosts: string[] };
+    }
   /** window 'moving': a one-host batch of a moving window (several run at once). */
   | { type: 'batch-started'; batch: number; of: number; hosts: string[]; resume?: boolean; window?: 'moving' }
   /** The moving window's last host has finished (or the run stopped). */
   | { type: 'window-done'; ok: boolean; reason?: string }
   | { type: 'capacity'; batch: number; pools: (PoolCapacity & { depool: number; ok: boolean })[] }
   | { type: 'host-phase'; batch: number; host: string; phase: HostPhase; reason?: string }
-  | { type: 'verification'; batch: number; direction: 'out' | 'in'; ok: boolean; hosts: string[]; failedHosts: string[]; report: string; elapsedMs: number }
+  | {
+      type: 'verification';
+      batch: number;
+      direction: 'out' | 'in';
+      ok: boolean;
+      hosts: string[];
+      failedHosts: string[];
+      report: string;
+      elapsedMs: number;
+    }
   | { type: 'host-output'; batch: number; host: string; outputs: CommandOutput[] }
   /** What a host's action (RollingOptions.action) is doing now: rebooting, waiting for a new boot id… */
   | { type: 'host-step'; batch: number; host: string; text: string }
@@ -223,7 +237,14 @@ export type LbEvent =
   /** drain-check's answers in one round (established connections per host; null: no number). */
   | { type: 'drain-check'; batch: number; answers: { host: string; connections: number | null; output: string }[]; leftMs: number }
   /** capacity-wait=: the batch waits for capacity (the pools' numbers now), re-checking every intervalMs until leftMs runs out. */
-  | { type: 'capacity-wait'; batch: number; pools: (PoolCapacity & { depool: number; ok: boolean })[]; waitedMs: number; leftMs: number; intervalMs: number }
+  | {
+      type: 'capacity-wait';
+      batch: number;
+      pools: (PoolCapacity & { depool: number; ok: boolean })[];
+      waitedMs: number;
+      leftMs: number;
+      intervalMs: number;
+    }
   | { type: 'stopped'; reason: string }
   /** A host's silence (ports.silencer): created before it is taken out, expired once it is back, or kept when it is left out. */
   | { type: 'silence'; batch: number; host: string; action: 'created' | 'expired' | 'kept'; id: string; until?: string }

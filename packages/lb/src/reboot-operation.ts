@@ -8,7 +8,17 @@ import { durationArg, formatDuration, nameListArg } from './args.js';
 import { parseDuration } from './batches.js';
 import { errorText } from './engine.js';
 import { LbArgumentError } from './errors.js';
-import { list, refusing, rollingArgs, rollingOperation, portsFor, ROLLING_LOCK_TTL_S, selectFromArgs, type LbContext, type RollingArgs } from './operations.js';
+import {
+  list,
+  refusing,
+  rollingArgs,
+  rollingOperation,
+  portsFor,
+  ROLLING_LOCK_TTL_S,
+  selectFromArgs,
+  type LbContext,
+  type RollingArgs,
+} from './operations.js';
 import { rebootAction } from './reboot.js';
 import { escapeRegex, mustBeOut, selectHosts, type Selection } from './select.js';
 import type { HostAction } from './action.js';
@@ -19,16 +29,32 @@ const waitServicesArg: ArgCheck = {
   check: (v, name) => {
     const bad = nameListArg.check(v, name);
     if (bad !== undefined) return bad;
-    const parts = String(v).split(',').map((s) => s.trim());
+    const parts = String(v)
+      .split(',')
+      .map((s) => s.trim());
     return parts.includes('none') && parts.length > 1 ? `${name}=${String(v)}: \`none\` cannot be combined with units` : undefined;
   },
 };
 
 const WAIT_ARGS = (ttlS: number) =>
   ({
-    'boot-timeout': { type: 'string', default: '10m', describe: 'give up on a host that has not come back with a new boot id after this long (it stays depooled)', check: durationArg({ positive: true, lockTtlSeconds: ttlS }) },
-    'services-timeout': { type: 'string', default: '2m', describe: 'once a host is back, how long its services may take to be active (systemctl is-active)', check: durationArg({ positive: true, lockTtlSeconds: ttlS }) },
-    'wait-services': { type: 'string', describe: "systemd units that must be active after the boot (default: the host's conftool services; `none`: no check)", check: waitServicesArg },
+    'boot-timeout': {
+      type: 'string',
+      default: '10m',
+      describe: 'give up on a host that has not come back with a new boot id after this long (it stays depooled)',
+      check: durationArg({ positive: true, lockTtlSeconds: ttlS }),
+    },
+    'services-timeout': {
+      type: 'string',
+      default: '2m',
+      describe: 'once a host is back, how long its services may take to be active (systemctl is-active)',
+      check: durationArg({ positive: true, lockTtlSeconds: ttlS }),
+    },
+    'wait-services': {
+      type: 'string',
+      describe: "systemd units that must be active after the boot (default: the host's conftool services; `none`: no check)",
+      check: waitServicesArg,
+    },
   }) as const;
 
 // command-timeout= is the commands' (rolling-restart/run): the reboot has its own waits instead.
@@ -109,7 +135,14 @@ export async function rebootHost(ctx: LbContext, a: RebootHostArgs): Promise<num
   return refusing(ctx, async () => {
     const store = portsFor(ctx).store;
     const objects = await store.select({ name: escapeRegex(a.host) });
-    const args: RollingArgs = { cluster: '', batch: '1', sleep: 0, 'health-check': a['health-check'], 'health-timeout': a['health-timeout'], 'verify-timeout': a['verify-timeout'] };
+    const args: RollingArgs = {
+      cluster: '',
+      batch: '1',
+      sleep: 0,
+      'health-check': a['health-check'],
+      'health-timeout': a['health-timeout'],
+      'verify-timeout': a['verify-timeout'],
+    };
     if (objects.some((o) => o.pooled !== 'inactive')) {
       const select = { hosts: new Set([a.host]) };
       const selection = await selectHosts(store, select);
@@ -127,8 +160,14 @@ async function rebootOutOfPools(ctx: LbContext, a: RebootHostArgs, why: string):
   const hcTimeoutMs = parseDuration(a['health-timeout'] ?? '60s', 'health-timeout');
   // monitoring: alertmanager: one silence of the host (its wait-services=, or every alert of it) over the whole step, as a rolling run does.
   const silencer = portsFor(ctx).silencer;
-  const silenceFor = { services: fixedServices(a) ?? [], durationMs: (action.maxMs ?? 0) + (hc ? hcTimeoutMs + 30_000 : 0) + 60_000, reason: ctx.reason ?? `sre.hosts.reboot of ${host}` };
-  const silenceText = silencer ? `; silenced in ${silencer.where} (${silenceFor.services.join(', ') || 'every alert'}) for up to ${formatDuration(silenceFor.durationMs)}, expired once back, kept ${formatDuration(silencer.keepFailedForMs)} if it fails` : '';
+  const silenceFor = {
+    services: fixedServices(a) ?? [],
+    durationMs: (action.maxMs ?? 0) + (hc ? hcTimeoutMs + 30_000 : 0) + 60_000,
+    reason: ctx.reason ?? `sre.hosts.reboot of ${host}`,
+  };
+  const silenceText = silencer
+    ? `; silenced in ${silencer.where} (${silenceFor.services.join(', ') || 'every alert'}) for up to ${formatDuration(silenceFor.durationMs)}, expired once back, kept ${formatDuration(silencer.keepFailedForMs)} if it fails`
+    : '';
   const plan = `${host} is in no LB pool (${why}): nothing to take out; ${action.describe()}${hc ? `, then health check \`${hc}\` (up to ${hcTimeoutMs} ms)` : ''}${silenceText}`;
   // Monitoring unreachable: refused before any lock or reboot, as a rolling run is (in dry-run: said in the plan).
   let monitoringProblem: string | undefined;
@@ -140,7 +179,10 @@ async function rebootOutOfPools(ctx: LbContext, a: RebootHostArgs, why: string):
   }
   if (ctx.dryRun) {
     ctx.change?.({ kind: 'rebooting', host, object: 'action', to: action.describe() });
-    ctx.output({ host, inPool: false, status: 'plan', plan, ...(monitoringProblem ? { monitoringProblem } : {}) }, `would reboot: ${plan}${monitoringProblem ? `\nmonitoring: ${monitoringProblem}` : ''}`);
+    ctx.output(
+      { host, inPool: false, status: 'plan', plan, ...(monitoringProblem ? { monitoringProblem } : {}) },
+      `would reboot: ${plan}${monitoringProblem ? `\nmonitoring: ${monitoringProblem}` : ''}`,
+    );
     return 0;
   }
   await ctx.lockHosts([host]);
@@ -157,7 +199,8 @@ async function rebootOutOfPools(ctx: LbContext, a: RebootHostArgs, why: string):
   const task = ctx.progress.task(`reboot ${host} (in no LB pool)`);
   const [r] = await action.run([host], {
     record: async (entries) => {
-      for (const [h, data] of entries) await ctx.journal.append({ type: 'lb-host-phase', host: h, phase: 'acting', batch: 1, action: data });
+      for (const [h, data] of entries)
+        await ctx.journal.append({ type: 'lb-host-phase', host: h, phase: 'acting', batch: 1, action: data });
     },
     step: (_h, text) => task.update(`reboot ${host}: ${text}`),
   });
@@ -183,22 +226,37 @@ async function rebootOutOfPools(ctx: LbContext, a: RebootHostArgs, why: string):
         await silencer.expire(silence.id);
         silence.state = 'expired';
       } else {
-        const k = await silencer.keep(silence.id, { durationMs: silencer.keepFailedForMs, reason: `reboot failed: ${reason ?? 'unknown'}` });
+        const k = await silencer.keep(silence.id, {
+          durationMs: silencer.keepFailedForMs,
+          reason: `reboot failed: ${reason ?? 'unknown'}`,
+        });
         silence = { id: k.id, until: k.endsAt, state: 'kept' };
       }
     } catch (err) {
       silence.state = 'left';
       silence.why = errorText(err);
-      ctx.log.warn(`${host}: its silence ${silence.id} in ${silencer.where} could not be ${ok ? 'expired' : 'kept'} (${silence.why}); it ends at its deadline`);
+      ctx.log.warn(
+        `${host}: its silence ${silence.id} in ${silencer.where} could not be ${ok ? 'expired' : 'kept'} (${silence.why}); it ends at its deadline`,
+      );
     }
   }
-  const data = { host, inPool: false, status: ok ? 'succeeded' : 'failed', ...(reason ? { reason } : {}), ...(silence ? { silence } : {}), outputs: r?.outputs ?? [] };
+  const data = {
+    host,
+    inPool: false,
+    status: ok ? 'succeeded' : 'failed',
+    ...(reason ? { reason } : {}),
+    ...(silence ? { silence } : {}),
+    outputs: r?.outputs ?? [],
+  };
   if (ok) {
     task.succeed();
     ctx.output(data, `rebooted ${host} (in no LB pool: ${why}); back with a new boot id${hc ? ', health check passed' : ''}`);
     return 0;
   }
   task.fail(reason);
-  ctx.output(data, `FAILED: reboot of ${host} (in no LB pool: ${why}): ${reason ?? 'unknown'}${silence?.state === 'kept' ? `; silence ${silence.id} kept until ${silence.until ?? '?'}` : ''}`);
+  ctx.output(
+    data,
+    `FAILED: reboot of ${host} (in no LB pool: ${why}): ${reason ?? 'unknown'}${silence?.state === 'kept' ? `; silence ${silence.id} kept until ${silence.until ?? '?'}` : ''}`,
+  );
   return 1;
 }

@@ -30,7 +30,16 @@ class FakeHosts {
     return !this.neverBack.has(h) || !this.reboots.includes(h);
   }
   private result(host: string, ok: boolean, stdout = '') {
-    return { host, ok, exitCode: ok ? 0 : 3, stdout, stderr: '', durationMs: 1, commands: [{ cmd: 'x', exitCode: ok ? 0 : 3, stdout, stderr: '' }], ...(ok ? {} : { message: `${host}: exited with 3` }) };
+    return {
+      host,
+      ok,
+      exitCode: ok ? 0 : 3,
+      stdout,
+      stderr: '',
+      durationMs: 1,
+      commands: [{ cmd: 'x', exitCode: ok ? 0 : 3, stdout, stderr: '' }],
+      ...(ok ? {} : { message: `${host}: exited with 3` }),
+    };
   }
   readonly remote = {
     bootIds: async (hosts: string[]) => new Map(hosts.filter((h) => this.up(h)).map((h) => [h, this.boot.get(h)!])),
@@ -38,7 +47,8 @@ class FakeHosts {
       for (const h of hosts) {
         for (const o of this.fleet.objects.values()) {
           const v = this.fleet.lbView(o);
-          if (o.tags.name === h && (v.pooled || v.enabled)) this.fleet.violations.push(`rebooted ${h} while an LB had ${o.key} ${v.pooled ? 'pooled' : 'enabled'}`);
+          if (o.tags.name === h && (v.pooled || v.enabled))
+            this.fleet.violations.push(`rebooted ${h} while an LB had ${o.key} ${v.pooled ? 'pooled' : 'enabled'}`);
         }
         this.reboots.push(h);
         this.boot.set(h, `boot-${h}-${++this.n}`);
@@ -52,11 +62,21 @@ class FakeHosts {
     run: async (hosts: string[], cmds: { argv?: string[] }[]) => {
       const argv = cmds[0]?.argv ?? [];
       return {
-        status: 'succeeded', exitCode: 0, groups: [], notRun: [],
+        status: 'succeeded',
+        exitCode: 0,
+        groups: [],
+        notRun: [],
         results: hosts.map((h) => {
           this.isActiveCalls.push(`${h}: ${argv.join(' ')}`);
           const bad = this.inactive.get(h);
-          return this.result(h, !bad, argv.slice(2).map((s) => (s === bad ? 'failed' : 'active')).join('\n'));
+          return this.result(
+            h,
+            !bad,
+            argv
+              .slice(2)
+              .map((s) => (s === bad ? 'failed' : 'active'))
+              .join('\n'),
+          );
         }),
       };
     },
@@ -64,15 +84,32 @@ class FakeHosts {
 }
 
 function reboot(fleet: FakeFleet, hosts: FakeHosts) {
-  return rebootAction(hosts.remote, { services: () => ['nginx', 'php-fpm'], bootTimeoutMs: 600_000, servicesTimeoutMs: 5000, pollMs: 1000, clock: fleet.clock });
+  return rebootAction(hosts.remote, {
+    services: () => ['nginx', 'php-fpm'],
+    bootTimeoutMs: 600_000,
+    servicesTimeoutMs: 5000,
+    pollMs: 1000,
+    clock: fleet.clock,
+  });
 }
 
-async function run(fleet: FakeFleet, hosts: FakeHosts, opts: Partial<Omit<RollingOptions, 'selection' | 'batch'>> & { batch?: string } = {}): Promise<RollingReport> {
+async function run(
+  fleet: FakeFleet,
+  hosts: FakeHosts,
+  opts: Partial<Omit<RollingOptions, 'selection' | 'batch'>> & { batch?: string } = {},
+): Promise<RollingReport> {
   const selection = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner' });
-  return runRolling(fleet.ports(), { commands: [], action: reboot(fleet, hosts), ...opts, selection, batch: parseBatchSpec(opts.batch ?? '2') });
+  return runRolling(fleet.ports(), {
+    commands: [],
+    action: reboot(fleet, hosts),
+    ...opts,
+    selection,
+    batch: parseBatchSpec(opts.batch ?? '2'),
+  });
 }
 
-const phasesOf = (events: LbEvent[], host: string): HostPhase[] => events.flatMap((e) => (e.type === 'host-phase' && e.host === host ? [e.phase] : []));
+const phasesOf = (events: LbEvent[], host: string): HostPhase[] =>
+  events.flatMap((e) => (e.type === 'host-phase' && e.host === host ? [e.phase] : []));
 const everythingBack = (fleet: FakeFleet): boolean => [...fleet.objects.values()].every((o) => o.pooled === fleet.initial.get(o.key));
 const H = (i: number) => `mw${1000 + i}.eqiad.wmnet`;
 
@@ -90,7 +127,16 @@ describe('the reboot action in a rolling run', () => {
     expect(everythingBack(fleet)).toBe(true);
     expect(fleet.violations).toEqual([]);
     expect(fleet.maxDepooledHosts).toBe(2);
-    expect(phasesOf(fleet.events, H(1))).toEqual(['depooling', 'depooled', 'verified-out', 'acting', 'acted', 'repooling', 'repooled', 'done']);
+    expect(phasesOf(fleet.events, H(1))).toEqual([
+      'depooling',
+      'depooled',
+      'verified-out',
+      'acting',
+      'acted',
+      'repooling',
+      'repooled',
+      'done',
+    ]);
     const steps = fleet.events.flatMap((e) => (e.type === 'host-step' && e.host === H(1) ? [e.text] : []));
     expect(steps).toEqual(['waiting for a new boot id (up to 600s)', 'back with a new boot id; waiting for nginx, php-fpm to be active']);
     // the boot id is journaled under `acting` before the reboot goes out
@@ -105,7 +151,15 @@ describe('the reboot action in a rolling run', () => {
     const r = await run(fleet, hosts, { batch: '2', maxFailedBatches: 1 });
     expect(r.status).toBe('failed');
     expect(r.succeeded).toEqual([H(1), H(3), H(4)]);
-    expect(r.failed).toEqual([expect.objectContaining({ host: H(2), stillDepooled: true, reason: expect.stringMatching(/^action failed: did not come back with a new boot id within 600s \(boot id before: boot-mw1002\.eqiad\.wmnet-0\); left depooled/) })]);
+    expect(r.failed).toEqual([
+      expect.objectContaining({
+        host: H(2),
+        stillDepooled: true,
+        reason: expect.stringMatching(
+          /^action failed: did not come back with a new boot id within 600s \(boot id before: boot-mw1002\.eqiad\.wmnet-0\); left depooled/,
+        ),
+      }),
+    ]);
     expect(r.failed[0]!.depooledObjects).toHaveLength(2);
     expect(fleet.state(H(2))).toBe('no');
     expect(fleet.violations).toEqual([]);
@@ -116,7 +170,13 @@ describe('the reboot action in a rolling run', () => {
     const hosts = new FakeHosts(fleet);
     hosts.inactive.set(H(1), 'php-fpm');
     const r = await run(fleet, hosts, { batch: '1' });
-    expect(r.failed).toEqual([expect.objectContaining({ host: H(1), stillDepooled: true, reason: expect.stringMatching(/services are not active within 5s \(nginx=active, php-fpm=failed\)/) })]);
+    expect(r.failed).toEqual([
+      expect.objectContaining({
+        host: H(1),
+        stillDepooled: true,
+        reason: expect.stringMatching(/services are not active within 5s \(nginx=active, php-fpm=failed\)/),
+      }),
+    ]);
     // polled until the deadline (1 s apart), then the run stopped (max-failed-batches=0)
     expect(hosts.isActiveCalls.length).toBeGreaterThanOrEqual(5);
     expect(r.notAttempted).toEqual([H(2), H(3)]);
@@ -135,7 +195,10 @@ describe('the reboot action in a rolling run', () => {
     };
     const first = await run(fleet, hosts, { batch: '2', signal: ac.signal });
     expect(first.status).toBe('interrupted');
-    expect(first.inFlight.map((h) => [h.host, h.phase])).toEqual([[H(3), 'acted'], [H(4), 'acted']]);
+    expect(first.inFlight.map((h) => [h.host, h.phase])).toEqual([
+      [H(3), 'acted'],
+      [H(4), 'acted'],
+    ]);
     // As if killed -9 right after the boot ids of mw1003/mw1004 were journaled and the reboots sent:
     // the journal ends with their `acting` entries and the recorded boot ids.
     const all = [...fleet.journalEntries];
@@ -155,11 +218,15 @@ describe('the reboot action in a rolling run', () => {
     expect(again).not.toContain(H(3));
     expect(again.filter((h) => h === H(4))).toHaveLength(1);
     expect(again.sort()).toEqual([H(4), H(5), H(6)]);
-    expect(fleet.events.filter((e) => e.type === 'host-step' && e.host === H(4)).map((e) => (e as { text: string }).text)[0]).toBe('its boot id is still the one recorded before the interruption: rebooting');
+    expect(fleet.events.filter((e) => e.type === 'host-step' && e.host === H(4)).map((e) => (e as { text: string }).text)[0]).toBe(
+      'its boot id is still the one recorded before the interruption: rebooting',
+    );
     expect(everythingBack(fleet)).toBe(true);
     expect(fleet.violations).toEqual([]);
     // the resumed run journals the boot ids it compares with, so it can be resumed in turn
-    expect(fleet.journalEntries.slice(all.length).find((e) => e.host === H(3) && e.action)).toMatchObject({ action: { bootId: `boot-${H(3)}-0`, resumed: true } });
+    expect(fleet.journalEntries.slice(all.length).find((e) => e.host === H(3) && e.action)).toMatchObject({
+      action: { bootId: `boot-${H(3)}-0`, resumed: true },
+    });
   });
 
   it('--resume of a host caught at `acting` before its boot id was journaled: rebooted (the reboot never went out)', async () => {
@@ -169,7 +236,16 @@ describe('the reboot action in a rolling run', () => {
     const h = sel.hosts[0]!;
     fleet.byHand(h.depool, 'no', { runId: 'run-3', user: '', reason: '', time: '2026-12-04T00:00:00.000Z' });
     const changes = h.depool.map((o) => ({ key: o.key, tags: o.tags, field: 'pooled' as const, from: 'yes' as const, to: 'no' as const }));
-    const r = await run(fleet, hosts, { batch: '1', resume: { runId: 'run-3', entries: [{ type: 'lb-host-phase', host: h.host, phase: 'depooled', batch: 1, changes }, { type: 'lb-host-phase', host: h.host, phase: 'acting', batch: 1 }] } });
+    const r = await run(fleet, hosts, {
+      batch: '1',
+      resume: {
+        runId: 'run-3',
+        entries: [
+          { type: 'lb-host-phase', host: h.host, phase: 'depooled', batch: 1, changes },
+          { type: 'lb-host-phase', host: h.host, phase: 'acting', batch: 1 },
+        ],
+      },
+    });
     expect(r.status).toBe('succeeded');
     expect(hosts.reboots.filter((x) => x === h.host)).toHaveLength(1);
     expect(everythingBack(fleet)).toBe(true);
@@ -182,8 +258,25 @@ describe('the reboot action in a rolling run', () => {
     const h = sel.hosts[0]!;
     fleet.byHand(h.depool, 'no', { runId: 'run-4', user: '', reason: '', time: '2026-12-04T00:00:00.000Z' });
     const changes = h.depool.map((o) => ({ key: o.key, tags: o.tags, field: 'pooled' as const, from: 'yes' as const, to: 'no' as const }));
-    const r = await runRolling(fleet.ports(), { selection: sel, batch: parseBatchSpec('1'), commands: [{ argv: ['systemctl', 'restart', 'nginx'] }], resume: { runId: 'run-4', entries: [{ type: 'lb-host-phase', host: h.host, phase: 'depooled', batch: 1, changes }, { type: 'lb-host-phase', host: h.host, phase: 'acting', batch: 1, action: { bootId: 'x' } }] } });
-    expect(r.failed).toEqual([expect.objectContaining({ host: h.host, stillDepooled: true, reason: expect.stringMatching(/stopped while acting on it: outcome unknown/) })]);
+    const r = await runRolling(fleet.ports(), {
+      selection: sel,
+      batch: parseBatchSpec('1'),
+      commands: [{ argv: ['systemctl', 'restart', 'nginx'] }],
+      resume: {
+        runId: 'run-4',
+        entries: [
+          { type: 'lb-host-phase', host: h.host, phase: 'depooled', batch: 1, changes },
+          { type: 'lb-host-phase', host: h.host, phase: 'acting', batch: 1, action: { bootId: 'x' } },
+        ],
+      },
+    });
+    expect(r.failed).toEqual([
+      expect.objectContaining({
+        host: h.host,
+        stillDepooled: true,
+        reason: expect.stringMatching(/stopped while acting on it: outcome unknown/),
+      }),
+    ]);
     expect(fleet.actions.filter((a) => a.host === h.host)).toEqual([]);
   });
 
@@ -193,7 +286,9 @@ describe('the reboot action in a rolling run', () => {
     const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
     const plan = await planRolling(fleet.ports(), { selection, batch: parseBatchSpec('1'), commands: [], action: reboot(fleet, hosts) });
     expect(plan.commands).toEqual([]);
-    expect(formatPlan(plan)).toContain('On each host while depooled: reboot, wait up to 600s for a new boot id, then up to 5s for its services to be active (systemctl is-active)');
+    expect(formatPlan(plan)).toContain(
+      'On each host while depooled: reboot, wait up to 600s for a new boot id, then up to 5s for its services to be active (systemctl is-active)',
+    );
     expect(hosts.reboots).toEqual([]);
     expect(fleet.writes).toEqual([]);
   });
@@ -207,7 +302,9 @@ describe('reboot arguments', () => {
     expect(c.check('none,nginx', 'wait-services')).toBe('wait-services=none,nginx: `none` cannot be combined with units');
     expect(c.check('nginx,', 'wait-services')).toMatch(/an empty name/);
     // every rolling option (those added later too), but the commands' timeout
-    expect(Object.keys(rollingRebootArgs).sort()).toEqual([...Object.keys(rollingArgs).filter((k) => k !== 'command-timeout'), 'boot-timeout', 'services-timeout', 'wait-services'].sort());
+    expect(Object.keys(rollingRebootArgs).sort()).toEqual(
+      [...Object.keys(rollingArgs).filter((k) => k !== 'command-timeout'), 'boot-timeout', 'services-timeout', 'wait-services'].sort(),
+    );
     // the one-host cookbook's durations are bounded by its own lock (3h), not the rolling one (12h)
     expect(rebootHostArgs['boot-timeout'].check.check('4h', 'boot-timeout')).toMatch(/at most 3h/);
   });

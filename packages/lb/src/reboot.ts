@@ -36,7 +36,11 @@ export function rebootAction(remote: RebootRemote, o: RebootActionOptions): Host
   const failed = (host: string, message: string, outputs: CommandOutput[] = []): HostOutcome => ({ host, ok: false, message, outputs });
 
   /** Reboot hosts whose boot id is known and journaled; the outcome of the ones whose reboot did not go out. */
-  const reboot = async (hosts: string[], step: ActionStep, why?: string): Promise<{ sent: string[]; outputs: Map<string, CommandOutput[]>; out: HostOutcome[] }> => {
+  const reboot = async (
+    hosts: string[],
+    step: ActionStep,
+    why?: string,
+  ): Promise<{ sent: string[]; outputs: Map<string, CommandOutput[]>; out: HostOutcome[] }> => {
     // (the acting phase already reads `rebooting`; a resume says why it reboots again)
     if (why !== undefined) for (const h of hosts) step.step(h, why);
     const rep = await remote.reboot(hosts, { batchSize: Math.max(1, hosts.length), sleepMs: 0 });
@@ -53,7 +57,12 @@ export function rebootAction(remote: RebootRemote, o: RebootActionOptions): Host
   };
 
   /** Wait for a new boot id, then for the services; one outcome per host. */
-  const comeBack = async (hosts: string[], before: ReadonlyMap<string, string>, outputs: Map<string, CommandOutput[]>, step: ActionStep): Promise<HostOutcome[]> => {
+  const comeBack = async (
+    hosts: string[],
+    before: ReadonlyMap<string, string>,
+    outputs: Map<string, CommandOutput[]>,
+    step: ActionStep,
+  ): Promise<HostOutcome[]> => {
     if (!hosts.length) return [];
     for (const h of hosts) step.step(h, `waiting for a new boot id (up to ${fmt(o.bootTimeoutMs)})`);
     let notBack = new Set<string>();
@@ -63,7 +72,13 @@ export function rebootAction(remote: RebootRemote, o: RebootActionOptions): Host
       if (!isRebootTimeoutError(err)) throw err;
       notBack = new Set(err.hosts);
     }
-    const out: HostOutcome[] = [...notBack].map((h) => failed(h, `did not come back with a new boot id within ${fmt(o.bootTimeoutMs)} (boot id before: ${before.get(h)}); left depooled`, outputs.get(h)));
+    const out: HostOutcome[] = [...notBack].map((h) =>
+      failed(
+        h,
+        `did not come back with a new boot id within ${fmt(o.bootTimeoutMs)} (boot id before: ${before.get(h)}); left depooled`,
+        outputs.get(h),
+      ),
+    );
     const back = hosts.filter((h) => !notBack.has(h));
     out.push(...(await servicesActive(back, outputs, step)));
     return out;
@@ -84,7 +99,10 @@ export function rebootAction(remote: RebootRemote, o: RebootActionOptions): Host
       // One read-only command per host (its own units), all at once.
       const results = await Promise.all(
         waiting.map(async (h) => {
-          const r = await remote.run([h], [{ argv: ['systemctl', 'is-active', ...o.services(h)], timeoutMs: 10_000 }], { isSafe: true, successThreshold: 0 });
+          const r = await remote.run([h], [{ argv: ['systemctl', 'is-active', ...o.services(h)], timeoutMs: 10_000 }], {
+            isSafe: true,
+            successThreshold: 0,
+          });
           const res = r.results[0];
           const c = res?.commands.at(-1);
           if (c) last.set(h, { cmd: c.cmd, exitCode: c.exitCode, stdout: c.stdout, stderr: c.stderr });
@@ -97,8 +115,19 @@ export function rebootAction(remote: RebootRemote, o: RebootActionOptions): Host
       if (o.clock.now() >= deadline) {
         for (const h of waiting) {
           const l = last.get(h);
-          const states = l ? o.services(h).map((s, i) => `${s}=${l.stdout.trim().split(/\s+/)[i] ?? '?'}`).join(', ') : 'unreachable';
-          out.push(failed(h, `back with a new boot id, but its services are not active within ${fmt(o.servicesTimeoutMs)} (${states}); left depooled`, [...(outputs.get(h) ?? []), ...(l ? [l] : [])]));
+          const states = l
+            ? o
+                .services(h)
+                .map((s, i) => `${s}=${l.stdout.trim().split(/\s+/)[i] ?? '?'}`)
+                .join(', ')
+            : 'unreachable';
+          out.push(
+            failed(
+              h,
+              `back with a new boot id, but its services are not active within ${fmt(o.servicesTimeoutMs)} (${states}); left depooled`,
+              [...(outputs.get(h) ?? []), ...(l ? [l] : [])],
+            ),
+          );
         }
         break;
       }
@@ -110,11 +139,14 @@ export function rebootAction(remote: RebootRemote, o: RebootActionOptions): Host
   const action: HostAction = {
     // the reboot request, the new boot id, the services: what a host's silence must cover
     maxMs: 30_000 + o.bootTimeoutMs + o.servicesTimeoutMs,
-    describe: () => `reboot, wait up to ${fmt(o.bootTimeoutMs)} for a new boot id, then up to ${fmt(o.servicesTimeoutMs)} for its services to be active (systemctl is-active)`,
+    describe: () =>
+      `reboot, wait up to ${fmt(o.bootTimeoutMs)} for a new boot id, then up to ${fmt(o.servicesTimeoutMs)} for its services to be active (systemctl is-active)`,
 
     async run(hosts, step) {
       const ids = await remote.bootIds([...hosts]);
-      const out: HostOutcome[] = hosts.filter((h) => !ids.has(h)).map((h) => failed(h, 'cannot read its boot id (unreachable?): not rebooted; left depooled'));
+      const out: HostOutcome[] = hosts
+        .filter((h) => !ids.has(h))
+        .map((h) => failed(h, 'cannot read its boot id (unreachable?): not rebooted; left depooled'));
       const known = hosts.filter((h) => ids.has(h));
       if (!known.length) return out;
       // Journaled before `reboot` goes out: a resume compares with it instead of rebooting again blindly.

@@ -7,11 +7,20 @@ import type { HostSilence } from './silences.js';
 /** The final report: succeeded, failed (and whether still depooled, why), in flight, not attempted. */
 export function formatReport(r: RollingReport, opts: { runId?: string } = {}): string {
   const lines: string[] = [];
-  const head = { succeeded: 'All hosts done', failed: 'FAILED', interrupted: 'INTERRUPTED', refused: 'REFUSED', stopped: 'STOPPED BY THE OPERATOR' }[r.status];
-  lines.push(`${head}: ${r.succeeded.length} succeeded, ${r.failed.length} failed, ${r.inFlight.length} stopped mid-way, ${r.notAttempted.length} not attempted (${r.failedBatches} failed batch(es))`);
+  const head = {
+    succeeded: 'All hosts done',
+    failed: 'FAILED',
+    interrupted: 'INTERRUPTED',
+    refused: 'REFUSED',
+    stopped: 'STOPPED BY THE OPERATOR',
+  }[r.status];
+  lines.push(
+    `${head}: ${r.succeeded.length} succeeded, ${r.failed.length} failed, ${r.inFlight.length} stopped mid-way, ${r.notAttempted.length} not attempted (${r.failedBatches} failed batch(es))`,
+  );
   if (r.stopReason) lines.push(`Stopped: ${r.stopReason}`);
   // a shuffled run can be repeated in the same order
-  if (r.order?.order === 'shuffled') lines.push(`Order: shuffled with seed=${r.order.seed} (give seed=${r.order.seed} order=shuffled to repeat it)`);
+  if (r.order?.order === 'shuffled')
+    lines.push(`Order: shuffled with seed=${r.order.seed} (give seed=${r.order.seed} order=shuffled to repeat it)`);
   if (r.succeeded.length) lines.push(`Succeeded: ${r.succeeded.join(', ')}`);
   for (const f of r.failed) {
     lines.push(
@@ -24,7 +33,9 @@ export function formatReport(r: RollingReport, opts: { runId?: string } = {}): s
     if (f.silence) lines.push(`  ${silenceText(f.silence)}`);
   }
   for (const h of r.inFlight) {
-    lines.push(`Stopped at ${h.phase}: ${h.host}${h.depooledObjects.length ? `, STILL DEPOOLED: ${h.depooledObjects.map(shortKey).join(', ')}` : ''}`);
+    lines.push(
+      `Stopped at ${h.phase}: ${h.host}${h.depooledObjects.length ? `, STILL DEPOOLED: ${h.depooledObjects.map(shortKey).join(', ')}` : ''}`,
+    );
     if (h.objects?.length) lines.push(`  now: ${h.objects.map(stateText).join(', ')}`);
     if (h.silence) lines.push(`  ${silenceText(h.silence)}`);
   }
@@ -34,10 +45,16 @@ export function formatReport(r: RollingReport, opts: { runId?: string } = {}): s
   for (const w of r.warnings) lines.push(`Warning: ${w}`);
   if (r.inFlight.length || r.failed.some((f) => f.stillDepooled)) {
     // The run's own id: the command can be copied as it is (the placeholder RUN_ID could not).
-    const resume = opts.runId !== undefined ? `\`cookbook --resume ${opts.runId} …\` (the same cookbook and arguments)` : '`--resume` with this run\'s id';
+    const resume =
+      opts.runId !== undefined
+        ? `\`cookbook --resume ${opts.runId} …\` (the same cookbook and arguments)`
+        : "`--resume` with this run's id";
     lines.push(`Hosts left depooled are listed above; ${resume} repools the ones whose action completed and reports the others.`);
   } else if (r.status === 'stopped' && r.notAttempted.length) {
-    const resume = opts.runId !== undefined ? `\`cookbook --resume ${opts.runId} …\` (the same cookbook and arguments)` : '`--resume` with this run\'s id';
+    const resume =
+      opts.runId !== undefined
+        ? `\`cookbook --resume ${opts.runId} …\` (the same cookbook and arguments)`
+        : "`--resume` with this run's id";
     lines.push(`Every host this run took out is back; ${resume} goes on with the hosts not attempted.`);
   }
   return lines.join('\n');
@@ -45,7 +62,8 @@ export function formatReport(r: RollingReport, opts: { runId?: string } = {}): s
 
 /** A host left out of traffic: its silence, as kept (or why not). */
 function silenceText(s: HostSilence): string {
-  if (s.state === 'kept') return `silence ${s.id} kept until ${s.until} (expire it once the host is back: its alerts are silenced until then)`;
+  if (s.state === 'kept')
+    return `silence ${s.id} kept until ${s.until} (expire it once the host is back: its alerts are silenced until then)`;
   if (s.state === 'left') return `silence ${s.id} NOT extended, it ends at ${s.until}: ${s.why ?? ''}`;
   return `silence ${s.id} until ${s.until}`;
 }

@@ -27,8 +27,20 @@ export function replayJournal(entries: readonly JournalEntry[]): Map<string, Rep
   const out = new Map<string, ReplayedHost>();
   for (const e of entries) {
     if (e.type === 'lb-run' && e.carried && typeof e.carried === 'object') {
-      for (const [host, s] of Object.entries(e.carried as Record<string, { phase: HostPhase; changes?: PoolChange[]; objects?: string[]; reason?: string; stillDepooled?: boolean; batch?: number }>)) {
-        out.set(host, { phase: s.phase, changes: s.changes ?? [], objects: s.objects ?? [], reason: s.reason, stillDepooled: s.stillDepooled, batch: s.batch ?? 0 });
+      for (const [host, s] of Object.entries(
+        e.carried as Record<
+          string,
+          { phase: HostPhase; changes?: PoolChange[]; objects?: string[]; reason?: string; stillDepooled?: boolean; batch?: number }
+        >,
+      )) {
+        out.set(host, {
+          phase: s.phase,
+          changes: s.changes ?? [],
+          objects: s.objects ?? [],
+          reason: s.reason,
+          stillDepooled: s.stillDepooled,
+          batch: s.batch ?? 0,
+        });
       }
       continue;
     }
@@ -50,7 +62,8 @@ export function replayJournal(entries: readonly JournalEntry[]): Map<string, Rep
 /** The silence each host had in the interrupted run (its last `lb-silence` entry), by host. */
 export function journaledSilences(entries: readonly JournalEntry[]): Map<string, string> {
   const out = new Map<string, string>();
-  for (const e of entries) if (e.type === 'lb-silence' && typeof e.host === 'string' && typeof e.silence === 'string') out.set(e.host, e.silence);
+  for (const e of entries)
+    if (e.type === 'lb-silence' && typeof e.host === 'string' && typeof e.silence === 'string') out.set(e.host, e.silence);
   return out;
 }
 
@@ -63,7 +76,15 @@ function scopeText(s: RunScope): string {
   return `dc=${s.dc ?? '(all)'} cluster=${s.cluster ?? '(any)'} services=${s.services?.length ? [...s.services].sort().join(',') : '(all)'}`;
 }
 
-const CONTINUE_PHASES: ReadonlySet<HostPhase> = new Set(['depooling', 'depooled', 'verified-out', 'acted', 'healthy', 'repooling', 'repooled']);
+const CONTINUE_PHASES: ReadonlySet<HostPhase> = new Set([
+  'depooling',
+  'depooled',
+  'verified-out',
+  'acted',
+  'healthy',
+  'repooling',
+  'repooled',
+]);
 
 export interface Resumed {
   /** Hosts the interrupted run left mid-way: finished first, as batch 0. */
@@ -79,10 +100,16 @@ export interface Resumed {
  * (ResumeMismatchError) a resume whose scope is not the interrupted run's: its leftovers were chosen
  * for that cluster, dc and services.
  */
-export function replayResume(resume: NonNullable<RollingOptions['resume']>, selection: Selection, scope: RunScope | undefined, o: { actionResumes?: boolean } = {}): Resumed {
+export function replayResume(
+  resume: NonNullable<RollingOptions['resume']>,
+  selection: Selection,
+  scope: RunScope | undefined,
+  o: { actionResumes?: boolean } = {},
+): Resumed {
   const leftovers: HostState[] = [];
   const carried = new Map<string, HostState>();
-  const was = [...resume.entries].reverse().find((e) => e.type === 'lb-run' && e.scope && typeof e.scope === 'object')?.scope as RunScope | undefined;
+  const was = [...resume.entries].reverse().find((e) => e.type === 'lb-run' && e.scope && typeof e.scope === 'object')?.scope as
+    RunScope | undefined;
   if (was && scope && scopeText(was) !== scopeText(scope)) throw new ResumeMismatchError(resume.runId, scopeText(was), scopeText(scope));
   const planOf = new Map(selection.hosts.map((h) => [h.host, h]));
   for (const [host, r] of replayJournal(resume.entries)) {
@@ -92,7 +119,11 @@ export function replayResume(resume: NonNullable<RollingOptions['resume']>, sele
     // repool, and its host is no longer out.
     const now = new Map(plan.objects.map((o) => [o.key, o.pooled]));
     const changes = r.changes.filter((c) => now.get(c.key) === 'no');
-    const s: HostState = { ...hostState(plan, r.phase, changes, r.batch), ...(r.reason !== undefined ? { reason: r.reason } : {}), stillDepooled: (r.stillDepooled ?? false) && changes.length > 0 };
+    const s: HostState = {
+      ...hostState(plan, r.phase, changes, r.batch),
+      ...(r.reason !== undefined ? { reason: r.reason } : {}),
+      stillDepooled: (r.stillDepooled ?? false) && changes.length > 0,
+    };
     if (r.phase === 'done') {
       carried.set(host, s);
     } else if (r.phase === 'failed') {
@@ -117,7 +148,17 @@ export function replayResume(resume: NonNullable<RollingOptions['resume']>, sele
       s.changes = r.objects.flatMap((k) => {
         const o = now.get(k);
         const w = weighed.get(k);
-        if (o && o.pooled === 'no') return [{ key: k, tags: o.tags, field: 'pooled' as const, from: 'yes' as const, to: 'no' as const, ...(w ? { weight: w.weight, weightFrom: w.weightFrom } : {}) }];
+        if (o && o.pooled === 'no')
+          return [
+            {
+              key: k,
+              tags: o.tags,
+              field: 'pooled' as const,
+              from: 'yes' as const,
+              to: 'no' as const,
+              ...(w ? { weight: w.weight, weightFrom: w.weightFrom } : {}),
+            },
+          ];
         return o && w && o.pooled === 'yes' && o.weight === w.weight ? [w] : [];
       });
       // Nothing of it was written: it goes through the normal batches (with their capacity check).
@@ -132,11 +173,20 @@ export function replayResume(resume: NonNullable<RollingOptions['resume']>, sele
     }
     // pending / put-back: attempted again from scratch with the current state.
   }
-  const skipped = [...carried.values()].filter((s) => s.phase === 'done').map((s) => ({ host: s.plan.host, why: `done in run ${resume.runId}` }));
+  const skipped = [...carried.values()]
+    .filter((s) => s.phase === 'done')
+    .map((s) => ({ host: s.plan.host, why: `done in run ${resume.runId}` }));
   return { leftovers, carried, skipped };
 }
 
 /** What a resumed run carries over in its own journal, so that it can be resumed in turn. */
-export function carriedEntry(carried: ReadonlyMap<string, HostState>): Record<string, Pick<HostState, 'phase' | 'changes' | 'reason' | 'stillDepooled' | 'batch'>> {
-  return Object.fromEntries([...carried].map(([h, s]) => [h, { phase: s.phase, changes: s.changes, reason: s.reason, stillDepooled: s.stillDepooled, batch: s.batch }]));
+export function carriedEntry(
+  carried: ReadonlyMap<string, HostState>,
+): Record<string, Pick<HostState, 'phase' | 'changes' | 'reason' | 'stillDepooled' | 'batch'>> {
+  return Object.fromEntries(
+    [...carried].map(([h, s]) => [
+      h,
+      { phase: s.phase, changes: s.changes, reason: s.reason, stillDepooled: s.stillDepooled, batch: s.batch },
+    ]),
+  );
 }

@@ -67,14 +67,18 @@ describe('batch specs', () => {
 
 describe('selection', () => {
   it('depools only pooled=yes objects of the selected services and says why it leaves the others', async () => {
-    const fleet = FakeFleet.cluster(4, { pooled: { 'mw1002.eqiad.wmnet': { 'php-fpm': 'no' }, 'mw1004.eqiad.wmnet': { nginx: 'inactive', 'php-fpm': 'inactive' } } });
+    const fleet = FakeFleet.cluster(4, {
+      pooled: { 'mw1002.eqiad.wmnet': { 'php-fpm': 'no' }, 'mw1004.eqiad.wmnet': { nginx: 'inactive', 'php-fpm': 'inactive' } },
+    });
     const sel = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner' });
     expect(sel.hosts.map((h) => h.host)).toEqual(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet', 'mw1003.eqiad.wmnet']);
     expect(sel.skipped).toEqual([{ host: 'mw1004.eqiad.wmnet', why: expect.stringMatching(/inactive/) }]);
     expect(sel.clusterSize).toBe(3);
     const h2 = sel.hosts[1]!;
     expect(h2.depool.map((o) => o.tags.service)).toEqual(['nginx']);
-    expect(h2.leftAlone).toEqual([expect.objectContaining({ service: 'php-fpm', pooled: 'no', why: expect.stringMatching(/already pooled=no/) })]);
+    expect(h2.leftAlone).toEqual([
+      expect.objectContaining({ service: 'php-fpm', pooled: 'no', why: expect.stringMatching(/already pooled=no/) }),
+    ]);
 
     const only = await selectHosts(fleet.store, { cluster: 'jobrunner', services: ['php-fpm'] });
     expect(only.hosts[0]!.depool.map((o) => o.tags.service)).toEqual(['php-fpm']);
@@ -90,7 +94,10 @@ describe('selection', () => {
 
   it('an empty selection is an error naming it', async () => {
     const fleet = FakeFleet.cluster(2);
-    await expect(selectHosts(fleet.store, { cluster: 'appserver' })).rejects.toMatchObject({ code: 'ERR_LB_NOTHING_SELECTED', message: expect.stringMatching(/cluster=appserver/) });
+    await expect(selectHosts(fleet.store, { cluster: 'appserver' })).rejects.toMatchObject({
+      code: 'ERR_LB_NOTHING_SELECTED',
+      message: expect.stringMatching(/cluster=appserver/),
+    });
   });
 });
 
@@ -105,14 +112,27 @@ describe('rolling operation', () => {
     expect(fleet.maxDepooledHosts).toBe(2);
     expect(everythingBack(fleet)).toBe(true);
     expect(fleet.actions.map((a) => a.host)).toEqual([...Array(8)].map((_, i) => `mw${1001 + i}.eqiad.wmnet`));
-    expect(phasesOf(fleet.events, 'mw1003.eqiad.wmnet')).toEqual(['depooling', 'depooled', 'verified-out', 'acting', 'acted', 'repooling', 'repooled', 'done']);
+    expect(phasesOf(fleet.events, 'mw1003.eqiad.wmnet')).toEqual([
+      'depooling',
+      'depooled',
+      'verified-out',
+      'acting',
+      'acted',
+      'repooling',
+      'repooled',
+      'done',
+    ]);
     // lockstep: batch n+1 starts only after batch n is done
-    const order = fleet.events.filter((e) => e.type === 'batch-started' || e.type === 'batch-done').map((e) => `${e.type}:${(e as { batch: number }).batch}`);
+    const order = fleet.events
+      .filter((e) => e.type === 'batch-started' || e.type === 'batch-done')
+      .map((e) => `${e.type}:${(e as { batch: number }).batch}`);
     expect(order).toEqual([1, 2, 3, 4].flatMap((b) => [`batch-started:${b}`, `batch-done:${b}`]));
     // sleeps between batches, not after the last
     expect(fleet.events.filter((e) => e.type === 'sleep').map((e) => (e as { batch: number }).batch)).toEqual([1, 2, 3]);
     // the journal has every transition of every host
-    expect(fleet.journalEntries.filter((e) => e.host === 'mw1008.eqiad.wmnet').map((e) => e.phase)).toEqual(phasesOf(fleet.events, 'mw1008.eqiad.wmnet'));
+    expect(fleet.journalEntries.filter((e) => e.host === 'mw1008.eqiad.wmnet').map((e) => e.phase)).toEqual(
+      phasesOf(fleet.events, 'mw1008.eqiad.wmnet'),
+    );
     expect(formatReport(r)).toMatch(/^All hosts done: 8 succeeded, 0 failed/);
   });
 
@@ -123,11 +143,16 @@ describe('rolling operation', () => {
     expect(r.failed.map((f) => f.host)).toEqual(['mw1001.eqiad.wmnet']);
     const counts = fleet.events.flatMap((e) => (e.type === 'batch-started' ? [`${e.batch}/${e.of}`] : []));
     expect(counts).toEqual(['1/3', '2/5', '3/5', '4/5', '5/5']);
-    expect(fleet.events).toContainEqual({ type: 'warning', message: expect.stringMatching(/^re-planned: 1 host\(s\) left depooled .* so 5 batches instead of 3$/) });
+    expect(fleet.events).toContainEqual({
+      type: 'warning',
+      message: expect.stringMatching(/^re-planned: 1 host\(s\) left depooled .* so 5 batches instead of 3$/),
+    });
   });
 
   it('never writes objects that were no or inactive before the run, and still acts on their hosts', async () => {
-    const fleet = FakeFleet.cluster(6, { pooled: { 'mw1001.eqiad.wmnet': { nginx: 'no', 'php-fpm': 'no' }, 'mw1002.eqiad.wmnet': { 'php-fpm': 'inactive' } } });
+    const fleet = FakeFleet.cluster(6, {
+      pooled: { 'mw1001.eqiad.wmnet': { nginx: 'no', 'php-fpm': 'no' }, 'mw1002.eqiad.wmnet': { 'php-fpm': 'inactive' } },
+    });
     const r = await run(fleet, { batch: '1' });
     expect(r.status).toBe('succeeded');
     expect(fleet.violations).toEqual([]);
@@ -160,11 +185,16 @@ describe('rolling operation', () => {
       code: 'ERR_LB_WHOLE_CLUSTER',
       message: expect.stringMatching(/a batch of 2 host\(s\) would take all 2 host\(s\) of dc=codfw cluster=jobrunner out at once/),
     });
-    await expect(planRolling(fleet.ports(), { selection: sel, batch: parseBatchSpec('1,2'), commands: restart })).rejects.toMatchObject({ code: 'ERR_LB_WHOLE_CLUSTER' });
+    await expect(planRolling(fleet.ports(), { selection: sel, batch: parseBatchSpec('1,2'), commands: restart })).rejects.toMatchObject({
+      code: 'ERR_LB_WHOLE_CLUSTER',
+    });
     expect(fleet.writes).toEqual([]);
     // batch 1 is fine; so is batch 2 over part of codfw's hosts, or over eqiad alone
     expect((await runRolling(fleet.ports(), { selection: sel, batch: parseBatchSpec('1'), commands: restart })).status).toBe('succeeded');
-    const some = await selectHosts(fleet.store, { cluster: 'jobrunner', hosts: new Set(['mw2301.codfw.wmnet', 'mw1301.eqiad.wmnet', 'mw1302.eqiad.wmnet']) });
+    const some = await selectHosts(fleet.store, {
+      cluster: 'jobrunner',
+      hosts: new Set(['mw2301.codfw.wmnet', 'mw1301.eqiad.wmnet', 'mw1302.eqiad.wmnet']),
+    });
     expect((await runRolling(fleet.ports(), { selection: some, batch: parseBatchSpec('2'), commands: restart })).status).toBe('succeeded');
     const eqiad = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner' });
     expect((await runRolling(fleet.ports(), { selection: eqiad, batch: parseBatchSpec('2'), commands: restart })).status).toBe('succeeded');
@@ -177,19 +207,58 @@ describe('rolling operation', () => {
     expect(fleet.writes).toEqual([]);
   });
 
-  type Case = [string, { behaviour: Record<number, HostBehaviour>; batch: string; maxFailedBatches?: number; n?: number }, { status: string; failed: string[]; stillDepooled: string[]; notAttempted: number; failedBatches: number; actions: number }];
+  type Case = [
+    string,
+    { behaviour: Record<number, HostBehaviour>; batch: string; maxFailedBatches?: number; n?: number },
+    { status: string; failed: string[]; stillDepooled: string[]; notAttempted: number; failedBatches: number; actions: number },
+  ];
   const cases: Case[] = [
-    ['a failing restart stops the run (max-failed-batches=0)', { behaviour: { 3: 'action-fails' }, batch: '2' }, { status: 'failed', failed: ['mw1003'], stillDepooled: ['mw1003'], notAttempted: 4, failedBatches: 1, actions: 4 }],
-    ['max-failed-batches=1 continues past one failed batch', { behaviour: { 1: 'action-fails' }, batch: '2', maxFailedBatches: 1 }, { status: 'failed', failed: ['mw1001'], stillDepooled: ['mw1001'], notAttempted: 0, failedBatches: 1, actions: 8 }],
-    ['…and stops at the second', { behaviour: { 1: 'action-fails', 4: 'action-fails' }, batch: '2', maxFailedBatches: 1 }, { status: 'failed', failed: ['mw1001', 'mw1004'], stillDepooled: ['mw1001', 'mw1004'], notAttempted: 4, failedBatches: 2, actions: 4 }],
-    ['a health check that never passes leaves the host depooled', { behaviour: { 2: 'unhealthy' }, batch: '2' }, { status: 'failed', failed: ['mw1002'], stillDepooled: ['mw1002'], notAttempted: 6, failedBatches: 1, actions: 2 }],
-    ['a health check that passes on the third try is fine', { behaviour: { 2: 'unhealthy-then-ok' }, batch: '2' }, { status: 'succeeded', failed: [], stillDepooled: [], notAttempted: 0, failedBatches: 0, actions: 8 }],
-    ['a host not back on the LBs after repool is depooled again', { behaviour: { 5: 'down-after-action' }, batch: '2', n: 10 }, { status: 'failed', failed: ['mw1005'], stillDepooled: ['mw1005'], notAttempted: 4, failedBatches: 1, actions: 6 }],
+    [
+      'a failing restart stops the run (max-failed-batches=0)',
+      { behaviour: { 3: 'action-fails' }, batch: '2' },
+      { status: 'failed', failed: ['mw1003'], stillDepooled: ['mw1003'], notAttempted: 4, failedBatches: 1, actions: 4 },
+    ],
+    [
+      'max-failed-batches=1 continues past one failed batch',
+      { behaviour: { 1: 'action-fails' }, batch: '2', maxFailedBatches: 1 },
+      { status: 'failed', failed: ['mw1001'], stillDepooled: ['mw1001'], notAttempted: 0, failedBatches: 1, actions: 8 },
+    ],
+    [
+      '…and stops at the second',
+      { behaviour: { 1: 'action-fails', 4: 'action-fails' }, batch: '2', maxFailedBatches: 1 },
+      {
+        status: 'failed',
+        failed: ['mw1001', 'mw1004'],
+        stillDepooled: ['mw1001', 'mw1004'],
+        notAttempted: 4,
+        failedBatches: 2,
+        actions: 4,
+      },
+    ],
+    [
+      'a health check that never passes leaves the host depooled',
+      { behaviour: { 2: 'unhealthy' }, batch: '2' },
+      { status: 'failed', failed: ['mw1002'], stillDepooled: ['mw1002'], notAttempted: 6, failedBatches: 1, actions: 2 },
+    ],
+    [
+      'a health check that passes on the third try is fine',
+      { behaviour: { 2: 'unhealthy-then-ok' }, batch: '2' },
+      { status: 'succeeded', failed: [], stillDepooled: [], notAttempted: 0, failedBatches: 0, actions: 8 },
+    ],
+    [
+      'a host not back on the LBs after repool is depooled again',
+      { behaviour: { 5: 'down-after-action' }, batch: '2', n: 10 },
+      { status: 'failed', failed: ['mw1005'], stillDepooled: ['mw1005'], notAttempted: 4, failedBatches: 1, actions: 6 },
+    ],
   ];
   it.each(cases)('%s', async (_name, c, want) => {
     const fleet = FakeFleet.cluster(c.n ?? 8);
     for (const [i, b] of Object.entries(c.behaviour)) fleet.behaviour.set(`mw${1000 + Number(i)}.eqiad.wmnet`, b);
-    const r = await run(fleet, { batch: c.batch, maxFailedBatches: c.maxFailedBatches ?? 0, healthCheck: { command: { shell: 'check-health' }, timeoutMs: 10_000, intervalMs: 1000 } });
+    const r = await run(fleet, {
+      batch: c.batch,
+      maxFailedBatches: c.maxFailedBatches ?? 0,
+      healthCheck: { command: { shell: 'check-health' }, timeoutMs: 10_000, intervalMs: 1000 },
+    });
     const short = (h: string): string => h.split('.')[0]!;
     expect(r.status).toBe(want.status);
     expect(r.failed.map((f) => short(f.host))).toEqual(want.failed);
@@ -211,7 +280,9 @@ describe('rolling operation', () => {
     fleet2.down.add('mw1004.eqiad.wmnet');
     const r2 = await run(fleet2, { batch: '2' });
     expect(r2.status).toBe('refused');
-    expect(r2.stopReason).toMatch(/pool eqiad_jobrunner_(nginx|php-fpm) would breach its depool threshold: only 1 can leave now \(3 of 4 up and enabled, threshold 0.5\)/);
+    expect(r2.stopReason).toMatch(
+      /pool eqiad_jobrunner_(nginx|php-fpm) would breach its depool threshold: only 1 can leave now \(3 of 4 up and enabled, threshold 0.5\)/,
+    );
     expect(fleet2.writes).toEqual([]);
     expect(fleet2.actions).toEqual([]);
     expect(r2.notAttempted).toHaveLength(4);
@@ -221,26 +292,29 @@ describe('rolling operation', () => {
   // its threshold while the batch acts. The Wikitech page's PyBal keeps the batch pooled (verify out
   // fails); PyBal's own coordinator.py takes it out anyway, so the run checks the pool's numbers in
   // its verification too. Either way nothing acts and the batch is put back.
-  it.each(['wikitech', 'upstream'] as const)('a host failing right after the capacity check (PyBal %s): nothing acts, the batch is put back', async (pybalMode) => {
-    const fleet = FakeFleet.cluster(4, { pybalMode });
-    fleet.onWrite = (key, to) => {
-      if (to === 'no' && key.endsWith('/nginx/mw1001.eqiad.wmnet')) fleet.down.add('mw1004.eqiad.wmnet');
-    };
-    const r = await run(fleet, { batch: '2' });
-    expect(fleet.violations).toEqual([]);
-    expect(fleet.actions).toEqual([]);
-    expect(r.status).toBe('failed');
-    expect(r.failed.map((f) => [f.host, f.stillDepooled])).toEqual([
-      ['mw1001.eqiad.wmnet', false],
-      ['mw1002.eqiad.wmnet', false],
-    ]);
-    expect(r.failed[0]!.reason).toMatch(
-      pybalMode === 'wikitech'
-        ? /^depool not verified on every LB: lvs1019 keeps mw1001\.eqiad\.wmnet pooled/
-        : /^out on every LB, but below the depool threshold with this batch out: eqiad_jobrunner_(nginx|php-fpm) on lvs1019 \(1 of 4 up and enabled, threshold 0\.5\).*; not acting while it is$/,
-    );
-    expect(everythingBack(fleet)).toBe(true);
-  });
+  it.each(['wikitech', 'upstream'] as const)(
+    'a host failing right after the capacity check (PyBal %s): nothing acts, the batch is put back',
+    async (pybalMode) => {
+      const fleet = FakeFleet.cluster(4, { pybalMode });
+      fleet.onWrite = (key, to) => {
+        if (to === 'no' && key.endsWith('/nginx/mw1001.eqiad.wmnet')) fleet.down.add('mw1004.eqiad.wmnet');
+      };
+      const r = await run(fleet, { batch: '2' });
+      expect(fleet.violations).toEqual([]);
+      expect(fleet.actions).toEqual([]);
+      expect(r.status).toBe('failed');
+      expect(r.failed.map((f) => [f.host, f.stillDepooled])).toEqual([
+        ['mw1001.eqiad.wmnet', false],
+        ['mw1002.eqiad.wmnet', false],
+      ]);
+      expect(r.failed[0]!.reason).toMatch(
+        pybalMode === 'wikitech'
+          ? /^depool not verified on every LB: lvs1019 keeps mw1001\.eqiad\.wmnet pooled/
+          : /^out on every LB, but below the depool threshold with this batch out: eqiad_jobrunner_(nginx|php-fpm) on lvs1019 \(1 of 4 up and enabled, threshold 0\.5\).*; not acting while it is$/,
+      );
+      expect(everythingBack(fleet)).toBe(true);
+    },
+  );
 
   it.each(['down', 'error'] as const)('an LB that is %s refuses the batch before any change', async (mode) => {
     const fleet = FakeFleet.cluster(6);
@@ -275,7 +349,9 @@ describe('rolling operation', () => {
       ['mw1003.eqiad.wmnet', true],
       ['mw1004.eqiad.wmnet', true],
     ]);
-    expect(r.failed[0]!.reason).toMatch(/depool not verified on every LB: lvs1019: still shows the old state.*repool not verified on every LB/);
+    expect(r.failed[0]!.reason).toMatch(
+      /depool not verified on every LB: lvs1019: still shows the old state.*repool not verified on every LB/,
+    );
     expect(r.failed[0]!.objects?.map((o) => [o.pooled, o.owner?.runId])).toEqual([
       ['no', 'lb-run'],
       ['no', 'lb-run'],
@@ -327,7 +403,9 @@ describe('rolling operation', () => {
     expect(fleet.depooledByRun().sort()).toEqual(['mw1003.eqiad.wmnet', 'mw1004.eqiad.wmnet']);
     expect(formatReport(r)).toMatch(/Stopped at acted: mw1003.eqiad.wmnet, STILL DEPOOLED/);
     // the resume hint names the run, not a placeholder
-    expect(formatReport(r, { runId: '20261202T080000-abcdef' })).toContain('`cookbook --resume 20261202T080000-abcdef …` (the same cookbook and arguments)');
+    expect(formatReport(r, { runId: '20261202T080000-abcdef' })).toContain(
+      '`cookbook --resume 20261202T080000-abcdef …` (the same cookbook and arguments)',
+    );
     expect(formatReport(r)).not.toContain('RUN_ID');
 
     fleet.onAction = undefined;
@@ -376,7 +454,13 @@ describe('rolling operation', () => {
     const h = sel.hosts[0]!;
     // the crashed run's own write (its marker: the journal has no lb-run entry, so the run id)
     fleet2.byHand(h.depool, 'no', { runId: 'run-2', user: '', reason: '', time: '2026-12-04T00:00:00.000Z' });
-    const r2 = await run(fleet2, { batch: '2', resume: { runId: 'run-2', entries: [{ type: 'lb-host-phase', host: h.host, phase: 'depooling', batch: 1, objects: h.depool.map((o) => o.key) }] } });
+    const r2 = await run(fleet2, {
+      batch: '2',
+      resume: {
+        runId: 'run-2',
+        entries: [{ type: 'lb-host-phase', host: h.host, phase: 'depooling', batch: 1, objects: h.depool.map((o) => o.key) }],
+      },
+    });
     expect(r2.status).toBe('succeeded');
     expect(phasesOf(fleet2.events, h.host)).toEqual(['verified-out', 'acting', 'acted', 'repooling', 'repooled', 'done']);
     expect(everythingBack(fleet2)).toBe(true);
@@ -400,7 +484,12 @@ describe('rolling operation', () => {
     fleet.onAction = undefined;
     const r = await run(fleet, { batch: '2', resume: { runId: 'run-2', entries: second } });
     expect(r.status).toBe('succeeded');
-    expect(r.skipped.map((s) => s.host).sort()).toEqual(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet', 'mw1003.eqiad.wmnet', 'mw1004.eqiad.wmnet']);
+    expect(r.skipped.map((s) => s.host).sort()).toEqual([
+      'mw1001.eqiad.wmnet',
+      'mw1002.eqiad.wmnet',
+      'mw1003.eqiad.wmnet',
+      'mw1004.eqiad.wmnet',
+    ]);
     expect(fleet.actions).toHaveLength(6);
     expect(everythingBack(fleet)).toBe(true);
   });
@@ -408,7 +497,9 @@ describe('rolling operation', () => {
 
 describe('nothing acts on a host before every LB has it out, whatever this run wrote', () => {
   it('a host whose objects are all `no` but that PyBal keeps pooled (pool below threshold) is not acted on, stays as it was, and is reported', async () => {
-    const fleet = FakeFleet.cluster(4, { pooled: { 'mw1001.eqiad.wmnet': { nginx: 'no', 'php-fpm': 'no' }, 'mw1002.eqiad.wmnet': { nginx: 'no', 'php-fpm': 'no' } } });
+    const fleet = FakeFleet.cluster(4, {
+      pooled: { 'mw1001.eqiad.wmnet': { nginx: 'no', 'php-fpm': 'no' }, 'mw1002.eqiad.wmnet': { nginx: 'no', 'php-fpm': 'no' } },
+    });
     fleet.down.add('mw1003.eqiad.wmnet');
     const o = [...fleet.objects.values()].find((x) => x.tags.name === 'mw1001.eqiad.wmnet')!;
     expect(fleet.lbView(o).pooled).toBe(true); // force-pooled: only mw1004 is up and enabled
@@ -418,7 +509,13 @@ describe('nothing acts on a host before every LB has it out, whatever this run w
     expect(fleet.writes).toEqual([]);
     expect(r.status).toBe('failed');
     expect(r.failedBatches).toBe(1);
-    expect(r.failed).toEqual([expect.objectContaining({ host: 'mw1001.eqiad.wmnet', stillDepooled: false, reason: expect.stringMatching(/depool not verified on every LB: lvs1019 keeps mw1001\.eqiad\.wmnet pooled/) })]);
+    expect(r.failed).toEqual([
+      expect.objectContaining({
+        host: 'mw1001.eqiad.wmnet',
+        stillDepooled: false,
+        reason: expect.stringMatching(/depool not verified on every LB: lvs1019 keeps mw1001\.eqiad\.wmnet pooled/),
+      }),
+    ]);
     expect(fleet.events.some((e) => e.type === 'verification' && e.direction === 'out' && !e.ok)).toBe(true);
     expect(phasesOf(fleet.events, 'mw1001.eqiad.wmnet')).toEqual(['depooled', 'put-back']);
   });
@@ -468,7 +565,13 @@ describe('resume re-checks what the journal says', () => {
       if (e.type === 'host-phase' && e.phase === 'verified-out' && e.batch === 2) ac.abort();
     };
     const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
-    const r = await runRolling(ports, { selection, batch: parseBatchSpec('2'), commands: restart, signal: ac.signal, scope: { cluster: 'jobrunner' } });
+    const r = await runRolling(ports, {
+      selection,
+      batch: parseBatchSpec('2'),
+      commands: restart,
+      signal: ac.signal,
+      scope: { cluster: 'jobrunner' },
+    });
     expect(r.inFlight.map((h) => `${h.host}@${h.phase}`)).toEqual(['mw1003.eqiad.wmnet@verified-out', 'mw1004.eqiad.wmnet@verified-out']);
     return { fleet, entries: [...fleet.journalEntries] };
   }
@@ -476,12 +579,27 @@ describe('resume re-checks what the journal says', () => {
   it('a leftover at verified-out that was pooled again by hand is not acted on: conftool and the LBs are checked again first', async () => {
     const { fleet, entries } = await interruptedAtVerifiedOut();
     // the SRE puts mw1003 back by hand (what sre.lb.pool does)
-    fleet.byHand([...fleet.objects.values()].filter((o) => o.tags.name === 'mw1003.eqiad.wmnet'), 'yes', null);
+    fleet.byHand(
+      [...fleet.objects.values()].filter((o) => o.tags.name === 'mw1003.eqiad.wmnet'),
+      'yes',
+      null,
+    );
     const before = fleet.actions.length;
-    const r = await run(fleet, { batch: '2', select: { cluster: 'jobrunner' }, resume: { runId: 'r1', entries }, scope: { cluster: 'jobrunner' } });
+    const r = await run(fleet, {
+      batch: '2',
+      select: { cluster: 'jobrunner' },
+      resume: { runId: 'r1', entries },
+      scope: { cluster: 'jobrunner' },
+    });
     expect(fleet.actions.slice(before).filter((a) => a.host === 'mw1003.eqiad.wmnet')).toEqual([]);
     expect(fleet.violations).toEqual([]);
-    expect(r.failed).toContainEqual(expect.objectContaining({ host: 'mw1003.eqiad.wmnet', stillDepooled: false, reason: expect.stringMatching(/not out of its pools: .*mw1003.* pooled=yes in conftool/) }));
+    expect(r.failed).toContainEqual(
+      expect.objectContaining({
+        host: 'mw1003.eqiad.wmnet',
+        stillDepooled: false,
+        reason: expect.stringMatching(/not out of its pools: .*mw1003.* pooled=yes in conftool/),
+      }),
+    );
     expect(fleet.state('mw1003.eqiad.wmnet')).toBe('yes');
     // mw1004, put back with its batch, is back as it was
     expect(fleet.state('mw1004.eqiad.wmnet')).toBe('yes');
@@ -490,7 +608,12 @@ describe('resume re-checks what the journal says', () => {
   it('an untouched leftover at verified-out is verified out again before the action', async () => {
     const { fleet, entries } = await interruptedAtVerifiedOut();
     fleet.events.length = 0;
-    const r = await run(fleet, { batch: '2', select: { cluster: 'jobrunner' }, resume: { runId: 'r1', entries }, scope: { cluster: 'jobrunner' } });
+    const r = await run(fleet, {
+      batch: '2',
+      select: { cluster: 'jobrunner' },
+      resume: { runId: 'r1', entries },
+      scope: { cluster: 'jobrunner' },
+    });
     expect(r.status).toBe('succeeded');
     expect(phasesOf(fleet.events, 'mw1003.eqiad.wmnet')).toEqual(['verified-out', 'acting', 'acted', 'repooling', 'repooled', 'done']);
     const v = fleet.events.find((e) => e.type === 'verification' && e.direction === 'out');
@@ -505,7 +628,9 @@ describe('resume re-checks what the journal says', () => {
   ])('--resume with a different %s is refused before anything is written', async (_what, scope) => {
     const { fleet, entries } = await interruptedAtVerifiedOut();
     const writes = fleet.writes.length;
-    await expect(run(fleet, { batch: '2', select: { cluster: 'jobrunner' }, resume: { runId: 'r1', entries }, scope })).rejects.toMatchObject({
+    await expect(
+      run(fleet, { batch: '2', select: { cluster: 'jobrunner' }, resume: { runId: 'r1', entries }, scope }),
+    ).rejects.toMatchObject({
       code: 'ERR_LB_RESUME_MISMATCH',
       message: expect.stringMatching(/--resume r1: that run was dc=\(all\) cluster=jobrunner services=\(all\), this one is/),
     });
@@ -517,9 +642,17 @@ describe('resume re-checks what the journal says', () => {
     fleet.behaviour.set('mw1001.eqiad.wmnet', 'action-fails');
     const r1 = await run(fleet, { batch: '1', select: { cluster: 'jobrunner' } });
     expect(r1.failed).toEqual([expect.objectContaining({ host: 'mw1001.eqiad.wmnet', stillDepooled: true })]);
-    fleet.byHand([...fleet.objects.values()].filter((o) => o.tags.name === 'mw1001.eqiad.wmnet'), 'yes', null);
+    fleet.byHand(
+      [...fleet.objects.values()].filter((o) => o.tags.name === 'mw1001.eqiad.wmnet'),
+      'yes',
+      null,
+    );
     fleet.behaviour.delete('mw1001.eqiad.wmnet');
-    const r2 = await run(fleet, { batch: '1', select: { cluster: 'jobrunner' }, resume: { runId: 'r1', entries: [...fleet.journalEntries] } });
+    const r2 = await run(fleet, {
+      batch: '1',
+      select: { cluster: 'jobrunner' },
+      resume: { runId: 'r1', entries: [...fleet.journalEntries] },
+    });
     expect(r2.stopReason).toBeUndefined();
     expect(r2.succeeded).toHaveLength(5);
     expect(r2.failed).toEqual([expect.objectContaining({ host: 'mw1001.eqiad.wmnet', stillDepooled: false })]);
@@ -537,7 +670,9 @@ describe('errors other than a stop still end in a report', () => {
     const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
     const r = await runRolling(ports, { selection, batch: parseBatchSpec('2'), commands: restart });
     expect(r.status).toBe('failed');
-    expect(r.stopReason).toMatch(/cannot lock the hosts of batch 2 \(lock hosts\/mw1003\.eqiad\.wmnet busy \(timeout\) \[ERR_LOCK_TIMEOUT\]\); nothing of it was touched/);
+    expect(r.stopReason).toMatch(
+      /cannot lock the hosts of batch 2 \(lock hosts\/mw1003\.eqiad\.wmnet busy \(timeout\) \[ERR_LOCK_TIMEOUT\]\); nothing of it was touched/,
+    );
     expect(r.succeeded).toEqual(['mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']);
     expect(r.notAttempted).toEqual(['mw1003.eqiad.wmnet', 'mw1004.eqiad.wmnet', 'mw1005.eqiad.wmnet', 'mw1006.eqiad.wmnet']);
     expect(fleet.depooledByRun()).toEqual([]);
@@ -547,7 +682,12 @@ describe('errors other than a stop still end in a report', () => {
     const fleet = FakeFleet.cluster(6);
     const ports = fleet.ports();
     const run0 = ports.executor.run.bind(ports.executor);
-    ports.executor = { run: async (h, c, o) => (h.includes('mw1003.eqiad.wmnet') ? Promise.reject(Object.assign(new Error("the run's lock was lost (lease 7 lost)"), { code: 'ERR_LOCK_LOST' })) : run0(h, c, o)) };
+    ports.executor = {
+      run: async (h, c, o) =>
+        h.includes('mw1003.eqiad.wmnet')
+          ? Promise.reject(Object.assign(new Error("the run's lock was lost (lease 7 lost)"), { code: 'ERR_LOCK_LOST' }))
+          : run0(h, c, o),
+    };
     const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
     const r = await runRolling(ports, { selection, batch: parseBatchSpec('2'), commands: restart });
     expect(r.status).toBe('failed');
@@ -566,7 +706,9 @@ describe('errors other than a stop still end in a report', () => {
     const fleet = FakeFleet.cluster(6);
     const ports = fleet.ports();
     const run0 = ports.executor.run.bind(ports.executor);
-    ports.executor = { run: async (h, c, o) => (h.includes('mw1003.eqiad.wmnet') ? Promise.reject(new Error('socket hang up')) : run0(h, c, o)) };
+    ports.executor = {
+      run: async (h, c, o) => (h.includes('mw1003.eqiad.wmnet') ? Promise.reject(new Error('socket hang up')) : run0(h, c, o)),
+    };
     const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
     const r = await runRolling(ports, { selection, batch: parseBatchSpec('2'), commands: restart });
     expect(r.status).toBe('failed');
@@ -657,9 +799,20 @@ describe('dry-run plan', () => {
     const fleet = FakeFleet.cluster(6, { pooled: { 'mw1002.eqiad.wmnet': { 'php-fpm': 'no' } } });
     fleet.down.add('mw1006.eqiad.wmnet');
     const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
-    const plan = await planRolling(fleet.ports(), { selection, batch: parseBatchSpec('1,3'), commands: restart, healthCheck: { command: { shell: 'curl -sf http://localhost/health' } } });
-    expect(plan.batches.map((b) => b.hosts.map((h) => h.host))).toEqual([['mw1001.eqiad.wmnet'], ['mw1002.eqiad.wmnet', 'mw1003.eqiad.wmnet', 'mw1004.eqiad.wmnet'], ['mw1005.eqiad.wmnet', 'mw1006.eqiad.wmnet']]);
-    expect(plan.batches[1]!.hosts[0]!.leftAlone).toEqual([expect.objectContaining({ pooled: 'no', why: expect.stringMatching(/already pooled=no/) })]);
+    const plan = await planRolling(fleet.ports(), {
+      selection,
+      batch: parseBatchSpec('1,3'),
+      commands: restart,
+      healthCheck: { command: { shell: 'curl -sf http://localhost/health' } },
+    });
+    expect(plan.batches.map((b) => b.hosts.map((h) => h.host))).toEqual([
+      ['mw1001.eqiad.wmnet'],
+      ['mw1002.eqiad.wmnet', 'mw1003.eqiad.wmnet', 'mw1004.eqiad.wmnet'],
+      ['mw1005.eqiad.wmnet', 'mw1006.eqiad.wmnet'],
+    ]);
+    expect(plan.batches[1]!.hosts[0]!.leftAlone).toEqual([
+      expect.objectContaining({ pooled: 'no', why: expect.stringMatching(/already pooled=no/) }),
+    ]);
     // nginx: 5 of 6 up and enabled → 2 can leave; batch 2 takes 3 out
     expect(plan.batches[0]!.warnings).toEqual([]);
     expect(plan.batches[1]!.warnings.join()).toMatch(/would breach its depool threshold: only 2 can leave now/);
@@ -741,7 +894,11 @@ describe('moving window (window=moving)', () => {
     const fleet = FakeFleet.cluster(5, { threshold: 0.5 });
     const hosts = names(5);
     for (const h of hosts) fleet.actionMs.set(h, 10);
-    const r = await run(fleet, { batch: '3', window: 'moving', select: { dc: 'eqiad', cluster: 'jobrunner', hosts: new Set(hosts.slice(0, 4)) } });
+    const r = await run(fleet, {
+      batch: '3',
+      window: 'moving',
+      select: { dc: 'eqiad', cluster: 'jobrunner', hosts: new Set(hosts.slice(0, 4)) },
+    });
     expect(r.status).toBe('succeeded');
     expect(fleet.maxDepooledHosts).toBe(2);
     expect(fleet.violations).toEqual([]);
@@ -786,7 +943,12 @@ describe('moving window (window=moving)', () => {
       // once mw1002 is restarted: the operator puts it back in, and takes mw1005 (not started yet) out
       if (e.type === 'host-phase' && e.host === hosts[1] && e.phase === 'acted') {
         fleet.byHand(objectsOf(hosts[1]), 'yes', null);
-        fleet.byHand(objectsOf(hosts[4]!), 'no', { runId: 'operator:alice', user: 'alice', reason: 'debug', time: '2026-12-04T00:00:00.000Z' });
+        fleet.byHand(objectsOf(hosts[4]!), 'no', {
+          runId: 'operator:alice',
+          user: 'alice',
+          reason: 'debug',
+          time: '2026-12-04T00:00:00.000Z',
+        });
       }
     };
     const selection = await selectHosts(fleet.store, { dc: 'eqiad', cluster: 'jobrunner' });
@@ -794,12 +956,24 @@ describe('moving window (window=moving)', () => {
     const r = await runRolling(ports, { selection, batch: parseBatchSpec('2'), window: 'moving', commands: restart });
     // mw1005: found already no at its turn, nothing written, not put back into traffic
     expect(objectsOf(hosts[4]!).map((o) => o.pooled)).toEqual(['no', 'no']);
-    expect(fleet.writes.slice(writesBefore).filter((w) => w.key.includes(hosts[4]!)).map((w) => `${w.from}>${w.to}`)).toEqual(['yes>no', 'yes>no']); // the operator's two
-    expect(r.warnings.filter((w) => w.includes(hosts[4]!) && /held out by operator:alice \(alice: debug\); left to them/.test(w)).length).toBe(2);
+    expect(
+      fleet.writes
+        .slice(writesBefore)
+        .filter((w) => w.key.includes(hosts[4]!))
+        .map((w) => `${w.from}>${w.to}`),
+    ).toEqual(['yes>no', 'yes>no']); // the operator's two
+    expect(
+      r.warnings.filter((w) => w.includes(hosts[4]!) && /held out by operator:alice \(alice: debug\); left to them/.test(w)).length,
+    ).toBe(2);
     // mw1002: the operator's yes stands; the run's repool found it changed and wrote nothing
     expect(objectsOf(hosts[1]!).map((o) => o.pooled)).toEqual(['yes', 'yes']);
     // writes to mw1002: the run's depool, then the operator's repool, and nothing after
-    expect(fleet.writes.slice(writesBefore).filter((w) => w.key.includes(hosts[1]!)).map((w) => `${w.from}>${w.to}`)).toEqual(['yes>no', 'yes>no', 'no>yes', 'no>yes']);
+    expect(
+      fleet.writes
+        .slice(writesBefore)
+        .filter((w) => w.key.includes(hosts[1]!))
+        .map((w) => `${w.from}>${w.to}`),
+    ).toEqual(['yes>no', 'yes>no', 'no>yes', 'no>yes']);
     expect(r.succeeded).toContain(hosts[1]);
     expect(fleet.violations).toEqual([]);
   });
@@ -818,17 +992,35 @@ describe('moving window (window=moving)', () => {
       if (e.type === 'host-phase' && e.phase === 'acting' && e.host === hosts[2]) ac.abort();
     };
     const selection = await selectHosts(fleet.store, { cluster: 'jobrunner' });
-    const first = await runRolling(ports, { selection, batch: parseBatchSpec('2'), window: 'moving', commands: restart, signal: ac.signal, scope: { cluster: 'jobrunner' } });
+    const first = await runRolling(ports, {
+      selection,
+      batch: parseBatchSpec('2'),
+      window: 'moving',
+      commands: restart,
+      signal: ac.signal,
+      scope: { cluster: 'jobrunner' },
+    });
     expect(first.status).toBe('interrupted');
     expect(first.succeeded).toEqual([hosts[1]]);
     expect(first.inFlight.map((h) => h.host).sort()).toEqual([hosts[0], hosts[2]]);
     const entries = [...fleet.journalEntries];
     const before = fleet.actions.length;
-    const r = await run(fleet, { batch: '2', window: 'moving', select: { cluster: 'jobrunner' }, resume: { runId: 'r1', entries }, scope: { cluster: 'jobrunner' } });
+    const r = await run(fleet, {
+      batch: '2',
+      window: 'moving',
+      select: { cluster: 'jobrunner' },
+      resume: { runId: 'r1', entries },
+      scope: { cluster: 'jobrunner' },
+    });
     expect(r.status).toBe('succeeded');
     expect(r.skipped).toContainEqual({ host: hosts[1], why: 'done in run r1' });
     // the leftovers (acted, not repooled) are repooled without a second restart; the rest roll
-    expect(fleet.actions.slice(before).map((a) => a.host).sort()).toEqual(hosts.slice(3));
+    expect(
+      fleet.actions
+        .slice(before)
+        .map((a) => a.host)
+        .sort(),
+    ).toEqual(hosts.slice(3));
     expect(everythingBack(fleet)).toBe(true);
     expect(fleet.violations).toEqual([]);
     expect(fleet.maxDepooledHosts).toBe(2);

@@ -138,16 +138,23 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
   const run = new Run(ports, opts, ownerOf(ports, opts));
 
   // Resume: hosts the interrupted run finished are skipped, hosts it left depooled go first.
-  const { leftovers, carried, skipped }: Resumed = opts.resume ? replayResume(opts.resume, selection, opts.scope, { actionResumes: opts.action?.resume !== undefined }) : { leftovers: [], carried: new Map(), skipped: [] };
+  const { leftovers, carried, skipped }: Resumed = opts.resume
+    ? replayResume(opts.resume, selection, opts.scope, { actionResumes: opts.action?.resume !== undefined })
+    : { leftovers: [], carried: new Map(), skipped: [] };
   run.carried = carried;
   for (const s of carried.values()) run.states.set(s.plan.host, s);
   run.skipped.push(...skipped);
-  run.order = (opts.resume ? resumeOrder(opts.resume.runId, opts.resume.entries, opts.order ?? {}) : undefined) ?? resolveOrder(opts.order ?? {});
+  run.order =
+    (opts.resume ? resumeOrder(opts.resume.runId, opts.resume.entries, opts.order ?? {}) : undefined) ?? resolveOrder(opts.order ?? {});
   const queue: HostState[] = orderHosts(selection.hosts, run.order)
     .filter((h) => !carried.has(h.host) && !leftovers.some((l) => l.plan.host === h.host))
     .map((plan) => hostState(plan, 'pending'));
   for (const s of [...leftovers, ...queue]) run.states.set(s.plan.host, s);
-  const planned = planBatches(queue.map((s) => s.plan.host), spec, n);
+  const planned = planBatches(
+    queue.map((s) => s.plan.host),
+    spec,
+    n,
+  );
   run.emit({
     type: 'plan',
     batches: planned,
@@ -178,5 +185,8 @@ export async function runRolling(ports: LbPorts, opts: RollingOptions): Promise<
 /** The marker written with every depool. A resumed run keeps the id of the run that took its hosts out: its markers are what it puts back. */
 function ownerOf(ports: LbPorts, opts: RollingOptions): OwnerMarker {
   const resumed = opts.resume ? resumedOwner(opts.resume) : undefined;
-  return { ...(opts.owner ?? { runId: 'lb-run', user: '', reason: '', time: new Date(ports.clock.now()).toISOString() }), ...(resumed ? { runId: resumed } : {}) };
+  return {
+    ...(opts.owner ?? { runId: 'lb-run', user: '', reason: '', time: new Date(ports.clock.now()).toISOString() }),
+    ...(resumed ? { runId: resumed } : {}),
+  };
 }

@@ -113,7 +113,8 @@ export class Run {
 
   /** Hosts that failed in this run (a resumed run's earlier failures are not counted again). */
   failedHosts(): number {
-    return [...this.states.values()].filter((s) => (s.phase === 'failed' || s.phase === 'put-back') && !this.carried.has(s.plan.host)).length;
+    return [...this.states.values()].filter((s) => (s.phase === 'failed' || s.phase === 'put-back') && !this.carried.has(s.plan.host))
+      .length;
   }
 
   // Progress is for people: a display that throws (a renderer bug, a closed terminal) must not
@@ -153,7 +154,14 @@ export class Run {
 
   private async journal(s: HostState, extra: Partial<JournalEntry> = {}): Promise<void> {
     try {
-      await this.ports.journal.append({ type: 'lb-host-phase', host: s.plan.host, phase: s.phase, batch: s.batch, at: new Date(this.ports.clock.now()).toISOString(), ...extra });
+      await this.ports.journal.append({
+        type: 'lb-host-phase',
+        host: s.plan.host,
+        phase: s.phase,
+        batch: s.batch,
+        at: new Date(this.ports.clock.now()).toISOString(),
+        ...extra,
+      });
     } catch (err) {
       throw new StopRun(`cannot write the run journal (${errorText(err)}); stopping before the next step`, { cause: err });
     }
@@ -179,7 +187,13 @@ export class Run {
     if (CRITICAL.has(phase)) await this.chain;
     for (const s of hs) {
       s.phase = phase;
-      this.emit({ type: 'host-phase', batch: s.batch, host: s.plan.host, phase, ...(s.reason !== undefined && (phase === 'failed' || phase === 'put-back') ? { reason: s.reason } : {}) });
+      this.emit({
+        type: 'host-phase',
+        batch: s.batch,
+        host: s.plan.host,
+        phase,
+        ...(s.reason !== undefined && (phase === 'failed' || phase === 'put-back') ? { reason: s.reason } : {}),
+      });
     }
   }
 
@@ -205,7 +219,11 @@ export class Run {
     await this.chain;
   }
 
-  async fail(hs: readonly HostState[], reason: string | ((s: HostState) => string), stillDepooled: (s: HostState) => boolean): Promise<void> {
+  async fail(
+    hs: readonly HostState[],
+    reason: string | ((s: HostState) => string),
+    stillDepooled: (s: HostState) => boolean,
+  ): Promise<void> {
     for (const s of hs) {
       s.reason = typeof reason === 'string' ? reason : reason(s);
       s.stillDepooled = stillDepooled(s);
@@ -246,10 +264,19 @@ export class Run {
     }
     const failedHosts = hs.filter((s) => s.phase === 'failed' || s.phase === 'put-back');
     // a batch stopped by StopRun before any host failed: say where its hosts were left
-    const why = failedHosts.length ? failedHosts.map((s) => `${s.plan.host}: ${s.reason ?? ''}`) : hs.filter((s) => s.phase !== 'done').map((s) => `${s.plan.host}: stopped at ${s.phase}`);
+    const why = failedHosts.length
+      ? failedHosts.map((s) => `${s.plan.host}: ${s.reason ?? ''}`)
+      : hs.filter((s) => s.phase !== 'done').map((s) => `${s.plan.host}: stopped at ${s.phase}`);
     const reason = ok ? undefined : why.join('; ') || undefined;
     this.batches.push({ batch: no, hosts, ok, ...(reason ? { reason } : {}) });
-    this.emit({ type: 'batch-done', batch: no, ok, succeeded: done, failed: failedHosts.map((s) => s.plan.host), ...(reason ? { reason } : {}) });
+    this.emit({
+      type: 'batch-done',
+      batch: no,
+      ok,
+      succeeded: done,
+      failed: failedHosts.map((s) => s.plan.host),
+      ...(reason ? { reason } : {}),
+    });
     if (ok) return undefined;
     this.failedBatches++;
     const failedCount = this.failedHosts();
@@ -274,19 +301,38 @@ export class Run {
   /** The final report: where every host ended, each one that did not simply finish as conftool holds it now. */
   async report(): Promise<RollingReport> {
     const all = [...this.states.values()];
-    const { objectsOf, oursOut } = await readBackHosts(this.deps, all.filter((st) => st.phase !== 'pending' && (st.phase !== 'done' || st.leftAsFound.length)), this.owner.runId);
+    const { objectsOf, oursOut } = await readBackHosts(
+      this.deps,
+      all.filter((st) => st.phase !== 'pending' && (st.phase !== 'done' || st.leftAsFound.length)),
+      this.owner.runId,
+    );
     const failed: FailedHost[] = all
       .filter((st) => st.phase === 'failed' || st.phase === 'put-back')
       .map((st) => {
         const out = oursOut(st);
         const silence = this.silences?.of(st.plan.host);
-        return { host: st.plan.host, reason: st.reason ?? 'unknown', stillDepooled: out.length > 0, depooledObjects: out, batch: st.batch, objects: objectsOf(st), ...(silence ? { silence } : {}) };
+        return {
+          host: st.plan.host,
+          reason: st.reason ?? 'unknown',
+          stillDepooled: out.length > 0,
+          depooledObjects: out,
+          batch: st.batch,
+          objects: objectsOf(st),
+          ...(silence ? { silence } : {}),
+        };
       });
     const inFlight = all
       .filter((st) => st.phase !== 'pending' && st.phase !== 'done' && st.phase !== 'failed' && st.phase !== 'put-back')
       .map((st) => {
         const silence = this.silences?.of(st.plan.host);
-        return { host: st.plan.host, phase: st.phase, depooledObjects: oursOut(st), batch: st.batch, objects: objectsOf(st), ...(silence ? { silence } : {}) };
+        return {
+          host: st.plan.host,
+          phase: st.phase,
+          depooledObjects: oursOut(st),
+          batch: st.batch,
+          objects: objectsOf(st),
+          ...(silence ? { silence } : {}),
+        };
       });
     const leftAsFound = all.flatMap((st) => st.leftAsFound.map((l) => ({ host: st.plan.host, object: shortKey(l.key), why: l.why })));
     const succeeded = all.filter((s) => s.phase === 'done' && !this.carried.has(s.plan.host)).map((s) => s.plan.host);
@@ -302,7 +348,18 @@ export class Run {
             ? 'stopped'
             : 'succeeded';
     return {
-      status, succeeded, failed, inFlight, notAttempted, skipped: this.skipped, batches: this.batches, failedBatches: this.failedBatches, ...(stopReason ? { stopReason } : {}), outputs: this.outputs, warnings: this.warnings, leftAsFound,
+      status,
+      succeeded,
+      failed,
+      inFlight,
+      notAttempted,
+      skipped: this.skipped,
+      batches: this.batches,
+      failedBatches: this.failedBatches,
+      ...(stopReason ? { stopReason } : {}),
+      outputs: this.outputs,
+      warnings: this.warnings,
+      leftAsFound,
       ...(this.order ? { order: this.order } : {}),
       ...(this.opts.deadlineMs !== undefined ? { deadline: { ms: this.opts.deadlineMs, reached: this.deadlineReached } } : {}),
     };

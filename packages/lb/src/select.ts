@@ -138,7 +138,10 @@ export async function selectHosts(store: PoolStore, opts: SelectOptions): Promis
     hosts.push(plan);
   }
   if (hosts.length === 0) {
-    throw new NothingSelectedError(what, objects.length === 0 ? 'conftool has no object there' : `${skipped.length} host(s) matched, none can be acted on`);
+    throw new NothingSelectedError(
+      what,
+      objects.length === 0 ? 'conftool has no object there' : `${skipped.length} host(s) matched, none can be acted on`,
+    );
   }
   const groups = new Map<string, { dc: string; cluster: string; members: Set<string>; selected: number }>();
   for (const o of clusterObjects) {

@@ -51,7 +51,12 @@ class FakeSilencer implements Silencer {
 
 const hosts = [1, 2, 3, 4].map((i) => ({ name: `mw130${i}.eqiad.wmnet`, services: ['nginx', 'php-fpm'] }));
 
-async function setup(): Promise<{ fleet: FakeFleet; sil: FakeSilencer; log: string[]; run: (o?: Partial<RollingOptions>) => Promise<RollingReport> }> {
+async function setup(): Promise<{
+  fleet: FakeFleet;
+  sil: FakeSilencer;
+  log: string[];
+  run: (o?: Partial<RollingOptions>) => Promise<RollingReport>;
+}> {
   const fleet = new FakeFleet({ hosts, threshold: 0 });
   const log: string[] = [];
   const sil = new FakeSilencer(fleet, log);
@@ -73,7 +78,9 @@ describe('silences of a rolling run (ports.silencer)', () => {
       expect(mine[0]).toBe(`silence ${h}`);
       expect(mine.at(-1)).toBe(`expire ${h}`);
       // repooled (the last write) before the silence ends
-      expect(log.lastIndexOf(`expire ${h}`)).toBeGreaterThan(Math.max(...mine.map((l) => log.indexOf(l)).filter((i) => log[i]!.startsWith('write'))));
+      expect(log.lastIndexOf(`expire ${h}`)).toBeGreaterThan(
+        Math.max(...mine.map((l) => log.indexOf(l)).filter((i) => log[i]!.startsWith('write'))),
+      );
     }
     expect(sil.active.size).toBe(0);
     const created = fleet.events.filter((e) => e.type === 'silence' && e.action === 'created');
@@ -83,10 +90,24 @@ describe('silences of a rolling run (ports.silencer)', () => {
 
   it('the silence lasts the step deadline: verify out, the commands, the health check, verify in, out again', () => {
     expect(silenceMs({ commands: restart, verifyTimeoutMs: 10_000 })).toBe(3 * 10_000 + 1000 + 60_000);
-    expect(silenceMs({ commands: restart, verifyTimeoutMs: 10_000, healthCheck: { command: { shell: 'true', timeoutMs: 5000 }, timeoutMs: 20_000 } })).toBe(3 * 10_000 + 1000 + 25_000 + 60_000);
+    expect(
+      silenceMs({
+        commands: restart,
+        verifyTimeoutMs: 10_000,
+        healthCheck: { command: { shell: 'true', timeoutMs: 5000 }, timeoutMs: 20_000 },
+      }),
+    ).toBe(3 * 10_000 + 1000 + 25_000 + 60_000);
     // drain=: its bound (and a drain-check round's own timeout) is time the host is out before acting
-    expect(silenceMs({ commands: restart, verifyTimeoutMs: 10_000, drain: { ms: 30_000, weight: false } })).toBe(3 * 10_000 + 1000 + 30_000 + 60_000);
-    expect(silenceMs({ commands: restart, verifyTimeoutMs: 10_000, drain: { ms: 30_000, weight: false, check: { shell: 'x', timeoutMs: 5000 } } })).toBe(3 * 10_000 + 1000 + 35_000 + 60_000);
+    expect(silenceMs({ commands: restart, verifyTimeoutMs: 10_000, drain: { ms: 30_000, weight: false } })).toBe(
+      3 * 10_000 + 1000 + 30_000 + 60_000,
+    );
+    expect(
+      silenceMs({
+        commands: restart,
+        verifyTimeoutMs: 10_000,
+        drain: { ms: 30_000, weight: false, check: { shell: 'x', timeoutMs: 5000 } },
+      }),
+    ).toBe(3 * 10_000 + 1000 + 35_000 + 60_000);
   });
 
   it('a host left depooled after a failure keeps its silence for keepFailedForMs, and the report says so (id and until)', async () => {
@@ -103,11 +124,13 @@ describe('silences of a rolling run (ports.silencer)', () => {
     expect(r.succeeded.sort()).toEqual(['mw1301.eqiad.wmnet', 'mw1303.eqiad.wmnet', 'mw1304.eqiad.wmnet']);
   });
 
-  it('a host that cannot be silenced stops the run before its batch is touched; that batch\'s silences are expired', async () => {
+  it("a host that cannot be silenced stops the run before its batch is touched; that batch's silences are expired", async () => {
     const { fleet, sil, log, run } = await setup();
     sil.failOn = 'mw1304.eqiad.wmnet';
     const r = await run();
-    expect(r.stopReason).toMatch(/^cannot silence mw1304\.eqiad\.wmnet in fake monitoring \(connection refused\); nothing of batch 2 was touched$/);
+    expect(r.stopReason).toMatch(
+      /^cannot silence mw1304\.eqiad\.wmnet in fake monitoring \(connection refused\); nothing of batch 2 was touched$/,
+    );
     expect(r.succeeded).toEqual(['mw1301.eqiad.wmnet', 'mw1302.eqiad.wmnet']);
     expect(r.notAttempted).toEqual(['mw1303.eqiad.wmnet', 'mw1304.eqiad.wmnet']);
     expect(fleet.writes.filter((w) => /mw130[34]/.test(w.key))).toEqual([]);
@@ -131,7 +154,7 @@ describe('silences of a rolling run (ports.silencer)', () => {
     expect(formatReport(r)).toMatch(/Stopped at acted: mw1303\.eqiad\.wmnet, STILL DEPOOLED.*\n.*\n {2}silence s\d kept until /);
   });
 
-  it('--resume: the leftovers keep the interrupted run\'s silences (journaled), expired once they are back; no second silence', async () => {
+  it("--resume: the leftovers keep the interrupted run's silences (journaled), expired once they are back; no second silence", async () => {
     const { fleet, sil, log, run } = await setup();
     const ac = new AbortController();
     fleet.onAction = (host) => {
@@ -140,7 +163,12 @@ describe('silences of a rolling run (ports.silencer)', () => {
     await run({ signal: ac.signal });
     const kept = new Map([...sil.active].map(([id, x]) => [x.host, id]));
     expect([...kept.keys()].sort()).toEqual(['mw1303.eqiad.wmnet', 'mw1304.eqiad.wmnet']);
-    expect(fleet.journalEntries.filter((e) => e.type === 'lb-silence').map((e) => `${String(e.host)} ${String(e.silence)}`)).toEqual(['mw1301.eqiad.wmnet s1', 'mw1302.eqiad.wmnet s2', 'mw1303.eqiad.wmnet s3', 'mw1304.eqiad.wmnet s4']);
+    expect(fleet.journalEntries.filter((e) => e.type === 'lb-silence').map((e) => `${String(e.host)} ${String(e.silence)}`)).toEqual([
+      'mw1301.eqiad.wmnet s1',
+      'mw1302.eqiad.wmnet s2',
+      'mw1303.eqiad.wmnet s3',
+      'mw1304.eqiad.wmnet s4',
+    ]);
     fleet.onAction = undefined;
     const entries = [...fleet.journalEntries];
     fleet.journalEntries.length = 0;
@@ -151,7 +179,12 @@ describe('silences of a rolling run (ports.silencer)', () => {
     expect(log.filter((l) => l.startsWith('expire')).sort()).toEqual(['expire mw1303.eqiad.wmnet', 'expire mw1304.eqiad.wmnet']);
     expect(sil.active.size).toBe(0);
     // journaled again by the resumed run, for a resume of it
-    expect(fleet.journalEntries.filter((e) => e.type === 'lb-silence').map((e) => String(e.silence)).sort()).toEqual([kept.get('mw1303.eqiad.wmnet'), kept.get('mw1304.eqiad.wmnet')].sort());
+    expect(
+      fleet.journalEntries
+        .filter((e) => e.type === 'lb-silence')
+        .map((e) => String(e.silence))
+        .sort(),
+    ).toEqual([kept.get('mw1303.eqiad.wmnet'), kept.get('mw1304.eqiad.wmnet')].sort());
   });
 
   it('a batch not verified out is put back before acting: its silences are expired, none is kept', async () => {

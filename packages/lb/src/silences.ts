@@ -34,7 +34,9 @@ const SLACK_MS = 60_000;
  */
 export function silenceMs(opts: Pick<RollingOptions, 'commands' | 'action' | 'healthCheck' | 'verifyTimeoutMs' | 'drain'>): number {
   const verify = opts.verifyTimeoutMs ?? DEFAULT_VERIFY_MS;
-  const commands = opts.action ? (opts.action.maxMs ?? DEFAULT_ACTION_MS) : opts.commands.reduce((t, c) => t + (c.timeoutMs ?? DEFAULT_COMMAND_MS), 0);
+  const commands = opts.action
+    ? (opts.action.maxMs ?? DEFAULT_ACTION_MS)
+    : opts.commands.reduce((t, c) => t + (c.timeoutMs ?? DEFAULT_COMMAND_MS), 0);
   const health = opts.healthCheck ? (opts.healthCheck.timeoutMs ?? 60_000) + (opts.healthCheck.command.timeoutMs ?? 30_000) : 0;
   // drain=: its bound, and the last drain-check round that may start just before it
   const drain = opts.drain ? opts.drain.ms + (opts.drain.check ? (opts.drain.check.timeoutMs ?? 30_000) : 0) : 0;
@@ -67,7 +69,13 @@ export class HostSilences {
 
   /** Journaled before the host goes out: a resume of this run adopts the silence instead of making another. */
   async #journal(host: string, id: string, batch: number): Promise<void> {
-    await this.#run.ports.journal.append({ type: 'lb-silence', host, silence: id, batch, at: new Date(this.#run.ports.clock.now()).toISOString() });
+    await this.#run.ports.journal.append({
+      type: 'lb-silence',
+      host,
+      silence: id,
+      batch,
+      at: new Date(this.#run.ports.clock.now()).toISOString(),
+    });
   }
 
   /**
@@ -98,7 +106,9 @@ export class HostSilences {
       } catch (err) {
         // Nothing of this batch has been touched: the silences just made go, and the run stops.
         for (const h of made) await this.#expire(h, batch);
-        throw new StopRun(`cannot silence ${host} in ${this.#s.where} (${errorText(err)}); nothing of batch ${batch} was touched`, { cause: err });
+        throw new StopRun(`cannot silence ${host} in ${this.#s.where} (${errorText(err)}); nothing of batch ${batch} was touched`, {
+          cause: err,
+        });
       }
       const until = new Date(this.#run.ports.clock.now() + durationMs).toISOString();
       this.#of.set(host, { id, until, state: 'active' });
@@ -130,7 +140,8 @@ export class HostSilences {
    * before its depool, still pending): their silences end now.
    */
   async release(hs: readonly HostState[]): Promise<void> {
-    for (const st of hs) if (st.phase === 'done' || st.phase === 'put-back' || st.phase === 'pending') await this.#expire(st.plan.host, st.batch);
+    for (const st of hs)
+      if (st.phase === 'done' || st.phase === 'put-back' || st.phase === 'pending') await this.#expire(st.plan.host, st.batch);
   }
 
   /** At the end of the run: every host still silenced is left out of traffic; its silence is kept for keepFailedForMs. */
@@ -139,7 +150,10 @@ export class HostSilences {
       if (s.state !== 'active') continue;
       const st = this.#run.states.get(host);
       try {
-        const r = await this.#s.keep(s.id, { durationMs: this.#s.keepFailedForMs, reason: `left out of traffic by the run (${st?.phase ?? 'unknown'}${st?.reason ? `: ${st.reason}` : ''})` });
+        const r = await this.#s.keep(s.id, {
+          durationMs: this.#s.keepFailedForMs,
+          reason: `left out of traffic by the run (${st?.phase ?? 'unknown'}${st?.reason ? `: ${st.reason}` : ''})`,
+        });
         this.#of.set(host, { id: r.id, until: r.endsAt, state: 'kept' });
         this.#run.emit({ type: 'silence', batch: st?.batch ?? 0, host, action: 'kept', id: r.id, until: r.endsAt });
       } catch (err) {

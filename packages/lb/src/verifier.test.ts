@@ -7,7 +7,12 @@ import { pybalVerifier } from './adapters.js';
 import type { PoolObject } from './ports.js';
 
 const h1 = 'mw1001.eqiad.wmnet';
-const obj: PoolObject = { key: `/conftool/v1/pools/eqiad/jobrunner/nginx/${h1}`, tags: { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: h1 }, pooled: 'no', weight: 10 };
+const obj: PoolObject = {
+  key: `/conftool/v1/pools/eqiad/jobrunner/nginx/${h1}`,
+  tags: { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: h1 },
+  pooled: 'no',
+  weight: 10,
+};
 const IN = { enabled: true, pooled: true, up: true };
 const OUT = { enabled: false, pooled: false, up: true };
 
@@ -51,7 +56,16 @@ describe('pybalVerifier against two fake LBs', () => {
     expect(again).toMatchObject({ ok: true, failedHosts: [], deadlineMs: 800 });
     // The pool's numbers in that answer too (its one server is out: below its threshold).
     const capacity = { upEnabled: 0, total: 1, threshold: 0.5, below: true };
-    expect(again.lbs).toEqual(['lvs1019', 'lvs1020'].map((lb) => ({ pool: 'jobrunner_nginx', lb, ok: true, asked: 1, hosts: [{ host: h1, seen: { ...OUT, weight: 10 }, ok: true }], capacity })));
+    expect(again.lbs).toEqual(
+      ['lvs1019', 'lvs1020'].map((lb) => ({
+        pool: 'jobrunner_nginx',
+        lb,
+        ok: true,
+        asked: 1,
+        hosts: [{ host: h1, seen: { ...OUT, weight: 10 }, ok: true }],
+        capacity,
+      })),
+    );
     expect(again.report).toMatch(/^verified mw1001\.eqiad\.wmnet depooled on lvs1019, lvs1020 \(1 round, \d\.\d s\)$/);
   });
 

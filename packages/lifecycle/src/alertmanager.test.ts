@@ -33,7 +33,8 @@ beforeAll(async () => {
       };
       const forced = answer?.(s);
       if (forced) return send(forced.status, forced.body);
-      if (s.method === 'GET' && s.url === '/api/v2/status') return send(200, { cluster: { status: 'disabled' }, versionInfo: { version: '0.25.0' } });
+      if (s.method === 'GET' && s.url === '/api/v2/status')
+        return send(200, { cluster: { status: 'disabled' }, versionInfo: { version: '0.25.0' } });
       if (s.method === 'POST' && s.url === '/api/v2/silences') {
         const b = s.body as Record<string, unknown>;
         const id = typeof b.id === 'string' ? b.id : `sil-${silences.size + 1}`;
@@ -66,7 +67,13 @@ describe('AlertmanagerMonitoring (API v2 request shapes)', () => {
     const am = new AlertmanagerMonitoring({ url: `${url}/`, token: 'am-t0ken-1', headers: { 'X-Scope-OrgID': 'tenant-1' } });
     try {
       const t0 = Date.now();
-      const id = await am.downtime(H, { durationMs: 600_000, reason: 'rolling restart of jobrunner', services: ['php-fpm', 'nginx'], createdBy: 'alice', runId: 'run-42' });
+      const id = await am.downtime(H, {
+        durationMs: 600_000,
+        reason: 'rolling restart of jobrunner',
+        services: ['php-fpm', 'nginx'],
+        createdBy: 'alice',
+        runId: 'run-42',
+      });
       expect(id).toBe('sil-1');
       const post = seen.find((s) => s.method === 'POST')!;
       expect(post.url).toBe('/api/v2/silences');
@@ -96,7 +103,9 @@ describe('AlertmanagerMonitoring (API v2 request shapes)', () => {
     const am = new AlertmanagerMonitoring({ url, hostLabel: 'host', serviceLabel: 'job' });
     try {
       await am.downtime(H, { durationMs: 60_000, reason: 'reimage' });
-      expect((seen[0]!.body as { matchers: unknown }).matchers).toEqual([{ name: 'host', value: 'mw1301\\.eqiad\\.wmnet(:[0-9]+)?', isRegex: true, isEqual: true }]);
+      expect((seen[0]!.body as { matchers: unknown }).matchers).toEqual([
+        { name: 'host', value: 'mw1301\\.eqiad\\.wmnet(:[0-9]+)?', isRegex: true, isEqual: true },
+      ]);
       expect((seen[0]!.body as { comment: string }).comment).toBe('reimage');
       expect((seen[0]!.body as { createdBy: string }).createdBy).not.toBe('');
     } finally {
@@ -112,14 +121,27 @@ describe('AlertmanagerMonitoring (API v2 request shapes)', () => {
       seen.length = 0;
       const t0 = Date.now();
       const st = await am.extendDowntime(id, { durationMs: 7_200_000, reason: 'left depooled after a failure' });
-      expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([`GET /api/v2/silence/${id}`, 'POST /api/v2/silences', `GET /api/v2/silence/${id}`]);
+      expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([
+        `GET /api/v2/silence/${id}`,
+        'POST /api/v2/silences',
+        `GET /api/v2/silence/${id}`,
+      ]);
       const b = seen[1]!.body as Record<string, unknown>;
-      expect(b).toMatchObject({ id, matchers: before.matchers, startsAt: before.startsAt, createdBy: 'bob', comment: 'restart (galley run r1); left depooled after a failure' });
+      expect(b).toMatchObject({
+        id,
+        matchers: before.matchers,
+        startsAt: before.startsAt,
+        createdBy: 'bob',
+        comment: 'restart (galley run r1); left depooled after a failure',
+      });
       expect(Date.parse(b.endsAt as string)).toBeGreaterThanOrEqual(t0 + 7_200_000);
       expect(st).toEqual({ id, state: 'active', endsAt: b.endsAt });
       // an expired one is not brought back
       await am.removeDowntime(id);
-      await expect(am.extendDowntime(id, { durationMs: 1000, reason: 'x' })).rejects.toMatchObject({ code: MonitoringErrorCode.ALERTMANAGER, message: expect.stringContaining('expired already') });
+      await expect(am.extendDowntime(id, { durationMs: 1000, reason: 'x' })).rejects.toMatchObject({
+        code: MonitoringErrorCode.ALERTMANAGER,
+        message: expect.stringContaining('expired already'),
+      });
     } finally {
       await am.close();
     }
@@ -136,7 +158,9 @@ describe('AlertmanagerMonitoring (API v2 request shapes)', () => {
       await am.removeDowntime(id);
       expect(seen.map((s) => s.method)).toEqual(['GET']);
       expect(am.actions.map((a) => `${a.action}:${a.dryRun}`)).toEqual(['downtime:true', 'extend-downtime:true', 'remove-downtime:true']);
-      expect(lines[0]).toMatch(/^DRY-RUN: would silence mw1301\.eqiad\.wmnet \(nginx\) in Alertmanager http:\/\/127\.0\.0\.1:\d+ until \S+: \{instance=~"mw1301\\\.eqiad\\\.wmnet\(:\[0-9\]\+\)\?", service=~"nginx"\}, by carol, "r \(galley run r2\)"$/);
+      expect(lines[0]).toMatch(
+        /^DRY-RUN: would silence mw1301\.eqiad\.wmnet \(nginx\) in Alertmanager http:\/\/127\.0\.0\.1:\d+ until \S+: \{instance=~"mw1301\\\.eqiad\\\.wmnet\(:\[0-9\]\+\)\?", service=~"nginx"\}, by carol, "r \(galley run r2\)"$/,
+      );
     } finally {
       await am.close();
     }
@@ -145,17 +169,35 @@ describe('AlertmanagerMonitoring (API v2 request shapes)', () => {
   it('errors are named: unreachable, refused, not Alertmanager; the URL in the message, a hint', async () => {
     const dead = new AlertmanagerMonitoring({ url: 'http://127.0.0.1:9', timeoutMs: 2000 });
     try {
-      const err = await dead.check().then(() => undefined, (e: unknown) => e);
+      const err = await dead.check().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(isMonitoringError(err)).toBe(true);
-      expect(err).toMatchObject({ code: 'ERR_MONITORING_ALERTMANAGER', message: expect.stringMatching(/^Alertmanager at http:\/\/127\.0\.0\.1:9 is not reachable \(a status request\): /), hint: expect.stringContaining('monitoring.url') });
+      expect(err).toMatchObject({
+        code: 'ERR_MONITORING_ALERTMANAGER',
+        message: expect.stringMatching(/^Alertmanager at http:\/\/127\.0\.0\.1:9 is not reachable \(a status request\): /),
+        hint: expect.stringContaining('monitoring.url'),
+      });
     } finally {
       await dead.close();
     }
     const am = new AlertmanagerMonitoring({ url });
     try {
-      answer = (s) => (s.method === 'POST' ? { status: 400, body: 'bad matchers' } : s.url === '/api/v2/status' ? { status: 200, body: { hello: 1 } } : undefined);
-      await expect(am.downtime(H, { durationMs: 1000, reason: 'x' })).rejects.toMatchObject({ code: 'ERR_MONITORING_ALERTMANAGER', message: expect.stringContaining(`refused the silence of ${H}: HTTP 400 bad matchers`) });
-      await expect(am.check()).rejects.toMatchObject({ code: 'ERR_MONITORING_ALERTMANAGER', message: expect.stringContaining('not Alertmanager\'s status') });
+      answer = (s) =>
+        s.method === 'POST'
+          ? { status: 400, body: 'bad matchers' }
+          : s.url === '/api/v2/status'
+            ? { status: 200, body: { hello: 1 } }
+            : undefined;
+      await expect(am.downtime(H, { durationMs: 1000, reason: 'x' })).rejects.toMatchObject({
+        code: 'ERR_MONITORING_ALERTMANAGER',
+        message: expect.stringContaining(`refused the silence of ${H}: HTTP 400 bad matchers`),
+      });
+      await expect(am.check()).rejects.toMatchObject({
+        code: 'ERR_MONITORING_ALERTMANAGER',
+        message: expect.stringContaining("not Alertmanager's status"),
+      });
     } finally {
       answer = undefined;
       await am.close();
@@ -163,12 +205,17 @@ describe('AlertmanagerMonitoring (API v2 request shapes)', () => {
   });
 
   it('from config: type alertmanager with its options; a bad label or URL is a config problem', () => {
-    const cfg = parseConfig({ monitoring: { type: 'alertmanager', url, token: 't0ken-x', headers: { 'X-A': 'b' }, hostLabel: 'host', keepFailedForMs: 60_000 } }, 'test.yaml');
+    const cfg = parseConfig(
+      { monitoring: { type: 'alertmanager', url, token: 't0ken-x', headers: { 'X-A': 'b' }, hostLabel: 'host', keepFailedForMs: 60_000 } },
+      'test.yaml',
+    );
     const m = fromConfig(cfg).monitoring!;
     expect(m.kind).toBe('alertmanager');
     expect(m.silencesTakeOuts).toBe(true);
     expect(m.keepFailedForMs).toBe(60_000);
     expect(new AlertmanagerMonitoring({ url }).keepFailedForMs).toBe(2 * 3600_000);
-    expect(() => parseConfig({ monitoring: { type: 'alertmanager', url: 'am:9093', hostLabel: 'bad-label' } }, 'test.yaml')).toThrow(/monitoring\.url.*\n.*monitoring\.hostLabel|monitoring\.hostLabel[\s\S]*monitoring\.url|monitoring\.url[\s\S]*monitoring\.hostLabel/);
+    expect(() => parseConfig({ monitoring: { type: 'alertmanager', url: 'am:9093', hostLabel: 'bad-label' } }, 'test.yaml')).toThrow(
+      /monitoring\.url.*\n.*monitoring\.hostLabel|monitoring\.hostLabel[\s\S]*monitoring\.url|monitoring\.url[\s\S]*monitoring\.hostLabel/,
+    );
   });
 });

@@ -78,7 +78,14 @@ export class AlertmanagerMonitoring extends Recorder implements Monitoring {
 
   constructor(cfg: AlertmanagerConfig | Shared, hooks: LifecycleHooks = {}, shared?: Recorder['shared']) {
     super(hooks, shared);
-    this.#s = 'conn' in cfg ? cfg : { conn: connect(cfg), labels: { host: cfg.hostLabel ?? 'instance', service: cfg.serviceLabel ?? 'service' }, keepFailedForMs: cfg.keepFailedForMs ?? DEFAULT_KEEP_FAILED_MS };
+    this.#s =
+      'conn' in cfg
+        ? cfg
+        : {
+            conn: connect(cfg),
+            labels: { host: cfg.hostLabel ?? 'instance', service: cfg.serviceLabel ?? 'service' },
+            keepFailedForMs: cfg.keepFailedForMs ?? DEFAULT_KEEP_FAILED_MS,
+          };
     this.#c = this.#s.conn;
   }
 
@@ -117,14 +124,18 @@ export class AlertmanagerMonitoring extends Recorder implements Monitoring {
   /** The matchers of a host's silence. */
   matchers(host: string, services?: readonly string[]): Matcher[] {
     const out: Matcher[] = [{ name: this.#s.labels.host, value: `${escapeRegex(host)}(:[0-9]+)?`, isRegex: true, isEqual: true }];
-    if (services?.length) out.push({ name: this.#s.labels.service, value: [...services].sort().map(escapeRegex).join('|'), isRegex: true, isEqual: true });
+    if (services?.length)
+      out.push({ name: this.#s.labels.service, value: [...services].sort().map(escapeRegex).join('|'), isRegex: true, isEqual: true });
     return out;
   }
 
   /** GET /api/v2/status: Alertmanager answers (a read: also in dry-run). */
   async check(): Promise<void> {
     const j = await this.#req('GET', '/status', 'a status request');
-    if (!j || typeof j !== 'object' || !('versionInfo' in j || 'cluster' in j)) throw new AlertmanagerError(`${this.url} answered /api/v2/status with something that is not Alertmanager's status: ${JSON.stringify(j).slice(0, 200)}`);
+    if (!j || typeof j !== 'object' || !('versionInfo' in j || 'cluster' in j))
+      throw new AlertmanagerError(
+        `${this.url} answered /api/v2/status with something that is not Alertmanager's status: ${JSON.stringify(j).slice(0, 200)}`,
+      );
   }
 
   async downtime(host: string, opts: DowntimeOptions): Promise<string> {
@@ -134,27 +145,54 @@ export class AlertmanagerMonitoring extends Recorder implements Monitoring {
     const comment = `${opts.reason}${opts.runId ? ` (galley run ${opts.runId})` : ''}`;
     const createdBy = opts.createdBy || osUser();
     const what = `silence ${host}${opts.services?.length ? ` (${opts.services.join(', ')})` : ''} in Alertmanager ${this.url} until ${endsAt}: ${matchersText(matchers)}, by ${createdBy}, "${comment}"`;
-    return this.write({ action: 'downtime', host, detail: comment, what }, async () => {
-      const j = await this.#req('POST', '/silences', `the silence of ${host}`, { matchers, startsAt: new Date(now).toISOString(), endsAt, createdBy, comment });
-      const id = (j as { silenceID?: unknown } | null)?.silenceID;
-      if (typeof id !== 'string' || id === '') throw new AlertmanagerError(`Alertmanager at ${this.url} created the silence of ${host} but its answer has no silenceID: ${JSON.stringify(j).slice(0, 200)}`);
-      return id;
-    }, `dry-run-${++this.#dry}`);
+    return this.write(
+      { action: 'downtime', host, detail: comment, what },
+      async () => {
+        const j = await this.#req('POST', '/silences', `the silence of ${host}`, {
+          matchers,
+          startsAt: new Date(now).toISOString(),
+          endsAt,
+          createdBy,
+          comment,
+        });
+        const id = (j as { silenceID?: unknown } | null)?.silenceID;
+        if (typeof id !== 'string' || id === '')
+          throw new AlertmanagerError(
+            `Alertmanager at ${this.url} created the silence of ${host} but its answer has no silenceID: ${JSON.stringify(j).slice(0, 200)}`,
+          );
+        return id;
+      },
+      `dry-run-${++this.#dry}`,
+    );
   }
 
   /** The silence as Alertmanager holds it now. */
   async get(id: string): Promise<DowntimeState & { matchers: Matcher[]; createdBy: string; comment: string; startsAt: string }> {
     const s = (await this.#req('GET', `/silence/${encodeURIComponent(id)}`, `reading silence ${id}`)) as GettableSilence | null;
     if (!s || typeof s !== 'object' || typeof s.id !== 'string' || !Array.isArray(s.matchers) || typeof s.status?.state !== 'string') {
-      throw new AlertmanagerError(`Alertmanager at ${this.url} answered silence ${id} with something that is not a silence: ${JSON.stringify(s).slice(0, 200)}`);
+      throw new AlertmanagerError(
+        `Alertmanager at ${this.url} answered silence ${id} with something that is not a silence: ${JSON.stringify(s).slice(0, 200)}`,
+      );
     }
-    return { id: s.id, state: s.status.state, endsAt: s.endsAt, matchers: s.matchers, createdBy: s.createdBy, comment: s.comment, startsAt: s.startsAt };
+    return {
+      id: s.id,
+      state: s.status.state,
+      endsAt: s.endsAt,
+      matchers: s.matchers,
+      createdBy: s.createdBy,
+      comment: s.comment,
+      startsAt: s.startsAt,
+    };
   }
 
   async removeDowntime(id: string): Promise<void> {
-    await this.write({ action: 'remove-downtime', detail: id, what: `expire silence ${id} in Alertmanager ${this.url}` }, async () => {
-      await this.#req('DELETE', `/silence/${encodeURIComponent(id)}`, `expiring silence ${id}`);
-    }, undefined);
+    await this.write(
+      { action: 'remove-downtime', detail: id, what: `expire silence ${id} in Alertmanager ${this.url}` },
+      async () => {
+        await this.#req('DELETE', `/silence/${encodeURIComponent(id)}`, `expiring silence ${id}`);
+      },
+      undefined,
+    );
   }
 
   /**
@@ -163,14 +201,29 @@ export class AlertmanagerMonitoring extends Recorder implements Monitoring {
    */
   async extendDowntime(id: string, opts: { durationMs: number; reason: string }): Promise<DowntimeState> {
     const endsAt = new Date(Date.now() + opts.durationMs).toISOString();
-    return this.write({ action: 'extend-downtime', detail: id, what: `extend silence ${id} in Alertmanager ${this.url} until ${endsAt} (${opts.reason})` }, async () => {
-      const s = await this.get(id);
-      if (s.state === 'expired') throw new AlertmanagerError(`silence ${id} in Alertmanager ${this.url} has expired already (someone expired it, or it ran out); not re-creating it`, { hint: 'create a new silence by hand if the host still needs one' });
-      const j = await this.#req('POST', '/silences', `extending silence ${id}`, { id, matchers: s.matchers, startsAt: s.startsAt, endsAt, createdBy: s.createdBy, comment: `${s.comment}; ${opts.reason}` });
-      const newId = (j as { silenceID?: unknown } | null)?.silenceID;
-      const now = await this.get(typeof newId === 'string' && newId ? newId : id);
-      return { id: now.id, state: now.state, endsAt: now.endsAt };
-    }, { id, state: 'active' as const, endsAt });
+    return this.write(
+      { action: 'extend-downtime', detail: id, what: `extend silence ${id} in Alertmanager ${this.url} until ${endsAt} (${opts.reason})` },
+      async () => {
+        const s = await this.get(id);
+        if (s.state === 'expired')
+          throw new AlertmanagerError(
+            `silence ${id} in Alertmanager ${this.url} has expired already (someone expired it, or it ran out); not re-creating it`,
+            { hint: 'create a new silence by hand if the host still needs one' },
+          );
+        const j = await this.#req('POST', '/silences', `extending silence ${id}`, {
+          id,
+          matchers: s.matchers,
+          startsAt: s.startsAt,
+          endsAt,
+          createdBy: s.createdBy,
+          comment: `${s.comment}; ${opts.reason}`,
+        });
+        const newId = (j as { silenceID?: unknown } | null)?.silenceID;
+        const now = await this.get(typeof newId === 'string' && newId ? newId : id);
+        return { id: now.id, state: now.state, endsAt: now.endsAt };
+      },
+      { id, state: 'active' as const, endsAt },
+    );
   }
 }
 

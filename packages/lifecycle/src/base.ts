@@ -36,7 +36,11 @@ export abstract class Recorder {
   }
 
   /** Record the write; run `fn` unless in dry-run (then `dryValue`). */
-  protected async write<T>(a: { action: string; host?: string; detail?: string; what: string }, fn: () => Promise<T>, dryValue: T): Promise<T> {
+  protected async write<T>(
+    a: { action: string; host?: string; detail?: string; what: string },
+    fn: () => Promise<T>,
+    dryValue: T,
+  ): Promise<T> {
     const rec: LifecycleAction = { client: this.client, action: a.action, dryRun: this.dryRun };
     if (a.host !== undefined) rec.host = a.host;
     if (a.detail !== undefined) rec.detail = a.detail;

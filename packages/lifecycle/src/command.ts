@@ -27,7 +27,17 @@ export interface SshRunner {
     hosts: string[],
     commands: { argv: string[]; timeoutMs?: number }[],
     opts?: { isSafe?: boolean },
-  ): Promise<{ results: readonly { host: string; ok: boolean; exitCode: number | null; stdout: string; stderr: string; failure?: string; message?: string }[] }>;
+  ): Promise<{
+    results: readonly {
+      host: string;
+      ok: boolean;
+      exitCode: number | null;
+      stdout: string;
+      stderr: string;
+      failure?: string;
+      message?: string;
+    }[];
+  }>;
 }
 
 /**
@@ -38,7 +48,12 @@ export function expandArgv(template: readonly string[], vars: Record<string, str
   return template.map((el) =>
     el.replace(/\{(\w+)\}/g, (whole, name: string) => {
       const v = vars[name];
-      if (v === undefined) throw new ProvisionerError(`unknown placeholder ${whole} in command template ${JSON.stringify(template)}`, { hint: `placeholders: ${Object.keys(vars).map((k) => `{${k}}`).join(', ')}` });
+      if (v === undefined)
+        throw new ProvisionerError(`unknown placeholder ${whole} in command template ${JSON.stringify(template)}`, {
+          hint: `placeholders: ${Object.keys(vars)
+            .map((k) => `{${k}}`)
+            .join(', ')}`,
+        });
       return v;
     }),
   );
@@ -71,9 +86,12 @@ export class CommandProvisioner extends Recorder implements Provisioner {
 
   #runner(): SshRunner {
     if (!this.#ssh) {
-      throw new ProvisionerError(`the command provisioner runs its commands on ${this.#cfg.via ?? '?'} over SSH (via:), but no SSH runner was given to it`, {
-        hint: 'build the clients with fromConfig(cfg, hooks, { ssh: remote }) (a @galley/remote Remote); the cookbook CLI does',
-      });
+      throw new ProvisionerError(
+        `the command provisioner runs its commands on ${this.#cfg.via ?? '?'} over SSH (via:), but no SSH runner was given to it`,
+        {
+          hint: 'build the clients with fromConfig(cfg, hooks, { ssh: remote }) (a @galley/remote Remote); the cookbook CLI does',
+        },
+      );
     }
     return this.#ssh;
   }
@@ -99,7 +117,10 @@ export class CommandProvisioner extends Recorder implements Provisioner {
   async #exec(op: Op, vars: Record<string, string>): Promise<string> {
     for (const [k, v] of Object.entries(vars)) {
       // Leading dashes or spaces in a host/os would still be one argv element, but an option to most tools.
-      if (!SAFE_VALUE.test(v)) throw new ProvisionerError(`refusing ${op}: ${k}=${JSON.stringify(v)} is not a plain name`, { hint: 'host and os must be names like mw1001.eqiad.wmnet / bookworm' });
+      if (!SAFE_VALUE.test(v))
+        throw new ProvisionerError(`refusing ${op}: ${k}=${JSON.stringify(v)} is not a plain name`, {
+          hint: 'host and os must be names like mw1001.eqiad.wmnet / bookworm',
+        });
     }
     const argv = expandArgv(this.#template(op), vars);
     const timeout = this.callTimeoutMs;
@@ -108,8 +129,15 @@ export class CommandProvisioner extends Recorder implements Provisioner {
     return new Promise((resolve, reject) => {
       execFile(file!, args, { timeout, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
         if (err) {
-          const what = (err as { killed?: boolean }).killed ? `timed out after ${timeout} ms` : `failed: ${err.message.split('\n')[0] ?? ''}`;
-          reject(new ProvisionerError(`provisioner ${op} for ${vars.host ?? '?'} (${[file, ...args].join(' ')}) ${what}${stderr.trim() ? `\n${stderr.trim()}` : ''}`, { cause: err }));
+          const what = (err as { killed?: boolean }).killed
+            ? `timed out after ${timeout} ms`
+            : `failed: ${err.message.split('\n')[0] ?? ''}`;
+          reject(
+            new ProvisionerError(
+              `provisioner ${op} for ${vars.host ?? '?'} (${[file, ...args].join(' ')}) ${what}${stderr.trim() ? `\n${stderr.trim()}` : ''}`,
+              { cause: err },
+            ),
+          );
         } else resolve(stdout);
       });
     });
@@ -136,7 +164,11 @@ export class CommandProvisioner extends Recorder implements Provisioner {
   }
 
   async reinstall(host: string, os: string): Promise<void> {
-    await this.write({ action: 'reinstall', host, detail: os, what: `reinstall ${host} with ${os}` }, () => this.#exec('reinstall', { host, os }), '');
+    await this.write(
+      { action: 'reinstall', host, detail: os, what: `reinstall ${host} with ${os}` },
+      () => this.#exec('reinstall', { host, os }),
+      '',
+    );
   }
 
   async powerOff(host: string): Promise<void> {
@@ -161,7 +193,10 @@ export class CommandProvisioner extends Recorder implements Provisioner {
   async hostKey(host: string): Promise<string> {
     const out = await this.#exec('hostKey', { host });
     const key = parsePublicKey(out);
-    if (!key) throw new ProvisionerError(`provisioner hostKey for ${host} printed no SSH public key`, { hint: 'the hostKey command must print a line like "ssh-ed25519 AAAA…"' });
+    if (!key)
+      throw new ProvisionerError(`provisioner hostKey for ${host} printed no SSH public key`, {
+        hint: 'the hostKey command must print a line like "ssh-ed25519 AAAA…"',
+      });
     return key;
   }
 }

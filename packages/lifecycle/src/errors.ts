@@ -3,7 +3,10 @@ import { GalleyError, isGalleyError, type GalleyErrorOptions } from '@galley/err
 /** A provisioner command or call failed (reinstall, power, host key). */
 export class ProvisionerError extends GalleyError {
   constructor(message: string, opts: GalleyErrorOptions = {}) {
-    super('ERR_LIFECYCLE_PROVISIONER', message, { hint: 'check the provisioner: section of the config and the command output above', ...opts });
+    super('ERR_LIFECYCLE_PROVISIONER', message, {
+      hint: 'check the provisioner: section of the config and the command output above',
+      ...opts,
+    });
   }
 }
 
@@ -51,7 +54,11 @@ export class MonitoringError extends GalleyError {
 /** Alertmanager (`monitoring: {type: alertmanager}`) could not be reached, refused, or answered garbage. */
 export class AlertmanagerError extends MonitoringError {
   constructor(message: string, opts: GalleyErrorOptions = {}) {
-    super(message, { hint: 'check monitoring.url (and its token/headers) and that Alertmanager answers: curl URL/api/v2/status', ...opts }, MonitoringErrorCode.ALERTMANAGER);
+    super(
+      message,
+      { hint: 'check monitoring.url (and its token/headers) and that Alertmanager answers: curl URL/api/v2/status', ...opts },
+      MonitoringErrorCode.ALERTMANAGER,
+    );
   }
 }
 
@@ -73,6 +80,9 @@ export class PluginLoadError extends GalleyError {
 /** A `type: plugin` module's factory returned something that does not implement the interface. */
 export class PluginInterfaceError extends GalleyError {
   constructor(message: string, opts: GalleyErrorOptions = {}) {
-    super('ERR_LIFECYCLE_PLUGIN_INTERFACE', message, { hint: 'the object the factory returns must have every method listed (see packages/lifecycle/README.md, "Plugins")', ...opts });
+    super('ERR_LIFECYCLE_PLUGIN_INTERFACE', message, {
+      hint: 'the object the factory returns must have every method listed (see packages/lifecycle/README.md, "Plugins")',
+      ...opts,
+    });
   }
 }

@@ -24,13 +24,19 @@ export function readInventoryFile(file: string): InventoryFile {
   try {
     data = isJson(file) ? JSON.parse(text) : YAML.parse(text);
   } catch (err) {
-    throw new InventoryError(`the inventory file ${file} is not valid ${isJson(file) ? 'JSON' : 'YAML'}: ${(err as Error).message}`, { cause: err });
+    throw new InventoryError(`the inventory file ${file} is not valid ${isJson(file) ? 'JSON' : 'YAML'}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const hosts = (data as { hosts?: unknown } | null)?.hosts ?? {};
-  if (typeof hosts !== 'object' || hosts === null || Array.isArray(hosts)) throw new InventoryError(`the inventory file ${file} has no "hosts:" map`);
+  if (typeof hosts !== 'object' || hosts === null || Array.isArray(hosts))
+    throw new InventoryError(`the inventory file ${file} has no "hosts:" map`);
   for (const [h, rec] of Object.entries(hosts)) {
     const st = (rec as { status?: unknown } | null)?.status;
-    if (!HOST_STATUSES.includes(st as HostStatus)) throw new InventoryError(`the inventory file ${file}: host ${h} has status ${JSON.stringify(st)} (expected one of ${HOST_STATUSES.join(', ')})`);
+    if (!HOST_STATUSES.includes(st as HostStatus))
+      throw new InventoryError(
+        `the inventory file ${file}: host ${h} has status ${JSON.stringify(st)} (expected one of ${HOST_STATUSES.join(', ')})`,
+      );
   }
   return { hosts: hosts as InventoryFile['hosts'] };
 }
@@ -75,11 +81,15 @@ export class FileInventory extends Recorder implements Inventory {
         fs.closeSync(fs.openSync(lock, 'wx'));
         break;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new InventoryError(`cannot lock the inventory file ${this.file}: ${(err as Error).message}`, { cause: err });
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw new InventoryError(`cannot lock the inventory file ${this.file}: ${(err as Error).message}`, { cause: err });
         // A crashed writer's lock: anything older than 30 s is stale (writes take milliseconds).
         const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
         if (age > 30_000) fs.rmSync(lock, { force: true });
-        else if (Date.now() > deadline) throw new InventoryError(`the inventory file ${this.file} stays locked (${lock})`, { hint: `remove ${lock} if no galley run is writing the inventory` });
+        else if (Date.now() > deadline)
+          throw new InventoryError(`the inventory file ${this.file} stays locked (${lock})`, {
+            hint: `remove ${lock} if no galley run is writing the inventory`,
+          });
         else await sleep(20);
       }
     }
@@ -95,17 +105,25 @@ export class FileInventory extends Recorder implements Inventory {
 
   async setStatus(host: string, status: HostStatus): Promise<void> {
     if (this.dryRun && !(await this.get(host))) throw new UnknownHostError(host, this.file);
-    await this.write({ action: 'set-status', host, detail: status, what: `set ${host} to ${status} in the inventory ${this.file}` }, () =>
-      this.#update(host, (inv) => {
-        inv.hosts[host] = { ...inv.hosts[host]!, status };
-      }), undefined);
+    await this.write(
+      { action: 'set-status', host, detail: status, what: `set ${host} to ${status} in the inventory ${this.file}` },
+      () =>
+        this.#update(host, (inv) => {
+          inv.hosts[host] = { ...inv.hosts[host]!, status };
+        }),
+      undefined,
+    );
   }
 
   async remove(host: string): Promise<void> {
     if (this.dryRun && !(await this.get(host))) throw new UnknownHostError(host, this.file);
-    await this.write({ action: 'remove', host, what: `remove ${host} from the inventory ${this.file}` }, () =>
-      this.#update(host, (inv) => {
-        delete inv.hosts[host];
-      }), undefined);
+    await this.write(
+      { action: 'remove', host, what: `remove ${host} from the inventory ${this.file}` },
+      () =>
+        this.#update(host, (inv) => {
+          delete inv.hosts[host];
+        }),
+      undefined,
+    );
   }
 }

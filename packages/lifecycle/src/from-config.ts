@@ -50,7 +50,11 @@ export function fromConfig(cfg: LifecycleSections, hooks: LifecycleHooks = {}, d
 }
 
 /** fromConfig, then wait until every client is ready: a plugin that does not load or does not fit is refused here. */
-export async function loadFromConfig(cfg: LifecycleSections, hooks: LifecycleHooks = {}, deps: LifecycleDeps = {}): Promise<LifecycleClients> {
+export async function loadFromConfig(
+  cfg: LifecycleSections,
+  hooks: LifecycleHooks = {},
+  deps: LifecycleDeps = {},
+): Promise<LifecycleClients> {
   const out = fromConfig(cfg, hooks, deps);
   const clients = [out.provisioner, out.inventory, out.monitoring];
   try {

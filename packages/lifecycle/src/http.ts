@@ -9,7 +9,15 @@ import { InventoryError, MonitoringError, UnknownHostError } from './errors.js';
 type Undici = typeof UndiciModule;
 let undiciModule: Promise<Undici> | undefined;
 const loadUndici = (): Promise<Undici> => (undiciModule ??= import('undici'));
-import { HOST_STATUSES, type DowntimeOptions, type HostStatus, type Inventory, type InventoryRecord, type LifecycleHooks, type Monitoring } from './types.js';
+import {
+  HOST_STATUSES,
+  type DowntimeOptions,
+  type HostStatus,
+  type Inventory,
+  type InventoryRecord,
+  type LifecycleHooks,
+  type Monitoring,
+} from './types.js';
 
 export interface HttpEndpointConfig {
   url: string;
@@ -43,7 +51,12 @@ export function connect(cfg: HttpEndpointConfig): Conn {
 }
 
 /** One request with the endpoint's headers and timeouts: the status and the body (JSON when it parses). */
-export async function call(c: Conn, method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+export async function call(
+  c: Conn,
+  method: Dispatcher.HttpMethod,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
   const u = await loadUndici();
   // not undici's global agent: ours is bounded and closed with the client
   c.agent ??= new u.Agent({ connections: 4, connectTimeout: c.timeoutMs, headersTimeout: c.timeoutMs, bodyTimeout: c.timeoutMs });
@@ -94,13 +107,18 @@ export class HttpInventory extends Recorder implements Inventory {
     try {
       return await call(this.#c, method, `/hosts/${enc(host)}`, body);
     } catch (err) {
-      throw new InventoryError(`inventory ${method} ${redact(this.#c.base)}/hosts/${host} failed: ${(err as Error).message}`, { cause: err });
+      throw new InventoryError(`inventory ${method} ${redact(this.#c.base)}/hosts/${host} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 
   #check(r: { status: number; json: unknown }, what: string, host: string): void {
     if (r.status === 404) throw new UnknownHostError(host, this.#c.base);
-    if (r.status < 200 || r.status > 299) throw new InventoryError(`inventory ${what} for ${host}: HTTP ${r.status} ${typeof r.json === 'string' ? r.json.slice(0, 200) : JSON.stringify(r.json ?? '')}`);
+    if (r.status < 200 || r.status > 299)
+      throw new InventoryError(
+        `inventory ${what} for ${host}: HTTP ${r.status} ${typeof r.json === 'string' ? r.json.slice(0, 200) : JSON.stringify(r.json ?? '')}`,
+      );
   }
 
   async get(host: string): Promise<InventoryRecord | undefined> {
@@ -108,22 +126,31 @@ export class HttpInventory extends Recorder implements Inventory {
     if (r.status === 404) return undefined;
     this.#check(r, 'lookup', host);
     const rec = r.json as { status?: unknown } | null;
-    if (!rec || typeof rec !== 'object' || !HOST_STATUSES.includes(rec.status as HostStatus)) throw new InventoryError(`inventory lookup for ${host}: unexpected answer ${JSON.stringify(r.json)}`);
+    if (!rec || typeof rec !== 'object' || !HOST_STATUSES.includes(rec.status as HostStatus))
+      throw new InventoryError(`inventory lookup for ${host}: unexpected answer ${JSON.stringify(r.json)}`);
     return { ...(rec as InventoryRecord), host };
   }
 
   async setStatus(host: string, status: HostStatus): Promise<void> {
     if (this.dryRun && !(await this.get(host))) throw new UnknownHostError(host, this.#c.base);
-    await this.write({ action: 'set-status', host, detail: status, what: `set ${host} to ${status} in the inventory ${redact(this.#c.base)}` }, async () => {
-      this.#check(await this.#req('PATCH', host, { status }), 'set-status', host);
-    }, undefined);
+    await this.write(
+      { action: 'set-status', host, detail: status, what: `set ${host} to ${status} in the inventory ${redact(this.#c.base)}` },
+      async () => {
+        this.#check(await this.#req('PATCH', host, { status }), 'set-status', host);
+      },
+      undefined,
+    );
   }
 
   async remove(host: string): Promise<void> {
     if (this.dryRun && !(await this.get(host))) throw new UnknownHostError(host, this.#c.base);
-    await this.write({ action: 'remove', host, what: `remove ${host} from the inventory ${redact(this.#c.base)}` }, async () => {
-      this.#check(await this.#req('DELETE', host), 'remove', host);
-    }, undefined);
+    await this.write(
+      { action: 'remove', host, what: `remove ${host} from the inventory ${redact(this.#c.base)}` },
+      async () => {
+        this.#check(await this.#req('DELETE', host), 'remove', host);
+      },
+      undefined,
+    );
   }
 }
 
@@ -154,23 +181,33 @@ export class HttpMonitoring extends Recorder implements Monitoring {
     } catch (err) {
       throw new MonitoringError(`monitoring ${method} ${redact(this.#c.base)}${path} failed: ${(err as Error).message}`, { cause: err });
     }
-    if (r.status < 200 || r.status > 299) throw new MonitoringError(`monitoring ${method} ${redact(this.#c.base)}${path}: HTTP ${r.status} ${JSON.stringify(r.json ?? '')}`);
+    if (r.status < 200 || r.status > 299)
+      throw new MonitoringError(`monitoring ${method} ${redact(this.#c.base)}${path}: HTTP ${r.status} ${JSON.stringify(r.json ?? '')}`);
     return r;
   }
 
   async downtime(host: string, opts: DowntimeOptions): Promise<string> {
     const mins = Math.round(opts.durationMs / 60_000);
-    return this.write({ action: 'downtime', host, detail: opts.reason, what: `downtime ${host} for ${mins} min (${opts.reason})` }, async () => {
-      const r = await this.#req('POST', '/downtimes', { host, durationMs: opts.durationMs, reason: opts.reason });
-      const id = (r.json as { id?: unknown } | null)?.id;
-      if (typeof id !== 'string' && typeof id !== 'number') throw new MonitoringError(`monitoring downtime for ${host}: the answer has no id: ${JSON.stringify(r.json)}`);
-      return String(id);
-    }, `dry-run-${++this.#dry}`);
+    return this.write(
+      { action: 'downtime', host, detail: opts.reason, what: `downtime ${host} for ${mins} min (${opts.reason})` },
+      async () => {
+        const r = await this.#req('POST', '/downtimes', { host, durationMs: opts.durationMs, reason: opts.reason });
+        const id = (r.json as { id?: unknown } | null)?.id;
+        if (typeof id !== 'string' && typeof id !== 'number')
+          throw new MonitoringError(`monitoring downtime for ${host}: the answer has no id: ${JSON.stringify(r.json)}`);
+        return String(id);
+      },
+      `dry-run-${++this.#dry}`,
+    );
   }
 
   async removeDowntime(id: string): Promise<void> {
-    await this.write({ action: 'remove-downtime', detail: id, what: `remove downtime ${id}` }, async () => {
-      await this.#req('DELETE', `/downtimes/${enc(id)}`);
-    }, undefined);
+    await this.write(
+      { action: 'remove-downtime', detail: id, what: `remove downtime ${id}` },
+      async () => {
+        await this.#req('DELETE', `/downtimes/${enc(id)}`);
+      },
+      undefined,
+    );
   }
 }

@@ -21,10 +21,23 @@ export class NoneMonitoring extends Recorder implements Monitoring {
 
   async downtime(host: string, opts: DowntimeOptions): Promise<string> {
     const id = `none-${crypto.randomUUID()}`;
-    return this.write({ action: 'downtime', host, detail: opts.reason, what: `downtime ${host} for ${Math.round(opts.durationMs / 60_000)} min (${opts.reason}); no monitoring configured, nothing is silenced` }, async () => id, id);
+    return this.write(
+      {
+        action: 'downtime',
+        host,
+        detail: opts.reason,
+        what: `downtime ${host} for ${Math.round(opts.durationMs / 60_000)} min (${opts.reason}); no monitoring configured, nothing is silenced`,
+      },
+      async () => id,
+      id,
+    );
   }
 
   async removeDowntime(id: string): Promise<void> {
-    await this.write({ action: 'remove-downtime', detail: id, what: `remove downtime ${id} (no monitoring configured)` }, async () => undefined, undefined);
+    await this.write(
+      { action: 'remove-downtime', detail: id, what: `remove downtime ${id} (no monitoring configured)` },
+      async () => undefined,
+      undefined,
+    );
   }
 }

@@ -14,7 +14,17 @@ import { Recorder } from './base.js';
 import { InventoryError, MonitoringError, PluginInterfaceError, PluginLoadError, ProvisionerError, UnknownHostError } from './errors.js';
 import { parsePublicKey } from './keys.js';
 import { HOST_STATUSES } from './types.js';
-import type { DowntimeOptions, HostStatus, Inventory, InventoryRecord, LifecycleAction, LifecycleHooks, Monitoring, PowerState, Provisioner } from './types.js';
+import type {
+  DowntimeOptions,
+  HostStatus,
+  Inventory,
+  InventoryRecord,
+  LifecycleAction,
+  LifecycleHooks,
+  Monitoring,
+  PowerState,
+  Provisioner,
+} from './types.js';
 
 export type LifecycleClientName = LifecycleAction['client'];
 
@@ -35,7 +45,8 @@ export interface PluginContext {
 interface Closable {
   close?(): Promise<void> | void;
 }
-export type ProvisionerPlugin = Pick<Provisioner, 'reinstall' | 'powerOff' | 'powerOn' | 'powerCycle' | 'powerStatus' | 'hostKey'> & Closable;
+export type ProvisionerPlugin = Pick<Provisioner, 'reinstall' | 'powerOff' | 'powerOn' | 'powerCycle' | 'powerStatus' | 'hostKey'> &
+  Closable;
 export type InventoryPlugin = Pick<Inventory, 'get' | 'setStatus' | 'remove'> & Closable;
 export type MonitoringPlugin = Pick<Monitoring, 'downtime' | 'removeDowntime'> & Closable;
 export type PluginFactory<T> = (options: Record<string, unknown>, context: PluginContext) => T | Promise<T>;
@@ -73,7 +84,9 @@ export async function loadPlugin(client: LifecycleClientName, cfg: PluginConfig)
   }
   const factory = mod.default;
   if (typeof factory !== 'function') {
-    throw new PluginInterfaceError(`the ${client} plugin module ${module} has no factory: its default export is ${factory === undefined ? 'missing' : `a ${typeof factory}, not a function`}`);
+    throw new PluginInterfaceError(
+      `the ${client} plugin module ${module} has no factory: its default export is ${factory === undefined ? 'missing' : `a ${typeof factory}, not a function`}`,
+    );
   }
   let impl: unknown;
   try {
@@ -82,11 +95,15 @@ export async function loadPlugin(client: LifecycleClientName, cfg: PluginConfig)
     throw new PluginLoadError(`the ${client} plugin module ${module}: its factory failed: ${firstLine(err)}`, { cause: err });
   }
   if (impl === null || typeof impl !== 'object') {
-    throw new PluginInterfaceError(`the ${client} plugin module ${module}: its factory returned ${impl === null ? 'null' : typeof impl}, not an object with ${PLUGIN_METHODS[client].join(', ')}`);
+    throw new PluginInterfaceError(
+      `the ${client} plugin module ${module}: its factory returned ${impl === null ? 'null' : typeof impl}, not an object with ${PLUGIN_METHODS[client].join(', ')}`,
+    );
   }
   const missing = PLUGIN_METHODS[client].filter((m) => typeof (impl as Record<string, unknown>)[m] !== 'function');
   if (missing.length > 0) {
-    throw new PluginInterfaceError(`the ${client} plugin module ${module} does not implement the ${client} interface: missing ${missing.map((m) => `${m}()`).join(', ')}`);
+    throw new PluginInterfaceError(
+      `the ${client} plugin module ${module} does not implement the ${client} interface: missing ${missing.map((m) => `${m}()`).join(', ')}`,
+    );
   }
   return impl;
 }
@@ -170,24 +187,43 @@ export class PluginProvisioner extends PluginClient<ProvisionerPlugin> implement
   }
 
   async reinstall(host: string, os: string): Promise<void> {
-    await this.write({ action: 'reinstall', host, detail: os, what: `reinstall ${host} with ${os}` }, () => this.call(`reinstall ${host}`, (p) => p.reinstall(host, os)), undefined);
+    await this.write(
+      { action: 'reinstall', host, detail: os, what: `reinstall ${host} with ${os}` },
+      () => this.call(`reinstall ${host}`, (p) => p.reinstall(host, os)),
+      undefined,
+    );
   }
 
   async powerOff(host: string): Promise<void> {
-    await this.write({ action: 'power-off', host, what: `power off ${host}` }, () => this.call(`powerOff ${host}`, (p) => p.powerOff(host)), undefined);
+    await this.write(
+      { action: 'power-off', host, what: `power off ${host}` },
+      () => this.call(`powerOff ${host}`, (p) => p.powerOff(host)),
+      undefined,
+    );
   }
 
   async powerOn(host: string): Promise<void> {
-    await this.write({ action: 'power-on', host, what: `power on ${host}` }, () => this.call(`powerOn ${host}`, (p) => p.powerOn(host)), undefined);
+    await this.write(
+      { action: 'power-on', host, what: `power on ${host}` },
+      () => this.call(`powerOn ${host}`, (p) => p.powerOn(host)),
+      undefined,
+    );
   }
 
   async powerCycle(host: string): Promise<void> {
-    await this.write({ action: 'power-cycle', host, what: `power cycle ${host}` }, () => this.call(`powerCycle ${host}`, (p) => p.powerCycle(host)), undefined);
+    await this.write(
+      { action: 'power-cycle', host, what: `power cycle ${host}` },
+      () => this.call(`powerCycle ${host}`, (p) => p.powerCycle(host)),
+      undefined,
+    );
   }
 
   async powerStatus(host: string): Promise<PowerState> {
     const s = await this.call(`powerStatus ${host}`, (p) => p.powerStatus(host));
-    if (s !== 'on' && s !== 'off' && s !== 'unknown') throw this.fail(`${this.client} plugin ${this.module}: powerStatus ${host} returned ${JSON.stringify(s)}, not "on", "off" or "unknown"`);
+    if (s !== 'on' && s !== 'off' && s !== 'unknown')
+      throw this.fail(
+        `${this.client} plugin ${this.module}: powerStatus ${host} returned ${JSON.stringify(s)}, not "on", "off" or "unknown"`,
+      );
     return s;
   }
 
@@ -195,7 +231,10 @@ export class PluginProvisioner extends PluginClient<ProvisionerPlugin> implement
     const out: unknown = await this.call(`hostKey ${host}`, (p) => p.hostKey(host));
     // The only way a reinstalled host's key becomes trusted: accept nothing but a well-formed key.
     const key = typeof out === 'string' ? parsePublicKey(out) : undefined;
-    if (!key) throw this.fail(`${this.client} plugin ${this.module}: hostKey ${host} returned no SSH public key (${JSON.stringify(out)?.slice(0, 80)})`);
+    if (!key)
+      throw this.fail(
+        `${this.client} plugin ${this.module}: hostKey ${host} returned no SSH public key (${JSON.stringify(out)?.slice(0, 80)})`,
+      );
     return key;
   }
 }
@@ -219,7 +258,9 @@ export class PluginInventory extends PluginClient<InventoryPlugin> implements In
     const rec: unknown = await this.call(`get ${host}`, (p) => p.get(host));
     if (rec === undefined || rec === null) return undefined;
     if (typeof rec !== 'object' || !HOST_STATUSES.includes((rec as { status?: unknown }).status as HostStatus)) {
-      throw this.fail(`${this.client} plugin ${this.module}: get ${host} returned ${JSON.stringify(rec)?.slice(0, 120)}, not a record with a status (${HOST_STATUSES.join(', ')})`);
+      throw this.fail(
+        `${this.client} plugin ${this.module}: get ${host} returned ${JSON.stringify(rec)?.slice(0, 120)}, not a record with a status (${HOST_STATUSES.join(', ')})`,
+      );
     }
     return { ...(rec as InventoryRecord), host };
   }
@@ -231,12 +272,20 @@ export class PluginInventory extends PluginClient<InventoryPlugin> implements In
 
   async setStatus(host: string, status: HostStatus): Promise<void> {
     await this.#known(host);
-    await this.write({ action: 'set-status', host, detail: status, what: `set ${host} to ${status} in the inventory` }, () => this.call(`setStatus ${host} ${status}`, (p) => p.setStatus(host, status)), undefined);
+    await this.write(
+      { action: 'set-status', host, detail: status, what: `set ${host} to ${status} in the inventory` },
+      () => this.call(`setStatus ${host} ${status}`, (p) => p.setStatus(host, status)),
+      undefined,
+    );
   }
 
   async remove(host: string): Promise<void> {
     await this.#known(host);
-    await this.write({ action: 'remove', host, what: `remove ${host} from the inventory` }, () => this.call(`remove ${host}`, (p) => p.remove(host)), undefined);
+    await this.write(
+      { action: 'remove', host, what: `remove ${host} from the inventory` },
+      () => this.call(`remove ${host}`, (p) => p.remove(host)),
+      undefined,
+    );
   }
 }
 
@@ -257,15 +306,26 @@ export class PluginMonitoring extends PluginClient<MonitoringPlugin> implements 
 
   async downtime(host: string, opts: DowntimeOptions): Promise<string> {
     const mins = Math.round(opts.durationMs / 60_000);
-    return this.write({ action: 'downtime', host, detail: opts.reason, what: `downtime ${host} for ${mins} min (${opts.reason})` }, async () => {
-      const id: unknown = await this.call(`downtime ${host}`, (p) => p.downtime(host, { durationMs: opts.durationMs, reason: opts.reason }));
-      // Without an id the downtime could never be removed.
-      if ((typeof id !== 'string' || id === '') && typeof id !== 'number') throw this.fail(`${this.client} plugin ${this.module}: downtime ${host} returned no id (${JSON.stringify(id)})`);
-      return String(id);
-    }, `dry-run-${crypto.randomUUID()}`);
+    return this.write(
+      { action: 'downtime', host, detail: opts.reason, what: `downtime ${host} for ${mins} min (${opts.reason})` },
+      async () => {
+        const id: unknown = await this.call(`downtime ${host}`, (p) =>
+          p.downtime(host, { durationMs: opts.durationMs, reason: opts.reason }),
+        );
+        // Without an id the downtime could never be removed.
+        if ((typeof id !== 'string' || id === '') && typeof id !== 'number')
+          throw this.fail(`${this.client} plugin ${this.module}: downtime ${host} returned no id (${JSON.stringify(id)})`);
+        return String(id);
+      },
+      `dry-run-${crypto.randomUUID()}`,
+    );
   }
 
   async removeDowntime(id: string): Promise<void> {
-    await this.write({ action: 'remove-downtime', detail: id, what: `remove downtime ${id}` }, () => this.call(`removeDowntime ${id}`, (p) => p.removeDowntime(id)), undefined);
+    await this.write(
+      { action: 'remove-downtime', detail: id, what: `remove downtime ${id}` },
+      () => this.call(`removeDowntime ${id}`, (p) => p.removeDowntime(id)),
+      undefined,
+    );
   }
 }

@@ -10,7 +10,11 @@ describe('FakePybal passes the PyBal API contract', () => {
   let fake: FakePybal;
   beforeAll(async () => {
     fake = await FakePybal.start('lvs-contract');
-    fake.setPool('jobrunner_nginx', { 'mw1001.eqiad.wmnet': up, 'mw1002.eqiad.wmnet': { pooled: true, weight: 5, up: false, enabled: false }, 'mw1003.eqiad.wmnet': { pooled: false, weight: 10, up: true, enabled: false } });
+    fake.setPool('jobrunner_nginx', {
+      'mw1001.eqiad.wmnet': up,
+      'mw1002.eqiad.wmnet': { pooled: true, weight: 5, up: false, enabled: false },
+      'mw1003.eqiad.wmnet': { pooled: false, weight: 10, up: true, enabled: false },
+    });
   });
   afterAll(async () => fake.close());
   pybalApiContract(() => ({ lb: fake.ref, pool: 'jobrunner_nginx', host: 'mw1001.eqiad.wmnet' }));
@@ -79,7 +83,10 @@ describe('PybalClient', () => {
     client = new PybalClient({ retries: 3, retryDelayMs: 5 });
     expect(await client.host(fake.ref, 'p', 'nope')).toBeNull();
     expect(await client.host(fake.ref, 'nope', 'h1')).toBeNull();
-    await expect(client.pool(fake.ref, 'nope')).rejects.toMatchObject({ code: 'ERR_PYBAL_POOL_NOT_FOUND', message: expect.stringContaining('lvs1019 does not carry pool nope') });
+    await expect(client.pool(fake.ref, 'nope')).rejects.toMatchObject({
+      code: 'ERR_PYBAL_POOL_NOT_FOUND',
+      message: expect.stringContaining('lvs1019 does not carry pool nope'),
+    });
     expect(fake.requests).toHaveLength(3);
   });
 
@@ -107,7 +114,11 @@ describe('PybalClient', () => {
 
   it.each([
     ['garbage', 'json' as const, /unexpected json body from load balancer lvs1019 at http:\/\/127\.0\.0\.1:\d+\/pools\/p: not valid JSON/],
-    ['garbage', 'text' as const, /unexpected text body from load balancer lvs1019 at http:\/\/127\.0\.0\.1:\d+\/pools\/p: .*what\/is\/this/],
+    [
+      'garbage',
+      'text' as const,
+      /unexpected text body from load balancer lvs1019 at http:\/\/127\.0\.0\.1:\d+\/pools\/p: .*what\/is\/this/,
+    ],
     ['html', 'json' as const, /unexpected text body from load balancer lvs1019 at http:\/\/127\.0\.0\.1:\d+\/pools\/p/],
   ])('an unexpected body (%s, asked %s) is ERR_PYBAL_BAD_RESPONSE naming the LB and URL, not retried', async (mode, format, msg) => {
     seed();

@@ -142,10 +142,14 @@ export class PybalClient {
       return fn(r.body, r.format);
     } catch (err) {
       if (!(err instanceof BodyShapeError)) throw err;
-      throw new PybalError(PybalErrorCode.BAD_RESPONSE, `unexpected ${r.format} body from load balancer ${lb.name} at ${r.url}: ${err.message}`, {
-        hint: `is ${lb.url} really PyBal's instrumentation port (pybal.loadBalancers.${lb.name}.url)?`,
-        details: { lb: lb.name, url: r.url, status: r.status },
-      });
+      throw new PybalError(
+        PybalErrorCode.BAD_RESPONSE,
+        `unexpected ${r.format} body from load balancer ${lb.name} at ${r.url}: ${err.message}`,
+        {
+          hint: `is ${lb.url} really PyBal's instrumentation port (pybal.loadBalancers.${lb.name}.url)?`,
+          details: { lb: lb.name, url: r.url, status: r.status },
+        },
+      );
     }
   }
 
@@ -190,10 +194,14 @@ export class PybalClient {
     }
     if (last?.kind === 'status') return last.res;
     const err = last?.err;
-    throw new PybalError(PybalErrorCode.UNREACHABLE, `load balancer ${lb.name} unreachable at ${url}: ${describeConnError(err, this.requestTimeoutMs)}${tries > 1 ? ` (${tries} tries)` : ''}`, {
-      hint: `check that PyBal runs on ${lb.name} with instrumentation enabled and that ${lb.url} is reachable from here`,
-      cause: err,
-      details: { lb: lb.name, url, code: errorCode(err) },
-    });
+    throw new PybalError(
+      PybalErrorCode.UNREACHABLE,
+      `load balancer ${lb.name} unreachable at ${url}: ${describeConnError(err, this.requestTimeoutMs)}${tries > 1 ? ` (${tries} tries)` : ''}`,
+      {
+        hint: `check that PyBal runs on ${lb.name} with instrumentation enabled and that ${lb.url} is reachable from here`,
+        cause: err,
+        details: { lb: lb.name, url, code: errorCode(err) },
+      },
+    );
   }
 }

@@ -13,7 +13,14 @@ describe('pybal config section', () => {
           loadBalancers: { lvs1019: { url: 'http://lvs1019:9090' }, lvs1020: { url: 'http://lvs1020:9090' } },
           pools: [
             { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', pool: 'jobrunner-nginx_eqiad', loadBalancers: ['lvs1019', 'lvs1020'] },
-            { dc: 'eqiad', cluster: 'jobrunner', service: 'php-fpm', pool: 'jobrunner-php_eqiad', loadBalancers: ['lvs1020'], depoolThreshold: 0.7 },
+            {
+              dc: 'eqiad',
+              cluster: 'jobrunner',
+              service: 'php-fpm',
+              pool: 'jobrunner-php_eqiad',
+              loadBalancers: ['lvs1020'],
+              depoolThreshold: 0.7,
+            },
           ],
         },
       },

@@ -46,12 +46,17 @@ export const pybalSchema = z
         const p = raw as { dc?: unknown; cluster?: unknown; service?: unknown; loadBalancers?: unknown };
         (Array.isArray(p.loadBalancers) ? (p.loadBalancers as unknown[]) : []).forEach((lb, j) => {
           if (typeof lb === 'string' && !Object.hasOwn(lbs, lb)) {
-            ctx.addIssue({ code: 'custom', path: ['pools', i, 'loadBalancers', j], message: `load balancer ${lb} has no entry in pybal.loadBalancers` });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['pools', i, 'loadBalancers', j],
+              message: `load balancer ${lb} has no entry in pybal.loadBalancers`,
+            });
           }
         });
         const key = `${String(p.dc)}/${String(p.cluster)}/${String(p.service)}`;
         const first = seen.get(key);
-        if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['pools', i], message: `${key} is already mapped by pools.${first}` });
+        if (first !== undefined)
+          ctx.addIssue({ code: 'custom', path: ['pools', i], message: `${key} is already mapped by pools.${first}` });
         else seen.set(key, i);
       });
     },

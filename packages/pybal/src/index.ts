@@ -1,7 +1,26 @@
 export { PybalClient, type LoadBalancerRef, type PybalClientOptions, type RequestOptions } from './client.js';
 export { PybalError, PybalErrorCode } from './errors.js';
-export { parseAlerts, parseHost, parsePool, parsePools, formatOf, type Alerts, type AlertStatus, type BodyFormat, type LbServerView } from './parse.js';
-export { canDepool, canTakeOut, countsFromConftool, countsFromView, explainKeptPooled, minUpEnabled, type ConftoolPooled, type PoolCounts } from './rules.js';
+export {
+  parseAlerts,
+  parseHost,
+  parsePool,
+  parsePools,
+  formatOf,
+  type Alerts,
+  type AlertStatus,
+  type BodyFormat,
+  type LbServerView,
+} from './parse.js';
+export {
+  canDepool,
+  canTakeOut,
+  countsFromConftool,
+  countsFromView,
+  explainKeptPooled,
+  minUpEnabled,
+  type ConftoolPooled,
+  type PoolCounts,
+} from './rules.js';
 export { PybalTopology, type NodeTagsLike, type PoolRef } from './topology.js';
 export {
   PybalService,

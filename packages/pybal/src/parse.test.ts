@@ -14,7 +14,11 @@ describe('PyBal body parsers', () => {
       text: 'mw1001.eqiad.wmnet:\tenabled/up/pooled\nmw1002.eqiad.wmnet:\tdisabled/up/not pooled\nmw1003.eqiad.wmnet:\tdisabled/down/pooled\nmw1004.eqiad.wmnet:\tenabled/partially up/not pooled\n',
     },
     { name: 'empty pool', json: '{}', text: '' },
-    { name: 'CRLF text', json: JSON.stringify({ a: { pooled: true, weight: 1, up: true, enabled: true } }), text: 'a:\tenabled/up/pooled\r\n' },
+    {
+      name: 'CRLF text',
+      json: JSON.stringify({ a: { pooled: true, weight: 1, up: true, enabled: true } }),
+      text: 'a:\tenabled/up/pooled\r\n',
+    },
   ];
   it.each(poolCases)('pool text and JSON parse identically: $name', ({ json, text }) => {
     const j = parsePool(json, 'json');
@@ -32,13 +36,21 @@ describe('PyBal body parsers', () => {
   });
 
   it('parses hosts, pools and alerts identically in both forms', () => {
-    expect(parseHost('{"pooled": false, "weight": 10, "up": true, "enabled": false}', 'json')).toEqual({ pooled: false, weight: 10, up: true, enabled: false });
+    expect(parseHost('{"pooled": false, "weight": 10, "up": true, "enabled": false}', 'json')).toEqual({
+      pooled: false,
+      weight: 10,
+      up: true,
+      enabled: false,
+    });
     expect(parseHost('disabled/up/not pooled\n', 'text')).toEqual({ pooled: false, up: true, enabled: false });
     expect(parsePools('["a_80", "b_443"]', 'json')).toEqual(parsePools('a_80\nb_443\n', 'text'));
     const alerts: [string, string][] = [
       ['{"status": "ok", "msg": "All pools are healthy"}', 'OK - All pools are healthy'],
       ['{"status": "warning", "msg": "Pool X is too small to allow depooling. "}', 'WARNING - Pool X is too small to allow depooling. '],
-      ['{"status": "critical", "msg": "a: Servers x, y are marked down but pooled; b: Servers z are marked down but pooled"}', 'CRITICAL - a: Servers x, y are marked down but pooled; b: Servers z are marked down but pooled'],
+      [
+        '{"status": "critical", "msg": "a: Servers x, y are marked down but pooled; b: Servers z are marked down but pooled"}',
+        'CRITICAL - a: Servers x, y are marked down but pooled; b: Servers z are marked down but pooled',
+      ],
     ];
     for (const [j, t] of alerts) expect(parseAlerts(t, 'text')).toEqual(parseAlerts(j, 'json'));
     expect(parseAlerts(alerts[1]![0], 'json')).toEqual({ status: 'warning', msg: 'Pool X is too small to allow depooling.' });
@@ -46,7 +58,11 @@ describe('PyBal body parsers', () => {
 
   const bad: { name: string; fn: () => unknown; msg: RegExp }[] = [
     { name: 'truncated JSON', fn: () => parsePool('{"a": {"pooled": true', 'json'), msg: /not valid JSON/ },
-    { name: 'string booleans', fn: () => parseHost('{"pooled": "yes", "up": true, "enabled": true}', 'json'), msg: /boolean pooled\/up\/enabled/ },
+    {
+      name: 'string booleans',
+      fn: () => parseHost('{"pooled": "yes", "up": true, "enabled": true}', 'json'),
+      msg: /boolean pooled\/up\/enabled/,
+    },
     { name: 'array for pool', fn: () => parsePool('[1,2]', 'json'), msg: /host → state/ },
     { name: 'pools not strings', fn: () => parsePools('[1]', 'json'), msg: /array of pool names/ },
     { name: 'text line without status', fn: () => parsePool('mw1001: up\n', 'text'), msg: /mw1001/ },

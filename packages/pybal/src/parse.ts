@@ -62,17 +62,22 @@ function viewFromText(s: string, what: string): LbServerView {
 }
 
 function lines(body: string): string[] {
-  return body.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() !== '');
+  return body
+    .split('\n')
+    .map((l) => l.replace(/\r$/, ''))
+    .filter((l) => l.trim() !== '');
 }
 
 export function parsePools(body: string, format: BodyFormat): string[] {
   if (format === 'json') {
     const v = parseJson(body);
-    if (!Array.isArray(v) || !v.every((p) => typeof p === 'string')) throw new BodyShapeError(`expected a JSON array of pool names, got ${describe(v)}`);
+    if (!Array.isArray(v) || !v.every((p) => typeof p === 'string'))
+      throw new BodyShapeError(`expected a JSON array of pool names, got ${describe(v)}`);
     return v;
   }
   const names = lines(body).map((l) => l.trim());
-  for (const n of names) if (!/^[A-Za-z0-9_.:@+-]+$/.test(n)) throw new BodyShapeError(`expected one pool name per line, got ${describe(n)}`);
+  for (const n of names)
+    if (!/^[A-Za-z0-9_.:@+-]+$/.test(n)) throw new BodyShapeError(`expected one pool name per line, got ${describe(n)}`);
   return names;
 }
 

@@ -9,7 +9,11 @@ function cell(v: LbServerView | null, error?: string): string {
 
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const fmt = (r: string[]): string =>
+    r
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [fmt(header), ...rows.map(fmt)];
 }
 
@@ -33,22 +37,31 @@ export function renderStatus(report: StatusReport): string {
     out.push(...table(['host', 'conftool', ...lbNames, 'flags'], rows).map((l) => `  ${l}`));
     for (const x of p.extraOnLb) out.push(`  ! ${x.lb} lists ${x.host} (${cell(x.view)}) which conftool does not have as yes/no`);
     const cap = p.capacity.perLb
-      .map((c) => (c.error ? `${c.lb}: unknown (${c.error})` : `${c.lb}: ${c.upEnabled}/${c.total} up+enabled, ${c.pooled} pooled, can take out ${c.canTakeOut}`))
+      .map((c) =>
+        c.error
+          ? `${c.lb}: unknown (${c.error})`
+          : `${c.lb}: ${c.upEnabled}/${c.total} up+enabled, ${c.pooled} pooled, can take out ${c.canTakeOut}`,
+      )
       .join('; ');
     out.push(`  capacity: can take out ${p.capacity.canTakeOut} more (${cap})`);
-    for (const a of p.alerts) if (a.error === undefined && a.status !== 'ok') out.push(`  alerts ${a.lb}: ${(a.status ?? '').toUpperCase()} - ${a.msg ?? ''}`);
+    for (const a of p.alerts)
+      if (a.error === undefined && a.status !== 'ok') out.push(`  alerts ${a.lb}: ${(a.status ?? '').toUpperCase()} - ${a.msg ?? ''}`);
     const problems = p.rows.flatMap((r) => r.flags.filter((f) => f.kind !== 'lb-error').map((f) => f.message));
     for (const m of problems) out.push(`  ! ${m}`);
     out.push('');
   }
-  const lbAlerts = report.alerts.map((a) => `${a.lb} ${a.error !== undefined ? `unknown (${a.error})` : `${(a.status ?? '').toUpperCase()} - ${a.msg ?? ''}`}`);
+  const lbAlerts = report.alerts.map(
+    (a) => `${a.lb} ${a.error !== undefined ? `unknown (${a.error})` : `${(a.status ?? '').toUpperCase()} - ${a.msg ?? ''}`}`,
+  );
   if (lbAlerts.length) out.push(`alerts (all pools of each LB): ${lbAlerts.join('; ')}`);
-  for (const r of report.unmapped) out.push(`${r.dc}/${r.cluster}/${r.service}/${r.host}: no PyBal pool configured (conftool ${r.conftool.pooled ?? '?'})`);
+  for (const r of report.unmapped)
+    out.push(`${r.dc}/${r.cluster}/${r.service}/${r.host}: no PyBal pool configured (conftool ${r.conftool.pooled ?? '?'})`);
   return out.join('\n').trimEnd();
 }
 
 /** At most four names, then how many more. */
-export const hostList = (hosts: readonly string[]): string => (hosts.length <= 4 ? hosts.join(', ') : `${hosts.slice(0, 4).join(', ')} and ${hosts.length - 4} more`);
+export const hostList = (hosts: readonly string[]): string =>
+  hosts.length <= 4 ? hosts.join(', ') : `${hosts.slice(0, 4).join(', ')} and ${hosts.length - 4} more`;
 
 function seen(v: Seen): string {
   if (v === null) return 'not listed';
@@ -82,8 +95,11 @@ export function renderVerification(v: Verification): string {
   for (const l of v.lbs) {
     if (l.ok) continue;
     // One line per LB and pool without an answer, not one per host.
-    if (l.error !== undefined) lines.push(`  - ${l.lb} gave no usable answer for pool ${l.pool} (${hostList(l.hosts.map((h) => h.host))}): ${l.error}`);
-    else for (const h of l.hosts) if (!h.ok) lines.push(`  - ${h.why ?? `${l.lb}: ${h.host} is ${seen(h.seen)}`} [${l.lb} says ${seen(h.seen)}]`);
+    if (l.error !== undefined)
+      lines.push(`  - ${l.lb} gave no usable answer for pool ${l.pool} (${hostList(l.hosts.map((h) => h.host))}): ${l.error}`);
+    else
+      for (const h of l.hosts)
+        if (!h.ok) lines.push(`  - ${h.why ?? `${l.lb}: ${h.host} is ${seen(h.seen)}`} [${l.lb} says ${seen(h.seen)}]`);
   }
   return [head, ...lines].join('\n') + unmapped;
 }

@@ -53,7 +53,7 @@ function depoolOneByOne(pc: Coordinator): { safe: number; left: number; tried: n
 // Deterministic pseudo-random mixes: 300 pools of 1–12 servers over yes/no/inactive × up/down.
 function* mixes(): Generator<{ servers: S[]; threshold: number }> {
   let seed = 42;
-  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const thresholds = [0, 0.25, 0.28, 0.5, 0.6, 0.7, 0.75, 1];
   for (let i = 0; i < 300; i++) {
     const n = 1 + Math.floor(rnd() * 12);
@@ -102,7 +102,16 @@ describe.each(MODES)('capacity rules agree with the lab simulator’s PyBal coor
 
 describe('a depool past the threshold, in each mode', () => {
   it('wikitech: the server shows disabled/pooled (kept) and is released when capacity returns', () => {
-    const { pc, names } = coordinatorFor('wikitech', [{ pooled: 'yes', up: true }, { pooled: 'yes', up: true }, { pooled: 'yes', up: false }, { pooled: 'yes', up: true }], 0.5);
+    const { pc, names } = coordinatorFor(
+      'wikitech',
+      [
+        { pooled: 'yes', up: true },
+        { pooled: 'yes', up: true },
+        { pooled: 'yes', up: false },
+        { pooled: 'yes', up: true },
+      ],
+      0.5,
+    );
     expect(canTakeOut(countsFromView(view(pc)), 0.5)).toBe(1);
     pc.setServer(names[0]!, { weight: 10, enabled: false });
     pc.setServer(names[1]!, { weight: 10, enabled: false });
@@ -113,7 +122,16 @@ describe('a depool past the threshold, in each mode', () => {
   });
 
   it('upstream: the server leaves at once; the down one is force-pooled instead and shows as pooled-down', () => {
-    const { pc, names } = coordinatorFor('upstream', [{ pooled: 'yes', up: true }, { pooled: 'yes', up: true }, { pooled: 'yes', up: false }, { pooled: 'yes', up: true }], 0.5);
+    const { pc, names } = coordinatorFor(
+      'upstream',
+      [
+        { pooled: 'yes', up: true },
+        { pooled: 'yes', up: true },
+        { pooled: 'yes', up: false },
+        { pooled: 'yes', up: true },
+      ],
+      0.5,
+    );
     expect(canTakeOut(countsFromView(view(pc)), 0.5)).toBe(1);
     pc.setServer(names[0]!, { weight: 10, enabled: false });
     pc.setServer(names[1]!, { weight: 10, enabled: false });

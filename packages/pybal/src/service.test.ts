@@ -7,7 +7,11 @@ import { FakePybal } from './testing/fake-server.js';
 import { PybalTopology } from './topology.js';
 
 const V = (enabled: boolean, up: boolean, pooled: boolean): LbServerView => ({ enabled, up, pooled, weight: 10 });
-const node = (name: string, pooled: 'yes' | 'no' | 'inactive' = 'yes', service = 'nginx'): NodeLike => ({ tags: { dc: 'eqiad', cluster: 'jobrunner', service, name }, pooled, weight: 10 });
+const node = (name: string, pooled: 'yes' | 'no' | 'inactive' = 'yes', service = 'nginx'): NodeLike => ({
+  tags: { dc: 'eqiad', cluster: 'jobrunner', service, name },
+  pooled,
+  weight: 10,
+});
 const hosts = ['mw1001', 'mw1002', 'mw1003', 'mw1004', 'mw1005', 'mw1006'].map((h) => `${h}.eqiad.wmnet`);
 const [h1, h2, h3, h4] = hosts as [string, string, string, string];
 
@@ -41,7 +45,14 @@ describe('PybalService against two fake LBs', () => {
       loadBalancers: { lvs1019: { url: a.url }, lvs1020: { url: b.url } },
       pools: [
         { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', pool: 'jobrunner_nginx', loadBalancers: ['lvs1019', 'lvs1020'] },
-        { dc: 'eqiad', cluster: 'jobrunner', service: 'php-fpm', pool: 'jobrunner_php', loadBalancers: ['lvs1019', 'lvs1020'], depoolThreshold: 0.3 },
+        {
+          dc: 'eqiad',
+          cluster: 'jobrunner',
+          service: 'php-fpm',
+          pool: 'jobrunner_php',
+          loadBalancers: ['lvs1019', 'lvs1020'],
+          depoolThreshold: 0.3,
+        },
       ],
       defaultDepoolThreshold: 0.5,
     });
@@ -92,15 +103,38 @@ describe('PybalService against two fake LBs', () => {
     const capacity = { upEnabled: 4, total: 6, threshold: 0.5, below: false };
     expect(v.lbs).toEqual([
       // lvs1019 agreed at once: asked in the first round and in the confirming one only
-      { pool: 'jobrunner_nginx', lb: 'lvs1019', ok: true, asked: 2, hosts: [{ host: h1, seen: out, ok: true }, { host: h2, seen: out, ok: true }], capacity },
-      { pool: 'jobrunner_nginx', lb: 'lvs1020', ok: true, asked: v.rounds, hosts: [{ host: h1, seen: out, ok: true }, { host: h2, seen: out, ok: true }], capacity },
+      {
+        pool: 'jobrunner_nginx',
+        lb: 'lvs1019',
+        ok: true,
+        asked: 2,
+        hosts: [
+          { host: h1, seen: out, ok: true },
+          { host: h2, seen: out, ok: true },
+        ],
+        capacity,
+      },
+      {
+        pool: 'jobrunner_nginx',
+        lb: 'lvs1020',
+        ok: true,
+        asked: v.rounds,
+        hosts: [
+          { host: h1, seen: out, ok: true },
+          { host: h2, seen: out, ok: true },
+        ],
+        capacity,
+      },
     ]);
     expect(a.requests).toHaveLength(2);
     expect(b.requests).toHaveLength(v.rounds);
     expect(v.elapsedMs).toBeGreaterThanOrEqual(300);
     expect(v.report).toBe(`verified ${h1}, ${h2} depooled on lvs1019, lvs1020 (${v.rounds} rounds, ${(v.elapsedMs / 1000).toFixed(1)} s)`);
     // a fixed 25 ms pause, not the default 50 ms growing 1.5× a round to 500 ms
-    const gaps = times.slice(1).map((t, i) => t - times[i]!).sort((x, y) => x - y);
+    const gaps = times
+      .slice(1)
+      .map((t, i) => t - times[i]!)
+      .sort((x, y) => x - y);
     expect(gaps.length).toBeGreaterThanOrEqual(5);
     expect(gaps[Math.floor(gaps.length / 2)]!).toBeLessThan(60);
   });
@@ -123,7 +157,16 @@ describe('PybalService against two fake LBs', () => {
     // lvs1020 agreed in round 2 and in the confirming round 3, then was not asked again
     expect(v.lbs[1]!.asked).toBe(3);
     expect(v.lbs[0]!.asked).toBe(v.rounds - 1);
-    expect(v.disagreements).toEqual([{ lb: 'lvs1019', pool: 'jobrunner_nginx', host: h1, expected: 'depooled', saw: V(true, true, true), why: expect.stringContaining('(lvs1020 already did: lvs1019 is lagging)') }]);
+    expect(v.disagreements).toEqual([
+      {
+        lb: 'lvs1019',
+        pool: 'jobrunner_nginx',
+        host: h1,
+        expected: 'depooled',
+        saw: V(true, true, true),
+        why: expect.stringContaining('(lvs1020 already did: lvs1019 is lagging)'),
+      },
+    ]);
     expect(v.report.split('\n')).toEqual([
       `PyBal verification failed: not depooled on lvs1019 (lvs1020 agreed) within the 500 ms deadline (waited ${(v.elapsedMs / 1000).toFixed(1)} s):`,
       `  - lvs1019 still has ${h1} enabled and pooled in pool jobrunner_nginx: it has not applied the conftool change (lvs1020 already did: lvs1019 is lagging) [lvs1019 says enabled/up/pooled]`,
@@ -157,9 +200,18 @@ describe('PybalService against two fake LBs', () => {
     const w = await fast.verifyDepooled([node(h1)], { timeoutMs: 300 });
     expect(w.ok).toBe(false);
     const error = expect.stringMatching(/^load balancer lvs1020 answered HTTP 500 for http:\/\/127\.0\.0\.1:\d+\/pools\/jobrunner_nginx/);
-    expect(w.lbs[1]).toEqual({ pool: 'jobrunner_nginx', lb: 'lvs1020', ok: false, error, asked: w.rounds, hosts: [{ host: h1, seen: { error }, ok: false, why: error }] });
+    expect(w.lbs[1]).toEqual({
+      pool: 'jobrunner_nginx',
+      lb: 'lvs1020',
+      ok: false,
+      error,
+      asked: w.rounds,
+      hosts: [{ host: h1, seen: { error }, ok: false, why: error }],
+    });
     expect(w.lbs[0]).toMatchObject({ lb: 'lvs1019', ok: true, asked: 1 });
-    expect(w.report).toMatch(/^PyBal verification failed: not depooled on lvs1020 \(lvs1019 agreed\) within the 300 ms deadline \(waited \d+\.\d s\):\n {2}- lvs1020 gave no usable answer for pool jobrunner_nginx \(mw1001\.eqiad\.wmnet\): load balancer lvs1020 answered HTTP 500/);
+    expect(w.report).toMatch(
+      /^PyBal verification failed: not depooled on lvs1020 \(lvs1019 agreed\) within the 300 ms deadline \(waited \d+\.\d s\):\n {2}- lvs1020 gave no usable answer for pool jobrunner_nginx \(mw1001\.eqiad\.wmnet\): load balancer lvs1020 answered HTTP 500/,
+    );
     expect(w.elapsedMs).toBeGreaterThanOrEqual(300);
   });
 
@@ -169,10 +221,19 @@ describe('PybalService against two fake LBs', () => {
     expect(v.ok).toBe(false);
     expect(v.elapsedMs).toBeGreaterThanOrEqual(600);
     expect(v.disagreements).toEqual([
-      { lb: 'lvs1020', pool: 'jobrunner_nginx', host: h1, expected: 'depooled', saw: V(true, true, true), why: expect.stringContaining('lvs1019 already did: lvs1020 is lagging') },
+      {
+        lb: 'lvs1020',
+        pool: 'jobrunner_nginx',
+        host: h1,
+        expected: 'depooled',
+        saw: V(true, true, true),
+        why: expect.stringContaining('lvs1019 already did: lvs1020 is lagging'),
+      },
     ]);
     // the headline names the LB that failed, not every LB asked, and the deadline against the real wait
-    expect(v.report).toContain(`PyBal verification failed: not depooled on lvs1020 (lvs1019 agreed) within the 600 ms deadline (waited ${(v.elapsedMs / 1000).toFixed(1)} s):`);
+    expect(v.report).toContain(
+      `PyBal verification failed: not depooled on lvs1020 (lvs1019 agreed) within the 600 ms deadline (waited ${(v.elapsedMs / 1000).toFixed(1)} s):`,
+    );
     expect(v).toMatchObject({ deadlineMs: 600, expected: 'depooled', hosts: [h1] });
     expect(v.report).toContain('lvs1020 still has mw1001.eqiad.wmnet enabled and pooled in pool jobrunner_nginx');
   });
@@ -180,27 +241,40 @@ describe('PybalService against two fake LBs', () => {
   it('reports a depool kept by the threshold with the LB and the numbers', async () => {
     // 2 already out, 1 down: the pool of 6 is at 0.5 and the LBs keep h1 pooled.
     for (const f of [a, b]) {
-      f.set('jobrunner_nginx', h2, { enabled: false, pooled: false }).set('jobrunner_nginx', h3, { enabled: false, pooled: false }).set('jobrunner_nginx', h4, { up: false, pooled: true });
+      f.set('jobrunner_nginx', h2, { enabled: false, pooled: false })
+        .set('jobrunner_nginx', h3, { enabled: false, pooled: false })
+        .set('jobrunner_nginx', h4, { up: false, pooled: true });
     }
     a.set('jobrunner_nginx', h1, { enabled: false, pooled: false });
     b.set('jobrunner_nginx', h1, { enabled: false, pooled: true });
     const v = await svc.verifyDepooled([node(h1)], { timeoutMs: 300 });
     expect(v.ok).toBe(false);
     expect(v.disagreements).toHaveLength(1);
-    expect(v.disagreements[0]!.why).toBe('lvs1020 keeps mw1001.eqiad.wmnet pooled: pool jobrunner_nginx is at its depool threshold 0.5 (2 of 6 up and enabled, 3 needed)');
+    expect(v.disagreements[0]!.why).toBe(
+      'lvs1020 keeps mw1001.eqiad.wmnet pooled: pool jobrunner_nginx is at its depool threshold 0.5 (2 of 6 up and enabled, 3 needed)',
+    );
     expect(v.report).toContain('[lvs1020 says disabled/up/pooled]');
   });
 
   it.each([
-    ['down', /lvs1020 gave no usable answer for pool jobrunner_nginx \(mw1001\.eqiad\.wmnet, mw1002\.eqiad\.wmnet\): load balancer lvs1020 unreachable at http:\/\/127\.0\.0\.1:\d+\/pools\/jobrunner_nginx: connection refused/],
-    ['error', /lvs1020 gave no usable answer for pool jobrunner_nginx .*: load balancer lvs1020 answered HTTP 500 for http:\/\/127\.0\.0\.1:\d+\/pools\/jobrunner_nginx/],
+    [
+      'down',
+      /lvs1020 gave no usable answer for pool jobrunner_nginx \(mw1001\.eqiad\.wmnet, mw1002\.eqiad\.wmnet\): load balancer lvs1020 unreachable at http:\/\/127\.0\.0\.1:\d+\/pools\/jobrunner_nginx: connection refused/,
+    ],
+    [
+      'error',
+      /lvs1020 gave no usable answer for pool jobrunner_nginx .*: load balancer lvs1020 answered HTTP 500 for http:\/\/127\.0\.0\.1:\d+\/pools\/jobrunner_nginx/,
+    ],
   ])('times out with a clear report when one LB is %s', async (mode, msg) => {
     a.set('jobrunner_nginx', h1, { enabled: false, pooled: false }).set('jobrunner_nginx', h2, { enabled: false, pooled: false });
     if (mode === 'down') await b.down();
     else b.mode = 'error';
     const v = await svc.verifyDepooled([node(h1), node(h2)], { timeoutMs: 300 });
     expect(v.ok).toBe(false);
-    expect(v.disagreements.map((d) => [d.lb, d.host])).toEqual([['lvs1020', h1], ['lvs1020', h2]]);
+    expect(v.disagreements.map((d) => [d.lb, d.host])).toEqual([
+      ['lvs1020', h1],
+      ['lvs1020', h2],
+    ]);
     expect(v.disagreements[0]!.saw).toHaveProperty('error');
     expect(v.report).toMatch(msg);
     // one line per LB and pool, not per host
@@ -208,7 +282,12 @@ describe('PybalService against two fake LBs', () => {
   });
 
   it('verifies a repool only when enabled and pooled, and says when health checks keep it out', async () => {
-    for (const f of [a, b]) f.set('jobrunner_nginx', h1, { enabled: true, up: false, pooled: false }).set('jobrunner_php', h1, { enabled: true, up: true, pooled: true });
+    for (const f of [a, b])
+      f.set('jobrunner_nginx', h1, { enabled: true, up: false, pooled: false }).set('jobrunner_php', h1, {
+        enabled: true,
+        up: true,
+        pooled: true,
+      });
     const v = await svc.verifyPooled([node(h1), node(h1, 'yes', 'php-fpm')], { timeoutMs: 300 });
     expect(v.ok).toBe(false);
     expect(v.disagreements.map((d) => `${d.lb} ${d.pool}`).sort()).toEqual(['lvs1019 jobrunner_nginx', 'lvs1020 jobrunner_nginx']);
@@ -226,7 +305,9 @@ describe('PybalService against two fake LBs', () => {
       ['lvs1019', h1, V(true, false, false)],
       ['lvs1020', h1, V(true, false, false)],
     ]);
-    expect(v.report).toContain('lvs1019 still has mw1001.eqiad.wmnet enabled in pool jobrunner_nginx (not pooled only because its health checks fail): it has not applied the conftool change');
+    expect(v.report).toContain(
+      'lvs1019 still has mw1001.eqiad.wmnet enabled in pool jobrunner_nginx (not pooled only because its health checks fail): it has not applied the conftool change',
+    );
     // ...and that it is not out: PyBal pools it again the moment it is up
     expect(v.report).toContain('and pools it again once the host is up');
     expect(v.lbs.every((l) => !l.ok && l.hosts[0]!.seen !== null)).toBe(true);
@@ -269,7 +350,9 @@ describe('PybalService against two fake LBs', () => {
       ['lvs1019', false, V(true, true, true)],
       ['lvs1020', false, V(true, true, true)],
     ]);
-    expect(v.report).toBe('DRY-RUN: would verify mw1001.eqiad.wmnet depooled on lvs1019, lvs1020 (now: lvs1019: mw1001.eqiad.wmnet enabled/up/pooled; lvs1020: mw1001.eqiad.wmnet enabled/up/pooled)');
+    expect(v.report).toBe(
+      'DRY-RUN: would verify mw1001.eqiad.wmnet depooled on lvs1019, lvs1020 (now: lvs1019: mw1001.eqiad.wmnet enabled/up/pooled; lvs1020: mw1001.eqiad.wmnet enabled/up/pooled)',
+    );
     expect(a.requests).toHaveLength(1);
     expect(b.requests).toHaveLength(1);
     expect(svc.dryRun).toBe(false);
@@ -307,7 +390,13 @@ describe('PybalService against two fake LBs', () => {
     await a.down();
     const c2 = await svc.capacity(pool);
     expect(c2.canTakeOut).toBe(0);
-    expect(c2.perLb[0]).toMatchObject({ lb: 'lvs1019', canTakeOut: 0, error: expect.stringMatching(/^load balancer lvs1019 unreachable at http:\/\/127\.0\.0\.1:\d+\/pools\/jobrunner_nginx: connection (refused|reset)/) });
+    expect(c2.perLb[0]).toMatchObject({
+      lb: 'lvs1019',
+      canTakeOut: 0,
+      error: expect.stringMatching(
+        /^load balancer lvs1019 unreachable at http:\/\/127\.0\.0\.1:\d+\/pools\/jobrunner_nginx: connection (refused|reset)/,
+      ),
+    });
   });
 
   it('compares conftool with every LB and flags lagging, kept-pooled, pooled-down, missing and inactive-listed', async () => {
@@ -318,11 +407,24 @@ describe('PybalService against two fake LBs', () => {
     b.remove('jobrunner_nginx', hosts[5]!); // conftool yes, lvs1020 does not list it
     const rows = await svc.compare([node(h1), node(h2, 'no'), node(h3), node(h4, 'inactive'), node(hosts[4]!), node(hosts[5]!)]);
     const kinds = rows.map((r) => r.flags.map((f) => `${f.kind}@${f.lb ?? ''}`));
-    expect(kinds).toEqual([['lagging@lvs1020'], ['kept-pooled@lvs1019', 'kept-pooled@lvs1020'], ['pooled-down@lvs1019', 'pooled-down@lvs1020'], ['listed-while-inactive@lvs1020'], [], ['missing-on-lb@lvs1020']]);
+    expect(kinds).toEqual([
+      ['lagging@lvs1020'],
+      ['kept-pooled@lvs1019', 'kept-pooled@lvs1020'],
+      ['pooled-down@lvs1019', 'pooled-down@lvs1020'],
+      ['listed-while-inactive@lvs1020'],
+      [],
+      ['missing-on-lb@lvs1020'],
+    ]);
     expect(rows[5]!.flags[0]!.message).toBe('lvs1020 does not list mw1006.eqiad.wmnet in pool jobrunner_nginx');
-    expect(rows[5]!.lbs).toEqual([{ lb: 'lvs1019', view: V(true, true, true) }, { lb: 'lvs1020', view: null }]);
+    expect(rows[5]!.lbs).toEqual([
+      { lb: 'lvs1019', view: V(true, true, true) },
+      { lb: 'lvs1020', view: null },
+    ]);
     expect(rows[1]!.flags[0]!.message).toContain('lvs1019 keeps mw1002.eqiad.wmnet pooled');
-    expect(rows[0]!.lbs).toEqual([{ lb: 'lvs1019', view: V(true, true, true) }, { lb: 'lvs1020', view: V(false, true, false) }]);
+    expect(rows[0]!.lbs).toEqual([
+      { lb: 'lvs1019', view: V(true, true, true) },
+      { lb: 'lvs1020', view: V(false, true, false) },
+    ]);
   });
 
   it('builds the status report (rows, capacity, alerts, servers unknown to conftool) and renders it', async () => {
@@ -333,12 +435,20 @@ describe('PybalService against two fake LBs', () => {
     const report = await svc.status(nodes);
     expect(report.pools.map((x) => x.pool.pool)).toEqual(['jobrunner_nginx', 'jobrunner_php']);
     // lvs1019's alert is about the nginx pool only; the php pool shows ok for it.
-    expect(report.alerts[0]).toEqual({ lb: 'lvs1019', status: 'critical', msg: 'jobrunner_nginx: Servers mw1003.eqiad.wmnet are marked down but pooled' });
+    expect(report.alerts[0]).toEqual({
+      lb: 'lvs1019',
+      status: 'critical',
+      msg: 'jobrunner_nginx: Servers mw1003.eqiad.wmnet are marked down but pooled',
+    });
     expect(report.pools[1]!.alerts[0]).toEqual({ lb: 'lvs1019', status: 'ok', msg: '' });
     const p = report.pools[0]!;
     expect(p.rows).toHaveLength(6);
     expect(p.extraOnLb).toEqual([{ lb: 'lvs1019', host: 'mw9999.eqiad.wmnet', view: V(true, true, true) }]);
-    expect(p.alerts[0]).toEqual({ lb: 'lvs1019', status: 'critical', msg: 'jobrunner_nginx: Servers mw1003.eqiad.wmnet are marked down but pooled' });
+    expect(p.alerts[0]).toEqual({
+      lb: 'lvs1019',
+      status: 'critical',
+      msg: 'jobrunner_nginx: Servers mw1003.eqiad.wmnet are marked down but pooled',
+    });
     expect(p.alerts[1]).toMatchObject({ lb: 'lvs1020', error: expect.stringContaining('HTTP 500') });
     expect(p.capacity.canTakeOut).toBe(0);
     expect(p.capacity.perLb[0]).toMatchObject({ total: 7, upEnabled: 6, canTakeOut: 2 });
@@ -348,7 +458,9 @@ describe('PybalService against two fake LBs', () => {
     expect(text).toContain('! lvs1019 lists mw9999.eqiad.wmnet (enabled/up/pooled) which conftool does not have as yes/no');
     expect(text).toContain('capacity: can take out 0 more (lvs1019: 6/7 up+enabled, 7 pooled, can take out 2; lvs1020: unknown');
     expect(text).toContain('  alerts lvs1019: CRITICAL - jobrunner_nginx: Servers mw1003.eqiad.wmnet are marked down but pooled');
-    expect(text).toContain('alerts (all pools of each LB): lvs1019 CRITICAL - jobrunner_nginx: Servers mw1003.eqiad.wmnet are marked down but pooled; lvs1020 unknown (load balancer lvs1020 answered HTTP 500');
+    expect(text).toContain(
+      'alerts (all pools of each LB): lvs1019 CRITICAL - jobrunner_nginx: Servers mw1003.eqiad.wmnet are marked down but pooled; lvs1020 unknown (load balancer lvs1020 answered HTTP 500',
+    );
     expect(text.match(/alerts lvs1019/g)).toHaveLength(1);
   });
 
@@ -372,7 +484,11 @@ describe('PybalService.assertVerified', () => {
     expect(() => PybalService.assertVerified({ ...base, ok: true, disagreements: [], report: 'verified' })).not.toThrow();
     const d = { lb: 'lvs1020', pool: 'p', host: 'h', expected: 'depooled' as const, saw: null, why: 'lagging' };
     expect(() => PybalService.assertVerified({ ...base, ok: false, disagreements: [d], report: 'lvs1020 is lagging' })).toThrow(
-      expect.objectContaining({ code: 'ERR_PYBAL_NOT_VERIFIED', message: 'lvs1020 is lagging', details: expect.objectContaining({ disagreements: [d] }) }),
+      expect.objectContaining({
+        code: 'ERR_PYBAL_NOT_VERIFIED',
+        message: 'lvs1020 is lagging',
+        details: expect.objectContaining({ disagreements: [d] }),
+      }),
     );
   });
 });

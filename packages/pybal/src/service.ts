@@ -112,14 +112,7 @@ export interface Capacity {
 }
 
 export type FlagKind =
-  | 'unmapped'
-  | 'lb-error'
-  | 'missing-on-lb'
-  | 'not-pooled-on-lb'
-  | 'kept-pooled'
-  | 'pooled-down'
-  | 'lagging'
-  | 'listed-while-inactive';
+  'unmapped' | 'lb-error' | 'missing-on-lb' | 'not-pooled-on-lb' | 'kept-pooled' | 'pooled-down' | 'lagging' | 'listed-while-inactive';
 
 export interface ComparisonFlag {
   kind: FlagKind;
@@ -215,7 +208,9 @@ export class PybalService {
    * A cheap view sharing topology and client: the runner binds dry-run and logging this way, and
    * a caller its own poll settings (lb polls every 25 ms: PyBal's delay is most of a batch).
    */
-  with(opts: Partial<Pick<PybalServiceOptions, 'dryRun' | 'log' | 'verifyTimeoutMs' | 'pollIntervalMs' | 'maxPollIntervalMs'>>): PybalService {
+  with(
+    opts: Partial<Pick<PybalServiceOptions, 'dryRun' | 'log' | 'verifyTimeoutMs' | 'pollIntervalMs' | 'maxPollIntervalMs'>>,
+  ): PybalService {
     return new PybalService({
       topology: this.topology,
       client: this.client,
@@ -278,7 +273,13 @@ export class PybalService {
     const pools = this.topology.poolsForNodes(nodes);
     const views = await this.fetchAll(pools);
     const rows = nodes.map((n) => this.compareRow(n, views));
-    return this.assembleStatus(pools, views, rows, rows.filter((r) => r.pool === null), true);
+    return this.assembleStatus(
+      pools,
+      views,
+      rows,
+      rows.filter((r) => r.pool === null),
+      true,
+    );
   }
 
   /**
@@ -300,7 +301,13 @@ export class PybalService {
     return { ...(await this.assembleStatus(pools, views, rows, [], false)), conftoolUnknown: reason };
   }
 
-  private async assembleStatus(pools: readonly PoolRef[], views: Map<string, PoolFetch>, rows: ComparisonRow[], unmapped: ComparisonRow[], conftoolKnown: boolean): Promise<StatusReport> {
+  private async assembleStatus(
+    pools: readonly PoolRef[],
+    views: Map<string, PoolFetch>,
+    rows: ComparisonRow[],
+    unmapped: ComparisonRow[],
+    conftoolKnown: boolean,
+  ): Promise<StatusReport> {
     const lbs = new Map<string, LoadBalancerRef>();
     for (const p of pools) for (const lb of p.loadBalancers) lbs.set(lb.name, lb);
     const alertsByLb = new Map<string, LbAlerts>();
@@ -323,13 +330,24 @@ export class PybalService {
       const perLb: CapacityPerLb[] = pool.loadBalancers.map((lb) => {
         const f = views.get(pairKey(pool, lb));
         const threshold = pool.depoolThreshold;
-        if (!f?.ok) return { lb: lb.name, total: 0, upEnabled: 0, pooled: 0, threshold, canTakeOut: 0, error: f?.ok === false ? f.error : 'not fetched' };
+        if (!f?.ok)
+          return {
+            lb: lb.name,
+            total: 0,
+            upEnabled: 0,
+            pooled: 0,
+            threshold,
+            canTakeOut: 0,
+            error: f?.ok === false ? f.error : 'not fetched',
+          };
         if (conftoolKnown) for (const [host, view] of f.view) if (!known.has(host)) extraOnLb.push({ lb: lb.name, host, view });
         const c = countsFromView(f.view);
         return { lb: lb.name, total: c.total, upEnabled: c.upEnabled, pooled: c.pooled, threshold, canTakeOut: canTakeOut(c, threshold) };
       });
       const capacity: Capacity = { pool: pool.pool, canTakeOut: perLb.length ? Math.min(...perLb.map((p) => p.canTakeOut)) : 0, perLb };
-      const alerts = pool.loadBalancers.map((lb) => alertsForPool(alertsByLb.get(lb.name) ?? { lb: lb.name, error: 'not fetched' }, pool.pool));
+      const alerts = pool.loadBalancers.map((lb) =>
+        alertsForPool(alertsByLb.get(lb.name) ?? { lb: lb.name, error: 'not fetched' }, pool.pool),
+      );
       return { pool, rows: poolRows, capacity, alerts, extraOnLb };
     });
     const alerts = [...lbs.keys()].map((name) => alertsByLb.get(name) ?? { lb: name, error: 'not fetched' });
@@ -351,7 +369,11 @@ export class PybalService {
     return o;
   }
 
-  private async fetchPool(pool: PoolRef, lb: LoadBalancerRef, opts: { retries?: number; signal?: AbortSignal } = this.reqOpts()): Promise<PoolFetch> {
+  private async fetchPool(
+    pool: PoolRef,
+    lb: LoadBalancerRef,
+    opts: { retries?: number; signal?: AbortSignal } = this.reqOpts(),
+  ): Promise<PoolFetch> {
     try {
       return { ok: true, view: await this.client.pool(lb, pool.pool, opts) };
     } catch (err) {
@@ -370,12 +392,23 @@ export class PybalService {
   private compareRow(n: NodeLike, views: Map<string, PoolFetch>): ComparisonRow {
     const { dc, cluster, service, name } = n.tags;
     const pool = this.topology.poolFor(dc, cluster, service);
-    const row: ComparisonRow = { dc, cluster, service, host: name, pool: pool?.pool ?? null, conftool: { pooled: n.pooled, weight: n.weight }, lbs: [], flags: [] };
+    const row: ComparisonRow = {
+      dc,
+      cluster,
+      service,
+      host: name,
+      pool: pool?.pool ?? null,
+      conftool: { pooled: n.pooled, weight: n.weight },
+      lbs: [],
+      flags: [],
+    };
     if (!pool) {
       row.flags.push({ kind: 'unmapped', message: `${dc}/${cluster}/${service} maps to no PyBal pool in the config` });
       return row;
     }
-    this.fillLbCells(row, pool, views, (lb, v, view) => flagsFor(n.pooled, v, { lb: lb.name, host: name, pool, counts: countsFromView(view) }));
+    this.fillLbCells(row, pool, views, (lb, v, view) =>
+      flagsFor(n.pooled, v, { lb: lb.name, host: name, pool, counts: countsFromView(view) }),
+    );
     return row;
   }
 
@@ -404,19 +437,40 @@ export class PybalService {
   }
 
   private lbOnlyRow(pool: PoolRef, host: string, views: Map<string, PoolFetch>): ComparisonRow {
-    const row: ComparisonRow = { dc: pool.dc, cluster: pool.cluster, service: pool.service, host, pool: pool.pool, conftool: { pooled: undefined, weight: undefined }, lbs: [], flags: [] };
+    const row: ComparisonRow = {
+      dc: pool.dc,
+      cluster: pool.cluster,
+      service: pool.service,
+      host,
+      pool: pool.pool,
+      conftool: { pooled: undefined, weight: undefined },
+      lbs: [],
+      flags: [],
+    };
     const listing = pool.loadBalancers.filter((lb) => {
       const f = views.get(pairKey(pool, lb));
       return f?.ok === true && f.view.has(host);
     });
     this.fillLbCells(row, pool, views, (lb, v, view) => {
       if (v === null) {
-        return [{ kind: 'missing-on-lb', lb: lb.name, message: `${lb.name} does not list ${host} in pool ${pool.pool} (${listing.map((l) => l.name).join(', ')} does)` }];
+        return [
+          {
+            kind: 'missing-on-lb',
+            lb: lb.name,
+            message: `${lb.name} does not list ${host} in pool ${pool.pool} (${listing.map((l) => l.name).join(', ')} does)`,
+          },
+        ];
       }
       if (!(v.pooled && v.enabled && !v.up)) return [];
       const counts = countsFromView(view);
       const need = minUpEnabled(counts.total, pool.depoolThreshold);
-      return [{ kind: 'pooled-down', lb: lb.name, message: `${lb.name} keeps ${host} pooled although it is down (${counts.upEnabled} of ${counts.total} up and enabled, ${need} needed)` }];
+      return [
+        {
+          kind: 'pooled-down',
+          lb: lb.name,
+          message: `${lb.name} keeps ${host} pooled although it is down (${counts.upEnabled} of ${counts.total} up and enabled, ${need} needed)`,
+        },
+      ];
     });
     return row;
   }
@@ -456,8 +510,33 @@ export class PybalService {
     const result = (passed: boolean, extra: Pick<Verification, 'dryRun' | 'aborted'> = {}): Verification => {
       const lbs = pairs.map((p) => checkOf(p, pairs, expected, ok));
       // A dry-run passes without the change made: what disagrees now is in `lbs` (and the report), not a failure.
-      const disagreements = passed ? [] : lbs.flatMap((l) => l.hosts.filter((h) => !h.ok).map((h): Disagreement => ({ lb: l.lb, pool: l.pool, host: h.host, expected, saw: h.seen, ...(h.why !== undefined ? { why: h.why } : {}) })));
-      const v: Verification = { ok: passed, expected, hosts, lbs, disagreements, deadlineMs, elapsedMs: Date.now() - started, rounds, report: '', unmapped, ...extra };
+      const disagreements = passed
+        ? []
+        : lbs.flatMap((l) =>
+            l.hosts
+              .filter((h) => !h.ok)
+              .map((h): Disagreement => ({
+                lb: l.lb,
+                pool: l.pool,
+                host: h.host,
+                expected,
+                saw: h.seen,
+                ...(h.why !== undefined ? { why: h.why } : {}),
+              })),
+          );
+      const v: Verification = {
+        ok: passed,
+        expected,
+        hosts,
+        lbs,
+        disagreements,
+        deadlineMs,
+        elapsedMs: Date.now() - started,
+        rounds,
+        report: '',
+        unmapped,
+        ...extra,
+      };
       return { ...v, report: renderVerification(v) };
     };
 
@@ -469,7 +548,9 @@ export class PybalService {
       return result(true, { dryRun: true });
     }
 
-    this.log(`PyBal: verifying ${hostList(hosts)} ${expected} on ${[...new Set(pairs.map((p) => p.lb.name))].join(', ')} (deadline ${deadlineMs} ms)`);
+    this.log(
+      `PyBal: verifying ${hostList(hosts)} ${expected} on ${[...new Set(pairs.map((p) => p.lb.name))].join(', ')} (deadline ${deadlineMs} ms)`,
+    );
     try {
       for (;;) {
         // An LB that agreed is not asked again while the others catch up; so when they did not all
@@ -511,7 +592,12 @@ function checkOf(p: PairState, pairs: readonly PairState[], expected: Expected, 
     return { host, seen: v, ok: false, why: whyNot(expected, v, { lb: p.lb.name, host, pool: p.pool, counts, agreeing }) };
   });
   const threshold = p.pool.depoolThreshold;
-  const capacity = { upEnabled: counts.upEnabled, total: counts.total, threshold, below: !canDepool(counts.upEnabled, counts.total, threshold) };
+  const capacity = {
+    upEnabled: counts.upEnabled,
+    total: counts.total,
+    threshold,
+    below: !canDepool(counts.upEnabled, counts.total, threshold),
+  };
   return { ...base, ok: hosts.every((h) => h.ok), hosts, capacity };
 }
 
@@ -550,17 +636,23 @@ function okFor(expected: Expected, requireUp: boolean): (v: LbServerView | undef
   return (v) => v !== undefined && v.enabled && v.pooled && (!requireUp || v.up);
 }
 
-function whyNot(expected: Expected, v: LbServerView | null, c: { lb: string; host: string; pool: PoolRef; counts: PoolCounts; agreeing: string[] }): string {
+function whyNot(
+  expected: Expected,
+  v: LbServerView | null,
+  c: { lb: string; host: string; pool: PoolRef; counts: PoolCounts; agreeing: string[] },
+): string {
   const lagging = c.agreeing.length ? ` (${c.agreeing.join(', ')} already did: ${c.lb} is lagging)` : ' (lagging, or not watching etcd)';
   const poolName = `pool ${c.pool.pool}`;
   if (expected === 'depooled') {
-    if (v?.enabled && v.pooled) return `${c.lb} still has ${c.host} enabled and pooled in ${poolName}: it has not applied the conftool change${lagging}`;
+    if (v?.enabled && v.pooled)
+      return `${c.lb} still has ${c.host} enabled and pooled in ${poolName}: it has not applied the conftool change${lagging}`;
     if (v?.enabled) {
       return `${c.lb} still has ${c.host} enabled in ${poolName} (not pooled only because its health checks fail): it has not applied the conftool change${lagging}, and pools it again once the host is up`;
     }
     return explainKeptPooled({ lb: c.lb, host: c.host, pool: c.pool.pool, counts: c.counts, threshold: c.pool.depoolThreshold });
   }
-  if (v === null) return `${c.lb} does not list ${c.host} in ${poolName}: it has not applied the conftool change${lagging}, or the object is inactive`;
+  if (v === null)
+    return `${c.lb} does not list ${c.host} in ${poolName}: it has not applied the conftool change${lagging}, or the object is inactive`;
   if (!v.enabled) return `${c.lb} still has ${c.host} disabled in ${poolName}: it has not applied the conftool change${lagging}`;
   if (!v.up && v.pooled) {
     const need = minUpEnabled(c.counts.total, c.pool.depoolThreshold);
@@ -570,11 +662,20 @@ function whyNot(expected: Expected, v: LbServerView | null, c: { lb: string; hos
   return `${c.lb} has ${c.host} enabled and up but not yet pooled in ${poolName}`;
 }
 
-function flagsFor(pooled: ConftoolPooled | undefined, v: LbServerView | null, c: { lb: string; host: string; pool: PoolRef; counts: PoolCounts }): ComparisonFlag[] {
+function flagsFor(
+  pooled: ConftoolPooled | undefined,
+  v: LbServerView | null,
+  c: { lb: string; host: string; pool: PoolRef; counts: PoolCounts },
+): ComparisonFlag[] {
   const lb = c.lb;
   const flags: ComparisonFlag[] = [];
   if (pooled === 'inactive') {
-    if (v) flags.push({ kind: 'listed-while-inactive', lb, message: `${lb} still lists ${c.host} although it is inactive in conftool (lagging)` });
+    if (v)
+      flags.push({
+        kind: 'listed-while-inactive',
+        lb,
+        message: `${lb} still lists ${c.host} although it is inactive in conftool (lagging)`,
+      });
     return flags;
   }
   if (v === null) {
@@ -583,14 +684,24 @@ function flagsFor(pooled: ConftoolPooled | undefined, v: LbServerView | null, c:
   }
   if (pooled === 'yes') {
     if (!v.enabled) flags.push({ kind: 'lagging', lb, message: `${lb} has ${c.host} disabled although conftool says pooled=yes` });
-    else if (!v.pooled) flags.push({ kind: 'not-pooled-on-lb', lb, message: `${lb} does not pool ${c.host}${v.up ? '' : ': its health checks fail'}` });
+    else if (!v.pooled)
+      flags.push({ kind: 'not-pooled-on-lb', lb, message: `${lb} does not pool ${c.host}${v.up ? '' : ': its health checks fail'}` });
   } else if (pooled === 'no') {
     if (v.enabled) flags.push({ kind: 'lagging', lb, message: `${lb} has ${c.host} enabled although conftool says pooled=no` });
-    else if (v.pooled) flags.push({ kind: 'kept-pooled', lb, message: explainKeptPooled({ lb, host: c.host, pool: c.pool.pool, counts: c.counts, threshold: c.pool.depoolThreshold }) });
+    else if (v.pooled)
+      flags.push({
+        kind: 'kept-pooled',
+        lb,
+        message: explainKeptPooled({ lb, host: c.host, pool: c.pool.pool, counts: c.counts, threshold: c.pool.depoolThreshold }),
+      });
   }
   if (v.pooled && v.enabled && !v.up) {
     const need = minUpEnabled(c.counts.total, c.pool.depoolThreshold);
-    flags.push({ kind: 'pooled-down', lb, message: `${lb} keeps ${c.host} pooled although it is down (${c.counts.upEnabled} of ${c.counts.total} up and enabled, ${need} needed)` });
+    flags.push({
+      kind: 'pooled-down',
+      lb,
+      message: `${lb} keeps ${c.host} pooled although it is down (${c.counts.upEnabled} of ${c.counts.total} up and enabled, ${need} needed)`,
+    });
   }
   return flags;
 }

@@ -32,11 +32,21 @@ export class PybalTopology {
       for (const name of p.loadBalancers) {
         const lb = cfg.loadBalancers[name];
         if (lb) lbs.push({ name, url: lb.url });
-        else problems.push(`pool ${p.pool} (${keyOf(p.dc, p.cluster, p.service)}) names load balancer ${name}, which has no entry in pybal.loadBalancers`);
+        else
+          problems.push(
+            `pool ${p.pool} (${keyOf(p.dc, p.cluster, p.service)}) names load balancer ${name}, which has no entry in pybal.loadBalancers`,
+          );
       }
       const key = keyOf(p.dc, p.cluster, p.service);
       if (this.byKey.has(key)) problems.push(`${key} is mapped to more than one pool`);
-      this.byKey.set(key, { dc: p.dc, cluster: p.cluster, service: p.service, pool: p.pool, loadBalancers: lbs, depoolThreshold: p.depoolThreshold ?? cfg.defaultDepoolThreshold ?? 0.5 });
+      this.byKey.set(key, {
+        dc: p.dc,
+        cluster: p.cluster,
+        service: p.service,
+        pool: p.pool,
+        loadBalancers: lbs,
+        depoolThreshold: p.depoolThreshold ?? cfg.defaultDepoolThreshold ?? 0.5,
+      });
     }
     if (problems.length > 0) {
       throw new PybalError(PybalErrorCode.CONFIG_INVALID, `invalid pybal configuration:\n${problems.map((l) => `  - ${l}`).join('\n')}`, {

@@ -26,7 +26,10 @@ const HOSTS = arg('hosts', 50);
 const RUNS = arg('runs', 5);
 const FANOUT = 64;
 // ../shared sits beside the main checkout; from a git worktree, find that checkout through git's common dir.
-const gitCommon = spawnSync('git', ['rev-parse', '--path-format=absolute', '--git-common-dir'], { cwd: root, encoding: 'utf8' }).stdout?.trim();
+const gitCommon = spawnSync('git', ['rev-parse', '--path-format=absolute', '--git-common-dir'], {
+  cwd: root,
+  encoding: 'utf8',
+}).stdout?.trim();
 const checkout = gitCommon ? path.dirname(gitCommon) : root;
 const PEERS_SH = process.env.PEERS_SH ?? path.resolve(checkout, '../shared/bench/peers.sh');
 // the binary is @galley/cli's (bin/galley-exec runs it)
@@ -43,11 +46,21 @@ const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
 function timed(argv, env = {}) {
   const t0 = process.hrtime.bigint();
   const r = spawnSync('/usr/bin/time', ['-f', 'TIME %U %S %M', ...argv], {
-    encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 << 20,
   });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const m = /TIME ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr ?? '');
-  return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN, rssMb: m ? Number(m[3]) / 1024 : NaN, status: r.status, stdout: r.stdout, stderr: r.stderr };
+  return {
+    wall,
+    cpu: m ? Number(m[1]) + Number(m[2]) : NaN,
+    rssMb: m ? Number(m[3]) / 1024 : NaN,
+    status: r.status,
+    stdout: r.stdout,
+    stderr: r.stderr,
+  };
 }
 
 function series(name, argv, env, check) {
@@ -56,17 +69,29 @@ function series(name, argv, env, check) {
   for (let i = 0; i < RUNS; i++) {
     const r = timed(argv, env);
     if (r.status !== 0 || (check && !check(r))) {
-      const why = r.stderr.split('\n').filter((l) => / of nodes failed |^ {2}\S+: |success ratio|^error/.test(l)).slice(0, 8);
+      const why = r.stderr
+        .split('\n')
+        .filter((l) => / of nodes failed |^ {2}\S+: |success ratio|^error/.test(l))
+        .slice(0, 8);
       process.stderr.write(`bench: ${name} run ${i} failed (rc=${r.status}): ${why.join(' | ')}\n`);
     }
     runs.push(r);
   }
-  return { name, wall: median(runs.map((r) => r.wall)), cpu: median(runs.map((r) => r.cpu)), rssMb: Math.max(...runs.map((r) => r.rssMb)), failed: runs.filter((r) => r.status !== 0).length };
+  return {
+    name,
+    wall: median(runs.map((r) => r.wall)),
+    cpu: median(runs.map((r) => r.cpu)),
+    rssMb: Math.max(...runs.map((r) => r.rssMb)),
+    failed: runs.filter((r) => r.status !== 0).length,
+  };
 }
 
 function peers(labDir, env = {}) {
   if (!fs.existsSync(PEERS_SH)) return new Map();
-  const r = spawnSync('bash', [PEERS_SH, labDir, String(HOSTS)], { encoding: 'utf8', env: { ...process.env, RUNS: String(RUNS), FANOUT: String(FANOUT), ...env } });
+  const r = spawnSync('bash', [PEERS_SH, labDir, String(HOSTS)], {
+    encoding: 'utf8',
+    env: { ...process.env, RUNS: String(RUNS), FANOUT: String(FANOUT), ...env },
+  });
   if (r.stderr) process.stderr.write(r.stderr);
   const out = new Map();
   for (const line of r.stdout.trim().split('\n')) {
@@ -90,7 +115,19 @@ try {
   const labCfg = parseYaml(fs.readFileSync(cfg, 'utf8'));
   const opensshCfg = path.join(work, 'openssh.config.json');
   fs.writeFileSync(opensshCfg, JSON.stringify({ ...labCfg, ssh: { ...labCfg.ssh, transport: 'openssh' } }));
-  const execWith = (config, ...cmds) => ['node', BIN, '-c', config, '--yes', '--no-progress', '-b', String(FANOUT), ...(cmds.length > 1 ? ['-m', 'async'] : []), hosts, ...cmds];
+  const execWith = (config, ...cmds) => [
+    'node',
+    BIN,
+    '-c',
+    config,
+    '--yes',
+    '--no-progress',
+    '-b',
+    String(FANOUT),
+    ...(cmds.length > 1 ? ['-m', 'async'] : []),
+    hosts,
+    ...cmds,
+  ];
   const exec = (...cmds) => execWith(cfg, ...cmds);
   const allOk = (r) => /100\.0% \(\d+\/\d+\) success/.test(r.stderr);
   const THREE = ['true', 'hostname', 'uname -r'];
@@ -109,7 +146,10 @@ try {
   fs.writeFileSync(list, `${info.hosts.map((h) => h.name).join('\n')}\n`);
   const clushDir = path.join(work, 'clush');
   fs.mkdirSync(clushDir);
-  fs.writeFileSync(path.join(clushDir, 'clush.conf'), `[Main]\nfanout: ${FANOUT}\nconnect_timeout: 15\ncommand_timeout: 0\ncolor: never\nssh_options: -F ${info.sshConfig}\n`);
+  fs.writeFileSync(
+    path.join(clushDir, 'clush.conf'),
+    `[Main]\nfanout: ${FANOUT}\nconnect_timeout: 15\ncommand_timeout: 0\ncolor: never\nssh_options: -F ${info.sshConfig}\n`,
+  );
   const peerEnv = { CLUSTERSHELL_CFGDIR: clushDir, PDSH_SSH_ARGS_APPEND: `-F ${info.sshConfig}` };
   const q = (c) => `'${c.replace(/'/g, "'\\''")}'`;
   const three = {
@@ -129,7 +169,10 @@ try {
   fs.writeFileSync(curveCfg, `KexAlgorithms curve25519-sha256\n${sshCfg}`);
   const curveLab = path.join(work, 'lab');
   fs.mkdirSync(curveLab);
-  fs.writeFileSync(path.join(curveLab, 'lab.json'), JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(info.dir, 'lab.json'), 'utf8')), sshConfig: curveCfg }));
+  fs.writeFileSync(
+    path.join(curveLab, 'lab.json'),
+    JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(info.dir, 'lab.json'), 'utf8')), sshConfig: curveCfg }),
+  );
 
   process.stderr.write('bench: peers (default configs)...\n');
   const pDefault = peers(info.dir);
@@ -141,10 +184,17 @@ try {
   let cumin3 = null;
   if (has('cumin')) {
     const ccfg = path.join(work, 'cumin.yaml');
-    fs.writeFileSync(ccfg, `transport: clustershell\nlog_file: ${work}/cumin.log\ndefault_backend: direct\nclustershell:\n  ssh_options:\n    - '-F ${info.sshConfig}'\n  fanout: ${FANOUT}\n`);
+    fs.writeFileSync(
+      ccfg,
+      `transport: clustershell\nlog_file: ${work}/cumin.log\ndefault_backend: direct\nclustershell:\n  ssh_options:\n    - '-F ${info.sshConfig}'\n  fanout: ${FANOUT}\n`,
+    );
     const env = process.env.USER === 'root' || !process.env.USER ? { SUDO_USER: 'bench' } : {};
     cumin = series('cumin true', ['cumin', '-c', ccfg, '--force', '--no-progress', '-n', hosts, 'true'], env);
-    cumin3 = series('cumin 3 cmds async', ['cumin', '-c', ccfg, '--force', '--no-progress', '-n', '-m', 'async', hosts, 'true', 'hostname', 'uname -r'], env);
+    cumin3 = series(
+      'cumin 3 cmds async',
+      ['cumin', '-c', ccfg, '--force', '--no-progress', '-n', '-m', 'async', hosts, 'true', 'hostname', 'uname -r'],
+      env,
+    );
   }
 
   const others = (m) => [...m].filter(([t, v]) => t !== 'cumin' && v != null);
@@ -154,11 +204,15 @@ try {
   const cuminWall = pDefault.get('cumin') ?? cumin?.wall ?? null;
 
   const lines = [];
-  lines.push(`remote bench: ${HOSTS} hosts, fanout ${FANOUT}, median of ${RUNS} runs (after one warm-up), ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}`);
+  lines.push(
+    `remote bench: ${HOSTS} hosts, fanout ${FANOUT}, median of ${RUNS} runs (after one warm-up), ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}`,
+  );
   lines.push('');
   lines.push('tool / scenario                      wall s   client CPU s   peak RSS MB');
   for (const s of [g.true, g.hostname, g.three, g.osTrue, g.osThree, cumin, cumin3, ...peers3.values()].filter(Boolean)) {
-    lines.push(`${s.name.padEnd(36)} ${fmt(s.wall).padStart(6)}   ${fmt(s.cpu).padStart(12)}   ${fmt(s.rssMb, 0).padStart(11)}${s.failed ? `   (${s.failed} failed runs)` : ''}`);
+    lines.push(
+      `${s.name.padEnd(36)} ${fmt(s.wall).padStart(6)}   ${fmt(s.cpu).padStart(12)}   ${fmt(s.rssMb, 0).padStart(11)}${s.failed ? `   (${s.failed} failed runs)` : ''}`,
+    );
   }
   lines.push('');
   lines.push('peers, `true` on all hosts (peers.sh), wall s:   default kex   curve25519 forced');
@@ -172,7 +226,10 @@ try {
   lines.push(`  ${'galley-exec ssh2 (-m async, one connection)'.padEnd(44)} ${fmt(g.three.wall).padStart(11)}`);
   lines.push(`  ${'galley-exec openssh (-m async, ControlMaster)'.padEnd(44)} ${fmt(g.osThree.wall).padStart(11)}`);
   lines.push(`  ${'cumin (-m async)'.padEnd(44)} ${fmt(cumin3?.wall).padStart(11)}`);
-  for (const [tool, s] of peers3) lines.push(`  ${`${tool} (${tool === 'xargs+ssh' ? 'three ssh per host' : 'one run per command'})`.padEnd(44)} ${fmt(s?.wall).padStart(11)}`);
+  for (const [tool, s] of peers3)
+    lines.push(
+      `  ${`${tool} (${tool === 'xargs+ssh' ? 'three ssh per host' : 'one run per command'})`.padEnd(44)} ${fmt(s?.wall).padStart(11)}`,
+    );
   lines.push('');
   lines.push('ratios (target in brackets):');
   lines.push(`  galley / Cumin wall, true (default)            ${ratio(g.true.wall, cuminWall)}  [<= 0.45x]`);

@@ -50,7 +50,8 @@ function parseIpv6(s: string): number[] | null {
         // A dotted quad ends the address (strict: four decimal parts, as inet_pton4).
         if (!/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(g)) return null;
         const b = g.split('.').map(Number);
-        if (b.some((x, k) => x > 255 || ((g.split('.')[k] as string).length > 1 && (g.split('.')[k] as string).startsWith('0')))) return null;
+        if (b.some((x, k) => x > 255 || ((g.split('.')[k] as string).length > 1 && (g.split('.')[k] as string).startsWith('0'))))
+          return null;
         out.push(((b[0] as number) << 8) | (b[1] as number), ((b[2] as number) << 8) | (b[3] as number));
         continue;
       }

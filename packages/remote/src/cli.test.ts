@@ -31,7 +31,11 @@ const body = (sent: string) => sent.replace(/: timeout -k 2 \S+ sh -c (-- )?/, '
 
 describe('galley-exec: options anywhere (Cumin argparse), commands never taken for options', () => {
   it('--dry-run after HOSTS is the flag: nothing is sent', async () => {
-    for (const argv of [['--yes', 'h1', '--dry-run', 'rm x'], ['--yes', '-x', 'h1', '--dry-run', 'rm x'], ['--yes', 'h1', 'rm x', '--dry-run']]) {
+    for (const argv of [
+      ['--yes', 'h1', '--dry-run', 'rm x'],
+      ['--yes', '-x', 'h1', '--dry-run', 'rm x'],
+      ['--yes', 'h1', 'rm x', '--dry-run'],
+    ]) {
       const r = await exec(argv);
       expect(r.sent).toEqual([]);
       expect(r.exitCode).toBe(0);
@@ -47,7 +51,11 @@ describe('galley-exec: options anywhere (Cumin argparse), commands never taken f
   });
 
   it('a word starting with "-" outside -- is refused as a usage error before anything runs', async () => {
-    for (const argv of [['--yes', 'h1', 'ls', '-l'], ['--yes', 'h1', '-5'], ['--yes', 'h1', 'true', '-rf']]) {
+    for (const argv of [
+      ['--yes', 'h1', 'ls', '-l'],
+      ['--yes', 'h1', '-5'],
+      ['--yes', 'h1', 'true', '-rf'],
+    ]) {
       const r = await exec(argv);
       expect(r.sent).toEqual([]);
       expect(r.exitCode).toBe(2);
@@ -86,7 +94,11 @@ describe('galley-exec: confirmation', () => {
     expect(ok.exitCode).toBe(0);
     expect(ok.sent).toHaveLength(3);
 
-    for (const [answer, line] of [['2', "Got '2', expected 3: aborting."], ['q', 'Aborted by the user.'], ['', "Got '', expected 3: aborting."]] as const) {
+    for (const [answer, line] of [
+      ['2', "Got '2', expected 3: aborting."],
+      ['q', 'Aborted by the user.'],
+      ['', "Got '', expected 3: aborting."],
+    ] as const) {
       const no = await exec(['h[1-3]', 'true'], undefined, term(true, answer).io);
       expect(no.exitCode).toBe(98);
       expect(no.sent).toEqual([]);
@@ -95,7 +107,12 @@ describe('galley-exec: confirmation', () => {
   });
 
   it('bad -b / -p / -t values are refused before the prompt', async () => {
-    for (const argv of [['-b', 'abc', 'h[1-2]', 'x'], ['-b', '0', 'h[1-2]', 'x'], ['-p', '150', 'h[1-2]', 'x'], ['-t', '-1', 'h[1-2]', 'x']]) {
+    for (const argv of [
+      ['-b', 'abc', 'h[1-2]', 'x'],
+      ['-b', '0', 'h[1-2]', 'x'],
+      ['-p', '150', 'h[1-2]', 'x'],
+      ['-t', '-1', 'h[1-2]', 'x'],
+    ]) {
       const tty = term(true, '2');
       const r = await exec(argv, undefined, tty.io);
       expect(r.exitCode).toBe(2);
@@ -133,8 +150,14 @@ describe('galley-exec: exit codes and output', () => {
     const r = await exec(['--yes', 'h[1-4]', 'hostname'], (h) => ({ stdout: h === 'h3' ? 'odd\n' : 'same\n' }));
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toEqual([
-      '===== NODE GROUP =====', '(3) h[1-2,4]', "----- OUTPUT of command 'hostname' -----", 'same',
-      '===== NODE GROUP =====', '(1) h3', "----- OUTPUT of command 'hostname' -----", 'odd',
+      '===== NODE GROUP =====',
+      '(3) h[1-2,4]',
+      "----- OUTPUT of command 'hostname' -----",
+      'same',
+      '===== NODE GROUP =====',
+      '(1) h3',
+      "----- OUTPUT of command 'hostname' -----",
+      'odd',
       '================',
     ]);
     expect(r.stderr).toContain('100.0% (4/4) success ratio (>= 100.0% threshold) of nodes successfully executed all commands.');
@@ -175,9 +198,16 @@ describe('galley-exec: exit codes and output', () => {
   });
 
   it('-o json prints the whole report', async () => {
-    const r = await exec(['--yes', '-o', 'json', '-p', '50', 'h[1-2]', 'x'], (h) => (h === 'h2' ? { failure: 'unreachable', message: 'h2: refused' } : { stdout: 'hi\n' }));
+    const r = await exec(['--yes', '-o', 'json', '-p', '50', 'h[1-2]', 'x'], (h) =>
+      h === 'h2' ? { failure: 'unreachable', message: 'h2: refused' } : { stdout: 'hi\n' },
+    );
     expect(r.exitCode).toBe(1);
-    const j = JSON.parse(r.stdout.join('\n')) as { status: string; exitCode: number; groups: { hosts: string; output: string }[]; hosts: Record<string, { ok: boolean; stdout: string; failure?: string }> };
+    const j = JSON.parse(r.stdout.join('\n')) as {
+      status: string;
+      exitCode: number;
+      groups: { hosts: string; output: string }[];
+      hosts: Record<string, { ok: boolean; stdout: string; failure?: string }>;
+    };
     expect(j).toMatchObject({ status: 'completed-with-failures', exitCode: 1 });
     expect(j.hosts.h1).toMatchObject({ ok: true, stdout: 'hi\n' });
     expect(j.hosts.h2).toMatchObject({ ok: false, failure: 'unreachable' });
@@ -196,7 +226,12 @@ describe('galley-exec: exit codes and output', () => {
     const ac = new AbortController();
     const t0 = Date.now();
     setTimeout(() => ac.abort(new Error('interrupted')), 100);
-    const r = await exec(['--yes', '-b', '1', 'h[1-3]', 'x'], (h) => (h === 'h1' ? { stdout: 'one\n' } : { delayMs: 10_000 }), undefined, ac.signal);
+    const r = await exec(
+      ['--yes', '-b', '1', 'h[1-3]', 'x'],
+      (h) => (h === 'h1' ? { stdout: 'one\n' } : { delayMs: 10_000 }),
+      undefined,
+      ac.signal,
+    );
     expect(Date.now() - t0).toBeLessThan(3000);
     expect(r.exitCode).toBe(98);
     expect(r.sent.map((s) => s.split(':')[0])).toEqual(['h1', 'h2']);

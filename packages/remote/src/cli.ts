@@ -40,10 +40,11 @@ export interface ExecDeps {
 /** Cumin's code for an interrupted run and for "no" at the confirmation prompt. */
 export const EXIT_INTERRUPTED = 98;
 
-const USAGE = 'galley-exec [options] HOSTS COMMAND...\n\nRun COMMANDs (each a shell command line, as in Cumin) on HOSTS: a ClusterShell NodeSet expression\n'
-  + "('mw[1001-1010].eqiad.wmnet!mw1005.eqiad.wmnet', '@group', '@conftool:dc=eqiad,cluster=jobrunner') or a Cumin query\n"
-  + "over them ('D{mw[1301-1304].eqiad.wmnet} and not D{mw1302.eqiad.wmnet}', 'A:alias', and, or, and not, xor, parentheses).\n"
-  + 'Options may come anywhere (as in Cumin); a COMMAND that starts with "-" must follow "--".';
+const USAGE =
+  'galley-exec [options] HOSTS COMMAND...\n\nRun COMMANDs (each a shell command line, as in Cumin) on HOSTS: a ClusterShell NodeSet expression\n' +
+  "('mw[1001-1010].eqiad.wmnet!mw1005.eqiad.wmnet', '@group', '@conftool:dc=eqiad,cluster=jobrunner') or a Cumin query\n" +
+  "over them ('D{mw[1301-1304].eqiad.wmnet} and not D{mw1302.eqiad.wmnet}', 'A:alias', and, or, and not, xor, parentheses).\n" +
+  'Options may come anywhere (as in Cumin); a COMMAND that starts with "-" must follow "--".';
 
 /** `galley-exec --version` (Cumin has one): this package's version, read when asked. */
 function packageVersion(): string {
@@ -55,37 +56,55 @@ function packageVersion(): string {
 }
 
 function parseArgs(argv: string[]) {
-  return yargs(argv)
-    .scriptName('galley-exec')
-    .usage(USAGE)
-    // Options are parsed anywhere, as Cumin's argparse does: with halt-at-non-option a flag typed
-    // after HOSTS (`H --dry-run 'rm x'`) was sent to the hosts as a command and the rm really ran.
-    // Positionals stay strings ('0755' is not 755); everything after `--` is positional.
-    .parserConfiguration({ 'halt-at-non-option': false, 'unknown-options-as-args': false, 'parse-positional-numbers': false })
-    .option('config', { alias: 'c', type: 'string', describe: 'config file (default: cosmiconfig search, then /etc/galley/config.yaml)' })
-    .option('batch-size', { alias: 'b', type: 'string', describe: 'hosts in flight: N or N%' })
-    .option('batch-sleep', { alias: 's', type: 'number', describe: 'seconds between one host finishing and the next starting' })
-    .option('success-percentage', { alias: 'p', type: 'number', default: 100, describe: 'stop scheduling below this success percentage (0-100)' })
-    .option('timeout', { alias: 't', type: 'number', describe: 'per-command timeout in seconds (the remote process is killed)' })
-    .option('global-timeout', { type: 'number', describe: 'seconds for the whole run (exit 4 when reached)' })
-    .option('mode', { alias: 'm', choices: ['sync', 'async'] as const, describe: 'sync: command by command across hosts; async: per-host pipelines' })
-    .option('window', { choices: ['moving', 'lockstep'] as const, default: 'moving' as const, describe: 'moving window (Cumin) or slice by slice' })
-    .option('output', { alias: 'o', choices: ['txt', 'json'] as const, default: 'txt' as const })
-    .option('ignore-exit-codes', { alias: 'x', type: 'boolean', default: false, describe: 'any exit code counts as success' })
-    .option('dry-run', { type: 'boolean', default: false, describe: 'resolve hosts and show what would run, run nothing' })
-    .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'do not ask for confirmation (required without a TTY)' })
-    .option('progress', { type: 'boolean', default: true, describe: 'live progress line on a TTY (--no-progress to disable)' })
-    .demandCommand(2, 'need HOSTS and at least one COMMAND')
-    .strict()
-    .exitProcess(false)
-    .help()
-    .version(packageVersion())
-    .fail((msg, err) => {
-      throw err ?? new UsageError('ERR_REMOTE_EXEC_USAGE', msg, {
-        hint: "see galley-exec --help; quote each COMMAND as one argument (galley-exec H 'ls -l'), and put one that starts with '-' after --",
-      });
-    })
-    .parseSync();
+  return (
+    yargs(argv)
+      .scriptName('galley-exec')
+      .usage(USAGE)
+      // Options are parsed anywhere, as Cumin's argparse does: with halt-at-non-option a flag typed
+      // after HOSTS (`H --dry-run 'rm x'`) was sent to the hosts as a command and the rm really ran.
+      // Positionals stay strings ('0755' is not 755); everything after `--` is positional.
+      .parserConfiguration({ 'halt-at-non-option': false, 'unknown-options-as-args': false, 'parse-positional-numbers': false })
+      .option('config', { alias: 'c', type: 'string', describe: 'config file (default: cosmiconfig search, then /etc/galley/config.yaml)' })
+      .option('batch-size', { alias: 'b', type: 'string', describe: 'hosts in flight: N or N%' })
+      .option('batch-sleep', { alias: 's', type: 'number', describe: 'seconds between one host finishing and the next starting' })
+      .option('success-percentage', {
+        alias: 'p',
+        type: 'number',
+        default: 100,
+        describe: 'stop scheduling below this success percentage (0-100)',
+      })
+      .option('timeout', { alias: 't', type: 'number', describe: 'per-command timeout in seconds (the remote process is killed)' })
+      .option('global-timeout', { type: 'number', describe: 'seconds for the whole run (exit 4 when reached)' })
+      .option('mode', {
+        alias: 'm',
+        choices: ['sync', 'async'] as const,
+        describe: 'sync: command by command across hosts; async: per-host pipelines',
+      })
+      .option('window', {
+        choices: ['moving', 'lockstep'] as const,
+        default: 'moving' as const,
+        describe: 'moving window (Cumin) or slice by slice',
+      })
+      .option('output', { alias: 'o', choices: ['txt', 'json'] as const, default: 'txt' as const })
+      .option('ignore-exit-codes', { alias: 'x', type: 'boolean', default: false, describe: 'any exit code counts as success' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'resolve hosts and show what would run, run nothing' })
+      .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'do not ask for confirmation (required without a TTY)' })
+      .option('progress', { type: 'boolean', default: true, describe: 'live progress line on a TTY (--no-progress to disable)' })
+      .demandCommand(2, 'need HOSTS and at least one COMMAND')
+      .strict()
+      .exitProcess(false)
+      .help()
+      .version(packageVersion())
+      .fail((msg, err) => {
+        throw (
+          err ??
+          new UsageError('ERR_REMOTE_EXEC_USAGE', msg, {
+            hint: "see galley-exec --help; quote each COMMAND as one argument (galley-exec H 'ls -l'), and put one that starts with '-' after --",
+          })
+        );
+      })
+      .parseSync()
+  );
 }
 
 /** `galley-exec`: Cumin's CLI on @galley/remote. Returns what to print and the Cumin exit code. */
@@ -116,7 +135,10 @@ export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): 
     const config = deps.ssh ? undefined : await needLoader(deps.loadConfig, 'galley-exec')({ file: args.config, require: ['ssh'] });
     groups = deps.groups ?? (config ? Groups.fromConfig(config) : new Groups(undefined));
     const hosts = await resolveHostQuery(hostsArg ?? '', { groups, aliases: groups.aliases });
-    if (hosts.size === 0) throw new UsageError('ERR_REMOTE_EXEC_USAGE', `no hosts in '${hostsArg ?? ''}'`, { hint: 'e.g. galley-exec "mw[1001-1004].eqiad.wmnet" "uptime"' });
+    if (hosts.size === 0)
+      throw new UsageError('ERR_REMOTE_EXEC_USAGE', `no hosts in '${hostsArg ?? ''}'`, {
+        hint: 'e.g. galley-exec "mw[1001-1004].eqiad.wmnet" "uptime"',
+      });
     const ssh = deps.ssh ?? config?.ssh;
     const cfg: SshConfig | undefined = ssh;
     const log = (l: string) => res.stderr.push(l);
@@ -134,9 +156,16 @@ export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): 
       throw new RunOptionsError(`success percentage must be between 0 and 100, got ${args['success-percentage']}`, 'use e.g. -p 95');
     }
     // 0 is not "no timeout" (a hung command would hold its host forever); more than a day is a typo.
-    for (const [flag, v, min] of [['-t', args.timeout, 'gt'], ['-s', args['batch-sleep'], 'ge'], ['--global-timeout', args['global-timeout'], 'gt']] as const) {
+    for (const [flag, v, min] of [
+      ['-t', args.timeout, 'gt'],
+      ['-s', args['batch-sleep'], 'ge'],
+      ['--global-timeout', args['global-timeout'], 'gt'],
+    ] as const) {
       if (v !== undefined && !(Number.isFinite(v) && (min === 'gt' ? v > 0 : v >= 0) && v * 1000 <= MAX_DURATION_MS)) {
-        throw new RunOptionsError(`${flag} must be a number of seconds ${min === 'gt' ? 'above 0' : 'from 0'} and at most ${MAX_DURATION_MS / 1000} (24h), got ${v}`, `e.g. ${flag} 30`);
+        throw new RunOptionsError(
+          `${flag} must be a number of seconds ${min === 'gt' ? 'above 0' : 'from 0'} and at most ${MAX_DURATION_MS / 1000} (24h), got ${v}`,
+          `e.g. ${flag} 30`,
+        );
       }
     }
 
@@ -172,7 +201,9 @@ export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): 
       else return;
       if (showProgress) {
         const s = (Date.now() - t0) / 1000;
-        io.progress(`PASS ${ok}/${total}  FAIL ${failed}/${total}  ${((ok + failed) / Math.max(s, 0.001)).toFixed(1)} hosts/s  ${s.toFixed(1)}s`);
+        io.progress(
+          `PASS ${ok}/${total}  FAIL ${failed}/${total}  ${((ok + failed) / Math.max(s, 0.001)).toFixed(1)} hosts/s  ${s.toFixed(1)}s`,
+        );
       }
     };
     const okCodes = args['ignore-exit-codes'] ? [] : undefined;
@@ -188,7 +219,9 @@ export async function runExec(argv: string[], io: ExecIo, deps: ExecDeps = {}): 
     if (args['batch-sleep'] !== undefined) opts.batchSleepMs = Math.round(args['batch-sleep'] * 1000);
     if (args['global-timeout'] !== undefined) opts.globalTimeoutMs = Math.round(args['global-timeout'] * 1000);
     const specs = commands.map((shell) => ({
-      shell, ...(okCodes ? { okCodes } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      shell,
+      ...(okCodes ? { okCodes } : {}),
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     }));
     const report = await remote.run(hosts, specs, opts);
     if (showProgress) io.progress('');
@@ -229,7 +262,9 @@ function checkCommands(argv: readonly string[], commands: readonly string[]): vo
 
 function toJson(r: RunReport, dryRun: boolean) {
   return {
-    status: r.status, exitCode: r.exitCode, dryRun,
+    status: r.status,
+    exitCode: r.exitCode,
+    dryRun,
     groups: r.groups.map((g) => ({ hosts: g.hosts.toString(), count: g.hosts.size, output: g.output })),
     hosts: Object.fromEntries(r.results.map((h) => [h.host, h])),
     notRun: r.notRun,
@@ -261,5 +296,7 @@ function renderText(r: RunReport, commands: string[], threshold: number, res: Ex
   }
   const okCount = r.results.filter((h) => h.ok).length;
   const cmp = okCount / Math.max(n, 1) >= threshold ? '>=' : '<';
-  res.stderr.push(`${pct(okCount, n)} (${okCount}/${n}) success ratio (${cmp} ${(threshold * 100).toFixed(1)}% threshold) of nodes successfully executed all commands.${r.status === 'timeout' ? ' Global timeout reached.' : ''}`);
+  res.stderr.push(
+    `${pct(okCount, n)} (${okCount}/${n}) success ratio (${cmp} ${(threshold * 100).toFixed(1)}% threshold) of nodes successfully executed all commands.${r.status === 'timeout' ? ' Global timeout reached.' : ''}`,
+  );
 }

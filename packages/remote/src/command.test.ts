@@ -2,7 +2,21 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from '@jest/globals';
 import { quoteArgv, renderCommand, shellQuote } from './command.js';
 
-const NASTY = ["it's", 'a;b', '$(touch /tmp/pwned-galley)', 'two  spaces', 'line1\nline2', '', '`id`', '"dq"', '\\back', '*', '~', '-n', 'ünï'];
+const NASTY = [
+  "it's",
+  'a;b',
+  '$(touch /tmp/pwned-galley)',
+  'two  spaces',
+  'line1\nline2',
+  '',
+  '`id`',
+  '"dq"',
+  '\\back',
+  '*',
+  '~',
+  '-n',
+  'ünï',
+];
 
 /** What a POSIX shell makes of the quoted string: each word NUL-terminated. */
 function throughShell(shell: string, cmd: string): string[] {
@@ -31,7 +45,9 @@ describe('quoting for the remote shell', () => {
   });
 
   it('a shell command under timeout still runs as a shell pipeline', () => {
-    const r = spawnSync('bash', ['-c', renderCommand({ shell: "printf '%s' \"$((1+2))\" | tr 3 x" }, { timeoutMs: 5000 })], { encoding: 'utf8' });
+    const r = spawnSync('bash', ['-c', renderCommand({ shell: 'printf \'%s\' "$((1+2))" | tr 3 x' }, { timeoutMs: 5000 })], {
+      encoding: 'utf8',
+    });
     expect(r.stdout).toBe('x');
   });
 

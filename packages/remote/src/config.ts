@@ -70,7 +70,10 @@ export const groupsSchema = z
     aliases: z.record(z.string().regex(/^[A-Za-z0-9_.+-]+$/, 'must use only letters, digits and - _ . +'), z.string().min(1)).default({}),
   })
   .strict()
-  .refine((g) => !Object.hasOwn(g.sources, 'conftool'), { message: "the 'conftool' group source is built in and cannot be redefined", path: ['sources', 'conftool'] });
+  .refine((g) => !Object.hasOwn(g.sources, 'conftool'), {
+    message: "the 'conftool' group source is built in and cannot be redefined",
+    path: ['sources', 'conftool'],
+  });
 export type GroupsConfig = z.infer<typeof groupsSchema>;
 
 export const groupsSection: ConfigSection<typeof groupsSchema> = {

@@ -19,7 +19,9 @@ describe('galley-exec -G', () => {
   it('prints what ssh -G prints for the keys galley uses, without a galley config', async () => {
     const r = await runExec(['-G', '-F', cfg, 'mw1001'], io);
     expect(r).toMatchObject({ exitCode: 0, stderr: [] });
-    const ssh = spawnSync('ssh', ['-G', '-F', cfg, 'mw1001'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => keys.test(l));
+    const ssh = spawnSync('ssh', ['-G', '-F', cfg, 'mw1001'], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter((l) => keys.test(l));
     expect(r.stdout).toEqual(ssh);
     expect(r.stdout).toContain('proxyjump %r@bast1003:2222');
   });
@@ -27,9 +29,13 @@ describe('galley-exec -G', () => {
   it('-l and -p as ssh; with -c the galley ssh section applies (knownHosts as UserKnownHostsFile)', async () => {
     const gcfg = path.join(dir, 'galley.json');
     fs.writeFileSync(gcfg, JSON.stringify({ ssh: { sshConfig: cfg, knownHosts: [path.join(dir, 'fleet_kh')] } }));
-    const r = await runExec(['-G', '-c', gcfg, '-l', 'me', '-p', '2200', 'mw1'], io, { loadConfig: async (o) => ({ ...(await loadSections(o)), conftoolLookup: undefined }) });
+    const r = await runExec(['-G', '-c', gcfg, '-l', 'me', '-p', '2200', 'mw1'], io, {
+      loadConfig: async (o) => ({ ...(await loadSections(o)), conftoolLookup: undefined }),
+    });
     expect(r.exitCode).toBe(0);
-    expect(r.stdout).toEqual(expect.arrayContaining(['user me', 'port 2200', 'hostname mw1.eqiad.wmnet', `userknownhostsfile ${path.join(dir, 'fleet_kh')}`]));
+    expect(r.stdout).toEqual(
+      expect.arrayContaining(['user me', 'port 2200', 'hostname mw1.eqiad.wmnet', `userknownhostsfile ${path.join(dir, 'fleet_kh')}`]),
+    );
   });
 
   it('a config ssh refuses is refused (exit 2, naming file and line); so is a bad -p', async () => {

@@ -20,10 +20,14 @@ export class NodeSetSyntaxError extends UsageError {
 /** A host expression that would name more than MAX_NODESET_SIZE hosts. */
 export class NodeSetSizeError extends UsageError {
   constructor(expression: string, position: number, count: number | bigint) {
-    super('ERR_REMOTE_NODESET_TOO_LARGE', `host expression '${expression}' names ${count} hosts at position ${position + 1}: more than the limit of ${MAX_NODESET_SIZE}`, {
-      hint: `narrow the ranges; one expression may name at most ${MAX_NODESET_SIZE} hosts`,
-      details: { expression, position, count: String(count) },
-    });
+    super(
+      'ERR_REMOTE_NODESET_TOO_LARGE',
+      `host expression '${expression}' names ${count} hosts at position ${position + 1}: more than the limit of ${MAX_NODESET_SIZE}`,
+      {
+        hint: `narrow the ranges; one expression may name at most ${MAX_NODESET_SIZE} hosts`,
+        details: { expression, position, count: String(count) },
+      },
+    );
   }
 }
 
@@ -50,7 +54,12 @@ export class NoHostsError extends UsageError {
 
 /** An identity file or ssh_config named in the config cannot be used. */
 export class SshSetupError extends GalleyError {
-  constructor(code: 'ERR_REMOTE_IDENTITY' | 'ERR_REMOTE_SSH_CONFIG' | 'ERR_REMOTE_KNOWN_HOSTS' | 'ERR_REMOTE_OPENSSH', message: string, hint: string, cause?: unknown) {
+  constructor(
+    code: 'ERR_REMOTE_IDENTITY' | 'ERR_REMOTE_SSH_CONFIG' | 'ERR_REMOTE_KNOWN_HOSTS' | 'ERR_REMOTE_OPENSSH',
+    message: string,
+    hint: string,
+    cause?: unknown,
+  ) {
     super(code, message, { hint, cause });
   }
 }
@@ -90,11 +99,14 @@ export class RebootTimeoutError extends GalleyError {
 export class HostCertificateUnsupportedError extends GalleyError {
   readonly hosts: string[];
   constructor(hosts: string[], display: string) {
-    super('ERR_REMOTE_HOST_CERT_SSH2',
-      `known_hosts trusts ${display} only through a @cert-authority (SSH host certificates), which the ssh2 transport cannot verify`, {
-        hint: 'set `ssh.transport: openssh` in the config (the system OpenSSH client verifies host certificates), or record the hosts\' own keys in ssh.knownHosts',
+    super(
+      'ERR_REMOTE_HOST_CERT_SSH2',
+      `known_hosts trusts ${display} only through a @cert-authority (SSH host certificates), which the ssh2 transport cannot verify`,
+      {
+        hint: "set `ssh.transport: openssh` in the config (the system OpenSSH client verifies host certificates), or record the hosts' own keys in ssh.knownHosts",
         details: { hosts },
-      });
+      },
+    );
     this.hosts = hosts;
   }
 }

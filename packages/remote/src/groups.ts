@@ -28,11 +28,15 @@ export interface GroupsSections {
  * sections that must be there. @galley/remote does not load files itself: its binaries (in
  * @galley/cli) hand @galley/config's loader in.
  */
-export type RemoteConfigLoader = (opts: { file: string | undefined; require?: readonly 'ssh'[] }) => Promise<GroupsSections & { ssh?: SshConfig | undefined }>;
+export type RemoteConfigLoader = (opts: {
+  file: string | undefined;
+  require?: readonly 'ssh'[];
+}) => Promise<GroupsSections & { ssh?: SshConfig | undefined }>;
 
 /** A command that reads the config file was run without a loader: the binary is wired wrong (a bug). */
 export function needLoader(load: RemoteConfigLoader | undefined, who: string): RemoteConfigLoader {
-  if (load === undefined) throw new Error(`${who} needs deps.loadConfig to read the config file (the binary passes @galley/config's loader)`);
+  if (load === undefined)
+    throw new Error(`${who} needs deps.loadConfig to read the config file (the binary passes @galley/config's loader)`);
   return load;
 }
 
@@ -69,15 +73,19 @@ export function conftoolSource(lookup: () => Promise<ConftoolLookup>): GroupSour
       return names.length === 0 ? undefined : names;
     },
     list() {
-      throw new NodeSetGroupError('@@conftool', 'the conftool source cannot list groups: its group names are selectors',
-        "write a selector, e.g. '@conftool:dc=eqiad,cluster=jobrunner'");
+      throw new NodeSetGroupError(
+        '@@conftool',
+        'the conftool source cannot list groups: its group names are selectors',
+        "write a selector, e.g. '@conftool:dc=eqiad,cluster=jobrunner'",
+      );
     },
     all: async () => (await lookup()).allHosts(),
   };
 }
 
 // ClusterShell's splitlines + split(): group text is expressions separated by any whitespace.
-const splitWords = (raw: string | readonly string[]): string[] => (typeof raw === 'string' ? raw : raw.join(',')).split(/\s+/).filter((w) => w !== '');
+const splitWords = (raw: string | readonly string[]): string[] =>
+  (typeof raw === 'string' ? raw : raw.join(',')).split(/\s+/).filter((w) => w !== '');
 
 export interface GroupsOptions {
   /** The conftool source's client (connects on first use); without it `@conftool:` is refused. */
@@ -100,10 +108,13 @@ export class Groups implements GroupResolver {
     const ct = opts.conftool;
     this.#conftool = ct;
     if (ct) {
-      this.#sources.set('conftool', conftoolSource(() => {
-        this.#conftoolUsed = true;
-        return ct();
-      }));
+      this.#sources.set(
+        'conftool',
+        conftoolSource(() => {
+          this.#conftoolUsed = true;
+          return ct();
+        }),
+      );
     }
     this.#default = cfg?.default;
     this.aliases = cfg?.aliases ?? {};
@@ -144,9 +155,11 @@ export class Groups implements GroupResolver {
     const src = key === undefined ? undefined : this.#sources.get(key);
     if (!src) {
       const known = [...this.#sources.keys()];
-      throw new NodeSetGroupError(`@${name ? `${name}:` : ''}…`, key === undefined ? 'no default group source is configured'
-        : `unknown group source '${key}'`,
-      `known sources: ${known.length ? known.join(', ') : '(none)'}; add sources under groups: in the galley config`);
+      throw new NodeSetGroupError(
+        `@${name ? `${name}:` : ''}…`,
+        key === undefined ? 'no default group source is configured' : `unknown group source '${key}'`,
+        `known sources: ${known.length ? known.join(', ') : '(none)'}; add sources under groups: in the galley config`,
+      );
     }
     return src;
   }
@@ -156,8 +169,11 @@ export class Groups implements GroupResolver {
     if (raw === undefined) {
       // ClusterShell reads an unknown group as empty; galley refuses it: `a[1-9]!@typo` would remove nothing.
       const where = source ? `${source}:` : '';
-      throw new NodeSetGroupError(`@${where}${group}`, `no group '${group}' in the ${source ?? this.defaultSource} group source`,
-        `list the groups with galley-nodeset -l${source ? ` -s ${source}` : ''}`);
+      throw new NodeSetGroupError(
+        `@${where}${group}`,
+        `no group '${group}' in the ${source ?? this.defaultSource} group source`,
+        `list the groups with galley-nodeset -l${source ? ` -s ${source}` : ''}`,
+      );
     }
     return splitWords(raw);
   }
@@ -168,7 +184,7 @@ export class Groups implements GroupResolver {
     if (all !== undefined) return splitWords(all);
     // ClusterShell's fallback: every group of the list, the names scanned as node sets and sorted.
     const out: string[] = [];
-    for (const g of NodeSet.parse(...await this.groupList(source)).hosts()) {
+    for (const g of NodeSet.parse(...(await this.groupList(source))).hosts()) {
       const raw = await src.map(g);
       if (raw !== undefined) out.push(...splitWords(raw));
     }
@@ -176,10 +192,15 @@ export class Groups implements GroupResolver {
   }
 
   async groupList(source: string | undefined): Promise<string[]> {
-    const names = splitWords([...await (await this.#source(source)).list()].join(' '));
+    const names = splitWords([...(await (await this.#source(source)).list())].join(' '));
     for (const n of names) {
       const bad = [...n].filter((c) => '@,!&^*'.includes(c));
-      if (bad.length) throw new NodeSetGroupError(`@@${source ?? ''}`, `group name '${n}' has the illegal character(s) ${bad.join(' ')}`, 'rename the group');
+      if (bad.length)
+        throw new NodeSetGroupError(
+          `@@${source ?? ''}`,
+          `group name '${n}' has the illegal character(s) ${bad.join(' ')}`,
+          'rename the group',
+        );
     }
     return names;
   }
@@ -193,17 +214,37 @@ export class Groups implements GroupResolver {
         try {
           doc = parse(fs.readFileSync(file, 'utf8'));
         } catch (err) {
-          throw new NodeSetGroupError(`(groups file ${file})`, `cannot read groups file ${file}: ${(err as Error).message}`,
-            'groups files are ClusterShell groups.d YAML: {source: {group: expression}}', );
+          throw new NodeSetGroupError(
+            `(groups file ${file})`,
+            `cannot read groups file ${file}: ${(err as Error).message}`,
+            'groups files are ClusterShell groups.d YAML: {source: {group: expression}}',
+          );
         }
         if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-          throw new NodeSetGroupError(`(groups file ${file})`, `${file}: the top level is not a mapping of group sources`, 'write source: {group: expression}');
+          throw new NodeSetGroupError(
+            `(groups file ${file})`,
+            `${file}: the top level is not a mapping of group sources`,
+            'write source: {group: expression}',
+          );
         }
         for (const [name, groups] of Object.entries(doc as Record<string, unknown>)) {
-          const ok = typeof groups === 'object' && groups !== null && !Array.isArray(groups)
-            && Object.values(groups).every((v) => typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string')));
-          if (!ok) throw new NodeSetGroupError(`(groups file ${file})`, `${file}: source '${name}' is not a mapping of group names to expressions`, 'quote the expressions');
-          if (this.#sources.has(name)) throw new NodeSetGroupError(`(groups file ${file})`, `${file}: group source '${name}' is defined twice`, 'give each source one home');
+          const ok =
+            typeof groups === 'object' &&
+            groups !== null &&
+            !Array.isArray(groups) &&
+            Object.values(groups).every((v) => typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string')));
+          if (!ok)
+            throw new NodeSetGroupError(
+              `(groups file ${file})`,
+              `${file}: source '${name}' is not a mapping of group names to expressions`,
+              'quote the expressions',
+            );
+          if (this.#sources.has(name))
+            throw new NodeSetGroupError(
+              `(groups file ${file})`,
+              `${file}: group source '${name}' is defined twice`,
+              'give each source one home',
+            );
           this.#sources.set(name, staticSource(groups as Record<string, string | string[]>));
         }
       }

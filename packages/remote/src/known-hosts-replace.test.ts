@@ -16,12 +16,16 @@ function hashed(name: string, k: { line: string }): string {
   return `|1|${salt.toString('base64')}|${h.toString('base64')} ${k.line}`;
 }
 
-describe('KnownHosts.replace (trusting a reinstalled host\'s new key)', () => {
+describe("KnownHosts.replace (trusting a reinstalled host's new key)", () => {
   const names = ['mw1301.eqiad.wmnet', '[127.0.0.1]:2201'];
   const [oldKey, newKey, other] = [key('old'), key('new'), key('other')];
 
   it('accepts the new key and no longer the old one (plain and hashed entries), other hosts untouched', () => {
-    const kh = KnownHosts.parse([`mw1301.eqiad.wmnet,[127.0.0.1]:2201 ${oldKey.line}`, hashed('[127.0.0.1]:2201', oldKey), `mw1302.eqiad.wmnet ${other.line}`].join('\n'));
+    const kh = KnownHosts.parse(
+      [`mw1301.eqiad.wmnet,[127.0.0.1]:2201 ${oldKey.line}`, hashed('[127.0.0.1]:2201', oldKey), `mw1302.eqiad.wmnet ${other.line}`].join(
+        '\n',
+      ),
+    );
     expect(kh.verify('mw1301', names, oldKey.blob).ok).toBe(true);
     expect(kh.verify('mw1301', names, newKey.blob)).toMatchObject({ ok: false, reason: 'changed' });
     kh.replace(names, newKey.line);

@@ -15,7 +15,8 @@ beforeAll(() => {
     const line = fs.readFileSync(path.join(dir, `${name}.pub`), 'utf8').trim();
     const blob = Buffer.from(line.split(' ')[1] ?? '', 'base64');
     // ssh-keygen's own fingerprint, to check ours against
-    const fp = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', path.join(dir, `${name}.pub`)], { encoding: 'utf8' }).split(' ')[1] ?? '';
+    const fp =
+      execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', path.join(dir, `${name}.pub`)], { encoding: 'utf8' }).split(' ')[1] ?? '';
     keys[name] = { line, blob, fp };
   }
 });
@@ -31,9 +32,14 @@ describe('KnownHosts', () => {
   });
 
   it('accepts plain, [host]:port and wildcard entries, refuses unknown hosts with the fingerprint', () => {
-    const kh = KnownHosts.parse([
-      `# comment`, `mw1001.eqiad.wmnet,10.0.0.1 ${typeAndKey('a')}`, `[127.0.0.1]:22001 ${typeAndKey('b')}`, `*.codfw.wmnet,!bad.codfw.wmnet ${typeAndKey('c')}`,
-    ].join('\n'));
+    const kh = KnownHosts.parse(
+      [
+        `# comment`,
+        `mw1001.eqiad.wmnet,10.0.0.1 ${typeAndKey('a')}`,
+        `[127.0.0.1]:22001 ${typeAndKey('b')}`,
+        `*.codfw.wmnet,!bad.codfw.wmnet ${typeAndKey('c')}`,
+      ].join('\n'),
+    );
     expect(kh.verify('mw1001', ['mw1001.eqiad.wmnet'], k('a').blob)).toEqual({ ok: true });
     expect(kh.verify('h1', ['[127.0.0.1]:22001'], k('b').blob)).toEqual({ ok: true });
     expect(kh.verify('x', ['mw2001.codfw.wmnet'], k('c').blob)).toEqual({ ok: true });
@@ -83,14 +89,19 @@ describe('KnownHosts', () => {
     const kh = KnownHosts.parse(`mw1001.eqiad.wmnet ${typeAndKey('a')}`);
     const v = kh.verify('mw1001.eqiad.wmnet', ['[127.0.0.1]:22001', '127.0.0.1'], k('a').blob, { alias: 'mw1001.eqiad.wmnet' });
     expect(v).toMatchObject({ ok: false, reason: 'unknown' });
-    if (!v.ok) expect(v.message).toMatch(/known_hosts has a key for mw1001.eqiad.wmnet, the name given, but .* look the key up as \[127.0.0.1\]:22001/);
+    if (!v.ok)
+      expect(v.message).toMatch(
+        /known_hosts has a key for mw1001.eqiad.wmnet, the name given, but .* look the key up as \[127.0.0.1\]:22001/,
+      );
   });
 
   it('accepts a key recorded without the port only when nothing is recorded with it (ssh\'s "checking without port identifier")', () => {
     const names = ['[10.0.0.1]:2222', '10.0.0.1'];
     expect(KnownHosts.parse(`10.0.0.1 ${typeAndKey('a')}`).verify('h', names, k('a').blob)).toEqual({ ok: true });
     expect(KnownHosts.parse(`10.0.0.1 ${typeAndKey('a')}`).verify('h', names, k('b').blob)).toMatchObject({ ok: false, reason: 'unknown' });
-    expect(KnownHosts.parse(`[10.0.0.1]:2222 ${typeAndKey('b')}\n10.0.0.1 ${typeAndKey('a')}`).verify('h', names, k('a').blob)).toMatchObject({ ok: false, reason: 'changed' });
+    expect(
+      KnownHosts.parse(`[10.0.0.1]:2222 ${typeAndKey('b')}\n10.0.0.1 ${typeAndKey('a')}`).verify('h', names, k('a').blob),
+    ).toMatchObject({ ok: false, reason: 'changed' });
   });
 
   it('explains that @cert-authority entries need the OpenSSH transport', () => {
@@ -104,8 +115,12 @@ describe('KnownHosts', () => {
       const file = path.join(dir, `kh-new-${hash}`);
       fs.writeFileSync(file, `known.example ${typeAndKey('c')}`); // no trailing newline: must not be glued
       const t: HostKeyTarget = {
-        alias: 'newhost', hostname: '10.1.2.3', knownHostsNames: ['[10.1.2.3]:2200', '10.1.2.3'], knownHostsFiles: { user: [file], global: [] },
-        strictHostKeyChecking: 'accept-new', hashKnownHosts: hash,
+        alias: 'newhost',
+        hostname: '10.1.2.3',
+        knownHostsNames: ['[10.1.2.3]:2200', '10.1.2.3'],
+        knownHostsFiles: { user: [file], global: [] },
+        strictHostKeyChecking: 'accept-new',
+        hashKnownHosts: hash,
       };
       const logged: string[] = [];
       const store = new HostKeyStore({ log: (l) => logged.push(l) });
@@ -121,7 +136,10 @@ describe('KnownHosts', () => {
       expect(new HostKeyStore().check(t, k('a').blob)).toEqual({ ok: true });
       // strict (yes): unknown stays unknown, nothing written
       const before = fs.readFileSync(file, 'utf8');
-      expect(new HostKeyStore().check({ ...t, knownHostsNames: ['other'], strictHostKeyChecking: 'yes' }, k('a').blob)).toMatchObject({ ok: false, reason: 'unknown' });
+      expect(new HostKeyStore().check({ ...t, knownHostsNames: ['other'], strictHostKeyChecking: 'yes' }, k('a').blob)).toMatchObject({
+        ok: false,
+        reason: 'unknown',
+      });
       expect(fs.readFileSync(file, 'utf8')).toBe(before);
     }
   });
@@ -132,18 +150,34 @@ describe('KnownHosts', () => {
     const list = path.join(dir, 'revoked-list');
     fs.writeFileSync(list, `# revoked\n${k('a').line}\n`);
     const t: HostKeyTarget = {
-      alias: 'rk1', hostname: '10.9.9.9', knownHostsNames: ['[10.9.9.9]:2200', '10.9.9.9'], knownHostsFiles: { user: [kh], global: [] },
-      strictHostKeyChecking: 'yes', hashKnownHosts: false, revokedHostKeys: list,
+      alias: 'rk1',
+      hostname: '10.9.9.9',
+      knownHostsNames: ['[10.9.9.9]:2200', '10.9.9.9'],
+      knownHostsFiles: { user: [kh], global: [] },
+      strictHostKeyChecking: 'yes',
+      hashKnownHosts: false,
+      revokedHostKeys: list,
     };
-    expect(new HostKeyStore().check(t, k('a').blob)).toMatchObject({ ok: false, reason: 'revoked', message: expect.stringContaining(`revoked by RevokedHostKeys ${list}`) });
+    expect(new HostKeyStore().check(t, k('a').blob)).toMatchObject({
+      ok: false,
+      reason: 'revoked',
+      message: expect.stringContaining(`revoked by RevokedHostKeys ${list}`),
+    });
     expect(new HostKeyStore().check(t, k('b').blob)).toEqual({ ok: true });
     // A KRL made by ssh-keygen -k: ssh2 cannot read it, so nothing passes.
     const krl = path.join(dir, 'revoked.krl');
     execFileSync('ssh-keygen', ['-q', '-k', '-f', krl, path.join(dir, 'a.pub')]);
     const store = new HostKeyStore();
     expect(store.revocationList({ ...t, revokedHostKeys: krl })).toEqual({ kind: 'krl' });
-    expect(store.check({ ...t, revokedHostKeys: krl }, k('b').blob)).toMatchObject({ ok: false, reason: 'revocation-list', message: expect.stringContaining('is a KRL') });
-    expect(new HostKeyStore().check({ ...t, revokedHostKeys: path.join(dir, 'no-such-file') }, k('b').blob)).toMatchObject({ ok: false, reason: 'revocation-list' });
+    expect(store.check({ ...t, revokedHostKeys: krl }, k('b').blob)).toMatchObject({
+      ok: false,
+      reason: 'revocation-list',
+      message: expect.stringContaining('is a KRL'),
+    });
+    expect(new HostKeyStore().check({ ...t, revokedHostKeys: path.join(dir, 'no-such-file') }, k('b').blob)).toMatchObject({
+      ok: false,
+      reason: 'revocation-list',
+    });
   });
 
   it('maps key types to host-key algorithms', () => {

@@ -34,7 +34,10 @@ export function lookupName(host: string, port: number): string {
 }
 
 function globToRegExp(glob: string): RegExp {
-  const re = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const re = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${re}$`, 'i');
 }
 
@@ -187,11 +190,18 @@ export class KnownHosts {
     const s = this.#status(primary, key);
     if (s === 'ok') return { ok: true };
     if (s === 'revoked' || (s === 'new' && fallbacks.some((n) => this.#status(n, key) === 'revoked'))) {
-      return { ok: false, reason: 'revoked', fingerprint: fp, message: `host key for ${host} (${type} ${fp}) is marked @revoked in known_hosts` };
+      return {
+        ok: false,
+        reason: 'revoked',
+        fingerprint: fp,
+        message: `host key for ${host} (${type} ${fp}) is marked @revoked in known_hosts`,
+      };
     }
     if (s === 'changed') {
       return {
-        ok: false, reason: 'changed', fingerprint: fp,
+        ok: false,
+        reason: 'changed',
+        fingerprint: fp,
         message: `HOST KEY FOR ${host} HAS CHANGED: server offered ${type} ${fp}, known_hosts has ${this.#keysOf(primary)
           .map((k) => `${k.keyType} ${fingerprint(k.key)}`)
           .join(', ')} for ${primary}`,
@@ -200,7 +210,9 @@ export class KnownHosts {
     if (fallbacks.some((n) => this.#status(n, key) === 'ok')) return { ok: true };
     if (this.#keysOf(primary, '@cert-authority').length > 0) {
       return {
-        ok: false, reason: 'cert-authority', fingerprint: fp,
+        ok: false,
+        reason: 'cert-authority',
+        fingerprint: fp,
         message: `host key for ${host} (${type} ${fp}) can only be checked against a host certificate: known_hosts has only @cert-authority for ${primary}, and the ssh2 transport does not do host certificates (use ssh.transport: openssh)`,
       };
     }
@@ -226,8 +238,12 @@ function readKnownHostsFile(f: string): string | null {
     return fs.readFileSync(f, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
-    throw new SshSetupError('ERR_REMOTE_KNOWN_HOSTS', `cannot read known_hosts file ${f}: ${(err as Error).message}`,
-      'fix the ssh.knownHosts entry in the config, or UserKnownHostsFile/GlobalKnownHostsFile in ssh_config', err);
+    throw new SshSetupError(
+      'ERR_REMOTE_KNOWN_HOSTS',
+      `cannot read known_hosts file ${f}: ${(err as Error).message}`,
+      'fix the ssh.knownHosts entry in the config, or UserKnownHostsFile/GlobalKnownHostsFile in ssh_config',
+      err,
+    );
   }
 }
 
@@ -329,28 +345,49 @@ export class HostKeyStore {
     // RevokedHostKeys first, as ssh checks it before known_hosts (verify_host_key).
     const rl = this.revocationList(t);
     if (rl !== null && rl.kind !== 'keys') {
-      const why = rl.kind === 'krl' ? `RevokedHostKeys ${t.revokedHostKeys ?? ''} is a KRL, which the ssh2 transport cannot read (use ssh.transport: openssh)` : rl.message;
-      return { ok: false, reason: 'revocation-list', fingerprint: fingerprint(key), message: `host key for ${t.alias} cannot be checked: ${why}` };
+      const why =
+        rl.kind === 'krl'
+          ? `RevokedHostKeys ${t.revokedHostKeys ?? ''} is a KRL, which the ssh2 transport cannot read (use ssh.transport: openssh)`
+          : rl.message;
+      return {
+        ok: false,
+        reason: 'revocation-list',
+        fingerprint: fingerprint(key),
+        message: `host key for ${t.alias} cannot be checked: ${why}`,
+      };
     }
     if (rl !== null && rl.keys.some((k) => k.equals(key))) {
-      return { ok: false, reason: 'revoked', fingerprint: fingerprint(key), message: `host key for ${t.alias} (${keyTypeOf(key)} ${fingerprint(key)}) is revoked by RevokedHostKeys ${t.revokedHostKeys ?? ''}` };
+      return {
+        ok: false,
+        reason: 'revoked',
+        fingerprint: fingerprint(key),
+        message: `host key for ${t.alias} (${keyTypeOf(key)} ${fingerprint(key)}) is revoked by RevokedHostKeys ${t.revokedHostKeys ?? ''}`,
+      };
     }
     const v = this.for(t).verify(t.alias, t.knownHostsNames, key, { alias: t.alias });
     if (v.ok || v.reason !== 'unknown' || t.strictHostKeyChecking !== 'accept-new') return v;
     const file = t.knownHostsFiles.user[0];
     const name = t.knownHostsNames[0] as string;
     if (file === undefined || UNRECORDABLE.test(t.hostname)) {
-      return { ...v, message: `${v.message} (StrictHostKeyChecking accept-new, but ${file === undefined ? 'there is no UserKnownHostsFile to record it in' : `${t.hostname} cannot be written to known_hosts`})` };
+      return {
+        ...v,
+        message: `${v.message} (StrictHostKeyChecking accept-new, but ${file === undefined ? 'there is no UserKnownHostsFile to record it in' : `${t.hostname} cannot be written to known_hosts`})`,
+      };
     }
     const type = keyTypeOf(key);
     try {
       recordHostKey(file, name, type, key, t.hashKnownHosts);
     } catch (err) {
-      return { ...v, message: `${v.message} (StrictHostKeyChecking accept-new, but recording it in ${file} failed: ${(err as Error).message})` };
+      return {
+        ...v,
+        message: `${v.message} (StrictHostKeyChecking accept-new, but recording it in ${file} failed: ${(err as Error).message})`,
+      };
     }
     // The file is cached already (it was read for this check): the new key joins it in memory.
     this.#file(file).add(name, type, key);
-    this.#log?.(`Warning: Permanently added '${name}' (${type} ${v.fingerprint}) to the list of known hosts (${file}, StrictHostKeyChecking accept-new).`);
+    this.#log?.(
+      `Warning: Permanently added '${name}' (${type} ${v.fingerprint}) to the list of known hosts (${file}, StrictHostKeyChecking accept-new).`,
+    );
     return { ok: true, recorded: file };
   }
 }

@@ -18,10 +18,11 @@ export interface NodesetDeps {
   loadConfig?: RemoteConfigLoader;
 }
 
-const USAGE = 'galley-nodeset -e|-f|-c [--config FILE] [-s SOURCE] [--] EXPRESSION...\n\n'
-  + "ClusterShell's nodeset on galley's host sets: expand (-e), fold (-f) or count (-c) the union of the\n"
-  + 'EXPRESSIONs (read from stdin when there are none). @group and @source:group come from the groups:\n'
-  + 'section of the galley config, @conftool:dc=…,cluster=… from conftool. Exit 0, or 1 with the error on stderr.';
+const USAGE =
+  'galley-nodeset -e|-f|-c [--config FILE] [-s SOURCE] [--] EXPRESSION...\n\n' +
+  "ClusterShell's nodeset on galley's host sets: expand (-e), fold (-f) or count (-c) the union of the\n" +
+  'EXPRESSIONs (read from stdin when there are none). @group and @source:group come from the groups:\n' +
+  'section of the galley config, @conftool:dc=…,cluster=… from conftool. Exit 0, or 1 with the error on stderr.';
 
 // Python's str.splitlines: `nodeset` takes each line of an argument as its own expression.
 const LINE_BREAKS = new Set(['\n', '\r', '\v', '\f', '\u001c', '\u001d', '\u001e', '\u0085', '\u2028', '\u2029']);
@@ -61,7 +62,10 @@ export async function runNodeset(argv: string[], deps: NodesetDeps = {}): Promis
         .option('count', { alias: 'c', type: 'boolean', describe: 'print the number of hosts' })
         .option('separator', { alias: 'S', type: 'string', default: ' ', describe: 'separator for -e' })
         .option('groupsource', { alias: 's', type: 'string', describe: 'group source used by @group without source:' })
-        .option('config', { type: 'string', describe: 'galley config file for the groups: section (default: the usual search; none is fine)' })
+        .option('config', {
+          type: 'string',
+          describe: 'galley config file for the groups: section (default: the usual search; none is fine)',
+        })
         .strictOptions()
         .exitProcess(false)
         .help()
@@ -84,7 +88,10 @@ export async function runNodeset(argv: string[], deps: NodesetDeps = {}): Promis
     if (args._.length === 0) {
       // as nodeset reads stdin: whitespace-separated expressions, '#' starts a comment
       const text = deps.readStdin ? await deps.readStdin() : '';
-      exprs = text.split('\n').flatMap((l) => (l.includes('#') ? l.slice(0, l.indexOf('#')) : l).split(/\s+/)).filter((w) => w !== '');
+      exprs = text
+        .split('\n')
+        .flatMap((l) => (l.includes('#') ? l.slice(0, l.indexOf('#')) : l).split(/\s+/))
+        .filter((w) => w !== '');
     }
     // A plain expression needs no groups: the config (cosmiconfig + its zod schema, ~100 ms) is read
     // only when one names a group or a wildcard (@, *, ?), -s names a source, or --config asks for it.

@@ -18,7 +18,7 @@ const codeOf = (f: () => unknown): { code?: string; message?: string; position?:
 };
 
 describe('NodeSet', () => {
-  it('reads the issue\'s examples as ClusterShell does: operators are operators, not host-name characters', () => {
+  it("reads the issue's examples as ClusterShell does: operators are operators, not host-name characters", () => {
     expect(NodeSet.parse('mw[1001-1010].eqiad.wmnet!mw1005.eqiad.wmnet').toString()).toBe('mw[1001-1004,1006-1010].eqiad.wmnet');
     expect(NodeSet.parse('a[1-10]&a[5-15]').toString()).toBe('a[5-10]');
     expect(NodeSet.parse('db[1001-1002].eqiad1.wmnet').toString()).toBe('db[1001-1002].eqiad1.wmnet');
@@ -26,7 +26,13 @@ describe('NodeSet', () => {
   });
 
   it('refuses what ClusterShell refuses with ERR_REMOTE_NODESET_SYNTAX and the position', () => {
-    const cases: [string, number][] = [['a1,,a2', 3], ['db[01-100]', 3], ['a[1-2][3-4]', 6], ['a[1-', 1], ['a[1-3]&', 6]];
+    const cases: [string, number][] = [
+      ['a1,,a2', 3],
+      ['db[01-100]', 3],
+      ['a[1-2][3-4]', 6],
+      ['a[1-', 1],
+      ['a[1-3]&', 6],
+    ];
     for (const [expr, pos] of cases) {
       const e = codeOf(() => NodeSet.parse(expr));
       expect(e.code).toBe('ERR_REMOTE_NODESET_SYNTAX');
@@ -44,7 +50,8 @@ describe('NodeSet', () => {
   });
 
   it('refuses groups and wildcards in the synchronous parse (they need a group source)', () => {
-    for (const expr of ['@web', 'a,@site:web', 'mw*', '@@site']) expect(codeOf(() => NodeSet.parse(expr)).code).toBe('ERR_REMOTE_NODESET_GROUP');
+    for (const expr of ['@web', 'a,@site:web', 'mw*', '@@site'])
+      expect(codeOf(() => NodeSet.parse(expr)).code).toBe('ERR_REMOTE_NODESET_GROUP');
   });
 
   it('unions several expressions and offers the set operations', () => {
@@ -62,30 +69,42 @@ describe('NodeSet', () => {
   it('splits into near-equal slices, first ones larger, like ClusterShell', () => {
     const parts = NodeSet.parse('h[1-10]').split(3);
     expect(parts.map((p) => p.toString())).toEqual(['h[1-4]', 'h[5-7]', 'h[8-10]']);
-    expect(NodeSet.parse('h[1-2]').split(5).map((p) => p.size)).toEqual([1, 1]);
+    expect(
+      NodeSet.parse('h[1-2]')
+        .split(5)
+        .map((p) => p.size),
+    ).toEqual([1, 1]);
     expect(() => NodeSet.parse('h1').split(0)).toThrow();
   });
 });
 
 /** A conftool stand-in with the lookup contract (the lab test uses the real one). */
 function fakeConftool(objects: Record<string, string[]>): () => Promise<ConftoolLookup> {
-  return () => Promise.resolve({
-    hostsOf: (sel) => Promise.resolve(objects[sel] ?? []),
-    allHosts: () => Promise.resolve([...new Set(Object.values(objects).flat())]),
-  });
+  return () =>
+    Promise.resolve({
+      hostsOf: (sel) => Promise.resolve(objects[sel] ?? []),
+      allHosts: () => Promise.resolve([...new Set(Object.values(objects).flat())]),
+    });
 }
 
 describe('Groups', () => {
-  const groups = () => new Groups({
-    sources: { site: { web: 'mw[1001-1004].eqiad.wmnet', loop: '@loop2', loop2: '@loop' } }, files: [], aliases: {},
-  }, { conftool: fakeConftool({ 'dc=eqiad,cluster=jobrunner': ['mw1301.eqiad.wmnet', 'mw1302.eqiad.wmnet'] }) });
+  const groups = () =>
+    new Groups(
+      {
+        sources: { site: { web: 'mw[1001-1004].eqiad.wmnet', loop: '@loop2', loop2: '@loop' } },
+        files: [],
+        aliases: {},
+      },
+      { conftool: fakeConftool({ 'dc=eqiad,cluster=jobrunner': ['mw1301.eqiad.wmnet', 'mw1302.eqiad.wmnet'] }) },
+    );
 
   it('resolves @group, @source:group and @conftool:selector (a selector keeps its commas)', async () => {
     const g = groups();
     expect((await NodeSet.resolve('@web!mw1002.eqiad.wmnet', g)).toString()).toBe('mw[1001,1003-1004].eqiad.wmnet');
     expect((await NodeSet.resolve('@conftool:dc=eqiad,cluster=jobrunner', g)).toString()).toBe('mw[1301-1302].eqiad.wmnet');
-    expect((await NodeSet.resolve('@conftool:dc=eqiad,cluster=jobrunner!mw1302.eqiad.wmnet,@site:web&mw1001.eqiad.wmnet', g)).toString())
-      .toBe('mw1001.eqiad.wmnet');
+    expect(
+      (await NodeSet.resolve('@conftool:dc=eqiad,cluster=jobrunner!mw1302.eqiad.wmnet,@site:web&mw1001.eqiad.wmnet', g)).toString(),
+    ).toBe('mw1001.eqiad.wmnet');
     expect((await NodeSet.resolve('@conftool:dc=eqiad,cluster=jobrunner , db1', g)).toString()).toBe('db1,mw[1301-1302].eqiad.wmnet');
   });
 
@@ -103,10 +122,18 @@ describe('Groups', () => {
       const file = path.join(dir, 'site.yaml');
       fs.writeFileSync(file, 'local:\n  web: "mw[1001-1002].eqiad.wmnet"\n  db: [db1001, "db[1002-1003]"]\n');
       const g = new Groups({ sources: {}, files: [file], aliases: {} });
-      expect((await NodeSet.resolve('@web,@local:db', g)).hosts()).toEqual(['db1001', 'db1002', 'db1003', 'mw1001.eqiad.wmnet', 'mw1002.eqiad.wmnet']);
+      expect((await NodeSet.resolve('@web,@local:db', g)).hosts()).toEqual([
+        'db1001',
+        'db1002',
+        'db1003',
+        'mw1001.eqiad.wmnet',
+        'mw1002.eqiad.wmnet',
+      ]);
       expect(await g.sources()).toEqual(['local']);
       fs.writeFileSync(file, 'local: [1, 2]\n');
-      await expect(NodeSet.resolve('@web', new Groups({ sources: {}, files: [file], aliases: {} }))).rejects.toMatchObject({ code: 'ERR_REMOTE_NODESET_GROUP' });
+      await expect(NodeSet.resolve('@web', new Groups({ sources: {}, files: [file], aliases: {} }))).rejects.toMatchObject({
+        code: 'ERR_REMOTE_NODESET_GROUP',
+      });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

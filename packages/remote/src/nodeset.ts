@@ -12,7 +12,16 @@
  */
 import { NodeSetGroupError, NodeSetSizeError, NodeSetSyntaxError } from './errors.js';
 import {
-  cmpText, MAX_NODESET_SIZE, padNum, pyLstrip, pyRstrip, pyStrip, RangeParseError, RangeSet, RangeSetND, RangeSizeError,
+  cmpText,
+  MAX_NODESET_SIZE,
+  padNum,
+  pyLstrip,
+  pyRstrip,
+  pyStrip,
+  RangeParseError,
+  RangeSet,
+  RangeSetND,
+  RangeSizeError,
 } from './rangeset.js';
 
 export { MAX_NODESET_SIZE } from './rangeset.js';
@@ -74,8 +83,11 @@ export class NodeSet {
       const r = gen.next();
       if (!r.done) {
         const what = r.value.kind === 'map' ? `the group @${r.value.group}` : r.value.kind === 'all' ? 'a wildcard or @*' : '@@source';
-        throw new NodeSetGroupError(e, `${what} needs a group source, and none was given here`,
-          'host groups come from the groups: section of the galley config (galley-exec and galley-nodeset read it); write the host names out here');
+        throw new NodeSetGroupError(
+          e,
+          `${what} needs a group source, and none was given here`,
+          'host groups come from the groups: section of the galley config (galley-exec and galley-nodeset read it); write the host names out here',
+        );
       }
       acc.update(r.value);
     }
@@ -90,8 +102,12 @@ export class NodeSet {
       let r = gen.next();
       while (!r.done) {
         const q = r.value;
-        const answer = q.kind === 'map' ? await resolver.groupNodes(q.group, q.source)
-          : q.kind === 'all' ? await resolver.allNodes(q.source) : await resolver.groupList(q.source);
+        const answer =
+          q.kind === 'map'
+            ? await resolver.groupNodes(q.group, q.source)
+            : q.kind === 'all'
+              ? await resolver.allNodes(q.source)
+              : await resolver.groupList(q.source);
         r = gen.next(answer);
       }
       acc.update(r.value);
@@ -241,10 +257,14 @@ class Patterns {
 }
 
 // The entries of one pattern always have the same dimension (it is the number of %s in it).
-const unite = (a: RangeSet | RangeSetND, b: RangeSet | RangeSetND) => (a instanceof RangeSet ? a.union(b as RangeSet) : a.union(b as RangeSetND));
-const subtract = (a: RangeSet | RangeSetND, b: RangeSet | RangeSetND) => (a instanceof RangeSet ? a.difference(b as RangeSet) : a.difference(b as RangeSetND));
-const intersect = (a: RangeSet | RangeSetND, b: RangeSet | RangeSetND) => (a instanceof RangeSet ? a.intersection(b as RangeSet) : a.intersection(b as RangeSetND));
-const xor = (a: RangeSet | RangeSetND, b: RangeSet | RangeSetND) => (a instanceof RangeSet ? a.symmetricDifference(b as RangeSet) : a.symmetricDifference(b as RangeSetND));
+const unite = (a: RangeSet | RangeSetND, b: RangeSet | RangeSetND) =>
+  a instanceof RangeSet ? a.union(b as RangeSet) : a.union(b as RangeSetND);
+const subtract = (a: RangeSet | RangeSetND, b: RangeSet | RangeSetND) =>
+  a instanceof RangeSet ? a.difference(b as RangeSet) : a.difference(b as RangeSetND);
+const intersect = (a: RangeSet | RangeSetND, b: RangeSet | RangeSetND) =>
+  a instanceof RangeSet ? a.intersection(b as RangeSet) : a.intersection(b as RangeSetND);
+const xor = (a: RangeSet | RangeSetND, b: RangeSet | RangeSetND) =>
+  a instanceof RangeSet ? a.symmetricDifference(b as RangeSet) : a.symmetricDifference(b as RangeSetND);
 
 /** Fill a pattern's `%s` with args, `%%` becomes `%`. */
 function format(pat: string, args: readonly string[]): string {
@@ -333,7 +353,10 @@ function amendTrailing(outer: string, inner: string, expr: string, pos: number):
   if (inner.includes('/')) throw new NodeSetSyntaxError(expr, pos, 'illegal trailing digits after range with steps');
   const digits = outer.slice(0, outer.length - stripped.length);
   const amended = inner.split(',').map((elem) => {
-    const shifted = elem.split('-').map((b) => b + digits).join('-');
+    const shifted = elem
+      .split('-')
+      .map((b) => b + digits)
+      .join('-');
     return shifted.includes('-') ? `${shifted}/1${'0'.repeat(digits.length)}` : shifted;
   });
   return [stripped, amended.join(',')];
@@ -347,7 +370,10 @@ function amendLeading(outer: string, inner: string, expr: string, pos: number): 
   const runs = parseRange(inner, expr, pos).runs();
   const amended = runs.map((r) => {
     const s = r.start === r.stop ? padNum(r.start, r.pad) : `${padNum(r.start, r.pad)}-${padNum(r.stop, r.pad)}`;
-    return s.split('-').map((b) => digits + b).join('-');
+    return s
+      .split('-')
+      .map((b) => digits + b)
+      .join('-');
   });
   return [stripped, amended.join(',')];
 }
@@ -520,7 +546,11 @@ function* evaluate(expr: string, ctx: EvalCtx): Generator<Lookup, Patterns, stri
     try {
       if (it.pat.startsWith('@')) {
         if (ctx.depth >= MAX_GROUP_DEPTH) {
-          throw new NodeSetGroupError(expr, `groups nested more than ${MAX_GROUP_DEPTH} deep (a group that includes itself?)`, 'check the group definitions');
+          throw new NodeSetGroupError(
+            expr,
+            `groups nested more than ${MAX_GROUP_DEPTH} deep (a group that includes itself?)`,
+            'check the group definitions',
+          );
         }
         const group = new Patterns();
         for (const name of expandPatterns(itemMap(it))) {

@@ -18,7 +18,10 @@ afterAll(() => {
 /** `ssh -G` with the generated config: option → values (options like IdentityFile repeat). */
 function effective(cfg: SshConfig, host: string, parts: OpenSshConfigParts = {}): Map<string, string[]> {
   const file = path.join(tmp, `cfg-${Math.random().toString(36).slice(2)}`);
-  fs.writeFileSync(file, opensshConfigText(cfg, { local: { home: path.join(tmp, 'nohome'), systemConfig: path.join(tmp, 'nosys') }, ...parts }));
+  fs.writeFileSync(
+    file,
+    opensshConfigText(cfg, { local: { home: path.join(tmp, 'nohome'), systemConfig: path.join(tmp, 'nosys') }, ...parts }),
+  );
   const out = execFileSync('ssh', ['-G', '-F', file, '--', host], { encoding: 'utf8' });
   const m = new Map<string, string[]>();
   for (const line of out.split('\n')) {
@@ -30,11 +33,13 @@ function effective(cfg: SshConfig, host: string, parts: OpenSshConfigParts = {})
   return m;
 }
 
-describe('the OpenSSH transport\'s ssh_config, as `ssh -G` reads it', () => {
+describe("the OpenSSH transport's ssh_config, as `ssh -G` reads it", () => {
   const hostile = () => {
     const f = path.join(tmp, 'user_ssh_config');
     // A user's ssh_config that tries to loosen every safety setting, and sets per-host values.
-    fs.writeFileSync(f, `Host mw*
+    fs.writeFileSync(
+      f,
+      `Host mw*
   HostName %h.example.org
   Port 2222
   User deploy
@@ -49,25 +54,56 @@ describe('the OpenSSH transport\'s ssh_config, as `ssh -G` reads it', () => {
   ControlMaster auto
 Host db*
   ProxyJump ops@bast:2200
-`);
+`,
+    );
     return f;
   };
 
-  it('the resolver\'s host-key policy and the safety settings win over the user\'s ssh_config; its host values win over galley\'s defaults', () => {
+  it("the resolver's host-key policy and the safety settings win over the user's ssh_config; its host values win over galley's defaults", () => {
     const cfg: SshConfig = {
-      ...defaultSshConfig(), transport: 'openssh', user: 'root', sshConfig: hostile(), agent: false,
-      knownHosts: ['/etc/galley/known_hosts', '/srv/fleet known_hosts'], identityFiles: ['/keys/galley'],
+      ...defaultSshConfig(),
+      transport: 'openssh',
+      user: 'root',
+      sshConfig: hostile(),
+      agent: false,
+      knownHosts: ['/etc/galley/known_hosts', '/srv/fleet known_hosts'],
+      identityFiles: ['/keys/galley'],
     };
-    const policies = new Map([['mw1001', { strict: 'accept-new' as const, user: ['/etc/galley/known_hosts', '/srv/fleet known_hosts'], global: [] }]]);
+    const policies = new Map([
+      ['mw1001', { strict: 'accept-new' as const, user: ['/etc/galley/known_hosts', '/srv/fleet known_hosts'], global: [] }],
+    ]);
     const g = effective(cfg, 'mw1001', { policies });
     const one = (k: string) => g.get(k)?.join(' | ');
-    const summary = Object.fromEntries(['stricthostkeychecking', 'batchmode', 'userknownhostsfile', 'globalknownhostsfile', 'updatehostkeys',
-      'verifyhostkeydns', 'knownhostscommand', 'controlmaster', 'identityagent', 'hostname', 'port', 'user', 'identityfile'].map((k) => [k, one(k)]));
+    const summary = Object.fromEntries(
+      [
+        'stricthostkeychecking',
+        'batchmode',
+        'userknownhostsfile',
+        'globalknownhostsfile',
+        'updatehostkeys',
+        'verifyhostkeydns',
+        'knownhostscommand',
+        'controlmaster',
+        'identityagent',
+        'hostname',
+        'port',
+        'user',
+        'identityfile',
+      ].map((k) => [k, one(k)]),
+    );
     expect(summary).toEqual({
-      stricthostkeychecking: 'accept-new', batchmode: 'yes', userknownhostsfile: '/etc/galley/known_hosts /srv/fleet known_hosts',
-      globalknownhostsfile: 'none', updatehostkeys: 'false', verifyhostkeydns: 'false', knownhostscommand: undefined,
-      controlmaster: 'false', identityagent: 'none',
-      hostname: 'mw1001.example.org', port: '2222', user: 'deploy',
+      stricthostkeychecking: 'accept-new',
+      batchmode: 'yes',
+      userknownhostsfile: '/etc/galley/known_hosts /srv/fleet known_hosts',
+      globalknownhostsfile: 'none',
+      updatehostkeys: 'false',
+      verifyhostkeydns: 'false',
+      knownhostscommand: undefined,
+      controlmaster: 'false',
+      identityagent: 'none',
+      hostname: 'mw1001.example.org',
+      port: '2222',
+      user: 'deploy',
       // galley's identity files first (as ssh -i, and as the resolver orders them); ssh -G prints
       // IdentityFile before ~ and %-token expansion (done when the key is loaded).
       identityfile: '/keys/galley | ~/.ssh/%h.key',
@@ -87,21 +123,29 @@ Host db*
     fs.writeFileSync(sys, 'Host u1 s1\n  Port 2202\n  User sysuser\n');
     const local = { home, systemConfig: sys };
     const cfg = { ...defaultSshConfig(), sshConfig: undefined };
-    expect([effective(cfg, 'u1', { local }).get('port'), effective(cfg, 'u1', { local }).get('user'), effective(cfg, 's1', { local }).get('port')])
-      .toEqual([['2201'], ['sysuser'], ['2202']]);
+    expect([
+      effective(cfg, 'u1', { local }).get('port'),
+      effective(cfg, 'u1', { local }).get('user'),
+      effective(cfg, 's1', { local }).get('port'),
+    ]).toEqual([['2201'], ['sysuser'], ['2202']]);
     // `none`: no file at all.
     expect(effective({ ...cfg, sshConfig: 'none' }, 'u1', { local }).get('port')).toEqual(['22']);
   });
 
-  it('%-tokens in galley\'s paths stay literal; a trusted host reads only its own file', () => {
+  it("%-tokens in galley's paths stay literal; a trusted host reads only its own file", () => {
     const cfg: SshConfig = { ...defaultSshConfig(), knownHosts: ['/kh/100%h'], identityFiles: ['/keys/%r'] };
-    const policies = new Map([['h1', { strict: 'yes' as const, user: ['/kh/100%h'], global: ['/g/50%'] }], ['h2', { strict: 'yes' as const, user: ['/kh/100%h'], global: [] }]]);
+    const policies = new Map([
+      ['h1', { strict: 'yes' as const, user: ['/kh/100%h'], global: ['/g/50%'] }],
+      ['h2', { strict: 'yes' as const, user: ['/kh/100%h'], global: [] }],
+    ]);
     const g = effective(cfg, 'h1', { policies, trusted: new Map([['h2', '/tmp/trusted0']]) });
     expect(g.get('userknownhostsfile')).toEqual(['/kh/100%h']);
     expect(g.get('globalknownhostsfile')).toEqual(['/g/50%']);
     // Printed unexpanded (see above): `%%` is what ssh turns into a literal `%` when it loads the key.
     expect(g.get('identityfile')).toEqual(['/keys/%%r']);
-    expect(effective(cfg, 'h2', { policies, trusted: new Map([['h2', '/tmp/trusted0']]) }).get('userknownhostsfile')).toEqual(['/tmp/trusted0']);
+    expect(effective(cfg, 'h2', { policies, trusted: new Map([['h2', '/tmp/trusted0']]) }).get('userknownhostsfile')).toEqual([
+      '/tmp/trusted0',
+    ]);
   });
 
   it('refuses a path it cannot write into ssh_config, naming it', () => {

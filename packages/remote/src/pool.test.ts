@@ -57,11 +57,14 @@ beforeAll(async () => {
     });
   });
   sshdPort = await listen(sshd);
-  fs.writeFileSync(path.join(dir, 'ssh_config'), [
-    `Host silent\n  HostName 127.0.0.1\n  Port ${silentPort}`,
-    `Host rekeyed\n  HostName 127.0.0.1\n  Port ${sshdPort}`,
-    `Host good\n  HostName 127.0.0.1\n  Port ${sshdPort}`,
-  ].join('\n'));
+  fs.writeFileSync(
+    path.join(dir, 'ssh_config'),
+    [
+      `Host silent\n  HostName 127.0.0.1\n  Port ${silentPort}`,
+      `Host rekeyed\n  HostName 127.0.0.1\n  Port ${sshdPort}`,
+      `Host good\n  HostName 127.0.0.1\n  Port ${sshdPort}`,
+    ].join('\n'),
+  );
   const ed = fs.readFileSync(path.join(dir, 'hostkey.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
   fs.writeFileSync(path.join(dir, 'known_hosts_good'), `[127.0.0.1]:${sshdPort} ${ed}\n`);
   // known_hosts recorded an RSA key for the ssh2 server; it now has only an ed25519 host key.
@@ -76,8 +79,12 @@ afterAll(async () => {
 });
 
 const cfg = (knownHosts = 'known_hosts') => ({
-  ...defaultSshConfig(), identityFiles: [path.join(dir, 'id')], agent: false, sshConfig: path.join(dir, 'ssh_config'),
-  knownHosts: [path.join(dir, knownHosts)], connectTimeoutMs: 8000,
+  ...defaultSshConfig(),
+  identityFiles: [path.join(dir, 'id')],
+  agent: false,
+  sshConfig: path.join(dir, 'ssh_config'),
+  knownHosts: [path.join(dir, knownHosts)],
+  connectTimeoutMs: 8000,
 });
 
 async function pollUntil(what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
@@ -151,7 +158,9 @@ describe('SshPool: host key type changed', () => {
     try {
       const rep = await r.run(['rekeyed'], [{ argv: ['true'] }]);
       expect(rep.results[0]).toMatchObject({ ok: false, failure: 'hostkey' });
-      expect(rep.results[0]?.message).toMatch(/^rekeyed: HOST KEY TYPE CHANGED\? known_hosts has only ssh-rsa for rekeyed \(127\.0\.0\.1:\d+\)/);
+      expect(rep.results[0]?.message).toMatch(
+        /^rekeyed: HOST KEY TYPE CHANGED\? known_hosts has only ssh-rsa for rekeyed \(127\.0\.0\.1:\d+\)/,
+      );
     } finally {
       await r.close();
     }
@@ -185,7 +194,9 @@ describe('SshPool: ProxyCommand', () => {
     const r = new Remote({ ...cfg('known_hosts_good'), sshConfig: file });
     try {
       await expect(r.run(['good', 'viacmd'], [{ argv: ['true'] }])).rejects.toMatchObject({
-        code: 'ERR_REMOTE_SSH_CONFIG_UNSUPPORTED', message: expect.stringContaining('ProxyCommand for viacmd (/bin/false %h %p)'), hint: expect.stringContaining('ssh.transport: openssh'),
+        code: 'ERR_REMOTE_SSH_CONFIG_UNSUPPORTED',
+        message: expect.stringContaining('ProxyCommand for viacmd (/bin/false %h %p)'),
+        hint: expect.stringContaining('ssh.transport: openssh'),
       });
       expect(seen).not.toContain('exec true');
     } finally {

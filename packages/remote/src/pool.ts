@@ -23,8 +23,14 @@ const loadSsh2 = (): Promise<Ssh2> => (ssh2Module ??= import('ssh2').then((m) =>
  */
 export const ALGORITHMS = {
   kex: [
-    'curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp521', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp256',
-    'diffie-hellman-group18-sha512', 'diffie-hellman-group16-sha512', 'diffie-hellman-group-exchange-sha256',
+    'curve25519-sha256',
+    'curve25519-sha256@libssh.org',
+    'ecdh-sha2-nistp521',
+    'ecdh-sha2-nistp384',
+    'ecdh-sha2-nistp256',
+    'diffie-hellman-group18-sha512',
+    'diffie-hellman-group16-sha512',
+    'diffie-hellman-group-exchange-sha256',
   ],
   cipher: ['aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com', 'aes256-ctr', 'aes128-ctr'],
   hmac: ['hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512', 'hmac-sha2-256'],
@@ -32,7 +38,10 @@ export const ALGORITHMS = {
 } as const;
 
 class ConnectFailure extends Error {
-  constructor(readonly failure: Exclude<HostFailure, 'exit-code' | 'skipped-dry-run' | 'not-run'>, message: string) {
+  constructor(
+    readonly failure: Exclude<HostFailure, 'exit-code' | 'skipped-dry-run' | 'not-run'>,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -73,7 +82,10 @@ const RETRYABLE_HANDSHAKE = /Connection lost before handshake|ECONNRESET|read EC
  * once), so this goes to the protocol object directly (ssh2 is pinned to 1.17.0).
  */
 function signalTerm(stream: ClientChannel): void {
-  const ch = stream as unknown as { outgoing?: { id?: number; state?: string }; _client?: { _protocol?: { signal?: (id: number, sig: string) => void } } };
+  const ch = stream as unknown as {
+    outgoing?: { id?: number; state?: string };
+    _client?: { _protocol?: { signal?: (id: number, sig: string) => void } };
+  };
   const id = ch.outgoing?.id;
   // 'eof': our stdin is closed (we end it at once), the channel is still open.
   if ((ch.outgoing?.state !== 'open' && ch.outgoing?.state !== 'eof') || id === undefined) return;
@@ -86,8 +98,11 @@ function signalTerm(stream: ClientChannel): void {
 
 /** ssh2 cannot run a ProxyCommand: the host (or a jump host) is refused, pointing at the transport that can. */
 function proxyCommandRefused(t: HostTarget): SshConfigError {
-  return new SshConfigError('ERR_REMOTE_SSH_CONFIG_UNSUPPORTED', `ssh_config sets ProxyCommand for ${t.alias} (${t.proxyCommand ?? ''}), which galley's ssh2 transport does not run`,
-    'use ProxyJump for jump hosts, or ssh.transport: openssh, which runs the system ssh (and so the ProxyCommand)');
+  return new SshConfigError(
+    'ERR_REMOTE_SSH_CONFIG_UNSUPPORTED',
+    `ssh_config sets ProxyCommand for ${t.alias} (${t.proxyCommand ?? ''}), which galley's ssh2 transport does not run`,
+    'use ProxyJump for jump hosts, or ssh.transport: openssh, which runs the system ssh (and so the ProxyCommand)',
+  );
 }
 
 /** One pooled ssh2 connection per host, bounded handshakes and channels, host keys always verified. */
@@ -156,13 +171,23 @@ export class SshPool implements Transport {
     for (const t of targets) {
       const rl = this.#hostKeys.revocationList(t);
       if (rl !== null && rl.kind !== 'keys') {
-        throw new SshConfigError('ERR_REMOTE_SSH_CONFIG_UNSUPPORTED', rl.kind === 'krl'
-          ? `ssh_config sets RevokedHostKeys ${t.revokedHostKeys ?? ''} for ${t.alias}: a KRL, which galley's ssh2 transport cannot read` : `${t.alias}: ${rl.message}`,
-        rl.kind === 'krl' ? 'use ssh.transport: openssh (OpenSSH reads KRLs), or list the revoked public keys one per line in that file' : 'fix RevokedHostKeys in ssh_config (ssh refuses the host too)');
+        throw new SshConfigError(
+          'ERR_REMOTE_SSH_CONFIG_UNSUPPORTED',
+          rl.kind === 'krl'
+            ? `ssh_config sets RevokedHostKeys ${t.revokedHostKeys ?? ''} for ${t.alias}: a KRL, which galley's ssh2 transport cannot read`
+            : `${t.alias}: ${rl.message}`,
+          rl.kind === 'krl'
+            ? 'use ssh.transport: openssh (OpenSSH reads KRLs), or list the revoked public keys one per line in that file'
+            : 'fix RevokedHostKeys in ssh_config (ssh refuses the host too)',
+        );
       }
     }
     const bad = hosts.filter((_h, i) => this.#certOnly(targets[i] as HostTarget));
-    if (bad.length > 0) throw new HostCertificateUnsupportedError(bad, bad.length > 3 ? `${bad.slice(0, 3).join(', ')} and ${bad.length - 3} more hosts` : bad.join(', '));
+    if (bad.length > 0)
+      throw new HostCertificateUnsupportedError(
+        bad,
+        bad.length > 3 ? `${bad.slice(0, 3).join(', ')} and ${bad.length - 3} more hosts` : bad.join(', '),
+      );
   }
 
   evict(host: string): void {
@@ -187,9 +212,19 @@ export class SshPool implements Transport {
     const t = target ?? this.#o.resolver.resolve(key);
     if (t.proxyCommand !== undefined) throw new ConnectFailure('unreachable', proxyCommandRefused(t).message);
     const conn: Conn = {
-      key, target: t, client: null, channels: new Semaphore(this.#o.cfg.maxChannelsPerConnection), active: 0, dependents: 0,
-      idle: null, closed: false, onLost: new Set(), via: null, ready: Promise.resolve(null as unknown as ClientType),
-      waiters: 0, connectAbort: new AbortController(),
+      key,
+      target: t,
+      client: null,
+      channels: new Semaphore(this.#o.cfg.maxChannelsPerConnection),
+      active: 0,
+      dependents: 0,
+      idle: null,
+      closed: false,
+      onLost: new Set(),
+      via: null,
+      ready: Promise.resolve(null as unknown as ClientType),
+      waiters: 0,
+      connectAbort: new AbortController(),
     };
     onConnecting?.();
     conn.ready = this.#connectWithRetry(conn);
@@ -211,7 +246,15 @@ export class SshPool implements Transport {
     // Every waiter counts, with a signal or not: one giving up must not end a handshake another needs.
     conn.waiters++;
     try {
-      return await untilAborted(conn.ready, signal, () => new ConnectFailure('unreachable', `${conn.target.alias}: connection attempt aborted (${(signal?.reason as Error | undefined)?.message ?? 'aborted'})`));
+      return await untilAborted(
+        conn.ready,
+        signal,
+        () =>
+          new ConnectFailure(
+            'unreachable',
+            `${conn.target.alias}: connection attempt aborted (${(signal?.reason as Error | undefined)?.message ?? 'aborted'})`,
+          ),
+      );
     } finally {
       conn.waiters--;
       if (signal?.aborted === true && conn.waiters === 0 && conn.client === null) conn.connectAbort.abort(signal.reason);
@@ -237,7 +280,10 @@ export class SshPool implements Transport {
         // This attempt's tunnel is gone: the jump host no longer has to stay open for it.
         this.#releaseVia(conn);
         if (signal.aborted) {
-          throw new ConnectFailure('unreachable', `${t.alias}: connection attempt to ${t.hostname}:${t.port} aborted (${(signal.reason as Error | undefined)?.message ?? 'aborted'})`);
+          throw new ConnectFailure(
+            'unreachable',
+            `${t.alias}: connection attempt to ${t.hostname}:${t.port} aborted (${(signal.reason as Error | undefined)?.message ?? 'aborted'})`,
+          );
         }
         const msg = (err as Error).message;
         // sshd's MaxStartups drops unauthenticated connections at random: back off and retry.
@@ -246,7 +292,9 @@ export class SshPool implements Transport {
           await sleep(50 * 2 ** attempt * (0.5 + Math.random()), signal);
           continue;
         }
-        throw err instanceof ConnectFailure ? err : new ConnectFailure('unreachable', `${t.alias}: cannot connect to ${t.hostname}:${t.port}: ${msg}`);
+        throw err instanceof ConnectFailure
+          ? err
+          : new ConnectFailure('unreachable', `${t.alias}: cannot connect to ${t.hostname}:${t.port}: ${msg}`);
       }
     }
   }
@@ -268,15 +316,24 @@ export class SshPool implements Transport {
     if (!lastHop) throw new Error('no jump host');
     const hopTarget = this.#o.resolver.resolve(lastHop.host, { user: lastHop.user, port: lastHop.port });
     hopTarget.proxyJump = hops.slice(0, -1).length > 0 ? hops.slice(0, -1) : hopTarget.proxyJump;
-    const hopKey = `${hopTarget.alias}${hops.length > 1 ? ` via ${hops.slice(0, -1).map((h) => h.host).join(',')}` : ''}`;
+    const hopKey = `${hopTarget.alias}${
+      hops.length > 1
+        ? ` via ${hops
+            .slice(0, -1)
+            .map((h) => h.host)
+            .join(',')}`
+        : ''
+    }`;
     const via = this.#get(hopKey, undefined, hopTarget);
     let jumpClient: ClientType;
     try {
       jumpClient = await this.#ready(via, conn.connectAbort.signal);
     } catch (err) {
       const f = err instanceof ConnectFailure ? err.failure : 'unreachable';
-      throw new ConnectFailure(f === 'hostkey' || f === 'auth' ? f : 'unreachable',
-        `${t.alias}: jump host ${lastHop.host} failed: ${(err as Error).message}`);
+      throw new ConnectFailure(
+        f === 'hostkey' || f === 'auth' ? f : 'unreachable',
+        `${t.alias}: jump host ${lastHop.host} failed: ${(err as Error).message}`,
+      );
     }
     conn.via = via;
     via.dependents++;
@@ -285,7 +342,9 @@ export class SshPool implements Transport {
       jumpClient.forwardOut('127.0.0.1', 0, t.hostname, t.port, (err, stream) => {
         if (err) {
           this.#releaseVia(conn);
-          reject(new ConnectFailure('unreachable', `${t.alias}: jump host ${lastHop.host} cannot reach ${t.hostname}:${t.port}: ${err.message}`));
+          reject(
+            new ConnectFailure('unreachable', `${t.alias}: jump host ${lastHop.host} cannot reach ${t.hostname}:${t.port}: ${err.message}`),
+          );
         } else resolve(stream);
       });
     });
@@ -350,11 +409,26 @@ export class SshPool implements Transport {
             // Only the recorded key types are offered: a server without any of them has changed its
             // host key (type) — a host-key problem to look at, not a network one.
             const types = [...new Set(known.map((k) => k.keyType))].join(', ');
-            settle(new ConnectFailure('hostkey', `${t.alias}: HOST KEY TYPE CHANGED? known_hosts has only ${types} for ${t.alias} (${t.hostname}:${t.port}) and the server offers none of these types; if the host was reinstalled, verify its new key and update known_hosts`));
+            settle(
+              new ConnectFailure(
+                'hostkey',
+                `${t.alias}: HOST KEY TYPE CHANGED? known_hosts has only ${types} for ${t.alias} (${t.hostname}:${t.port}) and the server offers none of these types; if the host was reinstalled, verify its new key and update known_hosts`,
+              ),
+            );
           } else if (err.level === 'client-authentication') {
-            settle(new ConnectFailure('auth', `${t.alias}: authentication as ${t.user} failed (${keys.length} identity file(s)${agent ? ' + ssh-agent' : ''} tried)`));
+            settle(
+              new ConnectFailure(
+                'auth',
+                `${t.alias}: authentication as ${t.user} failed (${keys.length} identity file(s)${agent ? ' + ssh-agent' : ''} tried)`,
+              ),
+            );
           } else if (err.level === 'client-timeout') {
-            settle(new ConnectFailure('unreachable', `${t.alias}: no SSH handshake from ${t.hostname}:${t.port} within ${cfg.connectTimeoutMs} ms`));
+            settle(
+              new ConnectFailure(
+                'unreachable',
+                `${t.alias}: no SSH handshake from ${t.hostname}:${t.port} within ${cfg.connectTimeoutMs} ms`,
+              ),
+            );
           } else settle(err);
         } else this.#o.log?.(`${t.alias}: connection error: ${err.message}`);
       });
@@ -401,7 +475,12 @@ export class SshPool implements Transport {
       }
       if (cert !== undefined) {
         // Offering the plain key instead would be a different login than OpenSSH makes: say so.
-        settle(new ConnectFailure('auth', `${t.alias}: ssh_config gives CertificateFile ${cert}, and the ssh2 transport cannot authenticate with certificates; use ssh.transport: openssh for this host`));
+        settle(
+          new ConnectFailure(
+            'auth',
+            `${t.alias}: ssh_config gives CertificateFile ${cert}, and the ssh2 transport cannot authenticate with certificates; use ssh.transport: openssh for this host`,
+          ),
+        );
         return;
       }
       if (auth.length === 0) {
@@ -511,20 +590,25 @@ export class SshPool implements Transport {
         conn.onLost.delete(onLost);
         req.signal?.removeEventListener('abort', onAbort);
         const o: ExecOutcome = {
-          exitCode, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), durationMs: Date.now() - t0,
+          exitCode,
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+          durationMs: Date.now() - t0,
         };
         if (failure !== undefined) o.failure = failure;
         if (message !== undefined) o.message = message;
         if (lost) o.lostWhileRunning = true;
         resolveOut(o);
       };
-      const timeoutMsg = () => `${conn.target.alias}: command timed out after ${((req.timeoutMs ?? 0) / 1000).toFixed(1)}s (remote process group killed)`;
-      const timer = req.timeoutMs !== undefined && req.timeoutMs > 0
-        ? setTimeout(() => {
-            stream.close();
-            finish('timeout', timeoutMsg());
-          }, req.timeoutMs + grace)
-        : null;
+      const timeoutMsg = () =>
+        `${conn.target.alias}: command timed out after ${((req.timeoutMs ?? 0) / 1000).toFixed(1)}s (remote process group killed)`;
+      const timer =
+        req.timeoutMs !== undefined && req.timeoutMs > 0
+          ? setTimeout(() => {
+              stream.close();
+              finish('timeout', timeoutMsg());
+            }, req.timeoutMs + grace)
+          : null;
       const onLost = (why: string) => finish('unreachable', why, true);
       const onAbort = () => {
         // Closing the channel alone leaves the remote command running (sshd does not HUP non-pty
@@ -543,7 +627,12 @@ export class SshPool implements Transport {
       });
       stream.on('close', () => {
         const elapsed = Date.now() - t0;
-        if (req.timeoutMs !== undefined && exitCode !== null && (TIMEOUT_EXIT_CODES as readonly number[]).includes(exitCode) && elapsed >= req.timeoutMs - 50) {
+        if (
+          req.timeoutMs !== undefined &&
+          exitCode !== null &&
+          (TIMEOUT_EXIT_CODES as readonly number[]).includes(exitCode) &&
+          elapsed >= req.timeoutMs - 50
+        ) {
           finish('timeout', timeoutMsg());
         } else if (exitCode === null && exitSignal !== null) {
           finish(undefined, `killed by signal ${exitSignal}`);

@@ -8,7 +8,13 @@ import { parseHostQuery, resolveHostQuery } from './query.js';
 const groups = new Groups({
   sources: { site: { web: 'mw[1301-1304].eqiad.wmnet', canary: 'mw1301.eqiad.wmnet' } },
   files: [],
-  aliases: { canaries: 'D{@canary}', 'web-no-canary': 'D{@web} and not A:canaries', loop1: 'A:loop2', loop2: 'A:loop1', app: 'D{mw[1301-1306].eqiad.wmnet}' },
+  aliases: {
+    canaries: 'D{@canary}',
+    'web-no-canary': 'D{@web} and not A:canaries',
+    loop1: 'A:loop2',
+    loop2: 'A:loop1',
+    app: 'D{mw[1301-1306].eqiad.wmnet}',
+  },
 });
 const sel = (q: string) => resolveHostQuery(q, { groups, aliases: groups.aliases });
 
@@ -50,7 +56,10 @@ describe('Cumin query grammar', () => {
   it('parses into items with their operators', () => {
     expect(parseHostQuery('D{a} and not A:b')).toEqual({
       kind: 'group',
-      items: [{ op: null, node: { kind: 'group', items: [{ op: null, node: { kind: 'hosts', expr: 'a' } }] } }, { op: 'and not', node: { kind: 'alias', name: 'b' } }],
+      items: [
+        { op: null, node: { kind: 'group', items: [{ op: null, node: { kind: 'hosts', expr: 'a' } }] } },
+        { op: 'and not', node: { kind: 'alias', name: 'b' } },
+      ],
     });
   });
 });

@@ -14,9 +14,7 @@ import { NodeSet } from './nodeset.js';
 
 export type BoolOp = 'or' | 'and' | 'and not' | 'xor';
 export type QueryNode =
-  | { kind: 'hosts'; expr: string }
-  | { kind: 'alias'; name: string }
-  | { kind: 'group'; items: { op: BoolOp | null; node: QueryNode }[] };
+  { kind: 'hosts'; expr: string } | { kind: 'alias'; name: string } | { kind: 'group'; items: { op: BoolOp | null; node: QueryNode }[] };
 
 /** A query that is neither Cumin's grammar nor a host expression. */
 export class HostQueryError extends UsageError {
@@ -31,7 +29,9 @@ export class HostQueryError extends UsageError {
 /** An A:alias that the config does not define, or aliases that refer to each other in a loop. */
 export class HostAliasError extends UsageError {
   constructor(name: string, why: string) {
-    super('ERR_REMOTE_HOST_ALIAS', `alias A:${name}: ${why}`, { hint: 'aliases are defined under groups.aliases in the galley config (name: query)' });
+    super('ERR_REMOTE_HOST_ALIAS', `alias A:${name}: ${why}`, {
+      hint: 'aliases are defined under groups.aliases in the galley config (name: query)',
+    });
   }
 }
 
@@ -96,7 +96,8 @@ class Parser {
       try {
         node = inner.query(true, undefined);
       } catch (err) {
-        if (err instanceof HostQueryError) this.fail(`inside D{…}: ${err.message.replace(/^invalid host query '.*?' /, '')}`, start + inner.i);
+        if (err instanceof HostQueryError)
+          this.fail(`inside D{…}: ${err.message.replace(/^invalid host query '.*?' /, '')}`, start + inner.i);
         throw err;
       }
       this.i = end + 1;
@@ -149,15 +150,22 @@ async function evaluate(node: QueryNode, opts: HostQueryOptions, aliasStack: str
   if (node.kind === 'alias') {
     const q = opts.aliases?.[node.name];
     if (q === undefined) throw new HostAliasError(node.name, 'no such alias in the configuration');
-    if (aliasStack.includes(node.name)) throw new HostAliasError(node.name, `the aliases refer to each other in a loop: ${[...aliasStack, node.name].join(' → ')}`);
+    if (aliasStack.includes(node.name))
+      throw new HostAliasError(node.name, `the aliases refer to each other in a loop: ${[...aliasStack, node.name].join(' → ')}`);
     return evaluate(parseHostQuery(q), opts, [...aliasStack, node.name]);
   }
   // Cumin aggregates left to right: the first item is added, each next one applied with its operator.
   let acc = NodeSet.parse();
   for (const { op, node: child } of node.items) {
     const hosts = await evaluate(child, opts, aliasStack);
-    acc = op === null || op === 'or' ? acc.union(hosts) : op === 'and' ? acc.intersection(hosts)
-      : op === 'and not' ? acc.difference(hosts) : acc.symmetricDifference(hosts);
+    acc =
+      op === null || op === 'or'
+        ? acc.union(hosts)
+        : op === 'and'
+          ? acc.intersection(hosts)
+          : op === 'and not'
+            ? acc.difference(hosts)
+            : acc.symmetricDifference(hosts);
   }
   return acc;
 }

@@ -11,7 +11,10 @@ export const MAX_NODESET_SIZE = 100_000;
 
 /** A range item ClusterShell refuses; `why` is ClusterShell's reason, `part` the faulty item. */
 export class RangeParseError extends Error {
-  constructor(readonly part: string, readonly why: string) {
+  constructor(
+    readonly part: string,
+    readonly why: string,
+  ) {
     super(`${why}: "${part}"`);
   }
 }
@@ -24,9 +27,37 @@ export class RangeSizeError extends Error {
 }
 
 // Python's str.strip()/str.isspace() whitespace (ASCII and Latin-1 part, plus the Unicode spaces).
-const PY_SPACE = new Set([' ', '\t', '\n', '\r', '\x0b', '\x0c', '\x1c', '\x1d', '\x1e', '\x1f', '\x85', '\xa0',
-  '\u1680', '\u2000', '\u2001', '\u2002', '\u2003', '\u2004', '\u2005', '\u2006', '\u2007', '\u2008', '\u2009', '\u200a',
-  '\u2028', '\u2029', '\u202f', '\u205f', '\u3000']);
+const PY_SPACE = new Set([
+  ' ',
+  '\t',
+  '\n',
+  '\r',
+  '\x0b',
+  '\x0c',
+  '\x1c',
+  '\x1d',
+  '\x1e',
+  '\x1f',
+  '\x85',
+  '\xa0',
+  '\u1680',
+  '\u2000',
+  '\u2001',
+  '\u2002',
+  '\u2003',
+  '\u2004',
+  '\u2005',
+  '\u2006',
+  '\u2007',
+  '\u2008',
+  '\u2009',
+  '\u200a',
+  '\u2028',
+  '\u2029',
+  '\u202f',
+  '\u205f',
+  '\u3000',
+]);
 export const isPySpace = (c: string | undefined): boolean => c !== undefined && PY_SPACE.has(c);
 
 export function pyLstrip(s: string): string {
@@ -132,7 +163,8 @@ export class RangeSet {
       }
       const bi = pyInt(begin);
       const ei = pyInt(end);
-      if (bi === undefined || ei === undefined) throw new RangeParseError(sub, sub.length === 0 ? 'empty range' : 'cannot convert string to integer');
+      if (bi === undefined || ei === undefined)
+        throw new RangeParseError(sub, sub.length === 0 ? 'empty range' : 'cannot convert string to integer');
       let pad = 0;
       let start: bigint;
       if (bi !== 0n) {

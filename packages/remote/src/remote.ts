@@ -80,7 +80,8 @@ export class Remote {
       injected: transport !== undefined,
       inFlight: new Map(),
       factory: () =>
-        full.transport === 'openssh' ? new OpenSshTransport({ cfg: full, resolver: this.resolver, log: (l) => this.#log(l) })
+        full.transport === 'openssh'
+          ? new OpenSshTransport({ cfg: full, resolver: this.resolver, log: (l) => this.#log(l) })
           : new SshPool({ cfg: full, resolver: this.resolver, knownHosts: this.hostKeys, log: (l) => this.#log(l) }),
     };
   }
@@ -137,8 +138,15 @@ export class Remote {
         this.#log(`DRY-RUN: would run '${cmd}' on ${list.length} hosts: ${set.toString()}`);
       }
       const results: HostResult[] = list.map((host) => ({
-        host, ok: true, exitCode: null, stdout: '', stderr: '', durationMs: 0, failure: 'skipped-dry-run',
-        message: 'not run: dry-run', commands: [],
+        host,
+        ok: true,
+        exitCode: null,
+        stdout: '',
+        stderr: '',
+        durationMs: 0,
+        failure: 'skipped-dry-run',
+        message: 'not run: dry-run',
+        commands: [],
       }));
       return { status: 'succeeded', exitCode: 0, results, groups: [], notRun: [] };
     }
@@ -154,7 +162,10 @@ export class Remote {
     const prepared: PreparedCommand[] = commands.map((c, i) => {
       const timeoutMs = c.timeoutMs ?? cfg.commandTimeoutMs;
       return {
-        display: displays[i] ?? '', rendered: renderCommand(c, { timeoutMs, cutToken }), timeoutMs, okCodes: c.okCodes ?? [0],
+        display: displays[i] ?? '',
+        rendered: renderCommand(c, { timeoutMs, cutToken }),
+        timeoutMs,
+        okCodes: c.okCodes ?? [0],
         render: (ms: number) => renderCommand(c, { timeoutMs: ms, cutToken }),
       };
     });
@@ -166,7 +177,14 @@ export class Remote {
     opts.signal?.addEventListener('abort', follow, { once: true });
     this.#shared.inFlight.set(ac, { hosts: list, token: cutToken, sudo: commands.some((c) => c.sudo === true) });
     try {
-      return await schedule({ hosts: list, commands: prepared, transport: this.transport, options: { ...opts, signal: ac.signal }, fanout: cfg.concurrency, disconnectIsSuccess });
+      return await schedule({
+        hosts: list,
+        commands: prepared,
+        transport: this.transport,
+        options: { ...opts, signal: ac.signal },
+        fanout: cfg.concurrency,
+        disconnectIsSuccess,
+      });
     } finally {
       this.#shared.inFlight.delete(ac);
       opts.signal?.removeEventListener('abort', follow);
@@ -186,10 +204,14 @@ export class Remote {
     while (this.#shared.inFlight.size && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     // sshd signals the session's process group only when it can (OpenSSH ≥ 7.9 running as root):
     // the processes carrying each run's token are stopped from a new channel too, on every host.
-    const cuts = runs.flatMap(([, r]) => (r.token === undefined ? [] : r.hosts.map((host) => ({ host, command: cutScript(r.token!, r.sudo) }))));
+    const cuts = runs.flatMap(([, r]) =>
+      r.token === undefined ? [] : r.hosts.map((host) => ({ host, command: cutScript(r.token!, r.sudo) })),
+    );
     await Promise.all(
       cuts.map(async (c) => {
-        const out = await this.transport.exec({ ...c, timeoutMs: 5000 }).catch((e: unknown) => ({ failure: 'unreachable', message: String(e) }));
+        const out = await this.transport
+          .exec({ ...c, timeoutMs: 5000 })
+          .catch((e: unknown) => ({ failure: 'unreachable', message: String(e) }));
         if (out.failure !== undefined) this.#log(`${c.host}: stopping the cut command's processes failed: ${out.message ?? out.failure}`);
       }),
     );
@@ -209,7 +231,8 @@ export class Remote {
     const t = this.resolver.resolve(host);
     this.hostKeys.trust(t.knownHostsNames, publicKey);
     // OpenSSH reads known_hosts files itself: it is given a file of its own for this host.
-    if (this.#shared.cfg.transport === 'openssh' && this.transport instanceof OpenSshTransport) this.transport.trustHostKey(host, publicKey);
+    if (this.#shared.cfg.transport === 'openssh' && this.transport instanceof OpenSshTransport)
+      this.transport.trustHostKey(host, publicKey);
     this.#shared.transport?.evict?.(host);
     this.#log(`Trusting a new host key for ${host} (${publicKey.split(/\s+/)[0] ?? ''})`);
   }
@@ -222,9 +245,16 @@ export class Remote {
   async reboot(hosts: string[] | NodeSet, opts: { batchSize?: number; sleepMs?: number } = {}): Promise<RunReport> {
     const list = hosts instanceof NodeSet ? hosts.hosts() : [...new Set(hosts)];
     const batch = opts.batchSize ?? 1;
-    const sleepMs = list.length === 1 ? 0 : opts.sleepMs ?? DEFAULT_REBOOT_SLEEP_MS;
-    this.#log(`Rebooting ${list.length} hosts in batches of ${batch} with ${(sleepMs / 1000).toFixed(1)}s of sleep in between: ${NodeSet.fromHosts(list).toString()}`);
-    const report = await this.#run(list, [{ argv: ['reboot'], timeoutMs: 30_000 }], { batchSize: batch, batchSleepMs: sleepMs, mode: 'sync' }, true);
+    const sleepMs = list.length === 1 ? 0 : (opts.sleepMs ?? DEFAULT_REBOOT_SLEEP_MS);
+    this.#log(
+      `Rebooting ${list.length} hosts in batches of ${batch} with ${(sleepMs / 1000).toFixed(1)}s of sleep in between: ${NodeSet.fromHosts(list).toString()}`,
+    );
+    const report = await this.#run(
+      list,
+      [{ argv: ['reboot'], timeoutMs: 30_000 }],
+      { batchSize: batch, batchSleepMs: sleepMs, mode: 'sync' },
+      true,
+    );
     if (!this.dryRun) for (const h of list) this.transport.evict?.(h);
     return report;
   }
@@ -253,7 +283,11 @@ export class Remote {
    * then) or reports a boot id different from the one recorded before the reboot. Unreachable
    * hosts are expected while they reboot and are simply polled again.
    */
-  async waitRebootSince(hosts: string[] | NodeSet, since: Date | Map<string, string>, opts: { timeoutMs?: number; pollMs?: number } = {}): Promise<void> {
+  async waitRebootSince(
+    hosts: string[] | NodeSet,
+    since: Date | Map<string, string>,
+    opts: { timeoutMs?: number; pollMs?: number } = {},
+  ): Promise<void> {
     const list = hosts instanceof NodeSet ? hosts.hosts() : [...new Set(hosts)];
     if (this.dryRun) {
       this.#log(`DRY-RUN: would wait for the reboot of ${list.length} hosts: ${NodeSet.fromHosts(list).toString()}`);
@@ -302,4 +336,3 @@ export class Remote {
     if (t) await t.close();
   }
 }
-

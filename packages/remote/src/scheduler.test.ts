@@ -34,11 +34,16 @@ describe('Remote.run scheduling (fake transport)', () => {
     const rep = await r.run(hosts(5), [{ argv: ['uname'] }]);
     expect(rep).toMatchObject({ status: 'succeeded', exitCode: 0, notRun: [] });
     expect(rep.results.every((x) => x.ok && x.exitCode === 0)).toBe(true);
-    expect(rep.groups.map((g) => [g.hosts.toString(), g.output])).toEqual([['h[1-2,4-5]', 'same'], ['h3', 'odd']]);
+    expect(rep.groups.map((g) => [g.hosts.toString(), g.output])).toEqual([
+      ['h[1-2,4-5]', 'same'],
+      ['h3', 'odd'],
+    ]);
   });
 
   it('hosts that never completed a command and printed nothing are not a node group', async () => {
-    const t = new FakeTransport((host) => (host === 'h2' ? { failure: 'unreachable', message: 'h2: refused' } : host === 'h3' ? { exitCode: 1 } : {}));
+    const t = new FakeTransport((host) =>
+      host === 'h2' ? { failure: 'unreachable', message: 'h2: refused' } : host === 'h3' ? { exitCode: 1 } : {},
+    );
     const rep = await new Remote(undefined, { transport: t }).run(hosts(3), [{ argv: ['true'] }], { successThreshold: 0 });
     // h1 ran (no output), h3 ran and failed (no output): one group; h2 never ran
     expect(rep.groups.map((g) => [g.hosts.toString(), g.output])).toEqual([['h[1,3]', '']]);
@@ -77,7 +82,9 @@ describe('Remote.run scheduling (fake transport)', () => {
   });
 
   it('async: a host stops at its first failing command; okCodes widen success', async () => {
-    const t = new FakeTransport((host, cmd) => (cmd.includes('second') && host === 'h2' ? { exitCode: 3 } : { stdout: `${hostOf(cmd)}\n` }));
+    const t = new FakeTransport((host, cmd) =>
+      cmd.includes('second') && host === 'h2' ? { exitCode: 3 } : { stdout: `${hostOf(cmd)}\n` },
+    );
     const r = new Remote(undefined, { transport: t });
     const rep = await r.run(hosts(3), [{ argv: ['first'] }, { argv: ['second'] }, { argv: ['third'] }], { successThreshold: 0 });
     expect(rep.results.find((x) => x.host === 'h2')?.commands.map((c) => c.exitCode)).toEqual([0, 3]);
@@ -89,7 +96,9 @@ describe('Remote.run scheduling (fake transport)', () => {
   });
 
   it('sync: command N finishes on all hosts before N+1 starts; failed hosts never run later commands', async () => {
-    const t = new FakeTransport((host, cmd) => (cmd.includes('one') ? { delayMs: host === 'h1' ? 40 : 1, exitCode: host === 'h3' ? 1 : 0 } : {}));
+    const t = new FakeTransport((host, cmd) =>
+      cmd.includes('one') ? { delayMs: host === 'h1' ? 40 : 1, exitCode: host === 'h3' ? 1 : 0 } : {},
+    );
     const r = new Remote(undefined, { transport: t });
     const rep = await r.run(hosts(3), [{ argv: ['one'] }, { argv: ['two'] }], { mode: 'sync', successThreshold: 0.5 });
     const seq = t.calls.map((c) => `${c.host}:${c.command.includes('one') ? 1 : 2}`);
@@ -100,7 +109,10 @@ describe('Remote.run scheduling (fake transport)', () => {
 
   it('sync: below the threshold after a command, later commands are not run anywhere', async () => {
     const t = new FakeTransport((host, cmd) => (cmd.includes('one') && host !== 'h1' ? { exitCode: 1 } : {}));
-    const rep = await new Remote(undefined, { transport: t }).run(hosts(3), [{ argv: ['one'] }, { argv: ['two'] }], { mode: 'sync', successThreshold: 0.5 });
+    const rep = await new Remote(undefined, { transport: t }).run(hosts(3), [{ argv: ['one'] }, { argv: ['two'] }], {
+      mode: 'sync',
+      successThreshold: 0.5,
+    });
     expect(rep.status).toBe('failed');
     expect(t.calls.filter((c) => c.command.includes('two'))).toHaveLength(0);
     expect(rep.notRun).toEqual(['h1']);
@@ -142,7 +154,7 @@ describe('Remote.run scheduling (fake transport)', () => {
     expect(secs).toBeLessThanOrEqual(2);
     // a command timeout shorter than the deadline stays
     await r.run(['h1'], [{ shell: 'true', timeoutMs: 500 }], { globalTimeoutMs: 2000 });
-    expect(t.calls[1]?.command).toBe("timeout -k 2 0.5s sh -c true");
+    expect(t.calls[1]?.command).toBe('timeout -k 2 0.5s sh -c true');
   });
 
   it('an AbortSignal stops scheduling', async () => {
@@ -172,7 +184,13 @@ describe('dry-run and hooks', () => {
     const seen: { cmd: string; dryRun: boolean }[] = [];
     let before = 0;
     const r = new Remote(undefined, {
-      transport: t, dryRun: true, log: (l) => log.push(l), beforeRun: async () => { before++; }, onCommand: (e) => seen.push({ cmd: e.cmd, dryRun: e.dryRun }),
+      transport: t,
+      dryRun: true,
+      log: (l) => log.push(l),
+      beforeRun: async () => {
+        before++;
+      },
+      onCommand: (e) => seen.push({ cmd: e.cmd, dryRun: e.dryRun }),
     });
     const rep = await r.run(NodeSet.parse('mw[1001-1003]'), [{ argv: ['systemctl', 'restart', 'nginx'] }]);
     expect(t.calls).toHaveLength(0);
@@ -182,7 +200,10 @@ describe('dry-run and hooks', () => {
     expect(log).toContain("DRY-RUN: would run 'systemctl restart nginx' on 3 hosts: mw[1001-1003]");
     const safe = await r.run(['mw1001'], [{ argv: ['uptime'] }], { isSafe: true });
     expect(safe.results[0]?.stdout).toBe('up 5\n');
-    expect(seen).toEqual([{ cmd: 'systemctl restart nginx', dryRun: true }, { cmd: 'uptime', dryRun: false }]);
+    expect(seen).toEqual([
+      { cmd: 'systemctl restart nginx', dryRun: true },
+      { cmd: 'uptime', dryRun: false },
+    ]);
   });
 
   it('beforeRun is awaited before unsafe commands and can veto them', async () => {
@@ -203,7 +224,10 @@ describe('dry-run and hooks', () => {
     await dry.run(['h1'], [{ argv: ['rm', '-rf', '/tmp/x'] }]);
     await dry.run(['h1'], [{ argv: ['true'] }], { isSafe: true });
     expect(t.calls).toHaveLength(1);
-    expect(seen).toEqual([{ cmd: 'rm -rf /tmp/x', dryRun: true }, { cmd: 'true', dryRun: false }]);
+    expect(seen).toEqual([
+      { cmd: 'rm -rf /tmp/x', dryRun: true },
+      { cmd: 'true', dryRun: false },
+    ]);
     await dry.close();
     expect(t.closed).toBe(true);
   });
@@ -217,16 +241,27 @@ describe('dry-run and hooks', () => {
   it('a command timeout of 0, negative or more than a day is refused before any hook or command: 0 never means "no timeout"', async () => {
     const t = new FakeTransport();
     const seen: string[] = [];
-    const r = new Remote(undefined, { transport: t, beforeRun: async () => void seen.push('beforeRun'), onCommand: (e) => void seen.push(`onCommand ${e.cmd}`) });
+    const r = new Remote(undefined, {
+      transport: t,
+      beforeRun: async () => void seen.push('beforeRun'),
+      onCommand: (e) => void seen.push(`onCommand ${e.cmd}`),
+    });
     for (const timeoutMs of [0, -1, Number.NaN, 24 * 3600_000 + 1]) {
       await expect(r.run(['h1'], [{ argv: ['systemctl', 'restart', 'nginx'], timeoutMs }])).rejects.toMatchObject({
         code: 'ERR_REMOTE_RUN_OPTIONS',
         message: `timeout of 'systemctl restart nginx' must be above 0 and at most 86400000 ms (24h), got ${timeoutMs} ms`,
       });
       // dry-run fails the same way
-      await expect(r.with({ dryRun: true }).run(['h1'], [{ argv: ['true'], timeoutMs }])).rejects.toMatchObject({ code: 'ERR_REMOTE_RUN_OPTIONS' });
+      await expect(r.with({ dryRun: true }).run(['h1'], [{ argv: ['true'], timeoutMs }])).rejects.toMatchObject({
+        code: 'ERR_REMOTE_RUN_OPTIONS',
+      });
     }
-    for (const opts of [{ globalTimeoutMs: 0 }, { globalTimeoutMs: 24 * 3600_000 + 1 }, { batchSleepMs: -1 }, { batchSleepMs: 24 * 3600_000 + 1 }]) {
+    for (const opts of [
+      { globalTimeoutMs: 0 },
+      { globalTimeoutMs: 24 * 3600_000 + 1 },
+      { batchSleepMs: -1 },
+      { batchSleepMs: 24 * 3600_000 + 1 },
+    ]) {
       await expect(r.run(['h1'], [{ argv: ['true'] }], opts)).rejects.toMatchObject({ code: 'ERR_REMOTE_RUN_OPTIONS' });
     }
     expect(seen).toEqual([]);
@@ -239,7 +274,9 @@ describe('dry-run and hooks', () => {
 
 describe('reboot helpers (fake transport)', () => {
   it('reboot counts a connection dropped while reboot ran as success and evicts the pooled connection', async () => {
-    const t = new FakeTransport((host) => (host === 'h1' ? { failure: 'unreachable', message: 'connection to h1 lost while running', lostWhileRunning: true } : {}));
+    const t = new FakeTransport((host) =>
+      host === 'h1' ? { failure: 'unreachable', message: 'connection to h1 lost while running', lostWhileRunning: true } : {},
+    );
     const rep = await new Remote(undefined, { transport: t }).reboot(hosts(2), { batchSize: 1, sleepMs: 0 });
     expect(rep.status).toBe('succeeded');
     expect(t.evicted.sort()).toEqual(['h1', 'h2']);
@@ -247,7 +284,9 @@ describe('reboot helpers (fake transport)', () => {
 
   it('reboot: a host never reached is a failed reboot, whatever the message says', async () => {
     for (const message of [
-      'h1: cannot connect to 10.0.0.1:22: Connection lost before handshake', 'h1: cannot connect to 10.0.0.1:22: read ECONNRESET', 'connection pool is closed',
+      'h1: cannot connect to 10.0.0.1:22: Connection lost before handshake',
+      'h1: cannot connect to 10.0.0.1:22: read ECONNRESET',
+      'connection pool is closed',
     ]) {
       const t = new FakeTransport(() => ({ failure: 'unreachable', message }));
       const rep = await new Remote(undefined, { transport: t }).reboot(['h1']);
@@ -271,9 +310,13 @@ describe('reboot helpers (fake transport)', () => {
   it('waitRebootSince refuses boot ids that miss a host (it could never tell that host rebooted)', async () => {
     const t = new FakeTransport(() => ({ stdout: 'same-boot-id\n' }));
     const r = new Remote(undefined, { transport: t });
-    await expect(r.waitRebootSince(['h1', 'h2'], new Map([['h1', 'same-boot-id']]), { pollMs: 5, timeoutMs: 200 }))
-      .rejects.toMatchObject({ code: 'ERR_REMOTE_REBOOT_NO_BOOT_ID', hosts: ['h2'] });
-    await expect(r.waitRebootSince(['h1'], new Map(), { pollMs: 5, timeoutMs: 200 })).rejects.toThrow(/no boot id recorded before the reboot for h1/);
+    await expect(r.waitRebootSince(['h1', 'h2'], new Map([['h1', 'same-boot-id']]), { pollMs: 5, timeoutMs: 200 })).rejects.toMatchObject({
+      code: 'ERR_REMOTE_REBOOT_NO_BOOT_ID',
+      hosts: ['h2'],
+    });
+    await expect(r.waitRebootSince(['h1'], new Map(), { pollMs: 5, timeoutMs: 200 })).rejects.toThrow(
+      /no boot id recorded before the reboot for h1/,
+    );
     expect(t.calls).toHaveLength(0);
   });
 
@@ -289,8 +332,9 @@ describe('reboot helpers (fake transport)', () => {
     await r.waitRebootSince(['h1'], new Map([['h1', 'old']]), { pollMs: 5, timeoutMs: 2000 });
     expect(polls).toBe(3);
     const stuck = new FakeTransport(() => ({ stdout: 'old\n' }));
-    await expect(new Remote(undefined, { transport: stuck }).waitRebootSince(['h9'], new Map([['h9', 'old']]), { pollMs: 5, timeoutMs: 30 }))
-      .rejects.toMatchObject({ code: 'ERR_REMOTE_REBOOT_TIMEOUT', message: 'reboot of h9 not seen within 30 ms' });
+    await expect(
+      new Remote(undefined, { transport: stuck }).waitRebootSince(['h9'], new Map([['h9', 'old']]), { pollMs: 5, timeoutMs: 30 }),
+    ).rejects.toMatchObject({ code: 'ERR_REMOTE_REBOOT_TIMEOUT', message: 'reboot of h9 not seen within 30 ms' });
   });
 
   it('waitRebootSince with a date compares uptime', async () => {

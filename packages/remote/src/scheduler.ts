@@ -58,10 +58,16 @@ function validate(opts: RunOptions): void {
     throw new RunOptionsError(`success threshold must be between 0 and 1, got ${t}`, 'use e.g. -p 95 (percent) or successThreshold: 0.95');
   }
   if (opts.batchSleepMs !== undefined && !(opts.batchSleepMs >= 0 && opts.batchSleepMs <= MAX_DURATION_MS)) {
-    throw new RunOptionsError(`batch sleep must be from 0 to ${MAX_DURATION_MS} ms (24h), got ${opts.batchSleepMs}`, 'use e.g. -s 2 (seconds)');
+    throw new RunOptionsError(
+      `batch sleep must be from 0 to ${MAX_DURATION_MS} ms (24h), got ${opts.batchSleepMs}`,
+      'use e.g. -s 2 (seconds)',
+    );
   }
   if (opts.globalTimeoutMs !== undefined && !(opts.globalTimeoutMs > 0 && opts.globalTimeoutMs <= MAX_DURATION_MS)) {
-    throw new RunOptionsError(`global timeout must be above 0 and at most ${MAX_DURATION_MS} ms (24h), got ${opts.globalTimeoutMs}`, 'use e.g. --global-timeout 600 (seconds)');
+    throw new RunOptionsError(
+      `global timeout must be above 0 and at most ${MAX_DURATION_MS} ms (24h), got ${opts.globalTimeoutMs}`,
+      'use e.g. --global-timeout 600 (seconds)',
+    );
   }
 }
 
@@ -75,7 +81,10 @@ export function checkRunInput(commands: readonly CommandSpec[], opts: RunOptions
   for (const c of commands) {
     const ms = c.timeoutMs;
     if (ms !== undefined && !(ms > 0 && ms <= MAX_DURATION_MS)) {
-      throw new RunOptionsError(`timeout of '${display(c)}' must be above 0 and at most ${MAX_DURATION_MS} ms (24h), got ${ms} ms`, 'give the longest the command may run (0 is not "no timeout"), e.g. timeoutMs: 120000, or leave it unset for ssh.commandTimeoutMs');
+      throw new RunOptionsError(
+        `timeout of '${display(c)}' must be above 0 and at most ${MAX_DURATION_MS} ms (24h), got ${ms} ms`,
+        'give the longest the command may run (0 is not "no timeout"), e.g. timeoutMs: 120000, or leave it unset for ssh.commandTimeoutMs',
+      );
     }
   }
 }
@@ -122,9 +131,7 @@ export async function schedule(input: ScheduleInput): Promise<RunReport> {
   if (o.signal?.aborted) onUserAbort();
   o.signal?.addEventListener('abort', onUserAbort, { once: true });
   const deadlineAt = o.globalTimeoutMs !== undefined ? Date.now() + o.globalTimeoutMs : undefined;
-  const deadline = o.globalTimeoutMs !== undefined
-    ? setTimeout(() => reachDeadline(), o.globalTimeoutMs)
-    : undefined;
+  const deadline = o.globalTimeoutMs !== undefined ? setTimeout(() => reachDeadline(), o.globalTimeoutMs) : undefined;
   function reachDeadline(): void {
     timedOut = true;
     if (!abort.signal.aborted) abort.abort(new Error('global timeout'));
@@ -167,7 +174,10 @@ export async function schedule(input: ScheduleInput): Promise<RunReport> {
     let out: ExecOutcome;
     try {
       out = await transport.exec({
-        host: s.host, command: rendered, timeoutMs, signal: abort.signal,
+        host: s.host,
+        command: rendered,
+        timeoutMs,
+        signal: abort.signal,
         onConnecting: () => emit({ host: s.host, phase: 'connecting', command: cmd.display }),
         onRunning: () => emit({ host: s.host, phase: 'running', command: cmd.display }),
       });
@@ -301,7 +311,11 @@ export async function schedule(input: ScheduleInput): Promise<RunReport> {
     s.state = 'failed';
     s.failure = 'not-run';
     const what = cmd === undefined ? 'commands' : `'${cmd}'`;
-    s.message = isTimeout ? `${what} not run: global timeout` : aborted ? `${what} not run: ${abortWhy()}` : `${what} not run: success ratio fell below the threshold`;
+    s.message = isTimeout
+      ? `${what} not run: global timeout`
+      : aborted
+        ? `${what} not run: ${abortWhy()}`
+        : `${what} not run: success ratio fell below the threshold`;
     finishHost(s);
   }
 
@@ -316,7 +330,13 @@ export async function schedule(input: ScheduleInput): Promise<RunReport> {
   else if (n > 0 && okCount / n < threshold) status = 'failed';
   else status = 'completed-with-failures';
   const exitCode = ({ succeeded: 0, 'completed-with-failures': 1, failed: 2, timeout: 4 } as const)[status];
-  return { status, exitCode, results, groups: groupOutputs(results), notRun: results.filter((r) => r.failure === 'not-run').map((r) => r.host) };
+  return {
+    status,
+    exitCode,
+    results,
+    groups: groupOutputs(results),
+    notRun: results.filter((r) => r.failure === 'not-run').map((r) => r.host),
+  };
 }
 
 function toResult(s: HostState): HostResult {
@@ -370,7 +390,10 @@ export function groupOutputs(results: readonly HostResult[]): { hosts: NodeSet; 
   const byOut = new Map<string, string[]>();
   for (const r of results) {
     if (r.commands.every((c) => c.exitCode === null && c.stdout === '' && c.stderr === '')) continue;
-    const text = r.commands.map((c) => c.stdout + c.stderr).join('').replace(/\s+$/, '');
+    const text = r.commands
+      .map((c) => c.stdout + c.stderr)
+      .join('')
+      .replace(/\s+$/, '');
     const list = byOut.get(text);
     if (list) list.push(r.host);
     else byOut.set(text, [r.host]);

@@ -20,19 +20,25 @@ export const CORPUS: CorpusCase[] = [
   {
     name: 'first value wins, Host *',
     main: 'c',
-    files: { c: 'Host web1\n  HostName 10.0.0.1\n  User ops\n  Port 2201\nHost web*\n  User nobody\n  Port 2202\n  HostName ignored\nHost *\n  User fallback\n' },
+    files: {
+      c: 'Host web1\n  HostName 10.0.0.1\n  User ops\n  Port 2201\nHost web*\n  User nobody\n  Port 2202\n  HostName ignored\nHost *\n  User fallback\n',
+    },
     hosts: ['web1', 'web2', 'db1'],
   },
   {
     name: 'keyword case, = separator, quotes, comments',
     main: 'c',
-    files: { c: '# comment\n   HOST=alpha\nhOsTnAmE = "alpha.example.org"\n\tUSER\t=admin # trailing comment\nPort=2222\n  IdentityFile "/keys/with space"\nHost beta\n  hostname beta.example.org\n' },
+    files: {
+      c: '# comment\n   HOST=alpha\nhOsTnAmE = "alpha.example.org"\n\tUSER\t=admin # trailing comment\nPort=2222\n  IdentityFile "/keys/with space"\nHost beta\n  hostname beta.example.org\n',
+    },
     hosts: ['alpha', 'beta', 'gamma'],
   },
   {
     name: 'Host negation',
     main: 'c',
-    files: { c: 'Host *.internal !bastion.internal\n  ProxyJump bastion.internal\n  User deploy\nHost bastion.internal\n  User jump\n  Port 2022\n' },
+    files: {
+      c: 'Host *.internal !bastion.internal\n  ProxyJump bastion.internal\n  User deploy\nHost bastion.internal\n  User jump\n  Port 2022\n',
+    },
     hosts: ['app.internal', 'bastion.internal', 'app.external'],
   },
   {
@@ -62,7 +68,9 @@ export const CORPUS: CorpusCase[] = [
   {
     name: 'Match host sees HostName, originalhost does not',
     main: 'c',
-    files: { c: 'Host short\n  HostName long.example.org\nMatch host long.example.org\n  User matched-host\nMatch originalhost short\n  Port 2200\nMatch originalhost long.example.org\n  Port 9999\n' },
+    files: {
+      c: 'Host short\n  HostName long.example.org\nMatch host long.example.org\n  User matched-host\nMatch originalhost short\n  Port 2200\nMatch originalhost long.example.org\n  Port 9999\n',
+    },
     hosts: ['short', 'long.example.org'],
   },
   {
@@ -74,7 +82,9 @@ export const CORPUS: CorpusCase[] = [
   {
     name: 'Match user uses the user known so far',
     main: 'c',
-    files: { c: 'Host a\n  User alice\nMatch user alice\n  Port 2001\nMatch user bob,carol\n  Port 2002\nMatch !user alice\n  IdentityFile /keys/not-alice\n' },
+    files: {
+      c: 'Host a\n  User alice\nMatch user alice\n  Port 2001\nMatch user bob,carol\n  Port 2002\nMatch !user alice\n  IdentityFile /keys/not-alice\n',
+    },
     hosts: ['a', 'b'],
   },
   {
@@ -87,7 +97,9 @@ export const CORPUS: CorpusCase[] = [
   {
     name: 'Match localuser',
     main: 'c',
-    files: { c: 'Match localuser @LU@\n  User same-as-local\nMatch localuser nosuchuser\n  Port 1111\nMatch !localuser nosuchuser\n  Port 2222\n' },
+    files: {
+      c: 'Match localuser @LU@\n  User same-as-local\nMatch localuser nosuchuser\n  Port 1111\nMatch !localuser nosuchuser\n  Port 2222\n',
+    },
     hosts: ['x'],
   },
   {
@@ -99,7 +111,9 @@ export const CORPUS: CorpusCase[] = [
   {
     name: 'Match canonical and final',
     main: 'c',
-    files: { c: 'Host f1\n  HostName f1.example.org\nMatch canonical host f1.example.org\n  User canon\nMatch final host *.example.org\n  Port 2400\nMatch !final\n  IdentityFile /keys/first-pass\n' },
+    files: {
+      c: 'Host f1\n  HostName f1.example.org\nMatch canonical host f1.example.org\n  User canon\nMatch final host *.example.org\n  Port 2400\nMatch !final\n  IdentityFile /keys/first-pass\n',
+    },
     hosts: ['f1', 'f2.example.org'],
   },
   {
@@ -111,7 +125,9 @@ export const CORPUS: CorpusCase[] = [
   {
     name: 'CanonicalizeHostname yes without domains: a second pass',
     main: 'c',
-    files: { c: 'CanonicalizeHostname yes\nHost c1\n  HostName c1.example.org\nHost c1.example.org\n  User second-pass\nMatch canonical\n  Port 2600\n' },
+    files: {
+      c: 'CanonicalizeHostname yes\nHost c1\n  HostName c1.example.org\nHost c1.example.org\n  User second-pass\nMatch canonical\n  Port 2600\n',
+    },
     hosts: ['c1', 'c2'],
   },
   {
@@ -173,7 +189,9 @@ export const CORPUS: CorpusCase[] = [
   {
     name: 'IdentityFile and CertificateFile with tokens, kept unexpanded',
     main: 'c',
-    files: { c: 'Host *\n  IdentityFile ~/.ssh/%h.key\n  IdentityFile ~/.ssh/%r@%h_%p\n  IdentityFile ~/.ssh/%h.key\n  CertificateFile ~/.ssh/%h-cert.pub\n  User u1\n' },
+    files: {
+      c: 'Host *\n  IdentityFile ~/.ssh/%h.key\n  IdentityFile ~/.ssh/%r@%h_%p\n  IdentityFile ~/.ssh/%h.key\n  CertificateFile ~/.ssh/%h-cert.pub\n  User u1\n',
+    },
     hosts: ['t1', 't2'],
   },
   {
@@ -185,37 +203,49 @@ export const CORPUS: CorpusCase[] = [
   {
     name: 'UserKnownHostsFile with several files and tokens',
     main: 'c',
-    files: { c: 'Host *.lab\n  UserKnownHostsFile ~/.ssh/kh_%h /etc/galley/%n.kh ~/.ssh/%r-%p-%u\nHost *\n  UserKnownHostsFile ~/.ssh/never\n  GlobalKnownHostsFile /etc/ssh/fleet_known_hosts /etc/ssh/extra\n' },
+    files: {
+      c: 'Host *.lab\n  UserKnownHostsFile ~/.ssh/kh_%h /etc/galley/%n.kh ~/.ssh/%r-%p-%u\nHost *\n  UserKnownHostsFile ~/.ssh/never\n  GlobalKnownHostsFile /etc/ssh/fleet_known_hosts /etc/ssh/extra\n',
+    },
     hosts: ['a.lab', 'b.other'],
   },
   {
     name: 'known hosts none, and %C %L %l %d %i %u %k',
     main: 'c',
-    files: { c: 'Host n1\n  UserKnownHostsFile none\n  GlobalKnownHostsFile none\nHost t*\n  HostKeyAlias Alias-%h\n  UserKnownHostsFile /kh/%C /kh/%L-%l /kh/%d/%i/%u/%k\n' },
+    files: {
+      c: 'Host n1\n  UserKnownHostsFile none\n  GlobalKnownHostsFile none\nHost t*\n  HostKeyAlias Alias-%h\n  UserKnownHostsFile /kh/%C /kh/%L-%l /kh/%d/%i/%u/%k\n',
+    },
     hosts: ['n1', 't1'],
   },
   {
     name: 'HostKeyAlias lower-cased, StrictHostKeyChecking values',
     main: 'c',
-    files: { c: 'Host a1\n  HostKeyAlias MixedCase.Example\n  StrictHostKeyChecking accept-new\nHost a2\n  StrictHostKeyChecking YES\nHost a3\n  StrictHostKeyChecking off\nHost a4\n  StrictHostKeyChecking no\nHost a5\n  StrictHostKeyChecking ask\n' },
+    files: {
+      c: 'Host a1\n  HostKeyAlias MixedCase.Example\n  StrictHostKeyChecking accept-new\nHost a2\n  StrictHostKeyChecking YES\nHost a3\n  StrictHostKeyChecking off\nHost a4\n  StrictHostKeyChecking no\nHost a5\n  StrictHostKeyChecking ask\n',
+    },
     hosts: ['a1', 'a2', 'a3', 'a4', 'a5', 'a6'],
   },
   {
     name: 'flags: IdentitiesOnly, HashKnownHosts, ConnectTimeout',
     main: 'c',
-    files: { c: 'Host f1\n  IdentitiesOnly yes\n  HashKnownHosts TRUE\n  ConnectTimeout 1m30s\nHost f2\n  IdentitiesOnly false\n  ConnectTimeout none\nHost *\n  IdentitiesOnly yes\n  ConnectTimeout 10\n' },
+    files: {
+      c: 'Host f1\n  IdentitiesOnly yes\n  HashKnownHosts TRUE\n  ConnectTimeout 1m30s\nHost f2\n  IdentitiesOnly false\n  ConnectTimeout none\nHost *\n  IdentitiesOnly yes\n  ConnectTimeout 10\n',
+    },
     hosts: ['f1', 'f2', 'f3'],
   },
   {
     name: 'ProxyJump chains, users, ports, none',
     main: 'c',
-    files: { c: 'Host t1\n  ProxyJump ops@jump1:2222,jump2,admin@jump3\nHost t2\n  ProxyJump none\nHost t2 t3\n  ProxyJump jump9\nHost t4\n  ProxyJump ssh://u@jump4:2200\n' },
+    files: {
+      c: 'Host t1\n  ProxyJump ops@jump1:2222,jump2,admin@jump3\nHost t2\n  ProxyJump none\nHost t2 t3\n  ProxyJump jump9\nHost t4\n  ProxyJump ssh://u@jump4:2200\n',
+    },
     hosts: ['t1', 't2', 't3', 't4'],
   },
   {
     name: 'ProxyJump with IPv6 and IPv4 addresses',
     main: 'c',
-    files: { c: 'Host v6\n  ProxyJump [::1]:2222\nHost v6b\n  ProxyJump root@[2001:db8::1]\nHost v4\n  ProxyJump 192.0.2.1:22\nHost v6chain\n  ProxyJump [::1]:22,[fe80::1]:2200\n' },
+    files: {
+      c: 'Host v6\n  ProxyJump [::1]:2222\nHost v6b\n  ProxyJump root@[2001:db8::1]\nHost v4\n  ProxyJump 192.0.2.1:22\nHost v6chain\n  ProxyJump [::1]:22,[fe80::1]:2200\n',
+    },
     hosts: ['v6', 'v6b', 'v4', 'v6chain'],
   },
   {
@@ -233,7 +263,9 @@ export const CORPUS: CorpusCase[] = [
   {
     name: 'ProxyCommand then ProxyJump: the first wins',
     main: 'c',
-    files: { c: 'Host pc\n  ProxyCommand nc %h %p\n  ProxyJump ignored\nHost pj\n  ProxyJump first\n  ProxyCommand ignored %h\nHost pn\n  ProxyCommand none\n' },
+    files: {
+      c: 'Host pc\n  ProxyCommand nc %h %p\n  ProxyJump ignored\nHost pj\n  ProxyJump first\n  ProxyCommand ignored %h\nHost pn\n  ProxyCommand none\n',
+    },
     hosts: ['pc', 'pj', 'pn'],
   },
   {
@@ -333,7 +365,9 @@ export const CORPUS: CorpusCase[] = [
   {
     name: 'numeric addresses as glibc reads them (inet_aton forms, IPv6 text, case kept for addresses)',
     main: 'c',
-    files: { c: 'Host a\n HostName 127.1\nHost b\n HostName 0x7f.0.0.1\nHost c\n HostName 010.0.0.1\nHost d\n HostName 4294967295\nHost e\n HostName 1.2.3.4.\nHost f\n HostName ::FFFF:1.2.3.4\nHost g\n HostName 2001:DB8:0:0::1\nHost h\n HostName fe80::1%lo\nHost i\n HostName 1.2.3.256\nHost j\n HostName Ab%%Cd\nHost k\n HostName AB:CD\nHost l\n HostName 1.2.3\n' },
+    files: {
+      c: 'Host a\n HostName 127.1\nHost b\n HostName 0x7f.0.0.1\nHost c\n HostName 010.0.0.1\nHost d\n HostName 4294967295\nHost e\n HostName 1.2.3.4.\nHost f\n HostName ::FFFF:1.2.3.4\nHost g\n HostName 2001:DB8:0:0::1\nHost h\n HostName fe80::1%lo\nHost i\n HostName 1.2.3.256\nHost j\n HostName Ab%%Cd\nHost k\n HostName AB:CD\nHost l\n HostName 1.2.3\n',
+    },
     hosts: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', '127.1', 'FE80::1', '0X7F.1'],
   },
   {
@@ -353,13 +387,17 @@ export const CORPUS: CorpusCase[] = [
   {
     name: 'ProxyJump takes one word; comments; none followed by more',
     main: 'c',
-    files: { c: 'Host a\n ProxyJump j1, j2\nHost b\n ProxyJump j1 ,j2\nHost c\n ProxyJump "x y"\nHost d\n ProxyJump a,b c,d\nHost e\n ProxyJump none x\nHost f\n ProxyJump none # c\nHost g\n ProxyJump j#c\nHost h\n ProxyJump =j\n' },
+    files: {
+      c: 'Host a\n ProxyJump j1, j2\nHost b\n ProxyJump j1 ,j2\nHost c\n ProxyJump "x y"\nHost d\n ProxyJump a,b c,d\nHost e\n ProxyJump none x\nHost f\n ProxyJump none # c\nHost g\n ProxyJump j#c\nHost h\n ProxyJump =j\n',
+    },
     hosts: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'],
   },
   {
     name: 'ProxyJump ssh:// URIs: paths, parameters, escapes, IPv6 refused',
     main: 'c',
-    files: { c: 'Host a\n ProxyJump j/\nHost b\n ProxyJump ssh://j/\nHost c\n ProxyJump ssh://j:22/\nHost d\n ProxyJump ssh://j.x.\nHost e\n ProxyJump ssh://-j\nHost f\n ProxyJump ssh://j..x\nHost g\n ProxyJump ssh://u;x=y@j\nHost h\n ProxyJump ssh://u%40v@j\nHost i\n ProxyJump ssh://u@[::1]:2222\nHost k\n ProxyJump [::1]x\nHost l\n ProxyJump J.Upper\nHost n\n ProxyJump u@\n' },
+    files: {
+      c: 'Host a\n ProxyJump j/\nHost b\n ProxyJump ssh://j/\nHost c\n ProxyJump ssh://j:22/\nHost d\n ProxyJump ssh://j.x.\nHost e\n ProxyJump ssh://-j\nHost f\n ProxyJump ssh://j..x\nHost g\n ProxyJump ssh://u;x=y@j\nHost h\n ProxyJump ssh://u%40v@j\nHost i\n ProxyJump ssh://u@[::1]:2222\nHost k\n ProxyJump [::1]x\nHost l\n ProxyJump J.Upper\nHost n\n ProxyJump u@\n',
+    },
     hosts: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'k', 'l', 'n'],
   },
   {
@@ -399,7 +437,9 @@ export const CORPUS: CorpusCase[] = [
     name: 'known hosts files: ${ENV}, ~user, tokens; IdentityFile ~user',
     main: 'c',
     env: { KHD: '/srv/kh' },
-    files: { c: 'Host a\n  UserKnownHostsFile ${KHD}/known ~root/kh /kh/%n-%h\n  HostName real\nHost b\n  UserKnownHostsFile ${GALLEY_UNSET_VAR}/kh\nHost c\n  UserKnownHostsFile ~nosuchuser/kh\nHost *\n  IdentityFile ~root/k\n  GlobalKnownHostsFile ~/gk /etc/%%x\n' },
+    files: {
+      c: 'Host a\n  UserKnownHostsFile ${KHD}/known ~root/kh /kh/%n-%h\n  HostName real\nHost b\n  UserKnownHostsFile ${GALLEY_UNSET_VAR}/kh\nHost c\n  UserKnownHostsFile ~nosuchuser/kh\nHost *\n  IdentityFile ~root/k\n  GlobalKnownHostsFile ~/gk /etc/%%x\n',
+    },
     hosts: ['a', 'b', 'c', 'd'],
   },
   {
@@ -418,13 +458,17 @@ export const CORPUS: CorpusCase[] = [
     name: 'Match user lists with negation; two criteria of one kind; comments',
     main: 'c',
     user: 'root',
-    files: { c: 'Match user !root,*\n  Port 2003\nMatch host a* host *b\n  Port 2004\nMatch host c # comment\n  IdentityFile /keys/c\nMatch all # comment\n  User everyone\n' },
+    files: {
+      c: 'Match user !root,*\n  Port 2003\nMatch host a* host *b\n  Port 2004\nMatch host c # comment\n  IdentityFile /keys/c\nMatch all # comment\n  User everyone\n',
+    },
     hosts: ['ab', 'a', 'c'],
   },
   {
     name: 'Match localuser list, originalhost after HostName, final pass on the new name',
     main: 'c',
-    files: { c: 'Match localuser nobody,@LU@\n  IdentityFile /keys/local\nHost a\n  HostName b.example\nMatch originalhost b.example\n  Port 1\nMatch final host b.example\n  User fin\nHost b.example\n  Port 2023\n' },
+    files: {
+      c: 'Match localuser nobody,@LU@\n  IdentityFile /keys/local\nHost a\n  HostName b.example\nMatch originalhost b.example\n  Port 1\nMatch final host b.example\n  User fin\nHost b.example\n  Port 2023\n',
+    },
     hosts: ['a', 'b.example'],
   },
   {

@@ -39,7 +39,14 @@ const keyOf = (line: string) => line.split(' ')[0]?.toLowerCase() ?? '';
 const supported = new Set<string>(SUPPORTED_KEYS);
 
 function openssh(c: CorpusCase, m: { home: string; main: string }, host: string): Answer {
-  const args = ['-G', '-F', m.main, ...(c.user !== undefined ? ['-l', c.user] : []), ...(c.port !== undefined ? ['-p', String(c.port)] : []), host];
+  const args = [
+    '-G',
+    '-F',
+    m.main,
+    ...(c.user !== undefined ? ['-l', c.user] : []),
+    ...(c.port !== undefined ? ['-p', String(c.port)] : []),
+    host,
+  ];
   const r = spawnSync('ssh', args, { env: { ...process.env, HOME: m.home, ...c.env }, encoding: 'utf8' });
   const lines = r.stdout.split('\n').filter((l) => supported.has(keyOf(l)));
   return { ok: r.status === 0, lines, error: r.stderr.trim() };
@@ -78,9 +85,13 @@ describe('ssh_config resolution agrees with ssh -G', () => {
       agreed++;
       return;
     }
-    const input = Object.entries(c.files).map(([f, t]) => `--- ${f}\n${t}`).join('');
+    const input = Object.entries(c.files)
+      .map(([f, t]) => `--- ${f}\n${t}`)
+      .join('');
     const show = (a: Answer) => (a.ok ? a.lines.join('\n') : `ERROR: ${a.error}`);
-    throw new Error(`ssh -G -F ${c.main}${c.user ? ` -l ${c.user}` : ''}${c.port ? ` -p ${c.port}` : ''} ${host} disagrees\n== input\n${input}== ssh -G\n${show(want)}\n== galley\n${show(got)}`);
+    throw new Error(
+      `ssh -G -F ${c.main}${c.user ? ` -l ${c.user}` : ''}${c.port ? ` -p ${c.port}` : ''} ${host} disagrees\n== input\n${input}== ssh -G\n${show(want)}\n== galley\n${show(got)}`,
+    );
   });
 
   afterAll(() => {

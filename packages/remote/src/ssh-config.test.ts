@@ -47,13 +47,18 @@ describe('SshConfigResolver.resolve (the connection target)', () => {
   it('applies Host patterns with first-value-wins; galley identityFiles come first, as ssh -i', () => {
     expect(r.resolve('bastion')).toMatchObject({ hostname: '127.0.0.1', port: 22100, user: 'ops', proxyJump: [] });
     expect(r.resolve('mw1001')).toMatchObject({
-      hostname: 'mw1001.eqiad.wmnet', port: 22, user: 'root',
+      hostname: 'mw1001.eqiad.wmnet',
+      port: 22,
+      user: 'root',
       identityFiles: ['/keys/cfg', '/home/me/.ssh/mw1001.eqiad.wmnet.key', '/srv/kh/root', '/keys/default'],
     });
   });
 
   it('expands %r in ProxyJump to the target user (as ssh expands its ProxyCommand)', () => {
-    expect(r.resolve('x.behind').proxyJump).toEqual([{ host: 'bastion', user: 'deploy' }, { host: 'jump2', port: 2200 }]);
+    expect(r.resolve('x.behind').proxyJump).toEqual([
+      { host: 'bastion', user: 'deploy' },
+      { host: 'jump2', port: 2200 },
+    ]);
     expect(parseJump('ops@b:2222')).toEqual({ host: 'b', user: 'ops', port: 2222 });
     expect(parseJump('[::1]:2222')).toEqual({ host: '::1', port: 2222 });
     expect(() => parseJump('::1')).toThrow(/invalid ProxyJump hop/);
@@ -72,8 +77,16 @@ describe('SshConfigResolver.resolve (the connection target)', () => {
   it('without ssh_config the defaults of OpenSSH apply: local user, id_* files, ~/.ssh/known_hosts', () => {
     const none = new SshConfigResolver({ configFile: 'none', local });
     expect(none.resolve('db1001')).toMatchObject({
-      alias: 'db1001', hostname: 'db1001', port: 22, user: 'me', proxyJump: [], knownHostsNames: ['db1001'],
-      knownHostsFiles: { user: ['/home/me/.ssh/known_hosts', '/home/me/.ssh/known_hosts2'], global: ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'] },
+      alias: 'db1001',
+      hostname: 'db1001',
+      port: 22,
+      user: 'me',
+      proxyJump: [],
+      knownHostsNames: ['db1001'],
+      knownHostsFiles: {
+        user: ['/home/me/.ssh/known_hosts', '/home/me/.ssh/known_hosts2'],
+        global: ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
+      },
       strictHostKeyChecking: 'yes',
     });
     expect(none.resolve('db1001').identityFiles[0]).toBe('/home/me/.ssh/id_rsa');
@@ -82,8 +95,12 @@ describe('SshConfigResolver.resolve (the connection target)', () => {
   });
 
   it('refuses StrictHostKeyChecking no/off, saying why', () => {
-    const s = resolver('Host a\n  StrictHostKeyChecking no\nHost b\n  StrictHostKeyChecking accept-new\nHost c\n  StrictHostKeyChecking ask\n');
-    expect(() => s.resolve('a')).toThrow(expect.objectContaining({ code: 'ERR_REMOTE_HOSTKEY_POLICY', message: expect.stringMatching(/never connects without verifying/) }));
+    const s = resolver(
+      'Host a\n  StrictHostKeyChecking no\nHost b\n  StrictHostKeyChecking accept-new\nHost c\n  StrictHostKeyChecking ask\n',
+    );
+    expect(() => s.resolve('a')).toThrow(
+      expect.objectContaining({ code: 'ERR_REMOTE_HOSTKEY_POLICY', message: expect.stringMatching(/never connects without verifying/) }),
+    );
     expect(s.resolve('b').strictHostKeyChecking).toBe('accept-new');
     // galley never prompts: ask is yes
     expect(s.resolve('c').strictHostKeyChecking).toBe('yes');
@@ -92,7 +109,9 @@ describe('SshConfigResolver.resolve (the connection target)', () => {
   it('refuses Match exec when ssh would run it, but not when an earlier criterion already failed', () => {
     const s = resolver('Match host other exec "touch /tmp/galley-pwned"\n  User x\nMatch host a* exec "true"\n  User y\n');
     expect(s.resolve('b').user).toBe('me');
-    expect(() => s.resolve('a1')).toThrow(expect.objectContaining({ code: 'ERR_REMOTE_SSH_CONFIG_EXEC', message: expect.stringMatching(/never runs commands/) }));
+    expect(() => s.resolve('a1')).toThrow(
+      expect.objectContaining({ code: 'ERR_REMOTE_SSH_CONFIG_EXEC', message: expect.stringMatching(/never runs commands/) }),
+    );
     expect(fs.existsSync('/tmp/galley-pwned')).toBe(false);
   });
 

@@ -21,7 +21,11 @@ import { GalleyError } from '@galley/errors';
 import { normalizeHostName } from './address.js';
 
 /** The ssh_config problem codes (each also the stable error code). */
-export type SshConfigErrorCode = 'ERR_REMOTE_SSH_CONFIG' | 'ERR_REMOTE_SSH_CONFIG_EXEC' | 'ERR_REMOTE_SSH_CONFIG_UNSUPPORTED' | 'ERR_REMOTE_HOSTKEY_POLICY'
+export type SshConfigErrorCode =
+  | 'ERR_REMOTE_SSH_CONFIG'
+  | 'ERR_REMOTE_SSH_CONFIG_EXEC'
+  | 'ERR_REMOTE_SSH_CONFIG_UNSUPPORTED'
+  | 'ERR_REMOTE_HOSTKEY_POLICY'
   | 'ERR_REMOTE_SSH_DESTINATION';
 
 /** A config that ssh itself refuses, or a setting galley will not honour (Match exec, StrictHostKeyChecking no). */
@@ -52,8 +56,15 @@ export interface LocalInfo {
 export function localInfo(over: Partial<LocalInfo> = {}): LocalInfo {
   const ui = os.userInfo();
   return {
-    user: ui.username, uid: ui.uid, home: ui.homedir, globHome: process.env.HOME ?? ui.homedir, hostname: os.hostname(),
-    systemConfig: '/etc/ssh/ssh_config', systemDir: '/etc/ssh', env: process.env, ...over,
+    user: ui.username,
+    uid: ui.uid,
+    home: ui.homedir,
+    globHome: process.env.HOME ?? ui.homedir,
+    hostname: os.hostname(),
+    systemConfig: '/etc/ssh/ssh_config',
+    systemDir: '/etc/ssh',
+    env: process.env,
+    ...over,
   };
 }
 
@@ -102,9 +113,24 @@ export interface SshHostConfig {
 
 /** The keys `galley-exec -G` prints (ssh -G's names, in ssh -G's order) and the differential test compares. */
 export const SUPPORTED_KEYS = [
-  'host', 'user', 'hostname', 'port', 'canonicalizehostname', 'hashknownhosts', 'identitiesonly', 'stricthostkeychecking',
-  'hostkeyalias', 'identityagent', 'revokedhostkeys', 'identityfile', 'certificatefile', 'globalknownhostsfile', 'userknownhostsfile',
-  'connecttimeout', 'proxycommand', 'proxyjump',
+  'host',
+  'user',
+  'hostname',
+  'port',
+  'canonicalizehostname',
+  'hashknownhosts',
+  'identitiesonly',
+  'stricthostkeychecking',
+  'hostkeyalias',
+  'identityagent',
+  'revokedhostkeys',
+  'identityfile',
+  'certificatefile',
+  'globalknownhostsfile',
+  'userknownhostsfile',
+  'connecttimeout',
+  'proxycommand',
+  'proxyjump',
 ] as const;
 
 /** One ProxyJump hop: `[user@]host[:port]` (IPv6 in brackets), or `ssh://[user@]host[:port]`. */
@@ -153,26 +179,30 @@ export interface HostTarget {
 
 // ---- the keyword table (readconf.c's names; what they do is modelled below for the supported ones) ----
 
-const KEYWORDS = new Set(('protocol cipher fallbacktorsh globalknownhostsfile2 rhostsauthentication userknownhostsfile2 useroaming usersh '
-  + 'useprivilegedport afstokenpassing kerberosauthentication kerberostgtpassing rsaauthentication rhostsrsaauthentication '
-  + 'compressionlevel gssapiauthentication gssapidelegatecredentials pkcs11provider smartcarddevice forwardagent forwardx11 '
-  + 'forwardx11trusted forwardx11timeout exitonforwardfailure xauthlocation gatewayports passwordauthentication '
-  + 'kbdinteractiveauthentication kbdinteractivedevices challengeresponseauthentication skeyauthentication tisauthentication '
-  + 'pubkeyauthentication dsaauthentication hostbasedauthentication identityfile identityfile2 identitiesonly certificatefile '
-  + 'addkeystoagent identityagent hostname hostkeyalias proxycommand port ciphers macs remoteforward localforward '
-  + 'permitremoteopen user host match escapechar globalknownhostsfile userknownhostsfile connectionattempts batchmode '
-  + 'checkhostip stricthostkeychecking compression tcpkeepalive keepalive numberofpasswordprompts syslogfacility loglevel '
-  + 'logverbose dynamicforward preferredauthentications hostkeyalgorithms casignaturealgorithms bindaddress bindinterface '
-  + 'clearallforwardings enablesshkeysign verifyhostkeydns nohostauthenticationforlocalhost rekeylimit connecttimeout '
-  + 'addressfamily serveraliveinterval serveralivecountmax sendenv setenv controlpath controlmaster controlpersist '
-  + 'hashknownhosts include tunnel tunneldevice localcommand permitlocalcommand remotecommand visualhostkey kexalgorithms '
-  + 'ipqos requesttty sessiontype stdinnull forkafterauthentication proxyusefdpass canonicaldomains canonicalizefallbacklocal '
-  + 'canonicalizehostname canonicalizemaxdots canonicalizepermittedcnames streamlocalbindmask streamlocalbindunlink '
-  + 'revokedhostkeys fingerprinthash updatehostkeys hostbasedacceptedalgorithms hostbasedkeytypes pubkeyacceptedalgorithms '
-  + 'pubkeyacceptedkeytypes ignoreunknown proxyjump securitykeyprovider knownhostscommand requiredrsasize '
-  + 'enableescapecommandline '
-  // Debian's GSSAPI key-exchange patch (openssh-client on Debian/Ubuntu knows these).
-  + 'gssapikeyexchange gssapiclientidentity gssapiserveridentity gssapirenewalforcesrekey gssapitrustdns gssapikexalgorithms').split(' '));
+const KEYWORDS = new Set(
+  (
+    'protocol cipher fallbacktorsh globalknownhostsfile2 rhostsauthentication userknownhostsfile2 useroaming usersh ' +
+    'useprivilegedport afstokenpassing kerberosauthentication kerberostgtpassing rsaauthentication rhostsrsaauthentication ' +
+    'compressionlevel gssapiauthentication gssapidelegatecredentials pkcs11provider smartcarddevice forwardagent forwardx11 ' +
+    'forwardx11trusted forwardx11timeout exitonforwardfailure xauthlocation gatewayports passwordauthentication ' +
+    'kbdinteractiveauthentication kbdinteractivedevices challengeresponseauthentication skeyauthentication tisauthentication ' +
+    'pubkeyauthentication dsaauthentication hostbasedauthentication identityfile identityfile2 identitiesonly certificatefile ' +
+    'addkeystoagent identityagent hostname hostkeyalias proxycommand port ciphers macs remoteforward localforward ' +
+    'permitremoteopen user host match escapechar globalknownhostsfile userknownhostsfile connectionattempts batchmode ' +
+    'checkhostip stricthostkeychecking compression tcpkeepalive keepalive numberofpasswordprompts syslogfacility loglevel ' +
+    'logverbose dynamicforward preferredauthentications hostkeyalgorithms casignaturealgorithms bindaddress bindinterface ' +
+    'clearallforwardings enablesshkeysign verifyhostkeydns nohostauthenticationforlocalhost rekeylimit connecttimeout ' +
+    'addressfamily serveraliveinterval serveralivecountmax sendenv setenv controlpath controlmaster controlpersist ' +
+    'hashknownhosts include tunnel tunneldevice localcommand permitlocalcommand remotecommand visualhostkey kexalgorithms ' +
+    'ipqos requesttty sessiontype stdinnull forkafterauthentication proxyusefdpass canonicaldomains canonicalizefallbacklocal ' +
+    'canonicalizehostname canonicalizemaxdots canonicalizepermittedcnames streamlocalbindmask streamlocalbindunlink ' +
+    'revokedhostkeys fingerprinthash updatehostkeys hostbasedacceptedalgorithms hostbasedkeytypes pubkeyacceptedalgorithms ' +
+    'pubkeyacceptedkeytypes ignoreunknown proxyjump securitykeyprovider knownhostscommand requiredrsasize ' +
+    'enableescapecommandline ' +
+    // Debian's GSSAPI key-exchange patch (openssh-client on Debian/Ubuntu knows these).
+    'gssapikeyexchange gssapiclientidentity gssapiserveridentity gssapirenewalforcesrekey gssapitrustdns gssapikexalgorithms'
+  ).split(' '),
+);
 
 /** Keyword spellings that are another keyword's alias. */
 const ALIASES: Record<string, string> = { identityfile2: 'identityfile', keepalive: 'tcpkeepalive' };
@@ -180,7 +210,9 @@ const ALIASES: Record<string, string> = { identityfile2: 'identityfile', keepali
 const MAX_HOSTS_FILES = 32;
 const MAX_IDENTITY_FILES = 100;
 const MAX_INCLUDE_DEPTH = 16;
-const DEFAULT_IDENTITIES = ['id_rsa', 'id_ecdsa', 'id_ecdsa_sk', 'id_ed25519', 'id_ed25519_sk', 'id_xmss', 'id_dsa'].map((f) => `~/.ssh/${f}`);
+const DEFAULT_IDENTITIES = ['id_rsa', 'id_ecdsa', 'id_ecdsa_sk', 'id_ed25519', 'id_ed25519_sk', 'id_xmss', 'id_dsa'].map(
+  (f) => `~/.ssh/${f}`,
+);
 
 // ---- lexing, as readconf.c/misc.c split a line ----
 
@@ -318,8 +350,22 @@ function convtime(s: string): number {
 }
 
 const FLAG: Record<string, boolean> = { true: true, false: false, yes: true, no: false };
-const STRICT: Record<string, StrictHostKeyChecking> = { true: 'true', yes: 'true', false: 'false', no: 'false', off: 'false', ask: 'ask', 'accept-new': 'accept-new' };
-const CANON: Record<string, SshHostConfig['canonicalizeHostname']> = { true: 'true', yes: 'true', false: 'false', no: 'false', always: 'always' };
+const STRICT: Record<string, StrictHostKeyChecking> = {
+  true: 'true',
+  yes: 'true',
+  false: 'false',
+  no: 'false',
+  off: 'false',
+  ask: 'ask',
+  'accept-new': 'accept-new',
+};
+const CANON: Record<string, SshHostConfig['canonicalizeHostname']> = {
+  true: 'true',
+  yes: 'true',
+  false: 'false',
+  no: 'false',
+  always: 'always',
+};
 
 /** `%x` tokens (and `${VAR}` when `dollar`); an unknown token or unset variable is an error, as in ssh. */
 function expandTokens(s: string, tokens: Record<string, string>, dollar: boolean, env: LocalInfo['env'], what: string): string {
@@ -345,7 +391,11 @@ function expandTokens(s: string, tokens: Record<string, string>, dollar: boolean
     if (k === '%') out += '%';
     else if (k === undefined) throw configError(`${what}: '${s}' ends with a lone '%'`);
     else if (tokens[k] !== undefined) out += tokens[k];
-    else throw configError(`${what}: unknown token %${k} in '${s}'`, `see TOKENS in ssh_config(5) for the tokens ${what.split(' ')[0] ?? 'it'} accepts`);
+    else
+      throw configError(
+        `${what}: unknown token %${k} in '${s}'`,
+        `see TOKENS in ssh_config(5) for the tokens ${what.split(' ')[0] ?? 'it'} accepts`,
+      );
   }
   return out;
 }
@@ -377,7 +427,10 @@ function passwdHome(user: string): string | undefined {
   return undefined;
 }
 
-function configError(message: string, hint = 'fix the ssh_config file (ssh -G -F FILE HOST shows what OpenSSH makes of it)'): SshConfigError {
+function configError(
+  message: string,
+  hint = 'fix the ssh_config file (ssh -G -F FILE HOST shows what OpenSSH makes of it)',
+): SshConfigError {
   return new SshConfigError('ERR_REMOTE_SSH_CONFIG', message, hint);
 }
 
@@ -470,8 +523,11 @@ function parseHop(s: string): JumpHop | null {
 export function parseDestination(dest: string): JumpHop {
   const uri = parseSshUri(dest);
   if (uri === null || dest.lastIndexOf('@') === 0 || dest === '') {
-    throw new SshConfigError('ERR_REMOTE_SSH_DESTINATION', `invalid destination '${dest}'`,
-      'give [user@]host or ssh://[user@]host[:port] (a host name, not an IPv6 address, in an ssh:// URI), as for ssh');
+    throw new SshConfigError(
+      'ERR_REMOTE_SSH_DESTINATION',
+      `invalid destination '${dest}'`,
+      'give [user@]host or ssh://[user@]host[:port] (a host name, not an IPv6 address, in an ssh:// URI), as for ssh',
+    );
   }
   if (uri !== undefined) return uri;
   const at = dest.lastIndexOf('@');
@@ -481,7 +537,8 @@ export function parseDestination(dest: string): JumpHop {
 /** `[user@]host[:port]` (IPv6 as `[addr]:port`) or `ssh://…`; throws a config error when invalid. */
 export function parseJump(spec: string): JumpHop {
   const hop = parseHop(spec.trim());
-  if (hop === null) throw configError(`invalid ProxyJump hop '${spec}'`, 'use [user@]host[:port], with IPv6 addresses in brackets: [::1]:2222');
+  if (hop === null)
+    throw configError(`invalid ProxyJump hop '${spec}'`, 'use [user@]host[:port], with IPv6 addresses in brackets: [::1]:2222');
   return hop;
 }
 
@@ -536,8 +593,17 @@ export class SshConfigResolver {
   }
 
   /** From galley's `ssh` config section: `sshConfig` is `-F`, `user` the fallback login, `identityFiles` `-i`, `knownHosts` the user known_hosts files. */
-  static fromSsh(ssh: { sshConfig?: string | undefined; user?: string | undefined; identityFiles?: readonly string[]; knownHosts?: readonly string[] }, local?: Partial<LocalInfo>): SshConfigResolver {
-    return new SshConfigResolver({ configFile: ssh.sshConfig, defaultUser: ssh.user, identityFiles: ssh.identityFiles, knownHosts: ssh.knownHosts, local });
+  static fromSsh(
+    ssh: { sshConfig?: string | undefined; user?: string | undefined; identityFiles?: readonly string[]; knownHosts?: readonly string[] },
+    local?: Partial<LocalInfo>,
+  ): SshConfigResolver {
+    return new SshConfigResolver({
+      configFile: ssh.sshConfig,
+      defaultUser: ssh.user,
+      identityFiles: ssh.identityFiles,
+      knownHosts: ssh.knownHosts,
+      local,
+    });
   }
 
   get local(): LocalInfo {
@@ -569,8 +635,11 @@ export class SshConfigResolver {
   resolve(alias: string, override: { user?: string | undefined; port?: number | undefined } = {}): HostTarget {
     const c = this.config(alias, override);
     if (c.strictHostKeyChecking === 'false') {
-      throw new SshConfigError('ERR_REMOTE_HOSTKEY_POLICY', `ssh_config sets StrictHostKeyChecking no for ${alias}: galley never connects without verifying the host key`,
-        'an unverified key lets anyone on the path impersonate the host and see the commands; use StrictHostKeyChecking accept-new to record unknown keys on first use (changed keys are still refused), or add the key to known_hosts (ssh-keyscan, then check its fingerprint)');
+      throw new SshConfigError(
+        'ERR_REMOTE_HOSTKEY_POLICY',
+        `ssh_config sets StrictHostKeyChecking no for ${alias}: galley never connects without verifying the host key`,
+        'an unverified key lets anyone on the path impersonate the host and see the commands; use StrictHostKeyChecking accept-new to record unknown keys on first use (changed keys are still refused), or add the key to known_hosts (ssh-keyscan, then check its fingerprint)',
+      );
     }
     const tokens = this.#tokens(c);
     const what = (k: string) => `${k} for ${alias}`;
@@ -578,18 +647,31 @@ export class SshConfigResolver {
     const identityFiles = [...new Set(c.identityFiles.map((p) => expandFile(p, 'IdentityFile')))];
     const certificateFiles = c.certificateFiles.map((p) => expandFile(p, 'CertificateFile'));
     const hopTokens: Record<string, string> = { h: c.hostname, n: c.host, p: String(c.port), r: c.user, k: c.hostKeyAlias ?? c.host };
-    const proxyJump = c.proxyJump === undefined ? [] : splitJumps(c.proxyJump).map((h) => {
-      return parseJump(expandTokens(h, hopTokens, false, this.#local.env, what('ProxyJump')));
-    });
-    const names = c.hostKeyAlias !== undefined ? [c.hostKeyAlias]
-      : c.port === 22 ? [c.hostname] : [`[${c.hostname}]:${c.port}`, c.hostname];
+    const proxyJump =
+      c.proxyJump === undefined
+        ? []
+        : splitJumps(c.proxyJump).map((h) => {
+            return parseJump(expandTokens(h, hopTokens, false, this.#local.env, what('ProxyJump')));
+          });
+    const names =
+      c.hostKeyAlias !== undefined ? [c.hostKeyAlias] : c.port === 22 ? [c.hostname] : [`[${c.hostname}]:${c.port}`, c.hostname];
     const noneless = (l: string[]) => (l[0]?.toLowerCase() === 'none' ? [] : l);
     // ssh opens GlobalKnownHostsFile paths as written (no `~`, no tokens), unlike UserKnownHostsFile.
     const global = noneless(c.globalKnownHostsFiles);
     const t: HostTarget = {
-      alias, hostname: c.hostname, port: c.port, user: c.user, identityFiles, identitiesOnly: c.identitiesOnly, certificateFiles, proxyJump,
-      knownHostsNames: names, knownHostsFiles: { user: noneless(c.userKnownHostsFiles), global },
-      strictHostKeyChecking: c.strictHostKeyChecking === 'accept-new' ? 'accept-new' : 'yes', hashKnownHosts: c.hashKnownHosts, config: c,
+      alias,
+      hostname: c.hostname,
+      port: c.port,
+      user: c.user,
+      identityFiles,
+      identitiesOnly: c.identitiesOnly,
+      certificateFiles,
+      proxyJump,
+      knownHostsNames: names,
+      knownHostsFiles: { user: noneless(c.userKnownHostsFiles), global },
+      strictHostKeyChecking: c.strictHostKeyChecking === 'accept-new' ? 'accept-new' : 'yes',
+      hashKnownHosts: c.hashKnownHosts,
+      config: c,
     };
     if (c.proxyCommand !== undefined) t.proxyCommand = c.proxyCommand;
     if (c.revokedHostKeys !== undefined) t.revokedHostKeys = c.revokedHostKeys;
@@ -602,9 +684,20 @@ export class SshConfigResolver {
     const l = this.#local;
     const port = String(c.port);
     return {
-      C: crypto.createHash('sha1').update(l.hostname + c.hostname + port + c.user).digest('hex'),
-      L: l.hostname.split('.')[0] ?? l.hostname, i: String(l.uid), k: c.hostKeyAlias ?? c.host, l: l.hostname, n: c.host, p: port,
-      d: l.home, h: c.hostname, r: c.user, u: l.user,
+      C: crypto
+        .createHash('sha1')
+        .update(l.hostname + c.hostname + port + c.user)
+        .digest('hex'),
+      L: l.hostname.split('.')[0] ?? l.hostname,
+      i: String(l.uid),
+      k: c.hostKeyAlias ?? c.host,
+      l: l.hostname,
+      n: c.host,
+      p: port,
+      d: l.home,
+      h: c.hostname,
+      r: c.user,
+      u: l.user,
     };
   }
 
@@ -636,19 +729,27 @@ export class SshConfigResolver {
     const port = opts.port !== undefined && opts.port > 0 ? opts.port : 22;
     const user = opts.user ?? defaultUser;
     const c: SshHostConfig = {
-      host: hostArg, user, hostname: host, port, canonicalizeHostname: canon, hashKnownHosts: opts.hashKnownHosts ?? false,
-      identitiesOnly: opts.identitiesOnly ?? false, strictHostKeyChecking: opts.strict ?? 'ask',
+      host: hostArg,
+      user,
+      hostname: host,
+      port,
+      canonicalizeHostname: canon,
+      hashKnownHosts: opts.hashKnownHosts ?? false,
+      identitiesOnly: opts.identitiesOnly ?? false,
+      strictHostKeyChecking: opts.strict ?? 'ask',
       connectTimeout: opts.connectTimeout === undefined || opts.connectTimeout === -1 ? null : opts.connectTimeout,
       hostKeyAlias: opts.hostKeyAlias?.toLowerCase(),
       identityFiles: [...new Set([...(this.#o.identityFiles ?? []), ...opts.identityFiles.map((f) => f.path)])],
       certificateFiles: opts.certificateFiles.map((f) => f.path),
-      globalKnownHostsFiles: opts.globalKnownHosts.length > 0 ? opts.globalKnownHosts : ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
+      globalKnownHostsFiles:
+        opts.globalKnownHosts.length > 0 ? opts.globalKnownHosts : ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
       userKnownHostsFiles: [],
       proxyCommand: opts.proxyCommand === undefined || opts.proxyCommand.toLowerCase() === 'none' ? undefined : opts.proxyCommand,
       proxyJump: undefined,
       identityAgent: opts.identityAgent,
       // `none` clears it (CLEAR_ON_NONE).
-      revokedHostKeys: opts.revokedHostKeys === undefined || opts.revokedHostKeys.toLowerCase() === 'none' ? undefined : opts.revokedHostKeys,
+      revokedHostKeys:
+        opts.revokedHostKeys === undefined || opts.revokedHostKeys.toLowerCase() === 'none' ? undefined : opts.revokedHostKeys,
     };
     if (c.identityFiles.length === 0) c.identityFiles = [...DEFAULT_IDENTITIES];
     if (opts.jump && !(opts.jump.host === 'none' && opts.jump.port === undefined && opts.jump.user === undefined)) {
@@ -656,18 +757,29 @@ export class SshConfigResolver {
       const numeric = j.host.includes(':') || /^[0-9.]*$/.test(j.host);
       // ssh refuses a last hop that is the target itself (same name, port and user), -G included.
       if (j.host === host && (j.port ?? 22) === port && (j.user ?? user) === user) {
-        throw configError(`jumphost loop via ${j.host} (ProxyJump of ${hostArg})`, 'a host cannot be its own ProxyJump: fix the Host/Match block that sets it');
+        throw configError(
+          `jumphost loop via ${j.host} (ProxyJump of ${hostArg})`,
+          'a host cannot be its own ProxyJump: fix the Host/Match block that sets it',
+        );
       }
       c.proxyJump = `${j.extra !== undefined ? `${j.extra},` : ''}${j.user !== undefined ? `${j.user}@` : ''}${numeric ? `[${j.host}]` : j.host}${j.port !== undefined ? `:${j.port}` : ''}`;
     }
     if (c.identityAgent !== undefined && c.identityAgent !== 'none' && c.identityAgent !== 'SSH_AUTH_SOCK') {
-      c.identityAgent = expandTokens(tildeExpand(c.identityAgent, this.#local), this.#tokens(c), true, this.#local.env, `IdentityAgent for ${hostArg}`);
+      c.identityAgent = expandTokens(
+        tildeExpand(c.identityAgent, this.#local),
+        this.#tokens(c),
+        true,
+        this.#local.env,
+        `IdentityAgent for ${hostArg}`,
+      );
     }
     const userFiles = opts.userKnownHosts.length > 0 ? opts.userKnownHosts : ['~/.ssh/known_hosts', '~/.ssh/known_hosts2'];
     if (userFiles[0]?.toLowerCase() === 'none') c.userKnownHostsFiles = ['none'];
     else {
       const tokens = this.#tokens(c);
-      c.userKnownHostsFiles = userFiles.map((f) => expandTokens(tildeExpand(f, this.#local), tokens, true, this.#local.env, `UserKnownHostsFile for ${hostArg}`));
+      c.userKnownHostsFiles = userFiles.map((f) =>
+        expandTokens(tildeExpand(f, this.#local), tokens, true, this.#local.env, `UserKnownHostsFile for ${hostArg}`),
+      );
     }
     return c;
   }
@@ -680,8 +792,11 @@ export class SshConfigResolver {
     const dots = [...host].filter((ch) => ch === '.').length;
     const needsDns = host.endsWith('.') || (dots <= (opts.canonicalizeMaxDots ?? 1) && domains.length > 0);
     if (needsDns) {
-      throw new SshConfigError('ERR_REMOTE_SSH_CONFIG_UNSUPPORTED', `ssh_config asks to canonicalize ${host} through DNS (CanonicalizeHostname with CanonicalDomains ${domains.join(' ')}), which galley does not do`,
-        'give the full name (HostName) in ssh_config, or set CanonicalizeHostname no for the hosts galley reaches');
+      throw new SshConfigError(
+        'ERR_REMOTE_SSH_CONFIG_UNSUPPORTED',
+        `ssh_config asks to canonicalize ${host} through DNS (CanonicalizeHostname with CanonicalDomains ${domains.join(' ')}), which galley does not do`,
+        'give the full name (HostName) in ssh_config, or set CanonicalizeHostname no for the hosts galley reaches',
+      );
     }
     if (opts.canonicalizeFallbackLocal === false) throw configError(`Could not resolve host "${host}" (CanonicalizeFallbackLocal no)`);
     return host;
@@ -692,12 +807,21 @@ export class SshConfigResolver {
     if (f !== undefined) {
       if (f.toLowerCase() === 'none') return;
       if (!this.#readFile(f, ctx, { user: true, checkPerm: false, neverMatch: false }, { active: true }, 0)) {
-        throw new SshConfigError('ERR_REMOTE_SSH_CONFIG', `cannot open ssh_config ${f}: ${this.#openError(f)}`,
-          'fix ssh.sshConfig (or -F) to name a readable file, or remove it to use ~/.ssh/config and /etc/ssh/ssh_config as ssh does');
+        throw new SshConfigError(
+          'ERR_REMOTE_SSH_CONFIG',
+          `cannot open ssh_config ${f}: ${this.#openError(f)}`,
+          'fix ssh.sshConfig (or -F) to name a readable file, or remove it to use ~/.ssh/config and /etc/ssh/ssh_config as ssh does',
+        );
       }
       return;
     }
-    this.#readFile(path.join(this.#local.home, '.ssh', 'config'), ctx, { user: true, checkPerm: true, neverMatch: false }, { active: true }, 0);
+    this.#readFile(
+      path.join(this.#local.home, '.ssh', 'config'),
+      ctx,
+      { user: true, checkPerm: true, neverMatch: false },
+      { active: true },
+      0,
+    );
     this.#readFile(this.#local.systemConfig, ctx, { user: false, checkPerm: false, neverMatch: false }, { active: true }, 0);
   }
 
@@ -714,7 +838,10 @@ export class SshConfigResolver {
     if (this.#files.has(file)) return this.#files.get(file) ?? null;
     let lines: Lines | null = null;
     try {
-      lines = fs.readFileSync(file, 'utf8').split('\n').map((text, i) => ({ text, n: i + 1 }));
+      lines = fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .map((text, i) => ({ text, n: i + 1 }));
       if (lines.length > 0 && lines[lines.length - 1]?.text === '') lines.pop();
     } catch (err) {
       // ssh opens a directory fine and reads no line from it.
@@ -725,7 +852,13 @@ export class SshConfigResolver {
   }
 
   /** false when the file cannot be opened (ssh: a missing ~/.ssh/config or Include target is fine; a missing -F file is not). */
-  #readFile(file: string, ctx: PassCtx, flags: { user: boolean; checkPerm: boolean; neverMatch: boolean }, state: { active: boolean }, depth: number): boolean {
+  #readFile(
+    file: string,
+    ctx: PassCtx,
+    flags: { user: boolean; checkPerm: boolean; neverMatch: boolean },
+    state: { active: boolean },
+    depth: number,
+  ): boolean {
     if (depth > MAX_INCLUDE_DEPTH) throw configError(`too many recursive configuration includes (at ${file})`);
     const lines = this.#lines(file);
     if (lines === null) return false;
@@ -750,7 +883,14 @@ export class SshConfigResolver {
     return true;
   }
 
-  #line(raw: string, where: string, ctx: PassCtx, flags: { user: boolean; checkPerm: boolean; neverMatch: boolean }, state: { active: boolean }, depth: number): void {
+  #line(
+    raw: string,
+    where: string,
+    ctx: PassCtx,
+    flags: { user: boolean; checkPerm: boolean; neverMatch: boolean },
+    state: { active: boolean },
+    depth: number,
+  ): void {
     const line = raw.replace(/[ \t\r\n\f]+$/, '');
     if (line === '') return;
     let { tok: keyword, rest: str } = strdelim(line);
@@ -820,7 +960,13 @@ export class SshConfigResolver {
           const expanded = pattern.startsWith('~') ? globTilde(pattern, this.#local) : pattern;
           const was = state.active;
           for (const f of glob(expanded)) {
-            const ok = this.#readFile(f, ctx, { user: flags.user, checkPerm: true, neverMatch: flags.neverMatch || !was }, state, depth + 1);
+            const ok = this.#readFile(
+              f,
+              ctx,
+              { user: flags.user, checkPerm: true, neverMatch: flags.neverMatch || !was },
+              state,
+              depth + 1,
+            );
             // A Match in an included file does not change the including file's state.
             state.active = was;
             if (!ok && fs.existsSync(f)) throw configError(`${where}: can't open included file ${f}`);
@@ -849,7 +995,8 @@ export class SshConfigResolver {
       case 'port': {
         const a = need();
         const p = a2port(a);
-        if (p <= 0) throw configError(`${where}: Bad port '${a}'.`, 'a port is a number from 1 to 65535 (or a service name from /etc/services)');
+        if (p <= 0)
+          throw configError(`${where}: Bad port '${a}'.`, 'a port is a number from 1 to 65535 (or a service name from /etc/services)');
         setFirst('port', p);
         break;
       }
@@ -909,7 +1056,8 @@ export class SshConfigResolver {
         used = args.length;
         args.forEach((a, i) => {
           if (a === '') throw configError(`${where}: keyword ${keyword} empty argument`);
-          if (a.toLowerCase() === 'none' && (i > 0 || args.length > 1)) throw configError(`${where}: keyword ${keyword} "none" argument must appear alone.`);
+          if (a.toLowerCase() === 'none' && (i > 0 || args.length > 1))
+            throw configError(`${where}: keyword ${keyword} "none" argument must appear alone.`);
           if (active && wasEmpty) {
             if (list.length >= MAX_HOSTS_FILES) throw configError(`${where}: too many ${keyword} entries.`);
             list.push(a);
@@ -941,7 +1089,7 @@ export class SshConfigResolver {
     const active = activeIn && o.proxyCommand === undefined && o.jump === undefined;
     // The comment goes, then everything from the first blank on (Debian's 9.2p1-2+deb12u10 takes
     // one word: `ProxyJump a b` jumps through `a`, `ProxyJump j1, j2` is invalid).
-    const bare = ((s.split('#')[0] ?? '').replace(/[ \t\r\n]+$/, '').split(/[ \t\r\n]/)[0]) ?? '';
+    const bare = (s.split('#')[0] ?? '').replace(/[ \t\r\n]+$/, '').split(/[ \t\r\n]/)[0] ?? '';
     if (s.toLowerCase() === 'none') {
       if (active) {
         o.jump = { host: 'none' };
@@ -951,7 +1099,11 @@ export class SshConfigResolver {
     }
     const hops = bare.split(',');
     const hopsParsed = hops.map((h) => parseHop(h));
-    if (hopsParsed.some((h) => h === null)) throw configError(`${where}: Invalid ProxyJump "${s}"`, 'use [user@]host[:port] hops separated by commas; IPv6 addresses in brackets: [::1]:2222');
+    if (hopsParsed.some((h) => h === null))
+      throw configError(
+        `${where}: Invalid ProxyJump "${s}"`,
+        'use [user@]host[:port] hops separated by commas; IPv6 addresses in brackets: [::1]:2222',
+      );
     if (!active) return;
     const last = hopsParsed[hopsParsed.length - 1] as JumpHop;
     o.jump = { host: last.host };
@@ -965,8 +1117,11 @@ export class SshConfigResolver {
   /** match_cfg_line(): the criteria of one Match line; `rest` is what it did not consume. */
   #match(line: string, where: string, ctx: PassCtx): { result: boolean; rest: string | null } {
     const o = ctx.opts;
-    const host = ctx.final ? (o.hostname ?? ctx.host)
-      : o.hostname !== undefined ? expandTokens(o.hostname, { h: ctx.host }, false, {}, `HostName for ${ctx.host}`) : ctx.host;
+    const host = ctx.final
+      ? (o.hostname ?? ctx.host)
+      : o.hostname !== undefined
+        ? expandTokens(o.hostname, { h: ctx.host }, false, {}, `HostName for ${ctx.host}`)
+        : ctx.host;
     const ruser = o.user ?? ctx.defaultUser;
     let cp: string | null = line;
     let result = true;
@@ -1016,8 +1171,11 @@ export class SshConfigResolver {
         case 'exec':
           // ssh skips the command once an earlier criterion failed; otherwise it would run it.
           if (!result) continue;
-          throw new SshConfigError('ERR_REMOTE_SSH_CONFIG_EXEC', `${where}: Match exec "${arg}" would run a command to decide the config of ${ctx.originalHost}; galley never runs commands from ssh_config`,
-            'replace Match exec with Match host/originalhost/user/localuser, or put an earlier criterion on the line that excludes the hosts galley reaches');
+          throw new SshConfigError(
+            'ERR_REMOTE_SSH_CONFIG_EXEC',
+            `${where}: Match exec "${arg}" would run a command to decide the config of ${ctx.originalHost}; galley never runs commands from ssh_config`,
+            'replace Match exec with Match host/originalhost/user/localuser, or put an earlier criterion on the line that excludes the hosts galley reaches',
+          );
         default:
           throw configError(`${where}: Unsupported Match attribute ${attrib}`);
       }
@@ -1037,7 +1195,7 @@ function splitJumps(v: string): string[] {
 function globTilde(p: string, local: LocalInfo): string {
   const slash = p.indexOf('/');
   const who = p.slice(1, slash === -1 ? undefined : slash);
-  const home = who === '' ? local.globHome : passwdHome(who) ?? `~${who}`;
+  const home = who === '' ? local.globHome : (passwdHome(who) ?? `~${who}`);
   return home + (slash === -1 ? '' : p.slice(slash));
 }
 
@@ -1110,8 +1268,13 @@ function globPart(part: string): RegExp {
 export function formatConfig(c: SshHostConfig): string[] {
   const yn = (b: boolean) => (b ? 'yes' : 'no');
   const out = [
-    `host ${c.host}`, `user ${c.user}`, `hostname ${c.hostname}`, `port ${c.port}`,
-    `canonicalizehostname ${c.canonicalizeHostname}`, `hashknownhosts ${yn(c.hashKnownHosts)}`, `identitiesonly ${yn(c.identitiesOnly)}`,
+    `host ${c.host}`,
+    `user ${c.user}`,
+    `hostname ${c.hostname}`,
+    `port ${c.port}`,
+    `canonicalizehostname ${c.canonicalizeHostname}`,
+    `hashknownhosts ${yn(c.hashKnownHosts)}`,
+    `identitiesonly ${yn(c.identitiesOnly)}`,
     `stricthostkeychecking ${c.strictHostKeyChecking}`,
   ];
   if (c.hostKeyAlias !== undefined) out.push(`hostkeyalias ${c.hostKeyAlias}`);

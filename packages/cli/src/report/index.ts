@@ -66,7 +66,10 @@ export function mergeJournal(events: readonly RunEvent[], runId: string, cookboo
   const seen = new Set(events.filter((e) => e.type === 'host-phase').map((e) => String((e as { host?: unknown }).host)));
   const extra = journal
     .filter((j) => j.type === 'lb-host-phase' && typeof j.host === 'string' && !seen.has(j.host) && typeof j.at === 'string')
-    .map((j) => ({ type: 'host-phase', host: j.host, phase: j.phase, batch: j.batch, reason: j.reason, ts: j.at, runId, cookbook }) as RunEvent);
+    .map(
+      (j) =>
+        ({ type: 'host-phase', host: j.host, phase: j.phase, batch: j.batch, reason: j.reason, ts: j.at, runId, cookbook }) as RunEvent,
+    );
   return [...events, ...extra];
 }
 

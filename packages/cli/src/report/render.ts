@@ -61,7 +61,14 @@ export interface ReportModel {
   hosts: string[];
   bars: Bar[];
   failures: { host: string; at: number; reason: string }[];
-  pools: { name: string; total?: number | undefined; maxOut?: number | undefined; threshold?: number | undefined; steps: { t: number; out: number }[]; peak: number }[];
+  pools: {
+    name: string;
+    total?: number | undefined;
+    maxOut?: number | undefined;
+    threshold?: number | undefined;
+    steps: { t: number; out: number }[];
+    peak: number;
+  }[];
   batches: { batch: number; of?: number | undefined; at: number; hosts: string[] }[];
   changes: { kind: string; host?: string | undefined; object: string; from?: unknown; to?: unknown }[];
   leftovers: { object: string; state: string; why?: string | undefined }[];
@@ -92,7 +99,8 @@ export function buildModel(runId: string, events: readonly RunEvent[], pools: re
   const failures: ReportModel['failures'] = [];
   const batches: ReportModel['batches'] = [];
   for (const e of evs) {
-    if (e.type === 'batch-started') batches.push({ batch: Number(e.batch), of: e.of as number | undefined, at: t(e), hosts: (e.hosts as string[]) ?? [] });
+    if (e.type === 'batch-started')
+      batches.push({ batch: Number(e.batch), of: e.of as number | undefined, at: t(e), hosts: (e.hosts as string[]) ?? [] });
     if (e.type !== 'host-phase') continue;
     const host = String(e.host);
     if (!hosts.includes(host)) hosts.push(host);
@@ -101,7 +109,8 @@ export function buildModel(runId: string, events: readonly RunEvent[], pools: re
     const bar: Bar = { host, phase: String(e.phase), from: t(e), to: finished, reason: e.reason as string | undefined };
     bars.push(bar);
     open.set(host, bar);
-    if (e.phase === 'failed' || e.phase === 'put-back') failures.push({ host, at: t(e), reason: typeof e.reason === 'string' ? e.reason : String(e.phase) });
+    if (e.phase === 'failed' || e.phase === 'put-back')
+      failures.push({ host, at: t(e), reason: typeof e.reason === 'string' ? e.reason : String(e.phase) });
     // a finished host's bar is a mark, not a span to the end of the run
     if (e.phase === 'done' || e.phase === 'put-back') {
       bar.to = t(e);
@@ -149,7 +158,8 @@ export function buildModel(runId: string, events: readonly RunEvent[], pools: re
   });
 
   const summary = (finishedEv?.summary ?? {}) as { status?: string; plan?: ReportModel['changes']; leftovers?: ReportModel['leftovers'] };
-  const output = evs.findLast((e) => e.type === 'output')?.data as { succeeded?: unknown[]; failed?: unknown[]; inFlight?: unknown[]; notAttempted?: unknown[]; stopReason?: string } | undefined;
+  const output = evs.findLast((e) => e.type === 'output')?.data as
+    { succeeded?: unknown[]; failed?: unknown[]; inFlight?: unknown[]; notAttempted?: unknown[]; stopReason?: string } | undefined;
   return {
     runId,
     cookbook: [startedEv?.cookbook, finishedEv?.cookbook, evs[0]?.cookbook].find((c): c is string => typeof c === 'string') ?? '?',
@@ -168,9 +178,15 @@ export function buildModel(runId: string, events: readonly RunEvent[], pools: re
     batches,
     changes: summary.plan ?? evs.filter((e) => e.type === 'change').map((e) => e as unknown as ReportModel['changes'][number]),
     leftovers: summary.leftovers ?? evs.filter((e) => e.type === 'leftover').map((e) => e as unknown as ReportModel['leftovers'][number]),
-    counts: output && Array.isArray(output.succeeded)
-      ? { succeeded: output.succeeded.length, failed: output.failed?.length ?? 0, inFlight: output.inFlight?.length ?? 0, notAttempted: output.notAttempted?.length ?? 0 }
-      : undefined,
+    counts:
+      output && Array.isArray(output.succeeded)
+        ? {
+            succeeded: output.succeeded.length,
+            failed: output.failed?.length ?? 0,
+            inFlight: output.inFlight?.length ?? 0,
+            notAttempted: output.notAttempted?.length ?? 0,
+          }
+        : undefined,
     stopReason: output?.stopReason,
     errors: evs.filter((e) => e.type === 'error').map((e) => `${String(e.phase)}: ${String(e.message)}`),
   };
@@ -184,11 +200,13 @@ const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 function timeAxis(m: ReportModel, y: number, height: number): { x: (ms: number) => number; svg: string } {
   const span = Math.max(1, m.finished - m.started);
   const x = (ms: number): number => LEFT + ((ms - m.started) / span) * (W - LEFT - RIGHT);
-  const stepS = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600].find((s) => (span / 1000) / s <= 10) ?? 7200;
+  const stepS = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600].find((s) => span / 1000 / s <= 10) ?? 7200;
   const ticks: string[] = [];
   for (let s = 0; s * 1000 <= span; s += stepS) {
     const px = x(m.started + s * 1000).toFixed(1);
-    ticks.push(`<line x1="${px}" y1="${y}" x2="${px}" y2="${y + height}" class="grid"/><text x="${px}" y="${y + height + 14}" class="tick">${s}s</text>`);
+    ticks.push(
+      `<line x1="${px}" y1="${y}" x2="${px}" y2="${y + height}" class="grid"/><text x="${px}" y="${y + height + 14}" class="tick">${s}s</text>`,
+    );
   }
   return { x, svg: ticks.join('') };
 }
@@ -202,7 +220,9 @@ function hostChart(m: ReportModel): string {
   const parts: string[] = [grid];
   for (const b of m.batches) {
     const px = x(b.at).toFixed(1);
-    parts.push(`<line x1="${px}" y1="0" x2="${px}" y2="${h}" class="batch"/><text x="${(x(b.at) + 3).toFixed(1)}" y="9" class="batchlabel">batch ${b.batch}${b.of ? `/${b.of}` : ''}</text>`);
+    parts.push(
+      `<line x1="${px}" y1="0" x2="${px}" y2="${h}" class="batch"/><text x="${(x(b.at) + 3).toFixed(1)}" y="9" class="batchlabel">batch ${b.batch}${b.of ? `/${b.of}` : ''}</text>`,
+    );
   }
   m.hosts.forEach((host, i) => {
     const y = top + i * row;
@@ -212,15 +232,23 @@ function hostChart(m: ReportModel): string {
       const x0 = x(b.from);
       const wPx = Math.max(b.phase === 'done' || b.phase === 'put-back' ? 0 : 2, x(b.to) - x0);
       const tip = `${host}: ${p.label} ${secs(b.from - m.started)} → ${secs(b.to - m.started)}${b.reason ? ` — ${b.reason}` : ''}`;
-      if (wPx > 0) parts.push(`<rect x="${x0.toFixed(1)}" y="${y + 3}" width="${wPx.toFixed(1)}" height="${row - 6}" fill="${p.color}" class="phase phase-${esc(b.phase)}"><title>${esc(tip)}</title></rect>`);
-      if (b.phase === 'done') parts.push(`<g class="donemark"><circle cx="${x0.toFixed(1)}" cy="${y + row / 2}" r="6" fill="#2e9e5b"/><text x="${x0.toFixed(1)}" y="${y + row / 2 + 4}" text-anchor="middle" class="done">✔</text><title>${esc(tip)}</title></g>`);
+      if (wPx > 0)
+        parts.push(
+          `<rect x="${x0.toFixed(1)}" y="${y + 3}" width="${wPx.toFixed(1)}" height="${row - 6}" fill="${p.color}" class="phase phase-${esc(b.phase)}"><title>${esc(tip)}</title></rect>`,
+        );
+      if (b.phase === 'done')
+        parts.push(
+          `<g class="donemark"><circle cx="${x0.toFixed(1)}" cy="${y + row / 2}" r="6" fill="#2e9e5b"/><text x="${x0.toFixed(1)}" y="${y + row / 2 + 4}" text-anchor="middle" class="done">✔</text><title>${esc(tip)}</title></g>`,
+        );
     }
   });
   for (const f of m.failures) {
     const i = m.hosts.indexOf(f.host);
     const cx = x(f.at);
     const cy = top + i * row + row / 2;
-    parts.push(`<g class="failure"><circle cx="${cx.toFixed(1)}" cy="${cy}" r="7" fill="#d64545"/><text x="${cx.toFixed(1)}" y="${cy + 4}" text-anchor="middle" class="x">✖</text><title>${esc(`${f.host}: ${f.reason}`)}</title></g>`);
+    parts.push(
+      `<g class="failure"><circle cx="${cx.toFixed(1)}" cy="${cy}" r="7" fill="#d64545"/><text x="${cx.toFixed(1)}" y="${cy + 4}" text-anchor="middle" class="x">✖</text><title>${esc(`${f.host}: ${f.reason}`)}</title></g>`,
+    );
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${h + 22}" role="img" aria-label="host phases over time">${parts.join('')}</svg>`;
 }
@@ -234,14 +262,17 @@ function poolChart(m: ReportModel, p: ReportModel['pools'][number]): string {
   let d = `M${x(p.steps[0]!.t).toFixed(1)},${y(0).toFixed(1)}`;
   for (const s of p.steps) d += ` H${x(s.t).toFixed(1)} V${y(s.out).toFixed(1)}`;
   const parts = [grid, `<path d="${d} V${y(0).toFixed(1)} Z" class="area"/><path d="${d}" class="line"/>`];
-  for (let n = 0; n <= yMax; n++) parts.push(`<text x="${LEFT - 8}" y="${(y(n) + 4).toFixed(1)}" class="tick" text-anchor="end">${n}</text>`);
+  for (let n = 0; n <= yMax; n++)
+    parts.push(`<text x="${LEFT - 8}" y="${(y(n) + 4).toFixed(1)}" class="tick" text-anchor="end">${n}</text>`);
   if (p.maxOut !== undefined) {
     parts.push(
       `<line x1="${LEFT}" y1="${y(p.maxOut).toFixed(1)}" x2="${W - RIGHT}" y2="${y(p.maxOut).toFixed(1)}" class="threshold"/>` +
         `<text x="${W - RIGHT - 4}" y="${(y(p.maxOut) - 4).toFixed(1)}" class="thresholdlabel" text-anchor="end">depool threshold ${p.threshold}: at most ${p.maxOut} of ${p.total} out</text>`,
     );
   }
-  parts.push(`<text x="8" y="${top + 14}" class="poolname">${esc(p.name)}</text><text x="8" y="${top + 30}" class="poolsub">peak ${p.peak} out${p.total !== undefined ? ` of ${p.total}` : ''}</text>`);
+  parts.push(
+    `<text x="8" y="${top + 14}" class="poolname">${esc(p.name)}</text><text x="8" y="${top + 30}" class="poolsub">peak ${p.peak} out${p.total !== undefined ? ` of ${p.total}` : ''}</text>`,
+  );
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${h + top + 22}" role="img" aria-label="objects out of pool ${esc(p.name)} over time" class="pool">${parts.join('')}</svg>`;
 }
 
@@ -269,7 +300,13 @@ export function renderReport(m: ReportModel): string {
     ['duration', esc(dur)],
     ['exit code', esc(m.exitCode ?? '? (no run-finished record)')],
   ];
-  if (m.counts) summaryRows.push(['hosts', esc(`${m.counts.succeeded} succeeded, ${m.counts.failed} failed, ${m.counts.inFlight} stopped mid-way, ${m.counts.notAttempted} not attempted`)]);
+  if (m.counts)
+    summaryRows.push([
+      'hosts',
+      esc(
+        `${m.counts.succeeded} succeeded, ${m.counts.failed} failed, ${m.counts.inFlight} stopped mid-way, ${m.counts.notAttempted} not attempted`,
+      ),
+    ]);
   if (m.stopReason) summaryRows.push(['stopped', esc(m.stopReason)]);
   for (const e of m.errors) summaryRows.push(['error', esc(e)]);
   const legend = Object.entries(PHASES)
@@ -278,7 +315,10 @@ export function renderReport(m: ReportModel): string {
     .join('');
   const changes = m.changes.length
     ? `<table><tr><th>#</th><th>host</th><th>change</th></tr>${m.changes
-        .map((c, i) => `<tr><td>${i + 1}</td><td>${esc(c.host ?? '')}</td><td><code>${esc(c.kind === 'command' ? `run ${c.object}` : `${c.object}${c.from !== undefined || c.to !== undefined ? ` ${String(c.from)} → ${String(c.to)}` : ''}`)}</code></td></tr>`)
+        .map(
+          (c, i) =>
+            `<tr><td>${i + 1}</td><td>${esc(c.host ?? '')}</td><td><code>${esc(c.kind === 'command' ? `run ${c.object}` : `${c.object}${c.from !== undefined || c.to !== undefined ? ` ${String(c.from)} → ${String(c.to)}` : ''}`)}</code></td></tr>`,
+        )
         .join('')}</table>`
     : '<p class="none">No changes.</p>';
   const leftovers = m.leftovers.length

@@ -30,7 +30,12 @@ interface Res {
 
 function run(
   args: string[],
-  opts: { env?: Record<string, string>; config?: string; colour?: boolean; onStdout?: (s: string, child: ReturnType<typeof spawn>) => void } = {},
+  opts: {
+    env?: Record<string, string>;
+    config?: string;
+    colour?: boolean;
+    onStdout?: (s: string, child: ReturnType<typeof spawn>) => void;
+  } = {},
 ): Promise<Res> {
   // NO_COLOR keeps most cases readable; `colour: true` runs as a plain pipe would (no NO_COLOR, no FORCE_COLOR).
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, NO_COLOR: '1' };
@@ -143,7 +148,11 @@ describe('cookbook binary: exit codes and audit lines', () => {
     { name: 'fx.args', args: ['cluster=x', 'reason=r', 'bogus=1'], code: 96, stdout: /[Uu]nknown argument.*bogus/ },
     { name: 'fx.args', args: ['cluster=x', 'cluster=y', 'reason=r'], code: 96, stdout: /cluster given 2 times \(x, y\); give it once/ },
     { name: 'fx.args', args: ['cluster=x', 'reason=r', 'batch=abc'], code: 96, stdout: /batch=abc: expected a number/ },
-    { name: 'fx.bad-spec', code: 95, stdout: /cookbook fx\.bad-spec declares its arguments wrongly:\n {2}- option count: type "integer" is not one of/ },
+    {
+      name: 'fx.bad-spec',
+      code: 95,
+      stdout: /cookbook fx\.bad-spec declares its arguments wrongly:\n {2}- option count: type "integer" is not one of/,
+    },
     { name: 'fx.typed', code: 0 },
     { name: 'fx.typed', args: ['n=5'], code: 5 },
   ];
@@ -156,10 +165,17 @@ describe('cookbook binary: exit codes and audit lines', () => {
       expect(runId).toBeDefined();
       const lines = auditLines(t.name).filter((l) => l.runId === runId);
       // refused at the arguments (95, 96): no run-started (no START), but who tried what is recorded
-      expect(lines[0]).toMatchObject({ type: [95, 96].includes(t.code) ? 'args-refused' : 'run-started', cookbook: t.name, user: expect.stringMatching(/.+@.+/), dryRun: false });
+      expect(lines[0]).toMatchObject({
+        type: [95, 96].includes(t.code) ? 'args-refused' : 'run-started',
+        cookbook: t.name,
+        user: expect.stringMatching(/.+@.+/),
+        dryRun: false,
+      });
       if ([95, 96].includes(t.code)) expect(r.stdout).not.toContain('START');
       expect(lines.at(-1)).toMatchObject({ type: 'run-finished', exitCode: t.code });
-      expect(indexLines().filter((l) => l.runId === runId)).toEqual([expect.objectContaining({ cookbook: t.name, exitCode: t.code, dryRun: false })]);
+      expect(indexLines().filter((l) => l.runId === runId)).toEqual([
+        expect.objectContaining({ cookbook: t.name, exitCode: t.code, dryRun: false }),
+      ]);
       if ([93, 94, 95, 96, 99].includes(t.code)) expect(lines.some((l) => l.type === 'error')).toBe(true);
     });
   }
@@ -172,10 +188,24 @@ describe('cookbook binary: exit codes and audit lines', () => {
     try {
       const before = Number((await etcd.get('/').exec()).header.revision);
       const started = Date.now();
-      const r = await run(['--output', 'json', 'fx.args', 'dc=codfw', 'cluster=x', 'cluster=y', 'batch=abc', 'bogus=1', 'stray', 'task=123']);
+      const r = await run([
+        '--output',
+        'json',
+        'fx.args',
+        'dc=codfw',
+        'cluster=x',
+        'cluster=y',
+        'batch=abc',
+        'bogus=1',
+        'stray',
+        'task=123',
+      ]);
       expect(Date.now() - started).toBeLessThan(10_000);
       expect(r.code).toBe(96);
-      const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const events = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(events.map((e) => e.type)).toEqual(['args-refused', 'error', 'run-finished']);
       expect((events[0]!.problems as { kind: string; arg?: string }[]).map((p) => `${p.kind}:${p.arg ?? ''}`)).toEqual([
         'positional:',
@@ -227,7 +257,11 @@ describe('cookbook binary: exit codes and audit lines', () => {
     const env = { HOME: empty, XDG_STATE_HOME: path.join(empty, 'state'), XDG_CACHE_HOME: path.join(empty, 'cache') };
     const bare = (args: string[]) =>
       new Promise<Res>((resolve) => {
-        const child = spawn(process.execPath, [BIN, ...args], { cwd: empty, env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, [BIN, ...args], {
+          cwd: empty,
+          env: { ...process.env, ...env, NO_COLOR: '1' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -254,9 +288,18 @@ describe('cookbook binary: exit codes and audit lines', () => {
   it('args: key=value and --key value, defaults, reason and task, lock suffix from args', async () => {
     const r = await run(['--output', 'json', 'fx.args', 'cluster=jobrunner', '--batch', '3', '-r', 'rolling maintenance', 'task=T42']);
     expect(r.code).toBe(0);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(events.find((e) => e.type === 'output')?.data).toEqual({ args: { cluster: 'jobrunner', dc: 'eqiad', batch: 3 }, reason: 'rolling maintenance', taskId: 'T42' });
-    expect(events.find((e) => e.type === 'lock' && e.status === 'acquired')?.key).toMatch(/^\/galley\/locks\/cookbooks\/fx\.args:eqiad-jobrunner\//);
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.find((e) => e.type === 'output')?.data).toEqual({
+      args: { cluster: 'jobrunner', dc: 'eqiad', batch: 3 },
+      reason: 'rolling maintenance',
+      taskId: 'T42',
+    });
+    expect(events.find((e) => e.type === 'lock' && e.status === 'acquired')?.key).toMatch(
+      /^\/galley\/locks\/cookbooks\/fx\.args:eqiad-jobrunner\//,
+    );
   });
 
   it('not found → 98 with the closest names', async () => {
@@ -279,7 +322,13 @@ describe('cookbook binary: exit codes and audit lines', () => {
   it('-l prints the tree with inherited and own owners; -v adds titles; prefix filters', async () => {
     const r = await run(['-l', '-v', 'fx.n']);
     expect(r.stdout).toBe(
-      ['cookbooks', '`-- fx: Runner fixtures', '    |-- fx.nested: Runs other cookbooks [SRE]', '    `-- fx.nonzero: Returns 3 [Traffic]', ''].join('\n'),
+      [
+        'cookbooks',
+        '`-- fx: Runner fixtures',
+        '    |-- fx.nested: Runs other cookbooks [SRE]',
+        '    `-- fx.nonzero: Returns 3 [Traffic]',
+        '',
+      ].join('\n'),
     );
   });
 
@@ -304,7 +353,10 @@ describe('cookbook binary: exit codes and audit lines', () => {
   it('nested cookbooks return their own exit codes and share dry-run', async () => {
     const r = await run(['-d', '--output', 'json', 'fx.nested']);
     expect(r.code).toBe(0);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events.find((e) => e.type === 'output' && e.cookbook === 'fx.nested')?.data).toEqual({ codes: [3, 0, 98], dryRun: true });
     const finished = events.filter((e) => e.type === 'run-finished');
     expect(finished.map((e) => [e.cookbook, e.exitCode, e.dryRun])).toEqual([
@@ -314,7 +366,11 @@ describe('cookbook binary: exit codes and audit lines', () => {
     ]);
     // the index has the top-level run only; the nested runs are in the cookbook's audit file
     const runId = String(events[0]!.runId);
-    expect(indexLines().filter((l) => String(l.runId).startsWith(runId)).map((l) => l.cookbook)).toEqual(['fx.nested']);
+    expect(
+      indexLines()
+        .filter((l) => String(l.runId).startsWith(runId))
+        .map((l) => l.cookbook),
+    ).toEqual(['fx.nested']);
     expect(auditLines('fx.nested').filter((l) => l.type === 'run-finished' && String(l.runId).startsWith(runId))).toHaveLength(3);
   });
 
@@ -354,13 +410,14 @@ describe('cookbook binary: exit codes and audit lines', () => {
   it('nested cookbooks in a real run: own exit codes, one top-level index line, no lock left behind', async () => {
     const r = await run(['--output', 'json', 'fx.nested']);
     expect(r.code).toBe(0);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events.find((e) => e.type === 'output' && e.cookbook === 'fx.nested')?.data).toEqual({ codes: [3, 0, 98], dryRun: false });
-    expect(events.filter((e) => e.type === 'lock' && e.status === 'acquired').map((e) => String(e.key).split('/').slice(0, -1).join('/'))).toEqual([
-      '/galley/locks/cookbooks/fx.nested',
-      '/galley/locks/cookbooks/fx.nonzero',
-      '/galley/locks/cookbooks/fx.args:eqiad-c1',
-    ]);
+    expect(
+      events.filter((e) => e.type === 'lock' && e.status === 'acquired').map((e) => String(e.key).split('/').slice(0, -1).join('/')),
+    ).toEqual(['/galley/locks/cookbooks/fx.nested', '/galley/locks/cookbooks/fx.nonzero', '/galley/locks/cookbooks/fx.args:eqiad-c1']);
     expect((await etcd.getAll().prefix('/galley/locks/cookbooks/fx.n').keys()).length).toBe(0);
   });
 
@@ -418,7 +475,10 @@ describe('cookbook binary: exit codes and audit lines', () => {
     const rev0 = BigInt((await etcd.get('none').exec()).header.revision);
     const r = await run(['--output', 'json', 'fx.writes', 'cluster=appserver']);
     expect(r.code).toBe(0);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const locks = events.filter((e) => e.type === 'lock' && e.status === 'acquired').map((e) => String(e.key));
     expect(locks.some((k) => k.includes('/galley/locks/hosts/'))).toBe(true);
     expect(events.filter((e) => e.type === 'change').map((e) => e.to)).toEqual(['no', 'no', 'yes', 'yes']);
@@ -434,11 +494,16 @@ describe('cookbook binary: exit codes and audit lines', () => {
     expect(text.stdout).toContain('↓ h2: depooling [already depooled]');
     const json = await run(['--output', 'json', 'fx.steps']);
     expect(json.code).toBe(0);
-    const events = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = json.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     for (const e of events) expect(typeof e.ts === 'string' && typeof e.runId === 'string' && typeof e.type === 'string').toBe(true);
     expect(events[0]!.type).toBe('run-started');
     expect(events.at(-1)!.type).toBe('run-finished');
-    expect(new Set(events.map((e) => e.type))).toEqual(new Set(['run-started', 'lock', 'step', 'host-phase', 'verification', 'change', 'output', 'run-finished']));
+    expect(new Set(events.map((e) => e.type))).toEqual(
+      new Set(['run-started', 'lock', 'step', 'host-phase', 'verification', 'change', 'output', 'run-finished']),
+    );
     expect(json.stderr).toContain('END (PASS)');
     expect(json.stdout).not.toContain('END (PASS)');
   });
@@ -467,7 +532,10 @@ describe('cookbook binary: exit codes and audit lines', () => {
     fs.writeFileSync(cfg, `${fs.readFileSync(cfgFile, 'utf8')}notifier:\n  webhook: http://127.0.0.1:${port}/sal\n`);
     try {
       const secrets = ['tok-s3cr3t-1', 'api-zzz-2', 'pin-7777-3'];
-      const r = await run(['--output', 'json', 'fx.secret', '--token', secrets[0]!, `api-key=${secrets[1]}`, '--pin', secrets[2]!, '--cluster', 'appserver'], { config: cfg });
+      const r = await run(
+        ['--output', 'json', 'fx.secret', '--token', secrets[0]!, `api-key=${secrets[1]}`, '--pin', secrets[2]!, '--cluster', 'appserver'],
+        { config: cfg },
+      );
       expect(r.code).toBe(0);
       const runId = (JSON.parse(r.stdout.split('\n')[0]!) as { runId: string }).runId;
       const audit = auditLines('fx.secret').filter((l) => l.runId === runId);
@@ -476,10 +544,17 @@ describe('cookbook binary: exit codes and audit lines', () => {
       for (const text of [JSON.stringify(audit), JSON.stringify(index), r.stdout, r.stderr, ...posted]) {
         for (const s of secrets) expect(text).not.toContain(s);
       }
-      expect(audit[0]).toMatchObject({ argv: ['--token', '***', 'api-key=***', '--pin', '***', '--cluster', 'appserver'], args: { token: '***', 'api-key': '***', pin: '***', cluster: 'appserver' } });
-      expect(JSON.parse(posted[0]!)).toMatchObject({ message: 'START - Cookbook fx.secret --token *** api-key=*** --pin *** --cluster appserver' });
+      expect(audit[0]).toMatchObject({
+        argv: ['--token', '***', 'api-key=***', '--pin', '***', '--cluster', 'appserver'],
+        args: { token: '***', 'api-key': '***', pin: '***', cluster: 'appserver' },
+      });
+      expect(JSON.parse(posted[0]!)).toMatchObject({
+        message: 'START - Cookbook fx.secret --token *** api-key=*** --pin *** --cluster appserver',
+      });
       // the lock key is what `--break-lock KEY` takes: no secret, kept
-      expect(audit.find((l) => l.type === 'lock' && l.status === 'acquired')?.key).toMatch(/^\/galley\/locks\/cookbooks\/fx\.secret\/[0-9a-f-]{36}$/);
+      expect(audit.find((l) => l.type === 'lock' && l.status === 'acquired')?.key).toMatch(
+        /^\/galley\/locks\/cookbooks\/fx\.secret\/[0-9a-f-]{36}$/,
+      );
     } finally {
       server.close();
     }
@@ -488,8 +563,14 @@ describe('cookbook binary: exit codes and audit lines', () => {
   it('--key VALUE keeps a value containing = (selectors, reasons) instead of reading it as a new argument', async () => {
     const r = await run(['--output', 'json', 'fx.args', '--cluster', 'dc=eqiad,cluster=jobrunner', '-r', 'note=a=b', '--batch', '2']);
     expect(r.code).toBe(0);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(events.find((e) => e.type === 'output')?.data).toEqual({ args: { cluster: 'dc=eqiad,cluster=jobrunner', dc: 'eqiad', batch: 2 }, reason: 'note=a=b' });
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.find((e) => e.type === 'output')?.data).toEqual({
+      args: { cluster: 'dc=eqiad,cluster=jobrunner', dc: 'eqiad', batch: 2 },
+      reason: 'note=a=b',
+    });
   });
 
   it('prepare() that writes is refused before anything is written or locked: exit 94, ERR_WRITE_IN_PREPARE (also in dry-run)', async () => {
@@ -501,7 +582,10 @@ describe('cookbook binary: exit codes and audit lines', () => {
     for (const dry of [false, true]) {
       const r = await run([...(dry ? ['-d'] : []), '--output', 'json', 'fx.prepare-writes', `name=${name}`]);
       expect(r.code).toBe(94);
-      const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const events = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(events.find((e) => e.type === 'error')).toMatchObject({ phase: 'prepare', code: 'ERR_WRITE_IN_PREPARE' });
       expect(events.filter((e) => ['lock', 'change'].includes(String(e.type)))).toEqual([]);
     }
@@ -518,7 +602,11 @@ describe('cookbook binary: exit codes and audit lines', () => {
     expect(r.code).toBe(0);
     const audit = path.join(state, 'galley', 'audit');
     expect(r.stderr).toContain(`[WARN] no logs.dir in the config: auditing this run under ${audit}`);
-    const lines = fs.readFileSync(path.join(audit, 'fx', 'success.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = fs
+      .readFileSync(path.join(audit, 'fx', 'success.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.at(-1)).toMatchObject({ type: 'run-finished', runId: runIdOf(r), exitCode: 0 });
   });
 
@@ -558,7 +646,7 @@ describe('cookbook binary: exit codes and audit lines', () => {
     fs.writeFileSync(
       ts,
       [
-        "type Cfg = { etcd: { endpoints: string[] }; conftool: { namespace: string }; cookbooks: { dirs: string[] }; logs: { dir: string } };",
+        'type Cfg = { etcd: { endpoints: string[] }; conftool: { namespace: string }; cookbooks: { dirs: string[] }; logs: { dir: string } };',
         `const cfg: Cfg = { etcd: { endpoints: ${JSON.stringify(endpoints)} }, conftool: { namespace: ${JSON.stringify(namespace)} }, cookbooks: { dirs: [${JSON.stringify(FIXTURES)}] }, logs: { dir: ${JSON.stringify(logs)} } };`,
         'export default cfg;',
         '',
@@ -568,11 +656,15 @@ describe('cookbook binary: exit codes and audit lines', () => {
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain('END (PASS) - Cookbook fx.success');
     const bad = path.join(dir, 'invalid.config.yaml');
-    fs.writeFileSync(bad, ['etcd:', '  endpoints: []', 'logs:', '  dir: 42', 'notifier:', '  webhook: ftp://sal', 'bogus: 1', ''].join('\n'));
+    fs.writeFileSync(
+      bad,
+      ['etcd:', '  endpoints: []', 'logs:', '  dir: 42', 'notifier:', '  webhook: ftp://sal', 'bogus: 1', ''].join('\n'),
+    );
     const r = await run(['fx.success'], { config: bad });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`invalid configuration in ${bad}`);
-    for (const p of ['etcd.endpoints', 'logs.dir', 'notifier.webhook', 'bogus', 'cookbooks: section is required here but missing']) expect(r.stderr).toContain(p);
+    for (const p of ['etcd.endpoints', 'logs.dir', 'notifier.webhook', 'bogus', 'cookbooks: section is required here but missing'])
+      expect(r.stderr).toContain(p);
     expect(r.stderr).toContain('[ERR_CONFIG_INVALID]');
   });
 
@@ -674,7 +766,7 @@ describe('cookbook binary: exit codes and audit lines', () => {
     expect(dry.stdout + dry.stderr).not.toContain('(--no-locks)');
   });
 
-  it('--resume: refused for another cookbook\'s run id', async () => {
+  it("--resume: refused for another cookbook's run id", async () => {
     await etcd.put('/galley/runs/fake-run-1/meta').value(JSON.stringify({ cookbook: 'fx.other' }));
     const r = await run(['--resume', 'fake-run-1', 'fx.success']);
     expect(r.code).toBe(96);

@@ -46,7 +46,8 @@ describe('confctl speaks conftool (lab etcd)', () => {
   const key = (spec: string): string => `${ns}/v1/pools/${spec}`;
   const value = async (spec: string): Promise<unknown> => JSON.parse((await raw.get(key(spec)).string()) ?? 'null');
   const revision = async (): Promise<string> => String((await raw.get('\0').exec()).header.revision);
-  const confctl = (args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<Run> => run(process.execPath, [BIN, '-c', config, ...args], opts);
+  const confctl = (args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<Run> =>
+    run(process.execPath, [BIN, '-c', config, ...args], opts);
   const NGINX = 'dc=eqiad,cluster=appserver,service=nginx';
   const hosts = Array.from({ length: 6 }, (_, i) => `mw${1001 + i}.eqiad.wmnet`);
 
@@ -54,10 +55,17 @@ describe('confctl speaks conftool (lab etcd)', () => {
    * The binary on a pseudo-terminal (script(1)); `answers` are typed one by one, each when the
    * screen shows the text it waits for. Returns everything drawn.
    */
-  function onTty(args: string[], answers: [waitFor: string, type: string][], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; screen: string }> {
+  function onTty(
+    args: string[],
+    answers: [waitFor: string, type: string][],
+    env: NodeJS.ProcessEnv = {},
+  ): Promise<{ code: number | null; screen: string }> {
     const cmd = `stty cols 200 rows 50; exec ${[process.execPath, BIN, '-c', config, ...args].map(q).join(' ')}`;
     return new Promise((resolve) => {
-      const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], {
+        env: { ...process.env, NO_COLOR: '1', ...env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let out = '';
       let next = 0;
       let seenUpTo = 0;
@@ -102,9 +110,12 @@ describe('confctl speaks conftool (lab etcd)', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('accepts conftool\'s global flags --quiet and --object-type node; another object type exits 2 and names it', async () => {
+  it("accepts conftool's global flags --quiet and --object-type node; another object type exits 2 and names it", async () => {
     const r = await confctl(['--quiet', '--object-type', 'node', 'select', 'name=mw1002.eqiad.wmnet', 'get']);
-    expect(r).toMatchObject({ code: 0, stdout: '{"mw1002.eqiad.wmnet": {"weight": 10, "pooled": "yes"}, "tags": "dc=eqiad,cluster=appserver,service=nginx"}\n' });
+    expect(r).toMatchObject({
+      code: 0,
+      stdout: '{"mw1002.eqiad.wmnet": {"weight": 10, "pooled": "yes"}, "tags": "dc=eqiad,cluster=appserver,service=nginx"}\n',
+    });
     const before = await revision();
     const other = await confctl(['--object-type', 'discovery', 'select', 'name=mw1002.eqiad.wmnet', 'set/pooled=no']);
     expect(other.code).toBe(2);
@@ -113,28 +124,46 @@ describe('confctl speaks conftool (lab etcd)', () => {
     expect(await revision()).toBe(before);
   });
 
-  it('tags … --action get NAME | all prints conftool\'s lines; --yaml prints get all as PyYAML does', async () => {
+  it("tags … --action get NAME | all prints conftool's lines; --yaml prints get all as PyYAML does", async () => {
     const one = await confctl(['tags', NGINX, '--action', 'get', 'mw1003.eqiad.wmnet']);
-    expect(one).toMatchObject({ code: 0, stdout: '{"mw1003.eqiad.wmnet": {"weight": 10, "pooled": "yes"}, "tags": "dc=eqiad,cluster=appserver,service=nginx"}\n' });
+    expect(one).toMatchObject({
+      code: 0,
+      stdout: '{"mw1003.eqiad.wmnet": {"weight": 10, "pooled": "yes"}, "tags": "dc=eqiad,cluster=appserver,service=nginx"}\n',
+    });
     await raw.put(key('eqiad/appserver/nginx/mw1004.eqiad.wmnet')).value(JSON.stringify({ pooled: 'no', weight: 3 }));
     const all = await confctl(['tags', NGINX, '--action', 'get', 'all']);
     expect(all.code).toBe(0);
     // conftool: print(json.dumps(dict(all_objects))) — one line, name → value
-    const expected = Object.fromEntries(hosts.map((h) => [h, h === 'mw1004.eqiad.wmnet' ? { weight: 3, pooled: 'no' } : { weight: 10, pooled: 'yes' }]));
+    const expected = Object.fromEntries(
+      hosts.map((h) => [h, h === 'mw1004.eqiad.wmnet' ? { weight: 3, pooled: 'no' } : { weight: 10, pooled: 'yes' }]),
+    );
     expect(lines(all.stdout)).toHaveLength(1);
     expect(JSON.parse(all.stdout)).toEqual(expected);
     expect(all.stdout).toContain('{"mw1001.eqiad.wmnet": {"weight": 10, "pooled": "yes"}, ');
     const yaml = await confctl(['--yaml', 'tags', NGINX, '--action', 'get', 'all']);
     expect(yaml.code).toBe(0);
     // The oracle: PyYAML, conftool's printer, on the same objects.
-    const py = await run('python3', ['-c', 'import json, sys, yaml; print(yaml.dump(json.loads(sys.argv[1]), default_flow_style=False))', JSON.stringify(expected)]);
+    const py = await run('python3', [
+      '-c',
+      'import json, sys, yaml; print(yaml.dump(json.loads(sys.argv[1]), default_flow_style=False))',
+      JSON.stringify(expected),
+    ]);
     expect(py.code).toBe(0);
     if (yaml.stdout !== py.stdout) console.error(`confctl --yaml:\n${yaml.stdout}\nPyYAML:\n${py.stdout}`);
     expect(yaml.stdout).toBe(py.stdout);
   });
 
-  it('tags … --action set/… NAME and several --action pairs run in order; --action delete NAME prints conftool\'s line', async () => {
-    const r = await confctl(['tags', NGINX, '--action', 'set/pooled=no:weight=5', 'mw1002.eqiad.wmnet', '--action', 'get', 'mw1002.eqiad.wmnet']);
+  it("tags … --action set/… NAME and several --action pairs run in order; --action delete NAME prints conftool's line", async () => {
+    const r = await confctl([
+      'tags',
+      NGINX,
+      '--action',
+      'set/pooled=no:weight=5',
+      'mw1002.eqiad.wmnet',
+      '--action',
+      'get',
+      'mw1002.eqiad.wmnet',
+    ]);
     expect(r.code).toBe(0);
     expect(lines(r.stdout)).toEqual([
       'eqiad/appserver/nginx/mw1002.eqiad.wmnet: pooled changed yes => no',
@@ -174,19 +203,24 @@ describe('confctl speaks conftool (lab etcd)', () => {
     expect(r.code).toBe(0);
     // Python's re.match anchors only at the start (mw1001.eqiad.wmnet matches), and galley groups
     // the alternation (conftool would also take "mw1002" alone as a prefix: the same here).
-    expect(lines(r.stdout).sort()).toEqual(['eqiad/appserver/nginx/mw1001.eqiad.wmnet: weight changed 10 => 3', 'eqiad/appserver/nginx/mw1002.eqiad.wmnet: weight changed 10 => 3']);
+    expect(lines(r.stdout).sort()).toEqual([
+      'eqiad/appserver/nginx/mw1001.eqiad.wmnet: weight changed 10 => 3',
+      'eqiad/appserver/nginx/mw1002.eqiad.wmnet: weight changed 10 => 3',
+    ]);
   });
 
-  it('alternation in a selector is grouped (Python re.fullmatch of (?:expr)), not conftool\'s ungrouped ^a|b$', async () => {
+  it("alternation in a selector is grouped (Python re.fullmatch of (?:expr)), not conftool's ungrouped ^a|b$", async () => {
     const expr = 'mw100[12]|mw1003.eqiad.wmnet';
     const names = hosts.map((h) => JSON.stringify(h)).join(', ');
-    const py = async (code: string): Promise<string[]> => lines((await run('python3', ['-c', `import re\nfor n in [${names}]:\n    ${code}`])).stdout);
+    const py = async (code: string): Promise<string[]> =>
+      lines((await run('python3', ['-c', `import re\nfor n in [${names}]:\n    ${code}`])).stdout);
     const grouped = await py(`print(n) if re.fullmatch('(?:${expr})', n) else None`);
     const conftools = await py(`print(n) if re.compile('^%s$' % '${expr}').match(n) else None`);
     const r = await confctl(['select', `service=nginx,name=${expr}`, 'get']);
     expect(r.code).toBe(0);
     const got = lines(r.stdout).map((l) => Object.keys(JSON.parse(l) as object)[0]);
-    if (JSON.stringify(got) !== JSON.stringify(grouped)) console.error(`selector name=${expr}: confctl ${got.join(' ')}; grouped (Python) ${grouped.join(' ')}`);
+    if (JSON.stringify(got) !== JSON.stringify(grouped))
+      console.error(`selector name=${expr}: confctl ${got.join(' ')}; grouped (Python) ${grouped.join(' ')}`);
     expect(got).toEqual(grouped);
     expect(grouped).toEqual(['mw1003.eqiad.wmnet']);
     // conftool's reading turns mw100[12] into a prefix match: two more objects
@@ -218,26 +252,39 @@ describe('confctl speaks conftool (lab etcd)', () => {
     const before = await revision();
     const no = await onTty(['tags', NGINX, '--action', 'set/pooled=no', 'all'], [['confctl>', 'yes\r']]);
     expect(no.code).toBe(1);
-    expect(no.screen).toContain('You are operating on more than half of the objects, this is potentially VERY DANGEROUS: do you want to continue?\n');
+    expect(no.screen).toContain(
+      'You are operating on more than half of the objects, this is potentially VERY DANGEROUS: do you want to continue?\n',
+    );
     expect(no.screen).toContain("If so, please type: 'Yes, I am sure of what I am doing.'\nconfctl>");
     expect(no.screen).toContain('Aborting');
     expect(await revision()).toBe(before);
-    const yes = await onTty(['tags', NGINX, '--action', 'set/pooled=no', 're:mw100[1-3]'], [['confctl>', 'Yes, I am sure of what I am doing.\r']]);
+    const yes = await onTty(
+      ['tags', NGINX, '--action', 'set/pooled=no', 're:mw100[1-3]'],
+      [['confctl>', 'Yes, I am sure of what I am doing.\r']],
+    );
     expect(yes.code).toBe(0);
-    for (const h of ['mw1001', 'mw1002', 'mw1003']) expect(yes.screen).toContain(`eqiad/appserver/nginx/${h}.eqiad.wmnet: pooled changed yes => no\n`);
+    for (const h of ['mw1001', 'mw1002', 'mw1003'])
+      expect(yes.screen).toContain(`eqiad/appserver/nginx/${h}.eqiad.wmnet: pooled changed yes => no\n`);
     expect(await value('eqiad/appserver/nginx/mw1003.eqiad.wmnet')).toEqual({ pooled: 'no', weight: 10 });
     expect(await value('eqiad/appserver/nginx/mw1004.eqiad.wmnet')).toEqual({ pooled: 'yes', weight: 10 });
   });
 
   it('on a terminal, a select write on several objects lists them and asks "Ok to continue? [y/N]": n aborts, y writes', async () => {
     const before = await revision();
-    const list = 'The selector you chose has selected the following objects:\n{"/eqiad/appserver/nginx": ["mw1001.eqiad.wmnet", "mw1002.eqiad.wmnet"]}\nOk to continue? [y/N]\nconfctl>';
-    const no = await onTty(['select', 'cluster=appserver,service=nginx,name=mw100[12].eqiad.wmnet', 'set/pooled=no'], [['confctl>', 'n\r']]);
+    const list =
+      'The selector you chose has selected the following objects:\n{"/eqiad/appserver/nginx": ["mw1001.eqiad.wmnet", "mw1002.eqiad.wmnet"]}\nOk to continue? [y/N]\nconfctl>';
+    const no = await onTty(
+      ['select', 'cluster=appserver,service=nginx,name=mw100[12].eqiad.wmnet', 'set/pooled=no'],
+      [['confctl>', 'n\r']],
+    );
     expect(no.code).toBe(1);
     expect(no.screen).toContain(list);
     expect(no.screen).toContain('Aborting');
     expect(await revision()).toBe(before);
-    const yes = await onTty(['select', 'cluster=appserver,service=nginx,name=mw100[12].eqiad.wmnet', 'set/pooled=no'], [['confctl>', 'y\r']]);
+    const yes = await onTty(
+      ['select', 'cluster=appserver,service=nginx,name=mw100[12].eqiad.wmnet', 'set/pooled=no'],
+      [['confctl>', 'y\r']],
+    );
     expect(yes.code).toBe(0);
     expect(yes.screen).toContain(list);
     expect(yes.screen).toContain('eqiad/appserver/nginx/mw1002.eqiad.wmnet: pooled changed yes => no');
@@ -245,7 +292,9 @@ describe('confctl speaks conftool (lab etcd)', () => {
     // --yaml lists the objects in YAML
     const yaml = await onTty(['--yaml', 'select', 'name=mw1001.eqiad.wmnet', 'set/weight=2'], [['confctl>', 'n\r']]);
     expect(yaml.code).toBe(1);
-    expect(yaml.screen).toContain("The selector you chose has selected the following objects:\n/eqiad/appserver/nginx:\n- mw1001.eqiad.wmnet\n/eqiad/appserver/php-fpm:\n- mw1001.eqiad.wmnet\nOk to continue? [y/N]\n");
+    expect(yaml.screen).toContain(
+      'The selector you chose has selected the following objects:\n/eqiad/appserver/nginx:\n- mw1001.eqiad.wmnet\n/eqiad/appserver/php-fpm:\n- mw1001.eqiad.wmnet\nOk to continue? [y/N]\n',
+    );
   });
 
   it('--host skips the question when every selected object belongs to one host (not when there are two hosts)', async () => {
@@ -258,15 +307,21 @@ describe('confctl speaks conftool (lab etcd)', () => {
     expect(await revision()).toBe(before);
     const ok = await confctl(['--host', 'select', 'name=mw1001.eqiad.wmnet', 'set/weight=4']);
     expect(ok.code).toBe(0);
-    expect(lines(ok.stdout).sort()).toEqual(['eqiad/appserver/nginx/mw1001.eqiad.wmnet: weight changed 10 => 4', 'eqiad/appserver/php-fpm/mw1001.eqiad.wmnet: weight changed 10 => 4']);
+    expect(lines(ok.stdout).sort()).toEqual([
+      'eqiad/appserver/nginx/mw1001.eqiad.wmnet: weight changed 10 => 4',
+      'eqiad/appserver/php-fpm/mw1001.eqiad.wmnet: weight changed 10 => 4',
+    ]);
   });
 
-  it('set/@FILE.yaml sets the file\'s fields (select and tags); a bad file exits 2 and writes nothing', async () => {
+  it("set/@FILE.yaml sets the file's fields (select and tags); a bad file exits 2 and writes nothing", async () => {
     const file = path.join(dir, 'values.yaml');
     fs.writeFileSync(file, '# depool for maintenance\npooled: "no"\nweight: 0\n');
     const r = await confctl(['select', 'dc=eqiad,service=nginx,name=mw1005.eqiad.wmnet', `set/@${file}`]);
     expect(r.code).toBe(0);
-    expect(lines(r.stdout)).toEqual(['eqiad/appserver/nginx/mw1005.eqiad.wmnet: pooled changed yes => no', 'eqiad/appserver/nginx/mw1005.eqiad.wmnet: weight changed 10 => 0']);
+    expect(lines(r.stdout)).toEqual([
+      'eqiad/appserver/nginx/mw1005.eqiad.wmnet: pooled changed yes => no',
+      'eqiad/appserver/nginx/mw1005.eqiad.wmnet: weight changed 10 => 0',
+    ]);
     const t = await confctl(['tags', NGINX, '--action', `set/@${file}`, 'mw1004.eqiad.wmnet']);
     expect(t.code).toBe(0);
     expect(await value('eqiad/appserver/nginx/mw1004.eqiad.wmnet')).toEqual({ pooled: 'no', weight: 0 });
@@ -321,9 +376,13 @@ describe('confctl speaks conftool (lab etcd)', () => {
     expect(await raw.get(key('eqiad/appserver/nginx/mw1004.eqiad.wmnet')).string()).toBe(theirs);
 
     const before = await revision();
-    const invalid = await confctl(['select', 'service=nginx,name=mw1005.eqiad.wmnet', 'edit'], { env: { EDITOR: 'sed -i s/yes/perhaps/' } });
+    const invalid = await confctl(['select', 'service=nginx,name=mw1005.eqiad.wmnet', 'edit'], {
+      env: { EDITOR: 'sed -i s/yes/perhaps/' },
+    });
     expect(invalid.code).toBe(2);
-    expect(invalid.stderr).toContain('the edited eqiad/appserver/nginx/mw1005.eqiad.wmnet is not valid: pooled must be one of yes|no|inactive');
+    expect(invalid.stderr).toContain(
+      'the edited eqiad/appserver/nginx/mw1005.eqiad.wmnet is not valid: pooled must be one of yes|no|inactive',
+    );
     const failing = await confctl(['select', 'service=nginx,name=mw1005.eqiad.wmnet', 'edit'], { env: { EDITOR: 'false' } });
     expect(failing.code).toBe(1);
     expect(failing.stderr).toContain('Editor false returned nonzero 1');
@@ -335,9 +394,13 @@ describe('confctl speaks conftool (lab etcd)', () => {
     const count = path.join(dir, 'runs');
     fs.rmSync(count, { force: true });
     const editor = `sh -c 'echo x >> ${count}; if [ $(wc -l < ${count}) -eq 1 ]; then sed -i s/yes/perhaps/ "$1"; else sed -i s/perhaps/no/ "$1"; fi' editor`;
-    const r = await onTty(['select', 'service=nginx,name=mw1006.eqiad.wmnet', 'edit'], [['Continue editing? [y/n] ', 'y\r']], { EDITOR: editor });
+    const r = await onTty(['select', 'service=nginx,name=mw1006.eqiad.wmnet', 'edit'], [['Continue editing? [y/n] ', 'y\r']], {
+      EDITOR: editor,
+    });
     expect(r.code).toBe(0);
-    expect(r.screen).toContain('The modified object is not valid, please check it!\nReported reason: pooled must be one of yes|no|inactive, got "perhaps"\nContinue editing? [y/n] ');
+    expect(r.screen).toContain(
+      'The modified object is not valid, please check it!\nReported reason: pooled must be one of yes|no|inactive, got "perhaps"\nContinue editing? [y/n] ',
+    );
     expect(r.screen).toContain('Entity eqiad/appserver/nginx/mw1006.eqiad.wmnet successfully updated');
     expect(await value('eqiad/appserver/nginx/mw1006.eqiad.wmnet')).toEqual({ pooled: 'no', weight: 10 });
   });
@@ -351,11 +414,12 @@ describe('confctl speaks conftool (lab etcd)', () => {
     expect(both.stderr).toContain('two hosts given');
   });
 
-  it('pool/depool without a host act on this machine\'s FQDN, as Python\'s socket.getfqdn() finds it', async () => {
+  it("pool/depool without a host act on this machine's FQDN, as Python's socket.getfqdn() finds it", async () => {
     // A UTS + mount namespace where this machine is "mw1002" and /etc/hosts gives its FQDN.
     const hostsFile = path.join(dir, 'hosts');
     fs.writeFileSync(hostsFile, '127.0.0.1 localhost\n127.0.1.1 mw1002.eqiad.wmnet mw1002\n');
-    const inNs = (cmd: string): Promise<Run> => run('unshare', ['--uts', '--mount', 'sh', '-c', `hostname mw1002 && mount --bind ${q(hostsFile)} /etc/hosts && ${cmd}`]);
+    const inNs = (cmd: string): Promise<Run> =>
+      run('unshare', ['--uts', '--mount', 'sh', '-c', `hostname mw1002 && mount --bind ${q(hostsFile)} /etc/hosts && ${cmd}`]);
     const oracle = await inNs(`python3 -c 'import socket; print(socket.getfqdn())'`);
     expect(oracle).toMatchObject({ code: 0, stdout: 'mw1002.eqiad.wmnet\n' });
     const r = await inNs([process.execPath, BIN, '-c', config, '--dry-run', 'depool'].map(q).join(' '));

@@ -83,7 +83,12 @@ describe('confctl binary end to end (lab etcd)', () => {
     ]);
     const j = await confctl(['--json', 'select', 'name=mw1101.eqiad.wmnet,service=nginx', 'get'], { config });
     expect(j.code).toBe(0);
-    expect(JSON.parse(lines(j.stdout)[0]!)).toMatchObject({ key: key('eqiad/jobrunner/nginx/mw1101.eqiad.wmnet'), pooled: 'yes', weight: 10, tags: { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: 'mw1101.eqiad.wmnet' } });
+    expect(JSON.parse(lines(j.stdout)[0]!)).toMatchObject({
+      key: key('eqiad/jobrunner/nginx/mw1101.eqiad.wmnet'),
+      pooled: 'yes',
+      weight: 10,
+      tags: { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: 'mw1101.eqiad.wmnet' },
+    });
   });
 
   it('select ... set prints conftool change lines and writes', async () => {
@@ -133,7 +138,10 @@ describe('confctl binary end to end (lab etcd)', () => {
 
     const pool = await confctl(['pool', host], { config });
     expect(pool.code).toBe(0);
-    expect(lines(pool.stdout).sort()).toEqual([`eqiad/jobrunner/nginx/${host}: pooled changed no => yes`, `eqiad/jobrunner/php-fpm/${host}: pooled changed no => yes`]);
+    expect(lines(pool.stdout).sort()).toEqual([
+      `eqiad/jobrunner/nginx/${host}: pooled changed no => yes`,
+      `eqiad/jobrunner/php-fpm/${host}: pooled changed no => yes`,
+    ]);
     expect(pool.stderr).toContain('cookbook sre.lb.pool');
 
     const drain = await confctl(['drain', host, '--service', 'php-fpm'], { config });
@@ -192,7 +200,10 @@ describe('confctl binary end to end (lab etcd)', () => {
     expect(refused.stderr).toContain('refusing to delete 1 objects');
     const del = await confctl(['sync', fleet, '--delete', '--yes'], { config });
     expect(del.code).toBe(0);
-    expect(lines(del.stdout)).toEqual(['codfw/appserver/nginx/mw2001.codfw.wmnet: deleted', `sync ${fleet}: 0 created, 1 deleted, 14 unchanged, 0 stale`]);
+    expect(lines(del.stdout)).toEqual([
+      'codfw/appserver/nginx/mw2001.codfw.wmnet: deleted',
+      `sync ${fleet}: 0 created, 1 deleted, 14 unchanged, 0 stale`,
+    ]);
   });
 
   it('usage errors exit 2: bad selector, bad action, bad value, bad fleet file, missing config', async () => {
@@ -212,7 +223,10 @@ describe('confctl binary end to end (lab etcd)', () => {
       expect({ args, code: r.code }).toEqual({ args, code: 2 });
       expect(r.stderr).toContain(msg);
     });
-    fs.writeFileSync(path.join(dir, 'bad-fleet.yaml'), 'eqiad:\n  appserver:\n    mw1001: {nginx: {pooled: maybe}}\n    "bad host": [nginx]\n');
+    fs.writeFileSync(
+      path.join(dir, 'bad-fleet.yaml'),
+      'eqiad:\n  appserver:\n    mw1001: {nginx: {pooled: maybe}}\n    "bad host": [nginx]\n',
+    );
     const bad = await confctl(['sync', path.join(dir, 'bad-fleet.yaml')], { config });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('eqiad.appserver.mw1001.nginx: pooled must be one of yes|no|inactive');

@@ -11,17 +11,25 @@ const BIN = path.resolve(import.meta.dirname, '../../dist/galley-exec-bin.js');
 const env = privateLab({ hosts: 4, lbs: 0, pybal: false }, 90_000);
 const names = () => env.lab.info.hosts.map((h) => h.name);
 
-interface Run { code: number | null; stdout: string; stderr: string; child: ChildProcess; done: Promise<void> }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  child: ChildProcess;
+  done: Promise<void>;
+}
 
 function start(args: string[]): Run {
   const child = spawn(process.execPath, [BIN, '-c', env.lab.info.config, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const r = { code: null, stdout: '', stderr: '', child } as unknown as Run;
   child.stdout?.on('data', (d: Buffer) => (r.stdout += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (r.stderr += d.toString()));
-  r.done = new Promise((resolve) => child.on('close', (code) => {
-    r.code = code;
-    resolve();
-  }));
+  r.done = new Promise((resolve) =>
+    child.on('close', (code) => {
+      r.code = code;
+      resolve();
+    }),
+  );
   return r;
 }
 

@@ -28,7 +28,10 @@ const FREE = ['hdr-bearer-77', 'hdr-apikey-88', 'url-pass-99', 'free-apikey-11',
 
 function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, '-c', cfgFile, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, '-c', cfgFile, ...args], {
+      env: { ...process.env, NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -80,32 +83,44 @@ describe('a secret never reaches what is shown or stored', () => {
   it.each([
     ['text', [] as string[]],
     ['--output json', ['--output', 'json']],
-  ])('%s: a secret: true value logged, in fields, in a step, in the output and thrown; a config token echoed; headers, URLs and key=value in free text', async (_how, globals) => {
-    posted.length = 0;
-    const r = await run([...globals, 'fx.secret-leaks', `vault=${SECRET}`, 'cluster=x', 'reason=rotate password=rotate-pw-33'], { FX_ECHO: `token is ${CONFIG_TOKEN}, tenant ${CONFIG_HEADER}` });
-    expect(r.code).toBe(99);
-    const audit = fs.readFileSync(path.join(logs, 'fx', 'secret-leaks.jsonl'), 'utf8');
-    const index = fs.readFileSync(path.join(logs, 'index.jsonl'), 'utf8');
-    expect(posted).toHaveLength(2);
-    const places = { stdout: r.stdout, stderr: r.stderr, audit, index, webhook: posted.join('\n') };
-    const leaks = Object.entries(places).flatMap(([where, text]) => [SECRET, CONFIG_TOKEN, CONFIG_HEADER, ...FREE].filter((s) => text.includes(s)).map((s) => `${s} in ${where}`));
-    expect(leaks).toEqual([]);
-    // what was printed instead still says what happened
-    const shown = r.stdout + r.stderr;
-    expect(shown).toContain('connecting with ***');
-    expect(shown).toContain('login failed with ***');
-    expect(shown).toContain('echo: token is ***, tenant ***');
-    expect(shown).toContain('Authorization: Bearer ***');
-    expect(shown).toContain('https://u:***@example.invalid/');
-    expect(shown).toContain('reason: rotate password=***');
-    expect(JSON.parse(posted[0]!)).toMatchObject({ message: 'START - Cookbook fx.secret-leaks vault=*** cluster=x reason=rotate password=*** (rotate password=***)' });
-    if (globals.length) {
-      const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-      const log = events.find((e) => e.type === 'log' && String(e.msg).startsWith('connecting'));
-      expect(log?.fields).toEqual({ vault: '***', note: 'x-***-y', token: '***' });
-      expect(events.find((e) => e.type === 'output')).toMatchObject({ data: { used: '***' }, text: 'used ***' });
-    }
-  });
+  ])(
+    '%s: a secret: true value logged, in fields, in a step, in the output and thrown; a config token echoed; headers, URLs and key=value in free text',
+    async (_how, globals) => {
+      posted.length = 0;
+      const r = await run([...globals, 'fx.secret-leaks', `vault=${SECRET}`, 'cluster=x', 'reason=rotate password=rotate-pw-33'], {
+        FX_ECHO: `token is ${CONFIG_TOKEN}, tenant ${CONFIG_HEADER}`,
+      });
+      expect(r.code).toBe(99);
+      const audit = fs.readFileSync(path.join(logs, 'fx', 'secret-leaks.jsonl'), 'utf8');
+      const index = fs.readFileSync(path.join(logs, 'index.jsonl'), 'utf8');
+      expect(posted).toHaveLength(2);
+      const places = { stdout: r.stdout, stderr: r.stderr, audit, index, webhook: posted.join('\n') };
+      const leaks = Object.entries(places).flatMap(([where, text]) =>
+        [SECRET, CONFIG_TOKEN, CONFIG_HEADER, ...FREE].filter((s) => text.includes(s)).map((s) => `${s} in ${where}`),
+      );
+      expect(leaks).toEqual([]);
+      // what was printed instead still says what happened
+      const shown = r.stdout + r.stderr;
+      expect(shown).toContain('connecting with ***');
+      expect(shown).toContain('login failed with ***');
+      expect(shown).toContain('echo: token is ***, tenant ***');
+      expect(shown).toContain('Authorization: Bearer ***');
+      expect(shown).toContain('https://u:***@example.invalid/');
+      expect(shown).toContain('reason: rotate password=***');
+      expect(JSON.parse(posted[0]!)).toMatchObject({
+        message: 'START - Cookbook fx.secret-leaks vault=*** cluster=x reason=rotate password=*** (rotate password=***)',
+      });
+      if (globals.length) {
+        const events = r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+        const log = events.find((e) => e.type === 'log' && String(e.msg).startsWith('connecting'));
+        expect(log?.fields).toEqual({ vault: '***', note: 'x-***-y', token: '***' });
+        expect(events.find((e) => e.type === 'output')).toMatchObject({ data: { used: '***' }, text: 'used ***' });
+      }
+    },
+  );
 
   it('a misspelled secret argument: refused as unknown, and its value is not printed in the START line', async () => {
     const r = await run(['fx.secret', 'tokne=typo-secret-44', '--pasword', 'typo-secret-55']);

@@ -54,7 +54,8 @@ export function describeConftoolContract(name: string, factory: () => Promise<Co
       return { ns, key };
     };
     const yes10 = { pooled: 'yes', weight: 10 };
-    const rawValue = async (k: string): Promise<Record<string, unknown>> => JSON.parse((await env.getRaw(k)) ?? 'null') as Record<string, unknown>;
+    const rawValue = async (k: string): Promise<Record<string, unknown>> =>
+      JSON.parse((await env.getRaw(k)) ?? 'null') as Record<string, unknown>;
 
     it('anchors each tag regex and groups alternations', async () => {
       const { ns } = await seed({
@@ -71,7 +72,12 @@ export function describeConftoolContract(name: string, factory: () => Promise<Co
       expect(names(await ct.select({ dc: 'eqiad' }))).toHaveLength(4);
       expect(names(await ct.select({ dc: 'eq.*', name: 'mw1001' }))).toEqual(['eqiad/mw1001', 'eqiad2/mw1001']);
       const n = (await ct.select({ dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: 'mw1002' }))[0]!;
-      expect(n).toMatchObject({ key: `${ns}/v1/pools/eqiad/jobrunner/nginx/mw1002`, tags: tagsOf('eqiad/jobrunner/nginx/mw1002'), pooled: 'yes', weight: 10 });
+      expect(n).toMatchObject({
+        key: `${ns}/v1/pools/eqiad/jobrunner/nginx/mw1002`,
+        tags: tagsOf('eqiad/jobrunner/nginx/mw1002'),
+        pooled: 'yes',
+        weight: 10,
+      });
       expect(Number(n.modRevision)).toBeGreaterThan(0);
     });
 
@@ -100,10 +106,10 @@ export function describeConftoolContract(name: string, factory: () => Promise<Co
         ['mw1004', 'weight must be an integer >= 0'],
       ];
       for (const [host, problem] of cases) {
-        const err = (await ct.select({ name: host }).then(
+        const err = await ct.select({ name: host }).then(
           () => new Error('no error'),
           (e: unknown) => e as Error,
-        ));
+        );
         expect(err).toMatchObject({ code: 'ERR_CONFCTL_INVALID_VALUE' });
         expect(err.message).toContain(key(`eqiad/appserver/nginx/${host}`));
         expect(err.message).toContain(problem);
@@ -133,9 +139,16 @@ export function describeConftoolContract(name: string, factory: () => Promise<Co
       const seen: Change[] = [];
       const ct = env.conftool({ namespace: ns, onChange: (c) => seen.push(c) });
       const changes = await ct.update({ name: 'mw100.*' }, { pooled: 'no', weight: 10 });
-      expect(changes).toEqual([{ key: key('eqiad/appserver/nginx/mw1001'), tags: tagsOf(`eqiad/appserver/nginx/mw1001`), field: 'pooled', from: 'yes', to: 'no' }]);
+      expect(changes).toEqual([
+        { key: key('eqiad/appserver/nginx/mw1001'), tags: tagsOf(`eqiad/appserver/nginx/mw1001`), field: 'pooled', from: 'yes', to: 'no' },
+      ]);
       expect(seen).toEqual(changes);
-      expect(JSON.parse((await env.getRaw(key('eqiad/appserver/nginx/mw1001')))!)).toEqual({ pooled: 'no', weight: 10, comment: 'keep me', nested: { a: 1 } });
+      expect(JSON.parse((await env.getRaw(key('eqiad/appserver/nginx/mw1001')))!)).toEqual({
+        pooled: 'no',
+        weight: 10,
+        comment: 'keep me',
+        nested: { a: 1 },
+      });
       const before = await env.revision();
       expect(await ct.update({ name: 'mw100.*' }, { pooled: 'no' })).toEqual([]);
       expect(await env.revision()).toBe(before);
@@ -182,25 +195,53 @@ export function describeConftoolContract(name: string, factory: () => Promise<Co
     });
 
     it('dry-run reads for real, writes nothing, logs and returns the intended changes', async () => {
-      const { ns, key } = await seed({ 'eqiad/jobrunner/nginx/mw1001.eqiad.wmnet': yes10, 'eqiad/jobrunner/nginx/mw1002.eqiad.wmnet': yes10 });
+      const { ns, key } = await seed({
+        'eqiad/jobrunner/nginx/mw1001.eqiad.wmnet': yes10,
+        'eqiad/jobrunner/nginx/mw1002.eqiad.wmnet': yes10,
+      });
       const logs: string[] = [];
       const seen: Change[] = [];
-      const ct = env.conftool({ namespace: ns, dryRun: true, log: (l) => logs.push(l), onChange: (c) => seen.push(c), beforeWrite: () => Promise.reject(new Error('no writes in dry-run')) });
+      const ct = env.conftool({
+        namespace: ns,
+        dryRun: true,
+        log: (l) => logs.push(l),
+        onChange: (c) => seen.push(c),
+        beforeWrite: () => Promise.reject(new Error('no writes in dry-run')),
+      });
       expect(ct.dryRun).toBe(true);
       const before = await env.revision();
       const changes = await ct.update({ name: 'mw1001.eqiad.wmnet' }, { pooled: 'no', weight: 0 });
       expect(await env.revision()).toBe(before);
       expect(changes).toEqual([
-        { key: key('eqiad/jobrunner/nginx/mw1001.eqiad.wmnet'), tags: tagsOf('eqiad/jobrunner/nginx/mw1001.eqiad.wmnet'), field: 'pooled', from: 'yes', to: 'no' },
-        { key: key('eqiad/jobrunner/nginx/mw1001.eqiad.wmnet'), tags: tagsOf('eqiad/jobrunner/nginx/mw1001.eqiad.wmnet'), field: 'weight', from: 10, to: 0 },
+        {
+          key: key('eqiad/jobrunner/nginx/mw1001.eqiad.wmnet'),
+          tags: tagsOf('eqiad/jobrunner/nginx/mw1001.eqiad.wmnet'),
+          field: 'pooled',
+          from: 'yes',
+          to: 'no',
+        },
+        {
+          key: key('eqiad/jobrunner/nginx/mw1001.eqiad.wmnet'),
+          tags: tagsOf('eqiad/jobrunner/nginx/mw1001.eqiad.wmnet'),
+          field: 'weight',
+          from: 10,
+          to: 0,
+        },
       ]);
-      expect(logs).toEqual(['DRY-RUN: would set pooled=no on eqiad/jobrunner/nginx/mw1001.eqiad.wmnet', 'DRY-RUN: would set weight=0 on eqiad/jobrunner/nginx/mw1001.eqiad.wmnet']);
+      expect(logs).toEqual([
+        'DRY-RUN: would set pooled=no on eqiad/jobrunner/nginx/mw1001.eqiad.wmnet',
+        'DRY-RUN: would set weight=0 on eqiad/jobrunner/nginx/mw1001.eqiad.wmnet',
+      ]);
       expect(seen).toEqual(changes);
       await expect(ct.select({ name: 'nothing' })).rejects.toMatchObject({ code: 'ERR_CONFCTL_NO_MATCH' });
       expect(await ct.update({ name: 'mw1002.*' }, { pooled: 'no' })).toHaveLength(1);
       expect(await ct.remove({ name: 'mw1002.*' })).toEqual([key('eqiad/jobrunner/nginx/mw1002.eqiad.wmnet')]);
       expect(await env.revision()).toBe(before);
-      expect(seen.map((c) => `${c.tags.name} ${c.field} ${String(c.to)}`)).toEqual(['mw1001.eqiad.wmnet pooled no', 'mw1001.eqiad.wmnet weight 0', 'mw1002.eqiad.wmnet pooled no']);
+      expect(seen.map((c) => `${c.tags.name} ${c.field} ${String(c.to)}`)).toEqual([
+        'mw1001.eqiad.wmnet pooled no',
+        'mw1001.eqiad.wmnet weight 0',
+        'mw1002.eqiad.wmnet pooled no',
+      ]);
     });
 
     it('adds the fence compares to every write: a failed fence is ERR_CONFCTL_FENCED and nothing is written', async () => {
@@ -215,7 +256,10 @@ export function describeConftoolContract(name: string, factory: () => Promise<Co
         },
       });
       const before = await env.revision();
-      await expect(ct.update({ name: 'mw1001' }, { pooled: 'no' })).rejects.toMatchObject({ code: 'ERR_CONFCTL_FENCED', message: expect.stringContaining(key('eqiad/appserver/nginx/mw1001')) });
+      await expect(ct.update({ name: 'mw1001' }, { pooled: 'no' })).rejects.toMatchObject({
+        code: 'ERR_CONFCTL_FENCED',
+        message: expect.stringContaining(key('eqiad/appserver/nginx/mw1001')),
+      });
       expect(await env.revision()).toBe(before);
       await expect(ct.remove({ name: 'mw1001' })).rejects.toMatchObject({ code: 'ERR_CONFCTL_FENCED' });
       await expect(ct.sync({ eqiad: { appserver: { mw1003: { nginx: null } } } })).rejects.toMatchObject({ code: 'ERR_CONFCTL_FENCED' });
@@ -239,7 +283,9 @@ export function describeConftoolContract(name: string, factory: () => Promise<Co
       const { ns, key } = await seed({ 'eqiad/appserver/nginx/mw1001': { pooled: 'no', weight: 3 }, 'eqiad/appserver/nginx/old1': yes10 });
       const ct = env.conftool({ namespace: ns });
       const desired = {
-        eqiad: { appserver: { mw1001: { nginx: { pooled: 'yes' as const, weight: 10 } }, mw1002: { nginx: null, 'php-fpm': { weight: 5 } } } },
+        eqiad: {
+          appserver: { mw1001: { nginx: { pooled: 'yes' as const, weight: 10 } }, mw1002: { nginx: null, 'php-fpm': { weight: 5 } } },
+        },
         codfw: { jobrunner: { mw2001: { nginx: { pooled: 'yes' as const } } } },
       };
       const dry = ct.with({ dryRun: true });
@@ -267,7 +313,11 @@ export function describeConftoolContract(name: string, factory: () => Promise<Co
     });
 
     it('remove deletes the selected objects, including ones with a broken value', async () => {
-      const { ns, key } = await seed({ 'eqiad/appserver/nginx/mw1001': yes10, 'eqiad/appserver/nginx/mw1002': yes10, 'eqiad/appserver/nginx/broken': '{"pooled"' });
+      const { ns, key } = await seed({
+        'eqiad/appserver/nginx/mw1001': yes10,
+        'eqiad/appserver/nginx/mw1002': yes10,
+        'eqiad/appserver/nginx/broken': '{"pooled"',
+      });
       const ct = env.conftool({ namespace: ns });
       expect(await ct.remove({ name: 'mw1001' })).toEqual([key('eqiad/appserver/nginx/mw1001')]);
       expect(await env.getRaw(key('eqiad/appserver/nginx/mw1001'))).toBeUndefined();
@@ -282,7 +332,9 @@ export function describeConftoolContract(name: string, factory: () => Promise<Co
       const ct = env.conftool({ namespace: ns, log: () => undefined });
       const events: WatchEvent[] = [];
       const resyncs: string[][] = [];
-      const w = await ct.watch({ cluster: 'appserver' }, (e) => events.push(e), { onResync: (nodes) => resyncs.push(nodes.map((n) => n.tags.name)) });
+      const w = await ct.watch({ cluster: 'appserver' }, (e) => events.push(e), {
+        onResync: (nodes) => resyncs.push(nodes.map((n) => n.tags.name)),
+      });
       try {
         expect(resyncs).toEqual([['mw1001']]);
         await env.put(key('eqiad/jobrunner/nginx/mw1101'), JSON.stringify({ pooled: 'no', weight: 10 }));

@@ -12,7 +12,9 @@ export { describeConftoolContract, type ContractEnv } from './contract.js';
  */
 export class FakeConftool extends Conftool {
   readonly memory: MemoryKv;
-  constructor(opts: ConftoolOptions & { kv?: MemoryKv; fleet?: FleetDescription; values?: Record<string, { pooled?: string; weight?: number }> } = {}) {
+  constructor(
+    opts: ConftoolOptions & { kv?: MemoryKv; fleet?: FleetDescription; values?: Record<string, { pooled?: string; weight?: number }> } = {},
+  ) {
     const kv = opts.kv ?? new MemoryKv();
     super(kv, opts);
     this.memory = kv;

@@ -7,7 +7,12 @@ import type { ContractEnv } from './contract.js';
 let nsCounter = 0;
 const uniqueNs = (): string => `/transition-${process.pid}-${Date.now().toString(36)}-${nsCounter++}`;
 
-const marker = (runId: string, reason = 'rolling restart'): OwnerMarker => ({ runId, user: 'alice', reason, time: '2026-12-02T08:00:00.000Z' });
+const marker = (runId: string, reason = 'rolling restart'): OwnerMarker => ({
+  runId,
+  user: 'alice',
+  reason,
+  time: '2026-12-02T08:00:00.000Z',
+});
 const changed = (o: TransitionOutcome | undefined): ChangedOutcome => {
   if (o?.status !== 'changed') throw new Error(`expected a changed outcome, got ${JSON.stringify(o)}`);
   return o;
@@ -25,7 +30,8 @@ export function describeTransitionContract(getEnv: () => ContractEnv): void {
       const key = (spec: string): string => `${ns}/v1/pools/${spec}`;
       for (const [spec, v] of Object.entries(objects)) await env.put(key(spec), typeof v === 'string' ? v : JSON.stringify(v));
       const ct = env.conftool({ namespace: ns, log: () => undefined, ...opts });
-      const node = async (spec: string): Promise<ConftoolNode> => (await ct.select({ name: spec.split('/')[3]!, service: spec.split('/')[2]! }))[0]!;
+      const node = async (spec: string): Promise<ConftoolNode> =>
+        (await ct.select({ name: spec.split('/')[3]!, service: spec.split('/')[2]! }))[0]!;
       const raw = async (spec: string): Promise<unknown> => {
         const v = await env.getRaw(key(spec));
         return v === undefined ? undefined : JSON.parse(v);
@@ -43,7 +49,10 @@ export function describeTransitionContract(getEnv: () => ContractEnv): void {
 
     it('changed: one txn writes the value and the owner marker; the outcome carries before, after and the written node', async () => {
       const seen: Change[] = [];
-      const { ct, node, raw, ownerRaw, key, env } = await setup({ [A]: { ...yes10, note: 'kept' }, [B]: yes10 }, { onChange: (c) => seen.push(c) });
+      const { ct, node, raw, ownerRaw, key, env } = await setup(
+        { [A]: { ...yes10, note: 'kept' }, [B]: yes10 },
+        { onChange: (c) => seen.push(c) },
+      );
       const n = await node(A);
       const before = await env.revision();
       const [o] = await ct.transition([{ node: n, change: { pooled: 'no' }, owner: { set: marker('run-1') } }]);
@@ -64,7 +73,9 @@ export function describeTransitionContract(getEnv: () => ContractEnv): void {
 
     it('the inverse transition puts back exactly what it changed and clears our marker (mustBe)', async () => {
       const { ct, node, raw, ownerRaw, env } = await setup({ [A]: yes10 });
-      const out = changed((await ct.transition([{ node: await node(A), change: { pooled: 'no', weight: 0 }, owner: { set: marker('run-1') } }]))[0]);
+      const out = changed(
+        (await ct.transition([{ node: await node(A), change: { pooled: 'no', weight: 0 }, owner: { set: marker('run-1') } }]))[0],
+      );
       const inv = inverseOf(out, { mustBe: 'run-1' });
       expect(inv.change).toEqual({ pooled: 'yes', weight: 10 });
       const before = await env.revision();
@@ -97,7 +108,10 @@ export function describeTransitionContract(getEnv: () => ContractEnv): void {
       const [a, b] = [await node(A), await node(B)];
       // An operator depools A (with a marker), someone changes B's weight by hand.
       const operator = env.conftool({ namespace: ns, log: () => undefined });
-      expect(changed((await operator.transition([{ node: a, change: { pooled: 'no' }, owner: { set: marker('operator:bob', 'debug') } }]))[0]).after.pooled).toBe('no');
+      expect(
+        changed((await operator.transition([{ node: a, change: { pooled: 'no' }, owner: { set: marker('operator:bob', 'debug') } }]))[0])
+          .after.pooled,
+      ).toBe('no');
       await env.put(key(B), JSON.stringify({ pooled: 'yes', weight: 20 }));
       const before = await env.revision();
       const outs = await ct.transition([
@@ -105,8 +119,20 @@ export function describeTransitionContract(getEnv: () => ContractEnv): void {
         { node: b, change: { pooled: 'no' }, owner: { set: marker('run-1') } },
       ]);
       expect(outs).toEqual([
-        { status: 'changed-by-someone-else', key: key(A), expected: { pooled: 'yes', weight: 10 }, found: { pooled: 'no', weight: 10 }, foundOwner: marker('operator:bob', 'debug') },
-        { status: 'changed-by-someone-else', key: key(B), expected: { pooled: 'yes', weight: 10 }, found: { pooled: 'yes', weight: 20 }, foundOwner: null },
+        {
+          status: 'changed-by-someone-else',
+          key: key(A),
+          expected: { pooled: 'yes', weight: 10 },
+          found: { pooled: 'no', weight: 10 },
+          foundOwner: marker('operator:bob', 'debug'),
+        },
+        {
+          status: 'changed-by-someone-else',
+          key: key(B),
+          expected: { pooled: 'yes', weight: 10 },
+          found: { pooled: 'yes', weight: 20 },
+          foundOwner: null,
+        },
       ]);
       expect(outs.every(isTransitionConflict)).toBe(true);
       expect(await env.revision()).toBe(before);
@@ -114,7 +140,7 @@ export function describeTransitionContract(getEnv: () => ContractEnv): void {
       expect(await raw(B)).toEqual({ pooled: 'yes', weight: 20 });
     });
 
-    it('two runs transitioning the same object from the same read: exactly one changes it, the other sees the first one\'s marker', async () => {
+    it("two runs transitioning the same object from the same read: exactly one changes it, the other sees the first one's marker", async () => {
       const { ct, node, ownerRaw, env, ns } = await setup({ [A]: yes10 });
       const other = env.conftool({ namespace: ns, log: () => undefined });
       const n = await node(A);
@@ -140,7 +166,10 @@ export function describeTransitionContract(getEnv: () => ContractEnv): void {
       // and a concurrent change to the very value asked for, with no expectation, is `already`
       const m = await node(A);
       await env.put(key(A), JSON.stringify({ pooled: 'yes', weight: 30 }));
-      expect((await ct.transition([{ node: m, change: { pooled: 'yes' }, expect: {} }]))[0]).toMatchObject({ status: 'already', value: { pooled: 'yes', weight: 30 } });
+      expect((await ct.transition([{ node: m, change: { pooled: 'yes' }, expect: {} }]))[0]).toMatchObject({
+        status: 'already',
+        value: { pooled: 'yes', weight: 30 },
+      });
     });
 
     it('a deleted object is changed-by-someone-else with found null; a corrupt one is invalid, left as it is', async () => {
@@ -153,14 +182,20 @@ export function describeTransitionContract(getEnv: () => ContractEnv): void {
         { node: a, change: { pooled: 'no' }, owner: { set: marker('run-1') } },
         { node: b, change: { pooled: 'no' }, owner: { set: marker('run-1') } },
       ]);
-      expect(oa).toEqual({ status: 'changed-by-someone-else', key: key(A), expected: { pooled: 'yes', weight: 10 }, found: null, foundOwner: null });
+      expect(oa).toEqual({
+        status: 'changed-by-someone-else',
+        key: key(A),
+        expected: { pooled: 'yes', weight: 10 },
+        found: null,
+        foundOwner: null,
+      });
       expect(ob).toMatchObject({ status: 'invalid', key: key(B), error: { code: 'ERR_CONFCTL_INVALID_VALUE' } });
       expect((ob as { error: Error }).error.message).toContain(key(B));
       expect(await env.revision()).toBe(before);
       expect(await env.getRaw(key(B))).toBe('{"pooled": "yes", "weight": ');
     });
 
-    it('mustBe: another owner\'s marker, or none, means the object is not ours to put back', async () => {
+    it("mustBe: another owner's marker, or none, means the object is not ours to put back", async () => {
       const { ct, node, raw, ownerRaw, env, ns } = await setup({ [A]: yes10, [B]: yes10 });
       const outs = await ct.transition([
         { node: await node(A), change: { pooled: 'no' }, owner: { set: marker('run-1') } },
@@ -170,13 +205,31 @@ export function describeTransitionContract(getEnv: () => ContractEnv): void {
       // While run-1 holds them out, an operator takes A over (depool of an object already out) and
       // someone clears B's marker by hand.
       const operator = env.conftool({ namespace: ns, log: () => undefined });
-      expect((await operator.transition([{ node: ta!.node, change: { pooled: 'no' }, expect: {}, owner: { set: marker('operator:bob', 'keep it out') } }]))[0]!.status).toBe('already');
+      expect(
+        (
+          await operator.transition([
+            { node: ta!.node, change: { pooled: 'no' }, expect: {}, owner: { set: marker('operator:bob', 'keep it out') } },
+          ])
+        )[0]!.status,
+      ).toBe('already');
       await env.del(ct.ownerKeyFor(tb!.node.tags));
       const before = await env.revision();
       const back = await ct.transition([inverseOf(ta!, { mustBe: 'run-1' }), inverseOf(tb!, { mustBe: 'run-1' })]);
       expect(back).toEqual([
-        { status: 'changed-by-someone-else', key: ta!.key, expected: { pooled: 'no', weight: 10 }, found: { pooled: 'no', weight: 10 }, foundOwner: marker('operator:bob', 'keep it out') },
-        { status: 'changed-by-someone-else', key: tb!.key, expected: { pooled: 'no', weight: 10 }, found: { pooled: 'no', weight: 10 }, foundOwner: null },
+        {
+          status: 'changed-by-someone-else',
+          key: ta!.key,
+          expected: { pooled: 'no', weight: 10 },
+          found: { pooled: 'no', weight: 10 },
+          foundOwner: marker('operator:bob', 'keep it out'),
+        },
+        {
+          status: 'changed-by-someone-else',
+          key: tb!.key,
+          expected: { pooled: 'no', weight: 10 },
+          found: { pooled: 'no', weight: 10 },
+          foundOwner: null,
+        },
       ]);
       expect(await env.revision()).toBe(before);
       expect(await raw(A)).toEqual({ pooled: 'no', weight: 10 });
@@ -216,13 +269,18 @@ export function describeTransitionContract(getEnv: () => ContractEnv): void {
       const n = await node(A);
       const before = await env.revision();
       await expect(ct.transition([{ node: n, change: { pooled: 'no' } }])).rejects.toThrow('lock lost');
-      await expect(ct.with({ beforeWrite: async () => undefined }).transition([{ node: n, change: { pooled: 'maybe' as 'no' } }])).rejects.toMatchObject({ code: 'ERR_CONFCTL_INVALID_VALUE' });
+      await expect(
+        ct.with({ beforeWrite: async () => undefined }).transition([{ node: n, change: { pooled: 'maybe' as 'no' } }]),
+      ).rejects.toMatchObject({ code: 'ERR_CONFCTL_INVALID_VALUE' });
       expect(await env.revision()).toBe(before);
     });
 
     it('dry-run reads, writes nothing, and says what it would do (a chained dry-run put-back included)', async () => {
       const logs: string[] = [];
-      const { ct, node, env, ns } = await setup({ [A]: yes10, [B]: { pooled: 'no', weight: 10 } }, { dryRun: true, log: (l) => logs.push(l), beforeWrite: () => Promise.reject(new Error('no writes in dry-run')) });
+      const { ct, node, env, ns } = await setup(
+        { [A]: yes10, [B]: { pooled: 'no', weight: 10 } },
+        { dryRun: true, log: (l) => logs.push(l), beforeWrite: () => Promise.reject(new Error('no writes in dry-run')) },
+      );
       const before = await env.revision();
       const [oa, ob] = await ct.transition([
         { node: await node(A), change: { pooled: 'no' }, owner: { set: marker('run-1') } },
@@ -234,7 +292,11 @@ export function describeTransitionContract(getEnv: () => ContractEnv): void {
       expect(logs).toContain('DRY-RUN: would set pooled=no on eqiad/appserver/nginx/mw1001');
       expect(logs).toContain('DRY-RUN: would record run-1 as the owner of eqiad/appserver/nginx/mw1001');
       // the put-back of a dry-run take-out: no marker was written, and that is fine in dry-run
-      expect((await ct.transition([inverseOf(ca, { mustBe: 'run-1' })]))[0]).toMatchObject({ status: 'changed', dryRun: true, after: { pooled: 'yes' } });
+      expect((await ct.transition([inverseOf(ca, { mustBe: 'run-1' })]))[0]).toMatchObject({
+        status: 'changed',
+        dryRun: true,
+        after: { pooled: 'yes' },
+      });
       // another owner's marker still stops it
       const real = env.conftool({ namespace: ns, log: () => undefined });
       await real.transition([{ node: await node(B), change: { pooled: 'no' }, owner: { set: marker('operator:bob') } }]);

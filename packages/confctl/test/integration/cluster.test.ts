@@ -51,7 +51,11 @@ describe('etcd connection: a 3-member cluster, failures, compaction', () => {
     expect(lab.info.etcd.endpoints).toHaveLength(3);
     const ct = connect();
     try {
-      await ct.sync({ eqiad: { appserver: Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`mw100${i}`, { nginx: { pooled: 'yes', weight: 10 } }])) } });
+      await ct.sync({
+        eqiad: {
+          appserver: Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`mw100${i}`, { nginx: { pooled: 'yes', weight: 10 } }])),
+        },
+      });
       const victim = lab.info.etcd.members[0]!.name;
       await lab.etcdStop(victim);
       try {

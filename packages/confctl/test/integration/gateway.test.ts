@@ -28,10 +28,16 @@ describe('read-only KvStore over the JSON gateway = EtcdKv (real etcd)', () => {
         [`${ns}/a/b c`, 'line1\nline2 "quoted" \\ back'],
         [`${ns}/ünï/cødé/✓`, 'välue ✓'],
         [`${ns}/zz\u007f`, 'del char'],
-        ...Array.from({ length: 1500 }, (_, i): [string, string] => [`${ns}/bulk/mw${1000 + i}.eqiad.wmnet`, JSON.stringify({ pooled: i % 3 ? 'yes' : 'no', weight: i })]),
+        ...Array.from({ length: 1500 }, (_, i): [string, string] => [
+          `${ns}/bulk/mw${1000 + i}.eqiad.wmnet`,
+          JSON.stringify({ pooled: i % 3 ? 'yes' : 'no', weight: i }),
+        ]),
       ];
       for (let i = 0; i < entries.length; i += 100) {
-        await grpc.txn([], entries.slice(i, i + 100).map(([key, value]) => ({ type: 'put' as const, key, value })));
+        await grpc.txn(
+          [],
+          entries.slice(i, i + 100).map(([key, value]) => ({ type: 'put' as const, key, value })),
+        );
       }
       await grpc.txn([], [{ type: 'put', key: `${ns}/a/b`, value: '{"pooled": "no", "weight": 10}' }]); // version 2, mod > create
       for (const prefix of [`${ns}/`, `${ns}/a`, `${ns}/a/`, `${ns}/ünï/`, `${ns}/bulk/mw10`, `${ns}/none/`]) {
@@ -46,10 +52,17 @@ describe('read-only KvStore over the JSON gateway = EtcdKv (real etcd)', () => {
       expect((await http.range(`${ns}/`)).entries).toHaveLength(entries.length);
 
       // The conftool model over each store: the same selection, the same values.
-      await grpc.txn([], [
-        { type: 'put', key: `${ns}/v1/pools/eqiad/jobrunner/nginx/mw1001.eqiad.wmnet`, value: '{"pooled": "yes", "weight": 10}' },
-        { type: 'put', key: `${ns}/v1/pools/eqiad/jobrunner/nginx/mw1002.eqiad.wmnet`, value: '{"pooled": "inactive", "weight": 0, "note": "kept"}' },
-      ]);
+      await grpc.txn(
+        [],
+        [
+          { type: 'put', key: `${ns}/v1/pools/eqiad/jobrunner/nginx/mw1001.eqiad.wmnet`, value: '{"pooled": "yes", "weight": 10}' },
+          {
+            type: 'put',
+            key: `${ns}/v1/pools/eqiad/jobrunner/nginx/mw1002.eqiad.wmnet`,
+            value: '{"pooled": "inactive", "weight": 0, "note": "kept"}',
+          },
+        ],
+      );
       const viaGrpc = await new Conftool(grpc, { namespace: ns }).select({ cluster: 'job.*' });
       const viaHttp = await new Conftool(http, { namespace: ns }).select({ cluster: 'job.*' });
       expect({ gateway: viaHttp }).toEqual({ gateway: viaGrpc });

@@ -22,16 +22,37 @@ const freePort = (): Promise<number> =>
     s.on('error', reject);
   });
 
-async function startEtcd(dir: string, name: string, scheme: 'http' | 'https', extra: string[]): Promise<{ proc: ChildProcess; endpoint: string }> {
+async function startEtcd(
+  dir: string,
+  name: string,
+  scheme: 'http' | 'https',
+  extra: string[],
+): Promise<{ proc: ChildProcess; endpoint: string }> {
   const [cp, pp] = [await freePort(), await freePort()];
   const endpoint = `${scheme}://127.0.0.1:${cp}`;
   const proc = spawn(
     'etcd',
     [
-      '--name', name, '--data-dir', path.join(dir, name),
-      '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
-      '--listen-peer-urls', `http://127.0.0.1:${pp}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${pp}`,
-      '--initial-cluster', `${name}=http://127.0.0.1:${pp}`, '--initial-cluster-state', 'new', '--logger', 'zap', '--log-level', 'error',
+      '--name',
+      name,
+      '--data-dir',
+      path.join(dir, name),
+      '--listen-client-urls',
+      endpoint,
+      '--advertise-client-urls',
+      endpoint,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${pp}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${pp}`,
+      '--initial-cluster',
+      `${name}=http://127.0.0.1:${pp}`,
+      '--initial-cluster-state',
+      'new',
+      '--logger',
+      'zap',
+      '--log-level',
+      'error',
       ...extra,
     ],
     { stdio: 'ignore' },
@@ -63,15 +84,70 @@ describe('etcd connection with TLS client certificates and with user/password au
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'confctl-tls-'));
     const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=galley-test-ca', '-keyout', 'ca.key', '-out', 'ca.pem');
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=galley-test-ca',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+    );
     fs.writeFileSync(pem('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
     fs.writeFileSync(pem('client.ext'), 'extendedKeyUsage=clientAuth\n');
-    for (const [who, cn] of [['server', 'localhost'], ['client', 'root']] as const) {
+    for (const [who, cn] of [
+      ['server', 'localhost'],
+      ['client', 'root'],
+    ] as const) {
       ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${who}.key`, '-out', `${who}.csr`);
-      ssl('x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', `${who}.ext`, '-out', `${who}.pem`);
+      ssl(
+        'x509',
+        '-req',
+        '-in',
+        `${who}.csr`,
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-days',
+        '1',
+        '-extfile',
+        `${who}.ext`,
+        '-out',
+        `${who}.pem`,
+      );
     }
-    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=other-ca', '-keyout', 'other.key', '-out', 'other.pem');
-    const tls = await startEtcd(dir, 'tls', 'https', ['--cert-file', pem('server.pem'), '--key-file', pem('server.key'), '--client-cert-auth', '--trusted-ca-file', pem('ca.pem')]);
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=other-ca',
+      '-keyout',
+      'other.key',
+      '-out',
+      'other.pem',
+    );
+    const tls = await startEtcd(dir, 'tls', 'https', [
+      '--cert-file',
+      pem('server.pem'),
+      '--key-file',
+      pem('server.key'),
+      '--client-cert-auth',
+      '--trusted-ca-file',
+      pem('ca.pem'),
+    ]);
     procs.push(tls.proc);
     tlsEndpoint = tls.endpoint;
     const auth = await startEtcd(dir, 'auth', 'http', []);
@@ -91,7 +167,14 @@ describe('etcd connection with TLS client certificates and with user/password au
   });
 
   it('reads and writes over TLS with a client certificate', async () => {
-    const ct = new Conftool(connectEtcd({ endpoints: [tlsEndpoint], tls: { ca: pem('ca.pem'), cert: pem('client.pem'), key: pem('client.key') }, dialTimeoutMs: 2000, requestTimeoutMs: 3000 }));
+    const ct = new Conftool(
+      connectEtcd({
+        endpoints: [tlsEndpoint],
+        tls: { ca: pem('ca.pem'), cert: pem('client.pem'), key: pem('client.key') },
+        dialTimeoutMs: 2000,
+        requestTimeoutMs: 3000,
+      }),
+    );
     try {
       await ct.sync({ eqiad: { appserver: { mw1001: { nginx: { pooled: 'yes', weight: 10 } } } } });
       expect(await ct.update({ name: 'mw1001' }, { pooled: 'no' })).toHaveLength(1);
@@ -115,20 +198,34 @@ describe('etcd connection with TLS client certificates and with user/password au
         ct.close();
       }
     }
-    expect(() => connectEtcd({ endpoints: [tlsEndpoint], tls: { ca: pem('missing.pem') }, dialTimeoutMs: 1000, requestTimeoutMs: 1000 })).toThrow(
-      expect.objectContaining({ code: 'ERR_ETCD_TLS_FILE', message: expect.stringContaining('missing.pem') }),
-    );
+    expect(() =>
+      connectEtcd({ endpoints: [tlsEndpoint], tls: { ca: pem('missing.pem') }, dialTimeoutMs: 1000, requestTimeoutMs: 1000 }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_ETCD_TLS_FILE', message: expect.stringContaining('missing.pem') }));
   });
 
   it('authenticates with user/password; a wrong password is ERR_ETCD_AUTH naming the endpoint', async () => {
-    const good = new Conftool(connectEtcd({ endpoints: [authEndpoint], auth: { username: 'root', password: 'rootpw' }, dialTimeoutMs: 2000, requestTimeoutMs: 3000 }));
+    const good = new Conftool(
+      connectEtcd({
+        endpoints: [authEndpoint],
+        auth: { username: 'root', password: 'rootpw' },
+        dialTimeoutMs: 2000,
+        requestTimeoutMs: 3000,
+      }),
+    );
     try {
       await good.sync({ eqiad: { appserver: { mw1001: { nginx: null } } } });
       expect(await good.get({})).toHaveLength(1);
     } finally {
       good.close();
     }
-    const bad = new Conftool(connectEtcd({ endpoints: [authEndpoint], auth: { username: 'root', password: 'wrong' }, dialTimeoutMs: 2000, requestTimeoutMs: 3000 }));
+    const bad = new Conftool(
+      connectEtcd({
+        endpoints: [authEndpoint],
+        auth: { username: 'root', password: 'wrong' },
+        dialTimeoutMs: 2000,
+        requestTimeoutMs: 3000,
+      }),
+    );
     try {
       await expect(bad.get({})).rejects.toMatchObject({ code: 'ERR_ETCD_AUTH', message: expect.stringContaining(authEndpoint) });
     } finally {
@@ -151,7 +248,9 @@ describe('etcd connection with TLS client certificates and with user/password au
       seed.close();
     }
     const opts = { dialTimeoutMs: 1000, requestTimeoutMs: 3000 };
-    expect((await new Conftool(connectEtcdReadOnly({ endpoints: [tlsEndpoint], tls, ...opts })).select({ name: 'mw1009' })).map((n) => n.weight)).toEqual([7]);
+    expect(
+      (await new Conftool(connectEtcdReadOnly({ endpoints: [tlsEndpoint], tls, ...opts })).select({ name: 'mw1009' })).map((n) => n.weight),
+    ).toEqual([7]);
     for (const bad of [{ ca: pem('other.pem'), cert: pem('client.pem'), key: pem('client.key') }, { ca: pem('ca.pem') }]) {
       await expect(new Conftool(connectEtcdReadOnly({ endpoints: [tlsEndpoint], tls: bad, ...opts })).get({})).rejects.toMatchObject({
         code: 'ERR_ETCD_UNAVAILABLE',
@@ -161,9 +260,15 @@ describe('etcd connection with TLS client certificates and with user/password au
     expect(() => connectEtcdReadOnly({ endpoints: [tlsEndpoint], tls: { ca: pem('missing.pem') }, ...opts })).toThrow(
       expect.objectContaining({ code: 'ERR_ETCD_TLS_FILE', message: expect.stringContaining('missing.pem') }),
     );
-    expect(await new Conftool(connectEtcdReadOnly({ endpoints: [authEndpoint], auth: { username: 'root', password: 'rootpw' }, ...opts })).get({})).toHaveLength(1);
+    expect(
+      await new Conftool(connectEtcdReadOnly({ endpoints: [authEndpoint], auth: { username: 'root', password: 'rootpw' }, ...opts })).get(
+        {},
+      ),
+    ).toHaveLength(1);
     for (const auth of [{ username: 'root', password: 'wrong' }, undefined]) {
-      await expect(new Conftool(connectEtcdReadOnly({ endpoints: [authEndpoint], ...(auth ? { auth } : {}), ...opts })).get({})).rejects.toMatchObject({
+      await expect(
+        new Conftool(connectEtcdReadOnly({ endpoints: [authEndpoint], ...(auth ? { auth } : {}), ...opts })).get({}),
+      ).rejects.toMatchObject({
         code: 'ERR_ETCD_AUTH',
         message: expect.stringContaining(authEndpoint),
       });

@@ -64,7 +64,10 @@ function memoryEtcd() {
         return { kvs: e ? [kvOf(key, e)] : [] };
       },
     }),
-    watch: () => ({ prefix: () => ({ create: async () => watcher() }), key: () => ({ startRevision: () => ({ create: async () => watcher() }) }) }),
+    watch: () => ({
+      prefix: () => ({ create: async () => watcher() }),
+      key: () => ({ startRevision: () => ({ create: async () => watcher() }) }),
+    }),
     put: (key: string) => ({ value: (value: string) => ({ lease: (lease: string) => ({ key, value, lease }) }) }),
     if: (key: string, _target: 'Lease', _op: '==', lease: string) => ({
       then: (op: { key: string; value: string; lease: string }) => ({
@@ -97,7 +100,8 @@ function memoryEtcd() {
 }
 
 const opts = { concurrency: 1, ttlSeconds: 60 };
-const ourKey = (state: ReturnType<typeof memoryEtcd>['state']) => [...state.data.keys()].find((k) => k.startsWith('/galley/locks/cookbooks/sre.x/'));
+const ourKey = (state: ReturnType<typeof memoryEtcd>['state']) =>
+  [...state.data.keys()].find((k) => k.startsWith('/galley/locks/cookbooks/sre.x/'));
 
 describe('a lock write whose answer etcd never sends', () => {
   it('acquire: the `acquired` txn committed but its reply was lost → the slot is ours, the key kept, nothing resent', async () => {
@@ -156,7 +160,10 @@ describe('a lock write whose answer etcd never sends', () => {
     const a = memoryEtcd();
     a.state.txnFaults = ['removed'];
     const s = new EtcdLocks(a.etcd).session('run-4');
-    await expect(s.acquire('cookbooks', 'sre.x', opts)).rejects.toMatchObject({ code: 'ERR_LOCK_LOST', message: expect.stringContaining('was removed right after we obtained cookbooks/sre.x') });
+    await expect(s.acquire('cookbooks', 'sre.x', opts)).rejects.toMatchObject({
+      code: 'ERR_LOCK_LOST',
+      message: expect.stringContaining('was removed right after we obtained cookbooks/sre.x'),
+    });
     expect(a.state.txns).toBe(1);
     await s.close();
 
@@ -167,7 +174,9 @@ describe('a lock write whose answer etcd never sends', () => {
     (b.etcd as { if: unknown }).if = (...a: Parameters<Etcd3['if']>) => ((b.state.failReads = true), inner(...a));
     await expect(s2.acquire('cookbooks', 'sre.x', opts)).rejects.toMatchObject({
       code: 'ERR_LOCK_UNCONFIRMED',
-      message: expect.stringMatching(/could not confirm that lock key \/galley\/locks\/cookbooks\/sre\.x\/[0-9a-f-]+ is ours: etcd did not answer/),
+      message: expect.stringMatching(
+        /could not confirm that lock key \/galley\/locks\/cookbooks\/sre\.x\/[0-9a-f-]+ is ours: etcd did not answer/,
+      ),
       details: { key: expect.stringMatching(/^\/galley\/locks\/cookbooks\/sre\.x\//) },
     });
     expect(s2.holds('cookbooks', 'sre.x')).toBe(false);

@@ -91,7 +91,8 @@ function slotFree(rank: number, ahead: readonly LockEntry[], concurrency: number
   return rank < concurrency && ahead.every((e) => rank < e.concurrency);
 }
 
-export const isExpired = (e: LockValue, now = Date.now()) => e.ttl > 0 && e.acquired !== undefined && Date.parse(e.acquired) + e.ttl * 1000 < now;
+export const isExpired = (e: LockValue, now = Date.now()) =>
+  e.ttl > 0 && e.acquired !== undefined && Date.parse(e.acquired) + e.ttl * 1000 < now;
 
 /** Reads and administers the lock table (`cookbook --locks`, `--break-lock`). */
 export class EtcdLocks {
@@ -208,7 +209,8 @@ export class EtcdLockSession implements LockSession {
     });
     // etcd3's own loss detection fires after ~2×TTL (toolchain.md §3): watch the keepalives ourselves.
     this.watchdog = setInterval(() => {
-      if (Date.now() - this.lastKeepalive > ttl * 1000) this.markLost(new LockLostError(`no keepalive for lease ${this.leaseId} in ${ttl}s`));
+      if (Date.now() - this.lastKeepalive > ttl * 1000)
+        this.markLost(new LockLostError(`no keepalive for lease ${this.leaseId} in ${ttl}s`));
     }, 250);
     this.watchdog.unref();
     return lease;
@@ -224,7 +226,12 @@ export class EtcdLockSession implements LockSession {
       const now = Date.now();
       const expired = all.filter((e) => isExpired(e, now));
       // Past their hard max-hold TTL: they no longer count, and we clean them up.
-      for (const e of expired) void this.locks.etcd.delete().key(e.key).exec().catch(() => undefined);
+      for (const e of expired)
+        void this.locks.etcd
+          .delete()
+          .key(e.key)
+          .exec()
+          .catch(() => undefined);
       return all.filter((e) => !isExpired(e, now));
     };
     const info = (es: LockEntry[]): LockHolderInfo[] => es.map((e) => ({ key: e.key, owner: e.owner, runId: e.runId, created: e.created }));
@@ -236,7 +243,13 @@ export class EtcdLockSession implements LockSession {
 
     const lease = await this.ensureLease();
     const key = `${this.locks.prefix}/${lock}/${crypto.randomUUID()}`;
-    const value: LockValue = { owner: this.owner, runId: this.runId, created: new Date().toISOString(), concurrency: opts.concurrency, ttl: opts.ttlSeconds };
+    const value: LockValue = {
+      owner: this.owner,
+      runId: this.runId,
+      created: new Date().toISOString(),
+      concurrency: opts.concurrency,
+      ttl: opts.ttlSeconds,
+    };
     // Left to etcd3's resend on a lost answer: a resent put writes the same value under the same
     // lease, and the key's create revision (our place in the queue) stays that of the first.
     await lease.put(key).value(JSON.stringify(value)).exec();
@@ -266,7 +279,11 @@ export class EtcdLockSession implements LockSession {
         }
         const left = deadline - Date.now();
         if (left <= 0) {
-          await this.locks.etcd.delete().key(key).exec().catch(() => undefined);
+          await this.locks.etcd
+            .delete()
+            .key(key)
+            .exec()
+            .catch(() => undefined);
           throw new LockTimeoutError(lock, opts.concurrency, this.locks.waitTimeoutSeconds, holders);
         }
         this.check();
@@ -275,7 +292,11 @@ export class EtcdLockSession implements LockSession {
         await Promise.race([changed, new Promise((r) => setTimeout(r, Math.min(left, 1000)))]);
       }
     } catch (err) {
-      await this.locks.etcd.delete().key(key).exec().catch(() => undefined);
+      await this.locks.etcd
+        .delete()
+        .key(key)
+        .exec()
+        .catch(() => undefined);
       throw err;
     } finally {
       if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
@@ -288,7 +309,11 @@ export class EtcdLockSession implements LockSession {
     try {
       revision = await this.markAcquired(key, JSON.stringify(acquired));
     } catch (err) {
-      await this.locks.etcd.delete().key(key).exec().catch(() => undefined);
+      await this.locks.etcd
+        .delete()
+        .key(key)
+        .exec()
+        .catch(() => undefined);
       throw err;
     }
     if (revision === undefined) throw new LockLostError(`lock key ${key} was removed right after we obtained ${lock}`, BROKEN_HINT);
@@ -305,13 +330,21 @@ export class EtcdLockSession implements LockSession {
   private async hold(lock: string, key: string, ttlSeconds: number, revision: string): Promise<void> {
     const timer = setTimeout(() => {
       this.markLost(new LockExpiredError(lock, ttlSeconds));
-      void this.locks.etcd.delete().key(key).exec().catch(() => undefined);
+      void this.locks.etcd
+        .delete()
+        .key(key)
+        .exec()
+        .catch(() => undefined);
     }, ttlSeconds * 1000);
     timer.unref();
     const entry: HeldKey = { key, timer };
     this.held.set(lock, entry);
     try {
-      const w = await this.locks.etcd.watch().key(key).startRevision(String(BigInt(revision) + 1n)).create();
+      const w = await this.locks.etcd
+        .watch()
+        .key(key)
+        .startRevision(String(BigInt(revision) + 1n))
+        .create();
       w.on('delete', () => this.markLost(new LockLostError(`lock key ${key} was removed by someone else`, BROKEN_HINT)));
       if (this.closed) await w.cancel().catch(() => undefined);
       else entry.watcher = w;
@@ -372,22 +405,48 @@ export class EtcdLockSession implements LockSession {
     let keys: string[] = [];
     let revision: string;
     try {
-      for (let unanswered = 0; ; ) {
+      for (let unanswered = 0; ;) {
         changed = false;
         const stamp = new Date().toISOString();
-        const value: LockValue = { owner: this.owner, runId: this.runId, created: stamp, acquired: stamp, concurrency: opts.concurrency, ttl: opts.ttlSeconds };
+        const value: LockValue = {
+          owner: this.owner,
+          runId: this.runId,
+          created: stamp,
+          acquired: stamp,
+          concurrency: opts.concurrency,
+          ttl: opts.ttlSeconds,
+        };
         keys = todo.map((n) => `${dirOf(n)}${crypto.randomUUID()}`);
-        let res: { succeeded: boolean; revision: string; ranges: { key: Buffer; value: Buffer; create_revision: string; lease: string }[][] };
+        let res: {
+          succeeded: boolean;
+          revision: string;
+          ranges: { key: Buffer; value: Buffer; create_revision: string; lease: string }[][];
+        };
         try {
           // Not resent by etcd3 on a lost answer: a resend would fail on our own keys. Settled below.
           const r = await asWriteTxn(() =>
             etcd.kv.txn({
-              compare: todo.map((n) => ({ ...range(dirOf(n)), target: CompareTarget.Mod, result: CompareResult.Less, mod_revision: String(BigInt(seenFree.get(n)!) + 1n) })),
-              success: keys.map((k) => ({ request_put: { key: Buffer.from(k), value: Buffer.from(JSON.stringify(value)), lease: leaseId } })),
+              compare: todo.map((n) => ({
+                ...range(dirOf(n)),
+                target: CompareTarget.Mod,
+                result: CompareResult.Less,
+                mod_revision: String(BigInt(seenFree.get(n)!) + 1n),
+              })),
+              success: keys.map((k) => ({
+                request_put: { key: Buffer.from(k), value: Buffer.from(JSON.stringify(value)), lease: leaseId },
+              })),
               failure: todo.map((n) => ({ request_range: range(dirOf(n)) })),
             }),
           );
-          res = { succeeded: r.succeeded, revision: String(r.header.revision), ranges: r.succeeded ? [] : r.responses.map((x) => x.response_range.kvs.map((kv) => ({ ...kv, create_revision: String(kv.create_revision), lease: String(kv.lease) }))) };
+          res = {
+            succeeded: r.succeeded,
+            revision: String(r.header.revision),
+            ranges: r.succeeded
+              ? []
+              : r.responses.map((x) =>
+                  x.response_range.kvs.map((kv) => ({ ...kv, create_revision: String(kv.create_revision), lease: String(kv.lease) })),
+                ),
+          };
         } catch (err) {
           if (!isAmbiguousWriteError(err)) throw err;
           // One txn: our first key there under our lease means all of them are.
@@ -421,7 +480,13 @@ export class EtcdLockSession implements LockSession {
             entries.push({ ...v, key, lock: `${kind}/${name}`, createRevision: kv.create_revision, lease: kv.lease });
           }
           entries.sort(cmpRev);
-          for (const e of entries) if (isExpired(e, now)) void etcd.delete().key(e.key).exec().catch(() => undefined);
+          for (const e of entries)
+            if (isExpired(e, now))
+              void etcd
+                .delete()
+                .key(e.key)
+                .exec()
+                .catch(() => undefined);
           const live = entries.filter((e) => !isExpired(e, now));
           const rank = live.length;
           if (slotFree(rank, live, opts.concurrency)) {
@@ -442,13 +507,18 @@ export class EtcdLockSession implements LockSession {
           }
         }
         const left = deadline - Date.now();
-        if (left <= 0) throw new LockTimeoutError(`${kind}/${blocked[0]!.name}`, opts.concurrency, this.locks.waitTimeoutSeconds, blocked[0]!.holders);
+        if (left <= 0)
+          throw new LockTimeoutError(`${kind}/${blocked[0]!.name}`, opts.concurrency, this.locks.waitTimeoutSeconds, blocked[0]!.holders);
         this.check();
         if (opts.signal?.aborted) throw opts.signal.reason;
         // From the revision we read at: nothing that happens after our look is missed.
         if (!watcher) {
           const dirs = todo.map(dirOf);
-          watcher = await etcd.watch().prefix(`${this.locks.prefix}/${kind}/`).startRevision(String(BigInt(res.revision) + 1n)).create();
+          watcher = await etcd
+            .watch()
+            .prefix(`${this.locks.prefix}/${kind}/`)
+            .startRevision(String(BigInt(res.revision) + 1n))
+            .create();
           watcher.on('data', (r) => {
             if (r.events.some((ev) => dirs.some((d) => ev.kv.key.toString().startsWith(d)))) poke();
           });
@@ -468,7 +538,12 @@ export class EtcdLockSession implements LockSession {
       }
     } catch (err) {
       // Keys of an attempt whose outcome is unknown: not left behind (the lease would keep them).
-      for (const k of keys) await etcd.delete().key(k).exec().catch(() => undefined);
+      for (const k of keys)
+        await etcd
+          .delete()
+          .key(k)
+          .exec()
+          .catch(() => undefined);
       throw err;
     } finally {
       opts.signal?.removeEventListener('abort', poke);
@@ -591,7 +666,12 @@ export class EtcdLockSession implements LockSession {
     if (res && Number(res.TTL) <= 0) return new LockLostError(`lease ${this.leaseId} was revoked or expired`);
     const gone: string[] = [];
     for (const k of keys) {
-      const lease = (await this.locks.etcd.get(k).exec().catch(() => undefined))?.kvs[0]?.lease;
+      const lease = (
+        await this.locks.etcd
+          .get(k)
+          .exec()
+          .catch(() => undefined)
+      )?.kvs[0]?.lease;
       if (lease === undefined || String(lease) !== this.leaseId) gone.push(k);
     }
     return new LockLostError(`lock key ${gone.length > 0 ? gone.join(', ') : keys.join(', ')} was removed by someone else`, BROKEN_HINT);

@@ -32,11 +32,19 @@ export interface NamedAcquireResult extends AcquireResult {
  * acquireMany() as one acquire per name in name order (sessions without a transaction to do it
  * at once: no locks, the in-memory table of tests).
  */
-export async function acquireEach(session: LockSession, kind: string, names: readonly string[], opts: AcquireManyOptions): Promise<NamedAcquireResult[]> {
+export async function acquireEach(
+  session: LockSession,
+  kind: string,
+  names: readonly string[],
+  opts: AcquireManyOptions,
+): Promise<NamedAcquireResult[]> {
   const out: NamedAcquireResult[] = [];
   for (const name of [...new Set(names)].sort()) {
     const { onWait, ...rest } = opts;
-    const r = await session.acquire(kind, name, { ...rest, ...(onWait ? { onWait: (h: readonly LockHolderInfo[]) => onWait(name, h) } : {}) });
+    const r = await session.acquire(kind, name, {
+      ...rest,
+      ...(onWait ? { onWait: (h: readonly LockHolderInfo[]) => onWait(name, h) } : {}),
+    });
     out.push({ name, ...r });
   }
   return out;
@@ -51,10 +59,14 @@ export const RUNNER_LOCK_KINDS: ReadonlySet<string> = new Set(['cookbooks', 'hos
  * plain word that is not one of the runner's, and the name one more segment.
  */
 export function namedLockProblem(kind: string, name: string, concurrency: number): string | undefined {
-  if (!/^[a-z][a-z0-9-]*$/.test(kind)) return `lock kind ${JSON.stringify(kind)} must be lowercase letters, digits and '-', starting with a letter`;
-  if (RUNNER_LOCK_KINDS.has(kind)) return `lock kind ${kind} is the runner's own (${kind === 'hosts' ? 'use ctx.lockHosts' : 'the cookbook lock is declared with `lock:`'})`;
-  if (name === '' || /[/\s]/.test(name)) return `lock name ${JSON.stringify(name)} (kind ${kind}) must be non-empty, without '/' or whitespace`;
-  if (!Number.isInteger(concurrency) || concurrency < 1) return `lock ${kind}/${name}: concurrency must be a whole number ≥ 1, got ${String(concurrency)}`;
+  if (!/^[a-z][a-z0-9-]*$/.test(kind))
+    return `lock kind ${JSON.stringify(kind)} must be lowercase letters, digits and '-', starting with a letter`;
+  if (RUNNER_LOCK_KINDS.has(kind))
+    return `lock kind ${kind} is the runner's own (${kind === 'hosts' ? 'use ctx.lockHosts' : 'the cookbook lock is declared with `lock:`'})`;
+  if (name === '' || /[/\s]/.test(name))
+    return `lock name ${JSON.stringify(name)} (kind ${kind}) must be non-empty, without '/' or whitespace`;
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    return `lock ${kind}/${name}: concurrency must be a whole number ≥ 1, got ${String(concurrency)}`;
   return undefined;
 }
 

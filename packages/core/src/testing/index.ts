@@ -116,7 +116,10 @@ export interface TestRunResult {
 function parserFor(argsAreArgv: boolean, values: Record<string, unknown> | string[] | undefined) {
   return async (name: string, c: AnyCookbook, argv: readonly string[]): Promise<ParsedCookbookArgs> => {
     checkArgSpec(name, c);
-    const raw = argsAreArgv || argv.length > 0 || values === undefined ? parseSimpleArgv(name, cookbookArgSpec(c), argv) : (values as Record<string, unknown>);
+    const raw =
+      argsAreArgv || argv.length > 0 || values === undefined
+        ? parseSimpleArgv(name, cookbookArgSpec(c), argv)
+        : (values as Record<string, unknown>);
     return validateCookbookArgs(name, c, raw);
   };
 }

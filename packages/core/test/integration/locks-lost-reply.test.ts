@@ -55,7 +55,10 @@ describe('lock writes whose reply is lost (real etcd behind a reply-eating proxy
       // Written twice, the queue put and one `acquired` stamp: etcd3 did not resend the txn.
       expect(String(kv.version)).toBe('2');
       await s.verify();
-      const fenced = await etcd.if(s.fence()[0]!.key, 'Lease', '==', s.lease_!).then(etcd.put(`/galley-test/lost-reply/${name}`).value('x')).commit();
+      const fenced = await etcd
+        .if(s.fence()[0]!.key, 'Lease', '==', s.lease_!)
+        .then(etcd.put(`/galley-test/lost-reply/${name}`).value('x'))
+        .commit();
       expect(fenced.succeeded).toBe(true);
       expect((await locks.list(`cookbooks/${name}/`)).map((e) => e.runId)).toEqual(['lost-reply-run']);
     } finally {

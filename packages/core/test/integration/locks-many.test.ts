@@ -23,7 +23,14 @@ async function keysOf(hosts: readonly string[]) {
     const res = await etcd.getAll().prefix(`/galley/locks/hosts/${host}/`).exec();
     for (const kv of res.kvs) {
       const v = JSON.parse(kv.value.toString()) as { runId: string; acquired?: string };
-      out.push({ host, key: kv.key.toString(), create: String(kv.create_revision), mod: String(kv.mod_revision), runId: v.runId, acquired: v.acquired });
+      out.push({
+        host,
+        key: kv.key.toString(),
+        create: String(kv.create_revision),
+        mod: String(kv.mod_revision),
+        runId: v.runId,
+        acquired: v.acquired,
+      });
     }
   }
   return out;
@@ -131,7 +138,9 @@ describe('acquireMany: the host locks of a batch in one etcd txn', () => {
     const ac = new AbortController();
     try {
       const t0 = Date.now();
-      await expect(s.acquireMany('hosts', hosts, { ...spec, signal: ac.signal, onWait: () => setTimeout(() => ac.abort(new Error('SIGINT')), 50) })).rejects.toThrow('SIGINT');
+      await expect(
+        s.acquireMany('hosts', hosts, { ...spec, signal: ac.signal, onWait: () => setTimeout(() => ac.abort(new Error('SIGINT')), 50) }),
+      ).rejects.toThrow('SIGINT');
       expect(Date.now() - t0).toBeLessThan(5000);
       expect((await keysOf(hosts)).map((k) => k.runId)).toEqual(['holder']);
     } finally {
@@ -176,7 +185,9 @@ describe('acquireMany: the host locks of a batch in one etcd txn', () => {
     try {
       await x.acquire('hosts', hosts[0]!, c2);
       await s.acquireMany('hosts', hosts, c2);
-      expect((await keysOf(hosts)).map((k) => `${k.host}:${k.runId}`).sort()).toEqual([`${hosts[0]}:s`, `${hosts[0]}:x`, `${hosts[1]}:s`].sort());
+      expect((await keysOf(hosts)).map((k) => `${k.host}:${k.runId}`).sort()).toEqual(
+        [`${hosts[0]}:s`, `${hosts[0]}:x`, `${hosts[1]}:s`].sort(),
+      );
       // a concurrency-1 holder already there makes it full for anyone, whatever their concurrency
       const t = locks.session('t');
       await y.acquire('hosts', `${hosts[1]}-one`, spec);
@@ -213,7 +224,10 @@ describe('acquireMany: the host locks of a batch in one etcd txn', () => {
       expect((await conftool.get(sel))[0]!.weight).toBe(node!.weight + 1);
     } finally {
       await s.close();
-      await conftool.update({ name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service }, { weight: node!.weight });
+      await conftool.update(
+        { name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service },
+        { weight: node!.weight },
+      );
     }
   }, 30000);
 });

@@ -120,7 +120,12 @@ describe('etcd counting semaphore', () => {
     const ac = new AbortController();
     const b = locks.session('waiter');
     const t0 = Date.now();
-    const p = b.acquire('cookbooks', name, { concurrency: 1, ttlSeconds: 60, signal: ac.signal, onWait: () => ac.abort(new Error('SIGINT')) });
+    const p = b.acquire('cookbooks', name, {
+      concurrency: 1,
+      ttlSeconds: 60,
+      signal: ac.signal,
+      onWait: () => ac.abort(new Error('SIGINT')),
+    });
     await expect(p).rejects.toThrow('SIGINT');
     expect(Date.now() - t0).toBeLessThan(10000);
     expect((await locks.list(`cookbooks/${name}/`)).map((e) => e.runId)).toEqual(['holder']);
@@ -155,15 +160,28 @@ describe('etcd counting semaphore', () => {
     await etcd.leaseClient.leaseRevoke({ ID: s.fence()[0]!.value });
     const rev = (await etcd.get('x').exec()).header.revision;
     // next step: refused before writing
-    await expect(fenced.update({ name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service }, { weight: node!.weight })).rejects.toMatchObject({ code: 'ERR_LOCK_LOST' });
+    await expect(
+      fenced.update(
+        { name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service },
+        { weight: node!.weight },
+      ),
+    ).rejects.toMatchObject({ code: 'ERR_LOCK_LOST' });
     expect(s.lost.aborted).toBe(true);
     // even a write that skips the check is rejected by the fence compare
     const unchecked = conftool.with({ fence: (tags) => s.fence([tags.name]) });
-    await expect(unchecked.update({ name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service }, { weight: node!.weight })).rejects.toMatchObject({ code: 'ERR_CONFCTL_FENCED' });
+    await expect(
+      unchecked.update(
+        { name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service },
+        { weight: node!.weight },
+      ),
+    ).rejects.toMatchObject({ code: 'ERR_CONFCTL_FENCED' });
     expect((await etcd.get('x').exec()).header.revision).toBe(rev);
     await s.close();
     // put the object back
-    await conftool.update({ name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service }, { weight: node!.weight });
+    await conftool.update(
+      { name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service },
+      { weight: node!.weight },
+    );
   }, 30000);
 
   it('through the runner: after the lease is revoked the next write step is refused (ERR_LOCK_LOST), no rollback, nothing written', async () => {
@@ -192,7 +210,8 @@ describe('etcd counting semaphore', () => {
       { name: 'test.revoked', cookbook: c, argv: [], parsed: { args: {} }, dryRun: false },
       {
         sink: { event: (e) => events.push(e as unknown as { type: string; [k: string]: unknown }) },
-        makeClients: (hooks) => ({ confctl: conftool.with({ fence: hooks.fence, beforeWrite: hooks.beforeWrite, onChange: hooks.onChange }) }) as never,
+        makeClients: (hooks) =>
+          ({ confctl: conftool.with({ fence: hooks.fence, beforeWrite: hooks.beforeWrite, onChange: hooks.onChange }) }) as never,
         locks: session,
         journal: new MemoryJournal(),
         resolve: async () => undefined,
@@ -211,7 +230,19 @@ describe('etcd counting semaphore', () => {
     expect((await etcd.get('x').exec()).header.revision).toBe(revAfterRevoke);
     expect(r.summary.plan).toHaveLength(1);
     // put the first object back
-    await conftool.update([(await conftool.get({ name: nodes[0]!.tags.name, dc: nodes[0]!.tags.dc, cluster: nodes[0]!.tags.cluster, service: nodes[0]!.tags.service }))[0]!], { weight: nodes[0]!.weight });
+    await conftool.update(
+      [
+        (
+          await conftool.get({
+            name: nodes[0]!.tags.name,
+            dc: nodes[0]!.tags.dc,
+            cluster: nodes[0]!.tags.cluster,
+            service: nodes[0]!.tags.service,
+          })
+        )[0]!,
+      ],
+      { weight: nodes[0]!.weight },
+    );
   }, 60000);
 
   describe('a run whose lock key is removed (--break-lock, or another run)', () => {
@@ -349,12 +380,21 @@ describe('etcd counting semaphore', () => {
     await holder.acquire('hosts', host, { concurrency: 1, ttlSeconds: 60 });
     const session = locks.session('host-waiter');
     const ac = new AbortController();
-    const c = defineCookbook({ title: 'locks a busy host', async run(ctx) { await ctx.lockHosts([host]); } });
+    const c = defineCookbook({
+      title: 'locks a busy host',
+      async run(ctx) {
+        await ctx.lockHosts([host]);
+      },
+    });
     const t0 = Date.now();
     const r = await executeCookbook(
       { name, cookbook: c, argv: [], parsed: { args: {} }, dryRun: false },
       {
-        sink: { event: (e) => { if (e.type === 'lock' && (e as { status?: string }).status === 'waiting') ac.abort(new Error('SIGINT')); } },
+        sink: {
+          event: (e) => {
+            if (e.type === 'lock' && (e as { status?: string }).status === 'waiting') ac.abort(new Error('SIGINT'));
+          },
+        },
         makeClients: () => ({}) as never,
         locks: session,
         journal: new MemoryJournal(),
@@ -389,7 +429,11 @@ describe('etcd counting semaphore', () => {
   }, 30000);
 
   describe('named locks (ctx.lock) through the runner', () => {
-    const runnerDeps = (session: RunnerDeps['locks'], events: { type: string; [k: string]: unknown }[], makeClients: RunnerDeps['makeClients'] = () => ({}) as never): RunnerDeps => ({
+    const runnerDeps = (
+      session: RunnerDeps['locks'],
+      events: { type: string; [k: string]: unknown }[],
+      makeClients: RunnerDeps['makeClients'] = () => ({}) as never,
+    ): RunnerDeps => ({
       sink: { event: (e) => events.push(e as unknown as { type: string; [k: string]: unknown }) },
       makeClients,
       locks: session,
@@ -408,28 +452,64 @@ describe('etcd counting semaphore', () => {
       const released = new Promise<void>((r) => (release = r));
       let holding: () => void = () => undefined;
       const held = new Promise<void>((r) => (holding = r));
-      const first = defineCookbook({ title: 'holds', async run(ctx) { await ctx.lock('test-cluster', name, { concurrency: 1 }); holding(); await released; } });
+      const first = defineCookbook({
+        title: 'holds',
+        async run(ctx) {
+          await ctx.lock('test-cluster', name, { concurrency: 1 });
+          holding();
+          await released;
+        },
+      });
       let secondGot = 0;
-      const second = defineCookbook({ title: 'waits', async run(ctx) { await ctx.lock('test-cluster', name, { concurrency: 1 }); if (!ctx.dryRun) secondGot = Date.now(); } });
+      const second = defineCookbook({
+        title: 'waits',
+        async run(ctx) {
+          await ctx.lock('test-cluster', name, { concurrency: 1 });
+          if (!ctx.dryRun) secondGot = Date.now();
+        },
+      });
       const s1 = locks.session('named-first');
       const e1: { type: string; [k: string]: unknown }[] = [];
-      const r1 = executeCookbook({ name: 'test.named-1', cookbook: first, argv: [], parsed: { args: {} }, dryRun: false }, runnerDeps(s1, e1)).finally(() => s1.close());
+      const r1 = executeCookbook(
+        { name: 'test.named-1', cookbook: first, argv: [], parsed: { args: {} }, dryRun: false },
+        runnerDeps(s1, e1),
+      ).finally(() => s1.close());
       await held;
       const listed = await locks.list(`test-cluster/${name}/`);
       expect(listed.map((l) => [l.lock, l.runId, l.concurrency])).toEqual([[`test-cluster/${name}`, 'named-first', 1]]);
-      expect(e1.filter((e) => e.type === 'lock' && e.status === 'acquired').map((e) => e.key)).toEqual(expect.arrayContaining([listed[0]!.key]));
+      expect(e1.filter((e) => e.type === 'lock' && e.status === 'acquired').map((e) => e.key)).toEqual(
+        expect.arrayContaining([listed[0]!.key]),
+      );
       // the dry-run of another run reports it busy, waits for nothing
       const sd = locks.session('named-dry', { dryRun: true });
       const ed: { type: string; [k: string]: unknown }[] = [];
-      expect((await executeCookbook({ name: 'test.named-d', cookbook: second, argv: [], parsed: { args: {} }, dryRun: true }, runnerDeps(sd, ed))).exitCode).toBe(0);
+      expect(
+        (
+          await executeCookbook(
+            { name: 'test.named-d', cookbook: second, argv: [], parsed: { args: {} }, dryRun: true },
+            runnerDeps(sd, ed),
+          )
+        ).exitCode,
+      ).toBe(0);
       await sd.close();
-      expect(ed.find((e) => e.type === 'lock' && e.status === 'busy')).toMatchObject({ key: `test-cluster/${name}`, message: `lock test-cluster/${name} is held by another run`, holders: [expect.objectContaining({ runId: 'named-first' })] });
+      expect(ed.find((e) => e.type === 'lock' && e.status === 'busy')).toMatchObject({
+        key: `test-cluster/${name}`,
+        message: `lock test-cluster/${name} is held by another run`,
+        holders: [expect.objectContaining({ runId: 'named-first' })],
+      });
       const s2 = locks.session('named-second');
       const e2: { type: string; [k: string]: unknown }[] = [];
-      const r2 = executeCookbook({ name: 'test.named-2', cookbook: second, argv: [], parsed: { args: {} }, dryRun: false }, runnerDeps(s2, e2)).finally(() => s2.close());
+      const r2 = executeCookbook(
+        { name: 'test.named-2', cookbook: second, argv: [], parsed: { args: {} }, dryRun: false },
+        runnerDeps(s2, e2),
+      ).finally(() => s2.close());
       const until = Date.now() + 10000;
-      while (!e2.some((e) => e.type === 'lock' && e.status === 'waiting') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-      expect(e2.find((e) => e.type === 'lock' && e.status === 'waiting')).toMatchObject({ key: `test-cluster/${name}`, holders: [expect.objectContaining({ runId: 'named-first' })] });
+      while (!e2.some((e) => e.type === 'lock' && e.status === 'waiting') && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(e2.find((e) => e.type === 'lock' && e.status === 'waiting')).toMatchObject({
+        key: `test-cluster/${name}`,
+        holders: [expect.objectContaining({ runId: 'named-first' })],
+      });
       expect(secondGot).toBe(0);
       const releasedAt = Date.now();
       release();
@@ -458,7 +538,10 @@ describe('etcd counting semaphore', () => {
           const [mine] = await locks.list(`test-cluster/${name}/`);
           await etcd.delete().key(mine!.key).exec();
           rev = (await etcd.get('x').exec()).header.revision;
-          await ctx.clients.confctl.update({ name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service }, { weight: node!.weight });
+          await ctx.clients.confctl.update(
+            { name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service },
+            { weight: node!.weight },
+          );
         },
       });
       // only the fence (no beforeWrite check): what stops the write is etcd's compare on the named lock's key
@@ -471,7 +554,10 @@ describe('etcd counting semaphore', () => {
       expect(fencedKeys.some((k) => k.startsWith(`/galley/locks/test-cluster/${name}/`))).toBe(true);
       expect(r.exitCode).toBe(1);
       expect(events.find((e) => e.type === 'error')).toMatchObject({ phase: 'run', code: 'ERR_CONFCTL_FENCED' });
-      await conftool.update({ name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service }, { weight: node!.weight });
+      await conftool.update(
+        { name: node!.tags.name, dc: node!.tags.dc, cluster: node!.tags.cluster, service: node!.tags.service },
+        { weight: node!.weight },
+      );
     }, 30000);
   });
 });

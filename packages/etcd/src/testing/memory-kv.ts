@@ -42,7 +42,12 @@ export class MemoryKv implements KvStore {
     if (!ok) {
       const keys = readOnFailure === undefined ? [] : typeof readOnFailure === 'string' ? [readOnFailure] : readOnFailure;
       const currents = keys.map((k) => (this.data.has(k) ? { ...this.data.get(k)! } : undefined));
-      return { succeeded: false, revision: String(this.rev), current: currents[0], ...(typeof readOnFailure === 'string' ? {} : { currents }) };
+      return {
+        succeeded: false,
+        revision: String(this.rev),
+        current: currents[0],
+        ...(typeof readOnFailure === 'string' ? {} : { currents }),
+      };
     }
     this.apply(ops);
     return { succeeded: true, revision: String(this.rev) };
@@ -94,11 +99,14 @@ export class MemoryKv implements KvStore {
     const w: Watch = { prefix, handlers };
     const from = Number(fromRevision);
     if (from <= this.compacted) {
-      queueMicrotask(() => handlers.onError(new CompactedError(`mvcc: required revision ${from} has been compacted (compacted at ${this.compacted})`)));
+      queueMicrotask(() =>
+        handlers.onError(new CompactedError(`mvcc: required revision ${from} has been compacted (compacted at ${this.compacted})`)),
+      );
       return { close: async () => undefined };
     }
     for (const h of this.history) {
-      if (h.rev >= from && h.entry.key.startsWith(prefix)) queueMicrotask(() => this.watches.has(w) && handlers.onEvent(h.type, { ...h.entry }));
+      if (h.rev >= from && h.entry.key.startsWith(prefix))
+        queueMicrotask(() => this.watches.has(w) && handlers.onEvent(h.type, { ...h.entry }));
     }
     this.watches.add(w);
     return {

@@ -14,16 +14,27 @@ export interface ApiResponse {
  * whatever the Accept header; without a registry it is a 404, as a PyBal without
  * prometheus_client answers.
  */
-export function handleApi(path: string, acceptValues: readonly string[], pools: ReadonlyMap<string, Coordinator>, metrics?: MetricsRegistry): ApiResponse {
+export function handleApi(
+  path: string,
+  acceptValues: readonly string[],
+  pools: ReadonlyMap<string, Coordinator>,
+  metrics?: MetricsRegistry,
+): ApiResponse {
   const json = acceptValues.some((v) => v === 'application/json');
   const ok = (j: unknown, text: string): ApiResponse =>
-    json ? { status: 200, contentType: 'application/json', body: JSON.stringify(j) } : { status: 200, contentType: 'text/plain', body: text };
+    json
+      ? { status: 200, contentType: 'application/json', body: JSON.stringify(j) }
+      : { status: 200, contentType: 'text/plain', body: text };
   const notFound = (): ApiResponse =>
     json
       ? { status: 404, contentType: 'application/json', body: JSON.stringify({ error: 'The desired url was not found' }) }
       : { status: 404, contentType: 'text/plain', body: 'The desired url was not found' };
 
-  const parts = path.split('?')[0]!.split('/').filter((p) => p !== '').map(decodeURIComponent);
+  const parts = path
+    .split('?')[0]!
+    .split('/')
+    .filter((p) => p !== '')
+    .map(decodeURIComponent);
   if (parts[0] === 'metrics' && metrics) return { status: 200, contentType: METRICS_CONTENT_TYPE, body: metrics.render() };
   if (parts.length === 1 && parts[0] === 'alerts') {
     const a = combineAlerts([...pools.values()]);

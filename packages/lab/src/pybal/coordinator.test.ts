@@ -26,48 +26,97 @@ describe('PoolCoordinator (PyBal coordinator rules + the seed semantics)', () =>
   const cases: { name: string; n: number; threshold?: number; steps: Step[]; expect: Record<string, string>; pooledDown: string[] }[] = [
     {
       name: 'a monitor-driven depool happens while canDepool (3 up of 4 >= 2)',
-      n: 4, steps: [['down', 's1']],
-      expect: { s1: 'enabled/down/not pooled', s2: 'enabled/up/pooled', s3: 'enabled/up/pooled', s4: 'enabled/up/pooled' }, pooledDown: [],
+      n: 4,
+      steps: [['down', 's1']],
+      expect: { s1: 'enabled/down/not pooled', s2: 'enabled/up/pooled', s3: 'enabled/up/pooled', s4: 'enabled/up/pooled' },
+      pooledDown: [],
     },
     {
       name: 'two admin depools then a failure: the failed server stays pooled (pooled-down)',
-      n: 4, steps: [['disable', 's1'], ['disable', 's2'], ['down', 's3']],
-      expect: { s1: 'disabled/up/not pooled', s2: 'disabled/up/not pooled', s3: 'enabled/down/pooled', s4: 'enabled/up/pooled' }, pooledDown: ['s3'],
+      n: 4,
+      steps: [
+        ['disable', 's1'],
+        ['disable', 's2'],
+        ['down', 's3'],
+      ],
+      expect: { s1: 'disabled/up/not pooled', s2: 'disabled/up/not pooled', s3: 'enabled/down/pooled', s4: 'enabled/up/pooled' },
+      pooledDown: ['s3'],
     },
     {
       name: 'healing a pooled-down server keeps it pooled and clears pooledDownServers',
-      n: 4, steps: [['disable', 's1'], ['disable', 's2'], ['down', 's3'], ['up', 's3']],
-      expect: { s1: 'disabled/up/not pooled', s2: 'disabled/up/not pooled', s3: 'enabled/up/pooled', s4: 'enabled/up/pooled' }, pooledDown: [],
+      n: 4,
+      steps: [
+        ['disable', 's1'],
+        ['disable', 's2'],
+        ['down', 's3'],
+        ['up', 's3'],
+      ],
+      expect: { s1: 'disabled/up/not pooled', s2: 'disabled/up/not pooled', s3: 'enabled/up/pooled', s4: 'enabled/up/pooled' },
+      pooledDown: [],
     },
     {
       name: 'repool drains pooledDownServers while canDepool',
-      n: 4, steps: [['disable', 's1'], ['disable', 's2'], ['down', 's3'], ['enable', 's1']],
-      expect: { s1: 'enabled/up/pooled', s2: 'disabled/up/not pooled', s3: 'enabled/down/not pooled', s4: 'enabled/up/pooled' }, pooledDown: [],
+      n: 4,
+      steps: [
+        ['disable', 's1'],
+        ['disable', 's2'],
+        ['down', 's3'],
+        ['enable', 's1'],
+      ],
+      expect: { s1: 'enabled/up/pooled', s2: 'disabled/up/not pooled', s3: 'enabled/down/not pooled', s4: 'enabled/up/pooled' },
+      pooledDown: [],
     },
     {
       name: 'seed semantics: an admin disable that would breach the threshold keeps the server pooled',
-      n: 4, steps: [['down', 's1'], ['disable', 's2'], ['disable', 's3']],
-      expect: { s1: 'enabled/down/not pooled', s2: 'disabled/up/not pooled', s3: 'disabled/up/pooled', s4: 'enabled/up/pooled' }, pooledDown: ['s3'],
+      n: 4,
+      steps: [
+        ['down', 's1'],
+        ['disable', 's2'],
+        ['disable', 's3'],
+      ],
+      expect: { s1: 'enabled/down/not pooled', s2: 'disabled/up/not pooled', s3: 'disabled/up/pooled', s4: 'enabled/up/pooled' },
+      pooledDown: ['s3'],
     },
     {
       name: 'seed semantics: the kept server is depooled when capacity returns',
-      n: 4, steps: [['down', 's1'], ['disable', 's2'], ['disable', 's3'], ['up', 's1']],
-      expect: { s1: 'enabled/up/pooled', s2: 'disabled/up/not pooled', s3: 'disabled/up/not pooled', s4: 'enabled/up/pooled' }, pooledDown: [],
+      n: 4,
+      steps: [
+        ['down', 's1'],
+        ['disable', 's2'],
+        ['disable', 's3'],
+        ['up', 's1'],
+      ],
+      expect: { s1: 'enabled/up/pooled', s2: 'disabled/up/not pooled', s3: 'disabled/up/not pooled', s4: 'enabled/up/pooled' },
+      pooledDown: [],
     },
     {
       name: 'inactive removes the server from the pool and the totals (4 → 3: one more depool possible)',
-      n: 4, steps: [['inactive', 's1'], ['down', 's2']],
-      expect: { s2: 'enabled/down/not pooled', s3: 'enabled/up/pooled', s4: 'enabled/up/pooled' }, pooledDown: [],
+      n: 4,
+      steps: [
+        ['inactive', 's1'],
+        ['down', 's2'],
+      ],
+      expect: { s2: 'enabled/down/not pooled', s3: 'enabled/up/pooled', s4: 'enabled/up/pooled' },
+      pooledDown: [],
     },
     {
       name: 'pooled=no servers still count in the total (same failure, no inactive: stays pooled)',
-      n: 4, steps: [['disable', 's1'], ['down', 's2'], ['down', 's3']],
-      expect: { s1: 'disabled/up/not pooled', s2: 'enabled/down/not pooled', s3: 'enabled/down/pooled', s4: 'enabled/up/pooled' }, pooledDown: ['s3'],
+      n: 4,
+      steps: [
+        ['disable', 's1'],
+        ['down', 's2'],
+        ['down', 's3'],
+      ],
+      expect: { s1: 'disabled/up/not pooled', s2: 'enabled/down/not pooled', s3: 'enabled/down/pooled', s4: 'enabled/up/pooled' },
+      pooledDown: ['s3'],
     },
     {
       name: 'threshold 1.0: no depool is ever possible',
-      n: 3, threshold: 1, steps: [['down', 's1']],
-      expect: { s1: 'enabled/down/pooled', s2: 'enabled/up/pooled', s3: 'enabled/up/pooled' }, pooledDown: ['s1'],
+      n: 3,
+      threshold: 1,
+      steps: [['down', 's1']],
+      expect: { s1: 'enabled/down/pooled', s2: 'enabled/up/pooled', s3: 'enabled/up/pooled' },
+      pooledDown: ['s1'],
     },
   ];
 
@@ -81,7 +130,10 @@ describe('PoolCoordinator (PyBal coordinator rules + the seed semantics)', () =>
   it('canDepool is upServerCount >= total * threshold, evaluated after marking down', () => {
     const p = pool(4);
     expect(p.canDepool()).toBe(true);
-    run(p, [['down', 's1'], ['down', 's2']]); // 2 up >= 2: both depooled
+    run(p, [
+      ['down', 's1'],
+      ['down', 's2'],
+    ]); // 2 up >= 2: both depooled
     expect(p.pooledCount).toBe(2);
     run(p, [['down', 's3']]); // 1 up < 2: s3 stays
     expect(p.canDepool()).toBe(false);
@@ -101,17 +153,32 @@ describe('PoolCoordinator (PyBal coordinator rules + the seed semantics)', () =>
   it('_ensureDepoolThreshold never overrides an administrative pooled=no', () => {
     const p = new PoolCoordinator('p', 0.5);
     p.setAll(new Map(['a', 'b', 'c', 'd'].map((h) => [h, { weight: 1, enabled: h === 'a' }])), () => false);
-    expect(state(p)).toEqual({ a: 'enabled/down/pooled', b: 'disabled/down/not pooled', c: 'disabled/down/not pooled', d: 'disabled/down/not pooled' });
+    expect(state(p)).toEqual({
+      a: 'enabled/down/pooled',
+      b: 'disabled/down/not pooled',
+      c: 'disabled/down/not pooled',
+      d: 'disabled/down/not pooled',
+    });
     expect(p.thresholdUnmet).toBe(true);
   });
 
   it('alerts: critical names the pooled-down servers; warning when the pool cannot lose one server; ok otherwise', () => {
     const a = pool(4);
     expect(a.alert()).toEqual({ level: 'ok' });
-    run(a, [['disable', 's1'], ['disable', 's2'], ['down', 's3']]);
+    run(a, [
+      ['disable', 's1'],
+      ['disable', 's2'],
+      ['down', 's3'],
+    ]);
     expect(a.alert()).toEqual({ level: 'critical', msg: 'p: Servers s3 are marked down but pooled' });
     const small = new PoolCoordinator('tiny', 0.9);
-    small.setAll(new Map([['x', { weight: 1, enabled: true }], ['y', { weight: 1, enabled: true }]]), () => true);
+    small.setAll(
+      new Map([
+        ['x', { weight: 1, enabled: true }],
+        ['y', { weight: 1, enabled: true }],
+      ]),
+      () => true,
+    );
     expect(small.alert()).toEqual({ level: 'warning', msg: 'Pool tiny is too small to allow depooling. ' });
     expect(combineAlerts([small])).toEqual({ status: 'warning', msg: 'Pool tiny is too small to allow depooling. ' });
     expect(combineAlerts([small, a]).status).toBe('critical');

@@ -331,7 +331,12 @@ export function combineAlerts(pools: readonly Pick<Coordinator, 'alert'>[]): { s
 }
 
 /** PyBal's /alerts rule for one pool, from its pooled-down servers and its size (both modes). */
-export function poolAlert(pool: string, pooledDown: readonly string[], total: number, threshold: number): { level: AlertLevel; msg?: string } {
+export function poolAlert(
+  pool: string,
+  pooledDown: readonly string[],
+  total: number,
+  threshold: number,
+): { level: AlertLevel; msg?: string } {
   if (pooledDown.length > 0) return { level: 'critical', msg: `${pool}: Servers ${pooledDown.join(', ')} are marked down but pooled` };
   if (total > 1 && total < total * threshold + 1) return { level: 'warning', msg: `Pool ${pool} is too small to allow depooling. ` };
   return { level: 'ok' };

@@ -5,7 +5,15 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** Source files the simulator process needs, relative to src/. */
-const SIM_SOURCES = ['pybal/main.ts', 'pybal/sim.ts', 'pybal/api.ts', 'pybal/coordinator.ts', 'pybal/upstream.ts', 'pybal/metrics.ts', 'etcd-client.ts'];
+const SIM_SOURCES = [
+  'pybal/main.ts',
+  'pybal/sim.ts',
+  'pybal/api.ts',
+  'pybal/coordinator.ts',
+  'pybal/upstream.ts',
+  'pybal/metrics.ts',
+  'etcd-client.ts',
+];
 
 /**
  * The simulator's entry script. From dist/ it is dist/pybal/main.js. When the lab runs from its

@@ -162,7 +162,13 @@ export class PybalMetrics {
   constructor(registry = new MetricsRegistry()) {
     this.registry = registry;
     const r = registry;
-    r.family('pybal_bgp_session_state_count', 'Number of sessions in the specified state', 'gauge', ['local_asn', 'state', 'local_ip', 'remote_ip', 'side']);
+    r.family('pybal_bgp_session_state_count', 'Number of sessions in the specified state', 'gauge', [
+      'local_asn',
+      'state',
+      'local_ip',
+      'remote_ip',
+      'side',
+    ]);
     r.family('pybal_bgp_session_established', 'BGP session established', 'gauge', ['local_asn', 'peer']);
     r.family('pybal_bgp_enabled', 'BGP Enabled', 'gauge').labels({}).set(0);
     const s = (name: string, help: string, kind: MetricKind = 'gauge') => r.family(`pybal_service_${name}`, help, kind, ['service']);
@@ -176,7 +182,8 @@ export class PybalMetrics {
       s('could_not_depool_total', 'Pybal could not depool a server because too many down', 'counter'),
       s('depool_threshold', "Threshold of up servers vs total servers below which pybal can't depool any more"),
     ];
-    const m = (name: string, help: string, kind: MetricKind) => r.family(`pybal_monitor_${name}`, help, kind, ['service', 'host', 'monitor']);
+    const m = (name: string, help: string, kind: MetricKind) =>
+      r.family(`pybal_monitor_${name}`, help, kind, ['service', 'host', 'monitor']);
     this.#mon = [
       m('up_transitions_total', 'Monitor up transition count', 'counter'),
       m('down_transitions_total', 'Monitor down transition count', 'counter'),
@@ -192,7 +199,9 @@ export class PybalMetrics {
    * at the first refused depool).
    */
   service(service: string): ServiceMetrics {
-    return lazyHandles(this.#svc, ['servers', 'enabled', 'up', 'pooled', 'canDepool', 'pooledDown', 'couldNotDepool', 'threshold'], { service });
+    return lazyHandles(this.#svc, ['servers', 'enabled', 'up', 'pooled', 'canDepool', 'pooledDown', 'couldNotDepool', 'threshold'], {
+      service,
+    });
   }
 
   /** One monitor's counters and gauge (children created at its first result, as in monitor.py). */
@@ -201,11 +210,18 @@ export class PybalMetrics {
   }
 }
 
-function lazyHandles<K extends string>(families: readonly MetricFamily[], keys: readonly K[], labels: Record<string, string>): Record<K, Handle> {
+function lazyHandles<K extends string>(
+  families: readonly MetricFamily[],
+  keys: readonly K[],
+  labels: Record<string, string>,
+): Record<K, Handle> {
   const out = {} as Record<K, Handle>;
   keys.forEach((k, i) => Object.defineProperty(out, k, { get: () => families[i]!.labels(labels), enumerable: true }));
   return out;
 }
 
-export type ServiceMetrics = Record<'servers' | 'enabled' | 'up' | 'pooled' | 'canDepool' | 'pooledDown' | 'couldNotDepool' | 'threshold', Handle>;
+export type ServiceMetrics = Record<
+  'servers' | 'enabled' | 'up' | 'pooled' | 'canDepool' | 'pooledDown' | 'couldNotDepool' | 'threshold',
+  Handle
+>;
 export type MonitorMetrics = Record<'upTransitions' | 'downTransitions' | 'upResults' | 'downResults' | 'status', Handle>;

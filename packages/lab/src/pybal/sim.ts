@@ -165,7 +165,10 @@ export class Simulator {
     const ns = cfg.namespace === '/' ? '' : cfg.namespace;
     for (const p of cfg.pools) {
       const opts = { log: (l: string) => log(`[${p.pool}] ${l}`), metrics: this.#metrics };
-      const c = this.mode === 'upstream' ? new UpstreamCoordinator(p.pool, p.depoolThreshold, opts) : new PoolCoordinator(p.pool, p.depoolThreshold, opts);
+      const c =
+        this.mode === 'upstream'
+          ? new UpstreamCoordinator(p.pool, p.depoolThreshold, opts)
+          : new PoolCoordinator(p.pool, p.depoolThreshold, opts);
       this.#pools.set(p.pool, c);
       this.#byPrefix.set(`${ns}/v1/pools/${p.dc}/${p.cluster}/${p.service}/`, { pool: c, service: p.service });
     }
@@ -289,12 +292,15 @@ export class Simulator {
 
   #schedule(): void {
     if (this.#queueTimer || this.#queue.length === 0) return;
-    this.#queueTimer = setTimeout(() => {
-      this.#queueTimer = undefined;
-      const now = Date.now();
-      while (this.#queue.length > 0 && this.#queue[0]!.due <= now) this.#queue.shift()!.apply();
-      this.#schedule();
-    }, Math.max(0, this.#queue[0]!.due - Date.now()));
+    this.#queueTimer = setTimeout(
+      () => {
+        this.#queueTimer = undefined;
+        const now = Date.now();
+        while (this.#queue.length > 0 && this.#queue[0]!.due <= now) this.#queue.shift()!.apply();
+        this.#schedule();
+      },
+      Math.max(0, this.#queue[0]!.due - Date.now()),
+    );
   }
 
   /** One round of health checks: every server's monitor reports a result (PyBal's checks). */
@@ -359,9 +365,11 @@ export class Simulator {
     }
     log(`faults: ${JSON.stringify(this.#faults)}`);
     const token = this.#faults.restart;
-    if (token !== undefined && token !== this.#restarted && this.#etcd) void this.#restart(token).catch((e: unknown) => log(`restart failed: ${(e as Error).message}`));
+    if (token !== undefined && token !== this.#restarted && this.#etcd)
+      void this.#restart(token).catch((e: unknown) => log(`restart failed: ${(e as Error).message}`));
     if (this.#faults.down && this.#listening) this.#unlisten();
-    if (!this.#faults.down && !this.#listening && this.#etcd) void this.#listen().catch((e: unknown) => log(`listen failed: ${(e as Error).message}`));
+    if (!this.#faults.down && !this.#listening && this.#etcd)
+      void this.#listen().catch((e: unknown) => log(`listen failed: ${(e as Error).message}`));
   }
 
   async #listen(): Promise<void> {
@@ -373,7 +381,9 @@ export class Simulator {
       if (this.#faults.garbage) {
         // Truncated JSON when JSON was asked for, a line of nothing PyBal would say otherwise.
         const json = (req.headersDistinct.accept ?? []).some((v) => v === 'application/json');
-        res.writeHead(200, { 'content-type': json ? 'application/json' : 'text/plain' }).end(json ? '{"mw1301.eqiad.wmnet": {"pooled": ' : 'what/is/this\n');
+        res
+          .writeHead(200, { 'content-type': json ? 'application/json' : 'text/plain' })
+          .end(json ? '{"mw1301.eqiad.wmnet": {"pooled": ' : 'what/is/this\n');
         return;
       }
       const r = handleApi(req.url ?? '/', req.headersDistinct.accept ?? [], this.pools, this.metrics.registry);

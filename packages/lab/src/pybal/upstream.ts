@@ -37,7 +37,16 @@
  * in for it: which server _ensureDepoolThreshold force-pools, which pooled-down server a drain
  * depools first, and at which server an update stops.
  */
-import { Monitor, MONITOR_NAME, poolAlert, type AlertLevel, type Coordinator, type CoordinatorOptions, type ServerConfig, type ServerState } from './coordinator.js';
+import {
+  Monitor,
+  MONITOR_NAME,
+  poolAlert,
+  type AlertLevel,
+  type Coordinator,
+  type CoordinatorOptions,
+  type ServerConfig,
+  type ServerState,
+} from './coordinator.js';
 import { PybalMetrics, type ServiceMetrics } from './metrics.js';
 
 /** A failed `assert` in PyBal's code (a bug the simulation reproduces, not one of ours). */

@@ -11,7 +11,9 @@ export { replyEatingProxy, type ReplyEatingProxy } from './reply-eating-proxy.js
 export async function sharedLab(): Promise<Lab> {
   const dir = process.env.GALLEY_LAB_DIR;
   if (!dir) {
-    throw new Error('GALLEY_LAB_DIR is not set: run integration tests through jest --selectProjects integration (its globalSetup starts the lab), or export GALLEY_LAB_DIR of a running `galley-lab up`');
+    throw new Error(
+      'GALLEY_LAB_DIR is not set: run integration tests through jest --selectProjects integration (its globalSetup starts the lab), or export GALLEY_LAB_DIR of a running `galley-lab up`',
+    );
   }
   return openLab(dir);
 }
@@ -47,7 +49,12 @@ export interface SshResult {
  * Run a command on a lab host with the system OpenSSH client and the lab's ssh_config (strict
  * host-key checking). For lab tests and for comparing against @galley/remote.
  */
-export async function labSsh(lab: Lab, host: string, command: string, opts: { knownHosts?: string; timeoutMs?: number; extraArgs?: string[] } = {}): Promise<SshResult> {
+export async function labSsh(
+  lab: Lab,
+  host: string,
+  command: string,
+  opts: { knownHosts?: string; timeoutMs?: number; extraArgs?: string[] } = {},
+): Promise<SshResult> {
   const args = ['-F', lab.info.sshConfig, '-o', 'StrictHostKeyChecking=yes', '-o', 'ConnectTimeout=10'];
   if (opts.knownHosts) args.push('-o', `UserKnownHostsFile=${opts.knownHosts}`);
   args.push(...(opts.extraArgs ?? []), host, command);

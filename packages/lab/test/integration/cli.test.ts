@@ -20,16 +20,22 @@ async function server(host: string): Promise<ServerJson> {
   return (await res.json()) as ServerJson;
 }
 async function onLb(host: string, want: Partial<ServerJson>, timeoutMs = 10000): Promise<void> {
-  await waitFor(`${host} to be ${JSON.stringify(want)} on ${lb.name}`, async () => {
-    const s = await server(host);
-    return Object.entries(want).every(([k, v]) => s[k as keyof ServerJson] === v) ? true : undefined;
-  }, { timeoutMs, intervalMs: 25 });
+  await waitFor(
+    `${host} to be ${JSON.stringify(want)} on ${lb.name}`,
+    async () => {
+      const s = await server(host);
+      return Object.entries(want).every(([k, v]) => s[k as keyof ServerJson] === v) ? true : undefined;
+    },
+    { timeoutMs, intervalMs: 25 },
+  );
 }
 
 async function setPooled(host: string, pooled: 'yes' | 'no'): Promise<void> {
   const etcd = labEtcd(lab.info.etcd.endpoints);
   try {
-    await etcd.put(conftoolKey(lab.info.namespace, { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: host })).value(JSON.stringify({ pooled, weight: 10 }));
+    await etcd
+      .put(conftoolKey(lab.info.namespace, { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: host }))
+      .value(JSON.stringify({ pooled, weight: 10 }));
   } finally {
     etcd.close();
   }
@@ -74,12 +80,20 @@ describe('galley-lab CLI verbs (dist/bin.js, own lab)', () => {
     expect(st.code).toBe(0);
     expect(st.stdout).not.toContain('FAIL');
     for (const m of ['etcd1', 'etcd2', 'etcd3']) expect(statusLine(st, m)).toMatch(/^\s+ok\s+etcd\s.*healthy/);
-    for (const h of lab.info.hosts) expect(statusLine(st, h.name)).toMatch(new RegExp(`^\\s+ok\\s+host\\s.*sshd up nginx=active php-fpm=active`));
+    for (const h of lab.info.hosts)
+      expect(statusLine(st, h.name)).toMatch(new RegExp(`^\\s+ok\\s+host\\s.*sshd up nginx=active php-fpm=active`));
     expect(statusLine(st, lb.name)).toMatch(/^\s+ok\s+pybal\s.*answering$/);
-    expect(statusLine(st, 'alertmanager')).toMatch(new RegExp(`^\\s+ok\\s+alertmanager\\s.*${lab.info.alertmanager!.url.replace(/[.]/g, '\\.')} ready alerts=\\d+`));
+    expect(statusLine(st, 'alertmanager')).toMatch(
+      new RegExp(`^\\s+ok\\s+alertmanager\\s.*${lab.info.alertmanager!.url.replace(/[.]/g, '\\.')} ready alerts=\\d+`),
+    );
     const json = JSON.parse((await cli('status', '--json')).stdout) as { component: string; name: string; ok: boolean }[];
     expect(json.map((s) => `${s.component}:${s.name}:${s.ok}`).sort()).toEqual(
-      [...['etcd1', 'etcd2', 'etcd3'].map((m) => `etcd:${m}:true`), ...lab.info.hosts.map((h) => `host:${h.name}:true`), `pybal:${lb.name}:true`, 'alertmanager:alertmanager:true'].sort(),
+      [
+        ...['etcd1', 'etcd2', 'etcd3'].map((m) => `etcd:${m}:true`),
+        ...lab.info.hosts.map((h) => `host:${h.name}:true`),
+        `pybal:${lb.name}:true`,
+        'alertmanager:alertmanager:true',
+      ].sort(),
     );
   });
 
@@ -139,10 +153,14 @@ describe('galley-lab CLI verbs (dist/bin.js, own lab)', () => {
     // reboot: a new boot id once it is back, and the host answers again.
     const boot = await lab.bootId(HOST);
     expect(await cli('host', 'reboot', HOST)).toMatchObject({ code: 0, stdout: `${HOST}: rebooting\n` });
-    await waitFor(`${HOST} to come back from its reboot`, async () => {
-      const r = await labSsh(lab, HOST, 'cat /proc/sys/kernel/random/boot_id', { timeoutMs: 5000 });
-      return r.code === 0 && r.stdout.trim() !== boot ? true : undefined;
-    }, { timeoutMs: 30000, intervalMs: 200 });
+    await waitFor(
+      `${HOST} to come back from its reboot`,
+      async () => {
+        const r = await labSsh(lab, HOST, 'cat /proc/sys/kernel/random/boot_id', { timeoutMs: 5000 });
+        return r.code === 0 && r.stdout.trim() !== boot ? true : undefined;
+      },
+      { timeoutMs: 30000, intervalMs: 200 },
+    );
     expect(await lab.bootId(HOST)).not.toBe(boot);
   });
 
@@ -166,7 +184,7 @@ describe('galley-lab CLI verbs (dist/bin.js, own lab)', () => {
     expect((await cli('status')).code).toBe(0);
   });
 
-  it('alert HOST SERVICE: a real alert in the lab\'s Alertmanager, with the labels silences match on; a silence suppresses it', async () => {
+  it("alert HOST SERVICE: a real alert in the lab's Alertmanager, with the labels silences match on; a silence suppresses it", async () => {
     const am = lab.info.alertmanager!.url;
     expect(am).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const fired = await cli('alert', OTHER, 'php-fpm', '--for', '30s');
@@ -178,7 +196,16 @@ describe('galley-lab CLI verbs (dist/bin.js, own lab)', () => {
     const r = await fetch(`${am}/api/v2/silences`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ matchers: [{ name: 'instance', value: `${OTHER.replace(/\./g, '\\.')}(:[0-9]+)?`, isRegex: true, isEqual: true }, { name: 'service', value: 'php-fpm', isRegex: true, isEqual: true }], startsAt: new Date().toISOString(), endsAt: new Date(Date.now() + 60_000).toISOString(), createdBy: 'test', comment: 'cli test' }),
+      body: JSON.stringify({
+        matchers: [
+          { name: 'instance', value: `${OTHER.replace(/\./g, '\\.')}(:[0-9]+)?`, isRegex: true, isEqual: true },
+          { name: 'service', value: 'php-fpm', isRegex: true, isEqual: true },
+        ],
+        startsAt: new Date().toISOString(),
+        endsAt: new Date(Date.now() + 60_000).toISOString(),
+        createdBy: 'test',
+        comment: 'cli test',
+      }),
     });
     const { silenceID } = (await r.json()) as { silenceID: string };
     const again = await cli('alert', OTHER, 'php-fpm', '--json');
@@ -190,7 +217,10 @@ describe('galley-lab CLI verbs (dist/bin.js, own lab)', () => {
     await lab.reset();
     expect((await lab.silences()).filter((x) => x.status.state === 'active')).toEqual([]);
     expect((await cli('alert', OTHER, 'php-fpm', '--json', '--for', '1s')).stdout).toContain('"state": "active"');
-    for (const args of [['alert', 'nope.eqiad.wmnet', 'nginx'], ['alert', OTHER, 'mysql']]) {
+    for (const args of [
+      ['alert', 'nope.eqiad.wmnet', 'nginx'],
+      ['alert', OTHER, 'mysql'],
+    ]) {
       const bad = await cli(...args);
       expect(bad.code).toBe(1);
       expect(bad.stderr).toContain('ERR_LAB_UNKNOWN_NAME');
@@ -200,7 +230,12 @@ describe('galley-lab CLI verbs (dist/bin.js, own lab)', () => {
   });
 
   it('unknown names exit 1 naming them (ERR_LAB_UNKNOWN_NAME); bad arguments exit 2', async () => {
-    for (const args of [['fail', 'nope.eqiad.wmnet', 'nginx', 'down'], ['lb', 'lvs9999', 'down'], ['etcd', 'stop', 'etcd9'], ['host', 'stop', 'nope.eqiad.wmnet']]) {
+    for (const args of [
+      ['fail', 'nope.eqiad.wmnet', 'nginx', 'down'],
+      ['lb', 'lvs9999', 'down'],
+      ['etcd', 'stop', 'etcd9'],
+      ['host', 'stop', 'nope.eqiad.wmnet'],
+    ]) {
       const r = await cli(...args);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('ERR_LAB_UNKNOWN_NAME');

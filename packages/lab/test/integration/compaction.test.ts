@@ -17,10 +17,15 @@ describe('PyBal simulator and etcd compaction', () => {
     const pool = lab.info.pools.length > 0 ? lab.info.pools : lab.plan.pools;
     const jr = pool.find((x) => x.pool === 'jobrunner-nginx_eqiad')!;
     const sim = new Simulator({
-      name: 'lvs-test', port: await freePort(), endpoints: lab.info.etcd.endpoints, namespace: lab.info.namespace,
+      name: 'lvs-test',
+      port: await freePort(),
+      endpoints: lab.info.etcd.endpoints,
+      namespace: lab.info.namespace,
       pools: [{ pool: jr.pool, dc: jr.dc, cluster: jr.cluster, service: jr.service, depoolThreshold: 0.5 }],
       hostState: Object.fromEntries(lab.plan.hosts.map((h) => [h.name, path.join(lab.dir, 'hosts', h.name, 'state')])),
-      delayMs: 0, checkIntervalMs: 200, faultFile: path.join(lab.dir, 'no-such-fault.json'),
+      delayMs: 0,
+      checkIntervalMs: 200,
+      faultFile: path.join(lab.dir, 'no-such-fault.json'),
     });
     const etcd = labEtcd(lab.info.etcd.endpoints);
     try {
@@ -28,7 +33,15 @@ describe('PyBal simulator and etcd compaction', () => {
       expect(sim.relists).toBe(1);
       const hosts = lab.plan.hosts.filter((h) => h.dc === jr.dc && h.cluster === jr.cluster).map((h) => h.name);
       const key = (h: string) => conftoolKey(lab.info.namespace, { dc: jr.dc, cluster: jr.cluster, service: jr.service, name: h });
-      const put = async (h: string, pooled: string) => BigInt((await etcd.put(key(h)).value(JSON.stringify({ pooled, weight: 10 })).exec()).header.revision);
+      const put = async (h: string, pooled: string) =>
+        BigInt(
+          (
+            await etcd
+              .put(key(h))
+              .value(JSON.stringify({ pooled, weight: 10 }))
+              .exec()
+          ).header.revision,
+        );
       const old = await put(hosts[0]!, 'no');
       await put(hosts[0]!, 'yes');
       const head = await put(hosts[1]!, 'no');
@@ -37,7 +50,11 @@ describe('PyBal simulator and etcd compaction', () => {
       await sim.watchFrom(old);
       await waitFor('the simulator to re-list', async () => (sim.relists >= 2 ? true : undefined), { timeoutMs: 10000 });
       const c = sim.pools.get(jr.pool)!;
-      await waitFor(`${hosts[1]!} disabled after the re-list`, async () => (c.servers.get(hosts[1]!)?.enabled === false ? true : undefined), { timeoutMs: 10000 });
+      await waitFor(
+        `${hosts[1]!} disabled after the re-list`,
+        async () => (c.servers.get(hosts[1]!)?.enabled === false ? true : undefined),
+        { timeoutMs: 10000 },
+      );
       expect(c.servers.get(hosts[0]!)?.enabled).toBe(true);
       // The new watch follows later changes.
       await put(hosts[2]!, 'inactive');

@@ -13,7 +13,10 @@ describe('lab host simulation (private lab)', () => {
     const { lab } = p;
     const h = lab.info.hosts[0]!.name;
     const restart = labSsh(lab, h, 'systemctl restart nginx; echo rc=$?');
-    await waitFor('nginx to be restarting', async () => ((await lab.serviceState(h, 'nginx')) === 'restarting' ? true : undefined), { timeoutMs: 10000, intervalMs: 10 });
+    await waitFor('nginx to be restarting', async () => ((await lab.serviceState(h, 'nginx')) === 'restarting' ? true : undefined), {
+      timeoutMs: 10000,
+      intervalMs: 10,
+    });
     const r = await restart;
     expect(r.stdout.trim()).toBe('rc=0');
     expect(await lab.serviceState(h, 'nginx')).toBe('active');
@@ -47,11 +50,18 @@ describe('lab host simulation (private lab)', () => {
     expect(await lab.hostProcesses(h)).toEqual([]);
     // A client that goes away while its command runs: the command stays (sshd does not kill it).
     const cut = labSsh(lab, h, 'sleep 2.5; echo done', { timeoutMs: 500 });
-    await waitFor('the sleep to run on the host', async () => ((await lab.hostProcesses(h)).some((x) => x.cmdline.startsWith('sleep 2.5')) ? true : undefined), { timeoutMs: 5000, intervalMs: 20 });
+    await waitFor(
+      'the sleep to run on the host',
+      async () => ((await lab.hostProcesses(h)).some((x) => x.cmdline.startsWith('sleep 2.5')) ? true : undefined),
+      { timeoutMs: 5000, intervalMs: 20 },
+    );
     await cut;
     await new Promise((r) => setTimeout(r, 300));
     expect((await lab.hostProcesses(h)).map((x) => x.cmdline)).toContain('sleep 2.5');
-    await waitFor('the sleep to end', async () => ((await lab.hostProcesses(h)).length === 0 ? true : undefined), { timeoutMs: 6000, intervalMs: 50 });
+    await waitFor('the sleep to end', async () => ((await lab.hostProcesses(h)).length === 0 ? true : undefined), {
+      timeoutMs: 6000,
+      intervalMs: 50,
+    });
   });
 
   it('reboot: sshd goes away, comes back with a new boot id and a fresh uptime', async () => {
@@ -64,9 +74,15 @@ describe('lab host simulation (private lab)', () => {
     expect(Number(uptimeBefore)).toBeGreaterThanOrEqual(3);
     const r = await labSsh(lab, h.name, 'reboot');
     expect(r.stdout).toContain(`Rebooting ${h.name}`);
-    await waitFor('sshd to go away', async () => ((await tcpOpen(h.address, h.port)) ? undefined : true), { timeoutMs: 5000, intervalMs: 20 });
+    await waitFor('sshd to go away', async () => ((await tcpOpen(h.address, h.port)) ? undefined : true), {
+      timeoutMs: 5000,
+      intervalMs: 20,
+    });
     expect(await lab.serviceState(h.name, 'nginx')).toBe('inactive');
-    await waitFor('sshd to come back', async () => ((await tcpOpen(h.address, h.port)) ? true : undefined), { timeoutMs: 15000, intervalMs: 50 });
+    await waitFor('sshd to come back', async () => ((await tcpOpen(h.address, h.port)) ? true : undefined), {
+      timeoutMs: 15000,
+      intervalMs: 50,
+    });
     const after = await labSsh(lab, h.name, 'cat /proc/sys/kernel/random/boot_id; cut -d. -f1 /proc/uptime');
     const [bootAfter, uptime] = after.stdout.trim().split('\n');
     expect(bootAfter).not.toBe(bootBefore);
@@ -81,7 +97,10 @@ describe('lab host simulation (private lab)', () => {
     const bootBefore = await lab.bootId(h.name);
     await lab.hangReboot(h.name);
     expect((await labSsh(lab, h.name, 'reboot')).stdout).toContain(`Rebooting ${h.name}`);
-    await waitFor('sshd to go away', async () => ((await tcpOpen(h.address, h.port)) ? undefined : true), { timeoutMs: 5000, intervalMs: 20 });
+    await waitFor('sshd to go away', async () => ((await tcpOpen(h.address, h.port)) ? undefined : true), {
+      timeoutMs: 5000,
+      intervalMs: 20,
+    });
     // a plain reboot is back after rebootMs (1.5 s): this one is still away a second later
     await new Promise((r) => setTimeout(r, 2500));
     expect(await tcpOpen(h.address, h.port)).toBe(false);

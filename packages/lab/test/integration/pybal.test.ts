@@ -16,7 +16,9 @@ const JOBRUNNERS = ['mw1301.eqiad.wmnet', 'mw1302.eqiad.wmnet', 'mw1303.eqiad.wm
 async function setPooled(host: string, pooled: 'yes' | 'no' | 'inactive', lab: Lab = p.lab): Promise<void> {
   const etcd = labEtcd(lab.info.etcd.endpoints);
   try {
-    await etcd.put(conftoolKey(lab.info.namespace, { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: host })).value(JSON.stringify({ pooled, weight: 10 }));
+    await etcd
+      .put(conftoolKey(lab.info.namespace, { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: host }))
+      .value(JSON.stringify({ pooled, weight: 10 }));
   } finally {
     etcd.close();
   }
@@ -35,10 +37,14 @@ async function server(lb: string, host: string): Promise<ServerJson> {
 /** Wait until every LB shows `want` for the host (JSON), return how long it took. */
 async function onEveryLb(host: string, want: Partial<ServerJson>, timeoutMs = 10000, lab: Lab = p.lab): Promise<number> {
   const start = Date.now();
-  await waitFor(`${host} to be ${JSON.stringify(want)} on every LB`, async () => {
-    const all = await Promise.all(lab.info.loadBalancers.map((lb) => server(lb.url, host)));
-    return all.every((s) => Object.entries(want).every(([k, v]) => s[k as keyof ServerJson] === v)) ? true : undefined;
-  }, { timeoutMs, intervalMs: 25 });
+  await waitFor(
+    `${host} to be ${JSON.stringify(want)} on every LB`,
+    async () => {
+      const all = await Promise.all(lab.info.loadBalancers.map((lb) => server(lb.url, host)));
+      return all.every((s) => Object.entries(want).every(([k, v]) => s[k as keyof ServerJson] === v)) ? true : undefined;
+    },
+    { timeoutMs, intervalMs: 25 },
+  );
   return Date.now() - start;
 }
 
@@ -67,7 +73,13 @@ describe('PyBal simulators (private lab)', () => {
     for (const lb of lab.info.loadBalancers) {
       const mine = (await lab.lbHistory(lb.name)).filter((e) => e.host === host && e.pool === POOL && e.t >= t0);
       const applied = mine.find((e) => e.cause === 'conftool');
-      expect(applied).toMatchObject({ lb: lb.name, key, rev, from: { enabled: true, pooled: true, up: true, weight: 10 }, to: { enabled: false, pooled: false, up: true, weight: 10 } });
+      expect(applied).toMatchObject({
+        lb: lb.name,
+        key,
+        rev,
+        from: { enabled: true, pooled: true, up: true, weight: 10 },
+        to: { enabled: false, pooled: false, up: true, weight: 10 },
+      });
       // applied after the propagation delay, not when written
       expect(applied!.t - t0).toBeGreaterThanOrEqual(DELAY - 20);
       expect(mine.find((e) => e.cause === 'invalid')).toMatchObject({ key, rev: expect.any(Number) });
@@ -89,22 +101,26 @@ describe('PyBal simulators (private lab)', () => {
     try {
       await etcd.get(`${lab.info.namespace}/`).string();
       t0 = Date.now();
-      await etcd.put(conftoolKey(lab.info.namespace, { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: host })).value(JSON.stringify({ pooled: 'no', weight: 10 }));
+      await etcd
+        .put(conftoolKey(lab.info.namespace, { dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: host }))
+        .value(JSON.stringify({ pooled: 'no', weight: 10 }));
     } finally {
       etcd.close();
     }
     // Every LB polled from right after the put until it shows the change; each answer is stamped
     // with the time it arrived (the LB's state at some moment before that).
-    const seen = await Promise.all(lab.info.loadBalancers.map(async (lb) => {
-      const answers: { at: number; changed: boolean; applied: boolean }[] = [];
-      while (Date.now() - t0 < DELAY + 5000) {
-        const s = await server(lb.url, host);
-        answers.push({ at: Date.now() - t0, changed: !s.enabled || !s.pooled, applied: !s.enabled && !s.pooled });
-        if (answers.at(-1)!.applied) break;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      return { lb: lb.name, answers };
-    }));
+    const seen = await Promise.all(
+      lab.info.loadBalancers.map(async (lb) => {
+        const answers: { at: number; changed: boolean; applied: boolean }[] = [];
+        while (Date.now() - t0 < DELAY + 5000) {
+          const s = await server(lb.url, host);
+          answers.push({ at: Date.now() - t0, changed: !s.enabled || !s.pooled, applied: !s.enabled && !s.pooled });
+          if (answers.at(-1)!.applied) break;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        return { lb: lb.name, answers };
+      }),
+    );
     for (const { lb, answers } of seen) {
       // Not before the delay: the first read, right after the put, shows the old state, and no
       // answer that arrived earlier than DELAY shows the new one…
@@ -116,8 +132,16 @@ describe('PyBal simulators (private lab)', () => {
       expect(applied!.at).toBeLessThan(DELAY + 1000);
     }
     for (const lb of lab.info.loadBalancers) {
-      expect(await get(`${lb.url}/pools/${POOL}/${host}`, false)).toEqual({ status: 200, body: 'disabled/up/not pooled\n', type: 'text/plain' });
-      expect(await get(`${lb.url}/pools/${POOL}/${host}`, true)).toEqual({ status: 200, body: '{"pooled":false,"weight":10,"up":true,"enabled":false}', type: 'application/json' });
+      expect(await get(`${lb.url}/pools/${POOL}/${host}`, false)).toEqual({
+        status: 200,
+        body: 'disabled/up/not pooled\n',
+        type: 'text/plain',
+      });
+      expect(await get(`${lb.url}/pools/${POOL}/${host}`, true)).toEqual({
+        status: 200,
+        body: '{"pooled":false,"weight":10,"up":true,"enabled":false}',
+        type: 'application/json',
+      });
       expect((await get(`${lb.url}/pools/${POOL}`, false)).body).toContain(`${host}:\tdisabled/up/not pooled\n`);
     }
   });
@@ -133,8 +157,14 @@ describe('PyBal simulators (private lab)', () => {
     await onEveryLb(c!, { enabled: true, up: false, pooled: true });
     for (const lb of lab.info.loadBalancers) {
       expect(await get(`${lb.url}/pools/${POOL}/${c!}`, false)).toMatchObject({ body: 'enabled/down/pooled\n' });
-      expect(await get(`${lb.url}/alerts`, false)).toMatchObject({ status: 200, body: `CRITICAL - ${POOL}: Servers ${c!} are marked down but pooled` });
-      expect(JSON.parse((await get(`${lb.url}/alerts`, true)).body)).toEqual({ status: 'critical', msg: `${POOL}: Servers ${c!} are marked down but pooled` });
+      expect(await get(`${lb.url}/alerts`, false)).toMatchObject({
+        status: 200,
+        body: `CRITICAL - ${POOL}: Servers ${c!} are marked down but pooled`,
+      });
+      expect(JSON.parse((await get(`${lb.url}/alerts`, true)).body)).toEqual({
+        status: 'critical',
+        msg: `${POOL}: Servers ${c!} are marked down but pooled`,
+      });
     }
     await lab.heal(c!);
     await onEveryLb(c!, { up: true, pooled: true });
@@ -166,15 +196,27 @@ describe('PyBal simulators (private lab)', () => {
     const { lab } = p;
     const host = JOBRUNNERS[3]!;
     await setPooled(host, 'inactive');
-    await waitFor(`${host} to leave ${POOL}`, async () => {
-      const bodies = await Promise.all(lab.info.loadBalancers.map((lb) => get(`${lb.url}/pools/${POOL}`, true)));
-      return bodies.every((b) => !(host in (JSON.parse(b.body) as object))) ? true : undefined;
-    }, { timeoutMs: 10000 });
+    await waitFor(
+      `${host} to leave ${POOL}`,
+      async () => {
+        const bodies = await Promise.all(lab.info.loadBalancers.map((lb) => get(`${lb.url}/pools/${POOL}`, true)));
+        return bodies.every((b) => !(host in (JSON.parse(b.body) as object))) ? true : undefined;
+      },
+      { timeoutMs: 10000 },
+    );
     for (const lb of lab.info.loadBalancers) {
       expect((await get(`${lb.url}/pools/${POOL}`, false)).body).not.toContain(host);
       expect(Object.keys(JSON.parse((await get(`${lb.url}/pools/${POOL}`, true)).body) as object)).toHaveLength(3);
-      expect(await get(`${lb.url}/pools/${POOL}/${host}`, false)).toEqual({ status: 404, body: 'The desired url was not found', type: 'text/plain' });
-      expect(await get(`${lb.url}/pools/${POOL}/${host}`, true)).toEqual({ status: 404, body: '{"error":"The desired url was not found"}', type: 'application/json' });
+      expect(await get(`${lb.url}/pools/${POOL}/${host}`, false)).toEqual({
+        status: 404,
+        body: 'The desired url was not found',
+        type: 'text/plain',
+      });
+      expect(await get(`${lb.url}/pools/${POOL}/${host}`, true)).toEqual({
+        status: 404,
+        body: '{"error":"The desired url was not found"}',
+        type: 'application/json',
+      });
     }
   });
 
@@ -198,9 +240,15 @@ describe('PyBal simulators (private lab)', () => {
     // lvsB applied it after ~DELAY; lvsA only after DELAY + 2000.
     const t = Date.now();
     await setPooled(host, 'yes');
-    await waitFor('lvsB to apply', async () => ((await server(lvsB!.url, host)).enabled ? true : undefined), { timeoutMs: 10000, intervalMs: 20 });
+    await waitFor('lvsB to apply', async () => ((await server(lvsB!.url, host)).enabled ? true : undefined), {
+      timeoutMs: 10000,
+      intervalMs: 20,
+    });
     expect((await server(lvsA!.url, host)).enabled).toBe(false);
-    await waitFor('lvsA to apply', async () => ((await server(lvsA!.url, host)).enabled ? true : undefined), { timeoutMs: 15000, intervalMs: 20 });
+    await waitFor('lvsA to apply', async () => ((await server(lvsA!.url, host)).enabled ? true : undefined), {
+      timeoutMs: 15000,
+      intervalMs: 20,
+    });
     expect(Date.now() - t).toBeGreaterThanOrEqual(DELAY + 2000 - 100);
     await lab.lb(lvsA!.name, 'up');
   });
@@ -213,8 +261,19 @@ describe('PyBal simulators (private lab)', () => {
  * coordinators, with the function each row comes from).
  */
 type View = Partial<ServerJson>;
-const metricSample = (body: string, name: string, labels: string): string | undefined => body.split('\n').find((l) => l.startsWith(`${name}{${labels}} `))?.split(' ')[1];
-type ModeStep = { what: string; act: (lab: Lab) => Promise<void>; host: string; wikitech: View; upstream: View; alert: { wikitech: string; upstream: string } };
+const metricSample = (body: string, name: string, labels: string): string | undefined =>
+  body
+    .split('\n')
+    .find((l) => l.startsWith(`${name}{${labels}} `))
+    ?.split(' ')[1];
+type ModeStep = {
+  what: string;
+  act: (lab: Lab) => Promise<void>;
+  host: string;
+  wikitech: View;
+  upstream: View;
+  alert: { wikitech: string; upstream: string };
+};
 const [J1, J2, J3, J4] = JOBRUNNERS as [string, string, string, string];
 const OK = 'OK - All pools are healthy';
 const crit = (h: string) => `CRITICAL - ${POOL}: Servers ${h} are marked down but pooled`;
@@ -222,26 +281,103 @@ const modeScenarios: { name: string; steps: ModeStep[] }[] = [
   {
     name: 'two pooled=no, a third fails (kept pooled in both), healed, then one re-enabled',
     steps: [
-      { what: `${J1} no`, act: (l) => setPooled(J1, 'no', l), host: J1, wikitech: { enabled: false, pooled: false }, upstream: { enabled: false, pooled: false }, alert: { wikitech: OK, upstream: OK } },
-      { what: `${J2} no`, act: (l) => setPooled(J2, 'no', l), host: J2, wikitech: { enabled: false, pooled: false }, upstream: { enabled: false, pooled: false }, alert: { wikitech: OK, upstream: OK } },
+      {
+        what: `${J1} no`,
+        act: (l) => setPooled(J1, 'no', l),
+        host: J1,
+        wikitech: { enabled: false, pooled: false },
+        upstream: { enabled: false, pooled: false },
+        alert: { wikitech: OK, upstream: OK },
+      },
+      {
+        what: `${J2} no`,
+        act: (l) => setPooled(J2, 'no', l),
+        host: J2,
+        wikitech: { enabled: false, pooled: false },
+        upstream: { enabled: false, pooled: false },
+        alert: { wikitech: OK, upstream: OK },
+      },
       // resultDown → depool: canDepool() is 1 < 2 in both
-      { what: `${J3} nginx down`, act: (l) => l.failService(J3, 'nginx', 'down'), host: J3, wikitech: { enabled: true, up: false, pooled: true }, upstream: { enabled: true, up: false, pooled: true }, alert: { wikitech: crit(J3), upstream: crit(J3) } },
-      { what: `${J3} healed`, act: (l) => l.heal(J3), host: J3, wikitech: { up: true, pooled: true }, upstream: { up: true, pooled: true }, alert: { wikitech: OK, upstream: OK } },
+      {
+        what: `${J3} nginx down`,
+        act: (l) => l.failService(J3, 'nginx', 'down'),
+        host: J3,
+        wikitech: { enabled: true, up: false, pooled: true },
+        upstream: { enabled: true, up: false, pooled: true },
+        alert: { wikitech: crit(J3), upstream: crit(J3) },
+      },
+      {
+        what: `${J3} healed`,
+        act: (l) => l.heal(J3),
+        host: J3,
+        wikitech: { up: true, pooled: true },
+        upstream: { up: true, pooled: true },
+        alert: { wikitech: OK, upstream: OK },
+      },
       // upstream: merge's P1 marks it down, refreshPreexistingServer's assert fails, the update is dropped
-      { what: `${J1} yes`, act: (l) => setPooled(J1, 'yes', l), host: J1, wikitech: { enabled: true, up: true, pooled: true }, upstream: { enabled: true, up: false, pooled: false }, alert: { wikitech: OK, upstream: OK } },
+      {
+        what: `${J1} yes`,
+        act: (l) => setPooled(J1, 'yes', l),
+        host: J1,
+        wikitech: { enabled: true, up: true, pooled: true },
+        upstream: { enabled: true, up: false, pooled: false },
+        alert: { wikitech: OK, upstream: OK },
+      },
     ],
   },
   {
     name: 'a pooled=no that would breach the threshold: wikitech keeps it pooled, upstream depools it and force-pools the down server',
     steps: [
-      { what: `${J1} nginx down`, act: (l) => l.failService(J1, 'nginx', 'down'), host: J1, wikitech: { up: false, pooled: false }, upstream: { up: false, pooled: false }, alert: { wikitech: OK, upstream: OK } },
-      { what: `${J2} no`, act: (l) => setPooled(J2, 'no', l), host: J2, wikitech: { enabled: false, pooled: false }, upstream: { enabled: false, pooled: false }, alert: { wikitech: OK, upstream: OK } },
+      {
+        what: `${J1} nginx down`,
+        act: (l) => l.failService(J1, 'nginx', 'down'),
+        host: J1,
+        wikitech: { up: false, pooled: false },
+        upstream: { up: false, pooled: false },
+        alert: { wikitech: OK, upstream: OK },
+      },
+      {
+        what: `${J2} no`,
+        act: (l) => setPooled(J2, 'no', l),
+        host: J2,
+        wikitech: { enabled: false, pooled: false },
+        upstream: { enabled: false, pooled: false },
+        alert: { wikitech: OK, upstream: OK },
+      },
       // wikitech: canDepool() 1 < 2 keeps it; upstream: maintainState P0 depools, _ensureDepoolThreshold force-pools J1
-      { what: `${J3} no`, act: (l) => setPooled(J3, 'no', l), host: J3, wikitech: { enabled: false, up: true, pooled: true }, upstream: { enabled: false, up: true, pooled: false }, alert: { wikitech: crit(J3), upstream: crit(J1) } },
-      { what: `${J1} as seen then`, act: async () => undefined, host: J1, wikitech: { enabled: true, up: false, pooled: false }, upstream: { enabled: true, up: false, pooled: true }, alert: { wikitech: crit(J3), upstream: crit(J1) } },
+      {
+        what: `${J3} no`,
+        act: (l) => setPooled(J3, 'no', l),
+        host: J3,
+        wikitech: { enabled: false, up: true, pooled: true },
+        upstream: { enabled: false, up: true, pooled: false },
+        alert: { wikitech: crit(J3), upstream: crit(J1) },
+      },
+      {
+        what: `${J1} as seen then`,
+        act: async () => undefined,
+        host: J1,
+        wikitech: { enabled: true, up: false, pooled: false },
+        upstream: { enabled: true, up: false, pooled: true },
+        alert: { wikitech: crit(J3), upstream: crit(J1) },
+      },
       // resultUp → repool: wikitech drains J3; upstream leaves J1 pooled and clears pooledDownServers
-      { what: `${J1} healed`, act: (l) => l.heal(J1), host: J1, wikitech: { enabled: true, up: true, pooled: true }, upstream: { enabled: true, up: true, pooled: true }, alert: { wikitech: OK, upstream: OK } },
-      { what: `${J3} as seen then`, act: async () => undefined, host: J3, wikitech: { enabled: false, pooled: false }, upstream: { enabled: false, pooled: false }, alert: { wikitech: OK, upstream: OK } },
+      {
+        what: `${J1} healed`,
+        act: (l) => l.heal(J1),
+        host: J1,
+        wikitech: { enabled: true, up: true, pooled: true },
+        upstream: { enabled: true, up: true, pooled: true },
+        alert: { wikitech: OK, upstream: OK },
+      },
+      {
+        what: `${J3} as seen then`,
+        act: async () => undefined,
+        host: J3,
+        wikitech: { enabled: false, pooled: false },
+        upstream: { enabled: false, pooled: false },
+        alert: { wikitech: OK, upstream: OK },
+      },
     ],
   },
 ];
@@ -256,7 +392,9 @@ describe.each(['wikitech', 'upstream'] as const)('PyBal mode %s (private lab): t
   it('lab.json and status record the mode', async () => {
     expect(q.lab.info.pybalMode).toBe(mode);
     const st = await q.lab.status();
-    expect(st.filter((s) => s.component === 'pybal').map((s) => s.detail)).toEqual(q.lab.info.loadBalancers.map((lb) => `${lb.url} mode=${mode} answering`));
+    expect(st.filter((s) => s.component === 'pybal').map((s) => s.detail)).toEqual(
+      q.lab.info.loadBalancers.map((lb) => `${lb.url} mode=${mode} answering`),
+    );
   });
 
   it.each(modeScenarios)('$name', async ({ steps }) => {
@@ -265,9 +403,12 @@ describe.each(['wikitech', 'upstream'] as const)('PyBal mode %s (private lab): t
       await st.act(lab);
       await onEveryLb(st.host, st[mode], 10000, lab).catch(async (err: unknown) => {
         const seen = await Promise.all(lab.info.loadBalancers.map((lb) => server(lb.url, st.host)));
-        throw new Error(`${mode}, step "${st.what}": want ${JSON.stringify(st[mode])} on every LB, saw ${JSON.stringify(seen)} (${(err as Error).message})`);
+        throw new Error(
+          `${mode}, step "${st.what}": want ${JSON.stringify(st[mode])} on every LB, saw ${JSON.stringify(seen)} (${(err as Error).message})`,
+        );
       });
-      for (const lb of lab.info.loadBalancers) expect({ step: st.what, alerts: (await get(`${lb.url}/alerts`, false)).body }).toEqual({ step: st.what, alerts: st.alert[mode] });
+      for (const lb of lab.info.loadBalancers)
+        expect({ step: st.what, alerts: (await get(`${lb.url}/alerts`, false)).body }).toEqual({ step: st.what, alerts: st.alert[mode] });
     }
     // The last view holds (a few health-check rounds later): nothing converges behind our back.
     await new Promise((r) => setTimeout(r, 600));
@@ -277,7 +418,13 @@ describe.each(['wikitech', 'upstream'] as const)('PyBal mode %s (private lab): t
 
   it('/metrics: the Prometheus text format with PyBal’s names, labels and types', async () => {
     const { lab } = q;
-    const refusedBefore = await Promise.all(lab.info.loadBalancers.map(async (lb) => Number(metricSample((await get(`${lb.url}/metrics`, false)).body, 'pybal_service_could_not_depool_total', `service="${POOL}"`) ?? 0)));
+    const refusedBefore = await Promise.all(
+      lab.info.loadBalancers.map(async (lb) =>
+        Number(
+          metricSample((await get(`${lb.url}/metrics`, false)).body, 'pybal_service_could_not_depool_total', `service="${POOL}"`) ?? 0,
+        ),
+      ),
+    );
     await lab.failService(J1, 'nginx', 'down');
     await onEveryLb(J1, { up: false, pooled: false }, 10000, lab);
     await setPooled(J2, 'no', lab);
@@ -291,7 +438,15 @@ describe.each(['wikitech', 'upstream'] as const)('PyBal mode %s (private lab): t
       const lines = res.body.split('\n');
       const sample = (name: string, labels: string) => metricSample(res.body, name, labels);
       const svc = `service="${POOL}"`;
-      expect(lines).toEqual(expect.arrayContaining(['# TYPE pybal_service_servers gauge', '# TYPE pybal_service_could_not_depool_total counter', '# TYPE pybal_monitor_up_transitions_total counter', '# TYPE pybal_monitor_status gauge', 'pybal_bgp_enabled 0.0']));
+      expect(lines).toEqual(
+        expect.arrayContaining([
+          '# TYPE pybal_service_servers gauge',
+          '# TYPE pybal_service_could_not_depool_total counter',
+          '# TYPE pybal_monitor_up_transitions_total counter',
+          '# TYPE pybal_monitor_status gauge',
+          'pybal_bgp_enabled 0.0',
+        ]),
+      );
       expect(sample('pybal_service_servers', svc)).toBe('4.0');
       expect(sample('pybal_service_servers_enabled', svc)).toBe('2.0');
       expect(sample('pybal_service_depool_threshold', svc)).toBe('0.5');

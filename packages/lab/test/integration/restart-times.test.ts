@@ -54,7 +54,8 @@ describe('per-host restart times (galley-lab up --restart-ms, slow; startLab res
     expect(new Set(Object.values(first)).size).toBeGreaterThan(1);
     expect(lab.options.restartMs).toEqual({ min: 300, max: 3000 });
     const st = await labCli(dir, 'status');
-    for (const [h, ms] of Object.entries(first)) expect(statusLine(st, h)).toMatch(new RegExp(`nginx=active php-fpm=active restart=${ms}ms$`));
+    for (const [h, ms] of Object.entries(first))
+      expect(statusLine(st, h)).toMatch(new RegExp(`nginx=active php-fpm=active restart=${ms}ms$`));
 
     // The slowest host's restart really takes its time (generous upper bound: ssh under load).
     const [slowest, ms] = Object.entries(first).sort((a, b) => b[1] - a[1])[0]!;
@@ -84,13 +85,19 @@ describe('per-host restart times (galley-lab up --restart-ms, slow; startLab res
     expect(await restartWall(lab, host)).toBeLessThan(1200);
     expect(statusLine(await labCli(dir, 'status'), host)).toMatch(/nginx=active php-fpm=active$/); // the default is not shown
 
-    expect(await labCli(dir, 'slow', host, '1500')).toMatchObject({ code: 0, stdout: `${host}: systemctl restart takes 1500 ms until \`galley-lab slow ${host}\` (at up: 300 ms)\n` });
+    expect(await labCli(dir, 'slow', host, '1500')).toMatchObject({
+      code: 0,
+      stdout: `${host}: systemctl restart takes 1500 ms until \`galley-lab slow ${host}\` (at up: 300 ms)\n`,
+    });
     expect(await restartWall(lab, host)).toBeGreaterThanOrEqual(1400);
     expect(await restartWall(lab, other)).toBeLessThan(1200); // only that host
     expect(statusLine(await labCli(dir, 'status'), host)).toContain('restart=1500ms (at up: 300ms)');
     expect(statusLine(await labCli(dir, 'status'), other)).not.toContain('restart=');
 
-    expect(await labCli(dir, 'slow', host)).toMatchObject({ code: 0, stdout: `${host}: systemctl restart takes 300 ms (its time at up)\n` });
+    expect(await labCli(dir, 'slow', host)).toMatchObject({
+      code: 0,
+      stdout: `${host}: systemctl restart takes 300 ms (its time at up)\n`,
+    });
     expect(await restartWall(lab, host)).toBeLessThan(1200);
     expect(statusLine(await labCli(dir, 'status'), host)).not.toContain('restart=');
 
@@ -106,7 +113,12 @@ describe('per-host restart times (galley-lab up --restart-ms, slow; startLab res
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('ERR_LAB_UNKNOWN_NAME');
     expect(unknown.stderr).toContain('nope.eqiad.wmnet');
-    for (const args of [[host, 'abc'], [host, '300:3000'], [host, '-5'], [host, '1500', '--reset']]) {
+    for (const args of [
+      [host, 'abc'],
+      [host, '300:3000'],
+      [host, '-5'],
+      [host, '1500', '--reset'],
+    ]) {
       const r = await labCli(dir, 'slow', ...args);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain('ERR_LAB_BAD_OPTION');
@@ -131,14 +143,25 @@ describe('per-host restart times (galley-lab up --restart-ms, slow; startLab res
     expect(fs.existsSync(dir)).toBe(false);
 
     // The library checks the same, before creating the dir.
-    await expect(startLab({ dir, hosts: 2, pybal: false, restartMs: { min: 3000, max: 300 } })).rejects.toMatchObject({ code: 'ERR_LAB_BAD_OPTION' });
-    await expect(startLab({ dir, hosts: 2, pybal: false, restartMs: (h) => (h.startsWith('mw1001') ? -1 : 300) })).rejects.toMatchObject({ code: 'ERR_LAB_BAD_OPTION', message: expect.stringContaining('mw1001') });
+    await expect(startLab({ dir, hosts: 2, pybal: false, restartMs: { min: 3000, max: 300 } })).rejects.toMatchObject({
+      code: 'ERR_LAB_BAD_OPTION',
+    });
+    await expect(startLab({ dir, hosts: 2, pybal: false, restartMs: (h) => (h.startsWith('mw1001') ? -1 : 300) })).rejects.toMatchObject({
+      code: 'ERR_LAB_BAD_OPTION',
+      message: expect.stringContaining('mw1001'),
+    });
     await expect(startLab({ dir, hosts: 2, pybal: false, restartMs: -5 })).rejects.toMatchObject({ code: 'ERR_LAB_BAD_OPTION' });
     expect(fs.existsSync(dir)).toBe(false);
   });
 
   it('startLab restartMs as a function of the host name: each host gets its time', async () => {
-    const lab = await startLab({ dir: path.join(base, 'fn'), hosts: 2, pybal: false, bastion: false, restartMs: (h) => (h.startsWith('mw1001.') ? 700 : 400) });
+    const lab = await startLab({
+      dir: path.join(base, 'fn'),
+      hosts: 2,
+      pybal: false,
+      bastion: false,
+      restartMs: (h) => (h.startsWith('mw1001.') ? 700 : 400),
+    });
     try {
       expect(await times(lab)).toEqual({ 'mw1001.eqiad.wmnet': 700, 'mw1301.eqiad.wmnet': 400 });
       expect(lab.options.restartMs).toBe('per-host');

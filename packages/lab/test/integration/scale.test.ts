@@ -30,7 +30,8 @@ describe('lab scale', () => {
         const batch = lab.info.hosts.slice(i, i + 10);
         const rs = await Promise.all(batch.map((h) => labSsh(lab, h.name, 'hostname -f')));
         rs.forEach((r, j) => {
-          if (r.code !== 0 || r.stdout.trim() !== batch[j]!.name) wrong.push(`${batch[j]!.name}: ${r.code} ${r.stdout.trim()} ${r.stderr.trim()}`);
+          if (r.code !== 0 || r.stdout.trim() !== batch[j]!.name)
+            wrong.push(`${batch[j]!.name}: ${r.code} ${r.stdout.trim()} ${r.stderr.trim()}`);
         });
       }
       expect(wrong).toEqual([]);

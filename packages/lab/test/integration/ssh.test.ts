@@ -23,12 +23,23 @@ describe('lab sshd hosts (shared lab)', () => {
   it('refuses a host whose key changed, and a host that is not in known_hosts', async () => {
     const lab = await sharedLab();
     const [a, b] = lab.info.hosts;
-    const lines = fs.readFileSync(lab.info.knownHosts, 'utf8').split('\n').filter((l) => l !== '');
-    const keyOf = (name: string) => lines.find((l) => l.startsWith(`${name},`))!.split(' ').slice(1).join(' ');
+    const lines = fs
+      .readFileSync(lab.info.knownHosts, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
+    const keyOf = (name: string) =>
+      lines
+        .find((l) => l.startsWith(`${name},`))!
+        .split(' ')
+        .slice(1)
+        .join(' ');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-kh-'));
     try {
       const swapped = path.join(dir, 'swapped');
-      fs.writeFileSync(swapped, lines.map((l) => (l.startsWith(`${a!.name},`) ? `${l.split(' ')[0]} ${keyOf(b!.name)}` : l)).join('\n') + '\n');
+      fs.writeFileSync(
+        swapped,
+        lines.map((l) => (l.startsWith(`${a!.name},`) ? `${l.split(' ')[0]} ${keyOf(b!.name)}` : l)).join('\n') + '\n',
+      );
       const changed = await labSsh(lab, a!.name, 'true', { knownHosts: swapped });
       expect(changed.code).toBe(255);
       expect(changed.stderr).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
@@ -44,10 +55,14 @@ describe('lab sshd hosts (shared lab)', () => {
     }
   });
 
-  it('masks root\'s ~/.bashrc on the hosts and puts the fake systemctl first', async () => {
+  it("masks root's ~/.bashrc on the hosts and puts the fake systemctl first", async () => {
     const lab = await sharedLab();
     const h = lab.info.hosts[0]!;
-    const r = await labSsh(lab, h.name, 'wc -c < /root/.bashrc; command -v systemctl; systemctl is-active nginx; systemctl is-active no-such-unit; echo rc=$?');
+    const r = await labSsh(
+      lab,
+      h.name,
+      'wc -c < /root/.bashrc; command -v systemctl; systemctl is-active nginx; systemctl is-active no-such-unit; echo rc=$?',
+    );
     expect(r.code).toBe(0);
     const [bashrc, which, nginx, unknown, rc] = r.stdout.trim().split('\n');
     expect(bashrc).toBe('0');
@@ -59,7 +74,10 @@ describe('lab sshd hosts (shared lab)', () => {
 
   it('reaches the hosts behind the bastion only through it (one and two ProxyJump hops)', async () => {
     const lab = await sharedLab();
-    expect(lab.info.bastion).toEqual({ name: 'bast1003.wikimedia.org', behind: ['restricted1001.eqiad.wmnet', 'restricted1002.eqiad.wmnet'] });
+    expect(lab.info.bastion).toEqual({
+      name: 'bast1003.wikimedia.org',
+      behind: ['restricted1001.eqiad.wmnet', 'restricted1002.eqiad.wmnet'],
+    });
     const cfg = fs.readFileSync(lab.info.sshConfig, 'utf8');
     expect(cfg).toContain('ProxyJump bast1003.wikimedia.org\n');
     expect(cfg).toContain('ProxyJump bast1003.wikimedia.org,restricted1001.eqiad.wmnet\n');

@@ -25,7 +25,8 @@ function traces(dir: string, s: LabState): string[] {
     const cl = cmdline(Number(entry));
     if (cl.includes(dir) || cl.includes(s.shmDir)) out.push(`process ${entry}: ${cl}`);
   }
-  for (const p of s.processes) if (p.mntns) for (const pid of pidsInMountNs(p.mntns)) if (isAlive(pid)) out.push(`${p.name} namespace ${p.mntns}: pid ${pid}`);
+  for (const p of s.processes)
+    if (p.mntns) for (const pid of pidsInMountNs(p.mntns)) if (isAlive(pid)) out.push(`${p.name} namespace ${p.mntns}: pid ${pid}`);
   for (const l of s.links ?? []) if (fs.existsSync(`/sys/class/net/${l}`)) out.push(`link ${l}`);
   if (fs.existsSync(s.shmDir)) out.push(`tmpfs ${s.shmDir}`);
   return out;
@@ -75,7 +76,9 @@ describe('lab up/down', () => {
     expect(fs.existsSync(bin)).toBe(true); // built by `pnpm build` (CI builds before testing)
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-cli-'));
     try {
-      const up = await run(process.execPath, [bin, 'up', '--dir', dir, '--hosts', '2', '--lbs', '1', '--no-bastion'], { env: { ...process.env, NODE_OPTIONS: '' } });
+      const up = await run(process.execPath, [bin, 'up', '--dir', dir, '--hosts', '2', '--lbs', '1', '--no-bastion'], {
+        env: { ...process.env, NODE_OPTIONS: '' },
+      });
       expect(up.stdout).toContain(`galley lab up in`);
       const s = readState(dir)!;
       expect(s.processes.filter((p) => p.kind === 'alertmanager')).toHaveLength(1);
@@ -88,7 +91,16 @@ describe('lab up/down', () => {
       // And an `up` killed between starting a process and recording it leaves it out of
       // state.json: `down` finds those by the lab files they run (a host's supervisor, the
       // simulator's sim.json, etcd's data dir in the lab's tmpfs, Alertmanager's storage in DIR).
-      writeState({ ...s, processes: s.processes.filter((p) => p.kind !== 'pybal' && p.kind !== 'etcd' && p.kind !== 'alertmanager' && p.name !== s.processes.find((q) => q.kind === 'host')!.name) });
+      writeState({
+        ...s,
+        processes: s.processes.filter(
+          (p) =>
+            p.kind !== 'pybal' &&
+            p.kind !== 'etcd' &&
+            p.kind !== 'alertmanager' &&
+            p.name !== s.processes.find((q) => q.kind === 'host')!.name,
+        ),
+      });
       const down = await run(process.execPath, [bin, 'down', '--dir', dir], { env: { ...process.env, NODE_OPTIONS: '' } });
       expect(down.stdout).toContain('stopped');
       expect(traces(dir, s)).toEqual([]);
@@ -106,33 +118,40 @@ describe('lab up/down', () => {
   it.each([
     ['an etcd', 'etcd'],
     ['a host', 'host'],
-  ] as const)('`galley-lab down` after `galley-lab up` was SIGKILLed once state.json listed %s: no process, namespace or tmpfs left, dir removed', async (_what, kind) => {
-    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-crash-'));
-    const dir = path.join(base, 'lab'); // does not exist: `up` creates it, so `down` removes it
-    const env = { ...process.env, NODE_OPTIONS: '' };
-    const up = spawn(process.execPath, [bin, 'up', '--dir', dir, '--hosts', '4', '--lbs', '1'], { env, stdio: 'ignore' });
-    const exited = once(up, 'exit');
-    try {
-      await waitFor(`state.json to list ${kind}`, async () => (readState(dir)?.processes.some((p) => p.kind === kind) ? true : undefined), { timeoutMs: 60000, intervalMs: 2 });
-      up.kill('SIGKILL');
-      const [code, sig] = await exited;
-      expect({ code, sig }).toEqual({ code: null, sig: 'SIGKILL' });
-      // It really was cut short, and it left things running.
-      expect(fs.existsSync(path.join(dir, 'lab.json'))).toBe(false);
-      const s = readState(dir)!;
-      expect(traces(dir, s).length).toBeGreaterThan(0);
+  ] as const)(
+    '`galley-lab down` after `galley-lab up` was SIGKILLed once state.json listed %s: no process, namespace or tmpfs left, dir removed',
+    async (_what, kind) => {
+      const base = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-crash-'));
+      const dir = path.join(base, 'lab'); // does not exist: `up` creates it, so `down` removes it
+      const env = { ...process.env, NODE_OPTIONS: '' };
+      const up = spawn(process.execPath, [bin, 'up', '--dir', dir, '--hosts', '4', '--lbs', '1'], { env, stdio: 'ignore' });
+      const exited = once(up, 'exit');
+      try {
+        await waitFor(
+          `state.json to list ${kind}`,
+          async () => (readState(dir)?.processes.some((p) => p.kind === kind) ? true : undefined),
+          { timeoutMs: 60000, intervalMs: 2 },
+        );
+        up.kill('SIGKILL');
+        const [code, sig] = await exited;
+        expect({ code, sig }).toEqual({ code: null, sig: 'SIGKILL' });
+        // It really was cut short, and it left things running.
+        expect(fs.existsSync(path.join(dir, 'lab.json'))).toBe(false);
+        const s = readState(dir)!;
+        expect(traces(dir, s).length).toBeGreaterThan(0);
 
-      const down = await run(process.execPath, [bin, 'down', '--dir', dir], { env });
-      expect(down.stdout).toContain('stopped');
-      // Processes that were still being tracked when `up` died are in the final state.json only.
-      expect(traces(dir, s)).toEqual([]);
-      expect(fs.existsSync(dir)).toBe(false);
-    } finally {
-      if (up.exitCode === null && up.signalCode === null) up.kill('SIGKILL');
-      await run(process.execPath, [bin, 'down', '--dir', dir], { env }).catch(() => undefined);
-      fs.rmSync(base, { recursive: true, force: true });
-    }
-  });
+        const down = await run(process.execPath, [bin, 'down', '--dir', dir], { env });
+        expect(down.stdout).toContain('stopped');
+        // Processes that were still being tracked when `up` died are in the final state.json only.
+        expect(traces(dir, s)).toEqual([]);
+        expect(fs.existsSync(dir)).toBe(false);
+      } finally {
+        if (up.exitCode === null && up.signalCode === null) up.kill('SIGKILL');
+        await run(process.execPath, [bin, 'down', '--dir', dir], { env }).catch(() => undefined);
+        fs.rmSync(base, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('in a DIR that already existed, `down` removes only what `up` created (a logs/ that was there stays, with its files); `up` refuses to overwrite a file it did not create', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galley-existing-'));
@@ -156,7 +175,10 @@ describe('lab up/down', () => {
 
       // A known_hosts (or key, ssh_config…) that is not the lab's is never overwritten.
       fs.writeFileSync(path.join(dir, 'known_hosts'), 'theirs\n');
-      await expect(startLab({ dir, hosts: 2, lbs: 1, ssh: false })).rejects.toMatchObject({ code: 'ERR_LAB_DIR_CONFLICT', message: expect.stringContaining('known_hosts') });
+      await expect(startLab({ dir, hosts: 2, lbs: 1, ssh: false })).rejects.toMatchObject({
+        code: 'ERR_LAB_DIR_CONFLICT',
+        message: expect.stringContaining('known_hosts'),
+      });
       expect(fs.readFileSync(path.join(dir, 'known_hosts'), 'utf8')).toBe('theirs\n');
       expect(fs.existsSync(path.join(dir, 'state.json'))).toBe(false);
     } finally {

@@ -12,7 +12,17 @@ export async function clientsFor(lab) {
   const remote = new Remote(config.ssh);
   const client = new PybalClient({ requestTimeoutMs: config.pybal.requestTimeoutMs, retries: config.pybal.retries });
   const pybal = new PybalService({ topology: new PybalTopology(config.pybal), client, verifyTimeoutMs: 10_000 });
-  return { confctl, remote, client, pybal, close: async () => { await remote.close(); await client.close(); confctl.close(); } };
+  return {
+    confctl,
+    remote,
+    client,
+    pybal,
+    close: async () => {
+      await remote.close();
+      await client.close();
+      confctl.close();
+    },
+  };
 }
 
 /** The ports of one library run: its journal under /galley/runs/RUN_ID/, `emit` for its events. */
@@ -23,7 +33,12 @@ export function libraryPorts(c, runId, emit) {
     executor: remoteExecutor(c.remote),
     verifier: pybalVerifier(c.pybal),
     capacity: pybalCapacity(c.pybal),
-    journal: { append: (e) => c.confctl.kv.txn([], [{ type: 'put', key: `/galley/runs/${runId}/${String(seq++).padStart(6, '0')}`, value: JSON.stringify(e) }]).then(() => undefined) },
+    journal: {
+      append: (e) =>
+        c.confctl.kv
+          .txn([], [{ type: 'put', key: `/galley/runs/${runId}/${String(seq++).padStart(6, '0')}`, value: JSON.stringify(e) }])
+          .then(() => undefined),
+    },
     clock: realClock,
     emit,
   };

@@ -31,7 +31,11 @@ export function describePoolStoreContract(name: string, factory: () => Promise<P
       await f.close();
     });
 
-    const sel = (): { dc: string; cluster: string; service: string } => ({ dc: f.dc.replace(/\./g, '\\.'), cluster: f.cluster, service: 'nginx' });
+    const sel = (): { dc: string; cluster: string; service: string } => ({
+      dc: f.dc.replace(/\./g, '\\.'),
+      cluster: f.cluster,
+      service: 'nginx',
+    });
 
     it('selects the objects with their tags and pooled state, anchored', async () => {
       const objs = await f.store.select(sel());
@@ -53,7 +57,9 @@ export function describePoolStoreContract(name: string, factory: () => Promise<P
 
     it('takes out yes → no with the owner marker, in the same write; no and inactive are conflicts, not writes', async () => {
       const objs = (await f.store.select(sel())).filter((o) => f.hosts.includes(o.tags.name));
-      const res = await f.store.transition(objs.map((o) => ({ object: o, to: 'no', expect: { pooled: 'yes' }, owner: { set: marker('run-a') } })));
+      const res = await f.store.transition(
+        objs.map((o) => ({ object: o, to: 'no', expect: { pooled: 'yes' }, owner: { set: marker('run-a') } })),
+      );
       const by = new Map(objs.map((o, i) => [o.tags.name, res[i]!]));
       expect(by.get(f.hosts[0])).toMatchObject({ status: 'changed', change: { from: 'yes', to: 'no' } });
       expect(by.get(f.hosts[1])).toMatchObject({ status: 'changed-by-someone-else', found: { pooled: 'no' } });
@@ -71,9 +77,17 @@ export function describePoolStoreContract(name: string, factory: () => Promise<P
       const [out] = await f.store.transition([{ object: objs[0]!, to: 'no', expect: { pooled: 'yes' }, owner: { set: marker('run-a') } }]);
       if (out?.status !== 'changed') throw new Error(`expected changed, got ${JSON.stringify(out)}`);
       const c = out.change;
-      const back = { object: { key: c.key, tags: c.tags, pooled: 'no' as const, weight: c.weight ?? 0 }, to: 'yes' as const, expect: { pooled: 'no' as const, weight: c.weight! }, owner: { mustBe: 'run-a' } };
+      const back = {
+        object: { key: c.key, tags: c.tags, pooled: 'no' as const, weight: c.weight ?? 0 },
+        to: 'yes' as const,
+        expect: { pooled: 'no' as const, weight: c.weight! },
+        owner: { mustBe: 'run-a' },
+      };
       // another run's id is not ours: hands off
-      expect((await f.store.transition([{ ...back, owner: { mustBe: 'run-b' } }]))[0]).toMatchObject({ status: 'changed-by-someone-else', foundOwner: { runId: 'run-a' } });
+      expect((await f.store.transition([{ ...back, owner: { mustBe: 'run-b' } }]))[0]).toMatchObject({
+        status: 'changed-by-someone-else',
+        foundOwner: { runId: 'run-a' },
+      });
       expect(await f.read(f.hosts[0])).toBe('no');
       expect((await f.store.transition([back]))[0]).toMatchObject({ status: 'changed', change: { from: 'no', to: 'yes' } });
       expect(await f.read(f.hosts[0])).toBe('yes');
@@ -88,9 +102,18 @@ export function describePoolStoreContract(name: string, factory: () => Promise<P
       if (out?.status !== 'changed') throw new Error('expected changed');
       const [now] = await mine(0);
       // the operator depools what is already out: only the marker changes hands
-      expect((await f.store.transition([{ object: now!, to: 'no', expect: { pooled: 'no' }, owner: { set: marker('operator:alice') } }]))[0]).toMatchObject({ status: 'already' });
+      expect(
+        (await f.store.transition([{ object: now!, to: 'no', expect: { pooled: 'no' }, owner: { set: marker('operator:alice') } }]))[0],
+      ).toMatchObject({ status: 'already' });
       const c = out.change;
-      const res = await f.store.transition([{ object: { key: c.key, tags: c.tags, pooled: 'no', weight: c.weight ?? 0 }, to: 'yes', expect: { pooled: 'no' }, owner: { mustBe: 'run-a' } }]);
+      const res = await f.store.transition([
+        {
+          object: { key: c.key, tags: c.tags, pooled: 'no', weight: c.weight ?? 0 },
+          to: 'yes',
+          expect: { pooled: 'no' },
+          owner: { mustBe: 'run-a' },
+        },
+      ]);
       expect(res[0]).toMatchObject({ status: 'changed-by-someone-else', found: { pooled: 'no' }, foundOwner: { runId: 'operator:alice' } });
       expect(await f.read(f.hosts[0])).toBe('no');
     });
@@ -100,9 +123,17 @@ export function describePoolStoreContract(name: string, factory: () => Promise<P
       const [out] = await f.store.transition([{ object: objs[0]!, to: 'no', expect: { pooled: 'yes' }, owner: { set: marker('run-a') } }]);
       if (out?.status !== 'changed') throw new Error('expected changed');
       const c = out.change;
-      const back = { object: { key: c.key, tags: c.tags, pooled: 'no' as const, weight: c.weight ?? 0 }, to: 'yes' as const, expect: { pooled: 'no' as const, weight: c.weight! }, owner: { mustBe: 'run-a' } };
+      const back = {
+        object: { key: c.key, tags: c.tags, pooled: 'no' as const, weight: c.weight ?? 0 },
+        to: 'yes' as const,
+        expect: { pooled: 'no' as const, weight: c.weight! },
+        owner: { mustBe: 'run-a' },
+      };
       await f.write(f.hosts[0], 'no', 42);
-      expect((await f.store.transition([back]))[0]).toMatchObject({ status: 'changed-by-someone-else', found: { pooled: 'no', weight: 42 } });
+      expect((await f.store.transition([back]))[0]).toMatchObject({
+        status: 'changed-by-someone-else',
+        found: { pooled: 'no', weight: 42 },
+      });
       await f.write(f.hosts[0], 'inactive');
       expect((await f.store.transition([back]))[0]).toMatchObject({ status: 'changed-by-someone-else', found: { pooled: 'inactive' } });
       expect(await f.read(f.hosts[0])).toBe('inactive');
@@ -115,7 +146,9 @@ export function describePoolStoreContract(name: string, factory: () => Promise<P
     it('does not write an object someone else changed since it was read; reads back what is stored', async () => {
       const objs = await mine(0);
       await f.write(f.hosts[0], 'no');
-      expect((await f.store.transition([{ object: objs[0]!, to: 'no', expect: { pooled: 'yes' }, owner: { set: marker('run-a') } }]))[0]).toMatchObject({ status: 'changed-by-someone-else', found: { pooled: 'no' } });
+      expect(
+        (await f.store.transition([{ object: objs[0]!, to: 'no', expect: { pooled: 'yes' }, owner: { set: marker('run-a') } }]))[0],
+      ).toMatchObject({ status: 'changed-by-someone-else', found: { pooled: 'no' } });
       expect((await f.store.owners(objs)).size).toBe(0);
       const rb = await f.store.readBack(objs);
       expect(rb.get(objs[0]!.key)).toMatchObject({ pooled: 'no', tags: { name: f.hosts[0] } });

@@ -129,7 +129,10 @@ export class FakeFleet {
     }
   }
 
-  static cluster(n: number, opts: Omit<FakeFleetOptions, 'hosts'> & { prefix?: string; pooled?: Record<string, Partial<Record<string, Pooled>>> } = {}): FakeFleet {
+  static cluster(
+    n: number,
+    opts: Omit<FakeFleetOptions, 'hosts'> & { prefix?: string; pooled?: Record<string, Partial<Record<string, Pooled>>> } = {},
+  ): FakeFleet {
     const hosts = Array.from({ length: n }, (_, i) => {
       const name = `${opts.prefix ?? 'mw'}${1001 + i}.eqiad.wmnet`;
       return { name, ...(opts.pooled?.[name] ? { pooled: opts.pooled[name] } : {}) };
@@ -275,7 +278,9 @@ export class FakeFleet {
         const mode = this.lbMode.get(lb) ?? 'up';
         if (mode !== 'up') {
           failed.add(o.tags.name);
-          lines.push(`${lb}: ${mode === 'down' ? 'connection refused' : mode === 'error' ? 'HTTP 500' : 'still shows the old state'} for ${o.tags.name}`);
+          lines.push(
+            `${lb}: ${mode === 'down' ? 'connection refused' : mode === 'error' ? 'HTTP 500' : 'still shows the old state'} for ${o.tags.name}`,
+          );
           continue;
         }
         const v = this.lbView(cur);
@@ -346,14 +351,20 @@ export class FakeFleet {
           const tries = (this.healthTries.get(host) ?? 0) + 1;
           this.healthTries.set(host, tries);
           const ok = b === 'ok' || b === 'action-fails' || b === 'down-after-action' || (b === 'unhealthy-then-ok' && tries >= 3);
-          out.push({ host, ok, ...(ok ? {} : { message: 'exit code 1' }), outputs: [{ cmd: cmds[0] ?? '', exitCode: ok ? 0 : 1, stdout: '', stderr: ok ? '' : 'unhealthy' }] });
+          out.push({
+            host,
+            ok,
+            ...(ok ? {} : { message: 'exit code 1' }),
+            outputs: [{ cmd: cmds[0] ?? '', exitCode: ok ? 0 : 1, stdout: '', stderr: ok ? '' : 'unhealthy' }],
+          });
           continue;
         }
         this.onAction?.(host);
         // Invariant: no action while any LB sends the host traffic for a selected service, whether
         // the run depooled that object or it was `no` (or anything else) before the run.
         for (const o of this.objects.values()) {
-          if (o.tags.name === host && !this.notSelected.has(o.tags.service) && this.lbView(o).pooled) this.violations.push(`action on ${host} while ${o.key} is pooled on the LBs`);
+          if (o.tags.name === host && !this.notSelected.has(o.tags.service) && this.lbView(o).pooled)
+            this.violations.push(`action on ${host} while ${o.key} is pooled on the LBs`);
         }
         // Invariant: no action while a pool the run took this host out of is below its threshold.
         for (const o of this.objects.values()) {
@@ -361,7 +372,10 @@ export class FakeFleet {
           if (o.tags.name !== host || pool === undefined || this.initial.get(o.key) !== 'yes' || o.pooled === 'yes') continue;
           const members = this.poolMembers(pool);
           const upEnabled = members.filter((m) => m.pooled === 'yes' && !this.down.has(m.tags.name)).length;
-          if (upEnabled < members.length * this.threshold) this.violations.push(`action on ${host} while pool ${pool} is below its depool threshold (${upEnabled} of ${members.length} up and enabled)`);
+          if (upEnabled < members.length * this.threshold)
+            this.violations.push(
+              `action on ${host} while pool ${pool} is below its depool threshold (${upEnabled} of ${members.length} up and enabled)`,
+            );
         }
         this.actions.push({ host, cmds, t: this.clock.now() });
         if (b === 'down-after-action') this.down.add(host);
@@ -378,7 +392,12 @@ export class FakeFleet {
           host,
           ok,
           ...(ok ? {} : { message: 'exit code 1' }),
-          outputs: cmds.map((cmd) => ({ cmd, exitCode: ok ? 0 : 1, stdout: ok ? `${host}: ${cmd} ok` : '', stderr: ok ? '' : 'Job failed' })),
+          outputs: cmds.map((cmd) => ({
+            cmd,
+            exitCode: ok ? 0 : 1,
+            stdout: ok ? `${host}: ${cmd} ok` : '',
+            stderr: ok ? '' : 'Job failed',
+          })),
         });
       }
       this.clock.t += 100;
@@ -406,7 +425,8 @@ export class FakeFleet {
         // Invariant: no host is done before every LB reported it back in.
         if (e.type === 'host-phase' && e.phase === 'done') {
           for (const o of this.objects.values()) {
-            if (o.tags.name === e.host && this.initial.get(o.key) === 'yes' && o.pooled === 'yes' && !this.lbView(o).pooled) this.violations.push(`${e.host} done while ${o.key} is not pooled on the LBs`);
+            if (o.tags.name === e.host && this.initial.get(o.key) === 'yes' && o.pooled === 'yes' && !this.lbView(o).pooled)
+              this.violations.push(`${e.host} done while ${o.key} is not pooled on the LBs`);
           }
         }
       },

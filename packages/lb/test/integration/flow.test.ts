@@ -7,7 +7,16 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Lab } from '@galley/lab';
 import { sharedLab } from '@galley/lab/testing';
-import { orderHosts, parseBatchSpec, parseMaxFailed, runRolling, selectHosts, type CommandSpec, type LbEvent, type RollingOptions } from '@galley/lb';
+import {
+  orderHosts,
+  parseBatchSpec,
+  parseMaxFailed,
+  runRolling,
+  selectHosts,
+  type CommandSpec,
+  type LbEvent,
+  type RollingOptions,
+} from '@galley/lb';
 import { harness, markLogs, restartsOn, type Harness } from './harness.js';
 
 // eqiad jobrunner = mw1301–mw1304 (nginx + php-fpm, all pooled=yes), 2 LBs, threshold 0.5.
@@ -52,7 +61,11 @@ function clocked(x: Harness): Map<string, number> {
 }
 
 async function rolling(x: Harness, opts: Partial<Omit<RollingOptions, 'selection' | 'batch'>> & { batch?: string; hosts?: string[] } = {}) {
-  const selection = await selectHosts(x.ports.store, { dc: 'eqiad', cluster: 'jobrunner', ...(opts.hosts ? { hosts: new Set(opts.hosts) } : {}) });
+  const selection = await selectHosts(x.ports.store, {
+    dc: 'eqiad',
+    cluster: 'jobrunner',
+    ...(opts.hosts ? { hosts: new Set(opts.hosts) } : {}),
+  });
   return runRolling(x.ports, { commands: restart, sleepMs: 0, ...opts, selection, batch: parseBatchSpec(opts.batch ?? '1') });
 }
 
@@ -100,7 +113,11 @@ describe('drain against the lab', () => {
       }
     };
     const check = { shell: `cat ${tmp}/conns-$(hostname -s)`, timeoutMs: 5000 };
-    const r = await rolling(x, { hosts: HOSTS.slice(0, 2), drain: { ms: 1500, weight: false, check, checkIntervalMs: 200 }, maxFailedBatches: 1 });
+    const r = await rolling(x, {
+      hosts: HOSTS.slice(0, 2),
+      drain: { ms: 1500, weight: false, check, checkIntervalMs: 200 },
+      maxFailedBatches: 1,
+    });
     const a1 = answers.filter((a) => a.host === HOSTS[0]).map((a) => a.n);
     expect(a1[0]).toBe(3);
     expect(a1.at(-1)).toBe(0);
@@ -110,12 +127,20 @@ describe('drain against the lab', () => {
     expect(answers.filter((a) => a.host === HOSTS[1]).every((a) => a.n === 2)).toBe(true);
     expect(await restartsOn(lab, HOSTS[1]!)).toEqual([]);
     expect(r.succeeded).toEqual([HOSTS[0]]);
-    expect(r.failed).toEqual([expect.objectContaining({ host: HOSTS[1], stillDepooled: false, reason: expect.stringMatching(/drain-check `cat .*` still reported 2 established connection\(s\) after drain=1500 ms; not acted on, put back/) })]);
+    expect(r.failed).toEqual([
+      expect.objectContaining({
+        host: HOSTS[1],
+        stillDepooled: false,
+        reason: expect.stringMatching(
+          /drain-check `cat .*` still reported 2 established connection\(s\) after drain=1500 ms; not acted on, put back/,
+        ),
+      }),
+    ]);
     expect(Object.values(await nodesNow(x)).every((n) => n.pooled === 'yes')).toBe(true);
     expect(x.violations).toEqual([]);
   });
 
-  it('drain=weight: weight 0 while pooled, then out, then back with the old weight (read back from conftool); an operator\'s weight set meanwhile is left as found', async () => {
+  it("drain=weight: weight 0 while pooled, then out, then back with the old weight (read back from conftool); an operator's weight set meanwhile is left as found", async () => {
     const x = await start();
     const before = await nodesNow(x);
     const seen: Record<string, Record<string, { pooled: string; weight: number }>> = {};
@@ -125,9 +150,15 @@ describe('drain against the lab', () => {
       emit(e);
       // what conftool holds during the drain (weight 0, still pooled) and once every LB has it out
       if (e.type === 'drain' && e.hosts.includes(HOSTS[0]!)) pending.push(nodesNow(x).then((n) => void (seen.draining = n)));
-      if (e.type === 'host-phase' && e.host === HOSTS[0] && e.phase === 'verified-out') pending.push(nodesNow(x).then((n) => void (seen.out = n)));
+      if (e.type === 'host-phase' && e.host === HOSTS[0] && e.phase === 'verified-out')
+        pending.push(nodesNow(x).then((n) => void (seen.out = n)));
       // an operator sets mw1302's nginx weight while the host is out
-      if (e.type === 'host-phase' && e.host === HOSTS[1] && e.phase === 'acting') pending.push(x.confctl.update({ dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: 'mw1302\\.eqiad\\.wmnet' }, { weight: 7 }).then(() => undefined));
+      if (e.type === 'host-phase' && e.host === HOSTS[1] && e.phase === 'acting')
+        pending.push(
+          x.confctl
+            .update({ dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: 'mw1302\\.eqiad\\.wmnet' }, { weight: 7 })
+            .then(() => undefined),
+        );
     };
     const r = await rolling(x, { hosts: HOSTS.slice(0, 2), drain: { ms: 500, weight: true } });
     await Promise.all(pending);
@@ -141,7 +172,9 @@ describe('drain against the lab', () => {
     // the operator's weight stands, and the object stays where the operator's change found it
     expect(after['nginx/mw1302']).toEqual({ pooled: 'no', weight: 7 });
     expect(after['php-fpm/mw1302']).toEqual(before['php-fpm/mw1302']);
-    expect(r.leftAsFound).toEqual([expect.objectContaining({ host: HOSTS[1], object: expect.stringContaining('nginx/mw1302'), why: expect.stringMatching(/weight=7/) })]);
+    expect(r.leftAsFound).toEqual([
+      expect.objectContaining({ host: HOSTS[1], object: expect.stringContaining('nginx/mw1302'), why: expect.stringMatching(/weight=7/) }),
+    ]);
     // the only object out at the end is the one the operator took over (the engine counts a host whose
     // objects someone else changed as done, with them in leftAsFound): nothing else
     expect(x.violations).toEqual([`${HOSTS[1]} done while an LB has nginx out`]);
@@ -154,7 +187,8 @@ describe('capacity-wait against the lab', () => {
     await lab.failService(HOSTS[3]!, 'nginx', 'down');
     const nginx = (await x.confctl.select({ dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name: 'mw1301.*' }))[0]!;
     const pool = x.ports.capacity.poolOf(nginx)!;
-    for (let i = 0; i < 100 && (await x.ports.capacity.capacity([pool])).get(pool)!.canTakeOut > 1; i++) await new Promise((res) => setTimeout(res, 100));
+    for (let i = 0; i < 100 && (await x.ports.capacity.capacity([pool])).get(pool)!.canTakeOut > 1; i++)
+      await new Promise((res) => setTimeout(res, 100));
   }
 
   it('a batch short of capacity waits, showing the pools, and goes on once the down host is healed', async () => {
@@ -173,7 +207,12 @@ describe('capacity-wait against the lab', () => {
     const r = await rolling(x, { hosts: HOSTS.slice(0, 2), batch: '2', capacityWaitMs: 20_000, capacityWaitIntervalMs: 300 });
     expect(r.status).toBe('succeeded');
     const waits = x.events.filter((e) => e.type === 'capacity-wait');
-    expect(waits[0]).toMatchObject({ batch: 1, pools: expect.arrayContaining([expect.objectContaining({ depool: 2, canTakeOut: 1, ok: false, detail: expect.stringMatching(/3 of 4 up and enabled/) })]) });
+    expect(waits[0]).toMatchObject({
+      batch: 1,
+      pools: expect.arrayContaining([
+        expect.objectContaining({ depool: 2, canTakeOut: 1, ok: false, detail: expect.stringMatching(/3 of 4 up and enabled/) }),
+      ]),
+    });
     expect(x.events.some((e) => e.type === 'warning' && /batch 1 waits for capacity/.test(e.message))).toBe(true);
     // nothing was depooled before capacity came back
     expect(await restartedAt(HOSTS[0]!)).toBeGreaterThan(healed);
@@ -186,7 +225,9 @@ describe('capacity-wait against the lab', () => {
     await short(x);
     const r = await rolling(x, { hosts: HOSTS.slice(0, 2), batch: '2', capacityWaitMs: 1000, capacityWaitIntervalMs: 300 });
     expect(r.status).toBe('refused');
-    expect(r.stopReason).toMatch(/batch 1: depooling 2 server\(s\) from pool \S+ would breach its depool threshold: only 1 can leave now .*\(after waiting 1s for capacity, capacity-wait=1s\)/);
+    expect(r.stopReason).toMatch(
+      /batch 1: depooling 2 server\(s\) from pool \S+ would breach its depool threshold: only 1 can leave now .*\(after waiting 1s for capacity, capacity-wait=1s\)/,
+    );
     expect(x.events.filter((e) => e.type === 'capacity-wait').length).toBeGreaterThanOrEqual(3);
     expect(Object.values(await nodesNow(x)).every((n) => n.pooled === 'yes')).toBe(true);
     for (const host of HOSTS) expect(await restartsOn(lab, host)).toEqual([]);
@@ -215,7 +256,10 @@ describe('budgets and order against the lab', () => {
     expect(r.stopReason).toMatch(/^deadline=1s reached: no new batch was started after it \(\d host\(s\) not attempted\)$/);
     expect(r.deadline).toEqual({ ms: 1000, reached: true });
     expect(r.order).toEqual({ order: 'shuffled', seed: 5 });
-    const want = orderHosts(HOSTS.map((host) => ({ host })), { order: 'shuffled', seed: 5 }).map((o) => o.host);
+    const want = orderHosts(
+      HOSTS.map((host) => ({ host })),
+      { order: 'shuffled', seed: 5 },
+    ).map((o) => o.host);
     expect(r.batches.map((b) => b.hosts[0])).toEqual(want.slice(0, r.batches.length));
     expect(r.succeeded.length).toBeGreaterThanOrEqual(1);
     expect(r.notAttempted.length).toBeGreaterThanOrEqual(1);

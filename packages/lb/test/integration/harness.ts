@@ -8,7 +8,17 @@
 import { Conftool, connectEtcd, type ConftoolNode } from '@galley/confctl';
 import { loadConfig } from '@galley/config';
 import type { Lab } from '@galley/lab';
-import { conftoolStore, pybalCapacity, pybalVerifier, realClock, remoteExecutor, type JournalEntry, type LbEvent, type LbPorts, type PoolObject } from '@galley/lb';
+import {
+  conftoolStore,
+  pybalCapacity,
+  pybalVerifier,
+  realClock,
+  remoteExecutor,
+  type JournalEntry,
+  type LbEvent,
+  type LbPorts,
+  type PoolObject,
+} from '@galley/lb';
 import { PybalClient, PybalService, PybalTopology } from '@galley/pybal';
 import { Remote } from '@galley/remote';
 
@@ -46,10 +56,12 @@ export async function harness(lab: Lab, opts: { dc: string; cluster: string; ver
         .map(async (n) => {
           const ref = topology.poolFor(n.tags.dc, n.tags.cluster, n.tags.service);
           if (!ref) return [true];
-          return Promise.all(ref.loadBalancers.map(async (lb) => {
-            const v = await client.host(lb, ref.pool, n.tags.name).catch(() => null);
-            return !!v && v.pooled && v.up && v.enabled;
-          }));
+          return Promise.all(
+            ref.loadBalancers.map(async (lb) => {
+              const v = await client.host(lb, ref.pool, n.tags.name).catch(() => null);
+              return !!v && v.pooled && v.up && v.enabled;
+            }),
+          );
         }),
     );
     if (views.flat().every(Boolean)) break;
@@ -72,12 +84,15 @@ export async function harness(lab: Lab, opts: { dc: string; cluster: string; ver
   const lbPooled = async (o: PoolObject): Promise<boolean[]> => {
     const ref = topology.poolFor(o.tags.dc, o.tags.cluster, o.tags.service);
     if (!ref) return [];
-    return Promise.all(ref.loadBalancers.map(async (lb) => (await client.host(lb, ref.pool, o.tags.name).catch(() => null))?.pooled ?? false));
+    return Promise.all(
+      ref.loadBalancers.map(async (lb) => (await client.host(lb, ref.pool, o.tags.name).catch(() => null))?.pooled ?? false),
+    );
   };
   const objectsOf = (host: string): PoolObject[] => [...initial.values()].filter((n) => n.tags.name === host && n.pooled === 'yes');
   // At action time every object of the host that is not inactive must be out, `no` ones included
   // (PyBal keeps a `no` server pooled when depooling it would breach the threshold).
-  const notInactiveOf = (host: string): PoolObject[] => [...initial.values()].filter((n) => n.tags.name === host && n.pooled !== 'inactive');
+  const notInactiveOf = (host: string): PoolObject[] =>
+    [...initial.values()].filter((n) => n.tags.name === host && n.pooled !== 'inactive');
 
   const executor = remoteExecutor(remote);
   const events: LbEvent[] = [];

@@ -47,7 +47,13 @@ describe('rolling restart against the lab', () => {
     const t0 = Date.now();
     const emit0 = x.ports.emit;
     const times: string[] = [];
-    x.ports.emit = (e) => { emit0(e); if (process.env.LB_DEBUG) times.push(`${Date.now() - t0} ${e.type} ${'host' in e ? e.host : ''} ${'phase' in e ? e.phase : ''} ${'elapsedMs' in e ? e.elapsedMs : ''}`); };
+    x.ports.emit = (e) => {
+      emit0(e);
+      if (process.env.LB_DEBUG)
+        times.push(
+          `${Date.now() - t0} ${e.type} ${'host' in e ? e.host : ''} ${'phase' in e ? e.phase : ''} ${'elapsedMs' in e ? e.elapsedMs : ''}`,
+        );
+    };
     const r = await rolling(x, { batch: '2' });
     if (process.env.LB_DEBUG) process.stderr.write(times.join('\n') + '\n');
     const ms = Date.now() - t0;
@@ -71,7 +77,9 @@ describe('rolling restart against the lab', () => {
     const r = await rolling(x, { batch: '1' });
     expect(r.status).toBe('failed');
     expect(r.succeeded).toEqual(['mw1301.eqiad.wmnet']);
-    expect(r.failed).toEqual([expect.objectContaining({ host: 'mw1302.eqiad.wmnet', stillDepooled: true, reason: expect.stringMatching(/action failed/) })]);
+    expect(r.failed).toEqual([
+      expect.objectContaining({ host: 'mw1302.eqiad.wmnet', stillDepooled: true, reason: expect.stringMatching(/action failed/) }),
+    ]);
     expect(r.failedBatches).toBe(1);
     expect(r.notAttempted).toEqual(['mw1303.eqiad.wmnet', 'mw1304.eqiad.wmnet']);
     const now = await pooledNow(x);
@@ -137,7 +145,13 @@ describe('rolling restart against the lab', () => {
     await lab.lb('lvs1020', 'lag', 4000);
     const r = await rolling(x, { batch: '1' });
     expect(r.status).toBe('failed');
-    expect(r.failed).toEqual([expect.objectContaining({ host: 'mw1301.eqiad.wmnet', stillDepooled: false, reason: expect.stringMatching(/depool not verified on every LB.*lvs1020/s) })]);
+    expect(r.failed).toEqual([
+      expect.objectContaining({
+        host: 'mw1301.eqiad.wmnet',
+        stillDepooled: false,
+        reason: expect.stringMatching(/depool not verified on every LB.*lvs1020/s),
+      }),
+    ]);
     expect(await restartsOn(lab, 'mw1301.eqiad.wmnet')).toEqual([]);
     expect(await pooledNow(x)).toEqual(allYes);
     expect(x.violations).toEqual([]);
@@ -150,7 +164,9 @@ describe('rolling restart against the lab', () => {
     for (let i = 0; i < 50 && !(await downOnLbs('mw1304.eqiad.wmnet')); i++) await sleep(100);
     const r = await rolling(x, { batch: '2' });
     expect(r.status).toBe('refused');
-    expect(r.stopReason).toMatch(/pool jobrunner-nginx_eqiad would breach its depool threshold: only 1 can leave now \(lvs1019: 3 of 4 up and enabled, threshold 0.5/);
+    expect(r.stopReason).toMatch(
+      /pool jobrunner-nginx_eqiad would breach its depool threshold: only 1 can leave now \(lvs1019: 3 of 4 up and enabled, threshold 0.5/,
+    );
     expect(await pooledNow(x)).toEqual(allYes);
     expect(x.writesToNonYes).toEqual([]);
   });
@@ -195,7 +211,9 @@ describe('rolling restart against the lab', () => {
 async function downOnLbs(host: string): Promise<boolean> {
   const out = await Promise.all(
     lab.info.loadBalancers.map(async (lb) => {
-      const r = await fetch(`${lb.url}/pools/jobrunner-nginx_eqiad/${host}`, { headers: { accept: 'application/json' } }).catch(() => undefined);
+      const r = await fetch(`${lb.url}/pools/jobrunner-nginx_eqiad/${host}`, { headers: { accept: 'application/json' } }).catch(
+        () => undefined,
+      );
       const j = r?.ok ? ((await r.json()) as { up?: boolean }) : undefined;
       return j?.up === false;
     }),

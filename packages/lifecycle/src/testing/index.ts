@@ -1,1 +1,8 @@
-export { inventoryContract, monitoringContract, provisionerContract, type InventoryFixture, type MonitoringFixture, type ProvisionerFixture } from './contract.js';
+export {
+  inventoryContract,
+  monitoringContract,
+  provisionerContract,
+  type InventoryFixture,
+  type MonitoringFixture,
+  type ProvisionerFixture,
+} from './contract.js';

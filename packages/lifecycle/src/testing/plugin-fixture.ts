@@ -39,7 +39,8 @@ function provisioner(o: Options): ProvisionerPlugin {
 }
 
 function inventory(o: Options): InventoryPlugin {
-  const i = o.wrap === 'file' ? new FileInventory(str(o, 'path')) : o.wrap === 'http' ? new HttpInventory({ url: str(o, 'url') }) : undefined;
+  const i =
+    o.wrap === 'file' ? new FileInventory(str(o, 'path')) : o.wrap === 'http' ? new HttpInventory({ url: str(o, 'url') }) : undefined;
   if (!i) throw new Error(`plugin-fixture: no inventory ${String(o.wrap)}`);
   return { get: (h) => i.get(h), setStatus: (h, s) => i.setStatus(h, s), remove: (h) => i.remove(h), close: () => i.close() };
 }

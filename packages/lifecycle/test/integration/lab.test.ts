@@ -5,7 +5,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { AlertmanagerMonitoring, FileInventory, HttpInventory, HttpMonitoring, PluginProvisioner, fromConfig, loadFromConfig, type Provisioner } from '@galley/lifecycle';
+import {
+  AlertmanagerMonitoring,
+  FileInventory,
+  HttpInventory,
+  HttpMonitoring,
+  PluginProvisioner,
+  fromConfig,
+  loadFromConfig,
+  type Provisioner,
+} from '@galley/lifecycle';
 import { inventoryContract, monitoringContract, provisionerContract } from '@galley/lifecycle/testing';
 import { parseConfig } from '@galley/config';
 import { LabLifecycle, labProvisionerModule } from '@galley/lab';
@@ -32,7 +41,12 @@ async function ssh(host: string, cmd: string): Promise<string> {
 async function servedKey(host: string): Promise<string> {
   const h = p.lab.info.hosts.find((x) => x.name === host)!;
   const { stdout } = await run('ssh-keyscan', ['-t', 'ed25519', '-p', String(h.port), h.address], { timeout: 10_000 });
-  return stdout.split('\n').find((l) => l.includes('ssh-ed25519'))!.split(/\s+/).slice(1, 3).join(' ');
+  return stdout
+    .split('\n')
+    .find((l) => l.includes('ssh-ed25519'))!
+    .split(/\s+/)
+    .slice(1, 3)
+    .join(' ');
 }
 
 async function waitUp(host: string): Promise<void> {
@@ -70,24 +84,45 @@ const FIXTURE = path.resolve(import.meta.dirname, '../../src/testing/plugin-fixt
 // `type: plugin` through fromConfig: the lab provisioner's module (only its operations; dry-run and
 // recording are the plugin wrapper's), as the generated config names it, against the same real hosts.
 provisionerContract('plugin (the lab provisioner through fromConfig)', () => ({
-  make: async ({ dryRun }) => (await loadFromConfig({ provisioner: { type: 'plugin', module: await labProvisionerModule(), options: { labDir: p.lab.dir } } }, { dryRun })).provisioner!,
+  make: async ({ dryRun }) =>
+    (
+      await loadFromConfig(
+        { provisioner: { type: 'plugin', module: await labProvisionerModule(), options: { labDir: p.lab.dir } } },
+        { dryRun },
+      )
+    ).provisioner!,
   host: () => p.lab.info.hosts[0]!.name,
   observe: observeLabHost,
   waitUp,
 }));
 
-inventoryContract('plugin (wrapping the lab\'s http inventory)', () => ({
+inventoryContract("plugin (wrapping the lab's http inventory)", () => ({
   make: async ({ dryRun }) => {
     lc().resetInventory();
-    return (await loadFromConfig({ inventory: { type: 'plugin', module: FIXTURE, options: { wrap: 'http', url: lc().monitoringUrl } } }, { dryRun })).inventory!;
+    return (
+      await loadFromConfig(
+        { inventory: { type: 'plugin', module: FIXTURE, options: { wrap: 'http', url: lc().monitoringUrl } } },
+        { dryRun },
+      )
+    ).inventory!;
   },
   known: () => p.lab.info.hosts[2]!.name,
   snapshot: async () => fs.readFileSync(lc().httpInventoryFile, 'utf8'),
 }));
 
-monitoringContract('plugin (wrapping the lab\'s http monitoring)', () => ({
-  make: async ({ dryRun }) => (await loadFromConfig({ monitoring: { type: 'plugin', module: FIXTURE, options: { wrap: 'http', url: lc().monitoringUrl } } }, { dryRun })).monitoring!,
-  activeDowntimes: async (host) => lc().downtimes().filter((d) => d.host === host && !d.removed).map((d) => d.id),
+monitoringContract("plugin (wrapping the lab's http monitoring)", () => ({
+  make: async ({ dryRun }) =>
+    (
+      await loadFromConfig(
+        { monitoring: { type: 'plugin', module: FIXTURE, options: { wrap: 'http', url: lc().monitoringUrl } } },
+        { dryRun },
+      )
+    ).monitoring!,
+  activeDowntimes: async (host) =>
+    lc()
+      .downtimes()
+      .filter((d) => d.host === host && !d.removed)
+      .map((d) => d.id),
 }));
 
 // The command provisioner's SSH mode for real: a lab host is the management host, reached by a
@@ -113,8 +148,13 @@ function siteTool(): { tool: string; machines: string } {
     fs.mkdirSync(path.join(machines, 'db1001.eqiad.wmnet'), { recursive: true });
     fs.writeFileSync(path.join(machines, 'db1001.eqiad.wmnet', 'os'), 'bullseye\n');
     fs.writeFileSync(path.join(machines, 'db1001.eqiad.wmnet', 'power'), 'on\n');
-    fs.writeFileSync(path.join(machines, 'db1001.eqiad.wmnet', 'key'), 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIInitialKeyInitialKeyInitialKey000\n');
-    fs.writeFileSync(tool, `#!/bin/sh
+    fs.writeFileSync(
+      path.join(machines, 'db1001.eqiad.wmnet', 'key'),
+      'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIInitialKeyInitialKeyInitialKey000\n',
+    );
+    fs.writeFileSync(
+      tool,
+      `#!/bin/sh
 set -e
 if [ "$1" = args ]; then shift; for a in "$@"; do printf '<%s>\\n' "$a"; done > ${site()}/args.out; echo "\${GALLEY_LAB_HOST:-local}" > ${site()}/ran-on; exit 0; fi
 # The tool exists only on the management host: anywhere else it refuses.
@@ -128,7 +168,9 @@ case $1 in
   status) echo "Chassis Power is $(cat "$M/power")";;
   key) echo "$2 $(cat "$M/key") root@$2";;
 esac
-`, { mode: 0o755 });
+`,
+      { mode: 0o755 },
+    );
   }
   return { tool, machines };
 }
@@ -137,29 +179,53 @@ const viaCommands = () => {
   const { tool } = siteTool();
   return {
     via: mgmt(),
-    reinstall: [tool, 'reinstall', '{host}', '{os}'], powerOn: [tool, 'on', '{host}'], powerOff: [tool, 'off', '{host}'],
-    powerCycle: [tool, 'cycle', '{host}'], powerStatus: [tool, 'status', '{host}'], hostKey: [tool, 'key', '{host}'],
+    reinstall: [tool, 'reinstall', '{host}', '{os}'],
+    powerOn: [tool, 'on', '{host}'],
+    powerOff: [tool, 'off', '{host}'],
+    powerCycle: [tool, 'cycle', '{host}'],
+    powerStatus: [tool, 'status', '{host}'],
+    hostKey: [tool, 'key', '{host}'],
   };
 };
 
 provisionerContract('command via SSH on a lab host', () => ({
-  make: async ({ dryRun }) => (await loadFromConfig({ provisioner: { type: 'command', ...viaCommands() } }, { dryRun }, { ssh: await labRemote() })).provisioner!,
+  make: async ({ dryRun }) =>
+    (await loadFromConfig({ provisioner: { type: 'command', ...viaCommands() } }, { dryRun }, { ssh: await labRemote() })).provisioner!,
   host: () => 'db1001.eqiad.wmnet',
   observe: async (h) => {
     const m = path.join(siteTool().machines, h);
-    return { os: fs.readFileSync(path.join(m, 'os'), 'utf8').trim(), hostKey: fs.readFileSync(path.join(m, 'key'), 'utf8').trim(), power: fs.readFileSync(path.join(m, 'power'), 'utf8').trim() as 'on' | 'off' };
+    return {
+      os: fs.readFileSync(path.join(m, 'os'), 'utf8').trim(),
+      hostKey: fs.readFileSync(path.join(m, 'key'), 'utf8').trim(),
+      power: fs.readFileSync(path.join(m, 'power'), 'utf8').trim() as 'on' | 'off',
+    };
   },
   waitUp: async () => undefined,
 }));
 
 describe('the command provisioner via SSH (lab)', () => {
-  it('the management host\'s shell gets each argv element as one literal argument; its failures are named', async () => {
+  it("the management host's shell gets each argv element as one literal argument; its failures are named", async () => {
     const { tool } = siteTool();
     const lines: string[] = [];
     fs.rmSync(path.join(site(), 'args.out'), { force: true });
-    const prov = (await loadFromConfig({ provisioner: { type: 'command', via: mgmt(), reinstall: [tool, 'args', '--note=it\'s {host}; $(touch /tmp/{os}-pwned) `id`', '{os}', '', 'a  b', '*'], powerStatus: [tool, 'status', '{host}'] } }, { log: (l) => lines.push(l) }, { ssh: await labRemote() })).provisioner!;
+    const prov = (
+      await loadFromConfig(
+        {
+          provisioner: {
+            type: 'command',
+            via: mgmt(),
+            reinstall: [tool, 'args', "--note=it's {host}; $(touch /tmp/{os}-pwned) `id`", '{os}', '', 'a  b', '*'],
+            powerStatus: [tool, 'status', '{host}'],
+          },
+        },
+        { log: (l) => lines.push(l) },
+        { ssh: await labRemote() },
+      )
+    ).provisioner!;
     await prov.reinstall('db1001.eqiad.wmnet', 'trixie');
-    expect(fs.readFileSync(path.join(site(), 'args.out'), 'utf8')).toBe("<--note=it's db1001.eqiad.wmnet; $(touch /tmp/trixie-pwned) `id`>\n<trixie>\n<>\n<a  b>\n<*>\n");
+    expect(fs.readFileSync(path.join(site(), 'args.out'), 'utf8')).toBe(
+      "<--note=it's db1001.eqiad.wmnet; $(touch /tmp/trixie-pwned) `id`>\n<trixie>\n<>\n<a  b>\n<*>\n",
+    );
     expect(fs.existsSync('/tmp/trixie-pwned')).toBe(false);
     // It ran on the management host (the lab's sshd sets GALLEY_LAB_HOST), not locally.
     expect(fs.readFileSync(path.join(site(), 'ran-on'), 'utf8').trim()).toBe(mgmt());
@@ -171,7 +237,7 @@ describe('the command provisioner via SSH (lab)', () => {
   }, 60_000);
 });
 
-inventoryContract('file (the lab\'s inventory.yaml)', () => ({
+inventoryContract("file (the lab's inventory.yaml)", () => ({
   make: async ({ dryRun }) => {
     lc().resetInventory();
     return new FileInventory(lc().inventoryFile, { dryRun });
@@ -180,7 +246,7 @@ inventoryContract('file (the lab\'s inventory.yaml)', () => ({
   snapshot: async () => fs.readFileSync(lc().inventoryFile, 'utf8'),
 }));
 
-inventoryContract('http (the lab\'s endpoint)', () => ({
+inventoryContract("http (the lab's endpoint)", () => ({
   make: async ({ dryRun }) => {
     lc().resetInventory();
     return new HttpInventory({ url: lc().monitoringUrl }, { dryRun });
@@ -189,23 +255,38 @@ inventoryContract('http (the lab\'s endpoint)', () => ({
   snapshot: async () => fs.readFileSync(lc().httpInventoryFile, 'utf8'),
 }));
 
-monitoringContract('http (the lab\'s endpoint)', () => ({
+monitoringContract("http (the lab's endpoint)", () => ({
   make: async ({ dryRun }) => new HttpMonitoring({ url: lc().monitoringUrl }, { dryRun }),
-  activeDowntimes: async (host) => lc().downtimes().filter((d) => d.host === host && !d.removed).map((d) => d.id),
+  activeDowntimes: async (host) =>
+    lc()
+      .downtimes()
+      .filter((d) => d.host === host && !d.removed)
+      .map((d) => d.id),
 }));
 
-monitoringContract('alertmanager (the lab\'s real Alertmanager)', () => ({
+monitoringContract("alertmanager (the lab's real Alertmanager)", () => ({
   make: async ({ dryRun }) => new AlertmanagerMonitoring({ url: p.lab.info.alertmanager!.url }, { dryRun }),
-  activeDowntimes: async (host) => (await p.lab.silences()).filter((x) => x.status.state === 'active' && x.matchers.some((m) => m.name === 'instance' && new RegExp(`^(?:${m.value})$`).test(host))).map((x) => x.id),
+  activeDowntimes: async (host) =>
+    (await p.lab.silences())
+      .filter(
+        (x) => x.status.state === 'active' && x.matchers.some((m) => m.name === 'instance' && new RegExp(`^(?:${m.value})$`).test(host)),
+      )
+      .map((x) => x.id),
 }));
 
-describe('the alertmanager client against the lab\'s real Alertmanager', () => {
-  it('a host\'s silence suppresses a real alert for its service (silencedBy), not another service\'s or host\'s; extended in place; expired: the alert fires again', async () => {
+describe("the alertmanager client against the lab's real Alertmanager", () => {
+  it("a host's silence suppresses a real alert for its service (silencedBy), not another service's or host's; extended in place; expired: the alert fires again", async () => {
     const [h, other] = [p.lab.info.hosts[0]!.name, p.lab.info.hosts[1]!.name];
     const am = new AlertmanagerMonitoring({ url: p.lab.info.alertmanager!.url });
     try {
       await am.check();
-      const id = await am.downtime(h, { durationMs: 120_000, reason: 'lifecycle lab test', services: ['nginx'], createdBy: 'tester', runId: 'run-x' });
+      const id = await am.downtime(h, {
+        durationMs: 120_000,
+        reason: 'lifecycle lab test',
+        services: ['nginx'],
+        createdBy: 'tester',
+        runId: 'run-x',
+      });
       const sil = (await p.lab.silences()).find((x) => x.id === id)!;
       expect(sil).toMatchObject({ status: { state: 'active' }, createdBy: 'tester', comment: 'lifecycle lab test (galley run run-x)' });
       expect((await p.lab.alert(h, 'nginx', 60_000)).status).toEqual({ state: 'suppressed', silencedBy: [id], inhibitedBy: [] });
@@ -214,7 +295,10 @@ describe('the alertmanager client against the lab\'s real Alertmanager', () => {
       const kept = await am.extendDowntime(id, { durationMs: 3_600_000, reason: 'kept' });
       expect(kept.id).toBe(id);
       expect(Date.parse(kept.endsAt)).toBeGreaterThan(Date.now() + 3_500_000);
-      expect((await p.lab.silences()).find((x) => x.id === id)).toMatchObject({ endsAt: kept.endsAt, comment: 'lifecycle lab test (galley run run-x); kept' });
+      expect((await p.lab.silences()).find((x) => x.id === id)).toMatchObject({
+        endsAt: kept.endsAt,
+        comment: 'lifecycle lab test (galley run run-x); kept',
+      });
       await am.removeDowntime(id);
       expect((await p.lab.silences()).find((x) => x.id === id)?.status.state).toBe('expired');
       expect((await p.lab.alert(h, 'nginx', 1000)).status.state).toBe('active');
@@ -224,7 +308,7 @@ describe('the alertmanager client against the lab\'s real Alertmanager', () => {
   });
 });
 
-describe('the lab\'s lifecycle support', () => {
+describe("the lab's lifecycle support", () => {
   it('the generated config selects the lab provisioner, the file inventory and the http monitoring', async () => {
     const cfg = parseConfig(YAML.parse(fs.readFileSync(p.lab.info.config, 'utf8')), p.lab.info.config);
     const c = fromConfig(cfg);

@@ -29,7 +29,8 @@ afterAll(async () => {
   conftool.close();
 });
 
-const nodes = async (name: string): Promise<ConftoolNode[]> => conftool.select({ dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name });
+const nodes = async (name: string): Promise<ConftoolNode[]> =>
+  conftool.select({ dc: 'eqiad', cluster: 'jobrunner', service: 'nginx', name });
 async function until(host: string, pred: (v: LbServerView | null) => boolean): Promise<void> {
   const end = Date.now() + 5000;
   for (;;) {
@@ -45,7 +46,8 @@ async function firstHealthCheck(host: string): Promise<void> {
   const end = Date.now() + 5000;
   for (;;) {
     const texts = await Promise.all(p.lab.info.loadBalancers.map(async (lb) => (await fetch(`${lb.url}/metrics`)).text().catch(() => '')));
-    if (texts.every((t) => new RegExp(`^pybal_monitor_(up|down)_results_total\\{[^}]*host="${host.replace(/\./g, '\\.')}"`, 'm').test(t))) return;
+    if (texts.every((t) => new RegExp(`^pybal_monitor_(up|down)_results_total\\{[^}]*host="${host.replace(/\./g, '\\.')}"`, 'm').test(t)))
+      return;
     if (Date.now() > end) throw new Error(`no health check result for ${host} on every LB within 5 s`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -64,14 +66,19 @@ describe('PybalService on an upstream PyBal lab', () => {
     await conftool.update(first, { pooled: 'no' });
     const v1 = await svc.verifyDepooled(first);
     expect(v1.ok).toBe(true);
-    expect(v1.lbs.map((l) => l.capacity)).toEqual([{ upEnabled: 2, total: 4, threshold: 0.5, below: false }, { upEnabled: 2, total: 4, threshold: 0.5, below: false }]);
+    expect(v1.lbs.map((l) => l.capacity)).toEqual([
+      { upEnabled: 2, total: 4, threshold: 0.5, below: false },
+      { upEnabled: 2, total: 4, threshold: 0.5, below: false },
+    ]);
     expect((await svc.capacity(svc.topology.poolFor('eqiad', 'jobrunner', 'nginx')!)).canTakeOut).toBe(0);
     // Where the Wikitech page's PyBal keeps J3 pooled (pybal.test.ts), coordinator.py takes it out:
     const second = await nodes(J3);
     await conftool.update(second, { pooled: 'no' });
     const v2 = await svc.verifyDepooled(second);
     expect(v2.ok).toBe(true);
-    expect(v2.lbs.map((l) => [l.lb, l.capacity])).toEqual(['lvs1019', 'lvs1020'].map((lb) => [lb, { upEnabled: 1, total: 4, threshold: 0.5, below: true }]));
+    expect(v2.lbs.map((l) => [l.lb, l.capacity])).toEqual(
+      ['lvs1019', 'lvs1020'].map((lb) => [lb, { upEnabled: 1, total: 4, threshold: 0.5, below: true }]),
+    );
     // …and _ensureDepoolThreshold force-pools the down J2 instead, which /alerts names.
     await until(J2, (v) => v !== null && v.enabled && !v.up && v.pooled);
     const alerts = await client.alerts(p.lab.info.loadBalancers[0]!);
@@ -86,7 +93,9 @@ describe('PybalService on an upstream PyBal lab', () => {
     const objs = await nodes(J1);
     const v = await svc.verifyPooled(objs, { timeoutMs: 1000 });
     expect(v.ok).toBe(false);
-    expect(v.report).toContain(`lvs1019 has ${J1} enabled but down in pool ${POOL}: its health checks fail, and PyBal keeps it pooled only to stay above the depool threshold 0.5 (1 of 4 up and enabled, 2 needed)`);
+    expect(v.report).toContain(
+      `lvs1019 has ${J1} enabled but down in pool ${POOL}: its health checks fail, and PyBal keeps it pooled only to stay above the depool threshold 0.5 (1 of 4 up and enabled, 2 needed)`,
+    );
     await p.lab.heal(J1);
     expect((await svc.verifyPooled(objs, { timeoutMs: 5000 })).ok).toBe(true);
   }, 30000);
@@ -102,8 +111,12 @@ describe('PybalService on an upstream PyBal lab', () => {
     await conftool.update(await nodes(J4), { pooled: 'yes' });
     const v = await svc.verifyPooled(objs, { timeoutMs: 1500 });
     expect(v.ok).toBe(false);
-    expect(v.disagreements.map((d) => [d.lb, d.saw])).toEqual(['lvs1019', 'lvs1020'].map((lb) => [lb, { enabled: true, up: false, pooled: false, weight: 10 }]));
+    expect(v.disagreements.map((d) => [d.lb, d.saw])).toEqual(
+      ['lvs1019', 'lvs1020'].map((lb) => [lb, { enabled: true, up: false, pooled: false, weight: 10 }]),
+    );
     // Why: PyBal's code raised, as the simulator's log says (a PyBal restart — lb LB restart, reset — clears it).
-    expect(fs.readFileSync(path.join(p.lab.dir, 'lb', 'lvs1019', 'pybal.log'), 'utf8')).toContain(`AssertionError: ${J4} up status inconsistent`);
+    expect(fs.readFileSync(path.join(p.lab.dir, 'lb', 'lvs1019', 'pybal.log'), 'utf8')).toContain(
+      `AssertionError: ${J4} up status inconsistent`,
+    );
   }, 20000);
 });

@@ -32,7 +32,8 @@ afterAll(async () => {
   conftool.close();
 });
 
-const nodes = async (name: string, service = 'nginx'): Promise<ConftoolNode[]> => conftool.select({ dc: 'eqiad', cluster: 'jobrunner', service, name });
+const nodes = async (name: string, service = 'nginx'): Promise<ConftoolNode[]> =>
+  conftool.select({ dc: 'eqiad', cluster: 'jobrunner', service, name });
 const lbRef = (name: string): { name: string; url: string } => lab.info.loadBalancers.find((l) => l.name === name)!;
 
 /** Until every LB shows `pred` for the host (health checks and conftool changes take a moment). */
@@ -40,7 +41,9 @@ async function until(host: string, pred: (v: LbServerView | null) => boolean, ti
   const end = Date.now() + timeoutMs;
   for (;;) {
     // An LB still clearing an injected fault (reset() does not wait for it) is asked again.
-    const views = await Promise.all(lab.info.loadBalancers.map((lb) => client.host(lb, POOL, host).catch((e: unknown) => ({ error: (e as Error).message }))));
+    const views = await Promise.all(
+      lab.info.loadBalancers.map((lb) => client.host(lb, POOL, host).catch((e: unknown) => ({ error: (e as Error).message }))),
+    );
     if (views.every((v) => !(v && 'error' in v) && pred(v))) return;
     if (Date.now() > end) throw new Error(`timed out waiting for ${host}: ${JSON.stringify(views)}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -83,7 +86,16 @@ describe('PybalService on the lab', () => {
     await conftool.update(objs, { pooled: 'no' });
     const v = await svc.verifyDepooled(objs, { timeoutMs: 1500 });
     expect(v.ok).toBe(false);
-    expect(v.disagreements).toEqual([{ lb: 'lvs1020', pool: POOL, host: J2, expected: 'depooled', saw: { enabled: true, up: true, pooled: true, weight: 10 }, why: expect.stringContaining('(lvs1019 already did: lvs1020 is lagging)') }]);
+    expect(v.disagreements).toEqual([
+      {
+        lb: 'lvs1020',
+        pool: POOL,
+        host: J2,
+        expected: 'depooled',
+        saw: { enabled: true, up: true, pooled: true, weight: 10 },
+        why: expect.stringContaining('(lvs1019 already did: lvs1020 is lagging)'),
+      },
+    ]);
     expect(v.report).toContain('lvs1020 still has mw1302.eqiad.wmnet enabled and pooled in pool jobrunner-nginx_eqiad');
     // It does get there: a longer deadline passes.
     expect((await svc.verifyDepooled(objs, { timeoutMs: 8000 })).ok).toBe(true);
@@ -102,8 +114,22 @@ describe('PybalService on the lab', () => {
     expect(v.ok).toBe(false);
     // (each LB's pool numbers ride along: `capacity`, checked by the capacity tests)
     expect(v.lbs).toEqual([
-      { pool: POOL, lb: 'lvs1019', ok: true, asked: expect.any(Number), capacity: expect.any(Object), hosts: [{ host: J1, seen: { enabled: false, up: false, pooled: false, weight: 10 }, ok: true }] },
-      { pool: POOL, lb: 'lvs1020', ok: false, asked: v.rounds, capacity: expect.any(Object), hosts: [{ host: J1, seen: { enabled: true, up: false, pooled: false, weight: 10 }, ok: false, why: expect.any(String) }] },
+      {
+        pool: POOL,
+        lb: 'lvs1019',
+        ok: true,
+        asked: expect.any(Number),
+        capacity: expect.any(Object),
+        hosts: [{ host: J1, seen: { enabled: false, up: false, pooled: false, weight: 10 }, ok: true }],
+      },
+      {
+        pool: POOL,
+        lb: 'lvs1020',
+        ok: false,
+        asked: v.rounds,
+        capacity: expect.any(Object),
+        hosts: [{ host: J1, seen: { enabled: true, up: false, pooled: false, weight: 10 }, ok: false, why: expect.any(String) }],
+      },
     ]);
     expect(v.elapsedMs).toBeGreaterThanOrEqual(1200);
     expect(v.report.split('\n')).toEqual([
@@ -126,7 +152,11 @@ describe('PybalService on the lab', () => {
     const v = await svc.verifyDepooled(objs, { timeoutMs: 1000 });
     expect(v.ok).toBe(false);
     expect(v.disagreements.map((d) => d.lb)).toEqual(['lvs1020']);
-    expect(v.report).toMatch(new RegExp(`lvs1020 gave no usable answer for pool ${POOL} \\(${J3.replace(/\./g, '\\.')}\\): load balancer lvs1020 unreachable at ${lbRef('lvs1020').url.replace(/\./g, '\\.')}/pools/${POOL}: connection refused`));
+    expect(v.report).toMatch(
+      new RegExp(
+        `lvs1020 gave no usable answer for pool ${POOL} \\(${J3.replace(/\./g, '\\.')}\\): load balancer lvs1020 unreachable at ${lbRef('lvs1020').url.replace(/\./g, '\\.')}/pools/${POOL}: connection refused`,
+      ),
+    );
   });
 
   it('times out with the HTTP status when an LB answers 500', async () => {
@@ -159,7 +189,9 @@ describe('PybalService on the lab', () => {
     const v = await svc.verifyDepooled(objs, { timeoutMs: 1000 });
     expect(v.ok).toBe(false);
     expect(v.disagreements.map((d) => d.lb)).toEqual(['lvs1019']);
-    expect(v.report).toContain(`lvs1019 gave no usable answer for pool ${POOL} (${J1}): unexpected json body from load balancer lvs1019 at ${url}`);
+    expect(v.report).toContain(
+      `lvs1019 gave no usable answer for pool ${POOL} (${J1}): unexpected json body from load balancer lvs1019 at ${url}`,
+    );
     await lab.lb('lvs1019', 'up');
     expect((await svc.verifyDepooled(objs, { timeoutMs: 5000 })).ok).toBe(true);
   });
@@ -222,7 +254,15 @@ describe('PybalService on the lab', () => {
 
   // Expected numbers written out (not recomputed with the functions under test): total counts yes
   // and no (never inactive); canTakeOut = upEnabled − ceil(total × 0.5).
-  const capacityCases: { name: string; no: string[]; inactive: string[]; down: string[]; total: number; upEnabled: number; canTakeOut: number }[] = [
+  const capacityCases: {
+    name: string;
+    no: string[];
+    inactive: string[];
+    down: string[];
+    total: number;
+    upEnabled: number;
+    canTakeOut: number;
+  }[] = [
     { name: 'all pooled', no: [], inactive: [], down: [], total: 4, upEnabled: 4, canTakeOut: 2 },
     { name: 'one no', no: [J1], inactive: [], down: [], total: 4, upEnabled: 3, canTakeOut: 1 },
     { name: 'one inactive', no: [], inactive: [J1], down: [], total: 3, upEnabled: 3, canTakeOut: 1 },
@@ -230,22 +270,28 @@ describe('PybalService on the lab', () => {
     { name: 'no + inactive', no: [J1], inactive: [J4], down: [], total: 3, upEnabled: 2, canTakeOut: 0 },
     { name: 'inactive + down', no: [], inactive: [J1], down: [J2], total: 3, upEnabled: 2, canTakeOut: 0 },
   ];
-  it.each(capacityCases)('capacity matches PyBal’s rules: $name', async ({ no, inactive, down, total, upEnabled, canTakeOut: expected }) => {
-    for (const h of no) await conftool.update(await nodes(h), { pooled: 'no' });
-    for (const h of inactive) await conftool.update(await nodes(h), { pooled: 'inactive' });
-    for (const h of down) await lab.failService(h, 'nginx', 'down');
-    const states = [J1, J2, J3, J4].map((h): { pooled: 'yes' | 'no' | 'inactive'; up: boolean } => ({
-      pooled: no.includes(h) ? 'no' : inactive.includes(h) ? 'inactive' : 'yes',
-      up: !down.includes(h),
-    }));
-    for (const h of [J1, J2, J3, J4]) {
-      const s = states[[J1, J2, J3, J4].indexOf(h)]!;
-      await until(h, (v) => (s.pooled === 'inactive' ? v === null : v !== null && v.enabled === (s.pooled === 'yes') && v.up === s.up));
-    }
-    const cap = await svc.capacity(svc.topology.poolFor('eqiad', 'jobrunner', 'nginx')!);
-    expect(cap.perLb).toEqual(['lvs1019', 'lvs1020'].map((lb) => expect.objectContaining({ lb, total, upEnabled, canTakeOut: expected })));
-    expect(cap.canTakeOut).toBe(expected);
-  }, 20000);
+  it.each(capacityCases)(
+    'capacity matches PyBal’s rules: $name',
+    async ({ no, inactive, down, total, upEnabled, canTakeOut: expected }) => {
+      for (const h of no) await conftool.update(await nodes(h), { pooled: 'no' });
+      for (const h of inactive) await conftool.update(await nodes(h), { pooled: 'inactive' });
+      for (const h of down) await lab.failService(h, 'nginx', 'down');
+      const states = [J1, J2, J3, J4].map((h): { pooled: 'yes' | 'no' | 'inactive'; up: boolean } => ({
+        pooled: no.includes(h) ? 'no' : inactive.includes(h) ? 'inactive' : 'yes',
+        up: !down.includes(h),
+      }));
+      for (const h of [J1, J2, J3, J4]) {
+        const s = states[[J1, J2, J3, J4].indexOf(h)]!;
+        await until(h, (v) => (s.pooled === 'inactive' ? v === null : v !== null && v.enabled === (s.pooled === 'yes') && v.up === s.up));
+      }
+      const cap = await svc.capacity(svc.topology.poolFor('eqiad', 'jobrunner', 'nginx')!);
+      expect(cap.perLb).toEqual(
+        ['lvs1019', 'lvs1020'].map((lb) => expect.objectContaining({ lb, total, upEnabled, canTakeOut: expected })),
+      );
+      expect(cap.canTakeOut).toBe(expected);
+    },
+    20000,
+  );
 
   it('compares conftool with every LB: the lagging LB is flagged, the others agree', async () => {
     await lab.lb('lvs1020', 'lag', 3000);
@@ -263,7 +309,9 @@ describe('PybalService on the lab', () => {
     const t0 = Date.now();
     const v = await dry.verifyDepooled(await nodes(J1), { timeoutMs: 10000 });
     expect(v).toMatchObject({ ok: true, dryRun: true, rounds: 1 });
-    expect(v.report).toMatch(/^DRY-RUN: would verify mw1301\.eqiad\.wmnet depooled on lvs1019, lvs1020 \(now: lvs1019: mw1301\.eqiad\.wmnet enabled\/up\/pooled/);
+    expect(v.report).toMatch(
+      /^DRY-RUN: would verify mw1301\.eqiad\.wmnet depooled on lvs1019, lvs1020 \(now: lvs1019: mw1301\.eqiad\.wmnet enabled\/up\/pooled/,
+    );
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 });

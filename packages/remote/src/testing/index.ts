@@ -35,7 +35,8 @@ export class FakeTransport implements Transport {
 
   exec(req: ExecRequest): Promise<ExecOutcome> {
     const t0 = Date.now();
-    if (this.closed) return Promise.resolve({ exitCode: null, stdout: '', stderr: '', durationMs: 0, failure: 'unreachable', message: 'closed' });
+    if (this.closed)
+      return Promise.resolve({ exitCode: null, stdout: '', stderr: '', durationMs: 0, failure: 'unreachable', message: 'closed' });
     if (!this.#connected.has(req.host)) {
       this.#connected.add(req.host);
       req.onConnecting?.();
@@ -51,7 +52,12 @@ export class FakeTransport implements Transport {
         if (state.timer) clearTimeout(state.timer);
         req.signal?.removeEventListener('abort', onAbort);
         this.inFlight--;
-        const out: ExecOutcome = { exitCode: o.exitCode ?? null, stdout: o.stdout ?? '', stderr: o.stderr ?? '', durationMs: Date.now() - t0 };
+        const out: ExecOutcome = {
+          exitCode: o.exitCode ?? null,
+          stdout: o.stdout ?? '',
+          stderr: o.stderr ?? '',
+          durationMs: Date.now() - t0,
+        };
         if (o.failure !== undefined) out.failure = o.failure;
         if (o.message !== undefined) out.message = o.message;
         if (o.lostWhileRunning === true) out.lostWhileRunning = true;
@@ -62,13 +68,19 @@ export class FakeTransport implements Transport {
       req.signal?.addEventListener('abort', onAbort, { once: true });
       const delay = reply.delayMs ?? 0;
       const timedOut = req.timeoutMs !== undefined && delay > req.timeoutMs;
-      state.timer = setTimeout(() => {
-        if (timedOut) finish({ exitCode: 124, failure: 'timeout', message: `${req.host}: command timed out` });
-        else if (reply.failure !== undefined) {
-          finish({ failure: reply.failure, message: reply.message ?? reply.failure, ...(reply.lostWhileRunning === true ? { lostWhileRunning: true } : {}) });
-        }
-        else finish({ exitCode: reply.exitCode ?? 0, stdout: reply.stdout ?? '', stderr: reply.stderr ?? '' });
-      }, timedOut ? req.timeoutMs : delay);
+      state.timer = setTimeout(
+        () => {
+          if (timedOut) finish({ exitCode: 124, failure: 'timeout', message: `${req.host}: command timed out` });
+          else if (reply.failure !== undefined) {
+            finish({
+              failure: reply.failure,
+              message: reply.message ?? reply.failure,
+              ...(reply.lostWhileRunning === true ? { lostWhileRunning: true } : {}),
+            });
+          } else finish({ exitCode: reply.exitCode ?? 0, stdout: reply.stdout ?? '', stderr: reply.stderr ?? '' });
+        },
+        timedOut ? req.timeoutMs : delay,
+      );
     });
   }
 
@@ -92,7 +104,9 @@ export function fakeShell(host: string, command: string): FakeReply {
   let cmd = command.replace(/^timeout -k \d+ [\d.]+s /, '');
   const sh = /^sh -c '(.*)'$/s.exec(cmd);
   if (sh) cmd = (sh[1] ?? '').replaceAll(`'\\''`, "'");
-  const words = [...cmd.matchAll(/'((?:[^']|'\\'')*)'|(\S+)/g)].map((m) => (m[1] !== undefined ? m[1].replaceAll(`'\\''`, "'") : (m[2] ?? '')));
+  const words = [...cmd.matchAll(/'((?:[^']|'\\'')*)'|(\S+)/g)].map((m) =>
+    m[1] !== undefined ? m[1].replaceAll(`'\\''`, "'") : (m[2] ?? ''),
+  );
   const [head, ...rest] = words;
   switch (head) {
     case 'echo':
@@ -115,7 +129,8 @@ export function fakeShell(host: string, command: string): FakeReply {
 /** FakeTransport running `fakeShell`, with some hosts unreachable. */
 export function fakeFleet(unreachable: string[] = []): FakeTransport {
   return new FakeTransport((host, command) =>
-    unreachable.includes(host) ? { failure: 'unreachable', message: `${host}: connection refused` } : fakeShell(host, command));
+    unreachable.includes(host) ? { failure: 'unreachable', message: `${host}: connection refused` } : fakeShell(host, command),
+  );
 }
 
 export { transportContract, type TransportEnv } from './contract.js';

@@ -21,8 +21,10 @@ describe('host queries against the lab (conftool group source, aliases)', () => 
     const same = hosts.filter((h) => h.dc === first.dc && h.cluster === first.cluster).map((h) => h.name);
     const inDc = hosts.filter((h) => h.dc === first.dc).map((h) => h.name);
     expect(same.length).toBeGreaterThan(1);
-    const groups = new Groups({ sources: {}, files: [], aliases: { cluster: `D{@conftool:dc=${first.dc},cluster=${first.cluster}}`, one: `D{${first.name}}` } },
-      { conftool: hostLookup(cfg.etcd!, cfg.conftool.namespace) });
+    const groups = new Groups(
+      { sources: {}, files: [], aliases: { cluster: `D{@conftool:dc=${first.dc},cluster=${first.cluster}}`, one: `D{${first.name}}` } },
+      { conftool: hostLookup(cfg.etcd!, cfg.conftool.namespace) },
+    );
     try {
       const sel = async (q: string) => (await resolveHostQuery(q, { groups, aliases: groups.aliases })).hosts();
       const ns = (names: string[]) => NodeSet.fromHosts(names).hosts();
@@ -40,5 +42,4 @@ describe('host queries against the lab (conftool group source, aliases)', () => 
       await groups.close();
     }
   });
-
 });

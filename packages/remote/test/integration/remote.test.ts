@@ -47,7 +47,21 @@ describe('Remote against the lab', () => {
   });
 
   it('quoting: awkward arguments arrive byte for byte', async () => {
-    const args = ["it's", 'a;b', '$(touch /tmp/galley-pwned)', '`id`', 'two  spaces', 'line1\nline2', '', '"dq"', '\\', '*', 'ünï', '--', '-n'];
+    const args = [
+      "it's",
+      'a;b',
+      '$(touch /tmp/galley-pwned)',
+      '`id`',
+      'two  spaces',
+      'line1\nline2',
+      '',
+      '"dq"',
+      '\\',
+      '*',
+      'ünï',
+      '--',
+      '-n',
+    ];
     const host = names()[0] as string;
     const rep = await remote.run([host], [{ argv: ['printf', '%s\\0', ...args] }]);
     expect(rep.status).toBe('succeeded');
@@ -65,13 +79,16 @@ describe('Remote against the lab', () => {
     if (!realKey) throw new Error(`lab known_hosts has no key for ${changed}`);
     const otherKey = fs.readFileSync(path.join(tmp, 'other.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
     const patterns = (h: string) => new Set(resolver.resolve(h).knownHostsNames);
-    const lines = fs.readFileSync(ssh.knownHosts[0] as string, 'utf8').split('\n').flatMap((line) => {
-      const hostsField = line.split(' ')[0] ?? '';
-      const pats = hostsField.split(',');
-      if (pats.some((p) => patterns(unknown).has(p))) return [];
-      if (pats.some((p) => patterns(changed).has(p))) return [`${hostsField} ${otherKey}`];
-      return [line];
-    });
+    const lines = fs
+      .readFileSync(ssh.knownHosts[0] as string, 'utf8')
+      .split('\n')
+      .flatMap((line) => {
+        const hostsField = line.split(' ')[0] ?? '';
+        const pats = hostsField.split(',');
+        if (pats.some((p) => patterns(unknown).has(p))) return [];
+        if (pats.some((p) => patterns(changed).has(p))) return [`${hostsField} ${otherKey}`];
+        return [line];
+      });
     const kh = path.join(tmp, 'known_hosts');
     fs.writeFileSync(kh, lines.join('\n'));
     const r = new Remote({ ...ssh, knownHosts: [kh] });
@@ -96,12 +113,20 @@ describe('Remote against the lab', () => {
     const h = env.lab.info.hosts[0];
     if (!h) throw new Error('no host');
     // Only the wrong key is offered: our own ssh_config without the lab's IdentityFile.
-    const key = KnownHosts.load(ssh.knownHosts).keysFor(SshConfigResolver.fromSsh({ ...ssh, identityFiles: [] }).resolve(h.name).knownHostsNames)[0];
+    const key = KnownHosts.load(ssh.knownHosts).keysFor(
+      SshConfigResolver.fromSsh({ ...ssh, identityFiles: [] }).resolve(h.name).knownHostsNames,
+    )[0];
     if (!key) throw new Error('no key');
     const kh = path.join(tmp, 'kh-direct');
     fs.writeFileSync(kh, `[${h.address}]:${h.port} ${key.keyType} ${key.key.toString('base64')}\n`);
     fs.writeFileSync(path.join(tmp, 'ssh_config'), `Host direct\n  HostName ${h.address}\n  Port ${h.port}\n`);
-    const r = new Remote({ ...ssh, identityFiles: [path.join(tmp, 'other')], agent: false, knownHosts: [kh], sshConfig: path.join(tmp, 'ssh_config') });
+    const r = new Remote({
+      ...ssh,
+      identityFiles: [path.join(tmp, 'other')],
+      agent: false,
+      knownHosts: [kh],
+      sshConfig: path.join(tmp, 'ssh_config'),
+    });
     try {
       const rep = await r.run(['direct'], [{ argv: ['true'] }]);
       expect(rep.results[0]).toMatchObject({ ok: false, failure: 'auth' });
@@ -114,7 +139,9 @@ describe('Remote against the lab', () => {
   it('authenticates with a key held only by ssh-agent (SSH_AUTH_SOCK), and fails without the agent', async () => {
     const h = env.lab.info.hosts[1];
     if (!h) throw new Error('no host');
-    const key = KnownHosts.load(ssh.knownHosts).keysFor(SshConfigResolver.fromSsh({ ...ssh, identityFiles: [] }).resolve(h.name).knownHostsNames)[0];
+    const key = KnownHosts.load(ssh.knownHosts).keysFor(
+      SshConfigResolver.fromSsh({ ...ssh, identityFiles: [] }).resolve(h.name).knownHostsNames,
+    )[0];
     if (!key) throw new Error('no key');
     const kh = path.join(tmp, 'kh-agent');
     fs.writeFileSync(kh, `[${h.address}]:${h.port} ${key.keyType} ${key.key.toString('base64')}\n`);
@@ -200,10 +227,14 @@ describe('Remote against the lab', () => {
     expect(Date.now() - t0).toBeLessThan(4000);
     expect(rep).toMatchObject({ status: 'timeout', exitCode: 4 });
     expect(rep.results[0]).toMatchObject({ ok: false, failure: 'timeout' });
-    await pollUntil('the remote sleep to end', async () => {
-      const check = await remote.run([host], [{ argv: ['pgrep', '-f', 'sleep 987[.]63'], okCodes: [] }]);
-      return check.results[0]?.exitCode === 1;
-    }, 3000);
+    await pollUntil(
+      'the remote sleep to end',
+      async () => {
+        const check = await remote.run([host], [{ argv: ['pgrep', '-f', 'sleep 987[.]63'], okCodes: [] }]);
+        return check.results[0]?.exitCode === 1;
+      },
+      3000,
+    );
   });
 
   it('a host whose key type is no longer the recorded one fails as hostkey, naming the host', async () => {
@@ -213,10 +244,13 @@ describe('Remote against the lab', () => {
     const rsa = fs.readFileSync(path.join(tmp, 'rsa.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
     const resolver = SshConfigResolver.fromSsh(ssh);
     const patterns = new Set(resolver.resolve(target).knownHostsNames);
-    const lines = fs.readFileSync(ssh.knownHosts[0] as string, 'utf8').split('\n').map((line) => {
-      const hostsField = line.split(' ')[0] ?? '';
-      return hostsField.split(',').some((p) => patterns.has(p)) ? `${hostsField} ${rsa}` : line;
-    });
+    const lines = fs
+      .readFileSync(ssh.knownHosts[0] as string, 'utf8')
+      .split('\n')
+      .map((line) => {
+        const hostsField = line.split(' ')[0] ?? '';
+        return hostsField.split(',').some((p) => patterns.has(p)) ? `${hostsField} ${rsa}` : line;
+      });
     const kh = path.join(tmp, 'known_hosts_rsa');
     fs.writeFileSync(kh, lines.join('\n'));
     const r = new Remote({ ...ssh, knownHosts: [kh] });
@@ -253,7 +287,9 @@ describe('Remote against the lab', () => {
     // known_hosts without the target behind the bastion: its handshake fails (unknown host key)
     const resolver = SshConfigResolver.fromSsh(ssh);
     const patterns = new Set(resolver.resolve(behind).knownHostsNames);
-    const lines = fs.readFileSync(ssh.knownHosts[0] as string, 'utf8').split('\n')
+    const lines = fs
+      .readFileSync(ssh.knownHosts[0] as string, 'utf8')
+      .split('\n')
       .filter((line) => !(line.split(' ')[0] ?? '').split(',').some((p) => patterns.has(p)));
     const kh = path.join(tmp, 'known_hosts_nobehind');
     fs.writeFileSync(kh, lines.join('\n'));
@@ -272,10 +308,15 @@ describe('Remote against the lab', () => {
   it('keepalive: a host that stops answering mid-command fails as unreachable within about a second', async () => {
     const host = names()[5] as string;
     const r = new Remote({ ...ssh, keepaliveIntervalMs: 200 });
-    const listener = execFileSync('pgrep', ['-f', `${env.lab.info.dir}/hosts/${host}/sshd_config \\[listener\\]`], { encoding: 'utf8' }).trim();
+    const listener = execFileSync('pgrep', ['-f', `${env.lab.info.dir}/hosts/${host}/sshd_config \\[listener\\]`], {
+      encoding: 'utf8',
+    }).trim();
     const sessions = () => {
       try {
-        return execFileSync('pgrep', ['-P', listener], { encoding: 'utf8' }).split('\n').filter((p) => p !== '').map(Number);
+        return execFileSync('pgrep', ['-P', listener], { encoding: 'utf8' })
+          .split('\n')
+          .filter((p) => p !== '')
+          .map(Number);
       } catch {
         return [];
       }
@@ -355,9 +396,15 @@ describe('Remote against the lab', () => {
     if (!target) throw new Error('no extra host');
     const direct = await new Promise<string>((resolve) => {
       const s = net.connect({ host: target.address, port: target.port, timeout: 1000 });
-      s.on('connect', () => { s.destroy(); resolve('connected'); });
+      s.on('connect', () => {
+        s.destroy();
+        resolve('connected');
+      });
       s.on('error', (e) => resolve(e.message));
-      s.on('timeout', () => { s.destroy(); resolve('timeout'); });
+      s.on('timeout', () => {
+        s.destroy();
+        resolve('timeout');
+      });
     });
     expect(direct).not.toBe('connected');
   });
@@ -387,8 +434,10 @@ describe('Remote against the lab', () => {
       // recorded while the host was down: no boot id for it
       const during = await remote.bootIds([host, names()[0] as string]);
       expect(during.has(host)).toBe(false);
-      await expect(remote.waitRebootSince([host, names()[0] as string], during, { pollMs: 100, timeoutMs: 1000 }))
-        .rejects.toMatchObject({ code: 'ERR_REMOTE_REBOOT_NO_BOOT_ID', hosts: [host] });
+      await expect(remote.waitRebootSince([host, names()[0] as string], during, { pollMs: 100, timeoutMs: 1000 })).rejects.toMatchObject({
+        code: 'ERR_REMOTE_REBOOT_NO_BOOT_ID',
+        hosts: [host],
+      });
     } finally {
       await env.lab.startHost(host);
     }
