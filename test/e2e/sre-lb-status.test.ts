@@ -77,23 +77,25 @@ async function configWithEtcdDown(): Promise<{ file: string; endpoint: string }>
   return { file, endpoint };
 }
 
-async function waitUp(hosts: string[], up: boolean): Promise<void> {
+async function waitUp(hosts: string[], up: boolean, pools: string[] = [POOL]): Promise<void> {
   // Health checks run every ~200 ms; wait until both simulators see the services down (or back up and pooled).
   const end = Date.now() + 10000;
   for (;;) {
     const views = await Promise.all(
       lab.info.loadBalancers.flatMap((lb) =>
-        hosts.map(async (h) => {
-          try {
-            return (await (await fetch(`${lb.url}/pools/${POOL}/${h}`, { headers: { accept: 'application/json' } })).json()) as {
-              up: boolean;
-              pooled: boolean;
-              enabled: boolean;
-            };
-          } catch {
-            return undefined; // an LB still coming back from an injected fault
-          }
-        }),
+        pools.flatMap((pool) =>
+          hosts.map(async (h) => {
+            try {
+              return (await (await fetch(`${lb.url}/pools/${pool}/${h}`, { headers: { accept: 'application/json' } })).json()) as {
+                up: boolean;
+                pooled: boolean;
+                enabled: boolean;
+              };
+            } catch {
+              return undefined; // an LB still coming back from an injected fault
+            }
+          }),
+        ),
       ),
     );
     if (views.every((v) => v !== undefined && (up ? v.up && v.pooled && v.enabled : !v.up))) return;
@@ -105,7 +107,11 @@ const waitDown = (hosts: string[]): Promise<void> => waitUp(hosts, false);
 
 beforeAll(async () => {
   lab = await sharedLab();
-});
+  // The shared lab comes from other test files: their last conftool writes may still be propagating
+  // to a simulator (PyBal's delay), so start from a lab both LBs agree with, in both pools of the cluster.
+  await lab.reset();
+  await waitUp(J, true, [POOL, 'jobrunner-php-fpm_eqiad']);
+}, 30000);
 afterAll(async () => {
   await lab.reset();
 });
