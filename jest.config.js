@@ -1,3 +1,4 @@
+/* global process */
 // Two projects: `unit` (pure logic and fakes; loopback only, enforced by a setup file) and
 // `integration` (the lab: real etcd, real sshd hosts, PyBal simulators over HTTP).
 // Tests run from TypeScript sources through @swc/jest; `tsc` type-checks separately.
@@ -30,7 +31,12 @@ const common = {
   transform,
   modulePathIgnorePatterns: ['<rootDir>/.*/dist/', '<rootDir>/.lab'],
 };
+// Two workers, each with a shared lab of its own (packages/lab/test/global-setup.ts): the integration
+// tests mostly wait on PyBal delays and timeouts, so two at once nearly halve the wall time on two
+// cores. A user's own lab (GALLEY_LAB_DIR) is shared by every test file, so then one worker.
+const LAB_WORKERS = process.env.GALLEY_LAB_DIR ? 1 : 2;
 export default {
+  maxWorkers: LAB_WORKERS,
   // testTimeout is a global option (jest ignores it inside a project); unit tests are fast anyway.
   testTimeout: 60000,
   // The lab's etcd/gRPC handles can keep the main process alive after globalTeardown has stopped
@@ -48,6 +54,7 @@ export default {
       displayName: 'integration',
       testMatch: ['<rootDir>/packages/*/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
       globalSetup: '<rootDir>/packages/lab/test/global-setup.ts',
+      setupFiles: ['<rootDir>/packages/lab/test/worker-lab.js'],
       globalTeardown: '<rootDir>/packages/lab/test/global-teardown.ts',
       slowTestThreshold: 30,
     },

@@ -5,8 +5,9 @@ import { openLab, startLab, type Lab, type StartLabOptions } from '../lab.js';
 export { replyEatingProxy, type ReplyEatingProxy } from './reply-eating-proxy.js';
 
 /**
- * The lab started by the integration project's jest globalSetup (GALLEY_LAB_DIR). Tests that
- * change its state put it back with `lab.reset()` (afterEach/afterAll).
+ * This worker's lab (GALLEY_LAB_DIR): one of those the integration project's jest globalSetup
+ * starts, one per worker (test/worker-lab.js picks), or the user's own. Tests that change its
+ * state put it back with `lab.reset()` (afterEach/afterAll).
  */
 export async function sharedLab(): Promise<Lab> {
   const dir = process.env.GALLEY_LAB_DIR;
