@@ -1,8 +1,9 @@
 /**
  * Global options: everything before the cookbook name; everything after it belongs to the
- * cookbook. Parsed by hand (a fixed, small table) so that `cookbook -l` does not pay for yargs;
- * `cookbook --help` renders the same table through yargs.
+ * cookbook. Parsed with node:util parseArgs (no load cost, unlike yargs, so that `cookbook -l`
+ * stays fast); `cookbook --help` prints GLOBAL_OPTIONS.
  */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '@galley/errors';
 
 export interface GlobalOptions {
@@ -45,6 +46,37 @@ export const GLOBAL_OPTIONS = [
   { flags: '--version', describe: 'print the version and exit' },
 ] as const;
 
+/** parseArgs' table: every global option (GLOBAL_OPTIONS is the help's), by long name. */
+const PARSE_OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  'config-file': { type: 'string' },
+  'dry-run': { type: 'boolean', short: 'd' },
+  verbose: { type: 'boolean', short: 'v' },
+  'no-locks': { type: 'boolean' },
+  output: { type: 'string' },
+  yes: { type: 'boolean', short: 'y' },
+  resume: { type: 'string' },
+  list: { type: 'boolean', short: 'l' },
+  locks: { type: 'boolean' },
+  'break-lock': { type: 'string' },
+  pause: { type: 'string' },
+  continue: { type: 'string' },
+  report: { type: 'string' },
+  'report-file': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+type OptionName = keyof typeof PARSE_OPTIONS;
+
+const usage = (message: string) => new UsageError('ERR_CLI_USAGE', message, { hint: 'see `cookbook --help`' });
+
+/**
+ * Everything before the cookbook name is a global option; the first positional (or what follows
+ * `--`) is the cookbook and the rest is its own. node:util parseArgs reads the tokens (not strict:
+ * it would refuse the cookbook's own options); each one is then checked here, so every problem has
+ * galley's message: an unknown option, a value missing or given to a flag, a bad --output.
+ */
 export function parseGlobals(argv: readonly string[]): GlobalOptions {
   const o: GlobalOptions = {
     dryRun: false,
@@ -58,105 +90,34 @@ export function parseGlobals(argv: readonly string[]): GlobalOptions {
     version: false,
     args: [],
   };
-  const value = (i: number, flag: string): string => {
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('-'))
-      throw new UsageError('ERR_CLI_USAGE', `option ${flag} needs a value`, { hint: 'see `cookbook --help`' });
-    return v;
-  };
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const raw = argv[i]!;
-    if (!raw.startsWith('-') || raw === '-') break;
-    const eq = raw.indexOf('=');
-    const [flag, inline] = raw.startsWith('--') && eq > 0 ? [raw.slice(0, eq), raw.slice(eq + 1)] : [raw, undefined];
-    const take = () => {
-      if (inline !== undefined) return inline;
-      const v = value(i, flag);
-      i++;
-      return v;
-    };
-    // Short flags can be combined: -dv, -lv.
-    if (/^-[a-z]{2,}$/.test(flag) && flag !== '--') {
-      const letters = flag.slice(1).split('');
-      if (letters.every((l) => 'dvlyh'.includes(l))) {
-        for (const l of letters) applyShort(o, l);
-        continue;
-      }
+  const { tokens } = parseArgs({ args: [...argv], options: PARSE_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  let rest = argv.length;
+  for (const t of tokens) {
+    if (t.kind === 'positional') {
+      rest = t.index;
+      break;
     }
-    switch (flag) {
-      case '-c':
-      case '--config':
-      case '--config-file':
-        o.config = take();
-        break;
-      case '-d':
-      case '--dry-run':
-        o.dryRun = true;
-        break;
-      case '-v':
-      case '--verbose':
-        o.verbose = true;
-        break;
-      case '--no-locks':
-        o.noLocks = true;
-        break;
-      case '--output': {
-        const v = take();
-        if (v !== 'text' && v !== 'json')
-          throw new UsageError('ERR_CLI_USAGE', `--output: invalid value "${v}", accepted values: text, json`);
-        o.output = v;
-        break;
-      }
-      case '-y':
-      case '--yes':
-        o.yes = true;
-        break;
-      case '--resume':
-        o.resume = take();
-        break;
-      case '-l':
-      case '--list':
-        o.list = true;
-        break;
-      case '--locks':
-        o.locks = true;
-        break;
-      case '--break-lock':
-        o.breakLock = take();
-        break;
-      case '--pause':
-        o.pause = take();
-        break;
-      case '--continue':
-        o.continue = take();
-        break;
-      case '--report':
-        o.report = take();
-        break;
-      case '--report-file':
-        o.reportFile = take();
-        break;
-      case '-h':
-      case '--help':
-        o.help = true;
-        break;
-      case '--version':
-        o.version = true;
-        break;
-      case '--':
-        i++;
-        o.cookbook = argv[i];
-        o.args = argv.slice(i + 1);
-        return o;
-      default:
-        throw new UsageError('ERR_CLI_USAGE', `unknown global option ${flag}`, {
-          hint: 'global options go before the cookbook name; see `cookbook --help`',
-        });
+    if (t.kind === 'option-terminator') {
+      rest = t.index + 1;
+      break;
     }
+    if (!Object.hasOwn(PARSE_OPTIONS, t.name)) {
+      throw new UsageError('ERR_CLI_USAGE', `unknown global option ${t.rawName}`, {
+        hint: 'global options go before the cookbook name; see `cookbook --help`',
+      });
+    }
+    const name = t.name as OptionName;
+    if (PARSE_OPTIONS[name].type === 'boolean') {
+      if (t.value !== undefined) throw usage(`option ${t.rawName} takes no value`);
+      setFlag(o, name);
+      continue;
+    }
+    // `-c -d`: parseArgs would take "-d" as the file; a value never starts with "-" unless given inline (--config=-x)
+    if (t.value === undefined || (!t.inlineValue && t.value.startsWith('-'))) throw usage(`option ${t.rawName} needs a value`);
+    setValue(o, name, t.value);
   }
-  o.cookbook = argv[i];
-  o.args = argv.slice(i + 1);
+  o.cookbook = argv[rest];
+  o.args = argv.slice(rest + 1);
   if (o.cookbook?.endsWith('.js') || o.cookbook?.endsWith('.ts')) {
     // `sre/lb/status.ts` → `sre.lb.status` (Spicerack's cookbook_path_type)
     o.cookbook = o.cookbook
@@ -167,12 +128,28 @@ export function parseGlobals(argv: readonly string[]): GlobalOptions {
   return o;
 }
 
-function applyShort(o: GlobalOptions, l: string): void {
-  if (l === 'd') o.dryRun = true;
-  else if (l === 'v') o.verbose = true;
-  else if (l === 'l') o.list = true;
-  else if (l === 'y') o.yes = true;
-  else if (l === 'h') o.help = true;
+function setFlag(o: GlobalOptions, name: OptionName): void {
+  if (name === 'dry-run') o.dryRun = true;
+  else if (name === 'verbose') o.verbose = true;
+  else if (name === 'no-locks') o.noLocks = true;
+  else if (name === 'yes') o.yes = true;
+  else if (name === 'list') o.list = true;
+  else if (name === 'locks') o.locks = true;
+  else if (name === 'help') o.help = true;
+  else if (name === 'version') o.version = true;
+}
+
+function setValue(o: GlobalOptions, name: OptionName, v: string): void {
+  if (name === 'config' || name === 'config-file') o.config = v;
+  else if (name === 'output') {
+    if (v !== 'text' && v !== 'json') throw new UsageError('ERR_CLI_USAGE', `--output: invalid value "${v}", accepted values: text, json`);
+    o.output = v;
+  } else if (name === 'resume') o.resume = v;
+  else if (name === 'break-lock') o.breakLock = v;
+  else if (name === 'pause') o.pause = v;
+  else if (name === 'continue') o.continue = v;
+  else if (name === 'report') o.report = v;
+  else if (name === 'report-file') o.reportFile = v;
 }
 
 export function globalHelp(): string {
