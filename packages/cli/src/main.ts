@@ -4,37 +4,15 @@
  * Heavy modules (etcd3, ssh2, undici, listr2, yargs) are imported only on the paths that need them.
  */
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import readline from 'node:readline/promises';
 import type { GalleyConfig } from '@galley/config';
-import {
-  AuditLog,
-  type Catalog,
-  CookbookNotFoundError,
-  discover,
-  type AnyCookbook,
-  type JournalEntry,
-  type Leftover,
-  type LockSession,
-  type ParsedCookbookArgs,
-  type PlannedChange,
-  type RunSink,
-  executeCookbook,
-  fanout,
-  newRunId,
-  NoLockSession,
-  renderTree,
-  ConfirmationError,
-  ArgsError,
-} from '@galley/core';
-import { addSecrets, ExitCode, formatError, GalleyError, isConfigNotFoundError, secretValuesIn } from '@galley/errors';
+import { type Catalog, ConfirmationError, CookbookNotFoundError, discover, type JournalEntry, renderTree } from '@galley/core';
+import { addSecrets, ExitCode, formatError, isConfigNotFoundError, secretValuesIn } from '@galley/errors';
 import type { BaseClients } from './factories.js';
 import { globalHelp, parseGlobals, type GlobalOptions } from './globals.js';
-import { ndjsonSink, textSink, type Writer } from './render.js';
-import type { ListrSink } from './listr.js';
-import { terminalPrompt } from './prompt.js';
+import type { Writer } from './render.js';
+import { currentUser, defaultAuditDir, runCookbook } from './run-cookbook.js';
 import { version } from './version.js';
 
 export interface CliIo {
@@ -52,23 +30,6 @@ export interface CliDeps {
   clients?(cfg: GalleyConfig, dryRun: boolean): BaseClients;
 }
 
-/** A real run needs etcd for its locks; refused (exit 1) rather than run unlocked by accident. */
-class NoEtcdForLocksError extends GalleyError {
-  constructor(cookbook: string, noConfigFile: boolean) {
-    super(
-      'ERR_LOCKS_NO_ETCD',
-      noConfigFile
-        ? `refusing to run ${cookbook}: no config file was found, so there is no etcd to take the lock in (nor conftool to act on)`
-        : `refusing to run ${cookbook}: the config has no etcd section, so no lock could be taken`,
-      {
-        hint: noConfigFile
-          ? 'pass -c FILE or create one (.cookbookrc.yaml, cookbook.config.yaml, /etc/galley/config.yaml); `galley-lab up` generates one for the lab'
-          : 'add the etcd section to the config; `-d` (dry-run) works without it; `--no-locks` runs unlocked (emergency only)',
-      },
-    );
-  }
-}
-
 /**
  * The cookbook tree shipped with galley (cookbooks/dist next to packages/cli), used when no config
  * file exists: `cookbook -l` and `cookbook NAME --help` read nothing else, and a run without a
@@ -83,22 +44,6 @@ function builtinCookbookDirs(): string[] {
 function noFileConfig(): GalleyConfig {
   return { conftool: { namespace: '/conftool' }, cookbooks: { dirs: builtinCookbookDirs() } };
 }
-
-/** `$XDG_STATE_HOME/galley/audit` (default `~/.local/state/galley/audit`). */
-function defaultAuditDir(env: NodeJS.ProcessEnv): string {
-  const state = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state');
-  return path.join(state, 'galley', 'audit');
-}
-
-const currentUser = () => {
-  let name = 'unknown';
-  try {
-    name = os.userInfo().username;
-  } catch {
-    name = process.env.USER ?? name;
-  }
-  return `${name}@${os.hostname()}`;
-};
 
 async function defaultLoadConfig(file: string | undefined, cwd?: string): Promise<GalleyConfig> {
   const { loadConfig } = await import('@galley/config');
@@ -210,306 +155,7 @@ export async function main(argv: readonly string[], io: CliIo, deps: CliDeps = {
     return ExitCode.NOT_FOUND;
   }
   reportLoadErrors();
-  return runOne(name, g.args, catalog, g, io, deps, cfg, noConfigFile);
-}
-
-async function runOne(
-  name: string,
-  argv: readonly string[],
-  catalog: Catalog,
-  g: GlobalOptions,
-  io: CliIo,
-  deps: CliDeps,
-  cfg: GalleyConfig,
-  noConfigFile = false,
-): Promise<number> {
-  const err = (s: string) => io.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
-  let cookbook: AnyCookbook;
-  try {
-    cookbook = await catalog.load(name);
-  } catch (e) {
-    err(`cookbook ${name} failed to load: ${formatError(e)}`);
-    return ExitCode.NOT_FOUND;
-  }
-  const owner = catalog.cookbooks.get(name)?.owner ?? 'unowned';
-  let args = argv;
-  const { parseCookbookArgs, cookbookHelp } = await import('./args.js');
-  if (args.includes('--help') || args.includes('-h')) {
-    try {
-      io.stdout.write(`${await cookbookHelp(name, cookbook, owner)}\n`);
-      return 0;
-    } catch (e) {
-      err(formatError(e));
-      return ExitCode.ARG_PARSER_FAILED;
-    }
-  }
-
-  // The arguments, completely, before anything else: a refused run builds no client, takes no
-  // lock and announces nothing (etcd is not even connected).
-  let parsed: ParsedCookbookArgs | undefined;
-  let argsError: unknown;
-  try {
-    parsed = await parseCookbookArgs(name, cookbook, args, owner);
-  } catch (e) {
-    argsError = e;
-    const reason = io.stdin.isTTY ? await askReason(name, e, io) : undefined;
-    if (reason !== undefined) {
-      try {
-        args = [...args, `--reason=${reason}`];
-        parsed = await parseCookbookArgs(name, cookbook, args, owner);
-        argsError = undefined;
-      } catch (e2) {
-        argsError = e2;
-      }
-    }
-  }
-
-  const runId = newRunId();
-  const json = g.output === 'json';
-  const human: Writer = json ? io.stderr : io.stdout;
-  const useListr = !json && io.stdout.isTTY === true && io.env.CI !== 'true' && argsError === undefined;
-  let listr: ListrSink | undefined;
-  if (useListr) {
-    const { listrSink } = await import('./listr.js');
-    listr = listrSink({ noColor: io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '', out: human });
-  }
-  const sinks: RunSink[] = [];
-  if (json) sinks.push(ndjsonSink(io.stdout));
-  const q = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
-  const reportCommand = (id: string) => ['cookbook', ...(g.config !== undefined ? ['-c', q(g.config)] : []), '--report', id].join(' ');
-  // on a TTY the text lines go through the renderer, into the block of the step they happen in
-  sinks.push(textSink({ out: listr?.out ?? human, verbose: g.verbose, skipSteps: useListr, reportCommand }));
-  if (listr) sinks.push(listr);
-  // Every run is audited: without logs.dir, under the user's state directory (said loudly).
-  const logsDir = cfg.logs?.dir ?? defaultAuditDir(io.env);
-  if (!cfg.logs) err(`[WARN] no logs.dir in the config: auditing this run under ${logsDir}`);
-  try {
-    sinks.push(
-      new AuditLog(logsDir, name, {
-        onError: (e, file) => err(`[ERROR] audit log write to ${file} failed: ${e.message}; this run's audit trail is incomplete`),
-      }),
-    );
-  } catch (e) {
-    err(`[ERROR] audit log unavailable, this run is not audited: ${formatError(e)}`);
-  }
-  const sink = fanout(...sinks);
-  const user = currentUser();
-
-  if (argsError !== undefined) {
-    // The runner reports the refusal (exit 96, or 95 for a broken declaration) before it would
-    // build clients, so none is given.
-    const r = await executeCookbook(
-      { name, cookbook, argv: args, dryRun: g.dryRun, runId },
-      {
-        sink,
-        makeClients: () => {
-          throw new Error('no clients for a run refused at its arguments');
-        },
-        locks: new NoLockSession(g.dryRun),
-        journal: { append: async () => undefined, read: async () => undefined },
-        resolve: async () => undefined,
-        parseArgs: async () => {
-          throw argsError as Error;
-        },
-        confirm: async () => false,
-        signal: new AbortController().signal,
-        user,
-      },
-    );
-    return r.exitCode;
-  }
-
-  const clients = (deps.clients ?? (await import('./factories.js')).realClients)(cfg, g.dryRun);
-  let locks: LockSession;
-  let journal;
-  const { webhookNotifier, nonInteractiveConfirm } = await import('@galley/core');
-  const { EtcdJournal, EtcdLocks, EtcdPauses } = await import('@galley/core/locks');
-  let pauses: InstanceType<typeof EtcdPauses> | undefined;
-  try {
-    await clients.prepare();
-    const etcd = cfg.etcd ? await clients.etcd() : undefined;
-    if (g.noLocks) {
-      locks = new NoLockSession(g.dryRun);
-    } else if (!etcd) {
-      // Fail closed: without etcd nothing would stop a concurrent run on the same hosts. Only an
-      // explicit --no-locks runs unlocked; a dry-run writes nothing, so it may go on (loudly).
-      if (!g.dryRun) throw new NoEtcdForLocksError(name, noConfigFile);
-      locks = new NoLockSession(true, 'no etcd section in the config; dry-run');
-    } else {
-      const table = new EtcdLocks(etcd, cfg.locks ?? {});
-      locks = table.session(runId, { dryRun: g.dryRun });
-      pauses = new EtcdPauses(etcd, table);
-    }
-    journal = etcd ? new EtcdJournal(etcd) : { append: async () => undefined, read: async () => undefined };
-  } catch (e) {
-    err(formatError(e));
-    await clients.close();
-    return ExitCode.FAILURE;
-  }
-
-  const ac = new AbortController();
-  let hardStop: ((code: number) => void) | undefined;
-  const hardStopped = new Promise<number>((resolve) => {
-    hardStop = resolve;
-  });
-  // What this invocation did so far, for the report of a hard stop (second signal), which cannot
-  // wait for the runner's own summary.
-  const startedAt = Date.now();
-  const done: { plan: PlannedChange[]; leftovers: Leftover[] } = { plan: [], leftovers: [] };
-  let hardStopping = false;
-  let runPromise: Promise<number> | undefined;
-  const unregister = io.onSignal?.((sig) => {
-    if (!ac.signal.aborted) {
-      err(`\n${sig}: stopping at the next safe point (run ${runId}); send it again to stop now`);
-      ac.abort(new Error(sig));
-    } else if (!hardStopping) {
-      hardStopping = true;
-      err(`\n${sig} again: stopping now (run ${runId}): stopping the remote commands, then reading conftool back`);
-      void (async () => {
-        // Nothing is left running remotely, and the leftovers are conftool read back (objects out
-        // under this run's marker, or the marker of the run it resumes), not the cookbook's last word.
-        const why = `the runner cut the connection (${sig} again)`;
-        const stopped = (await clients.abortRemote?.(why).catch(() => 0)) ?? 0;
-        // The cookbook sees its commands end with `why` and records it (journal, audit): a moment
-        // for that, bounded, before conftool is read back.
-        if (runPromise) await Promise.race([runPromise.catch(() => 0), new Promise((r) => setTimeout(r, 2500))]);
-        const read = (await clients
-          .outUnder?.([runId, ...(g.resume ? [g.resume] : [])])
-          .catch((e: unknown) => ({ leftovers: [], error: formatError(e) }))) ?? { leftovers: [] };
-        const cut = { stopped, ...read };
-        const leftovers = [...cut.leftovers];
-        for (const l of done.leftovers) if (!leftovers.some((x) => x.object === l.object)) leftovers.push(l);
-        await journal
-          .append(runId, name, {
-            type: 'hard-stop',
-            signal: sig,
-            at: new Date().toISOString(),
-            reason: `${why}: ${cut.stopped} remote run(s) stopped, connections closed by the runner`,
-            leftovers,
-          })
-          .catch(() => undefined);
-        err(`Left in a non-final state (conftool read back${cut.error ? `, which failed: ${cut.error}` : ''}):`);
-        for (const l of leftovers) err(`  - ${String(l.object)}: ${String(l.state)}`);
-        if (leftovers.length === 0)
-          err(
-            cut.error
-              ? '  (unknown: check conftool, the audit log and `cookbook --locks`)'
-              : "  (nothing: no object is out under this run's marker)",
-          );
-        sink.event({
-          type: 'run-finished',
-          cookbook: name,
-          exitCode: ExitCode.INTERRUPTED,
-          durationMs: Date.now() - startedAt,
-          dryRun: g.dryRun,
-          depth: 0,
-          ts: new Date().toISOString(),
-          runId,
-          summary: {
-            status: 'ERROR',
-            changes: done.plan.length,
-            plan: [...done.plan],
-            leftovers,
-            rolledBack: false,
-            interrupted: true,
-            hardStop: { signal: sig, remoteRunsStopped: cut.stopped },
-          },
-        });
-        hardStop?.(ExitCode.INTERRUPTED);
-      })();
-    }
-  });
-  const tracking: RunSink = {
-    event(e) {
-      if (e.type === 'leftover') {
-        const { object, state, why } = e as unknown as Leftover;
-        done.leftovers.push({ object, state, ...(why !== undefined ? { why } : {}) });
-      } else if (e.type === 'change') {
-        const { kind, host, object, from, to } = e as unknown as PlannedChange;
-        done.plan.push({ kind, host, object, from, to });
-      }
-    },
-  };
-  // Questions are asked between drawn steps, once the renderer has let go of the terminal.
-  const prompt = terminalPrompt(io.stdin, io.stderr);
-  const confirm = async (message: string): Promise<boolean> => {
-    if (g.yes) return true;
-    if (!io.stdin.isTTY) return nonInteractiveConfirm(false)(message);
-    await listr?.idle();
-    // the input closed, or the run is being interrupted: not a yes
-    const a = await prompt.ask(
-      `==> ${message}\nType "go" to proceed or "abort" to interrupt the execution\n> `,
-      (x) => (x === 'go' ? true : x === 'abort' ? false : undefined),
-      ac.signal,
-    );
-    return a === true;
-  };
-  const choose = async <C extends string>(message: string, choices: readonly C[]): Promise<C> => {
-    // --yes answers yes/no questions only: without a terminal there is nobody to pick an answer.
-    if (!io.stdin.isTTY) throw new ConfirmationError(message);
-    await listr?.idle();
-    const names = choices.map((c) => `"${c}"`);
-    const a = await prompt.ask(
-      `==> ${message}\nType ${names.slice(0, -1).join(', ')} or ${names.at(-1)!}\n> `,
-      (x) => choices.find((c) => c === x),
-      ac.signal,
-    );
-    if (a === undefined) throw new ConfirmationError(`${message} (no answer: the terminal's input ended, or the run is stopping)`);
-    return a;
-  };
-  // Spicerack's ensure_shell_is_durable: a real run from a bare terminal dies with it.
-  if (!g.dryRun && io.stdin.isTTY && !io.env.TMUX && !io.env.STY) {
-    sink.event({
-      type: 'log',
-      level: 'warn',
-      msg: 'not inside tmux or screen ($TMUX and $STY unset): if this terminal goes away, the run is interrupted mid-way and may leave hosts out of traffic; run long operations inside tmux or screen',
-      ts: new Date().toISOString(),
-      runId,
-      cookbook: name,
-    });
-  }
-  const notifier =
-    cfg.notifier && !g.dryRun
-      ? webhookNotifier({
-          url: cfg.notifier.webhook,
-          timeoutMs: cfg.notifier.timeoutMs,
-          user,
-          onError: (m) => sink.event({ type: 'log', level: 'warn', msg: m, ts: new Date().toISOString(), runId }),
-        })
-      : undefined;
-
-  const run = (runPromise = executeCookbook(
-    { name, cookbook, argv: args, parsed, dryRun: g.dryRun, runId, resumeRunId: g.resume },
-    {
-      sink: fanout(sink, tracking),
-      makeClients: (hooks) => clients.bind(hooks),
-      locks,
-      journal,
-      resolve: async (n) => (catalog.cookbooks.has(n) ? catalog.load(n) : undefined),
-      parseArgs: (n, c, a) => parseCookbookArgs(n, c, a, catalog.cookbooks.get(n)?.owner),
-      confirm,
-      choose,
-      pauses,
-      signal: ac.signal,
-      user,
-      notifier,
-    },
-  ).then((r) => r.exitCode));
-  let code: number;
-  try {
-    code = await Promise.race([run, hardStopped]);
-    // A hard stop under way finishes first (remote processes stopped, conftool read back), even
-    // when the cookbook returned meanwhile: its exit code and report are the hard stop's.
-    if (hardStopping) code = await hardStopped;
-  } catch (e) {
-    err(`[ERROR] runner: ${formatError(e)}`);
-    code = ExitCode.EXCEPTION;
-  }
-  unregister?.();
-  await listr?.finish();
-  await locks.close().catch(() => undefined);
-  await clients.close();
-  return code;
+  return runCookbook({ name, argv: g.args, catalog, g, io, deps, cfg, noConfigFile });
 }
 
 /** `--report RUN_ID`: the picture of a run, from its audit log (and its journal in etcd when there is one). */
@@ -543,23 +189,6 @@ async function report(runId: string, g: GlobalOptions, cfg: GalleyConfig, io: Cl
   } catch (e) {
     err(formatError(e));
     return ExitCode.FAILURE;
-  }
-}
-
-/**
- * A person at a terminal who left out a required `reason=` is asked for it (the only problem:
- * with others the run is refused listing them all). Undefined: not asked.
- */
-async function askReason(name: string, err: unknown, io: CliIo): Promise<string | undefined> {
-  if (!(err instanceof ArgsError) || err.problems.length !== 1 || err.problems[0]!.kind !== 'missing' || err.problems[0]!.arg !== 'reason')
-    return undefined;
-  const rl = readline.createInterface({ input: io.stdin, output: io.stderr as unknown as NodeJS.WritableStream });
-  try {
-    return (await rl.question(`${name} needs a reason (logged and announced, e.g. "rolling restart for T12345"): `)).trim();
-  } catch {
-    return undefined;
-  } finally {
-    rl.close();
   }
 }
 
@@ -687,7 +316,7 @@ async function menu(group: string, catalog: Catalog, g: GlobalOptions, io: CliIo
         continue;
       }
       rl.pause();
-      const code = await runOne(full, rest, catalog, g, io, deps, cfg);
+      const code = await runCookbook({ name: full, argv: rest, catalog, g, io, deps, cfg });
       rl.resume();
       status.set(full, code === 0 ? 'PASS' : 'FAIL');
     }
