@@ -17,6 +17,7 @@ jest.setTimeout(120_000);
 const p = privateLab({ hosts: 12, lbs: 1, pybalDelayMs: 50, bastion: false });
 const J = ['mw1301', 'mw1302', 'mw1303', 'mw1304'].map((h) => `${h}.eqiad.wmnet`);
 const KEEP_MS = 600_000;
+const FIXTURE = path.resolve(import.meta.dirname, '../../packages/lifecycle/dist/testing/plugin-fixture.js');
 let cfg: string;
 
 /** A copy of the lab's config with `monitoring` replaced. */
@@ -143,6 +144,57 @@ describe("sre.lb.rolling-restart with monitoring: alertmanager (the lab's real A
     for (const h of J.filter((x) => x !== bad))
       expect(silencesOf(await p.lab.silences(), h).filter((s) => s.status.state !== 'expired')).toEqual([]);
     await p.lab.reset();
+  });
+
+  it('a monitoring plugin configured with silencesTakeOuts silences the same way: a failed host keeps its silence through its extendDowntime()', async () => {
+    // The test plugin wraps the alertmanager client and exposes only the plugin interface.
+    const plugin = configWith('am-plugin.config.yaml', {
+      type: 'plugin',
+      module: FIXTURE,
+      options: { wrap: 'alertmanager', url: p.lab.info.alertmanager!.url },
+      silencesTakeOuts: true,
+      keepFailedForMs: KEEP_MS,
+    });
+    await settled(p.lab, 'eqiad', 'jobrunner');
+    const bad = J[2]!;
+    await p.lab.failService(bad, 'nginx', 'restart');
+    const r = await cookbook(
+      p.lab,
+      ['--output', 'json', 'sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e plugin silence'],
+      { config: plugin },
+    );
+    expect(r.code).toBe(1);
+    // batch=1: the run stops after the failed host (the third); the fourth is never taken out
+    const done = J.slice(0, 3);
+    const created = r.events.filter((e) => e.type === 'silence' && e.action === 'created');
+    expect(created.map((e) => e.host).sort()).toEqual(done);
+    const out = outputOf(r) as {
+      failed: { host: string; stillDepooled: boolean; silence?: { id: string; until: string; state: string } }[];
+    };
+    expect(out.failed.map((f) => [f.host, f.stillDepooled, f.silence?.state])).toEqual([[bad, true, 'kept']]);
+    const kept = out.failed[0]!.silence!;
+    const active = silencesOf(await p.lab.silences(), bad).filter((s) => s.status.state === 'active');
+    expect(active.map((s) => [s.id, s.endsAt])).toEqual([[kept.id, kept.until]]);
+    expect(active[0]!.comment).toMatch(/^e2e plugin silence \(galley run \S+\); left out of traffic by the run/);
+    for (const h of J.filter((x) => x !== bad))
+      expect(silencesOf(await p.lab.silences(), h).filter((s) => s.status.state !== 'expired')).toEqual([]);
+    await p.lab.reset();
+    // A module that cannot extend a silence is refused when so configured, before anything is taken out.
+    const noExtend = configWith('am-plugin-noextend.config.yaml', {
+      type: 'plugin',
+      module: FIXTURE,
+      options: { wrap: 'alertmanager', url: p.lab.info.alertmanager!.url, extend: false },
+      silencesTakeOuts: true,
+    });
+    const before = await conftool();
+    const r2 = await cookbook(p.lab, ['sre.lb.rolling-restart', 'cluster=jobrunner', 'dc=eqiad', 'batch=1', 'sleep=0', 'reason=e2e'], {
+      config: noExtend,
+    });
+    expect(r2.code).not.toBe(0);
+    expect(r2.stdout + r2.stderr).toContain(
+      `the monitoring plugin module ${FIXTURE} does not implement the monitoring interface: missing extendDowntime()`,
+    );
+    expect((await conftool()).values).toEqual(before.values);
   });
 
   it('dry-run: says which silences it would create, creates none', async () => {

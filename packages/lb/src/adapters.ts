@@ -255,7 +255,7 @@ type Monitoring = NonNullable<Clients['monitoring']>;
  */
 export function monitoringSilencer(m: Monitoring | undefined, who: { user: string; runId: string }): Silencer | undefined {
   if (!m?.silencesTakeOuts) return undefined;
-  const where = `${m.kind} monitoring${'url' in m && typeof m.url === 'string' ? ` ${m.url}` : ''}`;
+  const where = `${m.kind} monitoring${m.url ? ` ${m.url}` : ''}`;
   return {
     where,
     keepFailedForMs: m.keepFailedForMs ?? 2 * 3600_000,

@@ -1,10 +1,11 @@
 import { userInfo } from 'node:os';
 import type { Dispatcher } from 'undici';
 import { redact } from '@galley/errors';
-import { Recorder } from './base.js';
 import { AlertmanagerError } from './errors.js';
 import { call, connect, type Conn } from './http.js';
-import type { DowntimeOptions, DowntimeState, LifecycleHooks, Monitoring } from './types.js';
+import type { MonitoringTransport, PreparedWrite } from './monitoring.js';
+import { MonitoringClient } from './monitoring.js';
+import type { DowntimeOptions, DowntimeState, LifecycleHooks } from './types.js';
 
 export interface AlertmanagerConfig {
   /** Base URL, e.g. http://alertmanager.example.org:9093 (the API is under /api/v2). */
@@ -21,13 +22,6 @@ export interface AlertmanagerConfig {
   timeoutMs?: number | undefined;
   /** How long a host left out of traffic after a failure keeps its silence (default 2 h). */
   keepFailedForMs?: number | undefined;
-}
-
-/** What a client and its `with()` views share. */
-interface Shared {
-  conn: Conn;
-  labels: { host: string; service: string };
-  keepFailedForMs: number;
 }
 
 export const DEFAULT_KEEP_FAILED_MS = 2 * 3600_000;
@@ -68,39 +62,23 @@ function osUser(): string {
  * (`DELETE /api/v2/silence/{id}`); an expired silence stays visible in Alertmanager until its
  * retention ends, as every expired silence does.
  */
-export class AlertmanagerMonitoring extends Recorder implements Monitoring {
+export class AlertmanagerTransport implements MonitoringTransport {
   readonly kind = 'alertmanager';
   readonly silencesTakeOuts = true;
-  protected readonly client = 'monitoring' as const;
-  readonly #s: Shared;
-  readonly #c: Conn;
-  #dry = 0;
-
-  constructor(cfg: AlertmanagerConfig | Shared, hooks: LifecycleHooks = {}, shared?: Recorder['shared']) {
-    super(hooks, shared);
-    this.#s =
-      'conn' in cfg
-        ? cfg
-        : {
-            conn: connect(cfg),
-            labels: { host: cfg.hostLabel ?? 'instance', service: cfg.serviceLabel ?? 'service' },
-            keepFailedForMs: cfg.keepFailedForMs ?? DEFAULT_KEEP_FAILED_MS,
-          };
-    this.#c = this.#s.conn;
-  }
-
   /** How long a host left out after a failure keeps its silence (monitoring.keepFailedForMs). */
-  get keepFailedForMs(): number {
-    return this.#s.keepFailedForMs;
+  readonly keepFailedForMs: number;
+  readonly #c: Conn;
+  readonly #labels: { host: string; service: string };
+
+  constructor(cfg: AlertmanagerConfig) {
+    this.#c = connect(cfg);
+    this.#labels = { host: cfg.hostLabel ?? 'instance', service: cfg.serviceLabel ?? 'service' };
+    this.keepFailedForMs = cfg.keepFailedForMs ?? DEFAULT_KEEP_FAILED_MS;
   }
 
   /** The base URL as it may be shown (credentials in it redacted). */
   get url(): string {
     return redact(this.#c.base);
-  }
-
-  with(hooks: LifecycleHooks): AlertmanagerMonitoring {
-    return new AlertmanagerMonitoring(this.#s, this.mergeHooks(hooks), this.shared);
   }
 
   async close(): Promise<void> {
@@ -123,9 +101,9 @@ export class AlertmanagerMonitoring extends Recorder implements Monitoring {
 
   /** The matchers of a host's silence. */
   matchers(host: string, services?: readonly string[]): Matcher[] {
-    const out: Matcher[] = [{ name: this.#s.labels.host, value: `${escapeRegex(host)}(:[0-9]+)?`, isRegex: true, isEqual: true }];
+    const out: Matcher[] = [{ name: this.#labels.host, value: `${escapeRegex(host)}(:[0-9]+)?`, isRegex: true, isEqual: true }];
     if (services?.length)
-      out.push({ name: this.#s.labels.service, value: [...services].sort().map(escapeRegex).join('|'), isRegex: true, isEqual: true });
+      out.push({ name: this.#labels.service, value: [...services].sort().map(escapeRegex).join('|'), isRegex: true, isEqual: true });
     return out;
   }
 
@@ -138,16 +116,17 @@ export class AlertmanagerMonitoring extends Recorder implements Monitoring {
       );
   }
 
-  async downtime(host: string, opts: DowntimeOptions): Promise<string> {
+  downtime(host: string, opts: DowntimeOptions): PreparedWrite<string> {
     const matchers = this.matchers(host, opts.services);
     const now = Date.now();
     const endsAt = new Date(now + opts.durationMs).toISOString();
     const comment = `${opts.reason}${opts.runId ? ` (galley run ${opts.runId})` : ''}`;
     const createdBy = opts.createdBy || osUser();
     const what = `silence ${host}${opts.services?.length ? ` (${opts.services.join(', ')})` : ''} in Alertmanager ${this.url} until ${endsAt}: ${matchersText(matchers)}, by ${createdBy}, "${comment}"`;
-    return this.write(
-      { action: 'downtime', host, detail: comment, what },
-      async () => {
+    return {
+      what,
+      detail: comment,
+      run: async () => {
         const j = await this.#req('POST', '/silences', `the silence of ${host}`, {
           matchers,
           startsAt: new Date(now).toISOString(),
@@ -162,8 +141,7 @@ export class AlertmanagerMonitoring extends Recorder implements Monitoring {
           );
         return id;
       },
-      `dry-run-${++this.#dry}`,
-    );
+    };
   }
 
   /** The silence as Alertmanager holds it now. */
@@ -185,25 +163,26 @@ export class AlertmanagerMonitoring extends Recorder implements Monitoring {
     };
   }
 
-  async removeDowntime(id: string): Promise<void> {
-    await this.write(
-      { action: 'remove-downtime', detail: id, what: `expire silence ${id} in Alertmanager ${this.url}` },
-      async () => {
+  removeDowntime(id: string): PreparedWrite<void> {
+    return {
+      what: `expire silence ${id} in Alertmanager ${this.url}`,
+      run: async () => {
         await this.#req('DELETE', `/silence/${encodeURIComponent(id)}`, `expiring silence ${id}`);
       },
-      undefined,
-    );
+    };
   }
 
   /**
    * The same silence (same matchers and start: Alertmanager updates it in place) ending `durationMs`
    * from now, `reason` added to its comment; read back after the update.
    */
-  async extendDowntime(id: string, opts: { durationMs: number; reason: string }): Promise<DowntimeState> {
+  extendDowntime(id: string, opts: { durationMs: number; reason: string }): PreparedWrite<DowntimeState> & { dryValue: DowntimeState } {
     const endsAt = new Date(Date.now() + opts.durationMs).toISOString();
-    return this.write(
-      { action: 'extend-downtime', detail: id, what: `extend silence ${id} in Alertmanager ${this.url} until ${endsAt} (${opts.reason})` },
-      async () => {
+    return {
+      what: `extend silence ${id} in Alertmanager ${this.url} until ${endsAt} (${opts.reason})`,
+      detail: id,
+      dryValue: { id, state: 'active' as const, endsAt },
+      run: async () => {
         const s = await this.get(id);
         if (s.state === 'expired')
           throw new AlertmanagerError(
@@ -222,8 +201,23 @@ export class AlertmanagerMonitoring extends Recorder implements Monitoring {
         const now = await this.get(typeof newId === 'string' && newId ? newId : id);
         return { id: now.id, state: now.state, endsAt: now.endsAt };
       },
-      { id, state: 'active' as const, endsAt },
-    );
+    };
+  }
+}
+
+/** `monitoring: {type: alertmanager}`: the generic monitoring client over an AlertmanagerTransport. */
+export class AlertmanagerMonitoring extends MonitoringClient {
+  // Alertmanager always has both: the base class sets them because the transport defines them.
+  declare readonly check: () => Promise<void>;
+  declare readonly extendDowntime: (id: string, opts: { durationMs: number; reason: string }) => Promise<DowntimeState>;
+
+  constructor(cfg: AlertmanagerConfig, hooks: LifecycleHooks = {}) {
+    super(new AlertmanagerTransport(cfg), hooks);
+  }
+
+  // A view shares this transport, so it has both too.
+  override with(hooks: LifecycleHooks): MonitoringClient & Pick<AlertmanagerMonitoring, 'check' | 'extendDowntime'> {
+    return super.with(hooks) as MonitoringClient & Pick<AlertmanagerMonitoring, 'check' | 'extendDowntime'>;
   }
 }
 

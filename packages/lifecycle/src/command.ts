@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { Recorder } from './base.js';
+import type { RecorderShared } from './base.js';
 import { NotConfiguredError, ProvisionerError } from './errors.js';
 import { parsePublicKey } from './keys.js';
-import type { LifecycleHooks, PowerState, Provisioner } from './types.js';
+import { ProvisionerClient, type ProvisionerTransport } from './provisioner.js';
+import type { LifecycleHooks, PowerState } from './types.js';
 
 export interface CommandProvisionerConfig {
   reinstall: string[];
@@ -67,14 +68,12 @@ type Op = 'reinstall' | 'powerOn' | 'powerOff' | 'powerCycle' | 'powerStatus' | 
  * Runs the site's own tools (PXE, IPMI, Redfish wrappers…) as local commands via execFile, or with
  * `via:` on a management host over SSH (the `ssh` runner, e.g. a @galley/remote `Remote`).
  */
-export class CommandProvisioner extends Recorder implements Provisioner {
+export class CommandTransport implements ProvisionerTransport {
   readonly kind = 'command';
-  protected readonly client = 'provisioner' as const;
   readonly #cfg: CommandProvisionerConfig;
   readonly #ssh: SshRunner | undefined;
 
-  constructor(cfg: CommandProvisionerConfig, hooks: LifecycleHooks = {}, shared?: Recorder['shared'], ssh?: SshRunner) {
-    super(hooks, shared);
+  constructor(cfg: CommandProvisionerConfig, ssh?: SshRunner) {
     this.#cfg = cfg;
     this.#ssh = ssh;
   }
@@ -82,6 +81,10 @@ export class CommandProvisioner extends Recorder implements Provisioner {
   /** The SSH mode without a runner cannot run anything: refused up front (cookbooks check this in prepare). */
   async ready(): Promise<void> {
     if (this.#cfg.via !== undefined) this.#runner();
+  }
+
+  async close(): Promise<void> {
+    // nothing held open
   }
 
   #runner(): SshRunner {
@@ -98,14 +101,6 @@ export class CommandProvisioner extends Recorder implements Provisioner {
 
   get callTimeoutMs(): number {
     return this.#cfg.timeoutMs ?? 600_000;
-  }
-
-  with(hooks: LifecycleHooks): CommandProvisioner {
-    return new CommandProvisioner(this.#cfg, this.mergeHooks(hooks), this.shared, this.#ssh);
-  }
-
-  async close(): Promise<void> {
-    // nothing held open
   }
 
   #template(op: Op): string[] {
@@ -164,23 +159,19 @@ export class CommandProvisioner extends Recorder implements Provisioner {
   }
 
   async reinstall(host: string, os: string): Promise<void> {
-    await this.write(
-      { action: 'reinstall', host, detail: os, what: `reinstall ${host} with ${os}` },
-      () => this.#exec('reinstall', { host, os }),
-      '',
-    );
+    await this.#exec('reinstall', { host, os });
   }
 
   async powerOff(host: string): Promise<void> {
-    await this.write({ action: 'power-off', host, what: `power off ${host}` }, () => this.#exec('powerOff', { host }), '');
+    await this.#exec('powerOff', { host });
   }
 
   async powerOn(host: string): Promise<void> {
-    await this.write({ action: 'power-on', host, what: `power on ${host}` }, () => this.#exec('powerOn', { host }), '');
+    await this.#exec('powerOn', { host });
   }
 
   async powerCycle(host: string): Promise<void> {
-    await this.write({ action: 'power-cycle', host, what: `power cycle ${host}` }, () => this.#exec('powerCycle', { host }), '');
+    await this.#exec('powerCycle', { host });
   }
 
   async powerStatus(host: string): Promise<PowerState> {
@@ -198,5 +189,12 @@ export class CommandProvisioner extends Recorder implements Provisioner {
         hint: 'the hostKey command must print a line like "ssh-ed25519 AAAA…"',
       });
     return key;
+  }
+}
+
+/** `provisioner: {type: command}`: the generic provisioner over a CommandTransport. */
+export class CommandProvisioner extends ProvisionerClient {
+  constructor(cfg: CommandProvisionerConfig, hooks: LifecycleHooks = {}, shared?: RecorderShared, ssh?: SshRunner) {
+    super(new CommandTransport(cfg, ssh), hooks, shared);
   }
 }

@@ -83,7 +83,14 @@ export const monitoringSchema = z.discriminatedUnion('type', [
       keepFailedForMs: durationMs(30 * DAY).optional(),
     })
     .strict(),
-  pluginSchema,
+  pluginSchema
+    .extend({
+      /** The plugin silences each host a rolling sre.lb.* run takes out (it must then have extendDowntime()). */
+      silencesTakeOuts: z.boolean().optional(),
+      /** With silencesTakeOuts: how long a host left out of traffic after a failure keeps its silence (default 2 h). */
+      keepFailedForMs: durationMs(30 * DAY).optional(),
+    })
+    .strict(),
 ]);
 
 export const hostsSchema = z

@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import YAML from 'yaml';
-import { Recorder } from './base.js';
+import type { RecorderShared } from './base.js';
 import { InventoryError, UnknownHostError } from './errors.js';
-import { HOST_STATUSES, type HostStatus, type Inventory, type InventoryRecord, type LifecycleHooks } from './types.js';
+import { InventoryClient, type InventoryTransport } from './inventory.js';
+import { HOST_STATUSES, type HostStatus, type InventoryRecord, type LifecycleHooks } from './types.js';
 
 /** On disk: `hosts: { <fqdn>: { status: active, …other fields kept as-is } }`, YAML or JSON by extension. */
 export interface InventoryFile {
@@ -50,18 +51,21 @@ export function writeInventoryFile(file: string, inv: InventoryFile): void {
 }
 
 /** The YAML/JSON inventory file (the lab's). Writes hold a lock file so two runs never lose each other's updates. */
-export class FileInventory extends Recorder implements Inventory {
+export class FileTransport implements InventoryTransport {
   readonly kind = 'file';
-  protected readonly client = 'inventory' as const;
+  readonly refusesUnknownHosts = true;
   readonly file: string;
 
-  constructor(file: string, hooks: LifecycleHooks = {}, shared?: Recorder['shared']) {
-    super(hooks, shared);
+  constructor(file: string) {
     this.file = path.resolve(file);
   }
 
-  with(hooks: LifecycleHooks): FileInventory {
-    return new FileInventory(this.file, this.mergeHooks(hooks), this.shared);
+  get label(): string {
+    return this.file;
+  }
+
+  get source(): string {
+    return this.file;
   }
 
   async close(): Promise<void> {
@@ -104,26 +108,25 @@ export class FileInventory extends Recorder implements Inventory {
   }
 
   async setStatus(host: string, status: HostStatus): Promise<void> {
-    if (this.dryRun && !(await this.get(host))) throw new UnknownHostError(host, this.file);
-    await this.write(
-      { action: 'set-status', host, detail: status, what: `set ${host} to ${status} in the inventory ${this.file}` },
-      () =>
-        this.#update(host, (inv) => {
-          inv.hosts[host] = { ...inv.hosts[host]!, status };
-        }),
-      undefined,
-    );
+    await this.#update(host, (inv) => {
+      inv.hosts[host] = { ...inv.hosts[host]!, status };
+    });
   }
 
   async remove(host: string): Promise<void> {
-    if (this.dryRun && !(await this.get(host))) throw new UnknownHostError(host, this.file);
-    await this.write(
-      { action: 'remove', host, what: `remove ${host} from the inventory ${this.file}` },
-      () =>
-        this.#update(host, (inv) => {
-          delete inv.hosts[host];
-        }),
-      undefined,
-    );
+    await this.#update(host, (inv) => {
+      delete inv.hosts[host];
+    });
+  }
+}
+
+/** `inventory: {type: file}`: the generic inventory over a FileTransport. */
+export class FileInventory extends InventoryClient {
+  constructor(file: string, hooks: LifecycleHooks = {}, shared?: RecorderShared) {
+    super(new FileTransport(file), hooks, shared);
+  }
+
+  get file(): string {
+    return (this.transport as FileTransport).file;
   }
 }

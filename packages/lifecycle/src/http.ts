@@ -1,7 +1,8 @@
 import type { Agent, Dispatcher } from 'undici';
 import type * as UndiciModule from 'undici';
 import { redact } from '@galley/errors';
-import { Recorder } from './base.js';
+import { InventoryClient, type InventoryTransport } from './inventory.js';
+import { MonitoringClient, type MonitoringTransport, type PreparedWrite } from './monitoring.js';
 import { InventoryError, MonitoringError, UnknownHostError } from './errors.js';
 
 // undici loads at the first request: a run that never calls the inventory or monitoring endpoint
@@ -9,15 +10,7 @@ import { InventoryError, MonitoringError, UnknownHostError } from './errors.js';
 type Undici = typeof UndiciModule;
 let undiciModule: Promise<Undici> | undefined;
 const loadUndici = (): Promise<Undici> => (undiciModule ??= import('undici'));
-import {
-  HOST_STATUSES,
-  type DowntimeOptions,
-  type HostStatus,
-  type Inventory,
-  type InventoryRecord,
-  type LifecycleHooks,
-  type Monitoring,
-} from './types.js';
+import { HOST_STATUSES, type DowntimeOptions, type HostStatus, type InventoryRecord, type LifecycleHooks } from './types.js';
 
 export interface HttpEndpointConfig {
   url: string;
@@ -85,18 +78,21 @@ const enc = encodeURIComponent;
  * A REST inventory: `GET {url}/hosts/{host}` → `{status, …}` (404: unknown), `PATCH {url}/hosts/{host}`
  * with `{status}`, `DELETE {url}/hosts/{host}`. Bearer token if configured.
  */
-export class HttpInventory extends Recorder implements Inventory {
+export class HttpInventoryTransport implements InventoryTransport {
   readonly kind = 'http';
-  protected readonly client = 'inventory' as const;
+  readonly refusesUnknownHosts = true;
   readonly #c: Conn;
 
-  constructor(cfg: HttpEndpointConfig | Conn, hooks: LifecycleHooks = {}, shared?: Recorder['shared']) {
-    super(hooks, shared);
-    this.#c = 'base' in cfg ? cfg : connect(cfg);
+  constructor(cfg: HttpEndpointConfig) {
+    this.#c = connect(cfg);
   }
 
-  with(hooks: LifecycleHooks): HttpInventory {
-    return new HttpInventory(this.#c, this.mergeHooks(hooks), this.shared);
+  get label(): string {
+    return redact(this.#c.base);
+  }
+
+  get source(): string {
+    return redact(this.#c.base);
   }
 
   async close(): Promise<void> {
@@ -114,7 +110,7 @@ export class HttpInventory extends Recorder implements Inventory {
   }
 
   #check(r: { status: number; json: unknown }, what: string, host: string): void {
-    if (r.status === 404) throw new UnknownHostError(host, this.#c.base);
+    if (r.status === 404) throw new UnknownHostError(host, this.source);
     if (r.status < 200 || r.status > 299)
       throw new InventoryError(
         `inventory ${what} for ${host}: HTTP ${r.status} ${typeof r.json === 'string' ? r.json.slice(0, 200) : JSON.stringify(r.json ?? '')}`,
@@ -132,42 +128,28 @@ export class HttpInventory extends Recorder implements Inventory {
   }
 
   async setStatus(host: string, status: HostStatus): Promise<void> {
-    if (this.dryRun && !(await this.get(host))) throw new UnknownHostError(host, this.#c.base);
-    await this.write(
-      { action: 'set-status', host, detail: status, what: `set ${host} to ${status} in the inventory ${redact(this.#c.base)}` },
-      async () => {
-        this.#check(await this.#req('PATCH', host, { status }), 'set-status', host);
-      },
-      undefined,
-    );
+    this.#check(await this.#req('PATCH', host, { status }), 'set-status', host);
   }
 
   async remove(host: string): Promise<void> {
-    if (this.dryRun && !(await this.get(host))) throw new UnknownHostError(host, this.#c.base);
-    await this.write(
-      { action: 'remove', host, what: `remove ${host} from the inventory ${redact(this.#c.base)}` },
-      async () => {
-        this.#check(await this.#req('DELETE', host), 'remove', host);
-      },
-      undefined,
-    );
+    this.#check(await this.#req('DELETE', host), 'remove', host);
+  }
+}
+
+/** `inventory: {type: http}`: the generic inventory over an HttpInventoryTransport. */
+export class HttpInventory extends InventoryClient {
+  constructor(cfg: HttpEndpointConfig, hooks: LifecycleHooks = {}) {
+    super(new HttpInventoryTransport(cfg), hooks);
   }
 }
 
 /** A monitoring webhook: `POST {url}/downtimes` `{host, durationMs, reason}` → `{id}`; `DELETE {url}/downtimes/{id}`. */
-export class HttpMonitoring extends Recorder implements Monitoring {
+export class HttpMonitoringTransport implements MonitoringTransport {
   readonly kind = 'http';
-  protected readonly client = 'monitoring' as const;
   readonly #c: Conn;
-  #dry = 0;
 
-  constructor(cfg: HttpEndpointConfig | Conn, hooks: LifecycleHooks = {}, shared?: Recorder['shared']) {
-    super(hooks, shared);
-    this.#c = 'base' in cfg ? cfg : connect(cfg);
-  }
-
-  with(hooks: LifecycleHooks): HttpMonitoring {
-    return new HttpMonitoring(this.#c, this.mergeHooks(hooks), this.shared);
+  constructor(cfg: HttpEndpointConfig) {
+    this.#c = connect(cfg);
   }
 
   async close(): Promise<void> {
@@ -186,28 +168,30 @@ export class HttpMonitoring extends Recorder implements Monitoring {
     return r;
   }
 
-  async downtime(host: string, opts: DowntimeOptions): Promise<string> {
-    const mins = Math.round(opts.durationMs / 60_000);
-    return this.write(
-      { action: 'downtime', host, detail: opts.reason, what: `downtime ${host} for ${mins} min (${opts.reason})` },
-      async () => {
+  downtime(host: string, opts: DowntimeOptions): PreparedWrite<string> {
+    return {
+      run: async () => {
         const r = await this.#req('POST', '/downtimes', { host, durationMs: opts.durationMs, reason: opts.reason });
         const id = (r.json as { id?: unknown } | null)?.id;
         if (typeof id !== 'string' && typeof id !== 'number')
           throw new MonitoringError(`monitoring downtime for ${host}: the answer has no id: ${JSON.stringify(r.json)}`);
         return String(id);
       },
-      `dry-run-${++this.#dry}`,
-    );
+    };
   }
 
-  async removeDowntime(id: string): Promise<void> {
-    await this.write(
-      { action: 'remove-downtime', detail: id, what: `remove downtime ${id}` },
-      async () => {
+  removeDowntime(id: string): PreparedWrite<void> {
+    return {
+      run: async () => {
         await this.#req('DELETE', `/downtimes/${enc(id)}`);
       },
-      undefined,
-    );
+    };
+  }
+}
+
+/** `monitoring: {type: http}`: the generic monitoring client over an HttpMonitoringTransport. */
+export class HttpMonitoring extends MonitoringClient {
+  constructor(cfg: HttpEndpointConfig, hooks: LifecycleHooks = {}) {
+    super(new HttpMonitoringTransport(cfg), hooks);
   }
 }

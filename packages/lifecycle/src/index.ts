@@ -25,6 +25,7 @@ export {
   loadPlugin,
   PLUGIN_METHODS,
   type PluginConfig,
+  type MonitoringPluginConfig,
   type PluginContext,
   type PluginFactory,
   type ProvisionerPlugin,

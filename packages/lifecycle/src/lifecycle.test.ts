@@ -357,6 +357,44 @@ describe('plugins', () => {
       message: expect.stringContaining(`inventory plugin ${badInv}: get mw1001.eqiad.wmnet returned {"status":"lost"}`),
     });
   });
+
+  it('monitoring: silencesTakeOuts/keepFailedForMs are config, known before the module loads; extendDowntime() is then required, its answer checked, never called in dry-run', async () => {
+    expect(() =>
+      parseConfig({ inventory: { type: 'plugin', module: '/x.mjs', silencesTakeOuts: true } }, '/etc/galley/config.yaml'),
+    ).toThrow(/silencesTakeOuts/);
+    const mon = (extend: string) =>
+      mod(
+        `mon${++n}`,
+        `export default () => ({ downtime: async () => 'd1', removeDowntime: async () => {}, check: async () => { globalThis.pluginCalls.push('check'); }, ${extend} });`,
+      );
+    const none = mon('');
+    await expect(loadFromConfig({ monitoring: { type: 'plugin', module: none, silencesTakeOuts: true } })).rejects.toMatchObject({
+      code: 'ERR_LIFECYCLE_PLUGIN_INTERFACE',
+      message: `the monitoring plugin module ${none} does not implement the monitoring interface: missing extendDowntime()`,
+    });
+    // Without silencesTakeOuts the same module is a plain monitoring plugin (the sre.hosts cookbooks only).
+    expect((await loadFromConfig({ monitoring: { type: 'plugin', module: none } })).monitoring!.silencesTakeOuts).toBe(false);
+    const garbage = mon(`extendDowntime: async (id) => { globalThis.pluginCalls.push('extend ' + id); return { id }; }`);
+    const cfg = parseConfig(
+      { monitoring: { type: 'plugin', module: garbage, silencesTakeOuts: true, keepFailedForMs: 900_000 } },
+      '/etc/galley/config.yaml',
+    );
+    const m = fromConfig(cfg, { dryRun: true }).monitoring!;
+    // Synchronously, before the module has loaded: the rolling run decides from these.
+    expect([m.silencesTakeOuts, m.keepFailedForMs]).toEqual([true, 900_000]);
+    calls.length = 0;
+    await m.check!();
+    const dry = await m.extendDowntime!('d1', { durationMs: 60_000, reason: 'kept' });
+    expect(dry).toMatchObject({ id: 'd1', state: 'active' });
+    expect(calls).toEqual(['check']);
+    expect(m.actions.map((a) => `${a.action}:${a.dryRun}`)).toEqual(['extend-downtime:true']);
+    await expect(m.with({ dryRun: false }).extendDowntime!('d1', { durationMs: 60_000, reason: 'kept' })).rejects.toMatchObject({
+      code: 'ERR_MONITORING_BACKEND',
+      message: `monitoring plugin ${garbage}: extendDowntime d1 returned {"id":"d1"}, not {id, state, endsAt}`,
+    });
+    expect(calls).toEqual(['check', 'extend d1']);
+    await m.close();
+  });
 });
 
 // The SSH mode (`via:`) through a real @galley/remote Remote (quoting, timeouts, failure kinds)

@@ -6,16 +6,19 @@
  * action recording, the per-call bound and the checks on what it returns are the same as for the
  * built-in types, whatever the plugin does: in dry-run a plugin's write methods are never called.
  */
-import crypto from 'node:crypto';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { GalleyError } from '@galley/errors';
-import { Recorder } from './base.js';
-import { InventoryError, MonitoringError, PluginInterfaceError, PluginLoadError, ProvisionerError, UnknownHostError } from './errors.js';
+import type { RecorderShared } from './base.js';
+import { InventoryClient, type InventoryTransport } from './inventory.js';
+import { MonitoringClient, type MonitoringTransport, type PreparedWrite } from './monitoring.js';
+import { ProvisionerClient, type ProvisionerTransport } from './provisioner.js';
+import { InventoryError, MonitoringError, PluginInterfaceError, PluginLoadError, ProvisionerError } from './errors.js';
 import { parsePublicKey } from './keys.js';
 import { HOST_STATUSES } from './types.js';
 import type {
   DowntimeOptions,
+  DowntimeState,
   HostStatus,
   Inventory,
   InventoryRecord,
@@ -35,6 +38,16 @@ export interface PluginConfig {
   timeoutMs?: number | undefined;
 }
 
+/**
+ * `monitoring: {type: plugin}` may also say that the plugin silences each host a rolling sre.lb.*
+ * run takes out, as `type: alertmanager` does. Declared here rather than asked of the plugin: the
+ * run decides before the module has loaded, and the module must then have `extendDowntime()`.
+ */
+export interface MonitoringPluginConfig extends PluginConfig {
+  silencesTakeOuts?: boolean | undefined;
+  keepFailedForMs?: number | undefined;
+}
+
 /** The second argument of a plugin's factory. */
 export interface PluginContext {
   client: LifecycleClientName;
@@ -48,7 +61,14 @@ interface Closable {
 export type ProvisionerPlugin = Pick<Provisioner, 'reinstall' | 'powerOff' | 'powerOn' | 'powerCycle' | 'powerStatus' | 'hostKey'> &
   Closable;
 export type InventoryPlugin = Pick<Inventory, 'get' | 'setStatus' | 'remove'> & Closable;
-export type MonitoringPlugin = Pick<Monitoring, 'downtime' | 'removeDowntime'> & Closable;
+/**
+ * `downtime`/`removeDowntime` are required; a plugin that also silences the hosts a rolling sre.lb.*
+ * run takes out says so with `silencesTakeOuts: true` and `extendDowntime` (and may have `check`,
+ * `keepFailedForMs`), as `monitoring: alertmanager` does.
+ */
+export type MonitoringPlugin = Pick<Monitoring, 'downtime' | 'removeDowntime'> &
+  Partial<Pick<Monitoring, 'check' | 'extendDowntime'>> &
+  Closable;
 export type PluginFactory<T> = (options: Record<string, unknown>, context: PluginContext) => T | Promise<T>;
 
 /** The methods a plugin's implementation must have, per client. */
@@ -99,7 +119,12 @@ export async function loadPlugin(client: LifecycleClientName, cfg: PluginConfig)
       `the ${client} plugin module ${module}: its factory returned ${impl === null ? 'null' : typeof impl}, not an object with ${PLUGIN_METHODS[client].join(', ')}`,
     );
   }
-  const missing = PLUGIN_METHODS[client].filter((m) => typeof (impl as Record<string, unknown>)[m] !== 'function');
+  // A monitoring plugin configured to silence take-outs must be able to keep a failed host's silence.
+  const required: readonly string[] =
+    client === 'monitoring' && (cfg as MonitoringPluginConfig).silencesTakeOuts
+      ? [...PLUGIN_METHODS[client], 'extendDowntime']
+      : PLUGIN_METHODS[client];
+  const missing = required.filter((m) => typeof (impl as Record<string, unknown>)[m] !== 'function');
   if (missing.length > 0) {
     throw new PluginInterfaceError(
       `the ${client} plugin module ${module} does not implement the ${client} interface: missing ${missing.map((m) => `${m}()`).join(', ')}`,
@@ -121,13 +146,13 @@ function startLoading<T>(client: LifecycleClientName, cfg: PluginConfig): Loaded
   return { cfg, timeoutMs: cfg.timeoutMs ?? DEFAULT_TIMEOUT_MS[client], impl };
 }
 
-/** What every plugin wrapper shares: loading, the per-call bound, errors naming the module. */
-abstract class PluginClient<T extends Closable> extends Recorder {
+/** What every plugin transport shares: loading, the per-call bound, errors naming the module. */
+abstract class PluginTransport<T extends Closable> {
   readonly kind = 'plugin';
+  protected abstract readonly client: LifecycleClientName;
   protected readonly loaded: Loaded<T>;
 
-  constructor(loaded: Loaded<T>, hooks: LifecycleHooks, shared?: Recorder['shared']) {
-    super(hooks, shared);
+  constructor(loaded: Loaded<T>) {
     this.loaded = loaded;
   }
 
@@ -167,19 +192,11 @@ abstract class PluginClient<T extends Closable> extends Recorder {
   }
 }
 
-export class PluginProvisioner extends PluginClient<ProvisionerPlugin> implements Provisioner {
+class PluginProvisionerTransport extends PluginTransport<ProvisionerPlugin> implements ProvisionerTransport {
   protected readonly client = 'provisioner' as const;
-
-  static load(cfg: PluginConfig, hooks: LifecycleHooks = {}): PluginProvisioner {
-    return new PluginProvisioner(startLoading('provisioner', cfg), hooks);
-  }
 
   get callTimeoutMs(): number {
     return this.loaded.timeoutMs;
-  }
-
-  with(hooks: LifecycleHooks): PluginProvisioner {
-    return new PluginProvisioner(this.loaded, this.mergeHooks(hooks), this.shared);
   }
 
   protected fail(message: string, cause?: unknown): GalleyError {
@@ -187,35 +204,19 @@ export class PluginProvisioner extends PluginClient<ProvisionerPlugin> implement
   }
 
   async reinstall(host: string, os: string): Promise<void> {
-    await this.write(
-      { action: 'reinstall', host, detail: os, what: `reinstall ${host} with ${os}` },
-      () => this.call(`reinstall ${host}`, (p) => p.reinstall(host, os)),
-      undefined,
-    );
+    await this.call(`reinstall ${host}`, (p) => p.reinstall(host, os));
   }
 
   async powerOff(host: string): Promise<void> {
-    await this.write(
-      { action: 'power-off', host, what: `power off ${host}` },
-      () => this.call(`powerOff ${host}`, (p) => p.powerOff(host)),
-      undefined,
-    );
+    await this.call(`powerOff ${host}`, (p) => p.powerOff(host));
   }
 
   async powerOn(host: string): Promise<void> {
-    await this.write(
-      { action: 'power-on', host, what: `power on ${host}` },
-      () => this.call(`powerOn ${host}`, (p) => p.powerOn(host)),
-      undefined,
-    );
+    await this.call(`powerOn ${host}`, (p) => p.powerOn(host));
   }
 
   async powerCycle(host: string): Promise<void> {
-    await this.write(
-      { action: 'power-cycle', host, what: `power cycle ${host}` },
-      () => this.call(`powerCycle ${host}`, (p) => p.powerCycle(host)),
-      undefined,
-    );
+    await this.call(`powerCycle ${host}`, (p) => p.powerCycle(host));
   }
 
   async powerStatus(host: string): Promise<PowerState> {
@@ -239,15 +240,13 @@ export class PluginProvisioner extends PluginClient<ProvisionerPlugin> implement
   }
 }
 
-export class PluginInventory extends PluginClient<InventoryPlugin> implements Inventory {
+class PluginInventoryTransport extends PluginTransport<InventoryPlugin> implements InventoryTransport {
   protected readonly client = 'inventory' as const;
+  // Same answer in dry-run and for real, whatever the plugin would have thrown: the client asks get() first.
+  readonly refusesUnknownHosts = false;
 
-  static load(cfg: PluginConfig, hooks: LifecycleHooks = {}): PluginInventory {
-    return new PluginInventory(startLoading('inventory', cfg), hooks);
-  }
-
-  with(hooks: LifecycleHooks): PluginInventory {
-    return new PluginInventory(this.loaded, this.mergeHooks(hooks), this.shared);
+  get source(): string {
+    return `plugin ${this.module}`;
   }
 
   protected fail(message: string, cause?: unknown): GalleyError {
@@ -265,67 +264,123 @@ export class PluginInventory extends PluginClient<InventoryPlugin> implements In
     return { ...(rec as InventoryRecord), host };
   }
 
-  async #known(host: string): Promise<void> {
-    // Same answer in dry-run and for real, whatever the plugin would have thrown.
-    if ((await this.get(host)) === undefined) throw new UnknownHostError(host, `plugin ${this.module}`);
-  }
-
   async setStatus(host: string, status: HostStatus): Promise<void> {
-    await this.#known(host);
-    await this.write(
-      { action: 'set-status', host, detail: status, what: `set ${host} to ${status} in the inventory` },
-      () => this.call(`setStatus ${host} ${status}`, (p) => p.setStatus(host, status)),
-      undefined,
-    );
+    await this.call(`setStatus ${host} ${status}`, (p) => p.setStatus(host, status));
   }
 
   async remove(host: string): Promise<void> {
-    await this.#known(host);
-    await this.write(
-      { action: 'remove', host, what: `remove ${host} from the inventory` },
-      () => this.call(`remove ${host}`, (p) => p.remove(host)),
-      undefined,
-    );
+    await this.call(`remove ${host}`, (p) => p.remove(host));
   }
 }
 
-export class PluginMonitoring extends PluginClient<MonitoringPlugin> implements Monitoring {
+class PluginMonitoringTransport extends PluginTransport<MonitoringPlugin> implements MonitoringTransport {
   protected readonly client = 'monitoring' as const;
 
-  static load(cfg: PluginConfig, hooks: LifecycleHooks = {}): PluginMonitoring {
-    return new PluginMonitoring(startLoading('monitoring', cfg), hooks);
+  /** The plugin's own check when it has one (a read: also in dry-run). */
+  async check(): Promise<void> {
+    const impl = await this.loaded.impl;
+    if (typeof impl.check === 'function') await this.call('check', (p) => p.check!());
   }
 
-  with(hooks: LifecycleHooks): PluginMonitoring {
-    return new PluginMonitoring(this.loaded, this.mergeHooks(hooks), this.shared);
+  /** As configured; loading refuses a module without extendDowntime() when it is true. */
+  get silencesTakeOuts(): boolean {
+    return (this.loaded.cfg as MonitoringPluginConfig).silencesTakeOuts === true;
+  }
+
+  get keepFailedForMs(): number | undefined {
+    return (this.loaded.cfg as MonitoringPluginConfig).keepFailedForMs;
   }
 
   protected fail(message: string, cause?: unknown): GalleyError {
     return new MonitoringError(message, cause === undefined ? {} : { cause });
   }
 
-  async downtime(host: string, opts: DowntimeOptions): Promise<string> {
-    const mins = Math.round(opts.durationMs / 60_000);
-    return this.write(
-      { action: 'downtime', host, detail: opts.reason, what: `downtime ${host} for ${mins} min (${opts.reason})` },
-      async () => {
-        const id: unknown = await this.call(`downtime ${host}`, (p) =>
-          p.downtime(host, { durationMs: opts.durationMs, reason: opts.reason }),
-        );
+  downtime(host: string, opts: DowntimeOptions): PreparedWrite<string> {
+    return {
+      run: async () => {
+        const id: unknown = await this.call(`downtime ${host}`, (p) => p.downtime(host, { ...opts }));
         // Without an id the downtime could never be removed.
         if ((typeof id !== 'string' || id === '') && typeof id !== 'number')
           throw this.fail(`${this.client} plugin ${this.module}: downtime ${host} returned no id (${JSON.stringify(id)})`);
         return String(id);
       },
-      `dry-run-${crypto.randomUUID()}`,
-    );
+    };
   }
 
-  async removeDowntime(id: string): Promise<void> {
-    await this.write(
-      { action: 'remove-downtime', detail: id, what: `remove downtime ${id}` },
-      () => this.call(`removeDowntime ${id}`, (p) => p.removeDowntime(id)),
-      undefined,
-    );
+  removeDowntime(id: string): PreparedWrite<void> {
+    return {
+      run: async () => {
+        await this.call(`removeDowntime ${id}`, (p) => p.removeDowntime(id));
+      },
+    };
+  }
+
+  extendDowntime(id: string, opts: { durationMs: number; reason: string }): PreparedWrite<DowntimeState> & { dryValue: DowntimeState } {
+    return {
+      dryValue: { id, state: 'active', endsAt: new Date(Date.now() + opts.durationMs).toISOString() },
+      run: async () => {
+        const r: unknown = await this.call(`extendDowntime ${id}`, (p) => {
+          if (typeof p.extendDowntime !== 'function') throw new Error('the plugin has no extendDowntime()');
+          return p.extendDowntime(id, opts);
+        });
+        const d = r as Partial<DowntimeState> | null;
+        if (
+          !d ||
+          typeof d.id !== 'string' ||
+          d.id === '' ||
+          typeof d.endsAt !== 'string' ||
+          !['active', 'pending', 'expired'].includes(d.state ?? '')
+        )
+          throw this.fail(
+            `${this.client} plugin ${this.module}: extendDowntime ${id} returned ${JSON.stringify(r)?.slice(0, 120)}, not {id, state, endsAt}`,
+          );
+        return { id: d.id, state: d.state!, endsAt: d.endsAt };
+      },
+    };
+  }
+}
+
+/** `provisioner: {type: plugin}`: the generic provisioner over the plugin's module. */
+export class PluginProvisioner extends ProvisionerClient {
+  static load(cfg: PluginConfig, hooks: LifecycleHooks = {}): PluginProvisioner {
+    return new PluginProvisioner(new PluginProvisionerTransport(startLoading('provisioner', cfg)), hooks);
+  }
+
+  /** `module:` as configured. */
+  readonly module: string;
+
+  private constructor(t: PluginProvisionerTransport, hooks: LifecycleHooks, shared?: RecorderShared) {
+    super(t, hooks, shared);
+    this.module = t.module;
+  }
+}
+
+/** `inventory: {type: plugin}`: the generic inventory over the plugin's module. */
+export class PluginInventory extends InventoryClient {
+  static load(cfg: PluginConfig, hooks: LifecycleHooks = {}): PluginInventory {
+    return new PluginInventory(new PluginInventoryTransport(startLoading('inventory', cfg)), hooks);
+  }
+
+  /** `module:` as configured. */
+  readonly module: string;
+
+  private constructor(t: PluginInventoryTransport, hooks: LifecycleHooks, shared?: RecorderShared) {
+    super(t, hooks, shared);
+    this.module = t.module;
+  }
+}
+
+/** `monitoring: {type: plugin}`: the generic monitoring client over the plugin's module. */
+export class PluginMonitoring extends MonitoringClient {
+  static load(cfg: MonitoringPluginConfig, hooks: LifecycleHooks = {}): PluginMonitoring {
+    return new PluginMonitoring(new PluginMonitoringTransport(startLoading('monitoring', cfg)), hooks);
+  }
+
+  /** `module:` as configured. */
+  readonly module: string;
+
+  private constructor(t: PluginMonitoringTransport, hooks: LifecycleHooks, shared?: RecorderShared) {
+    super(t, hooks, shared);
+    this.module = t.module;
   }
 }

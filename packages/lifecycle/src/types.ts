@@ -99,6 +99,8 @@ export interface Monitoring extends Bindable<Monitoring> {
   readonly silencesTakeOuts?: boolean;
   /** With silencesTakeOuts: how long a host left out of traffic after a failure keeps its silence. */
   readonly keepFailedForMs?: number;
+  /** Where it writes, secrets redacted, for messages (absent when there is no such place). */
+  readonly url?: string | undefined;
   /** Silence alerts for the host; returns the downtime id to remove it with. */
   downtime(host: string, opts: DowntimeOptions): Promise<string>;
   removeDowntime(id: string): Promise<void>;

@@ -8,8 +8,10 @@
  *
  * (The lab's provisioner is a plugin of its own: @galley/lab's labProvisionerModule.)
  *   inventory:   { type: plugin, module: <this file>, options: { wrap: file, path } | { wrap: http, url } }
- *   monitoring:  { type: plugin, module: <this file>, options: { wrap: none } | { wrap: http, url } }
+ *   monitoring:  { type: plugin, module: <this file>, options: { wrap: none } | { wrap: http, url }
+ *                  | { wrap: alertmanager, url, extend?: false } }  (with check() and extendDowntime())
  */
+import { AlertmanagerMonitoring } from '../alertmanager.js';
 import { CommandProvisioner, type CommandProvisionerConfig } from '../command.js';
 import { FileInventory } from '../file-inventory.js';
 import { HttpInventory, HttpMonitoring } from '../http.js';
@@ -46,6 +48,19 @@ function inventory(o: Options): InventoryPlugin {
 }
 
 function monitoring(o: Options): MonitoringPlugin {
+  if (o.wrap === 'alertmanager') {
+    const am = new AlertmanagerMonitoring({ url: str(o, 'url') });
+    return {
+      downtime: (h, opts) => am.downtime(h, opts),
+      removeDowntime: (id) => am.removeDowntime(id),
+      check: () => am.check(),
+      // extend: false: a module that cannot keep a failed host's silence.
+      ...(o.extend === false
+        ? {}
+        : { extendDowntime: (id: string, x: { durationMs: number; reason: string }) => am.extendDowntime(id, x) }),
+      close: () => am.close(),
+    };
+  }
   const m = o.wrap === 'none' ? new NoneMonitoring() : o.wrap === 'http' ? new HttpMonitoring({ url: str(o, 'url') }) : undefined;
   if (!m) throw new Error(`plugin-fixture: no monitoring ${String(o.wrap)}`);
   return { downtime: (h, opts) => m.downtime(h, opts), removeDowntime: (id) => m.removeDowntime(id), close: () => m.close() };
