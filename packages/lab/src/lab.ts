@@ -53,6 +53,7 @@ import type { Faults, SimConfig, SimHistoryEntry } from './pybal/sim.js';
 import {
   cmdline,
   freePorts,
+  labLoopbackAddress,
   isAlive,
   mountNs,
   pidsInMountNamespaces,
@@ -412,11 +413,12 @@ async function startHosts(
   mark: (what: string) => void,
 ): Promise<HostSpec[]> {
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  const ports = await freePorts(plan.hosts.length);
+  const address = labLoopbackAddress();
+  const ports = await freePorts(plan.hosts.length, address);
   const specs: HostSpec[] = plan.hosts.map((h, i) => ({
     name: h.name,
     short: h.short,
-    address: '127.0.0.1',
+    address,
     port: ports[i]!,
     dc: h.dc,
     cluster: h.cluster,

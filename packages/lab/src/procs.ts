@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,21 +29,21 @@ export function spawnDetached(cmd: string, args: string[], opts: { logFile: stri
 }
 
 /** Ask the kernel for a free loopback port. Racy in theory; labs retry the whole start on EADDRINUSE. */
-export async function freePort(): Promise<number> {
+export async function freePort(address = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
     srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.listen(0, address, () => {
       const addr = srv.address();
       srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
     });
   });
 }
 
-export async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number, address = '127.0.0.1'): Promise<number[]> {
   const out = new Set<number>();
-  while (out.size < n) out.add(await freePort());
+  while (out.size < n) out.add(await freePort(address));
   return [...out];
 }
 
@@ -177,4 +178,15 @@ export function tcpOpen(host: string, port: number, timeoutMs = 500): Promise<bo
     s.once('connect', () => done(true));
     s.once('error', () => done(false));
   });
+}
+
+/**
+ * A loopback address of the lab's own (127.A.B.C; the whole of 127/8 is the loopback) for its hosts'
+ * sshds. A free port is only free until someone binds it: two labs starting at once (parallel test
+ * workers) could each be handed the same port on 127.0.0.1, and one lab's host would then answer
+ * for the other's. On an address of its own, that takes the same address and the same port.
+ */
+export function labLoopbackAddress(): string {
+  const b = crypto.randomInt(1, 255);
+  return `127.${b}.${crypto.randomInt(0, 256)}.${crypto.randomInt(1, 255)}`;
 }
