@@ -86,6 +86,46 @@ function series(name, argv, env, check) {
   };
 }
 
+const HZ = 100; // USER_HZ: the unit of /proc/PID/stat's times on Linux
+/** CPU (s) of these processes and their descendants so far, reaped children included. */
+function treeCpu(roots) {
+  const kids = new Map();
+  const ticks = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      // utime, stime, cutime, cstime (fields 14-17)
+      ticks.set(Number(d), Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]));
+      const pp = Number(f[1]);
+      kids.set(pp, [...(kids.get(pp) ?? []), Number(d)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let total = 0;
+  const walk = (pid) => {
+    total += ticks.get(pid) ?? 0;
+    for (const k of kids.get(pid) ?? []) walk(k);
+  };
+  for (const r of roots) walk(r);
+  return total / HZ;
+}
+
+/** The host-side CPU of one run, median of RUNS (after a warm-up). */
+function hostSide(name, argv, roots) {
+  spawnSync(argv[0], argv.slice(1), { stdio: 'ignore' });
+  const xs = [];
+  for (let i = 0; i < RUNS; i++) {
+    const before = treeCpu(roots);
+    const r = spawnSync(argv[0], argv.slice(1), { stdio: 'ignore' });
+    if (r.status !== 0) process.stderr.write(`bench: ${name} run ${i} failed (rc=${r.status})\n`);
+    xs.push(treeCpu(roots) - before);
+  }
+  return { name, cpu: median(xs) };
+}
+
 function peers(labDir, env = {}) {
   if (!fs.existsSync(PEERS_SH)) return new Map();
   const r = spawnSync('bash', [PEERS_SH, labDir, String(HOSTS)], {
@@ -174,6 +214,18 @@ try {
     JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(info.dir, 'lab.json'), 'utf8')), sshConfig: curveCfg }),
   );
 
+  // Host-side CPU (issue 16 item 5): what sshd and the processes it starts cost on the 50 hosts,
+  // galley-exec against ssh with curve25519 forced, and against ssh sending galley's remote wrapper.
+  const hostPids = JSON.parse(fs.readFileSync(path.join(info.dir, 'state.json'), 'utf8'))
+    .processes.filter((x) => x.kind === 'host')
+    .map((x) => x.pid);
+  const xargsTrue = (cmd) => ['sh', '-c', `xargs -a ${list} -P ${FANOUT} -I{} ssh -F ${curveCfg} {} ${q(cmd)}`];
+  const side = {
+    galley: hostSide('galley-exec ssh2, true', exec('true'), hostPids),
+    xargs: has('ssh') ? hostSide('xargs+ssh curve25519, true', xargsTrue('true'), hostPids) : null,
+    wrapped: has('ssh') ? hostSide("xargs+ssh curve25519, galley's wrapper", xargsTrue('timeout -k 2 300s sh -c true'), hostPids) : null,
+  };
+
   process.stderr.write('bench: peers (default configs)...\n');
   const pDefault = peers(info.dir);
   process.stderr.write('bench: peers (curve25519 forced)...\n');
@@ -230,6 +282,9 @@ try {
     lines.push(
       `  ${`${tool} (${tool === 'xargs+ssh' ? 'three ssh per host' : 'one run per command'})`.padEnd(44)} ${fmt(s?.wall).padStart(11)}`,
     );
+  lines.push('');
+  lines.push(`host-side CPU s (sshd and what it runs, all ${HOSTS} hosts; median of ${RUNS}):`);
+  for (const x of Object.values(side).filter(Boolean)) lines.push(`  ${x.name.padEnd(44)} ${fmt(x.cpu).padStart(11)}`);
   lines.push('');
   lines.push('ratios (target in brackets):');
   lines.push(`  galley / Cumin wall, true (default)            ${ratio(g.true.wall, cuminWall)}  [<= 0.45x]`);
