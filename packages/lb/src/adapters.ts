@@ -203,6 +203,7 @@ export function pybalVerifier(pybal: Pick<PybalServiceClient, 'with'>): LbVerifi
   return {
     verifyOut: async (objects, o) => toLb(await svc.verifyDepooled(objects, o)),
     verifyIn: async (objects, o) => toLb(await svc.verifyPooled(objects, o)),
+    verifyWeightZero: async (objects, o) => toLb(await svc.verifyWeightZero(objects, o)),
   };
 }
 

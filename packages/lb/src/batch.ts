@@ -138,6 +138,16 @@ export class Batch {
       throw new StopRun(`cannot write conftool: ${errorText(err)}`);
     }
     await run.setPhase(toWrite, 'depooling', (st) => ({ objects: st.take.map((o) => o.key), changes: st.changes }));
+    // The drain counts from the moment every LB sends the host no new connections, not from the write.
+    const w0 = await engine.verifyWeightZero(run.deps, toWrite, { verifyTimeoutMs: run.opts.verifyTimeoutMs, batch: this.no });
+    if (w0.failedHosts.length) {
+      const bad = toWrite.filter((st) => w0.failedHosts.includes(st.plan.host));
+      await this.putBackUnacted(
+        bad,
+        `weight=0 (drain=weight) not applied on every LB: ${w0.report}; not depooled, not acted on, weight restored`,
+      );
+      toWrite.splice(0, toWrite.length, ...toWrite.filter((st) => !bad.includes(st)));
+    }
     const stuck = await drainHosts(run, toWrite, this.no, run.opts.drain!);
     for (const { st, why } of stuck) await this.putBackUnacted([st], why);
     const gone = new Set(stuck.map((x) => x.st));

@@ -224,18 +224,38 @@ export async function verifyOut(
   return { failedHosts: [], report: v.report };
 }
 
+/**
+ * drain=weight: every LB has the objects writeWeightZero set to 0 at weight 0 (a drain wait counted
+ * from the conftool write alone would be shortened by however long the LBs take to apply it).
+ * The hosts some LB does not show at 0 within the deadline are in `failedHosts`.
+ */
+export async function verifyWeightZero(
+  deps: EngineDeps,
+  holds: readonly Hold[],
+  opts: { verifyTimeoutMs?: number | undefined; batch?: number } = {},
+): Promise<{ failedHosts: string[]; report: string }> {
+  const keys = new Set(holds.flatMap((h) => h.changes.filter((c) => c.weightFrom !== undefined).map((c) => c.key)));
+  const objects = holds.flatMap((h) => h.take).filter((o) => keys.has(o.key) && deps.capacity.poolOf(o) !== undefined);
+  if (!objects.length) return { failedHosts: [], report: 'no object at weight 0 with an LB pool to verify' };
+  const v = await timed(deps, 'weight-0', holds, objects, opts);
+  return { failedHosts: v.ok ? [] : v.failedHosts.length ? v.failedHosts : holds.map((h) => h.host), report: v.report };
+}
+
 async function timed(
   deps: EngineDeps,
-  direction: 'out' | 'in',
+  direction: 'out' | 'in' | 'weight-0',
   holds: readonly Hold[],
   objects: PoolObject[],
   opts: { verifyTimeoutMs?: number | undefined; batch?: number },
 ): Promise<LbVerification> {
   const t0 = deps.clock.now();
+  const o = { timeoutMs: opts.verifyTimeoutMs };
   const v =
     direction === 'out'
-      ? await deps.verifier.verifyOut(objects, { timeoutMs: opts.verifyTimeoutMs })
-      : await deps.verifier.verifyIn(objects, { timeoutMs: opts.verifyTimeoutMs });
+      ? await deps.verifier.verifyOut(objects, o)
+      : direction === 'in'
+        ? await deps.verifier.verifyIn(objects, o)
+        : await deps.verifier.verifyWeightZero(objects, o);
   deps.emit?.({
     type: 'verification',
     batch: opts.batch ?? 0,

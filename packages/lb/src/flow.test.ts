@@ -113,6 +113,42 @@ describe('drain', () => {
     expect(fleet.objects.get('/conftool/v1/pools/eqiad/jobrunner/php-fpm/mw1001.eqiad.wmnet')).toMatchObject({ pooled: 'yes', weight: 10 });
   });
 
+  it('drain=weight: the drain waits for every LB to show weight 0; a host an LB does not show at 0 is put back, not depooled or acted on', async () => {
+    const fleet = FakeFleet.cluster(4);
+    const ports = fleet.ports();
+    const emit = ports.emit;
+    const seen: string[] = [];
+    ports.emit = (e) => {
+      emit(e);
+      if (e.type === 'verification' || e.type === 'drain')
+        seen.push(e.type === 'drain' ? `drain ${e.hosts.join(',')}` : `${e.direction}:${e.ok}`);
+      // lvs1020 lags right after mw1002's weight write, and catches up once that verification is over
+      if (e.type === 'host-phase' && e.phase === 'depooling' && e.host === 'mw1002.eqiad.wmnet') fleet.lbMode.set('lvs1020', 'lag');
+      if (e.type === 'verification' && e.direction === 'weight-0') fleet.lbMode.delete('lvs1020');
+    };
+    const r = await run(fleet, { drain: { ms: 100, weight: true }, maxFailedBatches: 3 }, ports);
+    expect(seen.slice(0, 6)).toEqual(['weight-0:true', 'drain mw1001.eqiad.wmnet', 'out:true', 'in:true', 'weight-0:false', 'in:true']);
+    expect(r.failed).toEqual([
+      expect.objectContaining({
+        host: 'mw1002.eqiad.wmnet',
+        stillDepooled: false,
+        reason: expect.stringMatching(/^weight=0 \(drain=weight\) not applied on every LB: .*not depooled, not acted on, weight restored$/),
+      }),
+    ]);
+    expect(fleet.actions.map((a) => a.host)).not.toContain('mw1002.eqiad.wmnet');
+    const key = '/conftool/v1/pools/eqiad/jobrunner/nginx/mw1002.eqiad.wmnet';
+    // the weight write and its restore, both at pooled=yes: never depooled
+    expect(fleet.writes.filter((w) => w.key === key).map((w) => [w.from, w.to])).toEqual([
+      ['yes', 'yes'],
+      ['yes', 'yes'],
+    ]);
+    expect(fleet.weightWrites.filter((w) => w.key === key).map((w) => [w.from, w.to])).toEqual([
+      [10, 0],
+      [0, 10],
+    ]);
+    expect(everythingBack(fleet)).toBe(true);
+  });
+
   it('drain=weight with drain-check: polled at weight 0 while still pooled, depooled once it says 0', async () => {
     const fleet = FakeFleet.cluster(4);
     fleet.connections.set('mw1001.eqiad.wmnet', [4, 0]);

@@ -152,6 +152,8 @@ export interface LbSeen {
 export interface LbVerifier {
   verifyOut(objects: readonly PoolObject[], opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<LbVerification>;
   verifyIn(objects: readonly PoolObject[], opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<LbVerification>;
+  /** drain=weight: every LB has each object's host at weight 0 (or does not pool it). */
+  verifyWeightZero(objects: readonly PoolObject[], opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<LbVerification>;
 }
 
 export interface PoolCapacity {
@@ -220,7 +222,8 @@ export type LbEvent =
   | {
       type: 'verification';
       batch: number;
-      direction: 'out' | 'in';
+      /** weight-0: drain=weight, before the depool. */
+      direction: 'out' | 'in' | 'weight-0';
       ok: boolean;
       hosts: string[];
       failedHosts: string[];

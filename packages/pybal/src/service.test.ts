@@ -296,6 +296,24 @@ describe('PybalService against two fake LBs', () => {
     expect((await svc.verifyPooled([node(h1), node(h1, 'yes', 'php-fpm')])).ok).toBe(true);
   });
 
+  it('verifies weight 0 (drain=weight) once every LB pools the host at weight 0 or not at all, naming the LB that still gives it weight', async () => {
+    a.set('jobrunner_nginx', h1, { weight: 0 });
+    const v = await svc.verifyWeightZero([node(h1)], { timeoutMs: 300 });
+    expect([v.ok, v.expected]).toEqual([false, 'at weight 0']);
+    expect(v.disagreements.map((d) => [d.lb, d.why])).toEqual([
+      [
+        'lvs1020',
+        'lvs1020 still has mw1001.eqiad.wmnet pooled at weight 10 in pool jobrunner_nginx: it has not applied the conftool change (lvs1019 already did: lvs1020 is lagging)',
+      ],
+    ]);
+    expect(v.report).toMatch(/^PyBal verification failed: not at weight 0 on lvs1020/);
+    // not pooled on an LB: no new connections either
+    b.set('jobrunner_nginx', h1, { pooled: false });
+    expect((await svc.verifyWeightZero([node(h1)], { timeoutMs: 300 })).ok).toBe(true);
+    b.set('jobrunner_nginx', h1, { pooled: true, weight: 0 });
+    expect((await svc.verifyWeightZero([node(h1)], { timeoutMs: 300 })).ok).toBe(true);
+  });
+
   it('does not take "enabled but not pooled" (host down, LB has not applied the depool) as out', async () => {
     // Both LBs still have h1 enabled; it is not pooled only because its health checks fail.
     for (const f of [a, b]) f.set('jobrunner_nginx', h1, { enabled: true, up: false, pooled: false });

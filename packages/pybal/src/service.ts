@@ -14,7 +14,8 @@ export interface NodeLike {
   weight?: number;
 }
 
-export type Expected = 'pooled' | 'depooled';
+/** What a verification waits for; `at weight 0`: pooled at weight 0 or not pooled (conftool's drain). */
+export type Expected = 'pooled' | 'depooled' | 'at weight 0';
 export type Seen = LbServerView | null | { error: string };
 
 export interface Disagreement {
@@ -237,6 +238,14 @@ export class PybalService {
    */
   verifyPooled(nodes: readonly NodeLike[], opts: VerifyOptions = {}): Promise<Verification> {
     return this.verify(nodes, 'pooled', opts);
+  }
+
+  /**
+   * Poll every LB of every affected pool until each of the nodes' hosts has weight 0 there, or is
+   * not pooled: the host still pooled gets no new connections (conftool's `drain`, before a depool).
+   */
+  verifyWeightZero(nodes: readonly NodeLike[], opts: Omit<VerifyOptions, 'requireUp'> = {}): Promise<Verification> {
+    return this.verify(nodes, 'at weight 0', opts);
   }
 
   /** Throws ERR_PYBAL_NOT_VERIFIED (a CheckError) with the verification's report unless it passed. */
@@ -633,6 +642,7 @@ function sameService(t: NodeTagsLike, p: PoolRef): boolean {
  */
 function okFor(expected: Expected, requireUp: boolean): (v: LbServerView | undefined) => boolean {
   if (expected === 'depooled') return (v) => v === undefined || (!v.enabled && !v.pooled);
+  if (expected === 'at weight 0') return (v) => v === undefined || !v.pooled || v.weight === 0;
   return (v) => v !== undefined && v.enabled && v.pooled && (!requireUp || v.up);
 }
 
@@ -643,6 +653,10 @@ function whyNot(
 ): string {
   const lagging = c.agreeing.length ? ` (${c.agreeing.join(', ')} already did: ${c.lb} is lagging)` : ' (lagging, or not watching etcd)';
   const poolName = `pool ${c.pool.pool}`;
+  if (expected === 'at weight 0') {
+    if (v?.weight === undefined) return `${c.lb} pools ${c.host} in ${poolName} but its answer gives no weight: cannot tell it is at 0`;
+    return `${c.lb} still has ${c.host} pooled at weight ${v.weight} in ${poolName}: it has not applied the conftool change${lagging}`;
+  }
   if (expected === 'depooled') {
     if (v?.enabled && v.pooled)
       return `${c.lb} still has ${c.host} enabled and pooled in ${poolName}: it has not applied the conftool change${lagging}`;

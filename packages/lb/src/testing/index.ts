@@ -268,7 +268,8 @@ export class FakeFleet {
     },
   };
 
-  private verify(objects: readonly PoolObject[], want: boolean, timeoutMs = 30_000): LbVerification {
+  /** want: true = in, false = out, weight-0 = at weight 0 or not pooled (drain=weight). */
+  private verify(objects: readonly PoolObject[], want: boolean | 'weight-0', timeoutMs = 30_000): LbVerification {
     const failed = new Set<string>();
     const lines: string[] = [];
     for (const o of objects) {
@@ -284,6 +285,13 @@ export class FakeFleet {
           continue;
         }
         const v = this.lbView(cur);
+        if (want === 'weight-0') {
+          if (v.pooled && cur.weight !== 0) {
+            failed.add(o.tags.name);
+            lines.push(`${lb} has ${o.tags.name} pooled at weight ${cur.weight}`);
+          }
+          continue;
+        }
         // Out is disabled and not pooled: a down-but-enabled server is pooled again once it is up.
         if (want ? !v.pooled : v.pooled || v.enabled) {
           failed.add(o.tags.name);
@@ -307,6 +315,7 @@ export class FakeFleet {
   readonly verifier: LbVerifier = {
     verifyOut: async (objects, opts) => this.verify(objects, false, opts?.timeoutMs),
     verifyIn: async (objects, opts) => this.verify(objects, true, opts?.timeoutMs),
+    verifyWeightZero: async (objects, opts) => this.verify(objects, 'weight-0', opts?.timeoutMs),
   };
 
   readonly capacityProbe: CapacityProbe = {

@@ -146,10 +146,22 @@ describe('drain against the lab', () => {
     const seen: Record<string, Record<string, { pooled: string; weight: number }>> = {};
     const emit = x.ports.emit;
     const pending: Promise<void>[] = [];
+    const order: string[] = [];
+    let lbsAtDrain: Promise<(number | undefined)[]> | undefined;
     x.ports.emit = (e) => {
       emit(e);
+      if (e.type === 'verification' || e.type === 'drain') order.push(e.type === 'drain' ? 'drain' : `${e.direction}:${e.ok}`);
       // what conftool holds during the drain (weight 0, still pooled) and once every LB has it out
-      if (e.type === 'drain' && e.hosts.includes(HOSTS[0]!)) pending.push(nodesNow(x).then((n) => void (seen.draining = n)));
+      if (e.type === 'drain' && e.hosts.includes(HOSTS[0]!)) {
+        pending.push(nodesNow(x).then((n) => void (seen.draining = n)));
+        // and what each LB's simulator applied last for mw1301's nginx: weight 0, before the drain wait began
+        lbsAtDrain ??= Promise.all(
+          lab.info.loadBalancers.map(
+            async (lb) =>
+              (await lab.lbHistory(lb.name)).filter((x) => x.host === HOSTS[0] && x.key?.includes('/nginx/') && x.to).at(-1)?.to?.weight,
+          ),
+        );
+      }
       if (e.type === 'host-phase' && e.host === HOSTS[0] && e.phase === 'verified-out')
         pending.push(nodesNow(x).then((n) => void (seen.out = n)));
       // an operator sets mw1302's nginx weight while the host is out
@@ -163,6 +175,9 @@ describe('drain against the lab', () => {
     const r = await rolling(x, { hosts: HOSTS.slice(0, 2), drain: { ms: 500, weight: true } });
     await Promise.all(pending);
     expect(seen.draining?.['nginx/mw1301']).toEqual({ pooled: 'yes', weight: 0 });
+    // the drain waited for every LB to show weight 0 (verified), then the depool was verified out
+    expect(order.slice(0, 3)).toEqual(['weight-0:true', 'drain', 'out:true']);
+    expect(await lbsAtDrain).toEqual(lab.info.loadBalancers.map(() => 0));
     expect(seen.draining?.['php-fpm/mw1301']).toEqual({ pooled: 'yes', weight: 0 });
     expect(seen.out?.['nginx/mw1301']).toEqual({ pooled: 'no', weight: 0 });
     const after = await nodesNow(x);
@@ -178,6 +193,45 @@ describe('drain against the lab', () => {
     // the only object out at the end is the one the operator took over (the engine counts a host whose
     // objects someone else changed as done, with them in leftAsFound): nothing else
     expect(x.violations).toEqual([`${HOSTS[1]} done while an LB has nginx out`]);
+  });
+
+  it('drain=weight, an LB that does not apply the weight in time: the host is not depooled nor acted on, its weight restored, reported', async () => {
+    const x = await start();
+    const before = await nodesNow(x);
+    const lb = lab.info.loadBalancers[1]!.name;
+    const mark = (await lab.lbHistory(lb)).length;
+    /** The weights this LB applied to mw1301's object of the service since the test began. */
+    const applied = async (svc: string) =>
+      (await lab.lbHistory(lb))
+        .slice(mark)
+        .filter((e) => e.host === HOSTS[0] && e.key?.includes(`/${svc}/`) && e.to)
+        .map((e) => e.to!.weight);
+    // conftool changes reach this LB 8 s late: past the 5 s verification deadline
+    await lab.lb(lb, 'lag', 8000);
+    try {
+      const r = await rolling(x, { hosts: [HOSTS[0]!], drain: { ms: 200, weight: true } });
+      expect(r.status).toBe('failed');
+      expect(r.failed).toEqual([
+        expect.objectContaining({
+          host: HOSTS[0],
+          stillDepooled: false,
+          reason: expect.stringMatching(
+            new RegExp(
+              `^weight=0 \\(drain=weight\\) not applied on every LB: [\\s\\S]*${lb} still has mw1301\\.eqiad\\.wmnet pooled at weight 10 in pool jobrunner-nginx_eqiad: it has not applied the conftool change`,
+            ),
+          ),
+        }),
+      ]);
+      expect(await restartsOn(lab, HOSTS[0]!)).toEqual([]);
+      const after = await nodesNow(x);
+      expect(after['nginx/mw1301']).toEqual(before['nginx/mw1301']);
+      expect(after['php-fpm/mw1301']).toEqual(before['php-fpm/mw1301']);
+    } finally {
+      // the lagging LB applies the weight 0 and then its restore late: wait for both, for the next test
+      const caughtUp = async () => (await Promise.all(['nginx', 'php-fpm'].map(applied))).every((w) => w.includes(0) && w.at(-1) === 10);
+      for (let i = 0; i < 200 && !(await caughtUp()); i++) await new Promise((res) => setTimeout(res, 100));
+      await lab.lb(lb, 'up');
+    }
   });
 });
 
